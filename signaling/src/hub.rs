@@ -1,0 +1,1200 @@
+//! Rooms, lobby and the per-connection protocol driver.
+//!
+//! The hub owns all room state behind one mutex that is never held across an `.await`. Each
+//! websocket connection is driven by [`Hub::serve`]: it reads frames, applies them to the state,
+//! and writes what the state queued for it. Everything sent to a connection, its own replies
+//! included, goes through that connection's bounded outbound queue, so messages to one client
+//! keep their order. A client that cannot keep up (queue full) is disconnected rather than
+//! buffered without bound.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use confidant_sfu::{PeerId, RoomId, SfuEvent, SfuHandle};
+use confidant_vault::PurposeKey;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::protocol::{
+    parse_client_message, ChatMessage, ClientMessage, ErrorCode, Kind, LobbyEntry, ParticipantInfo, Role,
+    ServerMessage, MAX_CHAT_CHARS, MAX_E2EE_PAYLOAD_BYTES, MAX_MESSAGE_BYTES, MAX_NAME_CHARS, MAX_SDP_BYTES,
+    PROTOCOL_VERSION,
+};
+use crate::{Directory, Error, StoredChat, Tokens};
+
+/// Messages queued per connection before it counts as too slow and is dropped.
+const OUTBOUND_QUEUE: usize = 512;
+/// Websocket close code for a normal end (left, rejected, session ended).
+const CLOSE_NORMAL: u16 = 1000;
+/// Websocket close code for a policy violation (auth failure, flood, idle).
+const CLOSE_POLICY: u16 = 1008;
+/// Websocket close code for a message that is too big.
+const CLOSE_TOO_BIG: u16 = 1009;
+/// Websocket close code for data the protocol does not take (binary frames, wrong version).
+const CLOSE_UNSUPPORTED: u16 = 1003;
+/// Longest candidate line accepted, in bytes.
+const MAX_CANDIDATE_BYTES: usize = 1024;
+/// Longest id field (lobby id, participant id, room) accepted, in bytes.
+const MAX_ID_BYTES: usize = 128;
+/// Messages dropped by the rate limit, in a row, before the connection is closed.
+const MAX_RATE_LIMITED_IN_A_ROW: u32 = 50;
+
+/// Tuning of the hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Lifetime of join tokens handed out on admit and to hosts.
+    pub token_ttl: Duration,
+    /// How long a dropped participant keeps its identity and media for `resume`.
+    pub resume_grace: Duration,
+    /// A connection that sends nothing (not even `ping`) for this long is closed.
+    pub idle_timeout: Duration,
+    /// Sustained messages per second allowed per connection.
+    pub rate_per_second: u32,
+    /// Burst of messages allowed per connection above the sustained rate.
+    pub rate_burst: u32,
+    /// Most participants in one room.
+    pub max_participants: usize,
+    /// Most clients waiting in one room's lobby.
+    pub max_waiting: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(10 * 60),
+            resume_grace: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(45),
+            rate_per_second: 20,
+            rate_burst: 60,
+            max_participants: 16,
+            max_waiting: 50,
+        }
+    }
+}
+
+/// One websocket frame from a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A text frame.
+    Text(String),
+    /// A binary frame (refused by the protocol); its length.
+    Binary(usize),
+}
+
+/// One websocket frame to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    /// A text frame (one JSON message).
+    Text(String),
+    /// Close the connection with this websocket close code and reason.
+    Close(u16, String),
+}
+
+/// Counters for `/metrics` and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Rooms with at least one participant or waiting client.
+    pub rooms: usize,
+    /// Participants (connected or within their resume grace).
+    pub participants: usize,
+    /// Clients waiting in lobbies.
+    pub waiting: usize,
+    /// Open websocket connections.
+    pub connections: usize,
+}
+
+/// The signalling hub. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: HubConfig,
+    sfu: SfuHandle,
+    tokens: Tokens,
+    chat_key: PurposeKey,
+    directory: Arc<dyn Directory>,
+    state: Mutex<State>,
+    next_conn: AtomicU64,
+    connections: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    rooms: HashMap<String, Room>,
+    /// participant id → room, for `resume`.
+    where_is: HashMap<String, String>,
+}
+
+struct Room {
+    sfu_room: RoomId,
+    participants: HashMap<String, Participant>,
+    /// Oldest first.
+    lobby: Vec<Waiter>,
+}
+
+struct Participant {
+    id: String,
+    peer: PeerId,
+    name: String,
+    role: Role,
+    audio_muted: bool,
+    video_muted: bool,
+    conn: Option<ConnRef>,
+    resume_hash: [u8; 32],
+    /// Bumped on every disconnect, so a stale grace timer does nothing.
+    generation: u64,
+    /// The SFU peer exists (the client sent its offer).
+    has_peer: bool,
+    /// Tracks this participant publishes: (mid, kind).
+    tracks: Vec<(String, Kind)>,
+    /// A server offer not yet answered; re-sent on resume.
+    pending_offer: Option<String>,
+}
+
+impl Participant {
+    fn info(&self) -> ParticipantInfo {
+        ParticipantInfo {
+            participant_id: self.id.clone(),
+            name: self.name.clone(),
+            role: self.role,
+            audio_muted: self.audio_muted,
+            video_muted: self.video_muted,
+            connected: self.conn.is_some(),
+        }
+    }
+}
+
+struct Waiter {
+    lobby_id: String,
+    name: String,
+    since: String,
+    conn: ConnRef,
+}
+
+/// A handle to one connection's outbound queue.
+#[derive(Clone)]
+struct ConnRef {
+    id: u64,
+    tx: mpsc::Sender<Outbound>,
+    /// Set when the queue overflowed: the driver closes the connection.
+    too_slow: Arc<AtomicBool>,
+}
+
+impl ConnRef {
+    /// Queues a frame; a full queue means a client too slow to keep: close it.
+    fn push(&self, frame: Outbound) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(frame) {
+            tracing::warn!(conn = self.id, "outbound queue full, closing slow connection");
+            self.too_slow.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn send(&self, msg: &ServerMessage) {
+        self.push(Outbound::Text(encode(msg)));
+    }
+
+    fn close(&self, code: u16, reason: &str) {
+        self.push(Outbound::Close(code, reason.to_owned()));
+    }
+}
+
+fn encode(msg: &ServerMessage) -> String {
+    // ServerMessage holds only strings, numbers, bools and vectors of those: always serialisable.
+    serde_json::to_string(msg).expect("ServerMessage serialises")
+}
+
+fn error_msg(code: ErrorCode, message: impl Into<String>) -> ServerMessage {
+    ServerMessage::Error { code, message: message.into() }
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn digest(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+fn new_participant_id() -> String {
+    // Random rather than sequential, so ids say nothing about how many sessions ran. Never 0.
+    loop {
+        let n: u64 = rand::random();
+        if n != 0 {
+            return n.to_string();
+        }
+    }
+}
+
+/// What the sealed part of a stored chat row holds.
+#[derive(Serialize, Deserialize)]
+struct SealedChat {
+    participant_id: String,
+    name: String,
+    text: String,
+}
+
+fn chat_aad(room: &str, id: &str) -> Vec<u8> {
+    format!("chat/{room}/{id}").into_bytes()
+}
+
+/// Validates a display name: trimmed, 1–80 characters, no control characters.
+fn clean_name(name: &str) -> Option<String> {
+    let n = name.trim();
+    let chars = n.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || n.chars().any(char::is_control) {
+        return None;
+    }
+    Some(n.to_owned())
+}
+
+/// What one connection currently is.
+#[derive(Clone, Debug, PartialEq)]
+enum ConnState {
+    /// Nothing yet.
+    Fresh,
+    /// In a lobby.
+    Waiting { room: String, lobby_id: String },
+    /// A participant.
+    Joined { room: String, participant: String },
+    /// Left, rejected or ended: only closing remains.
+    Done,
+}
+
+/// Per-connection token bucket.
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+    rate: f64,
+    burst: f64,
+    dropped_in_a_row: u32,
+    warned_at: Option<Instant>,
+}
+
+impl Bucket {
+    fn new(now: Instant, rate: u32, burst: u32) -> Self {
+        Self {
+            tokens: f64::from(burst),
+            last: now,
+            rate: f64::from(rate),
+            burst: f64::from(burst),
+            dropped_in_a_row: 0,
+            warned_at: None,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.dropped_in_a_row = 0;
+            true
+        } else {
+            self.dropped_in_a_row += 1;
+            false
+        }
+    }
+}
+
+/// Whether the driver goes on after a message.
+enum Flow {
+    Continue,
+    Close(u16, &'static str),
+}
+
+struct Conn {
+    me: ConnRef,
+    state: ConnState,
+}
+
+impl Hub {
+    /// Creates a hub driving `sfu`, with join tokens from `tokens`, chat sealed with `chat_key`.
+    pub fn new(config: HubConfig, sfu: SfuHandle, tokens: Tokens, chat_key: PurposeKey, directory: Arc<dyn Directory>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                sfu,
+                tokens,
+                chat_key,
+                directory,
+                state: Mutex::new(State::default()),
+                next_conn: AtomicU64::new(1),
+                connections: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock would be a bug in this module; the state is still
+        // structurally valid (every mutation is a single map operation), so keep serving.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A join token for the session's counsellor (role host) in `room`.
+    pub fn host_token(&self, room: &str, name: &str) -> Result<String, Error> {
+        self.inner.tokens.issue(room, &new_participant_id(), Role::Host, name, self.inner.config.token_ttl)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> HubStats {
+        let st = self.state();
+        HubStats {
+            rooms: st.rooms.len(),
+            participants: st.rooms.values().map(|r| r.participants.len()).sum(),
+            waiting: st.rooms.values().map(|r| r.lobby.len()).sum(),
+            connections: self.inner.connections.load(Ordering::Relaxed) as usize,
+        }
+    }
+
+    /// Ends a room: everyone (participants and lobby) gets `session_ended` and is disconnected,
+    /// and all their media is released in the SFU.
+    pub async fn end_room(&self, room: &str, reason: &str) {
+        let removed = {
+            let mut st = self.state();
+            let Some(r) = st.rooms.remove(room) else { return };
+            let msg = ServerMessage::SessionEnded { reason: reason.to_owned() };
+            for w in &r.lobby {
+                w.conn.send(&msg);
+                w.conn.close(CLOSE_NORMAL, "session ended");
+            }
+            let mut peers = Vec::new();
+            for p in r.participants.values() {
+                st.where_is.remove(&p.id);
+                if let Some(c) = &p.conn {
+                    c.send(&msg);
+                    c.close(CLOSE_NORMAL, "session ended");
+                }
+                if p.has_peer {
+                    peers.push(p.peer);
+                }
+            }
+            peers
+        };
+        for peer in removed {
+            self.inner.sfu.remove_peer(peer).await;
+        }
+        tracing::info!(room, reason, "room ended");
+    }
+
+    /// Drives one websocket connection until it closes.
+    pub async fn serve<S, R, E>(&self, mut sink: S, mut stream: R)
+    where
+        S: Sink<Outbound> + Unpin + Send,
+        R: Stream<Item = Result<Inbound, E>> + Unpin + Send,
+    {
+        let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.inner.connections.fetch_add(1, Ordering::Relaxed);
+        let mut conn = Conn { me: ConnRef { id, tx, too_slow: Arc::new(AtomicBool::new(false)) }, state: ConnState::Fresh };
+        let cfg = &self.inner.config;
+        let mut bucket = Bucket::new(Instant::now(), cfg.rate_per_second, cfg.rate_burst);
+        let idle = tokio::time::sleep(cfg.idle_timeout);
+        tokio::pin!(idle);
+
+        loop {
+            if conn.me.too_slow.load(Ordering::Relaxed) {
+                let _ = sink.send(Outbound::Close(CLOSE_POLICY, "too slow".into())).await;
+                break;
+            }
+            tokio::select! {
+                biased;
+                out = rx.recv() => {
+                    // `conn.me` holds a sender, so the channel never closes while we loop.
+                    let Some(out) = out else { break };
+                    let closing = matches!(out, Outbound::Close(..));
+                    if sink.send(out).await.is_err() || closing {
+                        break;
+                    }
+                }
+                frame = stream.next() => {
+                    let Some(Ok(frame)) = frame else { break };
+                    let now = Instant::now();
+                    idle.as_mut().reset(now + cfg.idle_timeout);
+                    let flow = match frame {
+                        Inbound::Binary(_) => {
+                            conn.me.send(&error_msg(ErrorCode::BinaryNotSupported, "binary frames are not part of the protocol"));
+                            Flow::Close(CLOSE_UNSUPPORTED, "binary frame")
+                        }
+                        Inbound::Text(text) => {
+                            if text.len() > MAX_MESSAGE_BYTES {
+                                conn.me.send(&error_msg(ErrorCode::TooLarge, format!("message exceeds {MAX_MESSAGE_BYTES} bytes")));
+                                Flow::Close(CLOSE_TOO_BIG, "message too large")
+                            } else if !bucket.take(now) {
+                                if bucket.dropped_in_a_row > MAX_RATE_LIMITED_IN_A_ROW {
+                                    conn.me.send(&error_msg(ErrorCode::RateLimited, "too many messages"));
+                                    Flow::Close(CLOSE_POLICY, "flood")
+                                } else {
+                                    if bucket.warned_at.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
+                                        bucket.warned_at = Some(now);
+                                        conn.me.send(&error_msg(ErrorCode::RateLimited, "too many messages; message dropped"));
+                                    }
+                                    Flow::Continue
+                                }
+                            } else {
+                                self.handle_text(&mut conn, &text).await
+                            }
+                        }
+                    };
+                    if let Flow::Close(code, reason) = flow {
+                        conn.me.close(code, reason);
+                    }
+                }
+                () = &mut idle => {
+                    conn.me.send(&error_msg(ErrorCode::IdleTimeout, "no message for too long"));
+                    conn.me.close(CLOSE_POLICY, "idle");
+                    // Drain what is queued (the error and the close) on the next turns.
+                    idle.as_mut().reset(Instant::now() + Duration::from_secs(3600));
+                }
+            }
+        }
+        let _ = sink.close().await;
+        self.connection_gone(&conn).await;
+        self.inner.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn handle_text(&self, conn: &mut Conn, text: &str) -> Flow {
+        let msg = match parse_client_message(text) {
+            Ok(m) => m,
+            Err(e) => {
+                conn.me.send(&error_msg(e.code, e.message));
+                return Flow::Continue;
+            }
+        };
+        match msg {
+            ClientMessage::Ping {} => {
+                conn.me.send(&ServerMessage::Pong {});
+                Flow::Continue
+            }
+            ClientMessage::Knock { v, link, name } => self.on_knock(conn, v, &link, &name).await,
+            ClientMessage::Join { v, room, token } => self.on_join(conn, v, &room, &token).await,
+            ClientMessage::Resume { v, participant_id, resume_token } => {
+                self.on_resume(conn, v, &participant_id, &resume_token).await
+            }
+            ClientMessage::Leave {} => {
+                self.on_leave(conn).await;
+                Flow::Close(CLOSE_NORMAL, "left")
+            }
+            other => {
+                let ConnState::Joined { room, participant } = conn.state.clone() else {
+                    conn.me.send(&error_msg(ErrorCode::NotJoined, "join the room first"));
+                    return Flow::Continue;
+                };
+                self.on_joined_message(conn, &room, &participant, other).await
+            }
+        }
+    }
+
+    fn check_version(conn: &Conn, v: u32) -> Option<Flow> {
+        if v != PROTOCOL_VERSION {
+            conn.me.send(&error_msg(
+                ErrorCode::UnsupportedVersion,
+                format!("server speaks protocol version {PROTOCOL_VERSION}"),
+            ));
+            return Some(Flow::Close(CLOSE_UNSUPPORTED, "unsupported version"));
+        }
+        None
+    }
+
+    async fn on_knock(&self, conn: &mut Conn, v: u32, link: &str, name: &str) -> Flow {
+        if let Some(f) = Self::check_version(conn, v) {
+            return f;
+        }
+        if conn.state != ConnState::Fresh {
+            conn.me.send(&error_msg(ErrorCode::AlreadyJoined, "this connection already knocked or joined"));
+            return Flow::Continue;
+        }
+        let Some(name) = clean_name(name) else {
+            conn.me.send(&error_msg(ErrorCode::InvalidName, "name must be 1-80 characters without control characters"));
+            return Flow::Continue;
+        };
+        if link.len() > MAX_ID_BYTES {
+            conn.me.send(&error_msg(ErrorCode::LinkInvalid, "this link is not valid"));
+            return Flow::Close(CLOSE_POLICY, "link invalid");
+        }
+        let target = match self.inner.directory.resolve_link(link).await {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                conn.me.send(&error_msg(ErrorCode::LinkInvalid, "this link is unknown, expired, revoked or its session has ended"));
+                return Flow::Close(CLOSE_POLICY, "link invalid");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "resolving a join link failed");
+                conn.me.send(&error_msg(ErrorCode::Internal, "server error"));
+                return Flow::Continue;
+            }
+        };
+        let lobby_id = uuid::Uuid::new_v4().to_string();
+        let mut st = self.state();
+        let max_waiting = self.inner.config.max_waiting;
+        let room = st.rooms.entry(target.room.clone()).or_insert_with(new_room);
+        if room.lobby.len() >= max_waiting {
+            conn.me.send(&error_msg(ErrorCode::RoomFull, "the waiting room is full"));
+            return Flow::Close(CLOSE_NORMAL, "lobby full");
+        }
+        room.lobby.push(Waiter { lobby_id: lobby_id.clone(), name, since: now_rfc3339(), conn: conn.me.clone() });
+        conn.me.send(&ServerMessage::LobbyWaiting { lobby_id: lobby_id.clone(), room: target.room.clone() });
+        notify_hosts_of_lobby(room);
+        tracing::info!(room = %target.room, lobby_id, "client knocked");
+        conn.state = ConnState::Waiting { room: target.room, lobby_id };
+        Flow::Continue
+    }
+
+    async fn on_join(&self, conn: &mut Conn, v: u32, room_id: &str, token: &str) -> Flow {
+        if let Some(f) = Self::check_version(conn, v) {
+            return f;
+        }
+        match &conn.state {
+            ConnState::Fresh => {}
+            ConnState::Waiting { room, .. } if room == room_id => {}
+            ConnState::Waiting { .. } => {
+                conn.me.send(&error_msg(ErrorCode::WrongRoom, "this connection waits for another room"));
+                return Flow::Close(CLOSE_POLICY, "wrong room");
+            }
+            _ => {
+                conn.me.send(&error_msg(ErrorCode::AlreadyJoined, "this connection already joined"));
+                return Flow::Continue;
+            }
+        }
+        let claims = match self.inner.tokens.verify(token, room_id) {
+            Ok(c) => c,
+            Err(code) => {
+                let text = match code {
+                    ErrorCode::TokenExpired => "the join token has expired",
+                    ErrorCode::WrongRoom => "the join token is for another room",
+                    _ => "the join token is not valid",
+                };
+                conn.me.send(&error_msg(code, text));
+                return Flow::Close(CLOSE_POLICY, "token refused");
+            }
+        };
+        match self.inner.directory.room_open(room_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                conn.me.send(&ServerMessage::SessionEnded { reason: "ended".into() });
+                return Flow::Close(CLOSE_NORMAL, "session ended");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "checking a room failed");
+                conn.me.send(&error_msg(ErrorCode::Internal, "server error"));
+                return Flow::Continue;
+            }
+        }
+        let history = match self.load_history(room_id).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "loading chat history failed");
+                conn.me.send(&error_msg(ErrorCode::Internal, "server error"));
+                return Flow::Continue;
+            }
+        };
+        let Some(name) = clean_name(&claims.name) else {
+            conn.me.send(&error_msg(ErrorCode::InvalidName, "the token carries no valid name"));
+            return Flow::Close(CLOSE_POLICY, "bad name");
+        };
+        let Ok(peer_num) = claims.sub.parse::<u64>() else {
+            conn.me.send(&error_msg(ErrorCode::InvalidToken, "the join token is not valid"));
+            return Flow::Close(CLOSE_POLICY, "token refused");
+        };
+
+        let resume_token = confidant_vault::random_token(32);
+        let mut old_peer = None;
+        {
+            let mut st = self.state();
+            // A waiting connection leaves the lobby it was in.
+            if let ConnState::Waiting { room, lobby_id } = &conn.state {
+                if let Some(r) = st.rooms.get_mut(room) {
+                    r.lobby.retain(|w| &w.lobby_id != lobby_id);
+                    notify_hosts_of_lobby(r);
+                }
+            }
+            let max = self.inner.config.max_participants;
+            let room = st.rooms.entry(room_id.to_owned()).or_insert_with(new_room);
+            if let Some(existing) = room.participants.get_mut(&claims.sub) {
+                // The same participant again (a second tab, or a reload): the new connection
+                // replaces the old one and starts media afresh.
+                if let Some(old) = existing.conn.take() {
+                    old.send(&error_msg(ErrorCode::Replaced, "this participant connected elsewhere"));
+                    old.close(CLOSE_POLICY, "replaced");
+                }
+                if existing.has_peer {
+                    old_peer = Some(existing.peer);
+                }
+                existing.has_peer = false;
+                existing.pending_offer = None;
+                existing.tracks.clear();
+                existing.generation += 1;
+                existing.conn = Some(conn.me.clone());
+                existing.resume_hash = digest(&resume_token);
+            } else {
+                if room.participants.len() >= max {
+                    conn.me.send(&error_msg(ErrorCode::RoomFull, "the room is full"));
+                    return Flow::Close(CLOSE_NORMAL, "room full");
+                }
+                let p = Participant {
+                    id: claims.sub.clone(),
+                    peer: PeerId(peer_num),
+                    name: name.clone(),
+                    role: claims.role,
+                    audio_muted: false,
+                    video_muted: false,
+                    conn: Some(conn.me.clone()),
+                    resume_hash: digest(&resume_token),
+                    generation: 0,
+                    has_peer: false,
+                    tracks: Vec::new(),
+                    pending_offer: None,
+                };
+                let joined = ServerMessage::ParticipantJoined { participant: p.info() };
+                for other in room.participants.values() {
+                    if let Some(c) = &other.conn {
+                        c.send(&joined);
+                    }
+                }
+                room.participants.insert(claims.sub.clone(), p);
+            }
+            let others: Vec<ParticipantInfo> =
+                room.participants.values().filter(|p| p.id != claims.sub).map(Participant::info).collect();
+            conn.me.send(&ServerMessage::Joined {
+                v: PROTOCOL_VERSION,
+                room: room_id.to_owned(),
+                participant_id: claims.sub.clone(),
+                role: claims.role,
+                name,
+                resume_token,
+                participants: others,
+            });
+            conn.me.send(&ServerMessage::ChatHistory { messages: history });
+            for other in room.participants.values().filter(|p| p.id != claims.sub) {
+                for (mid, kind) in &other.tracks {
+                    conn.me.send(&ServerMessage::TrackPublished {
+                        participant_id: other.id.clone(),
+                        mid: mid.clone(),
+                        kind: *kind,
+                    });
+                }
+            }
+            if claims.role == Role::Host {
+                conn.me.send(&lobby_message(room));
+            }
+            st.where_is.insert(claims.sub.clone(), room_id.to_owned());
+        }
+        if let Some(peer) = old_peer {
+            self.inner.sfu.remove_peer(peer).await;
+        }
+        tracing::info!(room = room_id, participant = %claims.sub, role = ?claims.role, "joined");
+        conn.state = ConnState::Joined { room: room_id.to_owned(), participant: claims.sub };
+        Flow::Continue
+    }
+
+    async fn on_resume(&self, conn: &mut Conn, v: u32, pid: &str, resume_token: &str) -> Flow {
+        if let Some(f) = Self::check_version(conn, v) {
+            return f;
+        }
+        if conn.state != ConnState::Fresh {
+            conn.me.send(&error_msg(ErrorCode::AlreadyJoined, "this connection already joined"));
+            return Flow::Continue;
+        }
+        let mut st = self.state();
+        let Some(room_id) = st.where_is.get(pid).cloned() else {
+            conn.me.send(&error_msg(ErrorCode::ResumeFailed, "nothing to resume"));
+            return Flow::Close(CLOSE_POLICY, "resume failed");
+        };
+        let Some(room) = st.rooms.get_mut(&room_id) else {
+            conn.me.send(&error_msg(ErrorCode::ResumeFailed, "nothing to resume"));
+            return Flow::Close(CLOSE_POLICY, "resume failed");
+        };
+        let ok = room.participants.get(pid).is_some_and(|p| {
+            use subtle::ConstantTimeEq;
+            bool::from(p.resume_hash.ct_eq(&digest(resume_token)))
+        });
+        if !ok {
+            conn.me.send(&error_msg(ErrorCode::ResumeFailed, "nothing to resume"));
+            return Flow::Close(CLOSE_POLICY, "resume failed");
+        }
+        let others: Vec<ParticipantInfo> =
+            room.participants.values().filter(|p| p.id != pid).map(Participant::info).collect();
+        let tracks: Vec<ServerMessage> = room
+            .participants
+            .values()
+            .filter(|p| p.id != pid)
+            .flat_map(|o| {
+                o.tracks.iter().map(|(mid, kind)| ServerMessage::TrackPublished {
+                    participant_id: o.id.clone(),
+                    mid: mid.clone(),
+                    kind: *kind,
+                })
+            })
+            .collect();
+        let lobby = lobby_message(room);
+        let Some(p) = room.participants.get_mut(pid) else { unreachable!("checked above") };
+        if let Some(old) = p.conn.take() {
+            old.send(&error_msg(ErrorCode::Replaced, "this participant connected elsewhere"));
+            old.close(CLOSE_POLICY, "replaced");
+        }
+        p.conn = Some(conn.me.clone());
+        p.generation += 1;
+        conn.me.send(&ServerMessage::Joined {
+            v: PROTOCOL_VERSION,
+            room: room_id.clone(),
+            participant_id: pid.to_owned(),
+            role: p.role,
+            name: p.name.clone(),
+            resume_token: resume_token.to_owned(),
+            participants: others,
+        });
+        for t in &tracks {
+            conn.me.send(t);
+        }
+        if p.role == Role::Host {
+            conn.me.send(&lobby);
+        }
+        if let Some(sdp) = &p.pending_offer {
+            conn.me.send(&ServerMessage::Offer { sdp: sdp.clone() });
+        }
+        let update = ServerMessage::ParticipantUpdated { participant: p.info() };
+        for other in room.participants.values().filter(|o| o.id != pid) {
+            if let Some(c) = &other.conn {
+                c.send(&update);
+            }
+        }
+        tracing::info!(room = %room_id, participant = pid, "resumed");
+        conn.state = ConnState::Joined { room: room_id, participant: pid.to_owned() };
+        Flow::Continue
+    }
+
+    async fn on_leave(&self, conn: &mut Conn) {
+        match std::mem::replace(&mut conn.state, ConnState::Done) {
+            ConnState::Waiting { room, lobby_id } => {
+                let mut st = self.state();
+                if let Some(r) = st.rooms.get_mut(&room) {
+                    r.lobby.retain(|w| w.lobby_id != lobby_id);
+                    notify_hosts_of_lobby(r);
+                    drop_room_if_empty(&mut st, &room);
+                }
+            }
+            ConnState::Joined { room, participant } => {
+                self.remove_participant(&room, &participant, "left").await;
+            }
+            ConnState::Fresh | ConnState::Done => {}
+        }
+    }
+
+    /// Removes a participant from its room, tells the others and frees its media.
+    async fn remove_participant(&self, room_id: &str, pid: &str, reason: &str) {
+        let peer = {
+            let mut st = self.state();
+            let Some(room) = st.rooms.get_mut(room_id) else { return };
+            let Some(p) = room.participants.remove(pid) else { return };
+            for (mid, _) in &p.tracks {
+                broadcast(room, &ServerMessage::TrackUnpublished { participant_id: p.id.clone(), mid: mid.clone() });
+            }
+            broadcast(room, &ServerMessage::ParticipantLeft { participant_id: p.id.clone(), reason: reason.to_owned() });
+            st.where_is.remove(pid);
+            drop_room_if_empty(&mut st, room_id);
+            p.has_peer.then_some(p.peer)
+        };
+        if let Some(peer) = peer {
+            self.inner.sfu.remove_peer(peer).await;
+        }
+        tracing::info!(room = room_id, participant = pid, reason, "participant removed");
+    }
+
+    /// The websocket is gone without `leave`: lobby clients leave the lobby; participants keep
+    /// their identity and media for the resume grace period.
+    async fn connection_gone(&self, conn: &Conn) {
+        match &conn.state {
+            ConnState::Waiting { room, lobby_id } => {
+                let mut st = self.state();
+                if let Some(r) = st.rooms.get_mut(room) {
+                    r.lobby.retain(|w| &w.lobby_id != lobby_id);
+                    notify_hosts_of_lobby(r);
+                    drop_room_if_empty(&mut st, room);
+                }
+            }
+            ConnState::Joined { room, participant } => {
+                let generation = {
+                    let mut st = self.state();
+                    let Some(r) = st.rooms.get_mut(room) else { return };
+                    let Some(p) = r.participants.get_mut(participant) else { return };
+                    // Only if this connection is still the participant's (not replaced).
+                    if p.conn.as_ref().map(|c| c.id) != Some(conn.me.id) {
+                        return;
+                    }
+                    p.conn = None;
+                    p.generation += 1;
+                    let update = ServerMessage::ParticipantUpdated { participant: p.info() };
+                    let generation = p.generation;
+                    broadcast(r, &update);
+                    generation
+                };
+                let hub = self.clone();
+                let (room, participant) = (room.clone(), participant.clone());
+                let grace = self.inner.config.resume_grace;
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    let expired = {
+                        let st = hub.state();
+                        st.rooms
+                            .get(&room)
+                            .and_then(|r| r.participants.get(&participant))
+                            .is_some_and(|p| p.conn.is_none() && p.generation == generation)
+                    };
+                    if expired {
+                        hub.remove_participant(&room, &participant, "disconnected").await;
+                    }
+                });
+            }
+            ConnState::Fresh | ConnState::Done => {}
+        }
+    }
+
+    async fn on_joined_message(&self, conn: &mut Conn, room_id: &str, pid: &str, msg: ClientMessage) -> Flow {
+        match msg {
+            ClientMessage::Admit { lobby_id } | ClientMessage::Reject { lobby_id } if lobby_id.len() > MAX_ID_BYTES => {
+                conn.me.send(&error_msg(ErrorCode::NotFound, "no such lobby entry"));
+                Flow::Continue
+            }
+            ClientMessage::Admit { lobby_id } => {
+                self.on_admit(conn, room_id, pid, &lobby_id, true);
+                Flow::Continue
+            }
+            ClientMessage::Reject { lobby_id } => {
+                self.on_admit(conn, room_id, pid, &lobby_id, false);
+                Flow::Continue
+            }
+            ClientMessage::Offer { sdp } => self.on_offer(conn, room_id, pid, sdp).await,
+            ClientMessage::Answer { sdp } => self.on_answer(conn, room_id, pid, sdp).await,
+            ClientMessage::Candidate { candidate, sdp_mid } => {
+                if candidate.len() > MAX_CANDIDATE_BYTES || sdp_mid.is_some_and(|m| m.len() > MAX_ID_BYTES) {
+                    conn.me.send(&error_msg(ErrorCode::InvalidMessage, "candidate too long"));
+                }
+                // ICE-lite: the SFU learns the client's address from its checks.
+                Flow::Continue
+            }
+            ClientMessage::Mute { kind, muted } => {
+                let mut st = self.state();
+                if let Some(room) = st.rooms.get_mut(room_id) {
+                    if let Some(p) = room.participants.get_mut(pid) {
+                        match kind {
+                            Kind::Audio => p.audio_muted = muted,
+                            Kind::Video => p.video_muted = muted,
+                        }
+                    }
+                    let msg = ServerMessage::Mute { participant_id: pid.to_owned(), kind, muted };
+                    broadcast_except(room, pid, &msg);
+                }
+                Flow::Continue
+            }
+            ClientMessage::Chat { text } => {
+                self.on_chat(conn, room_id, pid, text).await;
+                Flow::Continue
+            }
+            ClientMessage::E2ee { to, payload } => {
+                if payload.len() > MAX_E2EE_PAYLOAD_BYTES {
+                    conn.me.send(&error_msg(ErrorCode::InvalidMessage, format!("e2ee payload exceeds {MAX_E2EE_PAYLOAD_BYTES} bytes")));
+                    return Flow::Continue;
+                }
+                let st = self.state();
+                let Some(room) = st.rooms.get(room_id) else { return Flow::Continue };
+                let msg = ServerMessage::E2ee { from: pid.to_owned(), payload };
+                match to {
+                    Some(to) => match room.participants.get(&to).filter(|p| p.id != pid) {
+                        Some(p) => {
+                            if let Some(c) = &p.conn {
+                                c.send(&msg);
+                            }
+                        }
+                        None => conn.me.send(&error_msg(ErrorCode::NotFound, "no such participant")),
+                    },
+                    None => broadcast_except(room, pid, &msg),
+                }
+                Flow::Continue
+            }
+            ClientMessage::EndSession {} => {
+                if !self.is_host(room_id, pid) {
+                    conn.me.send(&error_msg(ErrorCode::Forbidden, "only the counsellor can end the session"));
+                    return Flow::Continue;
+                }
+                if let Err(e) = self.inner.directory.end_room(room_id).await {
+                    tracing::error!(error = %e, "ending a room in the directory failed");
+                    conn.me.send(&error_msg(ErrorCode::Internal, "server error"));
+                    return Flow::Continue;
+                }
+                conn.state = ConnState::Done;
+                self.end_room(room_id, "ended_by_host").await;
+                Flow::Continue
+            }
+            ClientMessage::Knock { .. } | ClientMessage::Join { .. } | ClientMessage::Resume { .. } => {
+                conn.me.send(&error_msg(ErrorCode::AlreadyJoined, "this connection already joined"));
+                Flow::Continue
+            }
+            ClientMessage::Ping {} | ClientMessage::Leave {} => Flow::Continue,
+        }
+    }
+
+    fn is_host(&self, room_id: &str, pid: &str) -> bool {
+        let st = self.state();
+        st.rooms.get(room_id).and_then(|r| r.participants.get(pid)).is_some_and(|p| p.role == Role::Host)
+    }
+
+    fn on_admit(&self, conn: &Conn, room_id: &str, pid: &str, lobby_id: &str, admit: bool) {
+        let mut st = self.state();
+        let Some(room) = st.rooms.get_mut(room_id) else { return };
+        if room.participants.get(pid).map(|p| p.role) != Some(Role::Host) {
+            conn.me.send(&error_msg(ErrorCode::Forbidden, "only the counsellor can admit or reject"));
+            return;
+        }
+        let Some(pos) = room.lobby.iter().position(|w| w.lobby_id == lobby_id) else {
+            conn.me.send(&error_msg(ErrorCode::NotFound, "no such lobby entry"));
+            return;
+        };
+        let waiter = room.lobby.remove(pos);
+        if admit {
+            let token = self.inner.tokens.issue(
+                room_id,
+                &new_participant_id(),
+                Role::Guest,
+                &waiter.name,
+                self.inner.config.token_ttl,
+            );
+            match token {
+                Ok(token) => waiter.conn.send(&ServerMessage::Admitted { room: room_id.to_owned(), token }),
+                Err(e) => {
+                    tracing::error!(error = %e, "issuing a join token failed");
+                    conn.me.send(&error_msg(ErrorCode::Internal, "server error"));
+                    room.lobby.insert(pos, waiter);
+                    return;
+                }
+            }
+            tracing::info!(room = room_id, lobby_id, "admitted");
+        } else {
+            waiter.conn.send(&ServerMessage::Rejected {});
+            waiter.conn.close(CLOSE_NORMAL, "rejected");
+            tracing::info!(room = room_id, lobby_id, "rejected");
+        }
+        notify_hosts_of_lobby(room);
+    }
+
+    async fn on_offer(&self, conn: &Conn, room_id: &str, pid: &str, sdp: String) -> Flow {
+        if sdp.len() > MAX_SDP_BYTES {
+            conn.me.send(&error_msg(ErrorCode::InvalidMessage, "sdp too long"));
+            return Flow::Continue;
+        }
+        let (sfu_room, peer, old) = {
+            let mut st = self.state();
+            let Some(room) = st.rooms.get_mut(room_id) else { return Flow::Continue };
+            let sfu_room = room.sfu_room;
+            let Some(p) = room.participants.get_mut(pid) else { return Flow::Continue };
+            // A second offer means the client rebuilt its connection (for example after ICE
+            // failed): the old SFU peer goes, a new one is made.
+            let old = std::mem::replace(&mut p.has_peer, false);
+            let gone_tracks = std::mem::take(&mut p.tracks);
+            p.pending_offer = None;
+            let peer = p.peer;
+            for (mid, _) in gone_tracks {
+                let msg = ServerMessage::TrackUnpublished { participant_id: pid.to_owned(), mid };
+                broadcast_except(room, pid, &msg);
+            }
+            (sfu_room, peer, old)
+        };
+        if old {
+            self.inner.sfu.remove_peer(peer).await;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        match self.inner.sfu.add_peer(sfu_room, peer, sdp, tx).await {
+            Ok(answer) => {
+                let still_here = {
+                    let mut st = self.state();
+                    match st.rooms.get_mut(room_id).and_then(|r| r.participants.get_mut(pid)) {
+                        Some(p) => {
+                            p.has_peer = true;
+                            true
+                        }
+                        None => false,
+                    }
+                };
+                if !still_here {
+                    self.inner.sfu.remove_peer(peer).await;
+                    return Flow::Continue;
+                }
+                conn.me.send(&ServerMessage::Answer { sdp: answer });
+                let hub = self.clone();
+                let (room, pid) = (room_id.to_owned(), pid.to_owned());
+                tokio::spawn(async move { hub.pump_sfu_events(room, pid, peer, rx).await });
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "sfu refused an offer");
+                conn.me.send(&error_msg(ErrorCode::SdpRejected, "the offer was not accepted"));
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn on_answer(&self, conn: &Conn, room_id: &str, pid: &str, sdp: String) -> Flow {
+        if sdp.len() > MAX_SDP_BYTES {
+            conn.me.send(&error_msg(ErrorCode::InvalidMessage, "sdp too long"));
+            return Flow::Continue;
+        }
+        let peer = {
+            let mut st = self.state();
+            let Some(p) = st.rooms.get_mut(room_id).and_then(|r| r.participants.get_mut(pid)) else {
+                return Flow::Continue;
+            };
+            if p.pending_offer.take().is_none() || !p.has_peer {
+                conn.me.send(&error_msg(ErrorCode::NoPendingOffer, "no offer is waiting for an answer"));
+                return Flow::Continue;
+            }
+            p.peer
+        };
+        if let Err(e) = self.inner.sfu.accept_answer(peer, sdp).await {
+            tracing::info!(error = %e, "sfu refused an answer");
+            conn.me.send(&error_msg(ErrorCode::SdpRejected, "the answer was not accepted"));
+        }
+        Flow::Continue
+    }
+
+    /// Carries the SFU's events about one peer to the signalling side until the peer is gone.
+    async fn pump_sfu_events(&self, room_id: String, pid: String, peer: PeerId, mut rx: mpsc::UnboundedReceiver<SfuEvent>) {
+        while let Some(ev) = rx.recv().await {
+            let mut st = self.state();
+            let Some(room) = st.rooms.get_mut(&room_id) else { return };
+            let Some(p) = room.participants.get_mut(&pid) else { return };
+            if p.peer != peer || !p.has_peer {
+                return;
+            }
+            match ev {
+                SfuEvent::Offer { sdp } => {
+                    p.pending_offer = Some(sdp.clone());
+                    if let Some(c) = &p.conn {
+                        c.send(&ServerMessage::Offer { sdp });
+                    }
+                }
+                SfuEvent::TrackPublished { mid, kind } => {
+                    let kind = match kind {
+                        confidant_sfu::MediaKind::Audio => Kind::Audio,
+                        confidant_sfu::MediaKind::Video => Kind::Video,
+                    };
+                    p.tracks.push((mid.clone(), kind));
+                    let msg = ServerMessage::TrackPublished { participant_id: pid.clone(), mid, kind };
+                    broadcast_except(room, &pid, &msg);
+                }
+                SfuEvent::Connected => tracing::debug!(participant = %pid, "media connected"),
+                SfuEvent::Disconnected => tracing::info!(participant = %pid, "media transport gone"),
+            }
+        }
+    }
+
+    async fn on_chat(&self, conn: &Conn, room_id: &str, pid: &str, text: String) {
+        let chars = text.chars().count();
+        if text.trim().is_empty() || chars > MAX_CHAT_CHARS {
+            conn.me.send(&error_msg(ErrorCode::InvalidMessage, format!("chat text must be 1-{MAX_CHAT_CHARS} characters")));
+            return;
+        }
+        let name = {
+            let st = self.state();
+            match st.rooms.get(room_id).and_then(|r| r.participants.get(pid)) {
+                Some(p) => p.name.clone(),
+                None => return,
+            }
+        };
+        let msg = ChatMessage {
+            id: uuid::Uuid::new_v4().to_string(),
+            participant_id: pid.to_owned(),
+            name,
+            text,
+            sent_at: now_rfc3339(),
+        };
+        let sealed_body = SealedChat { participant_id: msg.participant_id.clone(), name: msg.name.clone(), text: msg.text.clone() };
+        // SealedChat holds only strings: always serialisable.
+        let plain = serde_json::to_vec(&sealed_body).expect("SealedChat serialises");
+        let stored = StoredChat {
+            id: msg.id.clone(),
+            room: room_id.to_owned(),
+            sealed: self.inner.chat_key.seal(&plain, &chat_aad(room_id, &msg.id)),
+            sent_at: msg.sent_at.clone(),
+        };
+        // Stored before it is shown: a message everyone saw is never missing from history.
+        if let Err(e) = self.inner.directory.save_chat(stored).await {
+            tracing::error!(error = %e, "storing a chat message failed");
+            conn.me.send(&error_msg(ErrorCode::Internal, "the message could not be stored; not sent"));
+            return;
+        }
+        let st = self.state();
+        if let Some(room) = st.rooms.get(room_id) {
+            broadcast(room, &ServerMessage::Chat(msg));
+        }
+    }
+
+    async fn load_history(&self, room_id: &str) -> Result<Vec<ChatMessage>, Error> {
+        let rows = self.inner.directory.load_chat(room_id).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let plain = self.inner.chat_key.open(&row.sealed, &chat_aad(room_id, &row.id))?;
+            let body: SealedChat =
+                serde_json::from_slice(&plain).map_err(|e| Error::Directory(format!("chat row {}: {e}", row.id)))?;
+            out.push(ChatMessage {
+                id: row.id,
+                participant_id: body.participant_id,
+                name: body.name,
+                text: body.text,
+                sent_at: row.sent_at,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn new_room() -> Room {
+    Room { sfu_room: RoomId(rand::random()), participants: HashMap::new(), lobby: Vec::new() }
+}
+
+fn drop_room_if_empty(st: &mut State, room_id: &str) {
+    if st.rooms.get(room_id).is_some_and(|r| r.participants.is_empty() && r.lobby.is_empty()) {
+        st.rooms.remove(room_id);
+    }
+}
+
+fn lobby_message(room: &Room) -> ServerMessage {
+    ServerMessage::Lobby {
+        waiting: room
+            .lobby
+            .iter()
+            .map(|w| LobbyEntry { lobby_id: w.lobby_id.clone(), name: w.name.clone(), since: w.since.clone() })
+            .collect(),
+    }
+}
+
+fn notify_hosts_of_lobby(room: &Room) {
+    let msg = lobby_message(room);
+    for p in room.participants.values().filter(|p| p.role == Role::Host) {
+        if let Some(c) = &p.conn {
+            c.send(&msg);
+        }
+    }
+}
+
+fn broadcast(room: &Room, msg: &ServerMessage) {
+    let text = encode(msg);
+    for p in room.participants.values() {
+        if let Some(c) = &p.conn {
+            c.push(Outbound::Text(text.clone()));
+        }
+    }
+}
+
+fn broadcast_except(room: &Room, except: &str, msg: &ServerMessage) {
+    let text = encode(msg);
+    for p in room.participants.values().filter(|p| p.id != except) {
+        if let Some(c) = &p.conn {
+            c.push(Outbound::Text(text.clone()));
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Confidant's websocket signalling: rooms, lobby, join tokens, SDP exchange with the SFU,
+//! chat (sealed at rest), and a relay for opaque end-to-end-encryption messages.
+//!
+//! Layering: this crate drives `confidant-sfu` and knows nothing of HTTP or SQL. What it needs
+//! from storage (join links, chat rows, ending a session) it asks through the [`Directory`]
+//! trait, which the `web` crate implements on its database.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod protocol;
+mod error;
+mod hub;
+mod token;
+
+pub use error::Error;
+pub use hub::{Hub, HubConfig, HubStats, Inbound, Outbound};
+pub use token::{Claims, Tokens};
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, for the object-safe [`Directory`] trait.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a valid join link resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTarget {
+    /// The room (session id) the link opens.
+    pub room: String,
+}
+
+/// A chat message as stored: the sender's name and the text are sealed together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChat {
+    /// Message id (UUID).
+    pub id: String,
+    /// Room (session id).
+    pub room: String,
+    /// AES-256-GCM sealed JSON `{participant_id, name, text}`, associated data `room/id`.
+    pub sealed: Vec<u8>,
+    /// Server receive time, RFC 3339.
+    pub sent_at: String,
+}
+
+/// Storage that signalling needs, implemented by the embedding application.
+pub trait Directory: Send + Sync + 'static {
+    /// Resolves a join-link token. `Ok(None)` if unknown, expired, revoked or ended.
+    fn resolve_link<'a>(&'a self, link: &'a str) -> BoxFuture<'a, Result<Option<LinkTarget>, Error>>;
+    /// Whether the room (session) is still open: not ended, not expired.
+    fn room_open<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
+    /// Marks the session ended and its link invalid (a host sent `end_session`).
+    fn end_room<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+    /// Persists one sealed chat message.
+    fn save_chat<'a>(&'a self, chat: StoredChat) -> BoxFuture<'a, Result<(), Error>>;
+    /// Loads a room's chat, oldest first.
+    fn load_chat<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Vec<StoredChat>, Error>>;
+}

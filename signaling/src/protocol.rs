@@ -1,0 +1,447 @@
+//! The signalling wire protocol: JSON text frames with a `type` tag.
+//!
+//! Every message is documented with an example in `signaling/PROTOCOL.md`; a test parses each
+//! example there, so the document and these types cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of this protocol. Sent by the client in its first message (`knock`, `join`,
+/// `resume`) and by the server in `joined`. A client speaking another version is refused with
+/// [`ErrorCode::UnsupportedVersion`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest text frame accepted, in bytes. Larger frames get [`ErrorCode::TooLarge`] and the
+/// connection is closed.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest chat text, in characters.
+pub const MAX_CHAT_CHARS: usize = 4000;
+/// Largest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 80;
+/// Largest opaque `e2ee` payload, in bytes.
+pub const MAX_E2EE_PAYLOAD_BYTES: usize = 16 * 1024;
+/// Largest SDP, in bytes.
+pub const MAX_SDP_BYTES: usize = 48 * 1024;
+
+/// Role of a participant in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The counsellor who owns the session: admits, rejects, ends.
+    Host,
+    /// A client admitted from the lobby.
+    Guest,
+}
+
+/// Media kind, for mute state and published tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Microphone.
+    Audio,
+    /// Camera.
+    Video,
+}
+
+/// Messages from a client to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Ask to enter a session through its join link; puts the client in the lobby.
+    Knock {
+        /// Protocol version the client speaks.
+        v: u32,
+        /// The link token from the join URL.
+        link: String,
+        /// Display name chosen by the client (1–80 characters).
+        name: String,
+    },
+    /// Join a room with a join token (from `admitted`, or the counsellor's from the HTTP API).
+    Join {
+        /// Protocol version the client speaks.
+        v: u32,
+        /// The room the client means to join; must match the token's room.
+        room: String,
+        /// The join token (JWT).
+        token: String,
+    },
+    /// Re-attach to a participant after a dropped connection (within 30 s).
+    Resume {
+        /// Protocol version the client speaks.
+        v: u32,
+        /// Participant to resume.
+        participant_id: String,
+        /// The secret `resume_token` from `joined`.
+        resume_token: String,
+    },
+    /// Host: admit a waiting client.
+    Admit {
+        /// Lobby entry to admit.
+        lobby_id: String,
+    },
+    /// Host: reject a waiting client.
+    Reject {
+        /// Lobby entry to reject.
+        lobby_id: String,
+    },
+    /// The client's SDP offer for its peer connection with the SFU.
+    Offer {
+        /// SDP text.
+        sdp: String,
+    },
+    /// The client's answer to a server `offer` (renegotiation).
+    Answer {
+        /// SDP text.
+        sdp: String,
+    },
+    /// A trickled ICE candidate. The SFU is ICE-lite and learns the client's address from its
+    /// connectivity checks, so candidates are accepted and not needed; sending none is fine.
+    Candidate {
+        /// The candidate line (`candidate:…`), or empty for end-of-candidates.
+        candidate: String,
+        /// The media section it belongs to.
+        #[serde(default)]
+        sdp_mid: Option<String>,
+    },
+    /// Tell the others that the microphone or camera is muted or unmuted.
+    Mute {
+        /// Which device.
+        kind: Kind,
+        /// Muted or not.
+        muted: bool,
+    },
+    /// A chat message to everyone in the room.
+    Chat {
+        /// The text (1–4000 characters).
+        text: String,
+    },
+    /// An opaque end-to-end-encryption message, relayed unread to one participant or all.
+    E2ee {
+        /// Recipient participant id; absent for everyone else in the room.
+        #[serde(default)]
+        to: Option<String>,
+        /// Opaque payload (at most 16 KiB), typically base64.
+        payload: String,
+    },
+    /// Keep-alive; the server answers `pong`. Send one at least every 30 s.
+    Ping {},
+    /// Leave the room (or the lobby) for good.
+    Leave {},
+    /// Host: end the session for everyone and invalidate its link.
+    EndSession {},
+}
+
+impl ClientMessage {
+    /// All `type` tags a client may send, for telling "unknown type" from "bad fields".
+    pub const TYPES: &'static [&'static str] = &[
+        "knock", "join", "resume", "admit", "reject", "offer", "answer", "candidate", "mute",
+        "chat", "e2ee", "ping", "leave", "end_session",
+    ];
+}
+
+/// One participant as others see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParticipantInfo {
+    /// Participant id; also the media stream id of its tracks.
+    pub participant_id: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Microphone muted.
+    pub audio_muted: bool,
+    /// Camera muted.
+    pub video_muted: bool,
+    /// Currently connected (false while reconnecting).
+    pub connected: bool,
+}
+
+/// One waiting client, as hosts see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LobbyEntry {
+    /// Lobby entry id, for `admit`/`reject`.
+    pub lobby_id: String,
+    /// Display name.
+    pub name: String,
+    /// When the client knocked (RFC 3339).
+    pub since: String,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Message id.
+    pub id: String,
+    /// Sender's participant id.
+    pub participant_id: String,
+    /// Sender's display name.
+    pub name: String,
+    /// The text.
+    pub text: String,
+    /// When the server received it (RFC 3339).
+    pub sent_at: String,
+}
+
+/// Messages from the server to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The client is in the lobby, waiting for a host.
+    LobbyWaiting {
+        /// Its lobby entry id.
+        lobby_id: String,
+        /// The room it waits for.
+        room: String,
+    },
+    /// To hosts: the current lobby (sent on join and on every change).
+    Lobby {
+        /// Waiting clients, oldest first.
+        waiting: Vec<LobbyEntry>,
+    },
+    /// To a waiting client: it was admitted; join with this token.
+    Admitted {
+        /// The room.
+        room: String,
+        /// A short-lived join token for this room and role.
+        token: String,
+    },
+    /// To a waiting client: a host rejected it. The connection is closed after this.
+    Rejected {},
+    /// Joined: the client's own identity and who is already there.
+    Joined {
+        /// Protocol version of the server.
+        v: u32,
+        /// The room.
+        room: String,
+        /// The client's participant id.
+        participant_id: String,
+        /// The client's role.
+        role: Role,
+        /// The client's display name.
+        name: String,
+        /// Secret for `resume` after a dropped connection.
+        resume_token: String,
+        /// Everyone else in the room.
+        participants: Vec<ParticipantInfo>,
+    },
+    /// Someone joined the room.
+    ParticipantJoined {
+        /// Who.
+        participant: ParticipantInfo,
+    },
+    /// Someone's connection state changed (dropped and waiting for resume, or back).
+    ParticipantUpdated {
+        /// The participant's new state.
+        participant: ParticipantInfo,
+    },
+    /// Someone left the room.
+    ParticipantLeft {
+        /// Who.
+        participant_id: String,
+        /// `left`, `disconnected` (no resume within 30 s) or `removed`.
+        reason: String,
+    },
+    /// The SFU's answer to the client's offer.
+    Answer {
+        /// SDP text.
+        sdp: String,
+    },
+    /// An offer from the SFU (new tracks to receive); reply with `answer`.
+    Offer {
+        /// SDP text.
+        sdp: String,
+    },
+    /// A participant started publishing a track.
+    TrackPublished {
+        /// Publisher.
+        participant_id: String,
+        /// Media section id in the publisher's own connection.
+        mid: String,
+        /// Audio or video.
+        kind: Kind,
+    },
+    /// A participant stopped publishing a track (it left).
+    TrackUnpublished {
+        /// Publisher.
+        participant_id: String,
+        /// Media section id in the publisher's own connection.
+        mid: String,
+    },
+    /// Someone muted or unmuted.
+    Mute {
+        /// Who.
+        participant_id: String,
+        /// Which device.
+        kind: Kind,
+        /// Muted or not.
+        muted: bool,
+    },
+    /// A chat message (also echoed to its sender).
+    Chat(ChatMessage),
+    /// Earlier chat of this room, sent once after `joined`.
+    ChatHistory {
+        /// Oldest first.
+        messages: Vec<ChatMessage>,
+    },
+    /// An opaque end-to-end-encryption message from another participant.
+    E2ee {
+        /// Sender.
+        from: String,
+        /// Opaque payload, unchanged.
+        payload: String,
+    },
+    /// Answer to `ping`.
+    Pong {},
+    /// The session was ended; the connection is closed after this.
+    SessionEnded {
+        /// `ended_by_host`, `expired` or `revoked`.
+        reason: String,
+    },
+    /// Something was wrong with a client message, or the connection is being closed.
+    Error {
+        /// Stable machine-readable code.
+        code: ErrorCode,
+        /// Human-readable detail (English, no personal data).
+        message: String,
+    },
+}
+
+/// Stable error codes. Clients switch on these; the texts may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The frame is not valid JSON, or not a JSON object with a string `type`.
+    BadJson,
+    /// The `type` is not one this protocol knows.
+    UnknownType,
+    /// Known type, but fields are missing, extra, of the wrong type or out of range.
+    InvalidMessage,
+    /// The frame is larger than 64 KiB (connection closed).
+    TooLarge,
+    /// Binary frames are not part of the protocol.
+    BinaryNotSupported,
+    /// The client speaks a protocol version the server does not (connection closed).
+    UnsupportedVersion,
+    /// The message needs a joined participant (knock, join or resume first).
+    NotJoined,
+    /// `knock`/`join`/`resume` on a connection that already has an identity.
+    AlreadyJoined,
+    /// The token's signature or claims are invalid.
+    InvalidToken,
+    /// The token has expired.
+    TokenExpired,
+    /// The token is for another room than the one asked for.
+    WrongRoom,
+    /// The join link is unknown, expired, revoked or its session has ended.
+    LinkInvalid,
+    /// The display name is empty, too long or has control characters.
+    InvalidName,
+    /// Only a host may do this.
+    Forbidden,
+    /// No such lobby entry or participant.
+    NotFound,
+    /// The SFU refused the SDP.
+    SdpRejected,
+    /// An answer arrived but no server offer was pending.
+    NoPendingOffer,
+    /// `resume` failed: unknown participant, wrong secret or too late.
+    ResumeFailed,
+    /// Too many messages; slow down (connection closed if it goes on).
+    RateLimited,
+    /// No message (not even `ping`) for too long (connection closed).
+    IdleTimeout,
+    /// The same participant connected elsewhere; this connection is closed.
+    Replaced,
+    /// The room is full.
+    RoomFull,
+    /// A server-side failure; details are in the server log.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation tests.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::BadJson,
+        ErrorCode::UnknownType,
+        ErrorCode::InvalidMessage,
+        ErrorCode::TooLarge,
+        ErrorCode::BinaryNotSupported,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::NotJoined,
+        ErrorCode::AlreadyJoined,
+        ErrorCode::InvalidToken,
+        ErrorCode::TokenExpired,
+        ErrorCode::WrongRoom,
+        ErrorCode::LinkInvalid,
+        ErrorCode::InvalidName,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::SdpRejected,
+        ErrorCode::NoPendingOffer,
+        ErrorCode::ResumeFailed,
+        ErrorCode::RateLimited,
+        ErrorCode::IdleTimeout,
+        ErrorCode::Replaced,
+        ErrorCode::RoomFull,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        // A unit test checks these against the serde names.
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::InvalidMessage => "invalid_message",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::BinaryNotSupported => "binary_not_supported",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::NotJoined => "not_joined",
+            ErrorCode::AlreadyJoined => "already_joined",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::WrongRoom => "wrong_room",
+            ErrorCode::LinkInvalid => "link_invalid",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::SdpRejected => "sdp_rejected",
+            ErrorCode::NoPendingOffer => "no_pending_offer",
+            ErrorCode::ResumeFailed => "resume_failed",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::IdleTimeout => "idle_timeout",
+            ErrorCode::Replaced => "replaced",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// Why a text frame could not be turned into a [`ClientMessage`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    /// Which error code to send.
+    pub code: ErrorCode,
+    /// Detail for the `message` field.
+    pub message: String,
+}
+
+/// Parses one text frame, telling bad JSON, unknown types and bad fields apart.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, ParseError> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(ParseError { code: ErrorCode::TooLarge, message: format!("message exceeds {MAX_MESSAGE_BYTES} bytes") });
+    }
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| ParseError { code: ErrorCode::BadJson, message: format!("not valid JSON: {e}") })?;
+    let ty = value
+        .as_object()
+        .and_then(|o| o.get("type"))
+        .and_then(|t| t.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| ParseError { code: ErrorCode::BadJson, message: "expected a JSON object with a string \"type\"".into() })?;
+    if !ClientMessage::TYPES.contains(&ty.as_str()) {
+        return Err(ParseError { code: ErrorCode::UnknownType, message: format!("unknown message type {ty:?}") });
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ParseError { code: ErrorCode::InvalidMessage, message: format!("invalid {ty} message: {e}") })
+}
