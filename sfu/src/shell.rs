@@ -1,0 +1,289 @@
+//! The tokio shell: one UDP socket, one driver task, an async handle for the signalling layer.
+//!
+//! The driver task owns the [`Sfu`] core and the socket. It loops over a `select!` of socket
+//! receive, the command channel fed by [`SfuHandle`], and a sleep until the core's next
+//! timeout; after each it drains [`Sfu::poll_output`]. It stops when every [`SfuHandle`] is
+//! dropped or on [`SfuHandle::shutdown`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::core::{Output, Sfu, SfuConfig, SfuStats};
+use crate::error::Error;
+use crate::types::{PeerId, RoomId, SfuEvent};
+
+/// Size of the receive buffer: above any sane WebRTC datagram (MTU ~1500). Longer datagrams are
+/// truncated by the OS and then fail to authenticate, i.e. are dropped.
+const RECV_BUFFER_SIZE: usize = 2048;
+
+/// Commands queued to the driver task before callers wait (backpressure on signalling).
+const COMMAND_QUEUE: usize = 256;
+
+/// Where the shell listens and what it advertises.
+#[derive(Debug, Clone)]
+pub struct ShellConfig {
+    /// Address to bind the UDP socket to. Port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Address put into the SDP as the only ICE host candidate; must be a concrete IP reachable
+    /// by clients. Port 0 means "the bound port".
+    pub advertised: SocketAddr,
+}
+
+enum Command {
+    AddPeer {
+        room: RoomId,
+        peer: PeerId,
+        offer: String,
+        events: mpsc::UnboundedSender<SfuEvent>,
+        reply: oneshot::Sender<Result<String, Error>>,
+    },
+    AcceptAnswer {
+        peer: PeerId,
+        answer: String,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    AcceptOffer {
+        peer: PeerId,
+        offer: String,
+        reply: oneshot::Sender<Result<String, Error>>,
+    },
+    RemovePeer {
+        peer: PeerId,
+        reply: oneshot::Sender<()>,
+    },
+    Stats {
+        reply: oneshot::Sender<SfuStats>,
+    },
+    Shutdown,
+}
+
+/// Cheap, cloneable handle to a running SFU shell.
+#[derive(Clone, Debug)]
+pub struct SfuHandle {
+    commands: mpsc::Sender<Command>,
+    local_addr: SocketAddr,
+    advertised: SocketAddr,
+}
+
+/// Binds the UDP socket and spawns the driver task on the current tokio runtime.
+pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
+    let socket = UdpSocket::bind(config.bind)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.bind,
+            source,
+        })?;
+    let local_addr = socket.local_addr().map_err(|source| Error::Bind {
+        addr: config.bind,
+        source,
+    })?;
+    let mut advertised = config.advertised;
+    if advertised.port() == 0 {
+        advertised.set_port(local_addr.port());
+    }
+    let core = Sfu::new(SfuConfig { advertised })?;
+
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    tokio::spawn(drive(core, socket, advertised, rx));
+    tracing::info!(%local_addr, %advertised, "SFU listening");
+    Ok(SfuHandle {
+        commands: tx,
+        local_addr,
+        advertised,
+    })
+}
+
+impl SfuHandle {
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The address that goes into the SDP candidate.
+    pub fn advertised_addr(&self) -> SocketAddr {
+        self.advertised
+    }
+
+    /// Creates the peer from the client's offer and returns the SDP answer. Events for this
+    /// peer go to `events`.
+    pub async fn add_peer(
+        &self,
+        room: RoomId,
+        peer: PeerId,
+        offer_sdp: String,
+        events: mpsc::UnboundedSender<SfuEvent>,
+    ) -> Result<String, Error> {
+        self.call(|reply| Command::AddPeer {
+            room,
+            peer,
+            offer: offer_sdp,
+            events,
+            reply,
+        })
+        .await?
+    }
+
+    /// Applies the client's answer to the last [`SfuEvent::Offer`] sent for this peer.
+    pub async fn accept_answer(&self, peer: PeerId, answer_sdp: String) -> Result<(), Error> {
+        self.call(|reply| Command::AcceptAnswer {
+            peer,
+            answer: answer_sdp,
+            reply,
+        })
+        .await?
+    }
+
+    /// Applies a later offer made by the client (client-side renegotiation) and returns the
+    /// answer. Voids an outstanding server offer; its changes are offered again afterwards.
+    pub async fn accept_offer(&self, peer: PeerId, offer_sdp: String) -> Result<String, Error> {
+        self.call(|reply| Command::AcceptOffer {
+            peer,
+            offer: offer_sdp,
+            reply,
+        })
+        .await?
+    }
+
+    /// Removes the peer and stops forwarding its media. Idempotent; does nothing once the
+    /// shell has stopped.
+    pub async fn remove_peer(&self, peer: PeerId) {
+        let _ = self.call(|reply| Command::RemovePeer { peer, reply }).await;
+    }
+
+    /// Counters: rooms, peers, tracks, forwarded samples and bytes. All zero once the shell has
+    /// stopped.
+    pub async fn stats(&self) -> SfuStats {
+        self.call(|reply| Command::Stats { reply })
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Stops the driver task (all peers are dropped). Later calls fail with
+    /// [`Error::ShellStopped`].
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| Error::ShellStopped)?;
+        rx.await.map_err(|_| Error::ShellStopped)
+    }
+}
+
+/// The driver task.
+async fn drive(
+    mut core: Sfu,
+    socket: UdpSocket,
+    advertised: SocketAddr,
+    mut commands: mpsc::Receiver<Command>,
+) {
+    let mut buf = vec![0u8; RECV_BUFFER_SIZE];
+    let mut listeners: HashMap<PeerId, mpsc::UnboundedSender<SfuEvent>> = HashMap::new();
+
+    loop {
+        let deadline = drain(&mut core, &socket, &mut listeners).await;
+
+        tokio::select! {
+            command = commands.recv() => {
+                let Some(command) = command else { break };
+                if !handle_command(&mut core, &mut listeners, command) {
+                    break;
+                }
+            }
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((n, source)) => {
+                    // str0m needs the address the client sent to, i.e. the advertised one, not
+                    // the bound one (which may be 0.0.0.0).
+                    let contents = buf.get(..n).unwrap_or_default();
+                    core.handle_receive(Instant::now(), source, advertised, contents);
+                }
+                Err(e) => tracing::debug!("UDP receive failed: {e}"),
+            },
+            () = tokio::time::sleep_until(deadline.into()) => {
+                core.handle_timeout(Instant::now());
+            }
+        }
+    }
+    tracing::info!("SFU shell stopped");
+}
+
+/// Runs one command; returns false to stop the driver.
+fn handle_command(
+    core: &mut Sfu,
+    listeners: &mut HashMap<PeerId, mpsc::UnboundedSender<SfuEvent>>,
+    command: Command,
+) -> bool {
+    let now = Instant::now();
+    match command {
+        Command::AddPeer {
+            room,
+            peer,
+            offer,
+            events,
+            reply,
+        } => {
+            let result = core.add_peer(now, room, peer, &offer);
+            if result.is_ok() {
+                listeners.insert(peer, events);
+            }
+            let _ = reply.send(result);
+        }
+        Command::AcceptAnswer {
+            peer,
+            answer,
+            reply,
+        } => {
+            let _ = reply.send(core.accept_answer(now, peer, &answer));
+        }
+        Command::AcceptOffer { peer, offer, reply } => {
+            let _ = reply.send(core.accept_offer(now, peer, &offer));
+        }
+        Command::RemovePeer { peer, reply } => {
+            core.remove_peer(now, peer);
+            listeners.remove(&peer);
+            let _ = reply.send(());
+        }
+        Command::Stats { reply } => {
+            let _ = reply.send(core.stats());
+        }
+        Command::Shutdown => return false,
+    }
+    true
+}
+
+/// Drains the core's output: sends datagrams, delivers events. Returns the next timeout.
+async fn drain(
+    core: &mut Sfu,
+    socket: &UdpSocket,
+    listeners: &mut HashMap<PeerId, mpsc::UnboundedSender<SfuEvent>>,
+) -> Instant {
+    loop {
+        match core.poll_output(Instant::now()) {
+            Output::Transmit(t) => {
+                if let Err(e) = socket.send_to(&t.contents, t.destination).await {
+                    tracing::debug!("UDP send failed: {e}");
+                }
+            }
+            Output::Event(peer, event) => {
+                let gone = event == SfuEvent::Disconnected;
+                if let Some(tx) = listeners.get(&peer) {
+                    // The receiver may be gone (signalling closed); the caller then removes
+                    // the peer itself.
+                    let _ = tx.send(event);
+                }
+                if gone {
+                    listeners.remove(&peer);
+                }
+            }
+            Output::Timeout(t) => return t,
+        }
+    }
+}

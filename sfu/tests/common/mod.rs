@@ -1,0 +1,433 @@
+//! In-memory harness: str0m clients and the SFU core exchange datagrams through queues while a
+//! virtual clock advances. No sockets, no sleeping, deterministic apart from str0m's own
+//! randomness (ICE credentials, SSRCs, DTLS keys), which never decides an assertion.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use confidant_sfu::{MediaKind, Output, PeerId, RoomId, Sfu, SfuConfig, SfuEvent};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Rtc, RtcConfig};
+
+/// The SFU's advertised (and only) address in tests.
+pub const SFU_ADDR: &str = "127.0.0.1:5000";
+
+/// Step of the virtual clock.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Cap on datagram exchange rounds within one tick (loops are bounded).
+const MAX_ROUNDS: usize = 200;
+
+/// Something a client received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    /// Stream id (msid) of the m-line the data arrived on: the publisher's PeerId.
+    pub stream_id: String,
+    pub kind: MediaKind,
+    /// The client's m-line.
+    pub mid: Mid,
+    pub codec: Codec,
+    pub len: usize,
+}
+
+/// One in-process client: a full-ICE str0m `Rtc` standing in for a browser.
+pub struct Client {
+    pub id: PeerId,
+    pub room: RoomId,
+    pub addr: SocketAddr,
+    pub rtc: Rtc,
+    pub audio_mid: Mid,
+    pub video_mid: Mid,
+    pub connected: bool,
+    pub received: Vec<Received>,
+    pub keyframe_requests: Vec<Instant>,
+    pub closed: bool,
+    /// Drop everything this client sends (its transport "dies").
+    pub mute_network: bool,
+    audio_frames: u64,
+    video_frames: u64,
+}
+
+impl Client {
+    /// A client at `addr` with sendrecv audio + video; returns it with its first offer.
+    pub fn with_offer(
+        id: u64,
+        room: u64,
+        addr: SocketAddr,
+        config: RtcConfig,
+        now: Instant,
+    ) -> (Client, String, SdpPendingOffer) {
+        let mut rtc = config.build(now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").expect("host candidate"));
+        let mut api = rtc.sdp_api();
+        let audio_mid = api.add_media(
+            str0m::media::MediaKind::Audio,
+            Direction::SendRecv,
+            None,
+            None,
+            None,
+        );
+        let video_mid = api.add_media(
+            str0m::media::MediaKind::Video,
+            Direction::SendRecv,
+            None,
+            None,
+            None,
+        );
+        let (offer, pending) = api.apply().expect("an offer");
+        let client = Client {
+            id: PeerId(id),
+            room: RoomId(room),
+            addr,
+            rtc,
+            audio_mid,
+            video_mid,
+            connected: false,
+            received: Vec::new(),
+            keyframe_requests: Vec::new(),
+            closed: false,
+            mute_network: false,
+            audio_frames: 0,
+            video_frames: 0,
+        };
+        (client, offer.to_sdp_string(), pending)
+    }
+
+    /// Applies the SFU's answer to the client's first offer.
+    pub fn accept_answer(&mut self, pending: SdpPendingOffer, answer: &str) {
+        let answer = SdpAnswer::from_sdp_string(answer).expect("SFU answer parses");
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .expect("client accepts the SFU answer");
+    }
+
+    /// Answers a server offer.
+    pub fn answer_offer(&mut self, sdp: &str) -> String {
+        let offer = SdpOffer::from_sdp_string(sdp).expect("server offer parses");
+        self.rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .expect("client accepts server offer")
+            .to_sdp_string()
+    }
+
+    pub fn received_from(&self, publisher: PeerId, kind: MediaKind) -> usize {
+        let sid = publisher.0.to_string();
+        self.received
+            .iter()
+            .filter(|r| r.stream_id == sid && r.kind == kind)
+            .count()
+    }
+
+    pub fn handle_event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Connected => self.connected = true,
+            Event::MediaData(d) => {
+                let (stream_id, kind) = match self.rtc.media(d.mid) {
+                    Some(m) => (m.stream_id().to_string(), m.kind().into()),
+                    None => (String::new(), MediaKind::Audio),
+                };
+                self.received.push(Received {
+                    at: now,
+                    stream_id,
+                    kind,
+                    mid: d.mid,
+                    codec: d.params.spec().codec,
+                    len: d.data.len(),
+                });
+            }
+            Event::KeyframeRequest(_) => self.keyframe_requests.push(now),
+            Event::Closed => self.closed = true,
+            _ => {}
+        }
+    }
+
+    /// Writes one Opus frame (20 ms) and, every other call, one video frame.
+    pub fn send_frames(&mut self, now: Instant) {
+        if !self.connected {
+            return;
+        }
+        if let Some(writer) = self.rtc.writer(self.audio_mid) {
+            let pt = writer
+                .payload_params()
+                .find(|p| p.spec().codec == Codec::Opus)
+                .map(|p| p.pt());
+            if let Some(pt) = pt {
+                let t = MediaTime::new(
+                    self.audio_frames * 960,
+                    str0m::media::Frequency::FORTY_EIGHT_KHZ,
+                );
+                // An Opus TOC byte and filler; nothing decodes it.
+                let frame = vec![0xfc, 0xff, 0xfe, 0x01, 0x02, 0x03, 0x04, 0x05];
+                writer.write(pt, now, t, frame).expect("write audio");
+            }
+        }
+        self.audio_frames += 1;
+        if matches!(self.audio_frames % 2, 0) {
+            if let Some(writer) = self.rtc.writer(self.video_mid) {
+                let params = writer
+                    .payload_params()
+                    .find(|p| matches!(p.spec().codec, Codec::Vp8 | Codec::H264))
+                    .copied();
+                if let Some(params) = params {
+                    let t = MediaTime::new(
+                        self.video_frames * 3600,
+                        str0m::media::Frequency::NINETY_KHZ,
+                    );
+                    let key = matches!(self.video_frames % 30, 0);
+                    let frame = match params.spec().codec {
+                        Codec::H264 => h264_frame(key),
+                        _ => vp8_frame(key),
+                    };
+                    writer
+                        .write(params.pt(), now, t, frame)
+                        .expect("write video");
+                }
+                self.video_frames += 1;
+            }
+        }
+    }
+}
+
+/// A fake VP8 frame: a valid frame tag (key or inter frame) and filler.
+pub fn vp8_frame(key: bool) -> Vec<u8> {
+    let mut f = if key {
+        // Frame tag: key frame, version 0, show_frame; start code; 320x180.
+        vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00]
+    } else {
+        vec![0x11, 0x02, 0x00]
+    };
+    f.extend(std::iter::repeat_n(0x55, 200));
+    f
+}
+
+/// A fake H.264 access unit in Annex B form: SPS, PPS and IDR slice, or a non-IDR slice.
+pub fn h264_frame(key: bool) -> Vec<u8> {
+    let mut f = Vec::new();
+    if key {
+        f.extend([0, 0, 0, 1, 0x67, 0x42, 0xe0, 0x1f, 0xda, 0x01, 0x40, 0x16]);
+        f.extend([0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80]);
+        f.extend([0, 0, 0, 1, 0x65, 0x88, 0x84]);
+    } else {
+        f.extend([0, 0, 0, 1, 0x41, 0x9a, 0x02]);
+    }
+    f.extend(std::iter::repeat_n(0x55, 200));
+    f
+}
+
+/// The SFU core plus clients, shuttling datagrams in memory.
+pub struct World {
+    pub now: Instant,
+    pub sfu: Sfu,
+    pub sfu_addr: SocketAddr,
+    pub clients: Vec<Client>,
+    pub sfu_events: Vec<(Instant, PeerId, SfuEvent)>,
+    /// Answer server offers as soon as they come (like a browser would).
+    pub auto_answer: bool,
+    /// Server offers not answered yet (when `auto_answer` is off).
+    pub held_offers: Vec<(PeerId, String)>,
+    /// When an answer to a server offer was accepted by the SFU.
+    pub answers_accepted: Vec<(Instant, PeerId)>,
+}
+
+impl World {
+    pub fn new() -> World {
+        let sfu_addr: SocketAddr = SFU_ADDR.parse().expect("literal address");
+        let sfu = Sfu::new(SfuConfig {
+            advertised: sfu_addr,
+        })
+        .expect("valid advertised address");
+        World {
+            now: Instant::now(),
+            sfu,
+            sfu_addr,
+            clients: Vec::new(),
+            sfu_events: Vec::new(),
+            auto_answer: true,
+            held_offers: Vec::new(),
+            answers_accepted: Vec::new(),
+        }
+    }
+
+    /// Adds a client with sendrecv audio + video (like a browser's first offer).
+    pub fn add_client(&mut self, id: u64, room: u64) -> usize {
+        self.add_client_with(id, room, RtcConfig::new())
+    }
+
+    /// Adds a client built from `config`.
+    pub fn add_client_with(&mut self, id: u64, room: u64, config: RtcConfig) -> usize {
+        let idx = self.clients.len();
+        let addr: SocketAddr = format!("127.0.0.{}:{}", 2 + idx, 10000 + id)
+            .parse()
+            .expect("valid address");
+        let (mut client, offer, pending) = Client::with_offer(id, room, addr, config, self.now);
+        let answer = self
+            .sfu
+            .add_peer(self.now, RoomId(room), PeerId(id), &offer)
+            .expect("SFU accepts a valid offer");
+        client.accept_answer(pending, &answer);
+        self.clients.push(client);
+        idx
+    }
+
+    pub fn client(&self, id: u64) -> &Client {
+        self.clients
+            .iter()
+            .find(|c| c.id == PeerId(id))
+            .expect("client exists")
+    }
+
+    pub fn client_mut(&mut self, id: u64) -> &mut Client {
+        self.clients
+            .iter_mut()
+            .find(|c| c.id == PeerId(id))
+            .expect("client exists")
+    }
+
+    /// Removes the peer from the SFU; its client stays around, silent.
+    pub fn remove(&mut self, id: u64) {
+        self.sfu.remove_peer(self.now, PeerId(id));
+        if let Some(c) = self.clients.iter_mut().find(|c| c.id == PeerId(id)) {
+            c.mute_network = true;
+        }
+    }
+
+    pub fn sfu_events_for(&self, id: u64) -> Vec<SfuEvent> {
+        self.sfu_events
+            .iter()
+            .filter(|(_, p, _)| *p == PeerId(id))
+            .map(|(_, _, e)| e.clone())
+            .collect()
+    }
+
+    /// Answers a held server offer for `id`.
+    pub fn answer_held(&mut self, id: u64) {
+        let pos = self
+            .held_offers
+            .iter()
+            .position(|(p, _)| *p == PeerId(id))
+            .expect("a held offer");
+        let (peer, sdp) = self.held_offers.remove(pos);
+        self.answer(peer, &sdp);
+    }
+
+    fn answer(&mut self, peer: PeerId, sdp: &str) {
+        let Some(client) = self.clients.iter_mut().find(|c| c.id == peer) else {
+            return;
+        };
+        let answer = client.answer_offer(sdp);
+        self.sfu
+            .accept_answer(self.now, peer, &answer)
+            .expect("SFU accepts the client's answer");
+        self.answers_accepted.push((self.now, peer));
+    }
+
+    /// Exchanges datagrams until quiet, then advances the clock by one tick.
+    pub fn tick(&mut self) {
+        for _ in 0..MAX_ROUNDS {
+            let mut moved = false;
+            // SFU → clients.
+            loop {
+                match self.sfu.poll_output(self.now) {
+                    Output::Transmit(t) => {
+                        moved = true;
+                        let now = self.now;
+                        if let Some(c) = self
+                            .clients
+                            .iter_mut()
+                            .find(|c| c.addr == t.destination && !c.mute_network)
+                        {
+                            let recv =
+                                Receive::new(Protocol::Udp, t.source, t.destination, &t.contents)
+                                    .expect("SFU sends parseable datagrams");
+                            c.rtc
+                                .handle_input(Input::Receive(now, recv))
+                                .expect("client handles SFU datagram");
+                        }
+                    }
+                    Output::Event(peer, event) => {
+                        moved = true;
+                        self.sfu_events.push((self.now, peer, event.clone()));
+                        if let SfuEvent::Offer { sdp } = event {
+                            if self.auto_answer {
+                                self.answer(peer, &sdp);
+                            } else {
+                                self.held_offers.push((peer, sdp));
+                            }
+                        }
+                    }
+                    Output::Timeout(_) => break,
+                }
+            }
+            // Clients → SFU.
+            let now = self.now;
+            for c in &mut self.clients {
+                loop {
+                    match c.rtc.poll_output().expect("client poll_output") {
+                        str0m::Output::Transmit(t) => {
+                            if !c.mute_network {
+                                moved = true;
+                                self.sfu
+                                    .handle_receive(now, t.source, t.destination, &t.contents);
+                            }
+                        }
+                        str0m::Output::Event(e) => c.handle_event(now, e),
+                        str0m::Output::Timeout(_) => break,
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        self.now += TICK;
+        self.sfu.handle_timeout(self.now);
+        for c in &mut self.clients {
+            c.rtc
+                .handle_input(Input::Timeout(self.now))
+                .expect("client timeout");
+        }
+    }
+
+    /// Ticks until `cond` holds, at most `max_ticks` times. Returns whether it held.
+    pub fn run_until(&mut self, max_ticks: usize, mut cond: impl FnMut(&World) -> bool) -> bool {
+        for _ in 0..max_ticks {
+            if cond(self) {
+                return true;
+            }
+            self.tick();
+        }
+        cond(self)
+    }
+
+    /// Ticks `n` times while the given publishers send media.
+    pub fn run_publishing(&mut self, n: usize, publishers: &[u64]) {
+        for _ in 0..n {
+            let now = self.now;
+            for c in &mut self.clients {
+                if publishers.contains(&c.id.0) && !c.mute_network {
+                    c.send_frames(now);
+                }
+            }
+            self.tick();
+        }
+    }
+
+    /// Ticks until every client is connected (bounded).
+    pub fn connect_all(&mut self) {
+        let ok = self.run_until(500, |w| w.clients.iter().all(|c| c.connected));
+        assert!(ok, "all clients connect");
+    }
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World::new()
+    }
+}

@@ -1,0 +1,311 @@
+//! Forwarding behaviour of the sans-IO core, with in-process str0m clients and a virtual clock.
+
+mod common;
+
+use common::World;
+use confidant_sfu::{MediaKind, PeerId, SfuEvent, KEYFRAME_REQUEST_MIN_INTERVAL};
+use str0m::format::Codec;
+use str0m::media::KeyframeRequestKind;
+use str0m::RtcConfig;
+
+#[test]
+fn forwards_media_to_every_other_peer_in_room() {
+    let mut w = World::new();
+    w.add_client(1, 10); // publisher
+    w.add_client(2, 10); // subscriber
+    w.add_client(3, 10); // subscriber
+    w.add_client(4, 20); // other room, also publishing
+    w.connect_all();
+
+    w.run_publishing(300, &[1, 4]);
+
+    for sub in [2, 3] {
+        let c = w.client(sub);
+        assert!(
+            c.received_from(PeerId(1), MediaKind::Audio) > 10,
+            "peer {sub} gets the publisher's audio"
+        );
+        assert!(
+            c.received_from(PeerId(1), MediaKind::Video) > 10,
+            "peer {sub} gets the publisher's video"
+        );
+        assert_eq!(c.received_from(PeerId(4), MediaKind::Audio), 0);
+        assert_eq!(c.received_from(PeerId(4), MediaKind::Video), 0);
+    }
+    // Stream ids are publisher ids, nothing else.
+    for c in &w.clients {
+        assert!(c.received.iter().all(|r| r.stream_id == "1"));
+    }
+    // The other room hears nothing, the publisher does not get its own media back.
+    assert!(
+        w.client(4).received.is_empty(),
+        "other room receives nothing"
+    );
+    assert!(w.client(1).received.is_empty(), "no echo to the publisher");
+
+    let published: Vec<_> = w
+        .sfu_events_for(1)
+        .into_iter()
+        .filter_map(|e| match e {
+            SfuEvent::TrackPublished { kind, .. } => Some(kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(published.len(), 2);
+    assert!(published.contains(&MediaKind::Audio) && published.contains(&MediaKind::Video));
+    assert!(w.sfu_events_for(2).contains(&SfuEvent::Connected));
+
+    let stats = w.sfu.stats();
+    assert_eq!(stats.rooms, 2);
+    assert_eq!(stats.peers, 4);
+    assert_eq!(stats.tracks, 4);
+    // Peer 1's two tracks to peers 2 and 3; peer 4 is alone in its room.
+    assert_eq!(stats.subscriptions, 4);
+    assert!(stats.forwarded_packets > 40);
+    assert!(stats.forwarded_bytes > 0);
+}
+
+#[test]
+fn forwards_h264_video() {
+    let h264_only = || {
+        RtcConfig::new()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_h264(true)
+    };
+    let mut w = World::new();
+    w.add_client_with(1, 10, h264_only());
+    w.add_client_with(2, 10, h264_only());
+    w.connect_all();
+
+    w.run_publishing(300, &[1]);
+
+    let c = w.client(2);
+    let h264 = c
+        .received
+        .iter()
+        .filter(|r| r.kind == MediaKind::Video && r.codec == Codec::H264 && r.stream_id == "1")
+        .count();
+    assert!(h264 > 10, "H.264 video is forwarded ({h264} frames)");
+}
+
+#[test]
+fn late_joiner_gets_existing_tracks() {
+    let mut w = World::new();
+    w.add_client(1, 10);
+    w.connect_all();
+    w.run_publishing(50, &[1]);
+    assert_eq!(w.sfu.stats().tracks, 2);
+
+    w.add_client(2, 10);
+    w.run_publishing(300, &[1]);
+
+    let c = w.client(2);
+    assert!(c.received_from(PeerId(1), MediaKind::Audio) > 10);
+    assert!(c.received_from(PeerId(1), MediaKind::Video) > 10);
+    // The server offer came only after the late joiner connected.
+    let events = w.sfu_events_for(2);
+    let connected = events.iter().position(|e| *e == SfuEvent::Connected);
+    let offer = events
+        .iter()
+        .position(|e| matches!(e, SfuEvent::Offer { .. }));
+    assert!(connected.is_some() && offer.is_some() && connected < offer);
+}
+
+#[test]
+fn one_server_offer_outstanding_per_subscriber() {
+    let mut w = World::new();
+    w.add_client(2, 10);
+    w.connect_all();
+    w.auto_answer = false;
+
+    // Publisher 1 publishes audio first; its video starts later.
+    w.add_client(1, 10);
+    w.run_until(500, |w| w.client(1).connected);
+    for _ in 0..20 {
+        let now = w.now;
+        let c = w.client_mut(1);
+        // Audio only: writer for video unused for now.
+        if let Some(writer) = c.rtc.writer(c.audio_mid) {
+            let pt = writer
+                .payload_params()
+                .find(|p| p.spec().codec == Codec::Opus)
+                .map(|p| p.pt())
+                .expect("opus negotiated");
+            writer
+                .write(
+                    pt,
+                    now,
+                    str0m::media::MediaTime::from_secs(0),
+                    vec![1u8; 10],
+                )
+                .expect("write");
+        }
+        w.tick();
+    }
+    let offers_to_2 = |w: &World| {
+        w.sfu_events_for(2)
+            .iter()
+            .filter(|e| matches!(e, SfuEvent::Offer { .. }))
+            .count()
+    };
+    assert_eq!(offers_to_2(&w), 1, "offer for the audio track");
+
+    // Video starts while that offer is unanswered: no second offer yet.
+    w.run_publishing(50, &[1]);
+    assert_eq!(offers_to_2(&w), 1, "further changes wait for the answer");
+
+    w.answer_held(2);
+    w.tick();
+    assert_eq!(offers_to_2(&w), 2, "queued change offered after the answer");
+    w.answer_held(2);
+    w.auto_answer = true;
+    w.run_publishing(100, &[1]);
+    assert!(w.client(2).received_from(PeerId(1), MediaKind::Video) > 5);
+}
+
+#[test]
+fn requests_keyframe_when_subscriber_starts() {
+    let mut w = World::new();
+    w.add_client(1, 10);
+    w.connect_all();
+    // Publishing alone: nobody needs a keyframe.
+    w.run_publishing(100, &[1]);
+    let before = w.client(1).keyframe_requests.len();
+
+    w.add_client(2, 10);
+    let ok = w.run_until(500, |w| {
+        w.answers_accepted.iter().any(|(_, p)| *p == PeerId(2))
+    });
+    assert!(ok, "subscriber negotiated the forwarded tracks");
+    let started = w.now;
+    w.run_publishing(100, &[1]);
+
+    let pub_client = w.client(1);
+    assert!(
+        pub_client.keyframe_requests.len() > before,
+        "publisher got a keyframe request"
+    );
+    assert!(pub_client.keyframe_requests.iter().any(|t| *t >= started));
+    assert!(w.client(2).received_from(PeerId(1), MediaKind::Video) > 0);
+}
+
+#[test]
+fn forwards_subscriber_keyframe_requests_throttled() {
+    let mut w = World::new();
+    w.add_client(1, 10);
+    w.add_client(2, 10);
+    w.connect_all();
+    w.run_publishing(150, &[1]);
+    assert!(w.client(2).received_from(PeerId(1), MediaKind::Video) > 0);
+    // Let any start-up request's throttle window pass.
+    w.run_publishing(60, &[1]);
+    let before = w.client(1).keyframe_requests.len();
+
+    // The subscriber asks for a keyframe on every tick for 200 ms.
+    let video_mid = w
+        .client(2)
+        .received
+        .iter()
+        .find(|r| r.kind == MediaKind::Video && r.stream_id == "1")
+        .map(|r| r.mid)
+        .expect("forwarded video m-line");
+    for _ in 0..20 {
+        let c = w.client_mut(2);
+        if let Some(mut writer) = c.rtc.writer(video_mid) {
+            let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
+        }
+        w.run_publishing(1, &[1]);
+    }
+    let window = w.client(1).keyframe_requests[before..].to_vec();
+    assert!(
+        !window.is_empty(),
+        "subscriber request reaches the publisher"
+    );
+    // 20 requests in 200 ms become at most one per throttle interval (plus one deferred).
+    let max = 1 + (200 / KEYFRAME_REQUEST_MIN_INTERVAL.as_millis() as usize) + 1;
+    assert!(window.len() <= max, "{} requests > {max}", window.len());
+}
+
+#[test]
+fn cleans_up_when_peer_leaves() {
+    let mut w = World::new();
+    w.add_client(1, 10);
+    w.add_client(2, 10);
+    w.add_client(3, 10);
+    w.connect_all();
+    w.run_publishing(200, &[1, 2]);
+    assert!(w.client(3).received_from(PeerId(1), MediaKind::Video) > 0);
+    assert!(w.client(3).received_from(PeerId(2), MediaKind::Video) > 0);
+    assert!(w.sfu.references_to(PeerId(1)) > 0);
+
+    w.remove(1);
+    assert!(!w.sfu.has_peer(PeerId(1)));
+    // Stop m-lines are renegotiated with the remaining subscribers.
+    w.run_publishing(100, &[2]);
+    let got_from_1 = w.client(3).received_from(PeerId(1), MediaKind::Video)
+        + w.client(3).received_from(PeerId(1), MediaKind::Audio);
+    w.run_publishing(100, &[2]);
+    let got_from_1_later = w.client(3).received_from(PeerId(1), MediaKind::Video)
+        + w.client(3).received_from(PeerId(1), MediaKind::Audio);
+    assert_eq!(got_from_1, got_from_1_later, "no media from a removed peer");
+    assert!(
+        w.client(3).received_from(PeerId(2), MediaKind::Video) > 0,
+        "others keep flowing"
+    );
+
+    assert_eq!(w.sfu.references_to(PeerId(1)), 0, "no references remain");
+    let stats = w.sfu.stats();
+    assert_eq!(stats.peers, 2);
+    assert_eq!(stats.rooms, 1);
+    assert_eq!(stats.tracks, 2, "only peer 2's tracks");
+    assert_eq!(stats.subscriptions, 2, "peer 2's tracks to peer 3");
+
+    // Removing again is a no-op; the last ones leaving empties everything.
+    assert!(!w.sfu.remove_peer(w.now, PeerId(1)));
+    w.remove(2);
+    w.remove(3);
+    w.run_publishing(10, &[]);
+    assert_eq!(w.sfu.stats().peers, 0);
+    assert_eq!(w.sfu.stats().rooms, 0);
+    assert_eq!(w.sfu.stats().subscriptions, 0);
+    for id in 1..=3 {
+        assert_eq!(w.sfu.references_to(PeerId(id)), 0);
+    }
+    // No Disconnected event for removals the caller asked for.
+    assert!(!w
+        .sfu_events
+        .iter()
+        .any(|(_, _, e)| *e == SfuEvent::Disconnected));
+}
+
+#[test]
+fn peer_whose_transport_dies_is_disconnected_and_freed() {
+    let mut w = World::new();
+    w.add_client(1, 10);
+    w.add_client(2, 10);
+    w.connect_all();
+    w.run_publishing(100, &[1]);
+
+    w.client_mut(1).mute_network = true;
+    let ok = w.run_until(10_000, |w| {
+        w.sfu_events_for(1).contains(&SfuEvent::Disconnected)
+    });
+    assert!(ok, "SFU notices the dead transport");
+    assert!(!w.sfu.has_peer(PeerId(1)));
+    w.run_publishing(100, &[]);
+    assert_eq!(w.sfu.references_to(PeerId(1)), 0);
+    assert_eq!(w.sfu.stats().peers, 1);
+}
+
+#[test]
+fn peer_that_never_connects_is_dropped() {
+    let mut w = World::new();
+    w.add_client(1, 10);
+    w.client_mut(1).mute_network = true;
+    let ok = w.run_until(10_000, |w| {
+        w.sfu_events_for(1).contains(&SfuEvent::Disconnected)
+    });
+    assert!(ok);
+    assert_eq!(w.sfu.stats().peers, 0);
+}
