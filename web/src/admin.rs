@@ -1,0 +1,116 @@
+//! `confidant admin …` subcommands.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::config::Settings;
+use crate::error::AppError;
+
+/// Random bytes of a generated password (base64url: 24 characters, 144 bits).
+const GENERATED_PASSWORD_BYTES: usize = 18;
+
+/// Errors of admin commands, worded for a terminal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// The database could not be opened.
+    #[error(transparent)]
+    Start(#[from] crate::StartError),
+    /// Reading the password failed.
+    #[error("reading the password: {0}")]
+    Io(#[from] std::io::Error),
+    /// The two passwords typed differ.
+    #[error("the passwords do not match")]
+    Mismatch,
+    /// A value was refused.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<AppError> for AdminError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Validation {
+                field: Some(field),
+                message,
+                ..
+            } => AdminError::Refused(format!("invalid {field}: {message}")),
+            other => AdminError::Refused(other.to_string()),
+        }
+    }
+}
+
+/// Where the password comes from.
+enum PasswordSource {
+    /// Given (stdin line or prompt).
+    Given(String),
+    /// Generated; printed once after the account exists.
+    Generated(String),
+}
+
+fn read_line_from_stdin() -> Result<String, AdminError> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Prompts on the terminal with echo off (through `stty`, restored afterwards).
+fn prompt_hidden(prompt: &str) -> Result<String, AdminError> {
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .map(|s| s.success())
+    };
+    let echo_off = stty("-echo").unwrap_or(false);
+    let line = read_line_from_stdin();
+    if echo_off {
+        let _ = stty("echo");
+    }
+    eprintln!();
+    line
+}
+
+fn password_source(password_stdin: bool) -> Result<PasswordSource, AdminError> {
+    if password_stdin {
+        return Ok(PasswordSource::Given(read_line_from_stdin()?));
+    }
+    if std::io::stdin().is_terminal() {
+        let first = prompt_hidden("Password: ")?;
+        let second = prompt_hidden("Repeat password: ")?;
+        if first != second {
+            return Err(AdminError::Mismatch);
+        }
+        return Ok(PasswordSource::Given(first));
+    }
+    Ok(PasswordSource::Generated(confidant_vault::random_token(
+        GENERATED_PASSWORD_BYTES,
+    )))
+}
+
+/// `confidant admin create-counsellor`: creates the account and prints its id (and the
+/// password, if it was generated). A duplicate e-mail address is an error.
+pub async fn create_counsellor(
+    settings: &Settings,
+    email: &str,
+    name: &str,
+    password_stdin: bool,
+) -> Result<(), AdminError> {
+    // Check what can be checked before asking for a password.
+    crate::auth::normalize_email(email)?;
+    crate::auth::normalize_name(name)?;
+    let source = password_source(password_stdin)?;
+    let password = match &source {
+        PasswordSource::Given(p) | PasswordSource::Generated(p) => p.as_str(),
+    };
+    let db = crate::open_database(settings).await?;
+    let id = crate::auth::create_counsellor(&db, email, name, password).await?;
+    db.close().await;
+    println!("Created counsellor {id}.");
+    if let PasswordSource::Generated(p) = &source {
+        println!("Generated password (shown only now, store it safely): {p}");
+    }
+    Ok(())
+}

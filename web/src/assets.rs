@@ -1,0 +1,79 @@
+//! The browser client's files (`web/static/`), embedded in the binary.
+
+use axum::extract::Path;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rust_embed::Embed;
+
+use crate::error::AppError;
+
+/// Files under `web/static/`.
+#[derive(Embed)]
+#[folder = "static/"]
+pub struct Assets;
+
+fn content_type(path: &str) -> String {
+    // mime_guess says `application/javascript`; browsers want a JavaScript MIME type for
+    // modules, and `text/javascript` is the one HTML specifies.
+    match path.rsplit('.').next() {
+        Some("js" | "mjs") => "text/javascript; charset=utf-8".to_owned(),
+        Some("css") => "text/css; charset=utf-8".to_owned(),
+        Some("json") => "application/json".to_owned(),
+        Some("svg") => "image/svg+xml".to_owned(),
+        _ => mime_guess::from_path(path)
+            .first_or_octet_stream()
+            .essence_str()
+            .to_owned(),
+    }
+}
+
+/// An embedded file (JS modules, CSS, images). Served with `Cache-Control: no-cache` and a
+/// strong `ETag`, so browsers revalidate and get `304` while the file is unchanged.
+#[utoipa::path(get, path = "/static/{*path}", tag = "pages",
+    params(("path" = String, Path, description = "File path under `web/static/`, e.g. `app.css`")),
+    responses(
+        (status = 200, description = "The file"),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 404, description = "No such file", body = crate::error::ErrorBody),
+    ))]
+pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Response, AppError> {
+    let file = Assets::get(&path).ok_or(AppError::NotFound)?;
+    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
+    let cached = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let etag = HeaderValue::from_str(&etag).expect("hex in quotes is a valid header value");
+    let no_cache = HeaderValue::from_static("no-cache");
+    if cached {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag), (header::CACHE_CONTROL, no_cache)],
+        )
+            .into_response());
+    }
+    let ct =
+        HeaderValue::from_str(&content_type(&path)).expect("MIME types are valid header values");
+    Ok((
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, no_cache),
+        ],
+        file.data,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_and_style_types() {
+        assert_eq!(content_type("call.js"), "text/javascript; charset=utf-8");
+        assert_eq!(content_type("app.css"), "text/css; charset=utf-8");
+        assert_eq!(content_type("img/logo.png"), "image/png");
+        assert_eq!(content_type("noext"), "application/octet-stream");
+    }
+}

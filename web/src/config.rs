@@ -1,0 +1,381 @@
+//! Command line and environment configuration.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::ratelimit::RateLimitConfig;
+
+/// Smallest and largest join-link lifetime, in minutes (5 minutes to 7 days).
+pub const LINK_TTL_MINUTES: std::ops::RangeInclusive<u32> = 5..=10_080;
+
+/// Confidant: private online counselling with instant end-to-end encrypted video sessions.
+#[derive(Debug, Parser)]
+#[command(name = "confidant", version, about)]
+pub struct Cli {
+    /// Configuration shared by all subcommands.
+    #[command(flatten)]
+    pub config: Config,
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `confidant admin …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Create a counsellor account.
+    ///
+    /// The password is prompted for when stdin is a terminal, read as one line from stdin with
+    /// `--password-stdin`, and otherwise generated and printed once.
+    CreateCounsellor {
+        /// Login e-mail address (stored lower-cased).
+        #[arg(long)]
+        email: String,
+        /// Display name, shown to clients in calls.
+        #[arg(long)]
+        name: String,
+        /// Read the password as one line from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Options as given on the command line or in the environment.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "CONFIDANT_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+    /// Directory for the database and secrets (created if missing).
+    #[arg(
+        long,
+        env = "CONFIDANT_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Public base URL, used in join links and for the cookie `Secure` flag
+    /// [default: http://LISTEN].
+    #[arg(long, env = "CONFIDANT_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// SQLite database URL [default: sqlite://DATA_DIR/confidant.db?mode=rwc].
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// File with the 32-byte join-token signing key [default: DATA_DIR/secrets/jwt.key,
+    /// created if missing].
+    #[arg(long, env = "CONFIDANT_JWT_KEY_FILE", global = true)]
+    pub jwt_key_file: Option<PathBuf>,
+    /// File with the 32-byte data-encryption key [default: DATA_DIR/secrets/dek.key, created
+    /// if missing].
+    #[arg(long, env = "CONFIDANT_DEK_FILE", global = true)]
+    pub dek_file: Option<PathBuf>,
+    /// UDP address the SFU binds for media.
+    #[arg(
+        long,
+        env = "CONFIDANT_SFU_BIND",
+        default_value = "0.0.0.0:50000",
+        global = true
+    )]
+    pub sfu_bind: SocketAddr,
+    /// Address browsers send media to: an IP (the bind port is used) or IP:port.
+    #[arg(
+        long,
+        env = "CONFIDANT_SFU_ADVERTISE",
+        default_value = "127.0.0.1",
+        global = true
+    )]
+    pub sfu_advertise: String,
+    /// Default lifetime of join links, in minutes (5..=10080).
+    #[arg(
+        long,
+        env = "CONFIDANT_LINK_TTL_MINUTES",
+        default_value_t = 1440,
+        global = true
+    )]
+    pub link_ttl_minutes: u32,
+    /// Log format.
+    #[arg(long, env = "CONFIDANT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// A configuration value is unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid --{option}: {message}")]
+pub struct ConfigError {
+    /// The option, as spelt on the command line.
+    pub option: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The effective configuration, with defaults filled in and values checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Public base URL without trailing slash.
+    pub public_url: String,
+    /// SQLite URL.
+    pub database_url: String,
+    /// Join-token signing key file.
+    pub jwt_key_file: PathBuf,
+    /// Data-encryption key file.
+    pub dek_file: PathBuf,
+    /// SFU UDP bind address.
+    pub sfu_bind: SocketAddr,
+    /// SFU advertised IP.
+    pub sfu_advertise_ip: IpAddr,
+    /// SFU advertised port; `None` means the port actually bound.
+    pub sfu_advertise_port: Option<u16>,
+    /// Default join-link lifetime in minutes.
+    pub link_ttl_minutes: u32,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Login attempts per anonymised network.
+    pub login_rate_limit: RateLimitConfig,
+}
+
+impl Config {
+    /// Fills in defaults and checks values.
+    pub fn resolve(&self) -> Result<Settings, ConfigError> {
+        let public_url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned();
+        let lower = public_url.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("https://")
+            .or_else(|| lower.strip_prefix("http://"));
+        if rest.is_none_or(|r| r.is_empty() || r.contains(['?', '#', ' '])) {
+            return Err(ConfigError {
+                option: "public-url",
+                message: "must be an http:// or https:// URL without query or fragment".into(),
+            });
+        }
+        let database_url = self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("confidant.db").display()
+            )
+        });
+        let (sfu_advertise_ip, sfu_advertise_port) = parse_advertise(&self.sfu_advertise)?;
+        if !LINK_TTL_MINUTES.contains(&self.link_ttl_minutes) {
+            return Err(ConfigError {
+                option: "link-ttl-minutes",
+                message: format!(
+                    "must be within {}..={}",
+                    LINK_TTL_MINUTES.start(),
+                    LINK_TTL_MINUTES.end()
+                ),
+            });
+        }
+        let secrets = self.data_dir.join("secrets");
+        Ok(Settings {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+            public_url,
+            database_url,
+            jwt_key_file: self
+                .jwt_key_file
+                .clone()
+                .unwrap_or_else(|| secrets.join("jwt.key")),
+            dek_file: self
+                .dek_file
+                .clone()
+                .unwrap_or_else(|| secrets.join("dek.key")),
+            sfu_bind: self.sfu_bind,
+            sfu_advertise_ip,
+            sfu_advertise_port,
+            link_ttl_minutes: self.link_ttl_minutes,
+            log_format: self.log_format,
+            login_rate_limit: RateLimitConfig::default(),
+        })
+    }
+}
+
+fn parse_advertise(s: &str) -> Result<(IpAddr, Option<u16>), ConfigError> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok((ip, None));
+    }
+    match s.parse::<SocketAddr>() {
+        Ok(addr) => Ok((addr.ip(), Some(addr.port()))),
+        Err(_) => Err(ConfigError {
+            option: "sfu-advertise",
+            message: "must be an IP address or IP:port".into(),
+        }),
+    }
+}
+
+impl Settings {
+    /// Whether cookies get the `Secure` flag (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.to_ascii_lowercase().starts_with("https://")
+    }
+
+    /// The websocket URL browsers connect to.
+    pub fn ws_url(&self) -> String {
+        let url = &self.public_url;
+        let (scheme, rest) = if url.len() >= 8 && url[..8].eq_ignore_ascii_case("https://") {
+            ("wss://", &url[8..])
+        } else {
+            ("ws://", &url[7..])
+        };
+        format!("{scheme}{rest}/ws")
+    }
+
+    /// The join URL for a link token.
+    pub fn join_url(&self, link_token: &str) -> String {
+        format!("{}/j/{link_token}", self.public_url)
+    }
+
+    /// Logs the effective configuration. Secrets are never part of it; key files are named by
+    /// path only.
+    pub fn log(&self) {
+        tracing::info!(
+            listen = %self.listen,
+            data_dir = %self.data_dir.display(),
+            public_url = %self.public_url,
+            database_url = %redact_url(&self.database_url),
+            jwt_key_file = %self.jwt_key_file.display(),
+            dek_file = %self.dek_file.display(),
+            sfu_bind = %self.sfu_bind,
+            sfu_advertise_ip = %self.sfu_advertise_ip,
+            sfu_advertise_port = ?self.sfu_advertise_port,
+            link_ttl_minutes = self.link_ttl_minutes,
+            log_format = ?self.log_format,
+            "effective configuration"
+        );
+    }
+}
+
+/// Drops a `user:password@` part from a URL, should anyone put one in.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}<redacted>@{}", &url[..s + 3], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("confidant").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_derive_from_listen_and_data_dir() {
+        let cli = parse(&[
+            "--listen",
+            "127.0.0.1:9000",
+            "--data-dir",
+            "/tmp/x",
+            "--database-url",
+            "sqlite::memory:",
+        ]);
+        let s = cli.config.resolve().unwrap();
+        assert_eq!(s.public_url, "http://127.0.0.1:9000");
+        assert_eq!(s.jwt_key_file, PathBuf::from("/tmp/x/secrets/jwt.key"));
+        assert_eq!(s.dek_file, PathBuf::from("/tmp/x/secrets/dek.key"));
+        assert_eq!(s.ws_url(), "ws://127.0.0.1:9000/ws");
+        assert!(!s.secure_cookies());
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn https_public_url_means_secure_cookies_and_wss() {
+        let cli = parse(&["--public-url", "https://counsel.example/", "serve"]);
+        let s = cli.config.resolve().unwrap();
+        assert_eq!(s.public_url, "https://counsel.example");
+        assert!(s.secure_cookies());
+        assert_eq!(s.ws_url(), "wss://counsel.example/ws");
+        assert_eq!(s.join_url("abc"), "https://counsel.example/j/abc");
+    }
+
+    #[test]
+    fn advertise_takes_ip_or_ip_and_port() {
+        assert_eq!(
+            parse_advertise("203.0.113.5").unwrap(),
+            ("203.0.113.5".parse().unwrap(), None)
+        );
+        assert_eq!(
+            parse_advertise("203.0.113.5:4000").unwrap(),
+            ("203.0.113.5".parse().unwrap(), Some(4000))
+        );
+        assert!(parse_advertise("example.org").is_err());
+    }
+
+    #[test]
+    fn global_options_work_after_the_subcommand() {
+        let cli = parse(&[
+            "admin",
+            "create-counsellor",
+            "--email",
+            "a@b.c",
+            "--name",
+            "A",
+            "--data-dir",
+            "/d",
+        ]);
+        assert_eq!(cli.config.data_dir, PathBuf::from("/d"));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Admin(AdminCommand::CreateCounsellor { .. }))
+        ));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse(&["--link-ttl-minutes", "1"])
+            .config
+            .resolve()
+            .is_err());
+        assert!(parse(&["--public-url", "ftp://x"])
+            .config
+            .resolve()
+            .is_err());
+    }
+
+    #[test]
+    fn credentials_in_database_url_are_redacted() {
+        assert_eq!(
+            redact_url("sqlite://u:p@host/db"),
+            "sqlite://<redacted>@host/db"
+        );
+        assert_eq!(
+            redact_url("sqlite://./data/confidant.db?mode=rwc"),
+            "sqlite://./data/confidant.db?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,422 @@
+//! Confidant's HTTP edge: the browser client's pages and assets, the JSON API for
+//! counsellors, the signalling websocket, the database, and the command line.
+//!
+//! [`app`] builds the router from an [`AppState`]; [`start`] assembles a state from
+//! [`Settings`] (secrets, database, SFU, hub); [`serve`] runs it until SIGINT/SIGTERM.
+//! The HTTP contract with the browser client is `docs/HTTP-API.md`; the same routes are
+//! described by the OpenAPI document at `/api/openapi.json`, generated from [`api_router`],
+//! the one list of routes.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod assets;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod pages;
+pub mod ratelimit;
+pub mod sessions;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use confidant_signaling::{Hub, HubConfig, Tokens};
+use confidant_vault::{PurposeKey, Vault, KEY_LEN};
+use sqlx::SqlitePool;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use config::{Cli, Command, Config, LogFormat, Settings};
+pub use error::AppError;
+
+use db::SqlDirectory;
+use ratelimit::RateLimiter;
+
+/// The Content-Security-Policy of every response. No inline scripts or styles anywhere.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
+     connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
+
+/// Peer id used to probe the SFU for readiness; signalling numbers peers from 1 upwards.
+const SFU_PROBE_PEER: confidant_sfu::PeerId = confidant_sfu::PeerId(u64::MAX);
+/// How long the SFU may take to answer the readiness probe.
+const SFU_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Vault purpose of sealed join-link tokens (associated data: session id).
+pub const LINK_PURPOSE: &str = "link";
+/// Vault purpose of sealed session titles (associated data: session id).
+pub const TITLE_PURPOSE: &str = "title";
+/// Vault purpose of sealed chat messages (used by signalling).
+pub const CHAT_PURPOSE: &str = "chat";
+
+/// Purpose keys the edge itself seals with.
+pub(crate) struct Keys {
+    pub(crate) link: PurposeKey,
+    pub(crate) title: PurposeKey,
+}
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: SqlitePool,
+    /// The effective configuration.
+    pub config: Arc<Settings>,
+    /// The signalling hub.
+    pub hub: Hub,
+    /// The at-rest encryption key.
+    pub vault: Arc<Vault>,
+    pub(crate) directory: Arc<SqlDirectory>,
+    pub(crate) keys: Arc<Keys>,
+    pub(crate) login_limiter: Arc<Mutex<RateLimiter>>,
+    sfu: confidant_sfu::SfuHandle,
+}
+
+impl AppState {
+    /// Assembles the state: a hub over `sfu` whose join tokens are signed with `jwt_key` and
+    /// whose directory is the database.
+    pub fn new(
+        config: Settings,
+        db: SqlitePool,
+        vault: Vault,
+        jwt_key: &[u8],
+        sfu: confidant_sfu::SfuHandle,
+    ) -> Self {
+        let directory = Arc::new(SqlDirectory::new(db.clone()));
+        let hub = Hub::new(
+            HubConfig::default(),
+            sfu.clone(),
+            Tokens::new(jwt_key),
+            vault.purpose_key(CHAT_PURPOSE),
+            directory.clone(),
+        );
+        let keys = Keys {
+            link: vault.purpose_key(LINK_PURPOSE),
+            title: vault.purpose_key(TITLE_PURPOSE),
+        };
+        let login_limiter = Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit)));
+        Self {
+            db,
+            config: Arc::new(config),
+            hub,
+            vault: Arc::new(vault),
+            directory,
+            keys: Arc::new(keys),
+            login_limiter,
+            sfu,
+        }
+    }
+
+    /// Whether the SFU's driver task answers: a round trip through its command queue, asking
+    /// to apply an answer for a peer id the hub never assigns. A running SFU answers "unknown
+    /// peer" without side effects; a stopped one "shell stopped".
+    pub async fn sfu_running(&self) -> bool {
+        let probe = self.sfu.accept_answer(SFU_PROBE_PEER, String::new());
+        match tokio::time::timeout(SFU_PROBE_TIMEOUT, probe).await {
+            Ok(Err(confidant_sfu::Error::ShellStopped)) | Err(_) => false,
+            Ok(_) => true,
+        }
+    }
+
+    /// The SFU this state's hub drives.
+    pub fn sfu(&self) -> &confidant_sfu::SfuHandle {
+        &self.sfu
+    }
+}
+
+/// Metadata of the OpenAPI document; the paths come from [`api_router`].
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Confidant",
+        description = "HTTP surface of Confidant (private online counselling). Human overview: `docs/HTTP-API.md`."
+    ),
+    tags(
+        (name = "pages", description = "HTML pages and their assets"),
+        (name = "auth", description = "Counsellor login"),
+        (name = "sessions", description = "Counselling sessions and join links"),
+        (name = "signalling", description = "Websocket (protocol: `signaling/PROTOCOL.md`)"),
+        (name = "operations", description = "Probes and this document"),
+    )
+)]
+struct ApiDoc;
+
+/// Every route the server serves, each registered together with its OpenAPI description.
+/// This is the only place routes are added: [`app`] and [`openapi`] both derive from it.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        // pages
+        .routes(routes!(pages::landing))
+        .routes(routes!(pages::login))
+        .routes(routes!(pages::dashboard))
+        .routes(routes!(pages::host))
+        .routes(routes!(pages::join))
+        .routes(routes!(assets::file))
+        // operations
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi_json))
+        // signalling
+        .routes(routes!(ws::upgrade))
+        // JSON API
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(sessions::create, sessions::list))
+        .routes(routes!(sessions::get))
+        .routes(routes!(sessions::revoke))
+        .routes(routes!(sessions::end))
+        .routes(routes!(sessions::host_token))
+}
+
+/// Turns an axum path template into an OpenAPI one: `{*rest}` becomes `{rest}`.
+pub fn openapi_path(axum_path: &str) -> String {
+    axum_path.replace("{*", "{")
+}
+
+/// The OpenAPI document of [`api_router`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = api_router().into_openapi();
+    doc.paths.paths = std::mem::take(&mut doc.paths.paths)
+        .into_iter()
+        .map(|(path, item)| (openapi_path(&path), item))
+        .collect();
+    doc
+}
+
+static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {
+    openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
+});
+
+/// This OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
+async fn openapi_json() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI_JSON.as_str(),
+    )
+}
+
+/// Unknown paths: the JSON error under `/api/`, the HTML 404 page elsewhere.
+async fn fallback(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    if uri.path() == "/api" || uri.path().starts_with("/api/") {
+        AppError::NotFound.into_response()
+    } else {
+        pages::not_found(&state, &headers)
+    }
+}
+
+/// The security headers set on every response.
+fn security_headers() -> [(HeaderName, HeaderValue); 4] {
+    [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static("camera=(self), microphone=(self)"),
+        ),
+    ]
+}
+
+/// The request span: method and the matched route *template* (`/j/{link_token}`), never the
+/// actual path or query, which carry join tokens.
+fn request_span(req: &Request) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("<unmatched>", MatchedPath::as_str);
+    tracing::info_span!("http", method = %req.method(), route = %route)
+}
+
+/// The application router.
+pub fn app(state: AppState) -> Router {
+    let (router, _) = api_router().split_for_parts();
+    let mut router = router.fallback(fallback).layer(
+        TraceLayer::new_for_http()
+            .make_span_with(request_span)
+            .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+            .on_response(DefaultOnResponse::new().level(Level::INFO))
+            .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
+    );
+    for (name, value) in security_headers() {
+        router = router.layer(SetResponseHeaderLayer::overriding(name, value));
+    }
+    router.with_state(state)
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A configuration value is unusable.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// Creating the data directory or binding the listener failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Loading or creating a secret failed.
+    #[error(transparent)]
+    Secret(#[from] confidant_vault::Error),
+    /// Opening or migrating the database failed.
+    #[error(transparent)]
+    Database(#[from] db::DbError),
+    /// The SFU did not start.
+    #[error("sfu: {0}")]
+    Sfu(#[from] confidant_sfu::Error),
+}
+
+/// Creates `dir` (and parents) with mode 0700 if it does not exist.
+pub fn create_data_dir(dir: &std::path::Path) -> Result<(), StartError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StartError::Io {
+            context: format!("creating {}", dir.display()),
+            source,
+        })
+}
+
+/// Opens the database of `settings` (creating the data directory first).
+pub async fn open_database(settings: &Settings) -> Result<SqlitePool, StartError> {
+    create_data_dir(&settings.data_dir)?;
+    Ok(db::open(&settings.database_url).await?)
+}
+
+/// Loads (or creates, 0600) the secrets, opens and migrates the database, starts the SFU and
+/// the hub.
+pub async fn start(settings: Settings) -> Result<AppState, StartError> {
+    create_data_dir(&settings.data_dir)?;
+    for key_file in [&settings.jwt_key_file, &settings.dek_file] {
+        // The secrets directory is private too (the vault creates the files 0600).
+        if let Some(dir) = key_file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+        {
+            create_data_dir(dir)?;
+        }
+    }
+    let jwt_key = confidant_vault::load_or_create_secret(&settings.jwt_key_file, KEY_LEN)?;
+    let dek = confidant_vault::load_or_create_secret(&settings.dek_file, KEY_LEN)?;
+    let mut dek_array = [0u8; KEY_LEN];
+    dek_array.copy_from_slice(&dek);
+    let vault = Vault::new(dek_array);
+    // `Vault::new` took a copy; wipe this one.
+    dek_array.fill(0);
+
+    let db = open_database(&settings).await?;
+    // Port 0 tells the SFU to advertise the port it bound.
+    let advertised = SocketAddr::new(
+        settings.sfu_advertise_ip,
+        settings.sfu_advertise_port.unwrap_or(0),
+    );
+    let sfu = confidant_sfu::start(confidant_sfu::ShellConfig {
+        bind: settings.sfu_bind,
+        advertised,
+    })
+    .await?;
+    tracing::info!(sfu_local = %sfu.local_addr(), sfu_advertised = %sfu.advertised_addr(), "sfu started");
+    Ok(AppState::new(settings, db, vault, &jwt_key, sfu))
+}
+
+/// Serves `state` on `listener` until SIGINT or SIGTERM, then drains open requests.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// `confidant serve`: starts everything and serves until a signal.
+pub async fn run_server(settings: Settings) -> Result<(), StartError> {
+    settings.log();
+    let listen = settings.listen;
+    let state = start(settings).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartError::Io {
+            context: format!("binding {listen}"),
+            source,
+        })?;
+    tracing::info!(listen = %listen, "listening");
+    serve(listener, state)
+        .await
+        .map_err(|source| StartError::Io {
+            context: "serving".into(),
+            source,
+        })
+}
+
+/// Installs the global tracing subscriber (`RUST_LOG` filter, default `info`).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

@@ -1,0 +1,48 @@
+//! The `confidant` binary: parses the command line and hands over to the library.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use confidant::config::AdminCommand;
+use confidant::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match cli.config.resolve() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    confidant::init_tracing(settings.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => confidant::run_server(settings)
+                .await
+                .map_err(|e| e.to_string()),
+            Command::Admin(AdminCommand::CreateCounsellor {
+                email,
+                name,
+                password_stdin,
+            }) => confidant::admin::create_counsellor(&settings, &email, &name, password_stdin)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

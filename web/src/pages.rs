@@ -1,0 +1,386 @@
+//! Server-rendered HTML shells. Each page is a small document that loads one ES module from
+//! `/static/` and passes it what it needs in `data-*` attributes on `<body>`:
+//!
+//! | page | route | `data-page` | module | extra attributes |
+//! | --- | --- | --- | --- | --- |
+//! | landing | `/` | `landing` | `/static/landing.js` | – |
+//! | login | `/login` | `login` | `/static/login.js` | – |
+//! | dashboard | `/dashboard` | `dashboard` | `/static/dashboard.js` | – |
+//! | host call | `/s/{session_id}` | `host` | `/static/host.js` | `data-session-id` |
+//! | join | `/j/{link_token}` | `join` | `/static/join.js` | `data-link-token` (valid link) or `data-link-valid="false"` (invalid link, status 404) |
+//!
+//! Every page also has `data-protocol-version` (the signalling protocol version) and
+//! `data-ws-url` (the websocket URL derived from the public URL). No inline script or style:
+//! the Content-Security-Policy forbids both.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use confidant_signaling::Directory;
+
+use crate::auth::current_counsellor;
+use crate::error::AppError;
+use crate::AppState;
+
+/// Supported page languages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English (the default).
+    En,
+    /// German.
+    De,
+}
+
+impl Lang {
+    fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::De => "de",
+        }
+    }
+
+    fn from_tag(tag: &str) -> Option<Self> {
+        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
+            "en" => Some(Lang::En),
+            "de" => Some(Lang::De),
+            _ => None,
+        }
+    }
+}
+
+/// The page language: the `lang` cookie if it names a supported language, else the supported
+/// language with the highest `Accept-Language` quality (earlier wins ties), else English.
+pub fn negotiate_lang(headers: &HeaderMap) -> Lang {
+    let jar = CookieJar::from_headers(headers);
+    if let Some(lang) = jar.get("lang").and_then(|c| Lang::from_tag(c.value())) {
+        return lang;
+    }
+    let Some(accept) = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Lang::En;
+    };
+    let mut best: Option<(f32, Lang)> = None;
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let Some(lang) = parts.next().and_then(Lang::from_tag) else {
+            continue;
+        };
+        let q = parts
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+            })
+            .unwrap_or(1.0);
+        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, lang));
+        }
+    }
+    best.map_or(Lang::En, |(_, l)| l)
+}
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Which page to render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Page {
+    Landing,
+    Login,
+    Dashboard,
+    Host,
+    Join,
+    NotFound,
+}
+
+impl Page {
+    /// `data-page` value and module name (`/static/<name>.js`).
+    fn name(self) -> &'static str {
+        match self {
+            Page::Landing | Page::NotFound => "landing",
+            Page::Login => "login",
+            Page::Dashboard => "dashboard",
+            Page::Host => "host",
+            Page::Join => "join",
+        }
+    }
+
+    /// Title and the text shown until (or unless) the module runs.
+    fn text(self, lang: Lang) -> (&'static str, &'static str) {
+        match (self, lang) {
+            (Page::Landing, Lang::En) => ("Confidant – private online counselling", "Private online counselling. Counsellors: please log in at /login."),
+            (Page::Landing, Lang::De) => ("Confidant – vertrauliche Online-Beratung", "Vertrauliche Online-Beratung. Beraterinnen und Berater: bitte unter /login anmelden."),
+            (Page::Login, Lang::En) => ("Log in – Confidant", "Loading the login form…"),
+            (Page::Login, Lang::De) => ("Anmelden – Confidant", "Anmeldeformular wird geladen …"),
+            (Page::Dashboard, Lang::En) => ("Sessions – Confidant", "Loading your sessions…"),
+            (Page::Dashboard, Lang::De) => ("Sitzungen – Confidant", "Ihre Sitzungen werden geladen …"),
+            (Page::Host, Lang::En) => ("Session – Confidant", "Loading the session…"),
+            (Page::Host, Lang::De) => ("Sitzung – Confidant", "Sitzung wird geladen …"),
+            (Page::Join, Lang::En) => ("Join a session – Confidant", "Loading…"),
+            (Page::Join, Lang::De) => ("Sitzung beitreten – Confidant", "Wird geladen …"),
+            (Page::NotFound, Lang::En) => ("Not found – Confidant", "This page does not exist."),
+            (Page::NotFound, Lang::De) => ("Nicht gefunden – Confidant", "Diese Seite gibt es nicht."),
+        }
+    }
+}
+
+const INVALID_LINK_TEXT_EN: &str =
+    "This link is not valid (any more). Please ask your counsellor for a new one.";
+const INVALID_LINK_TEXT_DE: &str = "Dieser Link ist nicht (mehr) gültig. Bitte bitten Sie Ihre Beraterin oder Ihren Berater um einen neuen.";
+
+/// Renders a page shell. `attrs` are extra `data-*` attributes (name without `data-`).
+fn shell(
+    state: &AppState,
+    page: Page,
+    lang: Lang,
+    attrs: &[(&str, &str)],
+    body_text: &str,
+) -> String {
+    let (title, _) = page.text(lang);
+    let name = page.name();
+    let mut data = format!(
+        r#"data-page="{name}" data-protocol-version="{}" data-ws-url="{}""#,
+        confidant_signaling::protocol::PROTOCOL_VERSION,
+        escape(&state.config.ws_url()),
+    );
+    for (k, v) in attrs {
+        data.push_str(&format!(r#" data-{k}="{}""#, escape(v)));
+    }
+    format!(
+        r#"<!doctype html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<meta name="robots" content="noindex, nofollow">
+<title>{title}</title>
+<link rel="stylesheet" href="/static/app.css">
+<script type="module" src="/static/{name}.js"></script>
+</head>
+<body {data}>
+<div id="app"><main class="page"><p>{text}</p><noscript>{noscript}</noscript></main></div>
+</body>
+</html>
+"#,
+        lang = lang.code(),
+        title = escape(title),
+        text = escape(body_text),
+        noscript = match lang {
+            Lang::En => "Confidant needs JavaScript.",
+            Lang::De => "Confidant braucht JavaScript.",
+        },
+    )
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // Pages may carry tokens (join links) or personal data: never cache them.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn render(state: &AppState, headers: &HeaderMap, page: Page, attrs: &[(&str, &str)]) -> Response {
+    let lang = negotiate_lang(headers);
+    let status = if page == Page::NotFound {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    };
+    html(status, shell(state, page, lang, attrs, page.text(lang).1))
+}
+
+/// The HTML 404 page (also the fallback for unknown non-API paths).
+pub fn not_found(state: &AppState, headers: &HeaderMap) -> Response {
+    render(state, headers, Page::NotFound, &[])
+}
+
+/// Landing page.
+#[utoipa::path(get, path = "/", tag = "pages",
+    responses((status = 200, description = "Landing page", content_type = "text/html", body = String)))]
+pub async fn landing(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    render(&state, &headers, Page::Landing, &[])
+}
+
+/// Counsellor login form.
+#[utoipa::path(get, path = "/login", tag = "pages",
+    responses((status = 200, description = "Login page", content_type = "text/html", body = String)))]
+pub async fn login(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    render(&state, &headers, Page::Login, &[])
+}
+
+/// The counsellor's dashboard; redirects to `/login` without a valid session cookie.
+#[utoipa::path(get, path = "/dashboard", tag = "pages",
+    responses(
+        (status = 200, description = "Dashboard", content_type = "text/html", body = String),
+        (status = 303, description = "Not logged in: redirect to `/login`"),
+    ))]
+pub async fn dashboard(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if current_counsellor(&state, &headers).await?.is_none() {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    Ok(render(&state, &headers, Page::Dashboard, &[]))
+}
+
+/// The counsellor's call page for one of their sessions; redirects to `/login` without a
+/// valid session cookie, 404 for a session that is not theirs.
+#[utoipa::path(get, path = "/s/{session_id}", tag = "pages",
+    params(("session_id" = uuid::Uuid, Path, description = "Session id")),
+    responses(
+        (status = 200, description = "Host call page", content_type = "text/html", body = String),
+        (status = 303, description = "Not logged in: redirect to `/login`"),
+        (status = 404, description = "No such session of this counsellor", content_type = "text/html", body = String),
+    ))]
+pub async fn host(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(session_id): Path<String>,
+) -> Result<Response, AppError> {
+    let Some(counsellor) = current_counsellor(&state, &headers).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    if !crate::sessions::owns(&state, &counsellor.id, &session_id).await? {
+        return Ok(not_found(&state, &headers));
+    }
+    Ok(render(
+        &state,
+        &headers,
+        Page::Host,
+        &[("session-id", &session_id)],
+    ))
+}
+
+/// The client's join page. For a link that is unknown, revoked, ended or expired the same
+/// page is served with status 404 and `data-link-valid="false"` (and without the token), so
+/// the client shows "link invalid" at once.
+#[utoipa::path(get, path = "/j/{link_token}", tag = "pages",
+    params(("link_token" = String, Path, description = "Join-link token (base64url)")),
+    responses(
+        (status = 200, description = "Join page", content_type = "text/html", body = String),
+        (status = 404, description = "Invalid link page", content_type = "text/html", body = String),
+    ))]
+pub async fn join(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(link_token): Path<String>,
+) -> Result<Response, AppError> {
+    let plausible = !link_token.is_empty()
+        && link_token.len() <= 128
+        && link_token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let valid = plausible && state.directory.resolve_link(&link_token).await?.is_some();
+    let lang = negotiate_lang(&headers);
+    if valid {
+        return Ok(html(
+            StatusCode::OK,
+            shell(
+                &state,
+                Page::Join,
+                lang,
+                &[("link-token", &link_token)],
+                Page::Join.text(lang).1,
+            ),
+        ));
+    }
+    let text = match lang {
+        Lang::En => INVALID_LINK_TEXT_EN,
+        Lang::De => INVALID_LINK_TEXT_DE,
+    };
+    Ok(html(
+        StatusCode::NOT_FOUND,
+        shell(&state, Page::Join, lang, &[("link-valid", "false")], text),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn cookie_wins_over_accept_language() {
+        assert_eq!(
+            negotiate_lang(&headers(&[
+                ("cookie", "lang=de"),
+                ("accept-language", "en")
+            ])),
+            Lang::De
+        );
+        assert_eq!(
+            negotiate_lang(&headers(&[
+                ("cookie", "lang=fr"),
+                ("accept-language", "de")
+            ])),
+            Lang::De
+        );
+    }
+
+    #[test]
+    fn accept_language_by_quality() {
+        assert_eq!(
+            negotiate_lang(&headers(&[("accept-language", "de-DE,de;q=0.9,en;q=0.8")])),
+            Lang::De
+        );
+        assert_eq!(
+            negotiate_lang(&headers(&[("accept-language", "fr, en;q=0.5, de;q=0.7")])),
+            Lang::De
+        );
+        assert_eq!(
+            negotiate_lang(&headers(&[(
+                "accept-language",
+                "fr, en-GB;q=0.9, de;q=0.9"
+            )])),
+            Lang::En
+        );
+        assert_eq!(
+            negotiate_lang(&headers(&[("accept-language", "de;q=0, en;q=0.1")])),
+            Lang::En
+        );
+        assert_eq!(
+            negotiate_lang(&headers(&[("accept-language", "fr")])),
+            Lang::En
+        );
+        assert_eq!(negotiate_lang(&headers(&[])), Lang::En);
+    }
+
+    #[test]
+    fn escape_covers_attribute_breakers() {
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! Login, logout, the session cookie, authentication of the API, the login rate limit, and
+//! the JSON error shape of bad requests.
+
+mod common;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Method, Request, StatusCode};
+use common::{request, session_cookie, TestApp, PASSWORD};
+use serde_json::json;
+
+#[tokio::test]
+async fn login_sets_a_strict_http_only_cookie_and_me_answers() {
+    let t = TestApp::new().await;
+    let id = t.create_counsellor("Anna@Example.org", "Anna Berg").await;
+    // E-mail matching ignores case and surrounding space.
+    let r = t
+        .post(
+            "/api/auth/login",
+            None,
+            Some(json!({"email": " anna@EXAMPLE.org ", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let set_cookie = r.header("set-cookie").unwrap().to_owned();
+    assert!(set_cookie.starts_with("confidant_session="), "{set_cookie}");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(set_cookie.contains(attr), "{attr} missing in {set_cookie}");
+    }
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain http public URL: no Secure flag: {set_cookie}"
+    );
+    // 32 random bytes, base64url without padding.
+    let value = set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("confidant_session=");
+    assert_eq!(value.len(), 43);
+
+    let me = t
+        .get("/api/me", Some(&session_cookie(&r.headers).unwrap()))
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(
+        me.json(),
+        json!({"id": id, "email": "anna@example.org", "name": "Anna Berg"})
+    );
+}
+
+#[tokio::test]
+async fn database_keeps_only_the_hash_of_the_session_token() {
+    let t = TestApp::new().await;
+    t.create_counsellor("a@example.org", "A").await;
+    let cookie = t.login("a@example.org", PASSWORD).await;
+    let token = cookie.trim_start_matches("confidant_session=");
+    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM auth_sessions")
+        .fetch_all(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, vec![confidant::db::sha256_hex(token)]);
+}
+
+#[tokio::test]
+async fn cookie_is_secure_when_the_public_url_is_https() {
+    let t = TestApp::with(|c| c.public_url = Some("https://counsel.example".into())).await;
+    t.create_counsellor("a@example.org", "A").await;
+    let r = t
+        .post(
+            "/api/auth/login",
+            None,
+            Some(json!({"email": "a@example.org", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(r.header("set-cookie").unwrap().contains("; Secure"));
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_the_same_answer() {
+    let t = TestApp::new().await;
+    t.create_counsellor("a@example.org", "A").await;
+    for (email, password) in [
+        ("a@example.org", "wrong password"),
+        ("nobody@example.org", PASSWORD),
+    ] {
+        let r = t
+            .post(
+                "/api/auth/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.error_code(), "invalid_credentials");
+        assert!(r.header("set-cookie").is_none());
+    }
+}
+
+#[tokio::test]
+async fn logout_deletes_the_session_and_clears_the_cookie() {
+    let t = TestApp::new().await;
+    t.create_counsellor("a@example.org", "A").await;
+    let cookie = t.login("a@example.org", PASSWORD).await;
+    let r = t.post("/api/auth/logout", Some(&cookie), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let cleared = r.header("set-cookie").unwrap();
+    assert!(
+        cleared.starts_with("confidant_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    // The old cookie no longer works, even if the browser kept it.
+    let me = t.get("/api/me", Some(&cookie)).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auth_sessions")
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    // Logging out again is harmless.
+    assert_eq!(
+        t.post("/api/auth/logout", Some(&cookie), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn expired_login_session_is_refused() {
+    let t = TestApp::new().await;
+    t.create_counsellor("a@example.org", "A").await;
+    let cookie = t.login("a@example.org", PASSWORD).await;
+    sqlx::query("UPDATE auth_sessions SET expires_at = 0")
+        .execute(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        t.get("/api/me", Some(&cookie)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn api_needs_a_valid_cookie() {
+    let t = TestApp::new().await;
+    let some_id = "3f1c2f47-3c4a-4a39-9f0e-6f5e2d7e9b10";
+    let cases = [
+        (Method::GET, "/api/me".to_owned()),
+        (Method::GET, "/api/sessions".to_owned()),
+        (Method::POST, "/api/sessions".to_owned()),
+        (Method::GET, format!("/api/sessions/{some_id}")),
+        (Method::POST, format!("/api/sessions/{some_id}/revoke")),
+        (Method::POST, format!("/api/sessions/{some_id}/end")),
+        (Method::POST, format!("/api/sessions/{some_id}/host-token")),
+    ];
+    for cookie in [None, Some("confidant_session=forged"), Some("other=1")] {
+        for (method, path) in &cases {
+            let r = t.send(request(method.clone(), path, cookie, None)).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {cookie:?}"
+            );
+            assert_eq!(
+                r.json(),
+                json!({"error": {"code": "unauthorized", "message": "authentication required"}})
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn validation_errors_name_the_field() {
+    let t = TestApp::new().await;
+    let r = t
+        .post(
+            "/api/auth/login",
+            None,
+            Some(json!({"email": "a@example.org"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["code"], "validation_failed");
+    assert_eq!(r.json()["error"]["field"], "password");
+
+    let r = t
+        .post(
+            "/api/auth/login",
+            None,
+            Some(json!({"email": 42, "password": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "email");
+
+    let r = t
+        .post(
+            "/api/auth/login",
+            None,
+            Some(json!({"email": " ", "password": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "email");
+}
+
+#[tokio::test]
+async fn bad_json_gets_the_json_error_shape() {
+    let t = TestApp::new().await;
+    let bad = Request::builder()
+        .method(Method::POST)
+        .uri("/api/auth/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{\"email\": "))
+        .unwrap();
+    let r = t.send(bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "validation_failed");
+    assert!(r.json()["error"].get("field").is_none());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+
+    let no_type = Request::builder()
+        .method(Method::POST)
+        .uri("/api/auth/login")
+        .body(Body::from(r#"{"email":"a@example.org","password":"x"}"#))
+        .unwrap();
+    let r = t.send(no_type).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "validation_failed");
+}
+
+fn login_from(ip: &str) -> Request<Body> {
+    let mut req = request(
+        Method::POST,
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "", "password": ""})),
+    );
+    req.extensions_mut()
+        .insert(ConnectInfo::<std::net::SocketAddr>(
+            format!("{ip}:40000").parse().unwrap(),
+        ));
+    req
+}
+
+#[tokio::test]
+async fn login_is_rate_limited_per_network() {
+    let t = TestApp::new().await;
+    let burst = t.settings().login_rate_limit.burst;
+    for _ in 0..burst {
+        // Every attempt counts, also one that fails validation.
+        assert_eq!(
+            t.send(login_from("198.51.100.7")).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    // Same /24, other host: limited too.
+    let r = t.send(login_from("198.51.100.200")).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.error_code(), "rate_limited");
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=6).contains(&retry), "{retry}");
+    // Another network is not affected.
+    assert_eq!(
+        t.send(login_from("203.0.113.1")).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}

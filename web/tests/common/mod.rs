@@ -1,0 +1,192 @@
+//! Test harness: the real app over a fresh SQLite database in a temporary directory, a real
+//! SFU on an ephemeral port and the real hub.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use confidant::{AppState, Config, LogFormat, Settings};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// A password long enough for account creation.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Configuration as the command line would give it, without reading the environment.
+pub fn config(data_dir: PathBuf) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir,
+        public_url: None,
+        database_url: None,
+        jwt_key_file: None,
+        dek_file: None,
+        sfu_bind: "127.0.0.1:0".parse().unwrap(),
+        sfu_advertise: "127.0.0.1".into(),
+        link_ttl_minutes: 1440,
+        log_format: LogFormat::Human,
+    }
+}
+
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub state: AppState,
+    pub app: Router,
+}
+
+/// A response, body read.
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The error code of a contract-shaped JSON error.
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code: {}", self.text()))
+            .to_owned()
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// An app whose configuration `tweak` may change first.
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path().join("data"));
+        tweak(&mut cfg);
+        let state = confidant::start(cfg.resolve().unwrap()).await.unwrap();
+        let app = confidant::app(state.clone());
+        Self { dir, state, app }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.state.config
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.unwrap().to_bytes().to_vec();
+        Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Resp {
+        self.send(request(Method::GET, path, cookie, None)).await
+    }
+
+    pub async fn post(&self, path: &str, cookie: Option<&str>, body: Option<Value>) -> Resp {
+        self.send(request(Method::POST, path, cookie, body)).await
+    }
+
+    pub async fn create_counsellor(&self, email: &str, name: &str) -> String {
+        confidant::auth::create_counsellor(&self.state.db, email, name, PASSWORD)
+            .await
+            .unwrap()
+    }
+
+    /// Logs in and returns the `Cookie` header value for the session.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .post(
+                "/api/auth/login",
+                None,
+                Some(serde_json::json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+        session_cookie(&r.headers).expect("login sets the session cookie")
+    }
+
+    /// A counsellor, logged in: `(id, cookie)`.
+    pub async fn counsellor(&self, email: &str, name: &str) -> (String, String) {
+        let id = self.create_counsellor(email, name).await;
+        (id, self.login(email, PASSWORD).await)
+    }
+
+    /// Creates a session and returns it as JSON.
+    pub async fn create_session(&self, cookie: &str, body: Option<Value>) -> Value {
+        let r = self.post("/api/sessions", Some(cookie), body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()
+    }
+
+    /// Serves the app on an ephemeral TCP port.
+    pub async fn serve_tcp(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let service = confidant::app(state).into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service).await.unwrap();
+        });
+        addr
+    }
+}
+
+pub fn request(
+    method: Method,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<Value>,
+) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(path);
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    match body {
+        Some(v) => b
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(v.to_string()))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    }
+}
+
+/// `confidant_session=<value>` from a login response, for a `Cookie` header.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("confidant_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+/// The link token of a session's `join_url`.
+pub fn link_token(session: &Value) -> String {
+    session["join_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}

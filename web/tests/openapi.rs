@@ -1,0 +1,203 @@
+//! The OpenAPI document describes exactly the routes the app serves, and those are exactly
+//! the routes of the contract in `docs/HTTP-API.md`.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use common::{request, TestApp};
+use tower::ServiceExt;
+use utoipa::openapi::path::HttpMethod;
+
+/// `(METHOD, /openapi/{template})` of every operation in the document.
+fn documented() -> BTreeSet<(String, String)> {
+    let doc = confidant::openapi();
+    let mut ops = BTreeSet::new();
+    for (path, item) in &doc.paths.paths {
+        let methods = [
+            (HttpMethod::Get, item.get.is_some()),
+            (HttpMethod::Post, item.post.is_some()),
+            (HttpMethod::Put, item.put.is_some()),
+            (HttpMethod::Patch, item.patch.is_some()),
+            (HttpMethod::Delete, item.delete.is_some()),
+            (HttpMethod::Head, item.head.is_some()),
+            (HttpMethod::Options, item.options.is_some()),
+            (HttpMethod::Trace, item.trace.is_some()),
+        ];
+        for (m, present) in methods {
+            if present {
+                let name = serde_json::to_value(&m)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_uppercase();
+                ops.insert((name, path.clone()));
+            }
+        }
+    }
+    ops
+}
+
+/// `(METHOD, /path/{template})` of every route in the contract's tables.
+fn contract() -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/HTTP-API.md"))
+        .unwrap();
+    let mut ops = BTreeSet::new();
+    for line in text.lines() {
+        let Some(cell) = line.strip_prefix("| `") else {
+            continue;
+        };
+        let Some((route, _)) = cell.split_once('`') else {
+            continue;
+        };
+        let Some((method, path)) = route.split_once(' ') else {
+            continue;
+        };
+        if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method) && path.starts_with('/') {
+            ops.insert((method.to_owned(), path.to_owned()));
+        }
+    }
+    ops
+}
+
+#[test]
+fn openapi_document_matches_the_contract() {
+    let contract = contract();
+    assert!(
+        contract.len() >= 18,
+        "contract parsing found only {contract:?}"
+    );
+    let documented = documented();
+    let undocumented: Vec<_> = contract.difference(&documented).collect();
+    let extra: Vec<_> = documented.difference(&contract).collect();
+    assert!(
+        undocumented.is_empty(),
+        "in docs/HTTP-API.md but not in the OpenAPI document: {undocumented:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "in the OpenAPI document but not in docs/HTTP-API.md: {extra:?}"
+    );
+}
+
+#[test]
+fn openapi_document_is_3_1_and_describes_the_error_shape() {
+    let doc = serde_json::to_value(confidant::openapi()).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    assert!(doc["components"]["schemas"]["Session"].is_object());
+}
+
+/// Routes are only added through `api_router()` with `routes!`, which documents them; any
+/// other way of adding a route to a router in this crate is refused here.
+#[test]
+fn no_route_bypasses_the_documented_router() {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+    let forbidden = [
+        ".route(",
+        ".route_service(",
+        ".nest(",
+        ".nest_service(",
+        ".merge(",
+        "Router::new(",
+    ];
+    let mut offenders = Vec::new();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for f in forbidden {
+                if text.contains(f) {
+                    offenders.push(format!("{}: {f}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "routes added outside api_router()/routes!: {offenders:?}"
+    );
+    assert!(
+        std::fs::read_dir(src)
+            .unwrap()
+            .all(|e| !e.unwrap().path().is_dir()),
+        "scan subdirectories too"
+    );
+}
+
+/// Records the route template that matched, if any, on the response.
+#[derive(Clone)]
+struct Matched(Option<String>);
+
+async fn record_match(req: Request, next: Next) -> Response {
+    let matched = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let mut resp = next.run(req).await;
+    resp.extensions_mut().insert(Matched(matched));
+    resp
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_served_by_its_route() {
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("a@example.org", "A").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap().to_owned();
+    let token = common::link_token(&s);
+    let app = confidant::app(t.state.clone()).layer(middleware::from_fn(record_match));
+
+    let ops = documented();
+    assert!(!ops.is_empty());
+    for (method, template) in ops {
+        let path = template
+            .replace("{id}", &id)
+            .replace("{session_id}", &id)
+            .replace("{link_token}", &token)
+            .replace("{path}", "app.css");
+        assert!(
+            !path.contains('{'),
+            "no example value for a parameter in {template}"
+        );
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = app
+            .clone()
+            .oneshot(request(method.clone(), &path, Some(&cookie), None))
+            .await
+            .unwrap();
+        let matched = resp.extensions().get::<Matched>().and_then(|m| m.0.clone());
+        assert_eq!(
+            matched.as_deref().map(confidant::openapi_path),
+            Some(template.clone()),
+            "{method} {path} was not routed to {template}"
+        );
+        assert_ne!(resp.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        assert_ne!(
+            resp.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert!(
+            !resp.status().is_server_error(),
+            "{method} {path}: {}",
+            resp.status()
+        );
+    }
+}
+
+#[tokio::test]
+async fn openapi_json_is_served() {
+    let t = TestApp::new().await;
+    let r = t.get("/api/openapi.json", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(
+        r.json(),
+        serde_json::to_value(confidant::openapi()).unwrap()
+    );
+}

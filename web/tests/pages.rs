@@ -1,0 +1,303 @@
+//! HTML pages, static assets, security headers and probes.
+
+mod common;
+
+use axum::http::{header, Method, StatusCode};
+use common::{link_token, request, TestApp};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn body_attr<'a>(html: &'a str, name: &str) -> Option<&'a str> {
+    let body = &html[html.find("<body")?..];
+    let body = &body[..body.find('>')?];
+    let start = body.find(&format!(" {name}=\""))? + name.len() + 3;
+    Some(&body[start..start + body[start..].find('"')?])
+}
+
+#[tokio::test]
+async fn pages_are_shells_loading_their_module() {
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("a@example.org", "A").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    let token = link_token(&s);
+    let cases = [
+        ("/".to_owned(), "landing"),
+        ("/login".to_owned(), "login"),
+        ("/dashboard".to_owned(), "dashboard"),
+        (format!("/s/{id}"), "host"),
+        (format!("/j/{token}"), "join"),
+    ];
+    for (path, page) in cases {
+        let r = t.get(&path, Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        let html = r.text();
+        assert!(
+            html.starts_with("<!doctype html>\n<html lang=\"en\">"),
+            "{path}"
+        );
+        assert!(html.contains(r#"<meta name="referrer" content="no-referrer">"#));
+        assert!(html.contains(r#"<div id="app">"#));
+        assert!(
+            html.contains(&format!(
+                r#"<script type="module" src="/static/{page}.js"></script>"#
+            )),
+            "{path}"
+        );
+        assert!(
+            !html.contains("<style") && !html.contains(" style=") && !html.contains("<script>"),
+            "no inline code"
+        );
+        assert_eq!(body_attr(&html, "data-page"), Some(page), "{path}");
+        assert_eq!(body_attr(&html, "data-protocol-version"), Some("1"));
+        assert_eq!(
+            body_attr(&html, "data-ws-url"),
+            Some(t.settings().ws_url().as_str())
+        );
+        let session_attr = if page == "host" { Some(id) } else { None };
+        assert_eq!(body_attr(&html, "data-session-id"), session_attr, "{path}");
+        let token_attr = if page == "join" {
+            Some(token.as_str())
+        } else {
+            None
+        };
+        assert_eq!(body_attr(&html, "data-link-token"), token_attr, "{path}");
+        // Every module a page loads is embedded.
+        let js = t.get(&format!("/static/{page}.js"), None).await;
+        assert_eq!(js.status, StatusCode::OK, "{page}.js");
+    }
+}
+
+#[tokio::test]
+async fn counsellor_pages_redirect_to_login_without_a_cookie() {
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("a@example.org", "A").await;
+    let id = t.create_session(&cookie, None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in ["/dashboard".to_owned(), format!("/s/{id}")] {
+        for c in [None, Some("confidant_session=forged")] {
+            let r = t.get(&path, c).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(r.header("location"), Some("/login"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn invalid_links_get_the_join_page_marked_invalid() {
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("a@example.org", "A").await;
+    let revoked = t.create_session(&cookie, None).await;
+    let id = revoked["id"].as_str().unwrap();
+    t.post(&format!("/api/sessions/{id}/revoke"), Some(&cookie), None)
+        .await;
+    let bogus = confidant_vault::random_token(32);
+    for path in [
+        format!("/j/{}", link_token(&revoked)),
+        format!("/j/{bogus}"),
+        "/j/%3Cscript%3E".to_owned(),
+    ] {
+        let r = t.get(&path, None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        let html = r.text();
+        assert_eq!(body_attr(&html, "data-page"), Some("join"));
+        assert_eq!(body_attr(&html, "data-link-valid"), Some("false"));
+        assert_eq!(
+            body_attr(&html, "data-link-token"),
+            None,
+            "an invalid token is not echoed"
+        );
+        assert!(html.contains("not valid"), "{html}");
+        assert!(!html.contains("<script>"));
+    }
+}
+
+#[tokio::test]
+async fn language_comes_from_cookie_then_accept_language() {
+    let t = TestApp::new().await;
+    let lang_of = |html: String| {
+        html[html.find("lang=\"").unwrap() + 6..]
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let get = |headers: Vec<(&'static str, &'static str)>| {
+        let mut req = request(Method::GET, "/login", None, None);
+        for (k, v) in headers {
+            req.headers_mut().append(k, v.parse().unwrap());
+        }
+        t.send(req)
+    };
+    assert_eq!(lang_of(get(vec![]).await.text()), "en");
+    assert_eq!(
+        lang_of(
+            get(vec![("accept-language", "de-CH, en;q=0.8")])
+                .await
+                .text()
+        ),
+        "de"
+    );
+    assert_eq!(
+        lang_of(
+            get(vec![("accept-language", "de;q=0.5, en;q=0.9")])
+                .await
+                .text()
+        ),
+        "en"
+    );
+    assert_eq!(
+        lang_of(
+            get(vec![("cookie", "lang=de"), ("accept-language", "en")])
+                .await
+                .text()
+        ),
+        "de"
+    );
+    assert_eq!(
+        lang_of(
+            get(vec![("cookie", "lang=en"), ("accept-language", "de")])
+                .await
+                .text()
+        ),
+        "en"
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let t = TestApp::new().await;
+    for path in [
+        "/",
+        "/healthz",
+        "/api/me",
+        "/static/app.css",
+        "/no/such/page",
+        "/api/nothing",
+    ] {
+        let r = t.get(path, None).await;
+        assert_eq!(
+            r.header("content-security-policy"),
+            Some(confidant::CONTENT_SECURITY_POLICY),
+            "{path}"
+        );
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{path}");
+        assert_eq!(
+            r.header("permissions-policy"),
+            Some("camera=(self), microphone=(self)"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_in_the_right_format() {
+    let t = TestApp::new().await;
+    let r = t.get("/api/nothing", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.error_code(), "not_found");
+    let r = t.get("/no/such/page", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    let r = t.get("/static/no-such-file.js", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = t.get("/static/../Cargo.toml", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn static_files_have_types_no_cache_and_etags() {
+    let t = TestApp::new().await;
+    let js = t.get("/static/i18n.js", None).await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert_eq!(
+        js.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(js.header("cache-control"), Some("no-cache"));
+    let etag = js.header("etag").unwrap().to_owned();
+    let css = t.get("/static/app.css", None).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+
+    let mut again = request(Method::GET, "/static/i18n.js", None, None);
+    again
+        .headers_mut()
+        .insert(header::IF_NONE_MATCH, etag.parse().unwrap());
+    let r = t.send(again).await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    assert!(r.body.is_empty());
+}
+
+#[tokio::test]
+async fn probes_answer() {
+    let t = TestApp::new().await;
+    let r = t.get("/healthz", None).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::OK, serde_json::json!({"status": "ok"}))
+    );
+    let r = t.get("/readyz", None).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::OK, serde_json::json!({"status": "ready"}))
+    );
+}
+
+#[tokio::test]
+async fn not_ready_without_database() {
+    let t = TestApp::new().await;
+    t.state.db.close().await;
+    let r = t.get("/readyz", None).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "not_ready"})
+        )
+    );
+    // Liveness does not depend on the database.
+    assert_eq!(t.get("/healthz", None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn not_ready_without_sfu() {
+    let t = TestApp::new().await;
+    t.state.sfu().shutdown().await;
+    // The driver task stops asynchronously.
+    let mut status = StatusCode::OK;
+    for _ in 0..50 {
+        status = t.get("/readyz", None).await.status;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn healthz_over_a_real_tcp_connection() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response
+        .to_ascii_lowercase()
+        .contains("content-security-policy: default-src 'self'"));
+    assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
+}

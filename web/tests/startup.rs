@@ -1,0 +1,138 @@
+//! Start-up: data directory, secrets, migrations, restart with the same data.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use axum::http::StatusCode;
+use common::{config, TestApp, PASSWORD};
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
+    let t = TestApp::new().await;
+    let data = t.dir.path().join("data");
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("secrets")), 0o700);
+    for key in ["secrets/jwt.key", "secrets/dek.key"] {
+        let path = data.join(key);
+        assert_eq!(std::fs::read(&path).unwrap().len(), 32, "{key}");
+        assert_eq!(mode(&path), 0o600, "{key}");
+    }
+    assert_ne!(
+        std::fs::read(data.join("secrets/jwt.key")).unwrap(),
+        std::fs::read(data.join("secrets/dek.key")).unwrap()
+    );
+    assert!(data.join("confidant.db").exists());
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&t.state.db)
+            .await
+            .unwrap();
+    let known: Vec<i64> = confidant::db::MIGRATOR.iter().map(|m| m.version).collect();
+    assert_eq!(applied, known);
+    let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite%' ORDER BY name")
+        .fetch_all(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        tables,
+        ["auth_sessions", "chat_messages", "counsellors", "sessions"]
+    );
+}
+
+#[tokio::test]
+async fn restart_reuses_secrets_and_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path().join("data"));
+    let jwt_path = dir.path().join("data/secrets/jwt.key");
+    let dek_path = dir.path().join("data/secrets/dek.key");
+
+    let first = confidant::start(cfg.resolve().unwrap()).await.unwrap();
+    let (jwt, dek) = (
+        std::fs::read(&jwt_path).unwrap(),
+        std::fs::read(&dek_path).unwrap(),
+    );
+    confidant::auth::create_counsellor(&first.db, "a@example.org", "A", PASSWORD)
+        .await
+        .unwrap();
+    let t1 = TestApp {
+        dir,
+        state: first.clone(),
+        app: confidant::app(first.clone()),
+    };
+    let cookie = t1.login("a@example.org", PASSWORD).await;
+    let session = t1
+        .create_session(&cookie, Some(serde_json::json!({"title": "kept"})))
+        .await;
+    first.db.close().await;
+
+    // A key file opened by someone else is tightened back to 0600.
+    std::fs::set_permissions(&dek_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let second = confidant::start(cfg.resolve().unwrap()).await.unwrap();
+    assert_eq!(std::fs::read(&jwt_path).unwrap(), jwt);
+    assert_eq!(std::fs::read(&dek_path).unwrap(), dek);
+    assert_eq!(mode(&dek_path), 0o600);
+    let t2 = TestApp {
+        dir: t1.dir,
+        state: second.clone(),
+        app: confidant::app(second),
+    };
+    // Login sessions survive, and sealed values open with the reloaded key.
+    let r = t2
+        .get(
+            &format!("/api/sessions/{}", session["id"].as_str().unwrap()),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["join_url"], session["join_url"]);
+    assert_eq!(r.json()["title"], "kept");
+}
+
+#[tokio::test]
+async fn secrets_can_come_from_given_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwt = dir.path().join("elsewhere/jwt");
+    let dek = dir.path().join("elsewhere/dek");
+    std::fs::create_dir_all(dir.path().join("elsewhere")).unwrap();
+    std::fs::write(&jwt, [1u8; 32]).unwrap();
+    std::fs::write(&dek, [2u8; 32]).unwrap();
+    let mut cfg = config(dir.path().join("data"));
+    cfg.jwt_key_file = Some(jwt.clone());
+    cfg.dek_file = Some(dek.clone());
+    let state = confidant::start(cfg.resolve().unwrap()).await.unwrap();
+    assert!(!dir.path().join("data/secrets").exists());
+    assert_eq!(std::fs::read(&jwt).unwrap(), [1u8; 32]);
+    // Join tokens are signed with the given key.
+    let token = state.hub.host_token("room", "Name").unwrap();
+    confidant_signaling::Tokens::new(&[1u8; 32])
+        .verify(&token, "room")
+        .unwrap();
+
+    // A key of the wrong length is refused at start.
+    std::fs::write(&dek, [2u8; 16]).unwrap();
+    let err = confidant::start(cfg.resolve().unwrap())
+        .await
+        .err()
+        .expect("short key refused");
+    assert!(err.to_string().contains("expected 32"), "{err}");
+}
+
+#[tokio::test]
+async fn database_url_may_point_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path().join("data"));
+    let db_path = dir.path().join("other.db");
+    cfg.database_url = Some(format!("sqlite://{}?mode=rwc", db_path.display()));
+    let state = confidant::start(cfg.resolve().unwrap()).await.unwrap();
+    assert!(db_path.exists());
+    assert!(!dir.path().join("data/confidant.db").exists());
+    sqlx::query("SELECT 1 FROM counsellors")
+        .fetch_optional(&state.db)
+        .await
+        .unwrap();
+}

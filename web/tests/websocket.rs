@@ -1,0 +1,145 @@
+//! The websocket endpoint over a real TCP connection, through the real hub: a client knocks
+//! with a join link, the counsellor ends the session over HTTP.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{link_token, TestApp};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(addr: std::net::SocketAddr) -> Ws {
+    let (ws, resp) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 101);
+    ws
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// The next text message as JSON (`None` once the server closed).
+async fn next_json(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("server answers in time")?;
+        match msg.ok()? {
+            Message::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap()),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+/// Reads until a message of type `ty` arrives.
+async fn until(ws: &mut Ws, ty: &str) -> Value {
+    loop {
+        let m = next_json(ws)
+            .await
+            .unwrap_or_else(|| panic!("closed before {ty}"));
+        if m["type"] == ty {
+            return m;
+        }
+    }
+}
+
+#[tokio::test]
+async fn knock_with_a_link_then_end_over_http() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "A").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+
+    let mut client = connect(addr).await;
+    send(
+        &mut client,
+        json!({"type": "knock", "v": 1, "link": link_token(&s), "name": "Client"}),
+    )
+    .await;
+    let waiting = until(&mut client, "lobby_waiting").await;
+    assert_eq!(waiting["room"], id);
+
+    let r = t
+        .post(&format!("/api/sessions/{id}/end"), Some(&cookie), None)
+        .await;
+    assert_eq!(r.status, 200);
+    let ended = until(&mut client, "session_ended").await;
+    assert_eq!(ended["reason"], "ended_by_host");
+}
+
+#[tokio::test]
+async fn revoked_link_is_refused_over_the_websocket() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "A").await;
+    let s = t.create_session(&cookie, None).await;
+    t.post(
+        &format!("/api/sessions/{}/revoke", s["id"].as_str().unwrap()),
+        Some(&cookie),
+        None,
+    )
+    .await;
+
+    let mut client = connect(addr).await;
+    send(
+        &mut client,
+        json!({"type": "knock", "v": 1, "link": link_token(&s), "name": "Client"}),
+    )
+    .await;
+    let err = until(&mut client, "error").await;
+    assert_eq!(err["code"], "link_invalid");
+}
+
+#[tokio::test]
+async fn host_token_from_http_joins_the_room_as_host() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    let tok = t
+        .post(
+            &format!("/api/sessions/{id}/host-token"),
+            Some(&cookie),
+            None,
+        )
+        .await
+        .json();
+
+    let mut host = connect(addr).await;
+    send(
+        &mut host,
+        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
+    )
+    .await;
+    let joined = until(&mut host, "joined").await;
+    assert_eq!(
+        (
+            joined["role"].as_str(),
+            joined["name"].as_str(),
+            joined["room"].as_str()
+        ),
+        (Some("host"), Some("Anna"), Some(id))
+    );
+}
+
+#[tokio::test]
+async fn binary_frames_reach_the_hub_as_protocol_errors() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let mut ws = connect(addr).await;
+    ws.send(Message::Binary(vec![1u8, 2, 3].into()))
+        .await
+        .unwrap();
+    let err = until(&mut ws, "error").await;
+    assert_eq!(err["code"], "binary_not_supported");
+}
