@@ -162,6 +162,12 @@ impl SfuHandle {
             .unwrap_or_default()
     }
 
+    /// Whether the driver task is alive and answering: a full round trip through its command
+    /// queue, for readiness probes.
+    pub async fn is_running(&self) -> bool {
+        self.call(|reply| Command::Stats { reply }).await.is_ok()
+    }
+
     /// Stops the driver task (all peers are dropped). Later calls fail with
     /// [`Error::ShellStopped`].
     pub async fn shutdown(&self) {

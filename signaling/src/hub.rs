@@ -21,9 +21,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::protocol::{
-    parse_client_message, ChatMessage, ClientMessage, ErrorCode, Kind, LobbyEntry, ParticipantInfo, Role,
-    ServerMessage, MAX_CHAT_CHARS, MAX_E2EE_PAYLOAD_BYTES, MAX_MESSAGE_BYTES, MAX_NAME_CHARS, MAX_SDP_BYTES,
-    PROTOCOL_VERSION,
+    parse_client_message, ChatMessage, ClientMessage, ErrorCode, Kind, LobbyEntry, ParticipantInfo,
+    Role, ServerMessage, MAX_CHAT_CHARS, MAX_E2EE_PAYLOAD_BYTES, MAX_MESSAGE_BYTES, MAX_NAME_CHARS,
+    MAX_SDP_BYTES, PROTOCOL_VERSION,
 };
 use crate::{Directory, Error, StoredChat, Tokens};
 
@@ -191,7 +191,10 @@ impl ConnRef {
     /// Queues a frame; a full queue means a client too slow to keep: close it.
     fn push(&self, frame: Outbound) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(frame) {
-            tracing::warn!(conn = self.id, "outbound queue full, closing slow connection");
+            tracing::warn!(
+                conn = self.id,
+                "outbound queue full, closing slow connection"
+            );
             self.too_slow.store(true, Ordering::Relaxed);
         }
     }
@@ -211,7 +214,10 @@ fn encode(msg: &ServerMessage) -> String {
 }
 
 fn error_msg(code: ErrorCode, message: impl Into<String>) -> ServerMessage {
-    ServerMessage::Error { code, message: message.into() }
+    ServerMessage::Error {
+        code,
+        message: message.into(),
+    }
 }
 
 fn now_rfc3339() -> String {
@@ -317,7 +323,13 @@ struct Conn {
 
 impl Hub {
     /// Creates a hub driving `sfu`, with join tokens from `tokens`, chat sealed with `chat_key`.
-    pub fn new(config: HubConfig, sfu: SfuHandle, tokens: Tokens, chat_key: PurposeKey, directory: Arc<dyn Directory>) -> Self {
+    pub fn new(
+        config: HubConfig,
+        sfu: SfuHandle,
+        tokens: Tokens,
+        chat_key: PurposeKey,
+        directory: Arc<dyn Directory>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -340,7 +352,13 @@ impl Hub {
 
     /// A join token for the session's counsellor (role host) in `room`.
     pub fn host_token(&self, room: &str, name: &str) -> Result<String, Error> {
-        self.inner.tokens.issue(room, &new_participant_id(), Role::Host, name, self.inner.config.token_ttl)
+        self.inner.tokens.issue(
+            room,
+            &new_participant_id(),
+            Role::Host,
+            name,
+            self.inner.config.token_ttl,
+        )
     }
 
     /// Counters.
@@ -359,8 +377,12 @@ impl Hub {
     pub async fn end_room(&self, room: &str, reason: &str) {
         let removed = {
             let mut st = self.state();
-            let Some(r) = st.rooms.remove(room) else { return };
-            let msg = ServerMessage::SessionEnded { reason: reason.to_owned() };
+            let Some(r) = st.rooms.remove(room) else {
+                return;
+            };
+            let msg = ServerMessage::SessionEnded {
+                reason: reason.to_owned(),
+            };
             for w in &r.lobby {
                 w.conn.send(&msg);
                 w.conn.close(CLOSE_NORMAL, "session ended");
@@ -393,7 +415,14 @@ impl Hub {
         let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
         let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
         self.inner.connections.fetch_add(1, Ordering::Relaxed);
-        let mut conn = Conn { me: ConnRef { id, tx, too_slow: Arc::new(AtomicBool::new(false)) }, state: ConnState::Fresh };
+        let mut conn = Conn {
+            me: ConnRef {
+                id,
+                tx,
+                too_slow: Arc::new(AtomicBool::new(false)),
+            },
+            state: ConnState::Fresh,
+        };
         let cfg = &self.inner.config;
         let mut bucket = Bucket::new(Instant::now(), cfg.rate_per_second, cfg.rate_burst);
         let idle = tokio::time::sleep(cfg.idle_timeout);
@@ -401,7 +430,9 @@ impl Hub {
 
         loop {
             if conn.me.too_slow.load(Ordering::Relaxed) {
-                let _ = sink.send(Outbound::Close(CLOSE_POLICY, "too slow".into())).await;
+                let _ = sink
+                    .send(Outbound::Close(CLOSE_POLICY, "too slow".into()))
+                    .await;
                 break;
             }
             tokio::select! {
@@ -475,8 +506,13 @@ impl Hub {
             }
             ClientMessage::Knock { v, link, name } => self.on_knock(conn, v, &link, &name).await,
             ClientMessage::Join { v, room, token } => self.on_join(conn, v, &room, &token).await,
-            ClientMessage::Resume { v, participant_id, resume_token } => {
-                self.on_resume(conn, v, &participant_id, &resume_token).await
+            ClientMessage::Resume {
+                v,
+                participant_id,
+                resume_token,
+            } => {
+                self.on_resume(conn, v, &participant_id, &resume_token)
+                    .await
             }
             ClientMessage::Leave {} => {
                 self.on_leave(conn).await;
@@ -484,10 +520,12 @@ impl Hub {
             }
             other => {
                 let ConnState::Joined { room, participant } = conn.state.clone() else {
-                    conn.me.send(&error_msg(ErrorCode::NotJoined, "join the room first"));
+                    conn.me
+                        .send(&error_msg(ErrorCode::NotJoined, "join the room first"));
                     return Flow::Continue;
                 };
-                self.on_joined_message(conn, &room, &participant, other).await
+                self.on_joined_message(conn, &room, &participant, other)
+                    .await
             }
         }
     }
@@ -508,26 +546,37 @@ impl Hub {
             return f;
         }
         if conn.state != ConnState::Fresh {
-            conn.me.send(&error_msg(ErrorCode::AlreadyJoined, "this connection already knocked or joined"));
+            conn.me.send(&error_msg(
+                ErrorCode::AlreadyJoined,
+                "this connection already knocked or joined",
+            ));
             return Flow::Continue;
         }
         let Some(name) = clean_name(name) else {
-            conn.me.send(&error_msg(ErrorCode::InvalidName, "name must be 1-80 characters without control characters"));
+            conn.me.send(&error_msg(
+                ErrorCode::InvalidName,
+                "name must be 1-80 characters without control characters",
+            ));
             return Flow::Continue;
         };
         if link.len() > MAX_ID_BYTES {
-            conn.me.send(&error_msg(ErrorCode::LinkInvalid, "this link is not valid"));
+            conn.me
+                .send(&error_msg(ErrorCode::LinkInvalid, "this link is not valid"));
             return Flow::Close(CLOSE_POLICY, "link invalid");
         }
         let target = match self.inner.directory.resolve_link(link).await {
             Ok(Some(t)) => t,
             Ok(None) => {
-                conn.me.send(&error_msg(ErrorCode::LinkInvalid, "this link is unknown, expired, revoked or its session has ended"));
+                conn.me.send(&error_msg(
+                    ErrorCode::LinkInvalid,
+                    "this link is unknown, expired, revoked or its session has ended",
+                ));
                 return Flow::Close(CLOSE_POLICY, "link invalid");
             }
             Err(e) => {
                 tracing::error!(error = %e, "resolving a join link failed");
-                conn.me.send(&error_msg(ErrorCode::Internal, "server error"));
+                conn.me
+                    .send(&error_msg(ErrorCode::Internal, "server error"));
                 return Flow::Continue;
             }
         };
@@ -536,14 +585,26 @@ impl Hub {
         let max_waiting = self.inner.config.max_waiting;
         let room = st.rooms.entry(target.room.clone()).or_insert_with(new_room);
         if room.lobby.len() >= max_waiting {
-            conn.me.send(&error_msg(ErrorCode::RoomFull, "the waiting room is full"));
+            conn.me
+                .send(&error_msg(ErrorCode::RoomFull, "the waiting room is full"));
             return Flow::Close(CLOSE_NORMAL, "lobby full");
         }
-        room.lobby.push(Waiter { lobby_id: lobby_id.clone(), name, since: now_rfc3339(), conn: conn.me.clone() });
-        conn.me.send(&ServerMessage::LobbyWaiting { lobby_id: lobby_id.clone(), room: target.room.clone() });
+        room.lobby.push(Waiter {
+            lobby_id: lobby_id.clone(),
+            name,
+            since: now_rfc3339(),
+            conn: conn.me.clone(),
+        });
+        conn.me.send(&ServerMessage::LobbyWaiting {
+            lobby_id: lobby_id.clone(),
+            room: target.room.clone(),
+        });
         notify_hosts_of_lobby(room);
         tracing::info!(room = %target.room, lobby_id, "client knocked");
-        conn.state = ConnState::Waiting { room: target.room, lobby_id };
+        conn.state = ConnState::Waiting {
+            room: target.room,
+            lobby_id,
+        };
         Flow::Continue
     }
 
@@ -555,11 +616,17 @@ impl Hub {
             ConnState::Fresh => {}
             ConnState::Waiting { room, .. } if room == room_id => {}
             ConnState::Waiting { .. } => {
-                conn.me.send(&error_msg(ErrorCode::WrongRoom, "this connection waits for another room"));
+                conn.me.send(&error_msg(
+                    ErrorCode::WrongRoom,
+                    "this connection waits for another room",
+                ));
                 return Flow::Close(CLOSE_POLICY, "wrong room");
             }
             _ => {
-                conn.me.send(&error_msg(ErrorCode::AlreadyJoined, "this connection already joined"));
+                conn.me.send(&error_msg(
+                    ErrorCode::AlreadyJoined,
+                    "this connection already joined",
+                ));
                 return Flow::Continue;
             }
         }
@@ -578,12 +645,15 @@ impl Hub {
         match self.inner.directory.room_open(room_id).await {
             Ok(true) => {}
             Ok(false) => {
-                conn.me.send(&ServerMessage::SessionEnded { reason: "ended".into() });
+                conn.me.send(&ServerMessage::SessionEnded {
+                    reason: "ended".into(),
+                });
                 return Flow::Close(CLOSE_NORMAL, "session ended");
             }
             Err(e) => {
                 tracing::error!(error = %e, "checking a room failed");
-                conn.me.send(&error_msg(ErrorCode::Internal, "server error"));
+                conn.me
+                    .send(&error_msg(ErrorCode::Internal, "server error"));
                 return Flow::Continue;
             }
         }
@@ -591,16 +661,23 @@ impl Hub {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(error = %e, "loading chat history failed");
-                conn.me.send(&error_msg(ErrorCode::Internal, "server error"));
+                conn.me
+                    .send(&error_msg(ErrorCode::Internal, "server error"));
                 return Flow::Continue;
             }
         };
         let Some(name) = clean_name(&claims.name) else {
-            conn.me.send(&error_msg(ErrorCode::InvalidName, "the token carries no valid name"));
+            conn.me.send(&error_msg(
+                ErrorCode::InvalidName,
+                "the token carries no valid name",
+            ));
             return Flow::Close(CLOSE_POLICY, "bad name");
         };
         let Ok(peer_num) = claims.sub.parse::<u64>() else {
-            conn.me.send(&error_msg(ErrorCode::InvalidToken, "the join token is not valid"));
+            conn.me.send(&error_msg(
+                ErrorCode::InvalidToken,
+                "the join token is not valid",
+            ));
             return Flow::Close(CLOSE_POLICY, "token refused");
         };
 
@@ -621,7 +698,10 @@ impl Hub {
                 // The same participant again (a second tab, or a reload): the new connection
                 // replaces the old one and starts media afresh.
                 if let Some(old) = existing.conn.take() {
-                    old.send(&error_msg(ErrorCode::Replaced, "this participant connected elsewhere"));
+                    old.send(&error_msg(
+                        ErrorCode::Replaced,
+                        "this participant connected elsewhere",
+                    ));
                     old.close(CLOSE_POLICY, "replaced");
                 }
                 if existing.has_peer {
@@ -635,7 +715,8 @@ impl Hub {
                 existing.resume_hash = digest(&resume_token);
             } else {
                 if room.participants.len() >= max {
-                    conn.me.send(&error_msg(ErrorCode::RoomFull, "the room is full"));
+                    conn.me
+                        .send(&error_msg(ErrorCode::RoomFull, "the room is full"));
                     return Flow::Close(CLOSE_NORMAL, "room full");
                 }
                 let p = Participant {
@@ -652,7 +733,9 @@ impl Hub {
                     tracks: Vec::new(),
                     pending_offer: None,
                 };
-                let joined = ServerMessage::ParticipantJoined { participant: p.info() };
+                let joined = ServerMessage::ParticipantJoined {
+                    participant: p.info(),
+                };
                 for other in room.participants.values() {
                     if let Some(c) = &other.conn {
                         c.send(&joined);
@@ -660,8 +743,12 @@ impl Hub {
                 }
                 room.participants.insert(claims.sub.clone(), p);
             }
-            let others: Vec<ParticipantInfo> =
-                room.participants.values().filter(|p| p.id != claims.sub).map(Participant::info).collect();
+            let others: Vec<ParticipantInfo> = room
+                .participants
+                .values()
+                .filter(|p| p.id != claims.sub)
+                .map(Participant::info)
+                .collect();
             conn.me.send(&ServerMessage::Joined {
                 v: PROTOCOL_VERSION,
                 room: room_id.to_owned(),
@@ -671,7 +758,8 @@ impl Hub {
                 resume_token,
                 participants: others,
             });
-            conn.me.send(&ServerMessage::ChatHistory { messages: history });
+            conn.me
+                .send(&ServerMessage::ChatHistory { messages: history });
             for other in room.participants.values().filter(|p| p.id != claims.sub) {
                 for (mid, kind) in &other.tracks {
                     conn.me.send(&ServerMessage::TrackPublished {
@@ -690,7 +778,10 @@ impl Hub {
             self.inner.sfu.remove_peer(peer).await;
         }
         tracing::info!(room = room_id, participant = %claims.sub, role = ?claims.role, "joined");
-        conn.state = ConnState::Joined { room: room_id.to_owned(), participant: claims.sub };
+        conn.state = ConnState::Joined {
+            room: room_id.to_owned(),
+            participant: claims.sub,
+        };
         Flow::Continue
     }
 
@@ -699,16 +790,21 @@ impl Hub {
             return f;
         }
         if conn.state != ConnState::Fresh {
-            conn.me.send(&error_msg(ErrorCode::AlreadyJoined, "this connection already joined"));
+            conn.me.send(&error_msg(
+                ErrorCode::AlreadyJoined,
+                "this connection already joined",
+            ));
             return Flow::Continue;
         }
         let mut st = self.state();
         let Some(room_id) = st.where_is.get(pid).cloned() else {
-            conn.me.send(&error_msg(ErrorCode::ResumeFailed, "nothing to resume"));
+            conn.me
+                .send(&error_msg(ErrorCode::ResumeFailed, "nothing to resume"));
             return Flow::Close(CLOSE_POLICY, "resume failed");
         };
         let Some(room) = st.rooms.get_mut(&room_id) else {
-            conn.me.send(&error_msg(ErrorCode::ResumeFailed, "nothing to resume"));
+            conn.me
+                .send(&error_msg(ErrorCode::ResumeFailed, "nothing to resume"));
             return Flow::Close(CLOSE_POLICY, "resume failed");
         };
         let ok = room.participants.get(pid).is_some_and(|p| {
@@ -716,27 +812,39 @@ impl Hub {
             bool::from(p.resume_hash.ct_eq(&digest(resume_token)))
         });
         if !ok {
-            conn.me.send(&error_msg(ErrorCode::ResumeFailed, "nothing to resume"));
+            conn.me
+                .send(&error_msg(ErrorCode::ResumeFailed, "nothing to resume"));
             return Flow::Close(CLOSE_POLICY, "resume failed");
         }
-        let others: Vec<ParticipantInfo> =
-            room.participants.values().filter(|p| p.id != pid).map(Participant::info).collect();
+        let others: Vec<ParticipantInfo> = room
+            .participants
+            .values()
+            .filter(|p| p.id != pid)
+            .map(Participant::info)
+            .collect();
         let tracks: Vec<ServerMessage> = room
             .participants
             .values()
             .filter(|p| p.id != pid)
             .flat_map(|o| {
-                o.tracks.iter().map(|(mid, kind)| ServerMessage::TrackPublished {
-                    participant_id: o.id.clone(),
-                    mid: mid.clone(),
-                    kind: *kind,
-                })
+                o.tracks
+                    .iter()
+                    .map(|(mid, kind)| ServerMessage::TrackPublished {
+                        participant_id: o.id.clone(),
+                        mid: mid.clone(),
+                        kind: *kind,
+                    })
             })
             .collect();
         let lobby = lobby_message(room);
-        let Some(p) = room.participants.get_mut(pid) else { unreachable!("checked above") };
+        let Some(p) = room.participants.get_mut(pid) else {
+            unreachable!("checked above")
+        };
         if let Some(old) = p.conn.take() {
-            old.send(&error_msg(ErrorCode::Replaced, "this participant connected elsewhere"));
+            old.send(&error_msg(
+                ErrorCode::Replaced,
+                "this participant connected elsewhere",
+            ));
             old.close(CLOSE_POLICY, "replaced");
         }
         p.conn = Some(conn.me.clone());
@@ -759,14 +867,19 @@ impl Hub {
         if let Some(sdp) = &p.pending_offer {
             conn.me.send(&ServerMessage::Offer { sdp: sdp.clone() });
         }
-        let update = ServerMessage::ParticipantUpdated { participant: p.info() };
+        let update = ServerMessage::ParticipantUpdated {
+            participant: p.info(),
+        };
         for other in room.participants.values().filter(|o| o.id != pid) {
             if let Some(c) = &other.conn {
                 c.send(&update);
             }
         }
         tracing::info!(room = %room_id, participant = pid, "resumed");
-        conn.state = ConnState::Joined { room: room_id, participant: pid.to_owned() };
+        conn.state = ConnState::Joined {
+            room: room_id,
+            participant: pid.to_owned(),
+        };
         Flow::Continue
     }
 
@@ -791,12 +904,28 @@ impl Hub {
     async fn remove_participant(&self, room_id: &str, pid: &str, reason: &str) {
         let peer = {
             let mut st = self.state();
-            let Some(room) = st.rooms.get_mut(room_id) else { return };
-            let Some(p) = room.participants.remove(pid) else { return };
+            let Some(room) = st.rooms.get_mut(room_id) else {
+                return;
+            };
+            let Some(p) = room.participants.remove(pid) else {
+                return;
+            };
             for (mid, _) in &p.tracks {
-                broadcast(room, &ServerMessage::TrackUnpublished { participant_id: p.id.clone(), mid: mid.clone() });
+                broadcast(
+                    room,
+                    &ServerMessage::TrackUnpublished {
+                        participant_id: p.id.clone(),
+                        mid: mid.clone(),
+                    },
+                );
             }
-            broadcast(room, &ServerMessage::ParticipantLeft { participant_id: p.id.clone(), reason: reason.to_owned() });
+            broadcast(
+                room,
+                &ServerMessage::ParticipantLeft {
+                    participant_id: p.id.clone(),
+                    reason: reason.to_owned(),
+                },
+            );
             st.where_is.remove(pid);
             drop_room_if_empty(&mut st, room_id);
             p.has_peer.then_some(p.peer)
@@ -804,7 +933,12 @@ impl Hub {
         if let Some(peer) = peer {
             self.inner.sfu.remove_peer(peer).await;
         }
-        tracing::info!(room = room_id, participant = pid, reason, "participant removed");
+        tracing::info!(
+            room = room_id,
+            participant = pid,
+            reason,
+            "participant removed"
+        );
     }
 
     /// The websocket is gone without `leave`: lobby clients leave the lobby; participants keep
@@ -822,15 +956,21 @@ impl Hub {
             ConnState::Joined { room, participant } => {
                 let generation = {
                     let mut st = self.state();
-                    let Some(r) = st.rooms.get_mut(room) else { return };
-                    let Some(p) = r.participants.get_mut(participant) else { return };
+                    let Some(r) = st.rooms.get_mut(room) else {
+                        return;
+                    };
+                    let Some(p) = r.participants.get_mut(participant) else {
+                        return;
+                    };
                     // Only if this connection is still the participant's (not replaced).
                     if p.conn.as_ref().map(|c| c.id) != Some(conn.me.id) {
                         return;
                     }
                     p.conn = None;
                     p.generation += 1;
-                    let update = ServerMessage::ParticipantUpdated { participant: p.info() };
+                    let update = ServerMessage::ParticipantUpdated {
+                        participant: p.info(),
+                    };
                     let generation = p.generation;
                     broadcast(r, &update);
                     generation
@@ -848,7 +988,8 @@ impl Hub {
                             .is_some_and(|p| p.conn.is_none() && p.generation == generation)
                     };
                     if expired {
-                        hub.remove_participant(&room, &participant, "disconnected").await;
+                        hub.remove_participant(&room, &participant, "disconnected")
+                            .await;
                     }
                 });
             }
@@ -856,10 +997,19 @@ impl Hub {
         }
     }
 
-    async fn on_joined_message(&self, conn: &mut Conn, room_id: &str, pid: &str, msg: ClientMessage) -> Flow {
+    async fn on_joined_message(
+        &self,
+        conn: &mut Conn,
+        room_id: &str,
+        pid: &str,
+        msg: ClientMessage,
+    ) -> Flow {
         match msg {
-            ClientMessage::Admit { lobby_id } | ClientMessage::Reject { lobby_id } if lobby_id.len() > MAX_ID_BYTES => {
-                conn.me.send(&error_msg(ErrorCode::NotFound, "no such lobby entry"));
+            ClientMessage::Admit { lobby_id } | ClientMessage::Reject { lobby_id }
+                if lobby_id.len() > MAX_ID_BYTES =>
+            {
+                conn.me
+                    .send(&error_msg(ErrorCode::NotFound, "no such lobby entry"));
                 Flow::Continue
             }
             ClientMessage::Admit { lobby_id } => {
@@ -873,8 +1023,11 @@ impl Hub {
             ClientMessage::Offer { sdp } => self.on_offer(conn, room_id, pid, sdp).await,
             ClientMessage::Answer { sdp } => self.on_answer(conn, room_id, pid, sdp).await,
             ClientMessage::Candidate { candidate, sdp_mid } => {
-                if candidate.len() > MAX_CANDIDATE_BYTES || sdp_mid.is_some_and(|m| m.len() > MAX_ID_BYTES) {
-                    conn.me.send(&error_msg(ErrorCode::InvalidMessage, "candidate too long"));
+                if candidate.len() > MAX_CANDIDATE_BYTES
+                    || sdp_mid.is_some_and(|m| m.len() > MAX_ID_BYTES)
+                {
+                    conn.me
+                        .send(&error_msg(ErrorCode::InvalidMessage, "candidate too long"));
                 }
                 // ICE-lite: the SFU learns the client's address from its checks.
                 Flow::Continue
@@ -888,7 +1041,11 @@ impl Hub {
                             Kind::Video => p.video_muted = muted,
                         }
                     }
-                    let msg = ServerMessage::Mute { participant_id: pid.to_owned(), kind, muted };
+                    let msg = ServerMessage::Mute {
+                        participant_id: pid.to_owned(),
+                        kind,
+                        muted,
+                    };
                     broadcast_except(room, pid, &msg);
                 }
                 Flow::Continue
@@ -899,12 +1056,20 @@ impl Hub {
             }
             ClientMessage::E2ee { to, payload } => {
                 if payload.len() > MAX_E2EE_PAYLOAD_BYTES {
-                    conn.me.send(&error_msg(ErrorCode::InvalidMessage, format!("e2ee payload exceeds {MAX_E2EE_PAYLOAD_BYTES} bytes")));
+                    conn.me.send(&error_msg(
+                        ErrorCode::InvalidMessage,
+                        format!("e2ee payload exceeds {MAX_E2EE_PAYLOAD_BYTES} bytes"),
+                    ));
                     return Flow::Continue;
                 }
                 let st = self.state();
-                let Some(room) = st.rooms.get(room_id) else { return Flow::Continue };
-                let msg = ServerMessage::E2ee { from: pid.to_owned(), payload };
+                let Some(room) = st.rooms.get(room_id) else {
+                    return Flow::Continue;
+                };
+                let msg = ServerMessage::E2ee {
+                    from: pid.to_owned(),
+                    payload,
+                };
                 match to {
                     Some(to) => match room.participants.get(&to).filter(|p| p.id != pid) {
                         Some(p) => {
@@ -912,7 +1077,9 @@ impl Hub {
                                 c.send(&msg);
                             }
                         }
-                        None => conn.me.send(&error_msg(ErrorCode::NotFound, "no such participant")),
+                        None => conn
+                            .me
+                            .send(&error_msg(ErrorCode::NotFound, "no such participant")),
                     },
                     None => broadcast_except(room, pid, &msg),
                 }
@@ -920,20 +1087,29 @@ impl Hub {
             }
             ClientMessage::EndSession {} => {
                 if !self.is_host(room_id, pid) {
-                    conn.me.send(&error_msg(ErrorCode::Forbidden, "only the counsellor can end the session"));
+                    conn.me.send(&error_msg(
+                        ErrorCode::Forbidden,
+                        "only the counsellor can end the session",
+                    ));
                     return Flow::Continue;
                 }
                 if let Err(e) = self.inner.directory.end_room(room_id).await {
                     tracing::error!(error = %e, "ending a room in the directory failed");
-                    conn.me.send(&error_msg(ErrorCode::Internal, "server error"));
+                    conn.me
+                        .send(&error_msg(ErrorCode::Internal, "server error"));
                     return Flow::Continue;
                 }
                 conn.state = ConnState::Done;
                 self.end_room(room_id, "ended_by_host").await;
                 Flow::Continue
             }
-            ClientMessage::Knock { .. } | ClientMessage::Join { .. } | ClientMessage::Resume { .. } => {
-                conn.me.send(&error_msg(ErrorCode::AlreadyJoined, "this connection already joined"));
+            ClientMessage::Knock { .. }
+            | ClientMessage::Join { .. }
+            | ClientMessage::Resume { .. } => {
+                conn.me.send(&error_msg(
+                    ErrorCode::AlreadyJoined,
+                    "this connection already joined",
+                ));
                 Flow::Continue
             }
             ClientMessage::Ping {} | ClientMessage::Leave {} => Flow::Continue,
@@ -942,18 +1118,27 @@ impl Hub {
 
     fn is_host(&self, room_id: &str, pid: &str) -> bool {
         let st = self.state();
-        st.rooms.get(room_id).and_then(|r| r.participants.get(pid)).is_some_and(|p| p.role == Role::Host)
+        st.rooms
+            .get(room_id)
+            .and_then(|r| r.participants.get(pid))
+            .is_some_and(|p| p.role == Role::Host)
     }
 
     fn on_admit(&self, conn: &Conn, room_id: &str, pid: &str, lobby_id: &str, admit: bool) {
         let mut st = self.state();
-        let Some(room) = st.rooms.get_mut(room_id) else { return };
+        let Some(room) = st.rooms.get_mut(room_id) else {
+            return;
+        };
         if room.participants.get(pid).map(|p| p.role) != Some(Role::Host) {
-            conn.me.send(&error_msg(ErrorCode::Forbidden, "only the counsellor can admit or reject"));
+            conn.me.send(&error_msg(
+                ErrorCode::Forbidden,
+                "only the counsellor can admit or reject",
+            ));
             return;
         }
         let Some(pos) = room.lobby.iter().position(|w| w.lobby_id == lobby_id) else {
-            conn.me.send(&error_msg(ErrorCode::NotFound, "no such lobby entry"));
+            conn.me
+                .send(&error_msg(ErrorCode::NotFound, "no such lobby entry"));
             return;
         };
         let waiter = room.lobby.remove(pos);
@@ -966,10 +1151,14 @@ impl Hub {
                 self.inner.config.token_ttl,
             );
             match token {
-                Ok(token) => waiter.conn.send(&ServerMessage::Admitted { room: room_id.to_owned(), token }),
+                Ok(token) => waiter.conn.send(&ServerMessage::Admitted {
+                    room: room_id.to_owned(),
+                    token,
+                }),
                 Err(e) => {
                     tracing::error!(error = %e, "issuing a join token failed");
-                    conn.me.send(&error_msg(ErrorCode::Internal, "server error"));
+                    conn.me
+                        .send(&error_msg(ErrorCode::Internal, "server error"));
                     room.lobby.insert(pos, waiter);
                     return;
                 }
@@ -985,14 +1174,19 @@ impl Hub {
 
     async fn on_offer(&self, conn: &Conn, room_id: &str, pid: &str, sdp: String) -> Flow {
         if sdp.len() > MAX_SDP_BYTES {
-            conn.me.send(&error_msg(ErrorCode::InvalidMessage, "sdp too long"));
+            conn.me
+                .send(&error_msg(ErrorCode::InvalidMessage, "sdp too long"));
             return Flow::Continue;
         }
         let (sfu_room, peer, old) = {
             let mut st = self.state();
-            let Some(room) = st.rooms.get_mut(room_id) else { return Flow::Continue };
+            let Some(room) = st.rooms.get_mut(room_id) else {
+                return Flow::Continue;
+            };
             let sfu_room = room.sfu_room;
-            let Some(p) = room.participants.get_mut(pid) else { return Flow::Continue };
+            let Some(p) = room.participants.get_mut(pid) else {
+                return Flow::Continue;
+            };
             // A second offer means the client rebuilt its connection (for example after ICE
             // failed): the old SFU peer goes, a new one is made.
             let old = std::mem::replace(&mut p.has_peer, false);
@@ -1000,7 +1194,10 @@ impl Hub {
             p.pending_offer = None;
             let peer = p.peer;
             for (mid, _) in gone_tracks {
-                let msg = ServerMessage::TrackUnpublished { participant_id: pid.to_owned(), mid };
+                let msg = ServerMessage::TrackUnpublished {
+                    participant_id: pid.to_owned(),
+                    mid,
+                };
                 broadcast_except(room, pid, &msg);
             }
             (sfu_room, peer, old)
@@ -1013,7 +1210,11 @@ impl Hub {
             Ok(answer) => {
                 let still_here = {
                     let mut st = self.state();
-                    match st.rooms.get_mut(room_id).and_then(|r| r.participants.get_mut(pid)) {
+                    match st
+                        .rooms
+                        .get_mut(room_id)
+                        .and_then(|r| r.participants.get_mut(pid))
+                    {
                         Some(p) => {
                             p.has_peer = true;
                             true
@@ -1032,7 +1233,10 @@ impl Hub {
             }
             Err(e) => {
                 tracing::info!(error = %e, "sfu refused an offer");
-                conn.me.send(&error_msg(ErrorCode::SdpRejected, "the offer was not accepted"));
+                conn.me.send(&error_msg(
+                    ErrorCode::SdpRejected,
+                    "the offer was not accepted",
+                ));
             }
         }
         Flow::Continue
@@ -1040,33 +1244,54 @@ impl Hub {
 
     async fn on_answer(&self, conn: &Conn, room_id: &str, pid: &str, sdp: String) -> Flow {
         if sdp.len() > MAX_SDP_BYTES {
-            conn.me.send(&error_msg(ErrorCode::InvalidMessage, "sdp too long"));
+            conn.me
+                .send(&error_msg(ErrorCode::InvalidMessage, "sdp too long"));
             return Flow::Continue;
         }
         let peer = {
             let mut st = self.state();
-            let Some(p) = st.rooms.get_mut(room_id).and_then(|r| r.participants.get_mut(pid)) else {
+            let Some(p) = st
+                .rooms
+                .get_mut(room_id)
+                .and_then(|r| r.participants.get_mut(pid))
+            else {
                 return Flow::Continue;
             };
             if p.pending_offer.take().is_none() || !p.has_peer {
-                conn.me.send(&error_msg(ErrorCode::NoPendingOffer, "no offer is waiting for an answer"));
+                conn.me.send(&error_msg(
+                    ErrorCode::NoPendingOffer,
+                    "no offer is waiting for an answer",
+                ));
                 return Flow::Continue;
             }
             p.peer
         };
         if let Err(e) = self.inner.sfu.accept_answer(peer, sdp).await {
             tracing::info!(error = %e, "sfu refused an answer");
-            conn.me.send(&error_msg(ErrorCode::SdpRejected, "the answer was not accepted"));
+            conn.me.send(&error_msg(
+                ErrorCode::SdpRejected,
+                "the answer was not accepted",
+            ));
         }
         Flow::Continue
     }
 
     /// Carries the SFU's events about one peer to the signalling side until the peer is gone.
-    async fn pump_sfu_events(&self, room_id: String, pid: String, peer: PeerId, mut rx: mpsc::UnboundedReceiver<SfuEvent>) {
+    async fn pump_sfu_events(
+        &self,
+        room_id: String,
+        pid: String,
+        peer: PeerId,
+        mut rx: mpsc::UnboundedReceiver<SfuEvent>,
+    ) {
         while let Some(ev) = rx.recv().await {
             let mut st = self.state();
-            let Some(room) = st.rooms.get_mut(&room_id) else { return };
-            let Some(p) = room.participants.get_mut(&pid) else { return };
+            let Some(room) = st.rooms.get_mut(&room_id) else {
+                return;
+            };
+            let Some(p) = room.participants.get_mut(&pid) else {
+                return;
+            };
             if p.peer != peer || !p.has_peer {
                 return;
             }
@@ -1083,11 +1308,30 @@ impl Hub {
                         confidant_sfu::MediaKind::Video => Kind::Video,
                     };
                     p.tracks.push((mid.clone(), kind));
-                    let msg = ServerMessage::TrackPublished { participant_id: pid.clone(), mid, kind };
+                    let msg = ServerMessage::TrackPublished {
+                        participant_id: pid.clone(),
+                        mid,
+                        kind,
+                    };
                     broadcast_except(room, &pid, &msg);
                 }
                 SfuEvent::Connected => tracing::debug!(participant = %pid, "media connected"),
-                SfuEvent::Disconnected => tracing::info!(participant = %pid, "media transport gone"),
+                SfuEvent::Disconnected => {
+                    // The SFU already freed the peer (ICE or DTLS gave up). Its tracks are gone
+                    // for the others; the client may send a fresh `offer` to reconnect media.
+                    tracing::info!(participant = %pid, "media transport gone");
+                    p.has_peer = false;
+                    p.pending_offer = None;
+                    let gone = std::mem::take(&mut p.tracks);
+                    for (mid, _) in gone {
+                        let msg = ServerMessage::TrackUnpublished {
+                            participant_id: pid.clone(),
+                            mid,
+                        };
+                        broadcast_except(room, &pid, &msg);
+                    }
+                    return;
+                }
             }
         }
     }
@@ -1095,7 +1339,10 @@ impl Hub {
     async fn on_chat(&self, conn: &Conn, room_id: &str, pid: &str, text: String) {
         let chars = text.chars().count();
         if text.trim().is_empty() || chars > MAX_CHAT_CHARS {
-            conn.me.send(&error_msg(ErrorCode::InvalidMessage, format!("chat text must be 1-{MAX_CHAT_CHARS} characters")));
+            conn.me.send(&error_msg(
+                ErrorCode::InvalidMessage,
+                format!("chat text must be 1-{MAX_CHAT_CHARS} characters"),
+            ));
             return;
         }
         let name = {
@@ -1112,19 +1359,29 @@ impl Hub {
             text,
             sent_at: now_rfc3339(),
         };
-        let sealed_body = SealedChat { participant_id: msg.participant_id.clone(), name: msg.name.clone(), text: msg.text.clone() };
+        let sealed_body = SealedChat {
+            participant_id: msg.participant_id.clone(),
+            name: msg.name.clone(),
+            text: msg.text.clone(),
+        };
         // SealedChat holds only strings: always serialisable.
         let plain = serde_json::to_vec(&sealed_body).expect("SealedChat serialises");
         let stored = StoredChat {
             id: msg.id.clone(),
             room: room_id.to_owned(),
-            sealed: self.inner.chat_key.seal(&plain, &chat_aad(room_id, &msg.id)),
+            sealed: self
+                .inner
+                .chat_key
+                .seal(&plain, &chat_aad(room_id, &msg.id)),
             sent_at: msg.sent_at.clone(),
         };
         // Stored before it is shown: a message everyone saw is never missing from history.
         if let Err(e) = self.inner.directory.save_chat(stored).await {
             tracing::error!(error = %e, "storing a chat message failed");
-            conn.me.send(&error_msg(ErrorCode::Internal, "the message could not be stored; not sent"));
+            conn.me.send(&error_msg(
+                ErrorCode::Internal,
+                "the message could not be stored; not sent",
+            ));
             return;
         }
         let st = self.state();
@@ -1137,9 +1394,12 @@ impl Hub {
         let rows = self.inner.directory.load_chat(room_id).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let plain = self.inner.chat_key.open(&row.sealed, &chat_aad(room_id, &row.id))?;
-            let body: SealedChat =
-                serde_json::from_slice(&plain).map_err(|e| Error::Directory(format!("chat row {}: {e}", row.id)))?;
+            let plain = self
+                .inner
+                .chat_key
+                .open(&row.sealed, &chat_aad(room_id, &row.id))?;
+            let body: SealedChat = serde_json::from_slice(&plain)
+                .map_err(|e| Error::Directory(format!("chat row {}: {e}", row.id)))?;
             out.push(ChatMessage {
                 id: row.id,
                 participant_id: body.participant_id,
@@ -1153,11 +1413,19 @@ impl Hub {
 }
 
 fn new_room() -> Room {
-    Room { sfu_room: RoomId(rand::random()), participants: HashMap::new(), lobby: Vec::new() }
+    Room {
+        sfu_room: RoomId(rand::random()),
+        participants: HashMap::new(),
+        lobby: Vec::new(),
+    }
 }
 
 fn drop_room_if_empty(st: &mut State, room_id: &str) {
-    if st.rooms.get(room_id).is_some_and(|r| r.participants.is_empty() && r.lobby.is_empty()) {
+    if st
+        .rooms
+        .get(room_id)
+        .is_some_and(|r| r.participants.is_empty() && r.lobby.is_empty())
+    {
         st.rooms.remove(room_id);
     }
 }
@@ -1167,7 +1435,11 @@ fn lobby_message(room: &Room) -> ServerMessage {
         waiting: room
             .lobby
             .iter()
-            .map(|w| LobbyEntry { lobby_id: w.lobby_id.clone(), name: w.name.clone(), since: w.since.clone() })
+            .map(|w| LobbyEntry {
+                lobby_id: w.lobby_id.clone(),
+                name: w.name.clone(),
+                since: w.since.clone(),
+            })
             .collect(),
     }
 }

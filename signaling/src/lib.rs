@@ -7,9 +7,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod protocol;
 mod error;
 mod hub;
+pub mod protocol;
 mod token;
 
 pub use error::Error;
@@ -45,7 +45,10 @@ pub struct StoredChat {
 /// Storage that signalling needs, implemented by the embedding application.
 pub trait Directory: Send + Sync + 'static {
     /// Resolves a join-link token. `Ok(None)` if unknown, expired, revoked or ended.
-    fn resolve_link<'a>(&'a self, link: &'a str) -> BoxFuture<'a, Result<Option<LinkTarget>, Error>>;
+    fn resolve_link<'a>(
+        &'a self,
+        link: &'a str,
+    ) -> BoxFuture<'a, Result<Option<LinkTarget>, Error>>;
     /// Whether the room (session) is still open: not ended, not expired.
     fn room_open<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
     /// Marks the session ended and its link invalid (a host sent `end_session`).

@@ -133,8 +133,20 @@ pub enum ClientMessage {
 impl ClientMessage {
     /// All `type` tags a client may send, for telling "unknown type" from "bad fields".
     pub const TYPES: &'static [&'static str] = &[
-        "knock", "join", "resume", "admit", "reject", "offer", "answer", "candidate", "mute",
-        "chat", "e2ee", "ping", "leave", "end_session",
+        "knock",
+        "join",
+        "resume",
+        "admit",
+        "reject",
+        "offer",
+        "answer",
+        "candidate",
+        "mute",
+        "chat",
+        "e2ee",
+        "ping",
+        "leave",
+        "end_session",
     ];
 }
 
@@ -429,19 +441,32 @@ pub struct ParseError {
 /// Parses one text frame, telling bad JSON, unknown types and bad fields apart.
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, ParseError> {
     if text.len() > MAX_MESSAGE_BYTES {
-        return Err(ParseError { code: ErrorCode::TooLarge, message: format!("message exceeds {MAX_MESSAGE_BYTES} bytes") });
+        return Err(ParseError {
+            code: ErrorCode::TooLarge,
+            message: format!("message exceeds {MAX_MESSAGE_BYTES} bytes"),
+        });
     }
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| ParseError { code: ErrorCode::BadJson, message: format!("not valid JSON: {e}") })?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError {
+        code: ErrorCode::BadJson,
+        message: format!("not valid JSON: {e}"),
+    })?;
     let ty = value
         .as_object()
         .and_then(|o| o.get("type"))
         .and_then(|t| t.as_str())
         .map(str::to_owned)
-        .ok_or_else(|| ParseError { code: ErrorCode::BadJson, message: "expected a JSON object with a string \"type\"".into() })?;
+        .ok_or_else(|| ParseError {
+            code: ErrorCode::BadJson,
+            message: "expected a JSON object with a string \"type\"".into(),
+        })?;
     if !ClientMessage::TYPES.contains(&ty.as_str()) {
-        return Err(ParseError { code: ErrorCode::UnknownType, message: format!("unknown message type {ty:?}") });
+        return Err(ParseError {
+            code: ErrorCode::UnknownType,
+            message: format!("unknown message type {ty:?}"),
+        });
     }
-    serde_json::from_value(value)
-        .map_err(|e| ParseError { code: ErrorCode::InvalidMessage, message: format!("invalid {ty} message: {e}") })
+    serde_json::from_value(value).map_err(|e| ParseError {
+        code: ErrorCode::InvalidMessage,
+        message: format!("invalid {ty} message: {e}"),
+    })
 }

@@ -50,24 +50,45 @@ impl std::fmt::Debug for Tokens {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Tokens {
     /// A token authority over `key` (at least 32 random bytes).
     pub fn new(key: &[u8]) -> Self {
-        Self { encoding: EncodingKey::from_secret(key), decoding: DecodingKey::from_secret(key) }
+        Self {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+        }
     }
 
     /// Issues a token for `participant` in `room`, valid for `ttl` from now.
-    pub fn issue(&self, room: &str, participant: &str, role: Role, name: &str, ttl: Duration) -> Result<String, Error> {
+    pub fn issue(
+        &self,
+        room: &str,
+        participant: &str,
+        role: Role,
+        name: &str,
+        ttl: Duration,
+    ) -> Result<String, Error> {
         let iat = unix_now();
         self.issue_at(room, participant, role, name, iat, iat + ttl.as_secs())
     }
 
     /// Issues a token with explicit issue and expiry times (seconds since the epoch); for tests
     /// of expiry and for callers that keep their own clock.
-    pub fn issue_at(&self, room: &str, participant: &str, role: Role, name: &str, iat: u64, exp: u64) -> Result<String, Error> {
+    pub fn issue_at(
+        &self,
+        room: &str,
+        participant: &str,
+        role: Role,
+        name: &str,
+        iat: u64,
+        exp: u64,
+    ) -> Result<String, Error> {
         let claims = Claims {
             sub: participant.to_owned(),
             room: room.to_owned(),
@@ -87,10 +108,13 @@ impl Tokens {
         v.leeway = LEEWAY_SECS;
         v.set_audience(&[AUDIENCE]);
         v.set_required_spec_claims(&["exp", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => ErrorCode::TokenExpired,
-            _ => ErrorCode::InvalidToken,
-        })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).map_err(|e| {
+                match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => ErrorCode::TokenExpired,
+                    _ => ErrorCode::InvalidToken,
+                }
+            })?;
         if data.claims.room != room {
             return Err(ErrorCode::WrongRoom);
         }
@@ -108,43 +132,64 @@ mod tests {
 
     #[test]
     fn issued_token_verifies_for_its_room() {
-        let t = tokens().issue("room-a", "7", Role::Guest, "Alice", Duration::from_secs(60)).unwrap();
+        let t = tokens()
+            .issue("room-a", "7", Role::Guest, "Alice", Duration::from_secs(60))
+            .unwrap();
         let c = tokens().verify(&t, "room-a").unwrap();
-        assert_eq!((c.sub.as_str(), c.room.as_str(), c.role, c.name.as_str()), ("7", "room-a", Role::Guest, "Alice"));
+        assert_eq!(
+            (c.sub.as_str(), c.room.as_str(), c.role, c.name.as_str()),
+            ("7", "room-a", Role::Guest, "Alice")
+        );
     }
 
     #[test]
     fn token_for_room_a_does_not_open_room_b() {
-        let t = tokens().issue("room-a", "7", Role::Host, "C", Duration::from_secs(60)).unwrap();
+        let t = tokens()
+            .issue("room-a", "7", Role::Host, "C", Duration::from_secs(60))
+            .unwrap();
         assert_eq!(tokens().verify(&t, "room-b"), Err(ErrorCode::WrongRoom));
     }
 
     #[test]
     fn expired_token_is_refused_as_expired() {
         let now = unix_now();
-        let t = tokens().issue_at("r", "1", Role::Guest, "A", now - 3600, now - 600).unwrap();
+        let t = tokens()
+            .issue_at("r", "1", Role::Guest, "A", now - 3600, now - 600)
+            .unwrap();
         assert_eq!(tokens().verify(&t, "r"), Err(ErrorCode::TokenExpired));
     }
 
     #[test]
     fn token_from_another_key_is_invalid() {
-        let t = Tokens::new(&[1u8; 32]).issue("r", "1", Role::Guest, "A", Duration::from_secs(60)).unwrap();
+        let t = Tokens::new(&[1u8; 32])
+            .issue("r", "1", Role::Guest, "A", Duration::from_secs(60))
+            .unwrap();
         assert_eq!(tokens().verify(&t, "r"), Err(ErrorCode::InvalidToken));
     }
 
     #[test]
     fn tampered_token_is_invalid() {
-        let t = tokens().issue("r", "1", Role::Guest, "A", Duration::from_secs(60)).unwrap();
+        let t = tokens()
+            .issue("r", "1", Role::Guest, "A", Duration::from_secs(60))
+            .unwrap();
         let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
         // Re-encode the claims with role host: the signature no longer matches.
-        let forged = tokens().issue("r", "1", Role::Host, "A", Duration::from_secs(60)).unwrap();
+        let forged = tokens()
+            .issue("r", "1", Role::Host, "A", Duration::from_secs(60))
+            .unwrap();
         parts[1] = forged.split('.').nth(1).unwrap().to_owned();
-        assert_eq!(tokens().verify(&parts.join("."), "r"), Err(ErrorCode::InvalidToken));
+        assert_eq!(
+            tokens().verify(&parts.join("."), "r"),
+            Err(ErrorCode::InvalidToken)
+        );
     }
 
     #[test]
     fn garbage_is_invalid() {
-        assert_eq!(tokens().verify("not.a.jwt", "r"), Err(ErrorCode::InvalidToken));
+        assert_eq!(
+            tokens().verify("not.a.jwt", "r"),
+            Err(ErrorCode::InvalidToken)
+        );
         assert_eq!(tokens().verify("", "r"), Err(ErrorCode::InvalidToken));
     }
 }

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use confidant_signaling::protocol::{ErrorCode, Role, ServerMessage};
-use confidant_signaling::{BoxFuture, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound, StoredChat, Tokens};
+use confidant_signaling::{
+    BoxFuture, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound, StoredChat, Tokens,
+};
 use futures::channel::mpsc;
 use futures::StreamExt;
 use serde_json::json;
@@ -24,10 +26,15 @@ struct MemDirectory {
 }
 
 impl Directory for MemDirectory {
-    fn resolve_link<'a>(&'a self, link: &'a str) -> BoxFuture<'a, Result<Option<LinkTarget>, Error>> {
+    fn resolve_link<'a>(
+        &'a self,
+        link: &'a str,
+    ) -> BoxFuture<'a, Result<Option<LinkTarget>, Error>> {
         Box::pin(async move {
             let room = self.links.lock().unwrap().get(link).cloned();
-            Ok(room.filter(|r| !self.ended.lock().unwrap().contains(r)).map(|room| LinkTarget { room }))
+            Ok(room
+                .filter(|r| !self.ended.lock().unwrap().contains(r))
+                .map(|room| LinkTarget { room }))
         })
     }
     fn room_open<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
@@ -46,7 +53,16 @@ impl Directory for MemDirectory {
         })
     }
     fn load_chat<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Vec<StoredChat>, Error>> {
-        Box::pin(async move { Ok(self.chats.lock().unwrap().iter().filter(|c| c.room == room).cloned().collect()) })
+        Box::pin(async move {
+            Ok(self
+                .chats
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|c| c.room == room)
+                .cloned()
+                .collect())
+        })
     }
 }
 
@@ -86,11 +102,16 @@ impl Client {
         let (out_tx, out_rx) = mpsc::unbounded();
         let hub = hub.clone();
         tokio::spawn(async move { hub.serve(out_tx, in_rx).await });
-        Client { tx: in_tx, rx: out_rx }
+        Client {
+            tx: in_tx,
+            rx: out_rx,
+        }
     }
 
     fn send_raw(&self, text: impl Into<String>) {
-        self.tx.unbounded_send(Ok(Inbound::Text(text.into()))).unwrap();
+        self.tx
+            .unbounded_send(Ok(Inbound::Text(text.into())))
+            .unwrap();
     }
 
     fn send(&self, v: serde_json::Value) {
@@ -108,7 +129,9 @@ impl Client {
     async fn msg(&mut self) -> ServerMessage {
         match self.frame().await {
             Outbound::Text(t) => serde_json::from_str(&t).unwrap(),
-            Outbound::Close(code, reason) => panic!("closed ({code} {reason}) while a message was expected"),
+            Outbound::Close(code, reason) => {
+                panic!("closed ({code} {reason}) while a message was expected")
+            }
         }
     }
 
@@ -157,7 +180,12 @@ async fn guest(s: &Setup, host: &mut Client, name: &str) -> (Client, String) {
     let mut listed = false;
     for _ in 0..10 {
         let lobby = host.until("lobby").await;
-        if lobby["waiting"].as_array().unwrap().iter().any(|w| w["lobby_id"] == lobby_id.as_str() && w["name"] == name) {
+        if lobby["waiting"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["lobby_id"] == lobby_id.as_str() && w["name"] == name)
+        {
             listed = true;
             break;
         }
@@ -206,7 +234,10 @@ async fn missing_or_extra_fields_are_invalid_message() {
 async fn oversize_message_is_refused_and_closes() {
     let s = setup().await;
     let mut c = Client::connect(&s.hub);
-    let big = format!("{{\"type\":\"chat\",\"text\":\"{}\"}}", "x".repeat(70 * 1024));
+    let big = format!(
+        "{{\"type\":\"chat\",\"text\":\"{}\"}}",
+        "x".repeat(70 * 1024)
+    );
     c.send_raw(big);
     assert_eq!(c.error_code().await, ErrorCode::TooLarge);
     assert_eq!(c.closed().await, 1009);
@@ -225,7 +256,12 @@ async fn binary_frame_is_refused_and_closes() {
 async fn room_message_before_join_is_not_joined() {
     let s = setup().await;
     let mut c = Client::connect(&s.hub);
-    for m in [json!({"type": "chat", "text": "hi"}), json!({"type": "offer", "sdp": "v=0"}), json!({"type": "admit", "lobby_id": "x"}), json!({"type": "e2ee", "payload": "x"})] {
+    for m in [
+        json!({"type": "chat", "text": "hi"}),
+        json!({"type": "offer", "sdp": "v=0"}),
+        json!({"type": "admit", "lobby_id": "x"}),
+        json!({"type": "e2ee", "payload": "x"}),
+    ] {
         c.send(m);
         assert_eq!(c.error_code().await, ErrorCode::NotJoined);
     }
@@ -244,8 +280,14 @@ async fn wrong_protocol_version_closes() {
 async fn expired_token_is_refused() {
     let s = setup().await;
     let mut c = Client::connect(&s.hub);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let token = s.tokens.issue_at(ROOM, "12345", Role::Guest, "A", now - 3600, now - 300).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = s
+        .tokens
+        .issue_at(ROOM, "12345", Role::Guest, "A", now - 3600, now - 300)
+        .unwrap();
     c.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
     assert_eq!(c.error_code().await, ErrorCode::TokenExpired);
     assert_eq!(c.closed().await, 1008);
@@ -266,7 +308,9 @@ async fn token_for_room_a_does_not_open_room_b() {
 async fn forged_token_is_invalid() {
     let s = setup().await;
     let mut c = Client::connect(&s.hub);
-    let token = Tokens::new(&[1u8; 32]).issue(ROOM, "5", Role::Host, "Mallory", Duration::from_secs(60)).unwrap();
+    let token = Tokens::new(&[1u8; 32])
+        .issue(ROOM, "5", Role::Host, "Mallory", Duration::from_secs(60))
+        .unwrap();
     c.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
     assert_eq!(c.error_code().await, ErrorCode::InvalidToken);
 }
@@ -286,13 +330,22 @@ async fn bad_names_are_refused() {
     let mut c = Client::connect(&s.hub);
     for name in ["", "   ", "a\u{0007}b", &"n".repeat(81)] {
         c.send(json!({"type": "knock", "v": 1, "link": LINK, "name": name}));
-        assert_eq!(c.error_code().await, ErrorCode::InvalidName, "name {name:?}");
+        assert_eq!(
+            c.error_code().await,
+            ErrorCode::InvalidName,
+            "name {name:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn flood_is_rate_limited_then_closed() {
-    let s = setup_with(HubConfig { rate_per_second: 1, rate_burst: 5, ..HubConfig::default() }).await;
+    let s = setup_with(HubConfig {
+        rate_per_second: 1,
+        rate_burst: 5,
+        ..HubConfig::default()
+    })
+    .await;
     let mut c = Client::connect(&s.hub);
     for _ in 0..200 {
         c.send(json!({"type": "ping"}));
@@ -305,7 +358,10 @@ async fn flood_is_rate_limited_then_closed() {
                 let m: ServerMessage = serde_json::from_str(&t).unwrap();
                 match m {
                     ServerMessage::Pong {} => pongs += 1,
-                    ServerMessage::Error { code: ErrorCode::RateLimited, .. } => limited += 1,
+                    ServerMessage::Error {
+                        code: ErrorCode::RateLimited,
+                        ..
+                    } => limited += 1,
                     other => panic!("unexpected {other:?}"),
                 }
             }
@@ -321,7 +377,11 @@ async fn flood_is_rate_limited_then_closed() {
 
 #[tokio::test]
 async fn silent_connection_times_out() {
-    let s = setup_with(HubConfig { idle_timeout: Duration::from_millis(200), ..HubConfig::default() }).await;
+    let s = setup_with(HubConfig {
+        idle_timeout: Duration::from_millis(200),
+        ..HubConfig::default()
+    })
+    .await;
     let mut c = Client::connect(&s.hub);
     assert_eq!(c.error_code().await, ErrorCode::IdleTimeout);
     assert_eq!(c.closed().await, 1008);
@@ -349,7 +409,11 @@ async fn lobby_admit_and_reject() {
     assert_eq!(r.closed().await, 1000);
     let mut emptied = false;
     for _ in 0..5 {
-        if h.until("lobby").await["waiting"].as_array().unwrap().is_empty() {
+        if h.until("lobby").await["waiting"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+        {
             emptied = true;
             break;
         }
@@ -374,7 +438,10 @@ async fn chat_is_broadcast_sealed_at_rest_and_replayed_to_later_joiners() {
     let stored = s.dir.chats.lock().unwrap().clone();
     assert_eq!(stored.len(), 1);
     let raw = String::from_utf8_lossy(&stored[0].sealed);
-    assert!(!raw.contains("private") && !raw.contains("Alex"), "chat stored in clear");
+    assert!(
+        !raw.contains("private") && !raw.contains("Alex"),
+        "chat stored in clear"
+    );
 
     let (mut late, _) = guest(&s, &mut h, "Kim").await;
     let history = late.until("chat_history").await;
@@ -393,7 +460,10 @@ async fn e2ee_payload_is_relayed_unchanged_to_one_or_all() {
     let (mut b, _bid) = guest(&s, &mut h, "B").await;
     a.send(json!({"type": "e2ee", "to": hid, "payload": "opaque-1"}));
     let m = h.until("e2ee").await;
-    assert_eq!((m["from"].as_str().unwrap(), m["payload"].as_str().unwrap()), (aid.as_str(), "opaque-1"));
+    assert_eq!(
+        (m["from"].as_str().unwrap(), m["payload"].as_str().unwrap()),
+        (aid.as_str(), "opaque-1")
+    );
     a.send(json!({"type": "e2ee", "payload": "opaque-all"}));
     assert_eq!(b.until("e2ee").await["payload"], "opaque-all");
     assert_eq!(h.until("e2ee").await["payload"], "opaque-all");
@@ -403,7 +473,11 @@ async fn e2ee_payload_is_relayed_unchanged_to_one_or_all() {
 
 #[tokio::test]
 async fn resume_within_grace_keeps_identity_and_later_drop_removes() {
-    let s = setup_with(HubConfig { resume_grace: Duration::from_millis(400), ..HubConfig::default() }).await;
+    let s = setup_with(HubConfig {
+        resume_grace: Duration::from_millis(400),
+        ..HubConfig::default()
+    })
+    .await;
     let (mut h, _) = host(&s).await;
     let (g, gid) = guest(&s, &mut h, "Alex").await;
     // Find the resume token: rejoin flow gives it in `joined`; re-run a guest to capture it.
@@ -422,7 +496,11 @@ async fn resume_within_grace_keeps_identity_and_later_drop_removes() {
 
 #[tokio::test]
 async fn resume_with_secret_reattaches_same_participant() {
-    let s = setup_with(HubConfig { resume_grace: Duration::from_secs(20), ..HubConfig::default() }).await;
+    let s = setup_with(HubConfig {
+        resume_grace: Duration::from_secs(20),
+        ..HubConfig::default()
+    })
+    .await;
     let (mut h, _) = host(&s).await;
     let mut g = Client::connect(&s.hub);
     g.send(json!({"type": "knock", "v": 1, "link": LINK, "name": "Alex"}));
@@ -432,9 +510,15 @@ async fn resume_with_secret_reattaches_same_participant() {
     let token = g.until("admitted").await["token"].clone();
     g.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
     let joined = g.until("joined").await;
-    let (gid, secret) = (joined["participant_id"].clone(), joined["resume_token"].clone());
+    let (gid, secret) = (
+        joined["participant_id"].clone(),
+        joined["resume_token"].clone(),
+    );
     drop(g);
-    assert_eq!(h.until("participant_updated").await["participant"]["connected"], false);
+    assert_eq!(
+        h.until("participant_updated").await["participant"]["connected"],
+        false
+    );
     let mut g2 = Client::connect(&s.hub);
     g2.send(json!({"type": "resume", "v": 1, "participant_id": gid, "resume_token": secret}));
     let again = g2.until("joined").await;

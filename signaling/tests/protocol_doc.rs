@@ -26,18 +26,28 @@ fn type_of(json: &str) -> String {
 #[test]
 fn every_client_example_parses() {
     let examples = blocks("client");
-    assert!(examples.len() >= 14, "found only {} client examples", examples.len());
+    assert!(
+        examples.len() >= 14,
+        "found only {} client examples",
+        examples.len()
+    );
     for e in &examples {
-        parse_client_message(e).unwrap_or_else(|err| panic!("example does not parse: {e}\n{err:?}"));
+        parse_client_message(e)
+            .unwrap_or_else(|err| panic!("example does not parse: {e}\n{err:?}"));
     }
 }
 
 #[test]
 fn every_server_example_parses_and_round_trips() {
     let examples = blocks("server");
-    assert!(examples.len() >= 19, "found only {} server examples", examples.len());
+    assert!(
+        examples.len() >= 19,
+        "found only {} server examples",
+        examples.len()
+    );
     for e in &examples {
-        let msg: ServerMessage = serde_json::from_str(e).unwrap_or_else(|err| panic!("example does not parse: {e}\n{err}"));
+        let msg: ServerMessage = serde_json::from_str(e)
+            .unwrap_or_else(|err| panic!("example does not parse: {e}\n{err}"));
         let back: serde_json::Value = serde_json::to_value(&msg).unwrap();
         let orig: serde_json::Value = serde_json::from_str(e).unwrap();
         assert_eq!(back, orig, "example does not round-trip: {e}");
@@ -48,7 +58,10 @@ fn every_server_example_parses_and_round_trips() {
 fn every_client_message_type_has_an_example() {
     let documented: BTreeSet<String> = blocks("client").iter().map(|b| type_of(b)).collect();
     for t in confidant_signaling::protocol::ClientMessage::TYPES {
-        assert!(documented.contains(*t), "client message {t} has no example in PROTOCOL.md");
+        assert!(
+            documented.contains(*t),
+            "client message {t} has no example in PROTOCOL.md"
+        );
     }
 }
 
@@ -56,16 +69,38 @@ fn every_client_message_type_has_an_example() {
 fn every_server_message_type_has_an_example() {
     let documented: BTreeSet<String> = blocks("server").iter().map(|b| type_of(b)).collect();
     let all = [
-        "lobby_waiting", "lobby", "admitted", "rejected", "joined", "participant_joined",
-        "participant_updated", "participant_left", "answer", "offer", "track_published",
-        "track_unpublished", "mute", "chat", "chat_history", "e2ee", "pong", "session_ended", "error",
+        "lobby_waiting",
+        "lobby",
+        "admitted",
+        "rejected",
+        "joined",
+        "participant_joined",
+        "participant_updated",
+        "participant_left",
+        "answer",
+        "offer",
+        "track_published",
+        "track_unpublished",
+        "mute",
+        "chat",
+        "chat_history",
+        "e2ee",
+        "pong",
+        "session_ended",
+        "error",
     ];
     for t in all {
-        assert!(documented.contains(t), "server message {t} has no example in PROTOCOL.md");
+        assert!(
+            documented.contains(t),
+            "server message {t} has no example in PROTOCOL.md"
+        );
     }
     // And the list above is complete: every documented type is a real server message.
     for t in &documented {
-        assert!(all.contains(&t.as_str()), "{t} documented but not in the list");
+        assert!(
+            all.contains(&t.as_str()),
+            "{t} documented but not in the list"
+        );
     }
 }
 
@@ -75,6 +110,10 @@ fn every_error_code_is_documented_and_matches_its_wire_name() {
     for code in ErrorCode::ALL {
         let wire = serde_json::to_value(code).unwrap();
         assert_eq!(wire.as_str().unwrap(), code.as_str());
-        assert!(doc.contains(&format!("| `{}` |", code.as_str())), "error code {} not in the table", code.as_str());
+        assert!(
+            doc.contains(&format!("| `{}` |", code.as_str())),
+            "error code {} not in the table",
+            code.as_str()
+        );
     }
 }

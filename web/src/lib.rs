@@ -50,8 +50,6 @@ pub const CONTENT_SECURITY_POLICY: &str =
     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
      connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
 
-/// Peer id used to probe the SFU for readiness; signalling numbers peers from 1 upwards.
-const SFU_PROBE_PEER: confidant_sfu::PeerId = confidant_sfu::PeerId(u64::MAX);
 /// How long the SFU may take to answer the readiness probe.
 const SFU_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -124,11 +122,9 @@ impl AppState {
     /// to apply an answer for a peer id the hub never assigns. A running SFU answers "unknown
     /// peer" without side effects; a stopped one "shell stopped".
     pub async fn sfu_running(&self) -> bool {
-        let probe = self.sfu.accept_answer(SFU_PROBE_PEER, String::new());
-        match tokio::time::timeout(SFU_PROBE_TIMEOUT, probe).await {
-            Ok(Err(confidant_sfu::Error::ShellStopped)) | Err(_) => false,
-            Ok(_) => true,
-        }
+        tokio::time::timeout(SFU_PROBE_TIMEOUT, self.sfu.is_running())
+            .await
+            .unwrap_or(false)
     }
 
     /// The SFU this state's hub drives.

@@ -143,3 +143,137 @@ async fn binary_frames_reach_the_hub_as_protocol_errors() {
     let err = until(&mut ws, "error").await;
     assert_eq!(err["code"], "binary_not_supported");
 }
+
+/// Joins `id` as its host over a real websocket.
+async fn join_as_host(t: &TestApp, addr: std::net::SocketAddr, cookie: &str, id: &str) -> Ws {
+    let tok = t
+        .post(
+            &format!("/api/sessions/{id}/host-token"),
+            Some(cookie),
+            None,
+        )
+        .await
+        .json();
+    let mut host = connect(addr).await;
+    send(
+        &mut host,
+        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
+    )
+    .await;
+    until(&mut host, "joined").await;
+    host
+}
+
+#[tokio::test]
+async fn chat_is_sealed_in_sqlite_and_replayed_after_reconnect() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+
+    let mut host = join_as_host(&t, addr, &cookie, id).await;
+    let mut client = connect(addr).await;
+    send(
+        &mut client,
+        json!({"type": "knock", "v": 1, "link": link_token(&s), "name": "Client"}),
+    )
+    .await;
+    let lobby_id = until(&mut client, "lobby_waiting").await["lobby_id"].clone();
+    send(&mut host, json!({"type": "admit", "lobby_id": lobby_id})).await;
+    let token = until(&mut client, "admitted").await["token"].clone();
+    send(
+        &mut client,
+        json!({"type": "join", "v": 1, "room": id, "token": token}),
+    )
+    .await;
+    until(&mut client, "joined").await;
+
+    send(
+        &mut client,
+        json!({"type": "chat", "text": "nobody may read this sentence"}),
+    )
+    .await;
+    assert_eq!(
+        until(&mut host, "chat").await["text"],
+        "nobody may read this sentence"
+    );
+
+    // At rest: one row, and neither the text nor the sender's name in it.
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT room, sealed FROM chat_messages")
+        .fetch_all(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, id);
+    let raw = String::from_utf8_lossy(&rows[0].1);
+    assert!(
+        !raw.contains("nobody may read") && !raw.contains("Client"),
+        "chat stored in clear"
+    );
+
+    // The counsellor reconnects with a new host token: the history comes from the database.
+    drop(host);
+    let mut again = connect(addr).await;
+    let tok = t
+        .post(
+            &format!("/api/sessions/{id}/host-token"),
+            Some(&cookie),
+            None,
+        )
+        .await
+        .json();
+    send(
+        &mut again,
+        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
+    )
+    .await;
+    let history = until(&mut again, "chat_history").await;
+    assert_eq!(
+        history["messages"][0]["text"],
+        "nobody may read this sentence"
+    );
+    assert_eq!(history["messages"][0]["name"], "Client");
+}
+
+#[tokio::test]
+async fn oversize_frame_over_tcp_gets_too_large_then_close() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let mut ws = connect(addr).await;
+    let big = format!(
+        "{{\"type\":\"chat\",\"text\":\"{}\"}}",
+        "x".repeat(100 * 1024)
+    );
+    ws.send(Message::Text(big.into())).await.unwrap();
+    let err = next_json(&mut ws).await.expect("an error before the close");
+    assert_eq!(err["code"], "too_large");
+    assert!(
+        next_json(&mut ws).await.is_none(),
+        "connection closed after too_large"
+    );
+}
+
+#[tokio::test]
+async fn token_for_one_session_does_not_open_another_over_tcp() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let a = t.create_session(&cookie, None).await;
+    let b = t.create_session(&cookie, None).await;
+    let tok = t
+        .post(
+            &format!("/api/sessions/{}/host-token", a["id"].as_str().unwrap()),
+            Some(&cookie),
+            None,
+        )
+        .await
+        .json();
+    let mut ws = connect(addr).await;
+    send(
+        &mut ws,
+        json!({"type": "join", "v": 1, "room": b["id"], "token": tok["token"]}),
+    )
+    .await;
+    assert_eq!(until(&mut ws, "error").await["code"], "wrong_room");
+}
