@@ -77,7 +77,9 @@ impl std::fmt::Debug for Vault {
 impl Vault {
     /// Wraps a 32-byte data-encryption key.
     pub fn new(dek: [u8; KEY_LEN]) -> Self {
-        Self { dek: Zeroizing::new(dek) }
+        Self {
+            dek: Zeroizing::new(dek),
+        }
     }
 
     /// Derives the key for one purpose (for example `"chat"`). Same DEK and purpose give the
@@ -115,7 +117,13 @@ impl PurposeKey {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("AES-GCM encryption only fails for inputs beyond 64 GiB");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(SEALED_VERSION);
@@ -156,7 +164,10 @@ pub fn random_token(bytes: usize) -> String {
 /// Reads the secret at `path`, or creates it with `len` random bytes and mode 0600 if it does
 /// not exist. Tightens the mode to 0600 if an existing file is more open.
 pub fn load_or_create_secret(path: &Path, len: usize) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let io = |source| Error::Io { path: path.display().to_string(), source };
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
     match OpenOptions::new().read(true).open(path) {
         Ok(mut f) => {
             let mut buf = Zeroizing::new(Vec::new());
@@ -219,13 +230,19 @@ mod tests {
     fn other_aad_fails_to_open() {
         let k = vault().purpose_key("chat");
         let s = k.seal(b"hello", b"room-1/msg-1");
-        assert!(matches!(k.open(&s, b"room-2/msg-1"), Err(Error::Authentication)));
+        assert!(matches!(
+            k.open(&s, b"room-2/msg-1"),
+            Err(Error::Authentication)
+        ));
     }
 
     #[test]
     fn other_purpose_fails_to_open() {
         let s = vault().purpose_key("chat").seal(b"hello", b"");
-        assert!(matches!(vault().purpose_key("files").open(&s, b""), Err(Error::Authentication)));
+        assert!(matches!(
+            vault().purpose_key("files").open(&s, b""),
+            Err(Error::Authentication)
+        ));
     }
 
     #[test]
@@ -259,7 +276,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k");
         fs::write(&p, b"short").unwrap();
-        assert!(matches!(load_or_create_secret(&p, 32), Err(Error::SecretLength { .. })));
+        assert!(matches!(
+            load_or_create_secret(&p, 32),
+            Err(Error::SecretLength { .. })
+        ));
     }
 
     proptest::proptest! {
