@@ -1,0 +1,735 @@
+// The call: one RTCPeerConnection to the server's SFU, the video grid, controls and chat.
+//
+// Media model: this page sends its microphone and camera on two sendonly transceivers in its
+// own offer (sent after `joined`); the SFU adds the others' tracks by sending `offer`s, which
+// are answered here. Every remote track's stream id is the publisher's participant id, so the
+// tracks of one participant end up in one tile.
+
+import { t, errorText, formatTime } from './i18n.js';
+import { h, clear, notice, announce } from './ui.js';
+import { devicePicker, stopStream } from './media.js';
+
+/** State for tests and debugging: `window.confidant`. */
+export const confidant = {
+  pc: null,
+  participantId: null,
+  role: null,
+  room: null,
+  state: 'idle',
+  tiles: {},
+  signaling: null,
+  call: null,
+};
+window.confidant = confidant;
+
+/** Errors from the server that end an attempt to join. */
+const JOIN_FATAL = new Set([
+  'invalid_token',
+  'token_expired',
+  'wrong_room',
+  'room_full',
+  'unsupported_version',
+  'resume_failed',
+  'replaced',
+]);
+
+const ANSWER_TIMEOUT_MS = 15_000;
+
+function deferred() {
+  let resolve;
+  const promise = new Promise((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+export class Call {
+  /**
+   * @param {object} opts
+   * @param {import('./signaling.js').Signaling} opts.signaling an open signalling connection
+   * @param {MediaStream|null} opts.localStream camera + microphone (may be null)
+   * @param {string} opts.role 'host' | 'guest'
+   * @param {function} [opts.onFinished] called with 'ended' | 'left' | 'lost' | 'error'
+   * @param {function} [opts.finishedExtras] returns elements to show on the final screen
+   */
+  constructor({ signaling, localStream, role, onFinished, finishedExtras }) {
+    this.signaling = signaling;
+    this.localStream = localStream;
+    this.role = role;
+    this.onFinished = onFinished;
+    this.finishedExtras = finishedExtras;
+    this.pc = null;
+    this.participantId = null;
+    this.name = '';
+    this.participants = new Map();
+    this.departed = new Set();
+    this.tiles = {};
+    this.audioMuted = false;
+    this.videoMuted = false;
+    this.queue = Promise.resolve();
+    this.answerWaiter = null;
+    this.chatIds = new Set();
+    this.unsubscribe = [];
+    this.state = 'idle';
+    this.blockedAudio = new Set();
+    confidant.signaling = signaling;
+    confidant.call = this;
+    confidant.role = role;
+    confidant.tiles = this.tiles;
+    this.subscribe();
+  }
+
+  setState(state) {
+    this.state = state;
+    confidant.state = state;
+    if (this.root) this.root.dataset.state = state;
+  }
+
+  // ---------------------------------------------------------------- UI
+
+  /** Builds the call UI into `container`. */
+  mount(container, { sidePanels = [], extraControls = [] } = {}) {
+    this.container = container;
+    this.wsIndicator = h('span', { class: 'conn-item', testid: 'ws-state' });
+    this.pcIndicator = h('span', { class: 'conn-item', testid: 'pc-state' });
+    this.connection = h(
+      'div',
+      { class: 'connection-state', testid: 'connection-state', attrs: { 'aria-label': t('conn.label') } },
+      this.wsIndicator,
+      this.pcIndicator,
+    );
+    this.banner = h('div', { class: 'call-banner', attrs: { 'aria-live': 'assertive' } });
+
+    this.localVideo = h('video', { autoplay: true, playsInline: true, muted: true, testid: 'local-video', class: 'mirror' });
+    this.localVideo.muted = true;
+    this.localLabel = h('span', { class: 'tile-name', text: t('call.you') });
+    this.localBadges = h('span', { class: 'tile-badges' });
+    this.localTile = h(
+      'div',
+      { class: 'tile local-tile', testid: 'local-tile' },
+      this.localVideo,
+      h('div', { class: 'tile-label' }, this.localLabel, this.localBadges),
+    );
+    this.grid = h('div', { class: 'video-grid', testid: 'video-grid', attrs: { 'aria-label': t('call.videos'), role: 'region' } }, this.localTile);
+    this.emptyHint = h('p', { class: 'empty-hint', testid: 'waiting-for-others', text: t('call.waiting_for_others') });
+
+    this.micButton = h('button', {
+      type: 'button',
+      class: 'button control',
+      testid: 'mic-toggle',
+      onclick: () => this.toggleMute('audio'),
+    });
+    this.camButton = h('button', {
+      type: 'button',
+      class: 'button control',
+      testid: 'camera-toggle',
+      onclick: () => this.toggleMute('video'),
+    });
+    this.soundButton = h('button', {
+      type: 'button',
+      class: 'button control',
+      testid: 'enable-sound',
+      hidden: true,
+      text: t('call.enable_sound'),
+      onclick: () => this.retryAudio(),
+    });
+    this.leaveButton = h('button', {
+      type: 'button',
+      class: 'button button-danger control',
+      testid: 'leave-button',
+      text: t('call.leave'),
+      onclick: () => this.leave(),
+    });
+    const picker = devicePicker({
+      getStream: () => this.localStream,
+      onStream: (stream) => this.setLocalStream(stream),
+      onError: (err) => this.showBanner(t('join.no_media', { detail: err }), 'error'),
+    });
+    this.devices = h(
+      'details',
+      { class: 'devices' },
+      h('summary', { text: t('call.devices') }),
+      picker.element,
+    );
+    const controls = h(
+      'div',
+      { class: 'controls', attrs: { role: 'toolbar', 'aria-label': t('call.controls') } },
+      this.micButton,
+      this.camButton,
+      this.soundButton,
+      this.leaveButton,
+      ...extraControls,
+    );
+
+    // chat
+    this.chatList = h('ol', { class: 'chat-messages', testid: 'chat-messages', attrs: { 'aria-live': 'polite' } });
+    this.chatEmpty = h('p', { class: 'empty-hint', text: t('call.chat_empty') });
+    const chatInputId = 'chat-input';
+    this.chatInput = h('input', {
+      id: chatInputId,
+      type: 'text',
+      maxLength: 4000,
+      autocomplete: 'off',
+      placeholder: t('call.chat_placeholder'),
+      testid: 'chat-input',
+    });
+    this.chatSend = h('button', { type: 'submit', class: 'button', text: t('call.chat_send'), testid: 'chat-send' });
+    const chatForm = h(
+      'form',
+      {
+        class: 'chat-form',
+        onsubmit: (e) => {
+          e.preventDefault();
+          this.sendChat();
+        },
+      },
+      h('label', { for: chatInputId, class: 'visually-hidden', text: t('call.chat_label') }),
+      this.chatInput,
+      this.chatSend,
+    );
+    const chatPanel = h(
+      'section',
+      { class: 'panel chat-panel', testid: 'chat-panel', attrs: { 'aria-labelledby': 'chat-heading' } },
+      h('h2', { id: 'chat-heading', text: t('call.chat') }),
+      this.chatEmpty,
+      this.chatList,
+      chatForm,
+    );
+
+    this.root = h(
+      'section',
+      { class: 'call', testid: 'call', dataset: { state: this.state } },
+      h(
+        'div',
+        { class: 'call-main' },
+        h('div', { class: 'call-topline' }, this.connection),
+        this.banner,
+        this.grid,
+        this.emptyHint,
+        controls,
+        this.devices,
+      ),
+      h('aside', { class: 'call-side' }, ...sidePanels, chatPanel),
+    );
+    clear(container);
+    container.appendChild(this.root);
+    this.updateLocal();
+    this.updateControls();
+    this.updateConnection();
+    this.updateEmptyHint();
+  }
+
+  updateLocal() {
+    if (!this.localVideo) return;
+    this.localVideo.srcObject = this.localStream || null;
+    if (this.localStream) this.localVideo.play().catch(() => {});
+    this.localLabel.textContent = this.name ? `${this.name} (${t('call.you')})` : t('call.you');
+    this.renderBadges(this.localBadges, this.audioMuted, this.videoMuted, true);
+    this.localTile.classList.toggle('video-off', this.videoMuted || !this.localStream || this.localStream.getVideoTracks().length === 0);
+  }
+
+  updateControls() {
+    if (!this.micButton) return;
+    const hasAudio = !!(this.localStream && this.localStream.getAudioTracks().length);
+    const hasVideo = !!(this.localStream && this.localStream.getVideoTracks().length);
+    this.micButton.textContent = this.audioMuted ? t('call.unmute_mic') : t('call.mute_mic');
+    this.micButton.setAttribute('aria-pressed', String(this.audioMuted));
+    this.micButton.disabled = !hasAudio;
+    this.camButton.textContent = this.videoMuted ? t('call.camera_on') : t('call.camera_off');
+    this.camButton.setAttribute('aria-pressed', String(this.videoMuted));
+    this.camButton.disabled = !hasVideo;
+  }
+
+  updateConnection() {
+    if (!this.connection) return;
+    const ws = this.signaling.state;
+    const pc = this.pc ? this.pc.connectionState : 'none';
+    this.connection.dataset.ws = ws;
+    this.connection.dataset.pc = pc;
+    this.wsIndicator.textContent = t('conn.ws.' + ws);
+    this.wsIndicator.className = 'conn-item conn-' + ({ open: 'good', connecting: 'warn', reconnecting: 'warn' }[ws] || 'bad');
+    this.pcIndicator.textContent = t('conn.media.' + pc);
+    this.pcIndicator.className =
+      'conn-item conn-' + ({ connected: 'good', new: 'warn', connecting: 'warn', none: 'idle' }[pc] || 'bad');
+  }
+
+  updateEmptyHint() {
+    if (!this.emptyHint) return;
+    this.emptyHint.hidden = Object.keys(this.tiles).length > 0;
+  }
+
+  renderBadges(el, audioMuted, videoMuted, connected = true) {
+    clear(el);
+    if (audioMuted) el.appendChild(h('span', { class: 'badge', testid: 'badge-mic-muted', text: t('call.mic_muted') }));
+    if (videoMuted) el.appendChild(h('span', { class: 'badge', testid: 'badge-cam-muted', text: t('call.cam_muted') }));
+    if (!connected) el.appendChild(h('span', { class: 'badge badge-warn', text: t('call.reconnecting') }));
+  }
+
+  showBanner(text, kind = 'error', sticky = false) {
+    if (!this.banner) return;
+    clear(this.banner);
+    const n = notice(text, kind, 'call-error');
+    this.banner.appendChild(n);
+    clearTimeout(this.bannerTimer);
+    if (!sticky) {
+      this.bannerTimer = setTimeout(() => {
+        if (n.isConnected) n.remove();
+      }, 10_000);
+    }
+  }
+
+  // ---------------------------------------------------------------- tiles
+
+  ensureTile(pid) {
+    let tile = this.tiles[pid];
+    if (tile) return tile;
+    const video = h('video', { autoplay: true, playsInline: true, muted: true, testid: 'remote-video' });
+    video.muted = true; // sound comes from the audio element
+    const audio = h('audio', { autoplay: true, testid: 'remote-audio' });
+    const nameEl = h('span', { class: 'tile-name', testid: 'tile-name' });
+    const badges = h('span', { class: 'tile-badges' });
+    const element = h(
+      'div',
+      { class: 'tile remote-tile video-off', testid: 'remote-tile', dataset: { participantId: pid } },
+      video,
+      audio,
+      h('div', { class: 'tile-label' }, nameEl, badges),
+    );
+    tile = { participantId: pid, name: '', element, video, audio, nameEl, badges, stream: null };
+    this.tiles[pid] = tile;
+    if (this.grid) this.grid.appendChild(element);
+    this.updateTile(pid);
+    this.updateEmptyHint();
+    return tile;
+  }
+
+  updateTile(pid) {
+    const tile = this.tiles[pid];
+    if (!tile) return;
+    const info = this.participants.get(pid);
+    tile.name = info ? info.name : '';
+    tile.nameEl.textContent = tile.name || t('call.participant');
+    tile.element.dataset.name = tile.name;
+    tile.element.setAttribute('aria-label', tile.name || t('call.participant'));
+    tile.audioMuted = !!(info && info.audio_muted);
+    tile.videoMuted = !!(info && info.video_muted);
+    this.renderBadges(tile.badges, tile.audioMuted, tile.videoMuted, !info || info.connected !== false);
+    const hasVideo = !!(tile.stream && tile.stream.getVideoTracks().some((tr) => tr.readyState === 'live'));
+    tile.element.classList.toggle('video-off', tile.videoMuted || !hasVideo);
+  }
+
+  removeTile(pid) {
+    const tile = this.tiles[pid];
+    if (!tile) return;
+    tile.video.srcObject = null;
+    tile.audio.srcObject = null;
+    tile.element.remove();
+    this.blockedAudio.delete(tile.audio);
+    delete this.tiles[pid];
+    this.updateEmptyHint();
+  }
+
+  onTrack(event) {
+    const stream = event.streams && event.streams[0];
+    const pid = stream ? stream.id : 'track-' + event.track.id;
+    if (this.departed.has(pid) || pid === this.participantId) return;
+    const tile = this.ensureTile(pid);
+    if (stream) {
+      tile.stream = stream;
+    } else {
+      if (!tile.stream) tile.stream = new MediaStream();
+      tile.stream.addTrack(event.track);
+    }
+    if (event.track.kind === 'video') {
+      if (tile.video.srcObject !== tile.stream) tile.video.srcObject = tile.stream;
+      tile.video.play().catch(() => {});
+    } else {
+      if (tile.audio.srcObject !== tile.stream) tile.audio.srcObject = tile.stream;
+      this.playAudio(tile.audio);
+    }
+    const refresh = () => this.updateTile(pid);
+    event.track.addEventListener('unmute', refresh);
+    event.track.addEventListener('mute', refresh);
+    event.track.addEventListener('ended', refresh);
+    this.updateTile(pid);
+  }
+
+  playAudio(audio) {
+    audio.play().then(
+      () => {
+        this.blockedAudio.delete(audio);
+        this.updateSoundButton();
+      },
+      (err) => {
+        if (err && err.name === 'NotAllowedError') {
+          this.blockedAudio.add(audio);
+          this.updateSoundButton();
+        }
+      },
+    );
+  }
+
+  retryAudio() {
+    for (const audio of [...this.blockedAudio]) this.playAudio(audio);
+  }
+
+  updateSoundButton() {
+    if (this.soundButton) this.soundButton.hidden = this.blockedAudio.size === 0;
+  }
+
+  // ---------------------------------------------------------------- signalling
+
+  subscribe() {
+    const s = this.signaling;
+    const on = (type, fn) => this.unsubscribe.push(s.on(type, fn));
+    on('joined', (m) => this.onJoined(m));
+    on('participant_joined', (m) => this.upsertParticipant(m.participant, true));
+    on('participant_updated', (m) => this.upsertParticipant(m.participant, false));
+    on('participant_left', (m) => this.onParticipantLeft(m));
+    on('answer', (m) => this.onAnswer(m));
+    on('offer', (m) => this.onServerOffer(m));
+    on('mute', (m) => this.onMute(m));
+    on('chat', (m) => this.addChat(m));
+    on('chat_history', (m) => {
+      for (const msg of m.messages || []) this.addChat(msg);
+    });
+    on('session_ended', (m) => this.finish('ended', m.reason));
+    on('error', (m) => this.onError(m));
+    on('state', () => this.updateConnection());
+    on('lost', () => {
+      if (this.state === 'in-call' || this.state === 'joining') this.finish('lost');
+    });
+  }
+
+  /** Sends `join`; the rest follows from the server's messages. */
+  join({ room, token, version }) {
+    this.setState('joining');
+    confidant.room = room;
+    this.signaling.send({ type: 'join', v: version, room, token });
+  }
+
+  onJoined(msg) {
+    this.participantId = msg.participant_id;
+    this.name = msg.name || '';
+    confidant.participantId = msg.participant_id;
+    confidant.room = msg.room;
+    const present = new Set();
+    for (const p of msg.participants || []) {
+      if (p.participant_id === this.participantId) continue;
+      present.add(p.participant_id);
+      this.upsertParticipant(p, false);
+    }
+    // after a resume: drop whoever left meanwhile
+    for (const pid of [...this.participants.keys()]) {
+      if (!present.has(pid)) {
+        this.participants.delete(pid);
+        this.removeTile(pid);
+      }
+    }
+    this.updateLocal();
+    if (this.state !== 'in-call') {
+      this.setState('in-call');
+      if (this.root) this.root.dataset.participantId = this.participantId;
+    } else {
+      // resumed: tell the others our mute state again
+      if (this.audioMuted) this.signaling.send({ type: 'mute', kind: 'audio', muted: true });
+      if (this.videoMuted) this.signaling.send({ type: 'mute', kind: 'video', muted: true });
+    }
+    if (!this.pc || this.pc.connectionState === 'closed' || this.pc.connectionState === 'failed') {
+      this.startMedia().catch((e) => {
+        console.error('media setup failed', e);
+        this.showBanner(errorText('sdp_rejected'), 'error', true);
+      });
+    }
+  }
+
+  upsertParticipant(info, announceJoin) {
+    if (!info || info.participant_id === this.participantId) return;
+    this.departed.delete(info.participant_id);
+    this.participants.set(info.participant_id, info);
+    this.ensureTile(info.participant_id);
+    this.updateTile(info.participant_id);
+    if (announceJoin) announce(info.name);
+  }
+
+  onParticipantLeft(msg) {
+    const pid = msg.participant_id;
+    this.departed.add(pid);
+    this.participants.delete(pid);
+    this.removeTile(pid);
+  }
+
+  onMute(msg) {
+    if (msg.participant_id === this.participantId) return;
+    const info = this.participants.get(msg.participant_id);
+    if (!info) return;
+    if (msg.kind === 'audio') info.audio_muted = !!msg.muted;
+    if (msg.kind === 'video') info.video_muted = !!msg.muted;
+    this.updateTile(msg.participant_id);
+  }
+
+  onError(msg) {
+    const text = errorText(msg.code);
+    if (this.state === 'joining' && JOIN_FATAL.has(msg.code)) {
+      this.finish('error', msg.code);
+      return;
+    }
+    if (msg.code === 'replaced' || msg.code === 'resume_failed') {
+      this.finish('error', msg.code);
+      return;
+    }
+    this.showBanner(text, 'error');
+  }
+
+  // ---------------------------------------------------------------- media
+
+  enqueue(task) {
+    const run = this.queue.then(task);
+    this.queue = run.catch((e) => {
+      console.error('negotiation step failed', e);
+    });
+    return run;
+  }
+
+  async startMedia() {
+    if (this.pc && this.pc.signalingState !== 'closed') {
+      // a rebuilt connection: the server replaces our SFU peer when it gets the new offer
+      this.pc.close();
+    }
+    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    this.pc = pc;
+    confidant.pc = pc;
+    pc.addEventListener('track', (e) => {
+      if (this.pc === pc) this.onTrack(e);
+    });
+    pc.addEventListener('connectionstatechange', () => {
+      if (this.pc !== pc) return;
+      this.updateConnection();
+      if (pc.connectionState === 'connected') this.restarts = 0;
+      if (pc.connectionState === 'failed') this.scheduleRestart();
+    });
+    pc.addEventListener('iceconnectionstatechange', () => this.updateConnection());
+    const stream = this.localStream;
+    const audioTrack = stream ? stream.getAudioTracks()[0] : null;
+    const videoTrack = stream ? stream.getVideoTracks()[0] : null;
+    const streams = stream ? [stream] : [];
+    if (audioTrack) audioTrack.enabled = !this.audioMuted;
+    if (videoTrack) videoTrack.enabled = !this.videoMuted;
+    this.audioSender = pc.addTransceiver(audioTrack || 'audio', { direction: 'sendonly', streams }).sender;
+    this.videoSender = pc.addTransceiver(videoTrack || 'video', { direction: 'sendonly', streams }).sender;
+    this.updateConnection();
+    await this.negotiate();
+  }
+
+  /** After ICE failed: a new peer connection (and a new offer), a few times at most. */
+  scheduleRestart() {
+    if (this.restartTimer || this.state !== 'in-call') return;
+    this.restarts = (this.restarts || 0) + 1;
+    if (this.restarts > 3) {
+      this.showBanner(t('conn.media.failed'), 'error', true);
+      return;
+    }
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.state !== 'in-call' || this.signaling.state !== 'open') return;
+      for (const pid of Object.keys(this.tiles)) {
+        const tile = this.tiles[pid];
+        tile.stream = null;
+        tile.video.srcObject = null;
+        tile.audio.srcObject = null;
+        this.updateTile(pid);
+      }
+      this.startMedia().catch((e) => console.error('media restart failed', e));
+    }, 1000 * this.restarts);
+  }
+
+  /** Sends our offer and waits for the SFU's answer (serialised with server offers). */
+  negotiate() {
+    return this.enqueue(async () => {
+      const pc = this.pc;
+      if (!pc || pc.signalingState === 'closed') return;
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      this.answerWaiter = deferred();
+      this.signaling.send({ type: 'offer', sdp: pc.localDescription.sdp });
+      let timer;
+      await Promise.race([
+        this.answerWaiter.promise,
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, ANSWER_TIMEOUT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    });
+  }
+
+  async onAnswer(msg) {
+    const pc = this.pc;
+    if (!pc || pc.signalingState !== 'have-local-offer') {
+      console.warn('answer without a pending offer; ignored');
+      return;
+    }
+    try {
+      await pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+    } catch (e) {
+      console.error('could not apply the answer', e);
+      this.showBanner(errorText('sdp_rejected'), 'error', true);
+    } finally {
+      if (this.answerWaiter) this.answerWaiter.resolve();
+    }
+  }
+
+  onServerOffer(msg) {
+    return this.enqueue(async () => {
+      const pc = this.pc;
+      if (!pc || pc.signalingState === 'closed') return;
+      // If our own offer is still unanswered, setRemoteDescription(offer) rolls it back.
+      await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription(answer);
+      this.signaling.send({ type: 'answer', sdp: pc.localDescription.sdp });
+    }).catch((e) => {
+      console.error('could not answer the server offer', e);
+      this.showBanner(errorText('sdp_rejected'), 'error', true);
+    });
+  }
+
+  toggleMute(kind) {
+    if (kind === 'audio') this.audioMuted = !this.audioMuted;
+    else this.videoMuted = !this.videoMuted;
+    const muted = kind === 'audio' ? this.audioMuted : this.videoMuted;
+    if (this.localStream) {
+      const tracks = kind === 'audio' ? this.localStream.getAudioTracks() : this.localStream.getVideoTracks();
+      for (const track of tracks) track.enabled = !muted;
+    }
+    this.signaling.send({ type: 'mute', kind, muted });
+    this.updateControls();
+    this.updateLocal();
+  }
+
+  /** Switches devices: replaces the sent tracks without renegotiating. */
+  async setLocalStream(stream) {
+    const old = this.localStream;
+    this.localStream = stream;
+    const audioTrack = stream.getAudioTracks()[0] || null;
+    const videoTrack = stream.getVideoTracks()[0] || null;
+    if (audioTrack) audioTrack.enabled = !this.audioMuted;
+    if (videoTrack) videoTrack.enabled = !this.videoMuted;
+    try {
+      if (this.audioSender) await this.audioSender.replaceTrack(audioTrack);
+      if (this.videoSender) await this.videoSender.replaceTrack(videoTrack);
+      if (this.audioSender && this.audioSender.setStreams) this.audioSender.setStreams(stream);
+      if (this.videoSender && this.videoSender.setStreams) this.videoSender.setStreams(stream);
+    } catch (e) {
+      console.error('replaceTrack failed', e);
+    }
+    if (old && old !== stream) stopStream(old);
+    this.updateLocal();
+    this.updateControls();
+  }
+
+  // ---------------------------------------------------------------- chat
+
+  sendChat() {
+    const text = this.chatInput.value.trim();
+    if (!text) return;
+    if ([...text].length > 4000) return;
+    if (this.signaling.send({ type: 'chat', text })) {
+      this.chatInput.value = '';
+    }
+    this.chatInput.focus();
+  }
+
+  addChat(msg) {
+    if (!msg || !this.chatList) return;
+    if (msg.id && this.chatIds.has(msg.id)) return;
+    if (msg.id) this.chatIds.add(msg.id);
+    const own = msg.participant_id === this.participantId;
+    const li = h(
+      'li',
+      {
+        class: 'chat-message' + (own ? ' own' : ''),
+        testid: 'chat-message',
+        dataset: { participantId: msg.participant_id || '', messageId: msg.id || '' },
+      },
+      h(
+        'div',
+        { class: 'chat-meta' },
+        h('span', { class: 'chat-name', testid: 'chat-name', text: own ? `${msg.name} (${t('call.you')})` : msg.name }),
+        h('time', { class: 'chat-time', dateTime: msg.sent_at || '', text: msg.sent_at ? formatTime(msg.sent_at, false) : '' }),
+      ),
+      h('p', { class: 'chat-text', testid: 'chat-text', text: msg.text }),
+    );
+    this.chatList.appendChild(li);
+    this.chatEmpty.hidden = true;
+    this.chatList.scrollTop = this.chatList.scrollHeight;
+  }
+
+  // ---------------------------------------------------------------- end
+
+  leave() {
+    this.signaling.send({ type: 'leave' });
+    this.finish('left');
+  }
+
+  /** Closes everything and shows the final screen. kind: ended | left | lost | error. */
+  finish(kind, detail) {
+    if (['ended', 'left', 'lost', 'error'].includes(this.state)) return;
+    this.setState(kind);
+    clearTimeout(this.restartTimer);
+    for (const off of this.unsubscribe) off();
+    this.unsubscribe = [];
+    if (this.answerWaiter) this.answerWaiter.resolve();
+    if (this.pc) {
+      try {
+        this.pc.close();
+      } catch {
+        // ignore
+      }
+    }
+    for (const pid of Object.keys(this.tiles)) this.removeTile(pid);
+    stopStream(this.localStream);
+    this.signaling.close();
+    this.updateConnection();
+
+    let title;
+    let text = '';
+    let testid;
+    if (kind === 'ended') {
+      title = t('call.ended');
+      text =
+        { ended_by_host: t('call.ended_by_host'), expired: t('call.ended_expired'), revoked: t('call.ended_revoked') }[detail] || '';
+      testid = 'session-ended';
+    } else if (kind === 'left') {
+      title = t('call.left');
+      testid = 'left';
+    } else if (kind === 'lost') {
+      title = t('call.connection_lost');
+      testid = 'connection-lost';
+    } else {
+      title = errorText(detail);
+      testid = 'call-failed';
+    }
+    const extras = this.finishedExtras ? this.finishedExtras(kind) : [];
+    const panel = h(
+      'section',
+      { class: 'panel final-panel', testid, attrs: { role: 'status' }, dataset: { reason: detail || '' } },
+      h('h1', { text: title }),
+      text ? h('p', { text }) : null,
+      kind === 'lost' || kind === 'error'
+        ? h('button', { type: 'button', class: 'button', text: t('common.reload'), onclick: () => location.reload() })
+        : null,
+      ...extras,
+    );
+    if (this.container) {
+      clear(this.container);
+      this.container.appendChild(panel);
+      const heading = panel.querySelector('h1');
+      if (heading) {
+        heading.tabIndex = -1;
+        heading.focus();
+      }
+    }
+    if (this.onFinished) this.onFinished(kind, detail);
+  }
+}

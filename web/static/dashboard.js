@@ -1,0 +1,156 @@
+// Counsellor dashboard: start an instant session, list own sessions, logout.
+
+import { t, errorText, formatTime } from './i18n.js';
+import { h, clear, appRoot, pageHeader, notice, linkField, confirmButton } from './ui.js';
+import { get, post, ApiError, redirectIfUnauthorized } from './api.js';
+
+const app = appRoot();
+clear(app);
+document.title = `${t('dashboard.title')} – ${t('app.name')}`;
+
+const who = h('span', { class: 'who', testid: 'who' });
+const logout = h('button', {
+  type: 'button',
+  class: 'button button-quiet',
+  text: t('dashboard.logout'),
+  testid: 'logout-button',
+  onclick: async () => {
+    try {
+      await post('/api/auth/logout');
+    } catch {
+      // the cookie may already be gone; go to the login either way
+    }
+    location.assign('/login');
+  },
+});
+
+const titleInput = h('input', { id: 'session-title', type: 'text', maxLength: 200, testid: 'session-title-input', autocomplete: 'off' });
+const startButton = h('button', { type: 'submit', class: 'button button-primary', text: t('dashboard.start'), testid: 'start-session-button' });
+const startStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+const startForm = h(
+  'form',
+  { class: 'panel start-form', onsubmit: onStart },
+  h('h2', { text: t('dashboard.new') }),
+  h('p', { class: 'hint', text: t('dashboard.new_hint') }),
+  h('div', { class: 'field' }, h('label', { for: 'session-title', text: t('dashboard.title_label') }), titleInput),
+  startButton,
+  startStatus,
+);
+
+const listStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+const list = h('ul', { class: 'session-list', testid: 'session-list' });
+const refreshButton = h('button', { type: 'button', class: 'button button-quiet', text: t('dashboard.refresh'), onclick: () => load() });
+const listSection = h(
+  'section',
+  { class: 'panel sessions', attrs: { 'aria-labelledby': 'sessions-heading' } },
+  h('div', { class: 'section-head' }, h('h2', { id: 'sessions-heading', text: t('dashboard.list') }), refreshButton),
+  listStatus,
+  list,
+);
+
+app.append(
+  pageHeader(who, logout),
+  h('main', { class: 'page dashboard-page', id: 'main' }, h('h1', { text: t('dashboard.title') }), startForm, listSection),
+);
+
+function handleError(e, statusEl) {
+  if (redirectIfUnauthorized(e)) return;
+  clear(statusEl);
+  statusEl.appendChild(notice(errorText(e instanceof ApiError ? e.code : 'generic'), 'error'));
+}
+
+async function onStart(event) {
+  event.preventDefault();
+  startButton.disabled = true;
+  startButton.textContent = t('dashboard.starting');
+  clear(startStatus);
+  const title = titleInput.value.trim();
+  try {
+    const session = await post('/api/sessions', title ? { title } : {});
+    location.assign(`/s/${encodeURIComponent(session.id)}`);
+    return;
+  } catch (e) {
+    handleError(e, startStatus);
+  }
+  startButton.disabled = false;
+  startButton.textContent = t('dashboard.start');
+}
+
+async function action(session, verb) {
+  try {
+    await post(`/api/sessions/${encodeURIComponent(session.id)}/${verb}`);
+  } catch (e) {
+    handleError(e, listStatus);
+  }
+  await load();
+}
+
+function renderSession(s) {
+  const times = [t('dashboard.created', { time: formatTime(s.created_at) })];
+  if (s.status === 'ended' && s.ended_at) times.push(t('dashboard.ended_at', { time: formatTime(s.ended_at) }));
+  else times.push(t('dashboard.expires', { time: formatTime(s.expires_at) }));
+  const actions = h('div', { class: 'session-actions' });
+  if (s.status === 'active' || s.status === 'revoked') {
+    actions.append(h('a', { class: 'button button-primary', href: `/s/${encodeURIComponent(s.id)}`, text: t('dashboard.open'), testid: 'open-session' }));
+  }
+  if (s.status === 'active') {
+    actions.append(
+      confirmButton({
+        label: t('dashboard.revoke'),
+        question: t('dashboard.confirm_revoke'),
+        yes: t('dashboard.confirm_yes'),
+        testid: 'revoke-button',
+        confirmTestid: 'revoke-confirm',
+        onConfirm: () => action(s, 'revoke'),
+      }),
+    );
+  }
+  if (s.status === 'active' || s.status === 'revoked') {
+    actions.append(
+      confirmButton({
+        label: t('dashboard.end'),
+        question: t('dashboard.confirm_end'),
+        yes: t('dashboard.confirm_yes'),
+        testid: 'end-button',
+        confirmTestid: 'end-confirm',
+        onConfirm: () => action(s, 'end'),
+      }),
+    );
+  }
+  return h(
+    'li',
+    { class: 'session-item', testid: 'session-item', dataset: { sessionId: s.id, status: s.status } },
+    h(
+      'div',
+      { class: 'session-head' },
+      h('h3', { text: s.title || t('dashboard.untitled') }),
+      h('span', { class: `status status-${s.status}`, text: t('status.' + s.status) }),
+    ),
+    h('p', { class: 'session-times', text: times.join(' · ') }),
+    s.status === 'active' ? linkField(s.join_url, { label: t('host.join_link'), testid: 'session-link' }) : null,
+    actions,
+  );
+}
+
+async function load() {
+  try {
+    const sessions = await get('/api/sessions');
+    clear(list);
+    clear(listStatus);
+    if (!sessions || sessions.length === 0) {
+      list.appendChild(h('li', { class: 'empty-hint', text: t('dashboard.empty') }));
+      return;
+    }
+    for (const s of sessions) list.appendChild(renderSession(s));
+  } catch (e) {
+    handleError(e, listStatus);
+  }
+}
+
+get('/api/me').then(
+  (me) => {
+    who.textContent = t('dashboard.signed_in_as', { name: me.name || me.email });
+  },
+  (e) => redirectIfUnauthorized(e),
+);
+load();

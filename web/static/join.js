@@ -1,0 +1,245 @@
+// The client's join page (/j/{link_token}): name, camera/microphone preview, waiting room, call.
+
+import { t, errorText } from './i18n.js';
+import { h, clear, pageData, appRoot, pageHeader, notice } from './ui.js';
+import { Signaling } from './signaling.js';
+import { acquireMedia, devicePicker, stopStream } from './media.js';
+import { Call, confidant } from './call.js';
+
+const { linkToken: dataToken, protocolVersion } = pageData();
+const linkToken = dataToken || decodeURIComponent((location.pathname.match(/^\/j\/([^/?#]+)/) || [])[1] || '');
+
+const app = appRoot();
+const header = pageHeader();
+const main = h('main', { class: 'page join-page', id: 'main' });
+clear(app);
+app.append(header, main);
+document.title = `${t('join.title')} – ${t('app.name')}`;
+
+let localStream = null;
+let signaling = null;
+let offHandlers = [];
+
+function setState(state) {
+  confidant.state = state;
+  main.dataset.state = state;
+}
+
+function validName(name) {
+  const len = [...name].length;
+  // eslint-disable-next-line no-control-regex
+  return len >= 1 && len <= 80 && !/[\u0000-\u001f\u007f-\u009f]/.test(name);
+}
+
+// ------------------------------------------------------------------ views
+
+function showInvalid() {
+  teardownSignaling();
+  stopStream(localStream);
+  localStream = null;
+  setState('link-invalid');
+  clear(main);
+  main.appendChild(
+    h(
+      'section',
+      { class: 'panel final-panel', testid: 'link-invalid', attrs: { role: 'alert' } },
+      h('h1', { text: t('join.link_invalid') }),
+    ),
+  );
+}
+
+function showFinal(testid, text, state) {
+  teardownSignaling();
+  stopStream(localStream);
+  localStream = null;
+  setState(state);
+  clear(main);
+  main.appendChild(h('section', { class: 'panel final-panel', testid, attrs: { role: 'status' } }, h('h1', { text })));
+}
+
+// preview + form
+const previewVideo = h('video', { autoplay: true, playsInline: true, muted: true, class: 'mirror', testid: 'preview-video' });
+previewVideo.muted = true;
+const mediaStatus = h('div', { class: 'media-status' });
+const nameInput = h('input', {
+  id: 'name',
+  name: 'name',
+  type: 'text',
+  required: true,
+  maxLength: 80,
+  autocomplete: 'name',
+  testid: 'name-input',
+  attrs: { 'aria-describedby': 'name-error' },
+});
+const nameError = h('p', { id: 'name-error', class: 'field-error', testid: 'name-error', attrs: { 'aria-live': 'polite' } });
+const joinButton = h('button', { type: 'submit', class: 'button button-primary', text: t('join.join'), testid: 'join-button' });
+const formStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+const form = h(
+  'form',
+  { class: 'join-form', testid: 'join-form', noValidate: true, onsubmit: (e) => onJoin(e) },
+  h('div', { class: 'field' }, h('label', { for: 'name', text: t('join.name') }), nameInput, nameError),
+  joinButton,
+  formStatus,
+);
+const formArea = h('div', { class: 'join-form-area' }, form);
+
+function setPreview(stream) {
+  if (localStream && localStream !== stream) stopStream(localStream);
+  localStream = stream;
+  previewVideo.srcObject = stream;
+  previewVideo.parentElement && previewVideo.parentElement.classList.toggle('video-off', !stream || stream.getVideoTracks().length === 0);
+  if (stream) previewVideo.play().catch(() => {});
+}
+
+const picker = devicePicker({
+  getStream: () => localStream,
+  onStream: (stream) => setPreview(stream),
+  onError: (err) => {
+    clear(mediaStatus);
+    mediaStatus.appendChild(notice(t('join.no_media', { detail: err }), 'error', 'media-error'));
+  },
+});
+
+const previewTile = h('div', { class: 'tile preview-tile video-off' }, previewVideo);
+const previewSection = h(
+  'section',
+  { class: 'panel preview', attrs: { 'aria-labelledby': 'preview-heading' } },
+  h('h2', { id: 'preview-heading', text: t('join.preview') }),
+  previewTile,
+  mediaStatus,
+  picker.element,
+);
+
+main.append(
+  h('h1', { text: t('join.title') }),
+  h('p', { class: 'lead', text: t('join.intro') }),
+  h('div', { class: 'join-layout' }, previewSection, formArea),
+);
+setState('preview');
+
+if (!linkToken || document.body.dataset.linkValid === 'false') {
+  showInvalid();
+} else {
+  acquireMedia().then(({ stream, error }) => {
+    if (confidant.state !== 'preview' && confidant.state !== 'knocking' && confidant.state !== 'lobby') {
+      stopStream(stream);
+      return;
+    }
+    if (stream) setPreview(stream);
+    if (error) mediaStatus.appendChild(notice(t('join.no_media', { detail: error }), 'error', 'media-error'));
+    picker.refresh();
+  });
+  nameInput.focus();
+}
+
+// ------------------------------------------------------------------ flow
+
+function teardownSignaling() {
+  for (const off of offHandlers) off();
+  offHandlers = [];
+  if (signaling) signaling.close();
+  signaling = null;
+}
+
+function resetForm(message) {
+  teardownSignaling();
+  setState('preview');
+  joinButton.disabled = false;
+  nameInput.disabled = false;
+  joinButton.textContent = t('join.join');
+  clear(formArea);
+  formArea.appendChild(form);
+  clear(formStatus);
+  if (message) formStatus.appendChild(notice(message, 'error', 'join-error'));
+}
+
+async function onJoin(event) {
+  event.preventDefault();
+  if (confidant.state !== 'preview') return;
+  const name = nameInput.value.trim();
+  nameError.textContent = '';
+  nameInput.removeAttribute('aria-invalid');
+  if (!name) {
+    nameError.textContent = t('join.name_required');
+    nameInput.setAttribute('aria-invalid', 'true');
+    nameInput.focus();
+    return;
+  }
+  if (!validName(name)) {
+    nameError.textContent = t('join.name_invalid');
+    nameInput.setAttribute('aria-invalid', 'true');
+    nameInput.focus();
+    return;
+  }
+  setState('knocking');
+  joinButton.disabled = true;
+  nameInput.disabled = true;
+  joinButton.textContent = t('join.joining');
+  clear(formStatus);
+
+  signaling = new Signaling({ version: protocolVersion });
+  confidant.signaling = signaling;
+  const s = signaling;
+  const on = (type, fn) => offHandlers.push(s.on(type, fn));
+  on('lobby_waiting', () => showWaiting());
+  on('admitted', (m) => startCall(m));
+  on('rejected', () => showFinal('rejected', t('join.rejected'), 'rejected'));
+  on('error', (m) => {
+    if (m.code === 'link_invalid') return showInvalid();
+    if (m.code === 'invalid_name') {
+      resetForm();
+      nameError.textContent = t('join.name_invalid');
+      nameInput.setAttribute('aria-invalid', 'true');
+      nameInput.focus();
+      return;
+    }
+    if (confidant.state === 'knocking' || confidant.state === 'lobby') resetForm(errorText(m.code));
+  });
+  on('lost', () => {
+    if (confidant.state === 'knocking' || confidant.state === 'lobby') resetForm(t('join.lobby_lost'));
+  });
+  try {
+    await s.connect();
+  } catch {
+    resetForm(errorText('network'));
+    return;
+  }
+  s.send({ type: 'knock', v: protocolVersion, link: linkToken, name });
+}
+
+function showWaiting() {
+  setState('lobby');
+  clear(formArea);
+  formArea.appendChild(
+    h(
+      'section',
+      { class: 'panel waiting', testid: 'lobby-waiting', attrs: { role: 'status', 'aria-live': 'polite' } },
+      h('h2', { text: t('join.waiting_title') }),
+      h('div', { class: 'spinner', attrs: { 'aria-hidden': 'true' } }),
+      h('p', { text: t('join.waiting') }),
+      h('button', {
+        type: 'button',
+        class: 'button button-quiet',
+        text: t('join.leave_lobby'),
+        testid: 'leave-lobby-button',
+        onclick: () => {
+          if (signaling) signaling.send({ type: 'leave' });
+          showFinal('left-lobby', t('join.left_lobby'), 'left');
+        },
+      }),
+    ),
+  );
+}
+
+function startCall({ room, token }) {
+  // the call takes over the connection and its messages
+  for (const off of offHandlers) off();
+  offHandlers = [];
+  const s = signaling;
+  const call = new Call({ signaling: s, localStream, role: 'guest' });
+  localStream = null; // owned by the call now
+  clear(main);
+  main.classList.add('call-page');
+  call.mount(main);
+  call.join({ room, token, version: protocolVersion });
+}
