@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The project's test command: builds the workspace, runs every Rust test, then the end-to-end
+# browser test (a counsellor and two clients in headless Chromium, through the server's SFU).
+#
+# Works on a fresh Debian 12 machine (as root, or with sudo): installs Chromium and Node.js
+# from apt when they are missing, and the e2e test's npm packages when they are missing or
+# outdated. A Rust toolchain (cargo, rustc >= 1.85) must already be installed.
+#
+# Environment:
+#   CHROMIUM_PATH   browser for the e2e test (default: /usr/bin/chromium)
+#   RUST_LOG        server log level during the e2e test (default: info)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+E2E_DIR="$ROOT/tests/e2e"
+cd "$ROOT"
+
+section() {
+  printf '\n\033[1m==> %s\033[0m\n' "$*"
+}
+
+die() {
+  printf '\033[1;31merror:\033[0m %s\n' "$*" >&2
+  exit 1
+}
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "need root (or sudo) to run: $*"
+  fi
+}
+
+APT_UPDATED=0
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found; please install: $*"
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+    APT_UPDATED=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+}
+
+# ---------------------------------------------------------------------------------------------
+section "Tools"
+
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install a Rust toolchain (rustup, Rust >= 1.85)"
+
+CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM_PATH" ]; then
+  if [ "$CHROMIUM_PATH" = /usr/bin/chromium ]; then
+    echo "chromium missing: installing it from apt"
+    apt_install chromium chromium-driver
+  else
+    die "CHROMIUM_PATH=$CHROMIUM_PATH is not executable"
+  fi
+fi
+export CHROMIUM_PATH
+
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1 || [ "$(node_major)" -lt 18 ]; then
+  echo "node/npm missing or older than 18: installing them from apt"
+  apt_install nodejs npm
+fi
+[ "$(node_major)" -ge 18 ] || die "Node.js >= 18 is required (found $(node --version 2>/dev/null || echo none))"
+
+echo "cargo:    $(cargo --version)"
+echo "node:     $(node --version), npm $(npm --version 2>/dev/null)"
+echo "chromium: $("$CHROMIUM_PATH" --version 2>/dev/null | tail -n 1)"
+
+# ---------------------------------------------------------------------------------------------
+section "npm packages for the e2e test (tests/e2e)"
+
+LOCK_HASH="$(sha256sum "$E2E_DIR/package-lock.json" | cut -d' ' -f1)"
+STAMP="$E2E_DIR/node_modules/.confidant-lock-sha256"
+if [ -d "$E2E_DIR/node_modules" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$LOCK_HASH" ]; then
+  echo "node_modules is up to date"
+else
+  (cd "$E2E_DIR" && npm ci --no-audit --no-fund)
+  echo "$LOCK_HASH" >"$STAMP"
+fi
+
+# ---------------------------------------------------------------------------------------------
+section "cargo build --workspace --bins"
+cargo build --workspace --bins
+
+# ---------------------------------------------------------------------------------------------
+section "cargo test --workspace"
+cargo test --workspace
+
+# ---------------------------------------------------------------------------------------------
+section "End-to-end browser test (node --test tests/e2e/)"
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
+export CONFIDANT_BIN="${CONFIDANT_BIN:-$TARGET_DIR/debug/confidant}"
+[ -x "$CONFIDANT_BIN" ] || die "server binary not found at $CONFIDANT_BIN"
+echo "CONFIDANT_BIN=$CONFIDANT_BIN"
+node --test "$E2E_DIR"/*.test.mjs
+
+section "All tests passed"

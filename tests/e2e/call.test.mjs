@@ -1,0 +1,582 @@
+// End-to-end test: a counsellor and two clients in real headless Chromium pages, talking through
+// the server's own SFU.
+//
+//   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/
+//
+// Environment:
+//   CONFIDANT_BIN   server binary (default ../../target/debug/confidant relative to this folder)
+//   CHROMIUM_PATH   browser binary (default /usr/bin/chromium)
+//   E2E_HEADFUL=1   show the browser windows (needs a display)
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BIN = process.env.CONFIDANT_BIN
+  ? path.resolve(process.cwd(), process.env.CONFIDANT_BIN)
+  : path.resolve(here, '../../target/debug/confidant');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const ARTIFACTS = path.join(here, 'artifacts');
+
+const EMAIL = 'c@example.test';
+const PASSWORD = 'correct horse battery staple 42';
+const COUNSELLOR = 'Dr. Test';
+
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+];
+
+const STEP_MS = 60_000; // bound for any single wait
+const MEDIA_MS = 60_000; // bound for media to start flowing
+
+// ------------------------------------------------------------------ helpers
+
+function freeTcpPort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function freeUdpPort() {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4');
+    sock.on('error', reject);
+    sock.bind(0, '127.0.0.1', () => {
+      const { port } = sock.address();
+      sock.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns a truthy value or the deadline passes; returns the value. */
+async function until(what, fn, { timeout = STEP_MS, interval = 250 } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  let lastError;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      lastError = e;
+    }
+    if (Date.now() > deadline) {
+      const detail = lastError ? `; last error: ${lastError.message}` : '';
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}${detail}`);
+    }
+    await sleep(interval);
+  }
+}
+
+/** Keeps the last `max` lines of a process stream. */
+function collect(stream, sink, prefix, max = 4000) {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    buf += chunk;
+    const lines = buf.split('\n');
+    buf = lines.pop();
+    for (const line of lines) {
+      sink.push(prefix + line);
+      if (sink.length > max) sink.shift();
+    }
+  });
+  stream.on('end', () => {
+    if (buf) sink.push(prefix + buf);
+  });
+}
+
+/** Instrumentation injected into every page before its scripts run. */
+function pageInstrumentation() {
+  const OrigPC = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = class extends OrigPC {
+    constructor(...args) {
+      super(...args);
+      window.__pcs.push(this);
+    }
+  };
+  const OrigWS = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends OrigWS {
+    constructor(...args) {
+      super(...args);
+      window.__sockets.push(this);
+    }
+  };
+}
+
+/** getStats summary for the page's peer connection, per remote participant. */
+async function mediaSnapshot(page) {
+  return page.evaluate(async () => {
+    const c = window.confidant;
+    if (!c || !c.pc) return null;
+    const pc = c.pc;
+    const stats = await pc.getStats();
+    const byTrack = new Map();
+    let selectedPairId = null;
+    const transports = [];
+    stats.forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.trackIdentifier) byTrack.set(r.trackIdentifier, r);
+      if (r.type === 'transport') {
+        transports.push(r.id);
+        if (r.selectedCandidatePairId) selectedPairId = r.selectedCandidatePairId;
+      }
+    });
+    const participants = {};
+    for (const [pid, tile] of Object.entries(c.tiles || {})) {
+      const stream = tile.stream;
+      const v = stream ? stream.getVideoTracks() : [];
+      const a = stream ? stream.getAudioTracks() : [];
+      const vs = v.map((tr) => byTrack.get(tr.id)).filter(Boolean);
+      const as = a.map((tr) => byTrack.get(tr.id)).filter(Boolean);
+      const videoEl = tile.element && tile.element.querySelector('video');
+      participants[pid] = {
+        name: tile.name,
+        framesDecoded: vs.reduce((n, r) => n + (r.framesDecoded || 0), 0),
+        videoTracks: v.length,
+        audioTracks: a.length,
+        audioPackets: as.reduce((n, r) => n + (r.packetsReceived || 0), 0),
+        audioBytes: as.reduce((n, r) => n + (r.bytesReceived || 0), 0),
+        videoWidth: videoEl ? videoEl.videoWidth : 0,
+      };
+    }
+    let remote = null;
+    let pairState = null;
+    if (selectedPairId) {
+      const pair = stats.get(selectedPairId);
+      if (pair) {
+        pairState = pair.state;
+        const rc = stats.get(pair.remoteCandidateId);
+        if (rc) remote = { address: rc.address || rc.ip, port: rc.port, protocol: rc.protocol, type: rc.candidateType };
+      }
+    }
+    return {
+      participantId: c.participantId,
+      connectionState: pc.connectionState,
+      pcCount: (window.__pcs || []).length,
+      transports: transports.length,
+      participants,
+      remote,
+      pairState,
+    };
+  });
+}
+
+// ------------------------------------------------------------------ the test
+
+describe('Confidant end to end: instant session with lobby, SFU media and chat', { timeout: 15 * 60_000 }, () => {
+  const serverLog = [];
+  const browserLog = [];
+  let server;
+  let serverExit = null;
+  let dataDir;
+  let base;
+  let udpPort;
+  let browser;
+  const pages = {}; // name -> page
+  let failed = false;
+  let joinUrl;
+  const ids = {}; // name -> participant id
+
+  function step(name, fn) {
+    it(name, { timeout: 5 * 60_000 }, async (t) => {
+      if (failed) {
+        t.skip('an earlier step failed');
+        return;
+      }
+      try {
+        await fn(t);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    });
+  }
+
+  async function newPage(name) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
+    await context.grantPermissions(['camera', 'microphone'], { origin: base });
+    await context.addInitScript(pageInstrumentation);
+    const page = await context.newPage();
+    page.setDefaultTimeout(STEP_MS);
+    page.on('console', (msg) => browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
+    page.on('pageerror', (err) => browserLog.push(`[${name}] pageerror: ${err.message}`));
+    page.on('crash', () => browserLog.push(`[${name}] page crashed`));
+    page.on('response', (res) => {
+      if (res.status() >= 400) browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
+    });
+    pages[name] = page;
+    return page;
+  }
+
+  before(async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN} (set CONFIDANT_BIN or run cargo build)`);
+    assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-e2e-'));
+    const port = await freeTcpPort();
+    udpPort = await freeUdpPort();
+    base = `http://127.0.0.1:${port}`;
+    const args = [
+      'serve',
+      '--listen', `127.0.0.1:${port}`,
+      '--data-dir', dataDir,
+      '--sfu-bind', `127.0.0.1:${udpPort}`,
+      '--sfu-advertise', '127.0.0.1',
+      '--public-url', base,
+    ];
+    serverLog.push(`$ ${BIN} ${args.join(' ')}`);
+    server = spawn(BIN, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', RUST_BACKTRACE: '1', NO_COLOR: '1' },
+    });
+    collect(server.stdout, serverLog, '[out] ');
+    collect(server.stderr, serverLog, '[err] ');
+    server.on('exit', (code, signal) => {
+      serverExit = { code, signal };
+      serverLog.push(`server exited: code=${code} signal=${signal}`);
+    });
+    server.on('error', (e) => {
+      serverExit = { error: e.message };
+      serverLog.push(`server failed to start: ${e.message}`);
+    });
+
+    try {
+      await until(
+        'GET /readyz to answer 200',
+        async () => {
+          if (serverExit) throw new Error(`server exited early: ${JSON.stringify(serverExit)}`);
+          const res = await fetch(`${base}/readyz`).catch(() => null);
+          return res && res.status === 200;
+        },
+        { timeout: 60_000, interval: 200 },
+      );
+
+      const admin = spawnSync(
+        BIN,
+        ['admin', 'create-counsellor', '--data-dir', dataDir, '--email', EMAIL, '--name', COUNSELLOR, '--password-stdin'],
+        { input: PASSWORD + '\n', encoding: 'utf8', timeout: 120_000, env: { ...process.env, RUST_LOG: 'warn' } },
+      );
+      serverLog.push(`admin create-counsellor: status=${admin.status} stdout=${admin.stdout} stderr=${admin.stderr}`);
+      assert.equal(admin.status, 0, `create-counsellor failed: ${admin.stderr || admin.error}`);
+
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: process.env.E2E_HEADFUL !== '1',
+        args: CHROMIUM_ARGS,
+        timeout: 60_000,
+      });
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  });
+
+  after(async () => {
+    if (failed) {
+      for (const [name, page] of Object.entries(pages)) {
+        try {
+          await page.screenshot({ path: path.join(ARTIFACTS, `failure-${name}.png`), timeout: 10_000 });
+        } catch {
+          // page may be gone
+        }
+      }
+    }
+    if (browser) {
+      await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
+    }
+    if (server && !serverExit) {
+      server.kill('SIGTERM');
+      const exited = await Promise.race([
+        new Promise((r) => server.once('exit', () => r(true))),
+        sleep(5_000).then(() => false),
+      ]);
+      if (!exited && !serverExit) server.kill('SIGKILL');
+    }
+    try {
+      fs.writeFileSync(path.join(ARTIFACTS, 'server.log'), serverLog.join('\n') + '\n');
+      fs.writeFileSync(path.join(ARTIFACTS, 'browser-console.log'), browserLog.join('\n') + '\n');
+    } catch {
+      // artefacts are best effort
+    }
+    if (failed) {
+      console.error('\n==================== server output (last lines) ====================');
+      console.error(serverLog.slice(-300).join('\n'));
+      console.error('\n==================== browser console (last lines) ====================');
+      console.error(browserLog.slice(-200).join('\n'));
+      console.error(`\nartefacts: ${ARTIFACTS}`);
+    }
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  step('counsellor logs in and starts an instant session', async () => {
+    const host = await newPage('counsellor');
+    await host.goto(`${base}/login`);
+    await host.getByTestId('email-input').fill(EMAIL);
+    await host.getByTestId('password-input').fill(PASSWORD);
+    await host.getByTestId('login-button').click();
+    await host.waitForURL(/\/dashboard$/, { timeout: STEP_MS });
+    await host.getByTestId('session-title-input').fill('E2E session');
+    await host.getByTestId('start-session-button').click();
+    await host.waitForURL(/\/s\/[^/?#]+$/, { timeout: STEP_MS });
+    const link = host.getByTestId('join-link');
+    await link.waitFor({ state: 'visible' });
+    joinUrl = await link.inputValue();
+    assert.match(joinUrl, /\/j\/[A-Za-z0-9_-]{20,}$/, `join link looks wrong: ${joinUrl}`);
+    assert.ok(joinUrl.startsWith(`${base}/j/`), `join link ${joinUrl} should start with ${base}/j/`);
+    // the counsellor is in the (still empty) room
+    await host.waitForFunction(() => window.confidant && window.confidant.state === 'in-call', null, { timeout: STEP_MS });
+  });
+
+  step('two clients open the link, see their preview and knock', async () => {
+    for (const name of ['Alice', 'Bob']) {
+      const page = await newPage(name);
+      await page.goto(joinUrl);
+      await page.getByTestId('name-input').waitFor({ state: 'visible' });
+      // the camera preview plays (fake device)
+      await page.waitForFunction(
+        () => {
+          const v = document.querySelector('[data-testid="preview-video"]');
+          return v && v.videoWidth > 0 && v.srcObject && v.srcObject.getAudioTracks().length > 0;
+        },
+        null,
+        { timeout: STEP_MS },
+      );
+      // only a name field: no e-mail, no password
+      assert.equal(await page.locator('input[type="password"], input[type="email"]').count(), 0);
+      await page.getByTestId('name-input').fill(name);
+      if (name === 'Alice') await page.screenshot({ path: path.join(ARTIFACTS, 'join-page.png'), fullPage: true });
+      await page.getByTestId('join-button').click();
+      await page.getByTestId('lobby-waiting').waitFor({ state: 'visible' });
+    }
+    await pages.Alice.screenshot({ path: path.join(ARTIFACTS, 'lobby-waiting.png'), fullPage: true });
+  });
+
+  step('a third client is turned away from the waiting room', async () => {
+    const eve = await newPage('Eve');
+    await eve.goto(joinUrl);
+    await eve.getByTestId('name-input').fill('Eve');
+    await eve.getByTestId('join-button').click();
+    await eve.getByTestId('lobby-waiting').waitFor({ state: 'visible' });
+    const host = pages.counsellor;
+    await host.locator('[data-testid="reject-button"][data-lobby-name="Eve"]').click();
+    await eve.getByTestId('rejected').waitFor({ state: 'visible' });
+    await host.locator('[data-testid="lobby-entry"][data-lobby-name="Eve"]').waitFor({ state: 'detached' });
+    // the preview's camera is released, and the page is closed to save CPU for the call
+    assert.equal(await eve.evaluate(() => window.__pcs.length), 0);
+    await eve.context().close();
+    delete pages.Eve;
+  });
+
+  step('the counsellor sees both in the waiting room and admits them', async () => {
+    const host = pages.counsellor;
+    for (const name of ['Alice', 'Bob']) {
+      await host.locator(`[data-testid="lobby-entry"][data-lobby-name="${name}"]`).waitFor({ state: 'visible' });
+    }
+    for (const name of ['Alice', 'Bob']) {
+      await host.locator(`[data-testid="admit-button"][data-lobby-name="${name}"]`).click();
+    }
+    for (const name of ['Alice', 'Bob']) {
+      const page = pages[name];
+      await page.waitForFunction(() => window.confidant && window.confidant.state === 'in-call', null, { timeout: STEP_MS });
+      ids[name] = await page.evaluate(() => window.confidant.participantId);
+      assert.ok(ids[name], `${name} has a participant id`);
+    }
+    ids.counsellor = await host.evaluate(() => window.confidant.participantId);
+    await until('the waiting room to be empty', async () => (await host.getByTestId('lobby-entry').count()) === 0);
+    // everyone has a labelled tile for each of the two others
+    const names = { counsellor: COUNSELLOR, Alice: 'Alice', Bob: 'Bob' };
+    for (const [me, page] of Object.entries(pages)) {
+      for (const other of Object.keys(pages)) {
+        if (other === me) continue;
+        const tile = page.locator(`[data-testid="remote-tile"][data-participant-id="${ids[other]}"]`);
+        await tile.waitFor({ state: 'visible' });
+        await until(`${me} to label ${other}'s tile`, async () =>
+          (await tile.getByTestId('tile-name').textContent()) === names[other],
+        );
+      }
+    }
+  });
+
+  step('every page decodes both remote videos and receives both remote audio streams through the SFU', async (t) => {
+    for (const [me, page] of Object.entries(pages)) {
+      const others = Object.keys(pages).filter((n) => n !== me).map((n) => ids[n]);
+      const first = await until(`${me}: stats with both remote participants' tracks`, async () => {
+        const s = await mediaSnapshot(page);
+        if (!s) return null;
+        const ok = others.every((pid) => s.participants[pid] && s.participants[pid].videoTracks > 0 && s.participants[pid].audioTracks > 0);
+        return ok ? s : null;
+      }, { timeout: MEDIA_MS });
+      let last = first;
+      await until(
+        `${me}: framesDecoded and audio packets to grow for both remote participants, over the SFU's UDP port ${udpPort}`,
+        async () => {
+          last = await mediaSnapshot(page);
+          if (!last || !last.remote) return false;
+          return (
+            last.remote.port === udpPort &&
+            others.every((pid) => {
+              const a = first.participants[pid];
+              const b = last.participants[pid];
+              return (
+                b &&
+                b.framesDecoded > a.framesDecoded + 10 &&
+                b.audioPackets > a.audioPackets + 20 &&
+                b.audioBytes > a.audioBytes &&
+                b.videoWidth > 0
+              );
+            })
+          );
+        },
+        { timeout: MEDIA_MS, interval: 500 },
+      ).catch((e) => {
+        throw new Error(`${e.message}\nfirst: ${JSON.stringify(first)}\nlast: ${JSON.stringify(last)}`);
+      });
+      assert.equal(last.pcCount, 1, `${me} has exactly one RTCPeerConnection`);
+      assert.equal(last.transports, 1, `${me} uses one bundled transport`);
+      assert.equal(last.remote.address, '127.0.0.1', `${me}'s selected remote candidate is the SFU's advertised address`);
+      assert.equal(last.remote.port, udpPort, `${me}'s selected remote candidate is the SFU's UDP port`);
+      assert.equal(last.connectionState, 'connected');
+      // tiles exist exactly for the two others
+      assert.deepEqual(Object.keys(last.participants).sort(), [...others].sort());
+      const summary = Object.entries(last.participants)
+        .map(([pid, p]) => {
+          const a = first.participants[pid];
+          return `${p.name}: +${p.framesDecoded - a.framesDecoded} frames (${p.videoWidth}px wide), +${p.audioPackets - a.audioPackets} audio packets`;
+        })
+        .join('; ');
+      t.diagnostic(`${me}: ${summary}; media via ${last.remote.address}:${last.remote.port}/${last.remote.protocol}`);
+    }
+    await pages.counsellor.screenshot({ path: path.join(ARTIFACTS, 'call-page-counsellor.png'), fullPage: true });
+    await pages.Alice.screenshot({ path: path.join(ARTIFACTS, 'call-page-client.png'), fullPage: true });
+  });
+
+  step("Alice's websocket drops; she resumes as the same participant on the same peer connection", async () => {
+    const alice = pages.Alice;
+    const before = await alice.evaluate(() => {
+      const n = window.__sockets.length;
+      window.__sockets[n - 1].close(); // as if the network dropped: no `leave` was sent
+      return { sockets: n, participantId: window.confidant.participantId };
+    });
+    await until('Alice to reconnect and resume', () =>
+      alice.evaluate(
+        (n) =>
+          window.__sockets.length > n &&
+          window.__sockets[window.__sockets.length - 1].readyState === WebSocket.OPEN &&
+          window.confidant.signaling.state === 'open' &&
+          window.confidant.state === 'in-call',
+        before.sockets,
+      ),
+    );
+    assert.equal(await alice.evaluate(() => window.confidant.participantId), before.participantId);
+    assert.equal(await alice.evaluate(() => window.__pcs.length), 1, 'resume keeps the one peer connection');
+    // media keeps flowing to Alice
+    const a = await mediaSnapshot(alice);
+    await until('Alice to keep decoding video after the resume', async () => {
+      const b = await mediaSnapshot(alice);
+      return Object.keys(a.participants).every((pid) => b.participants[pid].framesDecoded > a.participants[pid].framesDecoded + 5);
+    });
+    // the others still have her tile
+    for (const name of ['Bob', 'counsellor']) {
+      assert.equal(await pages[name].locator(`[data-testid="remote-tile"][data-participant-id="${ids.Alice}"]`).count(), 1);
+    }
+  });
+
+  step('a chat message from Alice reaches Bob and the counsellor (as text, not markup)', async () => {
+    const text = 'Hello from Alice <b>not bold</b> & goodbye';
+    await pages.Alice.getByTestId('chat-input').fill(text);
+    await pages.Alice.getByTestId('chat-send').click();
+    for (const name of ['Alice', 'Bob', 'counsellor']) {
+      const page = pages[name];
+      const msg = page.getByTestId('chat-message').filter({ hasText: 'Hello from Alice' });
+      await msg.first().waitFor({ state: 'visible' });
+      assert.equal(await msg.count(), 1, `${name} shows the message once`);
+      assert.equal(await msg.getByTestId('chat-text').textContent(), text);
+      assert.equal(await msg.locator('b').count(), 0, 'chat text is not rendered as HTML');
+      assert.equal(await msg.getAttribute('data-participant-id'), ids.Alice);
+    }
+  });
+
+  step('Bob mutes his microphone and the others see it; then he leaves and his tile disappears', async () => {
+    await pages.Bob.getByTestId('mic-toggle').click();
+    assert.equal(await pages.Bob.getByTestId('mic-toggle').getAttribute('aria-pressed'), 'true');
+    for (const name of ['Alice', 'counsellor']) {
+      await pages[name]
+        .locator(`[data-testid="remote-tile"][data-participant-id="${ids.Bob}"] [data-testid="badge-mic-muted"]`)
+        .waitFor({ state: 'visible' });
+    }
+    await pages.Bob.getByTestId('leave-button').click();
+    await pages.Bob.getByTestId('left').waitFor({ state: 'visible' });
+    for (const name of ['Alice', 'counsellor']) {
+      const page = pages[name];
+      await page
+        .locator(`[data-testid="remote-tile"][data-participant-id="${ids.Bob}"]`)
+        .waitFor({ state: 'detached', timeout: STEP_MS });
+      assert.equal(await page.getByTestId('remote-tile').count(), 1, `${name} still sees one other participant`);
+    }
+    const bobClosed = await pages.Bob.evaluate(() => window.confidant.pc.connectionState);
+    assert.equal(bobClosed, 'closed');
+  });
+
+  step('the counsellor ends the session; Alice is told and disconnected; the link stops working', async () => {
+    const host = pages.counsellor;
+    await host.getByTestId('end-session-button').click();
+    await host.getByTestId('end-session-confirm').click();
+    const alice = pages.Alice;
+    await alice.getByTestId('session-ended').waitFor({ state: 'visible' });
+    assert.match(await alice.getByTestId('session-ended').textContent(), /The session has ended/);
+    await until('Alice to close her peer connection and websocket', () =>
+      alice.evaluate(
+        () =>
+          window.confidant.pc.connectionState === 'closed' &&
+          window.__sockets.length > 0 &&
+          window.__sockets.every((ws) => ws.readyState === WebSocket.CLOSED),
+      ),
+    );
+    await host.getByTestId('session-ended').waitFor({ state: 'visible' });
+    await alice.screenshot({ path: path.join(ARTIFACTS, 'session-ended.png'), fullPage: true });
+
+    // a new client opening the link gets the invalid-link state
+    const carol = await newPage('Carol');
+    await carol.goto(joinUrl);
+    const invalid = carol.getByTestId('link-invalid');
+    const nameInput = carol.getByTestId('name-input');
+    await until('the join page to show a form or the invalid state', async () =>
+      (await invalid.isVisible()) || (await nameInput.isVisible()),
+    );
+    if (!(await invalid.isVisible())) {
+      await nameInput.fill('Carol');
+      await carol.getByTestId('join-button').click();
+    }
+    await invalid.waitFor({ state: 'visible' });
+    assert.equal(await carol.getByTestId('lobby-waiting').count(), 0);
+    await carol.screenshot({ path: path.join(ARTIFACTS, 'link-invalid.png'), fullPage: true });
+  });
+});
