@@ -17,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod metrics;
 pub mod pages;
 pub mod ratelimit;
 pub mod sessions;
@@ -164,6 +165,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         // operations
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
         // signalling
         .routes(routes!(ws::upgrade))

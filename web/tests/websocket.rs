@@ -277,3 +277,59 @@ async fn token_for_one_session_does_not_open_another_over_tcp() {
     .await;
     assert_eq!(until(&mut ws, "error").await["code"], "wrong_room");
 }
+
+/// The value of one sample line (`name value`) in an OpenMetrics body.
+fn sample(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_waiting_clients_and_carry_no_personal_data() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+
+    let before = t.get("/metrics", None).await;
+    assert_eq!(before.status, 200);
+    assert!(before
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    assert_eq!(sample(&before.text(), "confidant_lobby_waiting"), Some(0.0));
+
+    let mut client = connect(addr).await;
+    send(
+        &mut client,
+        json!({"type": "knock", "v": 1, "link": link_token(&s), "name": "Pat Example"}),
+    )
+    .await;
+    until(&mut client, "lobby_waiting").await;
+
+    let body = t.get("/metrics", None).await.text();
+    assert_eq!(
+        sample(&body, "confidant_lobby_waiting"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(sample(&body, "confidant_rooms"), Some(1.0), "{body}");
+    assert_eq!(
+        sample(&body, "confidant_ws_connections"),
+        Some(1.0),
+        "{body}"
+    );
+    assert!(
+        sample(&body, "confidant_sfu_forwarded_frames_total").is_some(),
+        "{body}"
+    );
+    for secret in [
+        "Pat Example",
+        link_token(&s).as_str(),
+        s["id"].as_str().unwrap(),
+        "a@example.org",
+    ] {
+        assert!(!body.contains(secret), "metrics leak {secret:?}");
+    }
+}

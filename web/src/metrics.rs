@@ -1,0 +1,111 @@
+//! Prometheus metrics at `/metrics`: counts only, never names, ids or addresses.
+//!
+//! Each scrape takes a snapshot of the hub's and the SFU's counters and encodes it in the
+//! OpenMetrics text format; nothing is kept between scrapes.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::AppState;
+
+/// Content type of the OpenMetrics text exposition format.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: usize) {
+    let g: Gauge = Gauge::default();
+    g.set(i64::try_from(value).unwrap_or(i64::MAX));
+    registry.register(name, help, g);
+}
+
+fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let c: Counter = Counter::default();
+    c.inc_by(value);
+    registry.register(name, help, c);
+}
+
+/// Metrics in the OpenMetrics text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text: rooms, participants, lobby, connections, SFU peers, tracks, forwarded media",
+        content_type = "application/openmetrics-text")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let hub = state.hub.stats();
+    let sfu = state.sfu().stats().await;
+    let mut r = Registry::default();
+    gauge(
+        &mut r,
+        "confidant_rooms",
+        "Rooms with participants or waiting clients",
+        hub.rooms,
+    );
+    gauge(
+        &mut r,
+        "confidant_participants",
+        "Participants, connected or within their resume grace",
+        hub.participants,
+    );
+    gauge(
+        &mut r,
+        "confidant_lobby_waiting",
+        "Clients waiting in lobbies",
+        hub.waiting,
+    );
+    gauge(
+        &mut r,
+        "confidant_ws_connections",
+        "Open signalling websockets",
+        hub.connections,
+    );
+    gauge(
+        &mut r,
+        "confidant_sfu_rooms",
+        "Rooms known to the SFU",
+        sfu.rooms,
+    );
+    gauge(
+        &mut r,
+        "confidant_sfu_peers",
+        "Peer connections held by the SFU",
+        sfu.peers,
+    );
+    gauge(
+        &mut r,
+        "confidant_sfu_tracks",
+        "Tracks published to the SFU",
+        sfu.tracks,
+    );
+    gauge(
+        &mut r,
+        "confidant_sfu_subscriptions",
+        "Forwarded (track, subscriber) pairs",
+        sfu.subscriptions,
+    );
+    counter(
+        &mut r,
+        "confidant_sfu_forwarded_frames",
+        "Media frames forwarded to subscribers",
+        sfu.forwarded_packets,
+    );
+    counter(
+        &mut r,
+        "confidant_sfu_forwarded_bytes",
+        "Media payload bytes forwarded to subscribers",
+        sfu.forwarded_bytes,
+    );
+    counter(
+        &mut r,
+        "confidant_sfu_dropped_datagrams",
+        "UDP datagrams no peer accepted",
+        sfu.dropped_datagrams,
+    );
+    let mut body = String::new();
+    if let Err(e) = encode(&mut body, &r) {
+        tracing::error!(error = %e, "encoding metrics failed");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response()
+}
