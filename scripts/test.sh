@@ -92,6 +92,12 @@ section "cargo test --workspace"
 cargo test --workspace
 
 # ---------------------------------------------------------------------------------------------
+section "cargo build -p confidant --features test-capture (the e2e server)"
+# The browser tests run a server whose SFU records the head of every forwarded frame (a
+# test-only capture point, never in release builds), so they can check what the SFU sees.
+cargo build -p confidant --features test-capture
+
+# ---------------------------------------------------------------------------------------------
 section "End-to-end browser test (node --test tests/e2e/)"
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
 export CONFIDANT_BIN="${CONFIDANT_BIN:-$TARGET_DIR/debug/confidant}"

@@ -194,8 +194,13 @@ async fn drive(
     let mut buf = vec![0u8; RECV_BUFFER_SIZE];
     let mut listeners: HashMap<PeerId, mpsc::UnboundedSender<SfuEvent>> = HashMap::new();
 
+    #[cfg(feature = "capture")]
+    let mut capture = capture::Sink::from_env();
+
     loop {
         let deadline = drain(&mut core, &socket, &mut listeners).await;
+        #[cfg(feature = "capture")]
+        capture.write(core.take_captured());
 
         tokio::select! {
             command = commands.recv() => {
@@ -290,6 +295,75 @@ async fn drain(
                 }
             }
             Output::Timeout(t) => return t,
+        }
+    }
+}
+
+/// Test-only: writes captured frames as JSON lines to the file named by the environment
+/// variable `CONFIDANT_SFU_CAPTURE` (feature `capture`).
+#[cfg(feature = "capture")]
+mod capture {
+    use std::io::Write;
+
+    use crate::core::CapturedFrame;
+    use crate::MediaKind;
+
+    /// Lines written at most, so a long test cannot fill the disk.
+    const MAX_LINES: usize = 50_000;
+
+    pub(super) struct Sink {
+        file: Option<std::io::BufWriter<std::fs::File>>,
+        lines: usize,
+    }
+
+    impl Sink {
+        pub(super) fn from_env() -> Self {
+            let file =
+                std::env::var_os("CONFIDANT_SFU_CAPTURE").and_then(
+                    |p| match std::fs::File::create(&p) {
+                        Ok(f) => Some(std::io::BufWriter::new(f)),
+                        Err(e) => {
+                            tracing::warn!("cannot open the capture file: {e}");
+                            None
+                        }
+                    },
+                );
+            if file.is_some() {
+                tracing::warn!("test capture of forwarded frames is ON (test builds only)");
+            }
+            Self { file, lines: 0 }
+        }
+
+        pub(super) fn write(&mut self, frames: Vec<CapturedFrame>) {
+            let Some(file) = self.file.as_mut() else {
+                return;
+            };
+            if frames.is_empty() {
+                return;
+            }
+            for f in frames {
+                if self.lines >= MAX_LINES {
+                    break;
+                }
+                let kind = match f.kind {
+                    MediaKind::Audio => "audio",
+                    MediaKind::Video => "video",
+                };
+                let head: String = f.head.iter().map(|b| format!("{b:02x}")).collect();
+                // A mid comes from the peer's SDP: keep only token characters so a line stays JSON.
+                let mid: String = f
+                    .mid
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+                let _ = writeln!(
+                    file,
+                    r#"{{"publisher":"{}","mid":"{}","kind":"{kind}","len":{},"head":"{head}"}}"#,
+                    f.publisher, mid, f.len
+                );
+                self.lines += 1;
+            }
+            let _ = file.flush();
         }
     }
 }

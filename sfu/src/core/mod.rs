@@ -135,6 +135,32 @@ pub struct Sfu {
     forwarded_packets: u64,
     forwarded_bytes: u64,
     dropped_datagrams: u64,
+    /// Test-only record of forwarded frames (feature `capture`).
+    #[cfg(feature = "capture")]
+    captured: Vec<CapturedFrame>,
+}
+
+/// Frames kept in the capture buffer before further ones are dropped (feature `capture`).
+#[cfg(feature = "capture")]
+const CAPTURE_LIMIT: usize = 10_000;
+/// Bytes of each captured frame kept (feature `capture`).
+#[cfg(feature = "capture")]
+pub const CAPTURE_HEAD_BYTES: usize = 64;
+
+/// One forwarded media frame as the SFU saw it (test-only, feature `capture`).
+#[cfg(feature = "capture")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedFrame {
+    /// The publisher.
+    pub publisher: PeerId,
+    /// The publisher's mid.
+    pub mid: String,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// Length of the whole frame payload.
+    pub len: usize,
+    /// The first [`CAPTURE_HEAD_BYTES`] bytes of the payload.
+    pub head: Vec<u8>,
 }
 
 /// What polling one peer once gave.
@@ -181,6 +207,8 @@ impl Sfu {
             forwarded_packets: 0,
             forwarded_bytes: 0,
             dropped_datagrams: 0,
+            #[cfg(feature = "capture")]
+            captured: Vec::new(),
         })
     }
 
@@ -566,6 +594,9 @@ impl Sfu {
             return;
         }
 
+        #[cfg(feature = "capture")]
+        self.capture(id, &data);
+
         let Some(members) = self.rooms.get(&room) else {
             return;
         };
@@ -595,6 +626,34 @@ impl Sfu {
                 Err(e) => tracing::debug!(peer = %other, "write failed: {e}"),
             }
         }
+    }
+
+    #[cfg(feature = "capture")]
+    fn capture(&mut self, id: PeerId, data: &MediaData) {
+        if self.captured.len() >= CAPTURE_LIMIT {
+            return;
+        }
+        let Some(kind) = self
+            .peers
+            .get(&id)
+            .and_then(|p| p.tracks_in.get(&data.mid))
+            .map(|t| t.kind)
+        else {
+            return;
+        };
+        self.captured.push(CapturedFrame {
+            publisher: id,
+            mid: data.mid.to_string(),
+            kind,
+            len: data.data.len(),
+            head: data.data.iter().take(CAPTURE_HEAD_BYTES).copied().collect(),
+        });
+    }
+
+    /// Takes the frames captured since the last call (test-only, feature `capture`).
+    #[cfg(feature = "capture")]
+    pub fn take_captured(&mut self) -> Vec<CapturedFrame> {
+        std::mem::take(&mut self.captured)
     }
 
     /// A subscriber asked for a keyframe on a forwarded track: ask its publisher (throttled).
