@@ -188,6 +188,52 @@ async function mediaSnapshot(page) {
   });
 }
 
+/** The page's end-to-end encryption state: badge, safety code and the worker's counters. */
+async function e2eeSnapshot(page) {
+  return page.evaluate(async () => {
+    const badge = document.querySelector('[data-testid="e2ee-status"]');
+    const code = document.querySelector('[data-testid="safety-code"]');
+    const c = window.confidant;
+    const stats = c && c.e2ee ? await c.e2ee.stats() : null;
+    let videoCodecs = [];
+    if (c && c.pc) {
+      const report = await c.pc.getStats();
+      const codecs = new Set();
+      report.forEach((r) => {
+        if ((r.type === 'inbound-rtp' || r.type === 'outbound-rtp') && r.kind === 'video' && r.codecId) {
+          const codec = report.get(r.codecId);
+          if (codec) codecs.add(codec.mimeType);
+        }
+      });
+      videoCodecs = [...codecs];
+    }
+    return {
+      state: badge ? badge.dataset.e2ee : null,
+      participants: badge ? Number(badge.dataset.participants) : 0,
+      label: badge ? badge.querySelector('[data-testid="e2ee-label"]').textContent : null,
+      code: code && code.offsetParent !== null ? code.textContent : '',
+      stats,
+      videoCodecs,
+    };
+  });
+}
+
+/** Waits until every page shows E2EE on for `n` participants with one and the same safety code. */
+async function sameSafetyCode(pagesByName, n, notEqualTo = null) {
+  let last = {};
+  try {
+    return await until(`the same safety code for ${n} participants on ${Object.keys(pagesByName).join(', ')}`, async () => {
+      for (const [name, page] of Object.entries(pagesByName)) last[name] = await e2eeSnapshot(page);
+      const codes = Object.values(last).map((s) => (s.state === 'on' && s.participants === n ? s.code : ''));
+      const ok = codes.every((c) => /^\d{5}( \d{5}){5}$/.test(c)) && new Set(codes).size === 1 && codes[0] !== notEqualTo;
+      return ok ? codes[0] : null;
+    });
+  } catch (e) {
+    const brief = Object.fromEntries(Object.entries(last).map(([k, v]) => [k, { state: v.state, participants: v.participants, code: v.code }]));
+    throw new Error(`${e.message}\nlast: ${JSON.stringify(brief)}`);
+  }
+}
+
 // ------------------------------------------------------------------ the test
 
 describe('Confidant end to end: instant session with lobby, SFU media and chat', { timeout: 15 * 60_000 }, () => {
@@ -203,6 +249,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
   let failed = false;
   let joinUrl;
   const ids = {}; // name -> participant id
+  let codeOfThree = null; // safety code while counsellor, Alice and Bob are in the call
 
   function step(name, fn) {
     it(name, { timeout: 5 * 60_000 }, async (t) => {
@@ -478,6 +525,39 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     await pages.Alice.screenshot({ path: path.join(ARTIFACTS, 'call-page-client.png'), fullPage: true });
   });
 
+  step('media is end-to-end encrypted: every page encrypts, decrypts both others and shows the same safety code', async (t) => {
+    codeOfThree = await sameSafetyCode(pages, 3);
+    for (const [me, page] of Object.entries(pages)) {
+      const others = Object.keys(pages).filter((n) => n !== me);
+      const first = await e2eeSnapshot(page);
+      assert.equal(first.label, 'End-to-end encrypted');
+      assert.ok(first.stats, `${me}: the encryption worker answers`);
+      assert.notEqual(first.stats.sendKid, null, `${me} has a sending key`);
+      assert.deepEqual(first.videoCodecs.filter((c) => c !== 'video/VP8'), [], `${me}: video is VP8`);
+      let last = first;
+      await until(`${me}: frames encrypted, and frames of both others decrypted`, async () => {
+        last = await e2eeSnapshot(page);
+        return (
+          last.stats.encrypted > first.stats.encrypted + 20 &&
+          others.every((o) => {
+            const a = first.stats.byParticipant[ids[o]] || { decrypted: 0 };
+            const b = last.stats.byParticipant[ids[o]] || { decrypted: 0 };
+            return b.decrypted > a.decrypted + 20;
+          })
+        );
+      }).catch((e) => {
+        throw new Error(`${e.message}\nfirst: ${JSON.stringify(first.stats)}\nlast: ${JSON.stringify(last.stats)}`);
+      });
+      // nothing that had a key failed to authenticate
+      assert.equal(last.stats.droppedFailed, 0, `${me}: no frame failed to decrypt (${JSON.stringify(last.stats)})`);
+      assert.equal(last.stats.droppedMalformed, 0, `${me}: no malformed frame`);
+      t.diagnostic(
+        `${me}: code ${last.code}; encrypted ${last.stats.encrypted}, decrypted ${last.stats.decrypted}, ` +
+          `dropped under unknown KIDs ${last.stats.droppedUnknownKid}, without a sending key ${last.stats.droppedNoSendKey}`,
+      );
+    }
+  });
+
   step("Alice's websocket drops; she resumes as the same participant on the same peer connection", async () => {
     const alice = pages.Alice;
     const before = await alice.evaluate(() => {
@@ -543,6 +623,55 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     }
     const bobClosed = await pages.Bob.evaluate(() => window.confidant.pc.connectionState);
     assert.equal(bobClosed, 'closed');
+  });
+
+  step('after Bob left: new keys, Alice and the counsellor keep decoding each other, and a new equal safety code', async (t) => {
+    const remaining = { Alice: pages.Alice, counsellor: pages.counsellor };
+    const code = await sameSafetyCode(remaining, 2, codeOfThree);
+    assert.notEqual(code, codeOfThree, 'the safety code changed when Bob left');
+    const pairs = [['Alice', 'counsellor'], ['counsellor', 'Alice']];
+    // both made a new sending key after Bob left, and each decrypts the other's new key
+    await until('each to decrypt the other under the key made after Bob left', async () => {
+      const snap = {};
+      for (const [name, page] of Object.entries(remaining)) snap[name] = await e2eeSnapshot(page);
+      return pairs.every(([me, other]) => {
+        const p = snap[me].stats.byParticipant[ids[other]];
+        return p && p.lastKid === snap[other].stats.sendKid && snap[other].stats.sendKid > 0 && !snap[me].stats.keys[ids.Bob];
+      });
+    });
+    for (const [me, other] of pairs) {
+      const page = pages[me];
+      const a = await mediaSnapshot(page);
+      const e = await e2eeSnapshot(page);
+      await until(`${me} to keep decoding ${other}'s video after the key change`, async () => {
+        const b = await mediaSnapshot(page);
+        return b.participants[ids[other]] && b.participants[ids[other]].framesDecoded > a.participants[ids[other]].framesDecoded + 10;
+      });
+      const e2 = await e2eeSnapshot(page);
+      assert.equal(e2.stats.droppedFailed, 0, `${me}: no frame failed to decrypt`);
+      t.diagnostic(
+        `${me}: code ${e2.code}; sending KID ${e2.stats.sendKid}; decrypted +${e2.stats.decrypted - e.stats.decrypted}; ` +
+          `keyframes generated ${e2.stats.keyframesGenerated}, requested ${e2.stats.keyframesRequested} (API ${JSON.stringify(e2.stats.keyFrameApi)})`,
+      );
+    }
+  });
+
+  step('a browser without encoded-frame APIs is told it cannot join the encrypted session', async () => {
+    const old = await newPage('OldBrowser');
+    await old.addInitScript(() => {
+      delete window.RTCRtpScriptTransform;
+      if (window.RTCRtpSender) delete window.RTCRtpSender.prototype.createEncodedStreams;
+      if (window.RTCRtpReceiver) delete window.RTCRtpReceiver.prototype.createEncodedStreams;
+    });
+    await old.goto(joinUrl);
+    const msg = old.getByTestId('e2ee-unsupported');
+    await msg.waitFor({ state: 'visible' });
+    assert.match(await msg.textContent(), /cannot join/);
+    assert.equal(await old.getByTestId('join-button').count(), 0, 'no way to knock');
+    assert.equal(await old.evaluate(() => window.__sockets.length), 0, 'no signalling connection');
+    await old.screenshot({ path: path.join(ARTIFACTS, 'e2ee-unsupported.png'), fullPage: true });
+    await old.context().close();
+    delete pages.OldBrowser;
   });
 
   step('the counsellor ends the session; Alice is told and disconnected; the link stops working', async () => {

@@ -4,10 +4,14 @@
 // own offer (sent after `joined`); the SFU adds the others' tracks by sending `offer`s, which
 // are answered here. Every remote track's stream id is the publisher's participant id, so the
 // tracks of one participant end up in one tile.
+//
+// Media is end-to-end encrypted (docs/E2EE.md): every sender and receiver gets a frame transform
+// running in the e2ee worker; keys are exchanged over the signalling `e2ee` relay (e2ee.js).
 
 import { t, errorText, formatTime } from './i18n.js';
 import { h, clear, notice, announce } from './ui.js';
 import { devicePicker, stopStream } from './media.js';
+import { MediaEncryption, e2eeSupport } from './e2ee.js';
 
 /** State for tests and debugging: `window.confidant`. */
 export const confidant = {
@@ -19,6 +23,8 @@ export const confidant = {
   tiles: {},
   signaling: null,
   call: null,
+  /** End-to-end encryption: `{ state, code, complete, participants }`; `stats()` asks the worker. */
+  e2ee: { state: 'off', code: null, complete: false, participants: 0, stats: async () => null },
 };
 window.confidant = confidant;
 
@@ -34,6 +40,23 @@ const JOIN_FATAL = new Set([
 ]);
 
 const ANSWER_TIMEOUT_MS = 15_000;
+
+/**
+ * Sends video as VP8 (with its retransmission format): the encrypted frame layout keeps the VP8
+ * payload header in clear (docs/E2EE.md); H.264 would need its NAL units kept apart.
+ */
+function preferVp8(transceiver) {
+  try {
+    if (!transceiver.setCodecPreferences || !window.RTCRtpReceiver || !RTCRtpReceiver.getCapabilities) return;
+    const caps = RTCRtpReceiver.getCapabilities('video');
+    if (!caps) return;
+    const vp8 = caps.codecs.filter((c) => c.mimeType.toLowerCase() === 'video/vp8');
+    const rtx = caps.codecs.filter((c) => c.mimeType.toLowerCase() === 'video/rtx');
+    if (vp8.length) transceiver.setCodecPreferences([...vp8, ...rtx]);
+  } catch (e) {
+    console.warn('could not prefer VP8', e);
+  }
+}
 
 function deferred() {
   let resolve;
@@ -72,6 +95,8 @@ export class Call {
     this.unsubscribe = [];
     this.state = 'idle';
     this.blockedAudio = new Set();
+    this.e2ee = null;
+    this.e2eeStatus = { state: e2eeSupport() ? 'pending' : 'unsupported', code: null, complete: false, participants: 1 };
     confidant.signaling = signaling;
     confidant.call = this;
     confidant.role = role;
@@ -99,6 +124,22 @@ export class Call {
       this.pcIndicator,
     );
     this.banner = h('div', { class: 'call-banner', attrs: { 'aria-live': 'assertive' } });
+    this.e2eeLabel = h('span', { class: 'e2ee-label', testid: 'e2ee-label' });
+    this.safetyCode = h('code', { class: 'safety-code', testid: 'safety-code' });
+    this.safetyWrap = h(
+      'span',
+      { class: 'safety', attrs: { title: t('e2ee.code_help') } },
+      h('span', { class: 'safety-label', text: t('e2ee.code_label') + ':' }),
+      ' ',
+      this.safetyCode,
+    );
+    this.e2eeBadge = h(
+      'div',
+      { class: 'e2ee-status', testid: 'e2ee-status', attrs: { role: 'status' } },
+      h('span', { class: 'e2ee-lock', attrs: { 'aria-hidden': 'true' } }),
+      this.e2eeLabel,
+      this.safetyWrap,
+    );
 
     this.localVideo = h('video', { autoplay: true, playsInline: true, muted: true, testid: 'local-video', class: 'mirror' });
     this.localVideo.muted = true;
@@ -202,7 +243,7 @@ export class Call {
       h(
         'div',
         { class: 'call-main' },
-        h('div', { class: 'call-topline' }, this.connection),
+        h('div', { class: 'call-topline' }, this.e2eeBadge, this.connection),
         this.banner,
         this.grid,
         this.emptyHint,
@@ -217,6 +258,25 @@ export class Call {
     this.updateControls();
     this.updateConnection();
     this.updateEmptyHint();
+    this.updateE2ee();
+  }
+
+  /** The lock badge and the safety code. */
+  updateE2ee() {
+    const s = this.e2eeStatus;
+    confidant.e2ee = {
+      ...s,
+      stats: () => (this.e2ee ? this.e2ee.stats() : Promise.resolve(null)),
+    };
+    if (!this.e2eeBadge) return;
+    this.e2eeBadge.dataset.e2ee = s.state;
+    this.e2eeBadge.dataset.participants = String(s.participants || 0);
+    this.e2eeBadge.className = 'e2ee-status e2ee-' + s.state;
+    this.e2eeLabel.textContent = t('e2ee.' + s.state);
+    const showCode = s.state === 'on' && !!s.code;
+    this.safetyCode.textContent = showCode ? s.code : '';
+    this.safetyCode.dataset.complete = String(showCode);
+    this.safetyWrap.hidden = !showCode;
   }
 
   updateLocal() {
@@ -332,6 +392,8 @@ export class Call {
   onTrack(event) {
     const stream = event.streams && event.streams[0];
     const pid = stream ? stream.id : 'track-' + event.track.id;
+    // decrypt with the publisher's keys; frames under keys we lack are dropped, never decoded
+    if (this.e2ee) this.e2ee.attachReceiver(event.receiver, event.track.kind, pid);
     if (this.departed.has(pid) || pid === this.participantId) return;
     const tile = this.ensureTile(pid);
     if (stream) {
@@ -383,7 +445,13 @@ export class Call {
     const s = this.signaling;
     const on = (type, fn) => this.unsubscribe.push(s.on(type, fn));
     on('joined', (m) => this.onJoined(m));
-    on('participant_joined', (m) => this.upsertParticipant(m.participant, true));
+    on('participant_joined', (m) => {
+      if (this.e2ee && m.participant) this.e2ee.memberJoined(m.participant.participant_id);
+      this.upsertParticipant(m.participant, true);
+    });
+    on('e2ee', (m) => {
+      if (this.e2ee) this.e2ee.handleMessage(m);
+    });
     on('participant_updated', (m) => this.upsertParticipant(m.participant, false));
     on('participant_left', (m) => this.onParticipantLeft(m));
     on('answer', (m) => this.onAnswer(m));
@@ -403,6 +471,20 @@ export class Call {
 
   /** Sends `join`; the rest follows from the server's messages. */
   join({ room, token, version }) {
+    if (!e2eeSupport()) {
+      // Media is end-to-end encrypted; a browser that cannot encrypt frames does not join.
+      this.finish('error', 'e2ee_unsupported');
+      return;
+    }
+    if (!this.e2ee) {
+      this.e2ee = new MediaEncryption({
+        send: (msg) => this.signaling.send(msg),
+        onStatus: (s) => {
+          this.e2eeStatus = s;
+          this.updateE2ee();
+        },
+      });
+    }
     this.setState('joining');
     confidant.room = room;
     this.signaling.send({ type: 'join', v: version, room, token });
@@ -426,6 +508,7 @@ export class Call {
         this.removeTile(pid);
       }
     }
+    if (this.e2ee) this.e2ee.start(this.participantId, msg.room, [...this.participants.keys()]);
     this.updateLocal();
     if (this.state !== 'in-call') {
       this.setState('in-call');
@@ -454,6 +537,7 @@ export class Call {
 
   onParticipantLeft(msg) {
     const pid = msg.participant_id;
+    if (this.e2ee) this.e2ee.memberLeft(pid);
     this.departed.add(pid);
     this.participants.delete(pid);
     this.removeTile(pid);
@@ -496,7 +580,11 @@ export class Call {
       // a rebuilt connection: the server replaces our SFU peer when it gets the new offer
       this.pc.close();
     }
-    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    const pc = new RTCPeerConnection({
+      bundlePolicy: 'max-bundle',
+      rtcpMuxPolicy: 'require',
+      ...(this.e2ee ? this.e2ee.pcConfig() : {}),
+    });
     this.pc = pc;
     confidant.pc = pc;
     pc.addEventListener('track', (e) => {
@@ -515,8 +603,15 @@ export class Call {
     const streams = stream ? [stream] : [];
     if (audioTrack) audioTrack.enabled = !this.audioMuted;
     if (videoTrack) videoTrack.enabled = !this.videoMuted;
-    this.audioSender = pc.addTransceiver(audioTrack || 'audio', { direction: 'sendonly', streams }).sender;
-    this.videoSender = pc.addTransceiver(videoTrack || 'video', { direction: 'sendonly', streams }).sender;
+    const audioTransceiver = pc.addTransceiver(audioTrack || 'audio', { direction: 'sendonly', streams });
+    const videoTransceiver = pc.addTransceiver(videoTrack || 'video', { direction: 'sendonly', streams });
+    this.audioSender = audioTransceiver.sender;
+    this.videoSender = videoTransceiver.sender;
+    if (this.e2ee) {
+      preferVp8(videoTransceiver);
+      this.e2ee.attachSender(this.audioSender, 'audio');
+      this.e2ee.attachSender(this.videoSender, 'video');
+    }
     this.updateConnection();
     await this.negotiate();
   }
@@ -688,6 +783,12 @@ export class Call {
       }
     }
     for (const pid of Object.keys(this.tiles)) this.removeTile(pid);
+    if (this.e2ee) {
+      this.e2ee.close();
+      this.e2ee = null;
+    }
+    if (this.e2eeStatus.state !== 'unsupported') this.e2eeStatus = { ...this.e2eeStatus, state: 'off' };
+    this.updateE2ee();
     stopStream(this.localStream);
     this.signaling.close();
     this.updateConnection();

@@ -129,6 +129,16 @@ const en = {
   'call.connection_lost': 'The connection to the server was lost.',
   'call.videos': 'Video',
   'call.controls': 'Call controls',
+  'e2ee.on': 'End-to-end encrypted',
+  'e2ee.pending': 'Exchanging keys for end-to-end encryption…',
+  'e2ee.off': 'Not end-to-end encrypted',
+  'e2ee.unsupported': 'This browser cannot encrypt the call end to end',
+  'e2ee.code_label': 'Safety code',
+  'e2ee.code_help':
+    'Compare this code with everyone in the call, for example by reading it aloud. If it is the same on every screen, only the people in this call can see and hear it. It changes whenever someone joins or leaves.',
+  'e2ee.unsupported_title': 'This browser cannot join the session',
+  'e2ee.unsupported_text':
+    'Sessions are end-to-end encrypted: your browser has to encrypt audio and video itself, and this browser cannot do that. Please open the link in a current version of Firefox, Chrome, Edge or Safari.',
 
   'conn.label': 'Connection',
   'conn.ws.idle': 'Not connected',
@@ -173,6 +183,8 @@ const en = {
   'err.idle_timeout': 'The connection was closed after a period without activity.',
   'err.replaced': 'You opened this session in another window; this one was disconnected.',
   'err.room_full': 'The session is full.',
+  'err.e2ee_unsupported':
+    'This browser cannot encrypt audio and video end to end, so it cannot join the session. Please use a current version of Firefox, Chrome, Edge or Safari.',
 };
 
 const de = {
@@ -302,6 +314,16 @@ const de = {
   'call.connection_lost': 'Die Verbindung zum Server wurde unterbrochen.',
   'call.videos': 'Video',
   'call.controls': 'Gesprächssteuerung',
+  'e2ee.on': 'Ende-zu-Ende-verschlüsselt',
+  'e2ee.pending': 'Schlüssel für die Ende-zu-Ende-Verschlüsselung werden ausgetauscht …',
+  'e2ee.off': 'Nicht Ende-zu-Ende-verschlüsselt',
+  'e2ee.unsupported': 'Dieser Browser kann das Gespräch nicht Ende-zu-Ende verschlüsseln',
+  'e2ee.code_label': 'Sicherheitscode',
+  'e2ee.code_help':
+    'Vergleichen Sie diesen Code mit allen im Gespräch, zum Beispiel durch Vorlesen. Ist er auf allen Bildschirmen gleich, können nur die Personen in diesem Gespräch es sehen und hören. Er ändert sich, sobald jemand hinzukommt oder geht.',
+  'e2ee.unsupported_title': 'Mit diesem Browser können Sie nicht teilnehmen',
+  'e2ee.unsupported_text':
+    'Sitzungen sind Ende-zu-Ende-verschlüsselt: Ihr Browser muss Audio und Video selbst verschlüsseln, und dieser Browser kann das nicht. Bitte öffnen Sie den Link in einer aktuellen Version von Firefox, Chrome, Edge oder Safari.',
 
   'conn.label': 'Verbindung',
   'conn.ws.idle': 'Nicht verbunden',
@@ -346,6 +368,8 @@ const de = {
   'err.idle_timeout': 'Die Verbindung wurde nach längerer Inaktivität getrennt.',
   'err.replaced': 'Sie haben diese Sitzung in einem anderen Fenster geöffnet; dieses wurde getrennt.',
   'err.room_full': 'Die Sitzung ist voll.',
+  'err.e2ee_unsupported':
+    'Dieser Browser kann Audio und Video nicht Ende-zu-Ende verschlüsseln und deshalb nicht an der Sitzung teilnehmen. Bitte verwenden Sie eine aktuelle Version von Firefox, Chrome, Edge oder Safari.',
 };
 
 export const dictionaries = { en, de };

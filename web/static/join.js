@@ -5,6 +5,7 @@ import { h, clear, pageData, appRoot, pageHeader, notice } from './ui.js';
 import { Signaling } from './signaling.js';
 import { acquireMedia, devicePicker, stopStream } from './media.js';
 import { Call, confidant } from './call.js';
+import { e2eeSupport } from './e2ee.js';
 
 const { linkToken: dataToken, protocolVersion } = pageData();
 const linkToken = dataToken || decodeURIComponent((location.pathname.match(/^\/j\/([^/?#]+)/) || [])[1] || '');
@@ -44,6 +45,20 @@ function showInvalid() {
       'section',
       { class: 'panel final-panel', testid: 'link-invalid', attrs: { role: 'alert' } },
       h('h1', { text: t('join.link_invalid') }),
+    ),
+  );
+}
+
+/** Media is end-to-end encrypted: a browser that cannot encrypt frames is told so up front. */
+function showUnsupported() {
+  setState('e2ee-unsupported');
+  clear(main);
+  main.appendChild(
+    h(
+      'section',
+      { class: 'panel final-panel', testid: 'e2ee-unsupported', attrs: { role: 'alert' } },
+      h('h1', { text: t('e2ee.unsupported_title') }),
+      h('p', { text: t('e2ee.unsupported_text') }),
     ),
   );
 }
@@ -119,6 +134,8 @@ setState('preview');
 
 if (!linkToken || document.body.dataset.linkValid === 'false') {
   showInvalid();
+} else if (!e2eeSupport()) {
+  showUnsupported();
 } else {
   acquireMedia().then(({ stream, error }) => {
     if (confidant.state !== 'preview' && confidant.state !== 'knocking' && confidant.state !== 'lobby') {
