@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { decodeHeader } from '../../web/static/sframe.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.CONFIDANT_BIN
@@ -250,6 +251,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
   let joinUrl;
   const ids = {}; // name -> participant id
   let codeOfThree = null; // safety code while counsellor, Alice and Bob are in the call
+  let capturePath; // the SFU's test-only record of forwarded frames (server built with test-capture)
 
   function step(name, fn) {
     it(name, { timeout: 5 * 60_000 }, async (t) => {
@@ -288,6 +290,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
 
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-e2e-'));
+    capturePath = path.join(dataDir, 'sfu-capture.jsonl');
     const port = await freeTcpPort();
     udpPort = await freeUdpPort();
     base = `http://127.0.0.1:${port}`;
@@ -302,7 +305,13 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     serverLog.push(`$ ${BIN} ${args.join(' ')}`);
     server = spawn(BIN, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', RUST_BACKTRACE: '1', NO_COLOR: '1' },
+      env: {
+        ...process.env,
+        RUST_LOG: process.env.RUST_LOG || 'info',
+        RUST_BACKTRACE: '1',
+        NO_COLOR: '1',
+        CONFIDANT_SFU_CAPTURE: capturePath,
+      },
     });
     collect(server.stdout, serverLog, '[out] ');
     collect(server.stderr, serverLog, '[err] ');
@@ -558,6 +567,52 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     }
   });
 
+  step('the SFU forwards only SFrame ciphertext: valid headers, unique nonces, no plaintext', async (t) => {
+    assert.ok(
+      fs.existsSync(capturePath),
+      'the SFU wrote no capture file: build the server with `cargo build -p confidant --features test-capture`',
+    );
+    const snaps = {};
+    for (const [name, page] of Object.entries(pages)) snaps[name] = await e2eeSnapshot(page);
+    const byId = Object.fromEntries(Object.entries(ids).map(([name, id]) => [id, name]));
+    const frames = fs
+      .readFileSync(capturePath, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    const counts = { audio: 0, video: 0 };
+    const nonces = new Set();
+    for (const f of frames) {
+      const name = byId[f.publisher];
+      assert.ok(name, `frame from an unknown publisher ${f.publisher}`);
+      counts[f.kind]++;
+      const head = Buffer.from(f.head, 'hex');
+      // video keeps its VP8 clear prefix (docs/E2EE.md); audio is SFrame from the first byte
+      const prefix = f.kind === 'video' ? ((head[0] & 1) === 0 ? 10 : 3) : 0;
+      const h = decodeHeader(head, prefix);
+      const sent = snaps[name].stats;
+      assert.ok(h.kid <= BigInt(sent.sendKid), `${name}'s ${f.kind} frame has KID ${h.kid}, beyond its keys (${sent.sendKid})`);
+      assert.ok(h.ctr < BigInt(sent.encrypted + 1000), `${name}'s ${f.kind} frame has CTR ${h.ctr}, more than it encrypted`);
+      // the tag and at least one byte of ciphertext follow the header
+      assert.ok(f.len >= prefix + h.length + 16 + 1, `${name}'s ${f.kind} frame is too short for SFrame (${f.len} bytes)`);
+      const nonce = `${f.publisher}/${h.kid}/${h.ctr}`;
+      assert.ok(!nonces.has(nonce), `nonce reused: ${nonce}`);
+      nonces.add(nonce);
+    }
+    assert.ok(counts.audio > 50 && counts.video > 50, `the SFU forwarded audio and video frames (${JSON.stringify(counts)})`);
+    // none of the plaintext the publishers encoded appears in what the SFU saw
+    const heads = frames.map((f) => f.head);
+    let samples = 0;
+    for (const [name, snap] of Object.entries(snaps)) {
+      for (const p of snap.stats.plainSamples) {
+        samples++;
+        assert.ok(!heads.some((h) => h.includes(p.hex)), `${name}'s plaintext ${p.kind} bytes reached the SFU`);
+      }
+    }
+    assert.ok(samples >= 30, `plaintext samples from the publishers (${samples})`);
+    t.diagnostic(`${frames.length} forwarded frames checked (${counts.audio} audio, ${counts.video} video), ${samples} plaintext samples`);
+  });
+
   step("Alice's websocket drops; she resumes as the same participant on the same peer connection", async () => {
     const alice = pages.Alice;
     const before = await alice.evaluate(() => {
@@ -602,6 +657,31 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
       assert.equal(await msg.locator('b').count(), 0, 'chat text is not rendered as HTML');
       assert.equal(await msg.getAttribute('data-participant-id'), ids.Alice);
     }
+  });
+
+  step('a participant with wrong keys decodes nothing: its frames fail authentication and are dropped', async () => {
+    const bob = pages.Bob;
+    await bob.evaluate(() => window.confidant.e2ee.testOnlyUseWrongKeys());
+    const others = [ids.Alice, ids.counsellor];
+    // frames already in the decoder's queue may still come out: let them drain first
+    const failedBefore = (await e2eeSnapshot(bob)).stats.droppedFailed;
+    await until('Bob to start failing to decrypt', async () => (await e2eeSnapshot(bob)).stats.droppedFailed > failedBefore + 20);
+    const a = await mediaSnapshot(bob);
+    const e1 = await e2eeSnapshot(bob);
+    await sleep(3000);
+    const b = await mediaSnapshot(bob);
+    const e2 = await e2eeSnapshot(bob);
+    for (const pid of others) {
+      assert.equal(b.participants[pid].framesDecoded, a.participants[pid].framesDecoded, `Bob decoded frames of ${pid} with a wrong key`);
+    }
+    assert.equal(e2.stats.decrypted, e1.stats.decrypted, 'no frame decrypted under a wrong key');
+    assert.ok(e2.stats.droppedFailed > e1.stats.droppedFailed, 'frames keep arriving and fail authentication');
+    // the others are unaffected
+    const alice0 = await mediaSnapshot(pages.Alice);
+    await until('Alice to keep decoding', async () => {
+      const alice1 = await mediaSnapshot(pages.Alice);
+      return alice1.participants[ids.counsellor].framesDecoded > alice0.participants[ids.counsellor].framesDecoded + 10;
+    });
   });
 
   step('Bob mutes his microphone and the others see it; then he leaves and his tile disappears', async () => {

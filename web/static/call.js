@@ -267,6 +267,7 @@ export class Call {
     confidant.e2ee = {
       ...s,
       stats: () => (this.e2ee ? this.e2ee.stats() : Promise.resolve(null)),
+      testOnlyUseWrongKeys: () => this.e2ee && this.e2ee.testOnlyUseWrongKeys(),
     };
     if (!this.e2eeBadge) return;
     this.e2eeBadge.dataset.e2ee = s.state;

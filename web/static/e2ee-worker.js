@@ -27,7 +27,22 @@ function isKeyFrame(data) {
   return data.length > 0 && (data[0] & 0x01) === 0;
 }
 
+/**
+ * The first plaintext bytes (after the clear prefix) of the first few outgoing frames, so the
+ * browser tests can check that none of them ever reaches the SFU. A handful of bytes of the
+ * page's own media, kept inside the page; nothing is sent anywhere.
+ */
+const PLAIN_SAMPLES = 40;
+const SAMPLE_BYTES = 16;
+
+function toHex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 const state = {
+  plainSamples: [],
+  /** Test hook: decrypt with wrong keys from now on (proves a wrong key decodes nothing). */
+  wrongKeys: false,
   send: null, // { kid, ctx, ctr }
   recv: new Map(), // participant id -> Map(kid -> { ctx, added, expires })
   transforms: new Map(), // id -> { id, side, kind, participant, transformer }
@@ -66,6 +81,9 @@ async function encryptFrame(frame, controller, t) {
   }
   const data = new Uint8Array(frame.data);
   const n = Math.min(clearBytes(t.kind, data), data.length);
+  if (state.plainSamples.length < PLAIN_SAMPLES && data.length >= n + SAMPLE_BYTES) {
+    state.plainSamples.push({ kind: t.kind, hex: toHex(data.subarray(n, n + SAMPLE_BYTES)) });
+  }
   const ctr = s.ctr++;
   const sframe = await encrypt(s.ctx, ctr, data.subarray(n), data.subarray(0, n));
   const out = new Uint8Array(n + sframe.length);
@@ -222,7 +240,8 @@ async function onMessage(msg) {
     }
     case 'peerKey': {
       const pid = String(msg.participant);
-      const ctx = await importKey(SUITE, msg.kid, new Uint8Array(msg.key));
+      const key = state.wrongKeys ? crypto.getRandomValues(new Uint8Array(msg.key.byteLength)) : new Uint8Array(msg.key);
+      const ctx = await importKey(SUITE, msg.kid, key);
       let keys = state.recv.get(pid);
       if (!keys) {
         keys = new Map();
@@ -233,6 +252,16 @@ async function onMessage(msg) {
       keys.set(msg.kid, { ctx, added: now, expires: 0 });
       pruneKeys(pid);
       forTransforms((t) => t.side === 'receive' && t.kind === 'video' && t.participant === pid, requestKeyFrame);
+      break;
+    }
+    case 'testOnlyUseWrongKeys': {
+      // Replace every key received so far (and any later one) by a random key of the same KID.
+      state.wrongKeys = true;
+      for (const keys of state.recv.values()) {
+        for (const [kid, entry] of keys) {
+          entry.ctx = await importKey(SUITE, kid, crypto.getRandomValues(new Uint8Array(16)));
+        }
+      }
       break;
     }
     case 'peerGone':
@@ -257,6 +286,7 @@ async function onMessage(msg) {
         stats: {
           ...state.stats,
           sendKid: state.send ? state.send.kid : null,
+          plainSamples: state.plainSamples,
           transforms: [...state.transforms.values()].map(({ id, side, kind, participant }) => ({ id, side, kind, participant })),
           keys: Object.fromEntries([...state.recv].map(([pid, m]) => [pid, [...m.keys()]])),
         },

@@ -132,6 +132,14 @@ export class MediaEncryption {
     this.attach(receiver, { side: 'receive', kind, participant, id });
   }
 
+  /**
+   * Test hook: from now on this page decrypts with random keys of the right KIDs, as if it had
+   * been given wrong keys. It can only break this page's own decryption.
+   */
+  testOnlyUseWrongKeys() {
+    this.post({ type: 'testOnlyUseWrongKeys' });
+  }
+
   /** The worker's counters (frames encrypted, decrypted, dropped …). */
   stats(timeoutMs = 2000) {
     const seq = ++this.seq;
