@@ -156,6 +156,8 @@ struct Participant {
     tracks: Vec<(String, Kind)>,
     /// A server offer not yet answered; re-sent on resume.
     pending_offer: Option<String>,
+    /// Its browser encrypts media end to end.
+    e2ee: bool,
 }
 
 impl Participant {
@@ -167,6 +169,7 @@ impl Participant {
             audio_muted: self.audio_muted,
             video_muted: self.video_muted,
             connected: self.conn.is_some(),
+            e2ee: self.e2ee,
         }
     }
 }
@@ -176,6 +179,7 @@ struct Waiter {
     name: String,
     since: String,
     conn: ConnRef,
+    e2ee: bool,
 }
 
 /// A handle to one connection's outbound queue.
@@ -218,6 +222,13 @@ fn error_msg(code: ErrorCode, message: impl Into<String>) -> ServerMessage {
         code,
         message: message.into(),
     }
+}
+
+fn e2ee_required() -> ServerMessage {
+    error_msg(
+        ErrorCode::E2eeRequired,
+        "this session requires end-to-end encryption, which this browser cannot do",
+    )
 }
 
 fn now_rfc3339() -> String {
@@ -504,8 +515,18 @@ impl Hub {
                 conn.me.send(&ServerMessage::Pong {});
                 Flow::Continue
             }
-            ClientMessage::Knock { v, link, name } => self.on_knock(conn, v, &link, &name).await,
-            ClientMessage::Join { v, room, token } => self.on_join(conn, v, &room, &token).await,
+            ClientMessage::Knock {
+                v,
+                link,
+                name,
+                e2ee,
+            } => self.on_knock(conn, v, &link, &name, e2ee).await,
+            ClientMessage::Join {
+                v,
+                room,
+                token,
+                e2ee,
+            } => self.on_join(conn, v, &room, &token, e2ee).await,
             ClientMessage::Resume {
                 v,
                 participant_id,
@@ -541,7 +562,7 @@ impl Hub {
         None
     }
 
-    async fn on_knock(&self, conn: &mut Conn, v: u32, link: &str, name: &str) -> Flow {
+    async fn on_knock(&self, conn: &mut Conn, v: u32, link: &str, name: &str, e2ee: bool) -> Flow {
         if let Some(f) = Self::check_version(conn, v) {
             return f;
         }
@@ -580,6 +601,10 @@ impl Hub {
                 return Flow::Continue;
             }
         };
+        if !e2ee && !target.policy.allow_unencrypted {
+            conn.me.send(&e2ee_required());
+            return Flow::Close(CLOSE_POLICY, "e2ee required");
+        }
         let lobby_id = uuid::Uuid::new_v4().to_string();
         let mut st = self.state();
         let max_waiting = self.inner.config.max_waiting;
@@ -594,6 +619,7 @@ impl Hub {
             name,
             since: now_rfc3339(),
             conn: conn.me.clone(),
+            e2ee,
         });
         conn.me.send(&ServerMessage::LobbyWaiting {
             lobby_id: lobby_id.clone(),
@@ -608,7 +634,14 @@ impl Hub {
         Flow::Continue
     }
 
-    async fn on_join(&self, conn: &mut Conn, v: u32, room_id: &str, token: &str) -> Flow {
+    async fn on_join(
+        &self,
+        conn: &mut Conn,
+        v: u32,
+        room_id: &str,
+        token: &str,
+        e2ee: bool,
+    ) -> Flow {
         if let Some(f) = Self::check_version(conn, v) {
             return f;
         }
@@ -642,9 +675,14 @@ impl Hub {
                 return Flow::Close(CLOSE_POLICY, "token refused");
             }
         };
-        match self.inner.directory.room_open(room_id).await {
-            Ok(true) => {}
-            Ok(false) => {
+        match self.inner.directory.room_policy(room_id).await {
+            Ok(Some(policy)) => {
+                if !e2ee && !policy.allow_unencrypted {
+                    conn.me.send(&e2ee_required());
+                    return Flow::Close(CLOSE_POLICY, "e2ee required");
+                }
+            }
+            Ok(None) => {
                 conn.me.send(&ServerMessage::SessionEnded {
                     reason: "ended".into(),
                 });
@@ -713,6 +751,11 @@ impl Hub {
                 existing.generation += 1;
                 existing.conn = Some(conn.me.clone());
                 existing.resume_hash = digest(&resume_token);
+                existing.e2ee = e2ee;
+                let update = ServerMessage::ParticipantUpdated {
+                    participant: existing.info(),
+                };
+                broadcast_except(room, &claims.sub, &update);
             } else {
                 if room.participants.len() >= max {
                     conn.me
@@ -732,6 +775,7 @@ impl Hub {
                     has_peer: false,
                     tracks: Vec::new(),
                     pending_offer: None,
+                    e2ee,
                 };
                 let joined = ServerMessage::ParticipantJoined {
                     participant: p.info(),
@@ -1439,6 +1483,7 @@ fn lobby_message(room: &Room) -> ServerMessage {
                 lobby_id: w.lobby_id.clone(),
                 name: w.name.clone(),
                 since: w.since.clone(),
+                e2ee: w.e2ee,
             })
             .collect(),
     }

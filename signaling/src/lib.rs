@@ -27,6 +27,15 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct LinkTarget {
     /// The room (session id) the link opens.
     pub room: String,
+    /// The room's rules.
+    pub policy: RoomPolicy,
+}
+
+/// Rules of one room, set by its counsellor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomPolicy {
+    /// Clients whose browser cannot encrypt media end to end may still join (unencrypted).
+    pub allow_unencrypted: bool,
 }
 
 /// A chat message as stored: the sender's name and the text are sealed together.
@@ -49,8 +58,10 @@ pub trait Directory: Send + Sync + 'static {
         &'a self,
         link: &'a str,
     ) -> BoxFuture<'a, Result<Option<LinkTarget>, Error>>;
-    /// Whether the room (session) is still open: not ended, not expired.
-    fn room_open<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
+    /// The room's rules if the room (session) is still open (not ended, not expired);
+    /// `Ok(None)` if it is not.
+    fn room_policy<'a>(&'a self, room: &'a str)
+        -> BoxFuture<'a, Result<Option<RoomPolicy>, Error>>;
     /// Marks the session ended and its link invalid (a host sent `end_session`).
     fn end_room<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<(), Error>>;
     /// Persists one sealed chat message.

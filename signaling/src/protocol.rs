@@ -32,6 +32,10 @@ pub enum Role {
     Guest,
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// Media kind, for mute state and published tracks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,6 +58,10 @@ pub enum ClientMessage {
         link: String,
         /// Display name chosen by the client (1–80 characters).
         name: String,
+        /// Whether this browser encrypts media end to end (default true). `false` is only
+        /// accepted where the session's counsellor allows unencrypted joins.
+        #[serde(default = "yes")]
+        e2ee: bool,
     },
     /// Join a room with a join token (from `admitted`, or the counsellor's from the HTTP API).
     Join {
@@ -63,6 +71,9 @@ pub enum ClientMessage {
         room: String,
         /// The join token (JWT).
         token: String,
+        /// Whether this browser encrypts media end to end (default true); see `knock`.
+        #[serde(default = "yes")]
+        e2ee: bool,
     },
     /// Re-attach to a participant after a dropped connection (within 30 s).
     Resume {
@@ -165,6 +176,10 @@ pub struct ParticipantInfo {
     pub video_muted: bool,
     /// Currently connected (false while reconnecting).
     pub connected: bool,
+    /// Encrypts its media end to end. While anyone in the room does not, nobody's media is
+    /// end-to-end encrypted and every client says so.
+    #[serde(default = "yes")]
+    pub e2ee: bool,
 }
 
 /// One waiting client, as hosts see it.
@@ -176,6 +191,9 @@ pub struct LobbyEntry {
     pub name: String,
     /// When the client knocked (RFC 3339).
     pub since: String,
+    /// Whether the waiting client's browser encrypts end to end.
+    #[serde(default = "yes")]
+    pub e2ee: bool,
 }
 
 /// One chat message.
@@ -364,6 +382,8 @@ pub enum ErrorCode {
     IdleTimeout,
     /// The same participant connected elsewhere; this connection is closed.
     Replaced,
+    /// The session requires end-to-end encryption and the client cannot do it.
+    E2eeRequired,
     /// The room is full.
     RoomFull,
     /// A server-side failure; details are in the server log.
@@ -394,6 +414,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::IdleTimeout,
         ErrorCode::Replaced,
+        ErrorCode::E2eeRequired,
         ErrorCode::RoomFull,
         ErrorCode::Internal,
     ];
@@ -423,6 +444,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::Replaced => "replaced",
+            ErrorCode::E2eeRequired => "e2ee_required",
             ErrorCode::RoomFull => "room_full",
             ErrorCode::Internal => "internal",
         }

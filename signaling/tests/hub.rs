@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use confidant_signaling::protocol::{ErrorCode, Role, ServerMessage};
 use confidant_signaling::{
-    BoxFuture, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound, StoredChat, Tokens,
+    BoxFuture, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound, RoomPolicy,
+    StoredChat, Tokens,
 };
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -22,6 +23,7 @@ const LINK: &str = "link-for-room-a";
 struct MemDirectory {
     links: Mutex<HashMap<String, String>>,
     ended: Mutex<HashSet<String>>,
+    allow_unencrypted: Mutex<bool>,
     chats: Mutex<Vec<StoredChat>>,
 }
 
@@ -32,13 +34,24 @@ impl Directory for MemDirectory {
     ) -> BoxFuture<'a, Result<Option<LinkTarget>, Error>> {
         Box::pin(async move {
             let room = self.links.lock().unwrap().get(link).cloned();
+            let policy = RoomPolicy {
+                allow_unencrypted: *self.allow_unencrypted.lock().unwrap(),
+            };
             Ok(room
                 .filter(|r| !self.ended.lock().unwrap().contains(r))
-                .map(|room| LinkTarget { room }))
+                .map(|room| LinkTarget { room, policy }))
         })
     }
-    fn room_open<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(async move { Ok(!self.ended.lock().unwrap().contains(room)) })
+    fn room_policy<'a>(
+        &'a self,
+        room: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RoomPolicy>, Error>> {
+        Box::pin(async move {
+            let policy = RoomPolicy {
+                allow_unencrypted: *self.allow_unencrypted.lock().unwrap(),
+            };
+            Ok((!self.ended.lock().unwrap().contains(room)).then_some(policy))
+        })
     }
     fn end_room<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
@@ -574,4 +587,67 @@ async fn bad_sdp_is_sdp_rejected_not_a_panic() {
     assert_eq!(h.until("error").await["code"], "no_pending_offer");
     h.send(json!({"type": "ping"}));
     h.until("pong").await;
+}
+
+#[tokio::test]
+async fn unencrypted_client_is_refused_unless_the_counsellor_allows_it() {
+    let s = setup().await;
+    // Refused at the door by default: before waiting in the lobby.
+    let mut c = Client::connect(&s.hub);
+    c.send(json!({"type": "knock", "v": 1, "link": LINK, "name": "Old browser", "e2ee": false}));
+    assert_eq!(c.error_code().await, ErrorCode::E2eeRequired);
+    assert_eq!(c.closed().await, 1008);
+    // And with a join token (e.g. one issued before the setting changed).
+    let mut j = Client::connect(&s.hub);
+    let token = s
+        .tokens
+        .issue(
+            ROOM,
+            "4242",
+            Role::Guest,
+            "Old browser",
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    j.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token, "e2ee": false}));
+    assert_eq!(j.error_code().await, ErrorCode::E2eeRequired);
+
+    // Allowed: the host sees the waiting client is unencrypted, and everyone sees it once joined.
+    *s.dir.allow_unencrypted.lock().unwrap() = true;
+    let (mut h, _) = host(&s).await;
+    let mut g = Client::connect(&s.hub);
+    g.send(json!({"type": "knock", "v": 1, "link": LINK, "name": "Old browser", "e2ee": false}));
+    let lobby_id = g.until("lobby_waiting").await["lobby_id"].clone();
+    let mut seen = false;
+    for _ in 0..10 {
+        let lobby = h.until("lobby").await;
+        if let Some(w) = lobby["waiting"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["lobby_id"] == lobby_id)
+        {
+            assert_eq!(w["e2ee"], false);
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen);
+    h.send(json!({"type": "admit", "lobby_id": lobby_id}));
+    let token = g.until("admitted").await["token"].clone();
+    g.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token, "e2ee": false}));
+    g.until("joined").await;
+    let joined = h.until("participant_joined").await;
+    assert_eq!(joined["participant"]["e2ee"], false);
+}
+
+#[tokio::test]
+async fn clients_that_say_nothing_about_e2ee_count_as_encrypting() {
+    let s = setup().await;
+    let (mut h, _) = host(&s).await;
+    let (_g, _) = guest(&s, &mut h, "Alex").await;
+    assert_eq!(
+        h.until("participant_joined").await["participant"]["e2ee"],
+        true
+    );
 }

@@ -141,6 +141,9 @@ pub struct Counsellor {
     pub email: String,
     /// Display name.
     pub name: String,
+    /// Clients whose browser cannot encrypt media end to end may join this counsellor's
+    /// sessions unencrypted (everyone then sees the session is not end-to-end encrypted).
+    pub allow_unencrypted_join: bool,
 }
 
 /// The counsellor whose valid session cookie comes with `headers`, if any.
@@ -152,15 +155,23 @@ pub async fn current_counsellor(
     let Some(cookie) = jar.get(SESSION_COOKIE) else {
         return Ok(None);
     };
-    let row: Option<(String, String, String)> = sqlx::query_as(
-        "SELECT c.id, c.email, c.name FROM auth_sessions s JOIN counsellors c ON c.id = s.counsellor_id
+    let row: Option<(String, String, String, bool)> = sqlx::query_as(
+        "SELECT c.id, c.email, c.name, c.allow_unencrypted_join
+         FROM auth_sessions s JOIN counsellors c ON c.id = s.counsellor_id
          WHERE s.token_hash = ? AND s.expires_at > ?",
     )
     .bind(sha256_hex(cookie.value()))
     .bind(now_ms())
     .fetch_optional(&state.db)
     .await?;
-    Ok(row.map(|(id, email, name)| Counsellor { id, email, name }))
+    Ok(
+        row.map(|(id, email, name, allow_unencrypted_join)| Counsellor {
+            id,
+            email,
+            name,
+            allow_unencrypted_join,
+        }),
+    )
 }
 
 impl FromRequestParts<AppState> for Counsellor {
@@ -322,6 +333,41 @@ pub async fn logout(
 )]
 pub async fn me(counsellor: Counsellor) -> axum::Json<Counsellor> {
     axum::Json(counsellor)
+}
+
+/// The counsellor's settings that can be changed; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdate {
+    /// Let clients whose browser cannot encrypt media end to end join unencrypted.
+    pub allow_unencrypted_join: Option<bool>,
+}
+
+/// Change the logged-in counsellor's settings.
+#[utoipa::path(
+    patch, path = "/api/me", tag = "auth",
+    request_body = SettingsUpdate,
+    responses(
+        (status = 200, description = "The counsellor, updated", body = Counsellor),
+        (status = 400, description = "`validation_failed`: malformed body or unknown field", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid session cookie", body = ErrorBody),
+    )
+)]
+pub async fn update_me(
+    State(state): State<AppState>,
+    mut counsellor: Counsellor,
+    Json(req): Json<SettingsUpdate>,
+) -> Result<axum::Json<Counsellor>, AppError> {
+    if let Some(allow) = req.allow_unencrypted_join {
+        sqlx::query("UPDATE counsellors SET allow_unencrypted_join = ? WHERE id = ?")
+            .bind(allow)
+            .bind(&counsellor.id)
+            .execute(&state.db)
+            .await?;
+        counsellor.allow_unencrypted_join = allow;
+        tracing::info!(counsellor_id = %counsellor.id, allow_unencrypted_join = allow, "settings changed");
+    }
+    Ok(axum::Json(counsellor))
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use confidant_signaling::{BoxFuture, Directory, Error as SignalingError, LinkTarget, StoredChat};
+use confidant_signaling::{
+    BoxFuture, Directory, Error as SignalingError, LinkTarget, RoomPolicy, StoredChat,
+};
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::SqlitePool;
@@ -76,30 +78,39 @@ impl Directory for SqlDirectory {
         link: &'a str,
     ) -> BoxFuture<'a, Result<Option<LinkTarget>, SignalingError>> {
         Box::pin(async move {
-            let room: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM sessions
-                 WHERE link_hash = ? AND revoked_at IS NULL AND ended_at IS NULL AND expires_at > ?",
+            let row: Option<(String, bool)> = sqlx::query_as(
+                "SELECT s.id, c.allow_unencrypted_join FROM sessions s
+                 JOIN counsellors c ON c.id = s.counsellor_id
+                 WHERE s.link_hash = ? AND s.revoked_at IS NULL AND s.ended_at IS NULL AND s.expires_at > ?",
             )
             .bind(sha256_hex(link))
             .bind(now_ms())
             .fetch_optional(&self.pool)
             .await
             .map_err(dir_err)?;
-            Ok(room.map(|room| LinkTarget { room }))
+            Ok(row.map(|(room, allow_unencrypted)| LinkTarget {
+                room,
+                policy: RoomPolicy { allow_unencrypted },
+            }))
         })
     }
 
-    fn room_open<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<bool, SignalingError>> {
+    fn room_policy<'a>(
+        &'a self,
+        room: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RoomPolicy>, SignalingError>> {
         Box::pin(async move {
-            let open: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM sessions WHERE id = ? AND ended_at IS NULL AND expires_at > ?",
+            let open: Option<bool> = sqlx::query_scalar(
+                "SELECT c.allow_unencrypted_join FROM sessions s
+                 JOIN counsellors c ON c.id = s.counsellor_id
+                 WHERE s.id = ? AND s.ended_at IS NULL AND s.expires_at > ?",
             )
             .bind(room)
             .bind(now_ms())
             .fetch_optional(&self.pool)
             .await
             .map_err(dir_err)?;
-            Ok(open.is_some())
+            Ok(open.map(|allow_unencrypted| RoomPolicy { allow_unencrypted }))
         })
     }
 

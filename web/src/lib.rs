@@ -172,7 +172,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         // JSON API
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
-        .routes(routes!(auth::me))
+        .routes(routes!(auth::me, auth::update_me))
         .routes(routes!(sessions::create, sessions::list))
         .routes(routes!(sessions::get))
         .routes(routes!(sessions::revoke))

@@ -268,11 +268,16 @@ pub async fn host(
     if !crate::sessions::owns(&state, &counsellor.id, &session_id).await? {
         return Ok(not_found(&state, &headers));
     }
+    let allow = if counsellor.allow_unencrypted_join {
+        "true"
+    } else {
+        "false"
+    };
     Ok(render(
         &state,
         &headers,
         Page::Host,
-        &[("session-id", &session_id)],
+        &[("session-id", &session_id), ("allow-unencrypted", allow)],
     ))
 }
 
@@ -295,16 +300,25 @@ pub async fn join(
         && link_token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    let valid = plausible && state.directory.resolve_link(&link_token).await?.is_some();
+    let target = if plausible {
+        state.directory.resolve_link(&link_token).await?
+    } else {
+        None
+    };
     let lang = negotiate_lang(&headers);
-    if valid {
+    if let Some(target) = target {
+        let allow = if target.policy.allow_unencrypted {
+            "true"
+        } else {
+            "false"
+        };
         return Ok(html(
             StatusCode::OK,
             shell(
                 &state,
                 Page::Join,
                 lang,
-                &[("link-token", &link_token)],
+                &[("link-token", &link_token), ("allow-unencrypted", allow)],
                 Page::Join.text(lang).1,
             ),
         ));

@@ -45,8 +45,68 @@ async fn login_sets_a_strict_http_only_cookie_and_me_answers() {
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(
         me.json(),
-        json!({"id": id, "email": "anna@example.org", "name": "Anna Berg"})
+        json!({"id": id, "email": "anna@example.org", "name": "Anna Berg", "allow_unencrypted_join": false})
     );
+}
+
+#[tokio::test]
+async fn counsellor_allows_unencrypted_joins_and_the_pages_say_so() {
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("anna@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap().to_owned();
+    let join_path = format!("/j/{}", common::link_token(&s));
+    assert!(t
+        .get(&join_path, None)
+        .await
+        .text()
+        .contains(r#"data-allow-unencrypted="false""#));
+    assert!(t
+        .get(&format!("/s/{id}"), Some(&cookie))
+        .await
+        .text()
+        .contains(r#"data-allow-unencrypted="false""#));
+
+    let r = t
+        .send(common::request(
+            axum::http::Method::PATCH,
+            "/api/me",
+            Some(&cookie),
+            Some(json!({"allow_unencrypted_join": true})),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["allow_unencrypted_join"], true);
+    assert_eq!(
+        t.get("/api/me", Some(&cookie)).await.json()["allow_unencrypted_join"],
+        true
+    );
+    assert!(t
+        .get(&join_path, None)
+        .await
+        .text()
+        .contains(r#"data-allow-unencrypted="true""#));
+
+    // Unknown fields and wrong types are refused with the JSON error shape; no cookie, 401.
+    let bad = t
+        .send(common::request(
+            axum::http::Method::PATCH,
+            "/api/me",
+            Some(&cookie),
+            Some(json!({"allow_unencrypted_join": "yes"})),
+        ))
+        .await;
+    assert!(bad.status.is_client_error());
+    assert!(bad.json()["error"]["code"].is_string());
+    let anon = t
+        .send(common::request(
+            axum::http::Method::PATCH,
+            "/api/me",
+            None,
+            Some(json!({"allow_unencrypted_join": true})),
+        ))
+        .await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -137,7 +137,7 @@ async fn create_counsellor_then_log_in_over_http() {
     let me = t.get("/api/me", Some(&cookie)).await.json();
     assert_eq!(
         me,
-        serde_json::json!({"id": id, "email": "anna@example.org", "name": "Anna Berg"})
+        serde_json::json!({"id": id, "email": "anna@example.org", "name": "Anna Berg", "allow_unencrypted_join": false})
     );
     t.login("ben@example.org", &generated).await;
 }

@@ -18,7 +18,7 @@ async fn resolves_to(t: &TestApp, session: &Value) -> Option<String> {
         .resolve_link(&link_token(session))
         .await
         .unwrap()
-        .map(|LinkTarget { room }| room)
+        .map(|LinkTarget { room, .. }| room)
 }
 
 #[tokio::test]
@@ -175,7 +175,7 @@ async fn revoke_invalidates_the_link_but_keeps_the_room_open() {
     assert_eq!(r.json()["status"], "revoked");
     assert_eq!(resolves_to(&t, &s).await, None);
     assert!(
-        directory(&t).room_open(id).await.unwrap(),
+        directory(&t).room_policy(id).await.unwrap().is_some(),
         "people in the room stay"
     );
     // The host may still (re)join a revoked session.
@@ -208,7 +208,7 @@ async fn end_invalidates_link_and_room_and_refuses_host_tokens() {
     assert_eq!(ended["status"], "ended");
     assert!(ended["ended_at"].is_string());
     assert_eq!(resolves_to(&t, &s).await, None);
-    assert!(!directory(&t).room_open(id).await.unwrap());
+    assert!(!directory(&t).room_policy(id).await.unwrap().is_some());
     let r = t
         .post(&format!("/api/sessions/{id}/host-token"), Some(&a), None)
         .await;
@@ -235,7 +235,7 @@ async fn expired_session_link_is_invalid_and_host_token_refused() {
         .await
         .unwrap();
     assert_eq!(resolves_to(&t, &s).await, None);
-    assert!(!directory(&t).room_open(id).await.unwrap());
+    assert!(!directory(&t).room_policy(id).await.unwrap().is_some());
     assert_eq!(
         t.get(&format!("/api/sessions/{id}"), Some(&a)).await.json()["status"],
         "expired"
@@ -280,10 +280,11 @@ async fn unknown_links_resolve_to_nothing() {
             .unwrap(),
         None
     );
-    assert!(!d
-        .room_open(&uuid::Uuid::new_v4().to_string())
+    assert!(d
+        .room_policy(&uuid::Uuid::new_v4().to_string())
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
