@@ -788,4 +788,63 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     assert.equal(await carol.getByTestId('lobby-waiting').count(), 0);
     await carol.screenshot({ path: path.join(ARTIFACTS, 'link-invalid.png'), fullPage: true });
   });
+
+  step('with the counsellor\'s consent a browser without E2EE joins unencrypted, and both sides see it', async () => {
+    // the counsellor turns the setting on in the dashboard and starts a new session
+    const host = pages.counsellor;
+    await host.goto(`${base}/dashboard`);
+    const toggle = host.getByTestId('allow-unencrypted-toggle');
+    await until('the settings to load', () => toggle.isEnabled());
+    assert.equal(await toggle.isChecked(), false, 'off by default');
+    await toggle.check();
+    await host.getByTestId('settings-saved').waitFor({ state: 'visible' });
+    await host.getByTestId('start-session-button').click();
+    await host.waitForURL(/\/s\/[^/?#]+$/, { timeout: STEP_MS });
+    const link = host.getByTestId('join-link');
+    await link.waitFor({ state: 'visible' });
+    const url = await link.inputValue();
+    await host.waitForFunction(() => window.confidant && window.confidant.state === 'in-call', null, { timeout: STEP_MS });
+
+    const old = await newPage('OldBrowser2');
+    await old.addInitScript(() => {
+      delete window.RTCRtpScriptTransform;
+      if (window.RTCRtpSender) delete window.RTCRtpSender.prototype.createEncodedStreams;
+      if (window.RTCRtpReceiver) delete window.RTCRtpReceiver.prototype.createEncodedStreams;
+    });
+    await old.goto(url);
+    const warning = old.getByTestId('e2ee-unencrypted-warning');
+    await warning.waitFor({ state: 'visible' });
+    assert.match(await warning.textContent(), /not be end-to-end encrypted/);
+    await old.getByTestId('name-input').fill('Dana');
+    await old.getByTestId('join-button').click();
+    await old.getByTestId('lobby-waiting').waitFor({ state: 'visible' });
+
+    const entry = host.locator('[data-testid="lobby-entry"][data-lobby-name="Dana"]');
+    await entry.waitFor({ state: 'visible' });
+    assert.equal(await entry.getByTestId('lobby-unencrypted').count(), 1, 'the counsellor sees Dana is not encrypted');
+    await entry.getByTestId('admit-button').click();
+    await old.waitForFunction(() => window.confidant && window.confidant.state === 'in-call', null, { timeout: STEP_MS });
+
+    // both show "not end-to-end encrypted", no safety code, and both decode each other
+    for (const [name, page] of [['counsellor', host], ['Dana', old]]) {
+      await until(`${name}: the badge says not end-to-end encrypted`, async () => (await e2eeSnapshot(page)).state === 'off');
+      const snap = await e2eeSnapshot(page);
+      assert.equal(snap.label, 'Not end-to-end encrypted');
+      assert.equal(snap.code, '', `${name} shows no safety code`);
+    }
+    for (const [name, page] of [['counsellor', host], ['Dana', old]]) {
+      let a = null;
+      await until(`${name}: decodes the other's video`, async () => {
+        const snap = await mediaSnapshot(page);
+        const ps = snap ? Object.values(snap.participants) : [];
+        if (ps.length !== 1) return false;
+        if (!a) {
+          a = ps[0].framesDecoded;
+          return false;
+        }
+        return ps[0].framesDecoded > a + 10;
+      });
+    }
+    await old.screenshot({ path: path.join(ARTIFACTS, 'unencrypted-allowed.png'), fullPage: true });
+  });
 });

@@ -37,6 +37,10 @@ const JOIN_FATAL = new Set([
   'unsupported_version',
   'resume_failed',
   'replaced',
+  'e2ee_required',
+  'link_invalid',
+  // a join the server could not even parse is a client bug: say so instead of waiting forever
+  'invalid_message',
 ]);
 
 const ANSWER_TIMEOUT_MS = 15_000;
@@ -97,6 +101,8 @@ export class Call {
     this.blockedAudio = new Set();
     this.e2ee = null;
     this.e2eeStatus = { state: e2eeSupport() ? 'pending' : 'unsupported', code: null, complete: false, participants: 1 };
+    // The session's counsellor lets browsers that cannot encrypt join unencrypted.
+    this.allowUnencrypted = document.body.dataset.allowUnencrypted === 'true';
     confidant.signaling = signaling;
     confidant.call = this;
     confidant.role = role;
@@ -262,8 +268,23 @@ export class Call {
   }
 
   /** The lock badge and the safety code. */
+  /** Someone in the room (maybe this browser) cannot encrypt: nobody's media is encrypted. */
+  roomPlain() {
+    if (!e2eeSupport()) return true;
+    for (const p of this.participants.values()) if (p.e2ee === false) return true;
+    return false;
+  }
+
+  /** Tells the worker whether to encrypt, and the badge what to show. */
+  syncPlain() {
+    if (this.e2ee) this.e2ee.setPlain(this.roomPlain());
+    this.updateE2ee();
+  }
+
   updateE2ee() {
-    const s = this.e2eeStatus;
+    const plain = this.state !== 'idle' && this.roomPlain() && this.e2eeStatus.state !== 'unsupported';
+    const s = plain ? { ...this.e2eeStatus, state: 'off', code: null, plain: true } : this.e2eeStatus;
+    if (this.e2eeBadge) this.e2eeBadge.title = plain ? t('e2ee.room_plain') : '';
     confidant.e2ee = {
       ...s,
       stats: () => (this.e2ee ? this.e2ee.stats() : Promise.resolve(null)),
@@ -472,12 +493,15 @@ export class Call {
 
   /** Sends `join`; the rest follows from the server's messages. */
   join({ room, token, version }) {
-    if (!e2eeSupport()) {
+    if (!e2eeSupport() && !this.allowUnencrypted) {
       // Media is end-to-end encrypted; a browser that cannot encrypt frames does not join.
       this.finish('error', 'e2ee_unsupported');
       return;
     }
-    if (!this.e2ee) {
+    if (!e2eeSupport()) {
+      // Allowed by the counsellor: this browser joins unencrypted, and everyone is told.
+      this.e2eeStatus = { state: 'off', code: null, complete: false, participants: 1 };
+    } else if (!this.e2ee) {
       this.e2ee = new MediaEncryption({
         send: (msg) => this.signaling.send(msg),
         onStatus: (s) => {
@@ -488,7 +512,7 @@ export class Call {
     }
     this.setState('joining');
     confidant.room = room;
-    this.signaling.send({ type: 'join', v: version, room, token });
+    this.signaling.send({ type: 'join', v: version, room, token, e2ee: !!e2eeSupport() });
   }
 
   onJoined(msg) {
@@ -510,6 +534,7 @@ export class Call {
       }
     }
     if (this.e2ee) this.e2ee.start(this.participantId, msg.room, [...this.participants.keys()]);
+    this.syncPlain();
     this.updateLocal();
     if (this.state !== 'in-call') {
       this.setState('in-call');
@@ -533,6 +558,7 @@ export class Call {
     this.participants.set(info.participant_id, info);
     this.ensureTile(info.participant_id);
     this.updateTile(info.participant_id);
+    this.syncPlain();
     if (announceJoin) announce(info.name);
   }
 
@@ -542,6 +568,7 @@ export class Call {
     this.departed.add(pid);
     this.participants.delete(pid);
     this.removeTile(pid);
+    this.syncPlain();
   }
 
   onMute(msg) {

@@ -2,7 +2,7 @@
 
 import { t, errorText, formatTime } from './i18n.js';
 import { h, clear, appRoot, pageHeader, notice, linkField, confirmButton } from './ui.js';
-import { get, post, ApiError, redirectIfUnauthorized } from './api.js';
+import { get, post, api, ApiError, redirectIfUnauthorized } from './api.js';
 
 const app = appRoot();
 clear(app);
@@ -48,9 +48,34 @@ const listSection = h(
   list,
 );
 
+// Settings: whether browsers that cannot encrypt end to end may join unencrypted.
+const allowUnencrypted = h('input', { id: 'allow-unencrypted', type: 'checkbox', testid: 'allow-unencrypted-toggle', disabled: true });
+const settingsStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+allowUnencrypted.addEventListener('change', async () => {
+  allowUnencrypted.disabled = true;
+  clear(settingsStatus);
+  try {
+    const me = await api('PATCH', '/api/me', { allow_unencrypted_join: allowUnencrypted.checked });
+    allowUnencrypted.checked = !!me.allow_unencrypted_join;
+    settingsStatus.appendChild(notice(t('dashboard.saved'), 'success', 'settings-saved'));
+  } catch (e) {
+    allowUnencrypted.checked = !allowUnencrypted.checked;
+    handleError(e, settingsStatus);
+  }
+  allowUnencrypted.disabled = false;
+});
+const settingsSection = h(
+  'section',
+  { class: 'panel settings', attrs: { 'aria-labelledby': 'settings-heading' } },
+  h('h2', { id: 'settings-heading', text: t('dashboard.settings') }),
+  h('div', { class: 'check' }, allowUnencrypted, h('label', { for: 'allow-unencrypted', text: t('dashboard.allow_unencrypted') })),
+  h('p', { class: 'hint', text: t('dashboard.allow_unencrypted_hint') }),
+  settingsStatus,
+);
+
 app.append(
   pageHeader(who, logout),
-  h('main', { class: 'page dashboard-page', id: 'main' }, h('h1', { text: t('dashboard.title') }), startForm, listSection),
+  h('main', { class: 'page dashboard-page', id: 'main' }, h('h1', { text: t('dashboard.title') }), startForm, listSection, settingsSection),
 );
 
 function handleError(e, statusEl) {
@@ -150,6 +175,8 @@ async function load() {
 get('/api/me').then(
   (me) => {
     who.textContent = t('dashboard.signed_in_as', { name: me.name || me.email });
+    allowUnencrypted.checked = !!me.allow_unencrypted_join;
+    allowUnencrypted.disabled = false;
   },
   (e) => redirectIfUnauthorized(e),
 );

@@ -43,6 +43,11 @@ const state = {
   plainSamples: [],
   /** Test hook: decrypt with wrong keys from now on (proves a wrong key decodes nothing). */
   wrongKeys: false,
+  /**
+   * Someone in the room cannot encrypt (their counsellor allowed it): frames pass unchanged in
+   * both directions until they leave. The page shows the room as not end-to-end encrypted.
+   */
+  plain: false,
   send: null, // { kid, ctx, ctr }
   recv: new Map(), // participant id -> Map(kid -> { ctx, added, expires })
   transforms: new Map(), // id -> { id, side, kind, participant, transformer }
@@ -51,6 +56,7 @@ const state = {
     encrypted: 0,
     decrypted: 0,
     droppedNoSendKey: 0,
+    passedPlain: 0,
     droppedUnknownKid: 0,
     droppedFailed: 0,
     droppedMalformed: 0,
@@ -73,6 +79,11 @@ function pstats(pid) {
 // ------------------------------------------------------------------ frames
 
 async function encryptFrame(frame, controller, t) {
+  if (state.plain) {
+    state.stats.passedPlain++;
+    controller.enqueue(frame);
+    return;
+  }
   const s = state.send;
   if (!s) {
     // never send media in clear: without a key the frame is dropped
@@ -95,6 +106,11 @@ async function encryptFrame(frame, controller, t) {
 }
 
 async function decryptFrame(frame, controller, t) {
+  if (state.plain) {
+    state.stats.passedPlain++;
+    controller.enqueue(frame);
+    return;
+  }
   const data = new Uint8Array(frame.data);
   const pid = t.participant;
   if (data.length === 0) return;
@@ -252,6 +268,15 @@ async function onMessage(msg) {
       keys.set(msg.kid, { ctx, added: now, expires: 0 });
       pruneKeys(pid);
       forTransforms((t) => t.side === 'receive' && t.kind === 'video' && t.participant === pid, requestKeyFrame);
+      break;
+    }
+    case 'plain': {
+      const was = state.plain;
+      state.plain = !!msg.on;
+      if (was !== state.plain) {
+        // the other side switches at about the same time: start both directions on a keyframe
+        forTransforms((t) => t.kind === 'video', requestKeyFrame);
+      }
       break;
     }
     case 'testOnlyUseWrongKeys': {

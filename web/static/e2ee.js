@@ -132,6 +132,11 @@ export class MediaEncryption {
     this.attach(receiver, { side: 'receive', kind, participant, id });
   }
 
+  /** Frames pass unencrypted both ways while `on` (someone in the room cannot encrypt). */
+  setPlain(on) {
+    this.post({ type: 'plain', on: !!on });
+  }
+
   /**
    * Test hook: from now on this page decrypts with random keys of the right KIDs, as if it had
    * been given wrong keys. It can only break this page's own decryption.

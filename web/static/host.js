@@ -83,6 +83,9 @@ function renderLobby(waiting) {
           'div',
           { class: 'lobby-who' },
           h('span', { class: 'lobby-name', testid: 'lobby-name', text: entry.name }),
+          entry.e2ee === false
+            ? h('span', { class: 'badge badge-warn', testid: 'lobby-unencrypted', text: t('e2ee.lobby_unencrypted') })
+            : null,
           h('span', { class: 'lobby-since', text: t('host.waiting_since', { time: formatTime(entry.since, false) }) }),
         ),
         h('div', { class: 'lobby-actions' }, admit, reject),

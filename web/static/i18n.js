@@ -136,6 +136,15 @@ const en = {
   'e2ee.code_label': 'Safety code',
   'e2ee.code_help':
     'Compare this code with everyone in the call, for example by reading it aloud. If it is the same on every screen, only the people in this call can see and hear it. It changes whenever someone joins or leaves.',
+  'e2ee.unencrypted_allowed':
+    'This browser cannot encrypt audio and video end to end. Your counsellor allows joining anyway: the conversation will not be end-to-end encrypted, and everyone in it will see that.',
+  'e2ee.lobby_unencrypted': 'not end-to-end encrypted',
+  'e2ee.room_plain': 'Not end-to-end encrypted: someone in the call uses a browser that cannot encrypt',
+  'dashboard.settings': 'Settings',
+  'dashboard.allow_unencrypted': 'Let clients whose browser cannot encrypt end to end join my sessions unencrypted',
+  'dashboard.allow_unencrypted_hint':
+    'Off by default. When such a client joins, the whole session is not end-to-end encrypted while they are in it, and everyone sees that.',
+  'dashboard.saved': 'Saved.',
   'e2ee.unsupported_title': 'This browser cannot join the session',
   'e2ee.unsupported_text':
     'Sessions are end-to-end encrypted: your browser has to encrypt audio and video itself, and this browser cannot do that. Please open the link in a current version of Firefox, Chrome, Edge or Safari.',
@@ -183,6 +192,8 @@ const en = {
   'err.idle_timeout': 'The connection was closed after a period without activity.',
   'err.replaced': 'You opened this session in another window; this one was disconnected.',
   'err.room_full': 'The session is full.',
+  'err.e2ee_required':
+    'This session requires end-to-end encryption, which this browser cannot do. Please use a current version of Firefox, Chrome, Edge or Safari.',
   'err.e2ee_unsupported':
     'This browser cannot encrypt audio and video end to end, so it cannot join the session. Please use a current version of Firefox, Chrome, Edge or Safari.',
 };
@@ -321,6 +332,15 @@ const de = {
   'e2ee.code_label': 'Sicherheitscode',
   'e2ee.code_help':
     'Vergleichen Sie diesen Code mit allen im Gespräch, zum Beispiel durch Vorlesen. Ist er auf allen Bildschirmen gleich, können nur die Personen in diesem Gespräch es sehen und hören. Er ändert sich, sobald jemand hinzukommt oder geht.',
+  'e2ee.unencrypted_allowed':
+    'Dieser Browser kann Audio und Video nicht Ende-zu-Ende verschlüsseln. Ihre Beratungsperson erlaubt die Teilnahme trotzdem: Das Gespräch ist dann nicht Ende-zu-Ende-verschlüsselt, und alle Beteiligten sehen das.',
+  'e2ee.lobby_unencrypted': 'nicht Ende-zu-Ende-verschlüsselt',
+  'e2ee.room_plain': 'Nicht Ende-zu-Ende-verschlüsselt: Jemand im Gespräch nutzt einen Browser, der nicht verschlüsseln kann',
+  'dashboard.settings': 'Einstellungen',
+  'dashboard.allow_unencrypted': 'Personen, deren Browser nicht Ende-zu-Ende verschlüsseln kann, unverschlüsselt an meinen Sitzungen teilnehmen lassen',
+  'dashboard.allow_unencrypted_hint':
+    'Standardmäßig aus. Nimmt eine solche Person teil, ist die ganze Sitzung während ihrer Anwesenheit nicht Ende-zu-Ende-verschlüsselt, und alle sehen das.',
+  'dashboard.saved': 'Gespeichert.',
   'e2ee.unsupported_title': 'Mit diesem Browser können Sie nicht teilnehmen',
   'e2ee.unsupported_text':
     'Sitzungen sind Ende-zu-Ende-verschlüsselt: Ihr Browser muss Audio und Video selbst verschlüsseln, und dieser Browser kann das nicht. Bitte öffnen Sie den Link in einer aktuellen Version von Firefox, Chrome, Edge oder Safari.',
@@ -368,6 +388,8 @@ const de = {
   'err.idle_timeout': 'Die Verbindung wurde nach längerer Inaktivität getrennt.',
   'err.replaced': 'Sie haben diese Sitzung in einem anderen Fenster geöffnet; dieses wurde getrennt.',
   'err.room_full': 'Die Sitzung ist voll.',
+  'err.e2ee_required':
+    'Diese Sitzung erfordert Ende-zu-Ende-Verschlüsselung, die dieser Browser nicht beherrscht. Bitte verwenden Sie eine aktuelle Version von Firefox, Chrome, Edge oder Safari.',
   'err.e2ee_unsupported':
     'Dieser Browser kann Audio und Video nicht Ende-zu-Ende verschlüsseln und deshalb nicht an der Sitzung teilnehmen. Bitte verwenden Sie eine aktuelle Version von Firefox, Chrome, Edge oder Safari.',
 };

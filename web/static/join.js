@@ -134,9 +134,13 @@ setState('preview');
 
 if (!linkToken || document.body.dataset.linkValid === 'false') {
   showInvalid();
-} else if (!e2eeSupport()) {
+} else if (!e2eeSupport() && document.body.dataset.allowUnencrypted !== 'true') {
   showUnsupported();
 } else {
+  if (!e2eeSupport()) {
+    // The counsellor allows it: say plainly that this conversation will not be end-to-end encrypted.
+    formArea.prepend(notice(t('e2ee.unencrypted_allowed'), 'warning', 'e2ee-unencrypted-warning'));
+  }
   acquireMedia().then(({ stream, error }) => {
     if (confidant.state !== 'preview' && confidant.state !== 'knocking' && confidant.state !== 'lobby') {
       stopStream(stream);
@@ -221,7 +225,7 @@ async function onJoin(event) {
     resetForm(errorText('network'));
     return;
   }
-  s.send({ type: 'knock', v: protocolVersion, link: linkToken, name });
+  s.send({ type: 'knock', v: protocolVersion, link: linkToken, name, e2ee: !!e2eeSupport() });
 }
 
 function showWaiting() {
