@@ -69,4 +69,7 @@ pub enum SfuEvent {
         /// Audio or video.
         kind: MediaKind,
     },
+    /// This peer became the active speaker of its room (from the RFC 6464 audio-level header
+    /// extension; the payload is never read). Sent only on a change.
+    ActiveSpeaker,
 }

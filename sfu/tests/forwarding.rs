@@ -309,3 +309,44 @@ fn peer_that_never_connects_is_dropped() {
     assert!(ok);
     assert_eq!(w.sfu.stats().peers, 0);
 }
+
+#[test]
+fn active_speaker_follows_the_loudest_publisher_from_audio_levels() {
+    let count = |w: &World, id: u64| {
+        w.sfu_events_for(id)
+            .iter()
+            .filter(|e| **e == SfuEvent::ActiveSpeaker)
+            .count()
+    };
+    let mut w = World::new();
+    w.add_client(1, 10);
+    w.add_client(2, 10);
+    w.add_client(3, 20); // another room, with its own speaker
+    w.connect_all();
+    w.client_mut(1).audio_level = Some(-25);
+    w.client_mut(2).audio_level = Some(-90);
+    w.client_mut(3).audio_level = Some(-30);
+    w.run_publishing(150, &[1, 2, 3]);
+    assert_eq!(
+        count(&w, 1),
+        1,
+        "the loud publisher becomes the active speaker once"
+    );
+    assert_eq!(count(&w, 2), 0, "the quiet one does not");
+    assert_eq!(count(&w, 3), 1, "each room has its own speaker");
+
+    // Peer 2 starts talking loudly, peer 1 falls quiet: the speaker changes once.
+    w.client_mut(1).audio_level = Some(-100);
+    w.client_mut(2).audio_level = Some(-20);
+    w.run_publishing(150, &[1, 2, 3]);
+    assert_eq!(count(&w, 2), 1);
+    assert_eq!(count(&w, 1), 1, "no flapping back");
+
+    // Without the extension nobody is elected.
+    let mut quiet = World::new();
+    quiet.add_client(1, 10);
+    quiet.add_client(2, 10);
+    quiet.connect_all();
+    quiet.run_publishing(150, &[1, 2]);
+    assert_eq!(count(&quiet, 1) + count(&quiet, 2), 0);
+}

@@ -1360,6 +1360,12 @@ impl Hub {
                     broadcast_except(room, &pid, &msg);
                 }
                 SfuEvent::Connected => tracing::debug!(participant = %pid, "media connected"),
+                SfuEvent::ActiveSpeaker => {
+                    let msg = ServerMessage::ActiveSpeaker {
+                        participant_id: pid.clone(),
+                    };
+                    broadcast(room, &msg);
+                }
                 SfuEvent::Disconnected => {
                     // The SFU already freed the peer (ICE or DTLS gave up). Its tracks are gone
                     // for the others; the client may send a fresh `offer` to reconnect media.

@@ -296,6 +296,11 @@ pub enum ServerMessage {
         /// Media section id in the publisher's own connection.
         mid: String,
     },
+    /// Who is speaking now (from audio levels in RTP headers; sent when it changes).
+    ActiveSpeaker {
+        /// The participant now speaking.
+        participant_id: String,
+    },
     /// Someone muted or unmuted.
     Mute {
         /// Who.

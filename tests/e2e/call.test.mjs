@@ -541,6 +541,24 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     await pages.Alice.screenshot({ path: path.join(ARTIFACTS, 'call-page-client.png'), fullPage: true });
   });
 
+  step('the SFU names an active speaker from audio levels, the same on every page, with E2EE on', async (t) => {
+    let seen = {};
+    await until('every page to be told the same active speaker', async () => {
+      seen = {};
+      for (const [name, page] of Object.entries(pages)) seen[name] = await page.evaluate(() => window.confidant.activeSpeaker || null);
+      const values = Object.values(seen);
+      return values.every((v) => v && Object.values(ids).includes(v)) && new Set(values).size === 1;
+    }).catch((e) => {
+      throw new Error(`${e.message}: ${JSON.stringify(seen)}`);
+    });
+    const speaker = Object.values(seen)[0];
+    for (const [name, page] of Object.entries(pages)) {
+      const highlighted = await page.locator('.tile.speaking').count();
+      assert.equal(highlighted, 1, `${name} highlights exactly one tile`);
+    }
+    t.diagnostic(`active speaker: ${Object.keys(ids).find((n) => ids[n] === speaker)}`);
+  });
+
   step('media is end-to-end encrypted: every page encrypts, decrypts both others and shows the same safety code', async (t) => {
     codeOfThree = await sameSafetyCode(pages, 3);
     for (const [me, page] of Object.entries(pages)) {

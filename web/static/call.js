@@ -479,6 +479,7 @@ export class Call {
     on('answer', (m) => this.onAnswer(m));
     on('offer', (m) => this.onServerOffer(m));
     on('mute', (m) => this.onMute(m));
+    on('active_speaker', (m) => this.setSpeaker(m.participant_id));
     on('chat', (m) => this.addChat(m));
     on('chat_history', (m) => {
       for (const msg of m.messages || []) this.addChat(msg);
@@ -560,6 +561,17 @@ export class Call {
     this.updateTile(info.participant_id);
     this.syncPlain();
     if (announceJoin) announce(info.name);
+  }
+
+  /** Highlights the tile of whoever is speaking (decided by the SFU from audio levels). */
+  setSpeaker(pid) {
+    this.speaker = pid;
+    confidant.activeSpeaker = pid;
+    for (const el of this.grid ? this.grid.querySelectorAll('.tile') : []) {
+      const mine = el === this.localTile ? pid === this.participantId : el.dataset.participantId === pid;
+      el.classList.toggle('speaking', mine);
+      el.dataset.speaking = String(mine);
+    }
   }
 
   onParticipantLeft(msg) {

@@ -29,6 +29,7 @@
 //! tracks is dropped when that offer is answered (or with the subscriber).
 
 mod peer;
+mod speaker;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -43,6 +44,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, RtcConfig};
 use crate::error::Error;
 use crate::types::{MediaKind, PeerId, RoomId, SfuEvent};
 use peer::{Peer, TrackIn, TrackOut};
+pub use speaker::{SpeakerDetector, SPEAKER_INTERVAL};
 
 pub use peer::KEYFRAME_REQUEST_MIN_INTERVAL;
 
@@ -135,6 +137,10 @@ pub struct Sfu {
     forwarded_packets: u64,
     forwarded_bytes: u64,
     dropped_datagrams: u64,
+    /// Active-speaker detection per room, from the audio-level header extension.
+    speakers: BTreeMap<RoomId, SpeakerDetector>,
+    /// When the active speakers are next decided; `None` while no room has levels.
+    next_speaker_check: Option<Instant>,
     /// Test-only record of forwarded frames (feature `capture`).
     #[cfg(feature = "capture")]
     captured: Vec<CapturedFrame>,
@@ -207,6 +213,8 @@ impl Sfu {
             forwarded_packets: 0,
             forwarded_bytes: 0,
             dropped_datagrams: 0,
+            speakers: BTreeMap::new(),
+            next_speaker_check: None,
             #[cfg(feature = "capture")]
             captured: Vec::new(),
         })
@@ -393,6 +401,15 @@ impl Sfu {
             tracing::debug!(peer = %id, "peer did not connect in time");
             self.disconnected(now, id);
         }
+        if self.next_speaker_check.is_some_and(|t| now >= t) {
+            for detector in self.speakers.values_mut() {
+                if let Some(speaker) = detector.decide(now) {
+                    // Delivered to the speaker's own listener; signalling tells its room.
+                    self.events.push_back((speaker, SfuEvent::ActiveSpeaker));
+                }
+            }
+            self.next_speaker_check = (!self.speakers.is_empty()).then(|| now + SPEAKER_INTERVAL);
+        }
     }
 
     /// Next output: a datagram to send, an event, or the time to call
@@ -491,6 +508,9 @@ impl Sfu {
 
     fn overall_timeout(&self, now: Instant, rtc_timeout: Instant) -> Instant {
         let mut t = rtc_timeout;
+        if let Some(check) = self.next_speaker_check {
+            t = t.min(check);
+        }
         for peer in self.peers.values() {
             if !peer.connected {
                 t = t.min(peer.connect_deadline);
@@ -597,6 +617,16 @@ impl Sfu {
         #[cfg(feature = "capture")]
         self.capture(id, &data);
 
+        if let Some(level) = data.ext_vals.audio_level {
+            self.speakers
+                .entry(room)
+                .or_default()
+                .record(id, level.unsigned_abs(), now);
+            if self.next_speaker_check.is_none() {
+                self.next_speaker_check = Some(now + SPEAKER_INTERVAL);
+            }
+        }
+
         let Some(members) = self.rooms.get(&room) else {
             return;
         };
@@ -689,6 +719,12 @@ impl Sfu {
             members.remove(&id);
             if members.is_empty() {
                 self.rooms.remove(&peer.room);
+            }
+        }
+        if let Some(detector) = self.speakers.get_mut(&peer.room) {
+            detector.remove(id);
+            if detector.is_empty() {
+                self.speakers.remove(&peer.room);
             }
         }
         self.routes.retain(|_, p| *p != id);

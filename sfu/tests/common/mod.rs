@@ -51,6 +51,8 @@ pub struct Client {
     pub mute_network: bool,
     audio_frames: u64,
     video_frames: u64,
+    /// RFC 6464 audio level (-dBov, 0 loudest) sent with each audio frame, if any.
+    pub audio_level: Option<i8>,
 }
 
 impl Client {
@@ -93,6 +95,7 @@ impl Client {
             closed: false,
             mute_network: false,
             audio_frames: 0,
+            audio_level: None,
             video_frames: 0,
         };
         (client, offer.to_sdp_string(), pending)
@@ -165,6 +168,10 @@ impl Client {
                 );
                 // An Opus TOC byte and filler; nothing decodes it.
                 let frame = vec![0xfc, 0xff, 0xfe, 0x01, 0x02, 0x03, 0x04, 0x05];
+                let writer = match self.audio_level {
+                    Some(level) => writer.audio_level(level, level > -60),
+                    None => writer,
+                };
                 writer.write(pt, now, t, frame).expect("write audio");
             }
         }
