@@ -208,7 +208,7 @@ async fn end_invalidates_link_and_room_and_refuses_host_tokens() {
     assert_eq!(ended["status"], "ended");
     assert!(ended["ended_at"].is_string());
     assert_eq!(resolves_to(&t, &s).await, None);
-    assert!(!directory(&t).room_policy(id).await.unwrap().is_some());
+    assert!(directory(&t).room_policy(id).await.unwrap().is_none());
     let r = t
         .post(&format!("/api/sessions/{id}/host-token"), Some(&a), None)
         .await;
@@ -235,7 +235,7 @@ async fn expired_session_link_is_invalid_and_host_token_refused() {
         .await
         .unwrap();
     assert_eq!(resolves_to(&t, &s).await, None);
-    assert!(!directory(&t).room_policy(id).await.unwrap().is_some());
+    assert!(directory(&t).room_policy(id).await.unwrap().is_none());
     assert_eq!(
         t.get(&format!("/api/sessions/{id}"), Some(&a)).await.json()["status"],
         "expired"
