@@ -225,6 +225,25 @@ fn forwards_subscriber_keyframe_requests_throttled() {
     // 20 requests in 200 ms become at most one per throttle interval (plus one deferred).
     let max = 1 + (200 / KEYFRAME_REQUEST_MIN_INTERVAL.as_millis() as usize) + 1;
     assert!(window.len() <= max, "{} requests > {max}", window.len());
+
+    // The counters for the metrics saw it: PLIs in (after str0m's next stats report), and the
+    // keyframe requests the SFU sent, which the publisher received.
+    w.run_publishing(150, &[1]);
+    let stats = w.sfu.stats();
+    assert!(stats.plis_received >= 10, "PLIs counted: {stats:?}");
+    assert_eq!(
+        stats.keyframe_requests_sent as usize,
+        w.client(1).keyframe_requests.len(),
+        "{stats:?}"
+    );
+    // Counters survive the peers leaving.
+    w.remove(2);
+    w.remove(1);
+    let after = w.sfu.stats();
+    assert_eq!(
+        (after.plis_received, after.keyframe_requests_sent),
+        (stats.plis_received, stats.keyframe_requests_sent)
+    );
 }
 
 #[test]

@@ -102,6 +102,30 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "UDP datagrams no peer accepted",
         sfu.dropped_datagrams,
     );
+    counter(
+        &mut r,
+        "confidant_sfu_nacks_received",
+        "NACKs subscribers sent about forwarded streams",
+        sfu.nacks_received,
+    );
+    counter(
+        &mut r,
+        "confidant_sfu_plis_received",
+        "PLIs subscribers sent",
+        sfu.plis_received,
+    );
+    counter(
+        &mut r,
+        "confidant_sfu_firs_received",
+        "FIRs subscribers sent",
+        sfu.firs_received,
+    );
+    counter(
+        &mut r,
+        "confidant_sfu_keyframe_requests_sent",
+        "Keyframe requests (PLI/FIR) sent to publishers, throttled",
+        sfu.keyframe_requests_sent,
+    );
     let mut body = String::new();
     if let Err(e) = encode(&mut body, &r) {
         tracing::error!(error = %e, "encoding metrics failed");

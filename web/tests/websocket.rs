@@ -324,6 +324,18 @@ async fn metrics_count_waiting_clients_and_carry_no_personal_data() {
         sample(&body, "confidant_sfu_forwarded_frames_total").is_some(),
         "{body}"
     );
+    for name in [
+        "nacks_received",
+        "plis_received",
+        "firs_received",
+        "keyframe_requests_sent",
+    ] {
+        assert_eq!(
+            sample(&body, &format!("confidant_sfu_{name}_total")),
+            Some(0.0),
+            "{body}"
+        );
+    }
     for secret in [
         "Pat Example",
         link_token(&s).as_str(),

@@ -43,7 +43,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, RtcConfig};
 
 use crate::error::Error;
 use crate::types::{MediaKind, PeerId, RoomId, SfuEvent};
-use peer::{Peer, TrackIn, TrackOut};
+use peer::{Feedback, Peer, TrackIn, TrackOut};
 pub use speaker::{SpeakerDetector, SPEAKER_INTERVAL};
 
 pub use peer::KEYFRAME_REQUEST_MIN_INTERVAL;
@@ -110,7 +110,18 @@ pub struct SfuStats {
     pub forwarded_bytes: u64,
     /// Datagrams dropped because they did not parse or no peer accepted them.
     pub dropped_datagrams: u64,
+    /// NACKs subscribers sent about forwarded streams (str0m answers them from its send buffer).
+    pub nacks_received: u64,
+    /// PLIs subscribers sent (each may lead to a throttled keyframe request to the publisher).
+    pub plis_received: u64,
+    /// FIRs subscribers sent.
+    pub firs_received: u64,
+    /// Keyframe requests (PLI or FIR) the SFU sent to publishers.
+    pub keyframe_requests_sent: u64,
 }
+
+/// How often str0m reports per-stream statistics (feedback counts for the metrics).
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// State of the current round of polling every peer (see [`Sfu::poll_output`]).
 struct Pass {
@@ -137,6 +148,9 @@ pub struct Sfu {
     forwarded_packets: u64,
     forwarded_bytes: u64,
     dropped_datagrams: u64,
+    /// Feedback and keyframe requests of peers that are gone, so the counters never go back.
+    retired_feedback: Feedback,
+    retired_keyframe_requests: u64,
     /// Active-speaker detection per room, from the audio-level header extension.
     speakers: BTreeMap<RoomId, SpeakerDetector>,
     /// When the active speakers are next decided; `None` while no room has levels.
@@ -188,6 +202,8 @@ impl Sfu {
 
         let mut rtc_config = RtcConfig::new()
             .set_ice_lite(true)
+            // Egress stats carry the NACK/PLI/FIR counts subscribers send, for the metrics.
+            .set_stats_interval(Some(STATS_INTERVAL))
             // Opus, VP8 and H.264: what every browser can send and decode. str0m enables NACK
             // (and RTX) for video by default and answers NACKs and sends receiver reports.
             .clear_codecs()
@@ -215,6 +231,8 @@ impl Sfu {
             dropped_datagrams: 0,
             speakers: BTreeMap::new(),
             next_speaker_check: None,
+            retired_feedback: Feedback::default(),
+            retired_keyframe_requests: 0,
             #[cfg(feature = "capture")]
             captured: Vec::new(),
         })
@@ -462,7 +480,20 @@ impl Sfu {
 
     /// Counters about rooms, peers, tracks and forwarding.
     pub fn stats(&self) -> SfuStats {
+        let feedback = self
+            .peers
+            .values()
+            .fold(self.retired_feedback, |a, p| a + p.feedback_total());
         SfuStats {
+            nacks_received: feedback.nacks,
+            plis_received: feedback.plis,
+            firs_received: feedback.firs,
+            keyframe_requests_sent: self
+                .peers
+                .values()
+                .fold(self.retired_keyframe_requests, |a, p| {
+                    a + p.keyframe_requests_sent
+                }),
             rooms: self.rooms.len(),
             peers: self.peers.len(),
             tracks: self.peers.values().map(|p| p.tracks_in.len()).sum(),
@@ -566,6 +597,22 @@ impl Sfu {
                 self.disconnected(now, id);
             }
             Event::MediaData(data) => self.forward(now, id, data),
+            Event::MediaEgressStats(stats) => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    let f = Feedback {
+                        nacks: stats.nacks,
+                        plis: stats.plis,
+                        firs: stats.firs,
+                    };
+                    // Simulcast layers of one mid report separately; keep the largest counts.
+                    let e = peer.feedback.entry(stats.mid).or_default();
+                    *e = Feedback {
+                        nacks: e.nacks.max(f.nacks),
+                        plis: e.plis.max(f.plis),
+                        firs: e.firs.max(f.firs),
+                    };
+                }
+            }
             Event::KeyframeRequest(req) => self.keyframe_request_from_subscriber(now, id, req),
             _ => {}
         }
@@ -714,6 +761,8 @@ impl Sfu {
         let Some(mut peer) = self.peers.remove(&id) else {
             return false;
         };
+        self.retired_feedback = self.retired_feedback + peer.feedback_total();
+        self.retired_keyframe_requests += peer.keyframe_requests_sent;
         self.pass = None;
         if let Some(members) = self.rooms.get_mut(&peer.room) {
             members.remove(&id);

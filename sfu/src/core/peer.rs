@@ -32,6 +32,30 @@ pub(crate) struct Peer {
     pub tracks_out: Vec<TrackOut>,
     /// Our outstanding offer; at most one at a time. Further changes wait in `tracks_out`.
     pub pending_offer: Option<SdpPendingOffer>,
+    /// Feedback this peer's client sent about what we forward to it, per mid: cumulative
+    /// (NACK, PLI, FIR) counts from str0m's egress stats.
+    pub feedback: BTreeMap<Mid, Feedback>,
+    /// Keyframe requests we sent to this peer as a publisher.
+    pub keyframe_requests_sent: u64,
+}
+
+/// Cumulative receiver feedback on one forwarded stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Feedback {
+    pub nacks: u64,
+    pub plis: u64,
+    pub firs: u64,
+}
+
+impl std::ops::Add for Feedback {
+    type Output = Feedback;
+    fn add(self, o: Feedback) -> Feedback {
+        Feedback {
+            nacks: self.nacks + o.nacks,
+            plis: self.plis + o.plis,
+            firs: self.firs + o.firs,
+        }
+    }
 }
 
 impl Peer {
@@ -44,7 +68,16 @@ impl Peer {
             tracks_in: BTreeMap::new(),
             tracks_out: Vec::new(),
             pending_offer: None,
+            feedback: BTreeMap::new(),
+            keyframe_requests_sent: 0,
         }
+    }
+
+    /// The sum of the feedback over this peer's forwarded streams.
+    pub(crate) fn feedback_total(&self) -> Feedback {
+        self.feedback
+            .values()
+            .fold(Feedback::default(), |a, f| a + *f)
     }
 
     /// Creates a server offer if the peer is connected, has no offer outstanding and has track
@@ -210,8 +243,9 @@ impl Peer {
             tracing::debug!("keyframe requests not negotiated with publisher");
             return;
         };
-        if let Err(e) = writer.request_keyframe(None, kind) {
-            tracing::debug!("keyframe request failed: {e}");
+        match writer.request_keyframe(None, kind) {
+            Ok(()) => self.keyframe_requests_sent += 1,
+            Err(e) => tracing::debug!("keyframe request failed: {e}"),
         }
     }
 
