@@ -61,6 +61,8 @@ pub struct HubConfig {
     pub max_participants: usize,
     /// Most clients waiting in one room's lobby.
     pub max_waiting: usize,
+    /// TURN servers offered to clients (with credentials made per participant), if any.
+    pub turn: Option<crate::TurnConfig>,
 }
 
 impl Default for HubConfig {
@@ -73,6 +75,7 @@ impl Default for HubConfig {
             rate_burst: 60,
             max_participants: 16,
             max_waiting: 50,
+            turn: None,
         }
     }
 }
@@ -359,6 +362,20 @@ impl Hub {
         // A panic while holding the lock would be a bug in this module; the state is still
         // structurally valid (every mutation is a single map operation), so keep serving.
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// TURN credentials for one participant, if TURN is configured.
+    fn ice_servers_for(&self, participant: &str) -> Vec<crate::protocol::IceServer> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.inner
+            .config
+            .turn
+            .iter()
+            .map(|t| t.credentials(participant, now))
+            .collect()
     }
 
     /// A join token for the session's counsellor (role host) in `room`.
@@ -801,6 +818,7 @@ impl Hub {
                 name,
                 resume_token,
                 participants: others,
+                ice_servers: self.ice_servers_for(&claims.sub),
             });
             conn.me
                 .send(&ServerMessage::ChatHistory { messages: history });
@@ -901,6 +919,7 @@ impl Hub {
             name: p.name.clone(),
             resume_token: resume_token.to_owned(),
             participants: others,
+            ice_servers: self.ice_servers_for(pid),
         });
         for t in &tracks {
             conn.me.send(t);

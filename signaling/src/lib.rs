@@ -11,10 +11,12 @@ mod error;
 mod hub;
 pub mod protocol;
 mod token;
+mod turn;
 
 pub use error::Error;
 pub use hub::{Hub, HubConfig, HubStats, Inbound, Outbound};
 pub use token::{Claims, Tokens};
+pub use turn::TurnConfig;
 
 use std::future::Future;
 use std::pin::Pin;

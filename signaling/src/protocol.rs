@@ -182,6 +182,17 @@ pub struct ParticipantInfo {
     pub e2ee: bool,
 }
 
+/// A TURN server entry in the shape of WebRTC's `RTCIceServer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `turn:`/`turns:` URLs.
+    pub urls: Vec<String>,
+    /// `<expiry, unix seconds>:<participant id>`.
+    pub username: String,
+    /// base64(HMAC-SHA1(shared secret, username)).
+    pub credential: String,
+}
+
 /// One waiting client, as hosts see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LobbyEntry {
@@ -252,6 +263,10 @@ pub enum ServerMessage {
         resume_token: String,
         /// Everyone else in the room.
         participants: Vec<ParticipantInfo>,
+        /// TURN servers with short-lived credentials for this participant, to use as
+        /// `iceServers` when direct UDP to the SFU is blocked; absent when none is configured.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     /// Someone joined the room.
     ParticipantJoined {

@@ -651,3 +651,49 @@ async fn clients_that_say_nothing_about_e2ee_count_as_encrypting() {
         true
     );
 }
+
+#[tokio::test]
+async fn joined_carries_turn_credentials_for_that_participant_when_configured() {
+    let s = setup_with(HubConfig {
+        turn: Some(confidant_signaling::TurnConfig {
+            urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
+            secret: b"shared".to_vec(),
+            ttl: Duration::from_secs(600),
+        }),
+        ..HubConfig::default()
+    })
+    .await;
+    let (mut h, host_id) = host(&s).await;
+    let _ = &mut h;
+    // `host()` consumed `joined`; a guest shows the shape, and a hub without TURN sends none.
+    let (g, gid) = guest(&s, &mut h, "Alex").await;
+    drop(g);
+    let mut c = Client::connect(&s.hub);
+    let token = s.hub.host_token(ROOM, "Dr. Berg").unwrap();
+    c.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
+    let joined = c.until("joined").await;
+    let ice = &joined["ice_servers"][0];
+    assert_eq!(ice["urls"][0], "turn:127.0.0.1:3478?transport=udp");
+    let username = ice["username"].as_str().unwrap();
+    let (expiry, who) = username.split_once(':').unwrap();
+    assert_eq!(who, joined["participant_id"].as_str().unwrap());
+    assert_ne!(who, host_id);
+    assert_ne!(who, gid);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expiry: u64 = expiry.parse().unwrap();
+    assert!(expiry > now && expiry <= now + 600);
+    assert_eq!(
+        ice["credential"].as_str().unwrap().len(),
+        28,
+        "base64 of a 20-byte HMAC-SHA1"
+    );
+
+    let plain = setup().await;
+    let mut p = Client::connect(&plain.hub);
+    let token = plain.hub.host_token(ROOM, "Dr. Berg").unwrap();
+    p.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
+    assert!(p.until("joined").await.get("ice_servers").is_none());
+}

@@ -122,6 +122,19 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "CONFIDANT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
+    /// TURN server URL offered to browsers (`turn:host:3478?transport=udp`, `turns:host:5349`);
+    /// repeat the flag, or separate with commas in the environment variable.
+    #[arg(
+        long = "turn-url",
+        env = "CONFIDANT_TURN_URLS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub turn_url: Vec<String>,
+    /// File with the secret shared with the TURN server (coturn `static-auth-secret`); needed
+    /// with `--turn-url`.
+    #[arg(long, env = "CONFIDANT_TURN_SECRET_FILE", global = true)]
+    pub turn_secret_file: Option<PathBuf>,
 }
 
 /// A configuration value is unusable.
@@ -161,6 +174,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Login attempts per anonymised network.
     pub login_rate_limit: RateLimitConfig,
+    /// TURN URLs offered to browsers (empty: none).
+    pub turn_urls: Vec<String>,
+    /// The TURN shared secret's file (set whenever `turn_urls` is not empty).
+    pub turn_secret_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -199,6 +216,28 @@ impl Config {
                 ),
             });
         }
+        let turn_urls: Vec<String> = self
+            .turn_url
+            .iter()
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        if let Some(bad) = turn_urls
+            .iter()
+            .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+        {
+            return Err(ConfigError {
+                option: "turn-url",
+                message: format!("{bad:?} is not a turn: or turns: URL"),
+            });
+        }
+        if !turn_urls.is_empty() && self.turn_secret_file.is_none() {
+            return Err(ConfigError {
+                option: "turn-secret-file",
+                message: "is needed with --turn-url (the secret shared with the TURN server)"
+                    .into(),
+            });
+        }
         let secrets = self.data_dir.join("secrets");
         Ok(Settings {
             listen: self.listen,
@@ -219,6 +258,8 @@ impl Config {
             link_ttl_minutes: self.link_ttl_minutes,
             log_format: self.log_format,
             login_rate_limit: RateLimitConfig::default(),
+            turn_urls,
+            turn_secret_file: self.turn_secret_file.clone(),
         })
     }
 }
@@ -273,6 +314,8 @@ impl Settings {
             sfu_advertise_port = ?self.sfu_advertise_port,
             link_ttl_minutes = self.link_ttl_minutes,
             log_format = ?self.log_format,
+            turn_urls = ?self.turn_urls,
+            turn_secret_file = ?self.turn_secret_file.as_ref().map(|p| p.display().to_string()),
             "effective configuration"
         );
     }

@@ -30,7 +30,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use confidant_signaling::{Hub, HubConfig, Tokens};
+use confidant_signaling::{Hub, HubConfig, Tokens, TurnConfig};
 use confidant_vault::{PurposeKey, Vault, KEY_LEN};
 use sqlx::SqlitePool;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -93,10 +93,14 @@ impl AppState {
         vault: Vault,
         jwt_key: &[u8],
         sfu: confidant_sfu::SfuHandle,
+        turn: Option<TurnConfig>,
     ) -> Self {
         let directory = Arc::new(SqlDirectory::new(db.clone()));
         let hub = Hub::new(
-            HubConfig::default(),
+            HubConfig {
+                turn,
+                ..HubConfig::default()
+            },
             sfu.clone(),
             Tokens::new(jwt_key),
             vault.purpose_key(CHAT_PURPOSE),
@@ -337,6 +341,7 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
     // `Vault::new` took a copy; wipe this one.
     dek_array.fill(0);
 
+    let turn = load_turn(&settings)?;
     let db = open_database(&settings).await?;
     // Port 0 tells the SFU to advertise the port it bound.
     let advertised = SocketAddr::new(
@@ -349,7 +354,42 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
     })
     .await?;
     tracing::info!(sfu_local = %sfu.local_addr(), sfu_advertised = %sfu.advertised_addr(), "sfu started");
-    Ok(AppState::new(settings, db, vault, &jwt_key, sfu))
+    Ok(AppState::new(settings, db, vault, &jwt_key, sfu, turn))
+}
+
+/// How long TURN credentials handed to a participant stay valid: the TURN server also checks
+/// them when an allocation is refreshed, so they must outlast the longest call.
+const TURN_CREDENTIAL_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+/// Shortest TURN shared secret accepted, in bytes.
+const TURN_SECRET_MIN_BYTES: usize = 16;
+
+/// Reads the TURN shared secret when TURN URLs are configured.
+fn load_turn(settings: &Settings) -> Result<Option<TurnConfig>, StartError> {
+    let Some(path) = settings
+        .turn_secret_file
+        .as_ref()
+        .filter(|_| !settings.turn_urls.is_empty())
+    else {
+        return Ok(None);
+    };
+    let raw = std::fs::read(path).map_err(|source| StartError::Io {
+        context: format!("reading the TURN secret file {}", path.display()),
+        source,
+    })?;
+    // coturn's secret is text: a trailing newline from an editor is not part of it.
+    let secret = raw.trim_ascii().to_vec();
+    if secret.len() < TURN_SECRET_MIN_BYTES {
+        return Err(config::ConfigError {
+            option: "turn-secret-file",
+            message: format!("the secret must have at least {TURN_SECRET_MIN_BYTES} bytes"),
+        }
+        .into());
+    }
+    Ok(Some(TurnConfig {
+        urls: settings.turn_urls.clone(),
+        secret,
+        ttl: TURN_CREDENTIAL_TTL,
+    }))
 }
 
 /// Serves `state` on `listener` until SIGINT or SIGTERM, then drains open requests.

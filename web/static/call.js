@@ -518,6 +518,7 @@ export class Call {
 
   onJoined(msg) {
     this.participantId = msg.participant_id;
+    this.iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
     this.name = msg.name || '';
     confidant.participantId = msg.participant_id;
     confidant.room = msg.room;
@@ -623,6 +624,9 @@ export class Call {
     const pc = new RTCPeerConnection({
       bundlePolicy: 'max-bundle',
       rtcpMuxPolicy: 'require',
+      // TURN with short-lived credentials from `joined`, when the server has any: media is
+      // relayed when direct UDP to the SFU is blocked.
+      iceServers: this.iceServers || [],
       ...(this.e2ee ? this.e2ee.pcConfig() : {}),
     });
     this.pc = pc;

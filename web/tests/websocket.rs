@@ -345,3 +345,51 @@ async fn metrics_count_waiting_clients_and_carry_no_personal_data() {
         assert!(!body.contains(secret), "metrics leak {secret:?}");
     }
 }
+
+#[tokio::test]
+async fn joined_offers_turn_credentials_when_turn_is_configured() {
+    let secrets = tempfile::tempdir().unwrap();
+    let secret_file = secrets.path().join("turn.secret");
+    std::fs::write(&secret_file, "a-shared-turn-secret-of-some-length\n").unwrap();
+    let file = secret_file.clone();
+    let t = TestApp::with(move |c| {
+        c.turn_url = vec!["turn:127.0.0.1:3478?transport=udp".into()];
+        c.turn_secret_file = Some(file);
+    })
+    .await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    let tok = t
+        .post(
+            &format!("/api/sessions/{id}/host-token"),
+            Some(&cookie),
+            None,
+        )
+        .await
+        .json();
+    let mut ws = connect(addr).await;
+    send(
+        &mut ws,
+        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
+    )
+    .await;
+    let joined = until(&mut ws, "joined").await;
+    let ice = &joined["ice_servers"][0];
+    assert_eq!(ice["urls"], json!(["turn:127.0.0.1:3478?transport=udp"]));
+    let username = ice["username"].as_str().unwrap();
+    assert!(username.ends_with(&format!(":{}", joined["participant_id"].as_str().unwrap())));
+    assert!(!ice["credential"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn turn_url_without_a_secret_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = common::config(dir.path().join("data"));
+    c.turn_url = vec!["turn:127.0.0.1:3478".into()];
+    let err = c.resolve().unwrap_err();
+    assert_eq!(err.option, "turn-secret-file");
+    c.turn_url = vec!["http://not-turn".into()];
+    assert_eq!(c.resolve().unwrap_err().option, "turn-url");
+}

@@ -29,6 +29,8 @@ pub fn config(data_dir: PathBuf) -> Config {
         sfu_advertise: "127.0.0.1".into(),
         link_ttl_minutes: 1440,
         log_format: LogFormat::Human,
+        turn_url: Vec::new(),
+        turn_secret_file: None,
     }
 }
 
