@@ -60,6 +60,11 @@ if [ ! -x "$CHROMIUM_PATH" ]; then
 fi
 export CHROMIUM_PATH
 
+if ! command -v turnserver >/dev/null 2>&1; then
+  echo "turnserver missing: installing coturn from apt (the TURN browser test runs it on loopback)"
+  apt_install coturn
+fi
+
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1 || [ "$(node_major)" -lt 18 ]; then
   echo "node/npm missing or older than 18: installing them from apt"

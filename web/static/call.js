@@ -45,6 +45,14 @@ const JOIN_FATAL = new Set([
 
 const ANSWER_TIMEOUT_MS = 15_000;
 
+function forceRelay() {
+  try {
+    return localStorage.getItem('confidant.forceRelay') === '1';
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Sends video as VP8 (with its retransmission format): the encrypted frame layout keeps the VP8
  * payload header in clear (docs/E2EE.md); H.264 would need its NAL units kept apart.
@@ -627,6 +635,9 @@ export class Call {
       // TURN with short-lived credentials from `joined`, when the server has any: media is
       // relayed when direct UDP to the SFU is blocked.
       iceServers: this.iceServers || [],
+      // Support switch: `localStorage['confidant.forceRelay'] = '1'` sends media only through
+      // TURN, to check a relay path (the browser test uses it).
+      iceTransportPolicy: forceRelay() && (this.iceServers || []).length > 0 ? 'relay' : 'all',
       ...(this.e2ee ? this.e2ee.pcConfig() : {}),
     });
     this.pc = pc;
