@@ -11,106 +11,21 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { decodeHeader } from '../../web/static/sframe.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.CONFIDANT_BIN
-  ? path.resolve(process.cwd(), process.env.CONFIDANT_BIN)
-  : path.resolve(here, '../../target/debug/confidant');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const ARTIFACTS = path.join(here, 'artifacts');
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, sleep, until } from './harness.mjs';
 
 const EMAIL = 'c@example.test';
 const PASSWORD = 'correct horse battery staple 42';
 const COUNSELLOR = 'Dr. Test';
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
-
 const STEP_MS = 60_000; // bound for any single wait
 const MEDIA_MS = 60_000; // bound for media to start flowing
 
 // ------------------------------------------------------------------ helpers
-
-function freeTcpPort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function freeUdpPort() {
-  return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket('udp4');
-    sock.on('error', reject);
-    sock.bind(0, '127.0.0.1', () => {
-      const { port } = sock.address();
-      sock.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns a truthy value or the deadline passes; returns the value. */
-async function until(what, fn, { timeout = STEP_MS, interval = 250 } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  let lastError;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() > deadline) {
-      const detail = lastError ? `; last error: ${lastError.message}` : '';
-      throw new Error(`timed out after ${timeout} ms waiting for ${what}${detail}`);
-    }
-    await sleep(interval);
-  }
-}
-
-/** Keeps the last `max` lines of a process stream. */
-function collect(stream, sink, prefix, max = 4000) {
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk) => {
-    buf += chunk;
-    const lines = buf.split('\n');
-    buf = lines.pop();
-    for (const line of lines) {
-      sink.push(prefix + line);
-      if (sink.length > max) sink.shift();
-    }
-  });
-  stream.on('end', () => {
-    if (buf) sink.push(prefix + buf);
-  });
-}
 
 /** Instrumentation injected into every page before its scripts run. */
 function pageInstrumentation() {

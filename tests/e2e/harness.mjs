@@ -52,23 +52,27 @@ export function freeUdpPort() {
   });
 }
 
-/** Polls `fn` until it returns something truthy, at most `timeout` ms. */
+/** Polls `fn` until it returns a truthy value or the deadline passes; returns the value. */
 export async function until(what, fn, { timeout = 60_000, interval = 250 } = {}) {
   const deadline = Date.now() + timeout;
   let last;
-  while (Date.now() < deadline) {
+  let lastError;
+  for (;;) {
     try {
       last = await fn();
       if (last) return last;
     } catch (e) {
-      last = e;
+      lastError = e;
+    }
+    if (Date.now() > deadline) {
+      const detail = lastError ? `; last error: ${lastError.message}` : '';
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}${detail}`);
     }
     await sleep(interval);
   }
-  throw new Error(`timed out after ${timeout} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
 }
 
-/** Keeps the last `max` lines of a child's output stream in `sink`. */
+/** Keeps the last `max` lines of a process stream. */
 export function collect(stream, sink, prefix, max = 4000) {
   let buf = '';
   stream.setEncoding('utf8');
@@ -76,9 +80,12 @@ export function collect(stream, sink, prefix, max = 4000) {
     buf += chunk;
     const lines = buf.split('\n');
     buf = lines.pop();
-    for (const l of lines) {
-      sink.push(prefix + l);
+    for (const line of lines) {
+      sink.push(prefix + line);
       if (sink.length > max) sink.shift();
     }
+  });
+  stream.on('end', () => {
+    if (buf) sink.push(prefix + buf);
   });
 }
