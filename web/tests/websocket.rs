@@ -51,6 +51,32 @@ async fn until(ws: &mut Ws, ty: &str) -> Value {
     }
 }
 
+/// Joins session `id` as its host over a real websocket, with a fresh host token from the HTTP
+/// API; returns the socket and the `joined` message.
+async fn join_as_host(
+    t: &TestApp,
+    addr: std::net::SocketAddr,
+    cookie: &str,
+    id: &str,
+) -> (Ws, Value) {
+    let tok = t
+        .post(
+            &format!("/api/sessions/{id}/host-token"),
+            Some(cookie),
+            None,
+        )
+        .await
+        .json();
+    let mut host = connect(addr).await;
+    send(
+        &mut host,
+        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
+    )
+    .await;
+    let joined = until(&mut host, "joined").await;
+    (host, joined)
+}
+
 #[tokio::test]
 async fn knock_with_a_link_then_end_over_http() {
     let t = TestApp::new().await;
@@ -106,22 +132,7 @@ async fn host_token_from_http_joins_the_room_as_host() {
     let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
     let s = t.create_session(&cookie, None).await;
     let id = s["id"].as_str().unwrap();
-    let tok = t
-        .post(
-            &format!("/api/sessions/{id}/host-token"),
-            Some(&cookie),
-            None,
-        )
-        .await
-        .json();
-
-    let mut host = connect(addr).await;
-    send(
-        &mut host,
-        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
-    )
-    .await;
-    let joined = until(&mut host, "joined").await;
+    let (_host, joined) = join_as_host(&t, addr, &cookie, id).await;
     assert_eq!(
         (
             joined["role"].as_str(),
@@ -144,26 +155,6 @@ async fn binary_frames_reach_the_hub_as_protocol_errors() {
     assert_eq!(err["code"], "binary_not_supported");
 }
 
-/// Joins `id` as its host over a real websocket.
-async fn join_as_host(t: &TestApp, addr: std::net::SocketAddr, cookie: &str, id: &str) -> Ws {
-    let tok = t
-        .post(
-            &format!("/api/sessions/{id}/host-token"),
-            Some(cookie),
-            None,
-        )
-        .await
-        .json();
-    let mut host = connect(addr).await;
-    send(
-        &mut host,
-        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
-    )
-    .await;
-    until(&mut host, "joined").await;
-    host
-}
-
 #[tokio::test]
 async fn chat_is_sealed_in_sqlite_and_replayed_after_reconnect() {
     let t = TestApp::new().await;
@@ -172,7 +163,7 @@ async fn chat_is_sealed_in_sqlite_and_replayed_after_reconnect() {
     let s = t.create_session(&cookie, None).await;
     let id = s["id"].as_str().unwrap();
 
-    let mut host = join_as_host(&t, addr, &cookie, id).await;
+    let (mut host, _) = join_as_host(&t, addr, &cookie, id).await;
     let mut client = connect(addr).await;
     send(
         &mut client,
@@ -214,20 +205,8 @@ async fn chat_is_sealed_in_sqlite_and_replayed_after_reconnect() {
 
     // The counsellor reconnects with a new host token: the history comes from the database.
     drop(host);
-    let mut again = connect(addr).await;
-    let tok = t
-        .post(
-            &format!("/api/sessions/{id}/host-token"),
-            Some(&cookie),
-            None,
-        )
-        .await
-        .json();
-    send(
-        &mut again,
-        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
-    )
-    .await;
+    // `joined` came first; the history follows it.
+    let (mut again, _) = join_as_host(&t, addr, &cookie, id).await;
     let history = until(&mut again, "chat_history").await;
     assert_eq!(
         history["messages"][0]["text"],
@@ -361,21 +340,7 @@ async fn joined_offers_turn_credentials_when_turn_is_configured() {
     let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
     let s = t.create_session(&cookie, None).await;
     let id = s["id"].as_str().unwrap();
-    let tok = t
-        .post(
-            &format!("/api/sessions/{id}/host-token"),
-            Some(&cookie),
-            None,
-        )
-        .await
-        .json();
-    let mut ws = connect(addr).await;
-    send(
-        &mut ws,
-        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
-    )
-    .await;
-    let joined = until(&mut ws, "joined").await;
+    let (_ws, joined) = join_as_host(&t, addr, &cookie, id).await;
     let ice = &joined["ice_servers"][0];
     assert_eq!(ice["urls"], json!(["turn:127.0.0.1:3478?transport=udp"]));
     let username = ice["username"].as_str().unwrap();
