@@ -2,12 +2,17 @@
 # The project's test command: builds the workspace, runs every Rust test, then the end-to-end
 # browser test (a counsellor and two clients in headless Chromium, through the server's SFU).
 #
-# Works on a fresh Debian 12 machine (as root, or with sudo): installs Chromium and Node.js
-# from apt when they are missing, and the e2e test's npm packages when they are missing or
+# Works on a fresh Debian 12 machine (as root, or with sudo): installs Chromium, coturn,
+# PostgreSQL and Node.js from apt when they are missing, and the e2e test's npm packages when they are missing or
 # outdated. A Rust toolchain (cargo, rustc >= 1.85) must already be installed.
 #
+# Storage tests run on SQLite and on PostgreSQL: a throwaway PostgreSQL server is started on
+# loopback in a temporary directory (scripts/pg-throwaway.sh) unless CONFIDANT_TEST_PG_URL
+# names one already (postgres://USER@HOST:PORT/DB, a user allowed to CREATE DATABASE).
+#
 # Environment:
-#   CHROMIUM_PATH   browser for the e2e test (default: /usr/bin/chromium)
+#   CHROMIUM_PATH         browser for the e2e test (default: /usr/bin/chromium)
+#   CONFIDANT_TEST_PG_URL PostgreSQL server for the storage tests (default: a throwaway one)
 #   RUST_LOG        server log level during the e2e test (default: info)
 set -euo pipefail
 
@@ -93,8 +98,22 @@ section "cargo build --workspace --bins"
 cargo build --workspace --bins
 
 # ---------------------------------------------------------------------------------------------
-section "cargo test --workspace"
+section "PostgreSQL for the storage tests"
+if [ -z "${CONFIDANT_TEST_PG_URL:-}" ]; then
+  PG_DIR="$(mktemp -d /tmp/confidant-pg.XXXXXX)"
+  trap '"$ROOT/scripts/pg-throwaway.sh" stop "$PG_DIR"' EXIT
+  eval "$("$ROOT/scripts/pg-throwaway.sh" start "$PG_DIR")"
+fi
+export CONFIDANT_TEST_PG_URL
+echo "CONFIDANT_TEST_PG_URL=$CONFIDANT_TEST_PG_URL"
+
+# ---------------------------------------------------------------------------------------------
+section "cargo test --workspace (SQLite; tests that name PostgreSQL use it too)"
 cargo test --workspace
+
+# ---------------------------------------------------------------------------------------------
+section "cargo test -p confidant on PostgreSQL (the server's whole suite, second backend)"
+CONFIDANT_TEST_BACKEND=postgres cargo test -p confidant
 
 # ---------------------------------------------------------------------------------------------
 section "cargo build -p confidant --features test-capture (the e2e server)"

@@ -106,8 +106,8 @@ pub async fn create_counsellor(
         PasswordSource::Given(p) | PasswordSource::Generated(p) => p.as_str(),
     };
     let db = crate::open_database(settings).await?;
-    let id = crate::auth::create_counsellor(&db, email, name, password).await?;
-    db.close().await;
+    let id = crate::auth::create_counsellor(&db.pool, email, name, password).await?;
+    db.pool.close().await;
     println!("Created counsellor {id}.");
     if let PasswordSource::Generated(p) = &source {
         println!("Generated password (shown only now, store it safely): {p}");

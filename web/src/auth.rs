@@ -91,7 +91,7 @@ pub fn normalize_name(raw: &str) -> Result<String, AppError> {
 
 /// Creates a counsellor. A duplicate e-mail is a [`AppError::Conflict`].
 pub async fn create_counsellor(
-    db: &sqlx::SqlitePool,
+    db: &crate::db::Db,
     email: &str,
     name: &str,
     password: &str,
@@ -115,7 +115,7 @@ pub async fn create_counsellor(
         .await
         .map_err(|e| AppError::Internal(e.to_string()))??;
     let id = uuid::Uuid::new_v4().to_string();
-    let result = sqlx::query("INSERT INTO counsellors (id, email, name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)")
+    let result = sqlx::query("INSERT INTO counsellors (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&id)
         .bind(&email)
         .bind(&name)
@@ -155,10 +155,10 @@ pub async fn current_counsellor(
     let Some(cookie) = jar.get(SESSION_COOKIE) else {
         return Ok(None);
     };
-    let row: Option<(String, String, String, bool)> = sqlx::query_as(
+    let row: Option<(String, String, String, i64)> = sqlx::query_as(
         "SELECT c.id, c.email, c.name, c.allow_unencrypted_join
          FROM auth_sessions s JOIN counsellors c ON c.id = s.counsellor_id
-         WHERE s.token_hash = ? AND s.expires_at > ?",
+         WHERE s.token_hash = $1 AND s.expires_at > $2",
     )
     .bind(sha256_hex(cookie.value()))
     .bind(now_ms())
@@ -169,7 +169,7 @@ pub async fn current_counsellor(
             id,
             email,
             name,
-            allow_unencrypted_join,
+            allow_unencrypted_join: allow_unencrypted_join != 0,
         }),
     )
 }
@@ -263,7 +263,7 @@ pub async fn login(
     }
     let email = req.email.trim().to_lowercase();
     let row: Option<(String, String)> =
-        sqlx::query_as("SELECT id, password_hash FROM counsellors WHERE email = ?")
+        sqlx::query_as("SELECT id, password_hash FROM counsellors WHERE email = $1")
             .bind(&email)
             .fetch_optional(&state.db)
             .await?;
@@ -283,11 +283,11 @@ pub async fn login(
     let token = confidant_vault::random_token(32);
     let now = now_ms();
     // Expired sessions are swept at each login; there is no other writer to them.
-    sqlx::query("DELETE FROM auth_sessions WHERE expires_at <= ?")
+    sqlx::query("DELETE FROM auth_sessions WHERE expires_at <= $1")
         .bind(now)
         .execute(&state.db)
         .await?;
-    sqlx::query("INSERT INTO auth_sessions (token_hash, counsellor_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+    sqlx::query("INSERT INTO auth_sessions (token_hash, counsellor_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(sha256_hex(&token))
         .bind(&id)
         .bind(now)
@@ -312,7 +312,7 @@ pub async fn logout(
     jar: CookieJar,
 ) -> Result<impl IntoResponse, AppError> {
     if let Some(cookie) = jar.get(SESSION_COOKIE) {
-        sqlx::query("DELETE FROM auth_sessions WHERE token_hash = ?")
+        sqlx::query("DELETE FROM auth_sessions WHERE token_hash = $1")
             .bind(sha256_hex(cookie.value()))
             .execute(&state.db)
             .await?;
@@ -359,8 +359,8 @@ pub async fn update_me(
     Json(req): Json<SettingsUpdate>,
 ) -> Result<axum::Json<Counsellor>, AppError> {
     if let Some(allow) = req.allow_unencrypted_join {
-        sqlx::query("UPDATE counsellors SET allow_unencrypted_join = ? WHERE id = ?")
-            .bind(allow)
+        sqlx::query("UPDATE counsellors SET allow_unencrypted_join = $1 WHERE id = $2")
+            .bind(i64::from(allow))
             .bind(&counsellor.id)
             .execute(&state.db)
             .await?;

@@ -84,7 +84,8 @@ pub struct Config {
     /// [default: http://LISTEN].
     #[arg(long, env = "CONFIDANT_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
-    /// SQLite database URL [default: sqlite://DATA_DIR/confidant.db?mode=rwc].
+    /// Database URL: `sqlite://PATH?mode=rwc` (embedded) or `postgres://USER:PASS@HOST/DB`
+    /// (for several nodes) [default: sqlite://DATA_DIR/confidant.db?mode=rwc].
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// File with the 32-byte join-token signing key [default: DATA_DIR/secrets/jwt.key,
@@ -205,6 +206,12 @@ impl Config {
                 self.data_dir.join("confidant.db").display()
             )
         });
+        if crate::db::Dialect::of_url(&database_url).is_none() {
+            return Err(ConfigError {
+                option: "database-url",
+                message: "must start with sqlite: or postgres://".into(),
+            });
+        }
         let (sfu_advertise_ip, sfu_advertise_port) = parse_advertise(&self.sfu_advertise)?;
         if !LINK_TTL_MINUTES.contains(&self.link_ttl_minutes) {
             return Err(ConfigError {

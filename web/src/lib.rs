@@ -32,7 +32,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use confidant_signaling::{Hub, HubConfig, Tokens, TurnConfig};
 use confidant_vault::{PurposeKey, Vault, KEY_LEN};
-use sqlx::SqlitePool;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -70,8 +69,10 @@ pub(crate) struct Keys {
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database.
-    pub db: SqlitePool,
+    /// The database (SQLite or PostgreSQL).
+    pub db: db::Db,
+    /// Its SQL dialect, for the few statements that differ.
+    pub dialect: db::Dialect,
     /// The effective configuration.
     pub config: Arc<Settings>,
     /// The signalling hub.
@@ -89,13 +90,14 @@ impl AppState {
     /// whose directory is the database.
     pub fn new(
         config: Settings,
-        db: SqlitePool,
+        database: db::Database,
         vault: Vault,
         jwt_key: &[u8],
         sfu: confidant_sfu::SfuHandle,
         turn: Option<TurnConfig>,
     ) -> Self {
-        let directory = Arc::new(SqlDirectory::new(db.clone()));
+        let db::Database { pool: db, dialect } = database;
+        let directory = Arc::new(SqlDirectory::new(db.clone(), dialect));
         let hub = Hub::new(
             HubConfig {
                 turn,
@@ -113,6 +115,7 @@ impl AppState {
         let login_limiter = Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit)));
         Self {
             db,
+            dialect,
             config: Arc::new(config),
             hub,
             vault: Arc::new(vault),
@@ -315,7 +318,7 @@ pub fn create_data_dir(dir: &std::path::Path) -> Result<(), StartError> {
 }
 
 /// Opens the database of `settings` (creating the data directory first).
-pub async fn open_database(settings: &Settings) -> Result<SqlitePool, StartError> {
+pub async fn open_database(settings: &Settings) -> Result<db::Database, StartError> {
     create_data_dir(&settings.data_dir)?;
     Ok(db::open(&settings.database_url).await?)
 }

@@ -147,7 +147,7 @@ async fn own_row(state: &AppState, owner: &Counsellor, id: &str) -> Result<Row, 
         .map_err(|_| AppError::NotFound)?
         .to_string();
     sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM sessions WHERE id = ? AND counsellor_id = ?"
+        "SELECT {COLUMNS} FROM sessions WHERE id = $1 AND counsellor_id = $2"
     ))
     .bind(id)
     .bind(&owner.id)
@@ -166,7 +166,7 @@ pub async fn owns(
         return Ok(false);
     };
     let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM sessions WHERE id = ? AND counsellor_id = ?")
+        sqlx::query_scalar("SELECT 1 FROM sessions WHERE id = $1 AND counsellor_id = $2")
             .bind(id.to_string())
             .bind(counsellor_id)
             .fetch_optional(&state.db)
@@ -217,7 +217,7 @@ pub async fn create(
     let now = now_ms();
     sqlx::query(
         "INSERT INTO sessions (id, counsellor_id, title_sealed, link_hash, link_sealed, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&id)
     .bind(&owner.id)
@@ -246,7 +246,8 @@ pub async fn list(
     owner: Counsellor,
 ) -> Result<axum::Json<Vec<Session>>, AppError> {
     let rows = sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM sessions WHERE counsellor_id = ? ORDER BY created_at DESC, rowid DESC"
+        "SELECT {COLUMNS} FROM sessions WHERE counsellor_id = $1 ORDER BY created_at DESC, {} DESC",
+        state.dialect.insertion_order()
     ))
     .bind(&owner.id)
     .fetch_all(&state.db)
@@ -294,7 +295,7 @@ pub async fn revoke(
     WithRejection(Path(id), _): SessionId,
 ) -> Result<axum::Json<Session>, AppError> {
     let row = own_row(&state, &owner, &id).await?;
-    sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+    sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
         .bind(now_ms())
         .bind(&row.id)
         .execute(&state.db)
@@ -324,7 +325,7 @@ pub async fn end(
 ) -> Result<axum::Json<Session>, AppError> {
     let row = own_row(&state, &owner, &id).await?;
     // Mark ended first, so nobody can knock or join again while the room is being torn down.
-    sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, ?) WHERE id = ?")
+    sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, $1) WHERE id = $2")
         .bind(now_ms())
         .bind(&row.id)
         .execute(&state.db)

@@ -10,7 +10,7 @@ use confidant_signaling::{Directory, LinkTarget, StoredChat};
 use serde_json::{json, Value};
 
 fn directory(t: &TestApp) -> SqlDirectory {
-    SqlDirectory::new(t.state.db.clone())
+    SqlDirectory::new(t.state.db.clone(), t.state.dialect)
 }
 
 async fn resolves_to(t: &TestApp, session: &Value) -> Option<String> {
@@ -228,7 +228,7 @@ async fn expired_session_link_is_invalid_and_host_token_refused() {
     let (_, a) = t.counsellor("a@example.org", "A").await;
     let s = t.create_session(&a, None).await;
     let id = s["id"].as_str().unwrap();
-    sqlx::query("UPDATE sessions SET expires_at = ? WHERE id = ?")
+    sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id = $2")
         .bind(confidant::db::now_ms() - 1)
         .bind(id)
         .execute(&t.state.db)

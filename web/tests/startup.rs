@@ -5,7 +5,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use axum::http::StatusCode;
-use common::{config, TestApp, PASSWORD};
+use common::{config, Backend, TestApp, PASSWORD};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -13,7 +13,7 @@ fn mode(path: &std::path::Path) -> u32 {
 
 #[tokio::test]
 async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
-    let t = TestApp::new().await;
+    let t = TestApp::on(Backend::Sqlite).await;
     let data = t.dir.path().join("data");
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("secrets")), 0o700);
@@ -32,7 +32,7 @@ async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
             .fetch_all(&t.state.db)
             .await
             .unwrap();
-    let known: Vec<i64> = confidant::db::MIGRATOR.iter().map(|m| m.version).collect();
+    let known: Vec<i64> = confidant::db::SQLITE_MIGRATOR.iter().map(|m| m.version).collect();
     assert_eq!(applied, known);
     let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite%' ORDER BY name")
         .fetch_all(&t.state.db)
@@ -135,4 +135,48 @@ async fn database_url_may_point_elsewhere() {
         .fetch_optional(&state.db)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn postgres_database_is_migrated_with_the_same_tables() {
+    let t = TestApp::on(Backend::Postgres).await;
+    assert_eq!(t.state.dialect, confidant::db::Dialect::Postgres);
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&t.state.db)
+            .await
+            .unwrap();
+    let known: Vec<i64> = confidant::db::POSTGRES_MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(applied, known);
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::TEXT FROM information_schema.tables
+         WHERE table_schema = 'public' AND table_name NOT LIKE '\\_%' ORDER BY table_name",
+    )
+    .fetch_all(&t.state.db)
+    .await
+    .unwrap();
+    let sqlite = TestApp::on(Backend::Sqlite).await;
+    let sqlite_tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite%' ORDER BY name")
+        .fetch_all(&sqlite.state.db)
+        .await
+        .unwrap();
+    assert_eq!(tables, sqlite_tables);
+}
+
+/// Both dialects must carry the same migrations (same versions, same descriptions), or a
+/// schema change would reach only one of them.
+#[test]
+fn sqlite_and_postgres_migrations_stay_in_step() {
+    let describe = |m: &sqlx::migrate::Migrator| -> Vec<(i64, String)> {
+        m.iter()
+            .map(|m| (m.version, m.description.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        describe(&confidant::db::SQLITE_MIGRATOR),
+        describe(&confidant::db::POSTGRES_MIGRATOR)
+    );
 }

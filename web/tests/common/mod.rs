@@ -1,5 +1,11 @@
-//! Test harness: the real app over a fresh SQLite database in a temporary directory, a real
-//! SFU on an ephemeral port and the real hub.
+//! Test harness: the real app over a fresh database, a real SFU on an ephemeral port and the
+//! real hub.
+//!
+//! The database is a fresh SQLite file in a temporary directory, or, when
+//! `CONFIDANT_TEST_BACKEND=postgres`, a fresh database created for the test on the PostgreSQL
+//! server at `CONFIDANT_TEST_PG_URL` (the test command starts a throwaway one and runs the
+//! suite on both). Tests that must run on both backends whatever the setting use
+//! [`TestApp::on`].
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -70,15 +76,70 @@ impl Resp {
     }
 }
 
+/// Which database a [`TestApp`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend chosen by `CONFIDANT_TEST_BACKEND` (default SQLite).
+    pub fn from_env() -> Self {
+        match std::env::var("CONFIDANT_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Self::Postgres,
+            Ok("sqlite") | Err(_) => Self::Sqlite,
+            Ok(other) => panic!("CONFIDANT_TEST_BACKEND={other}: expected sqlite or postgres"),
+        }
+    }
+}
+
+/// Creates a fresh, empty database on the test PostgreSQL server and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    let admin_url = std::env::var("CONFIDANT_TEST_PG_URL").unwrap_or_else(|_| {
+        panic!(
+            "CONFIDANT_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a \
+             throwaway PostgreSQL, or point it at a server where this user may CREATE DATABASE \
+             (postgres://USER@HOST:PORT/postgres)"
+        )
+    });
+    let name = format!("confidant_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to CONFIDANT_TEST_PG_URL: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("CONFIDANT_TEST_PG_URL ends in /DATABASE");
+    format!("{base}/{name}")
+}
+
 impl TestApp {
     pub async fn new() -> Self {
         Self::with(|_| {}).await
     }
 
+    /// An app on `backend`, whatever `CONFIDANT_TEST_BACKEND` says.
+    pub async fn on(backend: Backend) -> Self {
+        Self::build(backend, |_| {}).await
+    }
+
     /// An app whose configuration `tweak` may change first.
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::build(Backend::from_env(), tweak).await
+    }
+
+    async fn build(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = config(dir.path().join("data"));
+        if backend == Backend::Postgres {
+            cfg.database_url = Some(fresh_postgres_database().await);
+        }
         tweak(&mut cfg);
         let state = confidant::start(cfg.resolve().unwrap()).await.unwrap();
         let app = confidant::app(state.clone());
