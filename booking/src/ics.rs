@@ -1,0 +1,225 @@
+//! iCalendar invitations (RFC 5545, iTIP methods of RFC 5546).
+//!
+//! Times are written in UTC (`DTSTART:20261207T090000Z`). That is exact in every calendar
+//! program, which shows them in the reader's own zone; the counsellor's zone is named in
+//! `X-WR-TIMEZONE` and in the description for humans. (A `TZID` with a hand-built `VTIMEZONE`
+//! would only add ways to be wrong.) The organizer is the platform's sender address with the
+//! counsellor's name, the one attendee is the client: no other address ever appears.
+//!
+//! The UID is stable per booking; every change raises `SEQUENCE`, and a cancellation is
+//! `METHOD:CANCEL` with the same UID and a higher `SEQUENCE`, so calendars update the event in
+//! place.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+/// One appointment as an event.
+#[derive(Debug, Clone)]
+pub struct IcsEvent {
+    /// Stable unique id (`booking-id@host`).
+    pub uid: String,
+    /// Raised with every change.
+    pub sequence: u32,
+    /// Start.
+    pub start: DateTime<Utc>,
+    /// End.
+    pub end: DateTime<Utc>,
+    /// The counsellor's zone (informational).
+    pub tz: Tz,
+    /// Title.
+    pub summary: String,
+    /// Text.
+    pub description: String,
+    /// Where: an address, a phone note, or the video link.
+    pub location: Option<String>,
+    /// The join or manage link.
+    pub url: Option<String>,
+    /// Organizer: (name, address) — the platform's sender with the counsellor's name.
+    pub organizer: (String, String),
+    /// The one attendee: (name, address).
+    pub attendee: (String, String),
+    /// When this version was made.
+    pub stamp: DateTime<Utc>,
+}
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// Escapes a TEXT value (RFC 5545 §3.3.11).
+pub fn escape_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A parameter value: quoted, with characters that cannot be quoted removed.
+fn param(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .collect();
+    format!("\"{clean}\"")
+}
+
+/// Folds a content line at 75 octets (RFC 5545 §3.1), never inside a UTF-8 sequence.
+pub fn fold(line: &str) -> String {
+    let mut out = String::with_capacity(line.len() + line.len() / 70 * 3);
+    let mut width = 0;
+    for c in line.chars() {
+        let len = c.len_utf8();
+        if width + len > 75 {
+            out.push_str("\r\n ");
+            width = 1;
+        }
+        out.push(c);
+        width += len;
+    }
+    out.push_str("\r\n");
+    out
+}
+
+fn calendar(method: &str, ev: &IcsEvent, cancelled: bool) -> String {
+    let mut lines = vec![
+        "BEGIN:VCALENDAR".to_owned(),
+        "VERSION:2.0".to_owned(),
+        "PRODID:-//Confidant//Booking//EN".to_owned(),
+        "CALSCALE:GREGORIAN".to_owned(),
+        format!("METHOD:{method}"),
+        format!("X-WR-TIMEZONE:{}", ev.tz.name()),
+        "BEGIN:VEVENT".to_owned(),
+        format!("UID:{}", escape_text(&ev.uid)),
+        format!("SEQUENCE:{}", ev.sequence),
+        format!("DTSTAMP:{}", utc(ev.stamp)),
+        format!("DTSTART:{}", utc(ev.start)),
+        format!("DTEND:{}", utc(ev.end)),
+        format!("SUMMARY:{}", escape_text(&ev.summary)),
+        format!("DESCRIPTION:{}", escape_text(&ev.description)),
+    ];
+    if let Some(location) = &ev.location {
+        lines.push(format!("LOCATION:{}", escape_text(location)));
+    }
+    if let Some(url) = &ev.url {
+        lines.push(format!("URL:{}", url.replace(['\r', '\n'], "")));
+    }
+    lines.push(format!(
+        "ORGANIZER;CN={}:mailto:{}",
+        param(&ev.organizer.0),
+        ev.organizer.1.replace(['\r', '\n'], "")
+    ));
+    let partstat = if cancelled { "DECLINED" } else { "ACCEPTED" };
+    lines.push(format!(
+        "ATTENDEE;CN={};ROLE=REQ-PARTICIPANT;PARTSTAT={partstat}:mailto:{}",
+        param(&ev.attendee.0),
+        ev.attendee.1.replace(['\r', '\n'], "")
+    ));
+    lines.push(format!(
+        "STATUS:{}",
+        if cancelled { "CANCELLED" } else { "CONFIRMED" }
+    ));
+    lines.push("TRANSP:OPAQUE".to_owned());
+    lines.push("END:VEVENT".to_owned());
+    lines.push("END:VCALENDAR".to_owned());
+    lines.iter().map(|l| fold(l)).collect()
+}
+
+/// The invitation (`METHOD:REQUEST`), also for a changed time (higher `SEQUENCE`).
+pub fn request(ev: &IcsEvent) -> String {
+    calendar("REQUEST", ev, false)
+}
+
+/// The cancellation (`METHOD:CANCEL`, `STATUS:CANCELLED`); give it a higher `SEQUENCE` than the
+/// last request.
+pub fn cancel(ev: &IcsEvent) -> String {
+    calendar("CANCEL", ev, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> IcsEvent {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        IcsEvent {
+            uid: "b1@confidant.test".into(),
+            sequence: 2,
+            start: t("2026-12-07T09:00:00Z"),
+            end: t("2026-12-07T09:50:00Z"),
+            tz: chrono_tz::Europe::Berlin,
+            summary: "Beratung, Video; mit Dr. Weiß".into(),
+            description: "Zeile 1\nZeile 2 \\ Ende ".repeat(5),
+            location: None,
+            url: Some("https://c.test/j/abc".into()),
+            organizer: ("Dr. \"Weiß\"".into(), "termine@c.test".into()),
+            attendee: ("Alex Muster".into(), "alex@example.org".into()),
+            stamp: t("2026-11-22T10:00:00Z"),
+        }
+    }
+
+    /// Unfolds and splits into (name-with-params, value).
+    fn parse(ics: &str) -> Vec<(String, String)> {
+        assert!(ics.ends_with("\r\n"));
+        let unfolded = ics.replace("\r\n ", "");
+        unfolded
+            .split("\r\n")
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (k, v) = l.split_once(':').unwrap();
+                (k.to_owned(), v.to_owned())
+            })
+            .collect()
+    }
+
+    fn get<'a>(p: &'a [(String, String)], key: &str) -> &'a str {
+        &p.iter().find(|(k, _)| k == key || k.starts_with(&format!("{key};"))).unwrap().1
+    }
+
+    #[test]
+    fn request_has_method_uid_sequence_and_utc_times() {
+        let ics = request(&event());
+        let p = parse(&ics);
+        assert_eq!(get(&p, "METHOD"), "REQUEST");
+        assert_eq!(get(&p, "UID"), "b1@confidant.test");
+        assert_eq!(get(&p, "SEQUENCE"), "2");
+        assert_eq!(get(&p, "DTSTART"), "20261207T090000Z");
+        assert_eq!(get(&p, "DTEND"), "20261207T095000Z");
+        assert_eq!(get(&p, "STATUS"), "CONFIRMED");
+        assert_eq!(get(&p, "SUMMARY"), "Beratung\\, Video\\; mit Dr. Weiß");
+        assert!(get(&p, "DESCRIPTION").starts_with("Zeile 1\\nZeile 2 \\\\ Ende"));
+        let org = p.iter().find(|(k, _)| k.starts_with("ORGANIZER")).unwrap();
+        assert_eq!(org.0, "ORGANIZER;CN=\"Dr. Weiß\"");
+    }
+
+    #[test]
+    fn cancel_keeps_the_uid() {
+        let mut ev = event();
+        ev.sequence = 3;
+        let p = parse(&cancel(&ev));
+        assert_eq!(get(&p, "METHOD"), "CANCEL");
+        assert_eq!(get(&p, "STATUS"), "CANCELLED");
+        assert_eq!(get(&p, "UID"), "b1@confidant.test");
+        assert_eq!(get(&p, "SEQUENCE"), "3");
+    }
+
+    #[test]
+    fn lines_are_folded_at_75_octets_without_splitting_characters() {
+        let ics = request(&event());
+        for line in ics.split("\r\n") {
+            assert!(line.len() <= 75, "{line:?}");
+        }
+        let long = fold(&"ä".repeat(100));
+        for piece in long.trim_end().split("\r\n ") {
+            assert!(piece.len() <= 75);
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! Mail texts, German and English, as plain text and HTML. Everything that comes from a user is
+//! HTML-escaped in the HTML part. Mails to clients name only the client and the counsellor.
+
+use chrono::{DateTime, Datelike, Utc};
+use chrono_tz::Tz;
+
+use crate::slots::AppointmentKind;
+
+/// Language of a mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// German.
+    De,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// `de` or `en`; anything else is German (the default of the product).
+    pub fn parse(s: &str) -> Self {
+        if s.eq_ignore_ascii_case("en") {
+            Self::En
+        } else {
+            Self::De
+        }
+    }
+
+    /// The code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::De => "de",
+            Self::En => "en",
+        }
+    }
+}
+
+/// Which mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// To the client: the appointment holds (with `.ics`).
+    Confirmation,
+    /// To the client: the appointment moved (with `.ics`, same UID, higher SEQUENCE).
+    Rescheduled,
+    /// To the client: received, the counsellor will confirm.
+    Pending,
+    /// To the client: the counsellor declined.
+    Declined,
+    /// To the client: cancelled (with `.ics` METHOD:CANCEL).
+    Cancellation,
+    /// To the client: reminder before the appointment.
+    Reminder,
+    /// To the counsellor: a new booking (or one awaiting confirmation).
+    CounsellorNew,
+    /// To the counsellor: the client cancelled.
+    CounsellorCancelled,
+    /// To the counsellor: the client moved the appointment.
+    CounsellorRescheduled,
+    /// To the counsellor: a message through the contact form.
+    ContactMessage,
+    /// To the client: the counsellor's answer to a contact message.
+    ContactReply,
+}
+
+/// What the texts are made of.
+#[derive(Debug, Clone)]
+pub struct MailData {
+    /// The client's name (as they typed it).
+    pub client_name: String,
+    /// The counsellor's display name.
+    pub counsellor_name: String,
+    /// The appointment type's name.
+    pub type_name: String,
+    /// Video, phone or on-site.
+    pub kind: AppointmentKind,
+    /// Start and end.
+    pub start: DateTime<Utc>,
+    /// End.
+    pub end: DateTime<Utc>,
+    /// The counsellor's zone, in which times are written.
+    pub tz: Tz,
+    /// Video: the join link.
+    pub join_url: Option<String>,
+    /// The cancel link.
+    pub cancel_url: Option<String>,
+    /// The reschedule link.
+    pub reschedule_url: Option<String>,
+    /// The dashboard link (counsellor mails).
+    pub dashboard_url: Option<String>,
+    /// On-site: where.
+    pub location: Option<String>,
+    /// Phone: the number the counsellor calls.
+    pub phone: Option<String>,
+    /// Reason of a cancellation or decline.
+    pub reason: Option<String>,
+    /// A message (the client's note, a contact message, a reply).
+    pub message: Option<String>,
+    /// Whether the counsellor still has to confirm (counsellor mails).
+    pub needs_confirmation: bool,
+}
+
+/// A rendered mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedMail {
+    /// Subject.
+    pub subject: String,
+    /// Plain text.
+    pub text: String,
+    /// HTML.
+    pub html: String,
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const WEEKDAYS_DE: [&str; 7] = ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"];
+const WEEKDAYS_EN: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const MONTHS_DE: [&str; 12] = [
+    "Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+    "November", "Dezember",
+];
+const MONTHS_EN: [&str; 12] = [
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+];
+
+/// "Montag, 7. Dezember 2026, 10:00–10:50 (Europe/Berlin)" / "Monday, 7 December 2026, …".
+pub fn when(lang: Lang, start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
+    let s = start.with_timezone(&tz);
+    let e = end.with_timezone(&tz);
+    let wd = s.weekday().num_days_from_monday() as usize;
+    let m = s.month0() as usize;
+    let times = format!("{}–{}", s.format("%H:%M"), e.format("%H:%M"));
+    match lang {
+        Lang::De => format!("{}, {}. {} {}, {} Uhr ({})", WEEKDAYS_DE[wd], s.day(), MONTHS_DE[m], s.year(), times, tz.name()),
+        Lang::En => format!("{}, {} {} {}, {} ({})", WEEKDAYS_EN[wd], s.day(), MONTHS_EN[m], s.year(), times, tz.name()),
+    }
+}
+
+fn kind_name(lang: Lang, kind: AppointmentKind) -> &'static str {
+    match (lang, kind) {
+        (Lang::De, AppointmentKind::Video) => "Video-Beratung",
+        (Lang::De, AppointmentKind::Phone) => "Telefon-Beratung",
+        (Lang::De, AppointmentKind::OnSite) => "Beratung vor Ort",
+        (Lang::En, AppointmentKind::Video) => "video appointment",
+        (Lang::En, AppointmentKind::Phone) => "phone appointment",
+        (Lang::En, AppointmentKind::OnSite) => "on-site appointment",
+    }
+}
+
+/// A text made of paragraphs and labelled links, rendered both ways.
+struct Doc {
+    paragraphs: Vec<String>,
+    links: Vec<(String, String)>,
+}
+
+impl Doc {
+    fn new() -> Self {
+        Self {
+            paragraphs: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+    fn p(&mut self, s: impl Into<String>) {
+        self.paragraphs.push(s.into());
+    }
+    fn link(&mut self, label: &str, url: &Option<String>) {
+        if let Some(url) = url {
+            self.links.push((label.to_owned(), url.clone()));
+        }
+    }
+    fn render(self, subject: String) -> RenderedMail {
+        let mut text = self.paragraphs.join("\n\n");
+        for (label, url) in &self.links {
+            text.push_str(&format!("\n\n{label}:\n{url}"));
+        }
+        text.push('\n');
+        let mut html = String::from(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:sans-serif;line-height:1.5\">",
+        );
+        for p in &self.paragraphs {
+            html.push_str("<p>");
+            html.push_str(&html_escape(p).replace('\n', "<br>"));
+            html.push_str("</p>");
+        }
+        for (label, url) in &self.links {
+            let u = html_escape(url);
+            html.push_str(&format!("<p><a href=\"{u}\">{}</a><br><small>{u}</small></p>", html_escape(label)));
+        }
+        html.push_str("</body></html>");
+        RenderedMail {
+            subject,
+            text,
+            html,
+        }
+    }
+}
+
+fn appointment_lines(lang: Lang, d: &MailData, doc: &mut Doc) {
+    let w = when(lang, d.start, d.end, d.tz);
+    let mut facts = match lang {
+        Lang::De => format!("Termin: {}\nArt: {} ({})\nMit: {}", w, d.type_name, kind_name(lang, d.kind), d.counsellor_name),
+        Lang::En => format!("When: {}\nWhat: {} ({})\nWith: {}", w, d.type_name, kind_name(lang, d.kind), d.counsellor_name),
+    };
+    if let Some(location) = &d.location {
+        facts.push_str(&match lang {
+            Lang::De => format!("\nOrt: {location}"),
+            Lang::En => format!("\nWhere: {location}"),
+        });
+    }
+    if d.kind == AppointmentKind::Phone {
+        if let Some(phone) = &d.phone {
+            facts.push_str(&match lang {
+                Lang::De => format!("\nWir rufen Sie an unter: {phone}"),
+                Lang::En => format!("\nWe will call you at: {phone}"),
+            });
+        }
+    }
+    doc.p(facts);
+}
+
+fn client_links(lang: Lang, d: &MailData, doc: &mut Doc) {
+    let (join, cancel, resched) = match lang {
+        Lang::De => ("Zur Video-Beratung (Link zum Termin öffnen)", "Termin absagen", "Termin verschieben"),
+        Lang::En => ("Join the video session (open at the time of the appointment)", "Cancel the appointment", "Reschedule the appointment"),
+    };
+    if d.kind == AppointmentKind::Video {
+        doc.link(join, &d.join_url);
+    }
+    doc.link(resched, &d.reschedule_url);
+    doc.link(cancel, &d.cancel_url);
+}
+
+/// Renders one mail.
+pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
+    let mut doc = Doc::new();
+    let de = lang == Lang::De;
+    let w = when(lang, d.start, d.end, d.tz);
+    let hello = |name: &str| if de { format!("Guten Tag {name},") } else { format!("Dear {name},") };
+    let subject;
+    match kind {
+        MailKind::Confirmation | MailKind::Rescheduled => {
+            let moved = kind == MailKind::Rescheduled;
+            subject = match (de, moved) {
+                (true, false) => format!("Terminbestätigung: {w}"),
+                (true, true) => format!("Termin verschoben: {w}"),
+                (false, false) => format!("Appointment confirmed: {w}"),
+                (false, true) => format!("Appointment moved: {w}"),
+            };
+            doc.p(hello(&d.client_name));
+            doc.p(match (de, moved) {
+                (true, false) => "Ihr Termin ist bestätigt. Die Kalenderdatei im Anhang trägt ihn in Ihren Kalender ein.",
+                (true, true) => "Ihr Termin wurde verschoben. Die Kalenderdatei im Anhang aktualisiert den Eintrag in Ihrem Kalender.",
+                (false, false) => "Your appointment is confirmed. The attached calendar file adds it to your calendar.",
+                (false, true) => "Your appointment has been moved. The attached calendar file updates it in your calendar.",
+            });
+            appointment_lines(lang, d, &mut doc);
+            client_links(lang, d, &mut doc);
+        }
+        MailKind::Pending => {
+            subject = if de { format!("Terminanfrage erhalten: {w}") } else { format!("Appointment request received: {w}") };
+            doc.p(hello(&d.client_name));
+            doc.p(if de {
+                "Vielen Dank für Ihre Anfrage. Ihre Beraterin oder Ihr Berater bestätigt den Termin; Sie erhalten dann eine weitere E-Mail mit dem Kalendereintrag."
+            } else {
+                "Thank you for your request. Your counsellor will confirm the appointment; you will then receive another e-mail with the calendar entry."
+            });
+            appointment_lines(lang, d, &mut doc);
+            doc.link(if de { "Anfrage zurückziehen" } else { "Withdraw the request" }, &d.cancel_url);
+        }
+        MailKind::Declined => {
+            subject = if de { format!("Termin nicht möglich: {w}") } else { format!("Appointment not possible: {w}") };
+            doc.p(hello(&d.client_name));
+            doc.p(if de { "Leider kann der angefragte Termin nicht stattfinden." } else { "Unfortunately the requested appointment cannot take place." });
+            appointment_lines(lang, d, &mut doc);
+            if let Some(reason) = &d.reason {
+                doc.p(if de { format!("Begründung: {reason}") } else { format!("Reason: {reason}") });
+            }
+            doc.p(if de { "Sie können gern einen anderen Termin buchen." } else { "You are welcome to book another time." });
+        }
+        MailKind::Cancellation => {
+            subject = if de { format!("Termin abgesagt: {w}") } else { format!("Appointment cancelled: {w}") };
+            doc.p(hello(&d.client_name));
+            doc.p(if de { "Ihr Termin wurde abgesagt. Die Kalenderdatei im Anhang entfernt ihn aus Ihrem Kalender." } else { "Your appointment has been cancelled. The attached calendar file removes it from your calendar." });
+            appointment_lines(lang, d, &mut doc);
+            if let Some(reason) = &d.reason {
+                doc.p(if de { format!("Begründung: {reason}") } else { format!("Reason: {reason}") });
+            }
+        }
+        MailKind::Reminder => {
+            subject = if de { format!("Erinnerung an Ihren Termin: {w}") } else { format!("Reminder of your appointment: {w}") };
+            doc.p(hello(&d.client_name));
+            doc.p(if de { "wir erinnern Sie an Ihren Termin." } else { "this is a reminder of your appointment." });
+            appointment_lines(lang, d, &mut doc);
+            client_links(lang, d, &mut doc);
+        }
+        MailKind::CounsellorNew | MailKind::CounsellorCancelled | MailKind::CounsellorRescheduled => {
+            subject = match (kind, de, d.needs_confirmation) {
+                (MailKind::CounsellorNew, true, true) => format!("Neue Terminanfrage (bitte bestätigen): {w}"),
+                (MailKind::CounsellorNew, true, false) => format!("Neuer Termin: {w}"),
+                (MailKind::CounsellorNew, false, true) => format!("New appointment request (please confirm): {w}"),
+                (MailKind::CounsellorNew, false, false) => format!("New appointment: {w}"),
+                (MailKind::CounsellorCancelled, true, _) => format!("Termin abgesagt: {w}"),
+                (MailKind::CounsellorCancelled, false, _) => format!("Appointment cancelled: {w}"),
+                (_, true, _) => format!("Termin verschoben: {w}"),
+                (_, false, _) => format!("Appointment moved: {w}"),
+            };
+            doc.p(hello(&d.counsellor_name));
+            doc.p(match (kind, de) {
+                (MailKind::CounsellorNew, true) => format!("{} hat einen Termin gebucht.", d.client_name),
+                (MailKind::CounsellorNew, false) => format!("{} booked an appointment.", d.client_name),
+                (MailKind::CounsellorCancelled, true) => format!("{} hat den Termin abgesagt.", d.client_name),
+                (MailKind::CounsellorCancelled, false) => format!("{} cancelled the appointment.", d.client_name),
+                (_, true) => format!("{} hat den Termin verschoben.", d.client_name),
+                (_, false) => format!("{} moved the appointment.", d.client_name),
+            });
+            appointment_lines(lang, d, &mut doc);
+            if let Some(reason) = &d.reason {
+                doc.p(if de { format!("Begründung: {reason}") } else { format!("Reason: {reason}") });
+            }
+            if let Some(message) = &d.message {
+                doc.p(if de { format!("Nachricht:\n{message}") } else { format!("Message:\n{message}") });
+            }
+            doc.link(if de { "Zum Dashboard" } else { "Open the dashboard" }, &d.dashboard_url);
+        }
+        MailKind::ContactMessage => {
+            subject = if de { format!("Neue Nachricht von {}", d.client_name) } else { format!("New message from {}", d.client_name) };
+            doc.p(hello(&d.counsellor_name));
+            doc.p(if de { format!("{} hat Ihnen über das Kontaktformular geschrieben. Antworten Sie bitte über das Dashboard; die Adresse der Person wird nur für die Benachrichtigung verwendet.", d.client_name) } else { format!("{} wrote to you through the contact form. Please answer through the dashboard; their address is only used for the notification.", d.client_name) });
+            if let Some(message) = &d.message {
+                doc.p(message.clone());
+            }
+            doc.link(if de { "Zum Dashboard" } else { "Open the dashboard" }, &d.dashboard_url);
+        }
+        MailKind::ContactReply => {
+            subject = if de { format!("Antwort von {}", d.counsellor_name) } else { format!("Reply from {}", d.counsellor_name) };
+            doc.p(hello(&d.client_name));
+            if let Some(message) = &d.message {
+                doc.p(message.clone());
+            }
+            doc.p(if de { format!("Mit freundlichen Grüßen\n{}", d.counsellor_name) } else { format!("Kind regards\n{}", d.counsellor_name) });
+            doc.p(if de { "Bitte antworten Sie nicht auf diese E-Mail; nutzen Sie für eine weitere Nachricht das Kontaktformular." } else { "Please do not reply to this e-mail; use the contact form for a further message." });
+        }
+    }
+    doc.render(subject)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> MailData {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        MailData {
+            client_name: "Alex <b>Muster</b>".into(),
+            counsellor_name: "Dr. Weiß".into(),
+            type_name: "Erstgespräch".into(),
+            kind: AppointmentKind::Video,
+            start: t("2026-12-07T09:00:00Z"),
+            end: t("2026-12-07T09:50:00Z"),
+            tz: chrono_tz::Europe::Berlin,
+            join_url: Some("https://c.test/j/abc".into()),
+            cancel_url: Some("https://c.test/booking/cancel#tok".into()),
+            reschedule_url: Some("https://c.test/booking/reschedule#tok2".into()),
+            dashboard_url: None,
+            location: None,
+            phone: None,
+            reason: None,
+            message: None,
+            needs_confirmation: false,
+        }
+    }
+
+    #[test]
+    fn dates_are_written_in_the_counsellors_zone_and_language() {
+        let d = data();
+        assert_eq!(when(Lang::De, d.start, d.end, d.tz), "Montag, 7. Dezember 2026, 10:00–10:50 Uhr (Europe/Berlin)");
+        assert_eq!(when(Lang::En, d.start, d.end, d.tz), "Monday, 7 December 2026, 10:00–10:50 (Europe/Berlin)");
+    }
+
+    #[test]
+    fn confirmation_carries_time_links_and_escapes_html() {
+        for lang in [Lang::De, Lang::En] {
+            let m = render(MailKind::Confirmation, lang, &data());
+            assert!(m.subject.contains("10:00–10:50"), "{}", m.subject);
+            for part in [&m.text, &m.html] {
+                assert!(part.contains("https://c.test/j/abc"));
+                assert!(part.contains("https://c.test/booking/cancel#tok"));
+                assert!(part.contains("Dr. Weiß"));
+            }
+            assert!(m.text.contains("Alex <b>Muster</b>"));
+            assert!(m.html.contains("Alex &lt;b&gt;Muster&lt;/b&gt;"));
+            assert!(!m.html.contains("<b>Muster"));
+        }
+    }
+
+    #[test]
+    fn cancellation_names_the_reason_and_offers_no_links() {
+        let mut d = data();
+        d.reason = Some("krank".into());
+        let m = render(MailKind::Cancellation, Lang::De, &d);
+        assert!(m.text.contains("Begründung: krank"));
+        assert!(!m.text.contains("https://c.test/j/abc"));
+    }
+
+    #[test]
+    fn phone_appointments_say_which_number_is_called() {
+        let mut d = data();
+        d.kind = AppointmentKind::Phone;
+        d.phone = Some("+49 30 1234567".into());
+        let m = render(MailKind::Reminder, Lang::En, &d);
+        assert!(m.text.contains("We will call you at: +49 30 1234567"));
+        assert!(!m.text.contains("https://c.test/j/abc"));
+    }
+}
