@@ -95,6 +95,20 @@ impl Vault {
             .expect("AES-256 key is 32 bytes by construction");
         PurposeKey { cipher }
     }
+
+    /// Derives a raw 32-byte secret for one purpose (for example an HMAC key for signed links),
+    /// independent of every other purpose's key. Use a purpose name no [`Vault::purpose_key`]
+    /// caller uses; the info string is prefixed so the two can never collide anyway.
+    #[must_use]
+    pub fn derive_secret(&self, purpose: &str) -> [u8; KEY_LEN] {
+        let hk = Hkdf::<Sha256>::new(Some(b"confidant-vault-v1"), self.dek.as_slice());
+        let mut okm = [0u8; KEY_LEN];
+        let info = [b"secret:".as_slice(), purpose.as_bytes()].concat();
+        // HKDF-SHA256 can expand up to 255*32 bytes; 32 always fits.
+        hk.expand(&info, &mut okm)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        okm
+    }
 }
 
 /// An AES-256-GCM key for one purpose.

@@ -136,6 +136,57 @@ pub struct Config {
     /// with `--turn-url`.
     #[arg(long, env = "CONFIDANT_TURN_SECRET_FILE", global = true)]
     pub turn_secret_file: Option<PathBuf>,
+    /// SMTP server for outgoing mail (booking confirmations, reminders, cancellations). Without
+    /// it mail is queued in the database and sent once a server is configured.
+    #[arg(long, env = "CONFIDANT_SMTP_HOST", global = true)]
+    pub smtp_host: Option<String>,
+    /// SMTP port [default: 587 for starttls, 465 for tls, 25 for none].
+    #[arg(long, env = "CONFIDANT_SMTP_PORT", global = true)]
+    pub smtp_port: Option<u16>,
+    /// SMTP transport security.
+    #[arg(long, env = "CONFIDANT_SMTP_TLS", value_enum, default_value_t = SmtpTls::Starttls, global = true)]
+    pub smtp_tls: SmtpTls,
+    /// SMTP user name (with `--smtp-password-file`).
+    #[arg(long, env = "CONFIDANT_SMTP_USER", global = true)]
+    pub smtp_user: Option<String>,
+    /// File holding the SMTP password.
+    #[arg(long, env = "CONFIDANT_SMTP_PASSWORD_FILE", global = true)]
+    pub smtp_password_file: Option<PathBuf>,
+    /// Sender of outgoing mail, e.g. `Beratungsstelle <termine@example.org>`
+    /// [default: Confidant <noreply@HOST of the public URL>].
+    #[arg(long, env = "CONFIDANT_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+    /// Minutes before an appointment that the reminder mail is sent (0: no reminders).
+    #[arg(long, env = "CONFIDANT_REMINDER_MINUTES", default_value_t = 1440, global = true)]
+    pub reminder_minutes: u32,
+    /// Public form submissions (booking, contact) a network (IPv4 /24, IPv6 /48) may make at
+    /// once; one more is allowed each minute.
+    #[arg(long, env = "CONFIDANT_FORM_BURST", default_value_t = 5, global = true)]
+    pub form_burst: u32,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required).
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+    /// No encryption: only for a relay on the same host or a test server.
+    None,
+}
+
+/// The SMTP server, resolved.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    /// Host name.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Transport security.
+    pub tls: SmtpTls,
+    /// User name and the file with the password.
+    pub credentials: Option<(String, PathBuf)>,
 }
 
 /// A configuration value is unusable.
@@ -179,6 +230,14 @@ pub struct Settings {
     pub turn_urls: Vec<String>,
     /// The TURN shared secret's file (set whenever `turn_urls` is not empty).
     pub turn_secret_file: Option<PathBuf>,
+    /// Outgoing mail server (`None`: mail stays queued).
+    pub smtp: Option<SmtpSettings>,
+    /// Sender address of outgoing mail (`Name <addr>`).
+    pub mail_from: String,
+    /// Minutes before an appointment the reminder goes out (0: none).
+    pub reminder_minutes: u32,
+    /// Submissions of public forms (booking, contact) per anonymised network.
+    pub public_form_rate_limit: RateLimitConfig,
 }
 
 impl Config {
@@ -245,6 +304,52 @@ impl Config {
                     .into(),
             });
         }
+        let smtp = match &self.smtp_host {
+            Some(host) if !host.trim().is_empty() => {
+                let credentials = match (&self.smtp_user, &self.smtp_password_file) {
+                    (Some(user), Some(file)) => Some((user.clone(), file.clone())),
+                    (None, None) => None,
+                    _ => {
+                        return Err(ConfigError {
+                            option: "smtp-user",
+                            message: "--smtp-user and --smtp-password-file go together".into(),
+                        })
+                    }
+                };
+                Some(SmtpSettings {
+                    host: host.trim().to_owned(),
+                    port: self.smtp_port.unwrap_or(match self.smtp_tls {
+                        SmtpTls::Starttls => 587,
+                        SmtpTls::Tls => 465,
+                        SmtpTls::None => 25,
+                    }),
+                    tls: self.smtp_tls,
+                    credentials,
+                })
+            }
+            _ => None,
+        };
+        let mail_from = match &self.mail_from {
+            Some(from) => {
+                if from.parse::<lettre::message::Mailbox>().is_err() {
+                    return Err(ConfigError {
+                        option: "mail-from",
+                        message: "must be an address, optionally with a name: Name <addr@host>"
+                            .into(),
+                    });
+                }
+                from.clone()
+            }
+            None => {
+                let host = rest
+                    .unwrap_or("localhost")
+                    .split(['/', ':'])
+                    .next()
+                    .filter(|h| h.contains('.'))
+                    .unwrap_or("localhost.localdomain");
+                format!("Confidant <noreply@{host}>")
+            }
+        };
         let secrets = self.data_dir.join("secrets");
         Ok(Settings {
             listen: self.listen,
@@ -267,6 +372,13 @@ impl Config {
             login_rate_limit: RateLimitConfig::default(),
             turn_urls,
             turn_secret_file: self.turn_secret_file.clone(),
+            smtp,
+            mail_from,
+            reminder_minutes: self.reminder_minutes,
+            public_form_rate_limit: RateLimitConfig {
+                burst: self.form_burst.max(1),
+                refill_every: std::time::Duration::from_secs(60),
+            },
         })
     }
 }

@@ -38,9 +38,15 @@ pub enum AppError {
     /// No such resource, or not one the caller may see.
     #[error("not found")]
     NotFound,
+    /// Several fields are at fault (422); the first is also named as `field`.
+    #[error("{}", .0.first().map(|f| f.message.as_str()).unwrap_or("invalid input"))]
+    Fields(Vec<FieldProblem>),
     /// The resource is in a state that does not allow the action.
     #[error("{0}")]
     Conflict(String),
+    /// The chosen appointment slot was taken (by someone else, or by a concurrent request).
+    #[error("this time is no longer available; please choose another one")]
+    SlotTaken,
     /// Too many attempts; retry after this many seconds.
     #[error("too many requests")]
     RateLimited {
@@ -84,6 +90,8 @@ impl AppError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Validation { status, .. } => (*status, "validation_failed"),
+            Self::Fields(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Self::SlotTaken => (StatusCode::CONFLICT, "slot_taken"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
@@ -108,13 +116,27 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code: `validation_failed`, `unauthorized`, `invalid_credentials`,
-    /// `forbidden`, `not_found`, `conflict`, `rate_limited`, `internal`.
+    /// `forbidden`, `not_found`, `conflict`, `slot_taken`, `rate_limited`, `internal`.
     pub code: String,
     /// Human-readable description (English); the client shows its own translation by code.
     pub message: String,
     /// The request field at fault, where one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every field at fault, when there are several (public forms check all at once).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldProblem>,
+}
+
+/// One field at fault.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldProblem {
+    /// The request field (`email`, `phone`, …).
+    pub field: String,
+    /// Machine-readable reason (`required`, `too_long`, `invalid`, …).
+    pub code: String,
+    /// Human-readable description (English).
+    pub message: String,
 }
 
 impl IntoResponse for AppError {
@@ -127,15 +149,17 @@ impl IntoResponse for AppError {
         } else {
             self.to_string()
         };
-        let field = match &self {
-            Self::Validation { field, .. } => field.clone(),
-            _ => None,
+        let (field, fields) = match &self {
+            Self::Validation { field, .. } => (field.clone(), Vec::new()),
+            Self::Fields(fields) => (fields.first().map(|f| f.field.clone()), fields.clone()),
+            _ => (None, Vec::new()),
         };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: code.to_owned(),
                 message,
                 field,
+                fields,
             },
         };
         let mut resp = (status, axum::Json(body)).into_response();

@@ -12,11 +12,13 @@
 pub mod admin;
 pub mod assets;
 pub mod auth;
+pub mod booking;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod mail;
 pub mod metrics;
 pub mod pages;
 pub mod ratelimit;
@@ -57,6 +59,12 @@ const SFU_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2)
 pub const LINK_PURPOSE: &str = "link";
 /// Vault purpose of sealed session titles (associated data: session id).
 pub const TITLE_PURPOSE: &str = "title";
+/// Vault purpose of sealed booking details (associated data: booking id).
+pub const BOOKING_PURPOSE: &str = "booking";
+/// Vault purpose of sealed contact messages (associated data: message id).
+pub const CONTACT_PURPOSE: &str = "contact";
+/// Vault purpose of the key that signs cancel/reschedule links.
+pub const BOOKING_LINK_PURPOSE: &str = "booking-link";
 /// Vault purpose of sealed chat messages (used by signalling).
 pub const CHAT_PURPOSE: &str = "chat";
 
@@ -64,6 +72,11 @@ pub const CHAT_PURPOSE: &str = "chat";
 pub(crate) struct Keys {
     pub(crate) link: PurposeKey,
     pub(crate) title: PurposeKey,
+    pub(crate) mail: PurposeKey,
+    pub(crate) booking: PurposeKey,
+    pub(crate) contact: PurposeKey,
+    /// HMAC key of cancel/reschedule link tokens.
+    pub(crate) booking_links: [u8; 32],
 }
 
 /// Everything the handlers share. Cheap to clone.
@@ -82,6 +95,7 @@ pub struct AppState {
     pub(crate) directory: Arc<SqlDirectory>,
     pub(crate) keys: Arc<Keys>,
     pub(crate) login_limiter: Arc<Mutex<RateLimiter>>,
+    pub(crate) form_limiter: Arc<Mutex<RateLimiter>>,
     sfu: confidant_sfu::SfuHandle,
 }
 
@@ -111,8 +125,13 @@ impl AppState {
         let keys = Keys {
             link: vault.purpose_key(LINK_PURPOSE),
             title: vault.purpose_key(TITLE_PURPOSE),
+            mail: vault.purpose_key(mail::MAIL_PURPOSE),
+            booking: vault.purpose_key(BOOKING_PURPOSE),
+            contact: vault.purpose_key(CONTACT_PURPOSE),
+            booking_links: vault.derive_secret(BOOKING_LINK_PURPOSE),
         };
         let login_limiter = Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit)));
+        let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
         Self {
             db,
             dialect,
@@ -122,6 +141,7 @@ impl AppState {
             directory,
             keys: Arc::new(keys),
             login_limiter,
+            form_limiter,
             sfu,
         }
     }
@@ -185,6 +205,26 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::revoke))
         .routes(routes!(sessions::end))
         .routes(routes!(sessions::host_token))
+        // booking: public
+        .routes(routes!(booking::public::counsellors))
+        .routes(routes!(booking::public::page))
+        .routes(routes!(booking::public::slots))
+        .routes(routes!(booking::public::book))
+        .routes(routes!(booking::public::contact))
+        .routes(routes!(booking::public::lookup))
+        .routes(routes!(booking::public::cancel))
+        .routes(routes!(booking::public::reschedule))
+        // booking: counsellor
+        .routes(routes!(booking::manage::get_profile, booking::manage::put_profile))
+        .routes(routes!(booking::manage::get_availability, booking::manage::put_availability))
+        .routes(routes!(booking::manage::list_types, booking::manage::create_type))
+        .routes(routes!(booking::manage::update_type))
+        .routes(routes!(booking::manage::list_bookings))
+        .routes(routes!(booking::manage::confirm))
+        .routes(routes!(booking::manage::decline))
+        .routes(routes!(booking::manage::cancel))
+        .routes(routes!(booking::manage::list_messages))
+        .routes(routes!(booking::manage::reply))
 }
 
 /// Turns an axum path template into an OpenAPI one: `{*rest}` becomes `{rest}`.
@@ -346,6 +386,12 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
 
     let turn = load_turn(&settings)?;
     let db = open_database(&settings).await?;
+    booking::ensure_consent_texts(&db.pool)
+        .await
+        .map_err(|e| StartError::Io {
+            context: "recording consent texts".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     // Port 0 tells the SFU to advertise the port it bound.
     let advertised = SocketAddr::new(
         settings.sfu_advertise_ip,
@@ -441,6 +487,7 @@ pub async fn run_server(settings: Settings) -> Result<(), StartError> {
             source,
         })?;
     tracing::info!(listen = %listen, "listening");
+    mail::spawn_worker(state.clone());
     serve(listener, state)
         .await
         .map_err(|source| StartError::Io {

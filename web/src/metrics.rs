@@ -36,6 +36,18 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let hub = state.hub.stats();
     let sfu = state.sfu().stats().await;
     let mut r = Registry::default();
+    counter(
+        &mut r,
+        "confidant_mail_sent",
+        "Mails accepted by the SMTP server",
+        crate::mail::MAIL_SENT.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    counter(
+        &mut r,
+        "confidant_mail_failed_attempts",
+        "Failed mail delivery attempts (retried with backoff)",
+        crate::mail::MAIL_FAILED.load(std::sync::atomic::Ordering::Relaxed),
+    );
     gauge(
         &mut r,
         "confidant_rooms",

@@ -106,8 +106,20 @@ fn no_route_bypasses_the_documented_router() {
         "Router::new(",
     ];
     let mut offenders = Vec::new();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let path = entry.unwrap().path();
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(src)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.iter().any(|f| f.ends_with("booking/public.rs")), "subdirectories are scanned");
+    for path in files {
         if path.extension().is_some_and(|e| e == "rs") {
             let text = std::fs::read_to_string(&path).unwrap();
             for f in forbidden {
@@ -120,12 +132,6 @@ fn no_route_bypasses_the_documented_router() {
     assert!(
         offenders.is_empty(),
         "routes added outside api_router()/routes!: {offenders:?}"
-    );
-    assert!(
-        std::fs::read_dir(src)
-            .unwrap()
-            .all(|e| !e.unwrap().path().is_dir()),
-        "scan subdirectories too"
     );
 }
 
@@ -159,6 +165,7 @@ async fn every_documented_operation_is_served_by_its_route() {
             .replace("{id}", &id)
             .replace("{session_id}", &id)
             .replace("{link_token}", &token)
+            .replace("{slug}", "no-such-page")
             .replace("{path}", "app.css");
         assert!(
             !path.contains('{'),
@@ -176,7 +183,8 @@ async fn every_documented_operation_is_served_by_its_route() {
             Some(template.clone()),
             "{method} {path} was not routed to {template}"
         );
-        assert_ne!(resp.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        // The matched template above proves the route; a 404 here comes from the handler
+        // (the example id names nothing of that kind), never from the fallback.
         assert_ne!(
             resp.status(),
             StatusCode::METHOD_NOT_ALLOWED,

@@ -8,6 +8,8 @@
 //! [`TestApp::on`].
 #![allow(dead_code)]
 
+pub mod booking;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -37,6 +39,14 @@ pub fn config(data_dir: PathBuf) -> Config {
         log_format: LogFormat::Human,
         turn_url: Vec::new(),
         turn_secret_file: None,
+        smtp_host: None,
+        smtp_port: None,
+        smtp_tls: confidant::config::SmtpTls::None,
+        smtp_user: None,
+        smtp_password_file: None,
+        mail_from: Some("Beratungsstelle <termine@confidant.test>".into()),
+        reminder_minutes: 1440,
+        form_burst: 5,
     }
 }
 
@@ -126,15 +136,21 @@ impl TestApp {
 
     /// An app on `backend`, whatever `CONFIDANT_TEST_BACKEND` says.
     pub async fn on(backend: Backend) -> Self {
-        Self::build(backend, |_| {}).await
+        Self::build_with(backend, |_| {}).await
     }
 
     /// An app whose configuration `tweak` may change first.
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
-        Self::build(Backend::from_env(), tweak).await
+        Self::build_with(Backend::from_env(), tweak).await
     }
 
-    async fn build(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+    /// An app on `backend` whose configuration `tweak` may change first.
+    pub async fn build_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        // `TEST_LOG=debug cargo test …` shows the server's log of a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("TEST_LOG"))
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = config(dir.path().join("data"));
         if backend == Backend::Postgres {

@@ -1,0 +1,97 @@
+//! Booking without passwords: the HTTP routes over the booking core.
+//!
+//! - [`public`]: what clients use without an account (counsellor page data, free slots, the
+//!   booking and contact forms, cancel and reschedule through signed links).
+//! - [`manage`]: what counsellors use (profile, availability, appointment types, their bookings,
+//!   confirm/decline/cancel, contact messages and replies).
+//! - [`store`]: rows and the database-enforced no-double-booking rule.
+//! - [`notify`]: which mails go out for which event, queued in the same transaction.
+
+pub mod manage;
+pub mod notify;
+pub mod public;
+pub mod store;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{AppError, FieldProblem};
+
+/// Version of the consent text shown on the public forms. Raise it whenever the text changes;
+/// bookings keep the hash of the exact text shown.
+pub const CONSENT_VERSION: &str = "2026-11-22";
+
+/// The consent text of the public forms, by language.
+pub fn consent_text(lang: &str) -> &'static str {
+    if lang == "en" {
+        "I agree that my details (name, e-mail address and, where given, phone number, address \
+         and message) are stored encrypted to arrange and hold this appointment, and used to send \
+         me the confirmation, a reminder and changes. They are deleted according to the centre's \
+         retention rules. I can withdraw this consent at any time by cancelling the appointment."
+    } else {
+        "Ich bin einverstanden, dass meine Angaben (Name, E-Mail-Adresse und, falls angegeben, \
+         Telefonnummer, Adresse und Nachricht) verschlüsselt gespeichert werden, um diesen Termin \
+         zu vereinbaren und durchzuführen, und dass mir Bestätigung, Erinnerung und Änderungen \
+         per E-Mail geschickt werden. Sie werden nach den Aufbewahrungsregeln der Beratungsstelle \
+         gelöscht. Ich kann die Einwilligung jederzeit widerrufen, indem ich den Termin absage."
+    }
+}
+
+/// Hex SHA-256 of a consent text: what a booking records as "the text shown".
+pub fn consent_sha256(lang: &str) -> String {
+    crate::db::sha256_hex(consent_text(lang))
+}
+
+/// Records the current consent texts in the ledger (idempotent; at start, so every booking's
+/// reference to the text it showed is satisfied).
+pub async fn ensure_consent_texts(db: &crate::db::Db) -> Result<(), AppError> {
+    let mut conn = db.acquire().await?;
+    for lang in ["de", "en"] {
+        store::record_consent(&mut conn, CONSENT_VERSION, lang, consent_text(lang), &consent_sha256(lang)).await?;
+    }
+    Ok(())
+}
+
+/// `de` or `en`.
+pub fn lang_of(s: Option<&str>) -> &'static str {
+    match s {
+        Some(l) if l.eq_ignore_ascii_case("en") => "en",
+        _ => "de",
+    }
+}
+
+/// The core's field errors as the HTTP error.
+pub fn field_errors(errors: Vec<confidant_booking::form::FieldError>) -> AppError {
+    AppError::Fields(
+        errors
+            .into_iter()
+            .map(|e| FieldProblem {
+                field: e.field.to_owned(),
+                code: e.code.to_owned(),
+                message: e.message,
+            })
+            .collect(),
+    )
+}
+
+/// The core's validation error as the HTTP error.
+pub fn core_error(e: confidant_booking::Error) -> AppError {
+    match e {
+        confidant_booking::Error::Invalid { field, message } => AppError::invalid(&field, message),
+        other => AppError::invalid("body", other.to_string()),
+    }
+}
+
+/// Parses an RFC 3339 time from a request field.
+pub fn parse_time(field: &str, s: &str) -> Result<DateTime<Utc>, AppError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| AppError::invalid(field, "must be an RFC 3339 time, e.g. 2026-12-07T09:00:00Z"))
+}
+
+/// Milliseconds as a time.
+pub fn time_ms(ms: i64) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}

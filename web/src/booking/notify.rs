@@ -1,0 +1,302 @@
+//! Which mails go out when a booking changes. Every function queues into the caller's
+//! transaction, so the change and its mails commit together or not at all.
+
+use chrono::Duration;
+use confidant_booking::ics::{self, IcsEvent};
+use confidant_booking::mail::{render, Lang, MailData, MailKind};
+use confidant_booking::slots::AppointmentKind;
+use confidant_booking::token::{self, Purpose};
+use lettre::message::Mailbox;
+
+use super::store::{kind_of, BookingRow, ClientDetails, Host, TypeRow};
+use crate::db::now_ms;
+use crate::error::AppError;
+use crate::mail::{cancel_unsent, enqueue, IcsPart, OutgoingMail};
+use crate::AppState;
+
+/// A booking with everything its mails need.
+pub struct Ctx<'a> {
+    /// The booking, after the change.
+    pub row: &'a BookingRow,
+    /// Its client.
+    pub client: &'a ClientDetails,
+    /// Its counsellor.
+    pub host: &'a Host,
+    /// Its type.
+    pub kind: &'a TypeRow,
+    /// Video: the join link.
+    pub join_url: Option<String>,
+}
+
+/// The subject of link tokens: the booking and its version, so links die with a change.
+pub fn token_subject(row: &BookingRow) -> String {
+    format!("{}.{}", row.id, row.ics_sequence)
+}
+
+/// Cancel and reschedule links (valid until the appointment starts).
+pub fn links(state: &AppState, row: &BookingRow) -> (String, String) {
+    let expires = row.starts_at / 1000;
+    let key = &state.keys.booking_links;
+    let subject = token_subject(row);
+    let base = &state.config.public_url;
+    (
+        format!("{base}/booking/cancel#{}", token::sign(key, Purpose::Cancel, &subject, expires)),
+        format!(
+            "{base}/booking/reschedule#{}",
+            token::sign(key, Purpose::Reschedule, &subject, expires)
+        ),
+    )
+}
+
+fn from(state: &AppState) -> Result<Mailbox, AppError> {
+    state
+        .config
+        .mail_from
+        .parse()
+        .map_err(|e| AppError::Internal(format!("mail-from: {e}")))
+}
+
+fn mailbox(name: &str, email: &str) -> Result<Mailbox, AppError> {
+    let address = email
+        .parse()
+        .map_err(|_| AppError::invalid("email", "is not a deliverable e-mail address"))?;
+    // Names are free text; lettre encodes them (RFC 2047) as needed.
+    Ok(Mailbox::new(Some(name.to_owned()), address))
+}
+
+fn data(state: &AppState, c: &Ctx<'_>, with_links: bool) -> MailData {
+    let (cancel_url, reschedule_url) = if with_links {
+        let (c, r) = links(state, c.row);
+        (Some(c), Some(r))
+    } else {
+        (None, None)
+    };
+    let kind = kind_of(&c.row.kind);
+    MailData {
+        client_name: c.client.full_name(),
+        counsellor_name: c.host.name.clone(),
+        type_name: c.kind.name.clone(),
+        kind,
+        start: c.row.start(),
+        end: c.row.end(),
+        tz: c.host.tz,
+        join_url: c.join_url.clone(),
+        cancel_url,
+        reschedule_url,
+        dashboard_url: Some(format!("{}/dashboard", state.config.public_url)),
+        location: (kind == AppointmentKind::OnSite)
+            .then(|| c.kind.location.clone())
+            .flatten(),
+        phone: c.client.phone.clone(),
+        reason: None,
+        message: (!c.client.message.is_empty()).then(|| c.client.message.clone()),
+        needs_confirmation: c.row.status == "pending",
+    }
+}
+
+fn ics_event(state: &AppState, c: &Ctx<'_>, lang: Lang) -> Result<IcsEvent, AppError> {
+    let from = from(state)?;
+    let host = state
+        .config
+        .public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("confidant")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("confidant")
+        .to_owned();
+    let d = data(state, c, false);
+    let what = match (lang, d.kind) {
+        (Lang::De, AppointmentKind::Video) => "Video-Beratung",
+        (Lang::De, AppointmentKind::Phone) => "Telefon-Beratung",
+        (Lang::De, AppointmentKind::OnSite) => "Beratung vor Ort",
+        (Lang::En, AppointmentKind::Video) => "Video counselling",
+        (Lang::En, AppointmentKind::Phone) => "Phone counselling",
+        (Lang::En, AppointmentKind::OnSite) => "Counselling on site",
+    };
+    let location = match d.kind {
+        AppointmentKind::Video => c.join_url.clone(),
+        AppointmentKind::Phone => c.client.phone.clone().map(|p| match lang {
+            Lang::De => format!("Anruf an {p}"),
+            Lang::En => format!("Call to {p}"),
+        }),
+        AppointmentKind::OnSite => d.location.clone(),
+    };
+    Ok(IcsEvent {
+        uid: format!("{}@{host}", c.row.id),
+        sequence: u32::try_from(c.row.ics_sequence).unwrap_or(0),
+        start: d.start,
+        end: d.end,
+        tz: c.host.tz,
+        summary: format!("{what}: {} – {}", c.kind.name, c.host.name),
+        description: confidant_booking::mail::when(lang, d.start, d.end, c.host.tz),
+        location,
+        url: if d.kind == AppointmentKind::Video { c.join_url.clone() } else { None },
+        organizer: (c.host.name.clone(), from.email.to_string()),
+        attendee: (c.client.full_name(), c.client.email.clone()),
+        stamp: chrono::Utc::now(),
+    })
+}
+
+async fn to_client(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    c: &Ctx<'_>,
+    kind: MailKind,
+    reason: Option<String>,
+    ics: Option<&'static str>,
+    due_at: i64,
+) -> Result<(), AppError> {
+    let lang = Lang::parse(&c.row.lang);
+    let links = matches!(
+        kind,
+        MailKind::Confirmation | MailKind::Rescheduled | MailKind::Pending | MailKind::Reminder
+    );
+    let mut d = data(state, c, links);
+    d.reason = reason;
+    d.message = None;
+    let rendered = render(kind, lang, &d);
+    let ics = match ics {
+        Some(method) => {
+            let ev = ics_event(state, c, lang)?;
+            Some(IcsPart {
+                method,
+                body: if method == "CANCEL" { ics::cancel(&ev) } else { ics::request(&ev) },
+            })
+        }
+        None => None,
+    };
+    let mail = OutgoingMail {
+        kind: mail_kind_name(kind),
+        booking_id: Some(c.row.id.clone()),
+        to: mailbox(&c.client.full_name(), &c.client.email)?,
+        reply_to: None,
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+        ics,
+        due_at,
+    };
+    enqueue(conn, state, &mail).await?;
+    Ok(())
+}
+
+async fn to_counsellor(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    c: &Ctx<'_>,
+    kind: MailKind,
+    reason: Option<String>,
+) -> Result<(), AppError> {
+    let lang = Lang::parse(&c.host.lang);
+    let mut d = data(state, c, false);
+    d.reason = reason;
+    let rendered = render(kind, lang, &d);
+    let mail = OutgoingMail {
+        kind: mail_kind_name(kind),
+        booking_id: Some(c.row.id.clone()),
+        to: mailbox(&c.host.name, &c.host.email)?,
+        reply_to: None,
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+        ics: None,
+        due_at: now_ms(),
+    };
+    enqueue(conn, state, &mail).await?;
+    Ok(())
+}
+
+fn mail_kind_name(kind: MailKind) -> &'static str {
+    match kind {
+        MailKind::Confirmation => "confirmation",
+        MailKind::Rescheduled => "rescheduled",
+        MailKind::Pending => "pending",
+        MailKind::Declined => "declined",
+        MailKind::Cancellation => "cancellation",
+        MailKind::Reminder => "reminder",
+        MailKind::CounsellorNew => "counsellor_new",
+        MailKind::CounsellorCancelled => "counsellor_cancelled",
+        MailKind::CounsellorRescheduled => "counsellor_rescheduled",
+        MailKind::ContactMessage => "contact_message",
+        MailKind::ContactReply => "contact_reply",
+    }
+}
+
+async fn schedule_reminder(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    c: &Ctx<'_>,
+) -> Result<(), AppError> {
+    cancel_unsent(conn, &c.row.id, "reminder").await?;
+    let minutes = state.config.reminder_minutes;
+    if minutes == 0 {
+        return Ok(());
+    }
+    let due = c.row.starts_at - Duration::minutes(i64::from(minutes)).num_milliseconds();
+    // No reminder when the booking itself is (almost) that close.
+    if due > now_ms() + Duration::minutes(10).num_milliseconds() {
+        to_client(conn, state, c, MailKind::Reminder, None, None, due).await?;
+    }
+    Ok(())
+}
+
+/// A new booking: the client's confirmation (or "awaiting confirmation"), the counsellor's
+/// notification, and the reminder.
+pub async fn created(conn: &mut sqlx::AnyConnection, state: &AppState, c: &Ctx<'_>) -> Result<(), AppError> {
+    if c.row.status == "pending" {
+        to_client(conn, state, c, MailKind::Pending, None, None, now_ms()).await?;
+    } else {
+        to_client(conn, state, c, MailKind::Confirmation, None, Some("REQUEST"), now_ms()).await?;
+        schedule_reminder(conn, state, c).await?;
+    }
+    to_counsellor(conn, state, c, MailKind::CounsellorNew, None).await
+}
+
+/// The counsellor confirmed a pending booking.
+pub async fn confirmed(conn: &mut sqlx::AnyConnection, state: &AppState, c: &Ctx<'_>) -> Result<(), AppError> {
+    to_client(conn, state, c, MailKind::Confirmation, None, Some("REQUEST"), now_ms()).await?;
+    schedule_reminder(conn, state, c).await
+}
+
+/// The counsellor declined a pending booking.
+pub async fn declined(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    c: &Ctx<'_>,
+    reason: Option<String>,
+) -> Result<(), AppError> {
+    cancel_unsent(conn, &c.row.id, "reminder").await?;
+    to_client(conn, state, c, MailKind::Declined, reason, None, now_ms()).await
+}
+
+/// Cancelled by the client or the counsellor. `was_confirmed`: the client had an invitation,
+/// so the cancellation carries `METHOD:CANCEL`.
+pub async fn cancelled(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    c: &Ctx<'_>,
+    by_client: bool,
+    was_confirmed: bool,
+    reason: Option<String>,
+) -> Result<(), AppError> {
+    cancel_unsent(conn, &c.row.id, "reminder").await?;
+    let ics = was_confirmed.then_some("CANCEL");
+    to_client(conn, state, c, MailKind::Cancellation, reason.clone(), ics, now_ms()).await?;
+    if by_client {
+        to_counsellor(conn, state, c, MailKind::CounsellorCancelled, reason).await?;
+    }
+    Ok(())
+}
+
+/// The client moved the appointment.
+pub async fn rescheduled(conn: &mut sqlx::AnyConnection, state: &AppState, c: &Ctx<'_>) -> Result<(), AppError> {
+    if c.row.status == "pending" {
+        to_client(conn, state, c, MailKind::Pending, None, None, now_ms()).await?;
+    } else {
+        to_client(conn, state, c, MailKind::Rescheduled, None, Some("REQUEST"), now_ms()).await?;
+        schedule_reminder(conn, state, c).await?;
+    }
+    to_counsellor(conn, state, c, MailKind::CounsellorRescheduled, None).await
+}

@@ -1,0 +1,404 @@
+//! Booking storage: rows, sealing of client details, and the database-enforced no-overlap rule.
+// Row structs mirror their tables column by column; the migrations document the columns.
+#![allow(missing_docs)]
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use confidant_booking::availability::{Availability, DateOverride, WeeklyRule};
+use confidant_booking::slots::{AppointmentKind, AppointmentType, Interval};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{now_ms, Db};
+use crate::error::AppError;
+use crate::AppState;
+
+/// A counsellor as the booking pages see them.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// Counsellor id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Login e-mail: where booking notifications go.
+    pub email: String,
+    /// Public page slug, if they take bookings.
+    pub slug: Option<String>,
+    /// Their time zone.
+    pub tz: Tz,
+    /// Language of mails to them (`de`, `en`).
+    pub lang: String,
+}
+
+type HostRow = (String, String, String, Option<String>, String, String);
+
+fn host_of(row: HostRow) -> Host {
+    let (id, name, email, slug, tz, lang) = row;
+    Host {
+        id,
+        name,
+        email,
+        slug,
+        // Only valid zone names are ever stored (checked on update); fall back defensively.
+        tz: tz.parse().unwrap_or(chrono_tz::Europe::Berlin),
+        lang,
+    }
+}
+
+const HOST_COLUMNS: &str = "id, name, email, slug, time_zone, lang";
+
+/// The counsellor whose public slug is `slug`.
+pub async fn host_by_slug(db: &Db, slug: &str) -> Result<Host, AppError> {
+    let row: Option<HostRow> = sqlx::query_as(&format!(
+        "SELECT {HOST_COLUMNS} FROM counsellors WHERE slug = $1"
+    ))
+    .bind(slug.to_ascii_lowercase())
+    .fetch_optional(db)
+    .await?;
+    row.map(host_of).ok_or(AppError::NotFound)
+}
+
+/// The counsellor `id`.
+pub async fn host_by_id(db: &Db, id: &str) -> Result<Host, AppError> {
+    let row: Option<HostRow> = sqlx::query_as(&format!(
+        "SELECT {HOST_COLUMNS} FROM counsellors WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    row.map(host_of).ok_or(AppError::NotFound)
+}
+
+/// Counsellors with a public booking page, by name (the centre's page).
+pub async fn public_hosts(db: &Db) -> Result<Vec<Host>, AppError> {
+    let rows: Vec<HostRow> = sqlx::query_as(&format!(
+        "SELECT {HOST_COLUMNS} FROM counsellors WHERE slug IS NOT NULL ORDER BY name"
+    ))
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(host_of).collect())
+}
+
+/// An appointment type as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TypeRow {
+    pub id: String,
+    pub counsellor_id: String,
+    pub name: String,
+    pub kind: String,
+    pub duration_min: i64,
+    pub buffer_before_min: i64,
+    pub buffer_after_min: i64,
+    pub min_notice_min: i64,
+    pub window_days: i64,
+    pub slot_step_min: i64,
+    pub requires_confirmation: i64,
+    pub location: Option<String>,
+    pub active: i64,
+}
+
+pub const TYPE_COLUMNS: &str = "id, counsellor_id, name, kind, duration_min, buffer_before_min, \
+     buffer_after_min, min_notice_min, window_days, slot_step_min, requires_confirmation, \
+     location, active";
+
+fn u32_of(v: i64) -> u32 {
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
+}
+
+/// The kind of a stored kind string.
+pub fn kind_of(s: &str) -> AppointmentKind {
+    match s {
+        "phone" => AppointmentKind::Phone,
+        "on_site" => AppointmentKind::OnSite,
+        _ => AppointmentKind::Video,
+    }
+}
+
+/// The stored string of a kind.
+pub fn kind_str(k: AppointmentKind) -> &'static str {
+    match k {
+        AppointmentKind::Video => "video",
+        AppointmentKind::Phone => "phone",
+        AppointmentKind::OnSite => "on_site",
+    }
+}
+
+impl TypeRow {
+    /// The booking core's view of this type.
+    pub fn core(&self) -> AppointmentType {
+        AppointmentType {
+            duration_min: u32_of(self.duration_min),
+            buffer_before_min: u32_of(self.buffer_before_min),
+            buffer_after_min: u32_of(self.buffer_after_min),
+            min_notice_min: u32_of(self.min_notice_min),
+            window_days: u32_of(self.window_days),
+            slot_step_min: u32_of(self.slot_step_min),
+            kind: kind_of(&self.kind),
+            requires_confirmation: self.requires_confirmation != 0,
+        }
+    }
+}
+
+/// The active appointment types of a counsellor.
+pub async fn types_of(db: &Db, counsellor_id: &str, only_active: bool) -> Result<Vec<TypeRow>, AppError> {
+    Ok(sqlx::query_as::<_, TypeRow>(&format!(
+        "SELECT {TYPE_COLUMNS} FROM appointment_types WHERE counsellor_id = $1 {} ORDER BY created_at",
+        if only_active { "AND active = 1" } else { "" }
+    ))
+    .bind(counsellor_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// One appointment type of a counsellor.
+pub async fn type_of(db: &Db, counsellor_id: &str, type_id: &str) -> Result<TypeRow, AppError> {
+    sqlx::query_as::<_, TypeRow>(&format!(
+        "SELECT {TYPE_COLUMNS} FROM appointment_types WHERE counsellor_id = $1 AND id = $2"
+    ))
+    .bind(counsellor_id)
+    .bind(type_id)
+    .fetch_optional(db)
+    .await?
+    .ok_or(AppError::NotFound)
+}
+
+/// Weekday of a stored number (0 = Monday).
+pub fn weekday_of(n: i64) -> Weekday {
+    match n {
+        0 => Weekday::Mon,
+        1 => Weekday::Tue,
+        2 => Weekday::Wed,
+        3 => Weekday::Thu,
+        4 => Weekday::Fri,
+        5 => Weekday::Sat,
+        _ => Weekday::Sun,
+    }
+}
+
+/// Local time of stored minutes after midnight (1440 is the end of the day).
+pub fn time_of(min: i64) -> NaiveTime {
+    if min >= 1440 {
+        // The end of the day: the last representable instant, so `end > start` holds.
+        NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999).unwrap_or(NaiveTime::MIN)
+    } else {
+        let m = u32::try_from(min.max(0)).unwrap_or(0);
+        NaiveTime::from_hms_opt(m / 60, m % 60, 0).unwrap_or(NaiveTime::MIN)
+    }
+}
+
+/// Minutes after midnight of a local time (the end of day counts as 1440).
+pub fn minutes_of(t: NaiveTime) -> i64 {
+    use chrono::Timelike;
+    if t.hour() == 23 && t.minute() == 59 && t.second() == 59 {
+        1440
+    } else {
+        i64::from(t.hour() * 60 + t.minute())
+    }
+}
+
+/// The counsellor's availability, in their zone.
+pub async fn availability_of(db: &Db, host: &Host) -> Result<Availability, AppError> {
+    let rules: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT weekday, start_min, end_min FROM availability_rules WHERE counsellor_id = $1
+         ORDER BY weekday, start_min",
+    )
+    .bind(&host.id)
+    .fetch_all(db)
+    .await?;
+    let overrides: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT day, start_min, end_min FROM availability_overrides WHERE counsellor_id = $1
+         ORDER BY day, start_min",
+    )
+    .bind(&host.id)
+    .fetch_all(db)
+    .await?;
+    let weekly = rules
+        .into_iter()
+        .map(|(d, s, e)| WeeklyRule {
+            weekday: weekday_of(d),
+            start: time_of(s),
+            end: time_of(e),
+        })
+        .collect();
+    let mut days: Vec<DateOverride> = Vec::new();
+    for (day, start, end) in overrides {
+        let Ok(date) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") else {
+            continue;
+        };
+        if days.last().is_none_or(|d| d.date != date) {
+            days.push(DateOverride {
+                date,
+                intervals: Vec::new(),
+            });
+        }
+        if let (Some(s), Some(e), Some(last)) = (start, end, days.last_mut()) {
+            last.intervals.push((time_of(s), time_of(e)));
+        }
+    }
+    Ok(Availability {
+        tz: host.tz,
+        weekly,
+        overrides: days,
+    })
+}
+
+/// Blocked intervals (appointments widened by their buffers) of a counsellor's active bookings
+/// that overlap `[from, to)`.
+pub async fn busy_of(
+    db: &Db,
+    counsellor_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Interval>, AppError> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT blocked_from, blocked_until FROM bookings
+         WHERE counsellor_id = $1 AND active = 1 AND blocked_from < $2 AND blocked_until > $3",
+    )
+    .bind(counsellor_id)
+    .bind(to.timestamp_millis())
+    .bind(from.timestamp_millis())
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(a, b)| {
+            Some(Interval {
+                start: Utc.timestamp_millis_opt(a).single()?,
+                end: Utc.timestamp_millis_opt(b).single()?,
+            })
+        })
+        .collect())
+}
+
+/// What the client typed, sealed as one document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientDetails {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub message: String,
+}
+
+impl ClientDetails {
+    /// "First Last".
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+    }
+}
+
+/// A booking as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BookingRow {
+    pub id: String,
+    pub counsellor_id: String,
+    pub type_id: String,
+    pub kind: String,
+    pub status: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub client_sealed: Vec<u8>,
+    pub lang: String,
+    pub session_id: Option<String>,
+    pub ics_sequence: i64,
+    pub cancel_reason_sealed: Option<Vec<u8>>,
+    pub cancelled_by: Option<String>,
+    pub created_at: i64,
+}
+
+pub const BOOKING_COLUMNS: &str = "id, counsellor_id, type_id, kind, status, starts_at, ends_at, \
+     client_sealed, lang, session_id, ics_sequence, cancel_reason_sealed, cancelled_by, created_at";
+
+impl BookingRow {
+    /// The client's details, opened.
+    pub fn client(&self, state: &AppState) -> Result<ClientDetails, AppError> {
+        let plain = state.keys.booking.open(&self.client_sealed, self.id.as_bytes())?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| AppError::Internal(format!("sealed booking details: {e}")))
+    }
+
+    /// The cancellation reason, opened.
+    pub fn cancel_reason(&self, state: &AppState) -> Result<Option<String>, AppError> {
+        let Some(sealed) = &self.cancel_reason_sealed else {
+            return Ok(None);
+        };
+        let aad = format!("{}/reason", self.id);
+        let plain = state.keys.booking.open(sealed, aad.as_bytes())?;
+        Ok(Some(String::from_utf8_lossy(&plain).into_owned()))
+    }
+
+    /// Start as a time.
+    pub fn start(&self) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(self.starts_at)
+            .single()
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// End as a time.
+    pub fn end(&self) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(self.ends_at)
+            .single()
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// Whether it still holds its time.
+    pub fn is_active(&self) -> bool {
+        self.status == "pending" || self.status == "confirmed"
+    }
+}
+
+/// One booking by id.
+pub async fn booking(db: &Db, id: &str) -> Result<BookingRow, AppError> {
+    sqlx::query_as::<_, BookingRow>(&format!(
+        "SELECT {BOOKING_COLUMNS} FROM bookings WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .ok_or(AppError::NotFound)
+}
+
+/// Whether a database error is the no-overlap rule refusing a booking: the SQLite trigger's
+/// `RAISE(ABORT, 'booking_overlap')` or PostgreSQL's exclusion violation (SQLSTATE 23P01).
+pub fn is_overlap(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("23P01") || db.message().contains("booking_overlap")
+        }
+        _ => false,
+    }
+}
+
+/// Maps the no-overlap refusal to [`AppError::SlotTaken`].
+pub fn overlap_to_conflict(e: sqlx::Error) -> AppError {
+    if is_overlap(&e) {
+        AppError::SlotTaken
+    } else {
+        AppError::Database(e)
+    }
+}
+
+/// Records the consent text (idempotent) and returns its hash.
+pub async fn record_consent(
+    conn: &mut sqlx::AnyConnection,
+    version: &str,
+    lang: &str,
+    body: &str,
+    sha256: &str,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "INSERT INTO consent_texts (sha256, version, lang, body, created_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(sha256)
+    .bind(version)
+    .bind(lang)
+    .bind(body)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
