@@ -40,7 +40,19 @@ async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
         .unwrap();
     assert_eq!(
         tables,
-        ["auth_sessions", "chat_messages", "counsellors", "sessions"]
+        [
+            "appointment_types",
+            "auth_sessions",
+            "availability_overrides",
+            "availability_rules",
+            "bookings",
+            "chat_messages",
+            "consent_texts",
+            "contact_messages",
+            "counsellors",
+            "mail_outbox",
+            "sessions"
+        ]
     );
 }
 
