@@ -58,7 +58,7 @@ def main():
         # bodies and calendar parts.
         headers = "\n".join(f"{k}: {v}" for k, v in msg.items() if k.lower() != "message-id")
         calendars = "\n".join(json.dumps(i) for i in ics)
-        decoded_all = headers + (text or "") + (html or "") + calendars
+        decoded_all = "\n".join([headers, text or "", html or "", calendars])
         out.append({
             "to": [a.addr_spec for a in msg["To"].addresses] if msg["To"] else [],
             "cc": str(msg["Cc"] or ""),

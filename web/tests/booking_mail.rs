@@ -1,0 +1,220 @@
+//! Booking mail through a real SMTP server (Python's aiosmtpd, started here), each mail and its
+//! `.ics` parsed by independent parsers (Python's `email` and `icalendar`,
+//! tests/mail/inspect_mail.py): times, UID, SEQUENCE, METHOD, recipients, and that no foreign
+//! address appears. Also: SMTP down while booking loses nothing and sends once.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::booking::{book, bookable, consent, form, slots};
+use common::TestApp;
+use confidant::config::{SmtpSettings, SmtpTls};
+use serde_json::{json, Value};
+
+/// An aiosmtpd server writing every mail into a maildir. Killed on drop.
+struct Smtp {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Smtp {
+    fn start(port: u16, maildir: &Path) -> Self {
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 -m aiosmtpd (the test command installs aiosmtpd)");
+        // Bounded wait until it accepts connections.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, port, maildir: maildir.to_owned() };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every mail in `maildir`, parsed by the independent inspector.
+fn mails(maildir: &Path) -> Vec<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/mail/inspect_mail.py");
+    let out = Command::new("python3").arg(script).arg(maildir).output().unwrap();
+    assert!(out.status.success(), "inspect_mail.py: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn transport(port: u16) -> lettre::AsyncSmtpTransport<lettre::Tokio1Executor> {
+    confidant::mail::transport(&SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        tls: SmtpTls::None,
+        credentials: None,
+    })
+    .unwrap()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn to(mails: &[Value], addr: &str) -> Vec<Value> {
+    mails.iter().filter(|m| m["to"] == json!([addr])).cloned().collect()
+}
+
+fn link(text: &str, path: &str) -> String {
+    text.lines()
+        .find(|l| l.contains(path))
+        .unwrap_or_else(|| panic!("no {path} link in:\n{text}"))
+        .split('#')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_address() {
+    let t = TestApp::with(|c| c.form_burst = 100).await;
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("mail");
+    let smtp = Smtp::start(free_port(), &maildir);
+    let transport = transport(smtp.port);
+    let b = bookable(&t, "weiss@centre.example", "weiss", "video", json!({})).await;
+    let free = slots(&t, &b).await;
+    let consent = consent(&t, &b.slug).await;
+
+    let r = book(&t, &b, form(&b, &free[0], &consent, "Alex")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = book(&t, &b, form(&b, &free[2], &consent, "Kim")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now_ms()).await.unwrap();
+    assert_eq!(d.sent, 4, "two confirmations, two notifications; reminders wait");
+
+    let all = mails(&smtp.maildir);
+    assert_eq!(all.len(), 4);
+    let platform = "termine@confidant.test";
+    for m in &all {
+        assert_eq!(m["from"], json!([platform]));
+        assert_eq!(m["cc"], "");
+        assert_eq!(m["bcc"], "");
+        assert!(m["html"].is_string() && m["text"].is_string(), "plain text and HTML");
+    }
+    let alex = to(&all, "alex@client.example");
+    assert_eq!(alex.len(), 1);
+    let alex = &alex[0];
+    assert!(alex["subject"].as_str().unwrap().starts_with("Terminbestätigung"), "{}", alex["subject"]);
+    // No address but the client's own and the platform's, anywhere in the mail.
+    assert_eq!(alex["addresses"], json!(["alex@client.example", platform]), "{alex}");
+    let ics = &alex["ics"][0];
+    assert_eq!(alex["ics"].as_array().unwrap().len(), 1);
+    assert_eq!(ics["method"], "REQUEST");
+    assert_eq!(ics["content_type_method"], "REQUEST");
+    assert_eq!(ics["status"], "CONFIRMED");
+    assert_eq!(ics["sequence"], 0);
+    assert_eq!(ics["uid"], format!("{id}@127.0.0.1"));
+    let start = chrono::DateTime::parse_from_rfc3339(&free[0]).unwrap();
+    assert_eq!(chrono::DateTime::parse_from_rfc3339(ics["dtstart"].as_str().unwrap()).unwrap(), start);
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(ics["dtend"].as_str().unwrap()).unwrap(),
+        start + chrono::Duration::minutes(50)
+    );
+    assert_eq!(ics["attendees"], json!(["mailto:alex@client.example"]));
+    assert_eq!(ics["organizer"], format!("mailto:{platform}"));
+    // The video link and the manage links are in the mail; times are in Berlin time.
+    let text = alex["text"].as_str().unwrap();
+    assert!(text.contains("/j/"), "{text}");
+    let berlin = start.with_timezone(&chrono_tz::Europe::Berlin).format("%H:%M").to_string();
+    assert!(text.contains(&berlin) && text.contains("Europe/Berlin"), "{text}");
+    // The counsellor's notification names the client but never carries their address.
+    let counsellor = to(&all, "weiss@centre.example");
+    assert_eq!(counsellor.len(), 2);
+    for m in &counsellor {
+        assert_eq!(m["addresses"], json!([platform, "weiss@centre.example"]), "{m}");
+        assert!(m["ics"].as_array().unwrap().is_empty());
+    }
+    assert!(!to(&all, "kim@client.example")[0]["addresses"].to_string().contains("alex"));
+
+    // The client cancels with the link from the mail: METHOD:CANCEL, same UID, higher SEQUENCE.
+    let token = link(text, "/booking/cancel#");
+    let r = t.post("/api/public/bookings/cancel", None, Some(json!({"token": token}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now_ms()).await.unwrap();
+    assert_eq!(d.sent, 2, "cancellation to the client, notice to the counsellor");
+    let all = mails(&smtp.maildir);
+    let alex_mails = to(&all, "alex@client.example");
+    let cancel = alex_mails.iter().find(|m| m["ics"][0]["method"] == "CANCEL").expect("a CANCEL");
+    assert_eq!(cancel["ics"][0]["uid"], ics["uid"]);
+    assert_eq!(cancel["ics"][0]["sequence"], 1);
+    assert_eq!(cancel["ics"][0]["status"], "CANCELLED");
+    assert_eq!(cancel["addresses"], json!(["alex@client.example", platform]));
+    assert!(slots(&t, &b).await.contains(&free[0]), "the slot is free again");
+    smtp.stop();
+}
+
+#[tokio::test]
+async fn smtp_down_while_booking_loses_nothing_and_sends_once() {
+    let t = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("mail");
+    let port = free_port();
+    let transport = transport(port);
+    let b = bookable(&t, "w@centre.example", "down", "phone", json!({})).await;
+    let free = slots(&t, &b).await;
+    let consent = consent(&t, &b.slug).await;
+    let mut body = form(&b, &free[0], &consent, "Alex");
+    body["phone"] = json!("+49 30 1234567");
+    // SMTP is down: the booking still succeeds and its mails wait in the outbox.
+    let r = book(&t, &b, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let now = now_ms();
+    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now).await.unwrap();
+    assert_eq!((d.sent, d.failed), (0, 2));
+    let errors: Vec<String> = sqlx::query_scalar("SELECT last_error FROM mail_outbox WHERE last_error IS NOT NULL")
+        .fetch_all(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(errors.len(), 2);
+    assert!(errors.iter().all(|e| !e.contains('@')), "errors name no address: {errors:?}");
+    // Before the backoff has passed nothing is retried.
+    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now + 1_000).await.unwrap();
+    assert_eq!((d.sent, d.failed), (0, 0));
+
+    // SMTP is back: after the backoff both go out, once.
+    let smtp = Smtp::start(port, &maildir);
+    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now + 31_000).await.unwrap();
+    assert_eq!((d.sent, d.failed), (2, 0));
+    for later in [now + 3_600_000, now + 7_200_000] {
+        let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, later).await.unwrap();
+        assert_eq!(d.sent, 0, "nothing is sent twice");
+    }
+    let all = mails(&smtp.maildir);
+    assert_eq!(all.len(), 2);
+    assert_eq!(to(&all, "alex@client.example").len(), 1);
+    let text = to(&all, "alex@client.example")[0]["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("+49 30 1234567"), "phone appointments say which number is called");
+    assert_eq!(confidant::mail::pending_count(&t.state.db).await.unwrap(), 1, "only the reminder waits");
+}
