@@ -87,6 +87,7 @@ fi
 [ "$(node_major)" -ge 18 ] || die "Node.js >= 18 is required (found $(node --version 2>/dev/null || echo none))"
 
 echo "cargo:    $(cargo --version)"
+echo "disk:     $(df -h --output=avail "$ROOT" | tail -n 1 | tr -d ' ') free under $ROOT"
 echo "node:     $(node --version), npm $(npm --version 2>/dev/null)"
 echo "chromium: $("$CHROMIUM_PATH" --version 2>/dev/null | tail -n 1)"
 
@@ -103,6 +104,10 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+# Incremental artefacts only help repeated local builds; on a clean clone they double the
+# target directory's size for nothing.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 section "cargo build --workspace --bins"
 cargo build --workspace --bins
 
