@@ -1,7 +1,13 @@
 //! Validation of the public forms. Every field is checked and every problem reported at once,
-//! so the page can mark all of them; values come back trimmed.
+//! so the page can mark all of them; values come back trimmed (and, in the multi-line fields
+//! `message` and `address`, with line breaks normalised to `\n`).
+//!
+//! Control characters are refused everywhere except line breaks in multi-line fields, and so
+//! are the Unicode bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069) and line
+//! and paragraph separators, which could make a name or message display differently from what
+//! it says ("Trojan Source"). Lengths are counted in characters (Unicode scalar values).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::slots::AppointmentKind;
 
@@ -13,9 +19,13 @@ pub const MAX_MESSAGE_CHARS: usize = 5_000;
 pub const MAX_ADDRESS_CHARS: usize = 500;
 /// Longest e-mail address (RFC 5321 path limit).
 pub const MAX_EMAIL_CHARS: usize = 254;
+/// Longest phone number, separators included.
+pub const MAX_PHONE_CHARS: usize = 40;
 
-/// The booking form as posted.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The booking form as posted. Unknown fields are refused; missing ones count as empty (and are
+/// then reported as `required` where they are).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BookingForm {
     /// First name.
     #[serde(default)]
@@ -57,12 +67,18 @@ pub struct ValidForm {
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
-    /// The field.
+    /// The field, as named in the form (`first_name`, `email`, …).
     pub field: &'static str,
-    /// `required`, `too_long`, `invalid`, `control_characters`.
+    /// Machine-readable: `required`, `too_long`, `invalid` or `control_characters`.
     pub code: &'static str,
-    /// English description.
+    /// English description, for logs and API clients; pages translate by `code`.
     pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
 }
 
 fn err(field: &'static str, code: &'static str, message: impl Into<String>) -> FieldError {
@@ -73,9 +89,14 @@ fn err(field: &'static str, code: &'static str, message: impl Into<String>) -> F
     }
 }
 
-fn has_control(s: &str, allow_newlines: bool) -> bool {
-    s.chars()
-        .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\r' || c == '\t')))
+/// Whether `c` may not appear (see the module docs); `\n` only where `multiline`.
+fn forbidden(c: char, multiline: bool) -> bool {
+    (c.is_control() && !(multiline && c == '\n'))
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+fn has_control(s: &str, multiline: bool) -> bool {
+    s.chars().any(|c| forbidden(c, multiline))
 }
 
 fn text(
@@ -86,13 +107,24 @@ fn text(
     max: usize,
     multiline: bool,
 ) -> String {
-    let value = raw.trim().to_owned();
+    let value = if multiline {
+        raw.replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .trim()
+            .to_owned()
+    } else {
+        raw.trim().to_owned()
+    };
     if value.is_empty() {
         if required {
             errors.push(err(field, "required", "is required"));
         }
     } else if value.chars().count() > max {
-        errors.push(err(field, "too_long", format!("must be at most {max} characters")));
+        errors.push(err(
+            field,
+            "too_long",
+            format!("must be at most {max} characters"),
+        ));
     } else if has_control(&value, multiline) {
         errors.push(err(
             field,
@@ -106,7 +138,7 @@ fn text(
 /// Whether `s` looks like a deliverable address: one `@`, a local part, a domain with a dot,
 /// no spaces or angle brackets, at most 254 characters. (The mail server is the final judge.)
 pub fn is_email(s: &str) -> bool {
-    if s.len() > MAX_EMAIL_CHARS || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if s.len() > MAX_EMAIL_CHARS || s.chars().any(|c| c.is_whitespace() || forbidden(c, false)) {
         return false;
     }
     let Some((local, domain)) = s.split_once('@') else {
@@ -142,9 +174,13 @@ fn email(errors: &mut Vec<FieldError>, raw: &str) -> String {
     value
 }
 
-/// Whether `s` is a plausible phone number: digits with an optional leading `+`, spaces,
-/// dashes, dots, slashes and parentheses; 6 to 20 digits.
+/// Whether `s` is a plausible phone number: ASCII digits with an optional leading `+`, spaces,
+/// dashes, parentheses, and (common in German numbers) dots and slashes; 6 to 20 digits, at
+/// most [`MAX_PHONE_CHARS`] characters.
 pub fn is_phone(s: &str) -> bool {
+    if s.chars().count() > MAX_PHONE_CHARS {
+        return false;
+    }
     let digits = s.chars().filter(char::is_ascii_digit).count();
     let body = s.strip_prefix('+').unwrap_or(s);
     (6..=20).contains(&digits)
@@ -153,18 +189,46 @@ pub fn is_phone(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.' | '/'))
 }
 
-/// Validates a booking form for an appointment of `kind`.
+/// Validates a booking form for an appointment of `kind`: names 1–100 characters, a valid
+/// e-mail address, a message of up to 5000 characters, a phone number (required for
+/// [`AppointmentKind::Phone`]) and an address of up to 500 characters (required for
+/// [`AppointmentKind::OnSite`]). Optional values that are given are checked too.
 pub fn validate(form: &BookingForm, kind: AppointmentKind) -> Result<ValidForm, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let first_name = text(&mut errors, "first_name", &form.first_name, true, MAX_NAME_CHARS, false);
-    let last_name = text(&mut errors, "last_name", &form.last_name, true, MAX_NAME_CHARS, false);
+    let first_name = text(
+        &mut errors,
+        "first_name",
+        &form.first_name,
+        true,
+        MAX_NAME_CHARS,
+        false,
+    );
+    let last_name = text(
+        &mut errors,
+        "last_name",
+        &form.last_name,
+        true,
+        MAX_NAME_CHARS,
+        false,
+    );
     let email = email(&mut errors, &form.email);
-    let message = text(&mut errors, "message", &form.message, false, MAX_MESSAGE_CHARS, true);
+    let message = text(
+        &mut errors,
+        "message",
+        &form.message,
+        false,
+        MAX_MESSAGE_CHARS,
+        true,
+    );
     let phone_raw = form.phone.clone().unwrap_or_default();
     let phone = phone_raw.trim().to_owned();
     if phone.is_empty() {
         if kind == AppointmentKind::Phone {
-            errors.push(err("phone", "required", "is required for phone appointments"));
+            errors.push(err(
+                "phone",
+                "required",
+                "is required for phone appointments",
+            ));
         }
     } else if !is_phone(&phone) {
         errors.push(err("phone", "invalid", "is not a valid phone number"));
@@ -190,8 +254,9 @@ pub fn validate(form: &BookingForm, kind: AppointmentKind) -> Result<ValidForm, 
     })
 }
 
-/// The plain contact form as posted.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The plain contact form as posted (unknown fields refused, missing ones empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ContactForm {
     /// Name (or nickname) of the writer.
     #[serde(default)]
@@ -215,12 +280,27 @@ pub struct ValidContact {
     pub message: String,
 }
 
-/// Validates the contact form.
+/// Validates the contact form: a name of 1–200 characters, a valid e-mail address and a
+/// message of 1–5000 characters.
 pub fn validate_contact(form: &ContactForm) -> Result<ValidContact, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let name = text(&mut errors, "name", &form.name, true, MAX_NAME_CHARS * 2, false);
+    let name = text(
+        &mut errors,
+        "name",
+        &form.name,
+        true,
+        MAX_NAME_CHARS * 2,
+        false,
+    );
     let email = email(&mut errors, &form.email);
-    let message = text(&mut errors, "message", &form.message, true, MAX_MESSAGE_CHARS, true);
+    let message = text(
+        &mut errors,
+        "message",
+        &form.message,
+        true,
+        MAX_MESSAGE_CHARS,
+        true,
+    );
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -303,7 +383,10 @@ mod tests {
         for ok in ["a@b.de", "first.last+tag@sub.example.org", "ä@müller.de"] {
             assert!(is_email(ok), "{ok}");
         }
-        for bad in ["", "a", "a@b", "a@@b.de", "a b@c.de", "<a@b.de>", "a@b..de", ".a@b.de", "a@-b.de", "a@b.de\n"] {
+        for bad in [
+            "", "a", "a@b", "a@@b.de", "a b@c.de", "<a@b.de>", "a@b..de", ".a@b.de", "a@-b.de",
+            "a@b.de\n",
+        ] {
             assert!(!is_email(bad), "{bad:?}");
         }
     }
@@ -317,5 +400,108 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(fields(e), [("message", "required")]);
+    }
+
+    #[test]
+    fn line_breaks_are_normalised_and_other_control_characters_refused() {
+        let mut f = form();
+        f.message = "  eins\r\nzwei\rdrei\n ".into();
+        f.address = Some("Musterstr. 1\r\n12345 Berlin".into());
+        let v = validate(&f, AppointmentKind::OnSite).unwrap();
+        assert_eq!(v.message, "eins\nzwei\ndrei");
+        assert_eq!(v.address.as_deref(), Some("Musterstr. 1\n12345 Berlin"));
+        f.message = "tab\there".into();
+        f.first_name = "Al\nex".into();
+        f.last_name = "\u{202E}rednaxelA".into();
+        assert_eq!(
+            fields(validate(&f, AppointmentKind::Video).unwrap_err()),
+            [
+                ("first_name", "control_characters"),
+                ("last_name", "control_characters"),
+                ("message", "control_characters")
+            ]
+        );
+    }
+
+    #[test]
+    fn limits_are_counted_in_characters() {
+        let mut f = form();
+        f.first_name = "ä".repeat(MAX_NAME_CHARS);
+        f.message = "ß".repeat(MAX_MESSAGE_CHARS);
+        f.address = Some("ö".repeat(MAX_ADDRESS_CHARS));
+        assert!(validate(&f, AppointmentKind::OnSite).is_ok());
+        f.message.push('x');
+        f.address = Some("ö".repeat(MAX_ADDRESS_CHARS + 1));
+        assert_eq!(
+            fields(validate(&f, AppointmentKind::OnSite).unwrap_err()),
+            [("message", "too_long"), ("address", "too_long")]
+        );
+        let long = format!("{}@example.org", "a".repeat(64));
+        assert!(is_email(&long));
+        assert!(!is_email(&format!("a{long}")), "local part over 64");
+        assert!(!is_email(&format!("a@{}.de", "b".repeat(250))), "over 254");
+    }
+
+    #[test]
+    fn phone_numbers() {
+        for ok in ["+49 30 1234567", "030/123 45-67", "(030) 123.456", "123456"] {
+            assert!(is_phone(ok), "{ok}");
+        }
+        for bad in [
+            "12345",
+            "+",
+            "++49 30 123456",
+            "49+30123456",
+            "0".repeat(21).as_str(),
+            "0 30 123456 x",
+            "1-------------------------------------------23456",
+        ] {
+            assert!(!is_phone(bad), "{bad:?}");
+        }
+        // A phone number given for a video appointment is still checked and kept.
+        let mut f = form();
+        f.phone = Some(" 030 1234567 ".into());
+        assert_eq!(
+            validate(&f, AppointmentKind::Video)
+                .unwrap()
+                .phone
+                .as_deref(),
+            Some("030 1234567")
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_and_missing_ones_reported() {
+        let e = serde_json::from_str::<BookingForm>(r#"{"first_name":"A","is_admin":true}"#);
+        assert!(e.is_err());
+        let f: BookingForm = serde_json::from_str(r#"{"first_name":"A","phone":null}"#).unwrap();
+        assert_eq!(
+            fields(validate(&f, AppointmentKind::Video).unwrap_err()),
+            [("last_name", "required"), ("email", "required")]
+        );
+        assert!(serde_json::from_str::<ContactForm>(r#"{"name":"A","cc":"x@y.de"}"#).is_err());
+    }
+
+    #[test]
+    fn a_valid_contact_message_comes_back_trimmed() {
+        let v = validate_contact(&ContactForm {
+            name: " Kim ".into(),
+            email: " kim@example.org ".into(),
+            message: " Hallo\r\nWelt ".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            (v.name.as_str(), v.email.as_str(), v.message.as_str()),
+            ("Kim", "kim@example.org", "Hallo\nWelt")
+        );
+        let e = validate_contact(&ContactForm::default()).unwrap_err();
+        assert_eq!(
+            fields(e),
+            [
+                ("name", "required"),
+                ("email", "required"),
+                ("message", "required")
+            ]
+        );
     }
 }

@@ -1,10 +1,25 @@
-//! iCalendar invitations (RFC 5545, iTIP methods of RFC 5546).
+//! iCalendar invitations (RFC 5545, iTIP methods of RFC 5546), written by hand.
 //!
-//! Times are written in UTC (`DTSTART:20261207T090000Z`). That is exact in every calendar
-//! program, which shows them in the reader's own zone; the counsellor's zone is named in
-//! `X-WR-TIMEZONE` and in the description for humans. (A `TZID` with a hand-built `VTIMEZONE`
-//! would only add ways to be wrong.) The organizer is the platform's sender address with the
-//! counsellor's name, the one attendee is the client: no other address ever appears.
+//! # Why UTC times and no `VTIMEZONE`
+//!
+//! Times are written in UTC (`DTSTART:20261207T090000Z`). For a single, non-recurring event
+//! that is exact in every calendar program, which shows it in the reader's own zone; a
+//! `TZID` only matters for recurrence rules, which appointments do not have. A `VTIMEZONE`
+//! derived from chrono-tz offsets would add failure modes (transition times in the wrong
+//! offset, clients such as Outlook that distrust or rewrite non-Windows zone definitions)
+//! without making the event more correct. The counsellor's zone is named in `X-WR-TIMEZONE`
+//! and, for humans, in the description.
+//!
+//! # Why no `icalendar` crate
+//!
+//! The output is one small, fixed component. Writing it here keeps the escaping (§3.3.11),
+//! parameter quoting (§3.2) and folding at 75 octets with CRLF (§3.1) visible and tested, and
+//! avoids a dependency for 100 lines.
+//!
+//! # Parties
+//!
+//! The organizer is the platform's sender address with the counsellor's name, the one attendee
+//! is the client: no other address ever appears.
 //!
 //! The UID is stable per booking; every change raises `SEQUENCE`, and a cancellation is
 //! `METHOD:CANCEL` with the same UID and a higher `SEQUENCE`, so calendars update the event in
@@ -14,7 +29,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 /// One appointment as an event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IcsEvent {
     /// Stable unique id (`booking-id@host`).
     pub uid: String,
@@ -65,11 +80,16 @@ pub fn escape_text(s: &str) -> String {
 
 /// A parameter value: quoted, with characters that cannot be quoted removed.
 fn param(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .filter(|c| !c.is_control() && *c != '"')
-        .collect();
+    let clean: String = s.chars().filter(|c| !c.is_control() && *c != '"').collect();
     format!("\"{clean}\"")
+}
+
+/// A URI or address value: control characters and spaces removed (they cannot be escaped in a
+/// URI value and would break the line).
+fn uri(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() && !c.is_whitespace())
+        .collect()
 }
 
 /// Folds a content line at 75 octets (RFC 5545 §3.1), never inside a UTF-8 sequence.
@@ -110,18 +130,18 @@ fn calendar(method: &str, ev: &IcsEvent, cancelled: bool) -> String {
         lines.push(format!("LOCATION:{}", escape_text(location)));
     }
     if let Some(url) = &ev.url {
-        lines.push(format!("URL:{}", url.replace(['\r', '\n'], "")));
+        lines.push(format!("URL:{}", uri(url)));
     }
     lines.push(format!(
         "ORGANIZER;CN={}:mailto:{}",
         param(&ev.organizer.0),
-        ev.organizer.1.replace(['\r', '\n'], "")
+        uri(&ev.organizer.1)
     ));
     let partstat = if cancelled { "DECLINED" } else { "ACCEPTED" };
     lines.push(format!(
         "ATTENDEE;CN={};ROLE=REQ-PARTICIPANT;PARTSTAT={partstat}:mailto:{}",
         param(&ev.attendee.0),
-        ev.attendee.1.replace(['\r', '\n'], "")
+        uri(&ev.attendee.1)
     ));
     lines.push(format!(
         "STATUS:{}",
@@ -133,7 +153,8 @@ fn calendar(method: &str, ev: &IcsEvent, cancelled: bool) -> String {
     lines.iter().map(|l| fold(l)).collect()
 }
 
-/// The invitation (`METHOD:REQUEST`), also for a changed time (higher `SEQUENCE`).
+/// The invitation (`METHOD:REQUEST`, `STATUS:CONFIRMED`), also for a changed time (same UID,
+/// higher `SEQUENCE`). CRLF line ends, folded at 75 octets.
 pub fn request(ev: &IcsEvent) -> String {
     calendar("REQUEST", ev, false)
 }
@@ -174,14 +195,28 @@ mod tests {
             .split("\r\n")
             .filter(|l| !l.is_empty())
             .map(|l| {
-                let (k, v) = l.split_once(':').unwrap();
-                (k.to_owned(), v.to_owned())
+                // The name ends at the first colon outside a quoted parameter value.
+                let mut quoted = false;
+                let at = l
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        if c == '"' {
+                            quoted = !quoted;
+                        }
+                        c == ':' && !quoted
+                    })
+                    .unwrap()
+                    .0;
+                (l[..at].to_owned(), l[at + 1..].to_owned())
             })
             .collect()
     }
 
     fn get<'a>(p: &'a [(String, String)], key: &str) -> &'a str {
-        &p.iter().find(|(k, _)| k == key || k.starts_with(&format!("{key};"))).unwrap().1
+        &p.iter()
+            .find(|(k, _)| k == key || k.starts_with(&format!("{key};")))
+            .unwrap()
+            .1
     }
 
     #[test]
@@ -221,5 +256,102 @@ mod tests {
         for piece in long.trim_end().split("\r\n ") {
             assert!(piece.len() <= 75);
         }
+    }
+
+    /// Values of `key` after unfolding and unescaping.
+    fn unescape(v: &str) -> String {
+        let mut out = String::new();
+        let mut chars = v.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') | Some('N') => out.push('\n'),
+                    Some(other) => out.push(other),
+                    None => panic!("dangling backslash"),
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_calendar_is_well_formed_and_text_round_trips() {
+        let mut ev = event();
+        ev.description = "Zeit: 10:00–10:50; Ort, Raum 3\\4\nBitte pünktlich.\r\nDanke".into();
+        ev.location = Some("Musterstr. 1, 12345 Berlin".into());
+        let ics = request(&ev);
+        assert!(!ics.replace("\r\n", "").contains('\n'), "bare LF");
+        assert!(!ics.replace("\r\n", "").contains('\r'), "bare CR");
+        let p = parse(&ics);
+        let names: Vec<&str> = p
+            .iter()
+            .map(|(k, _)| k.split(';').next().unwrap())
+            .collect();
+        assert_eq!(names[..4], ["BEGIN", "VERSION", "PRODID", "CALSCALE"]);
+        assert_eq!(p[0].1, "VCALENDAR");
+        assert_eq!(get(&p, "VERSION"), "2.0");
+        assert_eq!(get(&p, "CALSCALE"), "GREGORIAN");
+        assert_eq!(get(&p, "DTSTAMP"), "20261122T100000Z");
+        assert_eq!(get(&p, "X-WR-TIMEZONE"), "Europe/Berlin");
+        assert_eq!(
+            p.last().unwrap(),
+            &("END".to_owned(), "VCALENDAR".to_owned())
+        );
+        assert_eq!(names.iter().filter(|n| **n == "BEGIN").count(), 2);
+        assert_eq!(names.iter().filter(|n| **n == "END").count(), 2);
+        assert_eq!(
+            unescape(get(&p, "DESCRIPTION")),
+            "Zeit: 10:00–10:50; Ort, Raum 3\\4\nBitte pünktlich.\nDanke"
+        );
+        assert_eq!(unescape(get(&p, "LOCATION")), "Musterstr. 1, 12345 Berlin");
+        assert_eq!(
+            unescape(get(&p, "SUMMARY")),
+            "Beratung, Video; mit Dr. Weiß"
+        );
+        assert_eq!(get(&p, "URL"), "https://c.test/j/abc");
+        assert!(!ics.contains("TZID"), "times are UTC");
+    }
+
+    #[test]
+    fn only_the_organizer_and_the_one_attendee_appear_even_under_injection() {
+        let mut ev = event();
+        ev.summary = "x\r\nATTENDEE:mailto:evil@x.test".into();
+        ev.description = "y\nORGANIZER:mailto:evil@x.test".into();
+        ev.attendee = (
+            "Alex\r\nATTENDEE:mailto:evil@x.test\"".into(),
+            "alex@example.org\r\nATTENDEE:mailto:e@x.test".into(),
+        );
+        for ics in [request(&ev), cancel(&ev)] {
+            let p = parse(&ics);
+            let parties: Vec<&(String, String)> = p
+                .iter()
+                .filter(|(k, _)| k.starts_with("ATTENDEE") || k.starts_with("ORGANIZER"))
+                .collect();
+            assert_eq!(parties.len(), 2, "{ics}");
+            assert_eq!(parties[0].1, "mailto:termine@c.test");
+            assert!(
+                parties[1]
+                    .0
+                    .starts_with("ATTENDEE;CN=\"AlexATTENDEE:mailto:evil@x.test\";"),
+                "{}",
+                parties[1].0
+            );
+            assert_eq!(
+                parties[1].1,
+                "mailto:alex@example.orgATTENDEE:mailto:e@x.test"
+            );
+        }
+    }
+
+    #[test]
+    fn cancel_declines_for_the_attendee() {
+        let p = parse(&cancel(&event()));
+        let att = p.iter().find(|(k, _)| k.starts_with("ATTENDEE")).unwrap();
+        assert!(att.0.contains("PARTSTAT=DECLINED"));
+        let p = parse(&request(&event()));
+        let att = p.iter().find(|(k, _)| k.starts_with("ATTENDEE")).unwrap();
+        assert!(att.0.contains("PARTSTAT=ACCEPTED"));
     }
 }

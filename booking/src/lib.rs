@@ -1,16 +1,29 @@
 //! Appointment booking without passwords: the pure core.
 //!
-//! No I/O, no clock: every function takes the current time as an argument, so the rules are
-//! tested deterministically (including across daylight-saving changes). `web` composes it with
-//! the database, HTTP and SMTP.
+//! No I/O, no database, no clock: every function takes the current time as an argument, so the
+//! rules are tested deterministically (including across daylight-saving changes). `web`
+//! composes it with the database, HTTP and SMTP. No function panics on any input.
 //!
 //! - [`availability`]: weekly hours and date overrides in an IANA time zone, turned into UTC
-//!   intervals with a stated rule for DST gaps and overlaps.
-//! - [`slots`]: appointment types (duration, buffers, notice, window) and the free slots.
+//!   intervals with a stated rule for DST gaps and overlaps ([`availability::to_utc`]).
+//! - [`slots`]: appointment types (duration, buffers, notice, window, step), the
+//!   [`slots::blocked_interval`] a booking occupies, [`slots::free_slots`] and
+//!   [`slots::is_bookable`].
 //! - [`form`]: validation of the public booking and contact forms, every field at once.
-//! - [`ics`]: iCalendar invitations and cancellations (RFC 5545/5546).
-//! - [`token`]: signed, expiring, single-purpose tokens for cancel and reschedule links.
+//! - [`ics`]: iCalendar invitations and cancellations (RFC 5545/5546), in UTC.
+//! - [`token`]: signed, expiring, single-purpose tokens for cancel, reschedule and view links.
 //! - [`mail`]: the mail texts, German and English, plain text and HTML.
+//!
+//! # Names that differ from the original brief
+//!
+//! - The contact form is validated by [`form::validate_contact`] (returning
+//!   [`form::ValidContact`]), the booking form by [`form::validate`].
+//! - `MailKind::CounsellorNotification` is split into [`mail::MailKind::CounsellorNew`],
+//!   [`mail::MailKind::CounsellorCancelled`] and [`mail::MailKind::CounsellorRescheduled`];
+//!   [`mail::MailKind::Rescheduled`] tells the client about a moved appointment.
+//! - [`token::open`] returns purpose and subject of any valid token (for a page that shows
+//!   what a link allows); [`token::verify`] demands one purpose.
+//! - Interval ends of 24:00 are written as [`availability::END_OF_DAY`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -22,6 +35,10 @@ pub mod slots;
 pub mod token;
 
 /// Errors of the booking core.
+///
+/// Form validation reports all problems at once as a list of [`form::FieldError`]s, and link
+/// tokens fail with the distinct [`token::TokenError`]s; both convert into this type for callers
+/// that want one error type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -33,6 +50,18 @@ pub enum Error {
         /// What is wrong (English).
         message: String,
     },
+    /// A submitted form has problems, one entry per problem.
+    #[error("the form has {} problem(s)", .0.len())]
+    Form(Vec<form::FieldError>),
+    /// A link token was refused.
+    #[error(transparent)]
+    Token(#[from] token::TokenError),
+}
+
+impl From<Vec<form::FieldError>> for Error {
+    fn from(errors: Vec<form::FieldError>) -> Self {
+        Self::Form(errors)
+    }
 }
 
 impl Error {

@@ -1,13 +1,27 @@
-//! Mail texts, German and English, as plain text and HTML. Everything that comes from a user is
-//! HTML-escaped in the HTML part. Mails to clients name only the client and the counsellor.
+//! Mail texts, German and English, as plain text and HTML.
+//!
+//! - Everything that comes from a user or the database (names, messages, reasons, addresses)
+//!   is HTML-escaped in the HTML part; links are written only for `http`/`https` URLs.
+//! - Subjects never contain control characters (no header injection through a name).
+//! - Times are written in the counsellor's zone, named after them:
+//!   "Montag, 7. Dezember 2026, 10:00–10:50 Uhr (Europe/Berlin)".
+//! - Mails to clients name only the client and the counsellor; no other client's data is ever
+//!   an input here.
+//!
+//! The kinds of the brief map as: `CounsellorNotification` is split into
+//! [`MailKind::CounsellorNew`], [`MailKind::CounsellorCancelled`] and
+//! [`MailKind::CounsellorRescheduled`]; [`MailKind::Rescheduled`] is the client's mail for a
+//! moved appointment.
 
 use chrono::{DateTime, Datelike, Utc};
+
+use crate::availability::local_time;
 use chrono_tz::Tz;
 
 use crate::slots::AppointmentKind;
 
 /// Language of a mail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lang {
     /// German.
     De,
@@ -35,7 +49,7 @@ impl Lang {
 }
 
 /// Which mail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MailKind {
     /// To the client: the appointment holds (with `.ics`).
     Confirmation,
@@ -61,8 +75,8 @@ pub enum MailKind {
     ContactReply,
 }
 
-/// What the texts are made of.
-#[derive(Debug, Clone)]
+/// What the texts are made of. Optional parts that a kind does not use are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailData {
     /// The client's name (as they typed it).
     pub client_name: String,
@@ -125,28 +139,103 @@ pub fn html_escape(s: &str) -> String {
     out
 }
 
-const WEEKDAYS_DE: [&str; 7] = ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"];
-const WEEKDAYS_EN: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const WEEKDAYS_DE: [&str; 7] = [
+    "Montag",
+    "Dienstag",
+    "Mittwoch",
+    "Donnerstag",
+    "Freitag",
+    "Samstag",
+    "Sonntag",
+];
+const WEEKDAYS_EN: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 const MONTHS_DE: [&str; 12] = [
-    "Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-    "November", "Dezember",
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
 ];
 const MONTHS_EN: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 
-/// "Montag, 7. Dezember 2026, 10:00–10:50 (Europe/Berlin)" / "Monday, 7 December 2026, …".
+/// The appointment's time for humans, in `tz`:
+/// "Montag, 7. Dezember 2026, 10:00–10:50 Uhr (Europe/Berlin)" /
+/// "Monday, 7 December 2026, 10:00–10:50 (Europe/Berlin)". (Outside the representable range,
+/// which no real booking reaches, it falls back to UTC instead of failing.)
 pub fn when(lang: Lang, start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
-    let s = start.with_timezone(&tz);
-    let e = end.with_timezone(&tz);
-    let wd = s.weekday().num_days_from_monday() as usize;
-    let m = s.month0() as usize;
+    let (s, e, zone) = match (local_time(tz, start), local_time(tz, end)) {
+        (Some(s), Some(e)) => (s, e, tz.name()),
+        _ => (start.naive_utc(), end.naive_utc(), "UTC"),
+    };
+    // Both indices are in range: weekdays 0..7, months 0..12.
+    let wd = s.weekday().num_days_from_monday() as usize % 7;
+    let m = s.month0() as usize % 12;
     let times = format!("{}–{}", s.format("%H:%M"), e.format("%H:%M"));
     match lang {
-        Lang::De => format!("{}, {}. {} {}, {} Uhr ({})", WEEKDAYS_DE[wd], s.day(), MONTHS_DE[m], s.year(), times, tz.name()),
-        Lang::En => format!("{}, {} {} {}, {} ({})", WEEKDAYS_EN[wd], s.day(), MONTHS_EN[m], s.year(), times, tz.name()),
+        Lang::De => format!(
+            "{}, {}. {} {}, {} Uhr ({})",
+            WEEKDAYS_DE[wd],
+            s.day(),
+            MONTHS_DE[m],
+            s.year(),
+            times,
+            zone
+        ),
+        Lang::En => format!(
+            "{}, {} {} {}, {} ({})",
+            WEEKDAYS_EN[wd],
+            s.day(),
+            MONTHS_EN[m],
+            s.year(),
+            times,
+            zone
+        ),
     }
+}
+
+/// Whether `url` may become a link: `https://` or `http://` and nothing that breaks a line.
+fn is_web_url(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://"))
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+/// A subject line: control characters become spaces, runs of spaces one, at most 200 chars.
+fn clean_subject(s: &str) -> String {
+    let spaced: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let joined = spaced.split_whitespace().collect::<Vec<_>>().join(" ");
+    joined.chars().take(200).collect()
 }
 
 fn kind_name(lang: Lang, kind: AppointmentKind) -> &'static str {
@@ -177,7 +266,7 @@ impl Doc {
         self.paragraphs.push(s.into());
     }
     fn link(&mut self, label: &str, url: &Option<String>) {
-        if let Some(url) = url {
+        if let Some(url) = url.as_ref().filter(|u| is_web_url(u)) {
             self.links.push((label.to_owned(), url.clone()));
         }
     }
@@ -197,11 +286,14 @@ impl Doc {
         }
         for (label, url) in &self.links {
             let u = html_escape(url);
-            html.push_str(&format!("<p><a href=\"{u}\">{}</a><br><small>{u}</small></p>", html_escape(label)));
+            html.push_str(&format!(
+                "<p><a href=\"{u}\">{}</a><br><small>{u}</small></p>",
+                html_escape(label)
+            ));
         }
         html.push_str("</body></html>");
         RenderedMail {
-            subject,
+            subject: clean_subject(&subject),
             text,
             html,
         }
@@ -211,8 +303,20 @@ impl Doc {
 fn appointment_lines(lang: Lang, d: &MailData, doc: &mut Doc) {
     let w = when(lang, d.start, d.end, d.tz);
     let mut facts = match lang {
-        Lang::De => format!("Termin: {}\nArt: {} ({})\nMit: {}", w, d.type_name, kind_name(lang, d.kind), d.counsellor_name),
-        Lang::En => format!("When: {}\nWhat: {} ({})\nWith: {}", w, d.type_name, kind_name(lang, d.kind), d.counsellor_name),
+        Lang::De => format!(
+            "Termin: {}\nArt: {} ({})\nMit: {}",
+            w,
+            d.type_name,
+            kind_name(lang, d.kind),
+            d.counsellor_name
+        ),
+        Lang::En => format!(
+            "When: {}\nWhat: {} ({})\nWith: {}",
+            w,
+            d.type_name,
+            kind_name(lang, d.kind),
+            d.counsellor_name
+        ),
     };
     if let Some(location) = &d.location {
         facts.push_str(&match lang {
@@ -233,8 +337,16 @@ fn appointment_lines(lang: Lang, d: &MailData, doc: &mut Doc) {
 
 fn client_links(lang: Lang, d: &MailData, doc: &mut Doc) {
     let (join, cancel, resched) = match lang {
-        Lang::De => ("Zur Video-Beratung (Link zum Termin öffnen)", "Termin absagen", "Termin verschieben"),
-        Lang::En => ("Join the video session (open at the time of the appointment)", "Cancel the appointment", "Reschedule the appointment"),
+        Lang::De => (
+            "Zur Video-Beratung (Link zum Termin öffnen)",
+            "Termin absagen",
+            "Termin verschieben",
+        ),
+        Lang::En => (
+            "Join the video session (open at the time of the appointment)",
+            "Cancel the appointment",
+            "Reschedule the appointment",
+        ),
     };
     if d.kind == AppointmentKind::Video {
         doc.link(join, &d.join_url);
@@ -243,12 +355,18 @@ fn client_links(lang: Lang, d: &MailData, doc: &mut Doc) {
     doc.link(cancel, &d.cancel_url);
 }
 
-/// Renders one mail.
+/// Renders one mail: subject, plain text and HTML carry the same content.
 pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
     let mut doc = Doc::new();
     let de = lang == Lang::De;
     let w = when(lang, d.start, d.end, d.tz);
-    let hello = |name: &str| if de { format!("Guten Tag {name},") } else { format!("Dear {name},") };
+    let hello = |name: &str| {
+        if de {
+            format!("Guten Tag {name},")
+        } else {
+            format!("Dear {name},")
+        }
+    };
     let subject;
     match kind {
         MailKind::Confirmation | MailKind::Rescheduled => {
@@ -270,47 +388,96 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
             client_links(lang, d, &mut doc);
         }
         MailKind::Pending => {
-            subject = if de { format!("Terminanfrage erhalten: {w}") } else { format!("Appointment request received: {w}") };
+            subject = if de {
+                format!("Terminanfrage erhalten: {w}")
+            } else {
+                format!("Appointment request received: {w}")
+            };
             doc.p(hello(&d.client_name));
             doc.p(if de {
-                "Vielen Dank für Ihre Anfrage. Ihre Beraterin oder Ihr Berater bestätigt den Termin; Sie erhalten dann eine weitere E-Mail mit dem Kalendereintrag."
+                "vielen Dank für Ihre Anfrage. Ihre Beraterin oder Ihr Berater bestätigt den Termin; Sie erhalten dann eine weitere E-Mail mit dem Kalendereintrag."
             } else {
                 "Thank you for your request. Your counsellor will confirm the appointment; you will then receive another e-mail with the calendar entry."
             });
             appointment_lines(lang, d, &mut doc);
-            doc.link(if de { "Anfrage zurückziehen" } else { "Withdraw the request" }, &d.cancel_url);
+            doc.link(
+                if de {
+                    "Anfrage zurückziehen"
+                } else {
+                    "Withdraw the request"
+                },
+                &d.cancel_url,
+            );
         }
         MailKind::Declined => {
-            subject = if de { format!("Termin nicht möglich: {w}") } else { format!("Appointment not possible: {w}") };
+            subject = if de {
+                format!("Termin nicht möglich: {w}")
+            } else {
+                format!("Appointment not possible: {w}")
+            };
             doc.p(hello(&d.client_name));
-            doc.p(if de { "Leider kann der angefragte Termin nicht stattfinden." } else { "Unfortunately the requested appointment cannot take place." });
+            doc.p(if de {
+                "leider kann der angefragte Termin nicht stattfinden."
+            } else {
+                "Unfortunately the requested appointment cannot take place."
+            });
             appointment_lines(lang, d, &mut doc);
             if let Some(reason) = &d.reason {
-                doc.p(if de { format!("Begründung: {reason}") } else { format!("Reason: {reason}") });
+                doc.p(if de {
+                    format!("Begründung: {reason}")
+                } else {
+                    format!("Reason: {reason}")
+                });
             }
-            doc.p(if de { "Sie können gern einen anderen Termin buchen." } else { "You are welcome to book another time." });
+            doc.p(if de {
+                "Sie können gern einen anderen Termin buchen."
+            } else {
+                "You are welcome to book another time."
+            });
         }
         MailKind::Cancellation => {
-            subject = if de { format!("Termin abgesagt: {w}") } else { format!("Appointment cancelled: {w}") };
+            subject = if de {
+                format!("Termin abgesagt: {w}")
+            } else {
+                format!("Appointment cancelled: {w}")
+            };
             doc.p(hello(&d.client_name));
             doc.p(if de { "Ihr Termin wurde abgesagt. Die Kalenderdatei im Anhang entfernt ihn aus Ihrem Kalender." } else { "Your appointment has been cancelled. The attached calendar file removes it from your calendar." });
             appointment_lines(lang, d, &mut doc);
             if let Some(reason) = &d.reason {
-                doc.p(if de { format!("Begründung: {reason}") } else { format!("Reason: {reason}") });
+                doc.p(if de {
+                    format!("Begründung: {reason}")
+                } else {
+                    format!("Reason: {reason}")
+                });
             }
         }
         MailKind::Reminder => {
-            subject = if de { format!("Erinnerung an Ihren Termin: {w}") } else { format!("Reminder of your appointment: {w}") };
+            subject = if de {
+                format!("Erinnerung an Ihren Termin: {w}")
+            } else {
+                format!("Reminder of your appointment: {w}")
+            };
             doc.p(hello(&d.client_name));
-            doc.p(if de { "wir erinnern Sie an Ihren Termin." } else { "this is a reminder of your appointment." });
+            doc.p(if de {
+                "wir erinnern Sie an Ihren Termin."
+            } else {
+                "This is a reminder of your appointment."
+            });
             appointment_lines(lang, d, &mut doc);
             client_links(lang, d, &mut doc);
         }
-        MailKind::CounsellorNew | MailKind::CounsellorCancelled | MailKind::CounsellorRescheduled => {
+        MailKind::CounsellorNew
+        | MailKind::CounsellorCancelled
+        | MailKind::CounsellorRescheduled => {
             subject = match (kind, de, d.needs_confirmation) {
-                (MailKind::CounsellorNew, true, true) => format!("Neue Terminanfrage (bitte bestätigen): {w}"),
+                (MailKind::CounsellorNew, true, true) => {
+                    format!("Neue Terminanfrage (bitte bestätigen): {w}")
+                }
                 (MailKind::CounsellorNew, true, false) => format!("Neuer Termin: {w}"),
-                (MailKind::CounsellorNew, false, true) => format!("New appointment request (please confirm): {w}"),
+                (MailKind::CounsellorNew, false, true) => {
+                    format!("New appointment request (please confirm): {w}")
+                }
                 (MailKind::CounsellorNew, false, false) => format!("New appointment: {w}"),
                 (MailKind::CounsellorCancelled, true, _) => format!("Termin abgesagt: {w}"),
                 (MailKind::CounsellorCancelled, false, _) => format!("Appointment cancelled: {w}"),
@@ -319,38 +486,80 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
             };
             doc.p(hello(&d.counsellor_name));
             doc.p(match (kind, de) {
-                (MailKind::CounsellorNew, true) => format!("{} hat einen Termin gebucht.", d.client_name),
-                (MailKind::CounsellorNew, false) => format!("{} booked an appointment.", d.client_name),
-                (MailKind::CounsellorCancelled, true) => format!("{} hat den Termin abgesagt.", d.client_name),
-                (MailKind::CounsellorCancelled, false) => format!("{} cancelled the appointment.", d.client_name),
+                (MailKind::CounsellorNew, true) => {
+                    format!("{} hat einen Termin gebucht.", d.client_name)
+                }
+                (MailKind::CounsellorNew, false) => {
+                    format!("{} booked an appointment.", d.client_name)
+                }
+                (MailKind::CounsellorCancelled, true) => {
+                    format!("{} hat den Termin abgesagt.", d.client_name)
+                }
+                (MailKind::CounsellorCancelled, false) => {
+                    format!("{} cancelled the appointment.", d.client_name)
+                }
                 (_, true) => format!("{} hat den Termin verschoben.", d.client_name),
                 (_, false) => format!("{} moved the appointment.", d.client_name),
             });
             appointment_lines(lang, d, &mut doc);
             if let Some(reason) = &d.reason {
-                doc.p(if de { format!("Begründung: {reason}") } else { format!("Reason: {reason}") });
+                doc.p(if de {
+                    format!("Begründung: {reason}")
+                } else {
+                    format!("Reason: {reason}")
+                });
             }
             if let Some(message) = &d.message {
-                doc.p(if de { format!("Nachricht:\n{message}") } else { format!("Message:\n{message}") });
+                doc.p(if de {
+                    format!("Nachricht:\n{message}")
+                } else {
+                    format!("Message:\n{message}")
+                });
             }
-            doc.link(if de { "Zum Dashboard" } else { "Open the dashboard" }, &d.dashboard_url);
+            doc.link(
+                if de {
+                    "Zum Dashboard"
+                } else {
+                    "Open the dashboard"
+                },
+                &d.dashboard_url,
+            );
         }
         MailKind::ContactMessage => {
-            subject = if de { format!("Neue Nachricht von {}", d.client_name) } else { format!("New message from {}", d.client_name) };
+            subject = if de {
+                format!("Neue Nachricht von {}", d.client_name)
+            } else {
+                format!("New message from {}", d.client_name)
+            };
             doc.p(hello(&d.counsellor_name));
             doc.p(if de { format!("{} hat Ihnen über das Kontaktformular geschrieben. Antworten Sie bitte über das Dashboard; die Adresse der Person wird nur für die Benachrichtigung verwendet.", d.client_name) } else { format!("{} wrote to you through the contact form. Please answer through the dashboard; their address is only used for the notification.", d.client_name) });
             if let Some(message) = &d.message {
                 doc.p(message.clone());
             }
-            doc.link(if de { "Zum Dashboard" } else { "Open the dashboard" }, &d.dashboard_url);
+            doc.link(
+                if de {
+                    "Zum Dashboard"
+                } else {
+                    "Open the dashboard"
+                },
+                &d.dashboard_url,
+            );
         }
         MailKind::ContactReply => {
-            subject = if de { format!("Antwort von {}", d.counsellor_name) } else { format!("Reply from {}", d.counsellor_name) };
+            subject = if de {
+                format!("Antwort von {}", d.counsellor_name)
+            } else {
+                format!("Reply from {}", d.counsellor_name)
+            };
             doc.p(hello(&d.client_name));
             if let Some(message) = &d.message {
                 doc.p(message.clone());
             }
-            doc.p(if de { format!("Mit freundlichen Grüßen\n{}", d.counsellor_name) } else { format!("Kind regards\n{}", d.counsellor_name) });
+            doc.p(if de {
+                format!("Mit freundlichen Grüßen\n{}", d.counsellor_name)
+            } else {
+                format!("Kind regards\n{}", d.counsellor_name)
+            });
             doc.p(if de { "Bitte antworten Sie nicht auf diese E-Mail; nutzen Sie für eine weitere Nachricht das Kontaktformular." } else { "Please do not reply to this e-mail; use the contact form for a further message." });
         }
     }
@@ -386,8 +595,14 @@ mod tests {
     #[test]
     fn dates_are_written_in_the_counsellors_zone_and_language() {
         let d = data();
-        assert_eq!(when(Lang::De, d.start, d.end, d.tz), "Montag, 7. Dezember 2026, 10:00–10:50 Uhr (Europe/Berlin)");
-        assert_eq!(when(Lang::En, d.start, d.end, d.tz), "Monday, 7 December 2026, 10:00–10:50 (Europe/Berlin)");
+        assert_eq!(
+            when(Lang::De, d.start, d.end, d.tz),
+            "Montag, 7. Dezember 2026, 10:00–10:50 Uhr (Europe/Berlin)"
+        );
+        assert_eq!(
+            when(Lang::En, d.start, d.end, d.tz),
+            "Monday, 7 December 2026, 10:00–10:50 (Europe/Berlin)"
+        );
     }
 
     #[test]
@@ -423,5 +638,148 @@ mod tests {
         let m = render(MailKind::Reminder, Lang::En, &d);
         assert!(m.text.contains("We will call you at: +49 30 1234567"));
         assert!(!m.text.contains("https://c.test/j/abc"));
+    }
+
+    const ALL: [MailKind; 11] = [
+        MailKind::Confirmation,
+        MailKind::Rescheduled,
+        MailKind::Pending,
+        MailKind::Declined,
+        MailKind::Cancellation,
+        MailKind::Reminder,
+        MailKind::CounsellorNew,
+        MailKind::CounsellorCancelled,
+        MailKind::CounsellorRescheduled,
+        MailKind::ContactMessage,
+        MailKind::ContactReply,
+    ];
+
+    #[test]
+    fn every_mail_in_both_languages_carries_its_key_facts() {
+        let mut d = data();
+        d.client_name = "Alex Muster".into();
+        d.message = Some("Bitte um Rückruf".into());
+        d.reason = Some("Krankheit".into());
+        for lang in [Lang::De, Lang::En] {
+            let w = when(lang, d.start, d.end, d.tz);
+            for kind in ALL {
+                let m = render(kind, lang, &d);
+                assert!(!m.subject.is_empty() && !m.text.is_empty(), "{kind:?}");
+                assert!(m.html.starts_with("<!DOCTYPE html>") && m.html.ends_with("</html>"));
+                let about_appointment =
+                    !matches!(kind, MailKind::ContactMessage | MailKind::ContactReply);
+                for part in [&m.text, &m.html] {
+                    if about_appointment {
+                        assert!(part.contains(&w), "{kind:?} {lang:?} lacks the time");
+                        assert!(
+                            part.contains("Dr. Weiß"),
+                            "{kind:?} {lang:?} lacks the counsellor"
+                        );
+                    }
+                    if matches!(kind, MailKind::ContactMessage | MailKind::ContactReply) {
+                        assert!(
+                            part.contains("Bitte um Rückruf"),
+                            "{kind:?} lacks the message"
+                        );
+                    }
+                    if matches!(kind, MailKind::Declined | MailKind::Cancellation) {
+                        assert!(part.contains("Krankheit"), "{kind:?} lacks the reason");
+                    }
+                }
+                let to_client = !matches!(
+                    kind,
+                    MailKind::CounsellorNew
+                        | MailKind::CounsellorCancelled
+                        | MailKind::CounsellorRescheduled
+                        | MailKind::ContactMessage
+                );
+                let addressee = if to_client {
+                    "Alex Muster"
+                } else {
+                    "Dr. Weiß"
+                };
+                assert!(
+                    m.text.contains(addressee),
+                    "{kind:?} {lang:?} greets the wrong person"
+                );
+            }
+        }
+        let de = render(MailKind::Confirmation, Lang::De, &d);
+        let en = render(MailKind::Confirmation, Lang::En, &d);
+        assert!(de.text.contains("Ihr Termin ist bestätigt") && de.text.contains("Termin absagen"));
+        assert!(
+            en.text.contains("Your appointment is confirmed")
+                && en.text.contains("Cancel the appointment")
+        );
+    }
+
+    #[test]
+    fn user_text_is_escaped_everywhere_in_html_and_subjects_stay_one_line() {
+        let evil = "<script>alert('x')</script>&\"";
+        let d = MailData {
+            client_name: format!("{evil}\r\nBcc: a@b.de"),
+            counsellor_name: evil.into(),
+            type_name: evil.into(),
+            kind: AppointmentKind::Phone,
+            location: Some(evil.into()),
+            phone: Some(evil.into()),
+            reason: Some(evil.into()),
+            message: Some(evil.into()),
+            ..data()
+        };
+        for lang in [Lang::De, Lang::En] {
+            for kind in ALL {
+                let m = render(kind, lang, &d);
+                assert!(!m.html.contains("<script"), "{kind:?} {lang:?}");
+                assert!(!m.html.contains("'x'"), "{kind:?} {lang:?}");
+                assert!(
+                    m.html
+                        .contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"),
+                    "{kind:?}"
+                );
+                assert!(!m.subject.contains(['\r', '\n']), "{kind:?}: {}", m.subject);
+            }
+        }
+    }
+
+    #[test]
+    fn only_web_links_become_links() {
+        let mut d = data();
+        d.cancel_url = Some("javascript:alert(1)".into());
+        d.reschedule_url = Some("https://c.test/x\r\nBcc: y".into());
+        let m = render(MailKind::Confirmation, Lang::En, &d);
+        assert!(!m.html.contains("javascript:") && !m.text.contains("javascript:"));
+        assert!(!m.text.contains("Bcc"));
+        assert!(m.html.contains("href=\"https://c.test/j/abc\""));
+    }
+
+    #[test]
+    fn times_follow_the_zone_across_dst_and_never_panic() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let ny = chrono_tz::America::New_York;
+        assert_eq!(
+            when(
+                Lang::En,
+                t("2026-03-08T07:00:00Z"),
+                t("2026-03-08T08:00:00Z"),
+                ny
+            ),
+            "Sunday, 8 March 2026, 03:00–04:00 (America/New_York)"
+        );
+        assert_eq!(
+            when(
+                Lang::De,
+                t("2026-03-07T07:00:00Z"),
+                t("2026-03-07T08:00:00Z"),
+                ny
+            ),
+            "Samstag, 7. März 2026, 02:00–03:00 Uhr (America/New_York)"
+        );
+        let _ = when(
+            Lang::De,
+            DateTime::<Utc>::MAX_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            chrono_tz::Pacific::Kiritimati,
+        );
     }
 }
