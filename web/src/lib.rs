@@ -188,6 +188,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(pages::dashboard))
         .routes(routes!(pages::host))
         .routes(routes!(pages::join))
+        .routes(routes!(pages::book_index))
+        .routes(routes!(pages::book))
+        .routes(routes!(pages::booking_cancel))
+        .routes(routes!(pages::booking_reschedule))
         .routes(routes!(assets::file))
         // operations
         .routes(routes!(health::healthz))

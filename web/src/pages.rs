@@ -8,6 +8,9 @@
 //! | dashboard | `/dashboard` | `dashboard` | `/static/dashboard.js` | – |
 //! | host call | `/s/{session_id}` | `host` | `/static/host.js` | `data-session-id` |
 //! | join | `/j/{link_token}` | `join` | `/static/join.js` | `data-link-token` (valid link) or `data-link-valid="false"` (invalid link, status 404) |
+//! | centre booking page | `/book` | `book` | `/static/book.js` | – (lists the counsellors with a booking page) |
+//! | counsellor booking page | `/book/{slug}` | `book` | `/static/book.js` | `data-slug` (404 page for an unknown slug) |
+//! | booking link | `/booking/cancel`, `/booking/reschedule` | `booking-link` | `/static/booking-link.js` | `data-purpose`; the token stays in the URL fragment |
 //!
 //! Every page also has `data-protocol-version` (the signalling protocol version) and
 //! `data-ws-url` (the websocket URL derived from the public URL). No inline script or style:
@@ -107,6 +110,8 @@ enum Page {
     Dashboard,
     Host,
     Join,
+    Book,
+    BookingLink,
     NotFound,
 }
 
@@ -119,6 +124,8 @@ impl Page {
             Page::Dashboard => "dashboard",
             Page::Host => "host",
             Page::Join => "join",
+            Page::Book => "book",
+            Page::BookingLink => "booking-link",
         }
     }
 
@@ -135,6 +142,10 @@ impl Page {
             (Page::Host, Lang::De) => ("Sitzung – Confidant", "Sitzung wird geladen …"),
             (Page::Join, Lang::En) => ("Join a session – Confidant", "Loading…"),
             (Page::Join, Lang::De) => ("Sitzung beitreten – Confidant", "Wird geladen …"),
+            (Page::Book, Lang::En) => ("Book an appointment – Confidant", "Loading the booking page…"),
+            (Page::Book, Lang::De) => ("Termin buchen – Confidant", "Buchungsseite wird geladen …"),
+            (Page::BookingLink, Lang::En) => ("Your appointment – Confidant", "Loading your appointment…"),
+            (Page::BookingLink, Lang::De) => ("Ihr Termin – Confidant", "Ihr Termin wird geladen …"),
             (Page::NotFound, Lang::En) => ("Not found – Confidant", "This page does not exist."),
             (Page::NotFound, Lang::De) => ("Nicht gefunden – Confidant", "Diese Seite gibt es nicht."),
         }
@@ -331,6 +342,50 @@ pub async fn join(
         StatusCode::NOT_FOUND,
         shell(&state, Page::Join, lang, &[("link-valid", "false")], text),
     ))
+}
+
+/// The centre's booking page: every counsellor with a public booking page.
+#[utoipa::path(get, path = "/book", tag = "pages",
+    responses((status = 200, description = "Centre booking page", content_type = "text/html", body = String)))]
+pub async fn book_index(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    render(&state, &headers, Page::Book, &[])
+}
+
+/// A counsellor's public booking page (type → slot → form); the 404 page for an unknown slug.
+#[utoipa::path(get, path = "/book/{slug}", tag = "pages",
+    params(("slug" = String, Path, description = "Counsellor page slug")),
+    responses(
+        (status = 200, description = "Booking page", content_type = "text/html", body = String),
+        (status = 404, description = "No counsellor with this slug", content_type = "text/html", body = String),
+    ))]
+pub async fn book(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> Result<Response, AppError> {
+    match crate::booking::store::host_by_slug(&state.db, &slug).await {
+        Ok(host) => {
+            let slug = host.slug.unwrap_or_default();
+            Ok(render(&state, &headers, Page::Book, &[("slug", &slug)]))
+        }
+        Err(AppError::NotFound) => Ok(not_found(&state, &headers)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The page a cancel link from a booking mail opens. The token is in the fragment, which
+/// browsers never send: the page reads it and calls the API.
+#[utoipa::path(get, path = "/booking/cancel", tag = "pages",
+    responses((status = 200, description = "Cancel page", content_type = "text/html", body = String)))]
+pub async fn booking_cancel(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    render(&state, &headers, Page::BookingLink, &[("purpose", "cancel")])
+}
+
+/// The page a reschedule link from a booking mail opens (token in the fragment).
+#[utoipa::path(get, path = "/booking/reschedule", tag = "pages",
+    responses((status = 200, description = "Reschedule page", content_type = "text/html", body = String)))]
+pub async fn booking_reschedule(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    render(&state, &headers, Page::BookingLink, &[("purpose", "reschedule")])
 }
 
 #[cfg(test)]

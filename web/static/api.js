@@ -2,13 +2,15 @@
 // Errors have the shape {"error": {"code", "message", "field"}}; they become ApiError.
 
 export class ApiError extends Error {
-  constructor(status, code, message, field, retryAfter) {
+  constructor(status, code, message, field, retryAfter, fields) {
     super(message || code);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.field = field || null;
     this.retryAfter = retryAfter ?? null;
+    // Every field at fault at once (422 `validation_failed`): [{field, code, message}].
+    this.fields = Array.isArray(fields) ? fields : field ? [{ field, code, message }] : [];
   }
 }
 
@@ -57,6 +59,7 @@ export async function api(method, path, body) {
       err.message || response.statusText,
       err.field,
       retry !== null && retry !== '' && !Number.isNaN(Number(retry)) ? Number(retry) : null,
+      err.fields,
     );
   }
   return data;
@@ -64,6 +67,7 @@ export async function api(method, path, body) {
 
 export const get = (path) => api('GET', path);
 export const post = (path, body) => api('POST', path, body);
+export const put = (path, body) => api('PUT', path, body);
 
 /** Sends the user to the login page when the API says the cookie is gone. */
 export function redirectIfUnauthorized(err) {

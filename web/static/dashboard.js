@@ -3,6 +3,7 @@
 import { t, errorText, formatTime } from './i18n.js';
 import { h, clear, appRoot, pageHeader, notice, linkField, confirmButton } from './ui.js';
 import { get, post, api, ApiError, redirectIfUnauthorized } from './api.js';
+import { bookingsSection, messagesSection, bookingSettingsSection } from './dashboard-booking.js';
 
 const app = appRoot();
 clear(app);
@@ -75,7 +76,17 @@ const settingsSection = h(
 
 app.append(
   pageHeader(who, logout),
-  h('main', { class: 'page dashboard-page', id: 'main' }, h('h1', { text: t('dashboard.title') }), startForm, listSection, settingsSection),
+  h(
+    'main',
+    { class: 'page dashboard-page', id: 'main' },
+    h('h1', { text: t('dashboard.title') }),
+    startForm,
+    bookingsSection().element,
+    listSection,
+    messagesSection().element,
+    bookingSettingsSection().element,
+    settingsSection,
+  ),
 );
 
 function handleError(e, statusEl) {

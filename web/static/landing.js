@@ -2,6 +2,7 @@
 // The server also uses this module for its 404 page (any path other than "/").
 
 import { t } from './i18n.js';
+import './i18n-booking.js';
 import { h, clear, appRoot, pageHeader } from './ui.js';
 
 const app = appRoot();
@@ -15,6 +16,7 @@ function landing() {
     h('h1', { text: t('landing.title') }),
     h('p', { class: 'lead', text: t('landing.intro') }),
     h('p', { text: t('landing.clients') }),
+    h('p', {}, t('landing.book_hint'), ' ', h('a', { class: 'button', href: '/book', text: t('book.centre_title'), testid: 'book-link' })),
     h(
       'p',
       {},

@@ -301,3 +301,41 @@ async fn healthz_over_a_real_tcp_connection() {
         .contains("content-security-policy: default-src 'self'"));
     assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
 }
+
+#[tokio::test]
+async fn booking_pages_are_shells_and_unknown_slugs_404() {
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("a@example.org", "A").await;
+    let r = t
+        .send(request(
+            Method::PUT,
+            "/api/booking/profile",
+            Some(&cookie),
+            Some(serde_json::json!({"slug": "dr-a", "time_zone": "Europe/Berlin", "lang": "de"})),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let cases = [
+        ("/book", StatusCode::OK, "book", None, None),
+        ("/book/dr-a", StatusCode::OK, "book", Some("dr-a"), None),
+        // Slugs are case-insensitive; the page carries the canonical one.
+        ("/book/DR-A", StatusCode::OK, "book", Some("dr-a"), None),
+        ("/book/nobody", StatusCode::NOT_FOUND, "landing", None, None),
+        ("/booking/cancel", StatusCode::OK, "booking-link", None, Some("cancel")),
+        ("/booking/reschedule", StatusCode::OK, "booking-link", None, Some("reschedule")),
+    ];
+    for (path, status, page, slug, purpose) in cases {
+        let r = t.get(path, None).await;
+        assert_eq!(r.status, status, "{path}");
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{path}");
+        let html = r.text();
+        assert_eq!(body_attr(&html, "data-page"), Some(page), "{path}");
+        assert_eq!(body_attr(&html, "data-slug"), slug, "{path}");
+        assert_eq!(body_attr(&html, "data-purpose"), purpose, "{path}");
+        let js = t.get(&format!("/static/{page}.js"), None).await;
+        assert_eq!(js.status, StatusCode::OK, "{page}.js");
+    }
+    for module in ["booking-ui.js", "i18n-booking.js", "dashboard-booking.js"] {
+        assert_eq!(t.get(&format!("/static/{module}"), None).await.status, StatusCode::OK, "{module}");
+    }
+}

@@ -77,6 +77,10 @@ pub fn field_errors(errors: Vec<confidant_booking::form::FieldError>) -> AppErro
 pub fn core_error(e: confidant_booking::Error) -> AppError {
     match e {
         confidant_booking::Error::Invalid { field, message } => AppError::invalid(&field, message),
+        confidant_booking::Error::Form(errors) => field_errors(errors),
+        confidant_booking::Error::Token(_) => {
+            AppError::invalid("token", "the link is invalid, expired or replaced")
+        }
         other => AppError::invalid("body", other.to_string()),
     }
 }

@@ -652,11 +652,7 @@ pub async fn lookup(
     let host = store::host_by_id(&state.db, &row.counsellor_id).await?;
     let t = store::type_of(&state.db, &host.id, &row.type_id).await?;
     Ok(axum::Json(LinkedBooking {
-        purpose: match purpose {
-            Purpose::Cancel => "cancel",
-            Purpose::Reschedule => "reschedule",
-        }
-        .into(),
+        purpose: purpose.name().into(),
         booking: public_view(&row, &host, &t),
     }))
 }

@@ -1,0 +1,334 @@
+// Booking end to end, through the real parts: the server binary, a real SMTP server (Python's
+// aiosmtpd) and headless Chromium for both the counsellor and the client.
+//
+// The counsellor sets up the booking page in the dashboard (address, a video appointment type,
+// working hours); the client books through the public page; the counsellor sees the booking on
+// the dashboard (list and week view); the client cancels through the link in the confirmation
+// mail (parsed by Python's own e-mail parser); the slot is offered again.
+//
+//   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/booking.test.mjs
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, sleep, until } from './harness.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const INSPECT_MAIL = path.resolve(here, '../mail/inspect_mail.py');
+
+const EMAIL = 'berater@example.test';
+const PASSWORD = 'correct horse battery staple 42';
+const COUNSELLOR = 'Dr. Booking';
+const SLUG = 'dr-booking';
+const CLIENT = { first: 'Alex', last: 'Client', email: 'alex@client.example' };
+const STEP_MS = 60_000;
+
+/** Every mail in the maildir, parsed by tests/mail/inspect_mail.py. */
+function mails(maildir) {
+  const out = spawnSync('python3', [INSPECT_MAIL, maildir], { encoding: 'utf8', timeout: 30_000 });
+  if (out.status !== 0) throw new Error(`inspect_mail.py failed: ${out.stderr}`);
+  return JSON.parse(out.stdout);
+}
+
+describe('Booking end to end: dashboard set-up, public booking, mail link cancel', { timeout: 10 * 60_000 }, () => {
+  const serverLog = [];
+  const browserLog = [];
+  let server;
+  let serverExit = null;
+  let smtp;
+  let dataDir;
+  let maildir;
+  let base;
+  let browser;
+  const pages = {};
+  let failed = false;
+  let booked; // { id, start }
+  let cancelUrl;
+
+  function step(name, fn) {
+    it(name, { timeout: 3 * 60_000 }, async (t) => {
+      if (failed) {
+        t.skip('an earlier step failed');
+        return;
+      }
+      try {
+        await fn(t);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    });
+  }
+
+  async function newPage(name, locale = 'en-US') {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale, timezoneId: 'Europe/Berlin' });
+    const page = await context.newPage();
+    page.setDefaultTimeout(STEP_MS);
+    page.on('console', (msg) => browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
+    page.on('pageerror', (err) => browserLog.push(`[${name}] pageerror: ${err.message}`));
+    page.on('response', (res) => {
+      if (res.status() >= 400) browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
+    });
+    pages[name] = page;
+    return page;
+  }
+
+  before(async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
+    assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM}`);
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-booking-e2e-'));
+    maildir = path.join(dataDir, 'maildir');
+
+    const smtpPort = await freeTcpPort();
+    smtp = spawn('python3', ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${smtpPort}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    collect(smtp.stderr, serverLog, '[smtp] ');
+
+    const port = await freeTcpPort();
+    const udpPort = await freeUdpPort();
+    base = `http://127.0.0.1:${port}`;
+    const args = [
+      'serve',
+      '--listen', `127.0.0.1:${port}`,
+      '--data-dir', dataDir,
+      '--sfu-bind', `127.0.0.1:${udpPort}`,
+      '--sfu-advertise', '127.0.0.1',
+      '--public-url', base,
+      '--smtp-host', '127.0.0.1',
+      '--smtp-port', String(smtpPort),
+      '--smtp-tls', 'none',
+      '--mail-from', 'Beratungsstelle <termine@centre.example>',
+    ];
+    serverLog.push(`$ ${BIN} ${args.join(' ')}`);
+    server = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' } });
+    collect(server.stdout, serverLog, '[out] ');
+    collect(server.stderr, serverLog, '[err] ');
+    server.on('exit', (code, signal) => {
+      serverExit = { code, signal };
+      serverLog.push(`server exited: code=${code} signal=${signal}`);
+    });
+    try {
+      await until('the server to be ready', async () => {
+        if (serverExit) throw new Error(`server exited early: ${JSON.stringify(serverExit)}`);
+        const res = await fetch(`${base}/readyz`).catch(() => null);
+        return res && res.status === 200;
+      });
+      const admin = spawnSync(BIN, ['admin', 'create-counsellor', '--data-dir', dataDir, '--email', EMAIL, '--name', COUNSELLOR, '--password-stdin'], {
+        input: PASSWORD + '\n',
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, RUST_LOG: 'warn' },
+      });
+      assert.equal(admin.status, 0, `create-counsellor failed: ${admin.stderr}`);
+      browser = await chromium.launch({ executablePath: CHROMIUM, headless: process.env.E2E_HEADFUL !== '1', args: CHROMIUM_ARGS, timeout: 60_000 });
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  });
+
+  after(async () => {
+    if (failed) {
+      for (const [name, page] of Object.entries(pages)) {
+        await page.screenshot({ path: path.join(ARTIFACTS, `booking-failure-${name}.png`), fullPage: true, timeout: 10_000 }).catch(() => {});
+      }
+    }
+    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
+    for (const p of [server, smtp]) {
+      if (p && p.exitCode === null) {
+        p.kill('SIGTERM');
+        await Promise.race([new Promise((r) => p.once('exit', r)), sleep(5_000)]);
+        if (p.exitCode === null) p.kill('SIGKILL');
+      }
+    }
+    fs.writeFileSync(path.join(ARTIFACTS, 'booking-server.log'), serverLog.join('\n') + '\n');
+    fs.writeFileSync(path.join(ARTIFACTS, 'booking-browser-console.log'), browserLog.join('\n') + '\n');
+    if (!failed) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  step('an unknown booking page is a 404 page; the centre page lists nobody yet', async () => {
+    const res = await fetch(`${base}/book/nobody-here`);
+    assert.equal(res.status, 404);
+    const page = await newPage('client');
+    await page.goto(`${base}/book`);
+    await page.getByTestId('no-counsellors').waitFor();
+  });
+
+  step('the counsellor sets up the booking page in the dashboard', async () => {
+    const page = await newPage('counsellor');
+    await page.goto(`${base}/login`);
+    await page.getByTestId('email-input').fill(EMAIL);
+    await page.getByTestId('password-input').fill(PASSWORD);
+    await page.getByTestId('login-button').click();
+    await page.waitForURL(`${base}/dashboard`);
+    await page.getByTestId('bookings-empty').waitFor();
+
+    await page.locator('[data-testid="booking-settings"] summary').click();
+    // A bad address first: the field itself says what is wrong.
+    await page.getByTestId('field-slug').fill('X!');
+    await page.getByTestId('profile-save').click();
+    await page.locator('[data-error-for="slug"]', { hasText: /a-z/ }).waitFor();
+    assert.equal(await page.getByTestId('field-slug').getAttribute('aria-invalid'), 'true');
+
+    await page.getByTestId('field-slug').fill(SLUG);
+    await page.getByTestId('field-time_zone').selectOption('Europe/Berlin');
+    await page.getByTestId('profile-save').click();
+    await page.getByTestId('profile-saved').waitFor();
+    assert.equal(await page.getByTestId('public-booking-link').inputValue(), `${base}/book/${SLUG}`);
+
+    await page.getByTestId('type-new').click();
+    const form = page.getByTestId('type-form');
+    await form.getByTestId('field-name').fill('Video consultation');
+    await form.getByTestId('field-kind').selectOption('video');
+    await form.getByTestId('field-duration_min').fill('30');
+    await form.getByTestId('field-buffer_after_min').fill('0');
+    // An hour's notice: the booked slot is still ahead when the client cancels.
+    await form.getByTestId('field-min_notice_min').fill('60');
+    await form.getByTestId('type-save').click();
+    await page.getByTestId('type-saved').waitFor();
+    await page.getByTestId('type-item').filter({ hasText: 'Video consultation' }).waitFor();
+
+    // Every day, all day, so the test finds free slots whenever it runs.
+    const rows = page.getByTestId('weekday-row');
+    assert.equal(await rows.count(), 7);
+    for (let i = 0; i < 7; i++) {
+      const row = rows.nth(i);
+      await row.getByTestId('add-range').click();
+      await row.locator('.time-start').fill('00:00');
+      await row.locator('.time-end').fill('23:59');
+    }
+    await page.getByTestId('availability-save').click();
+    await page.getByTestId('availability-saved').waitFor();
+    const saved = await page.evaluate(() => fetch('/api/booking/availability').then((r) => r.json()));
+    assert.equal(saved.weekly.length, 7);
+    assert.ok(saved.weekly.every((w) => w.start === '00:00' && w.end === '24:00'), JSON.stringify(saved.weekly));
+  });
+
+  step('the client books a video appointment through the public page', async () => {
+    const page = pages.client;
+    await page.goto(`${base}/book`);
+    await page.getByTestId('counsellor-link').filter({ hasText: COUNSELLOR }).click();
+    await page.waitForURL(`${base}/book/${SLUG}`);
+    await page.getByTestId('type-choice').filter({ hasText: 'Video consultation' }).click();
+    const slot = page.getByTestId('slot').first();
+    await slot.waitFor();
+    const start = await slot.getAttribute('data-start');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'booking-slots.png'), fullPage: true });
+    await slot.click();
+    assert.equal(await page.getByTestId('chosen-slot').getAttribute('data-start'), start);
+
+    // Submitting empty names every missing field at once.
+    const form = page.getByTestId('booking-form');
+    await form.getByTestId('consent-checkbox').check();
+    await form.getByTestId('book-submit').click();
+    await form.locator('[data-error-for="first_name"]').filter({ hasText: /\S/ }).waitFor();
+    for (const f of ['last_name', 'email']) {
+      assert.notEqual((await form.locator(`[data-error-for="${f}"]`).textContent()).trim(), '', `${f} has its own error`);
+    }
+
+    await form.getByTestId('field-first_name').fill(CLIENT.first);
+    await form.getByTestId('field-last_name').fill(CLIENT.last);
+    await form.getByTestId('field-email').fill(CLIENT.email);
+    await form.getByTestId('field-message').fill('I would like to talk about work.');
+    await form.getByTestId('book-submit').click();
+    const done = page.getByTestId('booking-done');
+    await done.waitFor();
+    assert.equal(await done.getAttribute('data-status'), 'confirmed');
+    booked = { id: await done.getAttribute('data-booking-id'), start };
+    assert.match(booked.id, /^[0-9a-f-]{36}$/);
+  });
+
+  step('the counsellor sees the booking on the dashboard, in the list and the week view', async () => {
+    const page = pages.counsellor;
+    await page.getByTestId('bookings-refresh').click();
+    const item = page.locator(`[data-testid="booking-item"][data-booking-id="${booked.id}"]`);
+    await item.waitFor();
+    assert.equal(await item.getAttribute('data-status'), 'confirmed');
+    assert.equal(await item.getAttribute('data-start'), booked.start);
+    const text = await item.textContent();
+    assert.ok(text.includes(`${CLIENT.first} ${CLIENT.last}`) && text.includes(CLIENT.email), text);
+    assert.ok(text.includes('I would like to talk about work.'), text);
+    await item.getByTestId('open-booking-session').waitFor(); // video: its own session room
+
+    await page.getByTestId('view-week').click();
+    await page.getByTestId('week-grid').waitFor();
+    const weekItem = page.locator(`[data-testid="week-item"][data-booking-id="${booked.id}"]`);
+    // Next Monday 00:00 in the browser's zone (the week view's zone).
+    const nextMonday = await page.evaluate(() => {
+      const d = new Date();
+      d.setHours(0, 0, 0, 0);
+      d.setDate(d.getDate() - ((d.getDay() + 6) % 7) + 7);
+      return d.getTime();
+    });
+    // The first free slot may fall into next week (an hour's notice late on a Sunday).
+    if (new Date(booked.start).getTime() >= nextMonday) await page.getByTestId('week-next').click();
+    await weekItem.waitFor();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'booking-dashboard-week.png'), fullPage: true });
+    await page.getByTestId('view-list').click();
+  });
+
+  step('the confirmation mail arrives over SMTP with a cancel link', async () => {
+    const confirmation = await until(
+      'the client confirmation mail',
+      () => mails(maildir).find((m) => m.to.includes(CLIENT.email) && m.ics.some((i) => i.method === 'REQUEST')),
+      { timeout: 90_000, interval: 1000 },
+    );
+    const ics = confirmation.ics[0];
+    assert.equal(new Date(ics.dtstart).toISOString(), new Date(booked.start).toISOString());
+    const match = (confirmation.text || '').match(/https?:\/\/\S+\/booking\/cancel#[A-Za-z0-9_-]+/);
+    assert.ok(match, `no cancel link in: ${confirmation.text}`);
+    cancelUrl = match[0];
+    assert.ok(cancelUrl.startsWith(base), cancelUrl);
+  });
+
+  step('the client cancels through the link from the mail', async () => {
+    const page = pages.client;
+    await page.goto(cancelUrl);
+    const summary = page.getByTestId('booking-summary');
+    await summary.waitFor();
+    assert.equal(await summary.getAttribute('data-booking-id'), booked.id);
+    assert.equal(await page.getByTestId('booking-when').getAttribute('data-start'), booked.start);
+    await page.getByTestId('field-reason').fill('Something came up.');
+    await page.getByTestId('cancel-booking').click();
+    await page.getByTestId('booking-cancelled').waitFor();
+    assert.equal(await page.getByTestId('booking-status').getAttribute('data-status'), 'cancelled');
+
+    // The same link again: a link names the booking's version, so it is spent once it acted.
+    await page.reload();
+    await page.getByTestId('link-invalid').waitFor();
+  });
+
+  step('the slot is free again and the dashboard shows the cancellation', async () => {
+    const page = pages.client;
+    await page.goto(`${base}/book/${SLUG}`);
+    await page.getByTestId('type-choice').filter({ hasText: 'Video consultation' }).click();
+    await page.locator(`[data-testid="slot"][data-start="${booked.start}"]`).waitFor();
+
+    const dash = pages.counsellor;
+    await dash.getByTestId('bookings-refresh').click();
+    const item = dash.locator(`[data-testid="booking-item"][data-booking-id="${booked.id}"]`);
+    await until('the dashboard to show the cancellation', async () => (await item.getAttribute('data-status')) === 'cancelled', { timeout: 20_000 });
+    assert.match(await item.getByTestId('cancelled-by').textContent(), /client.*Something came up\./);
+
+    const cancellation = await until(
+      'the cancellation mail',
+      () => mails(maildir).find((m) => m.to.includes(CLIENT.email) && m.ics.some((i) => i.method === 'CANCEL')),
+      { timeout: 90_000, interval: 1000 },
+    );
+    assert.ok(cancellation.ics[0].sequence > 0);
+  });
+
+  step('a tampered link is refused with a clear message', async () => {
+    const page = pages.client;
+    const bad = cancelUrl.slice(0, -3) + (cancelUrl.endsWith('AAA') ? 'BBB' : 'AAA');
+    await page.goto(bad);
+    await page.getByTestId('link-invalid').waitFor();
+    await page.goto(`${base}/booking/cancel`);
+    await page.getByTestId('link-invalid').waitFor();
+  });
+});

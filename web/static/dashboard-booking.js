@@ -1,0 +1,479 @@
+// The dashboard's booking sections: upcoming appointments (list and week view) with
+// confirm/decline/cancel, contact messages with replies, and the booking settings (page address,
+// time zone, kinds of appointment, working hours).
+
+import { t, errorText, formatTime } from './i18n.js';
+import './i18n-booking.js';
+import { h, clear, notice, linkField, confirmButton } from './ui.js';
+import { get, post, put, ApiError, redirectIfUnauthorized } from './api.js';
+import { kindLabel, formatRange, formatClock, formatDay, dayKey, startOfDay, addDays, bookingStatus, showFieldErrors, clearFieldErrors, field } from './booking-ui.js';
+
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+const LIST_WEEKS = 8;
+
+function showError(e, statusEl) {
+  if (redirectIfUnauthorized(e)) return;
+  clear(statusEl);
+  statusEl.appendChild(notice(errorText(e instanceof ApiError ? e.code : 'generic'), 'error'));
+}
+
+/** Monday 00:00 (viewer's zone) of the week containing `date`. */
+function mondayOf(date) {
+  const d = startOfDay(date);
+  const back = (d.getDay() + 6) % 7;
+  return addDays(d, -back);
+}
+
+// ------------------------------------------------------------------ appointments
+
+export function bookingsSection() {
+  const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+  const body = h('div', { class: 'bookings-body', testid: 'bookings' });
+  let view = 'list';
+  let weekStart = mondayOf(new Date());
+  const listButton = h('button', { type: 'button', class: 'button button-quiet', text: t('dash.view_list'), testid: 'view-list', attrs: { 'aria-pressed': 'true' }, onclick: () => setView('list') });
+  const weekButton = h('button', { type: 'button', class: 'button button-quiet', text: t('dash.view_week'), testid: 'view-week', attrs: { 'aria-pressed': 'false' }, onclick: () => setView('week') });
+  const refresh = h('button', { type: 'button', class: 'button button-quiet', text: t('dashboard.refresh'), testid: 'bookings-refresh', onclick: () => load() });
+  const section = h(
+    'section',
+    { class: 'panel bookings', attrs: { 'aria-labelledby': 'bookings-heading' } },
+    h('div', { class: 'section-head' }, h('h2', { id: 'bookings-heading', text: t('dash.bookings') }), h('div', { class: 'view-switch', attrs: { role: 'group' } }, listButton, weekButton, refresh)),
+    status,
+    body,
+  );
+
+  function setView(v) {
+    view = v;
+    listButton.setAttribute('aria-pressed', String(v === 'list'));
+    weekButton.setAttribute('aria-pressed', String(v === 'week'));
+    load();
+  }
+
+  async function load() {
+    const from = view === 'list' ? new Date(Date.now() - 60 * 60 * 1000) : weekStart;
+    const to = view === 'list' ? addDays(new Date(), LIST_WEEKS * 7) : addDays(weekStart, 7);
+    let bookings;
+    try {
+      bookings = await get(`/api/booking/bookings?${new URLSearchParams({ from: from.toISOString(), to: to.toISOString() })}`);
+    } catch (e) {
+      showError(e, status);
+      return;
+    }
+    clear(status);
+    clear(body);
+    if (view === 'list') renderList(bookings);
+    else renderWeek(bookings);
+  }
+
+  function renderList(bookings) {
+    if (!bookings.length) {
+      body.appendChild(h('p', { class: 'empty-hint', text: t('dash.bookings_empty'), testid: 'bookings-empty' }));
+      return;
+    }
+    const ul = h('ul', { class: 'booking-list', testid: 'booking-list' });
+    for (const b of bookings) ul.appendChild(renderBooking(b));
+    body.appendChild(ul);
+  }
+
+  function renderWeek(bookings) {
+    const nav = h(
+      'div',
+      { class: 'slot-nav' },
+      h('button', { type: 'button', class: 'button button-quiet', text: '← ' + t('dash.prev_week'), testid: 'week-prev', onclick: () => { weekStart = addDays(weekStart, -7); load(); } }),
+      h('span', { class: 'slot-range', text: t('dash.week_of', { date: formatDay(weekStart) }) }),
+      h('button', { type: 'button', class: 'button button-quiet', text: t('dash.next_week') + ' →', testid: 'week-next', onclick: () => { weekStart = addDays(weekStart, 7); load(); } }),
+    );
+    const grid = h('div', { class: 'week-grid', testid: 'week-grid' });
+    const today = dayKey(new Date());
+    for (let i = 0; i < 7; i++) {
+      const day = addDays(weekStart, i);
+      const key = dayKey(day);
+      const items = bookings.filter((b) => dayKey(b.start) === key);
+      const col = h('div', { class: 'week-day' + (key === today ? ' week-today' : ''), dataset: { date: key } }, h('h4', { text: formatDay(day) }));
+      for (const b of items) {
+        col.appendChild(
+          h(
+            'div',
+            { class: `week-item bstatus-${b.status}`, testid: 'week-item', dataset: { bookingId: b.id, status: b.status } },
+            h('strong', { text: `${formatClock(b.start)}–${formatClock(b.end)}` }),
+            h('span', { text: `${b.first_name} ${b.last_name}` }),
+            h('span', { class: 'hint', text: `${b.type_name} · ${kindLabel(b.kind)}` }),
+            bookingStatus(b.status),
+          ),
+        );
+      }
+      grid.appendChild(col);
+    }
+    body.append(nav, grid);
+  }
+
+  function renderBooking(b) {
+    const details = [h('p', { class: 'booking-when', text: `${formatRange(b.start, b.end)} · ${b.type_name} (${kindLabel(b.kind)})` })];
+    details.push(h('p', { class: 'booking-client', testid: 'booking-client' }, h('strong', { text: `${b.first_name} ${b.last_name}` }), ' · ', h('a', { href: `mailto:${b.email}`, text: b.email })));
+    if (b.phone) details.push(h('p', { text: t('dash.client_phone', { phone: b.phone }) }));
+    if (b.address) details.push(h('p', { text: t('dash.client_address', { address: b.address }) }));
+    if (b.message) details.push(h('p', { class: 'booking-message', text: t('dash.client_message', { text: b.message }) }));
+    if (b.status === 'cancelled' && b.cancelled_by) {
+      const who = t('dash.by.' + b.cancelled_by);
+      details.push(h('p', { class: 'hint', testid: 'cancelled-by', text: t('dash.cancelled_by', { who: who.startsWith('dash.by.') ? b.cancelled_by : who }) + (b.reason ? `: ${b.reason}` : '') }));
+    }
+    const actions = h('div', { class: 'session-actions' });
+    const active = b.status === 'pending' || b.status === 'confirmed';
+    if (b.kind === 'video' && b.session_id && active) {
+      actions.appendChild(h('a', { class: 'button button-primary', href: `/s/${encodeURIComponent(b.session_id)}`, text: t('dash.open_session'), testid: 'open-booking-session' }));
+    }
+    if (b.status === 'pending') {
+      actions.appendChild(h('button', { type: 'button', class: 'button button-primary', text: t('dash.confirm'), testid: 'confirm-booking', onclick: () => act(b, 'confirm') }));
+      actions.appendChild(withReason(b, 'decline', t('dash.decline'), t('dash.confirm_decline')));
+    }
+    if (active) actions.appendChild(withReason(b, 'cancel', t('dash.cancel_booking'), t('dash.confirm_cancel')));
+    return h(
+      'li',
+      { class: 'session-item booking-item', testid: 'booking-item', dataset: { bookingId: b.id, status: b.status, start: b.start } },
+      h('div', { class: 'session-head' }, h('h3', { text: `${formatClock(b.start)} ${b.first_name} ${b.last_name}` }), bookingStatus(b.status)),
+      ...details,
+      actions,
+    );
+  }
+
+  /** A danger action that asks for an optional reason first. */
+  function withReason(b, verb, label, question) {
+    const wrap = h('span', { class: 'confirm-wrap' });
+    const open = h('button', { type: 'button', class: 'button button-danger', text: label, testid: `${verb}-booking`, onclick: show });
+    wrap.appendChild(open);
+    function show() {
+      clear(wrap);
+      const reason = h('input', { type: 'text', maxLength: 1000, testid: `${verb}-reason`, attrs: { 'aria-label': t('dash.reason') }, placeholder: t('dash.reason') });
+      wrap.appendChild(
+        h(
+          'span',
+          { class: 'confirm-box', attrs: { role: 'group' } },
+          h('span', { class: 'confirm-question', text: question }),
+          reason,
+          h('button', { type: 'button', class: 'button button-danger', text: t('dashboard.confirm_yes'), testid: `${verb}-confirm`, onclick: () => act(b, verb, reason.value.trim()) }),
+          h('button', { type: 'button', class: 'button button-quiet', text: t('common.cancel'), onclick: () => { clear(wrap); wrap.appendChild(open); } }),
+        ),
+      );
+      reason.focus();
+    }
+    return wrap;
+  }
+
+  async function act(b, verb, reason) {
+    try {
+      await post(`/api/booking/bookings/${encodeURIComponent(b.id)}/${verb}`, verb === 'confirm' ? undefined : reason ? { reason } : {});
+    } catch (e) {
+      showError(e, status);
+    }
+    await load();
+  }
+
+  load();
+  return { element: section, load };
+}
+
+// ------------------------------------------------------------------ contact messages
+
+export function messagesSection() {
+  const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+  const list = h('ul', { class: 'message-list', testid: 'message-list' });
+  const section = h(
+    'section',
+    { class: 'panel messages', attrs: { 'aria-labelledby': 'messages-heading' } },
+    h('div', { class: 'section-head' }, h('h2', { id: 'messages-heading', text: t('dash.messages') }), h('button', { type: 'button', class: 'button button-quiet', text: t('dashboard.refresh'), onclick: () => load() })),
+    status,
+    list,
+  );
+
+  async function load() {
+    let messages;
+    try {
+      messages = await get('/api/booking/messages');
+    } catch (e) {
+      showError(e, status);
+      return;
+    }
+    clear(status);
+    clear(list);
+    if (!messages.length) {
+      list.appendChild(h('li', { class: 'empty-hint', text: t('dash.messages_empty') }));
+      return;
+    }
+    for (const m of messages) list.appendChild(renderMessage(m));
+  }
+
+  function renderMessage(m) {
+    const item = h(
+      'li',
+      { class: 'session-item', testid: 'message-item', dataset: { messageId: m.id } },
+      h('div', { class: 'session-head' }, h('h3', { text: `${m.name} · ${m.email}` }), m.answered_at ? h('span', { class: 'status status-active', text: t('dash.replied') }) : null),
+      h('p', { class: 'session-times', text: formatTime(m.created_at) }),
+      h('p', { class: 'contact-message', text: m.message }),
+    );
+    const replyStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+    const text = field('text', t('dash.reply_label'), { tag: 'textarea', rows: 4, maxLength: 8000 });
+    const form = h('form', { class: 'reply-form', hidden: true, noValidate: true }, text.element, replyStatus, h('button', { type: 'submit', class: 'button button-primary', text: t('dash.reply_send') }));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearFieldErrors(form);
+      try {
+        await post(`/api/booking/messages/${encodeURIComponent(m.id)}/reply`, { text: text.input.value });
+        form.replaceWith(notice(t('dash.reply_sent'), 'success'));
+      } catch (e) {
+        if (!redirectIfUnauthorized(e)) showFieldErrors(form, e, replyStatus);
+      }
+    });
+    item.append(h('button', { type: 'button', class: 'button', text: t('dash.reply'), onclick: (ev) => { form.hidden = false; ev.currentTarget.remove(); text.input.focus(); } }), form);
+    return item;
+  }
+
+  load();
+  return { element: section, load };
+}
+
+// ------------------------------------------------------------------ settings
+
+export function bookingSettingsSection() {
+  const details = h('details', { class: 'panel booking-settings', testid: 'booking-settings' }, h('summary', {}, h('h2', { class: 'inline-heading', text: t('dash.booking_settings') })));
+  const profile = profileForm();
+  const types = typesEditor();
+  const hours = availabilityEditor();
+  details.append(profile.element, types.element, hours.element);
+  return { element: details };
+}
+
+function timeZones() {
+  try {
+    if (Intl.supportedValuesOf) return Intl.supportedValuesOf('timeZone');
+  } catch {
+    // older browsers: a short list
+  }
+  return ['Europe/Berlin', 'Europe/Vienna', 'Europe/Zurich', 'Europe/London', 'UTC'];
+}
+
+function profileForm() {
+  const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+  const slug = field('slug', t('dash.slug'), { type: 'text', maxLength: 40, autocomplete: 'off', spellcheck: false }, t('dash.slug_hint'));
+  const zoneSelect = h('select', { name: 'time_zone', testid: 'field-time_zone', id: 'booking-zone' });
+  for (const z of timeZones()) zoneSelect.appendChild(h('option', { value: z, text: z }));
+  const langSelect = h('select', { name: 'lang', testid: 'field-lang', id: 'booking-lang' }, h('option', { value: 'de', text: 'Deutsch' }), h('option', { value: 'en', text: 'English' }));
+  const link = h('div', { class: 'public-link', testid: 'public-link' });
+  const form = h(
+    'form',
+    { class: 'settings-block', noValidate: true, testid: 'profile-form' },
+    h('h3', { text: t('dash.profile') }),
+    slug.element,
+    h('div', { class: 'field' }, h('label', { for: 'booking-zone', text: t('dash.time_zone') }), zoneSelect, h('p', { class: 'field-error', dataset: { errorFor: 'time_zone' } })),
+    h('div', { class: 'field' }, h('label', { for: 'booking-lang', text: t('dash.mail_lang') }), langSelect),
+    status,
+    h('button', { type: 'submit', class: 'button button-primary', text: t('dash.save'), testid: 'profile-save' }),
+    link,
+  );
+
+  function show(p) {
+    slug.input.value = p.slug || '';
+    if (![...zoneSelect.options].some((o) => o.value === p.time_zone)) zoneSelect.appendChild(h('option', { value: p.time_zone, text: p.time_zone }));
+    zoneSelect.value = p.time_zone;
+    langSelect.value = p.lang;
+    clear(link);
+    if (p.slug) link.appendChild(linkField(`${location.origin}/book/${p.slug}`, { label: t('dash.public_link'), testid: 'public-booking-link' }));
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearFieldErrors(form);
+    clear(status);
+    try {
+      const p = await put('/api/booking/profile', { slug: slug.input.value.trim() || null, time_zone: zoneSelect.value, lang: langSelect.value });
+      show(p);
+      status.appendChild(notice(t('dash.saved'), 'success', 'profile-saved'));
+    } catch (e) {
+      if (!redirectIfUnauthorized(e)) {
+        if (e instanceof ApiError && e.status === 409) {
+          showFieldErrors(form, new ApiError(422, 'validation_failed', e.message, 'slug', null, [{ field: 'slug', code: 'taken', message: e.message }]), status);
+        } else showFieldErrors(form, e, status);
+      }
+    }
+  });
+  get('/api/booking/profile').then(show, (e) => showError(e, status));
+  return { element: form };
+}
+
+const TYPE_NUMBERS = [
+  ['duration_min', 'dash.type_duration', 5, 480, 50],
+  ['buffer_before_min', 'dash.type_buffer_before', 0, 240, 0],
+  ['buffer_after_min', 'dash.type_buffer_after', 0, 240, 10],
+  ['min_notice_min', 'dash.type_notice', 0, 525600, 720],
+  ['window_days', 'dash.type_window', 1, 366, 60],
+  ['slot_step_min', 'dash.type_step', 0, 480, 0],
+];
+
+function typesEditor() {
+  const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+  const list = h('ul', { class: 'type-admin-list', testid: 'type-list' });
+  const element = h('div', { class: 'settings-block' }, h('h3', { text: t('dash.types') }), status, list);
+  const newButton = h('button', { type: 'button', class: 'button', text: t('dash.type_new'), testid: 'type-new', onclick: () => openForm(null, newButton) });
+  element.appendChild(newButton);
+
+  async function load() {
+    let types;
+    try {
+      types = await get('/api/booking/types');
+    } catch (e) {
+      showError(e, status);
+      return;
+    }
+    clear(list);
+    if (!types.length) list.appendChild(h('li', { class: 'empty-hint', text: t('dash.types_empty') }));
+    for (const ty of types) {
+      const li = h(
+        'li',
+        { class: 'type-admin-item', testid: 'type-item', dataset: { typeId: ty.id } },
+        h('span', { text: `${ty.name} · ${kindLabel(ty.kind)} · ${t('book.minutes', { n: ty.duration_min })}${ty.active ? '' : ' · ' + t('dash.type_inactive')}` }),
+      );
+      li.appendChild(h('button', { type: 'button', class: 'button button-quiet', text: t('dash.type_edit'), onclick: (ev) => openForm(ty, ev.currentTarget) }));
+      list.appendChild(li);
+    }
+  }
+
+  function openForm(ty, anchor) {
+    const existing = element.querySelector('form.type-form');
+    if (existing) existing.remove();
+    const formStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+    const name = field('name', t('dash.type_name'), { type: 'text', maxLength: 100, value: ty ? ty.name : '' });
+    const kind = h('select', { name: 'kind', id: 'type-kind', testid: 'field-kind' });
+    for (const k of ['video', 'phone', 'on_site']) kind.appendChild(h('option', { value: k, text: kindLabel(k) }));
+    kind.value = ty ? ty.kind : 'video';
+    const numbers = TYPE_NUMBERS.map(([key, label, min, max, def]) => [key, field(key, t(label), { type: 'number', min, max, step: 1, value: String(ty ? ty[key] : def) })]);
+    const location = field('location', t('dash.type_location'), { type: 'text', maxLength: 500, value: ty && ty.location ? ty.location : '' });
+    const confirm = h('input', { type: 'checkbox', id: 'type-confirm', testid: 'field-requires_confirmation', checked: ty ? ty.requires_confirmation : false });
+    const active = h('input', { type: 'checkbox', id: 'type-active', testid: 'field-active', checked: ty ? ty.active : true });
+    const form = h(
+      'form',
+      { class: 'type-form', noValidate: true, testid: 'type-form' },
+      name.element,
+      h('div', { class: 'field' }, h('label', { for: 'type-kind', text: t('dash.type_kind') }), kind, h('p', { class: 'field-error', dataset: { errorFor: 'kind' } })),
+      h('div', { class: 'field-grid' }, ...numbers.map(([, f]) => f.element)),
+      location.element,
+      h('div', { class: 'check' }, confirm, h('label', { for: 'type-confirm', text: t('dash.type_confirm') })),
+      h('div', { class: 'check' }, active, h('label', { for: 'type-active', text: t('dash.type_active') })),
+      formStatus,
+      h('button', { type: 'submit', class: 'button button-primary', text: ty ? t('dash.save') : t('dash.type_create'), testid: 'type-save' }),
+      h('button', { type: 'button', class: 'button button-quiet', text: t('common.cancel'), onclick: () => form.remove() }),
+    );
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearFieldErrors(form);
+      clear(formStatus);
+      const body = { name: name.input.value.trim(), kind: kind.value, requires_confirmation: confirm.checked, active: active.checked, location: location.input.value.trim() || null };
+      for (const [key, f] of numbers) body[key] = Number.parseInt(f.input.value, 10) || 0;
+      try {
+        if (ty) await put(`/api/booking/types/${encodeURIComponent(ty.id)}`, { ...body, id: ty.id });
+        else await post('/api/booking/types', body);
+        form.remove();
+        await load();
+        status.appendChild(notice(t('dash.saved'), 'success', 'type-saved'));
+        setTimeout(() => clear(status), 4000);
+      } catch (e) {
+        if (!redirectIfUnauthorized(e)) showFieldErrors(form, e, formStatus);
+      }
+    });
+    anchor.after(form);
+    name.input.focus();
+  }
+
+  load();
+  return { element, load };
+}
+
+function availabilityEditor() {
+  const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+  const days = h('div', { class: 'weekly-hours', testid: 'weekly-hours' });
+  const overrides = h('div', { class: 'override-list', testid: 'override-list' });
+  const rows = {}; // weekday -> container of ranges
+
+  function range(start = '09:00', end = '17:00', testid = 'hours-range') {
+    const s = h('input', { type: 'time', value: start, class: 'time-start', attrs: { 'aria-label': t('dash.from') } });
+    const e = h('input', { type: 'time', value: end === '24:00' ? '23:59' : end, class: 'time-end', attrs: { 'aria-label': t('dash.to') } });
+    const wrap = h('span', { class: 'hours-range', testid }, s, ' – ', e);
+    wrap.appendChild(h('button', { type: 'button', class: 'button button-quiet', text: t('dash.remove'), onclick: () => wrap.remove() }));
+    return wrap;
+  }
+
+  for (const wd of WEEKDAYS) {
+    const ranges = h('span', { class: 'hours-ranges' });
+    rows[wd] = ranges;
+    days.appendChild(
+      h(
+        'div',
+        { class: 'weekday-row', testid: 'weekday-row', dataset: { weekday: wd } },
+        h('span', { class: 'weekday-name', text: t('dash.weekday.' + wd) }),
+        ranges,
+        h('button', { type: 'button', class: 'button button-quiet', text: t('dash.add_range'), testid: 'add-range', onclick: () => ranges.appendChild(range()) }),
+      ),
+    );
+  }
+
+  function overrideRow(date = '', hours = []) {
+    const d = h('input', { type: 'date', value: date, class: 'override-date', attrs: { 'aria-label': t('dash.override_date') } });
+    const ranges = h('span', { class: 'hours-ranges' });
+    for (const r of hours) ranges.appendChild(range(r.start, r.end));
+    const row = h(
+      'div',
+      { class: 'override-row', testid: 'override-row' },
+      d,
+      ranges,
+      h('button', { type: 'button', class: 'button button-quiet', text: t('dash.add_range'), onclick: () => ranges.appendChild(range()) }),
+      h('button', { type: 'button', class: 'button button-quiet', text: t('dash.remove'), onclick: () => row.remove() }),
+    );
+    return row;
+  }
+
+  /** `23:59` from a time input means "until midnight": stored as 24:00. */
+  const endOf = (v) => (v === '23:59' ? '24:00' : v);
+  const rangesOf = (container) =>
+    [...container.querySelectorAll('.hours-range')].map((r) => ({ start: r.querySelector('.time-start').value, end: endOf(r.querySelector('.time-end').value) }));
+
+  const form = h(
+    'form',
+    { class: 'settings-block', noValidate: true, testid: 'availability-form' },
+    h('h3', { text: t('dash.availability') }),
+    h('p', { class: 'hint', text: t('dash.availability_hint') }),
+    days,
+    h('h4', { text: t('dash.overrides') }),
+    h('p', { class: 'hint', text: t('dash.overrides_hint') }),
+    overrides,
+    h('button', { type: 'button', class: 'button', text: t('dash.add_override'), testid: 'add-override', onclick: () => overrides.appendChild(overrideRow()) }),
+    h('p', { class: 'field-error', dataset: { errorFor: 'weekly' } }),
+    h('p', { class: 'field-error', dataset: { errorFor: 'overrides' } }),
+    status,
+    h('button', { type: 'submit', class: 'button button-primary', text: t('dash.save_availability'), testid: 'availability-save' }),
+  );
+
+  function show(av) {
+    for (const wd of WEEKDAYS) clear(rows[wd]);
+    for (const w of av.weekly) if (rows[w.weekday]) rows[w.weekday].appendChild(range(w.start, w.end));
+    clear(overrides);
+    for (const o of av.overrides) overrides.appendChild(overrideRow(o.date, o.hours));
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearFieldErrors(form);
+    clear(status);
+    const weekly = [];
+    for (const wd of WEEKDAYS) for (const r of rangesOf(rows[wd])) weekly.push({ weekday: wd, ...r });
+    const ovs = [...overrides.querySelectorAll('.override-row')]
+      .map((row) => ({ date: row.querySelector('.override-date').value, hours: rangesOf(row) }))
+      .filter((o) => o.date);
+    try {
+      show(await put('/api/booking/availability', { weekly, overrides: ovs }));
+      status.appendChild(notice(t('dash.saved'), 'success', 'availability-saved'));
+    } catch (e) {
+      if (!redirectIfUnauthorized(e)) showFieldErrors(form, e, status);
+    }
+  });
+
+  get('/api/booking/availability').then(show, (e) => showError(e, status));
+  return { element: form };
+}
