@@ -165,6 +165,79 @@ pub fn cancel(ev: &IcsEvent) -> String {
     calendar("CANCEL", ev, true)
 }
 
+/// One appointment in a counsellor's calendar feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEvent {
+    /// Stable per booking (the invitation's UID).
+    pub uid: String,
+    /// Raised with every change, as in the invitations.
+    pub sequence: u32,
+    /// Start.
+    pub start: DateTime<Utc>,
+    /// End.
+    pub end: DateTime<Utc>,
+    /// Title.
+    pub summary: String,
+    /// Details.
+    pub description: String,
+    /// On-site: the address.
+    pub location: Option<String>,
+    /// Where to act on it (the dashboard).
+    pub url: Option<String>,
+    /// `false`: still waiting for the counsellor's confirmation (`STATUS:TENTATIVE`).
+    pub confirmed: bool,
+    /// When the booking last changed (`LAST-MODIFIED`), if known.
+    pub modified: Option<DateTime<Utc>>,
+}
+
+/// A subscribable calendar (RFC 5545 with the de-facto `X-WR-*` and RFC 7986 `NAME`,
+/// `REFRESH-INTERVAL`): no `METHOD`, so calendar programs treat it as a published calendar and
+/// never as an invitation to answer; no organizer or attendee, so no program mails anybody and
+/// no address leaves the server. `stamp` is the generation time (`DTSTAMP`).
+pub fn feed(name: &str, tz: Tz, events: &[FeedEvent], stamp: DateTime<Utc>) -> String {
+    let mut lines = vec![
+        "BEGIN:VCALENDAR".to_owned(),
+        "VERSION:2.0".to_owned(),
+        "PRODID:-//Confidant//Booking feed//EN".to_owned(),
+        "CALSCALE:GREGORIAN".to_owned(),
+        format!("NAME:{}", escape_text(name)),
+        format!("X-WR-CALNAME:{}", escape_text(name)),
+        format!("X-WR-TIMEZONE:{}", tz.name()),
+        "REFRESH-INTERVAL;VALUE=DURATION:PT15M".to_owned(),
+        "X-PUBLISHED-TTL:PT15M".to_owned(),
+    ];
+    for ev in events {
+        lines.extend([
+            "BEGIN:VEVENT".to_owned(),
+            format!("UID:{}", escape_text(&ev.uid)),
+            format!("SEQUENCE:{}", ev.sequence),
+            format!("DTSTAMP:{}", utc(stamp)),
+            format!("DTSTART:{}", utc(ev.start)),
+            format!("DTEND:{}", utc(ev.end)),
+            format!("SUMMARY:{}", escape_text(&ev.summary)),
+            format!("DESCRIPTION:{}", escape_text(&ev.description)),
+        ]);
+        if let Some(modified) = ev.modified {
+            lines.push(format!("LAST-MODIFIED:{}", utc(modified)));
+        }
+        if let Some(location) = &ev.location {
+            lines.push(format!("LOCATION:{}", escape_text(location)));
+        }
+        if let Some(url) = &ev.url {
+            lines.push(format!("URL:{}", uri(url)));
+        }
+        lines.push(format!(
+            "STATUS:{}",
+            if ev.confirmed { "CONFIRMED" } else { "TENTATIVE" }
+        ));
+        lines.push("TRANSP:OPAQUE".to_owned());
+        lines.push("CLASS:PRIVATE".to_owned());
+        lines.push("END:VEVENT".to_owned());
+    }
+    lines.push("END:VCALENDAR".to_owned());
+    lines.iter().map(|l| fold(l)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +426,55 @@ mod tests {
         let p = parse(&request(&event()));
         let att = p.iter().find(|(k, _)| k.starts_with("ATTENDEE")).unwrap();
         assert!(att.0.contains("PARTSTAT=ACCEPTED"));
+    }
+
+    fn feed_event(uid: &str, confirmed: bool) -> FeedEvent {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        FeedEvent {
+            uid: uid.into(),
+            sequence: 1,
+            start: t("2026-12-07T09:00:00Z"),
+            end: t("2026-12-07T09:50:00Z"),
+            summary: "Beratung; Video, Alex".into(),
+            description: "Zeile 1\nZeile 2".into(),
+            location: None,
+            url: Some("https://c.test/dashboard".into()),
+            confirmed,
+            modified: Some(t("2026-11-20T08:00:00Z")),
+        }
+    }
+
+    #[test]
+    fn a_feed_is_a_published_calendar_without_parties() {
+        let t = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().with_timezone(&Utc);
+        let ics = feed(
+            "Termine, Dr. Weiß",
+            chrono_tz::Europe::Berlin,
+            &[feed_event("a@c.test", true), feed_event("b@c.test", false)],
+            t,
+        );
+        let props = parse(&ics);
+        let names: Vec<&str> = props.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(!names.contains(&"METHOD"), "a feed is not an iTIP message");
+        assert!(!names.iter().any(|n| n.starts_with("ORGANIZER") || n.starts_with("ATTENDEE")));
+        assert_eq!(names.iter().filter(|n| **n == "BEGIN").count(), 3);
+        let get = |name: &str| -> Vec<&str> {
+            props.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
+        };
+        assert_eq!(get("X-WR-CALNAME"), vec!["Termine\\, Dr. Weiß"]);
+        assert_eq!(get("UID"), vec!["a@c.test", "b@c.test"]);
+        assert_eq!(get("STATUS"), vec!["CONFIRMED", "TENTATIVE"]);
+        assert_eq!(get("DTSTART"), vec!["20261207T090000Z", "20261207T090000Z"]);
+        assert_eq!(get("SUMMARY")[0], "Beratung\\; Video\\, Alex");
+        assert_eq!(get("DESCRIPTION")[0], "Zeile 1\\nZeile 2");
+        assert!(ics.lines().all(|l| l.len() <= 76));
+    }
+
+    #[test]
+    fn an_empty_feed_is_still_a_calendar() {
+        let t = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().with_timezone(&Utc);
+        let ics = feed("x", chrono_tz::UTC, &[], t);
+        assert!(ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.ends_with("END:VCALENDAR\r\n"));
+        assert!(!ics.contains("VEVENT"));
     }
 }

@@ -49,6 +49,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
   let failed = false;
   let booked; // { id, start }
   let cancelUrl;
+  let feedUrl;
 
   function step(name, fn) {
     it(name, { timeout: 3 * 60_000 }, async (t) => {
@@ -272,6 +273,20 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     await page.getByTestId('view-list').click();
   });
 
+  step('the counsellor subscribes to the calendar feed, which lists the booking', async () => {
+    const page = pages.counsellor;
+    await page.getByTestId('feed-create').click();
+    const url = await page.getByTestId('feed-url').inputValue();
+    assert.ok(url.startsWith(`${base}/calendar/feed/`) && url.endsWith('.ics'), url);
+    assert.equal(await page.getByTestId('feed-webcal').getAttribute('href'), url.replace(/^http/, 'webcal'));
+    const res = await fetch(url);
+    assert.equal(res.status, 200);
+    const ics = await res.text();
+    assert.ok(ics.includes(`UID:${booked.id}@`), ics);
+    assert.ok(!ics.includes(CLIENT.email) && !ics.includes(CLIENT.last), 'no client details by default');
+    feedUrl = url;
+  });
+
   step('the confirmation mail arrives over SMTP with a cancel link', async () => {
     const confirmation = await until(
       'the client confirmation mail',
@@ -321,6 +336,8 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
       { timeout: 90_000, interval: 1000 },
     );
     assert.ok(cancellation.ics[0].sequence > 0);
+    const feed = await (await fetch(feedUrl)).text();
+    assert.ok(feed.startsWith('BEGIN:VCALENDAR') && !feed.includes(booked.id), 'a cancelled booking leaves the feed');
   });
 
   step('a tampered link is refused with a clear message', async () => {

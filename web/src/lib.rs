@@ -229,6 +229,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::manage::cancel))
         .routes(routes!(booking::manage::list_messages))
         .routes(routes!(booking::manage::reply))
+        .routes(routes!(booking::feed::get, booking::feed::create, booking::feed::revoke))
+        .routes(routes!(booking::feed::calendar))
 }
 
 /// Turns an axum path template into an OpenAPI one: `{*rest}` becomes `{rest}`.

@@ -5,7 +5,7 @@
 import { t, errorText, formatTime } from './i18n.js';
 import './i18n-booking.js';
 import { h, clear, notice, linkField, confirmButton } from './ui.js';
-import { get, post, put, ApiError, redirectIfUnauthorized } from './api.js';
+import { get, post, put, api, ApiError, redirectIfUnauthorized } from './api.js';
 import { kindLabel, formatRange, formatClock, formatDay, dayKey, startOfDay, addDays, bookingStatus, showFieldErrors, clearFieldErrors, field } from './booking-ui.js';
 
 const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -238,7 +238,8 @@ export function bookingSettingsSection() {
   const profile = profileForm();
   const types = typesEditor();
   const hours = availabilityEditor();
-  details.append(profile.element, types.element, hours.element);
+  const feed = calendarFeedBlock();
+  details.append(profile.element, types.element, hours.element, feed.element);
   return { element: details };
 }
 
@@ -476,4 +477,65 @@ function availabilityEditor() {
 
   get('/api/booking/availability').then(show, (e) => showError(e, status));
   return { element: form };
+}
+
+// ------------------------------------------------------------------ calendar feed
+
+function calendarFeedBlock() {
+  const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+  const body = h('div', { testid: 'feed' });
+  const details = h('input', { type: 'checkbox', id: 'feed-details', testid: 'feed-details' });
+  const element = h(
+    'div',
+    { class: 'settings-block', testid: 'calendar-feed' },
+    h('h3', { text: t('dash.feed') }),
+    h('p', { class: 'hint', text: t('dash.feed_hint') }),
+    body,
+    h('div', { class: 'check' }, details, h('label', { for: 'feed-details', text: t('dash.feed_details') })),
+    h('p', { class: 'hint', text: t('dash.feed_details_hint') }),
+    status,
+  );
+
+  function show(feed) {
+    clear(body);
+    if (!feed) {
+      body.appendChild(h('p', { class: 'empty-hint', text: t('dash.feed_none') }));
+      body.appendChild(h('button', { type: 'button', class: 'button button-primary', text: t('dash.feed_create'), testid: 'feed-create', onclick: create }));
+      return;
+    }
+    details.checked = !!feed.client_details;
+    body.append(
+      linkField(feed.url, { label: t('dash.feed_url'), testid: 'feed-url' }),
+      h('p', {}, h('a', { href: feed.webcal_url, text: t('dash.feed_subscribe'), testid: 'feed-webcal' })),
+      h('p', { class: 'hint', text: feed.last_fetched_at ? t('dash.feed_fetched', { time: formatTime(feed.last_fetched_at) }) : t('dash.feed_never') }),
+      h('button', { type: 'button', class: 'button', text: t('dash.feed_rotate'), testid: 'feed-rotate', onclick: create }),
+      ' ',
+      confirmButton({ label: t('dash.feed_revoke'), question: t('dash.feed_revoke_q'), yes: t('dashboard.confirm_yes'), testid: 'feed-revoke', confirmTestid: 'feed-revoke-confirm', onConfirm: revoke }),
+    );
+  }
+
+  async function create() {
+    clear(status);
+    try {
+      show(await post('/api/calendar/feed', { client_details: details.checked }));
+    } catch (e) {
+      showError(e, status);
+    }
+  }
+
+  async function revoke() {
+    clear(status);
+    try {
+      await api('DELETE', '/api/calendar/feed');
+      show(null);
+    } catch (e) {
+      showError(e, status);
+    }
+  }
+
+  get('/api/calendar/feed').then(show, (e) => {
+    if (e instanceof ApiError && e.status === 404) show(null);
+    else showError(e, status);
+  });
+  return { element };
 }

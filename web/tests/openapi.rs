@@ -166,6 +166,7 @@ async fn every_documented_operation_is_served_by_its_route() {
             .replace("{session_id}", &id)
             .replace("{link_token}", &token)
             .replace("{slug}", "no-such-page")
+            .replace("{token}", "no-such-token")
             .replace("{path}", "app.css");
         assert!(
             !path.contains('{'),
