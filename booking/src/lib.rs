@@ -10,6 +10,7 @@
 //!   [`slots::blocked_interval`] a booking occupies, [`slots::free_slots`] and
 //!   [`slots::is_bookable`].
 //! - [`form`]: validation of the public booking and contact forms, every field at once.
+//! - [`busy`]: busy times read from external calendars (recurrences expanded in their zone).
 //! - [`ics`]: iCalendar invitations and cancellations (RFC 5545/5546), in UTC.
 //! - [`token`]: signed, expiring, single-purpose tokens for cancel, reschedule and view links.
 //! - [`mail`]: the mail texts, German and English, plain text and HTML.
@@ -28,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod availability;
+pub mod busy;
 pub mod form;
 pub mod ics;
 pub mod mail;

@@ -287,6 +287,23 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     feedUrl = url;
   });
 
+  step('an external calendar that cannot be read shows why on the dashboard', async () => {
+    const page = pages.counsellor;
+    const form = page.getByTestId('source-form');
+    await form.getByTestId('field-url').fill('ftp://calendar.example/x.ics');
+    await form.getByTestId('source-add').click();
+    await form.locator('[data-error-for="url"]').filter({ hasText: /https/ }).waitFor();
+    // This server fetches only public hosts (no --calendar-fetch-private): loopback is refused.
+    await form.getByTestId('field-url').fill(`${base}/nothing.ics`);
+    await form.getByTestId('field-label').fill('Praxis');
+    await form.getByTestId('source-add').click();
+    const item = page.getByTestId('source-item').filter({ hasText: 'Praxis' });
+    await item.getByTestId('source-error').filter({ hasText: /not public/ }).waitFor();
+    await item.getByTestId('source-remove').click();
+    await item.getByTestId('source-remove-confirm').click();
+    await page.getByTestId('source-list').getByText(/No other calendars/).waitFor();
+  });
+
   step('the confirmation mail arrives over SMTP with a cancel link', async () => {
     const confirmation = await until(
       'the client confirmation mail',

@@ -163,6 +163,10 @@ pub struct Config {
     /// once; one more is allowed each minute.
     #[arg(long, env = "CONFIDANT_FORM_BURST", default_value_t = 5, global = true)]
     pub form_burst: u32,
+    /// Let calendar sync fetch from loopback, private and link-local addresses (a calendar
+    /// server inside your network, or tests). Off: only public hosts are fetched.
+    #[arg(long, env = "CONFIDANT_CALENDAR_FETCH_PRIVATE", global = true)]
+    pub calendar_fetch_private: bool,
 }
 
 /// How the SMTP connection is secured.
@@ -236,6 +240,8 @@ pub struct Settings {
     pub mail_from: String,
     /// Minutes before an appointment the reminder goes out (0: none).
     pub reminder_minutes: u32,
+    /// Whether calendar sync may fetch from non-public addresses.
+    pub calendar_fetch_private: bool,
     /// Submissions of public forms (booking, contact) per anonymised network.
     pub public_form_rate_limit: RateLimitConfig,
 }
@@ -375,6 +381,7 @@ impl Config {
             smtp,
             mail_from,
             reminder_minutes: self.reminder_minutes,
+            calendar_fetch_private: self.calendar_fetch_private,
             public_form_rate_limit: RateLimitConfig {
                 burst: self.form_burst.max(1),
                 refill_every: std::time::Duration::from_secs(60),

@@ -231,6 +231,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::manage::reply))
         .routes(routes!(booking::feed::get, booking::feed::create, booking::feed::revoke))
         .routes(routes!(booking::feed::calendar))
+        .routes(routes!(booking::sources::list, booking::sources::add))
+        .routes(routes!(booking::sources::sync_now))
+        .routes(routes!(booking::sources::remove))
 }
 
 /// Turns an axum path template into an OpenAPI one: `{*rest}` becomes `{rest}`.
@@ -494,6 +497,7 @@ pub async fn run_server(settings: Settings) -> Result<(), StartError> {
         })?;
     tracing::info!(listen = %listen, "listening");
     mail::spawn_worker(state.clone());
+    booking::sources::spawn_worker(state.clone());
     serve(listener, state)
         .await
         .map_err(|source| StartError::Io {

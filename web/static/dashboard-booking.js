@@ -239,7 +239,8 @@ export function bookingSettingsSection() {
   const types = typesEditor();
   const hours = availabilityEditor();
   const feed = calendarFeedBlock();
-  details.append(profile.element, types.element, hours.element, feed.element);
+  const sources = busySourcesBlock();
+  details.append(profile.element, types.element, hours.element, sources.element, feed.element);
   return { element: details };
 }
 
@@ -537,5 +538,74 @@ function calendarFeedBlock() {
     if (e instanceof ApiError && e.status === 404) show(null);
     else showError(e, status);
   });
+  return { element };
+}
+
+// ------------------------------------------------------------------ external calendars
+
+function busySourcesBlock() {
+  const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+  const list = h('ul', { class: 'type-admin-list', testid: 'source-list' });
+  const url = field('url', t('dash.sources_url'), { type: 'url', maxLength: 2000, autocomplete: 'off', spellcheck: false, placeholder: 'https://…/calendar.ics' });
+  const label = field('label', t('dash.sources_label'), { type: 'text', maxLength: 100 });
+  const form = h('form', { noValidate: true, testid: 'source-form' }, url.element, label.element, h('button', { type: 'submit', class: 'button', text: t('dash.sources_add'), testid: 'source-add' }));
+  const element = h('div', { class: 'settings-block', testid: 'busy-sources' }, h('h3', { text: t('dash.sources') }), h('p', { class: 'hint', text: t('dash.sources_hint') }), list, form, status);
+
+  function render(sources) {
+    clear(list);
+    if (!sources.length) list.appendChild(h('li', { class: 'empty-hint', text: t('dash.sources_none') }));
+    for (const s of sources) {
+      const state = s.last_error
+        ? h('span', { class: 'field-error', testid: 'source-error', text: t('dash.sources_error', { error: s.last_error }) })
+        : h('span', { class: 'hint', text: s.last_ok_at ? t('dash.sources_ok', { time: formatTime(s.last_ok_at), n: s.busy_count }) : t('dash.sources_pending') });
+      list.appendChild(
+        h(
+          'li',
+          { class: 'type-admin-item', testid: 'source-item', dataset: { sourceId: s.id, busy: String(s.busy_count) } },
+          h('span', {}, h('strong', { text: s.label }), ` (${s.host}) `, state),
+          h(
+            'span',
+            {},
+            h('button', { type: 'button', class: 'button button-quiet', text: t('dash.sources_sync'), testid: 'source-sync', onclick: () => act(() => post(`/api/calendar/sources/${encodeURIComponent(s.id)}/sync`)) }),
+            confirmButton({ label: t('dash.remove'), question: t('dash.sources_remove_q'), yes: t('dashboard.confirm_yes'), testid: 'source-remove', confirmTestid: 'source-remove-confirm', onConfirm: () => act(() => api('DELETE', `/api/calendar/sources/${encodeURIComponent(s.id)}`)) }),
+          ),
+        ),
+      );
+    }
+  }
+
+  async function load() {
+    try {
+      render(await get('/api/calendar/sources'));
+    } catch (e) {
+      showError(e, status);
+    }
+  }
+
+  async function act(fn) {
+    clear(status);
+    try {
+      await fn();
+    } catch (e) {
+      showError(e, status);
+    }
+    await load();
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearFieldErrors(form);
+    clear(status);
+    try {
+      await post('/api/calendar/sources', { url: url.input.value.trim(), label: label.input.value.trim() || null });
+      url.input.value = '';
+      label.input.value = '';
+      await load();
+    } catch (e) {
+      if (!redirectIfUnauthorized(e)) showFieldErrors(form, e, status);
+    }
+  });
+
+  load();
   return { element };
 }

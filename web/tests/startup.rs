@@ -46,6 +46,8 @@ async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
             "availability_overrides",
             "availability_rules",
             "bookings",
+            "busy_intervals",
+            "busy_sources",
             "calendar_feeds",
             "chat_messages",
             "consent_texts",

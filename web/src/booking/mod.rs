@@ -11,6 +11,7 @@ pub mod feed;
 pub mod manage;
 pub mod notify;
 pub mod public;
+pub mod sources;
 pub mod store;
 
 use chrono::{DateTime, Utc};

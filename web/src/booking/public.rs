@@ -375,6 +375,13 @@ pub async fn book(
     let av = store::availability_of(&state.db, &host).await?;
     // Other bookings are left to the database (a taken slot is a 409 from the constraint, also
     // under a race); this checks hours, grid, notice and window.
+    // Other bookings are the database's business (a race ends in 409 from the constraint);
+    // busy times from external calendars are checked here.
+    let blocked_probe = blocked_interval(&core, start);
+    let external = store::external_busy_of(&state.db, &host.id, blocked_probe.start, blocked_probe.end).await?;
+    if !external.is_empty() {
+        return Err(AppError::SlotTaken);
+    }
     if !is_bookable(&av, &core, &[], Utc::now(), start) {
         return Err(AppError::invalid("start", "is not an available time; choose one of the offered slots"));
     }
@@ -730,6 +737,13 @@ pub async fn reschedule(
     let core = t.core();
     let start = parse_time("start", &req.start)?;
     let av = store::availability_of(&state.db, &host).await?;
+    // Other bookings are the database's business (a race ends in 409 from the constraint);
+    // busy times from external calendars are checked here.
+    let blocked_probe = blocked_interval(&core, start);
+    let external = store::external_busy_of(&state.db, &host.id, blocked_probe.start, blocked_probe.end).await?;
+    if !external.is_empty() {
+        return Err(AppError::SlotTaken);
+    }
     if !is_bookable(&av, &core, &[], Utc::now(), start) {
         return Err(AppError::invalid("start", "is not an available time; choose one of the offered slots"));
     }

@@ -249,9 +249,41 @@ pub async fn busy_of(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Interval>, AppError> {
+    // Active bookings (with their buffers) and the busy times read from the counsellor's
+    // external calendars.
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT blocked_from, blocked_until FROM bookings
-         WHERE counsellor_id = $1 AND active = 1 AND blocked_from < $2 AND blocked_until > $3",
+         WHERE counsellor_id = $1 AND active = 1 AND blocked_from < $2 AND blocked_until > $3
+         UNION ALL
+         SELECT starts_at, ends_at FROM busy_intervals
+         WHERE counsellor_id = $1 AND starts_at < $2 AND ends_at > $3",
+    )
+    .bind(counsellor_id)
+    .bind(to.timestamp_millis())
+    .bind(from.timestamp_millis())
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(a, b)| {
+            Some(Interval {
+                start: Utc.timestamp_millis_opt(a).single()?,
+                end: Utc.timestamp_millis_opt(b).single()?,
+            })
+        })
+        .collect())
+}
+
+/// Busy times from the counsellor's external calendars overlapping `[from, to)`.
+pub async fn external_busy_of(
+    db: &Db,
+    counsellor_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Interval>, AppError> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT starts_at, ends_at FROM busy_intervals
+         WHERE counsellor_id = $1 AND starts_at < $2 AND ends_at > $3",
     )
     .bind(counsellor_id)
     .bind(to.timestamp_millis())

@@ -47,6 +47,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         mail_from: Some("Beratungsstelle <termine@confidant.test>".into()),
         reminder_minutes: 1440,
         form_burst: 5,
+        calendar_fetch_private: true,
     }
 }
 
