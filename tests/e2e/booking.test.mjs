@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, sleep, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, sleep, startServer, stopProcess, until } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const INSPECT_MAIL = path.resolve(here, '../mail/inspect_mail.py');
@@ -39,7 +39,6 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
   const serverLog = [];
   const browserLog = [];
   let server;
-  let serverExit = null;
   let smtp;
   let dataDir;
   let maildir;
@@ -90,42 +89,18 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     smtp = spawn('python3', ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${smtpPort}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], { stdio: ['ignore', 'ignore', 'pipe'] });
     collect(smtp.stderr, serverLog, '[smtp] ');
 
-    const port = await freeTcpPort();
-    const udpPort = await freeUdpPort();
-    base = `http://127.0.0.1:${port}`;
-    const args = [
-      'serve',
-      '--listen', `127.0.0.1:${port}`,
-      '--data-dir', dataDir,
-      '--sfu-bind', `127.0.0.1:${udpPort}`,
-      '--sfu-advertise', '127.0.0.1',
-      '--public-url', base,
-      '--smtp-host', '127.0.0.1',
-      '--smtp-port', String(smtpPort),
-      '--smtp-tls', 'none',
-      '--mail-from', 'Beratungsstelle <termine@centre.example>',
-    ];
-    serverLog.push(`$ ${BIN} ${args.join(' ')}`);
-    server = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' } });
-    collect(server.stdout, serverLog, '[out] ');
-    collect(server.stderr, serverLog, '[err] ');
-    server.on('exit', (code, signal) => {
-      serverExit = { code, signal };
-      serverLog.push(`server exited: code=${code} signal=${signal}`);
-    });
     try {
-      await until('the server to be ready', async () => {
-        if (serverExit) throw new Error(`server exited early: ${JSON.stringify(serverExit)}`);
-        const res = await fetch(`${base}/readyz`).catch(() => null);
-        return res && res.status === 200;
-      });
-      const admin = spawnSync(BIN, ['admin', 'create-counsellor', '--data-dir', dataDir, '--email', EMAIL, '--name', COUNSELLOR, '--password-stdin'], {
-        input: PASSWORD + '\n',
-        encoding: 'utf8',
-        timeout: 120_000,
-        env: { ...process.env, RUST_LOG: 'warn' },
-      });
-      assert.equal(admin.status, 0, `create-counsellor failed: ${admin.stderr}`);
+      ({ server, base } = await startServer({
+        dataDir,
+        log: serverLog,
+        extraArgs: [
+          '--smtp-host', '127.0.0.1',
+          '--smtp-port', String(smtpPort),
+          '--smtp-tls', 'none',
+          '--mail-from', 'Beratungsstelle <termine@centre.example>',
+        ],
+      }));
+      await createCounsellor(dataDir, { email: EMAIL, name: COUNSELLOR, password: PASSWORD });
       browser = await chromium.launch({ executablePath: CHROMIUM, headless: process.env.E2E_HEADFUL !== '1', args: CHROMIUM_ARGS, timeout: 60_000 });
     } catch (e) {
       failed = true;
@@ -140,13 +115,8 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
       }
     }
     if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    for (const p of [server, smtp]) {
-      if (p && p.exitCode === null) {
-        p.kill('SIGTERM');
-        await Promise.race([new Promise((r) => p.once('exit', r)), sleep(5_000)]);
-        if (p.exitCode === null) p.kill('SIGKILL');
-      }
-    }
+    await stopProcess(server);
+    await stopProcess(smtp);
     fs.writeFileSync(path.join(ARTIFACTS, 'booking-server.log'), serverLog.join('\n') + '\n');
     fs.writeFileSync(path.join(ARTIFACTS, 'booking-browser-console.log'), browserLog.join('\n') + '\n');
     if (!failed) fs.rmSync(dataDir, { recursive: true, force: true });

@@ -89,3 +89,70 @@ export function collect(stream, sink, prefix, max = 4000) {
     if (buf) sink.push(prefix + buf);
   });
 }
+
+/**
+ * Starts `confidant serve` on free loopback ports with `dataDir`, logging into `log`, and waits
+ * (bounded) until /readyz answers. Returns `{ server, base, port, udpPort, exit }` where
+ * `exit()` is the exit status once the process ended (null while it runs).
+ */
+export async function startServer({ dataDir, extraArgs = [], env = {}, log }) {
+  const { spawn } = await import('node:child_process');
+  const port = await freeTcpPort();
+  const udpPort = await freeUdpPort();
+  const base = `http://127.0.0.1:${port}`;
+  const args = [
+    'serve',
+    '--listen', `127.0.0.1:${port}`,
+    '--data-dir', dataDir,
+    '--sfu-bind', `127.0.0.1:${udpPort}`,
+    '--sfu-advertise', '127.0.0.1',
+    '--public-url', base,
+    ...extraArgs,
+  ];
+  log.push(`$ ${BIN} ${args.join(' ')}`);
+  const server = spawn(BIN, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', RUST_BACKTRACE: '1', NO_COLOR: '1', ...env },
+  });
+  let exitStatus = null;
+  collect(server.stdout, log, '[out] ');
+  collect(server.stderr, log, '[err] ');
+  server.on('exit', (code, signal) => {
+    exitStatus = { code, signal };
+    log.push(`server exited: code=${code} signal=${signal}`);
+  });
+  server.on('error', (e) => {
+    exitStatus = { error: e.message };
+    log.push(`server failed to start: ${e.message}`);
+  });
+  await until(
+    'GET /readyz to answer 200',
+    async () => {
+      if (exitStatus) throw new Error(`server exited early: ${JSON.stringify(exitStatus)}`);
+      const res = await fetch(`${base}/readyz`).catch(() => null);
+      return res && res.status === 200;
+    },
+    { timeout: 60_000, interval: 200 },
+  );
+  return { server, base, port, udpPort, exit: () => exitStatus };
+}
+
+/** Creates a counsellor with the admin CLI; throws with its stderr on failure. */
+export async function createCounsellor(dataDir, { email, name, password }) {
+  const { spawnSync } = await import('node:child_process');
+  const admin = spawnSync(BIN, ['admin', 'create-counsellor', '--data-dir', dataDir, '--email', email, '--name', name, '--password-stdin'], {
+    input: password + '\n',
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, RUST_LOG: 'warn' },
+  });
+  if (admin.status !== 0) throw new Error(`create-counsellor failed: ${admin.stderr || admin.error}`);
+}
+
+/** Ends a child process: SIGTERM, then SIGKILL after 5 s (bounded). */
+export async function stopProcess(p) {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  p.kill('SIGTERM');
+  await Promise.race([new Promise((r) => p.once('exit', r)), sleep(5_000)]);
+  if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+}
