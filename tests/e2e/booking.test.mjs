@@ -49,6 +49,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
   let booked; // { id, start }
   let cancelUrl;
   let feedUrl;
+  let rescheduleUrl;
 
   function step(name, fn) {
     it(name, { timeout: 3 * 60_000 }, async (t) => {
@@ -274,18 +275,47 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     await page.getByTestId('source-list').getByText(/No other calendars/).waitFor();
   });
 
-  step('the confirmation mail arrives over SMTP with a cancel link', async () => {
-    const confirmation = await until(
-      'the client confirmation mail',
-      () => mails(maildir).find((m) => m.to.includes(CLIENT.email) && m.ics.some((i) => i.method === 'REQUEST')),
+  /** The newest client mail with an invitation at `sequence`, and its links. */
+  async function invitation(sequence) {
+    const mail = await until(
+      `the client invitation with SEQUENCE ${sequence}`,
+      () => mails(maildir).find((m) => m.to.includes(CLIENT.email) && m.ics.some((i) => i.method === 'REQUEST' && i.sequence === sequence)),
       { timeout: 90_000, interval: 1000 },
     );
-    const ics = confirmation.ics[0];
-    assert.equal(new Date(ics.dtstart).toISOString(), new Date(booked.start).toISOString());
-    const match = (confirmation.text || '').match(/https?:\/\/\S+\/booking\/cancel#[A-Za-z0-9_-]+/);
-    assert.ok(match, `no cancel link in: ${confirmation.text}`);
-    cancelUrl = match[0];
-    assert.ok(cancelUrl.startsWith(base), cancelUrl);
+    const link = (kind) => {
+      const match = (mail.text || '').match(new RegExp(`https?://\\S+/booking/${kind}#[A-Za-z0-9_-]+`));
+      assert.ok(match, `no ${kind} link in: ${mail.text}`);
+      assert.ok(match[0].startsWith(base), match[0]);
+      return match[0];
+    };
+    return { ics: mail.ics[0], cancel: link('cancel'), reschedule: link('reschedule') };
+  }
+
+  step('the confirmation mail arrives over SMTP with cancel and reschedule links', async () => {
+    const first = await invitation(0);
+    assert.equal(new Date(first.ics.dtstart).toISOString(), new Date(booked.start).toISOString());
+    rescheduleUrl = first.reschedule;
+  });
+
+  step('the client moves the appointment through the reschedule link', async () => {
+    const page = pages.client;
+    await page.goto(rescheduleUrl);
+    await page.getByTestId('booking-summary').waitFor();
+    // Its own time is offered too (it may move by less than its length); take another one.
+    const other = page.locator(`[data-testid="slot"]:not([data-start="${booked.start}"])`).first();
+    await other.waitFor();
+    const start = await other.getAttribute('data-start');
+    await other.click();
+    await page.getByTestId('reschedule-submit').click();
+    await page.getByTestId('booking-rescheduled').waitFor();
+    assert.equal(await page.getByTestId('booking-when').getAttribute('data-start'), start);
+    booked.start = start;
+    const moved = await invitation(1);
+    assert.equal(new Date(moved.ics.dtstart).toISOString(), new Date(start).toISOString());
+    cancelUrl = moved.cancel;
+    // The first mail's links are spent (same URL: reload, a goto would only move the fragment).
+    await page.reload();
+    await page.getByTestId('link-invalid').waitFor();
   });
 
   step('the client cancels through the link from the mail', async () => {

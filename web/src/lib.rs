@@ -218,6 +218,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::public::lookup))
         .routes(routes!(booking::public::cancel))
         .routes(routes!(booking::public::reschedule))
+        .routes(routes!(booking::public::reschedule_slots))
         // booking: counsellor
         .routes(routes!(booking::manage::get_profile, booking::manage::put_profile))
         .routes(routes!(booking::manage::get_availability, booking::manage::put_availability))

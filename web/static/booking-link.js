@@ -96,9 +96,8 @@ function rescheduleForm(booking, summary) {
   const confirm = h('div', { class: 'chosen', hidden: true });
   let chosen = null;
   const picker = slotPicker({
-    slug: booking.slug,
-    typeId: booking.type_id,
     counsellorZone: booking.time_zone,
+    fetchSlots: (from, to) => post('/api/public/bookings/slots', { token, from: from.toISOString(), to: to.toISOString() }),
     onPick: (slot) => {
       chosen = slot;
       clear(confirm);

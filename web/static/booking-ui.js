@@ -77,7 +77,12 @@ export function bookingStatus(status) {
  * The slot picker: seven days at a time, free times as buttons, earlier/later navigation.
  * `onPick({start, end})` is called with the chosen slot. Returns `{ element, reload }`.
  */
-export function slotPicker({ slug, typeId, counsellorZone, onPick, days = 7 }) {
+export function slotPicker({ slug, typeId, counsellorZone, onPick, days = 7, fetchSlots }) {
+  // Where the slots come from: the public page's list, or (reschedule) one the caller gives.
+  const load =
+    fetchSlots ||
+    ((from, to) =>
+      get(`/api/public/counsellors/${encodeURIComponent(slug)}/slots?${new URLSearchParams({ type_id: typeId, from: from.toISOString(), to: to.toISOString() })}`));
   let from = startOfDay(new Date());
   const today = from;
   const zoneNote = h('p', { class: 'hint', testid: 'zone-note' });
@@ -111,10 +116,9 @@ export function slotPicker({ slug, typeId, counsellorZone, onPick, days = 7 }) {
     status.appendChild(h('p', { class: 'hint', text: t('book.loading_slots') }));
     const now = new Date();
     const start = from < now ? now : from;
-    const q = new URLSearchParams({ type_id: typeId, from: start.toISOString(), to: to.toISOString() });
     let data;
     try {
-      data = await get(`/api/public/counsellors/${encodeURIComponent(slug)}/slots?${q}`);
+      data = await load(start, to);
     } catch (e) {
       if (mine !== seq) return;
       clear(status);

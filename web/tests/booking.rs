@@ -364,3 +364,41 @@ async fn counsellor_settings_are_validated() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let _ = Bookable { cookie: String::new(), slug: String::new(), type_id: String::new() };
 }
+
+/// The reschedule page lists where a booking may go: its own time counts as free there (so it
+/// can move by less than its length), other bookings do not; only a reschedule link opens it.
+#[tokio::test]
+async fn reschedule_slots_leave_out_other_bookings_but_not_the_moving_one() {
+    let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
+    // 30-minute steps for a 50-minute appointment: neighbouring starts overlap.
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({"slot_step_min": 30, "buffer_after_min": 0})).await;
+    let free = slots(&t, &b).await;
+    let c = consent(&t, &b.slug).await;
+    let mine = book(&t, &b, form(&b, &free[2], &c, "Alex")).await.json();
+    let other = book(&t, &b, form(&b, &free[6], &c, "Kim")).await.json();
+    assert_eq!(other["status"], "confirmed");
+    let id = mine["id"].as_str().unwrap();
+
+    let reschedule = link_token(&t, Purpose::Reschedule, id, 0);
+    let r = t.post("/api/public/bookings/slots", None, Some(json!({"token": reschedule}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let starts: Vec<String> = r.json()["slots"].as_array().unwrap().iter().map(|s| s["start"].as_str().unwrap().to_owned()).collect();
+    let public = slots(&t, &b).await;
+    for near in [&free[1], &free[2], &free[3]] {
+        assert!(!public.contains(near), "{near} overlaps the booking on the public page");
+        assert!(starts.contains(near), "{near} is a place the booking may move to");
+    }
+    assert!(!starts.contains(&free[6]), "another client's booking still blocks");
+
+    // Moving half an hour later works although it overlaps the old time.
+    let r = t
+        .post("/api/public/bookings/reschedule", None, Some(json!({"token": reschedule, "start": free[3]})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+
+    let cancel = link_token(&t, Purpose::Cancel, id, 1);
+    let r = t.post("/api/public/bookings/slots", None, Some(json!({"token": cancel}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a cancel link lists nothing");
+    let r = t.post("/api/public/bookings/slots", None, Some(json!({"token": reschedule}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "the old link is spent once the booking moved");
+}

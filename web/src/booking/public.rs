@@ -193,12 +193,13 @@ async fn slots_for(
     t: &store::TypeRow,
     from: chrono::DateTime<Utc>,
     to: chrono::DateTime<Utc>,
+    except_booking: &str,
 ) -> Result<Vec<SlotView>, AppError> {
     let core = t.core();
     let av = store::availability_of(&state.db, host).await?;
     // Busy times reach a buffer's length beyond the range.
     let margin = Duration::hours(5);
-    let busy = store::busy_of(&state.db, &host.id, from - margin, to + margin).await?;
+    let busy = store::busy_except(&state.db, &host.id, from - margin, to + margin, except_booking).await?;
     Ok(free_slots(&av, &core, &busy, Utc::now(), from, to)
         .into_iter()
         .map(|s| SlotView {
@@ -227,11 +228,23 @@ pub async fn slots(
     if t.active == 0 {
         return Err(AppError::NotFound);
     }
-    let from = match &q.from {
+    let (from, to) = slot_range(q.from.as_deref(), q.to.as_deref())?;
+    Ok(axum::Json(Slots {
+        time_zone: host.tz.name().to_owned(),
+        slots: slots_for(&state, &host, &t, from, to, "").await?,
+    }))
+}
+
+/// `from` (default now) and `to` (default 14 days later, at most 62 days after `from`).
+fn slot_range(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>), AppError> {
+    let from = match from {
         Some(s) => parse_time("from", s)?,
         None => Utc::now(),
     };
-    let to = match &q.to {
+    let to = match to {
         Some(s) => parse_time("to", s)?,
         None => from + Duration::days(14),
     };
@@ -241,9 +254,47 @@ pub async fn slots(
             format!("must be after from and at most {MAX_SLOT_RANGE_DAYS} days later"),
         ));
     }
+    Ok((from, to))
+}
+
+/// Free times a booking may move to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleSlotsRequest {
+    /// The token from the reschedule link.
+    pub token: String,
+    /// Start of the range (RFC 3339) [default: now].
+    #[serde(default)]
+    pub from: Option<String>,
+    /// End of the range [default: 14 days after `from`; at most 62].
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// The times a booking may move to: its counsellor's free slots of its type, the booking's own
+/// time not counting as busy (so it can move by less than its length). Works whether or not
+/// the counsellor still has a public page.
+#[utoipa::path(post, path = "/api/public/bookings/slots", tag = "booking",
+    request_body = RescheduleSlotsRequest,
+    responses(
+        (status = 200, description = "Free slots", body = Slots),
+        (status = 409, description = "`conflict`: the booking is no longer active", body = ErrorBody),
+        (status = 422, description = "`validation_failed` naming `token`, `from` or `to`", body = ErrorBody),
+    ))]
+pub async fn reschedule_slots(
+    State(state): State<AppState>,
+    Json(req): Json<RescheduleSlotsRequest>,
+) -> Result<axum::Json<Slots>, AppError> {
+    let (_, row) = by_token(&state, &req.token, Some(Purpose::Reschedule)).await?;
+    if !row.is_active() {
+        return Err(AppError::Conflict("this booking is no longer active".into()));
+    }
+    let host = store::host_by_id(&state.db, &row.counsellor_id).await?;
+    let t = store::type_of(&state.db, &host.id, &row.type_id).await?;
+    let (from, to) = slot_range(req.from.as_deref(), req.to.as_deref())?;
     Ok(axum::Json(Slots {
         time_zone: host.tz.name().to_owned(),
-        slots: slots_for(&state, &host, &t, from, to).await?,
+        slots: slots_for(&state, &host, &t, from, to, &row.id).await?,
     }))
 }
 

@@ -242,18 +242,31 @@ pub async fn availability_of(db: &Db, host: &Host) -> Result<Availability, AppEr
 }
 
 /// Blocked intervals (appointments widened by their buffers) of a counsellor's active bookings
-/// that overlap `[from, to)`.
+/// that overlap `[from, to)`, and busy times from their external calendars.
 pub async fn busy_of(
     db: &Db,
     counsellor_id: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Interval>, AppError> {
+    busy_except(db, counsellor_id, from, to, "").await
+}
+
+/// Like [`busy_of`], leaving out the booking `except` (a booking being moved does not block
+/// the times it may move to).
+pub async fn busy_except(
+    db: &Db,
+    counsellor_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    except: &str,
+) -> Result<Vec<Interval>, AppError> {
     // Active bookings (with their buffers) and the busy times read from the counsellor's
     // external calendars.
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT blocked_from, blocked_until FROM bookings
          WHERE counsellor_id = $1 AND active = 1 AND blocked_from < $2 AND blocked_until > $3
+           AND id <> $4
          UNION ALL
          SELECT starts_at, ends_at FROM busy_intervals
          WHERE counsellor_id = $1 AND starts_at < $2 AND ends_at > $3",
@@ -261,6 +274,7 @@ pub async fn busy_of(
     .bind(counsellor_id)
     .bind(to.timestamp_millis())
     .bind(from.timestamp_millis())
+    .bind(except)
     .fetch_all(db)
     .await?;
     Ok(rows
