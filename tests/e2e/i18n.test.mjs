@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dictionaries } from '../../web/static/i18n.js';
 import '../../web/static/i18n-booking.js';
+import '../../web/static/i18n-signature.js';
 
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/static');
 

@@ -10,6 +10,12 @@ use crate::ratelimit::RateLimitConfig;
 /// Smallest and largest join-link lifetime, in minutes (5 minutes to 7 days).
 pub const LINK_TTL_MINUTES: std::ops::RangeInclusive<u32> = 5..=10_080;
 
+/// Allowed values of `--signature-live-days` (a day to ten years).
+pub const SIGNATURE_LIVE_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
+
+/// Allowed values of `--max-participants` and `--max-lobby`.
+pub const ROOM_LIMITS: std::ops::RangeInclusive<u32> = 1..=1000;
+
 /// Confidant: private online counselling with instant end-to-end encrypted video sessions.
 #[derive(Debug, Parser)]
 #[command(name = "confidant", version, about)]
@@ -30,6 +36,38 @@ pub enum Command {
     /// Administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Signature evidence: verify offline, open the escrowed time series.
+    #[command(subcommand)]
+    Signature(SignatureCommand),
+}
+
+/// `confidant signature …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SignatureCommand {
+    /// Verify a signed document against its evidence file (from the dashboard's download):
+    /// exit status 0 if valid, 1 if invalid (the reason is printed), 2 on a usage or I/O error.
+    ///
+    /// Trusts the sealing key of the data directory, or the public keys given with
+    /// `--public-key`.
+    Verify {
+        /// The exact document bytes that were signed.
+        document: PathBuf,
+        /// The evidence file (JSON: sealed bundle, form data, audit chain, image).
+        bundle: PathBuf,
+        /// A trusted sealing public key (32 bytes: raw, hex or base64); repeatable. Default:
+        /// the key in DATA_DIR.
+        #[arg(long = "public-key")]
+        public_keys: Vec<PathBuf>,
+    },
+    /// Decrypt the biometric time series of an evidence file (or a bare sealed bundle) with
+    /// the escrow private key, and print it as JSON.
+    EscrowOpen {
+        /// The escrow private key file (32 bytes: raw, hex or base64).
+        #[arg(long)]
+        key: PathBuf,
+        /// The evidence file or sealed bundle JSON.
+        bundle: PathBuf,
+    },
 }
 
 /// `confidant admin …`.
@@ -167,6 +205,32 @@ pub struct Config {
     /// server inside your network, or tests). Off: only public hosts are fetched.
     #[arg(long, env = "CONFIDANT_CALENDAR_FETCH_PRIVATE", global = true)]
     pub calendar_fetch_private: bool,
+    /// Most participants in one room, the counsellor included (1..=1000); one more is refused
+    /// with `room_full`.
+    #[arg(
+        long,
+        env = "CONFIDANT_MAX_PARTICIPANTS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub max_participants: u32,
+    /// Most clients waiting in one room's lobby (1..=1000); one more is refused with
+    /// `room_full`.
+    #[arg(long, env = "CONFIDANT_MAX_LOBBY", default_value_t = 50, global = true)]
+    pub max_lobby: u32,
+    /// File with the X25519 public key the signatures' biometric data is encrypted to (32
+    /// bytes: raw, hex or base64) [default: generated on first start; the private key is
+    /// written once to DATA_DIR/escrow-private-key.MOVE-OFF-THIS-SERVER].
+    #[arg(long, env = "CONFIDANT_SIGNATURE_ESCROW_PUBLIC_KEY_FILE", global = true)]
+    pub signature_escrow_public_key_file: Option<PathBuf>,
+    /// Days signed evidence stays in the live tables before it moves to the archive (1..=3650).
+    #[arg(
+        long,
+        env = "CONFIDANT_SIGNATURE_LIVE_DAYS",
+        default_value_t = 7,
+        global = true
+    )]
+    pub signature_live_days: u32,
 }
 
 /// How the SMTP connection is secured.
@@ -244,6 +308,15 @@ pub struct Settings {
     pub calendar_fetch_private: bool,
     /// Submissions of public forms (booking, contact) per anonymised network.
     pub public_form_rate_limit: RateLimitConfig,
+    /// Most participants in one room, the host included.
+    pub max_participants: usize,
+    /// Most clients waiting in one room's lobby.
+    pub max_lobby: usize,
+    /// The escrow public key file for signatures' biometric data (`None`: the generated one in
+    /// the data directory).
+    pub signature_escrow_public_key_file: Option<PathBuf>,
+    /// Days signed evidence stays live before the retention job archives it.
+    pub signature_live_days: u32,
 }
 
 impl Config {
@@ -285,6 +358,31 @@ impl Config {
                     "must be within {}..={}",
                     LINK_TTL_MINUTES.start(),
                     LINK_TTL_MINUTES.end()
+                ),
+            });
+        }
+        for (option, value) in [
+            ("max-participants", self.max_participants),
+            ("max-lobby", self.max_lobby),
+        ] {
+            if !ROOM_LIMITS.contains(&value) {
+                return Err(ConfigError {
+                    option,
+                    message: format!(
+                        "must be within {}..={}",
+                        ROOM_LIMITS.start(),
+                        ROOM_LIMITS.end()
+                    ),
+                });
+            }
+        }
+        if !SIGNATURE_LIVE_DAYS.contains(&self.signature_live_days) {
+            return Err(ConfigError {
+                option: "signature-live-days",
+                message: format!(
+                    "must be within {}..={}",
+                    SIGNATURE_LIVE_DAYS.start(),
+                    SIGNATURE_LIVE_DAYS.end()
                 ),
             });
         }
@@ -386,6 +484,11 @@ impl Config {
                 burst: self.form_burst.max(1),
                 refill_every: std::time::Duration::from_secs(60),
             },
+            // Checked above to be within 1..=1000.
+            max_participants: self.max_participants as usize,
+            max_lobby: self.max_lobby as usize,
+            signature_escrow_public_key_file: self.signature_escrow_public_key_file.clone(),
+            signature_live_days: self.signature_live_days,
         })
     }
 }
@@ -441,6 +544,13 @@ impl Settings {
             link_ttl_minutes = self.link_ttl_minutes,
             log_format = ?self.log_format,
             turn_urls = ?self.turn_urls,
+            max_participants = self.max_participants,
+            max_lobby = self.max_lobby,
+            signature_live_days = self.signature_live_days,
+            signature_escrow_public_key_file = ?self
+                .signature_escrow_public_key_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
             turn_secret_file = ?self.turn_secret_file.as_ref().map(|p| p.display().to_string()),
             "effective configuration"
         );
@@ -534,6 +644,26 @@ mod tests {
             .config
             .resolve()
             .is_err());
+    }
+
+    #[test]
+    fn room_limits_default_and_are_checked() {
+        let s = parse(&[]).config.resolve().unwrap();
+        assert_eq!((s.max_participants, s.max_lobby), (16, 50));
+        let s = parse(&["--max-participants", "1000", "--max-lobby", "1"])
+            .config
+            .resolve()
+            .unwrap();
+        assert_eq!((s.max_participants, s.max_lobby), (1000, 1));
+        for bad in [
+            ["--max-participants", "0"],
+            ["--max-participants", "1001"],
+            ["--max-lobby", "0"],
+            ["--max-lobby", "1001"],
+        ] {
+            let e = parse(&bad).config.resolve().unwrap_err();
+            assert_eq!(e.option, &bad[0][2..], "{bad:?}");
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod pages;
 pub mod ratelimit;
 pub mod sessions;
+pub mod signature;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub(crate) keys: Arc<Keys>,
     pub(crate) login_limiter: Arc<Mutex<RateLimiter>>,
     pub(crate) form_limiter: Arc<Mutex<RateLimiter>>,
+    /// Signature keys (sealing, escrow) and their vault key.
+    pub signature: Arc<signature::Service>,
     sfu: confidant_sfu::SfuHandle,
 }
 
@@ -109,12 +112,15 @@ impl AppState {
         jwt_key: &[u8],
         sfu: confidant_sfu::SfuHandle,
         turn: Option<TurnConfig>,
+        signature_keys: signature::SignatureKeys,
     ) -> Self {
         let db::Database { pool: db, dialect } = database;
         let directory = Arc::new(SqlDirectory::new(db.clone(), dialect));
         let hub = Hub::new(
             HubConfig {
                 turn,
+                max_participants: config.max_participants,
+                max_waiting: config.max_lobby,
                 ..HubConfig::default()
             },
             sfu.clone(),
@@ -130,6 +136,7 @@ impl AppState {
             contact: vault.purpose_key(CONTACT_PURPOSE),
             booking_links: vault.derive_secret(BOOKING_LINK_PURPOSE),
         };
+        let signature = Arc::new(signature::Service::new(signature_keys, &vault));
         let login_limiter = Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit)));
         let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
         Self {
@@ -142,6 +149,7 @@ impl AppState {
             keys: Arc::new(keys),
             login_limiter,
             form_limiter,
+            signature,
             sfu,
         }
     }
@@ -174,6 +182,7 @@ impl AppState {
         (name = "sessions", description = "Counselling sessions and join links"),
         (name = "signalling", description = "Websocket (protocol: `signaling/PROTOCOL.md`)"),
         (name = "operations", description = "Probes and this document"),
+        (name = "signatures", description = "Signatures with stroke dynamics: templates, signing links, evidence and its verification"),
     )
 )]
 struct ApiDoc;
@@ -235,6 +244,18 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::sources::list, booking::sources::add))
         .routes(routes!(booking::sources::sync_now))
         .routes(routes!(booking::sources::remove))
+        // signatures
+        .routes(routes!(pages::sign))
+        .routes(routes!(signature::sign::get, signature::sign::submit))
+        .routes(routes!(signature::sign::event))
+        .routes(routes!(signature::manage::list_templates, signature::manage::create_template))
+        .routes(routes!(signature::manage::list_requests, signature::manage::create_request))
+        .routes(routes!(signature::manage::get_request))
+        .routes(routes!(signature::manage::revoke_request))
+        .routes(routes!(signature::manage::document))
+        .routes(routes!(signature::manage::evidence))
+        .routes(routes!(signature::manage::image))
+        .routes(routes!(signature::manage::verify))
 }
 
 /// Turns an axum path template into an OpenAPI one: `{*rest}` becomes `{rest}`.
@@ -413,7 +434,11 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
     })
     .await?;
     tracing::info!(sfu_local = %sfu.local_addr(), sfu_advertised = %sfu.advertised_addr(), "sfu started");
-    Ok(AppState::new(settings, db, vault, &jwt_key, sfu, turn))
+    let signature_keys = signature::keys::load_or_create(&settings).map_err(|e| StartError::Io {
+        context: "loading the signature keys".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(AppState::new(settings, db, vault, &jwt_key, sfu, turn, signature_keys))
 }
 
 /// How long TURN credentials handed to a participant stay valid: the TURN server also checks
@@ -499,6 +524,7 @@ pub async fn run_server(settings: Settings) -> Result<(), StartError> {
     tracing::info!(listen = %listen, "listening");
     mail::spawn_worker(state.clone());
     booking::sources::spawn_worker(state.clone());
+    signature::spawn_retention(state.clone());
     serve(listener, state)
         .await
         .map_err(|source| StartError::Io {

@@ -17,6 +17,10 @@ fn main() -> ExitCode {
         }
     };
     confidant::init_tracing(settings.log_format);
+    // Signature commands work on files only, with their own exit statuses (0, 1, 2).
+    if let Some(Command::Signature(command)) = &cli.command {
+        return confidant::signature::cli::run(&settings, command.clone());
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -36,6 +40,8 @@ fn main() -> ExitCode {
             }) => confidant::admin::create_counsellor(&settings, &email, &name, password_stdin)
                 .await
                 .map_err(|e| e.to_string()),
+            // Handled above, before the runtime starts.
+            Command::Signature(_) => Ok(()),
         }
     });
     match result {

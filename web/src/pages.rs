@@ -11,6 +11,7 @@
 //! | centre booking page | `/book` | `book` | `/static/book.js` | – (lists the counsellors with a booking page) |
 //! | counsellor booking page | `/book/{slug}` | `book` | `/static/book.js` | `data-slug` (404 page for an unknown slug) |
 //! | booking link | `/booking/cancel`, `/booking/reschedule` | `booking-link` | `/static/booking-link.js` | `data-purpose`; the token stays in the URL fragment |
+//! | signing page | `/sign/{token}` | `sign` | `/static/sign.js` | `data-sign-token` (usable link) or `data-link-valid="false"` (status 404) |
 //!
 //! Every page also has `data-protocol-version` (the signalling protocol version) and
 //! `data-ws-url` (the websocket URL derived from the public URL). No inline script or style:
@@ -112,6 +113,7 @@ enum Page {
     Join,
     Book,
     BookingLink,
+    Sign,
     NotFound,
 }
 
@@ -126,6 +128,7 @@ impl Page {
             Page::Join => "join",
             Page::Book => "book",
             Page::BookingLink => "booking-link",
+            Page::Sign => "sign",
         }
     }
 
@@ -146,6 +149,8 @@ impl Page {
             (Page::Book, Lang::De) => ("Termin buchen – Confidant", "Buchungsseite wird geladen …"),
             (Page::BookingLink, Lang::En) => ("Your appointment – Confidant", "Loading your appointment…"),
             (Page::BookingLink, Lang::De) => ("Ihr Termin – Confidant", "Ihr Termin wird geladen …"),
+            (Page::Sign, Lang::En) => ("Sign a document – Confidant", "Loading the document…"),
+            (Page::Sign, Lang::De) => ("Dokument unterschreiben – Confidant", "Dokument wird geladen …"),
             (Page::NotFound, Lang::En) => ("Not found – Confidant", "This page does not exist."),
             (Page::NotFound, Lang::De) => ("Nicht gefunden – Confidant", "Diese Seite gibt es nicht."),
         }
@@ -386,6 +391,37 @@ pub async fn booking_cancel(State(state): State<AppState>, headers: HeaderMap) -
     responses((status = 200, description = "Reschedule page", content_type = "text/html", body = String)))]
 pub async fn booking_reschedule(State(state): State<AppState>, headers: HeaderMap) -> Response {
     render(&state, &headers, Page::BookingLink, &[("purpose", "reschedule")])
+}
+
+/// The signer's page for a signing link: the document, its fields, consent, the signature
+/// pad. For a link that is unknown, revoked, expired or archived the same page is served with
+/// status 404 and `data-link-valid="false"` (and without the token).
+#[utoipa::path(get, path = "/sign/{token}", tag = "pages",
+    params(("token" = String, Path, description = "Signing link token (base64url)")),
+    responses(
+        (status = 200, description = "Signing page", content_type = "text/html", body = String),
+        (status = 404, description = "Invalid link page", content_type = "text/html", body = String),
+    ))]
+pub async fn sign(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    let lang = negotiate_lang(&headers);
+    if crate::signature::sign::link_valid(&state, &token).await? {
+        return Ok(html(
+            StatusCode::OK,
+            shell(&state, Page::Sign, lang, &[("sign-token", &token)], Page::Sign.text(lang).1),
+        ));
+    }
+    let text = match lang {
+        Lang::En => INVALID_LINK_TEXT_EN,
+        Lang::De => INVALID_LINK_TEXT_DE,
+    };
+    Ok(html(
+        StatusCode::NOT_FOUND,
+        shell(&state, Page::Sign, lang, &[("link-valid", "false")], text),
+    ))
 }
 
 #[cfg(test)]

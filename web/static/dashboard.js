@@ -4,6 +4,7 @@ import { t, errorText, formatTime } from './i18n.js';
 import { h, clear, appRoot, pageHeader, notice, linkField, confirmButton } from './ui.js';
 import { get, post, api, ApiError, redirectIfUnauthorized } from './api.js';
 import { bookingsSection, messagesSection, bookingSettingsSection } from './dashboard-booking.js';
+import { signaturesSection } from './dashboard-signature.js';
 
 const app = appRoot();
 clear(app);
@@ -84,6 +85,7 @@ app.append(
     bookingsSection().element,
     listSection,
     messagesSection().element,
+    signaturesSection().element,
     bookingSettingsSection().element,
     settingsSection,
   ),

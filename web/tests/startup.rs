@@ -54,7 +54,11 @@ async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
             "contact_messages",
             "counsellors",
             "mail_outbox",
-            "sessions"
+            "sessions",
+            "signature_archive",
+            "signature_audit",
+            "signature_requests",
+            "signature_templates"
         ]
     );
 }

@@ -51,7 +51,9 @@ pub async fn bookable(t: &TestApp, email: &str, slug: &str, kind: &str, extra: V
     for (k, v) in extra.as_object().into_iter().flatten() {
         body[k] = v.clone();
     }
-    let r = t.post("/api/booking/types", Some(&cookie), Some(body)).await;
+    let r = t
+        .post("/api/booking/types", Some(&cookie), Some(body))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     Bookable {
         cookie,
@@ -85,7 +87,9 @@ pub async fn slots(t: &TestApp, b: &Bookable) -> Vec<String> {
 
 /// The consent hash the page shows.
 pub async fn consent(t: &TestApp, slug: &str) -> String {
-    let r = t.get(&format!("/api/public/counsellors/{slug}?lang=de"), None).await;
+    let r = t
+        .get(&format!("/api/public/counsellors/{slug}?lang=de"), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()["consent"]["sha256"].as_str().unwrap().to_owned()
 }
@@ -106,6 +110,10 @@ pub fn form(b: &Bookable, start: &str, consent: &str, who: &str) -> Value {
 
 /// Posts a booking.
 pub async fn book(t: &TestApp, b: &Bookable, body: Value) -> super::Resp {
-    t.post(&format!("/api/public/counsellors/{}/bookings", b.slug), None, Some(body))
-        .await
+    t.post(
+        &format!("/api/public/counsellors/{}/bookings", b.slug),
+        None,
+        Some(body),
+    )
+    .await
 }

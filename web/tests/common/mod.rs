@@ -48,6 +48,10 @@ pub fn config(data_dir: PathBuf) -> Config {
         reminder_minutes: 1440,
         form_burst: 5,
         calendar_fetch_private: true,
+        max_participants: 16,
+        max_lobby: 50,
+        signature_escrow_public_key_file: None,
+        signature_live_days: 7,
     }
 }
 

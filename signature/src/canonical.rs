@@ -1,0 +1,145 @@
+//! Canonical JSON: one byte sequence per value, used for everything that is hashed or signed.
+//!
+//! Rules:
+//! * No insignificant whitespace.
+//! * Object members sorted by key, comparing the keys' UTF-8 bytes; keys are unique.
+//! * Strings: `"` and `\` escaped with a backslash; `\b \f \n \r \t` as those short escapes;
+//!   other code points below U+0020 as `\u00xx` (lower-case hex); everything else, including
+//!   non-ASCII, as raw UTF-8. No Unicode normalisation is applied: callers hash exactly the
+//!   strings they were given.
+//! * Integers in plain decimal. Non-integers (only finite values exist in JSON) in the shortest
+//!   form that reads back to the same `f64` (`serde_json`'s formatter), e.g. `400.0`, `0.1`.
+//! * `null`, `true`, `false` as such; arrays keep their order.
+//!
+//! This writer does not depend on `serde_json`'s map ordering (the `preserve_order` feature may
+//! be enabled elsewhere in the build), so the output is the same in every build.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Write `s` as a canonical JSON string.
+pub fn write_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\u{08}' => out.extend_from_slice(b"\\b"),
+            '\u{0c}' => out.extend_from_slice(b"\\f"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+/// Write a JSON value canonically.
+pub fn write_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::String(s) => write_string(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (k, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(out, k);
+                out.push(b':');
+                write_value(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// Canonical JSON of any serialisable value. Fails only if `value` cannot be represented as
+/// JSON (non-finite floats, non-string map keys).
+pub fn to_canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let v = serde_json::to_value(value)?;
+    let mut out = Vec::new();
+    write_value(&mut out, &v);
+    Ok(out)
+}
+
+/// Canonical bytes of filled-in form values: a JSON object of strings in canonical form.
+/// These bytes are what `form_data_sha256` hashes.
+pub fn form_data_canonical(fields: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.push(b'{');
+    // BTreeMap<String, _> iterates in byte order of the keys, as the rules require.
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(&mut out, k);
+        out.push(b':');
+        write_string(&mut out, v);
+    }
+    out.push(b'}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_sorted_no_whitespace() {
+        let v = json!({"b": 1, "a": [true, null, 1.5, -3], "A": {"z": "x", "y": 0.1}});
+        let mut out = Vec::new();
+        write_value(&mut out, &v);
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            r#"{"A":{"y":0.1,"z":"x"},"a":[true,null,1.5,-3],"b":1}"#
+        );
+    }
+
+    #[test]
+    fn string_escaping_is_fixed() {
+        let mut out = Vec::new();
+        write_string(&mut out, "a\"b\\c\n\u{1}é\u{2028}/");
+        assert_eq!(out, "\"a\\\"b\\\\c\\n\\u0001é\u{2028}/\"".as_bytes());
+        // And it is valid JSON that reads back to the same string.
+        let back: String = serde_json::from_slice(&out).expect("valid json");
+        assert_eq!(back, "a\"b\\c\n\u{1}é\u{2028}/");
+    }
+
+    #[test]
+    fn form_data_is_canonical_json_object() {
+        let mut f = BTreeMap::new();
+        f.insert("name".to_owned(), "Ana Müller".to_owned());
+        f.insert("age".to_owned(), "34".to_owned());
+        let bytes = form_data_canonical(&f);
+        assert_eq!(bytes, r#"{"age":"34","name":"Ana Müller"}"#.as_bytes());
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(to_canonical_json(&v).expect("canonical"), bytes);
+        assert_eq!(form_data_canonical(&BTreeMap::new()), b"{}");
+    }
+}

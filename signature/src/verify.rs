@@ -1,0 +1,715 @@
+//! Verification of sealed evidence: valid, or invalid with exactly one reason.
+//!
+//! Checks run in this order; the first failure is the reason reported:
+//!
+//! | step | check                                                                 | reason on failure |
+//! |-----:|-----------------------------------------------------------------------|-------------------|
+//! | 1    | sealed JSON parses strictly (no unknown fields, canonical hex/base64)  | `BundleChanged`   |
+//! | 2    | `key_id` of the seal is one of the trusted keys                        | `UnknownKey`      |
+//! | 3    | SHA-256 of the bundle's canonical JSON equals `bundle_sha256`          | `BundleChanged`   |
+//! | 4    | Ed25519 signature over (domain, key_id, bundle_sha256) verifies        | `SealInvalid`     |
+//! | 5    | bundle names the same key as the seal; binding hash consistent         | `BundleChanged`   |
+//! | 6    | SHA-256(document bytes) equals `document_sha256`                       | `DocumentChanged` |
+//! | 7    | SHA-256(canonical form data) equals `form_data_sha256`                 | `FormDataChanged` |
+//! | 8    | audit chain verifies; its first `audit_event_count` events end in `audit_head` | `ChainBroken` |
+//! | 9    | if an image is given, SHA-256(image) equals `image_sha256`             | `ImageChanged`    |
+//!
+//! A bundle edited after sealing fails step 3 (`BundleChanged`). An edited bundle whose
+//! `bundle_sha256` was recomputed to match, or an edited signature, fails step 4
+//! (`SealInvalid`). Semantically neutral re-formatting of the JSON (whitespace, key order) does
+//! not invalidate the seal, because the digest is taken over the canonical form.
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::audit::{AuditChain, ChainError};
+use crate::bundle::{binding_hash, seal_message, signature_valid, SealedBundle, VerifyingKey};
+use crate::hexbytes::{sha256, Digest};
+
+/// Why evidence is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InvalidReason {
+    /// The document bytes differ from those the signature is bound to.
+    #[error("the document has changed")]
+    DocumentChanged,
+    /// The form data differs from what was signed.
+    #[error("the form data has changed")]
+    FormDataChanged,
+    /// The bundle content does not match what was sealed (or does not parse).
+    #[error("the evidence bundle has changed since sealing")]
+    BundleChanged,
+    /// The seal signature does not verify for the bundle digest.
+    #[error("the seal signature is invalid")]
+    SealInvalid,
+    /// The audit chain is broken, or its head does not match the sealed head.
+    #[error("{0}")]
+    ChainBroken(ChainError),
+    /// The seal names a key that is not trusted.
+    #[error("the sealing key {key_id} is not trusted")]
+    UnknownKey {
+        /// Key id from the seal.
+        key_id: String,
+    },
+    /// The stored signature image differs from the sealed image hash.
+    #[error("the signature image has changed")]
+    ImageChanged,
+}
+
+impl InvalidReason {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InvalidReason::DocumentChanged => "document_changed",
+            InvalidReason::FormDataChanged => "form_data_changed",
+            InvalidReason::BundleChanged => "bundle_changed",
+            InvalidReason::SealInvalid => "seal_invalid",
+            InvalidReason::ChainBroken(_) => "chain_broken",
+            InvalidReason::UnknownKey { .. } => "unknown_key",
+            InvalidReason::ImageChanged => "image_changed",
+        }
+    }
+}
+
+/// Facts established by a successful verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    /// Key that sealed the bundle.
+    pub key_id: String,
+    /// Digest of the bundle.
+    pub bundle_sha256: Digest,
+    /// The binding hash the signature is bound to.
+    pub binding_sha256: Digest,
+    /// Signer name.
+    pub signer_name: String,
+    /// Sealing time, Unix ms.
+    pub sealed_at_ms: i64,
+    /// Head of the whole audit chain (may extend past the sealed head).
+    pub audit_head: Digest,
+}
+
+/// Outcome of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// All checks passed.
+    Valid(Verified),
+    /// A check failed.
+    Invalid(InvalidReason),
+}
+
+impl Verification {
+    /// True for [`Verification::Valid`].
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Verification::Valid(_))
+    }
+    /// The reason, if invalid.
+    pub fn reason(&self) -> Option<&InvalidReason> {
+        match self {
+            Verification::Valid(_) => None,
+            Verification::Invalid(r) => Some(r),
+        }
+    }
+}
+
+/// The evidence to check.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    /// Exact document bytes.
+    pub document: &'a [u8],
+    /// Canonical form data ([`crate::canonical::form_data_canonical`]).
+    pub form_data_canonical: &'a [u8],
+    /// Stored sealed bundle JSON.
+    pub sealed_json: &'a [u8],
+    /// The audit chain.
+    pub audit: &'a AuditChain,
+    /// The stored SVG, if it should be checked too.
+    pub image_svg: Option<&'a [u8]>,
+}
+
+/// Verify evidence against the trusted sealing keys.
+pub fn verify(evidence: &Evidence<'_>, trusted_keys: &[VerifyingKey]) -> Verification {
+    match SealedBundle::from_json(evidence.sealed_json) {
+        Ok(sealed) => verify_sealed(evidence, &sealed, trusted_keys),
+        Err(_) => Verification::Invalid(InvalidReason::BundleChanged),
+    }
+}
+
+/// Verify an already parsed sealed bundle (`evidence.sealed_json` is ignored).
+pub fn verify_sealed(
+    evidence: &Evidence<'_>,
+    sealed: &SealedBundle,
+    trusted_keys: &[VerifyingKey],
+) -> Verification {
+    match check(evidence, sealed, trusted_keys) {
+        Ok(v) => Verification::Valid(v),
+        Err(r) => Verification::Invalid(r),
+    }
+}
+
+fn check(
+    evidence: &Evidence<'_>,
+    sealed: &SealedBundle,
+    trusted_keys: &[VerifyingKey],
+) -> Result<Verified, InvalidReason> {
+    let key = trusted_keys
+        .iter()
+        .find(|k| k.key_id() == sealed.key_id)
+        .ok_or_else(|| InvalidReason::UnknownKey {
+            key_id: sealed.key_id.clone(),
+        })?;
+    let bundle = &sealed.bundle;
+    let digest = bundle.digest().map_err(|_| InvalidReason::BundleChanged)?;
+    if digest != sealed.bundle_sha256 {
+        return Err(InvalidReason::BundleChanged);
+    }
+    if !signature_valid(
+        key,
+        &seal_message(&sealed.key_id, &sealed.bundle_sha256),
+        &sealed.signature,
+    ) {
+        return Err(InvalidReason::SealInvalid);
+    }
+    if bundle.key_id != sealed.key_id
+        || bundle.binding_sha256 != binding_hash(&bundle.document_sha256, &bundle.form_data_sha256)
+    {
+        return Err(InvalidReason::BundleChanged);
+    }
+    if sha256(evidence.document) != bundle.document_sha256 {
+        return Err(InvalidReason::DocumentChanged);
+    }
+    if sha256(evidence.form_data_canonical) != bundle.form_data_sha256 {
+        return Err(InvalidReason::FormDataChanged);
+    }
+    let audit_head = evidence
+        .audit
+        .verify_prefix(bundle.audit_event_count, &bundle.audit_head)
+        .map_err(InvalidReason::ChainBroken)?;
+    if let Some(image) = evidence.image_svg {
+        if sha256(image) != bundle.image_sha256 {
+            return Err(InvalidReason::ImageChanged);
+        }
+    }
+    Ok(Verified {
+        key_id: sealed.key_id.clone(),
+        bundle_sha256: digest,
+        binding_sha256: bundle.binding_sha256,
+        signer_name: bundle.signer_name.clone(),
+        sealed_at_ms: bundle.sealed_at_ms,
+        audit_head,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditEvent, AuditKind, ChainFault};
+    use crate::bundle::EvidenceBundle;
+    use crate::canonical::form_data_canonical;
+    use crate::submission::PointerType;
+    use crate::testkit::Fixture;
+    use serde_json::Value;
+
+    struct Case<'f> {
+        f: &'f Fixture,
+        document: Vec<u8>,
+        form: Vec<u8>,
+        sealed_json: Vec<u8>,
+        audit: AuditChain,
+        image: Vec<u8>,
+        keys: Vec<VerifyingKey>,
+    }
+
+    impl<'f> Case<'f> {
+        fn new(f: &'f Fixture) -> Self {
+            Case {
+                f,
+                document: f.document.clone(),
+                form: f.form.clone(),
+                sealed_json: f.sealed.to_json().expect("json"),
+                audit: f.chain.clone(),
+                image: f.svg.clone().into_bytes(),
+                keys: vec![f.other_key.verifying_key(), f.key.verifying_key()],
+            }
+        }
+        fn run(&self) -> Verification {
+            verify(
+                &Evidence {
+                    document: &self.document,
+                    form_data_canonical: &self.form,
+                    sealed_json: &self.sealed_json,
+                    audit: &self.audit,
+                    image_svg: Some(&self.image),
+                },
+                &self.keys,
+            )
+        }
+        fn with_sealed(mut self, edit: impl FnOnce(&mut crate::bundle::SealedBundle)) -> Self {
+            let mut s = self.f.sealed.clone();
+            edit(&mut s);
+            self.sealed_json = s.to_json().expect("json");
+            self
+        }
+    }
+
+    #[test]
+    fn untouched_evidence_is_valid() {
+        let f = Fixture::new();
+        let v = Case::new(&f).run();
+        match v {
+            Verification::Valid(ok) => {
+                assert_eq!(ok.key_id, f.key.key_id());
+                assert_eq!(ok.signer_name, "Ana Example");
+                assert_eq!(ok.audit_head, f.chain.head());
+            }
+            Verification::Invalid(r) => panic!("unexpectedly invalid: {r}"),
+        }
+        // Re-formatted (pretty-printed) JSON of the same content still verifies.
+        let mut c = Case::new(&f);
+        c.sealed_json = serde_json::to_vec_pretty(&f.sealed).expect("pretty");
+        assert!(c.run().is_valid());
+    }
+
+    #[test]
+    fn document_tampering_gives_document_changed() {
+        let f = Fixture::new();
+        type Edit = fn(&mut Vec<u8>);
+        let edits: [(&str, Edit); 6] = [
+            ("first byte", |d| d[0] ^= 1),
+            ("last byte", |d| {
+                let n = d.len();
+                d[n - 1] ^= 0x20
+            }),
+            ("middle byte", |d| {
+                let n = d.len();
+                d[n / 2] = b'X'
+            }),
+            ("appended byte", |d| d.push(b'\n')),
+            ("truncated", |d| {
+                d.pop();
+            }),
+            ("emptied", |d| d.clear()),
+        ];
+        for (name, edit) in edits {
+            let mut c = Case::new(&f);
+            edit(&mut c.document);
+            assert_eq!(
+                c.run(),
+                Verification::Invalid(InvalidReason::DocumentChanged),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn form_data_tampering_gives_form_data_changed() {
+        let f = Fixture::new();
+        type Edit = fn(&mut std::collections::BTreeMap<String, String>);
+        let edits: [(&str, Edit); 5] = [
+            ("value changed", |m| {
+                m.insert("consent_recording".into(), "yes".into());
+            }),
+            ("value whitespace", |m| {
+                m.insert("client_name".into(), "Ana Example ".into());
+            }),
+            ("field added", |m| {
+                m.insert("extra".into(), String::new());
+            }),
+            ("field removed", |m| {
+                m.remove("date_of_birth");
+            }),
+            ("field renamed", |m| {
+                if let Some(v) = m.remove("client_name") {
+                    m.insert("client_nam".into(), v);
+                }
+            }),
+        ];
+        for (name, edit) in edits {
+            let mut fields = f.form_fields.clone();
+            edit(&mut fields);
+            let mut c = Case::new(&f);
+            c.form = form_data_canonical(&fields);
+            assert_eq!(
+                c.run(),
+                Verification::Invalid(InvalidReason::FormDataChanged),
+                "{name}"
+            );
+        }
+    }
+
+    fn flip(d: &mut Digest) {
+        let mut b = *d.as_bytes();
+        b[0] ^= 1;
+        *d = Digest::from_bytes(b);
+    }
+
+    #[test]
+    fn every_bundle_field_is_covered_by_the_seal() {
+        let f = Fixture::new();
+        type Edit = fn(&mut EvidenceBundle);
+        let edits: Vec<(&str, Edit)> = vec![
+            ("version", |b| b.version += 1),
+            ("key_id", |b| b.key_id = "ffffffffffffffff".into()),
+            ("document_sha256", |b| flip(&mut b.document_sha256)),
+            ("form_data_sha256", |b| flip(&mut b.form_data_sha256)),
+            ("binding_sha256", |b| flip(&mut b.binding_sha256)),
+            ("time_series_format", |b| b.time_series_format.push('x')),
+            ("envelope.version", |b| b.biometric_envelope.version = 2),
+            ("envelope.recipient_key_id", |b| {
+                b.biometric_envelope.recipient_key_id = "0000000000000000".into()
+            }),
+            ("envelope.ephemeral_public", |b| {
+                b.biometric_envelope.ephemeral_public[0] ^= 1
+            }),
+            ("envelope.nonce", |b| b.biometric_envelope.nonce[0] ^= 1),
+            ("envelope.ciphertext", |b| {
+                b.biometric_envelope.ciphertext[0] ^= 1
+            }),
+            ("envelope.ciphertext length", |b| {
+                b.biometric_envelope.ciphertext.pop();
+            }),
+            ("image_sha256", |b| flip(&mut b.image_sha256)),
+            ("signer_name", |b| b.signer_name = "Eve Example".into()),
+            ("capture.user_agent", |b| {
+                b.capture_context.user_agent = None
+            }),
+            ("capture.pointer_types", |b| {
+                b.capture_context.pointer_types = vec![PointerType::Mouse]
+            }),
+            ("capture.declared_pointer_types", |b| {
+                b.capture_context
+                    .declared_pointer_types
+                    .push(PointerType::Touch)
+            }),
+            ("capture.canvas_width", |b| {
+                b.capture_context.canvas_width += 0.5
+            }),
+            ("capture.canvas_height", |b| {
+                b.capture_context.canvas_height -= 1.0
+            }),
+            ("capture.pixel_ratio", |b| {
+                b.capture_context.pixel_ratio = Some(1.0)
+            }),
+            ("capture.client_started_at_ms", |b| {
+                b.capture_context.client_started_at_ms = None
+            }),
+            ("capture.stroke_count", |b| {
+                b.capture_context.stroke_count += 1
+            }),
+            ("capture.point_count", |b| {
+                b.capture_context.point_count -= 1
+            }),
+            ("server_received_at_ms", |b| b.server_received_at_ms -= 1),
+            ("sealed_at_ms", |b| b.sealed_at_ms += 1),
+            ("audit_head", |b| flip(&mut b.audit_head)),
+            ("audit_event_count", |b| b.audit_event_count += 1),
+        ];
+        for (name, edit) in edits {
+            // Content edited, digest left alone: the digest no longer matches.
+            let c = Case::new(&f).with_sealed(|s| edit(&mut s.bundle));
+            assert_eq!(
+                c.run(),
+                Verification::Invalid(InvalidReason::BundleChanged),
+                "{name}"
+            );
+            // Content edited and digest recomputed: the signature no longer matches.
+            let c = Case::new(&f).with_sealed(|s| {
+                edit(&mut s.bundle);
+                s.bundle_sha256 = s.bundle.digest().expect("digest");
+            });
+            assert_eq!(
+                c.run(),
+                Verification::Invalid(InvalidReason::SealInvalid),
+                "{name} rehashed"
+            );
+        }
+    }
+
+    /// Mutate one JSON leaf at a time, in place, keeping its type where possible.
+    fn mutate_leaves(
+        v: &Value,
+        path: &mut Vec<String>,
+        out: &mut Vec<(String, Value)>,
+        root: &Value,
+    ) {
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    path.push(k.clone());
+                    mutate_leaves(child, path, out, root);
+                    path.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    mutate_leaves(child, path, out, root);
+                    path.pop();
+                }
+            }
+            leaf => {
+                let replacement = match leaf {
+                    Value::String(s)
+                        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                    {
+                        let flipped = if s.starts_with('0') { "1" } else { "0" };
+                        Value::String(format!("{flipped}{}", &s[1..]))
+                    }
+                    Value::String(s) if s == "pen" => Value::String("touch".into()),
+                    Value::String(s) => match crate::hexbytes::b64::decode(s) {
+                        Some(mut bytes) if !bytes.is_empty() => {
+                            bytes[0] ^= 1;
+                            Value::String(crate::hexbytes::b64::encode(&bytes))
+                        }
+                        _ => Value::String(format!("{s}x")),
+                    },
+                    Value::Number(n) if n.is_u64() => {
+                        Value::from(n.as_u64().unwrap_or(0).wrapping_add(1))
+                    }
+                    Value::Number(n) if n.is_i64() => {
+                        Value::from(n.as_i64().unwrap_or(0).wrapping_add(1))
+                    }
+                    Value::Number(n) => Value::from(n.as_f64().unwrap_or(0.0) + 0.25),
+                    Value::Bool(b) => Value::Bool(!b),
+                    _ => Value::String("null".into()),
+                };
+                let mut mutated = root.clone();
+                let pointer = format!("/{}", path.join("/"));
+                if let Some(slot) = mutated.pointer_mut(&pointer) {
+                    *slot = replacement;
+                }
+                out.push((pointer, mutated));
+            }
+        }
+    }
+
+    #[test]
+    fn every_json_leaf_of_the_sealed_bundle_is_protected() {
+        let f = Fixture::new();
+        let root: Value =
+            serde_json::from_slice(&f.sealed.to_json().expect("json")).expect("value");
+        let mut variants = Vec::new();
+        mutate_leaves(&root, &mut Vec::new(), &mut variants, &root);
+        assert!(variants.len() >= 29, "{}", variants.len());
+        for (pointer, mutated) in variants {
+            let mut c = Case::new(&f);
+            c.sealed_json = serde_json::to_vec(&mutated).expect("json");
+            let expected = if pointer == "/key_id" {
+                InvalidReason::UnknownKey {
+                    key_id: mutated["key_id"].as_str().unwrap_or_default().to_owned(),
+                }
+            } else if pointer.starts_with("/signature") {
+                InvalidReason::SealInvalid
+            } else {
+                InvalidReason::BundleChanged
+            };
+            assert_eq!(c.run(), Verification::Invalid(expected), "{pointer}");
+        }
+    }
+
+    #[test]
+    fn injected_or_removed_fields_are_bundle_changed() {
+        let f = Fixture::new();
+        let root: Value =
+            serde_json::from_slice(&f.sealed.to_json().expect("json")).expect("value");
+        let mut added = root.clone();
+        added["bundle"]["note"] = Value::String("added later".into());
+        let mut removed = root.clone();
+        if let Some(obj) = removed["bundle"].as_object_mut() {
+            obj.remove("signer_name");
+        }
+        for (name, v) in [("added", added), ("removed", removed)] {
+            let mut c = Case::new(&f);
+            c.sealed_json = serde_json::to_vec(&v).expect("json");
+            assert_eq!(
+                c.run(),
+                Verification::Invalid(InvalidReason::BundleChanged),
+                "{name}"
+            );
+        }
+        let mut c = Case::new(&f);
+        c.sealed_json = b"not json".to_vec();
+        assert_eq!(c.run(), Verification::Invalid(InvalidReason::BundleChanged));
+    }
+
+    #[test]
+    fn seal_signature_tampering_gives_seal_invalid() {
+        let f = Fixture::new();
+        for byte in [0usize, 31, 32, 63] {
+            let c = Case::new(&f).with_sealed(|s| s.signature[byte] ^= 0x01);
+            assert_eq!(
+                c.run(),
+                Verification::Invalid(InvalidReason::SealInvalid),
+                "byte {byte}"
+            );
+        }
+        let c = Case::new(&f).with_sealed(|s| s.signature.truncate(63));
+        assert_eq!(c.run(), Verification::Invalid(InvalidReason::SealInvalid));
+        let c = Case::new(&f).with_sealed(|s| s.signature.clear());
+        assert_eq!(c.run(), Verification::Invalid(InvalidReason::SealInvalid));
+        // The bundle_sha256 field itself.
+        let c = Case::new(&f).with_sealed(|s| flip(&mut s.bundle_sha256));
+        assert_eq!(c.run(), Verification::Invalid(InvalidReason::BundleChanged));
+    }
+
+    #[test]
+    fn key_id_tampering_and_untrusted_keys() {
+        let f = Fixture::new();
+        let c = Case::new(&f).with_sealed(|s| s.key_id = "0123456789abcdef".into());
+        assert_eq!(
+            c.run(),
+            Verification::Invalid(InvalidReason::UnknownKey {
+                key_id: "0123456789abcdef".into()
+            })
+        );
+        // Pointing the seal at another trusted key: the signature does not verify under it.
+        let other = f.other_key.key_id();
+        let c = Case::new(&f).with_sealed(|s| s.key_id = other.clone());
+        assert_eq!(c.run(), Verification::Invalid(InvalidReason::SealInvalid));
+        // The right key is not in the trust list.
+        let mut c = Case::new(&f);
+        c.keys = vec![f.other_key.verifying_key()];
+        assert_eq!(
+            c.run(),
+            Verification::Invalid(InvalidReason::UnknownKey {
+                key_id: f.key.key_id()
+            })
+        );
+        // Re-sealing a modified bundle with an attacker's key: unknown key.
+        let rng = ring::rand::SystemRandom::new();
+        let evil = crate::bundle::SealingKey::from_pkcs8(
+            &crate::bundle::SealingKey::generate_pkcs8(&rng).expect("gen"),
+        )
+        .expect("load");
+        let mut b = f.sealed.bundle.clone();
+        b.signer_name = "Eve".into();
+        b.key_id = evil.key_id();
+        let forged = crate::bundle::seal(b, &evil).expect("seal");
+        let mut c = Case::new(&f);
+        c.sealed_json = forged.to_json().expect("json");
+        assert_eq!(
+            c.run(),
+            Verification::Invalid(InvalidReason::UnknownKey {
+                key_id: evil.key_id()
+            })
+        );
+    }
+
+    #[test]
+    fn every_audit_event_field_is_protected() {
+        let f = Fixture::new();
+        type Edit = fn(&mut AuditEvent);
+        let edits: [(&str, Edit); 6] = [
+            ("seq", |e| e.seq = e.seq.wrapping_add(7)),
+            ("kind", |e| {
+                e.kind = if e.kind == AuditKind::ConsentGiven {
+                    AuditKind::Archived
+                } else {
+                    AuditKind::ConsentGiven
+                }
+            }),
+            ("at_ms", |e| e.at_ms -= 1),
+            ("detail", |e| e.detail = "edited".into()),
+            ("prev_hash", |e| flip(&mut e.prev_hash)),
+            ("hash", |e| flip(&mut e.hash)),
+        ];
+        for index in 0..f.chain.len() {
+            for (name, edit) in edits {
+                let mut events = f.chain.events().to_vec();
+                edit(&mut events[index]);
+                let mut c = Case::new(&f);
+                c.audit = AuditChain::from_parts(f.chain.genesis(), events);
+                match c.run() {
+                    Verification::Invalid(InvalidReason::ChainBroken(e)) => {
+                        assert_eq!(e.index, index, "{name} at {index}")
+                    }
+                    other => panic!("{name} at {index}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rewritten_truncated_or_replaced_chain_is_broken() {
+        let f = Fixture::new();
+        // Attacker rewrites the consent event and recomputes every hash: head mismatch.
+        let mut forged = AuditChain::new("ceremony-0001");
+        for e in f.chain.events() {
+            let detail = if e.kind == AuditKind::ConsentGiven {
+                "forged"
+            } else {
+                &e.detail
+            };
+            forged.append(e.kind, e.at_ms, detail).expect("append");
+        }
+        let mut c = Case::new(&f);
+        c.audit = forged;
+        assert_eq!(
+            c.run(),
+            Verification::Invalid(InvalidReason::ChainBroken(ChainError {
+                index: 4,
+                fault: ChainFault::HeadMismatch
+            }))
+        );
+        // Truncated below the sealed head.
+        let mut c = Case::new(&f);
+        c.audit = AuditChain::from_parts(f.chain.genesis(), f.chain.events()[..3].to_vec());
+        assert!(matches!(
+            c.run(),
+            Verification::Invalid(InvalidReason::ChainBroken(ChainError {
+                fault: ChainFault::HeadMismatch,
+                ..
+            }))
+        ));
+        // Event removed from the middle.
+        let mut events = f.chain.events().to_vec();
+        events.remove(1);
+        let mut c = Case::new(&f);
+        c.audit = AuditChain::from_parts(f.chain.genesis(), events);
+        assert!(matches!(
+            c.run().reason(),
+            Some(InvalidReason::ChainBroken(_))
+        ));
+        // Another ceremony's chain.
+        let mut c = Case::new(&f);
+        c.audit = AuditChain::new("ceremony-0002");
+        assert!(matches!(
+            c.run().reason(),
+            Some(InvalidReason::ChainBroken(_))
+        ));
+        // Truncating only the post-seal events (Sealed, Archived) is still consistent with the seal.
+        let mut c = Case::new(&f);
+        c.audit = f.pre_seal_chain.clone();
+        assert!(c.run().is_valid());
+    }
+
+    #[test]
+    fn image_tampering_gives_image_changed() {
+        let f = Fixture::new();
+        let mut c = Case::new(&f);
+        c.image = String::from_utf8_lossy(&c.image)
+            .replace("stroke=\"#000\"", "stroke=\"#f00\"")
+            .into_bytes();
+        assert_eq!(c.run(), Verification::Invalid(InvalidReason::ImageChanged));
+    }
+
+    #[test]
+    fn reason_codes_are_distinct() {
+        let reasons = [
+            InvalidReason::DocumentChanged,
+            InvalidReason::FormDataChanged,
+            InvalidReason::BundleChanged,
+            InvalidReason::SealInvalid,
+            InvalidReason::ChainBroken(ChainError {
+                index: 0,
+                fault: ChainFault::HashMismatch,
+            }),
+            InvalidReason::UnknownKey {
+                key_id: String::new(),
+            },
+            InvalidReason::ImageChanged,
+        ];
+        let mut codes: Vec<_> = reasons.iter().map(InvalidReason::code).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), reasons.len());
+    }
+}

@@ -1,0 +1,344 @@
+// Signatures end to end, through the real parts: the server binary and headless Chromium for
+// the counsellor and the signer.
+//
+// The counsellor writes a form template in the dashboard and sends it; the signer opens the
+// link, fills in the fields, agrees, draws a two-stroke signature with real pointer events
+// (Chromium's input pipeline, with real pauses between samples) and submits. Then: the
+// dashboard shows the signature verified; the server's dynamics match the timing the page's
+// own pointer events carried (and, more loosely, the test's clock); the evidence verifies over
+// HTTP and with `confidant signature verify`; a one-byte change to the document fails with
+// `document_changed`; the escrow tool decrypts the same time series.
+//
+//   cargo build -p confidant && cd tests/e2e && CONFIDANT_BIN=/work/main/target/debug/confidant node --test signature.test.mjs
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, sleep, until } from './harness.mjs';
+
+const EMAIL = 'unterschrift@example.test';
+const PASSWORD = 'correct horse battery staple 42';
+const STEP_MS = 60_000;
+const TEMPLATE_TITLE = 'Consent to online counselling';
+// Milliseconds between samples the test moves the mouse by, and the pen-up pause it makes.
+const SAMPLE_MS = 16;
+const PAUSE_MS = 450;
+
+describe('Signatures end to end: template, signing page with a drawn signature, verification', { timeout: 10 * 60_000 }, () => {
+  const serverLog = [];
+  const browserLog = [];
+  let server;
+  let serverExit = null;
+  let dataDir;
+  let base;
+  let browser;
+  const pages = {};
+  let failed = false;
+  let signUrl;
+  let requestId;
+  let truth; // timing of the page's own pointer events
+  let wall; // timing measured by the test around the mouse actions
+  let documentBytes;
+  let evidence;
+
+  function step(name, fn) {
+    it(name, { timeout: 3 * 60_000 }, async (t) => {
+      if (failed) {
+        t.skip('an earlier step failed');
+        return;
+      }
+      try {
+        await fn(t);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    });
+  }
+
+  async function newPage(name, locale = 'en-US') {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 1000 }, locale });
+    const page = await context.newPage();
+    page.setDefaultTimeout(STEP_MS);
+    page.on('console', (msg) => browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
+    page.on('pageerror', (err) => browserLog.push(`[${name}] pageerror: ${err.message}`));
+    page.on('response', (res) => {
+      if (res.status() >= 400) browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
+    });
+    pages[name] = page;
+    return page;
+  }
+
+  function cli(args) {
+    return spawnSync(BIN, [...args, '--data-dir', dataDir], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUST_LOG: 'warn' } });
+  }
+
+  before(async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
+    assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM}`);
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-signature-e2e-'));
+    const port = await freeTcpPort();
+    const udpPort = await freeUdpPort();
+    base = `http://127.0.0.1:${port}`;
+    const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--sfu-bind', `127.0.0.1:${udpPort}`, '--sfu-advertise', '127.0.0.1', '--public-url', base];
+    serverLog.push(`$ ${BIN} ${args.join(' ')}`);
+    const env = { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' };
+    delete env.CONFIDANT_SIGNATURE_ESCROW_PUBLIC_KEY_FILE;
+    delete env.DATABASE_URL;
+    server = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    collect(server.stdout, serverLog, '[out] ');
+    collect(server.stderr, serverLog, '[err] ');
+    server.on('exit', (code, signal) => {
+      serverExit = { code, signal };
+      serverLog.push(`server exited: code=${code} signal=${signal}`);
+    });
+    try {
+      await until('the server to be ready', async () => {
+        if (serverExit) throw new Error(`server exited early: ${JSON.stringify(serverExit)}`);
+        const res = await fetch(`${base}/readyz`).catch(() => null);
+        return res && res.status === 200;
+      });
+      const admin = spawnSync(BIN, ['admin', 'create-counsellor', '--data-dir', dataDir, '--email', EMAIL, '--name', 'Dr. Signature', '--password-stdin'], {
+        input: PASSWORD + '\n',
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, RUST_LOG: 'warn' },
+      });
+      assert.equal(admin.status, 0, `create-counsellor failed: ${admin.stderr}`);
+      browser = await chromium.launch({ executablePath: CHROMIUM, headless: process.env.E2E_HEADFUL !== '1', args: CHROMIUM_ARGS, timeout: 60_000 });
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  });
+
+  after(async () => {
+    if (failed) {
+      for (const [name, page] of Object.entries(pages)) {
+        await page.screenshot({ path: path.join(ARTIFACTS, `signature-failure-${name}.png`), fullPage: true, timeout: 10_000 }).catch(() => {});
+      }
+    }
+    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
+    if (server && server.exitCode === null) {
+      server.kill('SIGTERM');
+      await Promise.race([new Promise((r) => server.once('exit', r)), sleep(5_000)]);
+      if (server.exitCode === null) server.kill('SIGKILL');
+    }
+    fs.writeFileSync(path.join(ARTIFACTS, 'signature-server.log'), serverLog.join('\n') + '\n');
+    fs.writeFileSync(path.join(ARTIFACTS, 'signature-browser-console.log'), browserLog.join('\n') + '\n');
+    if (!failed) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  step('the server made its keys and warns about the escrow private key, without key material', async () => {
+    const priv = path.join(dataDir, 'escrow-private-key.MOVE-OFF-THIS-SERVER');
+    assert.ok(fs.existsSync(priv));
+    assert.equal(fs.statSync(priv).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.join(dataDir, 'signature-sealing.pk8')).mode & 0o777, 0o600);
+    const log = serverLog.join('\n');
+    assert.match(log, /escrow private key for signature biometrics is still on this server/);
+    const secret = fs.readFileSync(priv, 'utf8').trim();
+    assert.ok(!log.includes(secret), 'the private key is never logged');
+  });
+
+  step('the counsellor writes a template in the dashboard and sends it', async () => {
+    const page = await newPage('counsellor');
+    await page.goto(`${base}/login`);
+    await page.getByTestId('email-input').fill(EMAIL);
+    await page.getByTestId('password-input').fill(PASSWORD);
+    await page.getByTestId('login-button').click();
+    await page.waitForURL(`${base}/dashboard`);
+    await page.getByTestId('sig-templates-empty').waitFor();
+    await page.getByTestId('sig-requests-empty').waitFor();
+
+    await page.locator('.signature-new-template summary').click();
+    await page.getByTestId('sig-template-title').fill(TEMPLATE_TITLE);
+    await page.getByTestId('sig-template-body').fill('I agree to **online counselling** with this centre.\n\n- Sessions are end-to-end encrypted.\n- I can withdraw at any time.\n');
+    await page.getByTestId('sig-field-add').click();
+    await page.getByTestId('sig-field-add').click();
+    const rows = page.getByTestId('sig-field-row');
+    await rows.nth(0).getByTestId('sig-field-name').fill('client_name');
+    await rows.nth(0).getByTestId('sig-field-label').fill('Full name of the client');
+    await rows.nth(0).getByTestId('sig-field-required').check();
+    await rows.nth(1).getByTestId('sig-field-name').fill('recording_ok');
+    await rows.nth(1).getByTestId('sig-field-label').fill('Notes may be kept');
+    await rows.nth(1).getByTestId('sig-field-type').selectOption('checkbox');
+    await page.getByTestId('sig-template-save').click();
+    await page.getByTestId('sig-template-saved').waitFor();
+    await page.getByTestId('sig-template').filter({ hasText: TEMPLATE_TITLE }).getByTestId('sig-send').click();
+    signUrl = await page.getByTestId('sig-link').inputValue();
+    assert.match(signUrl, new RegExp(`^${base}/sign/[A-Za-z0-9_-]{43}$`));
+    const item = page.getByTestId('sig-request').first();
+    await item.waitFor();
+    assert.equal(await item.getAttribute('data-status'), 'pending');
+    requestId = await item.getAttribute('data-request-id');
+  });
+
+  step('the signer reads the document, fills it in, agrees and draws a signature', async () => {
+    const page = await newPage('signer', 'de-DE');
+    await page.goto(signUrl);
+    const doc = page.getByTestId('sign-document');
+    await doc.waitFor();
+    assert.equal(await doc.locator('h1').textContent(), TEMPLATE_TITLE);
+    assert.equal(await doc.locator('strong').textContent(), 'online counselling');
+    assert.equal(await doc.locator('li').count(), 2);
+
+    // Submitting without anything names every missing part; nothing is sent.
+    await page.getByTestId('sign-submit').click();
+    await page.locator('[data-error-for="signer_name"]').filter({ hasText: /\S/ }).waitFor();
+    await page.locator('[data-error-for="signature"]').filter({ hasText: /\S/ }).waitFor();
+
+    await page.getByTestId('sign-field-client_name').fill('Ana Beispiel');
+    await page.getByTestId('sign-field-recording_ok').check();
+    await page.getByTestId('signer-name').fill('Ana Beispiel');
+    assert.equal(await page.locator('[data-error-for="signer_name"]').textContent(), '', 'typing clears the error');
+    assert.equal(await page.getByTestId('signer-name').getAttribute('aria-invalid'), null);
+    // The pad takes nothing before consent.
+    const pad = page.getByTestId('signature-pad');
+    await pad.scrollIntoViewIfNeeded();
+    const box = await pad.boundingBox();
+    await page.mouse.move(box.x + 30, box.y + 100);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 80, box.y + 120);
+    await page.mouse.up();
+    assert.equal(await page.evaluate(() => document.querySelector('[data-testid=signature-pad]').classList.contains('signature-canvas-locked')), true);
+    await page.getByTestId('sign-consent').check();
+
+    // The page's own record of what the pointer events carried (the ground truth for timing).
+    await page.evaluate(() => {
+      const rec = { downs: [], ups: [], moves: [] };
+      window.__pointerTruth = rec;
+      const pad = document.querySelector('[data-testid=signature-pad]');
+      pad.addEventListener('pointerdown', (e) => rec.downs.push(e.timeStamp));
+      pad.addEventListener('pointermove', (e) => {
+        if (e.buttons) for (const c of e.getCoalescedEvents ? e.getCoalescedEvents() : [e]) rec.moves.push(c.timeStamp);
+      });
+      pad.addEventListener('pointerup', (e) => rec.ups.push(e.timeStamp));
+    });
+
+    // Stroke 1: a wave, 25 samples SAMPLE_MS apart. Pen up for PAUSE_MS. Stroke 2: a line.
+    const t0 = performance.now();
+    await page.mouse.move(box.x + 40, box.y + 110);
+    await page.mouse.down();
+    for (let i = 1; i <= 25; i++) {
+      await sleep(SAMPLE_MS);
+      await page.mouse.move(box.x + 40 + i * 12, box.y + 110 - 30 * Math.sin(i / 3));
+    }
+    const end1 = performance.now();
+    await page.mouse.up();
+    await sleep(PAUSE_MS);
+    const start2 = performance.now();
+    await page.mouse.move(box.x + 120, box.y + 150);
+    await page.mouse.down();
+    for (let i = 1; i <= 15; i++) {
+      await sleep(SAMPLE_MS);
+      await page.mouse.move(box.x + 120 + i * 15, box.y + 150 - i * 2);
+    }
+    const end2 = performance.now();
+    await page.mouse.up();
+    wall = { total: end2 - t0, pause: start2 - end1 };
+
+    truth = await page.evaluate(() => window.__pointerTruth);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'signature-signer.png'), fullPage: true });
+    assert.equal(truth.downs.length, 2, JSON.stringify(truth));
+    assert.equal(truth.ups.length, 2);
+    await page.getByTestId('sign-submit').click();
+    const done = page.getByTestId('sign-success');
+    await done.waitFor();
+    assert.match(await done.getAttribute('data-bundle-sha256'), /^[0-9a-f]{64}$/);
+  });
+
+  step('the dashboard shows the signature, verified, with dynamics matching the drawn timing', async () => {
+    const page = pages.counsellor;
+    await page.getByTestId('sig-refresh').click();
+    const item = page.locator(`[data-testid=sig-request][data-request-id="${requestId}"][data-status=signed]`);
+    await item.waitFor();
+    const verification = item.getByTestId('sig-verification');
+    assert.equal(await verification.getAttribute('data-valid'), 'true');
+    await item.getByTestId('sig-image').waitFor();
+    assert.ok(await item.getByTestId('sig-image').evaluate((img) => img.complete && img.naturalWidth > 0), 'the SVG loads');
+    await item.screenshot({ path: path.join(ARTIFACTS, 'signature-dashboard.png') });
+
+    const res = await page.request.get(`${base}/api/signatures/requests/${requestId}`);
+    assert.equal(res.status(), 200);
+    const r = await res.json();
+    assert.equal(r.signer_name, 'Ana Beispiel');
+    assert.deepEqual(r.form_data, { client_name: 'Ana Beispiel', recording_ok: 'true' });
+    const d = r.dynamics;
+    assert.equal(d.stroke_count, 2);
+    // The page recorded first/last samples of each stroke from the same events the pad saw.
+    const moves = truth.moves;
+    const firstT = truth.downs[0];
+    const stroke1 = moves.filter((t) => t < truth.ups[0]);
+    const stroke2 = moves.filter((t) => t > truth.downs[1]);
+    const lastT = stroke2[stroke2.length - 1];
+    const pause = truth.downs[1] - stroke1[stroke1.length - 1];
+    const near = (a, b, tol, what) => assert.ok(Math.abs(a - b) <= tol, `${what}: server ${a} vs expected ${b} (±${tol})`);
+    near(d.total_time_ms, lastT - firstT, 1, 'total time vs the pointer events');
+    near(d.pause_time_ms, pause, 1, 'pen-up pause vs the pointer events');
+    near(d.pauses[0].duration_ms, pause, 1, 'the one pause');
+    // And against the test's own clock around the input, more loosely (dispatch latency).
+    near(d.total_time_ms, wall.total, 150, 'total time vs the test clock');
+    near(d.pause_time_ms, wall.pause, 150, 'pause vs the test clock');
+    assert.ok(d.pause_time_ms >= PAUSE_MS - 5, `pause ${d.pause_time_ms} covers the ${PAUSE_MS} ms sleep`);
+    assert.equal(d.point_count, stroke1.length + stroke2.length + 2, 'every coalesced sample, plus the pen-down samples');
+  });
+
+  step('the evidence verifies over HTTP; a one-byte change to the document does not', async () => {
+    const page = pages.counsellor;
+    const docRes = await page.request.get(`${base}/api/signatures/requests/${requestId}/document`);
+    documentBytes = Buffer.from(await docRes.body());
+    evidence = await (await page.request.get(`${base}/api/signatures/requests/${requestId}/evidence`)).json();
+    const verify = async (bytes, ev) => {
+      const res = await page.request.post(`${base}/api/signatures/verify`, { data: { document_base64: bytes.toString('base64'), evidence: ev } });
+      assert.equal(res.status(), 200);
+      return res.json();
+    };
+    const ok = await verify(documentBytes, evidence);
+    assert.equal(ok.valid, true, JSON.stringify(ok));
+    assert.equal(ok.signer_name, 'Ana Beispiel');
+    const changed = Buffer.from(documentBytes);
+    const at = changed.indexOf('online counselling');
+    changed[at] = 'O'.charCodeAt(0);
+    const bad = await verify(changed, evidence);
+    assert.equal(bad.valid, false);
+    assert.equal(bad.reason, 'document_changed');
+    const tampered = structuredClone(evidence);
+    tampered.form_data.recording_ok = 'false';
+    assert.equal((await verify(documentBytes, tampered)).reason, 'form_data_changed');
+  });
+
+  step('the command line verifies the files, and the escrow tool opens the same time series', async () => {
+    const docPath = path.join(dataDir, 'document.html');
+    const evPath = path.join(dataDir, 'evidence.json');
+    const changedPath = path.join(dataDir, 'changed.html');
+    fs.writeFileSync(docPath, documentBytes);
+    fs.writeFileSync(evPath, JSON.stringify(evidence));
+    const changed = Buffer.from(documentBytes);
+    changed[changed.length - 3] ^= 0x01;
+    fs.writeFileSync(changedPath, changed);
+
+    let out = cli(['signature', 'verify', docPath, evPath]);
+    assert.equal(out.status, 0, out.stderr + out.stdout);
+    assert.equal(JSON.parse(out.stdout).valid, true);
+    out = cli(['signature', 'verify', changedPath, evPath]);
+    assert.equal(out.status, 1, out.stderr + out.stdout);
+    assert.equal(JSON.parse(out.stdout).reason, 'document_changed');
+
+    out = cli(['signature', 'escrow-open', '--key', path.join(dataDir, 'escrow-private-key.MOVE-OFF-THIS-SERVER'), evPath]);
+    assert.equal(out.status, 0, out.stderr);
+    const opened = JSON.parse(out.stdout);
+    const strokes = opened.time_series.strokes;
+    assert.equal(strokes.length, 2);
+    assert.ok(strokes.every((s) => s.pointer_type === 'mouse'));
+    const last = strokes[1].points[strokes[1].points.length - 1].t;
+    const firstT = truth.downs[0];
+    const stroke2 = truth.moves.filter((t) => t > truth.downs[1]);
+    assert.ok(Math.abs(last - (stroke2[stroke2.length - 1] - firstT)) <= 0.01, `time series ends at ${last}`);
+    assert.ok(Math.abs(opened.dynamics.pause_time_ms - (truth.downs[1] - truth.moves.filter((t) => t < truth.ups[0]).pop())) <= 0.01);
+  });
+});

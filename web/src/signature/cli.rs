@@ -1,0 +1,165 @@
+//! `confidant signature verify <document> <bundle>` and
+//! `confidant signature escrow-open --key <private key file> <bundle>`.
+//!
+//! Both work on files only (no database, no network), so evidence can be checked on another
+//! machine: copy the sealing public key (`DATA_DIR/signature-sealing-public.key`) along, or pass
+//! it with `--public-key`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use confidant_signature::bundle::{SealedBundle, VerifyingKey};
+use confidant_signature::submission;
+use confidant_signature::verify::Verification;
+use serde::Serialize;
+
+use super::keys::{self, SEALING_PUBLIC_FILE};
+use super::{DynamicsSummary, EvidenceFile, VerificationResult};
+use crate::config::{Settings, SignatureCommand};
+
+/// Exit status of a valid verification.
+pub const EXIT_VALID: u8 = 0;
+/// Exit status of an invalid one.
+pub const EXIT_INVALID: u8 = 1;
+/// Exit status of a usage or I/O error.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Runs a `confidant signature …` command: prints its result and returns the exit status.
+pub fn run(settings: &Settings, command: SignatureCommand) -> ExitCode {
+    match command {
+        SignatureCommand::Verify {
+            document,
+            bundle,
+            public_keys,
+        } => match verify_files(settings, &document, &bundle, &public_keys) {
+            Ok((verification, report)) => {
+                println!("{report}");
+                ExitCode::from(if verification.is_valid() {
+                    EXIT_VALID
+                } else {
+                    EXIT_INVALID
+                })
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+        SignatureCommand::EscrowOpen { key, bundle } => match escrow_open(&key, &bundle) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
+/// The trusted sealing keys: the `--public-key` files, else the data directory's public key
+/// file, else its sealing key.
+fn trusted_keys(settings: &Settings, files: &[PathBuf]) -> Result<Vec<VerifyingKey>, String> {
+    if !files.is_empty() {
+        return files
+            .iter()
+            .map(|f| {
+                keys::read_key_32(f)
+                    .map(|k| VerifyingKey::from_bytes(*k))
+                    .map_err(|e| e.to_string())
+            })
+            .collect();
+    }
+    let public = settings.data_dir.join(SEALING_PUBLIC_FILE);
+    if public.exists() {
+        return keys::read_key_32(&public)
+            .map(|k| vec![VerifyingKey::from_bytes(*k)])
+            .map_err(|e| e.to_string());
+    }
+    keys::sealing_key(&settings.data_dir, false)
+        .map(|k| vec![k.verifying_key()])
+        .map_err(|e| {
+            format!(
+                "no sealing key to trust in {} ({e}); pass --public-key",
+                settings.data_dir.display()
+            )
+        })
+}
+
+/// Verifies a document file against an evidence file. `Err` for a usage or I/O error; the
+/// report is the verification as pretty JSON.
+pub fn verify_files(
+    settings: &Settings,
+    document: &Path,
+    evidence: &Path,
+    public_keys: &[PathBuf],
+) -> Result<(Verification, String), String> {
+    let document = read(document)?;
+    let evidence_bytes = read(evidence)?;
+    let file = EvidenceFile::parse(&evidence_bytes).ok_or_else(|| {
+        format!(
+            "{} is not an evidence file ({})",
+            evidence.display(),
+            super::EVIDENCE_FORMAT
+        )
+    })?;
+    let trusted = trusted_keys(settings, public_keys)?;
+    let verification = file.verify(&document, &trusted);
+    let report = serde_json::to_string_pretty(&VerificationResult::from(&verification))
+        .map_err(|e| e.to_string())?;
+    Ok((verification, report))
+}
+
+/// What `escrow-open` prints.
+#[derive(Debug, Serialize)]
+struct Opened {
+    /// The bundle's sealing key.
+    key_id: String,
+    /// The document hash the series is bound to.
+    document_sha256: String,
+    /// `CSIG/1`.
+    time_series_format: String,
+    /// The decoded time series: times in ms from the first sample.
+    time_series: submission::Submission,
+    /// The dynamics computed from it.
+    dynamics: Option<DynamicsSummary>,
+}
+
+/// Opens the biometric envelope of an evidence file (or a bare sealed bundle) with the escrow
+/// private key and returns the decoded time series as pretty JSON.
+pub fn escrow_open(key: &Path, bundle: &Path) -> Result<String, String> {
+    let secret = keys::read_key_32(key).map_err(|e| e.to_string())?;
+    let bytes = read(bundle)?;
+    let sealed = match EvidenceFile::parse(&bytes) {
+        Some(file) => serde_json::from_value::<SealedBundle>(file.sealed)
+            .map_err(|e| format!("the evidence file's sealed bundle does not parse: {e}"))?,
+        None => SealedBundle::from_json(&bytes).map_err(|e| {
+            format!(
+                "{} is neither an evidence file nor a sealed bundle: {e}",
+                bundle.display()
+            )
+        })?,
+    };
+    let plain = sealed
+        .bundle
+        .open_biometrics(&secret)
+        .map_err(|e| format!("opening the biometric envelope: {e}"))?;
+    let series = confidant_signature::format::decode(&plain)
+        .map_err(|e| format!("decoding the time series: {e}"))?;
+    let dynamics = submission::validate(&series)
+        .ok()
+        .map(|v| DynamicsSummary::from(&confidant_signature::dynamics::compute(&v)));
+    serde_json::to_string_pretty(&Opened {
+        key_id: sealed.key_id,
+        document_sha256: sealed.bundle.document_sha256.to_hex(),
+        time_series_format: sealed.bundle.time_series_format,
+        time_series: series,
+        dynamics,
+    })
+    .map_err(|e| e.to_string())
+}

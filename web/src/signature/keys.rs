@@ -1,0 +1,266 @@
+//! The signature keys in the data directory.
+//!
+//! - The server's Ed25519 sealing key: `DATA_DIR/signature-sealing.pk8` (PKCS#8,
+//!   0600), generated on first start like the other secrets. Its public half is also written to
+//!   `DATA_DIR/signature-sealing-public.key` (hex), for verifying evidence elsewhere.
+//! - The escrow key the biometric time series is encrypted to (X25519). With
+//!   `--signature-escrow-public-key-file` that file is used. Without it a pair is generated on
+//!   first start: the public key stays in `DATA_DIR/signature-escrow-public.key`, the private
+//!   key is written once to `DATA_DIR/escrow-private-key.MOVE-OFF-THIS-SERVER` (0600) for the
+//!   operator to move off the server; every start warns while that file is still there.
+//!
+//! Key files are read as 32 raw bytes, 64 hex characters or base64 (surrounding whitespace
+//! ignored). Nothing here ever logs key material; ids are SHA-256 prefixes of public keys.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use confidant_signature::bundle::{SealingKey, VerifyingKey};
+use confidant_signature::escrow::{self, EscrowPublicKey};
+use zeroize::Zeroizing;
+
+use crate::config::Settings;
+
+/// The sealing key's file, relative to the data directory.
+pub const SEALING_KEY_FILE: &str = "signature-sealing.pk8";
+/// The sealing key's public half (hex), relative to the data directory.
+pub const SEALING_PUBLIC_FILE: &str = "signature-sealing-public.key";
+/// The generated escrow public key (hex), relative to the data directory.
+pub const ESCROW_PUBLIC_FILE: &str = "signature-escrow-public.key";
+/// Where a generated escrow private key is written once, relative to the data directory.
+pub const ESCROW_PRIVATE_FILE: &str = "escrow-private-key.MOVE-OFF-THIS-SERVER";
+
+/// Errors loading or creating signature keys.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Reading or writing a key file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A key file does not hold a usable key.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn invalid(path: &Path, message: impl Into<String>) -> KeyError {
+    KeyError::Invalid {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+/// The keys the signature routes use.
+pub struct SignatureKeys {
+    /// Seals evidence bundles.
+    pub sealing: SealingKey,
+    /// Public keys whose seals verify (the sealing key's own).
+    pub trusted: Vec<VerifyingKey>,
+    /// The escrow public key biometric data is encrypted to.
+    pub escrow: EscrowPublicKey,
+}
+
+impl std::fmt::Debug for SignatureKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignatureKeys")
+            .field("sealing_key_id", &self.sealing.key_id())
+            .field("escrow_key_id", &self.escrow.key_id())
+            .finish()
+    }
+}
+
+/// Parses a 32-byte key: raw bytes, hex, or standard base64.
+pub fn parse_key_32(raw: &[u8]) -> Option<[u8; 32]> {
+    if let Ok(bytes) = <[u8; 32]>::try_from(raw) {
+        // 32 raw bytes (a hex or base64 text of a 32-byte key is longer).
+        return Some(bytes);
+    }
+    let text = std::str::from_utf8(raw).ok()?.trim();
+    let decoded = if text.len() == 64 {
+        hex::decode(text).ok()?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?
+    };
+    <[u8; 32]>::try_from(decoded.as_slice()).ok()
+}
+
+/// Reads a 32-byte key file (see [`parse_key_32`]).
+pub fn read_key_32(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let raw = Zeroizing::new(fs::read(path).map_err(io_err(path))?);
+    parse_key_32(&raw).map(Zeroizing::new).ok_or_else(|| {
+        invalid(
+            path,
+            "expected a 32-byte key (raw, 64 hex characters or base64)",
+        )
+    })
+}
+
+/// Writes `bytes` to a new file with mode 0600; fails if it exists.
+fn write_new_0600(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            crate::create_data_dir(dir).map_err(|e| KeyError::Io {
+                path: dir.display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        }
+    }
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.write_all(bytes).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
+}
+
+/// Replaces `path` with `bytes` (mode 0600), for derived public files.
+fn write_public(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    write_new_0600(&tmp, bytes)?;
+    fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// Loads the sealing key of `data_dir`, or creates it (0600) when `create` is set.
+pub fn sealing_key(data_dir: &Path, create: bool) -> Result<SealingKey, KeyError> {
+    let path = data_dir.join(SEALING_KEY_FILE);
+    let key = match fs::read(&path) {
+        Ok(bytes) => {
+            let bytes = Zeroizing::new(bytes);
+            let mode = fs::metadata(&path)
+                .map_err(io_err(&path))?
+                .permissions()
+                .mode()
+                & 0o777;
+            if create && mode != 0o600 {
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+                    .map_err(io_err(&path))?;
+            }
+            SealingKey::from_pkcs8(&bytes).map_err(|e| invalid(&path, e.to_string()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            let rng = ring::rand::SystemRandom::new();
+            let pkcs8 = Zeroizing::new(
+                SealingKey::generate_pkcs8(&rng).map_err(|e| invalid(&path, e.to_string()))?,
+            );
+            let key = SealingKey::from_pkcs8(&pkcs8).map_err(|e| invalid(&path, e.to_string()))?;
+            write_new_0600(&path, &pkcs8)?;
+            tracing::info!(key_id = %key.key_id(), "signature sealing key created");
+            key
+        }
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    if create {
+        let public = data_dir.join(SEALING_PUBLIC_FILE);
+        let text = format!("{}\n", hex::encode(key.verifying_key().as_bytes()));
+        if fs::read(&public).ok().as_deref() != Some(text.as_bytes()) {
+            write_public(&public, text.as_bytes())?;
+        }
+    }
+    Ok(key)
+}
+
+/// The escrow public key: the configured file, else the generated one in the data directory
+/// (generating a pair on first start).
+pub fn escrow_key(settings: &Settings) -> Result<EscrowPublicKey, KeyError> {
+    if let Some(path) = &settings.signature_escrow_public_key_file {
+        return Ok(EscrowPublicKey::from_bytes(*read_key_32(path)?));
+    }
+    let data = &settings.data_dir;
+    let public = data.join(ESCROW_PUBLIC_FILE);
+    let private = data.join(ESCROW_PRIVATE_FILE);
+    if public.exists() {
+        return Ok(EscrowPublicKey::from_bytes(*read_key_32(&public)?));
+    }
+    let key = if private.exists() {
+        // The public file was lost after the private one was written: derive it again.
+        escrow::public_key_from_secret(&*read_key_32(&private)?)
+    } else {
+        let rng = ring::rand::SystemRandom::new();
+        let (secret, key) =
+            escrow::generate_escrow_keypair(&rng).map_err(|e| invalid(&private, e.to_string()))?;
+        let secret = Zeroizing::new(secret);
+        let text = Zeroizing::new(format!("{}\n", hex::encode(*secret)));
+        write_new_0600(&private, text.as_bytes())?;
+        tracing::info!(escrow_key_id = %key.key_id(), "signature escrow key pair generated");
+        key
+    };
+    write_public(
+        &public,
+        format!("{}\n", hex::encode(key.as_bytes())).as_bytes(),
+    )?;
+    Ok(key)
+}
+
+/// The generated escrow private key's file, if it is still on this server.
+pub fn escrow_private_key_left(settings: &Settings) -> Option<PathBuf> {
+    let path = settings.data_dir.join(ESCROW_PRIVATE_FILE);
+    path.exists().then_some(path)
+}
+
+/// Loads (or creates) every signature key for the server, and warns while the generated escrow
+/// private key is still on this server.
+pub fn load_or_create(settings: &Settings) -> Result<SignatureKeys, KeyError> {
+    let sealing = sealing_key(&settings.data_dir, true)?;
+    let escrow = escrow_key(settings)?;
+    if let Some(path) = escrow_private_key_left(settings) {
+        tracing::warn!(
+            path = %path.display(),
+            "the escrow private key for signature biometrics is still on this server: move the \
+             file to the offline place where experts open evidence, then delete it here"
+        );
+    }
+    tracing::info!(
+        sealing_key_id = %sealing.key_id(),
+        escrow_key_id = %escrow.key_id(),
+        "signature keys loaded"
+    );
+    Ok(SignatureKeys {
+        trusted: vec![sealing.verifying_key()],
+        sealing,
+        escrow,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_files_are_read_raw_hex_or_base64() {
+        let key = [7u8; 32];
+        assert_eq!(parse_key_32(&key), Some(key));
+        assert_eq!(
+            parse_key_32(format!("{}\n", hex::encode(key)).as_bytes()),
+            Some(key)
+        );
+        let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+        assert_eq!(parse_key_32(format!("  {b64}\n").as_bytes()), Some(key));
+        assert_eq!(parse_key_32(b"too short"), None);
+        assert_eq!(parse_key_32(&[0xff; 33]), None);
+        assert_eq!(parse_key_32(hex::encode([1u8; 31]).as_bytes()), None);
+    }
+}

@@ -1,0 +1,443 @@
+//! Signatures with stroke dynamics (issue 7): the HTTP routes, storage and jobs over the
+//! `confidant-signature` core.
+//!
+//! - [`manage`]: what counsellors use (form templates, sending a request by link, the list of
+//!   requests with their verification status, downloads, verification of evidence files).
+//! - [`sign`]: what the signer uses without an account (`/api/sign/{token}`: the document,
+//!   ceremony events, the submission).
+//! - [`store`]: rows, the audit trail, the archive.
+//! - [`document`]: templates rendered to the exact document bytes; form values.
+//! - [`keys`]: the sealing key and the escrow key in the data directory.
+//! - [`cli`]: `confidant signature verify` and `escrow-open`.
+//!
+//! The flow: a counsellor creates a template and sends it; the document bytes are frozen then.
+//! The signer opens `/sign/{token}` (audit: `document_shown`), ticks the consent box
+//! (`consent_given`), starts drawing (`capture_started`) and submits. The server validates the
+//! raw samples, computes the dynamics itself, encrypts the time series to the escrow key, builds
+//! and seals the evidence bundle with its Ed25519 key, appends `capture_ended`, `submitted` and
+//! `sealed`, and stores the sealed bundle, form data, image and dynamics sealed at rest with the
+//! vault. After `--signature-live-days` the retention job ([`archive_due`]) moves the evidence to
+//! the archive (audit: `archived`), where it verifies as before.
+
+pub mod cli;
+pub mod document;
+pub mod keys;
+pub mod manage;
+pub mod sign;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use confidant_signature::audit::{AuditChain, AuditKind};
+use confidant_signature::bundle::VerifyingKey;
+use confidant_signature::canonical::form_data_canonical;
+use confidant_signature::dynamics::Dynamics;
+use confidant_signature::verify::{self, InvalidReason, Verification};
+use confidant_signature::Digest;
+use confidant_vault::PurposeKey;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::now_ms;
+use crate::error::AppError;
+use crate::AppState;
+
+pub use keys::SignatureKeys;
+
+/// Vault purpose of the sealed signature values (associated data `<request id>/<what>`).
+pub const SIGNATURE_PURPOSE: &str = "signature";
+/// Random bytes in a signing link token (256 bits).
+pub const SIGN_TOKEN_BYTES: usize = 32;
+/// `format` of an evidence file.
+pub const EVIDENCE_FORMAT: &str = "confidant-signature-evidence/1";
+/// How often the retention job looks for evidence to archive.
+pub const RETENTION_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// Milliseconds in a day.
+const DAY_MS: i64 = 86_400_000;
+/// Requests archived per retention round at most (the next round takes the rest).
+const ARCHIVE_BATCH: i64 = 500;
+
+/// The signature keys and the vault key of the signature routes.
+pub struct Service {
+    /// Sealing, trusted and escrow keys.
+    pub keys: SignatureKeys,
+    seal: PurposeKey,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("keys", &self.keys).finish()
+    }
+}
+
+impl Service {
+    /// The service over `keys`, sealing at rest with the vault's [`SIGNATURE_PURPOSE`] key.
+    pub fn new(keys: SignatureKeys, vault: &confidant_vault::Vault) -> Self {
+        Self {
+            keys,
+            seal: vault.purpose_key(SIGNATURE_PURPOSE),
+        }
+    }
+
+    /// Seals `what` of request `id` at rest.
+    pub(crate) fn seal(&self, id: &str, what: &str, plain: &[u8]) -> Vec<u8> {
+        self.seal.seal(plain, format!("{id}/{what}").as_bytes())
+    }
+
+    /// Opens `what` of request `id`.
+    pub(crate) fn open(&self, id: &str, what: &str, sealed: &[u8]) -> Result<Vec<u8>, AppError> {
+        Ok(self.seal.open(sealed, format!("{id}/{what}").as_bytes())?)
+    }
+}
+
+/// Milliseconds as a time.
+pub(crate) fn time(ms: i64) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The time for the next audit event: now, but never before the chain's last event.
+pub(crate) fn next_at(chain: &AuditChain, now: i64) -> i64 {
+    chain.events().last().map_or(now, |e| e.at_ms.max(now))
+}
+
+/// The outcome of a verification, as the API reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VerificationResult {
+    /// Whether every check passed.
+    pub valid: bool,
+    /// When invalid: `document_changed`, `form_data_changed`, `bundle_changed`, `seal_invalid`,
+    /// `chain_broken`, `unknown_key` or `image_changed` (the first failing check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When invalid: the reason in words (English).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// For `chain_broken`: the index of the first bad audit event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_index: Option<u64>,
+    /// For `chain_broken`: `seq_mismatch`, `prev_hash_mismatch`, `hash_mismatch`,
+    /// `time_went_backwards` or `head_mismatch`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_fault: Option<String>,
+    /// When valid: the sealing key's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// When valid: SHA-256 of the bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle_sha256: Option<String>,
+    /// When valid: the signer's name as sealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer_name: Option<String>,
+    /// When valid: when the bundle was sealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed_at: Option<DateTime<Utc>>,
+    /// When valid: the head of the whole audit chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<String>,
+}
+
+impl From<&Verification> for VerificationResult {
+    fn from(v: &Verification) -> Self {
+        match v {
+            Verification::Valid(ok) => Self {
+                valid: true,
+                reason: None,
+                message: None,
+                chain_index: None,
+                chain_fault: None,
+                key_id: Some(ok.key_id.clone()),
+                bundle_sha256: Some(ok.bundle_sha256.to_hex()),
+                signer_name: Some(ok.signer_name.clone()),
+                sealed_at: Some(time(ok.sealed_at_ms)),
+                audit_head: Some(ok.audit_head.to_hex()),
+            },
+            Verification::Invalid(reason) => {
+                let (chain_index, chain_fault) = match reason {
+                    InvalidReason::ChainBroken(e) => (
+                        Some(e.index as u64),
+                        serde_json::to_value(e.fault)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned)),
+                    ),
+                    _ => (None, None),
+                };
+                Self {
+                    valid: false,
+                    reason: Some(reason.code().to_owned()),
+                    message: Some(reason.to_string()),
+                    chain_index,
+                    chain_fault,
+                    key_id: None,
+                    bundle_sha256: None,
+                    signer_name: None,
+                    sealed_at: None,
+                    audit_head: None,
+                }
+            }
+        }
+    }
+}
+
+/// An evidence file: everything needed, besides the document bytes, to verify a signature
+/// offline (`confidant signature verify`, `POST /api/signatures/verify`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceFile {
+    /// `confidant-signature-evidence/1`.
+    pub format: String,
+    /// The signing request (informational; it is also the audit chain's context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The sealed bundle (`signature/FORMAT.md` §7).
+    #[schema(value_type = Object)]
+    pub sealed: serde_json::Value,
+    /// The filled-in form values (an object of strings).
+    #[schema(value_type = Object)]
+    pub form_data: serde_json::Value,
+    /// The audit chain: `{"genesis": hex, "events": [{seq, kind, at_ms, detail, prev_hash, hash}]}`.
+    #[schema(value_type = Object)]
+    pub audit: serde_json::Value,
+    /// The signature image (SVG); checked when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_svg: Option<String>,
+}
+
+impl EvidenceFile {
+    /// Parses an evidence file, or `None` if the bytes are not one (wrong shape or format).
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<Self>(bytes)
+            .ok()
+            .filter(|e| e.format == EVIDENCE_FORMAT)
+    }
+
+    /// Verifies `document` against this evidence and the trusted keys. Parts that do not parse
+    /// are simply not what was sealed: an unreadable bundle is `bundle_changed`, unreadable
+    /// form data `form_data_changed`, an unreadable audit chain `chain_broken`, each in the
+    /// order of the checks.
+    pub fn verify(&self, document: &[u8], trusted: &[VerifyingKey]) -> Verification {
+        let sealed_json = serde_json::to_vec(&self.sealed).unwrap_or_default();
+        let form = match serde_json::from_value::<BTreeMap<String, String>>(self.form_data.clone())
+        {
+            Ok(map) => form_data_canonical(&map),
+            // Not a map of strings, so not what was signed: hash the value as it is.
+            Err(_) => serde_json::to_vec(&self.form_data).unwrap_or_default(),
+        };
+        let audit = serde_json::from_value::<AuditChain>(self.audit.clone()).unwrap_or_else(|_| {
+            // An unreadable chain: an empty one with an impossible genesis, which no sealed
+            // head matches.
+            AuditChain::from_parts(Digest::from_bytes([0; 32]), Vec::new())
+        });
+        verify::verify(
+            &verify::Evidence {
+                document,
+                form_data_canonical: &form,
+                sealed_json: &sealed_json,
+                audit: &audit,
+                image_svg: self.image_svg.as_deref().map(str::as_bytes),
+            },
+            trusted,
+        )
+    }
+}
+
+/// The dynamics the server computed, summarised (kept sealed at rest; the full time series is
+/// only in the escrow envelope).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DynamicsSummary {
+    /// Number of strokes (pen-down … pen-up).
+    pub stroke_count: usize,
+    /// Number of samples.
+    pub point_count: usize,
+    /// First to last sample, ms.
+    pub total_time_ms: f64,
+    /// Pen down, ms.
+    pub writing_time_ms: f64,
+    /// Pen up between strokes, ms.
+    pub pause_time_ms: f64,
+    /// Pen-down path, CSS px.
+    pub path_length: f64,
+    /// Path / writing time, px/ms.
+    pub mean_speed: Option<f64>,
+    /// Fastest segment, px/ms.
+    pub max_speed: Option<f64>,
+    /// Largest absolute acceleration, px/ms².
+    pub max_abs_acceleration: Option<f64>,
+    /// Strokes: start and end (ms from the first sample), samples, path length.
+    pub strokes: Vec<StrokeTimes>,
+    /// Pen-up gaps.
+    pub pauses: Vec<PauseTimes>,
+}
+
+/// One stroke of a [`DynamicsSummary`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StrokeTimes {
+    /// Pen down, ms from the first sample.
+    pub start_ms: f64,
+    /// Pen up, ms from the first sample.
+    pub end_ms: f64,
+    /// Samples.
+    pub points: usize,
+    /// Path length, px.
+    pub path_length: f64,
+}
+
+/// One pause of a [`DynamicsSummary`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PauseTimes {
+    /// The stroke before the gap.
+    pub after_stroke: usize,
+    /// Pen up, ms from the first sample.
+    pub start_ms: f64,
+    /// Length, ms.
+    pub duration_ms: f64,
+}
+
+impl From<&Dynamics> for DynamicsSummary {
+    fn from(d: &Dynamics) -> Self {
+        Self {
+            stroke_count: d.stroke_count,
+            point_count: d.point_count,
+            total_time_ms: d.total_time_ms,
+            writing_time_ms: d.writing_time_ms,
+            pause_time_ms: d.pause_time_ms,
+            path_length: d.path_length,
+            mean_speed: d.mean_speed,
+            max_speed: d.max_speed,
+            max_abs_acceleration: d.max_abs_acceleration,
+            strokes: d
+                .strokes
+                .iter()
+                .map(|s| StrokeTimes {
+                    start_ms: s.start_ms,
+                    end_ms: s.end_ms,
+                    points: s.points,
+                    path_length: s.path_length,
+                })
+                .collect(),
+            pauses: d
+                .pauses
+                .iter()
+                .map(|p| PauseTimes {
+                    after_stroke: p.after_stroke,
+                    start_ms: p.start_ms,
+                    duration_ms: p.duration_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Moves the evidence of every request signed more than `--signature-live-days` before `now`
+/// (Unix ms) to the archive, appending `archived` to its audit trail. Returns how many moved.
+/// Time is an argument, so tests need not wait.
+pub async fn archive_due(state: &AppState, now: i64) -> Result<usize, AppError> {
+    let cutoff = now.saturating_sub(i64::from(state.config.signature_live_days) * DAY_MS);
+    let due: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM signature_requests WHERE status = 'signed' AND signed_at <= $1
+         ORDER BY signed_at LIMIT $2",
+    )
+    .bind(cutoff)
+    .bind(ARCHIVE_BATCH)
+    .fetch_all(&state.db)
+    .await?;
+    let mut moved = 0;
+    for id in due {
+        if archive_one(state, &id, now).await? {
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}
+
+/// Archives one signed request; `false` if it was not (any more) signed and live, or a
+/// concurrent audit append won (the next round retries).
+async fn archive_one(state: &AppState, id: &str, now: i64) -> Result<bool, AppError> {
+    let Some(row) = sqlx::query_as::<_, store::RequestRow>(&format!(
+        "SELECT {} FROM signature_requests WHERE id = $1 AND status = 'signed'",
+        store::REQUEST_COLUMNS
+    ))
+    .bind(id)
+    .fetch_optional(&state.db)
+    .await?
+    else {
+        return Ok(false);
+    };
+    let Some(evidence) = store::evidence_of(&state.db, &row).await? else {
+        return Err(AppError::Internal(format!(
+            "signed request {id} lacks its evidence"
+        )));
+    };
+    let mut chain = store::chain(&state.db, id).await?;
+    let before = chain.len();
+    let days = state.config.signature_live_days;
+    chain
+        .append(
+            AuditKind::Archived,
+            next_at(&chain, now),
+            &format!("moved to the archive after the live period of {days} days"),
+        )
+        .map_err(|e| AppError::Internal(format!("audit append: {e}")))?;
+    let mut tx = state.db.begin().await?;
+    match store::insert_events(&mut tx, id, &chain.events()[before..]).await {
+        Ok(()) => {}
+        Err(e) if store::is_collision(&e) => {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    sqlx::query(
+        "INSERT INTO signature_archive (request_id, counsellor_id, document, form_sealed,
+             bundle_sealed, image_sealed, dynamics_sealed, signed_at, archived_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(id)
+    .bind(&row.counsellor_id)
+    .bind(&evidence.document)
+    .bind(&evidence.form_sealed)
+    .bind(&evidence.bundle_sealed)
+    .bind(&evidence.image_sealed)
+    .bind(&evidence.dynamics_sealed)
+    .bind(row.signed_at.unwrap_or(now))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let updated = sqlx::query(
+        "UPDATE signature_requests SET status = 'archived', archived_at = $1, document = NULL,
+             form_sealed = NULL, bundle_sealed = NULL, image_sealed = NULL, dynamics_sealed = NULL
+         WHERE id = $2 AND status = 'signed'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    tx.commit().await?;
+    tracing::info!(signature_request_id = %id, "signature evidence archived");
+    Ok(true)
+}
+
+/// Runs [`archive_due`] now and then every [`RETENTION_INTERVAL`].
+pub fn spawn_retention(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match archive_due(&state, now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(archived = n, "signature retention round"),
+                Err(e) => tracing::error!(error = %e, "signature retention round failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,1197 @@
+//! Signatures with stroke dynamics through the real HTTP stack, on SQLite and PostgreSQL:
+//! template → request → the signer's page, events and submission → the counsellor's view with
+//! verification; tampering with the document, form data, bundle, seal, audit chain and image
+//! gives the matching reason; bad submissions are 422 with their codes; the retention job moves
+//! evidence to the archive where it still verifies; the CLI verifies and opens the escrow on
+//! files.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use base64::Engine;
+use common::{Backend, Resp, TestApp};
+use serde_json::{json, Value};
+
+/// A synthetic two-stroke signature with known timing: stroke 1 has 30 samples 8 ms apart from
+/// t = 1000 (232 ms), the pen is up for 300 ms, stroke 2 has 20 samples 10 ms apart (190 ms).
+/// Total 232 + 300 + 190 = 722 ms.
+fn synthetic_signature() -> Value {
+    let s1: Vec<Value> = (0..30)
+        .map(|i| {
+            let f = f64::from(i);
+            json!({"x": 20.0 + 8.0 * f, "y": 60.0 + 20.0 * (f / 3.0).sin(), "t": 1000.0 + 8.0 * f, "pressure": 0.5})
+        })
+        .collect();
+    let s2: Vec<Value> = (0..20)
+        .map(|i| {
+            let f = f64::from(i);
+            json!({"x": 120.0 + 3.0 * f, "y": 20.0 + 5.0 * f, "t": 1532.0 + 10.0 * f, "pressure": 0.6})
+        })
+        .collect();
+    json!({
+        "canvas": {"width": 400, "height": 150},
+        "device": {"pointer_types": ["pen"], "user_agent": "SignatureTest/1.0", "pixel_ratio": 2},
+        "client_started_at_ms": 1_750_000_000_000_i64,
+        "strokes": [
+            {"pointer_type": "pen", "points": s1},
+            {"pointer_type": "pen", "points": s2},
+        ]
+    })
+}
+
+fn submission(signature: Value) -> Value {
+    json!({
+        "signer_name": "Ana Example",
+        "consent": true,
+        "fields": {"client_name": "Ana Example", "date_of_birth": "1990-04-01", "consent_recording": true},
+        "signature": signature,
+    })
+}
+
+struct Sent {
+    request_id: String,
+    token: String,
+}
+
+async fn template(t: &TestApp, cookie: &str) -> String {
+    let r = t
+        .post(
+            "/api/signatures/templates",
+            Some(cookie),
+            Some(json!({
+                "title": "Einwilligung in die Beratung",
+                "body_markdown": "# Consent\n\nI agree to **online counselling**.\n\n<script>alert(1)</script>\n",
+                "fields": [
+                    {"name": "client_name", "label": "Full name", "type": "text", "required": true},
+                    {"name": "date_of_birth", "label": "Date of birth", "type": "date"},
+                    {"name": "consent_recording", "label": "I agree", "type": "checkbox", "required": true},
+                ],
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let tpl = r.json();
+    assert!(tpl["body_html"]
+        .as_str()
+        .unwrap()
+        .contains("<strong>online counselling</strong>"));
+    assert!(!tpl["body_html"].as_str().unwrap().contains("<script"));
+    tpl["id"].as_str().unwrap().to_owned()
+}
+
+async fn send(t: &TestApp, cookie: &str, template_id: &str) -> Sent {
+    let r = t
+        .post(
+            "/api/signatures/requests",
+            Some(cookie),
+            Some(json!({"template_id": template_id})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let req = r.json();
+    assert_eq!(req["status"], "pending");
+    let url = req["sign_url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/sign/", t.settings().public_url)),
+        "{url}"
+    );
+    Sent {
+        request_id: req["id"].as_str().unwrap().to_owned(),
+        token: url.rsplit('/').next().unwrap().to_owned(),
+    }
+}
+
+/// Opens the document as the signer's page does; returns its view.
+async fn open(t: &TestApp, token: &str) -> Value {
+    let r = t.get(&format!("/api/sign/{token}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+async fn event(t: &TestApp, token: &str, kind: &str) -> Resp {
+    t.post(
+        &format!("/api/sign/{token}/events"),
+        None,
+        Some(json!({"kind": kind})),
+    )
+    .await
+}
+
+async fn submit(t: &TestApp, token: &str, body: Value) -> Resp {
+    t.post(&format!("/api/sign/{token}"), None, Some(body))
+        .await
+}
+
+async fn verify(t: &TestApp, cookie: &str, document: &[u8], evidence: &Value) -> Value {
+    let r = t
+        .post(
+            "/api/signatures/verify",
+            Some(cookie),
+            Some(json!({
+                "document_base64": base64::engine::general_purpose::STANDARD.encode(document),
+                "evidence": evidence,
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+fn reason(v: &Value) -> &str {
+    v["reason"].as_str().unwrap_or("valid")
+}
+
+/// A signed request: `(sent, document bytes, evidence)`.
+async fn signed(t: &TestApp, cookie: &str) -> (Sent, Vec<u8>, Value) {
+    let tpl = template(t, cookie).await;
+    let sent = send(t, cookie, &tpl).await;
+    open(t, &sent.token).await;
+    assert_eq!(
+        event(t, &sent.token, "consent_given").await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        event(t, &sent.token, "capture_started").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = submit(t, &sent.token, submission(synthetic_signature())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let doc = t
+        .get(
+            &format!("/api/signatures/requests/{}/document", sent.request_id),
+            Some(cookie),
+        )
+        .await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let ev = t
+        .get(
+            &format!("/api/signatures/requests/{}/evidence", sent.request_id),
+            Some(cookie),
+        )
+        .await;
+    assert_eq!(ev.status, StatusCode::OK, "{}", ev.text());
+    (sent, doc.body, ev.json())
+}
+
+async fn flow(backend: Backend) {
+    let t = TestApp::on(backend).await;
+    let (_, cookie) = t.counsellor("sig@example.org", "Dr. Sign").await;
+    let tpl = template(&t, &cookie).await;
+    let sent = send(&t, &cookie, &tpl).await;
+
+    // The signer's page and the document.
+    let page = t.get(&format!("/sign/{}", sent.token), None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page
+        .text()
+        .contains(&format!(r#"data-sign-token="{}""#, sent.token)));
+    assert!(page.text().contains("/static/sign.js"));
+    let view = open(&t, &sent.token).await;
+    assert_eq!(view["status"], "pending");
+    assert_eq!(view["counsellor_name"], "Dr. Sign");
+    assert_eq!(view["fields"].as_array().unwrap().len(), 3);
+    let html = view["document_html"].as_str().unwrap();
+    assert!(
+        html.contains("<h1>Einwilligung in die Beratung</h1>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;script&gt;"),
+        "raw HTML is shown as text: {html}"
+    );
+    assert_eq!(
+        confidant_signature::sha256(html.as_bytes()).to_hex(),
+        view["document_sha256"].as_str().unwrap()
+    );
+    assert_eq!(
+        event(&t, &sent.token, "consent_given").await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        event(&t, &sent.token, "capture_started").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = event(&t, &sent.token, "sealed").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "kind");
+
+    // Submit: the server's own dynamics match the synthetic timing.
+    let r = submit(&t, &sent.token, submission(synthetic_signature())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let receipt = r.json();
+    assert_eq!(receipt["status"], "signed");
+    let d = &receipt["dynamics"];
+    assert_eq!(d["stroke_count"], 2);
+    assert_eq!(d["point_count"], 50);
+    assert!(
+        (d["total_time_ms"].as_f64().unwrap() - 722.0).abs() < 1e-6,
+        "{d}"
+    );
+    assert!(
+        (d["pause_time_ms"].as_f64().unwrap() - 300.0).abs() < 1e-6,
+        "{d}"
+    );
+    assert!((d["pauses"][0]["duration_ms"].as_f64().unwrap() - 300.0).abs() < 1e-6);
+    assert_eq!(receipt["document_sha256"], view["document_sha256"]);
+
+    // Signed: no second submission, no more events; the page still opens (status signed).
+    let again = submit(&t, &sent.token, submission(synthetic_signature())).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+    assert_eq!(
+        event(&t, &sent.token, "consent_given").await.status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(open(&t, &sent.token).await["status"], "signed");
+
+    // The counsellor's view: signed, verified, with form data, dynamics and image.
+    let list = t
+        .get("/api/signatures/requests", Some(&cookie))
+        .await
+        .json();
+    let item = &list[0];
+    assert_eq!(item["status"], "signed");
+    assert_eq!(item["verification"]["valid"], true, "{item}");
+    assert_eq!(item["verification"]["signer_name"], "Ana Example");
+    assert_eq!(item["bundle_sha256"], receipt["bundle_sha256"]);
+    assert_eq!(item["form_data"]["consent_recording"], "true");
+    assert_eq!(item["form_data"]["date_of_birth"], "1990-04-01");
+    assert!(item["sign_url"].is_null(), "no link once signed");
+    let img = t
+        .get(item["image_url"].as_str().unwrap(), Some(&cookie))
+        .await;
+    assert_eq!(img.status, StatusCode::OK);
+    assert_eq!(img.header("content-type"), Some("image/svg+xml"));
+    assert!(img.text().starts_with("<svg"));
+    let r = t
+        .post(
+            &format!("/api/signatures/requests/{}/revoke", sent.request_id),
+            Some(&cookie),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+
+    // Audit trail: the ceremony in order, sealed last.
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM signature_audit WHERE request_id = $1 ORDER BY seq")
+            .bind(&sent.request_id)
+            .fetch_all(&t.state.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        kinds,
+        [
+            "document_shown",
+            "consent_given",
+            "capture_started",
+            "capture_ended",
+            "submitted",
+            "sealed"
+        ]
+    );
+
+    // At rest: nothing the signer typed, and no biometrics, in clear.
+    let row: (Vec<u8>, Vec<u8>, Vec<u8>) = sqlx::query_as(
+        "SELECT form_sealed, bundle_sealed, image_sealed FROM signature_requests WHERE id = $1",
+    )
+    .bind(&sent.request_id)
+    .fetch_one(&t.state.db)
+    .await
+    .unwrap();
+    for blob in [&row.0, &row.1, &row.2] {
+        let text = String::from_utf8_lossy(blob);
+        assert!(
+            !text.contains("Ana Example") && !text.contains("1990-04-01") && !text.contains("<svg")
+        );
+    }
+
+    // Verification over HTTP, and tampering with each part.
+    let doc = t
+        .get(
+            &format!("/api/signatures/requests/{}/document", sent.request_id),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(doc.header("content-type"), Some("text/html; charset=utf-8"));
+    let document = doc.body;
+    assert_eq!(document, html.as_bytes());
+    let evidence = t
+        .get(
+            &format!("/api/signatures/requests/{}/evidence", sent.request_id),
+            Some(&cookie),
+        )
+        .await
+        .json();
+    let ok = verify(&t, &cookie, &document, &evidence).await;
+    assert_eq!(ok["valid"], true, "{ok}");
+    assert_eq!(ok["bundle_sha256"], receipt["bundle_sha256"]);
+    tamper_cases(&t, &cookie, &document, &evidence).await;
+
+    // The document as text is accepted too; exactly one of the two.
+    let r = t
+        .post(
+            "/api/signatures/verify",
+            Some(&cookie),
+            Some(json!({"document": html, "evidence": evidence})),
+        )
+        .await;
+    assert_eq!(r.json()["valid"], true);
+    let r = t
+        .post(
+            "/api/signatures/verify",
+            Some(&cookie),
+            Some(json!({"evidence": evidence})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "document");
+    let r = t
+        .post(
+            "/api/signatures/verify",
+            Some(&cookie),
+            Some(json!({"document": "x", "evidence": {"format": "something else"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "evidence");
+    let r = t
+        .post(
+            "/api/signatures/verify",
+            None,
+            Some(json!({"document": "x", "evidence": evidence})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // Tampering with the stored audit trail shows in the counsellor's view.
+    sqlx::query("UPDATE signature_audit SET detail = 'edited' WHERE request_id = $1 AND seq = 1")
+        .bind(&sent.request_id)
+        .execute(&t.state.db)
+        .await
+        .unwrap();
+    let item = t
+        .get(
+            &format!("/api/signatures/requests/{}", sent.request_id),
+            Some(&cookie),
+        )
+        .await
+        .json();
+    assert_eq!(item["verification"]["valid"], false);
+    assert_eq!(item["verification"]["reason"], "chain_broken");
+    assert_eq!(item["verification"]["chain_index"], 1);
+    assert_eq!(item["verification"]["chain_fault"], "hash_mismatch");
+
+    // Another counsellor sees none of it.
+    let (_, other) = t.counsellor("other@example.org", "Other").await;
+    for path in ["", "/document", "/evidence", "/image"] {
+        let r = t
+            .get(
+                &format!("/api/signatures/requests/{}{path}", sent.request_id),
+                Some(&other),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let r = t
+        .post(
+            "/api/signatures/requests",
+            Some(&other),
+            Some(json!({"template_id": tpl})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "template_id");
+    assert_eq!(
+        t.get("/api/signatures/requests", Some(&other)).await.json(),
+        json!([])
+    );
+}
+
+/// An edit of an evidence file.
+type Edit = Box<dyn Fn(&mut Value)>;
+/// Status and the evidence columns of a live row.
+type LiveRow = (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Every tampered part gives its own reason.
+async fn tamper_cases(t: &TestApp, cookie: &str, document: &[u8], evidence: &Value) {
+    // Document: one byte changed, one appended.
+    let mut d = document.to_vec();
+    let mid = d.len() / 2;
+    d[mid] ^= 0x01;
+    assert_eq!(
+        reason(&verify(t, cookie, &d, evidence).await),
+        "document_changed"
+    );
+    let mut d = document.to_vec();
+    d.push(b'\n');
+    assert_eq!(
+        reason(&verify(t, cookie, &d, evidence).await),
+        "document_changed"
+    );
+
+    let cases: Vec<(&str, &str, Edit)> = vec![
+        (
+            "form value",
+            "form_data_changed",
+            Box::new(|e| e["form_data"]["client_name"] = json!("Eve Example")),
+        ),
+        (
+            "form field added",
+            "form_data_changed",
+            Box::new(|e| e["form_data"]["extra"] = json!("")),
+        ),
+        (
+            "form not strings",
+            "form_data_changed",
+            Box::new(|e| e["form_data"]["consent_recording"] = json!(true)),
+        ),
+        (
+            "bundle field",
+            "bundle_changed",
+            Box::new(|e| e["sealed"]["bundle"]["signer_name"] = json!("Eve Example")),
+        ),
+        (
+            "bundle field injected",
+            "bundle_changed",
+            Box::new(|e| e["sealed"]["bundle"]["note"] = json!("x")),
+        ),
+        (
+            "bundle not parsable",
+            "bundle_changed",
+            Box::new(|e| e["sealed"] = json!("garbage")),
+        ),
+        (
+            "bundle digest",
+            "bundle_changed",
+            Box::new(|e| {
+                let h = e["sealed"]["bundle_sha256"].as_str().unwrap().to_owned();
+                let flipped = if h.starts_with('0') { "1" } else { "0" };
+                e["sealed"]["bundle_sha256"] = json!(format!("{flipped}{}", &h[1..]));
+            }),
+        ),
+        (
+            "bundle edited, digest recomputed",
+            "seal_invalid",
+            Box::new(|e| {
+                e["sealed"]["bundle"]["sealed_at_ms"] =
+                    json!(e["sealed"]["bundle"]["sealed_at_ms"].as_i64().unwrap() + 1);
+                let bundle: confidant_signature::bundle::EvidenceBundle =
+                    serde_json::from_value(e["sealed"]["bundle"].clone()).unwrap();
+                e["sealed"]["bundle_sha256"] = json!(bundle.digest().unwrap().to_hex());
+            }),
+        ),
+        (
+            "seal signature",
+            "seal_invalid",
+            Box::new(|e| {
+                let engine = base64::engine::general_purpose::STANDARD;
+                let mut sig = engine
+                    .decode(e["sealed"]["signature"].as_str().unwrap())
+                    .unwrap();
+                sig[10] ^= 0x01;
+                e["sealed"]["signature"] = json!(engine.encode(sig));
+            }),
+        ),
+        (
+            "seal key id",
+            "unknown_key",
+            Box::new(|e| e["sealed"]["key_id"] = json!("0123456789abcdef")),
+        ),
+        (
+            "audit detail",
+            "chain_broken",
+            Box::new(|e| e["audit"]["events"][2]["detail"] = json!("edited")),
+        ),
+        (
+            "audit event removed",
+            "chain_broken",
+            Box::new(|e| {
+                e["audit"]["events"].as_array_mut().unwrap().remove(1);
+            }),
+        ),
+        (
+            "audit not parsable",
+            "chain_broken",
+            Box::new(|e| e["audit"] = json!([1, 2, 3])),
+        ),
+        (
+            "image",
+            "image_changed",
+            Box::new(|e| {
+                let svg = e["image_svg"]
+                    .as_str()
+                    .unwrap()
+                    .replace("stroke=\"#000\"", "stroke=\"#f00\"");
+                e["image_svg"] = json!(svg);
+            }),
+        ),
+    ];
+    for (name, expected, edit) in cases {
+        let mut e = evidence.clone();
+        edit(&mut e);
+        let v = verify(t, cookie, document, &e).await;
+        assert_eq!(reason(&v), expected, "{name}: {v}");
+        assert_eq!(v["valid"], false, "{name}");
+    }
+    // An image left out is simply not checked.
+    let mut e = evidence.clone();
+    e.as_object_mut().unwrap().remove("image_svg");
+    assert_eq!(verify(t, cookie, document, &e).await["valid"], true);
+}
+
+#[tokio::test]
+async fn sign_and_verify_on_sqlite() {
+    flow(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sign_and_verify_on_postgres() {
+    if Backend::from_env() != Backend::Postgres {
+        return;
+    }
+    flow(Backend::Postgres).await;
+}
+
+fn problems(r: &Resp) -> Vec<(String, String)> {
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    r.json()["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap().to_owned(),
+                f["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn bad_submissions_are_422_naming_field_and_code() {
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("bad@example.org", "Bad").await;
+    let tpl = template(&t, &cookie).await;
+    let sent = send(&t, &cookie, &tpl).await;
+    open(&t, &sent.token).await;
+
+    let with_sig = |edit: &dyn Fn(&mut Value)| {
+        let mut s = synthetic_signature();
+        edit(&mut s);
+        submission(s)
+    };
+    let cases: Vec<(Value, (&str, &str))> = vec![
+        (
+            with_sig(&|s| s["strokes"] = json!([])),
+            ("signature.strokes", "signature_empty"),
+        ),
+        (
+            with_sig(&|s| s["strokes"][0]["points"][3]["t"] = json!(1.0)),
+            ("signature.strokes[0].points[3].t", "time_not_monotonic"),
+        ),
+        (
+            with_sig(&|s| s["strokes"][1]["points"][2]["x"] = json!(5000)),
+            ("signature.strokes[1].points[2]", "point_outside_canvas"),
+        ),
+        (
+            with_sig(&|s| s["strokes"][0]["points"][0]["pressure"] = json!(1.5)),
+            (
+                "signature.strokes[0].points[0].pressure",
+                "pressure_out_of_range",
+            ),
+        ),
+        (
+            with_sig(&|s| s["strokes"][0]["points"][0]["t"] = json!(-5)),
+            ("signature.strokes[0].points[0].t", "time_negative"),
+        ),
+        (
+            with_sig(&|s| s["canvas"]["width"] = json!(0)),
+            ("signature.canvas.width", "canvas_invalid"),
+        ),
+        (
+            with_sig(&|s| s["strokes"][0]["points"][0]["speed"] = json!(3)),
+            ("signature", "submission_malformed"),
+        ),
+        (
+            with_sig(
+                &|s| s["strokes"] = json!([{"pointer_type": "mouse", "points": [{"x": 1, "y": 1, "t": 0}, {"x": 2, "y": 1, "t": 1}]}]),
+            ),
+            ("signature", "signature_too_few_points"),
+        ),
+        (
+            with_sig(&|s| s["strokes"][1]["points"][19]["t"] = json!(200_000)),
+            ("signature", "duration_too_long"),
+        ),
+    ];
+    for (body, (field, code)) in cases {
+        let r = submit(&t, &sent.token, body).await;
+        assert_eq!(
+            problems(&r),
+            [(field.to_owned(), code.to_owned())],
+            "{}",
+            r.text()
+        );
+    }
+
+    // Every problem of the form at once.
+    let r = submit(
+        &t,
+        &sent.token,
+        json!({
+            "signer_name": " ",
+            "consent": false,
+            "fields": {"date_of_birth": "1990-13-01", "nickname": "x"},
+            "signature": {"canvas": {"width": 400, "height": 150}, "strokes": []},
+        }),
+    )
+    .await;
+    assert_eq!(
+        problems(&r),
+        [
+            ("signer_name", "required"),
+            ("consent", "required"),
+            ("fields.nickname", "unknown"),
+            ("fields.client_name", "required"),
+            ("fields.date_of_birth", "invalid"),
+            ("fields.consent_recording", "required"),
+            ("signature.strokes", "signature_empty"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    // Wrong shapes and non-JSON.
+    let r = submit(
+        &t,
+        &sent.token,
+        json!({"signer_name": "A", "signature": {}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "consent");
+    let raw = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/api/sign/{}", sent.token))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    assert_eq!(t.send(raw).await.status, StatusCode::BAD_REQUEST);
+    let big = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/api/sign/{}", sent.token))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(vec![b' '; 4 * 1024 * 1024]))
+        .unwrap();
+    assert_eq!(t.send(big).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Nothing was stored; a good submission still goes through.
+    let r = submit(&t, &sent.token, submission(synthetic_signature())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+
+    // Templates are checked too, every problem at once.
+    let r = t
+        .post(
+            "/api/signatures/templates",
+            Some(&cookie),
+            Some(json!({"title": "", "fields": [{"name": "A b", "label": "x", "type": "text"}, {"name": "ok", "label": "", "type": "date"}]})),
+        )
+        .await;
+    assert_eq!(
+        problems(&r),
+        [
+            ("title", "invalid"),
+            ("fields[0].name", "invalid"),
+            ("fields[1].label", "invalid")
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    let r = t
+        .post(
+            "/api/signatures/templates",
+            Some(&cookie),
+            Some(
+                json!({"title": "x", "fields": [{"name": "a", "label": "x", "type": "signature"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "fields[0].type");
+}
+
+#[tokio::test]
+async fn links_expire_are_revocable_and_need_the_document_shown() {
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("links@example.org", "Links").await;
+    let tpl = template(&t, &cookie).await;
+
+    // Submitting without ever opening the document is refused.
+    let sent = send(&t, &cookie, &tpl).await;
+    let r = submit(&t, &sent.token, submission(synthetic_signature())).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+
+    // Without the page's events, the submission records consent and capture itself.
+    open(&t, &sent.token).await;
+    let r = submit(&t, &sent.token, submission(synthetic_signature())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let item = t
+        .get(
+            &format!("/api/signatures/requests/{}", sent.request_id),
+            Some(&cookie),
+        )
+        .await
+        .json();
+    assert_eq!(item["verification"]["valid"], true, "{item}");
+
+    // Revoked: the page and the API say "not found".
+    let sent = send(&t, &cookie, &tpl).await;
+    let r = t
+        .post(
+            &format!("/api/signatures/requests/{}/revoke", sent.request_id),
+            Some(&cookie),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["status"], "revoked");
+    assert!(r.json()["sign_url"].is_null());
+    let page = t.get(&format!("/sign/{}", sent.token), None).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.text().contains(r#"data-link-valid="false""#));
+    assert!(!page.text().contains(&sent.token));
+    assert_eq!(
+        t.get(&format!("/api/sign/{}", sent.token), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        submit(&t, &sent.token, submission(synthetic_signature()))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Expired.
+    let sent = send(&t, &cookie, &tpl).await;
+    sqlx::query("UPDATE signature_requests SET expires_at = 1 WHERE id = $1")
+        .bind(&sent.request_id)
+        .execute(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        t.get(&format!("/api/sign/{}", sent.token), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let item = t
+        .get(
+            &format!("/api/signatures/requests/{}", sent.request_id),
+            Some(&cookie),
+        )
+        .await
+        .json();
+    assert_eq!(item["status"], "expired");
+
+    // Unknown and malformed tokens.
+    for token in [
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "not%20a%20token",
+    ] {
+        assert_eq!(
+            t.get(&format!("/sign/{token}"), None).await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            t.get(&format!("/api/sign/{token}"), None).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    let r = t
+        .post(
+            "/api/signatures/requests",
+            Some(&cookie),
+            Some(json!({"template_id": tpl, "ttl_hours": 0})),
+        )
+        .await;
+    assert_eq!(r.json()["error"]["field"], "ttl_hours");
+}
+
+async fn retention(backend: Backend) {
+    let t = TestApp::on(backend).await;
+    let (_, cookie) = t.counsellor("keep@example.org", "Keep").await;
+    let (sent, document, evidence) = signed(&t, &cookie).await;
+    let now = confidant::db::now_ms();
+
+    // Within the live period nothing moves.
+    assert_eq!(
+        confidant::signature::archive_due(&t.state, now)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        confidant::signature::archive_due(&t.state, now + 6 * 86_400_000)
+            .await
+            .unwrap(),
+        0
+    );
+    // After 7 days it moves, once.
+    let later = now + 7 * 86_400_000 + 60_000;
+    assert_eq!(
+        confidant::signature::archive_due(&t.state, later)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        confidant::signature::archive_due(&t.state, later)
+            .await
+            .unwrap(),
+        0
+    );
+
+    let live: LiveRow = sqlx::query_as(
+        "SELECT status, document, form_sealed, bundle_sealed FROM signature_requests WHERE id = $1",
+    )
+    .bind(&sent.request_id)
+    .fetch_one(&t.state.db)
+    .await
+    .unwrap();
+    assert_eq!(live.0, "archived");
+    assert!(
+        live.1.is_none() && live.2.is_none() && live.3.is_none(),
+        "the live row keeps no evidence"
+    );
+    let archived: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM signature_archive WHERE request_id = $1")
+            .bind(&sent.request_id)
+            .fetch_one(&t.state.db)
+            .await
+            .unwrap();
+    assert_eq!(archived, 1);
+    let last: (String, i64) = sqlx::query_as(
+        "SELECT kind, at_ms FROM signature_audit WHERE request_id = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(&sent.request_id)
+    .fetch_one(&t.state.db)
+    .await
+    .unwrap();
+    assert_eq!(last, ("archived".to_owned(), later));
+
+    // Still verifiable: in the counsellor's view, through the downloads, and the old evidence
+    // file (its chain ends before `archived`) too.
+    let item = t
+        .get(
+            &format!("/api/signatures/requests/{}", sent.request_id),
+            Some(&cookie),
+        )
+        .await
+        .json();
+    assert_eq!(item["status"], "archived");
+    assert_eq!(item["verification"]["valid"], true, "{item}");
+    assert_eq!(item["form_data"]["client_name"], "Ana Example");
+    let doc = t
+        .get(
+            &format!("/api/signatures/requests/{}/document", sent.request_id),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(doc.body, document);
+    let ev = t
+        .get(
+            &format!("/api/signatures/requests/{}/evidence", sent.request_id),
+            Some(&cookie),
+        )
+        .await
+        .json();
+    assert_eq!(
+        ev["audit"]["events"].as_array().unwrap().last().unwrap()["kind"],
+        "archived"
+    );
+    assert_eq!(verify(&t, &cookie, &document, &ev).await["valid"], true);
+    assert_eq!(
+        verify(&t, &cookie, &document, &evidence).await["valid"],
+        true
+    );
+    let mut d = document.clone();
+    d[0] ^= 1;
+    assert_eq!(
+        reason(&verify(&t, &cookie, &d, &ev).await),
+        "document_changed"
+    );
+    // The signer's link is gone.
+    assert_eq!(
+        t.get(&format!("/api/sign/{}", sent.token), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn retention_moves_to_the_archive_on_sqlite() {
+    retention(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn retention_moves_to_the_archive_on_postgres() {
+    if Backend::from_env() != Backend::Postgres {
+        return;
+    }
+    retention(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn live_days_are_configurable() {
+    let t = TestApp::with(|c| c.signature_live_days = 2).await;
+    let (_, cookie) = t.counsellor("two@example.org", "Two").await;
+    signed(&t, &cookie).await;
+    let now = confidant::db::now_ms();
+    assert_eq!(
+        confidant::signature::archive_due(&t.state, now + 86_400_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        confidant::signature::archive_due(&t.state, now + 2 * 86_400_000 + 60_000)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn keys_are_created_0600_and_the_escrow_private_key_once() {
+    let t = TestApp::on(Backend::Sqlite).await;
+    let data = t.dir.path().join("data");
+    let sealing = data.join("signature-sealing.pk8");
+    let private = data.join("escrow-private-key.MOVE-OFF-THIS-SERVER");
+    let public = data.join("signature-escrow-public.key");
+    for f in [
+        &sealing,
+        &private,
+        &public,
+        &data.join("signature-sealing-public.key"),
+    ] {
+        assert!(f.exists(), "{}", f.display());
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+    let private_bytes = std::fs::read(&private).unwrap();
+    let key = confidant::signature::keys::parse_key_32(&private_bytes).unwrap();
+    assert_eq!(
+        confidant_signature::escrow::public_key_from_secret(&key),
+        t.state.signature.keys.escrow
+    );
+    let sealing_bytes = std::fs::read(&sealing).unwrap();
+    let sealing_id = t.state.signature.keys.sealing.key_id();
+
+    // A restart keeps the keys; the private key is not written again once it has been moved.
+    std::fs::remove_file(&private).unwrap();
+    let again = confidant::start(common::config(data.clone()).resolve().unwrap())
+        .await
+        .unwrap();
+    assert!(!private.exists());
+    assert_eq!(again.signature.keys.escrow, t.state.signature.keys.escrow);
+    assert_eq!(again.signature.keys.sealing.key_id(), sealing_id);
+    assert_eq!(std::fs::read(&sealing).unwrap(), sealing_bytes);
+
+    // A configured escrow key: no pair is generated.
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("escrow.pub");
+    std::fs::write(&key_file, format!("{}\n", hex::encode([9u8; 32]))).unwrap();
+    let mut cfg = common::config(dir.path().join("data"));
+    cfg.signature_escrow_public_key_file = Some(key_file);
+    let s = confidant::start(cfg.resolve().unwrap()).await.unwrap();
+    assert_eq!(s.signature.keys.escrow.as_bytes(), &[9u8; 32]);
+    assert!(!dir
+        .path()
+        .join("data/escrow-private-key.MOVE-OFF-THIS-SERVER")
+        .exists());
+    assert!(!dir.path().join("data/signature-escrow-public.key").exists());
+    // A bad key file stops the start with a clear error.
+    let bad = dir.path().join("bad.pub");
+    std::fs::write(&bad, "nope").unwrap();
+    let mut cfg = common::config(dir.path().join("data2"));
+    cfg.signature_escrow_public_key_file = Some(bad);
+    let err = confidant::start(cfg.resolve().unwrap())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("bad.pub") && err.contains("32-byte"), "{err}");
+}
+
+fn confidant_cli(data_dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confidant"));
+    for var in [
+        "DATABASE_URL",
+        "CONFIDANT_DATA_DIR",
+        "RUST_LOG",
+        "CONFIDANT_SIGNATURE_ESCROW_PUBLIC_KEY_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cli_verifies_files_and_opens_the_escrow() {
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("cli@example.org", "Cli").await;
+    let (_, document, evidence) = signed(&t, &cookie).await;
+    let data = t.dir.path().join("data");
+    let files = tempfile::tempdir().unwrap();
+    let doc_path = files.path().join("document.html");
+    let ev_path = files.path().join("evidence.json");
+    std::fs::write(&doc_path, &document).unwrap();
+    std::fs::write(&ev_path, serde_json::to_vec_pretty(&evidence).unwrap()).unwrap();
+    let (doc, ev) = (doc_path.to_str().unwrap(), ev_path.to_str().unwrap());
+
+    let out = confidant_cli(&data, &["signature", "verify", doc, ev]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["valid"], true);
+
+    // One byte of the document changed: exit 1 with the reason.
+    let mut changed = document.clone();
+    changed[document.len() / 3] ^= 0x20;
+    let bad_doc = files.path().join("changed.html");
+    std::fs::write(&bad_doc, &changed).unwrap();
+    let out = confidant_cli(
+        &data,
+        &["signature", "verify", bad_doc.to_str().unwrap(), ev],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("document_changed"));
+
+    // A tampered chain in the file: exit 1, chain_broken.
+    let mut e = evidence.clone();
+    e["audit"]["events"][0]["at_ms"] =
+        json!(e["audit"]["events"][0]["at_ms"].as_i64().unwrap() - 1);
+    let bad_ev = files.path().join("tampered.json");
+    std::fs::write(&bad_ev, serde_json::to_vec(&e).unwrap()).unwrap();
+    let out = confidant_cli(
+        &data,
+        &["signature", "verify", doc, bad_ev.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("chain_broken"));
+
+    // Off the server: only the public key, passed explicitly; a wrong key is unknown_key.
+    let elsewhere = files.path().join("elsewhere");
+    let public = data.join("signature-sealing-public.key");
+    let out = confidant_cli(
+        &elsewhere,
+        &[
+            "signature",
+            "verify",
+            doc,
+            ev,
+            "--public-key",
+            public.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wrong = files.path().join("wrong.key");
+    std::fs::write(&wrong, hex::encode([3u8; 32])).unwrap();
+    let out = confidant_cli(
+        &elsewhere,
+        &[
+            "signature",
+            "verify",
+            doc,
+            ev,
+            "--public-key",
+            wrong.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unknown_key"));
+    // Usage and I/O errors: exit 2.
+    let out = confidant_cli(&elsewhere, &["signature", "verify", doc, ev]);
+    assert_eq!(out.status.code(), Some(2), "no key to trust");
+    let out = confidant_cli(
+        &data,
+        &["signature", "verify", doc, "/nonexistent/evidence.json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = confidant_cli(&data, &["signature", "verify", doc, doc]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a document is not an evidence file"
+    );
+    let out = confidant_cli(&data, &["signature", "verify", doc]);
+    assert_eq!(out.status.code(), Some(2), "missing argument");
+
+    // The escrow tool: the time series with the synthetic timing.
+    let key = data.join("escrow-private-key.MOVE-OFF-THIS-SERVER");
+    let out = confidant_cli(
+        &elsewhere,
+        &[
+            "signature",
+            "escrow-open",
+            "--key",
+            key.to_str().unwrap(),
+            ev,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let opened: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let strokes = opened["time_series"]["strokes"].as_array().unwrap();
+    assert_eq!(strokes.len(), 2);
+    assert_eq!(strokes[0]["points"].as_array().unwrap().len(), 30);
+    assert_eq!(strokes[0]["points"][0]["t"], 0.0);
+    assert!((strokes[1]["points"][19]["t"].as_f64().unwrap() - 722.0).abs() < 0.01);
+    assert!((opened["dynamics"]["pause_time_ms"].as_f64().unwrap() - 300.0).abs() < 0.01);
+    assert!((strokes[0]["points"][1]["x"].as_f64().unwrap() - 28.0).abs() < 0.01);
+    // Stdout carries no key material.
+    let key_hex = String::from_utf8(std::fs::read(&key).unwrap()).unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(key_hex.trim()));
+    // The wrong key is refused.
+    let out = confidant_cli(
+        &elsewhere,
+        &[
+            "signature",
+            "escrow-open",
+            "--key",
+            wrong.to_str().unwrap(),
+            ev,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("escrow key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
