@@ -141,14 +141,15 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     await page.getByTestId('bookings-empty').waitFor();
 
     await page.locator('[data-testid="booking-settings"] summary').click();
+    const profile = page.getByTestId('profile-form');
     // A bad address first: the field itself says what is wrong.
-    await page.getByTestId('field-slug').fill('X!');
+    await profile.getByTestId('field-slug').fill('X!');
     await page.getByTestId('profile-save').click();
-    await page.locator('[data-error-for="slug"]', { hasText: /a-z/ }).waitFor();
-    assert.equal(await page.getByTestId('field-slug').getAttribute('aria-invalid'), 'true');
+    await profile.locator('[data-error-for="slug"]', { hasText: /a-z/ }).waitFor();
+    assert.equal(await profile.getByTestId('field-slug').getAttribute('aria-invalid'), 'true');
 
-    await page.getByTestId('field-slug').fill(SLUG);
-    await page.getByTestId('field-time_zone').selectOption('Europe/Berlin');
+    await profile.getByTestId('field-slug').fill(SLUG);
+    await profile.getByTestId('field-time_zone').selectOption('Europe/Berlin');
     await page.getByTestId('profile-save').click();
     await page.getByTestId('profile-saved').waitFor();
     assert.equal(await page.getByTestId('public-booking-link').inputValue(), `${base}/book/${SLUG}`);
@@ -364,5 +365,43 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     await page.getByTestId('link-invalid').waitFor();
     await page.goto(`${base}/booking/cancel`);
     await page.getByTestId('link-invalid').waitFor();
+  });
+
+  step('a team page books the team type with a free member', async () => {
+    const dash = pages.counsellor;
+    const teamForm = dash.getByTestId('team-form');
+    await teamForm.getByTestId('field-name').fill('Familienberatung');
+    await teamForm.getByTestId('field-slug').fill('familie');
+    await teamForm.getByTestId('team-create').click();
+    const block = dash.locator('[data-testid="team-block"][data-slug="familie"]');
+    await block.waitFor();
+    await block.getByTestId('team-type-new').click();
+    const form = block.getByTestId('type-form');
+    await form.getByTestId('field-name').fill('Team video');
+    await form.getByTestId('field-duration_min').fill('30');
+    await form.getByTestId('field-min_notice_min').fill('60');
+    await form.getByTestId('type-save').click();
+    await block.getByTestId('type-item').filter({ hasText: 'Team video' }).waitFor();
+
+    const page = pages.client;
+    await page.goto(`${base}/book`);
+    await page.getByTestId('team-link').filter({ hasText: 'Familienberatung' }).click();
+    await page.waitForURL(`${base}/book/team/familie`);
+    await page.getByTestId('type-choice').filter({ hasText: 'Team video' }).click();
+    const slot = page.getByTestId('slot').first();
+    await slot.waitFor();
+    await slot.click();
+    const booking = page.getByTestId('booking-form');
+    await booking.getByTestId('field-first_name').fill('Robin');
+    await booking.getByTestId('field-last_name').fill('Team');
+    await booking.getByTestId('field-email').fill('robin@client.example');
+    await booking.getByTestId('consent-checkbox').check();
+    await booking.getByTestId('book-submit').click();
+    const done = page.getByTestId('booking-done');
+    await done.waitFor();
+    assert.equal(await done.getAttribute('data-status'), 'confirmed');
+    // The only member has it on the dashboard.
+    await dash.getByTestId('bookings-refresh').click();
+    await dash.locator(`[data-testid="booking-item"][data-booking-id="${await done.getAttribute('data-booking-id')}"]`).waitFor();
   });
 });

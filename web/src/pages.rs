@@ -10,6 +10,7 @@
 //! | join | `/j/{link_token}` | `join` | `/static/join.js` | `data-link-token` (valid link) or `data-link-valid="false"` (invalid link, status 404) |
 //! | centre booking page | `/book` | `book` | `/static/book.js` | – (lists the counsellors with a booking page) |
 //! | counsellor booking page | `/book/{slug}` | `book` | `/static/book.js` | `data-slug` (404 page for an unknown slug) |
+//! | team booking page | `/book/team/{slug}` | `book` | `/static/book.js` | `data-team` (404 page for an unknown team) |
 //! | booking link | `/booking/cancel`, `/booking/reschedule` | `booking-link` | `/static/booking-link.js` | `data-purpose`; the token stays in the URL fragment |
 //! | signing page | `/sign/{token}` | `sign` | `/static/sign.js` | `data-sign-token` (usable link) or `data-link-valid="false"` (status 404) |
 //!
@@ -376,6 +377,29 @@ pub async fn book(
         Err(AppError::NotFound) => Ok(not_found(&state, &headers)),
         Err(e) => Err(e),
     }
+}
+
+/// A team's public booking page (a team type is booked with whichever member is free); the
+/// 404 page for an unknown team.
+#[utoipa::path(get, path = "/book/team/{slug}", tag = "pages",
+    params(("slug" = String, Path, description = "Team slug")),
+    responses(
+        (status = 200, description = "Booking page", content_type = "text/html", body = String),
+        (status = 404, description = "No team with this slug", content_type = "text/html", body = String),
+    ))]
+pub async fn book_team(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> Result<Response, AppError> {
+    let found: Option<String> = sqlx::query_scalar("SELECT slug FROM teams WHERE slug = $1")
+        .bind(slug.to_ascii_lowercase())
+        .fetch_optional(&state.db)
+        .await?;
+    Ok(match found {
+        Some(slug) => render(&state, &headers, Page::Book, &[("team", &slug)]),
+        None => not_found(&state, &headers),
+    })
 }
 
 /// The page a cancel link from a booking mail opens. The token is in the fragment, which

@@ -10,10 +10,13 @@ import { kindLabel, formatRange, slotPicker, showFieldErrors, clearFieldErrors, 
 const app = appRoot();
 clear(app);
 const slug = document.body.dataset.slug || '';
+const team = document.body.dataset.team || '';
 const main = h('main', { class: 'page book-page', id: 'main' });
 app.append(pageHeader(), main);
 
-if (slug) counsellorPage(slug);
+// A counsellor's page and a team's page work alike; only the API base differs.
+if (slug) counsellorPage(`/api/public/counsellors/${encodeURIComponent(slug)}`);
+else if (team) counsellorPage(`/api/public/teams/${encodeURIComponent(team)}`);
 else centrePage();
 
 function failure(e) {
@@ -26,17 +29,27 @@ function failure(e) {
 async function centrePage() {
   document.title = `${t('book.centre_title')} – ${t('app.name')}`;
   let list;
+  let teams;
   try {
-    list = await get('/api/public/counsellors');
+    [list, teams] = await Promise.all([get('/api/public/counsellors'), get('/api/public/teams')]);
   } catch (e) {
     failure(e);
     return;
   }
   clear(main);
   main.append(h('h1', { text: t('book.centre_title') }), h('p', { class: 'lead', text: t('book.centre_intro') }));
-  if (!list.length) {
+  if (!list.length && !teams.length) {
     main.appendChild(h('p', { class: 'empty-hint', text: t('book.centre_empty'), testid: 'no-counsellors' }));
     return;
+  }
+  if (teams.length) {
+    const tl = h('ul', { class: 'counsellor-list', testid: 'team-list' });
+    for (const tm of teams) {
+      tl.appendChild(
+        h('li', { class: 'panel counsellor-item' }, h('a', { class: 'button button-primary', href: `/book/team/${encodeURIComponent(tm.slug)}`, text: t('book.choose_team', { name: tm.name }), testid: 'team-link', dataset: { slug: tm.slug } })),
+      );
+    }
+    main.appendChild(tl);
   }
   const ul = h('ul', { class: 'counsellor-list', testid: 'counsellor-list' });
   for (const c of list) {
@@ -49,10 +62,10 @@ async function centrePage() {
 
 // ------------------------------------------------------------------ one counsellor's page
 
-async function counsellorPage(slug) {
+async function counsellorPage(apiBase) {
   let page;
   try {
-    page = await get(`/api/public/counsellors/${encodeURIComponent(slug)}?lang=${currentLang()}`);
+    page = await get(`${apiBase}?lang=${currentLang()}`);
   } catch (e) {
     failure(e);
     return;
@@ -104,7 +117,11 @@ async function counsellorPage(slug) {
     state.slot = null;
     for (const b of typeButtons.children) b.setAttribute('aria-pressed', String(b === button));
     if (picker) picker.element.remove();
-    picker = slotPicker({ slug, typeId: type.id, counsellorZone: page.time_zone, onPick: chooseSlot });
+    picker = slotPicker({
+      counsellorZone: page.time_zone,
+      onPick: chooseSlot,
+      fetchSlots: (from, to) => get(`${apiBase}/slots?${new URLSearchParams({ type_id: type.id, from: from.toISOString(), to: to.toISOString() })}`),
+    });
     slotSection.appendChild(picker.element);
     slotSection.hidden = false;
     formSection.hidden = true;
@@ -188,7 +205,7 @@ async function counsellorPage(slug) {
       submit.disabled = true;
       submit.textContent = t('book.submitting');
       try {
-        const booking = await post(`/api/public/counsellors/${encodeURIComponent(slug)}/bookings`, body);
+        const booking = await post(`${apiBase}/bookings`, body);
         showDone(booking, body.email);
         return;
       } catch (e) {
@@ -226,7 +243,8 @@ async function counsellorPage(slug) {
     done.focus?.();
   }
 
-  main.appendChild(contactSection(slug, page));
+  // Messages go to one counsellor; a team page has no contact form.
+  if (!team) main.appendChild(contactSection(slug, page));
 }
 
 /** The consent text in a scrollable box and the checkbox that agrees to it. */

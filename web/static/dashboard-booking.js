@@ -240,7 +240,8 @@ export function bookingSettingsSection() {
   const hours = availabilityEditor();
   const feed = calendarFeedBlock();
   const sources = busySourcesBlock();
-  details.append(profile.element, types.element, hours.element, sources.element, feed.element);
+  const teams = teamsBlock();
+  details.append(profile.element, types.element, hours.element, sources.element, feed.element, teams.element);
   return { element: details };
 }
 
@@ -310,17 +311,21 @@ const TYPE_NUMBERS = [
   ['slot_step_min', 'dash.type_step', 0, 480, 0],
 ];
 
-function typesEditor() {
+/**
+ * The list of appointment types with "new" and "edit" forms: the counsellor's own (default) or a
+ * team's (`fetchTypes` and `createPath` given, rendered inside the team's block).
+ */
+function typesEditor({ heading = t('dash.types'), fetchTypes = () => get('/api/booking/types'), createPath = '/api/booking/types', testPrefix = 'type' } = {}) {
   const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
-  const list = h('ul', { class: 'type-admin-list', testid: 'type-list' });
-  const element = h('div', { class: 'settings-block' }, h('h3', { text: t('dash.types') }), status, list);
-  const newButton = h('button', { type: 'button', class: 'button', text: t('dash.type_new'), testid: 'type-new', onclick: () => openForm(null, newButton) });
+  const list = h('ul', { class: 'type-admin-list', testid: `${testPrefix}-list` });
+  const element = h('div', { class: 'settings-block' }, h('h3', { text: heading }), status, list);
+  const newButton = h('button', { type: 'button', class: 'button', text: t('dash.type_new'), testid: `${testPrefix}-new`, onclick: () => openForm(null, newButton) });
   element.appendChild(newButton);
 
   async function load() {
     let types;
     try {
-      types = await get('/api/booking/types');
+      types = await fetchTypes();
     } catch (e) {
       showError(e, status);
       return;
@@ -371,7 +376,7 @@ function typesEditor() {
       for (const [key, f] of numbers) body[key] = Number.parseInt(f.input.value, 10) || 0;
       try {
         if (ty) await put(`/api/booking/types/${encodeURIComponent(ty.id)}`, { ...body, id: ty.id });
-        else await post('/api/booking/types', body);
+        else await post(createPath, body);
         form.remove();
         await load();
         status.appendChild(notice(t('dash.saved'), 'success', 'type-saved'));
@@ -603,6 +608,78 @@ function busySourcesBlock() {
       await load();
     } catch (e) {
       if (!redirectIfUnauthorized(e)) showFieldErrors(form, e, status);
+    }
+  });
+
+  load();
+  return { element };
+}
+
+// ------------------------------------------------------------------ teams
+
+function teamsBlock() {
+  const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+  const list = h('div', { testid: 'team-blocks' });
+  const slug = field('slug', t('dash.team_slug'), { type: 'text', maxLength: 40, autocomplete: 'off', spellcheck: false });
+  const name = field('name', t('dash.team_name'), { type: 'text', maxLength: 100 });
+  const form = h('form', { noValidate: true, testid: 'team-form' }, h('h4', { text: t('dash.team_new') }), h('div', { class: 'field-row' }, name.element, slug.element), h('button', { type: 'submit', class: 'button', text: t('dash.team_create'), testid: 'team-create' }));
+  const element = h('div', { class: 'settings-block', testid: 'teams' }, h('h3', { text: t('dash.teams') }), h('p', { class: 'hint', text: t('dash.teams_hint') }), list, form, status);
+
+  function renderTeam(team) {
+    const memberStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+    const email = field('email', t('dash.team_member_email'), { type: 'email', maxLength: 254, autocomplete: 'off' });
+    const memberForm = h('form', { noValidate: true, testid: 'member-form' }, email.element, h('button', { type: 'submit', class: 'button', text: t('dash.team_add_member'), testid: 'member-add' }), memberStatus);
+    memberForm.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearFieldErrors(memberForm);
+      try {
+        await post(`/api/booking/teams/${encodeURIComponent(team.slug)}/members`, { email: email.input.value.trim() });
+        await load();
+      } catch (e) {
+        if (!redirectIfUnauthorized(e)) showFieldErrors(memberForm, e, memberStatus);
+      }
+    });
+    const types = typesEditor({
+      heading: t('dash.team_types'),
+      fetchTypes: async () => ((await get('/api/booking/teams')).find((x) => x.id === team.id) || { types: [] }).types,
+      createPath: `/api/booking/teams/${encodeURIComponent(team.slug)}/types`,
+      testPrefix: 'team-type',
+    });
+    return h(
+      'section',
+      { class: 'team-block', testid: 'team-block', dataset: { slug: team.slug } },
+      h('h4', { text: team.name }),
+      linkField(`${location.origin}/book/team/${team.slug}`, { label: t('dash.team_page'), testid: 'team-page-link' }),
+      h('p', { class: 'hint', testid: 'team-members', text: t('dash.team_members', { names: team.members.join(', ') }) }),
+      memberForm,
+      types.element,
+    );
+  }
+
+  async function load() {
+    try {
+      const teams = await get('/api/booking/teams');
+      clear(list);
+      if (!teams.length) list.appendChild(h('p', { class: 'empty-hint', text: t('dash.teams_none') }));
+      for (const team of teams) list.appendChild(renderTeam(team));
+    } catch (e) {
+      showError(e, status);
+    }
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearFieldErrors(form);
+    clear(status);
+    try {
+      await post('/api/booking/teams', { slug: slug.input.value.trim(), name: name.input.value.trim() });
+      slug.input.value = '';
+      name.input.value = '';
+      await load();
+    } catch (e) {
+      if (redirectIfUnauthorized(e)) return;
+      if (e instanceof ApiError && e.status === 409) status.appendChild(notice(t('dash.team_taken'), 'error', 'form-error'));
+      else showFieldErrors(form, e, status);
     }
   });
 

@@ -58,7 +58,9 @@ async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
             "signature_archive",
             "signature_audit",
             "signature_requests",
-            "signature_templates"
+            "signature_templates",
+            "team_members",
+            "teams"
         ]
     );
 }

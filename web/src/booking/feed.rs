@@ -192,7 +192,7 @@ pub async fn calendar(State(state): State<AppState>, Path(token): Path<String>) 
     .bind((now + Duration::days(FUTURE_DAYS)).timestamp_millis())
     .fetch_all(&state.db)
     .await?;
-    let types = store::types_of(&state.db, &counsellor_id, false).await?;
+    let types = store::types_visible_to(&state.db, &counsellor_id).await?;
     let uid_host = state
         .config
         .public_url

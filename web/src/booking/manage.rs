@@ -48,7 +48,7 @@ pub async fn get_profile(State(state): State<AppState>, me: Counsellor) -> Resul
     }))
 }
 
-fn valid_slug(s: &str) -> bool {
+pub(crate) fn valid_slug(s: &str) -> bool {
     (3..=40).contains(&s.len())
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
@@ -341,7 +341,7 @@ fn default_true() -> bool {
 }
 
 impl TypeBody {
-    fn of(t: store::TypeRow) -> Self {
+    pub(crate) fn of(t: store::TypeRow) -> Self {
         Self {
             id: Some(t.id.clone()),
             name: t.name.clone(),
@@ -408,16 +408,27 @@ pub async fn create_type(
     me: Counsellor,
     Json(body): Json<TypeBody>,
 ) -> Result<(StatusCode, axum::Json<TypeBody>), AppError> {
+    let t = insert_type(&state, &me.id, None, &body).await?;
+    Ok((StatusCode::CREATED, axum::Json(TypeBody::of(t))))
+}
+
+/// Stores a new type of `owner` (for `team`, when given) after checking it.
+pub(crate) async fn insert_type(
+    state: &AppState,
+    owner: &str,
+    team: Option<&str>,
+    body: &TypeBody,
+) -> Result<store::TypeRow, AppError> {
     body.check()?;
     let id = uuid::Uuid::new_v4().to_string();
     sqlx::query(
         "INSERT INTO appointment_types (id, counsellor_id, name, kind, duration_min, buffer_before_min,
             buffer_after_min, min_notice_min, window_days, slot_step_min, requires_confirmation,
-            location, active, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            location, active, created_at, team_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&id)
-    .bind(&me.id)
+    .bind(owner)
     .bind(body.name.trim())
     .bind(kind_str(body.kind))
     .bind(i64::from(body.duration_min))
@@ -430,10 +441,10 @@ pub async fn create_type(
     .bind(body.location.as_deref().map(str::trim))
     .bind(i64::from(body.active))
     .bind(now_ms())
+    .bind(team)
     .execute(&state.db)
     .await?;
-    let t = store::type_of(&state.db, &me.id, &id).await?;
-    Ok((StatusCode::CREATED, axum::Json(TypeBody::of(t))))
+    store::type_of(&state.db, owner, &id).await
 }
 
 /// Replaces an appointment type (existing bookings keep their times).
@@ -458,7 +469,7 @@ pub async fn update_type(
         "UPDATE appointment_types SET name = $1, kind = $2, duration_min = $3, buffer_before_min = $4,
             buffer_after_min = $5, min_notice_min = $6, window_days = $7, slot_step_min = $8,
             requires_confirmation = $9, location = $10, active = $11
-         WHERE id = $12 AND counsellor_id = $13",
+         WHERE id = $12",
     )
     .bind(body.name.trim())
     .bind(kind_str(body.kind))
@@ -472,7 +483,6 @@ pub async fn update_type(
     .bind(body.location.as_deref().map(str::trim))
     .bind(i64::from(body.active))
     .bind(&id)
-    .bind(&me.id)
     .execute(&state.db)
     .await?;
     Ok(axum::Json(TypeBody::of(store::type_of(&state.db, &me.id, &id).await?)))
@@ -579,7 +589,7 @@ pub async fn list_bookings(
     .bind(from.timestamp_millis())
     .fetch_all(&state.db)
     .await?;
-    let types = store::types_of(&state.db, &me.id, false).await?;
+    let types = store::types_visible_to(&state.db, &me.id).await?;
     let name_of = |id: &str| types.iter().find(|t| t.id == id).map(|t| t.name.clone()).unwrap_or_default();
     rows.iter()
         .map(|r| view(&state, r, &name_of(&r.type_id)))

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod public;
 pub mod sources;
 pub mod store;
+pub mod team;
 
 use chrono::{DateTime, Utc};
 

@@ -27,7 +27,7 @@ const MAX_SLOT_RANGE_DAYS: i64 = 62;
 const VIDEO_LINK_GRACE_MIN: i64 = 60;
 
 /// Refuses a public form submission when the network used up its budget.
-fn rate_limit(state: &AppState, ip: std::net::IpAddr) -> Result<(), AppError> {
+pub(crate) fn rate_limit(state: &AppState, ip: std::net::IpAddr) -> Result<(), AppError> {
     let limited = state
         .form_limiter
         .lock()
@@ -187,7 +187,7 @@ pub struct Slots {
     pub slots: Vec<SlotView>,
 }
 
-async fn slots_for(
+pub(crate) async fn slots_for(
     state: &AppState,
     host: &Host,
     t: &store::TypeRow,
@@ -236,7 +236,7 @@ pub async fn slots(
 }
 
 /// `from` (default now) and `to` (default 14 days later, at most 62 days after `from`).
-fn slot_range(
+pub(crate) fn slot_range(
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>), AppError> {
@@ -371,7 +371,7 @@ fn public_view(row: &store::BookingRow, host: &Host, t: &store::TypeRow) -> Publ
     }
 }
 
-fn check_honeypot(website: &Option<String>) -> Result<(), AppError> {
+pub(crate) fn check_honeypot(website: &Option<String>) -> Result<(), AppError> {
     if website.as_deref().is_some_and(|w| !w.trim().is_empty()) {
         return Err(AppError::invalid("website", "must be empty"));
     }
@@ -405,6 +405,19 @@ pub async fn book(
     if t.active == 0 {
         return Err(AppError::invalid("type_id", "is no longer offered"));
     }
+    let booking = book_with(&state, &host, &t, &req).await?;
+    Ok((StatusCode::CREATED, axum::Json(booking)))
+}
+
+/// Books `req` with `host` for type `t` (checked by the caller): validates the form, checks the
+/// time against the host's hours and external calendars, and inserts; the database refuses an
+/// overlap with another booking (`SlotTaken`).
+pub(crate) async fn book_with(
+    state: &AppState,
+    host: &Host,
+    t: &store::TypeRow,
+    req: &BookingRequest,
+) -> Result<PublicBooking, AppError> {
     let lang = lang_of(req.lang.as_deref());
     let form = BookingForm {
         first_name: req.first_name.clone(),
@@ -516,10 +529,10 @@ pub async fn book(
         kind: &t,
         join_url,
     };
-    notify::created(&mut tx, &state, &ctx).await?;
+    notify::created(&mut tx, state, &ctx).await?;
     tx.commit().await.map_err(store::overlap_to_conflict)?;
     tracing::info!(booking_id = %id, counsellor_id = %host.id, status, "booking created");
-    Ok((StatusCode::CREATED, axum::Json(public_view(&row, &host, &t))))
+    Ok(public_view(&row, host, t))
 }
 
 /// Creates the instant-session room of a video booking; returns `(session id, link token)`.

@@ -94,11 +94,13 @@ pub struct TypeRow {
     pub requires_confirmation: i64,
     pub location: Option<String>,
     pub active: i64,
+    /// The team that offers it (`None`: the counsellor's own).
+    pub team_id: Option<String>,
 }
 
 pub const TYPE_COLUMNS: &str = "id, counsellor_id, name, kind, duration_min, buffer_before_min, \
      buffer_after_min, min_notice_min, window_days, slot_step_min, requires_confirmation, \
-     location, active";
+     location, active, team_id";
 
 fn u32_of(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
@@ -138,10 +140,11 @@ impl TypeRow {
     }
 }
 
-/// The active appointment types of a counsellor.
+/// A counsellor's own appointment types (not their teams').
 pub async fn types_of(db: &Db, counsellor_id: &str, only_active: bool) -> Result<Vec<TypeRow>, AppError> {
     Ok(sqlx::query_as::<_, TypeRow>(&format!(
-        "SELECT {TYPE_COLUMNS} FROM appointment_types WHERE counsellor_id = $1 {} ORDER BY created_at",
+        "SELECT {TYPE_COLUMNS} FROM appointment_types WHERE counsellor_id = $1 AND team_id IS NULL {}
+         ORDER BY created_at",
         if only_active { "AND active = 1" } else { "" }
     ))
     .bind(counsellor_id)
@@ -149,10 +152,35 @@ pub async fn types_of(db: &Db, counsellor_id: &str, only_active: bool) -> Result
     .await?)
 }
 
-/// One appointment type of a counsellor.
+/// Every type a counsellor serves: their own and their teams'.
+pub async fn types_visible_to(db: &Db, counsellor_id: &str) -> Result<Vec<TypeRow>, AppError> {
+    Ok(sqlx::query_as::<_, TypeRow>(&format!(
+        "SELECT {TYPE_COLUMNS} FROM appointment_types
+         WHERE counsellor_id = $1 OR team_id IN (SELECT team_id FROM team_members WHERE counsellor_id = $1)
+         ORDER BY created_at"
+    ))
+    .bind(counsellor_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// The types of a team.
+pub async fn team_types(db: &Db, team_id: &str, only_active: bool) -> Result<Vec<TypeRow>, AppError> {
+    Ok(sqlx::query_as::<_, TypeRow>(&format!(
+        "SELECT {TYPE_COLUMNS} FROM appointment_types WHERE team_id = $1 {} ORDER BY created_at",
+        if only_active { "AND active = 1" } else { "" }
+    ))
+    .bind(team_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// One appointment type a counsellor serves: their own, or one of a team they belong to.
 pub async fn type_of(db: &Db, counsellor_id: &str, type_id: &str) -> Result<TypeRow, AppError> {
     sqlx::query_as::<_, TypeRow>(&format!(
-        "SELECT {TYPE_COLUMNS} FROM appointment_types WHERE counsellor_id = $1 AND id = $2"
+        "SELECT {TYPE_COLUMNS} FROM appointment_types
+         WHERE id = $2 AND (counsellor_id = $1
+            OR team_id IN (SELECT team_id FROM team_members WHERE counsellor_id = $1))"
     ))
     .bind(counsellor_id)
     .bind(type_id)
