@@ -110,6 +110,11 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 section "cargo build --workspace --bins"
 cargo build --workspace --bins
+# The server binary the tests start: the load generator's smoke test (in cargo test) and the
+# end-to-end test below.
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
+export CONFIDANT_BIN="${CONFIDANT_BIN:-$TARGET_DIR/debug/confidant}"
+echo "CONFIDANT_BIN=$CONFIDANT_BIN"
 
 # ---------------------------------------------------------------------------------------------
 section "PostgreSQL for the storage tests"
@@ -137,8 +142,6 @@ cargo build -p confidant --features test-capture
 
 # ---------------------------------------------------------------------------------------------
 section "End-to-end browser test (node --test tests/e2e/)"
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
-export CONFIDANT_BIN="${CONFIDANT_BIN:-$TARGET_DIR/debug/confidant}"
 [ -x "$CONFIDANT_BIN" ] || die "server binary not found at $CONFIDANT_BIN"
 echo "CONFIDANT_BIN=$CONFIDANT_BIN"
 node --test "$E2E_DIR"/*.test.mjs

@@ -1,0 +1,173 @@
+//! `confidant-loadgen`: a load generator for Confidant's SFU that goes through everything a
+//! browser goes through.
+//!
+//! # What it does
+//!
+//! It logs in once as a counsellor (`POST /api/auth/login`), creates one session per room
+//! (`POST /api/sessions`), takes a host token (`POST /api/sessions/{id}/host-token`) and joins
+//! every room as its host over the signalling websocket. The host admits every client that
+//! knocks, paced at 15 messages/s (the server allows 20/s, bursts of 60). Each simulated
+//! participant then does what the browser client does: open `/ws`, `knock` with the join link
+//! (`e2ee: true`), wait for `admitted`, `join`, send its first SDP offer (audio and video
+//! `sendonly` for publishers; one `recvonly` audio m-line for receive-only subscribers),
+//! apply the SFU's answer, answer every server `offer`, `ping` every 15 s, and finally `leave`.
+//! Media goes over real ICE (str0m, full ICE, controlling, one host candidate on 127.0.0.1
+//! per participant), DTLS and SRTP to the SFU's UDP port.
+//!
+//! Every participant is a `str0m::Rtc` driven sans-IO by one tokio task that owns its UDP
+//! socket and its websocket; a multi-threaded tokio runtime (`--threads`, default 2) runs all
+//! tasks. All simulated clients share one DTLS certificate, as the SFU does, so joining costs
+//! no key generation.
+//!
+//! # Media
+//!
+//! Publishers use str0m's frame API (`Writer::write`): Opus-shaped audio, one 80–160-byte
+//! frame every 20 ms with the RFC 6464 audio level set, and VP8-shaped video at `--fps` with
+//! an average of `--video-kbps` (keyframes, sent first and on every PLI/FIR, are 4× the
+//! average frame). Frames begin like real VP8/Opus frames (see [`payload`]), followed by a
+//! stamp: publisher id, kind, sequence number on the track, send time (nanoseconds on the
+//! generator's monotonic clock) and whether the frame was sent inside the measurement window.
+//! The SFU cannot read payloads anyway (they are end-to-end encrypted in real calls); it
+//! depacketizes and repacketizes the VP8 frames, which is why they must be VP8-shaped.
+//!
+//! # Phases
+//!
+//! Publishers join first; once they are connected the receive-only subscribers join. When
+//! every participant receives a frame from every track it should (or `--setup-timeout`
+//! passes), `--warmup` seconds of media follow, then the measurement window of `--duration`
+//! seconds. After it, media continues for one more second so frames sent inside the window
+//! can arrive, then publishing stops, everyone sends `leave`, the hosts leave, and the
+//! sessions are ended over HTTP. Finally `/metrics` must show zero participants, lobby clients
+//! and SFU peers, and `/healthz` must answer.
+//!
+//! # What is measured, and how
+//!
+//! * **Forwarded packets** (`forwarded_pps`, `packets_received`): RTP datagrams that arrive at
+//!   the receivers' UDP sockets from the SFU while the window is open, recognised by their
+//!   first two bytes (RFC 7983 / RFC 5761: first byte 128–191, second byte not an RTCP type)
+//!   before decryption. This is exactly what the SFU sent as RTP, retransmissions included.
+//!   `forwarded_mbps` is the same datagrams' UDP payload bytes (SRTP, RTP header, media).
+//!   The SFU forwards whole frames (str0m's frame API) and repacketizes them for each
+//!   receiver, so packets are counted where they arrive rather than derived from frames.
+//!   `packets_sent` counts the publishers' outgoing RTP datagrams the same way;
+//!   `expected_packets` is each publisher's `packets_sent` times its receivers, an estimate of
+//!   what a lossless SFU forwards (it packetizes with the same str0m and MTU, but may differ
+//!   by a few packets).
+//! * **Loss** (`loss_ratio`): by frames, exactly. The publisher marks each frame sent while
+//!   the window is open (`in_window`), so publisher and receivers agree on the set.
+//!   `frames_expected` is the window frames of every publisher track times the receivers of
+//!   that track (everyone else in the room, including participants that failed to join, so
+//!   failures show up as loss); `frames_received` counts the window frames that arrived.
+//!   For churn, where clients stay only briefly, loss is the gaps in the sequence numbers
+//!   between the first and the last frame each client received.
+//! * **Latency** (`latency_ms_p50/p99/p999/max`): receive time (when str0m hands the
+//!   reassembled frame to the receiver) minus the stamped send time (just before
+//!   `Writer::write`), for window frames, in an HDR histogram (1 µs – 60 s, 3 significant
+//!   digits). Both clocks are the same process's monotonic clock. It is the one-way latency
+//!   publisher → SFU → receiver through loopback, including the generator's own scheduling
+//!   and str0m's packetizing on both ends; on loopback the network adds nothing, so it is the
+//!   latency the server adds plus the generator's overhead (see `loadgen_cpu_seconds`).
+//! * **Join time** (`join_ms_*`): from sending `knock` to ICE + DTLS connected, per
+//!   participant. It includes waiting for the host's paced `admit`.
+//! * **Time to first frame** (`time_to_first_frame_ms_*`): from `knock` to the first media
+//!   frame received, per participant that receives anything.
+//! * **Server CPU and memory**: with `--sfu-pid` (or `--sfu-pid-file`), `/proc/PID/stat`
+//!   fields 14 + 15 (utime + stime, divided by `sysconf(_SC_CLK_TCK)`) read at the start and
+//!   the end of the window give `sfu_cpu_seconds`; `pps_per_cpu_second` is
+//!   `packets_received / sfu_cpu_seconds`. `sfu_rss_bytes` is `VmRSS` from
+//!   `/proc/PID/status` at the end of the window (`VmHWM` as the peak). This is the whole
+//!   `confidant` process: SFU, signalling and HTTP.
+//! * **Generator health**: `loadgen_cpu_seconds` (its own CPU time in the window) and
+//!   `late_frames` (frames publishers skipped because they fell more than 200 ms behind
+//!   schedule). If either is high, the generator, not the server, limits the numbers.
+//!
+//! Churn (`--scenario churn`) keeps one resident publisher per room and lets
+//! `--churn-parallel` clients per room each knock, join, connect, wait until they received
+//! every resident track, and leave, until `--cycles` cycles are done or `--duration` passes.
+//! The window is the whole churn phase.
+//!
+//! # The baseline
+//!
+//! `confidant-loadgen relay` runs a plain UDP relay (see [`relay`]) and `--raw-relay ADDR`
+//! sends the same frames, on the same schedule, between the same participants through it
+//! (see [`raw`]): cut into RTP-shaped datagrams of the size str0m makes, copied verbatim by
+//! the relay to the other members of the room, reassembled and counted by the receivers
+//! exactly as above. With `--sfu-pid` naming the relay, the same report results, so the
+//! ratio of the two runs' `pps_per_cpu_second` says what the SFU's WebRTC stack (SRTP,
+//! RTP/RTCP, depacketizing and repacketizing, feedback) costs over plain forwarding.
+//! `scripts/bench.sh` runs both side by side and writes `BENCHMARKS.md`.
+//!
+//! # Limits of the server that shape the scenarios
+//!
+//! The server allows `--max-participants` per room (default 16, the host included) and
+//! `--max-lobby` clients waiting in a lobby (default 50). The generator's host is a
+//! signalling-only participant (it sends no media), so with the defaults a room holds at
+//! most 15 simulated participants: `talk200` needs a server started with
+//! `--max-participants 202` and `audio50` one with `--max-participants 51`; otherwise they
+//! fail with `room_full` (reported as failures and loss). The generator lets at most 20
+//! clients of a room wait in its lobby at once, and its host admits 15 a second (the server
+//! allows a host 20 messages a second).
+//!
+//! # Traffic
+//!
+//! Everything stays on this machine: `--server` and `--raw-relay` must be loopback
+//! addresses, every participant binds 127.0.0.1, and datagrams str0m wants to send anywhere
+//! else are dropped (counted as `non_loopback_destination`). Every wait has a deadline and
+//! every loop ends: on `Leave`, at its setup timeout, or after a bounded number of turns.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod host;
+pub mod http;
+pub mod participant;
+pub mod payload;
+pub mod procstat;
+pub mod raw;
+pub mod relay;
+pub mod report;
+mod run;
+pub mod shared;
+pub mod signal;
+
+pub use config::{Args, Command, Plan, Scenario};
+pub use report::Report;
+pub use run::run;
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A command-line value is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// An HTTP call failed.
+    #[error("HTTP: {0}")]
+    Http(String),
+    /// The signalling websocket failed.
+    #[error("signalling: {0}")]
+    Signal(String),
+    /// The server sent an error code (or ended the session).
+    #[error("server said {0}")]
+    Server(String),
+    /// WebRTC (str0m or the UDP socket) failed.
+    #[error("media: {0}")]
+    Media(String),
+    /// Something took too long.
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+}
+
+impl Error {
+    /// A short class for counting failures.
+    pub fn class(&self) -> String {
+        match self {
+            Error::Config(_) => "config".into(),
+            Error::Http(_) => "http".into(),
+            Error::Signal(_) => "signalling".into(),
+            Error::Server(code) => code.clone(),
+            Error::Media(_) => "media".into(),
+            Error::Timeout(what) => format!("timeout {what}"),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The result of a run: one JSON object (`--json`) or a text summary.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Everything a run measured. Field meanings are in the crate documentation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// `sfu` (through the server) or `raw-relay` (the baseline: the plain relay).
+    pub mode: String,
+    /// Rooms (sessions) run side by side.
+    pub rooms: u32,
+    /// Publishing participants, all rooms.
+    pub publishers: u64,
+    /// Receive-only participants, all rooms.
+    pub subscribers: u64,
+    /// Simulated participants in all (churn: resident publishers plus every cycle's client).
+    pub participants: u64,
+    /// (publisher track, receiver) pairs the SFU should forward in steady state.
+    pub forwarded_streams: u64,
+    /// Publishers sent audio only.
+    pub audio_only: bool,
+    /// Video bitrate per publisher, kbit/s.
+    pub video_kbps: u32,
+    /// Video frames per second.
+    pub fps: u32,
+    /// Length of the measurement window, seconds.
+    pub duration_s: f64,
+    /// RTP packets per second that arrived at receivers from the SFU, inside the window.
+    pub forwarded_pps: f64,
+    /// Their rate in Mbit/s (UDP payload: SRTP, RTP header and media).
+    pub forwarded_mbps: f64,
+    /// RTP packets that arrived at receivers inside the window (retransmissions included).
+    pub packets_received: u64,
+    /// RTP packets publishers sent inside the window.
+    pub packets_sent: u64,
+    /// `packets_sent` of each publisher times its receivers: what a lossless SFU that packetizes
+    /// like the publisher forwards (an estimate; the SFU repacketizes each frame).
+    pub expected_packets: u64,
+    /// Frames publishers sent inside the window.
+    pub frames_sent: u64,
+    /// Window frames times their receivers.
+    pub frames_expected: u64,
+    /// Window frames that arrived at receivers (checked by publisher, track and sequence).
+    pub frames_received: u64,
+    /// Window frames that arrived after a later frame of the same track (reordered or twice).
+    pub frames_out_of_order: u64,
+    /// Window frames that arrived twice (counted once in `frames_received`).
+    pub frames_duplicated: u64,
+    /// `1 - frames_received / frames_expected` (churn: gaps in each receiver's sequence).
+    pub loss_ratio: f64,
+    /// One-way latency publisher → SFU → receiver of window frames, milliseconds.
+    pub latency_ms_p50: Option<f64>,
+    /// 99th percentile.
+    pub latency_ms_p99: Option<f64>,
+    /// 99.9th percentile.
+    pub latency_ms_p999: Option<f64>,
+    /// Largest.
+    pub latency_ms_max: Option<f64>,
+    /// Frames the latency percentiles are over.
+    pub latency_samples: u64,
+    /// Knock → first media frame received, per receiver, median, milliseconds.
+    pub time_to_first_frame_ms_p50: Option<f64>,
+    /// 99th percentile.
+    pub time_to_first_frame_ms_p99: Option<f64>,
+    /// Knock → ICE + DTLS connected, per participant, median, milliseconds.
+    pub join_ms_p50: Option<f64>,
+    /// 99th percentile.
+    pub join_ms_p99: Option<f64>,
+    /// The server process measured (the relay's in `raw-relay` mode; so are the `sfu_*`
+    /// fields below).
+    pub sfu_pid: Option<u32>,
+    /// CPU seconds (user + system) the server process used inside the window.
+    pub sfu_cpu_seconds: Option<f64>,
+    /// Of one core, in percent, inside the window.
+    pub sfu_cpu_percent: Option<f64>,
+    /// `packets_received / sfu_cpu_seconds`.
+    pub pps_per_cpu_second: Option<f64>,
+    /// Server RSS at the end of the window, bytes.
+    pub sfu_rss_bytes: Option<u64>,
+    /// Server RSS before setting up the participants, bytes.
+    pub sfu_rss_before_bytes: Option<u64>,
+    /// Server peak RSS (VmHWM), bytes.
+    pub sfu_rss_peak_bytes: Option<u64>,
+    /// CPU seconds the load generator used inside the window (if it nears
+    /// `duration_s × threads`, the generator, not the server, is the bottleneck).
+    pub loadgen_cpu_seconds: Option<f64>,
+    /// Frames publishers skipped because they fell behind schedule (generator overloaded).
+    pub late_frames: u64,
+    /// Churn: cycles asked for.
+    pub cycles: Option<u64>,
+    /// Churn: cycles that joined, received every track and left.
+    pub cycles_completed: Option<u64>,
+    /// Churn: completed cycles per second.
+    pub cycles_per_second: Option<f64>,
+    /// Participants that failed (join refused, timeout, transport failure).
+    pub participants_failed: u64,
+    /// Up to ten failure messages.
+    pub failures: Vec<String>,
+    /// Error codes the server sent (`host:` prefix: to a host connection) and local failure
+    /// classes, with counts.
+    pub errors: BTreeMap<String, u64>,
+    /// Every participant and host left and the server closed their websockets normally;
+    /// afterwards `/metrics` showed no participants and no SFU peers, and `/healthz` answered.
+    pub clean_shutdown: bool,
+    /// `/metrics` after the run (participants, SFU peers, websockets).
+    pub server_after: BTreeMap<String, f64>,
+    /// No failures, no loss, clean shutdown.
+    pub ok: bool,
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.2} ms"))
+}
+
+impl Report {
+    /// A human-readable summary.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let mut line = |l: String| {
+            s.push_str(&l);
+            s.push('\n');
+        };
+        line(format!(
+            "scenario {} ({}): {} room(s), {} publisher(s), {} subscriber(s){}, {} kbit/s @ {} fps",
+            self.scenario,
+            self.mode,
+            self.rooms,
+            self.publishers,
+            self.subscribers,
+            if self.audio_only { ", audio only" } else { "" },
+            self.video_kbps,
+            self.fps
+        ));
+        if let (Some(c), Some(done)) = (self.cycles, self.cycles_completed) {
+            line(format!(
+                "churn:      {done}/{c} cycles in {:.1} s ({:.1} cycles/s)",
+                self.duration_s,
+                self.cycles_per_second.unwrap_or(0.0)
+            ));
+        }
+        line(format!(
+            "forwarded:  {:.0} packets/s, {:.2} Mbit/s over {:.1} s ({} packets received, {} sent, ~{} expected)",
+            self.forwarded_pps,
+            self.forwarded_mbps,
+            self.duration_s,
+            self.packets_received,
+            self.packets_sent,
+            self.expected_packets
+        ));
+        line(format!(
+            "frames:     {} sent, {}/{} received, {} out of order, {} duplicated, loss {:.6}",
+            self.frames_sent,
+            self.frames_received,
+            self.frames_expected,
+            self.frames_out_of_order,
+            self.frames_duplicated,
+            self.loss_ratio
+        ));
+        line(format!(
+            "latency:    p50 {}  p99 {}  p99.9 {}  max {}  ({} frames)",
+            ms(self.latency_ms_p50),
+            ms(self.latency_ms_p99),
+            ms(self.latency_ms_p999),
+            ms(self.latency_ms_max),
+            self.latency_samples
+        ));
+        line(format!(
+            "join:       p50 {}  p99 {};  first frame p50 {}  p99 {}",
+            ms(self.join_ms_p50),
+            ms(self.join_ms_p99),
+            ms(self.time_to_first_frame_ms_p50),
+            ms(self.time_to_first_frame_ms_p99)
+        ));
+        match (self.sfu_cpu_seconds, self.sfu_rss_bytes) {
+            (Some(cpu), Some(rss)) => line(format!(
+                "server:     {cpu:.2} CPU-s ({:.1}% of a core), {:.0} packets per CPU-s, RSS {:.1} MiB (before {:.1}, peak {:.1})",
+                self.sfu_cpu_percent.unwrap_or(0.0),
+                self.pps_per_cpu_second.unwrap_or(0.0),
+                rss as f64 / 1_048_576.0,
+                self.sfu_rss_before_bytes.unwrap_or(0) as f64 / 1_048_576.0,
+                self.sfu_rss_peak_bytes.unwrap_or(0) as f64 / 1_048_576.0,
+            )),
+            _ => line("server:     no --sfu-pid given: CPU and RSS not measured".into()),
+        }
+        line(format!(
+            "loadgen:    {} CPU-s, {} late frames",
+            self.loadgen_cpu_seconds
+                .map_or("-".into(), |c| format!("{c:.2}")),
+            self.late_frames
+        ));
+        line(format!(
+            "failures:   {} participant(s); server errors {:?}",
+            self.participants_failed, self.errors
+        ));
+        for f in &self.failures {
+            line(format!("  - {f}"));
+        }
+        line(format!(
+            "shutdown:   {}; {}",
+            if self.clean_shutdown {
+                "clean"
+            } else {
+                "NOT clean"
+            },
+            if self.ok { "OK" } else { "NOT OK" }
+        ));
+        s
+    }
+}

@@ -1,0 +1,730 @@
+//! Orchestration of a run: log in, create sessions and hosts, start participants in order,
+//! open and close the measurement window, leave, check the server, build the report.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde_json::json;
+use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::{Args, Plan};
+use crate::http::Http;
+use crate::participant::{self, new_histogram, Spec};
+use crate::procstat::{self, ProcSample};
+use crate::report::Report;
+use crate::shared::{Control, Counters, RoomInfo, Shared, LOBBY_IN_FLIGHT};
+use crate::{host, raw, Error};
+
+/// After the window closes, frames stamped inside it may still be in flight this long.
+const DRAIN: Duration = Duration::from_millis(1000);
+/// How long to wait for all participants to leave.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the server may take to show zero participants after everyone left.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Failure messages kept for the report.
+const MAX_FAILURES: usize = 10;
+
+/// Runs the plan against the server (or, with `--raw-relay`, the baseline relay) and
+/// reports.
+pub async fn run(plan: &Plan, args: &Args) -> Result<Report, Error> {
+    if let Some(relay) = plan.raw_relay {
+        return run_raw(plan, args, relay).await;
+    }
+    let pid = sfu_pid(args)?;
+    let mut http = Http::new(&args.server)?;
+    let (Some(email), Some(password)) = (&args.email, &args.password) else {
+        return Err(Error::Config("--email and --password are needed".into()));
+    };
+    http.login(email, password).await?;
+    let shared = Arc::new(Shared::new(http.authority().to_owned()));
+    let rss_before = pid
+        .and_then(|p| procstat::sample(p).ok())
+        .map(|s| s.rss_bytes);
+
+    // Sessions and their hosts.
+    let (host_tx, host_rx) = watch::channel(Control::Run);
+    let mut rooms = Vec::new();
+    let mut hosts = Vec::new();
+    for r in 0..plan.rooms {
+        let session = http
+            .json(
+                "POST",
+                "/api/sessions",
+                Some(&json!({"title": format!("loadgen {r}"), "ttl_minutes": 240})),
+            )
+            .await?;
+        let id = session["id"]
+            .as_str()
+            .ok_or(Error::Http("session without id".into()))?
+            .to_owned();
+        let link = session["join_url"]
+            .as_str()
+            .and_then(|u| u.rsplit("/j/").next())
+            .ok_or(Error::Http("session without join_url".into()))?
+            .to_owned();
+        let ht = http
+            .json("POST", &format!("/api/sessions/{id}/host-token"), None)
+            .await?;
+        let room = ht["room"].as_str().unwrap_or(&id).to_owned();
+        let token = ht["token"]
+            .as_str()
+            .ok_or(Error::Http("host token missing".into()))?
+            .to_owned();
+        let (joined_tx, joined_rx) = oneshot::channel();
+        hosts.push(tokio::spawn(host::run(
+            shared.clone(),
+            room,
+            token,
+            host_rx.clone(),
+            joined_tx,
+        )));
+        joined_rx
+            .await
+            .map_err(|_| Error::Signal("host task ended".into()))?
+            .map_err(|e| Error::Signal(format!("host of room {r} could not join: {e}")))?;
+        rooms.push(Arc::new(RoomInfo {
+            index: r as usize,
+            session_id: id,
+            link,
+            lobby_gate: Semaphore::new(LOBBY_IN_FLIGHT),
+        }));
+    }
+
+    let progress = (!args.quiet).then(|| spawn_progress(shared.clone(), pid, plan.clone()));
+    let (ctl_tx, ctl_rx) = watch::channel(Control::Run);
+    let mut report = new_report(plan, pid, rss_before);
+    let kinds = if plan.video { 2 } else { 1 };
+    let next_index = Arc::new(AtomicU64::new(0));
+    let spec = spec_maker(plan, &next_index);
+
+    let outcome = if plan.is_churn() {
+        churn(
+            plan,
+            &shared,
+            &rooms,
+            &ctl_rx,
+            pid,
+            &mut report,
+            kinds,
+            &spec,
+        )
+        .await
+    } else {
+        steady(
+            plan,
+            &shared,
+            &rooms,
+            &ctl_rx,
+            pid,
+            &mut report,
+            kinds,
+            &spec,
+        )
+        .await
+    };
+    let mut reports = outcome?;
+
+    // Leave: stop media, then everyone leaves, then the hosts.
+    shared.leaving.store(true, Ordering::Relaxed);
+    let _ = ctl_tx.send(Control::StopMedia);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = ctl_tx.send(Control::Leave);
+    for h in reports.1.drain(..) {
+        match tokio::time::timeout(LEAVE_TIMEOUT, h).await {
+            Ok(Ok(r)) => reports.0.push(r),
+            Ok(Err(e)) => shared.error(&format!("task_panicked: {e}")),
+            Err(_) => shared.error("leave_timeout"),
+        }
+    }
+    let _ = host_tx.send(Control::Leave);
+    let mut hosts_clean = true;
+    for h in hosts {
+        match tokio::time::timeout(LEAVE_TIMEOUT, h).await {
+            Ok(Ok(r)) => {
+                hosts_clean &= r.clean_leave && r.failure.is_none();
+                if let Some(f) = r.failure {
+                    report.failures.push(format!("host: {f}"));
+                }
+            }
+            _ => hosts_clean = false,
+        }
+    }
+    for room in &rooms {
+        if let Err(e) = http
+            .json(
+                "POST",
+                &format!("/api/sessions/{}/end", room.session_id),
+                None,
+            )
+            .await
+        {
+            shared.error("end_session_failed");
+            tracing::warn!("ending session: {e}");
+        }
+    }
+    if let Some(p) = progress {
+        p.abort();
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!();
+        }
+    }
+
+    // The server must be healthy and empty again.
+    let settled = settle(&http).await;
+    let healthy = http
+        .request("GET", "/healthz", None)
+        .await
+        .map(|r| r.status == 200)
+        .unwrap_or(false);
+    report.server_after = settled.1;
+    let participants_clean = reports.0.iter().all(|r| r.clean_leave);
+    report.clean_shutdown = participants_clean && hosts_clean && settled.0 && healthy;
+
+    aggregate(plan, &mut report, &reports.0);
+    report.errors = shared.errors();
+    report.ok = run_ok(&report);
+    Ok(report)
+}
+
+/// The report of a run before anything is measured.
+fn new_report(plan: &Plan, pid: Option<u32>, rss_before: Option<u64>) -> Report {
+    Report {
+        scenario: plan.name.clone(),
+        mode: if plan.raw_relay.is_some() {
+            "raw-relay"
+        } else {
+            "sfu"
+        }
+        .to_owned(),
+        rooms: plan.rooms,
+        audio_only: !plan.video,
+        video_kbps: plan.video_kbps,
+        fps: plan.fps,
+        sfu_pid: pid,
+        sfu_rss_before_bytes: rss_before,
+        ..Report::default()
+    }
+}
+
+/// Makes participant specs with unique indices: `(name, publishes, tracks expected, churn)`.
+fn spec_maker<'a>(
+    plan: &'a Plan,
+    next_index: &'a AtomicU64,
+) -> impl Fn(String, bool, usize, bool) -> Spec + Sync + 'a {
+    move |name, publish, expect, churn| Spec {
+        index: u32::try_from(next_index.fetch_add(1, Ordering::Relaxed)).unwrap_or(u32::MAX),
+        name,
+        audio: publish,
+        video: publish && plan.video,
+        expect_tracks: expect,
+        leave_when_ready: churn,
+        video_kbps: plan.video_kbps,
+        fps: plan.fps,
+        setup_timeout: plan.setup_timeout,
+    }
+}
+
+/// One participant, over the server or (baseline) the relay.
+async fn participant(
+    raw_relay: Option<SocketAddr>,
+    spec: Spec,
+    room: Arc<RoomInfo>,
+    shared: Arc<Shared>,
+    ctl: watch::Receiver<Control>,
+) -> participant::Report {
+    match raw_relay {
+        Some(relay) => raw::run(spec, room, relay, shared, ctl).await,
+        None => participant::run(spec, room, shared, ctl).await,
+    }
+}
+
+/// The baseline: the same steady run through the plain relay, no server.
+async fn run_raw(plan: &Plan, args: &Args, relay: SocketAddr) -> Result<Report, Error> {
+    let pid = sfu_pid(args)?;
+    let shared = Arc::new(Shared::new(relay.to_string()));
+    let rss_before = pid
+        .and_then(|p| procstat::sample(p).ok())
+        .map(|s| s.rss_bytes);
+    let rooms: Vec<Arc<RoomInfo>> = (0..plan.rooms)
+        .map(|r| {
+            Arc::new(RoomInfo {
+                index: r as usize,
+                session_id: String::new(),
+                link: String::new(),
+                lobby_gate: Semaphore::new(LOBBY_IN_FLIGHT),
+            })
+        })
+        .collect();
+    let progress = (!args.quiet).then(|| spawn_progress(shared.clone(), pid, plan.clone()));
+    let (ctl_tx, ctl_rx) = watch::channel(Control::Run);
+    let mut report = new_report(plan, pid, rss_before);
+    let kinds = if plan.video { 2 } else { 1 };
+    let next_index = AtomicU64::new(0);
+    let spec = spec_maker(plan, &next_index);
+    let (mut done, handles) = steady(
+        plan,
+        &shared,
+        &rooms,
+        &ctl_rx,
+        pid,
+        &mut report,
+        kinds,
+        &spec,
+    )
+    .await?;
+    shared.leaving.store(true, Ordering::Relaxed);
+    let _ = ctl_tx.send(Control::StopMedia);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = ctl_tx.send(Control::Leave);
+    for h in handles {
+        match tokio::time::timeout(LEAVE_TIMEOUT, h).await {
+            Ok(Ok(r)) => done.push(r),
+            Ok(Err(e)) => shared.error(&format!("task_panicked: {e}")),
+            Err(_) => shared.error("leave_timeout"),
+        }
+    }
+    if let Some(p) = progress {
+        p.abort();
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!();
+        }
+    }
+    // Every participant left and the relay acknowledged it.
+    report.clean_shutdown =
+        done.iter().all(|r| r.clean_leave) && done.len() as u64 == report.participants;
+    aggregate(plan, &mut report, &done);
+    report.errors = shared.errors();
+    report.ok = run_ok(&report);
+    Ok(report)
+}
+
+/// A run is OK when nobody failed, nothing was lost or duplicated, frames arrived, and
+/// everyone left cleanly.
+fn run_ok(r: &Report) -> bool {
+    r.participants_failed == 0
+        && r.frames_duplicated == 0
+        && r.loss_ratio == 0.0
+        && r.clean_shutdown
+        && r.frames_received > 0
+}
+
+type Reports = (
+    Vec<participant::Report>,
+    Vec<JoinHandle<participant::Report>>,
+);
+
+/// Steady state: publishers, then subscribers, warm-up, the window.
+#[allow(clippy::too_many_arguments)]
+async fn steady(
+    plan: &Plan,
+    shared: &Arc<Shared>,
+    rooms: &[Arc<RoomInfo>],
+    ctl: &watch::Receiver<Control>,
+    pid: Option<u32>,
+    report: &mut Report,
+    kinds: usize,
+    spec: &(dyn Fn(String, bool, usize, bool) -> Spec + Sync),
+) -> Result<Reports, Error> {
+    let pubs = plan.publishers as usize;
+    let subs = plan.subscribers as usize;
+    let mut handles = Vec::new();
+    for room in rooms {
+        for i in 0..pubs {
+            let s = spec(
+                format!("publisher {}-{i}", room.index),
+                true,
+                (pubs - 1) * kinds,
+                false,
+            );
+            handles.push(tokio::spawn(participant(
+                plan.raw_relay,
+                s,
+                room.clone(),
+                shared.clone(),
+                ctl.clone(),
+            )));
+        }
+    }
+    let n_pub = (pubs * rooms.len()) as u64;
+    // Publishers first, so subscribers find their tracks already published.
+    let connect_limit = plan.setup_timeout + Duration::from_secs_f64(n_pub as f64 / 10.0);
+    wait_until(connect_limit, || {
+        Counters::get(&shared.counters.connected) + Counters::get(&shared.counters.failed) >= n_pub
+    })
+    .await;
+    for room in rooms {
+        for i in 0..subs {
+            let s = spec(
+                format!("subscriber {}-{i}", room.index),
+                false,
+                pubs * kinds,
+                false,
+            );
+            handles.push(tokio::spawn(participant(
+                plan.raw_relay,
+                s,
+                room.clone(),
+                shared.clone(),
+                ctl.clone(),
+            )));
+        }
+    }
+    let total = handles.len() as u64;
+    // Joins are paced by each host's admit rate (15/s per room).
+    let per_room = (pubs + subs) as f64;
+    let ready_limit = plan.setup_timeout + Duration::from_secs_f64(per_room / 10.0);
+    wait_until(ready_limit, || {
+        Counters::get(&shared.counters.ready) + Counters::get(&shared.counters.failed) >= total
+    })
+    .await;
+    let ready = Counters::get(&shared.counters.ready);
+    if ready < total {
+        shared.error("not_ready_at_window_start");
+    }
+    tokio::time::sleep(plan.warmup).await;
+
+    report.publishers = n_pub;
+    report.subscribers = (subs * rooms.len()) as u64;
+    report.participants = total;
+    let receivers_per_pub = (pubs - 1 + subs) as u64;
+    report.forwarded_streams = n_pub * kinds as u64 * receivers_per_pub;
+
+    let window = measure(shared, pid, plan.duration).await;
+    window.apply(report);
+    tokio::time::sleep(DRAIN).await;
+    Ok((Vec::new(), handles))
+}
+
+/// Churn: a resident publisher per room; clients join, receive every track, leave.
+#[allow(clippy::too_many_arguments)]
+async fn churn(
+    plan: &Plan,
+    shared: &Arc<Shared>,
+    rooms: &[Arc<RoomInfo>],
+    ctl: &watch::Receiver<Control>,
+    pid: Option<u32>,
+    report: &mut Report,
+    kinds: usize,
+    spec: &(dyn Fn(String, bool, usize, bool) -> Spec + Sync),
+) -> Result<Reports, Error> {
+    let mut residents = Vec::new();
+    for room in rooms {
+        let s = spec(format!("resident {}", room.index), true, 0, false);
+        residents.push(tokio::spawn(participant::run(
+            s,
+            room.clone(),
+            shared.clone(),
+            ctl.clone(),
+        )));
+    }
+    let n_res = rooms.len() as u64;
+    wait_until(plan.setup_timeout, || {
+        Counters::get(&shared.counters.connected) + Counters::get(&shared.counters.failed) >= n_res
+    })
+    .await;
+    tokio::time::sleep(plan.warmup).await;
+
+    let start = sample(pid);
+    let own_start = procstat::sample(std::process::id()).ok();
+    let t0 = Instant::now();
+    shared.measuring.store(true, Ordering::Relaxed);
+    let deadline = t0 + plan.duration;
+    let started = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for room in rooms {
+        for w in 0..plan.churn_parallel {
+            let (room, shared, ctl, started) =
+                (room.clone(), shared.clone(), ctl.clone(), started.clone());
+            let cycles = plan.cycles;
+            let mk = spec(format!("churn {}-{w}", room.index), false, kinds, true);
+            workers.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                let mut n = 0u32;
+                while Instant::now() < deadline && started.fetch_add(1, Ordering::Relaxed) < cycles
+                {
+                    let mut s = mk.clone();
+                    // Unique publisher-id space is only needed for publishers; churners publish
+                    // nothing, so they may share the index of their worker.
+                    s.name = format!("{} #{n}", mk.name);
+                    n += 1;
+                    let r = participant::run(s, room.clone(), shared.clone(), ctl.clone()).await;
+                    if r.failure.is_none() {
+                        Counters::inc(&shared.counters.cycles);
+                    }
+                    out.push(r);
+                }
+                out
+            }));
+        }
+    }
+    let mut reports = Vec::new();
+    for w in workers {
+        if let Ok(rs) = w.await {
+            reports.extend(rs);
+        }
+    }
+    let elapsed = t0.elapsed();
+    shared.measuring.store(false, Ordering::Relaxed);
+    let end = sample(pid);
+    let own_end = procstat::sample(std::process::id()).ok();
+    Window {
+        elapsed,
+        start,
+        end,
+        own: own_start
+            .zip(own_end)
+            .map(|(a, b)| b.cpu_seconds - a.cpu_seconds),
+    }
+    .apply(report);
+    let done = Counters::get(&shared.counters.cycles);
+    report.cycles = Some(plan.cycles);
+    report.cycles_completed = Some(done);
+    report.cycles_per_second = Some(done as f64 / elapsed.as_secs_f64().max(1e-9));
+    report.publishers = n_res;
+    report.participants = n_res + reports.len() as u64;
+    report.forwarded_streams = n_res * kinds as u64;
+    Ok((reports, residents))
+}
+
+/// Readings at the start and end of the measurement window.
+struct Window {
+    elapsed: Duration,
+    start: Option<ProcSample>,
+    end: Option<ProcSample>,
+    own: Option<f64>,
+}
+
+impl Window {
+    fn apply(&self, r: &mut Report) {
+        r.duration_s = self.elapsed.as_secs_f64();
+        if let (Some(a), Some(b)) = (self.start, self.end) {
+            let cpu = (b.cpu_seconds - a.cpu_seconds).max(0.0);
+            r.sfu_cpu_seconds = Some(cpu);
+            r.sfu_cpu_percent = Some(100.0 * cpu / r.duration_s.max(1e-9));
+            r.sfu_rss_bytes = Some(b.rss_bytes);
+            r.sfu_rss_peak_bytes = Some(b.rss_peak_bytes);
+        }
+        r.loadgen_cpu_seconds = self.own;
+    }
+}
+
+fn sample(pid: Option<u32>) -> Option<ProcSample> {
+    pid.and_then(|p| procstat::sample(p).ok())
+}
+
+/// The measurement window of a steady run.
+async fn measure(shared: &Shared, pid: Option<u32>, duration: Duration) -> Window {
+    let start = sample(pid);
+    let own_start = procstat::sample(std::process::id()).ok();
+    let t0 = Instant::now();
+    shared.measuring.store(true, Ordering::Relaxed);
+    tokio::time::sleep(duration).await;
+    shared.measuring.store(false, Ordering::Relaxed);
+    let elapsed = t0.elapsed();
+    let end = sample(pid);
+    let own_end = procstat::sample(std::process::id()).ok();
+    Window {
+        elapsed,
+        start,
+        end,
+        own: own_start
+            .zip(own_end)
+            .map(|(a, b)| b.cpu_seconds - a.cpu_seconds),
+    }
+}
+
+async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `/metrics` shows no participants, lobby clients or SFU peers.
+async fn settle(http: &Http) -> (bool, BTreeMap<String, f64>) {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let keys = [
+        "confidant_participants",
+        "confidant_lobby_waiting",
+        "confidant_sfu_peers",
+        "confidant_ws_connections",
+    ];
+    loop {
+        let m = http.metrics().await.unwrap_or_default();
+        let picked: BTreeMap<String, f64> = keys
+            .iter()
+            .filter_map(|k| m.get(*k).map(|v| ((*k).to_owned(), *v)))
+            .collect();
+        let empty = picked.len() == keys.len()
+            && picked.get("confidant_participants") == Some(&0.0)
+            && picked.get("confidant_lobby_waiting") == Some(&0.0)
+            && picked.get("confidant_sfu_peers") == Some(&0.0);
+        if empty || Instant::now() >= deadline {
+            return (empty, picked);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Folds the participants' reports into the run's report.
+fn aggregate(plan: &Plan, r: &mut Report, reports: &[participant::Report]) {
+    let mut latency: Histogram<u64> = new_histogram();
+    let mut join: Histogram<u64> = new_histogram();
+    let mut ttff: Histogram<u64> = new_histogram();
+    let receivers_per_pub = u64::from(plan.publishers.saturating_sub(1) + plan.subscribers);
+    for p in reports {
+        let _ = latency.add(&p.latency_us);
+        if let Some(j) = p.join {
+            join.saturating_record(us(j));
+        }
+        if let Some(f) = p.first_frame {
+            ttff.saturating_record(us(f));
+        }
+        r.packets_received += p.win_rx_packets;
+        r.forwarded_mbps += p.win_rx_bytes as f64 * 8.0;
+        r.packets_sent += p.win_tx_packets;
+        r.late_frames += p.late_frames;
+        if !plan.is_churn() {
+            r.expected_packets += p.win_tx_packets * receivers_per_pub;
+            for t in p.tx.values() {
+                r.frames_sent += t.in_window;
+                r.frames_expected += t.in_window * receivers_per_pub;
+            }
+        } else {
+            for t in p.tx.values() {
+                r.frames_sent += t.in_window;
+            }
+        }
+        for t in p.rx.values() {
+            r.frames_out_of_order += t.out_of_order;
+            r.frames_duplicated += t.duplicates;
+            if plan.is_churn() {
+                // Gaps between the first and last frame each churning client saw.
+                if let Some(first) = t.first_seq {
+                    let expected = t.last_seq - first + 1;
+                    r.frames_expected += expected;
+                    r.frames_received += t.in_window.min(expected);
+                }
+            } else {
+                r.frames_received += t.in_window;
+            }
+        }
+        if let Some(f) = &p.failure {
+            r.participants_failed += 1;
+            if r.failures.len() < MAX_FAILURES {
+                r.failures.push(format!("participant {}: {f}", p.index));
+            }
+        }
+    }
+    let secs = r.duration_s.max(1e-9);
+    r.forwarded_pps = r.packets_received as f64 / secs;
+    r.forwarded_mbps /= secs * 1e6;
+    if plan.is_churn() {
+        r.expected_packets = r.packets_received;
+    }
+    r.loss_ratio = if r.frames_expected == 0 {
+        0.0
+    } else {
+        (r.frames_expected.saturating_sub(r.frames_received)) as f64 / r.frames_expected as f64
+    };
+    r.pps_per_cpu_second = r
+        .sfu_cpu_seconds
+        .filter(|c| *c > 0.0)
+        .map(|c| r.packets_received as f64 / c);
+    r.latency_samples = latency.len();
+    let q = |h: &Histogram<u64>, q: f64| {
+        (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0)
+    };
+    r.latency_ms_p50 = q(&latency, 0.5);
+    r.latency_ms_p99 = q(&latency, 0.99);
+    r.latency_ms_p999 = q(&latency, 0.999);
+    r.latency_ms_max = (!latency.is_empty()).then(|| latency.max() as f64 / 1000.0);
+    r.join_ms_p50 = q(&join, 0.5);
+    r.join_ms_p99 = q(&join, 0.99);
+    r.time_to_first_frame_ms_p50 = q(&ttff, 0.5);
+    r.time_to_first_frame_ms_p99 = q(&ttff, 0.99);
+}
+
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+fn sfu_pid(args: &Args) -> Result<Option<u32>, Error> {
+    if let Some(p) = args.sfu_pid {
+        return Ok(Some(p));
+    }
+    let Some(file) = &args.sfu_pid_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::Config(format!("--sfu-pid-file {}: {e}", file.display())))?;
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| Error::Config(format!("--sfu-pid-file {}: not a PID", file.display())))
+}
+
+/// The progress line on stderr, once a second.
+fn spawn_progress(shared: Arc<Shared>, pid: Option<u32>, plan: Plan) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let c = &shared.counters;
+        let mut last = (0u64, 0u64, 0u64, 0u64);
+        let mut last_cpu = sample(pid).map(|s| s.cpu_seconds);
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let (start, end) = if tty { ("\r", "   ") } else { ("", "\n") };
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let now = (
+                Counters::get(&c.rtp_rx_packets),
+                Counters::get(&c.rtp_rx_bytes),
+                Counters::get(&c.frames_rx),
+                Counters::get(&c.frames_tx),
+            );
+            let s = sample(pid);
+            let cpu = match (s.map(|s| s.cpu_seconds), last_cpu) {
+                (Some(b), Some(a)) => format!("{:5.1}%", (b - a) * 100.0),
+                _ => "    -".into(),
+            };
+            last_cpu = s.map(|s| s.cpu_seconds);
+            let rss = s.map_or("-".into(), |s| {
+                format!("{:.1} MiB", s.rss_bytes as f64 / 1_048_576.0)
+            });
+            let churn = if plan.is_churn() {
+                format!(" cycles {}/{}", Counters::get(&c.cycles), plan.cycles)
+            } else {
+                String::new()
+            };
+            eprint!(
+                "{start}[{:6.1}s] {} conn {} ready {} failed {}{} | rx {} pkt/s {:.2} Mbit/s {} fr/s | tx {} fr/s | server cpu {} rss {} | errors {}{end}",
+                shared.epoch.elapsed().as_secs_f64(),
+                if shared.is_measuring() {
+                    "measure"
+                } else if shared.leaving.load(Ordering::Relaxed) {
+                    "leave  "
+                } else {
+                    "setup  "
+                },
+                Counters::get(&c.connected),
+                Counters::get(&c.ready),
+                Counters::get(&c.failed),
+                churn,
+                now.0 - last.0,
+                (now.1 - last.1) as f64 * 8.0 / 1e6,
+                now.2 - last.2,
+                now.3 - last.3,
+                cpu,
+                rss,
+                shared.errors().values().sum::<u64>(),
+            );
+            last = now;
+        }
+    })
+}

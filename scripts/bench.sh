@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# The benchmark: Confidant's SFU against a plain forwarding relay, under the same load, in one
+# run; writes BENCHMARKS.md.
+#
+# For every scenario the load generator (confidant-loadgen, release build) runs the same
+# participants with the same media twice, one run after the other:
+#   sfu        through a fresh `confidant` server: signalling, ICE, DTLS, SRTP, the str0m SFU;
+#   raw-relay  through `confidant-loadgen relay`, one thread copying every datagram to the other
+#              members of its room with no WebRTC at all: the baseline.
+# BENCHMARKS.md gets the machine, date, commit and command, each run's raw numbers, and the
+# ratios of the two runs, which is what the numbers mean: absolute values depend on the machine.
+#
+# On a machine with two or more cores the forwarder (server or relay) is pinned to core 0 and
+# the generator to the others, so both forwarders get the same single core.
+#
+# Bounds: every run (start of its forwarder to the generator's report) is killed after
+# BENCH_RUN_LIMIT seconds (60); no run starts once BENCH_TOTAL_LIMIT seconds (900) have passed
+# since the script started, so the whole script, release build included, ends within about
+# 15 minutes plus one run (a cold release build can take longer on a small machine: it is not
+# killed, but then no scenario runs and BENCHMARKS.md says so).
+#
+# Environment:
+#   BENCH_SCENARIOS    "NAME[:ROOMS] ..." (default: one-to-one:10 group5:3 audio50:1 talk200:1)
+#   BENCH_DURATION     measurement window per run, seconds (default 15)
+#   BENCH_OUT          report file (default BENCHMARKS.md at the repository root)
+#   BENCH_SKIP_BUILD   1: use the release binaries already built
+#   CARGO_TARGET_DIR   where cargo builds (as for cargo)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+START=$(date +%s)
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+COMMAND_LINE="scripts/bench.sh${*:+ $*}"
+
+SCENARIOS="${BENCH_SCENARIOS:-one-to-one:10 group5:3 audio50:1 talk200:1}"
+DURATION="${BENCH_DURATION:-15}"
+OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
+RUN_LIMIT="${BENCH_RUN_LIMIT:-60}"
+TOTAL_LIMIT="${BENCH_TOTAL_LIMIT:-900}"
+EMAIL="bench@example.org"
+PASSWORD="benchmark password $(date +%s%N)"
+
+die() {
+  printf 'bench: %s\n' "$*" >&2
+  exit 1
+}
+
+for tool in python3 curl timeout; do
+  command -v "$tool" >/dev/null 2>&1 || die "$tool is required"
+done
+[[ "$DURATION" =~ ^[0-9]+$ ]] && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 40 ] \
+  || die "BENCH_DURATION must be 1..40 seconds (a run is limited to $RUN_LIMIT s)"
+
+# Nothing from the caller's environment may redirect the server.
+unset DATABASE_URL CONFIDANT_LISTEN CONFIDANT_PUBLIC_URL CONFIDANT_DATA_DIR CONFIDANT_SFU_BIND \
+  CONFIDANT_SFU_ADVERTISE CONFIDANT_TURN_URLS CONFIDANT_SMTP_HOST CONFIDANT_MAX_PARTICIPANTS \
+  CONFIDANT_MAX_LOBBY CONFIDANT_LOADGEN_EMAIL CONFIDANT_LOADGEN_PASSWORD
+
+WORK="$(mktemp -d /tmp/confidant-bench.XXXXXX)"
+CHILD=""
+cleanup() {
+  if [ -n "$CHILD" ]; then
+    kill "$CHILD" 2>/dev/null || true
+    wait "$CHILD" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------------------------------------
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  echo "==> cargo build --release -p confidant -p confidant-loadgen"
+  nice -n 19 cargo build --release -p confidant -p confidant-loadgen
+fi
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+CONFIDANT="$TARGET_DIR/release/confidant"
+LOADGEN="$TARGET_DIR/release/confidant-loadgen"
+[ -x "$CONFIDANT" ] || die "no release build at $CONFIDANT"
+[ -x "$LOADGEN" ] || die "no release build at $LOADGEN"
+
+CORES="$(nproc)"
+if [ "$CORES" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+  FORWARDER_CPU=(taskset -c 0)
+  GENERATOR_CPU=(taskset -c "1-$((CORES - 1))")
+  THREADS=$((CORES - 1))
+  if [ "$CORES" -eq 2 ]; then GENERATOR_CORES="core 1"; else GENERATOR_CORES="cores 1-$((CORES - 1))"; fi
+  PINNING="forwarder (server or relay) on core 0, generator on $GENERATOR_CORES ($THREADS runtime thread(s))"
+else
+  FORWARDER_CPU=()
+  GENERATOR_CPU=()
+  THREADS=2
+  PINNING="none (fewer than 2 cores or no taskset): forwarder and generator share the machine"
+fi
+
+free_port() { # $1: tcp or udp
+  python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if sys.argv[1] == 'tcp' else socket.SOCK_DGRAM)
+s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])" "$1"
+}
+
+# Seconds left for a run that starts now.
+run_budget() {
+  local left=$((TOTAL_LIMIT - ($(date +%s) - START)))
+  [ "$left" -gt 0 ] || { echo 0; return; }
+  [ "$left" -lt "$RUN_LIMIT" ] && echo "$left" || echo "$RUN_LIMIT"
+}
+
+stop_child() {
+  if [ -n "$CHILD" ]; then
+    kill "$CHILD" 2>/dev/null || true
+    wait "$CHILD" 2>/dev/null || true
+    CHILD=""
+  fi
+}
+
+# The generator, bounded by what is left of the run's limit. $1: result file stem; rest: args.
+generate() {
+  local stem="$1" run_start="$2"
+  shift 2
+  local left=$((RUN_LIMIT - ($(date +%s) - run_start)))
+  [ "$left" -gt 5 ] || { echo 124 >"$stem.rc"; return; }
+  local rc=0
+  timeout -k 5 "$left" "${GENERATOR_CPU[@]}" "$LOADGEN" "$@" \
+    --duration "$DURATION" --warmup 2 --setup-timeout 20 --threads "$THREADS" --json --quiet \
+    >"$stem.json" 2>"$stem.err" || rc=$?
+  echo "$rc" >"$stem.rc"
+}
+
+run_sfu() { # $1 scenario, $2 rooms
+  local stem="$WORK/$1.sfu" data="$WORK/data-$1" run_start
+  run_start=$(date +%s)
+  local http udp
+  http="$(free_port tcp)"
+  udp="$(free_port udp)"
+  printf '%s\n' "$PASSWORD" | "$CONFIDANT" --data-dir "$data" admin create-counsellor \
+    --email "$EMAIL" --name "Bench" --password-stdin >/dev/null 2>&1 \
+    || die "could not create the benchmark counsellor"
+  RUST_LOG=warn "${FORWARDER_CPU[@]}" "$CONFIDANT" --data-dir "$data" \
+    --listen "127.0.0.1:$http" --sfu-bind "127.0.0.1:$udp" --sfu-advertise 127.0.0.1 \
+    --max-participants 256 --max-lobby 256 >"$stem.server.log" 2>&1 &
+  CHILD=$!
+  local i
+  for i in $(seq 1 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$http/readyz" 2>/dev/null && break
+    kill -0 "$CHILD" 2>/dev/null || break
+    sleep 0.1
+  done
+  if curl -fsS -o /dev/null "http://127.0.0.1:$http/readyz" 2>/dev/null; then
+    generate "$stem" "$run_start" --server "http://127.0.0.1:$http" --email "$EMAIL" \
+      --password "$PASSWORD" --scenario "$1" --rooms "$2" --sfu-pid "$CHILD"
+  else
+    echo "server did not become ready" >"$stem.err"
+    echo 3 >"$stem.rc"
+  fi
+  stop_child
+  rm -rf "$data"
+}
+
+run_relay() { # $1 scenario, $2 rooms
+  local stem="$WORK/$1.raw-relay" run_start
+  run_start=$(date +%s)
+  local port_file="$WORK/relay.port"
+  rm -f "$port_file"
+  "${FORWARDER_CPU[@]}" "$LOADGEN" relay --bind 127.0.0.1:0 --port-file "$port_file" \
+    --max-seconds "$((RUN_LIMIT + 10))" >"$stem.server.log" 2>&1 &
+  CHILD=$!
+  local i
+  for i in $(seq 1 100); do
+    [ -s "$port_file" ] && break
+    sleep 0.1
+  done
+  if [ -s "$port_file" ]; then
+    generate "$stem" "$run_start" --raw-relay "127.0.0.1:$(cat "$port_file")" \
+      --scenario "$1" --rooms "$2" --sfu-pid "$CHILD"
+  else
+    echo "relay did not start" >"$stem.err"
+    echo 3 >"$stem.rc"
+  fi
+  stop_child
+}
+
+# ---------------------------------------------------------------------------------------------
+RAN=""
+for entry in $SCENARIOS; do
+  name="${entry%%:*}"
+  rooms=1
+  [ "$entry" != "$name" ] && rooms="${entry#*:}"
+  case "$name" in
+    one-to-one | group5 | audio50 | talk200) ;;
+    *) die "unknown scenario $name (one-to-one, group5, audio50, talk200)" ;;
+  esac
+  [[ "$rooms" =~ ^[0-9]+$ ]] && [ "$rooms" -ge 1 ] || die "bad room count in $entry"
+  for mode in sfu raw-relay; do
+    if [ "$(run_budget)" -le 5 ]; then
+      echo "==> $name ($rooms room(s)), $mode: skipped, the ${TOTAL_LIMIT}-second budget is spent"
+      echo "skipped: time budget spent" >"$WORK/$name.$mode.err"
+      echo 125 >"$WORK/$name.$mode.rc"
+      continue
+    fi
+    echo "==> $name ($rooms room(s)), $mode"
+    if [ "$mode" = sfu ]; then run_sfu "$name" "$rooms"; else run_relay "$name" "$rooms"; fi
+    echo "    exit $(cat "$WORK/$name.$mode.rc") after $(($(date +%s) - START)) s in all"
+  done
+  RAN="$RAN $name:$rooms"
+done
+
+# ---------------------------------------------------------------------------------------------
+COMMIT="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+if ! git rev-parse --git-dir >/dev/null 2>&1; then
+  DIRTY="unknown (not a git work tree)"
+elif [ -n "$(git status --porcelain 2>/dev/null)" ]; then
+  DIRTY="yes"
+else
+  DIRTY="no"
+fi
+MACHINE="$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)"
+MEMORY="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+
+BENCH_WORK="$WORK" BENCH_RAN="$RAN" BENCH_COMMIT="$COMMIT" BENCH_DIRTY="$DIRTY" \
+  BENCH_MACHINE="${MACHINE:-unknown} × $CORES core(s), $MEMORY RAM, Linux $(uname -r)" \
+  BENCH_PINNING="$PINNING" BENCH_LOAD="$LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after" \
+  BENCH_DURATION="$DURATION" BENCH_COMMAND="$COMMAND_LINE" BENCH_ENV="BENCH_SCENARIOS='$SCENARIOS' BENCH_DURATION=$DURATION" \
+  BENCH_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)" BENCH_SECONDS="$(($(date +%s) - START))" \
+  BENCH_RUSTC="$(rustc --version 2>/dev/null || echo unknown)" \
+  python3 - >"$OUT" <<'PY'
+import json, os
+
+env = os.environ
+work = env["BENCH_WORK"]
+
+
+def load(name, mode):
+    stem = os.path.join(work, f"{name}.{mode}")
+    rc = open(stem + ".rc").read().strip() if os.path.exists(stem + ".rc") else "?"
+    try:
+        report = json.load(open(stem + ".json"))
+    except (OSError, ValueError):
+        report = None
+    err = open(stem + ".err").read().strip() if os.path.exists(stem + ".err") else ""
+    return rc, report, err
+
+
+def num(r, k):
+    v = None if r is None else r.get(k)
+    return v if isinstance(v, (int, float)) else None
+
+
+def f(v, fmt="{:.0f}"):
+    return "–" if v is None else fmt.format(v)
+
+
+def mib(v):
+    return "–" if v is None else f"{v / 1048576:.1f}"
+
+
+def ratio(a, b, fmt="{:.2f}×"):
+    if a is None or b is None or b == 0:
+        return "–"
+    return fmt.format(a / b)
+
+
+def rc_text(rc):
+    return {"0": "0 (ok)", "1": "1 (ran, not ok)", "124": "124 (timed out)",
+            "125": "skipped (time budget)"}.get(rc, rc)
+
+
+ran = [e.rsplit(":", 1) for e in env.get("BENCH_RAN", "").split()]
+out = []
+w = out.append
+w("# Benchmarks")
+w("")
+w("Written by `scripts/bench.sh`; do not edit by hand, run the script again. The numbers belong")
+w("to the machine below; what carries over to other machines are the ratios between the SFU and")
+w("the baseline measured in the same run.")
+w("")
+w(f"- date: {env['BENCH_DATE']}")
+w(f"- commit: `{env['BENCH_COMMIT']}`; uncommitted changes: {env['BENCH_DIRTY']}")
+w(f"- machine: {env['BENCH_MACHINE']}")
+w(f"- toolchain: {env['BENCH_RUSTC']}, release builds")
+w(f"- command: `{env['BENCH_COMMAND']}` with {env['BENCH_ENV']} ({env['BENCH_SECONDS']} s in all)")
+w(f"- CPU pinning: {env['BENCH_PINNING']}")
+w(f"- load average (1, 5, 15 min): {env['BENCH_LOAD']}; anything else running on the machine")
+w("  shows here and takes CPU from the runs")
+w(f"- each run: {env['BENCH_DURATION']} s measurement window after 2 s of warm-up; limited to")
+w("  60 s from the forwarder's start to the report")
+w("")
+w("## What is compared")
+w("")
+w("Each scenario runs twice with the same load generator, participants and media (Opus-shaped")
+w("audio every 20 ms, VP8-shaped video at 30 fps and 800 kbit/s, keyframes 4×):")
+w("")
+w("- **sfu**: through a fresh `confidant` server (`--max-participants 256 --max-lobby 256`):")
+w("  signalling, ICE, DTLS, SRTP and the str0m SFU, which decrypts, depacketizes, repacketizes")
+w("  and re-encrypts every frame for every receiver;")
+w("- **raw-relay** (the baseline): through `confidant-loadgen relay`, one thread with one UDP")
+w("  socket that copies every datagram to the other members of its room; the same frames are")
+w("  cut into datagrams of the size str0m makes (1150 bytes at most), with no WebRTC at all.")
+w("")
+w("Packets are counted where they arrive (RTP datagrams at the receivers' sockets inside the")
+w("measurement window). *CPU per packet* is the forwarding process's CPU time (user + system")
+w("from `/proc`, 10 ms ticks) divided by those packets. Loss is by frames, exactly (every frame")
+w("sent in the window times its receivers). Latency is one way, publisher to receiver, through")
+w("the forwarder, including the generator's own packetizing (and, for the SFU, SRTP) on both")
+w("ends. RSS is the whole forwarding process: for `confidant` that includes HTTP, the database")
+w("and the hub, so *RSS growth* (end of window minus before the participants joined) is the")
+w("fairer comparison.")
+w("")
+w("## Ratios: SFU ÷ baseline")
+w("")
+w("| scenario | rooms | participants | forwarded packets/s | CPU per packet | RSS | RSS growth | latency p50 | latency p99 | loss SFU / baseline |")
+w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for name, rooms in ran:
+    _, s, _ = load(name, "sfu")
+    _, b, _ = load(name, "raw-relay")
+    cpp_s = None if not num(s, "pps_per_cpu_second") else 1 / num(s, "pps_per_cpu_second")
+    cpp_b = None if not num(b, "pps_per_cpu_second") else 1 / num(b, "pps_per_cpu_second")
+    grow = lambda r: None if num(r, "sfu_rss_bytes") is None or num(r, "sfu_rss_before_bytes") is None \
+        else max(num(r, "sfu_rss_bytes") - num(r, "sfu_rss_before_bytes"), 0)
+    loss = lambda r: "–" if num(r, "loss_ratio") is None else f"{100 * num(r, 'loss_ratio'):.3f} %"
+    w(f"| {name} | {rooms} | {f(num(s, 'participants'))} | {ratio(num(s, 'forwarded_pps'), num(b, 'forwarded_pps'))}"
+      f" | {ratio(cpp_s, cpp_b, '{:.1f}×')} | {ratio(num(s, 'sfu_rss_bytes'), num(b, 'sfu_rss_bytes'), '{:.1f}×')}"
+      f" | {ratio(grow(s), grow(b), '{:.1f}×')}"
+      f" | {ratio(num(s, 'latency_ms_p50'), num(b, 'latency_ms_p50'), '{:.1f}×')}"
+      f" | {ratio(num(s, 'latency_ms_p99'), num(b, 'latency_ms_p99'), '{:.1f}×')}"
+      f" | {loss(s)} / {loss(b)} |")
+w("")
+w("*CPU per packet* 3× means the SFU spends three times the baseline's CPU time on each")
+w("forwarded packet. The relay keeps almost nothing per member (its RSS grows by a few hundred")
+w("KiB at most), so the *RSS growth* ratio mostly shows the SFU's state per peer (str0m `Rtc`s,")
+w("buffers); the raw numbers below give the MiB. A dash: the number is missing or zero on one")
+w("side (a failed run, or CPU time below one tick).")
+w("")
+w("## Raw numbers")
+w("")
+w("| scenario | mode | exit | forwarded packets/s | Mbit/s | forwarder CPU-s (% of a core) | packets per CPU-s | frames received / expected | loss | RSS MiB before → end (peak) | latency p50 / p99 / p99.9 ms | generator CPU-s, late frames | limited by | failed participants, errors |")
+w("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+raw_json = []
+for name, rooms in ran:
+    for mode in ("sfu", "raw-relay"):
+        rc, r, err = load(name, mode)
+        raw_json.append((name, mode, r, err))
+        if r is None:
+            w(f"| {name} | {mode} | {rc_text(rc)} | – | – | – | – | – | – | – | – | – | – | no report: {err[-200:].replace(chr(10), ' ').replace('|', '/') or 'none'} |")
+            continue
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(r.get("errors", {}).items())) or "none"
+        limits = []
+        if r.get("late_frames", 0) > 0:
+            limits.append("generator (late frames)")
+        if (num(r, "sfu_cpu_percent") or 0) >= 90:
+            limits.append("forwarder (CPU)")
+        limited = ", ".join(limits) or "neither"
+        w(f"| {name} | {mode} | {rc_text(rc)} | {f(num(r, 'forwarded_pps'))} | {f(num(r, 'forwarded_mbps'), '{:.2f}')}"
+          f" | {f(num(r, 'sfu_cpu_seconds'), '{:.2f}')} ({f(num(r, 'sfu_cpu_percent'), '{:.1f}')} %)"
+          f" | {f(num(r, 'pps_per_cpu_second'))}"
+          f" | {r['frames_received']} / {r['frames_expected']} | {100 * r['loss_ratio']:.3f} %"
+          f" | {mib(num(r, 'sfu_rss_before_bytes'))} → {mib(num(r, 'sfu_rss_bytes'))} ({mib(num(r, 'sfu_rss_peak_bytes'))})"
+          f" | {f(num(r, 'latency_ms_p50'), '{:.2f}')} / {f(num(r, 'latency_ms_p99'), '{:.2f}')} / {f(num(r, 'latency_ms_p999'), '{:.2f}')}"
+          f" | {f(num(r, 'loadgen_cpu_seconds'), '{:.2f}')}, {r['late_frames']}"
+          f" | {limited} | {r['participants_failed']}, {errors} |")
+w("")
+w("*Limited by*: a generator that falls behind its frame schedule (late frames) limited the run")
+w("itself, so its loss and latency say little about the forwarder; a forwarder at 90 % of its core")
+w("or more was saturated. *Packets per CPU-s* stays a fair cost measure either way. Exit 1 means")
+w("the run completed but was not perfect (some loss, a failed participant or an unclean")
+w("shutdown); its numbers are still reported.")
+w("")
+w("<details><summary>Every run's report (<code>confidant-loadgen --json</code>)</summary>")
+w("")
+w("```json")
+for name, mode, r, err in raw_json:
+    w(json.dumps({"scenario": name, "mode": mode, "report": r}, sort_keys=True))
+w("```")
+w("")
+w("</details>")
+print("\n".join(out))
+PY
+echo "==> wrote $OUT ($(($(date +%s) - START)) s)"
