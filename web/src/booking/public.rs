@@ -97,6 +97,31 @@ pub struct Consent {
     pub text: String,
 }
 
+impl PublicType {
+    /// What clients see of a stored type.
+    pub(crate) fn of(t: store::TypeRow) -> Self {
+        PublicType {
+            id: t.id,
+            name: t.name,
+            kind: t.kind,
+            duration_min: t.duration_min,
+            requires_confirmation: t.requires_confirmation != 0,
+            location: t.location,
+        }
+    }
+}
+
+impl Consent {
+    /// The consent text a public form shows in `lang`, with its version and hash.
+    pub(crate) fn shown(lang: &str) -> Self {
+        Consent {
+            version: CONSENT_VERSION.into(),
+            sha256: consent_sha256(lang),
+            text: consent_text(lang).into(),
+        }
+    }
+}
+
 /// A counsellor's booking page data.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BookingPage {
@@ -136,25 +161,14 @@ pub async fn page(
     let types = store::types_of(&state.db, &host.id, true)
         .await?
         .into_iter()
-        .map(|t| PublicType {
-            id: t.id,
-            name: t.name,
-            kind: t.kind,
-            duration_min: t.duration_min,
-            requires_confirmation: t.requires_confirmation != 0,
-            location: t.location,
-        })
+        .map(PublicType::of)
         .collect();
     Ok(axum::Json(BookingPage {
         slug: host.slug.clone().unwrap_or_default(),
         name: host.name,
         time_zone: host.tz.name().to_owned(),
         types,
-        consent: Consent {
-            version: CONSENT_VERSION.into(),
-            sha256: consent_sha256(lang),
-            text: consent_text(lang).into(),
-        },
+        consent: Consent::shown(lang),
     }))
 }
 

@@ -20,7 +20,7 @@ use super::public::{
     LangQuery, PublicBooking, PublicType, SlotQuery, SlotView, Slots,
 };
 use super::store::{self, Host};
-use super::{consent_sha256, consent_text, lang_of, CONSENT_VERSION};
+use super::lang_of;
 use crate::auth::Counsellor;
 use crate::db::now_ms;
 use crate::error::{AppError, ErrorBody};
@@ -293,25 +293,14 @@ pub async fn page(
     let types = store::team_types(&state.db, &id, true)
         .await?
         .into_iter()
-        .map(|t| PublicType {
-            id: t.id,
-            name: t.name,
-            kind: t.kind,
-            duration_min: t.duration_min,
-            requires_confirmation: t.requires_confirmation != 0,
-            location: t.location,
-        })
+        .map(PublicType::of)
         .collect();
     Ok(axum::Json(BookingPage {
         slug,
         name,
         time_zone: zone,
         types,
-        consent: Consent {
-            version: CONSENT_VERSION.into(),
-            sha256: consent_sha256(lang),
-            text: consent_text(lang).into(),
-        },
+        consent: Consent::shown(lang),
     }))
 }
 
