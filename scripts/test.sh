@@ -71,13 +71,13 @@ if ! command -v turnserver >/dev/null 2>&1; then
 fi
 
 # The mail tests run a real SMTP server (aiosmtpd) and parse mails and .ics files with
-# independent parsers (Python's email and icalendar).
-if ! python3 -c 'import aiosmtpd, icalendar' >/dev/null 2>&1; then
-  echo "aiosmtpd/icalendar missing: installing them with pip"
-  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd icalendar \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd icalendar
+# independent parsers (Python's email and icalendar); the CalDAV tests run a real Radicale.
+if ! python3 -c 'import aiosmtpd, icalendar, radicale' >/dev/null 2>&1; then
+  echo "aiosmtpd/icalendar/radicale missing: installing them with pip"
+  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd icalendar 'radicale>=3.2,<4' \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd icalendar 'radicale>=3.2,<4'
 fi
-python3 -c 'import aiosmtpd, icalendar' || die "python3 with aiosmtpd and icalendar is required for the mail tests"
+python3 -c 'import aiosmtpd, icalendar, radicale' || die "python3 with aiosmtpd, icalendar and radicale is required for the mail and calendar tests"
 
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1 || [ "$(node_major)" -lt 18 ]; then

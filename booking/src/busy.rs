@@ -349,6 +349,78 @@ pub fn busy_from_ics(ics: &str, tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) 
     Ok(busy)
 }
 
+/// One event as Confidant wrote it and the calendar now holds it (for noticing that a booking's
+/// event was moved or freed in the counsellor's calendar).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSpan {
+    /// `UID`.
+    pub uid: String,
+    /// Its time (the first non-override `VEVENT`).
+    pub span: Interval,
+    /// Whether it still blocks time (not cancelled, not "free").
+    pub blocks: bool,
+}
+
+/// The first `VEVENT` of a one-event resource (not a `RECURRENCE-ID` override), or `None` when
+/// it has none that can be read.
+pub fn event_span(ics: &str, tz: Tz) -> Option<EventSpan> {
+    if ics.len() > MAX_BYTES {
+        return None;
+    }
+    let unfolded = unfold(ics);
+    let calendar = read_calendar(&unfolded).ok()?;
+    calendar
+        .components
+        .iter()
+        .filter(|c| c.name.as_str().eq_ignore_ascii_case("VEVENT"))
+        .filter_map(|c| read_event(c, tz).ok())
+        .find(|ev| ev.recurrence_id.is_none())
+        .and_then(|ev| Some(EventSpan { span: interval(ev.start, ev.length)?, uid: ev.uid, blocks: ev.blocks }))
+}
+
+/// Busy times from a `free-busy-query` answer (RFC 4791 §7.10): the `FREEBUSY` periods of its
+/// `VFREEBUSY` components whose `FBTYPE` is busy (`BUSY`, the default, `BUSY-UNAVAILABLE` or
+/// `BUSY-TENTATIVE`), as `start/end` or `start/duration` in UTC, clipped to nothing outside
+/// `[from, to)`.
+pub fn busy_from_freebusy(text: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Busy, BusyError> {
+    if text.len() > MAX_BYTES {
+        return Err(BusyError::TooLarge);
+    }
+    let unfolded = unfold(text);
+    let calendar = read_calendar(&unfolded)
+        .map_err(|e| BusyError::Syntax(e.lines().next().unwrap_or("").chars().take(200).collect()))?;
+    let mut busy = Busy::default();
+    let utc = |v: &str| {
+        NaiveDateTime::parse_from_str(v.strip_suffix('Z')?, "%Y%m%dT%H%M%S").ok().map(|t| Utc.from_utc_datetime(&t))
+    };
+    for c in calendar.components.iter().filter(|c| c.name.as_str().eq_ignore_ascii_case("VFREEBUSY")) {
+        for p in props(c, "FREEBUSY").map(Prop::of) {
+            let fbtype = p.param("FBTYPE").unwrap_or("BUSY").to_ascii_uppercase();
+            if fbtype == "FREE" {
+                continue;
+            }
+            for period in p.value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                let parsed = period.split_once('/').and_then(|(a, b)| {
+                    let start = utc(a)?;
+                    let end = if b.starts_with(['P', '+', '-']) { start + parse_duration(b)? } else { utc(b)? };
+                    Some(Interval { start, end })
+                });
+                match parsed {
+                    Some(iv) if iv.end > iv.start && iv.start < to && iv.end > from => {
+                        if busy.intervals.len() < MAX_INTERVALS {
+                            busy.intervals.push(iv);
+                        }
+                    }
+                    Some(_) => {}
+                    None => busy.skipped.push(format!("FREEBUSY: unreadable period {}", period.chars().take(60).collect::<String>())),
+                }
+            }
+        }
+    }
+    busy.intervals.sort_by_key(|iv| (iv.start, iv.end));
+    Ok(busy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,5 +523,38 @@ BEGIN:VEVENT\nUID:ok\nDTSTART:20261207T090000Z\nDTEND:20261207T100000Z\nEND:VEVE
         assert_eq!(parse_duration("PT"), Some(Duration::zero()));
         assert_eq!(parse_duration("1H"), None);
         assert_eq!(parse_duration("PT5"), None);
+    }
+
+    #[test]
+    fn free_busy_answers_give_busy_periods_and_skip_free_ones() {
+        let text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VFREEBUSY\r\nDTSTART:20261201T000000Z\r\nDTEND:20261208T000000Z\r\n\
+FREEBUSY:20261201T090000Z/20261201T100000Z,20261202T090000Z/PT30M\r\n\
+FREEBUSY;FBTYPE=FREE:20261203T090000Z/20261203T100000Z\r\n\
+FREEBUSY;FBTYPE=BUSY-TENTATIVE:20261204T090000Z/20261204T091500Z\r\n\
+FREEBUSY:20300101T090000Z/20300101T100000Z,garbage\r\nEND:VFREEBUSY\r\nEND:VCALENDAR\r\n";
+        let b = busy_from_freebusy(text, utc("2026-12-01T00:00:00Z"), utc("2026-12-08T00:00:00Z")).unwrap();
+        assert_eq!(
+            spans(&b),
+            vec![
+                ("2026-12-01T09:00:00+00:00".into(), "2026-12-01T10:00:00+00:00".into()),
+                ("2026-12-02T09:00:00+00:00".into(), "2026-12-02T09:30:00+00:00".into()),
+                ("2026-12-04T09:00:00+00:00".into(), "2026-12-04T09:15:00+00:00".into()),
+            ]
+        );
+        assert_eq!(b.skipped.len(), 1);
+        assert!(busy_from_freebusy("nonsense", utc("2026-12-01T00:00:00Z"), utc("2026-12-08T00:00:00Z")).is_err());
+    }
+
+    #[test]
+    fn the_span_of_a_written_event_is_read_back() {
+        let one = cal("BEGIN:VEVENT\r\nUID:b1@c\r\nDTSTART;TZID=Europe/Berlin:20261207T100000\r\nDTEND;TZID=Europe/Berlin:20261207T105000\r\nEND:VEVENT\r\n");
+        let s = event_span(&one, Berlin).unwrap();
+        assert_eq!(s.uid, "b1@c");
+        assert_eq!(s.span.start, utc("2026-12-07T09:00:00Z"));
+        assert_eq!(s.span.end, utc("2026-12-07T09:50:00Z"));
+        assert!(s.blocks);
+        let free = one.replace("END:VEVENT", "TRANSP:TRANSPARENT\r\nEND:VEVENT");
+        assert!(!event_span(&free, Berlin).unwrap().blocks);
+        assert_eq!(event_span("junk", Berlin), None);
     }
 }

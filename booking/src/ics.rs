@@ -190,6 +190,48 @@ pub struct FeedEvent {
     pub modified: Option<DateTime<Utc>>,
 }
 
+/// One booking as a CalDAV resource (RFC 4791 §4.1: one `VCALENDAR`, one `VEVENT`, no
+/// `METHOD`), written into the counsellor's own calendar. Same fields and privacy rules as
+/// [`feed`].
+pub fn resource(ev: &FeedEvent, stamp: DateTime<Utc>) -> String {
+    let mut lines = vec![
+        "BEGIN:VCALENDAR".to_owned(),
+        "VERSION:2.0".to_owned(),
+        "PRODID:-//Confidant//Booking//EN".to_owned(),
+        "CALSCALE:GREGORIAN".to_owned(),
+    ];
+    lines.extend(vevent(ev, stamp));
+    lines.push("END:VCALENDAR".to_owned());
+    lines.iter().map(|l| fold(l)).collect()
+}
+
+fn vevent(ev: &FeedEvent, stamp: DateTime<Utc>) -> Vec<String> {
+    let mut lines = vec![
+        "BEGIN:VEVENT".to_owned(),
+        format!("UID:{}", escape_text(&ev.uid)),
+        format!("SEQUENCE:{}", ev.sequence),
+        format!("DTSTAMP:{}", utc(stamp)),
+        format!("DTSTART:{}", utc(ev.start)),
+        format!("DTEND:{}", utc(ev.end)),
+        format!("SUMMARY:{}", escape_text(&ev.summary)),
+        format!("DESCRIPTION:{}", escape_text(&ev.description)),
+    ];
+    if let Some(modified) = ev.modified {
+        lines.push(format!("LAST-MODIFIED:{}", utc(modified)));
+    }
+    if let Some(location) = &ev.location {
+        lines.push(format!("LOCATION:{}", escape_text(location)));
+    }
+    if let Some(url) = &ev.url {
+        lines.push(format!("URL:{}", uri(url)));
+    }
+    lines.push(format!("STATUS:{}", if ev.confirmed { "CONFIRMED" } else { "TENTATIVE" }));
+    lines.push("TRANSP:OPAQUE".to_owned());
+    lines.push("CLASS:PRIVATE".to_owned());
+    lines.push("END:VEVENT".to_owned());
+    lines
+}
+
 /// A subscribable calendar (RFC 5545 with the de-facto `X-WR-*` and RFC 7986 `NAME`,
 /// `REFRESH-INTERVAL`): no `METHOD`, so calendar programs treat it as a published calendar and
 /// never as an invitation to answer; no organizer or attendee, so no program mails anybody and
@@ -207,32 +249,7 @@ pub fn feed(name: &str, tz: Tz, events: &[FeedEvent], stamp: DateTime<Utc>) -> S
         "X-PUBLISHED-TTL:PT15M".to_owned(),
     ];
     for ev in events {
-        lines.extend([
-            "BEGIN:VEVENT".to_owned(),
-            format!("UID:{}", escape_text(&ev.uid)),
-            format!("SEQUENCE:{}", ev.sequence),
-            format!("DTSTAMP:{}", utc(stamp)),
-            format!("DTSTART:{}", utc(ev.start)),
-            format!("DTEND:{}", utc(ev.end)),
-            format!("SUMMARY:{}", escape_text(&ev.summary)),
-            format!("DESCRIPTION:{}", escape_text(&ev.description)),
-        ]);
-        if let Some(modified) = ev.modified {
-            lines.push(format!("LAST-MODIFIED:{}", utc(modified)));
-        }
-        if let Some(location) = &ev.location {
-            lines.push(format!("LOCATION:{}", escape_text(location)));
-        }
-        if let Some(url) = &ev.url {
-            lines.push(format!("URL:{}", uri(url)));
-        }
-        lines.push(format!(
-            "STATUS:{}",
-            if ev.confirmed { "CONFIRMED" } else { "TENTATIVE" }
-        ));
-        lines.push("TRANSP:OPAQUE".to_owned());
-        lines.push("CLASS:PRIVATE".to_owned());
-        lines.push("END:VEVENT".to_owned());
+        lines.extend(vevent(ev, stamp));
     }
     lines.push("END:VCALENDAR".to_owned());
     lines.iter().map(|l| fold(l)).collect()

@@ -11,6 +11,7 @@
 //!   [`slots::is_bookable`].
 //! - [`form`]: validation of the public booking and contact forms, every field at once.
 //! - [`busy`]: busy times read from external calendars (recurrences expanded in their zone).
+//! - [`caldav`]: the CalDAV/WebDAV-sync request bodies and a reader for their answers.
 //! - [`ics`]: iCalendar invitations and cancellations (RFC 5545/5546), in UTC.
 //! - [`token`]: signed, expiring, single-purpose tokens for cancel, reschedule and view links.
 //! - [`mail`]: the mail texts, German and English, plain text and HTML.
@@ -30,6 +31,7 @@
 
 pub mod availability;
 pub mod busy;
+pub mod caldav;
 pub mod form;
 pub mod ics;
 pub mod mail;

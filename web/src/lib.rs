@@ -252,6 +252,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::sources::list, booking::sources::add))
         .routes(routes!(booking::sources::sync_now))
         .routes(routes!(booking::sources::remove))
+        .routes(routes!(booking::caldav::list, booking::caldav::add))
+        .routes(routes!(booking::caldav::change, booking::caldav::remove))
+        .routes(routes!(booking::caldav::sync_now))
+        .routes(routes!(booking::caldav::resolve))
         // signatures
         .routes(routes!(pages::sign))
         .routes(routes!(signature::sign::get, signature::sign::submit))
@@ -532,6 +536,7 @@ pub async fn run_server(settings: Settings) -> Result<(), StartError> {
     tracing::info!(listen = %listen, "listening");
     mail::spawn_worker(state.clone());
     booking::sources::spawn_worker(state.clone());
+    booking::caldav::spawn_worker(state.clone());
     signature::spawn_retention(state.clone());
     serve(listener, state)
         .await

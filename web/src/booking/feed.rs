@@ -193,60 +193,10 @@ pub async fn calendar(State(state): State<AppState>, Path(token): Path<String>) 
     .fetch_all(&state.db)
     .await?;
     let types = store::types_visible_to(&state.db, &counsellor_id).await?;
-    let uid_host = state
-        .config
-        .public_url
-        .split("://")
-        .nth(1)
-        .and_then(|r| r.split(['/', ':']).next())
-        .unwrap_or("confidant")
-        .to_owned();
     let de = host.lang == "de";
-    let dashboard = format!("{}/dashboard", state.config.public_url);
     let mut events = Vec::with_capacity(rows.len());
     for r in &rows {
-        let t = types.iter().find(|t| t.id == r.type_id);
-        let type_name = t.map(|t| t.name.clone()).unwrap_or_default();
-        let kind = match (de, r.kind.as_str()) {
-            (true, "video") => "Video",
-            (true, "phone") => "Telefon",
-            (true, _) => "vor Ort",
-            (false, "video") => "video",
-            (false, "phone") => "phone",
-            (false, _) => "on site",
-        };
-        let mut summary = format!("{type_name} ({kind})");
-        let mut description = if de {
-            format!("Details und Aktionen: {dashboard}")
-        } else {
-            format!("Details and actions: {dashboard}")
-        };
-        if details != 0 {
-            let c = r.client(&state)?;
-            summary = format!("{summary}: {}", c.full_name());
-            let mut lines = vec![c.full_name(), c.email.clone()];
-            lines.extend(c.phone.clone());
-            lines.extend(c.address.clone());
-            if !c.message.is_empty() {
-                lines.push(String::new());
-                lines.push(c.message.clone());
-            }
-            lines.push(String::new());
-            lines.push(description);
-            description = lines.join("\n");
-        }
-        events.push(FeedEvent {
-            uid: format!("{}@{uid_host}", r.id),
-            sequence: u32::try_from(r.ics_sequence).unwrap_or(0),
-            start: r.start(),
-            end: r.end(),
-            summary,
-            description,
-            location: t.and_then(|t| t.location.clone()).filter(|_| r.kind == "on_site"),
-            url: Some(dashboard.clone()),
-            confirmed: r.status == "confirmed",
-            modified: None,
-        });
+        events.push(event_of(&state, r, &types, &host, details != 0)?);
     }
     let name = if de {
         format!("Termine – {}", host.name)
@@ -263,4 +213,71 @@ pub async fn calendar(State(state): State<AppState>, Path(token): Path<String>) 
         HeaderValue::from_static("inline; filename=\"confidant.ics\""),
     );
     Ok(resp)
+}
+
+/// The host part of the UIDs of booking events (the public URL's host).
+pub(crate) fn uid_host(state: &AppState) -> String {
+    state
+        .config
+        .public_url
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split(['/', ':']).next())
+        .unwrap_or("confidant")
+        .to_owned()
+}
+
+/// One booking as an event of the counsellor's own calendar (the feed, and CalDAV writes):
+/// type and kind in the title, the client's details only when `details` is on.
+pub(crate) fn event_of(
+    state: &AppState,
+    r: &store::BookingRow,
+    types: &[store::TypeRow],
+    host: &store::Host,
+    details: bool,
+) -> Result<FeedEvent, AppError> {
+    let de = host.lang == "de";
+    let dashboard = format!("{}/dashboard", state.config.public_url);
+    let t = types.iter().find(|t| t.id == r.type_id);
+    let type_name = t.map(|t| t.name.clone()).unwrap_or_default();
+    let kind = match (de, r.kind.as_str()) {
+        (true, "video") => "Video",
+        (true, "phone") => "Telefon",
+        (true, _) => "vor Ort",
+        (false, "video") => "video",
+        (false, "phone") => "phone",
+        (false, _) => "on site",
+    };
+    let mut summary = format!("{type_name} ({kind})");
+    let mut description = if de {
+        format!("Details und Aktionen: {dashboard}")
+    } else {
+        format!("Details and actions: {dashboard}")
+    };
+    if details {
+        let c = r.client(state)?;
+        summary = format!("{summary}: {}", c.full_name());
+        let mut lines = vec![c.full_name(), c.email.clone()];
+        lines.extend(c.phone.clone());
+        lines.extend(c.address.clone());
+        if !c.message.is_empty() {
+            lines.push(String::new());
+            lines.push(c.message.clone());
+        }
+        lines.push(String::new());
+        lines.push(description);
+        description = lines.join("\n");
+    }
+    Ok(FeedEvent {
+        uid: format!("{}@{}", r.id, uid_host(state)),
+        sequence: u32::try_from(r.ics_sequence).unwrap_or(0),
+        start: r.start(),
+        end: r.end(),
+        summary,
+        description,
+        location: t.and_then(|t| t.location.clone()).filter(|_| r.kind == "on_site"),
+        url: Some(dashboard),
+        confirmed: r.status == "confirmed",
+        modified: None,
+    })
 }

@@ -36,9 +36,9 @@ const FETCH_TIMEOUT: StdDuration = StdDuration::from_secs(20);
 /// Redirects followed (each target is checked again).
 const MAX_REDIRECTS: usize = 3;
 /// Busy times are kept from a day ago to this far ahead.
-const HORIZON_DAYS: i64 = 400;
+pub(crate) const HORIZON_DAYS: i64 = 400;
 /// After a successful sync.
-const SYNC_EVERY_MS: i64 = 15 * 60_000;
+pub(crate) const SYNC_EVERY_MS: i64 = 15 * 60_000;
 /// How often the worker looks for due sources.
 pub const WORKER_INTERVAL: StdDuration = StdDuration::from_secs(30);
 
@@ -130,7 +130,7 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
-fn parse_url(raw: &str) -> Result<reqwest::Url, FetchError> {
+pub(crate) fn parse_url(raw: &str) -> Result<reqwest::Url, FetchError> {
     let raw = raw.trim();
     if raw.len() > MAX_URL {
         return Err(FetchError::Url(format!("the URL is longer than {MAX_URL} characters")));
@@ -149,32 +149,39 @@ fn parse_url(raw: &str) -> Result<reqwest::Url, FetchError> {
     Ok(url)
 }
 
+/// A client for `url`'s host: resolves it, refuses non-public addresses unless
+/// `allow_private`, and pins the connection to the address that was checked (no redirects
+/// followed by itself; callers check each target again).
+pub(crate) async fn pinned_client(url: &reqwest::Url, allow_private: bool) -> Result<reqwest::Client, FetchError> {
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| FetchError::Network(format!("cannot resolve the host ({e})")))?
+        .collect();
+    let Some(first) = addrs.first().copied() else {
+        return Err(FetchError::Network("the host has no address".into()));
+    };
+    if !allow_private {
+        if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+            return Err(FetchError::NotPublic(bad.ip()));
+        }
+    }
+    reqwest::Client::builder()
+        .timeout(FETCH_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(&host, first)
+        .user_agent(concat!("Confidant/", env!("CARGO_PKG_VERSION"), " (calendar sync)"))
+        .build()
+        .map_err(|e| FetchError::Network(e.to_string()))
+}
+
 /// Fetches a calendar: checks and pins the address, follows a few redirects (checking each),
 /// stops at [`MAX_BYTES`].
 pub async fn fetch(raw: &str, allow_private: bool) -> Result<String, FetchError> {
     let mut url = parse_url(raw)?;
     for _ in 0..=MAX_REDIRECTS {
-        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_owned();
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| FetchError::Network(format!("cannot resolve the host ({e})")))?
-            .collect();
-        let Some(first) = addrs.first().copied() else {
-            return Err(FetchError::Network("the host has no address".into()));
-        };
-        if !allow_private {
-            if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
-                return Err(FetchError::NotPublic(bad.ip()));
-            }
-        }
-        let client = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .resolve(&host, first)
-            .user_agent(concat!("Confidant/", env!("CARGO_PKG_VERSION"), " (calendar sync)"))
-            .build()
-            .map_err(|e| FetchError::Network(e.to_string()))?;
+        let client = pinned_client(&url, allow_private).await?;
         let mut resp = client
             .get(url.clone())
             .header("Accept", "text/calendar, */*;q=0.5")
@@ -208,7 +215,7 @@ pub async fn fetch(raw: &str, allow_private: bool) -> Result<String, FetchError>
 }
 
 /// reqwest's error text without the URL (which may carry a secret token).
-fn without_url(e: &reqwest::Error) -> String {
+pub(crate) fn without_url(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".into();
     }

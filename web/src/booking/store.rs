@@ -297,6 +297,9 @@ pub async fn busy_except(
            AND id <> $4
          UNION ALL
          SELECT starts_at, ends_at FROM busy_intervals
+         WHERE counsellor_id = $1 AND starts_at < $2 AND ends_at > $3
+         UNION ALL
+         SELECT starts_at, ends_at FROM caldav_busy
          WHERE counsellor_id = $1 AND starts_at < $2 AND ends_at > $3",
     )
     .bind(counsellor_id)
@@ -325,6 +328,9 @@ pub async fn external_busy_of(
 ) -> Result<Vec<Interval>, AppError> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT starts_at, ends_at FROM busy_intervals
+         WHERE counsellor_id = $1 AND starts_at < $2 AND ends_at > $3
+         UNION ALL
+         SELECT starts_at, ends_at FROM caldav_busy
          WHERE counsellor_id = $1 AND starts_at < $2 AND ends_at > $3",
     )
     .bind(counsellor_id)

@@ -1,0 +1,409 @@
+//! Two-way CalDAV sync (issue 6) against a real Radicale server started here on loopback, on
+//! SQLite and PostgreSQL: events made directly in Radicale (one single, one weekly with a
+//! moved and an excluded instance) remove exactly their slots and nothing else; bookings
+//! appear in the chosen calendar, move with a reschedule and vanish with a cancellation; an
+//! event moved or deleted in Radicale is detected, shown and can be put back; while Radicale
+//! is down the error shows, no busy time is lost, bookings wait, and everything catches up
+//! when it is back.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration as StdDuration;
+
+use axum::http::{Method, StatusCode};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Europe::Berlin;
+use common::booking::{book, bookable, consent, form, Bookable};
+use common::{request, Backend, TestApp};
+use confidant_booking::token::{self, Purpose};
+use serde_json::{json, Value};
+
+const USER: &str = "alice";
+const PASSWORD: &str = "app-pass-1";
+
+/// A Radicale server on a loopback port, with its storage in a temporary directory; it can
+/// be stopped and started again on the same port with the same data.
+struct Radicale {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Radicale {
+    fn start() -> Radicale {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        std::fs::write(dir.path().join("users"), format!("{USER}:{PASSWORD}\n")).unwrap();
+        let config = format!(
+            "[server]\nhosts = 127.0.0.1:{port}\n[auth]\ntype = htpasswd\nhtpasswd_filename = {users}\n\
+             htpasswd_encryption = plain\n[storage]\nfilesystem_folder = {store}\n[rights]\ntype = owner_only\n\
+             [logging]\nlevel = warning\n",
+            users = dir.path().join("users").display(),
+            store = dir.path().join("collections").display(),
+        );
+        std::fs::write(dir.path().join("config"), config).unwrap();
+        let mut r = Radicale { dir, port, child: None };
+        r.run();
+        r
+    }
+
+    fn run(&mut self) {
+        let child = Command::new("python3")
+            .args(["-m", "radicale", "--config"])
+            .arg(self.dir.path().join("config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with radicale (the test command installs it: pip install radicale)");
+        self.child = Some(child);
+        // Bounded wait until it accepts connections.
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("radicale exited at start ({status}); is it installed? pip install radicale");
+            }
+            std::thread::sleep(StdDuration::from_millis(50));
+        }
+        panic!("radicale did not start listening on port {}", self.port);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// A request as the counsellor's own calendar program would make it.
+    async fn call(&self, method: &str, path: &str, body: Option<String>, headers: &[(&str, &str)]) -> (u16, Option<String>, String) {
+        let client = reqwest::Client::new();
+        let mut req = client
+            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), self.url(path))
+            .basic_auth(USER, Some(PASSWORD));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "text/calendar").body(b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let etag = r.headers().get("etag").map(|v| v.to_str().unwrap().to_owned());
+        (status, etag, r.text().await.unwrap())
+    }
+}
+
+impl Drop for Radicale {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn berlin(d: NaiveDate, h: u32) -> DateTime<Utc> {
+    Berlin.from_local_datetime(&d.and_hms_opt(h, 0, 0).unwrap()).single().unwrap().with_timezone(&Utc)
+}
+
+fn z(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+fn ics(events: &str) -> String {
+    format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n{events}END:VCALENDAR\r\n")
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+async fn free_starts(t: &TestApp, b: &Bookable, day: NaiveDate, days: i64) -> Vec<DateTime<Utc>> {
+    let from = berlin(day, 0).to_rfc3339();
+    let to = berlin(day + Duration::days(days), 0).to_rfc3339();
+    let r = t
+        .get(
+            &format!("/api/public/counsellors/{}/slots?type_id={}&from={}&to={}", b.slug, b.type_id, urlencode(&from), urlencode(&to)),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| DateTime::parse_from_rfc3339(s["start"].as_str().unwrap()).unwrap().with_timezone(&Utc))
+        .collect()
+}
+
+async fn sync(t: &TestApp, b: &Bookable, id: &str) -> Value {
+    let r = t.post(&format!("/api/calendar/caldav/{id}/sync"), Some(&b.cookie), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+fn calendar<'a>(account: &'a Value, name: &str) -> &'a Value {
+    account["calendars"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no {name} in {account}"))
+}
+
+/// DTSTART/DTEND of the resource, as UTC text, read with Python's icalendar (an independent
+/// reader); `None` when the resource does not exist.
+async fn event_times(rad: &Radicale, path: &str) -> Option<(String, String)> {
+    let (status, _, body) = rad.call("GET", path, None, &[]).await;
+    if status == 404 {
+        return None;
+    }
+    assert_eq!(status, 200, "{body}");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, icalendar\nc = icalendar.Calendar.from_ical(sys.argv[1])\n\
+             e = [x for x in c.walk('VEVENT')][0]\n\
+             print(e['DTSTART'].dt.strftime('%Y%m%dT%H%M%SZ'), e['DTEND'].dt.strftime('%Y%m%dT%H%M%SZ'), e['UID'])",
+            &body,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut parts = text.split_whitespace();
+    Some((parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned()))
+}
+
+fn link_token(t: &TestApp, purpose: Purpose, booking_id: &str, sequence: i64) -> String {
+    let key = t.state.vault.derive_secret(confidant::BOOKING_LINK_PURPOSE);
+    token::sign(&key, purpose, &format!("{booking_id}.{sequence}"), i64::MAX / 2)
+}
+
+async fn sequence_of(t: &TestApp, booking_id: &str) -> i64 {
+    sqlx::query_scalar("SELECT ics_sequence FROM bookings WHERE id = $1").bind(booking_id).fetch_one(&t.state.db).await.unwrap()
+}
+
+async fn flow(backend: Backend) {
+    let mut rad = Radicale::start();
+    for cal in ["work", "appointments"] {
+        let (s, _, body) = rad.call("MKCALENDAR", &format!("/{USER}/{cal}/"), None, &[]).await;
+        assert_eq!(s, 201, "{body}");
+    }
+    let t = TestApp::build_with(backend, |c| c.form_burst = 100).await;
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+
+    // Hours are 08–20 Berlin, 50-minute slots every hour. In Radicale's "work" calendar: a
+    // single event 11:00–11:30 on day D; a weekly 14:00–15:00 from D, four times, the second
+    // moved to 17:00 (RECURRENCE-ID) and the third excluded (EXDATE); a "free" event at 09:00.
+    let day = (Utc::now() + Duration::days(3)).with_timezone(&Berlin).date_naive();
+    let d = |w: i64| (day + Duration::days(7 * w)).format("%Y%m%d").to_string();
+    let single = berlin(day, 11);
+    let weekly = |w: i64| berlin(day + Duration::days(7 * w), 14);
+    let moved_to = berlin(day + Duration::days(7), 17);
+    let events = [
+        ("single", format!("BEGIN:VEVENT\r\nUID:single@test\r\nDTSTART:{}\r\nDTEND:{}\r\nSUMMARY:Dentist\r\nEND:VEVENT\r\n", z(single), z(single + Duration::minutes(30)))),
+        ("weekly", format!(
+            "BEGIN:VEVENT\r\nUID:weekly@test\r\nDTSTART;TZID=Europe/Berlin:{d0}T140000\r\nDTEND;TZID=Europe/Berlin:{d0}T150000\r\n\
+RRULE:FREQ=WEEKLY;COUNT=4\r\nEXDATE;TZID=Europe/Berlin:{d2}T140000\r\nSUMMARY:Team\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:weekly@test\r\nRECURRENCE-ID;TZID=Europe/Berlin:{d1}T140000\r\nDTSTART;TZID=Europe/Berlin:{d1}T170000\r\n\
+DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
+            d0 = d(0), d1 = d(1), d2 = d(2))),
+        ("free", format!("BEGIN:VEVENT\r\nUID:free@test\r\nDTSTART;TZID=Europe/Berlin:{}T090000\r\nDTEND;TZID=Europe/Berlin:{}T100000\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\n", d(0), d(0))),
+    ];
+    for (name, ev) in &events {
+        let (s, _, body) = rad.call("PUT", &format!("/{USER}/work/{name}.ics"), Some(ics(ev)), &[]).await;
+        assert_eq!(s, 201, "{body}");
+    }
+    let before = free_starts(&t, &b, day, 28).await;
+    for s in [single, weekly(0), weekly(1), weekly(2), weekly(3), moved_to] {
+        assert!(before.contains(&s), "{s} is free before the account is connected");
+    }
+
+    // Bad input and a refused login name the field.
+    let r = t.post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": rad.url("/"), "username": USER, "password": "wrong"}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "password");
+    for (body, field) in [
+        (json!({"url": "ftp://x.example/", "username": USER, "password": PASSWORD}), "url"),
+        (json!({"url": "http://127.0.0.1:9/", "username": USER, "password": PASSWORD}), "url"),
+        (json!({"url": rad.url("/"), "username": "", "password": PASSWORD}), "username"),
+    ] {
+        let r = t.post("/api/calendar/caldav", Some(&b.cookie), Some(body)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+        assert_eq!(r.json()["error"]["field"], field);
+    }
+
+    // Connect from the server's root: the principal, its home and both calendars are found;
+    // both block by default.
+    let r = t
+        .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": rad.url("/"), "username": USER, "password": PASSWORD, "label": "Praxis"})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let acc = r.json();
+    assert_eq!(acc["last_error"], Value::Null, "{acc}");
+    assert_eq!(acc["calendars"].as_array().unwrap().len(), 2, "{acc}");
+    let id = acc["id"].as_str().unwrap().to_owned();
+    assert_eq!(calendar(&acc, "alice/work")["busy_count"], 4, "single, the weekly's first and fourth instance and the moved second: {acc}");
+    // User name and app password are sealed at rest.
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT secret_sealed FROM caldav_accounts").fetch_one(&t.state.db).await.unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains(PASSWORD));
+
+    let after = free_starts(&t, &b, day, 28).await;
+    let gone: Vec<_> = before.iter().filter(|s| !after.contains(s)).copied().collect();
+    assert_eq!(
+        gone,
+        [single, weekly(0), moved_to, weekly(3)],
+        "exactly the busy slots are gone: the moved instance frees its original time, the excluded one stays free"
+    );
+    assert!(after.contains(&weekly(1)) && after.contains(&weekly(2)) && after.contains(&berlin(day, 9)));
+
+    // Incremental: a new event blocks, a deleted one frees (sync token).
+    let extra = berlin(day, 16);
+    let (s, _, _) = rad
+        .call("PUT", &format!("/{USER}/work/extra.ics"), Some(ics(&format!("BEGIN:VEVENT\r\nUID:extra@test\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n", z(extra), z(extra + Duration::hours(1))))), &[])
+        .await;
+    assert_eq!(s, 201);
+    sync(&t, &b, &id).await;
+    assert!(!free_starts(&t, &b, day, 1).await.contains(&extra));
+    let token: Option<String> = sqlx::query_scalar("SELECT sync_token FROM caldav_calendars WHERE url LIKE '%/work/'").fetch_one(&t.state.db).await.unwrap();
+    assert!(token.is_some_and(|t| t.contains("sync")), "Radicale's sync token is kept");
+    let (s, _, _) = rad.call("DELETE", &format!("/{USER}/work/single.ics"), None, &[]).await;
+    assert_eq!(s, 200);
+    let acc = sync(&t, &b, &id).await;
+    assert_eq!(calendar(&acc, "alice/work")["busy_count"], 4, "one more, one less: {acc}");
+    let free = free_starts(&t, &b, day, 1).await;
+    assert!(free.contains(&single) && !free.contains(&extra));
+
+    // Write bookings to "appointments".
+    let appointments = calendar(&acc, "alice/appointments")["id"].as_str().unwrap().to_owned();
+    let r = t
+        .send(request(Method::PATCH, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), Some(json!({"write_calendar_id": appointments}))))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let c = consent(&t, &b.slug).await;
+    let at = berlin(day + Duration::days(1), 10);
+    let r = book(&t, &b, form(&b, &at.to_rfc3339(), &c, "Alex")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let booking = r.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("/{USER}/appointments/{booking}.ics");
+    let acc = sync(&t, &b, &id).await;
+    assert_eq!(acc["pending_writes"], 0, "{acc}");
+    assert_eq!(event_times(&rad, &path).await, Some((z(at), z(at + Duration::minutes(50)))));
+    assert_eq!(calendar(&acc, "alice/appointments")["busy_count"], 0, "our own event does not block as a foreign one");
+    // The client's details stay out of the calendar unless the counsellor turns them on.
+    let (_, _, body) = rad.call("GET", &path, None, &[]).await;
+    assert!(!body.contains("Alex") && !body.contains("client.example"), "{body}");
+
+    // A reschedule moves it; the worker's round does it without being asked.
+    let to = berlin(day + Duration::days(1), 12);
+    let resched = link_token(&t, Purpose::Reschedule, &booking, sequence_of(&t, &booking).await);
+    let r = t.post("/api/public/bookings/reschedule", None, Some(json!({"token": resched, "start": to.to_rfc3339()}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    confidant::booking::caldav::sync_due(&t.state, Utc::now().timestamp_millis()).await.unwrap();
+    assert_eq!(event_times(&rad, &path).await, Some((z(to), z(to + Duration::minutes(50)))));
+
+    // Moved in Radicale: detected and shown, not overwritten; put back on request.
+    let (_, etag, body) = rad.call("GET", &path, None, &[]).await;
+    let elsewhere = to + Duration::hours(3);
+    let changed = body.replace(&format!("DTSTART:{}", z(to)), &format!("DTSTART:{}", z(elsewhere))).replace(
+        &format!("DTEND:{}", z(to + Duration::minutes(50))),
+        &format!("DTEND:{}", z(elsewhere + Duration::minutes(50))),
+    );
+    assert_ne!(changed, body);
+    let (s, _, _) = rad.call("PUT", &path, Some(changed), &[("If-Match", etag.as_deref().unwrap())]).await;
+    assert!(s == 201 || s == 204, "{s}");
+    let acc = sync(&t, &b, &id).await;
+    let ch = &acc["changed_events"][0];
+    assert_eq!(ch["booking_id"], booking.as_str(), "{acc}");
+    assert_eq!(ch["change"], "moved");
+    assert_eq!(DateTime::parse_from_rfc3339(ch["calendar_starts_at"].as_str().unwrap()).unwrap(), elsewhere);
+    assert_eq!(DateTime::parse_from_rfc3339(ch["starts_at"].as_str().unwrap()).unwrap(), to);
+    sync(&t, &b, &id).await;
+    assert_eq!(event_times(&rad, &path).await.unwrap().0, z(elsewhere), "a detected change is not overwritten by itself");
+    let change_id = ch["id"].as_str().unwrap();
+    let r = t.post(&format!("/api/calendar/caldav/{id}/changes/{change_id}"), Some(&b.cookie), Some(json!({"action": "later"}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "action");
+    let r = t.post(&format!("/api/calendar/caldav/{id}/changes/{change_id}"), Some(&b.cookie), Some(json!({"action": "restore"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.json()["changed_events"].as_array().unwrap().is_empty());
+    assert_eq!(event_times(&rad, &path).await, Some((z(to), z(to + Duration::minutes(50)))));
+
+    // Deleted in Radicale: detected; "keep" leaves the calendar without it.
+    let (s, _, _) = rad.call("DELETE", &path, None, &[]).await;
+    assert_eq!(s, 200);
+    let acc = sync(&t, &b, &id).await;
+    assert_eq!(acc["changed_events"][0]["change"], "deleted", "{acc}");
+    let change_id = acc["changed_events"][0]["id"].as_str().unwrap().to_owned();
+    let r = t.post(&format!("/api/calendar/caldav/{id}/changes/{change_id}"), Some(&b.cookie), Some(json!({"action": "keep"}))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    sync(&t, &b, &id).await;
+    assert_eq!(event_times(&rad, &path).await, None, "kept as the calendar has it");
+
+    // A cancellation of a written booking removes its event.
+    let at2 = berlin(day + Duration::days(2), 10);
+    let r = book(&t, &b, form(&b, &at2.to_rfc3339(), &c, "Kim")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let second = r.json()["id"].as_str().unwrap().to_owned();
+    let path2 = format!("/{USER}/appointments/{second}.ics");
+    sync(&t, &b, &id).await;
+    assert!(event_times(&rad, &path2).await.is_some());
+    let r = t.post(&format!("/api/booking/bookings/{second}/cancel"), Some(&b.cookie), Some(json!({"reason": "krank"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    sync(&t, &b, &id).await;
+    assert_eq!(event_times(&rad, &path2).await, None);
+
+    // Radicale down: the error shows, busy times stay, a new booking waits.
+    rad.stop();
+    let acc = sync(&t, &b, &id).await;
+    assert!(acc["last_error"].as_str().is_some_and(|e| e.contains("reach") || e.contains("connection")), "{acc}");
+    assert_eq!(calendar(&acc, "alice/work")["busy_count"], 4, "nothing is lost: {acc}");
+    assert!(!free_starts(&t, &b, day, 1).await.contains(&extra));
+    let at3 = berlin(day + Duration::days(2), 15);
+    let r = book(&t, &b, form(&b, &at3.to_rfc3339(), &c, "Sam")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let third = r.json()["id"].as_str().unwrap().to_owned();
+    let acc = sync(&t, &b, &id).await;
+    assert_eq!(acc["pending_writes"], 1, "{acc}");
+    // Back: the worker's next due round (after the backoff) catches up.
+    rad.run();
+    let later = Utc::now().timestamp_millis() + 10 * 60_000;
+    assert_eq!(confidant::booking::caldav::sync_due(&t.state, later).await.unwrap(), 1);
+    let r = t.get("/api/calendar/caldav", Some(&b.cookie)).await;
+    let acc = r.json()[0].clone();
+    assert_eq!(acc["last_error"], Value::Null, "{acc}");
+    assert_eq!(acc["pending_writes"], 0, "{acc}");
+    assert_eq!(event_times(&rad, &format!("/{USER}/appointments/{third}.ics")).await, Some((z(at3), z(at3 + Duration::minutes(50)))));
+
+    // Turning "blocks" off for "work" frees its times.
+    let work = calendar(&acc, "alice/work")["id"].as_str().unwrap().to_owned();
+    let r = t
+        .send(request(Method::PATCH, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), Some(json!({"calendars": [{"id": work, "blocks": false}]}))))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(calendar(&r.json(), "alice/work")["busy_count"], 0);
+    assert!(free_starts(&t, &b, day, 1).await.contains(&extra));
+
+    // Another counsellor sees nothing and cannot touch it; disconnecting keeps the events.
+    let other = bookable(&t, "o@example.org", "other", "phone", json!({})).await;
+    let r = t.get("/api/calendar/caldav", Some(&other.cookie)).await;
+    assert_eq!(r.json(), json!([]));
+    let r = t.send(request(Method::DELETE, &format!("/api/calendar/caldav/{id}"), Some(&other.cookie), None)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = t.send(request(Method::DELETE, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), None)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM caldav_busy").fetch_one(&t.state.db).await.unwrap();
+    assert_eq!(n, 0);
+    assert!(event_times(&rad, &format!("/{USER}/appointments/{third}.ics")).await.is_some());
+}
+
+#[tokio::test]
+async fn caldav_two_way_sync_with_radicale_on_sqlite() {
+    flow(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn caldav_two_way_sync_with_radicale_on_postgres() {
+    flow(Backend::Postgres).await;
+}
