@@ -59,10 +59,24 @@ export function bookingsSection() {
       showError(e, status);
       return;
     }
+    const changes = await calendarChangesNotice();
     clear(status);
     clear(body);
+    if (changes) body.append(changes);
     if (view === 'list') renderList(bookings);
     else renderWeek(bookings);
+  }
+
+  // Bookings whose events were changed in a connected calendar, above the list.
+  async function calendarChangesNotice() {
+    let accounts = [];
+    try {
+      accounts = await get('/api/calendar/caldav');
+    } catch {
+      return null;
+    }
+    const changes = calendarChanges(accounts, status, load);
+    return changes ? h('div', { class: 'notice notice-warning', testid: 'calendar-changes', attrs: { role: 'status' } }, h('strong', { text: t('dash.caldav_changes') }), changes) : null;
   }
 
   function renderList(bookings) {
@@ -240,8 +254,9 @@ export function bookingSettingsSection() {
   const hours = availabilityEditor();
   const feed = calendarFeedBlock();
   const sources = busySourcesBlock();
+  const caldav = caldavBlock();
   const teams = teamsBlock();
-  details.append(profile.element, types.element, hours.element, sources.element, feed.element, teams.element);
+  details.append(profile.element, types.element, hours.element, caldav.element, sources.element, feed.element, teams.element);
   return { element: details };
 }
 
@@ -608,6 +623,152 @@ function busySourcesBlock() {
       await load();
     } catch (e) {
       if (!redirectIfUnauthorized(e)) showFieldErrors(form, e, status);
+    }
+  });
+
+  load();
+  return { element };
+}
+
+// ------------------------------------------------------------------ CalDAV accounts
+
+/** The bookings whose events were moved or deleted in a connected calendar, with the choice
+ * to put them back or keep the calendar's version. `done` runs after a decision. */
+export function calendarChanges(accounts, status, done) {
+  const items = [];
+  for (const a of accounts) {
+    for (const c of a.changed_events || []) {
+      const what = c.change === 'moved'
+        ? t('dash.caldav_moved', { booking: formatRange(c.starts_at, c.ends_at), calendar: formatRange(c.calendar_starts_at, c.calendar_ends_at), account: a.label })
+        : t('dash.caldav_deleted', { booking: formatRange(c.starts_at, c.ends_at), account: a.label });
+      const decide = (action) => async () => {
+        clear(status);
+        try {
+          await post(`/api/calendar/caldav/${encodeURIComponent(a.id)}/changes/${encodeURIComponent(c.id)}`, { action });
+        } catch (e) {
+          showError(e, status);
+        }
+        await done();
+      };
+      items.push(
+        h(
+          'li',
+          { class: 'type-admin-item', testid: 'caldav-change', dataset: { change: c.change, bookingId: c.booking_id } },
+          h('span', { text: what }),
+          h(
+            'span',
+            {},
+            h('button', { type: 'button', class: 'button', text: t('dash.caldav_restore'), testid: 'caldav-restore', onclick: decide('restore') }),
+            h('button', { type: 'button', class: 'button button-quiet', text: t('dash.caldav_keep'), testid: 'caldav-keep', onclick: decide('keep') }),
+          ),
+        ),
+      );
+    }
+  }
+  return items.length ? h('ul', { class: 'type-admin-list caldav-changes', testid: 'caldav-changes' }, items) : null;
+}
+
+function caldavBlock() {
+  const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+  const list = h('div', { testid: 'caldav-accounts' });
+  const url = field('url', t('dash.caldav_url'), { type: 'url', maxLength: 2000, autocomplete: 'off', spellcheck: false, placeholder: 'https://cloud.example.org/remote.php/dav' });
+  const username = field('username', t('dash.caldav_username'), { type: 'text', maxLength: 500, autocomplete: 'off', spellcheck: false });
+  const password = field('password', t('dash.caldav_password'), { type: 'password', maxLength: 500, autocomplete: 'new-password' }, t('dash.caldav_password_hint'));
+  const label = field('label', t('dash.sources_label'), { type: 'text', maxLength: 100 });
+  const submit = h('button', { type: 'submit', class: 'button', text: t('dash.caldav_connect'), testid: 'caldav-connect' });
+  const form = h('form', { noValidate: true, testid: 'caldav-form' }, url.element, h('div', { class: 'field-row' }, username.element, password.element), label.element, submit);
+  const element = h('div', { class: 'settings-block', testid: 'caldav' }, h('h3', { text: t('dash.caldav') }), h('p', { class: 'hint', text: t('dash.caldav_hint') }), list, form, status);
+
+  function renderAccount(a) {
+    const change = (body) => act(() => api('PATCH', `/api/calendar/caldav/${encodeURIComponent(a.id)}`, body));
+    const state = a.last_error
+      ? h('p', { class: 'field-error', testid: 'caldav-error', text: t('dash.caldav_error', { error: a.last_error }) })
+      : h('p', { class: 'hint', testid: 'caldav-ok', text: a.last_ok_at ? t('dash.caldav_ok', { time: formatTime(a.last_ok_at) }) : t('dash.sources_pending') });
+    const pending = a.pending_writes ? h('p', { class: 'hint', testid: 'caldav-pending', text: t('dash.caldav_pending', { n: a.pending_writes }) }) : null;
+    const calendars = h(
+      'fieldset',
+      { class: 'caldav-calendars' },
+      h('legend', { text: t('dash.caldav_blocks') }),
+      a.calendars.map((c) => {
+        const id = `cal-${c.id}`;
+        const box = h('input', { type: 'checkbox', id, checked: c.blocks, testid: 'caldav-blocks', dataset: { calendar: c.name }, onchange: (ev) => change({ calendars: [{ id: c.id, blocks: ev.target.checked }] }) });
+        const info = c.free_busy_only ? ` ${t('dash.caldav_free_busy_only')}` : '';
+        return h('div', { class: 'check' }, box, h('label', { for: id, text: `${c.name}${info} – ${t('dash.caldav_busy_count', { n: c.busy_count })}` }));
+      }),
+    );
+    const writeId = `write-${a.id}`;
+    const select = h(
+      'select',
+      { id: writeId, testid: 'caldav-write', onchange: (ev) => change({ write_calendar_id: ev.target.value || null }) },
+      h('option', { value: '', text: t('dash.caldav_write_none') }),
+      a.calendars.filter((c) => c.writable).map((c) => h('option', { value: c.id, text: c.name, selected: c.id === a.write_calendar_id })),
+    );
+    const detailsId = `details-${a.id}`;
+    const details = h(
+      'div',
+      { class: 'check' },
+      h('input', { type: 'checkbox', id: detailsId, checked: a.client_details, disabled: !a.write_calendar_id, testid: 'caldav-details', onchange: (ev) => change({ client_details: ev.target.checked }) }),
+      h('label', { for: detailsId, text: t('dash.caldav_details') }),
+    );
+    return h(
+      'div',
+      { class: 'caldav-account', testid: 'caldav-account', dataset: { accountId: a.id } },
+      h('h4', {}, h('strong', { text: a.label }), ` (${a.host})`),
+      state,
+      pending,
+      calendarChanges([a], status, load),
+      calendars,
+      h('div', { class: 'field' }, h('label', { for: writeId, text: t('dash.caldav_write') }), select),
+      details,
+      h(
+        'p',
+        {},
+        h('button', { type: 'button', class: 'button button-quiet', text: t('dash.caldav_sync'), testid: 'caldav-sync', onclick: () => act(() => post(`/api/calendar/caldav/${encodeURIComponent(a.id)}/sync`)) }),
+        confirmButton({ label: t('dash.caldav_remove'), question: t('dash.caldav_remove_q'), yes: t('dashboard.confirm_yes'), testid: 'caldav-remove', confirmTestid: 'caldav-remove-confirm', onConfirm: () => act(() => api('DELETE', `/api/calendar/caldav/${encodeURIComponent(a.id)}`)) }),
+      ),
+    );
+  }
+
+  async function load() {
+    try {
+      const accounts = await get('/api/calendar/caldav');
+      clear(list);
+      if (!accounts.length) list.appendChild(h('p', { class: 'empty-hint', text: t('dash.caldav_none') }));
+      for (const a of accounts) list.appendChild(renderAccount(a));
+    } catch (e) {
+      showError(e, status);
+    }
+  }
+
+  async function act(fn) {
+    clear(status);
+    try {
+      await fn();
+    } catch (e) {
+      showError(e, status);
+    }
+    await load();
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearFieldErrors(form);
+    clear(status);
+    submit.disabled = true;
+    status.appendChild(notice(t('dash.caldav_connecting'), 'info'));
+    try {
+      await post('/api/calendar/caldav', { url: url.input.value.trim(), username: username.input.value, password: password.input.value, label: label.input.value.trim() || null });
+      url.input.value = '';
+      username.input.value = '';
+      password.input.value = '';
+      label.input.value = '';
+      clear(status);
+      await load();
+    } catch (e) {
+      clear(status);
+      if (!redirectIfUnauthorized(e)) showFieldErrors(form, e, status);
+    } finally {
+      submit.disabled = false;
     }
   });
 
