@@ -33,12 +33,24 @@ struct Radicale {
 
 impl Radicale {
     fn start() -> Radicale {
+        Radicale::start_with(&format!("{USER}:{PASSWORD}\n"), None)
+    }
+
+    /// With an htpasswd `users` file and, optionally, a rights file (Radicale's `from_file`).
+    fn start_with(users: &str, rights: Option<&str>) -> Radicale {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        std::fs::write(dir.path().join("users"), format!("{USER}:{PASSWORD}\n")).unwrap();
+        std::fs::write(dir.path().join("users"), users).unwrap();
+        let rights = match rights {
+            Some(r) => {
+                std::fs::write(dir.path().join("rights"), r).unwrap();
+                format!("type = from_file\nfile = {}", dir.path().join("rights").display())
+            }
+            None => "type = owner_only".to_owned(),
+        };
         let config = format!(
             "[server]\nhosts = 127.0.0.1:{port}\n[auth]\ntype = htpasswd\nhtpasswd_filename = {users}\n\
-             htpasswd_encryption = plain\n[storage]\nfilesystem_folder = {store}\n[rights]\ntype = owner_only\n\
+             htpasswd_encryption = plain\n[storage]\nfilesystem_folder = {store}\n[rights]\n{rights}\n\
              [logging]\nlevel = warning\n",
             users = dir.path().join("users").display(),
             store = dir.path().join("collections").display(),
@@ -84,10 +96,14 @@ impl Radicale {
 
     /// A request as the counsellor's own calendar program would make it.
     async fn call(&self, method: &str, path: &str, body: Option<String>, headers: &[(&str, &str)]) -> (u16, Option<String>, String) {
+        self.call_as((USER, PASSWORD), method, path, body, headers).await
+    }
+
+    async fn call_as(&self, who: (&str, &str), method: &str, path: &str, body: Option<String>, headers: &[(&str, &str)]) -> (u16, Option<String>, String) {
         let client = reqwest::Client::new();
         let mut req = client
             .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), self.url(path))
-            .basic_auth(USER, Some(PASSWORD));
+            .basic_auth(who.0, Some(who.1));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -406,4 +422,122 @@ async fn caldav_two_way_sync_with_radicale_on_sqlite() {
 #[tokio::test]
 async fn caldav_two_way_sync_with_radicale_on_postgres() {
     flow(Backend::Postgres).await;
+}
+
+/// A calendar the account may only see as free/busy (Radicale's `f` permission: a colleague's
+/// calendar shared that way): connected by its URL, read with `free-busy-query`, its busy
+/// periods block exactly their slots; nothing is written there.
+#[tokio::test]
+async fn a_free_busy_only_calendar_blocks_by_its_free_busy_answer() {
+    let rights = "[root]\nuser: .+\ncollection:\npermissions: R\n\n[principal]\nuser: .+\ncollection: {user}\npermissions: RW\n\n\
+[own]\nuser: .+\ncollection: {user}/[^/]+\npermissions: rw\n\n[alice-sees-bob-as-free-busy]\nuser: alice\ncollection: bob/private\npermissions: f\n";
+    let rad = Radicale::start_with(&format!("{USER}:{PASSWORD}\nbob:bob-pass\n"), Some(rights));
+    let bob = ("bob", "bob-pass");
+    assert_eq!(rad.call_as(bob, "MKCALENDAR", "/bob/private/", None, &[]).await.0, 201);
+    let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+    let day = (Utc::now() + Duration::days(3)).with_timezone(&Berlin).date_naive();
+    let busy = berlin(day, 13);
+    let ev = format!("BEGIN:VEVENT\r\nUID:secret@test\r\nDTSTART:{}\r\nDTEND:{}\r\nSUMMARY:Private\r\nEND:VEVENT\r\n", z(busy), z(busy + Duration::hours(2)));
+    assert_eq!(rad.call_as(bob, "PUT", "/bob/private/secret.ics", Some(ics(&ev)), &[]).await.0, 201);
+    // Alice may not read the event itself.
+    assert_eq!(rad.call("GET", "/bob/private/secret.ics", None, &[]).await.0, 403);
+
+    let before = free_starts(&t, &b, day, 1).await;
+    let r = t
+        .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": rad.url("/bob/private/"), "username": USER, "password": PASSWORD})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let acc = r.json();
+    assert_eq!(acc["last_error"], Value::Null, "{acc}");
+    let cal = &acc["calendars"][0];
+    assert_eq!(cal["free_busy_only"], true, "{acc}");
+    assert_eq!(cal["writable"], false);
+    assert_eq!(cal["busy_count"], 1);
+    let after = free_starts(&t, &b, day, 1).await;
+    let gone: Vec<_> = before.iter().filter(|s| !after.contains(s)).copied().collect();
+    assert_eq!(gone, [busy, busy + Duration::hours(1)], "13:00 and 14:00 are busy, nothing else");
+    // It cannot be chosen for writing.
+    let id = acc["id"].as_str().unwrap();
+    let r = t
+        .send(request(Method::PATCH, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), Some(json!({"write_calendar_id": cal["id"]}))))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "write_calendar_id");
+}
+
+/// A proxy in front of Radicale that hides `sync-collection`, as servers without RFC 6578 do:
+/// it is left out of `supported-report-set` and the report itself is refused.
+async fn without_sync_collection(upstream: u16) -> u16 {
+    use axum::body::{to_bytes, Body};
+    use axum::extract::Request;
+    use axum::response::Response;
+    let app = axum::Router::new().fallback(move |req: Request| async move {
+        let (parts, body) = req.into_parts();
+        let bytes = to_bytes(body, 16 << 20).await.unwrap();
+        if parts.method.as_str() == "REPORT" && String::from_utf8_lossy(&bytes).contains("sync-collection") {
+            return Response::builder().status(403).body(Body::from("no sync-collection here")).unwrap();
+        }
+        let url = format!("http://127.0.0.1:{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+        let mut fwd = reqwest::Client::new().request(reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap(), url);
+        for (k, v) in &parts.headers {
+            if k != "host" {
+                fwd = fwd.header(k.as_str(), v.as_bytes());
+            }
+        }
+        let r = fwd.body(bytes.to_vec()).send().await.unwrap();
+        let mut out = Response::builder().status(r.status().as_u16());
+        for (k, v) in r.headers() {
+            if k != "content-length" && k != "transfer-encoding" {
+                out = out.header(k.as_str(), v.as_bytes());
+            }
+        }
+        let text = r.text().await.unwrap().replace("<supported-report><report><sync-collection /></report></supported-report>", "");
+        out.body(Body::from(text)).unwrap()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
+}
+
+/// A server without `sync-collection`: changes are found by comparing the members' etags
+/// (after a cheap `getctag` check), against Radicale behind a proxy that hides the report.
+#[tokio::test]
+async fn without_sync_tokens_changes_are_found_by_etags() {
+    let rad = Radicale::start();
+    assert_eq!(rad.call("MKCALENDAR", &format!("/{USER}/work/"), None, &[]).await.0, 201);
+    let proxy = without_sync_collection(rad.port).await;
+    let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+    let r = t
+        .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": format!("http://127.0.0.1:{proxy}/{USER}/"), "username": USER, "password": PASSWORD})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["last_error"], Value::Null, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let supported: Vec<i64> = sqlx::query_scalar("SELECT sync_supported FROM caldav_calendars").fetch_all(&t.state.db).await.unwrap();
+    assert_eq!(supported, [0], "the proxy hides sync-collection");
+    let day = (Utc::now() + Duration::days(3)).with_timezone(&Berlin).date_naive();
+    let at = berlin(day, 10);
+    let ev = |start: DateTime<Utc>| {
+        ics(&format!("BEGIN:VEVENT\r\nUID:e@test\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n", z(start), z(start + Duration::hours(1))))
+    };
+    assert_eq!(rad.call("PUT", &format!("/{USER}/work/e.ics"), Some(ev(at)), &[]).await.0, 201);
+    sync(&t, &b, &id).await;
+    let free = free_starts(&t, &b, day, 1).await;
+    assert!(!free.contains(&at) && free.contains(&(at + Duration::hours(1))));
+    // Moved: the old time frees, the new one blocks.
+    let (_, etag, _) = rad.call("GET", &format!("/{USER}/work/e.ics"), None, &[]).await;
+    let (s, _, _) = rad.call("PUT", &format!("/{USER}/work/e.ics"), Some(ev(at + Duration::hours(2))), &[("If-Match", etag.as_deref().unwrap())]).await;
+    assert!(s == 201 || s == 204);
+    sync(&t, &b, &id).await;
+    let free = free_starts(&t, &b, day, 1).await;
+    assert!(free.contains(&at) && !free.contains(&(at + Duration::hours(2))));
+    // Deleted: free again.
+    assert_eq!(rad.call("DELETE", &format!("/{USER}/work/e.ics"), None, &[]).await.0, 200);
+    let acc = sync(&t, &b, &id).await;
+    assert_eq!(calendar(&acc, "alice/work")["busy_count"], 0, "{acc}");
+    let tokens: Vec<Option<String>> = sqlx::query_scalar("SELECT sync_token FROM caldav_calendars").fetch_all(&t.state.db).await.unwrap();
+    assert_eq!(tokens, [None], "no sync token was used");
 }

@@ -244,9 +244,32 @@ fn percent_decoded(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The calendars at `home`: the collection itself when it is a calendar (an account given by
+/// one calendar's URL, perhaps one it may only see as free/busy, where listing its members is
+/// not allowed), else its member calendars.
+async fn list_calendars(d: &mut Dav, home: &Url) -> Result<(Url, Vec<Found>), SyncError> {
+    let (ms, at) = d.propfind(home, "0", dav::PROPFIND_CALENDARS).await?;
+    if let Some(one) = ms.entries.first().and_then(|e| found_of(&at, e)) {
+        return Ok((at, vec![one]));
+    }
+    let (ms, at) = d.propfind(&at, "1", dav::PROPFIND_CALENDARS).await?;
+    let found = ms.entries.iter().filter_map(|e| found_of(&at, e)).collect();
+    Ok((at, found))
+}
+
 /// Finds the calendar home from the URL the counsellor gave (a server root, a principal, a
 /// home or a calendar) and lists its calendars.
 async fn discover(d: &mut Dav, start: &Url) -> Result<(Url, Vec<Found>), SyncError> {
+    // 0. One calendar's own URL.
+    match d.propfind(start, "0", dav::PROPFIND_CALENDARS).await {
+        Ok((ms, at)) => {
+            if let Some(one) = ms.entries.first().and_then(|e| found_of(&at, e)) {
+                return Ok((at, vec![one]));
+            }
+        }
+        Err(SyncError::Status(..) | SyncError::Answer(_)) => {}
+        Err(e) => return Err(e),
+    }
     // 1. The principal, from the URL given or the well-known address.
     let principal = match d.propfind(start, "0", dav::PROPFIND_PRINCIPAL).await {
         Ok((ms, at)) => ms.entries.iter().find_map(|e| e.principal.clone()).and_then(|p| at.join(&p).ok()),
@@ -273,9 +296,8 @@ async fn discover(d: &mut Dav, start: &Url) -> Result<(Url, Vec<Found>), SyncErr
         None => None,
     }
     .unwrap_or_else(|| start.clone());
-    // 3. Its calendars. A calendar URL given directly is a home of one.
-    let (ms, at) = d.propfind(&home, "1", dav::PROPFIND_CALENDARS).await?;
-    let found: Vec<Found> = ms.entries.iter().filter_map(|e| found_of(&at, e)).collect();
+    // 3. Its calendars.
+    let (at, found) = list_calendars(d, &home).await?;
     if found.is_empty() {
         return Err(SyncError::NoCalendars);
     }
@@ -979,8 +1001,7 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
             return Ok(());
         }
         let home = Url::parse(&acc.home_url).map_err(|_| SyncError::Answer("bad home URL".into()))?;
-        let (ms, at) = d.propfind(&home, "1", dav::PROPFIND_CALENDARS).await?;
-        let found: Vec<Found> = ms.entries.iter().filter_map(|e| found_of(&at, e)).collect();
+        let (_, found) = list_calendars(&mut d, &home).await?;
         store_calendars(state, &acc.id, &found).await?;
         let acc = sqlx::query_as::<_, AccountRow>(&format!("SELECT {ACCOUNT_COLUMNS} FROM caldav_accounts WHERE id = $1"))
             .bind(&acc.id)
