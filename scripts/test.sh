@@ -146,4 +146,8 @@ section "End-to-end browser test (node --test tests/e2e/)"
 echo "CONFIDANT_BIN=$CONFIDANT_BIN"
 node --test "$E2E_DIR"/*.test.mjs
 
+# ---------------------------------------------------------------------------------------------
+section "cargo clippy --workspace --all-targets (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
 section "All tests passed"

@@ -1193,7 +1193,18 @@ async fn view(state: &AppState, a: AccountRow) -> Result<Account, AppError> {
     } else {
         0
     };
-    let rows: Vec<(String, String, i64, i64, String, Option<i64>, Option<i64>, i64)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Changed {
+        id: String,
+        booking_id: String,
+        starts_at: i64,
+        ends_at: i64,
+        external: String,
+        external_start: Option<i64>,
+        external_end: Option<i64>,
+        detected_at: i64,
+    }
+    let rows: Vec<Changed> = sqlx::query_as(
         "SELECT e.id, e.booking_id, b.starts_at, b.ends_at, e.external, e.external_start, e.external_end, e.detected_at
          FROM caldav_events e JOIN bookings b ON b.id = e.booking_id
          WHERE e.account_id = $1 AND e.external IS NOT NULL AND e.kept = 0 AND b.active = 1
@@ -1204,15 +1215,15 @@ async fn view(state: &AppState, a: AccountRow) -> Result<Account, AppError> {
     .await?;
     let changed_events = rows
         .into_iter()
-        .map(|(id, booking_id, s, e, change, xs, xe, at)| ChangedEvent {
-            id,
-            booking_id,
-            starts_at: ms(s),
-            ends_at: ms(e),
-            change,
-            calendar_starts_at: xs.map(ms),
-            calendar_ends_at: xe.map(ms),
-            detected_at: ms(at),
+        .map(|c| ChangedEvent {
+            id: c.id,
+            booking_id: c.booking_id,
+            starts_at: ms(c.starts_at),
+            ends_at: ms(c.ends_at),
+            change: c.external,
+            calendar_starts_at: c.external_start.map(ms),
+            calendar_ends_at: c.external_end.map(ms),
+            detected_at: ms(c.detected_at),
         })
         .collect();
     Ok(Account {

@@ -450,7 +450,7 @@ pub(crate) async fn book_with(
         ));
     }
     let start = parse_time("start", &req.start)?;
-    let av = store::availability_of(&state.db, &host).await?;
+    let av = store::availability_of(&state.db, host).await?;
     // Other bookings are left to the database (a taken slot is a 409 from the constraint, also
     // under a race); this checks hours, grid, notice and window.
     // Other bookings are the database's business (a race ends in 409 from the constraint);
@@ -510,7 +510,7 @@ pub(crate) async fn book_with(
     .await
     .map_err(store::overlap_to_conflict)?;
     let join_url = if t.kind == "video" {
-        let (session_id, link) = create_room(&mut tx, &state, &host, &t, &client, end).await?;
+        let (session_id, link) = create_room(&mut tx, state, host, t, &client, end).await?;
         sqlx::query("UPDATE bookings SET session_id = $1 WHERE id = $2")
             .bind(&session_id)
             .bind(&id)
@@ -539,8 +539,8 @@ pub(crate) async fn book_with(
     let ctx = Ctx {
         row: &row,
         client: &client,
-        host: &host,
-        kind: &t,
+        host,
+        kind: t,
         join_url,
     };
     notify::created(&mut tx, state, &ctx).await?;
