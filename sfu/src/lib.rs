@@ -36,8 +36,9 @@ pub mod shell;
 mod types;
 
 pub use crate::core::{
-    Output, Sfu, SfuConfig, SfuStats, Transmit, CONNECT_TIMEOUT, KEYFRAME_REQUEST_MIN_INTERVAL,
+    Output, Sfu, SfuConfig, SfuStats, Transmit, Transport, CONNECT_TIMEOUT,
+    KEYFRAME_REQUEST_MIN_INTERVAL,
 };
 pub use crate::error::Error;
-pub use crate::shell::{start, SfuHandle, ShellConfig};
+pub use crate::shell::{start, SfuHandle, ShellConfig, TcpShellConfig};
 pub use crate::types::{MediaKind, PeerId, RoomId, SfuEvent};

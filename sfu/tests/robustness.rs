@@ -15,6 +15,7 @@ use str0m::{Candidate, Rtc};
 fn sfu() -> Sfu {
     Sfu::new(SfuConfig {
         advertised: common::SFU_ADDR.parse().expect("literal"),
+        advertised_tcp: None,
     })
     .expect("valid config")
 }
@@ -210,6 +211,7 @@ fn bad_advertised_address_is_an_error() {
     for addr in ["0.0.0.0:5000", "127.0.0.1:0"] {
         let r = Sfu::new(SfuConfig {
             advertised: addr.parse().expect("literal"),
+            advertised_tcp: None,
         });
         assert!(matches!(r, Err(Error::BadAdvertisedAddress(_))), "{addr}");
     }

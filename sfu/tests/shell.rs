@@ -87,6 +87,7 @@ async fn media_flows(bind: &str) -> SfuHandle {
     let handle = start(ShellConfig {
         bind: bind.parse().expect("literal"),
         advertised: "127.0.0.1:0".parse().expect("literal"),
+        tcp: None,
     })
     .await
     .expect("shell starts");
@@ -169,6 +170,7 @@ async fn shell_reports_bind_failure() {
     let r = start(ShellConfig {
         bind: addr,
         advertised: addr,
+        tcp: None,
     })
     .await;
     assert!(matches!(r, Err(Error::Bind { .. })));
@@ -187,4 +189,137 @@ fn handle_and_futures_are_send(handle: SfuHandle) {
     is_send(&handle.accept_offer(PeerId(1), String::new()));
     is_send(&handle.remove_peer(PeerId(1)));
     is_send(&handle.stats());
+}
+
+/// A subscriber whose network blocks UDP: it has only an active ICE-TCP candidate, connects to
+/// the SFU's passive TCP candidate and exchanges RFC 4571 frames over one TCP connection.
+struct TcpClient {
+    client: Client,
+    stream: tokio::net::TcpStream,
+    remote: SocketAddr,
+    events: mpsc::UnboundedReceiver<SfuEvent>,
+    buf: Vec<u8>,
+}
+
+impl TcpClient {
+    async fn join(handle: &SfuHandle, id: u64, room: u64) -> TcpClient {
+        let remote = handle.tcp_local_addr().expect("ICE-TCP is on");
+        let stream = tokio::net::TcpStream::connect(remote).await.expect("connect over TCP");
+        stream.set_nodelay(true).expect("nodelay");
+        let local = stream.local_addr().expect("local addr");
+        let candidate = str0m::Candidate::builder()
+            .tcp()
+            .host(local)
+            .tcptype(str0m::net::TcpType::Active)
+            .build()
+            .expect("tcp candidate");
+        let (mut client, offer, pending) =
+            Client::with_offer_from(id, room, local, candidate, RtcConfig::new(), Instant::now());
+        assert!(!offer.contains(" udp "), "the client offers no UDP candidate:\n{offer}");
+        let (tx, events) = mpsc::unbounded_channel();
+        let answer = handle
+            .add_peer(RoomId(room), PeerId(id), offer, tx)
+            .await
+            .expect("SFU answers");
+        assert!(answer.to_ascii_lowercase().contains("tcptype passive"), "the SFU offers a passive TCP candidate:\n{answer}");
+        client.accept_answer(pending, &answer);
+        TcpClient { client, stream, remote, events, buf: Vec::new() }
+    }
+
+    async fn step(&mut self, handle: &SfuHandle) {
+        use tokio::io::AsyncWriteExt;
+        while let Ok(event) = self.events.try_recv() {
+            if let SfuEvent::Offer { sdp } = event {
+                let answer = self.client.answer_offer(&sdp);
+                handle.accept_answer(self.client.id, answer).await.expect("SFU accepts answer");
+            }
+        }
+        let local = self.client.addr;
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = self.stream.try_read(&mut chunk) {
+            if n == 0 {
+                panic!("the SFU closed the TCP connection");
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        while self.buf.len() >= 2 {
+            let len = usize::from(u16::from_be_bytes([self.buf[0], self.buf[1]]));
+            if self.buf.len() < 2 + len {
+                break;
+            }
+            let frame: Vec<u8> = self.buf.drain(..2 + len).skip(2).collect();
+            if let Ok(recv) = Receive::new(Protocol::Tcp, self.remote, local, &frame) {
+                self.client.rtc.handle_input(Input::Receive(Instant::now(), recv)).expect("client input");
+            }
+        }
+        let now = Instant::now();
+        self.client.rtc.handle_input(Input::Timeout(now)).expect("client timeout");
+        loop {
+            match self.client.rtc.poll_output().expect("client poll") {
+                str0m::Output::Transmit(t) => {
+                    assert_eq!(t.proto, Protocol::Tcp, "nothing goes over UDP");
+                    let len = u16::try_from(t.contents.len()).expect("datagram size");
+                    let mut framed = len.to_be_bytes().to_vec();
+                    framed.extend_from_slice(&t.contents);
+                    self.stream.write_all(&framed).await.expect("write frame");
+                }
+                str0m::Output::Event(e) => self.client.handle_event(Instant::now(), e),
+                str0m::Output::Timeout(_) => break,
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_without_udp_gets_media_over_ice_tcp() {
+    let handle = start(ShellConfig {
+        bind: "127.0.0.1:0".parse().expect("literal"),
+        advertised: "127.0.0.1:0".parse().expect("literal"),
+        tcp: Some(confidant_sfu::TcpShellConfig { bind: "127.0.0.1:0".parse().expect("literal"), advertised_port: 0 }),
+    })
+    .await
+    .expect("shell starts");
+    let tcp = handle.tcp_local_addr().expect("ICE-TCP is on");
+    assert_ne!(tcp.port(), 0);
+
+    let mut publisher = NetClient::join(&handle, 1, 7).await;
+    let mut subscriber = TcpClient::join(&handle, 2, 7).await;
+    let mut done = false;
+    for _ in 0..MAX_ROUNDS {
+        publisher.step(&handle, true).await;
+        subscriber.step(&handle).await;
+        let s = &subscriber.client;
+        if s.received_from(PeerId(1), MediaKind::Audio) > 5 && s.received_from(PeerId(1), MediaKind::Video) > 5 {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(done, "the TCP-only subscriber receives the publisher's audio and video");
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tcp_connection_that_is_not_a_client_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let handle = start(ShellConfig {
+        bind: "127.0.0.1:0".parse().expect("literal"),
+        advertised: "127.0.0.1:0".parse().expect("literal"),
+        tcp: Some(confidant_sfu::TcpShellConfig { bind: "127.0.0.1:0".parse().expect("literal"), advertised_port: 0 }),
+    })
+    .await
+    .expect("shell starts");
+    let mut stream = tokio::net::TcpStream::connect(handle.tcp_local_addr().expect("on")).await.expect("connect");
+    // A well-framed frame that is not STUN for any peer.
+    stream.write_all(&[0, 4, 1, 2, 3, 4]).await.expect("write");
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await.expect("closed in time");
+    assert!(matches!(n, Ok(0) | Err(_)), "the SFU closes it");
+    // A frame longer than any datagram closes it too.
+    let mut stream = tokio::net::TcpStream::connect(handle.tcp_local_addr().expect("on")).await.expect("connect");
+    stream.write_all(&[0xff, 0xff, 0]).await.expect("write");
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await.expect("closed in time");
+    assert!(matches!(n, Ok(0) | Err(_)));
+    assert!(handle.is_running().await, "and keeps running");
+    handle.shutdown().await;
 }

@@ -101,6 +101,7 @@ proptest! {
             let sfu = confidant_sfu::start(confidant_sfu::ShellConfig {
                 bind: "127.0.0.1:0".parse().unwrap(),
                 advertised: "127.0.0.1:0".parse().unwrap(),
+                tcp: None,
             })
             .await
             .unwrap();

@@ -89,6 +89,7 @@ async fn setup_with(config: HubConfig) -> Setup {
     let sfu = confidant_sfu::start(confidant_sfu::ShellConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
         advertised: "127.0.0.1:0".parse().unwrap(),
+        tcp: None,
     })
     .await
     .unwrap();

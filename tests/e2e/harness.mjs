@@ -105,7 +105,8 @@ export async function startServer({ dataDir, extraArgs = [], env = {}, log }) {
     '--listen', `127.0.0.1:${port}`,
     '--data-dir', dataDir,
     '--sfu-bind', `127.0.0.1:${udpPort}`,
-    '--sfu-advertise', '127.0.0.1',
+    // extraArgs may advertise another SFU address (then it replaces the default).
+    ...(extraArgs.includes('--sfu-advertise') ? [] : ['--sfu-advertise', '127.0.0.1']),
     '--public-url', base,
     ...extraArgs,
   ];

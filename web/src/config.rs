@@ -150,6 +150,12 @@ pub struct Config {
         global = true
     )]
     pub sfu_advertise: String,
+    /// ICE-TCP fallback for networks that block UDP (RFC 6544, passive): `on` listens on TCP at
+    /// the SFU's bind address and the same port number (another free port if that one is
+    /// taken), `off` turns it off, or an IP:port to listen on. The TCP candidate advertises
+    /// `--sfu-advertise`'s IP and the bound TCP port.
+    #[arg(long, env = "CONFIDANT_SFU_TCP", default_value = "on", global = true)]
+    pub sfu_tcp: String,
     /// Default lifetime of join links, in minutes (5..=10080).
     #[arg(
         long,
@@ -288,6 +294,8 @@ pub struct Settings {
     pub sfu_advertise_ip: IpAddr,
     /// SFU advertised port; `None` means the port actually bound.
     pub sfu_advertise_port: Option<u16>,
+    /// ICE-TCP listen address (port 0: the UDP port's number, or any free one); `None`: off.
+    pub sfu_tcp_bind: Option<SocketAddr>,
     /// Default join-link lifetime in minutes.
     pub link_ttl_minutes: u32,
     /// Log format.
@@ -351,6 +359,14 @@ impl Config {
             });
         }
         let (sfu_advertise_ip, sfu_advertise_port) = parse_advertise(&self.sfu_advertise)?;
+        let sfu_tcp_bind = match self.sfu_tcp.trim() {
+            t if t.eq_ignore_ascii_case("on") => Some(SocketAddr::new(self.sfu_bind.ip(), 0)),
+            t if t.eq_ignore_ascii_case("off") => None,
+            t => Some(t.parse::<SocketAddr>().map_err(|_| ConfigError {
+                option: "sfu-tcp",
+                message: "must be on, off or IP:port".into(),
+            })?),
+        };
         if !LINK_TTL_MINUTES.contains(&self.link_ttl_minutes) {
             return Err(ConfigError {
                 option: "link-ttl-minutes",
@@ -471,6 +487,7 @@ impl Config {
             sfu_bind: self.sfu_bind,
             sfu_advertise_ip,
             sfu_advertise_port,
+            sfu_tcp_bind,
             link_ttl_minutes: self.link_ttl_minutes,
             log_format: self.log_format,
             login_rate_limit: RateLimitConfig::default(),
@@ -541,6 +558,7 @@ impl Settings {
             sfu_bind = %self.sfu_bind,
             sfu_advertise_ip = %self.sfu_advertise_ip,
             sfu_advertise_port = ?self.sfu_advertise_port,
+            sfu_tcp_bind = ?self.sfu_tcp_bind,
             link_ttl_minutes = self.link_ttl_minutes,
             log_format = ?self.log_format,
             turn_urls = ?self.turn_urls,

@@ -443,9 +443,10 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
     let sfu = confidant_sfu::start(confidant_sfu::ShellConfig {
         bind: settings.sfu_bind,
         advertised,
+        tcp: settings.sfu_tcp_bind.map(|bind| confidant_sfu::TcpShellConfig { bind, advertised_port: 0 }),
     })
     .await?;
-    tracing::info!(sfu_local = %sfu.local_addr(), sfu_advertised = %sfu.advertised_addr(), "sfu started");
+    tracing::info!(sfu_local = %sfu.local_addr(), sfu_advertised = %sfu.advertised_addr(), sfu_tcp = ?sfu.tcp_local_addr(), "sfu started");
     let signature_keys = signature::keys::load_or_create(&settings).map_err(|e| StartError::Io {
         context: "loading the signature keys".into(),
         source: std::io::Error::other(e.to_string()),

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::DtlsCert;
 use str0m::media::{KeyframeRequest, MediaData};
-use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::net::{DatagramRecv, Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, Input, RtcConfig};
 
 use crate::error::Error;
@@ -63,14 +63,29 @@ const MAX_CLOSE_OUTPUTS: usize = 64;
 /// Configuration of the sans-IO core.
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
-    /// The address clients send media to: the only ICE host candidate. Must be a concrete IP
-    /// (not `0.0.0.0`) and a non-zero port.
+    /// The address clients send media to over UDP: the ICE host candidate. Must be a concrete
+    /// IP (not `0.0.0.0`) and a non-zero port.
     pub advertised: SocketAddr,
+    /// The address of the passive ICE-TCP candidate (RFC 6544), for clients whose network
+    /// blocks UDP; `None`: UDP only. Its traffic comes in through [`Sfu::handle_receive_on`]
+    /// with [`Transport::Tcp`].
+    pub advertised_tcp: Option<SocketAddr>,
+}
+
+/// How a datagram travels: UDP, or framed over one of the ICE-TCP connections (RFC 4571).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// The UDP socket.
+    Udp,
+    /// The TCP connection from (or to) the datagram's remote address.
+    Tcp,
 }
 
 /// A datagram to send from the SFU's socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
+    /// UDP, or the TCP connection of `destination`.
+    pub transport: Transport,
     /// Local address to send from (the advertised address).
     pub source: SocketAddr,
     /// The peer's address.
@@ -120,6 +135,14 @@ pub struct SfuStats {
     pub keyframe_requests_sent: u64,
 }
 
+fn transport_of(p: Protocol) -> Transport {
+    match p {
+        Protocol::Udp => Transport::Udp,
+        // We only offer UDP and passive TCP host candidates.
+        _ => Transport::Tcp,
+    }
+}
+
 /// How often str0m reports per-stream statistics (feedback counts for the metrics).
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -135,6 +158,7 @@ struct Pass {
 /// The sans-IO selective forwarding unit. See the [module docs](self).
 pub struct Sfu {
     candidate: Candidate,
+    tcp_candidate: Option<Candidate>,
     rtc_config: RtcConfig,
     peers: BTreeMap<PeerId, Peer>,
     rooms: BTreeMap<RoomId, BTreeSet<PeerId>>,
@@ -199,6 +223,18 @@ impl Sfu {
         }
         let candidate = Candidate::host(config.advertised, "udp")
             .map_err(|_| Error::BadAdvertisedAddress(config.advertised))?;
+        let tcp_candidate = match config.advertised_tcp {
+            Some(addr) if addr.port() == 0 => return Err(Error::BadAdvertisedAddress(addr)),
+            Some(addr) => Some(
+                Candidate::builder()
+                    .tcp()
+                    .host(addr)
+                    .tcptype(TcpType::Passive)
+                    .build()
+                    .map_err(|_| Error::BadAdvertisedAddress(addr))?,
+            ),
+            None => None,
+        };
 
         let mut rtc_config = RtcConfig::new()
             .set_ice_lite(true)
@@ -218,6 +254,7 @@ impl Sfu {
 
         Ok(Sfu {
             candidate,
+            tcp_candidate,
             rtc_config,
             peers: BTreeMap::new(),
             rooms: BTreeMap::new(),
@@ -260,6 +297,11 @@ impl Sfu {
         // guards against str0m changing its rules.
         if rtc.add_local_candidate(self.candidate.clone()).is_none() {
             return Err(Error::BadAdvertisedAddress(self.candidate.addr()));
+        }
+        if let Some(tcp) = &self.tcp_candidate {
+            if rtc.add_local_candidate(tcp.clone()).is_none() {
+                return Err(Error::BadAdvertisedAddress(tcp.addr()));
+            }
         }
         let answer = rtc
             .sdp_api()
@@ -357,15 +399,33 @@ impl Sfu {
         destination: SocketAddr,
         contents: &[u8],
     ) {
+        self.handle_receive_on(now, Transport::Udp, source, destination, contents);
+    }
+
+    /// Like [`Sfu::handle_receive`], for a datagram that came over `transport` (one RFC 4571
+    /// frame of an ICE-TCP connection: `source` is the connection's remote address,
+    /// `destination` the advertised TCP address). Returns whether a peer took it; a TCP
+    /// connection whose first frame no peer takes can be closed.
+    pub fn handle_receive_on(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) -> bool {
         let Ok(contents) = DatagramRecv::try_from(contents) else {
             self.dropped_datagrams += 1;
             tracing::debug!("dropping datagram that does not parse");
-            return;
+            return false;
         };
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto: match transport {
+                    Transport::Udp => Protocol::Udp,
+                    Transport::Tcp => Protocol::Tcp,
+                },
                 source,
                 destination,
                 contents,
@@ -386,7 +446,7 @@ impl Sfu {
         let Some(id) = target else {
             self.dropped_datagrams += 1;
             tracing::debug!("dropping datagram no peer accepts");
-            return;
+            return false;
         };
         if cached.is_none() {
             self.routes.insert(source, id);
@@ -399,6 +459,7 @@ impl Sfu {
                 tracing::debug!(peer = %id, "datagram rejected: {e}");
             }
         }
+        true
     }
 
     /// Drives time: call at (or after) the instant of the last [`Output::Timeout`].
@@ -567,6 +628,7 @@ impl Sfu {
         }
         match peer.rtc.poll_output() {
             Ok(str0m::Output::Transmit(t)) => Step::Transmit(Transmit {
+                transport: transport_of(t.proto),
                 source: t.source,
                 destination: t.destination,
                 contents: t.contents.into(),
@@ -793,7 +855,8 @@ impl Sfu {
             for _ in 0..MAX_CLOSE_OUTPUTS {
                 match peer.rtc.poll_output() {
                     Ok(str0m::Output::Transmit(t)) => self.transmits.push_back(Transmit {
-                        source: t.source,
+                        transport: transport_of(t.proto),
+                source: t.source,
                         destination: t.destination,
                         contents: t.contents.into(),
                     }),

@@ -64,8 +64,21 @@ impl Client {
         config: RtcConfig,
         now: Instant,
     ) -> (Client, String, SdpPendingOffer) {
+        let candidate = Candidate::host(addr, "udp").expect("host candidate");
+        Client::with_offer_from(id, room, addr, candidate, config, now)
+    }
+
+    /// Like [`Client::with_offer`], with the given local candidate (an ICE-TCP one, say).
+    pub fn with_offer_from(
+        id: u64,
+        room: u64,
+        addr: SocketAddr,
+        candidate: Candidate,
+        config: RtcConfig,
+        now: Instant,
+    ) -> (Client, String, SdpPendingOffer) {
         let mut rtc = config.build(now);
-        rtc.add_local_candidate(Candidate::host(addr, "udp").expect("host candidate"));
+        rtc.add_local_candidate(candidate);
         let mut api = rtc.sdp_api();
         let audio_mid = api.add_media(
             str0m::media::MediaKind::Audio,
@@ -248,6 +261,7 @@ impl World {
         let sfu_addr: SocketAddr = SFU_ADDR.parse().expect("literal address");
         let sfu = Sfu::new(SfuConfig {
             advertised: sfu_addr,
+            advertised_tcp: None,
         })
         .expect("valid advertised address");
         World {

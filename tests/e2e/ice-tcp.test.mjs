@@ -1,0 +1,116 @@
+// Browser test of the ICE-TCP fallback: the SFU's UDP candidate leads nowhere (it advertises a
+// UDP port nothing listens on, as if a firewall dropped UDP), so the only way media can flow
+// is the passive ICE-TCP candidate (RFC 6544, RFC 4571 framing). A counsellor and a client
+// must see each other, end-to-end encrypted, over a TCP candidate pair.
+//
+//   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/ice-tcp.test.mjs
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeUdpPort, sleep, startServer, stopProcess, until } from './harness.mjs';
+
+const EMAIL = 'tcp@example.test';
+const PASSWORD = 'correct horse battery staple 42';
+
+/** Remote video frames decoded, and the protocol and type of the selected pair's local candidate. */
+async function snapshot(page) {
+  return page.evaluate(async () => {
+    const pc = window.confidant && window.confidant.pc;
+    if (!pc) return null;
+    const stats = await pc.getStats();
+    let frames = 0;
+    let pairId = null;
+    stats.forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
+      if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
+    });
+    const pair = pairId ? stats.get(pairId) : null;
+    const local = pair ? stats.get(pair.localCandidateId) : null;
+    const remote = pair ? stats.get(pair.remoteCandidateId) : null;
+    return { frames, local: local ? local.protocol : null, remote: remote ? `${remote.protocol} ${remote.tcpType || ''}`.trim() : null, e2ee: window.confidant.e2ee.state };
+  });
+}
+
+describe('ICE-TCP when UDP does not get through', { timeout: 5 * 60_000 }, () => {
+  const logs = [];
+  let server;
+  let browser;
+  let dir;
+  let base;
+
+  before(async () => {
+    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-ice-tcp-'));
+    // A UDP port nobody listens on: every UDP check fails; TCP listens on the bound port.
+    const dead = await freeUdpPort();
+    ({ server, base } = await startServer({ dataDir: path.join(dir, 'data'), log: logs, extraArgs: ['--sfu-advertise', `127.0.0.1:${dead}`, '--sfu-tcp', 'on'] }));
+    await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. TCP', password: PASSWORD });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
+    await stopProcess(server);
+    try {
+      fs.writeFileSync(path.join(ARTIFACTS, 'ice-tcp-test.log'), logs.join('\n') + '\n');
+    } catch {
+      // artefacts are best effort
+    }
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function newPage() {
+    const context = await browser.newContext({ viewport: { width: 1024, height: 700 }, locale: 'en-US' });
+    await context.grantPermissions(['camera', 'microphone'], { origin: base });
+    const page = await context.newPage();
+    page.setDefaultTimeout(60_000);
+    page.on('pageerror', (e) => logs.push(`[page] ${e.message}`));
+    return page;
+  }
+
+  it('a counsellor and a client talk over ICE-TCP, encrypted', async () => {
+    try {
+      const host = await newPage();
+      await host.goto(`${base}/login`);
+      await host.getByTestId('email-input').fill(EMAIL);
+      await host.getByTestId('password-input').fill(PASSWORD);
+      await host.getByTestId('login-button').click();
+      await host.waitForURL(/\/dashboard$/);
+      await host.getByTestId('start-session-button').click();
+      await host.waitForURL(/\/s\/[^/?#]+$/);
+      const link = host.getByTestId('join-link');
+      await link.waitFor({ state: 'visible' });
+      const url = await link.inputValue();
+
+      const client = await newPage();
+      await client.goto(url);
+      await client.getByTestId('name-input').fill('Robin');
+      await client.getByTestId('join-button').click();
+      await client.getByTestId('lobby-waiting').waitFor({ state: 'visible' });
+      await host.locator('[data-testid="admit-button"][data-lobby-name="Robin"]').click();
+
+      for (const [name, page] of [['counsellor', host], ['client', client]]) {
+        let first = null;
+        let last = null;
+        await until(`${name}: video decoded over a TCP candidate pair`, async () => {
+          last = await snapshot(page);
+          if (!last || last.local !== 'tcp') return false;
+          if (first === null) first = last.frames;
+          return last.frames > first + 10 && last.e2ee === 'on';
+        }).catch((e) => {
+          throw new Error(`${e.message}: ${JSON.stringify(last)}`);
+        });
+        assert.equal(last.remote, 'tcp passive', JSON.stringify(last));
+      }
+    } catch (e) {
+      console.error(logs.slice(-200).join('\n'));
+      throw e;
+    }
+  });
+});
