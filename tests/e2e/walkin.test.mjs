@@ -202,8 +202,11 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
     }
     assert.equal(await dash.getByTestId('lobby-count').textContent(), '0');
 
-    // Busy while in the session, for the dashboard and the public page.
-    await until('presence busy', async () => (await status(dash)).presence === 'busy' && (await publicPresence()) === 'busy');
+    // Busy while in the session, although the call page replaced the dashboard.
+    await until('presence busy', async () => (await publicPresence()) === 'busy');
+    const s = await status(dash);
+    assert.equal(s.presence, 'busy');
+    assert.equal(s.in_session, true);
 
     await dash.getByTestId('end-session-button').click();
     await dash.getByTestId('end-session-confirm').click();

@@ -437,10 +437,11 @@ impl Core {
     }
 
     fn presence_of(c: &Counsellor, now: Now) -> Presence {
-        if !Self::online(c, now) {
-            Presence::Away
-        } else if c.in_session || c.engaged_until.is_some_and(|u| now < u) {
+        // In a session the dashboard is often closed (the call page replaced it): still busy.
+        if c.in_session || c.engaged_until.is_some_and(|u| now < u) {
             Presence::Busy
+        } else if !Self::online(c, now) {
+            Presence::Away
         } else if c.chosen == Presence::Available && !c.profile.hours.is_open(now) {
             Presence::Away
         } else {
@@ -1162,6 +1163,23 @@ mod tests {
     }
 
     #[test]
+    fn in_a_session_with_the_dashboard_closed_is_busy_then_away() {
+        let now = t0();
+        let mut core = core_with(&[("anna", &[], &[])], now);
+        // The call page replaced the dashboard: it says it closes, the session starts.
+        core.handle_dashboard_closed("anna", now);
+        core.set_in_session("anna", true, now + secs(1));
+        let later = now + Duration::minutes(30);
+        assert_eq!(core.presence("anna", later), Some(Presence::Busy));
+        // The session ends and the dashboard is not back: away, not available.
+        core.set_in_session("anna", false, later);
+        assert_eq!(core.presence("anna", later), Some(Presence::Away));
+        // Back at the dashboard: available again, as chosen.
+        core.handle_heartbeat("anna", later + secs(1));
+        assert_eq!(core.presence("anna", later + secs(1)), Some(Presence::Available));
+    }
+
+    #[test]
     fn opening_hours_limit_walk_ins() {
         let now = t0(); // Wednesday 10:00 Berlin
         let mut core = Core::new(WalkinConfig::default());
@@ -1245,9 +1263,12 @@ mod tests {
         core.set_in_session("anna", true, now);
         core.enqueue("t1", req("A", None, None), now).unwrap();
         assert_eq!(core.ticket("t1", now).unwrap().fallback, None);
-        // Anna's dashboard goes away: nobody could take the client any more.
+        // Still busy in her session without the dashboard: she may come back.
         let later = now + DASHBOARD_GRACE;
         core.handle_ticket_seen("t1", later);
+        assert_eq!(core.ticket("t1", later).unwrap().fallback, None);
+        // The session ends and her dashboard stays closed: nobody could take the client.
+        core.set_in_session("anna", false, later);
         assert_eq!(
             core.ticket("t1", later).unwrap().fallback,
             Some(FallbackReason::NobodyAvailable)
