@@ -440,9 +440,10 @@ impl Core {
         // In a session the dashboard is often closed (the call page replaced it): still busy.
         if c.in_session || c.engaged_until.is_some_and(|u| now < u) {
             Presence::Busy
-        } else if !Self::online(c, now) {
-            Presence::Away
-        } else if c.chosen == Presence::Available && !c.profile.hours.is_open(now) {
+        } else if !Self::online(c, now)
+            || (c.chosen == Presence::Available && !c.profile.hours.is_open(now))
+        {
+            // Not at the dashboard, or outside the walk-in opening hours.
             Presence::Away
         } else {
             c.chosen
@@ -1176,7 +1177,10 @@ mod tests {
         assert_eq!(core.presence("anna", later), Some(Presence::Away));
         // Back at the dashboard: available again, as chosen.
         core.handle_heartbeat("anna", later + secs(1));
-        assert_eq!(core.presence("anna", later + secs(1)), Some(Presence::Available));
+        assert_eq!(
+            core.presence("anna", later + secs(1)),
+            Some(Presence::Available)
+        );
     }
 
     #[test]
