@@ -735,3 +735,81 @@ async fn walk_in_names_are_not_stored() {
         }
     }
 }
+
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn walk_in_names_topics_and_tickets_are_not_logged() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // Current-thread test runtime: the guard covers the requests and the served websocket.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let t = app().await;
+    let (_, cookie) = walkin_counsellor(&t, "anna", json!(["Gambling"]), json!([])).await;
+    let r = enter(
+        &t,
+        json!({"first_name": "Zebulonius", "last_name": "Quadrangle", "topic": "Gambling"}),
+    )
+    .await;
+    let tid = r.json()["ticket"].as_str().unwrap().to_owned();
+    let ring = status(&t, &cookie).await["ring"]["ring_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.post(
+        &format!("/api/walkin/rings/{ring}/accept"),
+        Some(&cookie),
+        None,
+    )
+    .await;
+    let view = t
+        .get(&format!("/api/public/walkin/tickets/{tid}"), None)
+        .await
+        .json();
+    let addr = t.serve_tcp().await;
+    let mut client = connect(addr).await;
+    send(
+        &mut client,
+        json!({"type": "join", "v": 1, "room": view["room"], "token": view["token"]}),
+    )
+    .await;
+    until(&mut client, "joined").await;
+    t.post(
+        &format!("/api/public/walkin/tickets/{tid}/leave"),
+        None,
+        None,
+    )
+    .await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("walk-in accepted"), "{logs}");
+    assert!(
+        logs.contains("joined"),
+        "the hub's lines are captured too: {logs}"
+    );
+    assert!(
+        logs.contains("route=/api/public/walkin/tickets/{token}"),
+        "{logs}"
+    );
+    for secret in ["Zebulonius", "Quadrangle", "Gambling", tid.as_str()] {
+        assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
+    }
+}
