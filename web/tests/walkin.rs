@@ -353,6 +353,9 @@ async fn leaving_frees_the_place_and_a_dropped_client_is_given_up_after_30_s() {
         (Some("waiting"), Some(2))
     );
     assert_eq!(status(&t, &cookie).await["waiting"], 2);
+    let metrics = t.get("/metrics", None).await.text();
+    assert!(metrics.contains("confidant_walkin_queue 2"), "{metrics}");
+    assert!(metrics.contains("confidant_walkin_available 1"), "{metrics}");
     let (t1, t2) = (
         first["ticket"].as_str().unwrap(),
         second["ticket"].as_str().unwrap(),
