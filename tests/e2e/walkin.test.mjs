@@ -139,6 +139,11 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
     await section.locator('[data-testid="walkin-presence"][data-presence="available"]').waitFor();
     assert.equal(await publicPresence(), 'available');
     assert.equal((await fetch(`${base}/talk/${SLUG}`)).status, 200);
+    // The counsellor's booking page points to talking now while they are available.
+    const visitor = await newPage('visitor');
+    await visitor.goto(`${base}/book/${SLUG}`);
+    assert.equal(await visitor.getByTestId('talk-now-link').getAttribute('href'), `/talk/${SLUG}`);
+    await visitor.context().close();
   });
 
   async function clientEnters(name, first, last, topic) {

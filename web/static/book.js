@@ -3,6 +3,7 @@
 
 import { t, currentLang, errorText } from './i18n.js';
 import './i18n-booking.js';
+import './i18n-walkin.js';
 import { h, clear, appRoot, pageHeader, notice } from './ui.js';
 import { get, post, ApiError } from './api.js';
 import { kindLabel, formatRange, slotPicker, showFieldErrors, clearFieldErrors, field } from './booking-ui.js';
@@ -81,6 +82,18 @@ async function counsellorPage(apiBase) {
     h('h1', { text: t('book.title', { name: page.name }) }),
     h('p', { class: 'lead', text: t('book.intro') }),
   );
+  // A counsellor who takes walk-ins and is available now: talking at once is one click away.
+  if (slug) {
+    const lead = main.querySelector('.lead');
+    get(`/api/public/walkin/${encodeURIComponent(slug)}`).then(
+      (w) => {
+        if (w.presence === 'available') {
+          lead.after(h('p', { testid: 'talk-now-hint' }, t('book.talk_now_hint', { name: page.name }), ' ', h('a', { class: 'button button-primary', href: `/talk/${encodeURIComponent(slug)}`, text: t('talk.submit'), testid: 'talk-now-link' })));
+        }
+      },
+      () => {},
+    );
+  }
 
   const state = { type: null, slot: null };
   const typeSection = h('section', { class: 'panel', testid: 'step-type' }, h('h2', { text: t('book.step_type') }));

@@ -4,6 +4,8 @@
 import { dictionaries } from './i18n.js';
 
 const en = {
+  'landing.talk_hint': 'Would you like to talk to someone right away? Your name is enough.',
+  'book.talk_now_hint': '{name} is available right now for a conversation without an appointment.',
   'talk.title': 'Talk now',
   'talk.title_with': 'Talk to {name} now',
   'talk.intro': 'Talk to a counsellor right away by video. Your first and last name are all we need; no e-mail address, no account.',
@@ -82,6 +84,8 @@ const en = {
 };
 
 const de = {
+  'landing.talk_hint': 'Möchten Sie sofort mit jemandem sprechen? Ihr Name genügt.',
+  'book.talk_now_hint': '{name} ist gerade für ein Gespräch ohne Termin erreichbar.',
   'talk.title': 'Jetzt sprechen',
   'talk.title_with': 'Jetzt mit {name} sprechen',
   'talk.intro': 'Sprechen Sie sofort per Video mit einer Beraterin oder einem Berater. Wir brauchen nur Ihren Vor- und Nachnamen – keine E-Mail-Adresse, kein Konto.',
