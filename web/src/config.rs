@@ -718,6 +718,29 @@ mod tests {
     }
 
     #[test]
+    fn walkin_options_default_and_are_checked() {
+        let s = parse(&[]).config.resolve().unwrap();
+        assert_eq!(s.walkin.ring_timeout, chrono::Duration::seconds(30));
+        assert_eq!(s.walkin.max_wait, chrono::Duration::minutes(30));
+        assert!(!s.walkin_show_count);
+        let s = parse(&["--walkin-ring-seconds", "5", "--walkin-max-wait-minutes", "240", "--walkin-show-count"])
+            .config
+            .resolve()
+            .unwrap();
+        assert_eq!(s.walkin.ring_timeout, chrono::Duration::seconds(5));
+        assert!(s.walkin_show_count);
+        for bad in [
+            ["--walkin-ring-seconds", "4"],
+            ["--walkin-ring-seconds", "301"],
+            ["--walkin-max-wait-minutes", "0"],
+            ["--walkin-max-wait-minutes", "241"],
+        ] {
+            let e = parse(&bad).config.resolve().unwrap_err();
+            assert_eq!(e.option, &bad[0][2..], "{bad:?}");
+        }
+    }
+
+    #[test]
     fn credentials_in_database_url_are_redacted() {
         assert_eq!(
             redact_url("sqlite://u:p@host/db"),
