@@ -389,6 +389,35 @@ impl Hub {
         )
     }
 
+    /// A join token (role guest) for a client the counsellor already accepted, such as a
+    /// walk-in: the same token `admitted` hands out after the lobby, so the client joins the
+    /// room directly. Returns the participant id and the token.
+    pub fn guest_token(&self, room: &str, name: &str) -> Result<(String, String), Error> {
+        let Some(name) = clean_name(name) else {
+            return Err(Error::Token("a guest needs a valid display name".into()));
+        };
+        let participant = new_participant_id();
+        let token = self.inner.tokens.issue(
+            room,
+            &participant,
+            Role::Guest,
+            &name,
+            self.inner.config.token_ttl,
+        )?;
+        Ok((participant, token))
+    }
+
+    /// Rooms in which a host is present (connected, or within the resume grace), for
+    /// presence: a counsellor in one of their rooms is in a session.
+    pub fn rooms_with_host(&self) -> Vec<String> {
+        let st = self.state();
+        st.rooms
+            .iter()
+            .filter(|(_, r)| r.participants.values().any(|p| p.role == Role::Host))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Counters.
     pub fn stats(&self) -> HubStats {
         let st = self.state();

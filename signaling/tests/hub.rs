@@ -698,3 +698,35 @@ async fn joined_carries_turn_credentials_for_that_participant_when_configured() 
     p.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
     assert!(p.until("joined").await.get("ice_servers").is_none());
 }
+
+#[tokio::test]
+async fn a_guest_token_joins_without_the_lobby_and_rooms_with_host_follow_the_host() {
+    let s = setup().await;
+    assert!(s.hub.rooms_with_host().is_empty());
+    let (mut g, token) = {
+        let (pid, token) = s.hub.guest_token(ROOM, "Kim Walker").unwrap();
+        assert!(!pid.is_empty());
+        (Client::connect(&s.hub), token)
+    };
+    g.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
+    let joined = g.until("joined").await;
+    assert_eq!(
+        (joined["role"].as_str(), joined["name"].as_str()),
+        (Some("guest"), Some("Kim Walker"))
+    );
+    // A guest alone does not make the room "with host".
+    assert!(s.hub.rooms_with_host().is_empty());
+    let (h, _) = host(&s).await;
+    assert_eq!(s.hub.rooms_with_host(), vec![ROOM.to_owned()]);
+    h.send(json!({"type": "leave"}));
+    for _ in 0..250 {
+        if s.hub.rooms_with_host().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(s.hub.rooms_with_host().is_empty());
+    // A name the protocol would refuse is refused here too.
+    assert!(s.hub.guest_token(ROOM, "").is_err());
+    assert!(s.hub.guest_token(ROOM, &"x".repeat(81)).is_err());
+}

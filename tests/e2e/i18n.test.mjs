@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { dictionaries } from '../../web/static/i18n.js';
 import '../../web/static/i18n-booking.js';
 import '../../web/static/i18n-signature.js';
+import '../../web/static/i18n-walkin.js';
 
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/static');
 

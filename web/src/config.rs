@@ -237,7 +237,34 @@ pub struct Config {
         global = true
     )]
     pub signature_live_days: u32,
+    /// Seconds a walk-in ring waits for accept or pass before it moves on to the next
+    /// counsellor (5..=300).
+    #[arg(
+        long,
+        env = "CONFIDANT_WALKIN_RING_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub walkin_ring_seconds: u32,
+    /// Minutes a walk-in may wait (estimated or actually) before the talk-now page offers the
+    /// booking page and the contact form instead (1..=240).
+    #[arg(
+        long,
+        env = "CONFIDANT_WALKIN_MAX_WAIT_MINUTES",
+        default_value_t = 30,
+        global = true
+    )]
+    pub walkin_max_wait_minutes: u32,
+    /// The centre's talk-now page shows how many counsellors are available, not only whether
+    /// anyone is.
+    #[arg(long, env = "CONFIDANT_WALKIN_SHOW_COUNT", global = true)]
+    pub walkin_show_count: bool,
 }
+
+/// Allowed values of `--walkin-ring-seconds`.
+pub const WALKIN_RING_SECONDS: std::ops::RangeInclusive<u32> = 5..=300;
+/// Allowed values of `--walkin-max-wait-minutes`.
+pub const WALKIN_MAX_WAIT_MINUTES: std::ops::RangeInclusive<u32> = 1..=240;
 
 /// How the SMTP connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -325,6 +352,10 @@ pub struct Settings {
     pub signature_escrow_public_key_file: Option<PathBuf>,
     /// Days signed evidence stays live before the retention job archives it.
     pub signature_live_days: u32,
+    /// Walk-in ring timeout, wait limit and queue size.
+    pub walkin: crate::walkin::core::WalkinConfig,
+    /// The centre's talk-now page shows the number of available counsellors.
+    pub walkin_show_count: bool,
 }
 
 impl Config {
@@ -401,6 +432,17 @@ impl Config {
                     SIGNATURE_LIVE_DAYS.end()
                 ),
             });
+        }
+        for (option, value, range) in [
+            ("walkin-ring-seconds", self.walkin_ring_seconds, WALKIN_RING_SECONDS),
+            ("walkin-max-wait-minutes", self.walkin_max_wait_minutes, WALKIN_MAX_WAIT_MINUTES),
+        ] {
+            if !range.contains(&value) {
+                return Err(ConfigError {
+                    option,
+                    message: format!("must be within {}..={}", range.start(), range.end()),
+                });
+            }
         }
         let turn_urls: Vec<String> = self
             .turn_url
@@ -506,6 +548,12 @@ impl Config {
             max_lobby: self.max_lobby as usize,
             signature_escrow_public_key_file: self.signature_escrow_public_key_file.clone(),
             signature_live_days: self.signature_live_days,
+            walkin: crate::walkin::core::WalkinConfig {
+                ring_timeout: chrono::Duration::seconds(i64::from(self.walkin_ring_seconds)),
+                max_wait: chrono::Duration::minutes(i64::from(self.walkin_max_wait_minutes)),
+                ..crate::walkin::core::WalkinConfig::default()
+            },
+            walkin_show_count: self.walkin_show_count,
         })
     }
 }
@@ -565,6 +613,9 @@ impl Settings {
             max_participants = self.max_participants,
             max_lobby = self.max_lobby,
             signature_live_days = self.signature_live_days,
+            walkin_ring_seconds = self.walkin.ring_timeout.num_seconds(),
+            walkin_max_wait_minutes = self.walkin.max_wait.num_minutes(),
+            walkin_show_count = self.walkin_show_count,
             signature_escrow_public_key_file = ?self
                 .signature_escrow_public_key_file
                 .as_ref()
@@ -678,6 +729,29 @@ mod tests {
             ["--max-participants", "1001"],
             ["--max-lobby", "0"],
             ["--max-lobby", "1001"],
+        ] {
+            let e = parse(&bad).config.resolve().unwrap_err();
+            assert_eq!(e.option, &bad[0][2..], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn walkin_options_default_and_are_checked() {
+        let s = parse(&[]).config.resolve().unwrap();
+        assert_eq!(s.walkin.ring_timeout, chrono::Duration::seconds(30));
+        assert_eq!(s.walkin.max_wait, chrono::Duration::minutes(30));
+        assert!(!s.walkin_show_count);
+        let s = parse(&["--walkin-ring-seconds", "5", "--walkin-max-wait-minutes", "240", "--walkin-show-count"])
+            .config
+            .resolve()
+            .unwrap();
+        assert_eq!(s.walkin.ring_timeout, chrono::Duration::seconds(5));
+        assert!(s.walkin_show_count);
+        for bad in [
+            ["--walkin-ring-seconds", "4"],
+            ["--walkin-ring-seconds", "301"],
+            ["--walkin-max-wait-minutes", "0"],
+            ["--walkin-max-wait-minutes", "241"],
         ] {
             let e = parse(&bad).config.resolve().unwrap_err();
             assert_eq!(e.option, &bad[0][2..], "{bad:?}");

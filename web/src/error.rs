@@ -173,6 +173,20 @@ impl IntoResponse for AppError {
     }
 }
 
+impl From<crate::walkin::core::Refusal> for AppError {
+    fn from(r: crate::walkin::core::Refusal) -> Self {
+        use crate::walkin::core::Refusal;
+        match r {
+            Refusal::QueueFull => Self::Conflict("the walk-in queue is full".into()),
+            Refusal::NobodyAvailable => {
+                Self::Conflict("nobody who could take this conversation is available".into())
+            }
+            Refusal::Gone => Self::NotFound,
+            Refusal::Duplicate => Self::Internal("walk-in ticket collision".into()),
+        }
+    }
+}
+
 impl From<PathRejection> for AppError {
     fn from(_: PathRejection) -> Self {
         // A path parameter that does not decode names nothing that exists.

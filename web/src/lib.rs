@@ -24,6 +24,7 @@ pub mod pages;
 pub mod ratelimit;
 pub mod sessions;
 pub mod signature;
+pub mod walkin;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -99,6 +100,8 @@ pub struct AppState {
     pub(crate) form_limiter: Arc<Mutex<RateLimiter>>,
     /// Signature keys (sealing, escrow) and their vault key.
     pub signature: Arc<signature::Service>,
+    /// Walk-in presence and queue (in memory only).
+    pub walkin: Arc<walkin::Service>,
     sfu: confidant_sfu::SfuHandle,
 }
 
@@ -137,6 +140,11 @@ impl AppState {
             booking_links: vault.derive_secret(BOOKING_LINK_PURPOSE),
         };
         let signature = Arc::new(signature::Service::new(signature_keys, &vault));
+        let walkin = Arc::new(walkin::Service::new(
+            config.walkin.clone(),
+            config.public_form_rate_limit,
+            config.walkin_show_count,
+        ));
         let login_limiter = Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit)));
         let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
         Self {
@@ -150,6 +158,7 @@ impl AppState {
             login_limiter,
             form_limiter,
             signature,
+            walkin,
             sfu,
         }
     }
@@ -183,6 +192,7 @@ impl AppState {
         (name = "signalling", description = "Websocket (protocol: `signaling/PROTOCOL.md`)"),
         (name = "operations", description = "Probes and this document"),
         (name = "signatures", description = "Signatures with stroke dynamics: templates, signing links, evidence and its verification"),
+        (name = "walkin", description = "Walk-in conversations: presence, talk-now queue, rings"),
     )
 )]
 struct ApiDoc;
@@ -268,6 +278,20 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(signature::manage::evidence))
         .routes(routes!(signature::manage::image))
         .routes(routes!(signature::manage::verify))
+        // walk-ins
+        .routes(routes!(pages::talk_index))
+        .routes(routes!(pages::talk))
+        .routes(routes!(walkin::http::centre))
+        .routes(routes!(walkin::http::counsellor))
+        .routes(routes!(walkin::http::enter))
+        .routes(routes!(walkin::http::ticket))
+        .routes(routes!(walkin::http::leave))
+        .routes(routes!(walkin::http::get_profile, walkin::http::put_profile))
+        .routes(routes!(walkin::http::status))
+        .routes(routes!(walkin::http::set_presence))
+        .routes(routes!(walkin::http::closed))
+        .routes(routes!(walkin::http::accept))
+        .routes(routes!(walkin::http::pass))
 }
 
 /// Turns an axum path template into an OpenAPI one: `{*rest}` becomes `{rest}`.
@@ -451,7 +475,12 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
         context: "loading the signature keys".into(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    Ok(AppState::new(settings, db, vault, &jwt_key, sfu, turn, signature_keys))
+    let state = AppState::new(settings, db, vault, &jwt_key, sfu, turn, signature_keys);
+    walkin::load_all(&state).await.map_err(|e| StartError::Io {
+        context: "loading walk-in profiles".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(state)
 }
 
 /// How long TURN credentials handed to a participant stay valid: the TURN server also checks
@@ -539,6 +568,7 @@ pub async fn run_server(settings: Settings) -> Result<(), StartError> {
     booking::sources::spawn_worker(state.clone());
     booking::caldav::spawn_worker(state.clone());
     signature::spawn_retention(state.clone());
+    walkin::spawn_worker(state.clone());
     serve(listener, state)
         .await
         .map_err(|source| StartError::Io {

@@ -66,6 +66,25 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "Clients waiting in lobbies",
         hub.waiting,
     );
+    let (walkin_queue, walkin_available) = {
+        let core = state.walkin.core();
+        (
+            core.queue_len(),
+            core.offer(None, chrono::Utc::now()).available_count,
+        )
+    };
+    gauge(
+        &mut r,
+        "confidant_walkin_queue",
+        "Walk-in clients in the queue (waiting, rung or being connected)",
+        walkin_queue,
+    );
+    gauge(
+        &mut r,
+        "confidant_walkin_available",
+        "Counsellors available for walk-ins",
+        walkin_available,
+    );
     gauge(
         &mut r,
         "confidant_ws_connections",

@@ -12,6 +12,8 @@
 //! | counsellor booking page | `/book/{slug}` | `book` | `/static/book.js` | `data-slug` (404 page for an unknown slug) |
 //! | team booking page | `/book/team/{slug}` | `book` | `/static/book.js` | `data-team` (404 page for an unknown team) |
 //! | booking link | `/booking/cancel`, `/booking/reschedule` | `booking-link` | `/static/booking-link.js` | `data-purpose`; the token stays in the URL fragment |
+//! | centre talk-now page | `/talk` | `talk` | `/static/talk.js` | – (walk-in queue of the whole centre) |
+//! | counsellor talk-now page | `/talk/{slug}` | `talk` | `/static/talk.js` | `data-slug` (404 page for an unknown slug) |
 //! | signing page | `/sign/{token}` | `sign` | `/static/sign.js` | `data-sign-token` (usable link) or `data-link-valid="false"` (status 404) |
 //!
 //! Every page also has `data-protocol-version` (the signalling protocol version) and
@@ -115,6 +117,7 @@ enum Page {
     Book,
     BookingLink,
     Sign,
+    Talk,
     NotFound,
 }
 
@@ -130,6 +133,7 @@ impl Page {
             Page::Book => "book",
             Page::BookingLink => "booking-link",
             Page::Sign => "sign",
+            Page::Talk => "talk",
         }
     }
 
@@ -152,6 +156,8 @@ impl Page {
             (Page::BookingLink, Lang::De) => ("Ihr Termin – Confidant", "Ihr Termin wird geladen …"),
             (Page::Sign, Lang::En) => ("Sign a document – Confidant", "Loading the document…"),
             (Page::Sign, Lang::De) => ("Dokument unterschreiben – Confidant", "Dokument wird geladen …"),
+            (Page::Talk, Lang::En) => ("Talk now – Confidant", "Loading…"),
+            (Page::Talk, Lang::De) => ("Jetzt sprechen – Confidant", "Wird geladen …"),
             (Page::NotFound, Lang::En) => ("Not found – Confidant", "This page does not exist."),
             (Page::NotFound, Lang::De) => ("Nicht gefunden – Confidant", "Diese Seite gibt es nicht."),
         }
@@ -415,6 +421,35 @@ pub async fn booking_cancel(State(state): State<AppState>, headers: HeaderMap) -
     responses((status = 200, description = "Reschedule page", content_type = "text/html", body = String)))]
 pub async fn booking_reschedule(State(state): State<AppState>, headers: HeaderMap) -> Response {
     render(&state, &headers, Page::BookingLink, &[("purpose", "reschedule")])
+}
+
+/// The centre's talk-now page: whether anyone is available, name only, the queue.
+#[utoipa::path(get, path = "/talk", tag = "pages",
+    responses((status = 200, description = "Centre talk-now page", content_type = "text/html", body = String)))]
+pub async fn talk_index(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    render(&state, &headers, Page::Talk, &[])
+}
+
+/// A counsellor's talk-now page; the 404 page for an unknown slug or one who does not take
+/// walk-ins.
+#[utoipa::path(get, path = "/talk/{slug}", tag = "pages",
+    params(("slug" = String, Path, description = "Counsellor page slug")),
+    responses(
+        (status = 200, description = "Talk-now page", content_type = "text/html", body = String),
+        (status = 404, description = "No counsellor with this slug who takes walk-ins", content_type = "text/html", body = String),
+    ))]
+pub async fn talk(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> Response {
+    let slug = slug.to_ascii_lowercase();
+    let known = state.walkin.core().by_slug(&slug).is_some();
+    if known {
+        render(&state, &headers, Page::Talk, &[("slug", &slug)])
+    } else {
+        not_found(&state, &headers)
+    }
 }
 
 /// The signer's page for a signing link: the document, its fields, consent, the signature

@@ -211,6 +211,19 @@ pub async fn create(
         ));
     }
 
+    let id = open_instant(&state, &owner.id, title.as_deref(), ttl_minutes).await?;
+    let row = own_row(&state, &owner, &id).await?;
+    Ok((StatusCode::CREATED, axum::Json(row.into_session(&state)?)))
+}
+
+/// Opens an instant session of `counsellor_id` with a fresh join link and returns its id
+/// (the room). Shared by "start a session" and accepting a walk-in.
+pub(crate) async fn open_instant(
+    state: &AppState,
+    counsellor_id: &str,
+    title: Option<&str>,
+    ttl_minutes: u32,
+) -> Result<String, AppError> {
     let id = uuid::Uuid::new_v4().to_string();
     let link = confidant_vault::random_token(LINK_TOKEN_BYTES);
     let aad = id.as_bytes();
@@ -220,7 +233,7 @@ pub async fn create(
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&id)
-    .bind(&owner.id)
+    .bind(counsellor_id)
     .bind(title.map(|t| state.keys.title.seal(t.as_bytes(), aad)))
     .bind(sha256_hex(&link))
     .bind(state.keys.link.seal(link.as_bytes(), aad))
@@ -228,9 +241,20 @@ pub async fn create(
     .bind(now + i64::from(ttl_minutes) * 60_000)
     .execute(&state.db)
     .await?;
-    tracing::info!(session_id = %id, counsellor_id = %owner.id, ttl_minutes, "session created");
-    let row = own_row(&state, &owner, &id).await?;
-    Ok((StatusCode::CREATED, axum::Json(row.into_session(&state)?)))
+    tracing::info!(session_id = %id, counsellor_id = %counsellor_id, ttl_minutes, "session created");
+    Ok(id)
+}
+
+/// Ends session `id`: marked ended first, so nobody can knock or join again while the room
+/// is torn down, then everyone is disconnected. Idempotent.
+pub(crate) async fn end_session(state: &AppState, id: &str) -> Result<(), AppError> {
+    sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, $1) WHERE id = $2")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&state.db)
+        .await?;
+    state.hub.end_room(id, END_REASON).await;
+    Ok(())
 }
 
 /// The counsellor's sessions, newest first.
@@ -324,13 +348,7 @@ pub async fn end(
     WithRejection(Path(id), _): SessionId,
 ) -> Result<axum::Json<Session>, AppError> {
     let row = own_row(&state, &owner, &id).await?;
-    // Mark ended first, so nobody can knock or join again while the room is being torn down.
-    sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, $1) WHERE id = $2")
-        .bind(now_ms())
-        .bind(&row.id)
-        .execute(&state.db)
-        .await?;
-    state.hub.end_room(&row.id, END_REASON).await;
+    end_session(&state, &row.id).await?;
     tracing::info!(session_id = %row.id, "session ended");
     Ok(axum::Json(
         own_row(&state, &owner, &row.id)

@@ -3,6 +3,7 @@
 
 import { t, currentLang, errorText } from './i18n.js';
 import './i18n-booking.js';
+import './i18n-walkin.js';
 import { h, clear, appRoot, pageHeader, notice } from './ui.js';
 import { get, post, ApiError } from './api.js';
 import { kindLabel, formatRange, slotPicker, showFieldErrors, clearFieldErrors, field } from './booking-ui.js';
@@ -12,6 +13,10 @@ clear(app);
 const slug = document.body.dataset.slug || '';
 const team = document.body.dataset.team || '';
 const main = h('main', { class: 'page book-page', id: 'main' });
+// What a client typed elsewhere (the talk-now page) comes in the URL fragment, which never
+// reaches the server: `#first_name=…&last_name=…` (and `contact=1` to go to the message form).
+const prefill = Object.fromEntries(new URLSearchParams(location.hash.slice(1)));
+const prefillName = [prefill.first_name, prefill.last_name].filter(Boolean).join(' ');
 app.append(pageHeader(), main);
 
 // A counsellor's page and a team's page work alike; only the API base differs.
@@ -54,7 +59,7 @@ async function centrePage() {
   const ul = h('ul', { class: 'counsellor-list', testid: 'counsellor-list' });
   for (const c of list) {
     ul.appendChild(
-      h('li', { class: 'panel counsellor-item' }, h('a', { class: 'button button-primary', href: `/book/${encodeURIComponent(c.slug)}`, text: t('book.choose', { name: c.name }), testid: 'counsellor-link', dataset: { slug: c.slug } })),
+      h('li', { class: 'panel counsellor-item' }, h('a', { class: 'button button-primary', href: `/book/${encodeURIComponent(c.slug)}${location.hash}`, text: t('book.choose', { name: c.name }), testid: 'counsellor-link', dataset: { slug: c.slug } })),
     );
   }
   main.appendChild(ul);
@@ -77,6 +82,18 @@ async function counsellorPage(apiBase) {
     h('h1', { text: t('book.title', { name: page.name }) }),
     h('p', { class: 'lead', text: t('book.intro') }),
   );
+  // A counsellor who takes walk-ins and is available now: talking at once is one click away.
+  if (slug) {
+    const lead = main.querySelector('.lead');
+    get(`/api/public/walkin/${encodeURIComponent(slug)}`).then(
+      (w) => {
+        if (w.presence === 'available') {
+          lead.after(h('p', { testid: 'talk-now-hint' }, t('book.talk_now_hint', { name: page.name }), ' ', h('a', { class: 'button button-primary', href: `/talk/${encodeURIComponent(slug)}`, text: t('talk.submit'), testid: 'talk-now-link' })));
+        }
+      },
+      () => {},
+    );
+  }
 
   const state = { type: null, slot: null };
   const typeSection = h('section', { class: 'panel', testid: 'step-type' }, h('h2', { text: t('book.step_type') }));
@@ -157,6 +174,8 @@ async function counsellorPage(apiBase) {
     );
     const first = field('first_name', t('book.first_name'), { type: 'text', maxLength: 100, autocomplete: 'given-name', required: true });
     const last = field('last_name', t('book.last_name'), { type: 'text', maxLength: 100, autocomplete: 'family-name', required: true });
+    if (!first.input.value) first.input.value = prefill.first_name || '';
+    if (!last.input.value) last.input.value = prefill.last_name || '';
     const email = field('email', t('book.email'), { type: 'email', maxLength: 254, autocomplete: 'email', required: true }, t('book.email_hint'));
     const phone = type.kind === 'phone' ? field('phone', t('book.phone'), { type: 'tel', maxLength: 40, autocomplete: 'tel', required: true }, t('book.phone_hint')) : null;
     const address = type.kind === 'on_site' ? field('address', t('book.address'), { tag: 'textarea', rows: 3, maxLength: 500, autocomplete: 'street-address', required: true }) : null;
@@ -244,7 +263,11 @@ async function counsellorPage(apiBase) {
   }
 
   // Messages go to one counsellor; a team page has no contact form.
-  if (!team) main.appendChild(contactSection(slug, page));
+  if (!team) {
+    const contact = contactSection(slug, page);
+    main.appendChild(contact);
+    if (prefill.contact) contact.scrollIntoView({ block: 'start' });
+  }
 }
 
 /** The consent text in a scrollable box and the checkbox that agrees to it. */
@@ -264,6 +287,7 @@ function consentBox(consent) {
 function contactSection(slug, page) {
   const section = h('section', { class: 'panel contact', testid: 'contact-section' }, h('h2', { text: t('book.contact_title') }), h('p', { class: 'hint', text: t('book.contact_intro', { name: page.name }) }));
   const name = field('name', t('book.contact_name'), { type: 'text', maxLength: 100, autocomplete: 'name', required: true });
+  name.input.value = prefillName;
   const email = field('email', t('book.email'), { type: 'email', maxLength: 254, autocomplete: 'email', required: true });
   const message = field('message', t('book.message').replace(/\s*\(.*\)$/, ''), { tag: 'textarea', rows: 5, maxLength: 4000, required: true });
   const trap = h('div', { class: 'trap', attrs: { 'aria-hidden': 'true' } }, h('label', { text: t('book.website') }, h('input', { type: 'text', name: 'website', tabIndex: -1, autocomplete: 'off' })));

@@ -5,6 +5,7 @@ import { h, clear, appRoot, pageHeader, notice, linkField, confirmButton } from 
 import { get, post, api, ApiError, redirectIfUnauthorized } from './api.js';
 import { bookingsSection, messagesSection, bookingSettingsSection } from './dashboard-booking.js';
 import { signaturesSection } from './dashboard-signature.js';
+import { walkinSection } from './dashboard-walkin.js';
 
 const app = appRoot();
 clear(app);
@@ -82,6 +83,7 @@ app.append(
     { class: 'page dashboard-page', id: 'main' },
     h('h1', { text: t('dashboard.title') }),
     startForm,
+    walkinSection().element,
     bookingsSection().element,
     listSection,
     messagesSection().element,

@@ -3,6 +3,7 @@
 
 import { t } from './i18n.js';
 import './i18n-booking.js';
+import './i18n-walkin.js';
 import { h, clear, appRoot, pageHeader } from './ui.js';
 
 const app = appRoot();
@@ -16,6 +17,7 @@ function landing() {
     h('h1', { text: t('landing.title') }),
     h('p', { class: 'lead', text: t('landing.intro') }),
     h('p', { text: t('landing.clients') }),
+    h('p', {}, t('landing.talk_hint'), ' ', h('a', { class: 'button', href: '/talk', text: t('talk.title'), testid: 'talk-link' })),
     h('p', {}, t('landing.book_hint'), ' ', h('a', { class: 'button', href: '/book', text: t('book.centre_title'), testid: 'book-link' })),
     h(
       'p',

@@ -65,7 +65,8 @@ async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
             "signature_requests",
             "signature_templates",
             "team_members",
-            "teams"
+            "teams",
+            "walkin_profiles"
         ]
     );
 }

@@ -53,6 +53,9 @@ pub fn config(data_dir: PathBuf) -> Config {
         max_lobby: 50,
         signature_escrow_public_key_file: None,
         signature_live_days: 7,
+        walkin_ring_seconds: 30,
+        walkin_max_wait_minutes: 30,
+        walkin_show_count: false,
     }
 }
 
