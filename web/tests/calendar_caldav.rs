@@ -541,3 +541,49 @@ async fn without_sync_tokens_changes_are_found_by_etags() {
     let tokens: Vec<Option<String>> = sqlx::query_scalar("SELECT sync_token FROM caldav_calendars").fetch_all(&t.state.db).await.unwrap();
     assert_eq!(tokens, [None], "no sync token was used");
 }
+
+/// A write the calendar server refuses (here: Radicale's 409 for a UID already used by another
+/// resource in the calendar) is shown and retried; it does not keep the other bookings out.
+#[tokio::test]
+async fn a_refused_write_is_shown_and_does_not_block_the_others() {
+    let rad = Radicale::start();
+    assert_eq!(rad.call("MKCALENDAR", &format!("/{USER}/appointments/"), None, &[]).await.0, 201);
+    let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+    let day = (Utc::now() + Duration::days(3)).with_timezone(&Berlin).date_naive();
+    let c = consent(&t, &b.slug).await;
+    let mut ids = Vec::new();
+    for (h, who) in [(10, "Alex"), (12, "Kim")] {
+        let r = book(&t, &b, form(&b, &berlin(day, h).to_rfc3339(), &c, who)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        ids.push(r.json()["id"].as_str().unwrap().to_owned());
+    }
+    // Something else in the calendar already uses the UID the first booking's event will have.
+    let uid = format!("{}@{}", ids[0], confidant::booking::feed::uid_host(&t.state));
+    let squatter = ics(&format!("BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTART:20300101T090000Z\r\nDTEND:20300101T100000Z\r\nEND:VEVENT\r\n"));
+    assert_eq!(rad.call("PUT", &format!("/{USER}/appointments/squatter.ics"), Some(squatter), &[]).await.0, 201);
+
+    let r = t
+        .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": rad.url(&format!("/{USER}/")), "username": USER, "password": PASSWORD})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let cal = r.json()["calendars"][0]["id"].as_str().unwrap().to_owned();
+    let r = t
+        .send(request(Method::PATCH, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), Some(json!({"write_calendar_id": cal}))))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let acc = r.json();
+    assert!(acc["last_error"].as_str().is_some_and(|e| e.contains("1 booking(s) could not be written") && e.contains("409")), "{acc}");
+    assert_eq!(acc["pending_writes"], 1, "{acc}");
+    assert_eq!(event_times(&rad, &format!("/{USER}/appointments/{}.ics", ids[0])).await, None);
+    assert!(event_times(&rad, &format!("/{USER}/appointments/{}.ics", ids[1])).await.is_some(), "the other booking is written");
+
+    // The conflict is cleared in the calendar: the next round writes it.
+    assert_eq!(rad.call("DELETE", &format!("/{USER}/appointments/squatter.ics"), None, &[]).await.0, 200);
+    assert_eq!(confidant::booking::caldav::sync_due(&t.state, Utc::now().timestamp_millis() + 10 * 60_000).await.unwrap(), 1);
+    let acc = t.get("/api/calendar/caldav", Some(&b.cookie)).await.json()[0].clone();
+    assert_eq!(acc["last_error"], Value::Null, "{acc}");
+    assert_eq!(acc["pending_writes"], 0, "{acc}");
+    assert!(event_times(&rad, &format!("/{USER}/appointments/{}.ics", ids[0])).await.is_some());
+}

@@ -782,9 +782,10 @@ async fn mark_external(
 // Writing
 
 /// Makes the chosen calendar hold exactly the account's active bookings (those not yet over),
-/// as far as they are not waiting for the counsellor's decision. Returns how many writes
-/// failed (their reasons are on the events).
-async fn reconcile(state: &AppState, d: &mut Dav, acc: &AccountRow, now: i64) -> Result<(), SyncError> {
+/// as far as they are not waiting for the counsellor's decision. A write the server refuses
+/// (a status, not a lost connection) does not stop the others: the refusals are returned.
+async fn reconcile(state: &AppState, d: &mut Dav, acc: &AccountRow, now: i64) -> Result<Vec<SyncError>, SyncError> {
+    let mut refused = Vec::new();
     let write_cal = match &acc.write_calendar_id {
         Some(id) => sqlx::query_scalar::<_, String>("SELECT url FROM caldav_calendars WHERE id = $1")
             .bind(id)
@@ -821,12 +822,17 @@ async fn reconcile(state: &AppState, d: &mut Dav, acc: &AccountRow, now: i64) ->
         if let Some(e) = ev {
             if write_cal.as_deref() != Some(e.calendar_url.as_str()) || !want {
                 if e.external.as_deref() != Some("deleted") {
-                    delete_event(d, e).await?;
+                    if let Err(err) = delete_event(d, e).await {
+                        refused.push(refusal(err)?);
+                        continue;
+                    }
                 }
                 sqlx::query("DELETE FROM caldav_events WHERE id = $1").bind(&e.id).execute(&state.db).await?;
                 if want {
                     if let Some(cal) = &write_cal {
-                        put_new(state, d, acc, &mut host_types, b, cal, now).await?;
+                        if let Err(err) = put_new(state, d, acc, &mut host_types, b, cal, now).await {
+                            refused.push(refusal(err)?);
+                        }
                     }
                 }
                 continue;
@@ -837,14 +843,26 @@ async fn reconcile(state: &AppState, d: &mut Dav, acc: &AccountRow, now: i64) ->
             if e.written_version == b.updated_at {
                 continue;
             }
-            put_existing(state, d, acc, &mut host_types, b, e, now).await?;
+            if let Err(err) = put_existing(state, d, acc, &mut host_types, b, e, now).await {
+                refused.push(refusal(err)?);
+            }
         } else if want {
             if let Some(cal) = &write_cal {
-                put_new(state, d, acc, &mut host_types, b, cal, now).await?;
+                if let Err(err) = put_new(state, d, acc, &mut host_types, b, cal, now).await {
+                    refused.push(refusal(err)?);
+                }
             }
         }
     }
-    Ok(())
+    Ok(refused)
+}
+
+/// A refused write is collected; anything else (connection, login, database) ends the round.
+fn refusal(e: SyncError) -> Result<SyncError, SyncError> {
+    match e {
+        SyncError::Status(..) | SyncError::Answer(_) => Ok(e),
+        other => Err(other),
+    }
 }
 
 type HostTypes = Option<(store::Host, Vec<store::TypeRow>)>;
@@ -996,9 +1014,16 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
     let mut d = Dav::new(&secret, state.config.calendar_fetch_private);
     let mut notes = Vec::new();
     let result: Result<(), SyncError> = async {
-        reconcile(state, &mut d, &acc, now).await?;
+        let refused = reconcile(state, &mut d, &acc, now).await?;
+        let refused = || match refused.first() {
+            Some(first) => Err(SyncError::Answer(format!(
+                "{} booking(s) could not be written to the calendar: {first}",
+                refused.len()
+            ))),
+            None => Ok(()),
+        };
         if writes_only {
-            return Ok(());
+            return refused();
         }
         let home = Url::parse(&acc.home_url).map_err(|_| SyncError::Answer("bad home URL".into()))?;
         let (_, found) = list_calendars(&mut d, &home).await?;
@@ -1017,12 +1042,15 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
                 sqlx::query("DELETE FROM caldav_busy WHERE calendar_id = $1").bind(&cal.id).execute(&state.db).await?;
             }
         }
-        Ok(())
+        refused()
     }
     .await;
     match result {
         Ok(()) => {
             if writes_only {
+                if acc.last_error.is_some() {
+                    sqlx::query("UPDATE caldav_accounts SET last_error = NULL WHERE id = $1").bind(&acc.id).execute(&state.db).await?;
+                }
                 return Ok(());
             }
             sqlx::query(

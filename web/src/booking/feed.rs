@@ -216,7 +216,7 @@ pub async fn calendar(State(state): State<AppState>, Path(token): Path<String>) 
 }
 
 /// The host part of the UIDs of booking events (the public URL's host).
-pub(crate) fn uid_host(state: &AppState) -> String {
+pub fn uid_host(state: &AppState) -> String {
     state
         .config
         .public_url
