@@ -41,7 +41,6 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
   let signUrl;
   let requestId;
   let truth; // timing of the page's own pointer events
-  let wall; // timing measured by the test around the mouse actions
   let documentBytes;
   let evidence;
 
@@ -221,26 +220,21 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     });
 
     // Stroke 1: a wave, 25 samples SAMPLE_MS apart. Pen up for PAUSE_MS. Stroke 2: a line.
-    const t0 = performance.now();
     await page.mouse.move(box.x + 40, box.y + 110);
     await page.mouse.down();
     for (let i = 1; i <= 25; i++) {
       await sleep(SAMPLE_MS);
       await page.mouse.move(box.x + 40 + i * 12, box.y + 110 - 30 * Math.sin(i / 3));
     }
-    const end1 = performance.now();
     await page.mouse.up();
     await sleep(PAUSE_MS);
-    const start2 = performance.now();
     await page.mouse.move(box.x + 120, box.y + 150);
     await page.mouse.down();
     for (let i = 1; i <= 15; i++) {
       await sleep(SAMPLE_MS);
       await page.mouse.move(box.x + 120 + i * 15, box.y + 150 - i * 2);
     }
-    const end2 = performance.now();
     await page.mouse.up();
-    wall = { total: end2 - t0, pause: start2 - end1 };
 
     truth = await page.evaluate(() => window.__pointerTruth);
     await page.screenshot({ path: path.join(ARTIFACTS, 'signature-signer.png'), fullPage: true });
@@ -281,9 +275,11 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     near(d.total_time_ms, lastT - firstT, 1, 'total time vs the pointer events');
     near(d.pause_time_ms, pause, 1, 'pen-up pause vs the pointer events');
     near(d.pauses[0].duration_ms, pause, 1, 'the one pause');
-    // And against the test's own clock around the input, more loosely (dispatch latency).
-    near(d.total_time_ms, wall.total, 150, 'total time vs the test clock');
-    near(d.pause_time_ms, wall.pause, 150, 'pause vs the test clock');
+    // And against what the test did: the pen was up for at least PAUSE_MS and the drawing took
+    // at least its samples' sleeps. Only lower bounds: a loaded machine delays events, so an
+    // upper bound would test the machine, not the code.
+    assert.ok(d.pause_time_ms >= PAUSE_MS - 5, `pause ${d.pause_time_ms} ms shorter than the ${PAUSE_MS} ms the pen was up`);
+    assert.ok(d.total_time_ms >= PAUSE_MS + 40 * SAMPLE_MS - 5, `total ${d.total_time_ms} ms shorter than the drawing took`);
     assert.ok(d.pause_time_ms >= PAUSE_MS - 5, `pause ${d.pause_time_ms} covers the ${PAUSE_MS} ms sleep`);
     assert.equal(d.point_count, stroke1.length + stroke2.length + 2, 'every coalesced sample, plus the pen-down samples');
   });
