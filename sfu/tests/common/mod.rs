@@ -50,7 +50,7 @@ pub struct Client {
     /// Drop everything this client sends (its transport "dies").
     pub mute_network: bool,
     audio_frames: u64,
-    video_frames: u64,
+    pub video_frames: u64,
     /// RFC 6464 audio level (-dBov, 0 loudest) sent with each audio frame, if any.
     pub audio_level: Option<i8>,
 }
@@ -241,8 +241,61 @@ pub fn h264_frame(key: bool) -> Vec<u8> {
     f
 }
 
+/// A seeded network emulator for the links between the SFU and the clients: every datagram
+/// is lost with `loss_percent` % probability, else delayed by a uniform 0..=`jitter` (rounded
+/// to ticks, so datagrams overtake each other). Deterministic for a seed.
+pub struct Netem {
+    pub loss_percent: u64,
+    pub jitter: Duration,
+    state: u64,
+    /// Datagrams dropped so far.
+    pub dropped: u64,
+    /// Datagrams delayed by at least one tick so far.
+    pub delayed: u64,
+}
+
+impl Netem {
+    pub fn new(seed: u64, loss_percent: u64, jitter: Duration) -> Netem {
+        Netem { loss_percent, jitter, state: seed.max(1), dropped: 0, delayed: 0 }
+    }
+
+    /// xorshift64*: small and good enough to pick losses.
+    fn next(&mut self) -> u64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// `None`: lost. Otherwise the delay.
+    fn decide(&mut self) -> Option<Duration> {
+        if self.next() % 100 < self.loss_percent {
+            self.dropped += 1;
+            return None;
+        }
+        let max = u64::try_from(self.jitter.as_millis()).unwrap_or(0);
+        let ms = if max == 0 { 0 } else { self.next() % (max + 1) };
+        if ms >= 10 {
+            self.delayed += 1;
+        }
+        Some(Duration::from_millis(ms))
+    }
+}
+
+/// A datagram on its way, held back by the [`Netem`].
+struct InFlight {
+    at: Instant,
+    to_sfu: bool,
+    source: SocketAddr,
+    destination: SocketAddr,
+    contents: Vec<u8>,
+}
+
 /// The SFU core plus clients, shuttling datagrams in memory.
 pub struct World {
+    /// Loss and jitter on every link (none by default).
+    pub netem: Option<Netem>,
+    in_flight: Vec<InFlight>,
     pub now: Instant,
     pub sfu: Sfu,
     pub sfu_addr: SocketAddr,
@@ -265,6 +318,8 @@ impl World {
         })
         .expect("valid advertised address");
         World {
+            netem: None,
+            in_flight: Vec::new(),
             now: Instant::now(),
             sfu,
             sfu_addr,
@@ -349,27 +404,63 @@ impl World {
         self.answers_accepted.push((self.now, peer));
     }
 
+    /// Hands a datagram to the client at `destination`.
+    fn deliver_to_client(&mut self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
+        let now = self.now;
+        if let Some(c) = self
+            .clients
+            .iter_mut()
+            .find(|c| c.addr == destination && !c.mute_network)
+        {
+            let recv = Receive::new(Protocol::Udp, source, destination, contents)
+                .expect("SFU sends parseable datagrams");
+            c.rtc
+                .handle_input(Input::Receive(now, recv))
+                .expect("client handles SFU datagram");
+        }
+    }
+
+    /// Whether the [`Netem`] lets a datagram through now (`Some(true)`), later (queued,
+    /// `Some(false)`) or not at all (`None`).
+    fn through(&mut self, to_sfu: bool, source: SocketAddr, destination: SocketAddr, contents: &[u8]) -> Option<bool> {
+        let Some(netem) = self.netem.as_mut() else {
+            return Some(true);
+        };
+        let delay = netem.decide()?;
+        if delay < TICK {
+            return Some(true);
+        }
+        self.in_flight.push(InFlight { at: self.now + delay, to_sfu, source, destination, contents: contents.to_vec() });
+        Some(false)
+    }
+
+    /// Delivers held-back datagrams that are due.
+    fn deliver_due(&mut self) -> bool {
+        let now = self.now;
+        let (due, later): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut self.in_flight).into_iter().partition(|d| d.at <= now);
+        self.in_flight = later;
+        let any = !due.is_empty();
+        for d in due {
+            if d.to_sfu {
+                self.sfu.handle_receive(now, d.source, d.destination, &d.contents);
+            } else {
+                self.deliver_to_client(d.source, d.destination, &d.contents);
+            }
+        }
+        any
+    }
+
     /// Exchanges datagrams until quiet, then advances the clock by one tick.
     pub fn tick(&mut self) {
         for _ in 0..MAX_ROUNDS {
-            let mut moved = false;
+            let mut moved = self.deliver_due();
             // SFU → clients.
             loop {
                 match self.sfu.poll_output(self.now) {
                     Output::Transmit(t) => {
                         moved = true;
-                        let now = self.now;
-                        if let Some(c) = self
-                            .clients
-                            .iter_mut()
-                            .find(|c| c.addr == t.destination && !c.mute_network)
-                        {
-                            let recv =
-                                Receive::new(Protocol::Udp, t.source, t.destination, &t.contents)
-                                    .expect("SFU sends parseable datagrams");
-                            c.rtc
-                                .handle_input(Input::Receive(now, recv))
-                                .expect("client handles SFU datagram");
+                        if self.through(false, t.source, t.destination, &t.contents) == Some(true) {
+                            self.deliver_to_client(t.source, t.destination, &t.contents);
                         }
                     }
                     Output::Event(peer, event) => {
@@ -388,19 +479,24 @@ impl World {
             }
             // Clients → SFU.
             let now = self.now;
+            let mut sent = Vec::new();
             for c in &mut self.clients {
                 loop {
                     match c.rtc.poll_output().expect("client poll_output") {
                         str0m::Output::Transmit(t) => {
                             if !c.mute_network {
                                 moved = true;
-                                self.sfu
-                                    .handle_receive(now, t.source, t.destination, &t.contents);
+                                sent.push((t.source, t.destination, t.contents.to_vec()));
                             }
                         }
                         str0m::Output::Event(e) => c.handle_event(now, e),
                         str0m::Output::Timeout(_) => break,
                     }
+                }
+            }
+            for (source, destination, contents) in sent {
+                if self.through(true, source, destination, &contents) == Some(true) {
+                    self.sfu.handle_receive(now, source, destination, &contents);
                 }
             }
             if !moved {
