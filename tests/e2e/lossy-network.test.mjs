@@ -1,0 +1,181 @@
+// Browser test under packet loss: every UDP datagram between the browsers and the SFU passes a
+// lossy link made here, a small UDP relay (like a NAT on a bad line) that drops 5 % of the
+// datagrams in each direction (seeded, reproducible) and delays the rest by 10–40 ms, so some
+// arrive out of order. The SFU advertises the relay's address; the relay forwards each browser
+// through its own socket, so the SFU sees one address per browser. A counsellor and a client in
+// a call must keep decoding video, end-to-end encrypted, with lost packets asked for again
+// (NACKs counted by the receiving browser).
+//
+// The kernel here has no `tc netem`; this relay is the equivalent, in user space, on loopback.
+//
+//   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/lossy-network.test.mjs
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeUdpPort, sleep, startServer, stopProcess, until } from './harness.mjs';
+
+const EMAIL = 'lossy@example.test';
+const PASSWORD = 'correct horse battery staple 42';
+const LOSS = 0.05;
+const DELAY_MS = [10, 40];
+
+/** mulberry32: a seeded PRNG, so a failing run can be repeated. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The lossy link: listens on `port`, forwards to the SFU at `target`. */
+function lossyRelay(port, target, seed) {
+  const random = prng(seed);
+  const front = dgram.createSocket('udp4');
+  const backs = new Map(); // "ip:port" of a browser → its socket towards the SFU
+  const counts = { forwarded: 0, dropped: 0 };
+  let open = true;
+  const later = (fn) => {
+    if (random() < LOSS) {
+      counts.dropped += 1;
+      return;
+    }
+    counts.forwarded += 1;
+    setTimeout(() => open && fn(), DELAY_MS[0] + random() * (DELAY_MS[1] - DELAY_MS[0]));
+  };
+  front.on('message', (msg, from) => {
+    const key = `${from.address}:${from.port}`;
+    let back = backs.get(key);
+    if (!back) {
+      if (backs.size >= 64) return; // bounded
+      back = dgram.createSocket('udp4');
+      back.on('message', (reply) => later(() => front.send(reply, from.port, from.address)));
+      back.bind(0, '127.0.0.1');
+      backs.set(key, back);
+    }
+    later(() => back.send(msg, target.port, target.address));
+  });
+  front.bind(port, '127.0.0.1');
+  return {
+    counts,
+    close() {
+      open = false;
+      front.close();
+      for (const b of backs.values()) b.close();
+    },
+  };
+}
+
+/** Video frames decoded, NACKs sent, packets lost (inbound video), E2EE state. */
+async function snapshot(page) {
+  return page.evaluate(async () => {
+    const pc = window.confidant && window.confidant.pc;
+    if (!pc) return null;
+    const stats = await pc.getStats();
+    const s = { frames: 0, nacks: 0, lost: 0, e2ee: window.confidant.e2ee.state };
+    stats.forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') {
+        s.frames += r.framesDecoded || 0;
+        s.nacks += r.nackCount || 0;
+        s.lost += r.packetsLost || 0;
+      }
+    });
+    return s;
+  });
+}
+
+describe('A call through a lossy link (5 % loss each way, 10–40 ms delay)', { timeout: 6 * 60_000 }, () => {
+  const logs = [];
+  let server;
+  let relay;
+  let browser;
+  let dir;
+  let base;
+
+  before(async () => {
+    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-lossy-'));
+    const relayPort = await freeUdpPort();
+    // The SFU advertises the relay; ICE-TCP is off so the only way is through the lossy link.
+    let udpPort;
+    ({ server, base, udpPort } = await startServer({
+      dataDir: path.join(dir, 'data'),
+      log: logs,
+      extraArgs: ['--sfu-advertise', `127.0.0.1:${relayPort}`, '--sfu-tcp', 'off'],
+    }));
+    relay = lossyRelay(relayPort, { address: '127.0.0.1', port: udpPort }, 20261129);
+    await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. Lossy', password: PASSWORD });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
+    await stopProcess(server);
+    if (relay) relay.close();
+    try {
+      fs.writeFileSync(path.join(ARTIFACTS, 'lossy-network-test.log'), logs.join('\n') + '\n');
+    } catch {
+      // artefacts are best effort
+    }
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function newPage() {
+    const context = await browser.newContext({ viewport: { width: 1024, height: 700 }, locale: 'en-US' });
+    await context.grantPermissions(['camera', 'microphone'], { origin: base });
+    const page = await context.newPage();
+    page.setDefaultTimeout(90_000);
+    page.on('pageerror', (e) => logs.push(`[page] ${e.message}`));
+    return page;
+  }
+
+  it('video keeps decoding, encrypted, and lost packets are asked for again', async () => {
+    try {
+      const host = await newPage();
+      await host.goto(`${base}/login`);
+      await host.getByTestId('email-input').fill(EMAIL);
+      await host.getByTestId('password-input').fill(PASSWORD);
+      await host.getByTestId('login-button').click();
+      await host.waitForURL(/\/dashboard$/);
+      await host.getByTestId('start-session-button').click();
+      await host.waitForURL(/\/s\/[^/?#]+$/);
+      const link = host.getByTestId('join-link');
+      await link.waitFor({ state: 'visible' });
+      const url = await link.inputValue();
+
+      const client = await newPage();
+      await client.goto(url);
+      await client.getByTestId('name-input').fill('Robin');
+      await client.getByTestId('join-button').click();
+      await client.getByTestId('lobby-waiting').waitFor({ state: 'visible' });
+      await host.locator('[data-testid="admit-button"][data-lobby-name="Robin"]').click();
+
+      for (const [name, page] of [['counsellor', host], ['client', client]]) {
+        let first = null;
+        let last = null;
+        await until(`${name}: 150 more video frames decoded through the lossy link, and NACKs sent`, async () => {
+          last = await snapshot(page);
+          if (!last || last.e2ee !== 'on') return false;
+          if (first === null && last.frames > 0) first = last;
+          return first !== null && last.frames > first.frames + 150 && last.nacks > 0;
+        }, { timeout: 120_000, interval: 500 }).catch((e) => {
+          throw new Error(`${e.message}: ${JSON.stringify(last)}; relay ${JSON.stringify(relay.counts)}`);
+        });
+      }
+      assert.ok(relay.counts.dropped > 20, `the link dropped datagrams: ${JSON.stringify(relay.counts)}`);
+    } catch (e) {
+      console.error(logs.slice(-200).join('\n'));
+      throw e;
+    }
+  });
+});
