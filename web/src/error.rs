@@ -38,6 +38,9 @@ pub enum AppError {
     /// No such resource, or not one the caller may see.
     #[error("not found")]
     NotFound,
+    /// The path exists, but not with this HTTP method.
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
     /// Several fields are at fault (422); the first is also named as `field`.
     #[error("{}", .0.first().map(|f| f.message.as_str()).unwrap_or("invalid input"))]
     Fields(Vec<FieldProblem>),
@@ -96,6 +99,7 @@ impl AppError {
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Database(_) | Self::Signaling(_) | Self::Vault(_) | Self::Internal(_) => {
@@ -116,7 +120,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code: `validation_failed`, `unauthorized`, `invalid_credentials`,
-    /// `forbidden`, `not_found`, `conflict`, `slot_taken`, `rate_limited`, `internal`.
+    /// `forbidden`, `not_found`, `method_not_allowed`, `conflict`, `slot_taken`,
+    /// `rate_limited`, `internal`.
     pub code: String,
     /// Human-readable description (English); the client shows its own translation by code.
     pub message: String,

@@ -337,6 +337,11 @@ async fn fallback(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -
     }
 }
 
+/// A known path with a method it does not take: the JSON error shape (405), not an empty body.
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}
+
 /// The security headers set on every response.
 fn security_headers() -> [(HeaderName, HeaderValue); 4] {
     [
@@ -372,7 +377,10 @@ fn request_span(req: &Request) -> tracing::Span {
 /// The application router.
 pub fn app(state: AppState) -> Router {
     let (router, _) = api_router().split_for_parts();
-    let mut router = router.fallback(fallback).layer(
+    let mut router = router
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(
         TraceLayer::new_for_http()
             .make_span_with(request_span)
             .on_request(DefaultOnRequest::new().level(Level::DEBUG))

@@ -211,3 +211,16 @@ async fn openapi_json_is_served() {
         serde_json::to_value(confidant::openapi()).unwrap()
     );
 }
+
+/// A known path with a method it does not take answers 405 in the documented JSON shape (and
+/// says which methods it does take), not axum's empty 405.
+#[tokio::test]
+async fn a_wrong_method_on_a_known_path_is_a_json_405() {
+    let t = TestApp::new().await;
+    for (method, path) in [(Method::DELETE, "/api/auth/login"), (Method::PUT, "/api/calendar/caldav"), (Method::POST, "/healthz")] {
+        let r = t.send(request(method.clone(), path, None, None)).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(r.error_code(), "method_not_allowed", "{method} {path}: {}", r.text());
+        assert!(r.header("allow").is_some_and(|a| !a.is_empty()), "{method} {path}: Allow header");
+    }
+}
