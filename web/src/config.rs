@@ -156,6 +156,11 @@ pub struct Config {
     /// `--sfu-advertise`'s IP and the bound TCP port.
     #[arg(long, env = "CONFIDANT_SFU_TCP", default_value = "on", global = true)]
     pub sfu_tcp: String,
+    /// Reverse proxies whose `X-Forwarded-For` is believed for the client address of rate
+    /// limits: IP addresses or networks (`10.0.0.0/8`), repeatable or comma-separated. Without
+    /// it, every client behind a proxy shares the proxy's limit.
+    #[arg(long = "trusted-proxy", env = "CONFIDANT_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<String>,
     /// Default lifetime of join links, in minutes (5..=10080).
     #[arg(
         long,
@@ -329,6 +334,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Login attempts per anonymised network.
     pub login_rate_limit: RateLimitConfig,
+    /// Proxies whose `X-Forwarded-For` is believed (see `extract::ClientIp`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// TURN URLs offered to browsers (empty: none).
     pub turn_urls: Vec<String>,
     /// The TURN shared secret's file (set whenever `turn_urls` is not empty).
@@ -390,6 +397,17 @@ impl Config {
             });
         }
         let (sfu_advertise_ip, sfu_advertise_port) = parse_advertise(&self.sfu_advertise)?;
+        let mut trusted_proxies = Vec::new();
+        for t in self.trusted_proxies.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+            let net = t
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| t.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError {
+                    option: "trusted-proxy",
+                    message: format!("{t} is not an IP address or network (10.0.0.0/8)"),
+                })?;
+            trusted_proxies.push(net);
+        }
         let sfu_tcp_bind = match self.sfu_tcp.trim() {
             t if t.eq_ignore_ascii_case("on") => Some(SocketAddr::new(self.sfu_bind.ip(), 0)),
             t if t.eq_ignore_ascii_case("off") => None,
@@ -533,6 +551,7 @@ impl Config {
             link_ttl_minutes: self.link_ttl_minutes,
             log_format: self.log_format,
             login_rate_limit: RateLimitConfig::default(),
+            trusted_proxies,
             turn_urls,
             turn_secret_file: self.turn_secret_file.clone(),
             smtp,
@@ -607,6 +626,7 @@ impl Settings {
             sfu_advertise_ip = %self.sfu_advertise_ip,
             sfu_advertise_port = ?self.sfu_advertise_port,
             sfu_tcp_bind = ?self.sfu_tcp_bind,
+            trusted_proxies = ?self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
             link_ttl_minutes = self.link_ttl_minutes,
             log_format = ?self.log_format,
             turn_urls = ?self.turn_urls,

@@ -122,30 +122,83 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmp
     }
 }
 
-/// The peer's IP address, from the connection (`ConnectInfo`). Requests without connection
-/// info (in-process tests) count as `0.0.0.0`.
+/// The client's IP address, for rate limits (always anonymised to its network there).
 ///
-/// Confidant does not read `X-Forwarded-For`: behind a reverse proxy every client shares the
-/// proxy's address for rate limiting.
+/// It is the connection's peer (`ConnectInfo`; requests without connection info, in-process
+/// tests, count as `0.0.0.0`), unless that peer is one of the `--trusted-proxy` networks: then
+/// it is the rightmost address in `X-Forwarded-For` that is not itself a trusted proxy (the
+/// left part of the header is whatever the client claimed and is never believed).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<crate::AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, state: &crate::AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        Ok(ClientIp(ip))
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        Ok(ClientIp(client_ip(peer, forwarded, &state.config.trusted_proxies)))
     }
+}
+
+/// See [`ClientIp`]: `forwarded` are the `X-Forwarded-For` header lines in order.
+pub fn client_ip<'a>(peer: IpAddr, forwarded: impl Iterator<Item = &'a str>, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let canonical = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&canonical(ip)));
+    let peer = canonical(peer);
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded.flat_map(|line| line.split(',')).map(str::trim).collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        // `[v6]:port`, `v4:port` and bare addresses all occur in the wild.
+        let bare = hop.strip_prefix('[').and_then(|h| h.split(']').next()).unwrap_or(hop);
+        let ip = bare
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| bare.parse::<SocketAddr>().ok().map(|a| a.ip()));
+        let Some(ip) = ip.map(canonical) else {
+            // Garbage in the chain: stop at the last address we could trust.
+            break;
+        };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    client
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        // Not from a proxy: the header is the client's claim and ignored.
+        assert_eq!(client_ip(ip("203.0.113.9"), ["198.51.100.1"].into_iter(), &trusted), ip("203.0.113.9"));
+        // From a proxy: the rightmost address that is not a proxy.
+        assert_eq!(client_ip(ip("10.0.0.2"), ["1.2.3.4, 198.51.100.7"].into_iter(), &trusted), ip("198.51.100.7"));
+        assert_eq!(client_ip(ip("10.0.0.2"), ["1.2.3.4", "198.51.100.7, 10.0.0.5"].into_iter(), &trusted), ip("198.51.100.7"));
+        // Ports and brackets, IPv4-mapped peers.
+        assert_eq!(client_ip(ip("::ffff:10.0.0.2"), ["[2001:db8::7]:5555"].into_iter(), &trusted), ip("2001:db8::7"));
+        assert_eq!(client_ip(ip("::1"), ["198.51.100.7:443"].into_iter(), &trusted), ip("198.51.100.7"));
+        // A proxy without the header, or garbage: the last address we could trust.
+        assert_eq!(client_ip(ip("10.0.0.2"), std::iter::empty(), &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), ["1.2.3.4, junk, 10.0.0.9"].into_iter(), &trusted), ip("10.0.0.9"));
+        // Nothing trusted (the default): always the peer.
+        assert_eq!(client_ip(ip("10.0.0.2"), ["198.51.100.7"].into_iter(), &[]), ip("10.0.0.2"));
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]

@@ -330,3 +330,32 @@ async fn login_is_rate_limited_per_network() {
         StatusCode::UNPROCESSABLE_ENTITY
     );
 }
+
+fn login_via(peer: &str, forwarded_for: &str) -> axum::http::Request<axum::body::Body> {
+    let mut req = login_from(peer);
+    req.headers_mut().insert("x-forwarded-for", forwarded_for.parse().unwrap());
+    req
+}
+
+/// Behind a trusted reverse proxy each client has its own login limit (from X-Forwarded-For);
+/// from anyone else the header is ignored, so it cannot be used to dodge the limit.
+#[tokio::test]
+async fn login_limits_follow_x_forwarded_for_only_from_trusted_proxies() {
+    let t = TestApp::with(|c| c.trusted_proxies = vec!["192.0.2.10".into()]).await;
+    let burst = t.settings().login_rate_limit.burst;
+    for i in 0..burst {
+        // A forged left part changes nothing: the proxy appended the real client.
+        let r = t.send(login_via("192.0.2.10", &format!("10.9.{i}.1, 198.51.100.7"))).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let r = t.send(login_via("192.0.2.10", "198.51.100.8")).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "the client's /24 is limited");
+    // Another client through the same proxy is not.
+    assert_eq!(t.send(login_via("192.0.2.10", "203.0.113.1")).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A direct, untrusted peer cannot pick its bucket with the header.
+    for _ in 0..burst {
+        t.send(login_via("233.252.0.1", "203.0.113.99")).await;
+    }
+    assert_eq!(t.send(login_via("233.252.0.2", "100.64.1.1")).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(t.send(login_via("192.0.2.10", "203.0.113.2")).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
