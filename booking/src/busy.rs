@@ -232,6 +232,11 @@ fn read_event(c: &Component<'_>, tz: Tz) -> Result<Event, String> {
     let recurrence_id = prop_when(c, "RECURRENCE-ID", tz);
     let mut rules = Vec::new();
     for p in props(c, "RRULE").map(Prop::of) {
+        // RFC 5545's RRULE grammar is ASCII; the rrule crate slices BYDAY values by byte and
+        // panics inside a multi-byte character, so anything else is refused here.
+        if !p.value.is_ascii() {
+            return Err("RRULE is not ASCII".into());
+        }
         rules.push(format!("RRULE:{}", p.value));
     }
     for name in ["RDATE", "EXDATE"] {
@@ -557,6 +562,17 @@ BEGIN:VEVENT\nUID:ok\nDTSTART:20261207T090000Z\nDTEND:20261207T100000Z\nEND:VEVE
         let b = busy_from_freebusy(fb, from, to).unwrap();
         assert_eq!(spans(&b), [("2026-03-03T10:00:00+00:00".into(), "2026-03-03T11:00:00+00:00".into())]);
         assert_eq!(b.skipped.len(), 1, "{:?}", b.skipped);
+    }
+
+    /// Found by the `booking_ics` fuzz target: a non-ASCII BYDAY value panicked the rrule
+    /// crate (`start byte index 3 is not a char boundary`).
+    #[test]
+    fn a_non_ascii_rrule_is_skipped_not_a_panic() {
+        let ics = cal("BEGIN:VEVENT\nUID:r1\nDTSTART;TZID=Europe/Berlin:20260302T100000\nDURATION:PT50M\nRRULE:FREQ=WEEKLY;BYDAY=MO\u{468}E\nEND:VEVENT\n\
+BEGIN:VEVENT\nUID:ok\nDTSTART:20260303T090000Z\nDTEND:20260303T100000Z\nEND:VEVENT\n");
+        let b = busy_from_ics(&ics, Berlin, utc("2026-03-01T00:00:00Z"), utc("2026-04-01T00:00:00Z")).unwrap();
+        assert_eq!(spans(&b), [("2026-03-03T09:00:00+00:00".into(), "2026-03-03T10:00:00+00:00".into())]);
+        assert_eq!(b.skipped, ["r1: RRULE is not ASCII"]);
     }
 
     #[test]
