@@ -6,6 +6,9 @@
 //! and says valid only for the genuine seal (bundle hash, key), chain head and image; opening
 //! the biometric envelope of any sealed bundle that parses never panics, and whatever opens
 //! decodes as CSIG.
+//!
+//! The ceremony is deterministic (fixed "randomness"), so genuine evidence can be a seed:
+//! `CONFIDANT_FUZZ_WRITE_SEEDS=fuzz/corpus/signature_evidence` writes it there on start.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -18,7 +21,6 @@ use confidant_signature::escrow::generate_escrow_keypair;
 use confidant_signature::verify::{verify, Evidence};
 use confidant_signature::{format, submission};
 use libfuzzer_sys::fuzz_target;
-use ring::rand::SystemRandom;
 
 const T0: i64 = 1_750_000_000_000;
 
@@ -37,7 +39,10 @@ fn genuine() -> &'static Genuine {
     static G: OnceLock<Genuine> = OnceLock::new();
     // Every `expect` below is on a fixed, known-good ceremony; a failure is a broken fixture.
     G.get_or_init(|| {
-        let rng = SystemRandom::new();
+        // Deterministic keys, nonces and ephemeral keys: the same evidence in every process, so
+        // the genuine parts can live in the seed corpus. Never do this outside a test.
+        #[allow(deprecated)]
+        let rng = ring::test::rand::FixedByteRandom { byte: 7 };
         let key = SealingKey::from_pkcs8(&SealingKey::generate_pkcs8(&rng).expect("gen")).expect("load");
         let (escrow_secret, escrow_public) = generate_escrow_keypair(&rng).expect("escrow");
         let document = b"%PDF-1.7\nConsent to counselling\n".to_vec();
@@ -86,6 +91,18 @@ fn genuine() -> &'static Genuine {
             &g.trusted,
         );
         assert!(ok.is_valid(), "genuine evidence must verify: {ok:?}");
+        if let Some(dir) = std::env::var_os("CONFIDANT_FUZZ_WRITE_SEEDS") {
+            let dir = std::path::Path::new(&dir);
+            let chain = serde_json::to_vec(&g.chain).expect("json");
+            for (name, sel, part) in [
+                ("genuine-bundle", 0u8, &g.sealed_json[..]),
+                ("genuine-chain", 1, &chain[..]),
+                ("genuine-svg", 2, g.svg.as_bytes()),
+            ] {
+                let bytes: Vec<u8> = std::iter::once(sel).chain(part.iter().copied()).collect();
+                std::fs::write(dir.join(name), bytes).expect("write seed");
+            }
+        }
         g
     })
 }
