@@ -147,6 +147,12 @@ echo "CONFIDANT_BIN=$CONFIDANT_BIN"
 node --test "$E2E_DIR"/*.test.mjs
 
 # ---------------------------------------------------------------------------------------------
+section "Fuzz targets, briefly (scripts/fuzz.sh: ${FUZZ_SECONDS:-15}s per target, stable Rust)"
+# Every parser of untrusted input under libFuzzer for a bounded time; a crash fails the run and
+# its input stays under fuzz/artifacts/. Installs cargo-fuzz if missing.
+"$ROOT/scripts/fuzz.sh"
+
+# ---------------------------------------------------------------------------------------------
 section "cargo clippy --workspace --all-targets (warnings are errors)"
 if ! cargo clippy --version >/dev/null 2>&1; then
   rustup component add clippy >/dev/null 2>&1 || true

@@ -127,7 +127,10 @@ impl When {
             return Some(*t);
         }
         // In a gap: walk forward minute by minute (gaps are at most a day long).
-        (1..=26 * 60).find_map(|m| instants_of(tz, local + Duration::minutes(m)).first().copied())
+        (1..=26 * 60).find_map(|m| {
+            let t = local.checked_add_signed(Duration::minutes(m))?;
+            instants_of(tz, t).first().copied()
+        })
     }
 
     /// The `DTSTART` line for the rrule crate: UTC stays UTC, everything else gets an
@@ -159,14 +162,16 @@ fn parse_duration(s: &str) -> Option<Duration> {
             _ => {
                 let n: i64 = num.parse().ok()?;
                 num.clear();
-                total += match (c, in_time) {
-                    ('W', false) => Duration::weeks(n),
-                    ('D', false) => Duration::days(n),
-                    ('H', true) => Duration::hours(n),
-                    ('M', true) => Duration::minutes(n),
-                    ('S', true) => Duration::seconds(n),
+                // A duration beyond what chrono can hold is unreadable, not a panic.
+                let part = match (c, in_time) {
+                    ('W', false) => Duration::try_weeks(n),
+                    ('D', false) => Duration::try_days(n),
+                    ('H', true) => Duration::try_hours(n),
+                    ('M', true) => Duration::try_minutes(n),
+                    ('S', true) => Duration::try_seconds(n),
                     _ => return None,
-                };
+                }?;
+                total = total.checked_add(&part)?;
             }
         }
     }
@@ -227,6 +232,11 @@ fn read_event(c: &Component<'_>, tz: Tz) -> Result<Event, String> {
     let recurrence_id = prop_when(c, "RECURRENCE-ID", tz);
     let mut rules = Vec::new();
     for p in props(c, "RRULE").map(Prop::of) {
+        // RFC 5545's RRULE grammar is ASCII; the rrule crate slices BYDAY values by byte and
+        // panics inside a multi-byte character, so anything else is refused here.
+        if !p.value.is_ascii() {
+            return Err("RRULE is not ASCII".into());
+        }
         rules.push(format!("RRULE:{}", p.value));
     }
     for name in ["RDATE", "EXDATE"] {
@@ -243,12 +253,15 @@ fn read_event(c: &Component<'_>, tz: Tz) -> Result<Event, String> {
     Ok(Event { uid, start, length, blocks, recurrence_id, rules })
 }
 
+/// The event's span, or `None` when its end is beyond what a date can hold.
 fn interval(start: When, length: Length) -> Option<Interval> {
     let from = start.instant()?;
     let end = match (length, start) {
-        (Length::Days(n), When::Date(d, tz)) => When::Date(d + Duration::days(n), tz).instant()?,
-        (Length::Days(n), _) => from + Duration::days(n),
-        (Length::Exact(d), _) => from + d,
+        (Length::Days(n), When::Date(d, tz)) => {
+            When::Date(d.checked_add_signed(Duration::try_days(n)?)?, tz).instant()?
+        }
+        (Length::Days(n), _) => from.checked_add_signed(Duration::try_days(n)?)?,
+        (Length::Exact(d), _) => from.checked_add_signed(d)?,
     };
     Some(Interval { start: from, end })
 }
@@ -262,11 +275,16 @@ fn occurrences(ev: &Event, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec
         text.push_str(r);
     }
     let set: rrule::RRuleSet = text.parse().map_err(|e| format!("recurrence: {e}"))?;
+    let too_long = || "event too long".to_owned();
     let span = match ev.length {
         Length::Exact(d) => d,
-        Length::Days(n) => Duration::days(n + 1),
+        Length::Days(n) => Duration::try_days(n.saturating_add(1)).ok_or_else(too_long)?,
     };
-    let after = (from - span - Duration::days(1)).with_timezone(&rrule::Tz::UTC);
+    let after = from
+        .checked_sub_signed(span)
+        .and_then(|t| t.checked_sub_signed(Duration::days(1)))
+        .ok_or_else(too_long)?
+        .with_timezone(&rrule::Tz::UTC);
     let before = to.with_timezone(&rrule::Tz::UTC);
     let result = set.after(after).before(before).all(MAX_OCCURRENCES);
     Ok(result
@@ -402,7 +420,7 @@ pub fn busy_from_freebusy(text: &str, from: DateTime<Utc>, to: DateTime<Utc>) ->
             for period in p.value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
                 let parsed = period.split_once('/').and_then(|(a, b)| {
                     let start = utc(a)?;
-                    let end = if b.starts_with(['P', '+', '-']) { start + parse_duration(b)? } else { utc(b)? };
+                    let end = if b.starts_with(['P', '+', '-']) { start.checked_add_signed(parse_duration(b)?)? } else { utc(b)? };
                     Some(Interval { start, end })
                 });
                 match parsed {
@@ -512,6 +530,49 @@ BEGIN:VEVENT\nUID:ok\nDTSTART:20261207T090000Z\nDTEND:20261207T100000Z\nEND:VEVE
         assert_eq!(b.skipped.len(), 1);
         assert!(b.skipped[0].starts_with("bad:"));
         assert!(busy_from_ics("<html>", Berlin, utc("2026-12-01T00:00:00Z"), utc("2026-12-31T00:00:00Z")).is_err());
+    }
+
+    /// Found by the `booking_ics` / `booking_freebusy` fuzz targets' inputs: a calendar server
+    /// that sends a duration or span beyond what chrono can hold panicked the reader
+    /// (`TimeDelta::weeks out of bounds`, `DateTime + TimeDelta overflowed`).
+    #[test]
+    fn durations_beyond_any_date_are_unreadable_not_a_panic() {
+        assert_eq!(parse_duration("P99999999999999W"), None);
+        assert_eq!(parse_duration("PT9223372036854775807S"), None);
+        assert_eq!(parse_duration("P100000000000D"), Some(Duration::days(100_000_000_000)));
+        assert_eq!(parse_duration("P100000000000DT100000000000D"), None);
+        let (from, to) = (utc("2026-01-01T00:00:00Z"), utc("2027-01-01T00:00:00Z"));
+        for event in [
+            "BEGIN:VEVENT\nUID:w\nDTSTART:20260302T100000Z\nDURATION:P99999999999999W\nEND:VEVENT\n",
+            "BEGIN:VEVENT\nUID:d\nDTSTART:20260302T100000Z\nDURATION:P9999999999D\nEND:VEVENT\n",
+            "BEGIN:VEVENT\nUID:a\nDTSTART;VALUE=DATE:20260302\nDURATION:P99999999D\nEND:VEVENT\n",
+        ] {
+            let b = busy_from_ics(&cal(event), Berlin, from, to).unwrap();
+            assert!(b.intervals.is_empty(), "{event}: {:?}", b.intervals);
+            // An unreadable DURATION counts as none (an instant); an end past any date, as no span.
+            let span = event_span(&cal(event), Berlin);
+            assert!(span.as_ref().is_none_or(|e| e.span.start == e.span.end), "{event}: {span:?}");
+        }
+        // Recurring: the look-back for long instances would start before any date.
+        let ics = cal("BEGIN:VEVENT\nUID:r\nDTSTART:20260302T100000Z\nDURATION:P100000000000D\nRRULE:FREQ=DAILY\nEND:VEVENT\n");
+        let b = busy_from_ics(&ics, Berlin, from, to).unwrap();
+        assert!(b.intervals.is_empty());
+        assert_eq!(b.skipped, ["r: event too long"]);
+        let fb = "BEGIN:VCALENDAR\r\nBEGIN:VFREEBUSY\r\nFREEBUSY:20260302T100000Z/P9999999999D,20260303T100000Z/PT1H\r\nEND:VFREEBUSY\r\nEND:VCALENDAR\r\n";
+        let b = busy_from_freebusy(fb, from, to).unwrap();
+        assert_eq!(spans(&b), [("2026-03-03T10:00:00+00:00".into(), "2026-03-03T11:00:00+00:00".into())]);
+        assert_eq!(b.skipped.len(), 1, "{:?}", b.skipped);
+    }
+
+    /// Found by the `booking_ics` fuzz target: a non-ASCII BYDAY value panicked the rrule
+    /// crate (`start byte index 3 is not a char boundary`).
+    #[test]
+    fn a_non_ascii_rrule_is_skipped_not_a_panic() {
+        let ics = cal("BEGIN:VEVENT\nUID:r1\nDTSTART;TZID=Europe/Berlin:20260302T100000\nDURATION:PT50M\nRRULE:FREQ=WEEKLY;BYDAY=MO\u{468}E\nEND:VEVENT\n\
+BEGIN:VEVENT\nUID:ok\nDTSTART:20260303T090000Z\nDTEND:20260303T100000Z\nEND:VEVENT\n");
+        let b = busy_from_ics(&ics, Berlin, utc("2026-03-01T00:00:00Z"), utc("2026-04-01T00:00:00Z")).unwrap();
+        assert_eq!(spans(&b), [("2026-03-03T09:00:00+00:00".into(), "2026-03-03T10:00:00+00:00".into())]);
+        assert_eq!(b.skipped, ["r1: RRULE is not ASCII"]);
     }
 
     #[test]

@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::protocol::{
-    parse_client_message, ChatMessage, ClientMessage, ErrorCode, Kind, LobbyEntry, ParticipantInfo,
-    Role, ServerMessage, MAX_CHAT_CHARS, MAX_E2EE_PAYLOAD_BYTES, MAX_MESSAGE_BYTES, MAX_NAME_CHARS,
+    clean_name, e2ee_relay, parse_client_message, ChatMessage, ClientMessage, ErrorCode, Kind,
+    LobbyEntry, ParticipantInfo, Role, ServerMessage, MAX_CHAT_CHARS, MAX_MESSAGE_BYTES,
     MAX_SDP_BYTES, PROTOCOL_VERSION,
 };
 use crate::{Directory, Error, StoredChat, Tokens};
@@ -262,16 +262,6 @@ struct SealedChat {
 
 fn chat_aad(room: &str, id: &str) -> Vec<u8> {
     format!("chat/{room}/{id}").into_bytes()
-}
-
-/// Validates a display name: trimmed, 1–80 characters, no control characters.
-fn clean_name(name: &str) -> Option<String> {
-    let n = name.trim();
-    let chars = n.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || n.chars().any(char::is_control) {
-        return None;
-    }
-    Some(n.to_owned())
 }
 
 /// What one connection currently is.
@@ -1147,20 +1137,16 @@ impl Hub {
                 Flow::Continue
             }
             ClientMessage::E2ee { to, payload } => {
-                if payload.len() > MAX_E2EE_PAYLOAD_BYTES {
-                    conn.me.send(&error_msg(
-                        ErrorCode::InvalidMessage,
-                        format!("e2ee payload exceeds {MAX_E2EE_PAYLOAD_BYTES} bytes"),
-                    ));
-                    return Flow::Continue;
-                }
+                let msg = match e2ee_relay(pid, payload) {
+                    Ok(msg) => msg,
+                    Err(e) => {
+                        conn.me.send(&error_msg(e.code, e.message));
+                        return Flow::Continue;
+                    }
+                };
                 let st = self.state();
                 let Some(room) = st.rooms.get(room_id) else {
                     return Flow::Continue;
-                };
-                let msg = ServerMessage::E2ee {
-                    from: pid.to_owned(),
-                    payload,
                 };
                 match to {
                     Some(to) => match room.participants.get(&to).filter(|p| p.id != pid) {

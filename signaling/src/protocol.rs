@@ -471,6 +471,32 @@ impl ErrorCode {
     }
 }
 
+/// Validates a display name (`knock`, host tokens): trimmed, 1–[`MAX_NAME_CHARS`] characters,
+/// no control characters. Returns the trimmed name.
+pub fn clean_name(name: &str) -> Option<String> {
+    let n = name.trim();
+    let chars = n.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || n.chars().any(char::is_control) {
+        return None;
+    }
+    Some(n.to_owned())
+}
+
+/// The frame relayed for an `e2ee` message from participant `from`: the payload unread, or
+/// [`ErrorCode::InvalidMessage`] if it exceeds [`MAX_E2EE_PAYLOAD_BYTES`].
+pub fn e2ee_relay(from: &str, payload: String) -> Result<ServerMessage, ParseError> {
+    if payload.len() > MAX_E2EE_PAYLOAD_BYTES {
+        return Err(ParseError {
+            code: ErrorCode::InvalidMessage,
+            message: format!("e2ee payload exceeds {MAX_E2EE_PAYLOAD_BYTES} bytes"),
+        });
+    }
+    Ok(ServerMessage::E2ee {
+        from: from.to_owned(),
+        payload,
+    })
+}
+
 /// Why a text frame could not be turned into a [`ClientMessage`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseError {

@@ -40,9 +40,9 @@ mod testkit;
 
 pub use hexbytes::{sha256, Digest};
 
-/// The body shared by the fuzz target (`fuzz/fuzz_targets/submission.rs`) and the stable
-/// hostile-input test: parse, validate, and on success run every downstream computation.
-/// Must never panic, whatever the input.
+/// The body shared by the fuzz target `signature_submission` (the workspace's `fuzz/` crate)
+/// and the stable hostile-input test: parse, validate, and on success run every downstream
+/// computation. Must never panic, whatever the input.
 #[doc(hidden)]
 pub fn fuzz_submission(data: &[u8]) {
     let Ok(submission) = submission::parse(data) else {

@@ -1,6 +1,7 @@
-//! Stable-toolchain stand-in for the cargo-fuzz target `fuzz/fuzz_targets/submission.rs`:
-//! the same body ([`confidant_signature::fuzz_submission`]) over arbitrary bytes and over
-//! structured but hostile JSON, for a bounded number of cases. The property is: no panic.
+//! Stable-toolchain stand-in for the cargo-fuzz target `signature_submission` (the workspace's
+//! `fuzz/` crate): the same body ([`confidant_signature::fuzz_submission`]) over arbitrary bytes
+//! and over structured but hostile JSON, for a bounded number of cases. The property is: no
+//! panic.
 
 use confidant_signature::fuzz_submission;
 use proptest::prelude::*;

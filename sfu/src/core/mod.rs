@@ -44,7 +44,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, RtcConfig};
 use crate::error::Error;
 use crate::types::{MediaKind, PeerId, RoomId, SfuEvent};
 use peer::{Feedback, Peer, TrackIn, TrackOut};
-pub use speaker::{SpeakerDetector, SPEAKER_INTERVAL};
+pub use speaker::{dbov, SpeakerDetector, SPEAKER_INTERVAL};
 
 pub use peer::KEYFRAME_REQUEST_MIN_INTERVAL;
 
@@ -730,7 +730,7 @@ impl Sfu {
             self.speakers
                 .entry(room)
                 .or_default()
-                .record(id, level.unsigned_abs(), now);
+                .record(id, dbov(level), now);
             if self.next_speaker_check.is_none() {
                 self.next_speaker_check = Some(now + SPEAKER_INTERVAL);
             }

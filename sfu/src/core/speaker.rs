@@ -19,6 +19,13 @@ const SPEECH_DBOV: u8 = 55;
 /// How much louder (dB) a challenger must be than a still-speaking current speaker to take over.
 const SWITCH_MARGIN_DB: u8 = 6;
 
+/// An RFC 6464 audio level as str0m reports it from the header extension (−dBov: 0 loudest,
+/// −127 silence; any `i8` a peer manages to send) in the detector's unit, 0..=128 dBov
+/// ([`SpeakerDetector::record`] clamps to 127).
+pub fn dbov(level: i8) -> u8 {
+    level.unsigned_abs()
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Level {
     /// Loudest level in -dBov heard in the current window (lower is louder); `None` if the
