@@ -39,5 +39,5 @@ pub use crate::core::{
     Output, Sfu, SfuConfig, SfuStats, Transmit, CONNECT_TIMEOUT, KEYFRAME_REQUEST_MIN_INTERVAL,
 };
 pub use crate::error::Error;
-pub use crate::shell::{start, SfuHandle, ShellConfig};
+pub use crate::shell::{enlarge_buffers, start, SfuHandle, ShellConfig, SOCKET_BUFFER_BYTES};
 pub use crate::types::{MediaKind, PeerId, RoomId, SfuEvent};

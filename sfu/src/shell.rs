@@ -23,6 +23,15 @@ const RECV_BUFFER_SIZE: usize = 2048;
 /// Commands queued to the driver task before callers wait (backpressure on signalling).
 const COMMAND_QUEUE: usize = 256;
 
+/// Kernel buffer asked for the SFU's socket, each way, in bytes. One socket carries every
+/// peer's datagrams. Linux's default receive buffer (208 KiB, about 160 small datagrams once
+/// the kernel's per-datagram overhead is counted) holds only ~60 ms of a 50-peer audio room, so
+/// any pause of the driver longer than that made the kernel drop datagrams: media, and also
+/// the STUN checks and DTLS records that keep peers connected (seen as `RcvbufErrors` in
+/// `/proc/net/snmp` during the `audio50` benchmark). 4 MiB holds over a second of that room.
+/// The kernel caps it at `net.core.rmem_max` / `wmem_max`.
+pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
 /// Where the shell listens and what it advertises.
 #[derive(Debug, Clone)]
 pub struct ShellConfig {
@@ -67,6 +76,7 @@ pub struct SfuHandle {
     commands: mpsc::Sender<Command>,
     local_addr: SocketAddr,
     advertised: SocketAddr,
+    recv_buffer: usize,
 }
 
 /// Binds the UDP socket and spawns the driver task on the current tokio runtime.
@@ -86,15 +96,30 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
         advertised.set_port(local_addr.port());
     }
     let core = Sfu::new(SfuConfig { advertised })?;
+    let recv_buffer = enlarge_buffers(&socket, SOCKET_BUFFER_BYTES);
 
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     tokio::spawn(drive(core, socket, advertised, rx));
-    tracing::info!(%local_addr, %advertised, "SFU listening");
+    tracing::info!(%local_addr, %advertised, recv_buffer, "SFU listening");
     Ok(SfuHandle {
         commands: tx,
         local_addr,
         advertised,
+        recv_buffer,
     })
+}
+
+/// Asks the kernel for `bytes` of receive and send buffer on `socket`; returns the receive
+/// buffer it granted (0 if it will not say). A refusal costs only headroom, so it is logged.
+pub fn enlarge_buffers(socket: &UdpSocket, bytes: usize) -> usize {
+    let sock = socket2::SockRef::from(socket);
+    if let Err(e) = sock.set_recv_buffer_size(bytes) {
+        tracing::warn!("cannot enlarge the UDP receive buffer: {e}");
+    }
+    if let Err(e) = sock.set_send_buffer_size(bytes) {
+        tracing::warn!("cannot enlarge the UDP send buffer: {e}");
+    }
+    sock.recv_buffer_size().unwrap_or(0)
 }
 
 impl SfuHandle {
@@ -106,6 +131,12 @@ impl SfuHandle {
     /// The address that goes into the SDP candidate.
     pub fn advertised_addr(&self) -> SocketAddr {
         self.advertised
+    }
+
+    /// The socket's receive buffer as the kernel granted it, in bytes (see
+    /// [`SOCKET_BUFFER_BYTES`]); 0 if unknown.
+    pub fn recv_buffer_bytes(&self) -> usize {
+        self.recv_buffer
     }
 
     /// Creates the peer from the client's offer and returns the SDP answer. Events for this
