@@ -367,7 +367,7 @@ for name, rooms in ran:
 w("")
 w("*Kernel dropped … datagram(s)*: `RcvbufErrors` from `/proc/net/snmp` over the run (joins")
 w("included), machine-wide: datagrams lost before the server or the generator could read them.")
-w("Every socket of the server, the generator and the relay asks for a 4 MiB receive buffer.")
+w("Every socket of the server, the generator and the relay asks for a 1 MiB receive buffer.")
 w("")
 w("*Limited by*: a generator that falls behind its frame schedule (late frames) limited the run")
 w("itself, so its loss and latency say little about the forwarder; a forwarder at 90 % of its core")

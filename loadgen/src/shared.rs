@@ -140,8 +140,10 @@ pub const LOBBY_IN_FLIGHT: usize = 20;
 /// default receive buffer (208 KiB, ~160 small datagrams) a pause of ~60 ms in the generator's
 /// single thread made the kernel drop datagrams, STUN and DTLS among them, which the run then
 /// counted as the forwarder's loss or failed joins. The same size on both paths keeps the
-/// SFU-versus-relay comparison fair. The kernel caps it at `net.core.rmem_max` / `wmem_max`.
-pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+/// SFU-versus-relay comparison fair. 1 MiB, like the server's (see
+/// `confidant_sfu::SOCKET_BUFFER_BYTES` for why not more). The kernel caps it at
+/// `net.core.rmem_max` / `wmem_max`.
+pub const SOCKET_BUFFER_BYTES: usize = 1 << 20;
 
 /// Asks for [`SOCKET_BUFFER_BYTES`] of receive and send buffer on `socket`; returns the
 /// receive buffer the kernel granted (0 if it will not say). A refusal only costs headroom.

@@ -28,9 +28,13 @@ const COMMAND_QUEUE: usize = 256;
 /// the kernel's per-datagram overhead is counted) holds only ~60 ms of a 50-peer audio room, so
 /// any pause of the driver longer than that made the kernel drop datagrams: media, and also
 /// the STUN checks and DTLS records that keep peers connected (seen as `RcvbufErrors` in
-/// `/proc/net/snmp` during the `audio50` benchmark). 4 MiB holds over a second of that room.
+/// `/proc/net/snmp` during the `audio50` benchmark). 1 MiB holds about a quarter of a second
+/// of that room: enough to ride out a burst (a join wave's handshakes, keyframes, a scheduling
+/// hiccup). Not more: when the driver is *persistently* slower than its input, a bigger buffer
+/// only turns loss into seconds of latency (`talk200` on a loaded machine with 4 MiB on every
+/// socket: latency p50 0.9 s → 3.6 s), and STUN and DTLS wait behind that queue as well.
 /// The kernel caps it at `net.core.rmem_max` / `wmem_max`.
-pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+pub const SOCKET_BUFFER_BYTES: usize = 1 << 20;
 
 /// Where the shell listens and what it advertises.
 #[derive(Debug, Clone)]
