@@ -346,11 +346,15 @@ for name, rooms in ran:
             w(f"| {name} | {mode} | {rc_text(rc)} | – | – | – | – | – | – | – | – | – | – | no report: {err[-200:].replace(chr(10), ' ').replace('|', '/') or 'none'} |")
             continue
         errors = ", ".join(f"{k} {v}" for k, v in sorted(r.get("errors", {}).items())) or "none"
+        if num(r, "udp_rcvbuf_drops"):
+            errors += f"; kernel dropped {r['udp_rcvbuf_drops']} datagram(s) at full UDP receive buffers"
         limits = []
         if r.get("late_frames", 0) > 0:
             limits.append("generator (late frames)")
         if (num(r, "sfu_cpu_percent") or 0) >= 90:
             limits.append("forwarder (CPU)")
+        if (num(r, "udp_rcvbuf_drops") or 0) > 0:
+            limits.append("full UDP receive buffers (kernel drops)")
         limited = ", ".join(limits) or "neither"
         w(f"| {name} | {mode} | {rc_text(rc)} | {f(num(r, 'forwarded_pps'))} | {f(num(r, 'forwarded_mbps'), '{:.2f}')}"
           f" | {f(num(r, 'sfu_cpu_seconds'), '{:.2f}')} ({f(num(r, 'sfu_cpu_percent'), '{:.1f}')} %)"
@@ -360,6 +364,10 @@ for name, rooms in ran:
           f" | {f(num(r, 'latency_ms_p50'), '{:.2f}')} / {f(num(r, 'latency_ms_p99'), '{:.2f}')} / {f(num(r, 'latency_ms_p999'), '{:.2f}')}"
           f" | {f(num(r, 'loadgen_cpu_seconds'), '{:.2f}')}, {r['late_frames']}"
           f" | {limited} | {r['participants_failed']}, {errors} |")
+w("")
+w("*Kernel dropped … datagram(s)*: `RcvbufErrors` from `/proc/net/snmp` over the run (joins")
+w("included), machine-wide: datagrams lost before the server or the generator could read them.")
+w("Every socket of the server, the generator and the relay asks for a 1 MiB receive buffer.")
 w("")
 w("*Limited by*: a generator that falls behind its frame schedule (late frames) limited the run")
 w("itself, so its loss and latency say little about the forwarder; a forwarder at 90 % of its core")

@@ -80,6 +80,10 @@
 //! * **Generator health**: `loadgen_cpu_seconds` (its own CPU time in the window) and
 //!   `late_frames` (frames publishers skipped because they fell more than 200 ms behind
 //!   schedule). If either is high, the generator, not the server, limits the numbers.
+//! * **Kernel drops** (`udp_rcvbuf_drops`): `RcvbufErrors` from `/proc/net/snmp`, from the
+//!   run's start to the window's end, machine-wide: datagrams (media, STUN, DTLS) the kernel
+//!   threw away because a socket's receive buffer was full, i.e. the server or the generator
+//!   fell behind. Every socket here asks for [`shared::SOCKET_BUFFER_BYTES`].
 //!
 //! Churn (`--scenario churn`) keeps one resident publisher per room and lets
 //! `--churn-parallel` clients per room each knock, join, connect, wait until they received

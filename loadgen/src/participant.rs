@@ -494,6 +494,7 @@ impl Participant<'_> {
         let socket = UdpSocket::bind("127.0.0.1:0")
             .await
             .map_err(|e| Error::Media(format!("binding UDP: {e}")))?;
+        crate::shared::enlarge_buffers(&socket);
         let local = socket
             .local_addr()
             .map_err(|e| Error::Media(format!("UDP address: {e}")))?;

@@ -52,6 +52,21 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Datagrams the kernel dropped so far because a UDP socket's receive buffer was full
+/// (`RcvbufErrors` in `/proc/net/snmp`), over the whole machine; `None` where unreadable.
+pub fn udp_rcvbuf_errors() -> Option<u64> {
+    parse_rcvbuf_errors(&std::fs::read_to_string("/proc/net/snmp").ok()?)
+}
+
+/// `RcvbufErrors` from the two `Udp:` lines of `/proc/net/snmp` (names, then values).
+fn parse_rcvbuf_errors(snmp: &str) -> Option<u64> {
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let names = udp.next()?;
+    let values = udp.next()?;
+    let at = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
 fn parse_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
@@ -69,6 +84,17 @@ mod tests {
         let stat =
             "1234 (conf idant) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 1 1 1";
         assert_eq!(parse_cpu_ticks(stat), Some(300));
+    }
+
+    #[test]
+    fn parses_udp_receive_buffer_drops() {
+        let snmp = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
+            Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n\
+            Udp: 543329 26 110741 671136 110740 0\n\
+            UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n\
+            UdpLite: 0 0 0 0 0 0\n";
+        assert_eq!(parse_rcvbuf_errors(snmp), Some(110_740));
+        assert_eq!(parse_rcvbuf_errors("Udp: RcvbufErrors\n"), None);
     }
 
     #[test]

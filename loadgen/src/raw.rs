@@ -94,6 +94,7 @@ async fn drive(
     let socket = UdpSocket::bind("127.0.0.1:0")
         .await
         .map_err(|e| Error::Media(format!("binding UDP: {e}")))?;
+    crate::shared::enlarge_buffers(&socket);
     let mut rx = Reception::new(Instant::now(), spec.expect_tracks);
     let setup_deadline = rx.knocked + spec.setup_timeout;
     let mut outgoing = Vec::new();

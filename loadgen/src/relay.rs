@@ -172,6 +172,7 @@ pub fn serve(args: &RelayArgs) -> Result<RelayStats, Error> {
     }
     let socket = UdpSocket::bind(args.bind)
         .map_err(|e| Error::Media(format!("relay bind {}: {e}", args.bind)))?;
+    crate::shared::enlarge_buffers(&socket);
     socket
         .set_read_timeout(Some(POLL))
         .map_err(|e| Error::Media(format!("relay socket: {e}")))?;

@@ -90,6 +90,9 @@ pub struct Report {
     pub loadgen_cpu_seconds: Option<f64>,
     /// Frames publishers skipped because they fell behind schedule (generator overloaded).
     pub late_frames: u64,
+    /// Datagrams the kernel dropped for full UDP receive buffers, from the run's start to the
+    /// window's end, over the whole machine (server, generator, anything else running).
+    pub udp_rcvbuf_drops: Option<u64>,
     /// Churn: cycles asked for.
     pub cycles: Option<u64>,
     /// Churn: cycles that joined, received every track and left.
@@ -187,10 +190,11 @@ impl Report {
             _ => line("server:     no --sfu-pid given: CPU and RSS not measured".into()),
         }
         line(format!(
-            "loadgen:    {} CPU-s, {} late frames",
+            "loadgen:    {} CPU-s, {} late frames; UDP receive-buffer drops on the machine: {}",
             self.loadgen_cpu_seconds
                 .map_or("-".into(), |c| format!("{c:.2}")),
-            self.late_frames
+            self.late_frames,
+            self.udp_rcvbuf_drops.map_or("-".into(), |d| d.to_string())
         ));
         line(format!(
             "failures:   {} participant(s); server errors {:?}",

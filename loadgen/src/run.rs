@@ -475,6 +475,7 @@ async fn churn(
     let own_end = procstat::sample(std::process::id()).ok();
     Window {
         elapsed,
+        udp_drops: udp_drops_since_start(shared),
         start,
         end,
         own: own_start
@@ -498,6 +499,15 @@ struct Window {
     start: Option<ProcSample>,
     end: Option<ProcSample>,
     own: Option<f64>,
+    /// UDP receive-buffer drops on the machine from the run's start to the window's end.
+    udp_drops: Option<u64>,
+}
+
+fn udp_drops_since_start(shared: &Shared) -> Option<u64> {
+    shared
+        .udp_rcvbuf_errors_at_start
+        .zip(procstat::udp_rcvbuf_errors())
+        .map(|(a, b)| b.saturating_sub(a))
 }
 
 impl Window {
@@ -511,6 +521,7 @@ impl Window {
             r.sfu_rss_peak_bytes = Some(b.rss_peak_bytes);
         }
         r.loadgen_cpu_seconds = self.own;
+        r.udp_rcvbuf_drops = self.udp_drops;
     }
 }
 
@@ -531,6 +542,7 @@ async fn measure(shared: &Shared, pid: Option<u32>, duration: Duration) -> Windo
     let own_end = procstat::sample(std::process::id()).ok();
     Window {
         elapsed,
+        udp_drops: udp_drops_since_start(shared),
         start,
         end,
         own: own_start

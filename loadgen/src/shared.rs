@@ -72,6 +72,8 @@ pub struct Shared {
     errors: Mutex<BTreeMap<String, u64>>,
     /// One DTLS certificate for every simulated client (saves a key generation per join).
     pub cert: Option<DtlsCert>,
+    /// The machine's UDP receive-buffer drops when the run started (`/proc/net/snmp`).
+    pub udp_rcvbuf_errors_at_start: Option<u64>,
 }
 
 impl Shared {
@@ -88,6 +90,7 @@ impl Shared {
             counters: Counters::default(),
             errors: Mutex::new(BTreeMap::new()),
             cert,
+            udp_rcvbuf_errors_at_start: crate::procstat::udp_rcvbuf_errors(),
         }
     }
 
@@ -131,3 +134,45 @@ pub struct RoomInfo {
 
 /// Clients allowed to wait in one lobby at once.
 pub const LOBBY_IN_FLIGHT: usize = 20;
+
+/// Kernel buffer asked for every UDP socket of the generator and of the relay, each way, in
+/// bytes. A participant of `audio50` receives 49 streams (~2,500 datagrams/s); with Linux's
+/// default receive buffer (208 KiB, ~160 small datagrams) a pause of ~60 ms in the generator's
+/// single thread made the kernel drop datagrams, STUN and DTLS among them, which the run then
+/// counted as the forwarder's loss or failed joins. The same size on both paths keeps the
+/// SFU-versus-relay comparison fair. 1 MiB, like the server's (see
+/// `confidant_sfu::SOCKET_BUFFER_BYTES` for why not more). The kernel caps it at
+/// `net.core.rmem_max` / `wmem_max`.
+pub const SOCKET_BUFFER_BYTES: usize = 1 << 20;
+
+/// Asks for [`SOCKET_BUFFER_BYTES`] of receive and send buffer on `socket`; returns the
+/// receive buffer the kernel granted (0 if it will not say). A refusal only costs headroom.
+pub fn enlarge_buffers<S: std::os::fd::AsFd>(socket: &S) -> usize {
+    let sock = socket2::SockRef::from(socket);
+    if let Err(e) = sock.set_recv_buffer_size(SOCKET_BUFFER_BYTES) {
+        tracing::debug!("cannot enlarge the UDP receive buffer: {e}");
+    }
+    if let Err(e) = sock.set_send_buffer_size(SOCKET_BUFFER_BYTES) {
+        tracing::debug!("cannot enlarge the UDP send buffer: {e}");
+    }
+    sock.recv_buffer_size().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_sockets_get_a_larger_receive_buffer_than_the_default() {
+        let fresh = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let default = socket2::SockRef::from(&fresh)
+            .recv_buffer_size()
+            .expect("buffer size");
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let granted = enlarge_buffers(&socket);
+        assert!(
+            granted > default,
+            "granted {granted} bytes, default {default}"
+        );
+    }
+}

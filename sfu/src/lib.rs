@@ -40,5 +40,7 @@ pub use crate::core::{
     KEYFRAME_REQUEST_MIN_INTERVAL,
 };
 pub use crate::error::Error;
-pub use crate::shell::{start, SfuHandle, ShellConfig, TcpShellConfig};
+pub use crate::shell::{
+    enlarge_buffers, start, SfuHandle, ShellConfig, TcpShellConfig, SOCKET_BUFFER_BYTES,
+};
 pub use crate::types::{MediaKind, PeerId, RoomId, SfuEvent};

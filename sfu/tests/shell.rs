@@ -164,6 +164,29 @@ async fn shell_forwards_media_over_loopback() {
 }
 
 #[tokio::test]
+async fn shell_socket_gets_a_larger_receive_buffer_than_the_default() {
+    // A fresh socket has the kernel's default; the SFU's must hold more, or a busy room's
+    // datagrams (STUN and DTLS among them) are dropped whenever the driver pauses.
+    let fresh = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let default = socket2::SockRef::from(&fresh)
+        .recv_buffer_size()
+        .expect("buffer size");
+    let handle = start(ShellConfig {
+        bind: "127.0.0.1:0".parse().expect("literal address"),
+        advertised: "127.0.0.1:0".parse().expect("literal address"),
+        tcp: None,
+    })
+    .await
+    .expect("shell starts");
+    assert!(
+        handle.recv_buffer_bytes() > default,
+        "granted {} bytes, default {default}",
+        handle.recv_buffer_bytes()
+    );
+    handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn shell_reports_bind_failure() {
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let addr: SocketAddr = taken.local_addr().expect("addr");

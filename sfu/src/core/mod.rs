@@ -133,6 +133,9 @@ pub struct SfuStats {
     pub firs_received: u64,
     /// Keyframe requests (PLI or FIR) the SFU sent to publishers.
     pub keyframe_requests_sent: u64,
+    /// Times a peer's `Rtc` was polled: the core's own work, which follows the traffic each
+    /// peer has, not the number of peers.
+    pub rtc_polls: u64,
 }
 
 fn transport_of(p: Protocol) -> Transport {
@@ -146,15 +149,6 @@ fn transport_of(p: Protocol) -> Transport {
 /// How often str0m reports per-stream statistics (feedback counts for the metrics).
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
-/// State of the current round of polling every peer (see [`Sfu::poll_output`]).
-struct Pass {
-    order: Vec<PeerId>,
-    cursor: usize,
-    /// Something happened during the pass that may give earlier peers new output.
-    dirty: bool,
-    timeout: Instant,
-}
-
 /// The sans-IO selective forwarding unit. See the [module docs](self).
 pub struct Sfu {
     candidate: Candidate,
@@ -166,12 +160,14 @@ pub struct Sfu {
     routes: HashMap<SocketAddr, PeerId>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<(PeerId, SfuEvent)>,
-    pass: Option<Pass>,
-    /// Reused allocation for `Pass::order`.
-    spare_order: Vec<PeerId>,
+    /// Peers that may have output (their `Rtc` got input, or their negotiation state changed),
+    /// oldest first; each at most once (`Peer::queued`). Only these are polled: polling every
+    /// peer after every datagram made the cost of one datagram grow with the number of peers.
+    work: VecDeque<PeerId>,
     forwarded_packets: u64,
     forwarded_bytes: u64,
     dropped_datagrams: u64,
+    rtc_polls: u64,
     /// Feedback and keyframe requests of peers that are gone, so the counters never go back.
     retired_feedback: Feedback,
     retired_keyframe_requests: u64,
@@ -261,11 +257,11 @@ impl Sfu {
             routes: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            pass: None,
-            spare_order: Vec::new(),
+            work: VecDeque::new(),
             forwarded_packets: 0,
             forwarded_bytes: 0,
             dropped_datagrams: 0,
+            rtc_polls: 0,
             speakers: BTreeMap::new(),
             next_speaker_check: None,
             retired_feedback: Feedback::default(),
@@ -322,7 +318,7 @@ impl Sfu {
         }
         self.peers.insert(peer, new_peer);
         self.rooms.entry(room).or_default().insert(peer);
-        self.pass = None;
+        self.schedule(peer);
         tracing::debug!(%peer, %room, "peer added");
         Ok(answer.to_sdp_string())
     }
@@ -340,7 +336,7 @@ impl Sfu {
         let Some(pending) = p.pending_offer.take() else {
             return Err(Error::NoPendingOffer(peer));
         };
-        self.pass = None;
+        schedule(&mut self.work, peer, p);
         let answer = match SdpAnswer::from_sdp_string(answer_sdp) {
             Ok(a) => a,
             Err(e) => {
@@ -356,6 +352,7 @@ impl Sfu {
         for (source, mid) in started {
             if let Some(publisher) = self.peers.get_mut(&source) {
                 publisher.want_keyframe(now, mid);
+                schedule(&mut self.work, source, publisher);
             }
         }
         Ok(())
@@ -373,7 +370,7 @@ impl Sfu {
         let p = self.peers.get_mut(&peer).ok_or(Error::UnknownPeer(peer))?;
         let offer =
             SdpOffer::from_sdp_string(offer_sdp).map_err(|e| Error::BadOffer(e.to_string()))?;
-        self.pass = None;
+        schedule(&mut self.work, peer, p);
         // str0m invalidates any pending offer in accept_offer, even when it fails.
         p.rollback_negotiation();
         let answer = p
@@ -451,8 +448,8 @@ impl Sfu {
         if cached.is_none() {
             self.routes.insert(source, id);
         }
-        self.pass = None;
         if let Some(peer) = self.peers.get_mut(&id) {
+            schedule(&mut self.work, id, peer);
             if let Err(e) = peer.rtc.handle_input(input) {
                 // Bad input from the peer's address: drop the datagram. A fatal error closes the
                 // Rtc, which `poll_output` notices.
@@ -462,19 +459,25 @@ impl Sfu {
         true
     }
 
-    /// Drives time: call at (or after) the instant of the last [`Output::Timeout`].
+    /// Drives time: call at (or after) the instant of the last [`Output::Timeout`]. Only the
+    /// peers whose own timeout has come are driven.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.pass = None;
         let mut expired = Vec::new();
         for (id, peer) in &mut self.peers {
-            if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
-                tracing::debug!(peer = %id, "timeout handling failed: {e}");
-                peer.rtc.disconnect();
+            if peer.timeout <= now {
+                schedule(&mut self.work, *id, peer);
+                if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                    tracing::debug!(peer = %id, "timeout handling failed: {e}");
+                    peer.rtc.disconnect();
+                }
             }
             if !peer.connected && now >= peer.connect_deadline {
                 expired.push(*id);
             }
-            peer.flush_keyframes(now);
+            if peer.next_keyframe_due(now).is_some_and(|due| due <= now) {
+                schedule(&mut self.work, *id, peer);
+                peer.flush_keyframes(now);
+            }
         }
         for id in expired {
             tracing::debug!(peer = %id, "peer did not connect in time");
@@ -503,38 +506,28 @@ impl Sfu {
                 return Output::Event(peer, event);
             }
 
-            let pass = match self.pass.take() {
-                Some(p) => p,
-                None => self.new_pass(now),
+            let Some(&id) = self.work.front() else {
+                return Output::Timeout(self.overall_timeout(now));
             };
-            let Some(&id) = pass.order.get(pass.cursor) else {
-                if pass.dirty {
-                    // Work done for one peer may have given output to peers polled before it.
-                    self.spare_order = pass.order;
-                    self.pass = Some(self.new_pass(now));
-                    continue;
-                }
-                self.spare_order = pass.order;
-                return Output::Timeout(self.overall_timeout(now, pass.timeout));
-            };
-            self.pass = Some(pass);
-
-            let step = self.poll_peer(now, id);
-            // Inputs reset the pass; polling never does, but a peer dropped while polling may.
-            let pass = self.pass.get_or_insert_with(|| Pass {
-                order: Vec::new(),
-                cursor: 0,
-                dirty: true,
-                timeout: now + MAX_TIMEOUT,
-            });
-            match step {
+            match self.poll_peer(now, id) {
+                // The peer stays first in line until its Rtc has nothing more to give.
                 Step::Transmit(t) => return Output::Transmit(t),
-                Step::Progress => pass.dirty = true,
+                Step::Progress => {}
                 Step::Timeout(t) => {
-                    pass.timeout = pass.timeout.min(t);
-                    pass.cursor += 1;
+                    if let Some(peer) = self.peers.get_mut(&id) {
+                        peer.timeout = t;
+                        peer.queued = false;
+                    }
+                    if self.work.front() == Some(&id) {
+                        self.work.pop_front();
+                    }
                 }
-                Step::Gone => pass.cursor += 1,
+                // `drop_peer` already took it out of line.
+                Step::Gone => {
+                    if self.work.front() == Some(&id) {
+                        self.work.pop_front();
+                    }
+                }
             }
         }
     }
@@ -562,6 +555,7 @@ impl Sfu {
             forwarded_packets: self.forwarded_packets,
             forwarded_bytes: self.forwarded_bytes,
             dropped_datagrams: self.dropped_datagrams,
+            rtc_polls: self.rtc_polls,
         }
     }
 
@@ -586,24 +580,23 @@ impl Sfu {
         own + rooms + routes + events + tracks
     }
 
-    fn new_pass(&mut self, now: Instant) -> Pass {
-        let mut order = std::mem::take(&mut self.spare_order);
-        order.clear();
-        order.extend(self.peers.keys().copied());
-        Pass {
-            order,
-            cursor: 0,
-            dirty: false,
-            timeout: now + MAX_TIMEOUT,
+    /// Puts `id` in line to be polled (see `work`). For call sites that cannot borrow the
+    /// peer and the line at once, see the free function [`schedule`].
+    fn schedule(&mut self, id: PeerId) {
+        if let Some(peer) = self.peers.get_mut(&id) {
+            schedule(&mut self.work, id, peer);
         }
     }
 
-    fn overall_timeout(&self, now: Instant, rtc_timeout: Instant) -> Instant {
-        let mut t = rtc_timeout;
+    /// The earliest instant anything needs driving. Only called with nobody in line, so every
+    /// peer's `timeout` is the one its Rtc last gave.
+    fn overall_timeout(&self, now: Instant) -> Instant {
+        let mut t = now + MAX_TIMEOUT;
         if let Some(check) = self.next_speaker_check {
             t = t.min(check);
         }
         for peer in self.peers.values() {
+            t = t.min(peer.timeout);
             if !peer.connected {
                 t = t.min(peer.connect_deadline);
             }
@@ -626,6 +619,7 @@ impl Sfu {
             self.events.push_back((id, SfuEvent::Offer { sdp }));
             return Step::Progress;
         }
+        self.rtc_polls += 1;
         match peer.rtc.poll_output() {
             Ok(str0m::Output::Transmit(t)) => Step::Transmit(Transmit {
                 transport: transport_of(t.proto),
@@ -705,6 +699,7 @@ impl Sfu {
                 for other in members.iter().filter(|o| **o != id) {
                     if let Some(sub) = self.peers.get_mut(other) {
                         sub.tracks_out.push(TrackOut::new(id, mid, kind));
+                        schedule(&mut self.work, *other, sub);
                     }
                 }
             }
@@ -761,6 +756,7 @@ impl Sfu {
                 Ok(()) => {
                     self.forwarded_packets += 1;
                     self.forwarded_bytes += data.data.len() as u64;
+                    schedule(&mut self.work, *other, sub);
                 }
                 Err(e) => tracing::debug!(peer = %other, "write failed: {e}"),
             }
@@ -807,6 +803,7 @@ impl Sfu {
         };
         if let Some(publisher) = self.peers.get_mut(&source.0) {
             publisher.want_keyframe(now, source.1);
+            schedule(&mut self.work, source.0, publisher);
         }
     }
 
@@ -825,7 +822,7 @@ impl Sfu {
         };
         self.retired_feedback = self.retired_feedback + peer.feedback_total();
         self.retired_keyframe_requests += peer.keyframe_requests_sent;
-        self.pass = None;
+        self.work.retain(|p| *p != id);
         if let Some(members) = self.rooms.get_mut(&peer.room) {
             members.remove(&id);
             if members.is_empty() {
@@ -844,6 +841,8 @@ impl Sfu {
             for other in members {
                 if let Some(sub) = self.peers.get_mut(other) {
                     sub.detach_source(id);
+                    // Its next offer stops the m-lines that carried `id`'s tracks.
+                    schedule(&mut self.work, *other, sub);
                 }
             }
         }
@@ -867,6 +866,14 @@ impl Sfu {
         }
         tracing::debug!(peer = %id, "peer freed");
         true
+    }
+}
+
+/// Puts peer `id` in line to be polled, unless it already is.
+fn schedule(work: &mut VecDeque<PeerId>, id: PeerId, peer: &mut Peer) {
+    if !peer.queued {
+        peer.queued = true;
+        work.push_back(id);
     }
 }
 

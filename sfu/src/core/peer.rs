@@ -37,6 +37,10 @@ pub(crate) struct Peer {
     pub feedback: BTreeMap<Mid, Feedback>,
     /// Keyframe requests we sent to this peer as a publisher.
     pub keyframe_requests_sent: u64,
+    /// In the SFU's line of peers to poll.
+    pub queued: bool,
+    /// When the `Rtc` last asked to be driven by a timeout (valid while not `queued`).
+    pub timeout: Instant,
 }
 
 /// Cumulative receiver feedback on one forwarded stream.
@@ -70,6 +74,8 @@ impl Peer {
             pending_offer: None,
             feedback: BTreeMap::new(),
             keyframe_requests_sent: 0,
+            queued: false,
+            timeout: connect_deadline,
         }
     }
 
