@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# The benchmark: Confidant's SFU against a plain forwarding relay, under the same load, in one
-# run; writes BENCHMARKS.md.
+# The benchmark: Confidant's SFU against a plain forwarding relay and against Janus, under the
+# same load, in one run; writes BENCHMARKS.md.
 #
 # For every scenario the load generator (confidant-loadgen, release build) runs the same
-# participants with the same media twice, one run after the other:
+# participants with the same media three times, one run after the other:
 #   sfu        through a fresh `confidant` server: signalling, ICE, DTLS, SRTP, the str0m SFU;
 #   raw-relay  through `confidant-loadgen relay`, one thread copying every datagram to the other
-#              members of its room with no WebRTC at all: the baseline.
+#              members of its room with no WebRTC at all: the baseline;
+#   janus      through a fresh Janus 1.1 (Debian package `janus`, installed with apt-get when
+#              missing; its packaged config and service are never used), videoroom plugin and
+#              HTTP transport only, driven by the generator through Janus's own API. Janus never
+#              uses loopback for ICE, so this script makes two network namespaces joined by a
+#              veth pair on private addresses of its own (10.231.0.1/30 for Janus, .2 for the
+#              generator) and removes them on exit; no test traffic leaves them or loopback.
+#              Needs root (ip netns); without it the janus runs are skipped and say why.
 # BENCHMARKS.md gets the machine, date, commit and command, each run's raw numbers, and the
 # ratios of the two runs, which is what the numbers mean: absolute values depend on the machine.
 #
@@ -14,13 +21,16 @@
 # the generator to the others, so both forwarders get the same single core.
 #
 # Bounds: every run (start of its forwarder to the generator's report) is killed after
-# BENCH_RUN_LIMIT seconds (60); no run starts once BENCH_TOTAL_LIMIT seconds (900) have passed
+# BENCH_RUN_LIMIT seconds (60); no run starts once BENCH_TOTAL_LIMIT seconds (1300) have passed
 # since the script started, so the whole script, release build included, ends within about
-# 15 minutes plus one run (a cold release build can take longer on a small machine: it is not
+# 22 minutes plus one run (a cold release build can take longer on a small machine: it is not
 # killed, but then no scenario runs and BENCHMARKS.md says so).
 #
 # Environment:
 #   BENCH_SCENARIOS    "NAME[:ROOMS] ..." (default: one-to-one:10 group5:3 audio50:1 talk200:1)
+#   BENCH_HEADLINE     scenario of the first table (default: the heaviest that every system ran
+#                      without loss or failure)
+#   BENCH_MODES        systems to run (default "sfu raw-relay janus")
 #   BENCH_DURATION     measurement window per run, seconds (default 15)
 #   BENCH_OUT          report file (default BENCHMARKS.md at the repository root)
 #   BENCH_SKIP_BUILD   1: use the release binaries already built
@@ -37,7 +47,20 @@ SCENARIOS="${BENCH_SCENARIOS:-one-to-one:10 group5:3 audio50:1 talk200:1}"
 DURATION="${BENCH_DURATION:-15}"
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
 RUN_LIMIT="${BENCH_RUN_LIMIT:-60}"
-TOTAL_LIMIT="${BENCH_TOTAL_LIMIT:-900}"
+TOTAL_LIMIT="${BENCH_TOTAL_LIMIT:-1300}"
+HEADLINE="${BENCH_HEADLINE:-}"
+MODES="${BENCH_MODES:-sfu raw-relay janus}"
+# The Janus namespaces: Janus's end and the generator's end of the veth pair.
+JANUS_NS="confidant-bench-janus-$$"
+GEN_NS="confidant-bench-gen-$$"
+JANUS_IF="cbj$$"
+GEN_IF="cbg$$"
+JANUS_IP="10.231.0.1"
+GEN_IP="10.231.0.2"
+JANUS_PORT=8088
+JANUS_SKIP=""
+NETNS_MADE=""
+GEN_NETNS=()
 EMAIL="bench@example.org"
 PASSWORD="benchmark password $(date +%s%N)"
 
@@ -64,9 +87,18 @@ cleanup() {
     kill "$CHILD" 2>/dev/null || true
     wait "$CHILD" 2>/dev/null || true
   fi
+  if [ -n "$NETNS_MADE" ]; then
+    # Deleting a namespace deletes the veth end inside it, and with it the pair.
+    ip netns delete "$JANUS_NS" 2>/dev/null || true
+    ip netns delete "$GEN_NS" 2>/dev/null || true
+    ip link delete "$JANUS_IF" 2>/dev/null || true
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# A signal ends the script through its EXIT trap, so the namespaces never outlive it.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
@@ -123,7 +155,7 @@ generate() {
   local left=$((RUN_LIMIT - ($(date +%s) - run_start)))
   [ "$left" -gt 5 ] || { echo 124 >"$stem.rc"; return; }
   local rc=0
-  timeout -k 5 "$left" "${GENERATOR_CPU[@]}" "$LOADGEN" "$@" \
+  timeout -k 5 "$left" "${GEN_NETNS[@]}" "${GENERATOR_CPU[@]}" "$LOADGEN" "$@" \
     --duration "$DURATION" --warmup 2 --setup-timeout 20 --threads "$THREADS" --json --quiet \
     >"$stem.json" 2>"$stem.err" || rc=$?
   echo "$rc" >"$stem.rc"
@@ -182,7 +214,118 @@ run_relay() { # $1 scenario, $2 rooms
   stop_child
 }
 
+# Janus: the package, a config folder of our own, the namespaces. Any failure skips the janus
+# runs (with the reason in their rows) and leaves the others alone.
+setup_janus() {
+  if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null 2>&1; then
+    JANUS_SKIP="needs root and iproute2 (ip netns) for Janus's network namespaces"
+    return
+  fi
+  if ! command -v janus >/dev/null 2>&1; then
+    echo "==> apt-get install -y janus (benchmark only; its packaged config is not used)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y janus >"$WORK/apt.log" 2>&1; then
+      JANUS_SKIP="apt-get install janus failed: $(tail -n 1 "$WORK/apt.log")"
+      return
+    fi
+  fi
+  local libdir
+  libdir="$(dirname "$(dpkg -L janus 2>/dev/null | grep '/plugins/libjanus_videoroom.so$' | head -n 1)")"
+  libdir="${libdir%/plugins}"
+  if [ ! -f "$libdir/plugins/libjanus_videoroom.so" ] || [ ! -f "$libdir/transports/libjanus_http.so" ]; then
+    JANUS_SKIP="janus is installed but its videoroom plugin or HTTP transport is missing"
+    return
+  fi
+  local dir="$WORK/janus"
+  mkdir -p "$dir/conf" "$dir/plugins" "$dir/transports" "$dir/none"
+  ln -s "$libdir/plugins/libjanus_videoroom.so" "$dir/plugins/"
+  ln -s "$libdir/transports/libjanus_http.so" "$dir/transports/"
+  cat >"$dir/conf/janus.jcfg" <<EOF
+general: {
+	configs_folder = "$dir/conf"
+	plugins_folder = "$dir/plugins"
+	transports_folder = "$dir/transports"
+	events_folder = "$dir/none"
+	loggers_folder = "$dir/none"
+	debug_level = 4
+	session_timeout = 60
+	admin_secret = "unused-$(date +%s%N)"
+}
+media: {
+	ipv6 = false
+	rtp_port_range = "20000-40000"
+}
+nat: {
+	ice_lite = true
+	ice_enforce_list = "$JANUS_IF"
+	ignore_mdns = true
+}
+EOF
+  printf 'general: {\n}\n' >"$dir/conf/janus.plugin.videoroom.jcfg"
+  cat >"$dir/conf/janus.transport.http.jcfg" <<EOF
+general: {
+	json = "plain"
+	base_path = "/janus"
+	http = true
+	port = $JANUS_PORT
+	ip = "$JANUS_IP"
+	https = false
+	acl = "$GEN_IP"
+}
+admin: {
+	admin_http = false
+	admin_https = false
+}
+EOF
+  NETNS_MADE=1
+  if ! { ip netns add "$JANUS_NS" && ip netns add "$GEN_NS" \
+    && ip link add "$JANUS_IF" type veth peer name "$GEN_IF" \
+    && ip link set "$JANUS_IF" netns "$JANUS_NS" && ip link set "$GEN_IF" netns "$GEN_NS" \
+    && ip -n "$JANUS_NS" addr add "$JANUS_IP/30" dev "$JANUS_IF" \
+    && ip -n "$GEN_NS" addr add "$GEN_IP/30" dev "$GEN_IF" \
+    && ip -n "$JANUS_NS" link set lo up && ip -n "$GEN_NS" link set lo up \
+    && ip -n "$JANUS_NS" link set "$JANUS_IF" up && ip -n "$GEN_NS" link set "$GEN_IF" up; } \
+    >"$WORK/netns.log" 2>&1; then
+    JANUS_SKIP="could not make the network namespaces: $(tail -n 1 "$WORK/netns.log")"
+    return
+  fi
+  JANUS_VERSION="$(janus --version 2>/dev/null | head -n 1 || true)"
+}
+
+run_janus() { # $1 scenario, $2 rooms
+  local stem="$WORK/$1.janus" run_start
+  if [ -n "$JANUS_SKIP" ]; then
+    echo "skipped: $JANUS_SKIP" >"$stem.err"
+    echo 126 >"$stem.rc"
+    return
+  fi
+  run_start=$(date +%s)
+  ip netns exec "$JANUS_NS" "${FORWARDER_CPU[@]}" janus -F "$WORK/janus/conf" -L "$stem.server.log" -N \
+    >/dev/null 2>&1 &
+  CHILD=$!
+  local url="http://$JANUS_IP:$JANUS_PORT/janus" i
+  for i in $(seq 1 100); do
+    ip netns exec "$GEN_NS" curl -fsS -o /dev/null "$url/info" 2>/dev/null && break
+    kill -0 "$CHILD" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ip netns exec "$GEN_NS" curl -fsS -o /dev/null "$url/info" 2>/dev/null; then
+    # `ip netns exec` and taskset exec Janus itself, so CHILD is Janus's PID.
+    GEN_NETNS=(ip netns exec "$GEN_NS")
+    generate "$stem" "$run_start" --janus-url "$url" --scenario "$1" --rooms "$2" --sfu-pid "$CHILD"
+    GEN_NETNS=()
+  else
+    echo "janus did not answer on $url" >"$stem.err"
+    echo 3 >"$stem.rc"
+  fi
+  stop_child
+}
+
 # ---------------------------------------------------------------------------------------------
+JANUS_VERSION=""
+case " $MODES " in
+  *" janus "*) setup_janus ;;
+esac
+[ -z "$JANUS_SKIP" ] || echo "==> janus runs skipped: $JANUS_SKIP"
 RAN=""
 for entry in $SCENARIOS; do
   name="${entry%%:*}"
@@ -193,7 +336,7 @@ for entry in $SCENARIOS; do
     *) die "unknown scenario $name (one-to-one, group5, audio50, talk200)" ;;
   esac
   [[ "$rooms" =~ ^[0-9]+$ ]] && [ "$rooms" -ge 1 ] || die "bad room count in $entry"
-  for mode in sfu raw-relay; do
+  for mode in $MODES; do
     if [ "$(run_budget)" -le 5 ]; then
       echo "==> $name ($rooms room(s)), $mode: skipped, the ${TOTAL_LIMIT}-second budget is spent"
       echo "skipped: time budget spent" >"$WORK/$name.$mode.err"
@@ -201,7 +344,12 @@ for entry in $SCENARIOS; do
       continue
     fi
     echo "==> $name ($rooms room(s)), $mode"
-    if [ "$mode" = sfu ]; then run_sfu "$name" "$rooms"; else run_relay "$name" "$rooms"; fi
+    case "$mode" in
+      sfu) run_sfu "$name" "$rooms" ;;
+      raw-relay) run_relay "$name" "$rooms" ;;
+      janus) run_janus "$name" "$rooms" ;;
+      *) die "unknown mode $mode (sfu, raw-relay, janus)" ;;
+    esac
     echo "    exit $(cat "$WORK/$name.$mode.rc") after $(($(date +%s) - START)) s in all"
   done
   RAN="$RAN $name:$rooms"
@@ -222,9 +370,11 @@ MEMORY="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 BENCH_WORK="$WORK" BENCH_RAN="$RAN" BENCH_COMMIT="$COMMIT" BENCH_DIRTY="$DIRTY" \
   BENCH_MACHINE="${MACHINE:-unknown} × $CORES core(s), $MEMORY RAM, Linux $(uname -r)" \
   BENCH_PINNING="$PINNING" BENCH_LOAD="$LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after" \
-  BENCH_DURATION="$DURATION" BENCH_COMMAND="$COMMAND_LINE" BENCH_ENV="BENCH_SCENARIOS='$SCENARIOS' BENCH_DURATION=$DURATION" \
+  BENCH_DURATION="$DURATION" BENCH_COMMAND="$COMMAND_LINE" BENCH_ENV="BENCH_SCENARIOS='$SCENARIOS' BENCH_DURATION=$DURATION BENCH_MODES='$MODES'" \
   BENCH_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)" BENCH_SECONDS="$(($(date +%s) - START))" \
   BENCH_RUSTC="$(rustc --version 2>/dev/null || echo unknown)" \
+  BENCH_HEADLINE="$HEADLINE" BENCH_MODES="$MODES" BENCH_JANUS="${JANUS_VERSION:-not run}" \
+  BENCH_JANUS_SKIP="$JANUS_SKIP" \
   python3 - >"$OUT" <<'PY'
 import json, os
 
@@ -264,7 +414,7 @@ def ratio(a, b, fmt="{:.2f}×"):
 
 def rc_text(rc):
     return {"0": "0 (ok)", "1": "1 (ran, not ok)", "124": "124 (timed out)",
-            "125": "skipped (time budget)"}.get(rc, rc)
+            "125": "skipped (time budget)", "126": "skipped (no Janus)"}.get(rc, rc)
 
 
 ran = [e.rsplit(":", 1) for e in env.get("BENCH_RAN", "").split()]
@@ -273,23 +423,83 @@ w = out.append
 w("# Benchmarks")
 w("")
 w("Written by `scripts/bench.sh`; do not edit by hand, run the script again. The numbers belong")
-w("to the machine below; what carries over to other machines are the ratios between the SFU and")
-w("the baseline measured in the same run.")
+w("to the machine below; what carries over to other machines are the ratios between Confidant,")
+w("the baseline relay and Janus measured in the same run.")
 w("")
-w(f"- date: {env['BENCH_DATE']}")
-w(f"- commit: `{env['BENCH_COMMIT']}`; uncommitted changes: {env['BENCH_DIRTY']}")
-w(f"- machine: {env['BENCH_MACHINE']}")
-w(f"- toolchain: {env['BENCH_RUSTC']}, release builds")
-w(f"- command: `{env['BENCH_COMMAND']}` with {env['BENCH_ENV']} ({env['BENCH_SECONDS']} s in all)")
-w(f"- CPU pinning: {env['BENCH_PINNING']}")
-w(f"- load average (1, 5, 15 min): {env['BENCH_LOAD']}; anything else running on the machine")
-w("  shows here and takes CPU from the runs")
-w(f"- each run: {env['BENCH_DURATION']} s measurement window after 2 s of warm-up; limited to")
-w("  60 s from the forwarder's start to the report")
+SYSTEMS = (("confidant", "sfu"), ("raw-relay", "raw-relay"), ("janus", "janus"))
+modes = env.get("BENCH_MODES", "sfu raw-relay janus").split()
+names = [n for n, _ in ran]
+
+
+def clean(name):
+    """Every system ran this scenario to the end without loss or failure."""
+    reports = [load(name, m)[1] for _, m in SYSTEMS if m in modes]
+    return all(r is not None and r.get("ok") for r in reports)
+
+
+# The headline is BENCH_HEADLINE when set; otherwise the heaviest scenario (most packets
+# forwarded per second through Confidant) that every system ran cleanly: CPU per packet of
+# a saturated, dropping forwarder says more about overload than about forwarding.
+headline = env.get("BENCH_HEADLINE", "")
+why = "chosen with BENCH_HEADLINE"
+if headline not in names:
+    candidates = [n for n in names if clean(n)]
+    why = "the heaviest scenario that every system ran without loss or failure"
+    if not candidates:
+        candidates = names
+        why = "no scenario ran cleanly on every system; the heaviest one"
+    headline = max(candidates, key=lambda n: num(load(n, "sfu")[1], "forwarded_pps") or 0,
+                   default="–")
+head_rooms = dict(ran).get(headline, "–")
+
+
+def grow(r):
+    if num(r, "sfu_rss_bytes") is None or num(r, "sfu_rss_before_bytes") is None:
+        return None
+    return max(num(r, "sfu_rss_bytes") - num(r, "sfu_rss_before_bytes"), 0)
+
+
+def pct(v):
+    return "–" if v is None else f"{100 * v:.3f} %"
+
+
+w(f"## Headline: forwarded packets per forwarder CPU-second ({headline}, {head_rooms} room(s))")
+w("")
+w("Same run, same load generator, same participants and media; *packets* are the RTP datagrams")
+w("that arrived at the receivers inside the measurement window (SRTP for Confidant and Janus,")
+w("plain RTP-shaped datagrams for the relay), *CPU-seconds* the forwarding process's user +")
+w(f"system time in that window. Scenario: {why}; every scenario's numbers follow below.")
+w("")
+w("| system | participants | forwarded packets/s | mean packet bytes | forwarder CPU-s (% of a core) | pps_per_cpu_second | loss | latency p50 / p99 ms | exit |")
+w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+head = {}
+for system, mode in SYSTEMS:
+    if mode not in modes:
+        continue
+    rc, r, err = load(headline, mode)
+    head[system] = r
+    if r is None:
+        why = err[-160:].replace(chr(10), " ").replace("|", "/") or "no report"
+        w(f"| {system} | – | – | – | – | – | – | – | {rc_text(rc)}: {why} |")
+        continue
+    pps = num(r, "forwarded_pps")
+    size = None if not pps else num(r, "forwarded_mbps") * 1e6 / 8 / pps
+    w(f"| {system} | {f(num(r, 'participants'))} | {f(pps)} | {f(size)}"
+      f" | {f(num(r, 'sfu_cpu_seconds'), '{:.2f}')} ({f(num(r, 'sfu_cpu_percent'), '{:.1f}')} %)"
+      f" | {f(num(r, 'pps_per_cpu_second'))} | {pct(num(r, 'loss_ratio'))}"
+      f" | {f(num(r, 'latency_ms_p50'), '{:.2f}')} / {f(num(r, 'latency_ms_p99'), '{:.2f}')} | {rc_text(rc)} |")
+w("")
+ppc = lambda system: num(head.get(system), "pps_per_cpu_second")
+w(f"- **Confidant ÷ relay** (pps_per_cpu_second): {ratio(ppc('confidant'), ppc('raw-relay'), '{:.3f}')}"
+  " — the share of plain forwarding's efficiency Confidant keeps while doing WebRTC")
+w(f"- **Confidant ÷ Janus** (pps_per_cpu_second): {ratio(ppc('confidant'), ppc('janus'), '{:.2f}')}"
+  " — above 1, Confidant forwards more packets per CPU-second than Janus")
+if env.get("BENCH_JANUS_SKIP"):
+    w(f"- Janus was not run: {env['BENCH_JANUS_SKIP']}")
 w("")
 w("## What is compared")
 w("")
-w("Each scenario runs twice with the same load generator, participants and media (Opus-shaped")
+w("Each scenario runs up to three times with the same load generator, participants and media (Opus-shaped")
 w("audio every 20 ms, VP8-shaped video at 30 fps and 800 kbit/s, keyframes 4×):")
 w("")
 w("- **sfu**: through a fresh `confidant` server (`--max-participants 256 --max-lobby 256`):")
@@ -297,7 +507,13 @@ w("  signalling, ICE, DTLS, SRTP and the str0m SFU, which decrypts, depacketizes
 w("  and re-encrypts every frame for every receiver;")
 w("- **raw-relay** (the baseline): through `confidant-loadgen relay`, one thread with one UDP")
 w("  socket that copies every datagram to the other members of its room; the same frames are")
-w("  cut into datagrams of the size str0m makes (1150 bytes at most), with no WebRTC at all.")
+w("  cut into datagrams of the size str0m makes (1150 bytes at most), with no WebRTC at all;")
+w("- **janus** (the peer SFU): through a fresh Janus 1.1.2 (Debian package), videoroom plugin,")
+w("  driven through its HTTP API: each publisher publishes on one PeerConnection and receives the")
+w("  room's other publishers on a second, multistream one; receive-only participants only")
+w("  subscribe. Janus relays RTP without repacketizing (it rewrites headers, decrypts and")
+w("  re-encrypts SRTP). Churn is not run against Janus (the generator's churn uses Confidant's")
+w("  lobby).")
 w("")
 w("Packets are counted where they arrive (RTP datagrams at the receivers' sockets inside the")
 w("measurement window). *CPU per packet* is the forwarding process's CPU time (user + system")
@@ -333,13 +549,61 @@ w("KiB at most), so the *RSS growth* ratio mostly shows the SFU's state per peer
 w("buffers); the raw numbers below give the MiB. A dash: the number is missing or zero on one")
 w("side (a failed run, or CPU time below one tick).")
 w("")
+w("## Ratios: Confidant ÷ Janus")
+w("")
+w("| scenario | rooms | participants | forwarded packets/s | CPU per packet | RSS | RSS growth | latency p50 | latency p99 | loss Confidant / Janus |")
+w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for name, rooms in ran:
+    _, s, _ = load(name, "sfu")
+    _, j, _ = load(name, "janus")
+    cpp_s = None if not num(s, "pps_per_cpu_second") else 1 / num(s, "pps_per_cpu_second")
+    cpp_j = None if not num(j, "pps_per_cpu_second") else 1 / num(j, "pps_per_cpu_second")
+    w(f"| {name} | {rooms} | {f(num(s, 'participants'))} | {ratio(num(s, 'forwarded_pps'), num(j, 'forwarded_pps'))}"
+      f" | {ratio(cpp_s, cpp_j, '{:.2f}×')} | {ratio(num(s, 'sfu_rss_bytes'), num(j, 'sfu_rss_bytes'), '{:.1f}×')}"
+      f" | {ratio(grow(s), grow(j), '{:.1f}×')}"
+      f" | {ratio(num(s, 'latency_ms_p50'), num(j, 'latency_ms_p50'), '{:.1f}×')}"
+      f" | {ratio(num(s, 'latency_ms_p99'), num(j, 'latency_ms_p99'), '{:.1f}×')}"
+      f" | {pct(num(s, 'loss_ratio'))} / {pct(num(j, 'loss_ratio'))} |")
+w("")
+w("*CPU per packet* below 1× means Confidant spends less CPU time than Janus on each forwarded")
+w("packet. Confidant repacketizes every frame per receiver; Janus forwards packets as they came.")
+w("")
+w("## Latency percentiles (one way, publisher → forwarder → receiver, ms)")
+w("")
+w("| scenario | system | p50 | p99 | p99.9 | max | frames |")
+w("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+for name, rooms in ran:
+    for system, mode in SYSTEMS:
+        if mode not in modes:
+            continue
+        _, r, _ = load(name, mode)
+        w(f"| {name} | {system} | {f(num(r, 'latency_ms_p50'), '{:.2f}')} | {f(num(r, 'latency_ms_p99'), '{:.2f}')}"
+          f" | {f(num(r, 'latency_ms_p999'), '{:.2f}')} | {f(num(r, 'latency_ms_max'), '{:.2f}')} | {f(num(r, 'latency_samples'))} |")
+w("")
+w("## RSS per subscriber")
+w("")
+w("RSS growth of the forwarding process (end of the window minus before anyone joined) divided")
+w("by the receiving participants (everyone receives: publishers receive each other).")
+w("")
+w("| scenario | system | participants | RSS before → end MiB | growth MiB | KiB per participant |")
+w("| --- | --- | ---: | ---: | ---: | ---: |")
+for name, rooms in ran:
+    for system, mode in SYSTEMS:
+        if mode not in modes:
+            continue
+        _, r, _ = load(name, mode)
+        g, n = grow(r), num(r, "participants")
+        per = None if g is None or not n else g / 1024 / n
+        w(f"| {name} | {system} | {f(n)} | {mib(num(r, 'sfu_rss_before_bytes'))} → {mib(num(r, 'sfu_rss_bytes'))}"
+          f" | {mib(g)} | {f(per, '{:.1f}')} |")
+w("")
 w("## Raw numbers")
 w("")
 w("| scenario | mode | exit | forwarded packets/s | Mbit/s | forwarder CPU-s (% of a core) | packets per CPU-s | frames received / expected | loss | RSS MiB before → end (peak) | latency p50 / p99 / p99.9 ms | generator CPU-s, late frames | limited by | failed participants, errors |")
 w("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
 raw_json = []
 for name, rooms in ran:
-    for mode in ("sfu", "raw-relay"):
+    for mode in [m for _, m in SYSTEMS if m in modes]:
         rc, r, err = load(name, mode)
         raw_json.append((name, mode, r, err))
         if r is None:
@@ -374,6 +638,23 @@ w("itself, so its loss and latency say little about the forwarder; a forwarder a
 w("or more was saturated. *Packets per CPU-s* stays a fair cost measure either way. Exit 1 means")
 w("the run completed but was not perfect (some loss, a failed participant or an unclean")
 w("shutdown); its numbers are still reported.")
+w("")
+w("## Machine and run")
+w("")
+w(f"- date: {env['BENCH_DATE']}")
+w(f"- commit: `{env['BENCH_COMMIT']}`; uncommitted changes: {env['BENCH_DIRTY']}")
+w(f"- machine: {env['BENCH_MACHINE']}")
+w(f"- toolchain: {env['BENCH_RUSTC']}, release builds")
+w(f"- command: `{env['BENCH_COMMAND']}` with {env['BENCH_ENV']} ({env['BENCH_SECONDS']} s in all)")
+w(f"- CPU pinning: {env['BENCH_PINNING']}")
+w(f"- load average (1, 5, 15 min): {env['BENCH_LOAD']}; anything else running on the machine")
+w("  shows here and takes CPU from the runs")
+w(f"- each run: {env['BENCH_DURATION']} s measurement window after 2 s of warm-up; limited to")
+w("  60 s from the forwarder's start to the report")
+w("")
+w(f"- Janus: {env['BENCH_JANUS']}, videoroom plugin and HTTP transport only, ICE lite, in a")
+w("  network namespace of its own (veth pair, 10.231.0.1/30 ↔ 10.231.0.2/30); the generator")
+w("  runs in the other namespace for the janus runs; the same CPU pinning applies")
 w("")
 w("<details><summary>Every run's report (<code>confidant-loadgen --json</code>)</summary>")
 w("")

@@ -37,6 +37,12 @@ pub struct Args {
     /// signalling, no ICE/DTLS/SRTP. `--sfu-pid` then names the relay's process.
     #[arg(long, value_name = "ADDR")]
     pub raw_relay: Option<SocketAddr>,
+    /// Peer SFU: run the same participants and media through Janus's videoroom plugin, driven
+    /// through its HTTP API at this URL (`http://IP:PORT/janus`; loopback or a private address,
+    /// such as the benchmark's network namespace) instead of through the server. `--sfu-pid`
+    /// then names Janus's process.
+    #[arg(long, value_name = "URL", conflicts_with = "raw_relay")]
+    pub janus_url: Option<String>,
     /// A predefined scenario; `--publishers`/`--subscribers`/`--audio-only` override its shape.
     #[arg(long, value_enum)]
     pub scenario: Option<Scenario>,
@@ -146,6 +152,8 @@ pub struct Plan {
     pub setup_timeout: Duration,
     /// Baseline run through this relay instead of the server.
     pub raw_relay: Option<SocketAddr>,
+    /// Peer-SFU run through Janus instead of the server.
+    pub janus: Option<crate::janus::Target>,
 }
 
 impl Plan {
@@ -174,6 +182,11 @@ impl Plan {
             fps: a.fps.clamp(1, 120),
             setup_timeout: secs(a.setup_timeout, "setup-timeout")?,
             raw_relay: a.raw_relay,
+            janus: a
+                .janus_url
+                .as_deref()
+                .map(crate::janus::Target::parse)
+                .transpose()?,
         };
         match plan.raw_relay {
             Some(relay) if !relay.ip().is_loopback() => {
@@ -187,6 +200,12 @@ impl Plan {
                 ))
             }
             Some(_) => {}
+            None if plan.janus.is_some() && churn => {
+                return Err(Error::Config(
+                    "--janus-url measures steady forwarding; churn needs the server".into(),
+                ))
+            }
+            None if plan.janus.is_some() => {}
             None if a.email.is_none() || a.password.is_none() => {
                 return Err(Error::Config(
                     "--email and --password (or CONFIDANT_LOADGEN_EMAIL/_PASSWORD) are needed"
@@ -264,6 +283,35 @@ mod tests {
     fn the_relay_must_be_local_and_steady() {
         assert!(plan(&["--raw-relay", "192.0.2.1:9"]).is_err());
         assert!(plan(&["--raw-relay", "127.0.0.1:9", "--scenario", "churn"]).is_err());
+    }
+
+    #[test]
+    fn janus_needs_no_credentials_and_a_local_url() {
+        let p = plan(&[
+            "--janus-url",
+            "http://10.231.0.1:8088/janus",
+            "--scenario",
+            "talk200",
+        ])
+        .unwrap();
+        let t = p.janus.unwrap();
+        assert_eq!(t.addr, "10.231.0.1:8088".parse().unwrap());
+        assert_eq!((p.publishers, p.subscribers), (1, 200));
+        assert!(plan(&["--janus-url", "http://192.0.2.1:8088/janus"]).is_err());
+        assert!(plan(&[
+            "--janus-url",
+            "http://10.0.0.1:8088/janus",
+            "--scenario",
+            "churn"
+        ])
+        .is_err());
+        assert!(plan(&[
+            "--janus-url",
+            "http://10.0.0.1:8088/janus",
+            "--raw-relay",
+            "127.0.0.1:9"
+        ])
+        .is_err());
     }
 
     #[test]

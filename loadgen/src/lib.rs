@@ -101,6 +101,15 @@
 //! RTP/RTCP, depacketizing and repacketizing, feedback) costs over plain forwarding.
 //! `scripts/bench.sh` runs both side by side and writes `BENCHMARKS.md`.
 //!
+//! # The peer SFU
+//!
+//! `--janus-url http://IP:PORT/janus` runs the same steady scenarios through Janus 1.1's
+//! videoroom plugin, driven through its HTTP API (see [`janus`]): same frames, same schedule,
+//! same counting at the receivers' sockets; with `--sfu-pid` naming Janus, the same report
+//! results (mode `janus`). Janus never uses loopback for ICE, so `scripts/bench.sh` runs it and
+//! the generator in two network namespaces of its own joined by a veth pair. Churn is not run
+//! against Janus.
+//!
 //! # Limits of the server that shape the scenarios
 //!
 //! The server allows `--max-participants` per room (default 16, the host included) and
@@ -116,7 +125,10 @@
 //!
 //! Everything stays on this machine: `--server` and `--raw-relay` must be loopback
 //! addresses, every participant binds 127.0.0.1, and datagrams str0m wants to send anywhere
-//! else are dropped (counted as `non_loopback_destination`). Every wait has a deadline and
+//! else are dropped (counted as `non_loopback_destination`). The one exception is
+//! `--janus-url`: its address must be loopback or private (the benchmark's namespace), media
+//! sockets bind the local address that routes there, and datagrams go to Janus's address only
+//! (others are dropped and counted as `foreign_destination`). Every wait has a deadline and
 //! every loop ends: on `Leave`, at its setup timeout, or after a bounded number of turns.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -124,6 +136,7 @@
 pub mod config;
 pub mod host;
 pub mod http;
+pub mod janus;
 pub mod participant;
 pub mod payload;
 pub mod procstat;

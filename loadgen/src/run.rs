@@ -19,7 +19,7 @@ use crate::participant::{self, new_histogram, Spec};
 use crate::procstat::{self, ProcSample};
 use crate::report::Report;
 use crate::shared::{Control, Counters, RoomInfo, Shared, LOBBY_IN_FLIGHT};
-use crate::{host, raw, Error};
+use crate::{host, janus, raw, Error};
 
 /// After the window closes, frames stamped inside it may still be in flight this long.
 const DRAIN: Duration = Duration::from_millis(1000);
@@ -35,6 +35,9 @@ const MAX_FAILURES: usize = 10;
 pub async fn run(plan: &Plan, args: &Args) -> Result<Report, Error> {
     if let Some(relay) = plan.raw_relay {
         return run_raw(plan, args, relay).await;
+    }
+    if let Some(target) = &plan.janus {
+        return run_janus(plan, args, target).await;
     }
     let pid = sfu_pid(args)?;
     let mut http = Http::new(&args.server)?;
@@ -198,6 +201,8 @@ fn new_report(plan: &Plan, pid: Option<u32>, rss_before: Option<u64>) -> Report 
         scenario: plan.name.clone(),
         mode: if plan.raw_relay.is_some() {
             "raw-relay"
+        } else if plan.janus.is_some() {
+            "janus"
         } else {
             "sfu"
         }
@@ -230,17 +235,44 @@ fn spec_maker<'a>(
     }
 }
 
-/// One participant, over the server or (baseline) the relay.
+/// Which forwarder participants go through.
+#[derive(Clone)]
+enum Via {
+    /// The server (signalling websocket, the SFU).
+    Server,
+    /// The baseline relay.
+    Relay(SocketAddr),
+    /// Janus, with this many publishers per room.
+    Janus(janus::Target, u32),
+}
+
+impl Via {
+    fn of(plan: &Plan) -> Via {
+        match (&plan.janus, plan.raw_relay) {
+            (Some(t), _) => Via::Janus(t.clone(), plan.publishers),
+            (None, Some(relay)) => Via::Relay(relay),
+            (None, None) => Via::Server,
+        }
+    }
+}
+
+/// One participant, over the server, (baseline) the relay or (peer SFU) Janus.
 async fn participant(
-    raw_relay: Option<SocketAddr>,
+    via: Via,
     spec: Spec,
     room: Arc<RoomInfo>,
     shared: Arc<Shared>,
     ctl: watch::Receiver<Control>,
 ) -> participant::Report {
-    match raw_relay {
-        Some(relay) => raw::run(spec, room, relay, shared, ctl).await,
-        None => participant::run(spec, room, shared, ctl).await,
+    match via {
+        Via::Relay(relay) => raw::run(spec, room, relay, shared, ctl).await,
+        Via::Janus(target, publishers) => {
+            // Every publisher of the room but itself.
+            let own = usize::from(spec.audio || spec.video);
+            let feeds = (publishers as usize).saturating_sub(own);
+            janus::run(spec, room, target, feeds, shared, ctl).await
+        }
+        Via::Server => participant::run(spec, room, shared, ctl).await,
     }
 }
 
@@ -304,6 +336,95 @@ async fn run_raw(plan: &Plan, args: &Args, relay: SocketAddr) -> Result<Report, 
     Ok(report)
 }
 
+/// The peer SFU: the same steady run through Janus's videoroom, rooms made over its API.
+async fn run_janus(plan: &Plan, args: &Args, target: &janus::Target) -> Result<Report, Error> {
+    let pid = sfu_pid(args)?;
+    let shared = Arc::new(Shared::new(target.addr.to_string()));
+    let rss_before = pid
+        .and_then(|p| procstat::sample(p).ok())
+        .map(|s| s.rss_bytes);
+    let client = janus::Client::new(target.clone(), "rooms");
+    // Room ids of this run: random, so a Janus left over from another run does not clash.
+    let base = 1_000_000 + u64::from(rand::random::<u32>()) * 1000;
+    let admin = janus::create_rooms(&client, base, plan.rooms).await?;
+    // Long-polling keeps the rooms' session alive (Janus ends idle sessions after 60 s).
+    let keep_alive = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            loop {
+                if client.poll(admin.0).await.is_err() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        })
+    };
+    let rooms: Vec<Arc<RoomInfo>> = (0..plan.rooms)
+        .map(|r| {
+            Arc::new(RoomInfo {
+                index: r as usize,
+                session_id: (base + u64::from(r)).to_string(),
+                link: String::new(),
+                lobby_gate: Semaphore::new(LOBBY_IN_FLIGHT),
+            })
+        })
+        .collect();
+    let progress = (!args.quiet).then(|| spawn_progress(shared.clone(), pid, plan.clone()));
+    let (ctl_tx, ctl_rx) = watch::channel(Control::Run);
+    let mut report = new_report(plan, pid, rss_before);
+    let kinds = if plan.video { 2 } else { 1 };
+    let next_index = AtomicU64::new(0);
+    let spec = spec_maker(plan, &next_index);
+    let outcome = steady(
+        plan,
+        &shared,
+        &rooms,
+        &ctl_rx,
+        pid,
+        &mut report,
+        kinds,
+        &spec,
+    )
+    .await;
+    shared.leaving.store(true, Ordering::Relaxed);
+    let _ = ctl_tx.send(Control::StopMedia);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = ctl_tx.send(Control::Leave);
+    let (mut done, handles) = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            keep_alive.abort();
+            janus::destroy_rooms(&client, admin, base, plan.rooms).await;
+            return Err(e);
+        }
+    };
+    let started = done.len() + handles.len();
+    for h in handles {
+        match tokio::time::timeout(LEAVE_TIMEOUT, h).await {
+            Ok(Ok(r)) => done.push(r),
+            Ok(Err(e)) => shared.error(&format!("task_panicked: {e}")),
+            Err(_) => shared.error("leave_timeout"),
+        }
+    }
+    keep_alive.abort();
+    let rooms_gone = janus::destroy_rooms(&client, admin, base, plan.rooms).await;
+    if !rooms_gone {
+        shared.error("janus_room_destroy_failed");
+    }
+    if let Some(p) = progress {
+        p.abort();
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!();
+        }
+    }
+    // Every participant's session and every room were destroyed.
+    report.clean_shutdown =
+        rooms_gone && done.iter().all(|r| r.clean_leave) && done.len() == started;
+    aggregate(plan, &mut report, &done);
+    report.errors = shared.errors();
+    report.ok = run_ok(&report);
+    Ok(report)
+}
+
 /// A run is OK when nobody failed, nothing was lost or duplicated, frames arrived, and
 /// everyone left cleanly.
 fn run_ok(r: &Report) -> bool {
@@ -343,7 +464,7 @@ async fn steady(
                 false,
             );
             handles.push(tokio::spawn(participant(
-                plan.raw_relay,
+                Via::of(plan),
                 s,
                 room.clone(),
                 shared.clone(),
@@ -367,7 +488,7 @@ async fn steady(
                 false,
             );
             handles.push(tokio::spawn(participant(
-                plan.raw_relay,
+                Via::of(plan),
                 s,
                 room.clone(),
                 shared.clone(),
