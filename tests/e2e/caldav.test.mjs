@@ -219,7 +219,11 @@ describe('CalDAV sync end to end: dashboard, Radicale, public page', { timeout: 
     const moved = got.text.replace(`DTSTART:${z(bookAt)}`, `DTSTART:${z(later)}`).replace(`DTEND:${z(new Date(bookAt.getTime() + 50 * 60_000))}`, `DTEND:${z(new Date(later.getTime() + 50 * 60_000))}`);
     const put = await dav('PUT', resource, moved, { 'if-match': got.etag });
     assert.ok(put.status === 201 || put.status === 204, String(put.status));
-    await account.getByTestId('caldav-sync').click();
+    // Wait for the sync's answer before reloading (a reload would leave the page before it).
+    await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/sync') && r.request().method() === 'POST'),
+      account.getByTestId('caldav-sync').click(),
+    ]);
     await page.reload();
     const notice = page.getByTestId('calendar-changes');
     await notice.waitFor();

@@ -1083,6 +1083,15 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
     Ok(())
 }
 
+/// [`sync_account`] on its own task, so a client that goes away (a reload) does not cancel a
+/// sync halfway; the caller still waits for it.
+async fn sync_detached(state: &AppState, acc_id: &str, now: i64, writes_only: bool) -> Result<(), AppError> {
+    let (state, acc_id) = (state.clone(), acc_id.to_owned());
+    tokio::spawn(async move { sync_account(&state, &acc_id, now, writes_only).await })
+        .await
+        .map_err(|e| AppError::Internal(format!("calendar sync task: {e}")))?
+}
+
 /// Syncs every account that is due at `now`, and writes pending bookings of the healthy ones.
 pub async fn sync_due(state: &AppState, now: i64) -> Result<usize, AppError> {
     let due: Vec<String> =
@@ -1383,7 +1392,7 @@ pub async fn add(
     .await?;
     store_calendars(&state, &id, &found).await?;
     tracing::info!(counsellor_id = %me.id, account_id = %id, calendars = found.len(), "CalDAV account connected");
-    sync_account(&state, &id, now, false).await?;
+    sync_detached(&state, &id, now, false).await?;
     Ok((StatusCode::CREATED, Json(view(&state, own(&state, &me, &id).await?).await?)))
 }
 
@@ -1485,7 +1494,7 @@ pub async fn change(
             .await?;
     }
     tx.commit().await?;
-    sync_account(&state, &id, now_ms(), false).await?;
+    sync_detached(&state, &id, now_ms(), false).await?;
     Ok(Json(view(&state, own(&state, &me, &id).await?).await?))
 }
 
@@ -1499,7 +1508,7 @@ pub async fn change(
     ))]
 pub async fn sync_now(State(state): State<AppState>, me: Counsellor, Path(id): Path<String>) -> Result<Json<Account>, AppError> {
     own(&state, &me, &id).await?;
-    sync_account(&state, &id, now_ms(), false).await?;
+    sync_detached(&state, &id, now_ms(), false).await?;
     Ok(Json(view(&state, own(&state, &me, &id).await?).await?))
 }
 
@@ -1563,7 +1572,7 @@ pub async fn resolve(
         return Err(AppError::NotFound);
     }
     if req.action == "restore" {
-        sync_account(&state, &id, now_ms(), true).await?;
+        sync_detached(&state, &id, now_ms(), true).await?;
     }
     Ok(Json(view(&state, own(&state, &me, &id).await?).await?))
 }
