@@ -60,6 +60,7 @@ thread_local! {
             .block_on(confidant_sfu::start(confidant_sfu::ShellConfig {
                 bind: "127.0.0.1:0".parse().expect("literal"),
                 advertised: "127.0.0.1:0".parse().expect("literal"),
+                tcp: None,
             }))
             .expect("SFU shell on loopback");
         World { rt, sfu }
