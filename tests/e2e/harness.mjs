@@ -157,3 +157,30 @@ export async function stopProcess(p) {
   await Promise.race([new Promise((r) => p.once('exit', r)), sleep(5_000)]);
   if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 }
+
+/**
+ * The usual start of a call: the counsellor (`email`, `password`) logs in on a new page, starts
+ * an instant session; a client on another page joins with the link as `name` and is admitted.
+ * `newPage()` makes the pages (with camera and microphone granted). Returns both pages.
+ */
+export async function callWithClient({ base, newPage, email, password, name = 'Robin' }) {
+  const host = await newPage();
+  await host.goto(`${base}/login`);
+  await host.getByTestId('email-input').fill(email);
+  await host.getByTestId('password-input').fill(password);
+  await host.getByTestId('login-button').click();
+  await host.waitForURL(/\/dashboard$/);
+  await host.getByTestId('start-session-button').click();
+  await host.waitForURL(/\/s\/[^/?#]+$/);
+  const link = host.getByTestId('join-link');
+  await link.waitFor({ state: 'visible' });
+  const url = await link.inputValue();
+
+  const client = await newPage();
+  await client.goto(url);
+  await client.getByTestId('name-input').fill(name);
+  await client.getByTestId('join-button').click();
+  await client.getByTestId('lobby-waiting').waitFor({ state: 'visible' });
+  await host.locator(`[data-testid="admit-button"][data-lobby-name="${name}"]`).click();
+  return { host, client };
+}

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeUdpPort, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, freeUdpPort, sleep, startServer, stopProcess, until } from './harness.mjs';
 
 const EMAIL = 'tcp@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -76,24 +76,7 @@ describe('ICE-TCP when UDP does not get through', { timeout: 5 * 60_000 }, () =>
 
   it('a counsellor and a client talk over ICE-TCP, encrypted', async () => {
     try {
-      const host = await newPage();
-      await host.goto(`${base}/login`);
-      await host.getByTestId('email-input').fill(EMAIL);
-      await host.getByTestId('password-input').fill(PASSWORD);
-      await host.getByTestId('login-button').click();
-      await host.waitForURL(/\/dashboard$/);
-      await host.getByTestId('start-session-button').click();
-      await host.waitForURL(/\/s\/[^/?#]+$/);
-      const link = host.getByTestId('join-link');
-      await link.waitFor({ state: 'visible' });
-      const url = await link.inputValue();
-
-      const client = await newPage();
-      await client.goto(url);
-      await client.getByTestId('name-input').fill('Robin');
-      await client.getByTestId('join-button').click();
-      await client.getByTestId('lobby-waiting').waitFor({ state: 'visible' });
-      await host.locator('[data-testid="admit-button"][data-lobby-name="Robin"]').click();
+      const { host, client } = await callWithClient({ base, newPage, email: EMAIL, password: PASSWORD });
 
       for (const [name, page] of [['counsellor', host], ['client', client]]) {
         let first = null;
