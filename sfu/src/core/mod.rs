@@ -28,6 +28,9 @@
 //! server offer, which frees the m-line for reuse; the subscriber-side bookkeeping for those
 //! tracks is dropped when that offer is answered (or with the subscriber).
 
+pub mod frame;
+pub mod layers;
+pub mod munger;
 mod peer;
 mod speaker;
 
@@ -35,15 +38,20 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::DtlsCert;
-use str0m::media::{KeyframeRequest, MediaData};
+use str0m::format::Codec;
+use str0m::media::{KeyframeRequest, Mid};
 use str0m::net::{DatagramRecv, Protocol, Receive, TcpType};
+use str0m::rtp::vla::VideoLayersAllocation;
+use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, RtcConfig};
 
 use crate::error::Error;
 use crate::types::{MediaKind, PeerId, RoomId, SfuEvent};
-use peer::{Feedback, Peer, TrackIn, TrackOut};
+use layers::{Allocation, TrackWant, MAX_LAYERS};
+use peer::{Feedback, Layer, Peer, TrackIn, TrackOut};
 pub use speaker::{dbov, SpeakerDetector, SPEAKER_INTERVAL};
 
 pub use peer::KEYFRAME_REQUEST_MIN_INTERVAL;
@@ -136,6 +144,13 @@ pub struct SfuStats {
     /// Times a peer's `Rtc` was polled: the core's own work, which follows the traffic each
     /// peer has, not the number of peers.
     pub rtc_polls: u64,
+    /// Simulcast layer switches (a subscriber's forwarded video moved to another layer at a
+    /// keyframe).
+    pub layer_switches: u64,
+    /// Sum over peers of str0m's bandwidth estimate towards them, bits per second.
+    pub estimated_bitrate_bps: u64,
+    /// Peers that have a bandwidth estimate (the divisor for an average).
+    pub estimated_peers: usize,
 }
 
 fn transport_of(p: Protocol) -> Transport {
@@ -148,6 +163,30 @@ fn transport_of(p: Protocol) -> Transport {
 
 /// How often str0m reports per-stream statistics (feedback counts for the metrics).
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often each subscriber's video layers are chosen again (besides on a new estimate or
+/// rendered size): also the retry interval of the keyframe request a pending switch waits for.
+pub const ALLOCATE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// str0m's bandwidth estimate towards a new peer before any feedback: enough for the middle
+/// layer of a 720p simulcast at once; probing finds more within seconds.
+const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(1_000);
+
+/// Part of a subscriber's bandwidth estimate the video layers may fill; the rest is headroom
+/// for audio, RTX and estimate noise.
+const VIDEO_SHARE_PERCENT: u64 = 85;
+
+/// Packets per forwarded stream kept for retransmission, and for how long: about 3 s of a
+/// 2.5 Mbit/s layer, as str0m's default, but without str0m's cap on the share of resent
+/// bytes: that cap drops resends on a link whose jitter makes the subscriber NACK packets that
+/// are merely late, and a subscriber missing a packet of an encrypted frame cannot conceal it.
+const RTX_CACHE_PACKETS: usize = 2000;
+const RTX_CACHE_AGE: Duration = Duration::from_secs(3);
+
+/// RTP header extension ids we offer for the two extensions str0m does not map by default
+/// (remapped to whatever the client's offer uses).
+const DEPENDENCY_DESCRIPTOR_ID: u8 = 12;
+const VIDEO_LAYERS_ALLOCATION_ID: u8 = 14;
 
 /// The sans-IO selective forwarding unit. See the [module docs](self).
 pub struct Sfu {
@@ -168,6 +207,10 @@ pub struct Sfu {
     forwarded_bytes: u64,
     dropped_datagrams: u64,
     rtc_polls: u64,
+    layer_switches: u64,
+    /// Keyframe requests decided while forwarding, sent once the loop over subscribers is done
+    /// (kept between packets so the forwarding path does not allocate).
+    keyframe_scratch: Vec<(PeerId, Mid, Ssrc)>,
     /// Feedback and keyframe requests of peers that are gone, so the counters never go back.
     retired_feedback: Feedback,
     retired_keyframe_requests: u64,
@@ -234,6 +277,23 @@ impl Sfu {
 
         let mut rtc_config = RtcConfig::new()
             .set_ice_lite(true)
+            // RTP mode: packets are forwarded as they came (payload untouched, which end-to-end
+            // encryption needs anyway), with our own sequence numbers and timestamps per
+            // subscriber so that simulcast layers can be switched (see `munger`).
+            .set_rtp_mode(true)
+            // TWCC bandwidth estimation towards every peer, with str0m's pacer: the estimate
+            // chooses the simulcast layers (see `layers`).
+            .enable_bwe(Some(INITIAL_ESTIMATE))
+            // Keyframes and frame boundaries without reading the (encrypted) payload, and the
+            // simulcast layers' resolutions (see `frame`).
+            .set_extension(
+                DEPENDENCY_DESCRIPTOR_ID,
+                Extension::with_serializer(frame::DEPENDENCY_DESCRIPTOR_URI, frame::DependencyDescriptorSerializer),
+            )
+            .set_extension(
+                VIDEO_LAYERS_ALLOCATION_ID,
+                Extension::with_serializer(str0m::rtp::vla::URI, str0m::rtp::vla::Serializer),
+            )
             // Egress stats carry the NACK/PLI/FIR counts subscribers send, for the metrics.
             .set_stats_interval(Some(STATS_INTERVAL))
             // Opus, VP8 and H.264: what every browser can send and decode. str0m enables NACK
@@ -262,6 +322,8 @@ impl Sfu {
             forwarded_bytes: 0,
             dropped_datagrams: 0,
             rtc_polls: 0,
+            layer_switches: 0,
+            keyframe_scratch: Vec::new(),
             speakers: BTreeMap::new(),
             next_speaker_check: None,
             retired_feedback: Feedback::default(),
@@ -348,12 +410,9 @@ impl Sfu {
             p.rollback_negotiation();
             return Err(Error::BadAnswer(e.to_string()));
         }
-        let started = p.commit_negotiation();
-        for (source, mid) in started {
-            if let Some(publisher) = self.peers.get_mut(&source) {
-                publisher.want_keyframe(now, mid);
-                schedule(&mut self.work, source, publisher);
-            }
+        // Newly opened video tracks get their layer (and a keyframe request for it) at once.
+        if !p.commit_negotiation().is_empty() {
+            self.allocate(now, peer);
         }
         Ok(())
     }
@@ -455,8 +514,29 @@ impl Sfu {
                 // Rtc, which `poll_output` notices.
                 tracing::debug!(peer = %id, "datagram rejected: {e}");
             }
+            self.drain(now, id);
         }
         true
+    }
+
+    /// Polls `id`'s `Rtc` until it has nothing more to give, now: in RTP mode str0m holds one
+    /// received packet at a time until it is polled, so a second datagram fed before polling
+    /// would lose the first. Forwarding happens here, within `handle_receive`; datagrams to
+    /// send wait in `transmits` for [`Sfu::poll_output`].
+    fn drain(&mut self, now: Instant, id: PeerId) {
+        loop {
+            match self.poll_peer(now, id) {
+                Step::Transmit(t) => self.transmits.push_back(t),
+                Step::Progress => {}
+                Step::Timeout(t) => {
+                    if let Some(peer) = self.peers.get_mut(&id) {
+                        peer.timeout = t;
+                    }
+                    return;
+                }
+                Step::Gone => return,
+            }
+        }
     }
 
     /// Drives time: call at (or after) the instant of the last [`Output::Timeout`]. Only the
@@ -478,6 +558,15 @@ impl Sfu {
                 schedule(&mut self.work, *id, peer);
                 peer.flush_keyframes(now);
             }
+        }
+        let due: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.connected && p.allocate_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.allocate(now, id);
         }
         for id in expired {
             tracing::debug!(peer = %id, "peer did not connect in time");
@@ -556,7 +645,44 @@ impl Sfu {
             forwarded_bytes: self.forwarded_bytes,
             dropped_datagrams: self.dropped_datagrams,
             rtc_polls: self.rtc_polls,
+            layer_switches: self.layer_switches,
+            estimated_bitrate_bps: self
+                .peers
+                .values()
+                .filter_map(|p| p.estimate)
+                .map(|b| b.as_u64())
+                .sum(),
+            estimated_peers: self.peers.values().filter(|p| p.estimate.is_some()).count(),
         }
+    }
+
+    /// Tells the SFU the size (device pixels) at which `subscriber`'s client renders the video
+    /// of `publisher`; `(0, 0)` means not visible. The subscriber then gets the smallest
+    /// simulcast layer that covers that size (within its bandwidth estimate). Until a size is
+    /// reported the largest layer the estimate allows is forwarded.
+    pub fn set_video_size(
+        &mut self,
+        now: Instant,
+        subscriber: PeerId,
+        publisher: PeerId,
+        width: u32,
+        height: u32,
+    ) -> Result<(), Error> {
+        let room = self
+            .peers
+            .get(&subscriber)
+            .ok_or(Error::UnknownPeer(subscriber))?
+            .room;
+        if publisher == subscriber
+            || self.peers.get(&publisher).is_none_or(|p| p.room != room)
+        {
+            return Err(Error::UnknownPeer(publisher));
+        }
+        let sub = self.peers.get_mut(&subscriber).ok_or(Error::UnknownPeer(subscriber))?;
+        if sub.render_sizes.insert(publisher, (width, height)) != Some((width, height)) {
+            sub.allocate_at = now;
+        }
+        Ok(())
     }
 
     /// Whether this peer exists.
@@ -602,6 +728,9 @@ impl Sfu {
             }
             if let Some(due) = peer.next_keyframe_due(now) {
                 t = t.min(due);
+            }
+            if peer.connected {
+                t = t.min(peer.allocate_at);
             }
         }
         t
@@ -652,7 +781,30 @@ impl Sfu {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => {
                 self.disconnected(now, id);
             }
-            Event::MediaData(data) => self.forward(now, id, data),
+            Event::RtpPacket(packet) => self.forward(now, id, packet),
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    let changed = peer.estimate.is_none_or(|old| {
+                        let (a, b) = (old.as_u64(), estimate.as_u64());
+                        a.abs_diff(b) * 10 > a.max(1)
+                    });
+                    peer.estimate = Some(estimate);
+                    // A change of more than 10% is worth a new choice of layers now.
+                    if changed {
+                        peer.allocate_at = now;
+                    }
+                }
+            }
+            Event::StreamPaused(paused) => {
+                if let Some(layer) = self
+                    .peers
+                    .get_mut(&id)
+                    .and_then(|p| p.tracks_in.get_mut(&paused.mid))
+                    .and_then(|t| t.layer_mut(paused.ssrc))
+                {
+                    layer.paused = paused.paused;
+                }
+            }
             Event::MediaEgressStats(stats) => {
                 if let Some(peer) = self.peers.get_mut(&id) {
                     let f = Feedback {
@@ -674,54 +826,111 @@ impl Sfu {
         }
     }
 
-    /// Fans one media sample from publisher `id` out to the other peers of its room.
-    fn forward(&mut self, now: Instant, id: PeerId, data: MediaData) {
+    /// Fans one RTP packet from publisher `id` out to the other peers of its room: each
+    /// subscriber's forwarded track passes it on if it comes from the layer that subscriber
+    /// gets, with the subscriber's own sequence number and timestamp; a subscriber waiting to
+    /// switch layers switches on a keyframe of the layer it waits for.
+    ///
+    /// Steady state allocates nothing here (`forwarding_path_does_not_allocate`): the payload
+    /// is shared (`Arc`) by every subscriber's send queue and retransmission buffer.
+    fn forward(&mut self, now: Instant, id: PeerId, packet: RtpPacket) {
         let Some(publisher) = self.peers.get_mut(&id) else {
             return;
         };
         let room = publisher.room;
-        let mid = data.mid;
+        let ssrc = packet.header.ssrc;
 
-        if !publisher.tracks_in.contains_key(&mid) {
-            let Some(kind) = publisher.rtc.media(mid).map(|m| MediaKind::from(m.kind())) else {
-                return;
-            };
-            publisher.tracks_in.insert(mid, TrackIn::new(kind));
-            self.events.push_back((
-                id,
-                SfuEvent::TrackPublished {
-                    mid: mid.to_string(),
-                    kind,
-                },
-            ));
-            tracing::debug!(peer = %id, %mid, ?kind, "track published");
-            if let Some(members) = self.rooms.get(&room) {
-                for other in members.iter().filter(|o| **o != id) {
-                    if let Some(sub) = self.peers.get_mut(other) {
-                        sub.tracks_out.push(TrackOut::new(id, mid, kind));
-                        schedule(&mut self.work, *other, sub);
+        // Which track and layer: a scan of the publisher's few layers, str0m's map on a miss.
+        let known = publisher
+            .tracks_in
+            .iter()
+            .find(|(_, t)| t.layers.iter().any(|l| l.ssrc == ssrc))
+            .map(|(mid, _)| *mid);
+        let mid = match known {
+            Some(mid) => mid,
+            None => {
+                let Some((mid, rid)) = publisher
+                    .rtc
+                    .direct_api()
+                    .stream_rx(&ssrc)
+                    .map(|rx| (rx.mid(), rx.rid()))
+                else {
+                    return;
+                };
+                if !publisher.tracks_in.contains_key(&mid) {
+                    let Some(kind) = publisher.rtc.media(mid).map(|m| MediaKind::from(m.kind()))
+                    else {
+                        return;
+                    };
+                    publisher.tracks_in.insert(mid, TrackIn::new(kind));
+                    self.events.push_back((
+                        id,
+                        SfuEvent::TrackPublished {
+                            mid: mid.to_string(),
+                            kind,
+                        },
+                    ));
+                    tracing::debug!(peer = %id, %mid, ?kind, "track published");
+                    if let Some(members) = self.rooms.get(&room) {
+                        for other in members.iter().filter(|o| **o != id) {
+                            if let Some(sub) = self.peers.get_mut(other) {
+                                sub.tracks_out.push(TrackOut::new(id, mid, kind));
+                                schedule(&mut self.work, *other, sub);
+                            }
+                        }
                     }
                 }
+                let Some(publisher) = self.peers.get_mut(&id) else {
+                    return;
+                };
+                if let Some(track) = publisher.tracks_in.get_mut(&mid) {
+                    tracing::debug!(peer = %id, %mid, ?rid, %ssrc, "new stream");
+                    track.layers.push(Layer::new(now, ssrc, rid));
+                }
+                mid
             }
-        }
-
-        if !data.contiguous {
-            // Loss the publisher's retransmissions did not repair: subscribers need a keyframe.
-            if let Some(publisher) = self.peers.get_mut(&id) {
-                publisher.want_keyframe(now, mid);
-            }
-        }
-
-        // Simulcast is not negotiated by our clients; should a publisher send layers anyway,
-        // forward only the high one so a subscriber never gets two interleaved streams.
-        if data.rid.is_some() && data.rid != Some("h".into()) {
+        };
+        let Some(publisher) = self.peers.get_mut(&id) else {
             return;
+        };
+        let pt = packet.header.payload_type;
+        let Some(track) = publisher.tracks_in.get_mut(&mid) else {
+            return;
+        };
+        let kind = track.kind;
+        if let Some(vla) = packet.header.ext_vals.user_values.get::<VideoLayersAllocation>() {
+            for (i, stream) in vla.simulcast_streams.iter().enumerate().take(MAX_LAYERS) {
+                track.heights[i] = stream
+                    .spatial_layers
+                    .iter()
+                    .filter_map(|l| l.resolution_and_framerate.as_ref())
+                    .map(|r| r.height)
+                    .max();
+            }
+            if let Some(layer) = track.layer_mut(ssrc) {
+                layer.vla_index = Some(vla.current_simulcast_stream_index);
+            }
         }
+        let Some(layer) = track.layer_mut(ssrc) else {
+            return;
+        };
+        layer.record(now, packet.payload.len());
+        if layer.params.is_none_or(|p| p.pt() != pt) {
+            layer.params = publisher.rtc.codec_config().find(|p| p.pt() == pt).copied();
+        }
+        let Some(params) = layer.params else {
+            tracing::debug!(peer = %id, "packet with a payload type we did not negotiate");
+            return;
+        };
+        let codec = params.spec().codec;
+        let clock_rate = params.spec().clock_rate.get();
+        let keyframe = kind == MediaKind::Video
+            && frame::starts_keyframe(codec, &packet.payload);
 
         #[cfg(feature = "capture")]
-        self.capture(id, &data);
+        self.capture(id, mid, kind, codec, &packet.payload);
 
-        if let Some(level) = data.ext_vals.audio_level {
+        if let Some(level) = packet.header.ext_vals.audio_level {
             self.speakers
                 .entry(room)
                 .or_default()
@@ -731,6 +940,19 @@ impl Sfu {
             }
         }
 
+        let vp8 = (codec == Codec::Vp8)
+            .then(|| str0m::rtp::Vp8Descriptor::parse(&packet.payload).ok())
+            .flatten();
+        let vp8_ids = vp8.and_then(|d| d.picture_id().map(|p| (p, d.tl0_pic_idx())));
+        // What subscribers see of the header extensions: the audio level (for their own
+        // speaking indicators) and the video orientation (a phone's rotation).
+        let ext = ExtensionValues {
+            audio_level: packet.header.ext_vals.audio_level,
+            voice_activity: packet.header.ext_vals.voice_activity,
+            video_orientation: packet.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
+
         let Some(members) = self.rooms.get(&room) else {
             return;
         };
@@ -738,50 +960,189 @@ impl Sfu {
             let Some(sub) = self.peers.get_mut(other) else {
                 continue;
             };
-            let out_mid = sub.tracks_out.iter().find_map(|t| match t.state {
-                peer::OutState::Open(m) if t.source == id && t.source_mid == mid => Some(m),
-                _ => None,
-            });
-            let Some(out_mid) = out_mid else {
+            let Some(t) = sub.tracks_out.iter_mut().find(|t| {
+                t.source == id && t.source_mid == mid && matches!(t.state, peer::OutState::Open(_))
+            }) else {
                 continue;
             };
-            let Some(writer) = sub.rtc.writer(out_mid) else {
+            let peer::OutState::Open(out_mid) = t.state else {
                 continue;
             };
-            let Some(pt) = writer.match_params(data.params) else {
-                tracing::debug!(peer = %other, "subscriber has no matching codec");
-                continue;
-            };
-            match writer.write(pt, data.network_time, data.time, data.data.clone()) {
-                Ok(()) => {
-                    self.forwarded_packets += 1;
-                    self.forwarded_bytes += data.data.len() as u64;
-                    schedule(&mut self.work, *other, sub);
+            let switch = if t.current == Some(ssrc) {
+                false
+            } else if kind == MediaKind::Audio {
+                // One stream per audio track; a new SSRC (renegotiation) simply takes over.
+                true
+            } else if t.target == Some(ssrc) && keyframe {
+                true
+            } else {
+                if t.target.is_none() && t.current.is_none() {
+                    // Not allocated yet: start on the first layer that sends a keyframe.
+                    t.target = Some(ssrc);
+                    self.keyframe_scratch.push((id, mid, ssrc));
                 }
-                Err(e) => tracing::debug!(peer = %other, "write failed: {e}"),
+                continue;
+            };
+            let Some(out) = t.munger.rewrite(
+                *ssrc,
+                *packet.seq_no,
+                packet.header.timestamp,
+                now,
+                clock_rate,
+                switch,
+                vp8_ids,
+            ) else {
+                continue;
+            };
+            let first_write = t.current.is_none();
+            if switch {
+                if t.current.is_some() && kind == MediaKind::Video {
+                    self.layer_switches += 1;
+                }
+                t.current = Some(ssrc);
+            }
+            let out_pt = match t.pt_map {
+                Some((from, to)) if from == pt => to,
+                _ => {
+                    let Some(to) = sub.rtc.codec_config().match_params(params).map(|p| p.pt())
+                    else {
+                        tracing::debug!(peer = %other, "subscriber has no matching codec");
+                        continue;
+                    };
+                    t.pt_map = Some((pt, to));
+                    to
+                }
+            };
+            let mut write = RtpWrite::new(
+                out_pt,
+                out.seq.into(),
+                out.ts,
+                packet.timestamp,
+                packet.payload.clone(),
+            )
+            .marker(packet.header.marker)
+            .ext_vals(ext.clone())
+            .nackable(kind == MediaKind::Video);
+            if let (Some(d), Some(pic)) = (vp8, out.picture_id) {
+                let mut patch = d.patch().picture_id(pic);
+                if let Some(tl0) = out.tl0 {
+                    patch = patch.tl0_pic_idx(tl0);
+                }
+                if let Ok(p) = patch.build() {
+                    write = write.vp8_patch(p);
+                }
+            }
+            let mut api = sub.rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
+                continue;
+            };
+            if first_write {
+                tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, None);
+                tx.set_unpaced(true);
+            }
+            tx.write_rtp(write);
+            self.forwarded_packets += 1;
+            self.forwarded_bytes += packet.payload.len() as u64;
+            schedule(&mut self.work, *other, sub);
+        }
+        while let Some((p, mid, ssrc)) = self.keyframe_scratch.pop() {
+            if let Some(publisher) = self.peers.get_mut(&p) {
+                publisher.want_keyframe(now, mid, Some(ssrc));
+                schedule(&mut self.work, p, publisher);
+            }
+        }
+    }
+
+    /// Chooses the simulcast layer of every video track forwarded to `id` (see `layers`) and
+    /// asks publishers for the keyframes the switches wait for.
+    fn allocate(&mut self, now: Instant, id: PeerId) {
+        let Some(sub) = self.peers.get(&id) else {
+            return;
+        };
+        let mut wants: Vec<(usize, TrackWant, [Option<Ssrc>; MAX_LAYERS])> = Vec::new();
+        let mut audio_tracks = 0u64;
+        for (i, t) in sub.tracks_out.iter().enumerate() {
+            if !matches!(t.state, peer::OutState::Open(_)) {
+                continue;
+            }
+            if t.kind == MediaKind::Audio {
+                audio_tracks += 1;
+                continue;
+            }
+            let Some(track) = self.peers.get(&t.source).and_then(|p| p.tracks_in.get(&t.source_mid))
+            else {
+                continue;
+            };
+            let height = sub.render_sizes.get(&t.source).map(|(_, h)| *h);
+            let (want, ssrcs) = track.want(now, height);
+            wants.push((i, want, ssrcs));
+        }
+        let estimate = sub.estimate.unwrap_or(INITIAL_ESTIMATE).as_u64();
+        // Opus at our settings stays under 40 kbit/s.
+        let budget = (estimate * VIDEO_SHARE_PERCENT / 100).saturating_sub(audio_tracks * 40_000);
+        let tracks: Vec<TrackWant> = wants.iter().map(|w| w.1).collect();
+        let mut out = vec![Allocation::default(); tracks.len()];
+        layers::allocate(&tracks, budget, &mut out);
+
+        let Some(sub) = self.peers.get_mut(&id) else {
+            return;
+        };
+        sub.allocate_at = now + ALLOCATE_INTERVAL;
+        let (mut minimum, mut desired) = (0u64, 0u64);
+        for ((i, want, ssrcs), a) in wants.iter().zip(&out) {
+            if let Some(l) = a.layer {
+                minimum += want.layers[l].bitrate_bps;
+            }
+            if let Some(l) = a.wanted {
+                desired += want.layers[l].bitrate_bps;
+            }
+            let Some(t) = sub.tracks_out.get_mut(*i) else {
+                continue;
+            };
+            let target = a.layer.and_then(|l| ssrcs[l]);
+            if target.is_some() {
+                t.target = target;
+            }
+            if let Some(target) = t.target {
+                if t.current != Some(target) {
+                    self.keyframe_scratch.push((t.source, t.source_mid, target));
+                }
+            }
+        }
+        if !wants.is_empty() {
+            sub.rtc
+                .bwe()
+                .set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired.max(minimum)));
+            schedule(&mut self.work, id, sub);
+        }
+        while let Some((p, mid, ssrc)) = self.keyframe_scratch.pop() {
+            if let Some(publisher) = self.peers.get_mut(&p) {
+                publisher.want_keyframe(now, mid, Some(ssrc));
+                schedule(&mut self.work, p, publisher);
             }
         }
     }
 
     #[cfg(feature = "capture")]
-    fn capture(&mut self, id: PeerId, data: &MediaData) {
+    fn capture(&mut self, id: PeerId, mid: Mid, kind: MediaKind, codec: Codec, payload: &[u8]) {
         if self.captured.len() >= CAPTURE_LIMIT {
             return;
         }
-        let Some(kind) = self
-            .peers
-            .get(&id)
-            .and_then(|p| p.tracks_in.get(&data.mid))
-            .map(|t| t.kind)
-        else {
-            return;
+        // One record per frame, as the frame's first bytes: for VP8 the packet that starts a
+        // frame, after its RTP payload descriptor (RFC 7741).
+        let frame = match codec {
+            Codec::Vp8 => match vp8_frame_start(payload) {
+                Some(start) => &payload[start..],
+                None => return,
+            },
+            _ => payload,
         };
         self.captured.push(CapturedFrame {
             publisher: id,
-            mid: data.mid.to_string(),
+            mid: mid.to_string(),
             kind,
-            len: data.data.len(),
-            head: data.data.iter().take(CAPTURE_HEAD_BYTES).copied().collect(),
+            len: frame.len(),
+            head: frame.iter().take(CAPTURE_HEAD_BYTES).copied().collect(),
         });
     }
 
@@ -791,19 +1152,20 @@ impl Sfu {
         std::mem::take(&mut self.captured)
     }
 
-    /// A subscriber asked for a keyframe on a forwarded track: ask its publisher (throttled).
+    /// A subscriber asked for a keyframe on a forwarded track: ask its publisher, for the
+    /// layer this subscriber gets (or waits for), throttled.
     fn keyframe_request_from_subscriber(&mut self, now: Instant, id: PeerId, req: KeyframeRequest) {
-        let Some(source) = self
+        let Some((source, source_mid, layer)) = self
             .peers
             .get(&id)
             .and_then(|p| p.track_out_by_mid(req.mid))
-            .map(|t| (t.source, t.source_mid))
+            .map(|t| (t.source, t.source_mid, t.target.or(t.current)))
         else {
             return;
         };
-        if let Some(publisher) = self.peers.get_mut(&source.0) {
-            publisher.want_keyframe(now, source.1);
-            schedule(&mut self.work, source.0, publisher);
+        if let Some(publisher) = self.peers.get_mut(&source) {
+            publisher.want_keyframe(now, source_mid, layer);
+            schedule(&mut self.work, source, publisher);
         }
     }
 
@@ -841,6 +1203,7 @@ impl Sfu {
             for other in members {
                 if let Some(sub) = self.peers.get_mut(other) {
                     sub.detach_source(id);
+                    sub.render_sizes.remove(&id);
                     // Its next offer stops the m-lines that carried `id`'s tracks.
                     schedule(&mut self.work, *other, sub);
                 }
@@ -890,4 +1253,30 @@ fn generate_dtls_cert() -> Option<DtlsCert> {
     str0m::crypto::from_feature_flags()
         .dtls_provider
         .generate_certificate()
+}
+
+/// Where the VP8 frame starts in a packet that starts a frame (S=1, partition 0): the length
+/// of the RTP payload descriptor (RFC 7741 §4.2). `None` for other packets.
+#[cfg(feature = "capture")]
+fn vp8_frame_start(payload: &[u8]) -> Option<usize> {
+    let b0 = *payload.first()?;
+    if b0 & 0x10 == 0 || b0 & 0x07 != 0 {
+        return None;
+    }
+    let mut i = 1;
+    if b0 & 0x80 != 0 {
+        let x = *payload.get(i)?;
+        i += 1;
+        if x & 0x80 != 0 {
+            let pid = *payload.get(i)?;
+            i += if pid & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            i += 1;
+        }
+    }
+    (i < payload.len()).then_some(i)
 }

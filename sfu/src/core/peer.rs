@@ -3,10 +3,15 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::Bitrate;
 use str0m::change::SdpPendingOffer;
-use str0m::media::{Direction, KeyframeRequestKind, Mid};
+use str0m::format::PayloadParams;
+use str0m::media::{Direction, KeyframeRequestKind, Mid, Pt, Rid};
+use str0m::rtp::Ssrc;
 use str0m::Rtc;
 
+use super::layers::{LayerInfo, TrackWant, LAYER_IDLE, MAX_LAYERS};
+use super::munger::Munger;
 use crate::types::{MediaKind, PeerId, RoomId};
 
 /// At most one keyframe request (PLI/FIR) per publisher track in this interval. Requests that
@@ -41,6 +46,13 @@ pub(crate) struct Peer {
     pub queued: bool,
     /// When the `Rtc` last asked to be driven by a timeout (valid while not `queued`).
     pub timeout: Instant,
+    /// str0m's latest estimate of the bandwidth towards this peer (TWCC).
+    pub estimate: Option<Bitrate>,
+    /// The size (width, height in device pixels) this peer's client renders each publisher's
+    /// video at, from [`crate::Sfu::set_video_size`].
+    pub render_sizes: BTreeMap<PeerId, (u32, u32)>,
+    /// When the layers of this peer's forwarded video are next chosen.
+    pub allocate_at: Instant,
 }
 
 /// Cumulative receiver feedback on one forwarded stream.
@@ -76,6 +88,9 @@ impl Peer {
             keyframe_requests_sent: 0,
             queued: false,
             timeout: connect_deadline,
+            estimate: None,
+            render_sizes: BTreeMap::new(),
+            allocate_at: connect_deadline,
         }
     }
 
@@ -215,56 +230,46 @@ impl Peer {
             .find(|t| matches!(t.state, OutState::Open(m) if m == mid))
     }
 
-    /// Marks a keyframe as wanted on our published track `mid` and sends the request now if
-    /// the throttle allows.
-    pub(crate) fn want_keyframe(&mut self, now: Instant, mid: Mid) {
-        if let Some(track) = self.tracks_in.get_mut(&mid) {
-            if track.kind == MediaKind::Video {
-                track.keyframe_wanted = true;
-            }
-        }
-        self.flush_keyframe(now, mid);
-    }
-
-    /// Sends the wanted keyframe request of track `mid` if its throttle window has passed.
-    pub(crate) fn flush_keyframe(&mut self, now: Instant, mid: Mid) {
+    /// Marks a keyframe as wanted on layer `ssrc` of our published track `mid` (every layer
+    /// with `None`) and sends the request now if the throttle allows.
+    pub(crate) fn want_keyframe(&mut self, now: Instant, mid: Mid, ssrc: Option<Ssrc>) {
         let Some(track) = self.tracks_in.get_mut(&mid) else {
             return;
         };
-        match track.keyframe_due(now) {
-            Some(due) if due <= now => {}
-            _ => return,
-        }
-        track.keyframe_wanted = false;
-        track.last_keyframe_request = Some(now);
-
-        let Some(mut writer) = self.rtc.writer(mid) else {
+        if track.kind != MediaKind::Video {
             return;
-        };
-        let kind = if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
-            KeyframeRequestKind::Pli
-        } else if writer.is_request_keyframe_possible(KeyframeRequestKind::Fir) {
-            KeyframeRequestKind::Fir
-        } else {
-            tracing::debug!("keyframe requests not negotiated with publisher");
-            return;
-        };
-        match writer.request_keyframe(None, kind) {
-            Ok(()) => self.keyframe_requests_sent += 1,
-            Err(e) => tracing::debug!("keyframe request failed: {e}"),
         }
+        for layer in &mut track.layers {
+            if ssrc.is_none_or(|s| s == layer.ssrc) {
+                layer.keyframe_wanted = true;
+            }
+        }
+        self.flush_keyframes(now);
     }
 
-    /// Sends every due keyframe request.
+    /// Sends every due keyframe request (PLI to the publisher, per layer).
     pub(crate) fn flush_keyframes(&mut self, now: Instant) {
-        let due: Vec<Mid> = self
-            .tracks_in
-            .iter()
-            .filter(|(_, t)| t.keyframe_due(now).is_some_and(|d| d <= now))
-            .map(|(m, _)| *m)
-            .collect();
-        for mid in due {
-            self.flush_keyframe(now, mid);
+        let Peer {
+            tracks_in,
+            rtc,
+            keyframe_requests_sent,
+            ..
+        } = self;
+        for track in tracks_in.values_mut() {
+            for layer in &mut track.layers {
+                if layer.keyframe_due(now).is_none_or(|d| d > now) {
+                    continue;
+                }
+                layer.keyframe_wanted = false;
+                layer.last_keyframe_request = Some(now);
+                match rtc.direct_api().stream_rx(&layer.ssrc) {
+                    Some(rx) => {
+                        rx.request_keyframe(KeyframeRequestKind::Pli);
+                        *keyframe_requests_sent += 1;
+                    }
+                    None => tracing::debug!("keyframe request for a stream that is gone"),
+                }
+            }
         }
     }
 
@@ -272,27 +277,152 @@ impl Peer {
     pub(crate) fn next_keyframe_due(&self, now: Instant) -> Option<Instant> {
         self.tracks_in
             .values()
-            .filter_map(|t| t.keyframe_due(now))
+            .flat_map(|t| t.layers.iter())
+            .filter_map(|l| l.keyframe_due(now))
             .min()
     }
 }
 
-/// A track a peer publishes.
+/// A track a peer publishes: one RTP stream, or several simulcast layers (one SSRC each).
 pub(crate) struct TrackIn {
     pub kind: MediaKind,
-    /// When we last asked the publisher for a keyframe on this track.
-    pub last_keyframe_request: Option<Instant>,
-    /// Someone wants a keyframe that the throttle has not let through yet.
-    pub keyframe_wanted: bool,
+    /// The streams of this track in the order they appeared.
+    pub layers: Vec<Layer>,
+    /// Encoded heights per simulcast stream index, from the video-layers-allocation extension.
+    pub heights: [Option<u16>; MAX_LAYERS],
 }
 
 impl TrackIn {
     pub(crate) fn new(kind: MediaKind) -> Self {
         TrackIn {
             kind,
+            layers: Vec::new(),
+            heights: [None; MAX_LAYERS],
+        }
+    }
+
+    /// The layer with this SSRC.
+    pub(crate) fn layer_mut(&mut self, ssrc: Ssrc) -> Option<&mut Layer> {
+        self.layers.iter_mut().find(|l| l.ssrc == ssrc)
+    }
+
+    /// The layers lowest quality first, as indexes into `layers` (at most [`MAX_LAYERS`]):
+    /// by encoded height where every layer has one, else by the usual RID names (`q` < `h` <
+    /// `f`, `l` < `m` < `h`, `0` < `1` < `2`), else by measured bitrate.
+    pub(crate) fn ranked(&self) -> ([usize; MAX_LAYERS], usize) {
+        let mut order = [0usize; MAX_LAYERS];
+        let n = self.layers.len().min(MAX_LAYERS);
+        for (i, o) in order.iter_mut().enumerate().take(n) {
+            *o = i;
+        }
+        let heights: Option<Vec<u16>> = self.layers[..n]
+            .iter()
+            .map(|l| l.vla_index.and_then(|i| self.heights.get(usize::from(i)).copied().flatten()))
+            .collect();
+        let slice = &mut order[..n];
+        if let Some(h) = heights {
+            slice.sort_by_key(|i| (h[*i], self.layers[*i].bitrate_bps));
+        } else if self.layers[..n].iter().all(|l| rid_rank(l.rid).is_some()) {
+            slice.sort_by_key(|i| rid_rank(self.layers[*i].rid));
+        } else {
+            slice.sort_by_key(|i| self.layers[*i].bitrate_bps);
+        }
+        (order, n)
+    }
+
+    /// The allocator's view of this track, lowest layer first, with the SSRCs in that order.
+    pub(crate) fn want(&self, now: Instant, render_height: Option<u32>) -> (TrackWant, [Option<Ssrc>; MAX_LAYERS]) {
+        let (order, n) = self.ranked();
+        let mut want = TrackWant {
+            count: n,
+            render_height,
+            ..Default::default()
+        };
+        let mut ssrcs = [None; MAX_LAYERS];
+        for (k, i) in order[..n].iter().enumerate() {
+            let l = &self.layers[*i];
+            want.layers[k] = LayerInfo {
+                bitrate_bps: l.bitrate_bps,
+                height: l
+                    .vla_index
+                    .and_then(|v| self.heights.get(usize::from(v)).copied().flatten()),
+                active: l.is_active(now),
+            };
+            ssrcs[k] = Some(l.ssrc);
+        }
+        (want, ssrcs)
+    }
+}
+
+/// Order of well-known simulcast RIDs, lowest quality first.
+fn rid_rank(rid: Option<Rid>) -> Option<u8> {
+    let rid = rid?;
+    match &*rid {
+        "q" | "l" | "0" => Some(0),
+        "h" | "m" | "1" => Some(1),
+        "f" | "2" => Some(2),
+        _ => None,
+    }
+}
+
+/// Window over which a layer's incoming bitrate is measured.
+const RATE_WINDOW: Duration = Duration::from_millis(1000);
+
+/// One RTP stream (simulcast layer) of a published track.
+pub(crate) struct Layer {
+    pub ssrc: Ssrc,
+    pub rid: Option<Rid>,
+    /// The layer's simulcast stream index in the video-layers-allocation extension.
+    pub vla_index: Option<u8>,
+    /// Payload params of the last packet's payload type (cached lookup).
+    pub params: Option<PayloadParams>,
+    /// Bitrate measured over the last complete window.
+    pub bitrate_bps: u64,
+    window_start: Instant,
+    window_bytes: u64,
+    /// Arrival of the last packet.
+    pub last_packet: Instant,
+    /// str0m reported the stream paused.
+    pub paused: bool,
+    /// When we last asked the publisher for a keyframe on this layer.
+    pub last_keyframe_request: Option<Instant>,
+    /// Someone wants a keyframe that the throttle has not let through yet.
+    pub keyframe_wanted: bool,
+}
+
+impl Layer {
+    pub(crate) fn new(now: Instant, ssrc: Ssrc, rid: Option<Rid>) -> Self {
+        Layer {
+            ssrc,
+            rid,
+            vla_index: None,
+            params: None,
+            bitrate_bps: 0,
+            window_start: now,
+            window_bytes: 0,
+            last_packet: now,
+            paused: false,
             last_keyframe_request: None,
             keyframe_wanted: false,
         }
+    }
+
+    /// Counts one packet of `bytes` payload bytes arriving at `now`.
+    pub(crate) fn record(&mut self, now: Instant, bytes: usize) {
+        self.last_packet = now;
+        self.paused = false;
+        self.window_bytes += bytes as u64;
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed >= RATE_WINDOW {
+            let micros = elapsed.as_micros().max(1) as u64;
+            self.bitrate_bps = self.window_bytes * 8 * 1_000_000 / micros;
+            self.window_bytes = 0;
+            self.window_start = now;
+        }
+    }
+
+    pub(crate) fn is_active(&self, now: Instant) -> bool {
+        !self.paused && now.saturating_duration_since(self.last_packet) < LAYER_IDLE
     }
 
     /// When the wanted keyframe request may be sent (`now` if at once); `None` if none is wanted.
@@ -317,6 +447,14 @@ pub(crate) struct TrackOut {
     pub state: OutState,
     /// The publisher left while the add was being negotiated: stop it once the answer comes.
     pub orphan: bool,
+    /// The layer (publisher SSRC) being forwarded; `None` before the first packet.
+    pub current: Option<Ssrc>,
+    /// The layer to switch to at its next keyframe (the allocator's choice).
+    pub target: Option<Ssrc>,
+    /// Sequence numbers, timestamps and VP8 picture ids as this subscriber sees them.
+    pub munger: Munger,
+    /// Cached payload type translation: the publisher's PT and ours for the same codec.
+    pub pt_map: Option<(Pt, Pt)>,
 }
 
 impl TrackOut {
@@ -327,6 +465,10 @@ impl TrackOut {
             kind,
             state: OutState::ToOpen,
             orphan: false,
+            current: None,
+            target: None,
+            munger: Munger::new(),
+            pt_map: None,
         }
     }
 }

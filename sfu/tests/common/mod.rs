@@ -21,6 +21,8 @@ pub const TICK: Duration = Duration::from_millis(10);
 
 /// Cap on datagram exchange rounds within one tick (loops are bounded).
 const MAX_ROUNDS: usize = 200;
+/// Bound on the SFU timeouts driven inside one tick (its pacer asks for one per packet).
+const MAX_SFU_TIMEOUTS_PER_TICK: usize = 2000;
 
 /// Something a client received.
 #[derive(Debug, Clone)]
@@ -454,9 +456,12 @@ impl World {
     pub fn tick(&mut self) {
         for _ in 0..MAX_ROUNDS {
             let mut moved = self.deliver_due();
-            // SFU → clients.
+            // SFU → clients. Timeouts the SFU asks for within this tick are honoured (str0m's
+            // pacer sends a packet per timeout), as the real shell's timer would.
+            let mut sfu_now = self.now;
+            let mut timeouts = 0;
             loop {
-                match self.sfu.poll_output(self.now) {
+                match self.sfu.poll_output(sfu_now) {
                     Output::Transmit(t) => {
                         moved = true;
                         if self.through(false, t.source, t.destination, &t.contents) == Some(true) {
@@ -474,7 +479,15 @@ impl World {
                             }
                         }
                     }
-                    Output::Timeout(_) => break,
+                    Output::Timeout(t) => {
+                        if t < self.now + TICK && timeouts < MAX_SFU_TIMEOUTS_PER_TICK {
+                            timeouts += 1;
+                            sfu_now = sfu_now.max(t);
+                            self.sfu.handle_timeout(sfu_now);
+                            continue;
+                        }
+                        break;
+                    }
                 }
             }
             // Clients → SFU.
