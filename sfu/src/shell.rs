@@ -121,6 +121,13 @@ enum Command {
         peer: PeerId,
         reply: oneshot::Sender<()>,
     },
+    SetVideoSize {
+        subscriber: PeerId,
+        publisher: PeerId,
+        width: u32,
+        height: u32,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
     Stats {
         reply: oneshot::Sender<SfuStats>,
     },
@@ -368,6 +375,25 @@ impl SfuHandle {
         let _ = self.call(|reply| Command::RemovePeer { peer, reply }).await;
     }
 
+    /// The size (device pixels) at which `subscriber` renders `publisher`'s video; `(0, 0)`:
+    /// not visible. Chooses the simulcast layer forwarded (see [`Sfu::set_video_size`]).
+    pub async fn set_video_size(
+        &self,
+        subscriber: PeerId,
+        publisher: PeerId,
+        width: u32,
+        height: u32,
+    ) -> Result<(), Error> {
+        self.call(|reply| Command::SetVideoSize {
+            subscriber,
+            publisher,
+            width,
+            height,
+            reply,
+        })
+        .await?
+    }
+
     /// Counters: rooms, peers, tracks, forwarded samples and bytes. All zero once the shell has
     /// stopped.
     pub async fn stats(&self) -> SfuStats {
@@ -498,6 +524,15 @@ fn handle_command(
             core.remove_peer(now, peer);
             listeners.remove(&peer);
             let _ = reply.send(());
+        }
+        Command::SetVideoSize {
+            subscriber,
+            publisher,
+            width,
+            height,
+            reply,
+        } => {
+            let _ = reply.send(core.set_video_size(now, subscriber, publisher, width, height));
         }
         Command::Stats { reply } => {
             let _ = reply.send(core.stats());

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use crate::protocol::{
     clean_name, e2ee_relay, parse_client_message, ChatMessage, ClientMessage, ErrorCode, Kind,
     LobbyEntry, ParticipantInfo, Role, ServerMessage, MAX_CHAT_CHARS, MAX_MESSAGE_BYTES,
-    MAX_SDP_BYTES, PROTOCOL_VERSION,
+    MAX_SDP_BYTES, MAX_VIDEO_DIMENSION, PROTOCOL_VERSION,
 };
 use crate::{Directory, Error, StoredChat, Tokens};
 
@@ -1132,6 +1132,15 @@ impl Hub {
                 }
                 Flow::Continue
             }
+            ClientMessage::VideoSize {
+                participant_id,
+                width,
+                height,
+            } => {
+                self.on_video_size(conn, room_id, pid, &participant_id, width, height)
+                    .await;
+                Flow::Continue
+            }
             ClientMessage::Chat { text } => {
                 self.on_chat(conn, room_id, pid, text).await;
                 Flow::Continue
@@ -1352,6 +1361,49 @@ impl Hub {
             ));
         }
         Flow::Continue
+    }
+
+    /// `video_size`: tells the SFU at what size this participant shows another one's video.
+    async fn on_video_size(
+        &self,
+        conn: &Conn,
+        room_id: &str,
+        pid: &str,
+        other: &str,
+        width: u32,
+        height: u32,
+    ) {
+        if width > MAX_VIDEO_DIMENSION || height > MAX_VIDEO_DIMENSION {
+            conn.me.send(&error_msg(
+                ErrorCode::InvalidMessage,
+                "width and height must be at most 16384",
+            ));
+            return;
+        }
+        let peers = {
+            let st = self.state();
+            st.rooms.get(room_id).and_then(|room| {
+                let me = room.participants.get(pid)?;
+                let them = room.participants.get(other).filter(|p| p.id != pid)?;
+                Some((me.peer, me.has_peer, them.peer))
+            })
+        };
+        let Some((me, has_peer, them)) = peers else {
+            conn.me.send(&error_msg(
+                ErrorCode::NotFound,
+                "no other participant with this id in the room",
+            ));
+            return;
+        };
+        if !has_peer {
+            // No media connection yet: nothing to size; the client sends sizes again for the
+            // tiles it shows once media flows.
+            return;
+        }
+        if let Err(e) = self.inner.sfu.set_video_size(me, them, width, height).await {
+            // The other participant's media is not (or no longer) there: harmless.
+            tracing::debug!(error = %e, "video size not applied");
+        }
     }
 
     /// Carries the SFU's events about one peer to the signalling side until the peer is gone.

@@ -21,6 +21,8 @@ pub const MAX_NAME_CHARS: usize = 80;
 pub const MAX_E2EE_PAYLOAD_BYTES: usize = 16 * 1024;
 /// Largest SDP, in bytes.
 pub const MAX_SDP_BYTES: usize = 48 * 1024;
+/// Largest width or height accepted in `video_size`.
+pub const MAX_VIDEO_DIMENSION: u32 = 16_384;
 
 /// Role of a participant in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +122,17 @@ pub enum ClientMessage {
         /// Muted or not.
         muted: bool,
     },
+    /// The size at which this client shows another participant's video, so the SFU forwards
+    /// the simulcast layer that fits (and the smallest one for a hidden tile). Send it when a
+    /// tile appears or its size changes; `0 × 0` means not visible.
+    VideoSize {
+        /// Whose video.
+        participant_id: String,
+        /// Width in device pixels (0–16384).
+        width: u32,
+        /// Height in device pixels (0–16384).
+        height: u32,
+    },
     /// A chat message to everyone in the room.
     Chat {
         /// The text (1–4000 characters).
@@ -153,6 +166,7 @@ impl ClientMessage {
         "answer",
         "candidate",
         "mute",
+        "video_size",
         "chat",
         "e2ee",
         "ping",

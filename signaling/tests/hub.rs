@@ -730,3 +730,28 @@ async fn a_guest_token_joins_without_the_lobby_and_rooms_with_host_follow_the_ho
     assert!(s.hub.guest_token(ROOM, "").is_err());
     assert!(s.hub.guest_token(ROOM, &"x".repeat(81)).is_err());
 }
+
+#[tokio::test]
+async fn video_size_is_checked_before_it_reaches_the_sfu() {
+    let s = setup().await;
+    let (mut h, hid) = host(&s).await;
+    let (mut a, aid) = guest(&s, &mut h, "A").await;
+    // Too large: named, connection stays.
+    a.send(json!({"type": "video_size", "participant_id": hid, "width": 20000, "height": 10}));
+    let e = a.until("error").await;
+    assert_eq!(e["code"], "invalid_message");
+    assert!(e["message"].as_str().unwrap().contains("width and height"));
+    // Not a participant of this room, or oneself.
+    a.send(json!({"type": "video_size", "participant_id": "123", "width": 640, "height": 360}));
+    assert_eq!(a.until("error").await["code"], "not_found");
+    a.send(json!({"type": "video_size", "participant_id": aid, "width": 640, "height": 360}));
+    assert_eq!(a.until("error").await["code"], "not_found");
+    // Missing fields are invalid like any other message.
+    a.send(json!({"type": "video_size", "participant_id": hid}));
+    assert_eq!(a.until("error").await["code"], "invalid_message");
+    // A valid one before media flows is accepted silently: the next ping is answered first.
+    a.send(json!({"type": "video_size", "participant_id": hid, "width": 640, "height": 360}));
+    a.send(json!({"type": "ping"}));
+    let next = a.msg().await;
+    assert!(matches!(next, ServerMessage::Pong { .. }), "{next:?}");
+}

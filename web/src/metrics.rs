@@ -117,8 +117,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     );
     counter(
         &mut r,
-        "confidant_sfu_forwarded_frames",
-        "Media frames forwarded to subscribers",
+        "confidant_sfu_forwarded_packets",
+        "RTP packets forwarded to subscribers",
         sfu.forwarded_packets,
     );
     counter(
@@ -126,6 +126,24 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "confidant_sfu_forwarded_bytes",
         "Media payload bytes forwarded to subscribers",
         sfu.forwarded_bytes,
+    );
+    counter(
+        &mut r,
+        "confidant_sfu_layer_switches",
+        "Simulcast layer switches of forwarded video (at keyframes)",
+        sfu.layer_switches,
+    );
+    gauge(
+        &mut r,
+        "confidant_sfu_estimated_bitrate_bps_sum",
+        "Sum over peers of the bandwidth estimated towards each (TWCC), bit/s",
+        usize::try_from(sfu.estimated_bitrate_bps).unwrap_or(usize::MAX),
+    );
+    gauge(
+        &mut r,
+        "confidant_sfu_estimated_bitrate_peers",
+        "Peers with a bandwidth estimate (divide the sum by this for the mean)",
+        sfu.estimated_peers,
     );
     counter(
         &mut r,

@@ -13,6 +13,23 @@ import { h, clear, notice, announce } from './ui.js';
 import { devicePicker, stopStream } from './media.js';
 import { MediaEncryption, e2eeSupport } from './e2ee.js';
 
+/**
+ * Simulcast: the camera is sent in up to three layers (RIDs `q`, `h`, `f`, lowest first), and
+ * the SFU forwards to each viewer the one that fits the size it shows the video at and the
+ * bandwidth towards it (sfu/src/core/layers.rs). The browser enables the upper layers only
+ * when the capture is large enough (three from about 960 × 540) and its own bandwidth estimate
+ * allows them.
+ */
+const SIMULCAST_LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+/** Quiet time before size changes of video tiles are sent (a window being resized). */
+const VIDEO_SIZE_DEBOUNCE_MS = 250;
+/** Largest width or height the signalling accepts in `video_size`. */
+const MAX_VIDEO_DIMENSION = 16384;
+
 /** State for tests and debugging: `window.confidant`. */
 export const confidant = {
   pc: null,
@@ -99,6 +116,9 @@ export class Call {
     this.participants = new Map();
     this.departed = new Set();
     this.tiles = {};
+    /** Last `video_size` sent per participant ("WxH"), so only changes are sent. */
+    this.sentSizes = new Map();
+    this.sizeTimer = null;
     this.audioMuted = false;
     this.videoMuted = false;
     this.queue = Promise.resolve();
@@ -385,8 +405,12 @@ export class Call {
       audio,
       h('div', { class: 'tile-label' }, nameEl, badges),
     );
-    tile = { participantId: pid, name: '', element, video, audio, nameEl, badges, stream: null };
+    tile = { participantId: pid, name: '', element, video, audio, nameEl, badges, stream: null, resize: null };
     this.tiles[pid] = tile;
+    if (typeof ResizeObserver !== 'undefined') {
+      tile.resize = new ResizeObserver(() => this.scheduleVideoSizes());
+      tile.resize.observe(video);
+    }
     if (this.grid) this.grid.appendChild(element);
     this.updateTile(pid);
     this.updateEmptyHint();
@@ -411,6 +435,8 @@ export class Call {
   removeTile(pid) {
     const tile = this.tiles[pid];
     if (!tile) return;
+    if (tile.resize) tile.resize.disconnect();
+    this.sentSizes.delete(pid);
     tile.video.srcObject = null;
     tile.audio.srcObject = null;
     tile.element.remove();
@@ -433,6 +459,8 @@ export class Call {
       tile.stream.addTrack(event.track);
     }
     if (event.track.kind === 'video') {
+      this.sentSizes.delete(pid);
+      this.scheduleVideoSizes();
       if (tile.video.srcObject !== tile.stream) tile.video.srcObject = tile.stream;
       tile.video.play().catch(() => {});
     } else {
@@ -648,7 +676,12 @@ export class Call {
     pc.addEventListener('connectionstatechange', () => {
       if (this.pc !== pc) return;
       this.updateConnection();
-      if (pc.connectionState === 'connected') this.restarts = 0;
+      if (pc.connectionState === 'connected') {
+        this.restarts = 0;
+        // a new media connection starts with no sizes at the SFU
+        this.sentSizes.clear();
+        this.scheduleVideoSizes();
+      }
       if (pc.connectionState === 'failed') this.scheduleRestart();
     });
     pc.addEventListener('iceconnectionstatechange', () => this.updateConnection());
@@ -659,7 +692,11 @@ export class Call {
     if (audioTrack) audioTrack.enabled = !this.audioMuted;
     if (videoTrack) videoTrack.enabled = !this.videoMuted;
     const audioTransceiver = pc.addTransceiver(audioTrack || 'audio', { direction: 'sendonly', streams });
-    const videoTransceiver = pc.addTransceiver(videoTrack || 'video', { direction: 'sendonly', streams });
+    const videoTransceiver = pc.addTransceiver(videoTrack || 'video', {
+      direction: 'sendonly',
+      streams,
+      sendEncodings: SIMULCAST_LAYERS.map((layer) => ({ ...layer })),
+    });
     this.audioSender = audioTransceiver.sender;
     this.videoSender = videoTransceiver.sender;
     if (this.e2ee) {
@@ -669,6 +706,35 @@ export class Call {
     }
     this.updateConnection();
     await this.negotiate();
+  }
+
+  /**
+   * Tells the SFU at what size (device pixels) each remote video is shown, so it forwards the
+   * simulcast layer that fits: a thumbnail gets the small one, a hidden tile (0 × 0) the
+   * smallest. Debounced; only changes are sent.
+   */
+  scheduleVideoSizes() {
+    if (this.sizeTimer) return;
+    this.sizeTimer = setTimeout(() => {
+      this.sizeTimer = null;
+      this.sendVideoSizes();
+    }, VIDEO_SIZE_DEBOUNCE_MS);
+  }
+
+  sendVideoSizes() {
+    if (!this.signaling || this.signaling.state !== 'open' || this.state !== 'in-call') return;
+    const dpr = window.devicePixelRatio || 1;
+    for (const [pid, tile] of Object.entries(this.tiles)) {
+      // only participants (numeric ids) whose video reached us
+      if (!/^\d+$/.test(pid) || !tile.stream || tile.stream.getVideoTracks().length === 0) continue;
+      const width = Math.min(MAX_VIDEO_DIMENSION, Math.round(tile.video.clientWidth * dpr));
+      const height = Math.min(MAX_VIDEO_DIMENSION, Math.round(tile.video.clientHeight * dpr));
+      const key = `${width}x${height}`;
+      if (this.sentSizes.get(pid) === key) continue;
+      if (this.signaling.send({ type: 'video_size', participant_id: pid, width, height })) {
+        this.sentSizes.set(pid, key);
+      }
+    }
   }
 
   /** After ICE failed: a new peer connection (and a new offer), a few times at most. */

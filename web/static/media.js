@@ -3,7 +3,9 @@
 import { t } from './i18n.js';
 import { h, clear } from './ui.js';
 
-const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 } };
+// 720p lets the browser send all three simulcast layers (call.js); it scales down by itself when
+// the camera, the CPU or the uplink cannot keep up.
+const VIDEO_CONSTRAINTS = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24, max: 30 } };
 
 /**
  * Gets a stream with the chosen devices. If both fail, tries audio-only and video-only so that a

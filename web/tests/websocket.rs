@@ -300,7 +300,7 @@ async fn metrics_count_waiting_clients_and_carry_no_personal_data() {
         "{body}"
     );
     assert!(
-        sample(&body, "confidant_sfu_forwarded_frames_total").is_some(),
+        sample(&body, "confidant_sfu_forwarded_packets_total").is_some(),
         "{body}"
     );
     for name in [
@@ -308,6 +308,7 @@ async fn metrics_count_waiting_clients_and_carry_no_personal_data() {
         "plis_received",
         "firs_received",
         "keyframe_requests_sent",
+        "layer_switches",
     ] {
         assert_eq!(
             sample(&body, &format!("confidant_sfu_{name}_total")),
@@ -315,6 +316,8 @@ async fn metrics_count_waiting_clients_and_carry_no_personal_data() {
             "{body}"
         );
     }
+    assert!(sample(&body, "confidant_sfu_estimated_bitrate_bps_sum").is_some(), "{body}");
+    assert!(sample(&body, "confidant_sfu_estimated_bitrate_peers").is_some(), "{body}");
     for secret in [
         "Pat Example",
         link_token(&s).as_str(),
