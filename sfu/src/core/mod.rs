@@ -28,6 +28,7 @@
 //! server offer, which frees the m-line for reuse; the subscriber-side bookkeeping for those
 //! tracks is dropped when that offer is answered (or with the subscriber).
 
+pub mod frame;
 pub mod munger;
 mod peer;
 mod speaker;
