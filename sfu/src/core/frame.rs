@@ -7,11 +7,13 @@
 //! packetizes it, so the SFU cannot read the codec bitstream. A simulcast switch must still
 //! happen at the first packet of a key frame of the target layer. The AV1 Dependency
 //! Descriptor RTP header extension ([`URI`]) is written by the browser's packetizer, outside
-//! the encrypted payload, for any codec it is negotiated for (Chrome sends it for VP8 and H.264
-//! too when the answer accepts it). Its mandatory three bytes say whether the packet starts or
-//! ends a frame and carry a frame number; Chrome attaches the template dependency structure to
-//! the first packet of every key frame, so *start of frame + structure attached* is a key-frame
-//! start, for every codec, with nothing in clear in the payload.
+//! the encrypted payload, not only for AV1 (Chrome sends it for VP8 too when the answer accepts
+//! it). Its mandatory three bytes say whether the packet starts or ends a frame and carry a
+//! frame number; Chrome attaches the template dependency structure to the first packet of every
+//! key frame, so *start of frame + structure attached* is a key-frame start, for every codec,
+//! with nothing in clear in the payload. This relies on libwebrtc's practice, not on the spec,
+//! which allows a structure on any packet; a sender that attached it to delta frames would make
+//! the SFU switch at a frame the subscriber cannot decode.
 //!
 //! # The fallback without it
 //!
@@ -40,7 +42,19 @@
 //! arrive, or notice a paused layer at once; it is an optimisation on top of RID and key-frame
 //! detection, not needed for correct switching.
 //!
-//! Everything here is pure, allocation-free and never panics, whatever the bytes.
+//! # Registering the extension
+//!
+//! `RtcConfig::set_extension(12, Extension::with_serializer(URI, DependencyDescriptorSerializer))`
+//! on every peer's config. The id only matters until the client's first offer: our clients make
+//! it, and str0m takes over the client's `a=extmap` id for the URI (Chrome's may be another
+//! one), so any id free in `ExtensionMap::standard()` (5-9, 12, 14) does. A client that does not
+//! offer the URI gets no descriptor; a subscriber only gets the forwarded descriptor if its own
+//! offer listed it. A descriptor over 16 bytes (key frames with a big structure) makes str0m
+//! write the packet's extensions in the two-byte form, which `a=extmap-allow-mixed` allows
+//! (str0m puts it in every SDP it writes; browsers offer it).
+//!
+//! Everything here is pure and never panics, whatever the bytes. The parsers allocate nothing;
+//! storing a value in `user_values` is str0m's one `Arc` per packet.
 
 use str0m::rtp::{ExtensionSerializer, ExtensionValues, Vp8Descriptor};
 

@@ -21,6 +21,13 @@
 //!   the switch point (a late packet or retransmission of the previous epoch), is dropped: its
 //!   number would collide with numbers already given to another source's packets.
 //!
+//! With str0m's RTP mode: from a received `RtpPacket` take `source: *header.ssrc`,
+//! `seq: *seq_no`, `timestamp: header.timestamp`, `arrival: timestamp`; send with
+//! `RtpWrite::new(pt, out.seq.into(), out.timestamp, wallclock, payload)` and, when
+//! [`Rewritten::vp8`] is set, `.vp8_patch(..)` built with `Vp8Descriptor::patch` (a 7-bit
+//! picture id in the input cannot hold every 15-bit output: str0m's patch refuses those, so
+//! such a stream must stay on one source or be dropped).
+
 //! The munger is pure: no IO, no clock reads (the arrival time is an argument), no allocation;
 //! its functions take and return `Copy` values and never panic.
 
