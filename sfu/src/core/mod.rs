@@ -288,7 +288,7 @@ impl Sfu {
             // simulcast layers' resolutions (see `frame`).
             .set_extension(
                 DEPENDENCY_DESCRIPTOR_ID,
-                Extension::with_serializer(frame::DEPENDENCY_DESCRIPTOR_URI, frame::DependencyDescriptorSerializer),
+                Extension::with_serializer(frame::URI, frame::DependencyDescriptorSerializer),
             )
             .set_extension(
                 VIDEO_LAYERS_ALLOCATION_ID,
@@ -924,8 +924,14 @@ impl Sfu {
         };
         let codec = params.spec().codec;
         let clock_rate = params.spec().clock_rate.get();
+        let dd = packet
+            .header
+            .ext_vals
+            .user_values
+            .get::<frame::DependencyDescriptorValue>()
+            .map(|v| v.descriptor());
         let keyframe = kind == MediaKind::Video
-            && frame::starts_keyframe(codec, &packet.payload);
+            && frame::starts_keyframe(dd.as_ref(), frame_codec(codec), &packet.payload);
 
         #[cfg(feature = "capture")]
         self.capture(id, mid, kind, codec, &packet.payload);
@@ -943,7 +949,20 @@ impl Sfu {
         let vp8 = (codec == Codec::Vp8)
             .then(|| str0m::rtp::Vp8Descriptor::parse(&packet.payload).ok())
             .flatten();
-        let vp8_ids = vp8.and_then(|d| d.picture_id().map(|p| (p, d.tl0_pic_idx())));
+        let vp8_ids = vp8.and_then(|d| {
+            d.picture_id().map(|picture_id| munger::Vp8Ids {
+                picture_id,
+                tl0_pic_idx: d.tl0_pic_idx(),
+            })
+        });
+        let incoming = munger::Incoming {
+            source: *ssrc,
+            seq: *packet.seq_no,
+            timestamp: packet.header.timestamp,
+            arrival: now,
+            clock_rate,
+            vp8: vp8_ids,
+        };
         // What subscribers see of the header extensions: the audio level (for their own
         // speaking indicators) and the video orientation (a phone's rotation).
         let ext = ExtensionValues {
@@ -983,15 +1002,12 @@ impl Sfu {
                 }
                 continue;
             };
-            let Some(out) = t.munger.rewrite(
-                *ssrc,
-                *packet.seq_no,
-                packet.header.timestamp,
-                now,
-                clock_rate,
-                switch,
-                vp8_ids,
-            ) else {
+            let rewritten = if switch {
+                t.munger.switch_to(incoming)
+            } else {
+                t.munger.forward(incoming)
+            };
+            let Some(out) = rewritten else {
                 continue;
             };
             let first_write = t.current.is_none();
@@ -1016,16 +1032,16 @@ impl Sfu {
             let mut write = RtpWrite::new(
                 out_pt,
                 out.seq.into(),
-                out.ts,
+                out.timestamp,
                 packet.timestamp,
                 packet.payload.clone(),
             )
             .marker(packet.header.marker)
             .ext_vals(ext.clone())
             .nackable(kind == MediaKind::Video);
-            if let (Some(d), Some(pic)) = (vp8, out.picture_id) {
-                let mut patch = d.patch().picture_id(pic);
-                if let Some(tl0) = out.tl0 {
+            if let (Some(d), Some(ids)) = (vp8, out.vp8) {
+                let mut patch = d.patch().picture_id(ids.picture_id);
+                if let Some(tl0) = ids.tl0_pic_idx {
                     patch = patch.tl0_pic_idx(tl0);
                 }
                 if let Ok(p) = patch.build() {
@@ -1253,6 +1269,15 @@ fn generate_dtls_cert() -> Option<DtlsCert> {
     str0m::crypto::from_feature_flags()
         .dtls_provider
         .generate_certificate()
+}
+
+/// The codecs `frame` tells keyframes of.
+fn frame_codec(codec: Codec) -> frame::Codec {
+    match codec {
+        Codec::Vp8 => frame::Codec::Vp8,
+        Codec::H264 => frame::Codec::H264,
+        _ => frame::Codec::Other,
+    }
 }
 
 /// Where the VP8 frame starts in a packet that starts a frame (S=1, partition 0): the length
