@@ -1,0 +1,164 @@
+// Browser test of simulcast: the client's browser sends its (fake, 1280×720) camera in several
+// layers; the counsellor's browser gets the layer that fits the size it shows the video at. The
+// test makes the counsellor's tile small, then large, and watches the resolution the
+// counsellor's browser decodes follow (inbound-rtp frameHeight), with video decoding on and
+// end-to-end encryption on throughout, and the SFU counting the layer switches in /metrics.
+//
+//   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/simulcast.test.mjs
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, sleep, startServer, stopProcess, until } from './harness.mjs';
+
+const EMAIL = 'simulcast@example.test';
+const PASSWORD = 'correct horse battery staple 42';
+
+/** The publisher's layers as its browser reports them: rid → { height, bytes }. */
+async function outbound(page) {
+  return page.evaluate(async () => {
+    const pc = window.confidant && window.confidant.pc;
+    if (!pc) return {};
+    const out = {};
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === 'outbound-rtp' && r.kind === 'video' && r.rid) {
+        out[r.rid] = { height: r.frameHeight || 0, bytes: r.bytesSent || 0 };
+      }
+    });
+    return out;
+  });
+}
+
+/** What the subscriber decodes of the remote video: height, frames decoded, E2EE state. */
+async function inbound(page) {
+  return page.evaluate(async () => {
+    const pc = window.confidant && window.confidant.pc;
+    if (!pc) return null;
+    const s = { height: 0, frames: 0, e2ee: window.confidant.e2ee.state };
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video' && (r.framesDecoded || 0) > s.frames) {
+        s.height = r.frameHeight || 0;
+        s.frames = r.framesDecoded || 0;
+      }
+    });
+    return s;
+  });
+}
+
+/** Shows the remote video at `width` × `height` CSS pixels (the tile's own layout is kept). */
+async function showRemoteVideoAt(page, width, height) {
+  await page.evaluate(
+    ([w, h]) => {
+      for (const v of document.querySelectorAll('[data-testid="remote-video"]')) {
+        v.style.width = `${w}px`;
+        v.style.height = `${h}px`;
+        v.style.maxWidth = 'none';
+        v.style.maxHeight = 'none';
+        v.style.flex = 'none';
+      }
+    },
+    [width, height],
+  );
+}
+
+async function metric(base, name) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : NaN;
+}
+
+describe('Simulcast: the viewer gets the layer that fits its tile', { timeout: 6 * 60_000 }, () => {
+  const logs = [];
+  let server;
+  let browser;
+  let dir;
+  let base;
+
+  before(async () => {
+    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-simulcast-'));
+    ({ server, base } = await startServer({ dataDir: path.join(dir, 'data'), log: logs }));
+    await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. Layers', password: PASSWORD });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
+    await stopProcess(server);
+    try {
+      fs.writeFileSync(path.join(ARTIFACTS, 'simulcast-test.log'), logs.join('\n') + '\n');
+    } catch {
+      // artefacts are best effort
+    }
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function newPage() {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'en-US' });
+    await context.grantPermissions(['camera', 'microphone'], { origin: base });
+    const page = await context.newPage();
+    page.setDefaultTimeout(90_000);
+    page.on('pageerror', (e) => logs.push(`[page] ${e.message}`));
+    return page;
+  }
+
+  it('small tile → low layer, large tile → high layer, decoding and encrypted throughout', async (t) => {
+    try {
+      const { host, client } = await callWithClient({ base, newPage, email: EMAIL, password: PASSWORD });
+
+      // The client's browser sends at least two layers of different heights.
+      let layers = {};
+      await until('the client to send two or more simulcast layers', async () => {
+        layers = await outbound(client);
+        const live = Object.values(layers).filter((l) => l.bytes > 0 && l.height > 0);
+        return live.length >= 2 && new Set(live.map((l) => l.height)).size >= 2;
+      }, { timeout: 90_000, interval: 1000 }).catch((e) => {
+        throw new Error(`${e.message}: ${JSON.stringify(layers)}`);
+      });
+      const heights = Object.values(layers).filter((l) => l.bytes > 0 && l.height > 0).map((l) => l.height);
+      const lowest = Math.min(...heights);
+
+      // A thumbnail: the counsellor decodes the lowest layer.
+      await showRemoteVideoAt(host, 160, 90);
+      let last = null;
+      await until(`the counsellor to decode the lowest layer (${lowest} px high) in a thumbnail`, async () => {
+        last = await inbound(host);
+        return last && last.height > 0 && last.height <= lowest;
+      }, { timeout: 90_000, interval: 1000 }).catch((e) => {
+        throw new Error(`${e.message}: ${JSON.stringify(last)}; sending ${JSON.stringify(layers)}`);
+      });
+      const small = last;
+
+      // A large tile: a higher layer, once the bandwidth estimate allows it.
+      await showRemoteVideoAt(host, 1280, 720);
+      await until('the counsellor to decode a higher layer in a large tile', async () => {
+        last = await inbound(host);
+        layers = await outbound(client);
+        return last && last.height > lowest;
+      }, { timeout: 120_000, interval: 1000 }).catch((e) => {
+        throw new Error(`${e.message}: ${JSON.stringify(last)}; sending ${JSON.stringify(layers)}`);
+      });
+      const large = last;
+
+      // Back to small: down again, and video kept decoding across both switches.
+      await showRemoteVideoAt(host, 160, 90);
+      await until('the counsellor to go back to the lowest layer', async () => {
+        last = await inbound(host);
+        return last && last.height > 0 && last.height <= lowest;
+      }, { timeout: 60_000, interval: 1000 });
+      assert.ok(last.frames > large.frames && large.frames > small.frames, `frames kept decoding: ${JSON.stringify({ small, large, last })}`);
+      assert.equal(last.e2ee, 'on', 'end-to-end encryption stayed on');
+      const switches = await metric(base, 'confidant_sfu_layer_switches_total');
+      assert.ok(switches >= 2, `the SFU counted its layer switches (${switches})`);
+      t.diagnostic(`sent ${JSON.stringify(layers)}; decoded ${small.height} px small, ${large.height} px large, ${last.height} px small again; ${switches} switches`);
+    } catch (e) {
+      console.error(logs.slice(-200).join('\n'));
+      throw e;
+    }
+  });
+});
