@@ -33,6 +33,10 @@
 #   BENCH_MODES        systems to run (default "sfu raw-relay janus")
 #   BENCH_DURATION     measurement window per run, seconds (default 15)
 #   BENCH_OUT          report file (default BENCHMARKS.md at the repository root)
+#   BENCH_CHURN_CYCLES join/leave cycles of the churn run (default 10000; 0: no churn run)
+#   BENCH_CHURN_LIMIT  seconds the churn run may take (default 480)
+#   BENCH_PROFILE      scenario whose Confidant run is profiled with `perf record` (default
+#                      talk200; empty: none; skipped when perf is missing or not allowed)
 #   BENCH_SKIP_BUILD   1: use the release binaries already built
 #   CARGO_TARGET_DIR   where cargo builds (as for cargo)
 set -euo pipefail
@@ -50,6 +54,9 @@ RUN_LIMIT="${BENCH_RUN_LIMIT:-60}"
 TOTAL_LIMIT="${BENCH_TOTAL_LIMIT:-1300}"
 HEADLINE="${BENCH_HEADLINE:-}"
 MODES="${BENCH_MODES:-sfu raw-relay janus}"
+CHURN_CYCLES="${BENCH_CHURN_CYCLES:-10000}"
+CHURN_LIMIT="${BENCH_CHURN_LIMIT:-480}"
+PROFILE="${BENCH_PROFILE-talk200}"
 # The Janus namespaces: Janus's end and the generator's end of the veth pair.
 JANUS_NS="confidant-bench-janus-$$"
 GEN_NS="confidant-bench-gen-$$"
@@ -181,8 +188,23 @@ run_sfu() { # $1 scenario, $2 rooms
     sleep 0.1
   done
   if curl -fsS -o /dev/null "http://127.0.0.1:$http/readyz" 2>/dev/null; then
+    local perf_pid=""
+    if [ -n "$PROFILE" ] && [ "$PROFILE" = "$1" ] && command -v perf >/dev/null 2>&1; then
+      # The server's CPU over warm-up and window, sampled 499 times a second with call chains.
+      perf record -q -F 499 -g -p "$CHILD" -o "$stem.perf.data" -- sleep "$((DURATION + 2))" \
+        >"$stem.perf.log" 2>&1 &
+      perf_pid=$!
+    fi
     generate "$stem" "$run_start" --server "http://127.0.0.1:$http" --email "$EMAIL" \
-      --password "$PASSWORD" --scenario "$1" --rooms "$2" --sfu-pid "$CHILD"
+      --password "$PASSWORD" --scenario "$1" --rooms "$2" --sfu-pid "$CHILD" "${CHURN_ARGS[@]}"
+    if [ -n "$perf_pid" ]; then
+      wait "$perf_pid" 2>/dev/null || true
+      # Flat profile by self time (where the cycles are spent), then by shared object.
+      perf report -q -i "$stem.perf.data" --no-children --sort symbol --percent-limit 1 --stdio \
+        2>/dev/null | grep -v '^$' | grep -v '^ *|' | grep -v '^ *-' | head -n 40 >"$stem.profile" || true
+      perf report -q -i "$stem.perf.data" --no-children --sort dso --stdio 2>/dev/null \
+        | grep -v '^$' | grep -v '^ *|' | grep -v '^ *-' | head -n 12 >"$stem.profile-dso" || true
+    fi
   else
     echo "server did not become ready" >"$stem.err"
     echo 3 >"$stem.rc"
@@ -190,6 +212,20 @@ run_sfu() { # $1 scenario, $2 rooms
   stop_child
   rm -rf "$data"
 }
+
+# Churn through Confidant: join/leave cycles against a resident publisher, for the server's
+# memory after many peers came and went. Its own time limit (CHURN_LIMIT).
+run_churn() {
+  local saved_limit="$RUN_LIMIT" saved_duration="$DURATION"
+  RUN_LIMIT="$CHURN_LIMIT"
+  DURATION="$((CHURN_LIMIT - 30))"
+  CHURN_ARGS=(--cycles "$CHURN_CYCLES")
+  run_sfu churn 1
+  CHURN_ARGS=()
+  RUN_LIMIT="$saved_limit"
+  DURATION="$saved_duration"
+}
+CHURN_ARGS=()
 
 run_relay() { # $1 scenario, $2 rooms
   local stem="$WORK/$1.raw-relay" run_start
@@ -355,6 +391,19 @@ for entry in $SCENARIOS; do
   RAN="$RAN $name:$rooms"
 done
 
+CHURN_RAN=""
+if [ "$CHURN_CYCLES" -gt 0 ] && [[ " $MODES " == *" sfu "* ]]; then
+  left=$((TOTAL_LIMIT + CHURN_LIMIT - ($(date +%s) - START)))
+  if [ "$left" -ge "$CHURN_LIMIT" ]; then
+    echo "==> churn ($CHURN_CYCLES cycles), sfu"
+    run_churn
+    echo "    exit $(cat "$WORK/churn.sfu.rc") after $(($(date +%s) - START)) s in all"
+    CHURN_RAN=1
+  else
+    echo "==> churn: skipped, not enough of the time budget left"
+  fi
+fi
+
 # ---------------------------------------------------------------------------------------------
 COMMIT="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 if ! git rev-parse --git-dir >/dev/null 2>&1; then
@@ -374,7 +423,8 @@ BENCH_WORK="$WORK" BENCH_RAN="$RAN" BENCH_COMMIT="$COMMIT" BENCH_DIRTY="$DIRTY" 
   BENCH_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)" BENCH_SECONDS="$(($(date +%s) - START))" \
   BENCH_RUSTC="$(rustc --version 2>/dev/null || echo unknown)" \
   BENCH_HEADLINE="$HEADLINE" BENCH_MODES="$MODES" BENCH_JANUS="${JANUS_VERSION:-not run}" \
-  BENCH_JANUS_SKIP="$JANUS_SKIP" \
+  BENCH_JANUS_SKIP="$JANUS_SKIP" BENCH_CHURN="$CHURN_RAN" BENCH_CHURN_CYCLES="$CHURN_CYCLES" \
+  BENCH_PROFILE="$PROFILE" \
   python3 - >"$OUT" <<'PY'
 import json, os
 
@@ -497,14 +547,88 @@ w(f"- **Confidant ÷ Janus** (pps_per_cpu_second): {ratio(ppc('confidant'), ppc(
 if env.get("BENCH_JANUS_SKIP"):
     w(f"- Janus was not run: {env['BENCH_JANUS_SKIP']}")
 w("")
+
+# ------------------------------------------------------------------------------ targets
+w("## Targets")
+w("")
+w("| target | measured | verdict |")
+w("| --- | --- | --- |")
+
+
+def verdict(value, goal, higher=True, fmt="{:.2f}"):
+    if value is None:
+        return "not measured"
+    if (value >= goal) if higher else (value <= goal):
+        return "met"
+    miss = (goal - value) / goal if higher else (value - goal) / goal
+    return f"missed by {100 * miss:.0f} %"
+
+
+r_relay = None if not ppc("confidant") or not ppc("raw-relay") else ppc("confidant") / ppc("raw-relay")
+r_janus = None if not ppc("confidant") or not ppc("janus") else ppc("confidant") / ppc("janus")
+w(f"| packets per CPU-second ≥ 75 % of the raw relay ({headline}) | {ratio(ppc('confidant'), ppc('raw-relay'), '{:.3f}')} | {verdict(r_relay, 0.75)} |")
+w(f"| packets per CPU-second ≥ 3× Janus ({headline}) | {ratio(ppc('confidant'), ppc('janus'), '{:.2f}×')} | {verdict(r_janus, 3.0)} |")
+# "Half of capacity": the Confidant runs whose server used at most 60 % of its core.
+half = [(n, load(n, "sfu")[1]) for n, _ in ran]
+half = [(n, r) for n, r in half if r is not None and (num(r, "sfu_cpu_percent") or 100) <= 60
+        and num(r, "latency_ms_p99") is not None]
+if half:
+    worst = max(half, key=lambda x: num(x[1], "latency_ms_p99"))
+    p99 = num(worst[1], "latency_ms_p99")
+    w(f"| p99 added latency < 2 ms at half of capacity (runs at ≤ 60 % of a core: {', '.join(n for n, _ in half)}) | "
+      f"{p99:.2f} ms ({worst[0]}, {f(num(worst[1], 'sfu_cpu_percent'), '{:.0f}')} % CPU) | {verdict(p99, 2.0, higher=False)} |")
+else:
+    w("| p99 added latency < 2 ms at half of capacity | no Confidant run at ≤ 60 % of a core | not measured |")
+if env.get("BENCH_CHURN"):
+    _, c, _ = load("churn", "sfu")
+    before, end = num(c, "sfu_rss_before_bytes"), num(c, "sfu_rss_bytes")
+    change = None if not before or end is None else (end - before) / before
+    done = f"{c.get('cycles_completed')} of {c.get('cycles')} cycles" if c else "no report"
+    w(f"| RSS within ±5 % after churn ({done}) | {pct(change) if change is not None else '–'}"
+      f" ({mib(before)} → {mib(end)} MiB) | {verdict(abs(change) if change is not None else None, 0.05, higher=False)} |")
+else:
+    w("| RSS within ±5 % after churn | churn not run | not measured |")
+w("")
+w("The latency is one way, publisher → forwarder → receiver on loopback, so it includes the")
+w("generator's own packetizing and SRTP at both ends: an upper bound of what the forwarder adds.")
+w("")
+
+# ------------------------------------------------------------------------------ profile
+prof_name = env.get("BENCH_PROFILE", "")
+prof_path = os.path.join(work, f"{prof_name}.sfu.profile")
+if prof_name and os.path.exists(prof_path) and os.path.getsize(prof_path) > 0:
+    w(f"## Where Confidant's CPU goes ({prof_name}, `perf record -F 499 -g`, self time)")
+    w("")
+    w("By shared object (the `confidant` binary is Rust code: str0m, the SFU, tokio; `[kernel.kallsyms]`")
+    w("is system calls and the network stack; `libc` mostly memcpy/malloc):")
+    w("")
+    w("```")
+    dso = os.path.join(work, f"{prof_name}.sfu.profile-dso")
+    if os.path.exists(dso):
+        w(open(dso).read().rstrip())
+    w("```")
+    w("")
+    w("Functions with at least 1 % of the samples:")
+    w("")
+    w("```")
+    w(open(prof_path).read().rstrip())
+    w("```")
+    w("")
+elif prof_name:
+    w(f"## Profile")
+    w("")
+    w(f"No profile of {prof_name}: `perf` missing, not allowed (perf_event_paranoid), or the run did not happen.")
+    w("")
+
 w("## What is compared")
 w("")
 w("Each scenario runs up to three times with the same load generator, participants and media (Opus-shaped")
 w("audio every 20 ms, VP8-shaped video at 30 fps and 800 kbit/s, keyframes 4×):")
 w("")
 w("- **sfu**: through a fresh `confidant` server (`--max-participants 256 --max-lobby 256`):")
-w("  signalling, ICE, DTLS, SRTP and the str0m SFU, which decrypts, depacketizes, repacketizes")
-w("  and re-encrypts every frame for every receiver;")
+w("  signalling, ICE, DTLS, SRTP and the str0m SFU in RTP mode, which decrypts every packet once,")
+w("  rewrites its sequence number and timestamp per receiver and encrypts it for each (simulcast")
+w("  layer choice, TWCC bandwidth estimation, NACK/RTX and PLI handling on);")
 w("- **raw-relay** (the baseline): through `confidant-loadgen relay`, one thread with one UDP")
 w("  socket that copies every datagram to the other members of its room; the same frames are")
 w("  cut into datagrams of the size str0m makes (1150 bytes at most), with no WebRTC at all;")
@@ -566,7 +690,7 @@ for name, rooms in ran:
       f" | {pct(num(s, 'loss_ratio'))} / {pct(num(j, 'loss_ratio'))} |")
 w("")
 w("*CPU per packet* below 1× means Confidant spends less CPU time than Janus on each forwarded")
-w("packet. Confidant repacketizes every frame per receiver; Janus forwards packets as they came.")
+w("packet. Both forward RTP packets as they came, rewriting headers and re-encrypting SRTP per receiver.")
 w("")
 w("## Latency percentiles (one way, publisher → forwarder → receiver, ms)")
 w("")
