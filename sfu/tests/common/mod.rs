@@ -9,8 +9,13 @@ use std::time::{Duration, Instant};
 use confidant_sfu::{MediaKind, Output, PeerId, RoomId, Sfu, SfuConfig, SfuEvent};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaTime, Mid};
+use str0m::media::{Direction, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::vla::{
+    ResolutionAndFramerate, SimulcastStreamAllocation, SpatialLayerAllocation,
+    TemporalLayerAllocation, VideoLayersAllocation,
+};
+use str0m::rtp::Extension;
 use str0m::{Candidate, Event, Input, Rtc, RtcConfig};
 
 /// The SFU's advertised (and only) address in tests.
@@ -35,6 +40,148 @@ pub struct Received {
     pub mid: Mid,
     pub codec: Codec,
     pub len: usize,
+    /// The first [`HEAD_BYTES`] bytes of the frame (for VP8: the frame tag first).
+    pub head: Vec<u8>,
+    /// str0m's verdict: the frame follows the previous one with nothing missing.
+    pub contiguous: bool,
+    /// The (extended) RTP sequence numbers the frame came in.
+    pub seq: (u64, u64),
+}
+
+/// Bytes of each received frame kept in [`Received::head`].
+pub const HEAD_BYTES: usize = 16;
+
+impl Received {
+    /// Whether this is a VP8 key frame (frame tag bit 0 clear, RFC 6386 9.1).
+    pub fn vp8_key(&self) -> bool {
+        self.head.first().is_some_and(|b| b & 1 == 0)
+    }
+
+    /// The layer marker of a frame written by a simulcast [`Client`] (the byte right after the
+    /// VP8 frame header, see [`simulcast_frame`]): `b'q'`, `b'h'` or `b'f'`.
+    pub fn layer(&self) -> Option<u8> {
+        let offset = if self.vp8_key() { VP8_KEY_HEADER } else { VP8_INTER_HEADER };
+        self.head.get(offset).copied()
+    }
+}
+
+/// The simulcast RIDs a simulcast [`Client`] publishes, lowest first.
+pub const SIMULCAST_RIDS: [&str; 3] = ["q", "h", "f"];
+/// Header extension id for the video-layers-allocation extension in simulcast clients (the
+/// SFU's own choice too).
+pub const VLA_ID: u8 = 14;
+
+/// One simulcast layer a [`Client`] sends.
+#[derive(Debug, Clone)]
+pub struct LayerSend {
+    pub rid: Rid,
+    /// Marker byte written after the VP8 header of each frame.
+    pub marker: u8,
+    /// Bytes of each frame (header, marker and filler).
+    pub frame_len: usize,
+    pub width: u16,
+    pub height: u16,
+    /// A key frame every this many frames of the layer (besides the ones asked for).
+    pub keyframe_every: u64,
+    /// Frames written on this layer so far.
+    pub frames: u64,
+    /// The next frame is a key frame (asked for by a keyframe request).
+    pub key_next: bool,
+    /// The layer is being sent (clear it to stop the layer, as a browser whose uplink drops).
+    pub sending: bool,
+    /// Key frames written, as frame numbers of this layer.
+    pub keyframes_sent: u64,
+}
+
+/// A client's simulcast video: its layers, lowest first, and whether it honours keyframe
+/// requests (a real encoder does, with a delay; `false` makes switches wait for the periodic
+/// key frame).
+#[derive(Debug, Clone)]
+pub struct SimulcastSend {
+    pub layers: Vec<LayerSend>,
+    pub answer_keyframe_requests: bool,
+}
+
+impl SimulcastSend {
+    /// `q`, `h`, `f` at 320x180, 640x360, 1280x720 with frames of 100, 400 and 1200 bytes.
+    /// At 50 frames/s that is 40, 160 and 480 kbit/s of payload: all three fit the SFU's
+    /// initial 1 Mbit/s estimate (85 % of it for video, less 40 kbit/s per audio track), so
+    /// the rendered size alone decides the layer.
+    pub fn three_layers() -> SimulcastSend {
+        let layer = |rid: &str, frame_len, width, height| LayerSend {
+            rid: rid.into(),
+            marker: rid.as_bytes()[0],
+            frame_len,
+            width,
+            height,
+            keyframe_every: 100,
+            frames: 0,
+            key_next: false,
+            sending: true,
+            keyframes_sent: 0,
+        };
+        SimulcastSend {
+            layers: vec![
+                layer("q", 100, 320, 180),
+                layer("h", 400, 640, 360),
+                layer("f", 1200, 1280, 720),
+            ],
+            answer_keyframe_requests: true,
+        }
+    }
+
+    pub fn layer_mut(&mut self, rid: &str) -> &mut LayerSend {
+        self.layers
+            .iter_mut()
+            .find(|l| &*l.rid == rid)
+            .expect("a layer with this rid")
+    }
+
+    /// The video-layers-allocation value every layer's packets carry: all layers with their
+    /// resolution, `index` as the current stream.
+    fn vla(&self, index: u8) -> VideoLayersAllocation {
+        VideoLayersAllocation {
+            current_simulcast_stream_index: index,
+            simulcast_streams: self
+                .layers
+                .iter()
+                .map(|l| SimulcastStreamAllocation {
+                    spatial_layers: vec![SpatialLayerAllocation {
+                        temporal_layers: vec![TemporalLayerAllocation {
+                            cumulative_kbps: (l.frame_len as u64) * 8 * 50 / 1000,
+                        }],
+                        resolution_and_framerate: Some(ResolutionAndFramerate {
+                            width: l.width,
+                            height: l.height,
+                            framerate: 50,
+                        }),
+                    }],
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Length of the fake VP8 key frame header [`vp8_frame`] writes (frame tag, start code, size).
+pub const VP8_KEY_HEADER: usize = 10;
+/// Length of the fake VP8 inter frame header (frame tag).
+pub const VP8_INTER_HEADER: usize = 3;
+
+/// A fake VP8 frame of a simulcast layer: the VP8 header, then `marker` up to `len` bytes.
+pub fn simulcast_frame(key: bool, marker: u8, len: usize) -> Vec<u8> {
+    let mut f = vp8_frame(key);
+    f.truncate(if key { VP8_KEY_HEADER } else { VP8_INTER_HEADER });
+    f.resize(len.max(f.len() + 1), marker);
+    f
+}
+
+/// An `RtcConfig` for a simulcast publisher: str0m's defaults plus the video-layers-allocation
+/// extension, which tells the SFU each layer's resolution.
+pub fn simulcast_config() -> RtcConfig {
+    RtcConfig::new().set_extension(
+        VLA_ID,
+        Extension::with_serializer(str0m::rtp::vla::URI, str0m::rtp::vla::Serializer),
+    )
 }
 
 /// One in-process client: a full-ICE str0m `Rtc` standing in for a browser.
@@ -48,6 +195,10 @@ pub struct Client {
     pub connected: bool,
     pub received: Vec<Received>,
     pub keyframe_requests: Vec<Instant>,
+    /// Every keyframe request with the RID it was for.
+    pub keyframe_request_rids: Vec<(Instant, Option<Rid>)>,
+    /// Simulcast video (set by [`Client::with_offer_simulcast`]); `None`: one video stream.
+    pub simulcast: Option<SimulcastSend>,
     pub closed: bool,
     /// Drop everything this client sends (its transport "dies").
     pub mute_network: bool,
@@ -79,6 +230,32 @@ impl Client {
         config: RtcConfig,
         now: Instant,
     ) -> (Client, String, SdpPendingOffer) {
+        Client::build(id, room, addr, candidate, config, now, None)
+    }
+
+    /// A client at `addr` whose video is sent as `simulcast` (RIDs in the offer's
+    /// `a=simulcast:send`); `config` should come from [`simulcast_config`].
+    pub fn with_offer_simulcast(
+        id: u64,
+        room: u64,
+        addr: SocketAddr,
+        config: RtcConfig,
+        now: Instant,
+        simulcast: SimulcastSend,
+    ) -> (Client, String, SdpPendingOffer) {
+        let candidate = Candidate::host(addr, "udp").expect("host candidate");
+        Client::build(id, room, addr, candidate, config, now, Some(simulcast))
+    }
+
+    fn build(
+        id: u64,
+        room: u64,
+        addr: SocketAddr,
+        candidate: Candidate,
+        config: RtcConfig,
+        now: Instant,
+        simulcast: Option<SimulcastSend>,
+    ) -> (Client, String, SdpPendingOffer) {
         let mut rtc = config.build(now);
         rtc.add_local_candidate(candidate);
         let mut api = rtc.sdp_api();
@@ -94,7 +271,10 @@ impl Client {
             Direction::SendRecv,
             None,
             None,
-            None,
+            simulcast.as_ref().map(|s| Simulcast {
+                send: s.layers.iter().map(|l| SimulcastLayer::new(&l.rid)).collect(),
+                recv: vec![],
+            }),
         );
         let (offer, pending) = api.apply().expect("an offer");
         let client = Client {
@@ -107,6 +287,8 @@ impl Client {
             connected: false,
             received: Vec::new(),
             keyframe_requests: Vec::new(),
+            keyframe_request_rids: Vec::new(),
+            simulcast,
             closed: false,
             mute_network: false,
             audio_frames: 0,
@@ -158,9 +340,24 @@ impl Client {
                     mid: d.mid,
                     codec: d.params.spec().codec,
                     len: d.data.len(),
+                    head: d.data.iter().take(HEAD_BYTES).copied().collect(),
+                    contiguous: d.contiguous,
+                    seq: (**d.seq_range.start(), **d.seq_range.end()),
                 });
             }
-            Event::KeyframeRequest(_) => self.keyframe_requests.push(now),
+            Event::KeyframeRequest(req) => {
+                self.keyframe_requests.push(now);
+                self.keyframe_request_rids.push((now, req.rid));
+                if let Some(s) = self.simulcast.as_mut() {
+                    if s.answer_keyframe_requests {
+                        for l in &mut s.layers {
+                            if req.rid.is_none_or(|r| r == l.rid) {
+                                l.key_next = true;
+                            }
+                        }
+                    }
+                }
+            }
             Event::Closed => self.closed = true,
             _ => {}
         }
@@ -191,7 +388,9 @@ impl Client {
             }
         }
         self.audio_frames += 1;
-        if matches!(self.audio_frames % 2, 0) {
+        if matches!(self.audio_frames % 2, 0) && self.simulcast.is_some() {
+            self.send_simulcast_video(now);
+        } else if matches!(self.audio_frames % 2, 0) {
             if let Some(writer) = self.rtc.writer(self.video_mid) {
                 let params = writer
                     .payload_params()
@@ -214,6 +413,48 @@ impl Client {
                 self.video_frames += 1;
             }
         }
+    }
+}
+
+impl Client {
+    /// Writes one frame on every layer that is sending (all at the same capture time, as one
+    /// encoder pass): key on the layer's period or when a keyframe request asked for one.
+    fn send_simulcast_video(&mut self, now: Instant) {
+        let Some(mut simulcast) = self.simulcast.take() else {
+            return;
+        };
+        let t = MediaTime::new(self.video_frames * 1800, str0m::media::Frequency::NINETY_KHZ);
+        for index in 0..simulcast.layers.len() {
+            if !simulcast.layers[index].sending {
+                continue;
+            }
+            let vla = simulcast.vla(u8::try_from(index).expect("few layers"));
+            let Some(writer) = self.rtc.writer(self.video_mid) else {
+                break;
+            };
+            let Some(pt) = writer
+                .payload_params()
+                .find(|p| p.spec().codec == Codec::Vp8)
+                .map(|p| p.pt())
+            else {
+                break;
+            };
+            let l = &mut simulcast.layers[index];
+            let key = l.key_next || l.frames % l.keyframe_every == 0;
+            let frame = simulcast_frame(key, l.marker, l.frame_len);
+            writer
+                .rid(l.rid)
+                .user_extension_value(vla)
+                .write(pt, now, t, frame)
+                .expect("write simulcast video");
+            l.frames += 1;
+            l.key_next = false;
+            if key {
+                l.keyframes_sent += 1;
+            }
+        }
+        self.video_frames += 1;
+        self.simulcast = Some(simulcast);
     }
 }
 
@@ -338,12 +579,31 @@ impl World {
         self.add_client_with(id, room, RtcConfig::new())
     }
 
+    /// Adds a client whose video is simulcast (see [`SimulcastSend`]).
+    pub fn add_simulcast_client(&mut self, id: u64, room: u64, simulcast: SimulcastSend) -> usize {
+        let idx = self.clients.len();
+        let addr = Self::client_addr(idx, id);
+        let (mut client, offer, pending) =
+            Client::with_offer_simulcast(id, room, addr, simulcast_config(), self.now, simulcast);
+        let answer = self
+            .sfu
+            .add_peer(self.now, RoomId(room), PeerId(id), &offer)
+            .expect("SFU accepts a valid simulcast offer");
+        client.accept_answer(pending, &answer);
+        self.clients.push(client);
+        idx
+    }
+
+    fn client_addr(idx: usize, id: u64) -> SocketAddr {
+        format!("127.0.0.{}:{}", 2 + idx, 10000 + id)
+            .parse()
+            .expect("valid address")
+    }
+
     /// Adds a client built from `config`.
     pub fn add_client_with(&mut self, id: u64, room: u64, config: RtcConfig) -> usize {
         let idx = self.clients.len();
-        let addr: SocketAddr = format!("127.0.0.{}:{}", 2 + idx, 10000 + id)
-            .parse()
-            .expect("valid address");
+        let addr = Self::client_addr(idx, id);
         let (mut client, offer, pending) = Client::with_offer(id, room, addr, config, self.now);
         let answer = self
             .sfu
@@ -494,6 +754,7 @@ impl World {
             let now = self.now;
             let mut sent = Vec::new();
             for c in &mut self.clients {
+                let mut timeouts = 0;
                 loop {
                     match c.rtc.poll_output().expect("client poll_output") {
                         str0m::Output::Transmit(t) => {
@@ -503,6 +764,16 @@ impl World {
                             }
                         }
                         str0m::Output::Event(e) => c.handle_event(now, e),
+                        // A timeout already due (str0m's send queue wants a fresh snapshot
+                        // to release what was written since) is honoured at once, as a
+                        // browser's timer would: otherwise a client writing more packets
+                        // per tick than one snapshot releases (simulcast) builds a backlog.
+                        str0m::Output::Timeout(t) if t <= now && timeouts < MAX_ROUNDS => {
+                            timeouts += 1;
+                            c.rtc
+                                .handle_input(Input::Timeout(now))
+                                .expect("client timeout");
+                        }
                         str0m::Output::Timeout(_) => break,
                     }
                 }
