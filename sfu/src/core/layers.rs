@@ -14,6 +14,9 @@
 //!    size is unknown wants the top layer, a hidden one (height 0) the lowest.
 //! 4. The rest of the budget goes one layer step at a time, largest rendered tile first, while
 //!    the step fits: a large tile is upgraded before a thumbnail.
+//! 5. Hysteresis: a track keeps the layer it has (up to what it wants) while the total stays
+//!    within [`KEEP_MARGIN_PERCENT`] of the budget, so an estimate that wobbles around a layer's
+//!    rate does not make the picture switch back and forth (each switch costs a keyframe).
 //!
 //! Ordering of one track's layers (lowest first) comes from the caller; see
 //! [`LayerInfo`]. Nothing here reads the media payload.
@@ -22,6 +25,10 @@ use std::time::Duration;
 
 /// A layer that sent nothing for this long is inactive.
 pub const LAYER_IDLE: Duration = Duration::from_millis(1500);
+
+/// A track keeps its current layer while the allocation stays within this share of the
+/// budget (rule 5): up is decided at 100 %, down only below 100/125 = 80 %.
+pub const KEEP_MARGIN_PERCENT: u64 = 125;
 
 /// At most this many layers per track are considered (WebRTC simulcast sends up to 3; the
 /// video-layers-allocation extension allows 4 streams).
@@ -47,6 +54,8 @@ pub struct TrackWant {
     pub count: usize,
     /// Height in device pixels the subscriber renders this track at; `None`: not reported.
     pub render_height: Option<u32>,
+    /// Index of the layer the subscriber gets now (rule 5); `None`: none yet.
+    pub current: Option<usize>,
 }
 
 /// The decision for one track.
@@ -142,6 +151,25 @@ pub fn allocate(tracks: &[TrackWant], budget_bps: u64, out: &mut [Allocation]) {
         out[i].layer = Some(next);
         spent = spent.saturating_add(extra);
     }
+    // Rule 5: give back a layer a track already has, within the margin.
+    let keep_budget = budget_bps.saturating_mul(KEEP_MARGIN_PERCENT) / 100;
+    for i in 0..n {
+        let t = &tracks[i];
+        let (Some(chosen), Some(current), Some(wanted)) = (out[i].layer, t.current, out[i].wanted)
+        else {
+            continue;
+        };
+        if current <= chosen || current > wanted || !t.layers.get(current).is_some_and(|l| l.active) {
+            continue;
+        }
+        let extra = t.layers[current]
+            .bitrate_bps
+            .saturating_sub(t.layers[chosen].bitrate_bps);
+        if spent.saturating_add(extra) <= keep_budget {
+            out[i].layer = Some(current);
+            spent = spent.saturating_add(extra);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -235,8 +263,28 @@ mod tests {
             count: 1,
             layers: [layer(800, 360), Default::default(), Default::default(), Default::default()],
             render_height: Some(90),
+            current: None,
         };
         assert_eq!(run(&[t], 0), vec![Some(0)]);
+    }
+
+    #[test]
+    fn current_layer_is_kept_while_the_estimate_wobbles_just_below_it() {
+        let mut t = simulcast(None);
+        // 150 + 350 + 1000 = 1500 needed for the top layer.
+        t.current = Some(2);
+        assert_eq!(run(&[t], 1_400), vec![Some(2)], "within 125 %: kept");
+        assert_eq!(run(&[t], 1_100), vec![Some(1)], "clearly short: down");
+        t.current = Some(1);
+        assert_eq!(run(&[t], 1_400), vec![Some(1)], "up only when it fits: stays");
+        assert_eq!(run(&[t], 1_500), vec![Some(2)]);
+    }
+
+    #[test]
+    fn kept_layer_never_exceeds_what_the_size_wants() {
+        let mut t = simulcast(Some(180));
+        t.current = Some(2);
+        assert_eq!(run(&[t], 10_000), vec![Some(0)]);
     }
 
     #[test]

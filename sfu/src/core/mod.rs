@@ -1090,7 +1090,7 @@ impl Sfu {
                 continue;
             };
             let height = sub.render_sizes.get(&t.source).map(|(_, h)| *h);
-            let (want, ssrcs) = track.want(now, height);
+            let (want, ssrcs) = track.want(now, height, t.current);
             wants.push((i, want, ssrcs));
         }
         let estimate = sub.estimate.unwrap_or(INITIAL_ESTIMATE).as_u64();

@@ -330,8 +330,14 @@ impl TrackIn {
         (order, n)
     }
 
-    /// The allocator's view of this track, lowest layer first, with the SSRCs in that order.
-    pub(crate) fn want(&self, now: Instant, render_height: Option<u32>) -> (TrackWant, [Option<Ssrc>; MAX_LAYERS]) {
+    /// The allocator's view of this track, lowest layer first, with the SSRCs in that order;
+    /// `current` is the layer the subscriber gets now.
+    pub(crate) fn want(
+        &self,
+        now: Instant,
+        render_height: Option<u32>,
+        current: Option<Ssrc>,
+    ) -> (TrackWant, [Option<Ssrc>; MAX_LAYERS]) {
         let (order, n) = self.ranked();
         let mut want = TrackWant {
             count: n,
@@ -349,6 +355,9 @@ impl TrackIn {
                 active: l.is_active(now),
             };
             ssrcs[k] = Some(l.ssrc);
+            if current == Some(l.ssrc) {
+                want.current = Some(k);
+            }
         }
         (want, ssrcs)
     }

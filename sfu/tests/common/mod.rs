@@ -540,6 +540,9 @@ pub struct World {
     pub netem: Option<Netem>,
     in_flight: Vec<InFlight>,
     pub now: Instant,
+    /// The SFU's clock: `now`, plus the timeouts it asked for inside the current tick (never
+    /// goes back, so the SFU and the clients see datagrams in the order and spacing it sent).
+    sfu_clock: Instant,
     pub sfu: Sfu,
     pub sfu_addr: SocketAddr,
     pub clients: Vec<Client>,
@@ -564,6 +567,7 @@ impl World {
             netem: None,
             in_flight: Vec::new(),
             now: Instant::now(),
+            sfu_clock: Instant::now(),
             sfu,
             sfu_addr,
             clients: Vec::new(),
@@ -668,7 +672,12 @@ impl World {
 
     /// Hands a datagram to the client at `destination`.
     fn deliver_to_client(&mut self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
-        let now = self.now;
+        self.deliver_to_client_at(self.now, source, destination, contents);
+    }
+
+    /// Delivers a datagram to its client at `now` (the SFU's time within the tick when it
+    /// sent it, so the clients' TWCC feedback sees the real spacing, not a 10 ms step).
+    fn deliver_to_client_at(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
         if let Some(c) = self
             .clients
             .iter_mut()
@@ -696,6 +705,12 @@ impl World {
         Some(false)
     }
 
+    /// The latest time any part of the world has seen: `now`, or the SFU's clock if a timeout
+    /// inside the tick moved it on. Input fed by hand should not be older than this.
+    pub fn clock(&self) -> Instant {
+        self.now.max(self.sfu_clock)
+    }
+
     /// Delivers held-back datagrams that are due.
     fn deliver_due(&mut self) -> bool {
         let now = self.now;
@@ -704,7 +719,8 @@ impl World {
         let any = !due.is_empty();
         for d in due {
             if d.to_sfu {
-                self.sfu.handle_receive(now, d.source, d.destination, &d.contents);
+                self.sfu_clock = self.sfu_clock.max(now);
+                self.sfu.handle_receive(self.sfu_clock, d.source, d.destination, &d.contents);
             } else {
                 self.deliver_to_client(d.source, d.destination, &d.contents);
             }
@@ -718,14 +734,15 @@ impl World {
             let mut moved = self.deliver_due();
             // SFU → clients. Timeouts the SFU asks for within this tick are honoured (str0m's
             // pacer sends a packet per timeout), as the real shell's timer would.
-            let mut sfu_now = self.now;
+            self.sfu_clock = self.sfu_clock.max(self.now);
+            let mut sfu_now = self.sfu_clock;
             let mut timeouts = 0;
             loop {
                 match self.sfu.poll_output(sfu_now) {
                     Output::Transmit(t) => {
                         moved = true;
                         if self.through(false, t.source, t.destination, &t.contents) == Some(true) {
-                            self.deliver_to_client(t.source, t.destination, &t.contents);
+                            self.deliver_to_client_at(sfu_now, t.source, t.destination, &t.contents);
                         }
                     }
                     Output::Event(peer, event) => {
@@ -743,6 +760,7 @@ impl World {
                         if t < self.now + TICK && timeouts < MAX_SFU_TIMEOUTS_PER_TICK {
                             timeouts += 1;
                             sfu_now = sfu_now.max(t);
+                            self.sfu_clock = sfu_now;
                             self.sfu.handle_timeout(sfu_now);
                             continue;
                         }
@@ -780,7 +798,7 @@ impl World {
             }
             for (source, destination, contents) in sent {
                 if self.through(true, source, destination, &contents) == Some(true) {
-                    self.sfu.handle_receive(now, source, destination, &contents);
+                    self.sfu.handle_receive(self.sfu_clock.max(now), source, destination, &contents);
                 }
             }
             if !moved {
@@ -788,7 +806,8 @@ impl World {
             }
         }
         self.now += TICK;
-        self.sfu.handle_timeout(self.now);
+        self.sfu_clock = self.sfu_clock.max(self.now);
+        self.sfu.handle_timeout(self.sfu_clock);
         for c in &mut self.clients {
             c.rtc
                 .handle_input(Input::Timeout(self.now))
