@@ -146,6 +146,7 @@ pub mod report;
 mod run;
 pub mod shared;
 pub mod signal;
+pub mod simulcast;
 
 pub use config::{Args, Command, Plan, Scenario};
 pub use report::Report;

@@ -255,6 +255,7 @@ impl Outgoing {
             in_window,
             seq: self.seq,
             sent_ns: shared.ns(sent.into_std()),
+            layer: None,
         };
         match self.kind {
             Kind::Audio => {
