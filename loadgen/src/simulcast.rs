@@ -84,7 +84,8 @@ impl LayerTrail {
             }
             return;
         }
-        self.highest.insert(layer, highest.map_or(seq, |h| h.max(seq)));
+        self.highest
+            .insert(layer, highest.map_or(seq, |h| h.max(seq)));
         let was_on_it = self.current == Some(layer);
         if !was_on_it {
             if self.current.is_some() {
