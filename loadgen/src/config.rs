@@ -72,6 +72,18 @@ pub struct Args {
     /// Video frames per second.
     #[arg(long, default_value_t = 30)]
     pub fps: u32,
+    /// Publishers send their video as three simulcast layers, RIDs q, h, f (320×180, 640×360,
+    /// 1280×720) with 1/10, 3/10 and 6/10 of --video-kbps; f and h at --fps, q at half of it.
+    /// Each layer starts with a keyframe and answers the SFU's keyframe requests for its RID
+    /// on its own. The report then says which layer receivers got (`layers`,
+    /// `layer_switches`). Through the server only.
+    #[arg(long)]
+    pub simulcast: bool,
+    /// Every receiver tells the server (signalling `video_size`) that it shows every video it
+    /// receives this many device pixels tall (16:9 wide), which drives the SFU's layer choice:
+    /// 180 asks for q, 360 for h, 720 for f. Without it the SFU picks by bandwidth alone.
+    #[arg(long, value_name = "H")]
+    pub view_height: Option<u32>,
     /// Churn: join/leave cycles in all.
     #[arg(long)]
     pub cycles: Option<u64>,
@@ -148,6 +160,10 @@ pub struct Plan {
     pub video_kbps: u32,
     /// Video fps.
     pub fps: u32,
+    /// Video as three simulcast layers.
+    pub simulcast: bool,
+    /// Height receivers render every video at (`video_size`).
+    pub view_height: Option<u32>,
     /// Setup timeout per participant.
     pub setup_timeout: Duration,
     /// Baseline run through this relay instead of the server.
@@ -180,6 +196,8 @@ impl Plan {
             churn_parallel: a.churn_parallel.max(1),
             video_kbps: a.video_kbps.max(8),
             fps: a.fps.clamp(1, 120),
+            simulcast: a.simulcast,
+            view_height: a.view_height,
             setup_timeout: secs(a.setup_timeout, "setup-timeout")?,
             raw_relay: a.raw_relay,
             janus: a
@@ -213,6 +231,22 @@ impl Plan {
                 ))
             }
             None => {}
+        }
+        if plan.simulcast && (plan.raw_relay.is_some() || plan.janus.is_some()) {
+            return Err(Error::Config(
+                "--simulcast needs the server's SFU (not --raw-relay or --janus-url)".into(),
+            ));
+        }
+        if plan.simulcast && !plan.video {
+            return Err(Error::Config("--simulcast needs video".into()));
+        }
+        if plan.view_height.is_some() && (plan.raw_relay.is_some() || plan.janus.is_some()) {
+            return Err(Error::Config(
+                "--view-height is a signalling message to the server".into(),
+            ));
+        }
+        if plan.view_height.is_some_and(|h| h > 16_384) {
+            return Err(Error::Config("--view-height must be 0..=16384".into()));
         }
         if plan.rooms == 0 || plan.rooms > 1000 {
             return Err(Error::Config("--rooms must be 1..=1000".into()));
@@ -312,6 +346,21 @@ mod tests {
             "127.0.0.1:9"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn simulcast_and_view_height_are_for_the_server() {
+        let creds = ["--email", "a@b.c", "--password", "x"];
+        let p = plan(&[&creds[..], &["--simulcast", "--view-height", "180"]].concat()).unwrap();
+        assert!(p.simulcast);
+        assert_eq!(p.view_height, Some(180));
+        let p = plan(&creds).unwrap();
+        assert!(!p.simulcast);
+        assert_eq!(p.view_height, None);
+        assert!(plan(&["--raw-relay", "127.0.0.1:9", "--simulcast"]).is_err());
+        assert!(plan(&["--raw-relay", "127.0.0.1:9", "--view-height", "180"]).is_err());
+        assert!(plan(&[&creds[..], &["--simulcast", "--audio-only"]].concat()).is_err());
+        assert!(plan(&[&creds[..], &["--view-height", "20000"]].concat()).is_err());
     }
 
     #[test]

@@ -30,6 +30,18 @@
 //! The SFU cannot read payloads anyway (they are end-to-end encrypted in real calls); it
 //! depacketizes and repacketizes the VP8 frames, which is why they must be VP8-shaped.
 //!
+//! With `--simulcast` a publisher's video m-line offers three send RIDs (`a=simulcast:send
+//! q;h;f`) and every frame time goes out on up to three layers through `Writer::rid`: `q`
+//! (320×180, 1/10 of `--video-kbps`, half of `--fps`), `h` (640×360, 3/10, `--fps`) and `f`
+//! (1280×720, 6/10, `--fps`). Each layer numbers its frames itself, starts with a keyframe,
+//! and sends a keyframe when the SFU asks for one *on that RID* (`Event::KeyframeRequest`'s
+//! `rid`), so the SFU can switch a receiver at a keyframe of the target layer. Keyframes, and
+//! one frame a second, carry the video-layers-allocation header extension with all three
+//! layers' resolutions, which is how the SFU matches layers to rendered sizes. The stamp's
+//! kind byte carries the layer (see [`payload`]), so receivers know which layer they got.
+//! `--view-height H` makes every receiver send `video_size` (H × 16/9 by H) for each publisher
+//! whose video it is offered (from the SFU's offers' `a=msid` and from `track_published`).
+//!
 //! # Phases
 //!
 //! Publishers join first; once they are connected the receive-only subscribers join. When
@@ -60,6 +72,19 @@
 //!   failures show up as loss); `frames_received` counts the window frames that arrived.
 //!   For churn, where clients stay only briefly, loss is the gaps in the sequence numbers
 //!   between the first and the last frame each client received.
+//! * **Simulcast** (`layers`, `layer_switches`, `final_layers`): the SFU forwards one layer per
+//!   receiver, so summing all layers' window frames would overstate what a receiver should
+//!   get threefold. Instead each receiver tracks, per publisher, the stretches of the window
+//!   it was forwarded one layer, and expects every window frame of that layer inside each
+//!   stretch, widened to the window's edges where it stayed on the layer (see [`simulcast`]
+//!   for the exact rule and its one blind spot: frames right at a switch). `frames_expected`
+//!   and `frames_received` add up these per-layer counts (audio as before); `frames_sent`
+//!   counts every layer's frames. Per layer, `layers.{q,h,f}` gives frames sent, expected and
+//!   received (which layer receivers got), loss, latency and the packets sent on the layer's
+//!   SSRC; `expected_packets` counts each expected frame with its layer's packets per frame.
+//!   `layer_switches` are the layer changes all receivers saw over the run
+//!   (`layer_switches_in_window` inside the window), `final_layers` the layer each
+//!   (receiver, publisher) pair ended on.
 //! * **Latency** (`latency_ms_p50/p99/p999/max`): receive time (when str0m hands the
 //!   reassembled frame to the receiver) minus the stamped send time (just before
 //!   `Writer::write`), for window frames, in an HDR histogram (1 µs – 60 s, 3 significant
@@ -146,6 +171,7 @@ pub mod report;
 mod run;
 pub mod shared;
 pub mod signal;
+pub mod simulcast;
 
 pub use config::{Args, Command, Plan, Scenario};
 pub use report::Report;

@@ -2,7 +2,7 @@
 //! socket on 127.0.0.1, synthetic publishing and measuring reception. Driven sans-IO by one
 //! tokio task.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,16 +10,24 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::media::{
+    Direction, Frequency, MediaKind, MediaTime, Mid, Pt, Rid, Simulcast, SimulcastLayer,
+};
 use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::rtp::vla::{
+    ResolutionAndFramerate, SimulcastStreamAllocation, SpatialLayerAllocation,
+    TemporalLayerAllocation, VideoLayersAllocation,
+};
+use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::payload::{self, Kind, Stamp};
+use crate::payload::{self, Kind, Layer, Stamp};
 use crate::shared::{Control, Counters, RoomInfo, Shared};
 use crate::signal::{field, msg_type, Incoming, Signal};
+use crate::simulcast::LayerTrail;
 use crate::Error;
 
 /// Audio frame duration.
@@ -39,6 +47,8 @@ const RECV_BATCH: usize = 64;
 const RECV_BUFFER: usize = 2048;
 /// Highest latency the histogram holds, in microseconds (60 s).
 const HIST_MAX_US: u64 = 60_000_000;
+/// Header extension id of video-layers-allocation: the same as the SFU's, so its answer keeps it.
+const VIDEO_LAYERS_ALLOCATION_ID: u8 = 14;
 
 /// What one participant does.
 #[derive(Debug, Clone)]
@@ -59,6 +69,11 @@ pub struct Spec {
     pub video_kbps: u32,
     /// Video frames per second.
     pub fps: u32,
+    /// Publish video as three simulcast layers (`q`, `h`, `f`; see [`Layer`]).
+    pub simulcast: bool,
+    /// Tell the SFU (`video_size`) that every received video is shown this many device pixels
+    /// tall (and 16:9 wide).
+    pub view_height: Option<u32>,
     /// Give up joining after this long.
     pub setup_timeout: Duration,
 }
@@ -107,13 +122,25 @@ impl RxTrack {
 /// Window frames may arrive this many sequence numbers before the first one that arrived.
 const WINDOW_SLACK: u64 = 4096;
 
-/// Frames published on one track.
+/// Frames published on one track (with simulcast: one layer of it).
 #[derive(Debug, Clone, Default)]
 pub struct TxTrack {
     /// Frames stamped `in_window`.
     pub in_window: u64,
     /// All frames.
     pub total: u64,
+    /// Sequence number of the first frame stamped `in_window` (they are consecutive).
+    pub first_window_seq: Option<u64>,
+    /// RTP packets sent on this layer's SSRC inside the window (simulcast layers only).
+    pub win_packets: u64,
+}
+
+impl TxTrack {
+    /// First and last sequence number stamped `in_window`, if any.
+    pub fn window_seqs(&self) -> Option<(u64, u64)> {
+        let first = self.first_window_seq?;
+        (self.in_window > 0).then(|| (first, first + self.in_window - 1))
+    }
 }
 
 /// What a participant reports when it is done.
@@ -129,10 +156,14 @@ pub struct Report {
     pub first_frame: Option<Duration>,
     /// One-way latency of `in_window` frames, microseconds.
     pub latency_us: Histogram<u64>,
-    /// Received frames by (publisher, kind).
-    pub rx: BTreeMap<(u32, Kind), RxTrack>,
-    /// Published frames by kind.
-    pub tx: BTreeMap<Kind, TxTrack>,
+    /// Received frames by (publisher, kind, simulcast layer).
+    pub rx: BTreeMap<(u32, Kind, Option<Layer>), RxTrack>,
+    /// Published frames by kind and simulcast layer.
+    pub tx: BTreeMap<(Kind, Option<Layer>), TxTrack>,
+    /// Simulcast video received, by publisher: layers, switches, window stretches.
+    pub trails: BTreeMap<u32, LayerTrail>,
+    /// One-way latency of `in_window` simulcast frames by layer, microseconds.
+    pub layer_latency_us: BTreeMap<Layer, Histogram<u64>>,
     /// RTP datagrams received inside the window, and their bytes.
     pub win_rx_packets: u64,
     /// Bytes of those.
@@ -157,6 +188,8 @@ impl Report {
             latency_us: new_histogram(),
             rx: BTreeMap::new(),
             tx: BTreeMap::new(),
+            trails: BTreeMap::new(),
+            layer_latency_us: BTreeMap::new(),
             win_rx_packets: 0,
             win_rx_bytes: 0,
             win_tx_packets: 0,
@@ -210,6 +243,10 @@ struct Participant<'a> {
 pub(crate) struct Outgoing {
     pub(crate) kind: Kind,
     mid: Mid,
+    /// The simulcast layer this sends (video with `--simulcast`).
+    pub(crate) layer: Option<Layer>,
+    /// The layer's SSRC, once str0m made the stream.
+    ssrc: Option<u32>,
     pt: Option<Pt>,
     /// Sequence number of the next frame on this track.
     pub(crate) seq: u64,
@@ -223,6 +260,15 @@ pub(crate) struct Outgoing {
 impl Outgoing {
     /// A track of `kind` whose first frame is due now (video starts with a keyframe).
     pub(crate) fn new(kind: Kind, mid: Mid, fps: u32) -> Outgoing {
+        Outgoing::with_layer(kind, mid, fps, None)
+    }
+
+    /// One simulcast layer of a video track at the layer's share of `fps`.
+    pub(crate) fn layer(mid: Mid, fps: u32, layer: Layer) -> Outgoing {
+        Outgoing::with_layer(Kind::Video, mid, layer.fps(fps), Some(layer))
+    }
+
+    fn with_layer(kind: Kind, mid: Mid, fps: u32, layer: Option<Layer>) -> Outgoing {
         let interval = match kind {
             Kind::Audio => AUDIO_FRAME,
             Kind::Video => Duration::from_secs(1) / fps.max(1),
@@ -230,6 +276,8 @@ impl Outgoing {
         Outgoing {
             kind,
             mid,
+            layer,
+            ssrc: None,
             pt: None,
             seq: 0,
             next: Instant::now(),
@@ -239,7 +287,8 @@ impl Outgoing {
     }
 
     /// The next frame of this track, stamped as sent at `sent`: Opus-shaped audio of a
-    /// random 80–160 bytes, or VP8-shaped video of the average size (keyframes 4×).
+    /// random 80–160 bytes, or VP8-shaped video of the average size (keyframes 4×); a
+    /// simulcast layer's average is its share of the bitrate over its frame rate.
     /// Returns the frame and whether it is a keyframe.
     pub(crate) fn frame(
         &mut self,
@@ -255,6 +304,7 @@ impl Outgoing {
             in_window,
             seq: self.seq,
             sent_ns: shared.ns(sent.into_std()),
+            layer: self.layer,
         };
         match self.kind {
             Kind::Audio => {
@@ -266,7 +316,11 @@ impl Outgoing {
                 (payload::audio_frame(&stamp, size), false)
             }
             Kind::Video => {
-                let avg = (spec.video_kbps as usize * 1000 / 8) / spec.fps.max(1) as usize;
+                let (kbps, fps) = match self.layer {
+                    Some(l) => (l.kbps(spec.video_kbps), l.fps(spec.fps)),
+                    None => (spec.video_kbps, spec.fps),
+                };
+                let avg = (kbps as usize * 1000 / 8) / fps.max(1) as usize;
                 let key = std::mem::take(&mut self.keyframe_wanted);
                 let size = if key { avg * KEYFRAME_FACTOR } else { avg };
                 (payload::video_frame(&stamp, key, size), key)
@@ -284,13 +338,14 @@ impl Outgoing {
         report: &mut Report,
         in_window: bool,
     ) {
-        self.seq += 1;
         Counters::inc(&shared.counters.frames_tx);
-        let t = report.tx.entry(self.kind).or_default();
+        let t = report.tx.entry((self.kind, self.layer)).or_default();
         t.total += 1;
         if in_window {
             t.in_window += 1;
+            t.first_window_seq.get_or_insert(self.seq);
         }
+        self.seq += 1;
         self.next += self.interval;
         if now.saturating_duration_since(self.next) > MAX_BEHIND {
             let behind = now.saturating_duration_since(self.next);
@@ -306,7 +361,8 @@ impl Outgoing {
 pub(crate) struct Reception {
     /// When the participant knocked (or, without signalling, first said hello).
     pub(crate) knocked: Instant,
-    tracks_seen: usize,
+    /// (publisher, kind) of the tracks that delivered a frame.
+    tracks_seen: BTreeSet<(u32, Kind)>,
     /// Every expected track delivered a frame.
     pub(crate) ready: bool,
 }
@@ -315,7 +371,7 @@ impl Reception {
     pub(crate) fn new(knocked: Instant, expect_tracks: usize) -> Reception {
         Reception {
             knocked,
-            tracks_seen: 0,
+            tracks_seen: BTreeSet::new(),
             ready: expect_tracks == 0,
         }
     }
@@ -338,14 +394,18 @@ impl Reception {
         if report.first_frame.is_none() {
             report.first_frame = Some(now.saturating_duration_since(self.knocked));
         }
-        let track = report.rx.entry((stamp.publisher, stamp.kind)).or_default();
-        if track.total == 0 {
-            self.tracks_seen += 1;
-            if !self.ready && self.tracks_seen >= spec.expect_tracks {
-                self.ready = true;
-                if connected {
-                    Counters::inc(&shared.counters.ready);
-                }
+        let track = report
+            .rx
+            .entry((stamp.publisher, stamp.kind, stamp.layer))
+            .or_default();
+        // A track counts once, whichever simulcast layers it arrives on.
+        if self.tracks_seen.insert((stamp.publisher, stamp.kind))
+            && !self.ready
+            && self.tracks_seen.len() >= spec.expect_tracks
+        {
+            self.ready = true;
+            if connected {
+                Counters::inc(&shared.counters.ready);
             }
         }
         track.total += 1;
@@ -368,14 +428,30 @@ impl Reception {
             }
             Some(_) => {}
         }
+        let fresh = !stamp.in_window || track.see(stamp.seq);
+        if let Some(layer) = stamp.layer {
+            report.trails.entry(stamp.publisher).or_default().on_frame(
+                layer,
+                stamp.seq,
+                stamp.in_window,
+                fresh,
+            );
+        }
         if stamp.in_window {
-            if !track.see(stamp.seq) {
+            if !fresh {
                 track.duplicates += 1;
                 return;
             }
             track.in_window += 1;
             let latency = shared.ns(now.into_std()).saturating_sub(stamp.sent_ns) / 1000;
             report.latency_us.saturating_record(latency.max(1));
+            if let Some(layer) = stamp.layer {
+                report
+                    .layer_latency_us
+                    .entry(layer)
+                    .or_insert_with(new_histogram)
+                    .saturating_record(latency.max(1));
+            }
         }
     }
 }
@@ -391,6 +467,8 @@ struct Media {
     pending: Option<SdpPendingOffer>,
     rx: Reception,
     rng: u64,
+    /// Publishers whose rendered size was sent (`video_size`).
+    sized: BTreeSet<String>,
 }
 
 impl Participant<'_> {
@@ -429,12 +507,19 @@ impl Participant<'_> {
                 mids.push((Kind::Audio, mid));
             }
             if self.spec.video {
+                let simulcast = self.spec.simulcast.then(|| {
+                    let mut s = Simulcast::new();
+                    for l in Layer::ALL {
+                        s.add_send_layer(SimulcastLayer::new(l.rid()));
+                    }
+                    s
+                });
                 let mid = api.add_media(
                     MediaKind::Video,
                     Direction::SendOnly,
                     Some(stream.clone()),
                     Some(format!("{stream}-v")),
-                    None,
+                    simulcast,
                 );
                 mids.push((Kind::Video, mid));
             }
@@ -443,7 +528,13 @@ impl Participant<'_> {
                 api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
             }
             for (kind, mid) in mids {
-                media.outgoing.push(Outgoing::new(kind, mid, self.spec.fps));
+                if kind == Kind::Video && self.spec.simulcast {
+                    for l in Layer::ALL {
+                        media.outgoing.push(Outgoing::layer(mid, self.spec.fps, l));
+                    }
+                } else {
+                    media.outgoing.push(Outgoing::new(kind, mid, self.spec.fps));
+                }
             }
             // add_media always asks for a negotiation, so apply returns an offer.
             api.apply().ok_or(Error::Media("no offer to make".into()))?
@@ -502,6 +593,14 @@ impl Participant<'_> {
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true);
+        if self.spec.simulcast {
+            // Publishers say each layer's resolution, which the SFU matches against the size
+            // a subscriber renders at (`video_size`); without it the size is ignored.
+            config = config.set_extension(
+                VIDEO_LAYERS_ALLOCATION_ID,
+                Extension::with_serializer(str0m::rtp::vla::URI, str0m::rtp::vla::Serializer),
+            );
+        }
         if let Some(cert) = &self.shared.cert {
             config = config.set_dtls_cert(cert.clone());
         }
@@ -519,6 +618,7 @@ impl Participant<'_> {
             outgoing: Vec::new(),
             pending: None,
             rx: Reception::new(knocked, self.spec.expect_tracks),
+            sized: BTreeSet::new(),
             rng: u64::from(self.spec.index).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
         })
     }
@@ -662,6 +762,13 @@ impl Participant<'_> {
                     .map_err(|e| Error::Media(format!("offer refused: {e}")))?;
                 sig.send(&json!({"type": "answer", "sdp": answer.to_sdp_string()}))
                     .await?;
+                for publisher in received_video_streams(field(&msg, "sdp")) {
+                    self.send_video_size(sig, m, publisher).await?;
+                }
+            }
+            "track_published" if field(&msg, "kind") == "video" => {
+                let publisher = field(&msg, "participant_id").to_owned();
+                self.send_video_size(sig, m, publisher).await?;
             }
             "error" => {
                 let code = field(&msg, "code");
@@ -672,6 +779,24 @@ impl Participant<'_> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// With `--view-height`: tells the SFU, once per publisher, the size its video is shown at.
+    async fn send_video_size(
+        &mut self,
+        sig: &mut Signal,
+        m: &mut Media,
+        publisher: String,
+    ) -> Result<(), Error> {
+        let Some(height) = self.spec.view_height else {
+            return Ok(());
+        };
+        if publisher.is_empty() || !m.sized.insert(publisher.clone()) {
+            return Ok(());
+        }
+        let width = (u64::from(height) * 16 / 9).min(16_384);
+        sig.send(&json!({"type": "video_size", "participant_id": publisher, "width": width, "height": height}))
+            .await
     }
 
     fn publish(&mut self, m: &mut Media, now: Instant) -> Result<(), Error> {
@@ -696,7 +821,19 @@ impl Participant<'_> {
                 }
             };
             let sent = Instant::now();
-            let (frame, _) = o.frame(&self.spec, &self.shared, &mut m.rng, in_window, sent);
+            let seq = o.seq;
+            let (frame, key) = o.frame(&self.spec, &self.shared, &mut m.rng, in_window, sent);
+            if let Some(layer) = o.layer {
+                writer = writer.rid(Rid::from(layer.rid()));
+                // The layers' resolutions on every keyframe and once a second.
+                if key || seq % u64::from(layer.fps(self.spec.fps)) == 0 {
+                    writer = writer.user_extension_value(layers_allocation(
+                        layer,
+                        self.spec.video_kbps,
+                        self.spec.fps,
+                    ));
+                }
+            }
             let elapsed = sent.into_std().saturating_duration_since(self.shared.epoch);
             let time = match o.kind {
                 Kind::Audio => {
@@ -715,6 +852,13 @@ impl Participant<'_> {
                 .write(pt, sent.into_std(), time, frame)
                 .map_err(|e| Error::Media(format!("write: {e}")))?;
             o.sent(now, &self.shared, self.report, in_window);
+            if let (Some(layer), None) = (o.layer, o.ssrc) {
+                o.ssrc = m
+                    .rtc
+                    .direct_api()
+                    .stream_tx_by_mid(o.mid, Some(Rid::from(layer.rid())))
+                    .map(|s| *s.ssrc());
+            }
         }
         Ok(())
     }
@@ -741,6 +885,14 @@ impl Participant<'_> {
                     if is_rtp(&t.contents) && self.shared.is_measuring() {
                         self.report.win_tx_packets += 1;
                         self.report.win_tx_bytes += t.contents.len() as u64;
+                        // Simulcast: count the packet for its layer, told by its SSRC.
+                        if let Some(ssrc) = t.contents.get(8..12) {
+                            let ssrc = u32::from_be_bytes([ssrc[0], ssrc[1], ssrc[2], ssrc[3]]);
+                            if let Some(o) = m.outgoing.iter().find(|o| o.ssrc == Some(ssrc)) {
+                                let key = (o.kind, o.layer);
+                                self.report.tx.entry(key).or_default().win_packets += 1;
+                            }
+                        }
                     }
                     match m.socket.try_send_to(&t.contents, t.destination) {
                         Ok(_) => {}
@@ -777,8 +929,13 @@ impl Participant<'_> {
             }
             Event::Closed => return Err(Error::Media("connection closed".into())),
             Event::KeyframeRequest(req) => {
+                // With simulcast the SFU asks per layer (RID); answer on that layer only.
+                let layer = req.rid.as_deref().and_then(Layer::from_rid);
                 for o in &mut m.outgoing {
-                    if o.mid == req.mid && o.kind == Kind::Video {
+                    if o.mid == req.mid
+                        && o.kind == Kind::Video
+                        && (req.rid.is_none() || o.layer == layer)
+                    {
                         o.keyframe_wanted = true;
                     }
                 }
@@ -798,6 +955,60 @@ impl Participant<'_> {
         }
         Ok(())
     }
+}
+
+/// The video-layers-allocation of a simulcast publisher, as sent on `current`'s packets: the
+/// three layers with their resolution, frame rate and bitrate.
+fn layers_allocation(current: Layer, video_kbps: u32, fps: u32) -> VideoLayersAllocation {
+    VideoLayersAllocation {
+        current_simulcast_stream_index: current.index() as u8,
+        simulcast_streams: Layer::ALL
+            .iter()
+            .map(|l| {
+                let (width, height) = l.size();
+                SimulcastStreamAllocation {
+                    spatial_layers: vec![SpatialLayerAllocation {
+                        temporal_layers: vec![TemporalLayerAllocation {
+                            cumulative_kbps: u64::from(l.kbps(video_kbps)),
+                        }],
+                        resolution_and_framerate: Some(ResolutionAndFramerate {
+                            width,
+                            height,
+                            framerate: u8::try_from(l.fps(fps)).unwrap_or(u8::MAX),
+                        }),
+                    }],
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The publishers (media stream ids) of the video an SFU offer sends this client: `a=msid`
+/// of the `m=video` sections the SFU sends (`a=sendonly` from its side).
+pub fn received_video_streams(sdp: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut section: Option<(bool, bool, Option<String>)> = None; // (video, sendonly, msid)
+    let flush = |s: Option<(bool, bool, Option<String>)>, out: &mut Vec<String>| {
+        if let Some((true, true, Some(id))) = s {
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    };
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(rest) = line.strip_prefix("m=") {
+            flush(section.take(), &mut out);
+            section = Some((rest.starts_with("video"), false, None));
+        } else if let Some(s) = section.as_mut() {
+            if line == "a=sendonly" {
+                s.1 = true;
+            } else if let Some(msid) = line.strip_prefix("a=msid:") {
+                s.2 = msid.split_whitespace().next().map(str::to_owned);
+            }
+        }
+    }
+    flush(section, &mut out);
+    out
 }
 
 /// Whether a datagram is RTP (not STUN, DTLS or RTCP), by RFC 7983 and RFC 5761: first byte
@@ -822,5 +1033,34 @@ mod tests {
         assert!(!is_rtp(&[0x00, 0x01, 0, 0])); // STUN
         assert!(!is_rtp(&[22, 0xfe, 0xfd])); // DTLS
         assert!(!is_rtp(&[0x80]));
+    }
+
+    #[test]
+    fn finds_the_publishers_of_offered_video() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=recvonly\r\na=msid:loadgen-3 a\r\n\
+                   m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\na=msid:42 a1\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=msid:42 v1\r\na=sendonly\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\na=msid:loadgen-3 v\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\na=msid:77 v2\r\n";
+        assert_eq!(received_video_streams(sdp), vec!["42", "77"]);
+        assert!(received_video_streams("").is_empty());
+    }
+
+    #[test]
+    fn layers_allocation_names_every_layer() {
+        let vla = layers_allocation(Layer::H, 1000, 30);
+        assert_eq!(vla.current_simulcast_stream_index, 1);
+        let heights: Vec<u16> = vla
+            .simulcast_streams
+            .iter()
+            .map(|s| {
+                s.spatial_layers[0]
+                    .resolution_and_framerate
+                    .as_ref()
+                    .unwrap()
+                    .height
+            })
+            .collect();
+        assert_eq!(heights, vec![180, 360, 720]);
     }
 }

@@ -14,6 +14,13 @@
 //! size. The stamp says who sent the frame, on which track, its sequence number on that track,
 //! when it was sent (nanoseconds on the load generator's monotonic clock) and whether it was
 //! sent inside the measurement window.
+//!
+//! With `--simulcast` the stamp also says which simulcast layer (`q`, `h`, `f`) the frame was
+//! sent on: the layer marker lives in the upper four bits of the stamp's kind byte (0: no
+//! simulcast, 1: `q`, 2: `h`, 3: `f`), so the codec prefix stays exactly VP8's and the stamp
+//! keeps its length and layout; frames without simulcast are byte for byte what they were.
+//! Keyframes also carry the layer's size in their VP8 header (`q` 320×180, `h` 640×360, `f`
+//! 1280×720; 640×360 without simulcast). Each layer numbers its frames on its own, from 0.
 
 /// Magic that starts every stamp.
 pub const MAGIC: [u8; 4] = *b"CLG1";
@@ -27,9 +34,90 @@ pub const VP8_DELTA_PREFIX: usize = 3;
 pub const OPUS_PREFIX: usize = 1;
 /// Opus TOC: config 9 (SILK wideband, 20 ms), mono, code 0 (one frame).
 pub const OPUS_TOC: u8 = 9 << 3;
-/// Width and height written into keyframes.
+/// Width and height written into keyframes without simulcast.
 const WIDTH: u16 = 640;
 const HEIGHT: u16 = 360;
+
+/// A simulcast layer, lowest first, named by its RID as browsers (and Confidant's client) do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Layer {
+    /// Quarter resolution (320×180), RID `q`.
+    Q = 1,
+    /// Half resolution (640×360), RID `h`.
+    H = 2,
+    /// Full resolution (1280×720), RID `f`.
+    F = 3,
+}
+
+impl Layer {
+    /// All layers, lowest first.
+    pub const ALL: [Layer; 3] = [Layer::Q, Layer::H, Layer::F];
+
+    /// The RID (`q`, `h`, `f`).
+    pub fn rid(self) -> &'static str {
+        match self {
+            Layer::Q => "q",
+            Layer::H => "h",
+            Layer::F => "f",
+        }
+    }
+
+    /// The layer of a RID.
+    pub fn from_rid(rid: &str) -> Option<Layer> {
+        Layer::ALL.into_iter().find(|l| l.rid() == rid)
+    }
+
+    /// Index, lowest first (0, 1, 2): the layer's simulcast stream index.
+    pub fn index(self) -> usize {
+        self as usize - 1
+    }
+
+    /// Width and height of the layer's keyframes (a 1280×720 camera).
+    pub fn size(self) -> (u16, u16) {
+        match self {
+            Layer::Q => (320, 180),
+            Layer::H => (640, 360),
+            Layer::F => (1280, 720),
+        }
+    }
+
+    /// Share of `--video-kbps` the layer sends, in tenths: 1, 3 and 6 (together the whole).
+    pub fn bitrate_tenths(self) -> u32 {
+        match self {
+            Layer::Q => 1,
+            Layer::H => 3,
+            Layer::F => 6,
+        }
+    }
+
+    /// The layer's bitrate, kbit/s, out of the publisher's total `video_kbps`.
+    pub fn kbps(self, video_kbps: u32) -> u32 {
+        video_kbps.saturating_mul(self.bitrate_tenths()) / 10
+    }
+
+    /// The layer's frame rate out of the full `fps`: `q` sends every second frame (half the
+    /// rate, at least 1), `h` and `f` every frame.
+    pub fn fps(self, fps: u32) -> u32 {
+        match self {
+            Layer::Q => (fps / 2).max(1),
+            Layer::H | Layer::F => fps.max(1),
+        }
+    }
+
+    fn marker(layer: Option<Layer>) -> u8 {
+        layer.map_or(0, |l| l as u8)
+    }
+
+    fn from_marker(m: u8) -> Option<Option<Layer>> {
+        match m {
+            0 => Some(None),
+            1 => Some(Some(Layer::Q)),
+            2 => Some(Some(Layer::H)),
+            3 => Some(Some(Layer::F)),
+            _ => None,
+        }
+    }
+}
 
 /// Track kinds as carried in the stamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,13 +142,16 @@ pub struct Stamp {
     pub seq: u64,
     /// Send time, nanoseconds since the load generator started (monotonic clock).
     pub sent_ns: u64,
+    /// The simulcast layer the frame was sent on; `None` without simulcast.
+    pub layer: Option<Layer>,
 }
 
 impl Stamp {
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&self.publisher.to_be_bytes());
-        out.push(self.kind as u8);
+        // Kind in the low nibble, layer marker in the high one.
+        out.push(self.kind as u8 | Layer::marker(self.layer) << 4);
         out.push(u8::from(self.in_window));
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&self.sent_ns.to_be_bytes());
@@ -71,17 +162,19 @@ impl Stamp {
         if b[..4] != MAGIC {
             return None;
         }
-        let kind = match b[8] {
+        let kind = match b[8] & 0x0f {
             0 => Kind::Audio,
             1 => Kind::Video,
             _ => return None,
         };
+        let layer = Layer::from_marker(b[8] >> 4)?;
         Some(Stamp {
             publisher: u32::from_be_bytes(b[4..8].try_into().ok()?),
             kind,
             in_window: b[9] == 1,
             seq: u64::from_be_bytes(b[10..18].try_into().ok()?),
             sent_ns: u64::from_be_bytes(b[18..26].try_into().ok()?),
+            layer,
         })
     }
 }
@@ -103,9 +196,10 @@ pub fn video_frame(stamp: &Stamp, keyframe: bool, size: usize) -> Vec<u8> {
     let tag = u32::from(!keyframe) | (1 << 4) | (first_part << 5);
     out.extend_from_slice(&tag.to_le_bytes()[..3]);
     if keyframe {
+        let (width, height) = stamp.layer.map_or((WIDTH, HEIGHT), Layer::size);
         out.extend_from_slice(&[0x9d, 0x01, 0x2a]);
-        out.extend_from_slice(&WIDTH.to_le_bytes());
-        out.extend_from_slice(&HEIGHT.to_le_bytes());
+        out.extend_from_slice(&width.to_le_bytes());
+        out.extend_from_slice(&height.to_le_bytes());
     }
     stamp.encode(&mut out);
     fill(&mut out, size, stamp.seq);
@@ -161,7 +255,53 @@ mod tests {
             in_window: true,
             seq: 123_456,
             sent_ns: 987_654_321,
+            layer: None,
         }
+    }
+
+    #[test]
+    fn layer_marker_round_trips_and_stays_vp8_shaped() {
+        for layer in Layer::ALL {
+            for key in [true, false] {
+                let s = Stamp {
+                    layer: Some(layer),
+                    ..stamp(Kind::Video)
+                };
+                let f = video_frame(&s, key, 3000);
+                assert_eq!(f.len(), 3000);
+                assert_eq!(f[0] & 1, u8::from(!key), "key frame bit");
+                if key {
+                    assert_eq!(&f[3..6], &[0x9d, 0x01, 0x2a]);
+                    let (w, h) = layer.size();
+                    assert_eq!(u16::from_le_bytes([f[6], f[7]]), w);
+                    assert_eq!(u16::from_le_bytes([f[8], f[9]]), h);
+                }
+                assert_eq!(parse(&f), Some(s), "{layer:?} key {key}");
+            }
+        }
+        // Without simulcast the kind byte is what it always was.
+        let f = video_frame(&stamp(Kind::Video), false, 100);
+        assert_eq!(f[VP8_DELTA_PREFIX + 8], 1);
+        // An unknown marker is not ours.
+        let mut f = video_frame(&stamp(Kind::Video), false, 100);
+        f[VP8_DELTA_PREFIX + 8] = 0x41;
+        assert_eq!(parse(&f), None);
+    }
+
+    #[test]
+    fn layer_bitrates_split_the_total_and_rates_are_sane() {
+        assert_eq!(Layer::ALL.map(|l| l.kbps(1000)), [100, 300, 600]);
+        assert_eq!(Layer::ALL.map(|l| l.kbps(800)), [80, 240, 480]);
+        let tenths: u32 = Layer::ALL.iter().map(|l| l.bitrate_tenths()).sum();
+        assert_eq!(tenths, 10);
+        assert_eq!(Layer::ALL.map(|l| l.fps(30)), [15, 30, 30]);
+        assert_eq!(Layer::Q.fps(1), 1);
+        assert_eq!(Layer::ALL.map(Layer::rid), ["q", "h", "f"]);
+        for l in Layer::ALL {
+            assert_eq!(Layer::from_rid(l.rid()), Some(l));
+            assert_eq!(Layer::ALL[l.index()], l);
+        }
+        assert_eq!(Layer::from_rid("x"), None);
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub struct Report {
     pub video_kbps: u32,
     /// Video frames per second.
     pub fps: u32,
+    /// Publishers sent video as three simulcast layers (`--simulcast`).
+    pub simulcast: bool,
+    /// Height receivers said they render every video at (`--view-height`).
+    pub view_height: Option<u32>,
     /// Length of the measurement window, seconds.
     pub duration_s: f64,
     /// RTP packets per second that arrived at receivers from the SFU, inside the window.
@@ -40,9 +44,10 @@ pub struct Report {
     /// `packets_sent` of each publisher times its receivers: what a lossless SFU that packetizes
     /// like the publisher forwards (an estimate; the SFU repacketizes each frame).
     pub expected_packets: u64,
-    /// Frames publishers sent inside the window.
+    /// Frames publishers sent inside the window (with simulcast: on all layers).
     pub frames_sent: u64,
-    /// Window frames times their receivers.
+    /// Window frames times their receivers (with simulcast, video counts against the layer
+    /// each receiver got; see `simulcast` in the crate docs).
     pub frames_expected: u64,
     /// Window frames that arrived at receivers (checked by publisher, track and sequence).
     pub frames_received: u64,
@@ -111,8 +116,43 @@ pub struct Report {
     pub clean_shutdown: bool,
     /// `/metrics` after the run (participants, SFU peers, websockets).
     pub server_after: BTreeMap<String, f64>,
+    /// Simulcast, per layer (`q`, `h`, `f`): frames sent, expected and received (which layer
+    /// receivers got), loss and latency. Empty without simulcast.
+    pub layers: BTreeMap<String, LayerReport>,
+    /// Simulcast: layer changes receivers saw, summed over every (receiver, publisher) pair,
+    /// whole run (warm-up included).
+    pub layer_switches: Option<u64>,
+    /// Of those, changes inside the window.
+    pub layer_switches_in_window: Option<u64>,
+    /// Simulcast: (receiver, publisher) video pairs by the layer the receiver was on at the
+    /// end of the run.
+    pub final_layers: BTreeMap<String, u64>,
     /// No failures, no loss, clean shutdown.
     pub ok: bool,
+}
+
+/// What happened on one simulcast layer, all publishers and receivers together.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LayerReport {
+    /// Window frames publishers sent on this layer.
+    pub frames_sent: u64,
+    /// Window frames receivers should have got on this layer: for each receiver, those of the
+    /// stretches of the window it was forwarded this layer.
+    pub frames_expected: u64,
+    /// Window frames receivers got on this layer (distinct).
+    pub frames_received: u64,
+    /// RTP packets publishers sent on this layer's SSRC inside the window.
+    pub packets_sent: u64,
+    /// `1 - frames_received / frames_expected`.
+    pub loss_ratio: f64,
+    /// One-way latency of this layer's window frames, milliseconds.
+    pub latency_ms_p50: Option<f64>,
+    /// 99th percentile.
+    pub latency_ms_p99: Option<f64>,
+    /// Largest.
+    pub latency_ms_max: Option<f64>,
+    /// Frames the latency percentiles are over.
+    pub latency_samples: u64,
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -138,6 +178,29 @@ impl Report {
             self.video_kbps,
             self.fps
         ));
+        if self.simulcast {
+            let view = self
+                .view_height
+                .map_or("not sent".into(), |h| format!("{h} px"));
+            line(format!(
+                "simulcast:  view height {view}; {} layer switch(es), {} in the window; final layers {:?}",
+                self.layer_switches.unwrap_or(0),
+                self.layer_switches_in_window.unwrap_or(0),
+                self.final_layers
+            ));
+            for (name, l) in &self.layers {
+                line(format!(
+                    "  layer {name}:  {} sent, {}/{} received, loss {:.6}, latency p50 {} p99 {}, {} packets sent",
+                    l.frames_sent,
+                    l.frames_received,
+                    l.frames_expected,
+                    l.loss_ratio,
+                    ms(l.latency_ms_p50),
+                    ms(l.latency_ms_p99),
+                    l.packets_sent
+                ));
+            }
+        }
         if let (Some(c), Some(done)) = (self.cycles, self.cycles_completed) {
             line(format!(
                 "churn:      {done}/{c} cycles in {:.1} s ({:.1} cycles/s)",

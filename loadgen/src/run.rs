@@ -16,9 +16,11 @@ use tokio::time::Instant;
 use crate::config::{Args, Plan};
 use crate::http::Http;
 use crate::participant::{self, new_histogram, Spec};
+use crate::payload::{Kind, Layer};
 use crate::procstat::{self, ProcSample};
-use crate::report::Report;
+use crate::report::{LayerReport, Report};
 use crate::shared::{Control, Counters, RoomInfo, Shared, LOBBY_IN_FLIGHT};
+use crate::simulcast;
 use crate::{host, janus, raw, Error};
 
 /// After the window closes, frames stamped inside it may still be in flight this long.
@@ -211,6 +213,8 @@ fn new_report(plan: &Plan, pid: Option<u32>, rss_before: Option<u64>) -> Report 
         audio_only: !plan.video,
         video_kbps: plan.video_kbps,
         fps: plan.fps,
+        simulcast: plan.simulcast,
+        view_height: plan.view_height,
         sfu_pid: pid,
         sfu_rss_before_bytes: rss_before,
         ..Report::default()
@@ -231,6 +235,8 @@ fn spec_maker<'a>(
         leave_when_ready: churn,
         video_kbps: plan.video_kbps,
         fps: plan.fps,
+        simulcast: plan.simulcast && publish,
+        view_height: plan.view_height,
         setup_timeout: plan.setup_timeout,
     }
 }
@@ -724,20 +730,31 @@ fn aggregate(plan: &Plan, r: &mut Report, reports: &[participant::Report]) {
         r.packets_sent += p.win_tx_packets;
         r.late_frames += p.late_frames;
         if !plan.is_churn() {
-            r.expected_packets += p.win_tx_packets * receivers_per_pub;
-            for t in p.tx.values() {
+            if !plan.simulcast {
+                r.expected_packets += p.win_tx_packets * receivers_per_pub;
+            }
+            for (&(kind, layer), t) in &p.tx {
                 r.frames_sent += t.in_window;
-                r.frames_expected += t.in_window * receivers_per_pub;
+                // Simulcast video is counted against the layer each receiver got (below).
+                if layer.is_none() {
+                    r.frames_expected += t.in_window * receivers_per_pub;
+                }
+                if plan.simulcast && kind == Kind::Audio {
+                    // One packet per Opus frame.
+                    r.expected_packets += t.in_window * receivers_per_pub;
+                }
             }
         } else {
             for t in p.tx.values() {
                 r.frames_sent += t.in_window;
             }
         }
-        for t in p.rx.values() {
+        for (&(_, _, layer), t) in &p.rx {
             r.frames_out_of_order += t.out_of_order;
             r.frames_duplicated += t.duplicates;
-            if plan.is_churn() {
+            if layer.is_some() {
+                // Simulcast: received frames are counted by layer stretch (simulcast_loss).
+            } else if plan.is_churn() {
                 // Gaps between the first and last frame each churning client saw.
                 if let Some(first) = t.first_seq {
                     let expected = t.last_seq - first + 1;
@@ -754,6 +771,9 @@ fn aggregate(plan: &Plan, r: &mut Report, reports: &[participant::Report]) {
                 r.failures.push(format!("participant {}: {f}", p.index));
             }
         }
+    }
+    if plan.simulcast {
+        simulcast_loss(plan, r, reports, receivers_per_pub);
     }
     let secs = r.duration_s.max(1e-9);
     r.forwarded_pps = r.packets_received as f64 / secs;
@@ -782,6 +802,105 @@ fn aggregate(plan: &Plan, r: &mut Report, reports: &[participant::Report]) {
     r.join_ms_p99 = q(&join, 0.99);
     r.time_to_first_frame_ms_p50 = q(&ttff, 0.5);
     r.time_to_first_frame_ms_p99 = q(&ttff, 0.99);
+}
+
+/// Simulcast video: expected and received window frames per layer, counted against the layer
+/// each receiver got (see [`simulcast`]), switches, final layers, per-layer latency.
+fn simulcast_loss(
+    plan: &Plan,
+    r: &mut Report,
+    reports: &[participant::Report],
+    receivers_per_pub: u64,
+) {
+    let steady = !plan.is_churn();
+    let mut layers: BTreeMap<Layer, LayerReport> = BTreeMap::new();
+    let mut latency: BTreeMap<Layer, Histogram<u64>> = BTreeMap::new();
+    // Each publisher's window per layer and its packets per window frame.
+    let mut windows: BTreeMap<(u32, Layer), (u64, u64)> = BTreeMap::new();
+    let mut packets_per_frame: BTreeMap<(u32, Layer), f64> = BTreeMap::new();
+    let mut publishers: Vec<u32> = Vec::new();
+    for p in reports {
+        for (&(_, layer), t) in &p.tx {
+            let Some(layer) = layer else { continue };
+            if !publishers.contains(&p.index) {
+                publishers.push(p.index);
+            }
+            let l = layers.entry(layer).or_default();
+            l.frames_sent += t.in_window;
+            l.packets_sent += t.win_packets;
+            if let Some(w) = t.window_seqs() {
+                windows.insert((p.index, layer), w);
+                packets_per_frame
+                    .insert((p.index, layer), t.win_packets as f64 / t.in_window as f64);
+            }
+        }
+        for (layer, h) in &p.layer_latency_us {
+            let _ = latency.entry(*layer).or_insert_with(new_histogram).add(h);
+        }
+    }
+    let (mut switches, mut window_switches) = (0, 0);
+    let mut with_trail: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut final_layers: BTreeMap<String, u64> = BTreeMap::new();
+    let mut expected_packets = 0.0;
+    let mut tally = |publisher: u32, t: BTreeMap<Layer, simulcast::Tally>| {
+        for (layer, t) in t {
+            let l = layers.entry(layer).or_default();
+            l.frames_expected += t.expected;
+            l.frames_received += t.received;
+            r.frames_expected += t.expected;
+            r.frames_received += t.received;
+            expected_packets += t.expected as f64
+                * packets_per_frame
+                    .get(&(publisher, layer))
+                    .copied()
+                    .unwrap_or(1.0);
+        }
+    };
+    for p in reports {
+        for (&publisher, trail) in &p.trails {
+            *with_trail.entry(publisher).or_default() += 1;
+            switches += trail.switches;
+            window_switches += trail.window_switches;
+            if let Some(l) = trail.current {
+                *final_layers.entry(l.rid().to_owned()).or_default() += 1;
+            }
+            let window = |l: Layer| windows.get(&(publisher, l)).copied();
+            tally(publisher, simulcast::account(trail, window, steady));
+        }
+    }
+    if steady {
+        // Receivers that got no video at all from a publisher: loss of its lowest layer.
+        for &publisher in &publishers {
+            let missing =
+                receivers_per_pub.saturating_sub(with_trail.get(&publisher).copied().unwrap_or(0));
+            for _ in 0..missing {
+                let mut t = BTreeMap::new();
+                simulcast::silent(&mut t, Layer::Q, &|l| windows.get(&(publisher, l)).copied());
+                tally(publisher, t);
+            }
+        }
+        r.expected_packets += expected_packets.round() as u64;
+    }
+    for (layer, l) in &mut layers {
+        l.loss_ratio = if l.frames_expected == 0 {
+            0.0
+        } else {
+            l.frames_expected.saturating_sub(l.frames_received) as f64 / l.frames_expected as f64
+        };
+        if let Some(h) = latency.get(layer).filter(|h| !h.is_empty()) {
+            l.latency_ms_p50 = Some(h.value_at_quantile(0.5) as f64 / 1000.0);
+            l.latency_ms_p99 = Some(h.value_at_quantile(0.99) as f64 / 1000.0);
+            l.latency_ms_max = Some(h.max() as f64 / 1000.0);
+            l.latency_samples = h.len();
+        }
+    }
+    r.layers = layers
+        .into_iter()
+        .map(|(l, v)| (l.rid().to_owned(), v))
+        .collect();
+    r.layer_switches = Some(switches);
+    r.layer_switches_in_window = Some(window_switches);
+    r.final_layers = final_layers;
 }
 
 fn us(d: Duration) -> u64 {

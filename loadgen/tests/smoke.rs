@@ -1,7 +1,9 @@
 //! Smoke runs of the load generator, a few seconds each, one publisher and two subscribers,
 //! correctness only (no timing assertions): media is forwarded, every window frame reaches
 //! every subscriber (within a small loss bound), latencies are measured, and everyone leaves
-//! cleanly. One run goes through the real `confidant` binary, one through the baseline relay.
+//! cleanly. One run goes through the real `confidant` binary, one through the baseline relay,
+//! and two simulcast runs through the real server check that the subscribers' rendered size
+//! (`--view-height`) decides the layer they get.
 //!
 //! The server binary comes from `CONFIDANT_BIN` (build it first: `cargo build -p confidant`,
 //! then `CONFIDANT_BIN=target/debug/confidant`; `scripts/test.sh` sets it). Without
@@ -214,18 +216,47 @@ fn check_report(report: &Value, out: &Output, context: &str) {
     assert_eq!(out.status.code(), Some(if ok { 0 } else { 1 }), "{context}");
 }
 
-#[test]
-fn loadgen_smoke_run_through_the_server_forwards_media_and_shuts_down_cleanly() {
-    let Some(bin) = confidant_bin() else {
-        return;
-    };
+/// A running `confidant` server with a counsellor account, in a temporary data directory.
+struct RunningServer {
+    server: Server,
+    http_port: u16,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl RunningServer {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    fn alive(&mut self) -> bool {
+        self.server.0.try_wait().unwrap().is_none()
+    }
+
+    /// The generator's arguments that point it at this server.
+    fn args(&self) -> Vec<String> {
+        vec![
+            "--server".into(),
+            format!("http://127.0.0.1:{}", self.http_port),
+            "--email".into(),
+            EMAIL.into(),
+            "--password".into(),
+            PASSWORD.into(),
+            "--sfu-pid".into(),
+            self.server.0.id().to_string(),
+        ]
+    }
+}
+
+/// Makes the counsellor and starts the server; waits until `/readyz` answers.
+fn start_server(bin: &Path) -> RunningServer {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let http_port = free_tcp_port();
     let udp_port = free_udp_port();
 
     // The counsellor the load generator logs in as.
-    let mut admin = server_command(&bin, &data)
+    let mut admin = server_command(bin, &data)
         .args([
             "admin",
             "create-counsellor",
@@ -255,7 +286,7 @@ fn loadgen_smoke_run_through_the_server_forwards_media_and_shuts_down_cleanly() 
 
     let log_path = dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let server = server_command(&bin, &data)
+    let server = server_command(bin, &data)
         .arg("--listen")
         .arg(format!("127.0.0.1:{http_port}"))
         .arg("--sfu-bind")
@@ -286,17 +317,24 @@ fn loadgen_smoke_run_through_the_server_forwards_media_and_shuts_down_cleanly() 
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    let out = loadgen(&[
-        "--server",
-        &format!("http://127.0.0.1:{http_port}"),
-        "--email",
-        EMAIL,
-        "--password",
-        PASSWORD,
-        "--sfu-pid",
-        &server.0.id().to_string(),
-    ]);
-    let (report, context) = parse_report(&out, &server_log());
+    RunningServer {
+        server,
+        http_port,
+        log_path,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn loadgen_smoke_run_through_the_server_forwards_media_and_shuts_down_cleanly() {
+    let Some(bin) = confidant_bin() else {
+        return;
+    };
+    let mut running = start_server(&bin);
+    let http_port = running.http_port;
+    let args = running.args();
+    let out = loadgen(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (report, context) = parse_report(&out, &running.log());
     assert_eq!(report["mode"], "sfu", "{context}");
     check_report(&report, &out, &context);
     // The server was empty and healthy after the run.
@@ -312,11 +350,8 @@ fn loadgen_smoke_run_through_the_server_forwards_media_and_shuts_down_cleanly() 
         "{context}"
     );
 
-    assert!(
-        server.0.try_wait().unwrap().is_none(),
-        "server died:\n{}",
-        server_log()
-    );
+    let alive = running.alive();
+    assert!(alive, "server died:\n{}", running.log());
     let (status, body) = get(http_port, "/healthz").expect("healthz answers");
     assert_eq!(status, 200, "{body}");
     let (status, metrics) = get(http_port, "/metrics").expect("metrics answer");
@@ -331,6 +366,127 @@ fn loadgen_smoke_run_through_the_server_forwards_media_and_shuts_down_cleanly() 
             "{line} not in:\n{metrics}"
         );
     }
+}
+
+/// A simulcast run whose subscribers all render at `view_height`: every (subscriber,
+/// publisher) pair must end on `layer`, and inside the window only `layer` may arrive.
+fn check_simulcast_run(running: &mut RunningServer, view_height: &str, layer: &str) {
+    let mut args = running.args();
+    // A low bitrate (f: 180 kbit/s) keeps every layer well inside the SFU's first bandwidth
+    // estimate, so the rendered size alone decides.
+    for a in [
+        "--simulcast",
+        "--view-height",
+        view_height,
+        "--video-kbps",
+        "300",
+    ] {
+        args.push(a.into());
+    }
+    let out = loadgen(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (report, context) = parse_report(&out, &running.log());
+    let context = format!(
+        "--view-height {view_height}:
+{context}"
+    );
+    let num = |v: &Value, k: &str| {
+        v[k].as_f64().unwrap_or_else(|| {
+            panic!(
+                "{k} missing:
+{context}"
+            )
+        })
+    };
+    assert_eq!(report["mode"], "sfu", "{context}");
+    assert_eq!(report["simulcast"], Value::Bool(true), "{context}");
+    assert_eq!(
+        num(&report, "view_height"),
+        view_height.parse::<f64>().unwrap()
+    );
+    assert_eq!(num(&report, "participants_failed"), 0.0, "{context}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{context}");
+    assert_eq!(report["clean_shutdown"], Value::Bool(true), "{context}");
+    assert_eq!(num(&report, "frames_duplicated"), 0.0, "{context}");
+    // Both subscribers ended on the layer their size asks for.
+    assert_eq!(
+        report["final_layers"],
+        serde_json::json!({ layer: 2 }),
+        "{context}"
+    );
+    assert!(report["layer_switches"].as_u64().is_some(), "{context}");
+    // The publisher sent all three layers; the subscribers got the asked-for one only.
+    for l in ["q", "h", "f"] {
+        let lr = &report["layers"][l];
+        assert!(
+            num(lr, "frames_sent") > 0.0,
+            "layer {l}:
+{context}"
+        );
+        assert!(
+            num(lr, "packets_sent") > 0.0,
+            "layer {l}:
+{context}"
+        );
+        let received = num(lr, "frames_received");
+        let expected = num(lr, "frames_expected");
+        assert!(
+            received <= expected,
+            "layer {l}:
+{context}"
+        );
+        if l == layer {
+            // Both subscribers were on it for the whole window: its window frames twice.
+            assert_eq!(
+                expected,
+                2.0 * num(lr, "frames_sent"),
+                "layer {l}:
+{context}"
+            );
+            assert!(
+                received >= (1.0 - MAX_LOSS) * expected,
+                "layer {l}:
+{context}"
+            );
+            assert_eq!(
+                num(lr, "latency_samples"),
+                received,
+                "layer {l}:
+{context}"
+            );
+        } else {
+            assert_eq!(
+                received, 0.0,
+                "layer {l}:
+{context}"
+            );
+            assert_eq!(
+                expected, 0.0,
+                "layer {l}:
+{context}"
+            );
+        }
+    }
+    // Totals: audio plus the one layer, not the sum of all layers.
+    let received = num(&report, "frames_received");
+    let expected = num(&report, "frames_expected");
+    assert!(expected < 2.0 * num(&report, "frames_sent"), "{context}");
+    assert!(received <= expected, "{context}");
+    assert!(num(&report, "loss_ratio") <= MAX_LOSS, "{context}");
+    assert_eq!(num(&report, "latency_samples"), received, "{context}");
+    let ok = report["ok"].as_bool().unwrap();
+    assert_eq!(out.status.code(), Some(if ok { 0 } else { 1 }), "{context}");
+    let alive = running.alive();
+    assert!(alive, "server died:\n{}", running.log());
+}
+
+#[test]
+fn loadgen_simulcast_runs_get_the_layer_the_view_height_asks_for() {
+    let Some(bin) = confidant_bin() else {
+        return;
+    };
+    let mut running = start_server(&bin);
+    check_simulcast_run(&mut running, "180", "q");
+    check_simulcast_run(&mut running, "720", "f");
 }
 
 #[test]
