@@ -88,6 +88,7 @@ async fn media_flows(bind: &str) -> SfuHandle {
         bind: bind.parse().expect("literal"),
         advertised: "127.0.0.1:0".parse().expect("literal"),
         tcp: None,
+        workers: 0,
     })
     .await
     .expect("shell starts");
@@ -175,6 +176,7 @@ async fn shell_socket_gets_a_larger_receive_buffer_than_the_default() {
         bind: "127.0.0.1:0".parse().expect("literal address"),
         advertised: "127.0.0.1:0".parse().expect("literal address"),
         tcp: None,
+        workers: 0,
     })
     .await
     .expect("shell starts");
@@ -194,6 +196,7 @@ async fn shell_reports_bind_failure() {
         bind: addr,
         advertised: addr,
         tcp: None,
+        workers: 0,
     })
     .await;
     assert!(matches!(r, Err(Error::Bind { .. })));
@@ -299,6 +302,7 @@ async fn a_client_without_udp_gets_media_over_ice_tcp() {
         bind: "127.0.0.1:0".parse().expect("literal"),
         advertised: "127.0.0.1:0".parse().expect("literal"),
         tcp: Some(confidant_sfu::TcpShellConfig { bind: "127.0.0.1:0".parse().expect("literal"), advertised_port: 0 }),
+        workers: 0,
     })
     .await
     .expect("shell starts");
@@ -329,6 +333,7 @@ async fn a_tcp_connection_that_is_not_a_client_is_closed() {
         bind: "127.0.0.1:0".parse().expect("literal"),
         advertised: "127.0.0.1:0".parse().expect("literal"),
         tcp: Some(confidant_sfu::TcpShellConfig { bind: "127.0.0.1:0".parse().expect("literal"), advertised_port: 0 }),
+        workers: 0,
     })
     .await
     .expect("shell starts");
