@@ -251,7 +251,8 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
             capture: capture.clone(),
         };
         let thread = std::thread::Builder::new()
-            .name(format!("sfu-worker-{index}"))
+            // Short enough for Linux (15 bytes); the port tells shells in one process apart.
+            .name(format!("sfu-w{index}:{}", local_addr.port()))
             .spawn(move || runtime.block_on(worker.run(commands, inbox, tcp_events)))
             .map_err(worker_error)?;
         threads.push(thread);
