@@ -225,8 +225,6 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
     #[cfg(feature = "capture")]
     let capture = Arc::new(Mutex::new(capture::Sink::from_env()));
 
-    // Experiment switch for the benchmark (see the module docs).
-    let batch = std::env::var("CONFIDANT_SFU_BATCH").is_ok_and(|v| v == "1");
     let mut threads = Vec::with_capacity(workers);
     for (index, (commands, tcp_events, inbox)) in parts.into_iter().enumerate() {
         let worker_error = |source| Error::Worker { source };
@@ -237,10 +235,6 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
         let socket = {
             let _entered = runtime.enter();
             UdpSocket::from_std(socket.try_clone().map_err(worker_error)?).map_err(worker_error)?
-        };
-        let recv_batch = match batch {
-            true => Some(RecvBatch::new(&socket).map_err(worker_error)?),
-            false => None,
         };
         let worker = Worker {
             index,
@@ -253,7 +247,6 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
             inboxes: inboxes.clone(),
             listeners: HashMap::new(),
             tcp: HashMap::new(),
-            batch: recv_batch,
             #[cfg(feature = "capture")]
             capture: capture.clone(),
         };
@@ -527,33 +520,8 @@ struct Worker {
     inboxes: Arc<[mpsc::Sender<Datagram>]>,
     listeners: HashMap<PeerId, mpsc::UnboundedSender<SfuEvent>>,
     tcp: HashMap<SocketAddr, TcpConn>,
-    /// Batched receive (recvmmsg and GRO through quinn-udp); `None`: one `recv_from` each.
-    batch: Option<RecvBatch>,
     #[cfg(feature = "capture")]
     capture: Arc<Mutex<capture::Sink>>,
-}
-
-/// Buffers for one batched receive.
-struct RecvBatch {
-    state: quinn_udp::UdpSocketState,
-    /// `quinn_udp::BATCH_SIZE` slots of `slot` bytes.
-    bufs: Vec<u8>,
-    slot: usize,
-    meta: Vec<quinn_udp::RecvMeta>,
-}
-
-impl RecvBatch {
-    fn new(socket: &UdpSocket) -> std::io::Result<RecvBatch> {
-        let state = quinn_udp::UdpSocketState::new(socket.into())?;
-        // A GRO read carries up to `gro_segments` datagrams of one sender in one slot.
-        let slot = RECV_BUFFER_SIZE * state.gro_segments().max(1);
-        Ok(RecvBatch {
-            state,
-            bufs: vec![0; slot * quinn_udp::BATCH_SIZE],
-            slot,
-            meta: vec![quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE],
-        })
-    }
 }
 
 impl Worker {
@@ -584,11 +552,7 @@ impl Worker {
                         break;
                     }
                 }
-                ready = self.socket.readable(), if self.batch.is_some() => match ready {
-                    Ok(()) => self.receive_batch(),
-                    Err(e) => tracing::debug!("UDP receive failed: {e}"),
-                },
-                received = self.socket.recv_from(&mut buf), if self.batch.is_none() => match received {
+                received = self.socket.recv_from(&mut buf) => match received {
                     Ok((n, source)) => {
                         let contents = buf.get(..n).unwrap_or_default();
                         self.dispatch(source, contents);
@@ -610,31 +574,6 @@ impl Worker {
             }
         }
         tracing::info!(worker = self.index, "SFU worker stopped");
-    }
-
-    /// Reads up to a batch of datagrams in one system call and dispatches them.
-    fn receive_batch(&mut self) {
-        let Some(mut batch) = self.batch.take() else { return };
-        let RecvBatch { state, bufs, slot, meta } = &mut batch;
-        let mut slices: Vec<std::io::IoSliceMut<'_>> =
-            bufs.chunks_mut(*slot).map(std::io::IoSliceMut::new).collect();
-        let read = self.socket.try_io(tokio::io::Interest::READABLE, || {
-            state.recv((&self.socket).into(), &mut slices, meta)
-        });
-        drop(slices);
-        match read {
-            Ok(n) => {
-                for (m, buf) in meta.iter().zip(bufs.chunks(*slot)).take(n) {
-                    let Some(data) = buf.get(..m.len) else { continue };
-                    for datagram in data.chunks(m.stride.max(1)) {
-                        self.dispatch(m.addr, datagram);
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => tracing::debug!("UDP receive failed: {e}"),
-        }
-        self.batch = Some(batch);
     }
 
     /// A datagram this worker read from the socket: into its own core, or to its owner.
