@@ -12,7 +12,7 @@
 //!
 //! Every worker receives from the shared socket itself (each holds its own descriptor of it,
 //! registered with its own runtime) and sends on it directly. A datagram it reads is routed by
-//! its source address (see [`directory`]): its own go straight into its core, others' are
+//! its source address (see the `directory` module): its own go straight into its core, others' are
 //! handed over through the owner's bounded inbound queue (dropped and counted when full, never
 //! waited for). An address is learnt from a STUN binding request whose USERNAME starts with a
 //! peer's ufrag (RFC 8445 §7.2.2; the ufrag is read from the SDP answer `add_peer` returns);
@@ -28,8 +28,33 @@
 //! The workers stop when every [`SfuHandle`] is dropped or on [`SfuHandle::shutdown`], which
 //! also joins their threads.
 //!
+//! # Measurements (2-core VM shared with other jobs; release build; 10 s runs, alternated)
+//!
+//! `pps_per_cpu_second` of `confidant-loadgen` (forwarded packets per second of the server's
+//! CPU), the server unpinned, so the generator competes for the same two cores:
+//!
+//! | scenario        | 1 worker            | 2 workers           |
+//! |-----------------|---------------------|---------------------|
+//! | `talk200`       | 56.1k 58.2k 57.2k   | 40.6k 38.8k 37.2k   |
+//! | `group5` 3 rooms| 45.4k 44.2k         | 35.1k 22.2k         |
+//!
+//! * Workers: where the machine has no idle core (here the generator takes the other one), a
+//!   second worker costs 20-50 % more CPU per packet (datagrams that hop, and every worker is
+//!   woken for every datagram on the shared socket) and forwards the same. Sharding pays where
+//!   one core cannot keep up with all rooms. The default stays one worker per core, and
+//!   `available_parallelism` follows the CPU affinity mask, so a server pinned to one core (as
+//!   `scripts/bench.sh` pins it) gets one worker and no routing.
+//! * Batched syscalls: receive batching (recvmmsg + GRO through `quinn-udp` 0.5) was tried and
+//!   not adopted: `talk200` 1 worker 56.2k 56.1k 58.2k 57.2k → 59.4k 60.6k 62.6k 59.0k (+5 %),
+//!   `group5` ×3 45.4k 44.2k → 43.8k 42.6k (−3.5 %), 2 workers likewise mixed; within this
+//!   machine's noise. About 99 % of the SFU's datagrams are sends (one packet in, one out per
+//!   subscriber), each to a different address, which UDP GSO cannot merge (one destination
+//!   per send) and `quinn-udp` 0.5 does not batch (no sendmmsg). sendmmsg over the fan-out is
+//!   the batching that could pay; it needs a safe wrapper over `sendmmsg(2)` (this crate
+//!   forbids `unsafe`) and is left to a later measured change.
+//!
 //! ICE-TCP (RFC 6544, passive; framing RFC 4571) is the fallback for clients whose network
-//! blocks UDP: see [`tcp`]. A connection's first frame picks its worker the same way.
+//! blocks UDP: see the `tcp` module. A connection's first frame picks its worker the same way.
 
 mod directory;
 mod tcp;
