@@ -61,6 +61,7 @@ thread_local! {
                 bind: "127.0.0.1:0".parse().expect("literal"),
                 advertised: "127.0.0.1:0".parse().expect("literal"),
                 tcp: None,
+                workers: 1,
             }))
             .expect("SFU shell on loopback");
         World { rt, sfu }

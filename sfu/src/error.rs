@@ -35,6 +35,12 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A worker thread (or its runtime, or its handle on the socket) could not be started.
+    #[error("cannot start an SFU worker: {source}")]
+    Worker {
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The shell's driver task has stopped (or was never running); no more commands are served.
     #[error("SFU shell stopped")]
     ShellStopped,

@@ -6,8 +6,9 @@
 //!   groups peers into rooms and forwards every audio/video track a peer publishes to every
 //!   other peer of its room. It never reads the clock and never touches a socket: time is an
 //!   argument and network output comes out of [`core::Sfu::poll_output`].
-//! * [`shell`]: a tokio task that owns the single UDP socket, drives the core and exposes the
-//!   async [`SfuHandle`] used by the signalling layer.
+//! * [`shell`]: worker threads (one per core by default) that share the single UDP socket, each
+//!   driving one core that owns a share of the rooms, and the async [`SfuHandle`] used by the
+//!   signalling layer.
 //!
 //! The SFU is ICE-lite, answers the client's first offer, and renegotiates (server offers,
 //! see [`SfuEvent::Offer`]) whenever tracks to forward appear or go away.
@@ -41,6 +42,7 @@ pub use crate::core::{
 };
 pub use crate::error::Error;
 pub use crate::shell::{
-    enlarge_buffers, start, SfuHandle, ShellConfig, TcpShellConfig, SOCKET_BUFFER_BYTES,
+    enlarge_buffers, start, SfuHandle, ShellConfig, TcpShellConfig, MAX_TCP_CONNECTIONS,
+    SOCKET_BUFFER_BYTES, TCP_FIRST_FRAME_TIMEOUT,
 };
 pub use crate::types::{MediaKind, PeerId, RoomId, SfuEvent};

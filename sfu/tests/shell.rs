@@ -88,6 +88,7 @@ async fn media_flows(bind: &str) -> SfuHandle {
         bind: bind.parse().expect("literal"),
         advertised: "127.0.0.1:0".parse().expect("literal"),
         tcp: None,
+        workers: 0,
     })
     .await
     .expect("shell starts");
@@ -175,6 +176,7 @@ async fn shell_socket_gets_a_larger_receive_buffer_than_the_default() {
         bind: "127.0.0.1:0".parse().expect("literal address"),
         advertised: "127.0.0.1:0".parse().expect("literal address"),
         tcp: None,
+        workers: 0,
     })
     .await
     .expect("shell starts");
@@ -194,6 +196,7 @@ async fn shell_reports_bind_failure() {
         bind: addr,
         advertised: addr,
         tcp: None,
+        workers: 0,
     })
     .await;
     assert!(matches!(r, Err(Error::Bind { .. })));
@@ -299,6 +302,7 @@ async fn a_client_without_udp_gets_media_over_ice_tcp() {
         bind: "127.0.0.1:0".parse().expect("literal"),
         advertised: "127.0.0.1:0".parse().expect("literal"),
         tcp: Some(confidant_sfu::TcpShellConfig { bind: "127.0.0.1:0".parse().expect("literal"), advertised_port: 0 }),
+        workers: 0,
     })
     .await
     .expect("shell starts");
@@ -329,6 +333,7 @@ async fn a_tcp_connection_that_is_not_a_client_is_closed() {
         bind: "127.0.0.1:0".parse().expect("literal"),
         advertised: "127.0.0.1:0".parse().expect("literal"),
         tcp: Some(confidant_sfu::TcpShellConfig { bind: "127.0.0.1:0".parse().expect("literal"), advertised_port: 0 }),
+        workers: 0,
     })
     .await
     .expect("shell starts");
@@ -344,5 +349,234 @@ async fn a_tcp_connection_that_is_not_a_client_is_closed() {
     let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await.expect("closed in time");
     assert!(matches!(n, Ok(0) | Err(_)));
     assert!(handle.is_running().await, "and keeps running");
+    handle.shutdown().await;
+}
+
+// ---- Worker threads: rooms sharded over several cores on one UDP port. ----
+
+async fn start_workers(workers: usize) -> SfuHandle {
+    let handle = start(ShellConfig {
+        bind: "127.0.0.1:0".parse().expect("literal"),
+        advertised: "127.0.0.1:0".parse().expect("literal"),
+        tcp: None,
+        workers,
+    })
+    .await
+    .expect("shell starts");
+    assert_eq!(handle.workers(), workers);
+    handle
+}
+
+impl NetClient {
+    /// Like [`NetClient::join`], on a socket that is already bound (and drained).
+    async fn join_on(handle: &SfuHandle, id: u64, room: u64, socket: UdpSocket) -> NetClient {
+        let mut buf = vec![0; 2048];
+        while socket.try_recv_from(&mut buf).is_ok() {}
+        let addr = socket.local_addr().expect("local addr");
+        let (mut client, offer, pending) =
+            Client::with_offer(id, room, addr, RtcConfig::new(), Instant::now());
+        let (tx, events) = mpsc::unbounded_channel();
+        let answer = handle
+            .add_peer(RoomId(room), PeerId(id), offer, tx)
+            .await
+            .expect("SFU answers");
+        client.accept_answer(pending, &answer);
+        NetClient { client, socket, events, buf }
+    }
+}
+
+/// Steps every client (those in `publishers` send media) until `done`, or panics.
+async fn run_until(
+    handle: &SfuHandle,
+    clients: &mut [NetClient],
+    publishers: &[u64],
+    what: &str,
+    done: impl Fn(&[NetClient]) -> bool,
+) {
+    for _ in 0..MAX_ROUNDS {
+        for c in clients.iter_mut() {
+            let publish = publishers.contains(&c.client.id.0);
+            c.step(handle, publish).await;
+        }
+        if done(clients) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn got_media(clients: &[NetClient], subscriber: u64, publisher: u64) -> bool {
+    clients.iter().any(|c| {
+        c.client.id == PeerId(subscriber)
+            && c.client.received_from(PeerId(publisher), MediaKind::Audio) > 5
+            && c.client.received_from(PeerId(publisher), MediaKind::Video) > 5
+    })
+}
+
+#[tokio::test]
+async fn rooms_on_different_workers_forward_at_the_same_time() {
+    let handle = start_workers(3).await;
+    // Rooms 1, 2, 3: publisher 10·room+1, subscriber 10·room+2.
+    let mut clients = Vec::new();
+    for room in 1..=3 {
+        clients.push(NetClient::join(&handle, 10 * room + 1, room).await);
+        clients.push(NetClient::join(&handle, 10 * room + 2, room).await);
+    }
+    let workers: Vec<usize> = (1..=3)
+        .map(|room| {
+            let w = handle.worker_of(PeerId(10 * room + 1)).expect("placed");
+            assert_eq!(handle.worker_of(PeerId(10 * room + 2)), Some(w), "a room is on one worker");
+            w
+        })
+        .collect();
+    let mut distinct = workers.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "three new rooms go to three idle workers: {workers:?}");
+
+    run_until(&handle, &mut clients, &[11, 21, 31], "every room forwards", |c| {
+        got_media(c, 12, 11) && got_media(c, 22, 21) && got_media(c, 32, 31)
+    })
+    .await;
+    for c in &clients {
+        for other in [11, 21, 31] {
+            if c.client.room.0 != other / 10 {
+                assert_eq!(c.client.received_from(PeerId(other), MediaKind::Audio), 0, "no media crosses rooms");
+            }
+        }
+    }
+
+    // A late joiner lands on its room's worker and gets the media.
+    clients.push(NetClient::join(&handle, 23, 2).await);
+    assert_eq!(handle.worker_of(PeerId(23)), Some(workers[1]));
+    run_until(&handle, &mut clients, &[11, 21, 31], "the late joiner receives", |c| {
+        got_media(c, 23, 21)
+    })
+    .await;
+
+    // Stats are the workers' sum.
+    let stats = handle.stats().await;
+    assert_eq!(stats.peers, 7);
+    assert_eq!(stats.rooms, 3);
+    assert!(stats.tracks >= 6, "two tracks per publisher: {stats:?}");
+    assert!(stats.forwarded_packets > 0);
+    assert_eq!(handle.routed_addresses(), 7, "one address per peer");
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_address_freed_by_a_removed_peer_serves_a_new_peer_on_another_worker() {
+    let handle = start_workers(3).await;
+    let mut clients = vec![NetClient::join(&handle, 1, 1).await, NetClient::join(&handle, 2, 1).await];
+    run_until(&handle, &mut clients, &[1], "room 1 forwards", |c| got_media(c, 2, 1)).await;
+    let first_worker = handle.worker_of(PeerId(1)).expect("placed");
+    assert_eq!(handle.routed_addresses(), 2);
+
+    handle.remove_peer(PeerId(1)).await;
+    assert_eq!(handle.worker_of(PeerId(1)), None);
+    assert_eq!(handle.routed_addresses(), 1, "the removed peer's route is gone");
+
+    // Peer 3 (a new room, so another worker) reuses peer 1's socket and address.
+    let old = clients.remove(0);
+    let socket = old.socket;
+    let reused = NetClient::join_on(&handle, 3, 2, socket).await;
+    assert_ne!(handle.worker_of(PeerId(3)), Some(first_worker));
+    clients.push(reused);
+    clients.push(NetClient::join(&handle, 4, 2).await);
+    run_until(&handle, &mut clients, &[3], "the new peer on the old address is forwarded", |c| {
+        got_media(c, 4, 3)
+    })
+    .await;
+    assert_eq!(handle.routed_addresses(), 3);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn garbage_and_stun_for_unknown_ufrags_from_unknown_addresses_are_dropped() {
+    let handle = start_workers(3).await;
+    let mut clients = vec![NetClient::join(&handle, 1, 1).await, NetClient::join(&handle, 2, 1).await];
+    run_until(&handle, &mut clients, &[1], "room 1 forwards", |c| got_media(c, 2, 1)).await;
+    let before = handle.stats().await.dropped_datagrams;
+
+    let stranger = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let mut stun = vec![0x00, 0x01, 0x00, 0x10, 0x21, 0x12, 0xA4, 0x42];
+    stun.extend_from_slice(&[9; 12]);
+    stun.extend_from_slice(&[0x00, 0x06, 0x00, 0x0b]);
+    stun.extend_from_slice(b"nobody:else\0");
+    let garbage: [&[u8]; 5] = [&[], &[0xff; 3], &[0x80; 200], &stun, &stun[..24]];
+    for g in garbage {
+        stranger.send_to(g, handle.local_addr()).await.expect("send");
+    }
+    let mut dropped = before;
+    for _ in 0..200 {
+        dropped = handle.stats().await.dropped_datagrams;
+        if dropped >= before + 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The empty datagram may not count (some stacks skip it); the other four do.
+    assert!(dropped >= before + 4, "dropped {dropped}, before {before}");
+    assert_eq!(handle.routed_addresses(), 2, "no route for the stranger");
+    assert!(handle.is_running().await);
+    // And the room keeps forwarding.
+    let received = clients[1].client.received_from(PeerId(1), MediaKind::Audio);
+    run_until(&handle, &mut clients, &[1], "room 1 still forwards", |c| {
+        c[1].client.received_from(PeerId(1), MediaKind::Audio) > received + 5
+    })
+    .await;
+    handle.shutdown().await;
+}
+
+/// Names of this process's threads that belong to the shell on `port`.
+#[cfg(target_os = "linux")]
+fn worker_threads(port: u16) -> Vec<String> {
+    let suffix = format!(":{port}");
+    std::fs::read_dir("/proc/self/task")
+        .expect("procfs")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_owned())
+        .filter(|n| n.starts_with("sfu-w") && n.ends_with(&suffix))
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn shutdown_stops_and_joins_every_worker_thread() {
+    let handle = start_workers(3).await;
+    let port = handle.local_addr().port();
+    // A thread names itself once it runs: wait for that.
+    for _ in 0..200 {
+        if worker_threads(port).len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(worker_threads(port).len(), 3, "{:?}", worker_threads(port));
+    assert!(handle.is_running().await);
+    let mut client = NetClient::join(&handle, 1, 1).await;
+    client.step(&handle, false).await;
+
+    handle.shutdown().await;
+    assert!(worker_threads(port).is_empty(), "threads joined: {:?}", worker_threads(port));
+    assert!(!handle.is_running().await);
+    assert_eq!(handle.stats().await, Default::default());
+    let (tx, _rx) = mpsc::unbounded_channel();
+    assert!(matches!(
+        handle.add_peer(RoomId(5), PeerId(5), "v=0".into(), tx).await,
+        Err(Error::ShellStopped)
+    ));
+    handle.shutdown().await; // twice is harmless
+}
+
+#[tokio::test]
+async fn one_worker_forwards_and_routes_nothing() {
+    let handle = start_workers(1).await;
+    let mut clients = vec![NetClient::join(&handle, 1, 1).await, NetClient::join(&handle, 2, 2).await];
+    clients.push(NetClient::join(&handle, 3, 1).await);
+    run_until(&handle, &mut clients, &[1], "room 1 forwards", |c| got_media(c, 3, 1)).await;
+    assert_eq!(handle.routed_addresses(), 0, "no routing table with one worker");
+    assert_eq!(handle.stats().await.rooms, 2);
     handle.shutdown().await;
 }

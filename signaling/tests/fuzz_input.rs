@@ -102,6 +102,7 @@ proptest! {
                 bind: "127.0.0.1:0".parse().unwrap(),
                 advertised: "127.0.0.1:0".parse().unwrap(),
                 tcp: None,
+                workers: 0,
             })
             .await
             .unwrap();

@@ -90,6 +90,7 @@ async fn setup_with(config: HubConfig) -> Setup {
         bind: "127.0.0.1:0".parse().unwrap(),
         advertised: "127.0.0.1:0".parse().unwrap(),
         tcp: None,
+        workers: 0,
     })
     .await
     .unwrap();

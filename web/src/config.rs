@@ -156,6 +156,10 @@ pub struct Config {
     /// `--sfu-advertise`'s IP and the bound TCP port.
     #[arg(long, env = "CONFIDANT_SFU_TCP", default_value = "on", global = true)]
     pub sfu_tcp: String,
+    /// SFU worker threads: each owns a share of the rooms (a room never spans two) and they
+    /// share the one UDP port. 0: one per CPU core.
+    #[arg(long, env = "CONFIDANT_SFU_WORKERS", default_value_t = 0, global = true)]
+    pub sfu_workers: usize,
     /// Reverse proxies whose `X-Forwarded-For` is believed for the client address of rate
     /// limits: IP addresses or networks (`10.0.0.0/8`), repeatable or comma-separated. Without
     /// it, every client behind a proxy shares the proxy's limit.
@@ -328,6 +332,8 @@ pub struct Settings {
     pub sfu_advertise_port: Option<u16>,
     /// ICE-TCP listen address (port 0: the UDP port's number, or any free one); `None`: off.
     pub sfu_tcp_bind: Option<SocketAddr>,
+    /// SFU worker threads; 0: one per CPU core.
+    pub sfu_workers: usize,
     /// Default join-link lifetime in minutes.
     pub link_ttl_minutes: u32,
     /// Log format.
@@ -548,6 +554,7 @@ impl Config {
             sfu_advertise_ip,
             sfu_advertise_port,
             sfu_tcp_bind,
+            sfu_workers: self.sfu_workers,
             link_ttl_minutes: self.link_ttl_minutes,
             log_format: self.log_format,
             login_rate_limit: RateLimitConfig::default(),
@@ -626,6 +633,7 @@ impl Settings {
             sfu_advertise_ip = %self.sfu_advertise_ip,
             sfu_advertise_port = ?self.sfu_advertise_port,
             sfu_tcp_bind = ?self.sfu_tcp_bind,
+            sfu_workers = self.sfu_workers,
             trusted_proxies = ?self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
             link_ttl_minutes = self.link_ttl_minutes,
             log_format = ?self.log_format,

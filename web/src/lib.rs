@@ -476,6 +476,7 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
         bind: settings.sfu_bind,
         advertised,
         tcp: settings.sfu_tcp_bind.map(|bind| confidant_sfu::TcpShellConfig { bind, advertised_port: 0 }),
+        workers: settings.sfu_workers,
     })
     .await?;
     tracing::info!(sfu_local = %sfu.local_addr(), sfu_advertised = %sfu.advertised_addr(), sfu_tcp = ?sfu.tcp_local_addr(), "sfu started");

@@ -36,6 +36,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         sfu_bind: "127.0.0.1:0".parse().unwrap(),
         sfu_advertise: "127.0.0.1".into(),
         sfu_tcp: "on".into(),
+        sfu_workers: 0,
         trusted_proxies: Vec::new(),
         link_ttl_minutes: 1440,
         log_format: LogFormat::Human,
