@@ -202,6 +202,26 @@ async fn shell_reports_bind_failure() {
     assert!(matches!(r, Err(Error::Bind { .. })));
 }
 
+/// Workers share the port through SO_REUSEPORT, which would let a second server with
+/// workers join the first one's port and split its traffic: it must fail to bind instead.
+#[tokio::test]
+async fn a_second_shell_with_workers_cannot_share_the_port() {
+    let config = |addr: SocketAddr| ShellConfig {
+        bind: addr,
+        advertised: addr,
+        tcp: None,
+        workers: 3,
+    };
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr: SocketAddr = probe.local_addr().expect("addr");
+    drop(probe);
+    let first = start(config(addr)).await.expect("first shell binds");
+    assert_eq!(first.local_addr(), addr);
+    let second = start(config(addr)).await;
+    assert!(matches!(second, Err(Error::Bind { .. })), "the port is taken");
+    first.shutdown().await;
+}
+
 /// The signalling layer awaits these inside axum handlers and spawned tasks: they must be Send,
 /// and the handle must be shareable. Compiling this is the test.
 #[allow(dead_code)]

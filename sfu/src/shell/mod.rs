@@ -10,8 +10,13 @@
 //! peer go to its worker's queue; [`SfuHandle::stats`] sums the workers' [`SfuStats`] (plus the
 //! datagrams the shell itself dropped, in `dropped_datagrams`).
 //!
-//! Every worker receives from the shared socket itself (each holds its own descriptor of it,
-//! registered with its own runtime) and sends on it directly. A datagram it reads is routed by
+//! Every worker has its own socket on the one port (Linux `SO_REUSEPORT`; elsewhere a
+//! descriptor of one shared socket), registered with its own runtime, and sends on it
+//! directly. The kernel gives each datagram to exactly one of the sockets, always the same one
+//! for a given sender, so a worker is woken only for its share (with one shared socket every
+//! worker was woken for every datagram). A second process cannot join the group: before
+//! binding it, the shell checks with a plain bind that nothing holds the port. A datagram a
+//! worker reads is routed by
 //! its source address (see the `directory` module): its own go straight into its core, others' are
 //! handed over through the owner's bounded inbound queue (dropped and counted when full, never
 //! waited for). An address is learnt from a STUN binding request whose USERNAME starts with a
@@ -28,7 +33,8 @@
 //! The workers stop when every [`SfuHandle`] is dropped or on [`SfuHandle::shutdown`], which
 //! also joins their threads.
 //!
-//! # Measurements (2-core VM shared with other jobs; release build; 10 s runs, alternated)
+//! # Measurements (2-core VM shared with other jobs; release build; 10 s runs, alternated;
+//! frame-level core and one shared socket, before RTP forwarding and `SO_REUSEPORT`)
 //!
 //! `pps_per_cpu_second` of `confidant-loadgen` (forwarded packets per second of the server's
 //! CPU), the server unpinned, so the generator competes for the same two cores:
@@ -208,17 +214,34 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
         addr: config.bind,
         source,
     };
-    let socket = std::net::UdpSocket::bind(config.bind).map_err(bind_error)?;
-    socket.set_nonblocking(true).map_err(bind_error)?;
-    let local_addr = socket.local_addr().map_err(bind_error)?;
-    let mut advertised = config.advertised;
-    if advertised.port() == 0 {
-        advertised.set_port(local_addr.port());
-    }
     let workers = match config.workers {
         0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         n => n,
     };
+    if workers > 1 && config.bind.port() != 0 {
+        // SO_REUSEPORT would also let this group join another process's (same user's)
+        // reuse-port sockets on the port, silently splitting its traffic: fail as a plain bind
+        // would if anything holds the port.
+        drop(std::net::UdpSocket::bind(config.bind).map_err(bind_error)?);
+    }
+    let socket = bind_udp(config.bind, workers > 1).map_err(bind_error)?;
+    let local_addr = socket.local_addr().map_err(bind_error)?;
+    // One socket per worker on the same port (SO_REUSEPORT): the kernel hands each datagram
+    // to exactly one of them, always the same one for a given sender, instead of waking every
+    // worker for every datagram on one shared socket.
+    let mut sockets = vec![socket];
+    for _ in 1..workers {
+        let more = if cfg!(target_os = "linux") {
+            bind_udp(local_addr, true)
+        } else {
+            sockets[0].try_clone()
+        };
+        sockets.push(more.map_err(bind_error)?);
+    }
+    let mut advertised = config.advertised;
+    if advertised.port() == 0 {
+        advertised.set_port(local_addr.port());
+    }
     let mut tcp_listener = None;
     let mut tcp_local_addr = None;
     let mut advertised_tcp = None;
@@ -232,7 +255,10 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
         tcp_local_addr = Some(bound);
         tcp_listener = Some(listener);
     }
-    let recv_buffer = enlarge(socket2::SockRef::from(&socket), SOCKET_BUFFER_BYTES);
+    let mut recv_buffer = 0;
+    for socket in &sockets {
+        recv_buffer = enlarge(socket2::SockRef::from(socket), SOCKET_BUFFER_BYTES);
+    }
     let sfu_config = SfuConfig {
         advertised,
         advertised_tcp,
@@ -258,7 +284,7 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
     let capture = Arc::new(Mutex::new(capture::Sink::from_env()));
 
     let mut threads = Vec::with_capacity(workers);
-    for (index, (commands, tcp_events, inbox)) in parts.into_iter().enumerate() {
+    for (index, ((commands, tcp_events, inbox), socket)) in parts.into_iter().zip(sockets).enumerate() {
         let worker_error = |source| Error::Worker { source };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -266,7 +292,7 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
             .map_err(worker_error)?;
         let socket = {
             let _entered = runtime.enter();
-            UdpSocket::from_std(socket.try_clone().map_err(worker_error)?).map_err(worker_error)?
+            UdpSocket::from_std(socket).map_err(worker_error)?
         };
         let worker = Worker {
             index,
@@ -325,6 +351,25 @@ fn enlarge(sock: socket2::SockRef<'_>, bytes: usize) -> usize {
 
 /// Field-by-field sum of two workers' counters. Every field is named (no `..`), so a counter
 /// added to [`SfuStats`] fails to compile here until it is summed too.
+/// A non-blocking UDP socket bound to `addr`; with `reuse_port` (Linux), other sockets of
+/// this process may bind the same port and share its datagrams by sender.
+fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    #[cfg(target_os = "linux")]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = reuse_port;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
 fn add_stats(a: SfuStats, b: SfuStats) -> SfuStats {
     SfuStats {
         rooms: a.rooms + b.rooms,
