@@ -64,6 +64,13 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest interval between two [`Output::Timeout`]s, so an idle SFU still ticks.
 const MAX_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// A peer's timeout this close to `now` is driven at once by `poll_output` (see `poll_peer`).
+const IMMEDIATE: Duration = Duration::from_millis(1);
+
+/// Timeouts driven at once for one peer before it must go back to the caller's timer (a bound
+/// against an `Rtc` that keeps asking for "now").
+const MAX_IMMEDIATE_TIMEOUTS: u32 = 10_000;
+
 /// Upper bound on the outputs drained from a peer's `Rtc` after `close()` (DTLS close_notify,
 /// RTCP BYE); a handful in practice.
 const MAX_CLOSE_OUTPUTS: usize = 64;
@@ -750,13 +757,40 @@ impl Sfu {
         }
         self.rtc_polls += 1;
         match peer.rtc.poll_output() {
-            Ok(str0m::Output::Transmit(t)) => Step::Transmit(Transmit {
-                transport: transport_of(t.proto),
-                source: t.source,
-                destination: t.destination,
-                contents: t.contents.into(),
-            }),
-            Ok(str0m::Output::Timeout(t)) => Step::Timeout(t),
+            Ok(str0m::Output::Transmit(t)) => {
+                peer.sent_since_timeout = true;
+                Step::Transmit(Transmit {
+                    transport: transport_of(t.proto),
+                    source: t.source,
+                    destination: t.destination,
+                    contents: t.contents.into(),
+                })
+            }
+            Ok(str0m::Output::Timeout(t)) => {
+                // str0m's pacer lets one packet out per timeout and then asks for one a
+                // microsecond later; a timer round trip per packet (a millisecond with tokio)
+                // would cap each peer at ~1000 packets/s and queue the rest (audio50: 49
+                // streams to every peer). Timeouts due within IMMEDIATE are driven here, with
+                // str0m's clock at most IMMEDIATE ahead of `now`, a bounded number of times.
+                // Only while each one lets a datagram out: an Rtc whose pacer points at a queue
+                // it cannot send from yet asks for "now" again and again without output.
+                let productive = peer.immediate_timeouts == 0 || peer.sent_since_timeout;
+                if t <= now + IMMEDIATE
+                    && productive
+                    && peer.immediate_timeouts < MAX_IMMEDIATE_TIMEOUTS
+                {
+                    peer.immediate_timeouts += 1;
+                    peer.sent_since_timeout = false;
+                    if let Err(e) = peer.rtc.handle_input(Input::Timeout(t.max(now))) {
+                        tracing::debug!(peer = %id, "timeout handling failed: {e}");
+                        peer.rtc.disconnect();
+                    }
+                    Step::Progress
+                } else {
+                    peer.immediate_timeouts = 0;
+                    Step::Timeout(t)
+                }
+            }
             Ok(str0m::Output::Event(e)) => {
                 self.handle_event(now, id, e);
                 Step::Progress

@@ -53,6 +53,10 @@ pub(crate) struct Peer {
     pub render_sizes: BTreeMap<PeerId, (u32, u32)>,
     /// When the layers of this peer's forwarded video are next chosen.
     pub allocate_at: Instant,
+    /// Timeouts driven at once since this peer last went back to the caller's timer.
+    pub immediate_timeouts: u32,
+    /// The `Rtc` gave a datagram since the last timeout driven at once.
+    pub sent_since_timeout: bool,
 }
 
 /// Cumulative receiver feedback on one forwarded stream.
@@ -91,6 +95,8 @@ impl Peer {
             estimate: None,
             render_sizes: BTreeMap::new(),
             allocate_at: connect_deadline,
+            immediate_timeouts: 0,
+            sent_since_timeout: false,
         }
     }
 
