@@ -200,10 +200,12 @@ run_sfu() { # $1 scenario, $2 rooms
     if [ -n "$perf_pid" ]; then
       wait "$perf_pid" 2>/dev/null || true
       # Flat profile by self time (where the cycles are spent), then by shared object.
-      perf report -q -i "$stem.perf.data" --no-children --sort symbol --percent-limit 1 --stdio \
-        2>/dev/null | grep -v '^$' | grep -v '^ *|' | grep -v '^ *-' | head -n 40 >"$stem.profile" || true
-      perf report -q -i "$stem.perf.data" --no-children --sort dso --stdio 2>/dev/null \
-        | grep -v '^$' | grep -v '^ *|' | grep -v '^ *-' | head -n 12 >"$stem.profile-dso" || true
+      perf report -q -i "$stem.perf.data" --no-children -g none --sort dso,symbol --percent-limit 0.8 \
+        --stdio 2>/dev/null | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]*$//; s/[[:space:]]{3,}/   /g' \
+        | grep -v '^$' | head -n 40 >"$stem.profile" || true
+      perf report -q -i "$stem.perf.data" --no-children -g none --sort dso --stdio 2>/dev/null \
+        | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]*$//; s/[[:space:]]{3,}/   /g' \
+        | grep -v '^$' | head -n 12 >"$stem.profile-dso" || true
     fi
   else
     echo "server did not become ready" >"$stem.err"
@@ -608,7 +610,7 @@ if prof_name and os.path.exists(prof_path) and os.path.getsize(prof_path) > 0:
         w(open(dso).read().rstrip())
     w("```")
     w("")
-    w("Functions with at least 1 % of the samples:")
+    w("Functions with at least 0.8 % of the samples (`[k]` kernel, `[.]` user space):")
     w("")
     w("```")
     w(open(prof_path).read().rstrip())
