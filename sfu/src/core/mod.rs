@@ -67,9 +67,11 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(1);
 /// A peer's timeout this close to `now` is driven at once by `poll_output` (see `poll_peer`).
 const IMMEDIATE: Duration = Duration::from_millis(1);
 
-/// Timeouts driven at once for one peer before it must go back to the caller's timer (a bound
-/// against an `Rtc` that keeps asking for "now").
-const MAX_IMMEDIATE_TIMEOUTS: u32 = 10_000;
+/// Timeouts driven at once for one peer before it must go back to the caller's timer: a bound
+/// against an `Rtc` that keeps asking for "now", and a turn for the socket. With 10,000 an
+/// overloaded worker (`audio50` on one core) stayed in `poll_output` so long that joining
+/// peers' STUN and DTLS went unanswered and every join timed out; with 64 they joined.
+const MAX_IMMEDIATE_TIMEOUTS: u32 = 64;
 
 /// Upper bound on the outputs drained from a peer's `Rtc` after `close()` (DTLS close_notify,
 /// RTCP BYE); a handful in practice.
