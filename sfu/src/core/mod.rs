@@ -68,9 +68,11 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(1);
 const IMMEDIATE: Duration = Duration::from_millis(1);
 
 /// Timeouts driven at once for one peer before it must go back to the caller's timer: a bound
-/// against an `Rtc` that keeps asking for "now", and a turn for the socket. With 10,000 an
-/// overloaded worker (`audio50` on one core) stayed in `poll_output` so long that joining
-/// peers' STUN and DTLS went unanswered and every join timed out; with 64 they joined.
+/// against an `Rtc` that keeps asking for "now", and a turn for the socket and the other
+/// peers. Measured (`scripts/bench.sh`): with 10,000, `talk200` had a p99 latency of 818 ms
+/// (one subscriber's backlog drained while the others waited); with 64, 24 ms at the same
+/// throughput. (`audio50`, beyond one core's capacity, fails to join either way: see
+/// BENCHMARKS.md.)
 const MAX_IMMEDIATE_TIMEOUTS: u32 = 64;
 
 /// Upper bound on the outputs drained from a peer's `Rtc` after `close()` (DTLS close_notify,
