@@ -97,24 +97,7 @@ fn allocations_per_packet(subscribers: u64) -> (f64, u64) {
     let mut now = w.clock();
     for _ in 0..200 {
         // One tick of the publisher's media, its datagrams fed to the SFU by hand.
-        let datagrams: Vec<_> = {
-            let c = w.client_mut(1);
-            c.send_frames(now);
-            let mut out = Vec::new();
-            for step in 1..=10u32 {
-                loop {
-                    match c.rtc.poll_output().expect("client polls") {
-                        str0m::Output::Transmit(t) => out.push(t),
-                        str0m::Output::Event(e) => c.handle_event(now, e),
-                        str0m::Output::Timeout(_) => break,
-                    }
-                }
-                c.rtc
-                    .handle_input(str0m::Input::Timeout(now + Duration::from_millis(step.into())))
-                    .expect("client timeout");
-            }
-            out
-        };
+        let datagrams = w.client_mut(1).frames_as_datagrams(now, 10);
         now += Duration::from_millis(10);
         let before = w.sfu.stats().forwarded_packets;
         for t in &datagrams {

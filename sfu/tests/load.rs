@@ -37,28 +37,9 @@ fn a_media_datagram_polls_only_the_peers_it_concerns() {
 
     // One audio frame of publisher 1, fed straight to the SFU.
     let now = w.clock();
-    let datagrams: Vec<_> = {
-        let c = w.client_mut(1);
-        c.send_frames(now);
-        let mut out = Vec::new();
-        // str0m packetizes written frames when time moves on; whatever else it sends in those
-        // 10 ms (reports, feedback) goes to the SFU too.
-        for step in 1..=10u32 {
-            loop {
-                match c.rtc.poll_output().expect("client polls") {
-                    str0m::Output::Transmit(t) => out.push(t),
-                    str0m::Output::Event(e) => c.handle_event(now, e),
-                    str0m::Output::Timeout(_) => break,
-                }
-            }
-            c.rtc
-                .handle_input(str0m::Input::Timeout(
-                    now + Duration::from_millis(step.into()),
-                ))
-                .expect("client timeout");
-        }
-        out
-    };
+    // str0m packetizes written frames when time moves on; whatever else it sends in those
+    // 10 ms (reports, feedback) goes to the SFU too.
+    let datagrams = w.client_mut(1).frames_as_datagrams(now, 10);
     assert!(!datagrams.is_empty(), "the publisher sends its frame");
 
     let before = w.sfu.stats();
@@ -98,27 +79,12 @@ fn a_burst_goes_out_without_a_timer_round_trip_per_packet() {
 
     // 20 ms of frames, ten times: the publisher's datagrams, all fed at one instant.
     let start = w.clock();
-    let datagrams: Vec<_> = {
-        let c = w.client_mut(1);
-        let mut out = Vec::new();
-        for frame in 0..10u32 {
+    let datagrams: Vec<_> = (0..10u32)
+        .flat_map(|frame| {
             let t = start + Duration::from_millis(20 * u64::from(frame));
-            c.send_frames(t);
-            for step in 1..=20u32 {
-                loop {
-                    match c.rtc.poll_output().expect("client polls") {
-                        str0m::Output::Transmit(d) => out.push(d),
-                        str0m::Output::Event(e) => c.handle_event(t, e),
-                        str0m::Output::Timeout(_) => break,
-                    }
-                }
-                c.rtc
-                    .handle_input(str0m::Input::Timeout(t + Duration::from_millis(step.into())))
-                    .expect("client timeout");
-            }
-        }
-        out
-    };
+            w.client_mut(1).frames_as_datagrams(t, 20)
+        })
+        .collect();
     let now = start + Duration::from_millis(200);
     let before = w.sfu.stats().forwarded_packets;
     for d in &datagrams {

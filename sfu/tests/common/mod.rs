@@ -363,6 +363,27 @@ impl Client {
         }
     }
 
+    /// Writes frames at `now` (see [`Client::send_frames`]) and returns every datagram the
+    /// client sends over the next `millis` milliseconds (str0m packetizes as time moves on;
+    /// reports and feedback come along), for tests that feed the SFU by hand.
+    pub fn frames_as_datagrams(&mut self, now: Instant, millis: u32) -> Vec<str0m::net::Transmit> {
+        self.send_frames(now);
+        let mut out = Vec::new();
+        for step in 1..=millis {
+            loop {
+                match self.rtc.poll_output().expect("client polls") {
+                    str0m::Output::Transmit(t) => out.push(t),
+                    str0m::Output::Event(e) => self.handle_event(now, e),
+                    str0m::Output::Timeout(_) => break,
+                }
+            }
+            self.rtc
+                .handle_input(Input::Timeout(now + Duration::from_millis(step.into())))
+                .expect("client timeout");
+        }
+        out
+    }
+
     /// Writes one Opus frame (20 ms) and, every other call, one video frame.
     pub fn send_frames(&mut self, now: Instant) {
         if !self.connected {
