@@ -1,6 +1,7 @@
 // Small helpers shared by the browser tests that start their own servers.
 
 import dgram from 'node:dgram';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -163,6 +164,34 @@ export async function stopProcess(p) {
  * an instant session; a client on another page joins with the link as `name` and is admitted.
  * `newPage()` makes the pages (with camera and microphone granted). Returns both pages.
  */
+/**
+ * A page in a fresh browser context, allowed camera and microphone on `base` (fake devices), with
+ * page errors collected into `logs`.
+ */
+export async function mediaPage(browser, base, { logs, width = 1024, height = 700, timeout = 90_000 }) {
+  const context = await browser.newContext({ viewport: { width, height }, locale: 'en-US' });
+  await context.grantPermissions(['camera', 'microphone'], { origin: base });
+  const page = await context.newPage();
+  page.setDefaultTimeout(timeout);
+  page.on('pageerror', (e) => logs.push(`[page] ${e.message}`));
+  return page;
+}
+
+/**
+ * The usual end of a browser suite: closes the browser (bounded), stops the server, writes the
+ * collected log to ARTIFACTS/`artifact` (best effort) and removes the suite's folder.
+ */
+export async function endSuite({ browser, server, logs, artifact, dir }) {
+  if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
+  await stopProcess(server);
+  try {
+    fs.writeFileSync(path.join(ARTIFACTS, artifact), logs.join('\n') + '\n');
+  } catch {
+    // artefacts are best effort
+  }
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+}
+
 export async function callWithClient({ base, newPage, email, password, name = 'Robin' }) {
   const host = await newPage();
   await host.goto(`${base}/login`);

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, freeUdpPort, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, freeUdpPort, mediaPage, startServer, until } from './harness.mjs';
 
 const EMAIL = 'tcp@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -55,24 +55,10 @@ describe('ICE-TCP when UDP does not get through', { timeout: 5 * 60_000 }, () =>
   });
 
   after(async () => {
-    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    await stopProcess(server);
-    try {
-      fs.writeFileSync(path.join(ARTIFACTS, 'ice-tcp-test.log'), logs.join('\n') + '\n');
-    } catch {
-      // artefacts are best effort
-    }
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await endSuite({ browser, server, logs, artifact: 'ice-tcp-test.log', dir });
   });
 
-  async function newPage() {
-    const context = await browser.newContext({ viewport: { width: 1024, height: 700 }, locale: 'en-US' });
-    await context.grantPermissions(['camera', 'microphone'], { origin: base });
-    const page = await context.newPage();
-    page.setDefaultTimeout(60_000);
-    page.on('pageerror', (e) => logs.push(`[page] ${e.message}`));
-    return page;
-  }
+  const newPage = () => mediaPage(browser, base, { logs, width: 1024, height: 700, timeout: 60_000 });
 
   it('a counsellor and a client talk over ICE-TCP, encrypted', async () => {
     try {

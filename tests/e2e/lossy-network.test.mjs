@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, freeUdpPort, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, freeUdpPort, mediaPage, startServer, until } from './harness.mjs';
 
 const EMAIL = 'lossy@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -119,25 +119,11 @@ describe('A call through a lossy link (5 % loss each way, 10–40 ms delay)', { 
   });
 
   after(async () => {
-    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    await stopProcess(server);
     if (relay) relay.close();
-    try {
-      fs.writeFileSync(path.join(ARTIFACTS, 'lossy-network-test.log'), logs.join('\n') + '\n');
-    } catch {
-      // artefacts are best effort
-    }
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await endSuite({ browser, server, logs, artifact: 'lossy-network-test.log', dir });
   });
 
-  async function newPage() {
-    const context = await browser.newContext({ viewport: { width: 1024, height: 700 }, locale: 'en-US' });
-    await context.grantPermissions(['camera', 'microphone'], { origin: base });
-    const page = await context.newPage();
-    page.setDefaultTimeout(90_000);
-    page.on('pageerror', (e) => logs.push(`[page] ${e.message}`));
-    return page;
-  }
+  const newPage = () => mediaPage(browser, base, { logs, width: 1024, height: 700, timeout: 90_000 });
 
   it('video keeps decoding, encrypted, and lost packets are asked for again', async () => {
     try {

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, startServer, until } from './harness.mjs';
 
 const EMAIL = 'simulcast@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -88,24 +88,10 @@ describe('Simulcast: the viewer gets the layer that fits its tile', { timeout: 6
   });
 
   after(async () => {
-    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    await stopProcess(server);
-    try {
-      fs.writeFileSync(path.join(ARTIFACTS, 'simulcast-test.log'), logs.join('\n') + '\n');
-    } catch {
-      // artefacts are best effort
-    }
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await endSuite({ browser, server, logs, artifact: 'simulcast-test.log', dir });
   });
 
-  async function newPage() {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'en-US' });
-    await context.grantPermissions(['camera', 'microphone'], { origin: base });
-    const page = await context.newPage();
-    page.setDefaultTimeout(90_000);
-    page.on('pageerror', (e) => logs.push(`[page] ${e.message}`));
-    return page;
-  }
+  const newPage = () => mediaPage(browser, base, { logs, width: 1400, height: 900, timeout: 90_000 });
 
   it('small tile → low layer, large tile → high layer, decoding and encrypted throughout', async (t) => {
     try {
