@@ -218,7 +218,10 @@ async fn a_second_shell_with_workers_cannot_share_the_port() {
     let first = start(config(addr)).await.expect("first shell binds");
     assert_eq!(first.local_addr(), addr);
     let second = start(config(addr)).await;
-    assert!(matches!(second, Err(Error::Bind { .. })), "the port is taken");
+    assert!(
+        matches!(second, Err(Error::Bind { .. })),
+        "the port is taken"
+    );
     first.shutdown().await;
 }
 
@@ -250,7 +253,9 @@ struct TcpClient {
 impl TcpClient {
     async fn join(handle: &SfuHandle, id: u64, room: u64) -> TcpClient {
         let remote = handle.tcp_local_addr().expect("ICE-TCP is on");
-        let stream = tokio::net::TcpStream::connect(remote).await.expect("connect over TCP");
+        let stream = tokio::net::TcpStream::connect(remote)
+            .await
+            .expect("connect over TCP");
         stream.set_nodelay(true).expect("nodelay");
         let local = stream.local_addr().expect("local addr");
         let candidate = str0m::Candidate::builder()
@@ -261,15 +266,27 @@ impl TcpClient {
             .expect("tcp candidate");
         let (mut client, offer, pending) =
             Client::with_offer_from(id, room, local, candidate, RtcConfig::new(), Instant::now());
-        assert!(!offer.contains(" udp "), "the client offers no UDP candidate:\n{offer}");
+        assert!(
+            !offer.contains(" udp "),
+            "the client offers no UDP candidate:\n{offer}"
+        );
         let (tx, events) = mpsc::unbounded_channel();
         let answer = handle
             .add_peer(RoomId(room), PeerId(id), offer, tx)
             .await
             .expect("SFU answers");
-        assert!(answer.to_ascii_lowercase().contains("tcptype passive"), "the SFU offers a passive TCP candidate:\n{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("tcptype passive"),
+            "the SFU offers a passive TCP candidate:\n{answer}"
+        );
         client.accept_answer(pending, &answer);
-        TcpClient { client, stream, remote, events, buf: Vec::new() }
+        TcpClient {
+            client,
+            stream,
+            remote,
+            events,
+            buf: Vec::new(),
+        }
     }
 
     async fn step(&mut self, handle: &SfuHandle) {
@@ -277,7 +294,10 @@ impl TcpClient {
         while let Ok(event) = self.events.try_recv() {
             if let SfuEvent::Offer { sdp } = event {
                 let answer = self.client.answer_offer(&sdp);
-                handle.accept_answer(self.client.id, answer).await.expect("SFU accepts answer");
+                handle
+                    .accept_answer(self.client.id, answer)
+                    .await
+                    .expect("SFU accepts answer");
             }
         }
         let local = self.client.addr;
@@ -295,11 +315,17 @@ impl TcpClient {
             }
             let frame: Vec<u8> = self.buf.drain(..2 + len).skip(2).collect();
             if let Ok(recv) = Receive::new(Protocol::Tcp, self.remote, local, &frame) {
-                self.client.rtc.handle_input(Input::Receive(Instant::now(), recv)).expect("client input");
+                self.client
+                    .rtc
+                    .handle_input(Input::Receive(Instant::now(), recv))
+                    .expect("client input");
             }
         }
         let now = Instant::now();
-        self.client.rtc.handle_input(Input::Timeout(now)).expect("client timeout");
+        self.client
+            .rtc
+            .handle_input(Input::Timeout(now))
+            .expect("client timeout");
         loop {
             match self.client.rtc.poll_output().expect("client poll") {
                 str0m::Output::Transmit(t) => {
@@ -321,7 +347,10 @@ async fn a_client_without_udp_gets_media_over_ice_tcp() {
     let handle = start(ShellConfig {
         bind: "127.0.0.1:0".parse().expect("literal"),
         advertised: "127.0.0.1:0".parse().expect("literal"),
-        tcp: Some(confidant_sfu::TcpShellConfig { bind: "127.0.0.1:0".parse().expect("literal"), advertised_port: 0 }),
+        tcp: Some(confidant_sfu::TcpShellConfig {
+            bind: "127.0.0.1:0".parse().expect("literal"),
+            advertised_port: 0,
+        }),
         workers: 0,
     })
     .await
@@ -336,13 +365,18 @@ async fn a_client_without_udp_gets_media_over_ice_tcp() {
         publisher.step(&handle, true).await;
         subscriber.step(&handle).await;
         let s = &subscriber.client;
-        if s.received_from(PeerId(1), MediaKind::Audio) > 5 && s.received_from(PeerId(1), MediaKind::Video) > 5 {
+        if s.received_from(PeerId(1), MediaKind::Audio) > 5
+            && s.received_from(PeerId(1), MediaKind::Video) > 5
+        {
             done = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert!(done, "the TCP-only subscriber receives the publisher's audio and video");
+    assert!(
+        done,
+        "the TCP-only subscriber receives the publisher's audio and video"
+    );
     handle.shutdown().await;
 }
 
@@ -352,21 +386,32 @@ async fn a_tcp_connection_that_is_not_a_client_is_closed() {
     let handle = start(ShellConfig {
         bind: "127.0.0.1:0".parse().expect("literal"),
         advertised: "127.0.0.1:0".parse().expect("literal"),
-        tcp: Some(confidant_sfu::TcpShellConfig { bind: "127.0.0.1:0".parse().expect("literal"), advertised_port: 0 }),
+        tcp: Some(confidant_sfu::TcpShellConfig {
+            bind: "127.0.0.1:0".parse().expect("literal"),
+            advertised_port: 0,
+        }),
         workers: 0,
     })
     .await
     .expect("shell starts");
-    let mut stream = tokio::net::TcpStream::connect(handle.tcp_local_addr().expect("on")).await.expect("connect");
+    let mut stream = tokio::net::TcpStream::connect(handle.tcp_local_addr().expect("on"))
+        .await
+        .expect("connect");
     // A well-framed frame that is not STUN for any peer.
     stream.write_all(&[0, 4, 1, 2, 3, 4]).await.expect("write");
     let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await.expect("closed in time");
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+        .await
+        .expect("closed in time");
     assert!(matches!(n, Ok(0) | Err(_)), "the SFU closes it");
     // A frame longer than any datagram closes it too.
-    let mut stream = tokio::net::TcpStream::connect(handle.tcp_local_addr().expect("on")).await.expect("connect");
+    let mut stream = tokio::net::TcpStream::connect(handle.tcp_local_addr().expect("on"))
+        .await
+        .expect("connect");
     stream.write_all(&[0xff, 0xff, 0]).await.expect("write");
-    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await.expect("closed in time");
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+        .await
+        .expect("closed in time");
     assert!(matches!(n, Ok(0) | Err(_)));
     assert!(handle.is_running().await, "and keeps running");
     handle.shutdown().await;
@@ -401,7 +446,12 @@ impl NetClient {
             .await
             .expect("SFU answers");
         client.accept_answer(pending, &answer);
-        NetClient { client, socket, events, buf }
+        NetClient {
+            client,
+            socket,
+            events,
+            buf,
+        }
     }
 }
 
@@ -446,23 +496,39 @@ async fn rooms_on_different_workers_forward_at_the_same_time() {
     let workers: Vec<usize> = (1..=3)
         .map(|room| {
             let w = handle.worker_of(PeerId(10 * room + 1)).expect("placed");
-            assert_eq!(handle.worker_of(PeerId(10 * room + 2)), Some(w), "a room is on one worker");
+            assert_eq!(
+                handle.worker_of(PeerId(10 * room + 2)),
+                Some(w),
+                "a room is on one worker"
+            );
             w
         })
         .collect();
     let mut distinct = workers.clone();
     distinct.sort_unstable();
     distinct.dedup();
-    assert_eq!(distinct.len(), 3, "three new rooms go to three idle workers: {workers:?}");
+    assert_eq!(
+        distinct.len(),
+        3,
+        "three new rooms go to three idle workers: {workers:?}"
+    );
 
-    run_until(&handle, &mut clients, &[11, 21, 31], "every room forwards", |c| {
-        got_media(c, 12, 11) && got_media(c, 22, 21) && got_media(c, 32, 31)
-    })
+    run_until(
+        &handle,
+        &mut clients,
+        &[11, 21, 31],
+        "every room forwards",
+        |c| got_media(c, 12, 11) && got_media(c, 22, 21) && got_media(c, 32, 31),
+    )
     .await;
     for c in &clients {
         for other in [11, 21, 31] {
             if c.client.room.0 != other / 10 {
-                assert_eq!(c.client.received_from(PeerId(other), MediaKind::Audio), 0, "no media crosses rooms");
+                assert_eq!(
+                    c.client.received_from(PeerId(other), MediaKind::Audio),
+                    0,
+                    "no media crosses rooms"
+                );
             }
         }
     }
@@ -470,9 +536,13 @@ async fn rooms_on_different_workers_forward_at_the_same_time() {
     // A late joiner lands on its room's worker and gets the media.
     clients.push(NetClient::join(&handle, 23, 2).await);
     assert_eq!(handle.worker_of(PeerId(23)), Some(workers[1]));
-    run_until(&handle, &mut clients, &[11, 21, 31], "the late joiner receives", |c| {
-        got_media(c, 23, 21)
-    })
+    run_until(
+        &handle,
+        &mut clients,
+        &[11, 21, 31],
+        "the late joiner receives",
+        |c| got_media(c, 23, 21),
+    )
     .await;
 
     // Stats are the workers' sum.
@@ -488,14 +558,24 @@ async fn rooms_on_different_workers_forward_at_the_same_time() {
 #[tokio::test]
 async fn an_address_freed_by_a_removed_peer_serves_a_new_peer_on_another_worker() {
     let handle = start_workers(3).await;
-    let mut clients = vec![NetClient::join(&handle, 1, 1).await, NetClient::join(&handle, 2, 1).await];
-    run_until(&handle, &mut clients, &[1], "room 1 forwards", |c| got_media(c, 2, 1)).await;
+    let mut clients = vec![
+        NetClient::join(&handle, 1, 1).await,
+        NetClient::join(&handle, 2, 1).await,
+    ];
+    run_until(&handle, &mut clients, &[1], "room 1 forwards", |c| {
+        got_media(c, 2, 1)
+    })
+    .await;
     let first_worker = handle.worker_of(PeerId(1)).expect("placed");
     assert_eq!(handle.routed_addresses(), 2);
 
     handle.remove_peer(PeerId(1)).await;
     assert_eq!(handle.worker_of(PeerId(1)), None);
-    assert_eq!(handle.routed_addresses(), 1, "the removed peer's route is gone");
+    assert_eq!(
+        handle.routed_addresses(),
+        1,
+        "the removed peer's route is gone"
+    );
 
     // Peer 3 (a new room, so another worker) reuses peer 1's socket and address.
     let old = clients.remove(0);
@@ -504,9 +584,13 @@ async fn an_address_freed_by_a_removed_peer_serves_a_new_peer_on_another_worker(
     assert_ne!(handle.worker_of(PeerId(3)), Some(first_worker));
     clients.push(reused);
     clients.push(NetClient::join(&handle, 4, 2).await);
-    run_until(&handle, &mut clients, &[3], "the new peer on the old address is forwarded", |c| {
-        got_media(c, 4, 3)
-    })
+    run_until(
+        &handle,
+        &mut clients,
+        &[3],
+        "the new peer on the old address is forwarded",
+        |c| got_media(c, 4, 3),
+    )
     .await;
     assert_eq!(handle.routed_addresses(), 3);
     handle.shutdown().await;
@@ -515,8 +599,14 @@ async fn an_address_freed_by_a_removed_peer_serves_a_new_peer_on_another_worker(
 #[tokio::test]
 async fn garbage_and_stun_for_unknown_ufrags_from_unknown_addresses_are_dropped() {
     let handle = start_workers(3).await;
-    let mut clients = vec![NetClient::join(&handle, 1, 1).await, NetClient::join(&handle, 2, 1).await];
-    run_until(&handle, &mut clients, &[1], "room 1 forwards", |c| got_media(c, 2, 1)).await;
+    let mut clients = vec![
+        NetClient::join(&handle, 1, 1).await,
+        NetClient::join(&handle, 2, 1).await,
+    ];
+    run_until(&handle, &mut clients, &[1], "room 1 forwards", |c| {
+        got_media(c, 2, 1)
+    })
+    .await;
     let before = handle.stats().await.dropped_datagrams;
 
     let stranger = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
@@ -526,7 +616,10 @@ async fn garbage_and_stun_for_unknown_ufrags_from_unknown_addresses_are_dropped(
     stun.extend_from_slice(b"nobody:else\0");
     let garbage: [&[u8]; 5] = [&[], &[0xff; 3], &[0x80; 200], &stun, &stun[..24]];
     for g in garbage {
-        stranger.send_to(g, handle.local_addr()).await.expect("send");
+        stranger
+            .send_to(g, handle.local_addr())
+            .await
+            .expect("send");
     }
     let mut dropped = before;
     for _ in 0..200 {
@@ -579,12 +672,18 @@ async fn shutdown_stops_and_joins_every_worker_thread() {
     client.step(&handle, false).await;
 
     handle.shutdown().await;
-    assert!(worker_threads(port).is_empty(), "threads joined: {:?}", worker_threads(port));
+    assert!(
+        worker_threads(port).is_empty(),
+        "threads joined: {:?}",
+        worker_threads(port)
+    );
     assert!(!handle.is_running().await);
     assert_eq!(handle.stats().await, Default::default());
     let (tx, _rx) = mpsc::unbounded_channel();
     assert!(matches!(
-        handle.add_peer(RoomId(5), PeerId(5), "v=0".into(), tx).await,
+        handle
+            .add_peer(RoomId(5), PeerId(5), "v=0".into(), tx)
+            .await,
         Err(Error::ShellStopped)
     ));
     handle.shutdown().await; // twice is harmless
@@ -593,10 +692,20 @@ async fn shutdown_stops_and_joins_every_worker_thread() {
 #[tokio::test]
 async fn one_worker_forwards_and_routes_nothing() {
     let handle = start_workers(1).await;
-    let mut clients = vec![NetClient::join(&handle, 1, 1).await, NetClient::join(&handle, 2, 2).await];
+    let mut clients = vec![
+        NetClient::join(&handle, 1, 1).await,
+        NetClient::join(&handle, 2, 2).await,
+    ];
     clients.push(NetClient::join(&handle, 3, 1).await);
-    run_until(&handle, &mut clients, &[1], "room 1 forwards", |c| got_media(c, 3, 1)).await;
-    assert_eq!(handle.routed_addresses(), 0, "no routing table with one worker");
+    run_until(&handle, &mut clients, &[1], "room 1 forwards", |c| {
+        got_media(c, 3, 1)
+    })
+    .await;
+    assert_eq!(
+        handle.routed_addresses(),
+        0,
+        "no routing table with one worker"
+    );
     assert_eq!(handle.stats().await.rooms, 2);
     handle.shutdown().await;
 }

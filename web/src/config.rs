@@ -158,12 +158,22 @@ pub struct Config {
     pub sfu_tcp: String,
     /// SFU worker threads: each owns a share of the rooms (a room never spans two) and they
     /// share the one UDP port. 0: one per CPU core.
-    #[arg(long, env = "CONFIDANT_SFU_WORKERS", default_value_t = 0, global = true)]
+    #[arg(
+        long,
+        env = "CONFIDANT_SFU_WORKERS",
+        default_value_t = 0,
+        global = true
+    )]
     pub sfu_workers: usize,
     /// Reverse proxies whose `X-Forwarded-For` is believed for the client address of rate
     /// limits: IP addresses or networks (`10.0.0.0/8`), repeatable or comma-separated. Without
     /// it, every client behind a proxy shares the proxy's limit.
-    #[arg(long = "trusted-proxy", env = "CONFIDANT_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    #[arg(
+        long = "trusted-proxy",
+        env = "CONFIDANT_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
     pub trusted_proxies: Vec<String>,
     /// Default lifetime of join links, in minutes (5..=10080).
     #[arg(
@@ -210,7 +220,12 @@ pub struct Config {
     #[arg(long, env = "CONFIDANT_MAIL_FROM", global = true)]
     pub mail_from: Option<String>,
     /// Minutes before an appointment that the reminder mail is sent (0: no reminders).
-    #[arg(long, env = "CONFIDANT_REMINDER_MINUTES", default_value_t = 1440, global = true)]
+    #[arg(
+        long,
+        env = "CONFIDANT_REMINDER_MINUTES",
+        default_value_t = 1440,
+        global = true
+    )]
     pub reminder_minutes: u32,
     /// Public form submissions (booking, contact) a network (IPv4 /24, IPv6 /48) may make at
     /// once; one more is allowed each minute.
@@ -236,7 +251,11 @@ pub struct Config {
     /// File with the X25519 public key the signatures' biometric data is encrypted to (32
     /// bytes: raw, hex or base64) [default: generated on first start; the private key is
     /// written once to DATA_DIR/escrow-private-key.MOVE-OFF-THIS-SERVER].
-    #[arg(long, env = "CONFIDANT_SIGNATURE_ESCROW_PUBLIC_KEY_FILE", global = true)]
+    #[arg(
+        long,
+        env = "CONFIDANT_SIGNATURE_ESCROW_PUBLIC_KEY_FILE",
+        global = true
+    )]
     pub signature_escrow_public_key_file: Option<PathBuf>,
     /// Days signed evidence stays in the live tables before it moves to the archive (1..=3650).
     #[arg(
@@ -404,7 +423,12 @@ impl Config {
         }
         let (sfu_advertise_ip, sfu_advertise_port) = parse_advertise(&self.sfu_advertise)?;
         let mut trusted_proxies = Vec::new();
-        for t in self.trusted_proxies.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        for t in self
+            .trusted_proxies
+            .iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+        {
             let net = t
                 .parse::<ipnet::IpNet>()
                 .or_else(|_| t.parse::<IpAddr>().map(ipnet::IpNet::from))
@@ -458,8 +482,16 @@ impl Config {
             });
         }
         for (option, value, range) in [
-            ("walkin-ring-seconds", self.walkin_ring_seconds, WALKIN_RING_SECONDS),
-            ("walkin-max-wait-minutes", self.walkin_max_wait_minutes, WALKIN_MAX_WAIT_MINUTES),
+            (
+                "walkin-ring-seconds",
+                self.walkin_ring_seconds,
+                WALKIN_RING_SECONDS,
+            ),
+            (
+                "walkin-max-wait-minutes",
+                self.walkin_max_wait_minutes,
+                WALKIN_MAX_WAIT_MINUTES,
+            ),
         ] {
             if !range.contains(&value) {
                 return Err(ConfigError {
@@ -769,10 +801,16 @@ mod tests {
         assert_eq!(s.walkin.ring_timeout, chrono::Duration::seconds(30));
         assert_eq!(s.walkin.max_wait, chrono::Duration::minutes(30));
         assert!(!s.walkin_show_count);
-        let s = parse(&["--walkin-ring-seconds", "5", "--walkin-max-wait-minutes", "240", "--walkin-show-count"])
-            .config
-            .resolve()
-            .unwrap();
+        let s = parse(&[
+            "--walkin-ring-seconds",
+            "5",
+            "--walkin-max-wait-minutes",
+            "240",
+            "--walkin-show-count",
+        ])
+        .config
+        .resolve()
+        .unwrap();
         assert_eq!(s.walkin.ring_timeout, chrono::Duration::seconds(5));
         assert!(s.walkin_show_count);
         for bad in [

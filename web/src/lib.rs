@@ -247,9 +247,18 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::team::add_member))
         .routes(routes!(booking::team::create_type))
         // booking: counsellor
-        .routes(routes!(booking::manage::get_profile, booking::manage::put_profile))
-        .routes(routes!(booking::manage::get_availability, booking::manage::put_availability))
-        .routes(routes!(booking::manage::list_types, booking::manage::create_type))
+        .routes(routes!(
+            booking::manage::get_profile,
+            booking::manage::put_profile
+        ))
+        .routes(routes!(
+            booking::manage::get_availability,
+            booking::manage::put_availability
+        ))
+        .routes(routes!(
+            booking::manage::list_types,
+            booking::manage::create_type
+        ))
         .routes(routes!(booking::manage::update_type))
         .routes(routes!(booking::manage::list_bookings))
         .routes(routes!(booking::manage::confirm))
@@ -257,7 +266,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::manage::cancel))
         .routes(routes!(booking::manage::list_messages))
         .routes(routes!(booking::manage::reply))
-        .routes(routes!(booking::feed::get, booking::feed::create, booking::feed::revoke))
+        .routes(routes!(
+            booking::feed::get,
+            booking::feed::create,
+            booking::feed::revoke
+        ))
         .routes(routes!(booking::feed::calendar))
         .routes(routes!(booking::sources::list, booking::sources::add))
         .routes(routes!(booking::sources::sync_now))
@@ -270,8 +283,14 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(pages::sign))
         .routes(routes!(signature::sign::get, signature::sign::submit))
         .routes(routes!(signature::sign::event))
-        .routes(routes!(signature::manage::list_templates, signature::manage::create_template))
-        .routes(routes!(signature::manage::list_requests, signature::manage::create_request))
+        .routes(routes!(
+            signature::manage::list_templates,
+            signature::manage::create_template
+        ))
+        .routes(routes!(
+            signature::manage::list_requests,
+            signature::manage::create_request
+        ))
         .routes(routes!(signature::manage::get_request))
         .routes(routes!(signature::manage::revoke_request))
         .routes(routes!(signature::manage::document))
@@ -286,7 +305,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(walkin::http::enter))
         .routes(routes!(walkin::http::ticket))
         .routes(routes!(walkin::http::leave))
-        .routes(routes!(walkin::http::get_profile, walkin::http::put_profile))
+        .routes(routes!(
+            walkin::http::get_profile,
+            walkin::http::put_profile
+        ))
         .routes(routes!(walkin::http::status))
         .routes(routes!(walkin::http::set_presence))
         .routes(routes!(walkin::http::closed))
@@ -381,12 +403,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
-        TraceLayer::new_for_http()
-            .make_span_with(request_span)
-            .on_request(DefaultOnRequest::new().level(Level::DEBUG))
-            .on_response(DefaultOnResponse::new().level(Level::INFO))
-            .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
-    );
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
+        );
     for (name, value) in security_headers() {
         router = router.layer(SetResponseHeaderLayer::overriding(name, value));
     }
@@ -475,15 +497,21 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
     let sfu = confidant_sfu::start(confidant_sfu::ShellConfig {
         bind: settings.sfu_bind,
         advertised,
-        tcp: settings.sfu_tcp_bind.map(|bind| confidant_sfu::TcpShellConfig { bind, advertised_port: 0 }),
+        tcp: settings
+            .sfu_tcp_bind
+            .map(|bind| confidant_sfu::TcpShellConfig {
+                bind,
+                advertised_port: 0,
+            }),
         workers: settings.sfu_workers,
     })
     .await?;
     tracing::info!(sfu_local = %sfu.local_addr(), sfu_advertised = %sfu.advertised_addr(), sfu_tcp = ?sfu.tcp_local_addr(), "sfu started");
-    let signature_keys = signature::keys::load_or_create(&settings).map_err(|e| StartError::Io {
-        context: "loading the signature keys".into(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    let signature_keys =
+        signature::keys::load_or_create(&settings).map_err(|e| StartError::Io {
+            context: "loading the signature keys".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     let state = AppState::new(settings, db, vault, &jwt_key, sfu, turn, signature_keys);
     walkin::load_all(&state).await.map_err(|e| StartError::Io {
         context: "loading walk-in profiles".into(),

@@ -684,12 +684,13 @@ impl Sfu {
             .get(&subscriber)
             .ok_or(Error::UnknownPeer(subscriber))?
             .room;
-        if publisher == subscriber
-            || self.peers.get(&publisher).is_none_or(|p| p.room != room)
-        {
+        if publisher == subscriber || self.peers.get(&publisher).is_none_or(|p| p.room != room) {
             return Err(Error::UnknownPeer(publisher));
         }
-        let sub = self.peers.get_mut(&subscriber).ok_or(Error::UnknownPeer(subscriber))?;
+        let sub = self
+            .peers
+            .get_mut(&subscriber)
+            .ok_or(Error::UnknownPeer(subscriber))?;
         if sub.render_sizes.insert(publisher, (width, height)) != Some((width, height)) {
             sub.allocate_at = now;
         }
@@ -936,7 +937,12 @@ impl Sfu {
             return;
         };
         let kind = track.kind;
-        if let Some(vla) = packet.header.ext_vals.user_values.get::<VideoLayersAllocation>() {
+        if let Some(vla) = packet
+            .header
+            .ext_vals
+            .user_values
+            .get::<VideoLayersAllocation>()
+        {
             for (i, stream) in vla.simulcast_streams.iter().enumerate().take(MAX_LAYERS) {
                 track.heights[i] = stream
                     .spatial_layers
@@ -1123,7 +1129,10 @@ impl Sfu {
                 audio_tracks += 1;
                 continue;
             }
-            let Some(track) = self.peers.get(&t.source).and_then(|p| p.tracks_in.get(&t.source_mid))
+            let Some(track) = self
+                .peers
+                .get(&t.source)
+                .and_then(|p| p.tracks_in.get(&t.source_mid))
             else {
                 continue;
             };
@@ -1272,7 +1281,7 @@ impl Sfu {
                 match peer.rtc.poll_output() {
                     Ok(str0m::Output::Transmit(t)) => self.transmits.push_back(Transmit {
                         transport: transport_of(t.proto),
-                source: t.source,
+                        source: t.source,
                         destination: t.destination,
                         contents: t.contents.into(),
                     }),

@@ -323,7 +323,10 @@ impl TrackIn {
         }
         let heights: Option<Vec<u16>> = self.layers[..n]
             .iter()
-            .map(|l| l.vla_index.and_then(|i| self.heights.get(usize::from(i)).copied().flatten()))
+            .map(|l| {
+                l.vla_index
+                    .and_then(|i| self.heights.get(usize::from(i)).copied().flatten())
+            })
             .collect();
         let slice = &mut order[..n];
         if let Some(h) = heights {

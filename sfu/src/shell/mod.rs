@@ -247,10 +247,15 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
     let mut advertised_tcp = None;
     if let Some(tcp) = config.tcp {
         let listener = tcp::bind_tcp(tcp.bind, local_addr.port()).await?;
-        let bound = listener
-            .local_addr()
-            .map_err(|source| Error::Bind { addr: tcp.bind, source })?;
-        let port = if tcp.advertised_port == 0 { bound.port() } else { tcp.advertised_port };
+        let bound = listener.local_addr().map_err(|source| Error::Bind {
+            addr: tcp.bind,
+            source,
+        })?;
+        let port = if tcp.advertised_port == 0 {
+            bound.port()
+        } else {
+            tcp.advertised_port
+        };
         advertised_tcp = Some(SocketAddr::new(advertised.ip(), port));
         tcp_local_addr = Some(bound);
         tcp_listener = Some(listener);
@@ -284,7 +289,9 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
     let capture = Arc::new(Mutex::new(capture::Sink::from_env()));
 
     let mut threads = Vec::with_capacity(workers);
-    for (index, ((commands, tcp_events, inbox), socket)) in parts.into_iter().zip(sockets).enumerate() {
+    for (index, ((commands, tcp_events, inbox), socket)) in
+        parts.into_iter().zip(sockets).enumerate()
+    {
         let worker_error = |source| Error::Worker { source };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -316,7 +323,11 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
         threads.push(thread);
     }
     if let Some(listener) = tcp_listener {
-        tokio::spawn(tcp::accept_tcp(listener, directory.clone(), tcp_queues.into()));
+        tokio::spawn(tcp::accept_tcp(
+            listener,
+            directory.clone(),
+            tcp_queues.into(),
+        ));
         tracing::info!(tcp_local_addr = ?tcp_local_addr, "SFU listening for ICE-TCP");
     }
     tracing::info!(%local_addr, %advertised, recv_buffer, workers, "SFU listening");
@@ -529,7 +540,11 @@ impl SfuHandle {
     /// queue, for readiness probes.
     pub async fn is_running(&self) -> bool {
         for worker in 0..self.workers() {
-            if self.call(worker, |reply| Command::Stats { reply }).await.is_err() {
+            if self
+                .call(worker, |reply| Command::Stats { reply })
+                .await
+                .is_err()
+            {
                 return false;
             }
         }
@@ -589,7 +604,11 @@ impl SfuHandle {
     }
 
     async fn send(&self, worker: usize, command: Command) -> Result<(), Error> {
-        let queue = self.control.commands.get(worker).ok_or(Error::ShellStopped)?;
+        let queue = self
+            .control
+            .commands
+            .get(worker)
+            .ok_or(Error::ShellStopped)?;
         queue.send(command).await.map_err(|_| Error::ShellStopped)
     }
 }
@@ -691,7 +710,9 @@ impl Worker {
                     .handle_receive(Instant::now(), source, self.advertised, contents);
             }
             Some(w) => {
-                let Some(inbox) = self.inboxes.get(w) else { return };
+                let Some(inbox) = self.inboxes.get(w) else {
+                    return;
+                };
                 let datagram = Datagram {
                     source,
                     contents: contents.to_vec(),
@@ -707,10 +728,18 @@ impl Worker {
     fn handle_tcp(&mut self, event: TcpEvent) {
         match event {
             TcpEvent::Open { remote, frames } => {
-                self.tcp.insert(remote, TcpConn { frames, accepted: false });
+                self.tcp.insert(
+                    remote,
+                    TcpConn {
+                        frames,
+                        accepted: false,
+                    },
+                );
             }
             TcpEvent::Frame { remote, bytes } => {
-                let Some(local) = self.advertised_tcp else { return };
+                let Some(local) = self.advertised_tcp else {
+                    return;
+                };
                 let taken = self.core.handle_receive_on(
                     Instant::now(),
                     Transport::Tcp,
@@ -777,7 +806,10 @@ impl Worker {
                 height,
                 reply,
             } => {
-                let _ = reply.send(self.core.set_video_size(now, subscriber, publisher, width, height));
+                let _ = reply.send(
+                    self.core
+                        .set_video_size(now, subscriber, publisher, width, height),
+                );
             }
             Command::Stats { reply } => {
                 let _ = reply.send(self.core.stats());
@@ -888,4 +920,3 @@ mod capture {
         }
     }
 }
-

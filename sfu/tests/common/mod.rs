@@ -60,7 +60,11 @@ impl Received {
     /// The layer marker of a frame written by a simulcast [`Client`] (the byte right after the
     /// VP8 frame header, see [`simulcast_frame`]): `b'q'`, `b'h'` or `b'f'`.
     pub fn layer(&self) -> Option<u8> {
-        let offset = if self.vp8_key() { VP8_KEY_HEADER } else { VP8_INTER_HEADER };
+        let offset = if self.vp8_key() {
+            VP8_KEY_HEADER
+        } else {
+            VP8_INTER_HEADER
+        };
         self.head.get(offset).copied()
     }
 }
@@ -170,7 +174,11 @@ pub const VP8_INTER_HEADER: usize = 3;
 /// A fake VP8 frame of a simulcast layer: the VP8 header, then `marker` up to `len` bytes.
 pub fn simulcast_frame(key: bool, marker: u8, len: usize) -> Vec<u8> {
     let mut f = vp8_frame(key);
-    f.truncate(if key { VP8_KEY_HEADER } else { VP8_INTER_HEADER });
+    f.truncate(if key {
+        VP8_KEY_HEADER
+    } else {
+        VP8_INTER_HEADER
+    });
     f.resize(len.max(f.len() + 1), marker);
     f
 }
@@ -272,7 +280,11 @@ impl Client {
             None,
             None,
             simulcast.as_ref().map(|s| Simulcast {
-                send: s.layers.iter().map(|l| SimulcastLayer::new(&l.rid)).collect(),
+                send: s
+                    .layers
+                    .iter()
+                    .map(|l| SimulcastLayer::new(&l.rid))
+                    .collect(),
                 recv: vec![],
             }),
         );
@@ -444,7 +456,10 @@ impl Client {
         let Some(mut simulcast) = self.simulcast.take() else {
             return;
         };
-        let t = MediaTime::new(self.video_frames * 1800, str0m::media::Frequency::NINETY_KHZ);
+        let t = MediaTime::new(
+            self.video_frames * 1800,
+            str0m::media::Frequency::NINETY_KHZ,
+        );
         for index in 0..simulcast.layers.len() {
             if !simulcast.layers[index].sending {
                 continue;
@@ -520,7 +535,13 @@ pub struct Netem {
 
 impl Netem {
     pub fn new(seed: u64, loss_percent: u64, jitter: Duration) -> Netem {
-        Netem { loss_percent, jitter, state: seed.max(1), dropped: 0, delayed: 0 }
+        Netem {
+            loss_percent,
+            jitter,
+            state: seed.max(1),
+            dropped: 0,
+            delayed: 0,
+        }
     }
 
     /// xorshift64*: small and good enough to pick losses.
@@ -698,7 +719,13 @@ impl World {
 
     /// Delivers a datagram to its client at `now` (the SFU's time within the tick when it
     /// sent it, so the clients' TWCC feedback sees the real spacing, not a 10 ms step).
-    fn deliver_to_client_at(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
+    fn deliver_to_client_at(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) {
         if let Some(c) = self
             .clients
             .iter_mut()
@@ -714,7 +741,13 @@ impl World {
 
     /// Whether the [`Netem`] lets a datagram through now (`Some(true)`), later (queued,
     /// `Some(false)`) or not at all (`None`).
-    fn through(&mut self, to_sfu: bool, source: SocketAddr, destination: SocketAddr, contents: &[u8]) -> Option<bool> {
+    fn through(
+        &mut self,
+        to_sfu: bool,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) -> Option<bool> {
         let Some(netem) = self.netem.as_mut() else {
             return Some(true);
         };
@@ -722,7 +755,13 @@ impl World {
         if delay < TICK {
             return Some(true);
         }
-        self.in_flight.push(InFlight { at: self.now + delay, to_sfu, source, destination, contents: contents.to_vec() });
+        self.in_flight.push(InFlight {
+            at: self.now + delay,
+            to_sfu,
+            source,
+            destination,
+            contents: contents.to_vec(),
+        });
         Some(false)
     }
 
@@ -735,13 +774,16 @@ impl World {
     /// Delivers held-back datagrams that are due.
     fn deliver_due(&mut self) -> bool {
         let now = self.now;
-        let (due, later): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut self.in_flight).into_iter().partition(|d| d.at <= now);
+        let (due, later): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut self.in_flight)
+            .into_iter()
+            .partition(|d| d.at <= now);
         self.in_flight = later;
         let any = !due.is_empty();
         for d in due {
             if d.to_sfu {
                 self.sfu_clock = self.sfu_clock.max(now);
-                self.sfu.handle_receive(self.sfu_clock, d.source, d.destination, &d.contents);
+                self.sfu
+                    .handle_receive(self.sfu_clock, d.source, d.destination, &d.contents);
             } else {
                 self.deliver_to_client(d.source, d.destination, &d.contents);
             }
@@ -763,7 +805,12 @@ impl World {
                     Output::Transmit(t) => {
                         moved = true;
                         if self.through(false, t.source, t.destination, &t.contents) == Some(true) {
-                            self.deliver_to_client_at(sfu_now, t.source, t.destination, &t.contents);
+                            self.deliver_to_client_at(
+                                sfu_now,
+                                t.source,
+                                t.destination,
+                                &t.contents,
+                            );
                         }
                     }
                     Output::Event(peer, event) => {
@@ -819,7 +866,12 @@ impl World {
             }
             for (source, destination, contents) in sent {
                 if self.through(true, source, destination, &contents) == Some(true) {
-                    self.sfu.handle_receive(self.sfu_clock.max(now), source, destination, &contents);
+                    self.sfu.handle_receive(
+                        self.sfu_clock.max(now),
+                        source,
+                        destination,
+                        &contents,
+                    );
                 }
             }
             if !moved {
