@@ -40,7 +40,7 @@ thread_local! {
     // One SFU per process: creating one generates a DTLS certificate, too slow per input.
     // Every input removes the peers it added, which the checks below verify.
     static FIXTURE: RefCell<Fixture> = RefCell::new(Fixture {
-        sfu: Sfu::new(SfuConfig { advertised: SFU_ADDR.parse().unwrap(), advertised_tcp: None }).unwrap(),
+        sfu: Sfu::new(SfuConfig { advertised: SFU_ADDR.parse().unwrap(), advertised_tcp: None, loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO }).unwrap(),
         offer: valid_offer(),
         next: 1,
     });

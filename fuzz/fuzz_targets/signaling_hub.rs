@@ -62,6 +62,7 @@ thread_local! {
                 advertised: "127.0.0.1:0".parse().expect("literal"),
                 tcp: None,
                 workers: 1,
+                loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
             }))
             .expect("SFU shell on loopback");
         World { rt, sfu }

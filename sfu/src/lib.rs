@@ -37,7 +37,7 @@ pub mod shell;
 mod types;
 
 pub use crate::core::{
-    Output, Sfu, SfuConfig, SfuStats, Transmit, Transport, CONNECT_TIMEOUT,
+    Output, Sfu, SfuConfig, SfuStats, Transmit, Transport, CONNECT_TIMEOUT, DEFAULT_LOUDEST_AUDIO,
     KEYFRAME_REQUEST_MIN_INTERVAL,
 };
 pub use crate::error::Error;

@@ -369,3 +369,107 @@ fn active_speaker_follows_the_loudest_publisher_from_audio_levels() {
     quiet.run_publishing(150, &[1, 2]);
     assert_eq!(count(&quiet, 1) + count(&quiet, 2), 0);
 }
+
+/// The audio (publisher, extended RTP sequence ranges) a client received, in arrival order.
+fn audio_seqs(w: &World, client: u64, publisher: u64) -> Vec<(u64, u64)> {
+    w.client(client)
+        .received
+        .iter()
+        .filter(|r| r.kind == MediaKind::Audio && r.stream_id == publisher.to_string())
+        .map(|r| r.seq)
+        .collect()
+}
+
+#[test]
+fn a_large_room_forwards_only_the_loudest_voices_and_a_new_speaker_takes_a_slot() {
+    let mut w = World::with_loudest_audio(2);
+    for id in 1..=4 {
+        w.add_client(id, 10);
+    }
+    w.connect_all();
+    // 1 and 2 talk, 3 is quiet, 4 only listens (silence).
+    for (id, level) in [(1, -25), (2, -30), (3, -100), (4, -127)] {
+        w.client_mut(id).audio_level = Some(level);
+    }
+    w.run_publishing(100, &[1, 2, 3, 4]);
+    let heard = |w: &World, from: u64| w.client(4).received_from(PeerId(from), MediaKind::Audio);
+    let (from1, from2, from3) = (heard(&w, 1), heard(&w, 2), heard(&w, 3));
+    assert!(
+        from1 > 50 && from2 > 50,
+        "the two voices are heard: {from1}, {from2}"
+    );
+    assert!(
+        from3 <= 2,
+        "the quiet one is not forwarded (at most its first packets): {from3}"
+    );
+    assert!(
+        w.client(4).received_from(PeerId(3), MediaKind::Video) > 10,
+        "video is not affected: {}",
+        w.client(4).received_from(PeerId(3), MediaKind::Video)
+    );
+    let dropped = w.sfu.stats().audio_not_forwarded;
+    assert!(
+        dropped > 100,
+        "the quiet publishers' packets were counted: {dropped}"
+    );
+
+    // 3 starts talking loudly and 1 falls silent: 3 takes 1's slot and is heard at once.
+    w.client_mut(1).audio_level = Some(-127);
+    w.client_mut(3).audio_level = Some(-15);
+    w.run_publishing(100, &[1, 2, 3, 4]);
+    assert!(heard(&w, 3) > from3 + 50, "the new speaker is heard");
+    let from1_after = heard(&w, 1);
+    w.run_publishing(50, &[1, 2, 3, 4]);
+    assert_eq!(
+        heard(&w, 1),
+        from1_after,
+        "the silent one is no longer forwarded"
+    );
+    assert!(
+        heard(&w, 2) > from2 + 100,
+        "the other speaker kept their slot"
+    );
+
+    // 1 talks again, louder than anyone, as 2 falls silent: 1 comes back into the set, and its
+    // stream continues across the time it was not forwarded: no sequence gap for the
+    // subscriber to conceal or NACK, and the pause shows in the timestamps.
+    w.client_mut(1).audio_level = Some(-10);
+    w.client_mut(2).audio_level = Some(-127);
+    w.run_publishing(100, &[1, 2, 3, 4]);
+    assert!(
+        heard(&w, 1) > from1_after + 50,
+        "the returning speaker is heard"
+    );
+    let seqs = audio_seqs(&w, 4, 1);
+    assert!(seqs.len() > 100);
+    for pair in seqs.windows(2) {
+        assert_eq!(
+            pair[1].0,
+            pair[0].1 + 1,
+            "contiguous sequence numbers: {pair:?}"
+        );
+    }
+    assert!(w
+        .client(4)
+        .received
+        .iter()
+        .all(|r| r.kind != MediaKind::Audio || r.contiguous));
+}
+
+#[test]
+fn a_room_no_larger_than_the_loudest_set_forwards_every_voice() {
+    let mut w = World::with_loudest_audio(3);
+    for id in 1..=3 {
+        w.add_client(id, 10);
+    }
+    w.connect_all();
+    for (id, level) in [(1, -25), (2, -127), (3, -127)] {
+        w.client_mut(id).audio_level = Some(level);
+    }
+    w.run_publishing(100, &[1, 2, 3]);
+    for (sub, from) in [(1, 2), (1, 3), (2, 1), (2, 3), (3, 1), (3, 2)] {
+        let n = w.client(sub).received_from(PeerId(from), MediaKind::Audio);
+        assert!(n > 50, "{sub} hears {from}: {n}");
+    }
+    assert_eq!(w.sfu.stats().audio_not_forwarded, 0);
+}

@@ -16,6 +16,7 @@ fn sfu() -> Sfu {
     Sfu::new(SfuConfig {
         advertised: common::SFU_ADDR.parse().expect("literal"),
         advertised_tcp: None,
+        loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
     })
     .expect("valid config")
 }
@@ -212,6 +213,7 @@ fn bad_advertised_address_is_an_error() {
         let r = Sfu::new(SfuConfig {
             advertised: addr.parse().expect("literal"),
             advertised_tcp: None,
+            loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
         });
         assert!(matches!(r, Err(Error::BadAdvertisedAddress(_))), "{addr}");
     }

@@ -89,6 +89,7 @@ async fn media_flows(bind: &str) -> SfuHandle {
         advertised: "127.0.0.1:0".parse().expect("literal"),
         tcp: None,
         workers: 0,
+        loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
     })
     .await
     .expect("shell starts");
@@ -177,6 +178,7 @@ async fn shell_socket_gets_a_larger_receive_buffer_than_the_default() {
         advertised: "127.0.0.1:0".parse().expect("literal address"),
         tcp: None,
         workers: 0,
+        loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
     })
     .await
     .expect("shell starts");
@@ -197,6 +199,7 @@ async fn shell_reports_bind_failure() {
         advertised: addr,
         tcp: None,
         workers: 0,
+        loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
     })
     .await;
     assert!(matches!(r, Err(Error::Bind { .. })));
@@ -211,6 +214,7 @@ async fn a_second_shell_with_workers_cannot_share_the_port() {
         advertised: addr,
         tcp: None,
         workers: 3,
+        loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
     };
     let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let addr: SocketAddr = probe.local_addr().expect("addr");
@@ -352,6 +356,7 @@ async fn a_client_without_udp_gets_media_over_ice_tcp() {
             advertised_port: 0,
         }),
         workers: 0,
+        loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
     })
     .await
     .expect("shell starts");
@@ -391,6 +396,7 @@ async fn a_tcp_connection_that_is_not_a_client_is_closed() {
             advertised_port: 0,
         }),
         workers: 0,
+        loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
     })
     .await
     .expect("shell starts");
@@ -425,6 +431,7 @@ async fn start_workers(workers: usize) -> SfuHandle {
         advertised: "127.0.0.1:0".parse().expect("literal"),
         tcp: None,
         workers,
+        loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
     })
     .await
     .expect("shell starts");

@@ -103,6 +103,7 @@ proptest! {
                 advertised: "127.0.0.1:0".parse().unwrap(),
                 tcp: None,
                 workers: 0,
+                loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
             })
             .await
             .unwrap();

@@ -91,6 +91,7 @@ async fn setup_with(config: HubConfig) -> Setup {
         advertised: "127.0.0.1:0".parse().unwrap(),
         tcp: None,
         workers: 0,
+        loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
     })
     .await
     .unwrap();

@@ -165,6 +165,16 @@ pub struct Config {
         global = true
     )]
     pub sfu_workers: usize,
+    /// Audio each room forwards: the voices of the N participants who spoke loudest most
+    /// recently (rooms with at most N forward everyone's). 0: every participant's, whatever
+    /// the room's size.
+    #[arg(
+        long,
+        env = "CONFIDANT_SFU_LOUDEST_AUDIO",
+        default_value_t = confidant_sfu::DEFAULT_LOUDEST_AUDIO,
+        global = true
+    )]
+    pub sfu_loudest_audio: usize,
     /// Reverse proxies whose `X-Forwarded-For` is believed for the client address of rate
     /// limits: IP addresses or networks (`10.0.0.0/8`), repeatable or comma-separated. Without
     /// it, every client behind a proxy shares the proxy's limit.
@@ -353,6 +363,8 @@ pub struct Settings {
     pub sfu_tcp_bind: Option<SocketAddr>,
     /// SFU worker threads; 0: one per CPU core.
     pub sfu_workers: usize,
+    /// Audio forwarded per room: the N loudest; 0: all.
+    pub sfu_loudest_audio: usize,
     /// Default join-link lifetime in minutes.
     pub link_ttl_minutes: u32,
     /// Log format.
@@ -587,6 +599,7 @@ impl Config {
             sfu_advertise_port,
             sfu_tcp_bind,
             sfu_workers: self.sfu_workers,
+            sfu_loudest_audio: self.sfu_loudest_audio,
             link_ttl_minutes: self.link_ttl_minutes,
             log_format: self.log_format,
             login_rate_limit: RateLimitConfig::default(),
@@ -666,6 +679,7 @@ impl Settings {
             sfu_advertise_port = ?self.sfu_advertise_port,
             sfu_tcp_bind = ?self.sfu_tcp_bind,
             sfu_workers = self.sfu_workers,
+            sfu_loudest_audio = self.sfu_loudest_audio,
             trusted_proxies = ?self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
             link_ttl_minutes = self.link_ttl_minutes,
             log_format = ?self.log_format,

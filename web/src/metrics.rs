@@ -133,6 +133,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "Simulcast layer switches of forwarded video (at keyframes)",
         sfu.layer_switches,
     );
+    counter(
+        &mut r,
+        "confidant_sfu_audio_not_forwarded_packets",
+        "Audio packets not forwarded: their publisher was not among the room's loudest",
+        sfu.audio_not_forwarded,
+    );
     gauge(
         &mut r,
         "confidant_sfu_estimated_bitrate_bps_sum",

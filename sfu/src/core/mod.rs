@@ -30,6 +30,7 @@
 
 pub mod frame;
 pub mod layers;
+mod loudest;
 pub mod munger;
 mod peer;
 mod speaker;
@@ -51,6 +52,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, RtcConfig};
 use crate::error::Error;
 use crate::types::{MediaKind, PeerId, RoomId, SfuEvent};
 use layers::{Allocation, TrackWant, MAX_LAYERS};
+pub use loudest::{Loudest, Route};
 use peer::{Feedback, Layer, Peer, TrackIn, TrackOut};
 pub use speaker::{dbov, SpeakerDetector, SPEAKER_INTERVAL};
 
@@ -89,7 +91,15 @@ pub struct SfuConfig {
     /// blocks UDP; `None`: UDP only. Its traffic comes in through [`Sfu::handle_receive_on`]
     /// with [`Transport::Tcp`].
     pub advertised_tcp: Option<SocketAddr>,
+    /// Audio forwarded per room: the publishers that spoke loudest most recently, at most this
+    /// many (see [`Loudest`]); rooms with fewer audio publishers forward all. 0: every one.
+    pub loudest_audio: usize,
 }
+
+/// [`SfuConfig::loudest_audio`]'s usual value: a room forwards the five loudest voices, so a
+/// counselling group of up to five is never affected and a 50-person room sends 5 × 49
+/// instead of 49 × 49 audio streams.
+pub const DEFAULT_LOUDEST_AUDIO: usize = 5;
 
 /// How a datagram travels: UDP, or framed over one of the ICE-TCP connections (RFC 4571).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -162,6 +172,9 @@ pub struct SfuStats {
     pub estimated_bitrate_bps: u64,
     /// Peers that have a bandwidth estimate (the divisor for an average).
     pub estimated_peers: usize,
+    /// Audio packets not forwarded because their publisher was not among the room's loudest
+    /// ([`SfuConfig::loudest_audio`]).
+    pub audio_not_forwarded: u64,
 }
 
 fn transport_of(p: Protocol) -> Transport {
@@ -229,6 +242,11 @@ pub struct Sfu {
     speakers: BTreeMap<RoomId, SpeakerDetector>,
     /// When the active speakers are next decided; `None` while no room has levels.
     next_speaker_check: Option<Instant>,
+    /// Whose audio each room forwards (rooms with audio levels only).
+    loudest: BTreeMap<RoomId, Loudest>,
+    /// [`SfuConfig::loudest_audio`].
+    loudest_audio: usize,
+    audio_not_forwarded: u64,
     /// Test-only record of forwarded frames (feature `capture`).
     #[cfg(feature = "capture")]
     captured: Vec<CapturedFrame>,
@@ -337,6 +355,9 @@ impl Sfu {
             keyframe_scratch: Vec::new(),
             speakers: BTreeMap::new(),
             next_speaker_check: None,
+            loudest: BTreeMap::new(),
+            loudest_audio: config.loudest_audio,
+            audio_not_forwarded: 0,
             retired_feedback: Feedback::default(),
             retired_keyframe_requests: 0,
             #[cfg(feature = "capture")]
@@ -664,6 +685,7 @@ impl Sfu {
                 .map(|b| b.as_u64())
                 .sum(),
             estimated_peers: self.peers.values().filter(|p| p.estimate.is_some()).count(),
+            audio_not_forwarded: self.audio_not_forwarded,
         }
     }
 
@@ -977,18 +999,33 @@ impl Sfu {
         let keyframe = kind == MediaKind::Video
             && frame::starts_keyframe(dd.as_ref(), frame_codec(codec), &packet.payload);
 
-        #[cfg(feature = "capture")]
-        self.capture(id, mid, kind, codec, &packet.payload);
-
         if let Some(level) = packet.header.ext_vals.audio_level {
-            self.speakers
-                .entry(room)
-                .or_default()
-                .record(id, dbov(level), now);
+            let db = dbov(level);
+            self.speakers.entry(room).or_default().record(id, db, now);
             if self.next_speaker_check.is_none() {
                 self.next_speaker_check = Some(now + SPEAKER_INTERVAL);
             }
+            if kind == MediaKind::Audio {
+                let n = self.loudest_audio;
+                let route = self
+                    .loudest
+                    .entry(room)
+                    .or_insert_with(|| Loudest::new(n))
+                    .route(id, db, now);
+                match route {
+                    Route::Forward => {}
+                    Route::Resume => track.resumes = track.resumes.wrapping_add(1),
+                    Route::Drop => {
+                        self.audio_not_forwarded += 1;
+                        return;
+                    }
+                }
+            }
         }
+        let resumes = track.resumes;
+
+        #[cfg(feature = "capture")]
+        self.capture(id, mid, kind, codec, &packet.payload);
 
         let vp8 = (codec == Codec::Vp8)
             .then(|| str0m::rtp::Vp8Descriptor::parse(&packet.payload).ok())
@@ -1031,22 +1068,27 @@ impl Sfu {
             let peer::OutState::Open(out_mid) = t.state else {
                 continue;
             };
-            let switch = if t.current == Some(ssrc) {
-                false
-            } else if kind == MediaKind::Audio {
-                // One stream per audio track; a new SSRC (renegotiation) simply takes over.
-                true
-            } else if t.target == Some(ssrc) && keyframe {
-                true
-            } else {
-                if t.target.is_none() && t.current.is_none() {
-                    // Not allocated yet: start on the first layer that sends a keyframe.
-                    t.target = Some(ssrc);
-                    self.keyframe_scratch.push((id, mid, ssrc));
-                }
-                continue;
-            };
-            let rewritten = if switch {
+            let switch =
+                if t.current == Some(ssrc) && (kind == MediaKind::Video || t.resumes == resumes) {
+                    false
+                } else if kind == MediaKind::Audio {
+                    // One stream per audio track; a new SSRC (renegotiation) simply takes over, and
+                    // the same one continues after it was out of the loudest set.
+                    true
+                } else if t.target == Some(ssrc) && keyframe {
+                    true
+                } else {
+                    if t.target.is_none() && t.current.is_none() {
+                        // Not allocated yet: start on the first layer that sends a keyframe.
+                        t.target = Some(ssrc);
+                        self.keyframe_scratch.push((id, mid, ssrc));
+                    }
+                    continue;
+                };
+            let rewritten = if switch && kind == MediaKind::Audio {
+                t.resumes = resumes;
+                t.munger.resume(incoming)
+            } else if switch {
                 t.munger.switch_to(incoming)
             } else {
                 t.munger.forward(incoming)
@@ -1258,6 +1300,12 @@ impl Sfu {
             detector.remove(id);
             if detector.is_empty() {
                 self.speakers.remove(&peer.room);
+            }
+        }
+        if let Some(loudest) = self.loudest.get_mut(&peer.room) {
+            loudest.remove(id);
+            if loudest.is_empty() {
+                self.loudest.remove(&peer.room);
             }
         }
         self.routes.retain(|_, p| *p != id);

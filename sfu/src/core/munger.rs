@@ -201,6 +201,24 @@ impl Munger {
         self.rewrite(p)
     }
 
+    /// Continue the current source after a gap that was not loss: the publisher's packets in
+    /// between were deliberately not forwarded (its audio left the loudest set and came back).
+    /// `p` gets the next sequence number and a timestamp advanced by the time that passed, as
+    /// at a switch, so the subscriber sees a pause (like DTX) instead of a burst of lost packets
+    /// it would try to conceal. Late packets from before `p` are dropped.
+    #[must_use]
+    pub fn resume(&mut self, p: Incoming) -> Option<Rewritten> {
+        if self.highest.is_none() {
+            return self.switch_to(p);
+        }
+        let previous = self.epoch.take();
+        let out = self.switch_to(p);
+        if out.is_none() {
+            self.epoch = previous;
+        }
+        out
+    }
+
     /// The VP8 offsets for a new epoch whose first packet carries `ids`: continue at +1 from
     /// the last values sent, or keep the input's values when none were sent.
     fn vp8_offsets(&self, ids: Option<Vp8Ids>) -> (Option<u16>, Option<u8>) {
@@ -328,6 +346,35 @@ mod tests {
         assert_eq!(out.seq, 65_535);
         let next = m.forward(packet(1, 65_536, 0, Instant::now())).unwrap();
         assert_eq!(next.seq, 65_536, "the extended output grows past 65535");
+    }
+
+    #[test]
+    fn resume_after_a_deliberate_gap_continues_without_a_hole() {
+        let t0 = Instant::now();
+        let audio = |seq: u64, ts: u32, at: Instant| Incoming {
+            clock_rate: 48_000,
+            ..packet(5, seq, ts, at)
+        };
+        let mut m = Munger::new();
+        assert_eq!(m.resume(audio(100, 0, t0)).map(|o| o.seq), Some(100));
+        m.forward(audio(101, 960, t0 + ms(20))).unwrap();
+        // Packets 102..=199 were not forwarded (not among the loudest); 200 comes 2 s later.
+        let out = m.resume(audio(200, 95_000, t0 + ms(2020))).unwrap();
+        assert_eq!(out.seq, 102, "no sequence gap: nothing to conceal or NACK");
+        assert_eq!(
+            out.timestamp,
+            960 + 96_000,
+            "the pause as it passed, at 48 kHz"
+        );
+        assert_eq!(
+            m.forward(audio(201, 95_960, t0 + ms(2040))).unwrap().seq,
+            103
+        );
+        assert_eq!(
+            m.forward(audio(150, 47_000, t0 + ms(2041))),
+            None,
+            "late, from the gap"
+        );
     }
 
     #[test]

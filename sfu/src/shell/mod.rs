@@ -120,6 +120,9 @@ pub struct ShellConfig {
     /// Worker threads, each owning one core and a share of the rooms; 0: one per core
     /// (`std::thread::available_parallelism`).
     pub workers: usize,
+    /// Audio forwarded per room: the N loudest publishers ([`crate::SfuConfig::loudest_audio`]);
+    /// 0: every one. Usually [`crate::DEFAULT_LOUDEST_AUDIO`].
+    pub loudest_audio: usize,
 }
 
 /// ICE-TCP listener settings.
@@ -267,6 +270,7 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
     let sfu_config = SfuConfig {
         advertised,
         advertised_tcp,
+        loudest_audio: config.loudest_audio,
     };
 
     let directory = Arc::new(Directory::new(workers));
@@ -398,6 +402,7 @@ fn add_stats(a: SfuStats, b: SfuStats) -> SfuStats {
         layer_switches: a.layer_switches + b.layer_switches,
         estimated_bitrate_bps: a.estimated_bitrate_bps + b.estimated_bitrate_bps,
         estimated_peers: a.estimated_peers + b.estimated_peers,
+        audio_not_forwarded: a.audio_not_forwarded + b.audio_not_forwarded,
     }
 }
 

@@ -599,10 +599,16 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
+        World::with_loudest_audio(confidant_sfu::DEFAULT_LOUDEST_AUDIO)
+    }
+
+    /// A world whose SFU forwards the audio of the `n` loudest publishers per room (0: all).
+    pub fn with_loudest_audio(n: usize) -> World {
         let sfu_addr: SocketAddr = SFU_ADDR.parse().expect("literal address");
         let sfu = Sfu::new(SfuConfig {
             advertised: sfu_addr,
             advertised_tcp: None,
+            loudest_audio: n,
         })
         .expect("valid advertised address");
         World {

@@ -37,6 +37,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         sfu_advertise: "127.0.0.1".into(),
         sfu_tcp: "on".into(),
         sfu_workers: 0,
+        sfu_loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
         trusted_proxies: Vec::new(),
         link_ttl_minutes: 1440,
         log_format: LogFormat::Human,
