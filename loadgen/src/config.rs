@@ -84,6 +84,13 @@ pub struct Args {
     /// 180 asks for q, 360 for h, 720 for f. Without it the SFU picks by bandwidth alone.
     #[arg(long, value_name = "H")]
     pub view_height: Option<u32>,
+    /// Publishers per room that talk (audio level -30 dBov); the others send silence (-127),
+    /// like listeners in a large room. Only the talkers' audio is expected at receivers (and
+    /// counted for loss): an SFU that forwards the loudest voices only (Confidant's
+    /// `--sfu-loudest-audio`) rightly drops silent ones. Default: every publisher talks
+    /// (audio50: 3).
+    #[arg(long, value_name = "K")]
+    pub talkers: Option<u32>,
     /// Churn: join/leave cycles in all.
     #[arg(long)]
     pub cycles: Option<u64>,
@@ -156,6 +163,8 @@ pub struct Plan {
     pub cycles: u64,
     /// Churn parallelism per room.
     pub churn_parallel: u32,
+    /// Talking publishers per room (`None`: all).
+    pub talkers: Option<u32>,
     /// Video bitrate.
     pub video_kbps: u32,
     /// Video fps.
@@ -194,6 +203,10 @@ impl Plan {
             warmup: secs(a.warmup, "warmup")?,
             cycles: if churn { a.cycles.unwrap_or(cycles) } else { 0 },
             churn_parallel: a.churn_parallel.max(1),
+            talkers: a
+                .talkers
+                .or((a.scenario == Some(Scenario::Audio50)).then_some(3))
+                .filter(|k| *k < a.publishers.unwrap_or(p)),
             video_kbps: a.video_kbps.max(8),
             fps: a.fps.clamp(1, 120),
             simulcast: a.simulcast,
@@ -305,6 +318,28 @@ mod tests {
         let p = plan(&["--raw-relay", "127.0.0.1:9", "--scenario", "audio50"]).unwrap();
         assert_eq!((p.publishers, p.video), (50, false));
         assert_eq!(p.raw_relay, Some("127.0.0.1:9".parse().unwrap()));
+        assert_eq!(
+            p.talkers,
+            Some(3),
+            "a large audio room: three talk, the rest listen"
+        );
+    }
+
+    #[test]
+    fn talkers_default_to_everyone_and_cannot_exceed_the_publishers() {
+        let relay = ["--raw-relay", "127.0.0.1:9"];
+        let with = |extra: &[&str]| plan(&[&relay[..], extra].concat()).unwrap().talkers;
+        assert_eq!(with(&["--scenario", "group5"]), None);
+        assert_eq!(with(&["--publishers", "6", "--talkers", "2"]), Some(2));
+        assert_eq!(
+            with(&["--publishers", "6", "--talkers", "6"]),
+            None,
+            "all talk"
+        );
+        assert_eq!(
+            with(&["--scenario", "audio50", "--talkers", "10"]),
+            Some(10)
+        );
     }
 
     #[test]

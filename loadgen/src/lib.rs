@@ -22,7 +22,10 @@
 //! # Media
 //!
 //! Publishers use str0m's frame API (`Writer::write`): Opus-shaped audio, one 80–160-byte
-//! frame every 20 ms with the RFC 6464 audio level set, and VP8-shaped video at `--fps` with
+//! frame every 20 ms with the RFC 6464 audio level set (-30 dBov; with `--talkers K` only the
+//! first K publishers of a room talk and the others send silence, -127, whose audio is then
+//! neither waited for nor counted for loss, since an SFU that forwards only the loudest voices
+//! drops it; `audio50` has 3 talkers), and VP8-shaped video at `--fps` with
 //! an average of `--video-kbps` (keyframes, sent first and on every PLI/FIR, are 4× the
 //! average frame). Frames begin like real VP8/Opus frames (see [`payload`]), followed by a
 //! stamp: publisher id, kind, sequence number on the track, send time (nanoseconds on the

@@ -76,6 +76,8 @@ pub struct Spec {
     pub view_height: Option<u32>,
     /// Give up joining after this long.
     pub setup_timeout: Duration,
+    /// Sends its audio at a talking level (-30 dBov) rather than silence (-127).
+    pub talking: bool,
 }
 
 /// Frames received from one publisher track.
@@ -176,6 +178,8 @@ pub struct Report {
     pub late_frames: u64,
     /// The server closed the websocket with 1000 after `leave`.
     pub clean_leave: bool,
+    /// It published audio at a talking level (`Spec::talking`).
+    pub talking: bool,
 }
 
 impl Report {
@@ -196,6 +200,7 @@ impl Report {
             win_tx_bytes: 0,
             late_frames: 0,
             clean_leave: false,
+            talking: true,
         }
     }
 }
@@ -215,6 +220,7 @@ pub async fn run(
     control: watch::Receiver<Control>,
 ) -> Report {
     let mut report = Report::new(spec.index);
+    report.talking = spec.talking;
     let mut p = Participant {
         spec,
         shared: shared.clone(),
@@ -837,7 +843,11 @@ impl Participant<'_> {
             let elapsed = sent.into_std().saturating_duration_since(self.shared.epoch);
             let time = match o.kind {
                 Kind::Audio => {
-                    writer = writer.audio_level(-30, true);
+                    writer = if self.spec.talking {
+                        writer.audio_level(-30, true)
+                    } else {
+                        writer.audio_level(-127, false)
+                    };
                     MediaTime::new(
                         u64::try_from(elapsed.as_micros() * 48 / 1000).unwrap_or(0),
                         Frequency::FORTY_EIGHT_KHZ,

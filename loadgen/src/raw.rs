@@ -68,6 +68,7 @@ pub async fn run(
     mut control: watch::Receiver<Control>,
 ) -> Report {
     let mut report = Report::new(spec.index);
+    report.talking = spec.talking;
     let result = drive(&spec, &room, relay_addr, &shared, &mut control, &mut report).await;
     if let Err(e) = result {
         Counters::inc(&shared.counters.failed);

@@ -31,6 +31,12 @@ pub struct Report {
     pub simulcast: bool,
     /// Height receivers said they render every video at (`--view-height`).
     pub view_height: Option<u32>,
+    /// Publishers per room that talked (`--talkers`); `None`: all. The others' audio is silence
+    /// and neither expected nor counted in `frames_*` and `loss_ratio`.
+    pub talkers: Option<u32>,
+    /// Window frames of silent publishers' audio that arrived anyway (an SFU forwarding every
+    /// voice, or one of its loudest slots held by a silent publisher).
+    pub silent_audio_frames_received: u64,
     /// Length of the measurement window, seconds.
     pub duration_s: f64,
     /// RTP packets per second that arrived at receivers from the SFU, inside the window.
@@ -200,6 +206,12 @@ impl Report {
                     l.packets_sent
                 ));
             }
+        }
+        if let Some(k) = self.talkers {
+            line(format!(
+                "talkers:    {k} per room; the others' audio is silence: {} of its frames arrived (not counted for loss)",
+                self.silent_audio_frames_received
+            ));
         }
         if let (Some(c), Some(done)) = (self.cycles, self.cycles_completed) {
             line(format!(

@@ -215,6 +215,7 @@ fn new_report(plan: &Plan, pid: Option<u32>, rss_before: Option<u64>) -> Report 
         fps: plan.fps,
         simulcast: plan.simulcast,
         view_height: plan.view_height,
+        talkers: plan.talkers,
         sfu_pid: pid,
         sfu_rss_before_bytes: rss_before,
         ..Report::default()
@@ -238,6 +239,7 @@ fn spec_maker<'a>(
         simulcast: plan.simulcast && publish,
         view_height: plan.view_height,
         setup_timeout: plan.setup_timeout,
+        talking: publish,
     }
 }
 
@@ -463,12 +465,14 @@ async fn steady(
     let mut handles = Vec::new();
     for room in rooms {
         for i in 0..pubs {
-            let s = spec(
+            let talking = talks(plan, i);
+            let mut s = spec(
                 format!("publisher {}-{i}", room.index),
                 true,
-                (pubs - 1) * kinds,
+                (pubs - 1) * kinds - silent_others(plan, !talking),
                 false,
             );
+            s.talking = talking;
             handles.push(tokio::spawn(participant(
                 Via::of(plan),
                 s,
@@ -490,7 +494,7 @@ async fn steady(
             let s = spec(
                 format!("subscriber {}-{i}", room.index),
                 false,
-                pubs * kinds,
+                pubs * kinds - silent_others(plan, false),
                 false,
             );
             handles.push(tokio::spawn(participant(
@@ -526,6 +530,20 @@ async fn steady(
     window.apply(report);
     tokio::time::sleep(DRAIN).await;
     Ok((Vec::new(), handles))
+}
+
+/// Whether publisher `i` of its room talks (`--talkers`).
+fn talks(plan: &Plan, i: usize) -> bool {
+    plan.talkers.is_none_or(|k| i < k as usize)
+}
+
+/// Silent publishers in a room besides oneself (`silent_self`: one is a silent publisher):
+/// their audio is not expected (an SFU may forward only the loudest voices).
+fn silent_others(plan: &Plan, silent_self: bool) -> usize {
+    let silent = plan
+        .talkers
+        .map_or(0, |k| plan.publishers.saturating_sub(k) as usize);
+    silent.saturating_sub(usize::from(silent_self))
 }
 
 /// Churn: a resident publisher per room; clients join, receive every track, leave.
@@ -717,6 +735,11 @@ fn aggregate(plan: &Plan, r: &mut Report, reports: &[participant::Report]) {
     let mut join: Histogram<u64> = new_histogram();
     let mut ttff: Histogram<u64> = new_histogram();
     let receivers_per_pub = u64::from(plan.publishers.saturating_sub(1) + plan.subscribers);
+    let silent: std::collections::BTreeSet<u32> = reports
+        .iter()
+        .filter(|p| !p.talking)
+        .map(|p| p.index)
+        .collect();
     for p in reports {
         let _ = latency.add(&p.latency_us);
         if let Some(j) = p.join {
@@ -730,11 +753,21 @@ fn aggregate(plan: &Plan, r: &mut Report, reports: &[participant::Report]) {
         r.packets_sent += p.win_tx_packets;
         r.late_frames += p.late_frames;
         if !plan.is_churn() {
+            // A silent publisher's audio (`--talkers`) is not expected anywhere.
+            let unexpected_audio = if p.talking {
+                0
+            } else {
+                p.tx.get(&(Kind::Audio, None)).map_or(0, |t| t.in_window)
+            };
             if !plan.simulcast {
-                r.expected_packets += p.win_tx_packets * receivers_per_pub;
+                r.expected_packets +=
+                    p.win_tx_packets.saturating_sub(unexpected_audio) * receivers_per_pub;
             }
             for (&(kind, layer), t) in &p.tx {
                 r.frames_sent += t.in_window;
+                if kind == Kind::Audio && !p.talking {
+                    continue;
+                }
                 // Simulcast video is counted against the layer each receiver got (below).
                 if layer.is_none() {
                     r.frames_expected += t.in_window * receivers_per_pub;
@@ -749,7 +782,12 @@ fn aggregate(plan: &Plan, r: &mut Report, reports: &[participant::Report]) {
                 r.frames_sent += t.in_window;
             }
         }
-        for (&(_, _, layer), t) in &p.rx {
+        for (&(from, kind, layer), t) in &p.rx {
+            if kind == Kind::Audio && silent.contains(&from) {
+                // Forwarded or not, as the SFU sees fit; not counted.
+                r.silent_audio_frames_received += t.in_window;
+                continue;
+            }
             r.frames_out_of_order += t.out_of_order;
             r.frames_duplicated += t.duplicates;
             if layer.is_some() {

@@ -111,12 +111,17 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
 /// Runs the generator (one publisher, two subscribers, 3 s window) with `extra` arguments;
 /// bounded by [`RUN_LIMIT`].
 fn loadgen(extra: &[&str]) -> Output {
+    loadgen_shaped("1", "2", extra)
+}
+
+/// Runs the generator with this many publishers and subscribers per room (3 s window).
+fn loadgen_shaped(publishers: &str, subscribers: &str, extra: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_confidant-loadgen"))
         .args([
             "--publishers",
-            "1",
+            publishers,
             "--subscribers",
-            "2",
+            subscribers,
             "--duration",
             "3",
             "--warmup",
@@ -250,6 +255,11 @@ impl RunningServer {
 
 /// Makes the counsellor and starts the server; waits until `/readyz` answers.
 fn start_server(bin: &Path) -> RunningServer {
+    start_server_with(bin, &[])
+}
+
+/// [`start_server`] with more server arguments.
+fn start_server_with(bin: &Path, extra: &[&str]) -> RunningServer {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let http_port = free_tcp_port();
@@ -293,6 +303,7 @@ fn start_server(bin: &Path) -> RunningServer {
         .arg(format!("127.0.0.1:{udp_port}"))
         .arg("--sfu-advertise")
         .arg("127.0.0.1")
+        .args(extra)
         .env("RUST_LOG", "info")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -529,5 +540,52 @@ fn loadgen_smoke_run_through_the_baseline_relay_forwards_media() {
     assert!(
         relay.0.try_wait().unwrap().is_none(),
         "the relay died:\n{context}"
+    );
+}
+
+/// A room of six where two talk, through a server that forwards the two loudest voices: every
+/// frame of the talkers arrives, none of the silent publishers' audio does, and the server
+/// counts what it held back.
+#[test]
+fn loadgen_audio_room_through_a_loudest_voices_server_hears_every_talker() {
+    let Some(bin) = confidant_bin() else {
+        return;
+    };
+    let mut running = start_server_with(&bin, &["--sfu-loudest-audio", "2"]);
+    let mut args = running.args();
+    args.extend(["--audio-only", "--talkers", "2"].map(String::from));
+    let out = loadgen_shaped(
+        "6",
+        "1",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let (report, context) = parse_report(&out, &running.log());
+    let num = |k: &str| {
+        report[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k} missing:\n{context}"))
+    };
+    assert_eq!(num("participants_failed"), 0.0, "{context}");
+    assert_eq!(num("talkers"), 2.0, "{context}");
+    // Each talker's window frames reach the other five publishers and the subscriber.
+    assert!(num("frames_expected") > 0.0, "{context}");
+    assert_eq!(num("loss_ratio"), 0.0, "{context}");
+    assert_eq!(num("frames_received"), num("frames_expected"), "{context}");
+    assert_eq!(num("silent_audio_frames_received"), 0.0, "{context}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{context}");
+    assert_eq!(out.status.code(), Some(0), "{context}");
+
+    assert!(running.alive(), "server died:\n{}", running.log());
+    let (status, metrics) = get(running.http_port, "/metrics").expect("metrics answer");
+    assert_eq!(status, 200);
+    let held_back = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("confidant_sfu_audio_not_forwarded_packets_total "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no audio_not_forwarded in:\n{metrics}"));
+    // Four silent publishers at 50 packets/s for at least the 4 s of warm-up and window.
+    assert!(
+        held_back > 4.0 * 50.0 * 4.0 * 0.5,
+        "{held_back}:\n{context}"
     );
 }

@@ -41,6 +41,7 @@ pub async fn run(
     control: watch::Receiver<Control>,
 ) -> Report {
     let mut report = Report::new(spec.index);
+    report.talking = spec.talking;
     let client = Client::new(target.clone(), &format!("p{}", spec.index));
     // Without a route to Janus binding fails below and says so.
     let local_ip =
@@ -581,7 +582,11 @@ impl Participant<'_> {
             let elapsed = sent.into_std().saturating_duration_since(self.shared.epoch);
             let time = match t.out.kind {
                 Kind::Audio => {
-                    writer = writer.audio_level(-30, true);
+                    writer = if self.spec.talking {
+                        writer.audio_level(-30, true)
+                    } else {
+                        writer.audio_level(-127, false)
+                    };
                     MediaTime::new(
                         u64::try_from(elapsed.as_micros() * 48 / 1000).unwrap_or(0),
                         Frequency::FORTY_EIGHT_KHZ,
