@@ -61,8 +61,13 @@ pub struct Spec {
     pub audio: bool,
     /// Publish video.
     pub video: bool,
-    /// Tracks of others this participant should receive (for readiness).
+    /// Tracks of others that must deliver a frame before this participant is ready (not the
+    /// silent publishers' audio, see `talking`).
     pub expect_tracks: usize,
+    /// Tracks of others the server must have offered (negotiated) before this participant is
+    /// ready, silent or not: a window that opens during the renegotiations of a join storm
+    /// would measure them. Only through the server; other forwarders do not count it.
+    pub expect_negotiated: usize,
     /// Leave as soon as every expected track has delivered a frame (churn).
     pub leave_when_ready: bool,
     /// Average video bitrate, kbit/s.
@@ -369,16 +374,46 @@ pub(crate) struct Reception {
     pub(crate) knocked: Instant,
     /// (publisher, kind) of the tracks that delivered a frame.
     tracks_seen: BTreeSet<(u32, Kind)>,
-    /// Every expected track delivered a frame.
+    /// Tracks that must deliver a frame.
+    expect_tracks: usize,
+    /// Tracks the server offered in its latest offer, and how many it must.
+    negotiated: usize,
+    expect_negotiated: usize,
+    /// Every expected track delivered a frame, and every track was negotiated.
     pub(crate) ready: bool,
 }
 
 impl Reception {
-    pub(crate) fn new(knocked: Instant, expect_tracks: usize) -> Reception {
+    pub(crate) fn new(
+        knocked: Instant,
+        expect_tracks: usize,
+        expect_negotiated: usize,
+    ) -> Reception {
         Reception {
             knocked,
             tracks_seen: BTreeSet::new(),
-            ready: expect_tracks == 0,
+            expect_tracks,
+            negotiated: 0,
+            expect_negotiated,
+            ready: expect_tracks == 0 && expect_negotiated == 0,
+        }
+    }
+
+    /// The server's latest offer sends `tracks` tracks of others.
+    pub(crate) fn on_offer(&mut self, shared: &Shared, connected: bool, tracks: usize) {
+        self.negotiated = tracks;
+        self.check_ready(shared, connected);
+    }
+
+    fn check_ready(&mut self, shared: &Shared, connected: bool) {
+        if !self.ready
+            && self.tracks_seen.len() >= self.expect_tracks
+            && self.negotiated >= self.expect_negotiated
+        {
+            self.ready = true;
+            if connected {
+                Counters::inc(&shared.counters.ready);
+            }
         }
     }
 
@@ -405,14 +440,8 @@ impl Reception {
             .entry((stamp.publisher, stamp.kind, stamp.layer))
             .or_default();
         // A track counts once, whichever simulcast layers it arrives on.
-        if self.tracks_seen.insert((stamp.publisher, stamp.kind))
-            && !self.ready
-            && self.tracks_seen.len() >= spec.expect_tracks
-        {
-            self.ready = true;
-            if connected {
-                Counters::inc(&shared.counters.ready);
-            }
+        if self.tracks_seen.insert((stamp.publisher, stamp.kind)) {
+            self.check_ready(shared, connected);
         }
         track.total += 1;
         match track.first_seq {
@@ -623,7 +652,11 @@ impl Participant<'_> {
             connected: false,
             outgoing: Vec::new(),
             pending: None,
-            rx: Reception::new(knocked, self.spec.expect_tracks),
+            rx: Reception::new(
+                knocked,
+                self.spec.expect_tracks,
+                self.spec.expect_negotiated,
+            ),
             sized: BTreeSet::new(),
             rng: u64::from(self.spec.index).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
         })
@@ -768,6 +801,8 @@ impl Participant<'_> {
                     .map_err(|e| Error::Media(format!("offer refused: {e}")))?;
                 sig.send(&json!({"type": "answer", "sdp": answer.to_sdp_string()}))
                     .await?;
+                let tracks = received_streams(field(&msg, "sdp")).len();
+                m.rx.on_offer(&self.shared, m.connected, tracks);
                 for publisher in received_video_streams(field(&msg, "sdp")) {
                     self.send_video_size(sig, m, publisher).await?;
                 }
@@ -997,12 +1032,22 @@ fn layers_allocation(current: Layer, video_kbps: u32, fps: u32) -> VideoLayersAl
 /// of the `m=video` sections the SFU sends (`a=sendonly` from its side).
 pub fn received_video_streams(sdp: &str) -> Vec<String> {
     let mut out = Vec::new();
+    for (video, id) in received_streams(sdp) {
+        if video && !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// The tracks an offer sends us (`a=sendonly` m-sections with an msid): whether each is
+/// video, and its stream id (the publisher), in SDP order.
+pub fn received_streams(sdp: &str) -> Vec<(bool, String)> {
+    let mut out = Vec::new();
     let mut section: Option<(bool, bool, Option<String>)> = None; // (video, sendonly, msid)
-    let flush = |s: Option<(bool, bool, Option<String>)>, out: &mut Vec<String>| {
-        if let Some((true, true, Some(id))) = s {
-            if !out.contains(&id) {
-                out.push(id);
-            }
+    let flush = |s: Option<(bool, bool, Option<String>)>, out: &mut Vec<(bool, String)>| {
+        if let Some((video, true, Some(id))) = s {
+            out.push((video, id));
         }
     };
     for line in sdp.lines().map(str::trim_end) {
@@ -1053,6 +1098,15 @@ mod tests {
                    m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\na=msid:loadgen-3 v\r\n\
                    m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\na=msid:77 v2\r\n";
         assert_eq!(received_video_streams(sdp), vec!["42", "77"]);
+        let all = received_streams(sdp);
+        assert_eq!(
+            all,
+            vec![
+                (false, "42".into()),
+                (true, "42".into()),
+                (true, "77".into())
+            ]
+        );
         assert!(received_video_streams("").is_empty());
     }
 

@@ -96,7 +96,7 @@ async fn drive(
         .await
         .map_err(|e| Error::Media(format!("binding UDP: {e}")))?;
     crate::shared::enlarge_buffers(&socket);
-    let mut rx = Reception::new(Instant::now(), spec.expect_tracks);
+    let mut rx = Reception::new(Instant::now(), spec.expect_tracks, 0);
     let setup_deadline = rx.knocked + spec.setup_timeout;
     let mut outgoing = Vec::new();
     if spec.audio {

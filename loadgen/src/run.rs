@@ -233,6 +233,7 @@ fn spec_maker<'a>(
         audio: publish,
         video: publish && plan.video,
         expect_tracks: expect,
+        expect_negotiated: expect,
         leave_when_ready: churn,
         video_kbps: plan.video_kbps,
         fps: plan.fps,
@@ -473,6 +474,7 @@ async fn steady(
                 false,
             );
             s.talking = talking;
+            s.expect_negotiated = (pubs - 1) * kinds;
             handles.push(tokio::spawn(participant(
                 Via::of(plan),
                 s,
@@ -491,12 +493,13 @@ async fn steady(
     .await;
     for room in rooms {
         for i in 0..subs {
-            let s = spec(
+            let mut s = spec(
                 format!("subscriber {}-{i}", room.index),
                 false,
                 pubs * kinds - silent_others(plan, false),
                 false,
             );
+            s.expect_negotiated = pubs * kinds;
             handles.push(tokio::spawn(participant(
                 Via::of(plan),
                 s,

@@ -166,7 +166,7 @@ impl Participant<'_> {
         let (tx, mut events) = mpsc::channel(EVENT_QUEUE);
         self.poller = Some(spawn_poller(self.client.clone(), session, tx));
 
-        let rx = Reception::new(knocked, self.spec.expect_tracks);
+        let rx = Reception::new(knocked, self.spec.expect_tracks, 0);
         let mut publisher = None;
         let mut tracks = Vec::new();
         let mut my_id = None;
