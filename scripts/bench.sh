@@ -37,6 +37,7 @@
 #   BENCH_CHURN_LIMIT  seconds the churn run may take (default 480)
 #   BENCH_PROFILE      scenario whose Confidant run is profiled with `perf record` (default
 #                      talk200; empty: none; skipped when perf is missing or not allowed)
+#   BENCH_KEEP_PERF    file to copy that run's perf.data to (for `perf report --children`)
 #   BENCH_SKIP_BUILD   1: use the release binaries already built
 #   CARGO_TARGET_DIR   where cargo builds (as for cargo)
 set -euo pipefail
@@ -206,6 +207,7 @@ run_sfu() { # $1 scenario, $2 rooms
       perf report -q -i "$stem.perf.data" --no-children -g none --sort dso --stdio 2>/dev/null \
         | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]*$//; s/[[:space:]]{3,}/   /g' \
         | grep -v '^$' | head -n 12 >"$stem.profile-dso" || true
+      if [ -n "${BENCH_KEEP_PERF:-}" ]; then cp "$stem.perf.data" "$BENCH_KEEP_PERF"; fi
     fi
   else
     echo "server did not become ready" >"$stem.err"
