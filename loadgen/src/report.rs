@@ -71,10 +71,24 @@ pub struct Report {
     pub time_to_first_frame_ms_p50: Option<f64>,
     /// 99th percentile.
     pub time_to_first_frame_ms_p99: Option<f64>,
+    /// Knock → `admitted` (lobby and the host's paced admission), per participant that
+    /// knocked, median, milliseconds.
+    pub admit_ms_p50: Option<f64>,
+    /// 99th percentile.
+    pub admit_ms_p99: Option<f64>,
     /// Knock → ICE + DTLS connected, per participant, median, milliseconds.
     pub join_ms_p50: Option<f64>,
     /// 99th percentile.
     pub join_ms_p99: Option<f64>,
+    /// Knock → connected and a frame of every expected track received, per participant,
+    /// median, milliseconds (a churn cycle leaves then).
+    pub ready_ms_p50: Option<f64>,
+    /// 99th percentile.
+    pub ready_ms_p99: Option<f64>,
+    /// `leave` sent → the server closed the websocket, per participant, median, milliseconds.
+    pub leave_ms_p50: Option<f64>,
+    /// 99th percentile.
+    pub leave_ms_p99: Option<f64>,
     /// The server process measured (the relay's in `raw-relay` mode; so are the `sfu_*`
     /// fields below).
     pub sfu_pid: Option<u32>,
@@ -203,9 +217,13 @@ impl Report {
         }
         if let (Some(c), Some(done)) = (self.cycles, self.cycles_completed) {
             line(format!(
-                "churn:      {done}/{c} cycles in {:.1} s ({:.1} cycles/s)",
+                "churn:      {done}/{c} cycles in {:.1} s ({:.1} cycles/s); per cycle p50: admitted {}, connected {}, every track {}, left {}",
                 self.duration_s,
-                self.cycles_per_second.unwrap_or(0.0)
+                self.cycles_per_second.unwrap_or(0.0),
+                ms(self.admit_ms_p50),
+                ms(self.join_ms_p50),
+                ms(self.ready_ms_p50),
+                ms(self.leave_ms_p50),
             ));
         }
         line(format!(

@@ -714,16 +714,24 @@ async fn settle(http: &Http) -> (bool, BTreeMap<String, f64>) {
 /// Folds the participants' reports into the run's report.
 fn aggregate(plan: &Plan, r: &mut Report, reports: &[participant::Report]) {
     let mut latency: Histogram<u64> = new_histogram();
+    let mut admit: Histogram<u64> = new_histogram();
     let mut join: Histogram<u64> = new_histogram();
     let mut ttff: Histogram<u64> = new_histogram();
+    let mut ready: Histogram<u64> = new_histogram();
+    let mut leave: Histogram<u64> = new_histogram();
     let receivers_per_pub = u64::from(plan.publishers.saturating_sub(1) + plan.subscribers);
     for p in reports {
         let _ = latency.add(&p.latency_us);
-        if let Some(j) = p.join {
-            join.saturating_record(us(j));
-        }
-        if let Some(f) = p.first_frame {
-            ttff.saturating_record(us(f));
+        for (h, d) in [
+            (&mut admit, p.admitted),
+            (&mut join, p.join),
+            (&mut ttff, p.first_frame),
+            (&mut ready, p.ready),
+            (&mut leave, p.leave),
+        ] {
+            if let Some(d) = d {
+                h.saturating_record(us(d));
+            }
         }
         r.packets_received += p.win_rx_packets;
         r.forwarded_mbps += p.win_rx_bytes as f64 * 8.0;
@@ -802,6 +810,12 @@ fn aggregate(plan: &Plan, r: &mut Report, reports: &[participant::Report]) {
     r.join_ms_p99 = q(&join, 0.99);
     r.time_to_first_frame_ms_p50 = q(&ttff, 0.5);
     r.time_to_first_frame_ms_p99 = q(&ttff, 0.99);
+    r.admit_ms_p50 = q(&admit, 0.5);
+    r.admit_ms_p99 = q(&admit, 0.99);
+    r.ready_ms_p50 = q(&ready, 0.5);
+    r.ready_ms_p99 = q(&ready, 0.99);
+    r.leave_ms_p50 = q(&leave, 0.5);
+    r.leave_ms_p99 = q(&leave, 0.99);
 }
 
 /// Simulcast video: expected and received window frames per layer, counted against the layer
