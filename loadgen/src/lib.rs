@@ -125,6 +125,13 @@
 //! completes about `--churn-parallel` cycles per 500 ms at best (clients that wait together
 //! share a keyframe). Hence the defaults, 4 rooms of 8 clients each.
 //!
+//! The cycles run in tenths; after each, once every churning client is gone, the server's
+//! RSS is read (`sfu_rss_by_tenth`, with `cycles_by_tenth`). The first tenth is the warm-up:
+//! RSS grows there for reasons that have nothing to do with what cycles leave behind
+//! (allocator arenas, caches, the runtime's threads, the database's page cache), so the
+//! growth from `sfu_rss_warm_bytes` to `sfu_rss_bytes` (the end) is the one that tells a leak;
+//! the growth from `sfu_rss_before_bytes` (before anyone joined) is reported beside it.
+//!
 //! # The baseline
 //!
 //! `confidant-loadgen relay` runs a plain UDP relay (see [`relay`]) and `--raw-relay ADDR`
