@@ -27,7 +27,8 @@
 # killed, but then no scenario runs and BENCHMARKS.md says so).
 #
 # Environment:
-#   BENCH_SCENARIOS    "NAME[:ROOMS] ..." (default: one-to-one:10 group5:3 audio50:1 talk200:1)
+#   BENCH_SCENARIOS    "NAME[:ROOMS] ..." (default: one-to-one:10 group5:3 audio50:1 talk200:1;
+#                      empty: none, for a churn-only run)
 #   BENCH_HEADLINE     scenario of the first table (default: the heaviest that every system ran
 #                      without loss or failure)
 #   BENCH_MODES        systems to run (default "sfu raw-relay janus")
@@ -48,7 +49,7 @@ START=$(date +%s)
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 COMMAND_LINE="scripts/bench.sh${*:+ $*}"
 
-SCENARIOS="${BENCH_SCENARIOS:-one-to-one:10 group5:3 audio50:1 talk200:1}"
+SCENARIOS="${BENCH_SCENARIOS-one-to-one:10 group5:3 audio50:1 talk200:1}"
 DURATION="${BENCH_DURATION:-15}"
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
 RUN_LIMIT="${BENCH_RUN_LIMIT:-60}"
@@ -818,6 +819,8 @@ w("")
 w("<details><summary>Every run's report (<code>confidant-loadgen --json</code>)</summary>")
 w("")
 w("```json")
+if env.get("BENCH_CHURN"):
+    raw_json.append(("churn", "sfu", load("churn", "sfu")[1], ""))
 for name, mode, r, err in raw_json:
     w(json.dumps({"scenario": name, "mode": mode, "report": r}, sort_keys=True))
 w("```")
