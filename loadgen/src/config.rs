@@ -94,8 +94,10 @@ pub struct Args {
     /// Churn: join/leave cycles in all.
     #[arg(long)]
     pub cycles: Option<u64>,
-    /// Churn: clients joining and leaving at the same time in each room.
-    #[arg(long, default_value_t = 4)]
+    /// Churn: clients joining and leaving at the same time in each room. Clients that wait
+    /// together share the publisher's next keyframe (requested at most every 500 ms), so a
+    /// room completes about this many cycles per 500 ms, up to its host's admission rate (15/s).
+    #[arg(long, default_value_t = 8)]
     pub churn_parallel: u32,
     /// Seconds a participant may take from knocking to receiving every track.
     #[arg(long, default_value_t = 60.0)]

@@ -99,6 +99,11 @@
 //!   participant. It includes waiting for the host's paced `admit`.
 //! * **Time to first frame** (`time_to_first_frame_ms_*`): from `knock` to the first media
 //!   frame received, per participant that receives anything.
+//! * **Where a join's time goes** (`admit_ms_*`, `ready_ms_*`, `leave_ms_*`): from `knock` to
+//!   `admitted` (the lobby and the host's paced `admit`), from `knock` to connected with a
+//!   frame of every expected track (a video track's first frame waits for a keyframe, which
+//!   the SFU asks the publisher for at most every `KEYFRAME_REQUEST_MIN_INTERVAL`, 500 ms),
+//!   and from sending `leave` to the server closing the websocket.
 //! * **Server CPU and memory**: with `--sfu-pid` (or `--sfu-pid-file`), `/proc/PID/stat`
 //!   fields 14 + 15 (utime + stime, divided by `sysconf(_SC_CLK_TCK)`) read at the start and
 //!   the end of the window give `sfu_cpu_seconds`; `pps_per_cpu_second` is
@@ -116,7 +121,19 @@
 //! Churn (`--scenario churn`) keeps one resident publisher per room and lets
 //! `--churn-parallel` clients per room each knock, join, connect, wait until they received
 //! every resident track, and leave, until `--cycles` cycles are done or `--duration` passes.
-//! The window is the whole churn phase.
+//! The window is the whole churn phase. Two things bound the cycles per second of one room:
+//! its host admits at most [`signal::SEND_RATE`] clients a second (one `admit` message each,
+//! under the server's per-connection message limit), and a joining client's video waits for
+//! the publisher's next keyframe, which the SFU requests at most every 500 ms, so each room
+//! completes about `--churn-parallel` cycles per 500 ms at best (clients that wait together
+//! share a keyframe). Hence the defaults, 4 rooms of 8 clients each.
+//!
+//! The cycles run in tenths; after each, once every churning client is gone, the server's
+//! RSS is read (`sfu_rss_by_tenth`, with `cycles_by_tenth`). The first tenth is the warm-up:
+//! RSS grows there for reasons that have nothing to do with what cycles leave behind
+//! (allocator arenas, caches, the runtime's threads, the database's page cache), so the
+//! growth from `sfu_rss_warm_bytes` to `sfu_rss_bytes` (the end) is the one that tells a leak;
+//! the growth from `sfu_rss_before_bytes` (before anyone joined) is reported beside it.
 //!
 //! # The baseline
 //!

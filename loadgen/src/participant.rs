@@ -157,10 +157,17 @@ pub struct Report {
     pub index: u32,
     /// Why it failed, if it did.
     pub failure: Option<String>,
+    /// Knock → `admitted` (the host's admission through the lobby).
+    pub admitted: Option<Duration>,
     /// Knock → ICE + DTLS connected.
     pub join: Option<Duration>,
     /// Knock → first media frame received.
     pub first_frame: Option<Duration>,
+    /// Knock → connected and a frame of every expected track received (what a churn cycle
+    /// waits for before it leaves).
+    pub ready: Option<Duration>,
+    /// `leave` sent → the server closed the websocket.
+    pub leave: Option<Duration>,
     /// One-way latency of `in_window` frames, microseconds.
     pub latency_us: Histogram<u64>,
     /// Received frames by (publisher, kind, simulcast layer).
@@ -192,8 +199,11 @@ impl Report {
         Report {
             index,
             failure: None,
+            admitted: None,
             join: None,
             first_frame: None,
+            ready: None,
+            leave: None,
             latency_us: new_histogram(),
             rx: BTreeMap::new(),
             tx: BTreeMap::new(),
@@ -519,6 +529,7 @@ impl Participant<'_> {
         sig.send(&json!({"type": "knock", "v": 1, "link": room.link, "name": self.spec.name, "e2ee": true}))
             .await?;
         let admitted = self.wait_for(&mut sig, "admitted", deadline).await?;
+        self.report.admitted = Some(knocked.elapsed());
         drop(permit);
         let room_id = field(&admitted, "room").to_owned();
         let token = field(&admitted, "token").to_owned();
@@ -580,7 +591,9 @@ impl Participant<'_> {
 
         let outcome = self.drive(&mut sig, &mut media, deadline).await;
         // Leave in every case, so the server frees the participant at once.
+        let leaving = Instant::now();
         let code = sig.leave().await;
+        self.report.leave = Some(leaving.elapsed());
         self.report.clean_leave = code == Some(1000);
         outcome
     }
@@ -682,6 +695,9 @@ impl Participant<'_> {
                 Control::Run => {}
             }
             let ready = m.rx.ready && m.connected;
+            if ready && self.report.ready.is_none() {
+                self.report.ready = Some(m.rx.knocked.elapsed());
+            }
             if self.spec.leave_when_ready && ready {
                 return Ok(());
             }

@@ -77,10 +77,24 @@ pub struct Report {
     pub time_to_first_frame_ms_p50: Option<f64>,
     /// 99th percentile.
     pub time_to_first_frame_ms_p99: Option<f64>,
+    /// Knock → `admitted` (lobby and the host's paced admission), per participant that
+    /// knocked, median, milliseconds.
+    pub admit_ms_p50: Option<f64>,
+    /// 99th percentile.
+    pub admit_ms_p99: Option<f64>,
     /// Knock → ICE + DTLS connected, per participant, median, milliseconds.
     pub join_ms_p50: Option<f64>,
     /// 99th percentile.
     pub join_ms_p99: Option<f64>,
+    /// Knock → connected and a frame of every expected track received, per participant,
+    /// median, milliseconds (a churn cycle leaves then).
+    pub ready_ms_p50: Option<f64>,
+    /// 99th percentile.
+    pub ready_ms_p99: Option<f64>,
+    /// `leave` sent → the server closed the websocket, per participant, median, milliseconds.
+    pub leave_ms_p50: Option<f64>,
+    /// 99th percentile.
+    pub leave_ms_p99: Option<f64>,
     /// The server process measured (the relay's in `raw-relay` mode; so are the `sfu_*`
     /// fields below).
     pub sfu_pid: Option<u32>,
@@ -110,6 +124,18 @@ pub struct Report {
     pub cycles_completed: Option<u64>,
     /// Churn: completed cycles per second.
     pub cycles_per_second: Option<f64>,
+    /// Churn: cycles completed in the warm-up, the first tenth of the cycles.
+    pub warm_cycles: Option<u64>,
+    /// Churn: server RSS after the warm-up, with no churning client left, bytes. Growth from
+    /// here to `sfu_rss_bytes` is what the cycles left behind; growth from
+    /// `sfu_rss_before_bytes` also holds first-use growth (allocator arenas, caches, the
+    /// runtime's threads, the database).
+    pub sfu_rss_warm_bytes: Option<u64>,
+    /// Churn: server RSS after each tenth of the cycles, with no churning client left, bytes
+    /// (the first is `sfu_rss_warm_bytes`, the last `sfu_rss_bytes`).
+    pub sfu_rss_by_tenth: Vec<u64>,
+    /// Churn: cycles completed when each of `sfu_rss_by_tenth` was read.
+    pub cycles_by_tenth: Vec<u64>,
     /// Participants that failed (join refused, timeout, transport failure).
     pub participants_failed: u64,
     /// Up to ten failure messages.
@@ -159,6 +185,14 @@ pub struct LayerReport {
     pub latency_ms_max: Option<f64>,
     /// Frames the latency percentiles are over.
     pub latency_samples: u64,
+}
+
+/// `(to - from) / from` as a signed percentage.
+fn percent_change(from: u64, to: u64) -> String {
+    if from == 0 {
+        return "-".into();
+    }
+    format!("{:+.1} %", 100.0 * (to as f64 - from as f64) / from as f64)
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -215,10 +249,39 @@ impl Report {
         }
         if let (Some(c), Some(done)) = (self.cycles, self.cycles_completed) {
             line(format!(
-                "churn:      {done}/{c} cycles in {:.1} s ({:.1} cycles/s)",
+                "churn:      {done}/{c} cycles in {:.1} s ({:.1} cycles/s); per cycle p50: admitted {}, connected {}, every track {}, left {}",
                 self.duration_s,
-                self.cycles_per_second.unwrap_or(0.0)
+                self.cycles_per_second.unwrap_or(0.0),
+                ms(self.admit_ms_p50),
+                ms(self.join_ms_p50),
+                ms(self.ready_ms_p50),
+                ms(self.leave_ms_p50),
             ));
+            let mib = |b: u64| b as f64 / 1_048_576.0;
+            if let (Some(before), Some(warm), Some(end)) = (
+                self.sfu_rss_before_bytes,
+                self.sfu_rss_warm_bytes,
+                self.sfu_rss_bytes,
+            ) {
+                line(format!(
+                    "churn RSS:  {:.1} MiB before, {:.1} after the warm-up ({} cycles), {:.1} at the end: {} from before, {} from the warm-up",
+                    mib(before),
+                    mib(warm),
+                    self.warm_cycles.unwrap_or(0),
+                    mib(end),
+                    percent_change(before, end),
+                    percent_change(warm, end),
+                ));
+                line(format!(
+                    "  by tenth: {}",
+                    self.sfu_rss_by_tenth
+                        .iter()
+                        .zip(&self.cycles_by_tenth)
+                        .map(|(r, c)| format!("{c}: {:.1}", mib(*r)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
         }
         line(format!(
             "forwarded:  {:.0} packets/s, {:.2} Mbit/s over {:.1} s ({} packets received, {} sent, ~{} expected)",
@@ -288,5 +351,33 @@ impl Report {
             if self.ok { "OK" } else { "NOT OK" }
         ));
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn churn_text_gives_rss_growth_from_before_and_from_the_warm_up() {
+        let mib = 1_048_576;
+        let r = Report {
+            cycles: Some(100),
+            cycles_completed: Some(100),
+            warm_cycles: Some(10),
+            sfu_rss_before_bytes: Some(20 * mib),
+            sfu_rss_warm_bytes: Some(30 * mib),
+            sfu_rss_bytes: Some(31 * mib),
+            sfu_cpu_seconds: Some(1.0),
+            sfu_rss_by_tenth: vec![30 * mib, 31 * mib],
+            cycles_by_tenth: vec![10, 100],
+            ..Report::default()
+        };
+        let text = r.text();
+        assert!(
+            text.contains("+55.0 % from before, +3.3 % from the warm-up"),
+            "{text}"
+        );
+        assert!(text.contains("by tenth: 10: 30.0, 100: 31.0"), "{text}");
     }
 }

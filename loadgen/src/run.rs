@@ -31,6 +31,9 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(30);
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Failure messages kept for the report.
 const MAX_FAILURES: usize = 10;
+/// Churn runs its cycles in this many parts and reads the server's RSS after each; the first
+/// part is the warm-up.
+const CHURN_TENTHS: u64 = 10;
 
 /// Runs the plan against the server (or, with `--raw-relay`, the baseline relay) and
 /// reports.
@@ -584,37 +587,25 @@ async fn churn(
     shared.measuring.store(true, Ordering::Relaxed);
     let deadline = t0 + plan.duration;
     let started = Arc::new(AtomicU64::new(0));
-    let mut workers = Vec::new();
-    for room in rooms {
-        for w in 0..plan.churn_parallel {
-            let (room, shared, ctl, started) =
-                (room.clone(), shared.clone(), ctl.clone(), started.clone());
-            let cycles = plan.cycles;
-            let mk = spec(format!("churn {}-{w}", room.index), false, kinds, true);
-            workers.push(tokio::spawn(async move {
-                let mut out = Vec::new();
-                let mut n = 0u32;
-                while Instant::now() < deadline && started.fetch_add(1, Ordering::Relaxed) < cycles
-                {
-                    let mut s = mk.clone();
-                    // Unique publisher-id space is only needed for publishers; churners publish
-                    // nothing, so they may share the index of their worker.
-                    s.name = format!("{} #{n}", mk.name);
-                    n += 1;
-                    let r = participant::run(s, room.clone(), shared.clone(), ctl.clone()).await;
-                    if r.failure.is_none() {
-                        Counters::inc(&shared.counters.cycles);
-                    }
-                    out.push(r);
-                }
-                out
-            }));
-        }
-    }
     let mut reports = Vec::new();
-    for w in workers {
-        if let Ok(rs) = w.await {
-            reports.extend(rs);
+    // The cycles run in tenths; after each, every churning client is gone (as at the end)
+    // and the server's RSS is read, so growth can be told from first-use growth (the first
+    // tenth warms allocator arenas, caches, the runtime and the database).
+    let mut rss_by_tenth = Vec::new();
+    let mut done_by_tenth = Vec::new();
+    for upto in churn_marks(plan.cycles) {
+        reports.extend(
+            churn_until(
+                plan, shared, rooms, ctl, kinds, spec, &started, upto, deadline,
+            )
+            .await,
+        );
+        if let Some(s) = sample(pid) {
+            rss_by_tenth.push(s.rss_bytes);
+            done_by_tenth.push(Counters::get(&shared.counters.cycles));
+        }
+        if Instant::now() >= deadline {
+            break;
         }
     }
     let elapsed = t0.elapsed();
@@ -635,10 +626,78 @@ async fn churn(
     report.cycles = Some(plan.cycles);
     report.cycles_completed = Some(done);
     report.cycles_per_second = Some(done as f64 / elapsed.as_secs_f64().max(1e-9));
+    // The first tenth is the warm-up; growth after it is what churn leaves behind.
+    report.warm_cycles = done_by_tenth.first().copied();
+    report.sfu_rss_warm_bytes = rss_by_tenth.first().copied();
+    report.sfu_rss_by_tenth = rss_by_tenth;
+    report.cycles_by_tenth = done_by_tenth;
     report.publishers = n_res;
     report.participants = n_res + reports.len() as u64;
     report.forwarded_streams = n_res * kinds as u64;
     Ok((reports, residents))
+}
+
+/// The cycle counts at which churn pauses to read the server's RSS: the ends of its tenths,
+/// increasing, without repeats (fewer than ten cycles give fewer marks), the last `cycles`.
+fn churn_marks(cycles: u64) -> Vec<u64> {
+    let mut marks: Vec<u64> = (1..=CHURN_TENTHS)
+        .map(|t| cycles * t / CHURN_TENTHS)
+        .filter(|&m| m > 0)
+        .collect();
+    marks.dedup();
+    marks
+}
+
+/// Runs churn cycles with `--churn-parallel` clients per room until `started` reaches `upto`
+/// or the deadline passes, and waits for every client to be gone.
+#[allow(clippy::too_many_arguments)]
+async fn churn_until(
+    plan: &Plan,
+    shared: &Arc<Shared>,
+    rooms: &[Arc<RoomInfo>],
+    ctl: &watch::Receiver<Control>,
+    kinds: usize,
+    spec: &(dyn Fn(String, bool, usize, bool) -> Spec + Sync),
+    started: &Arc<AtomicU64>,
+    upto: u64,
+    deadline: Instant,
+) -> Vec<participant::Report> {
+    let mut workers = Vec::new();
+    for room in rooms {
+        for w in 0..plan.churn_parallel {
+            let (room, shared, ctl, started) =
+                (room.clone(), shared.clone(), ctl.clone(), started.clone());
+            let mk = spec(format!("churn {}-{w}", room.index), false, kinds, true);
+            workers.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                loop {
+                    // Take a cycle only if one is left below `upto`.
+                    let n = started.fetch_add(1, Ordering::Relaxed);
+                    if n >= upto || Instant::now() >= deadline {
+                        started.fetch_sub(1, Ordering::Relaxed);
+                        break;
+                    }
+                    let mut s = mk.clone();
+                    // Unique publisher-id space is only needed for publishers; churners publish
+                    // nothing, so they may share the index of their worker.
+                    s.name = format!("{} #{n}", mk.name);
+                    let r = participant::run(s, room.clone(), shared.clone(), ctl.clone()).await;
+                    if r.failure.is_none() {
+                        Counters::inc(&shared.counters.cycles);
+                    }
+                    out.push(r);
+                }
+                out
+            }));
+        }
+    }
+    let mut reports = Vec::new();
+    for w in workers {
+        if let Ok(rs) = w.await {
+            reports.extend(rs);
+        }
+    }
+    reports
 }
 
 /// Readings at the start and end of the measurement window.
@@ -735,8 +794,11 @@ async fn settle(http: &Http) -> (bool, BTreeMap<String, f64>) {
 /// Folds the participants' reports into the run's report.
 fn aggregate(plan: &Plan, r: &mut Report, reports: &[participant::Report]) {
     let mut latency: Histogram<u64> = new_histogram();
+    let mut admit: Histogram<u64> = new_histogram();
     let mut join: Histogram<u64> = new_histogram();
     let mut ttff: Histogram<u64> = new_histogram();
+    let mut ready: Histogram<u64> = new_histogram();
+    let mut leave: Histogram<u64> = new_histogram();
     let receivers_per_pub = u64::from(plan.publishers.saturating_sub(1) + plan.subscribers);
     let silent: std::collections::BTreeSet<u32> = reports
         .iter()
@@ -745,11 +807,16 @@ fn aggregate(plan: &Plan, r: &mut Report, reports: &[participant::Report]) {
         .collect();
     for p in reports {
         let _ = latency.add(&p.latency_us);
-        if let Some(j) = p.join {
-            join.saturating_record(us(j));
-        }
-        if let Some(f) = p.first_frame {
-            ttff.saturating_record(us(f));
+        for (h, d) in [
+            (&mut admit, p.admitted),
+            (&mut join, p.join),
+            (&mut ttff, p.first_frame),
+            (&mut ready, p.ready),
+            (&mut leave, p.leave),
+        ] {
+            if let Some(d) = d {
+                h.saturating_record(us(d));
+            }
         }
         r.packets_received += p.win_rx_packets;
         r.forwarded_mbps += p.win_rx_bytes as f64 * 8.0;
@@ -843,6 +910,12 @@ fn aggregate(plan: &Plan, r: &mut Report, reports: &[participant::Report]) {
     r.join_ms_p99 = q(&join, 0.99);
     r.time_to_first_frame_ms_p50 = q(&ttff, 0.5);
     r.time_to_first_frame_ms_p99 = q(&ttff, 0.99);
+    r.admit_ms_p50 = q(&admit, 0.5);
+    r.admit_ms_p99 = q(&admit, 0.99);
+    r.ready_ms_p50 = q(&ready, 0.5);
+    r.ready_ms_p99 = q(&ready, 0.99);
+    r.leave_ms_p50 = q(&leave, 0.5);
+    r.leave_ms_p99 = q(&leave, 0.99);
 }
 
 /// Simulcast video: expected and received window frames per layer, counted against the layer
@@ -1020,4 +1093,21 @@ fn spawn_progress(shared: Arc<Shared>, pid: Option<u32>, plan: Plan) -> JoinHand
             last = now;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn churn_pauses_after_each_tenth_and_ends_at_the_last_cycle() {
+        assert_eq!(
+            churn_marks(10_000),
+            (1..=10).map(|t| t * 1000).collect::<Vec<_>>()
+        );
+        assert_eq!(churn_marks(25), vec![2, 5, 7, 10, 12, 15, 17, 20, 22, 25]);
+        // Fewer cycles than tenths: one mark per cycle, no empty part.
+        assert_eq!(churn_marks(3), vec![1, 2, 3]);
+        assert!(churn_marks(0).is_empty());
+    }
 }
