@@ -53,6 +53,8 @@ struct Energy {
     /// Loudness of the last packet, which arrived at `at`.
     last: f32,
     at: Instant,
+    /// Times the publisher entered the set.
+    entries: u32,
 }
 
 impl Energy {
@@ -100,16 +102,16 @@ impl Loudest {
             held: loudness,
             last: loudness,
             at: now,
+            entries: 0,
         });
         let held = energy.at(now).max(loudness);
-        *energy = Energy {
-            held,
-            last: loudness,
-            at: now,
-        };
+        energy.held = held;
+        energy.last = loudness;
+        energy.at = now;
         if self.n == 0 || self.set.contains(&peer) {
             return Route::Forward;
         }
+        energy.entries = energy.entries.wrapping_add(1);
         if self.set.len() < self.n {
             self.set.push(peer);
             return Route::Resume;
@@ -129,8 +131,20 @@ impl Loudest {
                 self.set[i] = peer;
                 Route::Resume
             }
-            None => Route::Drop,
+            None => {
+                if let Some(e) = self.energy.get_mut(&peer) {
+                    e.entries = e.entries.wrapping_sub(1);
+                }
+                Route::Drop
+            }
         }
+    }
+
+    /// How many times `peer` entered the set (0 for a publisher never seen). Every audio track
+    /// of a publisher compares it with what it last forwarded at, so all of them continue
+    /// across the gap (`Munger::resume`), not only the one whose packet brought it back.
+    pub fn entries(&self, peer: PeerId) -> u32 {
+        self.energy.get(&peer).map_or(0, |e| e.entries)
     }
 
     /// Forgets `peer` (it left, or stopped publishing audio); its slot is free for the next.
@@ -257,6 +271,18 @@ mod tests {
         let r = feed(&mut l, &mut t, 20, &[(1, 127), (2, 30), (3, 15)]);
         assert_eq!(r, [Route::Forward, Route::Forward, Route::Resume]);
         assert_eq!(l.forwarded(), [p(3), p(2)]);
+    }
+
+    #[test]
+    fn entries_count_each_time_a_publisher_comes_back() {
+        let mut t = Instant::now();
+        let mut l = Loudest::new(1);
+        feed(&mut l, &mut t, 200, &[(1, 30), (2, 127)]);
+        assert_eq!((l.entries(p(1)), l.entries(p(2))), (1, 0));
+        feed(&mut l, &mut t, 2000, &[(1, 127), (2, 30)]);
+        feed(&mut l, &mut t, 2000, &[(1, 30), (2, 127)]);
+        assert_eq!((l.entries(p(1)), l.entries(p(2))), (2, 1), "in, out, in again");
+        assert_eq!(l.entries(p(9)), 0);
     }
 
     #[test]

@@ -999,6 +999,9 @@ impl Sfu {
         let keyframe = kind == MediaKind::Video
             && frame::starts_keyframe(dd.as_ref(), frame_codec(codec), &packet.payload);
 
+        // Audio: how many times the publisher entered the loudest set, for its subscribers'
+        // streams to continue across the gaps (0 without levels: always forwarded).
+        let mut entries = 0;
         if let Some(level) = packet.header.ext_vals.audio_level {
             let db = dbov(level);
             self.speakers.entry(room).or_default().record(id, db, now);
@@ -1007,22 +1010,14 @@ impl Sfu {
             }
             if kind == MediaKind::Audio {
                 let n = self.loudest_audio;
-                let route = self
-                    .loudest
-                    .entry(room)
-                    .or_insert_with(|| Loudest::new(n))
-                    .route(id, db, now);
-                match route {
-                    Route::Forward => {}
-                    Route::Resume => track.resumes = track.resumes.wrapping_add(1),
-                    Route::Drop => {
-                        self.audio_not_forwarded += 1;
-                        return;
-                    }
+                let loudest = self.loudest.entry(room).or_insert_with(|| Loudest::new(n));
+                if loudest.route(id, db, now) == Route::Drop {
+                    self.audio_not_forwarded += 1;
+                    return;
                 }
+                entries = loudest.entries(id);
             }
         }
-        let resumes = track.resumes;
 
         #[cfg(feature = "capture")]
         self.capture(id, mid, kind, codec, &packet.payload);
@@ -1069,7 +1064,7 @@ impl Sfu {
                 continue;
             };
             let switch =
-                if t.current == Some(ssrc) && (kind == MediaKind::Video || t.resumes == resumes) {
+                if t.current == Some(ssrc) && (kind == MediaKind::Video || t.entries == entries) {
                     false
                 } else if kind == MediaKind::Audio {
                     // One stream per audio track; a new SSRC (renegotiation) simply takes over, and
@@ -1086,7 +1081,7 @@ impl Sfu {
                     continue;
                 };
             let rewritten = if switch && kind == MediaKind::Audio {
-                t.resumes = resumes;
+                t.entries = entries;
                 t.munger.resume(incoming)
             } else if switch {
                 t.munger.switch_to(incoming)

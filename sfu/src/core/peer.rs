@@ -296,9 +296,6 @@ pub(crate) struct TrackIn {
     pub layers: Vec<Layer>,
     /// Encoded heights per simulcast stream index, from the video-layers-allocation extension.
     pub heights: [Option<u16>; MAX_LAYERS],
-    /// Audio: times the track came back into the room's loudest set; subscribers whose
-    /// [`TrackOut::resumes`] differs continue the stream across the gap (`Munger::resume`).
-    pub resumes: u32,
 }
 
 impl TrackIn {
@@ -307,7 +304,6 @@ impl TrackIn {
             kind,
             layers: Vec::new(),
             heights: [None; MAX_LAYERS],
-            resumes: 0,
         }
     }
 
@@ -477,8 +473,9 @@ pub(crate) struct TrackOut {
     pub munger: Munger,
     /// Cached payload type translation: the publisher's PT and ours for the same codec.
     pub pt_map: Option<(Pt, Pt)>,
-    /// The publisher track's [`TrackIn::resumes`] when this stream last continued.
-    pub resumes: u32,
+    /// Audio: the publisher's entries into the room's loudest set (`Loudest::entries`) when
+    /// this stream last continued; a newer count means a gap to continue across.
+    pub entries: u32,
 }
 
 impl TrackOut {
@@ -493,7 +490,7 @@ impl TrackOut {
             target: None,
             munger: Munger::new(),
             pt_map: None,
-            resumes: 0,
+            entries: 0,
         }
     }
 }
