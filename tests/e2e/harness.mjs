@@ -213,3 +213,10 @@ export async function callWithClient({ base, newPage, email, password, name = 'R
   await host.locator(`[data-testid="admit-button"][data-lobby-name="${name}"]`).click();
   return { host, client };
 }
+
+/** The value of one Prometheus sample (`name` with its labels, if any) from `/metrics`; NaN if absent. */
+export async function metric(base, name) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : NaN;
+}

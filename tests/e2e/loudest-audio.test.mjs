@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, sleep, startServer, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, metric, sleep, startServer, until } from './harness.mjs';
 
 const EMAIL = 'loudest@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -48,12 +48,6 @@ async function flowing(pages) {
 async function setMic(page, on) {
   const muted = await page.evaluate(() => window.confidant.call.audioMuted);
   if (muted === on) await page.getByTestId('mic-toggle').click();
-}
-
-async function metric(base, name) {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(' ')[1]) : NaN;
 }
 
 describe('Loudest-voice audio: only the speaker is forwarded, and the slot follows who speaks', { timeout: 6 * 60_000 }, () => {

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, startServer, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, metric, startServer, until } from './harness.mjs';
 
 const EMAIL = 'simulcast@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -63,12 +63,6 @@ async function showRemoteVideoAt(page, width, height) {
     },
     [width, height],
   );
-}
-
-async function metric(base, name) {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(' ')[1]) : NaN;
 }
 
 describe('Simulcast: the viewer gets the layer that fits its tile', { timeout: 6 * 60_000 }, () => {
