@@ -223,6 +223,30 @@ fn switches_keep_one_continuous_stream() {
     assert_eq!(w.sfu.stats().layer_switches - switches, changes as u64);
 }
 
+/// Chrome sends the video-layers-allocation extension without resolutions most of the time
+/// (seen on every Chromium run of tests/e2e/simulcast.test.mjs); a thumbnail's subscriber went
+/// to the top layer as soon as one such packet erased the heights it had (CI, 2026-11-29).
+#[test]
+fn layer_heights_survive_allocation_headers_without_resolution() {
+    let mut w = world(SimulcastSend::three_layers());
+    set_size(&mut w, 2, 1, 160, 90);
+    w.run_publishing(100, &[1]);
+    assert_eq!(last_layers(&w, 2, 20), "q".repeat(20));
+
+    w.client_mut(1)
+        .simulcast
+        .as_mut()
+        .expect("simulcast publisher")
+        .vla_resolution = false;
+    let switches = w.sfu.stats().layer_switches;
+    let before = video_from(&w, 2, 1).len();
+    w.run_publishing(400, &[1]);
+    let after = layers(&video_from(&w, 2, 1)[before..]);
+    assert!(after.len() >= 150, "kept forwarding: {after}");
+    assert_eq!(after, "q".repeat(after.len()));
+    assert_eq!(w.sfu.stats().layer_switches, switches, "no switch at all");
+}
+
 #[test]
 fn stopped_layer_moves_subscribers_to_the_next_active_layer() {
     let mut w = world(SimulcastSend::three_layers());

@@ -129,8 +129,11 @@ describe('Simulcast: the viewer gets the layer that fits its tile', { timeout: 6
       await showRemoteVideoAt(host, 160, 90);
       await until('the counsellor to go back to the lowest layer', async () => {
         last = await inbound(host);
+        layers = await outbound(client);
         return last && last.height > 0 && last.height <= lowest;
-      }, { timeout: 60_000, interval: 1000 });
+      }, { timeout: 60_000, interval: 1000 }).catch((e) => {
+        throw new Error(`${e.message}: ${JSON.stringify(last)}; sending ${JSON.stringify(layers)}; lowest was ${lowest}`);
+      });
       assert.ok(last.frames > large.frames && large.frames > small.frames, `frames kept decoding: ${JSON.stringify({ small, large, last })}`);
       assert.equal(last.e2ee, 'on', 'end-to-end encryption stayed on');
       const switches = await metric(base, 'confidant_sfu_layer_switches_total');

@@ -965,13 +965,19 @@ impl Sfu {
             .user_values
             .get::<VideoLayersAllocation>()
         {
+            // Only a stated resolution changes a height: Chromium leaves the resolutions out of
+            // many of these headers (most of them, in tests/e2e/simulcast.test.mjs), and an
+            // inactive stream lists no spatial layers. Neither means the height changed.
             for (i, stream) in vla.simulcast_streams.iter().enumerate().take(MAX_LAYERS) {
-                track.heights[i] = stream
+                if let Some(h) = stream
                     .spatial_layers
                     .iter()
                     .filter_map(|l| l.resolution_and_framerate.as_ref())
                     .map(|r| r.height)
-                    .max();
+                    .max()
+                {
+                    track.heights[i] = Some(h);
+                }
             }
             if let Some(layer) = track.layer_mut(ssrc) {
                 layer.vla_index = Some(vla.current_simulcast_stream_index);

@@ -104,6 +104,9 @@ pub struct LayerSend {
 pub struct SimulcastSend {
     pub layers: Vec<LayerSend>,
     pub answer_keyframe_requests: bool,
+    /// The video-layers-allocation value carries each layer's resolution (Chromium leaves it
+    /// out of many packets).
+    pub vla_resolution: bool,
 }
 
 impl SimulcastSend {
@@ -131,6 +134,7 @@ impl SimulcastSend {
                 layer("f", 1200, 1280, 720),
             ],
             answer_keyframe_requests: true,
+            vla_resolution: true,
         }
     }
 
@@ -141,8 +145,8 @@ impl SimulcastSend {
             .expect("a layer with this rid")
     }
 
-    /// The video-layers-allocation value every layer's packets carry: all layers with their
-    /// resolution, `index` as the current stream.
+    /// The video-layers-allocation value every layer's packets carry: all layers (with their
+    /// resolution when `vla_resolution`), `index` as the current stream.
     fn vla(&self, index: u8) -> VideoLayersAllocation {
         VideoLayersAllocation {
             current_simulcast_stream_index: index,
@@ -154,11 +158,13 @@ impl SimulcastSend {
                         temporal_layers: vec![TemporalLayerAllocation {
                             cumulative_kbps: (l.frame_len as u64) * 8 * 50 / 1000,
                         }],
-                        resolution_and_framerate: Some(ResolutionAndFramerate {
-                            width: l.width,
-                            height: l.height,
-                            framerate: 50,
-                        }),
+                        resolution_and_framerate: self.vla_resolution.then_some(
+                            ResolutionAndFramerate {
+                                width: l.width,
+                                height: l.height,
+                                framerate: 50,
+                            },
+                        ),
                     }],
                 })
                 .collect(),
