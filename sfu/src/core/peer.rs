@@ -42,6 +42,9 @@ pub(crate) struct Peer {
     pub feedback: BTreeMap<Mid, Feedback>,
     /// Keyframe requests we sent to this peer as a publisher.
     pub keyframe_requests_sent: u64,
+    /// Some layer of ours may have a keyframe request waiting for the throttle: `false` is
+    /// exact, so the per-poll deadline check skips walking every layer of every track.
+    keyframes_wanted: bool,
     /// In the SFU's line of peers to poll.
     pub queued: bool,
     /// When the `Rtc` last asked to be driven by a timeout (valid while not `queued`).
@@ -90,6 +93,7 @@ impl Peer {
             pending_offer: None,
             feedback: BTreeMap::new(),
             keyframe_requests_sent: 0,
+            keyframes_wanted: false,
             queued: false,
             timeout: connect_deadline,
             estimate: None,
@@ -248,6 +252,7 @@ impl Peer {
         for layer in &mut track.layers {
             if ssrc.is_none_or(|s| s == layer.ssrc) {
                 layer.keyframe_wanted = true;
+                self.keyframes_wanted = true;
             }
         }
         self.flush_keyframes(now);
@@ -255,15 +260,21 @@ impl Peer {
 
     /// Sends every due keyframe request (PLI to the publisher, per layer).
     pub(crate) fn flush_keyframes(&mut self, now: Instant) {
+        if !self.keyframes_wanted {
+            return;
+        }
         let Peer {
             tracks_in,
             rtc,
             keyframe_requests_sent,
+            keyframes_wanted,
             ..
         } = self;
+        *keyframes_wanted = false;
         for track in tracks_in.values_mut() {
             for layer in &mut track.layers {
                 if layer.keyframe_due(now).is_none_or(|d| d > now) {
+                    *keyframes_wanted |= layer.keyframe_wanted;
                     continue;
                 }
                 layer.keyframe_wanted = false;
@@ -281,6 +292,9 @@ impl Peer {
 
     /// The earliest time a deferred keyframe request becomes due.
     pub(crate) fn next_keyframe_due(&self, now: Instant) -> Option<Instant> {
+        if !self.keyframes_wanted {
+            return None;
+        }
         self.tracks_in
             .values()
             .flat_map(|t| t.layers.iter())
