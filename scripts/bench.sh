@@ -193,8 +193,10 @@ run_sfu() { # $1 scenario, $2 rooms
   if curl -fsS -o /dev/null "http://127.0.0.1:$http/readyz" 2>/dev/null; then
     local perf_pid=""
     if [ -n "$PROFILE" ] && [ "$PROFILE" = "$1" ] && command -v perf >/dev/null 2>&1; then
-      # The server's CPU over warm-up and window, sampled 499 times a second with call chains.
-      perf record -q -F 499 -g -p "$CHILD" -o "$stem.perf.data" -- sleep "$((DURATION + 2))" \
+      # The server's CPU over warm-up and window, sampled 499 times a second with call chains
+      # unwound from DWARF (the release build has no frame pointers, so `-g` loses the Rust
+      # callers and inclusive costs cannot be told).
+      perf record -q -F 499 --call-graph dwarf,16384 -p "$CHILD" -o "$stem.perf.data" -- sleep "$((DURATION + 2))" \
         >"$stem.perf.log" 2>&1 &
       perf_pid=$!
     fi
@@ -209,6 +211,11 @@ run_sfu() { # $1 scenario, $2 rooms
       perf report -q -i "$stem.perf.data" --no-children -g none --sort dso --stdio 2>/dev/null \
         | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]*$//; s/[[:space:]]{3,}/   /g' \
         | grep -v '^$' | head -n 12 >"$stem.profile-dso" || true
+      # Inclusive (self + callees) and complete self time per symbol, for the cost breakdown.
+      perf report -q -i "$stem.perf.data" --children -g none --sort symbol --percent-limit 0.05 \
+        --stdio >"$stem.profile-children" 2>/dev/null || true
+      perf report -q -i "$stem.perf.data" --no-children -g none --sort symbol --stdio \
+        >"$stem.profile-self" 2>/dev/null || true
       if [ -n "${BENCH_KEEP_PERF:-}" ]; then cp "$stem.perf.data" "$BENCH_KEEP_PERF"; fi
     fi
   else
@@ -438,7 +445,7 @@ BENCH_WORK="$WORK" BENCH_RAN="$RAN" BENCH_COMMIT="$COMMIT" BENCH_DIRTY="$DIRTY" 
   BENCH_JANUS_SKIP="$JANUS_SKIP" BENCH_CHURN="$CHURN_RAN" BENCH_CHURN_CYCLES="$CHURN_CYCLES" \
   BENCH_PROFILE="$PROFILE" \
   python3 - >"$OUT" <<'PY'
-import json, os
+import json, os, re
 
 env = os.environ
 work = env["BENCH_WORK"]
@@ -651,13 +658,64 @@ if env.get("BENCH_CHURN"):
             w("")
 
 # ------------------------------------------------------------------------------ profile
+# The parts of the forwarding path a profile is broken down into: (label, symbol). A label
+# starting with "↳" is inside the part above it.
+COST_PARTS = [
+    ("sending datagrams (kernel UDP send; on loopback it also delivers into the receiver's socket)", "__libc_sendto"),
+    ("waiting for work (epoll, scheduler)", "epoll_wait"),
+    ("str0m: timers (pacer, bandwidth estimation, RTCP), one per paced packet", "str0m::Rtc::do_handle_timeout"),
+    ("↳ pacer", "<str0m::pacer::leaky::LeakyBucketPacer as str0m::pacer::Pacer>::handle_timeout"),
+    ("↳ bandwidth estimation", "str0m::bwe_::Bwe::handle_timeout"),
+    ("str0m: polling for output (each poll looks at every stream of the peer)", "str0m::Rtc::poll_output"),
+    ("↳ producing datagrams (header, SRTP, RTX cache)", "str0m::session::Session::poll_datagram"),
+    ("↳↳ SRTP encryption", "str0m::rtp_::srtp::SrtpContext::protect_rtp"),
+    ("↳↳ copy into the subscriber's RTX cache", "str0m::streams::rtx_cache::RtxCache::cache_sent_packet"),
+    ("str0m: receiving RTP", "str0m::session::Session::handle_rtp_receive"),
+    ("↳ SRTP decryption", "str0m::rtp_::srtp::SrtpContext::unprotect_rtp"),
+    ("str0m: receiving RTCP (feedback: TWCC, NACK, receiver reports)", "str0m::session::Session::handle_rtcp_receive"),
+]
+
+
+def parse_profile(path, inclusive):
+    """symbol -> percent from `perf report -g none --sort symbol` (children: first column)."""
+    out = {}
+    if not os.path.exists(path):
+        return out
+    for line in open(path):
+        m = re.match(r"\s*([\d.]+)%\s+(?:([\d.]+)%\s+)?\[[.k]\]\s+(.*?)\s*(?:-\s+-\s*)?$", line)
+        if not m:
+            continue
+        share = float(m.group(1))
+        symbol = m.group(3).strip()
+        out[symbol] = out.get(symbol, 0.0) + share if not inclusive else max(out.get(symbol, 0.0), share)
+    return out
+
+
 prof_name = env.get("BENCH_PROFILE", "")
 prof_path = os.path.join(work, f"{prof_name}.sfu.profile")
 if prof_name and os.path.exists(prof_path) and os.path.getsize(prof_path) > 0:
-    w(f"## Where Confidant's CPU goes ({prof_name}, `perf record -F 499 -g`, self time)")
+    w(f"## Where Confidant's CPU goes ({prof_name}, `perf record -F 499 --call-graph dwarf`)")
     w("")
-    w("By shared object (the `confidant` binary is Rust code: str0m, the SFU, tokio; `[kernel.kallsyms]`")
-    w("is system calls and the network stack; `libc` mostly memcpy/malloc):")
+    children = parse_profile(os.path.join(work, f"{prof_name}.sfu.profile-children"), inclusive=True)
+    selfs = parse_profile(os.path.join(work, f"{prof_name}.sfu.profile-self"), inclusive=False)
+    if children:
+        w("Share of the server's samples spent in each part, callees included (a row marked ↳ is")
+        w("inside the row above it; the rest of the server, HTTP, signalling and the database, is")
+        w("idle during the window):")
+        w("")
+        w("| part | symbol | share |")
+        w("| --- | --- | ---: |")
+        for label, symbol in COST_PARTS:
+            share = children.get(symbol)
+            if share is not None:
+                w(f"| {label} | `{symbol}` | {share:.1f} % |")
+        own = sum(v for k, v in selfs.items() if k.startswith("confidant_sfu::"))
+        if selfs:
+            w(f"| the SFU's own code (`confidant_sfu::*`, self time only) | | {own:.1f} % |")
+        w("")
+    w("Self time (callees not included) by shared object (the `confidant` binary is Rust code:")
+    w("str0m, the SFU, tokio; `[kernel.kallsyms]` is system calls and the network stack; `libc`")
+    w("mostly memcpy/malloc):")
     w("")
     w("```")
     dso = os.path.join(work, f"{prof_name}.sfu.profile-dso")
