@@ -247,6 +247,20 @@ fn layer_heights_survive_allocation_headers_without_resolution() {
     assert_eq!(w.sfu.stats().layer_switches, switches, "no switch at all");
 }
 
+/// Firefox sends no video-layers-allocation extension: the layer heights then come from the
+/// sizes in the layers' VP8 key frame headers, which the clients leave in clear.
+#[test]
+fn without_the_allocation_extension_key_frame_sizes_pick_the_layer() {
+    let mut simulcast = SimulcastSend::three_layers();
+    simulcast.vla = false;
+    let mut w = world(simulcast);
+    set_size(&mut w, 2, 1, 160, 90);
+    set_size(&mut w, 3, 1, 480, 270);
+    w.run_publishing(150, &[1]);
+    assert_eq!(last_layers(&w, 2, 40), "q".repeat(40));
+    assert_eq!(last_layers(&w, 3, 40), "h".repeat(40));
+}
+
 #[test]
 fn stopped_layer_moves_subscribers_to_the_next_active_layer() {
     let mut w = world(SimulcastSend::three_layers());

@@ -29,18 +29,24 @@
 //!   fallback is only right if the sender's transform leaves the NAL unit headers in clear,
 //!   which our clients do not promise for H.264. Treat a `false` as "unknown", not "delta".
 //!
-//! # Why RID/MID for layers, and what VLA would add
+//! # Layers: RID/MID, and their heights from VLA or the key frame header
 //!
 //! Which simulcast layer a packet belongs to comes from its SSRC, bound to a RID
 //! (`urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id`) and MID by str0m from the SDP and the
 //! header extensions: no payload is needed, and every browser sends them. The Dependency
 //! Descriptor's decode targets could describe layers too, but for simulcast each layer is its
-//! own stream with its own descriptor, so it adds nothing there. The Video Layers Allocation
-//! extension (`http://www.webrtc.org/experiments/rtp-hdrext/video-layers-allocation00`, which
-//! str0m parses) would add the publisher's *intent*: which layers are active and their target
-//! bitrates, resolutions and frame rates. That lets a forwarder pick a layer before its packets
-//! arrive, or notice a paused layer at once; it is an optimisation on top of RID and key-frame
-//! detection, not needed for correct switching.
+//! own stream with its own descriptor, so it adds nothing there.
+//!
+//! Matching a layer to the size a subscriber shows the video at needs each layer's height.
+//! The Video Layers Allocation extension
+//! (`http://www.webrtc.org/experiments/rtp-hdrext/video-layers-allocation00`, which str0m
+//! parses) states the publisher's layers with their resolutions; Chromium sends it, but leaves
+//! the resolutions out of many packets, so a height once stated is kept until another is
+//! stated. Browsers without the extension (Firefox) are covered by [`vp8_keyframe_size`]: a
+//! VP8 key frame's header states its width and height, and our clients leave those ten bytes
+//! in clear on key frames anyway (for the receiving browser's depacketizer), so every layer's
+//! height is known from its first key frame. Without either (H.264 without the extension),
+//! layers are ordered by RID name and the allocator goes by bandwidth alone.
 //!
 //! # Registering the extension
 //!
@@ -259,6 +265,48 @@ pub fn starts_frame(dd: Option<&DependencyDescriptor>, codec: Codec, payload: &[
     }
 }
 
+/// The frame size a VP8 key frame states in its header (RFC 6386 section 9.1: frame tag, start
+/// code, 14-bit width and height), read from the ten bytes our clients leave in clear on key
+/// frames (`clearBytes` in `web/static/e2ee-worker.js`). `payload` is the RTP payload of the
+/// packet that starts the frame; `None` when it does not start a VP8 key frame with a valid
+/// header.
+#[must_use]
+pub fn vp8_keyframe_size(payload: &[u8]) -> Option<(u16, u16)> {
+    let offset = vp8_descriptor_len(payload)?;
+    let header = payload.get(offset..offset.checked_add(10)?)?;
+    if header[0] & 0x01 != 0 || header[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([header[6], header[7]]) & 0x3fff;
+    let height = u16::from_le_bytes([header[8], header[9]]) & 0x3fff;
+    (width > 0 && height > 0).then_some((width, height))
+}
+
+/// Length of the VP8 RTP payload descriptor (RFC 7741 section 4.2) of a packet that starts
+/// partition 0 (S = 1, PID = 0); `None` for any other packet or a truncated descriptor.
+fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
+    let first = *payload.first()?;
+    if first & 0x10 == 0 || first & 0x07 != 0 {
+        return None;
+    }
+    if first & 0x80 == 0 {
+        return Some(1);
+    }
+    let ext = *payload.get(1)?;
+    let mut len = 2;
+    if ext & 0x80 != 0 {
+        // PictureID: 15 bits when its M bit is set, else 7.
+        len += if *payload.get(len)? & 0x80 != 0 { 2 } else { 1 };
+    }
+    if ext & 0x40 != 0 {
+        len += 1; // TL0PICIDX
+    }
+    if ext & 0x30 != 0 {
+        len += 1; // TID / Y / KEYIDX
+    }
+    (len <= payload.len()).then_some(len)
+}
+
 /// The H.264 fallback: the first NAL unit of the packet is an IDR slice or an SPS.
 fn h264_starts_keyframe(payload: &[u8]) -> bool {
     let is_key = |nal: u8| matches!(nal & 0x1F, NAL_IDR | NAL_SPS);
@@ -389,6 +437,55 @@ mod tests {
 
     // VP8 RTP payload descriptors (RFC 7741): X=1 S=1 PID=0, I=1, 15-bit picture id 0x0123,
     // then the first byte of the VP8 payload header (bit 0: 0 = key frame).
+    /// Descriptor with a 15-bit picture id, then a key frame header: 1280x720, horizontal
+    /// scale bits set on the width (they are not part of the size).
+    const VP8_KEY_720P: [u8; 14] = [
+        0x90, 0x80, 0x81, 0x23, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x00, 0x45, 0xd0, 0x02,
+    ];
+
+    #[test]
+    fn vp8_keyframe_size_reads_the_clear_key_frame_header() {
+        assert_eq!(vp8_keyframe_size(&VP8_KEY_720P), Some((1280, 720)));
+        // Every descriptor shape: no extension; 7-bit picture id, TL0PICIDX and TID/KEYIDX.
+        let header = &VP8_KEY_720P[4..];
+        let plain: Vec<u8> = [&[0x10][..], header].concat();
+        assert_eq!(vp8_keyframe_size(&plain), Some((1280, 720)));
+        let full: Vec<u8> = [&[0x90, 0xF0, 0x12, 0x05, 0x20][..], header].concat();
+        assert_eq!(vp8_keyframe_size(&full), Some((1280, 720)));
+        // str0m agrees on where the frame starts.
+        for p in [&VP8_KEY_720P[..], &plain, &full] {
+            let d = Vp8Descriptor::parse(p).expect("valid descriptor");
+            assert!(d.starts_keyframe(p));
+        }
+    }
+
+    #[test]
+    fn vp8_keyframe_size_is_none_for_anything_else_and_never_panics() {
+        // A delta frame, a continuation, a later partition, a wrong start code, a zero size.
+        let mut delta = VP8_KEY_720P;
+        delta[4] |= 0x01;
+        let mut continuation = VP8_KEY_720P;
+        continuation[0] &= !0x10;
+        let mut partition = VP8_KEY_720P;
+        partition[0] |= 0x01;
+        let mut start_code = VP8_KEY_720P;
+        start_code[8] = 0x02;
+        let mut zero = VP8_KEY_720P;
+        zero[12] = 0;
+        zero[13] = 0;
+        for p in [delta, continuation, partition, start_code, zero] {
+            assert_eq!(vp8_keyframe_size(&p), None, "{p:02x?}");
+        }
+        for n in 0..VP8_KEY_720P.len() {
+            assert_eq!(vp8_keyframe_size(&VP8_KEY_720P[..n]), None, "truncated to {n}");
+        }
+        for b in 0..=255u8 {
+            let _ = vp8_keyframe_size(&[b]);
+            let _ = vp8_keyframe_size(&[0x90, b]);
+            let _ = vp8_keyframe_size(&[0x90, b, 0xFF]);
+        }
+    }
+
     const VP8_KEY: [u8; 5] = [0x90, 0x80, 0x81, 0x23, 0x10];
     const VP8_DELTA: [u8; 5] = [0x90, 0x80, 0x81, 0x23, 0x11];
     const VP8_CONTINUATION: [u8; 5] = [0x80, 0x80, 0x81, 0x23, 0x10];

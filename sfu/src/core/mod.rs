@@ -1004,6 +1004,11 @@ impl Sfu {
             .map(|v| v.descriptor());
         let keyframe = kind == MediaKind::Video
             && frame::starts_keyframe(dd.as_ref(), frame_codec(codec), &packet.payload);
+        if keyframe && codec == Codec::Vp8 {
+            if let Some((_, height)) = frame::vp8_keyframe_size(&packet.payload) {
+                layer.keyframe_height = Some(height);
+            }
+        }
 
         // Audio: how many times the publisher entered the loudest set, for its subscribers'
         // streams to continue across the gaps (0 without levels: always forwarded).

@@ -326,6 +326,16 @@ impl TrackIn {
         self.layers.iter_mut().find(|l| l.ssrc == ssrc)
     }
 
+    /// A layer's encoded height: as the video-layers-allocation extension last stated it
+    /// (Chromium), else from the header of the layer's last VP8 key frame (browsers without
+    /// the extension, such as Firefox).
+    fn height_of(&self, layer: &Layer) -> Option<u16> {
+        layer
+            .vla_index
+            .and_then(|i| self.heights.get(usize::from(i)).copied().flatten())
+            .or(layer.keyframe_height)
+    }
+
     /// The layers lowest quality first, as indexes into `layers` (at most [`MAX_LAYERS`]):
     /// by encoded height where every layer has one, else by the usual RID names (`q` < `h` <
     /// `f`, `l` < `m` < `h`, `0` < `1` < `2`), else by measured bitrate.
@@ -337,10 +347,7 @@ impl TrackIn {
         }
         let heights: Option<Vec<u16>> = self.layers[..n]
             .iter()
-            .map(|l| {
-                l.vla_index
-                    .and_then(|i| self.heights.get(usize::from(i)).copied().flatten())
-            })
+            .map(|l| self.height_of(l))
             .collect();
         let slice = &mut order[..n];
         if let Some(h) = heights {
@@ -372,9 +379,7 @@ impl TrackIn {
             let l = &self.layers[*i];
             want.layers[k] = LayerInfo {
                 bitrate_bps: l.bitrate_bps,
-                height: l
-                    .vla_index
-                    .and_then(|v| self.heights.get(usize::from(v)).copied().flatten()),
+                height: self.height_of(l),
                 active: l.is_active(now),
             };
             ssrcs[k] = Some(l.ssrc);
@@ -406,6 +411,8 @@ pub(crate) struct Layer {
     pub rid: Option<Rid>,
     /// The layer's simulcast stream index in the video-layers-allocation extension.
     pub vla_index: Option<u8>,
+    /// Height stated by the layer's last VP8 key frame ([`crate::core::frame::vp8_keyframe_size`]).
+    pub keyframe_height: Option<u16>,
     /// Payload params of the last packet's payload type (cached lookup).
     pub params: Option<PayloadParams>,
     /// Bitrate measured over the last complete window.
@@ -428,6 +435,7 @@ impl Layer {
             ssrc,
             rid,
             vla_index: None,
+            keyframe_height: None,
             params: None,
             bitrate_bps: 0,
             window_start: now,

@@ -107,6 +107,9 @@ pub struct SimulcastSend {
     /// The video-layers-allocation value carries each layer's resolution (Chromium leaves it
     /// out of many packets).
     pub vla_resolution: bool,
+    /// Packets carry the video-layers-allocation extension at all (Firefox sends none: the
+    /// SFU has only the sizes in the key frames' headers).
+    pub vla: bool,
 }
 
 impl SimulcastSend {
@@ -135,6 +138,7 @@ impl SimulcastSend {
             ],
             answer_keyframe_requests: true,
             vla_resolution: true,
+            vla: true,
         }
     }
 
@@ -177,14 +181,19 @@ pub const VP8_KEY_HEADER: usize = 10;
 /// Length of the fake VP8 inter frame header (frame tag).
 pub const VP8_INTER_HEADER: usize = 3;
 
-/// A fake VP8 frame of a simulcast layer: the VP8 header, then `marker` up to `len` bytes.
-pub fn simulcast_frame(key: bool, marker: u8, len: usize) -> Vec<u8> {
+/// A fake VP8 frame of a simulcast layer: the VP8 header (a key frame's states the layer's
+/// `width` × `height`), then `marker` up to `len` bytes.
+pub fn simulcast_frame(key: bool, marker: u8, len: usize, (width, height): (u16, u16)) -> Vec<u8> {
     let mut f = vp8_frame(key);
     f.truncate(if key {
         VP8_KEY_HEADER
     } else {
         VP8_INTER_HEADER
     });
+    if key {
+        f[6..8].copy_from_slice(&width.to_le_bytes());
+        f[8..10].copy_from_slice(&height.to_le_bytes());
+    }
     f.resize(len.max(f.len() + 1), marker);
     f
 }
@@ -483,10 +492,14 @@ impl Client {
             };
             let l = &mut simulcast.layers[index];
             let key = l.key_next || l.frames % l.keyframe_every == 0;
-            let frame = simulcast_frame(key, l.marker, l.frame_len);
+            let frame = simulcast_frame(key, l.marker, l.frame_len, (l.width, l.height));
+            let writer = writer.rid(l.rid);
+            let writer = if simulcast.vla {
+                writer.user_extension_value(vla)
+            } else {
+                writer
+            };
             writer
-                .rid(l.rid)
-                .user_extension_value(vla)
                 .write(pt, now, t, frame)
                 .expect("write simulcast video");
             l.frames += 1;
