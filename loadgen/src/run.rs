@@ -581,11 +581,8 @@ async fn churn(
     .await;
     tokio::time::sleep(plan.warmup).await;
 
-    let start = sample(pid);
-    let own_start = procstat::sample(std::process::id()).ok();
-    let t0 = Instant::now();
-    shared.measuring.store(true, Ordering::Relaxed);
-    let deadline = t0 + plan.duration;
+    let window = OpenWindow::open(shared, pid);
+    let deadline = window.t0 + plan.duration;
     let started = Arc::new(AtomicU64::new(0));
     let mut reports = Vec::new();
     // The cycles run in tenths; after each, every churning client is gone (as at the end)
@@ -608,20 +605,9 @@ async fn churn(
             break;
         }
     }
-    let elapsed = t0.elapsed();
-    shared.measuring.store(false, Ordering::Relaxed);
-    let end = sample(pid);
-    let own_end = procstat::sample(std::process::id()).ok();
-    Window {
-        elapsed,
-        udp_drops: udp_drops_since_start(shared),
-        start,
-        end,
-        own: own_start
-            .zip(own_end)
-            .map(|(a, b)| b.cpu_seconds - a.cpu_seconds),
-    }
-    .apply(report);
+    let window = window.close(shared, pid);
+    let elapsed = window.elapsed;
+    window.apply(report);
     let done = Counters::get(&shared.counters.cycles);
     report.cycles = Some(plan.cycles);
     report.cycles_completed = Some(done);
@@ -738,23 +724,47 @@ fn sample(pid: Option<u32>) -> Option<ProcSample> {
 
 /// The measurement window of a steady run.
 async fn measure(shared: &Shared, pid: Option<u32>, duration: Duration) -> Window {
-    let start = sample(pid);
-    let own_start = procstat::sample(std::process::id()).ok();
-    let t0 = Instant::now();
-    shared.measuring.store(true, Ordering::Relaxed);
+    let window = OpenWindow::open(shared, pid);
     tokio::time::sleep(duration).await;
-    shared.measuring.store(false, Ordering::Relaxed);
-    let elapsed = t0.elapsed();
-    let end = sample(pid);
-    let own_end = procstat::sample(std::process::id()).ok();
-    Window {
-        elapsed,
-        udp_drops: udp_drops_since_start(shared),
-        start,
-        end,
-        own: own_start
-            .zip(own_end)
-            .map(|(a, b)| b.cpu_seconds - a.cpu_seconds),
+    window.close(shared, pid)
+}
+
+/// A measurement window that is running: the readings at its start.
+struct OpenWindow {
+    t0: Instant,
+    start: Option<ProcSample>,
+    own_start: Option<ProcSample>,
+}
+
+impl OpenWindow {
+    /// Reads the server's and the generator's counters and starts counting what arrives.
+    fn open(shared: &Shared, pid: Option<u32>) -> OpenWindow {
+        let start = sample(pid);
+        let own_start = procstat::sample(std::process::id()).ok();
+        shared.measuring.store(true, Ordering::Relaxed);
+        OpenWindow {
+            t0: Instant::now(),
+            start,
+            own_start,
+        }
+    }
+
+    /// Stops counting and reads the counters again.
+    fn close(self, shared: &Shared, pid: Option<u32>) -> Window {
+        shared.measuring.store(false, Ordering::Relaxed);
+        let elapsed = self.t0.elapsed();
+        let end = sample(pid);
+        let own_end = procstat::sample(std::process::id()).ok();
+        Window {
+            elapsed,
+            udp_drops: udp_drops_since_start(shared),
+            start: self.start,
+            end,
+            own: self
+                .own_start
+                .zip(own_end)
+                .map(|(a, b)| b.cpu_seconds - a.cpu_seconds),
+        }
     }
 }
 
