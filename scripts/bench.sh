@@ -669,7 +669,7 @@ COST_PARTS = [
     ("str0m: polling for output (each poll looks at every stream of the peer)", "str0m::Rtc::poll_output"),
     ("↳ producing datagrams (header, SRTP, RTX cache)", "str0m::session::Session::poll_datagram"),
     ("↳↳ SRTP encryption", "str0m::rtp_::srtp::SrtpContext::protect_rtp"),
-    ("↳↳ copy into the subscriber's RTX cache", "str0m::streams::rtx_cache::RtxCache::cache_sent_packet"),
+    ("↳↳ keeping the packet in the subscriber's RTX cache", "str0m::streams::rtx_cache::RtxCache::cache_sent_packet"),
     ("str0m: receiving RTP", "str0m::session::Session::handle_rtp_receive"),
     ("↳ SRTP decryption", "str0m::rtp_::srtp::SrtpContext::unprotect_rtp"),
     ("str0m: receiving RTCP (feedback: TWCC, NACK, receiver reports)", "str0m::session::Session::handle_rtcp_receive"),
@@ -713,6 +713,30 @@ if prof_name and os.path.exists(prof_path) and os.path.getsize(prof_path) > 0:
         if selfs:
             w(f"| the SFU's own code (`confidant_sfu::*`, self time only) | | {own:.1f} % |")
         w("")
+        # The same shares as CPU time per forwarded packet, beside the relay's whole cost.
+        sfu_pps = num(load(prof_name, "sfu")[1], "pps_per_cpu_second")
+        relay_pps = num(load(prof_name, "raw-relay")[1], "pps_per_cpu_second")
+        send = children.get("__libc_sendto")
+        str0m = sum(children.get(k, 0.0) for k in (
+            "str0m::Rtc::do_handle_timeout", "str0m::Rtc::poll_output",
+            "str0m::session::Session::handle_rtp_receive",
+            "str0m::session::Session::handle_rtcp_receive"))
+        if sfu_pps and relay_pps and send is not None:
+            us = 1e6 / sfu_pps
+            relay_us = 1e6 / relay_pps
+            w(f"Per forwarded packet in {prof_name}: Confidant {us:.1f} µs of CPU, the relay "
+              f"{relay_us:.1f} µs. Sending the datagram alone (the `sendto` row) is "
+              f"{us * send / 100:.1f} µs of Confidant's, about what the relay spends on a packet "
+              f"in all; str0m's rows add up to {us * str0m / 100:.1f} µs (timers, polling, SRTP, "
+              f"receive), the SFU's own code to {us * own / 100:.1f} µs. Reaching 75 % of the "
+              f"relay would leave {relay_us / 0.75:.1f} µs for everything: less than str0m "
+              f"takes now, so the forwarding logic is not where the targets are lost. What "
+              f"would close the gap lies inside str0m: a pacer that lets more than one packet "
+              f"out per timeout (each paced packet now costs a full timeout round and a poll "
+              f"that walks every stream of the peer), and NACKs answered from one buffer per "
+              f"publisher instead of a cache per subscriber stream (str0m answers them "
+              f"internally and exposes no NACK event).")
+            w("")
     w("Self time (callees not included) by shared object (the `confidant` binary is Rust code:")
     w("str0m, the SFU, tokio; `[kernel.kallsyms]` is system calls and the network stack; `libc`")
     w("mostly memcpy/malloc):")
