@@ -37,8 +37,10 @@
 #   BENCH_CHURN_CYCLES join/leave cycles of the churn run, over 4 rooms (default 10000; 0: no
 #                      churn run)
 #   BENCH_CHURN_LIMIT  seconds the churn run may take (default 480)
-#   BENCH_PROFILE      scenario whose Confidant run is profiled with `perf record` (default
-#                      talk200; empty: none; skipped when perf is missing or not allowed)
+#   BENCH_PROFILE      scenario run once more through Confidant under `perf record`, after the
+#                      measured runs (recording DWARF call chains costs the server enough to
+#                      change what is measured) (default talk200; empty: none; skipped when
+#                      perf is missing or not allowed, or the scenario is not in BENCH_SCENARIOS)
 #   BENCH_KEEP_PERF    file to copy that run's perf.data to (for `perf report --children`)
 #   BENCH_SKIP_BUILD   1: use the release binaries already built
 #   CARGO_TARGET_DIR   where cargo builds (as for cargo)
@@ -171,8 +173,9 @@ generate() {
   echo "$rc" >"$stem.rc"
 }
 
-run_sfu() { # $1 scenario, $2 rooms
-  local stem="$WORK/$1.sfu" data="$WORK/data-$1" run_start
+run_sfu() { # $1 scenario, $2 rooms, $3 "profile" for the profiled extra run
+  local kind="${3:-sfu}"
+  local stem="$WORK/$1.$kind" data="$WORK/data-$1-$kind" run_start
   run_start=$(date +%s)
   local http udp
   http="$(free_port tcp)"
@@ -192,7 +195,7 @@ run_sfu() { # $1 scenario, $2 rooms
   done
   if curl -fsS -o /dev/null "http://127.0.0.1:$http/readyz" 2>/dev/null; then
     local perf_pid=""
-    if [ -n "$PROFILE" ] && [ "$PROFILE" = "$1" ] && command -v perf >/dev/null 2>&1; then
+    if [ "$kind" = profile ] && command -v perf >/dev/null 2>&1; then
       # The server's CPU over warm-up and window, sampled 499 times a second with call chains
       # unwound from DWARF (the release build has no frame pointers, so `-g` loses the Rust
       # callers and inclusive costs cannot be told).
@@ -409,6 +412,21 @@ for entry in $SCENARIOS; do
   done
   RAN="$RAN $name:$rooms"
 done
+
+# The profile: one more Confidant run of that scenario, recorded (not one of the measured runs).
+PROFILE_ROOMS=""
+for entry in $RAN; do
+  [ "${entry%%:*}" = "$PROFILE" ] && PROFILE_ROOMS="${entry##*:}"
+done
+if [ -n "$PROFILE" ] && [ -n "$PROFILE_ROOMS" ] && [[ " $MODES " == *" sfu "* ]]; then
+  if [ "$(run_budget)" -gt 5 ]; then
+    echo "==> $PROFILE ($PROFILE_ROOMS room(s)), sfu under perf record (the profile)"
+    run_sfu "$PROFILE" "$PROFILE_ROOMS" profile
+    echo "    exit $(cat "$WORK/$PROFILE.profile.rc") after $(($(date +%s) - START)) s in all"
+  else
+    echo "==> profile: skipped, the ${TOTAL_LIMIT}-second budget is spent"
+  fi
+fi
 
 CHURN_RAN=""
 if [ "$CHURN_CYCLES" -gt 0 ] && [[ " $MODES " == *" sfu "* ]]; then
@@ -692,12 +710,15 @@ def parse_profile(path, inclusive):
 
 
 prof_name = env.get("BENCH_PROFILE", "")
-prof_path = os.path.join(work, f"{prof_name}.sfu.profile")
+prof_path = os.path.join(work, f"{prof_name}.profile.profile")
 if prof_name and os.path.exists(prof_path) and os.path.getsize(prof_path) > 0:
     w(f"## Where Confidant's CPU goes ({prof_name}, `perf record -F 499 --call-graph dwarf`)")
     w("")
-    children = parse_profile(os.path.join(work, f"{prof_name}.sfu.profile-children"), inclusive=True)
-    selfs = parse_profile(os.path.join(work, f"{prof_name}.sfu.profile-self"), inclusive=False)
+    w(f"From one more Confidant run of {prof_name} after the measured ones: recording call chains")
+    w("costs the server enough CPU to change what is measured, so no number above comes from it.")
+    w("")
+    children = parse_profile(os.path.join(work, f"{prof_name}.profile.profile-children"), inclusive=True)
+    selfs = parse_profile(os.path.join(work, f"{prof_name}.profile.profile-self"), inclusive=False)
     if children:
         w("Share of the server's samples spent in each part, callees included (a row marked ↳ is")
         w("inside the row above it; the rest of the server, HTTP, signalling and the database, is")
@@ -724,17 +745,21 @@ if prof_name and os.path.exists(prof_path) and os.path.getsize(prof_path) > 0:
         if sfu_pps and relay_pps and send is not None:
             us = 1e6 / sfu_pps
             relay_us = 1e6 / relay_pps
-            w(f"Per forwarded packet in {prof_name}: Confidant {us:.1f} µs of CPU, the relay "
-              f"{relay_us:.1f} µs. Sending the datagram alone (the `sendto` row) is "
-              f"{us * send / 100:.1f} µs of Confidant's, about what the relay spends on a packet "
-              f"in all; str0m's rows add up to {us * str0m / 100:.1f} µs (timers, polling, SRTP, "
-              f"receive), the SFU's own code to {us * own / 100:.1f} µs. Reaching 75 % of the "
-              f"relay would leave {relay_us / 0.75:.1f} µs for everything: less than str0m "
-              f"takes now, so the forwarding logic is not where the targets are lost. What "
-              f"would close the gap lies inside str0m: a pacer that lets more than one packet "
-              f"out per timeout (each paced packet now costs a full timeout round and a poll "
-              f"that walks every stream of the peer), and NACKs answered from one buffer per "
-              f"publisher instead of a cache per subscriber stream (str0m answers them "
+            budget = relay_us / 0.75
+            str0m_us = us * str0m / 100
+            verdict = (f"less than str0m's rows alone take now, so the forwarding logic is not "
+                       f"where the targets are lost" if str0m_us > budget else
+                       f"str0m's rows alone take {100 * str0m_us / budget:.0f} % of that")
+            w(f"Per forwarded packet in {prof_name} (the measured run): Confidant {us:.1f} µs of "
+              f"CPU, the relay {relay_us:.1f} µs. Sending the datagram alone (the `sendto` row) "
+              f"is {us * send / 100:.1f} µs of Confidant's, {us * send / 100 / relay_us:.1f}× "
+              f"what the relay spends on a packet in all; str0m's rows add up to {str0m_us:.1f} µs "
+              f"(timers, polling, SRTP, receive), the SFU's own code to {us * own / 100:.1f} µs. "
+              f"Reaching 75 % of the relay would leave {budget:.1f} µs for everything: {verdict}. "
+              f"What would close the gap lies inside str0m: a pacer that lets more than one "
+              f"packet out per timeout (each paced packet now costs a full timeout round and a "
+              f"poll that walks every stream of the peer), and NACKs answered from one buffer "
+              f"per publisher instead of a cache per subscriber stream (str0m answers them "
               f"internally and exposes no NACK event).")
             w("")
     w("Self time (callees not included) by shared object (the `confidant` binary is Rust code:")
@@ -742,7 +767,7 @@ if prof_name and os.path.exists(prof_path) and os.path.getsize(prof_path) > 0:
     w("mostly memcpy/malloc):")
     w("")
     w("```")
-    dso = os.path.join(work, f"{prof_name}.sfu.profile-dso")
+    dso = os.path.join(work, f"{prof_name}.profile.profile-dso")
     if os.path.exists(dso):
         w(open(dso).read().rstrip())
     w("```")
