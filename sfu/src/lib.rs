@@ -38,7 +38,7 @@ mod types;
 
 pub use crate::core::{
     Output, Sfu, SfuConfig, SfuStats, Transmit, Transport, CONNECT_TIMEOUT, DEFAULT_LOUDEST_AUDIO,
-    KEYFRAME_REQUEST_MIN_INTERVAL,
+    KEYFRAME_REQUEST_MIN_INTERVAL, PEER_SILENCE_TIMEOUT,
 };
 pub use crate::error::Error;
 pub use crate::shell::{

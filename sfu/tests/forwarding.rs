@@ -2,9 +2,14 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::World;
-use confidant_sfu::{MediaKind, PeerId, SfuEvent, KEYFRAME_REQUEST_MIN_INTERVAL};
+use confidant_sfu::{
+    MediaKind, PeerId, SfuEvent, KEYFRAME_REQUEST_MIN_INTERVAL, PEER_SILENCE_TIMEOUT,
+};
 use str0m::format::Codec;
+use str0m::Candidate;
 use str0m::media::KeyframeRequestKind;
 use str0m::RtcConfig;
 
@@ -315,6 +320,53 @@ fn peer_whose_transport_dies_is_disconnected_and_freed() {
     w.run_publishing(100, &[]);
     assert_eq!(w.sfu.references_to(PeerId(1)), 0);
     assert_eq!(w.sfu.stats().peers, 1);
+}
+
+/// Seen in tests/e2e/media-lost.test.mjs: with the UDP path dead, the SFU dropped one peer
+/// after 15 s and renegotiated the other's session (the first one's tracks stopped). The
+/// other's answer listed again the host candidates it never used (Chrome lists every
+/// interface), which str0m's ICE-lite agent had pruned as failed: they came back as fresh
+/// candidate pairs, "alive" for another 15 s, so that peer stayed connected with nothing
+/// arriving until its browser gave up. A peer from which nothing arrived for
+/// `PEER_SILENCE_TIMEOUT` is gone, whatever its candidate pairs say.
+#[test]
+fn silent_peer_is_disconnected_even_while_renegotiated() {
+    let mut w = World::new();
+    w.add_client(1, 10);
+    w.add_client(2, 10);
+    for id in [1u64, 2] {
+        let unused = format!("192.0.2.{id}:9").parse().expect("address");
+        let candidate = Candidate::host(unused, "udp").expect("host candidate");
+        w.client_mut(id).rtc.add_local_candidate(candidate);
+    }
+    w.connect_all();
+    // A third joins: both sessions are renegotiated and their answers bring the unused
+    // candidates; 20 s later str0m has pruned those pairs as failed.
+    w.add_client(3, 10);
+    w.run_publishing(2000, &[1, 2, 3]);
+    assert!(w.sfu.has_peer(PeerId(1)) && w.sfu.has_peer(PeerId(2)));
+
+    // Peer 1's path dies, peer 2's three seconds later: when the SFU drops peer 1 and
+    // renegotiates peer 2's session, peer 2's last check is still recent.
+    w.client_mut(1).mute_network = true;
+    let muted_1 = w.now;
+    w.run_publishing(300, &[3]);
+    w.client_mut(2).mute_network = true;
+    let muted_2 = w.now;
+    let gone_at = |w: &World, id: u64| {
+        w.sfu_events
+            .iter()
+            .find(|(_, p, e)| *p == PeerId(id) && *e == SfuEvent::Disconnected)
+            .map(|(at, _, _)| *at)
+    };
+    let both = w.run_until(6000, |w| gone_at(w, 1).is_some() && gone_at(w, 2).is_some());
+    assert!(both, "both silent peers are dropped");
+    let limit = PEER_SILENCE_TIMEOUT + Duration::from_secs(1);
+    for (id, muted) in [(1, muted_1), (2, muted_2)] {
+        let took = gone_at(&w, id).expect("gone") - muted;
+        assert!(took <= limit, "peer {id} dropped {took:?} after its path died");
+    }
+    assert!(w.sfu.has_peer(PeerId(3)), "the peer that still talks stays");
 }
 
 #[test]

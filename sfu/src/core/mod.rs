@@ -22,7 +22,8 @@
 //! # Leaving
 //!
 //! When a peer is removed ([`Sfu::remove_peer`]) or its transport dies (ICE disconnect, DTLS
-//! close, never connected within [`CONNECT_TIMEOUT`]): its `Rtc` is dropped (after a best-effort
+//! close, never connected within [`CONNECT_TIMEOUT`], nothing received for
+//! [`PEER_SILENCE_TIMEOUT`]): its `Rtc` is dropped (after a best-effort
 //! DTLS close_notify on `remove_peer`), its published tracks stop being written at once, and
 //! every subscriber's m-line that carried them is **stopped** (port 0) by the subscriber's next
 //! server offer, which frees the m-line for reuse; the subscriber-side bookkeeping for those
@@ -62,6 +63,13 @@ pub use peer::KEYFRAME_REQUEST_MIN_INTERVAL;
 /// disconnected. Browsers connect in well under a second on a working path; 30 s leaves room
 /// for slow TURN-less paths without keeping dead sessions around.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connected peer from which no datagram arrived for this long is disconnected. Browsers
+/// send a consent check every 5 s or so and RTCP every second, so this is a dead path. str0m's
+/// ICE-lite agent alone does not always notice: it times out *candidate pairs* 15 s after their
+/// last check, and every renegotiation can bring pairs that start afresh, so a peer whose
+/// session kept changing (others joining and leaving) could stay "alive" with nothing arriving.
+pub const PEER_SILENCE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Longest interval between two [`Output::Timeout`]s, so an idle SFU still ticks.
 const MAX_TIMEOUT: Duration = Duration::from_secs(1);
@@ -399,6 +407,7 @@ impl Sfu {
             .map_err(|e| Error::BadOffer(e.to_string()))?;
 
         let mut new_peer = Peer::new(room, rtc, now + CONNECT_TIMEOUT);
+        new_peer.last_received = now;
         if let Some(members) = self.rooms.get(&room) {
             for other_id in members {
                 if let Some(other) = self.peers.get(other_id) {
@@ -541,6 +550,7 @@ impl Sfu {
         }
         if let Some(peer) = self.peers.get_mut(&id) {
             schedule(&mut self.work, id, peer);
+            peer.last_received = now;
             if let Err(e) = peer.rtc.handle_input(input) {
                 // Bad input from the peer's address: drop the datagram. A fatal error closes the
                 // Rtc, which `poll_output` notices.
@@ -584,6 +594,9 @@ impl Sfu {
                 }
             }
             if !peer.connected && now >= peer.connect_deadline {
+                expired.push(*id);
+            } else if peer.connected && now >= peer.last_received + PEER_SILENCE_TIMEOUT {
+                tracing::debug!(peer = %id, "nothing received from the peer for too long");
                 expired.push(*id);
             }
             if peer.next_keyframe_due(now).is_some_and(|due| due <= now) {
@@ -757,7 +770,9 @@ impl Sfu {
         }
         for peer in self.peers.values() {
             t = t.min(peer.timeout);
-            if !peer.connected {
+            if peer.connected {
+                t = t.min(peer.last_received + PEER_SILENCE_TIMEOUT);
+            } else {
                 t = t.min(peer.connect_deadline);
             }
             if let Some(due) = peer.next_keyframe_due(now) {

@@ -31,6 +31,8 @@ pub(crate) struct Peer {
     pub connected: bool,
     /// If not connected by then, the peer is dropped as disconnected.
     pub connect_deadline: Instant,
+    /// When the last datagram from the peer arrived (see `PEER_SILENCE_TIMEOUT`).
+    pub last_received: Instant,
     /// Tracks this peer publishes, keyed by the mid in its own session.
     pub tracks_in: BTreeMap<Mid, TrackIn>,
     /// Tracks of other peers forwarded to this peer.
@@ -88,6 +90,7 @@ impl Peer {
             rtc,
             connected: false,
             connect_deadline,
+            last_received: connect_deadline,
             tracks_in: BTreeMap::new(),
             tracks_out: Vec::new(),
             pending_offer: None,
