@@ -155,6 +155,9 @@ struct Participant {
     generation: u64,
     /// The SFU peer exists (the client sent its offer).
     has_peer: bool,
+    /// The SFU dropped this participant's media connection and no new offer came since: told
+    /// with `media_lost`, again on resume (the client may have been away when it happened).
+    media_lost: bool,
     /// Tracks this participant publishes: (mid, kind).
     tracks: Vec<(String, Kind)>,
     /// A server offer not yet answered; re-sent on resume.
@@ -809,6 +812,7 @@ impl Hub {
                     resume_hash: digest(&resume_token),
                     generation: 0,
                     has_peer: false,
+                    media_lost: false,
                     tracks: Vec::new(),
                     pending_offer: None,
                     e2ee,
@@ -948,6 +952,9 @@ impl Hub {
         }
         if let Some(sdp) = &p.pending_offer {
             conn.me.send(&ServerMessage::Offer { sdp: sdp.clone() });
+        }
+        if p.media_lost {
+            conn.me.send(&ServerMessage::MediaLost {});
         }
         let update = ServerMessage::ParticipantUpdated {
             participant: p.info(),
@@ -1277,6 +1284,7 @@ impl Hub {
             // A second offer means the client rebuilt its connection (for example after ICE
             // failed): the old SFU peer goes, a new one is made.
             let old = std::mem::replace(&mut p.has_peer, false);
+            p.media_lost = false;
             let gone_tracks = std::mem::take(&mut p.tracks);
             p.pending_offer = None;
             let peer = p.peer;
@@ -1458,6 +1466,12 @@ impl Hub {
                     tracing::info!(participant = %pid, "media transport gone");
                     p.has_peer = false;
                     p.pending_offer = None;
+                    // Its own browser may still think the path is up (no media, no error)
+                    // until consent freshness fails; a client that resumes later is told then.
+                    p.media_lost = true;
+                    if let Some(c) = &p.conn {
+                        c.send(&ServerMessage::MediaLost {});
+                    }
                     let gone = std::mem::take(&mut p.tracks);
                     for (mid, _) in gone {
                         let msg = ServerMessage::TrackUnpublished {

@@ -325,6 +325,10 @@ pub enum ServerMessage {
         /// Media section id in the publisher's own connection.
         mid: String,
     },
+    /// The SFU lost this participant's media connection (nothing arrived for 15 s, ICE or
+    /// DTLS gave up, or it never connected); its tracks are gone for the others. The client starts media again with a
+    /// fresh `offer` at once, instead of waiting for its own side to give up (about 30 s).
+    MediaLost {},
     /// Who is speaking now (from audio levels in RTP headers; sent when it changes).
     ActiveSpeaker {
         /// The participant now speaking.

@@ -81,6 +81,7 @@ fn every_server_message_type_has_an_example() {
         "offer",
         "track_published",
         "track_unpublished",
+        "media_lost",
         "active_speaker",
         "mute",
         "chat",

@@ -214,6 +214,73 @@ export async function callWithClient({ base, newPage, email, password, name = 'R
   return { host, client };
 }
 
+/** mulberry32: a seeded PRNG, so a failing run can be repeated. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A UDP link between the browsers and the SFU, made here on loopback (like a NAT on a bad or
+ * broken line; this kernel has no `tc netem`): listens on `port` and forwards to the SFU at
+ * `target`, each browser through its own socket so the SFU sees one address per browser.
+ * `loss` drops that share of the datagrams each way (seeded), `delayMs` = [min, max] delays
+ * the rest (so some arrive out of order); `block(true)` drops everything until `block(false)`,
+ * a path that broke while the websocket (TCP) stays up.
+ */
+export function udpRelay(port, target, { loss = 0, delayMs = [0, 0], seed = 1 } = {}) {
+  const random = prng(seed);
+  const front = dgram.createSocket('udp4');
+  const backs = new Map(); // "ip:port" of a browser → its socket towards the SFU
+  const counts = { forwarded: 0, dropped: 0, blocked: 0 };
+  let open = true;
+  let blocked = false;
+  const later = (fn) => {
+    if (blocked) {
+      counts.blocked += 1;
+      return;
+    }
+    if (loss > 0 && random() < loss) {
+      counts.dropped += 1;
+      return;
+    }
+    counts.forwarded += 1;
+    const delay = delayMs[0] + random() * (delayMs[1] - delayMs[0]);
+    if (delay > 0) setTimeout(() => open && fn(), delay);
+    else fn();
+  };
+  front.on('message', (msg, from) => {
+    const key = `${from.address}:${from.port}`;
+    let back = backs.get(key);
+    if (!back) {
+      if (backs.size >= 64) return; // bounded
+      back = dgram.createSocket('udp4');
+      back.on('message', (reply) => later(() => open && front.send(reply, from.port, from.address)));
+      back.bind(0, '127.0.0.1');
+      backs.set(key, back);
+    }
+    later(() => open && back.send(msg, target.port, target.address));
+  });
+  front.bind(port, '127.0.0.1');
+  return {
+    counts,
+    block(on) {
+      blocked = on;
+    },
+    close() {
+      open = false;
+      front.close();
+      for (const b of backs.values()) b.close();
+    },
+  };
+}
+
 /** The value of one Prometheus sample (`name` with its labels, if any) from `/metrics`; NaN if absent. */
 export async function metric(base, name) {
   const text = await (await fetch(`${base}/metrics`)).text();

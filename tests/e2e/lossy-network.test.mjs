@@ -12,68 +12,17 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, freeUdpPort, mediaPage, startServer, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, freeUdpPort, mediaPage, startServer, udpRelay, until } from './harness.mjs';
 
 const EMAIL = 'lossy@example.test';
 const PASSWORD = 'correct horse battery staple 42';
 const LOSS = 0.05;
 const DELAY_MS = [10, 40];
-
-/** mulberry32: a seeded PRNG, so a failing run can be repeated. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** The lossy link: listens on `port`, forwards to the SFU at `target`. */
-function lossyRelay(port, target, seed) {
-  const random = prng(seed);
-  const front = dgram.createSocket('udp4');
-  const backs = new Map(); // "ip:port" of a browser → its socket towards the SFU
-  const counts = { forwarded: 0, dropped: 0 };
-  let open = true;
-  const later = (fn) => {
-    if (random() < LOSS) {
-      counts.dropped += 1;
-      return;
-    }
-    counts.forwarded += 1;
-    setTimeout(() => open && fn(), DELAY_MS[0] + random() * (DELAY_MS[1] - DELAY_MS[0]));
-  };
-  front.on('message', (msg, from) => {
-    const key = `${from.address}:${from.port}`;
-    let back = backs.get(key);
-    if (!back) {
-      if (backs.size >= 64) return; // bounded
-      back = dgram.createSocket('udp4');
-      back.on('message', (reply) => later(() => front.send(reply, from.port, from.address)));
-      back.bind(0, '127.0.0.1');
-      backs.set(key, back);
-    }
-    later(() => back.send(msg, target.port, target.address));
-  });
-  front.bind(port, '127.0.0.1');
-  return {
-    counts,
-    close() {
-      open = false;
-      front.close();
-      for (const b of backs.values()) b.close();
-    },
-  };
-}
 
 /** Video frames decoded, NACKs sent, packets lost (inbound video), E2EE state. */
 async function snapshot(page) {
@@ -113,7 +62,7 @@ describe('A call through a lossy link (5 % loss each way, 10–40 ms delay)', { 
       log: logs,
       extraArgs: ['--sfu-advertise', `127.0.0.1:${relayPort}`, '--sfu-tcp', 'off'],
     }));
-    relay = lossyRelay(relayPort, { address: '127.0.0.1', port: udpPort }, 20261129);
+    relay = udpRelay(relayPort, { address: '127.0.0.1', port: udpPort }, { loss: LOSS, delayMs: DELAY_MS, seed: 20261129 });
     await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. Lossy', password: PASSWORD });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   });

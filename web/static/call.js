@@ -40,6 +40,8 @@ export const confidant = {
   tiles: {},
   signaling: null,
   call: null,
+  /** Times the server said it lost our media connection (`media_lost`). */
+  mediaLost: 0,
   /** End-to-end encryption: `{ state, code, complete, participants }`; `stats()` asks the worker. */
   e2ee: { state: 'off', code: null, complete: false, participants: 0, stats: async () => null },
 };
@@ -514,6 +516,7 @@ export class Call {
     on('participant_left', (m) => this.onParticipantLeft(m));
     on('answer', (m) => this.onAnswer(m));
     on('offer', (m) => this.onServerOffer(m));
+    on('media_lost', () => this.onMediaLost());
     on('mute', (m) => this.onMute(m));
     on('active_speaker', (m) => this.setSpeaker(m.participant_id));
     on('chat', (m) => this.addChat(m));
@@ -735,6 +738,17 @@ export class Call {
         this.sentSizes.set(pid, key);
       }
     }
+  }
+
+  /**
+   * The SFU dropped our media connection (no ICE checks reached it for a while); our browser
+   * would only notice when consent freshness fails, half a minute later. Start again now.
+   */
+  onMediaLost() {
+    if (this.state !== 'in-call') return;
+    confidant.mediaLost += 1;
+    console.info('the server lost our media connection; starting media again');
+    this.scheduleRestart();
   }
 
   /** After ICE failed: a new peer connection (and a new offer), a few times at most. */
