@@ -357,8 +357,10 @@ run_janus() { # $1 scenario, $2 rooms
     return
   fi
   run_start=$(date +%s)
-  ip netns exec "$JANUS_NS" "${FORWARDER_CPU[@]}" janus -F "$WORK/janus/conf" -L "$stem.server.log" -N \
-    >/dev/null 2>&1 &
+  # From the work folder and without core dumps: an overloaded Janus has crashed here once and
+  # left a 1.3 GB core file in the repository root. `exec` keeps $! the process to stop.
+  (cd "$WORK" && ulimit -c 0 && exec ip netns exec "$JANUS_NS" "${FORWARDER_CPU[@]}" janus \
+    -F "$WORK/janus/conf" -L "$stem.server.log" -N >/dev/null 2>&1) &
   CHILD=$!
   local url="http://$JANUS_IP:$JANUS_PORT/janus" i
   for i in $(seq 1 100); do
