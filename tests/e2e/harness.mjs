@@ -281,6 +281,22 @@ export function udpRelay(port, target, { loss = 0, delayMs = [0, 0], seed = 1 } 
   };
 }
 
+/**
+ * A server whose SFU the browsers reach only through a `udpRelay` made here (`relayOptions`):
+ * the SFU advertises the relay's port, and ICE-TCP is off. What `startServer` returns, plus
+ * `relay`.
+ */
+export async function startServerBehindRelay({ dataDir, log, relayOptions = {} }) {
+  const relayPort = await freeUdpPort();
+  const started = await startServer({
+    dataDir,
+    log,
+    extraArgs: ['--sfu-advertise', `127.0.0.1:${relayPort}`, '--sfu-tcp', 'off'],
+  });
+  const relay = udpRelay(relayPort, { address: '127.0.0.1', port: started.udpPort }, relayOptions);
+  return { ...started, relay };
+}
+
 /** The value of one Prometheus sample (`name` with its labels, if any) from `/metrics`; NaN if absent. */
 export async function metric(base, name) {
   const text = await (await fetch(`${base}/metrics`)).text();

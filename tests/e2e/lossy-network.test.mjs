@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, freeUdpPort, mediaPage, startServer, udpRelay, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, startServerBehindRelay, until } from './harness.mjs';
 
 const EMAIL = 'lossy@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -54,15 +54,7 @@ describe('A call through a lossy link (5 % loss each way, 10–40 ms delay)', { 
     assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-lossy-'));
-    const relayPort = await freeUdpPort();
-    // The SFU advertises the relay; ICE-TCP is off so the only way is through the lossy link.
-    let udpPort;
-    ({ server, base, udpPort } = await startServer({
-      dataDir: path.join(dir, 'data'),
-      log: logs,
-      extraArgs: ['--sfu-advertise', `127.0.0.1:${relayPort}`, '--sfu-tcp', 'off'],
-    }));
-    relay = udpRelay(relayPort, { address: '127.0.0.1', port: udpPort }, { loss: LOSS, delayMs: DELAY_MS, seed: 20261129 });
+    ({ server, base, relay } = await startServerBehindRelay({ dataDir: path.join(dir, 'data'), log: logs, relayOptions: { loss: LOSS, delayMs: DELAY_MS, seed: 20261129 } }));
     await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. Lossy', password: PASSWORD });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   });
