@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command: builds the workspace, runs every Rust test, then the end-to-end
-# browser test (a counsellor and two clients in headless Chromium, through the server's SFU).
+# browser tests (a counsellor and clients in headless Chromium, and calls between Chromium and
+# Firefox ESR, through the server's SFU).
 #
-# Works on a fresh Debian 12 machine (as root, or with sudo): installs Chromium, coturn,
-# PostgreSQL and Node.js from apt when they are missing, and the e2e test's npm packages when they are missing or
+# Works on a fresh Debian 12 machine (as root, or with sudo): installs Chromium, Firefox ESR,
+# coturn, PostgreSQL and Node.js from apt when they are missing, and the e2e test's npm packages when they are missing or
 # outdated. A Rust toolchain (cargo, rustc >= 1.85) must already be installed.
 #
 # Storage tests run on SQLite and on PostgreSQL: a throwaway PostgreSQL server is started on
@@ -12,6 +13,7 @@
 #
 # Environment:
 #   CHROMIUM_PATH         browser for the e2e test (default: /usr/bin/chromium)
+#   FIREFOX_PATH          Firefox for the cross-browser e2e test (default: /usr/bin/firefox-esr)
 #   CONFIDANT_TEST_PG_URL PostgreSQL server for the storage tests (default: a throwaway one)
 #   RUST_LOG        server log level during the e2e test (default: info)
 set -euo pipefail
@@ -65,6 +67,19 @@ if [ ! -x "$CHROMIUM_PATH" ]; then
 fi
 export CHROMIUM_PATH
 
+# Firefox runs in the cross-browser call test, driven over WebDriver BiDi by puppeteer-core
+# (no geckodriver, no browser download).
+FIREFOX_PATH="${FIREFOX_PATH:-/usr/bin/firefox-esr}"
+if [ ! -x "$FIREFOX_PATH" ]; then
+  if [ "$FIREFOX_PATH" = /usr/bin/firefox-esr ]; then
+    echo "firefox-esr missing: installing it from apt"
+    apt_install firefox-esr
+  else
+    die "FIREFOX_PATH=$FIREFOX_PATH is not executable"
+  fi
+fi
+export FIREFOX_PATH
+
 if ! command -v turnserver >/dev/null 2>&1; then
   echo "turnserver missing: installing coturn from apt (the TURN browser test runs it on loopback)"
   apt_install coturn
@@ -90,6 +105,7 @@ echo "cargo:    $(cargo --version)"
 echo "disk:     $(df -h --output=avail "$ROOT" | tail -n 1 | tr -d ' ') free under $ROOT"
 echo "node:     $(node --version), npm $(npm --version 2>/dev/null)"
 echo "chromium: $("$CHROMIUM_PATH" --version 2>/dev/null | tail -n 1)"
+echo "firefox:  $("$FIREFOX_PATH" --version 2>/dev/null | tail -n 1)"
 
 # ---------------------------------------------------------------------------------------------
 section "npm packages for the e2e test (tests/e2e)"
@@ -99,7 +115,8 @@ STAMP="$E2E_DIR/node_modules/.confidant-lock-sha256"
 if [ -d "$E2E_DIR/node_modules" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$LOCK_HASH" ]; then
   echo "node_modules is up to date"
 else
-  (cd "$E2E_DIR" && npm ci --no-audit --no-fund)
+  # puppeteer-core drives the system's browsers: it must never fetch one of its own
+  (cd "$E2E_DIR" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund)
   echo "$LOCK_HASH" >"$STAMP"
 fi
 

@@ -303,3 +303,197 @@ export async function metric(base, name) {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line ? Number(line.split(' ')[1]) : NaN;
 }
+
+// ------------------------------------------------------------------ either browser (puppeteer-core)
+
+export const FIREFOX = process.env.FIREFOX_PATH || '/usr/bin/firefox-esr';
+
+/**
+ * Firefox prefs for calls to an SFU on 127.0.0.1 (verified on these machines, see shared
+ * WEBRTC-NOTES): fake camera and microphone with permissions granted. Without the two
+ * `permissions.default.*` prefs Firefox does not count fake capture as capturing, gathers only its
+ * default-route address, never 127.0.0.1, and ICE to a loopback SFU fails.
+ */
+export const FIREFOX_PREFS = {
+  'media.navigator.streams.fake': true,
+  'media.navigator.permission.disabled': true,
+  'permissions.default.camera': 1,
+  'permissions.default.microphone': 1,
+  'media.peerconnection.ice.loopback': true,
+  'media.peerconnection.ice.obfuscate_host_addresses': false,
+  'media.peerconnection.ice.default_address_only': false,
+  // a quiet start: no connections to the outside
+  'network.captive-portal-service.enabled': false,
+  'network.connectivity-service.enabled': false,
+  'browser.safebrowsing.update.enabled': false,
+  'app.update.enabled': false,
+};
+
+/** The browsers `launchBrowser` knows. */
+export const BROWSER_KINDS = ['chromium', 'firefox'];
+
+/**
+ * Launches the system's Chromium (`CHROMIUM_PATH`, over CDP) or Firefox ESR (`FIREFOX_PATH`, over
+ * WebDriver BiDi) through puppeteer-core, with fake camera and microphone allowed, so a test picks
+ * either browser with one line: `const browser = await launchBrowser('firefox')`. Pages come
+ * from `browserPage`. Headless unless `E2E_HEADFUL=1`.
+ */
+export async function launchBrowser(kind, { timeout = 90_000 } = {}) {
+  const { default: puppeteer } = await import('puppeteer-core');
+  const headless = process.env.E2E_HEADFUL !== '1';
+  let launched;
+  if (kind === 'chromium') {
+    if (!fs.existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+    launched = puppeteer.launch({ browser: 'chrome', executablePath: CHROMIUM, headless, args: CHROMIUM_ARGS, timeout, protocolTimeout: timeout });
+  } else if (kind === 'firefox') {
+    if (!fs.existsSync(FIREFOX)) throw new Error(`firefox not found at ${FIREFOX} (apt-get install firefox-esr, or set FIREFOX_PATH)`);
+    launched = puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX, headless, extraPrefsFirefox: FIREFOX_PREFS, timeout, protocolTimeout: timeout });
+  } else {
+    throw new Error(`unknown browser ${kind}; one of ${BROWSER_KINDS.join(', ')}`);
+  }
+  const browser = await launched;
+  browser.kind = kind;
+  return browser;
+}
+
+/**
+ * A page in a fresh browser context (own cookies) of a `launchBrowser` browser, allowed camera
+ * and microphone on `base`, its console and errors collected into `logs` prefixed with `name`;
+ * `init` (a function) runs in every document before the page's scripts.
+ */
+export async function browserPage(browser, base, { logs, name = browser.kind, width = 1024, height = 700, timeout = 90_000, init = null }) {
+  const context = await browser.createBrowserContext();
+  // Firefox grants through FIREFOX_PREFS; Chromium through its flags, and here per origin too.
+  if (browser.kind === 'chromium') await context.overridePermissions(base, ['camera', 'microphone']);
+  const page = await context.newPage();
+  page.setDefaultTimeout(timeout);
+  await page.setViewport({ width, height });
+  if (init) await page.evaluateOnNewDocument(init);
+  page.on('console', (msg) => logs.push(`[${name}] ${msg.type()}: ${msg.text()}`));
+  page.on('pageerror', (e) => logs.push(`[${name}] pageerror: ${e.message}`));
+  return page;
+}
+
+/** The CSS selector of an element by its `data-testid` (and optional extra attribute filter). */
+export const tid = (id, extra = '') => `[data-testid="${id}"]${extra}`;
+
+/**
+ * A counsellor's `launchBrowser` page logs in and starts an instant session; returns the join
+ * link once the counsellor is in the (still empty) call.
+ */
+export async function startInstantSession(page, base, { email, password }) {
+  await page.goto(`${base}/login`);
+  await page.locator(tid('email-input')).fill(email);
+  await page.locator(tid('password-input')).fill(password);
+  await page.locator(tid('login-button')).click();
+  await until('the dashboard after login', () => new URL(page.url()).pathname === '/dashboard');
+  await page.locator(tid('start-session-button')).click();
+  await until('the session page', () => /^\/s\/[^/?#]+$/.test(new URL(page.url()).pathname));
+  const link = await page.waitForSelector(tid('join-link'), { visible: true });
+  const url = await link.evaluate((el) => el.value);
+  await page.waitForFunction(() => window.confidant && window.confidant.state === 'in-call');
+  return url;
+}
+
+/**
+ * What a call page shows and measures (works with Playwright and puppeteer pages): the selected
+ * ICE candidate pair's remote end, per remote participant the video frames decoded, the video's
+ * width and the audio packets received, and the end-to-end encryption badge, safety code, the
+ * encryption worker's counters and mode, and the video codecs in use.
+ */
+export async function callSnapshot(page) {
+  return page.evaluate(async () => {
+    const c = window.confidant;
+    if (!c || !c.pc) return null;
+    const pc = c.pc;
+    const stats = await pc.getStats();
+    const byTrack = new Map();
+    const codecs = new Set();
+    let pairId = null;
+    let fallbackPair = null;
+    stats.forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.trackIdentifier) byTrack.set(r.trackIdentifier, r);
+      if ((r.type === 'inbound-rtp' || r.type === 'outbound-rtp') && r.kind === 'video' && r.codecId) {
+        const codec = stats.get(r.codecId);
+        if (codec) codecs.add(codec.mimeType);
+      }
+      if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
+      // Firefox marks the pair in use on the pair itself
+      if (r.type === 'candidate-pair' && r.selected === true) fallbackPair = r.id;
+    });
+    const pair = stats.get(pairId || fallbackPair);
+    const rc = pair ? stats.get(pair.remoteCandidateId) : null;
+    const participants = {};
+    for (const [pid, tile] of Object.entries(c.tiles || {})) {
+      const stream = tile.stream;
+      const sum = (tracks, field) => tracks.map((tr) => byTrack.get(tr.id)).reduce((n, r) => n + ((r && r[field]) || 0), 0);
+      const video = tile.element && tile.element.querySelector('video');
+      participants[pid] = {
+        name: tile.name,
+        framesDecoded: stream ? sum(stream.getVideoTracks(), 'framesDecoded') : 0,
+        audioPackets: stream ? sum(stream.getAudioTracks(), 'packetsReceived') : 0,
+        videoWidth: video ? video.videoWidth : 0,
+      };
+    }
+    const badge = document.querySelector('[data-testid="e2ee-status"]');
+    const code = document.querySelector('[data-testid="safety-code"]');
+    return {
+      participantId: c.participantId,
+      connectionState: pc.connectionState,
+      remote: rc ? { address: rc.address || rc.ip, port: rc.port, protocol: rc.protocol } : null,
+      participants,
+      e2ee: {
+        state: badge ? badge.dataset.e2ee : null,
+        participants: badge ? Number(badge.dataset.participants) : 0,
+        code: code && code.offsetParent !== null ? code.textContent : '',
+        mode: c.call && c.call.e2ee ? c.call.e2ee.mode : null,
+        stats: c.e2ee ? await c.e2ee.stats() : null,
+      },
+      videoCodecs: [...codecs],
+    };
+  });
+}
+
+/**
+ * Checks the SFU's test capture (`CONFIDANT_SFU_CAPTURE`, server built with `--features
+ * test-capture`) for the frames of `publishers` (participant id → `{ name, stats }`, stats from
+ * that page's encryption worker): every one is SFrame after the VP8 clear prefix (video) or from
+ * the first byte (audio), under a KID and counter the publisher used, long enough for a tag, never
+ * with a nonce seen before, and none holds plaintext the publisher sampled before encrypting.
+ * Frames of other publishers are ignored. Returns the counts per publisher name and kind.
+ */
+export async function checkCapturedFrames(capturePath, publishers) {
+  const { decodeHeader } = await import('../../web/static/sframe.js');
+  if (!fs.existsSync(capturePath)) throw new Error(`the SFU wrote no capture file at ${capturePath}: build the server with --features test-capture`);
+  const frames = fs
+    .readFileSync(capturePath, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((f) => publishers[f.publisher]);
+  const counts = {};
+  const nonces = new Set();
+  for (const f of frames) {
+    const { name, stats } = publishers[f.publisher];
+    counts[name] ??= { audio: 0, video: 0 };
+    counts[name][f.kind]++;
+    const head = Buffer.from(f.head, 'hex');
+    // video keeps its VP8 clear prefix (docs/E2EE.md); audio is SFrame from the first byte
+    const prefix = f.kind === 'video' ? ((head[0] & 1) === 0 ? 10 : 3) : 0;
+    const h = decodeHeader(head, prefix);
+    if (h.kid > BigInt(stats.sendKid)) throw new Error(`${name}'s ${f.kind} frame has KID ${h.kid}, beyond its keys (${stats.sendKid})`);
+    if (h.ctr >= BigInt(stats.encrypted + 1000)) throw new Error(`${name}'s ${f.kind} frame has CTR ${h.ctr}, more than it encrypted (${stats.encrypted})`);
+    if (f.len < prefix + h.length + 16 + 1) throw new Error(`${name}'s ${f.kind} frame is too short for SFrame (${f.len} bytes)`);
+    const nonce = `${f.publisher}/${h.kid}/${h.ctr}`;
+    if (nonces.has(nonce)) throw new Error(`nonce reused: ${nonce}`);
+    nonces.add(nonce);
+  }
+  let samples = 0;
+  for (const { name, stats } of Object.values(publishers)) {
+    for (const p of stats.plainSamples) {
+      samples++;
+      if (frames.some((f) => f.head.includes(p.hex))) throw new Error(`${name}'s plaintext ${p.kind} bytes reached the SFU`);
+    }
+  }
+  return { counts, samples };
+}
