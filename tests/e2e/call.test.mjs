@@ -15,8 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { decodeHeader } from '../../web/static/sframe.js';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, sleep, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, checkCapturedFrames, collect, freeTcpPort, freeUdpPort, sleep, until } from './harness.mjs';
 
 const EMAIL = 'c@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -510,49 +509,18 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
   });
 
   step('the SFU forwards only SFrame ciphertext: valid headers, unique nonces, no plaintext', async (t) => {
-    assert.ok(
-      fs.existsSync(capturePath),
-      'the SFU wrote no capture file: build the server with `cargo build -p confidant --features test-capture`',
-    );
-    const snaps = {};
-    for (const [name, page] of Object.entries(pages)) snaps[name] = await e2eeSnapshot(page);
-    const byId = Object.fromEntries(Object.entries(ids).map(([name, id]) => [id, name]));
-    const frames = fs
-      .readFileSync(capturePath, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l));
-    const counts = { audio: 0, video: 0 };
-    const nonces = new Set();
-    for (const f of frames) {
-      const name = byId[f.publisher];
-      assert.ok(name, `frame from an unknown publisher ${f.publisher}`);
-      counts[f.kind]++;
-      const head = Buffer.from(f.head, 'hex');
-      // video keeps its VP8 clear prefix (docs/E2EE.md); audio is SFrame from the first byte
-      const prefix = f.kind === 'video' ? ((head[0] & 1) === 0 ? 10 : 3) : 0;
-      const h = decodeHeader(head, prefix);
-      const sent = snaps[name].stats;
-      assert.ok(h.kid <= BigInt(sent.sendKid), `${name}'s ${f.kind} frame has KID ${h.kid}, beyond its keys (${sent.sendKid})`);
-      assert.ok(h.ctr < BigInt(sent.encrypted + 1000), `${name}'s ${f.kind} frame has CTR ${h.ctr}, more than it encrypted`);
-      // the tag and at least one byte of ciphertext follow the header
-      assert.ok(f.len >= prefix + h.length + 16 + 1, `${name}'s ${f.kind} frame is too short for SFrame (${f.len} bytes)`);
-      const nonce = `${f.publisher}/${h.kid}/${h.ctr}`;
-      assert.ok(!nonces.has(nonce), `nonce reused: ${nonce}`);
-      nonces.add(nonce);
+    const publishers = {};
+    for (const [name, id] of Object.entries(ids)) publishers[id] = { name, stats: (await e2eeSnapshot(pages[name])).stats };
+    const { counts, frames, samples } = await checkCapturedFrames(capturePath, publishers);
+    const total = { audio: 0, video: 0 };
+    for (const c of Object.values(counts)) {
+      total.audio += c.audio;
+      total.video += c.video;
     }
-    assert.ok(counts.audio > 50 && counts.video > 50, `the SFU forwarded audio and video frames (${JSON.stringify(counts)})`);
+    assert.ok(total.audio > 50 && total.video > 50, `the SFU forwarded audio and video frames (${JSON.stringify(counts)})`);
     // none of the plaintext the publishers encoded appears in what the SFU saw
-    const heads = frames.map((f) => f.head);
-    let samples = 0;
-    for (const [name, snap] of Object.entries(snaps)) {
-      for (const p of snap.stats.plainSamples) {
-        samples++;
-        assert.ok(!heads.some((h) => h.includes(p.hex)), `${name}'s plaintext ${p.kind} bytes reached the SFU`);
-      }
-    }
     assert.ok(samples >= 30, `plaintext samples from the publishers (${samples})`);
-    t.diagnostic(`${frames.length} forwarded frames checked (${counts.audio} audio, ${counts.video} video), ${samples} plaintext samples`);
+    t.diagnostic(`${frames} forwarded frames checked (${total.audio} audio, ${total.video} video), ${samples} plaintext samples`);
   });
 
   step("Alice's websocket drops; she resumes as the same participant on the same peer connection", async () => {

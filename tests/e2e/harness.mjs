@@ -4,6 +4,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -51,6 +52,30 @@ export function freeUdpPort() {
       sock.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * The steps of one browser scenario, which build on each other: `step(name, fn)` is a test that is
+ * skipped once an earlier step of the same scenario failed (its failure would only repeat), and
+ * `failed()` says whether one did (to keep screenshots and logs in `after`). Each step is bounded
+ * by `timeout` ms.
+ */
+export function scenarioSteps({ timeout = 5 * 60_000 } = {}) {
+  let failed = false;
+  const step = (name, fn) =>
+    it(name, { timeout }, async (t) => {
+      if (failed) {
+        t.skip('an earlier step failed');
+        return;
+      }
+      try {
+        await fn(t);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    });
+  return { step, failed: () => failed };
 }
 
 /** Polls `fn` until it returns a truthy value or the deadline passes; returns the value. */
@@ -357,6 +382,16 @@ export async function launchBrowser(kind, { timeout = 90_000 } = {}) {
 }
 
 /**
+ * Closes a `launchBrowser` browser, bounded: a browser that has not exited 15 s after being asked
+ * is killed, so no test run leaves one behind.
+ */
+export async function closeBrowser(browser) {
+  await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
+  const proc = browser.process();
+  if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+}
+
+/**
  * A page in a fresh browser context (own cookies) of a `launchBrowser` browser, allowed camera
  * and microphone on `base`, its console and errors collected into `logs` prefixed with `name`;
  * `init` (a function) runs in every document before the page's scripts.
@@ -459,8 +494,9 @@ export async function callSnapshot(page) {
  * test-capture`) for the frames of `publishers` (participant id → `{ name, stats }`, stats from
  * that page's encryption worker): every one is SFrame after the VP8 clear prefix (video) or from
  * the first byte (audio), under a KID and counter the publisher used, long enough for a tag, never
- * with a nonce seen before, and none holds plaintext the publisher sampled before encrypting.
- * Frames of other publishers are ignored. Returns the counts per publisher name and kind.
+ * with a nonce seen before, and none holds plaintext the publisher sampled before encrypting. A
+ * frame from any other publisher fails the check. Returns the counts per publisher name and kind,
+ * the frames checked and the plaintext samples looked for.
  */
 export async function checkCapturedFrames(capturePath, publishers) {
   const { decodeHeader } = await import('../../web/static/sframe.js');
@@ -469,11 +505,11 @@ export async function checkCapturedFrames(capturePath, publishers) {
     .readFileSync(capturePath, 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l))
-    .filter((f) => publishers[f.publisher]);
+    .map((l) => JSON.parse(l));
   const counts = {};
   const nonces = new Set();
   for (const f of frames) {
+    if (!publishers[f.publisher]) throw new Error(`a frame from an unknown publisher ${f.publisher}`);
     const { name, stats } = publishers[f.publisher];
     counts[name] ??= { audio: 0, video: 0 };
     counts[name][f.kind]++;
@@ -495,5 +531,5 @@ export async function checkCapturedFrames(capturePath, publishers) {
       if (frames.some((f) => f.head.includes(p.hex))) throw new Error(`${name}'s plaintext ${p.kind} bytes reached the SFU`);
     }
   }
-  return { counts, samples };
+  return { counts, frames: frames.length, samples };
 }
