@@ -8,7 +8,7 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/booking.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const INSPECT_MAIL = path.resolve(here, '../mail/inspect_mail.py');
@@ -45,26 +45,11 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
   let base;
   let browser;
   const pages = {};
-  let failed = false;
+  const { step, fail, failed } = scenarioSteps({ timeout: 3 * 60_000 });
   let booked; // { id, start }
   let cancelUrl;
   let feedUrl;
   let rescheduleUrl;
-
-  function step(name, fn) {
-    it(name, { timeout: 3 * 60_000 }, async (t) => {
-      if (failed) {
-        t.skip('an earlier step failed');
-        return;
-      }
-      try {
-        await fn(t);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    });
-  }
 
   async function newPage(name, locale = 'en-US') {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale, timezoneId: 'Europe/Berlin' });
@@ -104,13 +89,13 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
       await createCounsellor(dataDir, { email: EMAIL, name: COUNSELLOR, password: PASSWORD });
       browser = await chromium.launch({ executablePath: CHROMIUM, headless: process.env.E2E_HEADFUL !== '1', args: CHROMIUM_ARGS, timeout: 60_000 });
     } catch (e) {
-      failed = true;
+      fail();
       throw e;
     }
   });
 
   after(async () => {
-    if (failed) {
+    if (failed()) {
       for (const [name, page] of Object.entries(pages)) {
         await page.screenshot({ path: path.join(ARTIFACTS, `booking-failure-${name}.png`), fullPage: true, timeout: 10_000 }).catch(() => {});
       }
@@ -120,7 +105,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     await stopProcess(smtp);
     fs.writeFileSync(path.join(ARTIFACTS, 'booking-server.log'), serverLog.join('\n') + '\n');
     fs.writeFileSync(path.join(ARTIFACTS, 'booking-browser-console.log'), browserLog.join('\n') + '\n');
-    if (!failed) fs.rmSync(dataDir, { recursive: true, force: true });
+    if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   step('an unknown booking page is a 404 page; the centre page lists nobody yet', async () => {

@@ -8,7 +8,7 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/caldav.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
 
 const EMAIL = 'kalender@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -52,7 +52,7 @@ describe('CalDAV sync end to end: dashboard, Radicale, public page', { timeout: 
   let base;
   let browser;
   let page;
-  let failed = false;
+  const { step, fail, failed } = scenarioSteps({ timeout: 3 * 60_000 });
   let bookingId;
   const busyAt = berlin(3, 11);
   const bookAt = berlin(4, 10);
@@ -64,21 +64,6 @@ describe('CalDAV sync end to end: dashboard, Radicale, public page', { timeout: 
       body,
     });
     return { status: res.status, etag: res.headers.get('etag'), text: await res.text() };
-  }
-
-  function step(name, fn) {
-    it(name, { timeout: 3 * 60_000 }, async (t) => {
-      if (failed) {
-        t.skip('an earlier step failed');
-        return;
-      }
-      try {
-        await fn(t);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    });
   }
 
   before(async () => {
@@ -109,19 +94,19 @@ describe('CalDAV sync end to end: dashboard, Radicale, public page', { timeout: 
       await createCounsellor(path.join(dataDir, 'server'), { email: EMAIL, name: 'Dr. Kalender', password: PASSWORD });
       browser = await chromium.launch({ executablePath: CHROMIUM, headless: process.env.E2E_HEADFUL !== '1', args: CHROMIUM_ARGS, timeout: 60_000 });
     } catch (e) {
-      failed = true;
+      fail();
       throw e;
     }
   });
 
   after(async () => {
-    if (failed && page) await page.screenshot({ path: path.join(ARTIFACTS, 'caldav-failure.png'), fullPage: true, timeout: 10_000 }).catch(() => {});
+    if (failed() && page) await page.screenshot({ path: path.join(ARTIFACTS, 'caldav-failure.png'), fullPage: true, timeout: 10_000 }).catch(() => {});
     if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
     await stopProcess(server);
     await stopProcess(radicale);
     fs.writeFileSync(path.join(ARTIFACTS, 'caldav-server.log'), serverLog.join('\n') + '\n');
     fs.writeFileSync(path.join(ARTIFACTS, 'caldav-browser-console.log'), browserLog.join('\n') + '\n');
-    if (!failed) fs.rmSync(dataDir, { recursive: true, force: true });
+    if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   /** Free slot starts (ms) of the public page around the busy day. */

@@ -8,14 +8,14 @@
 //   CHROMIUM_PATH   browser binary (default /usr/bin/chromium)
 //   E2E_HEADFUL=1   show the browser windows (needs a display)
 
-import { describe, it, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, checkCapturedFrames, collect, freeTcpPort, freeUdpPort, sleep, until } from './harness.mjs';
+import { ARTIFACTS, BIN, checkCapturedFrames, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, scenarioSteps, sleep, until } from './harness.mjs';
 
 const EMAIL = 'c@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -161,26 +161,11 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
   let udpPort;
   let browser;
   const pages = {}; // name -> page
-  let failed = false;
+  const { step, fail, failed } = scenarioSteps({ timeout: 5 * 60_000 });
   let joinUrl;
   const ids = {}; // name -> participant id
   let codeOfThree = null; // safety code while counsellor, Alice and Bob are in the call
   let capturePath; // the SFU's test-only record of forwarded frames (server built with test-capture)
-
-  function step(name, fn) {
-    it(name, { timeout: 5 * 60_000 }, async (t) => {
-      if (failed) {
-        t.skip('an earlier step failed');
-        return;
-      }
-      try {
-        await fn(t);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    });
-  }
 
   async function newPage(name) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
@@ -264,13 +249,13 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
         timeout: 60_000,
       });
     } catch (e) {
-      failed = true;
+      fail();
       throw e;
     }
   });
 
   after(async () => {
-    if (failed) {
+    if (failed()) {
       for (const [name, page] of Object.entries(pages)) {
         try {
           await page.screenshot({ path: path.join(ARTIFACTS, `failure-${name}.png`), timeout: 10_000 });
@@ -296,7 +281,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     } catch {
       // artefacts are best effort
     }
-    if (failed) {
+    if (failed()) {
       console.error('\n==================== server output (last lines) ====================');
       console.error(serverLog.slice(-300).join('\n'));
       console.error('\n==================== browser console (last lines) ====================');

@@ -56,9 +56,10 @@ export function freeUdpPort() {
 
 /**
  * The steps of one browser scenario, which build on each other: `step(name, fn)` is a test that is
- * skipped once an earlier step of the same scenario failed (its failure would only repeat), and
- * `failed()` says whether one did (to keep screenshots and logs in `after`). Each step is bounded
- * by `timeout` ms.
+ * skipped once an earlier step of the same scenario failed (its failure would only repeat),
+ * `fail()` marks the scenario failed from a hook (a server that did not start), and `failed()`
+ * says whether it failed (to keep screenshots, logs and data in `after`). Each step is bounded by
+ * `timeout` ms.
  */
 export function scenarioSteps({ timeout = 5 * 60_000 } = {}) {
   let failed = false;
@@ -75,7 +76,13 @@ export function scenarioSteps({ timeout = 5 * 60_000 } = {}) {
         throw e;
       }
     });
-  return { step, failed: () => failed };
+  return {
+    step,
+    fail: () => {
+      failed = true;
+    },
+    failed: () => failed,
+  };
 }
 
 /** Polls `fn` until it returns a truthy value or the deadline passes; returns the value. */

@@ -11,14 +11,14 @@
 //
 //   cargo build -p confidant && cd tests/e2e && CONFIDANT_BIN=/work/main/target/debug/confidant node --test signature.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, sleep, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, scenarioSteps, sleep, until } from './harness.mjs';
 
 const EMAIL = 'unterschrift@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -37,27 +37,12 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
   let base;
   let browser;
   const pages = {};
-  let failed = false;
+  const { step, fail, failed } = scenarioSteps({ timeout: 3 * 60_000 });
   let signUrl;
   let requestId;
   let truth; // timing of the page's own pointer events
   let documentBytes;
   let evidence;
-
-  function step(name, fn) {
-    it(name, { timeout: 3 * 60_000 }, async (t) => {
-      if (failed) {
-        t.skip('an earlier step failed');
-        return;
-      }
-      try {
-        await fn(t);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    });
-  }
 
   async function newPage(name, locale = 'en-US') {
     const context = await browser.newContext({ viewport: { width: 1100, height: 1000 }, locale });
@@ -111,13 +96,13 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
       assert.equal(admin.status, 0, `create-counsellor failed: ${admin.stderr}`);
       browser = await chromium.launch({ executablePath: CHROMIUM, headless: process.env.E2E_HEADFUL !== '1', args: CHROMIUM_ARGS, timeout: 60_000 });
     } catch (e) {
-      failed = true;
+      fail();
       throw e;
     }
   });
 
   after(async () => {
-    if (failed) {
+    if (failed()) {
       for (const [name, page] of Object.entries(pages)) {
         await page.screenshot({ path: path.join(ARTIFACTS, `signature-failure-${name}.png`), fullPage: true, timeout: 10_000 }).catch(() => {});
       }
@@ -130,7 +115,7 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     }
     fs.writeFileSync(path.join(ARTIFACTS, 'signature-server.log'), serverLog.join('\n') + '\n');
     fs.writeFileSync(path.join(ARTIFACTS, 'signature-browser-console.log'), browserLog.join('\n') + '\n');
-    if (!failed) fs.rmSync(dataDir, { recursive: true, force: true });
+    if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   step('the server made its keys and warns about the escrow private key, without key material', async () => {

@@ -10,13 +10,13 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/walkin.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
 
 const EMAIL = 'walkin@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -32,22 +32,7 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
   let base;
   let browser;
   const pages = {};
-  let failed = false;
-
-  function step(name, fn) {
-    it(name, { timeout: 3 * 60_000 }, async (t) => {
-      if (failed) {
-        t.skip('an earlier step failed');
-        return;
-      }
-      try {
-        await fn(t);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    });
-  }
+  const { step, fail, failed } = scenarioSteps({ timeout: 3 * 60_000 });
 
   async function newPage(name) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'Europe/Berlin' });
@@ -81,13 +66,13 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
         timeout: 60_000,
       });
     } catch (e) {
-      failed = true;
+      fail();
       throw e;
     }
   });
 
   after(async () => {
-    if (failed) {
+    if (failed()) {
       for (const [name, page] of Object.entries(pages)) {
         await page.screenshot({ path: path.join(ARTIFACTS, `walkin-failure-${name}.png`), fullPage: true, timeout: 10_000 }).catch(() => {});
       }
@@ -96,7 +81,7 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
     await stopProcess(server);
     fs.writeFileSync(path.join(ARTIFACTS, 'walkin-server.log'), serverLog.join('\n') + '\n');
     fs.writeFileSync(path.join(ARTIFACTS, 'walkin-browser-console.log'), browserLog.join('\n') + '\n');
-    if (!failed) fs.rmSync(dataDir, { recursive: true, force: true });
+    if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   step('nobody takes walk-ins yet: the talk-now page says so and offers booking', async () => {
