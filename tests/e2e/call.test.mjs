@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, checkCapturedFrames, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, scenarioSteps, sleep, until } from './harness.mjs';
+import { ARTIFACTS, BIN, callSnapshot, checkCapturedFrames, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, scenarioSteps, sleep, until } from './harness.mjs';
 
 const EMAIL = 'c@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -44,63 +44,6 @@ function pageInstrumentation() {
       window.__sockets.push(this);
     }
   };
-}
-
-/** getStats summary for the page's peer connection, per remote participant. */
-async function mediaSnapshot(page) {
-  return page.evaluate(async () => {
-    const c = window.confidant;
-    if (!c || !c.pc) return null;
-    const pc = c.pc;
-    const stats = await pc.getStats();
-    const byTrack = new Map();
-    let selectedPairId = null;
-    const transports = [];
-    stats.forEach((r) => {
-      if (r.type === 'inbound-rtp' && r.trackIdentifier) byTrack.set(r.trackIdentifier, r);
-      if (r.type === 'transport') {
-        transports.push(r.id);
-        if (r.selectedCandidatePairId) selectedPairId = r.selectedCandidatePairId;
-      }
-    });
-    const participants = {};
-    for (const [pid, tile] of Object.entries(c.tiles || {})) {
-      const stream = tile.stream;
-      const v = stream ? stream.getVideoTracks() : [];
-      const a = stream ? stream.getAudioTracks() : [];
-      const vs = v.map((tr) => byTrack.get(tr.id)).filter(Boolean);
-      const as = a.map((tr) => byTrack.get(tr.id)).filter(Boolean);
-      const videoEl = tile.element && tile.element.querySelector('video');
-      participants[pid] = {
-        name: tile.name,
-        framesDecoded: vs.reduce((n, r) => n + (r.framesDecoded || 0), 0),
-        videoTracks: v.length,
-        audioTracks: a.length,
-        audioPackets: as.reduce((n, r) => n + (r.packetsReceived || 0), 0),
-        audioBytes: as.reduce((n, r) => n + (r.bytesReceived || 0), 0),
-        videoWidth: videoEl ? videoEl.videoWidth : 0,
-      };
-    }
-    let remote = null;
-    let pairState = null;
-    if (selectedPairId) {
-      const pair = stats.get(selectedPairId);
-      if (pair) {
-        pairState = pair.state;
-        const rc = stats.get(pair.remoteCandidateId);
-        if (rc) remote = { address: rc.address || rc.ip, port: rc.port, protocol: rc.protocol, type: rc.candidateType };
-      }
-    }
-    return {
-      participantId: c.participantId,
-      connectionState: pc.connectionState,
-      pcCount: (window.__pcs || []).length,
-      transports: transports.length,
-      participants,
-      remote,
-      pairState,
-    };
-  });
 }
 
 /** The page's end-to-end encryption state: badge, safety code and the worker's counters. */
@@ -391,7 +334,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     for (const [me, page] of Object.entries(pages)) {
       const others = Object.keys(pages).filter((n) => n !== me).map((n) => ids[n]);
       const first = await until(`${me}: stats with both remote participants' tracks`, async () => {
-        const s = await mediaSnapshot(page);
+        const s = await callSnapshot(page);
         if (!s) return null;
         const ok = others.every((pid) => s.participants[pid] && s.participants[pid].videoTracks > 0 && s.participants[pid].audioTracks > 0);
         return ok ? s : null;
@@ -400,7 +343,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
       await until(
         `${me}: framesDecoded and audio packets to grow for both remote participants, over the SFU's UDP port ${udpPort}`,
         async () => {
-          last = await mediaSnapshot(page);
+          last = await callSnapshot(page);
           if (!last || !last.remote) return false;
           return (
             last.remote.port === udpPort &&
@@ -528,9 +471,9 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     assert.equal(await alice.evaluate(() => window.confidant.participantId), before.participantId);
     assert.equal(await alice.evaluate(() => window.__pcs.length), 1, 'resume keeps the one peer connection');
     // media keeps flowing to Alice
-    const a = await mediaSnapshot(alice);
+    const a = await callSnapshot(alice);
     await until('Alice to keep decoding video after the resume', async () => {
-      const b = await mediaSnapshot(alice);
+      const b = await callSnapshot(alice);
       return Object.keys(a.participants).every((pid) => b.participants[pid].framesDecoded > a.participants[pid].framesDecoded + 5);
     });
     // the others still have her tile
@@ -561,10 +504,10 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     // frames already in the decoder's queue may still come out: let them drain first
     const failedBefore = (await e2eeSnapshot(bob)).stats.droppedFailed;
     await until('Bob to start failing to decrypt', async () => (await e2eeSnapshot(bob)).stats.droppedFailed > failedBefore + 20);
-    const a = await mediaSnapshot(bob);
+    const a = await callSnapshot(bob);
     const e1 = await e2eeSnapshot(bob);
     await sleep(3000);
-    const b = await mediaSnapshot(bob);
+    const b = await callSnapshot(bob);
     const e2 = await e2eeSnapshot(bob);
     for (const pid of others) {
       assert.equal(b.participants[pid].framesDecoded, a.participants[pid].framesDecoded, `Bob decoded frames of ${pid} with a wrong key`);
@@ -572,9 +515,9 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     assert.equal(e2.stats.decrypted, e1.stats.decrypted, 'no frame decrypted under a wrong key');
     assert.ok(e2.stats.droppedFailed > e1.stats.droppedFailed, 'frames keep arriving and fail authentication');
     // the others are unaffected
-    const alice0 = await mediaSnapshot(pages.Alice);
+    const alice0 = await callSnapshot(pages.Alice);
     await until('Alice to keep decoding', async () => {
-      const alice1 = await mediaSnapshot(pages.Alice);
+      const alice1 = await callSnapshot(pages.Alice);
       return alice1.participants[ids.counsellor].framesDecoded > alice0.participants[ids.counsellor].framesDecoded + 10;
     });
   });
@@ -616,10 +559,10 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     });
     for (const [me, other] of pairs) {
       const page = pages[me];
-      const a = await mediaSnapshot(page);
+      const a = await callSnapshot(page);
       const e = await e2eeSnapshot(page);
       await until(`${me} to keep decoding ${other}'s video after the key change`, async () => {
-        const b = await mediaSnapshot(page);
+        const b = await callSnapshot(page);
         return b.participants[ids[other]] && b.participants[ids[other]].framesDecoded > a.participants[ids[other]].framesDecoded + 10;
       });
       const e2 = await e2eeSnapshot(page);
@@ -730,7 +673,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     for (const [name, page] of [['counsellor', host], ['Dana', old]]) {
       let a = null;
       await until(`${name}: decodes the other's video`, async () => {
-        const snap = await mediaSnapshot(page);
+        const snap = await callSnapshot(page);
         const ps = snap ? Object.values(snap.participants) : [];
         if (ps.length !== 1) return false;
         if (!a) {

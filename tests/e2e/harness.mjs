@@ -438,9 +438,10 @@ export async function startInstantSession(page, base, { email, password }) {
 }
 
 /**
- * What a call page shows and measures (works with Playwright and puppeteer pages): the selected
- * ICE candidate pair's remote end, per remote participant the video frames decoded, the video's
- * width and the audio packets received, and the end-to-end encryption badge, safety code, the
+ * What a call page shows and measures (works with Playwright and puppeteer pages), or null before
+ * it has a peer connection: the transports and the selected ICE candidate pair (state, remote
+ * end), per remote participant its tracks, the video frames decoded, the video's width and the
+ * audio packets and bytes received, and the end-to-end encryption badge, safety code, the
  * encryption worker's counters and mode, and the video codecs in use.
  */
 export async function callSnapshot(page) {
@@ -453,12 +454,14 @@ export async function callSnapshot(page) {
     const codecs = new Set();
     let pairId = null;
     let fallbackPair = null;
+    let transports = 0;
     stats.forEach((r) => {
       if (r.type === 'inbound-rtp' && r.trackIdentifier) byTrack.set(r.trackIdentifier, r);
       if ((r.type === 'inbound-rtp' || r.type === 'outbound-rtp') && r.kind === 'video' && r.codecId) {
         const codec = stats.get(r.codecId);
         if (codec) codecs.add(codec.mimeType);
       }
+      if (r.type === 'transport') transports += 1;
       if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
       // Firefox marks the pair in use on the pair itself
       if (r.type === 'candidate-pair' && r.selected === true) fallbackPair = r.id;
@@ -470,10 +473,15 @@ export async function callSnapshot(page) {
       const stream = tile.stream;
       const sum = (tracks, field) => tracks.map((tr) => byTrack.get(tr.id)).reduce((n, r) => n + ((r && r[field]) || 0), 0);
       const video = tile.element && tile.element.querySelector('video');
+      const videoTracks = stream ? stream.getVideoTracks() : [];
+      const audioTracks = stream ? stream.getAudioTracks() : [];
       participants[pid] = {
         name: tile.name,
-        framesDecoded: stream ? sum(stream.getVideoTracks(), 'framesDecoded') : 0,
-        audioPackets: stream ? sum(stream.getAudioTracks(), 'packetsReceived') : 0,
+        videoTracks: videoTracks.length,
+        audioTracks: audioTracks.length,
+        framesDecoded: sum(videoTracks, 'framesDecoded'),
+        audioPackets: sum(audioTracks, 'packetsReceived'),
+        audioBytes: sum(audioTracks, 'bytesReceived'),
         videoWidth: video ? video.videoWidth : 0,
       };
     }
@@ -482,7 +490,11 @@ export async function callSnapshot(page) {
     return {
       participantId: c.participantId,
       connectionState: pc.connectionState,
-      remote: rc ? { address: rc.address || rc.ip, port: rc.port, protocol: rc.protocol } : null,
+      // peer connections the page made (counted where a test's init script wraps the constructor)
+      pcCount: (window.__pcs || []).length,
+      transports,
+      pairState: pair ? pair.state : null,
+      remote: rc ? { address: rc.address || rc.ip, port: rc.port, protocol: rc.protocol, type: rc.candidateType } : null,
       participants,
       e2ee: {
         state: badge ? badge.dataset.e2ee : null,
