@@ -361,3 +361,109 @@ fn turn_url_without_a_secret_is_a_configuration_error() {
     c.turn_url = vec!["http://not-turn".into()];
     assert_eq!(c.resolve().unwrap_err().option, "turn-url");
 }
+
+/// Knocks on session `s` as "Client" and is admitted by `host`; returns the waiting socket and
+/// its (unused) join token.
+async fn knock_and_be_admitted(
+    addr: std::net::SocketAddr,
+    host: &mut Ws,
+    s: &Value,
+) -> (Ws, Value) {
+    let mut client = connect(addr).await;
+    send(
+        &mut client,
+        json!({"type": "knock", "v": 1, "link": link_token(s), "name": "Client"}),
+    )
+    .await;
+    let lobby_id = until(&mut client, "lobby_waiting").await["lobby_id"].clone();
+    send(host, json!({"type": "admit", "lobby_id": lobby_id})).await;
+    let token = until(&mut client, "admitted").await["token"].clone();
+    (client, token)
+}
+
+/// A fresh connection that joins session `id` with `token` is refused as `invalid_token`.
+async fn join_refused(addr: std::net::SocketAddr, id: &str, token: &Value) {
+    let mut again = connect(addr).await;
+    send(
+        &mut again,
+        json!({"type": "join", "v": 1, "room": id, "token": token}),
+    )
+    .await;
+    assert_eq!(until(&mut again, "error").await["code"], "invalid_token");
+    assert!(
+        next_json(&mut again).await.is_none(),
+        "closed after refusal"
+    );
+}
+
+#[tokio::test]
+async fn a_host_token_stops_working_after_logout() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    let tok = t
+        .post(
+            &format!("/api/sessions/{id}/host-token"),
+            Some(&cookie),
+            None,
+        )
+        .await
+        .json();
+    // The token does not carry the cookie or its hash.
+    let cookie_value = cookie.split_once('=').unwrap().1;
+    let payload = tok["token"].as_str().unwrap().split('.').nth(1).unwrap();
+    assert!(!payload.contains(cookie_value));
+    let r = t.post("/api/auth/logout", Some(&cookie), None).await;
+    assert_eq!(r.status, 204);
+    join_refused(addr, id, &tok["token"]).await;
+    // A new login gets a host token that works again.
+    let cookie = t.login("a@example.org", common::PASSWORD).await;
+    let (_host, joined) = join_as_host(&t, addr, &cookie, id).await;
+    assert_eq!(joined["role"], "host");
+}
+
+#[tokio::test]
+async fn revoking_the_link_voids_an_admission_not_yet_used() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    let (mut host, _) = join_as_host(&t, addr, &cookie, id).await;
+    let (_client, token) = knock_and_be_admitted(addr, &mut host, &s).await;
+    let r = t
+        .post(&format!("/api/sessions/{id}/revoke"), Some(&cookie), None)
+        .await;
+    assert_eq!(r.status, 200);
+    join_refused(addr, id, &token).await;
+}
+
+#[tokio::test]
+async fn a_removed_guest_cannot_join_again_with_its_token() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    let (mut host, _) = join_as_host(&t, addr, &cookie, id).await;
+    let (mut client, token) = knock_and_be_admitted(addr, &mut host, &s).await;
+    send(
+        &mut client,
+        json!({"type": "join", "v": 1, "room": id, "token": token}),
+    )
+    .await;
+    let gid = until(&mut client, "joined").await["participant_id"].clone();
+    send(&mut host, json!({"type": "remove", "participant_id": gid})).await;
+    until(&mut client, "removed").await;
+    match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
+        Ok(Some(Ok(Message::Close(Some(f))))) => assert_eq!(u16::from(f.code), 1000),
+        other => panic!("expected a close frame with a code, got {other:?}"),
+    }
+    assert_eq!(
+        until(&mut host, "participant_left").await["reason"],
+        "removed"
+    );
+    join_refused(addr, id, &token).await;
+}
