@@ -90,6 +90,9 @@ pub enum Inbound {
     Text(String),
     /// A binary frame (refused by the protocol); its length.
     Binary(usize),
+    /// A frame or message over [`MAX_MESSAGE_BYTES`] that the websocket layer refused to read
+    /// (it stops at the header); answered like an oversized text frame.
+    TooLarge,
 }
 
 /// One websocket frame to a client.
@@ -264,6 +267,15 @@ fn error_msg(code: ErrorCode, message: impl Into<String>) -> ServerMessage {
         code,
         message: message.into(),
     }
+}
+
+/// A message over the 64 KiB limit, at any size: `too_large`, then close 1009.
+fn too_large(conn: &Conn) -> Flow {
+    conn.me.send(&error_msg(
+        ErrorCode::TooLarge,
+        format!("message exceeds {MAX_MESSAGE_BYTES} bytes"),
+    ));
+    Flow::Close(CLOSE_TOO_BIG, "message too large")
 }
 
 fn e2ee_required() -> ServerMessage {
@@ -550,10 +562,10 @@ impl Hub {
                             conn.me.send(&error_msg(ErrorCode::BinaryNotSupported, "binary frames are not part of the protocol"));
                             Flow::Close(CLOSE_UNSUPPORTED, "binary frame")
                         }
+                        Inbound::TooLarge => too_large(&conn),
                         Inbound::Text(text) => {
                             if text.len() > MAX_MESSAGE_BYTES {
-                                conn.me.send(&error_msg(ErrorCode::TooLarge, format!("message exceeds {MAX_MESSAGE_BYTES} bytes")));
-                                Flow::Close(CLOSE_TOO_BIG, "message too large")
+                                too_large(&conn)
                             } else if !bucket.take(now) {
                                 if bucket.dropped_in_a_row > MAX_RATE_LIMITED_IN_A_ROW {
                                     conn.me.send(&error_msg(ErrorCode::RateLimited, "too many messages"));

@@ -253,6 +253,15 @@ async fn missing_or_extra_fields_are_invalid_message() {
 }
 
 #[tokio::test]
+async fn a_frame_the_websocket_layer_refused_as_too_large_gets_the_same_answer() {
+    let s = setup().await;
+    let mut c = Client::connect(&s.hub);
+    c.tx.unbounded_send(Ok(Inbound::TooLarge)).unwrap();
+    assert_eq!(c.error_code().await, ErrorCode::TooLarge);
+    assert_eq!(c.closed().await, 1009);
+}
+
+#[tokio::test]
 async fn oversize_message_is_refused_and_closes() {
     let s = setup().await;
     let mut c = Client::connect(&s.hub);
