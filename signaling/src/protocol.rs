@@ -555,15 +555,11 @@ impl ErrorCode {
     }
 }
 
-/// Validates a display name (`knock`, host tokens): trimmed, 1–[`MAX_NAME_CHARS`] characters,
-/// no control characters. Returns the trimmed name.
+/// Validates a display name (`knock`, walk-in and host tokens) with the one name check all of
+/// Confidant uses ([`confidant_text::check_name`]): trimmed, 1–[`MAX_NAME_CHARS`] characters,
+/// no control, bidi override or isolate characters. Returns the trimmed name.
 pub fn clean_name(name: &str) -> Option<String> {
-    let n = name.trim();
-    let chars = n.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || n.chars().any(char::is_control) {
-        return None;
-    }
-    Some(n.to_owned())
+    confidant_text::check_name(name, MAX_NAME_CHARS).ok()
 }
 
 /// The frame relayed for an `e2ee` message from participant `from`: the payload unread, or

@@ -359,7 +359,14 @@ async fn unknown_link_is_link_invalid() {
 async fn bad_names_are_refused() {
     let s = setup().await;
     let mut c = Client::connect(&s.hub);
-    for name in ["", "   ", "a\u{0007}b", &"n".repeat(81)] {
+    // Control characters, and the bidi overrides and isolates that would make a lobby entry
+    // show another name than the one typed ("Trojan Source"), as the booking forms refuse.
+    let bidi: Vec<String> = ('\u{202A}'..='\u{202E}')
+        .chain('\u{2066}'..='\u{2069}')
+        .map(|c| format!("Alex{c}xelA"))
+        .collect();
+    let plain = ["", "   ", "a\u{0007}b", &"n".repeat(81)];
+    for name in plain.iter().copied().chain(bidi.iter().map(String::as_str)) {
         c.send(json!({"type": "knock", "v": 1, "link": LINK, "name": name}));
         assert_eq!(
             c.error_code().await,
@@ -745,6 +752,7 @@ async fn a_guest_token_joins_without_the_lobby_and_rooms_with_host_follow_the_ho
     assert!(s.hub.rooms_with_host().is_empty());
     // A name the protocol would refuse is refused here too.
     assert!(s.hub.guest_token(ROOM, "").is_err());
+    assert!(s.hub.guest_token(ROOM, "Kim\u{202E}reklaW").is_err());
     assert!(s.hub.guest_token(ROOM, &"x".repeat(81)).is_err());
 }
 

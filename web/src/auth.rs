@@ -73,20 +73,15 @@ pub fn normalize_email(raw: &str) -> Result<String, AppError> {
     }
 }
 
-/// Checks a counsellor display name: 1 to 80 characters, no control characters.
+/// Checks a counsellor display name: 1 to 80 characters, no control, bidi override or isolate
+/// characters (the one name check, `confidant_text`).
 pub fn normalize_name(raw: &str) -> Result<String, AppError> {
-    let name = raw.trim().to_owned();
-    let len = name.chars().count();
-    if len == 0
-        || len > confidant_signaling::protocol::MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(AppError::invalid(
+    confidant_text::check_name(raw, confidant_signaling::protocol::MAX_NAME_CHARS).map_err(|_| {
+        AppError::invalid(
             "name",
-            "must be 1 to 80 characters without control characters",
-        ));
-    }
-    Ok(name)
+            "must be 1 to 80 characters without control or bidi characters",
+        )
+    })
 }
 
 /// Creates a counsellor. A duplicate e-mail is a [`AppError::Conflict`].
@@ -404,6 +399,8 @@ mod tests {
         assert!(normalize_name("  ").is_err());
         assert!(normalize_name(&"x".repeat(81)).is_err());
         assert!(normalize_name("a\u{7}b").is_err());
+        assert!(normalize_name("Dr.\u{202E} Berg").is_err());
+        assert!(normalize_name("\u{2066}Berg").is_err());
     }
 
     #[test]
