@@ -2,11 +2,13 @@
 //! so the page can mark all of them; values come back trimmed (and, in the multi-line fields
 //! `message` and `address`, with line breaks normalised to `\n`).
 //!
-//! Control characters are refused everywhere except line breaks in multi-line fields, and so
+//! Characters are checked with `confidant_text`, the one check for all typed names and texts:
+//! control characters are refused everywhere except line breaks in multi-line fields, and so
 //! are the Unicode bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069) and line
 //! and paragraph separators, which could make a name or message display differently from what
 //! it says ("Trojan Source"). Lengths are counted in characters (Unicode scalar values).
 
+use confidant_text::{has_forbidden, is_forbidden as forbidden};
 use serde::{Deserialize, Serialize};
 
 use crate::slots::AppointmentKind;
@@ -89,16 +91,6 @@ fn err(field: &'static str, code: &'static str, message: impl Into<String>) -> F
     }
 }
 
-/// Whether `c` may not appear (see the module docs); `\n` only where `multiline`.
-fn forbidden(c: char, multiline: bool) -> bool {
-    (c.is_control() && !(multiline && c == '\n'))
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
-}
-
-fn has_control(s: &str, multiline: bool) -> bool {
-    s.chars().any(|c| forbidden(c, multiline))
-}
-
 fn text(
     errors: &mut Vec<FieldError>,
     field: &'static str,
@@ -125,7 +117,7 @@ fn text(
             "too_long",
             format!("must be at most {max} characters"),
         ));
-    } else if has_control(&value, multiline) {
+    } else if has_forbidden(&value, multiline) {
         errors.push(err(
             field,
             "control_characters",

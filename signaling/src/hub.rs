@@ -43,6 +43,9 @@ const MAX_CANDIDATE_BYTES: usize = 1024;
 const MAX_ID_BYTES: usize = 128;
 /// Messages dropped by the rate limit, in a row, before the connection is closed.
 const MAX_RATE_LIMITED_IN_A_ROW: u32 = 50;
+/// How long an admission outlives its token's expiry: the token check tolerates this much
+/// clock skew, so the admission must not vanish first.
+const ADMISSION_LEEWAY: Duration = Duration::from_secs(10);
 
 /// Tuning of the hub.
 #[derive(Debug, Clone)]
@@ -87,6 +90,9 @@ pub enum Inbound {
     Text(String),
     /// A binary frame (refused by the protocol); its length.
     Binary(usize),
+    /// A frame or message over [`MAX_MESSAGE_BYTES`] that the websocket layer refused to read
+    /// (it stops at the header); answered like an oversized text frame.
+    TooLarge,
 }
 
 /// One websocket frame to a client.
@@ -133,6 +139,39 @@ struct State {
     rooms: HashMap<String, Room>,
     /// participant id → room, for `resume`.
     where_is: HashMap<String, String>,
+    /// participant id → the admission its guest token stands for. A guest token joins only
+    /// while its admission is here: leaving, removal, the link's revocation and the end of the
+    /// session delete it, so the token dies with it.
+    admissions: HashMap<String, Admission>,
+}
+
+/// One admitted guest (from the lobby or a walk-in) that may join with its token.
+struct Admission {
+    room: String,
+    /// When the token it belongs to has expired for sure.
+    until: Instant,
+}
+
+impl State {
+    /// Records that guest `participant` may join `room` until its token expires.
+    fn admit(&mut self, room: &str, participant: &str, ttl: Duration) {
+        let now = Instant::now();
+        self.admissions.retain(|_, a| a.until > now);
+        self.admissions.insert(
+            participant.to_owned(),
+            Admission {
+                room: room.to_owned(),
+                until: now + ttl + ADMISSION_LEEWAY,
+            },
+        );
+    }
+
+    /// Whether guest `participant` holds a live admission to `room`.
+    fn admitted(&self, room: &str, participant: &str) -> bool {
+        self.admissions
+            .get(participant)
+            .is_some_and(|a| a.room == room && a.until > Instant::now())
+    }
 }
 
 struct Room {
@@ -228,6 +267,15 @@ fn error_msg(code: ErrorCode, message: impl Into<String>) -> ServerMessage {
         code,
         message: message.into(),
     }
+}
+
+/// A message over the 64 KiB limit, at any size: `too_large`, then close 1009.
+fn too_large(conn: &Conn) -> Flow {
+    conn.me.send(&error_msg(
+        ErrorCode::TooLarge,
+        format!("message exceeds {MAX_MESSAGE_BYTES} bytes"),
+    ));
+    Flow::Close(CLOSE_TOO_BIG, "message too large")
 }
 
 fn e2ee_required() -> ServerMessage {
@@ -371,13 +419,15 @@ impl Hub {
             .collect()
     }
 
-    /// A join token for the session's counsellor (role host) in `room`.
-    pub fn host_token(&self, room: &str, name: &str) -> Result<String, Error> {
-        self.inner.tokens.issue(
+    /// A join token for the session's counsellor (role host) in `room`, bound to the
+    /// counsellor's login session `login`: once that ends (logout, expiry), the token no longer
+    /// joins ([`Directory::login_active`]).
+    pub fn host_token(&self, room: &str, name: &str, login: &str) -> Result<String, Error> {
+        self.inner.tokens.issue_host(
             room,
             &new_participant_id(),
-            Role::Host,
             name,
+            login,
             self.inner.config.token_ttl,
         )
     }
@@ -390,14 +440,21 @@ impl Hub {
             return Err(Error::Token("a guest needs a valid display name".into()));
         };
         let participant = new_participant_id();
-        let token = self.inner.tokens.issue(
-            room,
-            &participant,
-            Role::Guest,
-            &name,
-            self.inner.config.token_ttl,
-        )?;
+        let ttl = self.inner.config.token_ttl;
+        let token = self
+            .inner
+            .tokens
+            .issue(room, &participant, Role::Guest, &name, ttl)?;
+        self.state().admit(room, &participant, ttl);
         Ok((participant, token))
+    }
+
+    /// The join link of `room` was revoked: admitted guests who have not joined yet can no
+    /// longer, and no guest's join token works again (those in the call stay, and may
+    /// `resume`).
+    pub fn revoke_admissions(&self, room: &str) {
+        self.state().admissions.retain(|_, a| a.room != room);
+        tracing::info!(room, "admissions revoked");
     }
 
     /// Rooms in which a host is present (connected, or within the resume grace), for
@@ -427,6 +484,7 @@ impl Hub {
     pub async fn end_room(&self, room: &str, reason: &str) {
         let removed = {
             let mut st = self.state();
+            st.admissions.retain(|_, a| a.room != room);
             let Some(r) = st.rooms.remove(room) else {
                 return;
             };
@@ -504,10 +562,10 @@ impl Hub {
                             conn.me.send(&error_msg(ErrorCode::BinaryNotSupported, "binary frames are not part of the protocol"));
                             Flow::Close(CLOSE_UNSUPPORTED, "binary frame")
                         }
+                        Inbound::TooLarge => too_large(&conn),
                         Inbound::Text(text) => {
                             if text.len() > MAX_MESSAGE_BYTES {
-                                conn.me.send(&error_msg(ErrorCode::TooLarge, format!("message exceeds {MAX_MESSAGE_BYTES} bytes")));
-                                Flow::Close(CLOSE_TOO_BIG, "message too large")
+                                too_large(&conn)
                             } else if !bucket.take(now) {
                                 if bucket.dropped_in_a_row > MAX_RATE_LIMITED_IN_A_ROW {
                                     conn.me.send(&error_msg(ErrorCode::RateLimited, "too many messages"));
@@ -714,6 +772,29 @@ impl Hub {
                 return Flow::Close(CLOSE_POLICY, "token refused");
             }
         };
+        if claims.role == Role::Host {
+            // A host token lives no longer than the login session it was issued under.
+            let live = match &claims.login {
+                Some(login) => self.inner.directory.login_active(login).await,
+                None => Ok(false),
+            };
+            match live {
+                Ok(true) => {}
+                Ok(false) => {
+                    conn.me.send(&error_msg(
+                        ErrorCode::InvalidToken,
+                        "the login session this token was issued under has ended",
+                    ));
+                    return Flow::Close(CLOSE_POLICY, "token refused");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "checking a login session failed");
+                    conn.me
+                        .send(&error_msg(ErrorCode::Internal, "server error"));
+                    return Flow::Continue;
+                }
+            }
+        }
         match self.inner.directory.room_policy(room_id).await {
             Ok(Some(policy)) => {
                 if !e2ee && !policy.allow_unencrypted {
@@ -762,6 +843,14 @@ impl Hub {
         let mut old_peer = None;
         {
             let mut st = self.state();
+            if claims.role == Role::Guest && !st.admitted(room_id, &claims.sub) {
+                // Left, removed, revoked or ended since the token was handed out.
+                conn.me.send(&error_msg(
+                    ErrorCode::InvalidToken,
+                    "this admission is no longer valid; knock again",
+                ));
+                return Flow::Close(CLOSE_POLICY, "token refused");
+            }
             // A waiting connection leaves the lobby it was in.
             if let ConnState::Waiting { room, lobby_id } = &conn.state {
                 if let Some(r) = st.rooms.get_mut(room) {
@@ -1016,6 +1105,8 @@ impl Hub {
                 },
             );
             st.where_is.remove(pid);
+            // Whatever the reason, its join token does not bring it back.
+            st.admissions.remove(pid);
             drop_room_if_empty(&mut st, room_id);
             p.has_peer.then_some(p.peer)
         };
@@ -1197,6 +1288,10 @@ impl Hub {
                 self.end_room(room_id, "ended_by_host").await;
                 Flow::Continue
             }
+            ClientMessage::Remove { participant_id } => {
+                self.on_remove(conn, room_id, pid, &participant_id).await;
+                Flow::Continue
+            }
             ClientMessage::Knock { .. }
             | ClientMessage::Join { .. }
             | ClientMessage::Resume { .. } => {
@@ -1208,6 +1303,46 @@ impl Hub {
             }
             ClientMessage::Ping {} | ClientMessage::Leave {} => Flow::Continue,
         }
+    }
+
+    /// `remove`: a host takes a guest out of the call. The guest is told and disconnected, its
+    /// media freed, its admission and resume secret forgotten; the others see it leave with
+    /// reason `removed`.
+    async fn on_remove(&self, conn: &Conn, room_id: &str, pid: &str, target: &str) {
+        {
+            let st = self.state();
+            let Some(room) = st.rooms.get(room_id) else {
+                return;
+            };
+            if room.participants.get(pid).map(|p| p.role) != Some(Role::Host) {
+                conn.me.send(&error_msg(
+                    ErrorCode::Forbidden,
+                    "only the counsellor can remove a participant",
+                ));
+                return;
+            }
+            match room.participants.get(target) {
+                Some(p) if p.role == Role::Guest => {
+                    if let Some(c) = &p.conn {
+                        c.send(&ServerMessage::Removed {});
+                        c.close(CLOSE_NORMAL, "removed");
+                    }
+                }
+                Some(_) => {
+                    conn.me.send(&error_msg(
+                        ErrorCode::Forbidden,
+                        "a counsellor cannot be removed",
+                    ));
+                    return;
+                }
+                None => {
+                    conn.me
+                        .send(&error_msg(ErrorCode::NotFound, "no such participant"));
+                    return;
+                }
+            }
+        }
+        self.remove_participant(room_id, target, "removed").await;
     }
 
     fn is_host(&self, room_id: &str, pid: &str) -> bool {
@@ -1237,18 +1372,23 @@ impl Hub {
         };
         let waiter = room.lobby.remove(pos);
         if admit {
-            let token = self.inner.tokens.issue(
-                room_id,
-                &new_participant_id(),
-                Role::Guest,
-                &waiter.name,
-                self.inner.config.token_ttl,
-            );
+            let participant = new_participant_id();
+            let ttl = self.inner.config.token_ttl;
+            let token =
+                self.inner
+                    .tokens
+                    .issue(room_id, &participant, Role::Guest, &waiter.name, ttl);
             match token {
-                Ok(token) => waiter.conn.send(&ServerMessage::Admitted {
-                    room: room_id.to_owned(),
-                    token,
-                }),
+                Ok(token) => {
+                    waiter.conn.send(&ServerMessage::Admitted {
+                        room: room_id.to_owned(),
+                        token,
+                    });
+                    notify_hosts_of_lobby(room);
+                    st.admit(room_id, &participant, ttl);
+                    tracing::info!(room = room_id, lobby_id, "admitted");
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "issuing a join token failed");
                     conn.me
@@ -1257,7 +1397,6 @@ impl Hub {
                     return;
                 }
             }
-            tracing::info!(room = room_id, lobby_id, "admitted");
         } else {
             waiter.conn.send(&ServerMessage::Rejected {});
             waiter.conn.close(CLOSE_NORMAL, "rejected");

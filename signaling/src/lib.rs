@@ -64,6 +64,9 @@ pub trait Directory: Send + Sync + 'static {
     /// `Ok(None)` if it is not.
     fn room_policy<'a>(&'a self, room: &'a str)
         -> BoxFuture<'a, Result<Option<RoomPolicy>, Error>>;
+    /// Whether the counsellor's login session `login` (the `login` claim of a host token) is
+    /// still open: not logged out, not expired. A host token whose login ended is refused.
+    fn login_active<'a>(&'a self, login: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
     /// Marks the session ended and its link invalid (a host sent `end_session`).
     fn end_room<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<(), Error>>;
     /// Persists one sealed chat message.

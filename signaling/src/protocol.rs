@@ -152,6 +152,11 @@ pub enum ClientMessage {
     Leave {},
     /// Host: end the session for everyone and invalidate its link.
     EndSession {},
+    /// Host: remove a guest from the call. Its join token and resume token stop working.
+    Remove {
+        /// The guest to remove.
+        participant_id: String,
+    },
 }
 
 impl ClientMessage {
@@ -172,6 +177,7 @@ impl ClientMessage {
         "ping",
         "leave",
         "end_session",
+        "remove",
     ];
 }
 
@@ -261,6 +267,9 @@ pub enum ServerMessage {
     },
     /// To a waiting client: a host rejected it. The connection is closed after this.
     Rejected {},
+    /// To a guest: the counsellor removed it from the call. The connection is closed after
+    /// this, and neither its join token nor its resume token works again.
+    Removed {},
     /// Joined: the client's own identity and who is already there.
     Joined {
         /// Protocol version of the server.
@@ -371,6 +380,63 @@ pub enum ServerMessage {
         /// Human-readable detail (English, no personal data).
         message: String,
     },
+}
+
+impl ServerMessage {
+    /// All `type` tags the server sends. [`ServerMessage::type_name`] matches every variant
+    /// exhaustively, and a test checks that both agree with each other and with PROTOCOL.md.
+    pub const TYPES: &'static [&'static str] = &[
+        "lobby_waiting",
+        "lobby",
+        "admitted",
+        "rejected",
+        "removed",
+        "joined",
+        "participant_joined",
+        "participant_updated",
+        "participant_left",
+        "answer",
+        "offer",
+        "track_published",
+        "track_unpublished",
+        "media_lost",
+        "active_speaker",
+        "mute",
+        "chat",
+        "chat_history",
+        "e2ee",
+        "pong",
+        "session_ended",
+        "error",
+    ];
+
+    /// This message's `type` tag on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ServerMessage::LobbyWaiting { .. } => "lobby_waiting",
+            ServerMessage::Lobby { .. } => "lobby",
+            ServerMessage::Admitted { .. } => "admitted",
+            ServerMessage::Rejected {} => "rejected",
+            ServerMessage::Removed {} => "removed",
+            ServerMessage::Joined { .. } => "joined",
+            ServerMessage::ParticipantJoined { .. } => "participant_joined",
+            ServerMessage::ParticipantUpdated { .. } => "participant_updated",
+            ServerMessage::ParticipantLeft { .. } => "participant_left",
+            ServerMessage::Answer { .. } => "answer",
+            ServerMessage::Offer { .. } => "offer",
+            ServerMessage::TrackPublished { .. } => "track_published",
+            ServerMessage::TrackUnpublished { .. } => "track_unpublished",
+            ServerMessage::MediaLost {} => "media_lost",
+            ServerMessage::ActiveSpeaker { .. } => "active_speaker",
+            ServerMessage::Mute { .. } => "mute",
+            ServerMessage::Chat(_) => "chat",
+            ServerMessage::ChatHistory { .. } => "chat_history",
+            ServerMessage::E2ee { .. } => "e2ee",
+            ServerMessage::Pong {} => "pong",
+            ServerMessage::SessionEnded { .. } => "session_ended",
+            ServerMessage::Error { .. } => "error",
+        }
+    }
 }
 
 /// Stable error codes. Clients switch on these; the texts may change.
@@ -489,15 +555,11 @@ impl ErrorCode {
     }
 }
 
-/// Validates a display name (`knock`, host tokens): trimmed, 1–[`MAX_NAME_CHARS`] characters,
-/// no control characters. Returns the trimmed name.
+/// Validates a display name (`knock`, walk-in and host tokens) with the one name check all of
+/// Confidant uses ([`confidant_text::check_name`]): trimmed, 1–[`MAX_NAME_CHARS`] characters,
+/// no control, bidi override or isolate characters. Returns the trimmed name.
 pub fn clean_name(name: &str) -> Option<String> {
-    let n = name.trim();
-    let chars = n.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || n.chars().any(char::is_control) {
-        return None;
-    }
-    Some(n.to_owned())
+    confidant_text::check_name(name, MAX_NAME_CHARS).ok()
 }
 
 /// The frame relayed for an `e2ee` message from participant `from`: the payload unread, or

@@ -30,6 +30,10 @@ pub struct Claims {
     pub name: String,
     /// Audience, always `confidant-join`.
     pub aud: String,
+    /// For a host token: the counsellor's login session it was issued under (an opaque id,
+    /// not the cookie). The token stops working once that login session ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
     /// Issued at (seconds since the epoch).
     pub iat: u64,
     /// Expires at (seconds since the epoch).
@@ -89,16 +93,43 @@ impl Tokens {
         iat: u64,
         exp: u64,
     ) -> Result<String, Error> {
-        let claims = Claims {
+        self.encode(&Claims {
             sub: participant.to_owned(),
             room: room.to_owned(),
             role,
             name: name.to_owned(),
             aud: AUDIENCE.to_owned(),
+            login: None,
             iat,
             exp,
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        })
+    }
+
+    /// Issues a host token for `participant` in `room`, bound to the counsellor's login
+    /// session `login`, valid for `ttl` from now.
+    pub fn issue_host(
+        &self,
+        room: &str,
+        participant: &str,
+        name: &str,
+        login: &str,
+        ttl: Duration,
+    ) -> Result<String, Error> {
+        let iat = unix_now();
+        self.encode(&Claims {
+            sub: participant.to_owned(),
+            room: room.to_owned(),
+            role: Role::Host,
+            name: name.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            login: Some(login.to_owned()),
+            iat,
+            exp: iat + ttl.as_secs(),
+        })
+    }
+
+    fn encode(&self, claims: &Claims) -> Result<String, Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
             .map_err(|e| Error::Token(e.to_string()))
     }
 

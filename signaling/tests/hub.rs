@@ -18,6 +18,8 @@ use serde_json::json;
 const KEY: [u8; 32] = [9u8; 32];
 const ROOM: &str = "room-a";
 const LINK: &str = "link-for-room-a";
+/// The login session under which test host tokens are issued.
+const LOGIN: &str = "login-1";
 
 #[derive(Default)]
 struct MemDirectory {
@@ -25,6 +27,7 @@ struct MemDirectory {
     ended: Mutex<HashSet<String>>,
     allow_unencrypted: Mutex<bool>,
     chats: Mutex<Vec<StoredChat>>,
+    logged_out: Mutex<HashSet<String>>,
 }
 
 impl Directory for MemDirectory {
@@ -52,6 +55,9 @@ impl Directory for MemDirectory {
             };
             Ok((!self.ended.lock().unwrap().contains(room)).then_some(policy))
         })
+    }
+    fn login_active<'a>(&'a self, login: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move { Ok(!self.logged_out.lock().unwrap().contains(login)) })
     }
     fn end_room<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
@@ -179,7 +185,7 @@ impl Client {
 
 async fn host(s: &Setup) -> (Client, String) {
     let mut c = Client::connect(&s.hub);
-    let token = s.hub.host_token(ROOM, "Dr. Berg").unwrap();
+    let token = s.hub.host_token(ROOM, "Dr. Berg", LOGIN).unwrap();
     c.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
     let joined = c.until("joined").await;
     assert_eq!(joined["role"], "host");
@@ -244,6 +250,15 @@ async fn missing_or_extra_fields_are_invalid_message() {
     assert_eq!(c.error_code().await, ErrorCode::InvalidMessage);
     c.send(json!({"type": "ping", "extra": true}));
     assert_eq!(c.error_code().await, ErrorCode::InvalidMessage);
+}
+
+#[tokio::test]
+async fn a_frame_the_websocket_layer_refused_as_too_large_gets_the_same_answer() {
+    let s = setup().await;
+    let mut c = Client::connect(&s.hub);
+    c.tx.unbounded_send(Ok(Inbound::TooLarge)).unwrap();
+    assert_eq!(c.error_code().await, ErrorCode::TooLarge);
+    assert_eq!(c.closed().await, 1009);
 }
 
 #[tokio::test]
@@ -313,7 +328,7 @@ async fn expired_token_is_refused() {
 async fn token_for_room_a_does_not_open_room_b() {
     let s = setup().await;
     let mut c = Client::connect(&s.hub);
-    let token = s.hub.host_token(ROOM, "Dr. Berg").unwrap();
+    let token = s.hub.host_token(ROOM, "Dr. Berg", LOGIN).unwrap();
     c.send(json!({"type": "join", "v": 1, "room": "room-b", "token": token}));
     assert_eq!(c.error_code().await, ErrorCode::WrongRoom);
     assert_eq!(c.closed().await, 1008);
@@ -344,7 +359,14 @@ async fn unknown_link_is_link_invalid() {
 async fn bad_names_are_refused() {
     let s = setup().await;
     let mut c = Client::connect(&s.hub);
-    for name in ["", "   ", "a\u{0007}b", &"n".repeat(81)] {
+    // Control characters, and the bidi overrides and isolates that would make a lobby entry
+    // show another name than the one typed ("Trojan Source"), as the booking forms refuse.
+    let bidi: Vec<String> = ('\u{202A}'..='\u{202E}')
+        .chain('\u{2066}'..='\u{2069}')
+        .map(|c| format!("Alex{c}xelA"))
+        .collect();
+    let plain = ["", "   ", "a\u{0007}b", &"n".repeat(81)];
+    for name in plain.iter().copied().chain(bidi.iter().map(String::as_str)) {
         c.send(json!({"type": "knock", "v": 1, "link": LINK, "name": name}));
         assert_eq!(
             c.error_code().await,
@@ -672,7 +694,7 @@ async fn joined_carries_turn_credentials_for_that_participant_when_configured() 
     let (g, gid) = guest(&s, &mut h, "Alex").await;
     drop(g);
     let mut c = Client::connect(&s.hub);
-    let token = s.hub.host_token(ROOM, "Dr. Berg").unwrap();
+    let token = s.hub.host_token(ROOM, "Dr. Berg", LOGIN).unwrap();
     c.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
     let joined = c.until("joined").await;
     let ice = &joined["ice_servers"][0];
@@ -696,7 +718,7 @@ async fn joined_carries_turn_credentials_for_that_participant_when_configured() 
 
     let plain = setup().await;
     let mut p = Client::connect(&plain.hub);
-    let token = plain.hub.host_token(ROOM, "Dr. Berg").unwrap();
+    let token = plain.hub.host_token(ROOM, "Dr. Berg", LOGIN).unwrap();
     p.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
     assert!(p.until("joined").await.get("ice_servers").is_none());
 }
@@ -730,6 +752,7 @@ async fn a_guest_token_joins_without_the_lobby_and_rooms_with_host_follow_the_ho
     assert!(s.hub.rooms_with_host().is_empty());
     // A name the protocol would refuse is refused here too.
     assert!(s.hub.guest_token(ROOM, "").is_err());
+    assert!(s.hub.guest_token(ROOM, "Kim\u{202E}reklaW").is_err());
     assert!(s.hub.guest_token(ROOM, &"x".repeat(81)).is_err());
 }
 
@@ -756,4 +779,172 @@ async fn video_size_is_checked_before_it_reaches_the_sfu() {
     a.send(json!({"type": "ping"}));
     let next = a.msg().await;
     assert!(matches!(next, ServerMessage::Pong { .. }), "{next:?}");
+}
+
+/// Knocks as `name`, is admitted by `host`; returns the waiting connection and its join token
+/// (not yet used).
+async fn admitted(s: &Setup, host: &mut Client, name: &str) -> (Client, serde_json::Value) {
+    let mut g = Client::connect(&s.hub);
+    g.send(json!({"type": "knock", "v": 1, "link": LINK, "name": name}));
+    let lobby_id = g.until("lobby_waiting").await["lobby_id"].clone();
+    for _ in 0..10 {
+        let lobby = host.until("lobby").await;
+        if lobby["waiting"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["lobby_id"] == lobby_id)
+        {
+            break;
+        }
+    }
+    host.send(json!({"type": "admit", "lobby_id": lobby_id}));
+    let token = g.until("admitted").await["token"].clone();
+    (g, token)
+}
+
+/// A fresh connection joining with `token` is refused as `invalid_token` and closed (1008).
+async fn token_refused(s: &Setup, token: &serde_json::Value) {
+    let mut c = Client::connect(&s.hub);
+    c.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
+    assert_eq!(c.error_code().await, ErrorCode::InvalidToken);
+    assert_eq!(c.closed().await, 1008);
+}
+
+#[tokio::test]
+async fn removed_guest_is_told_closed_and_neither_token_brings_it_back() {
+    let s = setup_with(HubConfig {
+        resume_grace: Duration::from_secs(20),
+        ..HubConfig::default()
+    })
+    .await;
+    let (mut h, _) = host(&s).await;
+    let (mut g, token) = admitted(&s, &mut h, "Alex").await;
+    g.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
+    let joined = g.until("joined").await;
+    let (gid, secret) = (
+        joined["participant_id"].clone(),
+        joined["resume_token"].clone(),
+    );
+    h.until("participant_joined").await;
+
+    h.send(json!({"type": "remove", "participant_id": gid}));
+    assert_eq!(g.until("removed").await, json!({"type": "removed"}));
+    assert_eq!(g.closed().await, 1000);
+    let left = h.until("participant_left").await;
+    assert_eq!(
+        (&left["participant_id"], left["reason"].as_str()),
+        (&gid, Some("removed"))
+    );
+    assert_eq!(s.hub.stats().participants, 1);
+
+    // The admission token (still within its 10 minutes) no longer joins.
+    token_refused(&s, &token).await;
+    // Nor does the resume secret, though the resume grace has not run out.
+    let mut r = Client::connect(&s.hub);
+    r.send(json!({"type": "resume", "v": 1, "participant_id": gid, "resume_token": secret}));
+    assert_eq!(r.error_code().await, ErrorCode::ResumeFailed);
+    assert_eq!(r.closed().await, 1008);
+}
+
+#[tokio::test]
+async fn a_guest_removed_while_reconnecting_cannot_resume() {
+    let s = setup_with(HubConfig {
+        resume_grace: Duration::from_secs(20),
+        ..HubConfig::default()
+    })
+    .await;
+    let (mut h, _) = host(&s).await;
+    let (mut g, token) = admitted(&s, &mut h, "Alex").await;
+    g.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
+    let joined = g.until("joined").await;
+    drop(g);
+    assert_eq!(
+        h.until("participant_updated").await["participant"]["connected"],
+        false
+    );
+    h.send(json!({"type": "remove", "participant_id": joined["participant_id"]}));
+    assert_eq!(h.until("participant_left").await["reason"], "removed");
+    let mut r = Client::connect(&s.hub);
+    r.send(json!({"type": "resume", "v": 1, "participant_id": joined["participant_id"], "resume_token": joined["resume_token"]}));
+    assert_eq!(r.error_code().await, ErrorCode::ResumeFailed);
+}
+
+#[tokio::test]
+async fn only_a_host_removes_and_only_guests_are_removed() {
+    let s = setup().await;
+    let (mut h, hid) = host(&s).await;
+    let (mut g, gid) = guest(&s, &mut h, "Alex").await;
+    g.send(json!({"type": "remove", "participant_id": hid}));
+    assert_eq!(g.until("error").await["code"], "forbidden");
+    h.send(json!({"type": "remove", "participant_id": hid}));
+    assert_eq!(h.until("error").await["code"], "forbidden");
+    h.send(json!({"type": "remove", "participant_id": "123"}));
+    assert_eq!(h.until("error").await["code"], "not_found");
+    // Still both there.
+    g.send(json!({"type": "chat", "text": "still here"}));
+    assert_eq!(h.until("chat").await["participant_id"], gid.as_str());
+    let mut c = Client::connect(&s.hub);
+    c.send(json!({"type": "remove", "participant_id": gid}));
+    assert_eq!(c.error_code().await, ErrorCode::NotJoined);
+}
+
+#[tokio::test]
+async fn an_admission_token_dies_when_its_guest_leaves() {
+    let s = setup().await;
+    let (mut h, _) = host(&s).await;
+    let (mut g, token) = admitted(&s, &mut h, "Alex").await;
+    g.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
+    g.until("joined").await;
+    g.send(json!({"type": "leave"}));
+    assert_eq!(h.until("participant_left").await["reason"], "left");
+    token_refused(&s, &token).await;
+}
+
+#[tokio::test]
+async fn revoking_the_link_voids_admissions_not_yet_used() {
+    let s = setup().await;
+    let (mut h, _) = host(&s).await;
+    let (_g, token) = admitted(&s, &mut h, "Alex").await;
+    let (_walkin, walkin_token) = s.hub.guest_token(ROOM, "Kim Walker").unwrap();
+    // Another room's admissions are untouched.
+    let (_, other_room) = s.hub.guest_token("room-b", "Other").unwrap();
+    s.hub.revoke_admissions(ROOM);
+    token_refused(&s, &token).await;
+    token_refused(&s, &json!(walkin_token)).await;
+    let mut o = Client::connect(&s.hub);
+    o.send(json!({"type": "join", "v": 1, "room": "room-b", "token": other_room}));
+    o.until("joined").await;
+}
+
+#[tokio::test]
+async fn ending_the_session_voids_admissions() {
+    let s = setup().await;
+    let (mut h, _) = host(&s).await;
+    let (_g, token) = admitted(&s, &mut h, "Alex").await;
+    s.hub.end_room(ROOM, "ended_by_host").await;
+    // The room is open again in the directory (as if reopened): the old admission stays void.
+    token_refused(&s, &token).await;
+}
+
+#[tokio::test]
+async fn a_host_token_stops_working_when_its_login_session_ends() {
+    let s = setup().await;
+    let token = s.hub.host_token(ROOM, "Dr. Berg", LOGIN).unwrap();
+    s.dir.logged_out.lock().unwrap().insert(LOGIN.to_owned());
+    let mut c = Client::connect(&s.hub);
+    c.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
+    assert_eq!(c.error_code().await, ErrorCode::InvalidToken);
+    assert_eq!(c.closed().await, 1008);
+    // A host token bound to no login session at all is refused too.
+    let unbound = s
+        .tokens
+        .issue(ROOM, "77", Role::Host, "Dr. Berg", Duration::from_secs(60))
+        .unwrap();
+    token_refused(&s, &json!(unbound)).await;
+    // Another login session of the same counsellor still works.
+    let other = s.hub.host_token(ROOM, "Dr. Berg", "login-2").unwrap();
+    let mut h = Client::connect(&s.hub);
+    h.send(json!({"type": "join", "v": 1, "room": ROOM, "token": other}));
+    assert_eq!(h.until("joined").await["role"], "host");
 }

@@ -66,44 +66,54 @@ fn every_client_message_type_has_an_example() {
 }
 
 #[test]
-fn every_server_message_type_has_an_example() {
+fn every_server_message_type_has_an_example_and_no_other_is_documented() {
     let documented: BTreeSet<String> = blocks("server").iter().map(|b| type_of(b)).collect();
-    let all = [
-        "lobby_waiting",
-        "lobby",
-        "admitted",
-        "rejected",
-        "joined",
-        "participant_joined",
-        "participant_updated",
-        "participant_left",
-        "answer",
-        "offer",
-        "track_published",
-        "track_unpublished",
-        "media_lost",
-        "active_speaker",
-        "mute",
-        "chat",
-        "chat_history",
-        "e2ee",
-        "pong",
-        "session_ended",
-        "error",
-    ];
-    for t in all {
-        assert!(
-            documented.contains(t),
-            "server message {t} has no example in PROTOCOL.md"
-        );
+    let server: BTreeSet<String> = ServerMessage::TYPES.iter().map(|t| t.to_string()).collect();
+    assert_eq!(
+        documented, server,
+        "PROTOCOL.md's server examples and the server's message types differ"
+    );
+    // Each example's tag is the one its variant serialises with (type_name is exhaustive, so
+    // a new variant cannot be added without a tag).
+    for e in blocks("server") {
+        let msg: ServerMessage = serde_json::from_str(&e).unwrap();
+        assert_eq!(msg.type_name(), type_of(&e));
     }
-    // And the list above is complete: every documented type is a real server message.
-    for t in &documented {
-        assert!(
-            all.contains(&t.as_str()),
-            "{t} documented but not in the list"
-        );
-    }
+}
+
+#[test]
+fn every_documented_client_type_is_one_the_server_takes() {
+    let documented: BTreeSet<String> = blocks("client").iter().map(|b| type_of(b)).collect();
+    let client: BTreeSet<String> = confidant_signaling::protocol::ClientMessage::TYPES
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    assert_eq!(documented, client);
+}
+
+/// Each `### name` / `### a / b` heading of the two message sections names real message
+/// types, and every type has its heading: the document's message list is the server's.
+#[test]
+fn message_headings_list_exactly_the_protocol_types() {
+    let doc = include_str!("../PROTOCOL.md");
+    let section = |start: &str, end: &str| -> BTreeSet<String> {
+        let body = &doc[doc.find(start).unwrap()..];
+        let body = &body[..body.find(end).unwrap_or(body.len())];
+        body.lines()
+            .filter_map(|l| l.strip_prefix("### "))
+            .flat_map(|h| h.split('/').map(|t| t.trim().to_owned()))
+            .collect()
+    };
+    let client = section("## Client → server", "## Server → client");
+    let server = section("## Server → client", "\n## ");
+    let want_client: BTreeSet<String> = confidant_signaling::protocol::ClientMessage::TYPES
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    let want_server: BTreeSet<String> =
+        ServerMessage::TYPES.iter().map(|t| t.to_string()).collect();
+    assert_eq!(client, want_client, "client headings");
+    assert_eq!(server, want_server, "server headings");
 }
 
 #[test]

@@ -26,7 +26,16 @@ async function snapshot(page) {
   return page.evaluate(async () => {
     const c = window.confidant;
     if (!c || !c.pc) return null;
-    const s = { frames: 0, lost: c.mediaLost, e2ee: c.e2ee.state, old: c.pc.markedOld === true, state: c.pc.connectionState };
+    const badge = document.querySelector('[data-testid="e2ee-status"]');
+    const s = {
+      frames: 0,
+      lost: c.mediaLost,
+      e2ee: c.e2ee.state,
+      badge: badge ? badge.dataset.e2ee : null,
+      label: badge ? badge.textContent : null,
+      old: c.pc.markedOld === true,
+      state: c.pc.connectionState,
+    };
     (await c.pc.getStats()).forEach((r) => {
       if (r.type === 'inbound-rtp' && r.kind === 'video') s.frames += r.framesDecoded || 0;
     });
@@ -86,13 +95,17 @@ describe('A call whose UDP path breaks and comes back', { timeout: 5 * 60_000 },
         }, { timeout: 60_000, interval: 500 }).catch((e) => {
           throw new Error(`${e.message}: ${JSON.stringify(last)}; relay ${JSON.stringify(relay.counts)}`);
         });
+        // The badge tells the truth: no media flows, so it does not say "encrypted".
+        last = await snapshot(page);
+        assert.equal(last.badge, 'no_media', `${name}: badge while media is lost: ${JSON.stringify(last)}`);
+        assert.ok(!/end-to-end encrypted/i.test(last.label), `${name}: badge text ${last.label}`);
       }
       relay.block(false);
 
       for (const [name, page] of pages) {
         await until(`${name}: video decoding again on a new connection, encrypted`, async () => {
           last = await snapshot(page);
-          return last && !last.old && last.frames > 30 && last.e2ee === 'on';
+          return last && !last.old && last.frames > 30 && last.e2ee === 'on' && last.badge === 'on';
         }, { timeout: 90_000, interval: 500 }).catch((e) => {
           throw new Error(`${e.message}: ${JSON.stringify(last)}; relay ${JSON.stringify(relay.counts)}`);
         });

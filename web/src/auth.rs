@@ -73,20 +73,15 @@ pub fn normalize_email(raw: &str) -> Result<String, AppError> {
     }
 }
 
-/// Checks a counsellor display name: 1 to 80 characters, no control characters.
+/// Checks a counsellor display name: 1 to 80 characters, no control, bidi override or isolate
+/// characters (the one name check, `confidant_text`).
 pub fn normalize_name(raw: &str) -> Result<String, AppError> {
-    let name = raw.trim().to_owned();
-    let len = name.chars().count();
-    if len == 0
-        || len > confidant_signaling::protocol::MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(AppError::invalid(
+    confidant_text::check_name(raw, confidant_signaling::protocol::MAX_NAME_CHARS).map_err(|_| {
+        AppError::invalid(
             "name",
-            "must be 1 to 80 characters without control characters",
-        ));
-    }
-    Ok(name)
+            "must be 1 to 80 characters without control or bidi characters",
+        )
+    })
 }
 
 /// Creates a counsellor. A duplicate e-mail is a [`AppError::Conflict`].
@@ -144,6 +139,10 @@ pub struct Counsellor {
     /// Clients whose browser cannot encrypt media end to end may join this counsellor's
     /// sessions unencrypted (everyone then sees the session is not end-to-end encrypted).
     pub allow_unencrypted_join: bool,
+    /// The login session this request came with (a random id, not the cookie): host join
+    /// tokens are bound to it, so they end with it.
+    #[serde(skip)]
+    pub login_id: String,
 }
 
 /// The counsellor whose valid session cookie comes with `headers`, if any.
@@ -155,8 +154,8 @@ pub async fn current_counsellor(
     let Some(cookie) = jar.get(SESSION_COOKIE) else {
         return Ok(None);
     };
-    let row: Option<(String, String, String, i64)> = sqlx::query_as(
-        "SELECT c.id, c.email, c.name, c.allow_unencrypted_join
+    let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
+        "SELECT c.id, c.email, c.name, c.allow_unencrypted_join, s.login_id
          FROM auth_sessions s JOIN counsellors c ON c.id = s.counsellor_id
          WHERE s.token_hash = $1 AND s.expires_at > $2",
     )
@@ -164,14 +163,15 @@ pub async fn current_counsellor(
     .bind(now_ms())
     .fetch_optional(&state.db)
     .await?;
-    Ok(
-        row.map(|(id, email, name, allow_unencrypted_join)| Counsellor {
+    Ok(row.map(
+        |(id, email, name, allow_unencrypted_join, login_id)| Counsellor {
             id,
             email,
             name,
             allow_unencrypted_join: allow_unencrypted_join != 0,
-        }),
-    )
+            login_id,
+        },
+    ))
 }
 
 impl FromRequestParts<AppState> for Counsellor {
@@ -287,11 +287,12 @@ pub async fn login(
         .bind(now)
         .execute(&state.db)
         .await?;
-    sqlx::query("INSERT INTO auth_sessions (token_hash, counsellor_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO auth_sessions (token_hash, counsellor_id, created_at, expires_at, login_id) VALUES ($1, $2, $3, $4, $5)")
         .bind(sha256_hex(&token))
         .bind(&id)
         .bind(now)
         .bind(now + SESSION_TTL.num_milliseconds())
+        .bind(uuid::Uuid::new_v4().to_string())
         .execute(&state.db)
         .await?;
     tracing::info!(counsellor_id = %id, "logged in");
@@ -398,6 +399,8 @@ mod tests {
         assert!(normalize_name("  ").is_err());
         assert!(normalize_name(&"x".repeat(81)).is_err());
         assert!(normalize_name("a\u{7}b").is_err());
+        assert!(normalize_name("Dr.\u{202E} Berg").is_err());
+        assert!(normalize_name("\u{2066}Berg").is_err());
     }
 
     #[test]

@@ -190,6 +190,20 @@ impl Directory for SqlDirectory {
         })
     }
 
+    fn login_active<'a>(&'a self, login: &'a str) -> BoxFuture<'a, Result<bool, SignalingError>> {
+        Box::pin(async move {
+            let live: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM auth_sessions WHERE login_id = $1 AND expires_at > $2",
+            )
+            .bind(login)
+            .bind(now_ms())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(dir_err)?;
+            Ok(live > 0)
+        })
+    }
+
     fn end_room<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<(), SignalingError>> {
         Box::pin(async move {
             sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, $1) WHERE id = $2")

@@ -303,7 +303,8 @@ pub async fn get(
     ))
 }
 
-/// Revoke the join link: nobody new is admitted; people in the room stay. Idempotent.
+/// Revoke the join link: nobody new is admitted, and admissions not yet used are void; people
+/// in the room stay (and can reconnect within the resume grace). Idempotent.
 #[utoipa::path(
     post, path = "/api/sessions/{id}/revoke", tag = "sessions",
     params(("id" = uuid::Uuid, Path, description = "Session id")),
@@ -324,6 +325,8 @@ pub async fn revoke(
         .bind(&row.id)
         .execute(&state.db)
         .await?;
+    // Admitted guests who have not joined yet, and any guest's join token, stop working too.
+    state.hub.revoke_admissions(&row.id);
     tracing::info!(session_id = %row.id, "session link revoked");
     Ok(axum::Json(
         own_row(&state, &owner, &row.id)
@@ -380,7 +383,9 @@ pub async fn host_token(
         SessionStatus::Expired => return Err(AppError::Conflict("the session has expired".into())),
         SessionStatus::Active | SessionStatus::Revoked => {}
     }
-    let token = state.hub.host_token(&row.id, &owner.name)?;
+    let token = state
+        .hub
+        .host_token(&row.id, &owner.name, &owner.login_id)?;
     Ok(axum::Json(HostToken {
         room: row.id,
         token,

@@ -6,13 +6,20 @@ use axum::response::Response;
 use confidant_signaling::{Hub, Inbound, Outbound};
 use futures::future::ready;
 use futures::{SinkExt, StreamExt};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::AppState;
 
-/// Largest websocket message or frame axum reads, in bytes. Above the protocol's 64 KiB on
-/// purpose: the hub answers an oversized message with a `too_large` error the client can
-/// show, instead of the connection just dropping.
-pub const MAX_WS_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Largest websocket message or frame axum reads, in bytes: the protocol's one limit. A bigger
+/// frame is refused from its header, without reading it, and reaches the hub as
+/// [`Inbound::TooLarge`], so the client gets the same `too_large` error and close 1009 at any
+/// size.
+pub const MAX_WS_MESSAGE_BYTES: usize = confidant_signaling::protocol::MAX_MESSAGE_BYTES;
+/// How long the socket stays open after refusing an oversized frame, so the client reads the
+/// `too_large` error and close frame before the connection goes (see [`serve`]).
+const TOO_LARGE_LINGER: Duration = Duration::from_secs(2);
 
 /// Websocket upgrade for signalling (protocol in `signaling/PROTOCOL.md`).
 #[utoipa::path(get, path = "/ws", tag = "signalling",
@@ -37,6 +44,16 @@ fn outbound_to_message(out: Outbound) -> Message {
     }
 }
 
+/// Whether a read error is the websocket layer refusing a message over the size limit.
+fn is_too_large(err: &axum::Error) -> bool {
+    matches!(
+        std::error::Error::source(err).and_then(|e| e.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(
+            tungstenite::error::CapacityError::MessageTooLong { .. }
+        ))
+    )
+}
+
 /// Maps one received message; `None` for frames the hub does not see (ping, pong).
 /// A close frame ends the stream before it gets here.
 fn message_to_inbound(msg: Message) -> Option<Inbound> {
@@ -50,10 +67,29 @@ fn message_to_inbound(msg: Message) -> Option<Inbound> {
 async fn serve(hub: Hub, socket: WebSocket) {
     let (sink, stream) = socket.split();
     let sink = sink.with(|out: Outbound| ready(Ok::<_, axum::Error>(outbound_to_message(out))));
+    let too_large = Arc::new(AtomicBool::new(false));
+    let seen = too_large.clone();
     let stream = stream
         .take_while(|msg| ready(!matches!(msg, Ok(Message::Close(_)))))
-        .filter_map(|msg| ready(msg.map(message_to_inbound).transpose()));
-    hub.serve(Box::pin(sink), Box::pin(stream)).await;
+        .filter_map(|msg| {
+            ready(match msg {
+                Ok(msg) => message_to_inbound(msg).map(Ok),
+                // The layer stops reading after this; the hub answers and closes.
+                Err(e) if is_too_large(&e) => {
+                    seen.store(true, Ordering::Relaxed);
+                    Some(Ok(Inbound::TooLarge))
+                }
+                Err(e) => Some(Err(e)),
+            })
+        });
+    let (mut sink, mut stream) = (Box::pin(sink), Box::pin(stream));
+    hub.serve(&mut sink, &mut stream).await;
+    if too_large.load(Ordering::Relaxed) {
+        // The rest of the refused frame is still unread: closing the socket now would make
+        // the kernel reset the connection and drop the error and close frame just sent, so
+        // the client would see 1006. Keep it a moment for the client to read them.
+        tokio::time::sleep(TOO_LARGE_LINGER).await;
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 // running in the e2ee worker; keys are exchanged over the signalling `e2ee` relay (e2ee.js).
 
 import { t, errorText, formatTime } from './i18n.js';
-import { h, clear, notice, announce } from './ui.js';
+import { h, clear, notice, announce, confirmButton } from './ui.js';
 import { devicePicker, stopStream } from './media.js';
 import { MediaEncryption, e2eeSupport } from './e2ee.js';
 
@@ -130,6 +130,12 @@ export class Call {
     this.state = 'idle';
     this.blockedAudio = new Set();
     this.e2ee = null;
+    /**
+     * The media connection: `connecting` (first one, not up yet), `up` (connected, and the SFU
+     * did not say it lost it) or `down` (ICE failed or disconnected, or `media_lost`; stays so
+     * while a new connection is being made, until that one is up).
+     */
+    this.media = 'connecting';
     this.e2eeStatus = { state: e2eeSupport() ? 'pending' : 'unsupported', code: null, complete: false, participants: 1 };
     // The session's counsellor lets browsers that cannot encrypt join unencrypted.
     this.allowUnencrypted = document.body.dataset.allowUnencrypted === 'true';
@@ -313,7 +319,11 @@ export class Call {
 
   updateE2ee() {
     const plain = this.state !== 'idle' && this.roomPlain() && this.e2eeStatus.state !== 'unsupported';
-    const s = plain ? { ...this.e2eeStatus, state: 'off', code: null, plain: true } : this.e2eeStatus;
+    let s = plain ? { ...this.e2eeStatus, state: 'off', code: null, plain: true } : this.e2eeStatus;
+    // "Encrypted" only while encrypted media actually flows: with the media connection down
+    // (ICE failed, the SFU lost it, not connected yet) the badge does not reassure.
+    if (s.state === 'on' && this.media !== 'up') s = { ...s, state: this.media === 'down' ? 'no_media' : 'connecting' };
+    s = { ...s, keys: this.e2eeStatus.state, media: this.media };
     if (this.e2eeBadge) this.e2eeBadge.title = plain ? t('e2ee.room_plain') : '';
     confidant.e2ee = {
       ...s,
@@ -400,14 +410,15 @@ export class Call {
     const audio = h('audio', { autoplay: true, testid: 'remote-audio' });
     const nameEl = h('span', { class: 'tile-name', testid: 'tile-name' });
     const badges = h('span', { class: 'tile-badges' });
+    const actions = h('span', { class: 'tile-actions' });
     const element = h(
       'div',
       { class: 'tile remote-tile video-off', testid: 'remote-tile', dataset: { participantId: pid } },
       video,
       audio,
-      h('div', { class: 'tile-label' }, nameEl, badges),
+      h('div', { class: 'tile-label' }, nameEl, badges, actions),
     );
-    tile = { participantId: pid, name: '', element, video, audio, nameEl, badges, stream: null, resize: null };
+    tile = { participantId: pid, name: '', element, video, audio, nameEl, badges, actions, stream: null, resize: null };
     this.tiles[pid] = tile;
     if (typeof ResizeObserver !== 'undefined') {
       tile.resize = new ResizeObserver(() => this.scheduleVideoSizes());
@@ -430,8 +441,33 @@ export class Call {
     tile.audioMuted = !!(info && info.audio_muted);
     tile.videoMuted = !!(info && info.video_muted);
     this.renderBadges(tile.badges, tile.audioMuted, tile.videoMuted, !info || info.connected !== false);
+    this.renderRemove(tile, info);
     const hasVideo = !!(tile.stream && tile.stream.getVideoTracks().some((tr) => tr.readyState === 'live'));
     tile.element.classList.toggle('video-off', tile.videoMuted || !hasVideo);
+  }
+
+  /** The host's button beside each guest: remove it from the call (after a confirmation). */
+  renderRemove(tile, info) {
+    const want = this.role === 'host' && !!info && info.role === 'guest';
+    const name = tile.name || t('call.participant');
+    if (!want || tile.removeFor === name) {
+      if (!want) clear(tile.actions);
+      return;
+    }
+    clear(tile.actions);
+    tile.removeFor = name;
+    const wrap = confirmButton({
+      label: t('call.remove'),
+      question: t('call.remove_confirm', { name }),
+      testid: 'remove-participant',
+      confirmTestid: 'remove-participant-confirm',
+      onConfirm: async () => {
+        this.signaling.send({ type: 'remove', participant_id: tile.participantId });
+      },
+    });
+    const button = wrap.querySelector('button');
+    if (button) button.setAttribute('aria-label', t('call.remove_label', { name }));
+    tile.actions.appendChild(wrap);
   }
 
   removeTile(pid) {
@@ -524,6 +560,7 @@ export class Call {
       for (const msg of m.messages || []) this.addChat(msg);
     });
     on('session_ended', (m) => this.finish('ended', m.reason));
+    on('removed', () => this.finish('ended', 'removed'));
     on('error', (m) => this.onError(m));
     on('state', () => this.updateConnection());
     on('lost', () => {
@@ -660,6 +697,8 @@ export class Call {
       // a rebuilt connection: the server replaces our SFU peer when it gets the new offer
       this.pc.close();
     }
+    if (this.media === 'up') this.media = 'down';
+    this.updateE2ee();
     const pc = new RTCPeerConnection({
       bundlePolicy: 'max-bundle',
       rtcpMuxPolicy: 'require',
@@ -678,6 +717,10 @@ export class Call {
     });
     pc.addEventListener('connectionstatechange', () => {
       if (this.pc !== pc) return;
+      const st = pc.connectionState;
+      if (st === 'connected') this.media = 'up';
+      else if (st === 'failed' || st === 'disconnected' || st === 'closed') this.media = 'down';
+      this.updateE2ee();
       this.updateConnection();
       if (pc.connectionState === 'connected') {
         this.restarts = 0;
@@ -747,6 +790,8 @@ export class Call {
   onMediaLost() {
     if (this.state !== 'in-call') return;
     confidant.mediaLost += 1;
+    this.media = 'down';
+    this.updateE2ee();
     console.info('the server lost our media connection; starting media again');
     this.scheduleRestart();
   }
@@ -931,7 +976,11 @@ export class Call {
     let title;
     let text = '';
     let testid;
-    if (kind === 'ended') {
+    if (kind === 'ended' && detail === 'removed') {
+      title = t('call.removed');
+      text = t('call.removed_text');
+      testid = 'removed';
+    } else if (kind === 'ended') {
       title = t('call.ended');
       text =
         { ended_by_host: t('call.ended_by_host'), expired: t('call.ended_expired'), revoked: t('call.ended_revoked') }[detail] || '';

@@ -4,7 +4,7 @@
 const PING_INTERVAL_MS = 10_000;
 const RESUME_WINDOW_MS = 30_000;
 /** Server messages after which the server closes the connection for good. */
-const FINAL_TYPES = new Set(['session_ended', 'rejected']);
+const FINAL_TYPES = new Set(['session_ended', 'rejected', 'removed']);
 /** Error codes after which reconnecting makes no sense. */
 const FINAL_ERRORS = new Set(['unsupported_version', 'replaced', 'resume_failed', 'too_large', 'link_invalid']);
 

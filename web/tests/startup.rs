@@ -135,7 +135,7 @@ async fn secrets_can_come_from_given_files() {
     assert!(!dir.path().join("data/secrets").exists());
     assert_eq!(std::fs::read(&jwt).unwrap(), [1u8; 32]);
     // Join tokens are signed with the given key.
-    let token = state.hub.host_token("room", "Name").unwrap();
+    let token = state.hub.host_token("room", "Name", "login").unwrap();
     confidant_signaling::Tokens::new(&[1u8; 32])
         .verify(&token, "room")
         .unwrap();

@@ -499,6 +499,15 @@ async fn bad_input_is_refused_naming_the_field() {
             json!({"first_name": "A\u{7}", "last_name": "B"}),
             "first_name",
         ),
+        // Bidi overrides and isolates, refused as the booking forms and the lobby refuse them.
+        (
+            json!({"first_name": "A", "last_name": "B\u{202E}nimda"}),
+            "last_name",
+        ),
+        (
+            json!({"first_name": "\u{2067}A", "last_name": "B"}),
+            "first_name",
+        ),
         (
             json!({"first_name": "A", "last_name": "B", "topic": "Astrology"}),
             "topic",

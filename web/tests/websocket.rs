@@ -215,22 +215,77 @@ async fn chat_is_sealed_in_sqlite_and_replayed_after_reconnect() {
     assert_eq!(history["messages"][0]["name"], "Client");
 }
 
+/// Sends one text frame of `len` bytes and reads what comes back: the error code, if any, and
+/// the close code. The frame is written raw from a thread of its own on a second handle of the
+/// socket, as a browser's network stack would keep sending it while the server answers; the
+/// websocket client only reads (it would otherwise try to flush its own unsent bytes first).
+async fn send_frame_of(addr: std::net::SocketAddr, len: usize) -> (Option<String>, Option<u16>) {
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    let raw = tcp.try_clone().unwrap();
+    tcp.set_nonblocking(true).unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(
+        format!("ws://{addr}/ws"),
+        tokio::net::TcpStream::from_std(tcp).unwrap(),
+    )
+    .await
+    .unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let prefix = "{\"type\":\"chat\",\"text\":\"";
+        let body = format!("{prefix}{}\"}}", "x".repeat(len - prefix.len() - 2));
+        assert_eq!(body.len(), len);
+        // FIN + text; masked (all-zero key, so the payload goes as is); 64-bit length.
+        let mut frame = vec![0x81u8, 0x80 | 127];
+        frame.extend_from_slice(&(len as u64).to_be_bytes());
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        frame.extend_from_slice(body.as_bytes());
+        // The server may stop reading and close before it is all out.
+        let _ = (&raw).write_all(&frame);
+    });
+    let mut code = None;
+    let mut close = None;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("the server answers in time")
+        {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                code = code.or_else(|| v["code"].as_str().map(str::to_owned));
+                if code.as_deref() != Some("too_large") {
+                    break;
+                }
+            }
+            Some(Ok(Message::Close(f))) => {
+                close = f.map(|f| u16::from(f.code));
+                break;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break,
+        }
+    }
+    drop(ws);
+    writer.join().unwrap();
+    (code, close)
+}
+
 #[tokio::test]
 async fn oversize_frame_over_tcp_gets_too_large_then_close() {
     let t = TestApp::new().await;
     let addr = t.serve_tcp().await;
-    let mut ws = connect(addr).await;
-    let big = format!(
-        "{{\"type\":\"chat\",\"text\":\"{}\"}}",
-        "x".repeat(100 * 1024)
-    );
-    ws.send(Message::Text(big.into())).await.unwrap();
-    let err = next_json(&mut ws).await.expect("an error before the close");
-    assert_eq!(err["code"], "too_large");
-    assert!(
-        next_json(&mut ws).await.is_none(),
-        "connection closed after too_large"
-    );
+    let limit = confidant_signaling::protocol::MAX_MESSAGE_BYTES;
+    // Just over the limit, over the old 1 MiB cut of the websocket layer, and far over it:
+    // always the documented answer, never a close without a code.
+    for len in [limit + 1, 100 * 1024, 1024 * 1024 + 1, 2 * 1024 * 1024] {
+        assert_eq!(
+            send_frame_of(addr, len).await,
+            (Some("too_large".to_owned()), Some(1009)),
+            "a frame of {len} bytes"
+        );
+    }
+    // At the limit the frame is read and judged on its content (a chat before joining).
+    let (code, _) = send_frame_of(addr, limit).await;
+    assert_eq!(code.as_deref(), Some("not_joined"));
 }
 
 #[tokio::test]
@@ -360,4 +415,110 @@ fn turn_url_without_a_secret_is_a_configuration_error() {
     assert_eq!(err.option, "turn-secret-file");
     c.turn_url = vec!["http://not-turn".into()];
     assert_eq!(c.resolve().unwrap_err().option, "turn-url");
+}
+
+/// Knocks on session `s` as "Client" and is admitted by `host`; returns the waiting socket and
+/// its (unused) join token.
+async fn knock_and_be_admitted(
+    addr: std::net::SocketAddr,
+    host: &mut Ws,
+    s: &Value,
+) -> (Ws, Value) {
+    let mut client = connect(addr).await;
+    send(
+        &mut client,
+        json!({"type": "knock", "v": 1, "link": link_token(s), "name": "Client"}),
+    )
+    .await;
+    let lobby_id = until(&mut client, "lobby_waiting").await["lobby_id"].clone();
+    send(host, json!({"type": "admit", "lobby_id": lobby_id})).await;
+    let token = until(&mut client, "admitted").await["token"].clone();
+    (client, token)
+}
+
+/// A fresh connection that joins session `id` with `token` is refused as `invalid_token`.
+async fn join_refused(addr: std::net::SocketAddr, id: &str, token: &Value) {
+    let mut again = connect(addr).await;
+    send(
+        &mut again,
+        json!({"type": "join", "v": 1, "room": id, "token": token}),
+    )
+    .await;
+    assert_eq!(until(&mut again, "error").await["code"], "invalid_token");
+    assert!(
+        next_json(&mut again).await.is_none(),
+        "closed after refusal"
+    );
+}
+
+#[tokio::test]
+async fn a_host_token_stops_working_after_logout() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    let tok = t
+        .post(
+            &format!("/api/sessions/{id}/host-token"),
+            Some(&cookie),
+            None,
+        )
+        .await
+        .json();
+    // The token does not carry the cookie or its hash.
+    let cookie_value = cookie.split_once('=').unwrap().1;
+    let payload = tok["token"].as_str().unwrap().split('.').nth(1).unwrap();
+    assert!(!payload.contains(cookie_value));
+    let r = t.post("/api/auth/logout", Some(&cookie), None).await;
+    assert_eq!(r.status, 204);
+    join_refused(addr, id, &tok["token"]).await;
+    // A new login gets a host token that works again.
+    let cookie = t.login("a@example.org", common::PASSWORD).await;
+    let (_host, joined) = join_as_host(&t, addr, &cookie, id).await;
+    assert_eq!(joined["role"], "host");
+}
+
+#[tokio::test]
+async fn revoking_the_link_voids_an_admission_not_yet_used() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    let (mut host, _) = join_as_host(&t, addr, &cookie, id).await;
+    let (_client, token) = knock_and_be_admitted(addr, &mut host, &s).await;
+    let r = t
+        .post(&format!("/api/sessions/{id}/revoke"), Some(&cookie), None)
+        .await;
+    assert_eq!(r.status, 200);
+    join_refused(addr, id, &token).await;
+}
+
+#[tokio::test]
+async fn a_removed_guest_cannot_join_again_with_its_token() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    let (mut host, _) = join_as_host(&t, addr, &cookie, id).await;
+    let (mut client, token) = knock_and_be_admitted(addr, &mut host, &s).await;
+    send(
+        &mut client,
+        json!({"type": "join", "v": 1, "room": id, "token": token}),
+    )
+    .await;
+    let gid = until(&mut client, "joined").await["participant_id"].clone();
+    send(&mut host, json!({"type": "remove", "participant_id": gid})).await;
+    until(&mut client, "removed").await;
+    match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
+        Ok(Some(Ok(Message::Close(Some(f))))) => assert_eq!(u16::from(f.code), 1000),
+        other => panic!("expected a close frame with a code, got {other:?}"),
+    }
+    assert_eq!(
+        until(&mut host, "participant_left").await["reason"],
+        "removed"
+    );
+    join_refused(addr, id, &token).await;
 }

@@ -136,10 +136,9 @@ pub async fn create(
     if !valid_slug(&slug) {
         return Err(AppError::invalid("slug", "must be 3 to 40 characters of a-z, 0-9 and -"));
     }
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AppError::invalid("name", "must be 1 to 100 characters without control characters"));
-    }
+    let name = confidant_text::check_name(&req.name, 100)
+        .map_err(|_| AppError::invalid("name", "must be 1 to 100 characters without control or bidi characters"))?;
+    let name = name.as_str();
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
     let mut tx = state.db.begin().await?;

@@ -317,7 +317,9 @@ pub async fn submit(
     let signer_name = req.signer_name.trim().to_owned();
     if signer_name.is_empty() {
         problems.push(problem("signer_name", "required", "must be filled in"));
-    } else if signer_name.len() > MAX_SIGNER_NAME || signer_name.chars().any(char::is_control) {
+    } else if signer_name.len() > MAX_SIGNER_NAME
+        || confidant_text::has_forbidden(&signer_name, false)
+    {
         problems.push(problem(
             "signer_name",
             "invalid",

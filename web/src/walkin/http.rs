@@ -131,19 +131,18 @@ pub struct Ticket {
 }
 
 fn name_problem(field: &str, value: &str) -> Option<FieldProblem> {
-    let v = value.trim();
-    let n = v.chars().count();
-    let (code, message) = if n == 0 {
-        ("required", "is required".to_owned())
-    } else if n > MAX_NAME_PART_CHARS {
-        (
+    use confidant_text::Problem;
+    let (code, message) = match confidant_text::check_name(value, MAX_NAME_PART_CHARS) {
+        Ok(_) => return None,
+        Err(Problem::Empty) => ("required", "is required".to_owned()),
+        Err(Problem::TooLong) => (
             "too_long",
             format!("must be at most {MAX_NAME_PART_CHARS} characters"),
-        )
-    } else if v.chars().any(char::is_control) {
-        ("invalid", "must not contain control characters".to_owned())
-    } else {
-        return None;
+        ),
+        Err(Problem::Forbidden) => (
+            "invalid",
+            "must not contain control or bidi characters".to_owned(),
+        ),
     };
     Some(FieldProblem {
         field: field.to_owned(),

@@ -96,7 +96,7 @@ fn clean_labels(field: &str, labels: &[String], max_chars: usize) -> Result<Vec<
     for l in labels {
         let l = l.trim();
         let n = l.chars().count();
-        if n == 0 || n > max_chars || l.chars().any(char::is_control) {
+        if n == 0 || n > max_chars || confidant_text::has_forbidden(l, false) {
             return Err(AppError::invalid(
                 field,
                 format!("each entry must be 1-{max_chars} characters without control characters"),
