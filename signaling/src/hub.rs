@@ -41,7 +41,8 @@ const CLOSE_UNSUPPORTED: u16 = 1003;
 const MAX_CANDIDATE_BYTES: usize = 1024;
 /// Longest id field (lobby id, participant id, room) accepted, in bytes.
 const MAX_ID_BYTES: usize = 128;
-/// Messages dropped by the rate limit, in a row, before the connection is closed.
+/// Messages dropped by the rate limit, in a row (without the sender slowing down until its
+/// burst refilled), at which the connection is closed.
 const MAX_RATE_LIMITED_IN_A_ROW: u32 = 50;
 
 /// Tuning of the hub.
@@ -280,7 +281,13 @@ enum ConnState {
     Done,
 }
 
-/// Per-connection token bucket.
+/// Per-connection token bucket, with the count of messages it dropped since the sender last
+/// slowed down. Sans-IO: every call takes the time.
+///
+/// "Dropped in a row" must not be reset by the odd token the bucket earns back while a flood
+/// goes on (at 450 messages/s against 20/s, every 22nd message passes): the count is reset
+/// only once the bucket has refilled completely, which a sender above the sustained rate never
+/// lets happen. So any sustained rate above the limit reaches [`MAX_RATE_LIMITED_IN_A_ROW`].
 struct Bucket {
     tokens: f64,
     last: Instant,
@@ -302,18 +309,27 @@ impl Bucket {
         }
     }
 
+    /// Takes a token for one message at `now`; `false` if the message is to be dropped.
     fn take(&mut self, now: Instant) -> bool {
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        if self.tokens >= self.burst {
+            // The sender kept within the limit long enough to earn its whole burst back.
+            self.dropped_in_a_row = 0;
+        }
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
-            self.dropped_in_a_row = 0;
             true
         } else {
-            self.dropped_in_a_row += 1;
+            self.dropped_in_a_row = self.dropped_in_a_row.saturating_add(1);
             false
         }
+    }
+
+    /// The sender went on flooding for too long: close the connection.
+    fn flooded(&self) -> bool {
+        self.dropped_in_a_row >= MAX_RATE_LIMITED_IN_A_ROW
     }
 }
 
@@ -509,7 +525,7 @@ impl Hub {
                                 conn.me.send(&error_msg(ErrorCode::TooLarge, format!("message exceeds {MAX_MESSAGE_BYTES} bytes")));
                                 Flow::Close(CLOSE_TOO_BIG, "message too large")
                             } else if !bucket.take(now) {
-                                if bucket.dropped_in_a_row > MAX_RATE_LIMITED_IN_A_ROW {
+                                if bucket.flooded() {
                                     conn.me.send(&error_msg(ErrorCode::RateLimited, "too many messages"));
                                     Flow::Close(CLOSE_POLICY, "flood")
                                 } else {
@@ -1618,6 +1634,70 @@ fn broadcast_except(room: &Room, except: &str, msg: &ServerMessage) {
     for p in room.participants.values().filter(|p| p.id != except) {
         if let Some(c) = &p.conn {
             c.push(Outbound::Text(text.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `bucket` messages evenly at `per_second` for `seconds`; returns how many were
+    /// dropped before it counted as a flood, or `None` if it never did.
+    fn drops_until_flood(
+        bucket: &mut Bucket,
+        start: Instant,
+        per_second: u32,
+        seconds: u32,
+    ) -> Option<u32> {
+        let step = Duration::from_secs(1) / per_second;
+        let mut dropped = 0;
+        for i in 0..per_second * seconds {
+            if !bucket.take(start + step * i) {
+                dropped += 1;
+            }
+            if bucket.flooded() {
+                return Some(dropped);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn a_flood_far_above_the_limit_counts_as_a_flood_although_single_tokens_refill() {
+        let start = Instant::now();
+        let mut b = Bucket::new(start, 20, 60);
+        // 450 messages/s: one in 22 passes on a refilled token; that must not reset the count.
+        assert_eq!(
+            drops_until_flood(&mut b, start, 450, 10),
+            Some(MAX_RATE_LIMITED_IN_A_ROW)
+        );
+    }
+
+    #[test]
+    fn any_sustained_rate_above_the_limit_is_a_flood() {
+        for rate in [21, 25, 40, 100, 1000] {
+            let start = Instant::now();
+            let mut b = Bucket::new(start, 20, 60);
+            assert!(
+                drops_until_flood(&mut b, start, rate, 120).is_some(),
+                "{rate}/s was never closed"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sustained_rate_and_bursts_with_pauses_are_never_a_flood() {
+        let start = Instant::now();
+        let mut b = Bucket::new(start, 20, 60);
+        assert_eq!(drops_until_flood(&mut b, start, 20, 60), None);
+        // Bursts of 100 at once (40 dropped each), then a pause that refills the burst.
+        let mut b = Bucket::new(start, 20, 60);
+        for round in 0..10u32 {
+            let at = start + Duration::from_secs(4) * round;
+            let passed = (0..100).filter(|_| b.take(at)).count();
+            assert_eq!(passed, 60);
+            assert!(!b.flooded(), "round {round}");
         }
     }
 }

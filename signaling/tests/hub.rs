@@ -757,3 +757,40 @@ async fn video_size_is_checked_before_it_reaches_the_sfu() {
     let next = a.msg().await;
     assert!(matches!(next, ServerMessage::Pong { .. }), "{next:?}");
 }
+
+/// A flood far above the sustained rate is closed, although the bucket earns back a token
+/// every 50 ms and lets a message through (which used to reset the count of drops in a row).
+/// The clock is tokio's paused test clock: every message is sent at its exact virtual time.
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_450_messages_a_second_is_closed() {
+    let s = setup().await;
+    let mut c = Client::connect(&s.hub);
+    let gap = Duration::from_secs(1) / 450;
+    let mut sent = 0u32;
+    let mut pongs = 0u32;
+    let mut limited = 0u32;
+    let code = 'flood: loop {
+        assert!(sent < 450 * 10, "still open after 10 s of flood");
+        c.send(json!({"type": "ping"}));
+        sent += 1;
+        tokio::time::advance(gap).await;
+        while let Ok(Some(frame)) = tokio::time::timeout(Duration::ZERO, c.rx.next()).await {
+            match frame {
+                Outbound::Text(t) => match serde_json::from_str::<ServerMessage>(&t).unwrap() {
+                    ServerMessage::Pong {} => pongs += 1,
+                    ServerMessage::Error {
+                        code: ErrorCode::RateLimited,
+                        ..
+                    } => limited += 1,
+                    other => panic!("unexpected {other:?}"),
+                },
+                Outbound::Close(code, _) => break 'flood code,
+            }
+        }
+    };
+    assert_eq!(code, 1008);
+    assert!(limited >= 1);
+    // The burst (60) and the few refilled tokens passed; everything after was dropped, and the
+    // 50th drop closed the connection.
+    assert_eq!(sent - pongs, 50, "sent {sent}, answered {pongs}");
+}
