@@ -37,6 +37,9 @@ const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 /// Websocket close code for data the protocol does not take (binary frames, wrong version).
 const CLOSE_UNSUPPORTED: u16 = 1003;
+/// How long the server waits for the client's close frame after sending its own, reading
+/// and ignoring whatever the client still sends; then the socket is closed regardless.
+const CLOSE_HANDSHAKE_WAIT: Duration = Duration::from_secs(5);
 /// Longest candidate line accepted, in bytes.
 const MAX_CANDIDATE_BYTES: usize = 1024;
 /// Longest id field (lobby id, participant id, room) accepted, in bytes.
@@ -494,11 +497,14 @@ impl Hub {
         let idle = tokio::time::sleep(cfg.idle_timeout);
         tokio::pin!(idle);
 
+        // Whether this side sent the close frame: then the client's close frame is awaited.
+        let mut closed_here = false;
         loop {
             if conn.me.too_slow.load(Ordering::Relaxed) {
-                let _ = sink
+                closed_here = sink
                     .send(Outbound::Close(CLOSE_POLICY, "too slow".into()))
-                    .await;
+                    .await
+                    .is_ok();
                 break;
             }
             tokio::select! {
@@ -507,7 +513,9 @@ impl Hub {
                     // `conn.me` holds a sender, so the channel never closes while we loop.
                     let Some(out) = out else { break };
                     let closing = matches!(out, Outbound::Close(..));
-                    if sink.send(out).await.is_err() || closing {
+                    let sent = sink.send(out).await.is_ok();
+                    if !sent || closing {
+                        closed_here = sent && closing;
                         break;
                     }
                 }
@@ -551,6 +559,16 @@ impl Hub {
                     idle.as_mut().reset(Instant::now() + Duration::from_secs(3600));
                 }
             }
+        }
+        if closed_here {
+            // Complete the close handshake: read on (and ignore) until the client's close
+            // frame ends the stream. Closing the socket with the client's last messages
+            // unread would reset the connection, and the client would see an abnormal
+            // closure (1006) instead of the code just sent.
+            let _ = tokio::time::timeout(CLOSE_HANDSHAKE_WAIT, async {
+                while let Some(Ok(_)) = stream.next().await {}
+            })
+            .await;
         }
         let _ = sink.close().await;
         self.connection_gone(&conn).await;

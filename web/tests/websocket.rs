@@ -316,8 +316,14 @@ async fn metrics_count_waiting_clients_and_carry_no_personal_data() {
             "{body}"
         );
     }
-    assert!(sample(&body, "confidant_sfu_estimated_bitrate_bps_sum").is_some(), "{body}");
-    assert!(sample(&body, "confidant_sfu_estimated_bitrate_peers").is_some(), "{body}");
+    assert!(
+        sample(&body, "confidant_sfu_estimated_bitrate_bps_sum").is_some(),
+        "{body}"
+    );
+    assert!(
+        sample(&body, "confidant_sfu_estimated_bitrate_peers").is_some(),
+        "{body}"
+    );
     for secret in [
         "Pat Example",
         link_token(&s).as_str(),
@@ -360,4 +366,87 @@ fn turn_url_without_a_secret_is_a_configuration_error() {
     assert_eq!(err.option, "turn-secret-file");
     c.turn_url = vec!["http://not-turn".into()];
     assert_eq!(c.resolve().unwrap_err().option, "turn-url");
+}
+
+/// Reads to the end of the connection: the close frame's code, and whether the connection then
+/// ended cleanly (the close handshake completed) rather than with an error such as a reset.
+async fn close_code_and_clean_end(ws: &mut Ws) -> (Option<u16>, Result<(), String>) {
+    let mut code = None;
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the connection ends in time");
+        match next {
+            None => return (code, Ok(())),
+            Some(Ok(Message::Close(frame))) => code = frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return (code, Err(e.to_string())),
+        }
+    }
+}
+
+/// `leave`, with the client's next messages already on their way: the server reads on after
+/// its close frame until the client's, so the client sees 1000 and a clean end, never an
+/// abnormal closure (1006) from a connection reset over unread data.
+#[tokio::test]
+async fn leave_completes_the_close_handshake_although_messages_are_in_flight() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    for round in 0..5 {
+        let (mut host, _) = join_as_host(&t, addr, &cookie, id).await;
+        send(&mut host, json!({"type": "leave"})).await;
+        for _ in 0..20 {
+            send(&mut host, json!({"type": "ping"})).await;
+        }
+        let (code, end) = close_code_and_clean_end(&mut host).await;
+        assert_eq!(code, Some(1000), "round {round}");
+        assert_eq!(end, Ok(()), "round {round}");
+    }
+}
+
+/// `end_session`: the host and the client both get 1000 and a completed close handshake.
+#[tokio::test]
+async fn end_session_completes_the_close_handshake_for_everyone() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    let (mut host, _) = join_as_host(&t, addr, &cookie, id).await;
+    let mut client = connect(addr).await;
+    send(
+        &mut client,
+        json!({"type": "knock", "v": 1, "link": link_token(&s), "name": "Client"}),
+    )
+    .await;
+    let lobby_id = until(&mut client, "lobby_waiting").await["lobby_id"].clone();
+    send(&mut host, json!({"type": "admit", "lobby_id": lobby_id})).await;
+    let token = until(&mut client, "admitted").await["token"].clone();
+    send(
+        &mut client,
+        json!({"type": "join", "v": 1, "room": id, "token": token}),
+    )
+    .await;
+    until(&mut client, "joined").await;
+
+    send(&mut host, json!({"type": "end_session"})).await;
+    // Both sides still have a message on its way when the server closes.
+    send(&mut host, json!({"type": "ping"})).await;
+    send(&mut client, json!({"type": "ping"})).await;
+    assert_eq!(
+        until(&mut client, "session_ended").await["reason"],
+        "ended_by_host"
+    );
+    assert_eq!(
+        until(&mut host, "session_ended").await["reason"],
+        "ended_by_host"
+    );
+    for ws in [&mut host, &mut client] {
+        let (code, end) = close_code_and_clean_end(ws).await;
+        assert_eq!(code, Some(1000));
+        assert_eq!(end, Ok(()));
+    }
 }
