@@ -22,10 +22,10 @@ use tokio::time::Instant;
 
 use crate::protocol::{
     clean_name, e2ee_relay, parse_client_message, ChatMessage, ClientMessage, ErrorCode, Kind,
-    LobbyEntry, ParticipantInfo, Role, ServerMessage, MAX_CHAT_CHARS, MAX_MESSAGE_BYTES,
-    MAX_SDP_BYTES, MAX_VIDEO_DIMENSION, PROTOCOL_VERSION,
+    LobbyEntry, ParticipantInfo, Role, ServerMessage, CHAT_PAGE_BYTES, CHAT_PAGE_MESSAGES,
+    MAX_CHAT_CHARS, MAX_MESSAGE_BYTES, MAX_SDP_BYTES, MAX_VIDEO_DIMENSION, PROTOCOL_VERSION,
 };
-use crate::{Directory, Error, StoredChat, Tokens};
+use crate::{ChatCap, Directory, Error, StoredChat, Tokens};
 
 /// Messages queued per connection before it counts as too slow and is dropped.
 const OUTBOUND_QUEUE: usize = 512;
@@ -67,7 +67,16 @@ pub struct HubConfig {
     pub max_waiting: usize,
     /// TURN servers offered to clients (with credentials made per participant), if any.
     pub turn: Option<crate::TurnConfig>,
+    /// The cap on each room's stored chat.
+    pub chat_cap: ChatCap,
 }
+
+/// Default cap on one room's stored chat: far more than a counselling session's chat (a few
+/// dozen messages an hour), small enough that one participant cannot fill the database.
+pub const DEFAULT_CHAT_CAP: ChatCap = ChatCap {
+    max_messages: 1000,
+    max_bytes: 1024 * 1024,
+};
 
 impl Default for HubConfig {
     fn default() -> Self {
@@ -80,6 +89,7 @@ impl Default for HubConfig {
             max_participants: 16,
             max_waiting: 50,
             turn: None,
+            chat_cap: DEFAULT_CHAT_CAP,
         }
     }
 }
@@ -144,6 +154,10 @@ struct Room {
     participants: HashMap<String, Participant>,
     /// Oldest first.
     lobby: Vec<Waiter>,
+    /// Display names of everyone who joined while the room was in memory, by participant id,
+    /// those who left included: the names chat messages are shown with. Names live here and
+    /// in [`Participant`] only, never in storage, and go with the room.
+    names: HashMap<String, String>,
 }
 
 struct Participant {
@@ -259,12 +273,38 @@ fn new_participant_id() -> String {
     }
 }
 
-/// What the sealed part of a stored chat row holds.
+/// What the sealed part of a stored chat row holds: who by participant id and role, never by
+/// name (walk-in clients' names must stay in memory only).
 #[derive(Serialize, Deserialize)]
 struct SealedChat {
     participant_id: String,
-    name: String,
+    /// Absent in rows stored before roles were (those also held a name, now ignored).
+    #[serde(default)]
+    role: Option<Role>,
     text: String,
+}
+
+/// A chat message opened from storage, before its sender's name is looked up in memory.
+struct OpenedChat {
+    id: String,
+    participant_id: String,
+    role: Role,
+    text: String,
+    sent_at: String,
+}
+
+impl OpenedChat {
+    /// The message as sent to clients, its sender named from `room`'s roster if known.
+    fn named(self, room: Option<&Room>) -> ChatMessage {
+        ChatMessage {
+            name: room.and_then(|r| r.names.get(&self.participant_id).cloned()),
+            id: self.id,
+            participant_id: self.participant_id,
+            role: self.role,
+            text: self.text,
+            sent_at: self.sent_at,
+        }
+    }
 }
 
 fn chat_aad(room: &str, id: &str) -> Vec<u8> {
@@ -428,6 +468,12 @@ impl Hub {
             .filter(|(_, r)| r.participants.values().any(|p| p.role == Role::Host))
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// Rooms in memory: someone is in the call, connected or within the resume grace, or
+    /// waits in its lobby.
+    pub fn live_rooms(&self) -> Vec<String> {
+        self.state().rooms.keys().cloned().collect()
     }
 
     /// Counters.
@@ -768,8 +814,8 @@ impl Hub {
                 return Flow::Continue;
             }
         }
-        let history = match self.load_history(room_id).await {
-            Ok(h) => h,
+        let (history, more) = match self.load_page(room_id, None).await {
+            Ok(page) => page.unwrap_or_default(),
             Err(e) => {
                 tracing::error!(error = %e, "loading chat history failed");
                 conn.me
@@ -861,6 +907,7 @@ impl Hub {
                 }
                 room.participants.insert(claims.sub.clone(), p);
             }
+            room.names.insert(claims.sub.clone(), name.clone());
             let others: Vec<ParticipantInfo> = room
                 .participants
                 .values()
@@ -877,8 +924,12 @@ impl Hub {
                 participants: others,
                 ice_servers: self.ice_servers_for(&claims.sub),
             });
-            conn.me
-                .send(&ServerMessage::ChatHistory { messages: history });
+            let messages = history.into_iter().map(|m| m.named(Some(room))).collect();
+            conn.me.send(&ServerMessage::ChatHistory {
+                messages,
+                more,
+                before: None,
+            });
             for other in room.participants.values().filter(|p| p.id != claims.sub) {
                 for (mid, kind) in &other.tracks {
                     conn.me.send(&ServerMessage::TrackPublished {
@@ -1184,6 +1235,10 @@ impl Hub {
             }
             ClientMessage::Chat { text } => {
                 self.on_chat(conn, room_id, pid, text).await;
+                Flow::Continue
+            }
+            ClientMessage::ChatHistory { before } => {
+                self.on_chat_history(conn, room_id, before).await;
                 Flow::Continue
             }
             ClientMessage::E2ee { to, payload } => {
@@ -1529,23 +1584,24 @@ impl Hub {
             ));
             return;
         }
-        let name = {
+        let (name, role) = {
             let st = self.state();
             match st.rooms.get(room_id).and_then(|r| r.participants.get(pid)) {
-                Some(p) => p.name.clone(),
+                Some(p) => (p.name.clone(), p.role),
                 None => return,
             }
         };
         let msg = ChatMessage {
             id: uuid::Uuid::new_v4().to_string(),
             participant_id: pid.to_owned(),
-            name,
+            role,
+            name: Some(name),
             text,
             sent_at: now_rfc3339(),
         };
         let sealed_body = SealedChat {
             participant_id: msg.participant_id.clone(),
-            name: msg.name.clone(),
+            role: Some(role),
             text: msg.text.clone(),
         };
         // SealedChat holds only strings: always serialisable.
@@ -1560,13 +1616,28 @@ impl Hub {
             sent_at: msg.sent_at.clone(),
         };
         // Stored before it is shown: a message everyone saw is never missing from history.
-        if let Err(e) = self.inner.directory.save_chat(stored).await {
-            tracing::error!(error = %e, "storing a chat message failed");
-            conn.me.send(&error_msg(
-                ErrorCode::Internal,
-                "the message could not be stored; not sent",
-            ));
-            return;
+        match self
+            .inner
+            .directory
+            .save_chat(stored, self.inner.config.chat_cap)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                conn.me.send(&error_msg(
+                    ErrorCode::ChatFull,
+                    "this session's chat is full; the message was not sent",
+                ));
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storing a chat message failed");
+                conn.me.send(&error_msg(
+                    ErrorCode::Internal,
+                    "the message could not be stored; not sent",
+                ));
+                return;
+            }
         }
         let st = self.state();
         if let Some(room) = st.rooms.get(room_id) {
@@ -1574,25 +1645,83 @@ impl Hub {
         }
     }
 
-    async fn load_history(&self, room_id: &str) -> Result<Vec<ChatMessage>, Error> {
-        let rows = self.inner.directory.load_chat(room_id).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
+    /// `chat_history` from a client: the page before one of the room's messages.
+    async fn on_chat_history(&self, conn: &Conn, room_id: &str, before: String) {
+        let page = if before.len() > MAX_ID_BYTES {
+            Ok(None)
+        } else {
+            self.load_page(room_id, Some(&before)).await
+        };
+        match page {
+            Ok(Some((page, more))) => {
+                let st = self.state();
+                let room = st.rooms.get(room_id);
+                let messages = page.into_iter().map(|m| m.named(room)).collect();
+                conn.me.send(&ServerMessage::ChatHistory {
+                    messages,
+                    more,
+                    before: Some(before),
+                });
+            }
+            Ok(None) => conn.me.send(&error_msg(
+                ErrorCode::NotFound,
+                "no chat message with this id in the room",
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "loading chat history failed");
+                conn.me
+                    .send(&error_msg(ErrorCode::Internal, "server error"));
+            }
+        }
+    }
+
+    /// One page of a room's chat, oldest first: the latest messages before `before` (the
+    /// latest of all when `None`), at most [`CHAT_PAGE_MESSAGES`] and about
+    /// [`CHAT_PAGE_BYTES`] of text, and whether older ones exist. `None` if `before` is not a
+    /// message of the room.
+    async fn load_page(
+        &self,
+        room_id: &str,
+        before: Option<&str>,
+    ) -> Result<Option<(Vec<OpenedChat>, bool)>, Error> {
+        let Some(mut rows) = self
+            .inner
+            .directory
+            .load_chat(room_id, before, CHAT_PAGE_MESSAGES + 1)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut more = rows.len() > CHAT_PAGE_MESSAGES;
+        if more {
+            // One more than a page was asked for, to learn whether older ones exist.
+            rows.remove(0);
+        }
+        let mut page = Vec::with_capacity(rows.len());
+        let mut bytes = 0;
+        // Newest first, so that a page cut short by its size keeps the latest messages.
+        for row in rows.into_iter().rev() {
             let plain = self
                 .inner
                 .chat_key
                 .open(&row.sealed, &chat_aad(room_id, &row.id))?;
             let body: SealedChat = serde_json::from_slice(&plain)
                 .map_err(|e| Error::Directory(format!("chat row {}: {e}", row.id)))?;
-            out.push(ChatMessage {
+            bytes += body.text.len();
+            if bytes > CHAT_PAGE_BYTES && !page.is_empty() {
+                more = true;
+                break;
+            }
+            page.push(OpenedChat {
                 id: row.id,
                 participant_id: body.participant_id,
-                name: body.name,
+                role: body.role.unwrap_or(Role::Guest),
                 text: body.text,
                 sent_at: row.sent_at,
             });
         }
-        Ok(out)
+        page.reverse();
+        Ok(Some((page, more)))
     }
 }
 
@@ -1601,6 +1730,7 @@ fn new_room() -> Room {
         sfu_room: RoomId(rand::random()),
         participants: HashMap::new(),
         lobby: Vec::new(),
+        names: HashMap::new(),
     }
 }
 
