@@ -816,3 +816,129 @@ async fn walk_in_names_topics_and_tickets_are_not_logged() {
         assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
     }
 }
+
+/// Every text the database holds, for a search: on SQLite the database files themselves
+/// (checkpointed), on PostgreSQL every row of every table as text.
+async fn database_text(t: &TestApp) -> Vec<u8> {
+    if t.state.dialect == confidant::db::Dialect::Sqlite {
+        sqlx::query("PRAGMA wal_checkpoint(FULL)")
+            .execute(&t.state.db)
+            .await
+            .unwrap();
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(t.dir.path().join("data")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                all.extend(std::fs::read(&path).unwrap());
+            }
+        }
+        return all;
+    }
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(&t.state.db)
+    .await
+    .unwrap();
+    assert!(tables.iter().any(|t| t == "chat_messages"), "{tables:?}");
+    let mut all = Vec::new();
+    for table in tables {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT r::text FROM {table} r"))
+            .fetch_all(&t.state.db)
+            .await
+            .unwrap();
+        for row in rows {
+            all.extend(row.into_bytes());
+            all.push(b'\n');
+        }
+    }
+    all
+}
+
+/// A walk-in who chats leaves no name in the database, in clear or sealed: chat rows hold the
+/// participant id, names stay in memory (README's promise). SQLite and PostgreSQL, by
+/// `CONFIDANT_TEST_BACKEND`.
+#[tokio::test]
+async fn a_walk_in_who_chats_leaves_no_name_in_the_database() {
+    let t = app().await;
+    let (_, cookie) = walkin_counsellor(&t, "anna", json!([]), json!([])).await;
+    let tid = enter(
+        &t,
+        json!({"first_name": "Zebulonius", "last_name": "Quadrangle"}),
+    )
+    .await
+    .json()["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ring = status(&t, &cookie).await["ring"]["ring_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.post(
+        &format!("/api/walkin/rings/{ring}/accept"),
+        Some(&cookie),
+        None,
+    )
+    .await;
+    let view = t
+        .get(&format!("/api/public/walkin/tickets/{tid}"), None)
+        .await
+        .json();
+    let room = view["room"].as_str().unwrap().to_owned();
+    let addr = t.serve_tcp().await;
+    let mut client = connect(addr).await;
+    send(
+        &mut client,
+        json!({"type": "join", "v": 1, "room": room, "token": view["token"]}),
+    )
+    .await;
+    let joined = until(&mut client, "joined").await;
+    let pid = joined["participant_id"].as_str().unwrap().to_owned();
+    let host = t
+        .post(
+            &format!("/api/sessions/{room}/host-token"),
+            Some(&cookie),
+            None,
+        )
+        .await
+        .json();
+    let mut host_ws = connect(addr).await;
+    send(
+        &mut host_ws,
+        json!({"type": "join", "v": 1, "room": room, "token": host["token"]}),
+    )
+    .await;
+    until(&mut host_ws, "joined").await;
+    send(
+        &mut client,
+        json!({"type": "chat", "text": "a walk-in's first words"}),
+    )
+    .await;
+    let chat = until(&mut host_ws, "chat").await;
+    // Shown with the name, from memory.
+    assert_eq!(chat["name"], "Zebulonius Quadrangle");
+
+    let bytes = database_text(&t).await;
+    for name in ["Zebulonius", "Quadrangle"] {
+        assert!(
+            !bytes.windows(name.len()).any(|w| w == name.as_bytes()),
+            "{name} found in the database"
+        );
+    }
+    // Sealed rows, opened: the participant and the text, no name.
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT id, sealed FROM chat_messages")
+        .fetch_all(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let key = t.state.vault.purpose_key(confidant::CHAT_PURPOSE);
+    let plain = key
+        .open(&rows[0].1, format!("chat/{room}/{}", rows[0].0).as_bytes())
+        .unwrap();
+    let opened: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(
+        opened,
+        json!({"participant_id": pid, "role": "guest", "text": "a walk-in's first words"})
+    );
+}
