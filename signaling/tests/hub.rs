@@ -881,8 +881,8 @@ async fn chat_rows_reference_the_sender_and_names_come_from_memory_only() {
     );
 }
 
-#[tokio::test]
-async fn a_join_sends_the_latest_page_and_older_pages_come_on_request() {
+/// A room whose host wrote `texts` (without a rate limit in the way): the setup and the host.
+async fn host_who_wrote(texts: impl Iterator<Item = String>) -> (Setup, Client) {
     let s = setup_with(HubConfig {
         rate_per_second: 1000,
         rate_burst: 1000,
@@ -890,10 +890,16 @@ async fn a_join_sends_the_latest_page_and_older_pages_come_on_request() {
     })
     .await;
     let (mut h, _) = host(&s).await;
-    for i in 0..120 {
-        h.send(json!({"type": "chat", "text": format!("message {i}")}));
+    for text in texts {
+        h.send(json!({"type": "chat", "text": text}));
         h.until("chat").await;
     }
+    (s, h)
+}
+
+#[tokio::test]
+async fn a_join_sends_the_latest_page_and_older_pages_come_on_request() {
+    let (s, mut h) = host_who_wrote((0..120).map(|i| format!("message {i}"))).await;
     let (mut g, _) = guest(&s, &mut h, "Alex").await;
     let latest = g.until("chat_history").await;
     let texts = |page: &serde_json::Value| -> Vec<String> {
@@ -945,18 +951,8 @@ async fn a_join_sends_the_latest_page_and_older_pages_come_on_request() {
 
 #[tokio::test]
 async fn a_page_of_long_messages_stops_at_its_byte_budget() {
-    let s = setup_with(HubConfig {
-        rate_per_second: 1000,
-        rate_burst: 1000,
-        ..HubConfig::default()
-    })
-    .await;
-    let (mut h, _) = host(&s).await;
     // 40 messages of 4000 bytes: 160 000 bytes, more than one page's 128 KiB.
-    for i in 0..40 {
-        h.send(json!({"type": "chat", "text": format!("{i:04}{}", "x".repeat(3996))}));
-        h.until("chat").await;
-    }
+    let (s, mut h) = host_who_wrote((0..40).map(|i| format!("{i:04}{}", "x".repeat(3996)))).await;
     let (mut g, _) = guest(&s, &mut h, "Alex").await;
     let page = g.until("chat_history").await;
     let n = page["messages"].as_array().unwrap().len();

@@ -544,35 +544,6 @@ impl Config {
                 });
             }
         }
-        for (option, value, range) in [
-            (
-                "chat-max-messages",
-                self.chat_max_messages,
-                CHAT_MAX_MESSAGES,
-            ),
-            (
-                "chat-retention-days",
-                self.chat_retention_days,
-                CHAT_RETENTION_DAYS,
-            ),
-            (
-                "ws-max-per-address",
-                self.ws_max_per_address,
-                WS_MAX_PER_ADDRESS,
-            ),
-            (
-                "ws-max-connections",
-                self.ws_max_connections,
-                WS_MAX_CONNECTIONS,
-            ),
-        ] {
-            if !range.contains(&value) {
-                return Err(ConfigError {
-                    option,
-                    message: format!("must be within {}..={}", range.start(), range.end()),
-                });
-            }
-        }
         if !CHAT_MAX_BYTES.contains(&self.chat_max_bytes) {
             return Err(ConfigError {
                 option: "chat-max-bytes",
@@ -603,6 +574,26 @@ impl Config {
                 "walkin-max-wait-minutes",
                 self.walkin_max_wait_minutes,
                 WALKIN_MAX_WAIT_MINUTES,
+            ),
+            (
+                "chat-max-messages",
+                self.chat_max_messages,
+                CHAT_MAX_MESSAGES,
+            ),
+            (
+                "chat-retention-days",
+                self.chat_retention_days,
+                CHAT_RETENTION_DAYS,
+            ),
+            (
+                "ws-max-per-address",
+                self.ws_max_per_address,
+                WS_MAX_PER_ADDRESS,
+            ),
+            (
+                "ws-max-connections",
+                self.ws_max_connections,
+                WS_MAX_CONNECTIONS,
             ),
         ] {
             if !range.contains(&value) {

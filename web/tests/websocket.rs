@@ -5,76 +5,38 @@ mod common;
 
 use std::time::Duration;
 
+use common::ws::{connect, join_as_host, next_json, send, until, Ws};
 use common::{link_token, TestApp};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(addr: std::net::SocketAddr) -> Ws {
-    let (ws, resp) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 101);
-    ws
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
-}
-
-/// The next text message as JSON (`None` once the server closed).
-async fn next_json(ws: &mut Ws) -> Option<Value> {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("server answers in time")?;
-        match msg.ok()? {
-            Message::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap()),
-            Message::Close(_) => return None,
-            _ => {}
-        }
-    }
-}
-
-/// Reads until a message of type `ty` arrives.
-async fn until(ws: &mut Ws, ty: &str) -> Value {
-    loop {
-        let m = next_json(ws)
-            .await
-            .unwrap_or_else(|| panic!("closed before {ty}"));
-        if m["type"] == ty {
-            return m;
-        }
-    }
-}
-
-/// Joins session `id` as its host over a real websocket, with a fresh host token from the HTTP
-/// API; returns the socket and the `joined` message.
-async fn join_as_host(
+/// A host and an admitted client in session `s`: `(host, client)`, both past `joined`.
+async fn host_and_client(
     t: &TestApp,
     addr: std::net::SocketAddr,
     cookie: &str,
-    id: &str,
-) -> (Ws, Value) {
-    let tok = t
-        .post(
-            &format!("/api/sessions/{id}/host-token"),
-            Some(cookie),
-            None,
-        )
-        .await
-        .json();
-    let mut host = connect(addr).await;
+    s: &Value,
+    name: &str,
+) -> (Ws, Ws) {
+    let id = s["id"].as_str().unwrap();
+    let (mut host, _) = join_as_host(t, addr, cookie, id).await;
+    let mut client = connect(addr).await;
     send(
-        &mut host,
-        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
+        &mut client,
+        json!({"type": "knock", "v": 1, "link": link_token(s), "name": name}),
     )
     .await;
-    let joined = until(&mut host, "joined").await;
-    (host, joined)
+    let lobby_id = until(&mut client, "lobby_waiting").await["lobby_id"].clone();
+    send(&mut host, json!({"type": "admit", "lobby_id": lobby_id})).await;
+    let token = until(&mut client, "admitted").await["token"].clone();
+    send(
+        &mut client,
+        json!({"type": "join", "v": 1, "room": id, "token": token}),
+    )
+    .await;
+    until(&mut client, "joined").await;
+    (host, client)
 }
 
 #[tokio::test]
@@ -163,22 +125,7 @@ async fn chat_is_sealed_in_sqlite_and_replayed_after_reconnect() {
     let s = t.create_session(&cookie, None).await;
     let id = s["id"].as_str().unwrap();
 
-    let (mut host, _) = join_as_host(&t, addr, &cookie, id).await;
-    let mut client = connect(addr).await;
-    send(
-        &mut client,
-        json!({"type": "knock", "v": 1, "link": link_token(&s), "name": "Client"}),
-    )
-    .await;
-    let lobby_id = until(&mut client, "lobby_waiting").await["lobby_id"].clone();
-    send(&mut host, json!({"type": "admit", "lobby_id": lobby_id})).await;
-    let token = until(&mut client, "admitted").await["token"].clone();
-    send(
-        &mut client,
-        json!({"type": "join", "v": 1, "room": id, "token": token}),
-    )
-    .await;
-    until(&mut client, "joined").await;
+    let (mut host, mut client) = host_and_client(&t, addr, &cookie, &s, "Client").await;
 
     send(
         &mut client,
@@ -408,23 +355,7 @@ async fn end_session_completes_the_close_handshake_for_everyone() {
     let addr = t.serve_tcp().await;
     let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
     let s = t.create_session(&cookie, None).await;
-    let id = s["id"].as_str().unwrap();
-    let (mut host, _) = join_as_host(&t, addr, &cookie, id).await;
-    let mut client = connect(addr).await;
-    send(
-        &mut client,
-        json!({"type": "knock", "v": 1, "link": link_token(&s), "name": "Client"}),
-    )
-    .await;
-    let lobby_id = until(&mut client, "lobby_waiting").await["lobby_id"].clone();
-    send(&mut host, json!({"type": "admit", "lobby_id": lobby_id})).await;
-    let token = until(&mut client, "admitted").await["token"].clone();
-    send(
-        &mut client,
-        json!({"type": "join", "v": 1, "room": id, "token": token}),
-    )
-    .await;
-    until(&mut client, "joined").await;
+    let (mut host, mut client) = host_and_client(&t, addr, &cookie, &s, "Client").await;
 
     send(&mut host, json!({"type": "end_session"})).await;
     // Both sides still have a message on its way when the server closes.
@@ -502,34 +433,6 @@ async fn websockets_in_total_are_capped_with_close_code_1013() {
     assert_eq!(t.state.ws_connections.total(), 3);
 }
 
-/// A host and an admitted client in session `s`: `(host, client)`, both past `joined`.
-async fn host_and_client(
-    t: &TestApp,
-    addr: std::net::SocketAddr,
-    cookie: &str,
-    s: &Value,
-    name: &str,
-) -> (Ws, Ws) {
-    let id = s["id"].as_str().unwrap();
-    let (mut host, _) = join_as_host(t, addr, cookie, id).await;
-    let mut client = connect(addr).await;
-    send(
-        &mut client,
-        json!({"type": "knock", "v": 1, "link": link_token(s), "name": name}),
-    )
-    .await;
-    let lobby_id = until(&mut client, "lobby_waiting").await["lobby_id"].clone();
-    send(&mut host, json!({"type": "admit", "lobby_id": lobby_id})).await;
-    let token = until(&mut client, "admitted").await["token"].clone();
-    send(
-        &mut client,
-        json!({"type": "join", "v": 1, "room": id, "token": token}),
-    )
-    .await;
-    until(&mut client, "joined").await;
-    (host, client)
-}
-
 fn texts(page: &Value) -> Vec<String> {
     page["messages"]
         .as_array()
@@ -558,20 +461,7 @@ async fn chat_history_pages_back_through_the_database() {
         .await;
         until(&mut client, "chat").await;
     }
-    let mut late = connect(addr).await;
-    let tok = t
-        .post(
-            &format!("/api/sessions/{id}/host-token"),
-            Some(&cookie),
-            None,
-        )
-        .await
-        .json();
-    send(
-        &mut late,
-        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
-    )
-    .await;
+    let (mut late, _) = join_as_host(&t, addr, &cookie, id).await;
     let latest = until(&mut late, "chat_history").await;
     assert_eq!(
         texts(&latest),

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod booking;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
