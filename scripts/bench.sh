@@ -90,7 +90,7 @@ done
 # Nothing from the caller's environment may redirect the server.
 unset DATABASE_URL CONFIDANT_LISTEN CONFIDANT_PUBLIC_URL CONFIDANT_DATA_DIR CONFIDANT_SFU_BIND \
   CONFIDANT_SFU_ADVERTISE CONFIDANT_TURN_URLS CONFIDANT_SMTP_HOST CONFIDANT_MAX_PARTICIPANTS \
-  CONFIDANT_MAX_LOBBY CONFIDANT_LOADGEN_EMAIL CONFIDANT_LOADGEN_PASSWORD
+  CONFIDANT_MAX_LOBBY CONFIDANT_WS_MAX_PER_ADDRESS CONFIDANT_LOADGEN_EMAIL CONFIDANT_LOADGEN_PASSWORD
 
 WORK="$(mktemp -d /tmp/confidant-bench.XXXXXX)"
 CHILD=""
@@ -185,7 +185,7 @@ run_sfu() { # $1 scenario, $2 rooms, $3 "profile" for the profiled extra run
     || die "could not create the benchmark counsellor"
   RUST_LOG=warn "${FORWARDER_CPU[@]}" "$CONFIDANT" --data-dir "$data" \
     --listen "127.0.0.1:$http" --sfu-bind "127.0.0.1:$udp" --sfu-advertise 127.0.0.1 \
-    --max-participants 256 --max-lobby 256 >"$stem.server.log" 2>&1 &
+    --max-participants 256 --max-lobby 256 --ws-max-per-address 100000 >"$stem.server.log" 2>&1 &
   CHILD=$!
   local i
   for i in $(seq 1 100); do

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use confidant_signaling::protocol::ServerMessage;
 use confidant_signaling::{
-    BoxFuture, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound, RoomPolicy,
+    BoxFuture, ChatCap, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound, RoomPolicy,
     StoredChat, Tokens,
 };
 use futures::channel::mpsc;
@@ -38,11 +38,16 @@ impl Directory for OneRoom {
     fn end_room<'a>(&'a self, _room: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move { Ok(()) })
     }
-    fn save_chat<'a>(&'a self, _chat: StoredChat) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move { Ok(()) })
+    fn save_chat<'a>(&'a self, _chat: StoredChat, _cap: ChatCap) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move { Ok(true) })
     }
-    fn load_chat<'a>(&'a self, _room: &'a str) -> BoxFuture<'a, Result<Vec<StoredChat>, Error>> {
-        Box::pin(async move { Ok(Vec::new()) })
+    fn load_chat<'a>(
+        &'a self,
+        _room: &'a str,
+        _before: Option<&'a str>,
+        _limit: usize,
+    ) -> BoxFuture<'a, Result<Option<Vec<StoredChat>>, Error>> {
+        Box::pin(async move { Ok(Some(Vec::new())) })
     }
 }
 

@@ -164,7 +164,10 @@
 //! `--max-participants 202` and `audio50` one with `--max-participants 51`; otherwise they
 //! fail with `room_full` (reported as failures and loss). The generator lets at most 20
 //! clients of a room wait in its lobby at once, and its host admits 15 a second (the server
-//! allows a host 20 messages a second).
+//! allows a host 20 messages a second). All simulated clients connect from one address, and
+//! the server keeps at most `--ws-max-per-address` websockets per address open (default 64):
+//! scenarios with more clients need a server started with a higher value (`scripts/bench.sh`
+//! passes 100000), or the extra clients are closed with 1013 `too_many_connections`.
 //!
 //! # Traffic
 //!

@@ -22,10 +22,10 @@ use tokio::time::Instant;
 
 use crate::protocol::{
     clean_name, e2ee_relay, parse_client_message, ChatMessage, ClientMessage, ErrorCode, Kind,
-    LobbyEntry, ParticipantInfo, Role, ServerMessage, MAX_CHAT_CHARS, MAX_MESSAGE_BYTES,
-    MAX_SDP_BYTES, MAX_VIDEO_DIMENSION, PROTOCOL_VERSION,
+    LobbyEntry, ParticipantInfo, Role, ServerMessage, CHAT_PAGE_BYTES, CHAT_PAGE_MESSAGES,
+    MAX_CHAT_CHARS, MAX_MESSAGE_BYTES, MAX_SDP_BYTES, MAX_VIDEO_DIMENSION, PROTOCOL_VERSION,
 };
-use crate::{Directory, Error, StoredChat, Tokens};
+use crate::{ChatCap, Directory, Error, StoredChat, Tokens};
 
 /// Messages queued per connection before it counts as too slow and is dropped.
 const OUTBOUND_QUEUE: usize = 512;
@@ -37,11 +37,15 @@ const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 /// Websocket close code for data the protocol does not take (binary frames, wrong version).
 const CLOSE_UNSUPPORTED: u16 = 1003;
+/// How long the server waits for the client's close frame after sending its own, reading
+/// and ignoring whatever the client still sends; then the socket is closed regardless.
+const CLOSE_HANDSHAKE_WAIT: Duration = Duration::from_secs(5);
 /// Longest candidate line accepted, in bytes.
 const MAX_CANDIDATE_BYTES: usize = 1024;
 /// Longest id field (lobby id, participant id, room) accepted, in bytes.
 const MAX_ID_BYTES: usize = 128;
-/// Messages dropped by the rate limit, in a row, before the connection is closed.
+/// Messages dropped by the rate limit, in a row (without the sender slowing down until its
+/// burst refilled), at which the connection is closed.
 const MAX_RATE_LIMITED_IN_A_ROW: u32 = 50;
 /// How long an admission outlives its token's expiry: the token check tolerates this much
 /// clock skew, so the admission must not vanish first.
@@ -66,7 +70,16 @@ pub struct HubConfig {
     pub max_waiting: usize,
     /// TURN servers offered to clients (with credentials made per participant), if any.
     pub turn: Option<crate::TurnConfig>,
+    /// The cap on each room's stored chat.
+    pub chat_cap: ChatCap,
 }
+
+/// Default cap on one room's stored chat: far more than a counselling session's chat (a few
+/// dozen messages an hour), small enough that one participant cannot fill the database.
+pub const DEFAULT_CHAT_CAP: ChatCap = ChatCap {
+    max_messages: 1000,
+    max_bytes: 1024 * 1024,
+};
 
 impl Default for HubConfig {
     fn default() -> Self {
@@ -79,6 +92,7 @@ impl Default for HubConfig {
             max_participants: 16,
             max_waiting: 50,
             turn: None,
+            chat_cap: DEFAULT_CHAT_CAP,
         }
     }
 }
@@ -179,6 +193,10 @@ struct Room {
     participants: HashMap<String, Participant>,
     /// Oldest first.
     lobby: Vec<Waiter>,
+    /// Display names of everyone who joined while the room was in memory, by participant id,
+    /// those who left included: the names chat messages are shown with. Names live here and
+    /// in [`Participant`] only, never in storage, and go with the room.
+    names: HashMap<String, String>,
 }
 
 struct Participant {
@@ -303,12 +321,38 @@ fn new_participant_id() -> String {
     }
 }
 
-/// What the sealed part of a stored chat row holds.
+/// What the sealed part of a stored chat row holds: who by participant id and role, never by
+/// name (walk-in clients' names must stay in memory only).
 #[derive(Serialize, Deserialize)]
 struct SealedChat {
     participant_id: String,
-    name: String,
+    /// Absent in rows stored before roles were (those also held a name, now ignored).
+    #[serde(default)]
+    role: Option<Role>,
     text: String,
+}
+
+/// A chat message opened from storage, before its sender's name is looked up in memory.
+struct OpenedChat {
+    id: String,
+    participant_id: String,
+    role: Role,
+    text: String,
+    sent_at: String,
+}
+
+impl OpenedChat {
+    /// The message as sent to clients, its sender named from `room`'s roster if known.
+    fn named(self, room: Option<&Room>) -> ChatMessage {
+        ChatMessage {
+            name: room.and_then(|r| r.names.get(&self.participant_id).cloned()),
+            id: self.id,
+            participant_id: self.participant_id,
+            role: self.role,
+            text: self.text,
+            sent_at: self.sent_at,
+        }
+    }
 }
 
 fn chat_aad(room: &str, id: &str) -> Vec<u8> {
@@ -328,7 +372,13 @@ enum ConnState {
     Done,
 }
 
-/// Per-connection token bucket.
+/// Per-connection token bucket, with the count of messages it dropped since the sender last
+/// slowed down. Sans-IO: every call takes the time.
+///
+/// "Dropped in a row" must not be reset by the odd token the bucket earns back while a flood
+/// goes on (at 450 messages/s against 20/s, every 22nd message passes): the count is reset
+/// only once the bucket has refilled completely, which a sender above the sustained rate never
+/// lets happen. So any sustained rate above the limit reaches [`MAX_RATE_LIMITED_IN_A_ROW`].
 struct Bucket {
     tokens: f64,
     last: Instant,
@@ -350,18 +400,27 @@ impl Bucket {
         }
     }
 
+    /// Takes a token for one message at `now`; `false` if the message is to be dropped.
     fn take(&mut self, now: Instant) -> bool {
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        if self.tokens >= self.burst {
+            // The sender kept within the limit long enough to earn its whole burst back.
+            self.dropped_in_a_row = 0;
+        }
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
-            self.dropped_in_a_row = 0;
             true
         } else {
-            self.dropped_in_a_row += 1;
+            self.dropped_in_a_row = self.dropped_in_a_row.saturating_add(1);
             false
         }
+    }
+
+    /// The sender went on flooding for too long: close the connection.
+    fn flooded(&self) -> bool {
+        self.dropped_in_a_row >= MAX_RATE_LIMITED_IN_A_ROW
     }
 }
 
@@ -468,6 +527,12 @@ impl Hub {
             .collect()
     }
 
+    /// Rooms in memory: someone is in the call, connected or within the resume grace, or
+    /// waits in its lobby.
+    pub fn live_rooms(&self) -> Vec<String> {
+        self.state().rooms.keys().cloned().collect()
+    }
+
     /// Counters.
     pub fn stats(&self) -> HubStats {
         let st = self.state();
@@ -536,11 +601,14 @@ impl Hub {
         let idle = tokio::time::sleep(cfg.idle_timeout);
         tokio::pin!(idle);
 
+        // Whether this side sent the close frame: then the client's close frame is awaited.
+        let mut closed_here = false;
         loop {
             if conn.me.too_slow.load(Ordering::Relaxed) {
-                let _ = sink
+                closed_here = sink
                     .send(Outbound::Close(CLOSE_POLICY, "too slow".into()))
-                    .await;
+                    .await
+                    .is_ok();
                 break;
             }
             tokio::select! {
@@ -549,7 +617,9 @@ impl Hub {
                     // `conn.me` holds a sender, so the channel never closes while we loop.
                     let Some(out) = out else { break };
                     let closing = matches!(out, Outbound::Close(..));
-                    if sink.send(out).await.is_err() || closing {
+                    let sent = sink.send(out).await.is_ok();
+                    if !sent || closing {
+                        closed_here = sent && closing;
                         break;
                     }
                 }
@@ -567,7 +637,7 @@ impl Hub {
                             if text.len() > MAX_MESSAGE_BYTES {
                                 too_large(&conn)
                             } else if !bucket.take(now) {
-                                if bucket.dropped_in_a_row > MAX_RATE_LIMITED_IN_A_ROW {
+                                if bucket.flooded() {
                                     conn.me.send(&error_msg(ErrorCode::RateLimited, "too many messages"));
                                     Flow::Close(CLOSE_POLICY, "flood")
                                 } else {
@@ -593,6 +663,16 @@ impl Hub {
                     idle.as_mut().reset(Instant::now() + Duration::from_secs(3600));
                 }
             }
+        }
+        if closed_here {
+            // Complete the close handshake: read on (and ignore) until the client's close
+            // frame ends the stream. Closing the socket with the client's last messages
+            // unread would reset the connection, and the client would see an abnormal
+            // closure (1006) instead of the code just sent.
+            let _ = tokio::time::timeout(CLOSE_HANDSHAKE_WAIT, async {
+                while let Some(Ok(_)) = stream.next().await {}
+            })
+            .await;
         }
         let _ = sink.close().await;
         self.connection_gone(&conn).await;
@@ -815,8 +895,8 @@ impl Hub {
                 return Flow::Continue;
             }
         }
-        let history = match self.load_history(room_id).await {
-            Ok(h) => h,
+        let (history, more) = match self.load_page(room_id, None).await {
+            Ok(page) => page.unwrap_or_default(),
             Err(e) => {
                 tracing::error!(error = %e, "loading chat history failed");
                 conn.me
@@ -916,6 +996,7 @@ impl Hub {
                 }
                 room.participants.insert(claims.sub.clone(), p);
             }
+            room.names.insert(claims.sub.clone(), name.clone());
             let others: Vec<ParticipantInfo> = room
                 .participants
                 .values()
@@ -932,8 +1013,12 @@ impl Hub {
                 participants: others,
                 ice_servers: self.ice_servers_for(&claims.sub),
             });
-            conn.me
-                .send(&ServerMessage::ChatHistory { messages: history });
+            let messages = history.into_iter().map(|m| m.named(Some(room))).collect();
+            conn.me.send(&ServerMessage::ChatHistory {
+                messages,
+                more,
+                before: None,
+            });
             for other in room.participants.values().filter(|p| p.id != claims.sub) {
                 for (mid, kind) in &other.tracks {
                     conn.me.send(&ServerMessage::TrackPublished {
@@ -1241,6 +1326,10 @@ impl Hub {
             }
             ClientMessage::Chat { text } => {
                 self.on_chat(conn, room_id, pid, text).await;
+                Flow::Continue
+            }
+            ClientMessage::ChatHistory { before } => {
+                self.on_chat_history(conn, room_id, before).await;
                 Flow::Continue
             }
             ClientMessage::E2ee { to, payload } => {
@@ -1634,23 +1723,24 @@ impl Hub {
             ));
             return;
         }
-        let name = {
+        let (name, role) = {
             let st = self.state();
             match st.rooms.get(room_id).and_then(|r| r.participants.get(pid)) {
-                Some(p) => p.name.clone(),
+                Some(p) => (p.name.clone(), p.role),
                 None => return,
             }
         };
         let msg = ChatMessage {
             id: uuid::Uuid::new_v4().to_string(),
             participant_id: pid.to_owned(),
-            name,
+            role,
+            name: Some(name),
             text,
             sent_at: now_rfc3339(),
         };
         let sealed_body = SealedChat {
             participant_id: msg.participant_id.clone(),
-            name: msg.name.clone(),
+            role: Some(role),
             text: msg.text.clone(),
         };
         // SealedChat holds only strings: always serialisable.
@@ -1665,13 +1755,28 @@ impl Hub {
             sent_at: msg.sent_at.clone(),
         };
         // Stored before it is shown: a message everyone saw is never missing from history.
-        if let Err(e) = self.inner.directory.save_chat(stored).await {
-            tracing::error!(error = %e, "storing a chat message failed");
-            conn.me.send(&error_msg(
-                ErrorCode::Internal,
-                "the message could not be stored; not sent",
-            ));
-            return;
+        match self
+            .inner
+            .directory
+            .save_chat(stored, self.inner.config.chat_cap)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                conn.me.send(&error_msg(
+                    ErrorCode::ChatFull,
+                    "this session's chat is full; the message was not sent",
+                ));
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storing a chat message failed");
+                conn.me.send(&error_msg(
+                    ErrorCode::Internal,
+                    "the message could not be stored; not sent",
+                ));
+                return;
+            }
         }
         let st = self.state();
         if let Some(room) = st.rooms.get(room_id) {
@@ -1679,25 +1784,83 @@ impl Hub {
         }
     }
 
-    async fn load_history(&self, room_id: &str) -> Result<Vec<ChatMessage>, Error> {
-        let rows = self.inner.directory.load_chat(room_id).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
+    /// `chat_history` from a client: the page before one of the room's messages.
+    async fn on_chat_history(&self, conn: &Conn, room_id: &str, before: String) {
+        let page = if before.len() > MAX_ID_BYTES {
+            Ok(None)
+        } else {
+            self.load_page(room_id, Some(&before)).await
+        };
+        match page {
+            Ok(Some((page, more))) => {
+                let st = self.state();
+                let room = st.rooms.get(room_id);
+                let messages = page.into_iter().map(|m| m.named(room)).collect();
+                conn.me.send(&ServerMessage::ChatHistory {
+                    messages,
+                    more,
+                    before: Some(before),
+                });
+            }
+            Ok(None) => conn.me.send(&error_msg(
+                ErrorCode::NotFound,
+                "no chat message with this id in the room",
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "loading chat history failed");
+                conn.me
+                    .send(&error_msg(ErrorCode::Internal, "server error"));
+            }
+        }
+    }
+
+    /// One page of a room's chat, oldest first: the latest messages before `before` (the
+    /// latest of all when `None`), at most [`CHAT_PAGE_MESSAGES`] and about
+    /// [`CHAT_PAGE_BYTES`] of text, and whether older ones exist. `None` if `before` is not a
+    /// message of the room.
+    async fn load_page(
+        &self,
+        room_id: &str,
+        before: Option<&str>,
+    ) -> Result<Option<(Vec<OpenedChat>, bool)>, Error> {
+        let Some(mut rows) = self
+            .inner
+            .directory
+            .load_chat(room_id, before, CHAT_PAGE_MESSAGES + 1)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut more = rows.len() > CHAT_PAGE_MESSAGES;
+        if more {
+            // One more than a page was asked for, to learn whether older ones exist.
+            rows.remove(0);
+        }
+        let mut page = Vec::with_capacity(rows.len());
+        let mut bytes = 0;
+        // Newest first, so that a page cut short by its size keeps the latest messages.
+        for row in rows.into_iter().rev() {
             let plain = self
                 .inner
                 .chat_key
                 .open(&row.sealed, &chat_aad(room_id, &row.id))?;
             let body: SealedChat = serde_json::from_slice(&plain)
                 .map_err(|e| Error::Directory(format!("chat row {}: {e}", row.id)))?;
-            out.push(ChatMessage {
+            bytes += body.text.len();
+            if bytes > CHAT_PAGE_BYTES && !page.is_empty() {
+                more = true;
+                break;
+            }
+            page.push(OpenedChat {
                 id: row.id,
                 participant_id: body.participant_id,
-                name: body.name,
+                role: body.role.unwrap_or(Role::Guest),
                 text: body.text,
                 sent_at: row.sent_at,
             });
         }
-        Ok(out)
+        page.reverse();
+        Ok(Some((page, more)))
     }
 }
 
@@ -1706,6 +1869,7 @@ fn new_room() -> Room {
         sfu_room: RoomId(rand::random()),
         participants: HashMap::new(),
         lobby: Vec::new(),
+        names: HashMap::new(),
     }
 }
 
@@ -1757,6 +1921,70 @@ fn broadcast_except(room: &Room, except: &str, msg: &ServerMessage) {
     for p in room.participants.values().filter(|p| p.id != except) {
         if let Some(c) = &p.conn {
             c.push(Outbound::Text(text.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `bucket` messages evenly at `per_second` for `seconds`; returns how many were
+    /// dropped before it counted as a flood, or `None` if it never did.
+    fn drops_until_flood(
+        bucket: &mut Bucket,
+        start: Instant,
+        per_second: u32,
+        seconds: u32,
+    ) -> Option<u32> {
+        let step = Duration::from_secs(1) / per_second;
+        let mut dropped = 0;
+        for i in 0..per_second * seconds {
+            if !bucket.take(start + step * i) {
+                dropped += 1;
+            }
+            if bucket.flooded() {
+                return Some(dropped);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn a_flood_far_above_the_limit_counts_as_a_flood_although_single_tokens_refill() {
+        let start = Instant::now();
+        let mut b = Bucket::new(start, 20, 60);
+        // 450 messages/s: one in 22 passes on a refilled token; that must not reset the count.
+        assert_eq!(
+            drops_until_flood(&mut b, start, 450, 10),
+            Some(MAX_RATE_LIMITED_IN_A_ROW)
+        );
+    }
+
+    #[test]
+    fn any_sustained_rate_above_the_limit_is_a_flood() {
+        for rate in [21, 25, 40, 100, 1000] {
+            let start = Instant::now();
+            let mut b = Bucket::new(start, 20, 60);
+            assert!(
+                drops_until_flood(&mut b, start, rate, 120).is_some(),
+                "{rate}/s was never closed"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sustained_rate_and_bursts_with_pauses_are_never_a_flood() {
+        let start = Instant::now();
+        let mut b = Bucket::new(start, 20, 60);
+        assert_eq!(drops_until_flood(&mut b, start, 20, 60), None);
+        // Bursts of 100 at once (40 dropped each), then a pause that refills the burst.
+        let mut b = Bucket::new(start, 20, 60);
+        for round in 0..10u32 {
+            let at = start + Duration::from_secs(4) * round;
+            let passed = (0..100).filter(|_| b.take(at)).count();
+            assert_eq!(passed, 60);
+            assert!(!b.flooded(), "round {round}");
         }
     }
 }

@@ -14,7 +14,7 @@ mod token;
 mod turn;
 
 pub use error::Error;
-pub use hub::{Hub, HubConfig, HubStats, Inbound, Outbound};
+pub use hub::{Hub, HubConfig, HubStats, Inbound, Outbound, DEFAULT_CHAT_CAP};
 pub use token::{Claims, Tokens};
 pub use turn::TurnConfig;
 
@@ -40,17 +40,27 @@ pub struct RoomPolicy {
     pub allow_unencrypted: bool,
 }
 
-/// A chat message as stored: the sender's name and the text are sealed together.
+/// A chat message as stored: the sender's participant id and role and the text, sealed
+/// together. No name: display names are kept in memory only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredChat {
     /// Message id (UUID).
     pub id: String,
     /// Room (session id).
     pub room: String,
-    /// AES-256-GCM sealed JSON `{participant_id, name, text}`, associated data `room/id`.
+    /// AES-256-GCM sealed JSON `{participant_id, role, text}`, associated data `chat/room/id`.
     pub sealed: Vec<u8>,
     /// Server receive time, RFC 3339.
     pub sent_at: String,
+}
+
+/// The cap on one room's stored chat: a message that would exceed either is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatCap {
+    /// Messages per room.
+    pub max_messages: u32,
+    /// Bytes of sealed chat per room (each message's text plus about 100 bytes).
+    pub max_bytes: u64,
 }
 
 /// Storage that signalling needs, implemented by the embedding application.
@@ -69,8 +79,20 @@ pub trait Directory: Send + Sync + 'static {
     fn login_active<'a>(&'a self, login: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
     /// Marks the session ended and its link invalid (a host sent `end_session`).
     fn end_room<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<(), Error>>;
-    /// Persists one sealed chat message.
-    fn save_chat<'a>(&'a self, chat: StoredChat) -> BoxFuture<'a, Result<(), Error>>;
-    /// Loads a room's chat, oldest first.
-    fn load_chat<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Vec<StoredChat>, Error>>;
+    /// Persists one sealed chat message unless the room's chat would exceed `cap` with it:
+    /// `Ok(false)` then, and nothing is stored.
+    fn save_chat<'a>(
+        &'a self,
+        chat: StoredChat,
+        cap: ChatCap,
+    ) -> BoxFuture<'a, Result<bool, Error>>;
+    /// One page of a room's chat: the latest `limit` messages stored before the message
+    /// `before` (all stored messages when `None`), oldest first. `Ok(None)` if `before` is not
+    /// a message of this room.
+    fn load_chat<'a>(
+        &'a self,
+        room: &'a str,
+        before: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Option<Vec<StoredChat>>, Error>>;
 }

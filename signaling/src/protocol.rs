@@ -21,6 +21,12 @@ pub const MAX_NAME_CHARS: usize = 80;
 pub const MAX_E2EE_PAYLOAD_BYTES: usize = 16 * 1024;
 /// Largest SDP, in bytes.
 pub const MAX_SDP_BYTES: usize = 48 * 1024;
+/// Chat messages in one `chat_history` page at most (the latest ones after `joined`, then
+/// each page asked for with `chat_history` `before`).
+pub const CHAT_PAGE_MESSAGES: usize = 50;
+/// Chat text in one `chat_history` page at most, in bytes: a page stops early (with `more`)
+/// rather than grow past this, so a page of long messages stays a modest frame.
+pub const CHAT_PAGE_BYTES: usize = 128 * 1024;
 /// Largest width or height accepted in `video_size`.
 pub const MAX_VIDEO_DIMENSION: u32 = 16_384;
 
@@ -138,6 +144,12 @@ pub enum ClientMessage {
         /// The text (1–4000 characters).
         text: String,
     },
+    /// Ask for the page of chat messages older than `before` (the oldest one the client has);
+    /// answered with a `chat_history` that carries the same `before`.
+    ChatHistory {
+        /// Id of a message of this room.
+        before: String,
+    },
     /// An opaque end-to-end-encryption message, relayed unread to one participant or all.
     E2ee {
         /// Recipient participant id; absent for everyone else in the room.
@@ -173,6 +185,7 @@ impl ClientMessage {
         "mute",
         "video_size",
         "chat",
+        "chat_history",
         "e2ee",
         "ping",
         "leave",
@@ -234,8 +247,12 @@ pub struct ChatMessage {
     pub id: String,
     /// Sender's participant id.
     pub participant_id: String,
-    /// Sender's display name.
-    pub name: String,
+    /// Sender's role.
+    pub role: Role,
+    /// Sender's display name; absent when the server no longer knows it. Names are kept in
+    /// memory only, while the room has someone in it, never stored with the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// The text.
     pub text: String,
     /// When the server received it (RFC 3339).
@@ -354,10 +371,16 @@ pub enum ServerMessage {
     },
     /// A chat message (also echoed to its sender).
     Chat(ChatMessage),
-    /// Earlier chat of this room, sent once after `joined`.
+    /// Earlier chat of this room: the latest page right after `joined`, and each older page a
+    /// client asks for.
     ChatHistory {
         /// Oldest first.
         messages: Vec<ChatMessage>,
+        /// Older messages exist than the first of `messages` (ask with its id as `before`).
+        more: bool,
+        /// The `before` of the request this page answers; absent on the page after `joined`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<String>,
     },
     /// An opaque end-to-end-encryption message from another participant.
     E2ee {
@@ -490,6 +513,12 @@ pub enum ErrorCode {
     E2eeRequired,
     /// The room is full.
     RoomFull,
+    /// The room's stored chat reached its cap (messages or bytes); this message was neither
+    /// stored nor sent.
+    ChatFull,
+    /// The client's address, or the server, has as many websockets open as allowed
+    /// (connection closed with 1013).
+    TooManyConnections,
     /// A server-side failure; details are in the server log.
     Internal,
 }
@@ -520,6 +549,8 @@ impl ErrorCode {
         ErrorCode::Replaced,
         ErrorCode::E2eeRequired,
         ErrorCode::RoomFull,
+        ErrorCode::ChatFull,
+        ErrorCode::TooManyConnections,
         ErrorCode::Internal,
     ];
 
@@ -550,6 +581,8 @@ impl ErrorCode {
             ErrorCode::Replaced => "replaced",
             ErrorCode::E2eeRequired => "e2ee_required",
             ErrorCode::RoomFull => "room_full",
+            ErrorCode::ChatFull => "chat_full",
+            ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::Internal => "internal",
         }
     }

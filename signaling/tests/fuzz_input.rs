@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use confidant_signaling::protocol::{parse_client_message, ClientMessage};
 use confidant_signaling::{
-    BoxFuture, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound, RoomPolicy,
-    StoredChat, Tokens,
+    BoxFuture, ChatCap, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound,
+    RoomPolicy, StoredChat, Tokens,
 };
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -67,11 +67,20 @@ impl Directory for NoRooms {
     fn end_room<'a>(&'a self, _room: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move { Ok(()) })
     }
-    fn save_chat<'a>(&'a self, _chat: StoredChat) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move { Ok(()) })
+    fn save_chat<'a>(
+        &'a self,
+        _chat: StoredChat,
+        _cap: ChatCap,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move { Ok(true) })
     }
-    fn load_chat<'a>(&'a self, _room: &'a str) -> BoxFuture<'a, Result<Vec<StoredChat>, Error>> {
-        Box::pin(async move { Ok(Vec::new()) })
+    fn load_chat<'a>(
+        &'a self,
+        _room: &'a str,
+        _before: Option<&'a str>,
+        _limit: usize,
+    ) -> BoxFuture<'a, Result<Option<Vec<StoredChat>>, Error>> {
+        Box::pin(async move { Ok(Some(Vec::new())) })
     }
 }
 
@@ -86,6 +95,7 @@ fn message() -> impl Strategy<Value = String> {
         Just(r#"{"type":"answer","sdp":"v=0"}"#.to_owned()),
         Just(r#"{"type":"admit","lobby_id":"x"}"#.to_owned()),
         Just(r#"{"type":"chat","text":"hi"}"#.to_owned()),
+        Just(r#"{"type":"chat_history","before":"x"}"#.to_owned()),
         Just(r#"{"type":"e2ee","payload":"p"}"#.to_owned()),
         Just(r#"{"type":"mute","kind":"audio","muted":true}"#.to_owned()),
         Just(r#"{"type":"end_session"}"#.to_owned()),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use confidant_signaling::protocol::{ErrorCode, Role, ServerMessage};
 use confidant_signaling::{
-    BoxFuture, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound, RoomPolicy,
-    StoredChat, Tokens,
+    BoxFuture, ChatCap, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound,
+    RoomPolicy, StoredChat, Tokens,
 };
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -65,22 +65,44 @@ impl Directory for MemDirectory {
             Ok(())
         })
     }
-    fn save_chat<'a>(&'a self, chat: StoredChat) -> BoxFuture<'a, Result<(), Error>> {
+    fn save_chat<'a>(
+        &'a self,
+        chat: StoredChat,
+        cap: ChatCap,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(async move {
-            self.chats.lock().unwrap().push(chat);
-            Ok(())
+            let mut chats = self.chats.lock().unwrap();
+            let (count, bytes) = chats
+                .iter()
+                .filter(|c| c.room == chat.room)
+                .fold((0u32, 0u64), |(n, b), c| (n + 1, b + c.sealed.len() as u64));
+            if count >= cap.max_messages || bytes + chat.sealed.len() as u64 > cap.max_bytes {
+                return Ok(false);
+            }
+            chats.push(chat);
+            Ok(true)
         })
     }
-    fn load_chat<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Vec<StoredChat>, Error>> {
+    fn load_chat<'a>(
+        &'a self,
+        room: &'a str,
+        before: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Option<Vec<StoredChat>>, Error>> {
         Box::pin(async move {
-            Ok(self
-                .chats
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|c| c.room == room)
-                .cloned()
-                .collect())
+            let chats = self.chats.lock().unwrap();
+            let mine: Vec<&StoredChat> = chats.iter().filter(|c| c.room == room).collect();
+            let end = match before {
+                None => mine.len(),
+                Some(id) => match mine.iter().position(|c| c.id == id) {
+                    Some(i) => i,
+                    None => return Ok(None),
+                },
+            };
+            let start = end.saturating_sub(limit);
+            Ok(Some(
+                mine[start..end].iter().map(|c| (*c).clone()).collect(),
+            ))
         })
     }
 }
@@ -947,4 +969,232 @@ async fn a_host_token_stops_working_when_its_login_session_ends() {
     let mut h = Client::connect(&s.hub);
     h.send(json!({"type": "join", "v": 1, "room": ROOM, "token": other}));
     assert_eq!(h.until("joined").await["role"], "host");
+}
+
+/// A flood far above the sustained rate is closed, although the bucket earns back a token
+/// every 50 ms and lets a message through (which used to reset the count of drops in a row).
+/// The clock is tokio's paused test clock: every message is sent at its exact virtual time.
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_450_messages_a_second_is_closed() {
+    let s = setup().await;
+    let mut c = Client::connect(&s.hub);
+    let gap = Duration::from_secs(1) / 450;
+    let mut sent = 0u32;
+    let mut pongs = 0u32;
+    let mut limited = 0u32;
+    let code = 'flood: loop {
+        assert!(sent < 450 * 10, "still open after 10 s of flood");
+        c.send(json!({"type": "ping"}));
+        sent += 1;
+        tokio::time::advance(gap).await;
+        while let Ok(Some(frame)) = tokio::time::timeout(Duration::ZERO, c.rx.next()).await {
+            match frame {
+                Outbound::Text(t) => match serde_json::from_str::<ServerMessage>(&t).unwrap() {
+                    ServerMessage::Pong {} => pongs += 1,
+                    ServerMessage::Error {
+                        code: ErrorCode::RateLimited,
+                        ..
+                    } => limited += 1,
+                    other => panic!("unexpected {other:?}"),
+                },
+                Outbound::Close(code, _) => break 'flood code,
+            }
+        }
+    };
+    assert_eq!(code, 1008);
+    assert!(limited >= 1);
+    // The burst (60) and the few refilled tokens passed; everything after was dropped, and the
+    // 50th drop closed the connection.
+    assert_eq!(sent - pongs, 50, "sent {sent}, answered {pongs}");
+}
+
+/// The plaintext of a stored chat row, opened with the test's chat key.
+fn open_chat_row(row: &StoredChat) -> serde_json::Value {
+    let key = confidant_vault::Vault::new([3u8; 32]).purpose_key("chat");
+    let plain = key
+        .open(
+            &row.sealed,
+            format!("chat/{}/{}", row.room, row.id).as_bytes(),
+        )
+        .unwrap();
+    serde_json::from_slice(&plain).unwrap()
+}
+
+#[tokio::test]
+async fn chat_rows_reference_the_sender_and_names_come_from_memory_only() {
+    let s = setup().await;
+    let (mut h, _) = host(&s).await;
+    let (g, gid) = guest(&s, &mut h, "Zebulon Quade").await;
+    g.send(json!({"type": "chat", "text": "hello"}));
+    let live = h.until("chat").await;
+    assert_eq!(
+        (live["name"].as_str(), live["role"].as_str()),
+        (Some("Zebulon Quade"), Some("guest"))
+    );
+
+    // At rest, even sealed: the participant id, role and text, and no name.
+    let rows = s.dir.chats.lock().unwrap().clone();
+    let opened = open_chat_row(&rows[0]);
+    assert_eq!(
+        opened,
+        json!({"participant_id": gid, "role": "guest", "text": "hello"})
+    );
+
+    // While the room is in memory, later joiners see the name, also of someone who left.
+    g.send(json!({"type": "leave"}));
+    h.until("participant_left").await;
+    let (mut late, _) = guest(&s, &mut h, "Kim").await;
+    let history = late.until("chat_history").await;
+    assert_eq!(history["messages"][0]["name"], "Zebulon Quade");
+
+    // Once everyone left, the room and the names are gone: the message stays, unnamed.
+    late.send(json!({"type": "leave"}));
+    h.send(json!({"type": "leave"}));
+    loop {
+        if let Outbound::Close(code, _) = h.frame().await {
+            assert_eq!(code, 1000);
+            break;
+        }
+    }
+    for _ in 0..100 {
+        if s.hub.stats().rooms == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(s.hub.stats().rooms, 0);
+    let (mut again, _) = host(&s).await;
+    let history = again.until("chat_history").await;
+    let m = &history["messages"][0];
+    assert_eq!(
+        (m["text"].as_str(), m["role"].as_str(), m.get("name")),
+        (Some("hello"), Some("guest"), None)
+    );
+}
+
+/// A room whose host wrote `texts` (without a rate limit in the way): the setup and the host.
+async fn host_who_wrote(texts: impl Iterator<Item = String>) -> (Setup, Client) {
+    let s = setup_with(HubConfig {
+        rate_per_second: 1000,
+        rate_burst: 1000,
+        ..HubConfig::default()
+    })
+    .await;
+    let (mut h, _) = host(&s).await;
+    for text in texts {
+        h.send(json!({"type": "chat", "text": text}));
+        h.until("chat").await;
+    }
+    (s, h)
+}
+
+#[tokio::test]
+async fn a_join_sends_the_latest_page_and_older_pages_come_on_request() {
+    let (s, mut h) = host_who_wrote((0..120).map(|i| format!("message {i}"))).await;
+    let (mut g, _) = guest(&s, &mut h, "Alex").await;
+    let latest = g.until("chat_history").await;
+    let texts = |page: &serde_json::Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let expect = |range: std::ops::Range<i32>| -> Vec<String> {
+        range.map(|i| format!("message {i}")).collect()
+    };
+    assert_eq!(texts(&latest), expect(70..120));
+    assert_eq!(latest["more"], true);
+    assert!(latest.get("before").is_none());
+
+    let oldest = latest["messages"][0]["id"].as_str().unwrap().to_owned();
+    g.send(json!({"type": "chat_history", "before": oldest}));
+    let page = g.until("chat_history").await;
+    assert_eq!(texts(&page), expect(20..70));
+    assert_eq!(
+        (page["more"].as_bool(), page["before"].as_str()),
+        (Some(true), Some(oldest.as_str()))
+    );
+
+    let oldest = page["messages"][0]["id"].as_str().unwrap().to_owned();
+    g.send(json!({"type": "chat_history", "before": oldest}));
+    let last = g.until("chat_history").await;
+    assert_eq!(texts(&last), expect(0..20));
+    assert_eq!(last["more"], false);
+
+    let first = last["messages"][0]["id"].as_str().unwrap().to_owned();
+    g.send(json!({"type": "chat_history", "before": first}));
+    let empty = g.until("chat_history").await;
+    assert_eq!(
+        (
+            empty["messages"].as_array().unwrap().len(),
+            empty["more"].as_bool()
+        ),
+        (0, Some(false))
+    );
+
+    g.send(json!({"type": "chat_history", "before": "no-such-message"}));
+    assert_eq!(g.until("error").await["code"], "not_found");
+    g.send(json!({"type": "chat_history"}));
+    assert_eq!(g.until("error").await["code"], "invalid_message");
+}
+
+#[tokio::test]
+async fn a_page_of_long_messages_stops_at_its_byte_budget() {
+    // 40 messages of 4000 bytes: 160 000 bytes, more than one page's 128 KiB.
+    let (s, mut h) = host_who_wrote((0..40).map(|i| format!("{i:04}{}", "x".repeat(3996)))).await;
+    let (mut g, _) = guest(&s, &mut h, "Alex").await;
+    let page = g.until("chat_history").await;
+    let n = page["messages"].as_array().unwrap().len();
+    assert_eq!(n, 128 * 1024 / 4000);
+    assert_eq!(page["more"], true);
+    assert!(page["messages"][n - 1]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("0039"));
+    let oldest = page["messages"][0]["id"].as_str().unwrap().to_owned();
+    g.send(json!({"type": "chat_history", "before": oldest}));
+    let rest = g.until("chat_history").await;
+    assert_eq!(rest["messages"].as_array().unwrap().len(), 40 - n);
+    assert_eq!(rest["more"], false);
+}
+
+#[tokio::test]
+async fn a_room_s_chat_is_capped_in_messages_and_bytes() {
+    let s = setup_with(HubConfig {
+        chat_cap: ChatCap {
+            max_messages: 3,
+            max_bytes: 1_000_000,
+        },
+        ..HubConfig::default()
+    })
+    .await;
+    let (mut h, _) = host(&s).await;
+    for i in 0..3 {
+        h.send(json!({"type": "chat", "text": format!("m{i}")}));
+        h.until("chat").await;
+    }
+    h.send(json!({"type": "chat", "text": "one too many"}));
+    assert_eq!(h.until("error").await["code"], "chat_full");
+    assert_eq!(s.dir.chats.lock().unwrap().len(), 3);
+    // The connection stays usable.
+    h.send(json!({"type": "ping"}));
+    h.until("pong").await;
+
+    let s = setup_with(HubConfig {
+        chat_cap: ChatCap {
+            max_messages: 1000,
+            max_bytes: 5000,
+        },
+        ..HubConfig::default()
+    })
+    .await;
+    let (mut h, _) = host(&s).await;
+    h.send(json!({"type": "chat", "text": "x".repeat(3000)}));
+    h.until("chat").await;
+    h.send(json!({"type": "chat", "text": "y".repeat(3000)}));
+    assert_eq!(h.until("error").await["code"], "chat_full");
+    h.send(json!({"type": "chat", "text": "short"}));
+    assert_eq!(h.until("chat").await["text"], "short");
 }

@@ -258,6 +258,50 @@ pub struct Config {
     /// `room_full`.
     #[arg(long, env = "CONFIDANT_MAX_LOBBY", default_value_t = 50, global = true)]
     pub max_lobby: u32,
+    /// Chat messages stored per session (1..=100000); one more is refused with `chat_full`.
+    #[arg(
+        long,
+        env = "CONFIDANT_CHAT_MAX_MESSAGES",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub chat_max_messages: u32,
+    /// Bytes of (sealed) chat stored per session (65536..=67108864); a message beyond is
+    /// refused with `chat_full`.
+    #[arg(
+        long,
+        env = "CONFIDANT_CHAT_MAX_BYTES",
+        default_value_t = 1024 * 1024,
+        global = true
+    )]
+    pub chat_max_bytes: u64,
+    /// Days a session's chat is kept after the session ended or expired (0..=3650); 0 deletes
+    /// it at the retention job's next round.
+    #[arg(
+        long,
+        env = "CONFIDANT_CHAT_RETENTION_DAYS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub chat_retention_days: u32,
+    /// Open signalling websockets per client address (IPv6: per /64) at most (1..=100000);
+    /// one more is closed with 1013 `too_many_connections`.
+    #[arg(
+        long,
+        env = "CONFIDANT_WS_MAX_PER_ADDRESS",
+        default_value_t = 64,
+        global = true
+    )]
+    pub ws_max_per_address: u32,
+    /// Open signalling websockets in total at most (1..=1000000); one more is closed with 1013
+    /// `too_many_connections`.
+    #[arg(
+        long,
+        env = "CONFIDANT_WS_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub ws_max_connections: u32,
     /// File with the X25519 public key the signatures' biometric data is encrypted to (32
     /// bytes: raw, hex or base64) [default: generated on first start; the private key is
     /// written once to DATA_DIR/escrow-private-key.MOVE-OFF-THIS-SERVER].
@@ -298,6 +342,17 @@ pub struct Config {
     #[arg(long, env = "CONFIDANT_WALKIN_SHOW_COUNT", global = true)]
     pub walkin_show_count: bool,
 }
+
+/// Allowed values of `--chat-max-messages`.
+pub const CHAT_MAX_MESSAGES: std::ops::RangeInclusive<u32> = 1..=100_000;
+/// Allowed values of `--chat-max-bytes` (64 KiB, a page's worth, to 64 MiB).
+pub const CHAT_MAX_BYTES: std::ops::RangeInclusive<u64> = 65_536..=67_108_864;
+/// Allowed values of `--chat-retention-days` (none to ten years).
+pub const CHAT_RETENTION_DAYS: std::ops::RangeInclusive<u32> = 0..=3650;
+/// Allowed values of `--ws-max-per-address`.
+pub const WS_MAX_PER_ADDRESS: std::ops::RangeInclusive<u32> = 1..=100_000;
+/// Allowed values of `--ws-max-connections`.
+pub const WS_MAX_CONNECTIONS: std::ops::RangeInclusive<u32> = 1..=1_000_000;
 
 /// Allowed values of `--walkin-ring-seconds`.
 pub const WALKIN_RING_SECONDS: std::ops::RangeInclusive<u32> = 5..=300;
@@ -391,6 +446,12 @@ pub struct Settings {
     pub max_participants: usize,
     /// Most clients waiting in one room's lobby.
     pub max_lobby: usize,
+    /// The cap on each session's stored chat.
+    pub chat_cap: confidant_signaling::ChatCap,
+    /// How long a session's chat is kept after the session ended or expired.
+    pub chat_retention: std::time::Duration,
+    /// Open signalling websockets per client address (IPv6 /64) and in total.
+    pub ws_limits: crate::ws::ConnectionLimits,
     /// The escrow public key file for signatures' biometric data (`None`: the generated one in
     /// the data directory).
     pub signature_escrow_public_key_file: Option<PathBuf>,
@@ -483,6 +544,16 @@ impl Config {
                 });
             }
         }
+        if !CHAT_MAX_BYTES.contains(&self.chat_max_bytes) {
+            return Err(ConfigError {
+                option: "chat-max-bytes",
+                message: format!(
+                    "must be within {}..={}",
+                    CHAT_MAX_BYTES.start(),
+                    CHAT_MAX_BYTES.end()
+                ),
+            });
+        }
         if !SIGNATURE_LIVE_DAYS.contains(&self.signature_live_days) {
             return Err(ConfigError {
                 option: "signature-live-days",
@@ -503,6 +574,26 @@ impl Config {
                 "walkin-max-wait-minutes",
                 self.walkin_max_wait_minutes,
                 WALKIN_MAX_WAIT_MINUTES,
+            ),
+            (
+                "chat-max-messages",
+                self.chat_max_messages,
+                CHAT_MAX_MESSAGES,
+            ),
+            (
+                "chat-retention-days",
+                self.chat_retention_days,
+                CHAT_RETENTION_DAYS,
+            ),
+            (
+                "ws-max-per-address",
+                self.ws_max_per_address,
+                WS_MAX_PER_ADDRESS,
+            ),
+            (
+                "ws-max-connections",
+                self.ws_max_connections,
+                WS_MAX_CONNECTIONS,
             ),
         ] {
             if !range.contains(&value) {
@@ -617,6 +708,18 @@ impl Config {
             // Checked above to be within 1..=1000.
             max_participants: self.max_participants as usize,
             max_lobby: self.max_lobby as usize,
+            chat_cap: confidant_signaling::ChatCap {
+                max_messages: self.chat_max_messages,
+                max_bytes: self.chat_max_bytes,
+            },
+            chat_retention: std::time::Duration::from_secs(
+                u64::from(self.chat_retention_days) * 24 * 60 * 60,
+            ),
+            // Checked above to be within their ranges.
+            ws_limits: crate::ws::ConnectionLimits {
+                per_address: self.ws_max_per_address as usize,
+                total: self.ws_max_connections as usize,
+            },
             signature_escrow_public_key_file: self.signature_escrow_public_key_file.clone(),
             signature_live_days: self.signature_live_days,
             walkin: crate::walkin::core::WalkinConfig {
@@ -686,6 +789,11 @@ impl Settings {
             turn_urls = ?self.turn_urls,
             max_participants = self.max_participants,
             max_lobby = self.max_lobby,
+            chat_max_messages = self.chat_cap.max_messages,
+            chat_max_bytes = self.chat_cap.max_bytes,
+            chat_retention_days = self.chat_retention.as_secs() / (24 * 60 * 60),
+            ws_max_per_address = self.ws_limits.per_address,
+            ws_max_connections = self.ws_limits.total,
             signature_live_days = self.signature_live_days,
             walkin_ring_seconds = self.walkin.ring_timeout.num_seconds(),
             walkin_max_wait_minutes = self.walkin.max_wait.num_minutes(),
@@ -803,6 +911,45 @@ mod tests {
             ["--max-participants", "1001"],
             ["--max-lobby", "0"],
             ["--max-lobby", "1001"],
+        ] {
+            let e = parse(&bad).config.resolve().unwrap_err();
+            assert_eq!(e.option, &bad[0][2..], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn chat_and_connection_limits_default_and_are_checked() {
+        let s = parse(&[]).config.resolve().unwrap();
+        assert_eq!(
+            (s.chat_cap.max_messages, s.chat_cap.max_bytes),
+            (1000, 1024 * 1024)
+        );
+        assert_eq!(s.chat_retention, std::time::Duration::ZERO);
+        assert_eq!((s.ws_limits.per_address, s.ws_limits.total), (64, 10_000));
+        let s = parse(&[
+            "--chat-max-messages",
+            "5",
+            "--chat-max-bytes",
+            "65536",
+            "--chat-retention-days",
+            "2",
+            "--ws-max-per-address",
+            "1",
+            "--ws-max-connections",
+            "3",
+        ])
+        .config
+        .resolve()
+        .unwrap();
+        assert_eq!((s.chat_cap.max_messages, s.chat_cap.max_bytes), (5, 65536));
+        assert_eq!(s.chat_retention, std::time::Duration::from_secs(2 * 86_400));
+        assert_eq!((s.ws_limits.per_address, s.ws_limits.total), (1, 3));
+        for bad in [
+            ["--chat-max-messages", "0"],
+            ["--chat-max-bytes", "1000"],
+            ["--chat-retention-days", "3651"],
+            ["--ws-max-per-address", "0"],
+            ["--ws-max-connections", "0"],
         ] {
             let e = parse(&bad).config.resolve().unwrap_err();
             assert_eq!(e.option, &bad[0][2..], "{bad:?}");

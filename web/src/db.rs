@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use confidant_signaling::{
-    BoxFuture, Directory, Error as SignalingError, LinkTarget, RoomPolicy, StoredChat,
+    BoxFuture, ChatCap, Directory, Error as SignalingError, LinkTarget, RoomPolicy, StoredChat,
 };
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyPoolOptions;
@@ -216,46 +216,82 @@ impl Directory for SqlDirectory {
         })
     }
 
-    fn save_chat<'a>(&'a self, chat: StoredChat) -> BoxFuture<'a, Result<(), SignalingError>> {
+    fn save_chat<'a>(
+        &'a self,
+        chat: StoredChat,
+        cap: ChatCap,
+    ) -> BoxFuture<'a, Result<bool, SignalingError>> {
         Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO chat_messages (id, room, sealed, sent_at) VALUES ($1, $2, $3, $4)",
+            // One statement checks the cap and inserts, so the check cannot go stale between
+            // the two (one hub owns a room, so its chat is written by one task at a time).
+            let stored = sqlx::query(
+                "INSERT INTO chat_messages (id, room, sealed, sent_at)
+                 SELECT $1, $2, $3, $4
+                 WHERE (SELECT COUNT(*) FROM chat_messages WHERE room = $2) < $5
+                   AND (SELECT COALESCE(SUM(LENGTH(sealed)), 0) FROM chat_messages WHERE room = $2) + $6 <= $7",
             )
             .bind(&chat.id)
             .bind(&chat.room)
             .bind(&chat.sealed)
             .bind(&chat.sent_at)
+            .bind(i64::from(cap.max_messages))
+            .bind(i64::try_from(chat.sealed.len()).unwrap_or(i64::MAX))
+            .bind(i64::try_from(cap.max_bytes).unwrap_or(i64::MAX))
             .execute(&self.pool)
             .await
-            .map_err(dir_err)?;
-            Ok(())
+            .map_err(dir_err)?
+            .rows_affected();
+            Ok(stored == 1)
         })
     }
 
     fn load_chat<'a>(
         &'a self,
         room: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<StoredChat>, SignalingError>> {
+        before: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Option<Vec<StoredChat>>, SignalingError>> {
         Box::pin(async move {
-            let rows: Vec<(String, String, Vec<u8>, String)> = sqlx::query_as(
-                &format!(
-                    "SELECT id, room, sealed, sent_at FROM chat_messages WHERE room = $1 ORDER BY {}",
-                    self.dialect.insertion_order()
-                ),
-            )
+            let order = self.dialect.insertion_order();
+            // Messages are paged by insertion order, below the position of `before`.
+            let below = match before {
+                None => i64::MAX,
+                Some(id) => {
+                    let at: Option<i64> = sqlx::query_scalar(&format!(
+                        "SELECT {order} FROM chat_messages WHERE id = $1 AND room = $2"
+                    ))
+                    .bind(id)
+                    .bind(room)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(dir_err)?;
+                    match at {
+                        Some(at) => at,
+                        None => return Ok(None),
+                    }
+                }
+            };
+            let mut rows: Vec<(String, String, Vec<u8>, String)> = sqlx::query_as(&format!(
+                "SELECT id, room, sealed, sent_at FROM chat_messages
+                 WHERE room = $1 AND {order} < $2 ORDER BY {order} DESC LIMIT $3"
+            ))
             .bind(room)
+            .bind(below)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await
             .map_err(dir_err)?;
-            Ok(rows
-                .into_iter()
-                .map(|(id, room, sealed, sent_at)| StoredChat {
-                    id,
-                    room,
-                    sealed,
-                    sent_at,
-                })
-                .collect())
+            rows.reverse();
+            Ok(Some(
+                rows.into_iter()
+                    .map(|(id, room, sealed, sent_at)| StoredChat {
+                        id,
+                        room,
+                        sealed,
+                        sent_at,
+                    })
+                    .collect(),
+            ))
         })
     }
 }

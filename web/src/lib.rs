@@ -22,6 +22,7 @@ pub mod mail;
 pub mod metrics;
 pub mod pages;
 pub mod ratelimit;
+pub mod retention;
 pub mod sessions;
 pub mod signature;
 pub mod walkin;
@@ -102,6 +103,8 @@ pub struct AppState {
     pub signature: Arc<signature::Service>,
     /// Walk-in presence and queue (in memory only).
     pub walkin: Arc<walkin::Service>,
+    /// Open signalling websockets, against `--ws-max-per-address` and `--ws-max-connections`.
+    pub ws_connections: Arc<ws::ConnectionCounter>,
     sfu: confidant_sfu::SfuHandle,
 }
 
@@ -124,6 +127,7 @@ impl AppState {
                 turn,
                 max_participants: config.max_participants,
                 max_waiting: config.max_lobby,
+                chat_cap: config.chat_cap,
                 ..HubConfig::default()
             },
             sfu.clone(),
@@ -147,6 +151,7 @@ impl AppState {
         ));
         let login_limiter = Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit)));
         let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
+        let ws_connections = ws::ConnectionCounter::new(config.ws_limits);
         Self {
             db,
             dialect,
@@ -159,6 +164,7 @@ impl AppState {
             form_limiter,
             signature,
             walkin,
+            ws_connections,
             sfu,
         }
     }
@@ -606,6 +612,7 @@ pub async fn run_server(settings: Settings) -> Result<(), StartError> {
     booking::sources::spawn_worker(state.clone());
     booking::caldav::spawn_worker(state.clone());
     signature::spawn_retention(state.clone());
+    retention::spawn_chat_retention(state.clone());
     walkin::spawn_worker(state.clone());
     serve(listener, state)
         .await

@@ -126,6 +126,10 @@ export class Call {
     this.queue = Promise.resolve();
     this.answerWaiter = null;
     this.chatIds = new Set();
+    /** Whether the server has chat older than the first message shown (`chat_history.more`). */
+    this.chatMore = false;
+    /** The `before` of the older page asked for and not yet answered, if any. */
+    this.chatPaging = null;
     this.unsubscribe = [];
     this.state = 'idle';
     this.blockedAudio = new Set();
@@ -247,6 +251,14 @@ export class Call {
     // chat
     this.chatList = h('ol', { class: 'chat-messages', testid: 'chat-messages', attrs: { 'aria-live': 'polite' } });
     this.chatEmpty = h('p', { class: 'empty-hint', text: t('call.chat_empty') });
+    this.chatOlder = h('button', {
+      type: 'button',
+      class: 'button button-quiet chat-older',
+      text: t('call.chat_older'),
+      testid: 'chat-older',
+      hidden: true,
+      onclick: () => this.loadOlderChat(),
+    });
     const chatInputId = 'chat-input';
     this.chatInput = h('input', {
       id: chatInputId,
@@ -275,6 +287,7 @@ export class Call {
       { class: 'panel chat-panel', testid: 'chat-panel', attrs: { 'aria-labelledby': 'chat-heading' } },
       h('h2', { id: 'chat-heading', text: t('call.chat') }),
       this.chatEmpty,
+      this.chatOlder,
       this.chatList,
       chatForm,
     );
@@ -556,9 +569,7 @@ export class Call {
     on('mute', (m) => this.onMute(m));
     on('active_speaker', (m) => this.setSpeaker(m.participant_id));
     on('chat', (m) => this.addChat(m));
-    on('chat_history', (m) => {
-      for (const msg of m.messages || []) this.addChat(msg);
-    });
+    on('chat_history', (m) => this.onChatHistory(m));
     on('session_ended', (m) => this.finish('ended', m.reason));
     on('removed', () => this.finish('ended', 'removed'));
     on('error', (m) => this.onError(m));
@@ -915,11 +926,56 @@ export class Call {
     this.chatInput.focus();
   }
 
-  addChat(msg) {
+  /**
+   * A page of earlier chat: the latest messages after `joined` (no `before`), or the older page
+   * asked for with `before`, put above what is shown without moving the reader's place.
+   */
+  onChatHistory(m) {
+    const messages = m.messages || [];
+    if (m.before) {
+      if (m.before !== this.chatPaging) return;
+      this.chatPaging = null;
+      const list = this.chatList;
+      const fromBottom = list.scrollHeight - list.scrollTop;
+      for (const msg of messages.slice().reverse()) this.addChat(msg, true);
+      list.scrollTop = list.scrollHeight - fromBottom;
+    } else {
+      for (const msg of messages) this.addChat(msg);
+    }
+    this.chatMore = !!m.more;
+    this.updateChatOlder();
+  }
+
+  /** Asks the server for the page before the oldest message shown. */
+  loadOlderChat() {
+    const first = this.chatList && this.chatList.firstElementChild;
+    const before = first && first.dataset.messageId;
+    if (!before || this.chatPaging) return;
+    if (this.signaling.send({ type: 'chat_history', before })) {
+      this.chatPaging = before;
+      this.updateChatOlder();
+    }
+  }
+
+  updateChatOlder() {
+    if (!this.chatOlder) return;
+    this.chatOlder.hidden = !this.chatMore;
+    this.chatOlder.disabled = !!this.chatPaging;
+  }
+
+  /** The name a chat message is shown with: its sender's, or, once the server no longer
+   * knows it (names are never stored), the sender's role. */
+  chatName(msg) {
+    if (msg.name) return msg.name;
+    return t(msg.role === 'host' ? 'call.chat_counsellor' : 'call.chat_client');
+  }
+
+  addChat(msg, prepend = false) {
     if (!msg || !this.chatList) return;
     if (msg.id && this.chatIds.has(msg.id)) return;
     if (msg.id) this.chatIds.add(msg.id);
     const own = msg.participant_id === this.participantId;
+    const name = this.chatName(msg);
     const li = h(
       'li',
       {
@@ -930,13 +986,17 @@ export class Call {
       h(
         'div',
         { class: 'chat-meta' },
-        h('span', { class: 'chat-name', testid: 'chat-name', text: own ? `${msg.name} (${t('call.you')})` : msg.name }),
+        h('span', { class: 'chat-name', testid: 'chat-name', text: own ? `${name} (${t('call.you')})` : name }),
         h('time', { class: 'chat-time', dateTime: msg.sent_at || '', text: msg.sent_at ? formatTime(msg.sent_at, false) : '' }),
       ),
       h('p', { class: 'chat-text', testid: 'chat-text', text: msg.text }),
     );
-    this.chatList.appendChild(li);
     this.chatEmpty.hidden = true;
+    if (prepend) {
+      this.chatList.insertBefore(li, this.chatList.firstChild);
+      return;
+    }
+    this.chatList.appendChild(li);
     this.chatList.scrollTop = this.chatList.scrollHeight;
   }
 

@@ -125,6 +125,9 @@ const en = {
   'call.chat_placeholder': 'Write a message…',
   'call.chat_send': 'Send',
   'call.chat_empty': 'No messages yet.',
+  'call.chat_older': 'Show earlier messages',
+  'call.chat_counsellor': 'Counsellor',
+  'call.chat_client': 'Client',
   'call.mic_muted': 'Microphone off',
   'call.cam_muted': 'Camera off',
   'call.reconnecting': 'Reconnecting…',
@@ -199,6 +202,8 @@ const en = {
   'err.idle_timeout': 'The connection was closed after a period without activity.',
   'err.replaced': 'You opened this session in another window; this one was disconnected.',
   'err.room_full': 'The session is full.',
+  'err.chat_full': 'The chat of this session is full; the message was not sent.',
+  'err.too_many_connections': 'The server has too many connections open from this network. Please try again in a moment.',
   'err.e2ee_required':
     'This session requires end-to-end encryption, which this browser cannot do. Please use a current version of Firefox, Chrome, Edge or Safari.',
   'err.e2ee_unsupported':
@@ -328,6 +333,9 @@ const de = {
   'call.chat_placeholder': 'Nachricht schreiben …',
   'call.chat_send': 'Senden',
   'call.chat_empty': 'Noch keine Nachrichten.',
+  'call.chat_older': 'Frühere Nachrichten anzeigen',
+  'call.chat_counsellor': 'Beratung',
+  'call.chat_client': 'Ratsuchende Person',
   'call.mic_muted': 'Mikrofon aus',
   'call.cam_muted': 'Kamera aus',
   'call.reconnecting': 'Verbindung wird wiederhergestellt …',
@@ -402,6 +410,8 @@ const de = {
   'err.idle_timeout': 'Die Verbindung wurde nach längerer Inaktivität getrennt.',
   'err.replaced': 'Sie haben diese Sitzung in einem anderen Fenster geöffnet; dieses wurde getrennt.',
   'err.room_full': 'Die Sitzung ist voll.',
+  'err.chat_full': 'Der Chat dieser Sitzung ist voll; die Nachricht wurde nicht gesendet.',
+  'err.too_many_connections': 'Der Server hat zu viele Verbindungen aus diesem Netz offen. Bitte versuchen Sie es gleich noch einmal.',
   'err.e2ee_required':
     'Diese Sitzung erfordert Ende-zu-Ende-Verschlüsselung, die dieser Browser nicht beherrscht. Bitte verwenden Sie eine aktuelle Version von Firefox, Chrome, Edge oder Safari.',
   'err.e2ee_unsupported':

@@ -302,15 +302,59 @@ async fn directory_ends_rooms_and_keeps_chat_in_order() {
             sent_at: format!("2030-01-01T00:00:0{i}Z"),
         })
         .collect();
+    let cap = confidant_signaling::DEFAULT_CHAT_CAP;
     for c in &chats {
-        d.save_chat(c.clone()).await.unwrap();
+        assert!(d.save_chat(c.clone(), cap).await.unwrap());
     }
-    assert_eq!(d.load_chat(&room).await.unwrap(), chats);
-    assert!(d
-        .load_chat(&uuid::Uuid::new_v4().to_string())
-        .await
-        .unwrap()
-        .is_empty());
+    assert_eq!(
+        d.load_chat(&room, None, 10).await.unwrap(),
+        Some(chats.clone())
+    );
+    assert_eq!(
+        d.load_chat(&uuid::Uuid::new_v4().to_string(), None, 10)
+            .await
+            .unwrap(),
+        Some(Vec::new())
+    );
+    // Pages: the latest `limit` before a message, oldest first.
+    assert_eq!(
+        d.load_chat(&room, None, 2).await.unwrap(),
+        Some(chats[1..].to_vec())
+    );
+    assert_eq!(
+        d.load_chat(&room, Some(&chats[2].id), 1).await.unwrap(),
+        Some(chats[1..2].to_vec())
+    );
+    assert_eq!(
+        d.load_chat(&room, Some(&chats[0].id), 10).await.unwrap(),
+        Some(Vec::new())
+    );
+    assert_eq!(
+        d.load_chat(&room, Some("no-such-id"), 10).await.unwrap(),
+        None
+    );
+    // The cap: by count, and by stored bytes.
+    let fourth = StoredChat {
+        id: uuid::Uuid::new_v4().to_string(),
+        room: room.clone(),
+        sealed: vec![9; 40],
+        sent_at: "2030-01-01T00:00:09Z".into(),
+    };
+    let three = confidant_signaling::ChatCap {
+        max_messages: 3,
+        max_bytes: 1_000_000,
+    };
+    assert!(!d.save_chat(fourth.clone(), three).await.unwrap());
+    let bytes = confidant_signaling::ChatCap {
+        max_messages: 100,
+        max_bytes: 159,
+    };
+    assert!(!d.save_chat(fourth.clone(), bytes).await.unwrap());
+    let bytes = confidant_signaling::ChatCap {
+        max_messages: 100,
+        max_bytes: 160,
+    };
+    assert!(d.save_chat(fourth, bytes).await.unwrap());
 
     // A host's `end_session` over the websocket ends the session like the HTTP call.
     d.end_room(&room).await.unwrap();

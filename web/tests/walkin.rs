@@ -12,13 +12,12 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use chrono::Utc;
+use common::ws::{connect, join_as_host, send, Ws};
 use common::{request, Backend, Resp, TestApp};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn app() -> TestApp {
     TestApp::build_with(Backend::from_env(), |c| c.form_burst = 100).await
@@ -79,16 +78,6 @@ async fn status(t: &TestApp, cookie: &str) -> Value {
     r.json()
 }
 
-async fn connect(addr: std::net::SocketAddr) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .unwrap();
-    ws
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
-}
 
 async fn until(ws: &mut Ws, ty: &str) -> Value {
     loop {
@@ -208,21 +197,7 @@ async fn talk_now_rings_accept_connects_the_client_directly_and_presence_follows
     assert_eq!(joined["name"], "Zebulon Quade");
 
     // The counsellor opens the call page (host token) and is in a session: busy.
-    let host = t
-        .post(
-            &format!("/api/sessions/{session_id}/host-token"),
-            Some(&cookie),
-            None,
-        )
-        .await
-        .json();
-    let mut host_ws = connect(addr).await;
-    send(
-        &mut host_ws,
-        json!({"type": "join", "v": 1, "room": session_id, "token": host["token"]}),
-    )
-    .await;
-    let host_joined = until(&mut host_ws, "joined").await;
+    let (_host_ws, host_joined) = join_as_host(&t, addr, &cookie, &session_id).await;
     assert_eq!(host_joined["participants"][0]["name"], "Zebulon Quade");
     let s = status(&t, &cookie).await;
     assert_eq!(
@@ -703,49 +678,36 @@ async fn a_closed_dashboard_turns_away_after_a_short_grace() {
     );
 }
 
-#[tokio::test]
-async fn walk_in_names_are_not_stored() {
-    let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
-    let (_, cookie) = walkin_counsellor(&t, "anna", json!([]), json!([])).await;
-    let tid = enter(
-        &t,
-        json!({"first_name": "Zebulonius", "last_name": "Quadrangle"}),
-    )
-    .await
-    .json()["ticket"]
+/// A walk-in named `first last` enters the queue and the ringing counsellor (`cookie`)
+/// accepts: the client's ticket view, with the room and its join token.
+async fn accepted_walk_in(t: &TestApp, cookie: &str, first: &str, last: &str) -> Value {
+    let tid = enter(t, json!({"first_name": first, "last_name": last}))
+        .await
+        .json()["ticket"]
         .as_str()
         .unwrap()
         .to_owned();
-    let ring = status(&t, &cookie).await["ring"]["ring_id"]
+    let ring = status(t, cookie).await["ring"]["ring_id"]
         .as_str()
         .unwrap()
         .to_owned();
     t.post(
         &format!("/api/walkin/rings/{ring}/accept"),
-        Some(&cookie),
+        Some(cookie),
         None,
     )
     .await;
     t.get(&format!("/api/public/walkin/tickets/{tid}"), None)
-        .await;
-    sqlx::query("PRAGMA wal_checkpoint(FULL)")
-        .execute(&t.state.db)
         .await
-        .unwrap();
-    let data = t.dir.path().join("data");
-    for entry in std::fs::read_dir(&data).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            let bytes = std::fs::read(&path).unwrap();
-            for name in ["Zebulonius", "Quadrangle"] {
-                assert!(
-                    !bytes.windows(name.len()).any(|w| w == name.as_bytes()),
-                    "{name} found in {}",
-                    path.display()
-                );
-            }
-        }
-    }
+        .json()
+}
+
+#[tokio::test]
+async fn walk_in_names_are_not_stored() {
+    let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
+    let (_, cookie) = walkin_counsellor(&t, "anna", json!([]), json!([])).await;
+    accepted_walk_in(&t, &cookie, "Zebulonius", "Quadrangle").await;
+    assert_not_in_database(&t, &["Zebulonius", "Quadrangle"]).await;
 }
 
 #[derive(Clone, Default)]
@@ -824,4 +786,99 @@ async fn walk_in_names_topics_and_tickets_are_not_logged() {
     for secret in ["Zebulonius", "Quadrangle", "Gambling", tid.as_str()] {
         assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
     }
+}
+
+/// Every text the database holds, for a search: on SQLite the database files themselves
+/// (checkpointed), on PostgreSQL every row of every table as text.
+async fn database_text(t: &TestApp) -> Vec<u8> {
+    if t.state.dialect == confidant::db::Dialect::Sqlite {
+        sqlx::query("PRAGMA wal_checkpoint(FULL)")
+            .execute(&t.state.db)
+            .await
+            .unwrap();
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(t.dir.path().join("data")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                all.extend(std::fs::read(&path).unwrap());
+            }
+        }
+        return all;
+    }
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(&t.state.db)
+    .await
+    .unwrap();
+    assert!(tables.iter().any(|t| t == "chat_messages"), "{tables:?}");
+    let mut all = Vec::new();
+    for table in tables {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT r::text FROM {table} r"))
+            .fetch_all(&t.state.db)
+            .await
+            .unwrap();
+        for row in rows {
+            all.extend(row.into_bytes());
+            all.push(b'\n');
+        }
+    }
+    all
+}
+
+/// Asserts that none of `words` is anywhere in the database (see [`database_text`]).
+async fn assert_not_in_database(t: &TestApp, words: &[&str]) {
+    let bytes = database_text(t).await;
+    for word in words {
+        assert!(
+            !bytes.windows(word.len()).any(|w| w == word.as_bytes()),
+            "{word} found in the database"
+        );
+    }
+}
+
+/// A walk-in who chats leaves no name in the database, in clear or sealed: chat rows hold the
+/// participant id, names stay in memory (README's promise). SQLite and PostgreSQL, by
+/// `CONFIDANT_TEST_BACKEND`.
+#[tokio::test]
+async fn a_walk_in_who_chats_leaves_no_name_in_the_database() {
+    let t = app().await;
+    let (_, cookie) = walkin_counsellor(&t, "anna", json!([]), json!([])).await;
+    let view = accepted_walk_in(&t, &cookie, "Zebulonius", "Quadrangle").await;
+    let room = view["room"].as_str().unwrap().to_owned();
+    let addr = t.serve_tcp().await;
+    let mut client = connect(addr).await;
+    send(
+        &mut client,
+        json!({"type": "join", "v": 1, "room": room, "token": view["token"]}),
+    )
+    .await;
+    let joined = until(&mut client, "joined").await;
+    let pid = joined["participant_id"].as_str().unwrap().to_owned();
+    let (mut host_ws, _) = join_as_host(&t, addr, &cookie, &room).await;
+    send(
+        &mut client,
+        json!({"type": "chat", "text": "a walk-in's first words"}),
+    )
+    .await;
+    let chat = until(&mut host_ws, "chat").await;
+    // Shown with the name, from memory.
+    assert_eq!(chat["name"], "Zebulonius Quadrangle");
+
+    assert_not_in_database(&t, &["Zebulonius", "Quadrangle"]).await;
+    // Sealed rows, opened: the participant and the text, no name.
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT id, sealed FROM chat_messages")
+        .fetch_all(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let key = t.state.vault.purpose_key(confidant::CHAT_PURPOSE);
+    let plain = key
+        .open(&rows[0].1, format!("chat/{room}/{}", rows[0].0).as_bytes())
+        .unwrap();
+    let opened: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(
+        opened,
+        json!({"participant_id": pid, "role": "guest", "text": "a walk-in's first words"})
+    );
 }

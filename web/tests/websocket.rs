@@ -5,76 +5,38 @@ mod common;
 
 use std::time::Duration;
 
+use common::ws::{connect, join_as_host, next_json, send, until, Ws};
 use common::{link_token, TestApp};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(addr: std::net::SocketAddr) -> Ws {
-    let (ws, resp) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 101);
-    ws
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
-}
-
-/// The next text message as JSON (`None` once the server closed).
-async fn next_json(ws: &mut Ws) -> Option<Value> {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("server answers in time")?;
-        match msg.ok()? {
-            Message::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap()),
-            Message::Close(_) => return None,
-            _ => {}
-        }
-    }
-}
-
-/// Reads until a message of type `ty` arrives.
-async fn until(ws: &mut Ws, ty: &str) -> Value {
-    loop {
-        let m = next_json(ws)
-            .await
-            .unwrap_or_else(|| panic!("closed before {ty}"));
-        if m["type"] == ty {
-            return m;
-        }
-    }
-}
-
-/// Joins session `id` as its host over a real websocket, with a fresh host token from the HTTP
-/// API; returns the socket and the `joined` message.
-async fn join_as_host(
+/// A host and an admitted client in session `s`: `(host, client)`, both past `joined`.
+async fn host_and_client(
     t: &TestApp,
     addr: std::net::SocketAddr,
     cookie: &str,
-    id: &str,
-) -> (Ws, Value) {
-    let tok = t
-        .post(
-            &format!("/api/sessions/{id}/host-token"),
-            Some(cookie),
-            None,
-        )
-        .await
-        .json();
-    let mut host = connect(addr).await;
+    s: &Value,
+    name: &str,
+) -> (Ws, Ws) {
+    let id = s["id"].as_str().unwrap();
+    let (mut host, _) = join_as_host(t, addr, cookie, id).await;
+    let mut client = connect(addr).await;
     send(
-        &mut host,
-        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
+        &mut client,
+        json!({"type": "knock", "v": 1, "link": link_token(s), "name": name}),
     )
     .await;
-    let joined = until(&mut host, "joined").await;
-    (host, joined)
+    let lobby_id = until(&mut client, "lobby_waiting").await["lobby_id"].clone();
+    send(&mut host, json!({"type": "admit", "lobby_id": lobby_id})).await;
+    let token = until(&mut client, "admitted").await["token"].clone();
+    send(
+        &mut client,
+        json!({"type": "join", "v": 1, "room": id, "token": token}),
+    )
+    .await;
+    until(&mut client, "joined").await;
+    (host, client)
 }
 
 #[tokio::test]
@@ -163,22 +125,7 @@ async fn chat_is_sealed_in_sqlite_and_replayed_after_reconnect() {
     let s = t.create_session(&cookie, None).await;
     let id = s["id"].as_str().unwrap();
 
-    let (mut host, _) = join_as_host(&t, addr, &cookie, id).await;
-    let mut client = connect(addr).await;
-    send(
-        &mut client,
-        json!({"type": "knock", "v": 1, "link": link_token(&s), "name": "Client"}),
-    )
-    .await;
-    let lobby_id = until(&mut client, "lobby_waiting").await["lobby_id"].clone();
-    send(&mut host, json!({"type": "admit", "lobby_id": lobby_id})).await;
-    let token = until(&mut client, "admitted").await["token"].clone();
-    send(
-        &mut client,
-        json!({"type": "join", "v": 1, "room": id, "token": token}),
-    )
-    .await;
-    until(&mut client, "joined").await;
+    let (mut host, mut client) = host_and_client(&t, addr, &cookie, &s, "Client").await;
 
     send(
         &mut client,
@@ -521,4 +468,334 @@ async fn a_removed_guest_cannot_join_again_with_its_token() {
         "removed"
     );
     join_refused(addr, id, &token).await;
+}
+
+/// Reads to the end of the connection: the close frame's code, and whether the connection then
+/// ended cleanly (the close handshake completed) rather than with an error such as a reset.
+async fn close_code_and_clean_end(ws: &mut Ws) -> (Option<u16>, Result<(), String>) {
+    let mut code = None;
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the connection ends in time");
+        match next {
+            None => return (code, Ok(())),
+            Some(Ok(Message::Close(frame))) => code = frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return (code, Err(e.to_string())),
+        }
+    }
+}
+
+/// `leave`, with the client's next messages already on their way: the server reads on after
+/// its close frame until the client's, so the client sees 1000 and a clean end, never an
+/// abnormal closure (1006) from a connection reset over unread data.
+#[tokio::test]
+async fn leave_completes_the_close_handshake_although_messages_are_in_flight() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    for round in 0..5 {
+        let (mut host, _) = join_as_host(&t, addr, &cookie, id).await;
+        send(&mut host, json!({"type": "leave"})).await;
+        for _ in 0..20 {
+            send(&mut host, json!({"type": "ping"})).await;
+        }
+        let (code, end) = close_code_and_clean_end(&mut host).await;
+        assert_eq!(code, Some(1000), "round {round}");
+        assert_eq!(end, Ok(()), "round {round}");
+    }
+}
+
+/// `end_session`: the host and the client both get 1000 and a completed close handshake.
+#[tokio::test]
+async fn end_session_completes_the_close_handshake_for_everyone() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let (mut host, mut client) = host_and_client(&t, addr, &cookie, &s, "Client").await;
+
+    send(&mut host, json!({"type": "end_session"})).await;
+    // Both sides still have a message on its way when the server closes.
+    send(&mut host, json!({"type": "ping"})).await;
+    send(&mut client, json!({"type": "ping"})).await;
+    assert_eq!(
+        until(&mut client, "session_ended").await["reason"],
+        "ended_by_host"
+    );
+    assert_eq!(
+        until(&mut host, "session_ended").await["reason"],
+        "ended_by_host"
+    );
+    for ws in [&mut host, &mut client] {
+        let (code, end) = close_code_and_clean_end(ws).await;
+        assert_eq!(code, Some(1000));
+        assert_eq!(end, Ok(()));
+    }
+}
+
+/// Connects and expects the connection-cap refusal: `too_many_connections`, then close 1013.
+async fn assert_refused_for_too_many_connections(addr: std::net::SocketAddr) {
+    let mut ws = connect(addr).await;
+    let err = next_json(&mut ws).await.expect("an error before the close");
+    assert_eq!(err["code"], "too_many_connections");
+    let (code, end) = close_code_and_clean_end(&mut ws).await;
+    assert_eq!(code, Some(1013));
+    assert_eq!(end, Ok(()));
+}
+
+/// Whether `ws` is served: a ping is answered.
+async fn answers_ping(ws: &mut Ws) -> bool {
+    send(ws, json!({"type": "ping"})).await;
+    next_json(ws).await.is_some_and(|m| m["type"] == "pong")
+}
+
+#[tokio::test]
+async fn websockets_per_address_are_capped_with_close_code_1013() {
+    let t = TestApp::with(|c| c.ws_max_per_address = 2).await;
+    let addr = t.serve_tcp().await;
+    let mut first = connect(addr).await;
+    let mut second = connect(addr).await;
+    assert!(answers_ping(&mut first).await && answers_ping(&mut second).await);
+    assert_refused_for_too_many_connections(addr).await;
+    // A closed connection gives its place back.
+    drop(first);
+    let mut third = None;
+    for _ in 0..100 {
+        if t.state.ws_connections.total() < 2 {
+            third = Some(connect(addr).await);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut third = third.expect("the dropped connection's place came back");
+    assert!(answers_ping(&mut third).await);
+    assert!(answers_ping(&mut second).await, "the others are untouched");
+}
+
+#[tokio::test]
+async fn websockets_in_total_are_capped_with_close_code_1013() {
+    let t = TestApp::with(|c| {
+        c.ws_max_per_address = 100;
+        c.ws_max_connections = 3;
+    })
+    .await;
+    let addr = t.serve_tcp().await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut ws = connect(addr).await;
+        assert!(answers_ping(&mut ws).await);
+        open.push(ws);
+    }
+    assert_refused_for_too_many_connections(addr).await;
+    assert_eq!(t.state.ws_connections.total(), 3);
+}
+
+fn texts(page: &Value) -> Vec<String> {
+    page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Paging back through the database (SQLite or PostgreSQL, by `CONFIDANT_TEST_BACKEND`): the
+/// page after `joined` holds the latest 50, `chat_history` with `before` the older ones.
+#[tokio::test]
+async fn chat_history_pages_back_through_the_database() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    let (mut host, mut client) = host_and_client(&t, addr, &cookie, &s, "Client").await;
+    // Within the message rate's burst (60).
+    for i in 0..55 {
+        send(
+            &mut host,
+            json!({"type": "chat", "text": format!("note {i}")}),
+        )
+        .await;
+        until(&mut client, "chat").await;
+    }
+    let (mut late, _) = join_as_host(&t, addr, &cookie, id).await;
+    let latest = until(&mut late, "chat_history").await;
+    assert_eq!(
+        texts(&latest),
+        (5..55).map(|i| format!("note {i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(latest["more"], true);
+    assert_eq!(latest["messages"][0]["name"], "Anna");
+    let before = latest["messages"][0]["id"].clone();
+    send(&mut late, json!({"type": "chat_history", "before": before})).await;
+    let older = until(&mut late, "chat_history").await;
+    assert_eq!(
+        texts(&older),
+        (0..5).map(|i| format!("note {i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        (older["more"].as_bool(), &older["before"]),
+        (Some(false), &before)
+    );
+    // A message id of another room is not found in this one.
+    let other = t.create_session(&cookie, None).await;
+    let (mut other_host, _) = join_as_host(&t, addr, &cookie, other["id"].as_str().unwrap()).await;
+    send(
+        &mut other_host,
+        json!({"type": "chat", "text": "elsewhere"}),
+    )
+    .await;
+    let foreign = until(&mut other_host, "chat").await["id"].clone();
+    send(
+        &mut late,
+        json!({"type": "chat_history", "before": foreign}),
+    )
+    .await;
+    assert_eq!(until(&mut late, "error").await["code"], "not_found");
+}
+
+/// The per-room cap, checked by the database: messages, then bytes.
+#[tokio::test]
+async fn chat_beyond_the_room_cap_is_refused_with_chat_full() {
+    let t = TestApp::with(|c| c.chat_max_messages = 3).await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let (mut host, _) = join_as_host(&t, addr, &cookie, s["id"].as_str().unwrap()).await;
+    for i in 0..3 {
+        send(&mut host, json!({"type": "chat", "text": format!("m{i}")})).await;
+        until(&mut host, "chat").await;
+    }
+    send(&mut host, json!({"type": "chat", "text": "m3"})).await;
+    let err = until(&mut host, "error").await;
+    assert_eq!(err["code"], "chat_full", "{err}");
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chat_messages")
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
+
+    let t = TestApp::with(|c| c.chat_max_bytes = 65_536).await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let (mut host, _) = join_as_host(&t, addr, &cookie, s["id"].as_str().unwrap()).await;
+    let mut sent = 0;
+    loop {
+        assert!(sent < 40, "64 KiB never filled");
+        send(&mut host, json!({"type": "chat", "text": "x".repeat(3000)})).await;
+        let mut m = next_json(&mut host).await.unwrap();
+        while m["type"] != "chat" && m["type"] != "error" {
+            m = next_json(&mut host).await.unwrap();
+        }
+        if m["type"] == "error" {
+            assert_eq!(m["code"], "chat_full");
+            break;
+        }
+        assert_eq!(m["type"], "chat");
+        sent += 1;
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT SUM(LENGTH(sealed)) FROM chat_messages")
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap();
+    assert!(
+        stored <= 65_536 && stored + 3000 > 65_536,
+        "{sent} stored, {stored} bytes"
+    );
+    // A shorter message still fits.
+    send(&mut host, json!({"type": "chat", "text": "ok"})).await;
+    assert_eq!(until(&mut host, "chat").await["text"], "ok");
+}
+
+async fn chat_rows(t: &TestApp, room: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM chat_messages WHERE room = $1")
+        .bind(room)
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap()
+}
+
+/// The retention job, with the clock moved forward: chat goes `--chat-retention-days` after
+/// its session ended or expired, not before, not while someone is still in the room, and the
+/// session itself stays.
+#[tokio::test]
+async fn chat_is_deleted_with_the_session_under_the_retention_setting() {
+    use confidant::retention::{purge_chat, ChatPurged};
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+
+    // Session A: chat, then the counsellor ends it.
+    let a = t.create_session(&cookie, None).await;
+    let a_id = a["id"].as_str().unwrap().to_owned();
+    let (mut host, mut client) = host_and_client(&t, addr, &cookie, &a, "Client").await;
+    send(&mut client, json!({"type": "chat", "text": "in session A"})).await;
+    until(&mut host, "chat").await;
+    send(&mut host, json!({"type": "end_session"})).await;
+    until(&mut host, "session_ended").await;
+    // Session B: still open, with chat (its link expires in a day: --link-ttl-minutes 1440).
+    let b = t.create_session(&cookie, None).await;
+    let b_id = b["id"].as_str().unwrap().to_owned();
+    let (mut b_host, _) = join_as_host(&t, addr, &cookie, &b_id).await;
+    send(&mut b_host, json!({"type": "chat", "text": "in session B"})).await;
+    until(&mut b_host, "chat").await;
+    let now = confidant::db::now_ms();
+
+    let none = ChatPurged::default();
+    assert_eq!(purge_chat(&t.state.db, now, DAY, &[]).await.unwrap(), none);
+    assert_eq!(
+        purge_chat(&t.state.db, now + DAY_MS / 2, DAY, &[])
+            .await
+            .unwrap(),
+        none,
+        "A ended only half a day ago"
+    );
+    assert_eq!(
+        purge_chat(&t.state.db, now + DAY_MS + 60_000, DAY, &[])
+            .await
+            .unwrap(),
+        ChatPurged {
+            sessions: 1,
+            messages: 1
+        }
+    );
+    assert_eq!(
+        (chat_rows(&t, &a_id).await, chat_rows(&t, &b_id).await),
+        (0, 1)
+    );
+    // B expired a day ago at now + 2 days; while its room is live, its chat stays.
+    let later = now + 2 * DAY_MS + 60_000;
+    let live = t.state.hub.live_rooms();
+    assert!(live.contains(&b_id));
+    assert_eq!(
+        purge_chat(&t.state.db, later, DAY, &live).await.unwrap(),
+        none
+    );
+    assert_eq!(
+        purge_chat(&t.state.db, later, DAY, &[]).await.unwrap(),
+        ChatPurged {
+            sessions: 1,
+            messages: 1
+        }
+    );
+    assert_eq!(chat_rows(&t, &b_id).await, 0);
+    // Idempotent; the sessions themselves are kept (their own retention is another job's).
+    assert_eq!(
+        purge_chat(&t.state.db, later, DAY, &[]).await.unwrap(),
+        none
+    );
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 2);
+    // With the default (0 days) an ended session's chat goes at the next round.
+    assert_eq!(t.settings().chat_retention, Duration::ZERO);
 }

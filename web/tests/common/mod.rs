@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod booking;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,6 +55,11 @@ pub fn config(data_dir: PathBuf) -> Config {
         calendar_fetch_private: true,
         max_participants: 16,
         max_lobby: 50,
+        chat_max_messages: 1000,
+        chat_max_bytes: 1024 * 1024,
+        chat_retention_days: 0,
+        ws_max_per_address: 64,
+        ws_max_connections: 10_000,
         signature_escrow_public_key_file: None,
         signature_live_days: 7,
         walkin_ring_seconds: 30,

@@ -1,0 +1,88 @@
+// Browser test of chat history in the call: a join shows the latest 50 messages with a button
+// that pages back through the rest (`chat_history` with `before`), and names come from the
+// server's memory only: once everyone left the room and the counsellor comes back, the earlier
+// messages are shown with the sender's role, since no name was ever stored with them.
+//
+//   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/chat-history.test.mjs
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, sleep, startServer, until } from './harness.mjs';
+
+const EMAIL = 'chat-history@example.test';
+const PASSWORD = 'correct horse battery staple 42';
+const SENT = 70;
+
+/** The texts of the chat messages a page shows, top to bottom. */
+const shown = (page) => page.getByTestId('chat-text').allTextContents();
+
+describe('Chat history in the call: the latest page, paging back, names from memory only', { timeout: 5 * 60_000 }, () => {
+  const logs = [];
+  let server;
+  let browser;
+  let dir;
+  let base;
+
+  before(async () => {
+    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-chat-history-'));
+    ({ server, base } = await startServer({ dataDir: path.join(dir, 'data'), log: logs }));
+    await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. Page', password: PASSWORD });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    await endSuite({ browser, server, logs, artifact: 'chat-history-test.log', dir });
+  });
+
+  const newPage = () => mediaPage(browser, base, { logs, width: 1024, height: 700, timeout: 60_000 });
+
+  it('a rejoin shows the latest 50, the button loads the older ones, and unnamed senders show their role', async () => {
+    const { host, client } = await callWithClient({ base, newPage, email: EMAIL, password: PASSWORD, name: 'Robin' });
+    await client.getByTestId('chat-input').waitFor({ state: 'visible' });
+    await host.getByTestId('chat-input').waitFor({ state: 'visible' });
+    const hostUrl = host.url();
+
+    // The client writes 70 messages, at the server's sustained rate (20/s) or below.
+    await until('the client is in the call', () => client.evaluate(() => window.confidant.call && window.confidant.call.state === 'in-call'));
+    for (let i = 0; i < SENT; i += 1) {
+      await client.evaluate((text) => window.confidant.signaling.send({ type: 'chat', text }), `message ${i}`);
+      await sleep(60);
+    }
+    await until(`the counsellor sees all ${SENT}`, async () => (await host.getByTestId('chat-message').count()) === SENT);
+
+    // The counsellor opens the call page again (a second tab, logged in): the latest 50,
+    // named, and the button.
+    const again = await host.context().newPage();
+    await again.goto(hostUrl);
+    await until('the history arrived', async () => (await again.getByTestId('chat-message').count()) === 50);
+    assert.deepEqual(await shown(again), Array.from({ length: 50 }, (_, i) => `message ${i + 20}`));
+    assert.equal(await again.getByTestId('chat-name').first().textContent(), 'Robin');
+    const older = again.getByTestId('chat-older');
+    await older.waitFor({ state: 'visible' });
+    await older.click();
+    await until('the older page arrived', async () => (await again.getByTestId('chat-message').count()) === SENT);
+    assert.deepEqual(await shown(again), Array.from({ length: SENT }, (_, i) => `message ${i}`));
+    await older.waitFor({ state: 'hidden' });
+
+    // Everyone leaves: the room, and the names it kept in memory, are gone.
+    for (const page of [client, host, again]) {
+      await page.getByTestId('leave-button').click();
+    }
+    await until('the room is empty', async () => {
+      const res = await fetch(`${base}/metrics`);
+      return /^confidant_rooms 0$/m.test(await res.text());
+    });
+    const back = await host.context().newPage();
+    await back.goto(hostUrl);
+    await until('the history arrived once more', async () => (await back.getByTestId('chat-message').count()) === 50);
+    const names = new Set(await back.getByTestId('chat-name').allTextContents());
+    assert.deepEqual([...names], ['Client'], 'shown by role, the name was never stored');
+  });
+});
