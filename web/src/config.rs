@@ -262,7 +262,7 @@ pub struct Config {
     #[arg(
         long,
         env = "CONFIDANT_CHAT_MAX_MESSAGES",
-        default_value_t = 1000,
+        default_value_t = confidant_signaling::DEFAULT_CHAT_CAP.max_messages,
         global = true
     )]
     pub chat_max_messages: u32,
@@ -271,7 +271,7 @@ pub struct Config {
     #[arg(
         long,
         env = "CONFIDANT_CHAT_MAX_BYTES",
-        default_value_t = 1024 * 1024,
+        default_value_t = confidant_signaling::DEFAULT_CHAT_CAP.max_bytes,
         global = true
     )]
     pub chat_max_bytes: u64,

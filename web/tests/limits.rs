@@ -80,21 +80,7 @@ async fn room_with(
     let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
     let s = t.create_session(&cookie, None).await;
     let id = s["id"].as_str().unwrap();
-    let tok = t
-        .post(
-            &format!("/api/sessions/{id}/host-token"),
-            Some(&cookie),
-            None,
-        )
-        .await
-        .json();
-    let mut host = connect(addr).await;
-    send(
-        &mut host,
-        json!({"type": "join", "v": 1, "room": id, "token": tok["token"]}),
-    )
-    .await;
-    until(&mut host, "joined").await;
+    let (host, _) = common::ws::join_as_host(&t, addr, &cookie, id).await;
     (t, addr, s, host)
 }
 
