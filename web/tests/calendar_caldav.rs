@@ -466,39 +466,57 @@ async fn a_free_busy_only_calendar_blocks_by_its_free_busy_answer() {
     assert_eq!(r.json()["error"]["field"], "write_calendar_id");
 }
 
-/// A proxy in front of Radicale that hides `sync-collection`, as servers without RFC 6578 do:
-/// it is left out of `supported-report-set` and the report itself is refused.
-async fn without_sync_collection(upstream: u16) -> u16 {
+/// Forwards one request to Radicale on `upstream` and returns its answer; `rewrite` may change
+/// the answer's body.
+async fn forward(upstream: u16, req: axum::extract::Request, rewrite: impl Fn(String) -> String) -> axum::response::Response {
     use axum::body::{to_bytes, Body};
-    use axum::extract::Request;
     use axum::response::Response;
-    let app = axum::Router::new().fallback(move |req: Request| async move {
-        let (parts, body) = req.into_parts();
-        let bytes = to_bytes(body, 16 << 20).await.unwrap();
-        if parts.method.as_str() == "REPORT" && String::from_utf8_lossy(&bytes).contains("sync-collection") {
-            return Response::builder().status(403).body(Body::from("no sync-collection here")).unwrap();
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, 16 << 20).await.unwrap();
+    let url = format!("http://127.0.0.1:{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let mut fwd = reqwest::Client::new().request(reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap(), url);
+    for (k, v) in &parts.headers {
+        if k != "host" {
+            fwd = fwd.header(k.as_str(), v.as_bytes());
         }
-        let url = format!("http://127.0.0.1:{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-        let mut fwd = reqwest::Client::new().request(reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap(), url);
-        for (k, v) in &parts.headers {
-            if k != "host" {
-                fwd = fwd.header(k.as_str(), v.as_bytes());
-            }
+    }
+    let r = fwd.body(bytes.to_vec()).send().await.unwrap();
+    let mut out = Response::builder().status(r.status().as_u16());
+    for (k, v) in r.headers() {
+        if k != "content-length" && k != "transfer-encoding" {
+            out = out.header(k.as_str(), v.as_bytes());
         }
-        let r = fwd.body(bytes.to_vec()).send().await.unwrap();
-        let mut out = Response::builder().status(r.status().as_u16());
-        for (k, v) in r.headers() {
-            if k != "content-length" && k != "transfer-encoding" {
-                out = out.header(k.as_str(), v.as_bytes());
-            }
-        }
-        let text = r.text().await.unwrap().replace("<supported-report><report><sync-collection /></report></supported-report>", "");
-        out.body(Body::from(text)).unwrap()
-    });
+    }
+    out.body(Body::from(rewrite(r.text().await.unwrap()))).unwrap()
+}
+
+/// Serves `app` on a loopback port; returns the port.
+async fn serve(app: axum::Router) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     port
+}
+
+/// A proxy in front of Radicale that hides `sync-collection`, as servers without RFC 6578 do:
+/// it is left out of `supported-report-set` and the report itself is refused.
+async fn without_sync_collection(upstream: u16) -> u16 {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::response::Response;
+    serve(axum::Router::new().fallback(move |req: Request| async move {
+        if req.method().as_str() == "REPORT" {
+            let (parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap();
+            if String::from_utf8_lossy(&bytes).contains("sync-collection") {
+                return Response::builder().status(403).body(Body::from("no sync-collection here")).unwrap();
+            }
+            let req = Request::from_parts(parts, Body::from(bytes));
+            return forward(upstream, req, |t| t).await;
+        }
+        forward(upstream, req, |t| t.replace("<supported-report><report><sync-collection /></report></supported-report>", "")).await
+    }))
+    .await
 }
 
 /// A server without `sync-collection`: changes are found by comparing the members' etags
@@ -586,4 +604,144 @@ async fn a_refused_write_is_shown_and_does_not_block_the_others() {
     assert_eq!(acc["last_error"], Value::Null, "{acc}");
     assert_eq!(acc["pending_writes"], 0, "{acc}");
     assert!(event_times(&rad, &format!("/{USER}/appointments/{}.ics", ids[0])).await.is_some());
+}
+
+/// Another server on loopback that counts the requests it gets and those that carry
+/// credentials (an `Authorization` header): where a redirect must not take the app password.
+struct Elsewhere {
+    port: u16,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    with_credentials: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Elsewhere {
+    async fn start() -> Elsewhere {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let requests = Arc::new(AtomicUsize::new(0));
+        let with_credentials = Arc::new(AtomicUsize::new(0));
+        let (r, c) = (requests.clone(), with_credentials.clone());
+        let port = serve(axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (r, c) = (r.clone(), c.clone());
+            async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                if req.headers().contains_key("authorization") {
+                    c.fetch_add(1, Ordering::SeqCst);
+                }
+                StatusCode::UNAUTHORIZED
+            }
+        }))
+        .await;
+        Elsewhere { port, requests, with_credentials }
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering;
+        (self.requests.load(Ordering::SeqCst), self.with_credentials.load(Ordering::SeqCst))
+    }
+}
+
+/// A proxy in front of Radicale that, once `redirect` is set, answers every request with a
+/// redirect to `target` (same path).
+async fn redirecting_when(upstream: u16, target: String, redirect: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u16 {
+    use axum::extract::Request;
+    use axum::response::{IntoResponse, Response};
+    serve(axum::Router::new().fallback(move |req: Request| {
+        let (target, redirect) = (target.clone(), redirect.clone());
+        async move {
+            if redirect.load(std::sync::atomic::Ordering::SeqCst) {
+                let to = format!("{target}{}", req.uri().path());
+                return (StatusCode::TEMPORARY_REDIRECT, [("location", to)]).into_response();
+            }
+            let r: Response = forward(upstream, req, |t| t).await;
+            r
+        }
+    }))
+    .await
+}
+
+/// A calendar server that redirects to another host or port does not get the app password
+/// sent there: connecting is refused with an error that names the field and says why, and an
+/// account that was fine until its server started redirecting shows the error on the
+/// dashboard; the other server never sees a request, let alone credentials.
+#[tokio::test]
+async fn caldav_credentials_never_follow_a_redirect_to_another_origin() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let rad = Radicale::start();
+    assert_eq!(rad.call("MKCALENDAR", &format!("/{USER}/work/"), None, &[]).await.0, 201);
+    let elsewhere = Elsewhere::start().await;
+    let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+
+    // Another port, another host name for the same address, another scheme: each is another
+    // origin.
+    let always = Arc::new(AtomicBool::new(true));
+    for target in [
+        format!("http://127.0.0.1:{}", elsewhere.port),
+        format!("http://localhost:{}", elsewhere.port),
+        format!("https://127.0.0.1:{}", elsewhere.port),
+    ] {
+        let proxy = redirecting_when(rad.port, target, always.clone()).await;
+        let r = t
+            .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": format!("http://127.0.0.1:{proxy}/{USER}/"), "username": USER, "password": PASSWORD})))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+        assert_eq!(r.json()["error"]["field"], "url");
+        let msg = r.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
+        assert!(msg.contains("another server") && msg.contains("only sent to the address you entered"), "{msg}");
+    }
+    assert_eq!(elsewhere.counts(), (0, 0), "nothing at all went to the other server");
+
+    // Connected through a server that answers itself; later it redirects elsewhere.
+    let redirect = Arc::new(AtomicBool::new(false));
+    let proxy = redirecting_when(rad.port, format!("http://127.0.0.1:{}", elsewhere.port), redirect.clone()).await;
+    let r = t
+        .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": format!("http://127.0.0.1:{proxy}/{USER}/"), "username": USER, "password": PASSWORD})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["last_error"], Value::Null, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    redirect.store(true, Ordering::SeqCst);
+    let acc = sync(&t, &b, &id).await;
+    let err = acc["last_error"].as_str().unwrap_or_default();
+    assert!(err.contains("another server") && err.contains("only sent to the address you entered"), "{acc}");
+    assert!(!err.contains(&elsewhere.port.to_string()), "the stored error names no server: {err}");
+    let shown = t.get("/api/calendar/caldav", Some(&b.cookie)).await.json()[0]["last_error"].clone();
+    assert_eq!(shown.as_str(), Some(err), "the dashboard shows it");
+    assert_eq!(elsewhere.counts(), (0, 0), "nothing at all went to the other server");
+}
+
+/// `http://` CalDAV would send the app password unencrypted: refused (naming the field) unless
+/// `--caldav-allow-http` allows it, before anything is sent to the server.
+#[tokio::test]
+async fn plain_http_caldav_is_refused_unless_allowed() {
+    let elsewhere = Elsewhere::start().await;
+    let t = TestApp::build_with(Backend::Sqlite, |c| c.caldav_allow_http = false).await;
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+    let r = t
+        .post(
+            "/api/calendar/caldav",
+            Some(&b.cookie),
+            Some(json!({"url": format!("http://127.0.0.1:{}/{USER}/", elsewhere.port), "username": USER, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "url");
+    assert!(r.json()["error"]["message"].as_str().unwrap_or_default().contains("https://"), "{}", r.text());
+    assert_eq!(elsewhere.counts(), (0, 0));
+
+    // With the flag (as every other test here runs), the same address is tried.
+    let t = TestApp::build_with(Backend::Sqlite, |c| c.caldav_allow_http = true).await;
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+    let r = t
+        .post(
+            "/api/calendar/caldav",
+            Some(&b.cookie),
+            Some(json!({"url": format!("http://127.0.0.1:{}/{USER}/", elsewhere.port), "username": USER, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "password", "the server was asked and refused the login: {}", r.text());
+    assert!(elsewhere.counts().1 > 0);
 }

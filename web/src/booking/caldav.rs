@@ -75,6 +75,22 @@ pub enum SyncError {
     /// The server has no calendar home for this login.
     #[error("no calendars were found at this address for this user")]
     NoCalendars,
+    /// The server redirected (or pointed discovery) to another scheme, host or port; the
+    /// user name and app password are only ever sent to the origin the counsellor entered.
+    #[error(
+        "the calendar server sent Confidant to another server{}; the app password is only sent \
+         to the address you entered, so enter the address of that server instead",
+        target.as_deref().map(|t| format!(" ({t})")).unwrap_or_default()
+    )]
+    CrossOrigin {
+        /// The other server's origin (`https://host:port`), where it is shown at once (not
+        /// where the text is stored).
+        target: Option<String>,
+    },
+    /// `http://` without `--caldav-allow-http`: the app password would cross the network
+    /// unencrypted.
+    #[error("the address must start with https:// (http:// would send the app password unencrypted)")]
+    Insecure,
     /// Our own database.
     #[error("internal error")]
     Internal(#[from] AppError),
@@ -102,21 +118,56 @@ struct Reply {
     body: String,
 }
 
-/// HTTP for one account during one sync: basic auth, one pinned client per host.
+/// Where one account's requests may go.
+#[derive(Debug, Clone, Copy)]
+struct Reach {
+    /// `--calendar-fetch-private`: loopback and private addresses too.
+    allow_private: bool,
+    /// `--caldav-allow-http`: `http://` too.
+    allow_http: bool,
+}
+
+impl Reach {
+    fn of(state: &AppState) -> Self {
+        Reach { allow_private: state.config.calendar_fetch_private, allow_http: state.config.caldav_allow_http }
+    }
+}
+
+/// HTTP for one account during one sync: basic auth, one pinned client. Every request goes to
+/// the origin (scheme, host and port) of the URL the counsellor entered, and nowhere else: a
+/// redirect or a discovered address elsewhere is refused before anything is sent there.
 struct Dav {
     username: String,
     password: String,
-    allow_private: bool,
-    clients: HashMap<String, reqwest::Client>,
+    /// `scheme://host:port` of the entered URL.
+    origin: String,
+    reach: Reach,
+    client: Option<reqwest::Client>,
 }
 
 impl Dav {
-    fn new(secret: &Secret, allow_private: bool) -> Self {
-        Dav {
+    /// A session for `secret`; refuses `http://` unless allowed.
+    fn new(secret: &Secret, reach: Reach) -> Result<Self, SyncError> {
+        let entered = Url::parse(&secret.url).map_err(|_| SyncError::Answer("bad server URL".into()))?;
+        if entered.scheme() != "https" && !reach.allow_http {
+            return Err(SyncError::Insecure);
+        }
+        Ok(Dav {
             username: secret.username.clone(),
             password: secret.password.clone(),
-            allow_private,
-            clients: HashMap::new(),
+            origin: entered.origin().ascii_serialization(),
+            reach,
+            client: None,
+        })
+    }
+
+    /// Refuses a URL outside the entered origin.
+    fn check_origin(&self, url: &Url) -> Result<(), SyncError> {
+        let origin = url.origin().ascii_serialization();
+        if origin == self.origin {
+            Ok(())
+        } else {
+            Err(SyncError::CrossOrigin { target: Some(origin) })
         }
     }
 
@@ -128,13 +179,16 @@ impl Dav {
         body: Option<String>,
         headers: &[(&str, &str)],
     ) -> Result<Reply, SyncError> {
-        let key = format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(0));
-        if !self.clients.contains_key(&key) {
-            let c = pinned_client(url, self.allow_private).await?;
-            self.clients.insert(key.clone(), c);
-        }
-        // Inserted just above when missing.
-        let client = &self.clients[&key];
+        // The one place credentials leave: only ever to the entered origin.
+        self.check_origin(url)?;
+        let client = match &self.client {
+            Some(c) => c.clone(),
+            None => {
+                let c = pinned_client(url, self.reach.allow_private).await?;
+                self.client = Some(c.clone());
+                c
+            }
+        };
         let m = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| SyncError::Answer(e.to_string()))?;
         let mut req = client.request(m, url.clone()).basic_auth(&self.username, Some(&self.password));
         if let Some(d) = depth {
@@ -173,6 +227,7 @@ impl Dav {
             if (300..400).contains(&r.status) {
                 let next = r.location.as_deref().and_then(|l| url.join(l).ok()).ok_or(SyncError::Status(r.status, "PROPFIND"))?;
                 url = parse_url(next.as_str())?;
+                self.check_origin(&url)?;
                 continue;
             }
             if r.status != 207 {
@@ -1011,10 +1066,11 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
         return Ok(());
     };
     let secret = acc.secret(state)?;
-    let mut d = Dav::new(&secret, state.config.calendar_fetch_private);
     let mut notes = Vec::new();
     let result: Result<(), SyncError> = async {
-        let refused = reconcile(state, &mut d, &acc, now).await?;
+        let mut d = Dav::new(&secret, Reach::of(state))?;
+        let d = &mut d;
+        let refused = reconcile(state, d, &acc, now).await?;
         let refused = || match refused.first() {
             Some(first) => Err(SyncError::Answer(format!(
                 "{} booking(s) could not be written to the calendar: {first}",
@@ -1026,7 +1082,7 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
             return refused();
         }
         let home = Url::parse(&acc.home_url).map_err(|_| SyncError::Answer("bad home URL".into()))?;
-        let (_, found) = list_calendars(&mut d, &home).await?;
+        let (_, found) = list_calendars(d, &home).await?;
         store_calendars(state, &acc.id, &found).await?;
         let acc = sqlx::query_as::<_, AccountRow>(&format!("SELECT {ACCOUNT_COLUMNS} FROM caldav_accounts WHERE id = $1"))
             .bind(&acc.id)
@@ -1036,7 +1092,7 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
         for cal in calendars_of(state, &acc.id).await? {
             let is_write = acc.write_calendar_id.as_deref() == Some(cal.id.as_str());
             if cal.blocks != 0 || is_write {
-                sync_calendar(state, &mut d, &acc, &cal, now, &mut notes).await?;
+                sync_calendar(state, d, &acc, &cal, now, &mut notes).await?;
             } else {
                 // Not chosen (any more): it blocks nothing.
                 sqlx::query("DELETE FROM caldav_busy WHERE calendar_id = $1").bind(&cal.id).execute(&state.db).await?;
@@ -1067,6 +1123,11 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
         Err(SyncError::Internal(e)) => return Err(e),
         Err(e) => {
             let failures = acc.failures + 1;
+            // Stored text names no server (the other server's address is shown only at once).
+            let e = match e {
+                SyncError::CrossOrigin { .. } => SyncError::CrossOrigin { target: None },
+                e => e,
+            };
             sqlx::query(
                 "UPDATE caldav_accounts SET last_sync_at = $1, last_error = $2, failures = $3, next_sync_at = $4 WHERE id = $5",
             )
@@ -1364,7 +1425,7 @@ pub async fn add(
         return Err(AppError::Conflict(format!("at most {MAX_ACCOUNTS} calendar accounts")));
     }
     let secret = Secret { url: url.to_string(), username: req.username.clone(), password: req.password.clone() };
-    let mut d = Dav::new(&secret, state.config.calendar_fetch_private);
+    let mut d = Dav::new(&secret, Reach::of(&state)).map_err(|e| AppError::invalid("url", e.to_string()))?;
     let (home, found) = match discover(&mut d, &url).await {
         Ok(x) => x,
         Err(SyncError::Auth) => return Err(AppError::invalid("password", SyncError::Auth.to_string())),
