@@ -67,6 +67,9 @@ pub const BOOKING_PURPOSE: &str = "booking";
 pub const CONTACT_PURPOSE: &str = "contact";
 /// Vault purpose of the key that signs cancel/reschedule links.
 pub const BOOKING_LINK_PURPOSE: &str = "booking-link";
+/// Vault purpose (derived secret) of the keyed digests of CalDAV URLs.
+const CALDAV_URL_PURPOSE: &str = "caldav-url-key";
+
 /// Vault purpose of sealed chat messages (used by signalling).
 pub const CHAT_PURPOSE: &str = "chat";
 
@@ -79,6 +82,8 @@ pub(crate) struct Keys {
     pub(crate) contact: PurposeKey,
     /// HMAC key of cancel/reschedule link tokens.
     pub(crate) booking_links: [u8; 32],
+    /// HMAC key of the digests that stand in for CalDAV URLs at rest.
+    pub(crate) caldav_urls: [u8; 32],
 }
 
 /// Everything the handlers share. Cheap to clone.
@@ -138,6 +143,7 @@ impl AppState {
             booking: vault.purpose_key(BOOKING_PURPOSE),
             contact: vault.purpose_key(CONTACT_PURPOSE),
             booking_links: vault.derive_secret(BOOKING_LINK_PURPOSE),
+            caldav_urls: vault.derive_secret(CALDAV_URL_PURPOSE),
         };
         let signature = Arc::new(signature::Service::new(signature_keys, &vault));
         let walkin = Arc::new(walkin::Service::new(
@@ -514,6 +520,15 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
             source: std::io::Error::other(e.to_string()),
         })?;
     let state = AppState::new(settings, db, vault, &jwt_key, sfu, turn, signature_keys);
+    let sealed = booking::caldav::seal_urls_at_rest(&state)
+        .await
+        .map_err(|e| StartError::Io {
+            context: "sealing CalDAV addresses".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    if sealed > 0 {
+        tracing::info!(accounts = sealed, "CalDAV addresses sealed at rest");
+    }
     walkin::load_all(&state).await.map_err(|e| StartError::Io {
         context: "loading walk-in profiles".into(),
         source: std::io::Error::other(e.to_string()),

@@ -282,7 +282,11 @@ DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
     assert_eq!(s, 201);
     sync(&t, &b, &id).await;
     assert!(!free_starts(&t, &b, day, 1).await.contains(&extra));
-    let token: Option<String> = sqlx::query_scalar("SELECT sync_token FROM caldav_calendars WHERE url LIKE '%/work/'").fetch_one(&t.state.db).await.unwrap();
+    let token: Option<String> = sqlx::query_scalar("SELECT sync_token FROM caldav_calendars WHERE id = $1")
+        .bind(calendar(&acc, "alice/work")["id"].as_str().unwrap())
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap();
     assert!(token.is_some_and(|t| t.contains("sync")), "Radicale's sync token is kept");
     let (s, _, _) = rad.call("DELETE", &format!("/{USER}/work/single.ics"), None, &[]).await;
     assert_eq!(s, 200);
@@ -744,4 +748,129 @@ async fn plain_http_caldav_is_refused_unless_allowed() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
     assert_eq!(r.json()["error"]["field"], "password", "the server was asked and refused the login: {}", r.text());
     assert!(elsewhere.counts().1 > 0);
+}
+
+/// Every text a CalDAV table keeps that could carry a URL or href (the display name and the
+/// host shown to recognise an account aside), with where it came from.
+async fn caldav_texts_at_rest(t: &TestApp) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (table, col) in [
+        ("caldav_accounts", "home_url"),
+        ("caldav_accounts", "last_error"),
+        ("caldav_calendars", "url"),
+        ("caldav_events", "calendar_url"),
+        ("caldav_events", "href"),
+        ("caldav_items", "href"),
+        ("caldav_busy", "href"),
+    ] {
+        let vals: Vec<Option<String>> =
+            sqlx::query_scalar(&format!("SELECT {col} FROM {table}")).fetch_all(&t.state.db).await.unwrap();
+        out.extend(vals.into_iter().flatten().map(|v| (format!("{table}.{col}"), v)));
+    }
+    out
+}
+
+/// Sets a column of every row back to the clear URL its digest stands for (a row as written
+/// before migration 0012).
+async fn unseal_column(t: &TestApp, table: &str, col: &str, urls: &[String]) {
+    for u in urls {
+        let key = confidant::booking::caldav::url_key(&t.state, u);
+        sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE {col} = $2")).bind(u).bind(&key).execute(&t.state.db).await.unwrap();
+    }
+}
+
+/// The discovered CalDAV addresses (they name the user) are not kept in clear: the home, the
+/// calendars' and the written events' URLs are sealed, the members' hrefs kept as keyed
+/// digests. Rows in the old, clear form (before migration 0012) are sealed when the server
+/// starts, and sync goes on from them without losing what it knew: busy times, and the
+/// booking it wrote (not written twice; its deletion in the calendar is still noticed).
+async fn sealed_at_rest(backend: Backend) {
+    let rad = Radicale::start();
+    for cal in ["work", "appointments"] {
+        assert_eq!(rad.call("MKCALENDAR", &format!("/{USER}/{cal}/"), None, &[]).await.0, 201);
+    }
+    let day = (Utc::now() + Duration::days(3)).with_timezone(&Berlin).date_naive();
+    let busy = berlin(day, 11);
+    let ev = |uid: &str, at: DateTime<Utc>| ics(&format!("BEGIN:VEVENT\r\nUID:{uid}@test\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n", z(at), z(at + Duration::hours(1))));
+    assert_eq!(rad.call("PUT", &format!("/{USER}/work/busy.ics"), Some(ev("busy", busy)), &[]).await.0, 201);
+    let t = TestApp::build_with(backend, |c| c.form_burst = 100).await;
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+    let c = consent(&t, &b.slug).await;
+    let r = book(&t, &b, form(&b, &berlin(day, 15).to_rfc3339(), &c, "Alex")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let booking = r.json()["id"].as_str().unwrap().to_owned();
+    let r = t
+        .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": rad.url("/"), "username": USER, "password": PASSWORD})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let appointments = calendar(&r.json(), "alice/appointments")["id"].clone();
+    let r = t
+        .send(request(Method::PATCH, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), Some(json!({"write_calendar_id": appointments}))))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["pending_writes"], 0, "{}", r.text());
+    assert!(event_times(&rad, &format!("/{USER}/appointments/{booking}.ics")).await.is_some());
+    assert!(!free_starts(&t, &b, day, 1).await.contains(&busy));
+
+    // Nothing at rest names the user or the server's address.
+    let port = rad.port.to_string();
+    let texts = caldav_texts_at_rest(&t).await;
+    assert!(texts.iter().any(|(w, _)| w == "caldav_items.href"), "there are members: {texts:?}");
+    for (col, v) in &texts {
+        assert!(!v.contains(USER) && !v.contains(&port) && !v.contains('/'), "{col} keeps {v:?} in clear");
+    }
+
+    // Put the rows back into the clear form of before migration 0012.
+    let home = rad.url(&format!("/{USER}/"));
+    let cals: Vec<String> = ["work", "appointments"].iter().map(|c| rad.url(&format!("/{USER}/{c}/"))).collect();
+    let event = rad.url(&format!("/{USER}/appointments/{booking}.ics"));
+    let members = vec![format!("/{USER}/work/busy.ics")];
+    let db = &t.state.db;
+    sqlx::query("UPDATE caldav_accounts SET home_url = $1, home_sealed = NULL").bind(&home).execute(db).await.unwrap();
+    unseal_column(&t, "caldav_calendars", "url", &cals).await;
+    sqlx::query("UPDATE caldav_calendars SET url_sealed = NULL").execute(db).await.unwrap();
+    unseal_column(&t, "caldav_events", "calendar_url", &cals).await;
+    sqlx::query("UPDATE caldav_events SET href = $1, href_sealed = NULL").bind(&event).execute(db).await.unwrap();
+    unseal_column(&t, "caldav_items", "href", &members).await;
+    unseal_column(&t, "caldav_busy", "href", &members).await;
+    let texts = caldav_texts_at_rest(&t).await;
+    for clear in [&home, &cals[0], &cals[1], &event, &members[0]] {
+        assert!(texts.iter().any(|(_, v)| v == clear), "{clear} is back in clear: {texts:?}");
+    }
+
+    // A start seals them (once).
+    let state = confidant::start((*t.state.config).clone()).await.unwrap();
+    for (col, v) in &caldav_texts_at_rest(&t).await {
+        assert!(!v.contains(USER) && !v.contains(&port) && !v.contains('/'), "{col} keeps {v:?} in clear after the start");
+    }
+    assert_eq!(confidant::booking::caldav::seal_urls_at_rest(&state).await.unwrap(), 0, "nothing left to seal");
+
+    // Sync goes on from what it knew.
+    let acc = sync(&t, &b, &id).await;
+    assert_eq!(acc["last_error"], Value::Null, "{acc}");
+    assert_eq!(acc["pending_writes"], 0, "{acc}");
+    assert_eq!(calendar(&acc, "alice/work")["busy_count"], 1, "{acc}");
+    let (_, _, listing) = rad.call("PROPFIND", &format!("/{USER}/appointments/"), None, &[("Depth", "1")]).await;
+    assert_eq!(listing.matches(".ics").count(), 1, "the booking is not written twice: {listing}");
+    // The member known from before is still recognised: deleting it frees its time.
+    assert_eq!(rad.call("DELETE", &format!("/{USER}/work/busy.ics"), None, &[]).await.0, 200);
+    let acc = sync(&t, &b, &id).await;
+    assert_eq!(calendar(&acc, "alice/work")["busy_count"], 0, "{acc}");
+    assert!(free_starts(&t, &b, day, 1).await.contains(&busy));
+    // And so is the booking's event: deleting it in the calendar is noticed.
+    assert_eq!(rad.call("DELETE", &format!("/{USER}/appointments/{booking}.ics"), None, &[]).await.0, 200);
+    let acc = sync(&t, &b, &id).await;
+    assert_eq!(acc["changed_events"][0]["change"], "deleted", "{acc}");
+    assert_eq!(acc["changed_events"][0]["booking_id"], booking.as_str(), "{acc}");
+}
+
+#[tokio::test]
+async fn caldav_addresses_are_sealed_at_rest_and_old_rows_on_start_on_sqlite() {
+    sealed_at_rest(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn caldav_addresses_are_sealed_at_rest_and_old_rows_on_start_on_postgres() {
+    sealed_at_rest(Backend::Postgres).await;
 }
