@@ -447,34 +447,106 @@ pub enum StartError {
     Sfu(#[from] confidant_sfu::Error),
 }
 
-/// Creates `dir` (and parents) with mode 0700 if it does not exist.
+/// Mode of the data directory and the secrets directory: the server's user only.
+const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of the database files (SQLite's main file, `-wal` and `-shm`): the server's user only.
+const PRIVATE_FILE_MODE: u32 = 0o600;
+/// The umask set on start, so that whatever the process creates (SQLite's files included, which
+/// it creates 0644 less the umask) is private from the first byte, not tightened later.
+const PRIVATE_UMASK: u32 = 0o077;
+
+/// Sets the process's umask to [`PRIVATE_UMASK`] (process-wide; done before anything is
+/// created or opened).
+pub fn set_private_umask() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(PRIVATE_UMASK));
+}
+
+/// Gives `path` exactly `mode` if it has another: a data directory or database file that
+/// someone made readable by others (0755, 0644) is corrected with a warning, and one that
+/// cannot be corrected (another owner) is refused with an error that says what to fix.
+fn make_private(path: &std::path::Path, mode: u32) -> Result<(), StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |context: String| move |source| StartError::Io { context, source };
+    let current = std::fs::metadata(path)
+        .map_err(io(format!("reading the mode of {}", path.display())))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if current != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(format!(
+            "{} has mode {current:04o} but must be {mode:04o} (only the server's user); changing it \
+             failed, so change its owner or mode yourself",
+            path.display()
+        )))?;
+        tracing::warn!(path = %path.display(), was = format!("{current:04o}"), now = format!("{mode:04o}"), "permissions tightened");
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and parents) with mode 0700 if it does not exist, and makes an existing one
+/// 0700.
 pub fn create_data_dir(dir: &std::path::Path) -> Result<(), StartError> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(PRIVATE_DIR_MODE)
         .create(dir)
         .map_err(|source| StartError::Io {
             context: format!("creating {}", dir.display()),
             source,
-        })
+        })?;
+    make_private(dir, PRIVATE_DIR_MODE)
 }
 
-/// Opens the database of `settings` (creating the data directory first).
+/// The files of the SQLite database at `url` (main, `-wal`, `-shm`); none for PostgreSQL.
+fn sqlite_files(url: &str) -> Vec<std::path::PathBuf> {
+    use std::str::FromStr;
+    if db::Dialect::of_url(url) != Some(db::Dialect::Sqlite) {
+        return Vec::new();
+    }
+    let Ok(options) = sqlx::sqlite::SqliteConnectOptions::from_str(url) else {
+        return Vec::new();
+    };
+    let main = options.get_filename().to_path_buf();
+    let with = |suffix: &str| {
+        let mut name = main.clone().into_os_string();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    vec![with("-wal"), with("-shm"), main]
+}
+
+/// Makes the SQLite files that exist 0600.
+fn make_database_files_private(url: &str) -> Result<(), StartError> {
+    for file in sqlite_files(url).iter().filter(|f| f.exists()) {
+        make_private(file, PRIVATE_FILE_MODE)?;
+    }
+    Ok(())
+}
+
+/// Opens the database of `settings`: sets the private umask, makes the data directory 0700
+/// and every SQLite file 0600 (before opening, so that the `-wal` and `-shm` files SQLite
+/// creates take the main file's private mode, and again after).
 pub async fn open_database(settings: &Settings) -> Result<db::Database, StartError> {
+    set_private_umask();
     create_data_dir(&settings.data_dir)?;
-    Ok(db::open(&settings.database_url).await?)
+    make_database_files_private(&settings.database_url)?;
+    let database = db::open(&settings.database_url).await?;
+    make_database_files_private(&settings.database_url)?;
+    Ok(database)
 }
 
 /// Loads (or creates, 0600) the secrets, opens and migrates the database, starts the SFU and
 /// the hub.
 pub async fn start(settings: Settings) -> Result<AppState, StartError> {
+    set_private_umask();
     create_data_dir(&settings.data_dir)?;
     for key_file in [&settings.jwt_key_file, &settings.dek_file] {
-        // The secrets directory is private too (the vault creates the files 0600).
+        // The secrets directory is private too (the vault creates the files 0600); one that
+        // is not inside the data directory is the operator's to arrange.
         if let Some(dir) = key_file
             .parent()
-            .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+            .filter(|d| !d.as_os_str().is_empty() && (!d.exists() || d.starts_with(&settings.data_dir)))
         {
             create_data_dir(dir)?;
         }
