@@ -15,6 +15,7 @@ pub mod auth;
 pub mod booking;
 pub mod config;
 pub mod db;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -48,11 +49,6 @@ pub use error::AppError;
 
 use db::SqlDirectory;
 use ratelimit::RateLimiter;
-
-/// The Content-Security-Policy of every response. No inline scripts or styles anywhere.
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
-     connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
 
 /// How long the SFU may take to answer the readiness probe.
 const SFU_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -371,11 +367,13 @@ async fn method_not_allowed() -> AppError {
 }
 
 /// The security headers set on every response.
-fn security_headers() -> [(HeaderName, HeaderValue); 4] {
-    [
+fn security_headers(settings: &Settings) -> Vec<(HeaderName, HeaderValue)> {
+    let csp = edge::content_security_policy(settings);
+    let mut headers = vec![
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            // Built from the public URL, which `Config::resolve` checked.
+            HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
         ),
         (
             header::X_CONTENT_TYPE_OPTIONS,
@@ -389,7 +387,11 @@ fn security_headers() -> [(HeaderName, HeaderValue); 4] {
             HeaderName::from_static("permissions-policy"),
             HeaderValue::from_static("camera=(self), microphone=(self)"),
         ),
-    ]
+    ];
+    if let Some(hsts) = edge::strict_transport_security(settings) {
+        headers.push((header::STRICT_TRANSPORT_SECURITY, hsts));
+    }
+    headers
 }
 
 /// The request span: method and the matched route *template* (`/j/{link_token}`), never the
@@ -415,7 +417,11 @@ pub fn app(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO))
                 .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
         );
-    for (name, value) in security_headers() {
+    // Inside the header layers, so a refusal carries them too.
+    router = router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::same_origin_only))
+        .layer(axum::middleware::from_fn(edge::no_store_json));
+    for (name, value) in security_headers(&state.config) {
         router = router.layer(SetResponseHeaderLayer::overriding(name, value));
     }
     router.with_state(state)
