@@ -86,7 +86,11 @@ pub fn same_origin_allowed(method: &Method, headers: &HeaderMap, public_origin: 
     match origin.split_once("://") {
         // A server whose public URL is https has no pages on plain http (its cookies are
         // Secure, HSTS keeps browsers on https).
-        Some((scheme, _)) if scheme.eq_ignore_ascii_case("http") && public_origin.starts_with("https://") => false,
+        Some((scheme, _))
+            if scheme.eq_ignore_ascii_case("http") && public_origin.starts_with("https://") =>
+        {
+            false
+        }
         Some((scheme, rest)) => {
             let default_port = match scheme.to_ascii_lowercase().as_str() {
                 "https" => ":443",
@@ -118,9 +122,12 @@ pub async fn no_store_json(req: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("application/problem+json"));
+        .is_some_and(|t| {
+            t.starts_with("application/json") || t.starts_with("application/problem+json")
+        });
     if is_json && !resp.headers().contains_key(header::CACHE_CONTROL) {
-        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp
 }
@@ -132,7 +139,10 @@ mod tests {
     fn allowed_for(public: &str, method: Method, pairs: &[(&'static str, &str)]) -> bool {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(header::HeaderName::from_static(k), HeaderValue::from_str(v).unwrap());
+            h.insert(
+                header::HeaderName::from_static(k),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         same_origin_allowed(&method, &h, public)
     }
@@ -144,7 +154,13 @@ mod tests {
     #[test]
     fn safe_methods_pass_whatever_their_origin() {
         for m in [Method::GET, Method::HEAD, Method::OPTIONS] {
-            assert!(allowed(m, &[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")]));
+            assert!(allowed(
+                m,
+                &[
+                    ("sec-fetch-site", "cross-site"),
+                    ("origin", "https://evil.example")
+                ]
+            ));
         }
     }
 
@@ -153,28 +169,88 @@ mod tests {
         assert!(allowed(Method::POST, &[("sec-fetch-site", "same-origin")]));
         assert!(allowed(Method::POST, &[("sec-fetch-site", "none")]));
         for site in ["same-site", "cross-site", "bogus"] {
-            assert!(!allowed(Method::POST, &[("sec-fetch-site", site)]), "{site}");
+            assert!(
+                !allowed(Method::POST, &[("sec-fetch-site", site)]),
+                "{site}"
+            );
             // A matching Origin does not override what the browser said.
-            assert!(!allowed(Method::DELETE, &[("sec-fetch-site", site), ("origin", "https://counsel.example")]), "{site}");
+            assert!(
+                !allowed(
+                    Method::DELETE,
+                    &[
+                        ("sec-fetch-site", site),
+                        ("origin", "https://counsel.example")
+                    ]
+                ),
+                "{site}"
+            );
         }
     }
 
     #[test]
     fn without_fetch_metadata_the_origin_must_be_this_server() {
-        assert!(allowed(Method::POST, &[("origin", "https://counsel.example")]));
-        assert!(allowed(Method::POST, &[("origin", "HTTPS://Counsel.Example")]));
-        for o in ["https://evil.example", "null", "https://counsel.example.evil", "http://counsel.example", "https://counsel.example:8443"] {
-            assert!(!allowed(Method::PATCH, &[("origin", o), ("host", "counsel.example")]), "{o}");
+        assert!(allowed(
+            Method::POST,
+            &[("origin", "https://counsel.example")]
+        ));
+        assert!(allowed(
+            Method::POST,
+            &[("origin", "HTTPS://Counsel.Example")]
+        ));
+        for o in [
+            "https://evil.example",
+            "null",
+            "https://counsel.example.evil",
+            "http://counsel.example",
+            "https://counsel.example:8443",
+        ] {
+            assert!(
+                !allowed(Method::PATCH, &[("origin", o), ("host", "counsel.example")]),
+                "{o}"
+            );
         }
         // Reached under another name than its public one (on loopback, a second name).
         let http = "http://counsel.example";
-        assert!(allowed_for(http, Method::POST, &[("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]));
-        assert!(allowed_for(http, Method::POST, &[("origin", "http://localhost"), ("host", "localhost:80")]));
-        assert!(allowed(Method::POST, &[("origin", "https://other-name.example"), ("host", "other-name.example")]));
-        assert!(!allowed_for(http, Method::POST, &[("origin", "http://127.0.0.1:8081"), ("host", "127.0.0.1:8080")]));
-        assert!(!allowed_for(http, Method::POST, &[("origin", "http://127.0.0.1:8080")]), "no Host to compare with");
+        assert!(allowed_for(
+            http,
+            Method::POST,
+            &[
+                ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080")
+            ]
+        ));
+        assert!(allowed_for(
+            http,
+            Method::POST,
+            &[("origin", "http://localhost"), ("host", "localhost:80")]
+        ));
+        assert!(allowed(
+            Method::POST,
+            &[
+                ("origin", "https://other-name.example"),
+                ("host", "other-name.example")
+            ]
+        ));
+        assert!(!allowed_for(
+            http,
+            Method::POST,
+            &[
+                ("origin", "http://127.0.0.1:8081"),
+                ("host", "127.0.0.1:8080")
+            ]
+        ));
+        assert!(
+            !allowed_for(http, Method::POST, &[("origin", "http://127.0.0.1:8080")]),
+            "no Host to compare with"
+        );
         // Plain http is not this https server's, whatever the host.
-        assert!(!allowed(Method::POST, &[("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]));
+        assert!(!allowed(
+            Method::POST,
+            &[
+                ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080")
+            ]
+        ));
     }
 
     #[test]
@@ -185,8 +261,17 @@ mod tests {
 
     #[test]
     fn origins_leave_out_default_ports_and_paths() {
-        assert_eq!(origin_of("wss://counsel.example/confidant/ws").as_deref(), Some("wss://counsel.example"));
-        assert_eq!(origin_of("ws://127.0.0.1:9000/ws").as_deref(), Some("ws://127.0.0.1:9000"));
-        assert_eq!(origin_of("https://counsel.example:443").as_deref(), Some("https://counsel.example"));
+        assert_eq!(
+            origin_of("wss://counsel.example/confidant/ws").as_deref(),
+            Some("wss://counsel.example")
+        );
+        assert_eq!(
+            origin_of("ws://127.0.0.1:9000/ws").as_deref(),
+            Some("ws://127.0.0.1:9000")
+        );
+        assert_eq!(
+            origin_of("https://counsel.example:443").as_deref(),
+            Some("https://counsel.example")
+        );
     }
 }

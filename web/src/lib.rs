@@ -373,7 +373,8 @@ fn security_headers(settings: &Settings) -> Vec<(HeaderName, HeaderValue)> {
         (
             header::CONTENT_SECURITY_POLICY,
             // Built from the public URL, which `Config::resolve` checked.
-            HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
+            HeaderValue::from_str(&csp)
+                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
         ),
         (
             header::X_CONTENT_TYPE_OPTIONS,
@@ -419,7 +420,10 @@ pub fn app(state: AppState) -> Router {
         );
     // Inside the header layers, so a refusal carries them too.
     router = router
-        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::same_origin_only))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::same_origin_only,
+        ))
         .layer(axum::middleware::from_fn(edge::no_store_json));
     for (name, value) in security_headers(&state.config) {
         router = router.layer(SetResponseHeaderLayer::overriding(name, value));
@@ -550,10 +554,9 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
     for key_file in [&settings.jwt_key_file, &settings.dek_file] {
         // The secrets directory is private too (the vault creates the files 0600); one that
         // is not inside the data directory is the operator's to arrange.
-        if let Some(dir) = key_file
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty() && (!d.exists() || d.starts_with(&settings.data_dir)))
-        {
+        if let Some(dir) = key_file.parent().filter(|d| {
+            !d.as_os_str().is_empty() && (!d.exists() || d.starts_with(&settings.data_dir))
+        }) {
             create_data_dir(dir)?;
         }
     }

@@ -185,7 +185,8 @@ fn bad_configuration_exits_with_an_error() {
 fn a_data_dir_that_cannot_be_made_private_is_refused_clearly() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
-    let (data, as_other_user): (std::path::PathBuf, bool) = if rustix::process::geteuid().is_root() {
+    let (data, as_other_user): (std::path::PathBuf, bool) = if rustix::process::geteuid().is_root()
+    {
         // Root owns it; the server runs as nobody.
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let data = tmp.path().join("data");
@@ -198,7 +199,8 @@ fn a_data_dir_that_cannot_be_made_private_is_refused_clearly() {
     };
     let mut cmd = if as_other_user {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(env!("CARGO_BIN_EXE_confidant"));
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_confidant"));
         c
     } else {
         Command::new(env!("CARGO_BIN_EXE_confidant"))
@@ -209,16 +211,30 @@ fn a_data_dir_that_cannot_be_made_private_is_refused_clearly() {
     let out = cmd
         .arg("--data-dir")
         .arg(&data)
-        .args(["admin", "create-counsellor", "--email", "a@example.org", "--name", "A", "--password-stdin"])
+        .args([
+            "admin",
+            "create-counsellor",
+            "--email",
+            "a@example.org",
+            "--name",
+            "A",
+            "--password-stdin",
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(!out.status.success(), "{}", stdout(&out));
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("{} has mode 0755 but must be 0700", data.display())) && err.contains("change its owner or mode yourself"),
+        err.contains(&format!(
+            "{} has mode 0755 but must be 0700",
+            data.display()
+        )) && err.contains("change its owner or mode yourself"),
         "{err}"
     );
-    assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o755);
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
     assert!(!data.join("confidant.db").exists());
 }

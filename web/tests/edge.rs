@@ -7,7 +7,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::booking::{bookable, book, consent, form, slots};
+use common::booking::{book, bookable, consent, form, slots};
 use common::{Backend, TestApp};
 use serde_json::{json, Value};
 
@@ -28,7 +28,9 @@ async fn call(
         req = req.header(*k, *v);
     }
     if let Some(b) = body {
-        req = req.header("content-type", "application/json").body(b.to_string());
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
     }
     let r = req.send().await.unwrap();
     let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
@@ -37,7 +39,10 @@ async fn call(
 }
 
 fn code(body: &str) -> String {
-    serde_json::from_str::<Value>(body).unwrap()["error"]["code"].as_str().unwrap_or_default().to_owned()
+    serde_json::from_str::<Value>(body).unwrap()["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// A page on another site (or a sibling subdomain) cannot make the server change anything:
@@ -52,51 +57,166 @@ async fn state_changing_requests_from_another_origin_are_refused() {
     let (_, cookie) = t.counsellor("c@example.org", "C").await;
     use reqwest::Method;
     let evil = [("origin", "https://evil.example")];
-    let cross_site = [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")];
-    let same_site = [("sec-fetch-site", "same-site"), ("origin", "https://sub.counsel.example")];
+    let cross_site = [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+    ];
+    let same_site = [
+        ("sec-fetch-site", "same-site"),
+        ("origin", "https://sub.counsel.example"),
+    ];
 
     // A JSON POST.
     for h in [&evil[..], &cross_site[..], &same_site[..]] {
-        let (s, headers, body) = call(&base, Method::POST, "/api/sessions", Some(&cookie), h, Some(json!({"title": "x"}))).await;
+        let (s, headers, body) = call(
+            &base,
+            Method::POST,
+            "/api/sessions",
+            Some(&cookie),
+            h,
+            Some(json!({"title": "x"})),
+        )
+        .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{h:?}: {body}");
         assert_eq!(code(&body), "cross_origin", "{body}");
-        assert!(headers.contains_key("content-security-policy"), "a refusal carries the security headers");
+        assert!(
+            headers.contains_key("content-security-policy"),
+            "a refusal carries the security headers"
+        );
     }
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&t.state.db).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap();
     assert_eq!(n, 0, "nothing was created");
 
     // A body-less POST: logging out from another site does not end the session.
-    let (s, _, body) = call(&base, Method::POST, "/api/auth/logout", Some(&cookie), &cross_site, None).await;
-    assert_eq!((s, code(&body)), (StatusCode::FORBIDDEN, "cross_origin".into()), "{body}");
-    let (s, _, body) = call(&base, Method::POST, "/api/auth/logout", Some(&cookie), &evil, None).await;
-    assert_eq!((s, code(&body)), (StatusCode::FORBIDDEN, "cross_origin".into()), "{body}");
-    let (s, _, _) = call(&base, Method::GET, "/api/me", Some(&cookie), &cross_site, None).await;
-    assert_eq!(s, StatusCode::OK, "still logged in; reading is not affected");
+    let (s, _, body) = call(
+        &base,
+        Method::POST,
+        "/api/auth/logout",
+        Some(&cookie),
+        &cross_site,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, code(&body)),
+        (StatusCode::FORBIDDEN, "cross_origin".into()),
+        "{body}"
+    );
+    let (s, _, body) = call(
+        &base,
+        Method::POST,
+        "/api/auth/logout",
+        Some(&cookie),
+        &evil,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, code(&body)),
+        (StatusCode::FORBIDDEN, "cross_origin".into()),
+        "{body}"
+    );
+    let (s, _, _) = call(
+        &base,
+        Method::GET,
+        "/api/me",
+        Some(&cookie),
+        &cross_site,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "still logged in; reading is not affected"
+    );
 
     // From the server's own pages: by Fetch Metadata, by Origin (its address), and from a
     // client that is not a browser.
     let own = base.clone();
-    for h in [vec![("sec-fetch-site", "same-origin"), ("origin", own.as_str())], vec![("origin", own.as_str())], vec![]] {
-        let (s, _, body) = call(&base, Method::POST, "/api/sessions", Some(&cookie), &h, Some(json!({"title": "x"}))).await;
+    for h in [
+        vec![("sec-fetch-site", "same-origin"), ("origin", own.as_str())],
+        vec![("origin", own.as_str())],
+        vec![],
+    ] {
+        let (s, _, body) = call(
+            &base,
+            Method::POST,
+            "/api/sessions",
+            Some(&cookie),
+            &h,
+            Some(json!({"title": "x"})),
+        )
+        .await;
         assert_eq!(s, StatusCode::CREATED, "{h:?}: {body}");
     }
-    let sessions: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions").fetch_all(&t.state.db).await.unwrap();
+    let sessions: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
+        .fetch_all(&t.state.db)
+        .await
+        .unwrap();
     assert_eq!(sessions.len(), 3);
 
     // A DELETE and a PATCH-like state change (ending a session) from elsewhere.
-    let (s, _, body) = call(&base, Method::DELETE, &format!("/api/sessions/{}", sessions[0]), Some(&cookie), &cross_site, None).await;
-    assert_eq!((s, code(&body)), (StatusCode::FORBIDDEN, "cross_origin".into()), "{body}");
-    let (s, _, body) = call(&base, Method::POST, &format!("/api/sessions/{}/end", sessions[0]), Some(&cookie), &evil, None).await;
-    assert_eq!((s, code(&body)), (StatusCode::FORBIDDEN, "cross_origin".into()), "{body}");
+    let (s, _, body) = call(
+        &base,
+        Method::DELETE,
+        &format!("/api/sessions/{}", sessions[0]),
+        Some(&cookie),
+        &cross_site,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, code(&body)),
+        (StatusCode::FORBIDDEN, "cross_origin".into()),
+        "{body}"
+    );
+    let (s, _, body) = call(
+        &base,
+        Method::POST,
+        &format!("/api/sessions/{}/end", sessions[0]),
+        Some(&cookie),
+        &evil,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, code(&body)),
+        (StatusCode::FORBIDDEN, "cross_origin".into()),
+        "{body}"
+    );
 
     // A public form needs no cookie, so SameSite does not protect it: Origin does.
     let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
     let c = consent(&t, &b.slug).await;
     let start = slots(&t, &b).await[0].clone();
     let path = format!("/api/public/counsellors/{}/bookings", b.slug);
-    let (s, _, body) = call(&base, Method::POST, &path, None, &cross_site, Some(form(&b, &start, &c, "Alex"))).await;
-    assert_eq!((s, code(&body)), (StatusCode::FORBIDDEN, "cross_origin".into()), "{body}");
-    let (s, _, body) = call(&base, Method::POST, &path, None, &[("sec-fetch-site", "same-origin")], Some(form(&b, &start, &c, "Alex"))).await;
+    let (s, _, body) = call(
+        &base,
+        Method::POST,
+        &path,
+        None,
+        &cross_site,
+        Some(form(&b, &start, &c, "Alex")),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&body)),
+        (StatusCode::FORBIDDEN, "cross_origin".into()),
+        "{body}"
+    );
+    let (s, _, body) = call(
+        &base,
+        Method::POST,
+        &path,
+        None,
+        &[("sec-fetch-site", "same-origin")],
+        Some(form(&b, &start, &c, "Alex")),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
 }
 
@@ -107,11 +227,18 @@ async fn hsts_is_sent_when_the_public_url_is_https() {
     let t = TestApp::with(|c| c.public_url = Some("https://counsel.example".into())).await;
     for path in ["/", "/api/me", "/static/app.css", "/no/such/page"] {
         let r = t.get(path, None).await;
-        assert_eq!(r.header("strict-transport-security"), Some("max-age=31536000"), "{path}");
+        assert_eq!(
+            r.header("strict-transport-security"),
+            Some("max-age=31536000"),
+            "{path}"
+        );
     }
     let t = TestApp::new().await;
     assert!(t.settings().public_url.starts_with("http://"));
-    assert_eq!(t.get("/", None).await.header("strict-transport-security"), None);
+    assert_eq!(
+        t.get("/", None).await.header("strict-transport-security"),
+        None
+    );
 }
 
 /// JSON answers (client names, messages, bookings, errors) are not kept in a browser's or a
@@ -129,21 +256,51 @@ async fn json_with_client_data_is_not_stored() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text().contains("Alexandra"), "{}", r.text());
     assert_eq!(r.header("cache-control"), Some("no-store"));
-    for (path, cookie) in [("/api/me", Some(b.cookie.as_str())), ("/api/me", None), ("/api/sessions", Some(&b.cookie))] {
+    for (path, cookie) in [
+        ("/api/me", Some(b.cookie.as_str())),
+        ("/api/me", None),
+        ("/api/sessions", Some(&b.cookie)),
+    ] {
         let r = t.get(path, cookie).await;
-        assert!(r.header("content-type").unwrap_or_default().starts_with("application/json"), "{path}");
-        assert_eq!(r.header("cache-control"), Some("no-store"), "{path} ({})", r.status);
+        assert!(
+            r.header("content-type")
+                .unwrap_or_default()
+                .starts_with("application/json"),
+            "{path}"
+        );
+        assert_eq!(
+            r.header("cache-control"),
+            Some("no-store"),
+            "{path} ({})",
+            r.status
+        );
     }
-    assert_eq!(t.get("/static/app.css", None).await.header("cache-control"), Some("no-cache"));
+    assert_eq!(
+        t.get("/static/app.css", None).await.header("cache-control"),
+        Some("no-cache")
+    );
 }
 
 /// The CSP lets pages connect to this server and its own websocket origin only.
 #[tokio::test]
 async fn csp_connect_src_names_only_the_servers_own_websocket_origin() {
-    for (public, ws) in [("https://counsel.example/", "wss://counsel.example"), ("http://127.0.0.1:9000", "ws://127.0.0.1:9000")] {
+    for (public, ws) in [
+        ("https://counsel.example/", "wss://counsel.example"),
+        ("http://127.0.0.1:9000", "ws://127.0.0.1:9000"),
+    ] {
         let t = TestApp::with(|c| c.public_url = Some(public.into())).await;
-        let csp = t.get("/", None).await.header("content-security-policy").unwrap().to_owned();
-        let connect = csp.split(';').map(str::trim).find(|d| d.starts_with("connect-src")).unwrap().to_owned();
+        let csp = t
+            .get("/", None)
+            .await
+            .header("content-security-policy")
+            .unwrap()
+            .to_owned();
+        let connect = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("connect-src"))
+            .unwrap()
+            .to_owned();
         assert_eq!(connect, format!("connect-src 'self' {ws}"), "{csp}");
     }
 }

@@ -239,7 +239,10 @@ async fn everything_created_in_the_data_dir_is_private() {
     t.create_counsellor("a@example.org", "A").await;
     let data = t.dir.path().join("data");
     for f in ["confidant.db", "confidant.db-wal", "confidant.db-shm"] {
-        assert!(data.join(f).exists(), "{f} exists while the database is open");
+        assert!(
+            data.join(f).exists(),
+            "{f} exists while the database is open"
+        );
     }
     assert_private(&data);
 }
@@ -253,7 +256,9 @@ async fn a_data_dir_made_readable_by_others_is_made_private_again_on_start() {
     let cfg = config(dir.path().join("data"));
     let data = dir.path().join("data");
     let first = confidant::start(cfg.resolve().unwrap()).await.unwrap();
-    confidant::auth::create_counsellor(&first.db, "a@example.org", "A", PASSWORD).await.unwrap();
+    confidant::auth::create_counsellor(&first.db, "a@example.org", "A", PASSWORD)
+        .await
+        .unwrap();
     let files = ["confidant.db", "confidant.db-wal", "confidant.db-shm"];
     for f in files {
         std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -269,10 +274,17 @@ async fn a_data_dir_made_readable_by_others_is_made_private_again_on_start() {
         }
         std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
     }
-    std::fs::set_permissions(data.join("confidant.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        data.join("confidant.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
 
     let second = confidant::start(cfg.resolve().unwrap()).await.unwrap();
-    sqlx::query("SELECT 1 FROM counsellors").fetch_all(&second.db).await.unwrap();
+    sqlx::query("SELECT 1 FROM counsellors")
+        .fetch_all(&second.db)
+        .await
+        .unwrap();
     assert_private(&data);
 }
 
