@@ -867,3 +867,21 @@ async fn caldav_addresses_are_sealed_at_rest_and_old_rows_on_start_on_sqlite() {
 async fn caldav_addresses_are_sealed_at_rest_and_old_rows_on_start_on_postgres() {
     sealed_at_rest(Backend::Postgres).await;
 }
+
+/// Without `--calendar-fetch-private`, IPv6 forms that carry a loopback or private IPv4
+/// address, or are not public themselves, are refused before anything is sent: a server on
+/// loopback reached as `::ffff:127.0.0.1` gets no request.
+#[tokio::test]
+async fn ipv6_forms_of_non_public_addresses_are_not_contacted() {
+    let elsewhere = Elsewhere::start().await;
+    let t = TestApp::build_with(Backend::Sqlite, |c| c.calendar_fetch_private = false).await;
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+    for host in ["::ffff:127.0.0.1", "::127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::1", "fec0::1", "2001::1", "::ffff:0:7f00:1"] {
+        let url = format!("http://[{host}]:{}/{USER}/", elsewhere.port);
+        let r = t.post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": url, "username": USER, "password": PASSWORD}))).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{host}: {}", r.text());
+        assert_eq!(r.json()["error"]["field"], "url", "{host}");
+        assert!(r.json()["error"]["message"].as_str().unwrap_or_default().contains("not public"), "{host}: {}", r.text());
+    }
+    assert_eq!(elsewhere.counts(), (0, 0), "no request left the server");
+}
