@@ -90,7 +90,7 @@ describe('CalDAV sync end to end: dashboard, Radicale, public page', { timeout: 
       const ev = `BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//e2e//EN\r\nBEGIN:VEVENT\r\nUID:dentist@e2e\r\nDTSTART:${z(busyAt)}\r\nDTEND:${z(new Date(busyAt.getTime() + 3_600_000))}\r\nSUMMARY:Dentist\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n`;
       assert.equal((await dav('PUT', `/${DAV_USER}/work/dentist.ics`, ev)).status, 201);
 
-      ({ server, base } = await startServer({ dataDir: path.join(dataDir, 'server'), log: serverLog, extraArgs: ['--calendar-fetch-private'] }));
+      ({ server, base } = await startServer({ dataDir: path.join(dataDir, 'server'), log: serverLog, extraArgs: ['--calendar-fetch-private', '--caldav-allow-http'] }));
       await createCounsellor(path.join(dataDir, 'server'), { email: EMAIL, name: 'Dr. Kalender', password: PASSWORD });
       browser = await chromium.launch({ executablePath: CHROMIUM, headless: process.env.E2E_HEADFUL !== '1', args: CHROMIUM_ARGS, timeout: 60_000 });
     } catch (e) {

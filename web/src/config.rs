@@ -245,6 +245,10 @@ pub struct Config {
     /// server inside your network, or tests). Off: only public hosts are fetched.
     #[arg(long, env = "CONFIDANT_CALENDAR_FETCH_PRIVATE", global = true)]
     pub calendar_fetch_private: bool,
+    /// Let CalDAV accounts use `http://` (a test server on loopback). Off: only `https://`,
+    /// since the app password is sent with every request.
+    #[arg(long, env = "CONFIDANT_CALDAV_ALLOW_HTTP", global = true)]
+    pub caldav_allow_http: bool,
     /// Most participants in one room, the counsellor included (1..=1000); one more is refused
     /// with `room_full`.
     #[arg(
@@ -440,6 +444,8 @@ pub struct Settings {
     pub reminder_minutes: u32,
     /// Whether calendar sync may fetch from non-public addresses.
     pub calendar_fetch_private: bool,
+    /// Whether CalDAV accounts may use `http://`.
+    pub caldav_allow_http: bool,
     /// Submissions of public forms (booking, contact) per anonymised network.
     pub public_form_rate_limit: RateLimitConfig,
     /// Most participants in one room, the host included.
@@ -701,6 +707,7 @@ impl Config {
             mail_from,
             reminder_minutes: self.reminder_minutes,
             calendar_fetch_private: self.calendar_fetch_private,
+            caldav_allow_http: self.caldav_allow_http,
             public_form_rate_limit: RateLimitConfig {
                 burst: self.form_burst.max(1),
                 refill_every: std::time::Duration::from_secs(60),
@@ -798,6 +805,8 @@ impl Settings {
             walkin_ring_seconds = self.walkin.ring_timeout.num_seconds(),
             walkin_max_wait_minutes = self.walkin.max_wait.num_minutes(),
             walkin_show_count = self.walkin_show_count,
+            calendar_fetch_private = self.calendar_fetch_private,
+            caldav_allow_http = self.caldav_allow_http,
             signature_escrow_public_key_file = ?self
                 .signature_escrow_public_key_file
                 .as_ref()

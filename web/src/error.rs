@@ -35,6 +35,9 @@ pub enum AppError {
     /// Authenticated, but not allowed.
     #[error("forbidden")]
     Forbidden,
+    /// A state-changing request from another origin (see `edge::same_origin_only`).
+    #[error("requests that change something must come from this server's own pages")]
+    CrossOrigin,
     /// No such resource, or not one the caller may see.
     #[error("not found")]
     NotFound,
@@ -98,6 +101,7 @@ impl AppError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -120,7 +124,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code: `validation_failed`, `unauthorized`, `invalid_credentials`,
-    /// `forbidden`, `not_found`, `method_not_allowed`, `conflict`, `slot_taken`,
+    /// `forbidden`, `cross_origin`, `not_found`, `method_not_allowed`, `conflict`, `slot_taken`,
     /// `rate_limited`, `internal`.
     pub code: String,
     /// Human-readable description (English); the client shows its own translation by code.

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod booking;
 pub mod config;
 pub mod db;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -50,11 +51,6 @@ pub use error::AppError;
 use db::SqlDirectory;
 use ratelimit::RateLimiter;
 
-/// The Content-Security-Policy of every response. No inline scripts or styles anywhere.
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
-     connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
-
 /// How long the SFU may take to answer the readiness probe.
 const SFU_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -68,6 +64,9 @@ pub const BOOKING_PURPOSE: &str = "booking";
 pub const CONTACT_PURPOSE: &str = "contact";
 /// Vault purpose of the key that signs cancel/reschedule links.
 pub const BOOKING_LINK_PURPOSE: &str = "booking-link";
+/// Vault purpose (derived secret) of the keyed digests of CalDAV URLs.
+const CALDAV_URL_PURPOSE: &str = "caldav-url-key";
+
 /// Vault purpose of sealed chat messages (used by signalling).
 pub const CHAT_PURPOSE: &str = "chat";
 
@@ -80,6 +79,8 @@ pub(crate) struct Keys {
     pub(crate) contact: PurposeKey,
     /// HMAC key of cancel/reschedule link tokens.
     pub(crate) booking_links: [u8; 32],
+    /// HMAC key of the digests that stand in for CalDAV URLs at rest.
+    pub(crate) caldav_urls: [u8; 32],
 }
 
 /// Everything the handlers share. Cheap to clone.
@@ -142,6 +143,7 @@ impl AppState {
             booking: vault.purpose_key(BOOKING_PURPOSE),
             contact: vault.purpose_key(CONTACT_PURPOSE),
             booking_links: vault.derive_secret(BOOKING_LINK_PURPOSE),
+            caldav_urls: vault.derive_secret(CALDAV_URL_PURPOSE),
         };
         let signature = Arc::new(signature::Service::new(signature_keys, &vault));
         let walkin = Arc::new(walkin::Service::new(
@@ -371,11 +373,14 @@ async fn method_not_allowed() -> AppError {
 }
 
 /// The security headers set on every response.
-fn security_headers() -> [(HeaderName, HeaderValue); 4] {
-    [
+fn security_headers(settings: &Settings) -> Vec<(HeaderName, HeaderValue)> {
+    let csp = edge::content_security_policy(settings);
+    let mut headers = vec![
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            // Built from the public URL, which `Config::resolve` checked.
+            HeaderValue::from_str(&csp)
+                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
         ),
         (
             header::X_CONTENT_TYPE_OPTIONS,
@@ -389,7 +394,11 @@ fn security_headers() -> [(HeaderName, HeaderValue); 4] {
             HeaderName::from_static("permissions-policy"),
             HeaderValue::from_static("camera=(self), microphone=(self)"),
         ),
-    ]
+    ];
+    if let Some(hsts) = edge::strict_transport_security(settings) {
+        headers.push((header::STRICT_TRANSPORT_SECURITY, hsts));
+    }
+    headers
 }
 
 /// The request span: method and the matched route *template* (`/j/{link_token}`), never the
@@ -415,7 +424,14 @@ pub fn app(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO))
                 .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
         );
-    for (name, value) in security_headers() {
+    // Inside the header layers, so a refusal carries them too.
+    router = router
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::same_origin_only,
+        ))
+        .layer(axum::middleware::from_fn(edge::no_store_json));
+    for (name, value) in security_headers(&state.config) {
         router = router.layer(SetResponseHeaderLayer::overriding(name, value));
     }
     router.with_state(state)
@@ -447,35 +463,106 @@ pub enum StartError {
     Sfu(#[from] confidant_sfu::Error),
 }
 
-/// Creates `dir` (and parents) with mode 0700 if it does not exist.
+/// Mode of the data directory and the secrets directory: the server's user only.
+const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of the database files (SQLite's main file, `-wal` and `-shm`): the server's user only.
+const PRIVATE_FILE_MODE: u32 = 0o600;
+/// The umask set on start, so that whatever the process creates (SQLite's files included, which
+/// it creates 0644 less the umask) is private from the first byte, not tightened later.
+const PRIVATE_UMASK: u32 = 0o077;
+
+/// Sets the process's umask to [`PRIVATE_UMASK`] (process-wide; done before anything is
+/// created or opened).
+pub fn set_private_umask() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(PRIVATE_UMASK));
+}
+
+/// Gives `path` exactly `mode` if it has another: a data directory or database file that
+/// someone made readable by others (0755, 0644) is corrected with a warning, and one that
+/// cannot be corrected (another owner) is refused with an error that says what to fix.
+fn make_private(path: &std::path::Path, mode: u32) -> Result<(), StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |context: String| move |source| StartError::Io { context, source };
+    let current = std::fs::metadata(path)
+        .map_err(io(format!("reading the mode of {}", path.display())))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if current != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(format!(
+            "{} has mode {current:04o} but must be {mode:04o} (only the server's user); changing it \
+             failed, so change its owner or mode yourself",
+            path.display()
+        )))?;
+        tracing::warn!(path = %path.display(), was = format!("{current:04o}"), now = format!("{mode:04o}"), "permissions tightened");
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and parents) with mode 0700 if it does not exist, and makes an existing one
+/// 0700.
 pub fn create_data_dir(dir: &std::path::Path) -> Result<(), StartError> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(PRIVATE_DIR_MODE)
         .create(dir)
         .map_err(|source| StartError::Io {
             context: format!("creating {}", dir.display()),
             source,
-        })
+        })?;
+    make_private(dir, PRIVATE_DIR_MODE)
 }
 
-/// Opens the database of `settings` (creating the data directory first).
+/// The files of the SQLite database at `url` (main, `-wal`, `-shm`); none for PostgreSQL.
+fn sqlite_files(url: &str) -> Vec<std::path::PathBuf> {
+    use std::str::FromStr;
+    if db::Dialect::of_url(url) != Some(db::Dialect::Sqlite) {
+        return Vec::new();
+    }
+    let Ok(options) = sqlx::sqlite::SqliteConnectOptions::from_str(url) else {
+        return Vec::new();
+    };
+    let main = options.get_filename().to_path_buf();
+    let with = |suffix: &str| {
+        let mut name = main.clone().into_os_string();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    vec![with("-wal"), with("-shm"), main]
+}
+
+/// Makes the SQLite files that exist 0600.
+fn make_database_files_private(url: &str) -> Result<(), StartError> {
+    for file in sqlite_files(url).iter().filter(|f| f.exists()) {
+        make_private(file, PRIVATE_FILE_MODE)?;
+    }
+    Ok(())
+}
+
+/// Opens the database of `settings`: sets the private umask, makes the data directory 0700
+/// and every SQLite file 0600 (before opening, so that the `-wal` and `-shm` files SQLite
+/// creates take the main file's private mode, and again after).
 pub async fn open_database(settings: &Settings) -> Result<db::Database, StartError> {
+    set_private_umask();
     create_data_dir(&settings.data_dir)?;
-    Ok(db::open(&settings.database_url).await?)
+    make_database_files_private(&settings.database_url)?;
+    let database = db::open(&settings.database_url).await?;
+    make_database_files_private(&settings.database_url)?;
+    Ok(database)
 }
 
 /// Loads (or creates, 0600) the secrets, opens and migrates the database, starts the SFU and
 /// the hub.
 pub async fn start(settings: Settings) -> Result<AppState, StartError> {
+    set_private_umask();
     create_data_dir(&settings.data_dir)?;
     for key_file in [&settings.jwt_key_file, &settings.dek_file] {
-        // The secrets directory is private too (the vault creates the files 0600).
-        if let Some(dir) = key_file
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-        {
+        // The secrets directory is private too (the vault creates the files 0600); one that
+        // is not inside the data directory is the operator's to arrange.
+        if let Some(dir) = key_file.parent().filter(|d| {
+            !d.as_os_str().is_empty() && (!d.exists() || d.starts_with(&settings.data_dir))
+        }) {
             create_data_dir(dir)?;
         }
     }
@@ -520,6 +607,15 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
             source: std::io::Error::other(e.to_string()),
         })?;
     let state = AppState::new(settings, db, vault, &jwt_key, sfu, turn, signature_keys);
+    let sealed = booking::caldav::seal_urls_at_rest(&state)
+        .await
+        .map_err(|e| StartError::Io {
+            context: "sealing CalDAV addresses".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    if sealed > 0 {
+        tracing::info!(accounts = sealed, "CalDAV addresses sealed at rest");
+    }
     walkin::load_all(&state).await.map_err(|e| StartError::Io {
         context: "loading walk-in profiles".into(),
         source: std::io::Error::other(e.to_string()),

@@ -282,7 +282,11 @@ DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
     assert_eq!(s, 201);
     sync(&t, &b, &id).await;
     assert!(!free_starts(&t, &b, day, 1).await.contains(&extra));
-    let token: Option<String> = sqlx::query_scalar("SELECT sync_token FROM caldav_calendars WHERE url LIKE '%/work/'").fetch_one(&t.state.db).await.unwrap();
+    let token: Option<String> = sqlx::query_scalar("SELECT sync_token FROM caldav_calendars WHERE id = $1")
+        .bind(calendar(&acc, "alice/work")["id"].as_str().unwrap())
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap();
     assert!(token.is_some_and(|t| t.contains("sync")), "Radicale's sync token is kept");
     let (s, _, _) = rad.call("DELETE", &format!("/{USER}/work/single.ics"), None, &[]).await;
     assert_eq!(s, 200);
@@ -466,39 +470,57 @@ async fn a_free_busy_only_calendar_blocks_by_its_free_busy_answer() {
     assert_eq!(r.json()["error"]["field"], "write_calendar_id");
 }
 
-/// A proxy in front of Radicale that hides `sync-collection`, as servers without RFC 6578 do:
-/// it is left out of `supported-report-set` and the report itself is refused.
-async fn without_sync_collection(upstream: u16) -> u16 {
+/// Forwards one request to Radicale on `upstream` and returns its answer; `rewrite` may change
+/// the answer's body.
+async fn forward(upstream: u16, req: axum::extract::Request, rewrite: impl Fn(String) -> String) -> axum::response::Response {
     use axum::body::{to_bytes, Body};
-    use axum::extract::Request;
     use axum::response::Response;
-    let app = axum::Router::new().fallback(move |req: Request| async move {
-        let (parts, body) = req.into_parts();
-        let bytes = to_bytes(body, 16 << 20).await.unwrap();
-        if parts.method.as_str() == "REPORT" && String::from_utf8_lossy(&bytes).contains("sync-collection") {
-            return Response::builder().status(403).body(Body::from("no sync-collection here")).unwrap();
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, 16 << 20).await.unwrap();
+    let url = format!("http://127.0.0.1:{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let mut fwd = reqwest::Client::new().request(reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap(), url);
+    for (k, v) in &parts.headers {
+        if k != "host" {
+            fwd = fwd.header(k.as_str(), v.as_bytes());
         }
-        let url = format!("http://127.0.0.1:{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-        let mut fwd = reqwest::Client::new().request(reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap(), url);
-        for (k, v) in &parts.headers {
-            if k != "host" {
-                fwd = fwd.header(k.as_str(), v.as_bytes());
-            }
+    }
+    let r = fwd.body(bytes.to_vec()).send().await.unwrap();
+    let mut out = Response::builder().status(r.status().as_u16());
+    for (k, v) in r.headers() {
+        if k != "content-length" && k != "transfer-encoding" {
+            out = out.header(k.as_str(), v.as_bytes());
         }
-        let r = fwd.body(bytes.to_vec()).send().await.unwrap();
-        let mut out = Response::builder().status(r.status().as_u16());
-        for (k, v) in r.headers() {
-            if k != "content-length" && k != "transfer-encoding" {
-                out = out.header(k.as_str(), v.as_bytes());
-            }
-        }
-        let text = r.text().await.unwrap().replace("<supported-report><report><sync-collection /></report></supported-report>", "");
-        out.body(Body::from(text)).unwrap()
-    });
+    }
+    out.body(Body::from(rewrite(r.text().await.unwrap()))).unwrap()
+}
+
+/// Serves `app` on a loopback port; returns the port.
+async fn serve(app: axum::Router) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     port
+}
+
+/// A proxy in front of Radicale that hides `sync-collection`, as servers without RFC 6578 do:
+/// it is left out of `supported-report-set` and the report itself is refused.
+async fn without_sync_collection(upstream: u16) -> u16 {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::response::Response;
+    serve(axum::Router::new().fallback(move |req: Request| async move {
+        if req.method().as_str() == "REPORT" {
+            let (parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap();
+            if String::from_utf8_lossy(&bytes).contains("sync-collection") {
+                return Response::builder().status(403).body(Body::from("no sync-collection here")).unwrap();
+            }
+            let req = Request::from_parts(parts, Body::from(bytes));
+            return forward(upstream, req, |t| t).await;
+        }
+        forward(upstream, req, |t| t.replace("<supported-report><report><sync-collection /></report></supported-report>", "")).await
+    }))
+    .await
 }
 
 /// A server without `sync-collection`: changes are found by comparing the members' etags
@@ -586,4 +608,280 @@ async fn a_refused_write_is_shown_and_does_not_block_the_others() {
     assert_eq!(acc["last_error"], Value::Null, "{acc}");
     assert_eq!(acc["pending_writes"], 0, "{acc}");
     assert!(event_times(&rad, &format!("/{USER}/appointments/{}.ics", ids[0])).await.is_some());
+}
+
+/// Another server on loopback that counts the requests it gets and those that carry
+/// credentials (an `Authorization` header): where a redirect must not take the app password.
+struct Elsewhere {
+    port: u16,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    with_credentials: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Elsewhere {
+    async fn start() -> Elsewhere {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let requests = Arc::new(AtomicUsize::new(0));
+        let with_credentials = Arc::new(AtomicUsize::new(0));
+        let (r, c) = (requests.clone(), with_credentials.clone());
+        let port = serve(axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (r, c) = (r.clone(), c.clone());
+            async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                if req.headers().contains_key("authorization") {
+                    c.fetch_add(1, Ordering::SeqCst);
+                }
+                StatusCode::UNAUTHORIZED
+            }
+        }))
+        .await;
+        Elsewhere { port, requests, with_credentials }
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering;
+        (self.requests.load(Ordering::SeqCst), self.with_credentials.load(Ordering::SeqCst))
+    }
+}
+
+/// A proxy in front of Radicale that, once `redirect` is set, answers every request with a
+/// redirect to `target` (same path).
+async fn redirecting_when(upstream: u16, target: String, redirect: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u16 {
+    use axum::extract::Request;
+    use axum::response::{IntoResponse, Response};
+    serve(axum::Router::new().fallback(move |req: Request| {
+        let (target, redirect) = (target.clone(), redirect.clone());
+        async move {
+            if redirect.load(std::sync::atomic::Ordering::SeqCst) {
+                let to = format!("{target}{}", req.uri().path());
+                return (StatusCode::TEMPORARY_REDIRECT, [("location", to)]).into_response();
+            }
+            let r: Response = forward(upstream, req, |t| t).await;
+            r
+        }
+    }))
+    .await
+}
+
+/// A calendar server that redirects to another host or port does not get the app password
+/// sent there: connecting is refused with an error that names the field and says why, and an
+/// account that was fine until its server started redirecting shows the error on the
+/// dashboard; the other server never sees a request, let alone credentials.
+#[tokio::test]
+async fn caldav_credentials_never_follow_a_redirect_to_another_origin() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let rad = Radicale::start();
+    assert_eq!(rad.call("MKCALENDAR", &format!("/{USER}/work/"), None, &[]).await.0, 201);
+    let elsewhere = Elsewhere::start().await;
+    let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+
+    // Another port, another host name for the same address, another scheme: each is another
+    // origin.
+    let always = Arc::new(AtomicBool::new(true));
+    for target in [
+        format!("http://127.0.0.1:{}", elsewhere.port),
+        format!("http://localhost:{}", elsewhere.port),
+        format!("https://127.0.0.1:{}", elsewhere.port),
+    ] {
+        let proxy = redirecting_when(rad.port, target, always.clone()).await;
+        let r = t
+            .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": format!("http://127.0.0.1:{proxy}/{USER}/"), "username": USER, "password": PASSWORD})))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+        assert_eq!(r.json()["error"]["field"], "url");
+        let msg = r.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
+        assert!(msg.contains("another server") && msg.contains("only sent to the address you entered"), "{msg}");
+    }
+    assert_eq!(elsewhere.counts(), (0, 0), "nothing at all went to the other server");
+
+    // Connected through a server that answers itself; later it redirects elsewhere.
+    let redirect = Arc::new(AtomicBool::new(false));
+    let proxy = redirecting_when(rad.port, format!("http://127.0.0.1:{}", elsewhere.port), redirect.clone()).await;
+    let r = t
+        .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": format!("http://127.0.0.1:{proxy}/{USER}/"), "username": USER, "password": PASSWORD})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["last_error"], Value::Null, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    redirect.store(true, Ordering::SeqCst);
+    let acc = sync(&t, &b, &id).await;
+    let err = acc["last_error"].as_str().unwrap_or_default();
+    assert!(err.contains("another server") && err.contains("only sent to the address you entered"), "{acc}");
+    assert!(!err.contains(&elsewhere.port.to_string()), "the stored error names no server: {err}");
+    let shown = t.get("/api/calendar/caldav", Some(&b.cookie)).await.json()[0]["last_error"].clone();
+    assert_eq!(shown.as_str(), Some(err), "the dashboard shows it");
+    assert_eq!(elsewhere.counts(), (0, 0), "nothing at all went to the other server");
+}
+
+/// `http://` CalDAV would send the app password unencrypted: refused (naming the field) unless
+/// `--caldav-allow-http` allows it, before anything is sent to the server.
+#[tokio::test]
+async fn plain_http_caldav_is_refused_unless_allowed() {
+    let elsewhere = Elsewhere::start().await;
+    // Without the flag refused; with it (as every other test here runs) the server is asked
+    // and refuses the login.
+    for (allow, field) in [(false, "url"), (true, "password")] {
+        let t = TestApp::build_with(Backend::Sqlite, |c| c.caldav_allow_http = allow).await;
+        let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+        let r = t
+            .post(
+                "/api/calendar/caldav",
+                Some(&b.cookie),
+                Some(json!({"url": format!("http://127.0.0.1:{}/{USER}/", elsewhere.port), "username": USER, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+        assert_eq!(r.json()["error"]["field"], field, "{}", r.text());
+        if !allow {
+            assert!(r.json()["error"]["message"].as_str().unwrap_or_default().contains("https://"), "{}", r.text());
+            assert_eq!(elsewhere.counts(), (0, 0), "nothing was sent");
+        }
+    }
+    assert!(elsewhere.counts().1 > 0);
+}
+
+/// Every text a CalDAV table keeps that could carry a URL or href (the display name and the
+/// host shown to recognise an account aside), with where it came from.
+async fn caldav_texts_at_rest(t: &TestApp) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (table, col) in [
+        ("caldav_accounts", "home_url"),
+        ("caldav_accounts", "last_error"),
+        ("caldav_calendars", "url"),
+        ("caldav_events", "calendar_url"),
+        ("caldav_events", "href"),
+        ("caldav_items", "href"),
+        ("caldav_busy", "href"),
+    ] {
+        let vals: Vec<Option<String>> =
+            sqlx::query_scalar(&format!("SELECT {col} FROM {table}")).fetch_all(&t.state.db).await.unwrap();
+        out.extend(vals.into_iter().flatten().map(|v| (format!("{table}.{col}"), v)));
+    }
+    out
+}
+
+/// Sets a column of every row back to the clear URL its digest stands for (a row as written
+/// before migration 0012).
+async fn unseal_column(t: &TestApp, table: &str, col: &str, urls: &[String]) {
+    for u in urls {
+        let key = confidant::booking::caldav::url_key(&t.state, u);
+        sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE {col} = $2")).bind(u).bind(&key).execute(&t.state.db).await.unwrap();
+    }
+}
+
+/// The discovered CalDAV addresses (they name the user) are not kept in clear: the home, the
+/// calendars' and the written events' URLs are sealed, the members' hrefs kept as keyed
+/// digests. Rows in the old, clear form (before migration 0012) are sealed when the server
+/// starts, and sync goes on from them without losing what it knew: busy times, and the
+/// booking it wrote (not written twice; its deletion in the calendar is still noticed).
+async fn sealed_at_rest(backend: Backend) {
+    let rad = Radicale::start();
+    for cal in ["work", "appointments"] {
+        assert_eq!(rad.call("MKCALENDAR", &format!("/{USER}/{cal}/"), None, &[]).await.0, 201);
+    }
+    let day = (Utc::now() + Duration::days(3)).with_timezone(&Berlin).date_naive();
+    let busy = berlin(day, 11);
+    let ev = |uid: &str, at: DateTime<Utc>| ics(&format!("BEGIN:VEVENT\r\nUID:{uid}@test\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n", z(at), z(at + Duration::hours(1))));
+    assert_eq!(rad.call("PUT", &format!("/{USER}/work/busy.ics"), Some(ev("busy", busy)), &[]).await.0, 201);
+    let t = TestApp::build_with(backend, |c| c.form_burst = 100).await;
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+    let c = consent(&t, &b.slug).await;
+    let r = book(&t, &b, form(&b, &berlin(day, 15).to_rfc3339(), &c, "Alex")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let booking = r.json()["id"].as_str().unwrap().to_owned();
+    let r = t
+        .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": rad.url("/"), "username": USER, "password": PASSWORD})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let appointments = calendar(&r.json(), "alice/appointments")["id"].clone();
+    let r = t
+        .send(request(Method::PATCH, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), Some(json!({"write_calendar_id": appointments}))))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["pending_writes"], 0, "{}", r.text());
+    assert!(event_times(&rad, &format!("/{USER}/appointments/{booking}.ics")).await.is_some());
+    assert!(!free_starts(&t, &b, day, 1).await.contains(&busy));
+
+    // Nothing at rest names the user or the server's address.
+    let port = rad.port.to_string();
+    let texts = caldav_texts_at_rest(&t).await;
+    assert!(texts.iter().any(|(w, _)| w == "caldav_items.href"), "there are members: {texts:?}");
+    for (col, v) in &texts {
+        assert!(!v.contains(USER) && !v.contains(&port) && !v.contains('/'), "{col} keeps {v:?} in clear");
+    }
+
+    // Put the rows back into the clear form of before migration 0012.
+    let home = rad.url(&format!("/{USER}/"));
+    let cals: Vec<String> = ["work", "appointments"].iter().map(|c| rad.url(&format!("/{USER}/{c}/"))).collect();
+    let event = rad.url(&format!("/{USER}/appointments/{booking}.ics"));
+    let members = vec![format!("/{USER}/work/busy.ics")];
+    let db = &t.state.db;
+    sqlx::query("UPDATE caldav_accounts SET home_url = $1, home_sealed = NULL").bind(&home).execute(db).await.unwrap();
+    unseal_column(&t, "caldav_calendars", "url", &cals).await;
+    sqlx::query("UPDATE caldav_calendars SET url_sealed = NULL").execute(db).await.unwrap();
+    unseal_column(&t, "caldav_events", "calendar_url", &cals).await;
+    sqlx::query("UPDATE caldav_events SET href = $1, href_sealed = NULL").bind(&event).execute(db).await.unwrap();
+    unseal_column(&t, "caldav_items", "href", &members).await;
+    unseal_column(&t, "caldav_busy", "href", &members).await;
+    let texts = caldav_texts_at_rest(&t).await;
+    for clear in [&home, &cals[0], &cals[1], &event, &members[0]] {
+        assert!(texts.iter().any(|(_, v)| v == clear), "{clear} is back in clear: {texts:?}");
+    }
+
+    // A start seals them (once).
+    let state = confidant::start((*t.state.config).clone()).await.unwrap();
+    for (col, v) in &caldav_texts_at_rest(&t).await {
+        assert!(!v.contains(USER) && !v.contains(&port) && !v.contains('/'), "{col} keeps {v:?} in clear after the start");
+    }
+    assert_eq!(confidant::booking::caldav::seal_urls_at_rest(&state).await.unwrap(), 0, "nothing left to seal");
+
+    // Sync goes on from what it knew.
+    let acc = sync(&t, &b, &id).await;
+    assert_eq!(acc["last_error"], Value::Null, "{acc}");
+    assert_eq!(acc["pending_writes"], 0, "{acc}");
+    assert_eq!(calendar(&acc, "alice/work")["busy_count"], 1, "{acc}");
+    let (_, _, listing) = rad.call("PROPFIND", &format!("/{USER}/appointments/"), None, &[("Depth", "1")]).await;
+    assert_eq!(listing.matches(".ics").count(), 1, "the booking is not written twice: {listing}");
+    // The member known from before is still recognised: deleting it frees its time.
+    assert_eq!(rad.call("DELETE", &format!("/{USER}/work/busy.ics"), None, &[]).await.0, 200);
+    let acc = sync(&t, &b, &id).await;
+    assert_eq!(calendar(&acc, "alice/work")["busy_count"], 0, "{acc}");
+    assert!(free_starts(&t, &b, day, 1).await.contains(&busy));
+    // And so is the booking's event: deleting it in the calendar is noticed.
+    assert_eq!(rad.call("DELETE", &format!("/{USER}/appointments/{booking}.ics"), None, &[]).await.0, 200);
+    let acc = sync(&t, &b, &id).await;
+    assert_eq!(acc["changed_events"][0]["change"], "deleted", "{acc}");
+    assert_eq!(acc["changed_events"][0]["booking_id"], booking.as_str(), "{acc}");
+}
+
+#[tokio::test]
+async fn caldav_addresses_are_sealed_at_rest_and_old_rows_on_start_on_sqlite() {
+    sealed_at_rest(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn caldav_addresses_are_sealed_at_rest_and_old_rows_on_start_on_postgres() {
+    sealed_at_rest(Backend::Postgres).await;
+}
+
+/// Without `--calendar-fetch-private`, IPv6 forms that carry a loopback or private IPv4
+/// address, or are not public themselves, are refused before anything is sent: a server on
+/// loopback reached as `::ffff:127.0.0.1` gets no request.
+#[tokio::test]
+async fn ipv6_forms_of_non_public_addresses_are_not_contacted() {
+    let elsewhere = Elsewhere::start().await;
+    let t = TestApp::build_with(Backend::Sqlite, |c| c.calendar_fetch_private = false).await;
+    let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
+    for host in ["::ffff:127.0.0.1", "::127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::1", "fec0::1", "2001::1", "::ffff:0:7f00:1"] {
+        let url = format!("http://[{host}]:{}/{USER}/", elsewhere.port);
+        let r = t.post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": url, "username": USER, "password": PASSWORD}))).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{host}: {}", r.text());
+        assert_eq!(r.json()["error"]["field"], "url", "{host}");
+        assert!(r.json()["error"]["message"].as_str().unwrap_or_default().contains("not public"), "{host}: {}", r.text());
+    }
+    assert_eq!(elsewhere.counts(), (0, 0), "no request left the server");
 }

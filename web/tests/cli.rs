@@ -178,3 +178,63 @@ fn bad_configuration_exits_with_an_error() {
         stderr(&out)
     );
 }
+
+/// A data directory open to others that the server may not correct (another user owns it) is
+/// refused with an error that names it and says what to do; nothing is opened or created.
+#[test]
+fn a_data_dir_that_cannot_be_made_private_is_refused_clearly() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, as_other_user): (std::path::PathBuf, bool) = if rustix::process::geteuid().is_root()
+    {
+        // Root owns it; the server runs as nobody.
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let data = tmp.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (data, true)
+    } else {
+        // Not root: a system directory (0755, root's) is such a directory already.
+        ("/usr/share".into(), false)
+    };
+    let mut cmd = if as_other_user {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_confidant"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_confidant"))
+    };
+    for var in ["DATABASE_URL", "CONFIDANT_DATA_DIR", "RUST_LOG"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "admin",
+            "create-counsellor",
+            "--email",
+            "a@example.org",
+            "--name",
+            "A",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{} has mode 0755 but must be 0700",
+            data.display()
+        )) && err.contains("change its owner or mode yourself"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    assert!(!data.join("confidant.db").exists());
+}

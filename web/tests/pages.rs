@@ -181,7 +181,7 @@ async fn every_response_carries_the_security_headers() {
         let r = t.get(path, None).await;
         assert_eq!(
             r.header("content-security-policy"),
-            Some(confidant::CONTENT_SECURITY_POLICY),
+            Some(confidant::edge::content_security_policy(t.settings()).as_str()),
             "{path}"
         );
         assert_eq!(

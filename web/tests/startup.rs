@@ -207,3 +207,98 @@ fn sqlite_and_postgres_migrations_stay_in_step() {
         describe(&confidant::db::POSTGRES_MIGRATOR)
     );
 }
+
+/// Every file under `dir` with its mode, and every directory (`dir` included).
+fn modes_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, bool, u32)> {
+    let mut out = vec![(dir.to_path_buf(), true, mode(dir))];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(modes_under(&path));
+        } else {
+            out.push((path.clone(), false, mode(&path)));
+        }
+    }
+    out
+}
+
+/// Directories 0700, files 0600, under the data directory.
+fn assert_private(data: &std::path::Path) {
+    for (path, is_dir, m) in modes_under(data) {
+        let want = if is_dir { 0o700 } else { 0o600 };
+        assert_eq!(m, want, "{} is {m:04o}", path.display());
+    }
+}
+
+/// Whatever the server creates in its data directory is private from the start: the
+/// directories 0700, every file (database, `-wal`, `-shm`, keys) 0600, by the umask it sets
+/// before it creates or opens anything.
+#[tokio::test]
+async fn everything_created_in_the_data_dir_is_private() {
+    let t = TestApp::on(Backend::Sqlite).await;
+    t.create_counsellor("a@example.org", "A").await;
+    let data = t.dir.path().join("data");
+    for f in ["confidant.db", "confidant.db-wal", "confidant.db-shm"] {
+        assert!(
+            data.join(f).exists(),
+            "{f} exists while the database is open"
+        );
+    }
+    assert_private(&data);
+}
+
+/// A data directory someone opened up (0755, files 0644: a copied backup, a careless chmod)
+/// is made private again on the next start, the SQLite files (with `-wal` and `-shm`) before
+/// the database is opened.
+#[tokio::test]
+async fn a_data_dir_made_readable_by_others_is_made_private_again_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path().join("data"));
+    let data = dir.path().join("data");
+    let first = confidant::start(cfg.resolve().unwrap()).await.unwrap();
+    confidant::auth::create_counsellor(&first.db, "a@example.org", "A", PASSWORD)
+        .await
+        .unwrap();
+    let files = ["confidant.db", "confidant.db-wal", "confidant.db-shm"];
+    for f in files {
+        std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    first.db.close().await;
+    for d in [&data, &data.join("secrets")] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Left behind open (as after a crash): the next start must not keep them readable.
+    for f in files.iter().skip(1) {
+        if !data.join(f).exists() {
+            std::fs::write(data.join(f), b"").unwrap();
+        }
+        std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::set_permissions(
+        data.join("confidant.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+
+    let second = confidant::start(cfg.resolve().unwrap()).await.unwrap();
+    sqlx::query("SELECT 1 FROM counsellors")
+        .fetch_all(&second.db)
+        .await
+        .unwrap();
+    assert_private(&data);
+}
+
+/// With PostgreSQL there are no database files here, but the data directory still holds the
+/// keys: it is made 0700 too.
+#[tokio::test]
+async fn with_postgres_the_data_dir_is_made_private_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cfg = config(data.clone());
+    cfg.database_url = Some(common::fresh_postgres_database().await);
+    let _state = confidant::start(cfg.resolve().unwrap()).await.unwrap();
+    assert!(!data.join("confidant.db").exists());
+    assert_private(&data);
+}

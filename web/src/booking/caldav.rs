@@ -20,8 +20,13 @@
 //!   the busy times of the last good sync stay, bookings not yet written stay pending, and the
 //!   sync is retried with backoff (one minute doubling to an hour).
 //!
-//! Server URL, user name and password are sealed at rest. The address rules of
-//! [`super::sources`] apply: only public hosts unless `--calendar-fetch-private`.
+//! **At rest** nothing names the server or the account in clear: the server URL, user name and
+//! password are one sealed document; the discovered calendar home, each calendar's URL and each
+//! written event's URL are sealed to their row; where a URL is only looked up (a calendar's
+//! URL in its unique key, an event's calendar, the members' hrefs), a keyed digest
+//! ([`url_key`]) stands in for it. [`seal_urls_at_rest`] brings rows from before that into this
+//! form on start. The address rules of [`super::sources`] apply: only public hosts unless
+//! `--calendar-fetch-private`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -75,6 +80,22 @@ pub enum SyncError {
     /// The server has no calendar home for this login.
     #[error("no calendars were found at this address for this user")]
     NoCalendars,
+    /// The server redirected (or pointed discovery) to another scheme, host or port; the
+    /// user name and app password are only ever sent to the origin the counsellor entered.
+    #[error(
+        "the calendar server sent Confidant to another server{}; the app password is only sent \
+         to the address you entered, so enter the address of that server instead",
+        target.as_deref().map(|t| format!(" ({t})")).unwrap_or_default()
+    )]
+    CrossOrigin {
+        /// The other server's origin (`https://host:port`), where it is shown at once (not
+        /// where the text is stored).
+        target: Option<String>,
+    },
+    /// `http://` without `--caldav-allow-http`: the app password would cross the network
+    /// unencrypted.
+    #[error("the address must start with https:// (http:// would send the app password unencrypted)")]
+    Insecure,
     /// Our own database.
     #[error("internal error")]
     Internal(#[from] AppError),
@@ -102,21 +123,56 @@ struct Reply {
     body: String,
 }
 
-/// HTTP for one account during one sync: basic auth, one pinned client per host.
+/// Where one account's requests may go.
+#[derive(Debug, Clone, Copy)]
+struct Reach {
+    /// `--calendar-fetch-private`: loopback and private addresses too.
+    allow_private: bool,
+    /// `--caldav-allow-http`: `http://` too.
+    allow_http: bool,
+}
+
+impl Reach {
+    fn of(state: &AppState) -> Self {
+        Reach { allow_private: state.config.calendar_fetch_private, allow_http: state.config.caldav_allow_http }
+    }
+}
+
+/// HTTP for one account during one sync: basic auth, one pinned client. Every request goes to
+/// the origin (scheme, host and port) of the URL the counsellor entered, and nowhere else: a
+/// redirect or a discovered address elsewhere is refused before anything is sent there.
 struct Dav {
     username: String,
     password: String,
-    allow_private: bool,
-    clients: HashMap<String, reqwest::Client>,
+    /// `scheme://host:port` of the entered URL.
+    origin: String,
+    reach: Reach,
+    client: Option<reqwest::Client>,
 }
 
 impl Dav {
-    fn new(secret: &Secret, allow_private: bool) -> Self {
-        Dav {
+    /// A session for `secret`; refuses `http://` unless allowed.
+    fn new(secret: &Secret, reach: Reach) -> Result<Self, SyncError> {
+        let entered = Url::parse(&secret.url).map_err(|_| SyncError::Answer("bad server URL".into()))?;
+        if entered.scheme() != "https" && !reach.allow_http {
+            return Err(SyncError::Insecure);
+        }
+        Ok(Dav {
             username: secret.username.clone(),
             password: secret.password.clone(),
-            allow_private,
-            clients: HashMap::new(),
+            origin: entered.origin().ascii_serialization(),
+            reach,
+            client: None,
+        })
+    }
+
+    /// Refuses a URL outside the entered origin.
+    fn check_origin(&self, url: &Url) -> Result<(), SyncError> {
+        let origin = url.origin().ascii_serialization();
+        if origin == self.origin {
+            Ok(())
+        } else {
+            Err(SyncError::CrossOrigin { target: Some(origin) })
         }
     }
 
@@ -128,13 +184,16 @@ impl Dav {
         body: Option<String>,
         headers: &[(&str, &str)],
     ) -> Result<Reply, SyncError> {
-        let key = format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(0));
-        if !self.clients.contains_key(&key) {
-            let c = pinned_client(url, self.allow_private).await?;
-            self.clients.insert(key.clone(), c);
-        }
-        // Inserted just above when missing.
-        let client = &self.clients[&key];
+        // The one place credentials leave: only ever to the entered origin.
+        self.check_origin(url)?;
+        let client = match &self.client {
+            Some(c) => c.clone(),
+            None => {
+                let c = pinned_client(url, self.reach.allow_private).await?;
+                self.client = Some(c.clone());
+                c
+            }
+        };
         let m = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| SyncError::Answer(e.to_string()))?;
         let mut req = client.request(m, url.clone()).basic_auth(&self.username, Some(&self.password));
         if let Some(d) = depth {
@@ -173,6 +232,7 @@ impl Dav {
             if (300..400).contains(&r.status) {
                 let next = r.location.as_deref().and_then(|l| url.join(l).ok()).ok_or(SyncError::Status(r.status, "PROPFIND"))?;
                 url = parse_url(next.as_str())?;
+                self.check_origin(&url)?;
                 continue;
             }
             if r.status != 207 {
@@ -314,7 +374,9 @@ struct AccountRow {
     label: String,
     host: String,
     secret_sealed: Vec<u8>,
-    home_url: String,
+    /// The discovered calendar home, sealed to `{id}/home` (NULL only before
+    /// [`seal_urls_at_rest`]).
+    home_sealed: Option<Vec<u8>>,
     write_calendar_id: Option<String>,
     client_details: i64,
     last_sync_at: Option<i64>,
@@ -323,12 +385,16 @@ struct AccountRow {
     failures: i64,
 }
 
-const ACCOUNT_COLUMNS: &str = "id, counsellor_id, label, host, secret_sealed, home_url, write_calendar_id, \
+const ACCOUNT_COLUMNS: &str = "id, counsellor_id, label, host, secret_sealed, home_sealed, write_calendar_id, \
      client_details, last_sync_at, last_ok_at, last_error, failures";
 
 #[derive(sqlx::FromRow, Clone)]
 struct CalendarRow {
     id: String,
+    /// The calendar's URL, sealed to the calendar id.
+    url_sealed: Option<Vec<u8>>,
+    /// `url_sealed` opened (by [`calendars_of`]).
+    #[sqlx(skip)]
     url: String,
     name: String,
     color: Option<String>,
@@ -342,14 +408,19 @@ struct CalendarRow {
     last_full_at: Option<i64>,
 }
 
-const CALENDAR_COLUMNS: &str = "id, url, name, color, can_read, can_write, sync_supported, free_busy, \
+const CALENDAR_COLUMNS: &str = "id, url_sealed, name, color, can_read, can_write, sync_supported, free_busy, \
      blocks, sync_token, ctag, last_full_at";
 
 #[derive(sqlx::FromRow, Clone)]
 struct EventRow {
     id: String,
     booking_id: String,
-    calendar_url: String,
+    /// [`url_key`] of the calendar's URL.
+    calendar_key: String,
+    /// The resource's absolute URL, sealed to the event id.
+    href_sealed: Option<Vec<u8>>,
+    /// `href_sealed` opened (by [`events_where`]).
+    #[sqlx(skip)]
     href: String,
     etag: Option<String>,
     written_version: i64,
@@ -358,8 +429,8 @@ struct EventRow {
     external: Option<String>,
 }
 
-const EVENT_COLUMNS: &str =
-    "id, booking_id, calendar_url, href, etag, written_version, written_start, written_end, external";
+const EVENT_COLUMNS: &str = "id, booking_id, calendar_url AS calendar_key, href_sealed, etag, written_version, \
+     written_start, written_end, external";
 
 #[derive(sqlx::FromRow)]
 struct BookingWithVersion {
@@ -374,15 +445,65 @@ impl AccountRow {
         let plain = state.keys.link.open(&self.secret_sealed, self.id.as_bytes())?;
         serde_json::from_slice(&plain).map_err(|e| AppError::Internal(format!("sealed CalDAV account: {e}")))
     }
+
+    /// The discovered calendar home.
+    fn home(&self, state: &AppState) -> Result<String, AppError> {
+        open_text(state, self.home_sealed.as_deref(), &home_aad(&self.id))
+    }
+}
+
+/// Associated data of an account's sealed home URL (not the account id alone: that one seals
+/// the credentials).
+fn home_aad(account_id: &str) -> String {
+    format!("{account_id}/home")
+}
+
+/// Opens a sealed text column.
+fn open_text(state: &AppState, sealed: Option<&[u8]>, aad: &str) -> Result<String, AppError> {
+    let sealed = sealed.ok_or_else(|| AppError::Internal("CalDAV address not sealed".into()))?;
+    String::from_utf8(state.keys.link.open(sealed, aad.as_bytes())?)
+        .map_err(|e| AppError::Internal(format!("sealed CalDAV address: {e}")))
+}
+
+/// Seals a URL to its row.
+fn seal_text(state: &AppState, plain: &str, aad: &str) -> Vec<u8> {
+    state.keys.link.seal(plain.as_bytes(), aad.as_bytes())
+}
+
+/// The keyed digest (HMAC-SHA256 under a key derived from the DEK, hex) that stands in for a
+/// URL or href where it is only compared: equal URLs give equal digests, and without the key
+/// the digest tells nothing about the URL (not even a guessed one can be confirmed).
+pub fn url_key(state: &AppState, url: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &state.keys.caldav_urls);
+    hex::encode(ring::hmac::sign(&key, url.as_bytes()).as_ref())
 }
 
 async fn calendars_of(state: &AppState, account_id: &str) -> Result<Vec<CalendarRow>, AppError> {
-    Ok(sqlx::query_as::<_, CalendarRow>(&format!(
-        "SELECT {CALENDAR_COLUMNS} FROM caldav_calendars WHERE account_id = $1 ORDER BY name, url"
+    let mut rows = sqlx::query_as::<_, CalendarRow>(&format!(
+        "SELECT {CALENDAR_COLUMNS} FROM caldav_calendars WHERE account_id = $1 ORDER BY name, id"
     ))
     .bind(account_id)
     .fetch_all(&state.db)
-    .await?)
+    .await?;
+    for r in &mut rows {
+        r.url = open_text(state, r.url_sealed.as_deref(), &r.id)?;
+    }
+    Ok(rows)
+}
+
+/// The events of an account (`AND` whatever `filter` adds, with `$2` bound to `arg`), their
+/// URLs opened.
+async fn events_where(state: &AppState, account_id: &str, filter: &str, arg: Option<&str>) -> Result<Vec<EventRow>, AppError> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM caldav_events WHERE account_id = $1{filter}");
+    let mut q = sqlx::query_as::<_, EventRow>(&sql).bind(account_id);
+    if let Some(a) = arg {
+        q = q.bind(a);
+    }
+    let mut rows = q.fetch_all(&state.db).await?;
+    for r in &mut rows {
+        r.href = open_text(state, r.href_sealed.as_deref(), &r.id)?;
+    }
+    Ok(rows)
 }
 
 /// Stores what discovery found: new calendars are added (blocking by default when they can
@@ -406,13 +527,16 @@ async fn store_calendars(state: &AppState, account_id: &str, found: &[Found]) ->
             .execute(&mut *tx)
             .await?;
         } else {
+            let id = uuid::Uuid::new_v4().to_string();
             sqlx::query(
-                "INSERT INTO caldav_calendars (id, account_id, url, name, color, can_read, can_write, sync_supported, free_busy, blocks)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)",
+                "INSERT INTO caldav_calendars (id, account_id, url, url_sealed, name, color, can_read, can_write, sync_supported,
+                    free_busy, blocks)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)",
             )
-            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&id)
             .bind(account_id)
-            .bind(f.url.as_str())
+            .bind(url_key(state, f.url.as_str()))
+            .bind(seal_text(state, f.url.as_str(), &id))
             .bind(&f.name)
             .bind(&f.color)
             .bind(i64::from(f.can_read))
@@ -435,6 +559,70 @@ async fn store_calendars(state: &AppState, account_id: &str, found: &[Found]) ->
     Ok(())
 }
 
+/// Brings the CalDAV rows of accounts connected before the addresses were sealed (migration
+/// 0012) into the sealed form: the home, calendar and event URLs sealed to their rows, the
+/// looked-up ones (calendar URLs, events' calendars, members' hrefs) replaced by their
+/// [`url_key`], and the clear columns emptied. Runs on every start; an account whose home is
+/// sealed is done, and each account is done in one transaction, so an interrupted start
+/// leaves nothing half-converted. Returns how many accounts it converted.
+pub async fn seal_urls_at_rest(state: &AppState) -> Result<usize, AppError> {
+    let pending: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, home_url FROM caldav_accounts WHERE home_sealed IS NULL").fetch_all(&state.db).await?;
+    for (account_id, home) in &pending {
+        let mut tx = state.db.begin().await?;
+        let calendars: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, url FROM caldav_calendars WHERE account_id = $1 AND url_sealed IS NULL")
+                .bind(account_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (id, url) in &calendars {
+            sqlx::query("UPDATE caldav_calendars SET url = $1, url_sealed = $2 WHERE id = $3")
+                .bind(url_key(state, url))
+                .bind(seal_text(state, url, id))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let events: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT id, calendar_url, href FROM caldav_events WHERE account_id = $1 AND href_sealed IS NULL")
+                .bind(account_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (id, calendar_url, href) in &events {
+            sqlx::query("UPDATE caldav_events SET calendar_url = $1, href = '', href_sealed = $2 WHERE id = $3")
+                .bind(url_key(state, calendar_url))
+                .bind(seal_text(state, href, id))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for table in ["caldav_items", "caldav_busy"] {
+            let members: Vec<(String, String)> = sqlx::query_as(&format!(
+                "SELECT DISTINCT calendar_id, href FROM {table}
+                 WHERE href <> '' AND calendar_id IN (SELECT id FROM caldav_calendars WHERE account_id = $1)"
+            ))
+            .bind(account_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (calendar_id, href) in &members {
+                sqlx::query(&format!("UPDATE {table} SET href = $1 WHERE calendar_id = $2 AND href = $3"))
+                    .bind(url_key(state, href))
+                    .bind(calendar_id)
+                    .bind(href)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query("UPDATE caldav_accounts SET home_url = '', home_sealed = $1 WHERE id = $2")
+            .bind(seal_text(state, home, &home_aad(account_id)))
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(pending.len())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading
 
@@ -450,6 +638,8 @@ fn ms(t: i64) -> DateTime<Utc> {
 enum Member {
     Changed { href: String, etag: Option<String> },
     Removed { href: String },
+    /// Known from an earlier read (by its [`url_key`]) and no longer listed.
+    Gone { key: String },
 }
 
 /// Reads one calendar: busy times where it blocks, and changes to the bookings we wrote there.
@@ -496,6 +686,7 @@ async fn sync_calendar(
         sqlx::query("DELETE FROM caldav_items WHERE calendar_id = $1").bind(&cal.id).execute(&state.db).await?;
     }
     let full = cal.last_full_at.is_none_or(|t| now - t >= FULL_EVERY_MS);
+    // Members by the keyed digest of their href.
     let known: HashMap<String, Option<String>> =
         sqlx::query_as::<_, (String, Option<String>)>("SELECT href, etag FROM caldav_items WHERE calendar_id = $1")
             .bind(&cal.id)
@@ -504,14 +695,7 @@ async fn sync_calendar(
             ?
             .into_iter()
             .collect();
-    let ours: Vec<EventRow> = sqlx::query_as::<_, EventRow>(&format!(
-        "SELECT {EVENT_COLUMNS} FROM caldav_events WHERE account_id = $1 AND calendar_url = $2"
-    ))
-    .bind(&acc.id)
-    .bind(&cal.url)
-    .fetch_all(&state.db)
-    .await
-    ?;
+    let ours = events_where(state, &acc.id, " AND calendar_url = $2", Some(&url_key(state, &cal.url))).await?;
     let ours_by_href: HashMap<&str, &EventRow> = ours.iter().map(|e| (e.href.as_str(), e)).collect();
 
     // 1. Which members changed.
@@ -561,13 +745,14 @@ async fn sync_calendar(
         }
     }
     if listed_all {
-        let seen: HashSet<&str> = members
+        let seen: HashSet<String> = members
             .iter()
-            .map(|m| match m {
-                Member::Changed { href, .. } | Member::Removed { href } => href.as_str(),
+            .filter_map(|m| match m {
+                Member::Changed { href, .. } | Member::Removed { href } => Some(url_key(state, href)),
+                Member::Gone { .. } => None,
             })
             .collect();
-        let gone: Vec<String> = known.keys().filter(|h| !seen.contains(h.as_str())).cloned().collect();
+        let gone: Vec<String> = known.keys().filter(|k| !seen.contains(k.as_str())).cloned().collect();
         let ours_gone: Vec<String> = ours
             .iter()
             .filter(|e| {
@@ -575,7 +760,7 @@ async fn sync_calendar(
             })
             .map(|e| e.href.clone())
             .collect();
-        members.extend(gone.into_iter().map(|href| Member::Removed { href }));
+        members.extend(gone.into_iter().map(|key| Member::Gone { key }));
         members.extend(ours_gone.into_iter().map(|href| Member::Removed { href }));
     }
 
@@ -586,7 +771,7 @@ async fn sync_calendar(
             let abs = url.join(href).map(|u| u.to_string()).unwrap_or_default();
             let stale = match ours_by_href.get(abs.as_str()) {
                 Some(ev) => ev.etag.is_none() || ev.etag != *etag,
-                None => full || known.get(href) != Some(etag) || etag.is_none(),
+                None => full || known.get(&url_key(state, href)) != Some(etag) || etag.is_none(),
             };
             if stale && (blocks || ours_by_href.contains_key(abs.as_str())) {
                 wanted.push(href.clone());
@@ -621,19 +806,9 @@ async fn sync_calendar(
                     }
                     continue;
                 }
-                sqlx::query("DELETE FROM caldav_items WHERE calendar_id = $1 AND href = $2")
-                    .bind(&cal.id)
-                    .bind(href)
-                    .execute(&mut *tx)
-                    .await
-                    ?;
-                sqlx::query("DELETE FROM caldav_busy WHERE calendar_id = $1 AND href = $2")
-                    .bind(&cal.id)
-                    .bind(href)
-                    .execute(&mut *tx)
-                    .await
-                    ?;
+                forget_member(&mut tx, cal, &url_key(state, href)).await?;
             }
+            Member::Gone { key } => forget_member(&mut tx, cal, key).await?,
             Member::Changed { href, etag } => {
                 let abs = url.join(href).map(|u| u.to_string()).unwrap_or_default();
                 if let Some(ev) = ours_by_href.get(abs.as_str()) {
@@ -681,21 +856,11 @@ async fn sync_calendar(
                     continue;
                 };
                 let etag = got_etag.clone().or(etag.clone());
-                sqlx::query("DELETE FROM caldav_busy WHERE calendar_id = $1 AND href = $2")
-                    .bind(&cal.id)
-                    .bind(href)
-                    .execute(&mut *tx)
-                    .await
-                    ?;
-                sqlx::query("DELETE FROM caldav_items WHERE calendar_id = $1 AND href = $2")
-                    .bind(&cal.id)
-                    .bind(href)
-                    .execute(&mut *tx)
-                    .await
-                    ?;
+                let key = url_key(state, href);
+                forget_member(&mut tx, cal, &key).await?;
                 sqlx::query("INSERT INTO caldav_items (calendar_id, href, etag) VALUES ($1, $2, $3)")
                     .bind(&cal.id)
-                    .bind(href)
+                    .bind(&key)
                     .bind(&etag)
                     .execute(&mut *tx)
                     .await
@@ -708,7 +873,7 @@ async fn sync_calendar(
                 match busy_from_ics(text, host.tz, from, to) {
                     Ok(busy) => {
                         for iv in &busy.intervals {
-                            insert_busy(&mut tx, cal, &acc.counsellor_id, href, iv.start.timestamp_millis(), iv.end.timestamp_millis()).await?;
+                            insert_busy(&mut tx, cal, &acc.counsellor_id, &key, iv.start.timestamp_millis(), iv.end.timestamp_millis()).await?;
                         }
                         notes.extend(busy.skipped.into_iter().take(5));
                     }
@@ -738,18 +903,31 @@ fn is_our_uid(state: &AppState, text: &str, tz: chrono_tz::Tz) -> bool {
     event_span(text, tz).is_some_and(|s| s.uid.ends_with(&suffix) && uuid::Uuid::parse_str(s.uid.trim_end_matches(&suffix)).is_ok())
 }
 
+/// Drops what is stored of one member (by its [`url_key`]): its etag and busy times.
+async fn forget_member(tx: &mut sqlx::Transaction<'_, sqlx::Any>, cal: &CalendarRow, key: &str) -> Result<(), AppError> {
+    for table in ["caldav_busy", "caldav_items"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE calendar_id = $1 AND href = $2"))
+            .bind(&cal.id)
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Stores a busy interval; `key` is the member's [`url_key`] ('' for a free-busy answer).
 async fn insert_busy(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     cal: &CalendarRow,
     counsellor_id: &str,
-    href: &str,
+    key: &str,
     start: i64,
     end: i64,
 ) -> Result<(), AppError> {
     sqlx::query("INSERT INTO caldav_busy (calendar_id, counsellor_id, href, starts_at, ends_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&cal.id)
         .bind(counsellor_id)
-        .bind(href)
+        .bind(key)
         .bind(start)
         .bind(end)
         .execute(&mut **tx)
@@ -787,20 +965,11 @@ async fn mark_external(
 async fn reconcile(state: &AppState, d: &mut Dav, acc: &AccountRow, now: i64) -> Result<Vec<SyncError>, SyncError> {
     let mut refused = Vec::new();
     let write_cal = match &acc.write_calendar_id {
-        Some(id) => sqlx::query_scalar::<_, String>("SELECT url FROM caldav_calendars WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&state.db)
-            .await
-            ?,
+        Some(id) => calendars_of(state, &acc.id).await?.into_iter().find(|c| &c.id == id).map(|c| c.url),
         None => None,
     };
-    let events: Vec<EventRow> = sqlx::query_as::<_, EventRow>(&format!(
-        "SELECT {EVENT_COLUMNS} FROM caldav_events WHERE account_id = $1"
-    ))
-    .bind(&acc.id)
-    .fetch_all(&state.db)
-    .await
-    ?;
+    let write_key = write_cal.as_deref().map(|u| url_key(state, u));
+    let events = events_where(state, &acc.id, "", None).await?;
     let bookings: Vec<BookingWithVersion> = sqlx::query_as::<_, BookingWithVersion>(&format!(
         "SELECT {}, updated_at, active FROM bookings
          WHERE counsellor_id = $1 AND ends_at > $2 AND (active = 1 OR id IN (SELECT booking_id FROM caldav_events WHERE account_id = $3))
@@ -820,7 +989,7 @@ async fn reconcile(state: &AppState, d: &mut Dav, acc: &AccountRow, now: i64) ->
         let want = b.active != 0;
         // An event in a calendar that is no longer the chosen one moves to the new one.
         if let Some(e) = ev {
-            if write_cal.as_deref() != Some(e.calendar_url.as_str()) || !want {
+            if write_key.as_deref() != Some(e.calendar_key.as_str()) || !want {
                 if e.external.as_deref() != Some("deleted") {
                     if let Err(err) = delete_event(d, e).await {
                         refused.push(refusal(err)?);
@@ -902,15 +1071,17 @@ async fn put_new(
     if !(200..300).contains(&r.status) {
         return Err(SyncError::Status(r.status, "PUT"));
     }
+    let id = uuid::Uuid::new_v4().to_string();
     sqlx::query(
-        "INSERT INTO caldav_events (id, booking_id, account_id, calendar_url, href, etag, written_version, written_start, written_end)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO caldav_events (id, booking_id, account_id, calendar_url, href, href_sealed, etag, written_version,
+            written_start, written_end)
+         VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9)",
     )
-    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(&id)
     .bind(&b.row.id)
     .bind(&acc.id)
-    .bind(cal_url)
-    .bind(href.as_str())
+    .bind(url_key(state, cal_url))
+    .bind(seal_text(state, href.as_str(), &id))
     .bind(&r.etag)
     .bind(b.updated_at)
     .bind(b.row.starts_at)
@@ -1011,10 +1182,11 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
         return Ok(());
     };
     let secret = acc.secret(state)?;
-    let mut d = Dav::new(&secret, state.config.calendar_fetch_private);
     let mut notes = Vec::new();
     let result: Result<(), SyncError> = async {
-        let refused = reconcile(state, &mut d, &acc, now).await?;
+        let mut d = Dav::new(&secret, Reach::of(state))?;
+        let d = &mut d;
+        let refused = reconcile(state, d, &acc, now).await?;
         let refused = || match refused.first() {
             Some(first) => Err(SyncError::Answer(format!(
                 "{} booking(s) could not be written to the calendar: {first}",
@@ -1025,8 +1197,8 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
         if writes_only {
             return refused();
         }
-        let home = Url::parse(&acc.home_url).map_err(|_| SyncError::Answer("bad home URL".into()))?;
-        let (_, found) = list_calendars(&mut d, &home).await?;
+        let home = Url::parse(&acc.home(state)?).map_err(|_| SyncError::Answer("bad home URL".into()))?;
+        let (_, found) = list_calendars(d, &home).await?;
         store_calendars(state, &acc.id, &found).await?;
         let acc = sqlx::query_as::<_, AccountRow>(&format!("SELECT {ACCOUNT_COLUMNS} FROM caldav_accounts WHERE id = $1"))
             .bind(&acc.id)
@@ -1036,7 +1208,7 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
         for cal in calendars_of(state, &acc.id).await? {
             let is_write = acc.write_calendar_id.as_deref() == Some(cal.id.as_str());
             if cal.blocks != 0 || is_write {
-                sync_calendar(state, &mut d, &acc, &cal, now, &mut notes).await?;
+                sync_calendar(state, d, &acc, &cal, now, &mut notes).await?;
             } else {
                 // Not chosen (any more): it blocks nothing.
                 sqlx::query("DELETE FROM caldav_busy WHERE calendar_id = $1").bind(&cal.id).execute(&state.db).await?;
@@ -1067,6 +1239,11 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
         Err(SyncError::Internal(e)) => return Err(e),
         Err(e) => {
             let failures = acc.failures + 1;
+            // Stored text names no server (the other server's address is shown only at once).
+            let e = match e {
+                SyncError::CrossOrigin { .. } => SyncError::CrossOrigin { target: None },
+                e => e,
+            };
             sqlx::query(
                 "UPDATE caldav_accounts SET last_sync_at = $1, last_error = $2, failures = $3, next_sync_at = $4 WHERE id = $5",
             )
@@ -1364,7 +1541,7 @@ pub async fn add(
         return Err(AppError::Conflict(format!("at most {MAX_ACCOUNTS} calendar accounts")));
     }
     let secret = Secret { url: url.to_string(), username: req.username.clone(), password: req.password.clone() };
-    let mut d = Dav::new(&secret, state.config.calendar_fetch_private);
+    let mut d = Dav::new(&secret, Reach::of(&state)).map_err(|e| AppError::invalid("url", e.to_string()))?;
     let (home, found) = match discover(&mut d, &url).await {
         Ok(x) => x,
         Err(SyncError::Auth) => return Err(AppError::invalid("password", SyncError::Auth.to_string())),
@@ -1378,15 +1555,16 @@ pub async fn add(
         id.as_bytes(),
     );
     sqlx::query(
-        "INSERT INTO caldav_accounts (id, counsellor_id, label, host, secret_sealed, home_url, created_at, next_sync_at, failures)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 0)",
+        "INSERT INTO caldav_accounts (id, counsellor_id, label, host, secret_sealed, home_url, home_sealed, created_at,
+            next_sync_at, failures)
+         VALUES ($1, $2, $3, $4, $5, '', $6, $7, $7, 0)",
     )
     .bind(&id)
     .bind(&me.id)
     .bind(&label)
     .bind(&host)
     .bind(&sealed)
-    .bind(home.as_str())
+    .bind(seal_text(&state, home.as_str(), &home_aad(&id)))
     .bind(now)
     .execute(&state.db)
     .await?;

@@ -7,6 +7,7 @@
 //! - [`store`]: rows and the database-enforced no-double-booking rule.
 //! - [`notify`]: which mails go out for which event, queued in the same transaction.
 
+pub mod address;
 pub mod caldav;
 pub mod feed;
 pub mod manage;

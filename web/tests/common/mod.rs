@@ -53,6 +53,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         reminder_minutes: 1440,
         form_burst: 5,
         calendar_fetch_private: true,
+        caldav_allow_http: true,
         max_participants: 16,
         max_lobby: 50,
         chat_max_messages: 1000,
