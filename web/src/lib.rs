@@ -615,12 +615,18 @@ pub async fn run_server(settings: Settings) -> Result<(), StartError> {
         })
 }
 
-/// Installs the global tracing subscriber (`RUST_LOG` filter, default `info`).
+/// Installs the global tracing subscriber (`RUST_LOG` filter, default `info`). Colours only
+/// when standard error is a terminal and `NO_COLOR` is unset: log files and journald get plain
+/// text without ANSI escape codes.
 pub fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),

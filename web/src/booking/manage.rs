@@ -798,17 +798,15 @@ struct ContactDoc {
     message: String,
 }
 
-/// Tells the counsellor about a new contact message (inside the caller's transaction).
+/// Tells the counsellor that a contact message arrived (inside the caller's transaction). The
+/// mail carries neither the writer's name nor the message: both are read on the dashboard.
 pub async fn notify_contact(
     conn: &mut sqlx::AnyConnection,
     state: &AppState,
     host: &Host,
-    id: &str,
-    name: &str,
-    message: &str,
 ) -> Result<(), AppError> {
     let lang = Lang::parse(&host.lang);
-    let d = contact_data(state, host, name, Some(message.to_owned()));
+    let d = contact_data(state, host, "", None);
     let m = render(MailKind::ContactMessage, lang, &d);
     let to = lettre::message::Mailbox::new(
         Some(host.name.clone()),
@@ -826,7 +824,6 @@ pub async fn notify_contact(
         due_at: now_ms(),
     })
     .await?;
-    let _ = id;
     Ok(())
 }
 
