@@ -79,6 +79,8 @@ pub(crate) struct Keys {
     pub(crate) contact: PurposeKey,
     /// HMAC key of cancel/reschedule link tokens.
     pub(crate) booking_links: [u8; 32],
+    /// HMAC key of login device cookies (`auth::DEVICE_COOKIE`).
+    pub(crate) login_device: [u8; 32],
 }
 
 /// Everything the handlers share. Cheap to clone.
@@ -97,6 +99,8 @@ pub struct AppState {
     pub(crate) directory: Arc<SqlDirectory>,
     pub(crate) keys: Arc<Keys>,
     pub(crate) login_limiter: Arc<Mutex<RateLimiter>>,
+    /// Login attempts per account (key: SHA-256 of the e-mail address or of a device cookie).
+    pub(crate) account_limiter: Arc<Mutex<RateLimiter<[u8; 32]>>>,
     pub(crate) form_limiter: Arc<Mutex<RateLimiter>>,
     /// Signature keys (sealing, escrow) and their vault key.
     pub signature: Arc<signature::Service>,
@@ -138,6 +142,7 @@ impl AppState {
             booking: vault.purpose_key(BOOKING_PURPOSE),
             contact: vault.purpose_key(CONTACT_PURPOSE),
             booking_links: vault.derive_secret(BOOKING_LINK_PURPOSE),
+            login_device: vault.derive_secret(auth::DEVICE_PURPOSE),
         };
         let signature = Arc::new(signature::Service::new(signature_keys, &vault));
         let walkin = Arc::new(walkin::Service::new(
@@ -146,6 +151,8 @@ impl AppState {
             config.walkin_show_count,
         ));
         let login_limiter = Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit)));
+        let account_limiter =
+            Arc::new(Mutex::new(RateLimiter::new(config.login_account_rate_limit)));
         let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
         Self {
             db,
@@ -156,6 +163,7 @@ impl AppState {
             directory,
             keys: Arc::new(keys),
             login_limiter,
+            account_limiter,
             form_limiter,
             signature,
             walkin,
@@ -224,6 +232,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me, auth::update_me))
+        .routes(routes!(auth::change_password))
         .routes(routes!(sessions::create, sessions::list))
         .routes(routes!(sessions::get))
         .routes(routes!(sessions::revoke))
