@@ -73,6 +73,9 @@ pub enum MailKind {
     ContactMessage,
     /// To the client: the counsellor's answer to a contact message.
     ContactReply,
+    /// To a counsellor: a colleague invited them into a team (`type_name`: the team's name);
+    /// they accept or decline on the dashboard.
+    TeamInvitation,
 }
 
 /// What the texts are made of. Optional parts that a kind does not use are ignored.
@@ -538,6 +541,27 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
                 &d.dashboard_url,
             );
         }
+        MailKind::TeamInvitation => {
+            subject = if de {
+                format!("Einladung in das Team {}", d.type_name)
+            } else {
+                format!("Invitation to the team {}", d.type_name)
+            };
+            doc.p(hello(&d.counsellor_name));
+            doc.p(if de {
+                format!("Sie wurden in das Team „{}“ eingeladen. Im Dashboard können Sie die Einladung annehmen oder ablehnen.", d.type_name)
+            } else {
+                format!("You have been invited to the team “{}”. Accept or decline the invitation on your dashboard.", d.type_name)
+            });
+            doc.link(
+                if de {
+                    "Zum Dashboard"
+                } else {
+                    "Open the dashboard"
+                },
+                &d.dashboard_url,
+            );
+        }
         MailKind::ContactReply => {
             subject = if de {
                 format!("Antwort von {}", d.counsellor_name)
@@ -633,7 +657,7 @@ mod tests {
         assert!(!m.text.contains("https://c.test/j/abc"));
     }
 
-    const ALL: [MailKind; 11] = [
+    const ALL: [MailKind; 12] = [
         MailKind::Confirmation,
         MailKind::Rescheduled,
         MailKind::Pending,
@@ -645,6 +669,7 @@ mod tests {
         MailKind::CounsellorRescheduled,
         MailKind::ContactMessage,
         MailKind::ContactReply,
+        MailKind::TeamInvitation,
     ];
 
     #[test]
@@ -659,8 +684,10 @@ mod tests {
                 let m = render(kind, lang, &d);
                 assert!(!m.subject.is_empty() && !m.text.is_empty(), "{kind:?}");
                 assert!(m.html.starts_with("<!DOCTYPE html>") && m.html.ends_with("</html>"));
-                let about_appointment =
-                    !matches!(kind, MailKind::ContactMessage | MailKind::ContactReply);
+                let about_appointment = !matches!(
+                    kind,
+                    MailKind::ContactMessage | MailKind::ContactReply | MailKind::TeamInvitation
+                );
                 for part in [&m.text, &m.html] {
                     if about_appointment {
                         assert!(part.contains(&w), "{kind:?} {lang:?} lacks the time");
@@ -690,6 +717,7 @@ mod tests {
                         | MailKind::CounsellorCancelled
                         | MailKind::CounsellorRescheduled
                         | MailKind::ContactMessage
+                        | MailKind::TeamInvitation
                 );
                 let addressee = if to_client {
                     "Alex Muster"

@@ -253,7 +253,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::team::slots))
         .routes(routes!(booking::team::book))
         .routes(routes!(booking::team::my_teams, booking::team::create))
-        .routes(routes!(booking::team::add_member))
+        .routes(routes!(booking::team::invite))
+        .routes(routes!(booking::team::withdraw))
+        .routes(routes!(booking::team::my_invitations))
+        .routes(routes!(booking::team::accept))
+        .routes(routes!(booking::team::decline))
         .routes(routes!(booking::team::create_type))
         // booking: counsellor
         .routes(routes!(

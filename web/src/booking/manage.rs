@@ -827,7 +827,7 @@ pub async fn notify_contact(
     Ok(())
 }
 
-fn contact_data(state: &AppState, host: &Host, name: &str, message: Option<String>) -> MailData {
+pub(super) fn contact_data(state: &AppState, host: &Host, name: &str, message: Option<String>) -> MailData {
     let now = Utc::now();
     MailData {
         client_name: name.to_owned(),

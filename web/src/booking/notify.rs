@@ -225,6 +225,7 @@ fn mail_kind_name(kind: MailKind) -> &'static str {
         MailKind::CounsellorRescheduled => "counsellor_rescheduled",
         MailKind::ContactMessage => "contact_message",
         MailKind::ContactReply => "contact_reply",
+        MailKind::TeamInvitation => "team_invitation",
     }
 }
 
