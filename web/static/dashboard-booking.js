@@ -870,6 +870,9 @@ function teamsBlock() {
       const [teams, invitations] = await Promise.all([get('/api/booking/teams'), get('/api/booking/invitations')]);
       clear(received);
       for (const inv of invitations) received.appendChild(renderReceived(inv));
+      // An invitation waits for an answer: show it without a click on the settings.
+      const settings = element.closest('details');
+      if (invitations.length && settings) settings.open = true;
       clear(list);
       if (!teams.length) list.appendChild(h('p', { class: 'empty-hint', text: t('dash.teams_none') }));
       for (const team of teams) list.appendChild(renderTeam(team));
