@@ -339,6 +339,15 @@ fn appointment_lines(lang: Lang, d: &MailData, doc: &mut Doc) {
     doc.p(facts);
 }
 
+/// The link to the dashboard, where counsellors read what their notifications leave out.
+fn dashboard_link(lang: Lang, d: &MailData, doc: &mut Doc) {
+    let label = match lang {
+        Lang::De => "Zum Dashboard",
+        Lang::En => "Open the dashboard",
+    };
+    doc.link(label, &d.dashboard_url);
+}
+
 fn client_links(lang: Lang, d: &MailData, doc: &mut Doc) {
     let (join, cancel, resched) = match lang {
         Lang::De => (
@@ -513,14 +522,7 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
                 ..d.clone()
             };
             appointment_lines(lang, &without_client, &mut doc);
-            doc.link(
-                if de {
-                    "Zum Dashboard"
-                } else {
-                    "Open the dashboard"
-                },
-                &d.dashboard_url,
-            );
+            dashboard_link(lang, d, &mut doc);
         }
         MailKind::ContactMessage => {
             // Without content, like the booking notifications: neither the writer's name nor
@@ -532,14 +534,7 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
             };
             doc.p(hello(&d.counsellor_name));
             doc.p(if de { "Über Ihr Kontaktformular ist eine neue Nachricht eingegangen. Sie lesen und beantworten sie im Dashboard." } else { "A new message arrived through your contact form. Read and answer it on your dashboard." });
-            doc.link(
-                if de {
-                    "Zum Dashboard"
-                } else {
-                    "Open the dashboard"
-                },
-                &d.dashboard_url,
-            );
+            dashboard_link(lang, d, &mut doc);
         }
         MailKind::TeamInvitation => {
             subject = if de {
@@ -553,14 +548,7 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
             } else {
                 format!("You have been invited to the team “{}”. Accept or decline the invitation on your dashboard.", d.type_name)
             });
-            doc.link(
-                if de {
-                    "Zum Dashboard"
-                } else {
-                    "Open the dashboard"
-                },
-                &d.dashboard_url,
-            );
+            dashboard_link(lang, d, &mut doc);
         }
         MailKind::ContactReply => {
             subject = if de {

@@ -212,6 +212,31 @@ async fn to_counsellor(
     Ok(())
 }
 
+/// Queues a mail of `kind` to a counsellor that belongs to no booking (a contact message, a
+/// team invitation), in the counsellor's language (inside the caller's transaction).
+pub async fn to_host(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    host: &Host,
+    kind: MailKind,
+    d: &MailData,
+) -> Result<(), AppError> {
+    let m = render(kind, Lang::parse(&host.lang), d);
+    let mail = OutgoingMail {
+        kind: mail_kind_name(kind),
+        booking_id: None,
+        to: mailbox(&host.name, &host.email)?,
+        reply_to: None,
+        subject: m.subject,
+        text: m.text,
+        html: m.html,
+        ics: None,
+        due_at: now_ms(),
+    };
+    enqueue(conn, state, &mail).await?;
+    Ok(())
+}
+
 fn mail_kind_name(kind: MailKind) -> &'static str {
     match kind {
         MailKind::Confirmation => "confirmation",

@@ -284,29 +284,10 @@ pub async fn invite(
         .await?;
     if let Some(invitee) = invitee.filter(|i| *i != me.id) {
         let host = store::host_by_id(&state.db, &invitee).await?;
-        let d = super::manage::contact_data(&state, &host, "", None);
+        let d = super::manage::host_mail_data(&state, &host, "", None);
         let d = confidant_booking::mail::MailData { type_name: team.2.clone(), ..d };
-        let m = confidant_booking::mail::render(
-            confidant_booking::mail::MailKind::TeamInvitation,
-            confidant_booking::mail::Lang::parse(&host.lang),
-            &d,
-        );
-        let to = lettre::message::Mailbox::new(
-            Some(host.name.clone()),
-            host.email.parse().map_err(|_| AppError::Internal("counsellor address".into()))?,
-        );
-        crate::mail::enqueue(&mut tx, &state, &crate::mail::OutgoingMail {
-            kind: "team_invitation",
-            booking_id: None,
-            to,
-            reply_to: None,
-            subject: m.subject,
-            text: m.text,
-            html: m.html,
-            ics: None,
-            due_at: now,
-        })
-        .await?;
+        super::notify::to_host(&mut tx, &state, &host, confidant_booking::mail::MailKind::TeamInvitation, &d)
+            .await?;
     }
     tx.commit().await?;
     tracing::info!(team_id = %team.0, invitation_id = %id, counsellor_id = %me.id, "team invitation sent");
