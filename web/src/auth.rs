@@ -89,6 +89,13 @@ fn verify_password(password: &str, phc: &str) -> bool {
     })
 }
 
+/// [`verify_password`] on the blocking pool (argon2 takes tens of milliseconds).
+async fn verify_password_off_thread(password: String, phc: String) -> Result<bool, AppError> {
+    tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
 /// Normalises and checks an e-mail address (trimmed, lower-cased, one `@`, no spaces).
 pub fn normalize_email(raw: &str) -> Result<String, AppError> {
     let email = raw.trim().to_lowercase();
@@ -299,15 +306,14 @@ fn account_key(email: &str) -> [u8; 32] {
     Sha256::digest(format!("account\0{email}").as_bytes()).into()
 }
 
-/// The MAC of a device cookie for `account`, valid until `expires` (Unix seconds).
-fn device_mac(key: &[u8; 32], account: &[u8; 32], expires: i64, nonce: &str) -> hmac::Tag {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let mut ctx = hmac::Context::with_key(&key);
-    ctx.update(b"confidant-device-v1\0");
-    ctx.update(account);
-    ctx.update(&expires.to_be_bytes());
-    ctx.update(nonce.as_bytes());
-    ctx.sign()
+/// What a device cookie's MAC covers: the account, the expiry (Unix seconds) and the nonce.
+fn device_message(account: &[u8; 32], expires: i64, nonce: &str) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(64 + nonce.len());
+    msg.extend_from_slice(b"confidant-device-v1\0");
+    msg.extend_from_slice(account);
+    msg.extend_from_slice(&expires.to_be_bytes());
+    msg.extend_from_slice(nonce.as_bytes());
+    msg
 }
 
 /// A new device cookie value for `account`: `{expires}.{nonce}.{mac}`.
@@ -315,7 +321,10 @@ fn new_device_cookie(key: &[u8; 32], account: &[u8; 32], now_secs: i64) -> Strin
     use base64::Engine;
     let expires = now_secs + DEVICE_TTL.num_seconds();
     let nonce = confidant_vault::random_token(16);
-    let mac = device_mac(key, account, expires, &nonce);
+    let mac = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, key),
+        &device_message(account, expires, &nonce),
+    );
     let mac = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.as_ref());
     format!("{expires}.{nonce}.{mac}")
 }
@@ -338,12 +347,7 @@ fn device_cookie_valid(key: &[u8; 32], account: &[u8; 32], value: &str, now_secs
         return false;
     }
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let mut msg = Vec::with_capacity(64 + nonce.len());
-    msg.extend_from_slice(b"confidant-device-v1\0");
-    msg.extend_from_slice(account);
-    msg.extend_from_slice(&expires.to_be_bytes());
-    msg.extend_from_slice(nonce.as_bytes());
-    hmac::verify(&key, &msg, &mac).is_ok()
+    hmac::verify(&key, &device_message(account, expires, nonce), &mac).is_ok()
 }
 
 /// Takes a login attempt from the per-account limiter (a device that logged in to the account
@@ -436,10 +440,7 @@ pub async fn login(
         Some((id, phc)) => (Some(id), phc),
         None => (None, DUMMY_HASH.clone()),
     };
-    let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let ok = verify_password_off_thread(req.password, phc).await?;
     let Some(id) = id.filter(|_| ok) else {
         tracing::info!(%network, "login failed");
         return Err(AppError::InvalidCredentials);
@@ -519,10 +520,7 @@ pub async fn change_password(
         .bind(&counsellor.id)
         .fetch_one(&state.db)
         .await?;
-    let current = req.current_password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&current, &phc))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let ok = verify_password_off_thread(req.current_password, phc).await?;
     if !ok {
         tracing::info!(counsellor_id = %counsellor.id, "password change: wrong current password");
         return Err(AppError::invalid("current_password", "is not correct"));
