@@ -73,6 +73,9 @@ pub enum MailKind {
     ContactMessage,
     /// To the client: the counsellor's answer to a contact message.
     ContactReply,
+    /// To a counsellor: a colleague invited them into a team (`type_name`: the team's name);
+    /// they accept or decline on the dashboard.
+    TeamInvitation,
 }
 
 /// What the texts are made of. Optional parts that a kind does not use are ignored.
@@ -270,14 +273,15 @@ impl Doc {
             self.links.push((label.to_owned(), url.clone()));
         }
     }
-    fn render(self, subject: String) -> RenderedMail {
+    fn render(self, subject: String, lang: Lang) -> RenderedMail {
         let mut text = self.paragraphs.join("\n\n");
         for (label, url) in &self.links {
             text.push_str(&format!("\n\n{label}:\n{url}"));
         }
         text.push('\n');
-        let mut html = String::from(
-            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:sans-serif;line-height:1.5\">",
+        let mut html = format!(
+            "<!DOCTYPE html><html lang=\"{}\"><head><meta charset=\"utf-8\"></head><body style=\"font-family:sans-serif;line-height:1.5\">",
+            lang.code()
         );
         for p in &self.paragraphs {
             html.push_str("<p>");
@@ -333,6 +337,15 @@ fn appointment_lines(lang: Lang, d: &MailData, doc: &mut Doc) {
         }
     }
     doc.p(facts);
+}
+
+/// The link to the dashboard, where counsellors read what their notifications leave out.
+fn dashboard_link(lang: Lang, d: &MailData, doc: &mut Doc) {
+    let label = match lang {
+        Lang::De => "Zum Dashboard",
+        Lang::En => "Open the dashboard",
+    };
+    doc.link(label, &d.dashboard_url);
 }
 
 fn client_links(lang: Lang, d: &MailData, doc: &mut Doc) {
@@ -470,6 +483,9 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
         MailKind::CounsellorNew
         | MailKind::CounsellorCancelled
         | MailKind::CounsellorRescheduled => {
+            // Notifications without content: the counsellor's mailbox is an ordinary one, so
+            // nothing the client typed (name, phone, message, reason) goes into it; the
+            // dashboard shows the booking.
             subject = match (kind, de, d.needs_confirmation) {
                 (MailKind::CounsellorNew, true, true) => {
                     format!("Neue Terminanfrage (bitte bestätigen): {w}")
@@ -487,63 +503,52 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
             doc.p(hello(&d.counsellor_name));
             doc.p(match (kind, de) {
                 (MailKind::CounsellorNew, true) => {
-                    format!("{} hat einen Termin gebucht.", d.client_name)
+                    "Eine Klientin oder ein Klient hat einen Termin gebucht. Wer gebucht hat und eine etwaige Nachricht sehen Sie im Dashboard."
                 }
                 (MailKind::CounsellorNew, false) => {
-                    format!("{} booked an appointment.", d.client_name)
+                    "A client booked an appointment. Who booked it, and any message, is shown on your dashboard."
                 }
                 (MailKind::CounsellorCancelled, true) => {
-                    format!("{} hat den Termin abgesagt.", d.client_name)
+                    "Ein Termin wurde von der Klientin oder dem Klienten abgesagt. Einzelheiten sehen Sie im Dashboard."
                 }
                 (MailKind::CounsellorCancelled, false) => {
-                    format!("{} cancelled the appointment.", d.client_name)
+                    "A client cancelled an appointment. The details are shown on your dashboard."
                 }
-                (_, true) => format!("{} hat den Termin verschoben.", d.client_name),
-                (_, false) => format!("{} moved the appointment.", d.client_name),
+                (_, true) => "Ein Termin wurde von der Klientin oder dem Klienten verschoben. Einzelheiten sehen Sie im Dashboard.",
+                (_, false) => "A client moved an appointment. The details are shown on your dashboard.",
             });
-            appointment_lines(lang, d, &mut doc);
-            if let Some(reason) = &d.reason {
-                doc.p(if de {
-                    format!("Begründung: {reason}")
-                } else {
-                    format!("Reason: {reason}")
-                });
-            }
-            if let Some(message) = &d.message {
-                doc.p(if de {
-                    format!("Nachricht:\n{message}")
-                } else {
-                    format!("Message:\n{message}")
-                });
-            }
-            doc.link(
-                if de {
-                    "Zum Dashboard"
-                } else {
-                    "Open the dashboard"
-                },
-                &d.dashboard_url,
-            );
+            let without_client = MailData {
+                phone: None,
+                ..d.clone()
+            };
+            appointment_lines(lang, &without_client, &mut doc);
+            dashboard_link(lang, d, &mut doc);
         }
         MailKind::ContactMessage => {
+            // Without content, like the booking notifications: neither the writer's name nor
+            // the message leaves the server by mail.
             subject = if de {
-                format!("Neue Nachricht von {}", d.client_name)
+                "Neue Nachricht über das Kontaktformular".to_owned()
             } else {
-                format!("New message from {}", d.client_name)
+                "New message through the contact form".to_owned()
             };
             doc.p(hello(&d.counsellor_name));
-            doc.p(if de { format!("{} hat Ihnen über das Kontaktformular geschrieben. Antworten Sie bitte über das Dashboard; die Adresse der Person wird nur für die Benachrichtigung verwendet.", d.client_name) } else { format!("{} wrote to you through the contact form. Please answer through the dashboard; their address is only used for the notification.", d.client_name) });
-            if let Some(message) = &d.message {
-                doc.p(message.clone());
-            }
-            doc.link(
-                if de {
-                    "Zum Dashboard"
-                } else {
-                    "Open the dashboard"
-                },
-                &d.dashboard_url,
-            );
+            doc.p(if de { "Über Ihr Kontaktformular ist eine neue Nachricht eingegangen. Sie lesen und beantworten sie im Dashboard." } else { "A new message arrived through your contact form. Read and answer it on your dashboard." });
+            dashboard_link(lang, d, &mut doc);
+        }
+        MailKind::TeamInvitation => {
+            subject = if de {
+                format!("Einladung in das Team {}", d.type_name)
+            } else {
+                format!("Invitation to the team {}", d.type_name)
+            };
+            doc.p(hello(&d.counsellor_name));
+            doc.p(if de {
+                format!("Sie wurden in das Team „{}“ eingeladen. Im Dashboard können Sie die Einladung annehmen oder ablehnen.", d.type_name)
+            } else {
+                format!("You have been invited to the team “{}”. Accept or decline the invitation on your dashboard.", d.type_name)
+            });
+            dashboard_link(lang, d, &mut doc);
         }
         MailKind::ContactReply => {
             subject = if de {
@@ -563,7 +568,7 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
             doc.p(if de { "Bitte antworten Sie nicht auf diese E-Mail; nutzen Sie für eine weitere Nachricht das Kontaktformular." } else { "Please do not reply to this e-mail; use the contact form for a further message." });
         }
     }
-    doc.render(subject)
+    doc.render(subject, lang)
 }
 
 #[cfg(test)]
@@ -640,7 +645,7 @@ mod tests {
         assert!(!m.text.contains("https://c.test/j/abc"));
     }
 
-    const ALL: [MailKind; 11] = [
+    const ALL: [MailKind; 12] = [
         MailKind::Confirmation,
         MailKind::Rescheduled,
         MailKind::Pending,
@@ -652,6 +657,7 @@ mod tests {
         MailKind::CounsellorRescheduled,
         MailKind::ContactMessage,
         MailKind::ContactReply,
+        MailKind::TeamInvitation,
     ];
 
     #[test]
@@ -666,8 +672,10 @@ mod tests {
                 let m = render(kind, lang, &d);
                 assert!(!m.subject.is_empty() && !m.text.is_empty(), "{kind:?}");
                 assert!(m.html.starts_with("<!DOCTYPE html>") && m.html.ends_with("</html>"));
-                let about_appointment =
-                    !matches!(kind, MailKind::ContactMessage | MailKind::ContactReply);
+                let about_appointment = !matches!(
+                    kind,
+                    MailKind::ContactMessage | MailKind::ContactReply | MailKind::TeamInvitation
+                );
                 for part in [&m.text, &m.html] {
                     if about_appointment {
                         assert!(part.contains(&w), "{kind:?} {lang:?} lacks the time");
@@ -676,7 +684,7 @@ mod tests {
                             "{kind:?} {lang:?} lacks the counsellor"
                         );
                     }
-                    if matches!(kind, MailKind::ContactMessage | MailKind::ContactReply) {
+                    if kind == MailKind::ContactReply {
                         assert!(
                             part.contains("Bitte um Rückruf"),
                             "{kind:?} lacks the message"
@@ -686,12 +694,18 @@ mod tests {
                         assert!(part.contains("Krankheit"), "{kind:?} lacks the reason");
                     }
                 }
+                let html_lang = format!("<html lang=\"{}\">", lang.code());
+                assert!(
+                    m.html.contains(&html_lang),
+                    "{kind:?} {lang:?}: HTML declares its language"
+                );
                 let to_client = !matches!(
                     kind,
                     MailKind::CounsellorNew
                         | MailKind::CounsellorCancelled
                         | MailKind::CounsellorRescheduled
                         | MailKind::ContactMessage
+                        | MailKind::TeamInvitation
                 );
                 let addressee = if to_client {
                     "Alex Muster"
@@ -711,6 +725,46 @@ mod tests {
             en.text.contains("Your appointment is confirmed")
                 && en.text.contains("Cancel the appointment")
         );
+    }
+
+    #[test]
+    fn counsellor_notifications_carry_no_client_content() {
+        let d = MailData {
+            client_name: "Alex Muster".into(),
+            kind: AppointmentKind::Phone,
+            phone: Some("+49 30 1234567".into()),
+            message: Some("Bitte um Rückruf".into()),
+            reason: Some("Krankheit".into()),
+            dashboard_url: Some("https://c.test/dashboard".into()),
+            needs_confirmation: true,
+            ..data()
+        };
+        for lang in [Lang::De, Lang::En] {
+            for kind in [
+                MailKind::CounsellorNew,
+                MailKind::CounsellorCancelled,
+                MailKind::CounsellorRescheduled,
+                MailKind::ContactMessage,
+            ] {
+                let m = render(kind, lang, &d);
+                for part in [&m.subject, &m.text, &m.html] {
+                    for secret in ["Alex", "Muster", "+49 30", "Rückruf", "Krankheit"] {
+                        assert!(
+                            !part.contains(secret),
+                            "{kind:?} {lang:?} carries {secret:?}: {part}"
+                        );
+                    }
+                }
+                assert!(
+                    m.text.contains("https://c.test/dashboard"),
+                    "{kind:?} {lang:?} links the dashboard"
+                );
+                assert!(
+                    m.html.contains("href=\"https://c.test/dashboard\""),
+                    "{kind:?} {lang:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -10,10 +10,42 @@ import re
 import sys
 from email import policy
 from email.parser import BytesParser
+from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
 
 import icalendar
 
 ADDRESS = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+
+
+CALENDAR_TYPES = ("text/calendar", "application/ics")
+
+
+class HtmlLang(HTMLParser):
+    """The `lang` attribute of the document's <html> element."""
+
+    def __init__(self):
+        super().__init__()
+        self.lang = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "html" and self.lang is None:
+            self.lang = dict(attrs).get("lang")
+
+
+def html_lang(html):
+    if html is None:
+        return None
+    p = HtmlLang()
+    p.feed(html)
+    return p.lang
+
+
+def structure(part):
+    """The MIME tree as text: multipart/mixed[multipart/alternative[text/plain,...],...]."""
+    if part.is_multipart():
+        return part.get_content_type() + "[" + ",".join(structure(p) for p in part.iter_parts()) + "]"
+    return part.get_content_type()
 
 
 def ics_of(part):
@@ -24,6 +56,8 @@ def ics_of(part):
         "method": str(cal.get("METHOD")),
         "content_type": part.get_content_type(),
         "content_type_method": part.get_param("method"),
+        "attachment": part.get_content_disposition() == "attachment",
+        "filename": part.get_filename(),
         "events": len(events),
         "uid": str(ev.get("UID")),
         "sequence": int(ev.get("SEQUENCE", 0)),
@@ -48,7 +82,7 @@ def main():
             ctype = part.get_content_type()
             if part.is_multipart():
                 continue
-            if ctype == "text/calendar":
+            if ctype in CALENDAR_TYPES:
                 ics.append(ics_of(part))
             elif ctype == "text/plain" and text is None:
                 text = part.get_content()
@@ -59,7 +93,12 @@ def main():
         headers = "\n".join(f"{k}: {v}" for k, v in msg.items() if k.lower() != "message-id")
         calendars = "\n".join(json.dumps(i) for i in ics)
         decoded_all = "\n".join([headers, text or "", html or "", calendars])
+        date = msg["Date"]
         out.append({
+            "message_id": str(msg["Message-ID"] or ""),
+            "date": parsedate_to_datetime(str(date)).isoformat() if date else None,
+            "structure": structure(msg),
+            "html_lang": html_lang(html),
             "to": [a.addr_spec for a in msg["To"].addresses] if msg["To"] else [],
             "cc": str(msg["Cc"] or ""),
             "bcc": str(msg["Bcc"] or ""),

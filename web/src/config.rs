@@ -430,6 +430,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Login attempts per anonymised network.
     pub login_rate_limit: RateLimitConfig,
+    /// Failed login attempts per account (and per browser that logged in to it before; see
+    /// `auth::login`).
+    pub login_account_rate_limit: RateLimitConfig,
     /// Proxies whose `X-Forwarded-For` is believed (see `extract::ClientIp`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// TURN URLs offered to browsers (empty: none).
@@ -700,6 +703,7 @@ impl Config {
             link_ttl_minutes: self.link_ttl_minutes,
             log_format: self.log_format,
             login_rate_limit: RateLimitConfig::default(),
+            login_account_rate_limit: crate::auth::ACCOUNT_RATE_LIMIT,
             trusted_proxies,
             turn_urls,
             turn_secret_file: self.turn_secret_file.clone(),

@@ -81,6 +81,8 @@ pub(crate) struct Keys {
     pub(crate) booking_links: [u8; 32],
     /// HMAC key of the digests that stand in for CalDAV URLs at rest.
     pub(crate) caldav_urls: [u8; 32],
+    /// HMAC key of login device cookies (`auth::DEVICE_COOKIE`).
+    pub(crate) login_device: [u8; 32],
 }
 
 /// Everything the handlers share. Cheap to clone.
@@ -99,6 +101,8 @@ pub struct AppState {
     pub(crate) directory: Arc<SqlDirectory>,
     pub(crate) keys: Arc<Keys>,
     pub(crate) login_limiter: Arc<Mutex<RateLimiter>>,
+    /// Login attempts per account (key: SHA-256 of the e-mail address or of a device cookie).
+    pub(crate) account_limiter: Arc<Mutex<RateLimiter<[u8; 32]>>>,
     pub(crate) form_limiter: Arc<Mutex<RateLimiter>>,
     /// Signature keys (sealing, escrow) and their vault key.
     pub signature: Arc<signature::Service>,
@@ -144,6 +148,7 @@ impl AppState {
             contact: vault.purpose_key(CONTACT_PURPOSE),
             booking_links: vault.derive_secret(BOOKING_LINK_PURPOSE),
             caldav_urls: vault.derive_secret(CALDAV_URL_PURPOSE),
+            login_device: vault.derive_secret(auth::DEVICE_PURPOSE),
         };
         let signature = Arc::new(signature::Service::new(signature_keys, &vault));
         let walkin = Arc::new(walkin::Service::new(
@@ -152,6 +157,8 @@ impl AppState {
             config.walkin_show_count,
         ));
         let login_limiter = Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit)));
+        let account_limiter =
+            Arc::new(Mutex::new(RateLimiter::new(config.login_account_rate_limit)));
         let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
         let ws_connections = ws::ConnectionCounter::new(config.ws_limits);
         Self {
@@ -163,6 +170,7 @@ impl AppState {
             directory,
             keys: Arc::new(keys),
             login_limiter,
+            account_limiter,
             form_limiter,
             signature,
             walkin,
@@ -232,6 +240,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me, auth::update_me))
+        .routes(routes!(auth::change_password))
         .routes(routes!(sessions::create, sessions::list))
         .routes(routes!(sessions::get))
         .routes(routes!(sessions::revoke))
@@ -252,7 +261,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::team::slots))
         .routes(routes!(booking::team::book))
         .routes(routes!(booking::team::my_teams, booking::team::create))
-        .routes(routes!(booking::team::add_member))
+        .routes(routes!(booking::team::invite))
+        .routes(routes!(booking::team::withdraw))
+        .routes(routes!(booking::team::my_invitations))
+        .routes(routes!(booking::team::accept))
+        .routes(routes!(booking::team::decline))
         .routes(routes!(booking::team::create_type))
         // booking: counsellor
         .routes(routes!(
@@ -718,12 +731,18 @@ pub async fn run_server(settings: Settings) -> Result<(), StartError> {
         })
 }
 
-/// Installs the global tracing subscriber (`RUST_LOG` filter, default `info`).
+/// Installs the global tracing subscriber (`RUST_LOG` filter, default `info`). Colours only
+/// when standard error is a terminal and `NO_COLOR` is unset: log files and journald get plain
+/// text without ANSI escape codes.
 pub fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),

@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -47,7 +47,7 @@ pub static MAIL_SENT: AtomicU64 = AtomicU64::new(0);
 /// Failed delivery attempts since start (for `/metrics`).
 pub static MAIL_FAILED: AtomicU64 = AtomicU64::new(0);
 
-/// A calendar attachment.
+/// A calendar part (inline invitation and `.ics` attachment).
 #[derive(Debug, Clone)]
 pub struct IcsPart {
     /// `REQUEST` or `CANCEL`.
@@ -73,7 +73,7 @@ pub struct OutgoingMail {
     pub text: String,
     /// HTML body.
     pub html: String,
-    /// Optional `.ics` attachment.
+    /// Optional calendar: sent inline as an invitation and attached as `.ics`.
     pub ics: Option<IcsPart>,
     /// When to send it (milliseconds since the epoch).
     pub due_at: i64,
@@ -89,20 +89,35 @@ struct SealedMail {
 }
 
 /// Builds the RFC 5322 message.
-pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<Vec<u8>, AppError> {
-    let alternative = MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone());
+///
+/// - `Message-ID: <{id}@{domain of the sender}>` (`id`: the outbox id, so a delivered mail can
+///   be traced to its row) and `Date` = when the mail is due (a reminder queued days ahead is
+///   dated when it goes out, not when it was written).
+/// - Without a calendar part: `multipart/alternative` (plain text, HTML).
+/// - With one: `multipart/mixed` of `multipart/alternative` (plain text, HTML and the calendar
+///   itself as `text/calendar; method=…`, which Outlook, Apple Mail and Gmail show as an
+///   invitation with its buttons) and the same calendar as an `application/ics` attachment
+///   `invite.ics`/`cancel.ics` for every other client (the attachment's type differs so that no
+///   client processes the invitation twice).
+pub fn build_message(from: &Mailbox, mail: &OutgoingMail, id: &str) -> Result<Vec<u8>, AppError> {
+    let due = u64::try_from(mail.due_at).unwrap_or(0);
+    let date = std::time::UNIX_EPOCH + Duration::from_millis(due);
     let mut builder = Message::builder()
+        .message_id(Some(format!("<{id}@{}>", from.email.domain())))
         .from(from.clone())
         .to(mail.to.clone())
         .subject(mail.subject.clone())
-        .date_now();
+        .date(date);
     if let Some(reply_to) = &mail.reply_to {
         builder = builder.reply_to(reply_to.clone());
     }
+    let alternative = MultiPart::alternative()
+        .singlepart(SinglePart::plain(mail.text.clone()))
+        .singlepart(SinglePart::html(mail.html.clone()));
     let message = match &mail.ics {
         None => builder.multipart(alternative),
         Some(ics) => {
-            let content_type = ContentType::parse(&format!(
+            let inline = ContentType::parse(&format!(
                 "text/calendar; charset=utf-8; method={}",
                 ics.method
             ))
@@ -112,8 +127,16 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<Vec<u8>, App
             } else {
                 "invite.ics"
             };
+            let attached = ContentType::parse(&format!("application/ics; name=\"{file}\""))
+                .map_err(|e| AppError::Internal(format!("ics content type: {e}")))?;
+            let alternative = alternative.singlepart(
+                SinglePart::builder()
+                    .header(inline)
+                    .header(ContentTransferEncoding::Base64)
+                    .body(ics.body.clone()),
+            );
             let attachment: SinglePart =
-                Attachment::new(file.to_owned()).body(ics.body.clone(), content_type);
+                Attachment::new(file.to_owned()).body(ics.body.clone(), attached);
             builder.multipart(MultiPart::mixed().multipart(alternative).singlepart(attachment))
         }
     }
@@ -132,8 +155,8 @@ pub async fn enqueue(
         .mail_from
         .parse()
         .map_err(|e| AppError::Internal(format!("mail-from: {e}")))?;
-    let raw = build_message(&from, mail)?;
     let id = uuid::Uuid::new_v4().to_string();
+    let raw = build_message(&from, mail, &id)?;
     let sealed = SealedMail {
         from: from.email.to_string(),
         to: mail.to.email.to_string(),

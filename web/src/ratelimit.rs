@@ -1,10 +1,12 @@
-//! In-memory token buckets keyed by anonymised client address, for the login endpoint.
+//! In-memory token buckets keyed by anonymised client address (login, public forms) or by an
+//! opaque key such as the hash of an account (login throttling per account).
 //!
 //! Addresses are cut to their network (IPv4 /24, IPv6 /48) before use, so the limiter neither
 //! stores full addresses nor lets one client dodge it by hopping inside its own prefix.
 //! The limiter reads no clock: callers pass `now`.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -68,14 +70,23 @@ struct Bucket {
     updated: Instant,
 }
 
-/// Token buckets per network.
+/// Token buckets per key (by default: per network).
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = Network> {
     config: RateLimitConfig,
-    buckets: HashMap<Network, Bucket>,
+    buckets: HashMap<K, Bucket>,
 }
 
-impl RateLimiter {
+impl RateLimiter<Network> {
+    /// Takes one attempt for `ip`'s network at `now`. `Err(wait)` says how long until one is
+    /// available.
+    #[must_use = "a refused attempt must be answered with 429"]
+    pub fn check(&mut self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        self.take(Network::of(ip), now)
+    }
+}
+
+impl<K: Copy + Eq + Hash> RateLimiter<K> {
     /// An empty limiter.
     pub fn new(config: RateLimitConfig) -> Self {
         Self {
@@ -96,14 +107,14 @@ impl RateLimiter {
         bucket.updated = now;
     }
 
-    /// Takes one attempt for `ip` at `now`. `Err(wait)` says how long until one is available.
+    /// Takes one attempt for `key` at `now`. `Err(wait)` says how long until one is available.
     #[must_use = "a refused attempt must be answered with 429"]
-    pub fn check(&mut self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+    pub fn take(&mut self, key: K, now: Instant) -> Result<(), Duration> {
         if self.buckets.len() > PRUNE_ABOVE_BUCKETS {
             self.prune(now);
         }
         let burst = f64::from(self.config.burst);
-        let mut bucket = *self.buckets.entry(Network::of(ip)).or_insert(Bucket {
+        let mut bucket = *self.buckets.entry(key).or_insert(Bucket {
             tokens: burst,
             updated: now,
         });
@@ -114,8 +125,18 @@ impl RateLimiter {
         } else {
             Err(self.config.refill_every.mul_f64(1.0 - bucket.tokens))
         };
-        self.buckets.insert(Network::of(ip), bucket);
+        self.buckets.insert(key, bucket);
         result
+    }
+
+    /// Returns an attempt taken for `key` (it turned out not to count, e.g. a correct
+    /// password). Never more than the bucket holds.
+    pub fn give_back(&mut self, key: K, now: Instant) {
+        if let Some(mut bucket) = self.buckets.get(&key).copied() {
+            self.refill(&mut bucket, now);
+            bucket.tokens = (bucket.tokens + 1.0).min(f64::from(self.config.burst));
+            self.buckets.insert(key, bucket);
+        }
     }
 
     /// Drops buckets that have refilled completely (they are equal to a fresh one).
@@ -187,6 +208,27 @@ mod tests {
         assert!(rl
             .check(ip("10.0.0.1"), t0 + Duration::from_secs(10))
             .is_ok());
+    }
+
+    #[test]
+    fn an_attempt_given_back_is_available_again_and_never_exceeds_the_burst() {
+        let cfg = RateLimitConfig {
+            burst: 2,
+            refill_every: Duration::from_secs(60),
+        };
+        let mut rl = RateLimiter::<[u8; 1]>::new(cfg);
+        let t0 = Instant::now();
+        assert!(rl.take([1], t0).is_ok());
+        assert!(rl.take([1], t0).is_ok());
+        assert!(rl.take([1], t0).is_err());
+        rl.give_back([1], t0);
+        assert!(rl.take([1], t0).is_ok());
+        assert!(rl.take([2], t0).is_ok(), "another key is unaffected");
+        rl.give_back([2], t0);
+        rl.give_back([2], t0);
+        assert!(rl.take([2], t0).is_ok());
+        assert!(rl.take([2], t0).is_ok());
+        assert!(rl.take([2], t0).is_err(), "giving back never exceeds the burst");
     }
 
     #[test]

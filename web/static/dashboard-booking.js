@@ -784,7 +784,28 @@ function teamsBlock() {
   const slug = field('slug', t('dash.team_slug'), { type: 'text', maxLength: 40, autocomplete: 'off', spellcheck: false });
   const name = field('name', t('dash.team_name'), { type: 'text', maxLength: 100 });
   const form = h('form', { noValidate: true, testid: 'team-form' }, h('h4', { text: t('dash.team_new') }), h('div', { class: 'field-row' }, name.element, slug.element), h('button', { type: 'submit', class: 'button', text: t('dash.team_create'), testid: 'team-create' }));
-  const element = h('div', { class: 'settings-block', testid: 'teams' }, h('h3', { text: t('dash.teams') }), h('p', { class: 'hint', text: t('dash.teams_hint') }), list, form, status);
+  // Invitations into other teams, for my login e-mail: accept or decline.
+  const received = h('div', { testid: 'team-invitations-received' });
+  const element = h('div', { class: 'settings-block', testid: 'teams' }, h('h3', { text: t('dash.teams') }), h('p', { class: 'hint', text: t('dash.teams_hint') }), received, list, form, status);
+
+  function renderReceived(inv) {
+    const answer = async (what) => {
+      try {
+        await post(`/api/booking/invitations/${encodeURIComponent(inv.id)}/${what}`);
+        await load();
+      } catch (e) {
+        showError(e, status);
+      }
+    };
+    return h(
+      'div',
+      { class: 'notice notice-info', testid: 'team-invitation', dataset: { team: inv.team_slug } },
+      h('p', { text: t('dash.team_invited', { team: inv.team_name, by: inv.invited_by || '–' }) }),
+      h('button', { type: 'button', class: 'button button-primary', text: t('dash.team_accept'), testid: 'team-invitation-accept', onclick: () => answer('accept') }),
+      ' ',
+      h('button', { type: 'button', class: 'button button-quiet', text: t('dash.team_decline'), testid: 'team-invitation-decline', onclick: () => answer('decline') }),
+    );
+  }
 
   function renderTeam(team) {
     const memberStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
@@ -794,12 +815,38 @@ function teamsBlock() {
       ev.preventDefault();
       clearFieldErrors(memberForm);
       try {
-        await post(`/api/booking/teams/${encodeURIComponent(team.slug)}/members`, { email: email.input.value.trim() });
+        await post(`/api/booking/teams/${encodeURIComponent(team.slug)}/invitations`, { email: email.input.value.trim() });
         await load();
       } catch (e) {
         if (!redirectIfUnauthorized(e)) showFieldErrors(memberForm, e, memberStatus);
       }
     });
+    const pending = h(
+      'ul',
+      { class: 'plain-list', testid: 'team-invitations-sent' },
+      ...(team.invitations || []).map((inv) =>
+        h(
+          'li',
+          { testid: 'team-invitation-sent', dataset: { email: inv.email } },
+          h('span', { text: t('dash.team_invitation_open', { email: inv.email, until: formatTime(inv.expires_at) }) }),
+          ' ',
+          h('button', {
+            type: 'button',
+            class: 'button button-quiet',
+            text: t('dash.team_withdraw'),
+            testid: 'team-invitation-withdraw',
+            onclick: async () => {
+              try {
+                await api('DELETE', `/api/booking/teams/${encodeURIComponent(team.slug)}/invitations/${encodeURIComponent(inv.id)}`);
+                await load();
+              } catch (e) {
+                showError(e, memberStatus);
+              }
+            },
+          }),
+        ),
+      ),
+    );
     const types = typesEditor({
       heading: t('dash.team_types'),
       fetchTypes: async () => ((await get('/api/booking/teams')).find((x) => x.id === team.id) || { types: [] }).types,
@@ -812,6 +859,7 @@ function teamsBlock() {
       h('h4', { text: team.name }),
       linkField(`${location.origin}/book/team/${team.slug}`, { label: t('dash.team_page'), testid: 'team-page-link' }),
       h('p', { class: 'hint', testid: 'team-members', text: t('dash.team_members', { names: team.members.join(', ') }) }),
+      pending,
       memberForm,
       types.element,
     );
@@ -819,7 +867,12 @@ function teamsBlock() {
 
   async function load() {
     try {
-      const teams = await get('/api/booking/teams');
+      const [teams, invitations] = await Promise.all([get('/api/booking/teams'), get('/api/booking/invitations')]);
+      clear(received);
+      for (const inv of invitations) received.appendChild(renderReceived(inv));
+      // An invitation waits for an answer: show it without a click on the settings.
+      const settings = element.closest('details');
+      if (invitations.length && settings) settings.open = true;
       clear(list);
       if (!teams.length) list.appendChild(h('p', { class: 'empty-hint', text: t('dash.teams_none') }));
       for (const team of teams) list.appendChild(renderTeam(team));

@@ -76,6 +76,52 @@ const settingsSection = h(
   settingsStatus,
 );
 
+// Account: change the password (the current one is required; other login sessions end).
+const currentPassword = h('input', { id: 'current-password', type: 'password', autocomplete: 'current-password', required: true, testid: 'current-password' });
+const newPassword = h('input', { id: 'new-password', type: 'password', autocomplete: 'new-password', required: true, minLength: 12, testid: 'new-password' });
+const repeatPassword = h('input', { id: 'repeat-password', type: 'password', autocomplete: 'new-password', required: true, testid: 'repeat-password' });
+const passwordButton = h('button', { type: 'submit', class: 'button', text: t('account.change'), testid: 'change-password-button' });
+const passwordStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+const passwordForm = h(
+  'form',
+  { class: 'panel account', onsubmit: onChangePassword, attrs: { 'aria-labelledby': 'account-heading' } },
+  h('h2', { id: 'account-heading', text: t('account.title') }),
+  h('p', { class: 'hint', text: t('account.hint') }),
+  h('div', { class: 'field' }, h('label', { for: 'current-password', text: t('account.current') }), currentPassword),
+  h('div', { class: 'field' }, h('label', { for: 'new-password', text: t('account.new') }), newPassword),
+  h('div', { class: 'field' }, h('label', { for: 'repeat-password', text: t('account.repeat') }), repeatPassword),
+  passwordButton,
+  passwordStatus,
+);
+
+async function onChangePassword(event) {
+  event.preventDefault();
+  clear(passwordStatus);
+  if (newPassword.value !== repeatPassword.value) {
+    passwordStatus.appendChild(notice(t('account.mismatch'), 'error', 'password-error'));
+    repeatPassword.focus();
+    return;
+  }
+  passwordButton.disabled = true;
+  try {
+    await post('/api/me/password', { current_password: currentPassword.value, new_password: newPassword.value });
+    for (const input of [currentPassword, newPassword, repeatPassword]) input.value = '';
+    passwordStatus.appendChild(notice(t('account.changed'), 'success', 'password-changed'));
+  } catch (e) {
+    if (!redirectIfUnauthorized(e)) {
+      const text =
+        e instanceof ApiError && e.field === 'current_password'
+          ? t('account.wrong_current')
+          : e instanceof ApiError && e.field === 'new_password'
+            ? t('account.weak')
+            : errorText(e instanceof ApiError ? e.code : 'generic');
+      passwordStatus.appendChild(notice(text, 'error', 'password-error'));
+      (e instanceof ApiError && e.field === 'new_password' ? newPassword : currentPassword).focus();
+    }
+  }
+  passwordButton.disabled = false;
+}
+
 app.append(
   pageHeader(who, logout),
   h(
@@ -90,6 +136,7 @@ app.append(
     signaturesSection().element,
     bookingSettingsSection().element,
     settingsSection,
+    passwordForm,
   ),
 );
 

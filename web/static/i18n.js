@@ -155,6 +155,17 @@ const en = {
   'dashboard.allow_unencrypted_hint':
     'Off by default. When such a client joins, the whole session is not end-to-end encrypted while they are in it, and everyone sees that.',
   'dashboard.saved': 'Saved.',
+  'account.title': 'Account',
+  'account.hint':
+    'Change your password. Use a phrase of several unrelated words; common passwords and your own name are refused. Your other sign-ins end.',
+  'account.current': 'Current password',
+  'account.new': 'New password (at least 12 characters)',
+  'account.repeat': 'New password again',
+  'account.change': 'Change password',
+  'account.changed': 'Password changed. You were signed out everywhere else.',
+  'account.mismatch': 'The two new passwords differ.',
+  'account.wrong_current': 'The current password is not correct.',
+  'account.weak': 'This password is too short or too easy to guess. Use a longer phrase of unrelated words.',
   'e2ee.unsupported_title': 'This browser cannot join the session',
   'e2ee.unsupported_text':
     'Sessions are end-to-end encrypted: your browser has to encrypt audio and video itself, and this browser cannot do that. Please open the link in a current version of Firefox, Chrome, Edge or Safari.',
@@ -363,6 +374,17 @@ const de = {
   'dashboard.allow_unencrypted_hint':
     'Standardmäßig aus. Nimmt eine solche Person teil, ist die ganze Sitzung während ihrer Anwesenheit nicht Ende-zu-Ende-verschlüsselt, und alle sehen das.',
   'dashboard.saved': 'Gespeichert.',
+  'account.title': 'Konto',
+  'account.hint':
+    'Ändern Sie Ihr Passwort. Nehmen Sie mehrere Wörter, die nichts miteinander zu tun haben; häufige Passwörter und Ihr eigener Name werden abgelehnt. Ihre anderen Anmeldungen enden.',
+  'account.current': 'Aktuelles Passwort',
+  'account.new': 'Neues Passwort (mindestens 12 Zeichen)',
+  'account.repeat': 'Neues Passwort wiederholen',
+  'account.change': 'Passwort ändern',
+  'account.changed': 'Passwort geändert. Überall sonst wurden Sie abgemeldet.',
+  'account.mismatch': 'Die beiden neuen Passwörter sind verschieden.',
+  'account.wrong_current': 'Das aktuelle Passwort ist nicht richtig.',
+  'account.weak': 'Dieses Passwort ist zu kurz oder zu leicht zu erraten. Nehmen Sie eine längere Folge von Wörtern, die nichts miteinander zu tun haben.',
   'e2ee.unsupported_title': 'Mit diesem Browser können Sie nicht teilnehmen',
   'e2ee.unsupported_text':
     'Sitzungen sind Ende-zu-Ende-verschlüsselt: Ihr Browser muss Audio und Video selbst verschlüsseln, und dieser Browser kann das nicht. Bitte öffnen Sie den Link in einer aktuellen Version von Firefox, Chrome, Edge oder Safari.',

@@ -108,6 +108,7 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
     let free = slots(&t, &b).await;
     let consent = consent(&t, &b.slug).await;
 
+    let booked_at = chrono::Utc::now();
     let r = book(&t, &b, form(&b, &free[0], &consent, "Alex")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_owned();
@@ -119,11 +120,18 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
     let all = mails(&smtp.maildir);
     assert_eq!(all.len(), 4);
     let platform = "termine@confidant.test";
+    let mut ids = std::collections::HashSet::new();
     for m in &all {
         assert_eq!(m["from"], json!([platform]));
         assert_eq!(m["cc"], "");
         assert_eq!(m["bcc"], "");
         assert!(m["html"].is_string() && m["text"].is_string(), "plain text and HTML");
+        assert_eq!(m["html_lang"], "de", "the HTML part declares its language");
+        let id = m["message_id"].as_str().unwrap();
+        assert!(id.starts_with('<') && id.ends_with("@confidant.test>"), "Message-ID {id:?}");
+        assert!(ids.insert(id.to_owned()), "Message-IDs are unique: {id}");
+        let date = chrono::DateTime::parse_from_rfc3339(m["date"].as_str().expect("a Date header")).unwrap();
+        assert!(date >= booked_at - chrono::Duration::seconds(1) && date <= chrono::Utc::now(), "Date {date}");
     }
     let alex = to(&all, "alex@client.example");
     assert_eq!(alex.len(), 1);
@@ -131,8 +139,21 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
     assert!(alex["subject"].as_str().unwrap().starts_with("Terminbestätigung"), "{}", alex["subject"]);
     // No address but the client's own and the platform's, anywhere in the mail.
     assert_eq!(alex["addresses"], json!(["alex@client.example", platform]), "{alex}");
-    let ics = &alex["ics"][0];
-    assert_eq!(alex["ics"].as_array().unwrap().len(), 1);
+    // The invitation is an alternative of the body (Outlook, Apple Mail: an invitation with
+    // buttons) and, for every other client, an attachment of another type.
+    assert_eq!(
+        alex["structure"],
+        "multipart/mixed[multipart/alternative[text/plain,text/html,text/calendar],application/ics]"
+    );
+    let parts = alex["ics"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{alex}");
+    let ics = parts.iter().find(|p| p["content_type"] == "text/calendar").unwrap();
+    assert_eq!(ics["attachment"], false, "the invitation is inline");
+    let attached = parts.iter().find(|p| p["content_type"] == "application/ics").unwrap();
+    assert_eq!(attached["attachment"], true);
+    assert_eq!(attached["filename"], "invite.ics");
+    assert_eq!(attached["uid"], ics["uid"]);
+    assert_eq!(attached["method"], "REQUEST");
     assert_eq!(ics["method"], "REQUEST");
     assert_eq!(ics["content_type_method"], "REQUEST");
     assert_eq!(ics["status"], "CONFIRMED");
@@ -151,12 +172,22 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
     assert!(text.contains("/j/"), "{text}");
     let berlin = start.with_timezone(&chrono_tz::Europe::Berlin).format("%H:%M").to_string();
     assert!(text.contains(&berlin) && text.contains("Europe/Berlin"), "{text}");
-    // The counsellor's notification names the client but never carries their address.
+    // The counsellor's notification carries no client content (neither name nor address nor
+    // message): it says that a booking arrived and links to the dashboard.
     let counsellor = to(&all, "weiss@centre.example");
     assert_eq!(counsellor.len(), 2);
     for m in &counsellor {
         assert_eq!(m["addresses"], json!([platform, "weiss@centre.example"]), "{m}");
         assert!(m["ics"].as_array().unwrap().is_empty());
+        assert_eq!(m["structure"], "multipart/alternative[text/plain,text/html]");
+        for part in [&m["subject"], &m["text"], &m["html"]] {
+            let part = part.as_str().unwrap();
+            for client in ["Alex", "Kim", "Muster", "Ich hätte gern"] {
+                assert!(!part.contains(client), "counsellor mail carries {client:?}: {part}");
+            }
+        }
+        assert!(m["text"].as_str().unwrap().contains("http://127.0.0.1"), "links the dashboard: {m}");
+        assert!(m["text"].as_str().unwrap().contains("/dashboard"), "{m}");
     }
     assert!(!to(&all, "kim@client.example")[0]["addresses"].to_string().contains("alex"));
 
@@ -172,6 +203,8 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
     assert_eq!(cancel["ics"][0]["uid"], ics["uid"]);
     assert_eq!(cancel["ics"][0]["sequence"], 1);
     assert_eq!(cancel["ics"][0]["status"], "CANCELLED");
+    assert_eq!(cancel["ics"][0]["content_type_method"], "CANCEL", "inline cancellation");
+    assert_eq!(cancel["ics"][1]["filename"], "cancel.ics");
     assert_eq!(cancel["addresses"], json!(["alex@client.example", platform]));
     assert!(slots(&t, &b).await.contains(&free[0]), "the slot is free again");
     smtp.stop();
@@ -219,4 +252,41 @@ async fn smtp_down_while_booking_loses_nothing_and_sends_once() {
     let text = to(&all, "alex@client.example")[0]["text"].as_str().unwrap().to_owned();
     assert!(text.contains("+49 30 1234567"), "phone appointments say which number is called");
     assert_eq!(confidant::mail::pending_count(&t.state.db).await.unwrap(), 1, "only the reminder waits");
+}
+
+#[tokio::test]
+async fn contact_form_notification_says_a_message_arrived_without_its_content() {
+    let t = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(free_port(), &dir.path().join("mail"));
+    let transport = transport(smtp.port);
+    let b = bookable(&t, "contact@centre.example", "contact", "video", json!({})).await;
+    let consent = consent(&t, &b.slug).await;
+    let body = json!({
+        "name": "Kim Vertraulich",
+        "email": "kim@client.example",
+        "message": "Mir geht es seit Wochen schlecht.",
+        "consent_sha256": consent,
+    });
+    let r = t.post("/api/public/counsellors/contact/contact", None, Some(body)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now_ms()).await.unwrap();
+    assert_eq!(d.sent, 1);
+    let all = mails(&smtp.maildir);
+    let m = &to(&all, "contact@centre.example")[0];
+    assert_eq!(m["addresses"], json!(["contact@centre.example", "termine@confidant.test"]), "{m}");
+    for part in [&m["subject"], &m["text"], &m["html"]] {
+        let part = part.as_str().unwrap();
+        for secret in ["Kim", "Vertraulich", "schlecht", "Wochen"] {
+            assert!(!part.contains(secret), "the notification carries {secret:?}: {part}");
+        }
+    }
+    assert!(m["text"].as_str().unwrap().contains("/dashboard"), "{m}");
+    assert!(m["message_id"].as_str().unwrap().ends_with("@confidant.test>"));
+    assert_eq!(m["html_lang"], "de");
+    // The message itself is on the dashboard.
+    let cookie = t.login("contact@centre.example", common::PASSWORD).await;
+    let r = t.get("/api/booking/messages", Some(&cookie)).await;
+    assert_eq!(r.json()[0]["message"], "Mir geht es seit Wochen schlecht.", "{}", r.text());
+    smtp.stop();
 }

@@ -16,6 +16,19 @@ async fn team_slots(t: &TestApp, type_id: &str) -> Vec<String> {
     r.json()["slots"].as_array().unwrap().iter().map(|s| s["start"].as_str().unwrap().to_owned()).collect()
 }
 
+/// `inviter` invites `email` into team `slug`; the counsellor with `invitee` accepts.
+async fn join(t: &TestApp, slug: &str, inviter: &str, invitee: &str, email: &str) {
+    let r = t.post(&format!("/api/booking/teams/{slug}/invitations"), Some(inviter), Some(json!({"email": email}))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let open = t.get("/api/booking/invitations", Some(invitee)).await.json();
+    let id = open.as_array().unwrap().iter().find(|i| i["team_slug"] == slug).expect("an invitation")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = t.post(&format!("/api/booking/invitations/{id}/accept"), Some(invitee), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
 async fn owner_of(t: &TestApp, booking_id: &str) -> String {
     sqlx::query_scalar("SELECT counsellor_id FROM bookings WHERE id = $1")
         .bind(booking_id)
@@ -39,14 +52,10 @@ async fn team_flow(backend: Backend) {
     assert_eq!(r.status, StatusCode::CONFLICT);
     let r = t.post("/api/booking/teams", Some(&b.cookie), Some(json!({"slug": "X!", "name": "x"}))).await;
     assert_eq!(r.json()["error"]["field"], "slug");
-    // Not a member yet: B cannot add people or types.
-    let r = t.post("/api/booking/teams/beratung/members", Some(&b.cookie), Some(json!({"email": "b@example.org"}))).await;
+    // Not a member yet: B cannot invite people or add types.
+    let r = t.post("/api/booking/teams/beratung/invitations", Some(&b.cookie), Some(json!({"email": "b@example.org"}))).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = t.post("/api/booking/teams/beratung/members", Some(&a.cookie), Some(json!({"email": "nobody@example.org"}))).await;
-    assert_eq!(r.json()["error"]["field"], "email");
-    let r = t.post("/api/booking/teams/beratung/members", Some(&a.cookie), Some(json!({"email": "B@example.org"}))).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json()["members"].as_array().unwrap().len(), 2);
+    join(&t, "beratung", &a.cookie, &b.cookie, "B@example.org").await;
     let r = t
         .post(
             "/api/booking/teams/beratung/types",
@@ -131,4 +140,90 @@ async fn team_types_go_to_a_free_member_on_sqlite() {
 #[tokio::test]
 async fn team_types_go_to_a_free_member_on_postgres() {
     team_flow(Backend::Postgres).await;
+}
+
+/// Membership needs the invited counsellor's consent, and the inviter learns nothing about
+/// which addresses have accounts.
+async fn invitation_flow(backend: Backend) {
+    let t = TestApp::on(backend).await;
+    let (_, anna) = t.counsellor("anna@example.org", "Anna").await;
+    let (_, ben) = t.counsellor("ben@example.org", "Ben").await;
+    let (_, cleo) = t.counsellor("cleo@example.org", "Cleo").await;
+    let r = t.post("/api/booking/teams", Some(&anna), Some(json!({"slug": "familie", "name": "Familienberatung"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+
+    // Known and unknown addresses get the same answer (status, shape, message).
+    let invite = |email: &str| t.post("/api/booking/teams/familie/invitations", Some(&anna), Some(json!({"email": email})));
+    let known = invite("Ben@Example.org").await;
+    let unknown = invite("nobody@example.org").await;
+    assert_eq!(known.status, StatusCode::ACCEPTED, "{}", known.text());
+    assert_eq!(unknown.status, known.status);
+    assert_eq!(known.json()["members"], json!(["Anna"]), "an invitation adds nobody");
+    assert_eq!(known.json()["invitations"].as_array().unwrap().len(), 1);
+    let emails: Vec<String> = unknown.json()["invitations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(emails, ["ben@example.org", "nobody@example.org"]);
+    let bad = invite("not an address").await;
+    assert_eq!(bad.json()["error"]["field"], "email");
+
+    // Ben is not a member until he accepts; Cleo sees no invitation and cannot take Ben's.
+    assert_eq!(t.get("/api/booking/teams", Some(&ben)).await.json(), json!([]));
+    assert_eq!(t.get("/api/booking/invitations", Some(&cleo)).await.json(), json!([]));
+    let open = t.get("/api/booking/invitations", Some(&ben)).await.json();
+    assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+    assert_eq!(open[0]["team_name"], "Familienberatung");
+    assert_eq!(open[0]["invited_by"], "Anna");
+    let id = open[0]["id"].as_str().unwrap().to_owned();
+    let r = t.post(&format!("/api/booking/invitations/{id}/accept"), Some(&cleo), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = t.post(&format!("/api/booking/invitations/{id}/accept"), None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Ben's colleague-to-be could not add a type to the team either.
+    let r = t.post("/api/booking/teams/familie/types", Some(&ben), Some(json!({"name": "x", "kind": "video", "duration_min": 50}))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let r = t.post(&format!("/api/booking/invitations/{id}/accept"), Some(&ben), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["members"], json!(["Anna", "Ben"]));
+    assert_eq!(r.json()["invitations"].as_array().unwrap().len(), 1, "only nobody@ is still open");
+    let r = t.post(&format!("/api/booking/invitations/{id}/accept"), Some(&ben), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "an invitation is used once");
+    assert_eq!(t.get("/api/booking/invitations", Some(&ben)).await.json(), json!([]));
+
+    // Cleo declines hers; an invitation withdrawn by the team cannot be accepted.
+    invite("cleo@example.org").await;
+    let id = t.get("/api/booking/invitations", Some(&cleo)).await.json()[0]["id"].as_str().unwrap().to_owned();
+    let r = t.post(&format!("/api/booking/invitations/{id}/decline"), Some(&cleo), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = t.post(&format!("/api/booking/invitations/{id}/accept"), Some(&cleo), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    invite("cleo@example.org").await;
+    let id = t.get("/api/booking/invitations", Some(&cleo)).await.json()[0]["id"].as_str().unwrap().to_owned();
+    let r = t.send(common::request(axum::http::Method::DELETE, &format!("/api/booking/teams/familie/invitations/{id}"), Some(&ben), None)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = t.post(&format!("/api/booking/invitations/{id}/accept"), Some(&cleo), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let team = &t.get("/api/booking/teams", Some(&anna)).await.json()[0];
+    assert_eq!(team["members"], json!(["Anna", "Ben"]));
+
+    // Only the known invitees were mailed (without content); the unknown address got nothing.
+    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM mail_outbox WHERE kind = 'team_invitation'")
+        .fetch_all(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(kinds.len(), 3, "Ben once, Cleo twice");
+}
+
+#[tokio::test]
+async fn team_membership_only_by_accepted_invitation_on_sqlite() {
+    invitation_flow(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn team_membership_only_by_accepted_invitation_on_postgres() {
+    invitation_flow(Backend::Postgres).await;
 }

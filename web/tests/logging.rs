@@ -100,3 +100,55 @@ async fn logs_carry_route_templates_and_ids_only() {
     // The client's network may appear, anonymised.
     assert!(logs.contains("198.51.100.0/24"), "{logs}");
 }
+
+/// The real binary, its standard error a pipe (as under systemd or with `2>file`): the log has
+/// no ANSI escape codes, even at the levels the terminal would colour (warnings included).
+#[test]
+fn logs_written_to_a_pipe_carry_no_ansi_colour_codes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confidant"));
+    for var in ["DATABASE_URL", "CONFIDANT_DATA_DIR", "CONFIDANT_PUBLIC_URL", "RUST_LOG", "NO_COLOR"] {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd
+        .args(["--listen", "127.0.0.1:0", "--sfu-bind", "127.0.0.1:0", "--sfu-tcp", "off"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // Read until the warning that mail stays queued (it follows "listening"), in a thread so
+    // that the wait is bounded.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok).take(200) {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("mail is queued") {
+                break;
+            }
+        }
+        let _ = tx.send(log);
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let log = loop {
+        if let Ok(log) = rx.try_recv() {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("listening listen="), "{log}");
+    assert!(log.contains("WARN"), "a warning is logged without --smtp-host: {log}");
+    assert!(!log.contains('\u{1b}'), "ANSI escape codes in a piped log:\n{log:?}");
+}

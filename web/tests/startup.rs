@@ -64,6 +64,7 @@ async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
             "signature_audit",
             "signature_requests",
             "signature_templates",
+            "team_invitations",
             "team_members",
             "teams",
             "walkin_profiles"

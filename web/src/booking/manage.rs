@@ -798,39 +798,18 @@ struct ContactDoc {
     message: String,
 }
 
-/// Tells the counsellor about a new contact message (inside the caller's transaction).
+/// Tells the counsellor that a contact message arrived (inside the caller's transaction). The
+/// mail carries neither the writer's name nor the message: both are read on the dashboard.
 pub async fn notify_contact(
     conn: &mut sqlx::AnyConnection,
     state: &AppState,
     host: &Host,
-    id: &str,
-    name: &str,
-    message: &str,
 ) -> Result<(), AppError> {
-    let lang = Lang::parse(&host.lang);
-    let d = contact_data(state, host, name, Some(message.to_owned()));
-    let m = render(MailKind::ContactMessage, lang, &d);
-    let to = lettre::message::Mailbox::new(
-        Some(host.name.clone()),
-        host.email.parse().map_err(|_| AppError::Internal("counsellor address".into()))?,
-    );
-    enqueue(conn, state, &OutgoingMail {
-        kind: "contact_message",
-        booking_id: None,
-        to,
-        reply_to: None,
-        subject: m.subject,
-        text: m.text,
-        html: m.html,
-        ics: None,
-        due_at: now_ms(),
-    })
-    .await?;
-    let _ = id;
-    Ok(())
+    let d = host_mail_data(state, host, "", None);
+    notify::to_host(conn, state, host, MailKind::ContactMessage, &d).await
 }
 
-fn contact_data(state: &AppState, host: &Host, name: &str, message: Option<String>) -> MailData {
+pub(super) fn host_mail_data(state: &AppState, host: &Host, name: &str, message: Option<String>) -> MailData {
     let now = Utc::now();
     MailData {
         client_name: name.to_owned(),
@@ -917,7 +896,7 @@ pub async fn reply(
     let doc: ContactDoc = serde_json::from_slice(&state.keys.contact.open(&sealed, id.as_bytes())?)
         .map_err(|e| AppError::Internal(format!("contact message: {e}")))?;
     let host = store::host_by_id(&state.db, &me.id).await?;
-    let d = contact_data(&state, &host, &doc.name, Some(text.to_owned()));
+    let d = host_mail_data(&state, &host, &doc.name, Some(text.to_owned()));
     let m = render(MailKind::ContactReply, Lang::parse(&lang), &d);
     let to = lettre::message::Mailbox::new(
         Some(doc.name.clone()),

@@ -187,11 +187,15 @@ async fn to_counsellor(
     state: &AppState,
     c: &Ctx<'_>,
     kind: MailKind,
-    reason: Option<String>,
 ) -> Result<(), AppError> {
     let lang = Lang::parse(&c.host.lang);
+    // Notifications without content: nothing the client typed (name, phone, message, a
+    // cancellation's reason) reaches the counsellor's ordinary mailbox; the dashboard shows it.
     let mut d = data(state, c, false);
-    d.reason = reason;
+    d.client_name = String::new();
+    d.phone = None;
+    d.message = None;
+    d.reason = None;
     let rendered = render(kind, lang, &d);
     let mail = OutgoingMail {
         kind: mail_kind_name(kind),
@@ -201,6 +205,31 @@ async fn to_counsellor(
         subject: rendered.subject,
         text: rendered.text,
         html: rendered.html,
+        ics: None,
+        due_at: now_ms(),
+    };
+    enqueue(conn, state, &mail).await?;
+    Ok(())
+}
+
+/// Queues a mail of `kind` to a counsellor that belongs to no booking (a contact message, a
+/// team invitation), in the counsellor's language (inside the caller's transaction).
+pub async fn to_host(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    host: &Host,
+    kind: MailKind,
+    d: &MailData,
+) -> Result<(), AppError> {
+    let m = render(kind, Lang::parse(&host.lang), d);
+    let mail = OutgoingMail {
+        kind: mail_kind_name(kind),
+        booking_id: None,
+        to: mailbox(&host.name, &host.email)?,
+        reply_to: None,
+        subject: m.subject,
+        text: m.text,
+        html: m.html,
         ics: None,
         due_at: now_ms(),
     };
@@ -221,6 +250,7 @@ fn mail_kind_name(kind: MailKind) -> &'static str {
         MailKind::CounsellorRescheduled => "counsellor_rescheduled",
         MailKind::ContactMessage => "contact_message",
         MailKind::ContactReply => "contact_reply",
+        MailKind::TeamInvitation => "team_invitation",
     }
 }
 
@@ -251,7 +281,7 @@ pub async fn created(conn: &mut sqlx::AnyConnection, state: &AppState, c: &Ctx<'
         to_client(conn, state, c, MailKind::Confirmation, None, Some("REQUEST"), now_ms()).await?;
         schedule_reminder(conn, state, c).await?;
     }
-    to_counsellor(conn, state, c, MailKind::CounsellorNew, None).await
+    to_counsellor(conn, state, c, MailKind::CounsellorNew).await
 }
 
 /// The counsellor confirmed a pending booking.
@@ -283,9 +313,9 @@ pub async fn cancelled(
 ) -> Result<(), AppError> {
     cancel_unsent(conn, &c.row.id, "reminder").await?;
     let ics = was_confirmed.then_some("CANCEL");
-    to_client(conn, state, c, MailKind::Cancellation, reason.clone(), ics, now_ms()).await?;
+    to_client(conn, state, c, MailKind::Cancellation, reason, ics, now_ms()).await?;
     if by_client {
-        to_counsellor(conn, state, c, MailKind::CounsellorCancelled, reason).await?;
+        to_counsellor(conn, state, c, MailKind::CounsellorCancelled).await?;
     }
     Ok(())
 }
@@ -298,5 +328,5 @@ pub async fn rescheduled(conn: &mut sqlx::AnyConnection, state: &AppState, c: &C
         to_client(conn, state, c, MailKind::Rescheduled, None, Some("REQUEST"), now_ms()).await?;
         schedule_reminder(conn, state, c).await?;
     }
-    to_counsellor(conn, state, c, MailKind::CounsellorRescheduled, None).await
+    to_counsellor(conn, state, c, MailKind::CounsellorRescheduled).await
 }

@@ -670,7 +670,7 @@ pub async fn contact(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    super::manage::notify_contact(&mut tx, &state, &host, &id, &valid.name, &valid.message).await?;
+    super::manage::notify_contact(&mut tx, &state, &host).await?;
     tx.commit().await?;
     tracing::info!(contact_id = %id, counsellor_id = %host.id, "contact message stored");
     Ok((StatusCode::ACCEPTED, axum::Json(Accepted { id })))

@@ -6,7 +6,9 @@
 //! bookings among those free at that time; the booking is theirs, so the database's
 //! no-overlap rule per counsellor keeps holding, and a member lost to a concurrent request
 //! passes the booking to the next free member. Any counsellor may create a team (and is its
-//! first member); members add colleagues by e-mail. Roles will narrow this later.
+//! first member); members invite colleagues by login e-mail, and only the invited counsellor,
+//! by accepting on their dashboard, becomes a member. The inviter gets the same answer whether
+//! or not an account has the address. Roles will narrow this later.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -77,6 +79,8 @@ pub struct Team {
     pub name: String,
     /// Members' names.
     pub members: Vec<String>,
+    /// Open invitations (not yet accepted, declined, withdrawn or expired).
+    pub invitations: Vec<SentInvitation>,
     /// The team's appointment types.
     pub types: Vec<TypeBody>,
 }
@@ -84,7 +88,23 @@ pub struct Team {
 async fn team_view(state: &AppState, (id, slug, name): TeamRow) -> Result<Team, AppError> {
     let members = members(state, &id).await?.into_iter().map(|h| h.name).collect();
     let types = store::team_types(&state.db, &id, false).await?.into_iter().map(TypeBody::of).collect();
-    Ok(Team { id, slug, name, members, types })
+    let invitations: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, email, expires_at FROM team_invitations
+         WHERE team_id = $1 AND expires_at > $2 ORDER BY created_at",
+    )
+    .bind(&id)
+    .bind(now_ms())
+    .fetch_all(&state.db)
+    .await?;
+    let invitations = invitations
+        .into_iter()
+        .map(|(id, email, expires)| SentInvitation {
+            id,
+            email,
+            expires_at: super::time_ms(expires),
+        })
+        .collect();
+    Ok(Team { id, slug, name, members, invitations, types })
 }
 
 /// The teams I belong to.
@@ -175,55 +195,273 @@ async fn my_team(state: &AppState, me: &Counsellor, slug: &str) -> Result<TeamRo
     Ok(team)
 }
 
-/// A colleague to add.
+/// A colleague to invite.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewMember {
+pub struct NewInvitation {
     /// Their login e-mail.
     pub email: String,
 }
 
-/// Adds a colleague (by login e-mail) to one of my teams.
-#[utoipa::path(post, path = "/api/booking/teams/{slug}/members", tag = "booking-admin",
+/// An invitation as the team's members see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SentInvitation {
+    /// Id.
+    pub id: String,
+    /// The invited login e-mail.
+    pub email: String,
+    /// Until when it can be accepted.
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+/// How long an invitation can be accepted.
+const INVITATION_TTL: chrono::Duration = chrono::Duration::days(14);
+
+/// Invites a colleague (by login e-mail) into one of my teams.
+///
+/// The answer is the same whether or not a counsellor has this address, and whether or not they
+/// are already a member (nothing about other accounts can be learnt here). Only an account with
+/// the address can accept; it is told by mail (without content) and on its dashboard. Inviting
+/// the same address again renews the invitation.
+#[utoipa::path(post, path = "/api/booking/teams/{slug}/invitations", tag = "booking-admin",
     params(("slug" = String, Path, description = "Team slug")),
-    request_body = NewMember,
+    request_body = NewInvitation,
     responses(
-        (status = 200, description = "The team", body = Team),
+        (status = 202, description = "Invited; the team with its pending invitations", body = Team),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 404, description = "`not_found`: not a team of mine", body = ErrorBody),
         (status = 409, description = "`conflict`: the team is full", body = ErrorBody),
-        (status = 422, description = "`validation_failed` naming `email`: no such counsellor", body = ErrorBody),
+        (status = 422, description = "`validation_failed` naming `email`: not an e-mail address", body = ErrorBody),
     ))]
-pub async fn add_member(
+pub async fn invite(
     State(state): State<AppState>,
     me: Counsellor,
     Path(slug): Path<String>,
-    Json(req): Json<NewMember>,
-) -> Result<axum::Json<Team>, AppError> {
+    Json(req): Json<NewInvitation>,
+) -> Result<(StatusCode, axum::Json<Team>), AppError> {
     let team = my_team(&state, &me, &slug).await?;
-    let id: Option<String> = sqlx::query_scalar("SELECT id FROM counsellors WHERE email = $1")
-        .bind(req.email.trim().to_ascii_lowercase())
-        .fetch_optional(&state.db)
-        .await?;
-    let Some(id) = id else {
-        return Err(AppError::invalid("email", "no counsellor has this login e-mail"));
-    };
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = $1")
+    let email = crate::auth::normalize_email(&req.email)?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM team_members WHERE team_id = $1)
+              + (SELECT COUNT(*) FROM team_invitations WHERE team_id = $2 AND expires_at > $3)",
+    )
+    .bind(&team.0)
+    .bind(&team.0)
+    .bind(now_ms())
+    .fetch_one(&state.db)
+    .await?;
+    if n >= MAX_MEMBERS {
+        return Err(AppError::Conflict(format!(
+            "a team has at most {MAX_MEMBERS} members and open invitations"
+        )));
+    }
+    let now = now_ms();
+    let mut tx = state.db.begin().await?;
+    // One invitation per team and address: a renewed one replaces the old.
+    sqlx::query("DELETE FROM team_invitations WHERE team_id = $1 AND email = $2")
         .bind(&team.0)
-        .fetch_one(&state.db)
+        .bind(&email)
+        .execute(&mut *tx)
+        .await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO team_invitations (id, team_id, email, invited_by, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(&team.0)
+    .bind(&email)
+    .bind(&me.id)
+    .bind(now)
+    .bind(now + INVITATION_TTL.num_milliseconds())
+    .execute(&mut *tx)
+    .await?;
+    // A counsellor with the address learns of it by mail; nobody else gets mail from here.
+    let invitee: Option<String> = sqlx::query_scalar("SELECT id FROM counsellors WHERE email = $1")
+        .bind(&email)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(invitee) = invitee.filter(|i| *i != me.id) {
+        let host = store::host_by_id(&state.db, &invitee).await?;
+        let d = super::manage::host_mail_data(&state, &host, "", None);
+        let d = confidant_booking::mail::MailData { type_name: team.2.clone(), ..d };
+        super::notify::to_host(&mut tx, &state, &host, confidant_booking::mail::MailKind::TeamInvitation, &d)
+            .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(team_id = %team.0, invitation_id = %id, counsellor_id = %me.id, "team invitation sent");
+    Ok((StatusCode::ACCEPTED, axum::Json(team_view(&state, team).await?)))
+}
+
+/// Withdraws an invitation of one of my teams.
+#[utoipa::path(delete, path = "/api/booking/teams/{slug}/invitations/{id}", tag = "booking-admin",
+    params(("slug" = String, Path, description = "Team slug"), ("id" = String, Path, description = "Invitation id")),
+    responses(
+        (status = 204, description = "Withdrawn"),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found`: not a team of mine, or no such invitation", body = ErrorBody),
+    ))]
+pub async fn withdraw(
+    State(state): State<AppState>,
+    me: Counsellor,
+    Path((slug, id)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    let team = my_team(&state, &me, &slug).await?;
+    let gone = sqlx::query("DELETE FROM team_invitations WHERE id = $1 AND team_id = $2")
+        .bind(&id)
+        .bind(&team.0)
+        .execute(&state.db)
+        .await?
+        .rows_affected();
+    if gone == 0 {
+        return Err(AppError::NotFound);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An invitation as the invited counsellor sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceivedInvitation {
+    /// Id.
+    pub id: String,
+    /// The team's slug.
+    pub team_slug: String,
+    /// The team's name.
+    pub team_name: String,
+    /// Who invited (display name), if their account still exists.
+    pub invited_by: Option<String>,
+    /// Until when it can be accepted.
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+type ReceivedRow = (String, String, String, Option<String>, i64);
+
+/// Invitations into teams for my login e-mail, not yet expired.
+#[utoipa::path(get, path = "/api/booking/invitations", tag = "booking-admin",
+    responses(
+        (status = 200, description = "Open invitations, newest first", body = [ReceivedInvitation]),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+    ))]
+pub async fn my_invitations(
+    State(state): State<AppState>,
+    me: Counsellor,
+) -> Result<axum::Json<Vec<ReceivedInvitation>>, AppError> {
+    let rows: Vec<ReceivedRow> = sqlx::query_as(
+        "SELECT i.id, t.slug, t.name, c.name, i.expires_at
+         FROM team_invitations i JOIN teams t ON t.id = i.team_id
+         LEFT JOIN counsellors c ON c.id = i.invited_by
+         WHERE i.email = $1 AND i.expires_at > $2
+           AND NOT EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = i.team_id AND m.counsellor_id = $3)
+         ORDER BY i.created_at DESC",
+    )
+    .bind(&me.email)
+    .bind(now_ms())
+    .bind(&me.id)
+    .fetch_all(&state.db)
+    .await?;
+    Ok(axum::Json(
+        rows.into_iter()
+            .map(|(id, team_slug, team_name, invited_by, expires)| ReceivedInvitation {
+                id,
+                team_slug,
+                team_name,
+                invited_by,
+                expires_at: super::time_ms(expires),
+            })
+            .collect(),
+    ))
+}
+
+/// My open invitation `id`: the team's id (404 for any other, expired or not mine).
+async fn my_invitation(state: &AppState, me: &Counsellor, id: &str) -> Result<String, AppError> {
+    sqlx::query_scalar(
+        "SELECT team_id FROM team_invitations WHERE id = $1 AND email = $2 AND expires_at > $3",
+    )
+    .bind(id)
+    .bind(&me.email)
+    .bind(now_ms())
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(AppError::NotFound)
+}
+
+/// Accepts an invitation: I become a member of the team.
+#[utoipa::path(post, path = "/api/booking/invitations/{id}/accept", tag = "booking-admin",
+    params(("id" = String, Path, description = "Invitation id")),
+    responses(
+        (status = 200, description = "The team I joined", body = Team),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no open invitation of mine with this id", body = ErrorBody),
+        (status = 409, description = "`conflict`: the team is full", body = ErrorBody),
+    ))]
+pub async fn accept(
+    State(state): State<AppState>,
+    me: Counsellor,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Team>, AppError> {
+    let team_id = my_invitation(&state, &me, &id).await?;
+    let mut tx = state.db.begin().await?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = $1")
+        .bind(&team_id)
+        .fetch_one(&mut *tx)
         .await?;
     if n >= MAX_MEMBERS {
         return Err(AppError::Conflict(format!("a team has at most {MAX_MEMBERS} members")));
     }
-    if !is_member(&state, &team.0, &id).await? {
+    let taken = sqlx::query("DELETE FROM team_invitations WHERE id = $1 AND email = $2")
+        .bind(&id)
+        .bind(&me.email)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if taken == 0 {
+        return Err(AppError::NotFound); // accepted or withdrawn meanwhile
+    }
+    let member: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND counsellor_id = $2",
+    )
+    .bind(&team_id)
+    .bind(&me.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if member == 0 {
         sqlx::query("INSERT INTO team_members (team_id, counsellor_id, added_at) VALUES ($1, $2, $3)")
-            .bind(&team.0)
-            .bind(&id)
+            .bind(&team_id)
+            .bind(&me.id)
             .bind(now_ms())
-            .execute(&state.db)
+            .execute(&mut *tx)
             .await?;
     }
+    tx.commit().await?;
+    tracing::info!(team_id = %team_id, counsellor_id = %me.id, "team invitation accepted");
+    let team: TeamRow = sqlx::query_as("SELECT id, slug, name FROM teams WHERE id = $1")
+        .bind(&team_id)
+        .fetch_one(&state.db)
+        .await?;
     Ok(axum::Json(team_view(&state, team).await?))
+}
+
+/// Declines an invitation.
+#[utoipa::path(post, path = "/api/booking/invitations/{id}/decline", tag = "booking-admin",
+    params(("id" = String, Path, description = "Invitation id")),
+    responses(
+        (status = 204, description = "Declined"),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no open invitation of mine with this id", body = ErrorBody),
+    ))]
+pub async fn decline(
+    State(state): State<AppState>,
+    me: Counsellor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    my_invitation(&state, &me, &id).await?;
+    sqlx::query("DELETE FROM team_invitations WHERE id = $1 AND email = $2")
+        .bind(&id)
+        .bind(&me.email)
+        .execute(&state.db)
+        .await?;
+    tracing::info!(invitation_id = %id, counsellor_id = %me.id, "team invitation declined");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Creates an appointment type of one of my teams.

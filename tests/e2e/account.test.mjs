@@ -1,0 +1,133 @@
+// The counsellor's account in the dashboard, through the real parts (server binary, headless
+// Chromium): the password is changed with the current one; a wrong current password and a
+// common new password are refused with a message at the form; afterwards the counsellor's other
+// login (another browser) has ended, the old password no longer works and the new one does.
+// Teams: a member invites a colleague and an unknown address alike; the colleague becomes a
+// member only by accepting on their dashboard; an open invitation can be withdrawn.
+//
+//   cargo build -p confidant && cd tests/e2e && CONFIDANT_BIN=$PWD/../../target/debug/confidant node --test account.test.mjs
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, createCounsellor, endSuite, startServer } from './harness.mjs';
+
+const EMAIL = 'konto@example.test';
+const PASSWORD = 'correct horse battery staple 42';
+const NEW_PASSWORD = 'Lindenblüte Fahrradkette Nebelhorn';
+const COLLEAGUE = 'kollegin@example.test';
+
+describe('Account: password change in the dashboard', { timeout: 5 * 60_000 }, () => {
+  const logs = [];
+  let dir;
+  let server;
+  let base;
+  let browser;
+
+  before(async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-account-'));
+    const dataDir = path.join(dir, 'data');
+    await createCounsellor(dataDir, { email: EMAIL, name: 'Kim Konto', password: PASSWORD });
+    await createCounsellor(dataDir, { email: COLLEAGUE, name: 'Lou Kollegin', password: PASSWORD });
+    ({ server, base } = await startServer({ dataDir, log: logs }));
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    await endSuite({ browser, server, logs, artifact: 'account-server.log', dir });
+  });
+
+  async function loggedIn(password = PASSWORD, email = EMAIL) {
+    const context = await browser.newContext({ locale: 'en-US' });
+    const page = await context.newPage();
+    page.setDefaultTimeout(60_000);
+    page.on('pageerror', (e) => logs.push(`[page] ${e.message}`));
+    await page.goto(`${base}/login`);
+    await page.getByTestId('email-input').fill(email);
+    await page.getByTestId('password-input').fill(password);
+    await page.getByTestId('login-button').click();
+    await page.waitForURL(`${base}/dashboard`);
+    return page;
+  }
+
+  async function submit(page, current, next, repeat = next) {
+    await page.getByTestId('current-password').fill(current);
+    await page.getByTestId('new-password').fill(next);
+    await page.getByTestId('repeat-password').fill(repeat);
+    await page.getByTestId('change-password-button').click();
+  }
+
+  it('changes the password with the current one and ends the other login', async () => {
+    const office = await loggedIn();
+    const laptop = await loggedIn();
+
+    await submit(office, 'not my password', NEW_PASSWORD);
+    const error = office.getByTestId('password-error');
+    await error.waitFor();
+    assert.match(await error.textContent(), /current password is not correct/);
+
+    await submit(office, PASSWORD, 'password1234567');
+    await office.getByTestId('password-error').filter({ hasText: 'too easy to guess' }).waitFor();
+
+    await submit(office, PASSWORD, NEW_PASSWORD, NEW_PASSWORD + 'x');
+    await office.getByTestId('password-error').filter({ hasText: 'differ' }).waitFor();
+
+    await submit(office, PASSWORD, NEW_PASSWORD);
+    await office.getByTestId('password-changed').waitFor();
+    assert.equal(await office.getByTestId('current-password').inputValue(), '', 'the form is cleared');
+
+    // This browser stays logged in; the other one is sent to the login page.
+    await office.reload();
+    await office.getByTestId('who').filter({ hasText: 'Kim Konto' }).waitFor();
+    await laptop.reload();
+    await laptop.waitForURL(`${base}/login`);
+
+    // The old password is refused, the new one works.
+    const old = await fetch(`${base}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: EMAIL, password: PASSWORD }),
+    });
+    assert.equal(old.status, 401);
+    await loggedIn(NEW_PASSWORD);
+  });
+
+  it('makes a colleague a team member only when they accept the invitation', async () => {
+    const anna = await loggedIn(NEW_PASSWORD);
+    await anna.getByTestId('booking-settings').locator('summary').click();
+    const teamForm = anna.getByTestId('team-form');
+    await teamForm.getByTestId('field-name').fill('Familienberatung');
+    await teamForm.getByTestId('field-slug').fill('familie');
+    await teamForm.getByTestId('team-create').click();
+    const block = anna.locator('[data-testid="team-block"][data-slug="familie"]');
+    await block.waitFor();
+    for (const email of [COLLEAGUE, 'niemand@example.test']) {
+      await block.getByTestId('member-form').getByTestId('field-email').fill(email);
+      await block.getByTestId('member-add').click();
+      await block.locator(`[data-testid="team-invitation-sent"][data-email="${email}"]`).waitFor();
+    }
+    assert.equal(await block.getByTestId('team-members').textContent(), 'Members: Kim Konto', 'nobody was added');
+
+    // The colleague sees the invitation without opening the settings, and accepts it.
+    const lou = await loggedIn(PASSWORD, COLLEAGUE);
+    const invitation = lou.locator('[data-testid="team-invitation"][data-team="familie"]');
+    await invitation.waitFor();
+    assert.match(await invitation.textContent(), /Kim Konto invites you to the team “Familienberatung”/);
+    await invitation.getByTestId('team-invitation-accept').click();
+    await lou.locator('[data-testid="team-block"][data-slug="familie"]').waitFor();
+    assert.equal(await lou.getByTestId('team-invitation').count(), 0);
+
+    // The inviter sees the new member; the unknown address's invitation is withdrawn.
+    await anna.reload();
+    await anna.getByTestId('booking-settings').locator('summary').click();
+    await block.getByTestId('team-members').filter({ hasText: 'Members: Kim Konto, Lou Kollegin' }).waitFor();
+    const open = block.locator('[data-testid="team-invitation-sent"][data-email="niemand@example.test"]');
+    await open.getByTestId('team-invitation-withdraw').click();
+    await open.waitFor({ state: 'detached' });
+    assert.equal(await block.getByTestId('team-invitation-sent').count(), 0);
+  });
+});
