@@ -35,6 +35,9 @@ impl Directory for OneRoom {
     fn room_policy<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Option<RoomPolicy>, Error>> {
         Box::pin(async move { Ok((room == "r").then_some(RoomPolicy { allow_unencrypted: false })) })
     }
+    fn login_active<'a>(&'a self, _login: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move { Ok(true) })
+    }
     fn end_room<'a>(&'a self, _room: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move { Ok(()) })
     }
@@ -129,7 +132,7 @@ fuzz_target!(|data: &[u8]| {
                     Conn { tx: Some(in_tx), rx: out_rx, task }
                 })
                 .collect();
-            let host = hub.host_token("r", "Counsellor").expect("host token");
+            let host = hub.host_token("r", "Counsellor", "login").expect("host token");
             let join = format!(r#"{{"type":"join","v":1,"room":"r","token":"{host}"}}"#);
             let (mut lobby, mut token) = (String::new(), String::new());
             let lines = std::iter::once(format!(">{join}")).chain(text.split('\n').take(48).map(str::to_owned));
@@ -140,7 +143,11 @@ fuzz_target!(|data: &[u8]| {
                 };
                 let frame = frame.replace("$L", &lobby).replace("$T", &token);
                 if let Some(tx) = &conns[who].tx {
-                    let inbound = if frame == "#binary" { Inbound::Binary(4) } else { Inbound::Text(frame) };
+                    let inbound = match frame.as_str() {
+                        "#binary" => Inbound::Binary(4),
+                        "#too-large" => Inbound::TooLarge,
+                        _ => Inbound::Text(frame),
+                    };
                     let _ = tx.unbounded_send(Ok(inbound));
                 }
                 for _ in 0..16 {

@@ -753,7 +753,7 @@ impl Hub {
         let Some(name) = clean_name(name) else {
             conn.me.send(&error_msg(
                 ErrorCode::InvalidName,
-                "name must be 1-80 characters without control characters",
+                "name must be 1-80 characters without control or bidi characters",
             ));
             return Flow::Continue;
         };

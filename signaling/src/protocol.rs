@@ -491,7 +491,7 @@ pub enum ErrorCode {
     WrongRoom,
     /// The join link is unknown, expired, revoked or its session has ended.
     LinkInvalid,
-    /// The display name is empty, too long or has control characters.
+    /// The display name is empty, too long or has control or bidi override/isolate characters.
     InvalidName,
     /// Only a host may do this.
     Forbidden,

@@ -825,6 +825,21 @@ async fn admitted(s: &Setup, host: &mut Client, name: &str) -> (Client, serde_js
     (g, token)
 }
 
+/// A host and an admitted, joined guest "Alex" in a hub whose resume grace outlasts the test:
+/// `(setup, host, guest, guest's join token, guest's joined message)`.
+async fn host_and_joined_guest() -> (Setup, Client, Client, serde_json::Value, serde_json::Value) {
+    let s = setup_with(HubConfig {
+        resume_grace: Duration::from_secs(20),
+        ..HubConfig::default()
+    })
+    .await;
+    let (mut h, _) = host(&s).await;
+    let (mut g, token) = admitted(&s, &mut h, "Alex").await;
+    g.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
+    let joined = g.until("joined").await;
+    (s, h, g, token, joined)
+}
+
 /// A fresh connection joining with `token` is refused as `invalid_token` and closed (1008).
 async fn token_refused(s: &Setup, token: &serde_json::Value) {
     let mut c = Client::connect(&s.hub);
@@ -835,15 +850,7 @@ async fn token_refused(s: &Setup, token: &serde_json::Value) {
 
 #[tokio::test]
 async fn removed_guest_is_told_closed_and_neither_token_brings_it_back() {
-    let s = setup_with(HubConfig {
-        resume_grace: Duration::from_secs(20),
-        ..HubConfig::default()
-    })
-    .await;
-    let (mut h, _) = host(&s).await;
-    let (mut g, token) = admitted(&s, &mut h, "Alex").await;
-    g.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
-    let joined = g.until("joined").await;
+    let (s, mut h, mut g, token, joined) = host_and_joined_guest().await;
     let (gid, secret) = (
         joined["participant_id"].clone(),
         joined["resume_token"].clone(),
@@ -871,15 +878,7 @@ async fn removed_guest_is_told_closed_and_neither_token_brings_it_back() {
 
 #[tokio::test]
 async fn a_guest_removed_while_reconnecting_cannot_resume() {
-    let s = setup_with(HubConfig {
-        resume_grace: Duration::from_secs(20),
-        ..HubConfig::default()
-    })
-    .await;
-    let (mut h, _) = host(&s).await;
-    let (mut g, token) = admitted(&s, &mut h, "Alex").await;
-    g.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
-    let joined = g.until("joined").await;
+    let (s, mut h, g, _, joined) = host_and_joined_guest().await;
     drop(g);
     assert_eq!(
         h.until("participant_updated").await["participant"]["connected"],
