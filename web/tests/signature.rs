@@ -1195,3 +1195,173 @@ async fn cli_verifies_files_and_opens_the_escrow() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 26: the evidence is read strictly wherever it is verified (HTTP, command line), the
+/// request id is bound through the chain's genesis, and events after the seal are reported as
+/// outside it, with the sealed head shown.
+#[tokio::test]
+async fn evidence_is_read_strictly_and_post_seal_events_are_reported() {
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("strict@example.org", "Strict").await;
+    let (sent, document, evidence) = signed(&t, &cookie).await;
+    let text = serde_json::to_string(&evidence).unwrap();
+    let verify_text = |text: String| {
+        let (t, cookie, document) = (&t, &cookie, &document);
+        async move { verify(t, cookie, document, &Value::String(text)).await }
+    };
+
+    // Genuine, sent as its exact text: valid; the head shown is the sealed one, and the
+    // `sealed` event after it is listed as outside the seal.
+    let ok = verify_text(text.clone()).await;
+    assert_eq!(ok["valid"], true, "{ok}");
+    assert_eq!(ok["audit_head"], evidence["sealed"]["bundle"]["audit_head"]);
+    assert_eq!(ok["audit_event_count"], 5);
+    assert_eq!(ok["events_after_seal"], json!(["sealed"]));
+    assert_eq!(evidence["request_id"], sent.request_id.as_str());
+
+    // A second signer name inside the sealed bundle: bundle_changed, naming the fault.
+    let name = evidence["sealed"]["bundle"]["signer_name"]
+        .as_str()
+        .unwrap();
+    let anchor = format!("\"signer_name\":{}", serde_json::to_string(name).unwrap());
+    assert!(text.contains(&anchor));
+    let dup = text.replacen(&anchor, &format!("{anchor},\"signer_name\":\"Eve\""), 1);
+    let r = verify_text(dup.clone()).await;
+    assert_eq!(reason(&r), "bundle_changed", "{r}");
+    assert_eq!(r["parse_fault"], "duplicate_key");
+    assert_eq!(r["parse_path"], "sealed.bundle.signer_name");
+
+    // A form value twice: form_data_changed.
+    let dup_form = text.replacen(
+        "\"form_data\":{",
+        "\"form_data\":{\"client_name\":\"Eve\",",
+        1,
+    );
+    let r = verify_text(dup_form).await;
+    assert_eq!(
+        (reason(&r), r["parse_path"].as_str()),
+        ("form_data_changed", Some("form_data.client_name"))
+    );
+
+    // An upper-case key id: bundle_changed when parsing, not unknown_key.
+    let key_id = evidence["sealed"]["key_id"].as_str().unwrap();
+    let upper = text.replace(key_id, &key_id.to_uppercase());
+    let r = verify_text(upper).await;
+    assert_eq!(
+        (reason(&r), r["parse_fault"].as_str()),
+        ("bundle_changed", Some("invalid_value"))
+    );
+
+    // Another request id: the genesis no longer matches.
+    let mut moved = evidence.clone();
+    moved["request_id"] = json!(uuid::Uuid::new_v4().to_string());
+    let r = verify(&t, &cookie, &document, &moved).await;
+    assert_eq!(
+        (reason(&r), r["chain_fault"].as_str()),
+        ("chain_broken", Some("genesis_mismatch"))
+    );
+    assert_eq!(r["chain_index"], 0);
+
+    // The post-seal event dropped, or a forged one appended: still consistent with the seal,
+    // and the report says which events the seal does not cover.
+    let mut dropped = evidence.clone();
+    dropped["audit"]["events"].as_array_mut().unwrap().pop();
+    let r = verify(&t, &cookie, &document, &dropped).await;
+    assert_eq!(
+        (r["valid"].as_bool(), &r["events_after_seal"]),
+        (Some(true), &json!([]))
+    );
+    // A ceremony event after the seal cannot be.
+    let events = evidence["audit"]["events"].as_array().unwrap();
+    let last = events.last().unwrap();
+    let seq = last["seq"].as_u64().unwrap() + 1;
+    let at_ms = last["at_ms"].as_i64().unwrap() + 1;
+    let prev = confidant_signature::Digest::from_hex(last["hash"].as_str().unwrap()).unwrap();
+    let forged = confidant_signature::audit::AuditEvent {
+        seq,
+        kind: confidant_signature::audit::AuditKind::ConsentGiven,
+        at_ms,
+        detail: "late".into(),
+        prev_hash: prev,
+        hash: prev,
+    };
+    let forged = confidant_signature::audit::AuditEvent {
+        hash: forged.compute_hash(),
+        ..forged
+    };
+    let mut appended = evidence.clone();
+    appended["audit"]["events"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::to_value(&forged).unwrap());
+    let r = verify(&t, &cookie, &document, &appended).await;
+    assert_eq!(
+        (reason(&r), r["chain_fault"].as_str()),
+        ("chain_broken", Some("kind_after_seal"))
+    );
+
+    // Submissions: a key twice is refused with 422 naming it (here in a fresh request).
+    let tpl = template(&t, &cookie).await;
+    let other = send(&t, &cookie, &tpl).await;
+    open(&t, &other.token).await;
+    let body = serde_json::to_string(&submission(synthetic_signature())).unwrap();
+    let body = body.replacen("\"fields\":{", "\"fields\":{\"client_name\":\"Eve\",", 1);
+    let body = body.replacen(
+        "\"signer_name\":",
+        "\"signer_name\":\"Eve\",\"signer_name\":",
+        1,
+    );
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("/api/sign/{}", other.token))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let r = t.send(req).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(
+        problems(&r)[0],
+        ("fields.client_name".to_owned(), "duplicate_key".to_owned())
+    );
+
+    // The command line reads the same file the same way.
+    let data = t.dir.path().join("data");
+    let files = tempfile::tempdir().unwrap();
+    let doc_path = files.path().join("document.html");
+    let ev_path = files.path().join("evidence.json");
+    std::fs::write(&doc_path, &document).unwrap();
+    std::fs::write(&ev_path, &dup).unwrap();
+    let out = confidant_cli(
+        &data,
+        &[
+            "signature",
+            "verify",
+            doc_path.to_str().unwrap(),
+            ev_path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (reason(&report), report["parse_fault"].as_str()),
+        ("bundle_changed", Some("duplicate_key"))
+    );
+    // A file whose own members are duplicated is not an evidence file: exit 2, named.
+    std::fs::write(&ev_path, text.replacen('{', "{\"format\":\"x\",", 1)).unwrap();
+    let out = confidant_cli(
+        &data,
+        &[
+            "signature",
+            "verify",
+            doc_path.to_str().unwrap(),
+            ev_path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("duplicate_key"));
+}

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use confidant_signature::bundle::{SealedBundle, VerifyingKey};
-use confidant_signature::submission;
 use confidant_signature::verify::Verification;
+use confidant_signature::{strict, submission};
 use serde::Serialize;
 
 use super::keys::{self, SEALING_PUBLIC_FILE};
-use super::{DynamicsSummary, EvidenceFile, VerificationResult};
+use super::{DynamicsSummary, VerificationResult};
 use crate::config::{Settings, SignatureCommand};
 
 /// Exit status of a valid verification.
@@ -101,15 +101,17 @@ pub fn verify_files(
 ) -> Result<(Verification, String), String> {
     let document = read(document)?;
     let evidence_bytes = read(evidence)?;
-    let file = EvidenceFile::parse(&evidence_bytes).ok_or_else(|| {
-        format!(
-            "{} is not an evidence file ({})",
-            evidence.display(),
-            super::EVIDENCE_FORMAT
-        )
-    })?;
     let trusted = trusted_keys(settings, public_keys)?;
-    let verification = file.verify(&document, &trusted);
+    let verification =
+        confidant_signature::evidence::verify_file(&evidence_bytes, &document, &trusted).map_err(
+            |e| {
+                format!(
+                    "{} is not an evidence file ({}): {e}",
+                    evidence.display(),
+                    super::EVIDENCE_FORMAT
+                )
+            },
+        )?;
     let report = serde_json::to_string_pretty(&VerificationResult::from(&verification))
         .map_err(|e| e.to_string())?;
     Ok((verification, report))
@@ -135,9 +137,13 @@ struct Opened {
 pub fn escrow_open(key: &Path, bundle: &Path) -> Result<String, String> {
     let secret = keys::read_key_32(key).map_err(|e| e.to_string())?;
     let bytes = read(bundle)?;
-    let sealed = match EvidenceFile::parse(&bytes) {
-        Some(file) => serde_json::from_value::<SealedBundle>(file.sealed)
-            .map_err(|e| format!("the evidence file's sealed bundle does not parse: {e}"))?,
+    let read = strict::read(&bytes).map_err(|e| format!("{}: {e}", bundle.display()))?;
+    let sealed = match read.member("sealed") {
+        Some(sealed) => match sealed.faults.into_iter().next() {
+            Some(fault) => Err(fault),
+            None => strict::typed::<SealedBundle>(&sealed.value, "sealed"),
+        }
+        .map_err(|e| format!("the evidence file's sealed bundle does not parse: {e}"))?,
         None => SealedBundle::from_json(&bytes).map_err(|e| {
             format!(
                 "{} is neither an evidence file nor a sealed bundle: {e}",
