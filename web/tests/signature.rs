@@ -1365,3 +1365,518 @@ async fn evidence_is_read_strictly_and_post_seal_events_are_reported() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("duplicate_key"));
 }
+
+/// One evidence file of the corpus: its name, its bytes, and what `confidant signature verify`
+/// must say (`valid`, an invalid reason, or `refused` for exit 2).
+type CorpusCase = (&'static str, Vec<u8>, &'static str);
+
+fn with(v: &Value, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut v = v.clone();
+    edit(&mut v);
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// Re-hash (and optionally re-seal) an edited bundle.
+fn resealed(
+    evidence: &Value,
+    key: Option<&confidant_signature::bundle::SealingKey>,
+    edit: impl FnOnce(&mut confidant_signature::bundle::EvidenceBundle),
+) -> Vec<u8> {
+    let mut sealed: confidant_signature::bundle::SealedBundle =
+        serde_json::from_value(evidence["sealed"].clone()).unwrap();
+    edit(&mut sealed.bundle);
+    let sealed = match key {
+        Some(key) => {
+            sealed.bundle.key_id = key.key_id();
+            confidant_signature::bundle::seal(sealed.bundle, key).unwrap()
+        }
+        None => {
+            sealed.bundle_sha256 = sealed.bundle.digest().unwrap();
+            sealed
+        }
+    };
+    with(evidence, |e| {
+        e["sealed"] = serde_json::to_value(&sealed).unwrap()
+    })
+}
+
+/// An audit event appended with correct links.
+fn appended(evidence: &Value, kind: confidant_signature::audit::AuditKind) -> Vec<u8> {
+    let events = evidence["audit"]["events"].as_array().unwrap();
+    let last = events.last().unwrap();
+    let prev = confidant_signature::Digest::from_hex(last["hash"].as_str().unwrap()).unwrap();
+    let mut e = confidant_signature::audit::AuditEvent {
+        seq: last["seq"].as_u64().unwrap() + 1,
+        kind,
+        at_ms: last["at_ms"].as_i64().unwrap() + 1000,
+        detail: "appended later".into(),
+        prev_hash: prev,
+        hash: prev,
+    };
+    e.hash = e.compute_hash();
+    with(evidence, |v| {
+        v["audit"]["events"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::to_value(&e).unwrap())
+    })
+}
+
+/// Issue 26: genuine evidence from the server and tampered variants, each verified by
+/// `confidant signature verify` with the published public key; the verdicts are written to
+/// `CONFIDANT_EVIDENCE_CORPUS` (default `target/evidence-corpus`) with the files, and
+/// `tools/verify_evidence.py --corpus` (run by scripts/test.sh) must agree on every one.
+#[tokio::test]
+async fn evidence_corpus_for_the_second_verifier() {
+    use confidant_signature::audit::AuditKind;
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("corpus@example.org", "Corpus").await;
+    let (sent, document, evidence) = signed(&t, &cookie).await;
+    let download = t
+        .get(
+            &format!("/api/signatures/requests/{}/evidence", sent.request_id),
+            Some(&cookie),
+        )
+        .await
+        .body;
+    let text = serde_json::to_string(&evidence).unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let other = confidant_signature::bundle::SealingKey::from_pkcs8(
+        &confidant_signature::bundle::SealingKey::generate_pkcs8(&rng).unwrap(),
+    )
+    .unwrap();
+    let name = evidence["sealed"]["bundle"]["signer_name"]
+        .as_str()
+        .unwrap();
+    let name_json = format!("\"signer_name\":{}", serde_json::to_string(name).unwrap());
+    let key_id = evidence["sealed"]["key_id"].as_str().unwrap().to_owned();
+    let width = evidence["sealed"]["bundle"]["capture_context"]["canvas_width"]
+        .as_f64()
+        .unwrap();
+    let width_text = format!(
+        "\"canvas_width\":{}",
+        confidant_signature::canonical::f64_text(width)
+    );
+    assert!(text.contains(&width_text), "{width_text}");
+
+    let cases: Vec<CorpusCase> = vec![
+        ("genuine-as-downloaded", download, "valid"),
+        ("genuine-compact", text.clone().into_bytes(), "valid"),
+        (
+            "post-seal-event-dropped",
+            with(&evidence, |v| {
+                v["audit"]["events"].as_array_mut().unwrap().pop();
+            }),
+            "valid",
+        ),
+        (
+            "post-seal-archived-appended",
+            appended(&evidence, AuditKind::Archived),
+            "valid",
+        ),
+        (
+            "ceremony-event-after-seal",
+            appended(&evidence, AuditKind::ConsentGiven),
+            "chain_broken",
+        ),
+        (
+            "request-id-changed",
+            with(&evidence, |v| v["request_id"] = json!("another-request")),
+            "chain_broken",
+        ),
+        (
+            "genesis-changed",
+            with(&evidence, |v| {
+                v["audit"]["genesis"] = json!("00".repeat(32))
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-seq",
+            with(&evidence, |v| v["audit"]["events"][2]["seq"] = json!(7)),
+            "chain_broken",
+        ),
+        (
+            "event-kind",
+            with(&evidence, |v| {
+                v["audit"]["events"][1]["kind"] = json!("capture_started")
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-at-ms",
+            with(&evidence, |v| {
+                let at = v["audit"]["events"][3]["at_ms"].as_i64().unwrap();
+                v["audit"]["events"][3]["at_ms"] = json!(at - 1)
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-detail",
+            with(&evidence, |v| {
+                v["audit"]["events"][0]["detail"] = json!("edited")
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-prev-hash",
+            with(&evidence, |v| {
+                v["audit"]["events"][4]["prev_hash"] = json!("11".repeat(32))
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-hash",
+            with(&evidence, |v| {
+                v["audit"]["events"][4]["hash"] = json!("22".repeat(32))
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-removed",
+            with(&evidence, |v| {
+                v["audit"]["events"].as_array_mut().unwrap().remove(1);
+            }),
+            "chain_broken",
+        ),
+        (
+            "chain-truncated",
+            with(&evidence, |v| {
+                v["audit"]["events"].as_array_mut().unwrap().truncate(3);
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-unknown-kind",
+            with(&evidence, |v| {
+                v["audit"]["events"][1]["kind"] = json!("signed")
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-unknown-field",
+            with(&evidence, |v| v["audit"]["events"][2]["note"] = json!("x")),
+            "chain_broken",
+        ),
+        (
+            "signer-name-edited",
+            with(&evidence, |v| {
+                v["sealed"]["bundle"]["signer_name"] = json!("Eve")
+            }),
+            "bundle_changed",
+        ),
+        (
+            "signer-name-rehashed",
+            resealed(&evidence, None, |b| b.signer_name = "Eve".into()),
+            "seal_invalid",
+        ),
+        (
+            "resealed-with-another-key",
+            resealed(&evidence, Some(&other), |b| b.signer_name = "Eve".into()),
+            "unknown_key",
+        ),
+        (
+            "document-hash-rehashed",
+            resealed(&evidence, None, |b| {
+                b.document_sha256 = confidant_signature::sha256(b"x")
+            }),
+            "seal_invalid",
+        ),
+        (
+            "sealed-at-edited",
+            with(&evidence, |v| {
+                let at = v["sealed"]["bundle"]["sealed_at_ms"].as_i64().unwrap();
+                v["sealed"]["bundle"]["sealed_at_ms"] = json!(at + 1)
+            }),
+            "bundle_changed",
+        ),
+        (
+            "audit-count-edited",
+            with(&evidence, |v| {
+                v["sealed"]["bundle"]["audit_event_count"] = json!(4)
+            }),
+            "bundle_changed",
+        ),
+        (
+            "pixel-ratio-edited",
+            with(&evidence, |v| {
+                v["sealed"]["bundle"]["capture_context"]["pixel_ratio"] = json!(3.5)
+            }),
+            "bundle_changed",
+        ),
+        (
+            "envelope-nonce-edited",
+            with(&evidence, |v| {
+                v["sealed"]["bundle"]["biometric_envelope"]["nonce"] = json!("AAAAAAAAAAAAAAAA")
+            }),
+            "bundle_changed",
+        ),
+        (
+            "bundle-sha-edited",
+            with(&evidence, |v| {
+                v["sealed"]["bundle_sha256"] = json!("33".repeat(32))
+            }),
+            "bundle_changed",
+        ),
+        (
+            "signature-edited",
+            with(&evidence, |v| {
+                let s = v["sealed"]["signature"].as_str().unwrap();
+                let mut raw = base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+                raw[0] ^= 1;
+                v["sealed"]["signature"] =
+                    json!(base64::engine::general_purpose::STANDARD.encode(raw));
+            }),
+            "seal_invalid",
+        ),
+        (
+            "signature-short",
+            with(&evidence, |v| {
+                let s = v["sealed"]["signature"].as_str().unwrap();
+                let raw = base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+                v["sealed"]["signature"] =
+                    json!(base64::engine::general_purpose::STANDARD.encode(&raw[..63]));
+            }),
+            "bundle_changed",
+        ),
+        (
+            "key-id-upper-case",
+            text.replace(&key_id, &key_id.to_uppercase()).into_bytes(),
+            "bundle_changed",
+        ),
+        (
+            "key-id-unknown",
+            with(&evidence, |v| {
+                v["sealed"]["key_id"] = json!("0123456789abcdef")
+            }),
+            "unknown_key",
+        ),
+        (
+            "digest-upper-case",
+            with(&evidence, |v| {
+                let d = v["sealed"]["bundle"]["image_sha256"]
+                    .as_str()
+                    .unwrap()
+                    .to_uppercase();
+                v["sealed"]["bundle"]["image_sha256"] = json!(d)
+            }),
+            "bundle_changed",
+        ),
+        (
+            "bundle-unknown-field",
+            with(&evidence, |v| v["sealed"]["bundle"]["note"] = json!("x")),
+            "bundle_changed",
+        ),
+        (
+            "bundle-missing-field",
+            with(&evidence, |v| {
+                v["sealed"]["bundle"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("signer_name");
+            }),
+            "bundle_changed",
+        ),
+        (
+            "duplicate-signer-name",
+            text.replacen(
+                &name_json,
+                &format!("{name_json},\"signer_name\":\"Eve\""),
+                1,
+            )
+            .into_bytes(),
+            "bundle_changed",
+        ),
+        (
+            "duplicate-signer-name-first",
+            text.replacen(
+                &name_json,
+                &format!("\"signer_name\":\"Eve\",{name_json}"),
+                1,
+            )
+            .into_bytes(),
+            "bundle_changed",
+        ),
+        (
+            "float-written-as-integer",
+            text.replacen(
+                &width_text,
+                &format!("\"canvas_width\":{}", width as i64),
+                1,
+            )
+            .into_bytes(),
+            if width.fract() == 0.0 {
+                "bundle_changed"
+            } else {
+                "valid"
+            },
+        ),
+        (
+            "float-with-exponent",
+            text.replacen(&width_text, &format!("\"canvas_width\":{width:e}"), 1)
+                .into_bytes(),
+            "bundle_changed",
+        ),
+        (
+            "integer-as-float",
+            with(&evidence, |v| v["sealed"]["bundle"]["version"] = json!(1.0)),
+            "bundle_changed",
+        ),
+        (
+            "form-value-edited",
+            with(&evidence, |v| v["form_data"]["client_name"] = json!("Eve")),
+            "form_data_changed",
+        ),
+        (
+            "form-field-added",
+            with(&evidence, |v| v["form_data"]["extra"] = json!("")),
+            "form_data_changed",
+        ),
+        (
+            "form-value-not-string",
+            with(&evidence, |v| {
+                v["form_data"]["consent_recording"] = json!(true)
+            }),
+            "form_data_changed",
+        ),
+        (
+            "form-duplicate-field",
+            text.replacen(
+                "\"form_data\":{",
+                "\"form_data\":{\"client_name\":\"Eve\",",
+                1,
+            )
+            .into_bytes(),
+            "form_data_changed",
+        ),
+        (
+            "audit-duplicate-detail",
+            {
+                let d = format!(
+                    "\"detail\":{}",
+                    serde_json::to_string(&evidence["audit"]["events"][2]["detail"]).unwrap()
+                );
+                let at = text.match_indices(&d).next().unwrap().0 + d.len();
+                format!("{},\"detail\":\"x\"{}", &text[..at], &text[at..]).into_bytes()
+            },
+            "chain_broken",
+        ),
+        (
+            "at-ms-with-exponent",
+            {
+                let at = evidence["audit"]["events"][1]["at_ms"].as_i64().unwrap();
+                text.replacen(
+                    &format!("\"at_ms\":{at}"),
+                    &format!("\"at_ms\":{:e}", at as f64),
+                    1,
+                )
+                .into_bytes()
+            },
+            "chain_broken",
+        ),
+        (
+            "image-edited",
+            with(&evidence, |v| {
+                let s = v["image_svg"]
+                    .as_str()
+                    .unwrap()
+                    .replacen("<path", "<path data-x=\"1\"", 1);
+                v["image_svg"] = json!(s)
+            }),
+            "image_changed",
+        ),
+        (
+            "image-left-out",
+            with(&evidence, |v| {
+                v.as_object_mut().unwrap().remove("image_svg");
+            }),
+            "valid",
+        ),
+        (
+            "duplicate-format",
+            text.replacen('{', "{\"format\":\"confidant-signature-evidence/1\",", 1)
+                .into_bytes(),
+            "refused",
+        ),
+        (
+            "unknown-top-level-member",
+            with(&evidence, |v| v["note"] = json!("x")),
+            "refused",
+        ),
+        (
+            "request-id-missing",
+            with(&evidence, |v| {
+                v.as_object_mut().unwrap().remove("request_id");
+            }),
+            "refused",
+        ),
+        (
+            "other-format",
+            with(&evidence, |v| {
+                v["format"] = json!("confidant-signature-evidence/2")
+            }),
+            "refused",
+        ),
+        ("not-json", b"{\"format\":".to_vec(), "refused"),
+        ("an-array", b"[]".to_vec(), "refused"),
+    ];
+
+    let dir = std::env::var_os("CONFIDANT_EVIDENCE_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/evidence-corpus"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = t.dir.path().join("data");
+    std::fs::write(dir.join("document.html"), &document).unwrap();
+    std::fs::copy(
+        data.join("signature-sealing-public.key"),
+        dir.join("public.key"),
+    )
+    .unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut manifest = Vec::new();
+    for (i, (name, bytes, want)) in cases.into_iter().enumerate() {
+        let file = format!("{i:02}-{name}.json");
+        std::fs::write(dir.join(&file), &bytes).unwrap();
+        let out = confidant_cli(
+            elsewhere.path(),
+            &[
+                "signature",
+                "verify",
+                dir.join("document.html").to_str().unwrap(),
+                dir.join(&file).to_str().unwrap(),
+                "--public-key",
+                dir.join("public.key").to_str().unwrap(),
+            ],
+        );
+        let exit = out.status.code().unwrap();
+        let mut expected = if exit == 2 {
+            json!({})
+        } else {
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        };
+        let got = match exit {
+            0 => "valid",
+            2 => "refused",
+            _ => expected["reason"].as_str().unwrap_or("?"),
+        };
+        assert_eq!(
+            got,
+            want,
+            "{file}: {expected} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        expected["exit"] = json!(exit);
+        manifest.push(json!({"file": file, "expected": expected}));
+    }
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&json!({
+            "document": "document.html",
+            "public_keys": ["public.key"],
+            "cases": manifest,
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+}
