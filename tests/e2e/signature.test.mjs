@@ -138,6 +138,9 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     await page.waitForURL(`${base}/dashboard`);
     await page.getByTestId('sig-templates-empty').waitFor();
     await page.getByTestId('sig-requests-empty').waitFor();
+    // The server generated the escrow pair itself: the dashboard warns that the private half
+    // is still on the server.
+    await page.getByTestId('sig-escrow-warning').waitFor();
 
     await page.locator('.signature-new-template summary').click();
     await page.getByTestId('sig-template-title').fill(TEMPLATE_TITLE);
@@ -229,6 +232,13 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     const done = page.getByTestId('sign-success');
     await done.waitFor();
     assert.match(await done.getAttribute('data-bundle-sha256'), /^[0-9a-f]{64}$/);
+    // The signer is pointed at the centre's published sealing keys, which the page can fetch.
+    const href = await page.getByTestId('sign-keys-link').getAttribute('href');
+    assert.equal(href, '/.well-known/confidant-signature-keys.json');
+    const keys = await (await page.request.get(`${base}${href}`)).json();
+    assert.equal(keys.format, 'confidant-signature-keys/1');
+    assert.equal(keys.keys.length, 1);
+    assert.equal(keys.keys[0].algorithm, 'Ed25519');
   });
 
   step('the dashboard shows the signature, verified, with dynamics matching the drawn timing', async () => {

@@ -1880,3 +1880,184 @@ async fn evidence_corpus_for_the_second_verifier() {
     )
     .unwrap();
 }
+
+/// Issue 26: every sealing key, current and retired, is published at a stable public URL; the
+/// command line fetches that document from the running server and trusts it; rotating the key
+/// keeps the evidence the old key sealed valid; the escrow pair is made off the server.
+#[tokio::test]
+async fn published_keys_are_fetched_by_the_cli_and_rotation_keeps_evidence_valid() {
+    const WELL_KNOWN: &str = "/.well-known/confidant-signature-keys.json";
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("keys@example.org", "Keys").await;
+    let (_, document, evidence) = signed(&t, &cookie).await;
+    let key_id = evidence["sealed"]["key_id"].as_str().unwrap().to_owned();
+
+    // Public, no login: id, algorithm, public key and validity of each key.
+    let r = t.get(WELL_KNOWN, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.header("cache-control").unwrap().starts_with("public"));
+    let published = r.json();
+    assert_eq!(published["format"], "confidant-signature-keys/1");
+    let keys = published["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["key_id"], key_id.as_str());
+    assert_eq!(keys[0]["algorithm"], "Ed25519");
+    assert!(keys[0]["valid_from_ms"].as_i64().unwrap() > 0);
+    assert_eq!(keys[0]["valid_until_ms"], Value::Null);
+
+    let files = tempfile::tempdir().unwrap();
+    let doc = files.path().join("document.html");
+    let ev = files.path().join("evidence.json");
+    std::fs::write(&doc, &document).unwrap();
+    std::fs::write(&ev, serde_json::to_vec(&evidence).unwrap()).unwrap();
+    let elsewhere = files.path().join("elsewhere");
+    let cli = |dir: std::path::PathBuf, args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            confidant_cli(&dir, &args)
+        })
+    };
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let verify_args = |extra: &[String]| {
+        let mut a = vec!["signature".into(), "verify".into(), s(&doc), s(&ev)];
+        a.extend_from_slice(extra);
+        a
+    };
+
+    // Off the server, trusting only what the server publishes, fetched by the CLI.
+    let addr = t.serve_tcp().await;
+    let url = format!("http://{addr}{WELL_KNOWN}");
+    let out = cli(
+        elsewhere.clone(),
+        verify_args(&["--keys-url".into(), url.clone()]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The saved document works as a key file too; one with a key not matching its id does not.
+    let saved = files.path().join("keys.json");
+    std::fs::write(&saved, published.to_string()).unwrap();
+    let out = cli(
+        elsewhere.clone(),
+        verify_args(&["--public-key".into(), s(&saved)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let mut forged = published.clone();
+    forged["keys"][0]["key_id"] = json!("0123456789abcdef");
+    std::fs::write(&saved, forged.to_string()).unwrap();
+    let out = cli(
+        elsewhere.clone(),
+        verify_args(&["--public-key".into(), s(&saved)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = cli(
+        elsewhere.clone(),
+        verify_args(&["--keys-url".into(), format!("http://{addr}/healthz")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "not a key document");
+
+    // Rotation: a new current key; the old one retired but still published and trusted.
+    let data = t.dir.path().join("data");
+    let out = cli(
+        data.clone(),
+        vec!["signature".into(), "rotate-sealing-key".into()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_ne!(new_id, key_id);
+    let out = cli(data.clone(), verify_args(&[])).await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "old evidence after rotation: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let keys = confidant::signature::keys::load_or_create(t.settings()).unwrap();
+    assert_eq!(keys.sealing.key_id(), new_id);
+    assert_eq!(keys.trusted.len(), 2);
+    assert_eq!(keys.published[0].key_id, key_id);
+    assert!(keys.published[0].valid_until_ms.is_some());
+    assert_eq!(keys.published[1].key_id, new_id);
+    assert_eq!(keys.published[1].valid_until_ms, None);
+    let v = confidant_signature::evidence::verify_file(
+        &serde_json::to_vec(&evidence).unwrap(),
+        &document,
+        &keys.trusted,
+    )
+    .unwrap();
+    assert!(v.is_valid(), "{v:?}");
+
+    // The dashboard's key status: a warning while the generated escrow private key is here.
+    let status = t.get("/api/signatures/keys", Some(&cookie)).await.json();
+    assert_eq!(status["escrow_private_key_on_server"], true, "{status}");
+    assert_eq!(status["keys_url"], WELL_KNOWN);
+    std::fs::remove_file(data.join("escrow-private-key.MOVE-OFF-THIS-SERVER")).unwrap();
+    let status = t.get("/api/signatures/keys", Some(&cookie)).await.json();
+    assert_eq!(status["escrow_private_key_on_server"], false);
+    assert_eq!(
+        t.get("/api/signatures/keys", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The escrow pair, made on another machine: the private key in a new 0600 file, the
+    // public key printed; never over an existing file.
+    let private = files.path().join("escrow.key");
+    let out = cli(
+        elsewhere.clone(),
+        vec![
+            "signature".into(),
+            "escrow-keygen".into(),
+            "--private-key-out".into(),
+            s(&private),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(mode(&private), 0o600);
+    let secret = confidant::signature::keys::read_key_32(&private).unwrap();
+    assert_eq!(
+        hex::encode(confidant_signature::escrow::public_key_from_secret(&secret).as_bytes()),
+        public
+    );
+    let out = cli(
+        elsewhere,
+        vec![
+            "signature".into(),
+            "escrow-keygen".into(),
+            "--private-key-out".into(),
+            s(&private),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an existing key file is never overwritten"
+    );
+}

@@ -504,6 +504,59 @@ fn download(body: Vec<u8>, content_type: &'static str, filename: String) -> Resp
     resp
 }
 
+/// The state of the signature keys, for the dashboard.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyStatus {
+    /// The current sealing key's id.
+    pub sealing_key_id: String,
+    /// The escrow public key's id.
+    pub escrow_key_id: String,
+    /// Whether the generated escrow private key is still in the data directory (the dashboard
+    /// warns until it is moved off the server).
+    pub escrow_private_key_on_server: bool,
+    /// Where the sealing keys are published.
+    pub keys_url: String,
+}
+
+/// The state of the signature keys: ids, where they are published, and whether the escrow
+/// private key is still on this server.
+#[utoipa::path(get, path = "/api/signatures/keys", tag = "signatures",
+    responses(
+        (status = 200, description = "Key status", body = KeyStatus),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+    ))]
+pub async fn key_status(State(state): State<AppState>, _me: Counsellor) -> axum::Json<KeyStatus> {
+    let keys = &state.signature.keys;
+    axum::Json(KeyStatus {
+        sealing_key_id: keys.sealing.key_id(),
+        escrow_key_id: keys.escrow.key_id(),
+        escrow_private_key_on_server: super::keys::escrow_private_key_left(&state.config).is_some(),
+        keys_url: "/.well-known/confidant-signature-keys.json".to_owned(),
+    })
+}
+
+/// Seconds a published key document may be cached (a rotation shows within this time).
+const KEY_DOCUMENT_MAX_AGE_SECS: u32 = 300;
+
+/// Every sealing key of this server, current and retired, with its id, algorithm and validity:
+/// what a court expert or a lawyer trusts to verify evidence (`confidant signature verify
+/// --keys-url`). Public, no personal data.
+#[utoipa::path(get, path = "/.well-known/confidant-signature-keys.json", tag = "signatures",
+    responses(
+        (status = 200, description = "The key document", body = super::keys::KeyDocument),
+    ))]
+pub async fn published_keys(State(state): State<AppState>) -> Response {
+    let doc = super::keys::KeyDocument {
+        format: super::keys::KEY_DOCUMENT_FORMAT.to_owned(),
+        keys: state.signature.keys.published.clone(),
+    };
+    let mut resp = axum::Json(doc).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={KEY_DOCUMENT_MAX_AGE_SECS}")) {
+        resp.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    resp
+}
+
 /// The exact document bytes that were (or are to be) signed, as a download.
 #[utoipa::path(get, path = "/api/signatures/requests/{id}/document", tag = "signatures",
     params(("id" = uuid::Uuid, Path, description = "Request id")),
