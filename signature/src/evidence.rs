@@ -86,21 +86,8 @@ pub fn verify_read(
     }) {
         return Err(fault.clone());
     }
-    let shell: Shell = serde_path_to_error::deserialize(&read.value).map_err(|e| {
-        let message = e.inner().to_string();
-        let fault = if message.starts_with("unknown field") {
-            StrictFault::UnknownField
-        } else if message.starts_with("missing field") {
-            StrictFault::MissingField
-        } else {
-            StrictFault::InvalidValue
-        };
-        StrictError {
-            fault,
-            path: message.split('`').nth(1).unwrap_or_default().to_owned(),
-            message,
-        }
-    })?;
+    let shell: Shell =
+        serde_path_to_error::deserialize(&read.value).map_err(|e| strict::typed_error(&e, ""))?;
     if shell.format != EVIDENCE_FORMAT {
         return Err(StrictError {
             fault: StrictFault::InvalidValue,
@@ -152,8 +139,12 @@ mod tests {
         })
     }
 
+    fn text_of(value: &Value) -> String {
+        String::from_utf8(to_canonical_json(value).expect("json")).expect("utf8")
+    }
+
     fn file_text(f: &Fixture) -> String {
-        String::from_utf8(to_canonical_json(&file_value(f, &f.chain)).expect("json")).expect("utf8")
+        text_of(&file_value(f, &f.chain))
     }
 
     fn run(f: &Fixture, text: &str) -> Result<Verification, StrictError> {
@@ -240,7 +231,7 @@ mod tests {
         // Not a map of strings: refused by type, same step.
         let mut value = file_value(&f, &f.chain);
         value["form_data"]["age"] = json!(34);
-        let text = String::from_utf8(to_canonical_json(&value).expect("json")).expect("utf8");
+        let text = text_of(&value);
         assert_eq!(malformed(run(&f, &text)).0, EvidencePart::FormData);
     }
 
@@ -337,7 +328,7 @@ mod tests {
         }
         let mut value = file_value(&f, &forged);
         value["request_id"] = json!("ceremony-0002");
-        let text = String::from_utf8(to_canonical_json(&value).expect("json")).expect("utf8");
+        let text = text_of(&value);
         assert!(matches!(
             run(&f, &text).expect("evidence").reason(),
             Some(InvalidReason::ChainBroken(ChainError {
@@ -352,7 +343,7 @@ mod tests {
         let f = Fixture::new();
         let valid_after = |chain: &AuditChain| {
             let value = file_value(&f, chain);
-            let text = String::from_utf8(to_canonical_json(&value).expect("json")).expect("utf8");
+            let text = text_of(&value);
             match run(&f, &text).expect("evidence") {
                 Verification::Valid(v) => {
                     assert_eq!(
@@ -382,7 +373,7 @@ mod tests {
             .append(AuditKind::ConsentGiven, 1_750_000_009_000, "late")
             .expect("append");
         let value = file_value(&f, &forged);
-        let text = String::from_utf8(to_canonical_json(&value).expect("json")).expect("utf8");
+        let text = text_of(&value);
         assert_eq!(
             run(&f, &text).expect("evidence").reason(),
             Some(&InvalidReason::ChainBroken(ChainError {

@@ -184,28 +184,7 @@ pub fn read(bytes: &[u8]) -> Result<Read, StrictError> {
 /// Read `value` (found at `path` in a larger document) as a `T`: no unknown or missing members,
 /// every value of the right type and encoding, and written exactly as `T` writes it.
 pub fn typed<T: DeserializeOwned + Serialize>(value: &Value, path: &str) -> Result<T, StrictError> {
-    let typed: T = serde_path_to_error::deserialize(value).map_err(|e| {
-        let message = e.inner().to_string();
-        let inner = e.path().to_string();
-        let mut at = if inner == "." {
-            path.to_owned()
-        } else {
-            join_key(path, &inner)
-        };
-        let fault = if message.starts_with("unknown field") {
-            StrictFault::UnknownField
-        } else if message.starts_with("missing field") {
-            StrictFault::MissingField
-        } else {
-            StrictFault::InvalidValue
-        };
-        if fault == StrictFault::MissingField {
-            if let Some(name) = message.split('`').nth(1) {
-                at = join_key(&at, name);
-            }
-        }
-        StrictError::new(fault, at, message)
-    })?;
+    let typed: T = serde_path_to_error::deserialize(value).map_err(|e| typed_error(&e, path))?;
     let back = serde_json::to_value(&typed)
         .map_err(|e| StrictError::new(StrictFault::InvalidValue, path, e.to_string()))?;
     if let Some(at) = first_difference(value, &back, path) {
@@ -228,6 +207,34 @@ pub fn typed<T: DeserializeOwned + Serialize>(value: &Value, path: &str) -> Resu
         ));
     }
     Ok(typed)
+}
+
+/// The fault and path of an error reading a value at `path` as a type (`serde`'s messages name
+/// unknown and missing members).
+pub(crate) fn typed_error(
+    e: &serde_path_to_error::Error<serde_json::Error>,
+    path: &str,
+) -> StrictError {
+    let message = e.inner().to_string();
+    let inner = e.path().to_string();
+    let mut at = if inner == "." {
+        path.to_owned()
+    } else {
+        join_key(path, &inner)
+    };
+    let fault = if message.starts_with("unknown field") {
+        StrictFault::UnknownField
+    } else if message.starts_with("missing field") {
+        StrictFault::MissingField
+    } else {
+        StrictFault::InvalidValue
+    };
+    if fault == StrictFault::MissingField {
+        if let Some(name) = message.split('`').nth(1) {
+            at = join_key(&at, name);
+        }
+    }
+    StrictError::new(fault, at, message)
 }
 
 /// Strictly parse a whole document as a `T`: the first fault of [`read`], else [`typed`].
