@@ -453,9 +453,27 @@ def read_public_key(path):
     return raw
 
 
+def keys_of_file(path):
+    """A published key document (§7) or a single 32-byte key file."""
+    raw = open(path, "rb").read()
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and doc.get("format") == "confidant-signature-keys/1":
+        keys = []
+        for k in doc["keys"]:
+            public = bytes.fromhex(k["public_key"])
+            if k["algorithm"] != "Ed25519" or len(public) != 32 or key_id(public) != k["key_id"]:
+                raise ValueError(f"{path}: key {k['key_id']} does not match its id")
+            keys.append(public)
+        return keys
+    return [read_public_key(path)]
+
+
 def trusted_keys(paths):
     return {key_id(raw): Ed25519PublicKey.from_public_bytes(raw)
-            for raw in (read_public_key(p) for p in paths)}
+            for p in paths for raw in keys_of_file(p)}
 
 
 def run(document_path, evidence_path, key_paths):

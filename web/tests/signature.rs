@@ -1833,6 +1833,12 @@ async fn evidence_corpus_for_the_second_verifier() {
         dir.join("public.key"),
     )
     .unwrap();
+    // And the key document the server publishes, as a second way to name the trusted key.
+    let published = t
+        .get("/.well-known/confidant-signature-keys.json", None)
+        .await
+        .body;
+    std::fs::write(dir.join("keys.json"), published).unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let mut manifest = Vec::new();
     for (i, (name, bytes, want)) in cases.into_iter().enumerate() {
@@ -1847,6 +1853,8 @@ async fn evidence_corpus_for_the_second_verifier() {
                 dir.join(&file).to_str().unwrap(),
                 "--public-key",
                 dir.join("public.key").to_str().unwrap(),
+                "--public-key",
+                dir.join("keys.json").to_str().unwrap(),
             ],
         );
         let exit = out.status.code().unwrap();
@@ -1873,7 +1881,7 @@ async fn evidence_corpus_for_the_second_verifier() {
         dir.join("manifest.json"),
         serde_json::to_vec_pretty(&json!({
             "document": "document.html",
-            "public_keys": ["public.key"],
+            "public_keys": ["public.key", "keys.json"],
             "cases": manifest,
         }))
         .unwrap(),
