@@ -148,6 +148,18 @@ section "cargo test --workspace (SQLite; tests that name PostgreSQL use it too)"
 cargo test --workspace
 
 # ---------------------------------------------------------------------------------------------
+section "Second verifier (tools/verify_evidence.py, from signature/FORMAT.md) on the evidence corpus"
+# The corpus (genuine evidence from the server and tampered variants, with the verdicts of
+# `confidant signature verify`) was written by the signature test above; the Python verifier
+# must agree on every file.
+if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
+  echo "cryptography missing: installing it with pip"
+  python3 -m pip install --quiet --disable-pip-version-check cryptography \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages cryptography
+fi
+python3 tools/verify_evidence.py --corpus "${CONFIDANT_EVIDENCE_CORPUS:-$ROOT/target/evidence-corpus}"
+
+# ---------------------------------------------------------------------------------------------
 section "cargo test -p confidant on PostgreSQL (the server's whole suite, second backend)"
 CONFIDANT_TEST_BACKEND=postgres cargo test -p confidant
 

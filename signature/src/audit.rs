@@ -73,6 +73,9 @@ impl AuditKind {
         AuditKind::CaptureEnded,
         AuditKind::Submitted,
     ];
+
+    /// The only kinds an event after the sealed head may have (they are outside the seal).
+    pub const AFTER_SEAL: [AuditKind; 2] = [AuditKind::Sealed, AuditKind::Archived];
 }
 
 /// One entry of the trail.
@@ -172,6 +175,27 @@ pub enum ChainFault {
     /// shorter than the recorded event count).
     #[error("chain head does not match the sealed head")]
     HeadMismatch,
+    /// The genesis hash is not the one derived from the evidence's context (request id).
+    #[error("genesis does not match the request id")]
+    GenesisMismatch,
+    /// An event after the sealed head is of a kind that cannot follow a seal.
+    #[error("event of a kind that cannot follow the seal")]
+    KindAfterSeal,
+}
+
+impl ChainFault {
+    /// Stable machine-readable code (`seq_mismatch`, …).
+    pub fn code(self) -> &'static str {
+        match self {
+            ChainFault::SeqMismatch => "seq_mismatch",
+            ChainFault::PrevHashMismatch => "prev_hash_mismatch",
+            ChainFault::HashMismatch => "hash_mismatch",
+            ChainFault::TimeWentBackwards => "time_went_backwards",
+            ChainFault::HeadMismatch => "head_mismatch",
+            ChainFault::GenesisMismatch => "genesis_mismatch",
+            ChainFault::KindAfterSeal => "kind_after_seal",
+        }
+    }
 }
 
 /// A verification failure at event `index`.

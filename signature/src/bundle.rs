@@ -26,12 +26,15 @@ use crate::escrow::{self, Envelope, EscrowError, EscrowPublicKey};
 use crate::format::{self, FormatError};
 use crate::hexbytes::{b64, sha256, Digest};
 use crate::render;
+use crate::strict::{self, StrictError};
 use crate::submission::{PointerType, ValidSignature};
 
 /// Evidence bundle format version.
 pub const BUNDLE_VERSION: u32 = 1;
 /// Name of the time-series format inside the envelope.
 pub const TIME_SERIES_FORMAT: &str = "CSIG/1";
+/// Length of an Ed25519 seal signature, bytes.
+pub const SIGNATURE_LEN: usize = 64;
 /// Longest signer name, bytes.
 pub const MAX_SIGNER_NAME: usize = 256;
 
@@ -79,6 +82,7 @@ pub struct EvidenceBundle {
     /// [`BUNDLE_VERSION`].
     pub version: u32,
     /// Id of the sealing key.
+    #[serde(with = "crate::hexbytes::key_id_hex")]
     pub key_id: String,
     /// SHA-256 of the document bytes shown.
     pub document_sha256: Digest,
@@ -327,11 +331,12 @@ pub struct SealedBundle {
     /// The bundle.
     pub bundle: EvidenceBundle,
     /// Sealing key id.
+    #[serde(with = "crate::hexbytes::key_id_hex")]
     pub key_id: String,
     /// SHA-256 of the bundle's canonical JSON.
     pub bundle_sha256: Digest,
-    /// Ed25519 signature, canonical base64 of 64 bytes.
-    #[serde(with = "b64")]
+    /// Ed25519 signature, canonical base64 of exactly [`SIGNATURE_LEN`] bytes.
+    #[serde(with = "b64::exact")]
     pub signature: Vec<u8>,
 }
 
@@ -341,9 +346,10 @@ impl SealedBundle {
         to_canonical_json(self)
     }
 
-    /// Parse stored JSON (strict: unknown fields rejected).
-    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
+    /// Parse stored JSON strictly ([`crate::strict`]: no duplicate keys, unknown or missing
+    /// fields, non-canonical numbers, wrongly cased hex or wrong lengths).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, StrictError> {
+        strict::from_slice(bytes)
     }
 }
 

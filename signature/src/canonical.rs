@@ -7,8 +7,11 @@
 //!   other code points below U+0020 as `\u00xx` (lower-case hex); everything else, including
 //!   non-ASCII, as raw UTF-8. No Unicode normalisation is applied: callers hash exactly the
 //!   strings they were given.
-//! * Integers in plain decimal. Non-integers (only finite values exist in JSON) in the shortest
-//!   form that reads back to the same `f64` (`serde_json`'s formatter), e.g. `400.0`, `0.1`.
+//! * Integers (JSON numbers read as `u64`/`i64`) in plain decimal. Floats ([`f64_text`]): the
+//!   shortest digits that read back to the same `f64`, in fixed notation with at least one
+//!   fractional digit when the decimal exponent is in −5..=15 (`400.0`, `0.1`, `0.00001`),
+//!   else as `d[.ddd]e±x` (`1e-6`, `1.25e+16`). Written here, not by `serde_json`, whose float
+//!   formatter has changed between versions.
 //! * `null`, `true`, `false` as such; arrays keep their order.
 //!
 //! This writer does not depend on `serde_json`'s map ordering (the `preserve_order` feature may
@@ -43,13 +46,72 @@ pub fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// The canonical spelling of a JSON number: integers in decimal, floats by [`f64_text`].
+pub fn number_text(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(v) if n.is_f64() => f64_text(v),
+        _ => n.to_string(),
+    }
+}
+
+/// Lowest decimal exponent written in fixed notation.
+const FIXED_MIN_EXP: i32 = -5;
+/// Highest decimal exponent written in fixed notation (16 significant digits before the point).
+const FIXED_MAX_EXP: i32 = 15;
+
+/// The canonical spelling of a finite `f64`: shortest round-trip digits; fixed notation with at
+/// least one fractional digit for decimal exponents −5..=15, else `d[.ddd]e±x` with `+` on
+/// positive exponents. `-0.0` keeps its sign.
+pub fn f64_text(v: f64) -> String {
+    // Rust's `{:e}` gives the shortest round-trip digits: "-1.25e16", "5e-324", "0e0".
+    let sci = format!("{v:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut out = String::from(sign);
+    if (FIXED_MIN_EXP..=FIXED_MAX_EXP).contains(&exp) {
+        if exp >= 0 {
+            let int_len = usize::try_from(exp).unwrap_or(0) + 1;
+            if digits.len() <= int_len {
+                out.push_str(&digits);
+                out.push_str(&"0".repeat(int_len - digits.len()));
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..int_len]);
+                out.push('.');
+                out.push_str(&digits[int_len..]);
+            }
+        } else {
+            out.push_str("0.");
+            out.push_str(&"0".repeat(usize::try_from(-exp - 1).unwrap_or(0)));
+            out.push_str(&digits);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        if exp > 0 {
+            out.push('+');
+        }
+        out.push_str(&exp.to_string());
+    }
+    out
+}
+
 /// Write a JSON value canonically.
 pub fn write_value(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::Number(n) => out.extend_from_slice(number_text(n).as_bytes()),
         Value::String(s) => write_string(out, s),
         Value::Array(items) => {
             out.push(b'[');
@@ -109,6 +171,22 @@ pub fn form_data_canonical(fields: &BTreeMap<String, String>) -> Vec<u8> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    proptest::proptest! {
+        #[test]
+        fn float_text_reads_back_and_matches_serde_json_today(bits in proptest::prelude::any::<u64>()) {
+            let v = f64::from_bits(bits);
+            if v.is_finite() {
+                let text = f64_text(v);
+                let back: f64 = text.parse().expect("number");
+                proptest::prop_assert_eq!(back.to_bits(), v.to_bits());
+                // The formatter in the lock file writes the same; should it change, the
+                // canonical form does not.
+                let n = serde_json::Number::from_f64(v).expect("finite");
+                proptest::prop_assert_eq!(text, n.to_string());
+            }
+        }
+    }
 
     #[test]
     fn keys_sorted_no_whitespace() {

@@ -94,6 +94,7 @@ pub struct Envelope {
     /// Format version ([`ENVELOPE_VERSION`]).
     pub version: u8,
     /// Key id of the escrow public key it is sealed to.
+    #[serde(with = "crate::hexbytes::key_id_hex")]
     pub recipient_key_id: String,
     /// Ephemeral X25519 public key.
     #[serde(with = "b64::fixed")]
@@ -101,8 +102,8 @@ pub struct Envelope {
     /// AES-GCM nonce.
     #[serde(with = "b64::fixed")]
     pub nonce: [u8; 12],
-    /// Ciphertext with the 16-byte tag appended.
-    #[serde(with = "b64")]
+    /// Ciphertext with the 16-byte tag appended (at least the tag).
+    #[serde(with = "b64::ciphertext")]
     pub ciphertext: Vec<u8>,
 }
 

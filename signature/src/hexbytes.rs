@@ -88,6 +88,34 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
+/// Serde helpers: a key id, exactly 16 lower-case hex characters (the first 8 bytes of a
+/// SHA-256), refused in any other spelling.
+pub(crate) mod key_id_hex {
+    use super::*;
+
+    /// Whether `s` is a key id in its one spelling.
+    pub(crate) fn is_key_id(s: &str) -> bool {
+        s.len() == 16
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+
+    pub(crate) fn serialize<S: Serializer>(id: &str, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(id)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_key_id(&s) {
+            Ok(s)
+        } else {
+            Err(serde::de::Error::custom(
+                "expected a key id of 16 lower-case hex characters",
+            ))
+        }
+    }
+}
+
 /// Serde helpers: byte strings as standard, padded base64, with a canonical-form check on input.
 pub(crate) mod b64 {
     use super::*;
@@ -109,6 +137,48 @@ pub(crate) mod b64 {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
         decode(&s).ok_or_else(|| serde::de::Error::custom("expected canonical base64"))
+    }
+
+    /// Exactly `N` bytes, kept as a `Vec` (for Ed25519 signatures).
+    pub(crate) mod exact {
+        use super::*;
+
+        pub(crate) use super::serialize;
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+            let v = super::deserialize(d)?;
+            if v.len() == crate::bundle::SIGNATURE_LEN {
+                Ok(v)
+            } else {
+                Err(serde::de::Error::custom(format!(
+                    "expected {} bytes, got {}",
+                    crate::bundle::SIGNATURE_LEN,
+                    v.len()
+                )))
+            }
+        }
+    }
+
+    /// At least the 16 bytes of an AES-GCM tag (an envelope's ciphertext).
+    pub(crate) mod ciphertext {
+        use super::*;
+
+        /// Length of the AES-GCM tag, bytes.
+        const TAG_LEN: usize = 16;
+
+        pub(crate) use super::serialize;
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+            let v = super::deserialize(d)?;
+            if v.len() >= TAG_LEN {
+                Ok(v)
+            } else {
+                Err(serde::de::Error::custom(format!(
+                    "expected at least {TAG_LEN} bytes (the tag), got {}",
+                    v.len()
+                )))
+            }
+        }
     }
 
     /// Fixed-length variant.

@@ -29,8 +29,10 @@ pub mod bundle;
 pub mod canonical;
 pub mod dynamics;
 pub mod escrow;
+pub mod evidence;
 pub mod format;
 pub mod render;
+pub mod strict;
 pub mod submission;
 pub mod verify;
 

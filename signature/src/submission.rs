@@ -402,6 +402,21 @@ pub fn parse_with(bytes: &[u8], limits: &Limits) -> Result<Submission, Submissio
             max: limits.max_bytes,
         });
     }
+    // A key twice would be read differently by different parsers: refused, naming its path.
+    // Number spellings are free here (the pad's `JSON.stringify` writes `400` for 400.0); the
+    // values are quantised into the canonical CSIG/1 series.
+    let read = crate::strict::read(bytes).map_err(|e| SubmissionError::Malformed {
+        message: e.to_string(),
+    })?;
+    if let Some(dup) = read
+        .faults
+        .iter()
+        .find(|f| f.fault == crate::strict::StrictFault::DuplicateKey)
+    {
+        return Err(SubmissionError::Malformed {
+            message: dup.to_string(),
+        });
+    }
     serde_json::from_slice(bytes).map_err(|e| SubmissionError::Malformed {
         message: e.to_string(),
     })

@@ -4,15 +4,23 @@
 //!
 //! | step | check                                                                 | reason on failure |
 //! |-----:|-----------------------------------------------------------------------|-------------------|
-//! | 1    | sealed JSON parses strictly (no unknown fields, canonical hex/base64)  | `BundleChanged`   |
+//! | 1    | sealed JSON parses strictly ([`crate::strict`])                        | `BundleChanged` / `Malformed` |
 //! | 2    | `key_id` of the seal is one of the trusted keys                        | `UnknownKey`      |
 //! | 3    | SHA-256 of the bundle's canonical JSON equals `bundle_sha256`          | `BundleChanged`   |
 //! | 4    | Ed25519 signature over (domain, key_id, bundle_sha256) verifies        | `SealInvalid`     |
 //! | 5    | bundle names the same key as the seal; binding hash consistent         | `BundleChanged`   |
 //! | 6    | SHA-256(document bytes) equals `document_sha256`                       | `DocumentChanged` |
-//! | 7    | SHA-256(canonical form data) equals `form_data_sha256`                 | `FormDataChanged` |
-//! | 8    | audit chain verifies; its first `audit_event_count` events end in `audit_head` | `ChainBroken` |
+//! | 7    | form data parsed strictly; SHA-256(canonical form data) equals `form_data_sha256` | `FormDataChanged` |
+//! | 8    | audit chain parsed strictly; genesis from the context; links verify; its first `audit_event_count` events end in `audit_head`; later events only `sealed`/`archived` | `ChainBroken` |
 //! | 9    | if an image is given, SHA-256(image) equals `image_sha256`             | `ImageChanged`    |
+//!
+//! A part that does not parse strictly fails at its step with [`InvalidReason::Malformed`],
+//! whose code is the step's (`bundle_changed`, `form_data_changed`, `chain_broken`,
+//! `image_changed`).
+//!
+//! Events after the sealed head (`sealed`, `archived`) are **outside the seal**: they are
+//! checked as links of the chain, but nothing signs them, so they are reported separately
+//! ([`Verified::events_after_seal`]) and the head reported is the sealed one.
 //!
 //! A bundle edited after sealing fails step 3 (`BundleChanged`). An edited bundle whose
 //! `bundle_sha256` was recomputed to match, or an edited signature, fails step 4
@@ -22,9 +30,24 @@
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::audit::{AuditChain, ChainError};
+use crate::audit::{genesis_hash, AuditChain, AuditKind, ChainError, ChainFault};
 use crate::bundle::{binding_hash, seal_message, signature_valid, SealedBundle, VerifyingKey};
 use crate::hexbytes::{sha256, Digest};
+use crate::strict::StrictError;
+
+/// The part of the evidence a strict-parsing fault is in; it decides the step that fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidencePart {
+    /// The sealed bundle (step 1, `bundle_changed`).
+    Sealed,
+    /// The form data (step 7, `form_data_changed`).
+    FormData,
+    /// The audit chain or its context, the request id (step 8, `chain_broken`).
+    Audit,
+    /// The signature image (step 9, `image_changed`).
+    Image,
+}
 
 /// Why evidence is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -53,6 +76,15 @@ pub enum InvalidReason {
     /// The stored signature image differs from the sealed image hash.
     #[error("the signature image has changed")]
     ImageChanged,
+    /// A part of the evidence does not parse strictly (duplicate key, unknown field,
+    /// non-canonical number, wrong encoding or length): not what was sealed.
+    #[error("the {part:?} part does not parse strictly: {error}")]
+    Malformed {
+        /// Which part.
+        part: EvidencePart,
+        /// The fault, with its path.
+        error: StrictError,
+    },
 }
 
 impl InvalidReason {
@@ -66,8 +98,35 @@ impl InvalidReason {
             InvalidReason::ChainBroken(_) => "chain_broken",
             InvalidReason::UnknownKey { .. } => "unknown_key",
             InvalidReason::ImageChanged => "image_changed",
+            InvalidReason::Malformed { part, .. } => match part {
+                EvidencePart::Sealed => "bundle_changed",
+                EvidencePart::FormData => "form_data_changed",
+                EvidencePart::Audit => "chain_broken",
+                EvidencePart::Image => "image_changed",
+            },
         }
     }
+
+    /// For `chain_broken`: the index of the first bad event and its fault code (a malformed
+    /// chain is `malformed`, at the event the fault is in, else 0).
+    pub fn chain_position(&self) -> Option<(usize, &'static str)> {
+        match self {
+            InvalidReason::ChainBroken(e) => Some((e.index, e.fault.code())),
+            InvalidReason::Malformed {
+                part: EvidencePart::Audit,
+                error,
+            } => Some((event_index(&error.path), "malformed")),
+            _ => None,
+        }
+    }
+}
+
+/// The event index of a path like `audit.events[3].detail` (0 when none).
+fn event_index(path: &str) -> usize {
+    path.split_once("events[")
+        .and_then(|(_, rest)| rest.split(']').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Facts established by a successful verification.
@@ -83,8 +142,14 @@ pub struct Verified {
     pub signer_name: String,
     /// Sealing time, Unix ms.
     pub sealed_at_ms: i64,
-    /// Head of the whole audit chain (may extend past the sealed head).
+    /// The sealed audit head: the hash of event `audit_event_count − 1` (the genesis hash if
+    /// the count is 0).
     pub audit_head: Digest,
+    /// How many audit events the seal covers.
+    pub audit_event_count: u64,
+    /// The kinds of the events after the sealed head, in order. They link to the sealed head
+    /// but no seal covers them: they may be dropped or added without it showing.
+    pub events_after_seal: Vec<AuditKind>,
 }
 
 /// Outcome of [`verify`].
@@ -121,35 +186,65 @@ pub struct Evidence<'a> {
     pub sealed_json: &'a [u8],
     /// The audit chain.
     pub audit: &'a AuditChain,
+    /// The chain's context (the request id): when given, the genesis must be derived from it.
+    pub audit_context: Option<&'a str>,
     /// The stored SVG, if it should be checked too.
     pub image_svg: Option<&'a [u8]>,
 }
 
-/// Verify evidence against the trusted sealing keys.
-pub fn verify(evidence: &Evidence<'_>, trusted_keys: &[VerifyingKey]) -> Verification {
-    match SealedBundle::from_json(evidence.sealed_json) {
-        Ok(sealed) => verify_sealed(evidence, &sealed, trusted_keys),
-        Err(_) => Verification::Invalid(InvalidReason::BundleChanged),
-    }
+/// Evidence whose parts were parsed separately, each possibly malformed (see
+/// [`crate::evidence`]); a malformed part fails at its own step.
+#[derive(Debug, Clone)]
+pub struct Parts<'a> {
+    /// Exact document bytes.
+    pub document: &'a [u8],
+    /// The sealed bundle.
+    pub sealed: Result<SealedBundle, StrictError>,
+    /// Canonical form data.
+    pub form_data_canonical: Result<Vec<u8>, StrictError>,
+    /// The audit chain.
+    pub audit: Result<AuditChain, StrictError>,
+    /// The chain's context, see [`Evidence::audit_context`].
+    pub audit_context: Option<Result<String, StrictError>>,
+    /// The image, if present.
+    pub image_svg: Option<Result<Vec<u8>, StrictError>>,
 }
 
-/// Verify an already parsed sealed bundle (`evidence.sealed_json` is ignored).
-pub fn verify_sealed(
-    evidence: &Evidence<'_>,
-    sealed: &SealedBundle,
-    trusted_keys: &[VerifyingKey],
-) -> Verification {
-    match check(evidence, sealed, trusted_keys) {
+/// Verify evidence against the trusted sealing keys.
+pub fn verify(evidence: &Evidence<'_>, trusted_keys: &[VerifyingKey]) -> Verification {
+    verify_parts(
+        &Parts {
+            document: evidence.document,
+            sealed: SealedBundle::from_json(evidence.sealed_json),
+            form_data_canonical: Ok(evidence.form_data_canonical.to_vec()),
+            audit: Ok(evidence.audit.clone()),
+            audit_context: evidence.audit_context.map(|c| Ok(c.to_owned())),
+            image_svg: evidence.image_svg.map(|i| Ok(i.to_vec())),
+        },
+        trusted_keys,
+    )
+}
+
+/// Verify separately parsed parts against the trusted sealing keys.
+pub fn verify_parts(parts: &Parts<'_>, trusted_keys: &[VerifyingKey]) -> Verification {
+    match check(parts, trusted_keys) {
         Ok(v) => Verification::Valid(v),
         Err(r) => Verification::Invalid(r),
     }
 }
 
-fn check(
-    evidence: &Evidence<'_>,
-    sealed: &SealedBundle,
-    trusted_keys: &[VerifyingKey],
-) -> Result<Verified, InvalidReason> {
+fn malformed(part: EvidencePart) -> impl FnOnce(&StrictError) -> InvalidReason {
+    move |e| InvalidReason::Malformed {
+        part,
+        error: e.clone(),
+    }
+}
+
+fn check(parts: &Parts<'_>, trusted_keys: &[VerifyingKey]) -> Result<Verified, InvalidReason> {
+    let sealed = parts
+        .sealed
+        .as_ref()
+        .map_err(malformed(EvidencePart::Sealed))?;
     let key = trusted_keys
         .iter()
         .find(|k| k.key_id() == sealed.key_id)
@@ -173,17 +268,47 @@ fn check(
     {
         return Err(InvalidReason::BundleChanged);
     }
-    if sha256(evidence.document) != bundle.document_sha256 {
+    if sha256(parts.document) != bundle.document_sha256 {
         return Err(InvalidReason::DocumentChanged);
     }
-    if sha256(evidence.form_data_canonical) != bundle.form_data_sha256 {
+    let form = parts
+        .form_data_canonical
+        .as_ref()
+        .map_err(malformed(EvidencePart::FormData))?;
+    if sha256(form) != bundle.form_data_sha256 {
         return Err(InvalidReason::FormDataChanged);
     }
-    let audit_head = evidence
+    let audit = parts
         .audit
+        .as_ref()
+        .map_err(malformed(EvidencePart::Audit))?;
+    if let Some(context) = &parts.audit_context {
+        let context = context.as_ref().map_err(malformed(EvidencePart::Audit))?;
+        if audit.genesis() != genesis_hash(context) {
+            return Err(InvalidReason::ChainBroken(ChainError {
+                index: 0,
+                fault: ChainFault::GenesisMismatch,
+            }));
+        }
+    }
+    audit
         .verify_prefix(bundle.audit_event_count, &bundle.audit_head)
         .map_err(InvalidReason::ChainBroken)?;
-    if let Some(image) = evidence.image_svg {
+    // Only the kinds that follow a seal may follow the sealed head.
+    let sealed_count = usize::try_from(bundle.audit_event_count).unwrap_or(usize::MAX);
+    let after = audit.events().get(sealed_count..).unwrap_or_default();
+    if let Some((i, _)) = after
+        .iter()
+        .enumerate()
+        .find(|(_, e)| !AuditKind::AFTER_SEAL.contains(&e.kind))
+    {
+        return Err(InvalidReason::ChainBroken(ChainError {
+            index: sealed_count + i,
+            fault: ChainFault::KindAfterSeal,
+        }));
+    }
+    if let Some(image) = &parts.image_svg {
+        let image = image.as_ref().map_err(malformed(EvidencePart::Image))?;
         if sha256(image) != bundle.image_sha256 {
             return Err(InvalidReason::ImageChanged);
         }
@@ -194,7 +319,9 @@ fn check(
         binding_sha256: bundle.binding_sha256,
         signer_name: bundle.signer_name.clone(),
         sealed_at_ms: bundle.sealed_at_ms,
-        audit_head,
+        audit_head: bundle.audit_head,
+        audit_event_count: bundle.audit_event_count,
+        events_after_seal: after.iter().map(|e| e.kind).collect(),
     })
 }
 
@@ -237,6 +364,7 @@ mod tests {
                     form_data_canonical: &self.form,
                     sealed_json: &self.sealed_json,
                     audit: &self.audit,
+                    audit_context: Some("ceremony-0001"),
                     image_svg: Some(&self.image),
                 },
                 &self.keys,
@@ -258,7 +386,16 @@ mod tests {
             Verification::Valid(ok) => {
                 assert_eq!(ok.key_id, f.key.key_id());
                 assert_eq!(ok.signer_name, "Ana Example");
-                assert_eq!(ok.audit_head, f.chain.head());
+                // The head reported is the sealed one; the later event is listed as unsealed.
+                assert_eq!(ok.audit_head, f.sealed.bundle.audit_head);
+                assert_eq!(ok.audit_event_count, 5);
+                assert_eq!(
+                    ok.events_after_seal,
+                    f.chain.events()[5..]
+                        .iter()
+                        .map(|e| e.kind)
+                        .collect::<Vec<_>>()
+                );
             }
             Verification::Invalid(r) => panic!("unexpectedly invalid: {r}"),
         }
@@ -492,7 +629,10 @@ mod tests {
         for (pointer, mutated) in variants {
             let mut c = Case::new(&f);
             c.sealed_json = serde_json::to_vec(&mutated).expect("json");
-            let expected = if pointer == "/key_id" {
+            let key_id_ok = mutated["key_id"]
+                .as_str()
+                .is_some_and(crate::hexbytes::key_id_hex::is_key_id);
+            let expected = if pointer == "/key_id" && key_id_ok {
                 InvalidReason::UnknownKey {
                     key_id: mutated["key_id"].as_str().unwrap_or_default().to_owned(),
                 }
@@ -501,7 +641,13 @@ mod tests {
             } else {
                 InvalidReason::BundleChanged
             };
-            assert_eq!(c.run(), Verification::Invalid(expected), "{pointer}");
+            // A mutation that breaks an encoding (a key id with an `x`) is refused when parsing,
+            // with the same code.
+            assert_eq!(
+                c.run().reason().map(InvalidReason::code),
+                Some(expected.code()),
+                "{pointer}"
+            );
         }
     }
 
@@ -520,14 +666,17 @@ mod tests {
             let mut c = Case::new(&f);
             c.sealed_json = serde_json::to_vec(&v).expect("json");
             assert_eq!(
-                c.run(),
-                Verification::Invalid(InvalidReason::BundleChanged),
+                c.run().reason().map(InvalidReason::code),
+                Some("bundle_changed"),
                 "{name}"
             );
         }
         let mut c = Case::new(&f);
         c.sealed_json = b"not json".to_vec();
-        assert_eq!(c.run(), Verification::Invalid(InvalidReason::BundleChanged));
+        assert_eq!(
+            c.run().reason().map(InvalidReason::code),
+            Some("bundle_changed")
+        );
     }
 
     #[test]
@@ -541,10 +690,18 @@ mod tests {
                 "byte {byte}"
             );
         }
-        let c = Case::new(&f).with_sealed(|s| s.signature.truncate(63));
-        assert_eq!(c.run(), Verification::Invalid(InvalidReason::SealInvalid));
-        let c = Case::new(&f).with_sealed(|s| s.signature.clear());
-        assert_eq!(c.run(), Verification::Invalid(InvalidReason::SealInvalid));
+        // A signature of the wrong length is refused when parsing: bundle_changed.
+        for len in [63usize, 0, 65] {
+            let c = Case::new(&f).with_sealed(|s| s.signature.resize(len, 7));
+            match c.run() {
+                Verification::Invalid(InvalidReason::Malformed { part, error }) => {
+                    assert_eq!(part, EvidencePart::Sealed);
+                    assert_eq!(error.fault, crate::strict::StrictFault::InvalidValue);
+                    assert_eq!(error.path, "signature");
+                }
+                other => panic!("{len} bytes: {other:?}"),
+            }
+        }
         // The bundle_sha256 field itself.
         let c = Case::new(&f).with_sealed(|s| flip(&mut s.bundle_sha256));
         assert_eq!(c.run(), Verification::Invalid(InvalidReason::BundleChanged));

@@ -138,6 +138,9 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     await page.waitForURL(`${base}/dashboard`);
     await page.getByTestId('sig-templates-empty').waitFor();
     await page.getByTestId('sig-requests-empty').waitFor();
+    // The server generated the escrow pair itself: the dashboard warns that the private half
+    // is still on the server.
+    await page.getByTestId('sig-escrow-warning').waitFor();
 
     await page.locator('.signature-new-template summary').click();
     await page.getByTestId('sig-template-title').fill(TEMPLATE_TITLE);
@@ -229,6 +232,13 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     const done = page.getByTestId('sign-success');
     await done.waitFor();
     assert.match(await done.getAttribute('data-bundle-sha256'), /^[0-9a-f]{64}$/);
+    // The signer is pointed at the centre's published sealing keys, which the page can fetch.
+    const href = await page.getByTestId('sign-keys-link').getAttribute('href');
+    assert.equal(href, '/.well-known/confidant-signature-keys.json');
+    const keys = await (await page.request.get(`${base}${href}`)).json();
+    assert.equal(keys.format, 'confidant-signature-keys/1');
+    assert.equal(keys.keys.length, 1);
+    assert.equal(keys.keys[0].algorithm, 'Ed25519');
   });
 
   step('the dashboard shows the signature, verified, with dynamics matching the drawn timing', async () => {
@@ -273,7 +283,9 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     const page = pages.counsellor;
     const docRes = await page.request.get(`${base}/api/signatures/requests/${requestId}/document`);
     documentBytes = Buffer.from(await docRes.body());
-    evidence = await (await page.request.get(`${base}/api/signatures/requests/${requestId}/evidence`)).json();
+    // The file's exact text: parsing and re-serialising it in JavaScript would re-spell its
+    // floats (400.0 as 400), which a strict verifier refuses (signature/FORMAT.md §6.1).
+    evidence = await (await page.request.get(`${base}/api/signatures/requests/${requestId}/evidence`)).text();
     const verify = async (bytes, ev) => {
       const res = await page.request.post(`${base}/api/signatures/verify`, { data: { document_base64: bytes.toString('base64'), evidence: ev } });
       assert.equal(res.status(), 200);
@@ -288,8 +300,9 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     const bad = await verify(changed, evidence);
     assert.equal(bad.valid, false);
     assert.equal(bad.reason, 'document_changed');
-    const tampered = structuredClone(evidence);
-    tampered.form_data.recording_ok = 'false';
+    const recording = /"recording_ok":\s*"true"/;
+    assert.match(evidence, recording, 'the form value as written in the file');
+    const tampered = evidence.replace(recording, '"recording_ok": "false"');
     assert.equal((await verify(documentBytes, tampered)).reason, 'form_data_changed');
   });
 
@@ -298,7 +311,7 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     const evPath = path.join(dataDir, 'evidence.json');
     const changedPath = path.join(dataDir, 'changed.html');
     fs.writeFileSync(docPath, documentBytes);
-    fs.writeFileSync(evPath, JSON.stringify(evidence));
+    fs.writeFileSync(evPath, evidence);
     const changed = Buffer.from(documentBytes);
     changed[changed.length - 3] ^= 0x01;
     fs.writeFileSync(changedPath, changed);

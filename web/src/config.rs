@@ -54,10 +54,26 @@ pub enum SignatureCommand {
         document: PathBuf,
         /// The evidence file (JSON: sealed bundle, form data, audit chain, image).
         bundle: PathBuf,
-        /// A trusted sealing public key (32 bytes: raw, hex or base64); repeatable. Default:
-        /// the key in DATA_DIR.
+        /// A trusted sealing public key (32 bytes: raw, hex or base64) or a published key
+        /// document (`/.well-known/confidant-signature-keys.json`); repeatable. Default: the
+        /// keys in DATA_DIR.
         #[arg(long = "public-key")]
         public_keys: Vec<PathBuf>,
+        /// Fetch the key document to trust from this URL (http or https), e.g.
+        /// `https://centre.example/.well-known/confidant-signature-keys.json`.
+        #[arg(long = "keys-url")]
+        keys_url: Option<String>,
+    },
+    /// Retire the sealing key and create a new one (run while the server is stopped): the old
+    /// public key stays published and trusted, so the evidence it sealed keeps verifying.
+    RotateSealingKey,
+    /// Make an escrow key pair on this (offline) machine: writes the private key to a new file
+    /// (0600) and prints the public key to configure on the server with
+    /// `--signature-escrow-public-key-file`.
+    EscrowKeygen {
+        /// Where to write the private key (must not exist).
+        #[arg(long = "private-key-out")]
+        private_key_out: PathBuf,
     },
     /// Decrypt the biometric time series of an evidence file (or a bare sealed bundle) with
     /// the escrow private key, and print it as JSON.

@@ -318,6 +318,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(signature::manage::evidence))
         .routes(routes!(signature::manage::image))
         .routes(routes!(signature::manage::verify))
+        .routes(routes!(signature::manage::published_keys))
+        .routes(routes!(signature::manage::key_status))
         // walk-ins
         .routes(routes!(pages::talk_index))
         .routes(routes!(pages::talk))

@@ -213,11 +213,24 @@ export function signaturesSection() {
     for (const r of requests) requestList.appendChild(renderRequest(r));
   }
 
+  // The escrow private key belongs off the server: warn while the generated one is still there.
+  const keyStatus = h('div', { class: 'form-status', testid: 'sig-key-status' });
+  async function loadKeyStatus() {
+    try {
+      const status = await get('/api/signatures/keys');
+      clear(keyStatus);
+      if (status.escrow_private_key_on_server) keyStatus.appendChild(notice(t('dsig.escrow_on_server'), 'error', 'sig-escrow-warning'));
+    } catch (e) {
+      showError(e, keyStatus);
+    }
+  }
+
   const refresh = h('button', { type: 'button', class: 'button button-quiet', text: t('dsig.refresh'), testid: 'sig-refresh', onclick: () => loadRequests() });
   const element = h(
     'section',
     { class: 'panel signatures', testid: 'signatures', attrs: { 'aria-labelledby': 'signatures-heading' } },
     h('h2', { id: 'signatures-heading', text: t('dsig.heading') }),
+    keyStatus,
     h('h3', { text: t('dsig.templates') }),
     h('p', { class: 'hint', text: t('dsig.templates_hint') }),
     templateStatus,
@@ -228,6 +241,7 @@ export function signaturesSection() {
     requestStatus,
     requestList,
   );
+  loadKeyStatus();
   loadTemplates();
   loadRequests();
   return { element, reload: loadRequests };

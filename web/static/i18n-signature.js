@@ -31,6 +31,9 @@ const en = {
   'sign.already_signed': 'This document has already been signed.',
   'sign.document_hash': 'Document fingerprint (SHA-256): {hash}',
   'sign.bundle_hash': 'Evidence fingerprint (SHA-256): {hash}',
+  'sign.keys_text': 'Anyone can check the seal with the centre’s published keys:',
+  'sign.keys_link': 'sealing keys',
+  'dsig.escrow_on_server': 'The escrow private key for signature biometrics is still on this server (escrow-private-key.MOVE-OFF-THIS-SERVER in the data directory). Move it to the offline place where experts open evidence and delete it here — or make a pair there with “confidant signature escrow-keygen” and configure its public key.',
 
   'dsig.heading': 'Signatures',
   'dsig.templates': 'Form templates',
@@ -111,6 +114,9 @@ const de = {
   'sign.already_signed': 'Dieses Dokument wurde bereits unterschrieben.',
   'sign.document_hash': 'Fingerabdruck des Dokuments (SHA-256): {hash}',
   'sign.bundle_hash': 'Fingerabdruck des Nachweises (SHA-256): {hash}',
+  'sign.keys_text': 'Jede und jeder kann das Siegel mit den veröffentlichten Schlüsseln der Beratungsstelle prüfen:',
+  'sign.keys_link': 'Siegelschlüssel',
+  'dsig.escrow_on_server': 'Der private Treuhandschlüssel für die Unterschriftsdynamik liegt noch auf diesem Server (escrow-private-key.MOVE-OFF-THIS-SERVER im Datenverzeichnis). Bringen Sie ihn an den Offline-Ort, an dem Sachverständige Nachweise öffnen, und löschen Sie ihn hier – oder erzeugen Sie dort ein Paar mit „confidant signature escrow-keygen“ und konfigurieren Sie dessen öffentlichen Schlüssel.',
 
   'dsig.heading': 'Unterschriften',
   'dsig.templates': 'Formularvorlagen',

@@ -240,6 +240,9 @@ function done(receipt) {
       h('p', { text: t('sign.done_text') }),
       h('p', { class: 'hint hash', text: t('sign.document_hash', { hash: receipt.document_sha256 }) }),
       h('p', { class: 'hint hash', text: t('sign.bundle_hash', { hash: receipt.bundle_sha256 }) }),
+      h('p', { class: 'hint' },
+        t('sign.keys_text'), ' ',
+        h('a', { href: '/.well-known/confidant-signature-keys.json', text: t('sign.keys_link'), testid: 'sign-keys-link' })),
     ),
   );
   main.querySelector('h1').focus?.();

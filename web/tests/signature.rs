@@ -1195,3 +1195,877 @@ async fn cli_verifies_files_and_opens_the_escrow() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 26: the evidence is read strictly wherever it is verified (HTTP, command line), the
+/// request id is bound through the chain's genesis, and events after the seal are reported as
+/// outside it, with the sealed head shown.
+#[tokio::test]
+async fn evidence_is_read_strictly_and_post_seal_events_are_reported() {
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("strict@example.org", "Strict").await;
+    let (sent, document, evidence) = signed(&t, &cookie).await;
+    let text = serde_json::to_string(&evidence).unwrap();
+    let verify_text = |text: String| {
+        let (t, cookie, document) = (&t, &cookie, &document);
+        async move { verify(t, cookie, document, &Value::String(text)).await }
+    };
+
+    // Genuine, sent as its exact text: valid; the head shown is the sealed one, and the
+    // `sealed` event after it is listed as outside the seal.
+    let ok = verify_text(text.clone()).await;
+    assert_eq!(ok["valid"], true, "{ok}");
+    assert_eq!(ok["audit_head"], evidence["sealed"]["bundle"]["audit_head"]);
+    assert_eq!(ok["audit_event_count"], 5);
+    assert_eq!(ok["events_after_seal"], json!(["sealed"]));
+    assert_eq!(evidence["request_id"], sent.request_id.as_str());
+
+    // A second signer name inside the sealed bundle: bundle_changed, naming the fault.
+    let name = evidence["sealed"]["bundle"]["signer_name"]
+        .as_str()
+        .unwrap();
+    let anchor = format!("\"signer_name\":{}", serde_json::to_string(name).unwrap());
+    assert!(text.contains(&anchor));
+    let dup = text.replacen(&anchor, &format!("{anchor},\"signer_name\":\"Eve\""), 1);
+    let r = verify_text(dup.clone()).await;
+    assert_eq!(reason(&r), "bundle_changed", "{r}");
+    assert_eq!(r["parse_fault"], "duplicate_key");
+    assert_eq!(r["parse_path"], "sealed.bundle.signer_name");
+
+    // A form value twice: form_data_changed.
+    let dup_form = text.replacen(
+        "\"form_data\":{",
+        "\"form_data\":{\"client_name\":\"Eve\",",
+        1,
+    );
+    let r = verify_text(dup_form).await;
+    assert_eq!(
+        (reason(&r), r["parse_path"].as_str()),
+        ("form_data_changed", Some("form_data.client_name"))
+    );
+
+    // An upper-case key id: bundle_changed when parsing, not unknown_key.
+    let key_id = evidence["sealed"]["key_id"].as_str().unwrap();
+    let upper = text.replace(key_id, &key_id.to_uppercase());
+    let r = verify_text(upper).await;
+    assert_eq!(
+        (reason(&r), r["parse_fault"].as_str()),
+        ("bundle_changed", Some("invalid_value"))
+    );
+
+    // Another request id: the genesis no longer matches.
+    let mut moved = evidence.clone();
+    moved["request_id"] = json!(uuid::Uuid::new_v4().to_string());
+    let r = verify(&t, &cookie, &document, &moved).await;
+    assert_eq!(
+        (reason(&r), r["chain_fault"].as_str()),
+        ("chain_broken", Some("genesis_mismatch"))
+    );
+    assert_eq!(r["chain_index"], 0);
+
+    // The post-seal event dropped, or a forged one appended: still consistent with the seal,
+    // and the report says which events the seal does not cover.
+    let mut dropped = evidence.clone();
+    dropped["audit"]["events"].as_array_mut().unwrap().pop();
+    let r = verify(&t, &cookie, &document, &dropped).await;
+    assert_eq!(
+        (r["valid"].as_bool(), &r["events_after_seal"]),
+        (Some(true), &json!([]))
+    );
+    // A ceremony event after the seal cannot be.
+    let events = evidence["audit"]["events"].as_array().unwrap();
+    let last = events.last().unwrap();
+    let seq = last["seq"].as_u64().unwrap() + 1;
+    let at_ms = last["at_ms"].as_i64().unwrap() + 1;
+    let prev = confidant_signature::Digest::from_hex(last["hash"].as_str().unwrap()).unwrap();
+    let forged = confidant_signature::audit::AuditEvent {
+        seq,
+        kind: confidant_signature::audit::AuditKind::ConsentGiven,
+        at_ms,
+        detail: "late".into(),
+        prev_hash: prev,
+        hash: prev,
+    };
+    let forged = confidant_signature::audit::AuditEvent {
+        hash: forged.compute_hash(),
+        ..forged
+    };
+    let mut appended = evidence.clone();
+    appended["audit"]["events"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::to_value(&forged).unwrap());
+    let r = verify(&t, &cookie, &document, &appended).await;
+    assert_eq!(
+        (reason(&r), r["chain_fault"].as_str()),
+        ("chain_broken", Some("kind_after_seal"))
+    );
+
+    // Submissions: a key twice is refused with 422 naming it (here in a fresh request).
+    let tpl = template(&t, &cookie).await;
+    let other = send(&t, &cookie, &tpl).await;
+    open(&t, &other.token).await;
+    let body = serde_json::to_string(&submission(synthetic_signature())).unwrap();
+    let body = body.replacen("\"fields\":{", "\"fields\":{\"client_name\":\"Eve\",", 1);
+    let body = body.replacen(
+        "\"signer_name\":",
+        "\"signer_name\":\"Eve\",\"signer_name\":",
+        1,
+    );
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("/api/sign/{}", other.token))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let r = t.send(req).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(
+        problems(&r)[0],
+        ("fields.client_name".to_owned(), "duplicate_key".to_owned())
+    );
+
+    // The command line reads the same file the same way.
+    let data = t.dir.path().join("data");
+    let files = tempfile::tempdir().unwrap();
+    let doc_path = files.path().join("document.html");
+    let ev_path = files.path().join("evidence.json");
+    std::fs::write(&doc_path, &document).unwrap();
+    std::fs::write(&ev_path, &dup).unwrap();
+    let out = confidant_cli(
+        &data,
+        &[
+            "signature",
+            "verify",
+            doc_path.to_str().unwrap(),
+            ev_path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (reason(&report), report["parse_fault"].as_str()),
+        ("bundle_changed", Some("duplicate_key"))
+    );
+    // A file whose own members are duplicated is not an evidence file: exit 2, named.
+    std::fs::write(&ev_path, text.replacen('{', "{\"format\":\"x\",", 1)).unwrap();
+    let out = confidant_cli(
+        &data,
+        &[
+            "signature",
+            "verify",
+            doc_path.to_str().unwrap(),
+            ev_path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("duplicate_key"));
+}
+
+/// One evidence file of the corpus: its name, its bytes, and what `confidant signature verify`
+/// must say (`valid`, an invalid reason, or `refused` for exit 2).
+type CorpusCase = (&'static str, Vec<u8>, &'static str);
+
+fn with(v: &Value, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut v = v.clone();
+    edit(&mut v);
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// Re-hash (and optionally re-seal) an edited bundle.
+fn resealed(
+    evidence: &Value,
+    key: Option<&confidant_signature::bundle::SealingKey>,
+    edit: impl FnOnce(&mut confidant_signature::bundle::EvidenceBundle),
+) -> Vec<u8> {
+    let mut sealed: confidant_signature::bundle::SealedBundle =
+        serde_json::from_value(evidence["sealed"].clone()).unwrap();
+    edit(&mut sealed.bundle);
+    let sealed = match key {
+        Some(key) => {
+            sealed.bundle.key_id = key.key_id();
+            confidant_signature::bundle::seal(sealed.bundle, key).unwrap()
+        }
+        None => {
+            sealed.bundle_sha256 = sealed.bundle.digest().unwrap();
+            sealed
+        }
+    };
+    with(evidence, |e| {
+        e["sealed"] = serde_json::to_value(&sealed).unwrap()
+    })
+}
+
+/// An audit event appended with correct links.
+fn appended(evidence: &Value, kind: confidant_signature::audit::AuditKind) -> Vec<u8> {
+    let events = evidence["audit"]["events"].as_array().unwrap();
+    let last = events.last().unwrap();
+    let prev = confidant_signature::Digest::from_hex(last["hash"].as_str().unwrap()).unwrap();
+    let mut e = confidant_signature::audit::AuditEvent {
+        seq: last["seq"].as_u64().unwrap() + 1,
+        kind,
+        at_ms: last["at_ms"].as_i64().unwrap() + 1000,
+        detail: "appended later".into(),
+        prev_hash: prev,
+        hash: prev,
+    };
+    e.hash = e.compute_hash();
+    with(evidence, |v| {
+        v["audit"]["events"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::to_value(&e).unwrap())
+    })
+}
+
+/// Issue 26: genuine evidence from the server and tampered variants, each verified by
+/// `confidant signature verify` with the published public key; the verdicts are written to
+/// `CONFIDANT_EVIDENCE_CORPUS` (default `target/evidence-corpus`) with the files, and
+/// `tools/verify_evidence.py --corpus` (run by scripts/test.sh) must agree on every one.
+#[tokio::test]
+async fn evidence_corpus_for_the_second_verifier() {
+    use confidant_signature::audit::AuditKind;
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("corpus@example.org", "Corpus").await;
+    let (sent, document, evidence) = signed(&t, &cookie).await;
+    let download = t
+        .get(
+            &format!("/api/signatures/requests/{}/evidence", sent.request_id),
+            Some(&cookie),
+        )
+        .await
+        .body;
+    let text = serde_json::to_string(&evidence).unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let other = confidant_signature::bundle::SealingKey::from_pkcs8(
+        &confidant_signature::bundle::SealingKey::generate_pkcs8(&rng).unwrap(),
+    )
+    .unwrap();
+    let name = evidence["sealed"]["bundle"]["signer_name"]
+        .as_str()
+        .unwrap();
+    let name_json = format!("\"signer_name\":{}", serde_json::to_string(name).unwrap());
+    let key_id = evidence["sealed"]["key_id"].as_str().unwrap().to_owned();
+    let width = evidence["sealed"]["bundle"]["capture_context"]["canvas_width"]
+        .as_f64()
+        .unwrap();
+    let width_text = format!(
+        "\"canvas_width\":{}",
+        confidant_signature::canonical::f64_text(width)
+    );
+    assert!(text.contains(&width_text), "{width_text}");
+
+    let cases: Vec<CorpusCase> = vec![
+        ("genuine-as-downloaded", download, "valid"),
+        ("genuine-compact", text.clone().into_bytes(), "valid"),
+        (
+            "post-seal-event-dropped",
+            with(&evidence, |v| {
+                v["audit"]["events"].as_array_mut().unwrap().pop();
+            }),
+            "valid",
+        ),
+        (
+            "post-seal-archived-appended",
+            appended(&evidence, AuditKind::Archived),
+            "valid",
+        ),
+        (
+            "ceremony-event-after-seal",
+            appended(&evidence, AuditKind::ConsentGiven),
+            "chain_broken",
+        ),
+        (
+            "request-id-changed",
+            with(&evidence, |v| v["request_id"] = json!("another-request")),
+            "chain_broken",
+        ),
+        (
+            "genesis-changed",
+            with(&evidence, |v| {
+                v["audit"]["genesis"] = json!("00".repeat(32))
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-seq",
+            with(&evidence, |v| v["audit"]["events"][2]["seq"] = json!(7)),
+            "chain_broken",
+        ),
+        (
+            "event-kind",
+            with(&evidence, |v| {
+                v["audit"]["events"][1]["kind"] = json!("capture_started")
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-at-ms",
+            with(&evidence, |v| {
+                let at = v["audit"]["events"][3]["at_ms"].as_i64().unwrap();
+                v["audit"]["events"][3]["at_ms"] = json!(at - 1)
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-detail",
+            with(&evidence, |v| {
+                v["audit"]["events"][0]["detail"] = json!("edited")
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-prev-hash",
+            with(&evidence, |v| {
+                v["audit"]["events"][4]["prev_hash"] = json!("11".repeat(32))
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-hash",
+            with(&evidence, |v| {
+                v["audit"]["events"][4]["hash"] = json!("22".repeat(32))
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-removed",
+            with(&evidence, |v| {
+                v["audit"]["events"].as_array_mut().unwrap().remove(1);
+            }),
+            "chain_broken",
+        ),
+        (
+            "chain-truncated",
+            with(&evidence, |v| {
+                v["audit"]["events"].as_array_mut().unwrap().truncate(3);
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-unknown-kind",
+            with(&evidence, |v| {
+                v["audit"]["events"][1]["kind"] = json!("signed")
+            }),
+            "chain_broken",
+        ),
+        (
+            "event-unknown-field",
+            with(&evidence, |v| v["audit"]["events"][2]["note"] = json!("x")),
+            "chain_broken",
+        ),
+        (
+            "signer-name-edited",
+            with(&evidence, |v| {
+                v["sealed"]["bundle"]["signer_name"] = json!("Eve")
+            }),
+            "bundle_changed",
+        ),
+        (
+            "signer-name-rehashed",
+            resealed(&evidence, None, |b| b.signer_name = "Eve".into()),
+            "seal_invalid",
+        ),
+        (
+            "resealed-with-another-key",
+            resealed(&evidence, Some(&other), |b| b.signer_name = "Eve".into()),
+            "unknown_key",
+        ),
+        (
+            "document-hash-rehashed",
+            resealed(&evidence, None, |b| {
+                b.document_sha256 = confidant_signature::sha256(b"x")
+            }),
+            "seal_invalid",
+        ),
+        (
+            "sealed-at-edited",
+            with(&evidence, |v| {
+                let at = v["sealed"]["bundle"]["sealed_at_ms"].as_i64().unwrap();
+                v["sealed"]["bundle"]["sealed_at_ms"] = json!(at + 1)
+            }),
+            "bundle_changed",
+        ),
+        (
+            "audit-count-edited",
+            with(&evidence, |v| {
+                v["sealed"]["bundle"]["audit_event_count"] = json!(4)
+            }),
+            "bundle_changed",
+        ),
+        (
+            "pixel-ratio-edited",
+            with(&evidence, |v| {
+                v["sealed"]["bundle"]["capture_context"]["pixel_ratio"] = json!(3.5)
+            }),
+            "bundle_changed",
+        ),
+        (
+            "envelope-nonce-edited",
+            with(&evidence, |v| {
+                v["sealed"]["bundle"]["biometric_envelope"]["nonce"] = json!("AAAAAAAAAAAAAAAA")
+            }),
+            "bundle_changed",
+        ),
+        (
+            "bundle-sha-edited",
+            with(&evidence, |v| {
+                v["sealed"]["bundle_sha256"] = json!("33".repeat(32))
+            }),
+            "bundle_changed",
+        ),
+        (
+            "signature-edited",
+            with(&evidence, |v| {
+                let s = v["sealed"]["signature"].as_str().unwrap();
+                let mut raw = base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+                raw[0] ^= 1;
+                v["sealed"]["signature"] =
+                    json!(base64::engine::general_purpose::STANDARD.encode(raw));
+            }),
+            "seal_invalid",
+        ),
+        (
+            "signature-short",
+            with(&evidence, |v| {
+                let s = v["sealed"]["signature"].as_str().unwrap();
+                let raw = base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+                v["sealed"]["signature"] =
+                    json!(base64::engine::general_purpose::STANDARD.encode(&raw[..63]));
+            }),
+            "bundle_changed",
+        ),
+        (
+            "key-id-upper-case",
+            text.replace(&key_id, &key_id.to_uppercase()).into_bytes(),
+            "bundle_changed",
+        ),
+        (
+            "key-id-unknown",
+            with(&evidence, |v| {
+                v["sealed"]["key_id"] = json!("0123456789abcdef")
+            }),
+            "unknown_key",
+        ),
+        (
+            "digest-upper-case",
+            with(&evidence, |v| {
+                let d = v["sealed"]["bundle"]["image_sha256"]
+                    .as_str()
+                    .unwrap()
+                    .to_uppercase();
+                v["sealed"]["bundle"]["image_sha256"] = json!(d)
+            }),
+            "bundle_changed",
+        ),
+        (
+            "bundle-unknown-field",
+            with(&evidence, |v| v["sealed"]["bundle"]["note"] = json!("x")),
+            "bundle_changed",
+        ),
+        (
+            "bundle-missing-field",
+            with(&evidence, |v| {
+                v["sealed"]["bundle"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("signer_name");
+            }),
+            "bundle_changed",
+        ),
+        (
+            "duplicate-signer-name",
+            text.replacen(
+                &name_json,
+                &format!("{name_json},\"signer_name\":\"Eve\""),
+                1,
+            )
+            .into_bytes(),
+            "bundle_changed",
+        ),
+        (
+            "duplicate-signer-name-first",
+            text.replacen(
+                &name_json,
+                &format!("\"signer_name\":\"Eve\",{name_json}"),
+                1,
+            )
+            .into_bytes(),
+            "bundle_changed",
+        ),
+        (
+            "float-written-as-integer",
+            text.replacen(
+                &width_text,
+                &format!("\"canvas_width\":{}", width as i64),
+                1,
+            )
+            .into_bytes(),
+            if width.fract() == 0.0 {
+                "bundle_changed"
+            } else {
+                "valid"
+            },
+        ),
+        (
+            "float-with-exponent",
+            text.replacen(&width_text, &format!("\"canvas_width\":{width:e}"), 1)
+                .into_bytes(),
+            "bundle_changed",
+        ),
+        (
+            "integer-as-float",
+            with(&evidence, |v| v["sealed"]["bundle"]["version"] = json!(1.0)),
+            "bundle_changed",
+        ),
+        (
+            "form-value-edited",
+            with(&evidence, |v| v["form_data"]["client_name"] = json!("Eve")),
+            "form_data_changed",
+        ),
+        (
+            "form-field-added",
+            with(&evidence, |v| v["form_data"]["extra"] = json!("")),
+            "form_data_changed",
+        ),
+        (
+            "form-value-not-string",
+            with(&evidence, |v| {
+                v["form_data"]["consent_recording"] = json!(true)
+            }),
+            "form_data_changed",
+        ),
+        (
+            "form-duplicate-field",
+            text.replacen(
+                "\"form_data\":{",
+                "\"form_data\":{\"client_name\":\"Eve\",",
+                1,
+            )
+            .into_bytes(),
+            "form_data_changed",
+        ),
+        (
+            "audit-duplicate-detail",
+            {
+                let d = format!(
+                    "\"detail\":{}",
+                    serde_json::to_string(&evidence["audit"]["events"][2]["detail"]).unwrap()
+                );
+                let at = text.match_indices(&d).next().unwrap().0 + d.len();
+                format!("{},\"detail\":\"x\"{}", &text[..at], &text[at..]).into_bytes()
+            },
+            "chain_broken",
+        ),
+        (
+            "at-ms-with-exponent",
+            {
+                let at = evidence["audit"]["events"][1]["at_ms"].as_i64().unwrap();
+                text.replacen(
+                    &format!("\"at_ms\":{at}"),
+                    &format!("\"at_ms\":{:e}", at as f64),
+                    1,
+                )
+                .into_bytes()
+            },
+            "chain_broken",
+        ),
+        (
+            "image-edited",
+            with(&evidence, |v| {
+                let s = v["image_svg"]
+                    .as_str()
+                    .unwrap()
+                    .replacen("<path", "<path data-x=\"1\"", 1);
+                v["image_svg"] = json!(s)
+            }),
+            "image_changed",
+        ),
+        (
+            "image-left-out",
+            with(&evidence, |v| {
+                v.as_object_mut().unwrap().remove("image_svg");
+            }),
+            "valid",
+        ),
+        (
+            "duplicate-format",
+            text.replacen('{', "{\"format\":\"confidant-signature-evidence/1\",", 1)
+                .into_bytes(),
+            "refused",
+        ),
+        (
+            "unknown-top-level-member",
+            with(&evidence, |v| v["note"] = json!("x")),
+            "refused",
+        ),
+        (
+            "request-id-missing",
+            with(&evidence, |v| {
+                v.as_object_mut().unwrap().remove("request_id");
+            }),
+            "refused",
+        ),
+        (
+            "other-format",
+            with(&evidence, |v| {
+                v["format"] = json!("confidant-signature-evidence/2")
+            }),
+            "refused",
+        ),
+        ("not-json", b"{\"format\":".to_vec(), "refused"),
+        ("an-array", b"[]".to_vec(), "refused"),
+    ];
+
+    let dir = std::env::var_os("CONFIDANT_EVIDENCE_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/evidence-corpus"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = t.dir.path().join("data");
+    std::fs::write(dir.join("document.html"), &document).unwrap();
+    std::fs::copy(
+        data.join("signature-sealing-public.key"),
+        dir.join("public.key"),
+    )
+    .unwrap();
+    // And the key document the server publishes, as a second way to name the trusted key.
+    let published = t
+        .get("/.well-known/confidant-signature-keys.json", None)
+        .await
+        .body;
+    std::fs::write(dir.join("keys.json"), published).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut manifest = Vec::new();
+    for (i, (name, bytes, want)) in cases.into_iter().enumerate() {
+        let file = format!("{i:02}-{name}.json");
+        std::fs::write(dir.join(&file), &bytes).unwrap();
+        let out = confidant_cli(
+            elsewhere.path(),
+            &[
+                "signature",
+                "verify",
+                dir.join("document.html").to_str().unwrap(),
+                dir.join(&file).to_str().unwrap(),
+                "--public-key",
+                dir.join("public.key").to_str().unwrap(),
+                "--public-key",
+                dir.join("keys.json").to_str().unwrap(),
+            ],
+        );
+        let exit = out.status.code().unwrap();
+        let mut expected = if exit == 2 {
+            json!({})
+        } else {
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        };
+        let got = match exit {
+            0 => "valid",
+            2 => "refused",
+            _ => expected["reason"].as_str().unwrap_or("?"),
+        };
+        assert_eq!(
+            got,
+            want,
+            "{file}: {expected} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        expected["exit"] = json!(exit);
+        manifest.push(json!({"file": file, "expected": expected}));
+    }
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&json!({
+            "document": "document.html",
+            "public_keys": ["public.key", "keys.json"],
+            "cases": manifest,
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+}
+
+/// Issue 26: every sealing key, current and retired, is published at a stable public URL; the
+/// command line fetches that document from the running server and trusts it; rotating the key
+/// keeps the evidence the old key sealed valid; the escrow pair is made off the server.
+#[tokio::test]
+async fn published_keys_are_fetched_by_the_cli_and_rotation_keeps_evidence_valid() {
+    const WELL_KNOWN: &str = "/.well-known/confidant-signature-keys.json";
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("keys@example.org", "Keys").await;
+    let (_, document, evidence) = signed(&t, &cookie).await;
+    let key_id = evidence["sealed"]["key_id"].as_str().unwrap().to_owned();
+
+    // Public, no login: id, algorithm, public key and validity of each key.
+    let r = t.get(WELL_KNOWN, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.header("cache-control").unwrap().starts_with("public"));
+    let published = r.json();
+    assert_eq!(published["format"], "confidant-signature-keys/1");
+    let keys = published["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["key_id"], key_id.as_str());
+    assert_eq!(keys[0]["algorithm"], "Ed25519");
+    assert!(keys[0]["valid_from_ms"].as_i64().unwrap() > 0);
+    assert_eq!(keys[0]["valid_until_ms"], Value::Null);
+
+    let files = tempfile::tempdir().unwrap();
+    let doc = files.path().join("document.html");
+    let ev = files.path().join("evidence.json");
+    std::fs::write(&doc, &document).unwrap();
+    std::fs::write(&ev, serde_json::to_vec(&evidence).unwrap()).unwrap();
+    let elsewhere = files.path().join("elsewhere");
+    let cli = |dir: std::path::PathBuf, args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            confidant_cli(&dir, &args)
+        })
+    };
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let verify_args = |extra: &[String]| {
+        let mut a = vec!["signature".into(), "verify".into(), s(&doc), s(&ev)];
+        a.extend_from_slice(extra);
+        a
+    };
+
+    // Off the server, trusting only what the server publishes, fetched by the CLI.
+    let addr = t.serve_tcp().await;
+    let url = format!("http://{addr}{WELL_KNOWN}");
+    let out = cli(
+        elsewhere.clone(),
+        verify_args(&["--keys-url".into(), url.clone()]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The saved document works as a key file too; one with a key not matching its id does not.
+    let saved = files.path().join("keys.json");
+    std::fs::write(&saved, published.to_string()).unwrap();
+    let out = cli(
+        elsewhere.clone(),
+        verify_args(&["--public-key".into(), s(&saved)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let mut forged = published.clone();
+    forged["keys"][0]["key_id"] = json!("0123456789abcdef");
+    std::fs::write(&saved, forged.to_string()).unwrap();
+    let out = cli(
+        elsewhere.clone(),
+        verify_args(&["--public-key".into(), s(&saved)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = cli(
+        elsewhere.clone(),
+        verify_args(&["--keys-url".into(), format!("http://{addr}/healthz")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "not a key document");
+
+    // Rotation: a new current key; the old one retired but still published and trusted.
+    let data = t.dir.path().join("data");
+    let out = cli(
+        data.clone(),
+        vec!["signature".into(), "rotate-sealing-key".into()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_ne!(new_id, key_id);
+    let out = cli(data.clone(), verify_args(&[])).await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "old evidence after rotation: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let keys = confidant::signature::keys::load_or_create(t.settings()).unwrap();
+    assert_eq!(keys.sealing.key_id(), new_id);
+    assert_eq!(keys.trusted.len(), 2);
+    assert_eq!(keys.published[0].key_id, key_id);
+    assert!(keys.published[0].valid_until_ms.is_some());
+    assert_eq!(keys.published[1].key_id, new_id);
+    assert_eq!(keys.published[1].valid_until_ms, None);
+    let v = confidant_signature::evidence::verify_file(
+        &serde_json::to_vec(&evidence).unwrap(),
+        &document,
+        &keys.trusted,
+    )
+    .unwrap();
+    assert!(v.is_valid(), "{v:?}");
+
+    // The dashboard's key status: a warning while the generated escrow private key is here.
+    let status = t.get("/api/signatures/keys", Some(&cookie)).await.json();
+    assert_eq!(status["escrow_private_key_on_server"], true, "{status}");
+    assert_eq!(status["keys_url"], WELL_KNOWN);
+    std::fs::remove_file(data.join("escrow-private-key.MOVE-OFF-THIS-SERVER")).unwrap();
+    let status = t.get("/api/signatures/keys", Some(&cookie)).await.json();
+    assert_eq!(status["escrow_private_key_on_server"], false);
+    assert_eq!(
+        t.get("/api/signatures/keys", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The escrow pair, made on another machine: the private key in a new 0600 file, the
+    // public key printed; never over an existing file.
+    let private = files.path().join("escrow.key");
+    let out = cli(
+        elsewhere.clone(),
+        vec![
+            "signature".into(),
+            "escrow-keygen".into(),
+            "--private-key-out".into(),
+            s(&private),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(mode(&private), 0o600);
+    let secret = confidant::signature::keys::read_key_32(&private).unwrap();
+    assert_eq!(
+        hex::encode(confidant_signature::escrow::public_key_from_secret(&secret).as_bytes()),
+        public
+    );
+    let out = cli(
+        elsewhere,
+        vec![
+            "signature".into(),
+            "escrow-keygen".into(),
+            "--private-key-out".into(),
+            s(&private),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an existing key file is never overwritten"
+    );
+}

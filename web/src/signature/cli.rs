@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use confidant_signature::bundle::{SealedBundle, VerifyingKey};
-use confidant_signature::submission;
 use confidant_signature::verify::Verification;
+use confidant_signature::{strict, submission};
 use serde::Serialize;
 
 use super::keys::{self, SEALING_PUBLIC_FILE};
-use super::{DynamicsSummary, EvidenceFile, VerificationResult};
+use super::{DynamicsSummary, VerificationResult};
 use crate::config::{Settings, SignatureCommand};
 
 /// Exit status of a valid verification.
@@ -31,7 +31,14 @@ pub fn run(settings: &Settings, command: SignatureCommand) -> ExitCode {
             document,
             bundle,
             public_keys,
-        } => match verify_files(settings, &document, &bundle, &public_keys) {
+            keys_url,
+        } => match verify_files(
+            settings,
+            &document,
+            &bundle,
+            &public_keys,
+            keys_url.as_deref(),
+        ) {
             Ok((verification, report)) => {
                 println!("{report}");
                 ExitCode::from(if verification.is_valid() {
@@ -45,6 +52,30 @@ pub fn run(settings: &Settings, command: SignatureCommand) -> ExitCode {
                 ExitCode::from(EXIT_USAGE)
             }
         },
+        SignatureCommand::RotateSealingKey => {
+            match keys::rotate_sealing_key(&settings.data_dir, crate::db::now_ms()) {
+                Ok(id) => {
+                    println!("{id}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
+        }
+        SignatureCommand::EscrowKeygen { private_key_out } => {
+            match keys::escrow_keygen(&private_key_out) {
+                Ok(public) => {
+                    println!("{public}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
+        }
         SignatureCommand::EscrowOpen { key, bundle } => match escrow_open(&key, &bundle) {
             Ok(json) => {
                 println!("{json}");
@@ -62,18 +93,87 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))
 }
 
-/// The trusted sealing keys: the `--public-key` files, else the data directory's public key
-/// file, else its sealing key.
-fn trusted_keys(settings: &Settings, files: &[PathBuf]) -> Result<Vec<VerifyingKey>, String> {
-    if !files.is_empty() {
-        return files
-            .iter()
-            .map(|f| {
-                keys::read_key_32(f)
-                    .map(|k| VerifyingKey::from_bytes(*k))
-                    .map_err(|e| e.to_string())
-            })
-            .collect();
+/// Largest key document fetched with `--keys-url`, bytes.
+const MAX_KEY_DOCUMENT_BYTES: usize = 1 << 20;
+/// How long fetching the key document may take.
+const KEYS_URL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A key file: a published key document, or one 32-byte key (raw, hex or base64).
+fn keys_of_file(path: &Path) -> Result<Vec<VerifyingKey>, String> {
+    let bytes = read(path)?;
+    if let Some(keys) = keys::KeyDocument::parse(&bytes) {
+        return Ok(keys);
+    }
+    keys::parse_key_32(&bytes)
+        .map(|k| vec![VerifyingKey::from_bytes(k)])
+        .ok_or_else(|| {
+            format!(
+                "{}: expected a key document ({}) or a 32-byte key (raw, 64 hex characters or base64)",
+                path.display(),
+                keys::KEY_DOCUMENT_FORMAT
+            )
+        })
+}
+
+/// Fetches the key document at `url`.
+fn keys_of_url(url: &str) -> Result<Vec<VerifyingKey>, String> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!("--keys-url must be an http(s) URL, not {url}"));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let bytes = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(KEYS_URL_TIMEOUT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut resp = client
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("fetching {url}: {e}"))?;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_KEY_DOCUMENT_BYTES {
+                return Err(format!(
+                    "{url}: key document larger than {MAX_KEY_DOCUMENT_BYTES} bytes"
+                ));
+            }
+        }
+        Ok::<_, String>(body)
+    })?;
+    keys::KeyDocument::parse(&bytes).ok_or_else(|| {
+        format!(
+            "{url} is not a key document ({})",
+            keys::KEY_DOCUMENT_FORMAT
+        )
+    })
+}
+
+/// The trusted sealing keys: the `--public-key` files and the `--keys-url` document, else the
+/// data directory's published key list, its public key file, or its sealing key.
+fn trusted_keys(
+    settings: &Settings,
+    files: &[PathBuf],
+    url: Option<&str>,
+) -> Result<Vec<VerifyingKey>, String> {
+    if !files.is_empty() || url.is_some() {
+        let mut trusted = Vec::new();
+        for f in files {
+            trusted.extend(keys_of_file(f)?);
+        }
+        if let Some(url) = url {
+            trusted.extend(keys_of_url(url)?);
+        }
+        return Ok(trusted);
+    }
+    let list = settings.data_dir.join(keys::SEALING_KEYS_FILE);
+    if list.exists() {
+        return keys_of_file(&list);
     }
     let public = settings.data_dir.join(SEALING_PUBLIC_FILE);
     if public.exists() {
@@ -85,7 +185,7 @@ fn trusted_keys(settings: &Settings, files: &[PathBuf]) -> Result<Vec<VerifyingK
         .map(|k| vec![k.verifying_key()])
         .map_err(|e| {
             format!(
-                "no sealing key to trust in {} ({e}); pass --public-key",
+                "no sealing key to trust in {} ({e}); pass --public-key or --keys-url",
                 settings.data_dir.display()
             )
         })
@@ -98,18 +198,21 @@ pub fn verify_files(
     document: &Path,
     evidence: &Path,
     public_keys: &[PathBuf],
+    keys_url: Option<&str>,
 ) -> Result<(Verification, String), String> {
     let document = read(document)?;
     let evidence_bytes = read(evidence)?;
-    let file = EvidenceFile::parse(&evidence_bytes).ok_or_else(|| {
-        format!(
-            "{} is not an evidence file ({})",
-            evidence.display(),
-            super::EVIDENCE_FORMAT
-        )
-    })?;
-    let trusted = trusted_keys(settings, public_keys)?;
-    let verification = file.verify(&document, &trusted);
+    let trusted = trusted_keys(settings, public_keys, keys_url)?;
+    let verification =
+        confidant_signature::evidence::verify_file(&evidence_bytes, &document, &trusted).map_err(
+            |e| {
+                format!(
+                    "{} is not an evidence file ({}): {e}",
+                    evidence.display(),
+                    super::EVIDENCE_FORMAT
+                )
+            },
+        )?;
     let report = serde_json::to_string_pretty(&VerificationResult::from(&verification))
         .map_err(|e| e.to_string())?;
     Ok((verification, report))
@@ -135,9 +238,13 @@ struct Opened {
 pub fn escrow_open(key: &Path, bundle: &Path) -> Result<String, String> {
     let secret = keys::read_key_32(key).map_err(|e| e.to_string())?;
     let bytes = read(bundle)?;
-    let sealed = match EvidenceFile::parse(&bytes) {
-        Some(file) => serde_json::from_value::<SealedBundle>(file.sealed)
-            .map_err(|e| format!("the evidence file's sealed bundle does not parse: {e}"))?,
+    let read = strict::read(&bytes).map_err(|e| format!("{}: {e}", bundle.display()))?;
+    let sealed = match read.member("sealed") {
+        Some(sealed) => match sealed.faults.into_iter().next() {
+            Some(fault) => Err(fault),
+            None => strict::typed::<SealedBundle>(&sealed.value, "sealed"),
+        }
+        .map_err(|e| format!("the evidence file's sealed bundle does not parse: {e}"))?,
         None => SealedBundle::from_json(&bytes).map_err(|e| {
             format!(
                 "{} is neither an evidence file nor a sealed bundle: {e}",

@@ -32,6 +32,121 @@ pub const SEALING_PUBLIC_FILE: &str = "signature-sealing-public.key";
 pub const ESCROW_PUBLIC_FILE: &str = "signature-escrow-public.key";
 /// Where a generated escrow private key is written once, relative to the data directory.
 pub const ESCROW_PRIVATE_FILE: &str = "escrow-private-key.MOVE-OFF-THIS-SERVER";
+/// Every sealing key this server has used (current and retired), relative to the data
+/// directory: the [`KeyDocument`] it publishes.
+pub const SEALING_KEYS_FILE: &str = "signature-sealing-keys.json";
+/// `format` of the published key document.
+pub const KEY_DOCUMENT_FORMAT: &str = "confidant-signature-keys/1";
+/// The only sealing algorithm.
+pub const SEALING_ALGORITHM: &str = "Ed25519";
+
+/// One sealing key, as published.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedKey {
+    /// Lower-case hex of the first 8 bytes of SHA-256(public key) (`signature/FORMAT.md` §7).
+    pub key_id: String,
+    /// `Ed25519`.
+    pub algorithm: String,
+    /// The 32-byte public key, lower-case hex.
+    pub public_key: String,
+    /// First seal with it, Unix ms.
+    pub valid_from_ms: i64,
+    /// Retired at (no seal after this), Unix ms; `null` for the current key.
+    pub valid_until_ms: Option<i64>,
+}
+
+/// The published list of sealing keys (`/.well-known/confidant-signature-keys.json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDocument {
+    /// [`KEY_DOCUMENT_FORMAT`].
+    pub format: String,
+    /// Every key, oldest first; the current one has no `valid_until_ms`.
+    pub keys: Vec<PublishedKey>,
+}
+
+impl KeyDocument {
+    /// The verifying keys of the document, each checked against its id. `None` if the bytes
+    /// are not a key document or a key does not match its id.
+    pub fn parse(bytes: &[u8]) -> Option<Vec<VerifyingKey>> {
+        let doc: KeyDocument = serde_json::from_slice(bytes).ok()?;
+        if doc.format != KEY_DOCUMENT_FORMAT {
+            return None;
+        }
+        doc.keys
+            .iter()
+            .map(|k| {
+                let raw = <[u8; 32]>::try_from(hex::decode(&k.public_key).ok()?).ok()?;
+                let key = VerifyingKey::from_bytes(raw);
+                (k.algorithm == SEALING_ALGORITHM && key.key_id() == k.key_id).then_some(key)
+            })
+            .collect()
+    }
+}
+
+fn published(key: &VerifyingKey, from: i64) -> PublishedKey {
+    PublishedKey {
+        key_id: key.key_id(),
+        algorithm: SEALING_ALGORITHM.to_owned(),
+        public_key: hex::encode(key.as_bytes()),
+        valid_from_ms: from,
+        valid_until_ms: None,
+    }
+}
+
+/// Reads the key list of `data_dir` (empty if there is none yet).
+fn read_key_list(data_dir: &Path) -> Result<Vec<PublishedKey>, KeyError> {
+    let path = data_dir.join(SEALING_KEYS_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<KeyDocument>(&bytes)
+            .map(|d| d.keys)
+            .map_err(|e| invalid(&path, e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+fn write_key_list(data_dir: &Path, keys: &[PublishedKey]) -> Result<(), KeyError> {
+    let doc = KeyDocument {
+        format: KEY_DOCUMENT_FORMAT.to_owned(),
+        keys: keys.to_vec(),
+    };
+    let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| invalid(data_dir, e.to_string()))?;
+    write_public(&data_dir.join(SEALING_KEYS_FILE), &bytes)
+}
+
+/// The key list with `current` in it (recorded from `now_ms` the first time it is seen).
+pub fn key_list(
+    data_dir: &Path,
+    current: &VerifyingKey,
+    now_ms: i64,
+) -> Result<Vec<PublishedKey>, KeyError> {
+    let mut keys = read_key_list(data_dir)?;
+    if !keys.iter().any(|k| k.key_id == current.key_id()) {
+        keys.push(published(current, now_ms));
+        write_key_list(data_dir, &keys)?;
+    }
+    Ok(keys)
+}
+
+/// Retires the sealing key of `data_dir` at `now_ms` and creates a new one: the old public key
+/// stays in the published list (so evidence it sealed keeps verifying), its private key file is
+/// deleted (it must never seal again). Run while the server is stopped; returns the new key id.
+pub fn rotate_sealing_key(data_dir: &Path, now_ms: i64) -> Result<String, KeyError> {
+    let old = sealing_key(data_dir, false)?;
+    let mut keys = key_list(data_dir, &old.verifying_key(), now_ms)?;
+    for k in keys.iter_mut().filter(|k| k.valid_until_ms.is_none()) {
+        k.valid_until_ms = Some(now_ms);
+    }
+    let path = data_dir.join(SEALING_KEY_FILE);
+    fs::remove_file(&path).map_err(io_err(&path))?;
+    let new = sealing_key(data_dir, true)?;
+    keys.push(published(&new.verifying_key(), now_ms));
+    write_key_list(data_dir, &keys)?;
+    tracing::info!(retired = %old.key_id(), current = %new.key_id(), "signature sealing key rotated");
+    Ok(new.key_id())
+}
 
 /// Errors loading or creating signature keys.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +188,10 @@ fn invalid(path: &Path, message: impl Into<String>) -> KeyError {
 pub struct SignatureKeys {
     /// Seals evidence bundles.
     pub sealing: SealingKey,
-    /// Public keys whose seals verify (the sealing key's own).
+    /// Public keys whose seals verify: the current and every retired sealing key.
     pub trusted: Vec<VerifyingKey>,
+    /// The published list of those keys.
+    pub published: Vec<PublishedKey>,
     /// The escrow public key biometric data is encrypted to.
     pub escrow: EscrowPublicKey,
 }
@@ -215,6 +332,19 @@ pub fn escrow_key(settings: &Settings) -> Result<EscrowPublicKey, KeyError> {
     Ok(key)
 }
 
+/// Makes an escrow key pair (on the offline machine where experts open evidence): writes the
+/// private key to the new file `private_out` (hex, 0600) and returns the public key as hex, to
+/// be configured on the server with `--signature-escrow-public-key-file`.
+pub fn escrow_keygen(private_out: &Path) -> Result<String, KeyError> {
+    let rng = ring::rand::SystemRandom::new();
+    let (secret, key) =
+        escrow::generate_escrow_keypair(&rng).map_err(|e| invalid(private_out, e.to_string()))?;
+    let secret = Zeroizing::new(secret);
+    let text = Zeroizing::new(format!("{}\n", hex::encode(*secret)));
+    write_new_0600(private_out, text.as_bytes())?;
+    Ok(hex::encode(key.as_bytes()))
+}
+
 /// The generated escrow private key's file, if it is still on this server.
 pub fn escrow_private_key_left(settings: &Settings) -> Option<PathBuf> {
     let path = settings.data_dir.join(ESCROW_PRIVATE_FILE);
@@ -225,6 +355,24 @@ pub fn escrow_private_key_left(settings: &Settings) -> Option<PathBuf> {
 /// private key is still on this server.
 pub fn load_or_create(settings: &Settings) -> Result<SignatureKeys, KeyError> {
     let sealing = sealing_key(&settings.data_dir, true)?;
+    let published = key_list(
+        &settings.data_dir,
+        &sealing.verifying_key(),
+        crate::db::now_ms(),
+    )?;
+    let trusted = KeyDocument::parse(
+        &serde_json::to_vec(&KeyDocument {
+            format: KEY_DOCUMENT_FORMAT.to_owned(),
+            keys: published.clone(),
+        })
+        .unwrap_or_default(),
+    )
+    .ok_or_else(|| {
+        invalid(
+            &settings.data_dir.join(SEALING_KEYS_FILE),
+            "a key does not match its key id",
+        )
+    })?;
     let escrow = escrow_key(settings)?;
     if let Some(path) = escrow_private_key_left(settings) {
         tracing::warn!(
@@ -239,7 +387,8 @@ pub fn load_or_create(settings: &Settings) -> Result<SignatureKeys, KeyError> {
         "signature keys loaded"
     );
     Ok(SignatureKeys {
-        trusted: vec![sealing.verifying_key()],
+        trusted,
+        published,
         sealing,
         escrow,
     })

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::WithRejection;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use confidant_signature::strict;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -150,7 +151,10 @@ pub struct VerifyRequest {
     pub document_base64: Option<String>,
     /// The document as UTF-8 text.
     pub document: Option<String>,
-    /// The evidence file (`GET /api/signatures/requests/{id}/evidence`).
+    /// The evidence file (`GET /api/signatures/requests/{id}/evidence`): its exact text as a
+    /// string, or the file itself as a JSON object. Read strictly either way (duplicate keys,
+    /// non-canonical numbers, … are reported), so a client that re-serialises the file must
+    /// keep its spelling (JavaScript's `JSON.stringify` writes `400.0` as `400`: send the text).
     pub evidence: serde_json::Value,
 }
 
@@ -226,7 +230,7 @@ async fn evidence_file(
     let bad = |what: &str, e: serde_json::Error| AppError::Internal(format!("stored {what}: {e}"));
     Ok(EvidenceFile {
         format: EVIDENCE_FORMAT.to_owned(),
-        request_id: Some(row.id.clone()),
+        request_id: row.id.clone(),
         sealed: serde_json::from_slice(&opened.sealed_json).map_err(|e| bad("bundle", e))?,
         form_data: serde_json::from_slice(&opened.form_canonical).map_err(|e| bad("form", e))?,
         audit: serde_json::to_value(&chain).map_err(|e| bad("audit", e))?,
@@ -500,6 +504,59 @@ fn download(body: Vec<u8>, content_type: &'static str, filename: String) -> Resp
     resp
 }
 
+/// The state of the signature keys, for the dashboard.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyStatus {
+    /// The current sealing key's id.
+    pub sealing_key_id: String,
+    /// The escrow public key's id.
+    pub escrow_key_id: String,
+    /// Whether the generated escrow private key is still in the data directory (the dashboard
+    /// warns until it is moved off the server).
+    pub escrow_private_key_on_server: bool,
+    /// Where the sealing keys are published.
+    pub keys_url: String,
+}
+
+/// The state of the signature keys: ids, where they are published, and whether the escrow
+/// private key is still on this server.
+#[utoipa::path(get, path = "/api/signatures/keys", tag = "signatures",
+    responses(
+        (status = 200, description = "Key status", body = KeyStatus),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+    ))]
+pub async fn key_status(State(state): State<AppState>, _me: Counsellor) -> axum::Json<KeyStatus> {
+    let keys = &state.signature.keys;
+    axum::Json(KeyStatus {
+        sealing_key_id: keys.sealing.key_id(),
+        escrow_key_id: keys.escrow.key_id(),
+        escrow_private_key_on_server: super::keys::escrow_private_key_left(&state.config).is_some(),
+        keys_url: "/.well-known/confidant-signature-keys.json".to_owned(),
+    })
+}
+
+/// Seconds a published key document may be cached (a rotation shows within this time).
+const KEY_DOCUMENT_MAX_AGE_SECS: u32 = 300;
+
+/// Every sealing key of this server, current and retired, with its id, algorithm and validity:
+/// what a court expert or a lawyer trusts to verify evidence (`confidant signature verify
+/// --keys-url`). Public, no personal data.
+#[utoipa::path(get, path = "/.well-known/confidant-signature-keys.json", tag = "signatures",
+    responses(
+        (status = 200, description = "The key document", body = super::keys::KeyDocument),
+    ))]
+pub async fn published_keys(State(state): State<AppState>) -> Response {
+    let doc = super::keys::KeyDocument {
+        format: super::keys::KEY_DOCUMENT_FORMAT.to_owned(),
+        keys: state.signature.keys.published.clone(),
+    };
+    let mut resp = axum::Json(doc).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={KEY_DOCUMENT_MAX_AGE_SECS}")) {
+        resp.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    resp
+}
+
 /// The exact document bytes that were (or are to be) signed, as a download.
 #[utoipa::path(get, path = "/api/signatures/requests/{id}/document", tag = "signatures",
     params(("id" = uuid::Uuid, Path, description = "Request id")),
@@ -622,6 +679,17 @@ pub async fn verify(
     req: Request,
 ) -> Result<axum::Json<VerificationResult>, AppError> {
     let body = json_body(req, MAX_VERIFY_BODY_BYTES).await?;
+    // Read strictly, so that the evidence is checked as sent (a duplicated key inside it is
+    // reported, not silently resolved by the JSON parser).
+    let read = strict::read(&body)
+        .map_err(|e| AppError::bad_request(format!("request body is not valid JSON: {e}")))?;
+    if let Some(fault) = read
+        .faults
+        .iter()
+        .find(|f| !strict::is_under(&f.path, "evidence"))
+    {
+        return Err(AppError::invalid(&fault.path, fault.to_string()));
+    }
     let req: VerifyRequest = parse_json(&body)?;
     let document = match (req.document_base64, req.document) {
         (Some(b64), None) => base64::engine::general_purpose::STANDARD
@@ -635,13 +703,25 @@ pub async fn verify(
             ))
         }
     };
-    let bytes = serde_json::to_vec(&req.evidence).map_err(|e| AppError::Internal(e.to_string()))?;
-    let file = EvidenceFile::parse(&bytes).ok_or_else(|| {
+    // The file's exact text as a string is the form a JavaScript client should send: parsing
+    // and re-serialising it in JavaScript re-spells floats (`400.0` becomes `400`).
+    let evidence = match &req.evidence {
+        serde_json::Value::String(text) => strict::read(text.as_bytes())
+            .map_err(|e| AppError::invalid("evidence", format!("is not JSON: {e}")))?,
+        _ => read
+            .member("evidence")
+            .ok_or_else(|| AppError::invalid("evidence", "is required"))?,
+    };
+    let verification = confidant_signature::evidence::verify_read(
+        &evidence,
+        &document,
+        &state.signature.keys.trusted,
+    )
+    .map_err(|e| {
         AppError::invalid(
             "evidence",
-            format!("must be an evidence file ({EVIDENCE_FORMAT}: format, sealed, form_data, audit, image_svg)"),
+            format!("must be an evidence file ({EVIDENCE_FORMAT}: format, request_id, sealed, form_data, audit, image_svg): {e}"),
         )
     })?;
-    let verification = file.verify(&document, &state.signature.keys.trusted);
     Ok(axum::Json(VerificationResult::from(&verification)))
 }

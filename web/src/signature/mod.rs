@@ -26,16 +26,14 @@ pub mod manage;
 pub mod sign;
 pub mod store;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use confidant_signature::audit::{AuditChain, AuditKind};
 use confidant_signature::bundle::VerifyingKey;
-use confidant_signature::canonical::form_data_canonical;
 use confidant_signature::dynamics::Dynamics;
+use confidant_signature::evidence;
 use confidant_signature::verify::{self, InvalidReason, Verification};
-use confidant_signature::Digest;
 use confidant_vault::PurposeKey;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -51,7 +49,7 @@ pub const SIGNATURE_PURPOSE: &str = "signature";
 /// Random bytes in a signing link token (256 bits).
 pub const SIGN_TOKEN_BYTES: usize = 32;
 /// `format` of an evidence file.
-pub const EVIDENCE_FORMAT: &str = "confidant-signature-evidence/1";
+pub const EVIDENCE_FORMAT: &str = evidence::EVIDENCE_FORMAT;
 /// How often the retention job looks for evidence to archive.
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// Milliseconds in a day.
@@ -136,9 +134,25 @@ pub struct VerificationResult {
     /// When valid: when the bundle was sealed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sealed_at: Option<DateTime<Utc>>,
-    /// When valid: the head of the whole audit chain.
+    /// When valid: the sealed audit head (the hash of the last event the seal covers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_head: Option<String>,
+    /// When valid: how many audit events the seal covers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_event_count: Option<u64>,
+    /// When valid: the kinds of the audit events after the sealed head (`sealed`, `archived`);
+    /// they link to the sealed head but no seal covers them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_after_seal: Option<Vec<String>>,
+    /// When a part does not parse strictly: `duplicate_key`, `unknown_field`, `missing_field`,
+    /// `non_canonical_number`, `invalid_value`, `not_canonical` or `syntax`
+    /// (`signature/FORMAT.md` §6.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse_fault: Option<String>,
+    /// With `parse_fault`: the path of the offending value in the evidence file
+    /// (`sealed.bundle.signer_name`, `audit.events[2].kind`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse_path: Option<String>,
 }
 
 impl From<&Verification> for VerificationResult {
@@ -155,14 +169,25 @@ impl From<&Verification> for VerificationResult {
                 signer_name: Some(ok.signer_name.clone()),
                 sealed_at: Some(time(ok.sealed_at_ms)),
                 audit_head: Some(ok.audit_head.to_hex()),
+                audit_event_count: Some(ok.audit_event_count),
+                events_after_seal: Some(
+                    ok.events_after_seal
+                        .iter()
+                        .map(|k| store::kind_str(*k).to_owned())
+                        .collect(),
+                ),
+                parse_fault: None,
+                parse_path: None,
             },
             Verification::Invalid(reason) => {
-                let (chain_index, chain_fault) = match reason {
-                    InvalidReason::ChainBroken(e) => (
-                        Some(e.index as u64),
-                        serde_json::to_value(e.fault)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned)),
+                let (chain_index, chain_fault) = match reason.chain_position() {
+                    Some((index, fault)) => (Some(index as u64), Some(fault.to_owned())),
+                    None => (None, None),
+                };
+                let (parse_fault, parse_path) = match reason {
+                    InvalidReason::Malformed { error, .. } => (
+                        Some(error.fault.code().to_owned()),
+                        Some(error.path.clone()),
                     ),
                     _ => (None, None),
                 };
@@ -177,6 +202,10 @@ impl From<&Verification> for VerificationResult {
                     signer_name: None,
                     sealed_at: None,
                     audit_head: None,
+                    audit_event_count: None,
+                    events_after_seal: None,
+                    parse_fault,
+                    parse_path,
                 }
             }
         }
@@ -184,15 +213,15 @@ impl From<&Verification> for VerificationResult {
 }
 
 /// An evidence file: everything needed, besides the document bytes, to verify a signature
-/// offline (`confidant signature verify`, `POST /api/signatures/verify`).
+/// offline (`confidant signature verify`, `POST /api/signatures/verify`). Written by the server;
+/// read strictly by [`confidant_signature::evidence`] (`signature/FORMAT.md` §9).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceFile {
     /// `confidant-signature-evidence/1`.
     pub format: String,
-    /// The signing request (informational; it is also the audit chain's context).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    /// The signing request: the audit chain's context (its genesis is derived from it).
+    pub request_id: String,
     /// The sealed bundle (`signature/FORMAT.md` §7).
     #[schema(value_type = Object)]
     pub sealed: serde_json::Value,
@@ -208,40 +237,18 @@ pub struct EvidenceFile {
 }
 
 impl EvidenceFile {
-    /// Parses an evidence file, or `None` if the bytes are not one (wrong shape or format).
-    pub fn parse(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice::<Self>(bytes)
-            .ok()
-            .filter(|e| e.format == EVIDENCE_FORMAT)
-    }
-
-    /// Verifies `document` against this evidence and the trusted keys. Parts that do not parse
-    /// are simply not what was sealed: an unreadable bundle is `bundle_changed`, unreadable
-    /// form data `form_data_changed`, an unreadable audit chain `chain_broken`, each in the
-    /// order of the checks.
+    /// Verifies `document` against this evidence and the trusted keys, as a verifier reading
+    /// the file's bytes would.
     pub fn verify(&self, document: &[u8], trusted: &[VerifyingKey]) -> Verification {
-        let sealed_json = serde_json::to_vec(&self.sealed).unwrap_or_default();
-        let form = match serde_json::from_value::<BTreeMap<String, String>>(self.form_data.clone())
-        {
-            Ok(map) => form_data_canonical(&map),
-            // Not a map of strings, so not what was signed: hash the value as it is.
-            Err(_) => serde_json::to_vec(&self.form_data).unwrap_or_default(),
-        };
-        let audit = serde_json::from_value::<AuditChain>(self.audit.clone()).unwrap_or_else(|_| {
-            // An unreadable chain: an empty one with an impossible genesis, which no sealed
-            // head matches.
-            AuditChain::from_parts(Digest::from_bytes([0; 32]), Vec::new())
-        });
-        verify::verify(
-            &verify::Evidence {
-                document,
-                form_data_canonical: &form,
-                sealed_json: &sealed_json,
-                audit: &audit,
-                image_svg: self.image_svg.as_deref().map(str::as_bytes),
-            },
-            trusted,
-        )
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        evidence::verify_file(&bytes, document, trusted).unwrap_or_else(|e| {
+            // The server's own file always has the shape; should it not, it is not what was
+            // sealed.
+            Verification::Invalid(InvalidReason::Malformed {
+                part: verify::EvidencePart::Sealed,
+                error: e,
+            })
+        })
     }
 }
 

@@ -14,6 +14,7 @@ use confidant_signature::audit::{AuditChain, AuditKind};
 use confidant_signature::bundle::{self, BundleInput, MAX_SIGNER_NAME};
 use confidant_signature::canonical::form_data_canonical;
 use confidant_signature::dynamics;
+use confidant_signature::strict::StrictFault;
 use confidant_signature::submission::{self, SubmissionError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -311,6 +312,19 @@ pub async fn submit(
     }
     let body = json_body(req, MAX_SUBMISSION_BODY_BYTES).await?;
     let received_at = now_ms();
+    // A key twice (a second `full_name` in `fields`, a second `x` in a point) would be read
+    // differently by different parsers: refused, naming where. Number spellings are free here.
+    if let Some(dup) = confidant_signature::strict::read(&body).ok().and_then(|r| {
+        r.faults
+            .into_iter()
+            .find(|f| f.fault == StrictFault::DuplicateKey)
+    }) {
+        return Err(AppError::Fields(vec![problem(
+            &dup.path,
+            StrictFault::DuplicateKey.code(),
+            dup.message,
+        )]));
+    }
     let req: Submit = parse_json(&body)?;
 
     let mut problems = Vec::new();
