@@ -245,6 +245,10 @@ pub struct Config {
     /// server inside your network, or tests). Off: only public hosts are fetched.
     #[arg(long, env = "CONFIDANT_CALENDAR_FETCH_PRIVATE", global = true)]
     pub calendar_fetch_private: bool,
+    /// A PEM file with CA certificates that calendar sync and mail trust in addition to the
+    /// bundled Mozilla roots and the system's CA store (a centre's own CA).
+    #[arg(long, env = "CONFIDANT_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
     /// Most participants in one room, the counsellor included (1..=1000); one more is refused
     /// with `room_full`.
     #[arg(
@@ -385,6 +389,8 @@ pub struct Settings {
     pub reminder_minutes: u32,
     /// Whether calendar sync may fetch from non-public addresses.
     pub calendar_fetch_private: bool,
+    /// Trust anchors of outgoing TLS (calendar sync, mail): bundled, system, `--ca-file`.
+    pub trust: crate::tls::Trust,
     /// Submissions of public forms (booking, contact) per anonymised network.
     pub public_form_rate_limit: RateLimitConfig,
     /// Most participants in one room, the host included.
@@ -610,6 +616,7 @@ impl Config {
             mail_from,
             reminder_minutes: self.reminder_minutes,
             calendar_fetch_private: self.calendar_fetch_private,
+            trust: crate::tls::Trust::load(self.ca_file.as_deref())?,
             public_form_rate_limit: RateLimitConfig {
                 burst: self.form_burst.max(1),
                 refill_every: std::time::Duration::from_secs(60),

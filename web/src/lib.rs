@@ -24,6 +24,7 @@ pub mod pages;
 pub mod ratelimit;
 pub mod sessions;
 pub mod signature;
+pub mod tls;
 pub mod walkin;
 pub mod ws;
 

@@ -107,15 +107,17 @@ struct Dav {
     username: String,
     password: String,
     allow_private: bool,
+    trust: crate::tls::Trust,
     clients: HashMap<String, reqwest::Client>,
 }
 
 impl Dav {
-    fn new(secret: &Secret, allow_private: bool) -> Self {
+    fn new(secret: &Secret, allow_private: bool, trust: &crate::tls::Trust) -> Self {
         Dav {
             username: secret.username.clone(),
             password: secret.password.clone(),
             allow_private,
+            trust: trust.clone(),
             clients: HashMap::new(),
         }
     }
@@ -130,7 +132,7 @@ impl Dav {
     ) -> Result<Reply, SyncError> {
         let key = format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(0));
         if !self.clients.contains_key(&key) {
-            let c = pinned_client(url, self.allow_private).await?;
+            let c = pinned_client(url, self.allow_private, &self.trust).await?;
             self.clients.insert(key.clone(), c);
         }
         // Inserted just above when missing.
@@ -1011,7 +1013,7 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
         return Ok(());
     };
     let secret = acc.secret(state)?;
-    let mut d = Dav::new(&secret, state.config.calendar_fetch_private);
+    let mut d = Dav::new(&secret, state.config.calendar_fetch_private, &state.config.trust);
     let mut notes = Vec::new();
     let result: Result<(), SyncError> = async {
         let refused = reconcile(state, &mut d, &acc, now).await?;
@@ -1364,7 +1366,7 @@ pub async fn add(
         return Err(AppError::Conflict(format!("at most {MAX_ACCOUNTS} calendar accounts")));
     }
     let secret = Secret { url: url.to_string(), username: req.username.clone(), password: req.password.clone() };
-    let mut d = Dav::new(&secret, state.config.calendar_fetch_private);
+    let mut d = Dav::new(&secret, state.config.calendar_fetch_private, &state.config.trust);
     let (home, found) = match discover(&mut d, &url).await {
         Ok(x) => x,
         Err(SyncError::Auth) => return Err(AppError::invalid("password", SyncError::Auth.to_string())),

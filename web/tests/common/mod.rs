@@ -52,6 +52,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         reminder_minutes: 1440,
         form_burst: 5,
         calendar_fetch_private: true,
+        ca_file: None,
         max_participants: 16,
         max_lobby: 50,
         signature_escrow_public_key_file: None,
