@@ -6,6 +6,10 @@
 # PostgreSQL and Node.js from apt when they are missing, and the e2e test's npm packages when they are missing or
 # outdated. A Rust toolchain (cargo, rustc >= 1.89) must already be installed.
 #
+# Supply chain first (scripts/supply-chain.sh): RustSec advisories with cargo-audit against the
+# offline snapshot in ../shared/advisory-db, licences/bans/sources with cargo-deny (both
+# installed with `cargo install --locked` when missing), rust-version against the lock.
+#
 # Storage tests run on SQLite and on PostgreSQL: a throwaway PostgreSQL server is started on
 # loopback in a temporary directory (scripts/pg-throwaway.sh) unless CONFIDANT_TEST_PG_URL
 # names one already (postgres://USER@HOST:PORT/DB, a user allowed to CREATE DATABASE).
