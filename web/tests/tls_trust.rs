@@ -221,6 +221,15 @@ impl Radicale {
         rad
     }
 
+    /// The `work` calendar as a feed: Radicale serves a collection as one iCalendar file; the
+    /// URL carries the credentials the way subscription links carry their secret.
+    fn feed(&self) -> String {
+        format!(
+            "https://{USER}:{PASSWORD}@127.0.0.1:{}/{USER}/work/",
+            self.port
+        )
+    }
+
     fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
@@ -268,12 +277,7 @@ async fn caldav_over_tls_with_the_centres_own_ca_works_only_with_ca_file() {
 async fn calendar_feed_over_tls_with_the_centres_own_ca_is_fetched_only_with_ca_file() {
     let pki = Pki::new();
     let rad = Radicale::start(&pki).await;
-    // Radicale serves a calendar collection as one iCalendar file; the feed URL carries the
-    // credentials the way subscription links carry their secret.
-    let feed = format!(
-        "https://{USER}:{PASSWORD}@127.0.0.1:{}/{USER}/work/",
-        rad.port
-    );
+    let feed = rad.feed();
 
     match fetch(&feed, true, &Trust::load(None).unwrap()).await {
         Err(FetchError::Network(e)) => assert!(e.to_lowercase().contains("certificate"), "{e}"),
@@ -374,10 +378,7 @@ async fn child_fetches_with_the_system_store() {
 async fn a_ca_in_the_system_store_is_trusted_without_ca_file() {
     let pki = Pki::new();
     let rad = Radicale::start(&pki).await;
-    let feed = format!(
-        "https://{USER}:{PASSWORD}@127.0.0.1:{}/{USER}/work/",
-        rad.port
-    );
+    let feed = rad.feed();
     let out = tokio::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
