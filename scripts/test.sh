@@ -4,8 +4,13 @@
 # Firefox ESR, through the server's SFU).
 #
 # Works on a fresh Debian 12 machine (as root, or with sudo): installs Chromium, Firefox ESR,
-# coturn, PostgreSQL and Node.js from apt when they are missing, and the e2e test's npm packages when they are missing or
-# outdated. A Rust toolchain (cargo, rustc >= 1.85) must already be installed.
+# coturn, PostgreSQL and Node.js from apt when they are missing, and the e2e test's npm packages
+# when they are missing or outdated. A Rust toolchain (cargo, rustc >= 1.89) must already be
+# installed.
+#
+# Supply chain first (scripts/supply-chain.sh): RustSec advisories with cargo-audit against the
+# offline snapshot in ../shared/advisory-db, licences/bans/sources with cargo-deny (both
+# installed with `cargo install --locked` when missing), rust-version against the lock.
 #
 # Storage tests run on SQLite and on PostgreSQL: a throwaway PostgreSQL server is started on
 # loopback in a temporary directory (scripts/pg-throwaway.sh) unless CONFIDANT_TEST_PG_URL
@@ -54,7 +59,7 @@ apt_install() {
 # ---------------------------------------------------------------------------------------------
 section "Tools"
 
-command -v cargo >/dev/null 2>&1 || die "cargo not found: install a Rust toolchain (rustup, Rust >= 1.85)"
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install a Rust toolchain (rustup, Rust >= 1.89)"
 
 CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
 if [ ! -x "$CHROMIUM_PATH" ]; then
@@ -119,6 +124,10 @@ else
   (cd "$E2E_DIR" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund)
   echo "$LOCK_HASH" >"$STAMP"
 fi
+
+# ---------------------------------------------------------------------------------------------
+section "Supply chain (scripts/supply-chain.sh)"
+"$ROOT/scripts/supply-chain.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Incremental artefacts only help repeated local builds; on a clean clone they double the

@@ -286,7 +286,7 @@ pub fn parse_fragment(d: &[u8]) -> Option<Fragment<'_>> {
     let offset = be32(16) as usize;
     let bytes = &d[RTP_HEADER + FRAGMENT_HEADER..];
     let fits = len <= MAX_FRAME
-        && offset % CHUNK == 0
+        && offset.is_multiple_of(CHUNK)
         && offset
             .checked_add(bytes.len())
             .is_some_and(|end| end <= len)

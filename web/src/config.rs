@@ -265,6 +265,10 @@ pub struct Config {
     /// since the app password is sent with every request.
     #[arg(long, env = "CONFIDANT_CALDAV_ALLOW_HTTP", global = true)]
     pub caldav_allow_http: bool,
+    /// A PEM file with CA certificates that calendar sync and mail trust in addition to the
+    /// bundled Mozilla roots and the system's CA store (a centre's own CA).
+    #[arg(long, env = "CONFIDANT_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
     /// Most participants in one room, the counsellor included (1..=1000); one more is refused
     /// with `room_full`.
     #[arg(
@@ -465,6 +469,8 @@ pub struct Settings {
     pub calendar_fetch_private: bool,
     /// Whether CalDAV accounts may use `http://`.
     pub caldav_allow_http: bool,
+    /// Trust anchors of outgoing TLS (calendar sync, mail): bundled, system, `--ca-file`.
+    pub trust: crate::tls::Trust,
     /// Submissions of public forms (booking, contact) per anonymised network.
     pub public_form_rate_limit: RateLimitConfig,
     /// Most participants in one room, the host included.
@@ -728,6 +734,7 @@ impl Config {
             reminder_minutes: self.reminder_minutes,
             calendar_fetch_private: self.calendar_fetch_private,
             caldav_allow_http: self.caldav_allow_http,
+            trust: crate::tls::Trust::load(self.ca_file.as_deref())?,
             public_form_rate_limit: RateLimitConfig {
                 burst: self.form_burst.max(1),
                 refill_every: std::time::Duration::from_secs(60),

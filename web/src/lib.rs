@@ -26,6 +26,7 @@ pub mod ratelimit;
 pub mod retention;
 pub mod sessions;
 pub mod signature;
+pub mod tls;
 pub mod walkin;
 pub mod ws;
 

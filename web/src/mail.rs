@@ -19,12 +19,14 @@ use std::time::Duration;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::Tls;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{SmtpSettings, SmtpTls};
 use crate::db::{now_ms, Db};
 use crate::error::AppError;
+use crate::tls::Trust;
 use crate::AppState;
 
 /// Vault purpose of queued mail.
@@ -196,15 +198,14 @@ pub async fn cancel_unsent(
     Ok(())
 }
 
-/// The SMTP transport of the configuration.
-pub fn transport(smtp: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+/// The SMTP transport of the configuration; its TLS trusts `trust` (see [`crate::tls`]).
+pub fn transport(smtp: &SmtpSettings, trust: &Trust) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    // `builder_dangerous` is lettre's builder without TLS; the two secure modes add it here.
+    let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host);
     let builder = match smtp.tls {
-        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
-            .map_err(|e| e.to_string())?,
-        SmtpTls::Tls => {
-            AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host).map_err(|e| e.to_string())?
-        }
-        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
+        SmtpTls::Starttls => plain.tls(Tls::Required(trust.smtp(&smtp.host).map_err(|e| e.to_string())?)),
+        SmtpTls::Tls => plain.tls(Tls::Wrapper(trust.smtp(&smtp.host).map_err(|e| e.to_string())?)),
+        SmtpTls::None => plain,
     };
     let mut builder = builder.port(smtp.port).timeout(Some(SMTP_TIMEOUT));
     if let Some((user, file)) = &smtp.credentials {
@@ -348,7 +349,7 @@ pub fn spawn_worker(state: AppState) {
         tracing::warn!("no --smtp-host: booking mail is queued in the database, not sent");
         return;
     };
-    let transport = match transport(&smtp) {
+    let transport = match transport(&smtp, &state.config.trust) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "SMTP configuration unusable; mail stays queued");

@@ -74,7 +74,7 @@ fn transport(port: u16) -> lettre::AsyncSmtpTransport<lettre::Tokio1Executor> {
         port,
         tls: SmtpTls::None,
         credentials: None,
-    })
+    }, &confidant::tls::Trust::load(None).unwrap())
     .unwrap()
 }
 

@@ -147,12 +147,14 @@ struct Dav {
     /// `scheme://host:port` of the entered URL.
     origin: String,
     reach: Reach,
+    /// Trust anchors for TLS (bundled, system, `--ca-file`).
+    trust: crate::tls::Trust,
     client: Option<reqwest::Client>,
 }
 
 impl Dav {
     /// A session for `secret`; refuses `http://` unless allowed.
-    fn new(secret: &Secret, reach: Reach) -> Result<Self, SyncError> {
+    fn new(secret: &Secret, reach: Reach, trust: &crate::tls::Trust) -> Result<Self, SyncError> {
         let entered = Url::parse(&secret.url).map_err(|_| SyncError::Answer("bad server URL".into()))?;
         if entered.scheme() != "https" && !reach.allow_http {
             return Err(SyncError::Insecure);
@@ -162,6 +164,7 @@ impl Dav {
             password: secret.password.clone(),
             origin: entered.origin().ascii_serialization(),
             reach,
+            trust: trust.clone(),
             client: None,
         })
     }
@@ -189,7 +192,7 @@ impl Dav {
         let client = match &self.client {
             Some(c) => c.clone(),
             None => {
-                let c = pinned_client(url, self.reach.allow_private).await?;
+                let c = pinned_client(url, self.reach.allow_private, &self.trust).await?;
                 self.client = Some(c.clone());
                 c
             }
@@ -1184,7 +1187,7 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
     let secret = acc.secret(state)?;
     let mut notes = Vec::new();
     let result: Result<(), SyncError> = async {
-        let mut d = Dav::new(&secret, Reach::of(state))?;
+        let mut d = Dav::new(&secret, Reach::of(state), &state.config.trust)?;
         let d = &mut d;
         let refused = reconcile(state, d, &acc, now).await?;
         let refused = || match refused.first() {
@@ -1541,7 +1544,7 @@ pub async fn add(
         return Err(AppError::Conflict(format!("at most {MAX_ACCOUNTS} calendar accounts")));
     }
     let secret = Secret { url: url.to_string(), username: req.username.clone(), password: req.password.clone() };
-    let mut d = Dav::new(&secret, Reach::of(&state)).map_err(|e| AppError::invalid("url", e.to_string()))?;
+    let mut d = Dav::new(&secret, Reach::of(&state), &state.config.trust).map_err(|e| AppError::invalid("url", e.to_string()))?;
     let (home, found) = match discover(&mut d, &url).await {
         Ok(x) => x,
         Err(SyncError::Auth) => return Err(AppError::invalid("password", SyncError::Auth.to_string())),

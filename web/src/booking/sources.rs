@@ -25,6 +25,7 @@ use super::store;
 use crate::auth::Counsellor;
 use crate::db::now_ms;
 use crate::error::{AppError, ErrorBody};
+use crate::tls::Trust;
 use crate::AppState;
 
 /// Most sources per counsellor.
@@ -121,7 +122,7 @@ pub(crate) fn parse_url(raw: &str) -> Result<reqwest::Url, FetchError> {
 /// A client for `url`'s host: resolves it, refuses non-public addresses unless
 /// `allow_private`, and pins the connection to the address that was checked (no redirects
 /// followed by itself; callers check each target again).
-pub(crate) async fn pinned_client(url: &reqwest::Url, allow_private: bool) -> Result<reqwest::Client, FetchError> {
+pub(crate) async fn pinned_client(url: &reqwest::Url, allow_private: bool, trust: &Trust) -> Result<reqwest::Client, FetchError> {
     let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_owned();
     let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
@@ -140,6 +141,7 @@ pub(crate) async fn pinned_client(url: &reqwest::Url, allow_private: bool) -> Re
         .timeout(FETCH_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .resolve(&host, first)
+        .use_preconfigured_tls(trust.rustls_config())
         .user_agent(concat!("Confidant/", env!("CARGO_PKG_VERSION"), " (calendar sync)"))
         .build()
         .map_err(|e| FetchError::Network(e.to_string()))
@@ -147,10 +149,10 @@ pub(crate) async fn pinned_client(url: &reqwest::Url, allow_private: bool) -> Re
 
 /// Fetches a calendar: checks and pins the address, follows a few redirects (checking each),
 /// stops at [`MAX_BYTES`].
-pub async fn fetch(raw: &str, allow_private: bool) -> Result<String, FetchError> {
+pub async fn fetch(raw: &str, allow_private: bool, trust: &Trust) -> Result<String, FetchError> {
     let mut url = parse_url(raw)?;
     for _ in 0..=MAX_REDIRECTS {
-        let client = pinned_client(&url, allow_private).await?;
+        let client = pinned_client(&url, allow_private, trust).await?;
         let mut resp = client
             .get(url.clone())
             .header("Accept", "text/calendar, */*;q=0.5")
@@ -189,7 +191,7 @@ pub(crate) fn without_url(e: &reqwest::Error) -> String {
         return "timed out".into();
     }
     if e.is_connect() {
-        return "connection failed".into();
+        return crate::tls::certificate_refused(e).unwrap_or_else(|| "connection failed".into());
     }
     let mut s = e.to_string();
     if let Some(u) = e.url() {
@@ -231,7 +233,7 @@ async fn sync_row(state: &AppState, row: &SourceRow, now: i64) -> Result<(), App
     let url = String::from_utf8(state.keys.link.open(&row.url_sealed, row.id.as_bytes())?)
         .map_err(|_| AppError::Internal("sealed calendar URL is not UTF-8".into()))?;
     let host = store::host_by_id(&state.db, &row.counsellor_id).await?;
-    let result = match fetch(&url, state.config.calendar_fetch_private).await {
+    let result = match fetch(&url, state.config.calendar_fetch_private, &state.config.trust).await {
         Ok(text) => {
             let from = ms(now) - Duration::days(1);
             busy_from_ics(&text, host.tz, from, from + Duration::days(HORIZON_DAYS))

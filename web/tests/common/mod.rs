@@ -54,6 +54,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         form_burst: 5,
         calendar_fetch_private: true,
         caldav_allow_http: true,
+        ca_file: None,
         max_participants: 16,
         max_lobby: 50,
         chat_max_messages: 1000,
