@@ -131,6 +131,13 @@ section "cargo test --workspace (SQLite; tests that name PostgreSQL use it too)"
 cargo test --workspace
 
 # ---------------------------------------------------------------------------------------------
+section "str0m's own test suite (the vendored, patched copy: third_party/str0m/PATCHES.md)"
+# Outside the workspace, with its own lock file; in the workspace's target directory and with
+# the same dev profile, so it shares the workspace's build of aws-lc and the other crates.
+cargo test --manifest-path "$ROOT/third_party/str0m/Cargo.toml" --target-dir "$TARGET_DIR" \
+  --features _internal_test_exports
+
+# ---------------------------------------------------------------------------------------------
 section "cargo test -p confidant on PostgreSQL (the server's whole suite, second backend)"
 CONFIDANT_TEST_BACKEND=postgres cargo test -p confidant
 

@@ -366,8 +366,9 @@
 //!
 //! ```no_run
 //! // Set process default (will panic if called twice)
-//! // No need to enable the "rust-crypto" feature flag
-//! str0m_rust_crypto::default_provider().install_process_default();
+//! // No need to enable the backend's feature flag (Confidant's copy: the example names
+//! // str0m-aws-lc-rs, which it builds, instead of str0m-rust-crypto, which it does not)
+//! str0m_aws_lc_rs::default_provider().install_process_default();
 //! ```
 //!
 //! ## Crypto provider per Rtc instance
@@ -378,7 +379,7 @@
 //! use str0m::Rtc;
 //!
 //! let rtc = Rtc::builder()
-//!     .set_crypto_provider(Arc::new(str0m_rust_crypto::default_provider()))
+//!     .set_crypto_provider(Arc::new(str0m_aws_lc_rs::default_provider()))
 //!     .build(Instant::now());
 //! ```
 //!

@@ -88,9 +88,10 @@ fn connect_with_provider(
 }
 
 fn reference_sha1(data: &[u8]) -> [u8; 20] {
-    str0m_rust_crypto::default_provider()
-        .sha1_provider
-        .sha1(data)
+    // Confidant: str0m-rust-crypto 0.7 is not on the registry mirror; RustCrypto's sha1 is the
+    // same independent reference implementation it wraps.
+    use sha1::Digest;
+    sha1::Sha1::digest(data).into()
 }
 
 fn sha1_fingerprint(hash_func: &str, der: &[u8]) -> Fingerprint {
