@@ -1155,6 +1155,9 @@ impl Sfu {
                     write = write.vp8_patch(p);
                 }
             }
+            // The subscriber's clock to now, so the packet leaves (at once: the stream is
+            // unpaced, str0m patch 1) with this send time, not its last input's.
+            sub.rtc.advance_time(now);
             let mut api = sub.rtc.direct_api();
             let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
                 continue;

@@ -1924,6 +1924,20 @@ impl Rtc {
         self.cached_timeout
     }
 
+    /// Moves this `Rtc`'s clock forward to `now` without driving any timer (Confidant patch 1).
+    ///
+    /// For a caller that writes media with the direct API at a time this `Rtc` was not told
+    /// about (an SFU forwarding a packet while it handles another peer's datagram): unpaced
+    /// streams are sent from at once in [`Rtc::poll_output()`], and this makes them leave with
+    /// `now` as their send time (abs-send-time, TWCC, queue time) instead of the time of this
+    /// `Rtc`'s last input. Timers still run only on [`Input::Timeout`]; a `now` earlier than
+    /// the clock, or before the first input, is ignored.
+    pub fn advance_time(&mut self, now: Instant) {
+        if !self.need_init_time && now > self.last_now {
+            self.last_now = now;
+        }
+    }
+
     /// The reason for the last [`Output::Timeout`]
     ///
     /// This is updated when calling [`Rtc::poll_output()`] and the next output

@@ -1232,8 +1232,14 @@ impl Session {
         let srtp_tx = self.srtp_tx.as_mut()?;
 
         // Figure out which, if any, queue to poll
+        // Confidant patch 1: unpaced streams are sent from directly, without asking the pacer
+        // (whose leaky bucket otherwise gates every packet behind a timeout round). The pacer
+        // still accounts for the bytes (register_send below), for padding and probes.
         // The cluster_id is captured by the pacer at poll time, before register_send() might clear it
-        let (midrid, cluster_id) = self.pacer.poll_queue()?;
+        let (midrid, cluster_id) = match self.streams.unpaced_ready(now) {
+            Some(midrid) => (midrid, self.pacer.active_cluster()),
+            None => self.pacer.poll_queue()?,
+        };
         let stream = self.streams.stream_tx_by_midrid(midrid)?;
         let Some(media) = self.medias.iter().find(|m| m.mid() == stream.mid()) else {
             trace!("Pacer pointed to mid {} which has no media", midrid.mid());

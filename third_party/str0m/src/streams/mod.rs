@@ -410,6 +410,14 @@ impl Streams {
         self.streams_rx.values().find_map(|s| s.paused_at())
     }
 
+    /// Confidant patch 1: the first unpaced send stream with a packet or resend to send now
+    /// (see [`StreamTx::unpaced_ready`]), so it can be sent without a pacer round.
+    pub(crate) fn unpaced_ready(&mut self, now: Instant) -> Option<MidRid> {
+        self.streams_tx
+            .values_mut()
+            .find_map(|s| s.unpaced_ready(now))
+    }
+
     pub(crate) fn send_stream(&self) -> Option<Instant> {
         if self.streams_tx.values().any(|s| s.need_timeout()) {
             Some(already_happened())

@@ -1278,6 +1278,19 @@ impl StreamTx {
         self.send_queue.need_timeout()
     }
 
+    /// Confidant patch 1: whether this stream is unpaced and has a packet or resend to send,
+    /// stamping newly written packets with `now` as `handle_timeout` would. Streams that have
+    /// not had their first `handle_timeout` (kind, RTX PT, cname unknown) are never ready.
+    pub(crate) fn unpaced_ready(&mut self, now: Instant) -> Option<MidRid> {
+        if self.kind.is_none() || self.unpaced != Some(true) {
+            return None;
+        }
+        if self.send_queue.need_timeout() {
+            self.send_queue.handle_timeout(now);
+        }
+        (!self.resends.is_empty() || !self.send_queue.is_empty()).then_some(self.midrid)
+    }
+
     pub(crate) fn handle_timeout<'a>(
         &mut self,
         now: Instant,

@@ -13,6 +13,11 @@ const MAX_RTT_HISTORY_WINDOW: usize = 32;
 const UPDATE_INTERVAL: Duration = Duration::from_millis(25);
 /// The maximum time we keep updating our estimate without receiving a TWCC report.
 const MAX_TWCC_GAP: Duration = Duration::from_millis(500);
+/// Shortest wait before checking again for a TWCC report (Confidant patch 1): the wait is the
+/// RTT, which on loopback or in an in-process test is ~0, and a wait of ~0 makes every
+/// `poll_output` return an already-due timeout that does nothing (a busy loop). A report cannot
+/// come back sooner than the receiver's feedback interval, tens of milliseconds.
+const MIN_TWCC_RETRY: Duration = Duration::from_millis(5);
 /// RFC 6298: Exponentially Weighted Moving Average smoothing factor for RTT (alpha = 1/8)
 const RTT_SMOOTHING_FACTOR: f64 = 0.125;
 
@@ -117,7 +122,8 @@ impl DelayController {
             let next_timeout_in = self
                 .get_smoothed_rtt()
                 .unwrap_or(MAX_TWCC_GAP)
-                .min(UPDATE_INTERVAL);
+                .min(UPDATE_INTERVAL)
+                .max(MIN_TWCC_RETRY);
 
             // Set this even if we didn't update, otherwise we get stuck in a poll -> handle loop
             // that starves the run loop.
@@ -222,5 +228,28 @@ impl DelayController {
                 .map(|rtt| rtt * 2)
                 .unwrap_or(MAX_TWCC_GAP)
                 .min(UPDATE_INTERVAL * 2)
+    }
+}
+
+#[cfg(test)]
+mod confidant_test {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Confidant patch 1: with an RTT of ~0 (loopback, in-process tests) and no fresh TWCC
+    /// report, the controller used to ask to be polled again at once, forever.
+    #[test]
+    fn zero_rtt_without_reports_does_not_busy_poll() {
+        let mut c = DelayController::new(Bitrate::kbps(1_000));
+        let start = Instant::now();
+        c.update_rtt(Duration::ZERO);
+        let now = start + Duration::from_secs(1);
+        c.handle_timeout(None, now);
+        assert!(
+            c.poll_timeout() >= now + MIN_TWCC_RETRY,
+            "next poll {:?} after now",
+            c.poll_timeout().saturating_duration_since(now)
+        );
     }
 }
