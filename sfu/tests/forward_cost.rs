@@ -29,13 +29,7 @@ fn forwarding_workload() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(4);
-    let mut w = World::new();
-    w.add_client(1, 10);
-    for s in 0..subscribers {
-        w.add_client(2 + s, 10);
-    }
-    w.connect_all();
-    w.run_publishing(300, &[1]);
+    let mut w = World::forwarding_to(subscribers, 300);
     let ticks: usize = std::env::var("CONFIDANT_COST_TICKS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -1938,6 +1938,23 @@ impl Rtc {
         }
     }
 
+    /// Gives back the buffer of a sent datagram ([`net::Transmit::contents`], turned into its
+    /// `Vec<u8>`) for a later datagram to be written into (Confidant patch 3).
+    ///
+    /// An `Rtc` otherwise allocates a buffer for every SRTP/SRTCP datagram it sends. A caller
+    /// that returns each buffer once it is sent (to this `Rtc` or another one) makes sending
+    /// allocation-free in steady state. Keeps a bounded number; more are freed.
+    pub fn recycle_buffer(&mut self, buf: Vec<u8>) {
+        self.session.recycle_buffer(buf);
+    }
+
+    /// Whether this `Rtc` holds a recycled buffer for its next datagram (see
+    /// [`Rtc::recycle_buffer`]), so a caller sharing buffers among many `Rtc`s can hand one
+    /// to the `Rtc` it is about to poll.
+    pub fn has_spare_buffer(&self) -> bool {
+        self.session.has_spare_buffer()
+    }
+
     /// The reason for the last [`Output::Timeout`]
     ///
     /// This is updated when calling [`Rtc::poll_output()`] and the next output

@@ -56,6 +56,15 @@ const MAX_PENDING_RRTRS: usize = 300;
 /// Maximum number of DLRR items to include in a single ExtendedReport.
 const MAX_DLRR_PER_REPORT: usize = 50;
 
+/// Recycled datagram buffers an `Rtc` keeps at most (Confidant patch 3): a burst of datagrams
+/// between two returns; more are dropped (freed).
+const MAX_SPARE_BUFFERS: usize = 64;
+
+/// Capacity of every datagram buffer the session allocates (Confidant patch 3): the largest
+/// plaintext packet plus the SRTP tag and the cipher's scratch, so a recycled buffer never
+/// grows. Recycled buffers smaller than this are freed instead of kept.
+pub(crate) const DATAGRAM_BUFFER_CAPACITY: usize = crate::io::DATAGRAM_MAX_PACKET_SIZE + 64;
+
 pub(crate) struct Session {
     id: SessionId,
 
@@ -108,6 +117,11 @@ pub(crate) struct Session {
 
     // temporary buffer when getting the next (unencrypted) RTP packet from Media line.
     poll_packet_buf: Vec<u8>,
+
+    // Confidant patch 3: buffers the caller gave back (`Rtc::recycle_buffer`), written into
+    // instead of allocating one per datagram; and the unencrypted RTCP's scratch.
+    spare_buffers: Vec<Vec<u8>>,
+    poll_feedback_buf: Vec<u8>,
 
     // Next packet for RtpPacket event.
     pending_packet: Option<RtpPacket>,
@@ -208,6 +222,8 @@ impl Session {
             pacer,
             pacer_control: PacerControl::new(),
             poll_packet_buf: vec![0; 2000],
+            spare_buffers: Vec::new(),
+            poll_feedback_buf: Vec::new(),
             pending_packet: None,
             media_bytes_rx: 0,
             media_bytes_tx: 0,
@@ -1200,7 +1216,9 @@ impl Session {
         let encryptable_mtu: usize = (self.mtu() - SRTCP_OVERHEAD) & !3;
         assert!(encryptable_mtu.is_multiple_of(4));
 
-        let mut data = vec![0_u8; encryptable_mtu];
+        let data = &mut self.poll_feedback_buf;
+        data.clear();
+        data.resize(encryptable_mtu, 0);
 
         let mut raw_packets = self.raw_packets.as_mut();
         let output = move |fb| {
@@ -1209,7 +1227,7 @@ impl Session {
             }
         };
 
-        let len = Rtcp::write_packet(&mut self.feedback_tx, &mut data, output);
+        let len = Rtcp::write_packet(&mut self.feedback_tx, data, output);
 
         if len == 0 {
             return None;
@@ -1218,7 +1236,11 @@ impl Session {
         data.truncate(len);
 
         let srtp = self.srtp_tx.as_mut()?;
-        let protected = srtp.protect_rtcp(&data);
+        let mut protected = self
+            .spare_buffers
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(DATAGRAM_BUFFER_CAPACITY));
+        srtp.protect_rtcp_into(data, &mut protected);
 
         assert!(
             protected.len() < self.mtu(),
@@ -1280,7 +1302,11 @@ impl Session {
             raw_packets.push_back(Box::new(RawPacket::RtpTx(header.clone(), buf.clone())));
         }
 
-        let protected = srtp_tx.protect_rtp(buf, &header, *seq_no);
+        let mut protected = self
+            .spare_buffers
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(DATAGRAM_BUFFER_CAPACITY));
+        srtp_tx.protect_rtp_into(buf, &header, *seq_no, &mut protected);
 
         if twcc_enabled {
             let packet_id = if let Some(cluster) = cluster_id {
@@ -1302,6 +1328,21 @@ impl Session {
         }
 
         Some(protected.into())
+    }
+
+    /// Confidant patch 3: keeps `buf` to write a later datagram into (see
+    /// [`crate::Rtc::recycle_buffer`]).
+    pub fn recycle_buffer(&mut self, buf: Vec<u8>) {
+        if self.spare_buffers.len() < MAX_SPARE_BUFFERS
+            && buf.capacity() >= DATAGRAM_BUFFER_CAPACITY
+        {
+            self.spare_buffers.push(buf);
+        }
+    }
+
+    /// Confidant patch 3: whether a recycled buffer is waiting for the next datagram.
+    pub fn has_spare_buffer(&self) -> bool {
+        !self.spare_buffers.is_empty()
     }
 
     pub fn poll_timeout(&mut self) -> (Option<Instant>, Reason) {

@@ -248,12 +248,29 @@ impl DecryptWarnings {
 }
 
 impl SrtpContext {
+    // Confidant patch 3: str0m itself now writes into recycled buffers (`protect_rtp_into`);
+    // the allocating form stays for its tests and `_internal_test_exports`.
+    #[allow(dead_code)]
     pub fn protect_rtp(
         &mut self,
         buf: &[u8],
         header: &RtpHeader,
         srtp_index: u64, // same as ext_seq
     ) -> Vec<u8> {
+        let mut output = Vec::new();
+        self.protect_rtp_into(buf, header, srtp_index, &mut output);
+        output
+    }
+
+    /// Like [`SrtpContext::protect_rtp`], into `output` (cleared first; its allocation is
+    /// reused when large enough). Confidant patch 3.
+    pub fn protect_rtp_into(
+        &mut self,
+        buf: &[u8],
+        header: &RtpHeader,
+        srtp_index: u64, // same as ext_seq
+        output: &mut Vec<u8>,
+    ) {
         // SRTP layout
         // [header, [rtp, (padding + pad_count)], tag]
 
@@ -295,8 +312,11 @@ impl SrtpContext {
                 // HMAC_TAG_LEN is 10, CTR_BUFFER_PADDING is 15, so we need 5 extra bytes
                 let padding_needed =
                     CTR_BUFFER_PADDING.saturating_sub(Aes128CmSha1_80::HMAC_TAG_LEN);
-                let mut output =
-                    vec![0_u8; buf.len() + Aes128CmSha1_80::HMAC_TAG_LEN + padding_needed];
+                output.clear();
+                output.resize(
+                    buf.len() + Aes128CmSha1_80::HMAC_TAG_LEN + padding_needed,
+                    0,
+                );
 
                 enc.encrypt(&iv, input, &mut output[hlen..])
                     .expect("rtp encrypt");
@@ -305,10 +325,9 @@ impl SrtpContext {
 
                 let hmac_start = buf.len();
                 let sha1_hmac = |k: &[u8], p: &[&[u8]]| self.sha1_hmac_provider.sha1_hmac(k, p);
-                Aes128CmSha1_80::rtp_hmac(sha1_hmac, key, &mut output, srtp_index, hmac_start);
+                Aes128CmSha1_80::rtp_hmac(sha1_hmac, key, output, srtp_index, hmac_start);
 
                 output.truncate(buf.len() + Aes128CmSha1_80::HMAC_TAG_LEN);
-                output
             }
             Derived::AeadAes128Gcm { salt, enc, .. } => {
                 let roc = (srtp_index >> 16) as u32;
@@ -318,13 +337,12 @@ impl SrtpContext {
 
                 // Input and output lengths for encryption:
                 // https://www.rfc-editor.org/rfc/rfc7714#section-5.2.1
-                let mut output = vec![0_u8; buf.len() + AeadAes128Gcm::TAG_LEN];
+                output.clear();
+                output.resize(buf.len() + AeadAes128Gcm::TAG_LEN, 0);
                 enc.encrypt(&iv, aad, input, &mut output[hlen..])
                     .expect("rtp encrypt");
 
                 output[..hlen].copy_from_slice(aad);
-
-                output
             }
             Derived::AeadAes256Gcm { salt, enc, .. } => {
                 let roc = (srtp_index >> 16) as u32;
@@ -334,13 +352,12 @@ impl SrtpContext {
 
                 // Input and output lengths for encryption:
                 // https://www.rfc-editor.org/rfc/rfc7714#section-5.2.1
-                let mut output = vec![0_u8; buf.len() + AeadAes256Gcm::TAG_LEN];
+                output.clear();
+                output.resize(buf.len() + AeadAes256Gcm::TAG_LEN, 0);
                 enc.encrypt(&iv, aad, input, &mut output[hlen..])
                     .expect("rtp encrypt");
 
                 output[..hlen].copy_from_slice(aad);
-
-                output
             }
         }
     }
@@ -461,7 +478,16 @@ impl SrtpContext {
         }
     }
 
+    #[allow(dead_code)] // Confidant patch 3: as `protect_rtp`.
     pub fn protect_rtcp(&mut self, buf: &[u8]) -> Vec<u8> {
+        let mut output = Vec::new();
+        self.protect_rtcp_into(buf, &mut output);
+        output
+    }
+
+    /// Like [`SrtpContext::protect_rtcp`], into `output` (cleared first; its allocation is
+    /// reused when large enough). Confidant patch 3.
+    pub fn protect_rtcp_into(&mut self, buf: &[u8], output: &mut Vec<u8>) {
         let srtcp_index = self.srtcp_index;
 
         // https://tools.ietf.org/html/rfc3711#page-15
@@ -487,7 +513,8 @@ impl SrtpContext {
                 // SRTCP_INDEX_LEN + HMAC_TAG_LEN is 14, CTR_BUFFER_PADDING is 15, so we need 1 extra byte
                 let padding_needed = CTR_BUFFER_PADDING
                     .saturating_sub(SRTCP_INDEX_LEN + Aes128CmSha1_80::HMAC_TAG_LEN);
-                let mut output = vec![0_u8; final_size + padding_needed];
+                output.clear();
+                output.resize(final_size + padding_needed, 0);
 
                 output[0..8].copy_from_slice(&buf[0..8]);
                 let input = &buf[8..];
@@ -499,10 +526,9 @@ impl SrtpContext {
 
                 let hmac_index = final_size - Aes128CmSha1_80::HMAC_TAG_LEN;
                 let sha1_hmac = |k: &[u8], p: &[&[u8]]| self.sha1_hmac_provider.sha1_hmac(k, p);
-                Aes128CmSha1_80::rtcp_hmac(sha1_hmac, key, &mut output, hmac_index);
+                Aes128CmSha1_80::rtcp_hmac(sha1_hmac, key, output, hmac_index);
 
                 output.truncate(final_size);
-                output
             }
             Derived::AeadAes128Gcm { salt, enc, .. } => {
                 let iv = AeadAes128Gcm::rtcp_iv(*salt, ssrc, srtcp_index);
@@ -511,7 +537,8 @@ impl SrtpContext {
                 aad[..8].copy_from_slice(&buf[..8]);
                 aad[8..12].copy_from_slice(&e_and_si.to_be_bytes());
 
-                let mut output = vec![0_u8; buf.len() + SRTCP_INDEX_LEN + AeadAes128Gcm::TAG_LEN];
+                output.clear();
+                output.resize(buf.len() + SRTCP_INDEX_LEN + AeadAes128Gcm::TAG_LEN, 0);
                 output[0..8].copy_from_slice(&buf[0..8]);
                 let input = &buf[8..];
 
@@ -523,8 +550,6 @@ impl SrtpContext {
 
                 let to = &mut output[enc_end..];
                 to[0..4].copy_from_slice(&e_and_si.to_be_bytes());
-
-                output
             }
             Derived::AeadAes256Gcm { salt, enc, .. } => {
                 let iv = AeadAes256Gcm::rtcp_iv(*salt, ssrc, srtcp_index);
@@ -533,7 +558,8 @@ impl SrtpContext {
                 aad[..8].copy_from_slice(&buf[..8]);
                 aad[8..12].copy_from_slice(&e_and_si.to_be_bytes());
 
-                let mut output = vec![0_u8; buf.len() + SRTCP_INDEX_LEN + AeadAes256Gcm::TAG_LEN];
+                output.clear();
+                output.resize(buf.len() + SRTCP_INDEX_LEN + AeadAes256Gcm::TAG_LEN, 0);
                 output[0..8].copy_from_slice(&buf[0..8]);
                 let input = &buf[8..];
 
@@ -545,8 +571,6 @@ impl SrtpContext {
 
                 let to = &mut output[enc_end..];
                 to[0..4].copy_from_slice(&e_and_si.to_be_bytes());
-
-                output
             }
         }
     }
@@ -1391,6 +1415,24 @@ mod test {
             );
         }
 
+        /// Confidant patch 3: protecting into a reused buffer (dirty, larger than needed)
+        /// gives exactly the packet a fresh buffer gets.
+        #[test]
+        fn protect_into_reused_buffer_rfc_7714_test() {
+            let mut context = make_rtp_context();
+            let header =
+                RtpHeader::parse(&rfc7714::PLAINTEXT_RTP_PACKET[..12], &ExtensionMap::empty())
+                    .expect("header to parse");
+            let mut reused = vec![0xa5; 1500];
+            context.protect_rtp_into(rfc7714::PLAINTEXT_RTP_PACKET, &header, 0, &mut reused);
+            assert_eq!(reused, rfc7714::PROTECTED_RTP_PACKET);
+
+            let mut context = make_rtcp_context();
+            let mut reused = vec![0x5a; 1500];
+            context.protect_rtcp_into(rfc7714::PLAINTEXT_RTCP_PACKET, &mut reused);
+            assert_eq!(reused, rfc7714::PROTECTED_RTCP_PACKET);
+        }
+
         #[test]
         fn unprotect_rtp_rfc_7714_test() {
             let mut context = make_rtp_context();
@@ -1617,6 +1659,24 @@ mod test {
                 out,
                 rfc7714::PLAINTEXT_RTP_PACKET
             );
+        }
+
+        /// Confidant patch 3: protecting into a reused buffer (dirty, larger than needed)
+        /// gives exactly the packet a fresh buffer gets.
+        #[test]
+        fn protect_into_reused_buffer_rfc_7714_test() {
+            let mut context = make_rtp_context();
+            let header =
+                RtpHeader::parse(&rfc7714::PLAINTEXT_RTP_PACKET[..12], &ExtensionMap::empty())
+                    .expect("header to parse");
+            let mut reused = vec![0xa5; 1500];
+            context.protect_rtp_into(rfc7714::PLAINTEXT_RTP_PACKET, &header, 0, &mut reused);
+            assert_eq!(reused, rfc7714::PROTECTED_RTP_PACKET);
+
+            let mut context = make_rtcp_context();
+            let mut reused = vec![0x5a; 1500];
+            context.protect_rtcp_into(rfc7714::PLAINTEXT_RTCP_PACKET, &mut reused);
+            assert_eq!(reused, rfc7714::PROTECTED_RTCP_PACKET);
         }
 
         #[test]
