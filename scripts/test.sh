@@ -169,6 +169,13 @@ fi
 python3 tools/verify_evidence.py --corpus "${CONFIDANT_EVIDENCE_CORPUS:-$ROOT/target/evidence-corpus}"
 
 # ---------------------------------------------------------------------------------------------
+section "str0m's own test suite (the vendored, patched copy: third_party/str0m/PATCHES.md)"
+# Outside the workspace, with its own lock file; in the workspace's target directory and with
+# the same dev profile, so it shares the workspace's build of aws-lc and the other crates.
+cargo test --manifest-path "$ROOT/third_party/str0m/Cargo.toml" --target-dir "$TARGET_DIR" \
+  --features _internal_test_exports
+
+# ---------------------------------------------------------------------------------------------
 section "cargo test -p confidant on PostgreSQL (the server's whole suite, second backend)"
 CONFIDANT_TEST_BACKEND=postgres cargo test -p confidant
 

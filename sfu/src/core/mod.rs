@@ -213,6 +213,12 @@ const VIDEO_SHARE_PERCENT: u64 = 85;
 /// bytes: that cap drops resends on a link whose jitter makes the subscriber NACK packets that
 /// are merely late, and a subscriber missing a packet of an encrypted frame cannot conceal it.
 const RTX_CACHE_PACKETS: usize = 2000;
+/// Sent datagrams' buffers kept for the next ones ([`Sfu::recycle`]), per peer, plus a floor:
+/// a received packet makes at most one datagram per other peer of its room before the shell
+/// sends them and gives their buffers back. More are freed, so the pool follows the number of
+/// peers instead of filling up with the handshake datagrams of every peer that came and went.
+const SPARE_BUFFERS_PER_PEER: usize = 2;
+const MIN_SPARE_BUFFERS: usize = 16;
 const RTX_CACHE_AGE: Duration = Duration::from_secs(3);
 
 /// RTP header extension ids we offer for the two extensions str0m does not map by default
@@ -243,6 +249,9 @@ pub struct Sfu {
     /// Keyframe requests decided while forwarding, sent once the loop over subscribers is done
     /// (kept between packets so the forwarding path does not allocate).
     keyframe_scratch: Vec<(PeerId, Mid, Ssrc)>,
+    /// Buffers of sent datagrams ([`Sfu::recycle`]), handed to the `Rtc` about to be polled
+    /// so that str0m writes its next datagram into one instead of allocating (str0m patch 3).
+    spare_buffers: Vec<Vec<u8>>,
     /// Feedback and keyframe requests of peers that are gone, so the counters never go back.
     retired_feedback: Feedback,
     retired_keyframe_requests: u64,
@@ -361,6 +370,7 @@ impl Sfu {
             rtc_polls: 0,
             layer_switches: 0,
             keyframe_scratch: Vec::new(),
+            spare_buffers: Vec::new(),
             speakers: BTreeMap::new(),
             next_speaker_check: None,
             loudest: BTreeMap::new(),
@@ -666,6 +676,22 @@ impl Sfu {
         }
     }
 
+    /// Gives back the buffer of a sent [`Transmit`] (its `contents`, once the socket took it):
+    /// the next datagram is written into it instead of a new allocation. Optional; without it
+    /// every datagram allocates its buffer.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        let keep = MIN_SPARE_BUFFERS + SPARE_BUFFERS_PER_PEER * self.peers.len();
+        if self.spare_buffers.len() < keep {
+            self.spare_buffers.push(buf);
+        }
+    }
+
+    /// Bytes held in buffers kept for recycling ([`Sfu::recycle`]): a bounded cache (a few
+    /// buffers per peer), not state that grows with time.
+    pub fn spare_buffer_bytes(&self) -> usize {
+        self.spare_buffers.iter().map(Vec::capacity).sum()
+    }
+
     /// Counters about rooms, peers, tracks and forwarding.
     pub fn stats(&self) -> SfuStats {
         let feedback = self
@@ -798,6 +824,11 @@ impl Sfu {
             return Step::Progress;
         }
         self.rtc_polls += 1;
+        if !peer.rtc.has_spare_buffer() {
+            if let Some(buf) = self.spare_buffers.pop() {
+                peer.rtc.recycle_buffer(buf);
+            }
+        }
         match peer.rtc.poll_output() {
             Ok(str0m::Output::Transmit(t)) => {
                 peer.sent_since_timeout = true;
@@ -1155,6 +1186,9 @@ impl Sfu {
                     write = write.vp8_patch(p);
                 }
             }
+            // The subscriber's clock to now, so the packet leaves (at once: the stream is
+            // unpaced, str0m patch 1) with this send time, not its last input's.
+            sub.rtc.advance_time(now);
             let mut api = sub.rtc.direct_api();
             let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
                 continue;

@@ -838,6 +838,8 @@ impl Worker {
                     if let Err(e) = self.socket.send_to(&t.contents, t.destination).await {
                         tracing::debug!("UDP send failed: {e}");
                     }
+                    // Sent (or lost, as UDP may): its buffer carries the next datagram.
+                    self.core.recycle(t.contents);
                 }
                 Output::Event(peer, event) => {
                     let gone = event == SfuEvent::Disconnected;

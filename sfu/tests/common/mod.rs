@@ -744,7 +744,7 @@ impl World {
 
     /// Delivers a datagram to its client at `now` (the SFU's time within the tick when it
     /// sent it, so the clients' TWCC feedback sees the real spacing, not a 10 ms step).
-    fn deliver_to_client_at(
+    pub fn deliver_to_client_at(
         &mut self,
         now: Instant,
         source: SocketAddr,
@@ -837,6 +837,8 @@ impl World {
                                 &t.contents,
                             );
                         }
+                        // As the shell does once the socket took it.
+                        self.sfu.recycle(t.contents);
                     }
                     Output::Event(peer, event) => {
                         moved = true;
@@ -935,6 +937,22 @@ impl World {
             }
             self.tick();
         }
+    }
+
+    /// Publisher 1 and `subscribers` subscribers (2, 3, …) in one room, connected, after
+    /// `warm_up` ticks of publisher 1's media that every subscriber received video of.
+    pub fn forwarding_to(subscribers: u64, warm_up: usize) -> World {
+        let mut w = World::new();
+        w.add_client(1, 10);
+        for s in 0..subscribers {
+            w.add_client(2 + s, 10);
+        }
+        w.connect_all();
+        w.run_publishing(warm_up, &[1]);
+        for s in 0..subscribers {
+            assert!(w.client(2 + s).received_from(PeerId(1), MediaKind::Video) > 10);
+        }
+        w
     }
 
     /// Ticks until every client is connected (bounded).
