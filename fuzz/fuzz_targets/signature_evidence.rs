@@ -22,6 +22,8 @@ use confidant_signature::verify::{verify, Evidence};
 use confidant_signature::{format, submission};
 use libfuzzer_sys::fuzz_target;
 
+/// The chain's context (a request id), bound into its genesis and checked by `verify`.
+const CONTEXT: &str = "ceremony-fuzz";
 const T0: i64 = 1_750_000_000_000;
 
 struct Genuine {
@@ -51,7 +53,7 @@ fn genuine() -> &'static Genuine {
         let form = form_data_canonical(&fields);
         let pad = include_bytes!("../corpus/signature_submission/pen.json");
         let signature = submission::validate(&submission::parse(pad).expect("parse")).expect("valid");
-        let mut chain = AuditChain::new("ceremony-fuzz");
+        let mut chain = AuditChain::new(CONTEXT);
         for (i, kind) in AuditKind::CEREMONY_BEFORE_SEAL.into_iter().enumerate() {
             chain.append(kind, T0 + 1000 * i as i64, "step").expect("append");
         }
@@ -86,6 +88,7 @@ fn genuine() -> &'static Genuine {
                 form_data_canonical: &g.form,
                 sealed_json: &g.sealed_json,
                 audit: &g.chain,
+                audit_context: Some(CONTEXT),
                 image_svg: Some(g.svg.as_bytes()),
             },
             &g.trusted,
@@ -129,6 +132,7 @@ fuzz_target!(|data: &[u8]| {
             form_data_canonical: &g.form,
             sealed_json,
             audit: &chain,
+            audit_context: Some(CONTEXT),
             image_svg: Some(svg),
         },
         &g.trusted,
