@@ -63,15 +63,31 @@ const FIXED_MAX_EXP: i32 = 15;
 /// least one fractional digit for decimal exponents −5..=15, else `d[.ddd]e±x` with `+` on
 /// positive exponents. `-0.0` keeps its sign.
 pub fn f64_text(v: f64) -> String {
-    // Rust's `{:e}` gives the shortest round-trip digits: "-1.25e16", "5e-324", "0e0".
-    let sci = format!("{v:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => ("-", m),
-        None => ("", mantissa),
+    // ryu gives the shortest round-trip digits and, where two are equally short and equally
+    // near, the even one, like JavaScript's and Python's number formatting. (Rust's `{:e}`
+    // rounds such ties away: -847601537315283.25 is "…283.3" there, "…283.2" here.)
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(v);
+    let (sign, text) = match text.strip_prefix('-') {
+        Some(t) => ("-", t),
+        None => ("", text),
     };
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let (mantissa, exp10) = match text.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = int_part.chars().chain(frac_part.chars()).collect();
+    // Decimal exponent of the first significant digit.
+    let lead = all.len() - all.trim_start_matches('0').len();
+    let (digits, exp) = if lead == all.len() {
+        ("0".to_owned(), 0)
+    } else {
+        let int_len = i32::try_from(int_part.len()).unwrap_or(0);
+        let lead_i = i32::try_from(lead).unwrap_or(0);
+        let d = all[lead..].trim_end_matches('0');
+        (d.to_owned(), exp10 + int_len - 1 - lead_i)
+    };
     let mut out = String::from(sign);
     if (FIXED_MIN_EXP..=FIXED_MAX_EXP).contains(&exp) {
         if exp >= 0 {
@@ -186,6 +202,22 @@ mod tests {
                 proptest::prop_assert_eq!(text, n.to_string());
             }
         }
+    }
+
+    /// -847601537315283.25 lies exactly between the two shortest spellings: the even digit is
+    /// the canonical one, as JavaScript and Python write it (Rust's `{:e}` wrote "…283.3").
+    #[test]
+    fn float_ties_round_to_even_like_javascript_and_python() {
+        let v = f64::from_bits(14_053_508_050_067_099_290);
+        assert_eq!(f64_text(v), "-847601537315283.2");
+        assert_eq!(f64_text(0.0), "0.0");
+        assert_eq!(f64_text(-0.0), "-0.0");
+        assert_eq!(f64_text(400.0), "400.0");
+        assert_eq!(f64_text(0.1), "0.1");
+        assert_eq!(f64_text(1e16), "1e+16");
+        assert_eq!(f64_text(1.25e-7), "1.25e-7");
+        assert_eq!(f64_text(5e-324), "5e-324");
+        assert_eq!(f64_text(0.00001), "0.00001");
     }
 
     #[test]
