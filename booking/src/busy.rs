@@ -68,7 +68,10 @@ impl Prop {
                 .map(|x| {
                     (
                         x.key.as_str().to_ascii_uppercase(),
-                        x.val.as_ref().map(|v| v.as_str().trim_matches('"').to_owned()).unwrap_or_default(),
+                        x.val
+                            .as_ref()
+                            .map(|v| v.as_str().trim_matches('"').to_owned())
+                            .unwrap_or_default(),
                     )
                 })
                 .collect(),
@@ -76,18 +79,24 @@ impl Prop {
     }
 
     fn param(&self, key: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn is_date(&self) -> bool {
-        self.param("VALUE").is_some_and(|v| v.eq_ignore_ascii_case("DATE"))
+        self.param("VALUE")
+            .is_some_and(|v| v.eq_ignore_ascii_case("DATE"))
             || (self.value.len() == 8 && self.value.bytes().all(|b| b.is_ascii_digit()))
     }
 }
 
 fn props<'a>(c: &'a Component<'_>, name: &str) -> impl Iterator<Item = &'a Property<'a>> + 'a {
     let name = name.to_owned();
-    c.properties.iter().filter(move |p| p.name.as_str().eq_ignore_ascii_case(&name))
+    c.properties
+        .iter()
+        .filter(move |p| p.name.as_str().eq_ignore_ascii_case(&name))
 }
 
 fn prop(c: &Component<'_>, name: &str) -> Option<Prop> {
@@ -104,15 +113,21 @@ enum When {
 
 impl When {
     fn parse(value: &str, tzid: Option<&str>, date: bool, default_tz: Tz) -> Option<When> {
-        let tz = tzid.and_then(|z| z.parse::<Tz>().ok()).unwrap_or(default_tz);
+        let tz = tzid
+            .and_then(|z| z.parse::<Tz>().ok())
+            .unwrap_or(default_tz);
         if date {
-            return NaiveDate::parse_from_str(value.get(..8)?, "%Y%m%d").ok().map(|d| When::Date(d, tz));
+            return NaiveDate::parse_from_str(value.get(..8)?, "%Y%m%d")
+                .ok()
+                .map(|d| When::Date(d, tz));
         }
         if let Some(v) = value.strip_suffix('Z') {
             let t = NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S").ok()?;
             return Some(When::Utc(Utc.from_utc_datetime(&t)));
         }
-        NaiveDateTime::parse_from_str(value, "%Y%m%dT%H%M%S").ok().map(|t| When::Local(t, tz))
+        NaiveDateTime::parse_from_str(value, "%Y%m%dT%H%M%S")
+            .ok()
+            .map(|t| When::Local(t, tz))
     }
 
     /// The instant. A local time inside a DST gap means the first instant after it; one that
@@ -138,7 +153,9 @@ impl When {
     fn rrule_line(self, name: &str) -> String {
         match self {
             When::Utc(t) => format!("{name}:{}", t.format("%Y%m%dT%H%M%SZ")),
-            When::Local(t, tz) => format!("{name};TZID={}:{}", tz.name(), t.format("%Y%m%dT%H%M%S")),
+            When::Local(t, tz) => {
+                format!("{name};TZID={}:{}", tz.name(), t.format("%Y%m%dT%H%M%S"))
+            }
             When::Date(d, tz) => format!("{name};TZID={}:{}T000000", tz.name(), d.format("%Y%m%d")),
         }
     }
@@ -211,7 +228,10 @@ fn read_event(c: &Component<'_>, tz: Tz) -> Result<Event, String> {
         match (start, end) {
             (When::Date(a, _), When::Date(b, _)) => Length::Days((b - a).num_days().max(1)),
             _ => {
-                let (a, b) = (start.instant().ok_or("bad DTSTART")?, end.instant().ok_or("bad DTEND")?);
+                let (a, b) = (
+                    start.instant().ok_or("bad DTSTART")?,
+                    end.instant().ok_or("bad DTEND")?,
+                );
                 Length::Exact((b - a).max(Duration::zero()))
             }
         }
@@ -241,16 +261,26 @@ fn read_event(c: &Component<'_>, tz: Tz) -> Result<Event, String> {
     }
     for name in ["RDATE", "EXDATE"] {
         for p in props(c, name).map(Prop::of) {
-            if p.param("VALUE").is_some_and(|v| v.eq_ignore_ascii_case("PERIOD")) {
+            if p.param("VALUE")
+                .is_some_and(|v| v.eq_ignore_ascii_case("PERIOD"))
+            {
                 return Err(format!("{name} periods are not supported"));
             }
             for v in p.value.split(',').filter(|v| !v.trim().is_empty()) {
-                let w = When::parse(v.trim(), p.param("TZID"), p.is_date(), tz).ok_or(format!("unreadable {name}"))?;
+                let w = When::parse(v.trim(), p.param("TZID"), p.is_date(), tz)
+                    .ok_or(format!("unreadable {name}"))?;
                 rules.push(w.rrule_line(name));
             }
         }
     }
-    Ok(Event { uid, start, length, blocks, recurrence_id, rules })
+    Ok(Event {
+        uid,
+        start,
+        length,
+        blocks,
+        recurrence_id,
+        rules,
+    })
 }
 
 /// The event's span, or `None` when its end is beyond what a date can hold.
@@ -304,16 +334,27 @@ fn occurrences(ev: &Event, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec
 
 /// The busy intervals of `ics` that overlap `[from, to)`. `tz` is the counsellor's zone, for
 /// floating times, all-day dates and zones we do not know.
-pub fn busy_from_ics(ics: &str, tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Busy, BusyError> {
+pub fn busy_from_ics(
+    ics: &str,
+    tz: Tz,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Busy, BusyError> {
     if ics.len() > MAX_BYTES {
         return Err(BusyError::TooLarge);
     }
     let unfolded = unfold(ics);
-    let calendar = read_calendar(&unfolded).map_err(|e| BusyError::Syntax(e.lines().next().unwrap_or("").chars().take(200).collect()))?;
+    let calendar = read_calendar(&unfolded).map_err(|e| {
+        BusyError::Syntax(e.lines().next().unwrap_or("").chars().take(200).collect())
+    })?;
     let mut busy = Busy::default();
     let mut masters = Vec::new();
     let mut overrides: Vec<Event> = Vec::new();
-    for c in calendar.components.iter().filter(|c| c.name.as_str().eq_ignore_ascii_case("VEVENT")) {
+    for c in calendar
+        .components
+        .iter()
+        .filter(|c| c.name.as_str().eq_ignore_ascii_case("VEVENT"))
+    {
         match read_event(c, tz) {
             Ok(ev) if ev.recurrence_id.is_some() => overrides.push(ev),
             Ok(ev) => masters.push(ev),
@@ -332,7 +373,11 @@ pub fn busy_from_ics(ics: &str, tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) 
     }
     let push = |busy: &mut Busy, iv: Option<Interval>| {
         if let Some(iv) = iv {
-            if iv.end > iv.start && iv.start < to && iv.end > from && busy.intervals.len() < MAX_INTERVALS {
+            if iv.end > iv.start
+                && iv.start < to
+                && iv.end > from
+                && busy.intervals.len() < MAX_INTERVALS
+            {
                 busy.intervals.push(iv);
             }
         }
@@ -341,7 +386,11 @@ pub fn busy_from_ics(ics: &str, tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) 
         if !ev.blocks {
             continue;
         }
-        if ev.rules.iter().any(|r| r.starts_with("RRULE") || r.starts_with("RDATE")) {
+        if ev
+            .rules
+            .iter()
+            .any(|r| r.starts_with("RRULE") || r.starts_with("RDATE"))
+        {
             match occurrences(ev, from, to) {
                 Ok(starts) => {
                     let skip = replaced.get(ev.uid.as_str());
@@ -393,25 +442,42 @@ pub fn event_span(ics: &str, tz: Tz) -> Option<EventSpan> {
         .filter(|c| c.name.as_str().eq_ignore_ascii_case("VEVENT"))
         .filter_map(|c| read_event(c, tz).ok())
         .find(|ev| ev.recurrence_id.is_none())
-        .and_then(|ev| Some(EventSpan { span: interval(ev.start, ev.length)?, uid: ev.uid, blocks: ev.blocks }))
+        .and_then(|ev| {
+            Some(EventSpan {
+                span: interval(ev.start, ev.length)?,
+                uid: ev.uid,
+                blocks: ev.blocks,
+            })
+        })
 }
 
 /// Busy times from a `free-busy-query` answer (RFC 4791 §7.10): the `FREEBUSY` periods of its
 /// `VFREEBUSY` components whose `FBTYPE` is busy (`BUSY`, the default, `BUSY-UNAVAILABLE` or
 /// `BUSY-TENTATIVE`), as `start/end` or `start/duration` in UTC, clipped to nothing outside
 /// `[from, to)`.
-pub fn busy_from_freebusy(text: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Busy, BusyError> {
+pub fn busy_from_freebusy(
+    text: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Busy, BusyError> {
     if text.len() > MAX_BYTES {
         return Err(BusyError::TooLarge);
     }
     let unfolded = unfold(text);
-    let calendar = read_calendar(&unfolded)
-        .map_err(|e| BusyError::Syntax(e.lines().next().unwrap_or("").chars().take(200).collect()))?;
+    let calendar = read_calendar(&unfolded).map_err(|e| {
+        BusyError::Syntax(e.lines().next().unwrap_or("").chars().take(200).collect())
+    })?;
     let mut busy = Busy::default();
     let utc = |v: &str| {
-        NaiveDateTime::parse_from_str(v.strip_suffix('Z')?, "%Y%m%dT%H%M%S").ok().map(|t| Utc.from_utc_datetime(&t))
+        NaiveDateTime::parse_from_str(v.strip_suffix('Z')?, "%Y%m%dT%H%M%S")
+            .ok()
+            .map(|t| Utc.from_utc_datetime(&t))
     };
-    for c in calendar.components.iter().filter(|c| c.name.as_str().eq_ignore_ascii_case("VFREEBUSY")) {
+    for c in calendar
+        .components
+        .iter()
+        .filter(|c| c.name.as_str().eq_ignore_ascii_case("VFREEBUSY"))
+    {
         for p in props(c, "FREEBUSY").map(Prop::of) {
             let fbtype = p.param("FBTYPE").unwrap_or("BUSY").to_ascii_uppercase();
             if fbtype == "FREE" {
@@ -420,7 +486,11 @@ pub fn busy_from_freebusy(text: &str, from: DateTime<Utc>, to: DateTime<Utc>) ->
             for period in p.value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
                 let parsed = period.split_once('/').and_then(|(a, b)| {
                     let start = utc(a)?;
-                    let end = if b.starts_with(['P', '+', '-']) { start.checked_add_signed(parse_duration(b)?)? } else { utc(b)? };
+                    let end = if b.starts_with(['P', '+', '-']) {
+                        start.checked_add_signed(parse_duration(b)?)?
+                    } else {
+                        utc(b)?
+                    };
                     Some(Interval { start, end })
                 });
                 match parsed {
@@ -430,7 +500,10 @@ pub fn busy_from_freebusy(text: &str, from: DateTime<Utc>, to: DateTime<Utc>) ->
                         }
                     }
                     Some(_) => {}
-                    None => busy.skipped.push(format!("FREEBUSY: unreadable period {}", period.chars().take(60).collect::<String>())),
+                    None => busy.skipped.push(format!(
+                        "FREEBUSY: unreadable period {}",
+                        period.chars().take(60).collect::<String>()
+                    )),
                 }
             }
         }
@@ -449,26 +522,48 @@ mod tests {
     }
 
     fn cal(events: &str) -> String {
-        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n{events}END:VCALENDAR\r\n").replace('\n', "\r\n").replace("\r\r\n", "\r\n")
+        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n{events}END:VCALENDAR\r\n")
+            .replace('\n', "\r\n")
+            .replace("\r\r\n", "\r\n")
     }
 
     fn spans(b: &Busy) -> Vec<(String, String)> {
-        b.intervals.iter().map(|i| (i.start.to_rfc3339(), i.end.to_rfc3339())).collect()
+        b.intervals
+            .iter()
+            .map(|i| (i.start.to_rfc3339(), i.end.to_rfc3339()))
+            .collect()
     }
 
     #[test]
     fn single_events_in_utc_zone_and_floating_time() {
-        let ics = cal("BEGIN:VEVENT\nUID:a\nDTSTART:20261207T090000Z\nDTEND:20261207T100000Z\nEND:VEVENT\n\
+        let ics = cal(
+            "BEGIN:VEVENT\nUID:a\nDTSTART:20261207T090000Z\nDTEND:20261207T100000Z\nEND:VEVENT\n\
 BEGIN:VEVENT\nUID:b\nDTSTART;TZID=America/New_York:20261207T090000\nDURATION:PT30M\nEND:VEVENT\n\
-BEGIN:VEVENT\nUID:c\nDTSTART:20261208T090000\nDTEND:20261208T091500\nEND:VEVENT\n");
-        let b = busy_from_ics(&ics, Berlin, utc("2026-12-01T00:00:00Z"), utc("2026-12-31T00:00:00Z")).unwrap();
+BEGIN:VEVENT\nUID:c\nDTSTART:20261208T090000\nDTEND:20261208T091500\nEND:VEVENT\n",
+        );
+        let b = busy_from_ics(
+            &ics,
+            Berlin,
+            utc("2026-12-01T00:00:00Z"),
+            utc("2026-12-31T00:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(
             spans(&b),
             [
-                ("2026-12-07T09:00:00+00:00".into(), "2026-12-07T10:00:00+00:00".into()),
-                ("2026-12-07T14:00:00+00:00".into(), "2026-12-07T14:30:00+00:00".into()),
+                (
+                    "2026-12-07T09:00:00+00:00".into(),
+                    "2026-12-07T10:00:00+00:00".into()
+                ),
+                (
+                    "2026-12-07T14:00:00+00:00".into(),
+                    "2026-12-07T14:30:00+00:00".into()
+                ),
                 // Floating: read in the counsellor's zone (Berlin, UTC+1 in December).
-                ("2026-12-08T08:00:00+00:00".into(), "2026-12-08T08:15:00+00:00".into()),
+                (
+                    "2026-12-08T08:00:00+00:00".into(),
+                    "2026-12-08T08:15:00+00:00".into()
+                ),
             ]
         );
         assert!(b.skipped.is_empty());
@@ -479,15 +574,39 @@ BEGIN:VEVENT\nUID:c\nDTSTART:20261208T090000\nDTEND:20261208T091500\nEND:VEVENT\
         let ics = cal("BEGIN:VEVENT\nUID:a\nDTSTART:20261207T090000Z\nDTEND:20261207T100000Z\nTRANSP:TRANSPARENT\nEND:VEVENT\n\
 BEGIN:VEVENT\nUID:b\nDTSTART:20261207T110000Z\nDTEND:20261207T120000Z\nSTATUS:CANCELLED\nEND:VEVENT\n\
 BEGIN:VEVENT\nUID:c\nDTSTART:20261207T130000Z\nDTEND:20261207T140000Z\nTRANSP:OPAQUE\nSTATUS:TENTATIVE\nEND:VEVENT\n");
-        let b = busy_from_ics(&ics, Berlin, utc("2026-12-01T00:00:00Z"), utc("2026-12-31T00:00:00Z")).unwrap();
-        assert_eq!(spans(&b), [("2026-12-07T13:00:00+00:00".into(), "2026-12-07T14:00:00+00:00".into())]);
+        let b = busy_from_ics(
+            &ics,
+            Berlin,
+            utc("2026-12-01T00:00:00Z"),
+            utc("2026-12-31T00:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(
+            spans(&b),
+            [(
+                "2026-12-07T13:00:00+00:00".into(),
+                "2026-12-07T14:00:00+00:00".into()
+            )]
+        );
     }
 
     #[test]
     fn all_day_events_block_whole_local_days() {
         let ics = cal("BEGIN:VEVENT\nUID:a\nDTSTART;VALUE=DATE:20261224\nDTEND;VALUE=DATE:20261226\nEND:VEVENT\n");
-        let b = busy_from_ics(&ics, Berlin, utc("2026-12-01T00:00:00Z"), utc("2026-12-31T00:00:00Z")).unwrap();
-        assert_eq!(spans(&b), [("2026-12-23T23:00:00+00:00".into(), "2026-12-25T23:00:00+00:00".into())]);
+        let b = busy_from_ics(
+            &ics,
+            Berlin,
+            utc("2026-12-01T00:00:00Z"),
+            utc("2026-12-31T00:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(
+            spans(&b),
+            [(
+                "2026-12-23T23:00:00+00:00".into(),
+                "2026-12-25T23:00:00+00:00".into()
+            )]
+        );
     }
 
     /// A weekly 09:00 Berlin meeting across the October DST change, one instance moved and one
@@ -498,16 +617,31 @@ BEGIN:VEVENT\nUID:c\nDTSTART:20261207T130000Z\nDTEND:20261207T140000Z\nTRANSP:OP
 RRULE:FREQ=WEEKLY;COUNT=5\nEXDATE;TZID=Europe/Berlin:20261020T090000\nEND:VEVENT\n\
 BEGIN:VEVENT\nUID:weekly\nRECURRENCE-ID;TZID=Europe/Berlin:20261027T090000\nDTSTART;TZID=Europe/Berlin:20261027T140000\nDTEND;TZID=Europe/Berlin:20261027T143000\nEND:VEVENT\n\
 BEGIN:VEVENT\nUID:weekly\nRECURRENCE-ID;TZID=Europe/Berlin:20261103T090000\nDTSTART;TZID=Europe/Berlin:20261103T090000\nDTEND;TZID=Europe/Berlin:20261103T100000\nSTATUS:CANCELLED\nEND:VEVENT\n");
-        let b = busy_from_ics(&ics, Berlin, utc("2026-10-01T00:00:00Z"), utc("2026-12-01T00:00:00Z")).unwrap();
+        let b = busy_from_ics(
+            &ics,
+            Berlin,
+            utc("2026-10-01T00:00:00Z"),
+            utc("2026-12-01T00:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(
             spans(&b),
             [
                 // 13 Oct, summer time: 09:00 CEST = 07:00 UTC.
-                ("2026-10-13T07:00:00+00:00".into(), "2026-10-13T08:00:00+00:00".into()),
+                (
+                    "2026-10-13T07:00:00+00:00".into(),
+                    "2026-10-13T08:00:00+00:00".into()
+                ),
                 // 20 Oct: EXDATE. 27 Oct: moved to 14:00 CET (after the change on 25 Oct).
-                ("2026-10-27T13:00:00+00:00".into(), "2026-10-27T13:30:00+00:00".into()),
+                (
+                    "2026-10-27T13:00:00+00:00".into(),
+                    "2026-10-27T13:30:00+00:00".into()
+                ),
                 // 3 Nov: cancelled. 10 Nov, winter time: 09:00 CET = 08:00 UTC.
-                ("2026-11-10T08:00:00+00:00".into(), "2026-11-10T09:00:00+00:00".into()),
+                (
+                    "2026-11-10T08:00:00+00:00".into(),
+                    "2026-11-10T09:00:00+00:00".into()
+                ),
             ]
         );
         assert!(b.skipped.is_empty(), "{:?}", b.skipped);
@@ -516,7 +650,13 @@ BEGIN:VEVENT\nUID:weekly\nRECURRENCE-ID;TZID=Europe/Berlin:20261103T090000\nDTST
     #[test]
     fn expansion_is_bounded_to_the_window() {
         let ics = cal("BEGIN:VEVENT\nUID:d\nDTSTART:20200101T090000Z\nDURATION:PT1H\nRRULE:FREQ=DAILY\nEND:VEVENT\n");
-        let b = busy_from_ics(&ics, Berlin, utc("2026-12-01T00:00:00Z"), utc("2026-12-08T00:00:00Z")).unwrap();
+        let b = busy_from_ics(
+            &ics,
+            Berlin,
+            utc("2026-12-01T00:00:00Z"),
+            utc("2026-12-08T00:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(b.intervals.len(), 7);
         assert_eq!(b.intervals[0].start, utc("2026-12-01T09:00:00Z"));
     }
@@ -525,11 +665,23 @@ BEGIN:VEVENT\nUID:weekly\nRECURRENCE-ID;TZID=Europe/Berlin:20261103T090000\nDTST
     fn unreadable_events_are_skipped_and_reported_and_junk_is_an_error() {
         let ics = cal("BEGIN:VEVENT\nUID:bad\nDTSTART:tomorrow\nEND:VEVENT\n\
 BEGIN:VEVENT\nUID:ok\nDTSTART:20261207T090000Z\nDTEND:20261207T100000Z\nEND:VEVENT\n");
-        let b = busy_from_ics(&ics, Berlin, utc("2026-12-01T00:00:00Z"), utc("2026-12-31T00:00:00Z")).unwrap();
+        let b = busy_from_ics(
+            &ics,
+            Berlin,
+            utc("2026-12-01T00:00:00Z"),
+            utc("2026-12-31T00:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(b.intervals.len(), 1);
         assert_eq!(b.skipped.len(), 1);
         assert!(b.skipped[0].starts_with("bad:"));
-        assert!(busy_from_ics("<html>", Berlin, utc("2026-12-01T00:00:00Z"), utc("2026-12-31T00:00:00Z")).is_err());
+        assert!(busy_from_ics(
+            "<html>",
+            Berlin,
+            utc("2026-12-01T00:00:00Z"),
+            utc("2026-12-31T00:00:00Z")
+        )
+        .is_err());
     }
 
     /// Found by the `booking_ics` / `booking_freebusy` fuzz targets' inputs: a calendar server
@@ -539,7 +691,10 @@ BEGIN:VEVENT\nUID:ok\nDTSTART:20261207T090000Z\nDTEND:20261207T100000Z\nEND:VEVE
     fn durations_beyond_any_date_are_unreadable_not_a_panic() {
         assert_eq!(parse_duration("P99999999999999W"), None);
         assert_eq!(parse_duration("PT9223372036854775807S"), None);
-        assert_eq!(parse_duration("P100000000000D"), Some(Duration::days(100_000_000_000)));
+        assert_eq!(
+            parse_duration("P100000000000D"),
+            Some(Duration::days(100_000_000_000))
+        );
         assert_eq!(parse_duration("P100000000000DT100000000000D"), None);
         let (from, to) = (utc("2026-01-01T00:00:00Z"), utc("2027-01-01T00:00:00Z"));
         for event in [
@@ -560,7 +715,13 @@ BEGIN:VEVENT\nUID:ok\nDTSTART:20261207T090000Z\nDTEND:20261207T100000Z\nEND:VEVE
         assert_eq!(b.skipped, ["r: event too long"]);
         let fb = "BEGIN:VCALENDAR\r\nBEGIN:VFREEBUSY\r\nFREEBUSY:20260302T100000Z/P9999999999D,20260303T100000Z/PT1H\r\nEND:VFREEBUSY\r\nEND:VCALENDAR\r\n";
         let b = busy_from_freebusy(fb, from, to).unwrap();
-        assert_eq!(spans(&b), [("2026-03-03T10:00:00+00:00".into(), "2026-03-03T11:00:00+00:00".into())]);
+        assert_eq!(
+            spans(&b),
+            [(
+                "2026-03-03T10:00:00+00:00".into(),
+                "2026-03-03T11:00:00+00:00".into()
+            )]
+        );
         assert_eq!(b.skipped.len(), 1, "{:?}", b.skipped);
     }
 
@@ -570,8 +731,20 @@ BEGIN:VEVENT\nUID:ok\nDTSTART:20261207T090000Z\nDTEND:20261207T100000Z\nEND:VEVE
     fn a_non_ascii_rrule_is_skipped_not_a_panic() {
         let ics = cal("BEGIN:VEVENT\nUID:r1\nDTSTART;TZID=Europe/Berlin:20260302T100000\nDURATION:PT50M\nRRULE:FREQ=WEEKLY;BYDAY=MO\u{468}E\nEND:VEVENT\n\
 BEGIN:VEVENT\nUID:ok\nDTSTART:20260303T090000Z\nDTEND:20260303T100000Z\nEND:VEVENT\n");
-        let b = busy_from_ics(&ics, Berlin, utc("2026-03-01T00:00:00Z"), utc("2026-04-01T00:00:00Z")).unwrap();
-        assert_eq!(spans(&b), [("2026-03-03T09:00:00+00:00".into(), "2026-03-03T10:00:00+00:00".into())]);
+        let b = busy_from_ics(
+            &ics,
+            Berlin,
+            utc("2026-03-01T00:00:00Z"),
+            utc("2026-04-01T00:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(
+            spans(&b),
+            [(
+                "2026-03-03T09:00:00+00:00".into(),
+                "2026-03-03T10:00:00+00:00".into()
+            )]
+        );
         assert_eq!(b.skipped, ["r1: RRULE is not ASCII"]);
     }
 
@@ -593,17 +766,36 @@ FREEBUSY:20261201T090000Z/20261201T100000Z,20261202T090000Z/PT30M\r\n\
 FREEBUSY;FBTYPE=FREE:20261203T090000Z/20261203T100000Z\r\n\
 FREEBUSY;FBTYPE=BUSY-TENTATIVE:20261204T090000Z/20261204T091500Z\r\n\
 FREEBUSY:20300101T090000Z/20300101T100000Z,garbage\r\nEND:VFREEBUSY\r\nEND:VCALENDAR\r\n";
-        let b = busy_from_freebusy(text, utc("2026-12-01T00:00:00Z"), utc("2026-12-08T00:00:00Z")).unwrap();
+        let b = busy_from_freebusy(
+            text,
+            utc("2026-12-01T00:00:00Z"),
+            utc("2026-12-08T00:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(
             spans(&b),
             vec![
-                ("2026-12-01T09:00:00+00:00".into(), "2026-12-01T10:00:00+00:00".into()),
-                ("2026-12-02T09:00:00+00:00".into(), "2026-12-02T09:30:00+00:00".into()),
-                ("2026-12-04T09:00:00+00:00".into(), "2026-12-04T09:15:00+00:00".into()),
+                (
+                    "2026-12-01T09:00:00+00:00".into(),
+                    "2026-12-01T10:00:00+00:00".into()
+                ),
+                (
+                    "2026-12-02T09:00:00+00:00".into(),
+                    "2026-12-02T09:30:00+00:00".into()
+                ),
+                (
+                    "2026-12-04T09:00:00+00:00".into(),
+                    "2026-12-04T09:15:00+00:00".into()
+                ),
             ]
         );
         assert_eq!(b.skipped.len(), 1);
-        assert!(busy_from_freebusy("nonsense", utc("2026-12-01T00:00:00Z"), utc("2026-12-08T00:00:00Z")).is_err());
+        assert!(busy_from_freebusy(
+            "nonsense",
+            utc("2026-12-01T00:00:00Z"),
+            utc("2026-12-08T00:00:00Z")
+        )
+        .is_err());
     }
 
     #[test]

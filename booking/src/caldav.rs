@@ -178,7 +178,12 @@ impl Entry {
     /// A calendar that can hold events: a calendar collection whose component set includes
     /// `VEVENT` (or is not given, which means any).
     pub fn holds_events(&self) -> bool {
-        self.calendar && (self.components.is_empty() || self.components.iter().any(|c| c.eq_ignore_ascii_case("VEVENT")))
+        self.calendar
+            && (self.components.is_empty()
+                || self
+                    .components
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case("VEVENT")))
     }
 }
 
@@ -200,7 +205,12 @@ fn child<'a, 'i>(n: Node<'a, 'i>, ns: &str, name: &str) -> Option<Node<'a, 'i>> 
 }
 
 fn text(n: Node<'_, '_>) -> String {
-    n.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect::<String>().trim().to_owned()
+    n.descendants()
+        .filter(|d| d.is_text())
+        .filter_map(|d| d.text())
+        .collect::<String>()
+        .trim()
+        .to_owned()
 }
 
 /// `HTTP/1.1 404 Not Found` → 404.
@@ -260,7 +270,11 @@ fn read_prop(e: &mut Entry, p: Node<'_, '_>) {
             (DAV, "sync-token") => e.sync_token = value(),
             (CALDAV, "calendar-data") => {
                 // Keep the text as sent (line breaks matter to iCalendar).
-                let data: String = prop.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect();
+                let data: String = prop
+                    .descendants()
+                    .filter(|d| d.is_text())
+                    .filter_map(|d| d.text())
+                    .collect();
                 e.calendar_data = Some(data).filter(|d| !d.trim().is_empty());
             }
             (DAV, "current-user-principal") => {
@@ -277,14 +291,19 @@ fn read_prop(e: &mut Entry, p: Node<'_, '_>) {
 /// Reads a `207 Multi-Status` body. Properties in a `propstat` whose status is not 2xx are
 /// left out (`None`), as WebDAV reports properties it does not have with 404.
 pub fn parse_multistatus(xml: &str) -> Result<Multistatus, DavError> {
-    let opts = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        ..Default::default()
+    };
     let doc = Document::parse_with_options(xml, opts).map_err(|e| DavError::Xml(e.to_string()))?;
     let root = doc.root_element();
     if !is(&root, DAV, "multistatus") {
         return Err(DavError::NotMultistatus);
     }
     let mut out = Multistatus {
-        sync_token: child(root, DAV, "sync-token").map(text).filter(|t| !t.is_empty()),
+        sync_token: child(root, DAV, "sync-token")
+            .map(text)
+            .filter(|t| !t.is_empty()),
         ..Default::default()
     };
     for r in root.children().filter(|c| is(c, DAV, "response")) {
@@ -293,7 +312,10 @@ pub fn parse_multistatus(xml: &str) -> Result<Multistatus, DavError> {
         }
         let mut e = Entry {
             href: child(r, DAV, "href").map(text).unwrap_or_default(),
-            status: child(r, DAV, "status").map(text).as_deref().and_then(status_code),
+            status: child(r, DAV, "status")
+                .map(text)
+                .as_deref()
+                .and_then(status_code),
             ..Default::default()
         };
         for ps in r.children().filter(|c| is(c, DAV, "propstat")) {
@@ -320,7 +342,10 @@ pub fn is_invalid_sync_token(body: &str) -> bool {
 /// The last path segment of an href, percent-decoding left alone (for matching a resource we
 /// wrote as `{name}.ics`).
 pub fn last_segment(href: &str) -> &str {
-    href.trim_end_matches('/').rsplit('/').next().unwrap_or(href)
+    href.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(href)
 }
 
 #[cfg(test)]
@@ -353,14 +378,31 @@ mod tests {
         assert!(work.holds_events());
         assert_eq!(work.display_name.as_deref(), Some("Work & more"));
         assert_eq!(work.components, vec!["VEVENT", "VTODO"]);
-        assert_eq!(work.privileges, Some(Privileges { read: true, write: true, read_free_busy: true }));
+        assert_eq!(
+            work.privileges,
+            Some(Privileges {
+                read: true,
+                write: true,
+                read_free_busy: true
+            })
+        );
         assert!(work.sync_supported && work.free_busy_supported);
-        assert_eq!(work.sync_token.as_deref(), Some("http://radicale.org/ns/sync/abc"));
+        assert_eq!(
+            work.sync_token.as_deref(),
+            Some("http://radicale.org/ns/sync/abc")
+        );
         assert_eq!(work.ctag.as_deref(), Some("\"ctag1\""));
         assert_eq!(work.color.as_deref(), Some("#ff0000ff"));
         let tasks = &m.entries[2];
         assert!(!tasks.holds_events());
-        assert_eq!(tasks.privileges, Some(Privileges { read: false, write: false, read_free_busy: true }));
+        assert_eq!(
+            tasks.privileges,
+            Some(Privileges {
+                read: false,
+                write: false,
+                read_free_busy: true
+            })
+        );
     }
 
     #[test]
@@ -385,7 +427,10 @@ mod tests {
 <getetag>\"x\"</getetag><c:calendar-data><![CDATA[BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n]]></c:calendar-data></prop><status>HTTP/1.1 200 OK</status></propstat></response></multistatus>";
         let m = parse_multistatus(xml).unwrap();
         // XML parsers turn CRLF into LF (XML 1.0 §2.11); the iCalendar reader takes both.
-        assert_eq!(m.entries[0].calendar_data.as_deref(), Some("BEGIN:VCALENDAR\nEND:VCALENDAR\n"));
+        assert_eq!(
+            m.entries[0].calendar_data.as_deref(),
+            Some("BEGIN:VCALENDAR\nEND:VCALENDAR\n")
+        );
     }
 
     #[test]
@@ -400,12 +445,18 @@ mod tests {
 
     #[test]
     fn bad_answers_are_errors_not_panics() {
-        assert!(matches!(parse_multistatus("not xml"), Err(DavError::Xml(_))));
+        assert!(matches!(
+            parse_multistatus("not xml"),
+            Err(DavError::Xml(_))
+        ));
         assert_eq!(parse_multistatus("<html/>"), Err(DavError::NotMultistatus));
         // Entity expansion is refused (no DTDs at all).
         let bomb = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><multistatus xmlns="DAV:">&a;</multistatus>"#;
         assert!(parse_multistatus(bomb).is_err());
-        let many = format!("<multistatus xmlns='DAV:'>{}</multistatus>", "<response><href>/x</href></response>".repeat(MAX_RESPONSES + 1));
+        let many = format!(
+            "<multistatus xmlns='DAV:'>{}</multistatus>",
+            "<response><href>/x</href></response>".repeat(MAX_RESPONSES + 1)
+        );
         assert_eq!(parse_multistatus(&many), Err(DavError::TooMany));
     }
 
@@ -416,11 +467,19 @@ mod tests {
         assert!(sync_collection(None).contains("<d:sync-token></d:sync-token>"));
         let m = multiget(&["/c/a&b.ics".into(), "/c/x.ics".into()]);
         assert!(m.contains("<d:href>/c/a&amp;b.ics</d:href><d:href>/c/x.ics</d:href>"));
-        for body in [PROPFIND_PRINCIPAL, PROPFIND_HOME, PROPFIND_CALENDARS, PROPFIND_ETAGS, PROPFIND_CTAG] {
+        for body in [
+            PROPFIND_PRINCIPAL,
+            PROPFIND_HOME,
+            PROPFIND_CALENDARS,
+            PROPFIND_ETAGS,
+            PROPFIND_CTAG,
+        ] {
             Document::parse(body).expect("well-formed");
         }
         Document::parse(&m).unwrap();
         Document::parse(&free_busy_query("20261201T000000Z", "20270101T000000Z")).unwrap();
-        assert!(is_invalid_sync_token("<error xmlns='DAV:'><valid-sync-token/></error>"));
+        assert!(is_invalid_sync_token(
+            "<error xmlns='DAV:'><valid-sync-token/></error>"
+        ));
     }
 }

@@ -225,7 +225,14 @@ fn vevent(ev: &FeedEvent, stamp: DateTime<Utc>) -> Vec<String> {
     if let Some(url) = &ev.url {
         lines.push(format!("URL:{}", uri(url)));
     }
-    lines.push(format!("STATUS:{}", if ev.confirmed { "CONFIRMED" } else { "TENTATIVE" }));
+    lines.push(format!(
+        "STATUS:{}",
+        if ev.confirmed {
+            "CONFIRMED"
+        } else {
+            "TENTATIVE"
+        }
+    ));
     lines.push("TRANSP:OPAQUE".to_owned());
     lines.push("CLASS:PRIVATE".to_owned());
     lines.push("END:VEVENT".to_owned());
@@ -463,7 +470,9 @@ mod tests {
 
     #[test]
     fn a_feed_is_a_published_calendar_without_parties() {
-        let t = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let ics = feed(
             "Termine, Dr. Weiß",
             chrono_tz::Europe::Berlin,
@@ -473,10 +482,16 @@ mod tests {
         let props = parse(&ics);
         let names: Vec<&str> = props.iter().map(|(n, _)| n.as_str()).collect();
         assert!(!names.contains(&"METHOD"), "a feed is not an iTIP message");
-        assert!(!names.iter().any(|n| n.starts_with("ORGANIZER") || n.starts_with("ATTENDEE")));
+        assert!(!names
+            .iter()
+            .any(|n| n.starts_with("ORGANIZER") || n.starts_with("ATTENDEE")));
         assert_eq!(names.iter().filter(|n| **n == "BEGIN").count(), 3);
         let get = |name: &str| -> Vec<&str> {
-            props.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
+            props
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .collect()
         };
         assert_eq!(get("X-WR-CALNAME"), vec!["Termine\\, Dr. Weiß"]);
         assert_eq!(get("UID"), vec!["a@c.test", "b@c.test"]);
@@ -489,7 +504,9 @@ mod tests {
 
     #[test]
     fn an_empty_feed_is_still_a_calendar() {
-        let t = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let ics = feed("x", chrono_tz::UTC, &[], t);
         assert!(ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.ends_with("END:VCALENDAR\r\n"));
         assert!(!ics.contains("VEVENT"));

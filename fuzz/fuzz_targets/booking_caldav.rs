@@ -9,7 +9,9 @@
 
 use chrono::{TimeZone, Utc};
 use confidant_booking::busy::busy_from_ics;
-use confidant_booking::caldav::{is_invalid_sync_token, last_segment, parse_multistatus, status_code};
+use confidant_booking::caldav::{
+    is_invalid_sync_token, last_segment, parse_multistatus, status_code,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

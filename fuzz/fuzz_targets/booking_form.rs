@@ -25,8 +25,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, body)) = data.split_first() else {
         return;
     };
-    let kind = [AppointmentKind::Video, AppointmentKind::Phone, AppointmentKind::OnSite]
-        [usize::from(sel) % 3];
+    let kind = [
+        AppointmentKind::Video,
+        AppointmentKind::Phone,
+        AppointmentKind::OnSite,
+    ][usize::from(sel) % 3];
     if let Ok(form) = serde_json::from_slice::<BookingForm>(body) {
         if let Ok(v) = validate(&form, kind) {
             assert!(!v.first_name.is_empty() && clean(&v.first_name, MAX_NAME_CHARS, false));
@@ -47,7 +50,11 @@ fuzz_target!(|data: &[u8]| {
                 phone: v.phone.clone(),
                 address: v.address.clone(),
             };
-            assert_eq!(validate(&again, kind).as_ref(), Ok(&v), "validation is not idempotent");
+            assert_eq!(
+                validate(&again, kind).as_ref(),
+                Ok(&v),
+                "validation is not idempotent"
+            );
         }
     }
     if let Ok(form) = serde_json::from_slice::<ContactForm>(body) {

@@ -18,8 +18,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(busy) = busy_from_freebusy(text, from, to) {
         assert!(busy.intervals.len() <= MAX_INTERVALS);
         for iv in &busy.intervals {
-            assert!(iv.start < iv.end && iv.start < to && iv.end > from, "{iv:?}");
+            assert!(
+                iv.start < iv.end && iv.start < to && iv.end > from,
+                "{iv:?}"
+            );
         }
-        assert!(busy.intervals.windows(2).all(|w| (w[0].start, w[0].end) <= (w[1].start, w[1].end)));
+        assert!(busy
+            .intervals
+            .windows(2)
+            .all(|w| (w[0].start, w[0].end) <= (w[1].start, w[1].end)));
     }
 });

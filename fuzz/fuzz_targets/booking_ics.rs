@@ -21,9 +21,18 @@ const ZONES: [Tz; 4] = [
 fn window(b: u8) -> (DateTime<Utc>, DateTime<Utc>) {
     // Literal dates: always valid.
     match b % 3 {
-        0 => (Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(), Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()),
-        1 => (Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(), Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap()),
-        _ => (Utc.with_ymd_and_hms(2025, 10, 26, 0, 0, 0).unwrap(), Utc.with_ymd_and_hms(2025, 10, 27, 0, 0, 0).unwrap()),
+        0 => (
+            Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap(),
+        ),
+        1 => (
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap(),
+        ),
+        _ => (
+            Utc.with_ymd_and_hms(2025, 10, 26, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2025, 10, 27, 0, 0, 0).unwrap(),
+        ),
     }
 }
 
@@ -42,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(iv.start < iv.end, "empty interval {iv:?}");
             assert!(iv.start < to && iv.end > from, "{iv:?} outside the window");
         }
-        assert!(busy.intervals.windows(2).all(|w| (w[0].start, w[0].end) <= (w[1].start, w[1].end)));
+        assert!(busy
+            .intervals
+            .windows(2)
+            .all(|w| (w[0].start, w[0].end) <= (w[1].start, w[1].end)));
     }
     if let Some(ev) = event_span(ics, tz) {
         assert!(ev.span.start <= ev.span.end, "reversed span {ev:?}");

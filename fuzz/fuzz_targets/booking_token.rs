@@ -33,7 +33,9 @@ fuzz_target!(|i: Input<'_>| {
     let purpose = Purpose::ALL[usize::from(i.purpose) % Purpose::ALL.len()];
     let token = sign(&KEY, purpose, i.subject, i.expires_at);
     assert!(token.len() <= 4 * (11 + MAX_SUBJECT + 32).div_ceil(3));
-    assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert!(token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     let mut cut = i.subject.len().min(MAX_SUBJECT);
     while !i.subject.is_char_boundary(cut) {
         cut -= 1;
@@ -43,9 +45,15 @@ fuzz_target!(|i: Input<'_>| {
         assert_eq!(open(&KEY, &token, i.now), Ok((purpose, subject.to_owned())));
         assert_eq!(verify(&KEY, &token, purpose, i.now).as_deref(), Ok(subject));
         for other in Purpose::ALL.into_iter().filter(|p| *p != purpose) {
-            assert_eq!(verify(&KEY, &token, other, i.now), Err(TokenError::WrongPurpose));
+            assert_eq!(
+                verify(&KEY, &token, other, i.now),
+                Err(TokenError::WrongPurpose)
+            );
         }
-        assert_eq!(open(&[0x43; 32], &token, i.now), Err(TokenError::BadSignature));
+        assert_eq!(
+            open(&[0x43; 32], &token, i.now),
+            Err(TokenError::BadSignature)
+        );
     } else {
         assert_eq!(open(&KEY, &token, i.now), Err(TokenError::Expired));
     }

@@ -35,8 +35,14 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(d.start_of_frame, dd_bytes[0] & 0x80 != 0);
         assert_eq!(d.end_of_frame, dd_bytes[0] & 0x40 != 0);
         assert_eq!(d.template_id, dd_bytes[0] & 0x3F);
-        assert_eq!(d.frame_number, u16::from_be_bytes([dd_bytes[1], dd_bytes[2]]));
-        assert_eq!(d.structure_attached, dd_bytes.get(3).is_some_and(|b| b & 0x80 != 0));
+        assert_eq!(
+            d.frame_number,
+            u16::from_be_bytes([dd_bytes[1], dd_bytes[2]])
+        );
+        assert_eq!(
+            d.structure_attached,
+            dd_bytes.get(3).is_some_and(|b| b & 0x80 != 0)
+        );
     }
 
     // The serializer: parse, then write back the very same bytes.

@@ -50,10 +50,17 @@ fuzz_target!(|ops: Vec<Op>| {
                 let before = d.current();
                 let decided = d.decide(now);
                 if let Some(p) = decided {
-                    assert_ne!(before, Some(p), "a decision is reported only when it changes");
+                    assert_ne!(
+                        before,
+                        Some(p),
+                        "a decision is reported only when it changes"
+                    );
                     assert_eq!(d.current(), Some(p));
                     assert!(present.contains(&p));
-                    assert!(window.get(&p).is_some_and(|db| *db < 127), "{p} did not speak");
+                    assert!(
+                        window.get(&p).is_some_and(|db| *db < 127),
+                        "{p} did not speak"
+                    );
                 } else {
                     assert_eq!(d.current(), before);
                 }

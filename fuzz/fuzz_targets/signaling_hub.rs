@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use confidant_signaling::protocol::ServerMessage;
 use confidant_signaling::{
-    BoxFuture, ChatCap, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound, RoomPolicy,
-    StoredChat, Tokens,
+    BoxFuture, ChatCap, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound,
+    RoomPolicy, StoredChat, Tokens,
 };
 use futures::channel::mpsc;
 use libfuzzer_sys::fuzz_target;
@@ -24,16 +24,28 @@ use libfuzzer_sys::fuzz_target;
 struct OneRoom;
 
 impl Directory for OneRoom {
-    fn resolve_link<'a>(&'a self, link: &'a str) -> BoxFuture<'a, Result<Option<LinkTarget>, Error>> {
+    fn resolve_link<'a>(
+        &'a self,
+        link: &'a str,
+    ) -> BoxFuture<'a, Result<Option<LinkTarget>, Error>> {
         Box::pin(async move {
             Ok(matches!(link, "good" | "open").then(|| LinkTarget {
                 room: "r".into(),
-                policy: RoomPolicy { allow_unencrypted: link == "open" },
+                policy: RoomPolicy {
+                    allow_unencrypted: link == "open",
+                },
             }))
         })
     }
-    fn room_policy<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Option<RoomPolicy>, Error>> {
-        Box::pin(async move { Ok((room == "r").then_some(RoomPolicy { allow_unencrypted: false })) })
+    fn room_policy<'a>(
+        &'a self,
+        room: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RoomPolicy>, Error>> {
+        Box::pin(async move {
+            Ok((room == "r").then_some(RoomPolicy {
+                allow_unencrypted: false,
+            }))
+        })
     }
     fn login_active<'a>(&'a self, _login: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(async move { Ok(true) })
@@ -41,7 +53,11 @@ impl Directory for OneRoom {
     fn end_room<'a>(&'a self, _room: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move { Ok(()) })
     }
-    fn save_chat<'a>(&'a self, _chat: StoredChat, _cap: ChatCap) -> BoxFuture<'a, Result<bool, Error>> {
+    fn save_chat<'a>(
+        &'a self,
+        _chat: StoredChat,
+        _cap: ChatCap,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(async move { Ok(true) })
     }
     fn load_chat<'a>(
@@ -88,8 +104,9 @@ fn drain(c: &mut Conn, lobby: &mut String, token: &mut String) {
     while let Ok(frame) = c.rx.try_recv() {
         match frame {
             Outbound::Text(text) => {
-                let msg: ServerMessage = serde_json::from_str(&text)
-                    .unwrap_or_else(|e| panic!("the hub sent a frame clients cannot parse ({e}): {text}"));
+                let msg: ServerMessage = serde_json::from_str(&text).unwrap_or_else(|e| {
+                    panic!("the hub sent a frame clients cannot parse ({e}): {text}")
+                });
                 match msg {
                     ServerMessage::Lobby { waiting } => {
                         if let Some(w) = waiting.last() {
@@ -115,7 +132,10 @@ fuzz_target!(|data: &[u8]| {
     };
     WORLD.with(|w| {
         w.rt.block_on(async {
-            let config = HubConfig { resume_grace: Duration::from_millis(1), ..HubConfig::default() };
+            let config = HubConfig {
+                resume_grace: Duration::from_millis(1),
+                ..HubConfig::default()
+            };
             let hub = Hub::new(
                 config,
                 w.sfu.clone(),
@@ -129,13 +149,20 @@ fuzz_target!(|data: &[u8]| {
                     let (out_tx, out_rx) = mpsc::unbounded();
                     let h = hub.clone();
                     let task = tokio::spawn(async move { h.serve(out_tx, in_rx).await });
-                    Conn { tx: Some(in_tx), rx: out_rx, task }
+                    Conn {
+                        tx: Some(in_tx),
+                        rx: out_rx,
+                        task,
+                    }
                 })
                 .collect();
-            let host = hub.host_token("r", "Counsellor", "login").expect("host token");
+            let host = hub
+                .host_token("r", "Counsellor", "login")
+                .expect("host token");
             let join = format!(r#"{{"type":"join","v":1,"room":"r","token":"{host}"}}"#);
             let (mut lobby, mut token) = (String::new(), String::new());
-            let lines = std::iter::once(format!(">{join}")).chain(text.split('\n').take(48).map(str::to_owned));
+            let lines = std::iter::once(format!(">{join}"))
+                .chain(text.split('\n').take(48).map(str::to_owned));
             for line in lines {
                 let (who, frame) = match line.strip_prefix('>') {
                     Some(rest) => (0, rest.to_owned()),

@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
                     | ErrorCode::InvalidMessage
                     | ErrorCode::TooLarge
             ));
-            assert_eq!(e.code == ErrorCode::TooLarge, text.len() > MAX_MESSAGE_BYTES);
+            assert_eq!(
+                e.code == ErrorCode::TooLarge,
+                text.len() > MAX_MESSAGE_BYTES
+            );
         }
         Ok(msg) => {
             assert!(text.len() <= MAX_MESSAGE_BYTES);

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use confidant_signature::audit::{AuditChain, AuditKind};
-use confidant_signature::bundle::{build_bundle, seal, BundleInput, SealedBundle, SealingKey, VerifyingKey};
+use confidant_signature::bundle::{
+    build_bundle, seal, BundleInput, SealedBundle, SealingKey, VerifyingKey,
+};
 use confidant_signature::canonical::form_data_canonical;
 use confidant_signature::escrow::generate_escrow_keypair;
 use confidant_signature::verify::{verify, Evidence};
@@ -45,17 +47,21 @@ fn genuine() -> &'static Genuine {
         // the genuine parts can live in the seed corpus. Never do this outside a test.
         #[allow(deprecated)]
         let rng = ring::test::rand::FixedByteRandom { byte: 7 };
-        let key = SealingKey::from_pkcs8(&SealingKey::generate_pkcs8(&rng).expect("gen")).expect("load");
+        let key =
+            SealingKey::from_pkcs8(&SealingKey::generate_pkcs8(&rng).expect("gen")).expect("load");
         let (escrow_secret, escrow_public) = generate_escrow_keypair(&rng).expect("escrow");
         let document = b"%PDF-1.7\nConsent to counselling\n".to_vec();
         let mut fields = BTreeMap::new();
         fields.insert("client_name".to_owned(), "Ana Example".to_owned());
         let form = form_data_canonical(&fields);
         let pad = include_bytes!("../corpus/signature_submission/pen.json");
-        let signature = submission::validate(&submission::parse(pad).expect("parse")).expect("valid");
+        let signature =
+            submission::validate(&submission::parse(pad).expect("parse")).expect("valid");
         let mut chain = AuditChain::new(CONTEXT);
         for (i, kind) in AuditKind::CEREMONY_BEFORE_SEAL.into_iter().enumerate() {
-            chain.append(kind, T0 + 1000 * i as i64, "step").expect("append");
+            chain
+                .append(kind, T0 + 1000 * i as i64, "step")
+                .expect("append");
         }
         let input = BundleInput {
             document: &document,
@@ -69,8 +75,12 @@ fn genuine() -> &'static Genuine {
         };
         let prepared = build_bundle(&input, &key.key_id(), &rng).expect("build");
         let sealed = seal(prepared.bundle, &key).expect("seal");
-        chain.append(AuditKind::Sealed, T0 + 6000, "sealed").expect("append");
-        chain.append(AuditKind::Archived, T0 + 7000, "archived").expect("append");
+        chain
+            .append(AuditKind::Sealed, T0 + 6000, "sealed")
+            .expect("append");
+        chain
+            .append(AuditKind::Archived, T0 + 7000, "archived")
+            .expect("append");
         let sealed_json = sealed.to_json().expect("json");
         let g = Genuine {
             document,
@@ -139,9 +149,16 @@ fuzz_target!(|data: &[u8]| {
     );
     if v.is_valid() {
         let sealed = SealedBundle::from_json(sealed_json).expect("a valid seal parses");
-        assert_eq!(sealed.bundle_sha256, g.sealed.bundle_sha256, "a forged bundle verified");
+        assert_eq!(
+            sealed.bundle_sha256, g.sealed.bundle_sha256,
+            "a forged bundle verified"
+        );
         assert_eq!(sealed.key_id, g.sealed.key_id);
-        assert_eq!(chain.head(), g.chain.head(), "a forged audit chain verified");
+        assert_eq!(
+            chain.head(),
+            g.chain.head(),
+            "a forged audit chain verified"
+        );
         assert_eq!(svg, g.svg.as_bytes(), "a forged image verified");
     }
     if let Ok(sealed) = SealedBundle::from_json(rest) {

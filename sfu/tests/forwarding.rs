@@ -9,8 +9,8 @@ use confidant_sfu::{
     MediaKind, PeerId, SfuEvent, KEYFRAME_REQUEST_MIN_INTERVAL, PEER_SILENCE_TIMEOUT,
 };
 use str0m::format::Codec;
-use str0m::Candidate;
 use str0m::media::KeyframeRequestKind;
+use str0m::Candidate;
 use str0m::RtcConfig;
 
 #[test]
@@ -364,7 +364,10 @@ fn silent_peer_is_disconnected_even_while_renegotiated() {
     let limit = PEER_SILENCE_TIMEOUT + Duration::from_secs(1);
     for (id, muted) in [(1, muted_1), (2, muted_2)] {
         let took = gone_at(&w, id).expect("gone") - muted;
-        assert!(took <= limit, "peer {id} dropped {took:?} after its path died");
+        assert!(
+            took <= limit,
+            "peer {id} dropped {took:?} after its path died"
+        );
     }
     assert!(w.sfu.has_peer(PeerId(3)), "the peer that still talks stays");
 }

@@ -88,10 +88,14 @@ fn a_burst_goes_out_without_a_timer_round_trip_per_packet() {
     let now = start + Duration::from_millis(200);
     let before = w.sfu.stats().forwarded_packets;
     for d in &datagrams {
-        w.sfu.handle_receive(now, d.source, d.destination, &d.contents);
+        w.sfu
+            .handle_receive(now, d.source, d.destination, &d.contents);
     }
     let forwarded = w.sfu.stats().forwarded_packets - before;
-    assert!(forwarded >= 10, "the burst was forwarded ({forwarded} packets)");
+    assert!(
+        forwarded >= 10,
+        "the burst was forwarded ({forwarded} packets)"
+    );
     let mut sent = 0;
     for _ in 0..100_000 {
         match w.sfu.poll_output(now) {

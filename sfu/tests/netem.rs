@@ -11,10 +11,15 @@ use common::{Netem, World};
 use confidant_sfu::{MediaKind, PeerId};
 
 fn video_from(w: &World, subscriber: u64, publisher: u64) -> usize {
-    w.client(subscriber).received_from(PeerId(publisher), MediaKind::Video)
+    w.client(subscriber)
+        .received_from(PeerId(publisher), MediaKind::Video)
 }
 
-fn flow(seed: u64, loss_percent: u64, jitter: Duration) -> (u64, usize, confidant_sfu::SfuStats, u64) {
+fn flow(
+    seed: u64,
+    loss_percent: u64,
+    jitter: Duration,
+) -> (u64, usize, confidant_sfu::SfuStats, u64) {
     let mut w = World::new();
     w.add_client(1, 1);
     w.add_client(2, 1);
@@ -46,12 +51,21 @@ fn flow(seed: u64, loss_percent: u64, jitter: Duration) -> (u64, usize, confidan
 fn video_survives_five_percent_loss_and_jitter_through_nacks_and_keyframes() {
     for seed in [1, 7, 42] {
         let (sent, got, stats, dropped) = flow(seed, 5, Duration::from_millis(30));
-        assert!(dropped > 50, "seed {seed}: the emulator dropped datagrams ({dropped})");
+        assert!(
+            dropped > 50,
+            "seed {seed}: the emulator dropped datagrams ({dropped})"
+        );
         // Without recovery about one video frame in ten would be lost (one packet per frame,
         // two lossy links); NACK/RTX brings back nearly all of them.
         let got = u64::try_from(got).unwrap();
-        assert!(got * 100 >= sent * 98, "seed {seed}: {got} of {sent} video frames arrived");
-        assert!(stats.nacks_received > 0, "seed {seed}: the subscriber's NACKs reached the SFU: {stats:?}");
+        assert!(
+            got * 100 >= sent * 98,
+            "seed {seed}: {got} of {sent} video frames arrived"
+        );
+        assert!(
+            stats.nacks_received > 0,
+            "seed {seed}: the subscriber's NACKs reached the SFU: {stats:?}"
+        );
     }
 }
 

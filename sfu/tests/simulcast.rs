@@ -118,7 +118,10 @@ fn size_change_switches_layer_at_a_keyframe_of_the_new_layer_with_a_request_for_
 
     let v = video_from(&w, 2, 1);
     let first_q = first_of(&v, before, b'q').expect("subscriber 2 moves to q");
-    assert!(v[first_q].vp8_key(), "the first frame of the new layer is a key frame");
+    assert!(
+        v[first_q].vp8_key(),
+        "the first frame of the new layer is a key frame"
+    );
     assert!(
         v[before..first_q].iter().all(|r| r.layer() == Some(b'f')),
         "the old layer plays until the switch: {}",
@@ -131,8 +134,14 @@ fn size_change_switches_layer_at_a_keyframe_of_the_new_layer_with_a_request_for_
         .filter(|(at, _)| *at >= changed)
         .map(|(_, rid)| rid.map(|r| r.to_string()))
         .collect();
-    assert!(asked.contains(&Some("q".to_string())), "key frame asked on q: {asked:?}");
-    assert!(!asked.contains(&None), "requests name their layer: {asked:?}");
+    assert!(
+        asked.contains(&Some("q".to_string())),
+        "key frame asked on q: {asked:?}"
+    );
+    assert!(
+        !asked.contains(&None),
+        "requests name their layer: {asked:?}"
+    );
     // Subscriber 3 stayed on f: one switch.
     assert_eq!(w.sfu.stats().layer_switches, switches + 1);
     assert_eq!(last_layers(&w, 3, 40), "f".repeat(40));
@@ -150,7 +159,10 @@ fn switch_waits_for_the_new_layers_keyframe_when_the_publisher_ignores_requests(
     set_size(&mut w, 2, 1, 640, 360);
     // Long enough for h's periodic key frame (the start may be on whichever layer came first).
     w.run_publishing(500, &[1]);
-    let old = video_from(&w, 2, 1).last().and_then(Received::layer).expect("frames");
+    let old = video_from(&w, 2, 1)
+        .last()
+        .and_then(Received::layer)
+        .expect("frames");
     assert_eq!(old, b'h');
 
     let before = video_from(&w, 2, 1).len();
@@ -207,7 +219,14 @@ fn switches_keep_one_continuous_stream() {
     // From the last frame before the first step, so a change at once is counted.
     let from = video_from(&w, 2, 1).len() - 1;
     let switches = w.sfu.stats().layer_switches;
-    let steps = [(720, 'f'), (90, 'q'), (360, 'h'), (720, 'f'), (90, 'q'), (360, 'h')];
+    let steps = [
+        (720, 'f'),
+        (90, 'q'),
+        (360, 'h'),
+        (720, 'f'),
+        (90, 'q'),
+        (360, 'h'),
+    ];
     for (height, layer) in steps {
         set_size(&mut w, 2, 1, height * 16 / 9, height);
         // Going up from a thumbnail waits for str0m's estimate to probe up to the new layer's
@@ -218,7 +237,11 @@ fn switches_keep_one_continuous_stream() {
     }
     let v = video_from(&w, 2, 1);
     let changes = assert_one_continuous_stream(&v[from..]);
-    assert!(changes >= 5, "the layer changed at every step: {}", layers(&v[from..]));
+    assert!(
+        changes >= 5,
+        "the layer changed at every step: {}",
+        layers(&v[from..])
+    );
     // Subscriber 3 reported no size: it stays where it was.
     assert_eq!(w.sfu.stats().layer_switches - switches, changes as u64);
 }
@@ -283,7 +306,10 @@ fn stopped_layer_moves_subscribers_to_the_next_active_layer() {
     });
     assert!(moved, "subscriber 2 gets h once f stops");
     let took = w.now - stopped;
-    assert!(took <= Duration::from_millis(2500), "moved within a couple of seconds: {took:?}");
+    assert!(
+        took <= Duration::from_millis(2500),
+        "moved within a couple of seconds: {took:?}"
+    );
     // Keep publishing: subscriber 2 stays on the top active layer, 3 on q.
     w.run_publishing(100, &[1]);
     assert_eq!(last_layers(&w, 2, 20), "h".repeat(20));
@@ -321,6 +347,8 @@ fn set_video_size_rejects_unknown_and_foreign_peers() {
         sfu.set_video_size(now, PeerId(1), PeerId(1), 160, 90),
         Err(Error::UnknownPeer(PeerId(1)))
     ));
-    assert!(sfu.set_video_size(now, PeerId(2), PeerId(1), 160, 90).is_ok());
+    assert!(sfu
+        .set_video_size(now, PeerId(2), PeerId(1), 160, 90)
+        .is_ok());
     assert!(sfu.set_video_size(now, PeerId(2), PeerId(1), 0, 0).is_ok());
 }

@@ -143,7 +143,10 @@ pub fn check_new_password(field: &str, password: &str, personal: &[&str]) -> Res
     // the words run together ("annaberg"), and the product's name.
     let mut inputs: Vec<String> = vec!["confidant".to_owned()];
     for p in personal {
-        let parts: Vec<&str> = p.split(['@', '.', ' ', '-', '_']).filter(|w| w.len() > 2).collect();
+        let parts: Vec<&str> = p
+            .split(['@', '.', ' ', '-', '_'])
+            .filter(|w| w.len() > 2)
+            .collect();
         inputs.push((*p).to_owned());
         inputs.extend(p.split('@').map(str::to_owned));
         inputs.push(parts.concat());
@@ -333,8 +336,7 @@ fn new_device_cookie(key: &[u8; 32], account: &[u8; 32], now_secs: i64) -> Strin
 fn device_cookie_valid(key: &[u8; 32], account: &[u8; 32], value: &str, now_secs: i64) -> bool {
     use base64::Engine;
     let mut parts = value.splitn(3, '.');
-    let (Some(expires), Some(nonce), Some(mac)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(expires), Some(nonce), Some(mac)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
     let Ok(expires) = expires.parse::<i64>() else {
@@ -470,7 +472,13 @@ pub async fn login(
     Ok((
         AppendHeaders([
             cookie_header(&state, SESSION_COOKIE, "/", &token, SESSION_TTL),
-            cookie_header(&state, DEVICE_COOKIE, "/api/auth/login", &device, DEVICE_TTL),
+            cookie_header(
+                &state,
+                DEVICE_COOKIE,
+                "/api/auth/login",
+                &device,
+                DEVICE_TTL,
+            ),
         ]),
         StatusCode::NO_CONTENT,
     ))
@@ -549,12 +557,13 @@ pub async fn change_password(
         .bind(&counsellor.id)
         .execute(&mut *tx)
         .await?;
-    let ended = sqlx::query("DELETE FROM auth_sessions WHERE counsellor_id = $1 AND token_hash <> $2")
-        .bind(&counsellor.id)
-        .bind(&this_session)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let ended =
+        sqlx::query("DELETE FROM auth_sessions WHERE counsellor_id = $1 AND token_hash <> $2")
+            .bind(&counsellor.id)
+            .bind(&this_session)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     tx.commit().await?;
     tracing::info!(counsellor_id = %counsellor.id, other_sessions_ended = ended, "password changed");
     Ok(StatusCode::NO_CONTENT)
@@ -706,9 +715,20 @@ mod tests {
         let now = 1_800_000_000;
         let cookie = new_device_cookie(&key, &anna, now);
         assert!(device_cookie_valid(&key, &anna, &cookie, now));
-        assert!(!device_cookie_valid(&key, &ben, &cookie, now), "another account");
-        assert!(!device_cookie_valid(&[8u8; 32], &anna, &cookie, now), "another server key");
-        assert!(!device_cookie_valid(&key, &anna, &cookie, now + DEVICE_TTL.num_seconds()));
+        assert!(
+            !device_cookie_valid(&key, &ben, &cookie, now),
+            "another account"
+        );
+        assert!(
+            !device_cookie_valid(&[8u8; 32], &anna, &cookie, now),
+            "another server key"
+        );
+        assert!(!device_cookie_valid(
+            &key,
+            &anna,
+            &cookie,
+            now + DEVICE_TTL.num_seconds()
+        ));
         // A forged expiry breaks the MAC.
         let (_, rest) = cookie.split_once('.').unwrap();
         let extended = format!("{}.{rest}", now + 10 * DEVICE_TTL.num_seconds());

@@ -134,19 +134,34 @@ pub struct ClientIp(pub IpAddr);
 impl FromRequestParts<crate::AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &crate::AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-        Ok(ClientIp(client_ip(peer, forwarded, &state.config.trusted_proxies)))
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Ok(ClientIp(client_ip(
+            peer,
+            forwarded,
+            &state.config.trusted_proxies,
+        )))
     }
 }
 
 /// See [`ClientIp`]: `forwarded` are the `X-Forwarded-For` header lines in order.
-pub fn client_ip<'a>(peer: IpAddr, forwarded: impl Iterator<Item = &'a str>, trusted: &[ipnet::IpNet]) -> IpAddr {
+pub fn client_ip<'a>(
+    peer: IpAddr,
+    forwarded: impl Iterator<Item = &'a str>,
+    trusted: &[ipnet::IpNet],
+) -> IpAddr {
     let canonical = |ip: IpAddr| match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -156,11 +171,17 @@ pub fn client_ip<'a>(peer: IpAddr, forwarded: impl Iterator<Item = &'a str>, tru
     if !is_trusted(peer) {
         return peer;
     }
-    let hops: Vec<&str> = forwarded.flat_map(|line| line.split(',')).map(str::trim).collect();
+    let hops: Vec<&str> = forwarded
+        .flat_map(|line| line.split(','))
+        .map(str::trim)
+        .collect();
     let mut client = peer;
     for hop in hops.iter().rev() {
         // `[v6]:port`, `v4:port` and bare addresses all occur in the wild.
-        let bare = hop.strip_prefix('[').and_then(|h| h.split(']').next()).unwrap_or(hop);
+        let bare = hop
+            .strip_prefix('[')
+            .and_then(|h| h.split(']').next())
+            .unwrap_or(hop);
         let ip = bare
             .parse::<IpAddr>()
             .ok()
@@ -184,20 +205,61 @@ mod tests {
     #[test]
     fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let trusted: Vec<ipnet::IpNet> =
+            vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
         // Not from a proxy: the header is the client's claim and ignored.
-        assert_eq!(client_ip(ip("203.0.113.9"), ["198.51.100.1"].into_iter(), &trusted), ip("203.0.113.9"));
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), ["198.51.100.1"].into_iter(), &trusted),
+            ip("203.0.113.9")
+        );
         // From a proxy: the rightmost address that is not a proxy.
-        assert_eq!(client_ip(ip("10.0.0.2"), ["1.2.3.4, 198.51.100.7"].into_iter(), &trusted), ip("198.51.100.7"));
-        assert_eq!(client_ip(ip("10.0.0.2"), ["1.2.3.4", "198.51.100.7, 10.0.0.5"].into_iter(), &trusted), ip("198.51.100.7"));
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.2"),
+                ["1.2.3.4, 198.51.100.7"].into_iter(),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.2"),
+                ["1.2.3.4", "198.51.100.7, 10.0.0.5"].into_iter(),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
         // Ports and brackets, IPv4-mapped peers.
-        assert_eq!(client_ip(ip("::ffff:10.0.0.2"), ["[2001:db8::7]:5555"].into_iter(), &trusted), ip("2001:db8::7"));
-        assert_eq!(client_ip(ip("::1"), ["198.51.100.7:443"].into_iter(), &trusted), ip("198.51.100.7"));
+        assert_eq!(
+            client_ip(
+                ip("::ffff:10.0.0.2"),
+                ["[2001:db8::7]:5555"].into_iter(),
+                &trusted
+            ),
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            client_ip(ip("::1"), ["198.51.100.7:443"].into_iter(), &trusted),
+            ip("198.51.100.7")
+        );
         // A proxy without the header, or garbage: the last address we could trust.
-        assert_eq!(client_ip(ip("10.0.0.2"), std::iter::empty(), &trusted), ip("10.0.0.2"));
-        assert_eq!(client_ip(ip("10.0.0.2"), ["1.2.3.4, junk, 10.0.0.9"].into_iter(), &trusted), ip("10.0.0.9"));
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), std::iter::empty(), &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.2"),
+                ["1.2.3.4, junk, 10.0.0.9"].into_iter(),
+                &trusted
+            ),
+            ip("10.0.0.9")
+        );
         // Nothing trusted (the default): always the peer.
-        assert_eq!(client_ip(ip("10.0.0.2"), ["198.51.100.7"].into_iter(), &[]), ip("10.0.0.2"));
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), ["198.51.100.7"].into_iter(), &[]),
+            ip("10.0.0.2")
+        );
     }
 
     #[derive(Debug, serde::Deserialize)]

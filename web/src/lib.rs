@@ -158,8 +158,9 @@ impl AppState {
             config.walkin_show_count,
         ));
         let login_limiter = Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit)));
-        let account_limiter =
-            Arc::new(Mutex::new(RateLimiter::new(config.login_account_rate_limit)));
+        let account_limiter = Arc::new(Mutex::new(RateLimiter::new(
+            config.login_account_rate_limit,
+        )));
         let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
         let ws_connections = ws::ConnectionCounter::new(config.ws_limits);
         Self {

@@ -139,7 +139,11 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail, id: &str) -> Result<Ve
             );
             let attachment: SinglePart =
                 Attachment::new(file.to_owned()).body(ics.body.clone(), attached);
-            builder.multipart(MultiPart::mixed().multipart(alternative).singlepart(attachment))
+            builder.multipart(
+                MultiPart::mixed()
+                    .multipart(alternative)
+                    .singlepart(attachment),
+            )
         }
     }
     .map_err(|e| AppError::Internal(format!("building mail: {e}")))?;
@@ -188,23 +192,28 @@ pub async fn cancel_unsent(
     booking_id: &str,
     kind: &str,
 ) -> Result<(), AppError> {
-    sqlx::query(
-        "DELETE FROM mail_outbox WHERE booking_id = $1 AND kind = $2 AND sent_at IS NULL",
-    )
-    .bind(booking_id)
-    .bind(kind)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query("DELETE FROM mail_outbox WHERE booking_id = $1 AND kind = $2 AND sent_at IS NULL")
+        .bind(booking_id)
+        .bind(kind)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
 /// The SMTP transport of the configuration; its TLS trusts `trust` (see [`crate::tls`]).
-pub fn transport(smtp: &SmtpSettings, trust: &Trust) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+pub fn transport(
+    smtp: &SmtpSettings,
+    trust: &Trust,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
     // `builder_dangerous` is lettre's builder without TLS; the two secure modes add it here.
     let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host);
     let builder = match smtp.tls {
-        SmtpTls::Starttls => plain.tls(Tls::Required(trust.smtp(&smtp.host).map_err(|e| e.to_string())?)),
-        SmtpTls::Tls => plain.tls(Tls::Wrapper(trust.smtp(&smtp.host).map_err(|e| e.to_string())?)),
+        SmtpTls::Starttls => plain.tls(Tls::Required(
+            trust.smtp(&smtp.host).map_err(|e| e.to_string())?,
+        )),
+        SmtpTls::Tls => plain.tls(Tls::Wrapper(
+            trust.smtp(&smtp.host).map_err(|e| e.to_string())?,
+        )),
         SmtpTls::None => plain,
     };
     let mut builder = builder.port(smtp.port).timeout(Some(SMTP_TIMEOUT));

@@ -413,14 +413,24 @@ pub async fn book_team(
 #[utoipa::path(get, path = "/booking/cancel", tag = "pages",
     responses((status = 200, description = "Cancel page", content_type = "text/html", body = String)))]
 pub async fn booking_cancel(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    render(&state, &headers, Page::BookingLink, &[("purpose", "cancel")])
+    render(
+        &state,
+        &headers,
+        Page::BookingLink,
+        &[("purpose", "cancel")],
+    )
 }
 
 /// The page a reschedule link from a booking mail opens (token in the fragment).
 #[utoipa::path(get, path = "/booking/reschedule", tag = "pages",
     responses((status = 200, description = "Reschedule page", content_type = "text/html", body = String)))]
 pub async fn booking_reschedule(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    render(&state, &headers, Page::BookingLink, &[("purpose", "reschedule")])
+    render(
+        &state,
+        &headers,
+        Page::BookingLink,
+        &[("purpose", "reschedule")],
+    )
 }
 
 /// The centre's talk-now page: whether anyone is available, name only, the queue.
@@ -470,7 +480,13 @@ pub async fn sign(
     if crate::signature::sign::link_valid(&state, &token).await? {
         return Ok(html(
             StatusCode::OK,
-            shell(&state, Page::Sign, lang, &[("sign-token", &token)], Page::Sign.text(lang).1),
+            shell(
+                &state,
+                Page::Sign,
+                lang,
+                &[("sign-token", &token)],
+                Page::Sign.text(lang).1,
+            ),
         ));
     }
     let text = match lang {

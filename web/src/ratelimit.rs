@@ -228,7 +228,10 @@ mod tests {
         rl.give_back([2], t0);
         assert!(rl.take([2], t0).is_ok());
         assert!(rl.take([2], t0).is_ok());
-        assert!(rl.take([2], t0).is_err(), "giving back never exceeds the burst");
+        assert!(
+            rl.take([2], t0).is_err(),
+            "giving back never exceeds the burst"
+        );
     }
 
     #[test]

@@ -124,7 +124,6 @@ impl Drop for ConnectionSlot {
     }
 }
 
-
 /// Websocket upgrade for signalling (protocol in `signaling/PROTOCOL.md`).
 #[utoipa::path(get, path = "/ws", tag = "signalling",
     responses(

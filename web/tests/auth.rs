@@ -333,7 +333,8 @@ async fn login_is_rate_limited_per_network() {
 
 fn login_via(peer: &str, forwarded_for: &str) -> axum::http::Request<axum::body::Body> {
     let mut req = login_from(peer);
-    req.headers_mut().insert("x-forwarded-for", forwarded_for.parse().unwrap());
+    req.headers_mut()
+        .insert("x-forwarded-for", forwarded_for.parse().unwrap());
     req
 }
 
@@ -345,19 +346,37 @@ async fn login_limits_follow_x_forwarded_for_only_from_trusted_proxies() {
     let burst = t.settings().login_rate_limit.burst;
     for i in 0..burst {
         // A forged left part changes nothing: the proxy appended the real client.
-        let r = t.send(login_via("192.0.2.10", &format!("10.9.{i}.1, 198.51.100.7"))).await;
+        let r = t
+            .send(login_via(
+                "192.0.2.10",
+                &format!("10.9.{i}.1, 198.51.100.7"),
+            ))
+            .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let r = t.send(login_via("192.0.2.10", "198.51.100.8")).await;
-    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "the client's /24 is limited");
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the client's /24 is limited"
+    );
     // Another client through the same proxy is not.
-    assert_eq!(t.send(login_via("192.0.2.10", "203.0.113.1")).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        t.send(login_via("192.0.2.10", "203.0.113.1")).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     // A direct, untrusted peer cannot pick its bucket with the header.
     for _ in 0..burst {
         t.send(login_via("233.252.0.1", "203.0.113.99")).await;
     }
-    assert_eq!(t.send(login_via("233.252.0.2", "100.64.1.1")).await.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(t.send(login_via("192.0.2.10", "203.0.113.2")).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        t.send(login_via("233.252.0.2", "100.64.1.1")).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        t.send(login_via("192.0.2.10", "203.0.113.2")).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 }
 
 fn login_as(ip: &str, email: &str, password: &str, device: Option<&str>) -> Request<Body> {
@@ -395,45 +414,91 @@ async fn a_guesser_is_throttled_per_account_without_locking_the_counsellor_out()
     t.create_counsellor("anna@example.org", "Anna Berg").await;
     t.create_counsellor("ben@example.org", "Ben").await;
     // Anna logged in from her office before: her browser has a device cookie.
-    let r = t.send(login_as("192.0.2.5", "anna@example.org", PASSWORD, None)).await;
+    let r = t
+        .send(login_as("192.0.2.5", "anna@example.org", PASSWORD, None))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let (anna_device, attributes) = device_cookie(&r.headers);
-    assert!(attributes.contains("Path=/api/auth/login") && attributes.contains("HttpOnly"), "{attributes}");
+    assert!(
+        attributes.contains("Path=/api/auth/login") && attributes.contains("HttpOnly"),
+        "{attributes}"
+    );
     assert!(attributes.contains("SameSite=Strict"), "{attributes}");
-    let r = t.send(login_as("192.0.2.5", "ben@example.org", PASSWORD, None)).await;
+    let r = t
+        .send(login_as("192.0.2.5", "ben@example.org", PASSWORD, None))
+        .await;
     let (ben_device, _) = device_cookie(&r.headers);
 
     let burst = confidant::auth::ACCOUNT_RATE_LIMIT.burst;
     for target in ["anna@example.org", "nobody@example.org"] {
         // Each guess from another network: the per-network limit never bites.
         for i in 0..burst {
-            let r = t.send(login_as(&format!("203.0.{i}.9"), target, "guess guess guess", None)).await;
+            let r = t
+                .send(login_as(
+                    &format!("203.0.{i}.9"),
+                    target,
+                    "guess guess guess",
+                    None,
+                ))
+                .await;
             assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{target} guess {i}");
             assert_eq!(r.error_code(), "invalid_credentials");
         }
-        let r = t.send(login_as("198.51.100.1", target, "one more guess", None)).await;
-        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{target}: {}", r.text());
+        let r = t
+            .send(login_as("198.51.100.1", target, "one more guess", None))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{target}: {}",
+            r.text()
+        );
         assert_eq!(r.error_code(), "rate_limited");
         let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
         assert!((1..=60).contains(&retry), "{retry}");
     }
     // Even the right password is held back from a browser the account does not know (and from
     // one that carries another account's device cookie)…
-    let r = t.send(login_as("198.51.100.2", "anna@example.org", PASSWORD, None)).await;
+    let r = t
+        .send(login_as("198.51.100.2", "anna@example.org", PASSWORD, None))
+        .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
-    let r = t.send(login_as("198.51.100.2", "anna@example.org", PASSWORD, Some(&ben_device))).await;
+    let r = t
+        .send(login_as(
+            "198.51.100.2",
+            "anna@example.org",
+            PASSWORD,
+            Some(&ben_device),
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     // …but Anna's own browser logs in, from home, and gets a fresh device cookie.
-    let r = t.send(login_as("100.64.7.7", "anna@example.org", PASSWORD, Some(&anna_device))).await;
+    let r = t
+        .send(login_as(
+            "100.64.7.7",
+            "anna@example.org",
+            PASSWORD,
+            Some(&anna_device),
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     assert!(session_cookie(&r.headers).is_some());
     device_cookie(&r.headers);
     // Another account is not affected by the guessing at Anna's.
-    let r = t.send(login_as("198.51.100.3", "ben@example.org", PASSWORD, None)).await;
+    let r = t
+        .send(login_as("198.51.100.3", "ben@example.org", PASSWORD, None))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     // A forged device cookie counts as none.
     let forged = format!("{}x", anna_device);
-    let r = t.send(login_as("198.51.100.4", "anna@example.org", PASSWORD, Some(&forged))).await;
+    let r = t
+        .send(login_as(
+            "198.51.100.4",
+            "anna@example.org",
+            PASSWORD,
+            Some(&forged),
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -443,29 +508,87 @@ async fn a_counsellor_changes_their_password_with_the_current_one_and_other_sess
     t.create_counsellor("anna@example.org", "Anna Berg").await;
     let here = t.login("anna@example.org", PASSWORD).await;
     let elsewhere = t.login("anna@example.org", PASSWORD).await;
-    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
     let new_password = "Lindenblüte Fahrradkette Nebelhorn";
 
-    let r = t.post("/api/me/password", None, Some(change(PASSWORD, new_password))).await;
+    let r = t
+        .post(
+            "/api/me/password",
+            None,
+            Some(change(PASSWORD, new_password)),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = t.post("/api/me/password", Some(&here), Some(change("not my password", new_password))).await;
+    let r = t
+        .post(
+            "/api/me/password",
+            Some(&here),
+            Some(change("not my password", new_password)),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.json()["error"]["field"], "current_password", "{}", r.text());
+    assert_eq!(
+        r.json()["error"]["field"],
+        "current_password",
+        "{}",
+        r.text()
+    );
     for weak in ["password1234", "annaberg2026!", "short"] {
-        let r = t.post("/api/me/password", Some(&here), Some(change(PASSWORD, weak))).await;
+        let r = t
+            .post(
+                "/api/me/password",
+                Some(&here),
+                Some(change(PASSWORD, weak)),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{weak}");
-        assert_eq!(r.json()["error"]["field"], "new_password", "{weak}: {}", r.text());
+        assert_eq!(
+            r.json()["error"]["field"],
+            "new_password",
+            "{weak}: {}",
+            r.text()
+        );
     }
-    let r = t.post("/api/me/password", Some(&here), Some(json!({"new_password": new_password}))).await;
+    let r = t
+        .post(
+            "/api/me/password",
+            Some(&here),
+            Some(json!({"new_password": new_password})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
     // Nothing changed so far.
-    assert_eq!(t.get("/api/me", Some(&elsewhere)).await.status, StatusCode::OK);
+    assert_eq!(
+        t.get("/api/me", Some(&elsewhere)).await.status,
+        StatusCode::OK
+    );
 
-    let r = t.post("/api/me/password", Some(&here), Some(change(PASSWORD, new_password))).await;
+    let r = t
+        .post(
+            "/api/me/password",
+            Some(&here),
+            Some(change(PASSWORD, new_password)),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    assert_eq!(t.get("/api/me", Some(&here)).await.status, StatusCode::OK, "this session stays");
-    assert_eq!(t.get("/api/me", Some(&elsewhere)).await.status, StatusCode::UNAUTHORIZED, "others end");
-    let old = t.post("/api/auth/login", None, Some(json!({"email": "anna@example.org", "password": PASSWORD}))).await;
+    assert_eq!(
+        t.get("/api/me", Some(&here)).await.status,
+        StatusCode::OK,
+        "this session stays"
+    );
+    assert_eq!(
+        t.get("/api/me", Some(&elsewhere)).await.status,
+        StatusCode::UNAUTHORIZED,
+        "others end"
+    );
+    let old = t
+        .post(
+            "/api/auth/login",
+            None,
+            Some(json!({"email": "anna@example.org", "password": PASSWORD})),
+        )
+        .await;
     assert_eq!(old.status, StatusCode::UNAUTHORIZED);
     t.login("anna@example.org", new_password).await;
 }
@@ -480,7 +603,9 @@ async fn wrong_current_passwords_are_throttled() {
     let burst = confidant::auth::ACCOUNT_RATE_LIMIT.burst;
     let body = json!({"current_password": "guess guess", "new_password": "Lindenblüte Fahrradkette Nebelhorn"});
     for _ in 0..burst {
-        let r = t.post("/api/me/password", Some(&cookie), Some(body.clone())).await;
+        let r = t
+            .post("/api/me/password", Some(&cookie), Some(body.clone()))
+            .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let r = t.post("/api/me/password", Some(&cookie), Some(body)).await;

@@ -16,7 +16,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// `sequence` (the key is derived from the same vault).
 fn link_token(t: &TestApp, purpose: Purpose, booking_id: &str, sequence: i64) -> String {
     let key = t.state.vault.derive_secret(confidant::BOOKING_LINK_PURPOSE);
-    token::sign(&key, purpose, &format!("{booking_id}.{sequence}"), i64::MAX / 2)
+    token::sign(
+        &key,
+        purpose,
+        &format!("{booking_id}.{sequence}"),
+        i64::MAX / 2,
+    )
 }
 
 async fn outbox_kinds(t: &TestApp, booking_id: &str) -> Vec<String> {
@@ -31,7 +36,11 @@ async fn flow(backend: Backend) {
     let t = TestApp::build_with(backend, |c| c.form_burst = 100).await;
     let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
     let free = slots(&t, &b).await;
-    assert!(free.len() > 20, "hours 08–20 every day give many slots: {}", free.len());
+    assert!(
+        free.len() > 20,
+        "hours 08–20 every day give many slots: {}",
+        free.len()
+    );
     let consent = consent(&t, &b.slug).await;
 
     let r = book(&t, &b, form(&b, &free[0], &consent, "Alex")).await;
@@ -45,7 +54,10 @@ async fn flow(backend: Backend) {
     assert!(!after.contains(&free[0]));
     assert!(after.contains(&free[1]));
     // Client confirmation, counsellor notification and the reminder are queued, sealed.
-    assert_eq!(outbox_kinds(&t, &id).await, ["confirmation", "counsellor_new", "reminder"]);
+    assert_eq!(
+        outbox_kinds(&t, &id).await,
+        ["confirmation", "counsellor_new", "reminder"]
+    );
     let sealed: Vec<Vec<u8>> = sqlx::query_scalar("SELECT sealed FROM mail_outbox")
         .fetch_all(&t.state.db)
         .await
@@ -82,48 +94,90 @@ async fn flow(backend: Backend) {
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["first_name"], "Alex");
     assert_eq!(list[0]["email"], "alex@client.example");
-    assert!(list[0]["session_id"].is_string(), "a video booking has a room");
+    assert!(
+        list[0]["session_id"].is_string(),
+        "a video booking has a room"
+    );
 
     // Reschedule through the link: same booking, new time, old links die.
     let resched = link_token(&t, Purpose::Reschedule, &id, 0);
     let r = t
-        .post("/api/public/bookings/reschedule", None, Some(json!({"token": resched, "start": free[3]})))
+        .post(
+            "/api/public/bookings/reschedule",
+            None,
+            Some(json!({"token": resched, "start": free[3]})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["start"].as_str().unwrap(), free[3]);
     let r = t
-        .post("/api/public/bookings/reschedule", None, Some(json!({"token": resched, "start": free[4]})))
+        .post(
+            "/api/public/bookings/reschedule",
+            None,
+            Some(json!({"token": resched, "start": free[4]})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "token");
-    assert!(slots(&t, &b).await.contains(&free[0]), "the old time is free again");
+    assert!(
+        slots(&t, &b).await.contains(&free[0]),
+        "the old time is free again"
+    );
 
     // A cancel link cannot reschedule, and a reschedule link cannot cancel.
     let cancel = link_token(&t, Purpose::Cancel, &id, 1);
     let r = t
-        .post("/api/public/bookings/reschedule", None, Some(json!({"token": cancel, "start": free[5]})))
+        .post(
+            "/api/public/bookings/reschedule",
+            None,
+            Some(json!({"token": cancel, "start": free[5]})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let r = t.post("/api/public/bookings/lookup", None, Some(json!({"token": cancel}))).await;
+    let r = t
+        .post(
+            "/api/public/bookings/lookup",
+            None,
+            Some(json!({"token": cancel})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["purpose"], "cancel");
     assert_eq!(r.json()["booking"]["start"].as_str().unwrap(), free[3]);
 
     // Cancel through the link: the slot is free again and the client gets METHOD:CANCEL.
     let r = t
-        .post("/api/public/bookings/cancel", None, Some(json!({"token": cancel, "reason": "krank"})))
+        .post(
+            "/api/public/bookings/cancel",
+            None,
+            Some(json!({"token": cancel, "reason": "krank"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["status"], "cancelled");
     assert!(slots(&t, &b).await.contains(&free[3]));
     let kinds = outbox_kinds(&t, &id).await;
     assert!(kinds.contains(&"cancellation".to_owned()), "{kinds:?}");
-    assert!(kinds.contains(&"counsellor_cancelled".to_owned()), "{kinds:?}");
-    assert!(!kinds.contains(&"reminder".to_owned()), "the reminder is dropped: {kinds:?}");
+    assert!(
+        kinds.contains(&"counsellor_cancelled".to_owned()),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.contains(&"reminder".to_owned()),
+        "the reminder is dropped: {kinds:?}"
+    );
     let r = t
-        .post("/api/public/bookings/cancel", None, Some(json!({"token": cancel})))
+        .post(
+            "/api/public/bookings/cancel",
+            None,
+            Some(json!({"token": cancel})),
+        )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "the link died with the change");
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the link died with the change"
+    );
     // Someone else can book the freed slot.
     let r = book(&t, &b, form(&b, &free[3], &consent, "Kim")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
@@ -186,17 +240,21 @@ async fn race(backend: Backend) {
             other => panic!("unexpected {other}: {body}"),
         }
     }
-    assert_eq!(created, 1, "exactly one of 100 concurrent requests books the slot");
+    assert_eq!(
+        created, 1,
+        "exactly one of 100 concurrent requests books the slot"
+    );
     let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bookings WHERE active = 1")
         .fetch_one(&t.state.db)
         .await
         .unwrap();
     assert_eq!(active, 1);
     // Mails exist for the winner only.
-    let mails: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE kind = 'confirmation'")
-        .fetch_one(&t.state.db)
-        .await
-        .unwrap();
+    let mails: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE kind = 'confirmation'")
+            .fetch_one(&t.state.db)
+            .await
+            .unwrap();
     assert_eq!(mails, 1);
 }
 
@@ -213,14 +271,27 @@ async fn hundred_concurrent_requests_for_one_slot_book_it_once_on_postgres() {
 #[tokio::test]
 async fn overlapping_starts_of_different_types_are_refused_by_the_database() {
     let t = TestApp::with(|c| c.form_burst = 100).await;
-    let b = bookable(&t, "o@example.org", "overlap", "video", json!({"slot_step_min": 30})).await;
+    let b = bookable(
+        &t,
+        "o@example.org",
+        "overlap",
+        "video",
+        json!({"slot_step_min": 30}),
+    )
+    .await;
     let free = slots(&t, &b).await;
     let consent = consent(&t, &b.slug).await;
-    assert_eq!(book(&t, &b, form(&b, &free[0], &consent, "A")).await.status, StatusCode::CREATED);
+    assert_eq!(
+        book(&t, &b, form(&b, &free[0], &consent, "A")).await.status,
+        StatusCode::CREATED
+    );
     // 30 minutes later overlaps the first (50 minutes + 10 buffer).
     let r = book(&t, &b, form(&b, &free[1], &consent, "B")).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-    assert_eq!(book(&t, &b, form(&b, &free[2], &consent, "C")).await.status, StatusCode::CREATED);
+    assert_eq!(
+        book(&t, &b, form(&b, &free[2], &consent, "C")).await.status,
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
@@ -238,7 +309,12 @@ async fn every_bad_field_is_named_at_once() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["field"].as_str().unwrap().into(), f["code"].as_str().unwrap().into()))
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap().into(),
+                f["code"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         fields,
@@ -272,10 +348,22 @@ async fn public_forms_are_rate_limited_per_network_with_retry_after() {
     let consent = consent(&t, &b.slug).await;
     let contact = json!({"name": "Kim", "email": "kim@client.example", "message": "Hallo", "consent_sha256": consent});
     for _ in 0..5 {
-        let r = t.post("/api/public/counsellors/limited/contact", None, Some(contact.clone())).await;
+        let r = t
+            .post(
+                "/api/public/counsellors/limited/contact",
+                None,
+                Some(contact.clone()),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
     }
-    let r = t.post("/api/public/counsellors/limited/contact", None, Some(contact)).await;
+    let r = t
+        .post(
+            "/api/public/counsellors/limited/contact",
+            None,
+            Some(contact),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.error_code(), "rate_limited");
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
@@ -293,14 +381,24 @@ async fn a_filled_honeypot_is_refused() {
     let r = book(&t, &b, body).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "website");
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bookings").fetch_one(&t.state.db).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bookings")
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
 }
 
 #[tokio::test]
 async fn bookings_that_need_confirmation_wait_and_can_be_declined() {
     let t = TestApp::new().await;
-    let b = bookable(&t, "c@example.org", "confirm", "on_site", json!({"requires_confirmation": true})).await;
+    let b = bookable(
+        &t,
+        "c@example.org",
+        "confirm",
+        "on_site",
+        json!({"requires_confirmation": true}),
+    )
+    .await;
     let free = slots(&t, &b).await;
     let consent = consent(&t, &b.slug).await;
     let mut body = form(&b, &free[0], &consent, "Alex");
@@ -309,7 +407,10 @@ async fn bookings_that_need_confirmation_wait_and_can_be_declined() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     assert_eq!(r.json()["status"], "pending");
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    assert!(!slots(&t, &b).await.contains(&free[0]), "a pending booking holds its slot");
+    assert!(
+        !slots(&t, &b).await.contains(&free[0]),
+        "a pending booking holds its slot"
+    );
     assert_eq!(outbox_kinds(&t, &id).await, ["counsellor_new", "pending"]);
     let r = t
         .send(request(
@@ -325,10 +426,22 @@ async fn bookings_that_need_confirmation_wait_and_can_be_declined() {
     assert!(slots(&t, &b).await.contains(&free[0]));
     assert!(outbox_kinds(&t, &id).await.contains(&"declined".to_owned()));
     // Declining twice is a conflict; another counsellor cannot see it.
-    let r = t.post(&format!("/api/booking/bookings/{id}/confirm"), Some(&b.cookie), None).await;
+    let r = t
+        .post(
+            &format!("/api/booking/bookings/{id}/confirm"),
+            Some(&b.cookie),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     let (_, other) = t.counsellor("x@example.org", "X").await;
-    let r = t.post(&format!("/api/booking/bookings/{id}/confirm"), Some(&other), None).await;
+    let r = t
+        .post(
+            &format!("/api/booking/bookings/{id}/confirm"),
+            Some(&other),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -336,10 +449,25 @@ async fn bookings_that_need_confirmation_wait_and_can_be_declined() {
 async fn counsellor_settings_are_validated() {
     let t = TestApp::new().await;
     let (_, cookie) = t.counsellor("s@example.org", "S").await;
-    let put = |body: Value| request(Method::PUT, "/api/booking/profile", Some(&cookie), Some(body));
-    let r = t.send(put(json!({"slug": "A b", "time_zone": "Europe/Berlin", "lang": "de"}))).await;
+    let put = |body: Value| {
+        request(
+            Method::PUT,
+            "/api/booking/profile",
+            Some(&cookie),
+            Some(body),
+        )
+    };
+    let r = t
+        .send(put(
+            json!({"slug": "A b", "time_zone": "Europe/Berlin", "lang": "de"}),
+        ))
+        .await;
     assert_eq!(r.json()["error"]["field"], "slug");
-    let r = t.send(put(json!({"slug": "ok-slug", "time_zone": "Mars/Olympus", "lang": "de"}))).await;
+    let r = t
+        .send(put(
+            json!({"slug": "ok-slug", "time_zone": "Mars/Olympus", "lang": "de"}),
+        ))
+        .await;
     assert_eq!(r.json()["error"]["field"], "time_zone");
     let r = t
         .send(request(
@@ -352,17 +480,29 @@ async fn counsellor_settings_are_validated() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "weekly");
     let r = t
-        .post("/api/booking/types", Some(&cookie), Some(json!({"name": "X", "kind": "on_site", "duration_min": 50})))
+        .post(
+            "/api/booking/types",
+            Some(&cookie),
+            Some(json!({"name": "X", "kind": "on_site", "duration_min": 50})),
+        )
         .await;
     assert_eq!(r.json()["error"]["field"], "location");
     let r = t
-        .post("/api/booking/types", Some(&cookie), Some(json!({"name": "X", "kind": "video", "duration_min": 1})))
+        .post(
+            "/api/booking/types",
+            Some(&cookie),
+            Some(json!({"name": "X", "kind": "video", "duration_min": 1})),
+        )
         .await;
     assert_eq!(r.json()["error"]["field"], "duration_min");
     // Unknown pages and types are 404, not 500.
     let r = t.get("/api/public/counsellors/nobody", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let _ = Bookable { cookie: String::new(), slug: String::new(), type_id: String::new() };
+    let _ = Bookable {
+        cookie: String::new(),
+        slug: String::new(),
+        type_id: String::new(),
+    };
 }
 
 /// The reschedule page lists where a booking may go: its own time counts as free there (so it
@@ -371,7 +511,14 @@ async fn counsellor_settings_are_validated() {
 async fn reschedule_slots_leave_out_other_bookings_but_not_the_moving_one() {
     let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
     // 30-minute steps for a 50-minute appointment: neighbouring starts overlap.
-    let b = bookable(&t, "w@example.org", "weiss", "video", json!({"slot_step_min": 30, "buffer_after_min": 0})).await;
+    let b = bookable(
+        &t,
+        "w@example.org",
+        "weiss",
+        "video",
+        json!({"slot_step_min": 30, "buffer_after_min": 0}),
+    )
+    .await;
     let free = slots(&t, &b).await;
     let c = consent(&t, &b.slug).await;
     let mine = book(&t, &b, form(&b, &free[2], &c, "Alex")).await.json();
@@ -380,25 +527,69 @@ async fn reschedule_slots_leave_out_other_bookings_but_not_the_moving_one() {
     let id = mine["id"].as_str().unwrap();
 
     let reschedule = link_token(&t, Purpose::Reschedule, id, 0);
-    let r = t.post("/api/public/bookings/slots", None, Some(json!({"token": reschedule}))).await;
+    let r = t
+        .post(
+            "/api/public/bookings/slots",
+            None,
+            Some(json!({"token": reschedule})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let starts: Vec<String> = r.json()["slots"].as_array().unwrap().iter().map(|s| s["start"].as_str().unwrap().to_owned()).collect();
+    let starts: Vec<String> = r.json()["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start"].as_str().unwrap().to_owned())
+        .collect();
     let public = slots(&t, &b).await;
     for near in [&free[1], &free[2], &free[3]] {
-        assert!(!public.contains(near), "{near} overlaps the booking on the public page");
-        assert!(starts.contains(near), "{near} is a place the booking may move to");
+        assert!(
+            !public.contains(near),
+            "{near} overlaps the booking on the public page"
+        );
+        assert!(
+            starts.contains(near),
+            "{near} is a place the booking may move to"
+        );
     }
-    assert!(!starts.contains(&free[6]), "another client's booking still blocks");
+    assert!(
+        !starts.contains(&free[6]),
+        "another client's booking still blocks"
+    );
 
     // Moving half an hour later works although it overlaps the old time.
     let r = t
-        .post("/api/public/bookings/reschedule", None, Some(json!({"token": reschedule, "start": free[3]})))
+        .post(
+            "/api/public/bookings/reschedule",
+            None,
+            Some(json!({"token": reschedule, "start": free[3]})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 
     let cancel = link_token(&t, Purpose::Cancel, id, 1);
-    let r = t.post("/api/public/bookings/slots", None, Some(json!({"token": cancel}))).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a cancel link lists nothing");
-    let r = t.post("/api/public/bookings/slots", None, Some(json!({"token": reschedule}))).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "the old link is spent once the booking moved");
+    let r = t
+        .post(
+            "/api/public/bookings/slots",
+            None,
+            Some(json!({"token": cancel})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a cancel link lists nothing"
+    );
+    let r = t
+        .post(
+            "/api/public/bookings/slots",
+            None,
+            Some(json!({"token": reschedule})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the old link is spent once the booking moved"
+    );
 }

@@ -23,13 +23,25 @@ struct Smtp {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Smtp {
     fn start(port: u16, maildir: &Path) -> Self {
         let mut child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(maildir)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -38,7 +50,11 @@ impl Smtp {
         // Bounded wait until it accepts connections.
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, port, maildir: maildir.to_owned() };
+                return Self {
+                    child,
+                    port,
+                    maildir: maildir.to_owned(),
+                };
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -63,18 +79,29 @@ impl Drop for Smtp {
 /// Every mail in `maildir`, parsed by the independent inspector.
 fn mails(maildir: &Path) -> Vec<Value> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/mail/inspect_mail.py");
-    let out = Command::new("python3").arg(script).arg(maildir).output().unwrap();
-    assert!(out.status.success(), "inspect_mail.py: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(maildir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "inspect_mail.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn transport(port: u16) -> lettre::AsyncSmtpTransport<lettre::Tokio1Executor> {
-    confidant::mail::transport(&SmtpSettings {
-        host: "127.0.0.1".into(),
-        port,
-        tls: SmtpTls::None,
-        credentials: None,
-    }, &confidant::tls::Trust::load(None).unwrap())
+    confidant::mail::transport(
+        &SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            tls: SmtpTls::None,
+            credentials: None,
+        },
+        &confidant::tls::Trust::load(None).unwrap(),
+    )
     .unwrap()
 }
 
@@ -83,7 +110,11 @@ fn now_ms() -> i64 {
 }
 
 fn to(mails: &[Value], addr: &str) -> Vec<Value> {
-    mails.iter().filter(|m| m["to"] == json!([addr])).cloned().collect()
+    mails
+        .iter()
+        .filter(|m| m["to"] == json!([addr]))
+        .cloned()
+        .collect()
 }
 
 fn link(text: &str, path: &str) -> String {
@@ -114,8 +145,13 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
     let id = r.json()["id"].as_str().unwrap().to_owned();
     let r = book(&t, &b, form(&b, &free[2], &consent, "Kim")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now_ms()).await.unwrap();
-    assert_eq!(d.sent, 4, "two confirmations, two notifications; reminders wait");
+    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        d.sent, 4,
+        "two confirmations, two notifications; reminders wait"
+    );
 
     let all = mails(&smtp.maildir);
     assert_eq!(all.len(), 4);
@@ -125,20 +161,41 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
         assert_eq!(m["from"], json!([platform]));
         assert_eq!(m["cc"], "");
         assert_eq!(m["bcc"], "");
-        assert!(m["html"].is_string() && m["text"].is_string(), "plain text and HTML");
+        assert!(
+            m["html"].is_string() && m["text"].is_string(),
+            "plain text and HTML"
+        );
         assert_eq!(m["html_lang"], "de", "the HTML part declares its language");
         let id = m["message_id"].as_str().unwrap();
-        assert!(id.starts_with('<') && id.ends_with("@confidant.test>"), "Message-ID {id:?}");
+        assert!(
+            id.starts_with('<') && id.ends_with("@confidant.test>"),
+            "Message-ID {id:?}"
+        );
         assert!(ids.insert(id.to_owned()), "Message-IDs are unique: {id}");
-        let date = chrono::DateTime::parse_from_rfc3339(m["date"].as_str().expect("a Date header")).unwrap();
-        assert!(date >= booked_at - chrono::Duration::seconds(1) && date <= chrono::Utc::now(), "Date {date}");
+        let date = chrono::DateTime::parse_from_rfc3339(m["date"].as_str().expect("a Date header"))
+            .unwrap();
+        assert!(
+            date >= booked_at - chrono::Duration::seconds(1) && date <= chrono::Utc::now(),
+            "Date {date}"
+        );
     }
     let alex = to(&all, "alex@client.example");
     assert_eq!(alex.len(), 1);
     let alex = &alex[0];
-    assert!(alex["subject"].as_str().unwrap().starts_with("Terminbestätigung"), "{}", alex["subject"]);
+    assert!(
+        alex["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("Terminbestätigung"),
+        "{}",
+        alex["subject"]
+    );
     // No address but the client's own and the platform's, anywhere in the mail.
-    assert_eq!(alex["addresses"], json!(["alex@client.example", platform]), "{alex}");
+    assert_eq!(
+        alex["addresses"],
+        json!(["alex@client.example", platform]),
+        "{alex}"
+    );
     // The invitation is an alternative of the body (Outlook, Apple Mail: an invitation with
     // buttons) and, for every other client, an attachment of another type.
     assert_eq!(
@@ -147,9 +204,15 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
     );
     let parts = alex["ics"].as_array().unwrap();
     assert_eq!(parts.len(), 2, "{alex}");
-    let ics = parts.iter().find(|p| p["content_type"] == "text/calendar").unwrap();
+    let ics = parts
+        .iter()
+        .find(|p| p["content_type"] == "text/calendar")
+        .unwrap();
     assert_eq!(ics["attachment"], false, "the invitation is inline");
-    let attached = parts.iter().find(|p| p["content_type"] == "application/ics").unwrap();
+    let attached = parts
+        .iter()
+        .find(|p| p["content_type"] == "application/ics")
+        .unwrap();
     assert_eq!(attached["attachment"], true);
     assert_eq!(attached["filename"], "invite.ics");
     assert_eq!(attached["uid"], ics["uid"]);
@@ -160,7 +223,10 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
     assert_eq!(ics["sequence"], 0);
     assert_eq!(ics["uid"], format!("{id}@127.0.0.1"));
     let start = chrono::DateTime::parse_from_rfc3339(&free[0]).unwrap();
-    assert_eq!(chrono::DateTime::parse_from_rfc3339(ics["dtstart"].as_str().unwrap()).unwrap(), start);
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(ics["dtstart"].as_str().unwrap()).unwrap(),
+        start
+    );
     assert_eq!(
         chrono::DateTime::parse_from_rfc3339(ics["dtend"].as_str().unwrap()).unwrap(),
         start + chrono::Duration::minutes(50)
@@ -170,43 +236,87 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
     // The video link and the manage links are in the mail; times are in Berlin time.
     let text = alex["text"].as_str().unwrap();
     assert!(text.contains("/j/"), "{text}");
-    let berlin = start.with_timezone(&chrono_tz::Europe::Berlin).format("%H:%M").to_string();
-    assert!(text.contains(&berlin) && text.contains("Europe/Berlin"), "{text}");
+    let berlin = start
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .format("%H:%M")
+        .to_string();
+    assert!(
+        text.contains(&berlin) && text.contains("Europe/Berlin"),
+        "{text}"
+    );
     // The counsellor's notification carries no client content (neither name nor address nor
     // message): it says that a booking arrived and links to the dashboard.
     let counsellor = to(&all, "weiss@centre.example");
     assert_eq!(counsellor.len(), 2);
     for m in &counsellor {
-        assert_eq!(m["addresses"], json!([platform, "weiss@centre.example"]), "{m}");
+        assert_eq!(
+            m["addresses"],
+            json!([platform, "weiss@centre.example"]),
+            "{m}"
+        );
         assert!(m["ics"].as_array().unwrap().is_empty());
-        assert_eq!(m["structure"], "multipart/alternative[text/plain,text/html]");
+        assert_eq!(
+            m["structure"],
+            "multipart/alternative[text/plain,text/html]"
+        );
         for part in [&m["subject"], &m["text"], &m["html"]] {
             let part = part.as_str().unwrap();
             for client in ["Alex", "Kim", "Muster", "Ich hätte gern"] {
-                assert!(!part.contains(client), "counsellor mail carries {client:?}: {part}");
+                assert!(
+                    !part.contains(client),
+                    "counsellor mail carries {client:?}: {part}"
+                );
             }
         }
-        assert!(m["text"].as_str().unwrap().contains("http://127.0.0.1"), "links the dashboard: {m}");
+        assert!(
+            m["text"].as_str().unwrap().contains("http://127.0.0.1"),
+            "links the dashboard: {m}"
+        );
         assert!(m["text"].as_str().unwrap().contains("/dashboard"), "{m}");
     }
-    assert!(!to(&all, "kim@client.example")[0]["addresses"].to_string().contains("alex"));
+    assert!(!to(&all, "kim@client.example")[0]["addresses"]
+        .to_string()
+        .contains("alex"));
 
     // The client cancels with the link from the mail: METHOD:CANCEL, same UID, higher SEQUENCE.
     let token = link(text, "/booking/cancel#");
-    let r = t.post("/api/public/bookings/cancel", None, Some(json!({"token": token}))).await;
+    let r = t
+        .post(
+            "/api/public/bookings/cancel",
+            None,
+            Some(json!({"token": token})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now_ms()).await.unwrap();
-    assert_eq!(d.sent, 2, "cancellation to the client, notice to the counsellor");
+    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        d.sent, 2,
+        "cancellation to the client, notice to the counsellor"
+    );
     let all = mails(&smtp.maildir);
     let alex_mails = to(&all, "alex@client.example");
-    let cancel = alex_mails.iter().find(|m| m["ics"][0]["method"] == "CANCEL").expect("a CANCEL");
+    let cancel = alex_mails
+        .iter()
+        .find(|m| m["ics"][0]["method"] == "CANCEL")
+        .expect("a CANCEL");
     assert_eq!(cancel["ics"][0]["uid"], ics["uid"]);
     assert_eq!(cancel["ics"][0]["sequence"], 1);
     assert_eq!(cancel["ics"][0]["status"], "CANCELLED");
-    assert_eq!(cancel["ics"][0]["content_type_method"], "CANCEL", "inline cancellation");
+    assert_eq!(
+        cancel["ics"][0]["content_type_method"], "CANCEL",
+        "inline cancellation"
+    );
     assert_eq!(cancel["ics"][1]["filename"], "cancel.ics");
-    assert_eq!(cancel["addresses"], json!(["alex@client.example", platform]));
-    assert!(slots(&t, &b).await.contains(&free[0]), "the slot is free again");
+    assert_eq!(
+        cancel["addresses"],
+        json!(["alex@client.example", platform])
+    );
+    assert!(
+        slots(&t, &b).await.contains(&free[0]),
+        "the slot is free again"
+    );
     smtp.stop();
 }
 
@@ -226,32 +336,54 @@ async fn smtp_down_while_booking_loses_nothing_and_sends_once() {
     let r = book(&t, &b, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let now = now_ms();
-    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now).await.unwrap();
-    assert_eq!((d.sent, d.failed), (0, 2));
-    let errors: Vec<String> = sqlx::query_scalar("SELECT last_error FROM mail_outbox WHERE last_error IS NOT NULL")
-        .fetch_all(&t.state.db)
+    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now)
         .await
         .unwrap();
+    assert_eq!((d.sent, d.failed), (0, 2));
+    let errors: Vec<String> =
+        sqlx::query_scalar("SELECT last_error FROM mail_outbox WHERE last_error IS NOT NULL")
+            .fetch_all(&t.state.db)
+            .await
+            .unwrap();
     assert_eq!(errors.len(), 2);
-    assert!(errors.iter().all(|e| !e.contains('@')), "errors name no address: {errors:?}");
+    assert!(
+        errors.iter().all(|e| !e.contains('@')),
+        "errors name no address: {errors:?}"
+    );
     // Before the backoff has passed nothing is retried.
-    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now + 1_000).await.unwrap();
+    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now + 1_000)
+        .await
+        .unwrap();
     assert_eq!((d.sent, d.failed), (0, 0));
 
     // SMTP is back: after the backoff both go out, once.
     let smtp = Smtp::start(port, &maildir);
-    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now + 31_000).await.unwrap();
+    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now + 31_000)
+        .await
+        .unwrap();
     assert_eq!((d.sent, d.failed), (2, 0));
     for later in [now + 3_600_000, now + 7_200_000] {
-        let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, later).await.unwrap();
+        let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, later)
+            .await
+            .unwrap();
         assert_eq!(d.sent, 0, "nothing is sent twice");
     }
     let all = mails(&smtp.maildir);
     assert_eq!(all.len(), 2);
     assert_eq!(to(&all, "alex@client.example").len(), 1);
-    let text = to(&all, "alex@client.example")[0]["text"].as_str().unwrap().to_owned();
-    assert!(text.contains("+49 30 1234567"), "phone appointments say which number is called");
-    assert_eq!(confidant::mail::pending_count(&t.state.db).await.unwrap(), 1, "only the reminder waits");
+    let text = to(&all, "alex@client.example")[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        text.contains("+49 30 1234567"),
+        "phone appointments say which number is called"
+    );
+    assert_eq!(
+        confidant::mail::pending_count(&t.state.db).await.unwrap(),
+        1,
+        "only the reminder waits"
+    );
 }
 
 #[tokio::test]
@@ -268,25 +400,44 @@ async fn contact_form_notification_says_a_message_arrived_without_its_content() 
         "message": "Mir geht es seit Wochen schlecht.",
         "consent_sha256": consent,
     });
-    let r = t.post("/api/public/counsellors/contact/contact", None, Some(body)).await;
+    let r = t
+        .post("/api/public/counsellors/contact/contact", None, Some(body))
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now_ms()).await.unwrap();
+    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now_ms())
+        .await
+        .unwrap();
     assert_eq!(d.sent, 1);
     let all = mails(&smtp.maildir);
     let m = &to(&all, "contact@centre.example")[0];
-    assert_eq!(m["addresses"], json!(["contact@centre.example", "termine@confidant.test"]), "{m}");
+    assert_eq!(
+        m["addresses"],
+        json!(["contact@centre.example", "termine@confidant.test"]),
+        "{m}"
+    );
     for part in [&m["subject"], &m["text"], &m["html"]] {
         let part = part.as_str().unwrap();
         for secret in ["Kim", "Vertraulich", "schlecht", "Wochen"] {
-            assert!(!part.contains(secret), "the notification carries {secret:?}: {part}");
+            assert!(
+                !part.contains(secret),
+                "the notification carries {secret:?}: {part}"
+            );
         }
     }
     assert!(m["text"].as_str().unwrap().contains("/dashboard"), "{m}");
-    assert!(m["message_id"].as_str().unwrap().ends_with("@confidant.test>"));
+    assert!(m["message_id"]
+        .as_str()
+        .unwrap()
+        .ends_with("@confidant.test>"));
     assert_eq!(m["html_lang"], "de");
     // The message itself is on the dashboard.
     let cookie = t.login("contact@centre.example", common::PASSWORD).await;
     let r = t.get("/api/booking/messages", Some(&cookie)).await;
-    assert_eq!(r.json()[0]["message"], "Mir geht es seit Wochen schlecht.", "{}", r.text());
+    assert_eq!(
+        r.json()[0]["message"],
+        "Mir geht es seit Wochen schlecht.",
+        "{}",
+        r.text()
+    );
     smtp.stop();
 }

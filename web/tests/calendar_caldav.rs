@@ -39,12 +39,19 @@ impl Radicale {
     /// With an htpasswd `users` file and, optionally, a rights file (Radicale's `from_file`).
     fn start_with(users: &str, rights: Option<&str>) -> Radicale {
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         std::fs::write(dir.path().join("users"), users).unwrap();
         let rights = match rights {
             Some(r) => {
                 std::fs::write(dir.path().join("rights"), r).unwrap();
-                format!("type = from_file\nfile = {}", dir.path().join("rights").display())
+                format!(
+                    "type = from_file\nfile = {}",
+                    dir.path().join("rights").display()
+                )
             }
             None => "type = owner_only".to_owned(),
         };
@@ -56,7 +63,11 @@ impl Radicale {
             store = dir.path().join("collections").display(),
         );
         std::fs::write(dir.path().join("config"), config).unwrap();
-        let mut r = Radicale { dir, port, child: None };
+        let mut r = Radicale {
+            dir,
+            port,
+            child: None,
+        };
         r.run();
         r
     }
@@ -76,7 +87,9 @@ impl Radicale {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("radicale exited at start ({status}); is it installed? pip install radicale");
+                panic!(
+                    "radicale exited at start ({status}); is it installed? pip install radicale"
+                );
             }
             std::thread::sleep(StdDuration::from_millis(50));
         }
@@ -95,14 +108,31 @@ impl Radicale {
     }
 
     /// A request as the counsellor's own calendar program would make it.
-    async fn call(&self, method: &str, path: &str, body: Option<String>, headers: &[(&str, &str)]) -> (u16, Option<String>, String) {
-        self.call_as((USER, PASSWORD), method, path, body, headers).await
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Option<String>, String) {
+        self.call_as((USER, PASSWORD), method, path, body, headers)
+            .await
     }
 
-    async fn call_as(&self, who: (&str, &str), method: &str, path: &str, body: Option<String>, headers: &[(&str, &str)]) -> (u16, Option<String>, String) {
+    async fn call_as(
+        &self,
+        who: (&str, &str),
+        method: &str,
+        path: &str,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Option<String>, String) {
         let client = reqwest::Client::new();
         let mut req = client
-            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), self.url(path))
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                self.url(path),
+            )
             .basic_auth(who.0, Some(who.1));
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -112,7 +142,10 @@ impl Radicale {
         }
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
-        let etag = r.headers().get("etag").map(|v| v.to_str().unwrap().to_owned());
+        let etag = r
+            .headers()
+            .get("etag")
+            .map(|v| v.to_str().unwrap().to_owned());
         (status, etag, r.text().await.unwrap())
     }
 }
@@ -124,7 +157,11 @@ impl Drop for Radicale {
 }
 
 fn berlin(d: NaiveDate, h: u32) -> DateTime<Utc> {
-    Berlin.from_local_datetime(&d.and_hms_opt(h, 0, 0).unwrap()).single().unwrap().with_timezone(&Utc)
+    Berlin
+        .from_local_datetime(&d.and_hms_opt(h, 0, 0).unwrap())
+        .single()
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn z(t: DateTime<Utc>) -> String {
@@ -144,7 +181,13 @@ async fn free_starts(t: &TestApp, b: &Bookable, day: NaiveDate, days: i64) -> Ve
     let to = berlin(day + Duration::days(days), 0).to_rfc3339();
     let r = t
         .get(
-            &format!("/api/public/counsellors/{}/slots?type_id={}&from={}&to={}", b.slug, b.type_id, urlencode(&from), urlencode(&to)),
+            &format!(
+                "/api/public/counsellors/{}/slots?type_id={}&from={}&to={}",
+                b.slug,
+                b.type_id,
+                urlencode(&from),
+                urlencode(&to)
+            ),
             None,
         )
         .await;
@@ -153,18 +196,33 @@ async fn free_starts(t: &TestApp, b: &Bookable, day: NaiveDate, days: i64) -> Ve
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| DateTime::parse_from_rfc3339(s["start"].as_str().unwrap()).unwrap().with_timezone(&Utc))
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s["start"].as_str().unwrap())
+                .unwrap()
+                .with_timezone(&Utc)
+        })
         .collect()
 }
 
 async fn sync(t: &TestApp, b: &Bookable, id: &str) -> Value {
-    let r = t.post(&format!("/api/calendar/caldav/{id}/sync"), Some(&b.cookie), None).await;
+    let r = t
+        .post(
+            &format!("/api/calendar/caldav/{id}/sync"),
+            Some(&b.cookie),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()
 }
 
 fn calendar<'a>(account: &'a Value, name: &str) -> &'a Value {
-    account["calendars"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no {name} in {account}"))
+    account["calendars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {account}"))
 }
 
 /// DTSTART/DTEND of the resource, as UTC text, read with Python's icalendar (an independent
@@ -185,25 +243,43 @@ async fn event_times(rad: &Radicale, path: &str) -> Option<(String, String)> {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let mut parts = text.split_whitespace();
-    Some((parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned()))
+    Some((
+        parts.next().unwrap().to_owned(),
+        parts.next().unwrap().to_owned(),
+    ))
 }
 
 fn link_token(t: &TestApp, purpose: Purpose, booking_id: &str, sequence: i64) -> String {
     let key = t.state.vault.derive_secret(confidant::BOOKING_LINK_PURPOSE);
-    token::sign(&key, purpose, &format!("{booking_id}.{sequence}"), i64::MAX / 2)
+    token::sign(
+        &key,
+        purpose,
+        &format!("{booking_id}.{sequence}"),
+        i64::MAX / 2,
+    )
 }
 
 async fn sequence_of(t: &TestApp, booking_id: &str) -> i64 {
-    sqlx::query_scalar("SELECT ics_sequence FROM bookings WHERE id = $1").bind(booking_id).fetch_one(&t.state.db).await.unwrap()
+    sqlx::query_scalar("SELECT ics_sequence FROM bookings WHERE id = $1")
+        .bind(booking_id)
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap()
 }
 
 async fn flow(backend: Backend) {
     let mut rad = Radicale::start();
     for cal in ["work", "appointments"] {
-        let (s, _, body) = rad.call("MKCALENDAR", &format!("/{USER}/{cal}/"), None, &[]).await;
+        let (s, _, body) = rad
+            .call("MKCALENDAR", &format!("/{USER}/{cal}/"), None, &[])
+            .await;
         assert_eq!(s, 201, "{body}");
     }
     let t = TestApp::build_with(backend, |c| c.form_burst = 100).await;
@@ -212,7 +288,9 @@ async fn flow(backend: Backend) {
     // Hours are 08–20 Berlin, 50-minute slots every hour. In Radicale's "work" calendar: a
     // single event 11:00–11:30 on day D; a weekly 14:00–15:00 from D, four times, the second
     // moved to 17:00 (RECURRENCE-ID) and the third excluded (EXDATE); a "free" event at 09:00.
-    let day = (Utc::now() + Duration::days(3)).with_timezone(&Berlin).date_naive();
+    let day = (Utc::now() + Duration::days(3))
+        .with_timezone(&Berlin)
+        .date_naive();
     let d = |w: i64| (day + Duration::days(7 * w)).format("%Y%m%d").to_string();
     let single = berlin(day, 11);
     let weekly = |w: i64| berlin(day + Duration::days(7 * w), 14);
@@ -228,24 +306,51 @@ DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
         ("free", format!("BEGIN:VEVENT\r\nUID:free@test\r\nDTSTART;TZID=Europe/Berlin:{}T090000\r\nDTEND;TZID=Europe/Berlin:{}T100000\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\n", d(0), d(0))),
     ];
     for (name, ev) in &events {
-        let (s, _, body) = rad.call("PUT", &format!("/{USER}/work/{name}.ics"), Some(ics(ev)), &[]).await;
+        let (s, _, body) = rad
+            .call(
+                "PUT",
+                &format!("/{USER}/work/{name}.ics"),
+                Some(ics(ev)),
+                &[],
+            )
+            .await;
         assert_eq!(s, 201, "{body}");
     }
     let before = free_starts(&t, &b, day, 28).await;
     for s in [single, weekly(0), weekly(1), weekly(2), weekly(3), moved_to] {
-        assert!(before.contains(&s), "{s} is free before the account is connected");
+        assert!(
+            before.contains(&s),
+            "{s} is free before the account is connected"
+        );
     }
 
     // Bad input and a refused login name the field.
-    let r = t.post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": rad.url("/"), "username": USER, "password": "wrong"}))).await;
+    let r = t
+        .post(
+            "/api/calendar/caldav",
+            Some(&b.cookie),
+            Some(json!({"url": rad.url("/"), "username": USER, "password": "wrong"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
     assert_eq!(r.json()["error"]["field"], "password");
     for (body, field) in [
-        (json!({"url": "ftp://x.example/", "username": USER, "password": PASSWORD}), "url"),
-        (json!({"url": "http://127.0.0.1:9/", "username": USER, "password": PASSWORD}), "url"),
-        (json!({"url": rad.url("/"), "username": "", "password": PASSWORD}), "username"),
+        (
+            json!({"url": "ftp://x.example/", "username": USER, "password": PASSWORD}),
+            "url",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/", "username": USER, "password": PASSWORD}),
+            "url",
+        ),
+        (
+            json!({"url": rad.url("/"), "username": "", "password": PASSWORD}),
+            "username",
+        ),
     ] {
-        let r = t.post("/api/calendar/caldav", Some(&b.cookie), Some(body)).await;
+        let r = t
+            .post("/api/calendar/caldav", Some(&b.cookie), Some(body))
+            .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
         assert_eq!(r.json()["error"]["field"], field);
     }
@@ -260,45 +365,85 @@ DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
     assert_eq!(acc["last_error"], Value::Null, "{acc}");
     assert_eq!(acc["calendars"].as_array().unwrap().len(), 2, "{acc}");
     let id = acc["id"].as_str().unwrap().to_owned();
-    assert_eq!(calendar(&acc, "alice/work")["busy_count"], 4, "single, the weekly's first and fourth instance and the moved second: {acc}");
+    assert_eq!(
+        calendar(&acc, "alice/work")["busy_count"],
+        4,
+        "single, the weekly's first and fourth instance and the moved second: {acc}"
+    );
     // User name and app password are sealed at rest.
-    let sealed: Vec<u8> = sqlx::query_scalar("SELECT secret_sealed FROM caldav_accounts").fetch_one(&t.state.db).await.unwrap();
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT secret_sealed FROM caldav_accounts")
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains(PASSWORD));
 
     let after = free_starts(&t, &b, day, 28).await;
-    let gone: Vec<_> = before.iter().filter(|s| !after.contains(s)).copied().collect();
+    let gone: Vec<_> = before
+        .iter()
+        .filter(|s| !after.contains(s))
+        .copied()
+        .collect();
     assert_eq!(
         gone,
         [single, weekly(0), moved_to, weekly(3)],
         "exactly the busy slots are gone: the moved instance frees its original time, the excluded one stays free"
     );
-    assert!(after.contains(&weekly(1)) && after.contains(&weekly(2)) && after.contains(&berlin(day, 9)));
+    assert!(
+        after.contains(&weekly(1)) && after.contains(&weekly(2)) && after.contains(&berlin(day, 9))
+    );
 
     // Incremental: a new event blocks, a deleted one frees (sync token).
     let extra = berlin(day, 16);
     let (s, _, _) = rad
-        .call("PUT", &format!("/{USER}/work/extra.ics"), Some(ics(&format!("BEGIN:VEVENT\r\nUID:extra@test\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n", z(extra), z(extra + Duration::hours(1))))), &[])
+        .call(
+            "PUT",
+            &format!("/{USER}/work/extra.ics"),
+            Some(ics(&format!(
+                "BEGIN:VEVENT\r\nUID:extra@test\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n",
+                z(extra),
+                z(extra + Duration::hours(1))
+            ))),
+            &[],
+        )
         .await;
     assert_eq!(s, 201);
     sync(&t, &b, &id).await;
     assert!(!free_starts(&t, &b, day, 1).await.contains(&extra));
-    let token: Option<String> = sqlx::query_scalar("SELECT sync_token FROM caldav_calendars WHERE id = $1")
-        .bind(calendar(&acc, "alice/work")["id"].as_str().unwrap())
-        .fetch_one(&t.state.db)
-        .await
-        .unwrap();
-    assert!(token.is_some_and(|t| t.contains("sync")), "Radicale's sync token is kept");
-    let (s, _, _) = rad.call("DELETE", &format!("/{USER}/work/single.ics"), None, &[]).await;
+    let token: Option<String> =
+        sqlx::query_scalar("SELECT sync_token FROM caldav_calendars WHERE id = $1")
+            .bind(calendar(&acc, "alice/work")["id"].as_str().unwrap())
+            .fetch_one(&t.state.db)
+            .await
+            .unwrap();
+    assert!(
+        token.is_some_and(|t| t.contains("sync")),
+        "Radicale's sync token is kept"
+    );
+    let (s, _, _) = rad
+        .call("DELETE", &format!("/{USER}/work/single.ics"), None, &[])
+        .await;
     assert_eq!(s, 200);
     let acc = sync(&t, &b, &id).await;
-    assert_eq!(calendar(&acc, "alice/work")["busy_count"], 4, "one more, one less: {acc}");
+    assert_eq!(
+        calendar(&acc, "alice/work")["busy_count"],
+        4,
+        "one more, one less: {acc}"
+    );
     let free = free_starts(&t, &b, day, 1).await;
     assert!(free.contains(&single) && !free.contains(&extra));
 
     // Write bookings to "appointments".
-    let appointments = calendar(&acc, "alice/appointments")["id"].as_str().unwrap().to_owned();
+    let appointments = calendar(&acc, "alice/appointments")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = t
-        .send(request(Method::PATCH, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), Some(json!({"write_calendar_id": appointments}))))
+        .send(request(
+            Method::PATCH,
+            &format!("/api/calendar/caldav/{id}"),
+            Some(&b.cookie),
+            Some(json!({"write_calendar_id": appointments})),
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let c = consent(&t, &b.slug).await;
@@ -309,46 +454,109 @@ DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
     let path = format!("/{USER}/appointments/{booking}.ics");
     let acc = sync(&t, &b, &id).await;
     assert_eq!(acc["pending_writes"], 0, "{acc}");
-    assert_eq!(event_times(&rad, &path).await, Some((z(at), z(at + Duration::minutes(50)))));
-    assert_eq!(calendar(&acc, "alice/appointments")["busy_count"], 0, "our own event does not block as a foreign one");
+    assert_eq!(
+        event_times(&rad, &path).await,
+        Some((z(at), z(at + Duration::minutes(50))))
+    );
+    assert_eq!(
+        calendar(&acc, "alice/appointments")["busy_count"],
+        0,
+        "our own event does not block as a foreign one"
+    );
     // The client's details stay out of the calendar unless the counsellor turns them on.
     let (_, _, body) = rad.call("GET", &path, None, &[]).await;
-    assert!(!body.contains("Alex") && !body.contains("client.example"), "{body}");
+    assert!(
+        !body.contains("Alex") && !body.contains("client.example"),
+        "{body}"
+    );
 
     // A reschedule moves it; the worker's round does it without being asked.
     let to = berlin(day + Duration::days(1), 12);
-    let resched = link_token(&t, Purpose::Reschedule, &booking, sequence_of(&t, &booking).await);
-    let r = t.post("/api/public/bookings/reschedule", None, Some(json!({"token": resched, "start": to.to_rfc3339()}))).await;
+    let resched = link_token(
+        &t,
+        Purpose::Reschedule,
+        &booking,
+        sequence_of(&t, &booking).await,
+    );
+    let r = t
+        .post(
+            "/api/public/bookings/reschedule",
+            None,
+            Some(json!({"token": resched, "start": to.to_rfc3339()})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    confidant::booking::caldav::sync_due(&t.state, Utc::now().timestamp_millis()).await.unwrap();
-    assert_eq!(event_times(&rad, &path).await, Some((z(to), z(to + Duration::minutes(50)))));
+    confidant::booking::caldav::sync_due(&t.state, Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    assert_eq!(
+        event_times(&rad, &path).await,
+        Some((z(to), z(to + Duration::minutes(50))))
+    );
 
     // Moved in Radicale: detected and shown, not overwritten; put back on request.
     let (_, etag, body) = rad.call("GET", &path, None, &[]).await;
     let elsewhere = to + Duration::hours(3);
-    let changed = body.replace(&format!("DTSTART:{}", z(to)), &format!("DTSTART:{}", z(elsewhere))).replace(
-        &format!("DTEND:{}", z(to + Duration::minutes(50))),
-        &format!("DTEND:{}", z(elsewhere + Duration::minutes(50))),
-    );
+    let changed = body
+        .replace(
+            &format!("DTSTART:{}", z(to)),
+            &format!("DTSTART:{}", z(elsewhere)),
+        )
+        .replace(
+            &format!("DTEND:{}", z(to + Duration::minutes(50))),
+            &format!("DTEND:{}", z(elsewhere + Duration::minutes(50))),
+        );
     assert_ne!(changed, body);
-    let (s, _, _) = rad.call("PUT", &path, Some(changed), &[("If-Match", etag.as_deref().unwrap())]).await;
+    let (s, _, _) = rad
+        .call(
+            "PUT",
+            &path,
+            Some(changed),
+            &[("If-Match", etag.as_deref().unwrap())],
+        )
+        .await;
     assert!(s == 201 || s == 204, "{s}");
     let acc = sync(&t, &b, &id).await;
     let ch = &acc["changed_events"][0];
     assert_eq!(ch["booking_id"], booking.as_str(), "{acc}");
     assert_eq!(ch["change"], "moved");
-    assert_eq!(DateTime::parse_from_rfc3339(ch["calendar_starts_at"].as_str().unwrap()).unwrap(), elsewhere);
-    assert_eq!(DateTime::parse_from_rfc3339(ch["starts_at"].as_str().unwrap()).unwrap(), to);
+    assert_eq!(
+        DateTime::parse_from_rfc3339(ch["calendar_starts_at"].as_str().unwrap()).unwrap(),
+        elsewhere
+    );
+    assert_eq!(
+        DateTime::parse_from_rfc3339(ch["starts_at"].as_str().unwrap()).unwrap(),
+        to
+    );
     sync(&t, &b, &id).await;
-    assert_eq!(event_times(&rad, &path).await.unwrap().0, z(elsewhere), "a detected change is not overwritten by itself");
+    assert_eq!(
+        event_times(&rad, &path).await.unwrap().0,
+        z(elsewhere),
+        "a detected change is not overwritten by itself"
+    );
     let change_id = ch["id"].as_str().unwrap();
-    let r = t.post(&format!("/api/calendar/caldav/{id}/changes/{change_id}"), Some(&b.cookie), Some(json!({"action": "later"}))).await;
+    let r = t
+        .post(
+            &format!("/api/calendar/caldav/{id}/changes/{change_id}"),
+            Some(&b.cookie),
+            Some(json!({"action": "later"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "action");
-    let r = t.post(&format!("/api/calendar/caldav/{id}/changes/{change_id}"), Some(&b.cookie), Some(json!({"action": "restore"}))).await;
+    let r = t
+        .post(
+            &format!("/api/calendar/caldav/{id}/changes/{change_id}"),
+            Some(&b.cookie),
+            Some(json!({"action": "restore"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.json()["changed_events"].as_array().unwrap().is_empty());
-    assert_eq!(event_times(&rad, &path).await, Some((z(to), z(to + Duration::minutes(50)))));
+    assert_eq!(
+        event_times(&rad, &path).await,
+        Some((z(to), z(to + Duration::minutes(50))))
+    );
 
     // Deleted in Radicale: detected; "keep" leaves the calendar without it.
     let (s, _, _) = rad.call("DELETE", &path, None, &[]).await;
@@ -356,10 +564,20 @@ DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
     let acc = sync(&t, &b, &id).await;
     assert_eq!(acc["changed_events"][0]["change"], "deleted", "{acc}");
     let change_id = acc["changed_events"][0]["id"].as_str().unwrap().to_owned();
-    let r = t.post(&format!("/api/calendar/caldav/{id}/changes/{change_id}"), Some(&b.cookie), Some(json!({"action": "keep"}))).await;
+    let r = t
+        .post(
+            &format!("/api/calendar/caldav/{id}/changes/{change_id}"),
+            Some(&b.cookie),
+            Some(json!({"action": "keep"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     sync(&t, &b, &id).await;
-    assert_eq!(event_times(&rad, &path).await, None, "kept as the calendar has it");
+    assert_eq!(
+        event_times(&rad, &path).await,
+        None,
+        "kept as the calendar has it"
+    );
 
     // A cancellation of a written booking removes its event.
     let at2 = berlin(day + Duration::days(2), 10);
@@ -369,7 +587,13 @@ DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
     let path2 = format!("/{USER}/appointments/{second}.ics");
     sync(&t, &b, &id).await;
     assert!(event_times(&rad, &path2).await.is_some());
-    let r = t.post(&format!("/api/booking/bookings/{second}/cancel"), Some(&b.cookie), Some(json!({"reason": "krank"}))).await;
+    let r = t
+        .post(
+            &format!("/api/booking/bookings/{second}/cancel"),
+            Some(&b.cookie),
+            Some(json!({"reason": "krank"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     sync(&t, &b, &id).await;
     assert_eq!(event_times(&rad, &path2).await, None);
@@ -377,8 +601,17 @@ DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
     // Radicale down: the error shows, busy times stay, a new booking waits.
     rad.stop();
     let acc = sync(&t, &b, &id).await;
-    assert!(acc["last_error"].as_str().is_some_and(|e| e.contains("reach") || e.contains("connection")), "{acc}");
-    assert_eq!(calendar(&acc, "alice/work")["busy_count"], 4, "nothing is lost: {acc}");
+    assert!(
+        acc["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("reach") || e.contains("connection")),
+        "{acc}"
+    );
+    assert_eq!(
+        calendar(&acc, "alice/work")["busy_count"],
+        4,
+        "nothing is lost: {acc}"
+    );
     assert!(!free_starts(&t, &b, day, 1).await.contains(&extra));
     let at3 = berlin(day + Duration::days(2), 15);
     let r = book(&t, &b, form(&b, &at3.to_rfc3339(), &c, "Sam")).await;
@@ -389,17 +622,33 @@ DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
     // Back: the worker's next due round (after the backoff) catches up.
     rad.run();
     let later = Utc::now().timestamp_millis() + 10 * 60_000;
-    assert_eq!(confidant::booking::caldav::sync_due(&t.state, later).await.unwrap(), 1);
+    assert_eq!(
+        confidant::booking::caldav::sync_due(&t.state, later)
+            .await
+            .unwrap(),
+        1
+    );
     let r = t.get("/api/calendar/caldav", Some(&b.cookie)).await;
     let acc = r.json()[0].clone();
     assert_eq!(acc["last_error"], Value::Null, "{acc}");
     assert_eq!(acc["pending_writes"], 0, "{acc}");
-    assert_eq!(event_times(&rad, &format!("/{USER}/appointments/{third}.ics")).await, Some((z(at3), z(at3 + Duration::minutes(50)))));
+    assert_eq!(
+        event_times(&rad, &format!("/{USER}/appointments/{third}.ics")).await,
+        Some((z(at3), z(at3 + Duration::minutes(50))))
+    );
 
     // Turning "blocks" off for "work" frees its times.
-    let work = calendar(&acc, "alice/work")["id"].as_str().unwrap().to_owned();
+    let work = calendar(&acc, "alice/work")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = t
-        .send(request(Method::PATCH, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), Some(json!({"calendars": [{"id": work, "blocks": false}]}))))
+        .send(request(
+            Method::PATCH,
+            &format!("/api/calendar/caldav/{id}"),
+            Some(&b.cookie),
+            Some(json!({"calendars": [{"id": work, "blocks": false}]})),
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(calendar(&r.json(), "alice/work")["busy_count"], 0);
@@ -409,13 +658,34 @@ DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
     let other = bookable(&t, "o@example.org", "other", "phone", json!({})).await;
     let r = t.get("/api/calendar/caldav", Some(&other.cookie)).await;
     assert_eq!(r.json(), json!([]));
-    let r = t.send(request(Method::DELETE, &format!("/api/calendar/caldav/{id}"), Some(&other.cookie), None)).await;
+    let r = t
+        .send(request(
+            Method::DELETE,
+            &format!("/api/calendar/caldav/{id}"),
+            Some(&other.cookie),
+            None,
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = t.send(request(Method::DELETE, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), None)).await;
+    let r = t
+        .send(request(
+            Method::DELETE,
+            &format!("/api/calendar/caldav/{id}"),
+            Some(&b.cookie),
+            None,
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM caldav_busy").fetch_one(&t.state.db).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM caldav_busy")
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
-    assert!(event_times(&rad, &format!("/{USER}/appointments/{third}.ics")).await.is_some());
+    assert!(
+        event_times(&rad, &format!("/{USER}/appointments/{third}.ics"))
+            .await
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -437,19 +707,40 @@ async fn a_free_busy_only_calendar_blocks_by_its_free_busy_answer() {
 [own]\nuser: .+\ncollection: {user}/[^/]+\npermissions: rw\n\n[alice-sees-bob-as-free-busy]\nuser: alice\ncollection: bob/private\npermissions: f\n";
     let rad = Radicale::start_with(&format!("{USER}:{PASSWORD}\nbob:bob-pass\n"), Some(rights));
     let bob = ("bob", "bob-pass");
-    assert_eq!(rad.call_as(bob, "MKCALENDAR", "/bob/private/", None, &[]).await.0, 201);
+    assert_eq!(
+        rad.call_as(bob, "MKCALENDAR", "/bob/private/", None, &[])
+            .await
+            .0,
+        201
+    );
     let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
     let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
-    let day = (Utc::now() + Duration::days(3)).with_timezone(&Berlin).date_naive();
+    let day = (Utc::now() + Duration::days(3))
+        .with_timezone(&Berlin)
+        .date_naive();
     let busy = berlin(day, 13);
     let ev = format!("BEGIN:VEVENT\r\nUID:secret@test\r\nDTSTART:{}\r\nDTEND:{}\r\nSUMMARY:Private\r\nEND:VEVENT\r\n", z(busy), z(busy + Duration::hours(2)));
-    assert_eq!(rad.call_as(bob, "PUT", "/bob/private/secret.ics", Some(ics(&ev)), &[]).await.0, 201);
+    assert_eq!(
+        rad.call_as(bob, "PUT", "/bob/private/secret.ics", Some(ics(&ev)), &[])
+            .await
+            .0,
+        201
+    );
     // Alice may not read the event itself.
-    assert_eq!(rad.call("GET", "/bob/private/secret.ics", None, &[]).await.0, 403);
+    assert_eq!(
+        rad.call("GET", "/bob/private/secret.ics", None, &[])
+            .await
+            .0,
+        403
+    );
 
     let before = free_starts(&t, &b, day, 1).await;
     let r = t
-        .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": rad.url("/bob/private/"), "username": USER, "password": PASSWORD})))
+        .post(
+            "/api/calendar/caldav",
+            Some(&b.cookie),
+            Some(json!({"url": rad.url("/bob/private/"), "username": USER, "password": PASSWORD})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let acc = r.json();
@@ -459,12 +750,25 @@ async fn a_free_busy_only_calendar_blocks_by_its_free_busy_answer() {
     assert_eq!(cal["writable"], false);
     assert_eq!(cal["busy_count"], 1);
     let after = free_starts(&t, &b, day, 1).await;
-    let gone: Vec<_> = before.iter().filter(|s| !after.contains(s)).copied().collect();
-    assert_eq!(gone, [busy, busy + Duration::hours(1)], "13:00 and 14:00 are busy, nothing else");
+    let gone: Vec<_> = before
+        .iter()
+        .filter(|s| !after.contains(s))
+        .copied()
+        .collect();
+    assert_eq!(
+        gone,
+        [busy, busy + Duration::hours(1)],
+        "13:00 and 14:00 are busy, nothing else"
+    );
     // It cannot be chosen for writing.
     let id = acc["id"].as_str().unwrap();
     let r = t
-        .send(request(Method::PATCH, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), Some(json!({"write_calendar_id": cal["id"]}))))
+        .send(request(
+            Method::PATCH,
+            &format!("/api/calendar/caldav/{id}"),
+            Some(&b.cookie),
+            Some(json!({"write_calendar_id": cal["id"]})),
+        ))
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["error"]["field"], "write_calendar_id");
@@ -472,13 +776,27 @@ async fn a_free_busy_only_calendar_blocks_by_its_free_busy_answer() {
 
 /// Forwards one request to Radicale on `upstream` and returns its answer; `rewrite` may change
 /// the answer's body.
-async fn forward(upstream: u16, req: axum::extract::Request, rewrite: impl Fn(String) -> String) -> axum::response::Response {
+async fn forward(
+    upstream: u16,
+    req: axum::extract::Request,
+    rewrite: impl Fn(String) -> String,
+) -> axum::response::Response {
     use axum::body::{to_bytes, Body};
     use axum::response::Response;
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, 16 << 20).await.unwrap();
-    let url = format!("http://127.0.0.1:{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-    let mut fwd = reqwest::Client::new().request(reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap(), url);
+    let url = format!(
+        "http://127.0.0.1:{upstream}{}",
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let mut fwd = reqwest::Client::new().request(
+        reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap(),
+        url,
+    );
     for (k, v) in &parts.headers {
         if k != "host" {
             fwd = fwd.header(k.as_str(), v.as_bytes());
@@ -491,7 +809,8 @@ async fn forward(upstream: u16, req: axum::extract::Request, rewrite: impl Fn(St
             out = out.header(k.as_str(), v.as_bytes());
         }
     }
-    out.body(Body::from(rewrite(r.text().await.unwrap()))).unwrap()
+    out.body(Body::from(rewrite(r.text().await.unwrap())))
+        .unwrap()
 }
 
 /// Serves `app` on a loopback port; returns the port.
@@ -508,18 +827,29 @@ async fn without_sync_collection(upstream: u16) -> u16 {
     use axum::body::Body;
     use axum::extract::Request;
     use axum::response::Response;
-    serve(axum::Router::new().fallback(move |req: Request| async move {
-        if req.method().as_str() == "REPORT" {
-            let (parts, body) = req.into_parts();
-            let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap();
-            if String::from_utf8_lossy(&bytes).contains("sync-collection") {
-                return Response::builder().status(403).body(Body::from("no sync-collection here")).unwrap();
+    serve(
+        axum::Router::new().fallback(move |req: Request| async move {
+            if req.method().as_str() == "REPORT" {
+                let (parts, body) = req.into_parts();
+                let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap();
+                if String::from_utf8_lossy(&bytes).contains("sync-collection") {
+                    return Response::builder()
+                        .status(403)
+                        .body(Body::from("no sync-collection here"))
+                        .unwrap();
+                }
+                let req = Request::from_parts(parts, Body::from(bytes));
+                return forward(upstream, req, |t| t).await;
             }
-            let req = Request::from_parts(parts, Body::from(bytes));
-            return forward(upstream, req, |t| t).await;
-        }
-        forward(upstream, req, |t| t.replace("<supported-report><report><sync-collection /></report></supported-report>", "")).await
-    }))
+            forward(upstream, req, |t| {
+                t.replace(
+                    "<supported-report><report><sync-collection /></report></supported-report>",
+                    "",
+                )
+            })
+            .await
+        }),
+    )
     .await
 }
 
@@ -528,7 +858,12 @@ async fn without_sync_collection(upstream: u16) -> u16 {
 #[tokio::test]
 async fn without_sync_tokens_changes_are_found_by_etags() {
     let rad = Radicale::start();
-    assert_eq!(rad.call("MKCALENDAR", &format!("/{USER}/work/"), None, &[]).await.0, 201);
+    assert_eq!(
+        rad.call("MKCALENDAR", &format!("/{USER}/work/"), None, &[])
+            .await
+            .0,
+        201
+    );
     let proxy = without_sync_collection(rad.port).await;
     let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
     let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
@@ -538,29 +873,60 @@ async fn without_sync_tokens_changes_are_found_by_etags() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     assert_eq!(r.json()["last_error"], Value::Null, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    let supported: Vec<i64> = sqlx::query_scalar("SELECT sync_supported FROM caldav_calendars").fetch_all(&t.state.db).await.unwrap();
+    let supported: Vec<i64> = sqlx::query_scalar("SELECT sync_supported FROM caldav_calendars")
+        .fetch_all(&t.state.db)
+        .await
+        .unwrap();
     assert_eq!(supported, [0], "the proxy hides sync-collection");
-    let day = (Utc::now() + Duration::days(3)).with_timezone(&Berlin).date_naive();
+    let day = (Utc::now() + Duration::days(3))
+        .with_timezone(&Berlin)
+        .date_naive();
     let at = berlin(day, 10);
     let ev = |start: DateTime<Utc>| {
-        ics(&format!("BEGIN:VEVENT\r\nUID:e@test\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n", z(start), z(start + Duration::hours(1))))
+        ics(&format!(
+            "BEGIN:VEVENT\r\nUID:e@test\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n",
+            z(start),
+            z(start + Duration::hours(1))
+        ))
     };
-    assert_eq!(rad.call("PUT", &format!("/{USER}/work/e.ics"), Some(ev(at)), &[]).await.0, 201);
+    assert_eq!(
+        rad.call("PUT", &format!("/{USER}/work/e.ics"), Some(ev(at)), &[])
+            .await
+            .0,
+        201
+    );
     sync(&t, &b, &id).await;
     let free = free_starts(&t, &b, day, 1).await;
     assert!(!free.contains(&at) && free.contains(&(at + Duration::hours(1))));
     // Moved: the old time frees, the new one blocks.
-    let (_, etag, _) = rad.call("GET", &format!("/{USER}/work/e.ics"), None, &[]).await;
-    let (s, _, _) = rad.call("PUT", &format!("/{USER}/work/e.ics"), Some(ev(at + Duration::hours(2))), &[("If-Match", etag.as_deref().unwrap())]).await;
+    let (_, etag, _) = rad
+        .call("GET", &format!("/{USER}/work/e.ics"), None, &[])
+        .await;
+    let (s, _, _) = rad
+        .call(
+            "PUT",
+            &format!("/{USER}/work/e.ics"),
+            Some(ev(at + Duration::hours(2))),
+            &[("If-Match", etag.as_deref().unwrap())],
+        )
+        .await;
     assert!(s == 201 || s == 204);
     sync(&t, &b, &id).await;
     let free = free_starts(&t, &b, day, 1).await;
     assert!(free.contains(&at) && !free.contains(&(at + Duration::hours(2))));
     // Deleted: free again.
-    assert_eq!(rad.call("DELETE", &format!("/{USER}/work/e.ics"), None, &[]).await.0, 200);
+    assert_eq!(
+        rad.call("DELETE", &format!("/{USER}/work/e.ics"), None, &[])
+            .await
+            .0,
+        200
+    );
     let acc = sync(&t, &b, &id).await;
     assert_eq!(calendar(&acc, "alice/work")["busy_count"], 0, "{acc}");
-    let tokens: Vec<Option<String>> = sqlx::query_scalar("SELECT sync_token FROM caldav_calendars").fetch_all(&t.state.db).await.unwrap();
+    let tokens: Vec<Option<String>> = sqlx::query_scalar("SELECT sync_token FROM caldav_calendars")
+        .fetch_all(&t.state.db)
+        .await
+        .unwrap();
     assert_eq!(tokens, [None], "no sync token was used");
 }
 
@@ -569,10 +935,17 @@ async fn without_sync_tokens_changes_are_found_by_etags() {
 #[tokio::test]
 async fn a_refused_write_is_shown_and_does_not_block_the_others() {
     let rad = Radicale::start();
-    assert_eq!(rad.call("MKCALENDAR", &format!("/{USER}/appointments/"), None, &[]).await.0, 201);
+    assert_eq!(
+        rad.call("MKCALENDAR", &format!("/{USER}/appointments/"), None, &[])
+            .await
+            .0,
+        201
+    );
     let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
     let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
-    let day = (Utc::now() + Duration::days(3)).with_timezone(&Berlin).date_naive();
+    let day = (Utc::now() + Duration::days(3))
+        .with_timezone(&Berlin)
+        .date_naive();
     let c = consent(&t, &b.slug).await;
     let mut ids = Vec::new();
     for (h, who) in [(10, "Alex"), (12, "Kim")] {
@@ -581,9 +954,23 @@ async fn a_refused_write_is_shown_and_does_not_block_the_others() {
         ids.push(r.json()["id"].as_str().unwrap().to_owned());
     }
     // Something else in the calendar already uses the UID the first booking's event will have.
-    let uid = format!("{}@{}", ids[0], confidant::booking::feed::uid_host(&t.state));
+    let uid = format!(
+        "{}@{}",
+        ids[0],
+        confidant::booking::feed::uid_host(&t.state)
+    );
     let squatter = ics(&format!("BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTART:20300101T090000Z\r\nDTEND:20300101T100000Z\r\nEND:VEVENT\r\n"));
-    assert_eq!(rad.call("PUT", &format!("/{USER}/appointments/squatter.ics"), Some(squatter), &[]).await.0, 201);
+    assert_eq!(
+        rad.call(
+            "PUT",
+            &format!("/{USER}/appointments/squatter.ics"),
+            Some(squatter),
+            &[]
+        )
+        .await
+        .0,
+        201
+    );
 
     let r = t
         .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": rad.url(&format!("/{USER}/")), "username": USER, "password": PASSWORD})))
@@ -592,22 +979,59 @@ async fn a_refused_write_is_shown_and_does_not_block_the_others() {
     let id = r.json()["id"].as_str().unwrap().to_owned();
     let cal = r.json()["calendars"][0]["id"].as_str().unwrap().to_owned();
     let r = t
-        .send(request(Method::PATCH, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), Some(json!({"write_calendar_id": cal}))))
+        .send(request(
+            Method::PATCH,
+            &format!("/api/calendar/caldav/{id}"),
+            Some(&b.cookie),
+            Some(json!({"write_calendar_id": cal})),
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let acc = r.json();
-    assert!(acc["last_error"].as_str().is_some_and(|e| e.contains("1 booking(s) could not be written") && e.contains("409")), "{acc}");
+    assert!(
+        acc["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("1 booking(s) could not be written") && e.contains("409")),
+        "{acc}"
+    );
     assert_eq!(acc["pending_writes"], 1, "{acc}");
-    assert_eq!(event_times(&rad, &format!("/{USER}/appointments/{}.ics", ids[0])).await, None);
-    assert!(event_times(&rad, &format!("/{USER}/appointments/{}.ics", ids[1])).await.is_some(), "the other booking is written");
+    assert_eq!(
+        event_times(&rad, &format!("/{USER}/appointments/{}.ics", ids[0])).await,
+        None
+    );
+    assert!(
+        event_times(&rad, &format!("/{USER}/appointments/{}.ics", ids[1]))
+            .await
+            .is_some(),
+        "the other booking is written"
+    );
 
     // The conflict is cleared in the calendar: the next round writes it.
-    assert_eq!(rad.call("DELETE", &format!("/{USER}/appointments/squatter.ics"), None, &[]).await.0, 200);
-    assert_eq!(confidant::booking::caldav::sync_due(&t.state, Utc::now().timestamp_millis() + 10 * 60_000).await.unwrap(), 1);
+    assert_eq!(
+        rad.call(
+            "DELETE",
+            &format!("/{USER}/appointments/squatter.ics"),
+            None,
+            &[]
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        confidant::booking::caldav::sync_due(&t.state, Utc::now().timestamp_millis() + 10 * 60_000)
+            .await
+            .unwrap(),
+        1
+    );
     let acc = t.get("/api/calendar/caldav", Some(&b.cookie)).await.json()[0].clone();
     assert_eq!(acc["last_error"], Value::Null, "{acc}");
     assert_eq!(acc["pending_writes"], 0, "{acc}");
-    assert!(event_times(&rad, &format!("/{USER}/appointments/{}.ics", ids[0])).await.is_some());
+    assert!(
+        event_times(&rad, &format!("/{USER}/appointments/{}.ics", ids[0]))
+            .await
+            .is_some()
+    );
 }
 
 /// Another server on loopback that counts the requests it gets and those that carry
@@ -625,29 +1049,42 @@ impl Elsewhere {
         let requests = Arc::new(AtomicUsize::new(0));
         let with_credentials = Arc::new(AtomicUsize::new(0));
         let (r, c) = (requests.clone(), with_credentials.clone());
-        let port = serve(axum::Router::new().fallback(move |req: axum::extract::Request| {
-            let (r, c) = (r.clone(), c.clone());
-            async move {
-                r.fetch_add(1, Ordering::SeqCst);
-                if req.headers().contains_key("authorization") {
-                    c.fetch_add(1, Ordering::SeqCst);
+        let port = serve(
+            axum::Router::new().fallback(move |req: axum::extract::Request| {
+                let (r, c) = (r.clone(), c.clone());
+                async move {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    if req.headers().contains_key("authorization") {
+                        c.fetch_add(1, Ordering::SeqCst);
+                    }
+                    StatusCode::UNAUTHORIZED
                 }
-                StatusCode::UNAUTHORIZED
-            }
-        }))
+            }),
+        )
         .await;
-        Elsewhere { port, requests, with_credentials }
+        Elsewhere {
+            port,
+            requests,
+            with_credentials,
+        }
     }
 
     fn counts(&self) -> (usize, usize) {
         use std::sync::atomic::Ordering;
-        (self.requests.load(Ordering::SeqCst), self.with_credentials.load(Ordering::SeqCst))
+        (
+            self.requests.load(Ordering::SeqCst),
+            self.with_credentials.load(Ordering::SeqCst),
+        )
     }
 }
 
 /// A proxy in front of Radicale that, once `redirect` is set, answers every request with a
 /// redirect to `target` (same path).
-async fn redirecting_when(upstream: u16, target: String, redirect: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u16 {
+async fn redirecting_when(
+    upstream: u16,
+    target: String,
+    redirect: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u16 {
     use axum::extract::Request;
     use axum::response::{IntoResponse, Response};
     serve(axum::Router::new().fallback(move |req: Request| {
@@ -673,7 +1110,12 @@ async fn caldav_credentials_never_follow_a_redirect_to_another_origin() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let rad = Radicale::start();
-    assert_eq!(rad.call("MKCALENDAR", &format!("/{USER}/work/"), None, &[]).await.0, 201);
+    assert_eq!(
+        rad.call("MKCALENDAR", &format!("/{USER}/work/"), None, &[])
+            .await
+            .0,
+        201
+    );
     let elsewhere = Elsewhere::start().await;
     let t = TestApp::build_with(Backend::Sqlite, |c| c.form_burst = 100).await;
     let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
@@ -692,14 +1134,29 @@ async fn caldav_credentials_never_follow_a_redirect_to_another_origin() {
             .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
         assert_eq!(r.json()["error"]["field"], "url");
-        let msg = r.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
-        assert!(msg.contains("another server") && msg.contains("only sent to the address you entered"), "{msg}");
+        let msg = r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            msg.contains("another server") && msg.contains("only sent to the address you entered"),
+            "{msg}"
+        );
     }
-    assert_eq!(elsewhere.counts(), (0, 0), "nothing at all went to the other server");
+    assert_eq!(
+        elsewhere.counts(),
+        (0, 0),
+        "nothing at all went to the other server"
+    );
 
     // Connected through a server that answers itself; later it redirects elsewhere.
     let redirect = Arc::new(AtomicBool::new(false));
-    let proxy = redirecting_when(rad.port, format!("http://127.0.0.1:{}", elsewhere.port), redirect.clone()).await;
+    let proxy = redirecting_when(
+        rad.port,
+        format!("http://127.0.0.1:{}", elsewhere.port),
+        redirect.clone(),
+    )
+    .await;
     let r = t
         .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": format!("http://127.0.0.1:{proxy}/{USER}/"), "username": USER, "password": PASSWORD})))
         .await;
@@ -709,11 +1166,22 @@ async fn caldav_credentials_never_follow_a_redirect_to_another_origin() {
     redirect.store(true, Ordering::SeqCst);
     let acc = sync(&t, &b, &id).await;
     let err = acc["last_error"].as_str().unwrap_or_default();
-    assert!(err.contains("another server") && err.contains("only sent to the address you entered"), "{acc}");
-    assert!(!err.contains(&elsewhere.port.to_string()), "the stored error names no server: {err}");
-    let shown = t.get("/api/calendar/caldav", Some(&b.cookie)).await.json()[0]["last_error"].clone();
+    assert!(
+        err.contains("another server") && err.contains("only sent to the address you entered"),
+        "{acc}"
+    );
+    assert!(
+        !err.contains(&elsewhere.port.to_string()),
+        "the stored error names no server: {err}"
+    );
+    let shown =
+        t.get("/api/calendar/caldav", Some(&b.cookie)).await.json()[0]["last_error"].clone();
     assert_eq!(shown.as_str(), Some(err), "the dashboard shows it");
-    assert_eq!(elsewhere.counts(), (0, 0), "nothing at all went to the other server");
+    assert_eq!(
+        elsewhere.counts(),
+        (0, 0),
+        "nothing at all went to the other server"
+    );
 }
 
 /// `http://` CalDAV would send the app password unencrypted: refused (naming the field) unless
@@ -736,7 +1204,14 @@ async fn plain_http_caldav_is_refused_unless_allowed() {
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
         assert_eq!(r.json()["error"]["field"], field, "{}", r.text());
         if !allow {
-            assert!(r.json()["error"]["message"].as_str().unwrap_or_default().contains("https://"), "{}", r.text());
+            assert!(
+                r.json()["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("https://"),
+                "{}",
+                r.text()
+            );
             assert_eq!(elsewhere.counts(), (0, 0), "nothing was sent");
         }
     }
@@ -756,9 +1231,15 @@ async fn caldav_texts_at_rest(t: &TestApp) -> Vec<(String, String)> {
         ("caldav_items", "href"),
         ("caldav_busy", "href"),
     ] {
-        let vals: Vec<Option<String>> =
-            sqlx::query_scalar(&format!("SELECT {col} FROM {table}")).fetch_all(&t.state.db).await.unwrap();
-        out.extend(vals.into_iter().flatten().map(|v| (format!("{table}.{col}"), v)));
+        let vals: Vec<Option<String>> = sqlx::query_scalar(&format!("SELECT {col} FROM {table}"))
+            .fetch_all(&t.state.db)
+            .await
+            .unwrap();
+        out.extend(
+            vals.into_iter()
+                .flatten()
+                .map(|v| (format!("{table}.{col}"), v)),
+        );
     }
     out
 }
@@ -768,7 +1249,12 @@ async fn caldav_texts_at_rest(t: &TestApp) -> Vec<(String, String)> {
 async fn unseal_column(t: &TestApp, table: &str, col: &str, urls: &[String]) {
     for u in urls {
         let key = confidant::booking::caldav::url_key(&t.state, u);
-        sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE {col} = $2")).bind(u).bind(&key).execute(&t.state.db).await.unwrap();
+        sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE {col} = $2"))
+            .bind(u)
+            .bind(&key)
+            .execute(&t.state.db)
+            .await
+            .unwrap();
     }
 }
 
@@ -780,12 +1266,35 @@ async fn unseal_column(t: &TestApp, table: &str, col: &str, urls: &[String]) {
 async fn sealed_at_rest(backend: Backend) {
     let rad = Radicale::start();
     for cal in ["work", "appointments"] {
-        assert_eq!(rad.call("MKCALENDAR", &format!("/{USER}/{cal}/"), None, &[]).await.0, 201);
+        assert_eq!(
+            rad.call("MKCALENDAR", &format!("/{USER}/{cal}/"), None, &[])
+                .await
+                .0,
+            201
+        );
     }
-    let day = (Utc::now() + Duration::days(3)).with_timezone(&Berlin).date_naive();
+    let day = (Utc::now() + Duration::days(3))
+        .with_timezone(&Berlin)
+        .date_naive();
     let busy = berlin(day, 11);
-    let ev = |uid: &str, at: DateTime<Utc>| ics(&format!("BEGIN:VEVENT\r\nUID:{uid}@test\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n", z(at), z(at + Duration::hours(1))));
-    assert_eq!(rad.call("PUT", &format!("/{USER}/work/busy.ics"), Some(ev("busy", busy)), &[]).await.0, 201);
+    let ev = |uid: &str, at: DateTime<Utc>| {
+        ics(&format!(
+            "BEGIN:VEVENT\r\nUID:{uid}@test\r\nDTSTART:{}\r\nDTEND:{}\r\nEND:VEVENT\r\n",
+            z(at),
+            z(at + Duration::hours(1))
+        ))
+    };
+    assert_eq!(
+        rad.call(
+            "PUT",
+            &format!("/{USER}/work/busy.ics"),
+            Some(ev("busy", busy)),
+            &[]
+        )
+        .await
+        .0,
+        201
+    );
     let t = TestApp::build_with(backend, |c| c.form_burst = 100).await;
     let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
     let c = consent(&t, &b.slug).await;
@@ -793,69 +1302,144 @@ async fn sealed_at_rest(backend: Backend) {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let booking = r.json()["id"].as_str().unwrap().to_owned();
     let r = t
-        .post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": rad.url("/"), "username": USER, "password": PASSWORD})))
+        .post(
+            "/api/calendar/caldav",
+            Some(&b.cookie),
+            Some(json!({"url": rad.url("/"), "username": USER, "password": PASSWORD})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_owned();
     let appointments = calendar(&r.json(), "alice/appointments")["id"].clone();
     let r = t
-        .send(request(Method::PATCH, &format!("/api/calendar/caldav/{id}"), Some(&b.cookie), Some(json!({"write_calendar_id": appointments}))))
+        .send(request(
+            Method::PATCH,
+            &format!("/api/calendar/caldav/{id}"),
+            Some(&b.cookie),
+            Some(json!({"write_calendar_id": appointments})),
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["pending_writes"], 0, "{}", r.text());
-    assert!(event_times(&rad, &format!("/{USER}/appointments/{booking}.ics")).await.is_some());
+    assert!(
+        event_times(&rad, &format!("/{USER}/appointments/{booking}.ics"))
+            .await
+            .is_some()
+    );
     assert!(!free_starts(&t, &b, day, 1).await.contains(&busy));
 
     // Nothing at rest names the user or the server's address.
     let port = rad.port.to_string();
     let texts = caldav_texts_at_rest(&t).await;
-    assert!(texts.iter().any(|(w, _)| w == "caldav_items.href"), "there are members: {texts:?}");
+    assert!(
+        texts.iter().any(|(w, _)| w == "caldav_items.href"),
+        "there are members: {texts:?}"
+    );
     for (col, v) in &texts {
-        assert!(!v.contains(USER) && !v.contains(&port) && !v.contains('/'), "{col} keeps {v:?} in clear");
+        assert!(
+            !v.contains(USER) && !v.contains(&port) && !v.contains('/'),
+            "{col} keeps {v:?} in clear"
+        );
     }
 
     // Put the rows back into the clear form of before migration 0012.
     let home = rad.url(&format!("/{USER}/"));
-    let cals: Vec<String> = ["work", "appointments"].iter().map(|c| rad.url(&format!("/{USER}/{c}/"))).collect();
+    let cals: Vec<String> = ["work", "appointments"]
+        .iter()
+        .map(|c| rad.url(&format!("/{USER}/{c}/")))
+        .collect();
     let event = rad.url(&format!("/{USER}/appointments/{booking}.ics"));
     let members = vec![format!("/{USER}/work/busy.ics")];
     let db = &t.state.db;
-    sqlx::query("UPDATE caldav_accounts SET home_url = $1, home_sealed = NULL").bind(&home).execute(db).await.unwrap();
+    sqlx::query("UPDATE caldav_accounts SET home_url = $1, home_sealed = NULL")
+        .bind(&home)
+        .execute(db)
+        .await
+        .unwrap();
     unseal_column(&t, "caldav_calendars", "url", &cals).await;
-    sqlx::query("UPDATE caldav_calendars SET url_sealed = NULL").execute(db).await.unwrap();
+    sqlx::query("UPDATE caldav_calendars SET url_sealed = NULL")
+        .execute(db)
+        .await
+        .unwrap();
     unseal_column(&t, "caldav_events", "calendar_url", &cals).await;
-    sqlx::query("UPDATE caldav_events SET href = $1, href_sealed = NULL").bind(&event).execute(db).await.unwrap();
+    sqlx::query("UPDATE caldav_events SET href = $1, href_sealed = NULL")
+        .bind(&event)
+        .execute(db)
+        .await
+        .unwrap();
     unseal_column(&t, "caldav_items", "href", &members).await;
     unseal_column(&t, "caldav_busy", "href", &members).await;
     let texts = caldav_texts_at_rest(&t).await;
     for clear in [&home, &cals[0], &cals[1], &event, &members[0]] {
-        assert!(texts.iter().any(|(_, v)| v == clear), "{clear} is back in clear: {texts:?}");
+        assert!(
+            texts.iter().any(|(_, v)| v == clear),
+            "{clear} is back in clear: {texts:?}"
+        );
     }
 
     // A start seals them (once).
     let state = confidant::start((*t.state.config).clone()).await.unwrap();
     for (col, v) in &caldav_texts_at_rest(&t).await {
-        assert!(!v.contains(USER) && !v.contains(&port) && !v.contains('/'), "{col} keeps {v:?} in clear after the start");
+        assert!(
+            !v.contains(USER) && !v.contains(&port) && !v.contains('/'),
+            "{col} keeps {v:?} in clear after the start"
+        );
     }
-    assert_eq!(confidant::booking::caldav::seal_urls_at_rest(&state).await.unwrap(), 0, "nothing left to seal");
+    assert_eq!(
+        confidant::booking::caldav::seal_urls_at_rest(&state)
+            .await
+            .unwrap(),
+        0,
+        "nothing left to seal"
+    );
 
     // Sync goes on from what it knew.
     let acc = sync(&t, &b, &id).await;
     assert_eq!(acc["last_error"], Value::Null, "{acc}");
     assert_eq!(acc["pending_writes"], 0, "{acc}");
     assert_eq!(calendar(&acc, "alice/work")["busy_count"], 1, "{acc}");
-    let (_, _, listing) = rad.call("PROPFIND", &format!("/{USER}/appointments/"), None, &[("Depth", "1")]).await;
-    assert_eq!(listing.matches(".ics").count(), 1, "the booking is not written twice: {listing}");
+    let (_, _, listing) = rad
+        .call(
+            "PROPFIND",
+            &format!("/{USER}/appointments/"),
+            None,
+            &[("Depth", "1")],
+        )
+        .await;
+    assert_eq!(
+        listing.matches(".ics").count(),
+        1,
+        "the booking is not written twice: {listing}"
+    );
     // The member known from before is still recognised: deleting it frees its time.
-    assert_eq!(rad.call("DELETE", &format!("/{USER}/work/busy.ics"), None, &[]).await.0, 200);
+    assert_eq!(
+        rad.call("DELETE", &format!("/{USER}/work/busy.ics"), None, &[])
+            .await
+            .0,
+        200
+    );
     let acc = sync(&t, &b, &id).await;
     assert_eq!(calendar(&acc, "alice/work")["busy_count"], 0, "{acc}");
     assert!(free_starts(&t, &b, day, 1).await.contains(&busy));
     // And so is the booking's event: deleting it in the calendar is noticed.
-    assert_eq!(rad.call("DELETE", &format!("/{USER}/appointments/{booking}.ics"), None, &[]).await.0, 200);
+    assert_eq!(
+        rad.call(
+            "DELETE",
+            &format!("/{USER}/appointments/{booking}.ics"),
+            None,
+            &[]
+        )
+        .await
+        .0,
+        200
+    );
     let acc = sync(&t, &b, &id).await;
     assert_eq!(acc["changed_events"][0]["change"], "deleted", "{acc}");
-    assert_eq!(acc["changed_events"][0]["booking_id"], booking.as_str(), "{acc}");
+    assert_eq!(
+        acc["changed_events"][0]["booking_id"],
+        booking.as_str(),
+        "{acc}"
+    );
 }
 
 #[tokio::test]
@@ -876,12 +1460,38 @@ async fn ipv6_forms_of_non_public_addresses_are_not_contacted() {
     let elsewhere = Elsewhere::start().await;
     let t = TestApp::build_with(Backend::Sqlite, |c| c.calendar_fetch_private = false).await;
     let b = bookable(&t, "w@example.org", "weiss", "video", json!({})).await;
-    for host in ["::ffff:127.0.0.1", "::127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::1", "fec0::1", "2001::1", "::ffff:0:7f00:1"] {
+    for host in [
+        "::ffff:127.0.0.1",
+        "::127.0.0.1",
+        "64:ff9b::7f00:1",
+        "2002:7f00:1::1",
+        "fec0::1",
+        "2001::1",
+        "::ffff:0:7f00:1",
+    ] {
         let url = format!("http://[{host}]:{}/{USER}/", elsewhere.port);
-        let r = t.post("/api/calendar/caldav", Some(&b.cookie), Some(json!({"url": url, "username": USER, "password": PASSWORD}))).await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{host}: {}", r.text());
+        let r = t
+            .post(
+                "/api/calendar/caldav",
+                Some(&b.cookie),
+                Some(json!({"url": url, "username": USER, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{host}: {}",
+            r.text()
+        );
         assert_eq!(r.json()["error"]["field"], "url", "{host}");
-        assert!(r.json()["error"]["message"].as_str().unwrap_or_default().contains("not public"), "{host}: {}", r.text());
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not public"),
+            "{host}: {}",
+            r.text()
+        );
     }
     assert_eq!(elsewhere.counts(), (0, 0), "no request left the server");
 }

@@ -39,9 +39,18 @@ json.dump(out, sys.stdout)
         .stderr(Stdio::piped())
         .spawn()
         .expect("python3 with icalendar (the test command installs it)");
-    child.stdin.take().unwrap().write_all(ics.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ics.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "icalendar refused the feed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "icalendar refused the feed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -51,7 +60,10 @@ fn path_of(url: &str) -> String {
 }
 
 fn utc(s: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc).to_rfc3339()
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+        .to_rfc3339()
 }
 
 async fn feed_flow(backend: Backend) {
@@ -63,20 +75,34 @@ async fn feed_flow(backend: Backend) {
     let c = consent(&t, &b.slug).await;
 
     // No feed yet; the API needs a login.
-    assert_eq!(t.get("/api/calendar/feed", Some(&b.cookie)).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(t.post("/api/calendar/feed", None, None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.get("/api/calendar/feed", Some(&b.cookie)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.post("/api/calendar/feed", None, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     let kept = book(&t, &b, form(&b, &free[0], &c, "Alex")).await.json();
     let cancelled = book(&t, &b, form(&b, &free[2], &c, "Kim")).await.json();
     let r = t
         .post(
-            &format!("/api/booking/bookings/{}/cancel", cancelled["id"].as_str().unwrap()),
+            &format!(
+                "/api/booking/bookings/{}/cancel",
+                cancelled["id"].as_str().unwrap()
+            ),
             Some(&b.cookie),
             Some(json!({})),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let mut o = form(&other, &slots(&t, &other).await[0], &consent(&t, &other.slug).await, "Sam");
+    let mut o = form(
+        &other,
+        &slots(&t, &other).await[0],
+        &consent(&t, &other.slug).await,
+        "Sam",
+    );
     o["phone"] = json!("+49 30 1234567");
     assert_eq!(book(&t, &other, o).await.status, StatusCode::CREATED);
 
@@ -91,53 +117,117 @@ async fn feed_flow(backend: Backend) {
         format!("webcal://{}", url.split_once("://").unwrap().1)
     );
     assert_eq!(feed["client_details"], false);
-    assert_eq!(t.get("/api/calendar/feed", Some(&b.cookie)).await.json()["url"], url);
+    assert_eq!(
+        t.get("/api/calendar/feed", Some(&b.cookie)).await.json()["url"],
+        url
+    );
 
     let r = t.get(&path_of(&url), None).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.header("content-type"), Some("text/calendar; charset=utf-8"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/calendar; charset=utf-8")
+    );
     let body = r.text();
     let cal = parse_ics(&body);
     assert_eq!(cal["method"], Value::Null, "a feed is no invitation");
     let events = cal["events"].as_array().unwrap();
-    assert_eq!(events.len(), 1, "exactly the active booking of this counsellor: {cal}");
+    assert_eq!(
+        events.len(),
+        1,
+        "exactly the active booking of this counsellor: {cal}"
+    );
     let ev = &events[0];
-    assert!(ev["uid"].as_str().unwrap().starts_with(kept["id"].as_str().unwrap()));
-    assert_eq!(utc(ev["start"].as_str().unwrap()), utc(kept["start"].as_str().unwrap()));
-    assert_eq!(utc(ev["end"].as_str().unwrap()), utc(kept["end"].as_str().unwrap()));
+    assert!(ev["uid"]
+        .as_str()
+        .unwrap()
+        .starts_with(kept["id"].as_str().unwrap()));
+    assert_eq!(
+        utc(ev["start"].as_str().unwrap()),
+        utc(kept["start"].as_str().unwrap())
+    );
+    assert_eq!(
+        utc(ev["end"].as_str().unwrap()),
+        utc(kept["end"].as_str().unwrap())
+    );
     assert_eq!(ev["status"], "CONFIRMED");
     assert_eq!(ev["attendees"], 0);
     assert_eq!(ev["organizer"], false);
     assert!(ev["summary"].as_str().unwrap().contains("Erstgespräch"));
     for secret in ["Alex", "alex@client.example", "Muster", "Kim", "Sam"] {
-        assert!(!body.contains(secret), "{secret} in a feed without client details");
+        assert!(
+            !body.contains(secret),
+            "{secret} in a feed without client details"
+        );
     }
     let fetched = t.get("/api/calendar/feed", Some(&b.cookie)).await.json();
     assert!(fetched["last_fetched_at"].is_string(), "{fetched}");
 
     // A new URL with client details; the old one is dead at once.
     let r = t
-        .post("/api/calendar/feed", Some(&b.cookie), Some(json!({"client_details": true})))
+        .post(
+            "/api/calendar/feed",
+            Some(&b.cookie),
+            Some(json!({"client_details": true})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let url2 = r.json()["url"].as_str().unwrap().to_owned();
     assert_ne!(url2, url);
-    assert_eq!(t.get(&path_of(&url), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get(&path_of(&url), None).await.status,
+        StatusCode::NOT_FOUND
+    );
     let cal = parse_ics(&t.get(&path_of(&url2), None).await.text());
     let ev = &cal["events"][0];
-    assert!(ev["summary"].as_str().unwrap().contains("Alex Muster"), "{ev}");
-    assert!(ev["description"].as_str().unwrap().contains("alex@client.example"), "{ev}");
+    assert!(
+        ev["summary"].as_str().unwrap().contains("Alex Muster"),
+        "{ev}"
+    );
+    assert!(
+        ev["description"]
+            .as_str()
+            .unwrap()
+            .contains("alex@client.example"),
+        "{ev}"
+    );
     // The token works without the .ics suffix too; junk tokens are a plain 404.
-    assert_eq!(t.get(path_of(&url2).trim_end_matches(".ics"), None).await.status, StatusCode::OK);
-    for bad in ["/calendar/feed/x", "/calendar/feed/%3Cscript%3E.ics", "/calendar/feed/.ics"] {
-        assert_eq!(t.get(bad, None).await.status, StatusCode::NOT_FOUND, "{bad}");
+    assert_eq!(
+        t.get(path_of(&url2).trim_end_matches(".ics"), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for bad in [
+        "/calendar/feed/x",
+        "/calendar/feed/%3Cscript%3E.ics",
+        "/calendar/feed/.ics",
+    ] {
+        assert_eq!(
+            t.get(bad, None).await.status,
+            StatusCode::NOT_FOUND,
+            "{bad}"
+        );
     }
 
     // Revoked: gone.
-    let r = t.send(request(Method::DELETE, "/api/calendar/feed", Some(&b.cookie), None)).await;
+    let r = t
+        .send(request(
+            Method::DELETE,
+            "/api/calendar/feed",
+            Some(&b.cookie),
+            None,
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert_eq!(t.get(&path_of(&url2), None).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(t.get("/api/calendar/feed", Some(&b.cookie)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get(&path_of(&url2), None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.get("/api/calendar/feed", Some(&b.cookie)).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]

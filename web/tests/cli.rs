@@ -116,10 +116,18 @@ async fn create_counsellor_then_log_in_over_http() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("password"), "{}", stderr(&out));
     // Long enough but common, or made of the account's own name: refused too (zxcvbn).
-    for common in ["password1234567\n", "cleo.example.org\n", "qwertyuiop1234\n"] {
+    for common in [
+        "password1234567\n",
+        "cleo.example.org\n",
+        "qwertyuiop1234\n",
+    ] {
         let out = create(&data, "cleo@example.org", "Cleo", Some(common));
         assert!(!out.status.success(), "{common:?} accepted");
-        assert!(stderr(&out).contains("too easy to guess"), "{common:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("too easy to guess"),
+            "{common:?}: {}",
+            stderr(&out)
+        );
     }
     let out = create(
         &data,

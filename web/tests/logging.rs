@@ -111,11 +111,24 @@ fn logs_written_to_a_pipe_carry_no_ansi_colour_codes() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_confidant"));
-    for var in ["DATABASE_URL", "CONFIDANT_DATA_DIR", "CONFIDANT_PUBLIC_URL", "RUST_LOG", "NO_COLOR"] {
+    for var in [
+        "DATABASE_URL",
+        "CONFIDANT_DATA_DIR",
+        "CONFIDANT_PUBLIC_URL",
+        "RUST_LOG",
+        "NO_COLOR",
+    ] {
         cmd.env_remove(var);
     }
     let mut child = cmd
-        .args(["--listen", "127.0.0.1:0", "--sfu-bind", "127.0.0.1:0", "--sfu-tcp", "off"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--sfu-bind",
+            "127.0.0.1:0",
+            "--sfu-tcp",
+            "off",
+        ])
         .arg("--data-dir")
         .arg(dir.path())
         .stdin(Stdio::null())
@@ -129,7 +142,11 @@ fn logs_written_to_a_pipe_carry_no_ansi_colour_codes() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut log = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok).take(200) {
+        for line in BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .take(200)
+        {
             log.push_str(&line);
             log.push('\n');
             if line.contains("mail is queued") {
@@ -149,6 +166,12 @@ fn logs_written_to_a_pipe_carry_no_ansi_colour_codes() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(log.contains("listening listen="), "{log}");
-    assert!(log.contains("WARN"), "a warning is logged without --smtp-host: {log}");
-    assert!(!log.contains('\u{1b}'), "ANSI escape codes in a piped log:\n{log:?}");
+    assert!(
+        log.contains("WARN"),
+        "a warning is logged without --smtp-host: {log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escape codes in a piped log:\n{log:?}"
+    );
 }

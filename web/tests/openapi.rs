@@ -118,7 +118,10 @@ fn no_route_bypasses_the_documented_router() {
             }
         }
     }
-    assert!(files.iter().any(|f| f.ends_with("booking/public.rs")), "subdirectories are scanned");
+    assert!(
+        files.iter().any(|f| f.ends_with("booking/public.rs")),
+        "subdirectories are scanned"
+    );
     for path in files {
         if path.extension().is_some_and(|e| e == "rs") {
             let text = std::fs::read_to_string(&path).unwrap();
@@ -217,10 +220,22 @@ async fn openapi_json_is_served() {
 #[tokio::test]
 async fn a_wrong_method_on_a_known_path_is_a_json_405() {
     let t = TestApp::new().await;
-    for (method, path) in [(Method::DELETE, "/api/auth/login"), (Method::PUT, "/api/calendar/caldav"), (Method::POST, "/healthz")] {
+    for (method, path) in [
+        (Method::DELETE, "/api/auth/login"),
+        (Method::PUT, "/api/calendar/caldav"),
+        (Method::POST, "/healthz"),
+    ] {
         let r = t.send(request(method.clone(), path, None, None)).await;
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-        assert_eq!(r.error_code(), "method_not_allowed", "{method} {path}: {}", r.text());
-        assert!(r.header("allow").is_some_and(|a| !a.is_empty()), "{method} {path}: Allow header");
+        assert_eq!(
+            r.error_code(),
+            "method_not_allowed",
+            "{method} {path}: {}",
+            r.text()
+        );
+        assert!(
+            r.header("allow").is_some_and(|a| !a.is_empty()),
+            "{method} {path}: Allow header"
+        );
     }
 }

@@ -321,8 +321,20 @@ async fn booking_pages_are_shells_and_unknown_slugs_404() {
         // Slugs are case-insensitive; the page carries the canonical one.
         ("/book/DR-A", StatusCode::OK, "book", Some("dr-a"), None),
         ("/book/nobody", StatusCode::NOT_FOUND, "landing", None, None),
-        ("/booking/cancel", StatusCode::OK, "booking-link", None, Some("cancel")),
-        ("/booking/reschedule", StatusCode::OK, "booking-link", None, Some("reschedule")),
+        (
+            "/booking/cancel",
+            StatusCode::OK,
+            "booking-link",
+            None,
+            Some("cancel"),
+        ),
+        (
+            "/booking/reschedule",
+            StatusCode::OK,
+            "booking-link",
+            None,
+            Some("reschedule"),
+        ),
     ];
     for (path, status, page, slug, purpose) in cases {
         let r = t.get(path, None).await;
@@ -336,6 +348,10 @@ async fn booking_pages_are_shells_and_unknown_slugs_404() {
         assert_eq!(js.status, StatusCode::OK, "{page}.js");
     }
     for module in ["booking-ui.js", "i18n-booking.js", "dashboard-booking.js"] {
-        assert_eq!(t.get(&format!("/static/{module}"), None).await.status, StatusCode::OK, "{module}");
+        assert_eq!(
+            t.get(&format!("/static/{module}"), None).await.status,
+            StatusCode::OK,
+            "{module}"
+        );
     }
 }

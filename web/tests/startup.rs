@@ -32,7 +32,10 @@ async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
             .fetch_all(&t.state.db)
             .await
             .unwrap();
-    let known: Vec<i64> = confidant::db::SQLITE_MIGRATOR.iter().map(|m| m.version).collect();
+    let known: Vec<i64> = confidant::db::SQLITE_MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .collect();
     assert_eq!(applied, known);
     let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite%' ORDER BY name")
         .fetch_all(&t.state.db)

@@ -18,7 +18,6 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-
 async fn app() -> TestApp {
     TestApp::build_with(Backend::from_env(), |c| c.form_burst = 100).await
 }
@@ -77,7 +76,6 @@ async fn status(t: &TestApp, cookie: &str) -> Value {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()
 }
-
 
 async fn until(ws: &mut Ws, ty: &str) -> Value {
     loop {
@@ -330,7 +328,10 @@ async fn leaving_frees_the_place_and_a_dropped_client_is_given_up_after_30_s() {
     assert_eq!(status(&t, &cookie).await["waiting"], 2);
     let metrics = t.get("/metrics", None).await.text();
     assert!(metrics.contains("confidant_walkin_queue 2"), "{metrics}");
-    assert!(metrics.contains("confidant_walkin_available 1"), "{metrics}");
+    assert!(
+        metrics.contains("confidant_walkin_available 1"),
+        "{metrics}"
+    );
     let (t1, t2) = (
         first["ticket"].as_str().unwrap(),
         second["ticket"].as_str().unwrap(),

@@ -318,8 +318,14 @@ async fn metrics_count_waiting_clients_and_carry_no_personal_data() {
             "{body}"
         );
     }
-    assert!(sample(&body, "confidant_sfu_estimated_bitrate_bps_sum").is_some(), "{body}");
-    assert!(sample(&body, "confidant_sfu_estimated_bitrate_peers").is_some(), "{body}");
+    assert!(
+        sample(&body, "confidant_sfu_estimated_bitrate_bps_sum").is_some(),
+        "{body}"
+    );
+    assert!(
+        sample(&body, "confidant_sfu_estimated_bitrate_peers").is_some(),
+        "{body}"
+    );
     for secret in [
         "Pat Example",
         link_token(&s).as_str(),

@@ -477,7 +477,11 @@ mod tests {
             assert_eq!(vp8_keyframe_size(&p), None, "{p:02x?}");
         }
         for n in 0..VP8_KEY_720P.len() {
-            assert_eq!(vp8_keyframe_size(&VP8_KEY_720P[..n]), None, "truncated to {n}");
+            assert_eq!(
+                vp8_keyframe_size(&VP8_KEY_720P[..n]),
+                None,
+                "truncated to {n}"
+            );
         }
         for b in 0..=255u8 {
             let _ = vp8_keyframe_size(&[b]);

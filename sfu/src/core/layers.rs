@@ -159,7 +159,8 @@ pub fn allocate(tracks: &[TrackWant], budget_bps: u64, out: &mut [Allocation]) {
         else {
             continue;
         };
-        if current <= chosen || current > wanted || !t.layers.get(current).is_some_and(|l| l.active) {
+        if current <= chosen || current > wanted || !t.layers.get(current).is_some_and(|l| l.active)
+        {
             continue;
         }
         let extra = t.layers[current]
@@ -261,7 +262,12 @@ mod tests {
     fn single_layer_track_always_gets_it() {
         let t = TrackWant {
             count: 1,
-            layers: [layer(800, 360), Default::default(), Default::default(), Default::default()],
+            layers: [
+                layer(800, 360),
+                Default::default(),
+                Default::default(),
+                Default::default(),
+            ],
             render_height: Some(90),
             current: None,
         };
@@ -276,7 +282,11 @@ mod tests {
         assert_eq!(run(&[t], 1_400), vec![Some(2)], "within 125 %: kept");
         assert_eq!(run(&[t], 1_100), vec![Some(1)], "clearly short: down");
         t.current = Some(1);
-        assert_eq!(run(&[t], 1_400), vec![Some(1)], "up only when it fits: stays");
+        assert_eq!(
+            run(&[t], 1_400),
+            vec![Some(1)],
+            "up only when it fits: stays"
+        );
         assert_eq!(run(&[t], 1_500), vec![Some(2)]);
     }
 
@@ -291,6 +301,12 @@ mod tests {
     fn wanted_reports_the_unlimited_choice() {
         let mut out = [Allocation::default()];
         allocate(&[simulcast(Some(300))], 0, &mut out);
-        assert_eq!(out[0], Allocation { layer: Some(0), wanted: Some(1) });
+        assert_eq!(
+            out[0],
+            Allocation {
+                layer: Some(0),
+                wanted: Some(1)
+            }
+        );
     }
 }

@@ -281,7 +281,11 @@ mod tests {
         assert_eq!((l.entries(p(1)), l.entries(p(2))), (1, 0));
         feed(&mut l, &mut t, 2000, &[(1, 127), (2, 30)]);
         feed(&mut l, &mut t, 2000, &[(1, 30), (2, 127)]);
-        assert_eq!((l.entries(p(1)), l.entries(p(2))), (2, 1), "in, out, in again");
+        assert_eq!(
+            (l.entries(p(1)), l.entries(p(2))),
+            (2, 1),
+            "in, out, in again"
+        );
         assert_eq!(l.entries(p(9)), 0);
     }
 

@@ -348,10 +348,8 @@ impl TrackIn {
         for (i, o) in order.iter_mut().enumerate().take(n) {
             *o = i;
         }
-        let heights: Option<Vec<u16>> = self.layers[..n]
-            .iter()
-            .map(|l| self.height_of(l))
-            .collect();
+        let heights: Option<Vec<u16>> =
+            self.layers[..n].iter().map(|l| self.height_of(l)).collect();
         let slice = &mut order[..n];
         if let Some(h) = heights {
             slice.sort_by_key(|i| (h[*i], self.layers[*i].bitrate_bps));

@@ -84,7 +84,9 @@ impl Directory {
     fn placement(&self) -> MutexGuard<'_, Placement> {
         // The maps stay consistent across every mutation below (no panics in between), so a
         // poisoned lock still holds usable state.
-        self.placement.lock().unwrap_or_else(PoisonError::into_inner)
+        self.placement
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Places a new peer: on its room's worker, or for a new room on the worker with the fewest
@@ -103,11 +105,21 @@ impl Directory {
                 .min_by_key(|(_, load)| **load)
                 .map_or(0, |(i, _)| i),
         };
-        p.rooms.entry(room).or_insert(RoomSlot { worker, peers: 0 }).peers += 1;
+        p.rooms
+            .entry(room)
+            .or_insert(RoomSlot { worker, peers: 0 })
+            .peers += 1;
         if let Some(load) = p.load.get_mut(worker) {
             *load += 1;
         }
-        p.peers.insert(peer, PeerSlot { worker, room, ufrag: None });
+        p.peers.insert(
+            peer,
+            PeerSlot {
+                worker,
+                room,
+                ufrag: None,
+            },
+        );
         Ok(worker)
     }
 
@@ -119,8 +131,13 @@ impl Directory {
             return;
         };
         let mut p = self.placement();
-        let Some(slot) = p.peers.get_mut(&peer) else { return };
-        let route = Route { worker: slot.worker, peer };
+        let Some(slot) = p.peers.get_mut(&peer) else {
+            return;
+        };
+        let route = Route {
+            worker: slot.worker,
+            peer,
+        };
         if let Some(old) = slot.ufrag.replace(ufrag.clone()) {
             p.ufrags.remove(&old);
         }
@@ -132,7 +149,9 @@ impl Directory {
     pub(super) fn forget(&self, peer: PeerId) {
         {
             let mut p = self.placement();
-            let Some(slot) = p.peers.remove(&peer) else { return };
+            let Some(slot) = p.peers.remove(&peer) else {
+                return;
+            };
             if let Some(load) = p.load.get_mut(slot.worker) {
                 *load = load.saturating_sub(1);
             }
@@ -162,7 +181,10 @@ impl Directory {
 
     /// Remote UDP addresses currently routed.
     pub(super) fn route_count(&self) -> usize {
-        self.routes.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     fn routes_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SocketAddr, Route>> {
@@ -174,8 +196,8 @@ impl Directory {
     /// address freed by one peer and reused by another follows the new one; anything else goes
     /// by the address table. `None`: nobody's, drop it.
     pub(super) fn route_udp(&self, source: SocketAddr, datagram: &[u8]) -> Option<usize> {
-        if let Some(route) = stun_local_ufrag(datagram)
-            .and_then(|ufrag| self.placement().ufrags.get(ufrag).copied())
+        if let Some(route) =
+            stun_local_ufrag(datagram).and_then(|ufrag| self.placement().ufrags.get(ufrag).copied())
         {
             let known = self
                 .routes
@@ -265,7 +287,10 @@ mod tests {
 
     #[test]
     fn the_local_ufrag_is_read_from_a_binding_request() {
-        assert_eq!(stun_local_ufrag(&binding_request(b"ours:theirs")), Some("ours"));
+        assert_eq!(
+            stun_local_ufrag(&binding_request(b"ours:theirs")),
+            Some("ours")
+        );
         assert_eq!(stun_local_ufrag(&binding_request(b"abc")), Some("abc"));
         assert_eq!(stun_local_ufrag(&binding_request(b":x")), None);
     }
@@ -294,11 +319,18 @@ mod tests {
         let b = d.reserve(RoomId(2), PeerId(3)).unwrap();
         let c = d.reserve(RoomId(3), PeerId(4)).unwrap();
         assert!(a != b && b != c && a != c);
-        assert!(matches!(d.reserve(RoomId(2), PeerId(3)), Err(Error::DuplicatePeer(_))));
+        assert!(matches!(
+            d.reserve(RoomId(2), PeerId(3)),
+            Err(Error::DuplicatePeer(_))
+        ));
         d.forget(PeerId(1));
         d.forget(PeerId(2));
         assert_eq!(d.worker_of_room(RoomId(1)), None);
-        assert_eq!(d.reserve(RoomId(9), PeerId(5)).unwrap(), a, "a's worker is empty again");
+        assert_eq!(
+            d.reserve(RoomId(9), PeerId(5)).unwrap(),
+            a,
+            "a's worker is empty again"
+        );
     }
 
     #[test]
@@ -308,7 +340,11 @@ mod tests {
         let w1 = d.reserve(RoomId(1), PeerId(1)).unwrap();
         d.confirm(PeerId(1), "v=0\r\na=ice-ufrag:aaaa\r\n");
         assert_eq!(d.route_udp(src, b"garbage"), None);
-        assert_eq!(d.route_udp(src, &binding_request(b"zzzz:c")), None, "unknown ufrag");
+        assert_eq!(
+            d.route_udp(src, &binding_request(b"zzzz:c")),
+            None,
+            "unknown ufrag"
+        );
         assert_eq!(d.route_udp(src, &binding_request(b"aaaa:c")), Some(w1));
         assert_eq!(d.route_udp(src, b"media"), Some(w1));
         d.forget(PeerId(1));

@@ -49,7 +49,9 @@ pub(super) async fn bind_tcp(bind: SocketAddr, udp_port: u16) -> Result<TcpListe
             return Ok(l);
         }
     }
-    TcpListener::bind(bind).await.map_err(|source| Error::Bind { addr: bind, source })
+    TcpListener::bind(bind)
+        .await
+        .map_err(|source| Error::Bind { addr: bind, source })
 }
 
 /// Accepts ICE-TCP connections until the workers are gone. `workers[i]` is worker `i`'s queue.
@@ -98,7 +100,9 @@ pub(super) fn take_frames(buf: &mut Vec<u8>, out: &mut Vec<Vec<u8>>) -> Result<(
         if len > RECV_BUFFER_SIZE {
             return Err(());
         }
-        let Some(frame) = buf.get(at + 2..at + 2 + len) else { break };
+        let Some(frame) = buf.get(at + 2..at + 2 + len) else {
+            break;
+        };
         out.push(frame.to_vec());
         at += 2 + len;
     }

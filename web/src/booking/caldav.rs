@@ -42,7 +42,9 @@ use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::sources::{backoff_ms, parse_url, pinned_client, without_url, FetchError, HORIZON_DAYS, SYNC_EVERY_MS};
+use super::sources::{
+    backoff_ms, parse_url, pinned_client, without_url, FetchError, HORIZON_DAYS, SYNC_EVERY_MS,
+};
 use super::store::{self, BookingRow};
 use crate::auth::Counsellor;
 use crate::db::now_ms;
@@ -94,7 +96,9 @@ pub enum SyncError {
     },
     /// `http://` without `--caldav-allow-http`: the app password would cross the network
     /// unencrypted.
-    #[error("the address must start with https:// (http:// would send the app password unencrypted)")]
+    #[error(
+        "the address must start with https:// (http:// would send the app password unencrypted)"
+    )]
     Insecure,
     /// Our own database.
     #[error("internal error")]
@@ -134,7 +138,10 @@ struct Reach {
 
 impl Reach {
     fn of(state: &AppState) -> Self {
-        Reach { allow_private: state.config.calendar_fetch_private, allow_http: state.config.caldav_allow_http }
+        Reach {
+            allow_private: state.config.calendar_fetch_private,
+            allow_http: state.config.caldav_allow_http,
+        }
     }
 }
 
@@ -155,7 +162,8 @@ struct Dav {
 impl Dav {
     /// A session for `secret`; refuses `http://` unless allowed.
     fn new(secret: &Secret, reach: Reach, trust: &crate::tls::Trust) -> Result<Self, SyncError> {
-        let entered = Url::parse(&secret.url).map_err(|_| SyncError::Answer("bad server URL".into()))?;
+        let entered =
+            Url::parse(&secret.url).map_err(|_| SyncError::Answer("bad server URL".into()))?;
         if entered.scheme() != "https" && !reach.allow_http {
             return Err(SyncError::Insecure);
         }
@@ -175,7 +183,9 @@ impl Dav {
         if origin == self.origin {
             Ok(())
         } else {
-            Err(SyncError::CrossOrigin { target: Some(origin) })
+            Err(SyncError::CrossOrigin {
+                target: Some(origin),
+            })
         }
     }
 
@@ -197,8 +207,11 @@ impl Dav {
                 c
             }
         };
-        let m = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| SyncError::Answer(e.to_string()))?;
-        let mut req = client.request(m, url.clone()).basic_auth(&self.username, Some(&self.password));
+        let m = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| SyncError::Answer(e.to_string()))?;
+        let mut req = client
+            .request(m, url.clone())
+            .basic_auth(&self.username, Some(&self.password));
         if let Some(d) = depth {
             req = req.header("Depth", d);
         }
@@ -206,34 +219,66 @@ impl Dav {
             req = req.header(*k, *v);
         }
         if let Some(b) = body {
-            let ct = if method == "PUT" { "text/calendar; charset=utf-8" } else { "application/xml; charset=utf-8" };
+            let ct = if method == "PUT" {
+                "text/calendar; charset=utf-8"
+            } else {
+                "application/xml; charset=utf-8"
+            };
             req = req.header("Content-Type", ct).body(b);
         }
-        let mut resp = req.send().await.map_err(|e| FetchError::Network(without_url(&e)))?;
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| FetchError::Network(without_url(&e)))?;
         let status = resp.status().as_u16();
         if status == 401 {
             return Err(SyncError::Auth);
         }
-        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let (etag, location) = (header("etag"), header("location"));
         let mut bytes = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::Network(without_url(&e)))? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| FetchError::Network(without_url(&e)))?
+        {
             if bytes.len() + chunk.len() > MAX_BODY {
                 return Err(FetchError::TooLarge.into());
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok(Reply { status, etag, location, body: String::from_utf8_lossy(&bytes).into_owned() })
+        Ok(Reply {
+            status,
+            etag,
+            location,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        })
     }
 
     /// A PROPFIND that must answer 207; follows redirects (discovery goes through
     /// `/.well-known/caldav`). Returns the entries and the URL that answered.
-    async fn propfind(&mut self, url: &Url, depth: &str, body: &str) -> Result<(dav::Multistatus, Url), SyncError> {
+    async fn propfind(
+        &mut self,
+        url: &Url,
+        depth: &str,
+        body: &str,
+    ) -> Result<(dav::Multistatus, Url), SyncError> {
         let mut url = url.clone();
         for _ in 0..=MAX_REDIRECTS {
-            let r = self.send("PROPFIND", &url, Some(depth), Some(body.to_owned()), &[]).await?;
+            let r = self
+                .send("PROPFIND", &url, Some(depth), Some(body.to_owned()), &[])
+                .await?;
             if (300..400).contains(&r.status) {
-                let next = r.location.as_deref().and_then(|l| url.join(l).ok()).ok_or(SyncError::Status(r.status, "PROPFIND"))?;
+                let next = r
+                    .location
+                    .as_deref()
+                    .and_then(|l| url.join(l).ok())
+                    .ok_or(SyncError::Status(r.status, "PROPFIND"))?;
                 url = parse_url(next.as_str())?;
                 self.check_origin(&url)?;
                 continue;
@@ -241,7 +286,8 @@ impl Dav {
             if r.status != 207 {
                 return Err(SyncError::Status(r.status, "PROPFIND"));
             }
-            let ms = dav::parse_multistatus(&r.body).map_err(|e| SyncError::Answer(e.to_string()))?;
+            let ms =
+                dav::parse_multistatus(&r.body).map_err(|e| SyncError::Answer(e.to_string()))?;
             return Ok((ms, url));
         }
         Err(FetchError::Network("too many redirects".into()).into())
@@ -270,7 +316,11 @@ fn found_of(home: &Url, e: &Entry) -> Option<Found> {
     }
     let url = home.join(&e.href).ok()?;
     // Servers that do not report privileges let their users read and write their own calendars.
-    let p = e.privileges.unwrap_or(dav::Privileges { read: true, write: true, read_free_busy: true });
+    let p = e.privileges.unwrap_or(dav::Privileges {
+        read: true,
+        write: true,
+        read_free_busy: true,
+    });
     if !p.read && !p.read_free_busy {
         return None;
     }
@@ -281,7 +331,10 @@ fn found_of(home: &Url, e: &Entry) -> Option<Found> {
     Some(Found {
         url,
         name: name.chars().filter(|c| !c.is_control()).take(100).collect(),
-        color: e.color.clone().filter(|c| c.len() <= 20 && c.starts_with('#')),
+        color: e
+            .color
+            .clone()
+            .filter(|c| c.len() <= 20 && c.starts_with('#')),
         can_read: p.read,
         can_write: p.write,
         sync_supported: e.sync_supported,
@@ -295,7 +348,10 @@ fn percent_decoded(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            if let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(b);
                 i += 3;
                 continue;
@@ -335,16 +391,26 @@ async fn discover(d: &mut Dav, start: &Url) -> Result<(Url, Vec<Found>), SyncErr
     }
     // 1. The principal, from the URL given or the well-known address.
     let principal = match d.propfind(start, "0", dav::PROPFIND_PRINCIPAL).await {
-        Ok((ms, at)) => ms.entries.iter().find_map(|e| e.principal.clone()).and_then(|p| at.join(&p).ok()),
+        Ok((ms, at)) => ms
+            .entries
+            .iter()
+            .find_map(|e| e.principal.clone())
+            .and_then(|p| at.join(&p).ok()),
         Err(SyncError::Status(..)) => None,
         Err(e) => return Err(e),
     };
     let principal = match principal {
         Some(p) => Some(p),
         None => {
-            let wk = start.join("/.well-known/caldav").map_err(|_| SyncError::NoCalendars)?;
+            let wk = start
+                .join("/.well-known/caldav")
+                .map_err(|_| SyncError::NoCalendars)?;
             match d.propfind(&wk, "0", dav::PROPFIND_PRINCIPAL).await {
-                Ok((ms, at)) => ms.entries.iter().find_map(|e| e.principal.clone()).and_then(|p| at.join(&p).ok()),
+                Ok((ms, at)) => ms
+                    .entries
+                    .iter()
+                    .find_map(|e| e.principal.clone())
+                    .and_then(|p| at.join(&p).ok()),
                 Err(SyncError::Status(..)) => None,
                 Err(e) => return Err(e),
             }
@@ -354,7 +420,10 @@ async fn discover(d: &mut Dav, start: &Url) -> Result<(Url, Vec<Found>), SyncErr
     let home = match &principal {
         Some(p) => {
             let (ms, at) = d.propfind(p, "0", dav::PROPFIND_HOME).await?;
-            ms.entries.iter().find_map(|e| e.home.clone()).and_then(|h| at.join(&h).ok())
+            ms.entries
+                .iter()
+                .find_map(|e| e.home.clone())
+                .and_then(|h| at.join(&h).ok())
         }
         None => None,
     }
@@ -388,7 +457,8 @@ struct AccountRow {
     failures: i64,
 }
 
-const ACCOUNT_COLUMNS: &str = "id, counsellor_id, label, host, secret_sealed, home_sealed, write_calendar_id, \
+const ACCOUNT_COLUMNS: &str =
+    "id, counsellor_id, label, host, secret_sealed, home_sealed, write_calendar_id, \
      client_details, last_sync_at, last_ok_at, last_error, failures";
 
 #[derive(sqlx::FromRow, Clone)]
@@ -411,7 +481,8 @@ struct CalendarRow {
     last_full_at: Option<i64>,
 }
 
-const CALENDAR_COLUMNS: &str = "id, url_sealed, name, color, can_read, can_write, sync_supported, free_busy, \
+const CALENDAR_COLUMNS: &str =
+    "id, url_sealed, name, color, can_read, can_write, sync_supported, free_busy, \
      blocks, sync_token, ctag, last_full_at";
 
 #[derive(sqlx::FromRow, Clone)]
@@ -432,7 +503,8 @@ struct EventRow {
     external: Option<String>,
 }
 
-const EVENT_COLUMNS: &str = "id, booking_id, calendar_url AS calendar_key, href_sealed, etag, written_version, \
+const EVENT_COLUMNS: &str =
+    "id, booking_id, calendar_url AS calendar_key, href_sealed, etag, written_version, \
      written_start, written_end, external";
 
 #[derive(sqlx::FromRow)]
@@ -445,8 +517,12 @@ struct BookingWithVersion {
 
 impl AccountRow {
     fn secret(&self, state: &AppState) -> Result<Secret, AppError> {
-        let plain = state.keys.link.open(&self.secret_sealed, self.id.as_bytes())?;
-        serde_json::from_slice(&plain).map_err(|e| AppError::Internal(format!("sealed CalDAV account: {e}")))
+        let plain = state
+            .keys
+            .link
+            .open(&self.secret_sealed, self.id.as_bytes())?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| AppError::Internal(format!("sealed CalDAV account: {e}")))
     }
 
     /// The discovered calendar home.
@@ -496,7 +572,12 @@ async fn calendars_of(state: &AppState, account_id: &str) -> Result<Vec<Calendar
 
 /// The events of an account (`AND` whatever `filter` adds, with `$2` bound to `arg`), their
 /// URLs opened.
-async fn events_where(state: &AppState, account_id: &str, filter: &str, arg: Option<&str>) -> Result<Vec<EventRow>, AppError> {
+async fn events_where(
+    state: &AppState,
+    account_id: &str,
+    filter: &str,
+    arg: Option<&str>,
+) -> Result<Vec<EventRow>, AppError> {
     let sql = format!("SELECT {EVENT_COLUMNS} FROM caldav_events WHERE account_id = $1{filter}");
     let mut q = sqlx::query_as::<_, EventRow>(&sql).bind(account_id);
     if let Some(a) = arg {
@@ -511,7 +592,11 @@ async fn events_where(state: &AppState, account_id: &str, filter: &str, arg: Opt
 
 /// Stores what discovery found: new calendars are added (blocking by default when they can
 /// be read), known ones updated, vanished ones removed with their busy times.
-async fn store_calendars(state: &AppState, account_id: &str, found: &[Found]) -> Result<(), AppError> {
+async fn store_calendars(
+    state: &AppState,
+    account_id: &str,
+    found: &[Found],
+) -> Result<(), AppError> {
     let known = calendars_of(state, account_id).await?;
     let mut tx = state.db.begin().await?;
     for f in found {
@@ -550,8 +635,14 @@ async fn store_calendars(state: &AppState, account_id: &str, found: &[Found]) ->
             .await?;
         }
     }
-    for k in known.iter().filter(|k| !found.iter().any(|f| f.url.as_str() == k.url)) {
-        sqlx::query("DELETE FROM caldav_calendars WHERE id = $1").bind(&k.id).execute(&mut *tx).await?;
+    for k in known
+        .iter()
+        .filter(|k| !found.iter().any(|f| f.url.as_str() == k.url))
+    {
+        sqlx::query("DELETE FROM caldav_calendars WHERE id = $1")
+            .bind(&k.id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE caldav_accounts SET write_calendar_id = NULL WHERE id = $1 AND write_calendar_id = $2")
             .bind(account_id)
             .bind(&k.id)
@@ -570,14 +661,17 @@ async fn store_calendars(state: &AppState, account_id: &str, found: &[Found]) ->
 /// leaves nothing half-converted. Returns how many accounts it converted.
 pub async fn seal_urls_at_rest(state: &AppState) -> Result<usize, AppError> {
     let pending: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, home_url FROM caldav_accounts WHERE home_sealed IS NULL").fetch_all(&state.db).await?;
+        sqlx::query_as("SELECT id, home_url FROM caldav_accounts WHERE home_sealed IS NULL")
+            .fetch_all(&state.db)
+            .await?;
     for (account_id, home) in &pending {
         let mut tx = state.db.begin().await?;
-        let calendars: Vec<(String, String)> =
-            sqlx::query_as("SELECT id, url FROM caldav_calendars WHERE account_id = $1 AND url_sealed IS NULL")
-                .bind(account_id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let calendars: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, url FROM caldav_calendars WHERE account_id = $1 AND url_sealed IS NULL",
+        )
+        .bind(account_id)
+        .fetch_all(&mut *tx)
+        .await?;
         for (id, url) in &calendars {
             sqlx::query("UPDATE caldav_calendars SET url = $1, url_sealed = $2 WHERE id = $3")
                 .bind(url_key(state, url))
@@ -608,12 +702,14 @@ pub async fn seal_urls_at_rest(state: &AppState) -> Result<usize, AppError> {
             .fetch_all(&mut *tx)
             .await?;
             for (calendar_id, href) in &members {
-                sqlx::query(&format!("UPDATE {table} SET href = $1 WHERE calendar_id = $2 AND href = $3"))
-                    .bind(url_key(state, href))
-                    .bind(calendar_id)
-                    .bind(href)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(&format!(
+                    "UPDATE {table} SET href = $1 WHERE calendar_id = $2 AND href = $3"
+                ))
+                .bind(url_key(state, href))
+                .bind(calendar_id)
+                .bind(href)
+                .execute(&mut *tx)
+                .await?;
             }
         }
         sqlx::query("UPDATE caldav_accounts SET home_url = '', home_sealed = $1 WHERE id = $2")
@@ -639,10 +735,17 @@ fn ms(t: i64) -> DateTime<Utc> {
 
 /// What a calendar read gives for one member.
 enum Member {
-    Changed { href: String, etag: Option<String> },
-    Removed { href: String },
+    Changed {
+        href: String,
+        etag: Option<String>,
+    },
+    Removed {
+        href: String,
+    },
     /// Known from an earlier read (by its [`url_key`]) and no longer listed.
-    Gone { key: String },
+    Gone {
+        key: String,
+    },
 }
 
 /// Reads one calendar: busy times where it blocks, and changes to the bookings we wrote there.
@@ -666,18 +769,39 @@ async fn sync_calendar(
             return Ok(());
         }
         if cal.free_busy == 0 {
-            notes.push(format!("{}: neither events nor free/busy can be read", cal.name));
+            notes.push(format!(
+                "{}: neither events nor free/busy can be read",
+                cal.name
+            ));
             return Ok(());
         }
-        let r = d.report(&url, "1", dav::free_busy_query(&ical_utc(from), &ical_utc(to))).await?;
+        let r = d
+            .report(
+                &url,
+                "1",
+                dav::free_busy_query(&ical_utc(from), &ical_utc(to)),
+            )
+            .await?;
         if r.status != 200 {
             return Err(SyncError::Status(r.status, "free-busy-query"));
         }
-        let busy = busy_from_freebusy(&r.body, from, to).map_err(|e| SyncError::Answer(e.to_string()))?;
+        let busy =
+            busy_from_freebusy(&r.body, from, to).map_err(|e| SyncError::Answer(e.to_string()))?;
         let mut tx = state.db.begin().await?;
-        sqlx::query("DELETE FROM caldav_busy WHERE calendar_id = $1").bind(&cal.id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM caldav_busy WHERE calendar_id = $1")
+            .bind(&cal.id)
+            .execute(&mut *tx)
+            .await?;
         for iv in &busy.intervals {
-            insert_busy(&mut tx, cal, &acc.counsellor_id, "", iv.start.timestamp_millis(), iv.end.timestamp_millis()).await?;
+            insert_busy(
+                &mut tx,
+                cal,
+                &acc.counsellor_id,
+                "",
+                iv.start.timestamp_millis(),
+                iv.end.timestamp_millis(),
+            )
+            .await?;
         }
         tx.commit().await?;
         return Ok(());
@@ -685,21 +809,34 @@ async fn sync_calendar(
 
     if !blocks {
         // Read only for our own events: it blocks nothing.
-        sqlx::query("DELETE FROM caldav_busy WHERE calendar_id = $1").bind(&cal.id).execute(&state.db).await?;
-        sqlx::query("DELETE FROM caldav_items WHERE calendar_id = $1").bind(&cal.id).execute(&state.db).await?;
+        sqlx::query("DELETE FROM caldav_busy WHERE calendar_id = $1")
+            .bind(&cal.id)
+            .execute(&state.db)
+            .await?;
+        sqlx::query("DELETE FROM caldav_items WHERE calendar_id = $1")
+            .bind(&cal.id)
+            .execute(&state.db)
+            .await?;
     }
     let full = cal.last_full_at.is_none_or(|t| now - t >= FULL_EVERY_MS);
     // Members by the keyed digest of their href.
-    let known: HashMap<String, Option<String>> =
-        sqlx::query_as::<_, (String, Option<String>)>("SELECT href, etag FROM caldav_items WHERE calendar_id = $1")
-            .bind(&cal.id)
-            .fetch_all(&state.db)
-            .await
-            ?
-            .into_iter()
-            .collect();
-    let ours = events_where(state, &acc.id, " AND calendar_url = $2", Some(&url_key(state, &cal.url))).await?;
-    let ours_by_href: HashMap<&str, &EventRow> = ours.iter().map(|e| (e.href.as_str(), e)).collect();
+    let known: HashMap<String, Option<String>> = sqlx::query_as::<_, (String, Option<String>)>(
+        "SELECT href, etag FROM caldav_items WHERE calendar_id = $1",
+    )
+    .bind(&cal.id)
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .collect();
+    let ours = events_where(
+        state,
+        &acc.id,
+        " AND calendar_url = $2",
+        Some(&url_key(state, &cal.url)),
+    )
+    .await?;
+    let ours_by_href: HashMap<&str, &EventRow> =
+        ours.iter().map(|e| (e.href.as_str(), e)).collect();
 
     // 1. Which members changed.
     let mut members = Vec::new();
@@ -708,8 +845,13 @@ async fn sync_calendar(
     let listed_all;
     if cal.sync_supported != 0 {
         let mut token = if full { None } else { cal.sync_token.clone() };
-        let mut r = d.report(&url, "0", dav::sync_collection(token.as_deref())).await?;
-        if token.is_some() && matches!(r.status, 403 | 409 | 400) && dav::is_invalid_sync_token(&r.body) {
+        let mut r = d
+            .report(&url, "0", dav::sync_collection(token.as_deref()))
+            .await?;
+        if token.is_some()
+            && matches!(r.status, 403 | 409 | 400)
+            && dav::is_invalid_sync_token(&r.body)
+        {
             token = None;
             r = d.report(&url, "0", dav::sync_collection(None)).await?;
         }
@@ -726,13 +868,19 @@ async fn sync_calendar(
             if e.status.is_some_and(|s| s == 404 || s == 410) {
                 members.push(Member::Removed { href: e.href });
             } else {
-                members.push(Member::Changed { href: e.href, etag: e.etag });
+                members.push(Member::Changed {
+                    href: e.href,
+                    etag: e.etag,
+                });
             }
         }
     } else {
         if !full {
             let (ms, _) = d.propfind(&url, "0", dav::PROPFIND_CTAG).await?;
-            let ctag = ms.entries.first().and_then(|e| e.ctag.clone().or(e.sync_token.clone()));
+            let ctag = ms
+                .entries
+                .first()
+                .and_then(|e| e.ctag.clone().or(e.sync_token.clone()));
             if ctag.is_some() && ctag == cal.ctag {
                 return Ok(());
             }
@@ -744,18 +892,27 @@ async fn sync_calendar(
                 new_ctag = e.ctag.or(e.sync_token).or(new_ctag);
                 continue;
             }
-            members.push(Member::Changed { href: e.href, etag: e.etag });
+            members.push(Member::Changed {
+                href: e.href,
+                etag: e.etag,
+            });
         }
     }
     if listed_all {
         let seen: HashSet<String> = members
             .iter()
             .filter_map(|m| match m {
-                Member::Changed { href, .. } | Member::Removed { href } => Some(url_key(state, href)),
+                Member::Changed { href, .. } | Member::Removed { href } => {
+                    Some(url_key(state, href))
+                }
                 Member::Gone { .. } => None,
             })
             .collect();
-        let gone: Vec<String> = known.keys().filter(|k| !seen.contains(k.as_str())).cloned().collect();
+        let gone: Vec<String> = known
+            .keys()
+            .filter(|k| !seen.contains(k.as_str()))
+            .cloned()
+            .collect();
         let ours_gone: Vec<String> = ours
             .iter()
             .filter(|e| {
@@ -801,7 +958,10 @@ async fn sync_calendar(
     for m in &members {
         match m {
             Member::Removed { href } => {
-                let abs = url.join(href).map(|u| u.to_string()).unwrap_or_else(|_| href.clone());
+                let abs = url
+                    .join(href)
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|_| href.clone());
                 if let Some(ev) = ours_by_href.get(abs.as_str()) {
                     if ev.external.as_deref() != Some("deleted") {
                         mark_external(&mut tx, ev, "deleted", None, now).await?;
@@ -815,12 +975,17 @@ async fn sync_calendar(
             Member::Changed { href, etag } => {
                 let abs = url.join(href).map(|u| u.to_string()).unwrap_or_default();
                 if let Some(ev) = ours_by_href.get(abs.as_str()) {
-                    let Some((got_etag, text)) = data.get(&abs) else { continue };
+                    let Some((got_etag, text)) = data.get(&abs) else {
+                        continue;
+                    };
                     let etag = got_etag.clone().or(etag.clone());
                     let span = event_span(text, host.tz);
                     let moved = match &span {
                         Some(s) if s.blocks => {
-                            (s.span.start.timestamp_millis(), s.span.end.timestamp_millis()) != (ev.written_start, ev.written_end)
+                            (
+                                s.span.start.timestamp_millis(),
+                                s.span.end.timestamp_millis(),
+                            ) != (ev.written_start, ev.written_end)
                         }
                         _ => true,
                     };
@@ -829,24 +994,35 @@ async fn sync_calendar(
                             .bind(&etag)
                             .bind(&ev.id)
                             .execute(&mut *tx)
-                            .await
-                            ?;
+                            .await?;
                         continue;
                     }
                     sqlx::query("UPDATE caldav_events SET etag = $1 WHERE id = $2")
                         .bind(&etag)
                         .bind(&ev.id)
                         .execute(&mut *tx)
-                        .await
-                        ?;
+                        .await?;
                     match span.filter(|s| s.blocks) {
                         Some(s) => {
-                            mark_external(&mut tx, ev, "moved", Some((s.span.start.timestamp_millis(), s.span.end.timestamp_millis())), now).await?;
+                            mark_external(
+                                &mut tx,
+                                ev,
+                                "moved",
+                                Some((
+                                    s.span.start.timestamp_millis(),
+                                    s.span.end.timestamp_millis(),
+                                )),
+                                now,
+                            )
+                            .await?;
                             notes.push("a booked appointment was moved in the calendar".into());
                         }
                         None => {
                             mark_external(&mut tx, ev, "deleted", None, now).await?;
-                            notes.push("a booked appointment was freed or cancelled in the calendar".into());
+                            notes.push(
+                                "a booked appointment was freed or cancelled in the calendar"
+                                    .into(),
+                            );
                         }
                     }
                     continue;
@@ -861,13 +1037,14 @@ async fn sync_calendar(
                 let etag = got_etag.clone().or(etag.clone());
                 let key = url_key(state, href);
                 forget_member(&mut tx, cal, &key).await?;
-                sqlx::query("INSERT INTO caldav_items (calendar_id, href, etag) VALUES ($1, $2, $3)")
-                    .bind(&cal.id)
-                    .bind(&key)
-                    .bind(&etag)
-                    .execute(&mut *tx)
-                    .await
-                    ?;
+                sqlx::query(
+                    "INSERT INTO caldav_items (calendar_id, href, etag) VALUES ($1, $2, $3)",
+                )
+                .bind(&cal.id)
+                .bind(&key)
+                .bind(&etag)
+                .execute(&mut *tx)
+                .await?;
                 // A booking of ours that we lost track of (written, but not recorded) blocks
                 // nothing: its booking already does.
                 if is_our_uid(state, text, host.tz) {
@@ -876,7 +1053,15 @@ async fn sync_calendar(
                 match busy_from_ics(text, host.tz, from, to) {
                     Ok(busy) => {
                         for iv in &busy.intervals {
-                            insert_busy(&mut tx, cal, &acc.counsellor_id, &key, iv.start.timestamp_millis(), iv.end.timestamp_millis()).await?;
+                            insert_busy(
+                                &mut tx,
+                                cal,
+                                &acc.counsellor_id,
+                                &key,
+                                iv.start.timestamp_millis(),
+                                iv.end.timestamp_millis(),
+                            )
+                            .await?;
                         }
                         notes.extend(busy.skipped.into_iter().take(5));
                     }
@@ -903,17 +1088,25 @@ async fn sync_calendar(
 
 fn is_our_uid(state: &AppState, text: &str, tz: chrono_tz::Tz) -> bool {
     let suffix = format!("@{}", super::feed::uid_host(state));
-    event_span(text, tz).is_some_and(|s| s.uid.ends_with(&suffix) && uuid::Uuid::parse_str(s.uid.trim_end_matches(&suffix)).is_ok())
+    event_span(text, tz).is_some_and(|s| {
+        s.uid.ends_with(&suffix) && uuid::Uuid::parse_str(s.uid.trim_end_matches(&suffix)).is_ok()
+    })
 }
 
 /// Drops what is stored of one member (by its [`url_key`]): its etag and busy times.
-async fn forget_member(tx: &mut sqlx::Transaction<'_, sqlx::Any>, cal: &CalendarRow, key: &str) -> Result<(), AppError> {
+async fn forget_member(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    cal: &CalendarRow,
+    key: &str,
+) -> Result<(), AppError> {
     for table in ["caldav_busy", "caldav_items"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE calendar_id = $1 AND href = $2"))
-            .bind(&cal.id)
-            .bind(key)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE calendar_id = $1 AND href = $2"
+        ))
+        .bind(&cal.id)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -965,10 +1158,19 @@ async fn mark_external(
 /// Makes the chosen calendar hold exactly the account's active bookings (those not yet over),
 /// as far as they are not waiting for the counsellor's decision. A write the server refuses
 /// (a status, not a lost connection) does not stop the others: the refusals are returned.
-async fn reconcile(state: &AppState, d: &mut Dav, acc: &AccountRow, now: i64) -> Result<Vec<SyncError>, SyncError> {
+async fn reconcile(
+    state: &AppState,
+    d: &mut Dav,
+    acc: &AccountRow,
+    now: i64,
+) -> Result<Vec<SyncError>, SyncError> {
     let mut refused = Vec::new();
     let write_cal = match &acc.write_calendar_id {
-        Some(id) => calendars_of(state, &acc.id).await?.into_iter().find(|c| &c.id == id).map(|c| c.url),
+        Some(id) => calendars_of(state, &acc.id)
+            .await?
+            .into_iter()
+            .find(|c| &c.id == id)
+            .map(|c| c.url),
         None => None,
     };
     let write_key = write_cal.as_deref().map(|u| url_key(state, u));
@@ -985,7 +1187,8 @@ async fn reconcile(state: &AppState, d: &mut Dav, acc: &AccountRow, now: i64) ->
     .fetch_all(&state.db)
     .await
     ?;
-    let by_booking: HashMap<&str, &EventRow> = events.iter().map(|e| (e.booking_id.as_str(), e)).collect();
+    let by_booking: HashMap<&str, &EventRow> =
+        events.iter().map(|e| (e.booking_id.as_str(), e)).collect();
     let mut host_types = None;
     for b in &bookings {
         let ev = by_booking.get(b.row.id.as_str()).copied();
@@ -999,10 +1202,14 @@ async fn reconcile(state: &AppState, d: &mut Dav, acc: &AccountRow, now: i64) ->
                         continue;
                     }
                 }
-                sqlx::query("DELETE FROM caldav_events WHERE id = $1").bind(&e.id).execute(&state.db).await?;
+                sqlx::query("DELETE FROM caldav_events WHERE id = $1")
+                    .bind(&e.id)
+                    .execute(&state.db)
+                    .await?;
                 if want {
                     if let Some(cal) = &write_cal {
-                        if let Err(err) = put_new(state, d, acc, &mut host_types, b, cal, now).await {
+                        if let Err(err) = put_new(state, d, acc, &mut host_types, b, cal, now).await
+                        {
                             refused.push(refusal(err)?);
                         }
                     }
@@ -1039,7 +1246,13 @@ fn refusal(e: SyncError) -> Result<SyncError, SyncError> {
 
 type HostTypes = Option<(store::Host, Vec<store::TypeRow>)>;
 
-async fn body_of(state: &AppState, acc: &AccountRow, cache: &mut HostTypes, b: &BookingWithVersion, now: i64) -> Result<String, AppError> {
+async fn body_of(
+    state: &AppState,
+    acc: &AccountRow,
+    cache: &mut HostTypes,
+    b: &BookingWithVersion,
+    now: i64,
+) -> Result<String, AppError> {
     if cache.is_none() {
         let host = store::host_by_id(&state.db, &acc.counsellor_id).await?;
         let types = store::types_visible_to(&state.db, &acc.counsellor_id).await?;
@@ -1062,14 +1275,32 @@ async fn put_new(
     now: i64,
 ) -> Result<(), SyncError> {
     let cal = Url::parse(cal_url).map_err(|_| SyncError::Answer("bad calendar URL".into()))?;
-    let href = cal.join(&format!("{}.ics", b.row.id)).map_err(|_| SyncError::Answer("bad calendar URL".into()))?;
+    let href = cal
+        .join(&format!("{}.ics", b.row.id))
+        .map_err(|_| SyncError::Answer("bad calendar URL".into()))?;
     let body = body_of(state, acc, cache, b, now).await?;
-    let mut r = d.send("PUT", &href, None, Some(body.clone()), &[("If-None-Match", "*")]).await?;
+    let mut r = d
+        .send(
+            "PUT",
+            &href,
+            None,
+            Some(body.clone()),
+            &[("If-None-Match", "*")],
+        )
+        .await?;
     if r.status == 412 {
         // Already there (written before, but not recorded): ours by name; replace it.
         let g = d.send("GET", &href, None, None, &[]).await?;
         let etag = g.etag.unwrap_or_default();
-        r = d.send("PUT", &href, None, Some(body), &[("If-Match", etag.as_str())]).await?;
+        r = d
+            .send(
+                "PUT",
+                &href,
+                None,
+                Some(body),
+                &[("If-Match", etag.as_str())],
+            )
+            .await?;
     }
     if !(200..300).contains(&r.status) {
         return Err(SyncError::Status(r.status, "PUT"));
@@ -1112,14 +1343,34 @@ async fn put_existing(
         (_, Some(etag)) => ("If-Match", etag.clone()),
         (_, None) => ("If-Match", "*".to_owned()),
     };
-    let mut r = d.send("PUT", &href, None, Some(body.clone()), &[(cond.0, cond.1.as_str())]).await?;
+    let mut r = d
+        .send(
+            "PUT",
+            &href,
+            None,
+            Some(body.clone()),
+            &[(cond.0, cond.1.as_str())],
+        )
+        .await?;
     if r.status == 412 {
         // Changed in the calendar since we last looked: this change of the booking wins
         // (the counsellor was shown the calendar's change, or it happened just now).
         let g = d.send("GET", &href, None, None, &[]).await?;
         r = match g.etag {
-            Some(etag) if g.status == 200 => d.send("PUT", &href, None, Some(body), &[("If-Match", etag.as_str())]).await?,
-            _ => d.send("PUT", &href, None, Some(body), &[("If-None-Match", "*")]).await?,
+            Some(etag) if g.status == 200 => {
+                d.send(
+                    "PUT",
+                    &href,
+                    None,
+                    Some(body),
+                    &[("If-Match", etag.as_str())],
+                )
+                .await?
+            }
+            _ => {
+                d.send("PUT", &href, None, Some(body), &[("If-None-Match", "*")])
+                    .await?
+            }
         };
     }
     if !(200..300).contains(&r.status) {
@@ -1145,14 +1396,18 @@ async fn put_existing(
 async fn delete_event(d: &mut Dav, e: &EventRow) -> Result<(), SyncError> {
     let href = Url::parse(&e.href).map_err(|_| SyncError::Answer("bad event URL".into()))?;
     let etag = e.etag.clone().unwrap_or_else(|| "*".into());
-    let mut r = d.send("DELETE", &href, None, None, &[("If-Match", etag.as_str())]).await?;
+    let mut r = d
+        .send("DELETE", &href, None, None, &[("If-Match", etag.as_str())])
+        .await?;
     if r.status == 412 {
         let g = d.send("GET", &href, None, None, &[]).await?;
         if g.status == 404 || g.status == 410 {
             return Ok(());
         }
         let etag = g.etag.unwrap_or_else(|| "*".into());
-        r = d.send("DELETE", &href, None, None, &[("If-Match", etag.as_str())]).await?;
+        r = d
+            .send("DELETE", &href, None, None, &[("If-Match", etag.as_str())])
+            .await?;
     }
     if (200..300).contains(&r.status) || r.status == 404 || r.status == 410 {
         Ok(())
@@ -1165,22 +1420,32 @@ async fn delete_event(d: &mut Dav, e: &EventRow) -> Result<(), SyncError> {
 // Driving
 
 /// One sync of an account at a time (the worker and "sync now" may meet).
-static RUNNING: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
+static RUNNING: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
 
 fn lock_of(id: &str) -> Arc<tokio::sync::Mutex<()>> {
-    let mut map = RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut map = RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     map.entry(id.to_owned()).or_default().clone()
 }
 
 /// Syncs an account: writes pending bookings, then (unless `writes_only`) refreshes the list
 /// of calendars and reads those that block or hold our bookings. Records the outcome.
-async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: bool) -> Result<(), AppError> {
+async fn sync_account(
+    state: &AppState,
+    acc_id: &str,
+    now: i64,
+    writes_only: bool,
+) -> Result<(), AppError> {
     let lock = lock_of(acc_id);
     let _guard = lock.lock().await;
-    let Some(acc) = sqlx::query_as::<_, AccountRow>(&format!("SELECT {ACCOUNT_COLUMNS} FROM caldav_accounts WHERE id = $1"))
-        .bind(acc_id)
-        .fetch_optional(&state.db)
-        .await?
+    let Some(acc) = sqlx::query_as::<_, AccountRow>(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM caldav_accounts WHERE id = $1"
+    ))
+    .bind(acc_id)
+    .fetch_optional(&state.db)
+    .await?
     else {
         return Ok(());
     };
@@ -1200,21 +1465,26 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
         if writes_only {
             return refused();
         }
-        let home = Url::parse(&acc.home(state)?).map_err(|_| SyncError::Answer("bad home URL".into()))?;
+        let home =
+            Url::parse(&acc.home(state)?).map_err(|_| SyncError::Answer("bad home URL".into()))?;
         let (_, found) = list_calendars(d, &home).await?;
         store_calendars(state, &acc.id, &found).await?;
-        let acc = sqlx::query_as::<_, AccountRow>(&format!("SELECT {ACCOUNT_COLUMNS} FROM caldav_accounts WHERE id = $1"))
-            .bind(&acc.id)
-            .fetch_one(&state.db)
-            .await
-            ?;
+        let acc = sqlx::query_as::<_, AccountRow>(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM caldav_accounts WHERE id = $1"
+        ))
+        .bind(&acc.id)
+        .fetch_one(&state.db)
+        .await?;
         for cal in calendars_of(state, &acc.id).await? {
             let is_write = acc.write_calendar_id.as_deref() == Some(cal.id.as_str());
             if cal.blocks != 0 || is_write {
                 sync_calendar(state, d, &acc, &cal, now, &mut notes).await?;
             } else {
                 // Not chosen (any more): it blocks nothing.
-                sqlx::query("DELETE FROM caldav_busy WHERE calendar_id = $1").bind(&cal.id).execute(&state.db).await?;
+                sqlx::query("DELETE FROM caldav_busy WHERE calendar_id = $1")
+                    .bind(&cal.id)
+                    .execute(&state.db)
+                    .await?;
             }
         }
         refused()
@@ -1224,7 +1494,10 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
         Ok(()) => {
             if writes_only {
                 if acc.last_error.is_some() {
-                    sqlx::query("UPDATE caldav_accounts SET last_error = NULL WHERE id = $1").bind(&acc.id).execute(&state.db).await?;
+                    sqlx::query("UPDATE caldav_accounts SET last_error = NULL WHERE id = $1")
+                        .bind(&acc.id)
+                        .execute(&state.db)
+                        .await?;
                 }
                 return Ok(());
             }
@@ -1265,7 +1538,12 @@ async fn sync_account(state: &AppState, acc_id: &str, now: i64, writes_only: boo
 
 /// [`sync_account`] on its own task, so a client that goes away (a reload) does not cancel a
 /// sync halfway; the caller still waits for it.
-async fn sync_detached(state: &AppState, acc_id: &str, now: i64, writes_only: bool) -> Result<(), AppError> {
+async fn sync_detached(
+    state: &AppState,
+    acc_id: &str,
+    now: i64,
+    writes_only: bool,
+) -> Result<(), AppError> {
     let (state, acc_id) = (state.clone(), acc_id.to_owned());
     tokio::spawn(async move { sync_account(&state, &acc_id, now, writes_only).await })
         .await
@@ -1274,11 +1552,12 @@ async fn sync_detached(state: &AppState, acc_id: &str, now: i64, writes_only: bo
 
 /// Syncs every account that is due at `now`, and writes pending bookings of the healthy ones.
 pub async fn sync_due(state: &AppState, now: i64) -> Result<usize, AppError> {
-    let due: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM caldav_accounts WHERE next_sync_at <= $1 ORDER BY next_sync_at LIMIT 50")
-            .bind(now)
-            .fetch_all(&state.db)
-            .await?;
+    let due: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM caldav_accounts WHERE next_sync_at <= $1 ORDER BY next_sync_at LIMIT 50",
+    )
+    .bind(now)
+    .fetch_all(&state.db)
+    .await?;
     for id in &due {
         sync_account(state, id, now, false).await?;
     }
@@ -1381,10 +1660,11 @@ pub struct Account {
 async fn view(state: &AppState, a: AccountRow) -> Result<Account, AppError> {
     let mut calendars = Vec::new();
     for c in calendars_of(state, &a.id).await? {
-        let busy_count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM caldav_busy WHERE calendar_id = $1")
-            .bind(&c.id)
-            .fetch_one(&state.db)
-            .await?;
+        let busy_count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM caldav_busy WHERE calendar_id = $1")
+                .bind(&c.id)
+                .fetch_one(&state.db)
+                .await?;
         calendars.push(CalendarView {
             id: c.id,
             name: c.name,
@@ -1490,7 +1770,10 @@ fn check_text(field: &str, v: &str, max: usize) -> Result<(), AppError> {
         return Err(AppError::invalid(field, "is required"));
     }
     if v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(AppError::invalid(field, format!("must be at most {max} characters without control characters")));
+        return Err(AppError::invalid(
+            field,
+            format!("must be at most {max} characters without control characters"),
+        ));
     }
     Ok(())
 }
@@ -1501,7 +1784,10 @@ fn check_text(field: &str, v: &str, max: usize) -> Result<(), AppError> {
         (status = 200, description = "Accounts", body = [Account]),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
-pub async fn list(State(state): State<AppState>, me: Counsellor) -> Result<Json<Vec<Account>>, AppError> {
+pub async fn list(
+    State(state): State<AppState>,
+    me: Counsellor,
+) -> Result<Json<Vec<Account>>, AppError> {
     let rows = sqlx::query_as::<_, AccountRow>(&format!(
         "SELECT {ACCOUNT_COLUMNS} FROM caldav_accounts WHERE counsellor_id = $1 ORDER BY created_at"
     ))
@@ -1534,20 +1820,36 @@ pub async fn add(
     check_text("username", &req.username, MAX_SECRET)?;
     check_text("password", &req.password, MAX_SECRET)?;
     let host = url.host_str().unwrap_or_default().to_owned();
-    let label = req.label.as_deref().map(str::trim).filter(|l| !l.is_empty()).unwrap_or(&host).to_owned();
+    let label = req
+        .label
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .unwrap_or(&host)
+        .to_owned();
     check_text("label", &label, 100)?;
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM caldav_accounts WHERE counsellor_id = $1")
-        .bind(&me.id)
-        .fetch_one(&state.db)
-        .await?;
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM caldav_accounts WHERE counsellor_id = $1")
+            .bind(&me.id)
+            .fetch_one(&state.db)
+            .await?;
     if count >= MAX_ACCOUNTS {
-        return Err(AppError::Conflict(format!("at most {MAX_ACCOUNTS} calendar accounts")));
+        return Err(AppError::Conflict(format!(
+            "at most {MAX_ACCOUNTS} calendar accounts"
+        )));
     }
-    let secret = Secret { url: url.to_string(), username: req.username.clone(), password: req.password.clone() };
-    let mut d = Dav::new(&secret, Reach::of(&state), &state.config.trust).map_err(|e| AppError::invalid("url", e.to_string()))?;
+    let secret = Secret {
+        url: url.to_string(),
+        username: req.username.clone(),
+        password: req.password.clone(),
+    };
+    let mut d = Dav::new(&secret, Reach::of(&state), &state.config.trust)
+        .map_err(|e| AppError::invalid("url", e.to_string()))?;
     let (home, found) = match discover(&mut d, &url).await {
         Ok(x) => x,
-        Err(SyncError::Auth) => return Err(AppError::invalid("password", SyncError::Auth.to_string())),
+        Err(SyncError::Auth) => {
+            return Err(AppError::invalid("password", SyncError::Auth.to_string()))
+        }
         Err(SyncError::Internal(e)) => return Err(e),
         Err(e) => return Err(AppError::invalid("url", e.to_string())),
     };
@@ -1574,7 +1876,10 @@ pub async fn add(
     store_calendars(&state, &id, &found).await?;
     tracing::info!(counsellor_id = %me.id, account_id = %id, calendars = found.len(), "CalDAV account connected");
     sync_detached(&state, &id, now, false).await?;
-    Ok((StatusCode::CREATED, Json(view(&state, own(&state, &me, &id).await?).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&state, own(&state, &me, &id).await?).await?),
+    ))
 }
 
 /// A calendar's choice.
@@ -1635,22 +1940,43 @@ pub async fn change(
     }
     if let Some(Some(w)) = &req.write_calendar_id {
         match cals.iter().find(|c| &c.id == w) {
-            None => return Err(AppError::invalid("write_calendar_id", "not a calendar of this account")),
-            Some(c) if c.can_write == 0 => return Err(AppError::invalid("write_calendar_id", "this calendar is read-only")),
+            None => {
+                return Err(AppError::invalid(
+                    "write_calendar_id",
+                    "not a calendar of this account",
+                ))
+            }
+            Some(c) if c.can_write == 0 => {
+                return Err(AppError::invalid(
+                    "write_calendar_id",
+                    "this calendar is read-only",
+                ))
+            }
             Some(_) => {}
         }
     }
     if let Some(list) = &req.calendars {
         if let Some(bad) = list.iter().find(|c| !cals.iter().any(|k| k.id == c.id)) {
-            return Err(AppError::invalid("calendars", format!("{} is not a calendar of this account", bad.id)));
+            return Err(AppError::invalid(
+                "calendars",
+                format!("{} is not a calendar of this account", bad.id),
+            ));
         }
     }
     let mut tx = state.db.begin().await?;
     if let Some(label) = &req.label {
-        sqlx::query("UPDATE caldav_accounts SET label = $1 WHERE id = $2").bind(label.trim()).bind(&id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE caldav_accounts SET label = $1 WHERE id = $2")
+            .bind(label.trim())
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
     }
     if let Some(w) = &req.write_calendar_id {
-        sqlx::query("UPDATE caldav_accounts SET write_calendar_id = $1 WHERE id = $2").bind(w).bind(&id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE caldav_accounts SET write_calendar_id = $1 WHERE id = $2")
+            .bind(w)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
     }
     if let Some(details) = req.client_details {
         if details != (acc.client_details != 0) {
@@ -1687,7 +2013,11 @@ pub async fn change(
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
-pub async fn sync_now(State(state): State<AppState>, me: Counsellor, Path(id): Path<String>) -> Result<Json<Account>, AppError> {
+pub async fn sync_now(
+    State(state): State<AppState>,
+    me: Counsellor,
+    Path(id): Path<String>,
+) -> Result<Json<Account>, AppError> {
     own(&state, &me, &id).await?;
     sync_detached(&state, &id, now_ms(), false).await?;
     Ok(Json(view(&state, own(&state, &me, &id).await?).await?))
@@ -1701,17 +2031,34 @@ pub async fn sync_now(State(state): State<AppState>, me: Counsellor, Path(id): P
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
-pub async fn remove(State(state): State<AppState>, me: Counsellor, Path(id): Path<String>) -> Result<StatusCode, AppError> {
+pub async fn remove(
+    State(state): State<AppState>,
+    me: Counsellor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
     own(&state, &me, &id).await?;
     let lock = lock_of(&id);
     let _guard = lock.lock().await;
     let mut tx = state.db.begin().await?;
-    for table in ["caldav_events WHERE account_id", "caldav_busy WHERE calendar_id IN (SELECT id FROM caldav_calendars WHERE account_id", "caldav_items WHERE calendar_id IN (SELECT id FROM caldav_calendars WHERE account_id"] {
+    for table in [
+        "caldav_events WHERE account_id",
+        "caldav_busy WHERE calendar_id IN (SELECT id FROM caldav_calendars WHERE account_id",
+        "caldav_items WHERE calendar_id IN (SELECT id FROM caldav_calendars WHERE account_id",
+    ] {
         let close = if table.contains("IN (") { ")" } else { "" };
-        sqlx::query(&format!("DELETE FROM {table} = $1{close}")).bind(&id).execute(&mut *tx).await?;
+        sqlx::query(&format!("DELETE FROM {table} = $1{close}"))
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
     }
-    sqlx::query("DELETE FROM caldav_calendars WHERE account_id = $1").bind(&id).execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM caldav_accounts WHERE id = $1").bind(&id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM caldav_calendars WHERE account_id = $1")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM caldav_accounts WHERE id = $1")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     tracing::info!(counsellor_id = %me.id, account_id = %id, "CalDAV account disconnected");
     Ok(StatusCode::NO_CONTENT)
@@ -1748,7 +2095,11 @@ pub async fn resolve(
         "keep" => "UPDATE caldav_events SET kept = 1 WHERE id = $1 AND account_id = $2 AND external IS NOT NULL",
         _ => return Err(AppError::invalid("action", "must be `restore` or `keep`")),
     };
-    let done = sqlx::query(sql).bind(&change_id).bind(&id).execute(&state.db).await?;
+    let done = sqlx::query(sql)
+        .bind(&change_id)
+        .bind(&id)
+        .execute(&state.db)
+        .await?;
     if done.rows_affected() == 0 {
         return Err(AppError::NotFound);
     }
@@ -1773,7 +2124,12 @@ mod tests {
     #[test]
     fn only_event_calendars_that_can_be_read_are_offered() {
         let home = Url::parse("https://cal.example/alice/").unwrap();
-        let mut e = Entry { href: "/alice/work/".into(), calendar: true, collection: true, ..Default::default() };
+        let mut e = Entry {
+            href: "/alice/work/".into(),
+            calendar: true,
+            collection: true,
+            ..Default::default()
+        };
         let f = found_of(&home, &e).unwrap();
         assert_eq!(f.url.as_str(), "https://cal.example/alice/work/");
         assert_eq!(f.name, "work");
@@ -1781,7 +2137,11 @@ mod tests {
         e.components = vec!["VTODO".into()];
         assert!(found_of(&home, &e).is_none());
         e.components = vec!["VEVENT".into()];
-        e.privileges = Some(dav::Privileges { read: false, write: false, read_free_busy: true });
+        e.privileges = Some(dav::Privileges {
+            read: false,
+            write: false,
+            read_free_busy: true,
+        });
         let f = found_of(&home, &e).unwrap();
         assert!(!f.can_read && f.free_busy);
         e.privileges = Some(dav::Privileges::default());

@@ -100,7 +100,10 @@ async fn feed_of(state: &AppState, me: &Counsellor) -> Result<Option<Feed>, AppE
         (status = 404, description = "`not_found`: no feed yet", body = ErrorBody),
     ))]
 pub async fn get(State(state): State<AppState>, me: Counsellor) -> Result<Json<Feed>, AppError> {
-    feed_of(&state, &me).await?.map(Json).ok_or(AppError::NotFound)
+    feed_of(&state, &me)
+        .await?
+        .map(Json)
+        .ok_or(AppError::NotFound)
 }
 
 /// Makes a new feed URL; an existing one stops working at once.
@@ -136,7 +139,9 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     tracing::info!(counsellor_id = %me.id, client_details = req.client_details, "calendar feed created");
-    let feed = feed_of(&state, &me).await?.ok_or_else(|| AppError::Internal("feed vanished".into()))?;
+    let feed = feed_of(&state, &me)
+        .await?
+        .ok_or_else(|| AppError::Internal("feed vanished".into()))?;
     Ok((StatusCode::CREATED, Json(feed)))
 }
 
@@ -162,16 +167,25 @@ pub async fn revoke(State(state): State<AppState>, me: Counsellor) -> Result<Sta
         (status = 200, description = "The counsellor's bookings from 30 days ago on", content_type = "text/calendar", body = String),
         (status = 404, description = "`not_found`: unknown or revoked feed", body = ErrorBody),
     ))]
-pub async fn calendar(State(state): State<AppState>, Path(token): Path<String>) -> Result<Response, AppError> {
+pub async fn calendar(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
     let token = token.strip_suffix(".ics").unwrap_or(&token);
-    if token.is_empty() || token.len() > 128 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if token.is_empty()
+        || token.len() > 128
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(AppError::NotFound);
     }
-    let row: Option<(String, i64)> =
-        sqlx::query_as("SELECT counsellor_id, client_details FROM calendar_feeds WHERE token_hash = $1")
-            .bind(sha256_hex(token))
-            .fetch_optional(&state.db)
-            .await?;
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT counsellor_id, client_details FROM calendar_feeds WHERE token_hash = $1",
+    )
+    .bind(sha256_hex(token))
+    .fetch_optional(&state.db)
+    .await?;
     let Some((counsellor_id, details)) = row else {
         return Err(AppError::NotFound);
     };
@@ -206,8 +220,14 @@ pub async fn calendar(State(state): State<AppState>, Path(token): Path<String>) 
     let body = ics::feed(&name, host.tz, &events, now);
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/calendar; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     h.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("inline; filename=\"confidant.ics\""),
@@ -275,7 +295,9 @@ pub(crate) fn event_of(
         end: r.end(),
         summary,
         description,
-        location: t.and_then(|t| t.location.clone()).filter(|_| r.kind == "on_site"),
+        location: t
+            .and_then(|t| t.location.clone())
+            .filter(|_| r.kind == "on_site"),
         url: Some(dashboard),
         confirmed: r.status == "confirmed",
         modified: None,

@@ -39,7 +39,10 @@ pub struct Profile {
 /// The counsellor's booking profile.
 #[utoipa::path(get, path = "/api/booking/profile", tag = "booking-admin",
     responses((status = 200, description = "Profile", body = Profile), (status = 401, description = "`unauthorized`", body = ErrorBody)))]
-pub async fn get_profile(State(state): State<AppState>, me: Counsellor) -> Result<axum::Json<Profile>, AppError> {
+pub async fn get_profile(
+    State(state): State<AppState>,
+    me: Counsellor,
+) -> Result<axum::Json<Profile>, AppError> {
     let host = store::host_by_id(&state.db, &me.id).await?;
     Ok(axum::Json(Profile {
         slug: host.slug,
@@ -50,7 +53,8 @@ pub async fn get_profile(State(state): State<AppState>, me: Counsellor) -> Resul
 
 pub(crate) fn valid_slug(s: &str) -> bool {
     (3..=40).contains(&s.len())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -69,25 +73,35 @@ pub async fn put_profile(
     me: Counsellor,
     Json(p): Json<Profile>,
 ) -> Result<axum::Json<Profile>, AppError> {
-    let slug = p.slug.map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty());
+    let slug = p
+        .slug
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty());
     if let Some(s) = &slug {
         if !valid_slug(s) {
-            return Err(AppError::invalid("slug", "must be 3 to 40 characters of a-z, 0-9 and -"));
+            return Err(AppError::invalid(
+                "slug",
+                "must be 3 to 40 characters of a-z, 0-9 and -",
+            ));
         }
     }
     if p.time_zone.parse::<chrono_tz::Tz>().is_err() {
-        return Err(AppError::invalid("time_zone", "must be an IANA time zone such as Europe/Berlin"));
+        return Err(AppError::invalid(
+            "time_zone",
+            "must be an IANA time zone such as Europe/Berlin",
+        ));
     }
     if p.lang != "de" && p.lang != "en" {
         return Err(AppError::invalid("lang", "must be de or en"));
     }
-    let result = sqlx::query("UPDATE counsellors SET slug = $1, time_zone = $2, lang = $3 WHERE id = $4")
-        .bind(slug.as_deref())
-        .bind(&p.time_zone)
-        .bind(&p.lang)
-        .bind(&me.id)
-        .execute(&state.db)
-        .await;
+    let result =
+        sqlx::query("UPDATE counsellors SET slug = $1, time_zone = $2, lang = $3 WHERE id = $4")
+            .bind(slug.as_deref())
+            .bind(&p.time_zone)
+            .bind(&p.lang)
+            .bind(&me.id)
+            .execute(&state.db)
+            .await;
     match result {
         Ok(_) => {}
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -169,7 +183,10 @@ fn hm(min: i64) -> String {
 /// The counsellor's availability.
 #[utoipa::path(get, path = "/api/booking/availability", tag = "booking-admin",
     responses((status = 200, description = "Availability", body = AvailabilityBody), (status = 401, description = "`unauthorized`", body = ErrorBody)))]
-pub async fn get_availability(State(state): State<AppState>, me: Counsellor) -> Result<axum::Json<AvailabilityBody>, AppError> {
+pub async fn get_availability(
+    State(state): State<AppState>,
+    me: Counsellor,
+) -> Result<axum::Json<AvailabilityBody>, AppError> {
     let host = store::host_by_id(&state.db, &me.id).await?;
     let av = store::availability_of(&state.db, &host).await?;
     Ok(axum::Json(AvailabilityBody {
@@ -219,8 +236,17 @@ pub async fn put_availability(
         let day = WEEKDAYS
             .iter()
             .position(|d| *d == w.weekday)
-            .ok_or_else(|| AppError::invalid("weekly", "weekday must be mon, tue, wed, thu, fri, sat or sun"))?;
-        weekly.push((day as i64, parse_hm("weekly", &w.start)?, parse_hm("weekly", &w.end)?));
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "weekly",
+                    "weekday must be mon, tue, wed, thu, fri, sat or sun",
+                )
+            })?;
+        weekly.push((
+            day as i64,
+            parse_hm("weekly", &w.start)?,
+            parse_hm("weekly", &w.end)?,
+        ));
     }
     let mut overrides = Vec::new();
     for o in &body.overrides {
@@ -228,7 +254,10 @@ pub async fn put_availability(
             .map_err(|_| AppError::invalid("overrides", "dates are YYYY-MM-DD"))?;
         let mut hours = Vec::new();
         for h in &o.hours {
-            hours.push((parse_hm("overrides", &h.start)?, parse_hm("overrides", &h.end)?));
+            hours.push((
+                parse_hm("overrides", &h.start)?,
+                parse_hm("overrides", &h.end)?,
+            ));
         }
         overrides.push((date, hours));
     }
@@ -246,7 +275,10 @@ pub async fn put_availability(
             .iter()
             .map(|(date, hours)| DateOverride {
                 date: *date,
-                intervals: hours.iter().map(|(s, e)| (time_of(*s), time_of(*e))).collect(),
+                intervals: hours
+                    .iter()
+                    .map(|(s, e)| (time_of(*s), time_of(*e)))
+                    .collect(),
             })
             .collect(),
     };
@@ -361,15 +393,26 @@ impl TypeBody {
     fn check(&self) -> Result<(), AppError> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(AppError::invalid("name", "must be 1 to 100 characters without control characters"));
+            return Err(AppError::invalid(
+                "name",
+                "must be 1 to 100 characters without control characters",
+            ));
         }
         if let Some(l) = &self.location {
             if l.chars().count() > 500 {
-                return Err(AppError::invalid("location", "must be at most 500 characters"));
+                return Err(AppError::invalid(
+                    "location",
+                    "must be at most 500 characters",
+                ));
             }
         }
-        if self.kind == AppointmentKind::OnSite && self.location.as_deref().is_none_or(|l| l.trim().is_empty()) {
-            return Err(AppError::invalid("location", "is required for on-site appointments"));
+        if self.kind == AppointmentKind::OnSite
+            && self.location.as_deref().is_none_or(|l| l.trim().is_empty())
+        {
+            return Err(AppError::invalid(
+                "location",
+                "is required for on-site appointments",
+            ));
         }
         AppointmentType {
             duration_min: self.duration_min,
@@ -389,9 +432,16 @@ impl TypeBody {
 /// Own appointment types.
 #[utoipa::path(get, path = "/api/booking/types", tag = "booking-admin",
     responses((status = 200, description = "Types", body = Vec<TypeBody>), (status = 401, description = "`unauthorized`", body = ErrorBody)))]
-pub async fn list_types(State(state): State<AppState>, me: Counsellor) -> Result<axum::Json<Vec<TypeBody>>, AppError> {
+pub async fn list_types(
+    State(state): State<AppState>,
+    me: Counsellor,
+) -> Result<axum::Json<Vec<TypeBody>>, AppError> {
     Ok(axum::Json(
-        store::types_of(&state.db, &me.id, false).await?.into_iter().map(TypeBody::of).collect(),
+        store::types_of(&state.db, &me.id, false)
+            .await?
+            .into_iter()
+            .map(TypeBody::of)
+            .collect(),
     ))
 }
 
@@ -485,7 +535,9 @@ pub async fn update_type(
     .bind(&id)
     .execute(&state.db)
     .await?;
-    Ok(axum::Json(TypeBody::of(store::type_of(&state.db, &me.id, &id).await?)))
+    Ok(axum::Json(TypeBody::of(
+        store::type_of(&state.db, &me.id, &id).await?,
+    )))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -578,7 +630,10 @@ pub async fn list_bookings(
         None => from + Duration::days(60),
     };
     if to <= from || to - from > Duration::days(400) {
-        return Err(AppError::invalid("to", "must be after from and at most 400 days later"));
+        return Err(AppError::invalid(
+            "to",
+            "must be after from and at most 400 days later",
+        ));
     }
     let rows = sqlx::query_as::<_, BookingRow>(&format!(
         "SELECT {} FROM bookings WHERE counsellor_id = $1 AND starts_at < $2 AND ends_at > $3 ORDER BY starts_at",
@@ -590,7 +645,13 @@ pub async fn list_bookings(
     .fetch_all(&state.db)
     .await?;
     let types = store::types_visible_to(&state.db, &me.id).await?;
-    let name_of = |id: &str| types.iter().find(|t| t.id == id).map(|t| t.name.clone()).unwrap_or_default();
+    let name_of = |id: &str| {
+        types
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.name.clone())
+            .unwrap_or_default()
+    };
     rows.iter()
         .map(|r| view(&state, r, &name_of(&r.type_id)))
         .collect::<Result<Vec<_>, _>>()
@@ -605,7 +666,10 @@ async fn own_booking(state: &AppState, me: &Counsellor, id: &str) -> Result<Book
     Ok(row)
 }
 
-async fn context_parts(state: &AppState, row: &BookingRow) -> Result<(Host, store::TypeRow, store::ClientDetails, Option<String>), AppError> {
+async fn context_parts(
+    state: &AppState,
+    row: &BookingRow,
+) -> Result<(Host, store::TypeRow, store::ClientDetails, Option<String>), AppError> {
     let host = store::host_by_id(&state.db, &row.counsellor_id).await?;
     let t = store::type_of(&state.db, &host.id, &row.type_id).await?;
     let client = row.client(state)?;
@@ -636,11 +700,27 @@ pub async fn confirm(
         .await?
         .rows_affected();
     if changed != 1 {
-        return Err(AppError::Conflict("only a pending booking can be confirmed".into()));
+        return Err(AppError::Conflict(
+            "only a pending booking can be confirmed".into(),
+        ));
     }
-    let row = BookingRow { status: "confirmed".into(), ..row };
+    let row = BookingRow {
+        status: "confirmed".into(),
+        ..row
+    };
     let (host, t, client, join_url) = context_parts(&state, &row).await?;
-    notify::confirmed(&mut tx, &state, &Ctx { row: &row, client: &client, host: &host, kind: &t, join_url }).await?;
+    notify::confirmed(
+        &mut tx,
+        &state,
+        &Ctx {
+            row: &row,
+            client: &client,
+            host: &host,
+            kind: &t,
+            join_url,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(axum::Json(view(&state, &row, &t.name)?))
 }
@@ -673,7 +753,9 @@ pub async fn decline(
     let reason = reason_of(&body.reason)?;
     let row = own_booking(&state, &me, &id).await?;
     if row.status != "pending" {
-        return Err(AppError::Conflict("only a pending booking can be declined".into()));
+        return Err(AppError::Conflict(
+            "only a pending booking can be declined".into(),
+        ));
     }
     let row = end_booking(&state, row, "declined", "counsellor", reason).await?;
     let t = store::type_of(&state.db, &me.id, &row.type_id).await?;
@@ -711,9 +793,18 @@ pub async fn cancel_booking(
     reason: Option<String>,
 ) -> Result<BookingRow, AppError> {
     if !row.is_active() {
-        return Err(AppError::Conflict("this booking is already cancelled or declined".into()));
+        return Err(AppError::Conflict(
+            "this booking is already cancelled or declined".into(),
+        ));
     }
-    end_booking(state, row, "cancelled", if by_client { "client" } else { "counsellor" }, reason).await
+    end_booking(
+        state,
+        row,
+        "cancelled",
+        if by_client { "client" } else { "counsellor" },
+        reason,
+    )
+    .await
 }
 
 async fn end_booking(
@@ -724,9 +815,12 @@ async fn end_booking(
     reason: Option<String>,
 ) -> Result<BookingRow, AppError> {
     let was_confirmed = row.status == "confirmed";
-    let sealed_reason = reason
-        .as_ref()
-        .map(|r| state.keys.booking.seal(r.as_bytes(), format!("{}/reason", row.id).as_bytes()));
+    let sealed_reason = reason.as_ref().map(|r| {
+        state
+            .keys
+            .booking
+            .seal(r.as_bytes(), format!("{}/reason", row.id).as_bytes())
+    });
     let mut tx = state.db.begin().await?;
     let changed = sqlx::query(
         "UPDATE bookings SET status = $1, active = 0, cancelled_by = $2, cancel_reason_sealed = $3,
@@ -760,7 +854,13 @@ async fn end_booking(
         ..row
     };
     let (host, t, client, join_url) = context_parts(state, &row).await?;
-    let ctx = Ctx { row: &row, client: &client, host: &host, kind: &t, join_url };
+    let ctx = Ctx {
+        row: &row,
+        client: &client,
+        host: &host,
+        kind: &t,
+        join_url,
+    };
     if status == "declined" {
         notify::declined(&mut tx, state, &ctx, reason).await?;
     } else {
@@ -809,7 +909,12 @@ pub async fn notify_contact(
     notify::to_host(conn, state, host, MailKind::ContactMessage, &d).await
 }
 
-pub(super) fn host_mail_data(state: &AppState, host: &Host, name: &str, message: Option<String>) -> MailData {
+pub(super) fn host_mail_data(
+    state: &AppState,
+    host: &Host,
+    name: &str,
+    message: Option<String>,
+) -> MailData {
     let now = Utc::now();
     MailData {
         client_name: name.to_owned(),
@@ -834,7 +939,10 @@ pub(super) fn host_mail_data(state: &AppState, host: &Host, name: &str, message:
 /// Contact messages to the counsellor, newest first.
 #[utoipa::path(get, path = "/api/booking/messages", tag = "booking-admin",
     responses((status = 200, description = "Messages", body = Vec<ContactView>), (status = 401, description = "`unauthorized`", body = ErrorBody)))]
-pub async fn list_messages(State(state): State<AppState>, me: Counsellor) -> Result<axum::Json<Vec<ContactView>>, AppError> {
+pub async fn list_messages(
+    State(state): State<AppState>,
+    me: Counsellor,
+) -> Result<axum::Json<Vec<ContactView>>, AppError> {
     let rows: Vec<(String, Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
         "SELECT id, sealed, created_at, answered_at FROM contact_messages WHERE counsellor_id = $1 ORDER BY created_at DESC LIMIT 500",
     )
@@ -843,8 +951,9 @@ pub async fn list_messages(State(state): State<AppState>, me: Counsellor) -> Res
     .await?;
     let mut out = Vec::new();
     for (id, sealed, created, answered) in rows {
-        let doc: ContactDoc = serde_json::from_slice(&state.keys.contact.open(&sealed, id.as_bytes())?)
-            .map_err(|e| AppError::Internal(format!("contact message: {e}")))?;
+        let doc: ContactDoc =
+            serde_json::from_slice(&state.keys.contact.open(&sealed, id.as_bytes())?)
+                .map_err(|e| AppError::Internal(format!("contact message: {e}")))?;
         out.push(ContactView {
             id,
             name: doc.name,
@@ -900,20 +1009,26 @@ pub async fn reply(
     let m = render(MailKind::ContactReply, Lang::parse(&lang), &d);
     let to = lettre::message::Mailbox::new(
         Some(doc.name.clone()),
-        doc.email.parse().map_err(|_| AppError::Internal("stored address".into()))?,
+        doc.email
+            .parse()
+            .map_err(|_| AppError::Internal("stored address".into()))?,
     );
     let mut tx = state.db.begin().await?;
-    enqueue(&mut tx, &state, &OutgoingMail {
-        kind: "contact_reply",
-        booking_id: None,
-        to,
-        reply_to: None,
-        subject: m.subject,
-        text: m.text,
-        html: m.html,
-        ics: None,
-        due_at: now_ms(),
-    })
+    enqueue(
+        &mut tx,
+        &state,
+        &OutgoingMail {
+            kind: "contact_reply",
+            booking_id: None,
+            to,
+            reply_to: None,
+            subject: m.subject,
+            text: m.text,
+            html: m.html,
+            ics: None,
+            due_at: now_ms(),
+        },
+    )
     .await?;
     sqlx::query("UPDATE contact_messages SET answered_at = $1 WHERE id = $2")
         .bind(now_ms())

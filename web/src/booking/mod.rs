@@ -51,7 +51,14 @@ pub fn consent_sha256(lang: &str) -> String {
 pub async fn ensure_consent_texts(db: &crate::db::Db) -> Result<(), AppError> {
     let mut conn = db.acquire().await?;
     for lang in ["de", "en"] {
-        store::record_consent(&mut conn, CONSENT_VERSION, lang, consent_text(lang), &consent_sha256(lang)).await?;
+        store::record_consent(
+            &mut conn,
+            CONSENT_VERSION,
+            lang,
+            consent_text(lang),
+            &consent_sha256(lang),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -94,7 +101,9 @@ pub fn core_error(e: confidant_booking::Error) -> AppError {
 pub fn parse_time(field: &str, s: &str) -> Result<DateTime<Utc>, AppError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| AppError::invalid(field, "must be an RFC 3339 time, e.g. 2026-12-07T09:00:00Z"))
+        .map_err(|_| {
+            AppError::invalid(field, "must be an RFC 3339 time, e.g. 2026-12-07T09:00:00Z")
+        })
 }
 
 /// Milliseconds as a time.

@@ -40,7 +40,10 @@ pub fn links(state: &AppState, row: &BookingRow) -> (String, String) {
     let subject = token_subject(row);
     let base = &state.config.public_url;
     (
-        format!("{base}/booking/cancel#{}", token::sign(key, Purpose::Cancel, &subject, expires)),
+        format!(
+            "{base}/booking/cancel#{}",
+            token::sign(key, Purpose::Cancel, &subject, expires)
+        ),
         format!(
             "{base}/booking/reschedule#{}",
             token::sign(key, Purpose::Reschedule, &subject, expires)
@@ -132,7 +135,11 @@ fn ics_event(state: &AppState, c: &Ctx<'_>, lang: Lang) -> Result<IcsEvent, AppE
         summary: format!("{what}: {} – {}", c.kind.name, c.host.name),
         description: confidant_booking::mail::when(lang, d.start, d.end, c.host.tz),
         location,
-        url: if d.kind == AppointmentKind::Video { c.join_url.clone() } else { None },
+        url: if d.kind == AppointmentKind::Video {
+            c.join_url.clone()
+        } else {
+            None
+        },
         organizer: (c.host.name.clone(), from.email.to_string()),
         attendee: (c.client.full_name(), c.client.email.clone()),
         stamp: chrono::Utc::now(),
@@ -162,7 +169,11 @@ async fn to_client(
             let ev = ics_event(state, c, lang)?;
             Some(IcsPart {
                 method,
-                body: if method == "CANCEL" { ics::cancel(&ev) } else { ics::request(&ev) },
+                body: if method == "CANCEL" {
+                    ics::cancel(&ev)
+                } else {
+                    ics::request(&ev)
+                },
             })
         }
         None => None,
@@ -274,19 +285,45 @@ async fn schedule_reminder(
 
 /// A new booking: the client's confirmation (or "awaiting confirmation"), the counsellor's
 /// notification, and the reminder.
-pub async fn created(conn: &mut sqlx::AnyConnection, state: &AppState, c: &Ctx<'_>) -> Result<(), AppError> {
+pub async fn created(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    c: &Ctx<'_>,
+) -> Result<(), AppError> {
     if c.row.status == "pending" {
         to_client(conn, state, c, MailKind::Pending, None, None, now_ms()).await?;
     } else {
-        to_client(conn, state, c, MailKind::Confirmation, None, Some("REQUEST"), now_ms()).await?;
+        to_client(
+            conn,
+            state,
+            c,
+            MailKind::Confirmation,
+            None,
+            Some("REQUEST"),
+            now_ms(),
+        )
+        .await?;
         schedule_reminder(conn, state, c).await?;
     }
     to_counsellor(conn, state, c, MailKind::CounsellorNew).await
 }
 
 /// The counsellor confirmed a pending booking.
-pub async fn confirmed(conn: &mut sqlx::AnyConnection, state: &AppState, c: &Ctx<'_>) -> Result<(), AppError> {
-    to_client(conn, state, c, MailKind::Confirmation, None, Some("REQUEST"), now_ms()).await?;
+pub async fn confirmed(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    c: &Ctx<'_>,
+) -> Result<(), AppError> {
+    to_client(
+        conn,
+        state,
+        c,
+        MailKind::Confirmation,
+        None,
+        Some("REQUEST"),
+        now_ms(),
+    )
+    .await?;
     schedule_reminder(conn, state, c).await
 }
 
@@ -313,7 +350,16 @@ pub async fn cancelled(
 ) -> Result<(), AppError> {
     cancel_unsent(conn, &c.row.id, "reminder").await?;
     let ics = was_confirmed.then_some("CANCEL");
-    to_client(conn, state, c, MailKind::Cancellation, reason, ics, now_ms()).await?;
+    to_client(
+        conn,
+        state,
+        c,
+        MailKind::Cancellation,
+        reason,
+        ics,
+        now_ms(),
+    )
+    .await?;
     if by_client {
         to_counsellor(conn, state, c, MailKind::CounsellorCancelled).await?;
     }
@@ -321,11 +367,24 @@ pub async fn cancelled(
 }
 
 /// The client moved the appointment.
-pub async fn rescheduled(conn: &mut sqlx::AnyConnection, state: &AppState, c: &Ctx<'_>) -> Result<(), AppError> {
+pub async fn rescheduled(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    c: &Ctx<'_>,
+) -> Result<(), AppError> {
     if c.row.status == "pending" {
         to_client(conn, state, c, MailKind::Pending, None, None, now_ms()).await?;
     } else {
-        to_client(conn, state, c, MailKind::Rescheduled, None, Some("REQUEST"), now_ms()).await?;
+        to_client(
+            conn,
+            state,
+            c,
+            MailKind::Rescheduled,
+            None,
+            Some("REQUEST"),
+            now_ms(),
+        )
+        .await?;
         schedule_reminder(conn, state, c).await?;
     }
     to_counsellor(conn, state, c, MailKind::CounsellorRescheduled).await

@@ -54,7 +54,9 @@ pub struct PublicCounsellor {
 /// Counsellors who take bookings (the centre's page).
 #[utoipa::path(get, path = "/api/public/counsellors", tag = "booking",
     responses((status = 200, description = "Counsellors with a booking page, by name", body = Vec<PublicCounsellor>)))]
-pub async fn counsellors(State(state): State<AppState>) -> Result<axum::Json<Vec<PublicCounsellor>>, AppError> {
+pub async fn counsellors(
+    State(state): State<AppState>,
+) -> Result<axum::Json<Vec<PublicCounsellor>>, AppError> {
     Ok(axum::Json(
         store::public_hosts(&state.db)
             .await?
@@ -213,7 +215,14 @@ pub(crate) async fn slots_for(
     let av = store::availability_of(&state.db, host).await?;
     // Busy times reach a buffer's length beyond the range.
     let margin = Duration::hours(5);
-    let busy = store::busy_except(&state.db, &host.id, from - margin, to + margin, except_booking).await?;
+    let busy = store::busy_except(
+        &state.db,
+        &host.id,
+        from - margin,
+        to + margin,
+        except_booking,
+    )
+    .await?;
     Ok(free_slots(&av, &core, &busy, Utc::now(), from, to)
         .into_iter()
         .map(|s| SlotView {
@@ -301,7 +310,9 @@ pub async fn reschedule_slots(
 ) -> Result<axum::Json<Slots>, AppError> {
     let (_, row) = by_token(&state, &req.token, Some(Purpose::Reschedule)).await?;
     if !row.is_active() {
-        return Err(AppError::Conflict("this booking is no longer active".into()));
+        return Err(AppError::Conflict(
+            "this booking is no longer active".into(),
+        ));
     }
     let host = store::host_by_id(&state.db, &row.counsellor_id).await?;
     let t = store::type_of(&state.db, &host.id, &row.type_id).await?;
@@ -415,7 +426,9 @@ pub async fn book(
     let host = store::host_by_slug(&state.db, &slug).await?;
     let t = store::type_of(&state.db, &host.id, &req.type_id)
         .await
-        .map_err(|_| AppError::invalid("type_id", "is not an appointment type of this counsellor"))?;
+        .map_err(|_| {
+            AppError::invalid("type_id", "is not an appointment type of this counsellor")
+        })?;
     if t.active == 0 {
         return Err(AppError::invalid("type_id", "is no longer offered"));
     }
@@ -456,12 +469,17 @@ pub(crate) async fn book_with(
     // Other bookings are the database's business (a race ends in 409 from the constraint);
     // busy times from external calendars are checked here.
     let blocked_probe = blocked_interval(&core, start);
-    let external = store::external_busy_of(&state.db, &host.id, blocked_probe.start, blocked_probe.end).await?;
+    let external =
+        store::external_busy_of(&state.db, &host.id, blocked_probe.start, blocked_probe.end)
+            .await?;
     if !external.is_empty() {
         return Err(AppError::SlotTaken);
     }
     if !is_bookable(&av, &core, &[], Utc::now(), start) {
-        return Err(AppError::invalid("start", "is not an available time; choose one of the offered slots"));
+        return Err(AppError::invalid(
+            "start",
+            "is not an available time; choose one of the offered slots",
+        ));
     }
     let end = start + Duration::minutes(i64::from(core.duration_min));
     let blocked = blocked_interval(&core, start);
@@ -475,7 +493,11 @@ pub(crate) async fn book_with(
     };
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
-    let status = if core.requires_confirmation { "pending" } else { "confirmed" };
+    let status = if core.requires_confirmation {
+        "pending"
+    } else {
+        "confirmed"
+    };
     let sealed = state.keys.booking.seal(
         &serde_json::to_vec(&client).map_err(|e| AppError::Internal(e.to_string()))?,
         id.as_bytes(),
@@ -580,14 +602,18 @@ async fn create_room(
 }
 
 /// The join link of a booking's room, if it has one.
-pub async fn join_url_of(state: &AppState, row: &store::BookingRow) -> Result<Option<String>, AppError> {
+pub async fn join_url_of(
+    state: &AppState,
+    row: &store::BookingRow,
+) -> Result<Option<String>, AppError> {
     let Some(session_id) = &row.session_id else {
         return Ok(None);
     };
-    let sealed: Option<Vec<u8>> = sqlx::query_scalar("SELECT link_sealed FROM sessions WHERE id = $1")
-        .bind(session_id)
-        .fetch_optional(&state.db)
-        .await?;
+    let sealed: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT link_sealed FROM sessions WHERE id = $1")
+            .bind(session_id)
+            .fetch_optional(&state.db)
+            .await?;
     let Some(sealed) = sealed else {
         return Ok(None);
     };
@@ -650,11 +676,18 @@ pub async fn contact(
     .map_err(field_errors)?;
     let lang = lang_of(req.lang.as_deref());
     if req.consent_sha256 != consent_sha256(lang) {
-        return Err(AppError::invalid("consent_sha256", "does not match the current consent text; reload the page"));
+        return Err(AppError::invalid(
+            "consent_sha256",
+            "does not match the current consent text; reload the page",
+        ));
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let doc = serde_json::json!({"name": valid.name, "email": valid.email, "message": valid.message});
-    let sealed = state.keys.contact.seal(doc.to_string().as_bytes(), id.as_bytes());
+    let doc =
+        serde_json::json!({"name": valid.name, "email": valid.email, "message": valid.message});
+    let sealed = state
+        .keys
+        .contact
+        .seal(doc.to_string().as_bytes(), id.as_bytes());
     let now = now_ms();
     let mut tx = state.db.begin().await?;
     sqlx::query(
@@ -701,14 +734,20 @@ async fn by_token(
         )
     })?;
     if purpose.is_some_and(|want| want != p) {
-        return Err(AppError::invalid("token", "this link is for another action"));
+        return Err(AppError::invalid(
+            "token",
+            "this link is for another action",
+        ));
     }
     let (id, seq) = subject
         .rsplit_once('.')
         .ok_or_else(|| AppError::invalid("token", "this link is not valid"))?;
     let row = store::booking(&state.db, id).await?;
     if seq != row.ics_sequence.to_string() {
-        return Err(AppError::invalid("token", "this link was replaced by a newer one; use the link from the latest e-mail"));
+        return Err(AppError::invalid(
+            "token",
+            "this link was replaced by a newer one; use the link from the latest e-mail",
+        ));
     }
     Ok((p, row))
 }
@@ -758,7 +797,10 @@ pub fn reason_of(raw: &Option<String>) -> Result<Option<String>, AppError> {
     let reason = raw.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if let Some(r) = reason {
         if r.chars().count() > 1000 || r.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(AppError::invalid("reason", "must be at most 1000 characters without control characters"));
+            return Err(AppError::invalid(
+                "reason",
+                "must be at most 1000 characters without control characters",
+            ));
         }
     }
     Ok(reason.map(str::to_owned))
@@ -808,7 +850,9 @@ pub async fn reschedule(
 ) -> Result<axum::Json<PublicBooking>, AppError> {
     let (_, row) = by_token(&state, &req.token, Some(Purpose::Reschedule)).await?;
     if !row.is_active() {
-        return Err(AppError::Conflict("this booking is no longer active".into()));
+        return Err(AppError::Conflict(
+            "this booking is no longer active".into(),
+        ));
     }
     let host = store::host_by_id(&state.db, &row.counsellor_id).await?;
     let t = store::type_of(&state.db, &host.id, &row.type_id).await?;
@@ -818,12 +862,17 @@ pub async fn reschedule(
     // Other bookings are the database's business (a race ends in 409 from the constraint);
     // busy times from external calendars are checked here.
     let blocked_probe = blocked_interval(&core, start);
-    let external = store::external_busy_of(&state.db, &host.id, blocked_probe.start, blocked_probe.end).await?;
+    let external =
+        store::external_busy_of(&state.db, &host.id, blocked_probe.start, blocked_probe.end)
+            .await?;
     if !external.is_empty() {
         return Err(AppError::SlotTaken);
     }
     if !is_bookable(&av, &core, &[], Utc::now(), start) {
-        return Err(AppError::invalid("start", "is not an available time; choose one of the offered slots"));
+        return Err(AppError::invalid(
+            "start",
+            "is not an available time; choose one of the offered slots",
+        ));
     }
     let end = start + Duration::minutes(i64::from(core.duration_min));
     let blocked = blocked_interval(&core, start);
@@ -845,7 +894,9 @@ pub async fn reschedule(
     .map_err(store::overlap_to_conflict)?
     .rows_affected();
     if changed != 1 {
-        return Err(AppError::Conflict("this booking changed meanwhile; use the link from the latest e-mail".into()));
+        return Err(AppError::Conflict(
+            "this booking changed meanwhile; use the link from the latest e-mail".into(),
+        ));
     }
     if let Some(session_id) = &row.session_id {
         sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id = $2")
@@ -882,7 +933,10 @@ mod tests {
     #[test]
     fn reasons_are_trimmed_and_bounded() {
         assert_eq!(reason_of(&Some("  ".into())).unwrap(), None);
-        assert_eq!(reason_of(&Some(" krank ".into())).unwrap().as_deref(), Some("krank"));
+        assert_eq!(
+            reason_of(&Some(" krank ".into())).unwrap().as_deref(),
+            Some("krank")
+        );
         assert!(reason_of(&Some("x".repeat(1001))).is_err());
         assert!(reason_of(&Some("a\u{7}".into())).is_err());
     }

@@ -103,7 +103,9 @@ pub use super::address::is_public;
 pub(crate) fn parse_url(raw: &str) -> Result<reqwest::Url, FetchError> {
     let raw = raw.trim();
     if raw.len() > MAX_URL {
-        return Err(FetchError::Url(format!("the URL is longer than {MAX_URL} characters")));
+        return Err(FetchError::Url(format!(
+            "the URL is longer than {MAX_URL} characters"
+        )));
     }
     let fixed = match raw.get(..9) {
         Some(p) if p.eq_ignore_ascii_case("webcal://") => format!("https://{}", &raw[9..]),
@@ -111,7 +113,9 @@ pub(crate) fn parse_url(raw: &str) -> Result<reqwest::Url, FetchError> {
     };
     let url = reqwest::Url::parse(&fixed).map_err(|_| FetchError::Url("not a URL".into()))?;
     if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(FetchError::Url("the URL must start with https://, http:// or webcal://".into()));
+        return Err(FetchError::Url(
+            "the URL must start with https://, http:// or webcal://".into(),
+        ));
     }
     if url.host_str().is_none() {
         return Err(FetchError::Url("the URL has no host".into()));
@@ -122,8 +126,16 @@ pub(crate) fn parse_url(raw: &str) -> Result<reqwest::Url, FetchError> {
 /// A client for `url`'s host: resolves it, refuses non-public addresses unless
 /// `allow_private`, and pins the connection to the address that was checked (no redirects
 /// followed by itself; callers check each target again).
-pub(crate) async fn pinned_client(url: &reqwest::Url, allow_private: bool, trust: &Trust) -> Result<reqwest::Client, FetchError> {
-    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_owned();
+pub(crate) async fn pinned_client(
+    url: &reqwest::Url,
+    allow_private: bool,
+    trust: &Trust,
+) -> Result<reqwest::Client, FetchError> {
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_owned();
     let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
         .await
@@ -142,7 +154,11 @@ pub(crate) async fn pinned_client(url: &reqwest::Url, allow_private: bool, trust
         .redirect(reqwest::redirect::Policy::none())
         .resolve(&host, first)
         .use_preconfigured_tls(trust.rustls_config())
-        .user_agent(concat!("Confidant/", env!("CARGO_PKG_VERSION"), " (calendar sync)"))
+        .user_agent(concat!(
+            "Confidant/",
+            env!("CARGO_PKG_VERSION"),
+            " (calendar sync)"
+        ))
         .build()
         .map_err(|e| FetchError::Network(e.to_string()))
 }
@@ -174,13 +190,18 @@ pub async fn fetch(raw: &str, allow_private: bool, trust: &Trust) -> Result<Stri
             return Err(FetchError::Status(status.as_u16()));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::Network(without_url(&e)))? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| FetchError::Network(without_url(&e)))?
+        {
             if body.len() + chunk.len() > MAX_BYTES {
                 return Err(FetchError::TooLarge);
             }
             body.extend_from_slice(&chunk);
         }
-        return String::from_utf8(body).map_err(|_| FetchError::Calendar("the calendar is not UTF-8 text".into()));
+        return String::from_utf8(body)
+            .map_err(|_| FetchError::Calendar("the calendar is not UTF-8 text".into()));
     }
     Err(FetchError::Network("too many redirects".into()))
 }
@@ -233,7 +254,13 @@ async fn sync_row(state: &AppState, row: &SourceRow, now: i64) -> Result<(), App
     let url = String::from_utf8(state.keys.link.open(&row.url_sealed, row.id.as_bytes())?)
         .map_err(|_| AppError::Internal("sealed calendar URL is not UTF-8".into()))?;
     let host = store::host_by_id(&state.db, &row.counsellor_id).await?;
-    let result = match fetch(&url, state.config.calendar_fetch_private, &state.config.trust).await {
+    let result = match fetch(
+        &url,
+        state.config.calendar_fetch_private,
+        &state.config.trust,
+    )
+    .await
+    {
         Ok(text) => {
             let from = ms(now) - Duration::days(1);
             busy_from_ics(&text, host.tz, from, from + Duration::days(HORIZON_DAYS))
@@ -320,10 +347,11 @@ pub fn spawn_worker(state: AppState) {
 }
 
 async fn view(state: &AppState, row: SourceRow) -> Result<Source, AppError> {
-    let busy_count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM busy_intervals WHERE source_id = $1")
-        .bind(&row.id)
-        .fetch_one(&state.db)
-        .await?;
+    let busy_count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM busy_intervals WHERE source_id = $1")
+            .bind(&row.id)
+            .fetch_one(&state.db)
+            .await?;
     Ok(Source {
         id: row.id,
         label: row.label,
@@ -353,7 +381,10 @@ async fn own(state: &AppState, me: &Counsellor, id: &str) -> Result<SourceRow, A
         (status = 200, description = "Sources with their sync state", body = [Source]),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
-pub async fn list(State(state): State<AppState>, me: Counsellor) -> Result<Json<Vec<Source>>, AppError> {
+pub async fn list(
+    State(state): State<AppState>,
+    me: Counsellor,
+) -> Result<Json<Vec<Source>>, AppError> {
     let rows = sqlx::query_as::<_, SourceRow>(&format!(
         "SELECT {SOURCE_COLUMNS} FROM busy_sources WHERE counsellor_id = $1 ORDER BY created_at"
     ))
@@ -383,16 +414,28 @@ pub async fn add(
 ) -> Result<(StatusCode, Json<Source>), AppError> {
     let url = parse_url(&req.url).map_err(|e| AppError::invalid("url", e.to_string()))?;
     let host = url.host_str().unwrap_or_default().to_owned();
-    let label = req.label.as_deref().map(str::trim).filter(|l| !l.is_empty()).unwrap_or(&host).to_owned();
+    let label = req
+        .label
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .unwrap_or(&host)
+        .to_owned();
     if label.chars().count() > 100 || label.chars().any(char::is_control) {
-        return Err(AppError::invalid("label", "must be at most 100 characters without control characters"));
+        return Err(AppError::invalid(
+            "label",
+            "must be at most 100 characters without control characters",
+        ));
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM busy_sources WHERE counsellor_id = $1")
-        .bind(&me.id)
-        .fetch_one(&state.db)
-        .await?;
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM busy_sources WHERE counsellor_id = $1")
+            .bind(&me.id)
+            .fetch_one(&state.db)
+            .await?;
     if count >= MAX_SOURCES {
-        return Err(AppError::Conflict(format!("at most {MAX_SOURCES} calendars")));
+        return Err(AppError::Conflict(format!(
+            "at most {MAX_SOURCES} calendars"
+        )));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
@@ -410,7 +453,10 @@ pub async fn add(
     .await?;
     let row = own(&state, &me, &id).await?;
     sync_row(&state, &row, now).await?;
-    Ok((StatusCode::CREATED, Json(view(&state, own(&state, &me, &id).await?).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&state, own(&state, &me, &id).await?).await?),
+    ))
 }
 
 /// Syncs one calendar now.
@@ -446,8 +492,14 @@ pub async fn remove(
 ) -> Result<StatusCode, AppError> {
     own(&state, &me, &id).await?;
     let mut tx = state.db.begin().await?;
-    sqlx::query("DELETE FROM busy_intervals WHERE source_id = $1").bind(&id).execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM busy_sources WHERE id = $1").bind(&id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM busy_intervals WHERE source_id = $1")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM busy_sources WHERE id = $1")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -458,8 +510,14 @@ mod tests {
 
     #[test]
     fn urls_are_checked_and_webcal_means_https() {
-        assert_eq!(parse_url("webcal://cal.example/x.ics").unwrap().as_str(), "https://cal.example/x.ics");
-        assert_eq!(parse_url("WEBCAL://cal.example/x").unwrap().scheme(), "https");
+        assert_eq!(
+            parse_url("webcal://cal.example/x.ics").unwrap().as_str(),
+            "https://cal.example/x.ics"
+        );
+        assert_eq!(
+            parse_url("WEBCAL://cal.example/x").unwrap().scheme(),
+            "https"
+        );
         assert!(parse_url("ftp://cal.example/x").is_err());
         assert!(parse_url("file:///etc/passwd").is_err());
         assert!(parse_url("not a url").is_err());

@@ -141,7 +141,11 @@ impl TypeRow {
 }
 
 /// A counsellor's own appointment types (not their teams').
-pub async fn types_of(db: &Db, counsellor_id: &str, only_active: bool) -> Result<Vec<TypeRow>, AppError> {
+pub async fn types_of(
+    db: &Db,
+    counsellor_id: &str,
+    only_active: bool,
+) -> Result<Vec<TypeRow>, AppError> {
     Ok(sqlx::query_as::<_, TypeRow>(&format!(
         "SELECT {TYPE_COLUMNS} FROM appointment_types WHERE counsellor_id = $1 AND team_id IS NULL {}
          ORDER BY created_at",
@@ -165,7 +169,11 @@ pub async fn types_visible_to(db: &Db, counsellor_id: &str) -> Result<Vec<TypeRo
 }
 
 /// The types of a team.
-pub async fn team_types(db: &Db, team_id: &str, only_active: bool) -> Result<Vec<TypeRow>, AppError> {
+pub async fn team_types(
+    db: &Db,
+    team_id: &str,
+    only_active: bool,
+) -> Result<Vec<TypeRow>, AppError> {
     Ok(sqlx::query_as::<_, TypeRow>(&format!(
         "SELECT {TYPE_COLUMNS} FROM appointment_types WHERE team_id = $1 {} ORDER BY created_at",
         if only_active { "AND active = 1" } else { "" }
@@ -395,7 +403,10 @@ pub const BOOKING_COLUMNS: &str = "id, counsellor_id, type_id, kind, status, sta
 impl BookingRow {
     /// The client's details, opened.
     pub fn client(&self, state: &AppState) -> Result<ClientDetails, AppError> {
-        let plain = state.keys.booking.open(&self.client_sealed, self.id.as_bytes())?;
+        let plain = state
+            .keys
+            .booking
+            .open(&self.client_sealed, self.id.as_bytes())?;
         serde_json::from_slice(&plain)
             .map_err(|e| AppError::Internal(format!("sealed booking details: {e}")))
     }

@@ -16,13 +16,13 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::lang_of;
 use super::manage::{insert_type, valid_slug, TypeBody};
 use super::public::{
-    book_with, check_honeypot, rate_limit, slot_range, slots_for, BookingPage, BookingRequest, Consent,
-    LangQuery, PublicBooking, PublicType, SlotQuery, SlotView, Slots,
+    book_with, check_honeypot, rate_limit, slot_range, slots_for, BookingPage, BookingRequest,
+    Consent, LangQuery, PublicBooking, PublicType, SlotQuery, SlotView, Slots,
 };
 use super::store::{self, Host};
-use super::lang_of;
 use crate::auth::Counsellor;
 use crate::db::now_ms;
 use crate::error::{AppError, ErrorBody};
@@ -86,8 +86,16 @@ pub struct Team {
 }
 
 async fn team_view(state: &AppState, (id, slug, name): TeamRow) -> Result<Team, AppError> {
-    let members = members(state, &id).await?.into_iter().map(|h| h.name).collect();
-    let types = store::team_types(&state.db, &id, false).await?.into_iter().map(TypeBody::of).collect();
+    let members = members(state, &id)
+        .await?
+        .into_iter()
+        .map(|h| h.name)
+        .collect();
+    let types = store::team_types(&state.db, &id, false)
+        .await?
+        .into_iter()
+        .map(TypeBody::of)
+        .collect();
     let invitations: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT id, email, expires_at FROM team_invitations
          WHERE team_id = $1 AND expires_at > $2 ORDER BY created_at",
@@ -104,7 +112,14 @@ async fn team_view(state: &AppState, (id, slug, name): TeamRow) -> Result<Team, 
             expires_at: super::time_ms(expires),
         })
         .collect();
-    Ok(Team { id, slug, name, members, invitations, types })
+    Ok(Team {
+        id,
+        slug,
+        name,
+        members,
+        invitations,
+        types,
+    })
 }
 
 /// The teams I belong to.
@@ -113,7 +128,10 @@ async fn team_view(state: &AppState, (id, slug, name): TeamRow) -> Result<Team, 
         (status = 200, description = "Teams with members and types", body = [Team]),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
-pub async fn my_teams(State(state): State<AppState>, me: Counsellor) -> Result<axum::Json<Vec<Team>>, AppError> {
+pub async fn my_teams(
+    State(state): State<AppState>,
+    me: Counsellor,
+) -> Result<axum::Json<Vec<Team>>, AppError> {
     let rows: Vec<TeamRow> = sqlx::query_as(
         "SELECT t.id, t.slug, t.name FROM teams t JOIN team_members m ON m.team_id = t.id
          WHERE m.counsellor_id = $1 ORDER BY t.name",
@@ -154,10 +172,17 @@ pub async fn create(
 ) -> Result<(StatusCode, axum::Json<Team>), AppError> {
     let slug = req.slug.trim().to_ascii_lowercase();
     if !valid_slug(&slug) {
-        return Err(AppError::invalid("slug", "must be 3 to 40 characters of a-z, 0-9 and -"));
+        return Err(AppError::invalid(
+            "slug",
+            "must be 3 to 40 characters of a-z, 0-9 and -",
+        ));
     }
-    let name = confidant_text::check_name(&req.name, 100)
-        .map_err(|_| AppError::invalid("name", "must be 1 to 100 characters without control or bidi characters"))?;
+    let name = confidant_text::check_name(&req.name, 100).map_err(|_| {
+        AppError::invalid(
+            "name",
+            "must be 1 to 100 characters without control or bidi characters",
+        )
+    })?;
     let name = name.as_str();
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
@@ -184,7 +209,10 @@ pub async fn create(
         .await?;
     tx.commit().await?;
     tracing::info!(team_id = %id, counsellor_id = %me.id, "team created");
-    Ok((StatusCode::CREATED, axum::Json(team_view(&state, (id, slug, name.to_owned())).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(team_view(&state, (id, slug, name.to_owned())).await?),
+    ))
 }
 
 async fn my_team(state: &AppState, me: &Counsellor, slug: &str) -> Result<TeamRow, AppError> {
@@ -284,13 +312,25 @@ pub async fn invite(
     if let Some(invitee) = invitee.filter(|i| *i != me.id) {
         let host = store::host_by_id(&state.db, &invitee).await?;
         let d = super::manage::host_mail_data(&state, &host, "", None);
-        let d = confidant_booking::mail::MailData { type_name: team.2.clone(), ..d };
-        super::notify::to_host(&mut tx, &state, &host, confidant_booking::mail::MailKind::TeamInvitation, &d)
-            .await?;
+        let d = confidant_booking::mail::MailData {
+            type_name: team.2.clone(),
+            ..d
+        };
+        super::notify::to_host(
+            &mut tx,
+            &state,
+            &host,
+            confidant_booking::mail::MailKind::TeamInvitation,
+            &d,
+        )
+        .await?;
     }
     tx.commit().await?;
     tracing::info!(team_id = %team.0, invitation_id = %id, counsellor_id = %me.id, "team invitation sent");
-    Ok((StatusCode::ACCEPTED, axum::Json(team_view(&state, team).await?)))
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(team_view(&state, team).await?),
+    ))
 }
 
 /// Withdraws an invitation of one of my teams.
@@ -361,13 +401,15 @@ pub async fn my_invitations(
     .await?;
     Ok(axum::Json(
         rows.into_iter()
-            .map(|(id, team_slug, team_name, invited_by, expires)| ReceivedInvitation {
-                id,
-                team_slug,
-                team_name,
-                invited_by,
-                expires_at: super::time_ms(expires),
-            })
+            .map(
+                |(id, team_slug, team_name, invited_by, expires)| ReceivedInvitation {
+                    id,
+                    team_slug,
+                    team_name,
+                    invited_by,
+                    expires_at: super::time_ms(expires),
+                },
+            )
             .collect(),
     ))
 }
@@ -406,7 +448,9 @@ pub async fn accept(
         .fetch_one(&mut *tx)
         .await?;
     if n >= MAX_MEMBERS {
-        return Err(AppError::Conflict(format!("a team has at most {MAX_MEMBERS} members")));
+        return Err(AppError::Conflict(format!(
+            "a team has at most {MAX_MEMBERS} members"
+        )));
     }
     let taken = sqlx::query("DELETE FROM team_invitations WHERE id = $1 AND email = $2")
         .bind(&id)
@@ -425,12 +469,14 @@ pub async fn accept(
     .fetch_one(&mut *tx)
     .await?;
     if member == 0 {
-        sqlx::query("INSERT INTO team_members (team_id, counsellor_id, added_at) VALUES ($1, $2, $3)")
-            .bind(&team_id)
-            .bind(&me.id)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO team_members (team_id, counsellor_id, added_at) VALUES ($1, $2, $3)",
+        )
+        .bind(&team_id)
+        .bind(&me.id)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     tracing::info!(team_id = %team_id, counsellor_id = %me.id, "team invitation accepted");
@@ -500,7 +546,9 @@ pub struct PublicTeam {
 /// Teams with at least one bookable type (the centre's page).
 #[utoipa::path(get, path = "/api/public/teams", tag = "booking",
     responses((status = 200, description = "Teams, by name", body = [PublicTeam])))]
-pub async fn public_teams(State(state): State<AppState>) -> Result<axum::Json<Vec<PublicTeam>>, AppError> {
+pub async fn public_teams(
+    State(state): State<AppState>,
+) -> Result<axum::Json<Vec<PublicTeam>>, AppError> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT slug, name FROM teams t
          WHERE EXISTS (SELECT 1 FROM appointment_types a WHERE a.team_id = t.id AND a.active = 1)
@@ -508,7 +556,11 @@ pub async fn public_teams(State(state): State<AppState>) -> Result<axum::Json<Ve
     )
     .fetch_all(&state.db)
     .await?;
-    Ok(axum::Json(rows.into_iter().map(|(slug, name)| PublicTeam { slug, name }).collect()))
+    Ok(axum::Json(
+        rows.into_iter()
+            .map(|(slug, name)| PublicTeam { slug, name })
+            .collect(),
+    ))
 }
 
 /// A team's page data: name, types, consent text. `time_zone` is the first member's (times are
@@ -526,7 +578,11 @@ pub async fn page(
 ) -> Result<axum::Json<BookingPage>, AppError> {
     let (id, slug, name) = team_by_slug(&state, &slug).await?;
     let lang = lang_of(q.lang.as_deref());
-    let zone = members(&state, &id).await?.first().map(|h| h.tz.name().to_owned()).unwrap_or_else(|| "UTC".into());
+    let zone = members(&state, &id)
+        .await?
+        .first()
+        .map(|h| h.tz.name().to_owned())
+        .unwrap_or_else(|| "UTC".into());
     let types = store::team_types(&state.db, &id, true)
         .await?
         .into_iter()
@@ -541,7 +597,11 @@ pub async fn page(
     }))
 }
 
-async fn team_type(state: &AppState, team_id: &str, type_id: &str) -> Result<store::TypeRow, AppError> {
+async fn team_type(
+    state: &AppState,
+    team_id: &str,
+    type_id: &str,
+) -> Result<store::TypeRow, AppError> {
     store::team_types(&state.db, team_id, true)
         .await?
         .into_iter()
@@ -573,7 +633,10 @@ pub async fn slots(
     all.sort_by_key(|s| (s.start, s.end));
     all.dedup_by_key(|s| s.start);
     Ok(axum::Json(Slots {
-        time_zone: hosts.first().map(|h| h.tz.name().to_owned()).unwrap_or_else(|| "UTC".into()),
+        time_zone: hosts
+            .first()
+            .map(|h| h.tz.name().to_owned())
+            .unwrap_or_else(|| "UTC".into()),
         slots: all,
     }))
 }
