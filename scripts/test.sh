@@ -134,6 +134,18 @@ section "Supply chain (scripts/supply-chain.sh)"
 # target directory's size for nothing.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
+section "cargo fmt --check (the workspace and fuzz/ stay rustfmt-clean)"
+if ! cargo fmt --version >/dev/null 2>&1; then
+  rustup component add rustfmt >/dev/null 2>&1 || true
+fi
+if cargo fmt --version >/dev/null 2>&1; then
+  cargo fmt --all --check
+  (cd "$ROOT/fuzz" && cargo fmt --check)
+else
+  echo "WARNING: rustfmt is not installed for this toolchain and could not be added; formatting not checked"
+fi
+
+# ---------------------------------------------------------------------------------------------
 section "cargo build --workspace --bins"
 cargo build --workspace --bins
 # The server binary the tests start: the load generator's smoke test (in cargo test) and the
