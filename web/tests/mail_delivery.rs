@@ -1,0 +1,394 @@
+//! Mail delivery that counsellors can see and trust (issue 28), through a real SMTP server
+//! (aiosmtpd, tests/mail/smtp_server.py) that refuses connections, answers 451, answers 550 for
+//! one recipient or is slow. The queue takes the time as an argument, so retries, backoff and
+//! the retry limit are exercised with the clock moved forward, not waited for. Runs on SQLite
+//! and (`CONFIDANT_TEST_BACKEND=postgres`) PostgreSQL.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::booking::{book, bookable, consent, form, slots, Bookable};
+use common::smtp::{free_port, mails, transport, Behaviour, Smtp};
+use common::TestApp;
+use confidant::mail::deliver_due;
+use serde_json::{json, Value};
+
+const MINUTE: i64 = 60_000;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A `/metrics` value.
+async fn metric(t: &TestApp, name: &str) -> i64 {
+    let r = t.get("/metrics", None).await;
+    let text = r.text();
+    text.lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(' ')?;
+            (n == name || n == format!("{name}_total")).then(|| v.parse::<f64>().ok())?
+        })
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}")) as i64
+}
+
+async fn books(t: &TestApp, b: &Bookable, n: usize, who: &str) -> Vec<String> {
+    let free = slots(t, b).await;
+    let consent = consent(t, &b.slug).await;
+    let mut ids = Vec::new();
+    for (i, start) in free.iter().take(n).enumerate() {
+        let r = book(t, b, form(b, start, &consent, &format!("{who}{i}"))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        ids.push(r.json()["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+async fn bookings(t: &TestApp, b: &Bookable) -> Vec<Value> {
+    let r = t.get("/api/booking/bookings", Some(&b.cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json().as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_550_fails_at_once_shows_on_the_booking_and_a_resend_to_the_corrected_address_arrives() {
+    let t = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(
+        free_port(),
+        dir.path(),
+        &Behaviour {
+            reject: Some("typo".into()),
+            ..Behaviour::default()
+        },
+    );
+    let transport = transport(smtp.port);
+    let b = bookable(&t, "w@centre.example", "reject", "video", json!({})).await;
+    let free = slots(&t, &b).await;
+    let consent = consent(&t, &b.slug).await;
+    let mut body = form(&b, &free[0], &consent, "Alex");
+    body["email"] = json!("alex@typo.example");
+    let r = book(&t, &b, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let permanent_before = metric(&t, "confidant_mail_permanent_failures").await;
+
+    let now = now_ms();
+    let d = deliver_due(&t.state.db, &t.state, &transport, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.sent, d.failed, d.gave_up),
+        (1, 0, 1),
+        "the counsellor's notification goes out; the confirmation fails at once"
+    );
+    // Never retried, however much later.
+    for later in [now + MINUTE, now + 60 * MINUTE] {
+        let d = deliver_due(&t.state.db, &t.state, &transport, later)
+            .await
+            .unwrap();
+        assert_eq!((d.sent, d.failed, d.gave_up), (0, 0, 0));
+    }
+    assert_eq!(smtp.received().len(), 1);
+    assert_eq!(
+        metric(&t, "confidant_mail_permanent_failures").await - permanent_before,
+        1
+    );
+    assert!(metric(&t, "confidant_mail_failed_open").await >= 1);
+
+    // The booking says so, with the reason as a code the dashboard words, and no address.
+    let list = bookings(&t, &b).await;
+    let booking = list.iter().find(|x| x["id"] == id.as_str()).unwrap();
+    let failures = booking["mail_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{booking}");
+    assert_eq!(failures[0]["kind"], "confirmation");
+    assert_eq!(failures[0]["reason"], "address_rejected");
+    assert_eq!(failures[0]["smtp_code"], 550);
+    assert!(!failures[0].to_string().contains('@'));
+    let mail_id = failures[0]["id"].as_str().unwrap().to_owned();
+
+    // A bad corrected address is refused naming the field; someone else's booking is a 404.
+    let resend = format!("/api/booking/bookings/{id}/mail/{mail_id}/resend");
+    let r = t
+        .post(
+            &resend,
+            Some(&b.cookie),
+            Some(json!({"email": "not an address"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "email", "{}", r.text());
+    let (_, other) = t.counsellor("other@centre.example", "Other").await;
+    let r = t
+        .post(
+            &resend,
+            Some(&other),
+            Some(json!({"email": "alex@client.example"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+
+    let r = t
+        .post(
+            &resend,
+            Some(&b.cookie),
+            Some(json!({"email": "alex@client.example"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    // Resolved: no longer on the booking, and not resendable twice.
+    let list = bookings(&t, &b).await;
+    let booking = list.iter().find(|x| x["id"] == id.as_str()).unwrap();
+    assert_eq!(booking["mail_failures"], json!([]));
+    assert_eq!(
+        booking["email"], "alex@client.example",
+        "the booking keeps the corrected address"
+    );
+    let r = t
+        .post(
+            &resend,
+            Some(&b.cookie),
+            Some(json!({"email": "alex@client.example"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    let (resolution, by): (String, String) =
+        sqlx::query_as("SELECT resolution, resolved_by FROM mail_outbox WHERE id = $1")
+            .bind(&mail_id)
+            .fetch_one(&t.state.db)
+            .await
+            .unwrap();
+    assert_eq!(resolution, "resent");
+    assert!(!by.is_empty(), "who resolved it is recorded");
+
+    let d = deliver_due(&t.state.db, &t.state, &transport, now_ms())
+        .await
+        .unwrap();
+    assert_eq!((d.sent, d.gave_up), (1, 0));
+    let all = mails(&smtp.maildir());
+    let alex: Vec<&Value> = all
+        .iter()
+        .filter(|m| m["to"] == json!(["alex@client.example"]))
+        .collect();
+    assert_eq!(alex.len(), 1, "the resent confirmation arrives");
+    assert!(alex[0]["subject"]
+        .as_str()
+        .unwrap()
+        .starts_with("Terminbestätigung"));
+    assert_eq!(alex[0]["ics"][0]["method"], "REQUEST");
+}
+
+#[tokio::test]
+async fn a_client_reached_another_way_resolves_the_failure_and_it_is_recorded() {
+    let t = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(
+        free_port(),
+        dir.path(),
+        &Behaviour {
+            reject: Some("client.example".into()),
+            ..Behaviour::default()
+        },
+    );
+    let b = bookable(&t, "w@centre.example", "reached", "video", json!({})).await;
+    let id = books(&t, &b, 1, "kim").await.remove(0);
+    deliver_due(&t.state.db, &t.state, &transport(smtp.port), now_ms())
+        .await
+        .unwrap();
+    let list = bookings(&t, &b).await;
+    let mail_id = list[0]["mail_failures"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = t
+        .post(
+            &format!("/api/booking/bookings/{id}/mail/{mail_id}/reached"),
+            Some(&b.cookie),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(bookings(&t, &b).await[0]["mail_failures"], json!([]));
+    let resolution: String = sqlx::query_scalar("SELECT resolution FROM mail_outbox WHERE id = $1")
+        .bind(&mail_id)
+        .fetch_one(&t.state.db)
+        .await
+        .unwrap();
+    assert_eq!(resolution, "reached_otherwise");
+}
+
+#[tokio::test]
+async fn a_failed_notification_to_the_counsellor_shows_in_their_workspace() {
+    let t = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(
+        free_port(),
+        dir.path(),
+        &Behaviour {
+            reject: Some("centre.example".into()),
+            ..Behaviour::default()
+        },
+    );
+    let b = bookable(&t, "w@centre.example", "notify", "video", json!({})).await;
+    books(&t, &b, 1, "kim").await;
+    deliver_due(&t.state.db, &t.state, &transport(smtp.port), now_ms())
+        .await
+        .unwrap();
+    // The booking lists only client mail; the counsellor's own failure is in the workspace.
+    assert_eq!(bookings(&t, &b).await[0]["mail_failures"], json!([]));
+    let r = t.get("/api/mail/failures", Some(&b.cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let failures = r.json().as_array().unwrap().clone();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["kind"], "counsellor_new");
+    assert_eq!(failures[0]["reason"], "address_rejected");
+    let mail_id = failures[0]["id"].as_str().unwrap();
+    let (_, other) = t.counsellor("other@else.example", "Other").await;
+    assert_eq!(
+        t.get("/api/mail/failures", Some(&other)).await.json(),
+        json!([])
+    );
+    let ack = format!("/api/mail/failures/{mail_id}/acknowledge");
+    assert_eq!(
+        t.post(&ack, Some(&other), None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.post(&ack, Some(&b.cookie), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        t.get("/api/mail/failures", Some(&b.cookie)).await.json(),
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn a_451_is_retried_after_a_short_backoff_and_then_delivered_once() {
+    let t = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(
+        free_port(),
+        dir.path(),
+        &Behaviour {
+            tempfail: 1,
+            ..Behaviour::default()
+        },
+    );
+    let transport = transport(smtp.port);
+    let b = bookable(&t, "w@centre.example", "greylist", "video", json!({})).await;
+    books(&t, &b, 1, "kim").await;
+    let temporary_before = metric(&t, "confidant_mail_temporary_failures").await;
+    let now = now_ms();
+    let d = deliver_due(&t.state.db, &t.state, &transport, now)
+        .await
+        .unwrap();
+    assert_eq!((d.sent, d.failed, d.gave_up), (1, 1, 0));
+    assert_eq!(
+        metric(&t, "confidant_mail_temporary_failures").await - temporary_before,
+        1
+    );
+    // A 451 is about this mail: a success of another does not pull it forward.
+    let d = deliver_due(&t.state.db, &t.state, &transport, now + 1_000)
+        .await
+        .unwrap();
+    assert_eq!((d.sent, d.failed), (0, 0));
+    let d = deliver_due(&t.state.db, &t.state, &transport, now + 31_000)
+        .await
+        .unwrap();
+    assert_eq!((d.sent, d.failed), (1, 0));
+    let received = smtp.received();
+    assert_eq!(received.len(), 2);
+    assert_ne!(received[0], received[1], "each mail once");
+}
+
+#[tokio::test]
+async fn temporary_failures_end_in_failed_after_the_retry_limit() {
+    let t = TestApp::with(|c| c.mail_retry_hours = 1).await;
+    let port = free_port(); // nobody listens: connections are refused
+    let transport = transport(port);
+    let b = bookable(&t, "w@centre.example", "limit", "video", json!({})).await;
+    let id = books(&t, &b, 1, "kim").await.remove(0);
+    let start = now_ms();
+    let mut now = start;
+    let mut attempts = 0;
+    let mut gave_up = 0;
+    // Bounded: the confirmation and the notification, tried every minute they are due.
+    while now <= start + 70 * MINUTE && gave_up < 2 {
+        let d = deliver_due(&t.state.db, &t.state, &transport, now)
+            .await
+            .unwrap();
+        attempts += d.failed + d.gave_up;
+        gave_up += d.gave_up;
+        assert!(
+            d.gave_up == 0 || now >= start + 60 * MINUTE,
+            "failed only after the hour"
+        );
+        now += MINUTE;
+    }
+    assert_eq!(gave_up, 2);
+    assert!(
+        attempts >= 2 * 12,
+        "retried every ≤ 5 minutes: {attempts} attempts"
+    );
+    let list = bookings(&t, &b).await;
+    let booking = list.iter().find(|x| x["id"] == id.as_str()).unwrap();
+    assert_eq!(
+        booking["mail_failures"][0]["reason"], "unreachable",
+        "{booking}"
+    );
+    assert_eq!(
+        confidant::mail::pending_count(&t.state.db).await.unwrap(),
+        1,
+        "the reminder waits"
+    );
+}
+
+#[tokio::test]
+async fn a_backlog_after_a_long_outage_drains_as_soon_as_smtp_answers_again() {
+    let t = TestApp::with(|c| c.form_burst = 100).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let transport = transport(port);
+    let b = bookable(&t, "w@centre.example", "outage", "video", json!({})).await;
+    let start = now_ms();
+    // Mails written during an outage of two hours, tried every minute (time moved forward).
+    let mut now = start;
+    let mut written = 0;
+    for round in 0..120 {
+        if round % 12 == 0 {
+            written += books(&t, &b, 1, &format!("c{round}x")).await.len() * 2;
+        }
+        deliver_due(&t.state.db, &t.state, &transport, now)
+            .await
+            .unwrap();
+        now += MINUTE;
+    }
+    assert_eq!(smtp_received_none(&dir), 0);
+    let stats = confidant::mail::queue_stats(&t.state.db, now)
+        .await
+        .unwrap();
+    assert_eq!(stats.due as usize, written);
+    assert!(
+        stats.oldest_due_age_secs >= 110 * 60,
+        "the oldest mail waits since the outage began: {stats:?}"
+    );
+    // SMTP is back. One round at the next minute sends everything: the first success makes
+    // every mail that waited for the server due at once, whatever its backoff.
+    let smtp = Smtp::start(port, dir.path(), &Behaviour::default());
+    let d = deliver_due(&t.state.db, &t.state, &transport, now)
+        .await
+        .unwrap();
+    assert_eq!((d.sent, d.failed, d.gave_up), (written, 0, 0));
+    let received = smtp.received();
+    assert_eq!(received.len(), written);
+    let unique: std::collections::HashSet<_> = received.iter().collect();
+    assert_eq!(unique.len(), written, "each mail exactly once");
+    let stats = confidant::mail::queue_stats(&t.state.db, now)
+        .await
+        .unwrap();
+    assert_eq!((stats.due, stats.oldest_due_age_secs), (0, 0));
+}
+
+fn smtp_received_none(dir: &tempfile::TempDir) -> usize {
+    common::smtp::received(dir.path()).len()
+}
