@@ -392,3 +392,226 @@ async fn a_backlog_after_a_long_outage_drains_as_soon_as_smtp_answers_again() {
 fn smtp_received_none(dir: &tempfile::TempDir) -> usize {
     common::smtp::received(dir.path()).len()
 }
+
+// ------------------------------------------------------------------ the real server binary
+
+/// A `confidant serve` process on the test app's data directory and database (so it opens the
+/// mail the test queued), sending to SMTP on `smtp_port`. Killed (SIGKILL) on drop.
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Server {
+    fn start(t: &TestApp, smtp_port: u16) -> Self {
+        let port = free_port();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let s = t.settings();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_confidant"));
+        for var in ["DATABASE_URL", "CONFIDANT_DATA_DIR"] {
+            cmd.env_remove(var);
+        }
+        let child = cmd
+            .env("RUST_LOG", "error")
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&s.data_dir)
+            .args(["--database-url", &s.database_url])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--sfu-bind", &format!("127.0.0.1:{udp}")])
+            .args(["--sfu-advertise", "127.0.0.1", "--public-url", &base])
+            .args(["--smtp-host", "127.0.0.1", "--smtp-tls", "none"])
+            .args(["--smtp-port", &smtp_port.to_string()])
+            .args(["--mail-from", "Beratungsstelle <termine@confidant.test>"])
+            // A short timeout keeps the lease of the mail in flight at a kill short.
+            .args(["--smtp-timeout-secs", "2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let server = Self { child, base };
+        let ready = format!("{}/readyz", server.base);
+        wait_for("the server to answer /readyz", 60, || {
+            reqwest_status(&ready) == Some(200)
+        });
+        server
+    }
+
+    fn metric(&self, name: &str) -> i64 {
+        let text = std::process::Command::new("curl")
+            .args(["-sf", &format!("{}/metrics", self.base)])
+            .output()
+            .unwrap()
+            .stdout;
+        let text = String::from_utf8(text).unwrap();
+        text.lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(' ')?;
+                (n == name).then(|| v.parse::<f64>().ok())?
+            })
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}")) as i64
+    }
+
+    fn kill9(mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn reqwest_status(url: &str) -> Option<u16> {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", url])
+        .output()
+        .ok()?;
+    String::from_utf8(out.stdout).ok()?.parse().ok()
+}
+
+/// Polls `f` every 100 ms until it holds; panics after `secs` seconds (a bound, not a timing
+/// assertion: the condition is what the test checks).
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Queues `n` mails (to distinct addresses) straight into the outbox; returns their ids.
+async fn queue_mails(t: &TestApp, n: usize) -> Vec<String> {
+    let mut conn = t.state.db.acquire().await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let mail = confidant::mail::OutgoingMail {
+            kind: "contact_reply",
+            booking_id: None,
+            to: format!("client{i}@client.example").parse().unwrap(),
+            reply_to: None,
+            subject: format!("Antwort {i}"),
+            text: "Text".into(),
+            html: "<p>Text</p>".into(),
+            ics: None,
+            due_at: now_ms(),
+            counsellor_id: None,
+        };
+        ids.push(
+            confidant::mail::enqueue(&mut conn, &t.state, &mail)
+                .await
+                .unwrap(),
+        );
+    }
+    ids
+}
+
+/// Message-ID of outbox id `id`.
+fn message_id(id: &str) -> String {
+    format!("<{id}@confidant.test>")
+}
+
+fn counts(received: &[String]) -> std::collections::HashMap<String, usize> {
+    let mut c = std::collections::HashMap::new();
+    for r in received {
+        *c.entry(r.clone()).or_insert(0) += 1;
+    }
+    c
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_mid_send_loses_no_mail_and_duplicates_at_most_the_one_in_flight() {
+    let t = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(
+        free_port(),
+        dir.path(),
+        &Behaviour {
+            sleep_secs: 0.3,
+            ..Behaviour::default()
+        },
+    );
+    let ids = queue_mails(&t, 20).await;
+    let server = Server::start(&t, smtp.port);
+    wait_for("a few mails to arrive", 120, || smtp.received().len() >= 5);
+    server.kill9();
+    let before_restart = smtp.received().len();
+    assert!(before_restart < ids.len(), "killed mid-backlog");
+    let server = Server::start(&t, smtp.port);
+    // The mail in flight at the kill is leased for 10 × 2 s + 30 s; then it goes out again.
+    wait_for("every mail to arrive", 180, || {
+        let c = counts(&smtp.received());
+        ids.iter().all(|id| c.contains_key(&message_id(id)))
+    });
+    wait_for("the queue to be empty", 60, || {
+        server.metric("confidant_mail_queue_length") == 0
+    });
+    let received = smtp.received();
+    let c = counts(&received);
+    let twice: Vec<_> = c.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.len() <= 1 && twice.iter().all(|(_, n)| **n == 2),
+        "only the mail in flight at the kill may arrive twice: {twice:?}"
+    );
+    assert_eq!(c.len(), ids.len(), "nothing else arrived");
+    assert_eq!(
+        confidant::mail::pending_count(&t.state.db).await.unwrap(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_servers_on_one_database_send_every_mail_exactly_once_and_the_metrics_move() {
+    let t = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port(); // SMTP is down at first: connections are refused
+    let ids = queue_mails(&t, 30).await;
+    let a = Server::start(&t, port);
+    let b = Server::start(&t, port);
+    wait_for("temporary failures while SMTP is down", 60, || {
+        a.metric("confidant_mail_temporary_failures_total")
+            + b.metric("confidant_mail_temporary_failures_total")
+            >= 30
+    });
+    assert_eq!(a.metric("confidant_mail_queue_length"), 30);
+    assert_eq!(a.metric("confidant_mail_permanent_failures_total"), 0);
+    // SMTP is back, slow (each message held 0.1 s), so both servers are busy at once.
+    let smtp = Smtp::start(
+        port,
+        dir.path(),
+        &Behaviour {
+            sleep_secs: 0.1,
+            ..Behaviour::default()
+        },
+    );
+    wait_for("every mail to arrive", 180, || {
+        smtp.received().len() >= ids.len()
+    });
+    wait_for("both queues to report empty", 30, || {
+        a.metric("confidant_mail_queue_length") == 0
+    });
+    // Settle: a duplicate would still be arriving now.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let received = smtp.received();
+    let c = counts(&received);
+    assert_eq!(received.len(), ids.len(), "no mail twice: {c:?}");
+    for id in &ids {
+        assert_eq!(c.get(&message_id(id)), Some(&1), "{id}");
+    }
+    assert_eq!(
+        a.metric("confidant_mail_sent_total") + b.metric("confidant_mail_sent_total"),
+        30
+    );
+    assert_eq!(a.metric("confidant_mail_queue_oldest_age_seconds"), 0);
+}
