@@ -12,17 +12,16 @@
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, metric, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, inspectMails, metric, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const INSPECT_MAIL = path.resolve(here, '../mail/inspect_mail.py');
 const SMTP_SERVER = path.resolve(here, '../mail/smtp_server.py');
 
 const EMAIL = 'beraterin@centre.example';
@@ -31,11 +30,7 @@ const SLUG = 'dr-mail';
 const TYPO = 'alex@clinet-typo.example';
 const FIXED = 'alex@client.example';
 
-function mails(maildir) {
-  const out = spawnSync('python3', [INSPECT_MAIL, maildir], { encoding: 'utf8', timeout: 30_000 });
-  if (out.status !== 0) throw new Error(`inspect_mail.py failed: ${out.stderr}`);
-  return JSON.parse(out.stdout);
-}
+const mails = inspectMails;
 
 describe('A refused confirmation shows on its booking and is resent to the corrected address', { timeout: 10 * 60_000 }, () => {
   const serverLog = [];

@@ -1,6 +1,7 @@
 //! Prometheus metrics at `/metrics`: counts only, never names, ids or addresses.
 //!
-//! Each scrape takes a snapshot of the hub's and the SFU's counters and encodes it in the
+//! Each scrape takes a snapshot of the hub's and the SFU's counters and of the mail queue (counts
+//! from the database) and encodes it in the
 //! OpenMetrics text format; nothing is kept between scrapes.
 
 use axum::extract::State;
@@ -36,7 +37,7 @@ fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
 
 /// Metrics in the OpenMetrics text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "OpenMetrics text: rooms, participants, lobby, connections, SFU peers, tracks, forwarded media",
+    responses((status = 200, description = "OpenMetrics text: rooms, participants, lobby, connections, SFU peers, tracks, forwarded media, mail queue (length, oldest age, failures temporary/permanent)",
         content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let hub = state.hub.stats();

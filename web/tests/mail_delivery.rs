@@ -31,6 +31,18 @@ async fn metric(t: &TestApp, name: &str) -> i64 {
         .unwrap_or_else(|| panic!("no {name} in:\n{text}")) as i64
 }
 
+/// An SMTP server answering 550 to recipients containing `substr`.
+fn rejecting(dir: &std::path::Path, substr: &str) -> Smtp {
+    Smtp::start(
+        free_port(),
+        dir,
+        &Behaviour {
+            reject: Some(substr.into()),
+            ..Behaviour::default()
+        },
+    )
+}
+
 async fn books(t: &TestApp, b: &Bookable, n: usize, who: &str) -> Vec<String> {
     let free = slots(t, b).await;
     let consent = consent(t, &b.slug).await;
@@ -53,14 +65,7 @@ async fn bookings(t: &TestApp, b: &Bookable) -> Vec<Value> {
 async fn a_550_fails_at_once_shows_on_the_booking_and_a_resend_to_the_corrected_address_arrives() {
     let t = TestApp::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let smtp = Smtp::start(
-        free_port(),
-        dir.path(),
-        &Behaviour {
-            reject: Some("typo".into()),
-            ..Behaviour::default()
-        },
-    );
+    let smtp = rejecting(dir.path(), "typo");
     let transport = transport(smtp.port);
     let b = bookable(&t, "w@centre.example", "reject", "video", json!({})).await;
     let free = slots(&t, &b).await;
@@ -181,14 +186,7 @@ async fn a_550_fails_at_once_shows_on_the_booking_and_a_resend_to_the_corrected_
 async fn a_client_reached_another_way_resolves_the_failure_and_it_is_recorded() {
     let t = TestApp::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let smtp = Smtp::start(
-        free_port(),
-        dir.path(),
-        &Behaviour {
-            reject: Some("client.example".into()),
-            ..Behaviour::default()
-        },
-    );
+    let smtp = rejecting(dir.path(), "client.example");
     let b = bookable(&t, "w@centre.example", "reached", "video", json!({})).await;
     let id = books(&t, &b, 1, "kim").await.remove(0);
     deliver_due(&t.state.db, &t.state, &transport(smtp.port), now_ms())
@@ -220,14 +218,7 @@ async fn a_client_reached_another_way_resolves_the_failure_and_it_is_recorded() 
 async fn a_failed_notification_to_the_counsellor_shows_in_their_workspace() {
     let t = TestApp::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let smtp = Smtp::start(
-        free_port(),
-        dir.path(),
-        &Behaviour {
-            reject: Some("centre.example".into()),
-            ..Behaviour::default()
-        },
-    );
+    let smtp = rejecting(dir.path(), "centre.example");
     let b = bookable(&t, "w@centre.example", "notify", "video", json!({})).await;
     books(&t, &b, 1, "kim").await;
     deliver_due(&t.state.db, &t.state, &transport(smtp.port), now_ms())
@@ -614,4 +605,73 @@ async fn two_servers_on_one_database_send_every_mail_exactly_once_and_the_metric
         30
     );
     assert_eq!(a.metric("confidant_mail_queue_oldest_age_seconds"), 0);
+}
+
+#[tokio::test]
+async fn a_mail_claimed_by_another_worker_waits_until_its_lease_ends() {
+    let t = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(free_port(), dir.path(), &Behaviour::default());
+    let transport = transport(smtp.port);
+    let ids = queue_mails(&t, 1).await;
+    let now = now_ms();
+    // Another node claimed it at `now` with a lease of a minute (and may still be sending).
+    sqlx::query("UPDATE mail_outbox SET leased_until = $1, attempts = 1 WHERE id = $2")
+        .bind(now + MINUTE)
+        .bind(&ids[0])
+        .execute(&t.state.db)
+        .await
+        .unwrap();
+    let d = deliver_due(&t.state.db, &t.state, &transport, now + MINUTE - 1)
+        .await
+        .unwrap();
+    assert_eq!(d.sent, 0, "not while the lease holds");
+    let d = deliver_due(&t.state.db, &t.state, &transport, now + MINUTE + 1)
+        .await
+        .unwrap();
+    assert_eq!(d.sent, 1, "the lease ended: the other node died mid-send");
+    assert_eq!(smtp.received(), vec![message_id(&ids[0])]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_workers_on_one_database_claim_different_mails() {
+    let t = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(
+        free_port(),
+        dir.path(),
+        &Behaviour {
+            sleep_secs: 0.05,
+            ..Behaviour::default()
+        },
+    );
+    let ids = queue_mails(&t, 24).await;
+    let now = now_ms();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let state = t.state.clone();
+            let transport = transport(smtp.port);
+            tokio::spawn(async move {
+                deliver_due(&state.db, &state, &transport, now)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut sent = 0;
+    let mut busy = 0;
+    for w in workers {
+        let d = w.await.unwrap();
+        sent += d.sent;
+        busy += usize::from(d.sent > 0);
+    }
+    assert_eq!(sent, ids.len());
+    assert!(busy >= 2, "the workers shared the queue");
+    let received = smtp.received();
+    assert_eq!(
+        counts(&received).len(),
+        ids.len(),
+        "each mail once: {received:?}"
+    );
+    assert_eq!(received.len(), ids.len());
 }

@@ -251,18 +251,14 @@ pub async fn acknowledge(
     me: Counsellor,
     Path(mail_id): Path<String>,
 ) -> Result<axum::http::StatusCode, AppError> {
+    let mine: Option<String> =
+        sqlx::query_scalar("SELECT id FROM mail_outbox WHERE id = $1 AND counsellor_id = $2")
+            .bind(&mail_id)
+            .bind(&me.id)
+            .fetch_optional(&state.db)
+            .await?;
     let mut conn = state.db.acquire().await?;
-    let done = sqlx::query(
-        "UPDATE mail_outbox SET resolved_at = $1, resolution = 'acknowledged', resolved_by = $2
-         WHERE id = $3 AND counsellor_id = $2 AND state = 'failed' AND resolved_at IS NULL",
-    )
-    .bind(now_ms())
-    .bind(&me.id)
-    .bind(&mail_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if done != 1 {
+    if mine.is_none() || !resolve(&mut conn, &mail_id, "acknowledged", &me.id).await? {
         return Err(AppError::NotFound);
     }
     Ok(axum::http::StatusCode::NO_CONTENT)
