@@ -675,3 +675,44 @@ async fn concurrent_workers_on_one_database_claim_different_mails() {
     );
     assert_eq!(received.len(), ids.len());
 }
+
+#[tokio::test]
+async fn admin_mail_queue_shows_counts_and_last_errors_without_addresses_or_contents() {
+    let t = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = rejecting(dir.path(), "client1@");
+    queue_mails(&t, 3).await;
+    let d = deliver_due(&t.state.db, &t.state, &transport(smtp.port), now_ms())
+        .await
+        .unwrap();
+    assert_eq!((d.sent, d.gave_up), (2, 1));
+    queue_mails(&t, 1).await; // one still waiting
+    let s = t.settings();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_confidant"))
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "error")
+        .arg("--data-dir")
+        .arg(&s.data_dir)
+        .args(["--database-url", &s.database_url])
+        .args(["admin", "mail-queue", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["counts"]["sent"], 2, "{doc}");
+    assert_eq!(doc["counts"]["failed_open"], 1, "{doc}");
+    assert_eq!(doc["counts"]["due"], 1, "{doc}");
+    assert_eq!(doc["last_errors"][0]["state"], "failed");
+    assert_eq!(
+        doc["last_errors"][0]["last_error"],
+        "permanent failure (SMTP 550)"
+    );
+    for secret in ["@", "Antwort", "Text"] {
+        assert!(!text.contains(secret), "{secret:?} in {text}");
+    }
+}
