@@ -478,17 +478,33 @@ pub async fn deliver_next(
     let Some(mail) = claim(db, state.dialect, now, settings.lease()).await? else {
         return Ok(Attempt::Idle);
     };
-    let plaintext = state.keys.mail.open(&mail.sealed, mail.id.as_bytes())?;
-    let sealed: SealedMail = serde_json::from_slice(&plaintext)
-        .map_err(|e| AppError::Internal(format!("queued mail: {e}")))?;
-    let result =
-        match tokio::time::timeout(settings.send_deadline(), send_raw(transport, &sealed)).await {
-            Ok(r) => r,
-            Err(_) => Err(SendError {
-                failure: Failure::Timeout,
+    // A mail that cannot be opened (a key replaced, a damaged row) can never be sent: it fails
+    // at once rather than being retried, and the operator sees it in the queue's errors.
+    let opened = state
+        .keys
+        .mail
+        .open(&mail.sealed, mail.id.as_bytes())
+        .ok()
+        .and_then(|plain| serde_json::from_slice::<SealedMail>(&plain).ok());
+    let result = match &opened {
+        None => {
+            tracing::error!(mail_id = %mail.id, "queued mail cannot be opened; marked failed");
+            Err(SendError {
+                failure: Failure::Permanent,
                 code: None,
-            }),
-        };
+            })
+        }
+        Some(sealed) => {
+            match tokio::time::timeout(settings.send_deadline(), send_raw(transport, sealed)).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(SendError {
+                    failure: Failure::Timeout,
+                    code: None,
+                }),
+            }
+        }
+    };
     // The outcome is recorded with the time it is known (the send took a while).
     let done = now.max(now_ms().min(now.saturating_add(ms(settings.lease()))));
     match result {

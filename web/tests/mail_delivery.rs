@@ -716,3 +716,22 @@ async fn admin_mail_queue_shows_counts_and_last_errors_without_addresses_or_cont
         assert!(!text.contains(secret), "{secret:?} in {text}");
     }
 }
+
+#[tokio::test]
+async fn a_queued_mail_that_cannot_be_opened_fails_instead_of_blocking_the_queue() {
+    let t = TestApp::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(free_port(), dir.path(), &Behaviour::default());
+    let ids = queue_mails(&t, 2).await;
+    sqlx::query("UPDATE mail_outbox SET sealed = $1 WHERE id = $2")
+        .bind(vec![0u8; 64])
+        .bind(&ids[0])
+        .execute(&t.state.db)
+        .await
+        .unwrap();
+    let d = deliver_due(&t.state.db, &t.state, &transport(smtp.port), now_ms())
+        .await
+        .unwrap();
+    assert_eq!((d.sent, d.failed, d.gave_up), (1, 0, 1));
+    assert_eq!(smtp.received(), vec![message_id(&ids[1])]);
+}
