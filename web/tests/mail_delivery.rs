@@ -43,6 +43,18 @@ fn rejecting(dir: &std::path::Path, substr: &str) -> Smtp {
     )
 }
 
+/// An SMTP server on `port` that holds each message `secs` seconds.
+fn slow(port: u16, dir: &std::path::Path, secs: f64) -> Smtp {
+    Smtp::start(
+        port,
+        dir,
+        &Behaviour {
+            sleep_secs: secs,
+            ..Behaviour::default()
+        },
+    )
+}
+
 async fn books(t: &TestApp, b: &Bookable, n: usize, who: &str) -> Vec<String> {
     let free = slots(t, b).await;
     let consent = consent(t, &b.slug).await;
@@ -525,14 +537,7 @@ fn counts(received: &[String]) -> std::collections::HashMap<String, usize> {
 async fn kill_9_mid_send_loses_no_mail_and_duplicates_at_most_the_one_in_flight() {
     let t = TestApp::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let smtp = Smtp::start(
-        free_port(),
-        dir.path(),
-        &Behaviour {
-            sleep_secs: 0.3,
-            ..Behaviour::default()
-        },
-    );
+    let smtp = slow(free_port(), dir.path(), 0.3);
     let ids = queue_mails(&t, 20).await;
     let server = Server::start(&t, smtp.port);
     wait_for("a few mails to arrive", 120, || smtp.received().len() >= 5);
@@ -578,14 +583,7 @@ async fn two_servers_on_one_database_send_every_mail_exactly_once_and_the_metric
     assert_eq!(a.metric("confidant_mail_queue_length"), 30);
     assert_eq!(a.metric("confidant_mail_permanent_failures_total"), 0);
     // SMTP is back, slow (each message held 0.1 s), so both servers are busy at once.
-    let smtp = Smtp::start(
-        port,
-        dir.path(),
-        &Behaviour {
-            sleep_secs: 0.1,
-            ..Behaviour::default()
-        },
-    );
+    let smtp = slow(port, dir.path(), 0.1);
     wait_for("every mail to arrive", 180, || {
         smtp.received().len() >= ids.len()
     });
@@ -637,14 +635,7 @@ async fn a_mail_claimed_by_another_worker_waits_until_its_lease_ends() {
 async fn concurrent_workers_on_one_database_claim_different_mails() {
     let t = TestApp::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let smtp = Smtp::start(
-        free_port(),
-        dir.path(),
-        &Behaviour {
-            sleep_secs: 0.05,
-            ..Behaviour::default()
-        },
-    );
+    let smtp = slow(free_port(), dir.path(), 0.05);
     let ids = queue_mails(&t, 24).await;
     let now = now_ms();
     let workers: Vec<_> = (0..4)
