@@ -10,16 +10,12 @@
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const INSPECT_MAIL = path.resolve(here, '../mail/inspect_mail.py');
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, inspectMails, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
 
 const EMAIL = 'berater@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -28,12 +24,7 @@ const SLUG = 'dr-booking';
 const CLIENT = { first: 'Alex', last: 'Client', email: 'alex@client.example' };
 const STEP_MS = 60_000;
 
-/** Every mail in the maildir, parsed by tests/mail/inspect_mail.py. */
-function mails(maildir) {
-  const out = spawnSync('python3', [INSPECT_MAIL, maildir], { encoding: 'utf8', timeout: 30_000 });
-  if (out.status !== 0) throw new Error(`inspect_mail.py failed: ${out.stderr}`);
-  return JSON.parse(out.stdout);
-}
+const mails = inspectMails;
 
 describe('Booking end to end: dashboard set-up, public booking, mail link cancel', { timeout: 10 * 60_000 }, () => {
   const serverLog = [];

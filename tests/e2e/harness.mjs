@@ -1,5 +1,6 @@
 // Small helpers shared by the browser tests that start their own servers.
 
+import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -169,6 +170,13 @@ export async function startServer({ dataDir, extraArgs = [], env = {}, log }) {
     { timeout: 60_000, interval: 200 },
   );
   return { server, base, port, udpPort, exit: () => exitStatus };
+}
+
+/** Every mail in `maildir`, parsed by tests/mail/inspect_mail.py (Python's own e-mail parser). */
+export function inspectMails(maildir) {
+  const out = spawnSync('python3', [path.resolve(here, '../mail/inspect_mail.py'), maildir], { encoding: 'utf8', timeout: 30_000 });
+  if (out.status !== 0) throw new Error(`inspect_mail.py failed: ${out.stderr}`);
+  return JSON.parse(out.stdout);
 }
 
 /** Creates a counsellor with the admin CLI; throws with its stderr on failure. */

@@ -10,6 +10,7 @@ import { dictionaries } from '../../web/static/i18n.js';
 import '../../web/static/i18n-booking.js';
 import '../../web/static/i18n-signature.js';
 import '../../web/static/i18n-walkin.js';
+import '../../web/static/i18n-mail.js';
 
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/static');
 

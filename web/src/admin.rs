@@ -114,3 +114,42 @@ pub async fn create_counsellor(
     }
     Ok(())
 }
+
+/// Most recent errors `confidant admin mail-queue` lists.
+const MAIL_QUEUE_ERRORS: i64 = 20;
+
+/// `confidant admin mail-queue`: the queue's counts by state and its last errors, for the
+/// operator. Never a recipient, subject or body (they are sealed; this does not open them).
+pub async fn mail_queue(settings: &Settings, json: bool) -> Result<(), AdminError> {
+    let db = crate::open_database(settings).await?;
+    let now = crate::db::now_ms();
+    let stats = crate::mail::queue_stats(&db.pool, now).await?;
+    let errors = crate::mail::recent_errors(&db.pool, MAIL_QUEUE_ERRORS).await?;
+    db.pool.close().await;
+    if json {
+        let doc = serde_json::json!({ "counts": stats, "last_errors": errors });
+        println!("{doc}");
+        return Ok(());
+    }
+    println!("due (waiting to be sent):    {}", stats.due);
+    println!("oldest due, seconds:         {}", stats.oldest_due_age_secs);
+    println!("scheduled (later):           {}", stats.scheduled);
+    println!("sent:                        {}", stats.sent);
+    println!("failed, open:                {}", stats.failed_open);
+    println!("failed, resolved:            {}", stats.failed_resolved);
+    if !errors.is_empty() {
+        println!();
+        println!("last errors (newest first):");
+        for e in errors {
+            println!(
+                "  {}  {:<22} {:<7} attempts {:<3} {}",
+                e.id,
+                e.kind,
+                e.state,
+                e.attempts,
+                e.last_error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}

@@ -104,6 +104,13 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Show the mail queue: counts by state and the last errors (kind, SMTP status, times;
+    /// never a recipient or content).
+    MailQueue {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Log output format.
@@ -245,6 +252,20 @@ pub struct Config {
     /// [default: Confidant <noreply@HOST of the public URL>].
     #[arg(long, env = "CONFIDANT_MAIL_FROM", global = true)]
     pub mail_from: Option<String>,
+    /// How long a mail that fails temporarily (SMTP 4xx, no connection, a timeout) is retried
+    /// before it is marked failed, in hours. Permanent failures (SMTP 5xx) fail at once.
+    #[arg(long, env = "CONFIDANT_MAIL_RETRY_HOURS", default_value_t = 72,
+        value_parser = clap::value_parser!(u32).range(1..=720), global = true)]
+    pub mail_retry_hours: u32,
+    /// Mails sent per minute at most (a backlog goes out through one pooled SMTP connection
+    /// at this rate).
+    #[arg(long, env = "CONFIDANT_MAIL_RATE_PER_MINUTE", default_value_t = 240,
+        value_parser = clap::value_parser!(u32).range(1..=60_000), global = true)]
+    pub mail_rate_per_minute: u32,
+    /// Seconds an SMTP command may take before the attempt counts as a temporary failure.
+    #[arg(long, env = "CONFIDANT_SMTP_TIMEOUT_SECS", default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..=300), global = true)]
+    pub smtp_timeout_secs: u32,
     /// Minutes before an appointment that the reminder mail is sent (0: no reminders).
     #[arg(
         long,
@@ -465,6 +486,8 @@ pub struct Settings {
     pub mail_from: String,
     /// Minutes before an appointment the reminder goes out (0: none).
     pub reminder_minutes: u32,
+    /// How the mail queue retries and paces delivery.
+    pub mail_delivery: crate::mail::DeliverySettings,
     /// Whether calendar sync may fetch from non-public addresses.
     pub calendar_fetch_private: bool,
     /// Whether CalDAV accounts may use `http://`.
@@ -732,6 +755,11 @@ impl Config {
             smtp,
             mail_from,
             reminder_minutes: self.reminder_minutes,
+            mail_delivery: crate::mail::DeliverySettings {
+                retry_for: std::time::Duration::from_secs(u64::from(self.mail_retry_hours) * 3600),
+                rate_per_minute: self.mail_rate_per_minute,
+                smtp_timeout: std::time::Duration::from_secs(u64::from(self.smtp_timeout_secs)),
+            },
             calendar_fetch_private: self.calendar_fetch_private,
             caldav_allow_http: self.caldav_allow_http,
             trust: crate::tls::Trust::load(self.ca_file.as_deref())?,

@@ -287,6 +287,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::manage::confirm))
         .routes(routes!(booking::manage::decline))
         .routes(routes!(booking::manage::cancel))
+        .routes(routes!(booking::mail_failures::resend))
+        .routes(routes!(booking::mail_failures::reached))
+        .routes(routes!(booking::mail_failures::own_failures))
+        .routes(routes!(booking::mail_failures::acknowledge))
         .routes(routes!(booking::manage::list_messages))
         .routes(routes!(booking::manage::reply))
         .routes(routes!(

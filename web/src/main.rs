@@ -40,6 +40,11 @@ fn main() -> ExitCode {
             }) => confidant::admin::create_counsellor(&settings, &email, &name, password_stdin)
                 .await
                 .map_err(|e| e.to_string()),
+            Command::Admin(AdminCommand::MailQueue { json }) => {
+                confidant::admin::mail_queue(&settings, json)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             // Handled above, before the runtime starts.
             Command::Signature(_) => Ok(()),
         }

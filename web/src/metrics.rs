@@ -1,6 +1,7 @@
 //! Prometheus metrics at `/metrics`: counts only, never names, ids or addresses.
 //!
-//! Each scrape takes a snapshot of the hub's and the SFU's counters and encodes it in the
+//! Each scrape takes a snapshot of the hub's and the SFU's counters and of the mail queue (counts
+//! from the database) and encodes it in the
 //! OpenMetrics text format; nothing is kept between scrapes.
 
 use axum::extract::State;
@@ -22,6 +23,12 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: usize) {
     registry.register(name, help, g);
 }
 
+fn gauge64(registry: &mut Registry, name: &str, help: &str, value: i64) {
+    let g: Gauge = Gauge::default();
+    g.set(value);
+    registry.register(name, help, g);
+}
+
 fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
     let c: Counter = Counter::default();
     c.inc_by(value);
@@ -30,7 +37,7 @@ fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
 
 /// Metrics in the OpenMetrics text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "OpenMetrics text: rooms, participants, lobby, connections, SFU peers, tracks, forwarded media",
+    responses((status = 200, description = "OpenMetrics text: rooms, participants, lobby, connections, SFU peers, tracks, forwarded media, mail queue (length, oldest age, failures temporary/permanent)",
         content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let hub = state.hub.stats();
@@ -48,6 +55,41 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "Failed mail delivery attempts (retried with backoff)",
         crate::mail::MAIL_FAILED.load(std::sync::atomic::Ordering::Relaxed),
     );
+    counter(
+        &mut r,
+        "confidant_mail_temporary_failures",
+        "Mail delivery attempts that failed temporarily (SMTP 4xx, no connection, timeout)",
+        crate::mail::MAIL_TEMPORARY_FAILURES.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    counter(
+        &mut r,
+        "confidant_mail_permanent_failures",
+        "Mail delivery attempts that failed permanently (SMTP 5xx: the mail is failed at once)",
+        crate::mail::MAIL_PERMANENT_FAILURES.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    match crate::mail::queue_stats(&state.db, crate::db::now_ms()).await {
+        Ok(q) => {
+            gauge64(
+                &mut r,
+                "confidant_mail_queue_length",
+                "Mails due and not yet sent",
+                q.due,
+            );
+            gauge64(
+                &mut r,
+                "confidant_mail_queue_oldest_age_seconds",
+                "Age of the oldest due, unsent mail (0: none)",
+                q.oldest_due_age_secs,
+            );
+            gauge64(
+                &mut r,
+                "confidant_mail_failed_open",
+                "Failed mails no counsellor has dealt with yet",
+                q.failed_open,
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "mail queue metrics unavailable"),
+    }
     gauge(
         &mut r,
         "confidant_rooms",

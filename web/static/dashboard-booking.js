@@ -6,6 +6,7 @@ import { t, errorText, formatTime } from './i18n.js';
 import './i18n-booking.js';
 import { h, clear, notice, linkField, confirmButton } from './ui.js';
 import { get, post, put, api, ApiError, redirectIfUnauthorized } from './api.js';
+import { bookingMailFailures } from './dashboard-mail.js';
 import { kindLabel, formatRange, formatClock, formatDay, dayKey, startOfDay, addDays, bookingStatus, showFieldErrors, clearFieldErrors, field } from './booking-ui.js';
 
 const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -131,6 +132,8 @@ export function bookingsSection() {
       const who = t('dash.by.' + b.cancelled_by);
       details.push(h('p', { class: 'hint', testid: 'cancelled-by', text: t('dash.cancelled_by', { who: who.startsWith('dash.by.') ? b.cancelled_by : who }) + (b.reason ? `: ${b.reason}` : '') }));
     }
+    const mailFailures = bookingMailFailures(b, load, (e) => showError(e, status));
+    if (mailFailures) details.push(mailFailures);
     const actions = h('div', { class: 'session-actions' });
     const active = b.status === 'pending' || b.status === 'confirmed';
     if (b.kind === 'video' && b.session_id && active) {

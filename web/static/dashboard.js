@@ -6,6 +6,7 @@ import { get, post, api, ApiError, redirectIfUnauthorized } from './api.js';
 import { bookingsSection, messagesSection, bookingSettingsSection } from './dashboard-booking.js';
 import { signaturesSection } from './dashboard-signature.js';
 import { walkinSection } from './dashboard-walkin.js';
+import { ownMailFailuresSection } from './dashboard-mail.js';
 
 const app = appRoot();
 clear(app);
@@ -128,6 +129,7 @@ app.append(
     'main',
     { class: 'page dashboard-page', id: 'main' },
     h('h1', { text: t('dashboard.title') }),
+    ownMailFailuresSection().element,
     startForm,
     walkinSection().element,
     bookingsSection().element,

@@ -5,105 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use axum::http::StatusCode;
 use common::booking::{book, bookable, consent, form, slots};
+use common::smtp::{free_port, mails, transport, Behaviour, Smtp};
 use common::TestApp;
-use confidant::config::{SmtpSettings, SmtpTls};
 use serde_json::{json, Value};
-
-/// An aiosmtpd server writing every mail into a maildir. Killed on drop.
-struct Smtp {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Smtp {
-    fn start(port: u16, maildir: &Path) -> Self {
-        let mut child = Command::new("python3")
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 -m aiosmtpd (the test command installs aiosmtpd)");
-        // Bounded wait until it accepts connections.
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self {
-                    child,
-                    port,
-                    maildir: maildir.to_owned(),
-                };
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("aiosmtpd did not start on port {port}");
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Every mail in `maildir`, parsed by the independent inspector.
-fn mails(maildir: &Path) -> Vec<Value> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/mail/inspect_mail.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(maildir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "inspect_mail.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn transport(port: u16) -> lettre::AsyncSmtpTransport<lettre::Tokio1Executor> {
-    confidant::mail::transport(
-        &SmtpSettings {
-            host: "127.0.0.1".into(),
-            port,
-            tls: SmtpTls::None,
-            credentials: None,
-        },
-        &confidant::tls::Trust::load(None).unwrap(),
-    )
-    .unwrap()
-}
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -132,8 +38,7 @@ fn link(text: &str, path: &str) -> String {
 async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_address() {
     let t = TestApp::with(|c| c.form_burst = 100).await;
     let dir = tempfile::tempdir().unwrap();
-    let maildir = dir.path().join("mail");
-    let smtp = Smtp::start(free_port(), &maildir);
+    let smtp = Smtp::start(free_port(), dir.path(), &Behaviour::default());
     let transport = transport(smtp.port);
     let b = bookable(&t, "weiss@centre.example", "weiss", "video", json!({})).await;
     let free = slots(&t, &b).await;
@@ -153,7 +58,7 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
         "two confirmations, two notifications; reminders wait"
     );
 
-    let all = mails(&smtp.maildir);
+    let all = mails(&smtp.maildir());
     assert_eq!(all.len(), 4);
     let platform = "termine@confidant.test";
     let mut ids = std::collections::HashSet::new();
@@ -295,7 +200,7 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
         d.sent, 2,
         "cancellation to the client, notice to the counsellor"
     );
-    let all = mails(&smtp.maildir);
+    let all = mails(&smtp.maildir());
     let alex_mails = to(&all, "alex@client.example");
     let cancel = alex_mails
         .iter()
@@ -324,7 +229,6 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
 async fn smtp_down_while_booking_loses_nothing_and_sends_once() {
     let t = TestApp::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let maildir = dir.path().join("mail");
     let port = free_port();
     let transport = transport(port);
     let b = bookable(&t, "w@centre.example", "down", "phone", json!({})).await;
@@ -357,7 +261,7 @@ async fn smtp_down_while_booking_loses_nothing_and_sends_once() {
     assert_eq!((d.sent, d.failed), (0, 0));
 
     // SMTP is back: after the backoff both go out, once.
-    let smtp = Smtp::start(port, &maildir);
+    let smtp = Smtp::start(port, dir.path(), &Behaviour::default());
     let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now + 31_000)
         .await
         .unwrap();
@@ -368,7 +272,7 @@ async fn smtp_down_while_booking_loses_nothing_and_sends_once() {
             .unwrap();
         assert_eq!(d.sent, 0, "nothing is sent twice");
     }
-    let all = mails(&smtp.maildir);
+    let all = mails(&smtp.maildir());
     assert_eq!(all.len(), 2);
     assert_eq!(to(&all, "alex@client.example").len(), 1);
     let text = to(&all, "alex@client.example")[0]["text"]
@@ -390,7 +294,7 @@ async fn smtp_down_while_booking_loses_nothing_and_sends_once() {
 async fn contact_form_notification_says_a_message_arrived_without_its_content() {
     let t = TestApp::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let smtp = Smtp::start(free_port(), &dir.path().join("mail"));
+    let smtp = Smtp::start(free_port(), dir.path(), &Behaviour::default());
     let transport = transport(smtp.port);
     let b = bookable(&t, "contact@centre.example", "contact", "video", json!({})).await;
     let consent = consent(&t, &b.slug).await;
@@ -408,7 +312,7 @@ async fn contact_form_notification_says_a_message_arrived_without_its_content() 
         .await
         .unwrap();
     assert_eq!(d.sent, 1);
-    let all = mails(&smtp.maildir);
+    let all = mails(&smtp.maildir());
     let m = &to(&all, "contact@centre.example")[0];
     assert_eq!(
         m["addresses"],

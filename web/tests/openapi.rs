@@ -168,6 +168,7 @@ async fn every_documented_operation_is_served_by_its_route() {
             .replace("{id}", &id)
             .replace("{session_id}", &id)
             .replace("{change_id}", &id)
+            .replace("{mail_id}", &id)
             .replace("{link_token}", &token)
             .replace("{slug}", "no-such-page")
             .replace("{token}", "no-such-token")

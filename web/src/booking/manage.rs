@@ -576,6 +576,9 @@ pub struct BookingView {
     pub cancelled_by: Option<String>,
     /// Why it was cancelled or declined.
     pub reason: Option<String>,
+    /// Mail to the client that could not be delivered and nobody has dealt with yet (only in
+    /// the list of bookings; empty elsewhere).
+    pub mail_failures: Vec<super::mail_failures::MailFailure>,
 }
 
 /// `?from=…&to=…`.
@@ -605,6 +608,7 @@ fn view(state: &AppState, row: &BookingRow, type_name: &str) -> Result<BookingVi
         session_id: row.session_id.clone(),
         cancelled_by: row.cancelled_by.clone(),
         reason: row.cancel_reason(state)?,
+        mail_failures: Vec::new(),
     })
 }
 
@@ -652,13 +656,26 @@ pub async fn list_bookings(
             .map(|t| t.name.clone())
             .unwrap_or_default()
     };
+    let mut failures = super::mail_failures::on_bookings(&state.db, &me.id).await?;
     rows.iter()
-        .map(|r| view(&state, r, &name_of(&r.type_id)))
-        .collect::<Result<Vec<_>, _>>()
+        .map(|r| {
+            let mut v = view(&state, r, &name_of(&r.type_id))?;
+            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut failures)
+                .into_iter()
+                .partition(|f| f.booking_id.as_deref() == Some(r.id.as_str()));
+            failures = rest;
+            v.mail_failures = mine;
+            Ok(v)
+        })
+        .collect::<Result<Vec<_>, AppError>>()
         .map(axum::Json)
 }
 
-async fn own_booking(state: &AppState, me: &Counsellor, id: &str) -> Result<BookingRow, AppError> {
+pub(crate) async fn own_booking(
+    state: &AppState,
+    me: &Counsellor,
+    id: &str,
+) -> Result<BookingRow, AppError> {
     let row = store::booking(&state.db, id).await?;
     if row.counsellor_id != me.id {
         return Err(AppError::NotFound);
@@ -666,7 +683,7 @@ async fn own_booking(state: &AppState, me: &Counsellor, id: &str) -> Result<Book
     Ok(row)
 }
 
-async fn context_parts(
+pub(crate) async fn context_parts(
     state: &AppState,
     row: &BookingRow,
 ) -> Result<(Host, store::TypeRow, store::ClientDetails, Option<String>), AppError> {
@@ -1027,6 +1044,7 @@ pub async fn reply(
             html: m.html,
             ics: None,
             due_at: now_ms(),
+            counsellor_id: None,
         },
     )
     .await?;

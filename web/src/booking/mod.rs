@@ -10,6 +10,7 @@
 pub mod address;
 pub mod caldav;
 pub mod feed;
+pub mod mail_failures;
 pub mod manage;
 pub mod notify;
 pub mod public;

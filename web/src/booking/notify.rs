@@ -188,6 +188,7 @@ async fn to_client(
         html: rendered.html,
         ics,
         due_at,
+        counsellor_id: None,
     };
     enqueue(conn, state, &mail).await?;
     Ok(())
@@ -218,6 +219,7 @@ async fn to_counsellor(
         html: rendered.html,
         ics: None,
         due_at: now_ms(),
+        counsellor_id: Some(c.host.id.clone()),
     };
     enqueue(conn, state, &mail).await?;
     Ok(())
@@ -243,6 +245,7 @@ pub async fn to_host(
         html: m.html,
         ics: None,
         due_at: now_ms(),
+        counsellor_id: Some(host.id.clone()),
     };
     enqueue(conn, state, &mail).await?;
     Ok(())
@@ -388,4 +391,35 @@ pub async fn rescheduled(
         schedule_reminder(conn, state, c).await?;
     }
     to_counsellor(conn, state, c, MailKind::CounsellorRescheduled).await
+}
+
+/// Queues again, to the client's current address, the client mail of `kind` that failed
+/// (`confirmation`, `rescheduled`, `pending`, `reminder`, `declined`, `cancellation`). A mail
+/// that no longer matches the booking (a confirmation of a booking cancelled since) is a
+/// conflict: the booking's later mail says what holds now.
+pub async fn resend(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    c: &Ctx<'_>,
+    kind: &str,
+) -> Result<(), AppError> {
+    let status = c.row.status.as_str();
+    let (mail, ics) = match (kind, status) {
+        ("confirmation", "confirmed") => (MailKind::Confirmation, Some("REQUEST")),
+        ("rescheduled", "confirmed") => (MailKind::Rescheduled, Some("REQUEST")),
+        ("reminder", "confirmed") => (MailKind::Reminder, None),
+        ("pending", "pending") => (MailKind::Pending, None),
+        ("declined", "declined") => (MailKind::Declined, None),
+        ("cancellation", "cancelled") => (MailKind::Cancellation, Some("CANCEL")),
+        _ => {
+            return Err(AppError::Conflict(
+                "this mail no longer matches the booking (it has changed since)".into(),
+            ))
+        }
+    };
+    let reason = match mail {
+        MailKind::Declined | MailKind::Cancellation => c.row.cancel_reason(state)?,
+        _ => None,
+    };
+    to_client(conn, state, c, mail, reason, ics, now_ms()).await
 }

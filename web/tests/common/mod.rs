@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod booking;
+pub mod smtp;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -51,6 +52,9 @@ pub fn config(data_dir: PathBuf) -> Config {
         smtp_password_file: None,
         mail_from: Some("Beratungsstelle <termine@confidant.test>".into()),
         reminder_minutes: 1440,
+        mail_retry_hours: 72,
+        mail_rate_per_minute: 240,
+        smtp_timeout_secs: 20,
         form_burst: 5,
         calendar_fetch_private: true,
         caldav_allow_http: true,
