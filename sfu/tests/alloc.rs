@@ -121,7 +121,7 @@ fn whole_path_allocations(subscribers: u64) -> Stretch {
     );
     // Warm-up: negotiation, first keyframes, every queue, cache and pool grown to its working
     // size.
-    let mut w = World::forwarding_to(subscribers, 400);
+    let mut w = World::forwarding_to(subscribers, 600);
 
     let mut stretch = Stretch {
         receive: 0,

@@ -38,7 +38,7 @@ use crate::rtp_::{RtpHeader, SessionId, TwccPacketId, extend_u16};
 use crate::rtp_::{SrtpContext, Ssrc};
 use crate::rtp_::{TwccRecvRegister, TwccSendRegister};
 use crate::stats::StatsSnapshot;
-use crate::streams::{RtpPacket, StreamTimeoutConfig, Streams};
+use crate::streams::{Payload, RtpPacket, StreamTimeoutConfig, Streams};
 use crate::util::{Soonest, SystemTimeExt, already_happened, not_happening};
 use crate::{Reason, net};
 use crate::{RtcConfig, RtcError};
@@ -763,7 +763,7 @@ impl Session {
 
         // RED-recovered packets (frame mode) are collected here and delivered after the
         // primary, filling single-packet losses from the next packet's redundancy.
-        let mut red_recovered: Vec<(RtpHeader, Arc<[u8]>, SeqNo, MediaTime)> = Vec::new();
+        let mut red_recovered: Vec<(RtpHeader, Payload, SeqNo, MediaTime)> = Vec::new();
 
         // Capture the full wire payload length before RED unwrapping narrows `data` to the primary
         // block. The sender counts the whole RED-wrapped payload, so receive stats must too.
@@ -840,7 +840,7 @@ impl Session {
                 // its own (e.g. audio level). Clear the carrier's extensions rather than let the
                 // recovered frame inherit the current packet's metadata.
                 rec_header.ext_vals = ExtensionValues::default();
-                red_recovered.push((rec_header, Arc::from(b.payload), rec_seq, rec_time));
+                red_recovered.push((rec_header, b.payload.into(), rec_seq, rec_time));
             }
             (receipt_outer, un.primary)
         } else {
@@ -863,9 +863,14 @@ impl Session {
         };
         self.media_bytes_rx += rx_bytes as u64;
 
-        // One-shot conversion to Arc<[u8]>: a single allocation that copies
-        // only the trimmed payload bytes out of the SRTP scratch buffer.
-        let payload: Arc<[u8]> = Arc::from(data);
+        // One copy of only the trimmed payload bytes out of the SRTP scratch buffer: in RTP
+        // mode into a pooled buffer (Confidant patch 5: no allocation per packet in steady
+        // state), in frame mode into the `Arc<[u8]>` the depayloader keeps.
+        let payload: Payload = if self.rtp_mode {
+            stream.pooled_payload(data)
+        } else {
+            Arc::<[u8]>::from(data).into()
+        };
 
         let packet = stream.handle_rtp(now, header, payload, seq_no, receipt.time, rx_bytes);
 
