@@ -36,7 +36,7 @@ use crate::rtp_::{Bitrate, ExtensionMap, Goodbye, Mid, ReportList, Rtcp, RtcpFb}
 use crate::rtp_::{Dlrr, DlrrItem, ExtendedReport, ReportBlock};
 use crate::rtp_::{RtpHeader, SessionId, TwccPacketId, extend_u16};
 use crate::rtp_::{SrtpContext, Ssrc};
-use crate::rtp_::{TwccRecvRegister, TwccSendRegister};
+use crate::rtp_::{Twcc, TwccRecvRegister, TwccSendRegister};
 use crate::stats::StatsSnapshot;
 use crate::streams::{Payload, RtpPacket, StreamTimeoutConfig, Streams};
 use crate::util::{Soonest, SystemTimeExt, already_happened, not_happening};
@@ -121,6 +121,8 @@ pub(crate) struct Session {
     // Confidant patch 3: buffers the caller gave back (`Rtc::recycle_buffer`), written into
     // instead of allocating one per datagram; and the unencrypted RTCP's scratch.
     spare_buffers: Vec<Vec<u8>>,
+    // Confidant patch 7: the last TWCC report sent, whose storage the next one reuses.
+    spare_twcc: Option<Twcc>,
     poll_feedback_buf: Vec<u8>,
 
     // Next packet for RtpPacket event.
@@ -223,6 +225,7 @@ impl Session {
             pacer_control: PacerControl::new(),
             poll_packet_buf: vec![0; 2000],
             spare_buffers: Vec::new(),
+            spare_twcc: None,
             poll_feedback_buf: Vec::new(),
             pending_packet: None,
             media_bytes_rx: 0,
@@ -460,7 +463,10 @@ impl Session {
 
     fn create_twcc_feedback(&mut self, sender_ssrc: Ssrc, now: Instant) -> Option<()> {
         self.last_twcc = now;
-        let mut twcc = self.twcc_rx_register.build_report(self.mtu() - 100)?;
+        let spare = self.spare_twcc.take();
+        let mut twcc = self
+            .twcc_rx_register
+            .build_report_reusing(self.mtu() - 100, spare)?;
 
         // These SSRC are on media level, but twcc is on session level,
         // we fill in the first discovered media SSRC in each direction.
@@ -1226,9 +1232,13 @@ impl Session {
         data.resize(encryptable_mtu, 0);
 
         let mut raw_packets = self.raw_packets.as_mut();
+        let spare_twcc = &mut self.spare_twcc;
         let output = move |fb| {
             if let Some(raw_packets) = &mut raw_packets {
                 raw_packets.push_back(Box::new(RawPacket::RtcpTx(fb)));
+            } else if let Rtcp::Twcc(twcc) = fb {
+                // Confidant patch 7: the next report is built in this one's storage.
+                *spare_twcc = Some(twcc);
             }
         };
 
