@@ -7,6 +7,9 @@
 #   sfu        through a fresh `confidant` server: signalling, ICE, DTLS, SRTP, the str0m SFU;
 #   raw-relay  through `confidant-loadgen relay`, one thread copying every datagram to the other
 #              members of its room with no WebRTC at all: the baseline;
+#   raw-relay-gso  (information) the same relay with batched I/O (`relay --gso`: recvmmsg bursts
+#              in, each member's share of a burst out in UDP GSO sends): the physical limit a
+#              forwarder could approach;
 #   janus      through a fresh Janus 1.1 (Debian package `janus`, installed with apt-get when
 #              missing; its packaged config and service are never used), videoroom plugin and
 #              HTTP transport only, driven by the generator through Janus's own API. Janus never
@@ -31,17 +34,20 @@
 #                      empty: none, for a churn-only run)
 #   BENCH_HEADLINE     scenario of the first table (default: the heaviest that every system ran
 #                      without loss or failure)
-#   BENCH_MODES        systems to run (default "sfu raw-relay janus")
+#   BENCH_MODES        systems to run (default "sfu raw-relay raw-relay-gso janus")
 #   BENCH_DURATION     measurement window per run, seconds (default 15)
 #   BENCH_OUT          report file (default BENCHMARKS.md at the repository root)
 #   BENCH_CHURN_CYCLES join/leave cycles of the churn run, over 4 rooms (default 10000; 0: no
 #                      churn run)
 #   BENCH_CHURN_LIMIT  seconds the churn run may take (default 480)
-#   BENCH_PROFILE      scenario run once more through Confidant under `perf record`, after the
-#                      measured runs (recording DWARF call chains costs the server enough to
-#                      change what is measured) (default talk200; empty: none; skipped when
-#                      perf is missing or not allowed, or the scenario is not in BENCH_SCENARIOS)
-#   BENCH_KEEP_PERF    file to copy that run's perf.data to (for `perf report --children`)
+#   BENCH_PROFILE      scenarios run once more each through Confidant under `perf record`, after
+#                      the measured runs (recording DWARF call chains costs the server enough to
+#                      change what is measured); their profiles split the measured CPU per
+#                      forwarded packet into system calls, str0m and Confidant's own code
+#                      (default "group5 talk200"; empty: none; skipped when perf is missing or
+#                      not allowed, or a scenario is not in BENCH_SCENARIOS)
+#   BENCH_KEEP_PERF    folder to copy each profiled run's perf.data to, as SCENARIO.perf.data
+#                      (for `perf report --children`)
 #   BENCH_SKIP_BUILD   1: use the release binaries already built
 #   CARGO_TARGET_DIR   where cargo builds (as for cargo)
 set -euo pipefail
@@ -58,10 +64,10 @@ OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
 RUN_LIMIT="${BENCH_RUN_LIMIT:-60}"
 TOTAL_LIMIT="${BENCH_TOTAL_LIMIT:-1300}"
 HEADLINE="${BENCH_HEADLINE:-}"
-MODES="${BENCH_MODES:-sfu raw-relay janus}"
+MODES="${BENCH_MODES:-sfu raw-relay raw-relay-gso janus}"
 CHURN_CYCLES="${BENCH_CHURN_CYCLES:-10000}"
 CHURN_LIMIT="${BENCH_CHURN_LIMIT:-480}"
-PROFILE="${BENCH_PROFILE-talk200}"
+PROFILE="${BENCH_PROFILE-group5 talk200}"
 # The Janus namespaces: Janus's end and the generator's end of the veth pair.
 JANUS_NS="confidant-bench-janus-$$"
 GEN_NS="confidant-bench-gen-$$"
@@ -219,7 +225,12 @@ run_sfu() { # $1 scenario, $2 rooms, $3 "profile" for the profiled extra run
         --stdio >"$stem.profile-children" 2>/dev/null || true
       perf report -q -i "$stem.perf.data" --no-children -g none --sort symbol --stdio \
         >"$stem.profile-self" 2>/dev/null || true
-      if [ -n "${BENCH_KEEP_PERF:-}" ]; then cp "$stem.perf.data" "$BENCH_KEEP_PERF"; fi
+      # Complete self time by shared object and symbol, for the split per forwarded packet.
+      perf report -q -i "$stem.perf.data" --no-children -g none --sort dso,symbol --stdio \
+        >"$stem.profile-dso-symbol" 2>/dev/null || true
+      if [ -n "${BENCH_KEEP_PERF:-}" ]; then
+        mkdir -p "$BENCH_KEEP_PERF" && cp "$stem.perf.data" "$BENCH_KEEP_PERF/$1.perf.data"
+      fi
     fi
   else
     echo "server did not become ready" >"$stem.err"
@@ -249,12 +260,17 @@ run_churn() {
 }
 CHURN_ARGS=()
 
-run_relay() { # $1 scenario, $2 rooms
-  local stem="$WORK/$1.raw-relay" run_start
+run_relay() { # $1 scenario, $2 rooms, $3 "gso" for the relay with batched I/O (raw-relay-gso)
+  local mode="raw-relay" gso=()
+  if [ "${3:-}" = gso ]; then
+    mode="raw-relay-gso"
+    gso=(--gso)
+  fi
+  local stem="$WORK/$1.$mode" run_start
   run_start=$(date +%s)
   local port_file="$WORK/relay.port"
   rm -f "$port_file"
-  "${FORWARDER_CPU[@]}" "$LOADGEN" relay --bind 127.0.0.1:0 --port-file "$port_file" \
+  "${FORWARDER_CPU[@]}" "$LOADGEN" relay --bind 127.0.0.1:0 --port-file "$port_file" "${gso[@]}" \
     --max-seconds "$((RUN_LIMIT + 10))" >"$stem.server.log" 2>&1 &
   CHILD=$!
   local i
@@ -407,28 +423,34 @@ for entry in $SCENARIOS; do
     case "$mode" in
       sfu) run_sfu "$name" "$rooms" ;;
       raw-relay) run_relay "$name" "$rooms" ;;
+      raw-relay-gso) run_relay "$name" "$rooms" gso ;;
       janus) run_janus "$name" "$rooms" ;;
-      *) die "unknown mode $mode (sfu, raw-relay, janus)" ;;
+      *) die "unknown mode $mode (sfu, raw-relay, raw-relay-gso, janus)" ;;
     esac
     echo "    exit $(cat "$WORK/$name.$mode.rc") after $(($(date +%s) - START)) s in all"
   done
   RAN="$RAN $name:$rooms"
 done
 
-# The profile: one more Confidant run of that scenario, recorded (not one of the measured runs).
-PROFILE_ROOMS=""
-for entry in $RAN; do
-  [ "${entry%%:*}" = "$PROFILE" ] && PROFILE_ROOMS="${entry##*:}"
-done
-if [ -n "$PROFILE" ] && [ -n "$PROFILE_ROOMS" ] && [[ " $MODES " == *" sfu "* ]]; then
-  if [ "$(run_budget)" -gt 5 ]; then
-    echo "==> $PROFILE ($PROFILE_ROOMS room(s)), sfu under perf record (the profile)"
-    run_sfu "$PROFILE" "$PROFILE_ROOMS" profile
-    echo "    exit $(cat "$WORK/$PROFILE.profile.rc") after $(($(date +%s) - START)) s in all"
-  else
-    echo "==> profile: skipped, the ${TOTAL_LIMIT}-second budget is spent"
+# The profiles: one more Confidant run of each of those scenarios, recorded (not one of the
+# measured runs).
+PROFILED=""
+for prof in $PROFILE; do
+  PROFILE_ROOMS=""
+  for entry in $RAN; do
+    [ "${entry%%:*}" = "$prof" ] && PROFILE_ROOMS="${entry##*:}"
+  done
+  if [ -n "$PROFILE_ROOMS" ] && [[ " $MODES " == *" sfu "* ]]; then
+    if [ "$(run_budget)" -gt 5 ]; then
+      echo "==> $prof ($PROFILE_ROOMS room(s)), sfu under perf record (the profile)"
+      run_sfu "$prof" "$PROFILE_ROOMS" profile
+      echo "    exit $(cat "$WORK/$prof.profile.rc") after $(($(date +%s) - START)) s in all"
+      PROFILED="$PROFILED $prof"
+    else
+      echo "==> profile of $prof: skipped, the ${TOTAL_LIMIT}-second budget is spent"
+    fi
   fi
-fi
+done
 
 CHURN_RAN=""
 if [ "$CHURN_CYCLES" -gt 0 ] && [[ " $MODES " == *" sfu "* ]]; then
@@ -463,7 +485,7 @@ BENCH_WORK="$WORK" BENCH_RAN="$RAN" BENCH_COMMIT="$COMMIT" BENCH_DIRTY="$DIRTY" 
   BENCH_RUSTC="$(rustc --version 2>/dev/null || echo unknown)" \
   BENCH_HEADLINE="$HEADLINE" BENCH_MODES="$MODES" BENCH_JANUS="${JANUS_VERSION:-not run}" \
   BENCH_JANUS_SKIP="$JANUS_SKIP" BENCH_CHURN="$CHURN_RAN" BENCH_CHURN_CYCLES="$CHURN_CYCLES" \
-  BENCH_PROFILE="$PROFILE" \
+  BENCH_PROFILE="$PROFILE" BENCH_PROFILED="$PROFILED" \
   python3 - >"$OUT" <<'PY'
 import json, os, re
 
@@ -515,14 +537,17 @@ w("Written by `scripts/bench.sh`; do not edit by hand, run the script again. The
 w("to the machine below; what carries over to other machines are the ratios between Confidant,")
 w("the baseline relay and Janus measured in the same run.")
 w("")
-SYSTEMS = (("confidant", "sfu"), ("raw-relay", "raw-relay"), ("janus", "janus"))
-modes = env.get("BENCH_MODES", "sfu raw-relay janus").split()
+SYSTEMS = (("confidant", "sfu"), ("raw-relay", "raw-relay"), ("raw-relay-gso", "raw-relay-gso"),
+           ("janus", "janus"))
+# Information only (the physical limit with batched I/O): never chooses the headline.
+INFO_MODES = ("raw-relay-gso",)
+modes = env.get("BENCH_MODES", "sfu raw-relay raw-relay-gso janus").split()
 names = [n for n, _ in ran]
 
 
 def clean(name):
     """Every system ran this scenario to the end without loss or failure."""
-    reports = [load(name, m)[1] for _, m in SYSTEMS if m in modes]
+    reports = [load(name, m)[1] for _, m in SYSTEMS if m in modes and m not in INFO_MODES]
     return all(r is not None and r.get("ok") for r in reports)
 
 
@@ -585,6 +610,12 @@ w(f"- **Confidant ÷ relay** (pps_per_cpu_second): {ratio(ppc('confidant'), ppc(
   " — the share of plain forwarding's efficiency Confidant keeps while doing WebRTC")
 w(f"- **Confidant ÷ Janus** (pps_per_cpu_second): {ratio(ppc('confidant'), ppc('janus'), '{:.2f}')}"
   " — above 1, Confidant forwards more packets per CPU-second than Janus")
+if "raw-relay-gso" in modes:
+    w(f"- *Information*: **Confidant ÷ relay with GSO** (`raw-relay-gso`, pps_per_cpu_second): "
+      f"{ratio(ppc('confidant'), ppc('raw-relay-gso'), '{:.3f}')}, and **relay with GSO ÷ relay**: "
+      f"{ratio(ppc('raw-relay-gso'), ppc('raw-relay'), '{:.2f}')} — the relay reading bursts and "
+      "sending each member its share of a burst in UDP GSO sends: the physical limit a forwarder "
+      "could approach on this machine")
 if env.get("BENCH_JANUS_SKIP"):
     w(f"- Janus was not run: {env['BENCH_JANUS_SKIP']}")
 w("")
@@ -711,80 +742,131 @@ def parse_profile(path, inclusive):
     return out
 
 
-prof_name = env.get("BENCH_PROFILE", "")
-prof_path = os.path.join(work, f"{prof_name}.profile.profile")
-if prof_name and os.path.exists(prof_path) and os.path.getsize(prof_path) > 0:
-    w(f"## Where Confidant's CPU goes ({prof_name}, `perf record -F 499 --call-graph dwarf`)")
+def split_self(path):
+    """Self time by part, in % of the server's samples, from `perf report --sort dso,symbol`."""
+    parts = {"kernel": 0.0, "str0m": 0.0, "own": 0.0, "libc": 0.0, "runtime": 0.0}
+    if not os.path.exists(path):
+        return None
+    for line in open(path):
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[([.k])\]\s+(.*?)\s*$", line)
+        if not m:
+            continue
+        share, dso, kind, sym = float(m.group(1)), m.group(2), m.group(3), m.group(4)
+        if kind == "k" or dso.startswith("[kernel"):
+            parts["kernel"] += share
+        elif dso.startswith("libc") or dso.startswith("libm") or dso.startswith("ld-linux"):
+            parts["libc"] += share
+        elif re.match(r"<?confidant_sfu::", sym):
+            parts["own"] += share
+        elif re.match(r"<?(tokio|std|core|alloc|hashbrown|mio|tracing)[:<]", sym) or dso != "confidant":
+            parts["runtime"] += share
+        else:
+            # The rest of the binary: str0m and its crates (ICE, DTLS, SCTP) and the crypto
+            # they call (aws-lc's C and assembly, SRTP's AES-GCM).
+            parts["str0m"] += share
+    total = sum(parts.values())
+    return None if not total else {k: v / total for k, v in parts.items()}
+
+
+profiled = env.get("BENCH_PROFILED", "").split()
+if profiled:
+    w("## CPU per forwarded packet, split")
     w("")
-    w(f"From one more Confidant run of {prof_name} after the measured ones: recording call chains")
-    w("costs the server enough CPU to change what is measured, so no number above comes from it.")
+    w("The measured run's CPU time per forwarded packet (1 / pps_per_cpu_second), divided by the")
+    w("self time of the same scenario's profiled run (below): system calls and the network stack")
+    w("(kernel), str0m (WebRTC: ICE, DTLS, SRTP with its AES-GCM, RTP/RTCP, timers, BWE), Confidant's")
+    w("own code (`confidant_sfu`), libc (memcpy, malloc) and the Rust runtime (tokio, std")
+    w("collections; generic code instantiated from str0m lands here too). The relays' whole cost per")
+    w("packet is beside it.")
     w("")
-    children = parse_profile(os.path.join(work, f"{prof_name}.profile.profile-children"), inclusive=True)
-    selfs = parse_profile(os.path.join(work, f"{prof_name}.profile.profile-self"), inclusive=False)
-    if children:
-        w("Share of the server's samples spent in each part, callees included (a row marked ↳ is")
-        w("inside the row above it; the rest of the server, HTTP, signalling and the database, is")
-        w("idle during the window):")
+    w("| scenario | Confidant µs/packet | syscalls, network stack | str0m | own code | libc | runtime, std | raw relay µs/packet | relay with GSO µs/packet |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name in profiled:
+        pps = num(load(name, "sfu")[1], "pps_per_cpu_second")
+        parts = split_self(os.path.join(work, f"{name}.profile.profile-dso-symbol"))
+        us = None if not pps else 1e6 / pps
+        cell = lambda k: "–" if us is None or parts is None else f"{us * parts[k]:.2f} ({100 * parts[k]:.0f} %)"
+        relay = num(load(name, "raw-relay")[1], "pps_per_cpu_second")
+        gso = num(load(name, "raw-relay-gso")[1], "pps_per_cpu_second")
+        w(f"| {name} | {f(us, '{:.2f}')} | {cell('kernel')} | {cell('str0m')} | {cell('own')}"
+          f" | {cell('libc')} | {cell('runtime')} | {f(None if not relay else 1e6 / relay, '{:.2f}')}"
+          f" | {f(None if not gso else 1e6 / gso, '{:.2f}')} |")
+    w("")
+
+for prof_name in env.get("BENCH_PROFILE", "").split():
+    prof_path = os.path.join(work, f"{prof_name}.profile.profile")
+    if prof_name and os.path.exists(prof_path) and os.path.getsize(prof_path) > 0:
+        w(f"## Where Confidant's CPU goes ({prof_name}, `perf record -F 499 --call-graph dwarf`)")
         w("")
-        w("| part | symbol | share |")
-        w("| --- | --- | ---: |")
-        for label, symbol in COST_PARTS:
-            share = children.get(symbol)
-            if share is not None:
-                w(f"| {label} | `{symbol}` | {share:.1f} % |")
-        own = sum(v for k, v in selfs.items() if k.startswith("confidant_sfu::"))
-        if selfs:
-            w(f"| the SFU's own code (`confidant_sfu::*`, self time only) | | {own:.1f} % |")
+        w(f"From one more Confidant run of {prof_name} after the measured ones: recording call chains")
+        w("costs the server enough CPU to change what is measured, so no number above comes from it.")
         w("")
-        # The same shares as CPU time per forwarded packet, beside the relay's whole cost.
-        sfu_pps = num(load(prof_name, "sfu")[1], "pps_per_cpu_second")
-        relay_pps = num(load(prof_name, "raw-relay")[1], "pps_per_cpu_second")
-        send = children.get("__libc_sendto")
-        str0m = sum(children.get(k, 0.0) for k in (
-            "str0m::Rtc::do_handle_timeout", "str0m::Rtc::poll_output",
-            "str0m::session::Session::handle_rtp_receive",
-            "str0m::session::Session::handle_rtcp_receive"))
-        if sfu_pps and relay_pps and send is not None:
-            us = 1e6 / sfu_pps
-            relay_us = 1e6 / relay_pps
-            budget = relay_us / 0.75
-            str0m_us = us * str0m / 100
-            verdict = (f"less than str0m's rows alone take now, so the forwarding logic is not "
-                       f"where the targets are lost" if str0m_us > budget else
-                       f"str0m's rows alone take {100 * str0m_us / budget:.0f} % of that")
-            w(f"Per forwarded packet in {prof_name} (the measured run): Confidant {us:.1f} µs of "
-              f"CPU, the relay {relay_us:.1f} µs. Sending the datagram alone (the `sendto` row) "
-              f"is {us * send / 100:.1f} µs of Confidant's, {us * send / 100 / relay_us:.1f}× "
-              f"what the relay spends on a packet in all; str0m's rows add up to {str0m_us:.1f} µs "
-              f"(timers, polling, SRTP, receive), the SFU's own code to {us * own / 100:.1f} µs. "
-              f"Reaching 75 % of the relay would leave {budget:.1f} µs for everything: {verdict}. "
-              f"What would close the gap lies inside str0m: a pacer that lets more than one "
-              f"packet out per timeout (each paced packet now costs a full timeout round and a "
-              f"poll that walks every stream of the peer), and NACKs answered from one buffer "
-              f"per publisher instead of a cache per subscriber stream (str0m answers them "
-              f"internally and exposes no NACK event).")
+        children = parse_profile(os.path.join(work, f"{prof_name}.profile.profile-children"), inclusive=True)
+        selfs = parse_profile(os.path.join(work, f"{prof_name}.profile.profile-self"), inclusive=False)
+        if children:
+            w("Share of the server's samples spent in each part, callees included (a row marked ↳ is")
+            w("inside the row above it; the rest of the server, HTTP, signalling and the database, is")
+            w("idle during the window):")
             w("")
-    w("Self time (callees not included) by shared object (the `confidant` binary is Rust code:")
-    w("str0m, the SFU, tokio; `[kernel.kallsyms]` is system calls and the network stack; `libc`")
-    w("mostly memcpy/malloc):")
-    w("")
-    w("```")
-    dso = os.path.join(work, f"{prof_name}.profile.profile-dso")
-    if os.path.exists(dso):
-        w(open(dso).read().rstrip())
-    w("```")
-    w("")
-    w("Functions with at least 0.8 % of the samples (`[k]` kernel, `[.]` user space):")
-    w("")
-    w("```")
-    w(open(prof_path).read().rstrip())
-    w("```")
-    w("")
-elif prof_name:
-    w(f"## Profile")
-    w("")
-    w(f"No profile of {prof_name}: `perf` missing, not allowed (perf_event_paranoid), or the run did not happen.")
-    w("")
+            w("| part | symbol | share |")
+            w("| --- | --- | ---: |")
+            for label, symbol in COST_PARTS:
+                share = children.get(symbol)
+                if share is not None:
+                    w(f"| {label} | `{symbol}` | {share:.1f} % |")
+            own = sum(v for k, v in selfs.items() if k.startswith("confidant_sfu::"))
+            if selfs:
+                w(f"| the SFU's own code (`confidant_sfu::*`, self time only) | | {own:.1f} % |")
+            w("")
+            # The same shares as CPU time per forwarded packet, beside the relay's whole cost.
+            sfu_pps = num(load(prof_name, "sfu")[1], "pps_per_cpu_second")
+            relay_pps = num(load(prof_name, "raw-relay")[1], "pps_per_cpu_second")
+            send = children.get("__libc_sendto")
+            str0m = sum(children.get(k, 0.0) for k in (
+                "str0m::Rtc::do_handle_timeout", "str0m::Rtc::poll_output",
+                "str0m::session::Session::handle_rtp_receive",
+                "str0m::session::Session::handle_rtcp_receive"))
+            if sfu_pps and relay_pps and send is not None:
+                us = 1e6 / sfu_pps
+                relay_us = 1e6 / relay_pps
+                budget = relay_us / 0.75
+                str0m_us = us * str0m / 100
+                verdict = (f"less than str0m's rows alone take now, so the forwarding logic is not "
+                           f"where the targets are lost" if str0m_us > budget else
+                           f"str0m's rows alone take {100 * str0m_us / budget:.0f} % of that")
+                w(f"Per forwarded packet in {prof_name} (the measured run): Confidant {us:.1f} µs of "
+                  f"CPU, the relay {relay_us:.1f} µs. Sending the datagram alone (the `sendto` row) "
+                  f"is {us * send / 100:.1f} µs of Confidant's, {us * send / 100 / relay_us:.1f}× "
+                  f"what the relay spends on a packet in all; str0m's rows add up to {str0m_us:.1f} µs "
+                  f"(timers, polling, SRTP, receive), the SFU's own code to {us * own / 100:.1f} µs. "
+                  f"Reaching 75 % of the relay would leave {budget:.1f} µs for everything: {verdict}. "
+                  f"What would close the gap lies inside str0m: a pacer that lets more than one "
+                  f"packet out per timeout (each paced packet now costs a full timeout round and a "
+                  f"poll that walks every stream of the peer), and NACKs answered from one buffer "
+                  f"per publisher instead of a cache per subscriber stream (str0m answers them "
+                  f"internally and exposes no NACK event).")
+                w("")
+        w("Self time (callees not included) by shared object (the `confidant` binary is Rust code:")
+        w("str0m, the SFU, tokio; `[kernel.kallsyms]` is system calls and the network stack; `libc`")
+        w("mostly memcpy/malloc):")
+        w("")
+        w("```")
+        dso = os.path.join(work, f"{prof_name}.profile.profile-dso")
+        if os.path.exists(dso):
+            w(open(dso).read().rstrip())
+        w("```")
+        w("")
+        w("Functions with at least 0.8 % of the samples (`[k]` kernel, `[.]` user space):")
+        w("")
+        w("```")
+        w(open(prof_path).read().rstrip())
+        w("```")
+        w("")
+    elif prof_name:
+        w(f"## Profile ({prof_name})")
+        w("")
+        w(f"No profile of {prof_name}: `perf` missing, not allowed (perf_event_paranoid), or the run did not happen.")
+        w("")
 
 w("## What is compared")
 w("")
@@ -798,6 +880,10 @@ w("  layer choice, TWCC bandwidth estimation, NACK/RTX and PLI handling on);")
 w("- **raw-relay** (the baseline): through `confidant-loadgen relay`, one thread with one UDP")
 w("  socket that copies every datagram to the other members of its room; the same frames are")
 w("  cut into datagrams of the size str0m makes (1150 bytes at most), with no WebRTC at all;")
+w("- **raw-relay-gso** (information): the same relay with batched I/O through quinn-udp")
+w("  (`relay --gso`): it reads a burst of datagrams per wake-up (`recvmmsg`) and sends each member")
+w("  its share of the burst in as few UDP GSO sends as their sizes allow: the physical limit a")
+w("  forwarder could approach; it never chooses the headline scenario;")
 w("- **janus** (the peer SFU): through a fresh Janus 1.1.2 (Debian package), videoroom plugin,")
 w("  driven through its HTTP API: each publisher publishes on one PeerConnection and receives the")
 w("  room's other publishers on a second, multistream one; receive-only participants only")

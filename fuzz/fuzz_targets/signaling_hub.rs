@@ -87,6 +87,7 @@ thread_local! {
                 tcp: None,
                 workers: 1,
                 loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
+                udp_gso: true,
             }))
             .expect("SFU shell on loopback");
         World { rt, sfu }

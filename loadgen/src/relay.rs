@@ -5,7 +5,9 @@
 //! of its room. No ICE, no DTLS, no SRTP, no RTP parsing, no depacketizing or repacketizing,
 //! no feedback. Measured with the same generator, the same frames and the same number of
 //! peers (`--raw-relay`, see [`crate::raw`]), its packets per CPU-second are the yardstick
-//! for what the SFU's WebRTC stack costs.
+//! for what the SFU's WebRTC stack costs. With `--gso` (the benchmark's `raw-relay-gso`
+//! information row) it reads bursts of datagrams and sends each member its share of a burst in
+//! UDP GSO sends, through quinn-udp: the physical limit a forwarder could approach.
 //!
 //! Wire format:
 //!
@@ -75,6 +77,11 @@ pub struct RelayArgs {
     /// Stop after this many seconds, whatever happens (1..=86400).
     #[arg(long, default_value_t = 900)]
     pub max_seconds: u64,
+    /// Batched I/O (`raw-relay-gso` in the benchmark): read bursts of datagrams (`recvmmsg`,
+    /// GRO) and send each member the burst's datagrams for it in as few UDP GSO sends as their
+    /// sizes allow, through quinn-udp: the physical limit a forwarder could approach.
+    #[arg(long)]
+    pub gso: bool,
 }
 
 /// What the relay counted, printed when it stops.
@@ -189,6 +196,21 @@ pub fn serve(args: &RelayArgs) -> Result<RelayStats, Error> {
     eprintln!("confidant-loadgen relay: listening on udp://{local}");
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
     let mut relay = Relay::default();
+    if args.gso {
+        gso::serve(socket, deadline, &mut relay)?;
+    } else {
+        serve_plain(&socket, deadline, &mut relay)?;
+    }
+    let s = relay.stats;
+    eprintln!(
+        "confidant-loadgen relay: stopped after {} s; {} received, {} forwarded, {} dropped",
+        args.max_seconds, s.received, s.forwarded, s.dropped
+    );
+    Ok(s)
+}
+
+/// One datagram per `recv_from`, one per `send_to`.
+fn serve_plain(socket: &UdpSocket, deadline: Instant, relay: &mut Relay) -> Result<(), Error> {
     let mut buf = vec![0u8; RECV_BUFFER];
     while Instant::now() < deadline {
         match socket.recv_from(&mut buf) {
@@ -201,12 +223,145 @@ pub fn serve(args: &RelayArgs) -> Result<RelayStats, Error> {
             Err(e) => return Err(Error::Media(format!("relay receive: {e}"))),
         }
     }
-    let s = relay.stats;
-    eprintln!(
-        "confidant-loadgen relay: stopped after {} s; {} received, {} forwarded, {} dropped",
-        args.max_seconds, s.received, s.forwarded, s.dropped
-    );
-    Ok(s)
+    Ok(())
+}
+
+/// `relay --gso`: bursts in, runs per destination out, through quinn-udp on a current-thread
+/// tokio runtime (quinn-udp's sockets are non-blocking).
+mod gso {
+    use std::io::{ErrorKind, IoSliceMut};
+    use std::net::{SocketAddr, UdpSocket};
+    use std::time::Instant;
+
+    use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
+    use tokio::io::Interest;
+
+    use super::{Relay, POLL};
+    use crate::Error;
+
+    /// Receive slots per read (quinn-udp reads at most its `BATCH_SIZE`, 32 on Linux).
+    const SLOTS: usize = quinn_udp::BATCH_SIZE;
+    /// Bytes per slot: a GRO-coalesced read holds up to 64 KiB.
+    const SLOT_BYTES: usize = u16::MAX as usize;
+    /// Largest GSO send (the segments together must fit one UDP datagram).
+    const GSO_MAX_BYTES: usize = 60_000;
+
+    fn io_error(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+        move |e| Error::Media(format!("relay {what}: {e}"))
+    }
+
+    pub(super) fn serve(
+        socket: UdpSocket,
+        deadline: Instant,
+        relay: &mut Relay,
+    ) -> Result<(), Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(io_error("runtime"))?;
+        runtime.block_on(run(socket, deadline, relay))
+    }
+
+    async fn run(socket: UdpSocket, deadline: Instant, relay: &mut Relay) -> Result<(), Error> {
+        socket.set_nonblocking(true).map_err(io_error("socket"))?;
+        let socket = tokio::net::UdpSocket::from_std(socket).map_err(io_error("socket"))?;
+        let state = UdpSocketState::new(UdpSockRef::from(&socket)).map_err(io_error("socket"))?;
+        let mut buf = vec![0u8; SLOTS * SLOT_BYTES];
+        let mut metas = [RecvMeta::default(); SLOTS];
+        // The burst's copies: (destination, arrival index, start, length) into `arena`.
+        let mut copies: Vec<(SocketAddr, usize, usize, usize)> = Vec::new();
+        let mut arena: Vec<u8> = Vec::new();
+        let mut scratch: Vec<u8> = Vec::with_capacity(GSO_MAX_BYTES);
+        while Instant::now() < deadline {
+            match tokio::time::timeout(POLL, socket.readable()).await {
+                Err(_) => continue,
+                Ok(r) => r.map_err(io_error("receive"))?,
+            }
+            let read = {
+                let mut slots = buf.chunks_mut(SLOT_BYTES);
+                let mut slices: [IoSliceMut<'_>; SLOTS] =
+                    std::array::from_fn(|_| IoSliceMut::new(slots.next().unwrap_or_default()));
+                socket.try_io(Interest::READABLE, || {
+                    state.recv(UdpSockRef::from(&socket), &mut slices, &mut metas)
+                })
+            };
+            let n = match read {
+                Ok(n) => n.min(SLOTS),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(Error::Media(format!("relay receive: {e}"))),
+            };
+            copies.clear();
+            arena.clear();
+            for (meta, slot) in metas.iter().zip(buf.chunks(SLOT_BYTES)).take(n) {
+                let bytes = slot.get(..meta.len).unwrap_or(slot);
+                for d in bytes.chunks(meta.stride.max(1)) {
+                    relay.handle(meta.addr, d, |d, to| {
+                        copies.push((to, copies.len(), arena.len(), d.len()));
+                        arena.extend_from_slice(d);
+                        true
+                    });
+                }
+            }
+            // Each member's copies together, in the order they came.
+            copies.sort_unstable_by_key(|&(to, i, _, _)| (to, i));
+            let mut rest = &copies[..];
+            while let Some(&(to, _, start, size)) = rest.first() {
+                let max = state.max_gso_segments().max(1);
+                let mut n = 1;
+                let mut bytes = size;
+                for &(t, _, _, len) in rest.iter().skip(1) {
+                    if n >= max || t != to || len == 0 || len > size || bytes + len > GSO_MAX_BYTES
+                    {
+                        break;
+                    }
+                    n += 1;
+                    bytes += len;
+                    if len < size {
+                        break;
+                    }
+                }
+                let (run, after) = rest.split_at(n);
+                rest = after;
+                let (contents, segment_size) = if let [_] = run {
+                    (arena.get(start..start + size).unwrap_or_default(), None)
+                } else {
+                    scratch.clear();
+                    for &(_, _, s, len) in run {
+                        scratch.extend_from_slice(arena.get(s..s + len).unwrap_or_default());
+                    }
+                    (&scratch[..], Some(size))
+                };
+                let transmit = Transmit {
+                    destination: to,
+                    ecn: None,
+                    contents,
+                    segment_size,
+                    src_ip: None,
+                };
+                loop {
+                    let sent = socket.try_io(Interest::WRITABLE, || {
+                        state.send(UdpSockRef::from(&socket), &transmit)
+                    });
+                    match sent {
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            socket.writable().await.map_err(io_error("send"))?;
+                        }
+                        // Anything else: lost, as UDP may (quinn-udp logs it and stops
+                        // offering GSO where the kernel refused it).
+                        _ => break,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

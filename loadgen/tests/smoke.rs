@@ -502,10 +502,21 @@ fn loadgen_simulcast_runs_get_the_layer_the_view_height_asks_for() {
 
 #[test]
 fn loadgen_smoke_run_through_the_baseline_relay_forwards_media() {
+    smoke_run_through_the_relay(&[]);
+}
+
+#[test]
+fn loadgen_smoke_run_through_the_batching_gso_relay_forwards_media() {
+    // `relay --gso` (the benchmark's raw-relay-gso row): bursts in, GSO runs out.
+    smoke_run_through_the_relay(&["--gso"]);
+}
+
+fn smoke_run_through_the_relay(relay_args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let port_file = dir.path().join("relay.port");
     let relay = Command::new(env!("CARGO_BIN_EXE_confidant-loadgen"))
         .args(["relay", "--bind", "127.0.0.1:0", "--max-seconds", "180"])
+        .args(relay_args)
         .arg("--port-file")
         .arg(&port_file)
         .stdout(Stdio::null())

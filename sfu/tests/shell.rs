@@ -84,12 +84,18 @@ impl NetClient {
 
 /// Starts a shell, lets a publisher and a subscriber join, returns once media flowed.
 async fn media_flows(bind: &str) -> SfuHandle {
+    media_flows_with(bind, true).await
+}
+
+/// Like [`media_flows`], with UDP GSO allowed or not (`ShellConfig::udp_gso`).
+async fn media_flows_with(bind: &str, udp_gso: bool) -> SfuHandle {
     let handle = start(ShellConfig {
         bind: bind.parse().expect("literal"),
         advertised: "127.0.0.1:0".parse().expect("literal"),
         tcp: None,
         workers: 0,
         loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
+        udp_gso,
     })
     .await
     .expect("shell starts");
@@ -126,6 +132,14 @@ async fn shell_forwards_media_when_bound_to_all_interfaces() {
     // Bound to 0.0.0.0, advertising 127.0.0.1: datagrams must be fed to str0m with the
     // advertised address as destination or ICE never completes.
     let handle = media_flows("0.0.0.0:0").await;
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn shell_forwards_media_without_udp_gso() {
+    // The fallback where the kernel has no GSO, forced: every datagram its own send.
+    let handle = media_flows_with("127.0.0.1:0", false).await;
+    assert!(handle.stats().await.forwarded_packets > 0);
     handle.shutdown().await;
 }
 
@@ -179,6 +193,7 @@ async fn shell_socket_gets_a_larger_receive_buffer_than_the_default() {
         tcp: None,
         workers: 0,
         loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
+        udp_gso: true,
     })
     .await
     .expect("shell starts");
@@ -200,6 +215,7 @@ async fn shell_reports_bind_failure() {
         tcp: None,
         workers: 0,
         loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
+        udp_gso: true,
     })
     .await;
     assert!(matches!(r, Err(Error::Bind { .. })));
@@ -215,6 +231,7 @@ async fn a_second_shell_with_workers_cannot_share_the_port() {
         tcp: None,
         workers: 3,
         loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
+        udp_gso: true,
     };
     let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let addr: SocketAddr = probe.local_addr().expect("addr");
@@ -357,6 +374,7 @@ async fn a_client_without_udp_gets_media_over_ice_tcp() {
         }),
         workers: 0,
         loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
+        udp_gso: true,
     })
     .await
     .expect("shell starts");
@@ -397,6 +415,7 @@ async fn a_tcp_connection_that_is_not_a_client_is_closed() {
         }),
         workers: 0,
         loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
+        udp_gso: true,
     })
     .await
     .expect("shell starts");
@@ -432,6 +451,7 @@ async fn start_workers(workers: usize) -> SfuHandle {
         tcp: None,
         workers,
         loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
+        udp_gso: true,
     })
     .await
     .expect("shell starts");

@@ -619,6 +619,7 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
             }),
         workers: settings.sfu_workers,
         loudest_audio: settings.sfu_loudest_audio,
+        udp_gso: true,
     })
     .await?;
     tracing::info!(sfu_local = %sfu.local_addr(), sfu_advertised = %sfu.advertised_addr(), sfu_tcp = ?sfu.tcp_local_addr(), "sfu started");

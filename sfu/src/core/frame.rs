@@ -59,8 +59,13 @@
 //! write the packet's extensions in the two-byte form, which `a=extmap-allow-mixed` allows
 //! (str0m puts it in every SDP it writes; browsers offer it).
 //!
-//! Everything here is pure and never panics, whatever the bytes. The parsers allocate nothing;
-//! storing a value in `user_values` is str0m's one `Arc` per packet.
+//! Everything here is pure and never panics, whatever the bytes. Nothing allocates per packet:
+//! the parsers do not, and the serializer hands str0m its value in an `Arc` it reuses once the
+//! previous packet's value is dropped (`DependencyDescriptorSerializer::parse_value`, with
+//! str0m patch 6, which stores one user value without a map).
+
+use std::cell::RefCell;
+use std::sync::Arc;
 
 use str0m::rtp::{ExtensionSerializer, ExtensionValues, Vp8Descriptor};
 
@@ -167,6 +172,13 @@ impl std::fmt::Debug for DependencyDescriptorValue {
     }
 }
 
+thread_local! {
+    /// The `Arc` the last descriptor parsed on this thread went into, reused by the next one
+    /// once nothing else holds it (one per thread: the serializer is shared by every peer).
+    static SPARE_VALUE: RefCell<Option<Arc<DependencyDescriptorValue>>> =
+        const { RefCell::new(None) };
+}
+
 /// The str0m serializer of the Dependency Descriptor header extension ([`URI`]): parsing puts
 /// a [`DependencyDescriptorValue`] in [`ExtensionValues::user_values`]; writing reproduces its
 /// bytes exactly. Register it with
@@ -191,13 +203,24 @@ impl ExtensionSerializer for DependencyDescriptorSerializer {
     }
 
     fn parse_value(&self, buf: &[u8], ev: &mut ExtensionValues) -> bool {
-        match DependencyDescriptorValue::from_bytes(buf) {
-            Some(value) => {
-                ev.user_values.set(value);
-                true
+        let Some(value) = DependencyDescriptorValue::from_bytes(buf) else {
+            return false;
+        };
+        // The value goes into the `Arc` the previous packet's went into when nothing holds that
+        // one any more (the SFU reads a packet's descriptor while forwarding it, then drops the
+        // packet), into a new one otherwise: no allocation per packet in steady state.
+        let shared = SPARE_VALUE.with(|spare| {
+            let mut spare = spare.borrow_mut();
+            match spare.as_mut().and_then(Arc::get_mut) {
+                Some(reused) => *reused = value,
+                None => *spare = Some(Arc::new(value)),
             }
-            None => false,
+            spare.clone()
+        });
+        if let Some(shared) = shared {
+            ev.user_values.set_arc(shared);
         }
+        true
     }
 
     fn is_video(&self) -> bool {
@@ -412,6 +435,28 @@ mod tests {
             assert_eq!(&buf[..n], bytes);
             assert_eq!(s.requires_two_byte_form(&ev), bytes.len() > 16);
         }
+    }
+
+    #[test]
+    fn a_parsed_descriptor_still_held_is_never_overwritten_by_the_next() {
+        let s = DependencyDescriptorSerializer;
+        let mut first = ExtensionValues::default();
+        assert!(s.parse_value(&KEY_FIRST, &mut first));
+        let mut second = ExtensionValues::default();
+        assert!(s.parse_value(&DELTA, &mut second));
+        let get = |ev: &ExtensionValues| {
+            ev.user_values
+                .get::<DependencyDescriptorValue>()
+                .map(|v| v.as_bytes().to_vec())
+        };
+        assert_eq!(get(&first).as_deref(), Some(&KEY_FIRST[..]));
+        assert_eq!(get(&second).as_deref(), Some(&DELTA[..]));
+        // Once the packets are gone, the next value reuses the storage and reads right.
+        drop(first);
+        drop(second);
+        let mut third = ExtensionValues::default();
+        assert!(s.parse_value(&KEY_FIRST, &mut third));
+        assert_eq!(get(&third).as_deref(), Some(&KEY_FIRST[..]));
     }
 
     #[test]

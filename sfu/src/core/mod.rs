@@ -824,10 +824,14 @@ impl Sfu {
             return Step::Progress;
         }
         self.rtc_polls += 1;
-        if !peer.rtc.has_spare_buffer() {
-            if let Some(buf) = self.spare_buffers.pop() {
-                peer.rtc.recycle_buffer(buf);
-            }
+        // str0m keeps only buffers big enough for any datagram (STUN and DTLS ones come back
+        // smaller): on to the next spare until it holds one, so that it never allocates while
+        // spares are left.
+        while !peer.rtc.has_spare_buffer() {
+            let Some(buf) = self.spare_buffers.pop() else {
+                break;
+            };
+            peer.rtc.recycle_buffer(buf);
         }
         match peer.rtc.poll_output() {
             Ok(str0m::Output::Transmit(t)) => {
@@ -938,8 +942,8 @@ impl Sfu {
     /// gets, with the subscriber's own sequence number and timestamp; a subscriber waiting to
     /// switch layers switches on a keyframe of the layer it waits for.
     ///
-    /// Steady state allocates nothing here (`forwarding_path_does_not_allocate`): the payload
-    /// is shared (`Arc`) by every subscriber's send queue and retransmission buffer.
+    /// Steady state allocates nothing here (`sfu/tests/alloc.rs`): the payload is shared (a
+    /// pooled str0m `Payload`) by every subscriber's send queue and retransmission buffer.
     fn forward(&mut self, now: Instant, id: PeerId, packet: RtpPacket) {
         let Some(publisher) = self.peers.get_mut(&id) else {
             return;

@@ -50,20 +50,26 @@
 //!   one core cannot keep up with all rooms. The default stays one worker per core, and
 //!   `available_parallelism` follows the CPU affinity mask, so a server pinned to one core (as
 //!   `scripts/bench.sh` pins it) gets one worker and no routing.
-//! * Batched syscalls: receive batching (recvmmsg + GRO through `quinn-udp` 0.5) was tried and
-//!   not adopted: `talk200` 1 worker 56.2k 56.1k 58.2k 57.2k → 59.4k 60.6k 62.6k 59.0k (+5 %),
-//!   `group5` ×3 45.4k 44.2k → 43.8k 42.6k (−3.5 %), 2 workers likewise mixed; within this
-//!   machine's noise. About 99 % of the SFU's datagrams are sends (one packet in, one out per
-//!   subscriber), each to a different address, which UDP GSO cannot merge (one destination
-//!   per send) and `quinn-udp` 0.5 does not batch (no sendmmsg). sendmmsg over the fan-out is
-//!   the batching that could pay; it needs a safe wrapper over `sendmmsg(2)` (this crate
-//!   forbids `unsafe`) and is left to a later measured change.
+//! * Batched syscalls (issue 16), through `quinn-udp` (the `udp` module): a worker reads a
+//!   burst of datagrams per wake-up (`recvmmsg` on Linux, GRO-coalesced reads split at their
+//!   stride) and feeds them all to its core before draining it, and collects the core's output
+//!   before sending, so that a run of datagrams to one destination (of one size, the last
+//!   shorter; what one subscriber gets out of a burst) goes out as one `sendmsg` with UDP GSO
+//!   (measured on this machine: GSO with 3 segments costs about 30 % less per packet). Where
+//!   the kernel has no GSO (quinn-udp finds out, also from a refused send, whose datagrams
+//!   then go out one by one) or [`ShellConfig::udp_gso`] is off, every datagram is its own
+//!   `sendmsg`, as before. Datagrams to different subscribers cannot share a GSO send (one
+//!   destination per send); `sendmmsg`, which could batch the fan-out, measured no gain on
+//!   loopback. An earlier measurement of receive batching alone (before RTP forwarding):
+//!   `talk200` +5 %, `group5` −3.5 %, within this machine's noise; `scripts/bench.sh` runs
+//!   the current numbers (BENCHMARKS.md).
 //!
 //! ICE-TCP (RFC 6544, passive; framing RFC 4571) is the fallback for clients whose network
 //! blocks UDP: see the `tcp` module. A connection's first frame picks its worker the same way.
 
 mod directory;
 mod tcp;
+mod udp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -80,9 +86,10 @@ use crate::types::{PeerId, RoomId, SfuEvent};
 use directory::Directory;
 use tcp::TcpEvent;
 pub use tcp::{MAX_TCP_CONNECTIONS, TCP_FIRST_FRAME_TIMEOUT};
+use udp::{Outgoing, UdpIo};
 
-/// Size of the receive buffer: above any sane WebRTC datagram (MTU ~1500). Longer datagrams are
-/// truncated by the OS and then fail to authenticate, i.e. are dropped.
+/// Largest ICE-TCP frame taken: above any sane WebRTC datagram (MTU ~1500). (UDP reads go into
+/// 64 KiB slots, see the `udp` module; str0m drops what is too long to be one of its own.)
 const RECV_BUFFER_SIZE: usize = 2048;
 
 /// Commands queued to one worker before callers wait (backpressure on signalling).
@@ -123,6 +130,10 @@ pub struct ShellConfig {
     /// Audio forwarded per room: the N loudest publishers ([`crate::SfuConfig::loudest_audio`]);
     /// 0: every one. Usually [`crate::DEFAULT_LOUDEST_AUDIO`].
     pub loudest_audio: usize,
+    /// Send runs of datagrams to one destination with UDP GSO (one `sendmsg` for the run)
+    /// where the kernel offers it; false: one `sendmsg` per datagram, as where it does not.
+    /// Usually true; reads are batched either way.
+    pub udp_gso: bool,
 }
 
 /// ICE-TCP listener settings.
@@ -301,15 +312,20 @@ pub async fn start(config: ShellConfig) -> Result<SfuHandle, Error> {
             .enable_all()
             .build()
             .map_err(worker_error)?;
-        let socket = {
+        let udp = {
             let _entered = runtime.enter();
-            UdpSocket::from_std(socket).map_err(worker_error)?
+            let socket = UdpSocket::from_std(socket).map_err(worker_error)?;
+            UdpIo::new(socket, config.udp_gso).map_err(worker_error)?
         };
+        if index == 0 {
+            tracing::info!(gso_segments = udp.max_segments(), "SFU UDP send offload");
+        }
         let worker = Worker {
             index,
             workers,
             core: Sfu::new(sfu_config.clone())?,
-            socket,
+            udp,
+            outgoing: Vec::with_capacity(udp::SEND_BATCH),
             advertised,
             advertised_tcp,
             directory: directory.clone(),
@@ -635,8 +651,11 @@ struct Worker {
     index: usize,
     workers: usize,
     core: Sfu,
-    /// This worker's descriptor of the shared socket, registered with its runtime.
-    socket: UdpSocket,
+    /// This worker's descriptor of the shared socket, registered with its runtime, with
+    /// quinn-udp's state for batched reads and GSO sends.
+    udp: UdpIo,
+    /// Datagrams the core put out, sent together (`UdpIo::send_all`) when it has no more.
+    outgoing: Vec<Outgoing>,
     advertised: SocketAddr,
     advertised_tcp: Option<SocketAddr>,
     directory: Arc<Directory>,
@@ -655,7 +674,6 @@ impl Worker {
         mut inbox: mpsc::Receiver<Datagram>,
         mut tcp_events: mpsc::Receiver<TcpEvent>,
     ) {
-        let mut buf = vec![0u8; RECV_BUFFER_SIZE];
         loop {
             let deadline = self.drain().await;
             #[cfg(feature = "capture")]
@@ -676,12 +694,18 @@ impl Worker {
                         break;
                     }
                 }
-                received = self.socket.recv_from(&mut buf) => match received {
-                    Ok((n, source)) => {
-                        let contents = buf.get(..n).unwrap_or_default();
-                        self.dispatch(source, contents);
+                ready = self.udp.readable() => match ready {
+                    // A burst (recvmmsg): every datagram into the core before the next drain,
+                    // so that what it sends to one subscriber leaves as one GSO send.
+                    Ok(()) => {
+                        let mut burst = std::mem::take(&mut self.udp.burst);
+                        self.udp.try_recv(&mut burst);
+                        for (source, contents) in burst.datagrams() {
+                            self.dispatch(source, contents);
+                        }
+                        self.udp.burst = burst;
                     }
-                    Err(e) => tracing::debug!("UDP receive failed: {e}"),
+                    Err(e) => tracing::debug!("UDP socket not readable: {e}"),
                 },
                 Some(datagram) = inbox.recv() => {
                     self.core.handle_receive(
@@ -835,11 +859,13 @@ impl Worker {
                     }
                 }
                 Output::Transmit(t) => {
-                    if let Err(e) = self.socket.send_to(&t.contents, t.destination).await {
-                        tracing::debug!("UDP send failed: {e}");
+                    self.outgoing.push(Outgoing {
+                        destination: t.destination,
+                        contents: t.contents,
+                    });
+                    if self.outgoing.len() >= udp::SEND_BATCH {
+                        self.flush().await;
                     }
-                    // Sent (or lost, as UDP may): its buffer carries the next datagram.
-                    self.core.recycle(t.contents);
                 }
                 Output::Event(peer, event) => {
                     let gone = event == SfuEvent::Disconnected;
@@ -853,8 +879,23 @@ impl Worker {
                         self.directory.forget(peer);
                     }
                 }
-                Output::Timeout(t) => return t,
+                Output::Timeout(t) => {
+                    self.flush().await;
+                    return t;
+                }
             }
+        }
+    }
+
+    /// Sends the datagrams collected from the core, then gives their buffers back to it.
+    async fn flush(&mut self) {
+        if self.outgoing.is_empty() {
+            return;
+        }
+        self.udp.send_all(&self.outgoing).await;
+        for d in self.outgoing.drain(..) {
+            // Sent (or lost, as UDP may): its buffer carries the next datagram.
+            self.core.recycle(d.contents);
         }
     }
 }

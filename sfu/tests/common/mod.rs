@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use confidant_sfu::core::frame;
 use confidant_sfu::{MediaKind, Output, PeerId, RoomId, Sfu, SfuConfig, SfuEvent};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
@@ -74,6 +75,17 @@ pub const SIMULCAST_RIDS: [&str; 3] = ["q", "h", "f"];
 /// Header extension id for the video-layers-allocation extension in simulcast clients (the
 /// SFU's own choice too).
 pub const VLA_ID: u8 = 14;
+/// Header extension id for the Dependency Descriptor in [`chrome_like_config`] clients.
+pub const DD_ID: u8 = 12;
+
+/// An `RtcConfig` for a publisher that sends the Dependency Descriptor extension on its video,
+/// as Chrome does (with [`Client::dependency_descriptor`] set).
+pub fn chrome_like_config() -> RtcConfig {
+    RtcConfig::new().set_extension(
+        DD_ID,
+        Extension::with_serializer(frame::URI, frame::DependencyDescriptorSerializer),
+    )
+}
 
 /// One simulcast layer a [`Client`] sends.
 #[derive(Debug, Clone)]
@@ -229,6 +241,9 @@ pub struct Client {
     pub video_frames: u64,
     /// RFC 6464 audio level (-dBov, 0 loudest) sent with each audio frame, if any.
     pub audio_level: Option<i8>,
+    /// Video frames carry a Dependency Descriptor, as Chrome's do (the config must register
+    /// the extension: [`chrome_like_config`]).
+    pub dependency_descriptor: bool,
 }
 
 impl Client {
@@ -320,6 +335,7 @@ impl Client {
             mute_network: false,
             audio_frames: 0,
             audio_level: None,
+            dependency_descriptor: false,
             video_frames: 0,
         };
         (client, offer.to_sdp_string(), pending)
@@ -453,6 +469,18 @@ impl Client {
                     let frame = match params.spec().codec {
                         Codec::H264 => h264_frame(key),
                         _ => vp8_frame(key),
+                    };
+                    // Start and end of frame, frame number; on a key frame the template
+                    // structure flag, as Chrome attaches it (the rest is not read).
+                    let n = (self.video_frames as u16).to_be_bytes();
+                    let dd = if key {
+                        frame::DependencyDescriptorValue::from_bytes(&[0xC0, n[0], n[1], 0x80])
+                    } else {
+                        frame::DependencyDescriptorValue::from_bytes(&[0xC0, n[0], n[1]])
+                    };
+                    let writer = match dd {
+                        Some(dd) if self.dependency_descriptor => writer.user_extension_value(dd),
+                        _ => writer,
                     };
                     writer
                         .write(params.pt(), now, t, frame)
@@ -942,8 +970,24 @@ impl World {
     /// Publisher 1 and `subscribers` subscribers (2, 3, …) in one room, connected, after
     /// `warm_up` ticks of publisher 1's media that every subscriber received video of.
     pub fn forwarding_to(subscribers: u64, warm_up: usize) -> World {
+        World::forwarding_from(RtcConfig::new(), false, subscribers, warm_up)
+    }
+
+    /// Like [`World::forwarding_to`], with a publisher whose video carries a Dependency
+    /// Descriptor on every packet, as Chrome's does.
+    pub fn forwarding_chrome_like_to(subscribers: u64, warm_up: usize) -> World {
+        World::forwarding_from(chrome_like_config(), true, subscribers, warm_up)
+    }
+
+    fn forwarding_from(
+        config: RtcConfig,
+        dependency_descriptor: bool,
+        subscribers: u64,
+        warm_up: usize,
+    ) -> World {
         let mut w = World::new();
-        w.add_client(1, 10);
+        w.add_client_with(1, 10, config);
+        w.client_mut(1).dependency_descriptor = dependency_descriptor;
         for s in 0..subscribers {
             w.add_client(2 + s, 10);
         }

@@ -36,9 +36,9 @@ use crate::rtp_::{Bitrate, ExtensionMap, Goodbye, Mid, ReportList, Rtcp, RtcpFb}
 use crate::rtp_::{Dlrr, DlrrItem, ExtendedReport, ReportBlock};
 use crate::rtp_::{RtpHeader, SessionId, TwccPacketId, extend_u16};
 use crate::rtp_::{SrtpContext, Ssrc};
-use crate::rtp_::{TwccRecvRegister, TwccSendRegister};
+use crate::rtp_::{Twcc, TwccRecvRegister, TwccSendRegister};
 use crate::stats::StatsSnapshot;
-use crate::streams::{RtpPacket, StreamTimeoutConfig, Streams};
+use crate::streams::{Payload, RtpPacket, StreamTimeoutConfig, Streams};
 use crate::util::{Soonest, SystemTimeExt, already_happened, not_happening};
 use crate::{Reason, net};
 use crate::{RtcConfig, RtcError};
@@ -121,6 +121,8 @@ pub(crate) struct Session {
     // Confidant patch 3: buffers the caller gave back (`Rtc::recycle_buffer`), written into
     // instead of allocating one per datagram; and the unencrypted RTCP's scratch.
     spare_buffers: Vec<Vec<u8>>,
+    // Confidant patch 7: the last TWCC report sent, whose storage the next one reuses.
+    spare_twcc: Option<Twcc>,
     poll_feedback_buf: Vec<u8>,
 
     // Next packet for RtpPacket event.
@@ -223,6 +225,7 @@ impl Session {
             pacer_control: PacerControl::new(),
             poll_packet_buf: vec![0; 2000],
             spare_buffers: Vec::new(),
+            spare_twcc: None,
             poll_feedback_buf: Vec::new(),
             pending_packet: None,
             media_bytes_rx: 0,
@@ -460,7 +463,10 @@ impl Session {
 
     fn create_twcc_feedback(&mut self, sender_ssrc: Ssrc, now: Instant) -> Option<()> {
         self.last_twcc = now;
-        let mut twcc = self.twcc_rx_register.build_report(self.mtu() - 100)?;
+        let spare = self.spare_twcc.take();
+        let mut twcc = self
+            .twcc_rx_register
+            .build_report_reusing(self.mtu() - 100, spare)?;
 
         // These SSRC are on media level, but twcc is on session level,
         // we fill in the first discovered media SSRC in each direction.
@@ -763,7 +769,7 @@ impl Session {
 
         // RED-recovered packets (frame mode) are collected here and delivered after the
         // primary, filling single-packet losses from the next packet's redundancy.
-        let mut red_recovered: Vec<(RtpHeader, Arc<[u8]>, SeqNo, MediaTime)> = Vec::new();
+        let mut red_recovered: Vec<(RtpHeader, Payload, SeqNo, MediaTime)> = Vec::new();
 
         // Capture the full wire payload length before RED unwrapping narrows `data` to the primary
         // block. The sender counts the whole RED-wrapped payload, so receive stats must too.
@@ -840,7 +846,7 @@ impl Session {
                 // its own (e.g. audio level). Clear the carrier's extensions rather than let the
                 // recovered frame inherit the current packet's metadata.
                 rec_header.ext_vals = ExtensionValues::default();
-                red_recovered.push((rec_header, Arc::from(b.payload), rec_seq, rec_time));
+                red_recovered.push((rec_header, b.payload.into(), rec_seq, rec_time));
             }
             (receipt_outer, un.primary)
         } else {
@@ -863,9 +869,14 @@ impl Session {
         };
         self.media_bytes_rx += rx_bytes as u64;
 
-        // One-shot conversion to Arc<[u8]>: a single allocation that copies
-        // only the trimmed payload bytes out of the SRTP scratch buffer.
-        let payload: Arc<[u8]> = Arc::from(data);
+        // One copy of only the trimmed payload bytes out of the SRTP scratch buffer: in RTP
+        // mode into a pooled buffer (Confidant patch 5: no allocation per packet in steady
+        // state), in frame mode into the `Arc<[u8]>` the depayloader keeps.
+        let payload: Payload = if self.rtp_mode {
+            stream.pooled_payload(data)
+        } else {
+            Arc::<[u8]>::from(data).into()
+        };
 
         let packet = stream.handle_rtp(now, header, payload, seq_no, receipt.time, rx_bytes);
 
@@ -1221,9 +1232,13 @@ impl Session {
         data.resize(encryptable_mtu, 0);
 
         let mut raw_packets = self.raw_packets.as_mut();
+        let spare_twcc = &mut self.spare_twcc;
         let output = move |fb| {
             if let Some(raw_packets) = &mut raw_packets {
                 raw_packets.push_back(Box::new(RawPacket::RtcpTx(fb)));
+            } else if let Rtcp::Twcc(twcc) = fb {
+                // Confidant patch 7: the next report is built in this one's storage.
+                *spare_twcc = Some(twcc);
             }
         };
 

@@ -468,7 +468,7 @@ impl Media {
         // The entry will be there by now.
         let buffer = self.depayloaders.get_mut(&key).unwrap();
 
-        buffer.push(meta, packet.payload);
+        buffer.push(meta, packet.payload.into_arc());
     }
 
     pub(crate) fn set_cname(&mut self, cname: String) {

@@ -959,6 +959,11 @@ impl ExtensionValues {
 /// Space for storing user extension values via [`ExtensionSerializer`].
 #[derive(Clone, Default)]
 pub struct UserExtensionValues {
+    // Confidant patch 6: the first value set is kept here, outside the map, so that the
+    // common case (one user extension per packet, such as a dependency descriptor) allocates
+    // no map for every parsed header. A type is in at most one of `first` and `map`.
+    // (The key is the value's own `type_id`, which keeps `Event` small.)
+    first: Option<Arc<dyn Any + Send + Sync>>,
     map: Option<AnyMap>,
 }
 
@@ -988,23 +993,7 @@ impl Hasher for IdHasher {
 // TODO: I don't see a good way of comparing this. Is there one?
 impl PartialEq for UserExtensionValues {
     fn eq(&self, other: &Self) -> bool {
-        let (Some(m1), Some(m2)) = (&self.map, &other.map) else {
-            return self.map.is_none() == other.map.is_none();
-        };
-
-        for k1 in m1.keys() {
-            if !m2.contains_key(k1) {
-                return false;
-            }
-        }
-
-        for k2 in m2.keys() {
-            if !m1.contains_key(k2) {
-                return false;
-            }
-        }
-
-        true
+        self.keys().count() == other.keys().count() && self.keys().all(|k| other.contains(&k))
     }
 }
 
@@ -1027,10 +1016,7 @@ impl UserExtensionValues {
     /// exts.user_values.set(MySpecialType(42));
     /// ```
     pub fn set<T: Send + Sync + 'static>(&mut self, val: T) {
-        // TODO: Consider simplifying to "self.set_arc(Arc::new(val))";
-        self.map
-            .get_or_insert_with(HashMap::default)
-            .insert(TypeId::of::<T>(), Arc::new(val));
+        self.insert(TypeId::of::<T>(), Arc::new(val));
     }
 
     /// Get a user extension value (by type).
@@ -1048,37 +1034,64 @@ impl UserExtensionValues {
     /// assert_eq!(v, Some(&MySpecialType(42)));
     /// ```
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.map
-            .as_ref()
-            .and_then(|map| map.get(&TypeId::of::<T>()))
+        self.lookup(&TypeId::of::<T>())
             // unwrap here is OK because TypeId::of::<T> is guaranteed to be unique
             .map(|boxed| (&**boxed as &(dyn Any + 'static)).downcast_ref().unwrap())
     }
 
     /// Like .set(), but takes an Arc, which can be nice to avoid cloning
     /// large extension values.
+    ///
+    /// With an `Arc` the caller keeps a clone of, and reuses once it holds the only reference
+    /// again (`Arc::get_mut`), parsing a value per packet allocates nothing.
     pub fn set_arc<T: Send + Sync + 'static>(&mut self, val: Arc<T>) {
-        self.map
-            .get_or_insert_with(HashMap::default)
-            .insert(TypeId::of::<T>(), val);
+        self.insert(TypeId::of::<T>(), val);
     }
 
     /// Like .get(), but clones and returns the Arc, which can be nice to
     /// avoid cloning large extension values.
     pub fn get_arc<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        self.map
-            .as_ref()?
-            .get(&TypeId::of::<T>())?
-            .clone()
-            .downcast()
-            .ok()
+        self.lookup(&TypeId::of::<T>())?.clone().downcast().ok()
     }
 
     /// Remove a user extension value (by type).
     pub fn remove<T: Send + Sync + 'static>(&mut self) {
-        if let Some(map) = &mut self.map {
-            map.remove(&TypeId::of::<T>());
+        let id = TypeId::of::<T>();
+        if self.first.as_ref().is_some_and(|v| (**v).type_id() == id) {
+            self.first = None;
+        } else if let Some(map) = &mut self.map {
+            map.remove(&id);
         }
+    }
+
+    fn insert(&mut self, id: TypeId, val: Arc<dyn Any + Send + Sync>) {
+        match &mut self.first {
+            Some(v) if (**v).type_id() == id => *v = val,
+            None if !self.map.as_ref().is_some_and(|m| m.contains_key(&id)) => {
+                self.first = Some(val);
+            }
+            _ => {
+                self.map.get_or_insert_with(HashMap::default).insert(id, val);
+            }
+        }
+    }
+
+    fn lookup(&self, id: &TypeId) -> Option<&Arc<dyn Any + Send + Sync>> {
+        match &self.first {
+            Some(v) if (**v).type_id() == *id => Some(v),
+            _ => self.map.as_ref()?.get(id),
+        }
+    }
+
+    fn contains(&self, id: &TypeId) -> bool {
+        self.lookup(id).is_some()
+    }
+
+    fn keys(&self) -> impl Iterator<Item = TypeId> + '_ {
+        let first = self.first.as_ref().map(|v| (**v).type_id());
+        first
+            .into_iter()
+            .chain(self.map.iter().flat_map(|m| m.keys().copied()))
     }
 }
 
@@ -1610,5 +1623,60 @@ mod test {
                 assert_eq!(ev2.voice_activity, Some(voice_activity));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod confidant_test {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Eq)]
+    struct A(u8);
+    #[derive(Debug, PartialEq, Eq)]
+    struct B(u16);
+
+    #[test]
+    fn user_values_keep_every_type_whether_first_or_mapped() {
+        let mut v = UserExtensionValues::default();
+        v.set(A(1));
+        v.set(B(2));
+        v.set(A(3));
+        assert_eq!(v.get::<A>(), Some(&A(3)));
+        assert_eq!(v.get::<B>(), Some(&B(2)));
+        let mut w = UserExtensionValues::default();
+        w.set(B(9));
+        w.set_arc(Arc::new(A(9)));
+        assert!(v == w, "equal when they hold the same types");
+        v.remove::<A>();
+        assert_eq!(v.get::<A>(), None);
+        assert_eq!(v.get_arc::<B>().as_deref(), Some(&B(2)));
+        v.set(A(4));
+        v.remove::<B>();
+        assert_eq!(v.get::<B>(), None);
+        assert_eq!(v.get::<A>(), Some(&A(4)));
+        assert!(v != w);
+    }
+
+    #[test]
+    fn a_reused_arc_value_is_set_without_copying() {
+        let mut spare = Arc::new(A(1));
+        let mut v = UserExtensionValues::default();
+        v.set_arc(spare.clone());
+        assert!(Arc::get_mut(&mut spare).is_none(), "in use");
+        drop(v);
+        let a = Arc::get_mut(&mut spare).expect("free again");
+        a.0 = 2;
+        let mut v = UserExtensionValues::default();
+        v.set_arc(spare.clone());
+        assert_eq!(v.get::<A>(), Some(&A(2)));
+    }
+
+    #[test]
+    fn ids_from_str_map_like_before() {
+        assert_eq!(&*Mid::from("0"), "0");
+        assert_eq!(&*Mid::from("a-b c"), "a_b_c");
+        assert_eq!(&*Mid::from("é1"), "_1", "one '_' per char, not per byte");
+        assert_eq!(&*Mid::from("0123456789abcdefXYZ"), "0123456789abcdef");
+        assert_eq!(&*Rid::from("hi"), "hi");
     }
 }

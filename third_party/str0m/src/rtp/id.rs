@@ -49,19 +49,18 @@ macro_rules! str_id {
 
         impl<'a> From<&'a str> for $id {
             fn from(v: &'a str) -> Self {
-                let v = v
+                // Confidant patch 6: written straight into the array (a MID or RID arrives in
+                // a header extension of every packet; this used to collect a `String` first).
+                // Every char becomes one byte: itself if ASCII alphanumeric, else '_'.
+                let mapped = v
                     .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                    .collect::<String>();
-
-                let bytes = v.as_bytes();
-                let bytes = &bytes[0..$num.min(bytes.len())];
+                    .map(|c| if c.is_ascii_alphanumeric() { c as u8 } else { b'_' });
 
                 // pad with space.
                 let mut array = [b' '; $num];
-
-                let max = bytes.len().min(array.len());
-                (&mut array[0..max]).copy_from_slice(bytes);
+                for (slot, b) in array.iter_mut().zip(mapped) {
+                    *slot = b;
+                }
 
                 $id(array)
             }

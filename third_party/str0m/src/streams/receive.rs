@@ -1,5 +1,5 @@
 use std::collections::VecDeque;
-use std::sync::Arc;
+use super::{Payload, PayloadPool};
 use std::time::{Duration, Instant};
 
 use crate::config_mod::RtcpReportIntervals;
@@ -119,6 +119,10 @@ pub struct StreamRx {
 
     /// The configured threshold before considering the lack of packets as going into paused.
     pause_threshold: Duration,
+
+    /// Confidant patch 5: buffers for this stream's payloads in RTP mode, reused once every
+    /// clone of a payload (send queues, retransmission caches) is dropped.
+    payload_pool: PayloadPool,
 }
 
 /// The last sender info we recieved.
@@ -186,7 +190,13 @@ impl StreamRx {
             paused: true,
             need_paused_event: false,
             pause_threshold,
+            payload_pool: PayloadPool::default(),
         }
+    }
+
+    /// A copy of a received payload in a buffer of this stream's pool (Confidant patch 5).
+    pub(crate) fn pooled_payload(&mut self, data: &[u8]) -> Payload {
+        self.payload_pool.payload(data)
     }
 
     /// The (primary) SSRC of this encoded stream.
@@ -583,7 +593,7 @@ impl StreamRx {
         &mut self,
         now: Instant,
         header: RtpHeader,
-        payload: Arc<[u8]>,
+        payload: Payload,
         seq_no: SeqNo,
         time: MediaTime,
         wire_payload_len: usize,
@@ -605,7 +615,7 @@ impl StreamRx {
         &mut self,
         now: Instant,
         header: RtpHeader,
-        payload: Arc<[u8]>,
+        payload: Payload,
         seq_no: SeqNo,
         time: MediaTime,
     ) -> RtpPacket {

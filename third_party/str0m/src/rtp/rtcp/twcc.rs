@@ -309,7 +309,18 @@ impl TwccRecvRegister {
         }
     }
 
+    #[cfg(test)]
     pub fn build_report(&mut self, max_byte_size: usize) -> Option<Twcc> {
+        self.build_report_reusing(max_byte_size, None)
+    }
+
+    /// Like `build_report`, written into the storage of `spare` (a report already sent) when
+    /// given, so that building a report allocates nothing (Confidant patch 7).
+    pub fn build_report_reusing(
+        &mut self,
+        max_byte_size: usize,
+        spare: Option<Twcc>,
+    ) -> Option<Twcc> {
         if max_byte_size > 10_000 {
             warn!("Refuse to build too large Twcc report");
             return None;
@@ -333,6 +344,18 @@ impl TwccRecvRegister {
         // The value is to be interpreted in multiples of 64ms.
         let reference_time = (first_time_rel.as_micros() as u64 / 64_000) as u32;
 
+        let (chunks, delta) = match spare {
+            Some(Twcc {
+                mut chunks,
+                mut delta,
+                ..
+            }) => {
+                chunks.clear();
+                delta.clear();
+                (chunks, delta)
+            }
+            None => (VecDeque::new(), VecDeque::new()),
+        };
         let mut twcc = Twcc {
             sender_ssrc: 0.into(),
             ssrc: 0.into(),
@@ -340,8 +363,8 @@ impl TwccRecvRegister {
             base_seq: *base_seq as u16,
             reference_time,
             status_count: 0,
-            chunks: VecDeque::new(),
-            delta: VecDeque::new(),
+            chunks,
+            delta,
         };
 
         // Because reference time is in steps of 64ms, the first reported packet might have an
@@ -1490,6 +1513,38 @@ mod test {
     use Delta::*;
     use PacketChunk::*;
     use PacketStatus::*;
+
+    #[test]
+    fn a_report_built_in_a_spare_equals_a_fresh_one() {
+        let now = Instant::now();
+        let fill = |reg: &mut TwccRecvRegister, from: u64, n: u64| {
+            for i in 0..n {
+                // A loss every 7th, deltas small and large.
+                if i % 7 != 3 {
+                    reg.update_seq((from + i).into(), now + Duration::from_millis(i * i % 90));
+                }
+            }
+        };
+        let mut fresh = TwccRecvRegister::new(100);
+        let mut reusing = TwccRecvRegister::new(100);
+        // A dirty spare: the first report of another register, with chunks and deltas.
+        let mut other = TwccRecvRegister::new(100);
+        fill(&mut other, 500, 40);
+        let spare = other.build_report(1000).unwrap();
+        assert!(!spare.chunks.is_empty() && !spare.delta.is_empty());
+
+        fill(&mut fresh, 10, 30);
+        fill(&mut reusing, 10, 30);
+        let a = fresh.build_report(1000).unwrap();
+        let b = reusing.build_report_reusing(1000, Some(spare)).unwrap();
+        assert_eq!(a, b);
+        // And the next one, in the storage of the one just sent.
+        fill(&mut fresh, 40, 20);
+        fill(&mut reusing, 40, 20);
+        let a2 = fresh.build_report(1000).unwrap();
+        let b2 = reusing.build_report_reusing(1000, Some(b)).unwrap();
+        assert_eq!(a2, b2);
+    }
 
     #[test]
     fn register_write_parse_small_delta() {
