@@ -34,6 +34,7 @@ pub mod format;
 pub mod render;
 pub mod strict;
 pub mod submission;
+pub mod timestamp;
 pub mod verify;
 
 mod hexbytes;

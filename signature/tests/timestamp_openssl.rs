@@ -1,0 +1,180 @@
+//! RFC 3161 time-stamps against a real authority: `openssl ts -reply` with a throwaway CA and
+//! TSA certificate (made by `tools/local_tsa.py --init-only`), and `openssl ts -verify` as an
+//! independent check of the tokens this crate accepts.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use confidant_signature::sha256;
+use confidant_signature::timestamp::{
+    accept_response, request, seal_imprint, verify_token, TimestampFault, TsaChain, TsaTrust,
+};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A CA + TSA made by the test TSA script in `dir`.
+fn tsa(dir: &Path) {
+    let ok = Command::new("python3")
+        .arg(root().join("tools/local_tsa.py"))
+        .args(["--init-only", "--dir"])
+        .arg(dir)
+        .status()
+        .expect("python3 runs");
+    assert!(ok.success(), "local_tsa.py --init-only");
+}
+
+/// `openssl ts -reply` for the request bytes: the TSA's response bytes.
+fn reply(dir: &Path, query: &[u8]) -> Vec<u8> {
+    let q = dir.join("q.tsq");
+    let r = dir.join("r.tsr");
+    std::fs::write(&q, query).expect("write query");
+    let out = Command::new("openssl")
+        .args(["ts", "-reply", "-config"])
+        .arg(dir.join("tsa.cnf"))
+        .arg("-queryfile")
+        .arg(&q)
+        .arg("-out")
+        .arg(&r)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&r).expect("response")
+}
+
+/// `openssl ts -verify -digest HEX -in TOKEN -token_in -CAfile CA`: does it accept?
+fn openssl_verifies(dir: &Path, token: &[u8], imprint_hex: &str, ca: &Path) -> bool {
+    let t = dir.join("token.der");
+    std::fs::write(&t, token).expect("write token");
+    Command::new("openssl")
+        .args(["ts", "-verify", "-digest", imprint_hex, "-token_in", "-in"])
+        .arg(&t)
+        .arg("-CAfile")
+        .arg(ca)
+        .output()
+        .expect("openssl runs")
+        .status
+        .success()
+}
+
+fn trust(dir: &Path) -> TsaTrust {
+    TsaTrust::from_pem_or_der(&std::fs::read(dir.join("ca.pem")).expect("ca")).expect("trust")
+}
+
+#[test]
+fn token_from_openssl_tsa_is_accepted_here_and_by_openssl_ts_verify() {
+    let d = tempfile::tempdir().expect("tmp");
+    tsa(d.path());
+    let imprint = seal_imprint(&[7u8; 64]);
+    let req = request(&imprint, *b"\x01\x02\x03\x04\x05\x06\x07\x08");
+    let (token, stamp) =
+        accept_response(&reply(d.path(), &req.der), &req, Some(&trust(d.path()))).expect("ok");
+    assert_eq!(stamp.chain, TsaChain::Verified);
+    assert_eq!(stamp.policy, "1.2.3.4.1");
+    assert_eq!(stamp.tsa_subject, "CN=Confidant test TSA");
+    assert!(stamp.gen_time_ms > 1_700_000_000_000);
+    // The stored token verifies on its own, and openssl agrees.
+    let again = verify_token(&token, &imprint, Some(&trust(d.path()))).expect("verifies");
+    assert_eq!(again, stamp);
+    assert!(openssl_verifies(
+        d.path(),
+        &token,
+        &imprint.to_hex(),
+        &d.path().join("ca.pem")
+    ));
+    // Without trust anchors everything but the chain is checked.
+    assert_eq!(
+        verify_token(&token, &imprint, None).expect("ok").chain,
+        TsaChain::NotChecked
+    );
+}
+
+#[test]
+fn token_for_another_seal_is_imprint_mismatch_and_openssl_refuses_it_too() {
+    let d = tempfile::tempdir().expect("tmp");
+    tsa(d.path());
+    let old = seal_imprint(&[1u8; 64]);
+    let req = request(&old, [9; 8]);
+    let (token, _) =
+        accept_response(&reply(d.path(), &req.der), &req, Some(&trust(d.path()))).expect("ok");
+    // The evidence was re-sealed: a new signature, the old token kept.
+    let resealed = seal_imprint(&[2u8; 64]);
+    let e = verify_token(&token, &resealed, Some(&trust(d.path()))).expect_err("stale");
+    assert_eq!(e.fault, TimestampFault::ImprintMismatch);
+    assert!(!openssl_verifies(
+        d.path(),
+        &token,
+        &resealed.to_hex(),
+        &d.path().join("ca.pem")
+    ));
+}
+
+#[test]
+fn token_from_a_tsa_under_another_ca_is_untrusted() {
+    let d = tempfile::tempdir().expect("tmp");
+    let other = tempfile::tempdir().expect("tmp");
+    tsa(d.path());
+    tsa(other.path());
+    let imprint = sha256(b"seal");
+    let req = request(&imprint, [3; 8]);
+    let e = accept_response(&reply(d.path(), &req.der), &req, Some(&trust(other.path())))
+        .expect_err("other CA");
+    assert_eq!(e.fault, TimestampFault::UntrustedTsa);
+}
+
+#[test]
+fn response_with_another_nonce_is_refused() {
+    let d = tempfile::tempdir().expect("tmp");
+    tsa(d.path());
+    let imprint = sha256(b"seal");
+    let sent = request(&imprint, [3; 8]);
+    let expected = request(&imprint, [4; 8]);
+    let e = accept_response(
+        &reply(d.path(), &sent.der),
+        &expected,
+        Some(&trust(d.path())),
+    )
+    .expect_err("nonce");
+    assert_eq!(e.fault, TimestampFault::NonceMismatch);
+}
+
+#[test]
+fn every_single_byte_change_of_a_token_is_refused_with_a_reason_never_a_panic() {
+    let d = tempfile::tempdir().expect("tmp");
+    tsa(d.path());
+    let imprint = sha256(b"seal");
+    let req = request(&imprint, [5; 8]);
+    let t = trust(d.path());
+    let (token, _) = accept_response(&reply(d.path(), &req.der), &req, Some(&t)).expect("ok");
+    // The CA certificate the TSA adds (`certs` in its config) is not what is trusted (the
+    // anchors are the verifier's own), so its bytes may change as long as they stay DER.
+    let ca_der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(d.path().join("ca.pem"))
+        .output()
+        .expect("openssl")
+        .stdout;
+    let ca_at = token
+        .windows(ca_der.len())
+        .position(|w| w == ca_der.as_slice())
+        .expect("the CA certificate is in the token");
+    let mut accepted = Vec::new();
+    for i in 0..token.len() {
+        let mut bad = token.clone();
+        bad[i] ^= 0x01;
+        let outcome = verify_token(&bad, &imprint, Some(&t));
+        if !(ca_at..ca_at + ca_der.len()).contains(&i) && outcome.is_ok() {
+            accepted.push(i);
+        }
+        assert!(verify_token(&token[..i], &imprint, Some(&t)).is_err());
+    }
+    assert!(
+        accepted.is_empty(),
+        "changed and still accepted: bytes {accepted:?}"
+    );
+}
