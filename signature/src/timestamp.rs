@@ -138,8 +138,19 @@ fn malformed(what: &str) -> impl FnOnce(der::Error) -> TimestampError + '_ {
     move |e| fail(TimestampFault::Malformed, format!("{what}: {e}"))
 }
 
+/// The evidence file's `seal_timestamp` member (`FORMAT.md` §10): `{"token": b64}`, the DER
+/// `TimeStampToken` in canonical standard base64.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealTimestamp {
+    /// DER of the token (a CMS `ContentInfo`).
+    #[serde(with = "crate::hexbytes::b64")]
+    pub token: Vec<u8>,
+}
+
 /// Whether the signer's certificate was checked against trusted TSA certificates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TsaChain {
     /// It chains to a trusted certificate at `genTime`, with the `timeStamping` usage.
     Verified,
@@ -158,7 +169,7 @@ impl TsaChain {
 }
 
 /// What a verified token says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Stamp {
     /// `genTime`, Unix ms (RFC 3161 `GeneralizedTime`, whole seconds).
     pub gen_time_ms: i64,

@@ -13,6 +13,7 @@
 //! | 7    | form data parsed strictly; SHA-256(canonical form data) equals `form_data_sha256` | `FormDataChanged` |
 //! | 8    | audit chain parsed strictly; genesis from the context; links verify; its first `audit_event_count` events end in `audit_head`; later events only `sealed`/`archived` | `ChainBroken` |
 //! | 9    | if an image is given, SHA-256(image) equals `image_sha256`             | `ImageChanged`    |
+//! | 10   | if a seal time-stamp is given, its RFC 3161 token verifies for the seal ([`crate::timestamp`]) and its `genTime` fits `sealed_at_ms` | `TimestampInvalid` |
 //!
 //! A part that does not parse strictly fails at its step with [`InvalidReason::Malformed`],
 //! whose code is the step's (`bundle_changed`, `form_data_changed`, `chain_broken`,
@@ -34,6 +35,7 @@ use crate::audit::{genesis_hash, AuditChain, AuditKind, ChainError, ChainFault};
 use crate::bundle::{binding_hash, seal_message, signature_valid, SealedBundle, VerifyingKey};
 use crate::hexbytes::{sha256, Digest};
 use crate::strict::StrictError;
+use crate::timestamp::{check_time, seal_imprint, verify_token, Stamp, TimestampError, TsaTrust};
 
 /// The part of the evidence a strict-parsing fault is in; it decides the step that fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,6 +49,8 @@ pub enum EvidencePart {
     Audit,
     /// The signature image (step 9, `image_changed`).
     Image,
+    /// The seal's time-stamp (step 10, `timestamp_invalid`).
+    Timestamp,
 }
 
 /// Why evidence is invalid.
@@ -76,6 +80,10 @@ pub enum InvalidReason {
     /// The stored signature image differs from the sealed image hash.
     #[error("the signature image has changed")]
     ImageChanged,
+    /// The seal's RFC 3161 time-stamp does not verify for this seal, or its time does not fit
+    /// the sealing time ([`crate::timestamp::TimestampFault`]).
+    #[error("{0}")]
+    TimestampInvalid(TimestampError),
     /// A part of the evidence does not parse strictly (duplicate key, unknown field,
     /// non-canonical number, wrong encoding or length): not what was sealed.
     #[error("the {part:?} part does not parse strictly: {error}")]
@@ -98,12 +106,27 @@ impl InvalidReason {
             InvalidReason::ChainBroken(_) => "chain_broken",
             InvalidReason::UnknownKey { .. } => "unknown_key",
             InvalidReason::ImageChanged => "image_changed",
+            InvalidReason::TimestampInvalid(_) => "timestamp_invalid",
             InvalidReason::Malformed { part, .. } => match part {
                 EvidencePart::Sealed => "bundle_changed",
                 EvidencePart::FormData => "form_data_changed",
                 EvidencePart::Audit => "chain_broken",
                 EvidencePart::Image => "image_changed",
+                EvidencePart::Timestamp => "timestamp_invalid",
             },
+        }
+    }
+
+    /// For `timestamp_invalid`: the time-stamp fault code (`malformed` for a member that does
+    /// not read strictly).
+    pub fn timestamp_fault(&self) -> Option<&'static str> {
+        match self {
+            InvalidReason::TimestampInvalid(e) => Some(e.fault.code()),
+            InvalidReason::Malformed {
+                part: EvidencePart::Timestamp,
+                ..
+            } => Some("malformed"),
+            _ => None,
         }
     }
 
@@ -150,6 +173,8 @@ pub struct Verified {
     /// The kinds of the events after the sealed head, in order. They link to the sealed head
     /// but no seal covers them: they may be dropped or added without it showing.
     pub events_after_seal: Vec<AuditKind>,
+    /// The seal's verified time-stamp, if the evidence has one (boxed: rarely there, large).
+    pub timestamp: Option<Box<Stamp>>,
 }
 
 /// Outcome of [`verify`].
@@ -208,6 +233,10 @@ pub struct Parts<'a> {
     pub audit_context: Option<Result<String, StrictError>>,
     /// The image, if present.
     pub image_svg: Option<Result<Vec<u8>, StrictError>>,
+    /// The seal's RFC 3161 token (DER), if present.
+    pub seal_timestamp: Option<Result<Vec<u8>, StrictError>>,
+    /// The TSA certificates the token's signer must chain to; `None` checks everything else.
+    pub tsa_trust: Option<&'a TsaTrust>,
 }
 
 /// Verify evidence against the trusted sealing keys.
@@ -220,6 +249,8 @@ pub fn verify(evidence: &Evidence<'_>, trusted_keys: &[VerifyingKey]) -> Verific
             audit: Ok(evidence.audit.clone()),
             audit_context: evidence.audit_context.map(|c| Ok(c.to_owned())),
             image_svg: evidence.image_svg.map(|i| Ok(i.to_vec())),
+            seal_timestamp: None,
+            tsa_trust: None,
         },
         trusted_keys,
     )
@@ -313,6 +344,16 @@ fn check(parts: &Parts<'_>, trusted_keys: &[VerifyingKey]) -> Result<Verified, I
             return Err(InvalidReason::ImageChanged);
         }
     }
+    let timestamp = match &parts.seal_timestamp {
+        None => None,
+        Some(token) => {
+            let token = token.as_ref().map_err(malformed(EvidencePart::Timestamp))?;
+            let stamp = verify_token(token, &seal_imprint(&sealed.signature), parts.tsa_trust)
+                .map_err(InvalidReason::TimestampInvalid)?;
+            check_time(&stamp, bundle.sealed_at_ms).map_err(InvalidReason::TimestampInvalid)?;
+            Some(Box::new(stamp))
+        }
+    };
     Ok(Verified {
         key_id: sealed.key_id.clone(),
         bundle_sha256: digest,
@@ -322,6 +363,7 @@ fn check(parts: &Parts<'_>, trusted_keys: &[VerifyingKey]) -> Result<Verified, I
         audit_head: bundle.audit_head,
         audit_event_count: bundle.audit_event_count,
         events_after_seal: after.iter().map(|e| e.kind).collect(),
+        timestamp,
     })
 }
 

@@ -2009,6 +2009,7 @@ async fn published_keys_are_fetched_by_the_cli_and_rotation_keeps_evidence_valid
         &serde_json::to_vec(&evidence).unwrap(),
         &document,
         &keys.trusted,
+        None,
     )
     .unwrap();
     assert!(v.is_valid(), "{v:?}");
@@ -2068,4 +2069,379 @@ async fn published_keys_are_fetched_by_the_cli_and_rotation_keeps_evidence_valid
         Some(2),
         "an existing key file is never overwritten"
     );
+}
+
+/// A local RFC 3161 authority: `tools/local_tsa.py` (`openssl ts -reply` behind HTTP, with a
+/// throwaway CA) on 127.0.0.1, stopped on drop. `DIR/down` makes it answer 503.
+struct LocalTsa {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl LocalTsa {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/local_tsa.py"))
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--lifetime-s", "300"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("local TSA did not start: {line:?}"))
+            .to_owned();
+        Self { child, dir, url }
+    }
+
+    fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn down(&self, down: bool) {
+        let flag = self.dir.path().join("down");
+        if down {
+            std::fs::write(flag, b"").unwrap();
+        } else {
+            std::fs::remove_file(flag).unwrap();
+        }
+    }
+
+    /// A token for `imprint` straight from `openssl ts -reply` (what an operator could get).
+    fn token_for(&self, imprint: &confidant_signature::Digest) -> Vec<u8> {
+        let req = confidant_signature::timestamp::request(imprint, [1; 8]);
+        let q = self.dir.path().join("manual.tsq");
+        let r = self.dir.path().join("manual.tsr");
+        std::fs::write(&q, &req.der).unwrap();
+        let out = Command::new("openssl")
+            .args(["ts", "-reply", "-config"])
+            .arg(self.dir.path().join("tsa.cnf"))
+            .arg("-queryfile")
+            .arg(&q)
+            .arg("-out")
+            .arg(&r)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let trust = confidant_signature::timestamp::TsaTrust::from_pem_or_der(
+            &std::fs::read(self.ca()).unwrap(),
+        )
+        .unwrap();
+        confidant_signature::timestamp::accept_response(
+            &std::fs::read(r).unwrap(),
+            &req,
+            Some(&trust),
+        )
+        .unwrap()
+        .0
+    }
+}
+
+impl Drop for LocalTsa {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn tsa_app(backend: Backend, tsa: &LocalTsa) -> TestApp {
+    let url = tsa.url.clone();
+    let ca = tsa.ca();
+    TestApp::build_with(backend, move |c| {
+        c.signature_tsa_url = Some(url);
+        c.signature_tsa_ca_file = Some(ca);
+        c.signature_tsa_retry_seconds = 1;
+    })
+    .await
+}
+
+async fn evidence_of(t: &TestApp, cookie: &str, id: &str) -> Value {
+    let r = t
+        .get(
+            &format!("/api/signatures/requests/{id}/evidence"),
+            Some(cookie),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+async fn request_view(t: &TestApp, cookie: &str, id: &str) -> Value {
+    let r = t
+        .get(&format!("/api/signatures/requests/{id}"), Some(cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+fn seal_imprint_of(evidence: &Value) -> confidant_signature::Digest {
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(evidence["sealed"]["signature"].as_str().unwrap())
+        .unwrap();
+    confidant_signature::timestamp::seal_imprint(&sig)
+}
+
+/// `openssl ts -verify -digest HEX -in TOKEN -token_in -CAfile CA` accepts the token?
+fn openssl_ts_verifies(evidence: &Value, digest_hex: &str, ca: &Path) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token.der");
+    std::fs::write(
+        &token,
+        base64::engine::general_purpose::STANDARD
+            .decode(evidence["seal_timestamp"]["token"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    Command::new("openssl")
+        .args(["ts", "-verify", "-digest", digest_hex, "-token_in", "-in"])
+        .arg(&token)
+        .arg("-CAfile")
+        .arg(ca)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// The server's own sealing key, as an operator re-sealing altered evidence would use it.
+fn server_sealing_key(t: &TestApp) -> confidant_signature::bundle::SealingKey {
+    confidant::signature::keys::sealing_key(&t.dir.path().join("data"), false).unwrap()
+}
+
+/// Issue 26: with a TSA configured every seal gets an RFC 3161 time-stamp that the server,
+/// the CLI and plain `openssl ts -verify` accept; altered evidence re-sealed by the operator
+/// with the server's key and the old token is reported (`imprint_mismatch`), as is a fresh
+/// token on a back-dated seal (`time_mismatch`); a malformed token is a named fault; and with
+/// the TSA down sealing goes on, the seal is `pending`, and the job stamps it once the TSA is
+/// back (or gives up after 24 hours: `failed`).
+async fn timestamp_flow(backend: Backend) {
+    use confidant::signature::tsa::stamp_due;
+    let tsa = LocalTsa::start();
+    let t = tsa_app(backend, &tsa).await;
+    let (_, cookie) = t.counsellor("tsa@example.org", "TSA").await;
+    let (sent, document, _) = signed(&t, &cookie).await;
+    // The submission asked the TSA in the background; the job round makes sure it is done.
+    stamp_due(&t.state, confidant::db::now_ms()).await.unwrap();
+    let evidence = evidence_of(&t, &cookie, &sent.request_id).await;
+    let token_b64 = evidence["seal_timestamp"]["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no time-stamp in {}", evidence["seal_timestamp"]));
+    assert!(!token_b64.is_empty());
+    let view = request_view(&t, &cookie, &sent.request_id).await;
+    assert_eq!(
+        view["timestamp"]["state"], "stamped",
+        "{}",
+        view["timestamp"]
+    );
+    assert_eq!(view["verification"]["valid"], true);
+
+    // The HTTP verify route: valid, with the token's genTime, the chain verified.
+    let v = verify(&t, &cookie, &document, &evidence).await;
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["timestamp"]["tsa_chain"], "verified");
+    assert_eq!(v["timestamp"]["tsa"], "CN=Confidant test TSA");
+    let gen = v["timestamp"]["gen_time_ms"].as_i64().unwrap();
+    let sealed_at = evidence["sealed"]["bundle"]["sealed_at_ms"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        (gen - sealed_at).abs() < 10 * 60 * 1000,
+        "{gen} vs {sealed_at}"
+    );
+
+    // Plain openssl agrees, over SHA-256 of the seal signature bytes (FORMAT.md §10).
+    let imprint = seal_imprint_of(&evidence);
+    assert!(openssl_ts_verifies(&evidence, &imprint.to_hex(), &tsa.ca()));
+
+    // The CLI on files elsewhere: with --tsa-ca the chain is verified, without it not checked.
+    let files = tempfile::tempdir().unwrap();
+    let doc_path = files.path().join("document.html");
+    let ev_path = files.path().join("evidence.json");
+    let key_path = files.path().join("public.key");
+    std::fs::write(&doc_path, &document).unwrap();
+    std::fs::write(&ev_path, serde_json::to_vec(&evidence).unwrap()).unwrap();
+    std::fs::copy(
+        t.dir.path().join("data/signature-sealing-public.key"),
+        &key_path,
+    )
+    .unwrap();
+    let cli = |extra: &[&str], ev: &Path| {
+        let mut args = vec![
+            "signature",
+            "verify",
+            doc_path.to_str().unwrap(),
+            ev.to_str().unwrap(),
+            "--public-key",
+            key_path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = confidant_cli(files.path(), &args);
+        (
+            out.status.code().unwrap(),
+            serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null),
+        )
+    };
+    let ca = tsa.ca();
+    let (code, out) = cli(&["--tsa-ca", ca.to_str().unwrap()], &ev_path);
+    assert_eq!(
+        (code, &out["timestamp"]["tsa_chain"]),
+        (0, &json!("verified")),
+        "{out}"
+    );
+    assert_eq!(out["timestamp"]["gen_time_ms"], gen);
+    let (code, out) = cli(&[], &ev_path);
+    assert_eq!(
+        (code, &out["timestamp"]["tsa_chain"]),
+        (0, &json!("not_checked")),
+        "{out}"
+    );
+
+    // A TSA under another CA is not trusted.
+    let stranger = LocalTsa::start();
+    let other_ca = stranger.ca();
+    let (code, out) = cli(&["--tsa-ca", other_ca.to_str().unwrap()], &ev_path);
+    assert_eq!(
+        (code, &out["reason"], &out["timestamp_fault"]),
+        (1, &json!("timestamp_invalid"), &json!("untrusted_tsa")),
+        "{out}"
+    );
+
+    // The operator alters the signer's name and re-seals with the server's own key, keeping
+    // the token: the token time-stamps the old seal.
+    let key = server_sealing_key(&t);
+    let stale = resealed(&evidence, Some(&key), |b| b.signer_name = "Eve".into());
+    let stale: Value = serde_json::from_slice(&stale).unwrap();
+    let v = verify(&t, &cookie, &document, &stale).await;
+    assert_eq!(
+        (&v["reason"], &v["timestamp_fault"]),
+        (&json!("timestamp_invalid"), &json!("imprint_mismatch")),
+        "{v}"
+    );
+    assert!(!openssl_ts_verifies(
+        &stale,
+        &seal_imprint_of(&stale).to_hex(),
+        &tsa.ca()
+    ));
+
+    // Back-dated: re-sealed with an earlier sealed_at_ms and a fresh token for the new seal.
+    let backdated = resealed(&evidence, Some(&key), |b| {
+        b.sealed_at_ms -= 3 * 24 * 60 * 60 * 1000
+    });
+    let mut backdated: Value = serde_json::from_slice(&backdated).unwrap();
+    let fresh = tsa.token_for(&seal_imprint_of(&backdated));
+    backdated["seal_timestamp"]["token"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(fresh));
+    let v = verify(&t, &cookie, &document, &backdated).await;
+    assert_eq!(
+        (&v["reason"], &v["timestamp_fault"]),
+        (&json!("timestamp_invalid"), &json!("time_mismatch")),
+        "{v}"
+    );
+
+    // Malformed tokens: named, never a panic.
+    for (token, fault, parse_fault) in [
+        (json!("AAECAw=="), "malformed", None),
+        (json!("not base64!"), "malformed", Some("invalid_value")),
+        (json!(7), "malformed", Some("invalid_value")),
+    ] {
+        let bad = with(&evidence, |e| e["seal_timestamp"]["token"] = token.clone());
+        let bad: Value = serde_json::from_slice(&bad).unwrap();
+        let v = verify(&t, &cookie, &document, &bad).await;
+        assert_eq!(v["reason"], "timestamp_invalid", "{v}");
+        assert_eq!(v["timestamp_fault"], fault, "{v}");
+        assert_eq!(v["parse_fault"].as_str(), parse_fault, "{v}");
+    }
+    let bad = with(&evidence, |e| e["seal_timestamp"]["note"] = json!("x"));
+    let v = verify(
+        &t,
+        &cookie,
+        &document,
+        &serde_json::from_slice(&bad).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (&v["reason"], &v["parse_fault"], &v["parse_path"]),
+        (
+            &json!("timestamp_invalid"),
+            &json!("unknown_field"),
+            &json!("seal_timestamp.note")
+        ),
+        "{v}"
+    );
+
+    // The TSA is down: signing still succeeds, the seal is pending and says why.
+    tsa.down(true);
+    let (sent2, document2, evidence2) = signed(&t, &cookie).await;
+    let now = confidant::db::now_ms();
+    assert_eq!(stamp_due(&t.state, now).await.unwrap(), 0);
+    let view = request_view(&t, &cookie, &sent2.request_id).await;
+    assert_eq!(
+        view["timestamp"]["state"], "pending",
+        "{}",
+        view["timestamp"]
+    );
+    assert!(view["timestamp"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("HTTP 503"));
+    assert_eq!(view["verification"]["valid"], true);
+    assert!(evidence2.get("seal_timestamp").is_none(), "{evidence2}");
+    assert_eq!(
+        verify(&t, &cookie, &document2, &evidence2).await["valid"],
+        true
+    );
+    // Back again: the job's next round stamps it.
+    tsa.down(false);
+    assert_eq!(stamp_due(&t.state, now + 60 * 60 * 1000).await.unwrap(), 1);
+    let evidence2 = evidence_of(&t, &cookie, &sent2.request_id).await;
+    let v = verify(&t, &cookie, &document2, &evidence2).await;
+    assert_eq!(v["timestamp"]["tsa_chain"], "verified", "{v}");
+    assert_eq!(
+        request_view(&t, &cookie, &sent2.request_id).await["timestamp"]["state"],
+        "stamped"
+    );
+
+    // Down for a day: the job gives up, the evidence stays valid without a time-stamp.
+    tsa.down(true);
+    let (sent3, _, _) = signed(&t, &cookie).await;
+    stamp_due(&t.state, confidant::db::now_ms()).await.unwrap();
+    stamp_due(&t.state, confidant::db::now_ms() + 24 * 60 * 60 * 1000)
+        .await
+        .unwrap();
+    let view = request_view(&t, &cookie, &sent3.request_id).await;
+    assert_eq!(
+        view["timestamp"]["state"], "failed",
+        "{}",
+        view["timestamp"]
+    );
+    assert_eq!(view["verification"]["valid"], true);
+    assert_eq!(
+        stamp_due(&t.state, confidant::db::now_ms() + 48 * 60 * 60 * 1000)
+            .await
+            .unwrap(),
+        0
+    );
+    tsa.down(false);
+}
+
+#[tokio::test]
+async fn seals_are_time_stamped_by_a_local_tsa_on_sqlite() {
+    timestamp_flow(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn seals_are_time_stamped_by_a_local_tsa_on_postgres() {
+    if Backend::from_env() != Backend::Postgres {
+        return;
+    }
+    timestamp_flow(Backend::Postgres).await;
 }
