@@ -1824,10 +1824,26 @@ async fn evidence_corpus_for_the_second_verifier() {
     let dir = std::env::var_os("CONFIDANT_EVIDENCE_CORPUS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/evidence-corpus"));
+    write_corpus(&t, &dir, &document, cases, None).await;
+}
+
+/// Writes `cases` with the document, the trusted keys (and the TSA certificate) to `dir`,
+/// checks each with `confidant signature verify`, and records its verdict in
+/// `dir/manifest.json` for `tools/verify_evidence.py --corpus`.
+async fn write_corpus(
+    t: &TestApp,
+    dir: &Path,
+    document: &[u8],
+    cases: Vec<CorpusCase>,
+    tsa_ca: Option<&Path>,
+) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let data = t.dir.path().join("data");
-    std::fs::write(dir.join("document.html"), &document).unwrap();
+    std::fs::write(dir.join("document.html"), document).unwrap();
+    if let Some(ca) = tsa_ca {
+        std::fs::copy(ca, dir.join("tsa-ca.pem")).unwrap();
+    }
     std::fs::copy(
         data.join("signature-sealing-public.key"),
         dir.join("public.key"),
@@ -1844,19 +1860,25 @@ async fn evidence_corpus_for_the_second_verifier() {
     for (i, (name, bytes, want)) in cases.into_iter().enumerate() {
         let file = format!("{i:02}-{name}.json");
         std::fs::write(dir.join(&file), &bytes).unwrap();
-        let out = confidant_cli(
-            elsewhere.path(),
-            &[
-                "signature",
-                "verify",
-                dir.join("document.html").to_str().unwrap(),
-                dir.join(&file).to_str().unwrap(),
-                "--public-key",
-                dir.join("public.key").to_str().unwrap(),
-                "--public-key",
-                dir.join("keys.json").to_str().unwrap(),
-            ],
-        );
+        let document_path = dir.join("document.html");
+        let file_path = dir.join(&file);
+        let public_key = dir.join("public.key");
+        let keys_json = dir.join("keys.json");
+        let tsa_path = dir.join("tsa-ca.pem");
+        let mut args = vec![
+            "signature",
+            "verify",
+            document_path.to_str().unwrap(),
+            file_path.to_str().unwrap(),
+            "--public-key",
+            public_key.to_str().unwrap(),
+            "--public-key",
+            keys_json.to_str().unwrap(),
+        ];
+        if tsa_ca.is_some() {
+            args.extend(["--tsa-ca", tsa_path.to_str().unwrap()]);
+        }
+        let out = confidant_cli(elsewhere.path(), &args);
         let exit = out.status.code().unwrap();
         let mut expected = if exit == 2 {
             json!({})
@@ -1882,6 +1904,7 @@ async fn evidence_corpus_for_the_second_verifier() {
         serde_json::to_vec_pretty(&json!({
             "document": "document.html",
             "public_keys": ["public.key", "keys.json"],
+            "tsa_ca": tsa_ca.map(|_| "tsa-ca.pem"),
             "cases": manifest,
         }))
         .unwrap(),
@@ -2444,4 +2467,116 @@ async fn seals_are_time_stamped_by_a_local_tsa_on_postgres() {
         return;
     }
     timestamp_flow(Backend::Postgres).await;
+}
+
+/// Issue 26: the second verifier's corpus for time-stamps (written to
+/// `CONFIDANT_EVIDENCE_CORPUS_TIMESTAMP`, default `target/evidence-corpus-timestamp`, with the
+/// local TSA's CA certificate): a genuine time-stamped file, a stale token after a re-seal with
+/// the server's key, a back-dated re-seal with a fresh token, a token from a TSA under another
+/// CA, a token whose signature was changed, and malformed members.
+#[tokio::test]
+async fn evidence_corpus_with_time_stamps_for_the_second_verifier() {
+    let tsa = LocalTsa::start();
+    let t = tsa_app(Backend::Sqlite, &tsa).await;
+    let (_, cookie) = t.counsellor("tsa-corpus@example.org", "Corpus").await;
+    let (sent, document, _) = signed(&t, &cookie).await;
+    confidant::signature::tsa::stamp_due(&t.state, confidant::db::now_ms())
+        .await
+        .unwrap();
+    let evidence = evidence_of(&t, &cookie, &sent.request_id).await;
+    let token = base64::engine::general_purpose::STANDARD
+        .decode(evidence["seal_timestamp"]["token"].as_str().unwrap())
+        .unwrap();
+    let b64 = |bytes: &[u8]| json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+    let key = server_sealing_key(&t);
+    let backdated = {
+        let v = resealed(&evidence, Some(&key), |b| {
+            b.sealed_at_ms -= 3 * 24 * 60 * 60 * 1000
+        });
+        let mut v: Value = serde_json::from_slice(&v).unwrap();
+        v["seal_timestamp"]["token"] = b64(&tsa.token_for(&seal_imprint_of(&v)));
+        serde_json::to_vec(&v).unwrap()
+    };
+    let stranger = LocalTsa::start();
+    let mut flipped = token.clone();
+    *flipped.last_mut().unwrap() ^= 0x01;
+    let cases: Vec<CorpusCase> = vec![
+        (
+            "time-stamped",
+            serde_json::to_vec(&evidence).unwrap(),
+            "valid",
+        ),
+        (
+            "time-stamp-null",
+            with(&evidence, |v| v["seal_timestamp"] = Value::Null),
+            "valid",
+        ),
+        (
+            "stale-token-after-reseal",
+            resealed(&evidence, Some(&key), |b| b.signer_name = "Eve".into()),
+            "timestamp_invalid",
+        ),
+        (
+            "back-dated-reseal-fresh-token",
+            backdated,
+            "timestamp_invalid",
+        ),
+        (
+            "token-from-a-tsa-under-another-ca",
+            with(&evidence, |v| {
+                v["seal_timestamp"]["token"] = b64(&stranger.token_for(&seal_imprint_of(v)))
+            }),
+            "timestamp_invalid",
+        ),
+        (
+            "token-signature-changed",
+            with(&evidence, |v| v["seal_timestamp"]["token"] = b64(&flipped)),
+            "timestamp_invalid",
+        ),
+        (
+            "token-not-der",
+            with(&evidence, |v| {
+                v["seal_timestamp"]["token"] = b64(b"\x30\x03\x02\x01")
+            }),
+            "timestamp_invalid",
+        ),
+        (
+            "token-not-base64",
+            with(&evidence, |v| v["seal_timestamp"]["token"] = json!("AAE")),
+            "timestamp_invalid",
+        ),
+        (
+            "time-stamp-unknown-member",
+            with(&evidence, |v| v["seal_timestamp"]["genTime"] = json!("x")),
+            "timestamp_invalid",
+        ),
+    ];
+    let dir = std::env::var_os("CONFIDANT_EVIDENCE_CORPUS_TIMESTAMP")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/evidence-corpus-timestamp")
+        });
+    write_corpus(&t, &dir, &document, cases, Some(&tsa.ca())).await;
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let faults: Vec<&str> = manifest["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["expected"]["timestamp_fault"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(
+        faults,
+        [
+            "-",
+            "-",
+            "imprint_mismatch",
+            "time_mismatch",
+            "untrusted_tsa",
+            "signature_invalid",
+            "malformed",
+            "malformed",
+            "malformed"
+        ]
+    );
 }
