@@ -1837,8 +1837,8 @@ async fn write_corpus(
     cases: Vec<CorpusCase>,
     tsa_ca: Option<&Path>,
 ) {
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
     let data = t.dir.path().join("data");
     std::fs::write(dir.join("document.html"), document).unwrap();
     if let Some(ca) = tsa_ca {
