@@ -398,6 +398,9 @@ def check(value, faults, document, trusted, tsa_ca):
                      + bytes.fromhex(bundle["form_data_sha256"]))
     if bundle["key_id"] != sealed["key_id"] or binding.hex() != bundle["binding_sha256"]:
         raise Invalid("bundle_changed")
+    retired = trusted[sealed["key_id"]].retired_at_ms
+    if retired is not None and int(bundle["sealed_at_ms"].text) > retired:
+        raise Invalid("key_retired")
     if sha256(document).hex() != bundle["document_sha256"]:
         raise Invalid("document_changed")
     f = part(faults, value["form_data"], "form_data", form_type)
@@ -635,14 +638,32 @@ def keys_of_file(path):
             public = bytes.fromhex(k["public_key"])
             if k["algorithm"] != "Ed25519" or len(public) != 32 or key_id(public) != k["key_id"]:
                 raise ValueError(f"{path}: key {k['key_id']} does not match its id")
-            keys.append(public)
+            until = k["valid_until_ms"]
+            keys.append((public, until))
         return keys
-    return [read_public_key(path)]
+    return [(read_public_key(path), None)]
+
+
+class TrustedKey:
+    """A trusted sealing key and when it was retired (the earliest `valid_until_ms` any key
+    document gives for it; §7), or None."""
+
+    def __init__(self, raw):
+        self.key = Ed25519PublicKey.from_public_bytes(raw)
+        self.retired_at_ms = None
+
+    def verify(self, signature, message):
+        self.key.verify(signature, message)
 
 
 def trusted_keys(paths):
-    return {key_id(raw): Ed25519PublicKey.from_public_bytes(raw)
-            for p in paths for raw in keys_of_file(p)}
+    trusted = {}
+    for p in paths:
+        for raw, until in keys_of_file(p):
+            k = trusted.setdefault(key_id(raw), TrustedKey(raw))
+            if until is not None:
+                k.retired_at_ms = until if k.retired_at_ms is None else min(k.retired_at_ms, until)
+    return trusted
 
 
 def run(document_path, evidence_path, key_paths, tsa_ca=None):
@@ -682,7 +703,9 @@ def corpus(directory):
         return out
 
     for case in manifest["cases"]:
-        status, verdict = run(document, os.path.join(directory, case["file"]), keys, tsa_ca)
+        own = [os.path.join(directory, k) for k in case.get("public_keys", [])]
+        status, verdict = run(document, os.path.join(directory, case["file"]), own or keys,
+                              tsa_ca)
         expected = case["expected"]
         mine = {"exit": status}
         if isinstance(verdict, dict):

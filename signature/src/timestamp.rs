@@ -606,6 +606,25 @@ fn check_token(
     ))
 }
 
+/// The body shared by the fuzz target `signature_timestamp` and the stable hostile-input test:
+/// `data` as a stored token and as a TSA's response. Must never panic, whatever the input, and
+/// accept nothing for an imprint no token can carry (all zero).
+#[doc(hidden)]
+pub fn fuzz_timestamp(data: &[u8]) {
+    let zero = Digest::from_hex(&"0".repeat(64)).expect("64 hex digits");
+    let outcome = verify_token(data, &zero, None);
+    assert!(
+        !matches!(outcome, Ok(ref s) if s.chain == TsaChain::Verified),
+        "no chain without trust"
+    );
+    let req = request(&zero, [0; 8]);
+    let _ = accept_response(data, &req, None);
+    // The imprint actually in the token, if it parses: then only the signature decides.
+    if let Ok(stamp) = verify_token(data, &sha256(data), None) {
+        assert_eq!(stamp.chain, TsaChain::NotChecked);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

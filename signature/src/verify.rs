@@ -9,6 +9,7 @@
 //! | 3    | SHA-256 of the bundle's canonical JSON equals `bundle_sha256`          | `BundleChanged`   |
 //! | 4    | Ed25519 signature over (domain, key_id, bundle_sha256) verifies        | `SealInvalid`     |
 //! | 5    | bundle names the same key as the seal; binding hash consistent         | `BundleChanged`   |
+//! | 5a   | `sealed_at_ms` not after the key's retirement (when a trusted source says when) | `KeyRetired` |
 //! | 6    | SHA-256(document bytes) equals `document_sha256`                       | `DocumentChanged` |
 //! | 7    | form data parsed strictly; SHA-256(canonical form data) equals `form_data_sha256` | `FormDataChanged` |
 //! | 8    | audit chain parsed strictly; genesis from the context; links verify; its first `audit_event_count` events end in `audit_head`; later events only `sealed`/`archived` | `ChainBroken` |
@@ -80,6 +81,14 @@ pub enum InvalidReason {
     /// The stored signature image differs from the sealed image hash.
     #[error("the signature image has changed")]
     ImageChanged,
+    /// The seal is dated after its key was retired (a key document's `valid_until_ms`).
+    #[error("the sealing key {key_id} was retired at {retired_at_ms}, before the seal")]
+    KeyRetired {
+        /// Key id from the seal.
+        key_id: String,
+        /// When it was retired, Unix ms.
+        retired_at_ms: i64,
+    },
     /// The seal's RFC 3161 time-stamp does not verify for this seal, or its time does not fit
     /// the sealing time ([`crate::timestamp::TimestampFault`]).
     #[error("{0}")]
@@ -106,6 +115,7 @@ impl InvalidReason {
             InvalidReason::ChainBroken(_) => "chain_broken",
             InvalidReason::UnknownKey { .. } => "unknown_key",
             InvalidReason::ImageChanged => "image_changed",
+            InvalidReason::KeyRetired { .. } => "key_retired",
             InvalidReason::TimestampInvalid(_) => "timestamp_invalid",
             InvalidReason::Malformed { part, .. } => match part {
                 EvidencePart::Sealed => "bundle_changed",
@@ -298,6 +308,21 @@ fn check(parts: &Parts<'_>, trusted_keys: &[VerifyingKey]) -> Result<Verified, I
         || bundle.binding_sha256 != binding_hash(&bundle.document_sha256, &bundle.form_data_sha256)
     {
         return Err(InvalidReason::BundleChanged);
+    }
+    // A key given more than once (a key file and a key document) is retired at the earliest
+    // time any of them says.
+    if let Some(retired_at_ms) = trusted_keys
+        .iter()
+        .filter(|k| k.key_id() == sealed.key_id)
+        .filter_map(VerifyingKey::retired_at_ms)
+        .min()
+    {
+        if bundle.sealed_at_ms > retired_at_ms {
+            return Err(InvalidReason::KeyRetired {
+                key_id: sealed.key_id.clone(),
+                retired_at_ms,
+            });
+        }
     }
     if sha256(parts.document) != bundle.document_sha256 {
         return Err(InvalidReason::DocumentChanged);
@@ -750,6 +775,32 @@ mod tests {
     }
 
     #[test]
+    fn a_seal_dated_after_its_key_was_retired_is_key_retired() {
+        let f = Fixture::new();
+        let sealed_at = f.sealed.bundle.sealed_at_ms;
+        let key = f.key.verifying_key();
+        // Retired at the moment of sealing or later: valid.
+        let mut c = Case::new(&f);
+        c.keys = vec![key.retired_at(Some(sealed_at))];
+        assert!(c.run().is_valid());
+        // Retired before: the seal claims a time its key could no longer seal at.
+        c.keys = vec![key.retired_at(Some(sealed_at - 1))];
+        assert_eq!(
+            c.run(),
+            Verification::Invalid(InvalidReason::KeyRetired {
+                key_id: key.key_id(),
+                retired_at_ms: sealed_at - 1
+            })
+        );
+        // The same key also given bare: the retirement still applies.
+        c.keys = vec![key, key.retired_at(Some(sealed_at - 1))];
+        assert_eq!(
+            c.run().reason().map(InvalidReason::code),
+            Some("key_retired")
+        );
+    }
+
+    #[test]
     fn key_id_tampering_and_untrusted_keys() {
         let f = Fixture::new();
         let c = Case::new(&f).with_sealed(|s| s.key_id = "0123456789abcdef".into());
@@ -905,6 +956,14 @@ mod tests {
                 key_id: String::new(),
             },
             InvalidReason::ImageChanged,
+            InvalidReason::KeyRetired {
+                key_id: String::new(),
+                retired_at_ms: 0,
+            },
+            InvalidReason::TimestampInvalid(crate::timestamp::TimestampError {
+                fault: crate::timestamp::TimestampFault::Malformed,
+                message: String::new(),
+            }),
         ];
         let mut codes: Vec<_> = reasons.iter().map(InvalidReason::code).collect();
         codes.sort();

@@ -178,3 +178,23 @@ fn every_single_byte_change_of_a_token_is_refused_with_a_reason_never_a_panic() 
         "changed and still accepted: bytes {accepted:?}"
     );
 }
+
+#[test]
+fn fuzz_seeds_and_their_single_byte_changes_never_panic() {
+    let seeds = root().join("fuzz/corpus/signature_timestamp");
+    let mut n = 0;
+    for entry in std::fs::read_dir(seeds).expect("seeds") {
+        let seed = std::fs::read(entry.expect("entry").path()).expect("seed");
+        for i in 0..seed.len() {
+            for bit in [0x01, 0x80] {
+                let mut bad = seed.clone();
+                bad[i] ^= bit;
+                confidant_signature::timestamp::fuzz_timestamp(&bad);
+            }
+            confidant_signature::timestamp::fuzz_timestamp(&seed[..i]);
+        }
+        confidant_signature::timestamp::fuzz_timestamp(&seed);
+        n += 1;
+    }
+    assert_eq!(n, 2, "the token and the response seed");
+}

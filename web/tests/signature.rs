@@ -1824,7 +1824,7 @@ async fn evidence_corpus_for_the_second_verifier() {
     let dir = std::env::var_os("CONFIDANT_EVIDENCE_CORPUS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/evidence-corpus"));
-    write_corpus(&t, &dir, &document, cases, None).await;
+    write_corpus(&t, &dir, &document, cases, None, &[]).await;
 }
 
 /// Writes `cases` with the document, the trusted keys (and the TSA certificate) to `dir`,
@@ -1836,6 +1836,7 @@ async fn write_corpus(
     document: &[u8],
     cases: Vec<CorpusCase>,
     tsa_ca: Option<&Path>,
+    own_keys: &[(&str, Vec<u8>)],
 ) {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
@@ -1865,16 +1866,28 @@ async fn write_corpus(
         let public_key = dir.join("public.key");
         let keys_json = dir.join("keys.json");
         let tsa_path = dir.join("tsa-ca.pem");
+        // A case may trust its own key document (e.g. one that retires the key) instead.
+        let own = own_keys.iter().find(|(n, _)| *n == name).map(|(_, doc)| {
+            let keys = format!("{i:02}-{name}.keys.json");
+            std::fs::write(dir.join(&keys), doc).unwrap();
+            keys
+        });
+        let own_path = own.as_ref().map(|k| dir.join(k));
         let mut args = vec![
             "signature",
             "verify",
             document_path.to_str().unwrap(),
             file_path.to_str().unwrap(),
-            "--public-key",
-            public_key.to_str().unwrap(),
-            "--public-key",
-            keys_json.to_str().unwrap(),
         ];
+        match &own_path {
+            Some(k) => args.extend(["--public-key", k.to_str().unwrap()]),
+            None => args.extend([
+                "--public-key",
+                public_key.to_str().unwrap(),
+                "--public-key",
+                keys_json.to_str().unwrap(),
+            ]),
+        }
         if tsa_ca.is_some() {
             args.extend(["--tsa-ca", tsa_path.to_str().unwrap()]);
         }
@@ -1897,7 +1910,11 @@ async fn write_corpus(
             String::from_utf8_lossy(&out.stderr)
         );
         expected["exit"] = json!(exit);
-        manifest.push(json!({"file": file, "expected": expected}));
+        let mut case = json!({"file": file, "expected": expected});
+        if let Some(k) = own {
+            case["public_keys"] = json!([k]);
+        }
+        manifest.push(case);
     }
     std::fs::write(
         dir.join("manifest.json"),
@@ -2550,13 +2567,38 @@ async fn evidence_corpus_with_time_stamps_for_the_second_verifier() {
             with(&evidence, |v| v["seal_timestamp"]["genTime"] = json!("x")),
             "timestamp_invalid",
         ),
+        (
+            "sealed-after-the-key-was-retired",
+            serde_json::to_vec(&evidence).unwrap(),
+            "key_retired",
+        ),
     ];
+    // A key document that says the key was retired a second before this seal.
+    let mut retiring: Value = t
+        .get("/.well-known/confidant-signature-keys.json", None)
+        .await
+        .json();
+    retiring["keys"][0]["valid_until_ms"] = json!(
+        evidence["sealed"]["bundle"]["sealed_at_ms"]
+            .as_i64()
+            .unwrap()
+            - 1000
+    );
+    let retiring = serde_json::to_vec(&retiring).unwrap();
     let dir = std::env::var_os("CONFIDANT_EVIDENCE_CORPUS_TIMESTAMP")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/evidence-corpus-timestamp")
         });
-    write_corpus(&t, &dir, &document, cases, Some(&tsa.ca())).await;
+    write_corpus(
+        &t,
+        &dir,
+        &document,
+        cases,
+        Some(&tsa.ca()),
+        &[("sealed-after-the-key-was-retired", retiring)],
+    )
+    .await;
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     let faults: Vec<&str> = manifest["cases"]
@@ -2576,7 +2618,8 @@ async fn evidence_corpus_with_time_stamps_for_the_second_verifier() {
             "signature_invalid",
             "malformed",
             "malformed",
-            "malformed"
+            "malformed",
+            "-"
         ]
     );
 }

@@ -78,7 +78,7 @@ impl KeyDocument {
             .iter()
             .map(|k| {
                 let raw = <[u8; 32]>::try_from(hex::decode(&k.public_key).ok()?).ok()?;
-                let key = VerifyingKey::from_bytes(raw);
+                let key = VerifyingKey::from_bytes(raw).retired_at(k.valid_until_ms);
                 (k.algorithm == SEALING_ALGORITHM && key.key_id() == k.key_id).then_some(key)
             })
             .collect()

@@ -112,8 +112,8 @@ pub struct VerificationResult {
     /// Whether every check passed.
     pub valid: bool,
     /// When invalid: `document_changed`, `form_data_changed`, `bundle_changed`, `seal_invalid`,
-    /// `chain_broken`, `unknown_key`, `image_changed` or `timestamp_invalid` (the first
-    /// failing check).
+    /// `chain_broken`, `unknown_key`, `key_retired`, `image_changed` or `timestamp_invalid`
+    /// (the first failing check).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// When invalid: the reason in words (English).
