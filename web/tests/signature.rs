@@ -2623,3 +2623,30 @@ async fn evidence_corpus_with_time_stamps_for_the_second_verifier() {
         ]
     );
 }
+
+#[test]
+fn tsa_options_are_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |edit: &dyn Fn(&mut confidant::Config)| {
+        let mut c = common::config(dir.path().join("data"));
+        edit(&mut c);
+        c.resolve().err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    let url = || Some("http://127.0.0.1:9/".to_owned());
+    let ca = || Some(dir.path().join("ca.pem"));
+    assert!(refused(&|c| c.signature_tsa_url = url()).contains("signature-tsa-ca-file"));
+    assert!(refused(&|c| c.signature_tsa_ca_file = ca()).contains("signature-tsa-url"));
+    assert!(refused(&|c| {
+        c.signature_tsa_url = Some("ftp://tsa.example/".into());
+        c.signature_tsa_ca_file = ca();
+    })
+    .contains("signature-tsa-url"));
+    assert!(refused(&|c| c.signature_tsa_retry_seconds = 0).contains("signature-tsa-retry-seconds"));
+    assert_eq!(
+        refused(&|c| {
+            c.signature_tsa_url = url();
+            c.signature_tsa_ca_file = ca();
+        }),
+        ""
+    );
+}
