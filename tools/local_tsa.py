@@ -9,7 +9,8 @@ answers `POST /` bodies of type application/timestamp-query with `openssl ts -re
 127.0.0.1. The first line on stdout is `listening http://127.0.0.1:PORT/` once it accepts.
 It stops by itself after --lifetime-s seconds or --max-requests requests, whichever is first.
 
-`--init-only` makes the certificates and exits. `DIR/down` existing makes it answer 503
+`--init-only` makes the certificates and exits; `--precision N` writes genTime with N digits of
+the second (openssl's clock_precision_digits; 0 = whole seconds). `DIR/down` existing makes it answer 503
 (the TSA "down" for a test that needs it without restarting the process).
 """
 
@@ -28,7 +29,7 @@ def run(*args, cwd):
     subprocess.run([OPENSSL, *args], cwd=cwd, check=True, capture_output=True)
 
 
-def init(d):
+def init(d, precision=0):
     if os.path.exists(os.path.join(d, "tsa.pem")):
         return
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
@@ -64,6 +65,7 @@ ordering = no
 tsa_name = yes
 ess_cert_id_chain = no
 ess_cert_id_alg = sha256
+clock_precision_digits = {precision}
 """)
 
 
@@ -74,10 +76,12 @@ def main():
     ap.add_argument("--lifetime-s", type=float, default=600)
     ap.add_argument("--max-requests", type=int, default=1000)
     ap.add_argument("--init-only", action="store_true")
+    ap.add_argument("--precision", type=int, default=0,
+                    help="digits of the second in genTime (openssl's clock_precision_digits)")
     a = ap.parse_args()
     d = os.path.abspath(a.dir)
     os.makedirs(d, exist_ok=True)
-    init(d)
+    init(d, a.precision)
     if a.init_only:
         return
     lock = threading.Lock()

@@ -18,6 +18,7 @@ to FORMAT.md.
 
 import base64
 import binascii
+import calendar
 import hashlib
 import json
 import math
@@ -588,7 +589,8 @@ def check_token(der, imprint, tsa_ca, sealed_at_ms):
     except InvalidSignature:
         raise bad("signature_invalid")
 
-    gen_time_ms = int(tst["gen_time"].native.timestamp()) * 1000
+    gen = tst["gen_time"].native  # fractions of a second kept, read to the millisecond
+    gen_time_ms = calendar.timegm(gen.utctimetuple()) * 1000 + gen.microsecond // 1000
     chain = "not_checked"
     if tsa_ca is not None:
         try:

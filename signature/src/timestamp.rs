@@ -27,10 +27,12 @@ use der::oid::ObjectIdentifier;
 use der::{Any, Decode, Encode};
 use pki_types::pem::PemObject;
 use pki_types::{CertificateDer, UnixTime};
+use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectKeyIdentifier};
+use x509_cert::ext::Extensions;
 use x509_cert::spki::AlgorithmIdentifier;
 use x509_cert::Certificate;
-use x509_tsp::{MessageImprint, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
+use x509_tsp::{Accuracy, MessageImprint, TimeStampReq, TimeStampResp, TspVersion};
 
 use crate::hexbytes::{sha256, Digest};
 
@@ -69,6 +71,95 @@ const ID_CE_SUBJECT_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5
 const ID_KP_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
 /// `id-kp-timeStamping` (1.3.6.1.5.5.7.3.8) as the content octets webpki matches.
 const EKU_TIME_STAMPING_DER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08];
+
+/// `TSTInfo` (RFC 3161 §2.4.2) as x509-tsp defines it, but with a `genTime` that may carry
+/// fractions of a second, as RFC 3161 allows and many TSAs write (der's `GeneralizedTime` takes
+/// whole seconds only).
+#[derive(Clone, Debug, Eq, PartialEq, der::Sequence)]
+struct TstInfo {
+    version: TspVersion,
+    policy: ObjectIdentifier,
+    message_imprint: MessageImprint,
+    serial_number: Int,
+    gen_time: GenTime,
+    #[asn1(optional = "true")]
+    accuracy: Option<Accuracy>,
+    #[asn1(default = "Default::default")]
+    ordering: bool,
+    #[asn1(optional = "true")]
+    nonce: Option<Int>,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    tsa: Option<GeneralName>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    extensions: Option<Extensions>,
+}
+
+/// A DER `GeneralizedTime` as RFC 3161 §2.4.2 spells `genTime`: `YYYYMMDDhhmmss[.f*]Z`, the
+/// fraction without trailing zeros; kept as its text and read as Unix milliseconds (digits
+/// beyond the millisecond are dropped).
+#[derive(Clone, Debug, Eq, PartialEq)]
+struct GenTime {
+    text: Vec<u8>,
+    unix_ms: i64,
+}
+
+impl GenTime {
+    fn parse(text: &[u8]) -> Option<i64> {
+        let (main, rest) = text.split_at_checked(14)?;
+        let digits = |b: &[u8]| -> Option<u32> {
+            b.iter().try_fold(0u32, |n, c| {
+                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+            })
+        };
+        let fraction = match rest {
+            [b'Z'] => &[][..],
+            [b'.', f @ .., b'Z'] if !f.is_empty() && f.last() != Some(&b'0') => f,
+            _ => return None,
+        };
+        if !fraction.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let part = |a: usize, b: usize| digits(&main[a..b]);
+        let dt = der::DateTime::new(
+            u16::try_from(part(0, 4)?).ok()?,
+            u8::try_from(part(4, 6)?).ok()?,
+            u8::try_from(part(6, 8)?).ok()?,
+            u8::try_from(part(8, 10)?).ok()?,
+            u8::try_from(part(10, 12)?).ok()?,
+            u8::try_from(part(12, 14)?).ok()?,
+        )
+        .ok()?;
+        let ms = fraction
+            .iter()
+            .chain(std::iter::repeat(&b'0'))
+            .take(3)
+            .fold(0i64, |n, c| n * 10 + i64::from(c - b'0'));
+        i64::try_from(dt.unix_duration().as_millis())
+            .ok()?
+            .checked_add(ms)
+    }
+}
+
+impl der::FixedTag for GenTime {
+    const TAG: der::Tag = der::Tag::GeneralizedTime;
+}
+
+impl<'a> der::DecodeValue<'a> for GenTime {
+    fn decode_value<R: der::Reader<'a>>(reader: &mut R, header: der::Header) -> der::Result<Self> {
+        let text = reader.read_vec(header.length)?;
+        let unix_ms = Self::parse(&text).ok_or_else(|| der::Tag::GeneralizedTime.value_error())?;
+        Ok(Self { text, unix_ms })
+    }
+}
+
+impl der::EncodeValue for GenTime {
+    fn value_len(&self) -> der::Result<der::Length> {
+        der::Length::try_from(self.text.len())
+    }
+    fn encode_value(&self, writer: &mut impl der::Writer) -> der::Result<()> {
+        writer.write(&self.text)
+    }
+}
 
 /// Why a time-stamp response or token is not accepted. [`TimestampFault::code`] is the stable
 /// name a verifier reports (`timestamp_fault`).
@@ -171,7 +262,7 @@ impl TsaChain {
 /// What a verified token says.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Stamp {
-    /// `genTime`, Unix ms (RFC 3161 `GeneralizedTime`, whole seconds).
+    /// `genTime`, Unix ms (digits of the fraction beyond the millisecond dropped).
     pub gen_time_ms: i64,
     /// The token's serial number, lower-case hex of its DER integer content.
     pub serial_hex: String,
@@ -549,9 +640,7 @@ fn check_token(
         ));
     }
 
-    let gen = tst.gen_time.to_unix_duration();
-    let gen_time_ms = i64::try_from(gen.as_millis())
-        .map_err(|_| fail(TimestampFault::Malformed, "genTime out of range"))?;
+    let gen_time_ms = tst.gen_time.unix_ms;
     let chain = match trust {
         None => TsaChain::NotChecked,
         Some(trust) => {
@@ -579,7 +668,9 @@ fn check_token(
                     webpki::ALL_VERIFICATION_ALGS,
                     &anchors,
                     &intermediates,
-                    UnixTime::since_unix_epoch(Duration::from_secs(gen.as_secs())),
+                    UnixTime::since_unix_epoch(Duration::from_millis(
+                        u64::try_from(gen_time_ms).unwrap_or_default(),
+                    )),
                     webpki::KeyUsage::required(EKU_TIME_STAMPING_DER),
                     None,
                     None,
@@ -656,6 +747,37 @@ mod tests {
         ] {
             let e = verify_token(bytes, &imprint, None).expect_err("not a token");
             assert_eq!(e.fault, TimestampFault::Malformed, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn gen_time_reads_whole_and_fractional_seconds_strictly() {
+        let t = 1_750_000_000_000; // 2025-06-15T15:06:40Z
+        assert_eq!(GenTime::parse(b"20250615150640Z"), Some(t));
+        assert_eq!(GenTime::parse(b"20250615150640.5Z"), Some(t + 500));
+        assert_eq!(GenTime::parse(b"20250615150640.123Z"), Some(t + 123));
+        assert_eq!(GenTime::parse(b"20250615150640.1239Z"), Some(t + 123));
+        // More digits than any integer holds: read, not overflowed.
+        assert_eq!(
+            GenTime::parse(b"20250615150640.99999999999999999999999999991Z"),
+            Some(t + 999)
+        );
+        for bad in [
+            &b"20250615150640.50Z"[..], // trailing zero
+            b"20250615150640.Z",
+            b"20250615150640",
+            b"20250615150640+0100",
+            b"2025061515064Z",
+            b"20251315150640Z",
+            b"20250615150640.1a3Z",
+            b"",
+        ] {
+            assert_eq!(
+                GenTime::parse(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

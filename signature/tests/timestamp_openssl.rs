@@ -16,9 +16,14 @@ fn root() -> PathBuf {
 
 /// A CA + TSA made by the test TSA script in `dir`.
 fn tsa(dir: &Path) {
+    tsa_with_precision(dir, 0);
+}
+
+/// The same with `digits` digits of the second in `genTime`.
+fn tsa_with_precision(dir: &Path, digits: u8) {
     let ok = Command::new("python3")
         .arg(root().join("tools/local_tsa.py"))
-        .args(["--init-only", "--dir"])
+        .args(["--init-only", "--precision", &digits.to_string(), "--dir"])
         .arg(dir)
         .status()
         .expect("python3 runs");
@@ -92,6 +97,42 @@ fn token_from_openssl_tsa_is_accepted_here_and_by_openssl_ts_verify() {
         verify_token(&token, &imprint, None).expect("ok").chain,
         TsaChain::NotChecked
     );
+}
+
+#[test]
+fn gen_time_with_fractions_of_a_second_is_read_to_the_millisecond() {
+    let d = tempfile::tempdir().expect("tmp");
+    tsa_with_precision(d.path(), 3);
+    let imprint = seal_imprint(&[8u8; 64]);
+    let req = request(&imprint, [6; 8]);
+    let (token, stamp) =
+        accept_response(&reply(d.path(), &req.der), &req, Some(&trust(d.path()))).expect("ok");
+    // openssl prints genTime with its fraction; the stamp has the same instant in ms.
+    let t = d.path().join("token.der");
+    std::fs::write(&t, &token).expect("write");
+    let text = Command::new("openssl")
+        .args(["ts", "-reply", "-token_in", "-token_out", "-text", "-in"])
+        .arg(&t)
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&text.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Time stamp:"))
+        .expect("a time stamp line");
+    // e.g. "Time stamp: Dec  7 15:13:55.123 2026 GMT" (trailing zeros dropped)
+    let frac = line
+        .split_once('.')
+        .map(|(_, r)| r.split(' ').next().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let ms: i64 = format!("{frac:0<3}").parse().expect("digits");
+    assert_eq!(stamp.gen_time_ms % 1000, ms, "{line}");
+    assert!(openssl_verifies(
+        d.path(),
+        &token,
+        &imprint.to_hex(),
+        &d.path().join("ca.pem")
+    ));
 }
 
 #[test]

@@ -2127,7 +2127,8 @@ impl LocalTsa {
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/local_tsa.py"))
             .arg("--dir")
             .arg(dir.path())
-            .args(["--lifetime-s", "300"])
+            // genTime with milliseconds, so that both verifiers must read fractions alike.
+            .args(["--lifetime-s", "300", "--precision", "3"])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
