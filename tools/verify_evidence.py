@@ -470,6 +470,8 @@ OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 OID_SHA256 = "2.16.840.1.101.3.4.2.1"
 OID_TIME_STAMPING = "1.3.6.1.5.5.7.3.8"
+OID_SIGNING_CERTIFICATE = "1.2.840.113549.1.9.16.2.12"
+OID_SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
 CLOCK_SKEW_MS = 5 * 60 * 1000
 MAX_DELAY_MS = 24 * 60 * 60 * 1000
 
@@ -588,6 +590,31 @@ def check_token(der, imprint, tsa_ca, sealed_at_ms):
             raise InvalidSignature()
     except InvalidSignature:
         raise bad("signature_invalid")
+
+    # ESS: the signed attributes name the signer's certificate by its hash (RFC 3161 §2.4.1,
+    # RFC 5816): signingCertificate (SHA-1) and/or signingCertificateV2 (SHA-256 by default).
+    types = [a["type"].dotted for a in attrs]
+    v1, v2 = OID_SIGNING_CERTIFICATE in types, OID_SIGNING_CERTIFICATE_V2 in types
+    if not v1 and not v2:
+        raise bad("malformed")
+    cert_der = signer.dump()
+    try:
+        if v2:
+            certs = attribute(OID_SIGNING_CERTIFICATE_V2)["certs"]
+            if len(certs) == 0:
+                raise bad("certificate_mismatch")
+            alg = certs[0]["hash_algorithm"]["algorithm"].dotted
+            if alg not in hashes_by_oid:
+                raise bad("unsupported_algorithm")
+            if certs[0]["cert_hash"].native != hashlib.new(hashes_by_oid[alg].name,
+                                                            cert_der).digest():
+                raise bad("certificate_mismatch")
+        if v1:
+            certs = attribute(OID_SIGNING_CERTIFICATE)["certs"]
+            if len(certs) == 0 or certs[0]["cert_hash"].native != hashlib.sha1(cert_der).digest():
+                raise bad("certificate_mismatch")
+    except (ValueError, TypeError, KeyError) as e:
+        raise bad("malformed") from e
 
     gen = tst["gen_time"].native  # fractions of a second kept, read to the millisecond
     gen_time_ms = calendar.timegm(gen.utctimetuple()) * 1000 + gen.microsecond // 1000

@@ -178,6 +178,8 @@ pub enum TimestampFault {
     SignatureInvalid,
     /// The token does not contain the certificate its signer identifier names.
     CertificateMissing,
+    /// The ESS `signingCertificate(V2)` attribute names another certificate than the signer's.
+    CertificateMismatch,
     /// The signer's certificate does not chain to a trusted TSA certificate at `genTime`, or
     /// does not have the critical extended key usage `timeStamping` alone.
     UntrustedTsa,
@@ -199,6 +201,7 @@ impl TimestampFault {
             Self::ImprintMismatch => "imprint_mismatch",
             Self::SignatureInvalid => "signature_invalid",
             Self::CertificateMissing => "certificate_missing",
+            Self::CertificateMismatch => "certificate_mismatch",
             Self::UntrustedTsa => "untrusted_tsa",
             Self::TimeMismatch => "time_mismatch",
             Self::NotGranted => "not_granted",
@@ -503,6 +506,93 @@ fn signer_cert<'a>(
         })
 }
 
+/// `ESSCertIDv2` (RFC 5035): the hash of a certificate, SHA-256 unless named.
+#[derive(Clone, Debug, Eq, PartialEq, der::Sequence)]
+struct EssCertIdV2 {
+    #[asn1(optional = "true")]
+    hash_algorithm: Option<x509_cert::spki::AlgorithmIdentifierOwned>,
+    cert_hash: OctetString,
+    #[asn1(optional = "true")]
+    issuer_serial: Option<Any>,
+}
+
+/// `SigningCertificateV2` (RFC 5035, RFC 5816).
+#[derive(Clone, Debug, Eq, PartialEq, der::Sequence)]
+struct SigningCertificateV2 {
+    certs: Vec<EssCertIdV2>,
+    #[asn1(optional = "true")]
+    policies: Option<Any>,
+}
+
+/// `ESSCertID` (RFC 2634): the SHA-1 hash of a certificate.
+#[derive(Clone, Debug, Eq, PartialEq, der::Sequence)]
+struct EssCertId {
+    cert_hash: OctetString,
+    #[asn1(optional = "true")]
+    issuer_serial: Option<Any>,
+}
+
+/// `SigningCertificate` (RFC 2634).
+#[derive(Clone, Debug, Eq, PartialEq, der::Sequence)]
+struct SigningCertificate {
+    certs: Vec<EssCertId>,
+    #[asn1(optional = "true")]
+    policies: Option<Any>,
+}
+
+const ID_AA_SIGNING_CERTIFICATE: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.12");
+const ID_AA_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
+
+/// RFC 3161 §2.4.1 (RFC 5816): the signed attributes name the signer's certificate by its
+/// hash in an ESS `signingCertificate` (SHA-1) or `signingCertificateV2` attribute, whose first
+/// entry must be that certificate; each one present must match.
+fn check_ess(si: &SignerInfo, cert_der: &[u8]) -> Result<(), TimestampError> {
+    let attrs = si
+        .signed_attrs
+        .as_ref()
+        .ok_or_else(|| fail(TimestampFault::Malformed, "no signed attributes"))?;
+    let present = |oid| attrs.iter().any(|a| a.oid == oid);
+    let (v1, v2) = (
+        present(ID_AA_SIGNING_CERTIFICATE),
+        present(ID_AA_SIGNING_CERTIFICATE_V2),
+    );
+    if !v1 && !v2 {
+        return Err(fail(
+            TimestampFault::Malformed,
+            "no ESS signingCertificate(V2) attribute",
+        ));
+    }
+    let mismatch = || {
+        fail(
+            TimestampFault::CertificateMismatch,
+            "the ESS signing certificate is not the signer's",
+        )
+    };
+    if v2 {
+        let sc: SigningCertificateV2 = attribute(si, ID_AA_SIGNING_CERTIFICATE_V2)?
+            .decode_as()
+            .map_err(malformed("signingCertificateV2"))?;
+        let first = sc.certs.first().ok_or_else(mismatch)?;
+        let alg = first.hash_algorithm.as_ref().map_or(ID_SHA256, |a| a.oid);
+        if first.cert_hash.as_bytes() != digest_of(&alg, cert_der)? {
+            return Err(mismatch());
+        }
+    }
+    if v1 {
+        let sc: SigningCertificate = attribute(si, ID_AA_SIGNING_CERTIFICATE)?
+            .decode_as()
+            .map_err(malformed("signingCertificate"))?;
+        let first = sc.certs.first().ok_or_else(mismatch)?;
+        let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert_der);
+        if first.cert_hash.as_bytes() != sha1.as_ref() {
+            return Err(mismatch());
+        }
+    }
+    Ok(())
+}
+
 /// RFC 3161 §2.3: the TSA certificate has exactly one extended key usage, `timeStamping`,
 /// marked critical.
 fn check_tsa_usage(cert: &Certificate) -> Result<(), TimestampError> {
@@ -640,6 +730,7 @@ fn check_token(
         ));
     }
 
+    check_ess(si, &cert_der)?;
     let gen_time_ms = tst.gen_time.unix_ms;
     let chain = match trust {
         None => TsaChain::NotChecked,

@@ -239,3 +239,98 @@ fn fuzz_seeds_and_their_single_byte_changes_never_panic() {
     }
     assert_eq!(n, 2, "the token and the response seed");
 }
+
+/// Two TSA certificates for the same key with the same issuer and serial number but another
+/// subject (what ESS signingCertificate guards against): a token made under one, with the
+/// other put in its place, still verifies by signature and signer identifier, but its ESS
+/// attribute names the first certificate.
+#[test]
+fn a_substituted_signer_certificate_is_certificate_mismatch() {
+    let d = tempfile::tempdir().expect("tmp");
+    tsa(d.path());
+    let p = d.path();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(p)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for name in ["A", "B"] {
+        openssl(&[
+            "req",
+            "-new",
+            "-key",
+            "tsa.key",
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN=Confidant test TSA {name}"),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "4242",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "3650",
+            "-extfile",
+            "tsa-ext.cnf",
+            "-outform",
+            "PEM",
+        ]);
+        openssl(&[
+            "x509",
+            "-in",
+            &format!("{name}.pem"),
+            "-outform",
+            "DER",
+            "-out",
+            &format!("{name}.der"),
+        ]);
+    }
+    // The TSA signs as B.
+    let cnf = std::fs::read_to_string(p.join("tsa.cnf")).expect("cnf");
+    std::fs::write(p.join("tsa.cnf"), cnf.replace("$dir/tsa.pem", "$dir/B.pem")).expect("cnf");
+    let imprint = sha256(b"seal");
+    let req = request(&imprint, [7; 8]);
+    let t = trust(p);
+    let (token, _) = accept_response(&reply(p, &req.der), &req, Some(&t)).expect("B's token");
+    let a = std::fs::read(p.join("A.der")).expect("A");
+    let b = std::fs::read(p.join("B.der")).expect("B");
+    assert_eq!(a.len(), b.len());
+    let at = token
+        .windows(b.len())
+        .position(|w| w == b.as_slice())
+        .expect("B is in the token");
+    let mut swapped = token.clone();
+    swapped[at..at + a.len()].copy_from_slice(&a);
+    let e = verify_token(&swapped, &imprint, Some(&t)).expect_err("substituted");
+    assert_eq!(e.fault, TimestampFault::CertificateMismatch, "{e}");
+    // openssl refuses it as well.
+    assert!(!openssl_verifies(
+        p,
+        &swapped,
+        &imprint.to_hex(),
+        &p.join("ca.pem")
+    ));
+    assert!(openssl_verifies(
+        p,
+        &token,
+        &imprint.to_hex(),
+        &p.join("ca.pem")
+    ));
+}

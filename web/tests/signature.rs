@@ -2187,6 +2187,79 @@ impl LocalTsa {
     }
 }
 
+impl LocalTsa {
+    /// A token for `imprint` signed as a second TSA certificate B (same key, issuer and serial
+    /// as a certificate A), with A put in B's place: what ESS signingCertificate guards against.
+    fn substituted_token_for(&self, imprint: &confidant_signature::Digest) -> Vec<u8> {
+        let p = self.dir.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(p)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}");
+        };
+        for name in ["A", "B"] {
+            let (csr, pem, der) = (
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+                format!("{name}.der"),
+            );
+            let subj = format!("/CN=Confidant test TSA {name}");
+            openssl(&[
+                "req", "-new", "-key", "tsa.key", "-out", &csr, "-subj", &subj,
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                "4242",
+                "-out",
+                &pem,
+                "-days",
+                "3650",
+                "-extfile",
+                "tsa-ext.cnf",
+            ]);
+            openssl(&["x509", "-in", &pem, "-outform", "DER", "-out", &der]);
+        }
+        let cnf = std::fs::read_to_string(p.join("tsa.cnf")).unwrap();
+        let signing_as_b = p.join("tsa-b.cnf");
+        std::fs::write(&signing_as_b, cnf.replace("$dir/tsa.pem", "$dir/B.pem")).unwrap();
+        let req = confidant_signature::timestamp::request(imprint, [2; 8]);
+        std::fs::write(p.join("b.tsq"), &req.der).unwrap();
+        openssl(&[
+            "ts",
+            "-reply",
+            "-config",
+            "tsa-b.cnf",
+            "-queryfile",
+            "b.tsq",
+            "-token_out",
+            "-out",
+            "b.tst",
+        ]);
+        let mut token = std::fs::read(p.join("b.tst")).unwrap();
+        let (a, b) = (
+            std::fs::read(p.join("A.der")).unwrap(),
+            std::fs::read(p.join("B.der")).unwrap(),
+        );
+        let at = token
+            .windows(b.len())
+            .position(|w| w == b.as_slice())
+            .unwrap();
+        token[at..at + a.len()].copy_from_slice(&a);
+        token
+    }
+}
+
 impl Drop for LocalTsa {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -2569,6 +2642,13 @@ async fn evidence_corpus_with_time_stamps_for_the_second_verifier() {
             "timestamp_invalid",
         ),
         (
+            "signer-certificate-substituted",
+            with(&evidence, |v| {
+                v["seal_timestamp"]["token"] = b64(&tsa.substituted_token_for(&seal_imprint_of(v)))
+            }),
+            "timestamp_invalid",
+        ),
+        (
             "sealed-after-the-key-was-retired",
             serde_json::to_vec(&evidence).unwrap(),
             "key_retired",
@@ -2620,6 +2700,7 @@ async fn evidence_corpus_with_time_stamps_for_the_second_verifier() {
             "malformed",
             "malformed",
             "malformed",
+            "certificate_mismatch",
             "-"
         ]
     );

@@ -161,7 +161,8 @@ pub struct VerificationResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<TimestampVerdict>,
     /// For `timestamp_invalid`: `malformed`, `unsupported_algorithm`, `imprint_mismatch`,
-    /// `signature_invalid`, `certificate_missing`, `untrusted_tsa` or `time_mismatch`
+    /// `signature_invalid`, `certificate_missing`, `certificate_mismatch`, `untrusted_tsa` or
+    /// `time_mismatch`
     /// (`signature/FORMAT.md` §10).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp_fault: Option<String>,
