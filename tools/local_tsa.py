@@ -10,7 +10,8 @@ answers `POST /` bodies of type application/timestamp-query with `openssl ts -re
 It stops by itself after --lifetime-s seconds or --max-requests requests, whichever is first.
 
 `--init-only` makes the certificates and exits; `--precision N` writes genTime with N digits of
-the second (openssl's clock_precision_digits; 0 = whole seconds). `DIR/down` existing makes it answer 503
+the second (openssl's clock_precision_digits; 0 = whole seconds); `--substitution-pair` also
+makes two certificates for a certificate-substitution test (see substitution_pair). `DIR/down` existing makes it answer 503
 (the TSA "down" for a test that needs it without restarting the process).
 """
 
@@ -69,6 +70,28 @@ clock_precision_digits = {precision}
 """)
 
 
+def substitution_pair(d):
+    """Two TSA certificates A and B for the TSA's key, with the same issuer and serial number
+    and DER of the same length but another subject, and `tsa-b.cnf` signing as B: a test puts
+    A in place of B in B's token (what ESS signingCertificate guards against)."""
+    def make(name):
+        run("req", "-new", "-key", "tsa.key", "-out", f"{name}.csr",
+            "-subj", f"/CN=Confidant test TSA {name}", cwd=d)
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-set_serial", "4242", "-out", f"{name}.pem", "-days", "3650",
+            "-extfile", "tsa-ext.cnf", cwd=d)
+        run("x509", "-in", f"{name}.pem", "-outform", "DER", "-out", f"{name}.der", cwd=d)
+        return os.path.getsize(os.path.join(d, f"{name}.der"))
+    # The CA's ECDSA signature varies in length; A must be as long as B to take its place.
+    b = make("B")
+    if not any(make("A") == b for _ in range(40)):
+        raise SystemExit("no certificate A as long as B")
+    with open(os.path.join(d, "tsa.cnf")) as f:
+        cnf = f.read()
+    with open(os.path.join(d, "tsa-b.cnf"), "w") as f:
+        f.write(cnf.replace("$dir/tsa.pem", "$dir/B.pem"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
@@ -76,12 +99,16 @@ def main():
     ap.add_argument("--lifetime-s", type=float, default=600)
     ap.add_argument("--max-requests", type=int, default=1000)
     ap.add_argument("--init-only", action="store_true")
+    ap.add_argument("--substitution-pair", action="store_true",
+                    help="also make A.der/B.der and tsa-b.cnf (see substitution_pair)")
     ap.add_argument("--precision", type=int, default=0,
                     help="digits of the second in genTime (openssl's clock_precision_digits)")
     a = ap.parse_args()
     d = os.path.abspath(a.dir)
     os.makedirs(d, exist_ok=True)
     init(d, a.precision)
+    if a.substitution_pair:
+        substitution_pair(d)
     if a.init_only:
         return
     lock = threading.Lock()

@@ -249,62 +249,15 @@ fn a_substituted_signer_certificate_is_certificate_mismatch() {
     let d = tempfile::tempdir().expect("tmp");
     tsa(d.path());
     let p = d.path();
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(p)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    for name in ["A", "B"] {
-        openssl(&[
-            "req",
-            "-new",
-            "-key",
-            "tsa.key",
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN=Confidant test TSA {name}"),
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            "4242",
-            "-out",
-            &format!("{name}.pem"),
-            "-days",
-            "3650",
-            "-extfile",
-            "tsa-ext.cnf",
-            "-outform",
-            "PEM",
-        ]);
-        openssl(&[
-            "x509",
-            "-in",
-            &format!("{name}.pem"),
-            "-outform",
-            "DER",
-            "-out",
-            &format!("{name}.der"),
-        ]);
-    }
+    let made = Command::new("python3")
+        .arg(root().join("tools/local_tsa.py"))
+        .args(["--init-only", "--substitution-pair", "--dir"])
+        .arg(p)
+        .status()
+        .expect("python3 runs");
+    assert!(made.success(), "local_tsa.py --substitution-pair");
     // The TSA signs as B.
-    let cnf = std::fs::read_to_string(p.join("tsa.cnf")).expect("cnf");
-    std::fs::write(p.join("tsa.cnf"), cnf.replace("$dir/tsa.pem", "$dir/B.pem")).expect("cnf");
+    std::fs::copy(p.join("tsa-b.cnf"), p.join("tsa.cnf")).expect("cnf");
     let imprint = sha256(b"seal");
     let req = request(&imprint, [7; 8]);
     let t = trust(p);

@@ -2200,39 +2200,13 @@ impl LocalTsa {
                 .unwrap();
             assert!(out.status.success(), "{args:?}");
         };
-        for name in ["A", "B"] {
-            let (csr, pem, der) = (
-                format!("{name}.csr"),
-                format!("{name}.pem"),
-                format!("{name}.der"),
-            );
-            let subj = format!("/CN=Confidant test TSA {name}");
-            openssl(&[
-                "req", "-new", "-key", "tsa.key", "-out", &csr, "-subj", &subj,
-            ]);
-            openssl(&[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-set_serial",
-                "4242",
-                "-out",
-                &pem,
-                "-days",
-                "3650",
-                "-extfile",
-                "tsa-ext.cnf",
-            ]);
-            openssl(&["x509", "-in", &pem, "-outform", "DER", "-out", &der]);
-        }
-        let cnf = std::fs::read_to_string(p.join("tsa.cnf")).unwrap();
-        let signing_as_b = p.join("tsa-b.cnf");
-        std::fs::write(&signing_as_b, cnf.replace("$dir/tsa.pem", "$dir/B.pem")).unwrap();
+        let made = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/local_tsa.py"))
+            .args(["--init-only", "--substitution-pair", "--dir"])
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(made.success());
         let req = confidant_signature::timestamp::request(imprint, [2; 8]);
         std::fs::write(p.join("b.tsq"), &req.der).unwrap();
         openssl(&[
