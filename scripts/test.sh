@@ -99,6 +99,13 @@ if ! python3 -c 'import aiosmtpd, icalendar, radicale' >/dev/null 2>&1; then
 fi
 python3 -c 'import aiosmtpd, icalendar, radicale' || die "python3 with aiosmtpd, icalendar and radicale is required for the mail and calendar tests"
 
+# The signature time-stamp tests run a local RFC 3161 authority (tools/local_tsa.py wraps
+# `openssl ts -reply`) and check its tokens with `openssl ts -verify` too.
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "openssl missing: installing it from apt (the local time-stamping authority)"
+  apt_install openssl
+fi
+
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1 || [ "$(node_major)" -lt 18 ]; then
   echo "node/npm missing or older than 18: installing them from apt"
@@ -172,13 +179,15 @@ cargo test --workspace
 section "Second verifier (tools/verify_evidence.py, from signature/FORMAT.md) on the evidence corpus"
 # The corpus (genuine evidence from the server and tampered variants, with the verdicts of
 # `confidant signature verify`) was written by the signature test above; the Python verifier
-# must agree on every file.
-if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
-  echo "cryptography missing: installing it with pip"
-  python3 -m pip install --quiet --disable-pip-version-check cryptography \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages cryptography
+# must agree on every file, the time-stamped corpus (RFC 3161 tokens from a local authority)
+# included.
+if ! python3 -c 'import cryptography, asn1crypto' >/dev/null 2>&1; then
+  echo "cryptography/asn1crypto missing: installing them with pip"
+  python3 -m pip install --quiet --disable-pip-version-check cryptography asn1crypto \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages cryptography asn1crypto
 fi
 python3 tools/verify_evidence.py --corpus "${CONFIDANT_EVIDENCE_CORPUS:-$ROOT/target/evidence-corpus}"
+python3 tools/verify_evidence.py --corpus "${CONFIDANT_EVIDENCE_CORPUS_TIMESTAMP:-$ROOT/target/evidence-corpus-timestamp}"
 
 # ---------------------------------------------------------------------------------------------
 section "str0m's own test suite (the vendored, patched copy: third_party/str0m/PATCHES.md)"

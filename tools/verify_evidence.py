@@ -1,25 +1,31 @@
 #!/usr/bin/env python3
 """A second verifier for Confidant signature evidence, written from signature/FORMAT.md alone.
 
-    verify_evidence.py DOCUMENT EVIDENCE --public-key FILE [--public-key FILE ...]
+    verify_evidence.py DOCUMENT EVIDENCE --public-key FILE [--public-key FILE ...] [--tsa-ca PEM]
         prints the verdict as JSON; exit 0 valid, 1 invalid, 2 usage error or not an evidence file
-        (as `confidant signature verify`).
+        (as `confidant signature verify`). With --tsa-ca a seal time-stamp's TSA certificate must
+        chain to PEM (checked with `openssl ts -verify`); without it the chain is not checked.
     verify_evidence.py --corpus DIR
         checks every case of DIR/manifest.json (written by the Rust test
         `evidence_corpus_for_the_second_verifier`) and fails unless this verifier agrees with
         `confidant signature verify` on each: exit status, verdict, reason, chain index and
-        fault, parse fault and path.
+        fault, parse fault and path, time-stamp fault and what the time-stamp says.
 
-Needs python3 and `cryptography` (Ed25519). Section numbers refer to FORMAT.md.
+Needs python3, `cryptography` (Ed25519, the time-stamp's signature) and `asn1crypto` (RFC 3161
+tokens), and the `openssl` command for a time-stamp's certificate chain. Section numbers refer
+to FORMAT.md.
 """
 
 import base64
 import binascii
+import calendar
 import hashlib
 import json
 import math
 import re
+import subprocess
 import sys
+import tempfile
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -349,10 +355,10 @@ def chain_broken(index, fault):
     return Invalid("chain_broken", chain_index=index, chain_fault=fault)
 
 
-def verify(evidence_bytes, document, trusted):
+def verify(evidence_bytes, document, trusted, tsa_ca=None):
     """The verdict dict; raises Fault when the bytes are not an evidence file (§9)."""
     value, faults = read(evidence_bytes)
-    parts = ("sealed", "form_data", "audit", "request_id", "image_svg")
+    parts = ("sealed", "form_data", "audit", "request_id", "image_svg", "seal_timestamp")
     for f in faults:
         if not any(is_under(f.path, p) for p in parts):
             raise f
@@ -360,7 +366,7 @@ def verify(evidence_bytes, document, trusted):
         raise Fault("invalid_value", "", "expected an evidence file object")
     shell = ("format", "request_id", "sealed", "form_data", "audit")
     for k in value:
-        if k not in shell + ("image_svg",):
+        if k not in shell + ("image_svg", "seal_timestamp"):
             raise Fault("unknown_field", k, "unknown field")
     for k in shell:
         if k not in value:
@@ -368,12 +374,12 @@ def verify(evidence_bytes, document, trusted):
     if value["format"] != EVIDENCE_FORMAT:
         raise Fault("invalid_value", "format", f"expected {EVIDENCE_FORMAT}")
     try:
-        return check(value, faults, document, trusted)
+        return check(value, faults, document, trusted, tsa_ca)
     except Invalid as i:
         return i.result
 
 
-def check(value, faults, document, trusted):
+def check(value, faults, document, trusted, tsa_ca):
     sealed = value["sealed"]
     f = part(faults, sealed, "sealed", sealed_type)
     if f:
@@ -393,6 +399,9 @@ def check(value, faults, document, trusted):
                      + bytes.fromhex(bundle["form_data_sha256"]))
     if bundle["key_id"] != sealed["key_id"] or binding.hex() != bundle["binding_sha256"]:
         raise Invalid("bundle_changed")
+    retired = trusted[sealed["key_id"]].retired_at_ms
+    if retired is not None and int(bundle["sealed_at_ms"].text) > retired:
+        raise Invalid("key_retired")
     if sha256(document).hex() != bundle["document_sha256"]:
         raise Invalid("document_changed")
     f = part(faults, value["form_data"], "form_data", form_type)
@@ -437,9 +446,201 @@ def check(value, faults, document, trusted):
             raise malformed("image_changed", f)
         if sha256(value["image_svg"].encode("utf-8")).hex() != bundle["image_sha256"]:
             raise Invalid("image_changed")
-    return {"valid": True, "key_id": sealed["key_id"], "bundle_sha256": digest.hex(),
-            "signer_name": bundle["signer_name"], "audit_head": head,
-            "audit_event_count": count, "events_after_seal": [e["kind"] for e in events[count:]]}
+    verdict = {"valid": True, "key_id": sealed["key_id"], "bundle_sha256": digest.hex(),
+               "signer_name": bundle["signer_name"], "audit_head": head,
+               "audit_event_count": count,
+               "events_after_seal": [e["kind"] for e in events[count:]]}
+    if "seal_timestamp" in value and value["seal_timestamp"] is not None:
+        f = part(faults, value["seal_timestamp"], "seal_timestamp", timestamp_type)
+        if f:
+            i = malformed("timestamp_invalid", f)
+            i.result["timestamp_fault"] = "malformed"
+            raise i
+        token = base64.b64decode(value["seal_timestamp"]["token"])
+        imprint = sha256(base64.b64decode(sealed["signature"]))
+        verdict["timestamp"] = check_token(token, imprint, tsa_ca,
+                                           int(bundle["sealed_at_ms"].text))
+    return verdict
+
+
+# ---------------------------------------------------------------------------- §10 time-stamps
+OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
+OID_TST_INFO = "1.2.840.113549.1.9.16.1.4"
+OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
+OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+OID_SHA256 = "2.16.840.1.101.3.4.2.1"
+OID_TIME_STAMPING = "1.3.6.1.5.5.7.3.8"
+OID_SIGNING_CERTIFICATE = "1.2.840.113549.1.9.16.2.12"
+OID_SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
+CLOCK_SKEW_MS = 5 * 60 * 1000
+MAX_DELAY_MS = 24 * 60 * 60 * 1000
+
+
+def timestamp_type(t):
+    return lambda v, p: t.struct(v, p, {"token": t.b64()})
+
+
+def check_token(der, imprint, tsa_ca, sealed_at_ms):
+    """What a valid token says (§10), or raises Invalid("timestamp_invalid", timestamp_fault)."""
+    from asn1crypto import cms as acms, tsp as atsp
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+    def bad(fault):
+        return Invalid("timestamp_invalid", timestamp_fault=fault)
+
+    hashes_by_oid = {OID_SHA256: hashes.SHA256, "2.16.840.1.101.3.4.2.2": hashes.SHA384,
+                     "2.16.840.1.101.3.4.2.3": hashes.SHA512}
+    try:
+        ci = acms.ContentInfo.load(der, strict=True)
+        if ci["content_type"].dotted != OID_SIGNED_DATA:
+            raise bad("malformed")
+        sd = ci["content"]
+        eci = sd["encap_content_info"]
+        if eci["content_type"].dotted != OID_TST_INFO or eci["content"].native is None:
+            raise bad("malformed")
+        tst_bytes = eci["content"].contents
+        tst = atsp.TSTInfo.load(tst_bytes, strict=True)
+        tst.native
+        signers = list(sd["signer_infos"])
+        if len(signers) != 1:
+            raise bad("malformed")
+        si = signers[0]
+        si.native
+        sid_kind = si["sid"].name
+        if sd["version"].native != "v3" or si["version"].native != (
+                "v1" if sid_kind == "issuer_and_serial_number" else "v3"):
+            raise bad("malformed")
+        algs = [a for a in sd["digest_algorithms"]] + [
+            si["digest_algorithm"], si["signature_algorithm"],
+            tst["message_imprint"]["hash_algorithm"]]
+        if any(a["parameters"].native is not None for a in algs):
+            raise bad("malformed")
+        digest_oid = si["digest_algorithm"]["algorithm"].dotted
+        if [a["algorithm"].dotted for a in sd["digest_algorithms"]] != [digest_oid]:
+            raise bad("malformed")
+    except (ValueError, TypeError, KeyError) as e:
+        raise bad("malformed") from e
+
+    mi = tst["message_imprint"]
+    if (mi["hash_algorithm"]["algorithm"].dotted != OID_SHA256
+            or mi["hashed_message"].native != imprint):
+        raise bad("imprint_mismatch")
+
+    attrs = si["signed_attrs"]
+    if attrs.native is None:
+        raise bad("malformed")
+
+    def attribute(oid):
+        found = [a for a in attrs if a["type"].dotted == oid]
+        if len(found) != 1 or len(found[0]["values"]) != 1:
+            raise bad("malformed")
+        return found[0]["values"][0]
+
+    if attribute(OID_CONTENT_TYPE).dotted != OID_TST_INFO:
+        raise bad("malformed")
+    message_digest = attribute(OID_MESSAGE_DIGEST).native
+    if digest_oid not in hashes_by_oid:
+        raise bad("unsupported_algorithm")
+    h = hashlib.new(hashes_by_oid[digest_oid].name, tst_bytes).digest()
+    if message_digest != h:
+        raise bad("signature_invalid")
+    sig_oid = si["signature_algorithm"]["algorithm"].dotted
+    by_sig = {"1.2.840.113549.1.1.1": ("rsa", hashes_by_oid[digest_oid]),
+              "1.2.840.113549.1.1.11": ("rsa", hashes.SHA256),
+              "1.2.840.113549.1.1.12": ("rsa", hashes.SHA384),
+              "1.2.840.113549.1.1.13": ("rsa", hashes.SHA512),
+              "1.2.840.10045.4.3.2": ("ec", hashes.SHA256),
+              "1.2.840.10045.4.3.3": ("ec", hashes.SHA384),
+              "1.3.101.112": ("ed25519", None)}
+    if sig_oid not in by_sig or (sig_oid == "1.2.840.113549.1.1.1"
+                                 and digest_oid not in hashes_by_oid):
+        raise bad("unsupported_algorithm")
+    family, sig_hash = by_sig[sig_oid]
+
+    sid = si["sid"].chosen
+    signer = None
+    for c in sd["certificates"] or []:
+        if c.name != "certificate":
+            continue
+        c = c.chosen
+        if sid_kind == "issuer_and_serial_number":
+            if (c.issuer.dump() == sid["issuer"].dump()
+                    and c.serial_number == sid["serial_number"].native):
+                signer = c
+                break
+        elif c.key_identifier == sid.native:
+            signer = c
+            break
+    if signer is None:
+        raise bad("certificate_missing")
+    cert = x509.load_der_x509_certificate(signer.dump())
+    signed = b"\x31" + attrs.dump()[1:]
+    key = cert.public_key()
+    try:
+        sig = si["signature"].native
+        if family == "rsa" and isinstance(key, rsa.RSAPublicKey):
+            key.verify(sig, signed, padding.PKCS1v15(), sig_hash())
+        elif family == "ec" and isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(sig, signed, ec.ECDSA(sig_hash()))
+        elif family == "ed25519" and isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(sig, signed)
+        else:
+            raise InvalidSignature()
+    except InvalidSignature:
+        raise bad("signature_invalid")
+
+    # ESS: the signed attributes name the signer's certificate by its hash (RFC 3161 §2.4.1,
+    # RFC 5816): signingCertificate (SHA-1) and/or signingCertificateV2 (SHA-256 by default).
+    types = [a["type"].dotted for a in attrs]
+    v1, v2 = OID_SIGNING_CERTIFICATE in types, OID_SIGNING_CERTIFICATE_V2 in types
+    if not v1 and not v2:
+        raise bad("malformed")
+    cert_der = signer.dump()
+    try:
+        if v2:
+            certs = attribute(OID_SIGNING_CERTIFICATE_V2)["certs"]
+            if len(certs) == 0:
+                raise bad("certificate_mismatch")
+            alg = certs[0]["hash_algorithm"]["algorithm"].dotted
+            if alg not in hashes_by_oid:
+                raise bad("unsupported_algorithm")
+            if certs[0]["cert_hash"].native != hashlib.new(hashes_by_oid[alg].name,
+                                                            cert_der).digest():
+                raise bad("certificate_mismatch")
+        if v1:
+            certs = attribute(OID_SIGNING_CERTIFICATE)["certs"]
+            if len(certs) == 0 or certs[0]["cert_hash"].native != hashlib.sha1(cert_der).digest():
+                raise bad("certificate_mismatch")
+    except (ValueError, TypeError, KeyError) as e:
+        raise bad("malformed") from e
+
+    gen = tst["gen_time"].native  # fractions of a second kept, read to the millisecond
+    gen_time_ms = calendar.timegm(gen.utctimetuple()) * 1000 + gen.microsecond // 1000
+    chain = "not_checked"
+    if tsa_ca is not None:
+        try:
+            eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+            usages = [u.dotted_string for u in eku.value]
+        except x509.ExtensionNotFound:
+            raise bad("untrusted_tsa")
+        if not eku.critical or usages != [OID_TIME_STAMPING]:
+            raise bad("untrusted_tsa")
+        with tempfile.NamedTemporaryFile(suffix=".der") as f:
+            f.write(der)
+            f.flush()
+            ok = subprocess.run(["openssl", "ts", "-verify", "-digest", imprint.hex(),
+                                 "-token_in", "-in", f.name, "-CAfile", tsa_ca],
+                                capture_output=True).returncode == 0
+        if not ok:
+            raise bad("untrusted_tsa")
+        chain = "verified"
+    if not -CLOCK_SKEW_MS <= gen_time_ms - sealed_at_ms <= MAX_DELAY_MS:
+        raise bad("time_mismatch")
+    return {"gen_time_ms": gen_time_ms, "serial": tst["serial_number"].contents.hex(),
+            "policy": tst["policy"].dotted, "tsa": cert.subject.rfc4514_string(),
+            "tsa_chain": chain}
 
 
 # ---------------------------------------------------------------------------- key files (§7)
@@ -466,17 +667,35 @@ def keys_of_file(path):
             public = bytes.fromhex(k["public_key"])
             if k["algorithm"] != "Ed25519" or len(public) != 32 or key_id(public) != k["key_id"]:
                 raise ValueError(f"{path}: key {k['key_id']} does not match its id")
-            keys.append(public)
+            until = k["valid_until_ms"]
+            keys.append((public, until))
         return keys
-    return [read_public_key(path)]
+    return [(read_public_key(path), None)]
+
+
+class TrustedKey:
+    """A trusted sealing key and when it was retired (the earliest `valid_until_ms` any key
+    document gives for it; §7), or None."""
+
+    def __init__(self, raw):
+        self.key = Ed25519PublicKey.from_public_bytes(raw)
+        self.retired_at_ms = None
+
+    def verify(self, signature, message):
+        self.key.verify(signature, message)
 
 
 def trusted_keys(paths):
-    return {key_id(raw): Ed25519PublicKey.from_public_bytes(raw)
-            for p in paths for raw in keys_of_file(p)}
+    trusted = {}
+    for p in paths:
+        for raw, until in keys_of_file(p):
+            k = trusted.setdefault(key_id(raw), TrustedKey(raw))
+            if until is not None:
+                k.retired_at_ms = until if k.retired_at_ms is None else min(k.retired_at_ms, until)
+    return trusted
 
 
-def run(document_path, evidence_path, key_paths):
+def run(document_path, evidence_path, key_paths, tsa_ca=None):
     """(exit status, verdict or error text), as the CLI would give them."""
     try:
         document = open(document_path, "rb").read()
@@ -485,14 +704,17 @@ def run(document_path, evidence_path, key_paths):
     except (OSError, ValueError) as e:
         return 2, str(e)
     try:
-        verdict = verify(evidence, document, trusted)
+        verdict = verify(evidence, document, trusted, tsa_ca)
     except Fault as f:
         return 2, f"not an evidence file: {f}"
     return (0 if verdict["valid"] else 1), verdict
 
 
 COMPARED = ("valid", "reason", "chain_index", "chain_fault", "parse_fault", "parse_path",
-            "audit_head", "audit_event_count", "events_after_seal", "bundle_sha256")
+            "audit_head", "audit_event_count", "events_after_seal", "bundle_sha256",
+            "timestamp_fault", "timestamp")
+# What of a valid time-stamp is compared (the RFC 3339 spelling of gen_time is not).
+TIMESTAMP_COMPARED = ("gen_time_ms", "serial", "policy", "tsa", "tsa_chain")
 
 
 def corpus(directory):
@@ -500,15 +722,25 @@ def corpus(directory):
     manifest = json.load(open(os.path.join(directory, "manifest.json")))
     keys = [os.path.join(directory, k) for k in manifest["public_keys"]]
     document = os.path.join(directory, manifest["document"])
+    tsa_ca = os.path.join(directory, manifest["tsa_ca"]) if manifest.get("tsa_ca") else None
     disagreements = 0
+
+    def compared(v):
+        out = {k: v[k] for k in COMPARED if k in v}
+        if "timestamp" in out:
+            out["timestamp"] = {k: out["timestamp"][k] for k in TIMESTAMP_COMPARED}
+        return out
+
     for case in manifest["cases"]:
-        status, verdict = run(document, os.path.join(directory, case["file"]), keys)
+        own = [os.path.join(directory, k) for k in case.get("public_keys", [])]
+        status, verdict = run(document, os.path.join(directory, case["file"]), own or keys,
+                              tsa_ca)
         expected = case["expected"]
         mine = {"exit": status}
         if isinstance(verdict, dict):
-            mine.update({k: verdict[k] for k in COMPARED if k in verdict})
+            mine.update(compared(verdict))
         theirs = {"exit": expected["exit"]}
-        theirs.update({k: expected[k] for k in COMPARED if k in expected})
+        theirs.update(compared(expected))
         if mine != theirs:
             disagreements += 1
             print(f"DISAGREE {case['file']}: python {mine} vs confidant {theirs}")
@@ -521,10 +753,13 @@ def corpus(directory):
 def main(argv):
     if len(argv) == 2 and argv[0] == "--corpus":
         return corpus(argv[1])
-    keys, rest, i = [], [], 0
+    keys, rest, i, tsa_ca = [], [], 0, None
     while i < len(argv):
         if argv[i] == "--public-key" and i + 1 < len(argv):
             keys.append(argv[i + 1])
+            i += 2
+        elif argv[i] == "--tsa-ca" and i + 1 < len(argv):
+            tsa_ca = argv[i + 1]
             i += 2
         else:
             rest.append(argv[i])
@@ -532,7 +767,7 @@ def main(argv):
     if len(rest) != 2 or not keys:
         print(__doc__, file=sys.stderr)
         return 2
-    status, verdict = run(rest[0], rest[1], keys)
+    status, verdict = run(rest[0], rest[1], keys, tsa_ca)
     if isinstance(verdict, dict):
         print(json.dumps(verdict, indent=2))
     else:

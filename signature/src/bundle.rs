@@ -267,22 +267,40 @@ pub fn build_bundle(
     Ok(Prepared { bundle, svg })
 }
 
-/// An Ed25519 public key that verifies seals.
+/// An Ed25519 public key that verifies seals, and when it was retired if a published key
+/// document says so (`FORMAT.md` §7: no seal of it may be later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VerifyingKey([u8; 32]);
+pub struct VerifyingKey {
+    bytes: [u8; 32],
+    retired_at_ms: Option<i64>,
+}
 
 impl VerifyingKey {
-    /// Wrap 32 public key bytes.
+    /// Wrap 32 public key bytes (not retired).
     pub const fn from_bytes(bytes: [u8; 32]) -> Self {
-        VerifyingKey(bytes)
+        VerifyingKey {
+            bytes,
+            retired_at_ms: None,
+        }
+    }
+    /// The same key, retired at `at_ms` (a key document's `valid_until_ms`).
+    pub const fn retired_at(self, at_ms: Option<i64>) -> Self {
+        VerifyingKey {
+            bytes: self.bytes,
+            retired_at_ms: at_ms,
+        }
+    }
+    /// When the key was retired, Unix ms, if known.
+    pub const fn retired_at_ms(&self) -> Option<i64> {
+        self.retired_at_ms
     }
     /// The raw bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
     /// Lower-case hex of the first 8 bytes of SHA-256 of the public key.
     pub fn key_id(&self) -> String {
-        escrow::key_id(&self.0)
+        escrow::key_id(&self.bytes)
     }
 }
 
@@ -309,7 +327,7 @@ impl SealingKey {
             .map_err(|_| BundleError::Key("unexpected public key length"))?;
         Ok(SealingKey {
             pair,
-            public: VerifyingKey(public),
+            public: VerifyingKey::from_bytes(public),
         })
     }
 
@@ -389,7 +407,7 @@ pub fn seal(bundle: EvidenceBundle, key: &SealingKey) -> Result<SealedBundle, Bu
 
 /// Check an Ed25519 seal signature.
 pub(crate) fn signature_valid(key: &VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
-    UnparsedPublicKey::new(&ED25519, key.0)
+    UnparsedPublicKey::new(&ED25519, key.bytes)
         .verify(message, signature)
         .is_ok()
 }

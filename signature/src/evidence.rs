@@ -8,12 +8,14 @@
 //!  "format": "confidant-signature-evidence/1",
 //!  "image_svg": "<svg …>",
 //!  "request_id": "…",
+//!  "seal_timestamp": {"token": b64},
 //!  "sealed": {sealed bundle}}
 //! ```
 //!
 //! A fault in the file's own members (`format`, an unknown member, a duplicated `format`) means
 //! the bytes are not an evidence file: [`verify_file`] returns `Err`. A fault inside (or a
-//! duplicate of) `sealed`, `form_data`, `audit`/`request_id` or `image_svg` is that part not
+//! duplicate of) `sealed`, `form_data`, `audit`/`request_id`, `image_svg` or `seal_timestamp`
+//! is that part not
 //! being what was sealed, and fails at the part's step of [`crate::verify`].
 
 use std::collections::BTreeMap;
@@ -25,6 +27,7 @@ use crate::audit::AuditChain;
 use crate::bundle::{SealedBundle, VerifyingKey};
 use crate::canonical::form_data_canonical;
 use crate::strict::{self, is_under, Read, StrictError, StrictFault};
+use crate::timestamp::{SealTimestamp, TsaTrust};
 use crate::verify::{verify_parts, Parts, Verification};
 
 /// `format` of an evidence file.
@@ -36,6 +39,7 @@ const FORM_DATA: &str = "form_data";
 const AUDIT: &str = "audit";
 const REQUEST_ID: &str = "request_id";
 const IMAGE: &str = "image_svg";
+const TIMESTAMP: &str = "seal_timestamp";
 
 /// The file's own members; the parts are checked separately.
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,6 +52,8 @@ struct Shell {
     audit: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     image_svg: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seal_timestamp: Option<Value>,
 }
 
 /// Read a part: a fault under its path (a duplicated key inside it, or the part's own key
@@ -64,13 +70,15 @@ fn part<T: serde::de::DeserializeOwned + Serialize>(
 }
 
 /// Verify `document` against the evidence file in `bytes`. `Err` when the bytes are not an
-/// evidence file (syntax, a fault in the file's own members, another `format`).
+/// evidence file (syntax, a fault in the file's own members, another `format`). A seal
+/// time-stamp's TSA certificate chain is checked against `tsa` when given.
 pub fn verify_file(
     bytes: &[u8],
     document: &[u8],
     trusted: &[VerifyingKey],
+    tsa: Option<&TsaTrust>,
 ) -> Result<Verification, StrictError> {
-    verify_read(&strict::read(bytes)?, document, trusted)
+    verify_read(&strict::read(bytes)?, document, trusted, tsa)
 }
 
 /// [`verify_file`] over an already [`strict::read`] file (paths relative to the file).
@@ -78,9 +86,10 @@ pub fn verify_read(
     read: &Read,
     document: &[u8],
     trusted: &[VerifyingKey],
+    tsa: Option<&TsaTrust>,
 ) -> Result<Verification, StrictError> {
     if let Some(fault) = read.faults.iter().find(|f| {
-        ![SEALED, FORM_DATA, AUDIT, REQUEST_ID, IMAGE]
+        ![SEALED, FORM_DATA, AUDIT, REQUEST_ID, IMAGE, TIMESTAMP]
             .iter()
             .any(|p| is_under(&f.path, p))
     }) {
@@ -104,6 +113,10 @@ pub fn verify_read(
         .image_svg
         .as_ref()
         .map(|v| part::<String>(read, v, IMAGE).map(String::into_bytes));
+    let seal_timestamp = shell
+        .seal_timestamp
+        .as_ref()
+        .map(|v| part::<SealTimestamp>(read, v, TIMESTAMP).map(|t| t.token));
     Ok(verify_parts(
         &Parts {
             document,
@@ -112,6 +125,8 @@ pub fn verify_read(
             audit,
             audit_context,
             image_svg,
+            seal_timestamp,
+            tsa_trust: tsa,
         },
         trusted,
     ))
@@ -148,7 +163,7 @@ mod tests {
     }
 
     fn run(f: &Fixture, text: &str) -> Result<Verification, StrictError> {
-        verify_file(text.as_bytes(), &f.document, &[f.key.verifying_key()])
+        verify_file(text.as_bytes(), &f.document, &[f.key.verifying_key()], None)
     }
 
     fn malformed(v: Result<Verification, StrictError>) -> (EvidencePart, StrictFault, String) {

@@ -19,6 +19,9 @@
 //!    against the trusted keys: valid, or invalid with one [`verify::InvalidReason`].
 //! 6. Experts holding the escrow private key use [`bundle::EvidenceBundle::open_biometrics`] and
 //!    [`format::decode`].
+//! 7. Optionally, [`timestamp::request`] an RFC 3161 time-stamp of the seal from a TSA,
+//!    [`timestamp::accept_response`] it, and store the token in the evidence file; verification
+//!    checks it ([`timestamp::verify_token`], `FORMAT.md` §10).
 //!
 //! `FORMAT.md` in the crate documents every byte format and hash.
 #![forbid(unsafe_code)]
@@ -34,6 +37,7 @@ pub mod format;
 pub mod render;
 pub mod strict;
 pub mod submission;
+pub mod timestamp;
 pub mod verify;
 
 mod hexbytes;

@@ -9,10 +9,12 @@
 //! | 3    | SHA-256 of the bundle's canonical JSON equals `bundle_sha256`          | `BundleChanged`   |
 //! | 4    | Ed25519 signature over (domain, key_id, bundle_sha256) verifies        | `SealInvalid`     |
 //! | 5    | bundle names the same key as the seal; binding hash consistent         | `BundleChanged`   |
+//! | 5a   | `sealed_at_ms` not after the key's retirement (when a trusted source says when) | `KeyRetired` |
 //! | 6    | SHA-256(document bytes) equals `document_sha256`                       | `DocumentChanged` |
 //! | 7    | form data parsed strictly; SHA-256(canonical form data) equals `form_data_sha256` | `FormDataChanged` |
 //! | 8    | audit chain parsed strictly; genesis from the context; links verify; its first `audit_event_count` events end in `audit_head`; later events only `sealed`/`archived` | `ChainBroken` |
 //! | 9    | if an image is given, SHA-256(image) equals `image_sha256`             | `ImageChanged`    |
+//! | 10   | if a seal time-stamp is given, its RFC 3161 token verifies for the seal ([`crate::timestamp`]) and its `genTime` fits `sealed_at_ms` | `TimestampInvalid` |
 //!
 //! A part that does not parse strictly fails at its step with [`InvalidReason::Malformed`],
 //! whose code is the step's (`bundle_changed`, `form_data_changed`, `chain_broken`,
@@ -34,6 +36,7 @@ use crate::audit::{genesis_hash, AuditChain, AuditKind, ChainError, ChainFault};
 use crate::bundle::{binding_hash, seal_message, signature_valid, SealedBundle, VerifyingKey};
 use crate::hexbytes::{sha256, Digest};
 use crate::strict::StrictError;
+use crate::timestamp::{check_time, seal_imprint, verify_token, Stamp, TimestampError, TsaTrust};
 
 /// The part of the evidence a strict-parsing fault is in; it decides the step that fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,6 +50,8 @@ pub enum EvidencePart {
     Audit,
     /// The signature image (step 9, `image_changed`).
     Image,
+    /// The seal's time-stamp (step 10, `timestamp_invalid`).
+    Timestamp,
 }
 
 /// Why evidence is invalid.
@@ -76,6 +81,18 @@ pub enum InvalidReason {
     /// The stored signature image differs from the sealed image hash.
     #[error("the signature image has changed")]
     ImageChanged,
+    /// The seal is dated after its key was retired (a key document's `valid_until_ms`).
+    #[error("the sealing key {key_id} was retired at {retired_at_ms}, before the seal")]
+    KeyRetired {
+        /// Key id from the seal.
+        key_id: String,
+        /// When it was retired, Unix ms.
+        retired_at_ms: i64,
+    },
+    /// The seal's RFC 3161 time-stamp does not verify for this seal, or its time does not fit
+    /// the sealing time ([`crate::timestamp::TimestampFault`]).
+    #[error("{0}")]
+    TimestampInvalid(TimestampError),
     /// A part of the evidence does not parse strictly (duplicate key, unknown field,
     /// non-canonical number, wrong encoding or length): not what was sealed.
     #[error("the {part:?} part does not parse strictly: {error}")]
@@ -98,12 +115,28 @@ impl InvalidReason {
             InvalidReason::ChainBroken(_) => "chain_broken",
             InvalidReason::UnknownKey { .. } => "unknown_key",
             InvalidReason::ImageChanged => "image_changed",
+            InvalidReason::KeyRetired { .. } => "key_retired",
+            InvalidReason::TimestampInvalid(_) => "timestamp_invalid",
             InvalidReason::Malformed { part, .. } => match part {
                 EvidencePart::Sealed => "bundle_changed",
                 EvidencePart::FormData => "form_data_changed",
                 EvidencePart::Audit => "chain_broken",
                 EvidencePart::Image => "image_changed",
+                EvidencePart::Timestamp => "timestamp_invalid",
             },
+        }
+    }
+
+    /// For `timestamp_invalid`: the time-stamp fault code (`malformed` for a member that does
+    /// not read strictly).
+    pub fn timestamp_fault(&self) -> Option<&'static str> {
+        match self {
+            InvalidReason::TimestampInvalid(e) => Some(e.fault.code()),
+            InvalidReason::Malformed {
+                part: EvidencePart::Timestamp,
+                ..
+            } => Some("malformed"),
+            _ => None,
         }
     }
 
@@ -150,6 +183,8 @@ pub struct Verified {
     /// The kinds of the events after the sealed head, in order. They link to the sealed head
     /// but no seal covers them: they may be dropped or added without it showing.
     pub events_after_seal: Vec<AuditKind>,
+    /// The seal's verified time-stamp, if the evidence has one (boxed: rarely there, large).
+    pub timestamp: Option<Box<Stamp>>,
 }
 
 /// Outcome of [`verify`].
@@ -208,6 +243,10 @@ pub struct Parts<'a> {
     pub audit_context: Option<Result<String, StrictError>>,
     /// The image, if present.
     pub image_svg: Option<Result<Vec<u8>, StrictError>>,
+    /// The seal's RFC 3161 token (DER), if present.
+    pub seal_timestamp: Option<Result<Vec<u8>, StrictError>>,
+    /// The TSA certificates the token's signer must chain to; `None` checks everything else.
+    pub tsa_trust: Option<&'a TsaTrust>,
 }
 
 /// Verify evidence against the trusted sealing keys.
@@ -220,6 +259,8 @@ pub fn verify(evidence: &Evidence<'_>, trusted_keys: &[VerifyingKey]) -> Verific
             audit: Ok(evidence.audit.clone()),
             audit_context: evidence.audit_context.map(|c| Ok(c.to_owned())),
             image_svg: evidence.image_svg.map(|i| Ok(i.to_vec())),
+            seal_timestamp: None,
+            tsa_trust: None,
         },
         trusted_keys,
     )
@@ -268,6 +309,21 @@ fn check(parts: &Parts<'_>, trusted_keys: &[VerifyingKey]) -> Result<Verified, I
     {
         return Err(InvalidReason::BundleChanged);
     }
+    // A key given more than once (a key file and a key document) is retired at the earliest
+    // time any of them says.
+    if let Some(retired_at_ms) = trusted_keys
+        .iter()
+        .filter(|k| k.key_id() == sealed.key_id)
+        .filter_map(VerifyingKey::retired_at_ms)
+        .min()
+    {
+        if bundle.sealed_at_ms > retired_at_ms {
+            return Err(InvalidReason::KeyRetired {
+                key_id: sealed.key_id.clone(),
+                retired_at_ms,
+            });
+        }
+    }
     if sha256(parts.document) != bundle.document_sha256 {
         return Err(InvalidReason::DocumentChanged);
     }
@@ -313,6 +369,16 @@ fn check(parts: &Parts<'_>, trusted_keys: &[VerifyingKey]) -> Result<Verified, I
             return Err(InvalidReason::ImageChanged);
         }
     }
+    let timestamp = match &parts.seal_timestamp {
+        None => None,
+        Some(token) => {
+            let token = token.as_ref().map_err(malformed(EvidencePart::Timestamp))?;
+            let stamp = verify_token(token, &seal_imprint(&sealed.signature), parts.tsa_trust)
+                .map_err(InvalidReason::TimestampInvalid)?;
+            check_time(&stamp, bundle.sealed_at_ms).map_err(InvalidReason::TimestampInvalid)?;
+            Some(Box::new(stamp))
+        }
+    };
     Ok(Verified {
         key_id: sealed.key_id.clone(),
         bundle_sha256: digest,
@@ -322,6 +388,7 @@ fn check(parts: &Parts<'_>, trusted_keys: &[VerifyingKey]) -> Result<Verified, I
         audit_head: bundle.audit_head,
         audit_event_count: bundle.audit_event_count,
         events_after_seal: after.iter().map(|e| e.kind).collect(),
+        timestamp,
     })
 }
 
@@ -708,6 +775,32 @@ mod tests {
     }
 
     #[test]
+    fn a_seal_dated_after_its_key_was_retired_is_key_retired() {
+        let f = Fixture::new();
+        let sealed_at = f.sealed.bundle.sealed_at_ms;
+        let key = f.key.verifying_key();
+        // Retired at the moment of sealing or later: valid.
+        let mut c = Case::new(&f);
+        c.keys = vec![key.retired_at(Some(sealed_at))];
+        assert!(c.run().is_valid());
+        // Retired before: the seal claims a time its key could no longer seal at.
+        c.keys = vec![key.retired_at(Some(sealed_at - 1))];
+        assert_eq!(
+            c.run(),
+            Verification::Invalid(InvalidReason::KeyRetired {
+                key_id: key.key_id(),
+                retired_at_ms: sealed_at - 1
+            })
+        );
+        // The same key also given bare: the retirement still applies.
+        c.keys = vec![key, key.retired_at(Some(sealed_at - 1))];
+        assert_eq!(
+            c.run().reason().map(InvalidReason::code),
+            Some("key_retired")
+        );
+    }
+
+    #[test]
     fn key_id_tampering_and_untrusted_keys() {
         let f = Fixture::new();
         let c = Case::new(&f).with_sealed(|s| s.key_id = "0123456789abcdef".into());
@@ -863,6 +956,14 @@ mod tests {
                 key_id: String::new(),
             },
             InvalidReason::ImageChanged,
+            InvalidReason::KeyRetired {
+                key_id: String::new(),
+                retired_at_ms: 0,
+            },
+            InvalidReason::TimestampInvalid(crate::timestamp::TimestampError {
+                fault: crate::timestamp::TimestampFault::Malformed,
+                message: String::new(),
+            }),
         ];
         let mut codes: Vec<_> = reasons.iter().map(InvalidReason::code).collect();
         codes.sort();

@@ -17,6 +17,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, scenarioSteps, sleep, until } from './harness.mjs';
 
@@ -43,6 +44,8 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
   let truth; // timing of the page's own pointer events
   let documentBytes;
   let evidence;
+  let tsa; // the local RFC 3161 authority (tools/local_tsa.py over `openssl ts -reply`)
+  let tsaDir;
 
   async function newPage(name, locale = 'en-US') {
     const context = await browser.newContext({ viewport: { width: 1100, height: 1000 }, locale });
@@ -69,7 +72,20 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     const port = await freeTcpPort();
     const udpPort = await freeUdpPort();
     base = `http://127.0.0.1:${port}`;
-    const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--sfu-bind', `127.0.0.1:${udpPort}`, '--sfu-advertise', '127.0.0.1', '--public-url', base];
+    // Seals are time-stamped by a local time-stamping authority (FORMAT.md §10).
+    tsaDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-signature-tsa-'));
+    tsa = spawn('python3', [fileURLToPath(new URL('../../tools/local_tsa.py', import.meta.url)), '--dir', tsaDir, '--lifetime-s', '600'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    collect(tsa.stderr, serverLog, '[tsa] ');
+    const tsaUrl = await new Promise((resolve, reject) => {
+      let out = '';
+      tsa.stdout.on('data', (d) => {
+        out += d;
+        const m = out.match(/listening (\S+)/);
+        if (m) resolve(m[1]);
+      });
+      tsa.on('exit', (code) => reject(new Error(`local TSA exited: ${code}`)));
+    });
+    const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--sfu-bind', `127.0.0.1:${udpPort}`, '--sfu-advertise', '127.0.0.1', '--public-url', base, '--signature-tsa-url', tsaUrl, '--signature-tsa-ca-file', path.join(tsaDir, 'ca.pem')];
     serverLog.push(`$ ${BIN} ${args.join(' ')}`);
     const env = { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' };
     delete env.CONFIDANT_SIGNATURE_ESCROW_PUBLIC_KEY_FILE;
@@ -113,6 +129,8 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
       await Promise.race([new Promise((r) => server.once('exit', r)), sleep(5_000)]);
       if (server.exitCode === null) server.kill('SIGKILL');
     }
+    if (tsa && tsa.exitCode === null) tsa.kill('SIGKILL');
+    if (tsaDir) fs.rmSync(tsaDir, { recursive: true, force: true });
     fs.writeFileSync(path.join(ARTIFACTS, 'signature-server.log'), serverLog.join('\n') + '\n');
     fs.writeFileSync(path.join(ARTIFACTS, 'signature-browser-console.log'), browserLog.join('\n') + '\n');
     if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -248,6 +266,12 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     await item.waitFor();
     const verification = item.getByTestId('sig-verification');
     assert.equal(await verification.getAttribute('data-valid'), 'true');
+    // The seal was time-stamped in the background; the dashboard says so once it is.
+    await until('the seal to be time-stamped', async () => {
+      await page.getByTestId('sig-refresh').click();
+      const ts = page.locator(`[data-testid=sig-request][data-request-id="${requestId}"] [data-testid=sig-timestamp]`);
+      return (await ts.count()) > 0 && (await ts.getAttribute('data-state')) === 'stamped';
+    });
     await item.getByTestId('sig-image').waitFor();
     assert.ok(await item.getByTestId('sig-image').evaluate((img) => img.complete && img.naturalWidth > 0), 'the SVG loads');
     await item.screenshot({ path: path.join(ARTIFACTS, 'signature-dashboard.png') });

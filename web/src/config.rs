@@ -10,6 +10,20 @@ use crate::ratelimit::RateLimitConfig;
 /// Smallest and largest join-link lifetime, in minutes (5 minutes to 7 days).
 pub const LINK_TTL_MINUTES: std::ops::RangeInclusive<u32> = 5..=10_080;
 
+/// Allowed values of `--signature-tsa-retry-seconds` (a second to an hour).
+pub const SIGNATURE_TSA_RETRY_SECONDS: std::ops::RangeInclusive<u32> = 1..=3600;
+
+/// A time-stamping authority for seals (`--signature-tsa-url` and its companions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsaSettings {
+    /// Where `TimeStampReq`s are POSTed.
+    pub url: String,
+    /// The certificate(s) its certificate must chain to.
+    pub ca_file: PathBuf,
+    /// The first retry interval after a failed attempt.
+    pub retry: std::time::Duration,
+}
+
 /// Allowed values of `--signature-live-days` (a day to ten years).
 pub const SIGNATURE_LIVE_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
 
@@ -63,6 +77,11 @@ pub enum SignatureCommand {
         /// `https://centre.example/.well-known/confidant-signature-keys.json`.
         #[arg(long = "keys-url")]
         keys_url: Option<String>,
+        /// PEM (or DER) certificate(s) a seal time-stamp's TSA must chain to. Without it a
+        /// time-stamp is checked fully except for its certificate chain (`tsa_chain`:
+        /// `not_checked`).
+        #[arg(long = "tsa-ca")]
+        tsa_ca: Option<PathBuf>,
     },
     /// Retire the sealing key and create a new one (run while the server is stopped): the old
     /// public key stays published and trusted, so the evidence it sealed keeps verifying.
@@ -364,6 +383,23 @@ pub struct Config {
         global = true
     )]
     pub signature_live_days: u32,
+    /// URL of an RFC 3161 time-stamping authority: each seal is time-stamped there
+    /// (`signature/FORMAT.md` §10). Needs --signature-tsa-ca-file. [default: no time-stamps]
+    #[arg(long, env = "CONFIDANT_SIGNATURE_TSA_URL", global = true)]
+    pub signature_tsa_url: Option<String>,
+    /// PEM (or DER) file with the certificate(s) the TSA's certificate must chain to (its CA, or
+    /// the TSA certificate itself); every response is checked against it before it is stored.
+    #[arg(long, env = "CONFIDANT_SIGNATURE_TSA_CA_FILE", global = true)]
+    pub signature_tsa_ca_file: Option<PathBuf>,
+    /// Seconds between attempts to time-stamp a seal whose TSA was unreachable (1..=3600;
+    /// doubles per failed attempt up to an hour; gives up 24 hours after sealing).
+    #[arg(
+        long,
+        env = "CONFIDANT_SIGNATURE_TSA_RETRY_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub signature_tsa_retry_seconds: u32,
     /// Seconds a walk-in ring waits for accept or pass before it moves on to the next
     /// counsellor (5..=300).
     #[arg(
@@ -511,6 +547,8 @@ pub struct Settings {
     pub signature_escrow_public_key_file: Option<PathBuf>,
     /// Days signed evidence stays live before the retention job archives it.
     pub signature_live_days: u32,
+    /// The time-stamping authority for seals, if one is configured.
+    pub signature_tsa: Option<TsaSettings>,
     /// Walk-in ring timeout, wait limit and queue size.
     pub walkin: crate::walkin::core::WalkinConfig,
     /// The centre's talk-now page shows the number of available counsellors.
@@ -607,6 +645,40 @@ impl Config {
                     CHAT_MAX_BYTES.end()
                 ),
             });
+        }
+        if !SIGNATURE_TSA_RETRY_SECONDS.contains(&self.signature_tsa_retry_seconds) {
+            return Err(ConfigError {
+                option: "signature-tsa-retry-seconds",
+                message: format!(
+                    "must be within {}..={}",
+                    SIGNATURE_TSA_RETRY_SECONDS.start(),
+                    SIGNATURE_TSA_RETRY_SECONDS.end()
+                ),
+            });
+        }
+        match (&self.signature_tsa_url, &self.signature_tsa_ca_file) {
+            (Some(url), Some(_)) if url.starts_with("https://") || url.starts_with("http://") => {}
+            (Some(_), Some(_)) => {
+                return Err(ConfigError {
+                    option: "signature-tsa-url",
+                    message: "must be an http:// or https:// URL".into(),
+                })
+            }
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    option: "signature-tsa-ca-file",
+                    message: "is required with --signature-tsa-url (the TSA's responses are \
+                              checked against it)"
+                        .into(),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    option: "signature-tsa-url",
+                    message: "is required with --signature-tsa-ca-file".into(),
+                })
+            }
+            (None, None) => {}
         }
         if !SIGNATURE_LIVE_DAYS.contains(&self.signature_live_days) {
             return Err(ConfigError {
@@ -784,6 +856,12 @@ impl Config {
             },
             signature_escrow_public_key_file: self.signature_escrow_public_key_file.clone(),
             signature_live_days: self.signature_live_days,
+            signature_tsa: self.signature_tsa_url.clone().map(|url| TsaSettings {
+                url,
+                // Checked above: present with a URL.
+                ca_file: self.signature_tsa_ca_file.clone().unwrap_or_default(),
+                retry: std::time::Duration::from_secs(u64::from(self.signature_tsa_retry_seconds)),
+            }),
             walkin: crate::walkin::core::WalkinConfig {
                 ring_timeout: chrono::Duration::seconds(i64::from(self.walkin_ring_seconds)),
                 max_wait: chrono::Duration::minutes(i64::from(self.walkin_max_wait_minutes)),
@@ -857,6 +935,7 @@ impl Settings {
             ws_max_per_address = self.ws_limits.per_address,
             ws_max_connections = self.ws_limits.total,
             signature_live_days = self.signature_live_days,
+            signature_tsa = self.signature_tsa.is_some(),
             walkin_ring_seconds = self.walkin.ring_timeout.num_seconds(),
             walkin_max_wait_minutes = self.walkin.max_wait.num_minutes(),
             walkin_show_count = self.walkin_show_count,

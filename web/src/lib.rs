@@ -730,6 +730,7 @@ pub async fn run_server(settings: Settings) -> Result<(), StartError> {
     booking::sources::spawn_worker(state.clone());
     booking::caldav::spawn_worker(state.clone());
     signature::spawn_retention(state.clone());
+    signature::tsa::spawn_worker(state.clone());
     retention::spawn_chat_retention(state.clone());
     walkin::spawn_worker(state.clone());
     serve(listener, state)

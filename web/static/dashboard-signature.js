@@ -163,6 +163,17 @@ export function signaturesSection() {
       );
       if (r.signer_name) item.append(h('p', { text: t('dsig.signer', { name: r.signer_name }) }));
     }
+    if (r.timestamp) {
+      const ts = r.timestamp;
+      item.append(
+        h('p', {
+          class: ts.state === 'stamped' ? 'hint' : 'notice',
+          testid: 'sig-timestamp',
+          dataset: { state: ts.state },
+          text: t('dsig.timestamp.' + ts.state, { time: ts.gen_time ? new Date(ts.gen_time).toLocaleString() : '', attempts: ts.attempts }),
+        }),
+      );
+    }
     if (r.image_url) {
       item.append(h('img', { class: 'signature-image', src: r.image_url, alt: t('dsig.image_alt', { name: r.signer_name || '' }), testid: 'sig-image' }));
     }

@@ -1824,10 +1824,27 @@ async fn evidence_corpus_for_the_second_verifier() {
     let dir = std::env::var_os("CONFIDANT_EVIDENCE_CORPUS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/evidence-corpus"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    write_corpus(&t, &dir, &document, cases, None, &[]).await;
+}
+
+/// Writes `cases` with the document, the trusted keys (and the TSA certificate) to `dir`,
+/// checks each with `confidant signature verify`, and records its verdict in
+/// `dir/manifest.json` for `tools/verify_evidence.py --corpus`.
+async fn write_corpus(
+    t: &TestApp,
+    dir: &Path,
+    document: &[u8],
+    cases: Vec<CorpusCase>,
+    tsa_ca: Option<&Path>,
+    own_keys: &[(&str, Vec<u8>)],
+) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
     let data = t.dir.path().join("data");
-    std::fs::write(dir.join("document.html"), &document).unwrap();
+    std::fs::write(dir.join("document.html"), document).unwrap();
+    if let Some(ca) = tsa_ca {
+        std::fs::copy(ca, dir.join("tsa-ca.pem")).unwrap();
+    }
     std::fs::copy(
         data.join("signature-sealing-public.key"),
         dir.join("public.key"),
@@ -1844,19 +1861,37 @@ async fn evidence_corpus_for_the_second_verifier() {
     for (i, (name, bytes, want)) in cases.into_iter().enumerate() {
         let file = format!("{i:02}-{name}.json");
         std::fs::write(dir.join(&file), &bytes).unwrap();
-        let out = confidant_cli(
-            elsewhere.path(),
-            &[
-                "signature",
-                "verify",
-                dir.join("document.html").to_str().unwrap(),
-                dir.join(&file).to_str().unwrap(),
+        let document_path = dir.join("document.html");
+        let file_path = dir.join(&file);
+        let public_key = dir.join("public.key");
+        let keys_json = dir.join("keys.json");
+        let tsa_path = dir.join("tsa-ca.pem");
+        // A case may trust its own key document (e.g. one that retires the key) instead.
+        let own = own_keys.iter().find(|(n, _)| *n == name).map(|(_, doc)| {
+            let keys = format!("{i:02}-{name}.keys.json");
+            std::fs::write(dir.join(&keys), doc).unwrap();
+            keys
+        });
+        let own_path = own.as_ref().map(|k| dir.join(k));
+        let mut args = vec![
+            "signature",
+            "verify",
+            document_path.to_str().unwrap(),
+            file_path.to_str().unwrap(),
+        ];
+        match &own_path {
+            Some(k) => args.extend(["--public-key", k.to_str().unwrap()]),
+            None => args.extend([
                 "--public-key",
-                dir.join("public.key").to_str().unwrap(),
+                public_key.to_str().unwrap(),
                 "--public-key",
-                dir.join("keys.json").to_str().unwrap(),
-            ],
-        );
+                keys_json.to_str().unwrap(),
+            ]),
+        }
+        if tsa_ca.is_some() {
+            args.extend(["--tsa-ca", tsa_path.to_str().unwrap()]);
+        }
+        let out = confidant_cli(elsewhere.path(), &args);
         let exit = out.status.code().unwrap();
         let mut expected = if exit == 2 {
             json!({})
@@ -1875,13 +1910,18 @@ async fn evidence_corpus_for_the_second_verifier() {
             String::from_utf8_lossy(&out.stderr)
         );
         expected["exit"] = json!(exit);
-        manifest.push(json!({"file": file, "expected": expected}));
+        let mut case = json!({"file": file, "expected": expected});
+        if let Some(k) = own {
+            case["public_keys"] = json!([k]);
+        }
+        manifest.push(case);
     }
     std::fs::write(
         dir.join("manifest.json"),
         serde_json::to_vec_pretty(&json!({
             "document": "document.html",
             "public_keys": ["public.key", "keys.json"],
+            "tsa_ca": tsa_ca.map(|_| "tsa-ca.pem"),
             "cases": manifest,
         }))
         .unwrap(),
@@ -2009,6 +2049,7 @@ async fn published_keys_are_fetched_by_the_cli_and_rotation_keeps_evidence_valid
         &serde_json::to_vec(&evidence).unwrap(),
         &document,
         &keys.trusted,
+        None,
     )
     .unwrap();
     assert!(v.is_valid(), "{v:?}");
@@ -2067,5 +2108,601 @@ async fn published_keys_are_fetched_by_the_cli_and_rotation_keeps_evidence_valid
         out.status.code(),
         Some(2),
         "an existing key file is never overwritten"
+    );
+}
+
+/// A local RFC 3161 authority: `tools/local_tsa.py` (`openssl ts -reply` behind HTTP, with a
+/// throwaway CA) on 127.0.0.1, stopped on drop. `DIR/down` makes it answer 503.
+struct LocalTsa {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl LocalTsa {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/local_tsa.py"))
+            .arg("--dir")
+            .arg(dir.path())
+            // genTime with milliseconds, so that both verifiers must read fractions alike.
+            .args(["--lifetime-s", "300", "--precision", "3"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("local TSA did not start: {line:?}"))
+            .to_owned();
+        Self { child, dir, url }
+    }
+
+    fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn down(&self, down: bool) {
+        let flag = self.dir.path().join("down");
+        if down {
+            std::fs::write(flag, b"").unwrap();
+        } else {
+            std::fs::remove_file(flag).unwrap();
+        }
+    }
+
+    /// A token for `imprint` straight from `openssl ts -reply` (what an operator could get).
+    fn token_for(&self, imprint: &confidant_signature::Digest) -> Vec<u8> {
+        let req = confidant_signature::timestamp::request(imprint, [1; 8]);
+        let q = self.dir.path().join("manual.tsq");
+        let r = self.dir.path().join("manual.tsr");
+        std::fs::write(&q, &req.der).unwrap();
+        let out = Command::new("openssl")
+            .args(["ts", "-reply", "-config"])
+            .arg(self.dir.path().join("tsa.cnf"))
+            .arg("-queryfile")
+            .arg(&q)
+            .arg("-out")
+            .arg(&r)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let trust = confidant_signature::timestamp::TsaTrust::from_pem_or_der(
+            &std::fs::read(self.ca()).unwrap(),
+        )
+        .unwrap();
+        confidant_signature::timestamp::accept_response(
+            &std::fs::read(r).unwrap(),
+            &req,
+            Some(&trust),
+        )
+        .unwrap()
+        .0
+    }
+}
+
+impl LocalTsa {
+    /// A token for `imprint` signed as a second TSA certificate B (same key, issuer and serial
+    /// as a certificate A), with A put in B's place: what ESS signingCertificate guards against.
+    fn substituted_token_for(&self, imprint: &confidant_signature::Digest) -> Vec<u8> {
+        let p = self.dir.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(p)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}");
+        };
+        let made = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/local_tsa.py"))
+            .args(["--init-only", "--substitution-pair", "--dir"])
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let req = confidant_signature::timestamp::request(imprint, [2; 8]);
+        std::fs::write(p.join("b.tsq"), &req.der).unwrap();
+        openssl(&[
+            "ts",
+            "-reply",
+            "-config",
+            "tsa-b.cnf",
+            "-queryfile",
+            "b.tsq",
+            "-token_out",
+            "-out",
+            "b.tst",
+        ]);
+        let mut token = std::fs::read(p.join("b.tst")).unwrap();
+        let (a, b) = (
+            std::fs::read(p.join("A.der")).unwrap(),
+            std::fs::read(p.join("B.der")).unwrap(),
+        );
+        let at = token
+            .windows(b.len())
+            .position(|w| w == b.as_slice())
+            .unwrap();
+        token[at..at + a.len()].copy_from_slice(&a);
+        token
+    }
+}
+
+impl Drop for LocalTsa {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn tsa_app(backend: Backend, tsa: &LocalTsa) -> TestApp {
+    let url = tsa.url.clone();
+    let ca = tsa.ca();
+    TestApp::build_with(backend, move |c| {
+        c.signature_tsa_url = Some(url);
+        c.signature_tsa_ca_file = Some(ca);
+        c.signature_tsa_retry_seconds = 1;
+    })
+    .await
+}
+
+async fn evidence_of(t: &TestApp, cookie: &str, id: &str) -> Value {
+    let r = t
+        .get(
+            &format!("/api/signatures/requests/{id}/evidence"),
+            Some(cookie),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+async fn request_view(t: &TestApp, cookie: &str, id: &str) -> Value {
+    let r = t
+        .get(&format!("/api/signatures/requests/{id}"), Some(cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+fn seal_imprint_of(evidence: &Value) -> confidant_signature::Digest {
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(evidence["sealed"]["signature"].as_str().unwrap())
+        .unwrap();
+    confidant_signature::timestamp::seal_imprint(&sig)
+}
+
+/// `openssl ts -verify -digest HEX -in TOKEN -token_in -CAfile CA` accepts the token?
+fn openssl_ts_verifies(evidence: &Value, digest_hex: &str, ca: &Path) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token.der");
+    std::fs::write(
+        &token,
+        base64::engine::general_purpose::STANDARD
+            .decode(evidence["seal_timestamp"]["token"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    Command::new("openssl")
+        .args(["ts", "-verify", "-digest", digest_hex, "-token_in", "-in"])
+        .arg(&token)
+        .arg("-CAfile")
+        .arg(ca)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// The server's own sealing key, as an operator re-sealing altered evidence would use it.
+fn server_sealing_key(t: &TestApp) -> confidant_signature::bundle::SealingKey {
+    confidant::signature::keys::sealing_key(&t.dir.path().join("data"), false).unwrap()
+}
+
+/// Issue 26: with a TSA configured every seal gets an RFC 3161 time-stamp that the server,
+/// the CLI and plain `openssl ts -verify` accept; altered evidence re-sealed by the operator
+/// with the server's key and the old token is reported (`imprint_mismatch`), as is a fresh
+/// token on a back-dated seal (`time_mismatch`); a malformed token is a named fault; and with
+/// the TSA down sealing goes on, the seal is `pending`, and the job stamps it once the TSA is
+/// back (or gives up after 24 hours: `failed`).
+async fn timestamp_flow(backend: Backend) {
+    use confidant::signature::tsa::stamp_due;
+    let tsa = LocalTsa::start();
+    let t = tsa_app(backend, &tsa).await;
+    let (_, cookie) = t.counsellor("tsa@example.org", "TSA").await;
+    let (sent, document, _) = signed(&t, &cookie).await;
+    // The submission asked the TSA in the background; the job round makes sure it is done.
+    stamp_due(&t.state, confidant::db::now_ms()).await.unwrap();
+    let evidence = evidence_of(&t, &cookie, &sent.request_id).await;
+    let token_b64 = evidence["seal_timestamp"]["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no time-stamp in {}", evidence["seal_timestamp"]));
+    assert!(!token_b64.is_empty());
+    let view = request_view(&t, &cookie, &sent.request_id).await;
+    assert_eq!(
+        view["timestamp"]["state"], "stamped",
+        "{}",
+        view["timestamp"]
+    );
+    assert_eq!(view["verification"]["valid"], true);
+
+    // The HTTP verify route: valid, with the token's genTime, the chain verified.
+    let v = verify(&t, &cookie, &document, &evidence).await;
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["timestamp"]["tsa_chain"], "verified");
+    assert_eq!(v["timestamp"]["tsa"], "CN=Confidant test TSA");
+    let gen = v["timestamp"]["gen_time_ms"].as_i64().unwrap();
+    let sealed_at = evidence["sealed"]["bundle"]["sealed_at_ms"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        (gen - sealed_at).abs() < 10 * 60 * 1000,
+        "{gen} vs {sealed_at}"
+    );
+
+    // Plain openssl agrees, over SHA-256 of the seal signature bytes (FORMAT.md §10).
+    let imprint = seal_imprint_of(&evidence);
+    assert!(openssl_ts_verifies(&evidence, &imprint.to_hex(), &tsa.ca()));
+
+    // The CLI on files elsewhere: with --tsa-ca the chain is verified, without it not checked.
+    let files = tempfile::tempdir().unwrap();
+    let doc_path = files.path().join("document.html");
+    let ev_path = files.path().join("evidence.json");
+    let key_path = files.path().join("public.key");
+    std::fs::write(&doc_path, &document).unwrap();
+    std::fs::write(&ev_path, serde_json::to_vec(&evidence).unwrap()).unwrap();
+    std::fs::copy(
+        t.dir.path().join("data/signature-sealing-public.key"),
+        &key_path,
+    )
+    .unwrap();
+    let cli = |extra: &[&str], ev: &Path| {
+        let mut args = vec![
+            "signature",
+            "verify",
+            doc_path.to_str().unwrap(),
+            ev.to_str().unwrap(),
+            "--public-key",
+            key_path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = confidant_cli(files.path(), &args);
+        (
+            out.status.code().unwrap(),
+            serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null),
+        )
+    };
+    let ca = tsa.ca();
+    let (code, out) = cli(&["--tsa-ca", ca.to_str().unwrap()], &ev_path);
+    assert_eq!(
+        (code, &out["timestamp"]["tsa_chain"]),
+        (0, &json!("verified")),
+        "{out}"
+    );
+    assert_eq!(out["timestamp"]["gen_time_ms"], gen);
+    let (code, out) = cli(&[], &ev_path);
+    assert_eq!(
+        (code, &out["timestamp"]["tsa_chain"]),
+        (0, &json!("not_checked")),
+        "{out}"
+    );
+
+    // A TSA under another CA is not trusted.
+    let stranger = LocalTsa::start();
+    let other_ca = stranger.ca();
+    let (code, out) = cli(&["--tsa-ca", other_ca.to_str().unwrap()], &ev_path);
+    assert_eq!(
+        (code, &out["reason"], &out["timestamp_fault"]),
+        (1, &json!("timestamp_invalid"), &json!("untrusted_tsa")),
+        "{out}"
+    );
+
+    // The operator alters the signer's name and re-seals with the server's own key, keeping
+    // the token: the token time-stamps the old seal.
+    let key = server_sealing_key(&t);
+    let stale = resealed(&evidence, Some(&key), |b| b.signer_name = "Eve".into());
+    let stale: Value = serde_json::from_slice(&stale).unwrap();
+    let v = verify(&t, &cookie, &document, &stale).await;
+    assert_eq!(
+        (&v["reason"], &v["timestamp_fault"]),
+        (&json!("timestamp_invalid"), &json!("imprint_mismatch")),
+        "{v}"
+    );
+    assert!(!openssl_ts_verifies(
+        &stale,
+        &seal_imprint_of(&stale).to_hex(),
+        &tsa.ca()
+    ));
+
+    // Back-dated: re-sealed with an earlier sealed_at_ms and a fresh token for the new seal.
+    let backdated = resealed(&evidence, Some(&key), |b| {
+        b.sealed_at_ms -= 3 * 24 * 60 * 60 * 1000
+    });
+    let mut backdated: Value = serde_json::from_slice(&backdated).unwrap();
+    let fresh = tsa.token_for(&seal_imprint_of(&backdated));
+    backdated["seal_timestamp"]["token"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(fresh));
+    let v = verify(&t, &cookie, &document, &backdated).await;
+    assert_eq!(
+        (&v["reason"], &v["timestamp_fault"]),
+        (&json!("timestamp_invalid"), &json!("time_mismatch")),
+        "{v}"
+    );
+
+    // Malformed tokens: named, never a panic.
+    for (token, fault, parse_fault) in [
+        (json!("AAECAw=="), "malformed", None),
+        (json!("not base64!"), "malformed", Some("invalid_value")),
+        (json!(7), "malformed", Some("invalid_value")),
+    ] {
+        let bad = with(&evidence, |e| e["seal_timestamp"]["token"] = token.clone());
+        let bad: Value = serde_json::from_slice(&bad).unwrap();
+        let v = verify(&t, &cookie, &document, &bad).await;
+        assert_eq!(v["reason"], "timestamp_invalid", "{v}");
+        assert_eq!(v["timestamp_fault"], fault, "{v}");
+        assert_eq!(v["parse_fault"].as_str(), parse_fault, "{v}");
+    }
+    let bad = with(&evidence, |e| e["seal_timestamp"]["note"] = json!("x"));
+    let v = verify(
+        &t,
+        &cookie,
+        &document,
+        &serde_json::from_slice(&bad).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (&v["reason"], &v["parse_fault"], &v["parse_path"]),
+        (
+            &json!("timestamp_invalid"),
+            &json!("unknown_field"),
+            &json!("seal_timestamp.note")
+        ),
+        "{v}"
+    );
+
+    // The TSA is down: signing still succeeds, the seal is pending and says why.
+    tsa.down(true);
+    let (sent2, document2, evidence2) = signed(&t, &cookie).await;
+    let now = confidant::db::now_ms();
+    assert_eq!(stamp_due(&t.state, now).await.unwrap(), 0);
+    let view = request_view(&t, &cookie, &sent2.request_id).await;
+    assert_eq!(
+        view["timestamp"]["state"], "pending",
+        "{}",
+        view["timestamp"]
+    );
+    assert!(view["timestamp"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("HTTP 503"));
+    assert_eq!(view["verification"]["valid"], true);
+    assert!(evidence2.get("seal_timestamp").is_none(), "{evidence2}");
+    assert_eq!(
+        verify(&t, &cookie, &document2, &evidence2).await["valid"],
+        true
+    );
+    // Back again: the job's next round stamps it.
+    tsa.down(false);
+    assert_eq!(stamp_due(&t.state, now + 60 * 60 * 1000).await.unwrap(), 1);
+    let evidence2 = evidence_of(&t, &cookie, &sent2.request_id).await;
+    let v = verify(&t, &cookie, &document2, &evidence2).await;
+    assert_eq!(v["timestamp"]["tsa_chain"], "verified", "{v}");
+    assert_eq!(
+        request_view(&t, &cookie, &sent2.request_id).await["timestamp"]["state"],
+        "stamped"
+    );
+
+    // Down for a day: the job gives up, the evidence stays valid without a time-stamp.
+    tsa.down(true);
+    let (sent3, _, _) = signed(&t, &cookie).await;
+    stamp_due(&t.state, confidant::db::now_ms()).await.unwrap();
+    stamp_due(&t.state, confidant::db::now_ms() + 24 * 60 * 60 * 1000)
+        .await
+        .unwrap();
+    let view = request_view(&t, &cookie, &sent3.request_id).await;
+    assert_eq!(
+        view["timestamp"]["state"], "failed",
+        "{}",
+        view["timestamp"]
+    );
+    assert_eq!(view["verification"]["valid"], true);
+    assert_eq!(
+        stamp_due(&t.state, confidant::db::now_ms() + 48 * 60 * 60 * 1000)
+            .await
+            .unwrap(),
+        0
+    );
+    tsa.down(false);
+}
+
+#[tokio::test]
+async fn seals_are_time_stamped_by_a_local_tsa_on_sqlite() {
+    timestamp_flow(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn seals_are_time_stamped_by_a_local_tsa_on_postgres() {
+    if Backend::from_env() != Backend::Postgres {
+        return;
+    }
+    timestamp_flow(Backend::Postgres).await;
+}
+
+/// Issue 26: the second verifier's corpus for time-stamps (written to
+/// `CONFIDANT_EVIDENCE_CORPUS_TIMESTAMP`, default `target/evidence-corpus-timestamp`, with the
+/// local TSA's CA certificate): a genuine time-stamped file, a stale token after a re-seal with
+/// the server's key, a back-dated re-seal with a fresh token, a token from a TSA under another
+/// CA, a token whose signature was changed, and malformed members.
+#[tokio::test]
+async fn evidence_corpus_with_time_stamps_for_the_second_verifier() {
+    let tsa = LocalTsa::start();
+    let t = tsa_app(Backend::Sqlite, &tsa).await;
+    let (_, cookie) = t.counsellor("tsa-corpus@example.org", "Corpus").await;
+    let (sent, document, _) = signed(&t, &cookie).await;
+    confidant::signature::tsa::stamp_due(&t.state, confidant::db::now_ms())
+        .await
+        .unwrap();
+    let evidence = evidence_of(&t, &cookie, &sent.request_id).await;
+    let token = base64::engine::general_purpose::STANDARD
+        .decode(evidence["seal_timestamp"]["token"].as_str().unwrap())
+        .unwrap();
+    let b64 = |bytes: &[u8]| json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+    let key = server_sealing_key(&t);
+    let backdated = {
+        let v = resealed(&evidence, Some(&key), |b| {
+            b.sealed_at_ms -= 3 * 24 * 60 * 60 * 1000
+        });
+        let mut v: Value = serde_json::from_slice(&v).unwrap();
+        v["seal_timestamp"]["token"] = b64(&tsa.token_for(&seal_imprint_of(&v)));
+        serde_json::to_vec(&v).unwrap()
+    };
+    let stranger = LocalTsa::start();
+    let mut flipped = token.clone();
+    *flipped.last_mut().unwrap() ^= 0x01;
+    let cases: Vec<CorpusCase> = vec![
+        (
+            "time-stamped",
+            serde_json::to_vec(&evidence).unwrap(),
+            "valid",
+        ),
+        (
+            "time-stamp-null",
+            with(&evidence, |v| v["seal_timestamp"] = Value::Null),
+            "valid",
+        ),
+        (
+            "stale-token-after-reseal",
+            resealed(&evidence, Some(&key), |b| b.signer_name = "Eve".into()),
+            "timestamp_invalid",
+        ),
+        (
+            "back-dated-reseal-fresh-token",
+            backdated,
+            "timestamp_invalid",
+        ),
+        (
+            "token-from-a-tsa-under-another-ca",
+            with(&evidence, |v| {
+                v["seal_timestamp"]["token"] = b64(&stranger.token_for(&seal_imprint_of(v)))
+            }),
+            "timestamp_invalid",
+        ),
+        (
+            "token-signature-changed",
+            with(&evidence, |v| v["seal_timestamp"]["token"] = b64(&flipped)),
+            "timestamp_invalid",
+        ),
+        (
+            "token-not-der",
+            with(&evidence, |v| {
+                v["seal_timestamp"]["token"] = b64(b"\x30\x03\x02\x01")
+            }),
+            "timestamp_invalid",
+        ),
+        (
+            "token-not-base64",
+            with(&evidence, |v| v["seal_timestamp"]["token"] = json!("AAE")),
+            "timestamp_invalid",
+        ),
+        (
+            "time-stamp-unknown-member",
+            with(&evidence, |v| v["seal_timestamp"]["genTime"] = json!("x")),
+            "timestamp_invalid",
+        ),
+        (
+            "signer-certificate-substituted",
+            with(&evidence, |v| {
+                v["seal_timestamp"]["token"] = b64(&tsa.substituted_token_for(&seal_imprint_of(v)))
+            }),
+            "timestamp_invalid",
+        ),
+        (
+            "sealed-after-the-key-was-retired",
+            serde_json::to_vec(&evidence).unwrap(),
+            "key_retired",
+        ),
+    ];
+    // A key document that says the key was retired a second before this seal.
+    let mut retiring: Value = t
+        .get("/.well-known/confidant-signature-keys.json", None)
+        .await
+        .json();
+    retiring["keys"][0]["valid_until_ms"] = json!(
+        evidence["sealed"]["bundle"]["sealed_at_ms"]
+            .as_i64()
+            .unwrap()
+            - 1000
+    );
+    let retiring = serde_json::to_vec(&retiring).unwrap();
+    let dir = std::env::var_os("CONFIDANT_EVIDENCE_CORPUS_TIMESTAMP")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/evidence-corpus-timestamp")
+        });
+    write_corpus(
+        &t,
+        &dir,
+        &document,
+        cases,
+        Some(&tsa.ca()),
+        &[("sealed-after-the-key-was-retired", retiring)],
+    )
+    .await;
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let faults: Vec<&str> = manifest["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["expected"]["timestamp_fault"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(
+        faults,
+        [
+            "-",
+            "-",
+            "imprint_mismatch",
+            "time_mismatch",
+            "untrusted_tsa",
+            "signature_invalid",
+            "malformed",
+            "malformed",
+            "malformed",
+            "certificate_mismatch",
+            "-"
+        ]
+    );
+}
+
+#[test]
+fn tsa_options_are_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |edit: &dyn Fn(&mut confidant::Config)| {
+        let mut c = common::config(dir.path().join("data"));
+        edit(&mut c);
+        c.resolve().err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    let url = || Some("http://127.0.0.1:9/".to_owned());
+    let ca = || Some(dir.path().join("ca.pem"));
+    assert!(refused(&|c| c.signature_tsa_url = url()).contains("signature-tsa-ca-file"));
+    assert!(refused(&|c| c.signature_tsa_ca_file = ca()).contains("signature-tsa-url"));
+    assert!(refused(&|c| {
+        c.signature_tsa_url = Some("ftp://tsa.example/".into());
+        c.signature_tsa_ca_file = ca();
+    })
+    .contains("signature-tsa-url"));
+    assert!(refused(&|c| c.signature_tsa_retry_seconds = 0).contains("signature-tsa-retry-seconds"));
+    assert_eq!(
+        refused(&|c| {
+            c.signature_tsa_url = url();
+            c.signature_tsa_ca_file = ca();
+        }),
+        ""
     );
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use confidant_signature::bundle::{SealedBundle, VerifyingKey};
+use confidant_signature::timestamp::TsaTrust;
 use confidant_signature::verify::Verification;
 use confidant_signature::{strict, submission};
 use serde::Serialize;
@@ -32,12 +33,14 @@ pub fn run(settings: &Settings, command: SignatureCommand) -> ExitCode {
             bundle,
             public_keys,
             keys_url,
+            tsa_ca,
         } => match verify_files(
             settings,
             &document,
             &bundle,
             &public_keys,
             keys_url.as_deref(),
+            tsa_ca.as_deref(),
         ) {
             Ok((verification, report)) => {
                 println!("{report}");
@@ -199,20 +202,29 @@ pub fn verify_files(
     evidence: &Path,
     public_keys: &[PathBuf],
     keys_url: Option<&str>,
+    tsa_ca: Option<&Path>,
 ) -> Result<(Verification, String), String> {
     let document = read(document)?;
     let evidence_bytes = read(evidence)?;
     let trusted = trusted_keys(settings, public_keys, keys_url)?;
-    let verification =
-        confidant_signature::evidence::verify_file(&evidence_bytes, &document, &trusted).map_err(
-            |e| {
-                format!(
-                    "{} is not an evidence file ({}): {e}",
-                    evidence.display(),
-                    super::EVIDENCE_FORMAT
-                )
-            },
-        )?;
+    let tsa = tsa_ca
+        .map(|path| {
+            TsaTrust::from_pem_or_der(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .transpose()?;
+    let verification = confidant_signature::evidence::verify_file(
+        &evidence_bytes,
+        &document,
+        &trusted,
+        tsa.as_ref(),
+    )
+    .map_err(|e| {
+        format!(
+            "{} is not an evidence file ({}): {e}",
+            evidence.display(),
+            super::EVIDENCE_FORMAT
+        )
+    })?;
     let report = serde_json::to_string_pretty(&VerificationResult::from(&verification))
         .map_err(|e| e.to_string())?;
     Ok((verification, report))

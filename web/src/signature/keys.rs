@@ -78,7 +78,7 @@ impl KeyDocument {
             .iter()
             .map(|k| {
                 let raw = <[u8; 32]>::try_from(hex::decode(&k.public_key).ok()?).ok()?;
-                let key = VerifyingKey::from_bytes(raw);
+                let key = VerifyingKey::from_bytes(raw).retired_at(k.valid_until_ms);
                 (k.algorithm == SEALING_ALGORITHM && key.key_id() == k.key_id).then_some(key)
             })
             .collect()
@@ -194,6 +194,8 @@ pub struct SignatureKeys {
     pub published: Vec<PublishedKey>,
     /// The escrow public key biometric data is encrypted to.
     pub escrow: EscrowPublicKey,
+    /// The certificates a seal time-stamp's TSA must chain to (`--signature-tsa-ca-file`).
+    pub tsa_trust: Option<confidant_signature::timestamp::TsaTrust>,
 }
 
 impl std::fmt::Debug for SignatureKeys {
@@ -386,11 +388,22 @@ pub fn load_or_create(settings: &Settings) -> Result<SignatureKeys, KeyError> {
         escrow_key_id = %escrow.key_id(),
         "signature keys loaded"
     );
+    let tsa_trust = match &settings.signature_tsa {
+        None => None,
+        Some(tsa) => {
+            let bytes = std::fs::read(&tsa.ca_file).map_err(io_err(&tsa.ca_file))?;
+            Some(
+                confidant_signature::timestamp::TsaTrust::from_pem_or_der(&bytes)
+                    .map_err(|e| invalid(&tsa.ca_file, e.to_string()))?,
+            )
+        }
+    };
     Ok(SignatureKeys {
         trusted,
         published,
         sealing,
         escrow,
+        tsa_trust,
     })
 }
 

@@ -130,6 +130,10 @@ pub struct SignatureRequest {
     /// Where the signature image (SVG) is, once signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
+    /// When a time-stamping authority is configured: the seal's time-stamp state (`pending`
+    /// until the TSA answered, `stamped`, or `failed` after 24 hours).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<super::tsa::TimestampStatus>,
 }
 
 /// Request to send a template for signing.
@@ -235,6 +239,9 @@ async fn evidence_file(
         form_data: serde_json::from_slice(&opened.form_canonical).map_err(|e| bad("form", e))?,
         audit: serde_json::to_value(&chain).map_err(|e| bad("audit", e))?,
         image_svg: Some(String::from_utf8_lossy(&opened.svg).into_owned()),
+        seal_timestamp: super::tsa::token_of(state, &row.id)
+            .await?
+            .map(|token| serde_json::json!({"token": base64::engine::general_purpose::STANDARD.encode(token)})),
     })
 }
 
@@ -272,10 +279,16 @@ pub(crate) async fn view(state: &AppState, row: RequestRow) -> Result<SignatureR
         form_data: None,
         dynamics: None,
         image_url: None,
+        timestamp: None,
     };
     if let Some(opened) = open_evidence(state, &row).await? {
         let file = evidence_file(state, &row, &opened).await?;
-        let verification = file.verify(&opened.document, &state.signature.keys.trusted);
+        let verification = file.verify(
+            &opened.document,
+            &state.signature.keys.trusted,
+            state.signature.keys.tsa_trust.as_ref(),
+        );
+        out.timestamp = super::tsa::status_of(state, &row.id).await?;
         out.verification = Some(VerificationResult::from(&verification));
         out.signer_name = file.sealed["bundle"]["signer_name"]
             .as_str()
@@ -716,11 +729,12 @@ pub async fn verify(
         &evidence,
         &document,
         &state.signature.keys.trusted,
+        state.signature.keys.tsa_trust.as_ref(),
     )
     .map_err(|e| {
         AppError::invalid(
             "evidence",
-            format!("must be an evidence file ({EVIDENCE_FORMAT}: format, request_id, sealed, form_data, audit, image_svg): {e}"),
+            format!("must be an evidence file ({EVIDENCE_FORMAT}: format, request_id, sealed, form_data, audit, image_svg, seal_timestamp): {e}"),
         )
     })?;
     Ok(axum::Json(VerificationResult::from(&verification)))

@@ -9,6 +9,7 @@
 //! - [`document`]: templates rendered to the exact document bytes; form values.
 //! - [`keys`]: the sealing key and the escrow key in the data directory.
 //! - [`cli`]: `confidant signature verify` and `escrow-open`.
+//! - [`tsa`]: RFC 3161 time-stamps of seals from a configured time-stamping authority.
 //!
 //! The flow: a counsellor creates a template and sends it; the document bytes are frozen then.
 //! The signer opens `/sign/{token}` (audit: `document_shown`), ticks the consent box
@@ -25,6 +26,7 @@ pub mod keys;
 pub mod manage;
 pub mod sign;
 pub mod store;
+pub mod tsa;
 
 use std::time::Duration;
 
@@ -33,6 +35,7 @@ use confidant_signature::audit::{AuditChain, AuditKind};
 use confidant_signature::bundle::VerifyingKey;
 use confidant_signature::dynamics::Dynamics;
 use confidant_signature::evidence;
+use confidant_signature::timestamp::TsaTrust;
 use confidant_signature::verify::{self, InvalidReason, Verification};
 use confidant_vault::PurposeKey;
 use serde::{Deserialize, Serialize};
@@ -109,7 +112,8 @@ pub struct VerificationResult {
     /// Whether every check passed.
     pub valid: bool,
     /// When invalid: `document_changed`, `form_data_changed`, `bundle_changed`, `seal_invalid`,
-    /// `chain_broken`, `unknown_key` or `image_changed` (the first failing check).
+    /// `chain_broken`, `unknown_key`, `key_retired`, `image_changed` or `timestamp_invalid`
+    /// (the first failing check).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// When invalid: the reason in words (English).
@@ -153,6 +157,33 @@ pub struct VerificationResult {
     /// (`sealed.bundle.signer_name`, `audit.events[2].kind`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_path: Option<String>,
+    /// When valid and the evidence has a seal time-stamp: what its verified token says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<TimestampVerdict>,
+    /// For `timestamp_invalid`: `malformed`, `unsupported_algorithm`, `imprint_mismatch`,
+    /// `signature_invalid`, `certificate_missing`, `certificate_mismatch`, `untrusted_tsa` or
+    /// `time_mismatch`
+    /// (`signature/FORMAT.md` §10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp_fault: Option<String>,
+}
+
+/// A verified seal time-stamp (RFC 3161 token), as a verification reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TimestampVerdict {
+    /// The token's `genTime`.
+    pub gen_time: DateTime<Utc>,
+    /// `genTime`, Unix ms.
+    pub gen_time_ms: i64,
+    /// The token's serial number (hex).
+    pub serial: String,
+    /// The TSA's policy OID.
+    pub policy: String,
+    /// The signing TSA certificate's subject.
+    pub tsa: String,
+    /// `verified` (the TSA certificate chains to the trusted TSA certificate) or `not_checked`
+    /// (no TSA certificate was given to trust).
+    pub tsa_chain: String,
 }
 
 impl From<&Verification> for VerificationResult {
@@ -178,6 +209,15 @@ impl From<&Verification> for VerificationResult {
                 ),
                 parse_fault: None,
                 parse_path: None,
+                timestamp: ok.timestamp.as_ref().map(|t| TimestampVerdict {
+                    gen_time: time(t.gen_time_ms),
+                    gen_time_ms: t.gen_time_ms,
+                    serial: t.serial_hex.clone(),
+                    policy: t.policy.clone(),
+                    tsa: t.tsa_subject.clone(),
+                    tsa_chain: t.chain.as_str().to_owned(),
+                }),
+                timestamp_fault: None,
             },
             Verification::Invalid(reason) => {
                 let (chain_index, chain_fault) = match reason.chain_position() {
@@ -206,6 +246,8 @@ impl From<&Verification> for VerificationResult {
                     events_after_seal: None,
                     parse_fault,
                     parse_path,
+                    timestamp: None,
+                    timestamp_fault: reason.timestamp_fault().map(str::to_owned),
                 }
             }
         }
@@ -234,14 +276,24 @@ pub struct EvidenceFile {
     /// The signature image (SVG); checked when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_svg: Option<String>,
+    /// The seal's RFC 3161 time-stamp, `{"token": base64 DER}`, once the TSA gave one
+    /// (`signature/FORMAT.md` §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub seal_timestamp: Option<serde_json::Value>,
 }
 
 impl EvidenceFile {
-    /// Verifies `document` against this evidence and the trusted keys, as a verifier reading
-    /// the file's bytes would.
-    pub fn verify(&self, document: &[u8], trusted: &[VerifyingKey]) -> Verification {
+    /// Verifies `document` against this evidence and the trusted keys (and a time-stamp's TSA
+    /// against `tsa`), as a verifier reading the file's bytes would.
+    pub fn verify(
+        &self,
+        document: &[u8],
+        trusted: &[VerifyingKey],
+        tsa: Option<&TsaTrust>,
+    ) -> Verification {
         let bytes = serde_json::to_vec(self).unwrap_or_default();
-        evidence::verify_file(&bytes, document, trusted).unwrap_or_else(|e| {
+        evidence::verify_file(&bytes, document, trusted, tsa).unwrap_or_else(|e| {
             // The server's own file always has the shape; should it not, it is not what was
             // sealed.
             Verification::Invalid(InvalidReason::Malformed {

@@ -453,7 +453,22 @@ pub async fn submit(
                 "the document has already been signed, or the link was revoked".into(),
             ));
         }
+        // With a TSA configured the seal is time-stamped after this commit; the row makes the
+        // job retry should the TSA not answer now (sealing never waits for it).
+        let stamp = state.config.signature_tsa.is_some();
+        if stamp {
+            super::tsa::record_pending(
+                &mut tx,
+                &row.id,
+                &confidant_signature::timestamp::seal_imprint(&sealed.signature),
+                signed_at,
+            )
+            .await?;
+        }
         tx.commit().await?;
+        if stamp {
+            super::tsa::spawn_stamp(state.clone(), row.id.clone());
+        }
         tracing::info!(
             signature_request_id = %row.id,
             strokes = summary.stroke_count,
