@@ -245,6 +245,14 @@ pub struct Config {
     /// [default: Confidant <noreply@HOST of the public URL>].
     #[arg(long, env = "CONFIDANT_MAIL_FROM", global = true)]
     pub mail_from: Option<String>,
+    /// The centre's name, as clients' mails name it and sign off with it
+    /// [default: the display name of `--mail-from`, else "Confidant"].
+    #[arg(long, env = "CONFIDANT_CENTRE_NAME", global = true)]
+    pub centre_name: Option<String>,
+    /// The title of the calendar entry a client's mail carries (`.ics`). Neutral by default
+    /// ("Termin" / "Appointment"), because a shared family calendar must not reveal counselling.
+    #[arg(long, env = "CONFIDANT_CLIENT_CALENDAR_TITLE", global = true)]
+    pub client_calendar_title: Option<String>,
     /// Minutes before an appointment that the reminder mail is sent (0: no reminders).
     #[arg(
         long,
@@ -463,6 +471,10 @@ pub struct Settings {
     pub smtp: Option<SmtpSettings>,
     /// Sender address of outgoing mail (`Name <addr>`).
     pub mail_from: String,
+    /// The centre's name in client mails.
+    pub centre_name: String,
+    /// The title of the client's calendar entry (`None`: "Termin" / "Appointment").
+    pub client_calendar_title: Option<String>,
     /// Minutes before an appointment the reminder goes out (0: none).
     pub reminder_minutes: u32,
     /// Whether calendar sync may fetch from non-public addresses.
@@ -702,6 +714,20 @@ impl Config {
                 format!("Confidant <noreply@{host}>")
             }
         };
+        let centre_name = match self.centre_name.as_deref().map(str::trim) {
+            Some(name) => mail_text("--centre-name", name)?,
+            None => mail_from
+                .split_once('<')
+                .map(|(name, _)| name.trim().trim_matches('"').trim())
+                .filter(|name| !name.is_empty())
+                .unwrap_or("Confidant")
+                .to_owned(),
+        };
+        let client_calendar_title = self
+            .client_calendar_title
+            .as_deref()
+            .map(|t| mail_text("--client-calendar-title", t.trim()))
+            .transpose()?;
         let secrets = self.data_dir.join("secrets");
         Ok(Settings {
             listen: self.listen,
@@ -731,6 +757,8 @@ impl Config {
             turn_secret_file: self.turn_secret_file.clone(),
             smtp,
             mail_from,
+            centre_name,
+            client_calendar_title,
             reminder_minutes: self.reminder_minutes,
             calendar_fetch_private: self.calendar_fetch_private,
             caldav_allow_http: self.caldav_allow_http,
@@ -764,6 +792,20 @@ impl Config {
             walkin_show_count: self.walkin_show_count,
         })
     }
+}
+
+/// Most characters of a text that goes into mail subjects and calendar titles.
+const MAX_MAIL_TEXT_CHARS: usize = 100;
+
+/// A short one-line text for mails (`--centre-name`, `--client-calendar-title`): 1–100
+/// characters, no control characters (they would break a header or a calendar line).
+fn mail_text(option: &'static str, s: &str) -> Result<String, ConfigError> {
+    confidant_text::check_name(s, MAX_MAIL_TEXT_CHARS).map_err(|_| ConfigError {
+        option,
+        message: format!(
+            "must be 1 to {MAX_MAIL_TEXT_CHARS} characters without control characters"
+        ),
+    })
 }
 
 fn parse_advertise(s: &str) -> Result<(IpAddr, Option<u16>), ConfigError> {

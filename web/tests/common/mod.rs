@@ -50,6 +50,8 @@ pub fn config(data_dir: PathBuf) -> Config {
         smtp_user: None,
         smtp_password_file: None,
         mail_from: Some("Beratungsstelle <termine@confidant.test>".into()),
+        centre_name: None,
+        client_calendar_title: None,
         reminder_minutes: 1440,
         form_burst: 5,
         calendar_fetch_private: true,
