@@ -81,6 +81,8 @@ const en = {
   'host.back': 'Back to the dashboard',
   'host.not_active': 'This session is no longer active ({status}).',
   'host.someone_waiting': '{name} is waiting in the waiting room.',
+  'host.several_waiting': '{n} people are waiting in the waiting room.',
+  'host.to_lobby': 'To the waiting room',
 
   'join.title': 'Join your session',
   'join.intro': 'Enter the name your counsellor should see. You do not need an account.',
@@ -315,6 +317,8 @@ const de = {
   'host.back': 'Zurück zur Übersicht',
   'host.not_active': 'Dieses Gespräch ist nicht mehr aktiv ({status}).',
   'host.someone_waiting': '{name} wartet im Warteraum.',
+  'host.several_waiting': '{n} Personen warten im Warteraum.',
+  'host.to_lobby': 'Zum Warteraum',
 
   'join.title': 'Zu Ihrem Gespräch',
   'join.intro': 'Geben Sie den Namen ein, den Ihre Beraterin oder Ihr Berater sehen soll. Sie brauchen kein Konto.',

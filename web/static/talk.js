@@ -8,6 +8,7 @@ import { t, errorText, mediaErrorText } from './i18n.js';
 import './i18n-walkin.js';
 import { h, clear, pageData, appRoot, pageHeader, notice } from './ui.js';
 import { get, post, ApiError } from './api.js';
+import { fieldText } from './booking-ui.js';
 import { Signaling } from './signaling.js';
 import { acquireMedia, devicePicker, stopStream } from './media.js';
 import { Call, confidant } from './call.js';
@@ -162,7 +163,8 @@ async function loadOffer() {
     language = choice('language', t('talk.language'), offer.languages);
     form.appendChild(language.element);
   }
-  form.append(trap, formStatus, submit);
+  // The Talk-now button in a bar that stays on the screen while the form is in view.
+  form.append(trap, formStatus, h('div', { class: 'action-bar', testid: 'talk-bar' }, submit));
   clear(side);
   side.append(availability, form, fallbackArea);
   main.append(h('h1', { text: title }), h('p', { class: 'lead', text: t('talk.intro') }), h('div', { class: 'join-layout' }, previewSection, side));
@@ -232,7 +234,7 @@ async function onSubmit(event) {
     } else if (e instanceof ApiError && e.fields.length) {
       for (const p of e.fields) {
         const slot = form.querySelector(`[data-error-for="${p.field}"]`);
-        if (slot) slot.textContent = p.field === 'first_name' || p.field === 'last_name' ? t('talk.invalid') : p.message;
+        if (slot) slot.textContent = p.field === 'first_name' || p.field === 'last_name' ? t('talk.invalid') : fieldText(p);
       }
       formStatus.appendChild(notice(errorText(e.code), 'error', 'form-error'));
     } else {
