@@ -13,17 +13,15 @@
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeTcpPort, readMaildir, scenarioSteps, sleep, startServer, startSmtp, stopProcess, until } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '../..');
-const INSPECT_MAIL = path.resolve(here, '../mail/inspect_mail.py');
 const SCREENS = process.env.SCREENS_DIR || null; // scripts/screens.sh: where to keep screenshots
 
 const EMAIL = 'weiss@centre.example';
@@ -70,13 +68,6 @@ function checkGerman(raw, where) {
   assert.equal(english, null, `${where}: English "${english && english[0]}" in:\n${text}`);
   const code = text.match(CODE_RE);
   assert.equal(code, null, `${where}: raw code "${code && code[0]}" in:\n${text}`);
-}
-
-/** Every mail in the maildir, parsed by tests/mail/inspect_mail.py. */
-function mails(maildir) {
-  const out = spawnSync('python3', [INSPECT_MAIL, maildir], { encoding: 'utf8', timeout: 30_000 });
-  if (out.status !== 0) throw new Error(`inspect_mail.py failed: ${out.stderr}`);
-  return JSON.parse(out.stdout);
 }
 
 /** The first link in `text` whose line contains `pathPart`. */
@@ -181,7 +172,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     checkGerman(m.text, where);
     if (action) assert.ok(await onScreen(action), `${where}: the main action is not on the screen`);
     const file = path.join(ARTIFACTS, `phone-${vp.name}-${label}.png`);
-    await page.screenshot({ path: file });
+    await page.screenshot({ path: file, scale: 'css' });
     shots.push(file);
   }
 
@@ -202,8 +193,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-phone-e2e-'));
     maildir = path.join(dataDir, 'maildir');
     const smtpPort = await freeTcpPort();
-    smtp = spawn('python3', ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${smtpPort}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], { stdio: ['ignore', 'ignore', 'pipe'] });
-    collect(smtp.stderr, serverLog, '[smtp] ');
+    smtp = startSmtp(smtpPort, maildir, serverLog);
     try {
       ({ server, base } = await startServer({
         dataDir,
@@ -226,7 +216,8 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     fs.writeFileSync(path.join(ARTIFACTS, 'phone-browser-console.log'), browserLog.join('\n') + '\n');
     if (SCREENS && !failed()) {
       fs.mkdirSync(SCREENS, { recursive: true });
-      for (const f of shots) fs.copyFileSync(f, path.join(SCREENS, path.basename(f)));
+      // The 375×812 set: the docs show one phone; the test checks both.
+      for (const f of shots.filter((f) => f.includes('375x812'))) fs.copyFileSync(f, path.join(SCREENS, path.basename(f)));
     }
     if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
   });
@@ -297,7 +288,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     });
 
     step(`${vp.name}: the confirmation mail is German, names the centre, greets, uses the long date`, async () => {
-      const mail = await until('the confirmation mail', () => mails(maildir).find((m) => m.to.includes(booked.email)), { timeout: 90_000, interval: 1000 });
+      const mail = await until('the confirmation mail', () => readMaildir(maildir).find((m) => m.to.includes(booked.email)), { timeout: 90_000, interval: 1000 });
       checkGerman(`${mail.subject}\n${mail.text}`, `${vp.name} confirmation mail`);
       assert.match(mail.text, /Berliner Zeit/);
       assert.ok(mail.text.includes(CENTRE), mail.text);
@@ -327,7 +318,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     step(`${vp.name}: cancelling through the newest mail; the cancellation mail offers to book again`, async () => {
       const moved = await until(
         'the rescheduled mail',
-        () => mails(maildir).find((m) => m.to.includes(booked.email) && m.subject.startsWith('Termin verschoben')),
+        () => readMaildir(maildir).find((m) => m.to.includes(booked.email) && m.subject.startsWith('Termin verschoben')),
         { timeout: 90_000, interval: 1000 },
       );
       checkGerman(`${moved.subject}\n${moved.text}`, `${vp.name} rescheduled mail`);
@@ -342,7 +333,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       await page.context().close();
       const cancelled = await until(
         'the cancellation mail',
-        () => mails(maildir).find((m) => m.to.includes(booked.email) && m.ics.some((i) => i.method === 'CANCEL')),
+        () => readMaildir(maildir).find((m) => m.to.includes(booked.email) && m.ics.some((i) => i.method === 'CANCEL')),
         { timeout: 90_000, interval: 1000 },
       );
       checkGerman(`${cancelled.subject}\n${cancelled.text}`, `${vp.name} cancellation mail`);
@@ -357,8 +348,20 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       await host.getByTestId('password-input').fill(PASSWORD);
       await host.getByTestId('login-button').tap();
       await host.waitForURL(`${base}/dashboard`);
-      const overflow = await host.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-      assert.ok(overflow <= 0, `the dashboard overflows sideways by ${overflow} px`);
+      // The dashboard with every section open: nothing sideways.
+      await host.getByTestId('start-session-button').waitFor();
+      const overflow = await host.evaluate(() => {
+        for (const d of document.querySelectorAll('details')) d.open = true;
+        const wide = [...document.querySelectorAll('main *')]
+          .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5 && el.getClientRects().length)
+          .map((el) => `${el.tagName.toLowerCase()}.${el.className || el.dataset.testid || ''}`)
+          .slice(0, 5);
+        return { by: document.documentElement.scrollWidth - window.innerWidth, wide };
+      });
+      assert.ok(overflow.by <= 0, `the dashboard overflows sideways by ${overflow.by} px: ${overflow.wide.join(', ')}`);
+      const dashShot = path.join(ARTIFACTS, `phone-${vp.name}-dashboard.png`);
+      await host.screenshot({ path: dashShot, scale: 'css' });
+      shots.push(dashShot);
       await host.getByTestId('start-session-button').tap();
       await host.waitForURL(/\/s\/[^/?#]+$/);
       const url = await host.getByTestId('join-link').inputValue();
@@ -390,6 +393,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       await leave.waitFor();
       assert.equal(await client.evaluate(() => window.scrollY), 0, 'the call starts at the top');
       assert.ok(await onScreen(client.getByTestId('local-tile')), 'own video on the screen');
+      assert.ok(await onScreen(leave), 'the controls are on the screen');
       // The safety code's explanation opens on a tap.
       const summary = client.getByTestId('safety-summary');
       await until('the safety code', async () => (await client.getByTestId('safety-code').textContent()).trim() !== '', { timeout: 60_000 });

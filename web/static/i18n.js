@@ -153,7 +153,7 @@ const en = {
   'e2ee.code_help':
     'Read this code aloud and ask: do you see the same code? If so, only the people in this session can see and hear it – not even the server. When someone joins or leaves, the code changes.',
   'e2ee.unencrypted_allowed':
-    'This browser cannot encrypt sound and picture. Your counsellor allows joining anyway. Then the session is not end-to-end encrypted, and everyone in it sees that. A current Firefox, Chrome, Edge or Safari is safer.',
+    'This browser cannot encrypt sound and picture. Your counsellor allows joining anyway. Then the session will not be end-to-end encrypted, and everyone in it will see that. A current Firefox, Chrome, Edge or Safari is safer.',
   'e2ee.lobby_unencrypted': 'not end-to-end encrypted',
   'e2ee.room_plain': 'Not end-to-end encrypted: someone in the session uses a browser that cannot encrypt',
   'dashboard.settings': 'Settings',
