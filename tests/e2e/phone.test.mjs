@@ -131,6 +131,23 @@ async function onScreen(locator) {
   });
 }
 
+/**
+ * A short portrait clip (240×320, the shape of a phone held upright) for Chromium's fake camera:
+ * YUV4MPEG2, 4:2:0, a bright bar that moves so that frames differ.
+ */
+function writePortraitY4m(file) {
+  const W = 240;
+  const H = 320;
+  const frames = [];
+  for (let f = 0; f < 15; f++) {
+    const y = Buffer.alloc(W * H, 60);
+    for (let row = f * 20; row < f * 20 + 20 && row < H; row++) y.fill(220, row * W, row * W + W);
+    const uv = Buffer.alloc((W / 2) * (H / 2) * 2, 128);
+    frames.push(Buffer.from('FRAME\n'), y, uv);
+  }
+  fs.writeFileSync(file, Buffer.concat([Buffer.from(`YUV4MPEG2 W${W} H${H} F15:1 Ip A1:1 C420jpeg\n`), ...frames]));
+}
+
 describe('Phones: every client flow at 375×812 and 360×640 with touch, in German', { timeout: 20 * 60_000 }, () => {
   const serverLog = [];
   const browserLog = [];
@@ -239,6 +256,67 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     assert.equal((await api(office, 'PUT', '/api/booking/availability', { weekly, overrides: [] })).status, 200);
     const walkin = await api(office, 'PUT', '/api/walkin/profile', { enabled: true, topics: [], languages: [], hours: [] });
     assert.equal(walkin.status, 200, JSON.stringify(walkin.body));
+  });
+
+  step('a phone held upright: its portrait video is shown whole, on the counsellor’s screen and its own', async () => {
+    const clip = path.join(dataDir, 'portrait.y4m');
+    writePortraitY4m(clip);
+    const upright = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, `--use-file-for-fake-video-capture=${clip}`], timeout: 60_000 });
+    try {
+      const session = await api(office, 'POST', '/api/sessions', {});
+      assert.equal(session.status, 201, JSON.stringify(session.body));
+      await office.goto(`${base}/s/${session.body.id}`);
+      await office.waitForFunction(() => window.confidant && window.confidant.state === 'in-call');
+      const context = await upright.newContext({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true, locale: 'de-DE' });
+      await context.grantPermissions(['camera', 'microphone'], { origin: base });
+      const client = await context.newPage();
+      client.setDefaultTimeout(STEP_MS);
+      await client.goto(session.body.join_url);
+      await client.getByTestId('name-input').fill('Robin');
+      await client.getByTestId('join-button').tap();
+      await client.getByTestId('lobby-waiting').waitFor();
+      await office.locator('[data-testid="admit-button"][data-lobby-name="Robin"]').click();
+      // How a video is shown: its frame's shape, the fit, and whether the whole frame is inside the tile.
+      const shown = (video) =>
+        video.evaluate((v) => {
+          const tile = v.getBoundingClientRect();
+          const fit = getComputedStyle(v).objectFit;
+          const scale = fit === 'contain' ? Math.min(tile.width / v.videoWidth, tile.height / v.videoHeight) : Math.max(tile.width / v.videoWidth, tile.height / v.videoHeight);
+          return {
+            width: v.videoWidth,
+            height: v.videoHeight,
+            orientation: v.dataset.orientation || '',
+            fit,
+            whole: v.videoWidth * scale <= tile.width + 0.5 && v.videoHeight * scale <= tile.height + 0.5,
+          };
+        });
+      const remote = office.locator('[data-testid="remote-tile"] video').first();
+      const there = await until('the portrait video at the counsellor', async () => {
+        const s = await shown(remote).catch(() => null);
+        return s && s.width > 0 && s.orientation ? s : null;
+      }, { timeout: 90_000 });
+      assert.ok(there.height > there.width, `the phone sends portrait video: ${JSON.stringify(there)}`);
+      assert.equal(there.orientation, 'portrait');
+      assert.equal(there.fit, 'contain');
+      assert.ok(there.whole, `the counsellor sees the whole picture: ${JSON.stringify(there)}`);
+      const own = await until('the own portrait video', async () => {
+        const s = await shown(client.getByTestId('local-video'));
+        return s.width > 0 && s.orientation ? s : null;
+      }, { timeout: 30_000 });
+      assert.equal(own.orientation, 'portrait');
+      assert.ok(own.whole, `the phone shows its own picture whole: ${JSON.stringify(own)}`);
+      // A landscape picture still fills its tile (the counsellor's own camera).
+      const landscape = await shown(office.getByTestId('local-video'));
+      assert.equal(landscape.orientation, 'landscape');
+      assert.equal(landscape.fit, 'cover');
+      const shot = path.join(ARTIFACTS, 'phone-375x812-portrait-call.png');
+      await client.screenshot({ path: shot, scale: 'css' });
+      shots.push(shot);
+      await context.close();
+      await office.goto(`${base}/dashboard`);
+    } finally {
+      await upright.close().catch(() => {});
+    }
   });
 
   for (const vp of PHONES) {

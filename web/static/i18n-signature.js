@@ -13,7 +13,7 @@ const en = {
   'sign.yes': 'Yes',
   'sign.signer_name': 'Your full name',
   'sign.consent':
-    'I agree to sign this document electronically. My handwritten signature is recorded with its stroke dynamics (position, timing, pressure, pen angle), encrypted so that only an authorised expert can open it, and bound to exactly this document and my entries.',
+    'I agree to sign this document electronically. The way I sign is recorded: the lines, their speed, and where the device can measure them, pressure and pen angle. These data are encrypted. Only an appointed expert can open them, if there is ever a dispute about the signature. The signature belongs to exactly this document and my entries.',
   'sign.pad_label': 'Sign here',
   'sign.pad_hint': 'Sign with a pen, your finger or the mouse. Nothing is sent before you press "Sign document".',
   'sign.pad_locked': 'Please agree to the electronic signature first (checkbox above).',
@@ -96,7 +96,7 @@ const de = {
   'sign.yes': 'Ja',
   'sign.signer_name': 'Ihr vollständiger Name',
   'sign.consent':
-    'Ich bin einverstanden, dieses Dokument elektronisch zu unterschreiben. Meine handschriftliche Unterschrift wird mit ihrem Schreibverlauf (Position, Zeit, Druck, Stiftwinkel) aufgezeichnet, so verschlüsselt, dass nur eine befugte Gutachterin oder ein befugter Gutachter sie öffnen kann, und an genau dieses Dokument und meine Angaben gebunden.',
+    'Ich bin einverstanden, dieses Dokument elektronisch zu unterschreiben. Dabei wird aufgezeichnet, wie ich unterschreibe: die Linien, ihr Tempo und, wo das Gerät es messen kann, Druck und Stiftwinkel. Diese Daten werden verschlüsselt. Nur eine beauftragte Fachperson kann sie öffnen, falls es einmal Streit um die Unterschrift gibt. Die Unterschrift gilt nur für genau dieses Dokument und meine Angaben.',
   'sign.pad_label': 'Hier unterschreiben',
   'sign.pad_hint': 'Unterschreiben Sie mit Stift, Finger oder Maus. Es wird nichts gesendet, bevor Sie „Dokument unterschreiben“ drücken.',
   'sign.pad_locked': 'Bitte stimmen Sie zuerst der elektronischen Unterschrift zu (Kästchen oben).',
