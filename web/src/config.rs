@@ -1064,6 +1064,41 @@ mod tests {
     }
 
     #[test]
+    fn centre_name_and_client_calendar_title_default_and_are_checked() {
+        let s = parse(&[]).config.resolve().unwrap();
+        assert_eq!(s.centre_name, "Confidant");
+        assert_eq!(s.client_calendar_title, None);
+        let s = parse(&[
+            "--mail-from",
+            "\"Beratungsstelle Nord\" <termine@example.org>",
+        ])
+        .config
+        .resolve()
+        .unwrap();
+        assert_eq!(s.centre_name, "Beratungsstelle Nord", "the sender's name");
+        let s = parse(&[
+            "--centre-name",
+            " Familienberatung Süd ",
+            "--client-calendar-title",
+            "Termin Süd",
+        ])
+        .config
+        .resolve()
+        .unwrap();
+        assert_eq!(s.centre_name, "Familienberatung Süd");
+        assert_eq!(s.client_calendar_title.as_deref(), Some("Termin Süd"));
+        let long = "x".repeat(101);
+        for bad in [
+            ["--centre-name", ""],
+            ["--centre-name", long.as_str()],
+            ["--client-calendar-title", "a\u{7}b"],
+        ] {
+            let e = parse(&bad).config.resolve().unwrap_err();
+            assert_eq!(e.option, bad[0], "{bad:?}");
+        }
+    }
+
+    #[test]
     fn credentials_in_database_url_are_redacted() {
         assert_eq!(
             redact_url("sqlite://u:p@host/db"),

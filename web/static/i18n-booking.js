@@ -90,6 +90,7 @@ const en = {
   'err.field.phone': 'Please check the phone number, for example +49 30 1234567.',
   'err.field.website': 'Please leave the last, hidden field empty and try again.',
   'err.field.slug': 'Please use only lower-case letters a-z, digits and hyphens.',
+  'err.field.taken': 'This address is taken. Please choose another one.',
 
   'dash.bookings': 'Appointments',
   'dash.bookings_empty': 'No appointments in the next weeks.',
@@ -319,6 +320,7 @@ const de = {
   'err.field.phone': 'Bitte prüfen Sie die Telefonnummer, zum Beispiel +49 30 1234567.',
   'err.field.website': 'Bitte lassen Sie das letzte, versteckte Feld leer und versuchen Sie es noch einmal.',
   'err.field.slug': 'Bitte nur Kleinbuchstaben a-z, Ziffern und Bindestriche verwenden.',
+  'err.field.taken': 'Diese Adresse ist schon vergeben. Bitte wählen Sie eine andere.',
 
   'dash.bookings': 'Termine',
   'dash.bookings_empty': 'Keine Termine in den nächsten Wochen.',

@@ -88,7 +88,7 @@ const de = {
   'book.talk_now_hint': '{name} ist gerade für ein Gespräch ohne Termin erreichbar.',
   'talk.title': 'Jetzt sprechen',
   'talk.title_with': 'Jetzt mit {name} sprechen',
-  'talk.intro': 'Sprechen Sie sofort per Video mit einer Beraterin oder einem Berater. Wir brauchen nur Ihren Vornamen oder einen Spitznamen – keine E-Mail-Adresse, kein Konto.',
+  'talk.intro': 'Sprechen Sie sofort per Video mit einer Beraterin oder einem Berater. Wir brauchen nur Ihren Vor- und Nachnamen – keine E-Mail-Adresse, kein Konto.',
   'talk.available': 'Jemand ist jetzt für Sie da.',
   'talk.available_count': 'Jetzt erreichbar: {n}',
   'talk.unavailable': 'Gerade ist niemand erreichbar.',
