@@ -848,6 +848,39 @@ mod tests {
                 );
             }
         }
+        // No English reaches a German reader (links aside: their paths are not words).
+        const ENGLISH: [&str; 14] = [
+            "the",
+            "your",
+            "you",
+            "please",
+            "appointment",
+            "cancel",
+            "reschedule",
+            "with",
+            "and",
+            "dear",
+            "regards",
+            "reason",
+            "when",
+            "session",
+        ];
+        for kind in ALL {
+            let m = render(kind, Lang::De, &d);
+            for word in format!("{}\n{}", m.subject, m.text)
+                .split_whitespace()
+                .filter(|w| !w.starts_with("http"))
+            {
+                let w = word
+                    .trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase();
+                assert!(
+                    !ENGLISH.contains(&w.as_str()),
+                    "{kind:?}: English {w:?} in {}",
+                    m.text
+                );
+            }
+        }
         let en = render(MailKind::Rescheduled, Lang::En, &d);
         assert!(en.subject.starts_with("Appointment rescheduled"));
         assert!(!en.text.contains("moved"));

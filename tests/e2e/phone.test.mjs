@@ -319,6 +319,29 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     }
   });
 
+  step('the pages without a flow, and the dead links, are German too, with a next step', async () => {
+    const vp = PHONES[1];
+    const page = await phone(vp, 'misc');
+    for (const [label, url, testid] of [
+      ['landing', '/', null],
+      ['centre', '/book', null],
+      ['talk-centre', '/talk', null],
+      ['join-invalid', '/j/not-a-link-at-all', 'link-invalid'],
+      ['cancel-invalid', '/booking/cancel#not-a-token', 'link-invalid'],
+      ['sign-invalid', '/sign/not-a-token', null],
+      ['not-found', '/nothing/here', null],
+    ]) {
+      await page.goto(`${base}${url}`);
+      await page.locator('main').waitFor();
+      if (testid) await page.getByTestId(testid).waitFor();
+      await page.waitForLoadState('networkidle');
+      await screen(page, vp, label, null);
+    }
+    const invalid = await page.goto(`${base}/j/not-a-link-at-all`).then(() => page.getByTestId('link-invalid').textContent());
+    assert.match(invalid, /Bitte fragen Sie/, `a next step: ${invalid}`);
+    await page.context().close();
+  });
+
   for (const vp of PHONES) {
     let booked;
     let rescheduleUrl;
