@@ -373,6 +373,9 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       await form.getByTestId('field-last_name').fill('Muster');
       await form.getByTestId('field-email').fill(`alex-${vp.name}@client.example`);
       assert.ok(await onScreen(submit), 'Book stays on the screen while the form is filled in');
+      // The consent text is no scroll box inside the scrolling page.
+      const box = await form.getByTestId('consent-text').evaluate((el) => ({ scroll: el.scrollHeight, client: el.clientHeight }));
+      assert.ok(box.scroll <= box.client + 1, `the consent text scrolls inside the page: ${JSON.stringify(box)}`);
       await screen(page, vp, 'book-form', submit);
       await submit.tap();
       const done = page.getByTestId('booking-done');
