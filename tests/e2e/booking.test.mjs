@@ -10,12 +10,16 @@
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeTcpPort, readMaildir, scenarioSteps, sleep, startServer, startSmtp, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
 
+const here = path.dirname(fileURLToPath(import.meta.url));
+const INSPECT_MAIL = path.resolve(here, '../mail/inspect_mail.py');
 
 const EMAIL = 'berater@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -23,6 +27,13 @@ const COUNSELLOR = 'Dr. Booking';
 const SLUG = 'dr-booking';
 const CLIENT = { first: 'Alex', last: 'Client', email: 'alex@client.example' };
 const STEP_MS = 60_000;
+
+/** Every mail in the maildir, parsed by tests/mail/inspect_mail.py. */
+function mails(maildir) {
+  const out = spawnSync('python3', [INSPECT_MAIL, maildir], { encoding: 'utf8', timeout: 30_000 });
+  if (out.status !== 0) throw new Error(`inspect_mail.py failed: ${out.stderr}`);
+  return JSON.parse(out.stdout);
+}
 
 describe('Booking end to end: dashboard set-up, public booking, mail link cancel', { timeout: 10 * 60_000 }, () => {
   const serverLog = [];
@@ -61,7 +72,8 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     maildir = path.join(dataDir, 'maildir');
 
     const smtpPort = await freeTcpPort();
-    smtp = startSmtp(smtpPort, maildir, serverLog);
+    smtp = spawn('python3', ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${smtpPort}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    collect(smtp.stderr, serverLog, '[smtp] ');
 
     try {
       ({ server, base } = await startServer({
@@ -253,7 +265,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
   async function invitation(sequence) {
     const mail = await until(
       `the client invitation with SEQUENCE ${sequence}`,
-      () => readMaildir(maildir).find((m) => m.to.includes(CLIENT.email) && m.ics.some((i) => i.method === 'REQUEST' && i.sequence === sequence)),
+      () => mails(maildir).find((m) => m.to.includes(CLIENT.email) && m.ics.some((i) => i.method === 'REQUEST' && i.sequence === sequence)),
       { timeout: 90_000, interval: 1000 },
     );
     const link = (kind) => {
@@ -323,7 +335,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
 
     const cancellation = await until(
       'the cancellation mail',
-      () => readMaildir(maildir).find((m) => m.to.includes(CLIENT.email) && m.ics.some((i) => i.method === 'CANCEL')),
+      () => mails(maildir).find((m) => m.to.includes(CLIENT.email) && m.ics.some((i) => i.method === 'CANCEL')),
       { timeout: 90_000, interval: 1000 },
     );
     assert.ok(cancellation.ics[0].sequence > 0);

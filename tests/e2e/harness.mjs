@@ -1,6 +1,6 @@
 // Small helpers shared by the browser tests that start their own servers.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -170,6 +170,13 @@ export async function startServer({ dataDir, extraArgs = [], env = {}, log }) {
     { timeout: 60_000, interval: 200 },
   );
   return { server, base, port, udpPort, exit: () => exitStatus };
+}
+
+/** Every mail in `maildir`, parsed by tests/mail/inspect_mail.py (Python's own e-mail parser). */
+export function inspectMails(maildir) {
+  const out = spawnSync('python3', [path.resolve(here, '../mail/inspect_mail.py'), maildir], { encoding: 'utf8', timeout: 30_000 });
+  if (out.status !== 0) throw new Error(`inspect_mail.py failed: ${out.stderr}`);
+  return JSON.parse(out.stdout);
 }
 
 /** Creates a counsellor with the admin CLI; throws with its stderr on failure. */
@@ -554,15 +561,9 @@ export async function checkCapturedFrames(capturePath, publishers) {
   return { counts, frames: frames.length, samples };
 }
 
-/** Every mail in an aiosmtpd maildir, parsed by tests/mail/inspect_mail.py (Python's own parser). */
-export function readMaildir(maildir) {
-  const out = spawnSync('python3', [path.resolve(here, '../mail/inspect_mail.py'), maildir], { encoding: 'utf8', timeout: 30_000 });
-  if (out.status !== 0) throw new Error(`inspect_mail.py failed: ${out.stderr}`);
-  return JSON.parse(out.stdout);
-}
-
 /** A real SMTP server (aiosmtpd) on `port` that delivers into `maildir`; its stderr into `log`. */
-export function startSmtp(port, maildir, log) {
+export async function startSmtp(port, maildir, log) {
+  const { spawn } = await import('node:child_process');
   const smtp = spawn('python3', ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], { stdio: ['ignore', 'ignore', 'pipe'] });
   collect(smtp.stderr, log, '[smtp] ');
   return smtp;

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeTcpPort, readMaildir, scenarioSteps, sleep, startServer, startSmtp, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeTcpPort, inspectMails, scenarioSteps, sleep, startServer, startSmtp, stopProcess, until } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '../..');
@@ -210,7 +210,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-phone-e2e-'));
     maildir = path.join(dataDir, 'maildir');
     const smtpPort = await freeTcpPort();
-    smtp = startSmtp(smtpPort, maildir, serverLog);
+    smtp = await startSmtp(smtpPort, maildir, serverLog);
     try {
       ({ server, base } = await startServer({
         dataDir,
@@ -392,7 +392,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     });
 
     step(`${vp.name}: the confirmation mail is German, names the centre, greets, uses the long date`, async () => {
-      const mail = await until('the confirmation mail', () => readMaildir(maildir).find((m) => m.to.includes(booked.email)), { timeout: 90_000, interval: 1000 });
+      const mail = await until('the confirmation mail', () => inspectMails(maildir).find((m) => m.to.includes(booked.email)), { timeout: 90_000, interval: 1000 });
       checkGerman(`${mail.subject}\n${mail.text}`, `${vp.name} confirmation mail`);
       assert.match(mail.text, /Berliner Zeit/);
       assert.ok(mail.text.includes(CENTRE), mail.text);
@@ -422,7 +422,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     step(`${vp.name}: cancelling through the newest mail; the cancellation mail offers to book again`, async () => {
       const moved = await until(
         'the rescheduled mail',
-        () => readMaildir(maildir).find((m) => m.to.includes(booked.email) && m.subject.startsWith('Termin verschoben')),
+        () => inspectMails(maildir).find((m) => m.to.includes(booked.email) && m.subject.startsWith('Termin verschoben')),
         { timeout: 90_000, interval: 1000 },
       );
       checkGerman(`${moved.subject}\n${moved.text}`, `${vp.name} rescheduled mail`);
@@ -437,7 +437,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       await page.context().close();
       const cancelled = await until(
         'the cancellation mail',
-        () => readMaildir(maildir).find((m) => m.to.includes(booked.email) && m.ics.some((i) => i.method === 'CANCEL')),
+        () => inspectMails(maildir).find((m) => m.to.includes(booked.email) && m.ics.some((i) => i.method === 'CANCEL')),
         { timeout: 90_000, interval: 1000 },
       );
       checkGerman(`${cancelled.subject}\n${cancelled.text}`, `${vp.name} cancellation mail`);

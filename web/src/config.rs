@@ -245,14 +245,6 @@ pub struct Config {
     /// [default: Confidant <noreply@HOST of the public URL>].
     #[arg(long, env = "CONFIDANT_MAIL_FROM", global = true)]
     pub mail_from: Option<String>,
-    /// The centre's name, as clients' mails name it and sign off with it
-    /// [default: the display name of `--mail-from`, else "Confidant"].
-    #[arg(long, env = "CONFIDANT_CENTRE_NAME", global = true)]
-    pub centre_name: Option<String>,
-    /// The title of the calendar entry a client's mail carries (`.ics`). Neutral by default
-    /// ("Termin" / "Appointment"), because a shared family calendar must not reveal counselling.
-    #[arg(long, env = "CONFIDANT_CLIENT_CALENDAR_TITLE", global = true)]
-    pub client_calendar_title: Option<String>,
     /// Minutes before an appointment that the reminder mail is sent (0: no reminders).
     #[arg(
         long,
@@ -373,6 +365,14 @@ pub struct Config {
     /// anyone is.
     #[arg(long, env = "CONFIDANT_WALKIN_SHOW_COUNT", global = true)]
     pub walkin_show_count: bool,
+    /// The centre's name, as clients' mails name it and sign off with it
+    /// [default: the display name of `--mail-from`, else "Confidant"].
+    #[arg(long, env = "CONFIDANT_CENTRE_NAME", global = true)]
+    pub centre_name: Option<String>,
+    /// The title of the calendar entry a client's mail carries (`.ics`). Neutral by default
+    /// ("Termin" / "Appointment"), because a shared family calendar must not reveal counselling.
+    #[arg(long, env = "CONFIDANT_CLIENT_CALENDAR_TITLE", global = true)]
+    pub client_calendar_title: Option<String>,
 }
 
 /// Allowed values of `--chat-max-messages`.
@@ -471,10 +471,6 @@ pub struct Settings {
     pub smtp: Option<SmtpSettings>,
     /// Sender address of outgoing mail (`Name <addr>`).
     pub mail_from: String,
-    /// The centre's name in client mails.
-    pub centre_name: String,
-    /// The title of the client's calendar entry (`None`: "Termin" / "Appointment").
-    pub client_calendar_title: Option<String>,
     /// Minutes before an appointment the reminder goes out (0: none).
     pub reminder_minutes: u32,
     /// Whether calendar sync may fetch from non-public addresses.
@@ -504,6 +500,10 @@ pub struct Settings {
     pub walkin: crate::walkin::core::WalkinConfig,
     /// The centre's talk-now page shows the number of available counsellors.
     pub walkin_show_count: bool,
+    /// The centre's name in client mails.
+    pub centre_name: String,
+    /// The title of the client's calendar entry (`None`: "Termin" / "Appointment").
+    pub client_calendar_title: Option<String>,
 }
 
 impl Config {
@@ -757,8 +757,6 @@ impl Config {
             turn_secret_file: self.turn_secret_file.clone(),
             smtp,
             mail_from,
-            centre_name,
-            client_calendar_title,
             reminder_minutes: self.reminder_minutes,
             calendar_fetch_private: self.calendar_fetch_private,
             caldav_allow_http: self.caldav_allow_http,
@@ -790,6 +788,8 @@ impl Config {
                 ..crate::walkin::core::WalkinConfig::default()
             },
             walkin_show_count: self.walkin_show_count,
+            centre_name,
+            client_calendar_title,
         })
     }
 }

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::booking::{book, bookable, consent, contact_consent, form, slots};
+use common::booking::{book, bookable, consent, form, slots};
 use common::TestApp;
 use confidant::config::{SmtpSettings, SmtpTls};
 use serde_json::{json, Value};
@@ -403,7 +403,7 @@ async fn contact_form_notification_says_a_message_arrived_without_its_content() 
     let smtp = Smtp::start(free_port(), &dir.path().join("mail"));
     let transport = transport(smtp.port);
     let b = bookable(&t, "contact@centre.example", "contact", "video", json!({})).await;
-    let consent = contact_consent(&t, &b.slug).await;
+    let consent = common::booking::contact_consent(&t, &b.slug).await;
     let body = json!({
         "name": "Kim Vertraulich",
         "email": "kim@client.example",
