@@ -3,10 +3,12 @@
 //! - Everything that comes from a user or the database (names, messages, reasons, addresses)
 //!   is HTML-escaped in the HTML part; links are written only for `http`/`https` URLs.
 //! - Subjects never contain control characters (no header injection through a name).
-//! - Times are written in the counsellor's zone, named after them:
-//!   "Montag, 7. Dezember 2026, 10:00–10:50 Uhr (Europe/Berlin)".
-//! - Mails to clients name only the client and the counsellor; no other client's data is ever
-//!   an input here.
+//! - Times are written in the counsellor's zone, named as a place (docs/GLOSSARY.md):
+//!   "Montag, 7. Dezember 2026, 10:00–10:50 Uhr (Berliner Zeit)".
+//! - Mails to clients name only the client, the counsellor and the centre, and end with the
+//!   centre's greeting; no other client's data is ever an input here.
+//! - The words follow docs/GLOSSARY.md: "Gespräch", "Bei:", "Grund", "Übersicht"; staff texts
+//!   say "Klient:in".
 //!
 //! The kinds of the brief map as: `CounsellorNotification` is split into
 //! [`MailKind::CounsellorNew`], [`MailKind::CounsellorCancelled`] and
@@ -113,6 +115,11 @@ pub struct MailData {
     pub message: Option<String>,
     /// Whether the counsellor still has to confirm (counsellor mails).
     pub needs_confirmation: bool,
+    /// The centre's name: client mails name it and end with its greeting.
+    pub centre_name: String,
+    /// The booking page: cancellation and decline mails offer to book again there, and a
+    /// contact reply links its contact form.
+    pub booking_url: Option<String>,
 }
 
 /// A rendered mail.
@@ -189,14 +196,67 @@ const MONTHS_EN: [&str; 12] = [
     "December",
 ];
 
+/// German names of cities whose zone names are English (`Europe/Vienna` → Wien).
+const DE_CITIES: [(&str, &str); 16] = [
+    ("Vienna", "Wien"),
+    ("Zurich", "Zürich"),
+    ("Brussels", "Brüssel"),
+    ("Rome", "Rom"),
+    ("Prague", "Prag"),
+    ("Warsaw", "Warschau"),
+    ("Copenhagen", "Kopenhagen"),
+    ("Lisbon", "Lissabon"),
+    ("Moscow", "Moskau"),
+    ("Athens", "Athen"),
+    ("Belgrade", "Belgrad"),
+    ("Bucharest", "Bukarest"),
+    ("Kiev", "Kiew"),
+    ("Kyiv", "Kiew"),
+    ("Istanbul", "Istanbul"),
+    ("Luxembourg", "Luxemburg"),
+];
+
+/// German cities with a customary adjective for their time ("Berliner Zeit").
+const DE_ZONE_ADJECTIVES: [(&str, &str); 7] = [
+    ("Berlin", "Berliner Zeit"),
+    ("Wien", "Wiener Zeit"),
+    ("Zürich", "Zürcher Zeit"),
+    ("London", "Londoner Zeit"),
+    ("Paris", "Pariser Zeit"),
+    ("Amsterdam", "Amsterdamer Zeit"),
+    ("Luxemburg", "Luxemburger Zeit"),
+];
+
+/// A time zone as a place, not an IANA name: "Berliner Zeit", "Ortszeit Madrid" /
+/// "Berlin time". (The same rule as `zonePlace` in web/static/i18n.js.)
+pub fn zone_place(lang: Lang, zone: &str) -> String {
+    let Some((_, city)) = zone.rsplit_once('/') else {
+        return "UTC".to_owned();
+    };
+    let city = city.replace('_', " ");
+    match lang {
+        Lang::De => {
+            let de = DE_CITIES
+                .iter()
+                .find(|(en, _)| *en == city)
+                .map_or(city.as_str(), |(_, de)| de);
+            DE_ZONE_ADJECTIVES
+                .iter()
+                .find(|(c, _)| *c == de)
+                .map_or_else(|| format!("Ortszeit {de}"), |(_, adj)| (*adj).to_owned())
+        }
+        Lang::En => format!("{city} time"),
+    }
+}
+
 /// The appointment's time for humans, in `tz`:
-/// "Montag, 7. Dezember 2026, 10:00–10:50 Uhr (Europe/Berlin)" /
-/// "Monday, 7 December 2026, 10:00–10:50 (Europe/Berlin)". (Outside the representable range,
+/// "Montag, 7. Dezember 2026, 10:00–10:50 Uhr (Berliner Zeit)" /
+/// "Monday, 7 December 2026, 10:00–10:50 (Berlin time)". (Outside the representable range,
 /// which no real booking reaches, it falls back to UTC instead of failing.)
 pub fn when(lang: Lang, start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
     let (s, e, zone) = match (local_time(tz, start), local_time(tz, end)) {
-        (Some(s), Some(e)) => (s, e, tz.name()),
-        _ => (start.naive_utc(), end.naive_utc(), "UTC"),
+        (Some(s), Some(e)) => (s, e, zone_place(lang, tz.name())),
+        _ => (start.naive_utc(), end.naive_utc(), "UTC".to_owned()),
     };
     // Both indices are in range: weekdays 0..7, months 0..12.
     let wd = s.weekday().num_days_from_monday() as usize % 7;
@@ -256,6 +316,8 @@ fn kind_name(lang: Lang, kind: AppointmentKind) -> &'static str {
 struct Doc {
     paragraphs: Vec<String>,
     links: Vec<(String, String)>,
+    /// The greeting at the very end, after the links.
+    closing: Option<String>,
 }
 
 impl Doc {
@@ -263,7 +325,11 @@ impl Doc {
         Self {
             paragraphs: Vec::new(),
             links: Vec::new(),
+            closing: None,
         }
+    }
+    fn close(&mut self, s: impl Into<String>) {
+        self.closing = Some(s.into());
     }
     fn p(&mut self, s: impl Into<String>) {
         self.paragraphs.push(s.into());
@@ -277,6 +343,10 @@ impl Doc {
         let mut text = self.paragraphs.join("\n\n");
         for (label, url) in &self.links {
             text.push_str(&format!("\n\n{label}:\n{url}"));
+        }
+        if let Some(closing) = &self.closing {
+            text.push_str("\n\n");
+            text.push_str(closing);
         }
         text.push('\n');
         let mut html = format!(
@@ -295,6 +365,11 @@ impl Doc {
                 html_escape(label)
             ));
         }
+        if let Some(closing) = &self.closing {
+            html.push_str("<p>");
+            html.push_str(&html_escape(closing).replace('\n', "<br>"));
+            html.push_str("</p>");
+        }
         html.push_str("</body></html>");
         RenderedMail {
             subject: clean_subject(&subject),
@@ -308,7 +383,7 @@ fn appointment_lines(lang: Lang, d: &MailData, doc: &mut Doc) {
     let w = when(lang, d.start, d.end, d.tz);
     let mut facts = match lang {
         Lang::De => format!(
-            "Termin: {}\nArt: {} ({})\nMit: {}",
+            "Termin: {}\nArt: {} ({})\nBei: {}",
             w,
             d.type_name,
             kind_name(lang, d.kind),
@@ -342,21 +417,44 @@ fn appointment_lines(lang: Lang, d: &MailData, doc: &mut Doc) {
 /// The link to the dashboard, where counsellors read what their notifications leave out.
 fn dashboard_link(lang: Lang, d: &MailData, doc: &mut Doc) {
     let label = match lang {
-        Lang::De => "Zum Dashboard",
+        Lang::De => "Zur Übersicht",
         Lang::En => "Open the dashboard",
     };
     doc.link(label, &d.dashboard_url);
 }
 
+/// The centre's greeting that ends every client mail.
+fn centre_greeting(lang: Lang, d: &MailData, doc: &mut Doc) {
+    doc.close(match lang {
+        Lang::De => format!("Mit freundlichen Grüßen\n{}", d.centre_name),
+        Lang::En => format!("Kind regards\n{}", d.centre_name),
+    });
+}
+
+/// "Book again" after a cancellation or decline: no dead end.
+fn book_again(lang: Lang, d: &MailData, doc: &mut Doc) {
+    doc.p(match lang {
+        Lang::De => "Sie können gern einen neuen Termin buchen.",
+        Lang::En => "You are welcome to book a new appointment.",
+    });
+    doc.link(
+        match lang {
+            Lang::De => "Neuen Termin buchen",
+            Lang::En => "Book a new appointment",
+        },
+        &d.booking_url,
+    );
+}
+
 fn client_links(lang: Lang, d: &MailData, doc: &mut Doc) {
     let (join, cancel, resched) = match lang {
         Lang::De => (
-            "Zur Video-Beratung (Link zum Termin öffnen)",
+            "Zum Gespräch (öffnen Sie den Link zur Uhrzeit des Termins)",
             "Termin absagen",
             "Termin verschieben",
         ),
         Lang::En => (
-            "Join the video session (open at the time of the appointment)",
+            "Join the session (open the link at the time of the appointment)",
             "Cancel the appointment",
             "Reschedule the appointment",
         ),
@@ -388,17 +486,19 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
                 (true, false) => format!("Terminbestätigung: {w}"),
                 (true, true) => format!("Termin verschoben: {w}"),
                 (false, false) => format!("Appointment confirmed: {w}"),
-                (false, true) => format!("Appointment moved: {w}"),
+                (false, true) => format!("Appointment rescheduled: {w}"),
             };
             doc.p(hello(&d.client_name));
+            let c = &d.centre_name;
             doc.p(match (de, moved) {
-                (true, false) => "Ihr Termin ist bestätigt. Die Kalenderdatei im Anhang trägt ihn in Ihren Kalender ein.",
-                (true, true) => "Ihr Termin wurde verschoben. Die Kalenderdatei im Anhang aktualisiert den Eintrag in Ihrem Kalender.",
-                (false, false) => "Your appointment is confirmed. The attached calendar file adds it to your calendar.",
-                (false, true) => "Your appointment has been moved. The attached calendar file updates it in your calendar.",
+                (true, false) => format!("Ihr Termin bei {c} ist bestätigt. Die Kalenderdatei im Anhang trägt ihn in Ihren Kalender ein."),
+                (true, true) => format!("Ihr Termin bei {c} wurde verschoben. Die Kalenderdatei im Anhang ändert den Eintrag in Ihrem Kalender."),
+                (false, false) => format!("Your appointment with {c} is confirmed. The attached calendar file adds it to your calendar."),
+                (false, true) => format!("Your appointment with {c} has been rescheduled. The attached calendar file updates it in your calendar."),
             });
             appointment_lines(lang, d, &mut doc);
             client_links(lang, d, &mut doc);
+            centre_greeting(lang, d, &mut doc);
         }
         MailKind::Pending => {
             subject = if de {
@@ -408,9 +508,9 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
             };
             doc.p(hello(&d.client_name));
             doc.p(if de {
-                "vielen Dank für Ihre Anfrage. Ihre Beraterin oder Ihr Berater bestätigt den Termin; Sie erhalten dann eine weitere E-Mail mit dem Kalendereintrag."
+                format!("vielen Dank für Ihre Anfrage bei {}. Ihre Beraterin oder Ihr Berater muss den Termin noch bestätigen. Dann bekommen Sie eine weitere E-Mail mit dem Kalendereintrag.", d.centre_name)
             } else {
-                "Thank you for your request. Your counsellor will confirm the appointment; you will then receive another e-mail with the calendar entry."
+                format!("Thank you for your request to {}. Your counsellor still has to confirm the appointment. You will then receive another e-mail with the calendar entry.", d.centre_name)
             });
             appointment_lines(lang, d, &mut doc);
             doc.link(
@@ -421,6 +521,7 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
                 },
                 &d.cancel_url,
             );
+            centre_greeting(lang, d, &mut doc);
         }
         MailKind::Declined => {
             subject = if de {
@@ -430,23 +531,26 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
             };
             doc.p(hello(&d.client_name));
             doc.p(if de {
-                "leider kann der angefragte Termin nicht stattfinden."
+                format!(
+                    "leider kann der angefragte Termin bei {} nicht stattfinden.",
+                    d.centre_name
+                )
             } else {
-                "Unfortunately the requested appointment cannot take place."
+                format!(
+                    "Unfortunately the appointment you requested with {} cannot take place.",
+                    d.centre_name
+                )
             });
             appointment_lines(lang, d, &mut doc);
             if let Some(reason) = &d.reason {
                 doc.p(if de {
-                    format!("Begründung: {reason}")
+                    format!("Grund: {reason}")
                 } else {
                     format!("Reason: {reason}")
                 });
             }
-            doc.p(if de {
-                "Sie können gern einen anderen Termin buchen."
-            } else {
-                "You are welcome to book another time."
-            });
+            book_again(lang, d, &mut doc);
+            centre_greeting(lang, d, &mut doc);
         }
         MailKind::Cancellation => {
             subject = if de {
@@ -455,15 +559,21 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
                 format!("Appointment cancelled: {w}")
             };
             doc.p(hello(&d.client_name));
-            doc.p(if de { "Ihr Termin wurde abgesagt. Die Kalenderdatei im Anhang entfernt ihn aus Ihrem Kalender." } else { "Your appointment has been cancelled. The attached calendar file removes it from your calendar." });
+            doc.p(if de {
+                format!("Ihr Termin bei {} wurde abgesagt. Die Kalenderdatei im Anhang entfernt ihn aus Ihrem Kalender.", d.centre_name)
+            } else {
+                format!("Your appointment with {} has been cancelled. The attached calendar file removes it from your calendar.", d.centre_name)
+            });
             appointment_lines(lang, d, &mut doc);
             if let Some(reason) = &d.reason {
                 doc.p(if de {
-                    format!("Begründung: {reason}")
+                    format!("Grund: {reason}")
                 } else {
                     format!("Reason: {reason}")
                 });
             }
+            book_again(lang, d, &mut doc);
+            centre_greeting(lang, d, &mut doc);
         }
         MailKind::Reminder => {
             subject = if de {
@@ -473,12 +583,16 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
             };
             doc.p(hello(&d.client_name));
             doc.p(if de {
-                "wir erinnern Sie an Ihren Termin."
+                format!("wir erinnern Sie an Ihren Termin bei {}.", d.centre_name)
             } else {
-                "This is a reminder of your appointment."
+                format!(
+                    "This is a reminder of your appointment with {}.",
+                    d.centre_name
+                )
             });
             appointment_lines(lang, d, &mut doc);
             client_links(lang, d, &mut doc);
+            centre_greeting(lang, d, &mut doc);
         }
         MailKind::CounsellorNew
         | MailKind::CounsellorCancelled
@@ -498,24 +612,24 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
                 (MailKind::CounsellorCancelled, true, _) => format!("Termin abgesagt: {w}"),
                 (MailKind::CounsellorCancelled, false, _) => format!("Appointment cancelled: {w}"),
                 (_, true, _) => format!("Termin verschoben: {w}"),
-                (_, false, _) => format!("Appointment moved: {w}"),
+                (_, false, _) => format!("Appointment rescheduled: {w}"),
             };
             doc.p(hello(&d.counsellor_name));
             doc.p(match (kind, de) {
                 (MailKind::CounsellorNew, true) => {
-                    "Eine Klientin oder ein Klient hat einen Termin gebucht. Wer gebucht hat und eine etwaige Nachricht sehen Sie im Dashboard."
+                    "Ein:e Klient:in hat einen Termin gebucht. Wer gebucht hat und eine etwaige Nachricht sehen Sie in der Übersicht."
                 }
                 (MailKind::CounsellorNew, false) => {
                     "A client booked an appointment. Who booked it, and any message, is shown on your dashboard."
                 }
                 (MailKind::CounsellorCancelled, true) => {
-                    "Ein Termin wurde von der Klientin oder dem Klienten abgesagt. Einzelheiten sehen Sie im Dashboard."
+                    "Ein:e Klient:in hat einen Termin abgesagt. Einzelheiten sehen Sie in der Übersicht."
                 }
                 (MailKind::CounsellorCancelled, false) => {
                     "A client cancelled an appointment. The details are shown on your dashboard."
                 }
-                (_, true) => "Ein Termin wurde von der Klientin oder dem Klienten verschoben. Einzelheiten sehen Sie im Dashboard.",
-                (_, false) => "A client moved an appointment. The details are shown on your dashboard.",
+                (_, true) => "Ein:e Klient:in hat einen Termin verschoben. Einzelheiten sehen Sie in der Übersicht.",
+                (_, false) => "A client rescheduled an appointment. The details are shown on your dashboard.",
             });
             let without_client = MailData {
                 phone: None,
@@ -533,7 +647,7 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
                 "New message through the contact form".to_owned()
             };
             doc.p(hello(&d.counsellor_name));
-            doc.p(if de { "Über Ihr Kontaktformular ist eine neue Nachricht eingegangen. Sie lesen und beantworten sie im Dashboard." } else { "A new message arrived through your contact form. Read and answer it on your dashboard." });
+            doc.p(if de { "Über Ihr Kontaktformular ist eine neue Nachricht eingegangen. Sie lesen und beantworten sie in der Übersicht." } else { "A new message arrived through your contact form. Read and answer it on your dashboard." });
             dashboard_link(lang, d, &mut doc);
         }
         MailKind::TeamInvitation => {
@@ -544,7 +658,7 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
             };
             doc.p(hello(&d.counsellor_name));
             doc.p(if de {
-                format!("Sie wurden in das Team „{}“ eingeladen. Im Dashboard können Sie die Einladung annehmen oder ablehnen.", d.type_name)
+                format!("Sie wurden in das Team „{}“ eingeladen. In der Übersicht können Sie die Einladung annehmen oder ablehnen.", d.type_name)
             } else {
                 format!("You have been invited to the team “{}”. Accept or decline the invitation on your dashboard.", d.type_name)
             });
@@ -560,12 +674,24 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
             if let Some(message) = &d.message {
                 doc.p(message.clone());
             }
-            doc.p(if de {
-                format!("Mit freundlichen Grüßen\n{}", d.counsellor_name)
+            doc.p(if de { "Bitte antworten Sie nicht auf diese E-Mail. Für eine weitere Nachricht nutzen Sie bitte das Kontaktformular." } else { "Please do not reply to this e-mail. For a further message, please use the contact form." });
+            let contact_url = d.booking_url.as_ref().map(|u| format!("{u}#contact=1"));
+            doc.link(
+                if de {
+                    "Zum Kontaktformular"
+                } else {
+                    "Open the contact form"
+                },
+                &contact_url,
+            );
+            doc.close(if de {
+                format!(
+                    "Mit freundlichen Grüßen\n{}\n{}",
+                    d.counsellor_name, d.centre_name
+                )
             } else {
-                format!("Kind regards\n{}", d.counsellor_name)
+                format!("Kind regards\n{}\n{}", d.counsellor_name, d.centre_name)
             });
-            doc.p(if de { "Bitte antworten Sie nicht auf diese E-Mail; nutzen Sie für eine weitere Nachricht das Kontaktformular." } else { "Please do not reply to this e-mail; use the contact form for a further message." });
         }
     }
     doc.render(subject, lang)
@@ -594,6 +720,8 @@ mod tests {
             reason: None,
             message: None,
             needs_confirmation: false,
+            centre_name: "Beratungsstelle Nord".into(),
+            booking_url: Some("https://c.test/book/weiss".into()),
         }
     }
 
@@ -602,11 +730,11 @@ mod tests {
         let d = data();
         assert_eq!(
             when(Lang::De, d.start, d.end, d.tz),
-            "Montag, 7. Dezember 2026, 10:00–10:50 Uhr (Europe/Berlin)"
+            "Montag, 7. Dezember 2026, 10:00–10:50 Uhr (Berliner Zeit)"
         );
         assert_eq!(
             when(Lang::En, d.start, d.end, d.tz),
-            "Monday, 7 December 2026, 10:00–10:50 (Europe/Berlin)"
+            "Monday, 7 December 2026, 10:00–10:50 (Berlin time)"
         );
     }
 
@@ -631,8 +759,141 @@ mod tests {
         let mut d = data();
         d.reason = Some("krank".into());
         let m = render(MailKind::Cancellation, Lang::De, &d);
-        assert!(m.text.contains("Begründung: krank"));
+        assert!(m.text.contains("Grund: krank"));
         assert!(!m.text.contains("https://c.test/j/abc"));
+    }
+
+    #[test]
+    fn client_mails_name_the_centre_and_end_with_its_greeting() {
+        let d = data();
+        for lang in [Lang::De, Lang::En] {
+            for kind in [
+                MailKind::Confirmation,
+                MailKind::Rescheduled,
+                MailKind::Pending,
+                MailKind::Declined,
+                MailKind::Cancellation,
+                MailKind::Reminder,
+                MailKind::ContactReply,
+            ] {
+                let m = render(kind, lang, &d);
+                let greeting = match lang {
+                    Lang::De => "Mit freundlichen Grüßen\n",
+                    Lang::En => "Kind regards\n",
+                };
+                let end = m.text.trim_end();
+                assert!(
+                    end.ends_with("Beratungsstelle Nord"),
+                    "{kind:?} {lang:?} ends with the centre: {end}"
+                );
+                assert!(
+                    m.text.contains(greeting),
+                    "{kind:?} {lang:?} has a greeting"
+                );
+                assert!(
+                    m.html.contains("Beratungsstelle Nord</p></body>"),
+                    "{kind:?} {lang:?}: HTML ends with the greeting"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn cancellation_and_decline_offer_to_book_again() {
+        for lang in [Lang::De, Lang::En] {
+            for kind in [MailKind::Cancellation, MailKind::Declined] {
+                let m = render(kind, lang, &data());
+                assert!(
+                    m.html.contains("href=\"https://c.test/book/weiss\""),
+                    "{kind:?} {lang:?} links the booking page"
+                );
+                let label = match lang {
+                    Lang::De => "Neuen Termin buchen",
+                    Lang::En => "Book a new appointment",
+                };
+                assert!(m.text.contains(label), "{kind:?} {lang:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn contact_reply_links_the_contact_form_it_mentions() {
+        let mut d = data();
+        d.message = Some("Gern, rufen Sie an.".into());
+        let m = render(MailKind::ContactReply, Lang::De, &d);
+        assert!(m.text.contains("Kontaktformular"));
+        assert!(m.text.contains("https://c.test/book/weiss#contact=1"));
+    }
+
+    #[test]
+    fn mails_use_the_glossary_terms() {
+        let mut d = data();
+        d.reason = Some("krank".into());
+        d.dashboard_url = Some("https://c.test/dashboard".into());
+        for kind in ALL {
+            let m = render(kind, Lang::De, &d);
+            for banned in [
+                "Begründung",
+                "Dashboard",
+                "Mit: ",
+                "Sitzung",
+                "Klientin oder",
+                "bzw.",
+                "Europe/",
+            ] {
+                assert!(
+                    !m.text.contains(banned) && !m.subject.contains(banned),
+                    "{kind:?} uses {banned:?}: {}",
+                    m.text
+                );
+            }
+        }
+        // No English reaches a German reader (links aside: their paths are not words).
+        const ENGLISH: [&str; 14] = [
+            "the",
+            "your",
+            "you",
+            "please",
+            "appointment",
+            "cancel",
+            "reschedule",
+            "with",
+            "and",
+            "dear",
+            "regards",
+            "reason",
+            "when",
+            "session",
+        ];
+        for kind in ALL {
+            let m = render(kind, Lang::De, &d);
+            for word in format!("{}\n{}", m.subject, m.text)
+                .split_whitespace()
+                .filter(|w| !w.starts_with("http"))
+            {
+                let w = word
+                    .trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase();
+                assert!(
+                    !ENGLISH.contains(&w.as_str()),
+                    "{kind:?}: English {w:?} in {}",
+                    m.text
+                );
+            }
+        }
+        let en = render(MailKind::Rescheduled, Lang::En, &d);
+        assert!(en.subject.starts_with("Appointment rescheduled"));
+        assert!(!en.text.contains("moved"));
+    }
+
+    #[test]
+    fn zones_are_named_as_places() {
+        assert_eq!(zone_place(Lang::De, "Europe/Berlin"), "Berliner Zeit");
+        assert_eq!(zone_place(Lang::De, "Europe/Vienna"), "Wiener Zeit");
+        assert_eq!(zone_place(Lang::De, "Europe/Madrid"), "Ortszeit Madrid");
+        assert_eq!(zone_place(Lang::De, "Europe/Rome"), "Ortszeit Rom");
+        assert_eq!(zone_place(Lang::En, "America/New_York"), "New York time");
+        assert_eq!(zone_place(Lang::En, "UTC"), "UTC");
     }
 
     #[test]
@@ -720,9 +981,14 @@ mod tests {
         }
         let de = render(MailKind::Confirmation, Lang::De, &d);
         let en = render(MailKind::Confirmation, Lang::En, &d);
-        assert!(de.text.contains("Ihr Termin ist bestätigt") && de.text.contains("Termin absagen"));
         assert!(
-            en.text.contains("Your appointment is confirmed")
+            de.text
+                .contains("Ihr Termin bei Beratungsstelle Nord ist bestätigt")
+                && de.text.contains("Termin absagen")
+        );
+        assert!(
+            en.text
+                .contains("Your appointment with Beratungsstelle Nord is confirmed")
                 && en.text.contains("Cancel the appointment")
         );
     }
@@ -818,7 +1084,7 @@ mod tests {
                 t("2026-03-08T08:00:00Z"),
                 ny
             ),
-            "Sunday, 8 March 2026, 03:00–04:00 (America/New_York)"
+            "Sunday, 8 March 2026, 03:00–04:00 (New York time)"
         );
         assert_eq!(
             when(
@@ -827,7 +1093,7 @@ mod tests {
                 t("2026-03-07T08:00:00Z"),
                 ny
             ),
-            "Samstag, 7. März 2026, 02:00–03:00 Uhr (America/New_York)"
+            "Samstag, 7. März 2026, 02:00–03:00 Uhr (Ortszeit New York)"
         );
         let _ = when(
             Lang::De,

@@ -539,6 +539,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
         .waitFor({ state: 'visible' });
     }
     await pages.Bob.getByTestId('leave-button').click();
+    await pages.Bob.getByTestId('leave-confirm').click();
     await pages.Bob.getByTestId('left').waitFor({ state: 'visible' });
     for (const name of ['Alice', 'counsellor']) {
       const page = pages[name];

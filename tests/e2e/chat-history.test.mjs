@@ -74,6 +74,7 @@ describe('Chat history in the call: the latest page, paging back, names from mem
     // Everyone leaves: the room, and the names it kept in memory, are gone.
     for (const page of [client, host, again]) {
       await page.getByTestId('leave-button').click();
+      await page.getByTestId('leave-confirm').click();
     }
     await until('the room is empty', async () => {
       const res = await fetch(`${base}/metrics`);

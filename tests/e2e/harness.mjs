@@ -560,3 +560,11 @@ export async function checkCapturedFrames(capturePath, publishers) {
   }
   return { counts, frames: frames.length, samples };
 }
+
+/** A real SMTP server (aiosmtpd) on `port` that delivers into `maildir`; its stderr into `log`. */
+export async function startSmtp(port, maildir, log) {
+  const { spawn } = await import('node:child_process');
+  const smtp = spawn('python3', ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  collect(smtp.stderr, log, '[smtp] ');
+  return smtp;
+}

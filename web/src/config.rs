@@ -422,6 +422,14 @@ pub struct Config {
     /// anyone is.
     #[arg(long, env = "CONFIDANT_WALKIN_SHOW_COUNT", global = true)]
     pub walkin_show_count: bool,
+    /// The centre's name, as clients' mails name it and sign off with it
+    /// [default: the display name of `--mail-from`, else "Confidant"].
+    #[arg(long, env = "CONFIDANT_CENTRE_NAME", global = true)]
+    pub centre_name: Option<String>,
+    /// The title of the calendar entry a client's mail carries (`.ics`). Neutral by default
+    /// ("Termin" / "Appointment"), because a shared family calendar must not reveal counselling.
+    #[arg(long, env = "CONFIDANT_CLIENT_CALENDAR_TITLE", global = true)]
+    pub client_calendar_title: Option<String>,
 }
 
 /// Allowed values of `--chat-max-messages`.
@@ -553,6 +561,10 @@ pub struct Settings {
     pub walkin: crate::walkin::core::WalkinConfig,
     /// The centre's talk-now page shows the number of available counsellors.
     pub walkin_show_count: bool,
+    /// The centre's name in client mails.
+    pub centre_name: String,
+    /// The title of the client's calendar entry (`None`: "Termin" / "Appointment").
+    pub client_calendar_title: Option<String>,
 }
 
 impl Config {
@@ -797,6 +809,20 @@ impl Config {
                 format!("Confidant <noreply@{host}>")
             }
         };
+        let centre_name = match self.centre_name.as_deref().map(str::trim) {
+            Some(name) => mail_text("--centre-name", name)?,
+            None => mail_from
+                .split_once('<')
+                .map(|(name, _)| name.trim().trim_matches('"').trim())
+                .filter(|name| !name.is_empty())
+                .unwrap_or("Confidant")
+                .to_owned(),
+        };
+        let client_calendar_title = self
+            .client_calendar_title
+            .as_deref()
+            .map(|t| mail_text("--client-calendar-title", t.trim()))
+            .transpose()?;
         let secrets = self.data_dir.join("secrets");
         Ok(Settings {
             listen: self.listen,
@@ -868,8 +894,24 @@ impl Config {
                 ..crate::walkin::core::WalkinConfig::default()
             },
             walkin_show_count: self.walkin_show_count,
+            centre_name,
+            client_calendar_title,
         })
     }
+}
+
+/// Most characters of a text that goes into mail subjects and calendar titles.
+const MAX_MAIL_TEXT_CHARS: usize = 100;
+
+/// A short one-line text for mails (`--centre-name`, `--client-calendar-title`): 1–100
+/// characters, no control characters (they would break a header or a calendar line).
+fn mail_text(option: &'static str, s: &str) -> Result<String, ConfigError> {
+    confidant_text::check_name(s, MAX_MAIL_TEXT_CHARS).map_err(|_| ConfigError {
+        option,
+        message: format!(
+            "must be 1 to {MAX_MAIL_TEXT_CHARS} characters without control characters"
+        ),
+    })
 }
 
 fn parse_advertise(s: &str) -> Result<(IpAddr, Option<u16>), ConfigError> {
@@ -1125,6 +1167,41 @@ mod tests {
         ] {
             let e = parse(&bad).config.resolve().unwrap_err();
             assert_eq!(e.option, &bad[0][2..], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn centre_name_and_client_calendar_title_default_and_are_checked() {
+        let s = parse(&[]).config.resolve().unwrap();
+        assert_eq!(s.centre_name, "Confidant");
+        assert_eq!(s.client_calendar_title, None);
+        let s = parse(&[
+            "--mail-from",
+            "\"Beratungsstelle Nord\" <termine@example.org>",
+        ])
+        .config
+        .resolve()
+        .unwrap();
+        assert_eq!(s.centre_name, "Beratungsstelle Nord", "the sender's name");
+        let s = parse(&[
+            "--centre-name",
+            " Familienberatung Süd ",
+            "--client-calendar-title",
+            "Termin Süd",
+        ])
+        .config
+        .resolve()
+        .unwrap();
+        assert_eq!(s.centre_name, "Familienberatung Süd");
+        assert_eq!(s.client_calendar_title.as_deref(), Some("Termin Süd"));
+        let long = "x".repeat(101);
+        for bad in [
+            ["--centre-name", ""],
+            ["--centre-name", long.as_str()],
+            ["--client-calendar-title", "a\u{7}b"],
+        ] {
+            let e = parse(&bad).config.resolve().unwrap_err();
+            assert_eq!(e.option, bad[0], "{bad:?}");
         }
     }
 

@@ -150,8 +150,9 @@ async function counsellorPage(apiBase) {
     state.slot = slot;
     renderForm();
     formSection.hidden = false;
+    formSection.scrollIntoView({ block: 'start' });
     const first = formSection.querySelector('input[name="first_name"]');
-    if (first) first.focus();
+    if (first) first.focus({ preventScroll: true });
   }
 
   function renderForm() {
@@ -197,7 +198,8 @@ async function counsellorPage(apiBase) {
       consent.element,
       trap,
       status,
-      submit,
+      // The Book button in a bar that stays on the screen while the form is in view.
+      h('div', { class: 'action-bar', testid: 'book-bar' }, submit),
     );
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
@@ -264,7 +266,7 @@ async function counsellorPage(apiBase) {
 
   // Messages go to one counsellor; a team page has no contact form.
   if (!team) {
-    const contact = contactSection(slug, page);
+    const contact = contactSection(slug, page, !!prefill.contact);
     main.appendChild(contact);
     if (prefill.contact) contact.scrollIntoView({ block: 'start' });
   }
@@ -284,14 +286,21 @@ function consentBox(consent) {
 }
 
 /** A message to the counsellor without an appointment. */
-function contactSection(slug, page) {
-  const section = h('section', { class: 'panel contact', testid: 'contact-section' }, h('h2', { text: t('book.contact_title') }), h('p', { class: 'hint', text: t('book.contact_intro', { name: page.name }) }));
+function contactSection(slug, page, open) {
+  // Folded: it is the other way, not the next step after booking (opened when asked for).
+  const section = h(
+    'details',
+    { class: 'panel contact', testid: 'contact-section', open },
+    h('summary', { testid: 'contact-open' }, h('h2', { text: t('book.contact_title') })),
+    h('p', { class: 'hint', text: t('book.contact_intro', { name: page.name }) }),
+  );
   const name = field('name', t('book.contact_name'), { type: 'text', maxLength: 100, autocomplete: 'name', required: true });
   name.input.value = prefillName;
   const email = field('email', t('book.email'), { type: 'email', maxLength: 254, autocomplete: 'email', required: true });
   const message = field('message', t('book.message').replace(/\s*\(.*\)$/, ''), { tag: 'textarea', rows: 5, maxLength: 4000, required: true });
   const trap = h('div', { class: 'trap', attrs: { 'aria-hidden': 'true' } }, h('label', { text: t('book.website') }, h('input', { type: 'text', name: 'website', tabIndex: -1, autocomplete: 'off' })));
-  const consent = consentBox(page.consent);
+  // The contact form's own text: a message has no appointment, reminders or cancelling.
+  const consent = consentBox(page.contact_consent || page.consent);
   const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
   const submit = h('button', { type: 'submit', class: 'button', text: t('book.contact_submit'), testid: 'contact-submit' });
   const form = h('form', { noValidate: true, testid: 'contact-form' }, name.element, email.element, message.element, consent.element, trap, status, submit);
@@ -310,7 +319,7 @@ function contactSection(slug, page) {
         email: email.input.value.trim(),
         message: message.input.value,
         lang: currentLang(),
-        consent_sha256: page.consent.sha256,
+        consent_sha256: (page.contact_consent || page.consent).sha256,
         website: form.querySelector('input[name="website"]').value,
       });
       clear(form);

@@ -93,7 +93,9 @@ function cancelForm(booking, summary) {
 function rescheduleForm(booking, summary) {
   const section = h('section', { class: 'panel', testid: 'reschedule' }, h('h2', { text: t('link.choose_new') }));
   const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
-  const confirm = h('div', { class: 'chosen', hidden: true });
+  // The confirm action appears in a bar that stays at the bottom of the screen (phones: the
+  // week of times is long, and the button must not sit a screen below the chosen time).
+  const confirm = h('div', { class: 'chosen action-bar', hidden: true, testid: 'reschedule-bar' });
   let chosen = null;
   const picker = slotPicker({
     counsellorZone: booking.time_zone,

@@ -1,7 +1,7 @@
 // Pieces shared by the public booking page, the cancel/reschedule page and the dashboard:
 // kind labels, time formatting in the viewer's zone, the slot picker, field errors.
 
-import { t, currentLang, errorText } from './i18n.js';
+import { t, currentLang, errorText, formatLongRange, zonePlace, dictionaries } from './i18n.js';
 import './i18n-booking.js';
 import { h, clear, notice } from './ui.js';
 import { get, ApiError } from './api.js';
@@ -28,12 +28,9 @@ function fmt(date, opts) {
   }
 }
 
-/** "Mon, 7 Dec 2026, 09:00–09:50" in the viewer's zone. */
+/** "Mittwoch, 9. Dezember 2026, 09:00–09:50 Uhr" in the viewer's zone (docs/GLOSSARY.md). */
 export function formatRange(start, end) {
-  const s = new Date(start);
-  const e = new Date(end);
-  const day = fmt(s, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
-  return `${day}, ${formatClock(s)}–${formatClock(e)}`;
+  return formatLongRange(start, end);
 }
 
 /** "09:00" in the viewer's zone. */
@@ -89,8 +86,8 @@ export function slotPicker({ slug, typeId, counsellorZone, onPick, days = 7, fet
   const zone = viewerZone();
   zoneNote.textContent =
     counsellorZone && counsellorZone !== zone
-      ? t('book.times_in_other', { zone, other: counsellorZone })
-      : t('book.times_in', { zone });
+      ? t('book.times_in_other', { zone: zonePlace(zone), other: zonePlace(counsellorZone) })
+      : t('book.times_in', { zone: zonePlace(zone) });
   const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
   const grid = h('div', { class: 'slot-days', testid: 'slot-days' });
   const earlier = h('button', { type: 'button', class: 'button button-quiet', text: '← ' + t('book.earlier'), testid: 'slots-earlier', onclick: () => move(-days) });
@@ -147,8 +144,12 @@ export function slotPicker({ slug, typeId, counsellorZone, onPick, days = 7, fet
             text: formatClock(slot.start),
             testid: 'slot',
             dataset: { start: slot.start, end: slot.end },
-            attrs: { 'aria-label': formatRange(slot.start, slot.end) },
-            onclick: () => onPick(slot),
+            attrs: { 'aria-label': formatRange(slot.start, slot.end), 'aria-pressed': 'false' },
+            onclick: (ev) => {
+              // The chosen time stays marked, so a finger sees what it picked.
+              for (const b of grid.querySelectorAll('[data-testid="slot"]')) b.setAttribute('aria-pressed', String(b === ev.currentTarget));
+              onPick(slot);
+            },
           }),
         );
       }
@@ -176,12 +177,10 @@ export function showFieldErrors(form, err, statusEl) {
         form.querySelector(`[data-error-for="${CSS.escape(f.field)}"]`) || form.querySelector(`[data-error-for="${CSS.escape(base)}"]`);
       const input = form.querySelector(`[name="${CSS.escape(f.field)}"]`);
       if (!slot) {
-        unplaced.push(`${f.field}: ${f.message}`);
+        unplaced.push(fieldText(f, base));
         continue;
       }
-      const known = t('err.field.' + f.code);
-      // Our own words for the common codes; the server's (English) message for the rest.
-      slot.textContent = known.startsWith('err.field.') || base !== f.field ? f.message : known;
+      slot.textContent = fieldText(f, base);
       if (input) input.setAttribute('aria-invalid', 'true');
       if (!marked && input) input.focus();
       marked = true;
@@ -193,6 +192,21 @@ export function showFieldErrors(form, err, statusEl) {
     statusEl.appendChild(notice(text, 'error', 'form-error'));
   }
   return marked;
+}
+
+/**
+ * Our own words for a field problem, never the server's English message in German: a text for
+ * the field itself (`err.field.consent_sha256`), else one for its code, else a generic one. In
+ * English the server's message is kept where we have no text of our own (it names the detail).
+ */
+export function fieldText(f, base = f.field) {
+  const has = (k) => k in dictionaries.en;
+  // `required`, `too_long`, `control_characters` say it all; `invalid` is told per field.
+  if (f.code !== 'invalid' && has('err.field.' + f.code)) return t('err.field.' + f.code);
+  if (has('err.field.' + f.field)) return t('err.field.' + f.field);
+  if (has('err.field.' + base)) return t('err.field.' + base);
+  if (currentLang() === 'en' && f.message) return f.message;
+  return has('err.field.' + f.code) ? t('err.field.' + f.code) : t('err.field.invalid');
 }
 
 /** Removes the marks of `showFieldErrors`. */

@@ -8,7 +8,7 @@
 // Media is end-to-end encrypted (docs/E2EE.md): every sender and receiver gets a frame transform
 // running in the e2ee worker; keys are exchanged over the signalling `e2ee` relay (e2ee.js).
 
-import { t, errorText, formatTime } from './i18n.js';
+import { t, errorText, formatTime, mediaErrorText } from './i18n.js';
 import { h, clear, notice, announce, confirmButton } from './ui.js';
 import { devicePicker, stopStream } from './media.js';
 import { MediaEncryption, e2eeSupport } from './e2ee.js';
@@ -97,6 +97,20 @@ function deferred() {
   return { promise, resolve };
 }
 
+/**
+ * Marks a video whose picture is upright (a phone held upright sends portrait video) with
+ * `data-orientation="portrait"`, which the stylesheet shows whole (`object-fit: contain`)
+ * instead of cropping it to a third in a 16:9 tile.
+ */
+function watchOrientation(video) {
+  const update = () => {
+    if (!video.videoWidth || !video.videoHeight) return;
+    video.dataset.orientation = video.videoHeight > video.videoWidth ? 'portrait' : 'landscape';
+  };
+  video.addEventListener('loadedmetadata', update);
+  video.addEventListener('resize', update);
+}
+
 export class Call {
   /**
    * @param {object} opts
@@ -172,12 +186,19 @@ export class Call {
     this.banner = h('div', { class: 'call-banner', attrs: { 'aria-live': 'assertive' } });
     this.e2eeLabel = h('span', { class: 'e2ee-label', testid: 'e2ee-label' });
     this.safetyCode = h('code', { class: 'safety-code', testid: 'safety-code' });
+    // The explanation is a tap-to-open help, not a tooltip: phones never show a tooltip.
     this.safetyWrap = h(
-      'span',
-      { class: 'safety', attrs: { title: t('e2ee.code_help') } },
-      h('span', { class: 'safety-label', text: t('e2ee.code_label') + ':' }),
-      ' ',
-      this.safetyCode,
+      'details',
+      { class: 'safety', testid: 'safety' },
+      h(
+        'summary',
+        { testid: 'safety-summary' },
+        h('span', { class: 'safety-label', text: t('e2ee.code_label') + ':' }),
+        ' ',
+        this.safetyCode,
+        h('span', { class: 'safety-more', text: t('e2ee.code_what') }),
+      ),
+      h('p', { class: 'safety-help', testid: 'safety-help', text: t('e2ee.code_help') }),
     );
     this.e2eeBadge = h(
       'div',
@@ -189,6 +210,7 @@ export class Call {
 
     this.localVideo = h('video', { autoplay: true, playsInline: true, muted: true, testid: 'local-video', class: 'mirror' });
     this.localVideo.muted = true;
+    watchOrientation(this.localVideo);
     this.localLabel = h('span', { class: 'tile-name', text: t('call.you') });
     this.localBadges = h('span', { class: 'tile-badges' });
     this.localTile = h(
@@ -220,17 +242,24 @@ export class Call {
       text: t('call.enable_sound'),
       onclick: () => this.retryAudio(),
     });
-    this.leaveButton = h('button', {
-      type: 'button',
-      class: 'button button-danger control',
-      testid: 'leave-button',
-      text: t('call.leave'),
-      onclick: () => this.leave(),
-    });
+    // Leaving asks first (a slip of the finger must not hang up) and sits apart from the
+    // other controls (`.control-leave`).
+    this.leaveButton = h(
+      'span',
+      { class: 'control-leave' },
+      confirmButton({
+        label: t('call.leave'),
+        question: t('call.leave_confirm'),
+        yes: t('call.leave_yes'),
+        testid: 'leave-button',
+        confirmTestid: 'leave-confirm',
+        onConfirm: () => this.leave(),
+      }),
+    );
     const picker = devicePicker({
       getStream: () => this.localStream,
       onStream: (stream) => this.setLocalStream(stream),
-      onError: (err) => this.showBanner(t('join.no_media', { detail: err }), 'error'),
+      onError: (err) => this.showBanner(t('join.no_media', { detail: mediaErrorText(err) }), 'error'),
     });
     this.devices = h(
       'details',
@@ -420,6 +449,7 @@ export class Call {
     if (tile) return tile;
     const video = h('video', { autoplay: true, playsInline: true, muted: true, testid: 'remote-video' });
     video.muted = true; // sound comes from the audio element
+    watchOrientation(video);
     const audio = h('audio', { autoplay: true, testid: 'remote-audio' });
     const nameEl = h('span', { class: 'tile-name', testid: 'tile-name' });
     const badges = h('span', { class: 'tile-badges' });
@@ -1052,7 +1082,9 @@ export class Call {
       title = t('call.connection_lost');
       testid = 'connection-lost';
     } else {
-      title = errorText(detail);
+      // A heading a person understands; the code's own text (with its next step) below it.
+      title = t('call.failed');
+      text = errorText(detail);
       testid = 'call-failed';
     }
     const extras = this.finishedExtras ? this.finishedExtras(kind) : [];

@@ -16,9 +16,28 @@ const header = pageHeader(backLink);
 const main = h('main', { class: 'page host-page', id: 'main' });
 const topBar = h('div', { class: 'host-top' });
 const callArea = h('div', { class: 'call-area' });
+// A knock is seen on the first screen, wherever the waiting room sits (on a phone: below the
+// videos): a bar at the top that names who waits and leads to the waiting room.
+const knockText = h('span', { class: 'knock-text', testid: 'knock-text' });
+const knockBar = h(
+  'div',
+  { class: 'knock-bar', testid: 'knock-bar', hidden: true, attrs: { role: 'status' } },
+  knockText,
+  h('button', {
+    type: 'button',
+    class: 'button button-primary',
+    text: t('host.to_lobby'),
+    testid: 'knock-show',
+    onclick: () => {
+      lobbyPanel.scrollIntoView({ block: 'center' });
+      const first = lobbyPanel.querySelector('[data-testid="admit-button"]');
+      if (first) first.focus({ preventScroll: true });
+    },
+  }),
+);
 clear(app);
 app.append(header, main);
-main.append(topBar, callArea);
+main.append(knockBar, topBar, callArea);
 document.title = `${t('host.title')} – ${t('app.name')}`;
 confidant.state = 'loading';
 callArea.appendChild(h('p', { class: 'empty-hint', text: t('common.loading') }));
@@ -45,6 +64,9 @@ function renderLobby(waiting) {
   clear(lobbyList);
   lobbyEmpty.hidden = waiting.length > 0;
   lobbyPanel.querySelector('.count').textContent = String(waiting.length);
+  knockBar.hidden = waiting.length === 0;
+  knockText.textContent =
+    waiting.length === 1 ? t('host.someone_waiting', { name: waiting[0].name }) : waiting.length > 1 ? t('host.several_waiting', { n: waiting.length }) : '';
   const now = new Set();
   for (const entry of waiting) {
     now.add(entry.lobby_id);

@@ -81,6 +81,8 @@ const en = {
   'host.back': 'Back to the dashboard',
   'host.not_active': 'This session is no longer active ({status}).',
   'host.someone_waiting': '{name} is waiting in the waiting room.',
+  'host.several_waiting': '{n} people are waiting in the waiting room.',
+  'host.to_lobby': 'To the waiting room',
 
   'join.title': 'Join your session',
   'join.intro': 'Enter the name your counsellor should see. You do not need an account.',
@@ -90,14 +92,14 @@ const en = {
   'join.microphone': 'Microphone',
   'join.join': 'Join',
   'join.joining': 'Connecting…',
-  'join.waiting': 'Please wait, your counsellor will let you in shortly.',
+  'join.waiting': 'Please wait here. Your counsellor will let you in shortly. You do not need to do anything; keep this page open.',
   'join.waiting_title': 'Waiting room',
   'join.leave_lobby': 'Leave the waiting room',
-  'join.rejected': 'Your counsellor did not admit you to this session.',
-  'join.link_invalid': 'This link is not valid. It may have expired, or the session has ended.',
+  'join.rejected': 'Your counsellor did not let you in. If you think this was a mistake, please ask for a new appointment.',
+  'join.link_invalid': 'This link is not valid any more. It may have expired, or the session has ended. Please ask your counsellor for a new link.',
   'join.name_required': 'Please enter your name.',
-  'join.name_invalid': 'Please use a name of 1 to 80 characters without control characters.',
-  'join.no_media': 'Camera or microphone are not available ({detail}). You can still join.',
+  'join.name_invalid': 'Please enter a name of at most 80 characters, using only letters, digits and ordinary punctuation.',
+  'join.no_media': '{detail} You can still join: the others will then not see or hear you.',
   'join.no_devices': 'No device found',
   'join.device_default': 'Device {n}',
   'join.lobby_lost': 'The connection was lost. Please try again.',
@@ -111,12 +113,16 @@ const en = {
   'call.camera_on': 'Turn camera on',
   'call.leave': 'Leave',
   'call.left': 'You have left the session.',
+  'call.failed': 'The session could not continue',
+  'call.leave_confirm': 'Leave the session?',
+  'call.leave_yes': 'Yes, leave',
+  'e2ee.code_what': 'What is this?',
   'call.ended': 'The session has ended',
-  'call.ended_by_host': 'The counsellor has ended the session.',
-  'call.ended_expired': 'The session has expired.',
-  'call.ended_revoked': 'The session link was revoked.',
+  'call.ended_by_host': 'Your counsellor has ended the session. If you want to talk more, please book a new appointment or write a message.',
+  'call.ended_expired': 'The session has expired. Please ask for a new link.',
+  'call.ended_revoked': 'The link to this session is no longer valid. Please ask for a new link.',
   'call.removed': 'You were removed from the session',
-  'call.removed_text': 'The counsellor has removed you from this session.',
+  'call.removed_text': 'Your counsellor has removed you from this session.',
   'call.remove': 'Remove',
   'call.remove_label': 'Remove {name} from the session',
   'call.remove_confirm': 'Remove {name}?',
@@ -138,18 +144,18 @@ const en = {
   'call.videos': 'Video',
   'call.controls': 'Call controls',
   'e2ee.on': 'End-to-end encrypted',
-  'e2ee.pending': 'Exchanging keys for end-to-end encryption…',
+  'e2ee.pending': 'Setting up encryption…',
   'e2ee.off': 'Not end-to-end encrypted',
   'e2ee.no_media': 'No media connection: encryption cannot be confirmed',
   'e2ee.connecting': 'Connecting media…',
-  'e2ee.unsupported': 'This browser cannot encrypt the call end to end',
+  'e2ee.unsupported': 'This browser cannot encrypt the session end to end',
   'e2ee.code_label': 'Safety code',
   'e2ee.code_help':
-    'Compare this code with everyone in the call, for example by reading it aloud. If it is the same on every screen, only the people in this call can see and hear it. It changes whenever someone joins or leaves.',
+    'Read this code aloud and ask: do you see the same code? If so, only the people in this session can see and hear it – not even the server. When someone joins or leaves, the code changes.',
   'e2ee.unencrypted_allowed':
-    'This browser cannot encrypt audio and video end to end. Your counsellor allows joining anyway: the conversation will not be end-to-end encrypted, and everyone in it will see that.',
+    'This browser cannot encrypt sound and picture. Your counsellor allows joining anyway. Then the session will not be end-to-end encrypted, and everyone in it will see that. A current Firefox, Chrome, Edge or Safari is safer.',
   'e2ee.lobby_unencrypted': 'not end-to-end encrypted',
-  'e2ee.room_plain': 'Not end-to-end encrypted: someone in the call uses a browser that cannot encrypt',
+  'e2ee.room_plain': 'Not end-to-end encrypted: someone in the session uses a browser that cannot encrypt',
   'dashboard.settings': 'Settings',
   'dashboard.allow_unencrypted': 'Let clients whose browser cannot encrypt end to end join my sessions unencrypted',
   'dashboard.allow_unencrypted_hint':
@@ -168,7 +174,7 @@ const en = {
   'account.weak': 'This password is too short or too easy to guess. Use a longer phrase of unrelated words.',
   'e2ee.unsupported_title': 'This browser cannot join the session',
   'e2ee.unsupported_text':
-    'Sessions are end-to-end encrypted: your browser has to encrypt audio and video itself, and this browser cannot do that. Please open the link in a current version of Firefox, Chrome, Edge or Safari.',
+    'Sessions are end-to-end encrypted: only the people in the session can see and hear it. For that your browser has to encrypt sound and picture itself, and this browser cannot. Please open the link in a current Firefox, Chrome, Edge or Safari.',
 
   'conn.label': 'Connection',
   'conn.ws.idle': 'Not connected',
@@ -184,41 +190,52 @@ const en = {
   'conn.media.failed': 'Media: failed',
   'conn.media.closed': 'Media: closed',
 
-  'err.generic': 'Something went wrong. Please try again.',
-  'err.network': 'The server cannot be reached. Please check your connection.',
-  'err.unauthorized': 'Please log in again.',
+  'err.generic': 'Something went wrong. Please try again. If it happens again, reload the page.',
+  'err.network': 'The server cannot be reached. Please check your internet connection and try again.',
+  'err.unauthorized': 'You have been signed out. Please log in again.',
   'err.invalid_credentials': 'The e-mail address or the password is wrong.',
-  'err.forbidden': 'You are not allowed to do this.',
-  'err.not_found': 'Not found.',
-  'err.conflict': 'This is not possible in the current state.',
-  'err.rate_limited': 'Too many requests. Please slow down.',
-  'err.internal': 'A server error occurred. Please try again later.',
+  'err.forbidden': 'You are not allowed to do this. If you think you should be, please contact your counsellor or the centre.',
+  'err.cross_origin': 'This page is out of date. Please reload it and try again.',
+  'err.not_found': 'This could not be found. It may have been removed. Please reload the page.',
+  'err.method_not_allowed': 'This page is out of date. Please reload it and try again.',
+  'err.conflict': 'This is no longer possible, because something has changed in the meantime. Please reload the page.',
+  'err.rate_limited': 'Too many attempts. Please wait a minute and try again.',
+  'err.internal': 'A fault on the server. Please try again in a few minutes. If it keeps happening, please contact the centre.',
   'err.validation_failed': 'Please check your input.',
-  'err.bad_json': 'The server could not read a message from this page.',
-  'err.unknown_type': 'The server did not understand a message from this page.',
-  'err.invalid_message': 'The server rejected a message from this page.',
-  'err.too_large': 'A message was too large.',
-  'err.binary_not_supported': 'The server rejected a binary message.',
+  'err.bad_json': 'The connection had a problem. Please reload the page.',
+  'err.unknown_type': 'This page is out of date. Please reload it.',
+  'err.invalid_message': 'The connection had a problem. Please reload the page.',
+  'err.too_large': 'That was too long. Please send a shorter text.',
+  'err.binary_not_supported': 'The connection had a problem. Please reload the page.',
   'err.unsupported_version': 'This page is out of date. Please reload it.',
-  'err.not_joined': 'You are not in the session yet.',
-  'err.already_joined': 'You are already in the session.',
-  'err.invalid_token': 'The access token is not valid. Please reload the page.',
-  'err.token_expired': 'The access token has expired. Please reload the page.',
-  'err.wrong_room': 'The access token belongs to another session.',
-  'err.link_invalid': 'This link is not valid. It may have expired, or the session has ended.',
-  'err.invalid_name': 'Please use a name of 1 to 80 characters without control characters.',
-  'err.sdp_rejected': 'The media server could not set up audio and video.',
-  'err.no_pending_offer': 'Media negotiation got out of step.',
+  'err.not_joined': 'You are not in the session yet. Please reload the page.',
+  'err.already_joined': 'You are already in the session, maybe in another window. Please close the other window or reload this page.',
+  'err.invalid_token': 'Your access is not valid any more. Please reload the page.',
+  'err.token_expired': 'Your access has expired. Please reload the page.',
+  'err.wrong_room': 'This link belongs to another session. Please open the link you were sent again.',
+  'err.link_invalid': 'This link is not valid any more. It may have expired, or the session has ended. Please ask your counsellor for a new link.',
+  'err.invalid_name': 'Please enter a name of at most 80 characters, using only letters, digits and ordinary punctuation.',
+  'err.sdp_rejected': 'Sound and picture could not be set up. Please reload the page.',
+  'err.no_pending_offer': 'Sound and picture got out of step. Please reload the page.',
   'err.resume_failed': 'Reconnecting failed. Please reload the page.',
-  'err.idle_timeout': 'The connection was closed after a period without activity.',
-  'err.replaced': 'You opened this session in another window; this one was disconnected.',
-  'err.room_full': 'The session is full.',
-  'err.chat_full': 'The chat of this session is full; the message was not sent.',
-  'err.too_many_connections': 'The server has too many connections open from this network. Please try again in a moment.',
+  'err.idle_timeout': 'The connection was closed because nothing happened for a long time. Please reload the page.',
+  'err.replaced': 'You opened this session in another window, so this one was disconnected. Please continue in the other window.',
+  'err.room_full': 'The session is full. Please contact your counsellor.',
+  'err.chat_full': 'The chat of this session is full; your message was not sent. Please say it out loud instead.',
+  'err.too_many_connections': 'Too many connections from your network right now. Please try again in a moment.',
   'err.e2ee_required':
-    'This session requires end-to-end encryption, which this browser cannot do. Please use a current version of Firefox, Chrome, Edge or Safari.',
+    'This session is end-to-end encrypted, and this browser cannot do that. Please open the link in a current Firefox, Chrome, Edge or Safari.',
   'err.e2ee_unsupported':
-    'This browser cannot encrypt audio and video end to end, so it cannot join the session. Please use a current version of Firefox, Chrome, Edge or Safari.',
+    'This browser cannot encrypt sound and picture, so it cannot join the session. Please open the link in a current Firefox, Chrome, Edge or Safari.',
+
+  'media.NotAllowedError': 'You have not allowed this page to use the camera and microphone. Tap the camera symbol in the address bar, choose “Allow”, and reload the page.',
+  'media.NotFoundError': 'No camera or microphone was found. Please connect one, or join without.',
+  'media.NotReadableError': 'The camera or microphone is being used by another app. Please close that app and reload the page.',
+  'media.OverconstrainedError': 'The chosen camera or microphone cannot be used. Please choose another one.',
+  'media.SecurityError': 'This browser does not allow the camera and microphone here. Please open the link in a current Firefox, Chrome, Edge or Safari.',
+  'media.AbortError': 'The camera or microphone stopped unexpectedly. Please reload the page.',
+  'media.unavailable': 'This browser cannot use a camera or microphone. Please open the link in a current Firefox, Chrome, Edge or Safari.',
+  'media.generic': 'The camera or microphone is not available.',
 };
 
 const de = {
@@ -238,16 +255,16 @@ const de = {
 
   'landing.title': 'Vertrauliche Online-Beratung',
   'landing.intro':
-    'Confidant verbindet Beraterinnen und Berater mit ihren Klientinnen und Klienten per Video, Audio und Chat. Alles läuft auf diesem Server: keine Drittanbieter, kein Tracking, kein Konto für Klientinnen und Klienten.',
-  'landing.clients': 'Sie sind Klientin oder Klient? Öffnen Sie den Link, den Sie erhalten haben. Sie geben nur Ihren Namen ein.',
-  'landing.counsellors': 'Sie beraten?',
+    'Confidant verbindet Sie per Video, Audio und Chat mit Ihrer Beraterin oder Ihrem Berater. Alles läuft auf diesem Server: keine fremden Dienste, kein Tracking, Sie brauchen kein Konto.',
+  'landing.clients': 'Sie möchten beraten werden? Öffnen Sie den Link, den Sie bekommen haben. Sie geben nur Ihren Namen ein.',
+  'landing.counsellors': 'Sie sind Berater:in?',
   'landing.login': 'Anmelden',
 
   'notfound.title': 'Seite nicht gefunden',
   'notfound.text': 'Diese Seite gibt es nicht.',
   'notfound.home': 'Zur Startseite',
 
-  'login.title': 'Anmeldung für Beratende',
+  'login.title': 'Anmeldung für Berater:innen',
   'login.email': 'E-Mail-Adresse',
   'login.password': 'Passwort',
   'login.submit': 'Anmelden',
@@ -257,25 +274,25 @@ const de = {
   'login.rate_limited_plain': 'Zu viele Versuche. Bitte warten Sie einen Moment und versuchen Sie es erneut.',
   'login.required': 'Bitte geben Sie E-Mail-Adresse und Passwort ein.',
 
-  'dashboard.title': 'Ihre Sitzungen',
+  'dashboard.title': 'Ihre Gespräche',
   'dashboard.signed_in_as': 'Angemeldet als {name}',
   'dashboard.logout': 'Abmelden',
-  'dashboard.new': 'Sofort-Sitzung starten',
-  'dashboard.new_hint': 'Sie erhalten einen Link für Ihre Klientin oder Ihren Klienten. Wer den Link öffnet, wartet im Warteraum, bis Sie ihn oder sie hereinlassen.',
+  'dashboard.new': 'Sofort-Gespräch starten',
+  'dashboard.new_hint': 'Sie erhalten einen Link für Ihre:n Klient:in. Wer den Link öffnet, wartet im Warteraum, bis Sie die Person hereinlassen.',
   'dashboard.title_label': 'Titel (optional, nur für Sie sichtbar)',
-  'dashboard.start': 'Sitzung starten',
+  'dashboard.start': 'Gespräch starten',
   'dashboard.starting': 'Wird gestartet …',
-  'dashboard.list': 'Sitzungen',
-  'dashboard.empty': 'Noch keine Sitzungen.',
-  'dashboard.untitled': 'Sitzung ohne Titel',
+  'dashboard.list': 'Gespräche',
+  'dashboard.empty': 'Noch keine Gespräche.',
+  'dashboard.untitled': 'Gespräch ohne Titel',
   'dashboard.created': 'Erstellt {time}',
   'dashboard.expires': 'Läuft ab {time}',
   'dashboard.ended_at': 'Beendet {time}',
   'dashboard.open': 'Gespräch öffnen',
   'dashboard.revoke': 'Link widerrufen',
-  'dashboard.end': 'Sitzung beenden',
+  'dashboard.end': 'Gespräch beenden',
   'dashboard.confirm_revoke': 'Link widerrufen? Danach kann niemand mehr neu beitreten.',
-  'dashboard.confirm_end': 'Sitzung für alle beenden?',
+  'dashboard.confirm_end': 'Gespräch für alle beenden?',
   'dashboard.confirm_yes': 'Ja',
   'dashboard.refresh': 'Aktualisieren',
 
@@ -284,8 +301,8 @@ const de = {
   'status.ended': 'Beendet',
   'status.expired': 'Abgelaufen',
 
-  'host.title': 'Sitzung',
-  'host.join_link': 'Link für Ihre Klientin / Ihren Klienten',
+  'host.title': 'Gespräch',
+  'host.join_link': 'Link für Ihre:n Klient:in',
   'host.join_link_hint': 'Senden Sie diesen Link. Nur Sie können Personen aus dem Warteraum hereinlassen.',
   'host.lobby': 'Warteraum',
   'host.lobby_empty': 'Niemand wartet.',
@@ -294,14 +311,16 @@ const de = {
   'host.reject': 'Abweisen',
   'host.admit_label': '{name} hereinlassen',
   'host.reject_label': '{name} abweisen',
-  'host.end': 'Sitzung beenden',
-  'host.confirm_end': 'Sitzung für alle beenden? Der Link funktioniert danach nicht mehr.',
+  'host.end': 'Gespräch beenden',
+  'host.confirm_end': 'Gespräch für alle beenden? Der Link funktioniert danach nicht mehr.',
   'host.confirm_end_yes': 'Ja, für alle beenden',
   'host.back': 'Zurück zur Übersicht',
-  'host.not_active': 'Diese Sitzung ist nicht mehr aktiv ({status}).',
+  'host.not_active': 'Dieses Gespräch ist nicht mehr aktiv ({status}).',
   'host.someone_waiting': '{name} wartet im Warteraum.',
+  'host.several_waiting': '{n} Personen warten im Warteraum.',
+  'host.to_lobby': 'Zum Warteraum',
 
-  'join.title': 'Ihrer Sitzung beitreten',
+  'join.title': 'Zu Ihrem Gespräch',
   'join.intro': 'Geben Sie den Namen ein, den Ihre Beraterin oder Ihr Berater sehen soll. Sie brauchen kein Konto.',
   'join.name': 'Ihr Name',
   'join.preview': 'Kameravorschau',
@@ -309,35 +328,39 @@ const de = {
   'join.microphone': 'Mikrofon',
   'join.join': 'Beitreten',
   'join.joining': 'Verbindung wird aufgebaut …',
-  'join.waiting': 'Bitte warten Sie, Sie werden gleich hereingelassen.',
+  'join.waiting': 'Bitte warten Sie hier. Ihre Beraterin oder Ihr Berater lässt Sie gleich herein. Sie müssen nichts tun; lassen Sie diese Seite offen.',
   'join.waiting_title': 'Warteraum',
   'join.leave_lobby': 'Warteraum verlassen',
-  'join.rejected': 'Sie wurden nicht zu dieser Sitzung zugelassen.',
-  'join.link_invalid': 'Dieser Link ist ungültig. Er ist vielleicht abgelaufen, oder die Sitzung wurde beendet.',
+  'join.rejected': 'Ihre Beraterin oder Ihr Berater hat Sie nicht hereingelassen. Wenn Sie glauben, dass das ein Versehen war, fragen Sie bitte nach einem neuen Termin.',
+  'join.link_invalid': 'Dieser Link gilt nicht mehr. Vielleicht ist er abgelaufen, oder das Gespräch ist schon zu Ende. Bitte fragen Sie Ihre Beraterin oder Ihren Berater nach einem neuen Link.',
   'join.name_required': 'Bitte geben Sie Ihren Namen ein.',
-  'join.name_invalid': 'Bitte verwenden Sie einen Namen mit 1 bis 80 Zeichen ohne Steuerzeichen.',
-  'join.no_media': 'Kamera oder Mikrofon sind nicht verfügbar ({detail}). Sie können trotzdem beitreten.',
+  'join.name_invalid': 'Bitte geben Sie einen Namen mit höchstens 80 Zeichen ein. Verwenden Sie nur Buchstaben, Zahlen und normale Satzzeichen.',
+  'join.no_media': '{detail} Sie können trotzdem beitreten: Die anderen hören und sehen Sie dann nicht.',
   'join.no_devices': 'Kein Gerät gefunden',
   'join.device_default': 'Gerät {n}',
   'join.lobby_lost': 'Die Verbindung wurde unterbrochen. Bitte versuchen Sie es erneut.',
   'join.left_lobby': 'Sie haben den Warteraum verlassen.',
 
   'call.you': 'Sie',
-  'call.participant': 'Teilnehmende Person',
+  'call.participant': 'Person im Gespräch',
   'call.mute_mic': 'Mikrofon stummschalten',
   'call.unmute_mic': 'Mikrofon einschalten',
   'call.camera_off': 'Kamera ausschalten',
   'call.camera_on': 'Kamera einschalten',
   'call.leave': 'Verlassen',
-  'call.left': 'Sie haben die Sitzung verlassen.',
-  'call.ended': 'Die Sitzung ist beendet',
-  'call.ended_by_host': 'Die Beraterin bzw. der Berater hat die Sitzung beendet.',
-  'call.ended_expired': 'Die Sitzung ist abgelaufen.',
-  'call.ended_revoked': 'Der Link zur Sitzung wurde widerrufen.',
-  'call.removed': 'Sie wurden aus der Sitzung entfernt',
-  'call.removed_text': 'Die Beraterin bzw. der Berater hat Sie aus dieser Sitzung entfernt.',
+  'call.left': 'Sie haben das Gespräch verlassen.',
+  'call.failed': 'Das Gespräch konnte nicht weitergehen',
+  'call.leave_confirm': 'Gespräch verlassen?',
+  'call.leave_yes': 'Ja, verlassen',
+  'e2ee.code_what': 'Was ist das?',
+  'call.ended': 'Das Gespräch ist beendet',
+  'call.ended_by_host': 'Ihre Beraterin oder Ihr Berater hat das Gespräch beendet. Wenn Sie noch etwas besprechen möchten, buchen Sie bitte einen neuen Termin oder schreiben Sie eine Nachricht.',
+  'call.ended_expired': 'Das Gespräch ist abgelaufen. Bitte fragen Sie nach einem neuen Link.',
+  'call.ended_revoked': 'Der Link zu diesem Gespräch gilt nicht mehr. Bitte fragen Sie nach einem neuen Link.',
+  'call.removed': 'Sie wurden aus dem Gespräch entfernt',
+  'call.removed_text': 'Ihre Beraterin oder Ihr Berater hat Sie aus diesem Gespräch entfernt.',
   'call.remove': 'Entfernen',
-  'call.remove_label': '{name} aus der Sitzung entfernen',
+  'call.remove_label': '{name} aus dem Gespräch entfernen',
   'call.remove_confirm': '{name} entfernen?',
   'call.chat': 'Chat',
   'call.chat_label': 'Nachricht',
@@ -345,8 +368,8 @@ const de = {
   'call.chat_send': 'Senden',
   'call.chat_empty': 'Noch keine Nachrichten.',
   'call.chat_older': 'Frühere Nachrichten anzeigen',
-  'call.chat_counsellor': 'Beratung',
-  'call.chat_client': 'Ratsuchende Person',
+  'call.chat_counsellor': 'Beraterin oder Berater',
+  'call.chat_client': 'Klient:in',
   'call.mic_muted': 'Mikrofon aus',
   'call.cam_muted': 'Kamera aus',
   'call.reconnecting': 'Verbindung wird wiederhergestellt …',
@@ -357,22 +380,22 @@ const de = {
   'call.videos': 'Video',
   'call.controls': 'Gesprächssteuerung',
   'e2ee.on': 'Ende-zu-Ende-verschlüsselt',
-  'e2ee.pending': 'Schlüssel für die Ende-zu-Ende-Verschlüsselung werden ausgetauscht …',
+  'e2ee.pending': 'Die Verschlüsselung wird eingerichtet …',
   'e2ee.off': 'Nicht Ende-zu-Ende-verschlüsselt',
   'e2ee.no_media': 'Keine Medienverbindung: Verschlüsselung nicht bestätigt',
   'e2ee.connecting': 'Medienverbindung wird aufgebaut …',
   'e2ee.unsupported': 'Dieser Browser kann das Gespräch nicht Ende-zu-Ende verschlüsseln',
   'e2ee.code_label': 'Sicherheitscode',
   'e2ee.code_help':
-    'Vergleichen Sie diesen Code mit allen im Gespräch, zum Beispiel durch Vorlesen. Ist er auf allen Bildschirmen gleich, können nur die Personen in diesem Gespräch es sehen und hören. Er ändert sich, sobald jemand hinzukommt oder geht.',
+    'Lesen Sie diesen Code laut vor, und fragen Sie: Steht bei Ihnen derselbe Code? Wenn ja, können nur die Personen in diesem Gespräch es sehen und hören – auch der Server nicht. Kommt jemand dazu oder geht jemand, ändert sich der Code.',
   'e2ee.unencrypted_allowed':
-    'Dieser Browser kann Audio und Video nicht Ende-zu-Ende verschlüsseln. Ihre Beratungsperson erlaubt die Teilnahme trotzdem: Das Gespräch ist dann nicht Ende-zu-Ende-verschlüsselt, und alle Beteiligten sehen das.',
+    'Dieser Browser kann Bild und Ton nicht verschlüsseln. Ihre Beraterin oder Ihr Berater erlaubt die Teilnahme trotzdem. Dann ist das Gespräch nicht Ende-zu-Ende-verschlüsselt, und alle im Gespräch sehen das. Sicherer ist ein aktueller Firefox, Chrome, Edge oder Safari.',
   'e2ee.lobby_unencrypted': 'nicht Ende-zu-Ende-verschlüsselt',
   'e2ee.room_plain': 'Nicht Ende-zu-Ende-verschlüsselt: Jemand im Gespräch nutzt einen Browser, der nicht verschlüsseln kann',
   'dashboard.settings': 'Einstellungen',
-  'dashboard.allow_unencrypted': 'Personen, deren Browser nicht Ende-zu-Ende verschlüsseln kann, unverschlüsselt an meinen Sitzungen teilnehmen lassen',
+  'dashboard.allow_unencrypted': 'Klient:innen, deren Browser nicht Ende-zu-Ende verschlüsseln kann, unverschlüsselt an meinen Gesprächen teilnehmen lassen',
   'dashboard.allow_unencrypted_hint':
-    'Standardmäßig aus. Nimmt eine solche Person teil, ist die ganze Sitzung während ihrer Anwesenheit nicht Ende-zu-Ende-verschlüsselt, und alle sehen das.',
+    'Standardmäßig aus. Nimmt eine solche Person teil, ist das ganze Gespräch während ihrer Anwesenheit nicht Ende-zu-Ende-verschlüsselt, und alle sehen das.',
   'dashboard.saved': 'Gespeichert.',
   'account.title': 'Konto',
   'account.hint':
@@ -387,7 +410,7 @@ const de = {
   'account.weak': 'Dieses Passwort ist zu kurz oder zu leicht zu erraten. Nehmen Sie eine längere Folge von Wörtern, die nichts miteinander zu tun haben.',
   'e2ee.unsupported_title': 'Mit diesem Browser können Sie nicht teilnehmen',
   'e2ee.unsupported_text':
-    'Sitzungen sind Ende-zu-Ende-verschlüsselt: Ihr Browser muss Audio und Video selbst verschlüsseln, und dieser Browser kann das nicht. Bitte öffnen Sie den Link in einer aktuellen Version von Firefox, Chrome, Edge oder Safari.',
+    'Gespräche sind Ende-zu-Ende-verschlüsselt: Nur die Personen im Gespräch können es sehen und hören. Dafür muss Ihr Browser Bild und Ton selbst verschlüsseln, und dieser Browser kann das nicht. Bitte öffnen Sie den Link in einem aktuellen Firefox, Chrome, Edge oder Safari.',
 
   'conn.label': 'Verbindung',
   'conn.ws.idle': 'Nicht verbunden',
@@ -403,41 +426,52 @@ const de = {
   'conn.media.failed': 'Medien: fehlgeschlagen',
   'conn.media.closed': 'Medien: beendet',
 
-  'err.generic': 'Etwas ist schiefgegangen. Bitte versuchen Sie es erneut.',
-  'err.network': 'Der Server ist nicht erreichbar. Bitte prüfen Sie Ihre Verbindung.',
-  'err.unauthorized': 'Bitte melden Sie sich erneut an.',
+  'err.generic': 'Etwas ist schiefgegangen. Bitte versuchen Sie es noch einmal. Wenn es wieder passiert, laden Sie die Seite neu.',
+  'err.network': 'Der Server ist nicht erreichbar. Bitte prüfen Sie Ihre Internetverbindung und versuchen Sie es noch einmal.',
+  'err.unauthorized': 'Sie wurden abgemeldet. Bitte melden Sie sich erneut an.',
   'err.invalid_credentials': 'E-Mail-Adresse oder Passwort ist falsch.',
-  'err.forbidden': 'Das dürfen Sie nicht.',
-  'err.not_found': 'Nicht gefunden.',
-  'err.conflict': 'Das ist im aktuellen Zustand nicht möglich.',
-  'err.rate_limited': 'Zu viele Anfragen. Bitte etwas langsamer.',
-  'err.internal': 'Ein Serverfehler ist aufgetreten. Bitte versuchen Sie es später erneut.',
-  'err.validation_failed': 'Bitte prüfen Sie Ihre Eingabe.',
-  'err.bad_json': 'Der Server konnte eine Nachricht dieser Seite nicht lesen.',
-  'err.unknown_type': 'Der Server hat eine Nachricht dieser Seite nicht verstanden.',
-  'err.invalid_message': 'Der Server hat eine Nachricht dieser Seite abgelehnt.',
-  'err.too_large': 'Eine Nachricht war zu groß.',
-  'err.binary_not_supported': 'Der Server hat eine Binärnachricht abgelehnt.',
-  'err.unsupported_version': 'Diese Seite ist veraltet. Bitte laden Sie sie neu.',
-  'err.not_joined': 'Sie sind der Sitzung noch nicht beigetreten.',
-  'err.already_joined': 'Sie sind der Sitzung bereits beigetreten.',
-  'err.invalid_token': 'Der Zugangsschlüssel ist ungültig. Bitte laden Sie die Seite neu.',
-  'err.token_expired': 'Der Zugangsschlüssel ist abgelaufen. Bitte laden Sie die Seite neu.',
-  'err.wrong_room': 'Der Zugangsschlüssel gehört zu einer anderen Sitzung.',
-  'err.link_invalid': 'Dieser Link ist ungültig. Er ist vielleicht abgelaufen, oder die Sitzung wurde beendet.',
-  'err.invalid_name': 'Bitte verwenden Sie einen Namen mit 1 bis 80 Zeichen ohne Steuerzeichen.',
-  'err.sdp_rejected': 'Der Medienserver konnte Audio und Video nicht einrichten.',
-  'err.no_pending_offer': 'Die Medienaushandlung ist durcheinandergeraten.',
+  'err.forbidden': 'Das ist Ihnen nicht erlaubt. Wenn Sie meinen, dass es erlaubt sein sollte, wenden Sie sich bitte an Ihre Beraterin, Ihren Berater oder die Beratungsstelle.',
+  'err.cross_origin': 'Diese Seite ist nicht mehr aktuell. Bitte laden Sie sie neu und versuchen Sie es noch einmal.',
+  'err.not_found': 'Das wurde nicht gefunden. Vielleicht wurde es entfernt. Bitte laden Sie die Seite neu.',
+  'err.method_not_allowed': 'Diese Seite ist nicht mehr aktuell. Bitte laden Sie sie neu und versuchen Sie es noch einmal.',
+  'err.conflict': 'Das geht nicht mehr, weil sich inzwischen etwas geändert hat. Bitte laden Sie die Seite neu.',
+  'err.rate_limited': 'Zu viele Versuche. Bitte warten Sie eine Minute und versuchen Sie es dann noch einmal.',
+  'err.internal': 'Ein Fehler auf dem Server. Bitte versuchen Sie es in ein paar Minuten noch einmal. Wenn es so bleibt, wenden Sie sich bitte an die Beratungsstelle.',
+  'err.validation_failed': 'Bitte prüfen Sie Ihre Eingaben.',
+  'err.bad_json': 'Bei der Verbindung gab es ein Problem. Bitte laden Sie die Seite neu.',
+  'err.unknown_type': 'Diese Seite ist nicht mehr aktuell. Bitte laden Sie sie neu.',
+  'err.invalid_message': 'Bei der Verbindung gab es ein Problem. Bitte laden Sie die Seite neu.',
+  'err.too_large': 'Das war zu lang. Bitte senden Sie einen kürzeren Text.',
+  'err.binary_not_supported': 'Bei der Verbindung gab es ein Problem. Bitte laden Sie die Seite neu.',
+  'err.unsupported_version': 'Diese Seite ist nicht mehr aktuell. Bitte laden Sie sie neu.',
+  'err.not_joined': 'Sie sind noch nicht im Gespräch. Bitte laden Sie die Seite neu.',
+  'err.already_joined': 'Sie sind schon im Gespräch, vielleicht in einem anderen Fenster. Bitte schließen Sie das andere Fenster oder laden Sie diese Seite neu.',
+  'err.invalid_token': 'Ihr Zugang gilt nicht mehr. Bitte laden Sie die Seite neu.',
+  'err.token_expired': 'Ihr Zugang ist abgelaufen. Bitte laden Sie die Seite neu.',
+  'err.wrong_room': 'Dieser Link gehört zu einem anderen Gespräch. Bitte öffnen Sie noch einmal den Link, den Sie bekommen haben.',
+  'err.link_invalid': 'Dieser Link gilt nicht mehr. Vielleicht ist er abgelaufen, oder das Gespräch ist schon zu Ende. Bitte fragen Sie Ihre Beraterin oder Ihren Berater nach einem neuen Link.',
+  'err.invalid_name': 'Bitte geben Sie einen Namen mit höchstens 80 Zeichen ein. Verwenden Sie nur Buchstaben, Zahlen und normale Satzzeichen.',
+  'err.sdp_rejected': 'Bild und Ton konnten nicht eingerichtet werden. Bitte laden Sie die Seite neu.',
+  'err.no_pending_offer': 'Bild und Ton sind durcheinandergeraten. Bitte laden Sie die Seite neu.',
   'err.resume_failed': 'Die Verbindung konnte nicht wiederhergestellt werden. Bitte laden Sie die Seite neu.',
-  'err.idle_timeout': 'Die Verbindung wurde nach längerer Inaktivität getrennt.',
-  'err.replaced': 'Sie haben diese Sitzung in einem anderen Fenster geöffnet; dieses wurde getrennt.',
-  'err.room_full': 'Die Sitzung ist voll.',
-  'err.chat_full': 'Der Chat dieser Sitzung ist voll; die Nachricht wurde nicht gesendet.',
-  'err.too_many_connections': 'Der Server hat zu viele Verbindungen aus diesem Netz offen. Bitte versuchen Sie es gleich noch einmal.',
+  'err.idle_timeout': 'Die Verbindung wurde getrennt, weil lange nichts passiert ist. Bitte laden Sie die Seite neu.',
+  'err.replaced': 'Sie haben dieses Gespräch in einem anderen Fenster geöffnet, deshalb wurde dieses Fenster getrennt. Bitte machen Sie im anderen Fenster weiter.',
+  'err.room_full': 'Das Gespräch ist voll. Bitte wenden Sie sich an Ihre Beraterin oder Ihren Berater.',
+  'err.chat_full': 'Der Chat dieses Gesprächs ist voll; Ihre Nachricht wurde nicht gesendet. Bitte sagen Sie es stattdessen.',
+  'err.too_many_connections': 'Gerade gibt es zu viele Verbindungen aus Ihrem Netz. Bitte versuchen Sie es gleich noch einmal.',
   'err.e2ee_required':
-    'Diese Sitzung erfordert Ende-zu-Ende-Verschlüsselung, die dieser Browser nicht beherrscht. Bitte verwenden Sie eine aktuelle Version von Firefox, Chrome, Edge oder Safari.',
+    'Dieses Gespräch ist Ende-zu-Ende-verschlüsselt, und dieser Browser kann das nicht. Bitte öffnen Sie den Link in einem aktuellen Firefox, Chrome, Edge oder Safari.',
   'err.e2ee_unsupported':
-    'Dieser Browser kann Audio und Video nicht Ende-zu-Ende verschlüsseln und deshalb nicht an der Sitzung teilnehmen. Bitte verwenden Sie eine aktuelle Version von Firefox, Chrome, Edge oder Safari.',
+    'Dieser Browser kann Bild und Ton nicht verschlüsseln und deshalb nicht am Gespräch teilnehmen. Bitte öffnen Sie den Link in einem aktuellen Firefox, Chrome, Edge oder Safari.',
+
+  'media.NotAllowedError': 'Sie haben dieser Seite Kamera und Mikrofon nicht erlaubt. Tippen Sie oben in der Adresszeile auf das Kamera-Zeichen, wählen Sie „Erlauben“ und laden Sie die Seite neu.',
+  'media.NotFoundError': 'Es wurde keine Kamera und kein Mikrofon gefunden. Bitte schließen Sie eines an oder nehmen Sie ohne teil.',
+  'media.NotReadableError': 'Kamera oder Mikrofon wird gerade von einem anderen Programm benutzt. Bitte schließen Sie dieses Programm und laden Sie die Seite neu.',
+  'media.OverconstrainedError': 'Die gewählte Kamera oder das gewählte Mikrofon geht nicht. Bitte wählen Sie ein anderes Gerät.',
+  'media.SecurityError': 'Dieser Browser erlaubt Kamera und Mikrofon hier nicht. Bitte öffnen Sie den Link in einem aktuellen Firefox, Chrome, Edge oder Safari.',
+  'media.AbortError': 'Kamera oder Mikrofon hat unerwartet aufgehört. Bitte laden Sie die Seite neu.',
+  'media.unavailable': 'Dieser Browser kann keine Kamera und kein Mikrofon benutzen. Bitte öffnen Sie den Link in einem aktuellen Firefox, Chrome, Edge oder Safari.',
+  'media.generic': 'Kamera oder Mikrofon ist nicht verfügbar.',
 };
 
 export const dictionaries = { en, de };
@@ -475,14 +509,73 @@ export function setLanguage(lang) {
   location.reload();
 }
 
-/** Formats an RFC 3339 timestamp for the page language. */
+/**
+ * A browser's media error (`NotAllowedError`, `NotFoundError`, … or `mediaDevices unavailable`
+ * from media.js) as a sentence with a next step; never the raw name.
+ */
+export function mediaErrorText(name) {
+  const n = String(name || '');
+  if (/unavailable/i.test(n)) return t('media.unavailable');
+  const key = 'media.' + n;
+  return key in dictionaries.en ? t(key) : t('media.generic');
+}
+
+// Zones named as a place (docs/GLOSSARY.md): "Berliner Zeit", "Ortszeit Madrid", "Berlin time".
+const DE_CITY = {
+  Vienna: 'Wien', Zurich: 'Zürich', Brussels: 'Brüssel', Rome: 'Rom', Prague: 'Prag', Warsaw: 'Warschau',
+  Copenhagen: 'Kopenhagen', Lisbon: 'Lissabon', Moscow: 'Moskau', Athens: 'Athen', Belgrade: 'Belgrad',
+  Bucharest: 'Bukarest', Kiev: 'Kiew', Kyiv: 'Kiew', Istanbul: 'Istanbul', Luxembourg: 'Luxemburg',
+};
+const DE_ADJ = {
+  Berlin: 'Berliner Zeit', Wien: 'Wiener Zeit', 'Zürich': 'Zürcher Zeit', London: 'Londoner Zeit', Paris: 'Pariser Zeit',
+  Amsterdam: 'Amsterdamer Zeit', Luxemburg: 'Luxemburger Zeit',
+};
+
+/** An IANA zone as a place for the page language: "Berliner Zeit" / "Berlin time". */
+export function zonePlace(zone) {
+  const z = String(zone || 'UTC');
+  if (z === 'UTC' || z === 'Etc/UTC' || !z.includes('/')) return 'UTC';
+  const city = z.split('/').pop().replace(/_/g, ' ');
+  if (currentLang() === 'de') {
+    const de = DE_CITY[city] || city;
+    return DE_ADJ[de] || `Ortszeit ${de}`;
+  }
+  return `${city} time`;
+}
+
+function parts(date, opts) {
+  const out = {};
+  for (const p of new Intl.DateTimeFormat(currentLang() === 'de' ? 'de-DE' : 'en-GB', opts).formatToParts(date)) out[p.type] = p.value;
+  return out;
+}
+
+/** "Mittwoch, 9. Dezember 2026" / "Wednesday, 9 December 2026" (the glossary's one long form). */
+export function formatLongDay(date, timeZone) {
+  const d = new Date(date);
+  if (Number.isNaN(d.getTime())) return '';
+  const p = parts(d, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', ...(timeZone ? { timeZone } : {}) });
+  return currentLang() === 'de' ? `${p.weekday}, ${p.day}. ${p.month} ${p.year}` : `${p.weekday}, ${p.day} ${p.month} ${p.year}`;
+}
+
+/** "09:00" in 24-hour form. */
+export function formatClock24(date, timeZone) {
+  const d = new Date(date);
+  const p = parts(d, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', ...(timeZone ? { timeZone } : {}) });
+  return `${p.hour}:${p.minute}`;
+}
+
+/** "Mittwoch, 9. Dezember 2026, 09:00–09:50 Uhr" / "Wednesday, 9 December 2026, 09:00–09:50". */
+export function formatLongRange(start, end, timeZone) {
+  const s = new Date(start);
+  if (Number.isNaN(s.getTime())) return '';
+  const times = `${formatClock24(s, timeZone)}–${formatClock24(end, timeZone)}`;
+  return `${formatLongDay(s, timeZone)}, ${times}${currentLang() === 'de' ? ' Uhr' : ''}`;
+}
+
+/** Formats an RFC 3339 timestamp in the glossary's long form ("Mittwoch, 9. Dezember 2026, 09:00 Uhr"). */
 export function formatTime(rfc3339, withDate = true) {
   const d = new Date(rfc3339);
   if (Number.isNaN(d.getTime())) return '';
-  const opts = withDate ? { dateStyle: 'medium', timeStyle: 'short' } : { timeStyle: 'short' };
-  try {
-    return new Intl.DateTimeFormat(currentLang(), opts).format(d);
-  } catch {
-    return d.toLocaleString();
-  }
+  const clock = formatClock24(d) + (currentLang() === 'de' ? ' Uhr' : '');
+  return withDate ? `${formatLongDay(d)}, ${clock}` : clock;
 }

@@ -1,6 +1,6 @@
 // The client's join page (/j/{link_token}): name, camera/microphone preview, waiting room, call.
 
-import { t, errorText } from './i18n.js';
+import { t, errorText, mediaErrorText } from './i18n.js';
 import { h, clear, pageData, appRoot, pageHeader, notice } from './ui.js';
 import { Signaling } from './signaling.js';
 import { acquireMedia, devicePicker, stopStream } from './media.js';
@@ -111,7 +111,7 @@ const picker = devicePicker({
   onStream: (stream) => setPreview(stream),
   onError: (err) => {
     clear(mediaStatus);
-    mediaStatus.appendChild(notice(t('join.no_media', { detail: err }), 'error', 'media-error'));
+    mediaStatus.appendChild(notice(t('join.no_media', { detail: mediaErrorText(err) }), 'error', 'media-error'));
   },
 });
 
@@ -147,7 +147,7 @@ if (!linkToken || document.body.dataset.linkValid === 'false') {
       return;
     }
     if (stream) setPreview(stream);
-    if (error) mediaStatus.appendChild(notice(t('join.no_media', { detail: error }), 'error', 'media-error'));
+    if (error) mediaStatus.appendChild(notice(t('join.no_media', { detail: mediaErrorText(error) }), 'error', 'media-error'));
     picker.refresh();
   });
   nameInput.focus();
@@ -262,5 +262,7 @@ function startCall({ room, token }) {
   clear(main);
   main.classList.add('call-page');
   call.mount(main);
+  // The call starts at the top, wherever the form was scrolled: own video and controls in view.
+  window.scrollTo(0, 0);
   call.join({ room, token, version: protocolVersion });
 }

@@ -123,7 +123,7 @@ function render(view) {
 
   const padHint = h('p', { class: 'hint', id: 'pad-hint', text: t('sign.pad_locked') });
   const pad = new SignaturePad({
-    width: Math.max(280, Math.min(600, (main.clientWidth || 640) - 48)),
+    width: 600,
     height: 200,
     label: t('sign.pad_label'),
     // For the audit trail only: no samples are sent.
@@ -138,12 +138,15 @@ function render(view) {
     if (consent.checked) post(`${api}/events`, { kind: 'consent_given' }).catch(() => {});
   });
   const clearButton = h('button', { type: 'button', class: 'button', text: t('sign.clear'), testid: 'sign-clear', onclick: () => pad.clear() });
+  const padBox = h('div', { class: 'signature-box' }, pad.element);
+  // Once laid out: the surface takes the room there is instead of being squeezed by CSS.
+  requestAnimationFrame(() => pad.fitTo(padBox));
   form.appendChild(
     h(
       'div',
       { class: 'field signature-field' },
       h('span', { class: 'label', text: t('sign.pad_label') }),
-      h('div', { class: 'signature-box' }, pad.element),
+      padBox,
       padHint,
       h('div', { class: 'signature-actions' }, clearButton),
       errorSlot('signature'),
@@ -192,7 +195,7 @@ function render(view) {
     } catch (e) {
       if (e instanceof ApiError && e.fields.length) {
         for (const p of e.fields) {
-          if (p.field.startsWith('signature')) showError('signature', t('sign.signature_problem', { code: p.code }));
+          if (p.field.startsWith('signature')) showError('signature', t('sign.signature_problem'));
           else showError(p.field, p.code === 'required' ? t('sign.need_field') : t('sign.invalid_field'));
         }
         focusFirstError();

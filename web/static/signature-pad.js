@@ -10,6 +10,8 @@
 // Limits of the server (signature/FORMAT.md §1): beyond them samples are not recorded.
 const MAX_STROKES = 64;
 const MAX_POINTS = 20000;
+/** The narrowest surface (CSS px): a signature needs room even on the smallest phone. */
+const MIN_WIDTH = 240;
 
 export class SignaturePad {
   /**
@@ -39,6 +41,7 @@ export class SignaturePad {
     this.canvas.style.touchAction = 'none';
     this.cssWidth = width;
     this.cssHeight = height;
+    this.maxWidth = width;
     this.element = this.canvas;
     this.resize(width, height);
     this.onChange = onChange || (() => {});
@@ -49,18 +52,40 @@ export class SignaturePad {
     this.canvas.addEventListener('lostpointercapture', (e) => this.up(e));
   }
 
-  /** Sets the CSS size (and the backing store for the device pixel ratio); clears. */
+  /**
+   * Sets the drawing surface's size in CSS px (and the backing store for the device pixel
+   * ratio); clears. The canvas' border comes on top (`content-box`), so the surface the signer
+   * draws on is exactly `width` × `height`.
+   */
   resize(width, height) {
     const ratio = window.devicePixelRatio || 1;
     this.cssWidth = width;
     this.cssHeight = height;
     this.canvas.width = Math.round(width * ratio);
     this.canvas.height = Math.round(height * ratio);
+    this.canvas.style.boxSizing = 'content-box';
     this.canvas.style.width = `${width}px`;
     this.canvas.style.height = `${height}px`;
     const ctx = this.canvas.getContext('2d');
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     this.clear();
+  }
+
+  /**
+   * Sizes the surface to the room `container` offers (at most the width asked for), so that no
+   * stylesheet has to squeeze it: what is recorded is what the signer saw. Only while empty
+   * (a resize clears), and again when the window changes size before anything was drawn.
+   */
+  fitTo(container) {
+    const fit = () => {
+      if (!this.isEmpty()) return;
+      const border = this.canvas.offsetWidth - this.canvas.clientWidth;
+      const room = Math.floor(container.clientWidth - border);
+      const width = Math.max(MIN_WIDTH, Math.min(this.maxWidth, room));
+      if (width !== this.cssWidth) this.resize(width, this.cssHeight);
+    };
+    fit();
+    window.addEventListener('resize', fit);
   }
 
   /** Removes every stroke. */
@@ -141,12 +166,16 @@ export class SignaturePad {
   add(ev) {
     if (this.points >= MAX_POINTS) return;
     const rect = this.canvas.getBoundingClientRect();
-    // CSS px in the canvas' own size, even if the layout scaled it.
-    const sx = rect.width ? this.cssWidth / rect.width : 1;
-    const sy = rect.height ? this.cssHeight / rect.height : 1;
+    // The drawing surface is the canvas inside its border. `fitTo` makes it exactly
+    // cssWidth × cssHeight on screen, so the factors are 1 and the recorded geometry is the
+    // drawn one; they only matter if a layout scales the canvas after all.
+    const innerW = this.canvas.clientWidth;
+    const innerH = this.canvas.clientHeight;
+    const sx = innerW ? this.cssWidth / innerW : 1;
+    const sy = innerH ? this.cssHeight / innerH : 1;
     // Captured pointers keep reporting past the edge: keep samples on the canvas.
-    const x = round2(clamp((ev.clientX - rect.left) * sx, 0, this.cssWidth));
-    const y = round2(clamp((ev.clientY - rect.top) * sy, 0, this.cssHeight));
+    const x = round2(clamp((ev.clientX - rect.left - this.canvas.clientLeft) * sx, 0, this.cssWidth));
+    const y = round2(clamp((ev.clientY - rect.top - this.canvas.clientTop) * sy, 0, this.cssHeight));
     let t = Number.isFinite(ev.timeStamp) && ev.timeStamp > 0 ? ev.timeStamp : performance.now();
     // Monotonic, whatever the event source: never earlier than the previous sample.
     t = round3(Math.max(t, this.lastT));

@@ -4,10 +4,11 @@
 // The page asks for its ticket every 2 s; closing it leaves the queue (beacon), a dropped
 // connection keeps the place for 30 s on the server.
 
-import { t, errorText } from './i18n.js';
+import { t, errorText, mediaErrorText } from './i18n.js';
 import './i18n-walkin.js';
 import { h, clear, pageData, appRoot, pageHeader, notice } from './ui.js';
 import { get, post, ApiError } from './api.js';
+import { fieldText } from './booking-ui.js';
 import { Signaling } from './signaling.js';
 import { acquireMedia, devicePicker, stopStream } from './media.js';
 import { Call, confidant } from './call.js';
@@ -50,7 +51,7 @@ const picker = devicePicker({
   onStream: (stream) => setPreview(stream),
   onError: (err) => {
     clear(mediaStatus);
-    mediaStatus.appendChild(notice(t('join.no_media', { detail: err }), 'error', 'media-error'));
+    mediaStatus.appendChild(notice(t('join.no_media', { detail: mediaErrorText(err) }), 'error', 'media-error'));
   },
 });
 const previewTile = h('div', { class: 'tile preview-tile video-off' }, previewVideo);
@@ -162,7 +163,8 @@ async function loadOffer() {
     language = choice('language', t('talk.language'), offer.languages);
     form.appendChild(language.element);
   }
-  form.append(trap, formStatus, submit);
+  // The Talk-now button in a bar that stays on the screen while the form is in view.
+  form.append(trap, formStatus, h('div', { class: 'action-bar', testid: 'talk-bar' }, submit));
   clear(side);
   side.append(availability, form, fallbackArea);
   main.append(h('h1', { text: title }), h('p', { class: 'lead', text: t('talk.intro') }), h('div', { class: 'join-layout' }, previewSection, side));
@@ -176,7 +178,7 @@ async function loadOffer() {
       return;
     }
     if (stream) setPreview(stream);
-    if (error) mediaStatus.appendChild(notice(t('join.no_media', { detail: error }), 'error', 'media-error'));
+    if (error) mediaStatus.appendChild(notice(t('join.no_media', { detail: mediaErrorText(error) }), 'error', 'media-error'));
     picker.refresh();
   });
 }
@@ -232,7 +234,7 @@ async function onSubmit(event) {
     } else if (e instanceof ApiError && e.fields.length) {
       for (const p of e.fields) {
         const slot = form.querySelector(`[data-error-for="${p.field}"]`);
-        if (slot) slot.textContent = p.field === 'first_name' || p.field === 'last_name' ? t('talk.invalid') : p.message;
+        if (slot) slot.textContent = p.field === 'first_name' || p.field === 'last_name' ? t('talk.invalid') : fieldText(p);
       }
       formStatus.appendChild(notice(errorText(e.code), 'error', 'form-error'));
     } else {
@@ -267,9 +269,12 @@ function showQueue(view) {
     h('div', { class: 'spinner', attrs: { 'aria-hidden': 'true' } }),
     h('p', { class: 'queue-position', testid: 'queue-position', text: t('talk.position', { n: view.position }) }),
     h('p', { testid: 'queue-estimate', text: line }),
-    view.waited_seconds >= 60 ? h('p', { class: 'hint', text: t('talk.waited', { n: Math.floor(view.waited_seconds / 60) }) }) : null,
     h('button', { type: 'button', class: 'button button-quiet', text: t('talk.leave'), testid: 'talk-leave', onclick: () => leaveQueue(t('talk.left'), 'left') }),
   );
+  // `append` writes a `null` child as the text "null"; add the optional line only when there is one.
+  if (view.waited_seconds >= 60) {
+    queuePanel.querySelector('[data-testid="queue-estimate"]').after(h('p', { class: 'hint', testid: 'queue-waited', text: t('talk.waited', { n: Math.floor(view.waited_seconds / 60) }) }));
+  }
   fallbackLinks(view.fallback);
 }
 
@@ -353,6 +358,8 @@ async function startCall({ room, token }) {
   clear(main);
   main.classList.add('call-page');
   call.mount(main);
+  // The call starts at the top, wherever the form was scrolled: own video and controls in view.
+  window.scrollTo(0, 0);
   call.join({ room, token, version: protocolVersion });
 }
 

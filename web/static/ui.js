@@ -14,6 +14,9 @@ export function h(tag, attrs = {}, ...children) {
     if (key === 'class') el.className = value;
     else if (key === 'text') el.textContent = value;
     else if (key === 'testid') el.setAttribute('data-testid', value);
+    // `for` is no property of a label (`htmlFor` is): without this a label names nothing and a
+    // tap on it does not reach its checkbox.
+    else if (key === 'for') el.htmlFor = value;
     else if (key === 'dataset') Object.assign(el.dataset, value);
     else if (key === 'attrs') for (const [k, v] of Object.entries(value)) el.setAttribute(k, v);
     else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);

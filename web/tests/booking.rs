@@ -6,7 +6,7 @@ mod common;
 use std::net::SocketAddr;
 
 use axum::http::{Method, StatusCode};
-use common::booking::{book, bookable, consent, form, slots, Bookable};
+use common::booking::{book, bookable, consent, contact_consent, form, slots, Bookable};
 use common::{request, Backend, TestApp};
 use confidant_booking::token::{self, Purpose};
 use serde_json::{json, Value};
@@ -345,7 +345,7 @@ async fn every_bad_field_is_named_at_once() {
 async fn public_forms_are_rate_limited_per_network_with_retry_after() {
     let t = TestApp::new().await; // default: 5 at once
     let b = bookable(&t, "l@example.org", "limited", "video", json!({})).await;
-    let consent = consent(&t, &b.slug).await;
+    let consent = contact_consent(&t, &b.slug).await;
     let contact = json!({"name": "Kim", "email": "kim@client.example", "message": "Hallo", "consent_sha256": consent});
     for _ in 0..5 {
         let r = t
@@ -368,6 +368,49 @@ async fn public_forms_are_rate_limited_per_network_with_retry_after() {
     assert_eq!(r.error_code(), "rate_limited");
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
+}
+
+#[tokio::test]
+async fn contact_form_has_its_own_consent_text_without_the_appointment() {
+    let t = TestApp::new().await;
+    let b = bookable(&t, "k@example.org", "kontakt", "video", json!({})).await;
+    let page = t
+        .get("/api/public/counsellors/kontakt?lang=de", None)
+        .await
+        .json();
+    let text = page["contact_consent"]["text"].as_str().unwrap();
+    // A message has no appointment: the text speaks of the message and the answer only.
+    assert!(!text.contains("Termin"), "{text}");
+    assert!(text.contains("Nachricht"), "{text}");
+    assert_ne!(page["contact_consent"]["sha256"], page["consent"]["sha256"]);
+    let body = |consent: &str| json!({"name": "Kim", "email": "kim@client.example", "message": "Hallo", "consent_sha256": consent, "lang": "de"});
+    // The booking form's text was not shown with the contact form: refused, naming the field.
+    let booking_consent = consent(&t, &b.slug).await;
+    let r = t
+        .post(
+            "/api/public/counsellors/kontakt/contact",
+            None,
+            Some(body(&booking_consent)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "consent_sha256");
+    let r = t
+        .post(
+            "/api/public/counsellors/kontakt/contact",
+            None,
+            Some(body(&contact_consent(&t, &b.slug).await)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    // The message records the text that was shown, and the ledger holds that text.
+    let shown: String = sqlx::query_scalar(
+        "SELECT c.body FROM contact_messages m JOIN consent_texts c ON c.sha256 = m.consent_sha256",
+    )
+    .fetch_one(&t.state.db)
+    .await
+    .unwrap();
+    assert_eq!(shown, text);
 }
 
 #[tokio::test]

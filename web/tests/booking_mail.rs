@@ -146,7 +146,17 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
         .format("%H:%M")
         .to_string();
     assert!(
-        text.contains(&berlin) && text.contains("Europe/Berlin"),
+        text.contains(&berlin) && text.contains("(Berliner Zeit)"),
+        "{text}"
+    );
+    // The client's calendar entry is neutral: a shared family calendar does not learn that
+    // this is counselling, with whom, or of which kind.
+    assert_eq!(ics["summary"], "Termin", "{ics}");
+    // The mail names the centre (the display name of --mail-from by default) and ends with
+    // its greeting.
+    assert!(
+        text.trim_end()
+            .ends_with("Mit freundlichen Grüßen\nBeratungsstelle"),
         "{text}"
     );
     // The counsellor's notification carries no client content (neither name nor address nor
@@ -297,7 +307,7 @@ async fn contact_form_notification_says_a_message_arrived_without_its_content() 
     let smtp = Smtp::start(free_port(), dir.path(), &Behaviour::default());
     let transport = transport(smtp.port);
     let b = bookable(&t, "contact@centre.example", "contact", "video", json!({})).await;
-    let consent = consent(&t, &b.slug).await;
+    let consent = common::booking::contact_consent(&t, &b.slug).await;
     let body = json!({
         "name": "Kim Vertraulich",
         "email": "kim@client.example",

@@ -950,6 +950,8 @@ pub(super) fn host_mail_data(
         reason: None,
         message,
         needs_confirmation: false,
+        centre_name: state.config.centre_name.clone(),
+        booking_url: Some(super::notify::booking_url(state, host)),
     }
 }
 

@@ -47,6 +47,28 @@ pub fn consent_sha256(lang: &str) -> String {
     crate::db::sha256_hex(consent_text(lang))
 }
 
+/// The consent text of the contact form, by language: a message without an appointment, so
+/// nothing about "this appointment", reminders or cancelling (which the booking text says).
+pub fn contact_consent_text(lang: &str) -> &'static str {
+    if lang == "en" {
+        "I agree that my details (name, e-mail address and message) are stored encrypted so that \
+         the counsellor can read my message and answer it by e-mail. They are deleted according \
+         to the centre's retention rules. I can withdraw this consent at any time by writing to \
+         the centre."
+    } else {
+        "Ich bin einverstanden, dass meine Angaben (Name, E-Mail-Adresse und Nachricht) \
+         verschlüsselt gespeichert werden, damit meine Nachricht gelesen und per E-Mail \
+         beantwortet werden kann. Sie werden nach den Aufbewahrungsregeln der Beratungsstelle \
+         gelöscht. Ich kann die Einwilligung jederzeit widerrufen, indem ich der Beratungsstelle \
+         schreibe."
+    }
+}
+
+/// Hex SHA-256 of the contact form's consent text.
+pub fn contact_consent_sha256(lang: &str) -> String {
+    crate::db::sha256_hex(contact_consent_text(lang))
+}
+
 /// Records the current consent texts in the ledger (idempotent; at start, so every booking's
 /// reference to the text it showed is satisfied).
 pub async fn ensure_consent_texts(db: &crate::db::Db) -> Result<(), AppError> {
@@ -58,6 +80,14 @@ pub async fn ensure_consent_texts(db: &crate::db::Db) -> Result<(), AppError> {
             lang,
             consent_text(lang),
             &consent_sha256(lang),
+        )
+        .await?;
+        store::record_consent(
+            &mut conn,
+            CONSENT_VERSION,
+            lang,
+            contact_consent_text(lang),
+            &contact_consent_sha256(lang),
         )
         .await?;
     }

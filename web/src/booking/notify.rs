@@ -94,6 +94,31 @@ fn data(state: &AppState, c: &Ctx<'_>, with_links: bool) -> MailData {
         reason: None,
         message: (!c.client.message.is_empty()).then(|| c.client.message.clone()),
         needs_confirmation: c.row.status == "pending",
+        centre_name: state.config.centre_name.clone(),
+        booking_url: Some(booking_url(state, c.host)),
+    }
+}
+
+/// Where a client books again: the counsellor's own page, or the centre's list when the
+/// counsellor has none (a team booking).
+pub fn booking_url(state: &AppState, host: &Host) -> String {
+    let base = &state.config.public_url;
+    match &host.slug {
+        Some(slug) => format!("{base}/book/{slug}"),
+        None => format!("{base}/book"),
+    }
+}
+
+/// The title of the client's calendar entry: `--client-calendar-title`, else a neutral
+/// "Termin" / "Appointment", never the kind of appointment, its type or the counsellor's name
+/// (a shared family calendar must not reveal counselling).
+pub fn client_calendar_title(state: &AppState, lang: Lang) -> String {
+    match &state.config.client_calendar_title {
+        Some(title) => title.clone(),
+        None => match lang {
+            Lang::De => "Termin".to_owned(),
+            Lang::En => "Appointment".to_owned(),
+        },
     }
 }
 
@@ -110,14 +135,6 @@ fn ics_event(state: &AppState, c: &Ctx<'_>, lang: Lang) -> Result<IcsEvent, AppE
         .unwrap_or("confidant")
         .to_owned();
     let d = data(state, c, false);
-    let what = match (lang, d.kind) {
-        (Lang::De, AppointmentKind::Video) => "Video-Beratung",
-        (Lang::De, AppointmentKind::Phone) => "Telefon-Beratung",
-        (Lang::De, AppointmentKind::OnSite) => "Beratung vor Ort",
-        (Lang::En, AppointmentKind::Video) => "Video counselling",
-        (Lang::En, AppointmentKind::Phone) => "Phone counselling",
-        (Lang::En, AppointmentKind::OnSite) => "Counselling on site",
-    };
     let location = match d.kind {
         AppointmentKind::Video => c.join_url.clone(),
         AppointmentKind::Phone => c.client.phone.clone().map(|p| match lang {
@@ -132,8 +149,14 @@ fn ics_event(state: &AppState, c: &Ctx<'_>, lang: Lang) -> Result<IcsEvent, AppE
         start: d.start,
         end: d.end,
         tz: c.host.tz,
-        summary: format!("{what}: {} – {}", c.kind.name, c.host.name),
-        description: confidant_booking::mail::when(lang, d.start, d.end, c.host.tz),
+        summary: client_calendar_title(state, lang),
+        description: match (&c.join_url, d.kind) {
+            (Some(url), AppointmentKind::Video) => format!(
+                "{}\n{url}",
+                confidant_booking::mail::when(lang, d.start, d.end, c.host.tz)
+            ),
+            _ => confidant_booking::mail::when(lang, d.start, d.end, c.host.tz),
+        },
         location,
         url: if d.kind == AppointmentKind::Video {
             c.join_url.clone()

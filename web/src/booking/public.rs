@@ -14,7 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::notify::{self, Ctx};
 use super::store::{self, ClientDetails, Host};
-use super::{consent_sha256, consent_text, field_errors, lang_of, parse_time, CONSENT_VERSION};
+use super::{
+    consent_sha256, consent_text, contact_consent_sha256, contact_consent_text, field_errors,
+    lang_of, parse_time, CONSENT_VERSION,
+};
 use crate::db::{now_ms, sha256_hex};
 use crate::error::{AppError, ErrorBody};
 use crate::extract::{ClientIp, Json};
@@ -122,6 +125,15 @@ impl Consent {
             text: consent_text(lang).into(),
         }
     }
+
+    /// The contact form's consent text in `lang` (no appointment in it).
+    pub(crate) fn contact(lang: &str) -> Self {
+        Consent {
+            version: CONSENT_VERSION.into(),
+            sha256: contact_consent_sha256(lang),
+            text: contact_consent_text(lang).into(),
+        }
+    }
 }
 
 /// A counsellor's booking page data.
@@ -135,8 +147,11 @@ pub struct BookingPage {
     pub time_zone: String,
     /// What can be booked.
     pub types: Vec<PublicType>,
-    /// The consent text in the requested language.
+    /// The booking form's consent text in the requested language.
     pub consent: Consent,
+    /// The contact form's consent text (a message, no appointment); `null` on a team page,
+    /// which has no contact form.
+    pub contact_consent: Option<Consent>,
 }
 
 /// `?lang=de|en`.
@@ -171,6 +186,7 @@ pub async fn page(
         time_zone: host.tz.name().to_owned(),
         types,
         consent: Consent::shown(lang),
+        contact_consent: Some(Consent::contact(lang)),
     }))
 }
 
@@ -675,10 +691,10 @@ pub async fn contact(
     })
     .map_err(field_errors)?;
     let lang = lang_of(req.lang.as_deref());
-    if req.consent_sha256 != consent_sha256(lang) {
+    if req.consent_sha256 != contact_consent_sha256(lang) {
         return Err(AppError::invalid(
             "consent_sha256",
-            "does not match the current consent text; reload the page",
+            "does not match the contact form's current consent text; reload the page",
         ));
     }
     let id = uuid::Uuid::new_v4().to_string();
@@ -698,7 +714,7 @@ pub async fn contact(
     .bind(&host.id)
     .bind(&sealed)
     .bind(lang)
-    .bind(consent_sha256(lang))
+    .bind(contact_consent_sha256(lang))
     .bind(now)
     .bind(now)
     .execute(&mut *tx)

@@ -594,6 +594,7 @@ pub async fn page(
         time_zone: zone,
         types,
         consent: Consent::shown(lang),
+        contact_consent: None,
     }))
 }
 

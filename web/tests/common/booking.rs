@@ -94,6 +94,18 @@ pub async fn consent(t: &TestApp, slug: &str) -> String {
     r.json()["consent"]["sha256"].as_str().unwrap().to_owned()
 }
 
+/// The hash of the contact form's consent text on `slug`'s page (German).
+pub async fn contact_consent(t: &TestApp, slug: &str) -> String {
+    let r = t
+        .get(&format!("/api/public/counsellors/{slug}?lang=de"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()["contact_consent"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// A complete booking form for `start`.
 pub fn form(b: &Bookable, start: &str, consent: &str, who: &str) -> Value {
     json!({

@@ -51,6 +51,8 @@ pub fn config(data_dir: PathBuf) -> Config {
         smtp_user: None,
         smtp_password_file: None,
         mail_from: Some("Beratungsstelle <termine@confidant.test>".into()),
+        centre_name: None,
+        client_calendar_title: None,
         reminder_minutes: 1440,
         mail_retry_hours: 72,
         mail_rate_per_minute: 240,
