@@ -33,7 +33,7 @@ const en = {
 };
 
 const de = {
-  'mail.failed_title': 'Eine Mail an die Klientin/den Klienten kam nicht an',
+  'mail.failed_title': 'Eine Mail an die Klient:in kam nicht an',
   'mail.kind.confirmation': 'Die Terminbestätigung',
   'mail.kind.rescheduled': 'Die Mitteilung über die neue Zeit',
   'mail.kind.pending': 'Die Mitteilung, dass die Buchung auf Ihre Bestätigung wartet,',
@@ -53,11 +53,11 @@ const de = {
   'mail.code': 'Antwort des Mailservers: {code}',
   'mail.correct_and_resend': 'Adresse korrigieren und erneut senden',
   'mail.resend': 'Erneut senden',
-  'mail.new_address': 'E-Mail-Adresse der Klientin/des Klienten',
+  'mail.new_address': 'E-Mail-Adresse der Klient:in',
   'mail.reached': 'Anders erreicht',
   'mail.resent': 'Erneut gesendet. Die Mail geht in Kürze hinaus.',
   'mail.own_title': 'Benachrichtigungen an Sie kamen nicht an',
-  'mail.own_hint': 'Prüfen Sie die E-Mail-Adresse Ihres Kontos. Ihre Buchungen und Nachrichten stehen alle auf diesem Dashboard.',
+  'mail.own_hint': 'Prüfen Sie die E-Mail-Adresse Ihres Kontos. Ihre Buchungen und Nachrichten stehen alle in dieser Übersicht.',
   'mail.acknowledge': 'Zur Kenntnis genommen',
 };
 
