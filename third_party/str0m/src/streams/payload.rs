@@ -123,6 +123,17 @@ const MAX_POOLED_PAYLOADS: usize = 2048;
 /// step over one held out of order.
 const POOL_TRIES: usize = 4;
 
+/// Payloads handed out between two trims of the pool (see `PayloadPool::trim`): a trim looks at
+/// every pooled buffer once, so this spreads its cost to a few instructions per payload.
+const TRIM_EVERY: u32 = 1024;
+
+/// Free buffers a trim keeps: enough for a burst (a key frame's packets, received before the
+/// retransmission caches let go of as many older ones) to find free buffers without allocating.
+/// Beyond, free buffers are dropped, so that a pool grown at a peak (many subscribers, long
+/// retransmission caches, a subscriber that held payloads and left) shrinks back to what the
+/// stream uses now instead of keeping its largest size for the stream's whole life.
+const SPARE_FREE_PAYLOADS: usize = 64;
+
 /// Buffers for one receive stream's payloads, reused once every clone of a payload is dropped.
 #[derive(Default, Debug)]
 pub(crate) struct PayloadPool {
@@ -130,6 +141,8 @@ pub(crate) struct PayloadPool {
     ring: VecDeque<Arc<Vec<u8>>>,
     /// Where the last look beyond the oldest few went.
     sweep: usize,
+    /// Payloads handed out since the last trim.
+    since_trim: u32,
 }
 
 /// The pool holds the only reference: no payload uses the buffer.
@@ -155,6 +168,11 @@ impl PayloadPool {
     pub(crate) fn payload(&mut self, data: &[u8]) -> Payload {
         if data.len() > POOLED_PAYLOAD_CAPACITY {
             return Payload::from(data);
+        }
+        self.since_trim += 1;
+        if self.since_trim >= TRIM_EVERY {
+            self.since_trim = 0;
+            self.trim();
         }
         // The oldest few: in first-in first-out use the oldest is free unless all are in use.
         let free = self.ring.iter().take(POOL_TRIES).position(is_free);
@@ -182,6 +200,25 @@ impl PayloadPool {
             self.ring.push_back(buf.clone());
         }
         Payload(Inner::Pooled(buf))
+    }
+
+    /// Drops free buffers beyond `SPARE_FREE_PAYLOADS`, oldest first. Never allocates (the
+    /// ring is filtered in place) and never touches a buffer a payload still uses.
+    fn trim(&mut self) {
+        let free = self.ring.iter().filter(|b| is_free(b)).count();
+        let mut excess = free.saturating_sub(SPARE_FREE_PAYLOADS);
+        if excess == 0 {
+            return;
+        }
+        self.ring.retain(|b| {
+            if excess > 0 && is_free(b) {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.sweep = 0;
     }
 
     #[cfg(test)]
@@ -247,6 +284,33 @@ mod test {
             .collect();
         assert_eq!(pool.len(), MAX_POOLED_PAYLOADS);
         assert_eq!(held.last().map(|p| p[0]), Some((MAX_POOLED_PAYLOADS + 9) as u8));
+    }
+
+    #[test]
+    fn a_pool_grown_at_a_peak_shrinks_back_to_what_the_stream_uses() {
+        let mut pool = PayloadPool::default();
+        // A peak: a subscriber with a long retransmission cache holds 1000 payloads, then
+        // leaves (its cache is dropped).
+        let peak: Vec<_> = (0..1000).map(|i| pool.payload(&[i as u8])).collect();
+        assert_eq!(pool.len(), 1000);
+        drop(peak);
+        // The stream goes on with a few payloads in use at a time.
+        let mut live = std::collections::VecDeque::new();
+        for i in 0..2 * TRIM_EVERY as usize {
+            live.push_back(pool.payload(&[i as u8]));
+            if live.len() > 10 {
+                live.pop_front();
+            }
+        }
+        assert!(
+            pool.len() <= 10 + SPARE_FREE_PAYLOADS + 1,
+            "the pool kept {} buffers for 10 payloads in use",
+            pool.len()
+        );
+        for (i, p) in live.iter().enumerate() {
+            let n = 2 * TRIM_EVERY as usize - live.len() + i;
+            assert_eq!(&**p, &[n as u8], "a trim never touches a live payload");
+        }
     }
 
     #[test]
