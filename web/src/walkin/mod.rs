@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::Utc;
+use confidant_kit::scheduler::{Job, Pace};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -284,16 +285,15 @@ pub async fn sync(state: &AppState, now: Now) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Runs [`sync`] every second until the process ends.
-pub fn spawn_worker(state: AppState) {
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(TICK);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            interval.tick().await;
+/// The background job that runs [`sync`] every [`TICK`].
+pub fn job(state: AppState) -> Job {
+    Job::new("walkin-sync", TICK, move || {
+        let state = state.clone();
+        async move {
             if let Err(e) = sync(&state, Utc::now()).await {
                 tracing::warn!(error = %e, "walk-in sync failed");
             }
+            Pace::OnSchedule
         }
-    });
+    })
 }
