@@ -2,8 +2,9 @@
 //! page, gives first and last name, waits in a queue and is connected to a counsellor who
 //! accepts a ring on their dashboard.
 //!
-//! [`core`] is the sans-IO state machine (presence, queue, routing, rings, grace, estimate).
-//! This module is its shell: the core behind one mutex (never held across an `.await`), the
+//! [`core`] is the sans-IO state machine (presence, queue, routing, rings, grace, estimate),
+//! its own crate (`walkin/`, `confidant-walkin`) beside the other cores. This module is its
+//! shell: the core behind one mutex (never held across an `.await`), the
 //! walk-in profiles in the database, the hub's rooms fed in as "in a session", and a worker
 //! that applies timeouts every second. [`http`] holds the endpoints.
 //!
@@ -11,7 +12,7 @@
 //! (left, dropped for 30 s, or connected and picked up). Nothing of it is logged or stored;
 //! the session opened for a walk-in has a fixed title.
 
-pub mod core;
+pub use confidant_walkin as core;
 pub mod http;
 
 use std::collections::HashMap;
