@@ -312,44 +312,20 @@ async fn with_postgres_the_data_dir_is_made_private_too() {
 #[test]
 fn sigterm_stops_every_background_job_and_the_server_exits() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confidant"));
-    for var in [
-        "DATABASE_URL",
-        "CONFIDANT_DATA_DIR",
-        "CONFIDANT_PUBLIC_URL",
-        "RUST_LOG",
-        "NO_COLOR",
-    ] {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--sfu-bind",
-            "127.0.0.1:0",
-            "--sfu-tcp",
-            "off",
-            // An SMTP server, so that the mail job runs too; nothing is queued, so it is
-            // never contacted.
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            "9",
-            "--smtp-tls",
-            "none",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // An SMTP server, so that the mail job runs too; nothing is queued, so it is never
+    // contacted.
+    let extra = [
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        "9",
+        "--smtp-tls",
+        "none",
+    ];
+    let mut child = common::server_command(dir.path(), &extra).spawn().unwrap();
     // Every log line, as it comes, from a thread (so each wait below is bounded).
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let stderr = child.stderr.take().unwrap();
