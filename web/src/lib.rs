@@ -22,7 +22,7 @@ pub mod health;
 pub mod mail;
 pub mod metrics;
 pub mod pages;
-pub mod ratelimit;
+pub use confidant_kit::ratelimit;
 pub mod retention;
 pub mod sessions;
 pub mod signature;
