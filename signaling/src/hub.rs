@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::clock::{Clock, SystemClock};
 use crate::protocol::{
     clean_name, e2ee_relay, parse_client_message, ChatMessage, ClientMessage, ErrorCode, Kind,
     LobbyEntry, ParticipantInfo, Role, ServerMessage, CHAT_PAGE_BYTES, CHAT_PAGE_MESSAGES,
@@ -143,6 +144,7 @@ struct Inner {
     tokens: Tokens,
     chat_key: PurposeKey,
     directory: Arc<dyn Directory>,
+    clock: Arc<dyn Clock>,
     state: Mutex<State>,
     next_conn: AtomicU64,
     connections: AtomicU64,
@@ -167,9 +169,8 @@ struct Admission {
 }
 
 impl State {
-    /// Records that guest `participant` may join `room` until its token expires.
-    fn admit(&mut self, room: &str, participant: &str, ttl: Duration) {
-        let now = Instant::now();
+    /// Records at `now` that guest `participant` may join `room` until its token expires.
+    fn admit(&mut self, room: &str, participant: &str, ttl: Duration, now: Instant) {
         self.admissions.retain(|_, a| a.until > now);
         self.admissions.insert(
             participant.to_owned(),
@@ -180,11 +181,11 @@ impl State {
         );
     }
 
-    /// Whether guest `participant` holds a live admission to `room`.
-    fn admitted(&self, room: &str, participant: &str) -> bool {
+    /// Whether guest `participant` holds a live admission to `room` at `now`.
+    fn admitted(&self, room: &str, participant: &str, now: Instant) -> bool {
         self.admissions
             .get(participant)
-            .is_some_and(|a| a.room == room && a.until > Instant::now())
+            .is_some_and(|a| a.room == room && a.until > now)
     }
 }
 
@@ -303,8 +304,9 @@ fn e2ee_required() -> ServerMessage {
     )
 }
 
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// `t` as shown to clients: RFC 3339 in UTC with milliseconds.
+fn rfc3339(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn digest(s: &str) -> [u8; 32] {
@@ -444,6 +446,26 @@ impl Hub {
         chat_key: PurposeKey,
         directory: Arc<dyn Directory>,
     ) -> Self {
+        Self::with_clock(
+            config,
+            sfu,
+            tokens,
+            chat_key,
+            directory,
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// A hub that reads the time from `clock` (see [`crate::clock`]); [`Hub::new`] gives it
+    /// the system clock.
+    pub fn with_clock(
+        config: HubConfig,
+        sfu: SfuHandle,
+        tokens: Tokens,
+        chat_key: PurposeKey,
+        directory: Arc<dyn Directory>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -451,6 +473,7 @@ impl Hub {
                 tokens,
                 chat_key,
                 directory,
+                clock,
                 state: Mutex::new(State::default()),
                 next_conn: AtomicU64::new(1),
                 connections: AtomicU64::new(0),
@@ -466,10 +489,7 @@ impl Hub {
 
     /// TURN credentials for one participant, if TURN is configured.
     fn ice_servers_for(&self, participant: &str) -> Vec<crate::protocol::IceServer> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = self.inner.clock.unix_secs();
         self.inner
             .config
             .turn
@@ -482,11 +502,12 @@ impl Hub {
     /// counsellor's login session `login`: once that ends (logout, expiry), the token no longer
     /// joins ([`Directory::login_active`]).
     pub fn host_token(&self, room: &str, name: &str, login: &str) -> Result<String, Error> {
-        self.inner.tokens.issue_host(
+        self.inner.tokens.issue_host_at(
             room,
             &new_participant_id(),
             name,
             login,
+            self.inner.clock.unix_secs(),
             self.inner.config.token_ttl,
         )
     }
@@ -500,11 +521,18 @@ impl Hub {
         };
         let participant = new_participant_id();
         let ttl = self.inner.config.token_ttl;
-        let token = self
-            .inner
-            .tokens
-            .issue(room, &participant, Role::Guest, &name, ttl)?;
-        self.state().admit(room, &participant, ttl);
+        let clock = &self.inner.clock;
+        let iat = clock.unix_secs();
+        let token = self.inner.tokens.issue_at(
+            room,
+            &participant,
+            Role::Guest,
+            &name,
+            iat,
+            iat + ttl.as_secs(),
+        )?;
+        self.state()
+            .admit(room, &participant, ttl, clock.monotonic());
         Ok((participant, token))
     }
 
@@ -597,7 +625,8 @@ impl Hub {
             state: ConnState::Fresh,
         };
         let cfg = &self.inner.config;
-        let mut bucket = Bucket::new(Instant::now(), cfg.rate_per_second, cfg.rate_burst);
+        let clock = &self.inner.clock;
+        let mut bucket = Bucket::new(clock.monotonic(), cfg.rate_per_second, cfg.rate_burst);
         let idle = tokio::time::sleep(cfg.idle_timeout);
         tokio::pin!(idle);
 
@@ -625,8 +654,10 @@ impl Hub {
                 }
                 frame = stream.next() => {
                     let Some(Ok(frame)) = frame else { break };
-                    let now = Instant::now();
-                    idle.as_mut().reset(now + cfg.idle_timeout);
+                    // The idle timer is the shell's (tokio's clock); the rate limit is judged
+                    // at the hub's clock.
+                    idle.as_mut().reset(Instant::now() + cfg.idle_timeout);
+                    let now = clock.monotonic();
                     let flow = match frame {
                         Inbound::Binary(_) => {
                             conn.me.send(&error_msg(ErrorCode::BinaryNotSupported, "binary frames are not part of the protocol"));
@@ -794,7 +825,7 @@ impl Hub {
         room.lobby.push(Waiter {
             lobby_id: lobby_id.clone(),
             name,
-            since: now_rfc3339(),
+            since: rfc3339(self.inner.clock.wall()),
             conn: conn.me.clone(),
             e2ee,
         });
@@ -840,7 +871,11 @@ impl Hub {
                 return Flow::Continue;
             }
         }
-        let claims = match self.inner.tokens.verify(token, room_id) {
+        let claims = match self
+            .inner
+            .tokens
+            .verify_at(token, room_id, self.inner.clock.unix_secs())
+        {
             Ok(c) => c,
             Err(code) => {
                 let text = match code {
@@ -923,7 +958,9 @@ impl Hub {
         let mut old_peer = None;
         {
             let mut st = self.state();
-            if claims.role == Role::Guest && !st.admitted(room_id, &claims.sub) {
+            if claims.role == Role::Guest
+                && !st.admitted(room_id, &claims.sub, self.inner.clock.monotonic())
+            {
                 // Left, removed, revoked or ended since the token was handed out.
                 conn.me.send(&error_msg(
                     ErrorCode::InvalidToken,
@@ -1463,10 +1500,16 @@ impl Hub {
         if admit {
             let participant = new_participant_id();
             let ttl = self.inner.config.token_ttl;
-            let token =
-                self.inner
-                    .tokens
-                    .issue(room_id, &participant, Role::Guest, &waiter.name, ttl);
+            let clock = &self.inner.clock;
+            let iat = clock.unix_secs();
+            let token = self.inner.tokens.issue_at(
+                room_id,
+                &participant,
+                Role::Guest,
+                &waiter.name,
+                iat,
+                iat + ttl.as_secs(),
+            );
             match token {
                 Ok(token) => {
                     waiter.conn.send(&ServerMessage::Admitted {
@@ -1474,7 +1517,7 @@ impl Hub {
                         token,
                     });
                     notify_hosts_of_lobby(room);
-                    st.admit(room_id, &participant, ttl);
+                    st.admit(room_id, &participant, ttl, clock.monotonic());
                     tracing::info!(room = room_id, lobby_id, "admitted");
                     return;
                 }
@@ -1736,7 +1779,7 @@ impl Hub {
             role,
             name: Some(name),
             text,
-            sent_at: now_rfc3339(),
+            sent_at: rfc3339(self.inner.clock.wall()),
         };
         let sealed_body = SealedChat {
             participant_id: msg.participant_id.clone(),

@@ -7,12 +7,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod clock;
 mod error;
 mod hub;
 pub mod protocol;
 mod token;
 mod turn;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use hub::{Hub, HubConfig, HubStats, Inbound, Outbound, DEFAULT_CHAT_CAP};
 pub use token::{Claims, Tokens};

@@ -115,7 +115,19 @@ impl Tokens {
         login: &str,
         ttl: Duration,
     ) -> Result<String, Error> {
-        let iat = unix_now();
+        self.issue_host_at(room, participant, name, login, unix_now(), ttl)
+    }
+
+    /// [`Tokens::issue_host`] issued at `iat` (seconds since the epoch).
+    pub fn issue_host_at(
+        &self,
+        room: &str,
+        participant: &str,
+        name: &str,
+        login: &str,
+        iat: u64,
+        ttl: Duration,
+    ) -> Result<String, Error> {
         self.encode(&Claims {
             sub: participant.to_owned(),
             room: room.to_owned(),
@@ -135,17 +147,25 @@ impl Tokens {
 
     /// Verifies signature, audience and expiry, and that the token is for `room`.
     pub fn verify(&self, token: &str, room: &str) -> Result<Claims, ErrorCode> {
+        self.verify_at(token, room, unix_now())
+    }
+
+    /// [`Tokens::verify`] at `now` (seconds since the epoch). The checks and their order are
+    /// jsonwebtoken's (signature, required claims, expiry with [`LEEWAY_SECS`], audience);
+    /// only the time is ours.
+    pub fn verify_at(&self, token: &str, room: &str, now: u64) -> Result<Claims, ErrorCode> {
         let mut v = Validation::new(Algorithm::HS256);
-        v.leeway = LEEWAY_SECS;
-        v.set_audience(&[AUDIENCE]);
+        v.validate_exp = false;
+        v.validate_aud = false;
         v.set_required_spec_claims(&["exp", "aud", "sub"]);
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).map_err(|e| {
-                match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => ErrorCode::TokenExpired,
-                    _ => ErrorCode::InvalidToken,
-                }
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
+            .map_err(|_| ErrorCode::InvalidToken)?;
+        if data.claims.exp < now.saturating_sub(LEEWAY_SECS) {
+            return Err(ErrorCode::TokenExpired);
+        }
+        if data.claims.aud != AUDIENCE {
+            return Err(ErrorCode::InvalidToken);
+        }
         if data.claims.room != room {
             return Err(ErrorCode::WrongRoom);
         }
@@ -188,6 +208,42 @@ mod tests {
             .issue_at("r", "1", Role::Guest, "A", now - 3600, now - 600)
             .unwrap();
         assert_eq!(tokens().verify(&t, "r"), Err(ErrorCode::TokenExpired));
+    }
+
+    #[test]
+    fn expiry_is_judged_at_the_time_given_with_the_leeway() {
+        let t = tokens()
+            .issue_at("r", "1", Role::Guest, "A", 1_000, 2_000)
+            .unwrap();
+        assert!(tokens().verify_at(&t, "r", 2_000 + LEEWAY_SECS).is_ok());
+        assert_eq!(
+            tokens().verify_at(&t, "r", 2_001 + LEEWAY_SECS),
+            Err(ErrorCode::TokenExpired)
+        );
+        let h = tokens()
+            .issue_host_at("r", "2", "C", "login", 1_000, Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(tokens().verify_at(&h, "r", 1_030).unwrap().exp, 1_060);
+        assert_eq!(
+            tokens().verify_at(&h, "r", 1_066),
+            Err(ErrorCode::TokenExpired)
+        );
+    }
+
+    #[test]
+    fn a_token_with_another_audience_is_invalid() {
+        let claims = Claims {
+            sub: "1".into(),
+            room: "r".into(),
+            role: Role::Guest,
+            name: "A".into(),
+            aud: "confidant-login".into(),
+            login: None,
+            iat: unix_now(),
+            exp: unix_now() + 60,
+        };
+        let t = tokens().encode(&claims).unwrap();
+        assert_eq!(tokens().verify(&t, "r"), Err(ErrorCode::InvalidToken));
     }
 
     #[test]

@@ -117,6 +117,7 @@ proptest! {
                 tcp: None,
                 workers: 0,
                 loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
+                udp_gso: true,
             })
             .await
             .unwrap();

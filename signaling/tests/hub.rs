@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use confidant_signaling::protocol::{ErrorCode, Role, ServerMessage};
 use confidant_signaling::{
-    BoxFuture, ChatCap, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound,
-    RoomPolicy, StoredChat, Tokens,
+    BoxFuture, ChatCap, Clock, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, ManualClock,
+    Outbound, RoomPolicy, StoredChat, SystemClock, Tokens,
 };
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -114,12 +114,17 @@ struct Setup {
 }
 
 async fn setup_with(config: HubConfig) -> Setup {
+    setup_with_clock(config, Arc::new(SystemClock)).await
+}
+
+async fn setup_with_clock(config: HubConfig, clock: Arc<dyn Clock>) -> Setup {
     let sfu = confidant_sfu::start(confidant_sfu::ShellConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
         advertised: "127.0.0.1:0".parse().unwrap(),
         tcp: None,
         workers: 0,
         loudest_audio: confidant_sfu::DEFAULT_LOUDEST_AUDIO,
+        udp_gso: true,
     })
     .await
     .unwrap();
@@ -127,7 +132,7 @@ async fn setup_with(config: HubConfig) -> Setup {
     dir.links.lock().unwrap().insert(LINK.into(), ROOM.into());
     let tokens = Tokens::new(&KEY);
     let chat_key = confidant_vault::Vault::new([3u8; 32]).purpose_key("chat");
-    let hub = Hub::new(config, sfu, tokens.clone(), chat_key, dir.clone());
+    let hub = Hub::with_clock(config, sfu, tokens.clone(), chat_key, dir.clone(), clock);
     Setup { hub, dir, tokens }
 }
 
@@ -1196,4 +1201,58 @@ async fn a_room_s_chat_is_capped_in_messages_and_bytes() {
     assert_eq!(h.until("error").await["code"], "chat_full");
     h.send(json!({"type": "chat", "text": "short"}));
     assert_eq!(h.until("chat").await["text"], "short");
+}
+
+/// 2027-01-01T09:00:00Z, the start of the manual clock below.
+const CLOCK_START_SECS: u64 = 1_798_794_000;
+
+async fn setup_on_manual_clock() -> (Setup, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::starting_at(
+        std::time::UNIX_EPOCH + Duration::from_secs(CLOCK_START_SECS),
+    ));
+    let s = setup_with_clock(HubConfig::default(), clock.clone()).await;
+    (s, clock)
+}
+
+#[tokio::test]
+async fn lobby_and_chat_times_are_the_hubs_clock() {
+    let (s, clock) = setup_on_manual_clock().await;
+    let (mut h, _) = host(&s).await;
+    let mut g = Client::connect(&s.hub);
+    g.send(json!({"type": "knock", "v": 1, "link": LINK, "name": "Alex"}));
+    let waiting = g.until("lobby_waiting").await;
+    let lobby = loop {
+        let lobby = h.until("lobby").await;
+        if !lobby["waiting"].as_array().unwrap().is_empty() {
+            break lobby;
+        }
+    };
+    assert_eq!(lobby["waiting"][0]["lobby_id"], waiting["lobby_id"]);
+    assert_eq!(lobby["waiting"][0]["since"], "2027-01-01T09:00:00.000Z");
+    h.send(json!({"type": "admit", "lobby_id": waiting["lobby_id"]}));
+    let admitted = g.until("admitted").await;
+    g.send(json!({"type": "join", "v": 1, "room": ROOM, "token": admitted["token"]}));
+    g.until("joined").await;
+    clock.advance(Duration::from_millis(90_250));
+    g.send(json!({"type": "chat", "text": "hello"}));
+    assert_eq!(h.until("chat").await["sent_at"], "2027-01-01T09:01:30.250Z");
+}
+
+#[tokio::test]
+async fn a_join_token_from_the_hub_expires_by_the_hubs_clock() {
+    let (s, clock) = setup_on_manual_clock().await;
+    let ttl = HubConfig::default().token_ttl;
+    let (_, on_time) = s.hub.guest_token(ROOM, "Kim Walker").unwrap();
+    let (_, late) = s.hub.guest_token(ROOM, "Robin Lee").unwrap();
+    // At the very end of its lifetime a token still joins ...
+    clock.advance(ttl);
+    let mut g = Client::connect(&s.hub);
+    g.send(json!({"type": "join", "v": 1, "room": ROOM, "token": on_time}));
+    assert_eq!(g.until("joined").await["name"], "Kim Walker");
+    // ... past it and the tolerated skew it does not, though the wall clock has hardly moved.
+    clock.advance(Duration::from_secs(6));
+    let mut r = Client::connect(&s.hub);
+    r.send(json!({"type": "join", "v": 1, "room": ROOM, "token": late}));
+    assert_eq!(r.error_code().await, ErrorCode::TokenExpired);
+    assert_eq!(r.closed().await, 1008);
 }

@@ -22,7 +22,7 @@ pub mod health;
 pub mod mail;
 pub mod metrics;
 pub mod pages;
-pub mod ratelimit;
+pub use confidant_kit::ratelimit;
 pub mod retention;
 pub mod sessions;
 pub mod signature;
@@ -37,6 +37,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use confidant_kit::scheduler::{Scheduler, Shutdown};
 use confidant_signaling::{Hub, HubConfig, Tokens, TurnConfig};
 use confidant_vault::{PurposeKey, Vault, KEY_LEN};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -680,38 +681,67 @@ fn load_turn(settings: &Settings) -> Result<Option<TurnConfig>, StartError> {
     }))
 }
 
-/// Serves `state` on `listener` until SIGINT or SIGTERM, then drains open requests.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+/// Serves `state` on `listener` until `shutdown` is triggered, then drains open requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: &Shutdown,
+) -> std::io::Result<()> {
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let stop = shutdown.clone();
     axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move { stop.triggered().await })
         .await
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
+/// How long a background job may take to finish the round it is in at shutdown before it is
+/// aborted: longer than one SMTP send or CalDAV request normally takes, short enough that a
+/// service manager's stop (systemd waits 90 s by default) is not the one that kills us.
+pub const JOB_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Every background job of the server, for the one [`Scheduler`]: mail delivery, calendar
+/// sync (busy sources and CalDAV), signature retention and time-stamp retries, chat
+/// retention, walk-in sync. Jobs whose configuration is missing (no SMTP server, no TSA) are
+/// left out.
+pub fn jobs(state: &AppState) -> Scheduler {
+    let mut s = Scheduler::new();
+    s.extend(mail::job(state.clone()))
+        .add(booking::sources::job(state.clone()))
+        .add(booking::caldav::job(state.clone()))
+        .add(signature::retention_job(state.clone()))
+        .extend(signature::tsa::job(state.clone()))
+        .add(retention::chat_retention_job(state.clone()))
+        .add(walkin::job(state.clone()));
+    s
+}
+
+/// Listens for SIGINT (Ctrl-C) and SIGTERM from the moment it is called (so a signal that
+/// arrives before the returned future is first polled is not lost); the future resolves on
+/// the first of them.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind: SignalKind, name: &'static str| {
+        let stream = signal(kind)
+            .inspect_err(|e| tracing::error!(error = %e, "cannot listen for {name}"))
+            .ok();
+        async move {
+            match stream {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
         }
     };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    let int = listen(SignalKind::interrupt(), "SIGINT");
+    let term = listen(SignalKind::terminate(), "SIGTERM");
+    async move {
+        tokio::select! {
+            () = int => {},
+            () = term => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
 
 /// `confidant serve`: starts everything and serves until a signal.
@@ -725,20 +755,24 @@ pub async fn run_server(settings: Settings) -> Result<(), StartError> {
             context: format!("binding {listen}"),
             source,
         })?;
+    let shutdown = Shutdown::new();
+    let signal = shutdown_signal();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        signal.await;
+        trigger.trigger();
+    });
     tracing::info!(listen = %listen, "listening");
-    mail::spawn_worker(state.clone());
-    booking::sources::spawn_worker(state.clone());
-    booking::caldav::spawn_worker(state.clone());
-    signature::spawn_retention(state.clone());
-    signature::tsa::spawn_worker(state.clone());
-    retention::spawn_chat_retention(state.clone());
-    walkin::spawn_worker(state.clone());
-    serve(listener, state)
-        .await
-        .map_err(|source| StartError::Io {
-            context: "serving".into(),
-            source,
-        })
+    let jobs = jobs(&state).start(&shutdown);
+    let served = serve(listener, state, &shutdown).await;
+    // Also when serving failed: no job outlives the server.
+    shutdown.trigger();
+    jobs.stop(JOB_STOP_GRACE).await;
+    tracing::info!("stopped");
+    served.map_err(|source| StartError::Io {
+        context: "serving".into(),
+        source,
+    })
 }
 
 /// Installs the global tracing subscriber (`RUST_LOG` filter, default `info`). Colours only

@@ -3,7 +3,7 @@
 //! Mail is never sent from a request handler. Handlers [`enqueue`] it in the same transaction
 //! as the change it reports (a booking, a cancellation), so an SMTP outage, a crash or a restart
 //! loses nothing. The worker ([`deliver_next`], run one mail after the other by
-//! [`spawn_worker`] at `--mail-rate-per-minute` through lettre's pooled connection):
+//! [`job`] at `--mail-rate-per-minute` through lettre's pooled connection):
 //!
 //! 1. claims the next due mail with one atomic statement (`FOR UPDATE SKIP LOCKED` on
 //!    PostgreSQL), leasing it from that moment for longer than a send may take (the send is cut
@@ -27,6 +27,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use confidant_kit::scheduler::{Job, Pace};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -639,14 +640,14 @@ async fn send_raw(
         })
 }
 
-/// Runs [`deliver_next`] until the process ends: one mail after the other, at most
+/// The background job that runs [`deliver_next`] until shutdown: one mail after the other, at most
 /// `--mail-rate-per-minute`, through one pooled SMTP connection; when nothing is due it looks
 /// again every [`WORKER_INTERVAL`]. Without an SMTP server in the configuration, mail stays
 /// queued (and a warning says so once).
-pub fn spawn_worker(state: AppState) {
+pub fn job(state: AppState) -> Option<Job> {
     let Some(smtp) = state.config.smtp.clone() else {
         tracing::warn!("no --smtp-host: booking mail is queued in the database, not sent");
-        return;
+        return None;
     };
     let settings = state.config.mail_delivery;
     let transport = match transport_with_timeout(&smtp, &state.config.trust, settings.smtp_timeout)
@@ -654,11 +655,14 @@ pub fn spawn_worker(state: AppState) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "SMTP configuration unusable; mail stays queued");
-            return;
+            return None;
         }
     };
-    tokio::spawn(async move {
-        loop {
+    // One pooled connection shared by every round.
+    let transport = std::sync::Arc::new(transport);
+    Some(Job::new("mail-delivery", WORKER_INTERVAL, move || {
+        let (state, transport) = (state.clone(), transport.clone());
+        async move {
             let pause = match deliver_next(&state.db, &state, &transport, now_ms()).await {
                 Ok(Attempt::Idle) => WORKER_INTERVAL,
                 Ok(_) => settings.gap(),
@@ -667,9 +671,9 @@ pub fn spawn_worker(state: AppState) {
                     WORKER_INTERVAL
                 }
             };
-            tokio::time::sleep(pause).await;
+            Pace::After(pause)
         }
-    });
+    }))
 }
 
 /// The queue at a moment, for `/metrics` and the admin view: counts only, never contents.

@@ -1,9 +1,9 @@
 //! Retention of call data: a session's chat is deleted once the session is over.
 //!
 //! [`purge_chat`] is one idempotent, batched round that takes the time as an argument, so the
-//! privacy-lifecycle scheduler can run it as one of its jobs (with the clock moved forward in
-//! tests); until that scheduler exists, [`spawn_chat_retention`] runs it every
-//! [`CHAT_RETENTION_INTERVAL`]. A session is over when it ended (`ended_at`) or expired
+//! server's scheduler (`confidant_kit::scheduler`) runs it as the job
+//! [`chat_retention_job`] every [`CHAT_RETENTION_INTERVAL`] (tests move the clock forward
+//! instead of waiting). A session is over when it ended (`ended_at`) or expired
 //! (`expires_at`: nobody can join it any more); a revoked link alone does not end it. Rows are
 //! deleted, not marked: the sealed text and the participant ids go with them.
 
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::db::{now_ms, Db};
 use crate::AppState;
+use confidant_kit::scheduler::{Job, Pace};
 
 /// How often the chat retention round runs.
 pub const CHAT_RETENTION_INTERVAL: Duration = Duration::from_secs(10 * 60);
@@ -75,12 +76,10 @@ pub async fn purge_chat(
 
 /// Runs [`purge_chat`] with the configured `--chat-retention-days` now and then every
 /// [`CHAT_RETENTION_INTERVAL`].
-pub fn spawn_chat_retention(state: AppState) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(CHAT_RETENTION_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+pub fn chat_retention_job(state: AppState) -> Job {
+    Job::new("chat-retention", CHAT_RETENTION_INTERVAL, move || {
+        let state = state.clone();
+        async move {
             let live = state.hub.live_rooms();
             match purge_chat(&state.db, now_ms(), state.config.chat_retention, &live).await {
                 Ok(p) if p.sessions == 0 => {}
@@ -91,6 +90,7 @@ pub fn spawn_chat_retention(state: AppState) {
                 ),
                 Err(e) => tracing::error!(error = %e, "chat retention round failed"),
             }
+            Pace::OnSchedule
         }
-    });
+    })
 }

@@ -106,36 +106,10 @@ async fn logs_carry_route_templates_and_ids_only() {
 #[test]
 fn logs_written_to_a_pipe_carry_no_ansi_colour_codes() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confidant"));
-    for var in [
-        "DATABASE_URL",
-        "CONFIDANT_DATA_DIR",
-        "CONFIDANT_PUBLIC_URL",
-        "RUST_LOG",
-        "NO_COLOR",
-    ] {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--sfu-bind",
-            "127.0.0.1:0",
-            "--sfu-tcp",
-            "off",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::server_command(dir.path(), &[]).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     // Read until the warning that mail stays queued (it follows "listening"), in a thread so
     // that the wait is bounded.

@@ -306,3 +306,93 @@ async fn with_postgres_the_data_dir_is_made_private_too() {
     assert!(!data.join("confidant.db").exists());
     assert_private(&data);
 }
+
+/// The real binary, asked to stop with SIGTERM (as systemd does): it stops serving, every
+/// background job of the scheduler stops (none aborted), and the process exits with status 0.
+#[test]
+fn sigterm_stops_every_background_job_and_the_server_exits() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    // An SMTP server, so that the mail job runs too; nothing is queued, so it is never
+    // contacted.
+    let extra = [
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        "9",
+        "--smtp-tls",
+        "none",
+    ];
+    let mut child = common::server_command(dir.path(), &extra).spawn().unwrap();
+    // Every log line, as it comes, from a thread (so each wait below is bounded).
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .take(10_000)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !log.iter().any(|l: &String| l.contains("listening listen=")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => log.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the server did not start:\n{}", log.join("\n"));
+            }
+        }
+    }
+
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // The pipe closed with the process: the rest of the log is there.
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        log.push(line);
+    }
+    let log = log.join("\n");
+    let status = status.unwrap_or_else(|| panic!("still running after SIGTERM:\n{log}"));
+    assert!(status.success(), "{status}:\n{log}");
+    for job in [
+        "mail-delivery",
+        "calendar-sources-sync",
+        "caldav-sync",
+        "signature-retention",
+        "chat-retention",
+        "walkin-sync",
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("background job stopped") && l.contains(job)),
+            "{job} did not stop:\n{log}"
+        );
+    }
+    assert!(!log.contains("aborted"), "{log}");
+    assert!(log.contains("shutting down"), "{log}");
+}

@@ -38,6 +38,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use confidant_booking::busy::{busy_from_freebusy, busy_from_ics, event_span};
 use confidant_booking::caldav::{self as dav, Entry};
 use confidant_booking::ics;
+use confidant_kit::scheduler::{Job, Pace};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -1573,18 +1574,17 @@ pub async fn sync_due(state: &AppState, now: i64) -> Result<usize, AppError> {
     Ok(due.len())
 }
 
-/// Runs [`sync_due`] every [`super::sources::WORKER_INTERVAL`].
-pub fn spawn_worker(state: AppState) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(super::sources::WORKER_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+/// The background job that runs [`sync_due`] every [`super::sources::WORKER_INTERVAL`].
+pub fn job(state: AppState) -> Job {
+    Job::new("caldav-sync", super::sources::WORKER_INTERVAL, move || {
+        let state = state.clone();
+        async move {
             if let Err(e) = sync_due(&state, now_ms()).await {
                 tracing::warn!(error = %e, "CalDAV sync round failed");
             }
+            Pace::OnSchedule
         }
-    });
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 //! work or private calendar's published feed); every event there that blocks time removes the
 //! overlapping booking slots.
 //!
-//! Sync runs in the background ([`spawn_worker`]: every source when due, 15 minutes after a
+//! Sync runs in the background ([`job`]: every source when due, 15 minutes after a
 //! success, with exponential backoff from one minute to an hour after failures) and on demand.
 //! A failed sync keeps the busy times of the last good one (nothing is lost) and shows the
 //! error on the dashboard. URLs are sealed at rest (they are often secrets). The server only
@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use confidant_booking::busy::{busy_from_ics, MAX_BYTES};
+use confidant_kit::scheduler::{Job, Pace};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -332,18 +333,17 @@ pub async fn sync_due(state: &AppState, now: i64) -> Result<usize, AppError> {
     Ok(rows.len())
 }
 
-/// Runs [`sync_due`] every [`WORKER_INTERVAL`].
-pub fn spawn_worker(state: AppState) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(WORKER_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+/// The background job that runs [`sync_due`] every [`WORKER_INTERVAL`].
+pub fn job(state: AppState) -> Job {
+    Job::new("calendar-sources-sync", WORKER_INTERVAL, move || {
+        let state = state.clone();
+        async move {
             if let Err(e) = sync_due(&state, now_ms()).await {
                 tracing::warn!(error = %e, "calendar sync round failed");
             }
+            Pace::OnSchedule
         }
-    });
+    })
 }
 
 async fn view(state: &AppState, row: SourceRow) -> Result<Source, AppError> {

@@ -31,6 +31,7 @@ pub mod tsa;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use confidant_kit::scheduler::{Job, Pace};
 use confidant_signature::audit::{AuditChain, AuditKind};
 use confidant_signature::bundle::VerifyingKey;
 use confidant_signature::dynamics::Dynamics;
@@ -485,18 +486,17 @@ async fn archive_one(state: &AppState, id: &str, now: i64) -> Result<bool, AppEr
     Ok(true)
 }
 
-/// Runs [`archive_due`] now and then every [`RETENTION_INTERVAL`].
-pub fn spawn_retention(state: AppState) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(RETENTION_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+/// The background job that runs [`archive_due`] now and then every [`RETENTION_INTERVAL`].
+pub fn retention_job(state: AppState) -> Job {
+    Job::new("signature-retention", RETENTION_INTERVAL, move || {
+        let state = state.clone();
+        async move {
             match archive_due(&state, now_ms()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(archived = n, "signature retention round"),
                 Err(e) => tracing::error!(error = %e, "signature retention round failed"),
             }
+            Pace::OnSchedule
         }
-    });
+    })
 }

@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use confidant_kit::scheduler::{Job, Pace};
 use confidant_signature::timestamp::{
     accept_response, check_time, request, TIMESTAMP_CLOCK_SKEW_MS, TIMESTAMP_MAX_DELAY_MS,
     TIMESTAMP_QUERY_MEDIA_TYPE, TIMESTAMP_REPLY_MEDIA_TYPE,
@@ -271,23 +272,25 @@ async fn ask(url: &str, der: &[u8]) -> Result<Vec<u8>, String> {
     Ok(body)
 }
 
-/// Runs [`stamp_due`] every `--signature-tsa-retry-seconds` while a TSA is configured.
-pub fn spawn_worker(state: AppState) {
-    let Some(tsa) = state.config.signature_tsa.clone() else {
-        return;
-    };
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(tsa.retry);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match stamp_due(&state, now_ms()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(stamped = n, "time-stamp round"),
-                Err(e) => tracing::error!(error = %e, "time-stamp round failed"),
+/// The background job that runs [`stamp_due`] every `--signature-tsa-retry-seconds`, while a
+/// TSA is configured.
+pub fn job(state: AppState) -> Option<Job> {
+    let tsa = state.config.signature_tsa.clone()?;
+    Some(Job::new(
+        "signature-timestamp-retry",
+        tsa.retry,
+        move || {
+            let state = state.clone();
+            async move {
+                match stamp_due(&state, now_ms()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(stamped = n, "time-stamp round"),
+                    Err(e) => tracing::error!(error = %e, "time-stamp round failed"),
+                }
+                Pace::OnSchedule
             }
-        }
-    });
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! page, gives first and last name, waits in a queue and is connected to a counsellor who
 //! accepts a ring on their dashboard.
 //!
-//! [`core`] is the sans-IO state machine (presence, queue, routing, rings, grace, estimate).
-//! This module is its shell: the core behind one mutex (never held across an `.await`), the
+//! [`core`] is the sans-IO state machine (presence, queue, routing, rings, grace, estimate),
+//! its own crate (`walkin/`, `confidant-walkin`) beside the other cores. This module is its
+//! shell: the core behind one mutex (never held across an `.await`), the
 //! walk-in profiles in the database, the hub's rooms fed in as "in a session", and a worker
 //! that applies timeouts every second. [`http`] holds the endpoints.
 //!
@@ -11,13 +12,14 @@
 //! (left, dropped for 30 s, or connected and picked up). Nothing of it is logged or stored;
 //! the session opened for a walk-in has a fixed title.
 
-pub mod core;
+pub use confidant_walkin as core;
 pub mod http;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::Utc;
+use confidant_kit::scheduler::{Job, Pace};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -284,16 +286,15 @@ pub async fn sync(state: &AppState, now: Now) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Runs [`sync`] every second until the process ends.
-pub fn spawn_worker(state: AppState) {
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(TICK);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            interval.tick().await;
+/// The background job that runs [`sync`] every [`TICK`].
+pub fn job(state: AppState) -> Job {
+    Job::new("walkin-sync", TICK, move || {
+        let state = state.clone();
+        async move {
             if let Err(e) = sync(&state, Utc::now()).await {
                 tracing::warn!(error = %e, "walk-in sync failed");
             }
+            Pace::OnSchedule
         }
-    });
+    })
 }

@@ -298,3 +298,35 @@ pub fn link_token(session: &Value) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// The real `confidant serve` binary on loopback ports over `data_dir`, with none of the
+/// developer's `CONFIDANT_*`/`RUST_LOG` settings, its standard error a pipe (as under systemd)
+/// and `extra` arguments after the rest.
+pub fn server_command(data_dir: &std::path::Path, extra: &[&str]) -> std::process::Command {
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confidant"));
+    for var in [
+        "DATABASE_URL",
+        "CONFIDANT_DATA_DIR",
+        "CONFIDANT_PUBLIC_URL",
+        "RUST_LOG",
+        "NO_COLOR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--sfu-bind",
+        "127.0.0.1:0",
+        "--sfu-tcp",
+        "off",
+    ])
+    .args(extra)
+    .arg("--data-dir")
+    .arg(data_dir)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    cmd
+}

@@ -2,12 +2,18 @@
 //! time out, the 30 s grace of a dropped client and the wait estimate.
 //!
 //! Sans-IO: no clock, no randomness, no locks, no database. Every method that depends on time
-//! takes `now`; ids (tickets, rooms, tokens) come from the caller. The shell
-//! ([`super::Service`]) calls [`Core::handle_timeout`] at least once a second and before every
-//! view, and feeds in what it learns elsewhere (who is in a session, profiles from the
+//! takes `now`; ids (tickets, rooms, tokens) come from the caller. The shell (`Service` in the
+//! server's `web/src/walkin/`) calls [`Core::handle_timeout`] at least once a second and before
+//! every view, and feeds in what it learns elsewhere (who is in a session, profiles from the
 //! database).
 //!
 //! Names typed by clients live only here, in memory, and are dropped with their ticket.
+//!
+//! **What it must not depend on:** the server (`confidant`), the server kit, HTTP, the
+//! database, the async runtime or any other capability. The server side depends on this crate,
+//! never the other way round (Cargo enforces it: this crate cannot name `confidant`).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -138,7 +144,7 @@ pub struct Request {
     pub counsellor: Option<String>,
 }
 
-/// Why the core refused something. Mapped to HTTP in `crate::error`.
+/// Why the core refused something. Mapped to HTTP in the server's `error` module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// The queue holds [`WalkinConfig::max_queue`] clients.
