@@ -67,6 +67,7 @@ async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
             "signature_audit",
             "signature_requests",
             "signature_templates",
+            "signature_timestamps",
             "team_invitations",
             "team_members",
             "teams",
