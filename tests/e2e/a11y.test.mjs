@@ -7,7 +7,8 @@
 // talk now → walk-in queue, booking → confirmation, reschedule, cancel, signing, the dead links
 // and 404. A client goes through join → waiting room → call → leave with the keyboard alone
 // (Tab, Enter, Space, Escape), every focused control visibly marked. The waiting room, the
-// admission and the walk-in queue's changing place are told through live regions.
+// admission and the walk-in queue's changing place are told through live regions. A walk-in
+// ring on the dashboard takes the focus and gives it back.
 // (At phone size, phone.test.mjs runs the same check on every German client screen.)
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/a11y.test.mjs
@@ -416,5 +417,28 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     assert.equal(new Set(said).size, said.length, `each place is told once, not on every poll: ${JSON.stringify(said)}`);
     await first.context().close();
     await second.context().close();
+  });
+
+  step('a walk-in ring on the dashboard passes the check, takes the focus, and gives it back after Pass', async () => {
+    await office.goto(`${base}/dashboard`);
+    const available = office.getByTestId('presence-available');
+    await available.click();
+    await office.locator('[data-testid="walkin-presence"][data-presence="available"]').waitFor();
+    await available.focus();
+    const client = await newPage('de', 'ring-client');
+    await client.goto(`${base}/talk/${SLUG}`);
+    await client.getByTestId('talk-first-name').fill('Cem');
+    await client.getByTestId('talk-last-name').fill('Ak');
+    await client.getByTestId('talk-submit').click();
+    await office.getByTestId('walkin-ring').waitFor({ timeout: 30_000 });
+    await until('the ring to take the focus', () => office.evaluate(() => document.activeElement.dataset.testid === 'ring-accept'), { timeout: 10_000 });
+    await check(office, 'de dashboard-ring');
+    await office.keyboard.press('Tab');
+    assert.equal(await office.evaluate(() => document.activeElement.dataset.testid), 'ring-pass');
+    await office.keyboard.press('Enter');
+    await until('the ring to go', async () => (await office.getByTestId('walkin-ring').count()) === 0, { timeout: 20_000 });
+    assert.equal(await office.evaluate(() => document.activeElement.dataset.testid), 'presence-available', 'focus returns where it was');
+    await client.getByTestId('talk-leave').click().catch(() => {});
+    await client.context().close();
   });
 });

@@ -9,11 +9,32 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
-/** The rule sets checked: WCAG 2.2 AA includes everything of 2.0 and 2.1 A/AA. */
-export const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+/**
+ * The rule sets checked: WCAG 2.2 AA includes everything of 2.0 and 2.1 A/AA; axe's best
+ * practices hold the page-structure rules (landmarks, headings in order).
+ */
+export const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
 
-/** Impacts that fail the check (moderate and minor ones are reported, not failed). */
+/** Impacts that fail the check. */
 export const FAILING_IMPACTS = ['serious', 'critical'];
+
+/**
+ * Rules that fail at any impact: the page's structure, which axe rates "moderate" but which is how
+ * a screen-reader user finds their way (every part in a landmark, one main, one h1, headings in
+ * order, no empty heading).
+ */
+export const STRUCTURE_RULES = [
+  'region',
+  'landmark-one-main',
+  'landmark-no-duplicate-main',
+  'landmark-unique',
+  'landmark-banner-is-top-level',
+  'landmark-main-is-top-level',
+  'landmark-contentinfo-is-top-level',
+  'page-has-heading-one',
+  'heading-order',
+  'empty-heading',
+];
 
 /**
  * Runs axe-core on a Playwright `page` and returns its violations (all impacts). `skipRules`: rule
@@ -43,10 +64,13 @@ export function describeViolation(v) {
   return [`  [${v.impact}] ${v.id}: ${v.help}`, ...nodes, ...more].join('\n');
 }
 
-/** Fails when the page has a serious or critical violation; `where` names the screen. */
+/**
+ * Fails when the page has a serious or critical violation, or breaks a structure rule; `where`
+ * names the screen. Returns all violations (the rest of the best practices are advice).
+ */
 export async function checkA11y(page, where, options = {}) {
   const violations = await axeViolations(page, options);
-  const failing = violations.filter((v) => FAILING_IMPACTS.includes(v.impact));
+  const failing = violations.filter((v) => FAILING_IMPACTS.includes(v.impact) || STRUCTURE_RULES.includes(v.id));
   assert.equal(failing.length, 0, `${where}: accessibility violations (axe-core, WCAG 2.2 AA):\n${failing.map(describeViolation).join('\n')}`);
   return violations;
 }

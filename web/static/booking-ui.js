@@ -157,7 +157,7 @@ export function slotPicker({ slug, typeId, counsellorZone, onPick, days = 7, fet
           }),
         );
       }
-      grid.appendChild(h('section', { class: 'slot-day' }, h('h4', { text: formatDay(slots[0].start) }), list));
+      grid.appendChild(h('section', { class: 'slot-day' }, h('h3', { text: formatDay(slots[0].start) }), list));
     }
   }
 
