@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeTcpPort, inspectMails, scenarioSteps, sleep, startServer, startSmtp, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeTcpPort, inspectMails, pageApi, scenarioSteps, sleep, startServer, startSmtp, stopProcess, until } from './harness.mjs';
 import { checkA11y } from './axe.mjs';
 
 const EMAIL = 'lindqvist@centre.example';
@@ -75,16 +75,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     return page;
   }
 
-  async function api(page, method, url, body) {
-    return page.evaluate(
-      async ([method, url, body]) => {
-        const r = await fetch(url, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-        const text = await r.text();
-        return { status: r.status, body: text ? JSON.parse(text) : null };
-      },
-      [method, url, body],
-    );
-  }
+  const api = pageApi;
 
   async function login(page) {
     await page.goto(`${base}/login`);
@@ -94,6 +85,14 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     await page.waitForURL(`${base}/dashboard`);
   }
 
+  /** Asks to talk now on the walk-in page under a first and last name. */
+  async function enterQueue(page, first, last) {
+    await page.goto(`${base}/talk/${SLUG}`);
+    await page.getByTestId('talk-first-name').fill(first);
+    await page.getByTestId('talk-last-name').fill(last);
+    await page.getByTestId('talk-submit').click();
+  }
+
   /** The axe check, with the page settled first (fonts, pending requests). */
   async function check(page, where) {
     await page.evaluate(() => document.fonts && document.fonts.ready);
@@ -101,7 +100,10 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     await checkA11y(page, where);
   }
 
-  /** Presses Tab until the control with `testid` has the focus; each stop must show its focus. */
+  /**
+ * Presses Tab until the control with `testid` has the focus; each stop must show its focus: an
+ * outline of at least 2 px with 3:1 contrast against the background behind the control.
+ */
   async function tabTo(page, testid) {
     for (let i = 0; i < MAX_TABS; i++) {
       await page.keyboard.press('Tab');
@@ -109,11 +111,27 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
         const el = document.activeElement;
         if (!el || el === document.body) return null;
         const s = getComputedStyle(el);
-        const marked = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || (s.boxShadow && s.boxShadow !== 'none');
-        return { testid: el.dataset.testid || '', marked, what: `${el.tagName.toLowerCase()}[${el.dataset.testid || el.className}] "${(el.textContent || '').trim().slice(0, 30)}"` };
+        // The outline's contrast with the page behind it (WCAG 1.4.11: at least 3:1).
+        const rgb = (c) => (c.match(/[\d.]+/g) || []).slice(0, 3).map(Number);
+        const lum = ([r, g, b]) => {
+          const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+          return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+        };
+        let bg = 'rgb(255, 255, 255)';
+        for (let p = el.parentElement; p; p = p.parentElement) {
+          const c = getComputedStyle(p).backgroundColor;
+          if (c && c !== 'transparent' && !/rgba\(.*, 0\)$/.test(c)) {
+            bg = c;
+            break;
+          }
+        }
+        const [l1, l2] = [lum(rgb(s.outlineColor)), lum(rgb(bg))].sort((a, b) => b - a);
+        const contrast = (l1 + 0.05) / (l2 + 0.05);
+        const marked = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2 && contrast >= 3;
+        return { testid: el.dataset.testid || '', marked, what: `${el.tagName.toLowerCase()}[${el.dataset.testid || el.className}] "${(el.textContent || '').trim().slice(0, 30)}" (outline ${s.outlineStyle} ${s.outlineWidth} ${s.outlineColor} on ${bg}, ${contrast.toFixed(2)}:1)` };
       });
       if (!focus) continue;
-      assert.ok(focus.marked, `the focused ${focus.what} shows no focus indicator`);
+      assert.ok(focus.marked, `the focused ${focus.what} shows no focus indicator of 2 px or more with 3:1 contrast`);
       if (focus.testid === testid) return;
     }
     throw new Error(`${testid} not reached with ${MAX_TABS} presses of Tab`);
@@ -337,7 +355,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     });
   }
 
-  step('keyboard only: a client joins, waits, is let in, and leaves (Tab, Enter, Space, Escape), focus always visible', async () => {
+  step('keyboard only: a client joins, waits, is let in, and leaves (Tab, Enter, Space, Escape), focus always visible at 3:1', async () => {
     const host = await newPage('en', 'kbd-host');
     await login(host);
     await host.getByTestId('start-session-button').click();
@@ -396,16 +414,10 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     await office.goto(`${base}/dashboard`);
     await office.getByTestId('start-session-button').waitFor();
     const first = await newPage('en', 'queue-1');
-    await first.goto(`${base}/talk/${SLUG}`);
-    await first.getByTestId('talk-first-name').fill('Ana');
-    await first.getByTestId('talk-last-name').fill('Ahn');
-    await first.getByTestId('talk-submit').click();
+    await enterQueue(first, 'Ana', 'Ahn');
     await first.getByTestId('queue-position').filter({ hasText: ': 1' }).waitFor();
     const second = await newPage('en', 'queue-2');
-    await second.goto(`${base}/talk/${SLUG}`);
-    await second.getByTestId('talk-first-name').fill('Ben');
-    await second.getByTestId('talk-last-name').fill('Bo');
-    await second.getByTestId('talk-submit').click();
+    await enterQueue(second, 'Ben', 'Bo');
     await second.getByTestId('queue-position').filter({ hasText: ': 2' }).waitFor();
     await until('place 2 announced', async () => (await second.evaluate(() => window.__announced)).some((a) => a.includes('Your place in the queue: 2')), { timeout: 10_000 });
     // Keyboard focus on "Leave the queue" survives the polls.
@@ -426,10 +438,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     await office.locator('[data-testid="walkin-presence"][data-presence="available"]').waitFor();
     await available.focus();
     const client = await newPage('de', 'ring-client');
-    await client.goto(`${base}/talk/${SLUG}`);
-    await client.getByTestId('talk-first-name').fill('Cem');
-    await client.getByTestId('talk-last-name').fill('Ak');
-    await client.getByTestId('talk-submit').click();
+    await enterQueue(client, 'Cem', 'Ak');
     await office.getByTestId('walkin-ring').waitFor({ timeout: 30_000 });
     await until('the ring to take the focus', () => office.evaluate(() => document.activeElement.dataset.testid === 'ring-accept'), { timeout: 10_000 });
     await check(office, 'de dashboard-ring');

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeTcpPort, inspectMails, scenarioSteps, sleep, startServer, startSmtp, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeTcpPort, inspectMails, pageApi, scenarioSteps, sleep, startServer, startSmtp, stopProcess, until } from './harness.mjs';
 import { checkA11y } from './axe.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -198,16 +198,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     shots.push(file);
   }
 
-  async function api(page, method, url, body) {
-    return page.evaluate(
-      async ([method, url, body]) => {
-        const r = await fetch(url, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-        const text = await r.text();
-        return { status: r.status, body: text ? JSON.parse(text) : null };
-      },
-      [method, url, body],
-    );
-  }
+  const api = pageApi;
 
   before(async () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
