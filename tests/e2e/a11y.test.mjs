@@ -8,7 +8,8 @@
 // and 404. A client goes through join → waiting room → call → leave with the keyboard alone
 // (Tab, Enter, Space, Escape), every focused control visibly marked. The waiting room, the
 // admission and the walk-in queue's changing place are told through live regions. A walk-in
-// ring on the dashboard takes the focus and gives it back.
+// ring on the dashboard takes the focus and gives it back. At 200 % zoom the main pages pass too
+// and do not scroll sideways.
 // (At phone size, phone.test.mjs runs the same check on every German client screen.)
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/a11y.test.mjs
@@ -449,5 +450,27 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     assert.equal(await office.evaluate(() => document.activeElement.dataset.testid), 'presence-available', 'focus returns where it was');
     await client.getByTestId('talk-leave').click().catch(() => {});
     await client.context().close();
+  });
+
+  step('200 % zoom (1280×800 seen at 640×400 CSS px): no sideways scrolling, the check still passes', async () => {
+    const req = await api(office, 'POST', '/api/signatures/requests', { template_id: templateId });
+    assert.equal(req.status, 201, JSON.stringify(req.body));
+    const page = await newPage('de', 'zoom', { viewport: { width: 640, height: 400 } });
+    await login(page);
+    for (const [label, url, testid] of [
+      ['dashboard', '/dashboard', 'start-session-button'],
+      ['landing', '/', null],
+      ['book', `/book/${SLUG}`, 'type-choice'],
+      ['talk', `/talk/${SLUG}`, 'talk-form'],
+      ['sign', new URL(req.body.sign_url).pathname, 'signature-pad'],
+    ]) {
+      await page.goto(`${base}${url}`);
+      await page.locator('main').waitFor();
+      if (testid) await page.getByTestId(testid).first().waitFor();
+      await check(page, `zoom ${label}`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `zoom ${label}: scrolls sideways by ${overflow} px`);
+    }
+    await page.context().close();
   });
 });
