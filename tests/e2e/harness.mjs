@@ -425,6 +425,18 @@ export async function browserPage(browser, base, { logs, name = browser.kind, wi
 }
 
 /** The CSS selector of an element by its `data-testid` (and optional extra attribute filter). */
+/** A JSON request from inside `page` (its cookies, its origin): `{ status, body }`. */
+export async function pageApi(page, method, url, body) {
+  return page.evaluate(
+    async ([method, url, body]) => {
+      const r = await fetch(url, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await r.text();
+      return { status: r.status, body: text ? JSON.parse(text) : null };
+    },
+    [method, url, body],
+  );
+}
+
 export const tid = (id, extra = '') => `[data-testid="${id}"]${extra}`;
 
 /**

@@ -1,7 +1,7 @@
 // Pieces shared by the public booking page, the cancel/reschedule page and the dashboard:
 // kind labels, time formatting in the viewer's zone, the slot picker, field errors.
 
-import { t, currentLang, errorText, formatLongRange, zonePlace, dictionaries } from './i18n.js';
+import { t, currentLang, errorText, formatLongRange, formatClock24, zonePlace, dictionaries } from './i18n.js';
 import './i18n-booking.js';
 import { h, clear, notice } from './ui.js';
 import { get, ApiError } from './api.js';
@@ -33,9 +33,13 @@ export function formatRange(start, end) {
   return formatLongRange(start, end);
 }
 
-/** "09:00" in the viewer's zone. */
+/**
+ * "09:00" in the viewer's zone, 24-hour in both languages like every other time on the page
+ * (docs/GLOSSARY.md): a slot reading "06:20 PM" whose accessible name says "18:20" fails WCAG
+ * 2.5.3 (label in name) for speech-input users.
+ */
 export function formatClock(date) {
-  return fmt(new Date(date), { hour: '2-digit', minute: '2-digit' });
+  return formatClock24(date);
 }
 
 /** "Monday, 7 December" in the viewer's zone. */
@@ -153,7 +157,7 @@ export function slotPicker({ slug, typeId, counsellorZone, onPick, days = 7, fet
           }),
         );
       }
-      grid.appendChild(h('section', { class: 'slot-day' }, h('h4', { text: formatDay(slots[0].start) }), list));
+      grid.appendChild(h('section', { class: 'slot-day' }, h('h3', { text: formatDay(slots[0].start) }), list));
     }
   }
 

@@ -175,6 +175,9 @@ export class Call {
   /** Builds the call UI into `container`. */
   mount(container, { sidePanels = [], extraControls = [] } = {}) {
     this.container = container;
+    // The page's one h1 (hidden: the video says what it is); focus starts here, so a keyboard or
+    // screen-reader user who came from the waiting room is not left on a button that is gone.
+    this.heading = h('h1', { class: 'visually-hidden', text: t('call.heading'), attrs: { tabindex: '-1' }, testid: 'call-heading' });
     this.wsIndicator = h('span', { class: 'conn-item', testid: 'ws-state' });
     this.pcIndicator = h('span', { class: 'conn-item', testid: 'pc-state' });
     this.connection = h(
@@ -327,6 +330,7 @@ export class Call {
       h(
         'div',
         { class: 'call-main' },
+        this.heading,
         h('div', { class: 'call-topline' }, this.e2eeBadge, this.connection),
         this.banner,
         this.grid,
@@ -338,6 +342,7 @@ export class Call {
     );
     clear(container);
     container.appendChild(this.root);
+    if (!container.contains(document.activeElement) || document.activeElement === document.body) this.heading.focus();
     this.updateLocal();
     this.updateControls();
     this.updateConnection();

@@ -190,12 +190,19 @@ export function walkinSection() {
     }
   }
 
+  let focusBefore = null;
   function stopRinging() {
     if (ringTimer) clearInterval(ringTimer);
     ringTimer = null;
     if (ringShown) document.title = titleBefore;
     ringShown = null;
+    // The ring took the focus; when it goes, the focus goes back where the counsellor was. (A
+    // pressed Accept/Pass is disabled at once, which drops the focus to the body.)
+    const active = document.activeElement;
+    const hadFocus = !active || active === document.body || ringArea.contains(active);
     clear(ringArea);
+    if (hadFocus && focusBefore && focusBefore.isConnected) focusBefore.focus();
+    focusBefore = null;
   }
 
   function showRing(ring) {
@@ -206,6 +213,7 @@ export function walkinSection() {
     }
     stopRinging();
     ringShown = ring.ring_id;
+    focusBefore = document.activeElement && document.activeElement !== document.body ? document.activeElement : null;
     const name = `${ring.first_name} ${ring.last_name}`;
     titleBefore = document.title;
     document.title = `🔔 ${t('walkin.ring_title', { name })}`;

@@ -1,7 +1,7 @@
 // The client's join page (/j/{link_token}): name, camera/microphone preview, waiting room, call.
 
 import { t, errorText, mediaErrorText } from './i18n.js';
-import { h, clear, pageData, appRoot, pageHeader, notice } from './ui.js';
+import { h, clear, pageData, appRoot, pageHeader, notice, announce } from './ui.js';
 import { Signaling } from './signaling.js';
 import { acquireMedia, devicePicker, stopStream } from './media.js';
 import { Call, confidant } from './call.js';
@@ -230,12 +230,15 @@ async function onJoin(event) {
 
 function showWaiting() {
   setState('lobby');
+  announce(`${t('join.waiting_title')}. ${t('join.waiting')}`);
   clear(formArea);
   formArea.appendChild(
     h(
       'section',
-      { class: 'panel waiting', testid: 'lobby-waiting', attrs: { role: 'status', 'aria-live': 'polite' } },
-      h('h2', { text: t('join.waiting_title') }),
+      // Not itself a live region: a region inserted with its text is not reliably read out, and a
+      // button inside one is noise. The change is told through the page's own live region.
+      { class: 'panel waiting', testid: 'lobby-waiting', attrs: { 'aria-labelledby': 'lobby-title' } },
+      h('h2', { id: 'lobby-title', text: t('join.waiting_title') }),
       h('div', { class: 'spinner', attrs: { 'aria-hidden': 'true' } }),
       h('p', { text: t('join.waiting') }),
       h('button', {
@@ -265,4 +268,5 @@ function startCall({ room, token }) {
   // The call starts at the top, wherever the form was scrolled: own video and controls in view.
   window.scrollTo(0, 0);
   call.join({ room, token, version: protocolVersion });
+  announce(t('join.admitted'));
 }

@@ -6,7 +6,7 @@
 
 import { t, errorText, mediaErrorText } from './i18n.js';
 import './i18n-walkin.js';
-import { h, clear, pageData, appRoot, pageHeader, notice } from './ui.js';
+import { h, clear, pageData, appRoot, pageHeader, notice, announce } from './ui.js';
 import { get, post, ApiError } from './api.js';
 import { fieldText } from './booking-ui.js';
 import { Signaling } from './signaling.js';
@@ -247,15 +247,35 @@ async function onSubmit(event) {
 
 // ------------------------------------------------------------------ the queue
 
-const queuePanel = h('section', { class: 'panel waiting', testid: 'talk-queue', attrs: { role: 'status', 'aria-live': 'polite' } });
+// The queue panel is built once and only its texts change: a panel rebuilt on every poll would
+// take the keyboard focus off "Leave the queue" every 2 s and make a screen reader repeat itself.
+// What changed (the place, the estimate, ringing) is told through the page's live region.
+const queueTitle = h('h2', { id: 'queue-title', text: '' });
+const queuePosition = h('p', { class: 'queue-position', testid: 'queue-position' });
+const queueEstimate = h('p', { testid: 'queue-estimate' });
+const queueWaited = h('p', { class: 'hint', testid: 'queue-waited', hidden: true });
+const queueLeave = h('button', { type: 'button', class: 'button button-quiet', testid: 'talk-leave', onclick: () => leaveQueue(t('talk.left'), 'left') });
+const queuePanel = h(
+  'section',
+  { class: 'panel waiting', testid: 'talk-queue', attrs: { 'aria-labelledby': 'queue-title' } },
+  queueTitle,
+  h('div', { class: 'spinner', attrs: { 'aria-hidden': 'true' } }),
+  queuePosition,
+  queueEstimate,
+  queueWaited,
+  queueLeave,
+);
+let lastAnnounced = '';
 
 function showQueue(view) {
   if (confidant.state !== 'queue') {
     setState('queue');
     clear(side);
     side.append(queuePanel, fallbackArea);
+    queueTitle.textContent = t('talk.waiting_title');
+    queueLeave.textContent = t('talk.leave');
+    lastAnnounced = '';
   }
-  clear(queuePanel);
   queuePanel.dataset.state = view.state;
   queuePanel.dataset.position = String(view.position);
   let line;
@@ -264,16 +284,17 @@ function showQueue(view) {
   else if (view.estimate_seconds === null || view.estimate_seconds === undefined) line = t('talk.estimate_unknown');
   else if (view.estimate_seconds <= 60) line = t('talk.estimate_soon');
   else line = t('talk.estimate_minutes', { n: Math.ceil(view.estimate_seconds / 60) });
-  queuePanel.append(
-    h('h2', { text: t('talk.waiting_title') }),
-    h('div', { class: 'spinner', attrs: { 'aria-hidden': 'true' } }),
-    h('p', { class: 'queue-position', testid: 'queue-position', text: t('talk.position', { n: view.position }) }),
-    h('p', { testid: 'queue-estimate', text: line }),
-    h('button', { type: 'button', class: 'button button-quiet', text: t('talk.leave'), testid: 'talk-leave', onclick: () => leaveQueue(t('talk.left'), 'left') }),
-  );
-  // `append` writes a `null` child as the text "null"; add the optional line only when there is one.
-  if (view.waited_seconds >= 60) {
-    queuePanel.querySelector('[data-testid="queue-estimate"]').after(h('p', { class: 'hint', testid: 'queue-waited', text: t('talk.waited', { n: Math.floor(view.waited_seconds / 60) }) }));
+  const position = t('talk.position', { n: view.position });
+  if (queuePosition.textContent !== position) queuePosition.textContent = position;
+  if (queueEstimate.textContent !== line) queueEstimate.textContent = line;
+  const waited = view.waited_seconds >= 60 ? t('talk.waited', { n: Math.floor(view.waited_seconds / 60) }) : '';
+  queueWaited.hidden = !waited;
+  if (queueWaited.textContent !== waited) queueWaited.textContent = waited;
+  // The waited minutes tick on their own; only the place and the state are news.
+  const news = view.state === 'ringing' || view.state === 'connecting' ? line : `${position}. ${line}`;
+  if (news !== lastAnnounced) {
+    lastAnnounced = news;
+    announce(news);
   }
   fallbackLinks(view.fallback);
 }

@@ -75,7 +75,8 @@ export function languageSwitch() {
         title: t('lang.' + l),
         lang: l,
         testid: 'lang-' + l,
-        attrs: { 'aria-pressed': String(l === current), 'aria-label': t('lang.' + l) },
+        // The name starts with the visible code (WCAG 2.5.3, label in name), then the language's name.
+        attrs: { 'aria-pressed': String(l === current), 'aria-label': `${l.toUpperCase()} – ${t('lang.' + l)}` },
         onclick: () => {
           if (l !== current) setLanguage(l);
         },
@@ -189,6 +190,7 @@ export function confirmButton({ label, question, yes, testid, confirmTestid, dan
     onclick: () => showConfirm(),
   });
   wrap.appendChild(button);
+  const questionId = 'confirm-' + Math.random().toString(36).slice(2);
   function showConfirm() {
     clear(wrap);
     const yesButton = h('button', {
@@ -207,18 +209,27 @@ export function confirmButton({ label, question, yes, testid, confirmTestid, dan
     });
     const box = h(
       'span',
-      { class: 'confirm-box', attrs: { role: 'group' } },
-      h('span', { class: 'confirm-question', text: question }),
+      { class: 'confirm-box', attrs: { role: 'group', 'aria-labelledby': questionId } },
+      h('span', { id: questionId, class: 'confirm-question', text: question }),
       yesButton,
-      h('button', { type: 'button', class: 'button button-quiet', text: t('common.cancel'), onclick: () => restore() }),
+      h('button', { type: 'button', class: 'button button-quiet', text: t('common.cancel'), testid: confirmTestid && `${confirmTestid}-cancel`, onclick: () => restore() }),
     );
+    // Escape backs out, as from any dialog; focus returns to the button that asked.
+    box.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        restore();
+      }
+    });
     wrap.appendChild(box);
     yesButton.focus();
   }
   function restore() {
     if (!wrap.isConnected) return;
+    const hadFocus = wrap.contains(document.activeElement) || document.activeElement === document.body;
     clear(wrap);
     wrap.appendChild(button);
+    if (hadFocus) button.focus();
   }
   return wrap;
 }
