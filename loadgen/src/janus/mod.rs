@@ -24,10 +24,10 @@
 //! Churn is not run against Janus (the generator's churn is built on Confidant's lobby).
 
 pub mod api;
-mod participant;
+mod transport;
 
 pub use api::{Client, Target};
-pub use participant::run;
+pub use transport::run;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
