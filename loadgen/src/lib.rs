@@ -16,7 +16,8 @@
 //!
 //! Every participant is a `str0m::Rtc` driven sans-IO by one tokio task that owns its UDP
 //! socket and its websocket; a multi-threaded tokio runtime (`--threads`, default 2) runs all
-//! tasks. All simulated clients share one DTLS certificate, as the SFU does, so joining costs
+//! tasks. The participant is one type (see [`participant`]) over a transport: the server's
+//! signalling and SFU, or Janus (below). All simulated clients share one DTLS certificate, as the SFU does, so joining costs
 //! no key generation.
 //!
 //! # Media
@@ -149,8 +150,8 @@
 //! # The peer SFU
 //!
 //! `--janus-url http://IP:PORT/janus` runs the same steady scenarios through Janus 1.1's
-//! videoroom plugin, driven through its HTTP API (see [`janus`]): same frames, same schedule,
-//! same counting at the receivers' sockets; with `--sfu-pid` naming Janus, the same report
+//! videoroom plugin, driven through its HTTP API (see [`janus`]): the same participant with
+//! Janus as its transport, so the same frames, schedule and counting at the receivers' sockets; with `--sfu-pid` naming Janus, the same report
 //! results (mode `janus`). Janus never uses loopback for ICE, so `scripts/bench.sh` runs it and
 //! the generator in two network namespaces of its own joined by a veth pair. Churn is not run
 //! against Janus.

@@ -13,9 +13,10 @@
 //! * subscribing is one multistream `join` (`ptype: subscriber`, `streams: [{feed}, …]`):
 //!   Janus offers, str0m answers `recvonly`, `start` carries the answer.
 //!
-//! Media is made and measured exactly as with Confidant ([`crate::participant`]'s frames,
-//! stamps, counting of RTP datagrams at the receivers' sockets, loss by frames, latency by
-//! stamps), so the numbers compare. Each PeerConnection is a `str0m::Rtc` with one UDP socket
+//! It is the same participant as through Confidant ([`crate::participant`]) with Janus as its
+//! transport (`transport`: the session, the handles, the long-poll), so media is made and
+//! measured by the same code (frames, stamps, counting of RTP datagrams at the receivers'
+//! sockets, loss by frames, latency by stamps) and the numbers compare. Each PeerConnection is a `str0m::Rtc` with one UDP socket
 //! bound to the local address that routes to Janus (in the benchmark: the generator's end of a
 //! veth pair, since Janus never uses loopback for ICE); datagrams for any other destination
 //! than Janus's address or loopback are dropped. Events come by long-poll, one poller task per
@@ -24,10 +25,10 @@
 //! Churn is not run against Janus (the generator's churn is built on Confidant's lobby).
 
 pub mod api;
-mod participant;
+mod transport;
 
 pub use api::{Client, Target};
-pub use participant::run;
+pub use transport::run;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
