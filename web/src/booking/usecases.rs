@@ -10,10 +10,12 @@
 //!
 //! Nothing here imports a handler module, so the handler modules need not import each other.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use confidant_booking::form::{validate, BookingForm};
 use confidant_booking::mail::{MailData, MailKind};
-use confidant_booking::slots::{blocked_interval, is_bookable, AppointmentKind};
+use confidant_booking::slots::{
+    blocked_interval, is_bookable, AppointmentKind, AppointmentType, Interval,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -102,6 +104,34 @@ pub fn public_view(row: &store::BookingRow, host: &Host, t: &store::TypeRow) -> 
     }
 }
 
+/// Checks that `start` is a time `host` offers for type `core` (hours, grid, notice, window)
+/// and that no busy time from their external calendars covers what it would block. Other
+/// bookings are the database's business: a race ends in 409 from its constraint. Returns the
+/// appointment's end and the interval it blocks.
+async fn check_free(
+    state: &AppState,
+    host: &Host,
+    core: &AppointmentType,
+    start: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, Interval), AppError> {
+    let av = store::availability_of(&state.db, host).await?;
+    let blocked = blocked_interval(core, start);
+    let external = store::external_busy_of(&state.db, &host.id, blocked.start, blocked.end).await?;
+    if !external.is_empty() {
+        return Err(AppError::SlotTaken);
+    }
+    if !is_bookable(&av, core, &[], Utc::now(), start) {
+        return Err(AppError::invalid(
+            "start",
+            "is not an available time; choose one of the offered slots",
+        ));
+    }
+    Ok((
+        start + Duration::minutes(i64::from(core.duration_min)),
+        blocked,
+    ))
+}
+
 /// Books `req` with `host` for type `t` (checked by the caller): validates the form, checks the
 /// time against the host's hours and external calendars, and inserts; the database refuses an
 /// overlap with another booking (`SlotTaken`).
@@ -129,26 +159,7 @@ pub async fn book_with(
         ));
     }
     let start = parse_time("start", &req.start)?;
-    let av = store::availability_of(&state.db, host).await?;
-    // Other bookings are left to the database (a taken slot is a 409 from the constraint, also
-    // under a race); this checks hours, grid, notice and window.
-    // Other bookings are the database's business (a race ends in 409 from the constraint);
-    // busy times from external calendars are checked here.
-    let blocked_probe = blocked_interval(&core, start);
-    let external =
-        store::external_busy_of(&state.db, &host.id, blocked_probe.start, blocked_probe.end)
-            .await?;
-    if !external.is_empty() {
-        return Err(AppError::SlotTaken);
-    }
-    if !is_bookable(&av, &core, &[], Utc::now(), start) {
-        return Err(AppError::invalid(
-            "start",
-            "is not an available time; choose one of the offered slots",
-        ));
-    }
-    let end = start + Duration::minutes(i64::from(core.duration_min));
-    let blocked = blocked_interval(&core, start);
+    let (end, blocked) = check_free(state, host, &core, start).await?;
     let client = ClientDetails {
         first_name: valid.first_name,
         last_name: valid.last_name,
@@ -169,45 +180,6 @@ pub async fn book_with(
         id.as_bytes(),
     );
 
-    let mut tx = state.db.begin().await?;
-    // The booking first: under SQLite its INSERT takes the write lock (the trigger checks
-    // overlaps there); under PostgreSQL the exclusion constraint makes a concurrent twin wait
-    // and then fail.
-    sqlx::query(
-        "INSERT INTO bookings (id, counsellor_id, type_id, kind, status, active, starts_at, ends_at,
-            blocked_from, blocked_until, client_sealed, lang, consent_sha256, consent_at,
-            created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(&id)
-    .bind(&host.id)
-    .bind(&t.id)
-    .bind(&t.kind)
-    .bind(status)
-    .bind(start.timestamp_millis())
-    .bind(end.timestamp_millis())
-    .bind(blocked.start.timestamp_millis())
-    .bind(blocked.end.timestamp_millis())
-    .bind(&sealed)
-    .bind(lang)
-    .bind(consent_sha256(lang))
-    .bind(now)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(store::overlap_to_conflict)?;
-    let join_url = if t.kind == "video" {
-        let (session_id, link) = create_room(&mut tx, state, host, t, &client, end).await?;
-        sqlx::query("UPDATE bookings SET session_id = $1 WHERE id = $2")
-            .bind(&session_id)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        Some(state.config.join_url(&link))
-    } else {
-        None
-    };
     let row = store::BookingRow {
         id: id.clone(),
         counsellor_id: host.id.clone(),
@@ -223,6 +195,19 @@ pub async fn book_with(
         cancel_reason_sealed: None,
         cancelled_by: None,
         created_at: now,
+    };
+
+    let mut tx = state.db.begin().await?;
+    // The booking first: under SQLite its INSERT takes the write lock (the trigger checks
+    // overlaps there); under PostgreSQL the exclusion constraint makes a concurrent twin wait
+    // and then fail.
+    store::insert_booking(&mut tx, &row, blocked, &consent_sha256(lang)).await?;
+    let join_url = if t.kind == "video" {
+        let (session_id, link) = create_room(&mut tx, state, host, t, &client, end).await?;
+        store::set_booking_session(&mut tx, &id, &session_id).await?;
+        Some(state.config.join_url(&link))
+    } else {
+        None
     };
     let ctx = Ctx {
         row: &row,
@@ -251,18 +236,18 @@ async fn create_room(
     let aad = id.as_bytes();
     let title = format!("{} – {}", t.name, client.full_name());
     let now = now_ms();
-    sqlx::query(
-        "INSERT INTO sessions (id, counsellor_id, title_sealed, link_hash, link_sealed, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    store::insert_room(
+        conn,
+        &store::NewRoom {
+            id: &id,
+            counsellor_id: &host.id,
+            title_sealed: &state.keys.title.seal(title.as_bytes(), aad),
+            link_hash: &sha256_hex(&link),
+            link_sealed: &state.keys.link.seal(link.as_bytes(), aad),
+            created_at: now,
+            expires_at: end.timestamp_millis() + VIDEO_LINK_GRACE_MIN * 60_000,
+        },
     )
-    .bind(&id)
-    .bind(&host.id)
-    .bind(state.keys.title.seal(title.as_bytes(), aad))
-    .bind(sha256_hex(&link))
-    .bind(state.keys.link.seal(link.as_bytes(), aad))
-    .bind(now)
-    .bind(end.timestamp_millis() + VIDEO_LINK_GRACE_MIN * 60_000)
-    .execute(&mut *conn)
     .await?;
     Ok((id, link))
 }
@@ -275,11 +260,7 @@ pub async fn join_url_of(
     let Some(session_id) = &row.session_id else {
         return Ok(None);
     };
-    let sealed: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT link_sealed FROM sessions WHERE id = $1")
-            .bind(session_id)
-            .fetch_optional(&state.db)
-            .await?;
+    let sealed = store::room_link_sealed(&state.db, session_id).await?;
     let Some(sealed) = sealed else {
         return Ok(None);
     };
@@ -336,12 +317,7 @@ pub async fn confirm(
 ) -> Result<(BookingRow, store::TypeRow), AppError> {
     let row = own_booking(state, me, id).await?;
     let mut tx = state.db.begin().await?;
-    let changed = sqlx::query("UPDATE bookings SET status = 'confirmed', updated_at = $1 WHERE id = $2 AND status = 'pending'")
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let changed = store::confirm_pending(&mut tx, id, now_ms()).await?;
     if changed != 1 {
         return Err(AppError::Conflict(
             "only a pending booking can be confirmed".into(),
@@ -403,52 +379,18 @@ pub async fn reschedule(
     let t = store::type_of(&state.db, &host.id, &row.type_id).await?;
     let core = t.core();
     let start = parse_time("start", start)?;
-    let av = store::availability_of(&state.db, &host).await?;
-    // Other bookings are the database's business (a race ends in 409 from the constraint);
-    // busy times from external calendars are checked here.
-    let blocked_probe = blocked_interval(&core, start);
-    let external =
-        store::external_busy_of(&state.db, &host.id, blocked_probe.start, blocked_probe.end)
-            .await?;
-    if !external.is_empty() {
-        return Err(AppError::SlotTaken);
-    }
-    if !is_bookable(&av, &core, &[], Utc::now(), start) {
-        return Err(AppError::invalid(
-            "start",
-            "is not an available time; choose one of the offered slots",
-        ));
-    }
-    let end = start + Duration::minutes(i64::from(core.duration_min));
-    let blocked = blocked_interval(&core, start);
+    let (end, blocked) = check_free(state, &host, &core, start).await?;
     let mut tx = state.db.begin().await?;
-    let changed = sqlx::query(
-        "UPDATE bookings SET starts_at = $1, ends_at = $2, blocked_from = $3, blocked_until = $4,
-            ics_sequence = ics_sequence + 1, updated_at = $5
-         WHERE id = $6 AND active = 1 AND ics_sequence = $7",
-    )
-    .bind(start.timestamp_millis())
-    .bind(end.timestamp_millis())
-    .bind(blocked.start.timestamp_millis())
-    .bind(blocked.end.timestamp_millis())
-    .bind(now_ms())
-    .bind(&row.id)
-    .bind(row.ics_sequence)
-    .execute(&mut *tx)
-    .await
-    .map_err(store::overlap_to_conflict)?
-    .rows_affected();
+    let slot = Interval { start, end };
+    let changed = store::move_booking(&mut tx, &row, slot, blocked, now_ms()).await?;
     if changed != 1 {
         return Err(AppError::Conflict(
             "this booking changed meanwhile; use the link from the latest e-mail".into(),
         ));
     }
     if let Some(session_id) = &row.session_id {
-        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id = $2")
-            .bind(end.timestamp_millis() + VIDEO_LINK_GRACE_MIN * 60_000)
-            .bind(session_id)
-            .execute(&mut *tx)
-            .await?;
+        let expires_at = end.timestamp_millis() + VIDEO_LINK_GRACE_MIN * 60_000;
+        store::extend_room(&mut tx, session_id, expires_at).await?;
     }
     let updated = store::BookingRow {
         starts_at: start.timestamp_millis(),
@@ -508,29 +450,12 @@ async fn end_booking(
             .seal(r.as_bytes(), format!("{}/reason", row.id).as_bytes())
     });
     let mut tx = state.db.begin().await?;
-    let changed = sqlx::query(
-        "UPDATE bookings SET status = $1, active = 0, cancelled_by = $2, cancel_reason_sealed = $3,
-            ics_sequence = ics_sequence + 1, updated_at = $4
-         WHERE id = $5 AND active = 1 AND ics_sequence = $6",
-    )
-    .bind(status)
-    .bind(by)
-    .bind(&sealed_reason)
-    .bind(now_ms())
-    .bind(&row.id)
-    .bind(row.ics_sequence)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let changed = store::end_booking(&mut tx, &row, status, by, &sealed_reason, now_ms()).await?;
     if changed != 1 {
         return Err(AppError::Conflict("this booking changed meanwhile".into()));
     }
     if let Some(session_id) = &row.session_id {
-        sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
-            .bind(now_ms())
-            .bind(session_id)
-            .execute(&mut *tx)
-            .await?;
+        store::revoke_room(&mut tx, session_id, now_ms()).await?;
     }
     let row = BookingRow {
         status: status.into(),
