@@ -152,6 +152,9 @@ else
   echo "WARNING: rustfmt is not installed for this toolchain and could not be added; formatting not checked"
 fi
 
+section "No import circles between the modules of a crate (scripts/check-module-cycles.py)"
+python3 "$ROOT/scripts/check-module-cycles.py" "$ROOT"
+
 # ---------------------------------------------------------------------------------------------
 section "cargo build --workspace --bins"
 cargo build --workspace --bins

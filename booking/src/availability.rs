@@ -28,7 +28,7 @@ use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTim
 use chrono::{Datelike, Timelike, Weekday};
 use chrono_tz::Tz;
 
-use crate::slots::Interval;
+use crate::interval::Interval;
 use crate::Error;
 
 /// Most weekly rules a counsellor may have (ten a day).

@@ -23,7 +23,7 @@ use chrono_tz::Tz;
 use icalendar::parser::{read_calendar, unfold, Component, Property};
 
 use crate::availability::instants_of;
-use crate::slots::Interval;
+use crate::interval::Interval;
 
 /// Most instances of one recurring event inside the window.
 pub const MAX_OCCURRENCES: u16 = 2000;

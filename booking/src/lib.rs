@@ -6,6 +6,7 @@
 //!
 //! - [`availability`]: weekly hours and date overrides in an IANA time zone, turned into UTC
 //!   intervals with a stated rule for DST gaps and overlaps ([`availability::to_utc`]).
+//! - [`interval`]: the half-open UTC [`interval::Interval`] the others speak in.
 //! - [`slots`]: appointment types (duration, buffers, notice, window, step), the
 //!   [`slots::blocked_interval`] a booking occupies, [`slots::free_slots`] and
 //!   [`slots::is_bookable`].
@@ -34,6 +35,7 @@ pub mod busy;
 pub mod caldav;
 pub mod form;
 pub mod ics;
+pub mod interval;
 pub mod mail;
 pub mod slots;
 pub mod token;

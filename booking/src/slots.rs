@@ -30,6 +30,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::availability::{instants_of, local_time, Availability};
+pub use crate::interval::Interval;
 use crate::Error;
 
 /// Most slots one call returns (the earliest ones).
@@ -142,32 +143,6 @@ impl AppointmentType {
             self.slot_step_min
         };
         Duration::minutes(i64::from(step.max(MIN_DURATION_MIN)))
-    }
-}
-
-/// A half-open UTC interval `[start, end)`; empty when `end <= start`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Interval {
-    /// First instant inside.
-    pub start: DateTime<Utc>,
-    /// First instant after.
-    pub end: DateTime<Utc>,
-}
-
-impl Interval {
-    /// Whether the two share an instant (touching intervals do not).
-    pub fn overlaps(&self, other: &Interval) -> bool {
-        self.start < other.end && other.start < self.end
-    }
-
-    /// Whether `other` lies inside this one.
-    pub fn contains(&self, other: &Interval) -> bool {
-        self.start <= other.start && other.end <= self.end
-    }
-
-    /// Whether it holds no instant.
-    pub fn is_empty(&self) -> bool {
-        self.end <= self.start
     }
 }
 

@@ -303,10 +303,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::sources::list, booking::sources::add))
         .routes(routes!(booking::sources::sync_now))
         .routes(routes!(booking::sources::remove))
-        .routes(routes!(booking::caldav::list, booking::caldav::add))
-        .routes(routes!(booking::caldav::change, booking::caldav::remove))
-        .routes(routes!(booking::caldav::sync_now))
-        .routes(routes!(booking::caldav::resolve))
+        .routes(routes!(
+            booking::caldav::http::list,
+            booking::caldav::http::add
+        ))
+        .routes(routes!(
+            booking::caldav::http::change,
+            booking::caldav::http::remove
+        ))
+        .routes(routes!(booking::caldav::http::sync_now))
+        .routes(routes!(booking::caldav::http::resolve))
         // signatures
         .routes(routes!(pages::sign))
         .routes(routes!(signature::sign::get, signature::sign::submit))

@@ -8,9 +8,9 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::manage::{context_parts, own_booking};
 use super::notify::{self, Ctx};
 use super::store::ClientDetails;
+use super::usecases::{context_parts, own_booking};
 use crate::auth::Counsellor;
 use crate::db::{now_ms, Db};
 use crate::error::{AppError, ErrorBody};

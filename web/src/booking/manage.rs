@@ -5,14 +5,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{Duration, NaiveDate, Utc};
 use confidant_booking::availability::{Availability, DateOverride, WeeklyRule};
-use confidant_booking::mail::{render, Lang, MailData, MailKind};
+use confidant_booking::mail::{render, Lang, MailKind};
 use confidant_booking::slots::{AppointmentKind, AppointmentType};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::notify::{self, Ctx};
-use super::public::{join_url_of, reason_of};
-use super::store::{self, kind_of, kind_str, minutes_of, time_of, BookingRow, Host};
+use super::store::{self, kind_of, kind_str, minutes_of, time_of, BookingRow};
+use super::usecases;
 use super::{core_error, parse_time};
 use crate::auth::Counsellor;
 use crate::db::now_ms;
@@ -671,29 +670,6 @@ pub async fn list_bookings(
         .map(axum::Json)
 }
 
-pub(crate) async fn own_booking(
-    state: &AppState,
-    me: &Counsellor,
-    id: &str,
-) -> Result<BookingRow, AppError> {
-    let row = store::booking(&state.db, id).await?;
-    if row.counsellor_id != me.id {
-        return Err(AppError::NotFound);
-    }
-    Ok(row)
-}
-
-pub(crate) async fn context_parts(
-    state: &AppState,
-    row: &BookingRow,
-) -> Result<(Host, store::TypeRow, store::ClientDetails, Option<String>), AppError> {
-    let host = store::host_by_id(&state.db, &row.counsellor_id).await?;
-    let t = store::type_of(&state.db, &host.id, &row.type_id).await?;
-    let client = row.client(state)?;
-    let join = join_url_of(state, row).await?;
-    Ok((host, t, client, join))
-}
-
 /// Confirms a booking that waits for confirmation; the client gets the invitation.
 #[utoipa::path(post, path = "/api/booking/bookings/{id}/confirm", tag = "booking-admin",
     params(("id" = String, Path, description = "Booking id")),
@@ -708,37 +684,7 @@ pub async fn confirm(
     me: Counsellor,
     Path(id): Path<String>,
 ) -> Result<axum::Json<BookingView>, AppError> {
-    let row = own_booking(&state, &me, &id).await?;
-    let mut tx = state.db.begin().await?;
-    let changed = sqlx::query("UPDATE bookings SET status = 'confirmed', updated_at = $1 WHERE id = $2 AND status = 'pending'")
-        .bind(now_ms())
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if changed != 1 {
-        return Err(AppError::Conflict(
-            "only a pending booking can be confirmed".into(),
-        ));
-    }
-    let row = BookingRow {
-        status: "confirmed".into(),
-        ..row
-    };
-    let (host, t, client, join_url) = context_parts(&state, &row).await?;
-    notify::confirmed(
-        &mut tx,
-        &state,
-        &Ctx {
-            row: &row,
-            client: &client,
-            host: &host,
-            kind: &t,
-            join_url,
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let (row, t) = usecases::confirm(&state, &me, &id).await?;
     Ok(axum::Json(view(&state, &row, &t.name)?))
 }
 
@@ -767,14 +713,8 @@ pub async fn decline(
     Path(id): Path<String>,
     Json(body): Json<ReasonBody>,
 ) -> Result<axum::Json<BookingView>, AppError> {
-    let reason = reason_of(&body.reason)?;
-    let row = own_booking(&state, &me, &id).await?;
-    if row.status != "pending" {
-        return Err(AppError::Conflict(
-            "only a pending booking can be declined".into(),
-        ));
-    }
-    let row = end_booking(&state, row, "declined", "counsellor", reason).await?;
+    let reason = usecases::reason_of(&body.reason)?;
+    let row = usecases::decline(&state, &me, &id, reason).await?;
     let t = store::type_of(&state.db, &me.id, &row.type_id).await?;
     Ok(axum::Json(view(&state, &row, &t.name)?))
 }
@@ -795,97 +735,11 @@ pub async fn cancel(
     Path(id): Path<String>,
     Json(body): Json<ReasonBody>,
 ) -> Result<axum::Json<BookingView>, AppError> {
-    let reason = reason_of(&body.reason)?;
-    let row = own_booking(&state, &me, &id).await?;
-    let row = cancel_booking(&state, row, false, reason).await?;
+    let reason = usecases::reason_of(&body.reason)?;
+    let row = usecases::own_booking(&state, &me, &id).await?;
+    let row = usecases::cancel_booking(&state, row, false, reason).await?;
     let t = store::type_of(&state.db, &me.id, &row.type_id).await?;
     Ok(axum::Json(view(&state, &row, &t.name)?))
-}
-
-/// Cancels an active booking (by the client through the link, or by the counsellor).
-pub async fn cancel_booking(
-    state: &AppState,
-    row: BookingRow,
-    by_client: bool,
-    reason: Option<String>,
-) -> Result<BookingRow, AppError> {
-    if !row.is_active() {
-        return Err(AppError::Conflict(
-            "this booking is already cancelled or declined".into(),
-        ));
-    }
-    end_booking(
-        state,
-        row,
-        "cancelled",
-        if by_client { "client" } else { "counsellor" },
-        reason,
-    )
-    .await
-}
-
-async fn end_booking(
-    state: &AppState,
-    row: BookingRow,
-    status: &str,
-    by: &str,
-    reason: Option<String>,
-) -> Result<BookingRow, AppError> {
-    let was_confirmed = row.status == "confirmed";
-    let sealed_reason = reason.as_ref().map(|r| {
-        state
-            .keys
-            .booking
-            .seal(r.as_bytes(), format!("{}/reason", row.id).as_bytes())
-    });
-    let mut tx = state.db.begin().await?;
-    let changed = sqlx::query(
-        "UPDATE bookings SET status = $1, active = 0, cancelled_by = $2, cancel_reason_sealed = $3,
-            ics_sequence = ics_sequence + 1, updated_at = $4
-         WHERE id = $5 AND active = 1 AND ics_sequence = $6",
-    )
-    .bind(status)
-    .bind(by)
-    .bind(&sealed_reason)
-    .bind(now_ms())
-    .bind(&row.id)
-    .bind(row.ics_sequence)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if changed != 1 {
-        return Err(AppError::Conflict("this booking changed meanwhile".into()));
-    }
-    if let Some(session_id) = &row.session_id {
-        sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
-            .bind(now_ms())
-            .bind(session_id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let row = BookingRow {
-        status: status.into(),
-        cancelled_by: Some(by.into()),
-        cancel_reason_sealed: sealed_reason,
-        ics_sequence: row.ics_sequence + 1,
-        ..row
-    };
-    let (host, t, client, join_url) = context_parts(state, &row).await?;
-    let ctx = Ctx {
-        row: &row,
-        client: &client,
-        host: &host,
-        kind: &t,
-        join_url,
-    };
-    if status == "declined" {
-        notify::declined(&mut tx, state, &ctx, reason).await?;
-    } else {
-        notify::cancelled(&mut tx, state, &ctx, by == "client", was_confirmed, reason).await?;
-    }
-    tx.commit().await?;
-    tracing::info!(booking_id = %row.id, status, by, "booking ended");
-    Ok(row)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -913,46 +767,6 @@ struct ContactDoc {
     name: String,
     email: String,
     message: String,
-}
-
-/// Tells the counsellor that a contact message arrived (inside the caller's transaction). The
-/// mail carries neither the writer's name nor the message: both are read on the dashboard.
-pub async fn notify_contact(
-    conn: &mut sqlx::AnyConnection,
-    state: &AppState,
-    host: &Host,
-) -> Result<(), AppError> {
-    let d = host_mail_data(state, host, "", None);
-    notify::to_host(conn, state, host, MailKind::ContactMessage, &d).await
-}
-
-pub(super) fn host_mail_data(
-    state: &AppState,
-    host: &Host,
-    name: &str,
-    message: Option<String>,
-) -> MailData {
-    let now = Utc::now();
-    MailData {
-        client_name: name.to_owned(),
-        counsellor_name: host.name.clone(),
-        type_name: String::new(),
-        kind: AppointmentKind::Video,
-        start: now,
-        end: now,
-        tz: host.tz,
-        join_url: None,
-        cancel_url: None,
-        reschedule_url: None,
-        dashboard_url: Some(format!("{}/dashboard", state.config.public_url)),
-        location: None,
-        phone: None,
-        reason: None,
-        message,
-        needs_confirmation: false,
-        centre_name: state.config.centre_name.clone(),
-        booking_url: Some(super::notify::booking_url(state, host)),
-    }
 }
 
 /// Contact messages to the counsellor, newest first.
@@ -1024,7 +838,7 @@ pub async fn reply(
     let doc: ContactDoc = serde_json::from_slice(&state.keys.contact.open(&sealed, id.as_bytes())?)
         .map_err(|e| AppError::Internal(format!("contact message: {e}")))?;
     let host = store::host_by_id(&state.db, &me.id).await?;
-    let d = host_mail_data(&state, &host, &doc.name, Some(text.to_owned()));
+    let d = usecases::host_mail_data(&state, &host, &doc.name, Some(text.to_owned()));
     let m = render(MailKind::ContactReply, Lang::parse(&lang), &d);
     let to = lettre::message::Mailbox::new(
         Some(doc.name.clone()),

@@ -4,6 +4,8 @@
 //!   booking and contact forms, cancel and reschedule through signed links).
 //! - [`manage`]: what counsellors use (profile, availability, appointment types, their bookings,
 //!   confirm/decline/cancel, contact messages and replies).
+//! - [`usecases`]: book, reschedule, confirm, decline, cancel, tell about a contact message:
+//!   what the handlers (and jobs) call; the handler modules do not import each other.
 //! - [`store`]: rows and the database-enforced no-double-booking rule.
 //! - [`notify`]: which mails go out for which event, queued in the same transaction.
 
@@ -17,6 +19,7 @@ pub mod public;
 pub mod sources;
 pub mod store;
 pub mod team;
+pub mod usecases;
 
 use chrono::{DateTime, Utc};
 

@@ -6,19 +6,19 @@ use std::time::Instant;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
-use confidant_booking::form::{validate, validate_contact, BookingForm, ContactForm};
-use confidant_booking::slots::{blocked_interval, free_slots, is_bookable};
+use confidant_booking::form::{validate_contact, ContactForm};
+use confidant_booking::slots::free_slots;
 use confidant_booking::token::{self, Purpose, TokenError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::notify::{self, Ctx};
-use super::store::{self, ClientDetails, Host};
+use super::store::{self, Host};
+use super::usecases::{self, book_with, public_view, BookingRequest, PublicBooking};
 use super::{
     consent_sha256, consent_text, contact_consent_sha256, contact_consent_text, field_errors,
     lang_of, parse_time, CONSENT_VERSION,
 };
-use crate::db::{now_ms, sha256_hex};
+use crate::db::now_ms;
 use crate::error::{AppError, ErrorBody};
 use crate::extract::{ClientIp, Json};
 use crate::ratelimit::Network;
@@ -26,8 +26,6 @@ use crate::AppState;
 
 /// Longest range of one slots query.
 const MAX_SLOT_RANGE_DAYS: i64 = 62;
-/// How long after its end a booked video session's join link keeps working.
-const VIDEO_LINK_GRACE_MIN: i64 = 60;
 
 /// Refuses a public form submission when the network used up its budget.
 pub(crate) fn rate_limit(state: &AppState, ip: std::net::IpAddr) -> Result<(), AppError> {
@@ -339,79 +337,6 @@ pub async fn reschedule_slots(
     }))
 }
 
-/// The booking form.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BookingRequest {
-    /// Appointment type.
-    pub type_id: String,
-    /// Chosen start (RFC 3339), one of the free slots.
-    pub start: String,
-    /// First name.
-    pub first_name: String,
-    /// Last name.
-    pub last_name: String,
-    /// E-mail address (for the confirmation, reminder and links only).
-    pub email: String,
-    /// Optional message.
-    #[serde(default)]
-    pub message: String,
-    /// Required for phone appointments.
-    #[serde(default)]
-    pub phone: Option<String>,
-    /// Required for on-site appointments.
-    #[serde(default)]
-    pub address: Option<String>,
-    /// Language of the mails (`de`, `en`).
-    #[serde(default)]
-    pub lang: Option<String>,
-    /// SHA-256 of the consent text that was shown (from the page data).
-    pub consent_sha256: String,
-    /// Honeypot: must be empty (hidden from people, filled by bots).
-    #[serde(default)]
-    pub website: Option<String>,
-}
-
-/// The booking, as the client may see it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PublicBooking {
-    /// Id.
-    pub id: String,
-    /// `pending` (awaiting the counsellor), `confirmed`, `cancelled`, `declined`.
-    pub status: String,
-    /// Start.
-    pub start: chrono::DateTime<Utc>,
-    /// End.
-    pub end: chrono::DateTime<Utc>,
-    /// `video`, `phone`, `on_site`.
-    pub kind: String,
-    /// Appointment type id (to list slots for a reschedule).
-    pub type_id: String,
-    /// Appointment type name.
-    pub type_name: String,
-    /// Counsellor's name.
-    pub counsellor_name: String,
-    /// Counsellor page slug.
-    pub slug: String,
-    /// Zone for display.
-    pub time_zone: String,
-}
-
-fn public_view(row: &store::BookingRow, host: &Host, t: &store::TypeRow) -> PublicBooking {
-    PublicBooking {
-        id: row.id.clone(),
-        status: row.status.clone(),
-        start: row.start(),
-        end: row.end(),
-        kind: row.kind.clone(),
-        type_id: t.id.clone(),
-        type_name: t.name.clone(),
-        counsellor_name: host.name.clone(),
-        slug: host.slug.clone().unwrap_or_default(),
-        time_zone: host.tz.name().to_owned(),
-    }
-}
-
 pub(crate) fn check_honeypot(website: &Option<String>) -> Result<(), AppError> {
     if website.as_deref().is_some_and(|w| !w.trim().is_empty()) {
         return Err(AppError::invalid("website", "must be empty"));
@@ -450,192 +375,6 @@ pub async fn book(
     }
     let booking = book_with(&state, &host, &t, &req).await?;
     Ok((StatusCode::CREATED, axum::Json(booking)))
-}
-
-/// Books `req` with `host` for type `t` (checked by the caller): validates the form, checks the
-/// time against the host's hours and external calendars, and inserts; the database refuses an
-/// overlap with another booking (`SlotTaken`).
-pub(crate) async fn book_with(
-    state: &AppState,
-    host: &Host,
-    t: &store::TypeRow,
-    req: &BookingRequest,
-) -> Result<PublicBooking, AppError> {
-    let lang = lang_of(req.lang.as_deref());
-    let form = BookingForm {
-        first_name: req.first_name.clone(),
-        last_name: req.last_name.clone(),
-        email: req.email.clone(),
-        message: req.message.clone(),
-        phone: req.phone.clone(),
-        address: req.address.clone(),
-    };
-    let core = t.core();
-    let valid = validate(&form, core.kind).map_err(field_errors)?;
-    if req.consent_sha256 != consent_sha256(lang) {
-        return Err(AppError::invalid(
-            "consent_sha256",
-            "does not match the current consent text; reload the page",
-        ));
-    }
-    let start = parse_time("start", &req.start)?;
-    let av = store::availability_of(&state.db, host).await?;
-    // Other bookings are left to the database (a taken slot is a 409 from the constraint, also
-    // under a race); this checks hours, grid, notice and window.
-    // Other bookings are the database's business (a race ends in 409 from the constraint);
-    // busy times from external calendars are checked here.
-    let blocked_probe = blocked_interval(&core, start);
-    let external =
-        store::external_busy_of(&state.db, &host.id, blocked_probe.start, blocked_probe.end)
-            .await?;
-    if !external.is_empty() {
-        return Err(AppError::SlotTaken);
-    }
-    if !is_bookable(&av, &core, &[], Utc::now(), start) {
-        return Err(AppError::invalid(
-            "start",
-            "is not an available time; choose one of the offered slots",
-        ));
-    }
-    let end = start + Duration::minutes(i64::from(core.duration_min));
-    let blocked = blocked_interval(&core, start);
-    let client = ClientDetails {
-        first_name: valid.first_name,
-        last_name: valid.last_name,
-        email: valid.email,
-        phone: valid.phone,
-        address: valid.address,
-        message: valid.message,
-    };
-    let id = uuid::Uuid::new_v4().to_string();
-    let now = now_ms();
-    let status = if core.requires_confirmation {
-        "pending"
-    } else {
-        "confirmed"
-    };
-    let sealed = state.keys.booking.seal(
-        &serde_json::to_vec(&client).map_err(|e| AppError::Internal(e.to_string()))?,
-        id.as_bytes(),
-    );
-
-    let mut tx = state.db.begin().await?;
-    // The booking first: under SQLite its INSERT takes the write lock (the trigger checks
-    // overlaps there); under PostgreSQL the exclusion constraint makes a concurrent twin wait
-    // and then fail.
-    sqlx::query(
-        "INSERT INTO bookings (id, counsellor_id, type_id, kind, status, active, starts_at, ends_at,
-            blocked_from, blocked_until, client_sealed, lang, consent_sha256, consent_at,
-            created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(&id)
-    .bind(&host.id)
-    .bind(&t.id)
-    .bind(&t.kind)
-    .bind(status)
-    .bind(start.timestamp_millis())
-    .bind(end.timestamp_millis())
-    .bind(blocked.start.timestamp_millis())
-    .bind(blocked.end.timestamp_millis())
-    .bind(&sealed)
-    .bind(lang)
-    .bind(consent_sha256(lang))
-    .bind(now)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(store::overlap_to_conflict)?;
-    let join_url = if t.kind == "video" {
-        let (session_id, link) = create_room(&mut tx, state, host, t, &client, end).await?;
-        sqlx::query("UPDATE bookings SET session_id = $1 WHERE id = $2")
-            .bind(&session_id)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        Some(state.config.join_url(&link))
-    } else {
-        None
-    };
-    let row = store::BookingRow {
-        id: id.clone(),
-        counsellor_id: host.id.clone(),
-        type_id: t.id.clone(),
-        kind: t.kind.clone(),
-        status: status.into(),
-        starts_at: start.timestamp_millis(),
-        ends_at: end.timestamp_millis(),
-        client_sealed: sealed,
-        lang: lang.into(),
-        session_id: None,
-        ics_sequence: 0,
-        cancel_reason_sealed: None,
-        cancelled_by: None,
-        created_at: now,
-    };
-    let ctx = Ctx {
-        row: &row,
-        client: &client,
-        host,
-        kind: t,
-        join_url,
-    };
-    notify::created(&mut tx, state, &ctx).await?;
-    tx.commit().await.map_err(store::overlap_to_conflict)?;
-    tracing::info!(booking_id = %id, counsellor_id = %host.id, status, "booking created");
-    Ok(public_view(&row, host, t))
-}
-
-/// Creates the instant-session room of a video booking; returns `(session id, link token)`.
-async fn create_room(
-    conn: &mut sqlx::AnyConnection,
-    state: &AppState,
-    host: &Host,
-    t: &store::TypeRow,
-    client: &ClientDetails,
-    end: chrono::DateTime<Utc>,
-) -> Result<(String, String), AppError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let link = confidant_vault::random_token(crate::sessions::LINK_TOKEN_BYTES);
-    let aad = id.as_bytes();
-    let title = format!("{} – {}", t.name, client.full_name());
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO sessions (id, counsellor_id, title_sealed, link_hash, link_sealed, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&id)
-    .bind(&host.id)
-    .bind(state.keys.title.seal(title.as_bytes(), aad))
-    .bind(sha256_hex(&link))
-    .bind(state.keys.link.seal(link.as_bytes(), aad))
-    .bind(now)
-    .bind(end.timestamp_millis() + VIDEO_LINK_GRACE_MIN * 60_000)
-    .execute(&mut *conn)
-    .await?;
-    Ok((id, link))
-}
-
-/// The join link of a booking's room, if it has one.
-pub async fn join_url_of(
-    state: &AppState,
-    row: &store::BookingRow,
-) -> Result<Option<String>, AppError> {
-    let Some(session_id) = &row.session_id else {
-        return Ok(None);
-    };
-    let sealed: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT link_sealed FROM sessions WHERE id = $1")
-            .bind(session_id)
-            .fetch_optional(&state.db)
-            .await?;
-    let Some(sealed) = sealed else {
-        return Ok(None);
-    };
-    let link = String::from_utf8(state.keys.link.open(&sealed, session_id.as_bytes())?)
-        .map_err(|_| AppError::Internal("sealed link is not UTF-8".into()))?;
-    Ok(Some(state.config.join_url(&link)))
 }
 
 /// The contact form.
@@ -719,7 +458,7 @@ pub async fn contact(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    super::manage::notify_contact(&mut tx, &state, &host).await?;
+    usecases::notify_contact(&mut tx, &state, &host).await?;
     tx.commit().await?;
     tracing::info!(contact_id = %id, counsellor_id = %host.id, "contact message stored");
     Ok((StatusCode::ACCEPTED, axum::Json(Accepted { id })))
@@ -808,20 +547,6 @@ pub struct CancelRequest {
     pub reason: Option<String>,
 }
 
-/// Validates an optional free-text reason.
-pub fn reason_of(raw: &Option<String>) -> Result<Option<String>, AppError> {
-    let reason = raw.as_deref().map(str::trim).filter(|r| !r.is_empty());
-    if let Some(r) = reason {
-        if r.chars().count() > 1000 || r.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(AppError::invalid(
-                "reason",
-                "must be at most 1000 characters without control characters",
-            ));
-        }
-    }
-    Ok(reason.map(str::to_owned))
-}
-
 /// Cancels a booking through the cancel link; the slot is free again at once.
 #[utoipa::path(post, path = "/api/public/bookings/cancel", tag = "booking",
     request_body = CancelRequest,
@@ -834,9 +559,9 @@ pub async fn cancel(
     State(state): State<AppState>,
     Json(req): Json<CancelRequest>,
 ) -> Result<axum::Json<PublicBooking>, AppError> {
-    let reason = reason_of(&req.reason)?;
+    let reason = usecases::reason_of(&req.reason)?;
     let (_, row) = by_token(&state, &req.token, Some(Purpose::Cancel)).await?;
-    let row = super::manage::cancel_booking(&state, row, true, reason).await?;
+    let row = usecases::cancel_booking(&state, row, true, reason).await?;
     let host = store::host_by_id(&state.db, &row.counsellor_id).await?;
     let t = store::type_of(&state.db, &host.id, &row.type_id).await?;
     Ok(axum::Json(public_view(&row, &host, &t)))
@@ -865,95 +590,6 @@ pub async fn reschedule(
     Json(req): Json<RescheduleRequest>,
 ) -> Result<axum::Json<PublicBooking>, AppError> {
     let (_, row) = by_token(&state, &req.token, Some(Purpose::Reschedule)).await?;
-    if !row.is_active() {
-        return Err(AppError::Conflict(
-            "this booking is no longer active".into(),
-        ));
-    }
-    let host = store::host_by_id(&state.db, &row.counsellor_id).await?;
-    let t = store::type_of(&state.db, &host.id, &row.type_id).await?;
-    let core = t.core();
-    let start = parse_time("start", &req.start)?;
-    let av = store::availability_of(&state.db, &host).await?;
-    // Other bookings are the database's business (a race ends in 409 from the constraint);
-    // busy times from external calendars are checked here.
-    let blocked_probe = blocked_interval(&core, start);
-    let external =
-        store::external_busy_of(&state.db, &host.id, blocked_probe.start, blocked_probe.end)
-            .await?;
-    if !external.is_empty() {
-        return Err(AppError::SlotTaken);
-    }
-    if !is_bookable(&av, &core, &[], Utc::now(), start) {
-        return Err(AppError::invalid(
-            "start",
-            "is not an available time; choose one of the offered slots",
-        ));
-    }
-    let end = start + Duration::minutes(i64::from(core.duration_min));
-    let blocked = blocked_interval(&core, start);
-    let mut tx = state.db.begin().await?;
-    let changed = sqlx::query(
-        "UPDATE bookings SET starts_at = $1, ends_at = $2, blocked_from = $3, blocked_until = $4,
-            ics_sequence = ics_sequence + 1, updated_at = $5
-         WHERE id = $6 AND active = 1 AND ics_sequence = $7",
-    )
-    .bind(start.timestamp_millis())
-    .bind(end.timestamp_millis())
-    .bind(blocked.start.timestamp_millis())
-    .bind(blocked.end.timestamp_millis())
-    .bind(now_ms())
-    .bind(&row.id)
-    .bind(row.ics_sequence)
-    .execute(&mut *tx)
-    .await
-    .map_err(store::overlap_to_conflict)?
-    .rows_affected();
-    if changed != 1 {
-        return Err(AppError::Conflict(
-            "this booking changed meanwhile; use the link from the latest e-mail".into(),
-        ));
-    }
-    if let Some(session_id) = &row.session_id {
-        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id = $2")
-            .bind(end.timestamp_millis() + VIDEO_LINK_GRACE_MIN * 60_000)
-            .bind(session_id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let updated = store::BookingRow {
-        starts_at: start.timestamp_millis(),
-        ends_at: end.timestamp_millis(),
-        ics_sequence: row.ics_sequence + 1,
-        ..row
-    };
-    let client = updated.client(&state)?;
-    let join_url = join_url_of(&state, &updated).await?;
-    let ctx = Ctx {
-        row: &updated,
-        client: &client,
-        host: &host,
-        kind: &t,
-        join_url,
-    };
-    notify::rescheduled(&mut tx, &state, &ctx).await?;
-    tx.commit().await.map_err(store::overlap_to_conflict)?;
-    tracing::info!(booking_id = %updated.id, "booking rescheduled by the client");
-    Ok(axum::Json(public_view(&updated, &host, &t)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_are_trimmed_and_bounded() {
-        assert_eq!(reason_of(&Some("  ".into())).unwrap(), None);
-        assert_eq!(
-            reason_of(&Some(" krank ".into())).unwrap().as_deref(),
-            Some("krank")
-        );
-        assert!(reason_of(&Some("x".repeat(1001))).is_err());
-        assert!(reason_of(&Some("a\u{7}".into())).is_err());
-    }
+    let (row, host, t) = usecases::reschedule(&state, row, &req.start).await?;
+    Ok(axum::Json(public_view(&row, &host, &t)))
 }

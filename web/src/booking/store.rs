@@ -493,3 +493,191 @@ pub async fn record_consent(
     .await?;
     Ok(())
 }
+
+/// Inserts a new booking, active, with the interval it blocks and the hash of the consent text
+/// shown (given at `row.created_at`). The database refuses an overlap with another active
+/// booking of the counsellor (`409 slot_taken`).
+pub async fn insert_booking(
+    conn: &mut sqlx::AnyConnection,
+    row: &BookingRow,
+    blocked: Interval,
+    consent_sha256: &str,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "INSERT INTO bookings (id, counsellor_id, type_id, kind, status, active, starts_at, ends_at,
+            blocked_from, blocked_until, client_sealed, lang, consent_sha256, consent_at,
+            created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(&row.id)
+    .bind(&row.counsellor_id)
+    .bind(&row.type_id)
+    .bind(&row.kind)
+    .bind(&row.status)
+    .bind(row.starts_at)
+    .bind(row.ends_at)
+    .bind(blocked.start.timestamp_millis())
+    .bind(blocked.end.timestamp_millis())
+    .bind(&row.client_sealed)
+    .bind(&row.lang)
+    .bind(consent_sha256)
+    .bind(row.created_at)
+    .bind(row.created_at)
+    .bind(row.created_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(overlap_to_conflict)?;
+    Ok(())
+}
+
+/// Links a booking to the room of its video session.
+pub async fn set_booking_session(
+    conn: &mut sqlx::AnyConnection,
+    booking_id: &str,
+    session_id: &str,
+) -> Result<(), AppError> {
+    sqlx::query("UPDATE bookings SET session_id = $1 WHERE id = $2")
+        .bind(session_id)
+        .bind(booking_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Confirms a pending booking; how many rows changed (0: it was not pending).
+pub async fn confirm_pending(
+    conn: &mut sqlx::AnyConnection,
+    booking_id: &str,
+    now: i64,
+) -> Result<u64, AppError> {
+    Ok(sqlx::query(
+        "UPDATE bookings SET status = 'confirmed', updated_at = $1 WHERE id = $2 AND status = 'pending'",
+    )
+    .bind(now)
+    .bind(booking_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// Moves an active booking that is still at `row.ics_sequence` to `[start, end)` (blocking
+/// `blocked`), raising its sequence; how many rows changed (0: it changed meanwhile). The
+/// database refuses an overlap (`409 slot_taken`).
+pub async fn move_booking(
+    conn: &mut sqlx::AnyConnection,
+    row: &BookingRow,
+    slot: Interval,
+    blocked: Interval,
+    now: i64,
+) -> Result<u64, AppError> {
+    Ok(sqlx::query(
+        "UPDATE bookings SET starts_at = $1, ends_at = $2, blocked_from = $3, blocked_until = $4,
+            ics_sequence = ics_sequence + 1, updated_at = $5
+         WHERE id = $6 AND active = 1 AND ics_sequence = $7",
+    )
+    .bind(slot.start.timestamp_millis())
+    .bind(slot.end.timestamp_millis())
+    .bind(blocked.start.timestamp_millis())
+    .bind(blocked.end.timestamp_millis())
+    .bind(now)
+    .bind(&row.id)
+    .bind(row.ics_sequence)
+    .execute(&mut *conn)
+    .await
+    .map_err(overlap_to_conflict)?
+    .rows_affected())
+}
+
+/// Ends an active booking that is still at `row.ics_sequence` (`status` `cancelled` or
+/// `declined`, `by` whom, the sealed reason), raising its sequence; how many rows changed (0:
+/// it changed meanwhile).
+pub async fn end_booking(
+    conn: &mut sqlx::AnyConnection,
+    row: &BookingRow,
+    status: &str,
+    by: &str,
+    sealed_reason: &Option<Vec<u8>>,
+    now: i64,
+) -> Result<u64, AppError> {
+    Ok(sqlx::query(
+        "UPDATE bookings SET status = $1, active = 0, cancelled_by = $2, cancel_reason_sealed = $3,
+            ics_sequence = ics_sequence + 1, updated_at = $4
+         WHERE id = $5 AND active = 1 AND ics_sequence = $6",
+    )
+    .bind(status)
+    .bind(by)
+    .bind(sealed_reason)
+    .bind(now)
+    .bind(&row.id)
+    .bind(row.ics_sequence)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// The room (instant session) of a video booking, as inserted.
+pub struct NewRoom<'a> {
+    pub id: &'a str,
+    pub counsellor_id: &'a str,
+    pub title_sealed: &'a [u8],
+    pub link_hash: &'a str,
+    pub link_sealed: &'a [u8],
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Inserts the room of a video booking.
+pub async fn insert_room(conn: &mut sqlx::AnyConnection, r: &NewRoom<'_>) -> Result<(), AppError> {
+    sqlx::query(
+        "INSERT INTO sessions (id, counsellor_id, title_sealed, link_hash, link_sealed, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(r.id)
+    .bind(r.counsellor_id)
+    .bind(r.title_sealed)
+    .bind(r.link_hash)
+    .bind(r.link_sealed)
+    .bind(r.created_at)
+    .bind(r.expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The sealed join link of a booking's room, if the room still exists.
+pub async fn room_link_sealed(db: &Db, session_id: &str) -> Result<Option<Vec<u8>>, AppError> {
+    Ok(
+        sqlx::query_scalar("SELECT link_sealed FROM sessions WHERE id = $1")
+            .bind(session_id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// A moved booking's room stays open until `expires_at`.
+pub async fn extend_room(
+    conn: &mut sqlx::AnyConnection,
+    session_id: &str,
+    expires_at: i64,
+) -> Result<(), AppError> {
+    sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id = $2")
+        .bind(expires_at)
+        .bind(session_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// An ended booking's room closes (keeping an earlier revocation time).
+pub async fn revoke_room(
+    conn: &mut sqlx::AnyConnection,
+    session_id: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+        .bind(now)
+        .bind(session_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

@@ -19,10 +19,11 @@ use utoipa::ToSchema;
 use super::lang_of;
 use super::manage::{insert_type, valid_slug, TypeBody};
 use super::public::{
-    book_with, check_honeypot, rate_limit, slot_range, slots_for, BookingPage, BookingRequest,
-    Consent, LangQuery, PublicBooking, PublicType, SlotQuery, SlotView, Slots,
+    check_honeypot, rate_limit, slot_range, slots_for, BookingPage, Consent, LangQuery, PublicType,
+    SlotQuery, SlotView, Slots,
 };
 use super::store::{self, Host};
+use super::usecases::{book_with, BookingRequest, PublicBooking};
 use crate::auth::Counsellor;
 use crate::db::now_ms;
 use crate::error::{AppError, ErrorBody};
@@ -311,7 +312,7 @@ pub async fn invite(
         .await?;
     if let Some(invitee) = invitee.filter(|i| *i != me.id) {
         let host = store::host_by_id(&state.db, &invitee).await?;
-        let d = super::manage::host_mail_data(&state, &host, "", None);
+        let d = super::usecases::host_mail_data(&state, &host, "", None);
         let d = confidant_booking::mail::MailData {
             type_name: team.2.clone(),
             ..d
