@@ -538,7 +538,7 @@ export async function callSnapshot(page) {
  * the frames checked and the plaintext samples looked for.
  */
 export async function checkCapturedFrames(capturePath, publishers) {
-  const { decodeHeader } = await import('../../web/static/sframe.js');
+  const { decodeHeader } = await import('../../web/static/call/sframe.js');
   if (!fs.existsSync(capturePath)) throw new Error(`the SFU wrote no capture file at ${capturePath}: build the server with --features test-capture`);
   const frames = fs
     .readFileSync(capturePath, 'utf8')
