@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, CHROMIUM, inspectMails, pageApi, sleep, suite, until } from './harness.mjs';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, inspectMails, pageApi, sleep, suite, until } from './harness.mjs';
 import { checkA11y } from './axe.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
