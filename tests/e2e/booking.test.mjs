@@ -30,24 +30,14 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     counsellors: [{ email: EMAIL, name: COUNSELLOR, password: PASSWORD }],
     steps: { timeout: 3 * 60_000 },
   });
-  const { step, browserLog, pages } = ctx;
+  const { step, pages } = ctx;
   let booked; // { id, start }
   let cancelUrl;
   let feedUrl;
   let rescheduleUrl;
 
-  async function newPage(name, locale = 'en-US') {
-    const context = await ctx.browser.newContext({ viewport: { width: 1280, height: 900 }, locale, timezoneId: 'Europe/Berlin' });
-    const page = await context.newPage();
-    page.setDefaultTimeout(STEP_MS);
-    page.on('console', (msg) => browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
-    page.on('pageerror', (err) => browserLog.push(`[${name}] pageerror: ${err.message}`));
-    page.on('response', (res) => {
-      if (res.status() >= 400) browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
-    });
-    pages[name] = page;
-    return page;
-  }
+  const newPage = (name, locale = 'en-US') =>
+    ctx.newPage(name, { viewport: { width: 1280, height: 900 }, locale, timezoneId: 'Europe/Berlin', timeout: STEP_MS });
 
   step('an unknown booking page is a 404 page; the centre page lists nobody yet', async () => {
     const res = await fetch(`${ctx.base}/book/nobody-here`);

@@ -102,26 +102,13 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     counsellors: [{ email: EMAIL, name: COUNSELLOR, password: PASSWORD }],
     steps: { timeout: 5 * 60_000 },
   });
-  const { step, browserLog, pages } = ctx;
+  const { step, pages } = ctx;
   let joinUrl;
   const ids = {}; // name -> participant id
   let codeOfThree = null; // safety code while counsellor, Alice and Bob are in the call
 
-  async function newPage(name) {
-    const context = await ctx.browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
-    await context.grantPermissions(['camera', 'microphone'], { origin: ctx.base });
-    await context.addInitScript(pageInstrumentation);
-    const page = await context.newPage();
-    page.setDefaultTimeout(STEP_MS);
-    page.on('console', (msg) => browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
-    page.on('pageerror', (err) => browserLog.push(`[${name}] pageerror: ${err.message}`));
-    page.on('crash', () => browserLog.push(`[${name}] page crashed`));
-    page.on('response', (res) => {
-      if (res.status() >= 400) browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
-    });
-    pages[name] = page;
-    return page;
-  }
+  const newPage = (name) =>
+    ctx.newPage(name, { viewport: { width: 1280, height: 800 }, locale: 'en-US', grant: true, init: pageInstrumentation, timeout: STEP_MS });
 
   step('counsellor logs in and starts an instant session', async () => {
     const host = await newPage('counsellor');

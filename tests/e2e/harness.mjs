@@ -587,6 +587,7 @@ export async function startSmtp(port, maildir, log) {
  * - `ctx.browser` (the first browser), `ctx.browsers` (by kind).
  * - `ctx.step` (with `steps`): the scenario's step function.
  * - `ctx.pages`: name → page; on failure each gets a screenshot `<name>-failure-<page>.png`.
+ *   `ctx.newPage(name, options)` makes a logged Playwright page and puts it there.
  * - `ctx.own(process)`: a process the suite started itself (in `services`, say), stopped at the end.
  *
  * Options (all but `name` optional):
@@ -637,6 +638,27 @@ export function suite({
     own(p) {
       s.owned.push(p);
       return p;
+    },
+    /**
+     * A page `name` in a fresh context of the suite's Playwright browser (`options` go to
+     * `newContext`; `grant`: camera and microphone on `ctx.base`; `init`: a script run in every
+     * document first), its console, errors, crash and failed responses logged into
+     * `ctx.browserLog`, and kept in `ctx.pages` (for the screenshots on failure).
+     */
+    async newPage(name, { grant = false, init = null, timeout = 60_000, ...options } = {}) {
+      const context = await s.browser.newContext(options);
+      if (grant) await context.grantPermissions(['camera', 'microphone'], { origin: s.base });
+      if (init) await context.addInitScript(init);
+      const page = await context.newPage();
+      page.setDefaultTimeout(timeout);
+      page.on('console', (msg) => s.browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
+      page.on('pageerror', (err) => s.browserLog.push(`[${name}] pageerror: ${err.message}`));
+      page.on('crash', () => s.browserLog.push(`[${name}] page crashed`));
+      page.on('response', (res) => {
+        if (res.status() >= 400) s.browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
+      });
+      s.pages[name] = page;
+      return page;
     },
   };
   const scenario = steps ? scenarioSteps(steps === true ? {} : steps) : null;

@@ -56,25 +56,14 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     counsellors: [{ email: EMAIL, name: 'Dr. Signature', password: PASSWORD }],
     steps: { timeout: 3 * 60_000 },
   });
-  const { step, logs: serverLog, browserLog, pages } = ctx;
+  const { step, logs: serverLog, pages } = ctx;
   let signUrl;
   let requestId;
   let truth; // timing of the page's own pointer events
   let documentBytes;
   let evidence;
 
-  async function newPage(name, locale = 'en-US') {
-    const context = await ctx.browser.newContext({ viewport: { width: 1100, height: 1000 }, locale });
-    const page = await context.newPage();
-    page.setDefaultTimeout(STEP_MS);
-    page.on('console', (msg) => browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
-    page.on('pageerror', (err) => browserLog.push(`[${name}] pageerror: ${err.message}`));
-    page.on('response', (res) => {
-      if (res.status() >= 400) browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
-    });
-    pages[name] = page;
-    return page;
-  }
+  const newPage = (name, locale = 'en-US') => ctx.newPage(name, { viewport: { width: 1100, height: 1000 }, locale, timeout: STEP_MS });
 
   function cli(args) {
     return spawnSync(BIN, [...args, '--data-dir', ctx.dataDir], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUST_LOG: 'warn' } });

@@ -30,20 +30,9 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
     chromiumArgs: ['--autoplay-policy=no-user-gesture-required'],
     steps: { timeout: 3 * 60_000 },
   });
-  const { step, browserLog, pages } = ctx;
+  const { step, pages } = ctx;
 
-  async function newPage(name) {
-    const context = await ctx.browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'Europe/Berlin' });
-    const page = await context.newPage();
-    page.setDefaultTimeout(STEP_MS);
-    page.on('console', (msg) => browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
-    page.on('pageerror', (err) => browserLog.push(`[${name}] pageerror: ${err.message}`));
-    page.on('response', (res) => {
-      if (res.status() >= 400) browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
-    });
-    pages[name] = page;
-    return page;
-  }
+  const newPage = (name) => ctx.newPage(name, { viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'Europe/Berlin', timeout: STEP_MS });
 
   /** The counsellor's walk-in status as the server sees it (from any page with the cookie). */
   const status = (page) => page.evaluate(() => fetch('/api/walkin/status').then((r) => r.json()));
