@@ -14,13 +14,9 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/a11y.test.mjs
 
-import { describe, before, after } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeTcpPort, inspectMails, pageApi, scenarioSteps, sleep, startServer, startSmtp, stopProcess, until } from './harness.mjs';
+import { inspectMails, pageApi, sleep, suite, until } from './harness.mjs';
 import { checkA11y } from './axe.mjs';
 
 const EMAIL = 'lindqvist@centre.example';
@@ -52,22 +48,23 @@ function recordAnnouncements() {
 }
 
 describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and English; keyboard and live regions', { timeout: 20 * 60_000 }, () => {
-  const serverLog = [];
-  const browserLog = [];
-  let server;
-  let smtp;
-  let dataDir;
-  let maildir;
-  let base;
-  let browser;
+  const ctx = suite({
+    name: 'a11y',
+    browserArtifact: 'a11y-browser-console.log',
+    smtp: true,
+    mailFrom: 'Centre <termine@centre.example>',
+    server: { extraArgs: ['--form-burst', '50'] },
+    counsellors: [{ email: EMAIL, name: COUNSELLOR, password: PASSWORD }],
+    steps: { timeout: 4 * 60_000 },
+  });
+  const { step, browserLog } = ctx;
   let office; // the counsellor's page (German)
   let templateId;
-  const { step, fail, failed } = scenarioSteps({ timeout: 4 * 60_000 });
 
   async function newPage(lang, name, { viewport = { width: 1280, height: 800 } } = {}) {
-    const context = await browser.newContext({ viewport, locale: lang === 'de' ? 'de-DE' : 'en-GB', timezoneId: 'Europe/Berlin' });
-    await context.addCookies([{ name: 'lang', value: lang, url: base }]);
-    await context.grantPermissions(['camera', 'microphone'], { origin: base });
+    const context = await ctx.browser.newContext({ viewport, locale: lang === 'de' ? 'de-DE' : 'en-GB', timezoneId: 'Europe/Berlin' });
+    await context.addCookies([{ name: 'lang', value: lang, url: ctx.base }]);
+    await context.grantPermissions(['camera', 'microphone'], { origin: ctx.base });
     await context.addInitScript(recordAnnouncements);
     const page = await context.newPage();
     page.setDefaultTimeout(STEP_MS);
@@ -79,16 +76,16 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
   const api = pageApi;
 
   async function login(page) {
-    await page.goto(`${base}/login`);
+    await page.goto(`${ctx.base}/login`);
     await page.getByTestId('email-input').fill(EMAIL);
     await page.getByTestId('password-input').fill(PASSWORD);
     await page.getByTestId('login-button').click();
-    await page.waitForURL(`${base}/dashboard`);
+    await page.waitForURL(`${ctx.base}/dashboard`);
   }
 
   /** Asks to talk now on the walk-in page under a first and last name. */
   async function enterQueue(page, first, last) {
-    await page.goto(`${base}/talk/${SLUG}`);
+    await page.goto(`${ctx.base}/talk/${SLUG}`);
     await page.getByTestId('talk-first-name').fill(first);
     await page.getByTestId('talk-last-name').fill(last);
     await page.getByTestId('talk-submit').click();
@@ -138,36 +135,6 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     throw new Error(`${testid} not reached with ${MAX_TABS} presses of Tab`);
   }
 
-  before(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-a11y-e2e-'));
-    maildir = path.join(dataDir, 'maildir');
-    const smtpPort = await freeTcpPort();
-    smtp = await startSmtp(smtpPort, maildir, serverLog);
-    try {
-      ({ server, base } = await startServer({
-        dataDir,
-        log: serverLog,
-        extraArgs: ['--smtp-host', '127.0.0.1', '--smtp-port', String(smtpPort), '--smtp-tls', 'none', '--mail-from', 'Centre <termine@centre.example>', '--form-burst', '50'],
-      }));
-      await createCounsellor(dataDir, { email: EMAIL, name: COUNSELLOR, password: PASSWORD });
-      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
-    } catch (e) {
-      fail();
-      throw e;
-    }
-  });
-
-  after(async () => {
-    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    await stopProcess(server);
-    await stopProcess(smtp);
-    fs.writeFileSync(path.join(ARTIFACTS, 'a11y-server.log'), serverLog.join('\n') + '\n');
-    fs.writeFileSync(path.join(ARTIFACTS, 'a11y-browser-console.log'), browserLog.join('\n') + '\n');
-    if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
-  });
-
   step('the counsellor sets up a booking page, walk-ins and a form to sign', async () => {
     office = await newPage('de', 'office');
     await login(office);
@@ -196,13 +163,13 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
         ['sign-invalid', '/sign/not-a-token', null],
         ['not-found', '/nothing/here', null],
       ]) {
-        await page.goto(`${base}${url}`);
+        await page.goto(`${ctx.base}${url}`);
         await page.locator('main').waitFor();
         if (testid) await page.getByTestId(testid).waitFor();
         await check(page, `${lang} ${label}`);
       }
       // The login's error state.
-      await page.goto(`${base}/login`);
+      await page.goto(`${ctx.base}/login`);
       await page.getByTestId('email-input').fill(EMAIL);
       await page.getByTestId('password-input').fill('not the password');
       await page.getByTestId('login-button').click();
@@ -261,7 +228,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
 
     step(`${lang}: booking to the confirmation, reschedule and cancel`, async () => {
       const page = await newPage(lang, 'book');
-      await page.goto(`${base}/book/${SLUG}`);
+      await page.goto(`${ctx.base}/book/${SLUG}`);
       await page.getByTestId('type-choice').first().waitFor();
       await check(page, `${lang} book-start`);
       await page.getByTestId('type-choice').first().click();
@@ -283,7 +250,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
       await check(page, `${lang} book-done`);
       await page.context().close();
 
-      const mail = await until('the confirmation mail', () => inspectMails(maildir).find((m) => m.to.includes(email)), { timeout: 90_000, interval: 1000 });
+      const mail = await until('the confirmation mail', () => inspectMails(ctx.maildir).find((m) => m.to.includes(email)), { timeout: 90_000, interval: 1000 });
       const link = (text, part) => text.split('\n').find((l) => l.includes(part)).trim();
       const moving = await newPage(lang, 'reschedule');
       await moving.goto(link(mail.text, '/booking/reschedule#'));
@@ -298,7 +265,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
       await check(moving, `${lang} reschedule-done`);
       await moving.context().close();
 
-      const moved = await until('the rescheduled mail', () => inspectMails(maildir).filter((m) => m.to.includes(email))[1], { timeout: 90_000, interval: 1000 });
+      const moved = await until('the rescheduled mail', () => inspectMails(ctx.maildir).filter((m) => m.to.includes(email))[1], { timeout: 90_000, interval: 1000 });
       const cancel = await newPage(lang, 'cancel');
       await cancel.goto(link(moved.text, '/booking/cancel#'));
       await cancel.getByTestId('cancel-booking').waitFor();
@@ -312,10 +279,10 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     step(`${lang}: talk now and the walk-in queue`, async () => {
       // Walk-ins need a counsellor on the dashboard: a dashboard closed in an earlier step said
       // "closed" for this counsellor, the office's page says "open" again.
-      await office.goto(`${base}/dashboard`);
+      await office.goto(`${ctx.base}/dashboard`);
       await office.getByTestId('start-session-button').waitFor();
       const page = await newPage(lang, 'talk');
-      await page.goto(`${base}/talk/${SLUG}`);
+      await page.goto(`${ctx.base}/talk/${SLUG}`);
       await page.getByTestId('talk-form').waitFor();
       await check(page, `${lang} talk`);
       await page.getByTestId('talk-first-name').fill('Sam');
@@ -412,7 +379,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     await host.context().close();
 
     // Two in the queue; when the first leaves, the second hears their new place.
-    await office.goto(`${base}/dashboard`);
+    await office.goto(`${ctx.base}/dashboard`);
     await office.getByTestId('start-session-button').waitFor();
     const first = await newPage('en', 'queue-1');
     await enterQueue(first, 'Ana', 'Ahn');
@@ -433,7 +400,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
   });
 
   step('a walk-in ring on the dashboard passes the check, takes the focus, and gives it back after Pass', async () => {
-    await office.goto(`${base}/dashboard`);
+    await office.goto(`${ctx.base}/dashboard`);
     const available = office.getByTestId('presence-available');
     await available.click();
     await office.locator('[data-testid="walkin-presence"][data-presence="available"]').waitFor();
@@ -464,7 +431,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
       ['talk', `/talk/${SLUG}`, 'talk-form'],
       ['sign', new URL(req.body.sign_url).pathname, 'signature-pad'],
     ]) {
-      await page.goto(`${base}${url}`);
+      await page.goto(`${ctx.base}${url}`);
       await page.locator('main').waitFor();
       if (testid) await page.getByTestId(testid).first().waitFor();
       await check(page, `zoom ${label}`);

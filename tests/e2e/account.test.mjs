@@ -7,13 +7,9 @@
 //
 //   cargo build -p confidant && cd tests/e2e && CONFIDANT_BIN=$PWD/../../target/debug/confidant node --test account.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, createCounsellor, endSuite, startServer } from './harness.mjs';
+import { suite } from './harness.mjs';
 
 const EMAIL = 'konto@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -21,36 +17,24 @@ const NEW_PASSWORD = 'Lindenblüte Fahrradkette Nebelhorn';
 const COLLEAGUE = 'kollegin@example.test';
 
 describe('Account: password change in the dashboard', { timeout: 5 * 60_000 }, () => {
-  const logs = [];
-  let dir;
-  let server;
-  let base;
-  let browser;
-
-  before(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-account-'));
-    const dataDir = path.join(dir, 'data');
-    await createCounsellor(dataDir, { email: EMAIL, name: 'Kim Konto', password: PASSWORD });
-    await createCounsellor(dataDir, { email: COLLEAGUE, name: 'Lou Kollegin', password: PASSWORD });
-    ({ server, base } = await startServer({ dataDir, log: logs }));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  });
-
-  after(async () => {
-    await endSuite({ browser, server, logs, artifact: 'account-server.log', dir });
+  const ctx = suite({
+    name: 'account',
+    counsellors: [
+      { email: EMAIL, name: 'Kim Konto', password: PASSWORD },
+      { email: COLLEAGUE, name: 'Lou Kollegin', password: PASSWORD },
+    ],
   });
 
   async function loggedIn(password = PASSWORD, email = EMAIL) {
-    const context = await browser.newContext({ locale: 'en-US' });
+    const context = await ctx.browser.newContext({ locale: 'en-US' });
     const page = await context.newPage();
     page.setDefaultTimeout(60_000);
-    page.on('pageerror', (e) => logs.push(`[page] ${e.message}`));
-    await page.goto(`${base}/login`);
+    page.on('pageerror', (e) => ctx.logs.push(`[page] ${e.message}`));
+    await page.goto(`${ctx.base}/login`);
     await page.getByTestId('email-input').fill(email);
     await page.getByTestId('password-input').fill(password);
     await page.getByTestId('login-button').click();
-    await page.waitForURL(`${base}/dashboard`);
+    await page.waitForURL(`${ctx.base}/dashboard`);
     return page;
   }
 
@@ -84,10 +68,10 @@ describe('Account: password change in the dashboard', { timeout: 5 * 60_000 }, (
     await office.reload();
     await office.getByTestId('who').filter({ hasText: 'Kim Konto' }).waitFor();
     await laptop.reload();
-    await laptop.waitForURL(`${base}/login`);
+    await laptop.waitForURL(`${ctx.base}/login`);
 
     // The old password is refused, the new one works.
-    const old = await fetch(`${base}/api/auth/login`, {
+    const old = await fetch(`${ctx.base}/api/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: EMAIL, password: PASSWORD }),

@@ -8,14 +8,10 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/booking.test.mjs
 
-import { describe, before, after } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, inspectMails, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, inspectMails, suite, until } from './harness.mjs';
 
 const EMAIL = 'berater@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -27,93 +23,37 @@ const STEP_MS = 60_000;
 const mails = inspectMails;
 
 describe('Booking end to end: dashboard set-up, public booking, mail link cancel', { timeout: 10 * 60_000 }, () => {
-  const serverLog = [];
-  const browserLog = [];
-  let server;
-  let smtp;
-  let dataDir;
-  let maildir;
-  let base;
-  let browser;
-  const pages = {};
-  const { step, fail, failed } = scenarioSteps({ timeout: 3 * 60_000 });
+  const ctx = suite({
+    name: 'booking',
+    browserArtifact: 'booking-browser-console.log',
+    smtp: true,
+    counsellors: [{ email: EMAIL, name: COUNSELLOR, password: PASSWORD }],
+    steps: { timeout: 3 * 60_000 },
+  });
+  const { step, pages } = ctx;
   let booked; // { id, start }
   let cancelUrl;
   let feedUrl;
   let rescheduleUrl;
 
-  async function newPage(name, locale = 'en-US') {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale, timezoneId: 'Europe/Berlin' });
-    const page = await context.newPage();
-    page.setDefaultTimeout(STEP_MS);
-    page.on('console', (msg) => browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
-    page.on('pageerror', (err) => browserLog.push(`[${name}] pageerror: ${err.message}`));
-    page.on('response', (res) => {
-      if (res.status() >= 400) browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
-    });
-    pages[name] = page;
-    return page;
-  }
-
-  before(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM}`);
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-booking-e2e-'));
-    maildir = path.join(dataDir, 'maildir');
-
-    const smtpPort = await freeTcpPort();
-    smtp = spawn('python3', ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${smtpPort}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], { stdio: ['ignore', 'ignore', 'pipe'] });
-    collect(smtp.stderr, serverLog, '[smtp] ');
-
-    try {
-      ({ server, base } = await startServer({
-        dataDir,
-        log: serverLog,
-        extraArgs: [
-          '--smtp-host', '127.0.0.1',
-          '--smtp-port', String(smtpPort),
-          '--smtp-tls', 'none',
-          '--mail-from', 'Beratungsstelle <termine@centre.example>',
-        ],
-      }));
-      await createCounsellor(dataDir, { email: EMAIL, name: COUNSELLOR, password: PASSWORD });
-      browser = await chromium.launch({ executablePath: CHROMIUM, headless: process.env.E2E_HEADFUL !== '1', args: CHROMIUM_ARGS, timeout: 60_000 });
-    } catch (e) {
-      fail();
-      throw e;
-    }
-  });
-
-  after(async () => {
-    if (failed()) {
-      for (const [name, page] of Object.entries(pages)) {
-        await page.screenshot({ path: path.join(ARTIFACTS, `booking-failure-${name}.png`), fullPage: true, timeout: 10_000 }).catch(() => {});
-      }
-    }
-    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    await stopProcess(server);
-    await stopProcess(smtp);
-    fs.writeFileSync(path.join(ARTIFACTS, 'booking-server.log'), serverLog.join('\n') + '\n');
-    fs.writeFileSync(path.join(ARTIFACTS, 'booking-browser-console.log'), browserLog.join('\n') + '\n');
-    if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  const newPage = (name, locale = 'en-US') =>
+    ctx.newPage(name, { viewport: { width: 1280, height: 900 }, locale, timezoneId: 'Europe/Berlin', timeout: STEP_MS });
 
   step('an unknown booking page is a 404 page; the centre page lists nobody yet', async () => {
-    const res = await fetch(`${base}/book/nobody-here`);
+    const res = await fetch(`${ctx.base}/book/nobody-here`);
     assert.equal(res.status, 404);
     const page = await newPage('client');
-    await page.goto(`${base}/book`);
+    await page.goto(`${ctx.base}/book`);
     await page.getByTestId('no-counsellors').waitFor();
   });
 
   step('the counsellor sets up the booking page in the dashboard', async () => {
     const page = await newPage('counsellor');
-    await page.goto(`${base}/login`);
+    await page.goto(`${ctx.base}/login`);
     await page.getByTestId('email-input').fill(EMAIL);
     await page.getByTestId('password-input').fill(PASSWORD);
     await page.getByTestId('login-button').click();
-    await page.waitForURL(`${base}/dashboard`);
+    await page.waitForURL(`${ctx.base}/dashboard`);
     await page.getByTestId('bookings-empty').waitFor();
 
     await page.locator('[data-testid="booking-settings"] summary').click();
@@ -128,7 +68,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     await profile.getByTestId('field-time_zone').selectOption('Europe/Berlin');
     await page.getByTestId('profile-save').click();
     await page.getByTestId('profile-saved').waitFor();
-    assert.equal(await page.getByTestId('public-booking-link').inputValue(), `${base}/book/${SLUG}`);
+    assert.equal(await page.getByTestId('public-booking-link').inputValue(), `${ctx.base}/book/${SLUG}`);
 
     await page.getByTestId('type-new').click();
     const form = page.getByTestId('type-form');
@@ -160,9 +100,9 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
 
   step('the client books a video appointment through the public page', async () => {
     const page = pages.client;
-    await page.goto(`${base}/book`);
+    await page.goto(`${ctx.base}/book`);
     await page.getByTestId('counsellor-link').filter({ hasText: COUNSELLOR }).click();
-    await page.waitForURL(`${base}/book/${SLUG}`);
+    await page.waitForURL(`${ctx.base}/book/${SLUG}`);
     await page.getByTestId('type-choice').filter({ hasText: 'Video consultation' }).click();
     const slot = page.getByTestId('slot').first();
     await slot.waitFor();
@@ -225,7 +165,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     const page = pages.counsellor;
     await page.getByTestId('feed-create').click();
     const url = await page.getByTestId('feed-url').inputValue();
-    assert.ok(url.startsWith(`${base}/calendar/feed/`) && url.endsWith('.ics'), url);
+    assert.ok(url.startsWith(`${ctx.base}/calendar/feed/`) && url.endsWith('.ics'), url);
     assert.equal(await page.getByTestId('feed-webcal').getAttribute('href'), url.replace(/^http/, 'webcal'));
     const res = await fetch(url);
     assert.equal(res.status, 200);
@@ -242,7 +182,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     await form.getByTestId('source-add').click();
     await form.locator('[data-error-for="url"]').filter({ hasText: /https/ }).waitFor();
     // This server fetches only public hosts (no --calendar-fetch-private): loopback is refused.
-    await form.getByTestId('field-url').fill(`${base}/nothing.ics`);
+    await form.getByTestId('field-url').fill(`${ctx.base}/nothing.ics`);
     await form.getByTestId('field-label').fill('Praxis');
     await form.getByTestId('source-add').click();
     const item = page.getByTestId('source-item').filter({ hasText: 'Praxis' });
@@ -256,13 +196,13 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
   async function invitation(sequence) {
     const mail = await until(
       `the client invitation with SEQUENCE ${sequence}`,
-      () => mails(maildir).find((m) => m.to.includes(CLIENT.email) && m.ics.some((i) => i.method === 'REQUEST' && i.sequence === sequence)),
+      () => mails(ctx.maildir).find((m) => m.to.includes(CLIENT.email) && m.ics.some((i) => i.method === 'REQUEST' && i.sequence === sequence)),
       { timeout: 90_000, interval: 1000 },
     );
     const link = (kind) => {
       const match = (mail.text || '').match(new RegExp(`https?://\\S+/booking/${kind}#[A-Za-z0-9_-]+`));
       assert.ok(match, `no ${kind} link in: ${mail.text}`);
-      assert.ok(match[0].startsWith(base), match[0]);
+      assert.ok(match[0].startsWith(ctx.base), match[0]);
       return match[0];
     };
     return { ics: mail.ics[0], cancel: link('cancel'), reschedule: link('reschedule') };
@@ -314,7 +254,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
 
   step('the slot is free again and the dashboard shows the cancellation', async () => {
     const page = pages.client;
-    await page.goto(`${base}/book/${SLUG}`);
+    await page.goto(`${ctx.base}/book/${SLUG}`);
     await page.getByTestId('type-choice').filter({ hasText: 'Video consultation' }).click();
     await page.locator(`[data-testid="slot"][data-start="${booked.start}"]`).waitFor();
 
@@ -326,7 +266,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
 
     const cancellation = await until(
       'the cancellation mail',
-      () => mails(maildir).find((m) => m.to.includes(CLIENT.email) && m.ics.some((i) => i.method === 'CANCEL')),
+      () => mails(ctx.maildir).find((m) => m.to.includes(CLIENT.email) && m.ics.some((i) => i.method === 'CANCEL')),
       { timeout: 90_000, interval: 1000 },
     );
     assert.ok(cancellation.ics[0].sequence > 0);
@@ -339,7 +279,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     const bad = cancelUrl.slice(0, -3) + (cancelUrl.endsWith('AAA') ? 'BBB' : 'AAA');
     await page.goto(bad);
     await page.getByTestId('link-invalid').waitFor();
-    await page.goto(`${base}/booking/cancel`);
+    await page.goto(`${ctx.base}/booking/cancel`);
     await page.getByTestId('link-invalid').waitFor();
   });
 
@@ -360,9 +300,9 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     await block.getByTestId('type-item').filter({ hasText: 'Team video' }).waitFor();
 
     const page = pages.client;
-    await page.goto(`${base}/book`);
+    await page.goto(`${ctx.base}/book`);
     await page.getByTestId('team-link').filter({ hasText: 'Familienberatung' }).click();
-    await page.waitForURL(`${base}/book/team/familie`);
+    await page.waitForURL(`${ctx.base}/book/team/familie`);
     await page.getByTestId('type-choice').filter({ hasText: 'Team video' }).click();
     const slot = page.getByTestId('slot').first();
     await slot.waitFor();

@@ -8,15 +8,13 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/caldav.test.mjs
 
-import { describe, before, after } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
-import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, collect, freeTcpPort, suite, until } from './harness.mjs';
 
 const EMAIL = 'kalender@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -43,22 +41,41 @@ function berlin(dayOffset, hour) {
 }
 
 describe('CalDAV sync end to end: dashboard, Radicale, public page', { timeout: 10 * 60_000 }, () => {
-  const serverLog = [];
-  const browserLog = [];
-  let server;
-  let radicale;
-  let davBase;
-  let dataDir;
-  let base;
-  let browser;
+  const ctx = suite({
+    name: 'caldav',
+    browserArtifact: 'caldav-browser-console.log',
+    // Radicale with two calendars, one of them holding a busy event.
+    services: async (ctx) => {
+      const davPort = await freeTcpPort();
+      ctx.davBase = `http://127.0.0.1:${davPort}`;
+      fs.writeFileSync(path.join(ctx.dir, 'users'), `${DAV_USER}:${DAV_PASSWORD}\n`);
+      fs.writeFileSync(
+        path.join(ctx.dir, 'radicale.conf'),
+        `[server]\nhosts = 127.0.0.1:${davPort}\n[auth]\ntype = htpasswd\nhtpasswd_filename = ${path.join(ctx.dir, 'users')}\nhtpasswd_encryption = plain\n` +
+          `[storage]\nfilesystem_folder = ${path.join(ctx.dir, 'collections')}\n[rights]\ntype = owner_only\n`,
+      );
+      const radicale = ctx.own(spawn('python3', ['-m', 'radicale', '--config', path.join(ctx.dir, 'radicale.conf')], { stdio: ['ignore', 'ignore', 'pipe'] }));
+      collect(radicale.stderr, ctx.logs, '[radicale] ');
+      await until('radicale to listen', () => new Promise((r) => {
+        const c = net.connect(davPort, '127.0.0.1', () => { c.end(); r(true); });
+        c.on('error', () => r(false));
+      }), { timeout: 30_000, interval: 100 });
+      for (const cal of ['work', 'appointments']) assert.equal((await dav('MKCALENDAR', `/${DAV_USER}/${cal}/`)).status, 201);
+      const ev = `BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//e2e//EN\r\nBEGIN:VEVENT\r\nUID:dentist@e2e\r\nDTSTART:${z(busyAt)}\r\nDTEND:${z(new Date(busyAt.getTime() + 3_600_000))}\r\nSUMMARY:Dentist\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n`;
+      assert.equal((await dav('PUT', `/${DAV_USER}/work/dentist.ics`, ev)).status, 201);
+    },
+    server: { extraArgs: ['--calendar-fetch-private', '--caldav-allow-http'] },
+    counsellors: [{ email: EMAIL, name: 'Dr. Kalender', password: PASSWORD }],
+    steps: { timeout: 3 * 60_000 },
+  });
+  const { step, browserLog, pages } = ctx;
   let page;
-  const { step, fail, failed } = scenarioSteps({ timeout: 3 * 60_000 });
   let bookingId;
   const busyAt = berlin(3, 11);
   const bookAt = berlin(4, 10);
 
   async function dav(method, p, body, headers = {}) {
-    const res = await fetch(`${davBase}${p}`, {
+    const res = await fetch(`${ctx.davBase}${p}`, {
       method,
       headers: { authorization: 'Basic ' + Buffer.from(`${DAV_USER}:${DAV_PASSWORD}`).toString('base64'), ...(body ? { 'content-type': 'text/calendar' } : {}), ...headers },
       body,
@@ -66,54 +83,11 @@ describe('CalDAV sync end to end: dashboard, Radicale, public page', { timeout: 
     return { status: res.status, etag: res.headers.get('etag'), text: await res.text() };
   }
 
-  before(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM}`);
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-caldav-e2e-'));
-    const davPort = await freeTcpPort();
-    davBase = `http://127.0.0.1:${davPort}`;
-    fs.writeFileSync(path.join(dataDir, 'users'), `${DAV_USER}:${DAV_PASSWORD}\n`);
-    fs.writeFileSync(
-      path.join(dataDir, 'radicale.conf'),
-      `[server]\nhosts = 127.0.0.1:${davPort}\n[auth]\ntype = htpasswd\nhtpasswd_filename = ${path.join(dataDir, 'users')}\nhtpasswd_encryption = plain\n` +
-        `[storage]\nfilesystem_folder = ${path.join(dataDir, 'collections')}\n[rights]\ntype = owner_only\n`,
-    );
-    try {
-      radicale = spawn('python3', ['-m', 'radicale', '--config', path.join(dataDir, 'radicale.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-      collect(radicale.stderr, serverLog, '[radicale] ');
-      await until('radicale to listen', () => new Promise((r) => {
-        const s = net.connect(davPort, '127.0.0.1', () => { s.end(); r(true); });
-        s.on('error', () => r(false));
-      }), { timeout: 30_000, interval: 100 });
-      for (const cal of ['work', 'appointments']) assert.equal((await dav('MKCALENDAR', `/${DAV_USER}/${cal}/`)).status, 201);
-      const ev = `BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//e2e//EN\r\nBEGIN:VEVENT\r\nUID:dentist@e2e\r\nDTSTART:${z(busyAt)}\r\nDTEND:${z(new Date(busyAt.getTime() + 3_600_000))}\r\nSUMMARY:Dentist\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n`;
-      assert.equal((await dav('PUT', `/${DAV_USER}/work/dentist.ics`, ev)).status, 201);
-
-      ({ server, base } = await startServer({ dataDir: path.join(dataDir, 'server'), log: serverLog, extraArgs: ['--calendar-fetch-private', '--caldav-allow-http'] }));
-      await createCounsellor(path.join(dataDir, 'server'), { email: EMAIL, name: 'Dr. Kalender', password: PASSWORD });
-      browser = await chromium.launch({ executablePath: CHROMIUM, headless: process.env.E2E_HEADFUL !== '1', args: CHROMIUM_ARGS, timeout: 60_000 });
-    } catch (e) {
-      fail();
-      throw e;
-    }
-  });
-
-  after(async () => {
-    if (failed() && page) await page.screenshot({ path: path.join(ARTIFACTS, 'caldav-failure.png'), fullPage: true, timeout: 10_000 }).catch(() => {});
-    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    await stopProcess(server);
-    await stopProcess(radicale);
-    fs.writeFileSync(path.join(ARTIFACTS, 'caldav-server.log'), serverLog.join('\n') + '\n');
-    fs.writeFileSync(path.join(ARTIFACTS, 'caldav-browser-console.log'), browserLog.join('\n') + '\n');
-    if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
-  });
-
   /** Free slot starts (ms) of the public page around the busy day. */
   async function freeStarts(typeId) {
     const from = new Date(busyAt.getTime() - 12 * 3_600_000).toISOString();
     const to = new Date(bookAt.getTime() + 24 * 3_600_000).toISOString();
-    const res = await fetch(`${base}/api/public/counsellors/${SLUG}/slots?${new URLSearchParams({ type_id: typeId, from, to })}`);
+    const res = await fetch(`${ctx.base}/api/public/counsellors/${SLUG}/slots?${new URLSearchParams({ type_id: typeId, from, to })}`);
     assert.equal(res.status, 200);
     return (await res.json()).slots.map((s) => Date.parse(s.start));
   }
@@ -121,16 +95,17 @@ describe('CalDAV sync end to end: dashboard, Radicale, public page', { timeout: 
   let typeId;
 
   step('the counsellor logs in and has a booking page (set up through the API)', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-US', timezoneId: 'Europe/Berlin' });
+    const context = await ctx.browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-US', timezoneId: 'Europe/Berlin' });
     page = await context.newPage();
+    pages.dashboard = page;
     page.setDefaultTimeout(STEP_MS);
     page.on('console', (msg) => browserLog.push(`${msg.type()}: ${msg.text()}`));
     page.on('pageerror', (err) => browserLog.push(`pageerror: ${err.message}`));
-    await page.goto(`${base}/login`);
+    await page.goto(`${ctx.base}/login`);
     await page.getByTestId('email-input').fill(EMAIL);
     await page.getByTestId('password-input').fill(PASSWORD);
     await page.getByTestId('login-button').click();
-    await page.waitForURL(`${base}/dashboard`);
+    await page.waitForURL(`${ctx.base}/dashboard`);
     typeId = await page.evaluate(async (slug) => {
       const send = async (method, url, body) => {
         const r = await fetch(url, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -151,7 +126,7 @@ describe('CalDAV sync end to end: dashboard, Radicale, public page', { timeout: 
     await page.reload();
     await page.locator('[data-testid="booking-settings"] summary').click();
     const form = page.getByTestId('caldav-form');
-    await form.getByTestId('field-url').fill(`${davBase}/`);
+    await form.getByTestId('field-url').fill(`${ctx.davBase}/`);
     await form.getByTestId('field-username').fill(DAV_USER);
     await form.getByTestId('field-password').fill('wrong');
     await page.getByTestId('caldav-connect').click();
@@ -180,8 +155,8 @@ describe('CalDAV sync end to end: dashboard, Radicale, public page', { timeout: 
   });
 
   step('a booking appears in Radicale; moved there, the dashboard shows it and puts it back', async () => {
-    const consent = (await (await fetch(`${base}/api/public/counsellors/${SLUG}?lang=en`)).json()).consent.sha256;
-    const res = await fetch(`${base}/api/public/counsellors/${SLUG}/bookings`, {
+    const consent = (await (await fetch(`${ctx.base}/api/public/counsellors/${SLUG}?lang=en`)).json()).consent.sha256;
+    const res = await fetch(`${ctx.base}/api/public/counsellors/${SLUG}/bookings`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ type_id: typeId, start: bookAt.toISOString(), first_name: 'Alex', last_name: 'Client', email: 'alex@client.example', message: '', lang: 'en', consent_sha256: consent }),

@@ -8,14 +8,10 @@
 //   CHROMIUM_PATH   browser binary (default /usr/bin/chromium)
 //   E2E_HEADFUL=1   show the browser windows (needs a display)
 
-import { describe, before, after } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, callSnapshot, checkCapturedFrames, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, scenarioSteps, sleep, until } from './harness.mjs';
+import { ARTIFACTS, callSnapshot, checkCapturedFrames, sleep, suite, until } from './harness.mjs';
 
 const EMAIL = 'c@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -95,148 +91,28 @@ async function sameSafetyCode(pagesByName, n, notEqualTo = null) {
 // ------------------------------------------------------------------ the test
 
 describe('Confidant end to end: instant session with lobby, SFU media and chat', { timeout: 15 * 60_000 }, () => {
-  const serverLog = [];
-  const browserLog = [];
-  let server;
-  let serverExit = null;
-  let dataDir;
-  let base;
-  let udpPort;
-  let browser;
-  const pages = {}; // name -> page
-  const { step, fail, failed } = scenarioSteps({ timeout: 5 * 60_000 });
+  const ctx = suite({
+    name: 'call',
+    artifact: 'server.log',
+    browserArtifact: 'browser-console.log',
+    server: (ctx) => {
+      ctx.capturePath = path.join(ctx.dir, 'sfu-capture.jsonl');
+      return { env: { CONFIDANT_SFU_CAPTURE: ctx.capturePath } };
+    },
+    counsellors: [{ email: EMAIL, name: COUNSELLOR, password: PASSWORD }],
+    steps: { timeout: 5 * 60_000 },
+  });
+  const { step, pages } = ctx;
   let joinUrl;
   const ids = {}; // name -> participant id
   let codeOfThree = null; // safety code while counsellor, Alice and Bob are in the call
-  let capturePath; // the SFU's test-only record of forwarded frames (server built with test-capture)
 
-  async function newPage(name) {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
-    await context.grantPermissions(['camera', 'microphone'], { origin: base });
-    await context.addInitScript(pageInstrumentation);
-    const page = await context.newPage();
-    page.setDefaultTimeout(STEP_MS);
-    page.on('console', (msg) => browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
-    page.on('pageerror', (err) => browserLog.push(`[${name}] pageerror: ${err.message}`));
-    page.on('crash', () => browserLog.push(`[${name}] page crashed`));
-    page.on('response', (res) => {
-      if (res.status() >= 400) browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
-    });
-    pages[name] = page;
-    return page;
-  }
-
-  before(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN} (set CONFIDANT_BIN or run cargo build)`);
-    assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
-
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-e2e-'));
-    capturePath = path.join(dataDir, 'sfu-capture.jsonl');
-    const port = await freeTcpPort();
-    udpPort = await freeUdpPort();
-    base = `http://127.0.0.1:${port}`;
-    const args = [
-      'serve',
-      '--listen', `127.0.0.1:${port}`,
-      '--data-dir', dataDir,
-      '--sfu-bind', `127.0.0.1:${udpPort}`,
-      '--sfu-advertise', '127.0.0.1',
-      '--public-url', base,
-    ];
-    serverLog.push(`$ ${BIN} ${args.join(' ')}`);
-    server = spawn(BIN, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        RUST_LOG: process.env.RUST_LOG || 'info',
-        RUST_BACKTRACE: '1',
-        NO_COLOR: '1',
-        CONFIDANT_SFU_CAPTURE: capturePath,
-      },
-    });
-    collect(server.stdout, serverLog, '[out] ');
-    collect(server.stderr, serverLog, '[err] ');
-    server.on('exit', (code, signal) => {
-      serverExit = { code, signal };
-      serverLog.push(`server exited: code=${code} signal=${signal}`);
-    });
-    server.on('error', (e) => {
-      serverExit = { error: e.message };
-      serverLog.push(`server failed to start: ${e.message}`);
-    });
-
-    try {
-      await until(
-        'GET /readyz to answer 200',
-        async () => {
-          if (serverExit) throw new Error(`server exited early: ${JSON.stringify(serverExit)}`);
-          const res = await fetch(`${base}/readyz`).catch(() => null);
-          return res && res.status === 200;
-        },
-        { timeout: 60_000, interval: 200 },
-      );
-
-      const admin = spawnSync(
-        BIN,
-        ['admin', 'create-counsellor', '--data-dir', dataDir, '--email', EMAIL, '--name', COUNSELLOR, '--password-stdin'],
-        { input: PASSWORD + '\n', encoding: 'utf8', timeout: 120_000, env: { ...process.env, RUST_LOG: 'warn' } },
-      );
-      serverLog.push(`admin create-counsellor: status=${admin.status} stdout=${admin.stdout} stderr=${admin.stderr}`);
-      assert.equal(admin.status, 0, `create-counsellor failed: ${admin.stderr || admin.error}`);
-
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: process.env.E2E_HEADFUL !== '1',
-        args: CHROMIUM_ARGS,
-        timeout: 60_000,
-      });
-    } catch (e) {
-      fail();
-      throw e;
-    }
-  });
-
-  after(async () => {
-    if (failed()) {
-      for (const [name, page] of Object.entries(pages)) {
-        try {
-          await page.screenshot({ path: path.join(ARTIFACTS, `failure-${name}.png`), timeout: 10_000 });
-        } catch {
-          // page may be gone
-        }
-      }
-    }
-    if (browser) {
-      await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    }
-    if (server && !serverExit) {
-      server.kill('SIGTERM');
-      const exited = await Promise.race([
-        new Promise((r) => server.once('exit', () => r(true))),
-        sleep(5_000).then(() => false),
-      ]);
-      if (!exited && !serverExit) server.kill('SIGKILL');
-    }
-    try {
-      fs.writeFileSync(path.join(ARTIFACTS, 'server.log'), serverLog.join('\n') + '\n');
-      fs.writeFileSync(path.join(ARTIFACTS, 'browser-console.log'), browserLog.join('\n') + '\n');
-    } catch {
-      // artefacts are best effort
-    }
-    if (failed()) {
-      console.error('\n==================== server output (last lines) ====================');
-      console.error(serverLog.slice(-300).join('\n'));
-      console.error('\n==================== browser console (last lines) ====================');
-      console.error(browserLog.slice(-200).join('\n'));
-      console.error(`\nartefacts: ${ARTIFACTS}`);
-    }
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  const newPage = (name) =>
+    ctx.newPage(name, { viewport: { width: 1280, height: 800 }, locale: 'en-US', grant: true, init: pageInstrumentation, timeout: STEP_MS });
 
   step('counsellor logs in and starts an instant session', async () => {
     const host = await newPage('counsellor');
-    await host.goto(`${base}/login`);
+    await host.goto(`${ctx.base}/login`);
     await host.getByTestId('email-input').fill(EMAIL);
     await host.getByTestId('password-input').fill(PASSWORD);
     await host.getByTestId('login-button').click();
@@ -248,7 +124,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     await link.waitFor({ state: 'visible' });
     joinUrl = await link.inputValue();
     assert.match(joinUrl, /\/j\/[A-Za-z0-9_-]{20,}$/, `join link looks wrong: ${joinUrl}`);
-    assert.ok(joinUrl.startsWith(`${base}/j/`), `join link ${joinUrl} should start with ${base}/j/`);
+    assert.ok(joinUrl.startsWith(`${ctx.base}/j/`), `join link ${joinUrl} should start with ${ctx.base}/j/`);
     // the counsellor is in the (still empty) room
     await host.waitForFunction(() => window.confidant && window.confidant.state === 'in-call', null, { timeout: STEP_MS });
   });
@@ -341,12 +217,12 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
       }, { timeout: MEDIA_MS });
       let last = first;
       await until(
-        `${me}: framesDecoded and audio packets to grow for both remote participants, over the SFU's UDP port ${udpPort}`,
+        `${me}: framesDecoded and audio packets to grow for both remote participants, over the SFU's UDP port ${ctx.udpPort}`,
         async () => {
           last = await callSnapshot(page);
           if (!last || !last.remote) return false;
           return (
-            last.remote.port === udpPort &&
+            last.remote.port === ctx.udpPort &&
             others.every((pid) => {
               const a = first.participants[pid];
               const b = last.participants[pid];
@@ -367,7 +243,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
       assert.equal(last.pcCount, 1, `${me} has exactly one RTCPeerConnection`);
       assert.equal(last.transports, 1, `${me} uses one bundled transport`);
       assert.equal(last.remote.address, '127.0.0.1', `${me}'s selected remote candidate is the SFU's advertised address`);
-      assert.equal(last.remote.port, udpPort, `${me}'s selected remote candidate is the SFU's UDP port`);
+      assert.equal(last.remote.port, ctx.udpPort, `${me}'s selected remote candidate is the SFU's UDP port`);
       assert.equal(last.connectionState, 'connected');
       // tiles exist exactly for the two others
       assert.deepEqual(Object.keys(last.participants).sort(), [...others].sort());
@@ -439,7 +315,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
   step('the SFU forwards only SFrame ciphertext: valid headers, unique nonces, no plaintext', async (t) => {
     const publishers = {};
     for (const [name, id] of Object.entries(ids)) publishers[id] = { name, stats: (await e2eeSnapshot(pages[name])).stats };
-    const { counts, frames, samples } = await checkCapturedFrames(capturePath, publishers);
+    const { counts, frames, samples } = await checkCapturedFrames(ctx.capturePath, publishers);
     const total = { audio: 0, video: 0 };
     for (const c of Object.values(counts)) {
       total.audio += c.audio;
@@ -639,7 +515,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
   step('with the counsellor\'s consent a browser without E2EE joins unencrypted, and both sides see it', async () => {
     // the counsellor turns the setting on in the dashboard and starts a new session
     const host = pages.counsellor;
-    await host.goto(`${base}/dashboard`);
+    await host.goto(`${ctx.base}/dashboard`);
     const toggle = host.getByTestId('allow-unencrypted-toggle');
     await until('the settings to load', () => toggle.isEnabled());
     assert.equal(await toggle.isChecked(), false, 'off by default');

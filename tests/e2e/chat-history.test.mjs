@@ -5,14 +5,10 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/chat-history.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, sleep, startServer, until } from './harness.mjs';
+import { callWithClient, mediaPage, sleep, suite, until } from './harness.mjs';
 
 const EMAIL = 'chat-history@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -22,29 +18,13 @@ const SENT = 70;
 const shown = (page) => page.getByTestId('chat-text').allTextContents();
 
 describe('Chat history in the call: the latest page, paging back, names from memory only', { timeout: 5 * 60_000 }, () => {
-  const logs = [];
-  let server;
-  let browser;
-  let dir;
-  let base;
+  const ctx = suite({ name: 'chat-history', counsellors: [{ email: EMAIL, name: 'Dr. Page', password: PASSWORD }] });
+  const { logs } = ctx;
 
-  before(async () => {
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-chat-history-'));
-    ({ server, base } = await startServer({ dataDir: path.join(dir, 'data'), log: logs }));
-    await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. Page', password: PASSWORD });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  });
-
-  after(async () => {
-    await endSuite({ browser, server, logs, artifact: 'chat-history-test.log', dir });
-  });
-
-  const newPage = () => mediaPage(browser, base, { logs, width: 1024, height: 700, timeout: 60_000 });
+  const newPage = () => mediaPage(ctx.browser, ctx.base, { logs, width: 1024, height: 700, timeout: 60_000 });
 
   it('a rejoin shows the latest 50, the button loads the older ones, and unnamed senders show their role', async () => {
-    const { host, client } = await callWithClient({ base, newPage, email: EMAIL, password: PASSWORD, name: 'Robin' });
+    const { host, client } = await callWithClient({ base: ctx.base, newPage, email: EMAIL, password: PASSWORD, name: 'Robin' });
     await client.getByTestId('chat-input').waitFor({ state: 'visible' });
     await host.getByTestId('chat-input').waitFor({ state: 'visible' });
     const hostUrl = host.url();
@@ -77,7 +57,7 @@ describe('Chat history in the call: the latest page, paging back, names from mem
       await page.getByTestId('leave-confirm').click();
     }
     await until('the room is empty', async () => {
-      const res = await fetch(`${base}/metrics`);
+      const res = await fetch(`${ctx.base}/metrics`);
       return /^confidant_rooms 0$/m.test(await res.text());
     });
     const back = await host.context().newPage();

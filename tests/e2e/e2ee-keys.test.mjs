@@ -1,4 +1,4 @@
-// Key management for end-to-end encrypted media (web/static/e2ee-keys.js), in Node: wrapping
+// Key management for end-to-end encrypted media (web/static/call/e2ee-keys.js), in Node: wrapping
 // per recipient, the safety code, and three KeyManagers talking through a simulated relay.
 //
 //   node --test tests/e2e/e2ee-keys.test.mjs
@@ -16,7 +16,7 @@ import {
   decodePayload,
   b64decode,
   KeyManager,
-} from '../../web/static/e2ee-keys.js';
+} from '../../web/static/call/e2ee-keys.js';
 
 const ROOM = '5f0c1b8e-3c1a-4f6e-9d0b-2a7e8f7c1d22';
 const hex = (b) => Buffer.from(b).toString('hex');

@@ -9,26 +9,18 @@
 // Environment: CONFIDANT_BIN, CHROMIUM_PATH, FIREFOX_PATH (default /usr/bin/firefox-esr),
 // E2E_HEADFUL=1. The server must be built with `--features test-capture`.
 
-import { describe, before, after } from 'node:test';
+import { describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import {
   ARTIFACTS,
-  BIN,
   browserPage,
   callSnapshot,
   checkCapturedFrames,
-  closeBrowser,
-  createCounsellor,
-  launchBrowser,
-  scenarioSteps,
   sleep,
   startInstantSession,
-  startServer,
-  stopProcess,
+  suite,
   tid,
   until,
 } from './harness.mjs';
@@ -48,26 +40,9 @@ const MEDIA_MS = 120_000;
 const CAPTURED_MIN = 50;
 
 describe('Calls between Firefox and Chromium through the SFU, end-to-end encrypted', { timeout: 20 * 60_000 }, () => {
-  const logs = [];
-  const browsers = {};
-
-  before(async () => {
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN} (set CONFIDANT_BIN or run cargo build)`);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    // one after the other: two browsers starting at once on two cores only slow each other
-    browsers.chromium = await launchBrowser('chromium');
-    browsers.firefox = await launchBrowser('firefox');
-    logs.push(`browsers: ${await browsers.chromium.version()}, ${await browsers.firefox.version()}`);
-  });
-
-  after(async () => {
-    for (const b of Object.values(browsers)) await closeBrowser(b);
-    try {
-      fs.writeFileSync(path.join(ARTIFACTS, 'firefox-call-test.log'), logs.join('\n') + '\n');
-    } catch {
-      // artefacts are best effort
-    }
-  });
+  const outer = suite({ name: 'firefox-call', artifact: 'firefox-call-test.log', server: false, browser: ['chromium', 'firefox'] });
+  const { logs, browsers } = outer;
+  before(async () => logs.push(`browsers: ${await browsers.chromium.version()}, ${await browsers.firefox.version()}`));
 
   for (const [hostKind, clientKind] of [
     ['chromium', 'firefox'],
@@ -75,46 +50,35 @@ describe('Calls between Firefox and Chromium through the SFU, end-to-end encrypt
   ]) {
     describe(`a ${hostKind} counsellor with a ${clientKind} client`, () => {
       const label = `${hostKind}-host`;
-      let dir;
-      let server;
-      let base;
-      let udpPort;
-      let capturePath;
       let joinUrl;
-      const pages = {}; // 'host' | 'client' -> page
       const ids = {}; // 'host' | 'client' -> participant id
-      const { step, failed } = scenarioSteps();
-
-      before(async () => {
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), `confidant-${label}-`));
-        capturePath = path.join(dir, 'sfu-capture.jsonl');
-        const dataDir = path.join(dir, 'data');
-        ({ server, base, udpPort } = await startServer({ dataDir, log: logs, env: { CONFIDANT_SFU_CAPTURE: capturePath } }));
-        await createCounsellor(dataDir, { email: EMAIL, name: COUNSELLOR, password: PASSWORD });
+      const ctx = suite({
+        name: label,
+        logs,
+        artifact: null,
+        server: (ctx) => {
+          ctx.capturePath = path.join(ctx.dir, 'sfu-capture.jsonl');
+          return { env: { CONFIDANT_SFU_CAPTURE: ctx.capturePath } };
+        },
+        counsellors: [{ email: EMAIL, name: COUNSELLOR, password: PASSWORD }],
+        browser: null,
+        steps: true,
+        // the browsers serve both scenarios: only this one's pages are closed
+        teardown: async (ctx) => {
+          for (const page of Object.values(ctx.pages)) await Promise.race([page.browserContext().close().catch(() => {}), sleep(10_000)]);
+        },
       });
-
-      after(async () => {
-        if (failed()) {
-          for (const [who, page] of Object.entries(pages)) {
-            await page.screenshot({ path: path.join(ARTIFACTS, `failure-${label}-${who}.png`) }).catch(() => {});
-          }
-          console.error(`\n==================== ${label}: server and browser output (last lines) ====================`);
-          console.error(logs.slice(-300).join('\n'));
-        }
-        for (const page of Object.values(pages)) await Promise.race([page.browserContext().close().catch(() => {}), sleep(10_000)]);
-        await stopProcess(server);
-        if (dir) fs.rmSync(dir, { recursive: true, force: true });
-      });
+      const { step, pages } = ctx; // 'host' | 'client' -> page
 
       step(`the ${hostKind} counsellor logs in and starts an instant session`, async () => {
-        pages.host = await browserPage(browsers[hostKind], base, { logs, name: `${label}/host`, timeout: MEDIA_MS });
+        pages.host = await browserPage(browsers[hostKind], ctx.base, { logs, name: `${label}/host`, timeout: MEDIA_MS });
         assert.match(await pages.host.evaluate(() => navigator.userAgent), USER_AGENT[hostKind]);
-        joinUrl = await startInstantSession(pages.host, base, { email: EMAIL, password: PASSWORD });
-        assert.ok(joinUrl.startsWith(`${base}/j/`), `join link ${joinUrl} should start with ${base}/j/`);
+        joinUrl = await startInstantSession(pages.host, ctx.base, { email: EMAIL, password: PASSWORD });
+        assert.ok(joinUrl.startsWith(`${ctx.base}/j/`), `join link ${joinUrl} should start with ${ctx.base}/j/`);
       });
 
       step(`the ${clientKind} client opens the link, sees its camera preview and knocks`, async () => {
-        const client = await browserPage(browsers[clientKind], base, { logs, name: `${label}/client`, timeout: MEDIA_MS });
+        const client = await browserPage(browsers[clientKind], ctx.base, { logs, name: `${label}/client`, timeout: MEDIA_MS });
         pages.client = client;
         assert.match(await client.evaluate(() => navigator.userAgent), USER_AGENT[clientKind]);
         await client.goto(joinUrl);
@@ -156,13 +120,13 @@ describe('Calls between Firefox and Chromium through the SFU, end-to-end encrypt
             return s && s.participants[ids[other]] ? s : null;
           }, { timeout: MEDIA_MS });
           let last = first;
-          await until(`the ${me}: decoded video and audio packets of the ${other} to grow, over the SFU's UDP port ${udpPort}`, async () => {
+          await until(`the ${me}: decoded video and audio packets of the ${other} to grow, over the SFU's UDP port ${ctx.udpPort}`, async () => {
             last = await callSnapshot(page);
             const a = first.participants[ids[other]];
             const b = last.participants[ids[other]];
             return (
               last.remote &&
-              last.remote.port === udpPort &&
+              last.remote.port === ctx.udpPort &&
               b.framesDecoded > a.framesDecoded + 10 &&
               b.audioPackets > a.audioPackets + 20 &&
               b.videoWidth > 0
@@ -222,7 +186,7 @@ describe('Calls between Firefox and Chromium through the SFU, end-to-end encrypt
             publishers[ids[who]] = { name: `${who} (${who === 'host' ? hostKind : clientKind})`, stats: snap.e2ee.stats };
           }
           try {
-            checked = await checkCapturedFrames(capturePath, publishers);
+            checked = await checkCapturedFrames(ctx.capturePath, publishers);
           } catch (e) {
             violation = e;
             return true;

@@ -1,11 +1,14 @@
-// Small helpers shared by the browser tests that start their own servers.
+// Small helpers shared by the browser tests that start their own servers; `suite()` (at the end)
+// is the set-up and teardown every browser suite shares.
 
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -200,11 +203,6 @@ export async function stopProcess(p) {
 }
 
 /**
- * The usual start of a call: the counsellor (`email`, `password`) logs in on a new page, starts
- * an instant session; a client on another page joins with the link as `name` and is admitted.
- * `newPage()` makes the pages (with camera and microphone granted). Returns both pages.
- */
-/**
  * A page in a fresh browser context, allowed camera and microphone on `base` (fake devices), with
  * page errors collected into `logs`.
  */
@@ -218,20 +216,10 @@ export async function mediaPage(browser, base, { logs, width = 1024, height = 70
 }
 
 /**
- * The usual end of a browser suite: closes the browser (bounded), stops the server, writes the
- * collected log to ARTIFACTS/`artifact` (best effort) and removes the suite's folder.
+ * The usual start of a call: the counsellor (`email`, `password`) logs in on a new page, starts
+ * an instant session; a client on another page joins with the link as `name` and is admitted.
+ * `newPage()` makes the pages (with camera and microphone granted). Returns both pages.
  */
-export async function endSuite({ browser, server, logs, artifact, dir }) {
-  if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-  await stopProcess(server);
-  try {
-    fs.writeFileSync(path.join(ARTIFACTS, artifact), logs.join('\n') + '\n');
-  } catch {
-    // artefacts are best effort
-  }
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-}
-
 export async function callWithClient({ base, newPage, email, password, name = 'Robin' }) {
   const host = await newPage();
   await host.goto(`${base}/login`);
@@ -326,12 +314,13 @@ export function udpRelay(port, target, { loss = 0, delayMs = [0, 0], seed = 1 } 
  * the SFU advertises the relay's port, and ICE-TCP is off. What `startServer` returns, plus
  * `relay`.
  */
-export async function startServerBehindRelay({ dataDir, log, relayOptions = {} }) {
+export async function startServerBehindRelay({ dataDir, log, extraArgs = [], env = {}, relayOptions = {} }) {
   const relayPort = await freeUdpPort();
   const started = await startServer({
     dataDir,
     log,
-    extraArgs: ['--sfu-advertise', `127.0.0.1:${relayPort}`, '--sfu-tcp', 'off'],
+    extraArgs: ['--sfu-advertise', `127.0.0.1:${relayPort}`, '--sfu-tcp', 'off', ...extraArgs],
+    env,
   });
   const relay = udpRelay(relayPort, { address: '127.0.0.1', port: started.udpPort }, relayOptions);
   return { ...started, relay };
@@ -538,7 +527,7 @@ export async function callSnapshot(page) {
  * the frames checked and the plaintext samples looked for.
  */
 export async function checkCapturedFrames(capturePath, publishers) {
-  const { decodeHeader } = await import('../../web/static/sframe.js');
+  const { decodeHeader } = await import('../../web/static/call/sframe.js');
   if (!fs.existsSync(capturePath)) throw new Error(`the SFU wrote no capture file at ${capturePath}: build the server with --features test-capture`);
   const frames = fs
     .readFileSync(capturePath, 'utf8')
@@ -579,4 +568,182 @@ export async function startSmtp(port, maildir, log) {
   const smtp = spawn('python3', ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], { stdio: ['ignore', 'ignore', 'pipe'] });
   collect(smtp.stderr, log, '[smtp] ');
   return smtp;
+}
+
+// ------------------------------------------------------------------ one suite's set-up and teardown
+
+/**
+ * The set-up every browser suite shares, and its teardown, guaranteed: call it at the top of a
+ * `describe`. It registers the suite's `before` and `after` hooks and returns the suite's context
+ * `ctx`, whose fields `before` fills in:
+ *
+ * - `ctx.dir`: a fresh temporary folder `confidant-<name>-…`, removed at the end (kept, with the
+ *   data, when a step of `steps` failed); `ctx.dataDir` (`ctx.dir/data`): the server's data folder.
+ * - `ctx.logs`: the output of the server and the services; `ctx.browserLog`: the browsers' console
+ *   (the same array unless `browserArtifact` is given); both are written to ARTIFACTS at the end.
+ * - `ctx.smtpPort`, `ctx.maildir` (with `smtp`): an aiosmtpd that delivers into `ctx.dir/maildir`.
+ * - `ctx.server`, `ctx.base`, `ctx.port`, `ctx.udpPort`, `ctx.exit()` (what `startServer` returns), and
+ *   `ctx.relay` (with `relay`).
+ * - `ctx.browser` (the first browser), `ctx.browsers` (by kind).
+ * - `ctx.step` (with `steps`): the scenario's step function.
+ * - `ctx.pages`: name → page; on failure each gets a screenshot `<name>-failure-<page>.png`.
+ *   `ctx.newPage(name, options)` makes a logged Playwright page and puts it there.
+ * - `ctx.own(process)`: a process the suite started itself (in `services`, say), stopped at the end.
+ *
+ * Options (all but `name` optional):
+ * - `name`: names the folder, the screenshots and the log artefact (`<name>-server.log`; `artifact`
+ *   names it otherwise, `null`: none); `browserArtifact`: a separate file for the browsers' console.
+ * - `logs`: an array to collect the output into (a suite inside another shares its log).
+ * - `smtp`: start aiosmtpd and give the server `--smtp-host/--smtp-port/--smtp-tls none` and
+ *   `--mail-from <mailFrom>`.
+ * - `services(ctx)`: starts what the server needs before it runs (Radicale, coturn, a TSA, another
+ *   SMTP server); `ctx.own` each process.
+ * - `server`: `{ extraArgs, env }` for `startServer`, or a function of `ctx` that returns them (for
+ *   ports `services` chose); `false`: no server. `relay`: options of a `udpRelay` in front of the
+ *   SFU (`startServerBehindRelay`).
+ * - `counsellors`: `{ email, name, password }`s made with the admin CLI once the server runs.
+ * - `browser`: `'playwright'` (the default: Chromium through Playwright, headless unless
+ *   `E2E_HEADFUL=1`, with `chromiumArgs` added to CHROMIUM_ARGS), `'chromium'`/`'firefox'` or a
+ *   list of them (`launchBrowser`, puppeteer-core), or `null`.
+ * - `steps`: the options of `scenarioSteps()` (or `true`) for a suite of steps: `ctx.step` is its
+ *   step function. A failed set-up fails the scenario; once it failed, the pages get screenshots,
+ *   the last log lines are printed and the folder is kept.
+ * - `teardown(ctx, { failed })`: runs at the end, after the screenshots and before the browsers
+ *   and processes are ended (close what the suite's tests opened).
+ * - `finish(ctx, { failed })`: runs last at the end, after the artefacts are written.
+ */
+export function suite({
+  name,
+  logs = [],
+  artifact = `${name}-server.log`,
+  browserArtifact = null,
+  smtp = false,
+  mailFrom = 'Beratungsstelle <termine@centre.example>',
+  services = null,
+  server = {},
+  relay = null,
+  counsellors = [],
+  browser = 'playwright',
+  chromiumArgs = [],
+  steps = null,
+  teardown = null,
+  finish = null,
+}) {
+  const s = {
+    logs,
+    browserLog: browserArtifact ? [] : logs,
+    pages: {},
+    browsers: {},
+    owned: [],
+    own(p) {
+      s.owned.push(p);
+      return p;
+    },
+    /**
+     * A page `name` in a fresh context of the suite's Playwright browser (`options` go to
+     * `newContext`; `grant`: camera and microphone on `ctx.base`; `init`: a script run in every
+     * document first), its console, errors, crash and failed responses logged into
+     * `ctx.browserLog`, and kept in `ctx.pages` (for the screenshots on failure).
+     */
+    async newPage(name, { grant = false, init = null, timeout = 60_000, ...options } = {}) {
+      const context = await s.browser.newContext(options);
+      if (grant) await context.grantPermissions(['camera', 'microphone'], { origin: s.base });
+      if (init) await context.addInitScript(init);
+      const page = await context.newPage();
+      page.setDefaultTimeout(timeout);
+      page.on('console', (msg) => s.browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
+      page.on('pageerror', (err) => s.browserLog.push(`[${name}] pageerror: ${err.message}`));
+      page.on('crash', () => s.browserLog.push(`[${name}] page crashed`));
+      page.on('response', (res) => {
+        if (res.status() >= 400) s.browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
+      });
+      s.pages[name] = page;
+      return page;
+    },
+  };
+  const scenario = steps ? scenarioSteps(steps === true ? {} : steps) : null;
+  s.step = scenario ? scenario.step : null;
+  const failed = () => (scenario ? scenario.failed() : false);
+
+  before(async () => {
+    try {
+      fs.mkdirSync(ARTIFACTS, { recursive: true });
+      if (server !== false) assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN} (set CONFIDANT_BIN or run cargo build)`);
+      s.dir = fs.mkdtempSync(path.join(os.tmpdir(), `confidant-${name}-`));
+      s.dataDir = path.join(s.dir, 'data');
+      const smtpArgs = [];
+      if (smtp) {
+        s.maildir = path.join(s.dir, 'maildir');
+        s.smtpPort = await freeTcpPort();
+        s.own(await startSmtp(s.smtpPort, s.maildir, logs));
+        smtpArgs.push('--smtp-host', '127.0.0.1', '--smtp-port', String(s.smtpPort), '--smtp-tls', 'none', '--mail-from', mailFrom);
+      }
+      if (services) await services(s);
+      if (server !== false) {
+        const { extraArgs = [], env = {} } = typeof server === 'function' ? await server(s) : server;
+        const opts = { dataDir: s.dataDir, log: logs, extraArgs: [...smtpArgs, ...extraArgs], env };
+        Object.assign(s, relay ? await startServerBehindRelay({ ...opts, relayOptions: relay }) : await startServer(opts));
+        for (const c of counsellors) await createCounsellor(s.dataDir, c);
+      }
+      const kinds = browser === null ? [] : Array.isArray(browser) ? browser : [browser];
+      // one after the other: two browsers starting at once on two cores only slow each other
+      for (const kind of kinds) {
+        if (kind === 'playwright') assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+        s.browsers[kind] =
+          kind === 'playwright'
+            ? await (await import('playwright-core')).chromium.launch({
+                executablePath: CHROMIUM,
+                headless: process.env.E2E_HEADFUL !== '1',
+                args: [...CHROMIUM_ARGS, ...chromiumArgs],
+                timeout: 60_000,
+              })
+            : await launchBrowser(kind);
+      }
+      s.browser = kinds.length ? s.browsers[kinds[0]] : null;
+    } catch (e) {
+      if (scenario) scenario.fail();
+      throw e;
+    }
+  });
+
+  after(async () => {
+    const bad = failed();
+    // Every part is ended even when an earlier one throws: nothing is left running.
+    const attempt = async (what, fn) => {
+      try {
+        await fn();
+      } catch (e) {
+        logs.push(`teardown: ${what} failed: ${e.message}`);
+      }
+    };
+    if (bad) {
+      for (const [page, p] of Object.entries(s.pages)) {
+        await attempt(`screenshot of ${page}`, () => p.screenshot({ path: path.join(ARTIFACTS, `${name}-failure-${page}.png`), fullPage: true, timeout: 10_000 }));
+      }
+    }
+    if (teardown) await attempt('the suite\'s own teardown', () => teardown(s, { failed: bad }));
+    for (const b of Object.values(s.browsers)) await attempt('closing a browser', () => (b.kind ? closeBrowser(b) : Promise.race([b.close().catch(() => {}), sleep(15_000)])));
+    await attempt('stopping the server', () => stopProcess(s.server));
+    if (s.relay) await attempt('closing the relay', () => s.relay.close());
+    for (const p of s.owned.reverse()) await attempt('stopping a service', () => stopProcess(p));
+    try {
+      if (artifact) fs.writeFileSync(path.join(ARTIFACTS, artifact), logs.join('\n') + '\n');
+      if (browserArtifact) fs.writeFileSync(path.join(ARTIFACTS, browserArtifact), s.browserLog.join('\n') + '\n');
+    } catch {
+      // artefacts are best effort
+    }
+    if (bad) {
+      console.error(`\n==================== ${name}: server output (last lines) ====================`);
+      console.error(logs.slice(-300).join('\n'));
+      if (browserArtifact) {
+        console.error(`\n==================== ${name}: browser console (last lines) ====================`);
+        console.error(s.browserLog.slice(-200).join('\n'));
+      }
+      console.error(`\nartefacts: ${ARTIFACTS}${s.dir ? `; data kept in ${s.dir}` : ''}`);
+    }
+    if (finish) await attempt('the suite\'s own finish', () => finish(s, { failed: bad }));
+    if (s.dir && !bad) fs.rmSync(s.dir, { recursive: true, force: true });
+  });
+
+  return s;
 }

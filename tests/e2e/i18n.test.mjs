@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dictionaries } from '../../web/static/i18n.js';
-import '../../web/static/i18n-booking.js';
-import '../../web/static/i18n-signature.js';
-import '../../web/static/i18n-walkin.js';
-import '../../web/static/i18n-mail.js';
+import { dictionaries } from '../../web/static/shared/i18n.js';
+import '../../web/static/booking/i18n-booking.js';
+import '../../web/static/signature/i18n-signature.js';
+import '../../web/static/walkin/i18n-walkin.js';
+import '../../web/static/booking/i18n-mail.js';
 
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/static');
 
@@ -24,7 +24,10 @@ it('German and English have the same keys', () => {
 
 it('every literal t() key in web/static exists', () => {
   const missing = [];
-  for (const file of fs.readdirSync(STATIC).filter((f) => f.endsWith('.js'))) {
+  // one folder per capability: every module below web/static
+  const files = fs.readdirSync(STATIC, { recursive: true }).filter((f) => f.endsWith('.js'));
+  assert.ok(files.includes(path.join('shared', 'i18n.js')), `the modules were found: ${files}`);
+  for (const file of files) {
     const src = fs.readFileSync(path.join(STATIC, file), 'utf8');
     for (const m of src.matchAll(/\bt\('([a-z0-9_.]+)'\s*([,)+])/g)) {
       const [, key, next] = m;
@@ -91,7 +94,7 @@ it('the codes documented in PROTOCOL.md and HTTP-API.md are the ones with texts'
 
 it('browser media error names become sentences with a next step', async () => {
   globalThis.document = { documentElement: { lang: 'de' } };
-  const { mediaErrorText } = await import('../../web/static/i18n.js');
+  const { mediaErrorText } = await import('../../web/static/shared/i18n.js');
   for (const name of ['NotAllowedError', 'NotFoundError', 'NotReadableError', 'OverconstrainedError', 'SecurityError', 'AbortError', 'TypeError', 'mediaDevices unavailable', 'Whatever']) {
     const text = mediaErrorText(name);
     assert.ok(!/Error|unavailable/.test(text), `${name} → ${text}`);

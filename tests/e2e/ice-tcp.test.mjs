@@ -5,14 +5,10 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/ice-tcp.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, freeUdpPort, mediaPage, startServer, until } from './harness.mjs';
+import { callWithClient, freeUdpPort, mediaPage, suite, until } from './harness.mjs';
 
 const EMAIL = 'tcp@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -37,32 +33,19 @@ async function snapshot(page) {
 }
 
 describe('ICE-TCP when UDP does not get through', { timeout: 5 * 60_000 }, () => {
-  const logs = [];
-  let server;
-  let browser;
-  let dir;
-  let base;
-
-  before(async () => {
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-ice-tcp-'));
+  const ctx = suite({
+    name: 'ice-tcp',
     // A UDP port nobody listens on: every UDP check fails; TCP listens on the bound port.
-    const dead = await freeUdpPort();
-    ({ server, base } = await startServer({ dataDir: path.join(dir, 'data'), log: logs, extraArgs: ['--sfu-advertise', `127.0.0.1:${dead}`, '--sfu-tcp', 'on'] }));
-    await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. TCP', password: PASSWORD });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    server: async () => ({ extraArgs: ['--sfu-advertise', `127.0.0.1:${await freeUdpPort()}`, '--sfu-tcp', 'on'] }),
+    counsellors: [{ email: EMAIL, name: 'Dr. TCP', password: PASSWORD }],
   });
+  const { logs } = ctx;
 
-  after(async () => {
-    await endSuite({ browser, server, logs, artifact: 'ice-tcp-test.log', dir });
-  });
-
-  const newPage = () => mediaPage(browser, base, { logs, width: 1024, height: 700, timeout: 60_000 });
+  const newPage = () => mediaPage(ctx.browser, ctx.base, { logs, width: 1024, height: 700, timeout: 60_000 });
 
   it('a counsellor and a client talk over ICE-TCP, encrypted', async () => {
     try {
-      const { host, client } = await callWithClient({ base, newPage, email: EMAIL, password: PASSWORD });
+      const { host, client } = await callWithClient({ base: ctx.base, newPage, email: EMAIL, password: PASSWORD });
 
       for (const [name, page] of [['counsellor', host], ['client', client]]) {
         let first = null;

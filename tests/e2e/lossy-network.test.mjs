@@ -10,14 +10,10 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/lossy-network.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, startServerBehindRelay, until } from './harness.mjs';
+import { callWithClient, mediaPage, suite, until } from './harness.mjs';
 
 const EMAIL = 'lossy@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -43,32 +39,18 @@ async function snapshot(page) {
 }
 
 describe('A call through a lossy link (5 % loss each way, 10–40 ms delay)', { timeout: 6 * 60_000 }, () => {
-  const logs = [];
-  let server;
-  let relay;
-  let browser;
-  let dir;
-  let base;
-
-  before(async () => {
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-lossy-'));
-    ({ server, base, relay } = await startServerBehindRelay({ dataDir: path.join(dir, 'data'), log: logs, relayOptions: { loss: LOSS, delayMs: DELAY_MS, seed: 20261129 } }));
-    await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. Lossy', password: PASSWORD });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const ctx = suite({
+    name: 'lossy-network',
+    relay: { loss: LOSS, delayMs: DELAY_MS, seed: 20261129 },
+    counsellors: [{ email: EMAIL, name: 'Dr. Lossy', password: PASSWORD }],
   });
+  const { logs } = ctx;
 
-  after(async () => {
-    if (relay) relay.close();
-    await endSuite({ browser, server, logs, artifact: 'lossy-network-test.log', dir });
-  });
-
-  const newPage = () => mediaPage(browser, base, { logs, width: 1024, height: 700, timeout: 90_000 });
+  const newPage = () => mediaPage(ctx.browser, ctx.base, { logs, width: 1024, height: 700, timeout: 90_000 });
 
   it('video keeps decoding, encrypted, and lost packets are asked for again', async () => {
     try {
-      const { host, client } = await callWithClient({ base, newPage, email: EMAIL, password: PASSWORD });
+      const { host, client } = await callWithClient({ base: ctx.base, newPage, email: EMAIL, password: PASSWORD });
 
       for (const [name, page] of [['counsellor', host], ['client', client]]) {
         let first = null;
@@ -79,10 +61,10 @@ describe('A call through a lossy link (5 % loss each way, 10–40 ms delay)', { 
           if (first === null && last.frames > 0) first = last;
           return first !== null && last.frames > first.frames + 150 && last.nacks > 0;
         }, { timeout: 120_000, interval: 500 }).catch((e) => {
-          throw new Error(`${e.message}: ${JSON.stringify(last)}; relay ${JSON.stringify(relay.counts)}`);
+          throw new Error(`${e.message}: ${JSON.stringify(last)}; relay ${JSON.stringify(ctx.relay.counts)}`);
         });
       }
-      assert.ok(relay.counts.dropped > 20, `the link dropped datagrams: ${JSON.stringify(relay.counts)}`);
+      assert.ok(ctx.relay.counts.dropped > 20, `the link dropped datagrams: ${JSON.stringify(ctx.relay.counts)}`);
     } catch (e) {
       console.error(logs.slice(-200).join('\n'));
       throw e;

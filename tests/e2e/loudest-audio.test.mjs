@@ -8,14 +8,10 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/loudest-audio.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, metric, sleep, startServer, until } from './harness.mjs';
+import { callWithClient, mediaPage, metric, sleep, suite, until } from './harness.mjs';
 
 const EMAIL = 'loudest@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -51,34 +47,18 @@ async function setMic(page, on) {
 }
 
 describe('Loudest-voice audio: only the speaker is forwarded, and the slot follows who speaks', { timeout: 6 * 60_000 }, () => {
-  const logs = [];
-  let server;
-  let browser;
-  let dir;
-  let base;
-
-  before(async () => {
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-loudest-'));
-    ({ server, base } = await startServer({
-      dataDir: path.join(dir, 'data'),
-      extraArgs: ['--sfu-loudest-audio', '1'],
-      log: logs,
-    }));
-    await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. Quiet', password: PASSWORD });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const ctx = suite({
+    name: 'loudest-audio',
+    server: { extraArgs: ['--sfu-loudest-audio', '1'] },
+    counsellors: [{ email: EMAIL, name: 'Dr. Quiet', password: PASSWORD }],
   });
+  const { logs } = ctx;
 
-  after(async () => {
-    await endSuite({ browser, server, logs, artifact: 'loudest-audio-test.log', dir });
-  });
-
-  const newPage = () => mediaPage(browser, base, { logs, timeout: 90_000 });
+  const newPage = () => mediaPage(ctx.browser, ctx.base, { logs, timeout: 90_000 });
 
   it('the one unmuted participant is heard by the others, then the next one, without lost packets', async (t) => {
     try {
-      const { host, client: robin } = await callWithClient({ base, newPage, email: EMAIL, password: PASSWORD });
+      const { host, client: robin } = await callWithClient({ base: ctx.base, newPage, email: EMAIL, password: PASSWORD });
       const url = await host.getByTestId('join-link').inputValue();
       const sam = await newPage();
       await sam.goto(url);
@@ -134,7 +114,7 @@ describe('Loudest-voice audio: only the speaker is forwarded, and the slot follo
           assert.equal(s.lost, 0, `page ${i} stream ${ssrc}: ${JSON.stringify(stats)}`);
         }
       }
-      const held = await metric(base, 'confidant_sfu_audio_not_forwarded_packets_total');
+      const held = await metric(ctx.base, 'confidant_sfu_audio_not_forwarded_packets_total');
       assert.ok(held > 100, `the SFU held back the silent voices (${held} packets)`);
       t.diagnostic(`counsellor heard ${robinAtHost}, then ${samAtHost}, then ${robinAtHost}; ${held} packets held back`);
     } catch (e) {

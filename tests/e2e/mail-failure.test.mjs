@@ -10,16 +10,13 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/mail-failure.test.mjs
 
-import { describe, before, after } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, createCounsellor, freeTcpPort, inspectMails, metric, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, collect, freeTcpPort, inspectMails, metric, sleep, suite, until } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SMTP_SERVER = path.resolve(here, '../mail/smtp_server.py');
@@ -33,65 +30,40 @@ const FIXED = 'alex@client.example';
 const mails = inspectMails;
 
 describe('A refused confirmation shows on its booking and is resent to the corrected address', { timeout: 10 * 60_000 }, () => {
-  const serverLog = [];
-  const browserLog = [];
-  let server;
-  let smtp;
-  let dataDir;
-  let maildir;
-  let base;
-  let browser;
-  let page;
-  let bookingId;
-  const { step, fail, failed } = scenarioSteps({ timeout: 3 * 60_000 });
-
-  before(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-mail-e2e-'));
-    const smtpDir = path.join(dataDir, 'smtp');
-    fs.mkdirSync(smtpDir);
-    maildir = path.join(smtpDir, 'maildir');
-    const smtpPort = await freeTcpPort();
-    smtp = spawn('python3', [SMTP_SERVER, '--port', String(smtpPort), '--maildir', maildir, '--reject', 'typo'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    collect(smtp.stderr, serverLog, '[smtp] ');
-    try {
+  const ctx = suite({
+    name: 'mail-failure',
+    browserArtifact: 'mail-failure-browser-console.log',
+    // A real SMTP server that refuses the mistyped address, as the client's mail server would.
+    services: async (ctx) => {
+      ctx.maildir = path.join(ctx.dir, 'maildir');
+      ctx.smtpPort = await freeTcpPort();
+      const smtp = ctx.own(spawn('python3', [SMTP_SERVER, '--port', String(ctx.smtpPort), '--maildir', ctx.maildir, '--reject', 'typo'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      collect(smtp.stderr, ctx.logs, '[smtp] ');
       const first = await Promise.race([readline.createInterface({ input: smtp.stdout })[Symbol.asyncIterator]().next(), sleep(30_000)]);
       assert.equal(first?.value, 'ready', 'smtp_server.py started');
-      ({ server, base } = await startServer({
-        dataDir,
-        log: serverLog,
-        extraArgs: ['--smtp-host', '127.0.0.1', '--smtp-port', String(smtpPort), '--smtp-tls', 'none', '--mail-from', 'Beratungsstelle <termine@centre.example>'],
-      }));
-      await createCounsellor(dataDir, { email: EMAIL, name: 'Dr. Mail', password: PASSWORD });
-      browser = await chromium.launch({ executablePath: CHROMIUM, headless: process.env.E2E_HEADFUL !== '1', args: CHROMIUM_ARGS, timeout: 60_000 });
-    } catch (e) {
-      fail();
-      throw e;
-    }
+    },
+    server: (ctx) => ({
+      extraArgs: ['--smtp-host', '127.0.0.1', '--smtp-port', String(ctx.smtpPort), '--smtp-tls', 'none', '--mail-from', 'Beratungsstelle <termine@centre.example>'],
+    }),
+    counsellors: [{ email: EMAIL, name: 'Dr. Mail', password: PASSWORD }],
+    steps: { timeout: 3 * 60_000 },
   });
-
-  after(async () => {
-    if (failed() && page) await page.screenshot({ path: path.join(ARTIFACTS, 'mail-failure.png'), fullPage: true, timeout: 10_000 }).catch(() => {});
-    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    await stopProcess(server);
-    await stopProcess(smtp);
-    fs.writeFileSync(path.join(ARTIFACTS, 'mail-failure-server.log'), serverLog.join('\n') + '\n');
-    fs.writeFileSync(path.join(ARTIFACTS, 'mail-failure-browser-console.log'), browserLog.join('\n') + '\n');
-    if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  const { step, browserLog, pages } = ctx;
+  let page;
+  let bookingId;
 
   step('the counsellor logs in and a client books with a mistyped address', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE', timezoneId: 'Europe/Berlin' });
+    const context = await ctx.browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE', timezoneId: 'Europe/Berlin' });
     page = await context.newPage();
+    pages.dashboard = page;
     page.setDefaultTimeout(60_000);
     page.on('console', (msg) => browserLog.push(`${msg.type()}: ${msg.text()}`));
     page.on('pageerror', (err) => browserLog.push(`pageerror: ${err.message}`));
-    await page.goto(`${base}/login`);
+    await page.goto(`${ctx.base}/login`);
     await page.getByTestId('email-input').fill(EMAIL);
     await page.getByTestId('password-input').fill(PASSWORD);
     await page.getByTestId('login-button').click();
-    await page.waitForURL(`${base}/dashboard`);
+    await page.waitForURL(`${ctx.base}/dashboard`);
     // Set-up and booking through the same HTTP API the pages use (the booking pages have
     // their own browser test): hours every day, one video type, one booking.
     bookingId = await page.evaluate(
@@ -127,8 +99,8 @@ describe('A refused confirmation shows on its booking and is resent to the corre
 
   step('the 550 fails the confirmation at once and the booking says why, in German', async () => {
     // The worker sends the notification to the counsellor and fails the confirmation.
-    await until('the confirmation to fail', async () => (await metric(base, 'confidant_mail_permanent_failures_total')) === 1, { timeout: 60_000 });
-    await until('the counsellor notification to arrive', () => mails(maildir).some((m) => m.to[0] === EMAIL), { timeout: 60_000 });
+    await until('the confirmation to fail', async () => (await metric(ctx.base, 'confidant_mail_permanent_failures_total')) === 1, { timeout: 60_000 });
+    await until('the counsellor notification to arrive', () => mails(ctx.maildir).some((m) => m.to[0] === EMAIL), { timeout: 60_000 });
     await page.getByTestId('bookings-refresh').click();
     const item = page.locator(`[data-testid="booking-item"][data-booking-id="${bookingId}"]`);
     const failure = item.getByTestId('mail-failure');
@@ -139,7 +111,7 @@ describe('A refused confirmation shows on its booking and is resent to the corre
     assert.match(await failure.getByTestId('mail-failure-reason').textContent(), /vertippt/);
     assert.match(await failure.textContent(), /550/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'mail-failure-shown.png'), fullPage: true });
-    assert.equal(mails(maildir).filter((m) => m.to[0] === TYPO).length, 0);
+    assert.equal(mails(ctx.maildir).filter((m) => m.to[0] === TYPO).length, 0);
   });
 
   step('a malformed address is refused at the field; the corrected one is resent and arrives', async () => {
@@ -154,9 +126,9 @@ describe('A refused confirmation shows on its booking and is resent to the corre
     await form.getByTestId('mail-resend').click();
     await item.getByTestId('mail-failure').waitFor({ state: 'detached' });
     await item.getByTestId('booking-client').filter({ hasText: FIXED }).waitFor();
-    const arrived = await until('the resent confirmation to arrive', () => mails(maildir).find((m) => m.to[0] === FIXED), { timeout: 60_000 });
+    const arrived = await until('the resent confirmation to arrive', () => mails(ctx.maildir).find((m) => m.to[0] === FIXED), { timeout: 60_000 });
     assert.match(arrived.subject, /^Terminbestätigung/);
     assert.equal(arrived.ics[0].method, 'REQUEST');
-    assert.equal(mails(maildir).filter((m) => m.to[0] === FIXED).length, 1, 'once');
+    assert.equal(mails(ctx.maildir).filter((m) => m.to[0] === FIXED).length, 1, 'once');
   });
 });

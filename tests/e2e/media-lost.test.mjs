@@ -9,14 +9,10 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/media-lost.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, startServerBehindRelay, until } from './harness.mjs';
+import { callWithClient, mediaPage, suite, until } from './harness.mjs';
 
 const EMAIL = 'media-lost@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -44,33 +40,15 @@ async function snapshot(page) {
 }
 
 describe('A call whose UDP path breaks and comes back', { timeout: 5 * 60_000 }, () => {
-  const logs = [];
-  let server;
-  let relay;
-  let browser;
-  let dir;
-  let base;
+  const ctx = suite({ name: 'media-lost', relay: {}, counsellors: [{ email: EMAIL, name: 'Dr. Path', password: PASSWORD }] });
+  const { logs } = ctx;
 
-  before(async () => {
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-media-lost-'));
-    ({ server, base, relay } = await startServerBehindRelay({ dataDir: path.join(dir, 'data'), log: logs }));
-    await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. Path', password: PASSWORD });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  });
-
-  after(async () => {
-    if (relay) relay.close();
-    await endSuite({ browser, server, logs, artifact: 'media-lost-test.log', dir });
-  });
-
-  const newPage = () => mediaPage(browser, base, { logs, width: 1024, height: 700, timeout: 90_000 });
+  const newPage = () => mediaPage(ctx.browser, ctx.base, { logs, width: 1024, height: 700, timeout: 90_000 });
 
   it('the server says media_lost, both browsers start media again, and video decodes again', async () => {
     const pages = [];
     try {
-      const { host, client } = await callWithClient({ base, newPage, email: EMAIL, password: PASSWORD });
+      const { host, client } = await callWithClient({ base: ctx.base, newPage, email: EMAIL, password: PASSWORD });
       pages.push(['counsellor', host], ['client', client]);
 
       let last = null;
@@ -87,30 +65,30 @@ describe('A call whose UDP path breaks and comes back', { timeout: 5 * 60_000 },
         });
       }
 
-      relay.block(true);
+      ctx.relay.block(true);
       for (const [name, page] of pages) {
         await until(`${name}: told by the server that its media connection is lost`, async () => {
           last = await snapshot(page);
           return last && last.lost >= 1;
         }, { timeout: 60_000, interval: 500 }).catch((e) => {
-          throw new Error(`${e.message}: ${JSON.stringify(last)}; relay ${JSON.stringify(relay.counts)}`);
+          throw new Error(`${e.message}: ${JSON.stringify(last)}; relay ${JSON.stringify(ctx.relay.counts)}`);
         });
         // The badge tells the truth: no media flows, so it does not say "encrypted".
         last = await snapshot(page);
         assert.equal(last.badge, 'no_media', `${name}: badge while media is lost: ${JSON.stringify(last)}`);
         assert.ok(!/end-to-end encrypted/i.test(last.label), `${name}: badge text ${last.label}`);
       }
-      relay.block(false);
+      ctx.relay.block(false);
 
       for (const [name, page] of pages) {
         await until(`${name}: video decoding again on a new connection, encrypted`, async () => {
           last = await snapshot(page);
           return last && !last.old && last.frames > 30 && last.e2ee === 'on' && last.badge === 'on';
         }, { timeout: 90_000, interval: 500 }).catch((e) => {
-          throw new Error(`${e.message}: ${JSON.stringify(last)}; relay ${JSON.stringify(relay.counts)}`);
+          throw new Error(`${e.message}: ${JSON.stringify(last)}; relay ${JSON.stringify(ctx.relay.counts)}`);
         });
       }
-      assert.ok(relay.counts.blocked > 0, `the path was broken: ${JSON.stringify(relay.counts)}`);
+      assert.ok(ctx.relay.counts.blocked > 0, `the path was broken: ${JSON.stringify(ctx.relay.counts)}`);
       assert.ok(logs.some((l) => l.includes('media transport gone')), 'the server logged the lost transport');
     } catch (e) {
       console.error(logs.slice(-200).join('\n'));

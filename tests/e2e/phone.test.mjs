@@ -11,14 +11,13 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/phone.test.mjs
 
-import { describe, before, after } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, freeTcpPort, inspectMails, pageApi, scenarioSteps, sleep, startServer, startSmtp, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, inspectMails, pageApi, sleep, suite, until } from './harness.mjs';
 import { checkA11y } from './axe.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -150,20 +149,27 @@ function writePortraitY4m(file) {
 }
 
 describe('Phones: every client flow at 375×812 and 360×640 with touch, in German', { timeout: 20 * 60_000 }, () => {
-  const serverLog = [];
-  const browserLog = [];
-  let server;
-  let smtp;
-  let dataDir;
-  let maildir;
-  let base;
-  let browser;
+  const ctx = suite({
+    name: 'phone',
+    browserArtifact: 'phone-browser-console.log',
+    smtp: true,
+    mailFrom: `${CENTRE} <termine@centre.example>`,
+    server: { extraArgs: ['--form-burst', '50'] },
+    counsellors: [{ email: EMAIL, name: COUNSELLOR, password: PASSWORD }],
+    steps: { timeout: 4 * 60_000 },
+    finish: (_, { failed }) => {
+      if (!SCREENS || failed) return;
+      fs.mkdirSync(SCREENS, { recursive: true });
+      // The 375×812 set: the docs show one phone; the test checks both.
+      for (const f of shots.filter((f) => f.includes('375x812'))) fs.copyFileSync(f, path.join(SCREENS, path.basename(f)));
+    },
+  });
+  const { step, browserLog } = ctx;
   let office; // the counsellor's desktop page
   const shots = [];
-  const { step, fail, failed } = scenarioSteps({ timeout: 4 * 60_000 });
 
   async function phone(vp, name) {
-    const context = await browser.newContext({
+    const context = await ctx.browser.newContext({
       viewport: { width: vp.width, height: vp.height },
       deviceScaleFactor: 2,
       isMobile: true,
@@ -171,8 +177,8 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       locale: 'de-DE',
       timezoneId: 'Europe/Berlin',
     });
-    await context.addCookies([{ name: 'lang', value: 'de', url: base }]);
-    await context.grantPermissions(['camera', 'microphone'], { origin: base });
+    await context.addCookies([{ name: 'lang', value: 'de', url: ctx.base }]);
+    await context.grantPermissions(['camera', 'microphone'], { origin: ctx.base });
     const page = await context.newPage();
     page.setDefaultTimeout(STEP_MS);
     page.on('console', (msg) => browserLog.push(`[${vp.name} ${name}] ${msg.type()}: ${msg.text()}`));
@@ -200,51 +206,16 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
 
   const api = pageApi;
 
-  before(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-phone-e2e-'));
-    maildir = path.join(dataDir, 'maildir');
-    const smtpPort = await freeTcpPort();
-    smtp = await startSmtp(smtpPort, maildir, serverLog);
-    try {
-      ({ server, base } = await startServer({
-        dataDir,
-        log: serverLog,
-        extraArgs: ['--smtp-host', '127.0.0.1', '--smtp-port', String(smtpPort), '--smtp-tls', 'none', '--mail-from', `${CENTRE} <termine@centre.example>`, '--form-burst', '50'],
-      }));
-      await createCounsellor(dataDir, { email: EMAIL, name: COUNSELLOR, password: PASSWORD });
-      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
-    } catch (e) {
-      fail();
-      throw e;
-    }
-  });
-
-  after(async () => {
-    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    await stopProcess(server);
-    await stopProcess(smtp);
-    fs.writeFileSync(path.join(ARTIFACTS, 'phone-server.log'), serverLog.join('\n') + '\n');
-    fs.writeFileSync(path.join(ARTIFACTS, 'phone-browser-console.log'), browserLog.join('\n') + '\n');
-    if (SCREENS && !failed()) {
-      fs.mkdirSync(SCREENS, { recursive: true });
-      // The 375×812 set: the docs show one phone; the test checks both.
-      for (const f of shots.filter((f) => f.includes('375x812'))) fs.copyFileSync(f, path.join(SCREENS, path.basename(f)));
-    }
-    if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
-  });
-
   step('the counsellor sets up a booking page (German mails), walk-ins and a form to sign', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE', timezoneId: 'Europe/Berlin' });
-    await context.grantPermissions(['camera', 'microphone'], { origin: base });
+    const context = await ctx.browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE', timezoneId: 'Europe/Berlin' });
+    await context.grantPermissions(['camera', 'microphone'], { origin: ctx.base });
     office = await context.newPage();
     office.setDefaultTimeout(STEP_MS);
-    await office.goto(`${base}/login`);
+    await office.goto(`${ctx.base}/login`);
     await office.getByTestId('email-input').fill(EMAIL);
     await office.getByTestId('password-input').fill(PASSWORD);
     await office.getByTestId('login-button').click();
-    await office.waitForURL(`${base}/dashboard`);
+    await office.waitForURL(`${ctx.base}/dashboard`);
     assert.equal((await api(office, 'PUT', '/api/booking/profile', { slug: SLUG, time_zone: 'Europe/Berlin', lang: 'de' })).status, 200);
     const type = await api(office, 'POST', '/api/booking/types', { name: 'Erstgespräch', kind: 'video', duration_min: 50, min_notice_min: 60 });
     assert.equal(type.status, 201, JSON.stringify(type.body));
@@ -255,16 +226,16 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
   });
 
   step('a phone held upright: its portrait video is shown whole, on the counsellor’s screen and its own', async () => {
-    const clip = path.join(dataDir, 'portrait.y4m');
+    const clip = path.join(ctx.dataDir, 'portrait.y4m');
     writePortraitY4m(clip);
     const upright = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, `--use-file-for-fake-video-capture=${clip}`], timeout: 60_000 });
     try {
       const session = await api(office, 'POST', '/api/sessions', {});
       assert.equal(session.status, 201, JSON.stringify(session.body));
-      await office.goto(`${base}/s/${session.body.id}`);
+      await office.goto(`${ctx.base}/s/${session.body.id}`);
       await office.waitForFunction(() => window.confidant && window.confidant.state === 'in-call');
       const context = await upright.newContext({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true, locale: 'de-DE' });
-      await context.grantPermissions(['camera', 'microphone'], { origin: base });
+      await context.grantPermissions(['camera', 'microphone'], { origin: ctx.base });
       const client = await context.newPage();
       client.setDefaultTimeout(STEP_MS);
       await client.goto(session.body.join_url);
@@ -309,7 +280,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       await client.screenshot({ path: shot, scale: 'css' });
       shots.push(shot);
       await context.close();
-      await office.goto(`${base}/dashboard`);
+      await office.goto(`${ctx.base}/dashboard`);
     } finally {
       await upright.close().catch(() => {});
     }
@@ -327,13 +298,13 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       ['sign-invalid', '/sign/not-a-token', null],
       ['not-found', '/nothing/here', null],
     ]) {
-      await page.goto(`${base}${url}`);
+      await page.goto(`${ctx.base}${url}`);
       await page.locator('main').waitFor();
       if (testid) await page.getByTestId(testid).waitFor();
       await page.waitForLoadState('networkidle');
       await screen(page, vp, label, null);
     }
-    const invalid = await page.goto(`${base}/j/not-a-link-at-all`).then(() => page.getByTestId('link-invalid').textContent());
+    const invalid = await page.goto(`${ctx.base}/j/not-a-link-at-all`).then(() => page.getByTestId('link-invalid').textContent());
     assert.match(invalid, /Bitte fragen Sie/, `a next step: ${invalid}`);
     await page.context().close();
   });
@@ -344,7 +315,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
 
     step(`${vp.name}: booking, from the first screen to the confirmation`, async () => {
       const page = await phone(vp, 'book');
-      await page.goto(`${base}/book/${SLUG}`);
+      await page.goto(`${ctx.base}/book/${SLUG}`);
       const type = page.getByTestId('type-choice').first();
       await type.waitFor();
       await screen(page, vp, 'book-start', type);
@@ -388,7 +359,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     });
 
     step(`${vp.name}: the confirmation mail is German, names the centre, greets, uses the long date`, async () => {
-      const mail = await until('the confirmation mail', () => inspectMails(maildir).find((m) => m.to.includes(booked.email)), { timeout: 90_000, interval: 1000 });
+      const mail = await until('the confirmation mail', () => inspectMails(ctx.maildir).find((m) => m.to.includes(booked.email)), { timeout: 90_000, interval: 1000 });
       checkGerman(`${mail.subject}\n${mail.text}`, `${vp.name} confirmation mail`);
       assert.match(mail.text, /Berliner Zeit/);
       assert.ok(mail.text.includes(CENTRE), mail.text);
@@ -418,7 +389,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
     step(`${vp.name}: cancelling through the newest mail; the cancellation mail offers to book again`, async () => {
       const moved = await until(
         'the rescheduled mail',
-        () => inspectMails(maildir).find((m) => m.to.includes(booked.email) && m.subject.startsWith('Termin verschoben')),
+        () => inspectMails(ctx.maildir).find((m) => m.to.includes(booked.email) && m.subject.startsWith('Termin verschoben')),
         { timeout: 90_000, interval: 1000 },
       );
       checkGerman(`${moved.subject}\n${moved.text}`, `${vp.name} rescheduled mail`);
@@ -433,21 +404,21 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       await page.context().close();
       const cancelled = await until(
         'the cancellation mail',
-        () => inspectMails(maildir).find((m) => m.to.includes(booked.email) && m.ics.some((i) => i.method === 'CANCEL')),
+        () => inspectMails(ctx.maildir).find((m) => m.to.includes(booked.email) && m.ics.some((i) => i.method === 'CANCEL')),
         { timeout: 90_000, interval: 1000 },
       );
       checkGerman(`${cancelled.subject}\n${cancelled.text}`, `${vp.name} cancellation mail`);
-      assert.ok(cancelled.text.includes(`Neuen Termin buchen:\n${base}/book/${SLUG}`), cancelled.text);
+      assert.ok(cancelled.text.includes(`Neuen Termin buchen:\n${ctx.base}/book/${SLUG}`), cancelled.text);
     });
 
     step(`${vp.name}: join page, waiting room and call; the knock is on the counsellor's first screen`, async () => {
       // The counsellor, on a phone too, starts an instant session.
       const host = await phone(vp, 'host');
-      await host.goto(`${base}/login`);
+      await host.goto(`${ctx.base}/login`);
       await host.getByTestId('email-input').fill(EMAIL);
       await host.getByTestId('password-input').fill(PASSWORD);
       await host.getByTestId('login-button').tap();
-      await host.waitForURL(`${base}/dashboard`);
+      await host.waitForURL(`${ctx.base}/dashboard`);
       // The dashboard with every section open: nothing sideways.
       await host.getByTestId('start-session-button').waitFor();
       const overflow = await host.evaluate(() => {
@@ -524,7 +495,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
 
     step(`${vp.name}: talk now: the form and its button on the first screen, no stray "null" in the queue`, async () => {
       const page = await phone(vp, 'talk');
-      await page.goto(`${base}/talk/${SLUG}`);
+      await page.goto(`${ctx.base}/talk/${SLUG}`);
       await page.getByTestId('talk-form').waitFor();
       await screen(page, vp, 'talk', page.getByTestId('talk-submit'));
       await page.getByTestId('talk-first-name').fill('Sam');

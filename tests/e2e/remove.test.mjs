@@ -6,42 +6,22 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/remove.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, startServer, until } from './harness.mjs';
+import { callWithClient, mediaPage, suite, until } from './harness.mjs';
 
 const EMAIL = 'remove@example.test';
 const PASSWORD = 'correct horse battery staple 42';
 
 describe('A counsellor removes a client from the call', { timeout: 5 * 60_000 }, () => {
-  const logs = [];
-  let server;
-  let browser;
-  let dir;
-  let base;
-
-  before(async () => {
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-remove-'));
-    ({ server, base } = await startServer({ dataDir: path.join(dir, 'data'), log: logs }));
-    await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. Remove', password: PASSWORD });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  });
-
-  after(async () => {
-    await endSuite({ browser, server, logs, artifact: 'remove-test.log', dir });
-  });
+  const ctx = suite({ name: 'remove', counsellors: [{ email: EMAIL, name: 'Dr. Remove', password: PASSWORD }] });
+  const { logs } = ctx;
 
   // Every page notes the join token it sends, read off its websocket frames (the app keeps it
   // nowhere a script could read it).
   const newPage = async () => {
-    const page = await mediaPage(browser, base, { logs });
+    const page = await mediaPage(ctx.browser, ctx.base, { logs });
     page.on('websocket', (ws) =>
       ws.on('framesent', (f) => {
         try {
@@ -57,7 +37,7 @@ describe('A counsellor removes a client from the call', { timeout: 5 * 60_000 },
 
   it('the remove button takes the client out, the client is told, and its token is dead', async () => {
     try {
-      const { host, client } = await callWithClient({ base, newPage, email: EMAIL, password: PASSWORD, name: 'Robin' });
+      const { host, client } = await callWithClient({ base: ctx.base, newPage, email: EMAIL, password: PASSWORD, name: 'Robin' });
       // Both in the call, media up and encrypted on both sides.
       for (const [name, page] of [['counsellor', host], ['client', client]]) {
         await until(`${name}: in the call with encrypted media`, () =>

@@ -1,4 +1,4 @@
-// The browser client's SFrame implementation (web/static/sframe.js) against the RFC 9605 test
+// The browser client's SFrame implementation (web/static/call/sframe.js) against the RFC 9605 test
 // vectors (tests/data/sframe-rfc9605-test-vectors.json, Appendix C of the RFC). Runs in Node
 // (WebCrypto at globalThis.crypto.subtle); no browser, no server.
 //
@@ -25,7 +25,7 @@ import {
   encrypt,
   decrypt,
   concat,
-} from '../../web/static/sframe.js';
+} from '../../web/static/call/sframe.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const VECTORS = path.resolve(here, '../data/sframe-rfc9605-test-vectors.json');

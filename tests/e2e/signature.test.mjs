@@ -11,15 +11,13 @@
 //
 //   cargo build -p confidant && cd tests/e2e && CONFIDANT_BIN=/work/main/target/debug/confidant node --test signature.test.mjs
 
-import { describe, before, after } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, scenarioSteps, sleep, until } from './harness.mjs';
+import { ARTIFACTS, BIN, collect, sleep, suite, until } from './harness.mjs';
 
 const EMAIL = 'unterschrift@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -30,117 +28,52 @@ const SAMPLE_MS = 16;
 const PAUSE_MS = 450;
 
 describe('Signatures end to end: template, signing page with a drawn signature, verification', { timeout: 10 * 60_000 }, () => {
-  const serverLog = [];
-  const browserLog = [];
-  let server;
-  let serverExit = null;
-  let dataDir;
-  let base;
-  let browser;
-  const pages = {};
-  const { step, fail, failed } = scenarioSteps({ timeout: 3 * 60_000 });
+  const ctx = suite({
+    name: 'signature',
+    browserArtifact: 'signature-browser-console.log',
+    // Seals are time-stamped by a local time-stamping authority (FORMAT.md §10).
+    services: async (ctx) => {
+      const tsaDir = path.join(ctx.dir, 'tsa');
+      fs.mkdirSync(tsaDir);
+      const tsa = ctx.own(spawn('python3', [fileURLToPath(new URL('../../tools/local_tsa.py', import.meta.url)), '--dir', tsaDir, '--lifetime-s', '600'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      collect(tsa.stderr, ctx.logs, '[tsa] ');
+      ctx.tsaUrl = await new Promise((resolve, reject) => {
+        let out = '';
+        tsa.stdout.on('data', (d) => {
+          out += d;
+          const m = out.match(/listening (\S+)/);
+          if (m) resolve(m[1]);
+        });
+        tsa.on('exit', (code) => reject(new Error(`local TSA exited: ${code}`)));
+      });
+      ctx.tsaCa = path.join(tsaDir, 'ca.pem');
+    },
+    server: (ctx) => ({
+      extraArgs: ['--signature-tsa-url', ctx.tsaUrl, '--signature-tsa-ca-file', ctx.tsaCa],
+      // the server makes its own escrow key pair, on SQLite
+      env: { CONFIDANT_SIGNATURE_ESCROW_PUBLIC_KEY_FILE: undefined, DATABASE_URL: undefined },
+    }),
+    counsellors: [{ email: EMAIL, name: 'Dr. Signature', password: PASSWORD }],
+    steps: { timeout: 3 * 60_000 },
+  });
+  const { step, logs: serverLog, pages } = ctx;
   let signUrl;
   let requestId;
   let truth; // timing of the page's own pointer events
   let documentBytes;
   let evidence;
-  let tsa; // the local RFC 3161 authority (tools/local_tsa.py over `openssl ts -reply`)
-  let tsaDir;
 
-  async function newPage(name, locale = 'en-US') {
-    const context = await browser.newContext({ viewport: { width: 1100, height: 1000 }, locale });
-    const page = await context.newPage();
-    page.setDefaultTimeout(STEP_MS);
-    page.on('console', (msg) => browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
-    page.on('pageerror', (err) => browserLog.push(`[${name}] pageerror: ${err.message}`));
-    page.on('response', (res) => {
-      if (res.status() >= 400) browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
-    });
-    pages[name] = page;
-    return page;
-  }
+  const newPage = (name, locale = 'en-US') => ctx.newPage(name, { viewport: { width: 1100, height: 1000 }, locale, timeout: STEP_MS });
 
   function cli(args) {
-    return spawnSync(BIN, [...args, '--data-dir', dataDir], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUST_LOG: 'warn' } });
+    return spawnSync(BIN, [...args, '--data-dir', ctx.dataDir], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUST_LOG: 'warn' } });
   }
 
-  before(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM}`);
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-signature-e2e-'));
-    const port = await freeTcpPort();
-    const udpPort = await freeUdpPort();
-    base = `http://127.0.0.1:${port}`;
-    // Seals are time-stamped by a local time-stamping authority (FORMAT.md §10).
-    tsaDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-signature-tsa-'));
-    tsa = spawn('python3', [fileURLToPath(new URL('../../tools/local_tsa.py', import.meta.url)), '--dir', tsaDir, '--lifetime-s', '600'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    collect(tsa.stderr, serverLog, '[tsa] ');
-    const tsaUrl = await new Promise((resolve, reject) => {
-      let out = '';
-      tsa.stdout.on('data', (d) => {
-        out += d;
-        const m = out.match(/listening (\S+)/);
-        if (m) resolve(m[1]);
-      });
-      tsa.on('exit', (code) => reject(new Error(`local TSA exited: ${code}`)));
-    });
-    const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--sfu-bind', `127.0.0.1:${udpPort}`, '--sfu-advertise', '127.0.0.1', '--public-url', base, '--signature-tsa-url', tsaUrl, '--signature-tsa-ca-file', path.join(tsaDir, 'ca.pem')];
-    serverLog.push(`$ ${BIN} ${args.join(' ')}`);
-    const env = { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' };
-    delete env.CONFIDANT_SIGNATURE_ESCROW_PUBLIC_KEY_FILE;
-    delete env.DATABASE_URL;
-    server = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    collect(server.stdout, serverLog, '[out] ');
-    collect(server.stderr, serverLog, '[err] ');
-    server.on('exit', (code, signal) => {
-      serverExit = { code, signal };
-      serverLog.push(`server exited: code=${code} signal=${signal}`);
-    });
-    try {
-      await until('the server to be ready', async () => {
-        if (serverExit) throw new Error(`server exited early: ${JSON.stringify(serverExit)}`);
-        const res = await fetch(`${base}/readyz`).catch(() => null);
-        return res && res.status === 200;
-      });
-      const admin = spawnSync(BIN, ['admin', 'create-counsellor', '--data-dir', dataDir, '--email', EMAIL, '--name', 'Dr. Signature', '--password-stdin'], {
-        input: PASSWORD + '\n',
-        encoding: 'utf8',
-        timeout: 120_000,
-        env: { ...process.env, RUST_LOG: 'warn' },
-      });
-      assert.equal(admin.status, 0, `create-counsellor failed: ${admin.stderr}`);
-      browser = await chromium.launch({ executablePath: CHROMIUM, headless: process.env.E2E_HEADFUL !== '1', args: CHROMIUM_ARGS, timeout: 60_000 });
-    } catch (e) {
-      fail();
-      throw e;
-    }
-  });
-
-  after(async () => {
-    if (failed()) {
-      for (const [name, page] of Object.entries(pages)) {
-        await page.screenshot({ path: path.join(ARTIFACTS, `signature-failure-${name}.png`), fullPage: true, timeout: 10_000 }).catch(() => {});
-      }
-    }
-    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    if (server && server.exitCode === null) {
-      server.kill('SIGTERM');
-      await Promise.race([new Promise((r) => server.once('exit', r)), sleep(5_000)]);
-      if (server.exitCode === null) server.kill('SIGKILL');
-    }
-    if (tsa && tsa.exitCode === null) tsa.kill('SIGKILL');
-    if (tsaDir) fs.rmSync(tsaDir, { recursive: true, force: true });
-    fs.writeFileSync(path.join(ARTIFACTS, 'signature-server.log'), serverLog.join('\n') + '\n');
-    fs.writeFileSync(path.join(ARTIFACTS, 'signature-browser-console.log'), browserLog.join('\n') + '\n');
-    if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
-  });
-
   step('the server made its keys and warns about the escrow private key, without key material', async () => {
-    const priv = path.join(dataDir, 'escrow-private-key.MOVE-OFF-THIS-SERVER');
+    const priv = path.join(ctx.dataDir, 'escrow-private-key.MOVE-OFF-THIS-SERVER');
     assert.ok(fs.existsSync(priv));
     assert.equal(fs.statSync(priv).mode & 0o777, 0o600);
-    assert.equal(fs.statSync(path.join(dataDir, 'signature-sealing.pk8')).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.join(ctx.dataDir, 'signature-sealing.pk8')).mode & 0o777, 0o600);
     const log = serverLog.join('\n');
     assert.match(log, /escrow private key for signature biometrics is still on this server/);
     const secret = fs.readFileSync(priv, 'utf8').trim();
@@ -149,11 +82,11 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
 
   step('the counsellor writes a template in the dashboard and sends it', async () => {
     const page = await newPage('counsellor');
-    await page.goto(`${base}/login`);
+    await page.goto(`${ctx.base}/login`);
     await page.getByTestId('email-input').fill(EMAIL);
     await page.getByTestId('password-input').fill(PASSWORD);
     await page.getByTestId('login-button').click();
-    await page.waitForURL(`${base}/dashboard`);
+    await page.waitForURL(`${ctx.base}/dashboard`);
     await page.getByTestId('sig-templates-empty').waitFor();
     await page.getByTestId('sig-requests-empty').waitFor();
     // The server generated the escrow pair itself: the dashboard warns that the private half
@@ -176,7 +109,7 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     await page.getByTestId('sig-template-saved').waitFor();
     await page.getByTestId('sig-template').filter({ hasText: TEMPLATE_TITLE }).getByTestId('sig-send').click();
     signUrl = await page.getByTestId('sig-link').inputValue();
-    assert.match(signUrl, new RegExp(`^${base}/sign/[A-Za-z0-9_-]{43}$`));
+    assert.match(signUrl, new RegExp(`^${ctx.base}/sign/[A-Za-z0-9_-]{43}$`));
     const item = page.getByTestId('sig-request').first();
     await item.waitFor();
     assert.equal(await item.getAttribute('data-status'), 'pending');
@@ -253,7 +186,7 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     // The signer is pointed at the centre's published sealing keys, which the page can fetch.
     const href = await page.getByTestId('sign-keys-link').getAttribute('href');
     assert.equal(href, '/.well-known/confidant-signature-keys.json');
-    const keys = await (await page.request.get(`${base}${href}`)).json();
+    const keys = await (await page.request.get(`${ctx.base}${href}`)).json();
     assert.equal(keys.format, 'confidant-signature-keys/1');
     assert.equal(keys.keys.length, 1);
     assert.equal(keys.keys[0].algorithm, 'Ed25519');
@@ -276,7 +209,7 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     assert.ok(await item.getByTestId('sig-image').evaluate((img) => img.complete && img.naturalWidth > 0), 'the SVG loads');
     await item.screenshot({ path: path.join(ARTIFACTS, 'signature-dashboard.png') });
 
-    const res = await page.request.get(`${base}/api/signatures/requests/${requestId}`);
+    const res = await page.request.get(`${ctx.base}/api/signatures/requests/${requestId}`);
     assert.equal(res.status(), 200);
     const r = await res.json();
     assert.equal(r.signer_name, 'Ana Beispiel');
@@ -305,13 +238,13 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
 
   step('the evidence verifies over HTTP; a one-byte change to the document does not', async () => {
     const page = pages.counsellor;
-    const docRes = await page.request.get(`${base}/api/signatures/requests/${requestId}/document`);
+    const docRes = await page.request.get(`${ctx.base}/api/signatures/requests/${requestId}/document`);
     documentBytes = Buffer.from(await docRes.body());
     // The file's exact text: parsing and re-serialising it in JavaScript would re-spell its
     // floats (400.0 as 400), which a strict verifier refuses (signature/FORMAT.md §6.1).
-    evidence = await (await page.request.get(`${base}/api/signatures/requests/${requestId}/evidence`)).text();
+    evidence = await (await page.request.get(`${ctx.base}/api/signatures/requests/${requestId}/evidence`)).text();
     const verify = async (bytes, ev) => {
-      const res = await page.request.post(`${base}/api/signatures/verify`, { data: { document_base64: bytes.toString('base64'), evidence: ev } });
+      const res = await page.request.post(`${ctx.base}/api/signatures/verify`, { data: { document_base64: bytes.toString('base64'), evidence: ev } });
       assert.equal(res.status(), 200);
       return res.json();
     };
@@ -331,9 +264,9 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
   });
 
   step('the command line verifies the files, and the escrow tool opens the same time series', async () => {
-    const docPath = path.join(dataDir, 'document.html');
-    const evPath = path.join(dataDir, 'evidence.json');
-    const changedPath = path.join(dataDir, 'changed.html');
+    const docPath = path.join(ctx.dataDir, 'document.html');
+    const evPath = path.join(ctx.dataDir, 'evidence.json');
+    const changedPath = path.join(ctx.dataDir, 'changed.html');
     fs.writeFileSync(docPath, documentBytes);
     fs.writeFileSync(evPath, evidence);
     const changed = Buffer.from(documentBytes);
@@ -347,7 +280,7 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     assert.equal(out.status, 1, out.stderr + out.stdout);
     assert.equal(JSON.parse(out.stdout).reason, 'document_changed');
 
-    out = cli(['signature', 'escrow-open', '--key', path.join(dataDir, 'escrow-private-key.MOVE-OFF-THIS-SERVER'), evPath]);
+    out = cli(['signature', 'escrow-open', '--key', path.join(ctx.dataDir, 'escrow-private-key.MOVE-OFF-THIS-SERVER'), evPath]);
     assert.equal(out.status, 0, out.stderr);
     const opened = JSON.parse(out.stdout);
     const strokes = opened.time_series.strokes;

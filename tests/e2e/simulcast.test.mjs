@@ -9,14 +9,10 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/simulcast.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, callWithClient, createCounsellor, endSuite, mediaPage, metric, startServer, until } from './harness.mjs';
+import { callWithClient, mediaPage, metric, suite, until } from './harness.mjs';
 
 const EMAIL = 'simulcast@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -69,26 +65,10 @@ async function showRemoteVideoAt(page, width, height) {
 }
 
 describe('Simulcast: the viewer gets the layer that fits its tile', { timeout: 6 * 60_000 }, () => {
-  const logs = [];
-  let server;
-  let browser;
-  let dir;
-  let base;
+  const ctx = suite({ name: 'simulcast', counsellors: [{ email: EMAIL, name: 'Dr. Layers', password: PASSWORD }] });
+  const { logs } = ctx;
 
-  before(async () => {
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-simulcast-'));
-    ({ server, base } = await startServer({ dataDir: path.join(dir, 'data'), log: logs }));
-    await createCounsellor(path.join(dir, 'data'), { email: EMAIL, name: 'Dr. Layers', password: PASSWORD });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  });
-
-  after(async () => {
-    await endSuite({ browser, server, logs, artifact: 'simulcast-test.log', dir });
-  });
-
-  const newPage = () => mediaPage(browser, base, { logs, width: 1400, height: 900, timeout: 90_000 });
+  const newPage = () => mediaPage(ctx.browser, ctx.base, { logs, width: 1400, height: 900, timeout: 90_000 });
 
   /**
    * A call; the counsellor shows the client's video small, large, small again. `withoutVla`:
@@ -117,8 +97,8 @@ describe('Simulcast: the viewer gets the layer that fits its tile', { timeout: 6
       }
       return p;
     };
-    const switchesBefore = (await metric(base, 'confidant_sfu_layer_switches_total')) || 0;
-    const { host, client } = await callWithClient({ base, newPage: page, email: EMAIL, password: PASSWORD });
+    const switchesBefore = (await metric(ctx.base, 'confidant_sfu_layer_switches_total')) || 0;
+    const { host, client } = await callWithClient({ base: ctx.base, newPage: page, email: EMAIL, password: PASSWORD });
 
     // The client's browser sends at least two layers of different heights.
     let layers = {};
@@ -165,7 +145,7 @@ describe('Simulcast: the viewer gets the layer that fits its tile', { timeout: 6
     });
     assert.ok(last.frames > large.frames && large.frames > small.frames, `frames kept decoding: ${JSON.stringify({ small, large, last })}`);
     assert.equal(last.e2ee, 'on', 'end-to-end encryption stayed on');
-    const switches = (await metric(base, 'confidant_sfu_layer_switches_total')) - switchesBefore;
+    const switches = (await metric(ctx.base, 'confidant_sfu_layer_switches_total')) - switchesBefore;
     assert.ok(switches >= 2, `the SFU counted its layer switches (${switches})`);
     t.diagnostic(`sent ${JSON.stringify(layers)}; decoded ${small.height} px small, ${large.height} px large, ${last.height} px small again; ${switches} switches`);
     if (withoutVla) {

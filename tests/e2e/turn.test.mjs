@@ -6,15 +6,13 @@
 //
 // Needs `turnserver` (Debian package coturn; scripts/test.sh installs it).
 
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, collect, freeTcpPort, freeUdpPort, sleep, until } from './harness.mjs';
+import { collect, freeUdpPort, suite, until } from './harness.mjs';
 
 const TURNSERVER = process.env.TURNSERVER_PATH || '/usr/bin/turnserver';
 const EMAIL = 'turn@example.test';
@@ -40,88 +38,49 @@ async function relaySnapshot(page) {
 }
 
 describe('TURN relay through coturn with per-participant credentials', { timeout: 5 * 60_000 }, () => {
-  const logs = [];
-  let turn;
-  let server;
-  let browser;
-  let dir;
-  let base;
-
-  before(async () => {
-    assert.ok(fs.existsSync(TURNSERVER), `turnserver not found at ${TURNSERVER} (apt-get install coturn)`);
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-turn-'));
-    const turnPort = await freeUdpPort();
-    turn = spawn(
-      TURNSERVER,
-      [
-        '-n',
-        '--listening-ip=127.0.0.1',
-        '--relay-ip=127.0.0.1',
-        `--listening-port=${turnPort}`,
-        '--use-auth-secret',
-        `--static-auth-secret=${SECRET}`,
-        '--realm=confidant.test',
-        '--allow-loopback-peers',
-        '--no-cli',
-        '--no-tls',
-        '--no-dtls',
-        '--log-file=stdout',
-        '--simple-log',
-        `--pidfile=${path.join(dir, 'turn.pid')}`,
-        `--userdb=${path.join(dir, 'turndb')}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    collect(turn.stdout, logs, '[turn] ');
-    collect(turn.stderr, logs, '[turn] ');
-
-    fs.writeFileSync(path.join(dir, 'turn.secret'), SECRET + '\n', { mode: 0o600 });
-    const port = await freeTcpPort();
-    const udp = await freeUdpPort();
-    base = `http://127.0.0.1:${port}`;
-    const common = ['--data-dir', path.join(dir, 'data')];
-    server = spawn(
-      BIN,
-      [
-        'serve',
-        '--listen', `127.0.0.1:${port}`,
-        '--sfu-bind', `127.0.0.1:${udp}`,
-        '--sfu-advertise', '127.0.0.1',
-        '--public-url', base,
-        '--turn-url', `turn:127.0.0.1:${turnPort}?transport=udp`,
-        '--turn-secret-file', path.join(dir, 'turn.secret'),
-        ...common,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' } },
-    );
-    collect(server.stdout, logs, '[server] ');
-    collect(server.stderr, logs, '[server] ');
-    await until('the server to be ready', async () => (await fetch(`${base}/readyz`)).ok);
-    const made = spawnSync(BIN, ['admin', 'create-counsellor', ...common, '--email', EMAIL, '--name', 'Dr. Relay', '--password-stdin'], {
-      input: PASSWORD + '\n',
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
-    assert.equal(made.status, 0, made.stderr);
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const ctx = suite({
+    name: 'turn',
+    // coturn on loopback with the REST-API shared secret the server also knows.
+    services: async (ctx) => {
+      assert.ok(fs.existsSync(TURNSERVER), `turnserver not found at ${TURNSERVER} (apt-get install coturn)`);
+      ctx.turnPort = await freeUdpPort();
+      const turn = ctx.own(
+        spawn(
+          TURNSERVER,
+          [
+            '-n',
+            '--listening-ip=127.0.0.1',
+            '--relay-ip=127.0.0.1',
+            `--listening-port=${ctx.turnPort}`,
+            '--use-auth-secret',
+            `--static-auth-secret=${SECRET}`,
+            '--realm=confidant.test',
+            '--allow-loopback-peers',
+            '--no-cli',
+            '--no-tls',
+            '--no-dtls',
+            '--log-file=stdout',
+            '--simple-log',
+            `--pidfile=${path.join(ctx.dir, 'turn.pid')}`,
+            `--userdb=${path.join(ctx.dir, 'turndb')}`,
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        ),
+      );
+      collect(turn.stdout, ctx.logs, '[turn] ');
+      collect(turn.stderr, ctx.logs, '[turn] ');
+      fs.writeFileSync(path.join(ctx.dir, 'turn.secret'), SECRET + '\n', { mode: 0o600 });
+    },
+    server: (ctx) => ({
+      extraArgs: ['--turn-url', `turn:127.0.0.1:${ctx.turnPort}?transport=udp`, '--turn-secret-file', path.join(ctx.dir, 'turn.secret')],
+    }),
+    counsellors: [{ email: EMAIL, name: 'Dr. Relay', password: PASSWORD }],
   });
-
-  after(async () => {
-    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    for (const p of [server, turn]) if (p && p.exitCode === null) p.kill('SIGTERM');
-    try {
-      fs.writeFileSync(path.join(ARTIFACTS, 'turn-test.log'), logs.join('\n') + '\n');
-    } catch {
-      // artefacts are best effort
-    }
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { logs } = ctx;
 
   async function relayPage() {
-    const context = await browser.newContext({ viewport: { width: 1024, height: 700 }, locale: 'en-US' });
-    await context.grantPermissions(['camera', 'microphone'], { origin: base });
+    const context = await ctx.browser.newContext({ viewport: { width: 1024, height: 700 }, locale: 'en-US' });
+    await context.grantPermissions(['camera', 'microphone'], { origin: ctx.base });
     await context.addInitScript(() => localStorage.setItem('confidant.forceRelay', '1'));
     const page = await context.newPage();
     page.setDefaultTimeout(60_000);
@@ -132,7 +91,7 @@ describe('TURN relay through coturn with per-participant credentials', { timeout
   it('a counsellor and a client talk through the TURN relay only, encrypted', async () => {
     try {
       const host = await relayPage();
-      await host.goto(`${base}/login`);
+      await host.goto(`${ctx.base}/login`);
       await host.getByTestId('email-input').fill(EMAIL);
       await host.getByTestId('password-input').fill(PASSWORD);
       await host.getByTestId('login-button').click();

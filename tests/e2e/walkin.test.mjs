@@ -10,13 +10,10 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/walkin.test.mjs
 
-import { describe, before, after } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, scenarioSteps, sleep, startServer, stopProcess, until } from './harness.mjs';
+import { ARTIFACTS, suite, until } from './harness.mjs';
 
 const EMAIL = 'walkin@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -25,82 +22,39 @@ const SLUG = 'dr-walkin';
 const STEP_MS = 60_000;
 
 describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallback', { timeout: 10 * 60_000 }, () => {
-  const serverLog = [];
-  const browserLog = [];
-  let server;
-  let dataDir;
-  let base;
-  let browser;
-  const pages = {};
-  const { step, fail, failed } = scenarioSteps({ timeout: 3 * 60_000 });
+  const ctx = suite({
+    name: 'walkin',
+    browserArtifact: 'walkin-browser-console.log',
+    server: { extraArgs: ['--walkin-ring-seconds', '120'] },
+    counsellors: [{ email: EMAIL, name: COUNSELLOR, password: PASSWORD }],
+    chromiumArgs: ['--autoplay-policy=no-user-gesture-required'],
+    steps: { timeout: 3 * 60_000 },
+  });
+  const { step, pages } = ctx;
 
-  async function newPage(name) {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'Europe/Berlin' });
-    const page = await context.newPage();
-    page.setDefaultTimeout(STEP_MS);
-    page.on('console', (msg) => browserLog.push(`[${name}] ${msg.type()}: ${msg.text()}`));
-    page.on('pageerror', (err) => browserLog.push(`[${name}] pageerror: ${err.message}`));
-    page.on('response', (res) => {
-      if (res.status() >= 400) browserLog.push(`[${name}] HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
-    });
-    pages[name] = page;
-    return page;
-  }
+  const newPage = (name) => ctx.newPage(name, { viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'Europe/Berlin', timeout: STEP_MS });
 
   /** The counsellor's walk-in status as the server sees it (from any page with the cookie). */
   const status = (page) => page.evaluate(() => fetch('/api/walkin/status').then((r) => r.json()));
-  const publicPresence = async () => (await (await fetch(`${base}/api/public/walkin/${SLUG}`)).json()).presence;
-
-  before(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    assert.ok(fs.existsSync(BIN), `server binary not found at ${BIN}`);
-    assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM}`);
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-walkin-e2e-'));
-    try {
-      ({ server, base } = await startServer({ dataDir, log: serverLog, extraArgs: ['--walkin-ring-seconds', '120'] }));
-      await createCounsellor(dataDir, { email: EMAIL, name: COUNSELLOR, password: PASSWORD });
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: process.env.E2E_HEADFUL !== '1',
-        args: [...CHROMIUM_ARGS, '--autoplay-policy=no-user-gesture-required'],
-        timeout: 60_000,
-      });
-    } catch (e) {
-      fail();
-      throw e;
-    }
-  });
-
-  after(async () => {
-    if (failed()) {
-      for (const [name, page] of Object.entries(pages)) {
-        await page.screenshot({ path: path.join(ARTIFACTS, `walkin-failure-${name}.png`), fullPage: true, timeout: 10_000 }).catch(() => {});
-      }
-    }
-    if (browser) await Promise.race([browser.close().catch(() => {}), sleep(15_000)]);
-    await stopProcess(server);
-    fs.writeFileSync(path.join(ARTIFACTS, 'walkin-server.log'), serverLog.join('\n') + '\n');
-    fs.writeFileSync(path.join(ARTIFACTS, 'walkin-browser-console.log'), browserLog.join('\n') + '\n');
-    if (!failed()) fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  const publicPresence = async () => (await (await fetch(`${ctx.base}/api/public/walkin/${SLUG}`)).json()).presence;
 
   step('nobody takes walk-ins yet: the talk-now page says so and offers booking', async () => {
     const page = await newPage('early');
-    await page.goto(`${base}/talk`);
+    await page.goto(`${ctx.base}/talk`);
     await page.getByTestId('availability').waitFor();
     assert.equal(await page.getByTestId('availability').getAttribute('data-available'), 'false');
     await page.getByTestId('talk-fallback').waitFor();
-    assert.equal((await fetch(`${base}/talk/${SLUG}`)).status, 404);
+    assert.equal((await fetch(`${ctx.base}/talk/${SLUG}`)).status, 404);
     await page.context().close();
   });
 
   step('the counsellor turns walk-ins on and is available', async () => {
     const page = await newPage('counsellor');
-    await page.goto(`${base}/login`);
+    await page.goto(`${ctx.base}/login`);
     await page.getByTestId('email-input').fill(EMAIL);
     await page.getByTestId('password-input').fill(PASSWORD);
     await page.getByTestId('login-button').click();
-    await page.waitForURL(`${base}/dashboard`);
+    await page.waitForURL(`${ctx.base}/dashboard`);
     // A booking page address, so the counsellor has a talk-now page of their own too.
     const r = await page.evaluate(
       (slug) => fetch('/api/booking/profile', { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ slug, time_zone: 'Europe/Berlin', lang: 'en' }) }).then((r) => r.status),
@@ -123,17 +77,17 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
     await section.getByTestId('presence-available').click();
     await section.locator('[data-testid="walkin-presence"][data-presence="available"]').waitFor();
     assert.equal(await publicPresence(), 'available');
-    assert.equal((await fetch(`${base}/talk/${SLUG}`)).status, 200);
+    assert.equal((await fetch(`${ctx.base}/talk/${SLUG}`)).status, 200);
     // The counsellor's booking page points to talking now while they are available.
     const visitor = await newPage('visitor');
-    await visitor.goto(`${base}/book/${SLUG}`);
+    await visitor.goto(`${ctx.base}/book/${SLUG}`);
     assert.equal(await visitor.getByTestId('talk-now-link').getAttribute('href'), `/talk/${SLUG}`);
     await visitor.context().close();
   });
 
   async function clientEnters(name, first, last, topic) {
     const page = await newPage(name);
-    await page.goto(`${base}/talk`);
+    await page.goto(`${ctx.base}/talk`);
     await page.locator('[data-testid="availability"][data-available="true"]').waitFor();
     // The camera preview runs while the client fills in the form and waits.
     await until('the preview to show the fake camera', () => page.evaluate(() => document.querySelector('[data-testid="preview-video"]').videoWidth > 0), { timeout: STEP_MS });
@@ -149,7 +103,7 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
     const dash = pages.counsellor;
     // Empty names are refused in the page, naming the field.
     const probe = await newPage('probe');
-    await probe.goto(`${base}/talk`);
+    await probe.goto(`${ctx.base}/talk`);
     await probe.locator('[data-testid="availability"][data-available="true"]').waitFor();
     await probe.getByTestId('talk-submit').click();
     await probe.locator('[data-error-for="first_name"]', { hasText: /fill/ }).waitFor();
@@ -201,7 +155,7 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
     await dash.getByTestId('end-session-button').click();
     await dash.getByTestId('end-session-confirm').click();
     await client.waitForFunction(() => window.confidant.state === 'ended', null, { timeout: STEP_MS });
-    await dash.goto(`${base}/dashboard`);
+    await dash.goto(`${ctx.base}/dashboard`);
     await dash.locator('[data-testid="walkin-presence"][data-presence="available"]').waitFor();
     assert.equal(await publicPresence(), 'available');
   });
@@ -212,7 +166,7 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
     await dash.locator('[data-testid="walkin-presence"][data-presence="away"]').waitFor();
 
     const page = await newPage('client3');
-    await page.goto(`${base}/talk/${SLUG}`);
+    await page.goto(`${ctx.base}/talk/${SLUG}`);
     await page.locator('[data-testid="availability"][data-available="false"]').waitFor();
     await page.getByTestId('talk-first-name').fill('Sam');
     await page.getByTestId('talk-last-name').fill('Later');

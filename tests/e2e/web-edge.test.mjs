@@ -7,53 +7,32 @@
 //
 //   CONFIDANT_BIN=target/debug/confidant node --test tests/e2e/web-edge.test.mjs
 
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, createCounsellor, endSuite, startServer } from './harness.mjs';
+import { suite } from './harness.mjs';
 
 const EMAIL = 'edge@example.test';
 const PASSWORD = 'correct horse battery staple 42';
 
 describe('Web edge in Chromium: same-origin requests pass, another origin cannot change anything', { timeout: 5 * 60_000 }, () => {
-  const logs = [];
-  let server;
-  let base;
-  let port;
-  let dir;
-  let browser;
-
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'confidant-edge-'));
-    const dataDir = path.join(dir, 'server');
-    await createCounsellor(dataDir, { email: EMAIL, name: 'Edge', password: PASSWORD });
-    ({ server, base, port } = await startServer({ dataDir, log: logs }));
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: process.env.E2E_HEADFUL !== '1', args: CHROMIUM_ARGS, timeout: 60_000 });
-  });
-
-  after(async () => {
-    await endSuite({ browser, server, logs, artifact: 'web-edge-server.log', dir });
-  });
+  const ctx = suite({ name: 'web-edge', counsellors: [{ email: EMAIL, name: 'Edge', password: PASSWORD }] });
 
   it('a cross-origin body-less form POST is refused; the own pages log in and out', async () => {
-    const context = await browser.newContext({ locale: 'en-US' });
+    const context = await ctx.browser.newContext({ locale: 'en-US' });
     const page = await context.newPage();
     page.setDefaultTimeout(60_000);
-    const login = await page.goto(`${base}/login`);
+    const login = await page.goto(`${ctx.base}/login`);
     const csp = login.headers()['content-security-policy'];
-    assert.match(csp, new RegExp(`connect-src 'self' ws://127\\.0\\.0\\.1:${port};`), csp);
+    assert.match(csp, new RegExp(`connect-src 'self' ws://127\\.0\\.0\\.1:${ctx.port};`), csp);
     assert.equal(login.headers()['strict-transport-security'], undefined, 'no HSTS on plain http');
     await page.getByTestId('email-input').fill(EMAIL);
     await page.getByTestId('password-input').fill(PASSWORD);
     await page.getByTestId('login-button').click();
-    await page.waitForURL(`${base}/dashboard`);
+    await page.waitForURL(`${ctx.base}/dashboard`);
 
     // Another origin (and site) submits a form without fields to the logout endpoint.
     const other = await context.newPage();
-    await other.goto(`http://localhost:${port}/`);
+    await other.goto(`http://localhost:${ctx.port}/`);
     const [response] = await Promise.all([
       other.waitForNavigation(),
       other.evaluate((action) => {
@@ -62,7 +41,7 @@ describe('Web edge in Chromium: same-origin requests pass, another origin cannot
         f.action = action;
         document.body.append(f);
         f.submit();
-      }, `${base}/api/auth/logout`),
+      }, `${ctx.base}/api/auth/logout`),
     ]);
     const sent = await response.request().allHeaders();
     assert.equal(sent['sec-fetch-site'], 'cross-site', JSON.stringify(sent));

@@ -1,4 +1,11 @@
 //! The browser client's files (`web/static/`), embedded in the binary.
+//!
+//! One folder per capability, plain ES modules (no build step): `shared/` (API client, DOM
+//! helpers, i18n, the stylesheet; knows no capability), `call/` (signalling client, media, the
+//! call, end-to-end encryption and its worker), `booking/`, `walkin/`, `signature/` (each with its
+//! pages, its strings and its dashboard panel), `dashboard/` (login and the workspace that puts
+//! the capabilities' panels together) and `landing/` (the front page and the 404 page). A page's
+//! module is `/static/{page_folder(name)}/{name}.js`.
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -11,6 +18,19 @@ use crate::error::AppError;
 #[derive(Embed)]
 #[folder = "static/"]
 pub struct Assets;
+
+/// The folder under `web/static/` that holds the module `<page>.js` of the page whose
+/// `data-page` value is `page`: the folder of the capability the page belongs to.
+pub fn page_folder(page: &str) -> &'static str {
+    match page {
+        "host" | "join" => "call",
+        "book" | "booking-link" => "booking",
+        "talk" => "walkin",
+        "sign" => "signature",
+        "login" | "dashboard" => "dashboard",
+        _ => "landing",
+    }
+}
 
 fn content_type(path: &str) -> String {
     // mime_guess says `application/javascript`; browsers want a JavaScript MIME type for
@@ -30,7 +50,7 @@ fn content_type(path: &str) -> String {
 /// An embedded file (JS modules, CSS, images). Served with `Cache-Control: no-cache` and a
 /// strong `ETag`, so browsers revalidate and get `304` while the file is unchanged.
 #[utoipa::path(get, path = "/static/{*path}", tag = "pages",
-    params(("path" = String, Path, description = "File path under `web/static/`, e.g. `app.css`")),
+    params(("path" = String, Path, description = "File path under `web/static/`, e.g. `shared/app.css`")),
     responses(
         (status = 200, description = "The file"),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
@@ -75,5 +95,23 @@ mod tests {
         assert_eq!(content_type("app.css"), "text/css; charset=utf-8");
         assert_eq!(content_type("img/logo.png"), "image/png");
         assert_eq!(content_type("noext"), "application/octet-stream");
+    }
+
+    #[test]
+    fn every_page_module_is_embedded() {
+        for page in [
+            "landing",
+            "login",
+            "dashboard",
+            "host",
+            "join",
+            "book",
+            "booking-link",
+            "sign",
+            "talk",
+        ] {
+            let path = format!("{}/{page}.js", page_folder(page));
+            assert!(Assets::get(&path).is_some(), "{path}");
+        }
     }
 }

@@ -3,18 +3,18 @@
 //!
 //! | page | route | `data-page` | module | extra attributes |
 //! | --- | --- | --- | --- | --- |
-//! | landing | `/` | `landing` | `/static/landing.js` | – |
-//! | login | `/login` | `login` | `/static/login.js` | – |
-//! | dashboard | `/dashboard` | `dashboard` | `/static/dashboard.js` | – |
-//! | host call | `/s/{session_id}` | `host` | `/static/host.js` | `data-session-id` |
-//! | join | `/j/{link_token}` | `join` | `/static/join.js` | `data-link-token` (valid link) or `data-link-valid="false"` (invalid link, status 404) |
-//! | centre booking page | `/book` | `book` | `/static/book.js` | – (lists the counsellors with a booking page) |
-//! | counsellor booking page | `/book/{slug}` | `book` | `/static/book.js` | `data-slug` (404 page for an unknown slug) |
-//! | team booking page | `/book/team/{slug}` | `book` | `/static/book.js` | `data-team` (404 page for an unknown team) |
-//! | booking link | `/booking/cancel`, `/booking/reschedule` | `booking-link` | `/static/booking-link.js` | `data-purpose`; the token stays in the URL fragment |
-//! | centre talk-now page | `/talk` | `talk` | `/static/talk.js` | – (walk-in queue of the whole centre) |
-//! | counsellor talk-now page | `/talk/{slug}` | `talk` | `/static/talk.js` | `data-slug` (404 page for an unknown slug) |
-//! | signing page | `/sign/{token}` | `sign` | `/static/sign.js` | `data-sign-token` (usable link) or `data-link-valid="false"` (status 404) |
+//! | landing | `/` | `landing` | `/static/landing/landing.js` | – |
+//! | login | `/login` | `login` | `/static/dashboard/login.js` | – |
+//! | dashboard | `/dashboard` | `dashboard` | `/static/dashboard/dashboard.js` | – |
+//! | host call | `/s/{session_id}` | `host` | `/static/call/host.js` | `data-session-id` |
+//! | join | `/j/{link_token}` | `join` | `/static/call/join.js` | `data-link-token` (valid link) or `data-link-valid="false"` (invalid link, status 404) |
+//! | centre booking page | `/book` | `book` | `/static/booking/book.js` | – (lists the counsellors with a booking page) |
+//! | counsellor booking page | `/book/{slug}` | `book` | `/static/booking/book.js` | `data-slug` (404 page for an unknown slug) |
+//! | team booking page | `/book/team/{slug}` | `book` | `/static/booking/book.js` | `data-team` (404 page for an unknown team) |
+//! | booking link | `/booking/cancel`, `/booking/reschedule` | `booking-link` | `/static/booking/booking-link.js` | `data-purpose`; the token stays in the URL fragment |
+//! | centre talk-now page | `/talk` | `talk` | `/static/walkin/talk.js` | – (walk-in queue of the whole centre) |
+//! | counsellor talk-now page | `/talk/{slug}` | `talk` | `/static/walkin/talk.js` | `data-slug` (404 page for an unknown slug) |
+//! | signing page | `/sign/{token}` | `sign` | `/static/signature/sign.js` | `data-sign-token` (usable link) or `data-link-valid="false"` (status 404) |
 //!
 //! Every page also has `data-protocol-version` (the signalling protocol version) and
 //! `data-ws-url` (the websocket URL derived from the public URL). No inline script or style:
@@ -122,7 +122,7 @@ enum Page {
 }
 
 impl Page {
-    /// `data-page` value and module name (`/static/<name>.js`).
+    /// `data-page` value and module name (`/static/<folder>/<name>.js`, folder from `assets::page_folder`).
     fn name(self) -> &'static str {
         match self {
             Page::Landing | Page::NotFound => "landing",
@@ -196,8 +196,8 @@ fn shell(
 <meta name="robots" content="noindex, nofollow">
 <title>{title}</title>
 <link rel="icon" href="data:,">
-<link rel="stylesheet" href="/static/app.css">
-<script type="module" src="/static/{name}.js"></script>
+<link rel="stylesheet" href="/static/shared/app.css">
+<script type="module" src="/static/{folder}/{name}.js"></script>
 </head>
 <body {data}>
 <div id="app"><main class="page"><p>{text}</p><noscript>{noscript}</noscript></main></div>
@@ -205,6 +205,7 @@ fn shell(
 </html>
 "#,
         lang = lang.code(),
+        folder = crate::assets::page_folder(name),
         title = escape(title),
         text = escape(body_text),
         noscript = match lang {

@@ -191,7 +191,7 @@ async fn state_changing_requests_from_another_origin_are_refused() {
 #[tokio::test]
 async fn hsts_is_sent_when_the_public_url_is_https() {
     let t = TestApp::with(|c| c.public_url = Some("https://counsel.example".into())).await;
-    for path in ["/", "/api/me", "/static/app.css", "/no/such/page"] {
+    for path in ["/", "/api/me", "/static/shared/app.css", "/no/such/page"] {
         let r = t.get(path, None).await;
         assert_eq!(
             r.header("strict-transport-security"),
@@ -242,7 +242,9 @@ async fn json_with_client_data_is_not_stored() {
         );
     }
     assert_eq!(
-        t.get("/static/app.css", None).await.header("cache-control"),
+        t.get("/static/shared/app.css", None)
+            .await
+            .header("cache-control"),
         Some("no-cache")
     );
 }

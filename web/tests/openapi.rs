@@ -172,7 +172,7 @@ async fn every_documented_operation_is_served_by_its_route() {
             .replace("{link_token}", &token)
             .replace("{slug}", "no-such-page")
             .replace("{token}", "no-such-token")
-            .replace("{path}", "app.css");
+            .replace("{path}", "shared/app.css");
         assert!(
             !path.contains('{'),
             "no example value for a parameter in {template}"

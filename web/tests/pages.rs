@@ -6,6 +6,21 @@ use axum::http::{header, Method, StatusCode};
 use common::{link_token, request, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Where the module of page `page` (its `data-page` value) lives: `web/static/` has one folder
+/// per capability.
+fn module_path(page: &str) -> String {
+    let folder = match page {
+        "host" | "join" => "call",
+        "book" | "booking-link" => "booking",
+        "talk" => "walkin",
+        "sign" => "signature",
+        "login" | "dashboard" => "dashboard",
+        "landing" => "landing",
+        other => panic!("no module known for page {other}"),
+    };
+    format!("/static/{folder}/{page}.js")
+}
+
 fn body_attr<'a>(html: &'a str, name: &str) -> Option<&'a str> {
     let body = &html[html.find("<body")?..];
     let body = &body[..body.find('>')?];
@@ -41,7 +56,8 @@ async fn pages_are_shells_loading_their_module() {
         assert!(html.contains(r#"<div id="app">"#));
         assert!(
             html.contains(&format!(
-                r#"<script type="module" src="/static/{page}.js"></script>"#
+                r#"<script type="module" src="{}"></script>"#,
+                module_path(page)
             )),
             "{path}"
         );
@@ -64,7 +80,7 @@ async fn pages_are_shells_loading_their_module() {
         };
         assert_eq!(body_attr(&html, "data-link-token"), token_attr, "{path}");
         // Every module a page loads is embedded.
-        let js = t.get(&format!("/static/{page}.js"), None).await;
+        let js = t.get(&module_path(page), None).await;
         assert_eq!(js.status, StatusCode::OK, "{page}.js");
     }
 }
@@ -174,7 +190,7 @@ async fn every_response_carries_the_security_headers() {
         "/",
         "/healthz",
         "/api/me",
-        "/static/app.css",
+        "/static/shared/app.css",
         "/no/such/page",
         "/api/nothing",
     ] {
@@ -216,7 +232,7 @@ async fn unknown_paths_are_404_in_the_right_format() {
 #[tokio::test]
 async fn static_files_have_types_no_cache_and_etags() {
     let t = TestApp::new().await;
-    let js = t.get("/static/i18n.js", None).await;
+    let js = t.get("/static/shared/i18n.js", None).await;
     assert_eq!(js.status, StatusCode::OK);
     assert_eq!(
         js.header("content-type"),
@@ -224,11 +240,11 @@ async fn static_files_have_types_no_cache_and_etags() {
     );
     assert_eq!(js.header("cache-control"), Some("no-cache"));
     let etag = js.header("etag").unwrap().to_owned();
-    let css = t.get("/static/app.css", None).await;
+    let css = t.get("/static/shared/app.css", None).await;
     assert_eq!(css.status, StatusCode::OK);
     assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
 
-    let mut again = request(Method::GET, "/static/i18n.js", None, None);
+    let mut again = request(Method::GET, "/static/shared/i18n.js", None, None);
     again
         .headers_mut()
         .insert(header::IF_NONE_MATCH, etag.parse().unwrap());
@@ -344,10 +360,14 @@ async fn booking_pages_are_shells_and_unknown_slugs_404() {
         assert_eq!(body_attr(&html, "data-page"), Some(page), "{path}");
         assert_eq!(body_attr(&html, "data-slug"), slug, "{path}");
         assert_eq!(body_attr(&html, "data-purpose"), purpose, "{path}");
-        let js = t.get(&format!("/static/{page}.js"), None).await;
+        let js = t.get(&module_path(page), None).await;
         assert_eq!(js.status, StatusCode::OK, "{page}.js");
     }
-    for module in ["booking-ui.js", "i18n-booking.js", "dashboard-booking.js"] {
+    for module in [
+        "booking/booking-ui.js",
+        "booking/i18n-booking.js",
+        "booking/dashboard-booking.js",
+    ] {
         assert_eq!(
             t.get(&format!("/static/{module}"), None).await.status,
             StatusCode::OK,

@@ -190,7 +190,7 @@ async fn flow(backend: Backend) {
     assert!(page
         .text()
         .contains(&format!(r#"data-sign-token="{}""#, sent.token)));
-    assert!(page.text().contains("/static/sign.js"));
+    assert!(page.text().contains("/static/signature/sign.js"));
     let view = open(&t, &sent.token).await;
     assert_eq!(view["status"], "pending");
     assert_eq!(view["counsellor_name"], "Dr. Sign");

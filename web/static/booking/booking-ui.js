@@ -1,10 +1,10 @@
 // Pieces shared by the public booking page, the cancel/reschedule page and the dashboard:
 // kind labels, time formatting in the viewer's zone, the slot picker, field errors.
 
-import { t, currentLang, errorText, formatLongRange, formatClock24, zonePlace, dictionaries } from './i18n.js';
+import { t, currentLang, errorText, formatLongRange, formatClock24, zonePlace, dictionaries } from '../shared/i18n.js';
 import './i18n-booking.js';
-import { h, clear, notice } from './ui.js';
-import { get, ApiError } from './api.js';
+import { h, clear, notice } from '../shared/ui.js';
+import { get, ApiError } from '../shared/api.js';
 
 /** The viewer's IANA time zone (what `Intl` formats in). */
 export function viewerZone() {

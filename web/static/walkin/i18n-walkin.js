@@ -1,7 +1,7 @@
 // German and English strings of the talk-now pages and the dashboard's walk-in section. Merged
 // into the main dictionaries, so `t()` from i18n.js finds them.
 
-import { dictionaries } from './i18n.js';
+import { dictionaries } from '../shared/i18n.js';
 
 const en = {
   'landing.talk_hint': 'Would you like to talk to someone right away? Your name is enough.',

@@ -1,7 +1,7 @@
 // German and English strings of the booking pages and the dashboard's booking sections. Merged
 // into the main dictionaries, so `t()` from i18n.js finds them.
 
-import { dictionaries } from './i18n.js';
+import { dictionaries } from '../shared/i18n.js';
 
 const en = {
   'landing.book_hint': 'Would you like an appointment? Book it online, without an account.',

@@ -1,12 +1,12 @@
 // Counsellor dashboard: start an instant session, list own sessions, logout.
 
-import { t, errorText, formatTime } from './i18n.js';
-import { h, clear, appRoot, pageHeader, notice, linkField, confirmButton } from './ui.js';
-import { get, post, api, ApiError, redirectIfUnauthorized } from './api.js';
-import { bookingsSection, messagesSection, bookingSettingsSection } from './dashboard-booking.js';
-import { signaturesSection } from './dashboard-signature.js';
-import { walkinSection } from './dashboard-walkin.js';
-import { ownMailFailuresSection } from './dashboard-mail.js';
+import { t, errorText, formatTime } from '../shared/i18n.js';
+import { h, clear, appRoot, pageHeader, notice, linkField, confirmButton } from '../shared/ui.js';
+import { get, post, api, ApiError, redirectIfUnauthorized } from '../shared/api.js';
+import { bookingsSection, messagesSection, bookingSettingsSection } from '../booking/dashboard-booking.js';
+import { signaturesSection } from '../signature/dashboard-signature.js';
+import { walkinSection } from '../walkin/dashboard-walkin.js';
+import { ownMailFailuresSection } from '../booking/dashboard-mail.js';
 
 const app = appRoot();
 clear(app);

@@ -1,7 +1,7 @@
 // The client's join page (/j/{link_token}): name, camera/microphone preview, waiting room, call.
 
-import { t, errorText, mediaErrorText } from './i18n.js';
-import { h, clear, pageData, appRoot, pageHeader, notice, announce } from './ui.js';
+import { t, errorText, mediaErrorText } from '../shared/i18n.js';
+import { h, clear, pageData, appRoot, pageHeader, notice, announce } from '../shared/ui.js';
 import { Signaling } from './signaling.js';
 import { acquireMedia, devicePicker, stopStream } from './media.js';
 import { Call, confidant } from './call.js';

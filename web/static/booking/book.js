@@ -1,11 +1,11 @@
 // Public booking pages. `/book`: the centre's list of counsellors with a booking page.
 // `/book/{slug}`: choose a kind of appointment → a free time → the form (no account, no password).
 
-import { t, currentLang, errorText } from './i18n.js';
+import { t, currentLang, errorText } from '../shared/i18n.js';
 import './i18n-booking.js';
-import './i18n-walkin.js';
-import { h, clear, appRoot, pageHeader, notice } from './ui.js';
-import { get, post, ApiError } from './api.js';
+import '../walkin/i18n-walkin.js';
+import { h, clear, appRoot, pageHeader, notice } from '../shared/ui.js';
+import { get, post, ApiError } from '../shared/api.js';
 import { kindLabel, formatRange, slotPicker, showFieldErrors, clearFieldErrors, field } from './booking-ui.js';
 
 const app = appRoot();

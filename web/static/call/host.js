@@ -1,8 +1,8 @@
 // The counsellor's call page (/s/{session_id}): join link, waiting room, call, end session.
 
-import { t, errorText, formatTime } from './i18n.js';
-import { h, clear, pageData, appRoot, pageHeader, notice, linkField, confirmButton, announce } from './ui.js';
-import { api, post, ApiError, redirectIfUnauthorized } from './api.js';
+import { t, errorText, formatTime } from '../shared/i18n.js';
+import { h, clear, pageData, appRoot, pageHeader, notice, linkField, confirmButton, announce } from '../shared/ui.js';
+import { api, post, ApiError, redirectIfUnauthorized } from '../shared/api.js';
 import { Signaling } from './signaling.js';
 import { acquireMedia } from './media.js';
 import { Call, confidant } from './call.js';

@@ -2,10 +2,10 @@
 // template for signing (shows the link), and the signing requests with their verification
 // status, the signature image, the dynamics and the downloads for offline verification.
 
-import { t, errorText, formatTime } from './i18n.js';
+import { t, errorText, formatTime } from '../shared/i18n.js';
 import './i18n-signature.js';
-import { h, clear, notice, linkField, confirmButton } from './ui.js';
-import { get, post, ApiError, redirectIfUnauthorized } from './api.js';
+import { h, clear, notice, linkField, confirmButton } from '../shared/ui.js';
+import { get, post, ApiError, redirectIfUnauthorized } from '../shared/api.js';
 
 const FIELD_TYPES = ['text', 'date', 'checkbox'];
 

@@ -1,7 +1,7 @@
 // Camera and microphone: acquisition, device lists, device pickers.
 
-import { t } from './i18n.js';
-import { h, clear } from './ui.js';
+import { t } from '../shared/i18n.js';
+import { h, clear } from '../shared/ui.js';
 
 // 720p lets the browser send all three simulcast layers (call.js); it scales down by itself when
 // the camera, the CPU or the uplink cannot keep up.

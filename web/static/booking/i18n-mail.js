@@ -1,7 +1,7 @@
 // German and English strings of failed-mail display on the dashboard (issue 28). Merged into
 // the main dictionaries, so `t()` from i18n.js finds them.
 
-import { dictionaries } from './i18n.js';
+import { dictionaries } from '../shared/i18n.js';
 
 const en = {
   'mail.failed_title': 'A mail to the client could not be delivered',

@@ -4,14 +4,14 @@
 // The page asks for its ticket every 2 s; closing it leaves the queue (beacon), a dropped
 // connection keeps the place for 30 s on the server.
 
-import { t, errorText, mediaErrorText } from './i18n.js';
+import { t, errorText, mediaErrorText } from '../shared/i18n.js';
 import './i18n-walkin.js';
-import { h, clear, pageData, appRoot, pageHeader, notice, announce } from './ui.js';
-import { get, post, ApiError } from './api.js';
-import { fieldText } from './booking-ui.js';
-import { Signaling } from './signaling.js';
-import { acquireMedia, devicePicker, stopStream } from './media.js';
-import { Call, confidant } from './call.js';
+import { h, clear, pageData, appRoot, pageHeader, notice, announce } from '../shared/ui.js';
+import { get, post, ApiError } from '../shared/api.js';
+import { fieldText } from '../booking/booking-ui.js';
+import { Signaling } from '../call/signaling.js';
+import { acquireMedia, devicePicker, stopStream } from '../call/media.js';
+import { Call, confidant } from '../call/call.js';
 
 /** How often the page asks for its ticket (the server gives a place up after 30 s without). */
 const POLL_MS = 2000;

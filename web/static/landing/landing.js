@@ -1,10 +1,10 @@
 // Landing page: what this is, and the way to the counsellor login.
 // The server also uses this module for its 404 page (any path other than "/").
 
-import { t } from './i18n.js';
-import './i18n-booking.js';
-import './i18n-walkin.js';
-import { h, clear, appRoot, pageHeader } from './ui.js';
+import { t } from '../shared/i18n.js';
+import '../booking/i18n-booking.js';
+import '../walkin/i18n-walkin.js';
+import { h, clear, appRoot, pageHeader } from '../shared/ui.js';
 
 const app = appRoot();
 clear(app);

@@ -8,8 +8,8 @@
 // Media is end-to-end encrypted (docs/E2EE.md): every sender and receiver gets a frame transform
 // running in the e2ee worker; keys are exchanged over the signalling `e2ee` relay (e2ee.js).
 
-import { t, errorText, formatTime, mediaErrorText } from './i18n.js';
-import { h, clear, notice, announce, confirmButton } from './ui.js';
+import { t, errorText, formatTime, mediaErrorText } from '../shared/i18n.js';
+import { h, clear, notice, announce, confirmButton } from '../shared/ui.js';
 import { devicePicker, stopStream } from './media.js';
 import { MediaEncryption, e2eeSupport } from './e2ee.js';
 

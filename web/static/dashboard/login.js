@@ -1,8 +1,8 @@
 // Counsellor login: e-mail + password → POST /api/auth/login → /dashboard.
 
-import { t, errorText } from './i18n.js';
-import { h, clear, appRoot, pageHeader, notice } from './ui.js';
-import { post, ApiError } from './api.js';
+import { t, errorText } from '../shared/i18n.js';
+import { h, clear, appRoot, pageHeader, notice } from '../shared/ui.js';
+import { post, ApiError } from '../shared/api.js';
 
 const app = appRoot();
 clear(app);

@@ -4,10 +4,10 @@
 // The status is polled every 2 s; each poll tells the server the dashboard is open. Closing
 // the page sends a beacon, so the counsellor turns away after a short grace.
 
-import { t, errorText } from './i18n.js';
+import { t, errorText } from '../shared/i18n.js';
 import './i18n-walkin.js';
-import { h, clear, notice, announce } from './ui.js';
-import { get, post, put, ApiError, redirectIfUnauthorized } from './api.js';
+import { h, clear, notice, announce } from '../shared/ui.js';
+import { get, post, put, ApiError, redirectIfUnauthorized } from '../shared/api.js';
 
 const POLL_MS = 2000;
 /** Tone of the ring: two short beeps every RING_EVERY_MS. */

@@ -3,10 +3,10 @@
 // button to record that the client was reached another way; in the workspace, notifications to
 // the counsellor that could not be delivered.
 
-import { t } from './i18n.js';
+import { t } from '../shared/i18n.js';
 import './i18n-mail.js';
-import { h, clear, notice } from './ui.js';
-import { get, post } from './api.js';
+import { h, clear, notice } from '../shared/ui.js';
+import { get, post } from '../shared/api.js';
 import { showFieldErrors, clearFieldErrors, field } from './booking-ui.js';
 
 function kindText(kind) {

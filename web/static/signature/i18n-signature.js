@@ -1,7 +1,7 @@
 // German and English strings of the signing page and the dashboard's signature section. Merged
 // into the main dictionaries, so `t()` from i18n.js finds them.
 
-import { dictionaries } from './i18n.js';
+import { dictionaries } from '../shared/i18n.js';
 
 const en = {
   'sign.title': 'Sign a document',

@@ -2,10 +2,10 @@
 // `/booking/reschedule#TOKEN`. The token stays in the fragment (never sent to the server in the
 // request line, never in a Referer); the page posts it to the API.
 
-import { t, errorText } from './i18n.js';
+import { t, errorText } from '../shared/i18n.js';
 import './i18n-booking.js';
-import { h, clear, appRoot, pageHeader, notice } from './ui.js';
-import { post, ApiError } from './api.js';
+import { h, clear, appRoot, pageHeader, notice } from '../shared/ui.js';
+import { post, ApiError } from '../shared/api.js';
 import { kindLabel, formatRange, slotPicker, bookingStatus, field } from './booking-ui.js';
 
 const app = appRoot();

@@ -3,10 +3,10 @@
 // is sent before the signer presses "Sign document"; the page only tells the server (without
 // any samples) when consent is given and when drawing starts, for the audit trail.
 
-import { t, errorText } from './i18n.js';
+import { t, errorText } from '../shared/i18n.js';
 import './i18n-signature.js';
-import { h, clear, appRoot, pageHeader, notice } from './ui.js';
-import { get, post, ApiError } from './api.js';
+import { h, clear, appRoot, pageHeader, notice } from '../shared/ui.js';
+import { get, post, ApiError } from '../shared/api.js';
 import { SignaturePad } from './signature-pad.js';
 
 const app = appRoot();

@@ -2,10 +2,10 @@
 // confirm/decline/cancel, contact messages with replies, and the booking settings (page address,
 // time zone, kinds of appointment, working hours).
 
-import { t, errorText, formatTime } from './i18n.js';
+import { t, errorText, formatTime } from '../shared/i18n.js';
 import './i18n-booking.js';
-import { h, clear, notice, linkField, confirmButton } from './ui.js';
-import { get, post, put, api, ApiError, redirectIfUnauthorized } from './api.js';
+import { h, clear, notice, linkField, confirmButton } from '../shared/ui.js';
+import { get, post, put, api, ApiError, redirectIfUnauthorized } from '../shared/api.js';
 import { bookingMailFailures } from './dashboard-mail.js';
 import { kindLabel, formatRange, formatClock, formatDay, dayKey, startOfDay, addDays, bookingStatus, showFieldErrors, clearFieldErrors, field } from './booking-ui.js';
 

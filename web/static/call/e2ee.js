@@ -32,7 +32,7 @@ export class MediaEncryption {
     this.mode = e2eeSupport();
     if (!this.mode) throw new Error('e2ee unsupported');
     this.onStatus = onStatus || (() => {});
-    this.worker = new Worker('/static/e2ee-worker.js', { type: 'module', name: 'confidant-e2ee' });
+    this.worker = new Worker('/static/call/e2ee-worker.js', { type: 'module', name: 'confidant-e2ee' });
     this.worker.addEventListener('message', (e) => this.onWorkerMessage(e.data));
     this.worker.addEventListener('error', (e) => console.error('e2ee worker error', e.message || e));
     this.statsWaiters = new Map();
