@@ -472,15 +472,7 @@ pub struct SmtpSettings {
     pub credentials: Option<(String, PathBuf)>,
 }
 
-/// A configuration value is unusable.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid --{option}: {message}")]
-pub struct ConfigError {
-    /// The option, as spelt on the command line.
-    pub option: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
+pub use confidant_kit::ConfigError;
 
 /// The effective configuration, with defaults filled in and values checked.
 #[derive(Debug, Clone)]

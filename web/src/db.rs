@@ -1,21 +1,12 @@
-//! The SQLite database: opening, migrations, and the signalling [`Directory`] on top of it.
-
-use std::time::Duration;
+//! The database of this server: its migrations (run on start), and the signalling
+//! [`Directory`] on top of it. The pool, dialect and helpers are the kit's
+//! ([`confidant_kit::db`]), re-exported here.
 
 use confidant_signaling::{
     BoxFuture, ChatCap, Directory, Error as SignalingError, LinkTarget, RoomPolicy, StoredChat,
 };
-use sha2::{Digest, Sha256};
-use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
 
-/// Connections in the pool. SQLite serialises writers anyway; a few readers are enough, and a
-/// PostgreSQL server shared by several nodes should not be flooded either.
-const MAX_CONNECTIONS: u32 = 8;
-/// How long a SQLite statement waits for a lock held by another connection, in milliseconds.
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
-/// How long to wait for a free pool connection before a request fails.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use confidant_kit::db::*;
 
 /// The migrations of each dialect, embedded at build time. Both folders hold the same versions
 /// with the same meaning; only the SQL dialect differs.
@@ -23,107 +14,16 @@ pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// See [`SQLITE_MIGRATOR`].
 pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The database pool. One type for both backends: every query is written once, in the subset
-/// of SQL both dialects share, with `$1, $2, …` placeholders numbered in order of first use
-/// (SQLite numbers `$N` parameters by first appearance). Flags are stored and bound as integer
-/// 0/1 and times as integer milliseconds, because the `Any` driver maps no boolean or date type
-/// on SQLite.
-pub type Db = AnyPool;
+/// This server's migrations, for [`confidant_kit::db::open`].
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &SQLITE_MIGRATOR,
+    postgres: &POSTGRES_MIGRATOR,
+};
 
-/// Which SQL dialect a [`Db`] speaks, for the few statements that differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// The embedded default.
-    Sqlite,
-    /// `DATABASE_URL=postgres://…`, for several nodes.
-    Postgres,
-}
-
-impl Dialect {
-    /// The dialect of a database URL, if it is one we support.
-    pub fn of_url(url: &str) -> Option<Self> {
-        if url.starts_with("sqlite:") {
-            Some(Self::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Some(Self::Postgres)
-        } else {
-            None
-        }
-    }
-
-    /// The column that orders rows by insertion (`rowid` on SQLite, a `BIGSERIAL` on
-    /// PostgreSQL).
-    pub fn insertion_order(self) -> &'static str {
-        match self {
-            Self::Sqlite => "rowid",
-            Self::Postgres => "seq",
-        }
-    }
-}
-
-/// Errors opening the database.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DbError {
-    /// The URL names no supported database.
-    #[error("database URL must start with sqlite: or postgres://")]
-    UnsupportedUrl,
-    /// Connecting failed.
-    #[error("database: {0}")]
-    Connect(#[from] sqlx::Error),
-    /// Applying migrations failed.
-    #[error("migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-}
-
-/// An open, migrated database.
-#[derive(Debug, Clone)]
-pub struct Database {
-    /// The pool.
-    pub pool: Db,
-    /// Its dialect.
-    pub dialect: Dialect,
-}
-
-/// Opens (creating if needed) the database at `url` and applies pending migrations.
+/// Opens (creating if needed) the database at `url` and applies this server's pending
+/// migrations.
 pub async fn open(url: &str) -> Result<Database, DbError> {
-    sqlx::any::install_default_drivers();
-    let dialect = Dialect::of_url(url).ok_or(DbError::UnsupportedUrl)?;
-    let mut options = AnyPoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
-        .acquire_timeout(ACQUIRE_TIMEOUT);
-    if dialect == Dialect::Sqlite {
-        // The Any driver only takes a URL, so the per-connection settings are pragmas.
-        options = options.after_connect(|conn, _meta| {
-            Box::pin(async move {
-                conn.execute(
-                    format!(
-                        "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
-                         PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                    )
-                    .as_str(),
-                )
-                .await?;
-                Ok(())
-            })
-        });
-    }
-    let pool = options.connect(url).await?;
-    match dialect {
-        Dialect::Sqlite => SQLITE_MIGRATOR.run(&pool).await?,
-        Dialect::Postgres => POSTGRES_MIGRATOR.run(&pool).await?,
-    }
-    Ok(Database { pool, dialect })
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-/// Lower-case hex SHA-256 of `s`: how tokens (cookies, join links) are stored.
-pub fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
+    confidant_kit::db::open(url, MIGRATIONS).await
 }
 
 /// The signalling [`Directory`] on the database.

@@ -16,8 +16,7 @@ pub mod booking;
 pub mod config;
 pub mod db;
 pub mod edge;
-pub mod error;
-pub mod extract;
+pub use confidant_kit::{error, extract};
 pub mod health;
 pub mod mail;
 pub mod metrics;
@@ -26,7 +25,7 @@ pub use confidant_kit::ratelimit;
 pub mod retention;
 pub mod sessions;
 pub mod signature;
-pub mod tls;
+pub use confidant_kit::tls;
 pub mod walkin;
 pub mod ws;
 
@@ -113,6 +112,14 @@ pub struct AppState {
     /// Open signalling websockets, against `--ws-max-per-address` and `--ws-max-connections`.
     pub ws_connections: Arc<ws::ConnectionCounter>,
     sfu: confidant_sfu::SfuHandle,
+    /// What the kit's extractors and every capability are given.
+    base: confidant_kit::Base,
+}
+
+impl axum::extract::FromRef<AppState> for confidant_kit::Base {
+    fn from_ref(state: &AppState) -> Self {
+        state.base.clone()
+    }
 }
 
 impl AppState {
@@ -164,12 +171,23 @@ impl AppState {
         )));
         let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
         let ws_connections = ws::ConnectionCounter::new(config.ws_limits);
+        let vault = Arc::new(vault);
+        let base = confidant_kit::Base {
+            db: db.clone(),
+            dialect,
+            vault: vault.clone(),
+            site: Arc::new(confidant_kit::Site {
+                public_url: config.public_url.clone(),
+                centre_name: config.centre_name.clone(),
+                trusted_proxies: config.trusted_proxies.clone(),
+            }),
+        };
         Self {
             db,
             dialect,
             config: Arc::new(config),
             hub,
-            vault: Arc::new(vault),
+            vault,
             directory,
             keys: Arc::new(keys),
             login_limiter,
@@ -179,6 +197,7 @@ impl AppState {
             walkin,
             ws_connections,
             sfu,
+            base,
         }
     }
 

@@ -324,7 +324,11 @@ pub async fn join(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     let target = if plausible {
-        state.directory.resolve_link(&link_token).await?
+        state
+            .directory
+            .resolve_link(&link_token)
+            .await
+            .map_err(AppError::internal)?
     } else {
         None
     };

@@ -385,7 +385,8 @@ pub async fn host_token(
     }
     let token = state
         .hub
-        .host_token(&row.id, &owner.name, &owner.login_id)?;
+        .host_token(&row.id, &owner.name, &owner.login_id)
+        .map_err(AppError::internal)?;
     Ok(axum::Json(HostToken {
         room: row.id,
         token,
