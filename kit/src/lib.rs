@@ -9,6 +9,7 @@
 //! - [`auth`]: the logged-in counsellor as an extractor.
 //! - [`ratelimit`]: token buckets per anonymised network or opaque key.
 //! - [`scheduler`]: the one scheduler of background jobs, tied to shutdown.
+//! - [`mail`]: the outgoing-mail queue (sealed at rest) and its delivery job.
 //! - [`tls`]: the trust anchors of outgoing TLS (SMTP, calendars, time-stamping).
 //!
 //! **What it must not depend on:** any capability (booking, signature, walk-in, rooms, …) nor
@@ -22,6 +23,7 @@ mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod mail;
 pub mod ratelimit;
 pub mod scheduler;
 pub mod tls;

@@ -448,29 +448,7 @@ pub const WALKIN_RING_SECONDS: std::ops::RangeInclusive<u32> = 5..=300;
 /// Allowed values of `--walkin-max-wait-minutes`.
 pub const WALKIN_MAX_WAIT_MINUTES: std::ops::RangeInclusive<u32> = 1..=240;
 
-/// How the SMTP connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SmtpTls {
-    /// Plain connection upgraded with STARTTLS (required).
-    Starttls,
-    /// TLS from the first byte (SMTPS).
-    Tls,
-    /// No encryption: only for a relay on the same host or a test server.
-    None,
-}
-
-/// The SMTP server, resolved.
-#[derive(Debug, Clone)]
-pub struct SmtpSettings {
-    /// Host name.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// Transport security.
-    pub tls: SmtpTls,
-    /// User name and the file with the password.
-    pub credentials: Option<(String, PathBuf)>,
-}
+pub use confidant_kit::mail::{SmtpSettings, SmtpTls};
 
 pub use confidant_kit::ConfigError;
 

@@ -75,7 +75,6 @@ pub const CHAT_PURPOSE: &str = "chat";
 pub(crate) struct Keys {
     pub(crate) link: PurposeKey,
     pub(crate) title: PurposeKey,
-    pub(crate) mail: PurposeKey,
     pub(crate) booking: PurposeKey,
     pub(crate) contact: PurposeKey,
     /// HMAC key of cancel/reschedule link tokens.
@@ -114,6 +113,8 @@ pub struct AppState {
     sfu: confidant_sfu::SfuHandle,
     /// What the kit's extractors and every capability are given.
     base: confidant_kit::Base,
+    /// The outgoing-mail queue.
+    pub mailer: mail::Mailer,
 }
 
 impl axum::extract::FromRef<AppState> for confidant_kit::Base {
@@ -152,7 +153,6 @@ impl AppState {
         let keys = Keys {
             link: vault.purpose_key(LINK_PURPOSE),
             title: vault.purpose_key(TITLE_PURPOSE),
-            mail: vault.purpose_key(mail::MAIL_PURPOSE),
             booking: vault.purpose_key(BOOKING_PURPOSE),
             contact: vault.purpose_key(CONTACT_PURPOSE),
             booking_links: vault.derive_secret(BOOKING_LINK_PURPOSE),
@@ -182,7 +182,17 @@ impl AppState {
                 trusted_proxies: config.trusted_proxies.clone(),
             }),
         };
+        let mailer = mail::Mailer {
+            db: db.clone(),
+            dialect,
+            key: Arc::new(vault.purpose_key(mail::MAIL_PURPOSE)),
+            from: config.mail_from.clone(),
+            delivery: config.mail_delivery,
+            smtp: config.smtp.clone(),
+            trust: config.trust.clone(),
+        };
         Self {
+            mailer,
             db,
             dialect,
             config: Arc::new(config),
@@ -724,7 +734,7 @@ pub const JOB_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2
 /// left out.
 pub fn jobs(state: &AppState) -> Scheduler {
     let mut s = Scheduler::new();
-    s.extend(mail::job(state.clone()))
+    s.extend(mail::job(state.mailer.clone()))
         .add(booking::sources::job(state.clone()))
         .add(booking::caldav::job(state.clone()))
         .add(signature::retention_job(state.clone()))
