@@ -6,6 +6,7 @@
 //!   to HTTP here and nowhere else.
 //! - [`db`]: the pool for SQLite and PostgreSQL, its dialect, opening it with migrations.
 //! - [`extract`]: the JSON body extractors (errors naming the field) and the client's address.
+//! - [`html`]: escaping for the pages and documents the server renders.
 //! - [`auth`]: the logged-in counsellor as an extractor.
 //! - [`ratelimit`]: token buckets per anonymised network or opaque key.
 //! - [`scheduler`]: the one scheduler of background jobs, tied to shutdown.
@@ -23,6 +24,7 @@ mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod html;
 pub mod mail;
 pub mod ratelimit;
 pub mod scheduler;

@@ -13,16 +13,7 @@ pub const LINK_TTL_MINUTES: std::ops::RangeInclusive<u32> = 5..=10_080;
 /// Allowed values of `--signature-tsa-retry-seconds` (a second to an hour).
 pub const SIGNATURE_TSA_RETRY_SECONDS: std::ops::RangeInclusive<u32> = 1..=3600;
 
-/// A time-stamping authority for seals (`--signature-tsa-url` and its companions).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TsaSettings {
-    /// Where `TimeStampReq`s are POSTed.
-    pub url: String,
-    /// The certificate(s) its certificate must chain to.
-    pub ca_file: PathBuf,
-    /// The first retry interval after a failed attempt.
-    pub retry: std::time::Duration,
-}
+pub use confidant_signature_server::TsaSettings;
 
 /// Allowed values of `--signature-live-days` (a day to ten years).
 pub const SIGNATURE_LIVE_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
@@ -898,6 +889,17 @@ fn parse_advertise(s: &str) -> Result<(IpAddr, Option<u16>), ConfigError> {
 }
 
 impl Settings {
+    /// The signature capability's part of the configuration.
+    pub fn signature_config(&self) -> confidant_signature_server::SignatureConfig {
+        confidant_signature_server::SignatureConfig {
+            public_url: self.public_url.clone(),
+            data_dir: self.data_dir.clone(),
+            signature_escrow_public_key_file: self.signature_escrow_public_key_file.clone(),
+            signature_live_days: self.signature_live_days,
+            signature_tsa: self.signature_tsa.clone(),
+        }
+    }
+
     /// Whether cookies get the `Secure` flag (the public URL is https).
     pub fn secure_cookies(&self) -> bool {
         self.public_url.to_ascii_lowercase().starts_with("https://")

@@ -104,8 +104,8 @@ pub struct AppState {
     /// Login attempts per account (key: SHA-256 of the e-mail address or of a device cookie).
     pub(crate) account_limiter: Arc<Mutex<RateLimiter<[u8; 32]>>>,
     pub(crate) form_limiter: Arc<Mutex<RateLimiter>>,
-    /// Signature keys (sealing, escrow) and their vault key.
-    pub signature: Arc<signature::Service>,
+    /// The signature capability's state.
+    pub signature: signature::SignatureState,
     /// Walk-in presence and queue (in memory only).
     pub walkin: Arc<walkin::Service>,
     /// Open signalling websockets, against `--ws-max-per-address` and `--ws-max-connections`.
@@ -120,6 +120,12 @@ pub struct AppState {
 impl axum::extract::FromRef<AppState> for confidant_kit::Base {
     fn from_ref(state: &AppState) -> Self {
         state.base.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for signature::SignatureState {
+    fn from_ref(state: &AppState) -> Self {
+        state.signature.clone()
     }
 }
 
@@ -159,7 +165,6 @@ impl AppState {
             caldav_urls: vault.derive_secret(CALDAV_URL_PURPOSE),
             login_device: vault.derive_secret(auth::DEVICE_PURPOSE),
         };
-        let signature = Arc::new(signature::Service::new(signature_keys, &vault));
         let walkin = Arc::new(walkin::Service::new(
             config.walkin.clone(),
             config.public_form_rate_limit,
@@ -191,6 +196,8 @@ impl AppState {
             smtp: config.smtp.clone(),
             trust: config.trust.clone(),
         };
+        let signature =
+            signature::SignatureState::new(&base, config.signature_config(), signature_keys);
         Self {
             mailer,
             db,
@@ -338,24 +345,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::caldav::resolve))
         // signatures
         .routes(routes!(pages::sign))
-        .routes(routes!(signature::sign::get, signature::sign::submit))
-        .routes(routes!(signature::sign::event))
-        .routes(routes!(
-            signature::manage::list_templates,
-            signature::manage::create_template
-        ))
-        .routes(routes!(
-            signature::manage::list_requests,
-            signature::manage::create_request
-        ))
-        .routes(routes!(signature::manage::get_request))
-        .routes(routes!(signature::manage::revoke_request))
-        .routes(routes!(signature::manage::document))
-        .routes(routes!(signature::manage::evidence))
-        .routes(routes!(signature::manage::image))
-        .routes(routes!(signature::manage::verify))
-        .routes(routes!(signature::manage::published_keys))
-        .routes(routes!(signature::manage::key_status))
+        .merge(signature::router())
         // walk-ins
         .routes(routes!(pages::talk_index))
         .routes(routes!(pages::talk))
@@ -654,9 +644,11 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
     .await?;
     tracing::info!(sfu_local = %sfu.local_addr(), sfu_advertised = %sfu.advertised_addr(), sfu_tcp = ?sfu.tcp_local_addr(), "sfu started");
     let signature_keys =
-        signature::keys::load_or_create(&settings).map_err(|e| StartError::Io {
-            context: "loading the signature keys".into(),
-            source: std::io::Error::other(e.to_string()),
+        signature::keys::load_or_create(&settings.signature_config()).map_err(|e| {
+            StartError::Io {
+                context: "loading the signature keys".into(),
+                source: std::io::Error::other(e.to_string()),
+            }
         })?;
     let state = AppState::new(settings, db, vault, &jwt_key, sfu, turn, signature_keys);
     let sealed = booking::caldav::seal_urls_at_rest(&state)
@@ -737,8 +729,7 @@ pub fn jobs(state: &AppState) -> Scheduler {
     s.extend(mail::job(state.mailer.clone()))
         .add(booking::sources::job(state.clone()))
         .add(booking::caldav::job(state.clone()))
-        .add(signature::retention_job(state.clone()))
-        .extend(signature::tsa::job(state.clone()))
+        .extend(signature::jobs(&state.signature))
         .add(retention::chat_retention_job(state.clone()))
         .add(walkin::job(state.clone()));
     s

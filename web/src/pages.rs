@@ -90,21 +90,7 @@ pub fn negotiate_lang(headers: &HeaderMap) -> Lang {
     best.map_or(Lang::En, |(_, l)| l)
 }
 
-/// Escapes text for HTML element content and double-quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use confidant_kit::html::escape;
 
 /// Which page to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -481,7 +467,7 @@ pub async fn sign(
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     let lang = negotiate_lang(&headers);
-    if crate::signature::sign::link_valid(&state, &token).await? {
+    if crate::signature::sign::link_valid(&state.signature, &token).await? {
         return Ok(html(
             StatusCode::OK,
             shell(
