@@ -7,8 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::ratelimit::RateLimitConfig;
 
-/// Smallest and largest join-link lifetime, in minutes (5 minutes to 7 days).
-pub const LINK_TTL_MINUTES: std::ops::RangeInclusive<u32> = 5..=10_080;
+pub use confidant_signaling_server::LINK_TTL_MINUTES;
 
 /// Allowed values of `--signature-tsa-retry-seconds` (a second to an hour).
 pub const SIGNATURE_TSA_RETRY_SECONDS: std::ops::RangeInclusive<u32> = 1..=3600;
@@ -889,6 +888,15 @@ fn parse_advertise(s: &str) -> Result<(IpAddr, Option<u16>), ConfigError> {
 }
 
 impl Settings {
+    /// The rooms capability's part of the configuration.
+    pub fn rooms_config(&self) -> confidant_signaling_server::RoomsConfig {
+        confidant_signaling_server::RoomsConfig {
+            public_url: self.public_url.clone(),
+            link_ttl_minutes: self.link_ttl_minutes,
+            chat_retention: self.chat_retention,
+        }
+    }
+
     /// The signature capability's part of the configuration.
     pub fn signature_config(&self) -> confidant_signature_server::SignatureConfig {
         confidant_signature_server::SignatureConfig {

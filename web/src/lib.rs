@@ -22,12 +22,10 @@ pub mod mail;
 pub mod metrics;
 pub mod pages;
 pub use confidant_kit::ratelimit;
-pub mod retention;
-pub mod sessions;
+pub use confidant_signaling_server::{retention, sessions, ws};
 pub mod signature;
 pub use confidant_kit::tls;
 pub mod walkin;
-pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -49,16 +47,13 @@ use utoipa_axum::routes;
 pub use config::{Cli, Command, Config, LogFormat, Settings};
 pub use error::AppError;
 
-use db::SqlDirectory;
+use confidant_signaling_server::{RoomsState, SqlDirectory};
 use ratelimit::RateLimiter;
 
 /// How long the SFU may take to answer the readiness probe.
 const SFU_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Vault purpose of sealed join-link tokens (associated data: session id).
-pub const LINK_PURPOSE: &str = "link";
-/// Vault purpose of sealed session titles (associated data: session id).
-pub const TITLE_PURPOSE: &str = "title";
+pub use confidant_signaling_server::{LINK_PURPOSE, TITLE_PURPOSE};
 /// Vault purpose of sealed booking details (associated data: booking id).
 pub const BOOKING_PURPOSE: &str = "booking";
 /// Vault purpose of sealed contact messages (associated data: message id).
@@ -108,8 +103,8 @@ pub struct AppState {
     pub signature: signature::SignatureState,
     /// Walk-in presence and queue (in memory only).
     pub walkin: Arc<walkin::Service>,
-    /// Open signalling websockets, against `--ws-max-per-address` and `--ws-max-connections`.
-    pub ws_connections: Arc<ws::ConnectionCounter>,
+    /// The rooms capability's state (sessions, the websocket).
+    pub rooms: RoomsState,
     sfu: confidant_sfu::SfuHandle,
     /// What the kit's extractors and every capability are given.
     base: confidant_kit::Base,
@@ -120,6 +115,12 @@ pub struct AppState {
 impl axum::extract::FromRef<AppState> for confidant_kit::Base {
     fn from_ref(state: &AppState) -> Self {
         state.base.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for RoomsState {
+    fn from_ref(state: &AppState) -> Self {
+        state.rooms.clone()
     }
 }
 
@@ -175,7 +176,6 @@ impl AppState {
             config.login_account_rate_limit,
         )));
         let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
-        let ws_connections = ws::ConnectionCounter::new(config.ws_limits);
         let vault = Arc::new(vault);
         let base = confidant_kit::Base {
             db: db.clone(),
@@ -196,6 +196,13 @@ impl AppState {
             smtp: config.smtp.clone(),
             trust: config.trust.clone(),
         };
+        let rooms = RoomsState::new(
+            &base,
+            config.rooms_config(),
+            hub.clone(),
+            directory.clone(),
+            config.ws_limits,
+        );
         let signature =
             signature::SignatureState::new(&base, config.signature_config(), signature_keys);
         Self {
@@ -212,7 +219,7 @@ impl AppState {
             form_limiter,
             signature,
             walkin,
-            ws_connections,
+            rooms,
             sfu,
             base,
         }
@@ -273,18 +280,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
-        // signalling
-        .routes(routes!(ws::upgrade))
+        // rooms: sessions and the signalling websocket
+        .merge(confidant_signaling_server::router())
         // JSON API
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me, auth::update_me))
         .routes(routes!(auth::change_password))
-        .routes(routes!(sessions::create, sessions::list))
-        .routes(routes!(sessions::get))
-        .routes(routes!(sessions::revoke))
-        .routes(routes!(sessions::end))
-        .routes(routes!(sessions::host_token))
         // booking: public
         .routes(routes!(booking::public::counsellors))
         .routes(routes!(booking::public::page))
@@ -730,7 +732,7 @@ pub fn jobs(state: &AppState) -> Scheduler {
         .add(booking::sources::job(state.clone()))
         .add(booking::caldav::job(state.clone()))
         .extend(signature::jobs(&state.signature))
-        .add(retention::chat_retention_job(state.clone()))
+        .extend(confidant_signaling_server::jobs(&state.rooms))
         .add(walkin::job(state.clone()));
     s
 }

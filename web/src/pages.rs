@@ -274,7 +274,7 @@ pub async fn host(
     let Some(counsellor) = current_counsellor(&state, &headers).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    if !crate::sessions::owns(&state, &counsellor.id, &session_id).await? {
+    if !crate::sessions::owns(&state.rooms, &counsellor.id, &session_id).await? {
         return Ok(not_found(&state, &headers));
     }
     let allow = if counsellor.allow_unencrypted_join {

@@ -2041,7 +2041,8 @@ async fn published_keys_are_fetched_by_the_cli_and_rotation_keeps_evidence_valid
         "old evidence after rotation: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let keys = confidant::signature::keys::load_or_create(&t.settings().signature_config()).unwrap();
+    let keys =
+        confidant::signature::keys::load_or_create(&t.settings().signature_config()).unwrap();
     assert_eq!(keys.sealing.key_id(), new_id);
     assert_eq!(keys.trusted.len(), 2);
     assert_eq!(keys.published[0].key_id, key_id);
@@ -2321,7 +2322,9 @@ async fn timestamp_flow(backend: Backend) {
     let (_, cookie) = t.counsellor("tsa@example.org", "TSA").await;
     let (sent, document, _) = signed(&t, &cookie).await;
     // The submission asked the TSA in the background; the job round makes sure it is done.
-    stamp_due(&t.state.signature, confidant::db::now_ms()).await.unwrap();
+    stamp_due(&t.state.signature, confidant::db::now_ms())
+        .await
+        .unwrap();
     let evidence = evidence_of(&t, &cookie, &sent.request_id).await;
     let token_b64 = evidence["seal_timestamp"]["token"]
         .as_str()
@@ -2492,7 +2495,12 @@ async fn timestamp_flow(backend: Backend) {
     );
     // Back again: the job's next round stamps it.
     tsa.down(false);
-    assert_eq!(stamp_due(&t.state.signature, now + 60 * 60 * 1000).await.unwrap(), 1);
+    assert_eq!(
+        stamp_due(&t.state.signature, now + 60 * 60 * 1000)
+            .await
+            .unwrap(),
+        1
+    );
     let evidence2 = evidence_of(&t, &cookie, &sent2.request_id).await;
     let v = verify(&t, &cookie, &document2, &evidence2).await;
     assert_eq!(v["timestamp"]["tsa_chain"], "verified", "{v}");
@@ -2504,10 +2512,15 @@ async fn timestamp_flow(backend: Backend) {
     // Down for a day: the job gives up, the evidence stays valid without a time-stamp.
     tsa.down(true);
     let (sent3, _, _) = signed(&t, &cookie).await;
-    stamp_due(&t.state.signature, confidant::db::now_ms()).await.unwrap();
-    stamp_due(&t.state.signature, confidant::db::now_ms() + 24 * 60 * 60 * 1000)
+    stamp_due(&t.state.signature, confidant::db::now_ms())
         .await
         .unwrap();
+    stamp_due(
+        &t.state.signature,
+        confidant::db::now_ms() + 24 * 60 * 60 * 1000,
+    )
+    .await
+    .unwrap();
     let view = request_view(&t, &cookie, &sent3.request_id).await;
     assert_eq!(
         view["timestamp"]["state"], "failed",
@@ -2516,9 +2529,12 @@ async fn timestamp_flow(backend: Backend) {
     );
     assert_eq!(view["verification"]["valid"], true);
     assert_eq!(
-        stamp_due(&t.state.signature, confidant::db::now_ms() + 48 * 60 * 60 * 1000)
-            .await
-            .unwrap(),
+        stamp_due(
+            &t.state.signature,
+            confidant::db::now_ms() + 48 * 60 * 60 * 1000
+        )
+        .await
+        .unwrap(),
         0
     );
     tsa.down(false);

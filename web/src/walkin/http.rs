@@ -439,7 +439,7 @@ pub async fn accept(
         .map_err(refused)?;
     let opened = async {
         let room = crate::sessions::open_instant(
-            &state,
+            &state.rooms,
             &me.id,
             Some(SESSION_TITLE),
             state.config.link_ttl_minutes,
@@ -468,7 +468,7 @@ pub async fn accept(
         .connect(&accepted.ticket, &room, &token, Utc::now());
     if let Err(refusal) = connected {
         // The client left while the session opened: close it again.
-        crate::sessions::end_session(&state, &room).await?;
+        crate::sessions::end_session(&state.rooms, &room).await?;
         return Err(refused(refusal));
     }
     tracing::info!(session_id = %room, counsellor_id = %me.id, "walk-in accepted");
