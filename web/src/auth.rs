@@ -20,12 +20,11 @@ use std::time::Instant;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse};
 use axum_extra::extract::cookie::CookieJar;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use ring::hmac;
@@ -37,8 +36,6 @@ use crate::extract::{ClientIp, Json};
 use crate::ratelimit::{Network, RateLimitConfig};
 use crate::AppState;
 
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "confidant_session";
 /// Lifetime of a login session, fixed from login.
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
 /// Longest e-mail address accepted (RFC 5321 path limit).
@@ -200,64 +197,14 @@ pub async fn create_counsellor(
     }
 }
 
-/// The logged-in counsellor. As an extractor, rejects with 401 without a valid cookie.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Counsellor {
-    /// Counsellor id (UUID).
-    pub id: String,
-    /// Login e-mail address.
-    pub email: String,
-    /// Display name.
-    pub name: String,
-    /// Clients whose browser cannot encrypt media end to end may join this counsellor's
-    /// sessions unencrypted (everyone then sees the session is not end-to-end encrypted).
-    pub allow_unencrypted_join: bool,
-    /// The login session this request came with (a random id, not the cookie): host join
-    /// tokens are bound to it, so they end with it.
-    #[serde(skip)]
-    pub login_id: String,
-}
+pub use confidant_kit::auth::{Counsellor, SESSION_COOKIE};
 
 /// The counsellor whose valid session cookie comes with `headers`, if any.
 pub async fn current_counsellor(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Counsellor>, AppError> {
-    let jar = CookieJar::from_headers(headers);
-    let Some(cookie) = jar.get(SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
-        "SELECT c.id, c.email, c.name, c.allow_unencrypted_join, s.login_id
-         FROM auth_sessions s JOIN counsellors c ON c.id = s.counsellor_id
-         WHERE s.token_hash = $1 AND s.expires_at > $2",
-    )
-    .bind(sha256_hex(cookie.value()))
-    .bind(now_ms())
-    .fetch_optional(&state.db)
-    .await?;
-    Ok(row.map(
-        |(id, email, name, allow_unencrypted_join, login_id)| Counsellor {
-            id,
-            email,
-            name,
-            allow_unencrypted_join: allow_unencrypted_join != 0,
-            login_id,
-        },
-    ))
-}
-
-impl FromRequestParts<AppState> for Counsellor {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        current_counsellor(state, &parts.headers)
-            .await?
-            .ok_or(AppError::Unauthorized)
-    }
+    confidant_kit::auth::current_counsellor(&state.db, headers).await
 }
 
 /// Login request.

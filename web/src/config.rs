@@ -7,22 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::ratelimit::RateLimitConfig;
 
-/// Smallest and largest join-link lifetime, in minutes (5 minutes to 7 days).
-pub const LINK_TTL_MINUTES: std::ops::RangeInclusive<u32> = 5..=10_080;
+pub use confidant_signaling_server::LINK_TTL_MINUTES;
 
 /// Allowed values of `--signature-tsa-retry-seconds` (a second to an hour).
 pub const SIGNATURE_TSA_RETRY_SECONDS: std::ops::RangeInclusive<u32> = 1..=3600;
 
-/// A time-stamping authority for seals (`--signature-tsa-url` and its companions).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TsaSettings {
-    /// Where `TimeStampReq`s are POSTed.
-    pub url: String,
-    /// The certificate(s) its certificate must chain to.
-    pub ca_file: PathBuf,
-    /// The first retry interval after a failed attempt.
-    pub retry: std::time::Duration,
-}
+pub use confidant_signature_server::TsaSettings;
 
 /// Allowed values of `--signature-live-days` (a day to ten years).
 pub const SIGNATURE_LIVE_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
@@ -448,39 +438,9 @@ pub const WALKIN_RING_SECONDS: std::ops::RangeInclusive<u32> = 5..=300;
 /// Allowed values of `--walkin-max-wait-minutes`.
 pub const WALKIN_MAX_WAIT_MINUTES: std::ops::RangeInclusive<u32> = 1..=240;
 
-/// How the SMTP connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SmtpTls {
-    /// Plain connection upgraded with STARTTLS (required).
-    Starttls,
-    /// TLS from the first byte (SMTPS).
-    Tls,
-    /// No encryption: only for a relay on the same host or a test server.
-    None,
-}
+pub use confidant_kit::mail::{SmtpSettings, SmtpTls};
 
-/// The SMTP server, resolved.
-#[derive(Debug, Clone)]
-pub struct SmtpSettings {
-    /// Host name.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// Transport security.
-    pub tls: SmtpTls,
-    /// User name and the file with the password.
-    pub credentials: Option<(String, PathBuf)>,
-}
-
-/// A configuration value is unusable.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid --{option}: {message}")]
-pub struct ConfigError {
-    /// The option, as spelt on the command line.
-    pub option: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
+pub use confidant_kit::ConfigError;
 
 /// The effective configuration, with defaults filled in and values checked.
 #[derive(Debug, Clone)]
@@ -928,6 +888,26 @@ fn parse_advertise(s: &str) -> Result<(IpAddr, Option<u16>), ConfigError> {
 }
 
 impl Settings {
+    /// The rooms capability's part of the configuration.
+    pub fn rooms_config(&self) -> confidant_signaling_server::RoomsConfig {
+        confidant_signaling_server::RoomsConfig {
+            public_url: self.public_url.clone(),
+            link_ttl_minutes: self.link_ttl_minutes,
+            chat_retention: self.chat_retention,
+        }
+    }
+
+    /// The signature capability's part of the configuration.
+    pub fn signature_config(&self) -> confidant_signature_server::SignatureConfig {
+        confidant_signature_server::SignatureConfig {
+            public_url: self.public_url.clone(),
+            data_dir: self.data_dir.clone(),
+            signature_escrow_public_key_file: self.signature_escrow_public_key_file.clone(),
+            signature_live_days: self.signature_live_days,
+            signature_tsa: self.signature_tsa.clone(),
+        }
+    }
+
     /// Whether cookies get the `Secure` flag (the public URL is https).
     pub fn secure_cookies(&self) -> bool {
         self.public_url.to_ascii_lowercase().starts_with("https://")

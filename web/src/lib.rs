@@ -16,19 +16,16 @@ pub mod booking;
 pub mod config;
 pub mod db;
 pub mod edge;
-pub mod error;
-pub mod extract;
+pub use confidant_kit::{error, extract};
 pub mod health;
 pub mod mail;
 pub mod metrics;
 pub mod pages;
 pub use confidant_kit::ratelimit;
-pub mod retention;
-pub mod sessions;
+pub use confidant_signaling_server::{retention, sessions, ws};
 pub mod signature;
-pub mod tls;
+pub use confidant_kit::tls;
 pub mod walkin;
-pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -50,16 +47,13 @@ use utoipa_axum::routes;
 pub use config::{Cli, Command, Config, LogFormat, Settings};
 pub use error::AppError;
 
-use db::SqlDirectory;
+use confidant_signaling_server::{RoomsState, SqlDirectory};
 use ratelimit::RateLimiter;
 
 /// How long the SFU may take to answer the readiness probe.
 const SFU_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Vault purpose of sealed join-link tokens (associated data: session id).
-pub const LINK_PURPOSE: &str = "link";
-/// Vault purpose of sealed session titles (associated data: session id).
-pub const TITLE_PURPOSE: &str = "title";
+pub use confidant_signaling_server::{LINK_PURPOSE, TITLE_PURPOSE};
 /// Vault purpose of sealed booking details (associated data: booking id).
 pub const BOOKING_PURPOSE: &str = "booking";
 /// Vault purpose of sealed contact messages (associated data: message id).
@@ -76,7 +70,6 @@ pub const CHAT_PURPOSE: &str = "chat";
 pub(crate) struct Keys {
     pub(crate) link: PurposeKey,
     pub(crate) title: PurposeKey,
-    pub(crate) mail: PurposeKey,
     pub(crate) booking: PurposeKey,
     pub(crate) contact: PurposeKey,
     /// HMAC key of cancel/reschedule link tokens.
@@ -106,13 +99,35 @@ pub struct AppState {
     /// Login attempts per account (key: SHA-256 of the e-mail address or of a device cookie).
     pub(crate) account_limiter: Arc<Mutex<RateLimiter<[u8; 32]>>>,
     pub(crate) form_limiter: Arc<Mutex<RateLimiter>>,
-    /// Signature keys (sealing, escrow) and their vault key.
-    pub signature: Arc<signature::Service>,
+    /// The signature capability's state.
+    pub signature: signature::SignatureState,
     /// Walk-in presence and queue (in memory only).
     pub walkin: Arc<walkin::Service>,
-    /// Open signalling websockets, against `--ws-max-per-address` and `--ws-max-connections`.
-    pub ws_connections: Arc<ws::ConnectionCounter>,
+    /// The rooms capability's state (sessions, the websocket).
+    pub rooms: RoomsState,
     sfu: confidant_sfu::SfuHandle,
+    /// What the kit's extractors and every capability are given.
+    base: confidant_kit::Base,
+    /// The outgoing-mail queue.
+    pub mailer: mail::Mailer,
+}
+
+impl axum::extract::FromRef<AppState> for confidant_kit::Base {
+    fn from_ref(state: &AppState) -> Self {
+        state.base.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for RoomsState {
+    fn from_ref(state: &AppState) -> Self {
+        state.rooms.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for signature::SignatureState {
+    fn from_ref(state: &AppState) -> Self {
+        state.signature.clone()
+    }
 }
 
 impl AppState {
@@ -145,14 +160,12 @@ impl AppState {
         let keys = Keys {
             link: vault.purpose_key(LINK_PURPOSE),
             title: vault.purpose_key(TITLE_PURPOSE),
-            mail: vault.purpose_key(mail::MAIL_PURPOSE),
             booking: vault.purpose_key(BOOKING_PURPOSE),
             contact: vault.purpose_key(CONTACT_PURPOSE),
             booking_links: vault.derive_secret(BOOKING_LINK_PURPOSE),
             caldav_urls: vault.derive_secret(CALDAV_URL_PURPOSE),
             login_device: vault.derive_secret(auth::DEVICE_PURPOSE),
         };
-        let signature = Arc::new(signature::Service::new(signature_keys, &vault));
         let walkin = Arc::new(walkin::Service::new(
             config.walkin.clone(),
             config.public_form_rate_limit,
@@ -163,13 +176,42 @@ impl AppState {
             config.login_account_rate_limit,
         )));
         let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
-        let ws_connections = ws::ConnectionCounter::new(config.ws_limits);
+        let vault = Arc::new(vault);
+        let base = confidant_kit::Base {
+            db: db.clone(),
+            dialect,
+            vault: vault.clone(),
+            site: Arc::new(confidant_kit::Site {
+                public_url: config.public_url.clone(),
+                centre_name: config.centre_name.clone(),
+                trusted_proxies: config.trusted_proxies.clone(),
+            }),
+        };
+        let mailer = mail::Mailer {
+            db: db.clone(),
+            dialect,
+            key: Arc::new(vault.purpose_key(mail::MAIL_PURPOSE)),
+            from: config.mail_from.clone(),
+            delivery: config.mail_delivery,
+            smtp: config.smtp.clone(),
+            trust: config.trust.clone(),
+        };
+        let rooms = RoomsState::new(
+            &base,
+            config.rooms_config(),
+            hub.clone(),
+            directory.clone(),
+            config.ws_limits,
+        );
+        let signature =
+            signature::SignatureState::new(&base, config.signature_config(), signature_keys);
         Self {
+            mailer,
             db,
             dialect,
             config: Arc::new(config),
             hub,
-            vault: Arc::new(vault),
+            vault,
             directory,
             keys: Arc::new(keys),
             login_limiter,
@@ -177,8 +219,9 @@ impl AppState {
             form_limiter,
             signature,
             walkin,
-            ws_connections,
+            rooms,
             sfu,
+            base,
         }
     }
 
@@ -237,18 +280,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
-        // signalling
-        .routes(routes!(ws::upgrade))
+        // rooms: sessions and the signalling websocket
+        .merge(confidant_signaling_server::router())
         // JSON API
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me, auth::update_me))
         .routes(routes!(auth::change_password))
-        .routes(routes!(sessions::create, sessions::list))
-        .routes(routes!(sessions::get))
-        .routes(routes!(sessions::revoke))
-        .routes(routes!(sessions::end))
-        .routes(routes!(sessions::host_token))
         // booking: public
         .routes(routes!(booking::public::counsellors))
         .routes(routes!(booking::public::page))
@@ -315,24 +353,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::caldav::http::resolve))
         // signatures
         .routes(routes!(pages::sign))
-        .routes(routes!(signature::sign::get, signature::sign::submit))
-        .routes(routes!(signature::sign::event))
-        .routes(routes!(
-            signature::manage::list_templates,
-            signature::manage::create_template
-        ))
-        .routes(routes!(
-            signature::manage::list_requests,
-            signature::manage::create_request
-        ))
-        .routes(routes!(signature::manage::get_request))
-        .routes(routes!(signature::manage::revoke_request))
-        .routes(routes!(signature::manage::document))
-        .routes(routes!(signature::manage::evidence))
-        .routes(routes!(signature::manage::image))
-        .routes(routes!(signature::manage::verify))
-        .routes(routes!(signature::manage::published_keys))
-        .routes(routes!(signature::manage::key_status))
+        .merge(signature::router())
         // walk-ins
         .routes(routes!(pages::talk_index))
         .routes(routes!(pages::talk))
@@ -631,9 +652,11 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
     .await?;
     tracing::info!(sfu_local = %sfu.local_addr(), sfu_advertised = %sfu.advertised_addr(), sfu_tcp = ?sfu.tcp_local_addr(), "sfu started");
     let signature_keys =
-        signature::keys::load_or_create(&settings).map_err(|e| StartError::Io {
-            context: "loading the signature keys".into(),
-            source: std::io::Error::other(e.to_string()),
+        signature::keys::load_or_create(&settings.signature_config()).map_err(|e| {
+            StartError::Io {
+                context: "loading the signature keys".into(),
+                source: std::io::Error::other(e.to_string()),
+            }
         })?;
     let state = AppState::new(settings, db, vault, &jwt_key, sfu, turn, signature_keys);
     let sealed = booking::caldav::seal_urls_at_rest(&state)
@@ -711,12 +734,11 @@ pub const JOB_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2
 /// left out.
 pub fn jobs(state: &AppState) -> Scheduler {
     let mut s = Scheduler::new();
-    s.extend(mail::job(state.clone()))
+    s.extend(mail::job(state.mailer.clone()))
         .add(booking::sources::job(state.clone()))
         .add(booking::caldav::job(state.clone()))
-        .add(signature::retention_job(state.clone()))
-        .extend(signature::tsa::job(state.clone()))
-        .add(retention::chat_retention_job(state.clone()))
+        .extend(signature::jobs(&state.signature))
+        .extend(confidant_signaling_server::jobs(&state.rooms))
         .add(walkin::job(state.clone()));
     s
 }

@@ -90,21 +90,7 @@ pub fn negotiate_lang(headers: &HeaderMap) -> Lang {
     best.map_or(Lang::En, |(_, l)| l)
 }
 
-/// Escapes text for HTML element content and double-quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use confidant_kit::html::escape;
 
 /// Which page to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,7 +275,7 @@ pub async fn host(
     let Some(counsellor) = current_counsellor(&state, &headers).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    if !crate::sessions::owns(&state, &counsellor.id, &session_id).await? {
+    if !crate::sessions::owns(&state.rooms, &counsellor.id, &session_id).await? {
         return Ok(not_found(&state, &headers));
     }
     let allow = if counsellor.allow_unencrypted_join {
@@ -325,7 +311,11 @@ pub async fn join(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     let target = if plausible {
-        state.directory.resolve_link(&link_token).await?
+        state
+            .directory
+            .resolve_link(&link_token)
+            .await
+            .map_err(AppError::internal)?
     } else {
         None
     };
@@ -478,7 +468,7 @@ pub async fn sign(
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     let lang = negotiate_lang(&headers);
-    if crate::signature::sign::link_valid(&state, &token).await? {
+    if crate::signature::sign::link_valid(&state.signature, &token).await? {
         return Ok(html(
             StatusCode::OK,
             shell(

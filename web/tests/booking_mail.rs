@@ -50,7 +50,7 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
     let id = r.json()["id"].as_str().unwrap().to_owned();
     let r = book(&t, &b, form(&b, &free[2], &consent, "Kim")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now_ms())
+    let d = confidant::mail::deliver_due(&t.state.mailer, &transport, now_ms())
         .await
         .unwrap();
     assert_eq!(
@@ -203,7 +203,7 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now_ms())
+    let d = confidant::mail::deliver_due(&t.state.mailer, &transport, now_ms())
         .await
         .unwrap();
     assert_eq!(
@@ -250,7 +250,7 @@ async fn smtp_down_while_booking_loses_nothing_and_sends_once() {
     let r = book(&t, &b, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let now = now_ms();
-    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now)
+    let d = confidant::mail::deliver_due(&t.state.mailer, &transport, now)
         .await
         .unwrap();
     assert_eq!((d.sent, d.failed), (0, 2));
@@ -265,19 +265,19 @@ async fn smtp_down_while_booking_loses_nothing_and_sends_once() {
         "errors name no address: {errors:?}"
     );
     // Before the backoff has passed nothing is retried.
-    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now + 1_000)
+    let d = confidant::mail::deliver_due(&t.state.mailer, &transport, now + 1_000)
         .await
         .unwrap();
     assert_eq!((d.sent, d.failed), (0, 0));
 
     // SMTP is back: after the backoff both go out, once.
     let smtp = Smtp::start(port, dir.path(), &Behaviour::default());
-    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now + 31_000)
+    let d = confidant::mail::deliver_due(&t.state.mailer, &transport, now + 31_000)
         .await
         .unwrap();
     assert_eq!((d.sent, d.failed), (2, 0));
     for later in [now + 3_600_000, now + 7_200_000] {
-        let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, later)
+        let d = confidant::mail::deliver_due(&t.state.mailer, &transport, later)
             .await
             .unwrap();
         assert_eq!(d.sent, 0, "nothing is sent twice");
@@ -318,7 +318,7 @@ async fn contact_form_notification_says_a_message_arrived_without_its_content() 
         .post("/api/public/counsellors/contact/contact", None, Some(body))
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    let d = confidant::mail::deliver_due(&t.state.db, &t.state, &transport, now_ms())
+    let d = confidant::mail::deliver_due(&t.state.mailer, &transport, now_ms())
         .await
         .unwrap();
     assert_eq!(d.sent, 1);

@@ -90,9 +90,7 @@ async fn a_550_fails_at_once_shows_on_the_booking_and_a_resend_to_the_corrected_
     let permanent_before = metric(&t, "confidant_mail_permanent_failures").await;
 
     let now = now_ms();
-    let d = deliver_due(&t.state.db, &t.state, &transport, now)
-        .await
-        .unwrap();
+    let d = deliver_due(&t.state.mailer, &transport, now).await.unwrap();
     assert_eq!(
         (d.sent, d.failed, d.gave_up),
         (1, 0, 1),
@@ -100,7 +98,7 @@ async fn a_550_fails_at_once_shows_on_the_booking_and_a_resend_to_the_corrected_
     );
     // Never retried, however much later.
     for later in [now + MINUTE, now + 60 * MINUTE] {
-        let d = deliver_due(&t.state.db, &t.state, &transport, later)
+        let d = deliver_due(&t.state.mailer, &transport, later)
             .await
             .unwrap();
         assert_eq!((d.sent, d.failed, d.gave_up), (0, 0, 0));
@@ -177,7 +175,7 @@ async fn a_550_fails_at_once_shows_on_the_booking_and_a_resend_to_the_corrected_
     assert_eq!(resolution, "resent");
     assert!(!by.is_empty(), "who resolved it is recorded");
 
-    let d = deliver_due(&t.state.db, &t.state, &transport, now_ms())
+    let d = deliver_due(&t.state.mailer, &transport, now_ms())
         .await
         .unwrap();
     assert_eq!((d.sent, d.gave_up), (1, 0));
@@ -201,7 +199,7 @@ async fn a_client_reached_another_way_resolves_the_failure_and_it_is_recorded() 
     let smtp = rejecting(dir.path(), "client.example");
     let b = bookable(&t, "w@centre.example", "reached", "video", json!({})).await;
     let id = books(&t, &b, 1, "kim").await.remove(0);
-    deliver_due(&t.state.db, &t.state, &transport(smtp.port), now_ms())
+    deliver_due(&t.state.mailer, &transport(smtp.port), now_ms())
         .await
         .unwrap();
     let list = bookings(&t, &b).await;
@@ -233,7 +231,7 @@ async fn a_failed_notification_to_the_counsellor_shows_in_their_workspace() {
     let smtp = rejecting(dir.path(), "centre.example");
     let b = bookable(&t, "w@centre.example", "notify", "video", json!({})).await;
     books(&t, &b, 1, "kim").await;
-    deliver_due(&t.state.db, &t.state, &transport(smtp.port), now_ms())
+    deliver_due(&t.state.mailer, &transport(smtp.port), now_ms())
         .await
         .unwrap();
     // The booking lists only client mail; the counsellor's own failure is in the workspace.
@@ -282,20 +280,18 @@ async fn a_451_is_retried_after_a_short_backoff_and_then_delivered_once() {
     books(&t, &b, 1, "kim").await;
     let temporary_before = metric(&t, "confidant_mail_temporary_failures").await;
     let now = now_ms();
-    let d = deliver_due(&t.state.db, &t.state, &transport, now)
-        .await
-        .unwrap();
+    let d = deliver_due(&t.state.mailer, &transport, now).await.unwrap();
     assert_eq!((d.sent, d.failed, d.gave_up), (1, 1, 0));
     assert_eq!(
         metric(&t, "confidant_mail_temporary_failures").await - temporary_before,
         1
     );
     // A 451 is about this mail: a success of another does not pull it forward.
-    let d = deliver_due(&t.state.db, &t.state, &transport, now + 1_000)
+    let d = deliver_due(&t.state.mailer, &transport, now + 1_000)
         .await
         .unwrap();
     assert_eq!((d.sent, d.failed), (0, 0));
-    let d = deliver_due(&t.state.db, &t.state, &transport, now + 31_000)
+    let d = deliver_due(&t.state.mailer, &transport, now + 31_000)
         .await
         .unwrap();
     assert_eq!((d.sent, d.failed), (1, 0));
@@ -317,9 +313,7 @@ async fn temporary_failures_end_in_failed_after_the_retry_limit() {
     let mut gave_up = 0;
     // Bounded: the confirmation and the notification, tried every minute they are due.
     while now <= start + 70 * MINUTE && gave_up < 2 {
-        let d = deliver_due(&t.state.db, &t.state, &transport, now)
-            .await
-            .unwrap();
+        let d = deliver_due(&t.state.mailer, &transport, now).await.unwrap();
         attempts += d.failed + d.gave_up;
         gave_up += d.gave_up;
         assert!(
@@ -361,9 +355,7 @@ async fn a_backlog_after_a_long_outage_drains_as_soon_as_smtp_answers_again() {
         if round % 12 == 0 {
             written += books(&t, &b, 1, &format!("c{round}x")).await.len() * 2;
         }
-        deliver_due(&t.state.db, &t.state, &transport, now)
-            .await
-            .unwrap();
+        deliver_due(&t.state.mailer, &transport, now).await.unwrap();
         now += MINUTE;
     }
     assert_eq!(smtp_received_none(&dir), 0);
@@ -378,9 +370,7 @@ async fn a_backlog_after_a_long_outage_drains_as_soon_as_smtp_answers_again() {
     // SMTP is back. One round at the next minute sends everything: the first success makes
     // every mail that waited for the server due at once, whatever its backoff.
     let smtp = Smtp::start(port, dir.path(), &Behaviour::default());
-    let d = deliver_due(&t.state.db, &t.state, &transport, now)
-        .await
-        .unwrap();
+    let d = deliver_due(&t.state.mailer, &transport, now).await.unwrap();
     assert_eq!((d.sent, d.failed, d.gave_up), (written, 0, 0));
     let received = smtp.received();
     assert_eq!(received.len(), written);
@@ -620,11 +610,11 @@ async fn a_mail_claimed_by_another_worker_waits_until_its_lease_ends() {
         .execute(&t.state.db)
         .await
         .unwrap();
-    let d = deliver_due(&t.state.db, &t.state, &transport, now + MINUTE - 1)
+    let d = deliver_due(&t.state.mailer, &transport, now + MINUTE - 1)
         .await
         .unwrap();
     assert_eq!(d.sent, 0, "not while the lease holds");
-    let d = deliver_due(&t.state.db, &t.state, &transport, now + MINUTE + 1)
+    let d = deliver_due(&t.state.mailer, &transport, now + MINUTE + 1)
         .await
         .unwrap();
     assert_eq!(d.sent, 1, "the lease ended: the other node died mid-send");
@@ -642,11 +632,7 @@ async fn concurrent_workers_on_one_database_claim_different_mails() {
         .map(|_| {
             let state = t.state.clone();
             let transport = transport(smtp.port);
-            tokio::spawn(async move {
-                deliver_due(&state.db, &state, &transport, now)
-                    .await
-                    .unwrap()
-            })
+            tokio::spawn(async move { deliver_due(&state.mailer, &transport, now).await.unwrap() })
         })
         .collect();
     let mut sent = 0;
@@ -673,7 +659,7 @@ async fn admin_mail_queue_shows_counts_and_last_errors_without_addresses_or_cont
     let dir = tempfile::tempdir().unwrap();
     let smtp = rejecting(dir.path(), "client1@");
     queue_mails(&t, 3).await;
-    let d = deliver_due(&t.state.db, &t.state, &transport(smtp.port), now_ms())
+    let d = deliver_due(&t.state.mailer, &transport(smtp.port), now_ms())
         .await
         .unwrap();
     assert_eq!((d.sent, d.gave_up), (2, 1));
@@ -720,7 +706,7 @@ async fn a_queued_mail_that_cannot_be_opened_fails_instead_of_blocking_the_queue
         .execute(&t.state.db)
         .await
         .unwrap();
-    let d = deliver_due(&t.state.db, &t.state, &transport(smtp.port), now_ms())
+    let d = deliver_due(&t.state.mailer, &transport(smtp.port), now_ms())
         .await
         .unwrap();
     assert_eq!((d.sent, d.failed, d.gave_up), (1, 0, 1));

@@ -5,8 +5,8 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{link_token, TestApp};
-use confidant::db::SqlDirectory;
 use confidant_signaling::{Directory, LinkTarget, StoredChat};
+use confidant_signaling_server::SqlDirectory;
 use serde_json::{json, Value};
 
 fn directory(t: &TestApp) -> SqlDirectory {

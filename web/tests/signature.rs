@@ -828,13 +828,13 @@ async fn retention(backend: Backend) {
 
     // Within the live period nothing moves.
     assert_eq!(
-        confidant::signature::archive_due(&t.state, now)
+        confidant::signature::archive_due(&t.state.signature, now)
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        confidant::signature::archive_due(&t.state, now + 6 * 86_400_000)
+        confidant::signature::archive_due(&t.state.signature, now + 6 * 86_400_000)
             .await
             .unwrap(),
         0
@@ -842,13 +842,13 @@ async fn retention(backend: Backend) {
     // After 7 days it moves, once.
     let later = now + 7 * 86_400_000 + 60_000;
     assert_eq!(
-        confidant::signature::archive_due(&t.state, later)
+        confidant::signature::archive_due(&t.state.signature, later)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        confidant::signature::archive_due(&t.state, later)
+        confidant::signature::archive_due(&t.state.signature, later)
             .await
             .unwrap(),
         0
@@ -952,13 +952,13 @@ async fn live_days_are_configurable() {
     signed(&t, &cookie).await;
     let now = confidant::db::now_ms();
     assert_eq!(
-        confidant::signature::archive_due(&t.state, now + 86_400_000)
+        confidant::signature::archive_due(&t.state.signature, now + 86_400_000)
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        confidant::signature::archive_due(&t.state, now + 2 * 86_400_000 + 60_000)
+        confidant::signature::archive_due(&t.state.signature, now + 2 * 86_400_000 + 60_000)
             .await
             .unwrap(),
         1
@@ -989,10 +989,10 @@ async fn keys_are_created_0600_and_the_escrow_private_key_once() {
     let key = confidant::signature::keys::parse_key_32(&private_bytes).unwrap();
     assert_eq!(
         confidant_signature::escrow::public_key_from_secret(&key),
-        t.state.signature.keys.escrow
+        t.state.signature.signature.keys.escrow
     );
     let sealing_bytes = std::fs::read(&sealing).unwrap();
-    let sealing_id = t.state.signature.keys.sealing.key_id();
+    let sealing_id = t.state.signature.signature.keys.sealing.key_id();
 
     // A restart keeps the keys; the private key is not written again once it has been moved.
     std::fs::remove_file(&private).unwrap();
@@ -1000,8 +1000,11 @@ async fn keys_are_created_0600_and_the_escrow_private_key_once() {
         .await
         .unwrap();
     assert!(!private.exists());
-    assert_eq!(again.signature.keys.escrow, t.state.signature.keys.escrow);
-    assert_eq!(again.signature.keys.sealing.key_id(), sealing_id);
+    assert_eq!(
+        again.signature.signature.keys.escrow,
+        t.state.signature.signature.keys.escrow
+    );
+    assert_eq!(again.signature.signature.keys.sealing.key_id(), sealing_id);
     assert_eq!(std::fs::read(&sealing).unwrap(), sealing_bytes);
 
     // A configured escrow key: no pair is generated.
@@ -1011,7 +1014,7 @@ async fn keys_are_created_0600_and_the_escrow_private_key_once() {
     let mut cfg = common::config(dir.path().join("data"));
     cfg.signature_escrow_public_key_file = Some(key_file);
     let s = confidant::start(cfg.resolve().unwrap()).await.unwrap();
-    assert_eq!(s.signature.keys.escrow.as_bytes(), &[9u8; 32]);
+    assert_eq!(s.signature.signature.keys.escrow.as_bytes(), &[9u8; 32]);
     assert!(!dir
         .path()
         .join("data/escrow-private-key.MOVE-OFF-THIS-SERVER")
@@ -2038,7 +2041,8 @@ async fn published_keys_are_fetched_by_the_cli_and_rotation_keeps_evidence_valid
         "old evidence after rotation: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let keys = confidant::signature::keys::load_or_create(t.settings()).unwrap();
+    let keys =
+        confidant::signature::keys::load_or_create(&t.settings().signature_config()).unwrap();
     assert_eq!(keys.sealing.key_id(), new_id);
     assert_eq!(keys.trusted.len(), 2);
     assert_eq!(keys.published[0].key_id, key_id);
@@ -2318,7 +2322,9 @@ async fn timestamp_flow(backend: Backend) {
     let (_, cookie) = t.counsellor("tsa@example.org", "TSA").await;
     let (sent, document, _) = signed(&t, &cookie).await;
     // The submission asked the TSA in the background; the job round makes sure it is done.
-    stamp_due(&t.state, confidant::db::now_ms()).await.unwrap();
+    stamp_due(&t.state.signature, confidant::db::now_ms())
+        .await
+        .unwrap();
     let evidence = evidence_of(&t, &cookie, &sent.request_id).await;
     let token_b64 = evidence["seal_timestamp"]["token"]
         .as_str()
@@ -2470,7 +2476,7 @@ async fn timestamp_flow(backend: Backend) {
     tsa.down(true);
     let (sent2, document2, evidence2) = signed(&t, &cookie).await;
     let now = confidant::db::now_ms();
-    assert_eq!(stamp_due(&t.state, now).await.unwrap(), 0);
+    assert_eq!(stamp_due(&t.state.signature, now).await.unwrap(), 0);
     let view = request_view(&t, &cookie, &sent2.request_id).await;
     assert_eq!(
         view["timestamp"]["state"], "pending",
@@ -2489,7 +2495,12 @@ async fn timestamp_flow(backend: Backend) {
     );
     // Back again: the job's next round stamps it.
     tsa.down(false);
-    assert_eq!(stamp_due(&t.state, now + 60 * 60 * 1000).await.unwrap(), 1);
+    assert_eq!(
+        stamp_due(&t.state.signature, now + 60 * 60 * 1000)
+            .await
+            .unwrap(),
+        1
+    );
     let evidence2 = evidence_of(&t, &cookie, &sent2.request_id).await;
     let v = verify(&t, &cookie, &document2, &evidence2).await;
     assert_eq!(v["timestamp"]["tsa_chain"], "verified", "{v}");
@@ -2501,10 +2512,15 @@ async fn timestamp_flow(backend: Backend) {
     // Down for a day: the job gives up, the evidence stays valid without a time-stamp.
     tsa.down(true);
     let (sent3, _, _) = signed(&t, &cookie).await;
-    stamp_due(&t.state, confidant::db::now_ms()).await.unwrap();
-    stamp_due(&t.state, confidant::db::now_ms() + 24 * 60 * 60 * 1000)
+    stamp_due(&t.state.signature, confidant::db::now_ms())
         .await
         .unwrap();
+    stamp_due(
+        &t.state.signature,
+        confidant::db::now_ms() + 24 * 60 * 60 * 1000,
+    )
+    .await
+    .unwrap();
     let view = request_view(&t, &cookie, &sent3.request_id).await;
     assert_eq!(
         view["timestamp"]["state"], "failed",
@@ -2513,9 +2529,12 @@ async fn timestamp_flow(backend: Backend) {
     );
     assert_eq!(view["verification"]["valid"], true);
     assert_eq!(
-        stamp_due(&t.state, confidant::db::now_ms() + 48 * 60 * 60 * 1000)
-            .await
-            .unwrap(),
+        stamp_due(
+            &t.state.signature,
+            confidant::db::now_ms() + 48 * 60 * 60 * 1000
+        )
+        .await
+        .unwrap(),
         0
     );
     tsa.down(false);
@@ -2545,7 +2564,7 @@ async fn evidence_corpus_with_time_stamps_for_the_second_verifier() {
     let t = tsa_app(Backend::Sqlite, &tsa).await;
     let (_, cookie) = t.counsellor("tsa-corpus@example.org", "Corpus").await;
     let (sent, document, _) = signed(&t, &cookie).await;
-    confidant::signature::tsa::stamp_due(&t.state, confidant::db::now_ms())
+    confidant::signature::tsa::stamp_due(&t.state.signature, confidant::db::now_ms())
         .await
         .unwrap();
     let evidence = evidence_of(&t, &cookie, &sent.request_id).await;

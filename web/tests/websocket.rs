@@ -571,7 +571,7 @@ async fn websockets_per_address_are_capped_with_close_code_1013() {
     drop(first);
     let mut third = None;
     for _ in 0..100 {
-        if t.state.ws_connections.total() < 2 {
+        if t.state.rooms.ws_connections.total() < 2 {
             third = Some(connect(addr).await);
             break;
         }
@@ -597,7 +597,7 @@ async fn websockets_in_total_are_capped_with_close_code_1013() {
         open.push(ws);
     }
     assert_refused_for_too_many_connections(addr).await;
-    assert_eq!(t.state.ws_connections.total(), 3);
+    assert_eq!(t.state.rooms.ws_connections.total(), 3);
 }
 
 fn texts(page: &Value) -> Vec<String> {

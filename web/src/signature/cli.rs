@@ -14,9 +14,9 @@ use confidant_signature::verify::Verification;
 use confidant_signature::{strict, submission};
 use serde::Serialize;
 
-use super::keys::{self, SEALING_PUBLIC_FILE};
 use super::{DynamicsSummary, VerificationResult};
 use crate::config::{Settings, SignatureCommand};
+use confidant_signature_server::keys::{self, SEALING_PUBLIC_FILE};
 
 /// Exit status of a valid verification.
 pub const EXIT_VALID: u8 = 0;

@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::core::{DashboardView, Presence, Request, TicketView};
+use super::core::{DashboardView, Presence, Refusal, Request, TicketView};
 use super::{load_profile, save_profile, sync, WalkinProfile};
 use crate::auth::Counsellor;
 use crate::error::{AppError, ErrorBody, FieldProblem};
@@ -246,7 +246,7 @@ pub async fn enter(
         language,
         counsellor,
     };
-    core.enqueue(&ticket, request, now)?;
+    core.enqueue(&ticket, request, now).map_err(refused)?;
     let view = core.ticket(&ticket, now).ok_or(AppError::NotFound)?;
     drop(core);
     tracing::info!("walk-in client entered the queue");
@@ -386,7 +386,8 @@ pub async fn set_presence(
     let now = Utc::now();
     sync(&state, now).await?;
     let mut core = state.walkin.core();
-    core.set_presence(&me.id, req.presence, now)?;
+    core.set_presence(&me.id, req.presence, now)
+        .map_err(refused)?;
     let view = core.dashboard(&me.id, now).ok_or(AppError::NotFound)?;
     Ok(axum::Json(view))
 }
@@ -431,16 +432,23 @@ pub async fn accept(
 ) -> Result<(StatusCode, axum::Json<AcceptedSession>), AppError> {
     let now = Utc::now();
     sync(&state, now).await?;
-    let accepted = state.walkin.core().accept(&me.id, &ring, now)?;
+    let accepted = state
+        .walkin
+        .core()
+        .accept(&me.id, &ring, now)
+        .map_err(refused)?;
     let opened = async {
         let room = crate::sessions::open_instant(
-            &state,
+            &state.rooms,
             &me.id,
             Some(SESSION_TITLE),
             state.config.link_ttl_minutes,
         )
         .await?;
-        let (_participant, token) = state.hub.guest_token(&room, &accepted.display_name)?;
+        let (_participant, token) = state
+            .hub
+            .guest_token(&room, &accepted.display_name)
+            .map_err(AppError::internal)?;
         Ok::<_, AppError>((room, token))
     }
     .await;
@@ -460,8 +468,8 @@ pub async fn accept(
         .connect(&accepted.ticket, &room, &token, Utc::now());
     if let Err(refusal) = connected {
         // The client left while the session opened: close it again.
-        crate::sessions::end_session(&state, &room).await?;
-        return Err(refusal.into());
+        crate::sessions::end_session(&state.rooms, &room).await?;
+        return Err(refused(refusal));
     }
     tracing::info!(session_id = %room, counsellor_id = %me.id, "walk-in accepted");
     Ok((
@@ -488,6 +496,22 @@ pub async fn pass(
 ) -> Result<StatusCode, AppError> {
     let now = Utc::now();
     sync(&state, now).await?;
-    state.walkin.core().pass(&me.id, &ring, now)?;
+    state
+        .walkin
+        .core()
+        .pass(&me.id, &ring, now)
+        .map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The HTTP meaning of the walk-in core's refusals.
+fn refused(refusal: Refusal) -> AppError {
+    match refusal {
+        Refusal::QueueFull => AppError::Conflict("the walk-in queue is full".into()),
+        Refusal::NobodyAvailable => {
+            AppError::Conflict("nobody who could take this conversation is available".into())
+        }
+        Refusal::Gone => AppError::NotFound,
+        Refusal::Duplicate => AppError::Internal("walk-in ticket collision".into()),
+    }
 }

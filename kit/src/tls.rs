@@ -19,7 +19,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::config::ConfigError;
+use crate::ConfigError;
 
 /// The trust anchors of outgoing TLS connections. Cheap to clone.
 #[derive(Clone)]

@@ -23,10 +23,10 @@ use super::document::FieldDef;
 use super::manage::{json_body, RequestStatus};
 use super::store::{self, RequestRow};
 use super::{next_at, time, DynamicsSummary};
-use crate::db::{now_ms, sha256_hex};
-use crate::error::{AppError, ErrorBody, FieldProblem};
-use crate::extract::{parse_json, Json};
-use crate::AppState;
+use crate::SignatureState;
+use confidant_kit::db::{now_ms, sha256_hex};
+use confidant_kit::error::{AppError, ErrorBody, FieldProblem};
+use confidant_kit::extract::{parse_json, Json};
 
 /// Largest submission body, bytes (the pad's samples are at most 2 MiB).
 pub const MAX_SUBMISSION_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -113,7 +113,10 @@ fn plausible(token: &str) -> bool {
 }
 
 /// The request of a link that still works for the signer: pending, or signed and live.
-pub(crate) async fn usable(state: &AppState, token: &str) -> Result<Option<RequestRow>, AppError> {
+pub(crate) async fn usable(
+    state: &SignatureState,
+    token: &str,
+) -> Result<Option<RequestRow>, AppError> {
     if !plausible(token) {
         return Ok(None);
     }
@@ -127,14 +130,14 @@ pub(crate) async fn usable(state: &AppState, token: &str) -> Result<Option<Reque
 }
 
 /// Whether `/sign/{token}` should show the signing page (for the page shell).
-pub async fn link_valid(state: &AppState, token: &str) -> Result<bool, AppError> {
+pub async fn link_valid(state: &SignatureState, token: &str) -> Result<bool, AppError> {
     Ok(usable(state, token).await?.is_some())
 }
 
 /// Appends one signer event (if the trail has room), retrying when a concurrent request took
 /// the position.
 async fn record(
-    state: &AppState,
+    state: &SignatureState,
     row: &RequestRow,
     kind: AuditKind,
     detail: &str,
@@ -170,7 +173,7 @@ type TokenPath = WithRejection<Path<String>, AppError>;
         (status = 404, description = "`not_found`: unknown, revoked, expired or archived link", body = ErrorBody),
     ))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     WithRejection(Path(token), _): TokenPath,
 ) -> Result<axum::Json<SignView>, AppError> {
     let row = usable(&state, &token).await?.ok_or(AppError::NotFound)?;
@@ -215,7 +218,7 @@ pub async fn get(
         (status = 422, description = "`validation_failed` naming `kind`", body = ErrorBody),
     ))]
 pub async fn event(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     WithRejection(Path(token), _): TokenPath,
     Json(req): Json<SignEvent>,
 ) -> Result<StatusCode, AppError> {
@@ -300,7 +303,7 @@ fn problem(field: &str, code: &str, message: impl Into<String>) -> FieldProblem 
         (status = 422, description = "`validation_failed`; `fields` names each problem: `signer_name`, `consent`, `fields.NAME`, `signature…` with the signature codes of `signature/FORMAT.md` (`signature_empty`, `time_not_monotonic`, …)", body = ErrorBody),
     ))]
 pub async fn submit(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     WithRejection(Path(token), _): TokenPath,
     req: Request,
 ) -> Result<(StatusCode, axum::Json<Signed>), AppError> {

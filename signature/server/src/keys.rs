@@ -14,7 +14,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -22,7 +22,7 @@ use confidant_signature::bundle::{SealingKey, VerifyingKey};
 use confidant_signature::escrow::{self, EscrowPublicKey};
 use zeroize::Zeroizing;
 
-use crate::config::Settings;
+use crate::SignatureConfig;
 
 /// The sealing key's file, relative to the data directory.
 pub const SEALING_KEY_FILE: &str = "signature-sealing.pk8";
@@ -170,6 +170,9 @@ pub enum KeyError {
     },
 }
 
+/// Mode of a key directory this module creates: the server's user only.
+const PRIVATE_DIR_MODE: u32 = 0o700;
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     move |source| KeyError::Io {
         path: path.display().to_string(),
@@ -239,10 +242,12 @@ pub fn read_key_32(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
 fn write_new_0600(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
-            crate::create_data_dir(dir).map_err(|e| KeyError::Io {
-                path: dir.display().to_string(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            // Private to the server's user, like the data directory it normally is.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(PRIVATE_DIR_MODE)
+                .create(dir)
+                .map_err(io_err(dir))?;
         }
     }
     let mut f = OpenOptions::new()
@@ -304,7 +309,7 @@ pub fn sealing_key(data_dir: &Path, create: bool) -> Result<SealingKey, KeyError
 
 /// The escrow public key: the configured file, else the generated one in the data directory
 /// (generating a pair on first start).
-pub fn escrow_key(settings: &Settings) -> Result<EscrowPublicKey, KeyError> {
+pub fn escrow_key(settings: &SignatureConfig) -> Result<EscrowPublicKey, KeyError> {
     if let Some(path) = &settings.signature_escrow_public_key_file {
         return Ok(EscrowPublicKey::from_bytes(*read_key_32(path)?));
     }
@@ -348,19 +353,19 @@ pub fn escrow_keygen(private_out: &Path) -> Result<String, KeyError> {
 }
 
 /// The generated escrow private key's file, if it is still on this server.
-pub fn escrow_private_key_left(settings: &Settings) -> Option<PathBuf> {
+pub fn escrow_private_key_left(settings: &SignatureConfig) -> Option<PathBuf> {
     let path = settings.data_dir.join(ESCROW_PRIVATE_FILE);
     path.exists().then_some(path)
 }
 
 /// Loads (or creates) every signature key for the server, and warns while the generated escrow
 /// private key is still on this server.
-pub fn load_or_create(settings: &Settings) -> Result<SignatureKeys, KeyError> {
+pub fn load_or_create(settings: &SignatureConfig) -> Result<SignatureKeys, KeyError> {
     let sealing = sealing_key(&settings.data_dir, true)?;
     let published = key_list(
         &settings.data_dir,
         &sealing.verifying_key(),
-        crate::db::now_ms(),
+        confidant_kit::db::now_ms(),
     )?;
     let trusted = KeyDocument::parse(
         &serde_json::to_vec(&KeyDocument {

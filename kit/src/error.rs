@@ -1,4 +1,5 @@
-//! The one error type of the HTTP edge and its mapping to HTTP responses.
+//! The one error type of every capability's HTTP side and its mapping to HTTP responses:
+//! errors map to HTTP here and nowhere else.
 //!
 //! Every JSON error has the shape of the contract in `docs/HTTP-API.md`:
 //! `{"error": {"code": "validation_failed", "message": "…", "field": "email"}}`.
@@ -62,9 +63,6 @@ pub enum AppError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-    /// Signalling failed (token issuance, directory).
-    #[error("signalling: {0}")]
-    Signaling(#[from] confidant_signaling::Error),
     /// Opening a sealed value failed (wrong key or tampered row).
     #[error("vault: {0}")]
     Vault(#[from] confidant_vault::Error),
@@ -74,6 +72,12 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// An internal failure (500, logged with an id, never shown): for errors of lower layers
+    /// (signalling, signature) that have no HTTP meaning of their own.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
     /// A 422 naming the field at fault.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Validation {
@@ -106,7 +110,7 @@ impl AppError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            Self::Database(_) | Self::Signaling(_) | Self::Vault(_) | Self::Internal(_) => {
+            Self::Database(_) | Self::Vault(_) | Self::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         }
@@ -179,20 +183,6 @@ impl IntoResponse for AppError {
             );
         }
         resp
-    }
-}
-
-impl From<crate::walkin::core::Refusal> for AppError {
-    fn from(r: crate::walkin::core::Refusal) -> Self {
-        use crate::walkin::core::Refusal;
-        match r {
-            Refusal::QueueFull => Self::Conflict("the walk-in queue is full".into()),
-            Refusal::NobodyAvailable => {
-                Self::Conflict("nobody who could take this conversation is available".into())
-            }
-            Refusal::Gone => Self::NotFound,
-            Refusal::Duplicate => Self::Internal("walk-in ticket collision".into()),
-        }
     }
 }
 

@@ -24,9 +24,9 @@ use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::now_ms;
-use crate::error::AppError;
-use crate::AppState;
+use crate::SignatureState;
+use confidant_kit::db::now_ms;
+use confidant_kit::error::AppError;
 
 /// How long one request to the TSA may take (connect, send, answer).
 pub const TSA_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -88,7 +88,7 @@ pub(crate) async fn record_pending(
     Ok(())
 }
 
-async fn row(state: &AppState, request_id: &str) -> Result<Option<Row>, AppError> {
+async fn row(state: &SignatureState, request_id: &str) -> Result<Option<Row>, AppError> {
     Ok(sqlx::query_as::<_, Row>(&format!(
         "SELECT {COLUMNS} FROM signature_timestamps WHERE request_id = $1"
     ))
@@ -99,7 +99,7 @@ async fn row(state: &AppState, request_id: &str) -> Result<Option<Row>, AppError
 
 /// The stored token of a stamped seal.
 pub(crate) async fn token_of(
-    state: &AppState,
+    state: &SignatureState,
     request_id: &str,
 ) -> Result<Option<Vec<u8>>, AppError> {
     Ok(row(state, request_id)
@@ -110,7 +110,7 @@ pub(crate) async fn token_of(
 
 /// The time-stamp state of a seal (`None`: no time-stamp was asked for).
 pub(crate) async fn status_of(
-    state: &AppState,
+    state: &SignatureState,
     request_id: &str,
 ) -> Result<Option<TimestampStatus>, AppError> {
     Ok(row(state, request_id).await?.map(|r| TimestampStatus {
@@ -122,7 +122,7 @@ pub(crate) async fn status_of(
 }
 
 /// Asks the TSA for a token now, in the background (the signer is not kept waiting).
-pub(crate) fn spawn_stamp(state: AppState, request_id: String) {
+pub(crate) fn spawn_stamp(state: SignatureState, request_id: String) {
     tokio::spawn(async move {
         if let Err(e) = stamp_one(&state, &request_id, now_ms()).await {
             tracing::warn!(signature_request_id = %request_id, error = %e, "time-stamping failed");
@@ -132,7 +132,7 @@ pub(crate) fn spawn_stamp(state: AppState, request_id: String) {
 
 /// Tries every pending seal whose next attempt is due at `now` (Unix ms). Returns how many got
 /// their token. Time is an argument, so tests need not wait.
-pub async fn stamp_due(state: &AppState, now: i64) -> Result<usize, AppError> {
+pub async fn stamp_due(state: &SignatureState, now: i64) -> Result<usize, AppError> {
     if state.config.signature_tsa.is_none() {
         return Ok(0);
     }
@@ -154,7 +154,7 @@ pub async fn stamp_due(state: &AppState, now: i64) -> Result<usize, AppError> {
 }
 
 /// One attempt for one pending seal: `true` when it is stamped now.
-async fn stamp_one(state: &AppState, request_id: &str, now: i64) -> Result<bool, AppError> {
+async fn stamp_one(state: &SignatureState, request_id: &str, now: i64) -> Result<bool, AppError> {
     let (Some(tsa), Some(trust)) = (
         state.config.signature_tsa.as_ref(),
         state.signature.keys.tsa_trust.as_ref(),
@@ -274,7 +274,7 @@ async fn ask(url: &str, der: &[u8]) -> Result<Vec<u8>, String> {
 
 /// The background job that runs [`stamp_due`] every `--signature-tsa-retry-seconds`, while a
 /// TSA is configured.
-pub fn job(state: AppState) -> Option<Job> {
+pub fn job(state: SignatureState) -> Option<Job> {
     let tsa = state.config.signature_tsa.clone()?;
     Some(Job::new(
         "signature-timestamp-retry",

@@ -30,8 +30,8 @@ use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::FieldProblem;
-use crate::pages::escape;
+use confidant_kit::error::FieldProblem;
+use confidant_kit::html::escape;
 
 /// Longest template title, characters.
 pub const MAX_TITLE_CHARS: usize = 200;

@@ -5,8 +5,8 @@
 use confidant_signature::audit::{genesis_hash, AuditChain, AuditEvent, AuditKind};
 use confidant_signature::Digest;
 
-use crate::db::Db;
-use crate::error::AppError;
+use confidant_kit::db::Db;
+use confidant_kit::error::AppError;
 
 /// A template as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use crate::db::{now_ms, Db};
-use crate::AppState;
+use crate::RoomsState;
+use confidant_kit::db::{now_ms, Db};
 use confidant_kit::scheduler::{Job, Pace};
 
 /// How often the chat retention round runs.
@@ -76,7 +76,7 @@ pub async fn purge_chat(
 
 /// Runs [`purge_chat`] with the configured `--chat-retention-days` now and then every
 /// [`CHAT_RETENTION_INTERVAL`].
-pub fn chat_retention_job(state: AppState) -> Job {
+pub fn chat_retention_job(state: RoomsState) -> Job {
     Job::new("chat-retention", CHAT_RETENTION_INTERVAL, move || {
         let state = state.clone();
         async move {

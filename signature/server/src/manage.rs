@@ -19,11 +19,11 @@ use utoipa::ToSchema;
 use super::document::{self, FieldDef};
 use super::store::{self, RequestRow, TemplateRow};
 use super::{time, DynamicsSummary, EvidenceFile, VerificationResult, EVIDENCE_FORMAT};
-use crate::auth::Counsellor;
-use crate::db::{now_ms, sha256_hex};
-use crate::error::{AppError, ErrorBody};
-use crate::extract::{parse_json, Json};
-use crate::AppState;
+use crate::SignatureState;
+use confidant_kit::auth::Counsellor;
+use confidant_kit::db::{now_ms, sha256_hex};
+use confidant_kit::error::{AppError, ErrorBody};
+use confidant_kit::extract::{parse_json, Json};
 
 /// Default lifetime of a signing link, hours (7 days).
 pub const DEFAULT_TTL_HOURS: u32 = 168;
@@ -208,7 +208,7 @@ pub(crate) struct Opened {
 
 /// Opens the stored evidence of `row` (live or archived), if it is signed.
 pub(crate) async fn open_evidence(
-    state: &AppState,
+    state: &SignatureState,
     row: &RequestRow,
 ) -> Result<Option<Opened>, AppError> {
     let Some(e) = store::evidence_of(&state.db, row).await? else {
@@ -226,7 +226,7 @@ pub(crate) async fn open_evidence(
 
 /// The evidence file of an opened request.
 async fn evidence_file(
-    state: &AppState,
+    state: &SignatureState,
     row: &RequestRow,
     opened: &Opened,
 ) -> Result<EvidenceFile, AppError> {
@@ -246,7 +246,10 @@ async fn evidence_file(
 }
 
 /// The request as the counsellor sees it, its evidence verified now.
-pub(crate) async fn view(state: &AppState, row: RequestRow) -> Result<SignatureRequest, AppError> {
+pub(crate) async fn view(
+    state: &SignatureState,
+    row: RequestRow,
+) -> Result<SignatureRequest, AppError> {
     let now = now_ms();
     let status = row.status_at(now);
     let sign_url = if status == RequestStatus::Pending {
@@ -302,7 +305,7 @@ pub(crate) async fn view(state: &AppState, row: RequestRow) -> Result<SignatureR
 
 type IdPath = WithRejection<Path<String>, AppError>;
 
-async fn own(state: &AppState, me: &Counsellor, id: &str) -> Result<RequestRow, AppError> {
+async fn own(state: &SignatureState, me: &Counsellor, id: &str) -> Result<RequestRow, AppError> {
     let id = uuid::Uuid::parse_str(id)
         .map_err(|_| AppError::NotFound)?
         .to_string();
@@ -316,7 +319,7 @@ async fn own(state: &AppState, me: &Counsellor, id: &str) -> Result<RequestRow, 
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
 pub async fn list_templates(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     me: Counsellor,
 ) -> Result<axum::Json<Vec<Template>>, AppError> {
     let rows = sqlx::query_as::<_, TemplateRow>(&format!(
@@ -342,7 +345,7 @@ pub async fn list_templates(
         (status = 422, description = "`validation_failed`; `fields` lists every problem (`title`, `body_markdown`, `fields[i].name`, …)", body = ErrorBody),
     ))]
 pub async fn create_template(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     me: Counsellor,
     Json(req): Json<CreateTemplate>,
 ) -> Result<(StatusCode, axum::Json<Template>), AppError> {
@@ -383,7 +386,7 @@ pub async fn create_template(
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
 pub async fn list_requests(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     me: Counsellor,
 ) -> Result<axum::Json<Vec<SignatureRequest>>, AppError> {
     let rows = sqlx::query_as::<_, RequestRow>(&format!(
@@ -412,7 +415,7 @@ pub async fn list_requests(
         (status = 422, description = "`validation_failed` naming `template_id` or `ttl_hours`", body = ErrorBody),
     ))]
 pub async fn create_request(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     me: Counsellor,
     Json(req): Json<CreateRequest>,
 ) -> Result<(StatusCode, axum::Json<SignatureRequest>), AppError> {
@@ -464,7 +467,7 @@ pub async fn create_request(
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
 pub async fn get_request(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     me: Counsellor,
     WithRejection(Path(id), _): IdPath,
 ) -> Result<axum::Json<SignatureRequest>, AppError> {
@@ -482,7 +485,7 @@ pub async fn get_request(
         (status = 409, description = "`conflict`: already signed", body = ErrorBody),
     ))]
 pub async fn revoke_request(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     me: Counsellor,
     WithRejection(Path(id), _): IdPath,
 ) -> Result<axum::Json<SignatureRequest>, AppError> {
@@ -538,7 +541,10 @@ pub struct KeyStatus {
         (status = 200, description = "Key status", body = KeyStatus),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
-pub async fn key_status(State(state): State<AppState>, _me: Counsellor) -> axum::Json<KeyStatus> {
+pub async fn key_status(
+    State(state): State<SignatureState>,
+    _me: Counsellor,
+) -> axum::Json<KeyStatus> {
     let keys = &state.signature.keys;
     axum::Json(KeyStatus {
         sealing_key_id: keys.sealing.key_id(),
@@ -558,7 +564,7 @@ const KEY_DOCUMENT_MAX_AGE_SECS: u32 = 300;
     responses(
         (status = 200, description = "The key document", body = super::keys::KeyDocument),
     ))]
-pub async fn published_keys(State(state): State<AppState>) -> Response {
+pub async fn published_keys(State(state): State<SignatureState>) -> Response {
     let doc = super::keys::KeyDocument {
         format: super::keys::KEY_DOCUMENT_FORMAT.to_owned(),
         keys: state.signature.keys.published.clone(),
@@ -579,7 +585,7 @@ pub async fn published_keys(State(state): State<AppState>) -> Response {
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
 pub async fn document(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     me: Counsellor,
     WithRejection(Path(id), _): IdPath,
 ) -> Result<Response, AppError> {
@@ -608,7 +614,7 @@ pub async fn document(
         (status = 404, description = "`not_found`: no such request, or not signed", body = ErrorBody),
     ))]
 pub async fn evidence(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     me: Counsellor,
     WithRejection(Path(id), _): IdPath,
 ) -> Result<Response, AppError> {
@@ -634,7 +640,7 @@ pub async fn evidence(
         (status = 404, description = "`not_found`: no such request, or not signed", body = ErrorBody),
     ))]
 pub async fn image(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     me: Counsellor,
     WithRejection(Path(id), _): IdPath,
 ) -> Result<Response, AppError> {
@@ -687,7 +693,7 @@ pub(crate) async fn json_body(req: Request, limit: usize) -> Result<Bytes, AppEr
         (status = 422, description = "`validation_failed` naming `document`, `document_base64` or `evidence`", body = ErrorBody),
     ))]
 pub async fn verify(
-    State(state): State<AppState>,
+    State(state): State<SignatureState>,
     _me: Counsellor,
     req: Request,
 ) -> Result<axum::Json<VerificationResult>, AppError> {

@@ -15,8 +15,8 @@ use futures::future::ready;
 use futures::{SinkExt, StreamExt};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::extract::ClientIp;
-use crate::AppState;
+use crate::RoomsState;
+use confidant_kit::extract::ClientIp;
 
 /// Largest websocket message or frame axum reads, in bytes: the protocol's one limit. A bigger
 /// frame is refused from its header, without reading it, and reaches the hub as
@@ -131,7 +131,7 @@ impl Drop for ConnectionSlot {
         (status = 400, description = "Not a websocket upgrade request"),
     ))]
 pub async fn upgrade(
-    State(state): State<AppState>,
+    State(state): State<RoomsState>,
     ClientIp(ip): ClientIp,
     ws: WebSocketUpgrade,
 ) -> Response {

@@ -10,12 +10,12 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::Counsellor;
-use crate::config::LINK_TTL_MINUTES;
-use crate::db::{now_ms, sha256_hex};
-use crate::error::{AppError, ErrorBody};
-use crate::extract::JsonOrEmpty;
-use crate::AppState;
+use crate::RoomsState;
+use crate::LINK_TTL_MINUTES;
+use confidant_kit::auth::Counsellor;
+use confidant_kit::db::{now_ms, sha256_hex};
+use confidant_kit::error::{AppError, ErrorBody};
+use confidant_kit::extract::JsonOrEmpty;
 
 /// Longest session title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -113,7 +113,7 @@ impl Row {
         }
     }
 
-    fn into_session(self, state: &AppState) -> Result<Session, AppError> {
+    fn into_session(self, state: &RoomsState) -> Result<Session, AppError> {
         let aad = self.id.as_bytes();
         let link = state.keys.link.open(&self.link_sealed, aad)?;
         let link = String::from_utf8(link)
@@ -142,7 +142,7 @@ impl Row {
 }
 
 /// Loads one of `owner`'s sessions; anything else (unknown id, other owner, not a UUID) is 404.
-async fn own_row(state: &AppState, owner: &Counsellor, id: &str) -> Result<Row, AppError> {
+async fn own_row(state: &RoomsState, owner: &Counsellor, id: &str) -> Result<Row, AppError> {
     let id = uuid::Uuid::parse_str(id)
         .map_err(|_| AppError::NotFound)?
         .to_string();
@@ -158,7 +158,7 @@ async fn own_row(state: &AppState, owner: &Counsellor, id: &str) -> Result<Row, 
 
 /// Whether `session_id` is one of `counsellor_id`'s sessions (for the host page).
 pub async fn owns(
-    state: &AppState,
+    state: &RoomsState,
     counsellor_id: &str,
     session_id: &str,
 ) -> Result<bool, AppError> {
@@ -187,7 +187,7 @@ type SessionId = WithRejection<Path<String>, AppError>;
     )
 )]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<RoomsState>,
     owner: Counsellor,
     JsonOrEmpty(req): JsonOrEmpty<CreateSession>,
 ) -> Result<(StatusCode, axum::Json<Session>), AppError> {
@@ -218,8 +218,8 @@ pub async fn create(
 
 /// Opens an instant session of `counsellor_id` with a fresh join link and returns its id
 /// (the room). Shared by "start a session" and accepting a walk-in.
-pub(crate) async fn open_instant(
-    state: &AppState,
+pub async fn open_instant(
+    state: &RoomsState,
     counsellor_id: &str,
     title: Option<&str>,
     ttl_minutes: u32,
@@ -247,7 +247,7 @@ pub(crate) async fn open_instant(
 
 /// Ends session `id`: marked ended first, so nobody can knock or join again while the room
 /// is torn down, then everyone is disconnected. Idempotent.
-pub(crate) async fn end_session(state: &AppState, id: &str) -> Result<(), AppError> {
+pub async fn end_session(state: &RoomsState, id: &str) -> Result<(), AppError> {
     sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, $1) WHERE id = $2")
         .bind(now_ms())
         .bind(id)
@@ -266,7 +266,7 @@ pub(crate) async fn end_session(state: &AppState, id: &str) -> Result<(), AppErr
     )
 )]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<RoomsState>,
     owner: Counsellor,
 ) -> Result<axum::Json<Vec<Session>>, AppError> {
     let rows = sqlx::query_as::<_, Row>(&format!(
@@ -294,7 +294,7 @@ pub async fn list(
     )
 )]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<RoomsState>,
     owner: Counsellor,
     WithRejection(Path(id), _): SessionId,
 ) -> Result<axum::Json<Session>, AppError> {
@@ -315,7 +315,7 @@ pub async fn get(
     )
 )]
 pub async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<RoomsState>,
     owner: Counsellor,
     WithRejection(Path(id), _): SessionId,
 ) -> Result<axum::Json<Session>, AppError> {
@@ -346,7 +346,7 @@ pub async fn revoke(
     )
 )]
 pub async fn end(
-    State(state): State<AppState>,
+    State(state): State<RoomsState>,
     owner: Counsellor,
     WithRejection(Path(id), _): SessionId,
 ) -> Result<axum::Json<Session>, AppError> {
@@ -373,7 +373,7 @@ pub async fn end(
     )
 )]
 pub async fn host_token(
-    State(state): State<AppState>,
+    State(state): State<RoomsState>,
     owner: Counsellor,
     WithRejection(Path(id), _): SessionId,
 ) -> Result<axum::Json<HostToken>, AppError> {
@@ -385,7 +385,8 @@ pub async fn host_token(
     }
     let token = state
         .hub
-        .host_token(&row.id, &owner.name, &owner.login_id)?;
+        .host_token(&row.id, &owner.name, &owner.login_id)
+        .map_err(AppError::internal)?;
     Ok(axum::Json(HostToken {
         room: row.id,
         token,
