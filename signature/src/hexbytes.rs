@@ -6,6 +6,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Length of an Ed25519 seal signature, bytes.
+pub const SIGNATURE_LEN: usize = 64;
+
 /// A SHA-256 digest. Serialised as exactly 64 **lower-case** hex characters; any other spelling
 /// is rejected so that each digest has exactly one JSON form.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -147,12 +150,12 @@ pub(crate) mod b64 {
 
         pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
             let v = super::deserialize(d)?;
-            if v.len() == crate::bundle::SIGNATURE_LEN {
+            if v.len() == crate::hexbytes::SIGNATURE_LEN {
                 Ok(v)
             } else {
                 Err(serde::de::Error::custom(format!(
                     "expected {} bytes, got {}",
-                    crate::bundle::SIGNATURE_LEN,
+                    crate::hexbytes::SIGNATURE_LEN,
                     v.len()
                 )))
             }
