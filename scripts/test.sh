@@ -155,6 +155,9 @@ fi
 section "No import circles between the modules of a crate (scripts/check-module-cycles.py)"
 python3 "$ROOT/scripts/check-module-cycles.py" "$ROOT"
 
+section "No crate depends on a crate above it (scripts/check-crate-layers.py)"
+python3 "$ROOT/scripts/check-crate-layers.py" "$ROOT"
+
 # ---------------------------------------------------------------------------------------------
 section "cargo build --workspace --bins"
 cargo build --workspace --bins
