@@ -27,6 +27,9 @@
 //! - [`token::open`] returns purpose and subject of any valid token (for a page that shows
 //!   what a link allows); [`token::verify`] demands one purpose.
 //! - Interval ends of 24:00 are written as [`availability::END_OF_DAY`].
+//!
+//! **What it must not depend on:** the server kit, HTTP, the database, the async runtime or any
+//! other capability; only `confidant-text`. Its server side is `booking/server`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

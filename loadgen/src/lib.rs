@@ -179,6 +179,9 @@
 //! sockets bind the local address that routes there, and datagrams go to Janus's address only
 //! (others are dropped and counted as `foreign_destination`). Every wait has a deadline and
 //! every loop ends: on `Leave`, at its setup timeout, or after a bounded number of turns.
+//!
+//! **What it must not depend on:** the server's crates (binary, kit, capabilities): it talks to
+//! the server only over the network, as a client would.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

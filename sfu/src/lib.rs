@@ -28,6 +28,9 @@
 //!   peer; `remove_peer` afterwards is a harmless no-op.
 //! * Codecs: Opus, VP8, H.264. A publisher's video reaches a subscriber only if the
 //!   subscriber negotiated the same codec (browsers normally offer both).
+//!
+//! **What it must not depend on:** any other Confidant crate (it is a core: no HTTP, no
+//! database, no users); the signalling hub drives it, nothing reaches into it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

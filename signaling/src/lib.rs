@@ -3,7 +3,11 @@
 //!
 //! Layering: this crate drives `confidant-sfu` and knows nothing of HTTP or SQL. What it needs
 //! from storage (join links, chat rows, ending a session) it asks through the [`Directory`]
-//! trait, which the `web` crate implements on its database.
+//! trait, which its server side (`signaling/server`) implements on the database.
+//!
+//! **What it must not depend on:** the server kit, any capability's server side or the binary;
+//! only `confidant-sfu`, `confidant-vault` and `confidant-text`. Its server side (sessions, the
+//! websocket, the directory on the database) is `signaling/server`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -24,6 +24,9 @@
 //!    checks it ([`timestamp::verify_token`], `FORMAT.md` §10).
 //!
 //! `FORMAT.md` in the crate documents every byte format and hash.
+//!
+//! **What it must not depend on:** any other Confidant crate, HTTP, the database or the async
+//! runtime. Its server side is `signature/server`; outside verifiers use it (or FORMAT.md) alone.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -8,6 +8,8 @@
 //! row fails to open.
 //!
 //! Sealed layout (version 1): `0x01 || nonce (12 bytes) || ciphertext || tag (16 bytes)`.
+//!
+//! **What it must not depend on:** any other Confidant crate: every capability seals through it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
