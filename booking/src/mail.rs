@@ -228,7 +228,7 @@ const DE_ZONE_ADJECTIVES: [(&str, &str); 7] = [
 ];
 
 /// A time zone as a place, not an IANA name: "Berliner Zeit", "Ortszeit Madrid" /
-/// "Berlin time". (The same rule as `zonePlace` in web/static/i18n.js.)
+/// "Berlin time". (The same rule as `zonePlace` in web/static/shared/i18n.js.)
 pub fn zone_place(lang: Lang, zone: &str) -> String {
     let Some((_, city)) = zone.rsplit_once('/') else {
         return "UTC".to_owned();

@@ -89,7 +89,8 @@ export function scenarioSteps({ timeout = 5 * 60_000 } = {}) {
   };
 }
 
-/** Polls `fn` until it returns a truthy value or the deadline passes; returns the value. */
+/** Polls `fn` until it returns a truthy value or the deadline passes; returns the value. An
+ * error with `fatal: true` thrown by `fn` ends the wait at once. */
 export async function until(what, fn, { timeout = 60_000, interval = 250 } = {}) {
   const deadline = Date.now() + timeout;
   let last;
@@ -99,6 +100,8 @@ export async function until(what, fn, { timeout = 60_000, interval = 250 } = {})
       last = await fn();
       if (last) return last;
     } catch (e) {
+      // A condition that can never become true (the server process is gone) ends the wait.
+      if (e?.fatal) throw e;
       lastError = e;
     }
     if (Date.now() > deadline) {
@@ -166,7 +169,11 @@ export async function startServer({ dataDir, extraArgs = [], env = {}, log }) {
   await until(
     'GET /readyz to answer 200',
     async () => {
-      if (exitStatus) throw new Error(`server exited early: ${JSON.stringify(exitStatus)}`);
+      if (exitStatus) {
+        throw Object.assign(new Error(`server exited early: ${JSON.stringify(exitStatus)}`), {
+          fatal: true,
+        });
+      }
       const res = await fetch(`${base}/readyz`).catch(() => null);
       return res && res.status === 200;
     },

@@ -20,7 +20,7 @@
 //! * **VP8**: the RTP payload descriptor (RFC 7741) is written by the packetizer and is never
 //!   encrypted; the first byte of the VP8 payload header (the frame tag, whose bit 0 is the
 //!   inverse key-frame flag) is left in clear on purpose by our clients (`clearBytes` in
-//!   `web/static/e2ee-worker.js`). [`starts_keyframe`] reads them through str0m's
+//!   `web/static/call/e2ee-worker.js`). [`starts_keyframe`] reads them through str0m's
 //!   [`Vp8Descriptor`].
 //! * **H.264**: key-frame switching needs the Dependency Descriptor. Without it,
 //!   [`starts_keyframe`] falls back to the NAL unit type (5 = IDR slice, 7 = SPS) of the first
@@ -290,7 +290,7 @@ pub fn starts_frame(dd: Option<&DependencyDescriptor>, codec: Codec, payload: &[
 
 /// The frame size a VP8 key frame states in its header (RFC 6386 section 9.1: frame tag, start
 /// code, 14-bit width and height), read from the ten bytes our clients leave in clear on key
-/// frames (`clearBytes` in `web/static/e2ee-worker.js`). `payload` is the RTP payload of the
+/// frames (`clearBytes` in `web/static/call/e2ee-worker.js`). `payload` is the RTP payload of the
 /// packet that starts the frame; `None` when it does not start a VP8 key frame with a valid
 /// header.
 #[must_use]
