@@ -908,6 +908,16 @@ impl Settings {
         }
     }
 
+    /// The walk-in capability's part of the configuration.
+    pub fn walkin_config(&self) -> crate::walkin::WalkinServerConfig {
+        crate::walkin::WalkinServerConfig {
+            core: self.walkin.clone(),
+            queue_rate_limit: self.public_form_rate_limit,
+            show_count: self.walkin_show_count,
+            link_ttl_minutes: self.link_ttl_minutes,
+        }
+    }
+
     /// Whether cookies get the `Secure` flag (the public URL is https).
     pub fn secure_cookies(&self) -> bool {
         self.public_url.to_ascii_lowercase().starts_with("https://")

@@ -25,7 +25,7 @@ pub use confidant_kit::ratelimit;
 pub use confidant_signaling_server::{retention, sessions, ws};
 pub mod signature;
 pub use confidant_kit::tls;
-pub mod walkin;
+pub use confidant_walkin_server as walkin;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -101,8 +101,8 @@ pub struct AppState {
     pub(crate) form_limiter: Arc<Mutex<RateLimiter>>,
     /// The signature capability's state.
     pub signature: signature::SignatureState,
-    /// Walk-in presence and queue (in memory only).
-    pub walkin: Arc<walkin::Service>,
+    /// The walk-in capability's state (presence and queue in memory, profiles).
+    pub walkin: walkin::WalkinState,
     /// The rooms capability's state (sessions, the websocket).
     pub rooms: RoomsState,
     sfu: confidant_sfu::SfuHandle,
@@ -121,6 +121,12 @@ impl axum::extract::FromRef<AppState> for confidant_kit::Base {
 impl axum::extract::FromRef<AppState> for RoomsState {
     fn from_ref(state: &AppState) -> Self {
         state.rooms.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for walkin::WalkinState {
+    fn from_ref(state: &AppState) -> Self {
+        state.walkin.clone()
     }
 }
 
@@ -166,11 +172,6 @@ impl AppState {
             caldav_urls: vault.derive_secret(CALDAV_URL_PURPOSE),
             login_device: vault.derive_secret(auth::DEVICE_PURPOSE),
         };
-        let walkin = Arc::new(walkin::Service::new(
-            config.walkin.clone(),
-            config.public_form_rate_limit,
-            config.walkin_show_count,
-        ));
         let login_limiter = Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit)));
         let account_limiter = Arc::new(Mutex::new(RateLimiter::new(
             config.login_account_rate_limit,
@@ -203,6 +204,7 @@ impl AppState {
             directory.clone(),
             config.ws_limits,
         );
+        let walkin = walkin::WalkinState::new(&base, config.walkin_config(), rooms.clone());
         let signature =
             signature::SignatureState::new(&base, config.signature_config(), signature_keys);
         Self {
@@ -357,20 +359,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         // walk-ins
         .routes(routes!(pages::talk_index))
         .routes(routes!(pages::talk))
-        .routes(routes!(walkin::http::centre))
-        .routes(routes!(walkin::http::counsellor))
-        .routes(routes!(walkin::http::enter))
-        .routes(routes!(walkin::http::ticket))
-        .routes(routes!(walkin::http::leave))
-        .routes(routes!(
-            walkin::http::get_profile,
-            walkin::http::put_profile
-        ))
-        .routes(routes!(walkin::http::status))
-        .routes(routes!(walkin::http::set_presence))
-        .routes(routes!(walkin::http::closed))
-        .routes(routes!(walkin::http::accept))
-        .routes(routes!(walkin::http::pass))
+        .merge(walkin::router())
 }
 
 /// Turns an axum path template into an OpenAPI one: `{*rest}` becomes `{rest}`.
@@ -668,10 +657,12 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
     if sealed > 0 {
         tracing::info!(accounts = sealed, "CalDAV addresses sealed at rest");
     }
-    walkin::load_all(&state).await.map_err(|e| StartError::Io {
-        context: "loading walk-in profiles".into(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    walkin::load_all(&state.walkin)
+        .await
+        .map_err(|e| StartError::Io {
+            context: "loading walk-in profiles".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     Ok(state)
 }
 
@@ -739,7 +730,7 @@ pub fn jobs(state: &AppState) -> Scheduler {
         .add(booking::caldav::job(state.clone()))
         .extend(signature::jobs(&state.signature))
         .extend(confidant_signaling_server::jobs(&state.rooms))
-        .add(walkin::job(state.clone()));
+        .extend(walkin::jobs(&state.walkin));
     s
 }
 
