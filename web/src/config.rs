@@ -908,6 +908,15 @@ impl Settings {
         }
     }
 
+    /// The accounts capability's part of the configuration.
+    pub fn accounts_config(&self) -> crate::auth::AccountsConfig {
+        crate::auth::AccountsConfig {
+            secure_cookies: self.secure_cookies(),
+            login_rate_limit: self.login_rate_limit,
+            account_rate_limit: self.login_account_rate_limit,
+        }
+    }
+
     /// The walk-in capability's part of the configuration.
     pub fn walkin_config(&self) -> crate::walkin::WalkinServerConfig {
         crate::walkin::WalkinServerConfig {

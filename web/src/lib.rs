@@ -11,7 +11,7 @@
 
 pub mod admin;
 pub mod assets;
-pub mod auth;
+pub use confidant_accounts as auth;
 pub mod booking;
 pub mod config;
 pub mod db;
@@ -76,8 +76,6 @@ pub(crate) struct Keys {
     pub(crate) booking_links: [u8; 32],
     /// HMAC key of the digests that stand in for CalDAV URLs at rest.
     pub(crate) caldav_urls: [u8; 32],
-    /// HMAC key of login device cookies (`auth::DEVICE_COOKIE`).
-    pub(crate) login_device: [u8; 32],
 }
 
 /// Everything the handlers share. Cheap to clone.
@@ -95,10 +93,9 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     pub(crate) directory: Arc<SqlDirectory>,
     pub(crate) keys: Arc<Keys>,
-    pub(crate) login_limiter: Arc<Mutex<RateLimiter>>,
-    /// Login attempts per account (key: SHA-256 of the e-mail address or of a device cookie).
-    pub(crate) account_limiter: Arc<Mutex<RateLimiter<[u8; 32]>>>,
     pub(crate) form_limiter: Arc<Mutex<RateLimiter>>,
+    /// The accounts capability's state (login limiters, the device-cookie key).
+    pub accounts: auth::AccountsState,
     /// The signature capability's state.
     pub signature: signature::SignatureState,
     /// The walk-in capability's state (presence and queue in memory, profiles).
@@ -121,6 +118,12 @@ impl axum::extract::FromRef<AppState> for confidant_kit::Base {
 impl axum::extract::FromRef<AppState> for RoomsState {
     fn from_ref(state: &AppState) -> Self {
         state.rooms.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for auth::AccountsState {
+    fn from_ref(state: &AppState) -> Self {
+        state.accounts.clone()
     }
 }
 
@@ -170,12 +173,7 @@ impl AppState {
             contact: vault.purpose_key(CONTACT_PURPOSE),
             booking_links: vault.derive_secret(BOOKING_LINK_PURPOSE),
             caldav_urls: vault.derive_secret(CALDAV_URL_PURPOSE),
-            login_device: vault.derive_secret(auth::DEVICE_PURPOSE),
         };
-        let login_limiter = Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit)));
-        let account_limiter = Arc::new(Mutex::new(RateLimiter::new(
-            config.login_account_rate_limit,
-        )));
         let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
         let vault = Arc::new(vault);
         let base = confidant_kit::Base {
@@ -204,6 +202,7 @@ impl AppState {
             directory.clone(),
             config.ws_limits,
         );
+        let accounts = auth::AccountsState::new(&base, config.accounts_config());
         let walkin = walkin::WalkinState::new(&base, config.walkin_config(), rooms.clone());
         let signature =
             signature::SignatureState::new(&base, config.signature_config(), signature_keys);
@@ -216,8 +215,7 @@ impl AppState {
             vault,
             directory,
             keys: Arc::new(keys),
-            login_limiter,
-            account_limiter,
+            accounts,
             form_limiter,
             signature,
             walkin,
@@ -285,10 +283,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         // rooms: sessions and the signalling websocket
         .merge(confidant_signaling_server::router())
         // JSON API
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::logout))
-        .routes(routes!(auth::me, auth::update_me))
-        .routes(routes!(auth::change_password))
+        .merge(auth::router())
         // booking: public
         .routes(routes!(booking::public::counsellors))
         .routes(routes!(booking::public::page))
