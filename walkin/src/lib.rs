@@ -3,7 +3,7 @@
 //!
 //! Sans-IO: no clock, no randomness, no locks, no database. Every method that depends on time
 //! takes `now`; ids (tickets, rooms, tokens) come from the caller. The shell (`Service` in the
-//! server's `web/src/walkin/`) calls [`Core::handle_timeout`] at least once a second and before
+//! server side, `walkin/server/`) calls [`Core::handle_timeout`] at least once a second and before
 //! every view, and feeds in what it learns elsewhere (who is in a session, profiles from the
 //! database).
 //!

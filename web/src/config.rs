@@ -908,6 +908,25 @@ impl Settings {
         }
     }
 
+    /// The accounts capability's part of the configuration.
+    pub fn accounts_config(&self) -> crate::auth::AccountsConfig {
+        crate::auth::AccountsConfig {
+            secure_cookies: self.secure_cookies(),
+            login_rate_limit: self.login_rate_limit,
+            account_rate_limit: self.login_account_rate_limit,
+        }
+    }
+
+    /// The walk-in capability's part of the configuration.
+    pub fn walkin_config(&self) -> crate::walkin::WalkinServerConfig {
+        crate::walkin::WalkinServerConfig {
+            core: self.walkin.clone(),
+            queue_rate_limit: self.public_form_rate_limit,
+            show_count: self.walkin_show_count,
+            link_ttl_minutes: self.link_ttl_minutes,
+        }
+    }
+
     /// Whether cookies get the `Secure` flag (the public URL is https).
     pub fn secure_cookies(&self) -> bool {
         self.public_url.to_ascii_lowercase().starts_with("https://")

@@ -11,7 +11,7 @@
 
 pub mod admin;
 pub mod assets;
-pub mod auth;
+pub use confidant_accounts as auth;
 pub mod booking;
 pub mod config;
 pub mod db;
@@ -25,7 +25,7 @@ pub use confidant_kit::ratelimit;
 pub use confidant_signaling_server::{retention, sessions, ws};
 pub mod signature;
 pub use confidant_kit::tls;
-pub mod walkin;
+pub use confidant_walkin_server as walkin;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -76,8 +76,6 @@ pub(crate) struct Keys {
     pub(crate) booking_links: [u8; 32],
     /// HMAC key of the digests that stand in for CalDAV URLs at rest.
     pub(crate) caldav_urls: [u8; 32],
-    /// HMAC key of login device cookies (`auth::DEVICE_COOKIE`).
-    pub(crate) login_device: [u8; 32],
 }
 
 /// Everything the handlers share. Cheap to clone.
@@ -95,14 +93,13 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     pub(crate) directory: Arc<SqlDirectory>,
     pub(crate) keys: Arc<Keys>,
-    pub(crate) login_limiter: Arc<Mutex<RateLimiter>>,
-    /// Login attempts per account (key: SHA-256 of the e-mail address or of a device cookie).
-    pub(crate) account_limiter: Arc<Mutex<RateLimiter<[u8; 32]>>>,
     pub(crate) form_limiter: Arc<Mutex<RateLimiter>>,
+    /// The accounts capability's state (login limiters, the device-cookie key).
+    pub accounts: auth::AccountsState,
     /// The signature capability's state.
     pub signature: signature::SignatureState,
-    /// Walk-in presence and queue (in memory only).
-    pub walkin: Arc<walkin::Service>,
+    /// The walk-in capability's state (presence and queue in memory, profiles).
+    pub walkin: walkin::WalkinState,
     /// The rooms capability's state (sessions, the websocket).
     pub rooms: RoomsState,
     sfu: confidant_sfu::SfuHandle,
@@ -121,6 +118,18 @@ impl axum::extract::FromRef<AppState> for confidant_kit::Base {
 impl axum::extract::FromRef<AppState> for RoomsState {
     fn from_ref(state: &AppState) -> Self {
         state.rooms.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for auth::AccountsState {
+    fn from_ref(state: &AppState) -> Self {
+        state.accounts.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for walkin::WalkinState {
+    fn from_ref(state: &AppState) -> Self {
+        state.walkin.clone()
     }
 }
 
@@ -164,17 +173,7 @@ impl AppState {
             contact: vault.purpose_key(CONTACT_PURPOSE),
             booking_links: vault.derive_secret(BOOKING_LINK_PURPOSE),
             caldav_urls: vault.derive_secret(CALDAV_URL_PURPOSE),
-            login_device: vault.derive_secret(auth::DEVICE_PURPOSE),
         };
-        let walkin = Arc::new(walkin::Service::new(
-            config.walkin.clone(),
-            config.public_form_rate_limit,
-            config.walkin_show_count,
-        ));
-        let login_limiter = Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit)));
-        let account_limiter = Arc::new(Mutex::new(RateLimiter::new(
-            config.login_account_rate_limit,
-        )));
         let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
         let vault = Arc::new(vault);
         let base = confidant_kit::Base {
@@ -203,6 +202,8 @@ impl AppState {
             directory.clone(),
             config.ws_limits,
         );
+        let accounts = auth::AccountsState::new(&base, config.accounts_config());
+        let walkin = walkin::WalkinState::new(&base, config.walkin_config(), rooms.clone());
         let signature =
             signature::SignatureState::new(&base, config.signature_config(), signature_keys);
         Self {
@@ -214,8 +215,7 @@ impl AppState {
             vault,
             directory,
             keys: Arc::new(keys),
-            login_limiter,
-            account_limiter,
+            accounts,
             form_limiter,
             signature,
             walkin,
@@ -283,10 +283,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         // rooms: sessions and the signalling websocket
         .merge(confidant_signaling_server::router())
         // JSON API
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::logout))
-        .routes(routes!(auth::me, auth::update_me))
-        .routes(routes!(auth::change_password))
+        .merge(auth::router())
         // booking: public
         .routes(routes!(booking::public::counsellors))
         .routes(routes!(booking::public::page))
@@ -357,20 +354,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         // walk-ins
         .routes(routes!(pages::talk_index))
         .routes(routes!(pages::talk))
-        .routes(routes!(walkin::http::centre))
-        .routes(routes!(walkin::http::counsellor))
-        .routes(routes!(walkin::http::enter))
-        .routes(routes!(walkin::http::ticket))
-        .routes(routes!(walkin::http::leave))
-        .routes(routes!(
-            walkin::http::get_profile,
-            walkin::http::put_profile
-        ))
-        .routes(routes!(walkin::http::status))
-        .routes(routes!(walkin::http::set_presence))
-        .routes(routes!(walkin::http::closed))
-        .routes(routes!(walkin::http::accept))
-        .routes(routes!(walkin::http::pass))
+        .merge(walkin::router())
 }
 
 /// Turns an axum path template into an OpenAPI one: `{*rest}` becomes `{rest}`.
@@ -668,10 +652,12 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
     if sealed > 0 {
         tracing::info!(accounts = sealed, "CalDAV addresses sealed at rest");
     }
-    walkin::load_all(&state).await.map_err(|e| StartError::Io {
-        context: "loading walk-in profiles".into(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    walkin::load_all(&state.walkin)
+        .await
+        .map_err(|e| StartError::Io {
+            context: "loading walk-in profiles".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     Ok(state)
 }
 
@@ -739,7 +725,7 @@ pub fn jobs(state: &AppState) -> Scheduler {
         .add(booking::caldav::job(state.clone()))
         .extend(signature::jobs(&state.signature))
         .extend(confidant_signaling_server::jobs(&state.rooms))
-        .add(walkin::job(state.clone()));
+        .extend(walkin::jobs(&state.walkin));
     s
 }
 

@@ -26,9 +26,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use confidant_signaling::Directory;
 
-use crate::auth::current_counsellor;
 use crate::error::AppError;
 use crate::AppState;
+use confidant_kit::auth::current_counsellor;
 
 /// Supported page languages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,7 +252,7 @@ pub async fn dashboard(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if current_counsellor(&state, &headers).await?.is_none() {
+    if current_counsellor(&state.db, &headers).await?.is_none() {
         return Ok(Redirect::to("/login").into_response());
     }
     Ok(render(&state, &headers, Page::Dashboard, &[]))
@@ -272,7 +272,7 @@ pub async fn host(
     headers: HeaderMap,
     Path(session_id): Path<String>,
 ) -> Result<Response, AppError> {
-    let Some(counsellor) = current_counsellor(&state, &headers).await? else {
+    let Some(counsellor) = current_counsellor(&state.db, &headers).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
     if !crate::sessions::owns(&state.rooms, &counsellor.id, &session_id).await? {

@@ -299,7 +299,9 @@ async fn routing_by_topic_pass_and_unanswered_ring_move_on() {
         }
         core.handle_ticket_seen(&tid, later);
     }
-    confidant::walkin::sync(&t.state, later).await.unwrap();
+    confidant::walkin::sync(&t.state.walkin, later)
+        .await
+        .unwrap();
     let s = status(&t, first).await;
     assert!(s["ring"].is_null());
     assert_eq!(
@@ -377,7 +379,7 @@ async fn leaving_frees_the_place_and_a_dropped_client_is_given_up_after_30_s() {
             core.handle_heartbeat(&c, now + chrono::Duration::seconds(29));
         }
     }
-    confidant::walkin::sync(&t.state, now + chrono::Duration::seconds(29))
+    confidant::walkin::sync(&t.state.walkin, now + chrono::Duration::seconds(29))
         .await
         .unwrap();
     assert!(t
@@ -386,7 +388,7 @@ async fn leaving_frees_the_place_and_a_dropped_client_is_given_up_after_30_s() {
         .core()
         .ticket(t2, now + chrono::Duration::seconds(29))
         .is_some());
-    confidant::walkin::sync(&t.state, now + chrono::Duration::seconds(31))
+    confidant::walkin::sync(&t.state.walkin, now + chrono::Duration::seconds(31))
         .await
         .unwrap();
     assert_eq!(

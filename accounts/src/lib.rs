@@ -1,8 +1,12 @@
-//! Counsellor accounts, login sessions and the session cookie.
+//! Counsellor accounts: login, login sessions and the session cookie, logout, the account's
+//! settings, password changes and the password rules, and creating accounts (the admin CLI's
+//! `confidant counsellor add` calls [`create_counsellor`]).
 //!
 //! The cookie `confidant_session` holds 32 random bytes (base64url); the database keeps only
 //! their SHA-256. A login session lasts [`SESSION_TTL`] from login (fixed, not sliding): a
 //! counsellor logs in once per working day, and a stolen cookie stops working by the next.
+//! The extractor that reads it (`Counsellor`) is the kit's, so that every capability can ask
+//! who is logged in without depending on this crate.
 //!
 //! Login is throttled per network and per account. The account limit counts failed attempts
 //! (for known and unknown addresses alike, so it reveals nothing): a guesser spread over many
@@ -14,27 +18,39 @@
 //!
 //! New passwords are checked by zxcvbn (common passwords, names, words, keyboard patterns,
 //! dates, and the account's own e-mail and name), not by length alone.
+//!
+//! [`router`] is what the binary composes; it needs a state from which an [`AccountsState`]
+//! and the kit's `Base` can be taken (axum `FromRef`). The organisation (issue 19: first-run
+//! set-up, roles, two-factor login, the audit log) lands here.
+//!
+//! **What it must not depend on:** the binary crate (`confidant`) or any capability's server
+//! crate; only the kit, the vault, the text checks and the signalling core (for the name
+//! limit).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::extract::{FromRef, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use ring::hmac;
 use sha2::{Digest, Sha256};
 
-use crate::db::{now_ms, sha256_hex};
-use crate::error::{AppError, ErrorBody};
-use crate::extract::{ClientIp, Json};
-use crate::ratelimit::{Network, RateLimitConfig};
-use crate::AppState;
+use confidant_kit::db::{now_ms, sha256_hex, Db};
+use confidant_kit::error::{AppError, ErrorBody};
+use confidant_kit::extract::{ClientIp, Json};
+use confidant_kit::ratelimit::{Network, RateLimitConfig, RateLimiter};
+use confidant_kit::Base;
 
 /// Lifetime of a login session, fixed from login.
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
@@ -61,6 +77,70 @@ pub const DEVICE_COOKIE: &str = "confidant_device";
 const DEVICE_TTL: chrono::Duration = chrono::Duration::days(180);
 /// Vault purpose of the device cookies' HMAC key.
 pub const DEVICE_PURPOSE: &str = "login-device";
+
+/// What accounts are configured with.
+#[derive(Debug, Clone)]
+pub struct AccountsConfig {
+    /// Cookies get the `Secure` flag (the public URL is https).
+    pub secure_cookies: bool,
+    /// Login attempts per anonymised network.
+    pub login_rate_limit: RateLimitConfig,
+    /// Failed login attempts per account (and per browser that logged in to it before).
+    pub account_rate_limit: RateLimitConfig,
+}
+
+/// The keys accounts sign with.
+pub struct AccountKeys {
+    /// HMAC key of login device cookies ([`DEVICE_COOKIE`]), the vault's secret for
+    /// [`DEVICE_PURPOSE`].
+    pub login_device: [u8; 32],
+}
+
+/// Everything the account handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AccountsState {
+    /// The database.
+    pub db: Db,
+    /// The configuration.
+    pub config: Arc<AccountsConfig>,
+    /// Signing keys.
+    pub keys: Arc<AccountKeys>,
+    /// Login attempts per anonymised network.
+    pub login_limiter: Arc<Mutex<RateLimiter>>,
+    /// Login attempts per account (key: SHA-256 of the e-mail address or of a device cookie).
+    pub account_limiter: Arc<Mutex<RateLimiter<[u8; 32]>>>,
+}
+
+impl AccountsState {
+    /// The state over `base`, with empty limiters and the device-cookie key derived from the
+    /// vault (the same purpose as ever, so device cookies already out stay valid).
+    pub fn new(base: &Base, config: AccountsConfig) -> Self {
+        Self {
+            db: base.db.clone(),
+            keys: Arc::new(AccountKeys {
+                login_device: base.vault.derive_secret(DEVICE_PURPOSE),
+            }),
+            login_limiter: Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit))),
+            account_limiter: Arc::new(Mutex::new(RateLimiter::new(config.account_rate_limit))),
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The account routes (login, logout, the account and its password), each with its OpenAPI
+/// description.
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AccountsState: FromRef<S>,
+    Base: FromRef<S>,
+{
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me, update_me))
+        .routes(routes!(change_password))
+}
 
 /// A hash of a random password, verified against when the e-mail is unknown so that a login
 /// attempt takes about as long whether or not the account exists.
@@ -167,7 +247,7 @@ pub fn check_new_password(field: &str, password: &str, personal: &[&str]) -> Res
 
 /// Creates a counsellor. A duplicate e-mail is a [`AppError::Conflict`].
 pub async fn create_counsellor(
-    db: &crate::db::Db,
+    db: &Db,
     email: &str,
     name: &str,
     password: &str,
@@ -199,14 +279,6 @@ pub async fn create_counsellor(
 
 pub use confidant_kit::auth::{Counsellor, SESSION_COOKIE};
 
-/// The counsellor whose valid session cookie comes with `headers`, if any.
-pub async fn current_counsellor(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<Counsellor>, AppError> {
-    confidant_kit::auth::current_counsellor(&state.db, headers).await
-}
-
 /// Login request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
@@ -220,13 +292,13 @@ pub struct LoginRequest {
 /// Secure when the public URL is https). Values are base64url or `.`-joined base64url and
 /// digits, so they need no quoting.
 fn cookie_header(
-    state: &AppState,
+    state: &AccountsState,
     name: &str,
     path: &str,
     value: &str,
     max_age: chrono::Duration,
 ) -> (HeaderName, HeaderValue) {
-    let secure = if state.config.secure_cookies() {
+    let secure = if state.config.secure_cookies {
         "; Secure"
     } else {
         ""
@@ -244,7 +316,7 @@ fn cookie_header(
 
 /// The `Set-Cookie` value for the session cookie.
 fn session_cookie(
-    state: &AppState,
+    state: &AccountsState,
     value: &str,
     max_age: chrono::Duration,
 ) -> [(HeaderName, HeaderValue); 1] {
@@ -302,7 +374,7 @@ fn device_cookie_valid(key: &[u8; 32], account: &[u8; 32], value: &str, now_secs
 /// Takes a login attempt from the per-account limiter (a device that logged in to the account
 /// before has a bucket of its own). Returns the key to give the attempt back to on success.
 fn take_account_attempt(
-    state: &AppState,
+    state: &AccountsState,
     jar: &CookieJar,
     account: &[u8; 32],
     now: Instant,
@@ -351,7 +423,7 @@ fn take_account_attempt(
     )
 )]
 pub async fn login(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     Json(req): Json<LoginRequest>,
@@ -459,7 +531,7 @@ pub struct PasswordChange {
     )
 )]
 pub async fn change_password(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     counsellor: Counsellor,
     jar: CookieJar,
     Json(req): Json<PasswordChange>,
@@ -523,7 +595,7 @@ pub async fn change_password(
     responses((status = 204, description = "Logged out; the session cookie is cleared"))
 )]
 pub async fn logout(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     jar: CookieJar,
 ) -> Result<impl IntoResponse, AppError> {
     if let Some(cookie) = jar.get(SESSION_COOKIE) {
@@ -569,7 +641,7 @@ pub struct SettingsUpdate {
     )
 )]
 pub async fn update_me(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     mut counsellor: Counsellor,
     Json(req): Json<SettingsUpdate>,
 ) -> Result<axum::Json<Counsellor>, AppError> {

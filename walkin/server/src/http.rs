@@ -10,13 +10,13 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::core::{DashboardView, Presence, Refusal, Request, TicketView};
-use super::{load_profile, save_profile, sync, WalkinProfile};
-use crate::auth::Counsellor;
-use crate::error::{AppError, ErrorBody, FieldProblem};
-use crate::extract::{ClientIp, Json};
-use crate::ratelimit::Network;
-use crate::AppState;
+use confidant_kit::auth::Counsellor;
+use confidant_kit::error::{AppError, ErrorBody, FieldProblem};
+use confidant_kit::extract::{ClientIp, Json};
+use confidant_kit::ratelimit::Network;
+
+use crate::core::{DashboardView, Presence, Refusal, Request, TicketView};
+use crate::{load_profile, save_profile, sync, WalkinProfile, WalkinState};
 
 /// Longest first or last name, in characters (together they are the name in the call, which
 /// the signalling protocol limits to 80).
@@ -58,7 +58,7 @@ pub struct CounsellorOffer {
 /// The centre's talk-now data: whether anyone is available, topics and languages.
 #[utoipa::path(get, path = "/api/public/walkin", tag = "walkin",
     responses((status = 200, description = "What the centre offers walk-ins now", body = CentreOffer)))]
-pub async fn centre(State(state): State<AppState>) -> Result<axum::Json<CentreOffer>, AppError> {
+pub async fn centre(State(state): State<WalkinState>) -> Result<axum::Json<CentreOffer>, AppError> {
     let now = Utc::now();
     sync(&state, now).await?;
     let offer = state.walkin.core().offer(None, now);
@@ -78,7 +78,7 @@ pub async fn centre(State(state): State<AppState>) -> Result<axum::Json<CentreOf
         (status = 404, description = "`not_found`: no such counsellor, or walk-ins off", body = ErrorBody),
     ))]
 pub async fn counsellor(
-    State(state): State<AppState>,
+    State(state): State<WalkinState>,
     WithRejection(Path(slug), _): WithRejection<Path<String>, AppError>,
 ) -> Result<axum::Json<CounsellorOffer>, AppError> {
     let now = Utc::now();
@@ -151,7 +151,7 @@ fn name_problem(field: &str, value: &str) -> Option<FieldProblem> {
     })
 }
 
-fn rate_limit(state: &AppState, ip: std::net::IpAddr) -> Result<(), AppError> {
+fn rate_limit(state: &WalkinState, ip: std::net::IpAddr) -> Result<(), AppError> {
     let limited = state
         .walkin
         .limiter
@@ -179,7 +179,7 @@ fn rate_limit(state: &AppState, ip: std::net::IpAddr) -> Result<(), AppError> {
         (status = 429, description = "`rate_limited`", body = ErrorBody),
     ))]
 pub async fn enter(
-    State(state): State<AppState>,
+    State(state): State<WalkinState>,
     ClientIp(ip): ClientIp,
     Json(req): Json<EnterQueue>,
 ) -> Result<(StatusCode, axum::Json<Ticket>), AppError> {
@@ -271,7 +271,7 @@ fn plausible_ticket(t: &str) -> bool {
         (status = 404, description = "`not_found`: left, given up after 30 s, or never was", body = ErrorBody),
     ))]
 pub async fn ticket(
-    State(state): State<AppState>,
+    State(state): State<WalkinState>,
     WithRejection(Path(ticket), _): TicketPath,
 ) -> Result<axum::Json<TicketView>, AppError> {
     if !plausible_ticket(&ticket) {
@@ -296,7 +296,7 @@ pub async fn ticket(
     params(("token" = String, Path, description = "The ticket from entering the queue")),
     responses((status = 204, description = "Not in the queue (any more)")))]
 pub async fn leave(
-    State(state): State<AppState>,
+    State(state): State<WalkinState>,
     WithRejection(Path(ticket), _): TicketPath,
 ) -> StatusCode {
     if plausible_ticket(&ticket) && state.walkin.core().leave(&ticket, Utc::now()) {
@@ -314,7 +314,7 @@ pub async fn leave(
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
 pub async fn get_profile(
-    State(state): State<AppState>,
+    State(state): State<WalkinState>,
     me: Counsellor,
 ) -> Result<axum::Json<WalkinProfile>, AppError> {
     Ok(axum::Json(load_profile(&state, &me.id).await?))
@@ -329,7 +329,7 @@ pub async fn get_profile(
         (status = 422, description = "`validation_failed` naming `topics`, `languages` or `hours`", body = ErrorBody),
     ))]
 pub async fn put_profile(
-    State(state): State<AppState>,
+    State(state): State<WalkinState>,
     me: Counsellor,
     Json(profile): Json<WalkinProfile>,
 ) -> Result<axum::Json<WalkinProfile>, AppError> {
@@ -347,7 +347,7 @@ pub async fn put_profile(
         (status = 404, description = "`not_found`: walk-ins are off for this counsellor", body = ErrorBody),
     ))]
 pub async fn status(
-    State(state): State<AppState>,
+    State(state): State<WalkinState>,
     me: Counsellor,
 ) -> Result<axum::Json<DashboardView>, AppError> {
     let now = Utc::now();
@@ -379,7 +379,7 @@ pub struct SetPresence {
         (status = 422, description = "`validation_failed` naming `presence`", body = ErrorBody),
     ))]
 pub async fn set_presence(
-    State(state): State<AppState>,
+    State(state): State<WalkinState>,
     me: Counsellor,
     Json(req): Json<SetPresence>,
 ) -> Result<axum::Json<DashboardView>, AppError> {
@@ -398,7 +398,7 @@ pub async fn set_presence(
         (status = 204, description = "Noted"),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
-pub async fn closed(State(state): State<AppState>, me: Counsellor) -> StatusCode {
+pub async fn closed(State(state): State<WalkinState>, me: Counsellor) -> StatusCode {
     state
         .walkin
         .core()
@@ -426,7 +426,7 @@ type RingPath = WithRejection<Path<String>, AppError>;
         (status = 404, description = "`not_found`: the ring moved on or the client left", body = ErrorBody),
     ))]
 pub async fn accept(
-    State(state): State<AppState>,
+    State(state): State<WalkinState>,
     me: Counsellor,
     WithRejection(Path(ring), _): RingPath,
 ) -> Result<(StatusCode, axum::Json<AcceptedSession>), AppError> {
@@ -438,7 +438,7 @@ pub async fn accept(
         .accept(&me.id, &ring, now)
         .map_err(refused)?;
     let opened = async {
-        let room = crate::sessions::open_instant(
+        let room = confidant_signaling_server::sessions::open_instant(
             &state.rooms,
             &me.id,
             Some(SESSION_TITLE),
@@ -468,7 +468,7 @@ pub async fn accept(
         .connect(&accepted.ticket, &room, &token, Utc::now());
     if let Err(refusal) = connected {
         // The client left while the session opened: close it again.
-        crate::sessions::end_session(&state.rooms, &room).await?;
+        confidant_signaling_server::sessions::end_session(&state.rooms, &room).await?;
         return Err(refused(refusal));
     }
     tracing::info!(session_id = %room, counsellor_id = %me.id, "walk-in accepted");
@@ -490,7 +490,7 @@ pub async fn accept(
         (status = 404, description = "`not_found`: the ring moved on or the client left", body = ErrorBody),
     ))]
 pub async fn pass(
-    State(state): State<AppState>,
+    State(state): State<WalkinState>,
     me: Counsellor,
     WithRejection(Path(ring), _): RingPath,
 ) -> Result<StatusCode, AppError> {

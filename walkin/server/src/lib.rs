@@ -1,32 +1,50 @@
-//! Walk-in conversations (issue 8): a client opens the centre's (or a counsellor's) "talk now"
-//! page, gives first and last name, waits in a queue and is connected to a counsellor who
-//! accepts a ring on their dashboard.
+//! Walk-in conversations (issue 8), server side: a client opens the centre's (or a
+//! counsellor's) "talk now" page, gives first and last name, waits in a queue and is connected
+//! to a counsellor who accepts a ring on their dashboard.
 //!
 //! [`core`] is the sans-IO state machine (presence, queue, routing, rings, grace, estimate),
-//! its own crate (`walkin/`, `confidant-walkin`) beside the other cores. This module is its
-//! shell: the core behind one mutex (never held across an `.await`), the
-//! walk-in profiles in the database, the hub's rooms fed in as "in a session", and a worker
-//! that applies timeouts every second. [`http`] holds the endpoints.
+//! its own crate (`walkin/`, `confidant-walkin`). This crate is its shell: the core behind one
+//! mutex (never held across an `.await`), the walk-in profiles in the database, the hub's rooms
+//! fed in as "in a session", and a job that applies timeouts every second. [`http`] holds the
+//! endpoints; an accepted ring opens a room through the rooms crate
+//! (`confidant_signaling_server::sessions`) and the hub hands the client its guest token.
+//!
+//! [`router`] and [`jobs`] are what the binary composes; they need a state from which a
+//! [`WalkinState`] and the kit's `Base` can be taken (axum `FromRef`). [`load_all`] fills the
+//! core from the database at start. The talk-now pages themselves are the binary's, with the
+//! other pages.
 //!
 //! Privacy: what clients type lives only in the core's memory and is gone when the ticket is
 //! (left, dropped for 30 s, or connected and picked up). Nothing of it is logged or stored;
 //! the session opened for a walk-in has a fixed title.
+//!
+//! **What it must not depend on:** the binary crate (`confidant`) or another capability but
+//! rooms (`confidant-signaling-server`); only the walk-in core, the rooms crate, the
+//! signalling core, the kit, the text checks and the vault.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub use confidant_walkin as core;
 pub mod http;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use axum::extract::FromRef;
 use chrono::Utc;
+use confidant_kit::db::Db;
+use confidant_kit::error::AppError;
+use confidant_kit::ratelimit::{RateLimitConfig, RateLimiter};
 use confidant_kit::scheduler::{Job, Pace};
+use confidant_kit::Base;
+use confidant_signaling::Hub;
+use confidant_signaling_server::RoomsState;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::core::{Core, Now, OpeningHours, Profile, WalkinConfig, Window};
-use crate::error::AppError;
-use crate::ratelimit::RateLimiter;
-use crate::AppState;
 
 /// How often the worker applies timeouts (rings, grace periods) and refreshes presence.
 const TICK: std::time::Duration = std::time::Duration::from_secs(1);
@@ -45,11 +63,7 @@ pub struct Service {
 
 impl Service {
     /// An empty service.
-    pub fn new(
-        config: WalkinConfig,
-        limit: crate::ratelimit::RateLimitConfig,
-        show_count: bool,
-    ) -> Self {
+    pub fn new(config: WalkinConfig, limit: RateLimitConfig, show_count: bool) -> Self {
         Self {
             core: Mutex::new(Core::new(config)),
             rooms: Mutex::new(HashMap::new()),
@@ -63,6 +77,84 @@ impl Service {
         // Every core method leaves it consistent before it can panic; keep serving.
         self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// What walk-ins are configured with.
+#[derive(Debug, Clone)]
+pub struct WalkinServerConfig {
+    /// The core's ring timeout, wait limit and queue size.
+    pub core: WalkinConfig,
+    /// Queue entries per anonymised network.
+    pub queue_rate_limit: RateLimitConfig,
+    /// The centre's talk-now page shows the number of available counsellors.
+    pub show_count: bool,
+    /// Lifetime of the join link of a session opened for a walk-in, in minutes.
+    pub link_ttl_minutes: u32,
+}
+
+/// Everything the walk-in handlers and the sync job share. Cheap to clone.
+#[derive(Clone)]
+pub struct WalkinState {
+    /// The database.
+    pub db: Db,
+    /// The configuration.
+    pub config: Arc<WalkinServerConfig>,
+    /// The signalling hub (rooms with their host in them, guest tokens).
+    pub hub: Hub,
+    /// The rooms capability's state (a ring accepted opens a session).
+    pub rooms: RoomsState,
+    /// Presence and queue (in memory only).
+    pub walkin: Arc<Service>,
+}
+
+impl WalkinState {
+    /// An empty walk-in state over `base` and the rooms of `rooms`.
+    pub fn new(base: &Base, config: WalkinServerConfig, rooms: RoomsState) -> Self {
+        let walkin = Arc::new(Service::new(
+            config.core.clone(),
+            config.queue_rate_limit,
+            config.show_count,
+        ));
+        Self {
+            db: base.db.clone(),
+            config: Arc::new(config),
+            hub: rooms.hub.clone(),
+            rooms,
+            walkin,
+        }
+    }
+
+    /// The core, locked. Callers never hold it across an `.await`.
+    pub fn core(&self) -> MutexGuard<'_, Core> {
+        self.walkin.core()
+    }
+}
+
+/// The walk-in routes (public talk-now side and the counsellor's side), each with its OpenAPI
+/// description.
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    WalkinState: FromRef<S>,
+    Base: FromRef<S>,
+{
+    OpenApiRouter::new()
+        .routes(routes!(http::centre))
+        .routes(routes!(http::counsellor))
+        .routes(routes!(http::enter))
+        .routes(routes!(http::ticket))
+        .routes(routes!(http::leave))
+        .routes(routes!(http::get_profile, http::put_profile))
+        .routes(routes!(http::status))
+        .routes(routes!(http::set_presence))
+        .routes(routes!(http::closed))
+        .routes(routes!(http::accept))
+        .routes(routes!(http::pass))
+}
+
+/// The background jobs: walk-in sync.
+pub fn jobs(state: &WalkinState) -> Vec<Job> {
+    vec![job(state.clone())]
 }
 
 /// A counsellor's walk-in settings.
@@ -183,7 +275,7 @@ fn core_profile(row: &ProfileRow) -> Option<Profile> {
 
 /// The counsellor's stored walk-in settings (defaults when none are stored).
 pub async fn load_profile(
-    state: &AppState,
+    state: &WalkinState,
     counsellor_id: &str,
 ) -> Result<WalkinProfile, AppError> {
     let row: Option<ProfileRow> =
@@ -196,7 +288,7 @@ pub async fn load_profile(
 
 /// Stores the counsellor's walk-in settings and applies them to routing at once.
 pub async fn save_profile(
-    state: &AppState,
+    state: &WalkinState,
     counsellor_id: &str,
     profile: &WalkinProfile,
 ) -> Result<(), AppError> {
@@ -211,7 +303,7 @@ pub async fn save_profile(
     .bind(json(&profile.topics))
     .bind(json(&profile.languages))
     .bind(json(&profile.hours))
-    .bind(crate::db::now_ms())
+    .bind(confidant_kit::db::now_ms())
     .execute(&state.db)
     .await?;
     refresh(state, counsellor_id).await
@@ -223,7 +315,7 @@ fn json<T: Serialize>(v: &T) -> String {
 }
 
 /// Reloads one counsellor's profile (and name, slug, zone) into the core.
-pub async fn refresh(state: &AppState, counsellor_id: &str) -> Result<(), AppError> {
+pub async fn refresh(state: &WalkinState, counsellor_id: &str) -> Result<(), AppError> {
     let row: Option<ProfileRow> =
         sqlx::query_as(&format!("{PROFILE_SELECT} WHERE w.counsellor_id = $1"))
             .bind(counsellor_id)
@@ -238,7 +330,7 @@ pub async fn refresh(state: &AppState, counsellor_id: &str) -> Result<(), AppErr
 }
 
 /// Loads every enabled profile into the core (at start-up).
-pub async fn load_all(state: &AppState) -> Result<(), AppError> {
+pub async fn load_all(state: &WalkinState) -> Result<(), AppError> {
     let rows: Vec<ProfileRow> = sqlx::query_as(&format!("{PROFILE_SELECT} WHERE w.enabled = 1"))
         .fetch_all(&state.db)
         .await?;
@@ -252,7 +344,7 @@ pub async fn load_all(state: &AppState) -> Result<(), AppError> {
 
 /// Brings the core up to `now`: who is in a session (from the hub's rooms), then every
 /// timeout that is due. The worker calls it every second; handlers call it before they read.
-pub async fn sync(state: &AppState, now: Now) -> Result<(), AppError> {
+pub async fn sync(state: &WalkinState, now: Now) -> Result<(), AppError> {
     let rooms = state.hub.rooms_with_host();
     let unknown: Vec<String> = {
         let known = state.walkin.rooms.lock().unwrap_or_else(|p| p.into_inner());
@@ -287,7 +379,7 @@ pub async fn sync(state: &AppState, now: Now) -> Result<(), AppError> {
 }
 
 /// The background job that runs [`sync`] every [`TICK`].
-pub fn job(state: AppState) -> Job {
+pub fn job(state: WalkinState) -> Job {
     Job::new("walkin-sync", TICK, move || {
         let state = state.clone();
         async move {
