@@ -38,8 +38,6 @@ use crate::AppState;
 
 /// Lifetime of a login session, fixed from login.
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
-/// Longest e-mail address accepted (RFC 5321 path limit).
-const MAX_EMAIL_CHARS: usize = 254;
 /// Longest password accepted; argon2 hashes anything, this only bounds the work per request.
 const MAX_PASSWORD_BYTES: usize = 1024;
 /// Shortest password accepted when creating an account.
@@ -93,20 +91,7 @@ async fn verify_password_off_thread(password: String, phc: String) -> Result<boo
         .map_err(|e| AppError::Internal(e.to_string()))
 }
 
-/// Normalises and checks an e-mail address (trimmed, lower-cased, one `@`, no spaces).
-pub fn normalize_email(raw: &str) -> Result<String, AppError> {
-    let email = raw.trim().to_lowercase();
-    let valid = email.chars().count() <= MAX_EMAIL_CHARS
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-        });
-    if valid {
-        Ok(email)
-    } else {
-        Err(AppError::invalid("email", "must be an e-mail address"))
-    }
-}
+pub use confidant_kit::auth::normalize_email;
 
 /// Checks a counsellor display name: 1 to 80 characters, no control, bidi override or isolate
 /// characters (the one name check, `confidant_text`).
