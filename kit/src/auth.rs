@@ -98,3 +98,26 @@ where
             .ok_or(AppError::Unauthorized)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            normalize_email("  Anna@Example.ORG ").unwrap(),
+            "anna@example.org"
+        );
+        for bad in [
+            "",
+            "anna",
+            "@example.org",
+            "anna@",
+            "an na@example.org",
+            "a@b@c",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+    }
+}
