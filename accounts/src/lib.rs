@@ -54,8 +54,6 @@ use confidant_kit::Base;
 
 /// Lifetime of a login session, fixed from login.
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
-/// Longest e-mail address accepted (RFC 5321 path limit).
-const MAX_EMAIL_CHARS: usize = 254;
 /// Longest password accepted; argon2 hashes anything, this only bounds the work per request.
 const MAX_PASSWORD_BYTES: usize = 1024;
 /// Shortest password accepted when creating an account.
@@ -173,20 +171,7 @@ async fn verify_password_off_thread(password: String, phc: String) -> Result<boo
         .map_err(|e| AppError::Internal(e.to_string()))
 }
 
-/// Normalises and checks an e-mail address (trimmed, lower-cased, one `@`, no spaces).
-pub fn normalize_email(raw: &str) -> Result<String, AppError> {
-    let email = raw.trim().to_lowercase();
-    let valid = email.chars().count() <= MAX_EMAIL_CHARS
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-        });
-    if valid {
-        Ok(email)
-    } else {
-        Err(AppError::invalid("email", "must be an e-mail address"))
-    }
-}
+pub use confidant_kit::auth::normalize_email;
 
 /// Checks a counsellor display name: 1 to 80 characters, no control, bidi override or isolate
 /// characters (the one name check, `confidant_text`).
@@ -660,24 +645,6 @@ pub async fn update_me(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn emails_are_normalised_and_checked() {
-        assert_eq!(
-            normalize_email("  Anna@Example.ORG ").unwrap(),
-            "anna@example.org"
-        );
-        for bad in [
-            "",
-            "anna",
-            "@example.org",
-            "anna@",
-            "an na@example.org",
-            "a@b@c",
-        ] {
-            assert!(normalize_email(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn names_are_checked() {

@@ -37,6 +37,25 @@ pub struct Counsellor {
     pub login_id: String,
 }
 
+/// Longest e-mail address accepted (RFC 5321 path limit).
+const MAX_EMAIL_CHARS: usize = 254;
+
+/// Normalises and checks an e-mail address (trimmed, lower-cased, one `@`, no spaces): the one
+/// check for logins, accounts and team invitations.
+pub fn normalize_email(raw: &str) -> Result<String, AppError> {
+    let email = raw.trim().to_lowercase();
+    let valid = email.chars().count() <= MAX_EMAIL_CHARS
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::invalid("email", "must be an e-mail address"))
+    }
+}
+
 /// The counsellor whose valid session cookie comes with `headers`, if any.
 pub async fn current_counsellor(
     db: &Db,
@@ -77,5 +96,28 @@ where
         current_counsellor(&Base::from_ref(state).db, &parts.headers)
             .await?
             .ok_or(AppError::Unauthorized)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            normalize_email("  Anna@Example.ORG ").unwrap(),
+            "anna@example.org"
+        );
+        for bad in [
+            "",
+            "anna",
+            "@example.org",
+            "anna@",
+            "an na@example.org",
+            "a@b@c",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -897,6 +897,20 @@ impl Settings {
         }
     }
 
+    /// The booking capability's part of the configuration.
+    pub fn booking_config(&self) -> confidant_booking_server::BookingConfig {
+        confidant_booking_server::BookingConfig {
+            public_url: self.public_url.clone(),
+            centre_name: self.centre_name.clone(),
+            trust: self.trust.clone(),
+            calendar_fetch_private: self.calendar_fetch_private,
+            caldav_allow_http: self.caldav_allow_http,
+            reminder_minutes: self.reminder_minutes,
+            client_calendar_title: self.client_calendar_title.clone(),
+            public_form_rate_limit: self.public_form_rate_limit,
+        }
+    }
+
     /// The signature capability's part of the configuration.
     pub fn signature_config(&self) -> confidant_signature_server::SignatureConfig {
         confidant_signature_server::SignatureConfig {

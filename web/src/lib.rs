@@ -36,7 +36,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use confidant_kit::scheduler::{Scheduler, Shutdown};
 use confidant_signaling::{Hub, HubConfig, Tokens, TurnConfig};
-use confidant_vault::{PurposeKey, Vault, KEY_LEN};
+use confidant_vault::{Vault, KEY_LEN};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -53,30 +53,11 @@ use ratelimit::RateLimiter;
 /// How long the SFU may take to answer the readiness probe.
 const SFU_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+pub use confidant_booking_server::{BOOKING_LINK_PURPOSE, BOOKING_PURPOSE, CONTACT_PURPOSE};
 pub use confidant_signaling_server::{LINK_PURPOSE, TITLE_PURPOSE};
-/// Vault purpose of sealed booking details (associated data: booking id).
-pub const BOOKING_PURPOSE: &str = "booking";
-/// Vault purpose of sealed contact messages (associated data: message id).
-pub const CONTACT_PURPOSE: &str = "contact";
-/// Vault purpose of the key that signs cancel/reschedule links.
-pub const BOOKING_LINK_PURPOSE: &str = "booking-link";
-/// Vault purpose (derived secret) of the keyed digests of CalDAV URLs.
-const CALDAV_URL_PURPOSE: &str = "caldav-url-key";
 
 /// Vault purpose of sealed chat messages (used by signalling).
 pub const CHAT_PURPOSE: &str = "chat";
-
-/// Purpose keys the edge itself seals with.
-pub(crate) struct Keys {
-    pub(crate) link: PurposeKey,
-    pub(crate) title: PurposeKey,
-    pub(crate) booking: PurposeKey,
-    pub(crate) contact: PurposeKey,
-    /// HMAC key of cancel/reschedule link tokens.
-    pub(crate) booking_links: [u8; 32],
-    /// HMAC key of the digests that stand in for CalDAV URLs at rest.
-    pub(crate) caldav_urls: [u8; 32],
-}
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -92,8 +73,6 @@ pub struct AppState {
     /// The at-rest encryption key.
     pub vault: Arc<Vault>,
     pub(crate) directory: Arc<SqlDirectory>,
-    pub(crate) keys: Arc<Keys>,
-    pub(crate) form_limiter: Arc<Mutex<RateLimiter>>,
     /// The accounts capability's state (login limiters, the device-cookie key).
     pub accounts: auth::AccountsState,
     /// The signature capability's state.
@@ -102,6 +81,8 @@ pub struct AppState {
     pub walkin: walkin::WalkinState,
     /// The rooms capability's state (sessions, the websocket).
     pub rooms: RoomsState,
+    /// The booking capability's state.
+    pub booking: booking::BookingState,
     sfu: confidant_sfu::SfuHandle,
     /// What the kit's extractors and every capability are given.
     base: confidant_kit::Base,
@@ -130,6 +111,12 @@ impl axum::extract::FromRef<AppState> for auth::AccountsState {
 impl axum::extract::FromRef<AppState> for walkin::WalkinState {
     fn from_ref(state: &AppState) -> Self {
         state.walkin.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for booking::BookingState {
+    fn from_ref(state: &AppState) -> Self {
+        state.booking.clone()
     }
 }
 
@@ -166,15 +153,6 @@ impl AppState {
             vault.purpose_key(CHAT_PURPOSE),
             directory.clone(),
         );
-        let keys = Keys {
-            link: vault.purpose_key(LINK_PURPOSE),
-            title: vault.purpose_key(TITLE_PURPOSE),
-            booking: vault.purpose_key(BOOKING_PURPOSE),
-            contact: vault.purpose_key(CONTACT_PURPOSE),
-            booking_links: vault.derive_secret(BOOKING_LINK_PURPOSE),
-            caldav_urls: vault.derive_secret(CALDAV_URL_PURPOSE),
-        };
-        let form_limiter = Arc::new(Mutex::new(RateLimiter::new(config.public_form_rate_limit)));
         let vault = Arc::new(vault);
         let base = confidant_kit::Base {
             db: db.clone(),
@@ -204,6 +182,12 @@ impl AppState {
         );
         let accounts = auth::AccountsState::new(&base, config.accounts_config());
         let walkin = walkin::WalkinState::new(&base, config.walkin_config(), rooms.clone());
+        let booking = booking::BookingState::new(
+            &base,
+            config.booking_config(),
+            mailer.clone(),
+            rooms.clone(),
+        );
         let signature =
             signature::SignatureState::new(&base, config.signature_config(), signature_keys);
         Self {
@@ -214,12 +198,11 @@ impl AppState {
             hub,
             vault,
             directory,
-            keys: Arc::new(keys),
             accounts,
-            form_limiter,
             signature,
             walkin,
             rooms,
+            booking,
             sfu,
             base,
         }
@@ -284,70 +267,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(confidant_signaling_server::router())
         // JSON API
         .merge(auth::router())
-        // booking: public
-        .routes(routes!(booking::public::counsellors))
-        .routes(routes!(booking::public::page))
-        .routes(routes!(booking::public::slots))
-        .routes(routes!(booking::public::book))
-        .routes(routes!(booking::public::contact))
-        .routes(routes!(booking::public::lookup))
-        .routes(routes!(booking::public::cancel))
-        .routes(routes!(booking::public::reschedule))
-        .routes(routes!(booking::public::reschedule_slots))
-        .routes(routes!(booking::team::public_teams))
-        .routes(routes!(booking::team::page))
-        .routes(routes!(booking::team::slots))
-        .routes(routes!(booking::team::book))
-        .routes(routes!(booking::team::my_teams, booking::team::create))
-        .routes(routes!(booking::team::invite))
-        .routes(routes!(booking::team::withdraw))
-        .routes(routes!(booking::team::my_invitations))
-        .routes(routes!(booking::team::accept))
-        .routes(routes!(booking::team::decline))
-        .routes(routes!(booking::team::create_type))
-        // booking: counsellor
-        .routes(routes!(
-            booking::manage::get_profile,
-            booking::manage::put_profile
-        ))
-        .routes(routes!(
-            booking::manage::get_availability,
-            booking::manage::put_availability
-        ))
-        .routes(routes!(
-            booking::manage::list_types,
-            booking::manage::create_type
-        ))
-        .routes(routes!(booking::manage::update_type))
-        .routes(routes!(booking::manage::list_bookings))
-        .routes(routes!(booking::manage::confirm))
-        .routes(routes!(booking::manage::decline))
-        .routes(routes!(booking::manage::cancel))
-        .routes(routes!(booking::mail_failures::resend))
-        .routes(routes!(booking::mail_failures::reached))
-        .routes(routes!(booking::mail_failures::own_failures))
-        .routes(routes!(booking::mail_failures::acknowledge))
-        .routes(routes!(booking::manage::list_messages))
-        .routes(routes!(booking::manage::reply))
-        .routes(routes!(
-            booking::feed::get,
-            booking::feed::create,
-            booking::feed::revoke
-        ))
-        .routes(routes!(booking::feed::calendar))
-        .routes(routes!(booking::sources::list, booking::sources::add))
-        .routes(routes!(booking::sources::sync_now))
-        .routes(routes!(booking::sources::remove))
-        .routes(routes!(
-            booking::caldav::http::list,
-            booking::caldav::http::add
-        ))
-        .routes(routes!(
-            booking::caldav::http::change,
-            booking::caldav::http::remove
-        ))
-        .routes(routes!(booking::caldav::http::sync_now))
-        .routes(routes!(booking::caldav::http::resolve))
+        // booking
+        .merge(booking::router())
         // signatures
         .routes(routes!(pages::sign))
         .merge(signature::router())
@@ -643,7 +564,7 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
             }
         })?;
     let state = AppState::new(settings, db, vault, &jwt_key, sfu, turn, signature_keys);
-    let sealed = booking::caldav::seal_urls_at_rest(&state)
+    let sealed = booking::seal_urls_at_rest(&state.booking)
         .await
         .map_err(|e| StartError::Io {
             context: "sealing CalDAV addresses".into(),
@@ -721,8 +642,7 @@ pub const JOB_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2
 pub fn jobs(state: &AppState) -> Scheduler {
     let mut s = Scheduler::new();
     s.extend(mail::job(state.mailer.clone()))
-        .add(booking::sources::job(state.clone()))
-        .add(booking::caldav::job(state.clone()))
+        .extend(booking::jobs(&state.booking))
         .extend(signature::jobs(&state.signature))
         .extend(confidant_signaling_server::jobs(&state.rooms))
         .extend(walkin::jobs(&state.walkin));

@@ -204,7 +204,7 @@ BEGIN:VEVENT\r\nUID:free@test\r\nDTSTART;TZID=Europe/Berlin:{d}T090000\r\nDTEND;
     let now = chrono::Utc::now().timestamp_millis();
     let hits = served.hits.load(Ordering::SeqCst);
     assert_eq!(
-        confidant::booking::sources::sync_due(&t.state, now)
+        confidant::booking::sources::sync_due(&t.state.booking, now)
             .await
             .unwrap(),
         0
@@ -214,7 +214,7 @@ BEGIN:VEVENT\r\nUID:free@test\r\nDTSTART;TZID=Europe/Berlin:{d}T090000\r\nDTEND;
         ics(&events.replace("UID:single@test", "UID:single@test\r\nSTATUS:CANCELLED")),
     );
     assert_eq!(
-        confidant::booking::sources::sync_due(&t.state, now + 61_000)
+        confidant::booking::sources::sync_due(&t.state.booking, now + 61_000)
             .await
             .unwrap(),
         1

@@ -486,7 +486,7 @@ DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    confidant::booking::caldav::sync_due(&t.state, Utc::now().timestamp_millis())
+    confidant::booking::caldav::sync_due(&t.state.booking, Utc::now().timestamp_millis())
         .await
         .unwrap();
     assert_eq!(
@@ -623,7 +623,7 @@ DTEND;TZID=Europe/Berlin:{d1}T180000\r\nSUMMARY:Team (moved)\r\nEND:VEVENT\r\n",
     rad.run();
     let later = Utc::now().timestamp_millis() + 10 * 60_000;
     assert_eq!(
-        confidant::booking::caldav::sync_due(&t.state, later)
+        confidant::booking::caldav::sync_due(&t.state.booking, later)
             .await
             .unwrap(),
         1
@@ -957,7 +957,7 @@ async fn a_refused_write_is_shown_and_does_not_block_the_others() {
     let uid = format!(
         "{}@{}",
         ids[0],
-        confidant::booking::feed::uid_host(&t.state)
+        confidant::booking::feed::uid_host(&t.state.booking)
     );
     let squatter = ics(&format!("BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTART:20300101T090000Z\r\nDTEND:20300101T100000Z\r\nEND:VEVENT\r\n"));
     assert_eq!(
@@ -1019,9 +1019,12 @@ async fn a_refused_write_is_shown_and_does_not_block_the_others() {
         200
     );
     assert_eq!(
-        confidant::booking::caldav::sync_due(&t.state, Utc::now().timestamp_millis() + 10 * 60_000)
-            .await
-            .unwrap(),
+        confidant::booking::caldav::sync_due(
+            &t.state.booking,
+            Utc::now().timestamp_millis() + 10 * 60_000
+        )
+        .await
+        .unwrap(),
         1
     );
     let acc = t.get("/api/calendar/caldav", Some(&b.cookie)).await.json()[0].clone();
@@ -1248,7 +1251,7 @@ async fn caldav_texts_at_rest(t: &TestApp) -> Vec<(String, String)> {
 /// before migration 0012).
 async fn unseal_column(t: &TestApp, table: &str, col: &str, urls: &[String]) {
     for u in urls {
-        let key = confidant::booking::caldav::url_key(&t.state, u);
+        let key = confidant::booking::caldav::url_key(&t.state.booking, u);
         sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE {col} = $2"))
             .bind(u)
             .bind(&key)
@@ -1386,7 +1389,7 @@ async fn sealed_at_rest(backend: Backend) {
         );
     }
     assert_eq!(
-        confidant::booking::caldav::seal_urls_at_rest(&state)
+        confidant::booking::caldav::seal_urls_at_rest(&state.booking)
             .await
             .unwrap(),
         0,

@@ -10,8 +10,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::RoomsState;
 use crate::LINK_TTL_MINUTES;
+use crate::{RoomKeys, RoomsState};
 use confidant_kit::auth::Counsellor;
 use confidant_kit::db::{now_ms, sha256_hex};
 use confidant_kit::error::{AppError, ErrorBody};
@@ -224,25 +224,62 @@ pub async fn open_instant(
     title: Option<&str>,
     ttl_minutes: u32,
 ) -> Result<String, AppError> {
+    let now = now_ms();
+    let mut conn = state.db.acquire().await?;
+    let (id, _link) = insert_room(
+        &mut conn,
+        &state.keys,
+        &NewRoom {
+            counsellor_id,
+            title,
+            created_at: now,
+            expires_at: now + i64::from(ttl_minutes) * 60_000,
+        },
+    )
+    .await?;
+    tracing::info!(session_id = %id, counsellor_id = %counsellor_id, ttl_minutes, "session created");
+    Ok(id)
+}
+
+/// A room to open: whose it is, its title, when it opens and when its join link expires
+/// (milliseconds since the epoch).
+#[derive(Debug, Clone, Copy)]
+pub struct NewRoom<'a> {
+    /// The counsellor who hosts it.
+    pub counsellor_id: &'a str,
+    /// Its title, sealed at rest ([`crate::TITLE_PURPOSE`]).
+    pub title: Option<&'a str>,
+    /// When it was opened.
+    pub created_at: i64,
+    /// When its join link stops working.
+    pub expires_at: i64,
+}
+
+/// Inserts a room with a fresh id and join link on `conn` (so that another capability can open
+/// one inside its own transaction, as a booked video appointment does); returns
+/// `(session id, link token)`. The one place a session row is written.
+pub async fn insert_room(
+    conn: &mut sqlx::AnyConnection,
+    keys: &RoomKeys,
+    room: &NewRoom<'_>,
+) -> Result<(String, String), AppError> {
     let id = uuid::Uuid::new_v4().to_string();
     let link = confidant_vault::random_token(LINK_TOKEN_BYTES);
     let aad = id.as_bytes();
-    let now = now_ms();
     sqlx::query(
         "INSERT INTO sessions (id, counsellor_id, title_sealed, link_hash, link_sealed, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&id)
-    .bind(counsellor_id)
-    .bind(title.map(|t| state.keys.title.seal(t.as_bytes(), aad)))
+    .bind(room.counsellor_id)
+    .bind(room.title.map(|t| keys.title.seal(t.as_bytes(), aad)))
     .bind(sha256_hex(&link))
-    .bind(state.keys.link.seal(link.as_bytes(), aad))
-    .bind(now)
-    .bind(now + i64::from(ttl_minutes) * 60_000)
-    .execute(&state.db)
+    .bind(keys.link.seal(link.as_bytes(), aad))
+    .bind(room.created_at)
+    .bind(room.expires_at)
+    .execute(&mut *conn)
     .await?;
-    tracing::info!(session_id = %id, counsellor_id = %counsellor_id, ttl_minutes, "session created");
-    Ok(id)
+    Ok((id, link))
 }
 
 /// Ends session `id`: marked ended first, so nobody can knock or join again while the room

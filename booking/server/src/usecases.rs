@@ -22,10 +22,10 @@ use utoipa::ToSchema;
 use super::notify::{self, Ctx};
 use super::store::{self, BookingRow, ClientDetails, Host};
 use super::{consent_sha256, field_errors, lang_of, parse_time};
-use crate::auth::Counsellor;
-use crate::db::{now_ms, sha256_hex};
-use crate::error::AppError;
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::auth::Counsellor;
+use confidant_kit::db::now_ms;
+use confidant_kit::error::AppError;
 
 /// How long after its end a booked video session's join link keeps working.
 const VIDEO_LINK_GRACE_MIN: i64 = 60;
@@ -109,7 +109,7 @@ pub fn public_view(row: &store::BookingRow, host: &Host, t: &store::TypeRow) -> 
 /// bookings are the database's business: a race ends in 409 from its constraint. Returns the
 /// appointment's end and the interval it blocks.
 async fn check_free(
-    state: &AppState,
+    state: &BookingState,
     host: &Host,
     core: &AppointmentType,
     start: DateTime<Utc>,
@@ -136,7 +136,7 @@ async fn check_free(
 /// time against the host's hours and external calendars, and inserts; the database refuses an
 /// overlap with another booking (`SlotTaken`).
 pub async fn book_with(
-    state: &AppState,
+    state: &BookingState,
     host: &Host,
     t: &store::TypeRow,
     req: &BookingRequest,
@@ -205,7 +205,7 @@ pub async fn book_with(
     let join_url = if t.kind == "video" {
         let (session_id, link) = create_room(&mut tx, state, host, t, &client, end).await?;
         store::set_booking_session(&mut tx, &id, &session_id).await?;
-        Some(state.config.join_url(&link))
+        Some(state.rooms.config.join_url(&link))
     } else {
         None
     };
@@ -222,39 +222,33 @@ pub async fn book_with(
     Ok(public_view(&row, host, t))
 }
 
-/// Creates the instant-session room of a video booking; returns `(session id, link token)`.
+/// Opens the room of a video booking (through rooms, in the booking's transaction); returns
+/// `(session id, link token)`.
 async fn create_room(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &BookingState,
     host: &Host,
     t: &store::TypeRow,
     client: &ClientDetails,
     end: chrono::DateTime<Utc>,
 ) -> Result<(String, String), AppError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let link = confidant_vault::random_token(crate::sessions::LINK_TOKEN_BYTES);
-    let aad = id.as_bytes();
     let title = format!("{} – {}", t.name, client.full_name());
-    let now = now_ms();
-    store::insert_room(
+    confidant_signaling_server::sessions::insert_room(
         conn,
-        &store::NewRoom {
-            id: &id,
+        &state.rooms.keys,
+        &confidant_signaling_server::sessions::NewRoom {
             counsellor_id: &host.id,
-            title_sealed: &state.keys.title.seal(title.as_bytes(), aad),
-            link_hash: &sha256_hex(&link),
-            link_sealed: &state.keys.link.seal(link.as_bytes(), aad),
-            created_at: now,
+            title: Some(&title),
+            created_at: now_ms(),
             expires_at: end.timestamp_millis() + VIDEO_LINK_GRACE_MIN * 60_000,
         },
     )
-    .await?;
-    Ok((id, link))
+    .await
 }
 
 /// The join link of a booking's room, if it has one.
 pub async fn join_url_of(
-    state: &AppState,
+    state: &BookingState,
     row: &store::BookingRow,
 ) -> Result<Option<String>, AppError> {
     let Some(session_id) = &row.session_id else {
@@ -266,7 +260,7 @@ pub async fn join_url_of(
     };
     let link = String::from_utf8(state.keys.link.open(&sealed, session_id.as_bytes())?)
         .map_err(|_| AppError::Internal("sealed link is not UTF-8".into()))?;
-    Ok(Some(state.config.join_url(&link)))
+    Ok(Some(state.rooms.config.join_url(&link)))
 }
 
 /// Validates an optional free-text reason.
@@ -285,7 +279,7 @@ pub fn reason_of(raw: &Option<String>) -> Result<Option<String>, AppError> {
 
 /// A booking of the counsellor, or `not_found`.
 pub async fn own_booking(
-    state: &AppState,
+    state: &BookingState,
     me: &Counsellor,
     id: &str,
 ) -> Result<BookingRow, AppError> {
@@ -298,7 +292,7 @@ pub async fn own_booking(
 
 /// What a mail about a booking needs: its counsellor, type, client and join link.
 pub async fn context_parts(
-    state: &AppState,
+    state: &BookingState,
     row: &BookingRow,
 ) -> Result<(Host, store::TypeRow, store::ClientDetails, Option<String>), AppError> {
     let host = store::host_by_id(&state.db, &row.counsellor_id).await?;
@@ -311,7 +305,7 @@ pub async fn context_parts(
 /// Confirms a booking of the counsellor that waits for confirmation; the client gets the
 /// invitation. Returns the booking and its type.
 pub async fn confirm(
-    state: &AppState,
+    state: &BookingState,
     me: &Counsellor,
     id: &str,
 ) -> Result<(BookingRow, store::TypeRow), AppError> {
@@ -347,7 +341,7 @@ pub async fn confirm(
 /// Declines a booking of the counsellor that waits for confirmation; the slot is free again
 /// and the client is told (with the reason, if any).
 pub async fn decline(
-    state: &AppState,
+    state: &BookingState,
     me: &Counsellor,
     id: &str,
     reason: Option<String>,
@@ -366,7 +360,7 @@ pub async fn decline(
 /// UID, higher SEQUENCE); client and counsellor are told. Returns the moved booking, its
 /// counsellor and type.
 pub async fn reschedule(
-    state: &AppState,
+    state: &BookingState,
     row: BookingRow,
     start: &str,
 ) -> Result<(BookingRow, Host, store::TypeRow), AppError> {
@@ -415,7 +409,7 @@ pub async fn reschedule(
 
 /// Cancels an active booking (by the client through the link, or by the counsellor).
 pub async fn cancel_booking(
-    state: &AppState,
+    state: &BookingState,
     row: BookingRow,
     by_client: bool,
     reason: Option<String>,
@@ -436,7 +430,7 @@ pub async fn cancel_booking(
 }
 
 async fn end_booking(
-    state: &AppState,
+    state: &BookingState,
     row: BookingRow,
     status: &str,
     by: &str,
@@ -486,7 +480,7 @@ async fn end_booking(
 /// mail carries neither the writer's name nor the message: both are read on the dashboard.
 pub async fn notify_contact(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &BookingState,
     host: &Host,
 ) -> Result<(), AppError> {
     let d = host_mail_data(state, host, "", None);
@@ -495,7 +489,7 @@ pub async fn notify_contact(
 
 /// The mail data of a mail to the counsellor (not about one booking).
 pub fn host_mail_data(
-    state: &AppState,
+    state: &BookingState,
     host: &Host,
     name: &str,
     message: Option<String>,

@@ -23,11 +23,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::store;
-use crate::auth::Counsellor;
-use crate::db::now_ms;
-use crate::error::{AppError, ErrorBody};
-use crate::tls::Trust;
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::auth::Counsellor;
+use confidant_kit::db::now_ms;
+use confidant_kit::error::{AppError, ErrorBody};
+use confidant_kit::tls::Trust;
 
 /// Most sources per counsellor.
 const MAX_SOURCES: i64 = 10;
@@ -213,7 +213,8 @@ pub(crate) fn without_url(e: &reqwest::Error) -> String {
         return "timed out".into();
     }
     if e.is_connect() {
-        return crate::tls::certificate_refused(e).unwrap_or_else(|| "connection failed".into());
+        return confidant_kit::tls::certificate_refused(e)
+            .unwrap_or_else(|| "connection failed".into());
     }
     let mut s = e.to_string();
     if let Some(u) = e.url() {
@@ -251,7 +252,7 @@ const SOURCE_COLUMNS: &str =
 
 /// Fetches one source and replaces its busy times; records the outcome. Returns the error text
 /// on failure (the old busy times stay).
-async fn sync_row(state: &AppState, row: &SourceRow, now: i64) -> Result<(), AppError> {
+async fn sync_row(state: &BookingState, row: &SourceRow, now: i64) -> Result<(), AppError> {
     let url = String::from_utf8(state.keys.link.open(&row.url_sealed, row.id.as_bytes())?)
         .map_err(|_| AppError::Internal("sealed calendar URL is not UTF-8".into()))?;
     let host = store::host_by_id(&state.db, &row.counsellor_id).await?;
@@ -320,7 +321,7 @@ async fn sync_row(state: &AppState, row: &SourceRow, now: i64) -> Result<(), App
 }
 
 /// Syncs every source that is due at `now`; returns how many were tried.
-pub async fn sync_due(state: &AppState, now: i64) -> Result<usize, AppError> {
+pub async fn sync_due(state: &BookingState, now: i64) -> Result<usize, AppError> {
     let rows = sqlx::query_as::<_, SourceRow>(&format!(
         "SELECT {SOURCE_COLUMNS} FROM busy_sources WHERE next_sync_at <= $1 ORDER BY next_sync_at LIMIT 50"
     ))
@@ -334,7 +335,7 @@ pub async fn sync_due(state: &AppState, now: i64) -> Result<usize, AppError> {
 }
 
 /// The background job that runs [`sync_due`] every [`WORKER_INTERVAL`].
-pub fn job(state: AppState) -> Job {
+pub fn job(state: BookingState) -> Job {
     Job::new("calendar-sources-sync", WORKER_INTERVAL, move || {
         let state = state.clone();
         async move {
@@ -346,7 +347,7 @@ pub fn job(state: AppState) -> Job {
     })
 }
 
-async fn view(state: &AppState, row: SourceRow) -> Result<Source, AppError> {
+async fn view(state: &BookingState, row: SourceRow) -> Result<Source, AppError> {
     let busy_count: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM busy_intervals WHERE source_id = $1")
             .bind(&row.id)
@@ -364,7 +365,7 @@ async fn view(state: &AppState, row: SourceRow) -> Result<Source, AppError> {
     })
 }
 
-async fn own(state: &AppState, me: &Counsellor, id: &str) -> Result<SourceRow, AppError> {
+async fn own(state: &BookingState, me: &Counsellor, id: &str) -> Result<SourceRow, AppError> {
     sqlx::query_as::<_, SourceRow>(&format!(
         "SELECT {SOURCE_COLUMNS} FROM busy_sources WHERE id = $1 AND counsellor_id = $2"
     ))
@@ -382,7 +383,7 @@ async fn own(state: &AppState, me: &Counsellor, id: &str) -> Result<SourceRow, A
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
 ) -> Result<Json<Vec<Source>>, AppError> {
     let rows = sqlx::query_as::<_, SourceRow>(&format!(
@@ -408,7 +409,7 @@ pub async fn list(
         (status = 422, description = "`validation_failed` naming `url` or `label`", body = ErrorBody),
     ))]
 pub async fn add(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Json(req): Json<NewSource>,
 ) -> Result<(StatusCode, Json<Source>), AppError> {
@@ -468,7 +469,7 @@ pub async fn add(
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
 pub async fn sync_now(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(id): Path<String>,
 ) -> Result<Json<Source>, AppError> {
@@ -486,7 +487,7 @@ pub async fn sync_now(
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
 pub async fn remove(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {

@@ -59,7 +59,7 @@ mod writeback;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::sources::FetchError;
-use crate::error::AppError;
+use confidant_kit::error::AppError;
 
 pub use store::{seal_urls_at_rest, url_key};
 pub use sync::{job, sync_due};

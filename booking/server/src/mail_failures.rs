@@ -11,11 +11,11 @@ use utoipa::ToSchema;
 use super::notify::{self, Ctx};
 use super::store::ClientDetails;
 use super::usecases::{context_parts, own_booking};
-use crate::auth::Counsellor;
-use crate::db::{now_ms, Db};
-use crate::error::{AppError, ErrorBody};
-use crate::extract::Json;
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::auth::Counsellor;
+use confidant_kit::db::{now_ms, Db};
+use confidant_kit::error::{AppError, ErrorBody};
+use confidant_kit::extract::Json;
 
 /// A failed mail, as the dashboard shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -99,7 +99,7 @@ pub async fn on_bookings(db: &Db, counsellor_id: &str) -> Result<Vec<MailFailure
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
 pub async fn own_failures(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
 ) -> Result<axum::Json<Vec<MailFailure>>, AppError> {
     let rows: Vec<FailureRow> = sqlx::query_as(&format!(
@@ -170,7 +170,7 @@ pub struct ResendBody {
         (status = 422, description = "`validation_failed` naming `email`", body = ErrorBody),
     ))]
 pub async fn resend(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path((id, mail_id)): Path<(String, String)>,
     Json(body): Json<ResendBody>,
@@ -223,7 +223,7 @@ pub async fn resend(
         (status = 404, description = "`not_found`: no such booking or no open failure of this mail", body = ErrorBody),
     ))]
 pub async fn reached(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path((id, mail_id)): Path<(String, String)>,
 ) -> Result<axum::http::StatusCode, AppError> {
@@ -247,7 +247,7 @@ pub async fn reached(
         (status = 404, description = "`not_found`: no open failure of a mail to you", body = ErrorBody),
     ))]
 pub async fn acknowledge(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(mail_id): Path<String>,
 ) -> Result<axum::http::StatusCode, AppError> {

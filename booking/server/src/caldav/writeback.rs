@@ -12,8 +12,8 @@ use super::super::store as booking_store;
 use super::client::Dav;
 use super::store::{self, url_key, AccountRow, BookingWithVersion, EventRow, Written};
 use super::{ms, SyncError, PAST_MS};
-use crate::error::AppError;
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::error::AppError;
 
 // Writing
 
@@ -21,7 +21,7 @@ use crate::AppState;
 /// as far as they are not waiting for the counsellor's decision. A write the server refuses
 /// (a status, not a lost connection) does not stop the others: the refusals are returned.
 pub(super) async fn reconcile(
-    state: &AppState,
+    state: &BookingState,
     d: &mut Dav,
     acc: &AccountRow,
     now: i64,
@@ -96,7 +96,7 @@ fn refusal(e: SyncError) -> Result<SyncError, SyncError> {
 type HostTypes = Option<(booking_store::Host, Vec<booking_store::TypeRow>)>;
 
 async fn body_of(
-    state: &AppState,
+    state: &BookingState,
     acc: &AccountRow,
     cache: &mut HostTypes,
     b: &BookingWithVersion,
@@ -115,7 +115,7 @@ async fn body_of(
 }
 
 async fn put_new(
-    state: &AppState,
+    state: &BookingState,
     d: &mut Dav,
     acc: &AccountRow,
     cache: &mut HostTypes,
@@ -170,7 +170,7 @@ async fn put_new(
 }
 
 async fn put_existing(
-    state: &AppState,
+    state: &BookingState,
     d: &mut Dav,
     acc: &AccountRow,
     cache: &mut HostTypes,

@@ -8,9 +8,9 @@ use confidant_booking::availability::{Availability, DateOverride, WeeklyRule};
 use confidant_booking::slots::{AppointmentKind, AppointmentType, Interval};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{now_ms, Db};
-use crate::error::AppError;
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::db::{now_ms, Db};
+use confidant_kit::error::AppError;
 
 /// A counsellor as the booking pages see them.
 #[derive(Debug, Clone)]
@@ -402,7 +402,7 @@ pub const BOOKING_COLUMNS: &str = "id, counsellor_id, type_id, kind, status, sta
 
 impl BookingRow {
     /// The client's details, opened.
-    pub fn client(&self, state: &AppState) -> Result<ClientDetails, AppError> {
+    pub fn client(&self, state: &BookingState) -> Result<ClientDetails, AppError> {
         let plain = state
             .keys
             .booking
@@ -412,7 +412,7 @@ impl BookingRow {
     }
 
     /// The cancellation reason, opened.
-    pub fn cancel_reason(&self, state: &AppState) -> Result<Option<String>, AppError> {
+    pub fn cancel_reason(&self, state: &BookingState) -> Result<Option<String>, AppError> {
         let Some(sealed) = &self.cancel_reason_sealed else {
             return Ok(None);
         };
@@ -613,35 +613,6 @@ pub async fn end_booking(
     .execute(&mut *conn)
     .await?
     .rows_affected())
-}
-
-/// The room (instant session) of a video booking, as inserted.
-pub struct NewRoom<'a> {
-    pub id: &'a str,
-    pub counsellor_id: &'a str,
-    pub title_sealed: &'a [u8],
-    pub link_hash: &'a str,
-    pub link_sealed: &'a [u8],
-    pub created_at: i64,
-    pub expires_at: i64,
-}
-
-/// Inserts the room of a video booking.
-pub async fn insert_room(conn: &mut sqlx::AnyConnection, r: &NewRoom<'_>) -> Result<(), AppError> {
-    sqlx::query(
-        "INSERT INTO sessions (id, counsellor_id, title_sealed, link_hash, link_sealed, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(r.id)
-    .bind(r.counsellor_id)
-    .bind(r.title_sealed)
-    .bind(r.link_hash)
-    .bind(r.link_sealed)
-    .bind(r.created_at)
-    .bind(r.expires_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// The sealed join link of a booking's room, if the room still exists.

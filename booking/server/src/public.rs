@@ -18,17 +18,17 @@ use super::{
     consent_sha256, consent_text, contact_consent_sha256, contact_consent_text, field_errors,
     lang_of, parse_time, CONSENT_VERSION,
 };
-use crate::db::now_ms;
-use crate::error::{AppError, ErrorBody};
-use crate::extract::{ClientIp, Json};
-use crate::ratelimit::Network;
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::db::now_ms;
+use confidant_kit::error::{AppError, ErrorBody};
+use confidant_kit::extract::{ClientIp, Json};
+use confidant_kit::ratelimit::Network;
 
 /// Longest range of one slots query.
 const MAX_SLOT_RANGE_DAYS: i64 = 62;
 
 /// Refuses a public form submission when the network used up its budget.
-pub(crate) fn rate_limit(state: &AppState, ip: std::net::IpAddr) -> Result<(), AppError> {
+pub(crate) fn rate_limit(state: &BookingState, ip: std::net::IpAddr) -> Result<(), AppError> {
     let limited = state
         .form_limiter
         .lock()
@@ -56,7 +56,7 @@ pub struct PublicCounsellor {
 #[utoipa::path(get, path = "/api/public/counsellors", tag = "booking",
     responses((status = 200, description = "Counsellors with a booking page, by name", body = Vec<PublicCounsellor>)))]
 pub async fn counsellors(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
 ) -> Result<axum::Json<Vec<PublicCounsellor>>, AppError> {
     Ok(axum::Json(
         store::public_hosts(&state.db)
@@ -167,7 +167,7 @@ pub struct LangQuery {
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
 pub async fn page(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     Path(slug): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<axum::Json<BookingPage>, AppError> {
@@ -218,7 +218,7 @@ pub struct Slots {
 }
 
 pub(crate) async fn slots_for(
-    state: &AppState,
+    state: &BookingState,
     host: &Host,
     t: &store::TypeRow,
     from: chrono::DateTime<Utc>,
@@ -256,7 +256,7 @@ pub(crate) async fn slots_for(
         (status = 422, description = "`validation_failed` naming `from`, `to` or `type_id`", body = ErrorBody),
     ))]
 pub async fn slots(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     Path(slug): Path<String>,
     Query(q): Query<SlotQuery>,
 ) -> Result<axum::Json<Slots>, AppError> {
@@ -319,7 +319,7 @@ pub struct RescheduleSlotsRequest {
         (status = 422, description = "`validation_failed` naming `token`, `from` or `to`", body = ErrorBody),
     ))]
 pub async fn reschedule_slots(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     Json(req): Json<RescheduleSlotsRequest>,
 ) -> Result<axum::Json<Slots>, AppError> {
     let (_, row) = by_token(&state, &req.token, Some(Purpose::Reschedule)).await?;
@@ -357,7 +357,7 @@ pub(crate) fn check_honeypot(website: &Option<String>) -> Result<(), AppError> {
         (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody),
     ))]
 pub async fn book(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     ClientIp(ip): ClientIp,
     Path(slug): Path<String>,
     Json(req): Json<BookingRequest>,
@@ -415,7 +415,7 @@ pub struct Accepted {
         (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody),
     ))]
 pub async fn contact(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     ClientIp(ip): ClientIp,
     Path(slug): Path<String>,
     Json(req): Json<ContactRequest>,
@@ -474,7 +474,7 @@ pub struct TokenRequest {
 
 /// Opens a link token: the booking it names, if the token is valid for it now.
 async fn by_token(
-    state: &AppState,
+    state: &BookingState,
     token_str: &str,
     purpose: Option<Purpose>,
 ) -> Result<(Purpose, store::BookingRow), AppError> {
@@ -524,7 +524,7 @@ pub struct LinkedBooking {
         (status = 422, description = "`validation_failed` naming `token`: invalid, expired or replaced", body = ErrorBody),
     ))]
 pub async fn lookup(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     Json(req): Json<TokenRequest>,
 ) -> Result<axum::Json<LinkedBooking>, AppError> {
     let (purpose, row) = by_token(&state, &req.token, None).await?;
@@ -556,7 +556,7 @@ pub struct CancelRequest {
         (status = 422, description = "`validation_failed` naming `token` or `reason`", body = ErrorBody),
     ))]
 pub async fn cancel(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     Json(req): Json<CancelRequest>,
 ) -> Result<axum::Json<PublicBooking>, AppError> {
     let reason = usecases::reason_of(&req.reason)?;
@@ -586,7 +586,7 @@ pub struct RescheduleRequest {
         (status = 422, description = "`validation_failed` naming `token` or `start`", body = ErrorBody),
     ))]
 pub async fn reschedule(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     Json(req): Json<RescheduleRequest>,
 ) -> Result<axum::Json<PublicBooking>, AppError> {
     let (_, row) = by_token(&state, &req.token, Some(Purpose::Reschedule)).await?;

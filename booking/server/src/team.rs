@@ -24,18 +24,18 @@ use super::public::{
 };
 use super::store::{self, Host};
 use super::usecases::{book_with, BookingRequest, PublicBooking};
-use crate::auth::Counsellor;
-use crate::db::now_ms;
-use crate::error::{AppError, ErrorBody};
-use crate::extract::{ClientIp, Json};
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::auth::Counsellor;
+use confidant_kit::db::now_ms;
+use confidant_kit::error::{AppError, ErrorBody};
+use confidant_kit::extract::{ClientIp, Json};
 
 /// Most members of one team.
 const MAX_MEMBERS: i64 = 50;
 
 type TeamRow = (String, String, String);
 
-async fn team_by_slug(state: &AppState, slug: &str) -> Result<TeamRow, AppError> {
+async fn team_by_slug(state: &BookingState, slug: &str) -> Result<TeamRow, AppError> {
     sqlx::query_as("SELECT id, slug, name FROM teams WHERE slug = $1")
         .bind(slug.to_ascii_lowercase())
         .fetch_optional(&state.db)
@@ -44,7 +44,7 @@ async fn team_by_slug(state: &AppState, slug: &str) -> Result<TeamRow, AppError>
 }
 
 /// The members of a team, as booking hosts.
-async fn members(state: &AppState, team_id: &str) -> Result<Vec<Host>, AppError> {
+async fn members(state: &BookingState, team_id: &str) -> Result<Vec<Host>, AppError> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT counsellor_id FROM team_members WHERE team_id = $1 ORDER BY added_at",
     )
@@ -58,7 +58,11 @@ async fn members(state: &AppState, team_id: &str) -> Result<Vec<Host>, AppError>
     Ok(out)
 }
 
-async fn is_member(state: &AppState, team_id: &str, counsellor_id: &str) -> Result<bool, AppError> {
+async fn is_member(
+    state: &BookingState,
+    team_id: &str,
+    counsellor_id: &str,
+) -> Result<bool, AppError> {
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND counsellor_id = $2",
     )
@@ -86,7 +90,7 @@ pub struct Team {
     pub types: Vec<TypeBody>,
 }
 
-async fn team_view(state: &AppState, (id, slug, name): TeamRow) -> Result<Team, AppError> {
+async fn team_view(state: &BookingState, (id, slug, name): TeamRow) -> Result<Team, AppError> {
     let members = members(state, &id)
         .await?
         .into_iter()
@@ -130,7 +134,7 @@ async fn team_view(state: &AppState, (id, slug, name): TeamRow) -> Result<Team, 
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
 pub async fn my_teams(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
 ) -> Result<axum::Json<Vec<Team>>, AppError> {
     let rows: Vec<TeamRow> = sqlx::query_as(
@@ -167,7 +171,7 @@ pub struct NewTeam {
         (status = 422, description = "`validation_failed` naming `slug` or `name`", body = ErrorBody),
     ))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Json(req): Json<NewTeam>,
 ) -> Result<(StatusCode, axum::Json<Team>), AppError> {
@@ -216,7 +220,7 @@ pub async fn create(
     ))
 }
 
-async fn my_team(state: &AppState, me: &Counsellor, slug: &str) -> Result<TeamRow, AppError> {
+async fn my_team(state: &BookingState, me: &Counsellor, slug: &str) -> Result<TeamRow, AppError> {
     let team = team_by_slug(state, slug).await?;
     if !is_member(state, &team.0, &me.id).await? {
         return Err(AppError::NotFound);
@@ -263,13 +267,13 @@ const INVITATION_TTL: chrono::Duration = chrono::Duration::days(14);
         (status = 422, description = "`validation_failed` naming `email`: not an e-mail address", body = ErrorBody),
     ))]
 pub async fn invite(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(slug): Path<String>,
     Json(req): Json<NewInvitation>,
 ) -> Result<(StatusCode, axum::Json<Team>), AppError> {
     let team = my_team(&state, &me, &slug).await?;
-    let email = crate::auth::normalize_email(&req.email)?;
+    let email = confidant_kit::auth::normalize_email(&req.email)?;
     let n: i64 = sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM team_members WHERE team_id = $1)
               + (SELECT COUNT(*) FROM team_invitations WHERE team_id = $2 AND expires_at > $3)",
@@ -343,7 +347,7 @@ pub async fn invite(
         (status = 404, description = "`not_found`: not a team of mine, or no such invitation", body = ErrorBody),
     ))]
 pub async fn withdraw(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path((slug, id)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
@@ -384,7 +388,7 @@ type ReceivedRow = (String, String, String, Option<String>, i64);
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
 pub async fn my_invitations(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
 ) -> Result<axum::Json<Vec<ReceivedInvitation>>, AppError> {
     let rows: Vec<ReceivedRow> = sqlx::query_as(
@@ -416,7 +420,11 @@ pub async fn my_invitations(
 }
 
 /// My open invitation `id`: the team's id (404 for any other, expired or not mine).
-async fn my_invitation(state: &AppState, me: &Counsellor, id: &str) -> Result<String, AppError> {
+async fn my_invitation(
+    state: &BookingState,
+    me: &Counsellor,
+    id: &str,
+) -> Result<String, AppError> {
     sqlx::query_scalar(
         "SELECT team_id FROM team_invitations WHERE id = $1 AND email = $2 AND expires_at > $3",
     )
@@ -438,7 +446,7 @@ async fn my_invitation(state: &AppState, me: &Counsellor, id: &str) -> Result<St
         (status = 409, description = "`conflict`: the team is full", body = ErrorBody),
     ))]
 pub async fn accept(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Team>, AppError> {
@@ -497,7 +505,7 @@ pub async fn accept(
         (status = 404, description = "`not_found`: no open invitation of mine with this id", body = ErrorBody),
     ))]
 pub async fn decline(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
@@ -522,7 +530,7 @@ pub async fn decline(
         (status = 422, description = "`validation_failed` naming the field", body = ErrorBody),
     ))]
 pub async fn create_type(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(slug): Path<String>,
     Json(body): Json<TypeBody>,
@@ -548,7 +556,7 @@ pub struct PublicTeam {
 #[utoipa::path(get, path = "/api/public/teams", tag = "booking",
     responses((status = 200, description = "Teams, by name", body = [PublicTeam])))]
 pub async fn public_teams(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
 ) -> Result<axum::Json<Vec<PublicTeam>>, AppError> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT slug, name FROM teams t
@@ -573,7 +581,7 @@ pub async fn public_teams(
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
 pub async fn page(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     Path(slug): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<axum::Json<BookingPage>, AppError> {
@@ -600,7 +608,7 @@ pub async fn page(
 }
 
 async fn team_type(
-    state: &AppState,
+    state: &BookingState,
     team_id: &str,
     type_id: &str,
 ) -> Result<store::TypeRow, AppError> {
@@ -620,7 +628,7 @@ async fn team_type(
         (status = 422, description = "`validation_failed` naming `from` or `to`", body = ErrorBody),
     ))]
 pub async fn slots(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     Path(slug): Path<String>,
     Query(q): Query<SlotQuery>,
 ) -> Result<axum::Json<Slots>, AppError> {
@@ -656,7 +664,7 @@ pub async fn slots(
         (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody),
     ))]
 pub async fn book(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     ClientIp(ip): ClientIp,
     Path(slug): Path<String>,
     Json(req): Json<BookingRequest>,

@@ -16,7 +16,7 @@ use super::super::store as booking_store;
 use super::client::Dav;
 use super::store::{self, url_key, AccountRow, CalendarRow, EventRow};
 use super::{ms, SyncError};
-use crate::AppState;
+use crate::BookingState;
 
 /// Everything is read again after this long (recurring events move with the window).
 const FULL_EVERY_MS: i64 = 24 * 3_600_000;
@@ -42,7 +42,7 @@ enum Member {
 
 /// Reads one calendar: busy times where it blocks, and changes to the bookings we wrote there.
 pub(super) async fn sync_calendar(
-    state: &AppState,
+    state: &BookingState,
     d: &mut Dav,
     acc: &AccountRow,
     cal: &CalendarRow,
@@ -330,7 +330,7 @@ pub(super) async fn sync_calendar(
     Ok(())
 }
 
-fn is_our_uid(state: &AppState, text: &str, tz: chrono_tz::Tz) -> bool {
+fn is_our_uid(state: &BookingState, text: &str, tz: chrono_tz::Tz) -> bool {
     let suffix = format!("@{}", super::super::feed::uid_host(state));
     event_span(text, tz).is_some_and(|s| {
         s.uid.ends_with(&suffix) && uuid::Uuid::parse_str(s.uid.trim_end_matches(&suffix)).is_ok()

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use super::super::store::{self as booking_store, BookingRow};
 use super::discovery::Found;
-use crate::db::Db;
-use crate::error::AppError;
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::db::Db;
+use confidant_kit::error::AppError;
 
 /// One side of a transaction on the database.
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -91,7 +91,7 @@ pub(super) struct BookingWithVersion {
 }
 
 impl AccountRow {
-    pub(super) fn secret(&self, state: &AppState) -> Result<super::client::Secret, AppError> {
+    pub(super) fn secret(&self, state: &BookingState) -> Result<super::client::Secret, AppError> {
         let plain = state
             .keys
             .link
@@ -101,7 +101,7 @@ impl AccountRow {
     }
 
     /// The discovered calendar home.
-    pub(super) fn home(&self, state: &AppState) -> Result<String, AppError> {
+    pub(super) fn home(&self, state: &BookingState) -> Result<String, AppError> {
         open_text(state, self.home_sealed.as_deref(), &home_aad(&self.id))
     }
 }
@@ -113,27 +113,27 @@ pub(super) fn home_aad(account_id: &str) -> String {
 }
 
 /// Opens a sealed text column.
-fn open_text(state: &AppState, sealed: Option<&[u8]>, aad: &str) -> Result<String, AppError> {
+fn open_text(state: &BookingState, sealed: Option<&[u8]>, aad: &str) -> Result<String, AppError> {
     let sealed = sealed.ok_or_else(|| AppError::Internal("CalDAV address not sealed".into()))?;
     String::from_utf8(state.keys.link.open(sealed, aad.as_bytes())?)
         .map_err(|e| AppError::Internal(format!("sealed CalDAV address: {e}")))
 }
 
 /// Seals a URL to its row.
-pub(super) fn seal_text(state: &AppState, plain: &str, aad: &str) -> Vec<u8> {
+pub(super) fn seal_text(state: &BookingState, plain: &str, aad: &str) -> Vec<u8> {
     state.keys.link.seal(plain.as_bytes(), aad.as_bytes())
 }
 
 /// The keyed digest (HMAC-SHA256 under a key derived from the DEK, hex) that stands in for a
 /// URL or href where it is only compared: equal URLs give equal digests, and without the key
 /// the digest tells nothing about the URL (not even a guessed one can be confirmed).
-pub fn url_key(state: &AppState, url: &str) -> String {
+pub fn url_key(state: &BookingState, url: &str) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &state.keys.caldav_urls);
     hex::encode(ring::hmac::sign(&key, url.as_bytes()).as_ref())
 }
 
 pub(super) async fn calendars_of(
-    state: &AppState,
+    state: &BookingState,
     account_id: &str,
 ) -> Result<Vec<CalendarRow>, AppError> {
     let mut rows = sqlx::query_as::<_, CalendarRow>(&format!(
@@ -151,7 +151,7 @@ pub(super) async fn calendars_of(
 /// The events of an account (`AND` whatever `filter` adds, with `$2` bound to `arg`), their
 /// URLs opened.
 async fn events_where(
-    state: &AppState,
+    state: &BookingState,
     account_id: &str,
     filter: &str,
     arg: Option<&str>,
@@ -171,7 +171,7 @@ async fn events_where(
 /// Stores what discovery found: new calendars are added (blocking by default when they can
 /// be read), known ones updated, vanished ones removed with their busy times.
 pub(super) async fn store_calendars(
-    state: &AppState,
+    state: &BookingState,
     account_id: &str,
     found: &[Found],
 ) -> Result<(), AppError> {
@@ -237,7 +237,7 @@ pub(super) async fn store_calendars(
 /// [`url_key`], and the clear columns emptied. Runs on every start; an account whose home is
 /// sealed is done, and each account is done in one transaction, so an interrupted start
 /// leaves nothing half-converted. Returns how many accounts it converted.
-pub async fn seal_urls_at_rest(state: &AppState) -> Result<usize, AppError> {
+pub async fn seal_urls_at_rest(state: &BookingState) -> Result<usize, AppError> {
     let pending: Vec<(String, String)> =
         sqlx::query_as("SELECT id, home_url FROM caldav_accounts WHERE home_sealed IS NULL")
             .fetch_all(&state.db)
@@ -365,7 +365,7 @@ pub(super) async fn mark_external(
 
 /// Every event we wrote for an account, URLs opened.
 pub(super) async fn events_of(
-    state: &AppState,
+    state: &BookingState,
     account_id: &str,
 ) -> Result<Vec<EventRow>, AppError> {
     events_where(state, account_id, "", None).await
@@ -373,7 +373,7 @@ pub(super) async fn events_of(
 
 /// The events we wrote into one calendar (by its [`url_key`]), URLs opened.
 pub(super) async fn events_in(
-    state: &AppState,
+    state: &BookingState,
     account_id: &str,
     calendar_key: &str,
 ) -> Result<Vec<EventRow>, AppError> {
@@ -448,7 +448,10 @@ pub(super) struct NewAccountRow<'a> {
 }
 
 /// Stores a new account.
-pub(super) async fn insert_account(state: &AppState, a: NewAccountRow<'_>) -> Result<(), AppError> {
+pub(super) async fn insert_account(
+    state: &BookingState,
+    a: NewAccountRow<'_>,
+) -> Result<(), AppError> {
     sqlx::query(
         "INSERT INTO caldav_accounts (id, counsellor_id, label, host, secret_sealed, home_url, home_sealed, created_at,
             next_sync_at, failures)
@@ -767,7 +770,7 @@ pub(super) struct Written<'a> {
 
 /// Records a booking newly written to the calendar `calendar_url` at `href`.
 pub(super) async fn insert_event(
-    state: &AppState,
+    state: &BookingState,
     account_id: &str,
     calendar_url: &str,
     href: &str,

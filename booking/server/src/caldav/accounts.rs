@@ -13,10 +13,10 @@ use super::discovery::discover;
 use super::store::{self, AccountRow};
 use super::sync::{lock_of, sync_detached};
 use super::{ms, SyncError, PAST_MS};
-use crate::auth::Counsellor;
-use crate::db::now_ms;
-use crate::error::AppError;
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::auth::Counsellor;
+use confidant_kit::db::now_ms;
+use confidant_kit::error::AppError;
 
 /// Most accounts per counsellor.
 const MAX_ACCOUNTS: i64 = 5;
@@ -91,7 +91,7 @@ pub struct Account {
 }
 
 /// An account as the API shows it: its calendars, sync state and changed bookings.
-async fn view(state: &AppState, a: AccountRow) -> Result<Account, AppError> {
+async fn view(state: &BookingState, a: AccountRow) -> Result<Account, AppError> {
     let mut calendars = Vec::new();
     for c in store::calendars_of(state, &a.id).await? {
         let busy_count = store::busy_count(&state.db, &c.id).await?;
@@ -141,7 +141,7 @@ async fn view(state: &AppState, a: AccountRow) -> Result<Account, AppError> {
 }
 
 /// One of the counsellor's accounts, or `not_found`.
-async fn own(state: &AppState, me: &Counsellor, id: &str) -> Result<AccountRow, AppError> {
+async fn own(state: &BookingState, me: &Counsellor, id: &str) -> Result<AccountRow, AppError> {
     store::own_account(&state.db, &me.id, id)
         .await?
         .ok_or(AppError::NotFound)
@@ -178,7 +178,7 @@ fn check_text(field: &str, v: &str, max: usize) -> Result<(), AppError> {
 }
 
 /// The counsellor's accounts, oldest first.
-pub async fn list(state: &AppState, me: &Counsellor) -> Result<Vec<Account>, AppError> {
+pub async fn list(state: &BookingState, me: &Counsellor) -> Result<Vec<Account>, AppError> {
     let rows = store::accounts_of(&state.db, &me.id).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -190,7 +190,7 @@ pub async fn list(state: &AppState, me: &Counsellor) -> Result<Vec<Account>, App
 /// Connects an account: finds its calendars (they all block booking times at first; no
 /// calendar is written until one is chosen), stores it and syncs it.
 pub async fn connect(
-    state: &AppState,
+    state: &BookingState,
     me: &Counsellor,
     req: NewAccount,
 ) -> Result<Account, AppError> {
@@ -289,7 +289,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 
 /// Changes which calendars block and which is written, then syncs at once.
 pub async fn change(
-    state: &AppState,
+    state: &BookingState,
     me: &Counsellor,
     id: &str,
     req: AccountChange,
@@ -343,7 +343,11 @@ pub async fn change(
 }
 
 /// Syncs an account now (writes, then reads).
-pub async fn sync_now(state: &AppState, me: &Counsellor, id: &str) -> Result<Account, AppError> {
+pub async fn sync_now(
+    state: &BookingState,
+    me: &Counsellor,
+    id: &str,
+) -> Result<Account, AppError> {
     own(state, me, id).await?;
     sync_detached(state, id, now_ms(), false).await?;
     view(state, own(state, me, id).await?).await
@@ -351,7 +355,7 @@ pub async fn sync_now(state: &AppState, me: &Counsellor, id: &str) -> Result<Acc
 
 /// Disconnects an account (waiting for a sync of it that is under way): its busy times stop
 /// blocking; events it wrote stay in the calendar.
-pub async fn disconnect(state: &AppState, me: &Counsellor, id: &str) -> Result<(), AppError> {
+pub async fn disconnect(state: &BookingState, me: &Counsellor, id: &str) -> Result<(), AppError> {
     own(state, me, id).await?;
     let lock = lock_of(id);
     let _guard = lock.lock().await;
@@ -372,7 +376,7 @@ pub struct Resolution {
 /// Decides about a booking whose event was changed in the calendar; `restore` writes it back
 /// at once.
 pub async fn resolve(
-    state: &AppState,
+    state: &BookingState,
     me: &Counsellor,
     id: &str,
     change_id: &str,

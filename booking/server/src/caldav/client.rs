@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::sources::{parse_url, pinned_client, without_url, FetchError};
 use super::SyncError;
-use crate::AppState;
+use crate::BookingState;
 use confidant_booking::caldav as dav;
 
 /// Redirects followed during discovery (each target is checked again).
@@ -39,7 +39,7 @@ pub(super) struct Reach {
 }
 
 impl Reach {
-    pub(super) fn of(state: &AppState) -> Self {
+    pub(super) fn of(state: &BookingState) -> Self {
         Reach {
             allow_private: state.config.calendar_fetch_private,
             allow_http: state.config.caldav_allow_http,
@@ -57,7 +57,7 @@ pub(super) struct Dav {
     origin: String,
     reach: Reach,
     /// Trust anchors for TLS (bundled, system, `--ca-file`).
-    trust: crate::tls::Trust,
+    trust: confidant_kit::tls::Trust,
     client: Option<reqwest::Client>,
 }
 
@@ -66,7 +66,7 @@ impl Dav {
     pub(super) fn new(
         secret: &Secret,
         reach: Reach,
-        trust: &crate::tls::Trust,
+        trust: &confidant_kit::tls::Trust,
     ) -> Result<Self, SyncError> {
         let entered =
             Url::parse(&secret.url).map_err(|_| SyncError::Answer("bad server URL".into()))?;

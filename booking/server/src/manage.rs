@@ -13,12 +13,12 @@ use utoipa::{IntoParams, ToSchema};
 use super::store::{self, kind_of, kind_str, minutes_of, time_of, BookingRow};
 use super::usecases;
 use super::{core_error, parse_time};
-use crate::auth::Counsellor;
-use crate::db::now_ms;
-use crate::error::{AppError, ErrorBody};
-use crate::extract::Json;
-use crate::mail::{enqueue, OutgoingMail};
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::auth::Counsellor;
+use confidant_kit::db::now_ms;
+use confidant_kit::error::{AppError, ErrorBody};
+use confidant_kit::extract::Json;
+use confidant_kit::mail::{enqueue, OutgoingMail};
 
 // ---------------------------------------------------------------------------------------------
 // Profile
@@ -39,7 +39,7 @@ pub struct Profile {
 #[utoipa::path(get, path = "/api/booking/profile", tag = "booking-admin",
     responses((status = 200, description = "Profile", body = Profile), (status = 401, description = "`unauthorized`", body = ErrorBody)))]
 pub async fn get_profile(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
 ) -> Result<axum::Json<Profile>, AppError> {
     let host = store::host_by_id(&state.db, &me.id).await?;
@@ -68,7 +68,7 @@ pub(crate) fn valid_slug(s: &str) -> bool {
         (status = 422, description = "`validation_failed` naming `slug`, `time_zone` or `lang`", body = ErrorBody),
     ))]
 pub async fn put_profile(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Json(p): Json<Profile>,
 ) -> Result<axum::Json<Profile>, AppError> {
@@ -183,7 +183,7 @@ fn hm(min: i64) -> String {
 #[utoipa::path(get, path = "/api/booking/availability", tag = "booking-admin",
     responses((status = 200, description = "Availability", body = AvailabilityBody), (status = 401, description = "`unauthorized`", body = ErrorBody)))]
 pub async fn get_availability(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
 ) -> Result<axum::Json<AvailabilityBody>, AppError> {
     let host = store::host_by_id(&state.db, &me.id).await?;
@@ -225,7 +225,7 @@ pub async fn get_availability(
         (status = 422, description = "`validation_failed` naming `weekly` or `overrides`", body = ErrorBody),
     ))]
 pub async fn put_availability(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Json(body): Json<AvailabilityBody>,
 ) -> Result<axum::Json<AvailabilityBody>, AppError> {
@@ -432,7 +432,7 @@ impl TypeBody {
 #[utoipa::path(get, path = "/api/booking/types", tag = "booking-admin",
     responses((status = 200, description = "Types", body = Vec<TypeBody>), (status = 401, description = "`unauthorized`", body = ErrorBody)))]
 pub async fn list_types(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
 ) -> Result<axum::Json<Vec<TypeBody>>, AppError> {
     Ok(axum::Json(
@@ -453,7 +453,7 @@ pub async fn list_types(
         (status = 422, description = "`validation_failed` naming the field", body = ErrorBody),
     ))]
 pub async fn create_type(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Json(body): Json<TypeBody>,
 ) -> Result<(StatusCode, axum::Json<TypeBody>), AppError> {
@@ -463,7 +463,7 @@ pub async fn create_type(
 
 /// Stores a new type of `owner` (for `team`, when given) after checking it.
 pub(crate) async fn insert_type(
-    state: &AppState,
+    state: &BookingState,
     owner: &str,
     team: Option<&str>,
     body: &TypeBody,
@@ -507,7 +507,7 @@ pub(crate) async fn insert_type(
         (status = 422, description = "`validation_failed` naming the field", body = ErrorBody),
     ))]
 pub async fn update_type(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(id): Path<String>,
     Json(body): Json<TypeBody>,
@@ -589,7 +589,7 @@ pub struct RangeQuery {
     pub to: Option<String>,
 }
 
-fn view(state: &AppState, row: &BookingRow, type_name: &str) -> Result<BookingView, AppError> {
+fn view(state: &BookingState, row: &BookingRow, type_name: &str) -> Result<BookingView, AppError> {
     let c = row.client(state)?;
     Ok(BookingView {
         id: row.id.clone(),
@@ -620,7 +620,7 @@ fn view(state: &AppState, row: &BookingRow, type_name: &str) -> Result<BookingVi
         (status = 422, description = "`validation_failed` naming `from` or `to`", body = ErrorBody),
     ))]
 pub async fn list_bookings(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Query(q): Query<RangeQuery>,
 ) -> Result<axum::Json<Vec<BookingView>>, AppError> {
@@ -680,7 +680,7 @@ pub async fn list_bookings(
         (status = 409, description = "`conflict`: not pending", body = ErrorBody),
     ))]
 pub async fn confirm(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(id): Path<String>,
 ) -> Result<axum::Json<BookingView>, AppError> {
@@ -708,7 +708,7 @@ pub struct ReasonBody {
         (status = 409, description = "`conflict`: not pending", body = ErrorBody),
     ))]
 pub async fn decline(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(id): Path<String>,
     Json(body): Json<ReasonBody>,
@@ -730,7 +730,7 @@ pub async fn decline(
         (status = 409, description = "`conflict`: not active", body = ErrorBody),
     ))]
 pub async fn cancel(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(id): Path<String>,
     Json(body): Json<ReasonBody>,
@@ -773,7 +773,7 @@ struct ContactDoc {
 #[utoipa::path(get, path = "/api/booking/messages", tag = "booking-admin",
     responses((status = 200, description = "Messages", body = Vec<ContactView>), (status = 401, description = "`unauthorized`", body = ErrorBody)))]
 pub async fn list_messages(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
 ) -> Result<axum::Json<Vec<ContactView>>, AppError> {
     let rows: Vec<(String, Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
@@ -818,7 +818,7 @@ pub struct ReplyBody {
         (status = 422, description = "`validation_failed` naming `text`", body = ErrorBody),
     ))]
 pub async fn reply(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(id): Path<String>,
     Json(body): Json<ReplyBody>,
@@ -849,7 +849,7 @@ pub async fn reply(
     let mut tx = state.db.begin().await?;
     enqueue(
         &mut tx,
-        &state,
+        &state.mailer,
         &OutgoingMail {
             kind: "contact_reply",
             booking_id: None,

@@ -15,9 +15,9 @@ use super::fetch::sync_calendar;
 use super::store;
 use super::writeback::reconcile;
 use super::SyncError;
-use crate::db::now_ms;
-use crate::error::AppError;
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::db::now_ms;
+use confidant_kit::error::AppError;
 
 // Driving
 
@@ -35,7 +35,7 @@ pub(super) fn lock_of(id: &str) -> Arc<tokio::sync::Mutex<()>> {
 /// Syncs an account: writes pending bookings, then (unless `writes_only`) refreshes the list
 /// of calendars and reads those that block or hold our bookings. Records the outcome.
 async fn sync_account(
-    state: &AppState,
+    state: &BookingState,
     acc_id: &str,
     now: i64,
     writes_only: bool,
@@ -117,7 +117,7 @@ async fn sync_account(
 /// [`sync_account`] on its own task, so a client that goes away (a reload) does not cancel a
 /// sync halfway; the caller still waits for it.
 pub(super) async fn sync_detached(
-    state: &AppState,
+    state: &BookingState,
     acc_id: &str,
     now: i64,
     writes_only: bool,
@@ -129,7 +129,7 @@ pub(super) async fn sync_detached(
 }
 
 /// Syncs every account that is due at `now`, and writes pending bookings of the healthy ones.
-pub async fn sync_due(state: &AppState, now: i64) -> Result<usize, AppError> {
+pub async fn sync_due(state: &BookingState, now: i64) -> Result<usize, AppError> {
     let due = store::due_accounts(&state.db, now).await?;
     for id in &due {
         sync_account(state, id, now, false).await?;
@@ -142,7 +142,7 @@ pub async fn sync_due(state: &AppState, now: i64) -> Result<usize, AppError> {
 }
 
 /// The background job that runs [`sync_due`] every [`WORKER_INTERVAL`].
-pub fn job(state: AppState) -> Job {
+pub fn job(state: BookingState) -> Job {
     Job::new("caldav-sync", WORKER_INTERVAL, move || {
         let state = state.clone();
         async move {

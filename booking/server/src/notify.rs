@@ -9,10 +9,10 @@ use confidant_booking::token::{self, Purpose};
 use lettre::message::Mailbox;
 
 use super::store::{kind_of, BookingRow, ClientDetails, Host, TypeRow};
-use crate::db::now_ms;
-use crate::error::AppError;
-use crate::mail::{cancel_unsent, enqueue, IcsPart, OutgoingMail};
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::db::now_ms;
+use confidant_kit::error::AppError;
+use confidant_kit::mail::{cancel_unsent, enqueue, IcsPart, OutgoingMail};
 
 /// A booking with everything its mails need.
 pub struct Ctx<'a> {
@@ -34,7 +34,7 @@ pub fn token_subject(row: &BookingRow) -> String {
 }
 
 /// Cancel and reschedule links (valid until the appointment starts).
-pub fn links(state: &AppState, row: &BookingRow) -> (String, String) {
+pub fn links(state: &BookingState, row: &BookingRow) -> (String, String) {
     let expires = row.starts_at / 1000;
     let key = &state.keys.booking_links;
     let subject = token_subject(row);
@@ -51,10 +51,10 @@ pub fn links(state: &AppState, row: &BookingRow) -> (String, String) {
     )
 }
 
-fn from(state: &AppState) -> Result<Mailbox, AppError> {
+fn from(state: &BookingState) -> Result<Mailbox, AppError> {
     state
-        .config
-        .mail_from
+        .mailer
+        .from
         .parse()
         .map_err(|e| AppError::Internal(format!("mail-from: {e}")))
 }
@@ -67,7 +67,7 @@ fn mailbox(name: &str, email: &str) -> Result<Mailbox, AppError> {
     Ok(Mailbox::new(Some(name.to_owned()), address))
 }
 
-fn data(state: &AppState, c: &Ctx<'_>, with_links: bool) -> MailData {
+fn data(state: &BookingState, c: &Ctx<'_>, with_links: bool) -> MailData {
     let (cancel_url, reschedule_url) = if with_links {
         let (c, r) = links(state, c.row);
         (Some(c), Some(r))
@@ -101,7 +101,7 @@ fn data(state: &AppState, c: &Ctx<'_>, with_links: bool) -> MailData {
 
 /// Where a client books again: the counsellor's own page, or the centre's list when the
 /// counsellor has none (a team booking).
-pub fn booking_url(state: &AppState, host: &Host) -> String {
+pub fn booking_url(state: &BookingState, host: &Host) -> String {
     let base = &state.config.public_url;
     match &host.slug {
         Some(slug) => format!("{base}/book/{slug}"),
@@ -112,7 +112,7 @@ pub fn booking_url(state: &AppState, host: &Host) -> String {
 /// The title of the client's calendar entry: `--client-calendar-title`, else a neutral
 /// "Termin" / "Appointment", never the kind of appointment, its type or the counsellor's name
 /// (a shared family calendar must not reveal counselling).
-pub fn client_calendar_title(state: &AppState, lang: Lang) -> String {
+pub fn client_calendar_title(state: &BookingState, lang: Lang) -> String {
     match &state.config.client_calendar_title {
         Some(title) => title.clone(),
         None => match lang {
@@ -122,7 +122,7 @@ pub fn client_calendar_title(state: &AppState, lang: Lang) -> String {
     }
 }
 
-fn ics_event(state: &AppState, c: &Ctx<'_>, lang: Lang) -> Result<IcsEvent, AppError> {
+fn ics_event(state: &BookingState, c: &Ctx<'_>, lang: Lang) -> Result<IcsEvent, AppError> {
     let from = from(state)?;
     let host = state
         .config
@@ -171,7 +171,7 @@ fn ics_event(state: &AppState, c: &Ctx<'_>, lang: Lang) -> Result<IcsEvent, AppE
 
 async fn to_client(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &BookingState,
     c: &Ctx<'_>,
     kind: MailKind,
     reason: Option<String>,
@@ -213,13 +213,13 @@ async fn to_client(
         due_at,
         counsellor_id: None,
     };
-    enqueue(conn, state, &mail).await?;
+    enqueue(conn, &state.mailer, &mail).await?;
     Ok(())
 }
 
 async fn to_counsellor(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &BookingState,
     c: &Ctx<'_>,
     kind: MailKind,
 ) -> Result<(), AppError> {
@@ -244,7 +244,7 @@ async fn to_counsellor(
         due_at: now_ms(),
         counsellor_id: Some(c.host.id.clone()),
     };
-    enqueue(conn, state, &mail).await?;
+    enqueue(conn, &state.mailer, &mail).await?;
     Ok(())
 }
 
@@ -252,7 +252,7 @@ async fn to_counsellor(
 /// team invitation), in the counsellor's language (inside the caller's transaction).
 pub async fn to_host(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &BookingState,
     host: &Host,
     kind: MailKind,
     d: &MailData,
@@ -270,7 +270,7 @@ pub async fn to_host(
         due_at: now_ms(),
         counsellor_id: Some(host.id.clone()),
     };
-    enqueue(conn, state, &mail).await?;
+    enqueue(conn, &state.mailer, &mail).await?;
     Ok(())
 }
 
@@ -293,7 +293,7 @@ fn mail_kind_name(kind: MailKind) -> &'static str {
 
 async fn schedule_reminder(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &BookingState,
     c: &Ctx<'_>,
 ) -> Result<(), AppError> {
     cancel_unsent(conn, &c.row.id, "reminder").await?;
@@ -313,7 +313,7 @@ async fn schedule_reminder(
 /// notification, and the reminder.
 pub async fn created(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &BookingState,
     c: &Ctx<'_>,
 ) -> Result<(), AppError> {
     if c.row.status == "pending" {
@@ -337,7 +337,7 @@ pub async fn created(
 /// The counsellor confirmed a pending booking.
 pub async fn confirmed(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &BookingState,
     c: &Ctx<'_>,
 ) -> Result<(), AppError> {
     to_client(
@@ -356,7 +356,7 @@ pub async fn confirmed(
 /// The counsellor declined a pending booking.
 pub async fn declined(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &BookingState,
     c: &Ctx<'_>,
     reason: Option<String>,
 ) -> Result<(), AppError> {
@@ -368,7 +368,7 @@ pub async fn declined(
 /// so the cancellation carries `METHOD:CANCEL`.
 pub async fn cancelled(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &BookingState,
     c: &Ctx<'_>,
     by_client: bool,
     was_confirmed: bool,
@@ -395,7 +395,7 @@ pub async fn cancelled(
 /// The client moved the appointment.
 pub async fn rescheduled(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &BookingState,
     c: &Ctx<'_>,
 ) -> Result<(), AppError> {
     if c.row.status == "pending" {
@@ -422,7 +422,7 @@ pub async fn rescheduled(
 /// conflict: the booking's later mail says what holds now.
 pub async fn resend(
     conn: &mut sqlx::AnyConnection,
-    state: &AppState,
+    state: &BookingState,
     c: &Ctx<'_>,
     kind: &str,
 ) -> Result<(), AppError> {

@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use super::accounts::{self, Account, AccountChange, NewAccount, Resolution};
-use crate::auth::Counsellor;
-use crate::error::{AppError, ErrorBody};
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::auth::Counsellor;
+use confidant_kit::error::{AppError, ErrorBody};
 
 /// The counsellor's CalDAV accounts, their calendars, sync state and changed bookings.
 #[utoipa::path(get, path = "/api/calendar/caldav", tag = "booking-admin",
@@ -17,7 +17,7 @@ use crate::AppState;
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
 ) -> Result<Json<Vec<Account>>, AppError> {
     Ok(Json(accounts::list(&state, &me).await?))
@@ -34,7 +34,7 @@ pub async fn list(
         (status = 422, description = "`validation_failed` naming `url` (unusable or unreachable, no calendars), `password` (refused) or `username`/`label`", body = ErrorBody),
     ))]
 pub async fn add(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Json(req): Json<NewAccount>,
 ) -> Result<(StatusCode, Json<Account>), AppError> {
@@ -53,7 +53,7 @@ pub async fn add(
         (status = 422, description = "`validation_failed` naming `write_calendar_id` (unknown or read-only), `calendars` or `label`", body = ErrorBody),
     ))]
 pub async fn change(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(id): Path<String>,
     Json(req): Json<AccountChange>,
@@ -70,7 +70,7 @@ pub async fn change(
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
 pub async fn sync_now(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(id): Path<String>,
 ) -> Result<Json<Account>, AppError> {
@@ -86,7 +86,7 @@ pub async fn sync_now(
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
 pub async fn remove(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
@@ -105,7 +105,7 @@ pub async fn remove(
         (status = 422, description = "`validation_failed` naming `action`", body = ErrorBody),
     ))]
 pub async fn resolve(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     Path((id, change_id)): Path<(String, String)>,
     Json(req): Json<Resolution>,

@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::store::{self, BookingRow};
-use crate::auth::Counsellor;
-use crate::db::{now_ms, sha256_hex};
-use crate::error::{AppError, ErrorBody};
-use crate::AppState;
+use crate::BookingState;
+use confidant_kit::auth::Counsellor;
+use confidant_kit::db::{now_ms, sha256_hex};
+use confidant_kit::error::{AppError, ErrorBody};
 
 /// Bookings older than this are left out of the feed.
 const PAST_DAYS: i64 = 30;
@@ -59,7 +59,7 @@ fn ms(t: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(t).single().unwrap_or_default()
 }
 
-fn urls(state: &AppState, token: &str) -> (String, String) {
+fn urls(state: &BookingState, token: &str) -> (String, String) {
     let url = format!("{}/calendar/feed/{token}.ics", state.config.public_url);
     let webcal = match url.split_once("://") {
         Some((_, rest)) => format!("webcal://{rest}"),
@@ -70,7 +70,7 @@ fn urls(state: &AppState, token: &str) -> (String, String) {
 
 type FeedRow = (Vec<u8>, i64, i64, Option<i64>);
 
-async fn feed_of(state: &AppState, me: &Counsellor) -> Result<Option<Feed>, AppError> {
+async fn feed_of(state: &BookingState, me: &Counsellor) -> Result<Option<Feed>, AppError> {
     let row: Option<FeedRow> = sqlx::query_as(
         "SELECT token_sealed, client_details, created_at, last_fetched_at FROM calendar_feeds WHERE counsellor_id = $1",
     )
@@ -99,7 +99,10 @@ async fn feed_of(state: &AppState, me: &Counsellor) -> Result<Option<Feed>, AppE
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 404, description = "`not_found`: no feed yet", body = ErrorBody),
     ))]
-pub async fn get(State(state): State<AppState>, me: Counsellor) -> Result<Json<Feed>, AppError> {
+pub async fn get(
+    State(state): State<BookingState>,
+    me: Counsellor,
+) -> Result<Json<Feed>, AppError> {
     feed_of(&state, &me)
         .await?
         .map(Json)
@@ -114,7 +117,7 @@ pub async fn get(State(state): State<AppState>, me: Counsellor) -> Result<Json<F
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     me: Counsellor,
     body: Option<Json<FeedRequest>>,
 ) -> Result<(StatusCode, Json<Feed>), AppError> {
@@ -151,7 +154,10 @@ pub async fn create(
         (status = 204, description = "Revoked (also when there was none)"),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
     ))]
-pub async fn revoke(State(state): State<AppState>, me: Counsellor) -> Result<StatusCode, AppError> {
+pub async fn revoke(
+    State(state): State<BookingState>,
+    me: Counsellor,
+) -> Result<StatusCode, AppError> {
     sqlx::query("DELETE FROM calendar_feeds WHERE counsellor_id = $1")
         .bind(&me.id)
         .execute(&state.db)
@@ -168,7 +174,7 @@ pub async fn revoke(State(state): State<AppState>, me: Counsellor) -> Result<Sta
         (status = 404, description = "`not_found`: unknown or revoked feed", body = ErrorBody),
     ))]
 pub async fn calendar(
-    State(state): State<AppState>,
+    State(state): State<BookingState>,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     let token = token.strip_suffix(".ics").unwrap_or(&token);
@@ -236,7 +242,7 @@ pub async fn calendar(
 }
 
 /// The host part of the UIDs of booking events (the public URL's host).
-pub fn uid_host(state: &AppState) -> String {
+pub fn uid_host(state: &BookingState) -> String {
     state
         .config
         .public_url
@@ -250,7 +256,7 @@ pub fn uid_host(state: &AppState) -> String {
 /// One booking as an event of the counsellor's own calendar (the feed, and CalDAV writes):
 /// type and kind in the title, the client's details only when `details` is on.
 pub(crate) fn event_of(
-    state: &AppState,
+    state: &BookingState,
     r: &store::BookingRow,
     types: &[store::TypeRow],
     host: &store::Host,
