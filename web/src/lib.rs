@@ -1,24 +1,36 @@
-//! Confidant's HTTP edge: the browser client's pages and assets, the JSON API for
-//! counsellors, the signalling websocket, the database, and the command line.
+//! The Confidant binary: composition only. It reads the configuration ([`config`]), opens and
+//! migrates the database ([`db`]), starts the SFU and the signalling hub, builds each
+//! capability's state and merges their routers ([`api_router`]) and background jobs ([`jobs`])
+//! into one server, serves the embedded browser client ([`assets`], the page shells in
+//! [`pages`]), and carries the edge ([`edge`]: same-origin check, security headers), probes,
+//! metrics and the admin CLI ([`admin`], [`signature::cli`]).
+//!
+//! The capabilities live in their own crates, re-exported here under their old paths:
+//! rooms (`signaling/server`: [`sessions`], [`ws`]), [`booking`] (`booking/server`),
+//! [`signature`] (`signature/server`), [`walkin`] (`walkin/server`), [`auth`] (`accounts/`);
+//! the shared plumbing is the kit's ([`error`], [`extract`], [`mail`], [`ratelimit`],
+//! [`tls`]).
 //!
 //! [`app`] builds the router from an [`AppState`]; [`start`] assembles a state from
-//! [`Settings`] (secrets, database, SFU, hub); [`serve`] runs it until SIGINT/SIGTERM.
-//! The HTTP contract with the browser client is `docs/HTTP-API.md`; the same routes are
-//! described by the OpenAPI document at `/api/openapi.json`, generated from [`api_router`],
-//! the one list of routes.
+//! [`Settings`]; [`serve`] runs it until SIGINT/SIGTERM. The HTTP contract with the browser
+//! client is `docs/HTTP-API.md`; the same routes are described by the OpenAPI document at
+//! `/api/openapi.json` (committed as `docs/openapi.json`), generated from [`api_router`].
+//!
+//! **What it must not be:** the home of a capability's store, routes or jobs; those belong in
+//! the capability's crate, and this crate only composes them.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod admin;
 pub mod assets;
 pub use confidant_accounts as auth;
-pub mod booking;
+pub use confidant_booking_server as booking;
 pub mod config;
 pub mod db;
 pub mod edge;
 pub use confidant_kit::{error, extract};
 pub mod health;
-pub mod mail;
+pub use confidant_kit::mail;
 pub mod metrics;
 pub mod pages;
 pub use confidant_kit::ratelimit;
@@ -28,7 +40,7 @@ pub use confidant_kit::tls;
 pub use confidant_walkin_server as walkin;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
@@ -48,7 +60,6 @@ pub use config::{Cli, Command, Config, LogFormat, Settings};
 pub use error::AppError;
 
 use confidant_signaling_server::{RoomsState, SqlDirectory};
-use ratelimit::RateLimiter;
 
 /// How long the SFU may take to answer the readiness probe.
 const SFU_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

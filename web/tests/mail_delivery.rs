@@ -502,7 +502,7 @@ async fn queue_mails(t: &TestApp, n: usize) -> Vec<String> {
             counsellor_id: None,
         };
         ids.push(
-            confidant::mail::enqueue(&mut conn, &t.state, &mail)
+            confidant::mail::enqueue(&mut conn, &t.state.mailer, &mail)
                 .await
                 .unwrap(),
         );
