@@ -1142,14 +1142,7 @@ async fn a_join_sends_the_latest_page_and_older_pages_come_on_request() {
     let (s, mut h) = host_who_wrote((0..120).map(|i| format!("message {i}"))).await;
     let (mut g, _) = guest(&s, &mut h, "Alex").await;
     let latest = g.until("chat_history").await;
-    let texts = |page: &serde_json::Value| -> Vec<String> {
-        page["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["text"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let texts = page_texts;
     let expect = |range: std::ops::Range<i32>| -> Vec<String> {
         range.map(|i| format!("message {i}")).collect()
     };

@@ -93,13 +93,18 @@ describe('Chat history in the call: the latest page, paging back, names from mem
 
     // Kim is admitted later: the history Kim gets (it comes before any live message) is empty.
     const url = await host.getByTestId('join-link').inputValue();
-    const kim = await newPage();
-    await kim.goto(url);
-    await kim.getByTestId('name-input').fill('Kim');
-    await kim.getByTestId('join-button').click();
-    await kim.getByTestId('lobby-waiting').waitFor({ state: 'visible' });
-    await host.locator('[data-testid="admit-button"][data-lobby-name="Kim"]').click();
-    await kim.getByTestId('chat-input').waitFor({ state: 'visible' });
+    /** A client who knocks now and is admitted, in the call. */
+    const admitted = async (name) => {
+      const page = await newPage();
+      await page.goto(url);
+      await page.getByTestId('name-input').fill(name);
+      await page.getByTestId('join-button').click();
+      await page.getByTestId('lobby-waiting').waitFor({ state: 'visible' });
+      await host.locator(`[data-testid="admit-button"][data-lobby-name="${name}"]`).click();
+      await page.getByTestId('chat-input').waitFor({ state: 'visible' });
+      return page;
+    };
+    const kim = await admitted('Kim');
     await say(host, 'welcome, Kim');
     await until('Kim sees the welcome', async () => (await shown(kim)).includes('welcome, Kim'));
     assert.deepEqual(await shown(kim), ['welcome, Kim']);
@@ -117,13 +122,7 @@ describe('Chat history in the call: the latest page, paging back, names from mem
     // A client admitted after the share sees what was shared, not what came after it.
     await say(host, 'between the share and Lee');
     await until('Kim sees it', async () => (await shown(kim)).includes('between the share and Lee'));
-    const lee = await newPage();
-    await lee.goto(url);
-    await lee.getByTestId('name-input').fill('Lee');
-    await lee.getByTestId('join-button').click();
-    await lee.getByTestId('lobby-waiting').waitFor({ state: 'visible' });
-    await host.locator('[data-testid="admit-button"][data-lobby-name="Lee"]').click();
-    await lee.getByTestId('chat-input').waitFor({ state: 'visible' });
+    const lee = await admitted('Lee');
     await say(host, 'welcome, Lee');
     await until('Lee sees the welcome', async () => (await shown(lee)).includes('welcome, Lee'));
     assert.deepEqual(await shown(lee), ['said before Kim came', 'welcome, Kim', 'welcome, Lee']);

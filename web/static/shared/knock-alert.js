@@ -22,7 +22,7 @@ const NOTIFY_TAG = 'confidant-knock';
 
 let audio = null;
 /** The page's AudioContext, resumed (browsers start it suspended before a user gesture). */
-function audioContext() {
+export function audioContext() {
   const Ctx = window.AudioContext || window.webkitAudioContext;
   if (!Ctx) return null;
   if (!audio) audio = new Ctx();
@@ -50,24 +50,28 @@ function setKnockSound(on) {
   }
 }
 
-/** Plays the knock tone once, unless the counsellor turned it off. */
-export function knockTone() {
-  if (!knockSoundOn()) return;
+/** Short sine beeps, one after the other, at `hz` (each `seconds` long, with a short pause). */
+export function playTone(hz, seconds) {
   const ctx = audioContext();
   if (!ctx) return;
-  TONE_HZ.forEach((hz, i) => {
+  hz.forEach((f, i) => {
     const osc = ctx.createOscillator();
     const gain = ctx.createGain();
     osc.type = 'sine';
-    osc.frequency.value = hz;
-    const start = ctx.currentTime + i * (BEEP_S + 0.05);
+    osc.frequency.value = f;
+    const start = ctx.currentTime + i * (seconds + 0.03);
     gain.gain.setValueAtTime(0.0001, start);
-    gain.gain.exponentialRampToValueAtTime(0.25, start + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, start + BEEP_S);
+    gain.gain.exponentialRampToValueAtTime(0.3, start + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, start + seconds);
     osc.connect(gain).connect(ctx.destination);
     osc.start(start);
-    osc.stop(start + BEEP_S + 0.02);
+    osc.stop(start + seconds + 0.02);
   });
+}
+
+/** Plays the knock tone once, unless the counsellor turned it off. */
+export function knockTone() {
+  if (knockSoundOn()) playTone(TONE_HZ, BEEP_S);
 }
 
 const notificationsSupported = () => typeof window.Notification === 'function';

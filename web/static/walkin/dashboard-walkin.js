@@ -8,44 +8,17 @@ import { t, errorText } from '../shared/i18n.js';
 import './i18n-walkin.js';
 import { h, clear, notice, announce } from '../shared/ui.js';
 import { get, post, put, ApiError, redirectIfUnauthorized } from '../shared/api.js';
-import { KnockAlert, knockSoundOn } from '../shared/knock-alert.js';
+import { KnockAlert, audioContext, knockSoundOn, playTone } from '../shared/knock-alert.js';
 
 const POLL_MS = 2000;
 /** Tone of the ring: two short beeps every RING_EVERY_MS. */
 const RING_EVERY_MS = 2000;
 const RING_HZ = [880, 660];
 
-let audio = null;
-/** An AudioContext needs a user gesture; any click on the dashboard provides one. */
-function audioContext() {
-  if (!audio) {
-    const Ctx = window.AudioContext || window.webkitAudioContext;
-    if (!Ctx) return null;
-    audio = new Ctx();
-  }
-  if (audio.state === 'suspended') audio.resume().catch(() => {});
-  return audio;
-}
-document.addEventListener('click', () => audioContext(), { capture: true });
-
 function beep() {
   // The counsellor's "knock sound: off" silences the ring too; it is still seen and notified.
   if (!knockSoundOn()) return;
-  const ctx = audioContext();
-  if (!ctx) return;
-  RING_HZ.forEach((hz, i) => {
-    const osc = ctx.createOscillator();
-    const gain = ctx.createGain();
-    osc.type = 'sine';
-    osc.frequency.value = hz;
-    const start = ctx.currentTime + i * 0.25;
-    gain.gain.setValueAtTime(0.0001, start);
-    gain.gain.exponentialRampToValueAtTime(0.3, start + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.22);
-    osc.connect(gain).connect(ctx.destination);
-    osc.start(start);
-    osc.stop(start + 0.24);
-  });
+  playTone(RING_HZ, 0.22);
   window.__walkinRings = (window.__walkinRings || 0) + 1;
 }
 
