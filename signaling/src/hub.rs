@@ -26,7 +26,7 @@ use crate::protocol::{
     LobbyEntry, ParticipantInfo, Role, ServerMessage, CHAT_PAGE_BYTES, CHAT_PAGE_MESSAGES,
     MAX_CHAT_CHARS, MAX_MESSAGE_BYTES, MAX_SDP_BYTES, MAX_VIDEO_DIMENSION, PROTOCOL_VERSION,
 };
-use crate::{ChatCap, Directory, Error, StoredChat, Tokens};
+use crate::{ChatCap, ChatGap, Directory, Error, StoredChat, Tokens};
 
 /// Messages queued per connection before it counts as too slow and is dropped.
 const OUTBOUND_QUEUE: usize = 512;
@@ -166,26 +166,32 @@ struct Admission {
     room: String,
     /// When the token it belongs to has expired for sure.
     until: Instant,
+    /// When the guest was admitted (RFC 3339, the hub's wall clock): the chat they see starts
+    /// here ([`ChatGap`]). Joining again with the same token keeps it.
+    at: String,
 }
 
 impl State {
-    /// Records at `now` that guest `participant` may join `room` until its token expires.
-    fn admit(&mut self, room: &str, participant: &str, ttl: Duration, now: Instant) {
+    /// Records at `now` (wall time `at`) that guest `participant` may join `room` until its
+    /// token expires.
+    fn admit(&mut self, room: &str, participant: &str, ttl: Duration, now: Instant, at: String) {
         self.admissions.retain(|_, a| a.until > now);
         self.admissions.insert(
             participant.to_owned(),
             Admission {
                 room: room.to_owned(),
                 until: now + ttl + ADMISSION_LEEWAY,
+                at,
             },
         );
     }
 
-    /// Whether guest `participant` holds a live admission to `room` at `now`.
-    fn admitted(&self, room: &str, participant: &str, now: Instant) -> bool {
+    /// When guest `participant` was admitted to `room`, if it holds a live admission at `now`.
+    fn admitted(&self, room: &str, participant: &str, now: Instant) -> Option<&str> {
         self.admissions
             .get(participant)
-            .is_some_and(|a| a.room == room && a.until > now)
+            .filter(|a| a.room == room && a.until > now)
+            .map(|a| a.at.as_str())
     }
 }
 
@@ -222,6 +228,9 @@ struct Participant {
     pending_offer: Option<String>,
     /// Its browser encrypts media end to end.
     e2ee: bool,
+    /// A guest's admission time (RFC 3339): the chat it sees starts there, less what the host
+    /// shared. `None` for a host, who sees all of it.
+    admitted_at: Option<String>,
 }
 
 impl Participant {
@@ -531,8 +540,13 @@ impl Hub {
             iat,
             iat + ttl.as_secs(),
         )?;
-        self.state()
-            .admit(room, &participant, ttl, clock.monotonic());
+        self.state().admit(
+            room,
+            &participant,
+            ttl,
+            clock.monotonic(),
+            rfc3339(clock.wall()),
+        );
         Ok((participant, token))
     }
 
@@ -553,6 +567,12 @@ impl Hub {
             .filter(|(_, r)| r.participants.values().any(|p| p.role == Role::Host))
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// How many clients wait in `room`'s lobby now (0 for a room not in memory): the
+    /// dashboard's knock count.
+    pub fn waiting(&self, room: &str) -> usize {
+        self.state().rooms.get(room).map_or(0, |r| r.lobby.len())
     }
 
     /// Rooms in memory: someone is in the call, connected or within the resume grace, or
@@ -930,7 +950,24 @@ impl Hub {
                 return Flow::Continue;
             }
         }
-        let (history, more) = match self.load_page(room_id, None).await {
+        // A guest's chat starts at its admission (kept when it joins again with the same
+        // token); one without a live admission is refused below.
+        let admitted_at = match claims.role {
+            Role::Host => None,
+            Role::Guest => {
+                let st = self.state();
+                st.admitted(room_id, &claims.sub, self.inner.clock.monotonic())
+                    .map(str::to_owned)
+            }
+        };
+        let page = match self
+            .gap_for(room_id, claims.role, admitted_at.as_deref())
+            .await
+        {
+            Ok(gap) => self.load_page(room_id, None, gap.as_ref()).await,
+            Err(e) => Err(e),
+        };
+        let (history, more) = match page {
             Ok(page) => page.unwrap_or_default(),
             Err(e) => {
                 tracing::error!(error = %e, "loading chat history failed");
@@ -959,7 +996,9 @@ impl Hub {
         {
             let mut st = self.state();
             if claims.role == Role::Guest
-                && !st.admitted(room_id, &claims.sub, self.inner.clock.monotonic())
+                && st
+                    .admitted(room_id, &claims.sub, self.inner.clock.monotonic())
+                    .is_none()
             {
                 // Left, removed, revoked or ended since the token was handed out.
                 conn.me.send(&error_msg(
@@ -1022,6 +1061,7 @@ impl Hub {
                     tracks: Vec::new(),
                     pending_offer: None,
                     e2ee,
+                    admitted_at: admitted_at.clone(),
                 };
                 let joined = ServerMessage::ParticipantJoined {
                     participant: p.info(),
@@ -1366,7 +1406,11 @@ impl Hub {
                 Flow::Continue
             }
             ClientMessage::ChatHistory { before } => {
-                self.on_chat_history(conn, room_id, before).await;
+                self.on_chat_history(conn, room_id, pid, before).await;
+                Flow::Continue
+            }
+            ClientMessage::ChatShareHistory {} => {
+                self.on_chat_share_history(conn, room_id, pid).await;
                 Flow::Continue
             }
             ClientMessage::E2ee { to, payload } => {
@@ -1517,7 +1561,13 @@ impl Hub {
                         token,
                     });
                     notify_hosts_of_lobby(room);
-                    st.admit(room_id, &participant, ttl, clock.monotonic());
+                    st.admit(
+                        room_id,
+                        &participant,
+                        ttl,
+                        clock.monotonic(),
+                        rfc3339(clock.wall()),
+                    );
                     tracing::info!(room = room_id, lobby_id, "admitted");
                     return;
                 }
@@ -1827,12 +1877,26 @@ impl Hub {
         }
     }
 
-    /// `chat_history` from a client: the page before one of the room's messages.
-    async fn on_chat_history(&self, conn: &Conn, room_id: &str, before: String) {
+    /// `chat_history` from a client: the page before one of the room's messages, of the part
+    /// of the chat this participant sees.
+    async fn on_chat_history(&self, conn: &Conn, room_id: &str, pid: &str, before: String) {
         let page = if before.len() > MAX_ID_BYTES {
             Ok(None)
         } else {
-            self.load_page(room_id, Some(&before)).await
+            let who = {
+                let st = self.state();
+                st.rooms
+                    .get(room_id)
+                    .and_then(|r| r.participants.get(pid))
+                    .map(|p| (p.role, p.admitted_at.clone()))
+            };
+            let Some((role, admitted_at)) = who else {
+                return;
+            };
+            match self.gap_for(room_id, role, admitted_at.as_deref()).await {
+                Ok(gap) => self.load_page(room_id, Some(&before), gap.as_ref()).await,
+                Err(e) => Err(e),
+            }
         };
         match page {
             Ok(Some((page, more))) => {
@@ -1857,19 +1921,93 @@ impl Hub {
         }
     }
 
+    /// `chat_share_history` from a client: the host shows everyone the chat so far, also the
+    /// guests admitted later. Everyone hears of it (`chat_shared`); the guests in the room get
+    /// their first page afresh, now with the earlier messages.
+    async fn on_chat_share_history(&self, conn: &Conn, room_id: &str, pid: &str) {
+        if !self.is_host(room_id, pid) {
+            conn.me.send(&error_msg(
+                ErrorCode::Forbidden,
+                "only the counsellor can share the chat history",
+            ));
+            return;
+        }
+        let until = rfc3339(self.inner.clock.wall());
+        if let Err(e) = self.inner.directory.share_chat(room_id, &until).await {
+            tracing::error!(error = %e, "sharing the chat history failed");
+            conn.me
+                .send(&error_msg(ErrorCode::Internal, "server error"));
+            return;
+        }
+        // Every guest in the room was admitted by now, so none has a gap left.
+        let (page, more) = match self.load_page(room_id, None, None).await {
+            Ok(page) => page.unwrap_or_default(),
+            Err(e) => {
+                tracing::error!(error = %e, "loading chat history failed");
+                conn.me
+                    .send(&error_msg(ErrorCode::Internal, "server error"));
+                return;
+            }
+        };
+        let st = self.state();
+        let Some(room) = st.rooms.get(room_id) else {
+            return;
+        };
+        broadcast(room, &ServerMessage::ChatShared { until });
+        let messages: Vec<ChatMessage> = page.into_iter().map(|m| m.named(Some(room))).collect();
+        let history = ServerMessage::ChatHistory {
+            messages,
+            more,
+            before: None,
+        };
+        for p in room.participants.values().filter(|p| p.role == Role::Guest) {
+            if let Some(c) = &p.conn {
+                c.send(&history);
+            }
+        }
+        tracing::info!(room = room_id, "chat history shared");
+    }
+
+    /// The part of `room_id`'s chat a participant with `role`, admitted at `admitted_at`, does
+    /// not see: nothing for a host; for a guest what came before its admission and after the
+    /// latest share.
+    async fn gap_for(
+        &self,
+        room_id: &str,
+        role: Role,
+        admitted_at: Option<&str>,
+    ) -> Result<Option<ChatGap>, Error> {
+        if role == Role::Host {
+            return Ok(None);
+        }
+        // A guest always has an admission time; without one, it sees only what comes now.
+        let admitted_at = admitted_at
+            .map(str::to_owned)
+            .unwrap_or_else(|| rfc3339(self.inner.clock.wall()));
+        let shared_until = self.inner.directory.chat_shared_until(room_id).await?;
+        if shared_until.as_deref() >= Some(admitted_at.as_str()) {
+            return Ok(None);
+        }
+        Ok(Some(ChatGap {
+            shared_until,
+            admitted_at,
+        }))
+    }
+
     /// One page of a room's chat, oldest first: the latest messages before `before` (the
-    /// latest of all when `None`), at most [`CHAT_PAGE_MESSAGES`] and about
+    /// latest of all when `None`) outside `gap`, at most [`CHAT_PAGE_MESSAGES`] and about
     /// [`CHAT_PAGE_BYTES`] of text, and whether older ones exist. `None` if `before` is not a
     /// message of the room.
     async fn load_page(
         &self,
         room_id: &str,
         before: Option<&str>,
+        gap: Option<&ChatGap>,
     ) -> Result<Option<(Vec<OpenedChat>, bool)>, Error> {
         let Some(mut rows) = self
             .inner
             .directory
-            .load_chat(room_id, before, CHAT_PAGE_MESSAGES + 1)
+            .load_chat(room_id, before, gap, CHAT_PAGE_MESSAGES + 1)
             .await?
         else {
             return Ok(None);

@@ -69,6 +69,19 @@ pub struct ChatCap {
     pub max_bytes: u64,
 }
 
+/// The stretch of a room's chat a guest does not see: what was sent before they were admitted,
+/// less what the counsellor shared. A message is hidden when its `sent_at` lies strictly after
+/// `shared_until` (or anywhere before, when nothing was shared) and strictly before
+/// `admitted_at`. All three are RFC 3339 UTC strings with milliseconds, as the hub writes them,
+/// so they compare as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatGap {
+    /// The latest `chat_share_history` of the room, if any: messages sent until then are shown.
+    pub shared_until: Option<String>,
+    /// When the guest was admitted: messages sent from then on are shown.
+    pub admitted_at: String,
+}
+
 /// Storage that signalling needs, implemented by the embedding application.
 pub trait Directory: Send + Sync + 'static {
     /// Resolves a join-link token. `Ok(None)` if unknown, expired, revoked or ended.
@@ -93,12 +106,22 @@ pub trait Directory: Send + Sync + 'static {
         cap: ChatCap,
     ) -> BoxFuture<'a, Result<bool, Error>>;
     /// One page of a room's chat: the latest `limit` messages stored before the message
-    /// `before` (all stored messages when `None`), oldest first. `Ok(None)` if `before` is not
-    /// a message of this room.
+    /// `before` (all stored messages when `None`), oldest first, leaving out those in `gap`
+    /// (a guest's view; `None` for the host's, which is everything). `Ok(None)` if `before` is
+    /// not a message of this room.
     fn load_chat<'a>(
         &'a self,
         room: &'a str,
         before: Option<&'a str>,
+        gap: Option<&'a ChatGap>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Option<Vec<StoredChat>>, Error>>;
+    /// Records that the room's chat sent until `until` (RFC 3339, as `sent_at`) is shown to
+    /// every guest, also to those admitted later. A later share moves it forward, never back.
+    fn share_chat<'a>(&'a self, room: &'a str, until: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+    /// The room's latest share ([`Directory::share_chat`]), if there was one.
+    fn chat_shared_until<'a>(
+        &'a self,
+        room: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, Error>>;
 }

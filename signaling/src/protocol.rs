@@ -150,6 +150,9 @@ pub enum ClientMessage {
         /// Id of a message of this room.
         before: String,
     },
+    /// Host: show the chat so far to the guests — those in the room and those admitted later,
+    /// who otherwise see only what was sent from their admission on.
+    ChatShareHistory {},
     /// An opaque end-to-end-encryption message, relayed unread to one participant or all.
     E2ee {
         /// Recipient participant id; absent for everyone else in the room.
@@ -186,6 +189,7 @@ impl ClientMessage {
         "video_size",
         "chat",
         "chat_history",
+        "chat_share_history",
         "e2ee",
         "ping",
         "leave",
@@ -382,6 +386,12 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         before: Option<String>,
     },
+    /// The host shared the chat so far with the guests (`chat_share_history`). Guests in the
+    /// room get a fresh `chat_history` right after it.
+    ChatShared {
+        /// Messages sent until then (RFC 3339, as `sent_at`) are shown to every guest.
+        until: String,
+    },
     /// An opaque end-to-end-encryption message from another participant.
     E2ee {
         /// Sender.
@@ -427,6 +437,7 @@ impl ServerMessage {
         "mute",
         "chat",
         "chat_history",
+        "chat_shared",
         "e2ee",
         "pong",
         "session_ended",
@@ -454,6 +465,7 @@ impl ServerMessage {
             ServerMessage::Mute { .. } => "mute",
             ServerMessage::Chat(_) => "chat",
             ServerMessage::ChatHistory { .. } => "chat_history",
+            ServerMessage::ChatShared { .. } => "chat_shared",
             ServerMessage::E2ee { .. } => "e2ee",
             ServerMessage::Pong {} => "pong",
             ServerMessage::SessionEnded { .. } => "session_ended",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use confidant_signaling::protocol::{parse_client_message, ClientMessage};
 use confidant_signaling::{
-    BoxFuture, ChatCap, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound,
+    BoxFuture, ChatCap, ChatGap, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, Outbound,
     RoomPolicy, StoredChat, Tokens,
 };
 use futures::channel::mpsc;
@@ -78,9 +78,23 @@ impl Directory for NoRooms {
         &'a self,
         _room: &'a str,
         _before: Option<&'a str>,
+        _gap: Option<&'a ChatGap>,
         _limit: usize,
     ) -> BoxFuture<'a, Result<Option<Vec<StoredChat>>, Error>> {
         Box::pin(async move { Ok(Some(Vec::new())) })
+    }
+    fn share_chat<'a>(
+        &'a self,
+        _room: &'a str,
+        _until: &'a str,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move { Ok(()) })
+    }
+    fn chat_shared_until<'a>(
+        &'a self,
+        _room: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, Error>> {
+        Box::pin(async move { Ok(None) })
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use confidant_signaling::protocol::{ErrorCode, Role, ServerMessage};
 use confidant_signaling::{
-    BoxFuture, ChatCap, Clock, Directory, Error, Hub, HubConfig, Inbound, LinkTarget, ManualClock,
-    Outbound, RoomPolicy, StoredChat, SystemClock, Tokens,
+    BoxFuture, ChatCap, ChatGap, Clock, Directory, Error, Hub, HubConfig, Inbound, LinkTarget,
+    ManualClock, Outbound, RoomPolicy, StoredChat, SystemClock, Tokens,
 };
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -28,6 +28,7 @@ struct MemDirectory {
     allow_unencrypted: Mutex<bool>,
     chats: Mutex<Vec<StoredChat>>,
     logged_out: Mutex<HashSet<String>>,
+    shared_until: Mutex<HashMap<String, String>>,
 }
 
 impl Directory for MemDirectory {
@@ -87,6 +88,7 @@ impl Directory for MemDirectory {
         &'a self,
         room: &'a str,
         before: Option<&'a str>,
+        gap: Option<&'a ChatGap>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Option<Vec<StoredChat>>, Error>> {
         Box::pin(async move {
@@ -99,11 +101,33 @@ impl Directory for MemDirectory {
                     None => return Ok(None),
                 },
             };
-            let start = end.saturating_sub(limit);
-            Ok(Some(
-                mine[start..end].iter().map(|c| (*c).clone()).collect(),
-            ))
+            let hidden = |c: &StoredChat| {
+                gap.is_some_and(|g| {
+                    c.sent_at.as_str() > g.shared_until.as_deref().unwrap_or("")
+                        && c.sent_at < g.admitted_at
+                })
+            };
+            let seen: Vec<&StoredChat> =
+                mine[..end].iter().copied().filter(|c| !hidden(c)).collect();
+            let start = seen.len().saturating_sub(limit);
+            Ok(Some(seen[start..].iter().map(|c| (*c).clone()).collect()))
         })
+    }
+    fn share_chat<'a>(&'a self, room: &'a str, until: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let mut shared = self.shared_until.lock().unwrap();
+            let at = shared.entry(room.to_owned()).or_default();
+            if until > at.as_str() {
+                *at = until.to_owned();
+            }
+            Ok(())
+        })
+    }
+    fn chat_shared_until<'a>(
+        &'a self,
+        room: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, Error>> {
+        Box::pin(async move { Ok(self.shared_until.lock().unwrap().get(room).cloned()) })
     }
 }
 
@@ -221,6 +245,12 @@ async fn host(s: &Setup) -> (Client, String) {
 
 /// Knocks, gets admitted by `host`, joins; returns the guest and its participant id.
 async fn guest(s: &Setup, host: &mut Client, name: &str) -> (Client, String) {
+    let (g, id, _) = guest_with_token(s, host, name).await;
+    (g, id)
+}
+
+/// [`guest`], and the join token it was admitted with.
+async fn guest_with_token(s: &Setup, host: &mut Client, name: &str) -> (Client, String, String) {
     let mut g = Client::connect(&s.hub);
     g.send(json!({"type": "knock", "v": 1, "link": LINK, "name": name}));
     let waiting = g.until("lobby_waiting").await;
@@ -246,7 +276,18 @@ async fn guest(s: &Setup, host: &mut Client, name: &str) -> (Client, String) {
     let joined = g.until("joined").await;
     assert_eq!(joined["role"], "guest");
     assert_eq!(joined["name"], name);
-    (g, joined["participant_id"].as_str().unwrap().to_owned())
+    let token = admitted["token"].as_str().unwrap().to_owned();
+    (
+        g,
+        joined["participant_id"].as_str().unwrap().to_owned(),
+        token,
+    )
+}
+
+/// The host shows the chat so far to every guest; returns once the host heard of it.
+async fn share_history(host: &mut Client) {
+    host.send(json!({"type": "chat_share_history"}));
+    host.until("chat_shared").await;
 }
 
 #[tokio::test]
@@ -508,6 +549,7 @@ async fn chat_is_broadcast_sealed_at_rest_and_replayed_to_later_joiners() {
         "chat stored in clear"
     );
 
+    share_history(&mut h).await;
     let (mut late, _) = guest(&s, &mut h, "Kim").await;
     let history = late.until("chat_history").await;
     assert_eq!(history["messages"][0]["text"], "a very private sentence");
@@ -1047,6 +1089,7 @@ async fn chat_rows_reference_the_sender_and_names_come_from_memory_only() {
     // While the room is in memory, later joiners see the name, also of someone who left.
     g.send(json!({"type": "leave"}));
     h.until("participant_left").await;
+    share_history(&mut h).await;
     let (mut late, _) = guest(&s, &mut h, "Kim").await;
     let history = late.until("chat_history").await;
     assert_eq!(history["messages"][0]["name"], "Zebulon Quade");
@@ -1089,6 +1132,8 @@ async fn host_who_wrote(texts: impl Iterator<Item = String>) -> (Setup, Client) 
         h.send(json!({"type": "chat", "text": text}));
         h.until("chat").await;
     }
+    // Guests admitted later see it only when shared.
+    share_history(&mut h).await;
     (s, h)
 }
 
@@ -1097,14 +1142,7 @@ async fn a_join_sends_the_latest_page_and_older_pages_come_on_request() {
     let (s, mut h) = host_who_wrote((0..120).map(|i| format!("message {i}"))).await;
     let (mut g, _) = guest(&s, &mut h, "Alex").await;
     let latest = g.until("chat_history").await;
-    let texts = |page: &serde_json::Value| -> Vec<String> {
-        page["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["text"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let texts = page_texts;
     let expect = |range: std::ops::Range<i32>| -> Vec<String> {
         range.map(|i| format!("message {i}")).collect()
     };
@@ -1255,4 +1293,130 @@ async fn a_join_token_from_the_hub_expires_by_the_hubs_clock() {
     r.send(json!({"type": "join", "v": 1, "room": ROOM, "token": late}));
     assert_eq!(r.error_code().await, ErrorCode::TokenExpired);
     assert_eq!(r.closed().await, 1008);
+}
+
+/// The texts of a `chat_history` page, oldest first.
+fn page_texts(page: &serde_json::Value) -> Vec<String> {
+    page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The host writes `text` and waits for its echo; returns the message id.
+async fn host_says(h: &mut Client, text: &str) -> String {
+    h.send(json!({"type": "chat", "text": text}));
+    let echo = h.until("chat").await;
+    assert_eq!(echo["text"], text);
+    echo["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_guest_admitted_later_does_not_see_earlier_chat() {
+    let (s, clock) = setup_on_manual_clock().await;
+    let (mut h, _) = host(&s).await;
+    let (mut first, _) = guest(&s, &mut h, "Alex").await;
+    assert!(page_texts(&first.until("chat_history").await).is_empty());
+    host_says(&mut h, "for Alex only").await;
+    assert_eq!(first.until("chat").await["text"], "for Alex only");
+
+    clock.advance(Duration::from_secs(60));
+    let (mut late, _) = guest(&s, &mut h, "Kim").await;
+    let history = late.until("chat_history").await;
+    assert_eq!(
+        (page_texts(&history), history["more"].as_bool()),
+        (vec![], Some(false))
+    );
+
+    // What comes after the admission reaches the late guest, and paging back from it finds
+    // nothing earlier.
+    clock.advance(Duration::from_secs(1));
+    let after = host_says(&mut h, "welcome, Kim").await;
+    assert_eq!(late.until("chat").await["text"], "welcome, Kim");
+    late.send(json!({"type": "chat_history", "before": after}));
+    let older = late.until("chat_history").await;
+    assert_eq!(
+        (page_texts(&older), older["more"].as_bool()),
+        (vec![], Some(false))
+    );
+
+    // The counsellor still sees everything.
+    h.send(json!({"type": "chat_history", "before": after}));
+    assert_eq!(
+        page_texts(&h.until("chat_history").await),
+        vec!["for Alex only"]
+    );
+}
+
+#[tokio::test]
+async fn shared_history_reaches_guests_admitted_later() {
+    let (s, clock) = setup_on_manual_clock().await;
+    let (mut h, _) = host(&s).await;
+    host_says(&mut h, "notes before anyone came").await;
+    clock.advance(Duration::from_secs(60));
+    let (mut alex, _) = guest(&s, &mut h, "Alex").await;
+    assert!(page_texts(&alex.until("chat_history").await).is_empty());
+
+    clock.advance(Duration::from_secs(1));
+    h.send(json!({"type": "chat_share_history"}));
+    let shared = h.until("chat_shared").await;
+    assert_eq!(shared["until"], "2027-01-01T09:01:01.000Z");
+    // The guest in the room hears of it and gets its first page afresh, now complete.
+    assert_eq!(alex.until("chat_shared").await, shared);
+    let fresh = alex.until("chat_history").await;
+    assert_eq!(page_texts(&fresh), vec!["notes before anyone came"]);
+    assert!(fresh.get("before").is_none());
+
+    // A guest admitted later sees what was shared, and not what came between the share and
+    // its own admission.
+    clock.advance(Duration::from_secs(1));
+    host_says(&mut h, "only for those here now").await;
+    clock.advance(Duration::from_secs(60));
+    let (mut kim, _) = guest(&s, &mut h, "Kim").await;
+    assert_eq!(
+        page_texts(&kim.until("chat_history").await),
+        vec!["notes before anyone came"]
+    );
+    // The share is kept in the directory, so it outlives the hub's memory.
+    assert_eq!(
+        s.dir.shared_until.lock().unwrap().get(ROOM).cloned(),
+        Some("2027-01-01T09:01:01.000Z".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_reconnecting_guest_keeps_their_admission_time() {
+    let (s, clock) = setup_on_manual_clock().await;
+    let (mut h, _) = host(&s).await;
+    host_says(&mut h, "before Alex").await;
+    clock.advance(Duration::from_secs(60));
+    let (mut alex, _, token) = guest_with_token(&s, &mut h, "Alex").await;
+    alex.until("chat_history").await;
+    clock.advance(Duration::from_secs(60));
+    host_says(&mut h, "while Alex was here").await;
+
+    // The same guest comes back with its token (a reload, a second tab) a minute later: it
+    // sees the chat from its first admission on, not from the reconnect.
+    clock.advance(Duration::from_secs(60));
+    let mut again = Client::connect(&s.hub);
+    again.send(json!({"type": "join", "v": 1, "room": ROOM, "token": token}));
+    again.until("joined").await;
+    assert_eq!(
+        page_texts(&again.until("chat_history").await),
+        vec!["while Alex was here"]
+    );
+}
+
+#[tokio::test]
+async fn only_the_host_may_share_history() {
+    let s = setup().await;
+    let (mut h, _) = host(&s).await;
+    let (mut g, _) = guest(&s, &mut h, "Alex").await;
+    g.send(json!({"type": "chat_share_history"}));
+    assert_eq!(g.until("error").await["code"], "forbidden");
+    assert!(s.dir.shared_until.lock().unwrap().is_empty());
+    g.send(json!({"type": "chat_share_history", "until": "2030-01-01T00:00:00.000Z"}));
+    assert_eq!(g.until("error").await["code"], "invalid_message");
 }

@@ -282,7 +282,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     for (const [me, page] of Object.entries(pages)) {
       const others = Object.keys(pages).filter((n) => n !== me);
       const first = await e2eeSnapshot(page);
-      assert.equal(first.label, 'End-to-end encrypted');
+      assert.equal(first.label, 'Sound and picture end-to-end encrypted');
       assert.ok(first.stats, `${me}: the encryption worker answers`);
       assert.notEqual(first.stats.sendKid, null, `${me} has a sending key`);
       const mode = await page.evaluate(() => window.confidant.call.e2ee && window.confidant.call.e2ee.mode);
@@ -552,7 +552,7 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
     for (const [name, page] of [['counsellor', host], ['Dana', old]]) {
       await until(`${name}: the badge says not end-to-end encrypted`, async () => (await e2eeSnapshot(page)).state === 'off');
       const snap = await e2eeSnapshot(page);
-      assert.equal(snap.label, 'Not end-to-end encrypted');
+      assert.equal(snap.label, 'Sound and picture not end-to-end encrypted');
       assert.equal(snap.code, '', `${name} shows no safety code`);
     }
     for (const [name, page] of [['counsellor', host], ['Dana', old]]) {

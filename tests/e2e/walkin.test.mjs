@@ -116,10 +116,15 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
     assert.equal(await ring.getByTestId('ring-name').textContent(), 'Walk-in: Robin Early');
     assert.match(await ring.getByTestId('ring-topic').textContent(), /Family/);
     await until('the ring tone to play', () => dash.evaluate(() => (window.__walkinRings || 0) >= 1), { timeout: STEP_MS });
+    // The title counts the waiting client, and names nobody (it shows in the tab bar).
+    const title = await dash.title();
+    assert.match(title, /^\(1\) /);
+    assert.ok(!title.includes('Robin'), title);
     await dash.screenshot({ path: path.join(ARTIFACTS, 'walkin-ring.png'), fullPage: true });
 
     await client.goto('about:blank'); // pagehide → the leave beacon
     await ring.waitFor({ state: 'detached' });
+    await until('the count leaves the title', async () => !(await dash.title()).startsWith('('));
     const s = await status(dash);
     assert.equal(s.ring, null);
     assert.equal(s.waiting, 0);

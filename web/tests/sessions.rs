@@ -5,7 +5,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{link_token, TestApp};
-use confidant_signaling::{Directory, LinkTarget, StoredChat};
+use confidant_signaling::{ChatGap, Directory, LinkTarget, StoredChat};
 use confidant_signaling_server::SqlDirectory;
 use serde_json::{json, Value};
 
@@ -307,30 +307,36 @@ async fn directory_ends_rooms_and_keeps_chat_in_order() {
         assert!(d.save_chat(c.clone(), cap).await.unwrap());
     }
     assert_eq!(
-        d.load_chat(&room, None, 10).await.unwrap(),
+        d.load_chat(&room, None, None, 10).await.unwrap(),
         Some(chats.clone())
     );
     assert_eq!(
-        d.load_chat(&uuid::Uuid::new_v4().to_string(), None, 10)
+        d.load_chat(&uuid::Uuid::new_v4().to_string(), None, None, 10)
             .await
             .unwrap(),
         Some(Vec::new())
     );
     // Pages: the latest `limit` before a message, oldest first.
     assert_eq!(
-        d.load_chat(&room, None, 2).await.unwrap(),
+        d.load_chat(&room, None, None, 2).await.unwrap(),
         Some(chats[1..].to_vec())
     );
     assert_eq!(
-        d.load_chat(&room, Some(&chats[2].id), 1).await.unwrap(),
+        d.load_chat(&room, Some(&chats[2].id), None, 1)
+            .await
+            .unwrap(),
         Some(chats[1..2].to_vec())
     );
     assert_eq!(
-        d.load_chat(&room, Some(&chats[0].id), 10).await.unwrap(),
+        d.load_chat(&room, Some(&chats[0].id), None, 10)
+            .await
+            .unwrap(),
         Some(Vec::new())
     );
     assert_eq!(
-        d.load_chat(&room, Some("no-such-id"), 10).await.unwrap(),
+        d.load_chat(&room, Some("no-such-id"), None, 10)
+            .await
+            .unwrap(),
         None
     );
     // The cap: by count, and by stored bytes.
@@ -364,5 +370,74 @@ async fn directory_ends_rooms_and_keeps_chat_in_order() {
             .await
             .json()["status"],
         "ended"
+    );
+}
+
+/// A guest's view through the database: the gap between the latest share and its admission is
+/// left out of every page; the share is kept with the session and only moves forward.
+#[tokio::test]
+async fn directory_leaves_out_a_guests_gap_and_keeps_the_latest_share() {
+    let t = TestApp::new().await;
+    let (_, a) = t.counsellor("a@example.org", "A").await;
+    let s = t.create_session(&a, None).await;
+    let room = s["id"].as_str().unwrap().to_owned();
+    let d = directory(&t);
+    let chats: Vec<StoredChat> = (0..4)
+        .map(|i| StoredChat {
+            id: uuid::Uuid::new_v4().to_string(),
+            room: room.clone(),
+            sealed: vec![i; 40],
+            sent_at: format!("2030-01-01T00:00:0{i}.000Z"),
+        })
+        .collect();
+    for c in &chats {
+        assert!(d
+            .save_chat(c.clone(), confidant_signaling::DEFAULT_CHAT_CAP)
+            .await
+            .unwrap());
+    }
+    // Admitted at second 2, nothing shared: seconds 2 and 3 only.
+    let gap = ChatGap {
+        shared_until: None,
+        admitted_at: "2030-01-01T00:00:02.000Z".into(),
+    };
+    assert_eq!(
+        d.load_chat(&room, None, Some(&gap), 10).await.unwrap(),
+        Some(chats[2..].to_vec())
+    );
+    assert_eq!(
+        d.load_chat(&room, Some(&chats[2].id), Some(&gap), 10)
+            .await
+            .unwrap(),
+        Some(Vec::new())
+    );
+    // Shared until second 0: that one too, and paging reaches it past the gap.
+    assert_eq!(d.chat_shared_until(&room).await.unwrap(), None);
+    d.share_chat(&room, "2030-01-01T00:00:00.000Z")
+        .await
+        .unwrap();
+    let shared = d.chat_shared_until(&room).await.unwrap();
+    assert_eq!(shared.as_deref(), Some("2030-01-01T00:00:00.000Z"));
+    let gap = ChatGap {
+        shared_until: shared,
+        ..gap
+    };
+    assert_eq!(
+        d.load_chat(&room, Some(&chats[2].id), Some(&gap), 10)
+            .await
+            .unwrap(),
+        Some(chats[..1].to_vec())
+    );
+    assert_eq!(
+        d.load_chat(&room, None, Some(&gap), 2).await.unwrap(),
+        Some(chats[2..].to_vec())
+    );
+    // A share never moves back.
+    d.share_chat(&room, "2029-01-01T00:00:00.000Z")
+        .await
+        .unwrap();
+    assert_eq!(
+        d.chat_shared_until(&room).await.unwrap().as_deref(),
+        Some("2030-01-01T00:00:00.000Z")
     );
 }

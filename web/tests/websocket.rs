@@ -805,3 +805,106 @@ async fn chat_is_deleted_with_the_session_under_the_retention_setting() {
     // With the default (0 days) an ended session's chat goes at the next round.
     assert_eq!(t.settings().chat_retention, Duration::ZERO);
 }
+
+/// Lets the wall clock move past the last message, so an admission comes strictly later (chat
+/// times have milliseconds).
+async fn next_millisecond() {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+}
+
+/// Chat honesty through the database (SQLite or PostgreSQL, by `CONFIDANT_TEST_BACKEND`): a
+/// client admitted later does not see what was said before; the counsellor's share is stored
+/// with the session, so it reaches clients admitted after the room left the hub's memory.
+#[tokio::test]
+async fn a_later_client_sees_earlier_chat_only_once_shared_and_the_share_is_stored() {
+    let t = TestApp::new().await;
+    let addr = t.serve_tcp().await;
+    let (_, cookie) = t.counsellor("a@example.org", "Anna").await;
+    let s = t.create_session(&cookie, None).await;
+    let id = s["id"].as_str().unwrap();
+    let (mut host, mut first) = host_and_client(&t, addr, &cookie, &s, "Client").await;
+    send(
+        &mut host,
+        json!({"type": "chat", "text": "before the second"}),
+    )
+    .await;
+    until(&mut first, "chat").await;
+    next_millisecond().await;
+
+    let (mut second, token) = knock_and_be_admitted(addr, &mut host, &s).await;
+    send(
+        &mut second,
+        json!({"type": "join", "v": 1, "room": id, "token": token}),
+    )
+    .await;
+    assert!(texts(&until(&mut second, "chat_history").await).is_empty());
+    send(&mut host, json!({"type": "chat", "text": "welcome"})).await;
+    let welcome = until(&mut second, "chat").await["id"].clone();
+    // Paging back from its first message finds nothing earlier: the gap is left out in SQL.
+    send(
+        &mut second,
+        json!({"type": "chat_history", "before": welcome}),
+    )
+    .await;
+    let older = until(&mut second, "chat_history").await;
+    assert_eq!(
+        (texts(&older).len(), older["more"].as_bool()),
+        (0, Some(false))
+    );
+
+    // A client cannot share; the counsellor can.
+    send(&mut second, json!({"type": "chat_share_history"})).await;
+    assert_eq!(until(&mut second, "error").await["code"], "forbidden");
+    send(&mut host, json!({"type": "chat_share_history"})).await;
+    let shared = until(&mut host, "chat_shared").await;
+    until(&mut second, "chat_shared").await;
+    assert_eq!(
+        texts(&until(&mut second, "chat_history").await),
+        ["before the second", "welcome"]
+    );
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT chat_shared_until FROM sessions WHERE id = $1")
+            .bind(id)
+            .fetch_one(&t.state.db)
+            .await
+            .unwrap();
+    assert_eq!(stored.as_deref(), shared["until"].as_str());
+
+    // Everyone leaves: the room is gone from memory. A client admitted later still sees what
+    // was shared, read from the database, and not what came after the share.
+    send(
+        &mut host,
+        json!({"type": "chat", "text": "after the share"}),
+    )
+    .await;
+    until(&mut second, "chat").await;
+    // Kept open until the room is gone: a dropped socket is a disconnect (resumable), not a
+    // leave.
+    let mut gone = [host, first, second];
+    for ws in gone.iter_mut() {
+        send(ws, json!({"type": "leave"})).await;
+    }
+    for _ in 0..200 {
+        if t.state.hub.live_rooms().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        t.state.hub.live_rooms().is_empty(),
+        "the room stayed in memory"
+    );
+    drop(gone);
+    next_millisecond().await;
+    let (mut host, _) = join_as_host(&t, addr, &cookie, id).await;
+    let (mut third, token) = knock_and_be_admitted(addr, &mut host, &s).await;
+    send(
+        &mut third,
+        json!({"type": "join", "v": 1, "room": id, "token": token}),
+    )
+    .await;
+    assert_eq!(
+        texts(&until(&mut third, "chat_history").await),
+        ["before the second", "welcome"]
+    );
+}

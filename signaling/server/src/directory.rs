@@ -3,7 +3,8 @@
 
 use confidant_kit::db::{now_ms, sha256_hex, Db, Dialect};
 use confidant_signaling::{
-    BoxFuture, ChatCap, Directory, Error as SignalingError, LinkTarget, RoomPolicy, StoredChat,
+    BoxFuture, ChatCap, ChatGap, Directory, Error as SignalingError, LinkTarget, RoomPolicy,
+    StoredChat,
 };
 
 /// The signalling [`Directory`] on the database.
@@ -129,6 +130,7 @@ impl Directory for SqlDirectory {
         &'a self,
         room: &'a str,
         before: Option<&'a str>,
+        gap: Option<&'a ChatGap>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Option<Vec<StoredChat>>, SignalingError>> {
         Box::pin(async move {
@@ -151,13 +153,25 @@ impl Directory for SqlDirectory {
                     }
                 }
             };
+            // The gap is the open interval (shared_until, admitted_at) of `sent_at`, which is
+            // RFC 3339 UTC with milliseconds and compares as text; without a gap it is empty.
+            let (gap_after, gap_before) = match gap {
+                Some(g) => (
+                    g.shared_until.as_deref().unwrap_or(""),
+                    g.admitted_at.as_str(),
+                ),
+                None => ("", ""),
+            };
             let mut rows: Vec<(String, String, Vec<u8>, String)> = sqlx::query_as(&format!(
                 "SELECT id, room, sealed, sent_at FROM chat_messages
-                 WHERE room = $1 AND {order} < $2 ORDER BY {order} DESC LIMIT $3"
+                 WHERE room = $1 AND {order} < $2 AND NOT (sent_at > $4 AND sent_at < $5)
+                 ORDER BY {order} DESC LIMIT $3"
             ))
             .bind(room)
             .bind(below)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(gap_after)
+            .bind(gap_before)
             .fetch_all(&self.pool)
             .await
             .map_err(dir_err)?;
@@ -172,6 +186,40 @@ impl Directory for SqlDirectory {
                     })
                     .collect(),
             ))
+        })
+    }
+
+    fn share_chat<'a>(
+        &'a self,
+        room: &'a str,
+        until: &'a str,
+    ) -> BoxFuture<'a, Result<(), SignalingError>> {
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE sessions SET chat_shared_until = $1
+                 WHERE id = $2 AND (chat_shared_until IS NULL OR chat_shared_until < $1)",
+            )
+            .bind(until)
+            .bind(room)
+            .execute(&self.pool)
+            .await
+            .map_err(dir_err)?;
+            Ok(())
+        })
+    }
+
+    fn chat_shared_until<'a>(
+        &'a self,
+        room: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, SignalingError>> {
+        Box::pin(async move {
+            let until: Option<Option<String>> =
+                sqlx::query_scalar("SELECT chat_shared_until FROM sessions WHERE id = $1")
+                    .bind(room)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(dir_err)?;
+            Ok(until.flatten())
         })
     }
 }

@@ -67,6 +67,9 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     /// When the session was ended, if it was.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Clients waiting in the session's waiting room now (its lobby), for the dashboard's knock
+    /// alert; no names (they show only on the call page).
+    pub waiting: u32,
 }
 
 /// A join token for the counsellor (role host).
@@ -137,6 +140,7 @@ impl Row {
             created_at: time(self.created_at),
             expires_at: time(self.expires_at),
             ended_at: self.ended_at.map(time),
+            waiting: u32::try_from(state.hub.waiting(&self.id)).unwrap_or(u32::MAX),
         })
     }
 }

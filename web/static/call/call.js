@@ -314,10 +314,33 @@ export class Call {
       this.chatInput,
       this.chatSend,
     );
+    // Chat is not end-to-end encrypted (the server stores it sealed with its own key and can
+    // read it): said plainly where the chat is, so the media badge is never taken for it.
+    const chatPrivacy = h('p', {
+      class: 'chat-privacy',
+      testid: 'chat-privacy',
+      text: t(this.role === 'host' ? 'call.chat_privacy_host' : 'call.chat_privacy'),
+    });
+    // What happened to the history (shared by the counsellor) is told in the panel itself.
+    this.chatNote = h('p', { class: 'chat-note', testid: 'chat-note', hidden: true, attrs: { role: 'status' } });
+    // The counsellor may show clients admitted later what was written before they came.
+    this.chatShare =
+      this.role === 'host'
+        ? h('button', {
+            type: 'button',
+            class: 'button button-quiet chat-share',
+            text: t('call.chat_share'),
+            testid: 'chat-share',
+            onclick: () => this.shareChatHistory(),
+          })
+        : null;
     const chatPanel = h(
       'section',
       { class: 'panel chat-panel', testid: 'chat-panel', attrs: { 'aria-labelledby': 'chat-heading' } },
       h('h2', { id: 'chat-heading', text: t('call.chat') }),
+      chatPrivacy,
+      ...(this.chatShare ? [this.chatShare] : []),
+      this.chatNote,
       this.chatEmpty,
       this.chatOlder,
       this.chatList,
@@ -605,6 +628,7 @@ export class Call {
     on('active_speaker', (m) => this.setSpeaker(m.participant_id));
     on('chat', (m) => this.addChat(m));
     on('chat_history', (m) => this.onChatHistory(m));
+    on('chat_shared', () => this.onChatShared());
     on('session_ended', (m) => this.finish('ended', m.reason));
     on('removed', () => this.finish('ended', 'removed'));
     on('error', (m) => this.onError(m));
@@ -975,10 +999,29 @@ export class Call {
       for (const msg of messages.slice().reverse()) this.addChat(msg, true);
       list.scrollTop = list.scrollHeight - fromBottom;
     } else {
+      // The first page (after joining, or afresh after the counsellor shared the history)
+      // replaces what is shown, so earlier messages land above the later ones.
+      this.chatList.replaceChildren();
+      this.chatIds.clear();
+      this.chatPaging = null;
       for (const msg of messages) this.addChat(msg);
+      if (!messages.length && this.chatEmpty) this.chatEmpty.hidden = false;
     }
     this.chatMore = !!m.more;
     this.updateChatOlder();
+  }
+
+  /** Host: shows the chat so far to the clients, also to those admitted later. */
+  shareChatHistory() {
+    if (this.chatShare && this.signaling.send({ type: 'chat_share_history' })) this.chatShare.disabled = true;
+  }
+
+  /** The counsellor shared the chat so far: say so (guests get the fresh page right after). */
+  onChatShared() {
+    if (this.chatShare) this.chatShare.disabled = false;
+    if (!this.chatNote) return;
+    this.chatNote.textContent = t(this.role === 'host' ? 'call.chat_shared_host' : 'call.chat_shared');
+    this.chatNote.hidden = false;
   }
 
   /** Asks the server for the page before the oldest message shown. */

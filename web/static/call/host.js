@@ -6,6 +6,7 @@ import { api, post, ApiError, redirectIfUnauthorized } from '../shared/api.js';
 import { Signaling } from './signaling.js';
 import { acquireMedia } from './media.js';
 import { Call, confidant } from './call.js';
+import { KnockAlert, knockControls } from '../shared/knock-alert.js';
 
 const { sessionId: dataId, protocolVersion } = pageData();
 const sessionId = dataId || decodeURIComponent((location.pathname.match(/^\/s\/([^/?#]+)/) || [])[1] || '');
@@ -35,6 +36,8 @@ const knockBar = h(
     },
   }),
 );
+// A knock is also heard, counted in the title and (if allowed) shown as a desktop notification.
+const knockAlert = new KnockAlert({ title: () => `${t('host.title')} – ${t('app.name')}` });
 clear(app);
 app.append(header, main);
 main.append(knockBar, topBar, callArea);
@@ -50,6 +53,7 @@ const lobbyPanel = h(
   'section',
   { class: 'panel lobby-panel', testid: 'lobby-panel', attrs: { 'aria-labelledby': 'lobby-heading' } },
   h('h2', { id: 'lobby-heading' }, t('host.lobby'), ' ', h('span', { class: 'count', testid: 'lobby-count', text: '0' })),
+  knockControls(),
   lobbyEmpty,
   lobbyList,
 );
@@ -65,6 +69,7 @@ function renderLobby(waiting) {
   lobbyEmpty.hidden = waiting.length > 0;
   lobbyPanel.querySelector('.count').textContent = String(waiting.length);
   knockBar.hidden = waiting.length === 0;
+  knockAlert.update(waiting.length);
   knockText.textContent =
     waiting.length === 1 ? t('host.someone_waiting', { name: waiting[0].name }) : waiting.length > 1 ? t('host.several_waiting', { n: waiting.length }) : '';
   const now = new Set();

@@ -7,6 +7,10 @@ import { bookingsSection, messagesSection, bookingSettingsSection } from '../boo
 import { signaturesSection } from '../signature/dashboard-signature.js';
 import { walkinSection } from '../walkin/dashboard-walkin.js';
 import { ownMailFailuresSection } from '../booking/dashboard-mail.js';
+import { KnockAlert, knockControls } from '../shared/knock-alert.js';
+
+/** How often the sessions are asked for clients waiting in their waiting rooms, in ms. */
+const WAITING_POLL_MS = 5000;
 
 const app = appRoot();
 clear(app);
@@ -48,6 +52,7 @@ const listSection = h(
   'section',
   { class: 'panel sessions', attrs: { 'aria-labelledby': 'sessions-heading' } },
   h('div', { class: 'section-head' }, h('h2', { id: 'sessions-heading', text: t('dashboard.list') }), refreshButton),
+  knockControls(),
   listStatus,
   list,
 );
@@ -216,14 +221,50 @@ function renderSession(s) {
       h('span', { class: `status status-${s.status}`, text: t('status.' + s.status) }),
     ),
     h('p', { class: 'session-times', text: times.join(' · ') }),
+    waitingBadge(s),
     s.status === 'active' ? linkField(s.join_url, { label: t('host.join_link'), testid: 'session-link' }) : null,
     actions,
   );
 }
 
+/** "2 waiting" beside a session whose waiting room has clients (no names: those are on its
+ * call page, behind "Open"). */
+function waitingBadge(s) {
+  return h('p', {
+    class: 'badge badge-warn session-waiting',
+    testid: 'session-waiting',
+    hidden: !s.waiting,
+    text: t('dashboard.waiting', { n: s.waiting || 0 }),
+    attrs: { role: 'status' },
+  });
+}
+
+// Knocks on the counsellor's sessions: counted in the title, heard, and notified.
+const sessionKnocks = new KnockAlert({ title: () => `${t('dashboard.title')} – ${t('app.name')}` });
+const waitingIn = (sessions) => sessions.reduce((n, s) => n + (s.status === 'active' || s.status === 'revoked' ? s.waiting || 0 : 0), 0);
+
+/** Updates the waiting counts in place (the list is rebuilt only by `load`, so focus stays). */
+async function pollWaiting() {
+  try {
+    const sessions = await get('/api/sessions');
+    for (const s of sessions) {
+      const item = list.querySelector(`[data-session-id="${CSS.escape(s.id)}"]`);
+      const badge = item && item.querySelector('[data-testid="session-waiting"]');
+      if (!badge) continue;
+      badge.hidden = !s.waiting;
+      badge.textContent = t('dashboard.waiting', { n: s.waiting || 0 });
+    }
+    sessionKnocks.update(waitingIn(sessions));
+  } catch (e) {
+    if (redirectIfUnauthorized(e)) return;
+  }
+  setTimeout(pollWaiting, WAITING_POLL_MS);
+}
+
 async function load() {
   try {
     const sessions = await get('/api/sessions');
+    sessionKnocks.update(waitingIn(sessions));
     clear(list);
     clear(listStatus);
     if (!sessions || sessions.length === 0) {
@@ -245,3 +286,4 @@ get('/api/me').then(
   (e) => redirectIfUnauthorized(e),
 );
 load();
+setTimeout(pollWaiting, WAITING_POLL_MS);

@@ -8,41 +8,17 @@ import { t, errorText } from '../shared/i18n.js';
 import './i18n-walkin.js';
 import { h, clear, notice, announce } from '../shared/ui.js';
 import { get, post, put, ApiError, redirectIfUnauthorized } from '../shared/api.js';
+import { KnockAlert, audioContext, knockSoundOn, playTone } from '../shared/knock-alert.js';
 
 const POLL_MS = 2000;
 /** Tone of the ring: two short beeps every RING_EVERY_MS. */
 const RING_EVERY_MS = 2000;
 const RING_HZ = [880, 660];
 
-let audio = null;
-/** An AudioContext needs a user gesture; any click on the dashboard provides one. */
-function audioContext() {
-  if (!audio) {
-    const Ctx = window.AudioContext || window.webkitAudioContext;
-    if (!Ctx) return null;
-    audio = new Ctx();
-  }
-  if (audio.state === 'suspended') audio.resume().catch(() => {});
-  return audio;
-}
-document.addEventListener('click', () => audioContext(), { capture: true });
-
 function beep() {
-  const ctx = audioContext();
-  if (!ctx) return;
-  RING_HZ.forEach((hz, i) => {
-    const osc = ctx.createOscillator();
-    const gain = ctx.createGain();
-    osc.type = 'sine';
-    osc.frequency.value = hz;
-    const start = ctx.currentTime + i * 0.25;
-    gain.gain.setValueAtTime(0.0001, start);
-    gain.gain.exponentialRampToValueAtTime(0.3, start + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.22);
-    osc.connect(gain).connect(ctx.destination);
-    osc.start(start);
-    osc.stop(start + 0.24);
-  });
+  // The counsellor's "knock sound: off" silences the ring too; it is still seen and notified.
+  if (!knockSoundOn()) return;
+  playTone(RING_HZ, 0.22);
   window.__walkinRings = (window.__walkinRings || 0) + 1;
 }
 
@@ -104,6 +80,10 @@ export function walkinSection() {
   const presenceText = h('p', { class: 'walkin-presence', testid: 'walkin-presence', attrs: { 'aria-live': 'polite' } });
   const presenceNotes = h('div', {});
   const ringArea = h('div', { class: 'walkin-ring-area' });
+  // The count of waiting clients in the title, a desktop notification; the ring beeps itself.
+  // (The tone and notification controls are the dashboard's, above its sessions.)
+  const pageTitle = document.title;
+  const knockAlert = new KnockAlert({ title: () => pageTitle, notifyText: 'knock.notify_walkin', tone: false });
   const live = h(
     'div',
     { class: 'walkin-live', hidden: true, testid: 'walkin-live' },
@@ -126,7 +106,6 @@ export function walkinSection() {
   let timer = null;
   let ringTimer = null;
   let ringShown = null;
-  let titleBefore = document.title;
 
   function fail(e, where = status) {
     if (redirectIfUnauthorized(e)) return;
@@ -194,7 +173,6 @@ export function walkinSection() {
   function stopRinging() {
     if (ringTimer) clearInterval(ringTimer);
     ringTimer = null;
-    if (ringShown) document.title = titleBefore;
     ringShown = null;
     // The ring took the focus; when it goes, the focus goes back where the counsellor was. (A
     // pressed Accept/Pass is disabled at once, which drops the focus to the body.)
@@ -215,8 +193,6 @@ export function walkinSection() {
     ringShown = ring.ring_id;
     focusBefore = document.activeElement && document.activeElement !== document.body ? document.activeElement : null;
     const name = `${ring.first_name} ${ring.last_name}`;
-    titleBefore = document.title;
-    document.title = `🔔 ${t('walkin.ring_title', { name })}`;
     announce(t('walkin.ring_title', { name }));
     const accept = h('button', { type: 'button', class: 'button button-primary', text: t('walkin.accept'), testid: 'ring-accept' });
     const pass = h('button', { type: 'button', class: 'button', text: t('walkin.pass'), testid: 'ring-pass' });
@@ -272,6 +248,7 @@ export function walkinSection() {
     if (!s.open_now) presenceNotes.appendChild(h('p', { class: 'hint', text: t('walkin.closed_now') }));
     if (s.missed_ring) presenceNotes.appendChild(notice(t('walkin.missed'), 'warning', 'walkin-missed'));
     presenceNotes.appendChild(h('p', { class: 'hint', testid: 'walkin-waiting', text: t('walkin.waiting', { n: s.waiting }) }));
+    knockAlert.update(s.ring ? Math.max(1, s.waiting || 0) : s.waiting || 0);
     if (s.ring) showRing(s.ring);
     else stopRinging();
   }
@@ -284,6 +261,7 @@ export function walkinSection() {
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) {
         stopRinging();
+        knockAlert.update(0);
         live.hidden = true;
         return;
       }
