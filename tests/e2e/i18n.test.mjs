@@ -48,7 +48,7 @@ function errorCodesFromSources() {
   // The signalling protocol: `ErrorCode::X => "code"` in `as_str`.
   for (const m of read('signaling/src/protocol.rs').matchAll(/ErrorCode::\w+ => "([a-z0-9_]+)"/g)) codes.add(m[1]);
   // The HTTP edge: `(StatusCode::…, "code")` in `status_and_code`.
-  for (const m of read('web/src/error.rs').matchAll(/\(\s*(?:\*status|StatusCode::\w+),\s*"([a-z0-9_]+)"\)/g)) codes.add(m[1]);
+  for (const m of read('kit/src/error.rs').matchAll(/\(\s*(?:\*status|StatusCode::\w+),\s*"([a-z0-9_]+)"\)/g)) codes.add(m[1]);
   // What the client makes up itself (api.js: no connection, an unknown status).
   codes.add('network');
   codes.add('generic');

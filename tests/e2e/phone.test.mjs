@@ -53,7 +53,7 @@ function errorCodes() {
   const read = (rel) => fs.readFileSync(path.join(ROOT, rel), 'utf8');
   const codes = new Set();
   for (const m of read('signaling/src/protocol.rs').matchAll(/ErrorCode::\w+ => "([a-z0-9_]+)"/g)) codes.add(m[1]);
-  for (const m of read('web/src/error.rs').matchAll(/\(\s*(?:\*status|StatusCode::\w+),\s*"([a-z0-9_]+)"\)/g)) codes.add(m[1]);
+  for (const m of read('kit/src/error.rs').matchAll(/\(\s*(?:\*status|StatusCode::\w+),\s*"([a-z0-9_]+)"\)/g)) codes.add(m[1]);
   return [...codes];
 }
 const CODES = errorCodes();
