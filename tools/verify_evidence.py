@@ -35,6 +35,12 @@ KINDS = {"document_shown": 1, "consent_given": 2, "capture_started": 3, "capture
          "submitted": 5, "sealed": 6, "archived": 7}
 AFTER_SEAL = ("sealed", "archived")
 POINTER_TYPES = ("pen", "touch", "mouse")
+METHODS = ("handwritten", "typed_name")
+# The bundle members only a handwritten signature (version 1) has, and only a typed name
+# (version 2) has (§6.3, §6.4); each version leaves the other's out.
+HANDWRITTEN_MEMBERS = ("time_series_format", "biometric_envelope", "image_sha256",
+                       "capture_context")
+TYPED_NAME_MEMBERS = ("method", "typed_name")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 HEX16 = re.compile(r"[0-9a-f]{16}")
 INT_TOKEN = re.compile(r"-?(0|[1-9][0-9]*)")
@@ -183,15 +189,20 @@ class Typed:
     def __init__(self):
         self.not_canonical = []
 
-    def struct(self, v, path, fields):
+    def struct(self, v, path, fields, omitted=()):
+        """Every member of `fields` present, except those of `omitted`: members a bundle
+        version does not have, left out (never `null`: a `null` is written differently)."""
         if not isinstance(v, dict):
             raise Fault("invalid_value", path, "expected an object")
         for k in sorted(v):
             if k not in fields:
                 raise Fault("unknown_field", join(path, k), f"unknown field `{k}`")
+            if k in omitted and v[k] is None:
+                self.not_canonical.append(join(path, k))
+                continue
             fields[k](v[k], join(path, k))
         for k in fields:
-            if k not in v:
+            if k not in v and k not in omitted:
                 raise Fault("missing_field", join(path, k), f"missing field `{k}`")
         return v
 
@@ -217,6 +228,11 @@ class Typed:
     def string(v, path):
         if not isinstance(v, str):
             raise Fault("invalid_value", path, "expected a string")
+
+    @staticmethod
+    def boolean(v, path):
+        if not isinstance(v, bool):
+            raise Fault("invalid_value", path, "expected true or false")
 
     def matching(self, pattern):
         def check(v, path):
@@ -273,13 +289,20 @@ def sealed_type(t):
         "version": t.integer(*U8), "recipient_key_id": hex16,
         "ephemeral_public": t.b64(exact=32), "nonce": t.b64(exact=12),
         "ciphertext": t.b64(min_len=16)})
+    typed_name = lambda v, p: t.struct(v, p, {
+        "text": t.string, "declaration": t.string, "declaration_language": t.string,
+        "declaration_accepted": t.boolean, "allowed_by_request": t.boolean,
+        "client_typing_started_at_ms": t.optional(t.integer(*I64)),
+        "client_typing_ended_at_ms": t.optional(t.integer(*I64)),
+        "user_agent": t.optional(t.string)})
     bundle = lambda v, p: t.struct(v, p, {
         "version": t.integer(*U32), "key_id": hex16, "document_sha256": hex64,
         "form_data_sha256": hex64, "binding_sha256": hex64, "time_series_format": t.string,
         "biometric_envelope": envelope, "image_sha256": hex64, "signer_name": t.string,
         "capture_context": capture, "server_received_at_ms": t.integer(*I64),
         "sealed_at_ms": t.integer(*I64), "audit_head": hex64,
-        "audit_event_count": t.integer(*U64)})
+        "audit_event_count": t.integer(*U64), "method": t.one_of(METHODS),
+        "typed_name": typed_name}, omitted=HANDWRITTEN_MEMBERS + TYPED_NAME_MEMBERS)
     return lambda v, p: t.struct(v, p, {"bundle": bundle, "key_id": hex16,
                                         "bundle_sha256": hex64, "signature": t.b64(exact=64)})
 
@@ -379,6 +402,36 @@ def verify(evidence_bytes, document, trusted, tsa_ca=None):
         return i.result
 
 
+def signing_method(bundle):
+    """§6.4: version 1 is handwritten (its members, no method), version 2 a typed name (method
+    and typed_name, none of the handwritten members); anything else no server builds."""
+    version = int(bundle["version"].text)
+    handwritten = [k in bundle for k in HANDWRITTEN_MEMBERS]
+    typed = [k in bundle for k in TYPED_NAME_MEMBERS]
+    if version == 1 and all(handwritten) and not any(typed):
+        return "handwritten"
+    if version == 2 and all(typed) and not any(handwritten) and bundle["method"] == "typed_name":
+        return "typed_name"
+    raise Invalid("bundle_changed")
+
+
+def method_summary(bundle, method):
+    if method == "typed_name":
+        return "typed name with declaration"
+    n = int(bundle["capture_context"]["stroke_count"].text)
+    return f"handwritten with {n} stroke{'' if n == 1 else 's'}"
+
+
+# Rust's str::trim: the Unicode White_Space property (Python's str.strip also strips the
+# separators U+001C..U+001F, which are not White_Space).
+WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+               "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def rust_trim(s):
+    return s.strip(WHITE_SPACE)
+
+
 def check(value, faults, document, trusted, tsa_ca):
     sealed = value["sealed"]
     f = part(faults, sealed, "sealed", sealed_type)
@@ -402,6 +455,13 @@ def check(value, faults, document, trusted, tsa_ca):
     retired = trusted[sealed["key_id"]].retired_at_ms
     if retired is not None and int(bundle["sealed_at_ms"].text) > retired:
         raise Invalid("key_retired")
+    method = signing_method(bundle)
+    if method == "typed_name":
+        typed = bundle["typed_name"]
+        if typed["allowed_by_request"] is not True:
+            raise Invalid("typed_name_not_allowed")
+        if typed["declaration_accepted"] is not True or not rust_trim(typed["declaration"]):
+            raise Invalid("declaration_missing")
     if sha256(document).hex() != bundle["document_sha256"]:
         raise Invalid("document_changed")
     f = part(faults, value["form_data"], "form_data", form_type)
@@ -444,10 +504,12 @@ def check(value, faults, document, trusted, tsa_ca):
         f = part(faults, value["image_svg"], "image_svg", lambda t: t.string)
         if f:
             raise malformed("image_changed", f)
-        if sha256(value["image_svg"].encode("utf-8")).hex() != bundle["image_sha256"]:
+        # A typed name has no image_sha256: no image belongs to it.
+        if sha256(value["image_svg"].encode("utf-8")).hex() != bundle.get("image_sha256"):
             raise Invalid("image_changed")
     verdict = {"valid": True, "key_id": sealed["key_id"], "bundle_sha256": digest.hex(),
-               "signer_name": bundle["signer_name"], "audit_head": head,
+               "signer_name": bundle["signer_name"], "method": method,
+               "method_summary": method_summary(bundle, method), "audit_head": head,
                "audit_event_count": count,
                "events_after_seal": [e["kind"] for e in events[count:]]}
     if "seal_timestamp" in value and value["seal_timestamp"] is not None:
@@ -712,7 +774,7 @@ def run(document_path, evidence_path, key_paths, tsa_ca=None):
 
 COMPARED = ("valid", "reason", "chain_index", "chain_fault", "parse_fault", "parse_path",
             "audit_head", "audit_event_count", "events_after_seal", "bundle_sha256",
-            "timestamp_fault", "timestamp")
+            "method", "method_summary", "timestamp_fault", "timestamp")
 # What of a valid time-stamp is compared (the RFC 3339 spelling of gen_time is not).
 TIMESTAMP_COMPARED = ("gen_time_ms", "serial", "policy", "tsa", "tsa_chain")
 

@@ -2,7 +2,9 @@
 //! them, against a genuine sealed ceremony made once per process.
 //!
 //! The first byte picks what the rest of the input replaces: the sealed bundle JSON, the audit
-//! chain JSON, or the image SVG; everything else stays genuine. Checks: `verify` never panics,
+//! chain JSON, the image SVG, or the sealed bundle JSON without an image (as a typed name's
+//! evidence has none; a genuine typed-name seal, bundle version 2, is a seed too); everything
+//! else stays genuine. Checks: `verify` never panics,
 //! and says valid only for the genuine seal (bundle hash, key), chain head and image; opening
 //! the biometric envelope of any sealed bundle that parses never panics, and whatever opens
 //! decodes as CSIG.
@@ -16,7 +18,8 @@ use std::sync::OnceLock;
 
 use confidant_signature::audit::{AuditChain, AuditKind};
 use confidant_signature::bundle::{
-    build_bundle, seal, BundleInput, SealedBundle, SealingKey, VerifyingKey,
+    build_bundle, build_typed_name_bundle, seal, BundleInput, SealedBundle, SealingKey,
+    TypedNameEvidence, TypedNameInput, VerifyingKey,
 };
 use confidant_signature::canonical::form_data_canonical;
 use confidant_signature::escrow::generate_escrow_keypair;
@@ -34,6 +37,8 @@ struct Genuine {
     chain: AuditChain,
     sealed: SealedBundle,
     sealed_json: Vec<u8>,
+    typed: SealedBundle,
+    typed_json: Vec<u8>,
     svg: String,
     trusted: Vec<VerifyingKey>,
     escrow_secret: [u8; 32],
@@ -75,6 +80,32 @@ fn genuine() -> &'static Genuine {
         };
         let prepared = build_bundle(&input, &key.key_id(), &rng).expect("build");
         let sealed = seal(prepared.bundle, &key).expect("seal");
+        let typed_name = TypedNameEvidence {
+            text: "Ana Example".into(),
+            declaration: "I declare that typing my name here is my signature on this document."
+                .into(),
+            declaration_language: "en".into(),
+            declaration_accepted: true,
+            allowed_by_request: true,
+            client_typing_started_at_ms: Some(T0 + 2100),
+            client_typing_ended_at_ms: None,
+            user_agent: None,
+        };
+        let typed_bundle = build_typed_name_bundle(
+            &TypedNameInput {
+                document: &document,
+                form_data_canonical: &form,
+                typed_name: &typed_name,
+                signer_name: "Ana Example",
+                server_received_at_ms: T0 + 4500,
+                sealed_at_ms: T0 + 5500,
+                audit: &chain,
+            },
+            &key.key_id(),
+        )
+        .expect("build typed");
+        let typed = seal(typed_bundle, &key).expect("seal typed");
+        let typed_json = typed.to_json().expect("json");
         chain
             .append(AuditKind::Sealed, T0 + 6000, "sealed")
             .expect("append");
@@ -88,6 +119,8 @@ fn genuine() -> &'static Genuine {
             chain,
             sealed,
             sealed_json,
+            typed,
+            typed_json,
             svg: prepared.svg,
             trusted: vec![key.verifying_key()],
             escrow_secret,
@@ -111,6 +144,7 @@ fn genuine() -> &'static Genuine {
                 ("genuine-bundle", 0u8, &g.sealed_json[..]),
                 ("genuine-chain", 1, &chain[..]),
                 ("genuine-svg", 2, g.svg.as_bytes()),
+                ("genuine-typed-name", 3, &g.typed_json[..]),
             ] {
                 let bytes: Vec<u8> = std::iter::once(sel).chain(part.iter().copied()).collect();
                 std::fs::write(dir.join(name), bytes).expect("write seed");
@@ -127,14 +161,18 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut sealed_json: &[u8] = &g.sealed_json;
     let mut chain = g.chain.clone();
-    let mut svg: &[u8] = g.svg.as_bytes();
-    match sel % 3 {
+    let mut svg: Option<&[u8]> = Some(g.svg.as_bytes());
+    match sel % 4 {
         0 => sealed_json = rest,
         1 => match serde_json::from_slice::<AuditChain>(rest) {
             Ok(c) => chain = c,
             Err(_) => return,
         },
-        _ => svg = rest,
+        2 => svg = Some(rest),
+        _ => {
+            sealed_json = rest;
+            svg = None;
+        }
     }
     let v = verify(
         &Evidence {
@@ -143,14 +181,15 @@ fuzz_target!(|data: &[u8]| {
             sealed_json,
             audit: &chain,
             audit_context: Some(CONTEXT),
-            image_svg: Some(svg),
+            image_svg: svg,
         },
         &g.trusted,
     );
     if v.is_valid() {
         let sealed = SealedBundle::from_json(sealed_json).expect("a valid seal parses");
-        assert_eq!(
-            sealed.bundle_sha256, g.sealed.bundle_sha256,
+        assert!(
+            sealed.bundle_sha256 == g.sealed.bundle_sha256
+                || (svg.is_none() && sealed.bundle_sha256 == g.typed.bundle_sha256),
             "a forged bundle verified"
         );
         assert_eq!(sealed.key_id, g.sealed.key_id);
@@ -159,7 +198,9 @@ fuzz_target!(|data: &[u8]| {
             g.chain.head(),
             "a forged audit chain verified"
         );
-        assert_eq!(svg, g.svg.as_bytes(), "a forged image verified");
+        if let Some(svg) = svg {
+            assert_eq!(svg, g.svg.as_bytes(), "a forged image verified");
+        }
     }
     if let Ok(sealed) = SealedBundle::from_json(rest) {
         let _ = sealed.bundle.digest();

@@ -29,8 +29,18 @@ use crate::render;
 use crate::strict::{self, StrictError};
 use crate::submission::{PointerType, ValidSignature};
 
-/// Evidence bundle format version.
+/// Evidence bundle format version of a handwritten signature (`FORMAT.md` §6.3).
 pub const BUNDLE_VERSION: u32 = 1;
+/// Evidence bundle format version of a typed name with a declaration (`FORMAT.md` §6.4).
+pub const TYPED_NAME_BUNDLE_VERSION: u32 = 2;
+/// Longest typed name, bytes (the same limit as a signer name).
+pub const MAX_TYPED_NAME: usize = MAX_SIGNER_NAME;
+/// Longest declaration text, bytes.
+pub const MAX_DECLARATION: usize = 1024;
+/// Longest declaration language tag, bytes (BCP 47 tags such as `en`, `de`, `pt-BR`).
+pub const MAX_LANGUAGE_TAG: usize = 35;
+/// Longest user agent in a typed-name record, bytes (as in a submission, `FORMAT.md` §1).
+pub const MAX_USER_AGENT: usize = 512;
 /// Name of the time-series format inside the envelope.
 pub const TIME_SERIES_FORMAT: &str = "CSIG/1";
 pub use crate::hexbytes::SIGNATURE_LEN;
@@ -74,7 +84,97 @@ pub struct CaptureContext {
     pub point_count: u64,
 }
 
+/// How the signer signed. A bundle of version 1 is handwritten and has no `method` member;
+/// version 2 names its method (`FORMAT.md` §6.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SigningMethod {
+    /// Drawn on the pad: strokes in the biometric envelope (version 1 bundles).
+    Handwritten,
+    /// A typed name with an explicit declaration that it is the signer's signature.
+    TypedName,
+}
+
+impl SigningMethod {
+    /// Stable machine-readable name (`handwritten`, `typed_name`).
+    pub fn code(self) -> &'static str {
+        match self {
+            SigningMethod::Handwritten => "handwritten",
+            SigningMethod::TypedName => "typed_name",
+        }
+    }
+}
+
+/// What a typed-name signature records (`FORMAT.md` §6.4): no strokes, but the name as typed,
+/// the declaration the signer ticked, in the words and language shown, and whether the
+/// request allowed this alternative at all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypedNameEvidence {
+    /// The name as typed, trimmed (≤ [`MAX_TYPED_NAME`] bytes, no control characters).
+    pub text: String,
+    /// The exact declaration text shown next to the tick box.
+    pub declaration: String,
+    /// Language of the declaration as shown (`en`, `de`).
+    pub declaration_language: String,
+    /// Whether the signer ticked the declaration (must be `true`).
+    pub declaration_accepted: bool,
+    /// Whether the request's owner allowed a typed name instead of a handwritten signature
+    /// (must be `true`).
+    pub allowed_by_request: bool,
+    /// Client-claimed start of typing, Unix ms (not authoritative).
+    pub client_typing_started_at_ms: Option<i64>,
+    /// Client-claimed end of typing, Unix ms (not authoritative).
+    pub client_typing_ended_at_ms: Option<i64>,
+    /// Browser user agent, as sent by the client.
+    pub user_agent: Option<String>,
+}
+
+impl TypedNameEvidence {
+    /// Why this record cannot be sealed, if it cannot: `(member, reason)`.
+    pub fn problem(&self) -> Option<(&'static str, &'static str)> {
+        let bad_text = |s: &str, max: usize| {
+            s.trim().is_empty() || s.len() > max || s.chars().any(char::is_control)
+        };
+        if !self.allowed_by_request {
+            Some((
+                "allowed_by_request",
+                "the request does not allow a typed name",
+            ))
+        } else if !self.declaration_accepted || self.declaration.trim().is_empty() {
+            Some(("declaration_accepted", "the declaration was not given"))
+        } else if bad_text(&self.declaration, MAX_DECLARATION) {
+            Some(("declaration", "empty, too long or with control characters"))
+        } else if bad_text(&self.text, MAX_TYPED_NAME) || self.text.trim() != self.text {
+            Some((
+                "text",
+                "empty, too long, untrimmed or with control characters",
+            ))
+        } else if bad_text(&self.declaration_language, MAX_LANGUAGE_TAG)
+            || !self
+                .declaration_language
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            Some(("declaration_language", "not a language tag"))
+        } else if self
+            .user_agent
+            .as_deref()
+            .is_some_and(|u| u.len() > MAX_USER_AGENT || u.chars().any(char::is_control))
+        {
+            Some(("user_agent", "too long or with control characters"))
+        } else {
+            None
+        }
+    }
+}
+
 /// Everything the seal covers. Serialised canonically (see [`crate::canonical`]).
+///
+/// Version 1 (handwritten) has `time_series_format`, `biometric_envelope`, `image_sha256` and
+/// `capture_context` and no `method` or `typed_name`; version 2 (typed name) the reverse. The
+/// members a version does not have are left out (never `null`), so a version 1 bundle is
+/// byte for byte what it was before version 2 existed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceBundle {
@@ -90,19 +190,29 @@ pub struct EvidenceBundle {
     /// [`binding_hash`] of the two.
     pub binding_sha256: Digest,
     /// [`TIME_SERIES_FORMAT`].
-    pub time_series_format: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_series_format: Option<String>,
     /// The encrypted time series (AAD = binding_sha256 bytes).
-    pub biometric_envelope: Envelope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub biometric_envelope: Option<Envelope>,
     /// SHA-256 of the rendered SVG.
-    pub image_sha256: Digest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_sha256: Option<Digest>,
     /// The signer's name as entered.
     pub signer_name: String,
     /// Capture context.
-    pub capture_context: CaptureContext,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_context: Option<CaptureContext>,
     /// Server time the submission arrived, Unix ms.
     pub server_received_at_ms: i64,
     /// Server time of sealing, Unix ms.
     pub sealed_at_ms: i64,
+    /// Version 2: [`SigningMethod::TypedName`]; absent in version 1 (handwritten).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<SigningMethod>,
+    /// Version 2: the typed name and its declaration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typed_name: Option<TypedNameEvidence>,
     /// Audit chain head at sealing.
     pub audit_head: Digest,
     /// Number of audit events the head covers.
@@ -121,13 +231,51 @@ impl EvidenceBundle {
     }
 
     /// Escrow tool: decrypt the time series with the escrow private key. The binding hash is
-    /// the AAD, so this fails if the envelope was moved from another bundle.
+    /// the AAD, so this fails if the envelope was moved from another bundle. A typed-name
+    /// bundle has no envelope ([`EscrowError::NoEnvelope`]).
     pub fn open_biometrics(&self, escrow_private_key: &[u8; 32]) -> Result<Vec<u8>, EscrowError> {
-        escrow::open_biometrics(
-            escrow_private_key,
-            &self.biometric_envelope,
-            self.binding_sha256.as_bytes(),
-        )
+        let envelope = self
+            .biometric_envelope
+            .as_ref()
+            .ok_or(EscrowError::NoEnvelope)?;
+        escrow::open_biometrics(escrow_private_key, envelope, self.binding_sha256.as_bytes())
+    }
+
+    /// How it was signed, if the bundle's members agree with its version (`None`: a bundle no
+    /// server builds, e.g. a version 1 bundle with a typed name, or version 2 with strokes).
+    pub fn method(&self) -> Option<SigningMethod> {
+        let handwritten = self.time_series_format.is_some()
+            && self.biometric_envelope.is_some()
+            && self.image_sha256.is_some()
+            && self.capture_context.is_some();
+        let none_of_handwritten = self.time_series_format.is_none()
+            && self.biometric_envelope.is_none()
+            && self.image_sha256.is_none()
+            && self.capture_context.is_none();
+        match (self.version, self.method, &self.typed_name) {
+            (BUNDLE_VERSION, None, None) if handwritten => Some(SigningMethod::Handwritten),
+            (TYPED_NAME_BUNDLE_VERSION, Some(SigningMethod::TypedName), Some(_))
+                if none_of_handwritten =>
+            {
+                Some(SigningMethod::TypedName)
+            }
+            _ => None,
+        }
+    }
+
+    /// The method in words, as the verifiers report it: `handwritten with N strokes` or
+    /// `typed name with declaration`.
+    pub fn method_summary(&self) -> Option<String> {
+        match self.method()? {
+            SigningMethod::Handwritten => {
+                let n = self.capture_context.as_ref().map_or(0, |c| c.stroke_count);
+                Some(format!(
+                    "handwritten with {n} stroke{}",
+                    if n == 1 { "" } else { "s" }
+                ))
+            }
+            SigningMethod::TypedName => Some("typed name with declaration".to_owned()),
+        }
     }
 }
 
@@ -196,6 +344,14 @@ pub enum BundleError {
     /// Key generation or parsing failed.
     #[error("sealing key: {0}")]
     Key(&'static str),
+    /// A typed-name record that cannot be sealed: not allowed, no declaration, bad text.
+    #[error("typed name: {field}: {reason}")]
+    TypedName {
+        /// The member of [`TypedNameEvidence`] at fault.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 /// Assemble the evidence bundle: hashes, encrypted time series, SVG hash, capture context and
@@ -206,22 +362,12 @@ pub fn build_bundle(
     rng: &dyn SecureRandom,
 ) -> Result<Prepared, BundleError> {
     let name = input.signer_name;
-    if name.trim().is_empty() {
-        return Err(BundleError::SignerName("empty"));
-    }
-    if name.len() > MAX_SIGNER_NAME {
-        return Err(BundleError::SignerName("too long"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(BundleError::SignerName("control characters"));
-    }
-    if input.sealed_at_ms < input.server_received_at_ms {
-        return Err(BundleError::TimeOrder);
-    }
-    let audit_head = input.audit.verify()?;
-    if let Some(missing) = input.audit.missing_ceremony_step() {
-        return Err(BundleError::CeremonyIncomplete(missing));
-    }
+    let audit_head = check_common(
+        name,
+        input.server_received_at_ms,
+        input.sealed_at_ms,
+        input.audit,
+    )?;
 
     let document_sha256 = sha256(input.document);
     let form_data_sha256 = sha256(input.form_data_canonical);
@@ -239,11 +385,11 @@ pub fn build_bundle(
         document_sha256,
         form_data_sha256,
         binding_sha256,
-        time_series_format: TIME_SERIES_FORMAT.to_owned(),
-        biometric_envelope,
-        image_sha256: sha256(svg.as_bytes()),
+        time_series_format: Some(TIME_SERIES_FORMAT.to_owned()),
+        biometric_envelope: Some(biometric_envelope),
+        image_sha256: Some(sha256(svg.as_bytes())),
         signer_name: name.to_owned(),
-        capture_context: CaptureContext {
+        capture_context: Some(CaptureContext {
             user_agent: device.user_agent.clone(),
             pointer_types: sig.pointer_types(),
             declared_pointer_types: device.pointer_types.clone(),
@@ -253,9 +399,11 @@ pub fn build_bundle(
             client_started_at_ms: sig.client_started_at_ms(),
             stroke_count: sig.strokes().len() as u64,
             point_count: sig.point_count() as u64,
-        },
+        }),
         server_received_at_ms: input.server_received_at_ms,
         sealed_at_ms: input.sealed_at_ms,
+        method: None,
+        typed_name: None,
         audit_head,
         audit_event_count: input.audit.len() as u64,
     };
@@ -264,6 +412,94 @@ pub fn build_bundle(
         .digest()
         .map_err(|e| BundleError::Canonical(e.to_string()))?;
     Ok(Prepared { bundle, svg })
+}
+
+/// The checks every bundle's inputs pass: the signer name, the order of the times, and a
+/// complete ceremony in a chain that verifies (whose head is returned).
+fn check_common(
+    name: &str,
+    received_at_ms: i64,
+    sealed_at_ms: i64,
+    audit: &AuditChain,
+) -> Result<Digest, BundleError> {
+    if name.trim().is_empty() {
+        return Err(BundleError::SignerName("empty"));
+    }
+    if name.len() > MAX_SIGNER_NAME {
+        return Err(BundleError::SignerName("too long"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(BundleError::SignerName("control characters"));
+    }
+    if sealed_at_ms < received_at_ms {
+        return Err(BundleError::TimeOrder);
+    }
+    let audit_head = audit.verify()?;
+    if let Some(missing) = audit.missing_ceremony_step() {
+        return Err(BundleError::CeremonyIncomplete(missing));
+    }
+    Ok(audit_head)
+}
+
+/// Inputs for [`build_typed_name_bundle`].
+#[derive(Debug, Clone, Copy)]
+pub struct TypedNameInput<'a> {
+    /// Exact document bytes shown to the signer.
+    pub document: &'a [u8],
+    /// Canonical form data ([`crate::canonical::form_data_canonical`]).
+    pub form_data_canonical: &'a [u8],
+    /// The typed name, its declaration and the request's permission.
+    pub typed_name: &'a TypedNameEvidence,
+    /// Signer name as entered.
+    pub signer_name: &'a str,
+    /// Server time of receipt, Unix ms.
+    pub server_received_at_ms: i64,
+    /// Server time of sealing, Unix ms.
+    pub sealed_at_ms: i64,
+    /// Audit chain so far (must contain the ceremony up to `Submitted`).
+    pub audit: &'a AuditChain,
+}
+
+/// Assemble a typed-name bundle (version 2, `FORMAT.md` §6.4): hashes, the typed name with its
+/// declaration and permission, and the audit head. Refused unless the request allowed a typed
+/// name and the declaration was given ([`TypedNameEvidence::problem`]).
+pub fn build_typed_name_bundle(
+    input: &TypedNameInput<'_>,
+    key_id: &str,
+) -> Result<EvidenceBundle, BundleError> {
+    let audit_head = check_common(
+        input.signer_name,
+        input.server_received_at_ms,
+        input.sealed_at_ms,
+        input.audit,
+    )?;
+    if let Some((field, reason)) = input.typed_name.problem() {
+        return Err(BundleError::TypedName { field, reason });
+    }
+    let document_sha256 = sha256(input.document);
+    let form_data_sha256 = sha256(input.form_data_canonical);
+    let bundle = EvidenceBundle {
+        version: TYPED_NAME_BUNDLE_VERSION,
+        key_id: key_id.to_owned(),
+        document_sha256,
+        form_data_sha256,
+        binding_sha256: binding_hash(&document_sha256, &form_data_sha256),
+        time_series_format: None,
+        biometric_envelope: None,
+        image_sha256: None,
+        signer_name: input.signer_name.to_owned(),
+        capture_context: None,
+        server_received_at_ms: input.server_received_at_ms,
+        sealed_at_ms: input.sealed_at_ms,
+        method: Some(SigningMethod::TypedName),
+        typed_name: Some(input.typed_name.clone()),
+        audit_head,
+        audit_event_count: input.audit.len() as u64,
+    };
+    bundle
+        .digest()
+        .map_err(|e| BundleError::Canonical(e.to_string()))?;
+    Ok(bundle)
 }
 
 /// An Ed25519 public key that verifies seals, and when it was retired if a published key

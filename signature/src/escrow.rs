@@ -61,6 +61,9 @@ pub enum EscrowError {
     /// Plaintext larger than [`MAX_PLAINTEXT`].
     #[error("plaintext too large")]
     TooLarge,
+    /// The bundle has no biometric envelope (a typed-name signature has no strokes).
+    #[error("the bundle has no biometric envelope (not a handwritten signature)")]
+    NoEnvelope,
 }
 
 /// Short key id: lower-case hex of the first 8 bytes of SHA-256 of the public key bytes.

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use ring::rand::SystemRandom;
 
 use crate::audit::{AuditChain, AuditKind};
-use crate::bundle::{build_bundle, seal, BundleInput, SealedBundle, SealingKey};
+use crate::bundle::{
+    build_bundle, build_typed_name_bundle, seal, BundleInput, SealedBundle, SealingKey,
+    TypedNameEvidence, TypedNameInput,
+};
 use crate::canonical::form_data_canonical;
 use crate::escrow::{generate_escrow_keypair, EscrowPublicKey};
 use crate::submission::{
@@ -151,6 +154,45 @@ impl Fixture {
     }
 }
 
+/// The typed-name record of the fixture (allowed, declared).
+pub(crate) fn typed_name() -> TypedNameEvidence {
+    TypedNameEvidence {
+        text: "Ana Example".into(),
+        declaration: "I declare that typing my name here is my signature on this document.".into(),
+        declaration_language: "en".into(),
+        declaration_accepted: true,
+        allowed_by_request: true,
+        client_typing_started_at_ms: Some(T0 + 2100),
+        client_typing_ended_at_ms: Some(T0 + 3900),
+        user_agent: Some("Mozilla/5.0 (Test)".into()),
+    }
+}
+
+impl Fixture {
+    /// The fixture's ceremony signed with a typed name instead: `edit` changes the record
+    /// before it is sealed (sealed as given, even where the builder would refuse it).
+    pub fn typed_sealed(&self, edit: impl FnOnce(&mut TypedNameEvidence)) -> SealedBundle {
+        let allowed = typed_name();
+        let mut bundle = build_typed_name_bundle(
+            &TypedNameInput {
+                document: &self.document,
+                form_data_canonical: &self.form,
+                typed_name: &allowed,
+                signer_name: "Ana Example",
+                server_received_at_ms: T0 + 4500,
+                sealed_at_ms: T0 + 5500,
+                audit: &self.pre_seal_chain,
+            },
+            &self.key.key_id(),
+        )
+        .expect("build typed");
+        if let Some(t) = bundle.typed_name.as_mut() {
+            edit(t);
+        }
+        seal(bundle, &self.key).expect("seal")
+    }
+}
+
 fn placeholder_bundle() -> crate::bundle::EvidenceBundle {
     use crate::bundle::{CaptureContext, EvidenceBundle};
     use crate::escrow::Envelope;
@@ -161,17 +203,17 @@ fn placeholder_bundle() -> crate::bundle::EvidenceBundle {
         document_sha256: zero,
         form_data_sha256: zero,
         binding_sha256: zero,
-        time_series_format: String::new(),
-        biometric_envelope: Envelope {
+        time_series_format: Some(String::new()),
+        biometric_envelope: Some(Envelope {
             version: 0,
             recipient_key_id: String::new(),
             ephemeral_public: [0; 32],
             nonce: [0; 12],
             ciphertext: Vec::new(),
-        },
-        image_sha256: zero,
+        }),
+        image_sha256: Some(zero),
         signer_name: String::new(),
-        capture_context: CaptureContext {
+        capture_context: Some(CaptureContext {
             user_agent: None,
             pointer_types: Vec::new(),
             declared_pointer_types: Vec::new(),
@@ -181,9 +223,11 @@ fn placeholder_bundle() -> crate::bundle::EvidenceBundle {
             client_started_at_ms: None,
             stroke_count: 0,
             point_count: 0,
-        },
+        }),
         server_received_at_ms: 0,
         sealed_at_ms: 0,
+        method: None,
+        typed_name: None,
         audit_head: zero,
         audit_event_count: 0,
     }

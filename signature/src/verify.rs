@@ -10,10 +10,11 @@
 //! | 4    | Ed25519 signature over (domain, key_id, bundle_sha256) verifies        | `SealInvalid`     |
 //! | 5    | bundle names the same key as the seal; binding hash consistent         | `BundleChanged`   |
 //! | 5a   | `sealed_at_ms` not after the key's retirement (when a trusted source says when) | `KeyRetired` |
+//! | 5b   | the bundle's members fit its version (1 handwritten, 2 typed name); a typed name was allowed by the request and declared | `BundleChanged` / `TypedNameNotAllowed` / `DeclarationMissing` |
 //! | 6    | SHA-256(document bytes) equals `document_sha256`                       | `DocumentChanged` |
 //! | 7    | form data parsed strictly; SHA-256(canonical form data) equals `form_data_sha256` | `FormDataChanged` |
 //! | 8    | audit chain parsed strictly; genesis from the context; links verify; its first `audit_event_count` events end in `audit_head`; later events only `sealed`/`archived` | `ChainBroken` |
-//! | 9    | if an image is given, SHA-256(image) equals `image_sha256`             | `ImageChanged`    |
+//! | 9    | if an image is given, SHA-256(image) equals `image_sha256` (a typed name has none) | `ImageChanged`    |
 //! | 10   | if a seal time-stamp is given, its RFC 3161 token verifies for the seal ([`crate::timestamp`]) and its `genTime` fits `sealed_at_ms` | `TimestampInvalid` |
 //!
 //! A part that does not parse strictly fails at its step with [`InvalidReason::Malformed`],
@@ -33,7 +34,9 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::audit::{genesis_hash, AuditChain, AuditKind, ChainError, ChainFault};
-use crate::bundle::{binding_hash, seal_message, signature_valid, SealedBundle, VerifyingKey};
+use crate::bundle::{
+    binding_hash, seal_message, signature_valid, SealedBundle, SigningMethod, VerifyingKey,
+};
 use crate::hexbytes::{sha256, Digest};
 use crate::strict::StrictError;
 use crate::timestamp::{check_time, seal_imprint, verify_token, Stamp, TimestampError, TsaTrust};
@@ -93,6 +96,12 @@ pub enum InvalidReason {
     /// the sealing time ([`crate::timestamp::TimestampFault`]).
     #[error("{0}")]
     TimestampInvalid(TimestampError),
+    /// A typed-name signature whose sealed record says the request did not allow it.
+    #[error("a typed name was used, but the request did not allow it")]
+    TypedNameNotAllowed,
+    /// A typed-name signature without the signer's declaration (not ticked, or no text).
+    #[error("a typed name was used without the declaration that it is the signature")]
+    DeclarationMissing,
     /// A part of the evidence does not parse strictly (duplicate key, unknown field,
     /// non-canonical number, wrong encoding or length): not what was sealed.
     #[error("the {part:?} part does not parse strictly: {error}")]
@@ -117,6 +126,8 @@ impl InvalidReason {
             InvalidReason::ImageChanged => "image_changed",
             InvalidReason::KeyRetired { .. } => "key_retired",
             InvalidReason::TimestampInvalid(_) => "timestamp_invalid",
+            InvalidReason::TypedNameNotAllowed => "typed_name_not_allowed",
+            InvalidReason::DeclarationMissing => "declaration_missing",
             InvalidReason::Malformed { part, .. } => match part {
                 EvidencePart::Sealed => "bundle_changed",
                 EvidencePart::FormData => "form_data_changed",
@@ -173,6 +184,10 @@ pub struct Verified {
     pub binding_sha256: Digest,
     /// Signer name.
     pub signer_name: String,
+    /// How it was signed.
+    pub method: SigningMethod,
+    /// The method in words: `handwritten with N strokes` or `typed name with declaration`.
+    pub method_summary: String,
     /// Sealing time, Unix ms.
     pub sealed_at_ms: i64,
     /// The sealed audit head: the hash of event `audit_event_count − 1` (the genesis hash if
@@ -324,6 +339,15 @@ fn check(parts: &Parts<'_>, trusted_keys: &[VerifyingKey]) -> Result<Verified, I
             });
         }
     }
+    let method = bundle.method().ok_or(InvalidReason::BundleChanged)?;
+    if let Some(typed) = &bundle.typed_name {
+        if !typed.allowed_by_request {
+            return Err(InvalidReason::TypedNameNotAllowed);
+        }
+        if !typed.declaration_accepted || typed.declaration.trim().is_empty() {
+            return Err(InvalidReason::DeclarationMissing);
+        }
+    }
     if sha256(parts.document) != bundle.document_sha256 {
         return Err(InvalidReason::DocumentChanged);
     }
@@ -365,7 +389,7 @@ fn check(parts: &Parts<'_>, trusted_keys: &[VerifyingKey]) -> Result<Verified, I
     }
     if let Some(image) = &parts.image_svg {
         let image = image.as_ref().map_err(malformed(EvidencePart::Image))?;
-        if sha256(image) != bundle.image_sha256 {
+        if bundle.image_sha256 != Some(sha256(image)) {
             return Err(InvalidReason::ImageChanged);
         }
     }
@@ -384,6 +408,8 @@ fn check(parts: &Parts<'_>, trusted_keys: &[VerifyingKey]) -> Result<Verified, I
         bundle_sha256: digest,
         binding_sha256: bundle.binding_sha256,
         signer_name: bundle.signer_name.clone(),
+        method,
+        method_summary: bundle.method_summary().unwrap_or_default(),
         sealed_at_ms: bundle.sealed_at_ms,
         audit_head: bundle.audit_head,
         audit_event_count: bundle.audit_event_count,
@@ -539,6 +565,14 @@ mod tests {
         }
     }
 
+    fn env(b: &mut EvidenceBundle) -> &mut crate::escrow::Envelope {
+        b.biometric_envelope.as_mut().expect("a handwritten bundle")
+    }
+
+    fn cap(b: &mut EvidenceBundle) -> &mut crate::bundle::CaptureContext {
+        b.capture_context.as_mut().expect("a handwritten bundle")
+    }
+
     fn flip(d: &mut Digest) {
         let mut b = *d.as_bytes();
         b[0] ^= 1;
@@ -555,52 +589,40 @@ mod tests {
             ("document_sha256", |b| flip(&mut b.document_sha256)),
             ("form_data_sha256", |b| flip(&mut b.form_data_sha256)),
             ("binding_sha256", |b| flip(&mut b.binding_sha256)),
-            ("time_series_format", |b| b.time_series_format.push('x')),
-            ("envelope.version", |b| b.biometric_envelope.version = 2),
+            ("time_series_format", |b| {
+                b.time_series_format.as_mut().expect("v1").push('x')
+            }),
+            ("envelope.version", |b| env(b).version = 2),
             ("envelope.recipient_key_id", |b| {
-                b.biometric_envelope.recipient_key_id = "0000000000000000".into()
+                env(b).recipient_key_id = "0000000000000000".into()
             }),
             ("envelope.ephemeral_public", |b| {
-                b.biometric_envelope.ephemeral_public[0] ^= 1
+                env(b).ephemeral_public[0] ^= 1
             }),
-            ("envelope.nonce", |b| b.biometric_envelope.nonce[0] ^= 1),
-            ("envelope.ciphertext", |b| {
-                b.biometric_envelope.ciphertext[0] ^= 1
-            }),
+            ("envelope.nonce", |b| env(b).nonce[0] ^= 1),
+            ("envelope.ciphertext", |b| env(b).ciphertext[0] ^= 1),
             ("envelope.ciphertext length", |b| {
-                b.biometric_envelope.ciphertext.pop();
+                env(b).ciphertext.pop();
             }),
-            ("image_sha256", |b| flip(&mut b.image_sha256)),
+            ("image_sha256", |b| {
+                flip(b.image_sha256.as_mut().expect("v1"))
+            }),
             ("signer_name", |b| b.signer_name = "Eve Example".into()),
-            ("capture.user_agent", |b| {
-                b.capture_context.user_agent = None
-            }),
+            ("capture.user_agent", |b| cap(b).user_agent = None),
             ("capture.pointer_types", |b| {
-                b.capture_context.pointer_types = vec![PointerType::Mouse]
+                cap(b).pointer_types = vec![PointerType::Mouse]
             }),
             ("capture.declared_pointer_types", |b| {
-                b.capture_context
-                    .declared_pointer_types
-                    .push(PointerType::Touch)
+                cap(b).declared_pointer_types.push(PointerType::Touch)
             }),
-            ("capture.canvas_width", |b| {
-                b.capture_context.canvas_width += 0.5
-            }),
-            ("capture.canvas_height", |b| {
-                b.capture_context.canvas_height -= 1.0
-            }),
-            ("capture.pixel_ratio", |b| {
-                b.capture_context.pixel_ratio = Some(1.0)
-            }),
+            ("capture.canvas_width", |b| cap(b).canvas_width += 0.5),
+            ("capture.canvas_height", |b| cap(b).canvas_height -= 1.0),
+            ("capture.pixel_ratio", |b| cap(b).pixel_ratio = Some(1.0)),
             ("capture.client_started_at_ms", |b| {
-                b.capture_context.client_started_at_ms = None
+                cap(b).client_started_at_ms = None
             }),
-            ("capture.stroke_count", |b| {
-                b.capture_context.stroke_count += 1
-            }),
-            ("capture.point_count", |b| {
-                b.capture_context.point_count -= 1
-            }),
+            ("capture.stroke_count", |b| cap(b).stroke_count += 1),
+            ("capture.point_count", |b| cap(b).point_count -= 1),
             ("server_received_at_ms", |b| b.server_received_at_ms -= 1),
             ("sealed_at_ms", |b| b.sealed_at_ms += 1),
             ("audit_head", |b| flip(&mut b.audit_head)),
@@ -964,10 +986,175 @@ mod tests {
                 fault: crate::timestamp::TimestampFault::Malformed,
                 message: String::new(),
             }),
+            InvalidReason::TypedNameNotAllowed,
+            InvalidReason::DeclarationMissing,
         ];
         let mut codes: Vec<_> = reasons.iter().map(InvalidReason::code).collect();
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), reasons.len());
+    }
+
+    /// Verifies a typed-name sealed bundle against the fixture's ceremony (no image).
+    fn run_typed(f: &Fixture, sealed: &SealedBundle, image: Option<&[u8]>) -> Verification {
+        let json = sealed.to_json().expect("json");
+        verify(
+            &Evidence {
+                document: &f.document,
+                form_data_canonical: &f.form,
+                sealed_json: &json,
+                audit: &f.chain,
+                audit_context: Some("ceremony-0001"),
+                image_svg: image,
+            },
+            &[f.key.verifying_key()],
+        )
+    }
+
+    #[test]
+    fn typed_name_evidence_seals_and_verifies_as_a_typed_name() {
+        let f = Fixture::new();
+        let sealed = f.typed_sealed(|_| {});
+        assert_eq!(
+            sealed.bundle.version,
+            crate::bundle::TYPED_NAME_BUNDLE_VERSION
+        );
+        match run_typed(&f, &sealed, None) {
+            Verification::Valid(ok) => {
+                assert_eq!(ok.method, SigningMethod::TypedName);
+                assert_eq!(ok.method_summary, "typed name with declaration");
+            }
+            Verification::Invalid(r) => panic!("typed name invalid: {r}"),
+        }
+        // The handwritten fixture reports its strokes, never a typed name.
+        match Case::new(&f).run() {
+            Verification::Valid(ok) => {
+                assert_eq!(ok.method, SigningMethod::Handwritten);
+                assert_eq!(ok.method_summary, "handwritten with 2 strokes");
+            }
+            Verification::Invalid(r) => panic!("handwritten invalid: {r}"),
+        }
+        // No strokes and no image: an image given with it does not belong to it.
+        let json = String::from_utf8(sealed.to_json().expect("json")).expect("utf8");
+        assert!(!json.contains("biometric_envelope") && !json.contains("image_sha256"));
+        assert_eq!(
+            run_typed(&f, &sealed, Some(f.svg.as_bytes())),
+            Verification::Invalid(InvalidReason::ImageChanged)
+        );
+    }
+
+    #[test]
+    fn tampering_with_a_typed_name_is_detected() {
+        let f = Fixture::new();
+        type Edit = fn(&mut EvidenceBundle);
+        let edits: Vec<(&str, Edit)> = vec![
+            ("typed text", |b| {
+                if let Some(t) = b.typed_name.as_mut() {
+                    t.text = "Eve Example".into();
+                }
+            }),
+            ("declaration", |b| {
+                if let Some(t) = b.typed_name.as_mut() {
+                    t.declaration = "I agree.".into();
+                }
+            }),
+            ("declaration language", |b| {
+                if let Some(t) = b.typed_name.as_mut() {
+                    t.declaration_language = "de".into();
+                }
+            }),
+            ("permission flag", |b| {
+                if let Some(t) = b.typed_name.as_mut() {
+                    t.allowed_by_request = false;
+                }
+            }),
+            ("declaration ticked", |b| {
+                if let Some(t) = b.typed_name.as_mut() {
+                    t.declaration_accepted = false;
+                }
+            }),
+            ("method", |b| b.method = Some(SigningMethod::Handwritten)),
+            ("method removed", |b| b.method = None),
+            ("version", |b| b.version = 1),
+            ("typing time", |b| {
+                if let Some(t) = b.typed_name.as_mut() {
+                    t.client_typing_ended_at_ms = None;
+                }
+            }),
+        ];
+        for (name, edit) in edits {
+            // Edited after sealing, digest left alone: the digest no longer matches.
+            let mut s = f.typed_sealed(|_| {});
+            edit(&mut s.bundle);
+            assert_eq!(
+                run_typed(&f, &s, None),
+                Verification::Invalid(InvalidReason::BundleChanged),
+                "{name}"
+            );
+            // With the digest recomputed, the seal signature no longer verifies.
+            s.bundle_sha256 = s.bundle.digest().expect("digest");
+            assert_eq!(
+                run_typed(&f, &s, None),
+                Verification::Invalid(InvalidReason::SealInvalid),
+                "{name} (digest recomputed)"
+            );
+        }
+    }
+
+    #[test]
+    fn typed_name_sealed_without_permission_or_declaration_is_refused() {
+        let f = Fixture::new();
+        let cases: [(
+            &str,
+            fn(&mut crate::bundle::TypedNameEvidence),
+            InvalidReason,
+        ); 3] = [
+            (
+                "not allowed",
+                |t| t.allowed_by_request = false,
+                InvalidReason::TypedNameNotAllowed,
+            ),
+            (
+                "not ticked",
+                |t| t.declaration_accepted = false,
+                InvalidReason::DeclarationMissing,
+            ),
+            (
+                "no declaration text",
+                |t| t.declaration = "  ".into(),
+                InvalidReason::DeclarationMissing,
+            ),
+        ];
+        for (name, edit, reason) in cases {
+            // Sealed by a (misbehaving) server with a valid key: still refused.
+            let s = f.typed_sealed(edit);
+            assert_eq!(
+                run_typed(&f, &s, None),
+                Verification::Invalid(reason),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bundle_mixing_strokes_and_a_typed_name_is_refused() {
+        let f = Fixture::new();
+        // A handwritten bundle that also claims a typed name, sealed with a valid key.
+        let mut b = f.sealed.bundle.clone();
+        b.method = Some(SigningMethod::TypedName);
+        b.typed_name = Some(crate::testkit::typed_name());
+        let s = crate::bundle::seal(b, &f.key).expect("seal");
+        assert_eq!(
+            run_typed(&f, &s, None),
+            Verification::Invalid(InvalidReason::BundleChanged)
+        );
+        // A typed-name bundle that claims to be version 1.
+        let mut b = f.typed_sealed(|_| {}).bundle;
+        b.version = 1;
+        let s = crate::bundle::seal(b, &f.key).expect("seal");
+        assert_eq!(
+            run_typed(&f, &s, None),
+            Verification::Invalid(InvalidReason::BundleChanged)
+        );
     }
 }

@@ -321,6 +321,34 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
       await check(page, `${lang} sign-done`);
       await page.context().close();
     });
+
+    step(`${lang}: signing with a typed name instead of the pad, by keyboard`, async () => {
+      const req = await api(office, 'POST', '/api/signatures/requests', { template_id: templateId, allow_typed_name: true });
+      assert.equal(req.status, 201, JSON.stringify(req.body));
+      const page = await newPage(lang, 'sign-typed');
+      await page.goto(req.body.sign_url);
+      await page.getByTestId('sign-method').waitFor();
+      await check(page, `${lang} sign-method-choice`);
+      await page.getByTestId('signer-name').fill('Alex Muster');
+      await page.getByTestId('sign-consent').focus();
+      await page.keyboard.press('Space');
+      // The radio group: focus the (checked) pad choice, arrow to the typed name.
+      await page.getByTestId('sign-method-pad').focus();
+      await page.keyboard.press('ArrowDown');
+      await page.getByTestId('typed-name-field').waitFor();
+      await page.getByTestId('sign-submit').click();
+      await page.locator('[data-error-for="typed_name.declaration_accepted"]').filter({ hasText: /\S/ }).waitFor();
+      await check(page, `${lang} sign-typed-errors`);
+      await page.getByTestId('typed-name').focus();
+      await page.keyboard.type('Alex Muster');
+      await page.getByTestId('typed-declaration').focus();
+      await page.keyboard.press('Space');
+      await page.getByTestId('sign-submit').focus();
+      await page.keyboard.press('Enter');
+      await page.getByTestId('sign-success').waitFor();
+      await check(page, `${lang} sign-typed-done`);
+      await page.context().close();
+    });
   }
 
   step('keyboard only: a client joins, waits, is let in, and leaves (Tab, Enter, Space, Escape), focus always visible at 3:1', async () => {

@@ -292,4 +292,140 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     assert.ok(Math.abs(last - (stroke2[stroke2.length - 1] - firstT)) <= 0.01, `time series ends at ${last}`);
     assert.ok(Math.abs(opened.dynamics.pause_time_ms - (truth.downs[1] - truth.moves.filter((t) => t < truth.ups[0]).pop())) <= 0.01);
   });
+
+  // ---------------------------------------------------------------- typed name (issue 18)
+  let typedUrl;
+  let typedId;
+
+  step('the counsellor sends a form allowing a typed name, to a named recipient; the list shows whom and "sent"', async () => {
+    const page = pages.counsellor;
+    await page.getByTestId('sig-recipient-name').fill('Bo Tastatur');
+    await page.getByTestId('sig-recipient-email').fill('bo@example.test');
+    await page.getByTestId('sig-allow-typed').check();
+    await page.getByTestId('sig-template').filter({ hasText: TEMPLATE_TITLE }).getByTestId('sig-send').click();
+    await until('the new link', async () => (await page.getByTestId('sig-link').inputValue()) !== signUrl);
+    typedUrl = await page.getByTestId('sig-link').inputValue();
+    const item = page.locator('[data-testid=sig-request][data-status=pending]').first();
+    await item.waitFor();
+    typedId = await item.getAttribute('data-request-id');
+    assert.equal(await item.getAttribute('data-state'), 'sent');
+    assert.equal(await item.getByTestId('sig-recipient').textContent(), 'To: Bo Tastatur <bo@example.test>');
+    assert.equal(await item.getByTestId('sig-state').getAttribute('data-state'), 'sent');
+    // The options are reset for the next one: a typed name is never allowed by accident.
+    assert.equal(await page.getByTestId('sig-allow-typed').isChecked(), false);
+    // Names and addresses are personal data: never in the server's log.
+    assert.ok(!serverLog.join('\n').includes('bo@example.test'), 'the recipient address is not logged');
+    assert.ok(!serverLog.join('\n').includes('Bo Tastatur'), 'the recipient name is not logged');
+  });
+
+  step('a keyboard-only signer chooses the typed name, ticks the declaration and signs', async () => {
+    const page = await newPage('typed-signer');
+    await page.goto(typedUrl);
+    await page.getByTestId('sign-method').waitFor();
+    // The pad has an accessible name and instructions that point to the alternative.
+    const pad = page.getByTestId('signature-pad');
+    assert.equal(await pad.getAttribute('aria-label'), 'Sign here');
+    const described = await pad.evaluate((el) => el.getAttribute('aria-describedby').split(' ').map((id) => document.getElementById(id).textContent).join(' '));
+    assert.match(described, /Type my name instead/);
+    // Keyboard only, from the top of the form: Tab to each control, Space/arrows/Enter.
+    await page.getByTestId('sign-field-client_name').focus();
+    await page.keyboard.type('Bo Tastatur');
+    const tabTo = async (testid) => {
+      for (let i = 0; i < 12; i++) {
+        if ((await page.evaluate(() => document.activeElement?.dataset.testid)) === testid) return;
+        await page.keyboard.press('Tab');
+      }
+      assert.fail(`Tab never reached ${testid}`);
+    };
+    await tabTo('sign-field-recording_ok');
+    await page.keyboard.press('Space');
+    await tabTo('signer-name');
+    await page.keyboard.type('Bo Tastatur');
+    await tabTo('sign-consent');
+    await page.keyboard.press('Space');
+    await tabTo('sign-method-pad');
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await page.getByTestId('sign-method-typed').isChecked(), true);
+    assert.equal(await page.getByTestId('sign-pad-field').isHidden(), true, 'the pad is put away');
+    await tabTo('typed-name');
+    await page.keyboard.type('Bo Tastatur');
+    // Submitting without the declaration names it.
+    await page.keyboard.press('Enter');
+    await page.locator('[data-error-for="typed_name.declaration_accepted"]').filter({ hasText: /\S/ }).waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'typed-declaration', 'focus goes to what is missing');
+    assert.equal(await page.getByTestId('typed-declaration-text').textContent(), 'I declare that typing my name here is my signature on this document.');
+    await page.keyboard.press('Space');
+    await tabTo('sign-submit');
+    await page.keyboard.press('Enter');
+    const done = page.getByTestId('sign-success');
+    await done.waitFor();
+    assert.equal(await page.getByTestId('sign-done-method').getAttribute('data-method'), 'typed_name');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'signature-typed-done.png'), fullPage: true });
+
+    // The signer's own copy, from the links on the receipt (no account), verifies with the CLI.
+    const docHref = await page.getByTestId('sign-copy-document').getAttribute('href');
+    const evHref = await page.getByTestId('sign-copy-evidence').getAttribute('href');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('sign-copy-evidence').click()]);
+    const copyEv = path.join(ctx.dataDir, 'signer-copy-evidence.json');
+    await download.saveAs(copyEv);
+    const copyDoc = path.join(ctx.dataDir, 'signer-copy-document.html');
+    const res = await page.request.get(`${ctx.base}${docHref}`);
+    assert.equal(res.status(), 200);
+    fs.writeFileSync(copyDoc, await res.body());
+    const out = cli(['signature', 'verify', copyDoc, copyEv]);
+    assert.equal(out.status, 0, out.stderr + out.stdout);
+    assert.equal(JSON.parse(out.stdout).method, 'typed_name');
+    // And with the independent verifier (tools/verify_evidence.py, written from FORMAT.md).
+    const py = spawnSync('python3', [fileURLToPath(new URL('../../tools/verify_evidence.py', import.meta.url)), copyDoc, copyEv, '--public-key', path.join(ctx.dataDir, 'signature-sealing-public.key')], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(py.status, 0, py.stderr + py.stdout);
+    assert.equal(JSON.parse(py.stdout).method_summary, 'typed name with declaration');
+    assert.match(evHref, /^\/api\/sign\/copy\/[A-Za-z0-9_-]+\/evidence$/);
+  });
+
+  step('the dashboard shows the typed name as such, and the CLI verifies it as "typed name with declaration"', async () => {
+    const page = pages.counsellor;
+    await page.getByTestId('sig-refresh').click();
+    const item = page.locator(`[data-testid=sig-request][data-request-id="${typedId}"][data-status=signed]`);
+    await item.waitFor();
+    assert.equal(await item.getByTestId('sig-verification').getAttribute('data-valid'), 'true');
+    assert.equal(await item.getByTestId('sig-method').getAttribute('data-method'), 'typed_name');
+    assert.equal(await item.getByTestId('sig-image').count(), 0, 'no drawing is shown for a typed name');
+    const ev = await (await page.request.get(`${ctx.base}/api/signatures/requests/${typedId}/evidence`)).text();
+    const doc = Buffer.from(await (await page.request.get(`${ctx.base}/api/signatures/requests/${typedId}/document`)).body());
+    const evPath = path.join(ctx.dataDir, 'typed-evidence.json');
+    const docPath = path.join(ctx.dataDir, 'typed-document.html');
+    fs.writeFileSync(evPath, ev);
+    fs.writeFileSync(docPath, doc);
+    const out = cli(['signature', 'verify', docPath, evPath]);
+    assert.equal(out.status, 0, out.stderr + out.stdout);
+    const verdict = JSON.parse(out.stdout);
+    assert.equal(verdict.method, 'typed_name');
+    assert.equal(verdict.method_summary, 'typed name with declaration');
+    const bundle = JSON.parse(ev).sealed.bundle;
+    assert.equal(bundle.typed_name.text, 'Bo Tastatur');
+    assert.equal(bundle.typed_name.declaration_language, 'en');
+    assert.equal(bundle.biometric_envelope, undefined);
+    // And the handwritten one still says what it is.
+    const hw = JSON.parse(cli(['signature', 'verify', path.join(ctx.dataDir, 'document.html'), path.join(ctx.dataDir, 'evidence.json')]).stdout);
+    assert.equal(hw.method_summary, 'handwritten with 2 strokes');
+  });
+
+  step('where the owner did not allow it, the alternative is not offered and the API refuses it', async () => {
+    const page = pages.counsellor;
+    const res = await page.request.post(`${ctx.base}/api/signatures/requests`, { data: { template_id: (await (await page.request.get(`${ctx.base}/api/signatures/templates`)).json())[0].id } });
+    assert.equal(res.status(), 201);
+    const url = (await res.json()).sign_url;
+    const signer = await newPage('strict-signer');
+    await signer.goto(url);
+    await signer.getByTestId('signature-pad').waitFor();
+    assert.equal(await signer.getByTestId('sign-method').count(), 0);
+    assert.equal(await signer.getByTestId('typed-name').count(), 0);
+    const api = url.replace('/sign/', '/api/sign/');
+    const refused = await signer.request.post(api, {
+      data: { signer_name: 'Eve', consent: true, fields: { client_name: 'Eve', recording_ok: true }, method: 'typed_name', typed_name: { text: 'Eve', declaration_accepted: true, declaration_language: 'en' } },
+    });
+    assert.equal(refused.status(), 422);
+    const body = await refused.json();
+    assert.deepEqual(body.error.fields.map((f) => [f.field, f.code]), [['method', 'typed_name_not_allowed']]);
+  });
 });

@@ -1462,7 +1462,7 @@ async fn evidence_corpus_for_the_second_verifier() {
     );
     assert!(text.contains(&width_text), "{width_text}");
 
-    let cases: Vec<CorpusCase> = vec![
+    let mut cases: Vec<CorpusCase> = vec![
         ("genuine-as-downloaded", download, "valid"),
         ("genuine-compact", text.clone().into_bytes(), "valid"),
         (
@@ -1823,6 +1823,7 @@ async fn evidence_corpus_for_the_second_verifier() {
         ("not-json", b"{\"format\":".to_vec(), "refused"),
         ("an-array", b"[]".to_vec(), "refused"),
     ];
+    cases.extend(typed_name_corpus(&t, &cookie, &document, &evidence).await);
 
     let dir = std::env::var_os("CONFIDANT_EVIDENCE_CORPUS")
         .map(std::path::PathBuf::from)
@@ -2724,4 +2725,482 @@ fn tsa_options_are_checked_at_start() {
         }),
         ""
     );
+}
+
+// ------------------------------------------------------------------ typed name (issue 18)
+
+/// Sends `tpl` allowing (or not) a typed name, to a recipient.
+async fn send_with(t: &TestApp, cookie: &str, tpl: &str, allow_typed_name: bool) -> Sent {
+    let r = t
+        .post(
+            "/api/signatures/requests",
+            Some(cookie),
+            Some(json!({
+                "template_id": tpl,
+                "allow_typed_name": allow_typed_name,
+                "recipient_name": "  Ana Example ",
+                "recipient_email": "Ana.Example@Example.org",
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let req = r.json();
+    assert_eq!(req["allow_typed_name"], allow_typed_name);
+    assert_eq!(
+        req["recipient"],
+        json!({"name": "Ana Example", "email": "ana.example@example.org"})
+    );
+    let url = req["sign_url"].as_str().unwrap();
+    Sent {
+        request_id: req["id"].as_str().unwrap().to_owned(),
+        token: url.rsplit('/').next().unwrap().to_owned(),
+    }
+}
+
+fn typed_submission(accepted: bool, language: &str) -> Value {
+    json!({
+        "signer_name": "Ana Example",
+        "consent": true,
+        "fields": {"client_name": "Ana Example", "date_of_birth": "1990-04-01", "consent_recording": true},
+        "method": "typed_name",
+        "typed_name": {
+            "text": " Ana Example ",
+            "declaration_accepted": accepted,
+            "declaration_language": language,
+            "typing_started_at_ms": 1_750_000_000_000_i64,
+            "typing_ended_at_ms": 1_750_000_004_000_i64,
+            "user_agent": "SignatureTest/1.0",
+        },
+    })
+}
+
+/// A request signed with a typed name: `(sent, document bytes, evidence)`.
+async fn typed_signed(t: &TestApp, cookie: &str) -> (Sent, Vec<u8>, Value) {
+    let tpl = template(t, cookie).await;
+    let sent = send_with(t, cookie, &tpl, true).await;
+    open(t, &sent.token).await;
+    assert_eq!(
+        event(t, &sent.token, "typing_started").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = submit(t, &sent.token, typed_submission(true, "de")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["method"], "typed_name");
+    assert!(r.json().get("dynamics").is_none(), "{}", r.text());
+    let id = &sent.request_id;
+    let doc = t
+        .get(
+            &format!("/api/signatures/requests/{id}/document"),
+            Some(cookie),
+        )
+        .await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let ev = t
+        .get(
+            &format!("/api/signatures/requests/{id}/evidence"),
+            Some(cookie),
+        )
+        .await;
+    assert_eq!(ev.status, StatusCode::OK, "{}", ev.text());
+    (sent, doc.body, ev.json())
+}
+
+async fn typed_name_flow(backend: Backend) {
+    let t = TestApp::on(backend).await;
+    let (_, cookie) = t.counsellor("typed@example.org", "Dr. Typed").await;
+    let tpl = template(&t, &cookie).await;
+    let sent = send_with(&t, &cookie, &tpl, true).await;
+    let id = sent.request_id.clone();
+
+    // Sent, not yet opened; the recipient is sealed at rest, not stored in the clear.
+    let before = request_view(&t, &cookie, &id).await;
+    assert_eq!(before["status"], "pending");
+    assert!(before.get("opened_at").is_none(), "{before}");
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("SELECT recipient_sealed FROM signature_requests WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&t.state.db)
+            .await
+            .unwrap();
+    let raw = String::from_utf8_lossy(&sealed);
+    assert!(
+        !raw.contains("example.org") && !raw.contains("Ana"),
+        "{raw}"
+    );
+
+    // The page offers the alternative, with the declaration in both languages.
+    let view = open(&t, &sent.token).await;
+    assert_eq!(view["typed_name_allowed"], true);
+    assert_eq!(
+        view["typed_name_declarations"]["en"],
+        "I declare that typing my name here is my signature on this document."
+    );
+    assert!(view["typed_name_declarations"]["de"]
+        .as_str()
+        .unwrap()
+        .starts_with("Ich erkläre"));
+    // Opened now.
+    let list = t
+        .get("/api/signatures/requests", Some(&cookie))
+        .await
+        .json();
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .unwrap();
+    assert!(mine["opened_at"].is_string(), "{mine}");
+    assert_eq!(mine["recipient"]["email"], "ana.example@example.org");
+
+    // Without the declaration, or in a language without one: refused, naming the field.
+    let r = submit(&t, &sent.token, typed_submission(false, "en")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        problems(&r),
+        vec![(
+            "typed_name.declaration_accepted".to_owned(),
+            "required".to_owned()
+        )]
+    );
+    let r = submit(&t, &sent.token, typed_submission(true, "fr")).await;
+    assert_eq!(
+        problems(&r),
+        vec![(
+            "typed_name.declaration_language".to_owned(),
+            "invalid".to_owned()
+        )]
+    );
+
+    assert_eq!(
+        event(&t, &sent.token, "typing_started").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = submit(&t, &sent.token, typed_submission(true, "en")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let copy = r.json()["copy"].clone();
+
+    // The signer's own copy, without an account: the same document and evidence file the
+    // counsellor gets, which the CLI verifies; an altered token is not found.
+    let copy_doc = t.get(copy["document_url"].as_str().unwrap(), None).await;
+    assert_eq!(copy_doc.status, StatusCode::OK);
+    let copy_ev = t.get(copy["evidence_url"].as_str().unwrap(), None).await;
+    assert_eq!(copy_ev.status, StatusCode::OK);
+    assert_eq!(
+        copy_ev.header("content-disposition"),
+        Some(format!("attachment; filename=\"evidence-{id}.json\"").as_str())
+    );
+    let owner_ev = t
+        .get(
+            &format!("/api/signatures/requests/{id}/evidence"),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(copy_ev.body, owner_ev.body);
+    let url = copy["evidence_url"].as_str().unwrap();
+    let token = url
+        .trim_start_matches("/api/sign/copy/")
+        .trim_end_matches("/evidence");
+    let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .unwrap();
+    raw[3] ^= 1; // a later expiry
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let r = t
+        .get(&format!("/api/sign/copy/{forged}/evidence"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let copies = tempfile::tempdir().unwrap();
+    std::fs::write(copies.path().join("doc.html"), &copy_doc.body).unwrap();
+    std::fs::write(copies.path().join("evidence.json"), &copy_ev.body).unwrap();
+    let out = confidant_cli(
+        &t.dir.path().join("data"),
+        &[
+            "signature",
+            "verify",
+            copies.path().join("doc.html").to_str().unwrap(),
+            copies.path().join("evidence.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    // Verified as a typed name, never as a handwritten signature; no image.
+    let after = request_view(&t, &cookie, &id).await;
+    assert_eq!(after["status"], "signed");
+    assert_eq!(after["verification"]["valid"], true, "{after}");
+    assert_eq!(after["verification"]["method"], "typed_name");
+    assert_eq!(
+        after["verification"]["method_summary"],
+        "typed name with declaration"
+    );
+    assert!(after.get("image_url").is_none() && after.get("dynamics").is_none());
+    let image = t
+        .get(
+            &format!("/api/signatures/requests/{id}/image"),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(image.status, StatusCode::NOT_FOUND);
+
+    // The evidence records it as such: version 2, the text, the declaration shown and its
+    // language, the permission; no strokes, no image.
+    let evidence = evidence_of(&t, &cookie, &id).await;
+    let bundle = &evidence["sealed"]["bundle"];
+    assert_eq!(bundle["version"], 2);
+    assert_eq!(bundle["method"], "typed_name");
+    assert_eq!(bundle["typed_name"]["text"], "Ana Example");
+    assert_eq!(
+        bundle["typed_name"]["declaration"],
+        view["typed_name_declarations"]["en"]
+    );
+    assert_eq!(bundle["typed_name"]["declaration_language"], "en");
+    assert_eq!(bundle["typed_name"]["declaration_accepted"], true);
+    assert_eq!(bundle["typed_name"]["allowed_by_request"], true);
+    assert_eq!(
+        bundle["typed_name"]["client_typing_started_at_ms"],
+        1_750_000_000_000_i64
+    );
+    for absent in [
+        "biometric_envelope",
+        "capture_context",
+        "image_sha256",
+        "time_series_format",
+    ] {
+        assert!(bundle.get(absent).is_none(), "{absent} in {bundle}");
+    }
+    assert!(evidence.get("image_svg").is_none());
+    let kinds: Vec<&str> = evidence["audit"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"capture_started") && kinds.contains(&"capture_ended"));
+    let ended = evidence["audit"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "capture_ended")
+        .unwrap();
+    assert_eq!(
+        ended["detail"],
+        "typed name of 11 characters with the en declaration"
+    );
+
+    // The verify route and the CLI on files agree.
+    let document = t
+        .get(
+            &format!("/api/signatures/requests/{id}/document"),
+            Some(&cookie),
+        )
+        .await
+        .body;
+    let v = verify(&t, &cookie, &document, &evidence).await;
+    assert_eq!(
+        (v["valid"].clone(), v["method"].clone()),
+        (json!(true), json!("typed_name"))
+    );
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(files.path().join("doc.html"), &document).unwrap();
+    std::fs::write(
+        files.path().join("evidence.json"),
+        serde_json::to_vec(&evidence).unwrap(),
+    )
+    .unwrap();
+    let data = t.dir.path().join("data");
+    let out = confidant_cli(
+        &data,
+        &[
+            "signature",
+            "verify",
+            files.path().join("doc.html").to_str().unwrap(),
+            files.path().join("evidence.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["method"], "typed_name");
+    assert_eq!(report["method_summary"], "typed name with declaration");
+    // The escrow tool has nothing to open.
+    let key = data.join("escrow-private-key.MOVE-OFF-THIS-SERVER");
+    let out = confidant_cli(
+        &data,
+        &[
+            "signature",
+            "escrow-open",
+            "--key",
+            key.to_str().unwrap(),
+            files.path().join("evidence.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no biometric envelope"));
+}
+
+#[tokio::test]
+async fn typed_name_signs_seals_and_verifies_as_such_on_sqlite() {
+    typed_name_flow(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn typed_name_signs_seals_and_verifies_as_such_on_postgres() {
+    if Backend::from_env() != Backend::Postgres {
+        return;
+    }
+    typed_name_flow(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn typed_name_is_refused_where_the_request_does_not_allow_it() {
+    let t = TestApp::new().await;
+    let (_, cookie) = t.counsellor("strict@example.org", "Dr. Strict").await;
+    let tpl = template(&t, &cookie).await;
+    let sent = send_with(&t, &cookie, &tpl, false).await;
+    let view = open(&t, &sent.token).await;
+    assert_eq!(view["typed_name_allowed"], false);
+    assert!(view.get("typed_name_declarations").is_none(), "{view}");
+    let r = submit(&t, &sent.token, typed_submission(true, "en")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(
+        problems(&r),
+        vec![("method".to_owned(), "typed_name_not_allowed".to_owned())]
+    );
+    // Still pending: the pad works.
+    let r = submit(&t, &sent.token, submission(synthetic_signature())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let v = request_view(&t, &cookie, &sent.request_id).await;
+    assert_eq!(v["verification"]["method"], "handwritten");
+    assert_eq!(
+        v["verification"]["method_summary"],
+        "handwritten with 2 strokes"
+    );
+    // Bad recipients are named.
+    for (body, field) in [
+        (
+            json!({"template_id": tpl, "recipient_email": "not an address"}),
+            "recipient_email",
+        ),
+        (
+            json!({"template_id": tpl, "recipient_name": "a\nb"}),
+            "recipient_name",
+        ),
+    ] {
+        let r = t
+            .post("/api/signatures/requests", Some(&cookie), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+        assert_eq!(r.json()["error"]["field"], field, "{}", r.text());
+    }
+}
+
+/// Issue 18: typed-name evidence from the server (same template, so the same document) and
+/// tampered variants, some re-sealed with the server's own key (so that only the typed-name
+/// checks can refuse them), for the corpus both verifiers must agree on.
+async fn typed_name_corpus(
+    t: &TestApp,
+    cookie: &str,
+    document: &[u8],
+    handwritten: &Value,
+) -> Vec<CorpusCase> {
+    use confidant_signature::bundle::SigningMethod;
+    let (_, typed_document, typed) = typed_signed(t, cookie).await;
+    assert_eq!(typed_document, document, "one template, one document");
+    let key = server_sealing_key(t);
+    vec![
+        (
+            "typed-name-genuine",
+            serde_json::to_vec(&typed).unwrap(),
+            "valid",
+        ),
+        (
+            "typed-name-text-edited",
+            with(&typed, |v| {
+                v["sealed"]["bundle"]["typed_name"]["text"] = json!("Eve Example")
+            }),
+            "bundle_changed",
+        ),
+        (
+            "typed-name-permission-edited",
+            with(&typed, |v| {
+                v["sealed"]["bundle"]["typed_name"]["allowed_by_request"] = json!(false)
+            }),
+            "bundle_changed",
+        ),
+        (
+            "typed-name-declaration-rehashed",
+            resealed(&typed, None, |b| {
+                b.typed_name.as_mut().unwrap().declaration = "I agree.".into()
+            }),
+            "seal_invalid",
+        ),
+        (
+            "typed-name-resealed-not-allowed",
+            resealed(&typed, Some(&key), |b| {
+                b.typed_name.as_mut().unwrap().allowed_by_request = false
+            }),
+            "typed_name_not_allowed",
+        ),
+        (
+            "typed-name-resealed-without-declaration",
+            resealed(&typed, Some(&key), |b| {
+                b.typed_name.as_mut().unwrap().declaration_accepted = false
+            }),
+            "declaration_missing",
+        ),
+        (
+            "typed-name-resealed-declaration-emptied",
+            resealed(&typed, Some(&key), |b| {
+                b.typed_name.as_mut().unwrap().declaration = " \u{3000}".into()
+            }),
+            "declaration_missing",
+        ),
+        (
+            "typed-name-resealed-as-handwritten",
+            resealed(&typed, Some(&key), |b| {
+                b.method = Some(SigningMethod::Handwritten)
+            }),
+            "bundle_changed",
+        ),
+        (
+            "typed-name-resealed-as-version-1",
+            resealed(&typed, Some(&key), |b| b.version = 1),
+            "bundle_changed",
+        ),
+        (
+            "typed-name-with-an-image",
+            with(&typed, |v| {
+                v["image_svg"] = handwritten["image_svg"].clone()
+            }),
+            "image_changed",
+        ),
+        (
+            "typed-name-null-capture-context",
+            with(&typed, |v| {
+                v["sealed"]["bundle"]["capture_context"] = Value::Null
+            }),
+            "bundle_changed",
+        ),
+        (
+            "typed-name-declaration-member-missing",
+            with(&typed, |v| {
+                v["sealed"]["bundle"]["typed_name"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("declaration");
+            }),
+            "bundle_changed",
+        ),
+        (
+            "typed-name-method-unknown",
+            with(&typed, |v| v["sealed"]["bundle"]["method"] = json!("drawn")),
+            "bundle_changed",
+        ),
+        (
+            "handwritten-with-a-method",
+            with(handwritten, |v| {
+                v["sealed"]["bundle"]["method"] = json!("handwritten")
+            }),
+            "bundle_changed",
+        ),
+    ]
 }

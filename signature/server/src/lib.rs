@@ -15,6 +15,8 @@
 //! - [`document`]: templates rendered to the exact document bytes; form values.
 //! - [`keys`]: the sealing key and the escrow key in the data directory.
 //! - [`tsa`]: RFC 3161 time-stamps of seals from a configured time-stamping authority.
+//! - [`copy`]: the signer's own copy (document and evidence file) through a signed, expiring
+//!   token from the receipt.
 //!
 //! The flow: a counsellor creates a template and sends it; the document bytes are frozen then.
 //! The signer opens `/sign/{token}` (audit: `document_shown`), ticks the consent box
@@ -25,6 +27,7 @@
 //! vault. After `--signature-live-days` the retention job ([`archive_due`]) moves the evidence to
 //! the archive (audit: `archived`), where it verifies as before.
 
+pub mod copy;
 pub mod document;
 pub mod keys;
 pub mod manage;
@@ -118,6 +121,8 @@ where
     OpenApiRouter::new()
         .routes(routes!(sign::get, sign::submit))
         .routes(routes!(sign::event))
+        .routes(routes!(copy::document))
+        .routes(routes!(copy::evidence))
         .routes(routes!(manage::list_templates, manage::create_template))
         .routes(routes!(manage::list_requests, manage::create_request))
         .routes(routes!(manage::get_request))
@@ -155,6 +160,8 @@ pub struct Service {
     /// Sealing, trusted and escrow keys.
     pub keys: SignatureKeys,
     seal: PurposeKey,
+    /// HMAC key of the signer's copy tokens ([`copy`]).
+    pub(crate) copy_key: ring::hmac::Key,
 }
 
 impl std::fmt::Debug for Service {
@@ -169,6 +176,7 @@ impl Service {
         Self {
             keys,
             seal: vault.purpose_key(SIGNATURE_PURPOSE),
+            copy_key: copy::copy_key(vault),
         }
     }
 
@@ -202,8 +210,8 @@ pub struct VerificationResult {
     /// Whether every check passed.
     pub valid: bool,
     /// When invalid: `document_changed`, `form_data_changed`, `bundle_changed`, `seal_invalid`,
-    /// `chain_broken`, `unknown_key`, `key_retired`, `image_changed` or `timestamp_invalid`
-    /// (the first failing check).
+    /// `chain_broken`, `unknown_key`, `key_retired`, `image_changed`, `timestamp_invalid`,
+    /// `typed_name_not_allowed` or `declaration_missing` (the first failing check).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// When invalid: the reason in words (English).
@@ -225,6 +233,14 @@ pub struct VerificationResult {
     /// When valid: the signer's name as sealed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer_name: Option<String>,
+    /// When valid: how it was signed, `handwritten` or `typed_name` (a typed name with the
+    /// signer's declaration, never a handwritten signature).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// When valid: the method in words, `handwritten with N strokes` or `typed name with
+    /// declaration`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method_summary: Option<String>,
     /// When valid: when the bundle was sealed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sealed_at: Option<DateTime<Utc>>,
@@ -288,6 +304,8 @@ impl From<&Verification> for VerificationResult {
                 key_id: Some(ok.key_id.clone()),
                 bundle_sha256: Some(ok.bundle_sha256.to_hex()),
                 signer_name: Some(ok.signer_name.clone()),
+                method: Some(ok.method.code().to_owned()),
+                method_summary: Some(ok.method_summary.clone()),
                 sealed_at: Some(time(ok.sealed_at_ms)),
                 audit_head: Some(ok.audit_head.to_hex()),
                 audit_event_count: Some(ok.audit_event_count),
@@ -330,6 +348,8 @@ impl From<&Verification> for VerificationResult {
                     key_id: None,
                     bundle_sha256: None,
                     signer_name: None,
+                    method: None,
+                    method_summary: None,
                     sealed_at: None,
                     audit_head: None,
                     audit_event_count: None,

@@ -31,6 +31,8 @@ pub const DEFAULT_TTL_HOURS: u32 = 168;
 pub const TTL_HOURS: std::ops::RangeInclusive<u32> = 1..=720;
 /// Most requests listed.
 const LIST_LIMIT: i64 = 200;
+/// Longest recipient name, characters (as a signer name may be at most 256 bytes).
+pub const MAX_RECIPIENT_NAME_CHARS: usize = 200;
 /// Largest body of `POST /api/signatures/verify`, bytes (document and evidence, base64 and all).
 pub const MAX_VERIFY_BODY_BYTES: usize = 12 * 1024 * 1024;
 
@@ -95,6 +97,15 @@ pub struct SignatureRequest {
     /// The link to send to the signer (while pending).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sign_url: Option<String>,
+    /// Whether the signer may type their name with a declaration instead of drawing
+    /// (`signature/FORMAT.md` §6.4).
+    pub allow_typed_name: bool,
+    /// Whom the link was sent to, as the counsellor entered it (when they did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<Recipient>,
+    /// When the signer first opened the link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<DateTime<Utc>>,
     /// SHA-256 of the frozen document bytes (hex).
     pub document_sha256: String,
     /// The fields, as frozen with the document.
@@ -136,6 +147,18 @@ pub struct SignatureRequest {
     pub timestamp: Option<super::tsa::TimestampStatus>,
 }
 
+/// Whom a signing link was sent to (personal data: sealed at rest, never logged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    /// Name as entered (trimmed; may be empty when only an address was given).
+    #[serde(default)]
+    pub name: String,
+    /// E-mail address as entered (normalised; may be empty when only a name was given).
+    #[serde(default)]
+    pub email: String,
+}
+
 /// Request to send a template for signing.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -145,6 +168,38 @@ pub struct CreateRequest {
     /// Lifetime of the link in hours (1..=720, default 168).
     #[schema(minimum = 1, maximum = 720)]
     pub ttl_hours: Option<u32>,
+    /// Allow a typed name with an explicit declaration instead of a handwritten signature, for
+    /// signers who cannot use the pad (default `false`).
+    #[serde(default)]
+    pub allow_typed_name: bool,
+    /// Whom the link is for (shown in the counsellor's list; optional).
+    pub recipient_name: Option<String>,
+    /// The recipient's e-mail address (shown in the counsellor's list; optional).
+    pub recipient_email: Option<String>,
+}
+
+impl CreateRequest {
+    /// The recipient as entered and checked, if any was given.
+    fn recipient(&self) -> Result<Option<Recipient>, AppError> {
+        let name = self.recipient_name.as_deref().unwrap_or_default().trim();
+        if name.chars().count() > MAX_RECIPIENT_NAME_CHARS
+            || confidant_text::has_forbidden(name, false)
+        {
+            return Err(AppError::invalid(
+                "recipient_name",
+                format!("must be at most {MAX_RECIPIENT_NAME_CHARS} characters on one line"),
+            ));
+        }
+        let email = match self.recipient_email.as_deref().map(str::trim) {
+            None | Some("") => String::new(),
+            Some(raw) => confidant_kit::auth::normalize_email(raw)
+                .map_err(|_| AppError::invalid("recipient_email", "must be an e-mail address"))?,
+        };
+        Ok((!name.is_empty() || !email.is_empty()).then(|| Recipient {
+            name: name.to_owned(),
+            email,
+        }))
+    }
 }
 
 /// Document bytes and an evidence file to check.
@@ -238,11 +293,23 @@ async fn evidence_file(
         sealed: serde_json::from_slice(&opened.sealed_json).map_err(|e| bad("bundle", e))?,
         form_data: serde_json::from_slice(&opened.form_canonical).map_err(|e| bad("form", e))?,
         audit: serde_json::to_value(&chain).map_err(|e| bad("audit", e))?,
-        image_svg: Some(String::from_utf8_lossy(&opened.svg).into_owned()),
+        // A typed name has no image (its bundle has no `image_sha256`).
+        image_svg: (!opened.svg.is_empty())
+            .then(|| String::from_utf8_lossy(&opened.svg).into_owned()),
         seal_timestamp: super::tsa::token_of(state, &row.id)
             .await?
             .map(|token| serde_json::json!({"token": base64::engine::general_purpose::STANDARD.encode(token)})),
     })
+}
+
+/// The evidence file of an opened request as it is downloaded (pretty JSON).
+pub(crate) async fn evidence_json(
+    state: &SignatureState,
+    row: &RequestRow,
+    opened: &Opened,
+) -> Result<Vec<u8>, AppError> {
+    let file = evidence_file(state, row, opened).await?;
+    serde_json::to_vec_pretty(&file).map_err(|e| AppError::Internal(e.to_string()))
 }
 
 /// The request as the counsellor sees it, its evidence verified now.
@@ -269,6 +336,14 @@ pub(crate) async fn view(
         title: row.title.clone(),
         status,
         sign_url,
+        allow_typed_name: row.allow_typed_name != 0,
+        recipient: row
+            .recipient_sealed
+            .as_ref()
+            .map(|sealed| state.signature.open(&row.id, "recipient", sealed))
+            .transpose()?
+            .and_then(|json| serde_json::from_slice(&json).ok()),
+        opened_at: row.opened_at.map(time),
         document_sha256: row.document_sha256.clone(),
         fields: row.fields()?,
         created_at: time(row.created_at),
@@ -298,7 +373,9 @@ pub(crate) async fn view(
             .map(str::to_owned);
         out.form_data = serde_json::from_slice(&opened.form_canonical).ok();
         out.dynamics = serde_json::from_slice(&opened.dynamics).ok();
-        out.image_url = Some(format!("/api/signatures/requests/{}/image", row.id));
+        if !opened.svg.is_empty() {
+            out.image_url = Some(format!("/api/signatures/requests/{}/image", row.id));
+        }
     }
     Ok(out)
 }
@@ -412,7 +489,7 @@ pub async fn list_requests(
     responses(
         (status = 201, description = "Created; `sign_url` is the link for the signer", body = SignatureRequest),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
-        (status = 422, description = "`validation_failed` naming `template_id` or `ttl_hours`", body = ErrorBody),
+        (status = 422, description = "`validation_failed` naming `template_id`, `ttl_hours`, `recipient_name` or `recipient_email`", body = ErrorBody),
     ))]
 pub async fn create_request(
     State(state): State<SignatureState>,
@@ -423,6 +500,7 @@ pub async fn create_request(
     if !TTL_HOURS.contains(&ttl_hours) {
         return Err(AppError::invalid("ttl_hours", "must be between 1 and 720"));
     }
+    let recipient = req.recipient()?;
     let template = match store::template(&state.db, &me.id, &req.template_id.to_string()).await {
         Err(AppError::NotFound) => {
             return Err(AppError::invalid("template_id", "no such template"))
@@ -437,8 +515,9 @@ pub async fn create_request(
     let now = now_ms();
     sqlx::query(
         "INSERT INTO signature_requests (id, counsellor_id, template_id, title, fields_json,
-             document, document_sha256, token_hash, token_sealed, status, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11)",
+             document, document_sha256, token_hash, token_sealed, status, created_at, expires_at,
+             allow_typed_name, recipient_sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, $13)",
     )
     .bind(&id)
     .bind(&me.id)
@@ -451,9 +530,21 @@ pub async fn create_request(
     .bind(state.signature.seal(&id, "token", token.as_bytes()))
     .bind(now)
     .bind(now + i64::from(ttl_hours) * 3_600_000)
+    .bind(i64::from(req.allow_typed_name))
+    .bind(
+        recipient
+            .as_ref()
+            .map(|r| {
+                serde_json::to_vec(r).map(|json| state.signature.seal(&id, "recipient", &json))
+            })
+            .transpose()
+            .map_err(|e| AppError::Internal(e.to_string()))?,
+    )
     .execute(&state.db)
     .await?;
-    tracing::info!(signature_request_id = %id, counsellor_id = %me.id, ttl_hours, "signature request created");
+    // Ids only: the recipient is personal data.
+    tracing::info!(signature_request_id = %id, counsellor_id = %me.id, ttl_hours,
+        allow_typed_name = req.allow_typed_name, "signature request created");
     let row = store::own_request(&state.db, &me.id, &id).await?;
     Ok((StatusCode::CREATED, axum::Json(view(&state, row).await?)))
 }
@@ -509,7 +600,7 @@ pub async fn revoke_request(
     Ok(axum::Json(view(&state, row).await?))
 }
 
-fn download(body: Vec<u8>, content_type: &'static str, filename: String) -> Response {
+pub(crate) fn download(body: Vec<u8>, content_type: &'static str, filename: String) -> Response {
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -622,8 +713,7 @@ pub async fn evidence(
     let opened = open_evidence(&state, &row)
         .await?
         .ok_or(AppError::NotFound)?;
-    let file = evidence_file(&state, &row, &opened).await?;
-    let body = serde_json::to_vec_pretty(&file).map_err(|e| AppError::Internal(e.to_string()))?;
+    let body = evidence_json(&state, &row, &opened).await?;
     Ok(download(
         body,
         "application/json",
@@ -637,7 +727,7 @@ pub async fn evidence(
     responses(
         (status = 200, description = "The signature as SVG", content_type = "image/svg+xml", body = String),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such request, or not signed", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such request, not signed, or signed with a typed name (no image)", body = ErrorBody),
     ))]
 pub async fn image(
     State(state): State<SignatureState>,
@@ -647,6 +737,7 @@ pub async fn image(
     let row = own(&state, &me, &id).await?;
     let opened = open_evidence(&state, &row)
         .await?
+        .filter(|o| !o.svg.is_empty())
         .ok_or(AppError::NotFound)?;
     let mut resp = (StatusCode::OK, opened.svg).into_response();
     let h = resp.headers_mut();

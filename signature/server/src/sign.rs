@@ -11,7 +11,9 @@ use axum::http::StatusCode;
 use axum_extra::extract::WithRejection;
 use chrono::{DateTime, Utc};
 use confidant_signature::audit::{AuditChain, AuditKind};
-use confidant_signature::bundle::{self, BundleInput, MAX_SIGNER_NAME};
+use confidant_signature::bundle::{
+    self, BundleInput, SigningMethod, TypedNameEvidence, TypedNameInput, MAX_SIGNER_NAME,
+};
 use confidant_signature::canonical::form_data_canonical;
 use confidant_signature::dynamics;
 use confidant_signature::strict::StrictFault;
@@ -36,6 +38,28 @@ pub const MAX_SIGNER_EVENTS: usize = 64;
 /// Attempts at appending to the audit trail when a concurrent request took the position.
 const APPEND_ATTEMPTS: usize = 5;
 
+/// The declaration a signer ticks to make a typed name their signature, by language (the
+/// signing page shows the text of its language; the evidence records the text and language
+/// shown, `signature/FORMAT.md` §6.4).
+pub const TYPED_NAME_DECLARATIONS: [(&str, &str); 2] = [
+    (
+        "en",
+        "I declare that typing my name here is my signature on this document.",
+    ),
+    (
+        "de",
+        "Ich erkläre, dass mein hier eingetippter Name meine Unterschrift unter dieses Dokument ist.",
+    ),
+];
+
+/// The declaration text of `language`, if there is one.
+pub fn declaration_of(language: &str) -> Option<&'static str> {
+    TYPED_NAME_DECLARATIONS
+        .iter()
+        .find(|(l, _)| *l == language)
+        .map(|(_, text)| *text)
+}
+
 /// What the signer's page shows.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SignView {
@@ -56,14 +80,21 @@ pub struct SignView {
     /// When it was signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_at: Option<DateTime<Utc>>,
+    /// Whether the request's owner allows a typed name with a declaration instead of the pad.
+    pub typed_name_allowed: bool,
+    /// When allowed: the declaration to show, by language (`en`, `de`); the submission names
+    /// the language it showed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub typed_name_declarations: Option<BTreeMap<String, String>>,
 }
 
 /// A ceremony event from the signer's page.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignEvent {
-    /// `consent_given` (the consent box was ticked) or `capture_started` (the pen went down on
-    /// the pad for the first time since it was last cleared). No samples are sent.
+    /// `consent_given` (the consent box was ticked), `capture_started` (the pen went down on
+    /// the pad for the first time since it was last cleared) or `typing_started` (the first
+    /// key in the typed-name field; recorded as `capture_started`). No samples are sent.
     pub kind: String,
 }
 
@@ -81,11 +112,41 @@ pub struct Submit {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub fields: BTreeMap<String, serde_json::Value>,
+    /// `handwritten` (the default: `signature` holds the pad's samples) or `typed_name`
+    /// (`typed_name` holds the typed name and declaration; only where the request allows it).
+    #[serde(default)]
+    pub method: Option<String>,
     /// `{canvas: {width, height}, device: {pointer_types, user_agent, pixel_ratio},
     /// client_started_at_ms, strokes: [{pointer_type, points: [{x, y, t, pressure?, tilt_x?,
-    /// tilt_y?}]}]}`.
-    #[schema(value_type = Object)]
-    pub signature: serde_json::Value,
+    /// tilt_y?}]}]}`; required for `handwritten`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub signature: Option<serde_json::Value>,
+    /// The typed name and its declaration; required for `typed_name`.
+    #[serde(default)]
+    pub typed_name: Option<TypedNameSubmit>,
+}
+
+/// A typed name instead of a handwritten signature.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TypedNameSubmit {
+    /// The name as typed (1..=256 bytes after trimming, no control characters).
+    pub text: String,
+    /// The signer ticked the declaration shown (`SignView.typed_name_declarations`); must be
+    /// `true`.
+    pub declaration_accepted: bool,
+    /// The language of the declaration shown: `en` or `de`.
+    pub declaration_language: String,
+    /// When typing started, Unix ms, by the client's clock (recorded as a claim).
+    #[serde(default)]
+    pub typing_started_at_ms: Option<i64>,
+    /// When typing ended, Unix ms, by the client's clock (recorded as a claim).
+    #[serde(default)]
+    pub typing_ended_at_ms: Option<i64>,
+    /// The browser's user agent (≤ 512 bytes).
+    #[serde(default)]
+    pub user_agent: Option<String>,
 }
 
 /// The receipt of a submission.
@@ -99,8 +160,14 @@ pub struct Signed {
     pub document_sha256: String,
     /// SHA-256 of the sealed bundle (hex).
     pub bundle_sha256: String,
-    /// The dynamics the server computed from the samples.
-    pub dynamics: DynamicsSummary,
+    /// `handwritten` or `typed_name`.
+    pub method: String,
+    /// The dynamics the server computed from the samples (handwritten only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynamics: Option<DynamicsSummary>,
+    /// Where the signer downloads their own copy (document and evidence file), for 7 days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy: Option<super::copy::SignerCopy>,
 }
 
 /// Whether a link token has the shape of one (base64url, at most 128 characters).
@@ -187,7 +254,15 @@ pub async fn get(
             &format!("document sha256 {short}… shown"),
         )
         .await?;
+        sqlx::query(
+            "UPDATE signature_requests SET opened_at = $1 WHERE id = $2 AND opened_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(&row.id)
+        .execute(&state.db)
+        .await?;
     }
+    let typed_name_allowed = row.allow_typed_name != 0;
     let counsellor_name: String = sqlx::query_scalar("SELECT name FROM counsellors WHERE id = $1")
         .bind(&row.counsellor_id)
         .fetch_optional(&state.db)
@@ -204,6 +279,13 @@ pub async fn get(
         counsellor_name,
         expires_at: time(row.expires_at),
         signed_at: row.signed_at.map(time),
+        typed_name_allowed,
+        typed_name_declarations: typed_name_allowed.then(|| {
+            TYPED_NAME_DECLARATIONS
+                .iter()
+                .map(|(l, t)| ((*l).to_owned(), (*t).to_owned()))
+                .collect()
+        }),
     }))
 }
 
@@ -225,10 +307,14 @@ pub async fn event(
     let (kind, detail) = match req.kind.as_str() {
         "consent_given" => (AuditKind::ConsentGiven, "consent box ticked"),
         "capture_started" => (AuditKind::CaptureStarted, "pen down on the pad"),
+        "typing_started" => (
+            AuditKind::CaptureStarted,
+            "typing started in the typed-name field",
+        ),
         _ => {
             return Err(AppError::invalid(
                 "kind",
-                "must be consent_given or capture_started",
+                "must be consent_given, capture_started or typing_started",
             ))
         }
     };
@@ -300,7 +386,7 @@ fn problem(field: &str, code: &str, message: impl Into<String>) -> FieldProblem 
         (status = 404, description = "`not_found`: unknown, revoked or expired link", body = ErrorBody),
         (status = 409, description = "`conflict`: already signed, or the document was never shown", body = ErrorBody),
         (status = 413, description = "Body larger than 3 MiB", body = ErrorBody),
-        (status = 422, description = "`validation_failed`; `fields` names each problem: `signer_name`, `consent`, `fields.NAME`, `signature…` with the signature codes of `signature/FORMAT.md` (`signature_empty`, `time_not_monotonic`, …)", body = ErrorBody),
+        (status = 422, description = "`validation_failed`; `fields` names each problem: `signer_name`, `consent`, `fields.NAME`, `signature…` with the signature codes of `signature/FORMAT.md` (`signature_empty`, `time_not_monotonic`, …), `method` (`typed_name_not_allowed` where the request does not allow a typed name), `typed_name.text`, `typed_name.declaration_accepted`, `typed_name.declaration_language`", body = ErrorBody),
     ))]
 pub async fn submit(
     State(state): State<SignatureState>,
@@ -354,22 +440,17 @@ pub async fn submit(
             None
         }
     };
-    let signature_json = serde_json::to_vec(&req.signature).unwrap_or_default();
-    let valid = match submission::parse(&signature_json).and_then(|s| submission::validate(&s)) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            problems.push(problem(&signature_field(&e), e.code(), e.to_string()));
-            None
-        }
-    };
-    let (Some(form), Some(valid), true) = (form, valid, problems.is_empty()) else {
+    let capture = capture_of(&req, &row, &mut problems);
+    let (Some(form), Some(capture), true) = (form, capture, problems.is_empty()) else {
         return Err(AppError::Fields(problems));
     };
 
     let form_canonical = form_data_canonical(&form);
     let document = row.document.clone().ok_or(AppError::NotFound)?;
-    let dynamics = dynamics::compute(&valid);
-    let summary = DynamicsSummary::from(&dynamics);
+    let summary = match &capture {
+        Capture::Handwritten(valid) => Some(DynamicsSummary::from(&dynamics::compute(valid))),
+        Capture::TypedName(_) => None,
+    };
     let summary_json =
         serde_json::to_vec(&summary).map_err(|e| AppError::Internal(e.to_string()))?;
     let keys = &state.signature.keys;
@@ -387,23 +468,42 @@ pub async fn submit(
                 "the document was never shown: open the signing page first".into(),
             ));
         }
-        complete_ceremony(&mut chain, received_at, &valid)?;
-        let prepared = bundle::build_bundle(
-            &BundleInput {
-                document: &document,
-                form_data_canonical: &form_canonical,
-                signature: &valid,
-                signer_name: &signer_name,
-                escrow_key: &keys.escrow,
-                server_received_at_ms: received_at,
-                sealed_at_ms: next_at(&chain, now_ms()),
-                audit: &chain,
-            },
-            &keys.sealing.key_id(),
-            &rng,
-        )
-        .map_err(|e| AppError::Internal(format!("building the evidence bundle: {e}")))?;
-        let sealed = bundle::seal(prepared.bundle, &keys.sealing)
+        complete_ceremony(&mut chain, received_at, &capture.ended_detail())?;
+        let sealed_at_ms = next_at(&chain, now_ms());
+        let built = match &capture {
+            Capture::Handwritten(valid) => bundle::build_bundle(
+                &BundleInput {
+                    document: &document,
+                    form_data_canonical: &form_canonical,
+                    signature: valid,
+                    signer_name: &signer_name,
+                    escrow_key: &keys.escrow,
+                    server_received_at_ms: received_at,
+                    sealed_at_ms,
+                    audit: &chain,
+                },
+                &keys.sealing.key_id(),
+                &rng,
+            )
+            .map(|p| (p.bundle, p.svg)),
+            // No strokes, so no image: the evidence never shows a typed name as a drawing.
+            Capture::TypedName(typed) => bundle::build_typed_name_bundle(
+                &TypedNameInput {
+                    document: &document,
+                    form_data_canonical: &form_canonical,
+                    typed_name: typed,
+                    signer_name: &signer_name,
+                    server_received_at_ms: received_at,
+                    sealed_at_ms,
+                    audit: &chain,
+                },
+                &keys.sealing.key_id(),
+            )
+            .map(|b| (b, String::new())),
+        };
+        let (built, svg) =
+            built.map_err(|e| AppError::Internal(format!("building the evidence bundle: {e}")))?;
+        let sealed = bundle::seal(built, &keys.sealing)
             .map_err(|e| AppError::Internal(format!("sealing: {e}")))?;
         let sealed_json = sealed
             .to_json()
@@ -443,7 +543,7 @@ pub async fn submit(
         .bind(&bundle_sha256)
         .bind(s.seal(&row.id, "form", &form_canonical))
         .bind(s.seal(&row.id, "bundle", &sealed_json))
-        .bind(s.seal(&row.id, "image", prepared.svg.as_bytes()))
+        .bind(s.seal(&row.id, "image", svg.as_bytes()))
         .bind(s.seal(&row.id, "dynamics", &summary_json))
         .bind(&row.id)
         .bind(received_at)
@@ -474,8 +574,9 @@ pub async fn submit(
         }
         tracing::info!(
             signature_request_id = %row.id,
-            strokes = summary.stroke_count,
-            points = summary.point_count,
+            method = capture.method().code(),
+            strokes = summary.as_ref().map_or(0, |d| d.stroke_count),
+            points = summary.as_ref().map_or(0, |d| d.point_count),
             "signature sealed"
         );
         return Ok((
@@ -485,7 +586,9 @@ pub async fn submit(
                 signed_at: time(signed_at),
                 document_sha256: row.document_sha256.clone(),
                 bundle_sha256,
+                method: capture.method().code().to_owned(),
                 dynamics: summary,
+                copy: super::copy::links(&state, &row.id, now_ms()),
             }),
         ));
     }
@@ -496,11 +599,7 @@ pub async fn submit(
 
 /// Appends what the submission itself attests: consent and the start of capture (if the page
 /// did not record them after the document was shown), the end of capture and the submission.
-fn complete_ceremony(
-    chain: &mut AuditChain,
-    at: i64,
-    valid: &submission::ValidSignature,
-) -> Result<(), AppError> {
+fn complete_ceremony(chain: &mut AuditChain, at: i64, ended: &str) -> Result<(), AppError> {
     let append = |chain: &mut AuditChain, kind, detail: &str| {
         let at = next_at(chain, at);
         chain
@@ -537,16 +636,165 @@ fn complete_ceremony(
             "capture start recorded with the submission",
         )?;
     }
-    let duration = (valid.last_t() - valid.first_t()).round();
-    append(
-        chain,
-        AuditKind::CaptureEnded,
-        &format!(
-            "{} strokes, {} points, {duration} ms on the pad clock",
-            valid.strokes().len(),
-            valid.point_count()
-        ),
-    )?;
+    append(chain, AuditKind::CaptureEnded, ended)?;
     append(chain, AuditKind::Submitted, "submitted by the signer")?;
     Ok(())
+}
+
+/// What the signer signed with, checked.
+enum Capture {
+    /// The pad's samples.
+    Handwritten(submission::ValidSignature),
+    /// A typed name with its declaration.
+    TypedName(TypedNameEvidence),
+}
+
+impl Capture {
+    fn method(&self) -> SigningMethod {
+        match self {
+            Capture::Handwritten(_) => SigningMethod::Handwritten,
+            Capture::TypedName(_) => SigningMethod::TypedName,
+        }
+    }
+
+    /// The detail of the `capture_ended` event (no personal data: counts only).
+    fn ended_detail(&self) -> String {
+        match self {
+            Capture::Handwritten(valid) => format!(
+                "{} strokes, {} points, {} ms on the pad clock",
+                valid.strokes().len(),
+                valid.point_count(),
+                (valid.last_t() - valid.first_t()).round()
+            ),
+            Capture::TypedName(t) => format!(
+                "typed name of {} characters with the {} declaration",
+                t.text.chars().count(),
+                t.declaration_language
+            ),
+        }
+    }
+}
+
+/// The checked capture of a submission, or its problems added to `problems`. A typed name is
+/// refused (`method`, `typed_name_not_allowed`) unless the request's owner allowed it.
+fn capture_of(req: &Submit, row: &RequestRow, problems: &mut Vec<FieldProblem>) -> Option<Capture> {
+    match req
+        .method
+        .as_deref()
+        .unwrap_or(SigningMethod::Handwritten.code())
+    {
+        "handwritten" => {
+            if req.typed_name.is_some() {
+                problems.push(problem(
+                    "typed_name",
+                    "unexpected",
+                    "only with method typed_name",
+                ));
+            }
+            let Some(signature) = &req.signature else {
+                problems.push(problem("signature", "required", "draw your signature"));
+                return None;
+            };
+            let json = serde_json::to_vec(signature).unwrap_or_default();
+            match submission::parse(&json).and_then(|s| submission::validate(&s)) {
+                Ok(v) => Some(Capture::Handwritten(v)),
+                Err(e) => {
+                    problems.push(problem(&signature_field(&e), e.code(), e.to_string()));
+                    None
+                }
+            }
+        }
+        "typed_name" => {
+            if row.allow_typed_name == 0 {
+                problems.push(problem(
+                    "method",
+                    "typed_name_not_allowed",
+                    "this request does not allow a typed name: sign on the pad",
+                ));
+                return None;
+            }
+            if req.signature.is_some() {
+                problems.push(problem(
+                    "signature",
+                    "unexpected",
+                    "a typed name has no pad samples",
+                ));
+            }
+            let Some(t) = &req.typed_name else {
+                problems.push(problem("typed_name", "required", "type your name"));
+                return None;
+            };
+            typed_name_of(t, problems).map(Capture::TypedName)
+        }
+        _ => {
+            problems.push(problem(
+                "method",
+                "invalid",
+                "must be handwritten or typed_name",
+            ));
+            None
+        }
+    }
+}
+
+/// The typed-name record of a submission (allowed by the request), or its problems.
+fn typed_name_of(
+    t: &TypedNameSubmit,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<TypedNameEvidence> {
+    let before = problems.len();
+    let text = t.text.trim();
+    if text.is_empty() {
+        problems.push(problem("typed_name.text", "required", "type your name"));
+    } else if text.len() > bundle::MAX_TYPED_NAME || confidant_text::has_forbidden(text, false) {
+        problems.push(problem(
+            "typed_name.text",
+            "invalid",
+            format!(
+                "must be at most {} bytes without control characters",
+                bundle::MAX_TYPED_NAME
+            ),
+        ));
+    }
+    if !t.declaration_accepted {
+        problems.push(problem(
+            "typed_name.declaration_accepted",
+            "required",
+            "tick the declaration that your typed name is your signature",
+        ));
+    }
+    let declaration = declaration_of(&t.declaration_language);
+    if declaration.is_none() {
+        problems.push(problem(
+            "typed_name.declaration_language",
+            "invalid",
+            "must be en or de",
+        ));
+    }
+    if t.user_agent
+        .as_deref()
+        .is_some_and(|u| u.len() > bundle::MAX_USER_AGENT || u.chars().any(char::is_control))
+    {
+        problems.push(problem(
+            "typed_name.user_agent",
+            "invalid",
+            format!(
+                "must be at most {} bytes without control characters",
+                bundle::MAX_USER_AGENT
+            ),
+        ));
+    }
+    let (Some(declaration), true) = (declaration, problems.len() == before) else {
+        return None;
+    };
+    Some(TypedNameEvidence {
+        text: text.to_owned(),
+        declaration: declaration.to_owned(),
+        declaration_language: t.declaration_language.clone(),
+        declaration_accepted: true,
+        allowed_by_request: true,
+        client_typing_started_at_ms: t.typing_started_at_ms,
+        client_typing_ended_at_ms: t.typing_ended_at_ms,
+        user_agent: t.user_agent.clone(),
+    })
 }

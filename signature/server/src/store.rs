@@ -45,11 +45,18 @@ pub struct RequestRow {
     pub bundle_sealed: Option<Vec<u8>>,
     pub image_sealed: Option<Vec<u8>>,
     pub dynamics_sealed: Option<Vec<u8>>,
+    /// 1: a typed name with a declaration may replace the handwritten signature.
+    pub allow_typed_name: i64,
+    /// `{"name", "email"}` of the recipient, sealed (`<id>/recipient`).
+    pub recipient_sealed: Option<Vec<u8>>,
+    /// When the signer first opened the link, Unix ms.
+    pub opened_at: Option<i64>,
 }
 
 pub const REQUEST_COLUMNS: &str = "id, counsellor_id, template_id, title, fields_json, document, \
      document_sha256, token_sealed, status, created_at, expires_at, revoked_at, signed_at, \
-     archived_at, key_id, bundle_sha256, form_sealed, bundle_sealed, image_sealed, dynamics_sealed";
+     archived_at, key_id, bundle_sha256, form_sealed, bundle_sealed, image_sealed, \
+     dynamics_sealed, allow_typed_name, recipient_sealed, opened_at";
 
 /// The sealed evidence of a signed request, live or archived.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -83,6 +90,16 @@ pub async fn own_request(db: &Db, counsellor_id: &str, id: &str) -> Result<Reque
     .fetch_optional(db)
     .await?
     .ok_or(AppError::NotFound)
+}
+
+/// The request with id `id`, whoever owns it (for the signer's copy token, which names it).
+pub async fn request_by_id(db: &Db, id: &str) -> Result<Option<RequestRow>, AppError> {
+    Ok(sqlx::query_as::<_, RequestRow>(&format!(
+        "SELECT {REQUEST_COLUMNS} FROM signature_requests WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
 }
 
 /// The request a link token hash belongs to.

@@ -2,7 +2,7 @@
 //! builds on this module: so they live in a file of their own, not inline).
 
 use super::*;
-use crate::testkit::Fixture;
+use crate::testkit::{Fixture, T0};
 
 #[test]
 fn build_rejects_missing_ceremony_and_bad_names() {
@@ -67,7 +67,7 @@ fn bundle_fields_are_as_specified() {
         b.binding_sha256,
         binding_hash(&b.document_sha256, &b.form_data_sha256)
     );
-    assert_eq!(b.image_sha256, sha256(f.svg.as_bytes()));
+    assert_eq!(b.image_sha256, Some(sha256(f.svg.as_bytes())));
     assert_eq!(b.audit_event_count, 5);
     assert_eq!(b.key_id.len(), 16);
     assert_eq!(f.sealed.bundle_sha256, b.digest().expect("digest"));
@@ -112,4 +112,52 @@ fn pkcs8_round_trip_and_key_id() {
         hex::encode(&sha256(a.verifying_key().as_bytes()).as_bytes()[..8])
     );
     assert!(SealingKey::from_pkcs8(b"not a key").is_err());
+}
+
+#[test]
+fn typed_name_bundle_is_refused_unless_allowed_and_declared() {
+    use crate::bundle::{build_typed_name_bundle, TypedNameInput};
+    let f = Fixture::new();
+    let edits: [(&str, fn(&mut crate::bundle::TypedNameEvidence)); 5] = [
+        ("allowed_by_request", |t| t.allowed_by_request = false),
+        ("declaration_accepted", |t| t.declaration_accepted = false),
+        ("declaration_accepted", |t| t.declaration = String::new()),
+        ("text", |t| t.text = " Ana".into()),
+        ("declaration_language", |t| {
+            t.declaration_language = "e n".into()
+        }),
+    ];
+    for (field, edit) in edits {
+        let mut typed = crate::testkit::typed_name();
+        edit(&mut typed);
+        let got = build_typed_name_bundle(
+            &TypedNameInput {
+                document: &f.document,
+                form_data_canonical: &f.form,
+                typed_name: &typed,
+                signer_name: "Ana Example",
+                server_received_at_ms: T0 + 4500,
+                sealed_at_ms: T0 + 5500,
+                audit: &f.pre_seal_chain,
+            },
+            &f.key.key_id(),
+        );
+        assert!(
+            matches!(got, Err(BundleError::TypedName { field: got, .. }) if got == field),
+            "{field}: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn typed_name_bundle_has_no_strokes_to_open() {
+    let f = Fixture::new();
+    let typed = f.typed_sealed(|_| {});
+    assert_eq!(
+        typed.bundle.open_biometrics(&f.escrow_secret),
+        Err(EscrowError::NoEnvelope)
+    );
+    // It reads back strictly as written.
+    let json = typed.to_json().expect("json");
+    assert_eq!(SealedBundle::from_json(&json).expect("parse"), typed);
 }

@@ -276,7 +276,7 @@ pub fn escrow_open(key: &Path, bundle: &Path) -> Result<String, String> {
     serde_json::to_string_pretty(&Opened {
         key_id: sealed.key_id,
         document_sha256: sealed.bundle.document_sha256.to_hex(),
-        time_series_format: sealed.bundle.time_series_format,
+        time_series_format: sealed.bundle.time_series_format.unwrap_or_default(),
         time_series: series,
         dynamics,
     })

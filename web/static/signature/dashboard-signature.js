@@ -1,6 +1,8 @@
 // The dashboard's signature section: form templates (title, Markdown text, fields), sending a
 // template for signing (shows the link), and the signing requests with their verification
 // status, the signature image, the dynamics and the downloads for offline verification.
+// Pending requests show whom they were sent to and whether the link was opened; signed ones
+// how they were signed (handwritten, or a typed name with declaration where allowed).
 
 import { t, errorText, formatTime } from '../shared/i18n.js';
 import './i18n-signature.js';
@@ -109,10 +111,29 @@ export function signaturesSection() {
     }
   }
 
+  // ---------------------------------------------------------------- whom to send to
+  const recipientName = h('input', { id: 'sig-recipient-name', type: 'text', maxLength: 200, autocomplete: 'off', testid: 'sig-recipient-name' });
+  const recipientEmail = h('input', { id: 'sig-recipient-email', type: 'email', maxLength: 254, autocomplete: 'off', testid: 'sig-recipient-email' });
+  const allowTyped = h('input', { id: 'sig-allow-typed', type: 'checkbox', testid: 'sig-allow-typed' });
+  const sendOptions = h(
+    'fieldset',
+    { class: 'signature-send-options', testid: 'sig-send-options' },
+    h('legend', { text: t('dsig.send_options') }),
+    h('div', { class: 'field' }, h('label', { for: 'sig-recipient-name', text: t('dsig.recipient_name') }), recipientName),
+    h('div', { class: 'field' }, h('label', { for: 'sig-recipient-email', text: t('dsig.recipient_email') }), recipientEmail),
+    h('div', { class: 'check' }, allowTyped, h('label', { for: 'sig-allow-typed', text: t('dsig.allow_typed_name') })),
+  );
+
   async function send(tpl) {
     clear(sentBox);
     try {
-      const req = await post('/api/signatures/requests', { template_id: tpl.id });
+      const body = { template_id: tpl.id, allow_typed_name: allowTyped.checked };
+      if (recipientName.value.trim()) body.recipient_name = recipientName.value;
+      if (recipientEmail.value.trim()) body.recipient_email = recipientEmail.value;
+      const req = await post('/api/signatures/requests', body);
+      recipientName.value = '';
+      recipientEmail.value = '';
+      allowTyped.checked = false;
       sentBox.append(h('p', { text: t('dsig.sent') }), linkField(req.sign_url, { label: tpl.title, testid: 'sig-link' }));
       await loadRequests();
     } catch (e) {
@@ -126,12 +147,22 @@ export function signaturesSection() {
     if (r.signed_at) times.push(t('dsig.signed_at', { time: formatTime(r.signed_at) }));
     else if (r.status === 'pending') times.push(t('dsig.expires', { time: formatTime(r.expires_at) }));
     if (r.archived_at) times.push(t('dsig.archived_at', { time: formatTime(r.archived_at) }));
+    // Sent / opened / signed / expired: a pending link is "opened" once the signer saw it.
+    const state = r.status === 'pending' ? (r.opened_at ? 'opened' : 'sent') : r.status;
     const item = h(
       'li',
-      { class: 'signature-request', testid: 'sig-request', dataset: { requestId: r.id, status: r.status } },
+      { class: 'signature-request', testid: 'sig-request', dataset: { requestId: r.id, status: r.status, state } },
       h('div', { class: 'session-head' }, h('h4', { text: r.title }), h('span', { class: `status status-${r.status}`, text: t('dsig.status.' + r.status) })),
       h('p', { class: 'session-times', text: times.join(' · ') }),
     );
+    if (r.recipient) {
+      const who = [r.recipient.name, r.recipient.email && `<${r.recipient.email}>`].filter(Boolean).join(' ');
+      item.append(h('p', { class: 'signature-recipient', testid: 'sig-recipient', text: t('dsig.recipient', { recipient: who }) }));
+    }
+    if (r.status === 'pending') {
+      const text = state === 'opened' ? t('dsig.state.opened', { time: formatTime(r.opened_at) }) : t('dsig.state.sent');
+      item.append(h('p', { class: 'hint', testid: 'sig-state', dataset: { state }, text: r.allow_typed_name ? `${text} · ${t('dsig.typed_allowed')}` : text }));
+    }
     if (r.status === 'pending' && r.sign_url) {
       item.append(
         linkField(r.sign_url, { label: r.title, testid: 'sig-request-link' }),
@@ -162,6 +193,16 @@ export function signaturesSection() {
         }),
       );
       if (r.signer_name) item.append(h('p', { text: t('dsig.signer', { name: r.signer_name }) }));
+      if (v.method) {
+        item.append(
+          h('p', {
+            class: 'signature-method',
+            testid: 'sig-method',
+            dataset: { method: v.method },
+            text: v.method === 'typed_name' ? t('dsig.method.typed_name') : t('dsig.method.handwritten', { strokes: r.dynamics ? r.dynamics.stroke_count : (v.method_summary.match(/\d+/) || ['?'])[0] }),
+          }),
+        );
+      }
     }
     if (r.timestamp) {
       const ts = r.timestamp;
@@ -245,6 +286,7 @@ export function signaturesSection() {
     h('h3', { text: t('dsig.templates') }),
     h('p', { class: 'hint', text: t('dsig.templates_hint') }),
     templateStatus,
+    sendOptions,
     templateList,
     sentBox,
     h('details', { class: 'signature-new-template' }, h('summary', { text: t('dsig.new_template') }), templateForm),

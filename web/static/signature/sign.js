@@ -2,8 +2,12 @@
 // fields to fill in, consent, the signature pad, and the submission. Nothing of the signature
 // is sent before the signer presses "Sign document"; the page only tells the server (without
 // any samples) when consent is given and when drawing starts, for the audit trail.
+//
+// Where the request's owner allows it, a signer who cannot use the pad (keyboard, screen
+// reader) may type their name instead and tick a declaration that this is their signature;
+// it is sealed as a typed name, never as a handwritten signature (signature/FORMAT.md §6.4).
 
-import { t, errorText } from '../shared/i18n.js';
+import { t, errorText, currentLang } from '../shared/i18n.js';
 import './i18n-signature.js';
 import { h, clear, appRoot, pageHeader, notice } from '../shared/ui.js';
 import { get, post, ApiError } from '../shared/api.js';
@@ -119,13 +123,46 @@ function render(view) {
 
   const consent = h('input', { id: 'sign-consent', type: 'checkbox', testid: 'sign-consent' });
   inputs.consent = consent;
-  form.appendChild(h('div', { class: 'check consent' }, consent, h('label', { for: 'sign-consent', text: t('sign.consent') }), errorSlot('consent')));
+  const consentLabel = h('label', { for: 'sign-consent', text: t('sign.consent') });
+  form.appendChild(h('div', { class: 'check consent' }, consent, consentLabel, errorSlot('consent')));
+
+  // ---------------------------------------------------------------- how to sign
+  const typedAllowed = Boolean(view.typed_name_allowed && view.typed_name_declarations);
+  let method = 'handwritten';
+  const typed = typedAllowed ? typedNameField(view, inputs, errorSlot, () => post(`${api}/events`, { kind: 'typing_started' }).catch(() => {})) : null;
+  if (typed) {
+    const choice = (value, label, testid) => {
+      const id = `sign-method-${value}`;
+      const radio = h('input', { id, type: 'radio', name: 'sign-method', value, testid, checked: value === 'handwritten' });
+      radio.addEventListener('change', () => {
+        if (!radio.checked) return;
+        method = value;
+        padField.hidden = value !== 'handwritten';
+        typed.element.hidden = value !== 'typed_name';
+        consentLabel.textContent = t(value === 'typed_name' ? 'sign.consent_typed' : 'sign.consent');
+        clearError('method');
+      });
+      return h('div', { class: 'check' }, radio, h('label', { for: id, text: label }));
+    };
+    form.appendChild(
+      h(
+        'fieldset',
+        { class: 'sign-method', testid: 'sign-method' },
+        h('legend', { text: t('sign.method_legend') }),
+        choice('handwritten', t('sign.method_pad'), 'sign-method-pad'),
+        choice('typed_name', t('sign.method_typed'), 'sign-method-typed'),
+        errorSlot('method'),
+      ),
+    );
+  }
 
   const padHint = h('p', { class: 'hint', id: 'pad-hint', text: t('sign.pad_locked') });
+  const padHelp = h('p', { class: 'hint', id: 'pad-help', text: t(typed ? 'sign.pad_help_typed' : 'sign.pad_help') });
   const pad = new SignaturePad({
     width: 600,
     height: 200,
     label: t('sign.pad_label'),
+    describedBy: 'pad-hint pad-help',
     // For the audit trail only: no samples are sent.
     onCaptureStart: () => post(`${api}/events`, { kind: 'capture_started' }).catch(() => {}),
     onChange: () => clearError('signature'),
@@ -133,6 +170,7 @@ function render(view) {
   pad.setEnabled(false);
   consent.addEventListener('change', () => {
     pad.setEnabled(consent.checked);
+    typed?.setEnabled(consent.checked);
     padHint.textContent = consent.checked ? t('sign.pad_hint') : t('sign.pad_locked');
     clearError('consent');
     if (consent.checked) post(`${api}/events`, { kind: 'consent_given' }).catch(() => {});
@@ -141,17 +179,18 @@ function render(view) {
   const padBox = h('div', { class: 'signature-box' }, pad.element);
   // Once laid out: the surface takes the room there is instead of being squeezed by CSS.
   requestAnimationFrame(() => pad.fitTo(padBox));
-  form.appendChild(
-    h(
-      'div',
-      { class: 'field signature-field' },
-      h('span', { class: 'label', text: t('sign.pad_label') }),
-      padBox,
-      padHint,
-      h('div', { class: 'signature-actions' }, clearButton),
-      errorSlot('signature'),
-    ),
+  const padField = h(
+    'div',
+    { class: 'field signature-field', testid: 'sign-pad-field' },
+    h('span', { class: 'label', text: t('sign.pad_label') }),
+    padBox,
+    padHint,
+    padHelp,
+    h('div', { class: 'signature-actions' }, clearButton),
+    errorSlot('signature'),
   );
+  form.appendChild(padField);
+  if (typed) form.appendChild(typed.element);
 
   // An entry clears its own error mark as soon as it changes.
   for (const [field, el] of Object.entries(inputs)) {
@@ -174,7 +213,8 @@ function render(view) {
       const el = inputs[`fields.${f.name}`];
       if (f.required && (f.type === 'checkbox' ? !el.checked : !el.value.trim())) missing.push([`fields.${f.name}`, t('sign.need_field')]);
     }
-    if (pad.isEmpty()) missing.push(['signature', t('sign.need_signature')]);
+    if (method === 'handwritten' && pad.isEmpty()) missing.push(['signature', t('sign.need_signature')]);
+    if (method === 'typed_name') missing.push(...typed.missing());
     if (missing.length) {
       for (const [field, text] of missing) showError(field, text);
       focusFirstError();
@@ -189,13 +229,17 @@ function render(view) {
     submit.textContent = t('sign.submitting');
     try {
       // Only now does the signature leave the device.
-      const receipt = await post(api, { signer_name: name.value, consent: true, fields, signature: pad.submission() });
+      const body = { signer_name: name.value, consent: true, fields };
+      if (method === 'typed_name') Object.assign(body, { method: 'typed_name', typed_name: typed.submission() });
+      else body.signature = pad.submission();
+      const receipt = await post(api, body);
       done(receipt);
       return;
     } catch (e) {
       if (e instanceof ApiError && e.fields.length) {
         for (const p of e.fields) {
           if (p.field.startsWith('signature')) showError('signature', t('sign.signature_problem'));
+          else if (p.field === 'method') showError('method', t('sign.typed_not_allowed'));
           else showError(p.field, p.code === 'required' ? t('sign.need_field') : t('sign.invalid_field'));
         }
         focusFirstError();
@@ -241,12 +285,86 @@ function done(receipt) {
       { class: 'panel sign-done', testid: 'sign-success', dataset: { bundleSha256: receipt.bundle_sha256, documentSha256: receipt.document_sha256 } },
       h('h1', { text: t('sign.done_title') }),
       h('p', { text: t('sign.done_text') }),
+      h('p', { testid: 'sign-done-method', dataset: { method: receipt.method }, text: t(receipt.method === 'typed_name' ? 'sign.done_method_typed' : 'sign.done_method_pad') }),
       h('p', { class: 'hint hash', text: t('sign.document_hash', { hash: receipt.document_sha256 }) }),
       h('p', { class: 'hint hash', text: t('sign.bundle_hash', { hash: receipt.bundle_sha256 }) }),
+      // The signer's own copy: the document and the evidence file any verifier accepts.
+      receipt.copy &&
+        h(
+          'p',
+          { class: 'sign-copy', testid: 'sign-copy' },
+          t('sign.copy_text', { date: new Date(receipt.copy.expires_at).toLocaleDateString(currentLang()) }),
+          ' ',
+          h('a', { href: receipt.copy.document_url, download: 'document.html', text: t('sign.copy_document'), testid: 'sign-copy-document' }),
+          ' · ',
+          h('a', { href: receipt.copy.evidence_url, download: 'evidence.json', text: t('sign.copy_evidence'), testid: 'sign-copy-evidence' }),
+        ),
       h('p', { class: 'hint' },
         t('sign.keys_text'), ' ',
         h('a', { href: '/.well-known/confidant-signature-keys.json', text: t('sign.keys_link'), testid: 'sign-keys-link' })),
     ),
   );
   main.querySelector('h1').focus?.();
+}
+
+// ------------------------------------------------------------------ the typed alternative
+
+/**
+ * The typed-name alternative: a text field for the name and the declaration to tick, in the
+ * language shown (the server seals the text of that language). Hidden until chosen; disabled
+ * until consent is given, like the pad. `missing()` lists what is not filled in yet.
+ */
+function typedNameField(view, inputs, errorSlot, onTypingStart) {
+  const lang = view.typed_name_declarations[currentLang()] ? currentLang() : 'en';
+  const declarationText = view.typed_name_declarations[lang];
+  let startedAt = null;
+  let endedAt = null;
+  const text = h('input', { id: 'typed-name', type: 'text', maxLength: 200, autocomplete: 'name', testid: 'typed-name', attrs: { 'aria-describedby': 'typed-name-hint' } });
+  const declaration = h('input', { id: 'typed-declaration', type: 'checkbox', testid: 'typed-declaration' });
+  inputs['typed_name.text'] = text;
+  inputs['typed_name.declaration_accepted'] = declaration;
+  text.addEventListener('input', () => {
+    if (startedAt === null) {
+      startedAt = Date.now();
+      onTypingStart();
+    }
+    endedAt = Date.now();
+  });
+  // Like the pad: nothing to type before consent, and the field says so.
+  const locked = h('p', { class: 'hint', testid: 'typed-locked', text: t('sign.pad_locked') });
+  const element = h(
+    'fieldset',
+    { class: 'typed-name-field', testid: 'typed-name-field', hidden: true },
+    h('legend', { text: t('sign.typed_legend') }),
+    h('p', { class: 'hint', id: 'typed-name-hint', text: t('sign.typed_hint') }),
+    locked,
+    h('div', { class: 'field' }, h('label', { for: 'typed-name', text: t('sign.typed_label') }), text, errorSlot('typed_name.text')),
+    h('div', { class: 'check' }, declaration, h('label', { for: 'typed-declaration', lang, text: declarationText, testid: 'typed-declaration-text' }), errorSlot('typed_name.declaration_accepted')),
+  );
+  function setEnabled(on) {
+    text.disabled = !on;
+    declaration.disabled = !on;
+    locked.hidden = on;
+  }
+  setEnabled(false);
+  return {
+    element,
+    setEnabled,
+    missing() {
+      const out = [];
+      if (!text.value.trim()) out.push(['typed_name.text', t('sign.need_typed_name')]);
+      if (!declaration.checked) out.push(['typed_name.declaration_accepted', t('sign.need_declaration')]);
+      return out;
+    },
+    submission() {
+      return {
+        text: text.value,
+        declaration_accepted: declaration.checked,
+        declaration_language: lang,
+        typing_started_at_ms: startedAt,
+        typing_ended_at_ms: endedAt,
+        user_agent: navigator.userAgent.slice(0, 512),
+      };
+    },
+  };
 }

@@ -21,8 +21,9 @@ export class SignaturePad {
    * @param {() => void} [options.onCaptureStart] called at the first pen-down after creation or clear
    * @param {() => void} [options.onChange] called after each stroke and on clear
    * @param {string} [options.label] accessible name of the drawing surface
+   * @param {string} [options.describedBy] ids of the elements with its instructions
    */
-  constructor({ width = 600, height = 200, onCaptureStart, onChange, label = '' } = {}) {
+  constructor({ width = 600, height = 200, onCaptureStart, onChange, label = '', describedBy = '' } = {}) {
     this.onCaptureStart = onCaptureStart || (() => {});
     // Set after the first clear below: the constructor reports no change.
     this.onChange = () => {};
@@ -37,6 +38,9 @@ export class SignaturePad {
     this.canvas.setAttribute('data-testid', 'signature-pad');
     this.canvas.setAttribute('role', 'img');
     if (label) this.canvas.setAttribute('aria-label', label);
+    // The instructions (how to sign, and the typed alternative where there is one) belong to
+    // the surface, so a screen reader announces them with its name.
+    if (describedBy) this.canvas.setAttribute('aria-describedby', describedBy);
     // The browser must not pan or zoom while a finger or pen draws (CSSOM, allowed by the CSP).
     this.canvas.style.touchAction = 'none';
     this.cssWidth = width;
