@@ -322,6 +322,10 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     const page = await newPage('typed-signer');
     await page.goto(typedUrl);
     await page.getByTestId('sign-method').waitFor();
+    // The counsellor sees the link opened.
+    const office = pages.counsellor;
+    await office.getByTestId('sig-refresh').click();
+    await office.locator(`[data-testid=sig-request][data-request-id="${typedId}"][data-state=opened]`).waitFor();
     // The pad has an accessible name and instructions that point to the alternative.
     const pad = page.getByTestId('signature-pad');
     assert.equal(await pad.getAttribute('aria-label'), 'Sign here');
