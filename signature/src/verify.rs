@@ -1104,11 +1104,8 @@ mod tests {
     #[test]
     fn typed_name_sealed_without_permission_or_declaration_is_refused() {
         let f = Fixture::new();
-        let cases: [(
-            &str,
-            fn(&mut crate::bundle::TypedNameEvidence),
-            InvalidReason,
-        ); 3] = [
+        type Edit = fn(&mut crate::bundle::TypedNameEvidence);
+        let cases: [(&str, Edit, InvalidReason); 3] = [
             (
                 "not allowed",
                 |t| t.allowed_by_request = false,

@@ -118,7 +118,8 @@ fn pkcs8_round_trip_and_key_id() {
 fn typed_name_bundle_is_refused_unless_allowed_and_declared() {
     use crate::bundle::{build_typed_name_bundle, TypedNameInput};
     let f = Fixture::new();
-    let edits: [(&str, fn(&mut crate::bundle::TypedNameEvidence)); 5] = [
+    type Edit = fn(&mut TypedNameEvidence);
+    let edits: [(&str, Edit); 5] = [
         ("allowed_by_request", |t| t.allowed_by_request = false),
         ("declaration_accepted", |t| t.declaration_accepted = false),
         ("declaration_accepted", |t| t.declaration = String::new()),
