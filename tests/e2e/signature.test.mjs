@@ -9,6 +9,12 @@
 // HTTP and with `confidant signature verify`; a one-byte change to the document fails with
 // `document_changed`; the escrow tool decrypts the same time series.
 //
+// Issue 18: a request sent to a named recipient with a typed name allowed shows whom and
+// "sent", then "opened"; a keyboard-only signer chooses the typed name, ticks the declaration
+// and signs; the dashboard, the CLI and tools/verify_evidence.py report "typed name with
+// declaration" (also on the signer's own copy, downloaded from the receipt); where the owner did
+// not allow it the page does not offer it and the API refuses it.
+//
 //   cargo build -p confidant && cd tests/e2e && CONFIDANT_BIN=/work/main/target/debug/confidant node --test signature.test.mjs
 
 import { describe } from 'node:test';

@@ -3,7 +3,9 @@
 //! verification; tampering with the document, form data, bundle, seal, audit chain and image
 //! gives the matching reason; bad submissions are 422 with their codes; the retention job moves
 //! evidence to the archive where it still verifies; the CLI verifies and opens the escrow on
-//! files.
+//! files. Issue 18: a typed name with a declaration where the request allows it (sealed and
+//! verified as such, refused where not allowed), recipients sealed at rest, and the signer's own
+//! copy through a signed, expiring token.
 
 mod common;
 
