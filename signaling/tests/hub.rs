@@ -1447,22 +1447,19 @@ async fn mute_state_reaches_the_others_and_later_joiners_and_bad_mute_is_invalid
     let admitted = g2.until("admitted").await;
     g2.send(json!({"type": "join", "v": 1, "room": ROOM, "token": admitted["token"]}));
     let joined = g2.until("joined").await;
-    let me = joined["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["participant_id"] == hid.as_str())
-        .cloned()
-        .expect("the counsellor is listed");
+    let listed = |id: &str| {
+        joined["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["participant_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} is listed"))
+    };
+    let me = listed(&hid);
     assert_eq!(me["audio_muted"], true);
     assert_eq!(me["video_muted"], true);
-    let alex = joined["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["participant_id"] == gid.as_str())
-        .cloned()
-        .expect("Alex is listed");
+    let alex = listed(&gid);
     assert_eq!(alex["audio_muted"], false);
 
     // Unmuting travels the same way.

@@ -16,7 +16,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHROMIUM, CHROMIUM_ARGS, suite, until } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, setMic, suite, until } from './harness.mjs';
 
 const EMAIL = 'screen@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -24,12 +24,6 @@ const STEP_MS = 60_000;
 
 /** The tile of participant `name` on `page`. */
 const tileOf = (page, name) => page.locator(`[data-testid="remote-tile"][data-name="${name}"]`);
-
-/** Sets the page's microphone on or off with its own button. */
-async function setMic(page, on) {
-  const muted = await page.evaluate(() => window.confidant.call.audioMuted);
-  if (muted === on) await page.getByTestId('mic-toggle').click();
-}
 
 describe('Call screen and pre-join', { timeout: 15 * 60_000 }, () => {
   const ctx = suite({
@@ -182,17 +176,30 @@ describe('Call screen and pre-join', { timeout: 15 * 60_000 }, () => {
     const button = robin.getByTestId('fullscreen-toggle');
     await button.click();
     await robin.waitForFunction(() => document.fullscreenElement && document.fullscreenElement.dataset.testid === 'call-main');
-    assert.equal(await button.getAttribute('aria-pressed'), 'true');
+    // The button follows with the `fullscreenchange` event, which comes a frame later.
+    await until('the button to say full screen is on', async () => (await button.getAttribute('aria-pressed')) === 'true', { timeout: 10_000 });
     assert.equal(await button.textContent(), 'Exit full screen');
     await button.focus();
     await robin.keyboard.press('f');
     await robin.waitForFunction(() => !document.fullscreenElement);
-    assert.equal(await button.getAttribute('aria-pressed'), 'false');
+    await until('the button to say full screen is off', async () => (await button.getAttribute('aria-pressed')) === 'false', { timeout: 10_000 });
     // Typing an "f" in the chat is a letter, not a shortcut.
     await robin.getByTestId('chat-input').focus();
     await robin.keyboard.press('f');
     assert.equal(await robin.evaluate(() => !!document.fullscreenElement), false);
     await robin.getByTestId('chat-input').fill('');
+  });
+
+  step('the device check in the call (the counsellor\'s too): level meter, devices and speaker', async () => {
+    const robin = pages.Robin;
+    await setMic(robin, true);
+    const devices = robin.getByTestId('call-devices');
+    await devices.locator('summary').click();
+    await until('the meter in the call to move', async () => Number(await devices.getByTestId('mic-level').getAttribute('data-peak')) > 0.05, { timeout: 20_000 });
+    assert.ok((await devices.getByTestId('camera-select').locator('option').count()) >= 1);
+    assert.equal(await devices.getByTestId('speaker-select').locator('option').first().getAttribute('value'), '');
+    await devices.locator('summary').click();
+    await setMic(robin, false);
   });
 
   step('"Reconnecting…" while the websocket is away, "Reconnected." once it is back, then gone', async () => {
