@@ -140,6 +140,9 @@ describe('Call screen and pre-join', { timeout: 15 * 60_000 }, () => {
   step('the main tile moves to whoever speaks (a tone against silence)', async () => {
     const host = pages.counsellor;
     const sam = await joinAs('Sam', { muted: true });
+    // Sam came after Robin last spoke (and everyone is silent now): the server names the
+    // current speaker to a late joiner at once, not only when it changes.
+    await until('Sam to be told who spoke last', async () => (await sam.evaluate(() => window.confidant.activeSpeaker)) === ids.Robin, { timeout: 15_000 });
     const grid = host.getByTestId('video-grid');
     assert.equal(await grid.getAttribute('data-layout'), 'speaker');
     // Robin came first, so Robin is on the main tile until someone speaks.
