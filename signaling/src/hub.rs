@@ -204,6 +204,10 @@ struct Room {
     /// those who left included: the names chat messages are shown with. Names live here and
     /// in [`Participant`] only, never in storage, and go with the room.
     names: HashMap<String, String>,
+    /// The participant the SFU last named the active speaker, told to whoever joins or resumes
+    /// later (`active_speaker` is otherwise sent only when it changes, and in silence the last
+    /// speaker stays: without this a late joiner would not know who speaks until it changes).
+    active_speaker: Option<String>,
 }
 
 struct Participant {
@@ -1105,6 +1109,9 @@ impl Hub {
                     });
                 }
             }
+            if let Some(speaker) = current_speaker(room) {
+                conn.me.send(&speaker);
+            }
             if claims.role == Role::Host {
                 conn.me.send(&lobby_message(room));
             }
@@ -1173,6 +1180,7 @@ impl Hub {
             })
             .collect();
         let lobby = lobby_message(room);
+        let speaker = current_speaker(room);
         let Some(p) = room.participants.get_mut(pid) else {
             unreachable!("checked above")
         };
@@ -1197,6 +1205,9 @@ impl Hub {
         });
         for t in &tracks {
             conn.me.send(t);
+        }
+        if let Some(speaker) = &speaker {
+            conn.me.send(speaker);
         }
         if p.role == Role::Host {
             conn.me.send(&lobby);
@@ -1779,6 +1790,7 @@ impl Hub {
                     let msg = ServerMessage::ActiveSpeaker {
                         participant_id: pid.clone(),
                     };
+                    room.active_speaker = Some(pid.clone());
                     broadcast(room, &msg);
                 }
                 SfuEvent::Disconnected => {
@@ -2045,12 +2057,23 @@ impl Hub {
     }
 }
 
+/// `active_speaker` for the room's current speaker, if it has one who is still in the room.
+fn current_speaker(room: &Room) -> Option<ServerMessage> {
+    room.active_speaker
+        .as_ref()
+        .filter(|id| room.participants.contains_key(*id))
+        .map(|id| ServerMessage::ActiveSpeaker {
+            participant_id: id.clone(),
+        })
+}
+
 fn new_room() -> Room {
     Room {
         sfu_room: RoomId(rand::random()),
         participants: HashMap::new(),
         lobby: Vec::new(),
         names: HashMap::new(),
+        active_speaker: None,
     }
 }
 

@@ -1420,3 +1420,68 @@ async fn only_the_host_may_share_history() {
     g.send(json!({"type": "chat_share_history", "until": "2030-01-01T00:00:00.000Z"}));
     assert_eq!(g.until("error").await["code"], "invalid_message");
 }
+
+/// The call screen shows every participant's microphone and camera state on their tile: `mute`
+/// reaches the others as on/off only (no level, no device), is kept in the room so a later joiner
+/// sees it in `joined`, and anything but `audio`/`video` with a boolean is `invalid_message`.
+#[tokio::test]
+async fn mute_state_reaches_the_others_and_later_joiners_and_bad_mute_is_invalid_message() {
+    let s = setup().await;
+    let (mut h, hid) = host(&s).await;
+    let (mut g, gid) = guest(&s, &mut h, "Alex").await;
+    h.send(json!({"type": "mute", "kind": "audio", "muted": true}));
+    let seen = g.until("mute").await;
+    assert_eq!(
+        seen,
+        json!({"type": "mute", "participant_id": hid, "kind": "audio", "muted": true}),
+        "only who, which kind and on/off travel"
+    );
+    h.send(json!({"type": "mute", "kind": "video", "muted": true}));
+    assert_eq!(g.until("mute").await["kind"], "video");
+
+    // A client admitted later learns both states from `joined`.
+    let mut g2 = Client::connect(&s.hub);
+    g2.send(json!({"type": "knock", "v": 1, "link": LINK, "name": "Kim"}));
+    let lobby_id = g2.until("lobby_waiting").await["lobby_id"].clone();
+    h.send(json!({"type": "admit", "lobby_id": lobby_id}));
+    let admitted = g2.until("admitted").await;
+    g2.send(json!({"type": "join", "v": 1, "room": ROOM, "token": admitted["token"]}));
+    let joined = g2.until("joined").await;
+    let listed = |id: &str| {
+        joined["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["participant_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} is listed"))
+    };
+    let me = listed(&hid);
+    assert_eq!(me["audio_muted"], true);
+    assert_eq!(me["video_muted"], true);
+    let alex = listed(&gid);
+    assert_eq!(alex["audio_muted"], false);
+
+    // Unmuting travels the same way.
+    h.send(json!({"type": "mute", "kind": "audio", "muted": false}));
+    let seen = g.until("mute").await;
+    assert_eq!(seen["muted"], false);
+
+    // Bad input: an unknown kind, a non-boolean, a missing or an extra field.
+    for bad in [
+        json!({"type": "mute", "kind": "screen", "muted": true}),
+        json!({"type": "mute", "kind": "audio", "muted": "yes"}),
+        json!({"type": "mute", "kind": "audio"}),
+        json!({"type": "mute", "kind": "audio", "muted": true, "level": 0.7}),
+    ] {
+        g.send(bad.clone());
+        assert_eq!(
+            g.until("error").await["code"],
+            "invalid_message",
+            "{bad} is refused"
+        );
+    }
+    // The connection stays usable.
+    g.send(json!({"type": "ping"}));
+    g.until("pong").await;
+}

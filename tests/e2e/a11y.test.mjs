@@ -3,7 +3,8 @@
 //
 // Every page and its main states pass axe-core (tests/e2e/axe.mjs) with no serious or critical
 // violation: landing, login (and its error), the counsellor's dashboard with every section open,
-// the session page with a knock, join → waiting room → call → leave confirmation → end screen,
+// the session page with a knock, join (and its help when camera and microphone are refused) →
+// waiting room → call (grid view, reconnecting, reconnected) → leave dialog → end screen,
 // talk now → walk-in queue, booking → confirmation, reschedule, cancel, signing, the dead links
 // and 404. A client goes through join → waiting room → call → leave with the keyboard alone
 // (Tab, Enter, Space, Escape), every focused control visibly marked. The waiting room, the
@@ -16,7 +17,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { inspectMails, pageApi, sleep, suite, until } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, inspectMails, pageApi, sleep, suite, until } from './harness.mjs';
 import { checkA11y } from './axe.mjs';
 
 const EMAIL = 'lindqvist@centre.example';
@@ -199,6 +200,27 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
       await client.goto(url);
       await client.getByTestId('join-button').waitFor();
       await check(client, `${lang} join`);
+      // Camera and microphone refused: the help with this browser's steps (in a browser that
+      // asks, without --use-fake-ui-for-media-stream, which would say yes to everything).
+      const asking = await (await import('playwright-core')).chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: CHROMIUM_ARGS.filter((a) => a !== '--use-fake-ui-for-media-stream'),
+      });
+      try {
+        const context = await asking.newContext({ viewport: { width: 1280, height: 800 }, locale: lang === 'de' ? 'de-DE' : 'en-GB' });
+        await context.addCookies([{ name: 'lang', value: lang, url: ctx.base }]);
+        const denied = await context.newPage();
+        denied.setDefaultTimeout(STEP_MS);
+        const cdp = await context.newCDPSession(denied);
+        const { targetInfo: { browserContextId } } = await cdp.send('Target.getTargetInfo');
+        for (const name of ['camera', 'microphone']) await cdp.send('Browser.setPermission', { permission: { name }, setting: 'denied', origin: ctx.base, browserContextId });
+        await denied.goto(url);
+        await denied.getByTestId('permission-help').waitFor();
+        await check(denied, `${lang} join-permission-denied`);
+      } finally {
+        await asking.close();
+      }
       // The form's error state: joining without a name.
       await client.getByTestId('join-button').click();
       await client.getByTestId('name-error').filter({ hasText: /\S/ }).waitFor();
@@ -216,6 +238,25 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
         for (const d of document.querySelectorAll('details')) d.open = true;
       });
       await check(client, `${lang} call-details-open`);
+      // The grid view, and the reconnecting notice (the websocket drops and cannot come back
+      // until its address is given back), then "Reconnected."
+      await client.getByTestId('layout-toggle').click();
+      await check(client, `${lang} call-grid`);
+      await client.getByTestId('layout-toggle').click();
+      await client.evaluate(() => {
+        const s = window.confidant.signaling;
+        s.realUrl = s.url;
+        s.url = 'ws://127.0.0.1:9/';
+        s.ws.close();
+      });
+      await client.locator('[data-testid="reconnect-status"][data-state="reconnecting"]').waitFor();
+      await check(client, `${lang} call-reconnecting`);
+      await client.evaluate(() => {
+        const s = window.confidant.signaling;
+        s.url = s.realUrl;
+      });
+      await client.locator('[data-testid="reconnect-status"][data-state="reconnected"]').waitFor({ timeout: 30_000 });
+      await check(client, `${lang} call-reconnected`);
       await client.getByTestId('leave-button').click();
       await client.getByTestId('leave-confirm').waitFor();
       await check(client, `${lang} call-leave-confirm`);

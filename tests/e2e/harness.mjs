@@ -249,6 +249,12 @@ export async function callWithClient({ base, newPage, email, password, name = 'R
   return { host, client };
 }
 
+/** Turns the page's microphone on or off in the call, with its own button. */
+export async function setMic(page, on) {
+  const muted = await page.evaluate(() => window.confidant.call.audioMuted);
+  if (muted === on) await page.getByTestId('mic-toggle').click();
+}
+
 /** mulberry32: a seeded PRNG, so a failing run can be repeated. */
 function prng(seed) {
   let a = seed >>> 0;

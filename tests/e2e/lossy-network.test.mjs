@@ -4,7 +4,8 @@
 // arrive out of order. The SFU advertises the relay's address; the relay forwards each browser
 // through its own socket, so the SFU sees one address per browser. A counsellor and a client in
 // a call must keep decoding video, end-to-end encrypted, with lost packets asked for again
-// (NACKs counted by the receiving browser).
+// (NACKs counted by the receiving browser), and the call screen's connection-quality mark on the
+// counsellor's tile of the client shows the loss ("fair" or "poor", in words too).
 //
 // The kernel here has no `tc netem`; this relay is the equivalent, in user space, on loopback.
 //
@@ -65,6 +66,19 @@ describe('A call through a lossy link (5 % loss each way, 10–40 ms delay)', { 
         });
       }
       assert.ok(ctx.relay.counts.dropped > 20, `the link dropped datagrams: ${JSON.stringify(ctx.relay.counts)}`);
+      // The call screen says so: the counsellor's tile of the client shows the connection as
+      // less than good (5 % each way is over the 2 % of "fair"), in words as well as bars.
+      const mark = host.locator('[data-testid="remote-tile"] [data-testid="net-quality"]').first();
+      let seen = [];
+      await until('the connection-quality mark to show the loss', async () => {
+        const q = await mark.getAttribute('data-quality');
+        seen.push(`${q} (${await mark.getAttribute('title')})`);
+        seen = seen.slice(-5);
+        return q === 'fair' || q === 'poor';
+      }, { timeout: 60_000, interval: 500 }).catch((e) => {
+        throw new Error(`${e.message}: ${seen.join('; ')}`);
+      });
+      assert.match(await mark.getAttribute('aria-label'), /^Connection (fair|poor)$/);
     } catch (e) {
       console.error(logs.slice(-200).join('\n'));
       throw e;

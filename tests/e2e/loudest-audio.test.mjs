@@ -11,7 +11,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { callWithClient, mediaPage, metric, sleep, suite, until } from './harness.mjs';
+import { callWithClient, mediaPage, metric, setMic, sleep, suite, until } from './harness.mjs';
 
 const EMAIL = 'loudest@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -39,11 +39,6 @@ async function flowing(pages) {
   return second.map((now, i) =>
     Object.keys(now).filter((ssrc) => now[ssrc].received > ((first[i][ssrc] || {}).received || 0) + 10),
   );
-}
-
-async function setMic(page, on) {
-  const muted = await page.evaluate(() => window.confidant.call.audioMuted);
-  if (muted === on) await page.getByTestId('mic-toggle').click();
 }
 
 describe('Loudest-voice audio: only the speaker is forwarded, and the slot follows who speaks', { timeout: 6 * 60_000 }, () => {

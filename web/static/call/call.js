@@ -12,6 +12,7 @@ import { t, errorText, formatTime, mediaErrorText } from '../shared/i18n.js';
 import { h, clear, notice, announce, confirmButton } from '../shared/ui.js';
 import { devicePicker, stopStream } from './media.js';
 import { MediaEncryption, e2eeSupport } from './e2ee.js';
+import { applySink, classifyQuality, confirmDialog, formatElapsed, levelMeter, prefs, qualityMark, speakerSelect } from './call-screen.js';
 
 /**
  * Simulcast: the camera is sent in up to three layers (RIDs `q`, `h`, `f`, lowest first), and
@@ -29,6 +30,18 @@ const SIMULCAST_LAYERS = [
 const VIDEO_SIZE_DEBOUNCE_MS = 250;
 /** Largest width or height the signalling accepts in `video_size`. */
 const MAX_VIDEO_DIMENSION = 16384;
+/** How often the statistics are read for connection quality and who speaks. */
+const STATS_INTERVAL_MS = 1000;
+/**
+ * Audio level (RMS from `totalAudioEnergy`, 0–1) above which a remote participant counts as
+ * speaking: the fake microphone's beep and normal speech are far above it, the silence a muted
+ * microphone sends is 0.
+ */
+const SPEAKING_LEVEL = 0.01;
+/** Readings in a row someone must be the loudest before the main tile moves to them (no flicker). */
+const SPEAKER_HOLD_READINGS = 2;
+/** How long "Reconnected" stays on screen. */
+const RECONNECTED_SHOW_MS = 4000;
 
 /** State for tests and debugging: `window.confidant`. */
 export const confidant = {
@@ -119,8 +132,11 @@ export class Call {
    * @param {string} opts.role 'host' | 'guest'
    * @param {function} [opts.onFinished] called with 'ended' | 'left' | 'lost' | 'error'
    * @param {function} [opts.finishedExtras] returns elements to show on the final screen
+   * @param {boolean} [opts.audioMuted] join with the microphone off (chosen before joining)
+   * @param {boolean} [opts.videoMuted] join with the camera off
+   * @param {string} [opts.sinkId] the speaker to play the others on ('' = system default)
    */
-  constructor({ signaling, localStream, role, onFinished, finishedExtras }) {
+  constructor({ signaling, localStream, role, onFinished, finishedExtras, audioMuted = false, videoMuted = false, sinkId = '' }) {
     this.signaling = signaling;
     this.localStream = localStream;
     this.role = role;
@@ -135,8 +151,20 @@ export class Call {
     /** Last `video_size` sent per participant ("WxH"), so only changes are sent. */
     this.sentSizes = new Map();
     this.sizeTimer = null;
-    this.audioMuted = false;
-    this.videoMuted = false;
+    this.audioMuted = !!audioMuted;
+    this.videoMuted = !!videoMuted;
+    this.sinkId = sinkId || '';
+    /** `speaker` (the one who speaks large, the others small) or `grid` (all the same size). */
+    this.layout = prefs.get('layout', 'speaker') === 'grid' ? 'grid' : 'speaker';
+    /** The remote participant shown large in the speaker layout. */
+    this.mainPid = null;
+    /** Who was the loudest in the last readings: { pid, count }. */
+    this.loudest = { pid: null, count: 0 };
+    /** The last statistics per participant, for deltas: pid → { lost, received, energy, duration }. */
+    this.lastStats = new Map();
+    this.joinedAt = null;
+    /** What the reconnecting notice shows: '', 'reconnecting', 'reconnected'. */
+    this.reconnect = '';
     this.queue = Promise.resolve();
     this.answerWaiter = null;
     this.chatIds = new Set();
@@ -187,6 +215,23 @@ export class Call {
       this.pcIndicator,
     );
     this.banner = h('div', { class: 'call-banner', attrs: { 'aria-live': 'assertive' } });
+    // "Reconnecting…" and "Reconnected": a live region that is on the page from the start, so
+    // screen readers read out its changes.
+    this.reconnectText = h('span', { class: 'reconnect-text' });
+    this.reconnectStatus = h(
+      'div',
+      { class: 'reconnect-status', testid: 'reconnect-status', dataset: { state: '' }, attrs: { role: 'status', 'aria-live': 'polite' } },
+      h('span', { class: 'spinner spinner-small', attrs: { 'aria-hidden': 'true' } }),
+      this.reconnectText,
+    );
+    // The time since this participant joined (a timer: read when asked, not announced each second).
+    this.elapsed = h('time', { class: 'call-elapsed-time', testid: 'call-elapsed', text: '0:00' });
+    this.elapsedWrap = h(
+      'span',
+      { class: 'call-elapsed', attrs: { role: 'timer', 'aria-live': 'off' } },
+      h('span', { class: 'visually-hidden', text: t('cs.elapsed') + ': ' }),
+      this.elapsed,
+    );
     this.e2eeLabel = h('span', { class: 'e2ee-label', testid: 'e2ee-label' });
     this.safetyCode = h('code', { class: 'safety-code', testid: 'safety-code' });
     // The explanation is a tap-to-open help, not a tooltip: phones never show a tooltip.
@@ -216,13 +261,18 @@ export class Call {
     watchOrientation(this.localVideo);
     this.localLabel = h('span', { class: 'tile-name', text: t('call.you') });
     this.localBadges = h('span', { class: 'tile-badges' });
+    this.localQuality = qualityMark();
     this.localTile = h(
       'div',
       { class: 'tile local-tile', testid: 'local-tile' },
       this.localVideo,
-      h('div', { class: 'tile-label' }, this.localLabel, this.localBadges),
+      h('div', { class: 'tile-label' }, this.localLabel, this.localBadges, this.localQuality.element),
     );
-    this.grid = h('div', { class: 'video-grid', testid: 'video-grid', attrs: { 'aria-label': t('call.videos'), role: 'region' } }, this.localTile);
+    this.grid = h(
+      'div',
+      { class: 'video-grid layout-' + this.layout, testid: 'video-grid', dataset: { layout: this.layout }, attrs: { 'aria-label': t('call.videos'), role: 'region' } },
+      this.localTile,
+    );
     this.emptyHint = h('p', { class: 'empty-hint', testid: 'waiting-for-others', text: t('call.waiting_for_others') });
 
     this.micButton = h('button', {
@@ -245,36 +295,73 @@ export class Call {
       text: t('call.enable_sound'),
       onclick: () => this.retryAudio(),
     });
-    // Leaving asks first (a slip of the finger must not hang up) and sits apart from the
-    // other controls (`.control-leave`).
-    this.leaveButton = h(
-      'span',
-      { class: 'control-leave' },
-      confirmButton({
-        label: t('call.leave'),
-        question: t('call.leave_confirm'),
-        yes: t('call.leave_yes'),
-        testid: 'leave-button',
-        confirmTestid: 'leave-confirm',
-        onConfirm: () => this.leave(),
-      }),
-    );
+    // Grid or speaker view; remembered in this browser.
+    this.layoutButton = h('button', {
+      type: 'button',
+      class: 'button control',
+      testid: 'layout-toggle',
+      text: t('cs.layout_grid'),
+      title: t('cs.layout_grid_label'),
+      onclick: () => this.setLayout(this.layout === 'grid' ? 'speaker' : 'grid'),
+    });
+    // Full screen: the videos and the controls (the chat stays on the page). Also with "F" while
+    // the focus is in the call (not while typing), and Escape leaves it, as everywhere.
+    this.fullscreenButton = h('button', {
+      type: 'button',
+      class: 'button control',
+      testid: 'fullscreen-toggle',
+      hidden: !document.fullscreenEnabled,
+      attrs: { 'aria-keyshortcuts': 'F' },
+      onclick: () => this.toggleFullscreen(),
+    });
+    // Leaving asks first in a dialog (a slip of the finger must not hang up) and sits apart
+    // from the other controls (`.control-leave`).
+    this.leaveDialog = confirmDialog({
+      title: t('cs.leave_title'),
+      text: t(this.role === 'host' ? 'cs.leave_text_host' : 'cs.leave_text'),
+      yes: t('call.leave_yes'),
+      no: t('cs.leave_stay'),
+      testid: 'leave-dialog',
+      confirmTestid: 'leave-confirm',
+      onConfirm: () => this.leave(),
+    });
+    const leave = h('button', {
+      type: 'button',
+      class: 'button button-danger',
+      text: t('call.leave'),
+      testid: 'leave-button',
+      attrs: { 'aria-haspopup': 'dialog' },
+      onclick: () => this.leaveDialog.open(leave),
+    });
+    this.leaveButton = h('span', { class: 'control-leave' }, leave);
     const picker = devicePicker({
       getStream: () => this.localStream,
       onStream: (stream) => this.setLocalStream(stream),
       onError: (err) => this.showBanner(t('join.no_media', { detail: mediaErrorText(err) }), 'error'),
     });
+    const speaker = speakerSelect({ selected: this.sinkId, onChange: (id) => this.setSink(id) });
+    // The device check in the call (the counsellor's too, who joins at once so that the waiting
+    // room works): the microphone level while the panel is open.
+    this.meter = levelMeter();
     this.devices = h(
       'details',
-      { class: 'devices' },
+      {
+        class: 'devices',
+        testid: 'call-devices',
+        ontoggle: () => (this.devices.open ? this.meter.attach(this.localStream) : this.meter.stop()),
+      },
       h('summary', { text: t('call.devices') }),
       picker.element,
+      speaker ? speaker.element : null,
+      h('div', { class: 'mic-level' }, h('span', { class: 'mic-level-label', attrs: { 'aria-hidden': 'true' }, text: t('pj.mic_level') }), this.meter.element),
     );
     const controls = h(
       'div',
       { class: 'controls', attrs: { role: 'toolbar', 'aria-label': t('call.controls') } },
       this.micButton,
       this.camButton,
+      this.layoutButton,
+      this.fullscreenButton,
       this.soundButton,
       this.leaveButton,
       ...extraControls,
@@ -347,21 +434,28 @@ export class Call {
       chatForm,
     );
 
+    this.main = h(
+      'div',
+      { class: 'call-main', testid: 'call-main' },
+      this.heading,
+      h('div', { class: 'call-topline' }, this.e2eeBadge, this.elapsedWrap, this.connection),
+      this.banner,
+      this.reconnectStatus,
+      this.grid,
+      this.emptyHint,
+      controls,
+      this.devices,
+    );
+    this.main.addEventListener('keydown', (e) => this.onKey(e));
+    this.onFullscreenChange = () => this.updateFullscreen();
+    document.addEventListener('fullscreenchange', this.onFullscreenChange);
     this.root = h(
       'section',
       { class: 'call', testid: 'call', dataset: { state: this.state } },
-      h(
-        'div',
-        { class: 'call-main' },
-        this.heading,
-        h('div', { class: 'call-topline' }, this.e2eeBadge, this.connection),
-        this.banner,
-        this.grid,
-        this.emptyHint,
-        controls,
-        this.devices,
-      ),
+      this.main,
       h('aside', { class: 'call-side' }, ...sidePanels, chatPanel),
+      // a modal dialog shows in the top layer wherever it sits; here it stays in the page's main
+      this.leaveDialog.element,
     );
     clear(container);
     container.appendChild(this.root);
@@ -371,6 +465,234 @@ export class Call {
     this.updateConnection();
     this.updateEmptyHint();
     this.updateE2ee();
+    this.updateLayout();
+    this.updateFullscreen();
+  }
+
+  // ---------------------------------------------------------------- layout, full screen, time
+
+  /** `speaker` or `grid`; remembered in this browser for the next call. */
+  setLayout(layout) {
+    this.layout = layout === 'grid' ? 'grid' : 'speaker';
+    prefs.set('layout', this.layout);
+    this.updateLayout();
+    announce(this.layout === 'grid' ? t('cs.layout_grid') : t('cs.main_tile', { name: this.mainName() }));
+  }
+
+  mainName() {
+    const info = this.mainPid && this.participants.get(this.mainPid);
+    return (info && info.name) || t('call.participant');
+  }
+
+  /**
+   * Puts the main tile in place: in the speaker layout the one remote participant who spoke last
+   * (or the first one there is) is large, the others and this browser's own video small.
+   */
+  updateLayout() {
+    if (!this.grid) return;
+    const remote = Object.keys(this.tiles).filter((pid) => this.participants.has(pid) || this.tiles[pid].stream);
+    if (!this.mainPid || !this.tiles[this.mainPid]) this.mainPid = remote[0] || null;
+    this.grid.className = 'video-grid layout-' + this.layout + (this.mainPid ? '' : ' alone');
+    this.grid.dataset.layout = this.layout;
+    this.grid.dataset.main = this.mainPid || '';
+    for (const [pid, tile] of Object.entries(this.tiles)) {
+      const main = this.layout === 'speaker' && pid === this.mainPid;
+      tile.element.classList.toggle('main-tile', main);
+      tile.element.dataset.main = String(main);
+    }
+    this.layoutButton.setAttribute('aria-pressed', String(this.layout === 'grid'));
+    this.scheduleVideoSizes();
+  }
+
+  /** The main tile follows who speaks (remote participants only: one's own face is not news). */
+  focusSpeaker(pid) {
+    if (!pid || pid === this.participantId || !this.tiles[pid] || pid === this.mainPid) return;
+    this.mainPid = pid;
+    this.updateLayout();
+  }
+
+  toggleFullscreen() {
+    if (document.fullscreenElement) {
+      document.exitFullscreen().catch(() => {});
+    } else if (this.main && this.main.requestFullscreen) {
+      this.main.requestFullscreen().catch((e) => console.warn('no full screen', e));
+    }
+  }
+
+  updateFullscreen() {
+    if (!this.fullscreenButton) return;
+    const on = !!document.fullscreenElement && document.fullscreenElement === this.main;
+    this.fullscreenButton.textContent = on ? t('cs.fullscreen_exit') : t('cs.fullscreen');
+    this.fullscreenButton.setAttribute('aria-pressed', String(on));
+    if (this.main) this.main.classList.toggle('is-fullscreen', on);
+    this.scheduleVideoSizes();
+  }
+
+  /** "F" toggles full screen while the focus is in the call, but never while typing. */
+  onKey(e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+    const tag = (e.target && e.target.tagName) || '';
+    if (['INPUT', 'TEXTAREA', 'SELECT'].includes(tag) || (e.target && e.target.isContentEditable)) return;
+    if (e.key === 'f' || e.key === 'F') {
+      e.preventDefault();
+      this.toggleFullscreen();
+    }
+  }
+
+  /** The others' sound goes to the chosen speaker. */
+  setSink(id) {
+    this.sinkId = id || '';
+    prefs.set('speaker', this.sinkId);
+    for (const tile of Object.values(this.tiles)) applySink(tile.audio, this.sinkId);
+  }
+
+  tickElapsed() {
+    if (!this.elapsed || !this.joinedAt) return;
+    const ms = Date.now() - this.joinedAt;
+    this.elapsed.textContent = formatElapsed(ms);
+    this.elapsed.dateTime = `PT${Math.floor(ms / 1000)}S`;
+  }
+
+  /**
+   * "Reconnecting…" while the websocket is being resumed or the media connection is down in a
+   * call; "Reconnected." once both are back, for a few seconds.
+   */
+  updateReconnect() {
+    if (!this.reconnectStatus) return;
+    const inCall = this.state === 'in-call';
+    const ws = this.signaling.state;
+    const wsDown = inCall && ws === 'reconnecting';
+    const mediaDown = inCall && this.media === 'down';
+    let state = this.reconnect;
+    if (wsDown || mediaDown) state = 'reconnecting';
+    else if (state === 'reconnecting') state = 'reconnected';
+    if (state === this.reconnect && !(state === 'reconnecting' && this.reconnectWhat !== (wsDown ? 'ws' : 'media'))) return;
+    this.reconnect = state;
+    this.reconnectWhat = wsDown ? 'ws' : 'media';
+    this.reconnectStatus.dataset.state = state;
+    clearTimeout(this.reconnectedTimer);
+    if (state === 'reconnecting') {
+      this.reconnectText.textContent = t(wsDown ? 'cs.reconnecting' : 'cs.reconnecting_media');
+    } else if (state === 'reconnected') {
+      this.reconnectText.textContent = t('cs.reconnected');
+      this.reconnectedTimer = setTimeout(() => {
+        this.reconnect = '';
+        this.reconnectStatus.dataset.state = '';
+        this.reconnectText.textContent = '';
+      }, RECONNECTED_SHOW_MS);
+    } else {
+      this.reconnectText.textContent = '';
+    }
+  }
+
+  // ---------------------------------------------------------------- statistics
+
+  startStats() {
+    if (this.statsTimer) return;
+    this.statsTimer = setInterval(() => {
+      this.tickElapsed();
+      this.readStats().catch((e) => console.warn('statistics failed', e));
+    }, STATS_INTERVAL_MS);
+  }
+
+  stopStats() {
+    clearInterval(this.statsTimer);
+    this.statsTimer = null;
+  }
+
+  /**
+   * One reading of the peer connection's statistics: per remote participant the loss and
+   * jitter of what arrives from it and how loud it is; for this browser the loss and delay
+   * the SFU reports back about what it sends, and the bitrate the browser thinks it can send.
+   * The round-trip time to the SFU is part of every participant's path.
+   */
+  async readStats() {
+    const pc = this.pc;
+    if (!pc || this.state !== 'in-call' || pc.connectionState === 'closed') return;
+    const report = await pc.getStats();
+    const trackOwner = new Map();
+    for (const [pid, tile] of Object.entries(this.tiles)) {
+      if (!tile.stream) continue;
+      for (const tr of tile.stream.getTracks()) trackOwner.set(tr.id, pid);
+    }
+    const per = new Map();
+    const get = (pid) => {
+      if (!per.has(pid)) per.set(pid, { lost: 0, received: 0, jitter: null, energy: 0, duration: 0, audio: false });
+      return per.get(pid);
+    };
+    let rttMs = null;
+    let outBitrate = null;
+    let pairId = null;
+    let selected = null;
+    const own = { lost: null, rtt: null, jitter: null };
+    report.forEach((r) => {
+      if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
+      if (r.type === 'candidate-pair' && r.selected === true) selected = r;
+      if (r.type === 'inbound-rtp' && r.trackIdentifier && trackOwner.has(r.trackIdentifier)) {
+        const p = get(trackOwner.get(r.trackIdentifier));
+        p.lost += r.packetsLost || 0;
+        p.received += r.packetsReceived || 0;
+        if (r.kind === 'audio') {
+          p.audio = true;
+          if (typeof r.jitter === 'number') p.jitter = r.jitter * 1000;
+          p.energy += r.totalAudioEnergy || 0;
+          p.duration += r.totalSamplesDuration || 0;
+        }
+      }
+      if (r.type === 'remote-inbound-rtp') {
+        if (typeof r.fractionLost === 'number') own.lost = Math.max(own.lost || 0, r.fractionLost);
+        if (typeof r.roundTripTime === 'number') own.rtt = Math.max(own.rtt || 0, r.roundTripTime * 1000);
+        // Audio only: a video frame's packets leave paced over the frame's time, which reads as
+        // jitter of the video stream without hurting anyone.
+        if (r.kind === 'audio' && typeof r.jitter === 'number') own.jitter = Math.max(own.jitter || 0, r.jitter * 1000);
+      }
+    });
+    const pair = report.get(pairId) || selected;
+    if (pair) {
+      if (typeof pair.currentRoundTripTime === 'number') rttMs = pair.currentRoundTripTime * 1000;
+      if (typeof pair.availableOutgoingBitrate === 'number') outBitrate = pair.availableOutgoingBitrate;
+    }
+    const connected = pc.connectionState === 'connected';
+
+    let loudestPid = null;
+    let loudestLevel = SPEAKING_LEVEL;
+    for (const [pid, tile] of Object.entries(this.tiles)) {
+      const now = per.get(pid);
+      const before = this.lastStats.get(pid);
+      if (now) this.lastStats.set(pid, now);
+      if (!tile.quality) continue;
+      if (!now || !before || !connected) {
+        tile.quality.set('unknown');
+        continue;
+      }
+      const dReceived = now.received - before.received;
+      const dLost = Math.max(0, now.lost - before.lost);
+      const loss = dReceived + dLost > 0 ? dLost / (dReceived + dLost) : null;
+      const level = classifyQuality({ loss, rttMs, jitterMs: now.jitter });
+      tile.quality.set(level, this.qualityDetail(loss, rttMs, now.jitter));
+      // Loudness over the last interval: RMS from the energy the browser summed up.
+      const dDuration = now.duration - before.duration;
+      const rms = dDuration > 0 ? Math.sqrt(Math.max(0, now.energy - before.energy) / dDuration) : 0;
+      tile.element.dataset.level = rms.toFixed(4);
+      const info = this.participants.get(pid);
+      if (rms > loudestLevel && !(info && info.audio_muted)) {
+        loudestLevel = rms;
+        loudestPid = pid;
+      }
+    }
+    if (this.localQuality) {
+      const level = connected ? classifyQuality({ loss: own.lost, rttMs: own.rtt ?? rttMs, jitterMs: own.jitter, bitrate: outBitrate }) : 'unknown';
+      this.localQuality.set(level, connected ? this.qualityDetail(own.lost, own.rtt ?? rttMs, own.jitter) : '');
+    }
+    // The main tile moves to whoever was the loudest for a couple of readings in a row.
+    if (loudestPid && loudestPid === this.loudest.pid) this.loudest.count += 1;
+    else this.loudest = { pid: loudestPid, count: loudestPid ? 1 : 0 };
+    if (this.loudest.pid && this.loudest.count >= SPEAKER_HOLD_READINGS) this.focusSpeaker(this.loudest.pid);
+  }
+
+  qualityDetail(loss, rttMs, jitterMs) {
+    const n = (v) => (v === null || v === undefined ? '–' : String(Math.round(v)));
+    return t('cs.quality_detail', { loss: loss === null || loss === undefined ? '–' : (loss * 100).toFixed(1), rtt: n(rttMs), jitter: n(jitterMs) });
   }
 
   /** The lock badge and the safety code. */
@@ -433,6 +755,7 @@ export class Call {
   }
 
   updateConnection() {
+    this.updateReconnect();
     if (!this.connection) return;
     const ws = this.signaling.state;
     const pc = this.pc ? this.pc.connectionState : 'none';
@@ -482,14 +805,16 @@ export class Call {
     const nameEl = h('span', { class: 'tile-name', testid: 'tile-name' });
     const badges = h('span', { class: 'tile-badges' });
     const actions = h('span', { class: 'tile-actions' });
+    const quality = qualityMark();
     const element = h(
       'div',
       { class: 'tile remote-tile video-off', testid: 'remote-tile', dataset: { participantId: pid } },
       video,
       audio,
-      h('div', { class: 'tile-label' }, nameEl, badges, actions),
+      h('div', { class: 'tile-label' }, nameEl, badges, quality.element, actions),
     );
-    tile = { participantId: pid, name: '', element, video, audio, nameEl, badges, actions, stream: null, resize: null };
+    applySink(audio, this.sinkId);
+    tile = { participantId: pid, name: '', element, video, audio, nameEl, badges, actions, quality, stream: null, resize: null };
     this.tiles[pid] = tile;
     if (typeof ResizeObserver !== 'undefined') {
       tile.resize = new ResizeObserver(() => this.scheduleVideoSizes());
@@ -498,6 +823,7 @@ export class Call {
     if (this.grid) this.grid.appendChild(element);
     this.updateTile(pid);
     this.updateEmptyHint();
+    this.updateLayout();
     return tile;
   }
 
@@ -551,7 +877,10 @@ export class Call {
     tile.element.remove();
     this.blockedAudio.delete(tile.audio);
     delete this.tiles[pid];
+    this.lastStats.delete(pid);
+    if (this.mainPid === pid) this.mainPid = null;
     this.updateEmptyHint();
+    this.updateLayout();
   }
 
   onTrack(event) {
@@ -687,11 +1016,14 @@ export class Call {
     if (this.state !== 'in-call') {
       this.setState('in-call');
       if (this.root) this.root.dataset.participantId = this.participantId;
-    } else {
-      // resumed: tell the others our mute state again
-      if (this.audioMuted) this.signaling.send({ type: 'mute', kind: 'audio', muted: true });
-      if (this.videoMuted) this.signaling.send({ type: 'mute', kind: 'video', muted: true });
+      this.joinedAt = Date.now();
+      this.tickElapsed();
+      this.startStats();
     }
+    // Joined muted (chosen before joining), or resumed: the others learn the state.
+    if (this.audioMuted) this.signaling.send({ type: 'mute', kind: 'audio', muted: true });
+    if (this.videoMuted) this.signaling.send({ type: 'mute', kind: 'video', muted: true });
+    this.updateReconnect();
     if (!this.pc || this.pc.connectionState === 'closed' || this.pc.connectionState === 'failed') {
       this.startMedia().catch((e) => {
         console.error('media setup failed', e);
@@ -719,6 +1051,7 @@ export class Call {
       el.classList.toggle('speaking', mine);
       el.dataset.speaking = String(mine);
     }
+    this.focusSpeaker(pid);
   }
 
   onParticipantLeft(msg) {
@@ -862,6 +1195,7 @@ export class Call {
     confidant.mediaLost += 1;
     this.media = 'down';
     this.updateE2ee();
+    this.updateReconnect();
     console.info('the server lost our media connection; starting media again');
     this.scheduleRestart();
   }
@@ -969,6 +1303,7 @@ export class Call {
       console.error('replaceTrack failed', e);
     }
     if (old && old !== stream) stopStream(old);
+    if (this.devices && this.devices.open) this.meter.attach(stream);
     this.updateLocal();
     this.updateControls();
   }
@@ -1090,6 +1425,12 @@ export class Call {
     if (['ended', 'left', 'lost', 'error'].includes(this.state)) return;
     this.setState(kind);
     clearTimeout(this.restartTimer);
+    clearTimeout(this.reconnectedTimer);
+    this.stopStats();
+    if (this.meter) this.meter.stop();
+    if (this.leaveDialog) this.leaveDialog.close();
+    if (this.onFullscreenChange) document.removeEventListener('fullscreenchange', this.onFullscreenChange);
+    if (document.fullscreenElement && this.main && this.main.contains(document.fullscreenElement)) document.exitFullscreen().catch(() => {});
     for (const off of this.unsubscribe) off();
     this.unsubscribe = [];
     if (this.answerWaiter) this.answerWaiter.resolve();

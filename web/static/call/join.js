@@ -6,6 +6,7 @@ import { Signaling } from './signaling.js';
 import { acquireMedia, devicePicker, stopStream } from './media.js';
 import { Call, confidant } from './call.js';
 import { e2eeSupport } from './e2ee.js';
+import { levelMeter, permissionHelp, prefs, speakerSelect } from './call-screen.js';
 
 const { linkToken: dataToken, protocolVersion } = pageData();
 const linkToken = dataToken || decodeURIComponent((location.pathname.match(/^\/j\/([^/?#]+)/) || [])[1] || '');
@@ -36,6 +37,7 @@ function validName(name) {
 
 function showInvalid() {
   teardownSignaling();
+  meter.stop();
   stopStream(localStream);
   localStream = null;
   setState('link-invalid');
@@ -65,6 +67,7 @@ function showUnsupported() {
 
 function showFinal(testid, text, state) {
   teardownSignaling();
+  meter.stop();
   stopStream(localStream);
   localStream = null;
   setState(state);
@@ -89,22 +92,72 @@ const nameInput = h('input', {
 const nameError = h('p', { id: 'name-error', class: 'field-error', testid: 'name-error', attrs: { 'aria-live': 'polite' } });
 const joinButton = h('button', { type: 'submit', class: 'button button-primary', text: t('join.join'), testid: 'join-button' });
 const formStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+// Joining with the microphone or the camera off: chosen here, applied to the preview at once
+// (the meter stops, the picture goes), carried into the call and told to the others there.
+const joinMuted = h('input', { type: 'checkbox', id: 'join-muted', testid: 'join-muted', onchange: () => applyJoinChoices() });
+const joinCameraOff = h('input', { type: 'checkbox', id: 'join-camera-off', testid: 'join-camera-off', onchange: () => applyJoinChoices() });
 const form = h(
   'form',
   { class: 'join-form', testid: 'join-form', noValidate: true, onsubmit: (e) => onJoin(e) },
   h('div', { class: 'field' }, h('label', { for: 'name', text: t('join.name') }), nameInput, nameError),
+  h(
+    'div',
+    { class: 'join-choices' },
+    h('div', { class: 'check' }, joinMuted, h('label', { for: 'join-muted', text: t('pj.join_muted') })),
+    h('div', { class: 'check' }, joinCameraOff, h('label', { for: 'join-camera-off', text: t('pj.join_camera_off') })),
+  ),
   joinButton,
   formStatus,
 );
 const formArea = h('div', { class: 'join-form-area' }, form);
 
+const meter = levelMeter();
+
 function setPreview(stream) {
   if (localStream && localStream !== stream) stopStream(localStream);
   localStream = stream;
   previewVideo.srcObject = stream;
-  previewVideo.parentElement && previewVideo.parentElement.classList.toggle('video-off', !stream || stream.getVideoTracks().length === 0);
   if (stream) previewVideo.play().catch(() => {});
+  meter.attach(stream);
+  applyJoinChoices();
 }
+
+/** The preview follows "join with microphone / camera off". */
+function applyJoinChoices() {
+  const stream = localStream;
+  for (const track of stream ? stream.getAudioTracks() : []) track.enabled = !joinMuted.checked;
+  for (const track of stream ? stream.getVideoTracks() : []) track.enabled = !joinCameraOff.checked;
+  const noVideo = !stream || stream.getVideoTracks().length === 0 || joinCameraOff.checked;
+  previewTile.classList.toggle('video-off', noVideo);
+  previewTile.dataset.video = String(!noVideo);
+}
+
+/** The browser's answer to the camera and microphone: the stream, or help when it was refused. */
+function showMediaResult({ stream, error }) {
+  clear(mediaStatus);
+  if (stream) setPreview(stream);
+  if (error && /NotAllowed|Permission|Security/i.test(error) && !(stream && stream.getAudioTracks().length && stream.getVideoTracks().length)) {
+    mediaStatus.appendChild(
+      permissionHelp({
+        onRetry: async () => {
+          showMediaResult(await acquireMedia());
+          picker.refresh();
+        },
+      }),
+    );
+  } else if (error) {
+    mediaStatus.appendChild(notice(t('join.no_media', { detail: mediaErrorText(error) }), 'error', 'media-error'));
+  }
+}
+
+let sinkId = prefs.get('speaker', '');
+const speaker = speakerSelect({
+  selected: sinkId,
+  onChange: (id) => {
+    sinkId = id;
+    prefs.set('speaker', id);
+  },
+});
 
 const picker = devicePicker({
   getStream: () => localStream,
@@ -115,14 +168,22 @@ const picker = devicePicker({
   },
 });
 
-const previewTile = h('div', { class: 'tile preview-tile video-off' }, previewVideo);
+const previewTile = h('div', { class: 'tile preview-tile video-off', testid: 'preview-tile' }, previewVideo);
 const previewSection = h(
   'section',
   { class: 'panel preview', attrs: { 'aria-labelledby': 'preview-heading' } },
   h('h2', { id: 'preview-heading', text: t('join.preview') }),
   previewTile,
+  h(
+    'div',
+    { class: 'mic-level' },
+    h('span', { class: 'mic-level-label', attrs: { 'aria-hidden': 'true' }, text: t('pj.mic_level') }),
+    meter.element,
+    h('p', { class: 'hint', text: t('pj.mic_level_hint') }),
+  ),
   mediaStatus,
   picker.element,
+  speaker ? speaker.element : null,
 );
 
 main.append(
@@ -146,9 +207,9 @@ if (!linkToken || document.body.dataset.linkValid === 'false') {
       stopStream(stream);
       return;
     }
-    if (stream) setPreview(stream);
-    if (error) mediaStatus.appendChild(notice(t('join.no_media', { detail: mediaErrorText(error) }), 'error', 'media-error'));
+    showMediaResult({ stream, error });
     picker.refresh();
+    if (speaker) speaker.refresh();
   });
   nameInput.focus();
 }
@@ -260,7 +321,15 @@ function startCall({ room, token }) {
   for (const off of offHandlers) off();
   offHandlers = [];
   const s = signaling;
-  const call = new Call({ signaling: s, localStream, role: 'guest' });
+  meter.stop();
+  const call = new Call({
+    signaling: s,
+    localStream,
+    role: 'guest',
+    audioMuted: joinMuted.checked,
+    videoMuted: joinCameraOff.checked,
+    sinkId,
+  });
   localStream = null; // owned by the call now
   clear(main);
   main.classList.add('call-page');
