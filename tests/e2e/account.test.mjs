@@ -9,7 +9,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { suite } from './harness.mjs';
+import { openSection, suite } from './harness.mjs';
 
 const EMAIL = 'konto@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -39,6 +39,7 @@ describe('Account: password change in the dashboard', { timeout: 5 * 60_000 }, (
   }
 
   async function submit(page, current, next, repeat = next) {
+    if (!(await page.getByTestId('password-form').isVisible())) await openSection(page, 'settings');
     await page.getByTestId('current-password').fill(current);
     await page.getByTestId('new-password').fill(next);
     await page.getByTestId('repeat-password').fill(repeat);
@@ -49,19 +50,29 @@ describe('Account: password change in the dashboard', { timeout: 5 * 60_000 }, (
     const office = await loggedIn();
     const laptop = await loggedIn();
 
+    // Each error is told at its own field, which is marked invalid and described by it.
     await submit(office, 'not my password', NEW_PASSWORD);
-    const error = office.getByTestId('password-error');
+    const error = office.getByTestId('current-password-error').filter({ hasText: 'current password is not correct' });
     await error.waitFor();
-    assert.match(await error.textContent(), /current password is not correct/);
+    const current = office.getByTestId('current-password');
+    assert.equal(await current.getAttribute('aria-invalid'), 'true');
+    assert.equal(await current.getAttribute('aria-describedby'), await error.getAttribute('id'));
+    assert.equal(await office.evaluate(() => document.activeElement.dataset.testid), 'current-password');
 
     await submit(office, PASSWORD, 'password1234567');
-    await office.getByTestId('password-error').filter({ hasText: 'too easy to guess' }).waitFor();
+    await office.getByTestId('new-password-error').filter({ hasText: 'too easy to guess' }).waitFor();
+    assert.equal(await office.getByTestId('current-password-error').textContent(), '', 'the earlier error is gone');
+    assert.equal(await current.getAttribute('aria-invalid'), null);
 
     await submit(office, PASSWORD, NEW_PASSWORD, NEW_PASSWORD + 'x');
-    await office.getByTestId('password-error').filter({ hasText: 'differ' }).waitFor();
+    await office.getByTestId('repeat-password-error').filter({ hasText: 'differ' }).waitFor();
+
+    await submit(office, '', NEW_PASSWORD);
+    await office.getByTestId('current-password-error').filter({ hasText: 'fill this in' }).waitFor();
 
     await submit(office, PASSWORD, NEW_PASSWORD);
-    await office.getByTestId('password-changed').waitFor();
+    // Announced: the success appears in the form's live region.
+    await office.locator('[aria-live="polite"] [data-testid="password-changed"]').waitFor();
     assert.equal(await office.getByTestId('current-password').inputValue(), '', 'the form is cleared');
 
     // This browser stays logged in; the other one is sent to the login page.
@@ -82,6 +93,7 @@ describe('Account: password change in the dashboard', { timeout: 5 * 60_000 }, (
 
   it('makes a colleague a team member only when they accept the invitation', async () => {
     const anna = await loggedIn(NEW_PASSWORD);
+    await openSection(anna, 'bookings');
     await anna.getByTestId('booking-settings').locator('summary').click();
     const teamForm = anna.getByTestId('team-form');
     await teamForm.getByTestId('field-name').fill('Familienberatung');
@@ -98,6 +110,7 @@ describe('Account: password change in the dashboard', { timeout: 5 * 60_000 }, (
 
     // The colleague sees the invitation without opening the settings, and accepts it.
     const lou = await loggedIn(PASSWORD, COLLEAGUE);
+    await openSection(lou, 'bookings');
     const invitation = lou.locator('[data-testid="team-invitation"][data-team="familie"]');
     await invitation.waitFor();
     assert.match(await invitation.textContent(), /Kim Konto invites you to the team “Familienberatung”/);
