@@ -16,7 +16,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { DASHBOARD_SECTIONS, inspectMails, openSection, pageApi, sleep, suite, until } from './harness.mjs';
+import { DASHBOARD_SECTIONS, inspectMails, loginCounsellor, openSection, pageApi, sleep, suite, until } from './harness.mjs';
 import { checkA11y } from './axe.mjs';
 
 const EMAIL = 'lindqvist@centre.example';
@@ -75,13 +75,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
 
   const api = pageApi;
 
-  async function login(page) {
-    await page.goto(`${ctx.base}/login`);
-    await page.getByTestId('email-input').fill(EMAIL);
-    await page.getByTestId('password-input').fill(PASSWORD);
-    await page.getByTestId('login-button').click();
-    await page.waitForURL(`${ctx.base}/dashboard`);
-  }
+  const login = (page) => loginCounsellor(page, ctx.base, { email: EMAIL, password: PASSWORD });
 
   /** Asks to talk now on the walk-in page under a first and last name. */
   async function enterQueue(page, first, last) {

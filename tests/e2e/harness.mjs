@@ -438,6 +438,15 @@ export const tid = (id, extra = '') => `[data-testid="${id}"]${extra}`;
 /** The sections of the counsellor's workspace (web/static/dashboard/workspace.js), in order. */
 export const DASHBOARD_SECTIONS = ['today', 'sessions', 'walkins', 'bookings', 'calendars', 'signatures', 'settings'];
 
+/** A counsellor logs in on a Playwright `page` and lands on the dashboard (its "today" view). */
+export async function loginCounsellor(page, base, { email, password }) {
+  await page.goto(`${base}/login`);
+  await page.getByTestId('email-input').fill(email);
+  await page.getByTestId('password-input').fill(password);
+  await page.getByTestId('login-button').click();
+  await page.waitForURL(`${base}/dashboard`);
+}
+
 /**
  * Opens section `id` of the counsellor's workspace (the dashboard) through its navigation, as a
  * person would: on a narrow screen through the menu button first. For Playwright pages.

@@ -12,7 +12,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { DASHBOARD_SECTIONS, pageApi, suite, until } from './harness.mjs';
+import { DASHBOARD_SECTIONS, loginCounsellor, pageApi, suite, until } from './harness.mjs';
 
 const EMAIL = 'werkbank@centre.example';
 const PASSWORD = 'correct horse battery staple 42';
@@ -48,13 +48,7 @@ describe('Counsellor workspace: navigation, today view, waiting counts', { timeo
   const newPage = (name, options = {}) =>
     ctx.newPage(name, { viewport: { width: 1280, height: 900 }, locale: 'en-GB', timezoneId: zone, timeout: STEP_MS, ...options });
 
-  async function login(page) {
-    await page.goto(`${ctx.base}/login`);
-    await page.getByTestId('email-input').fill(EMAIL);
-    await page.getByTestId('password-input').fill(PASSWORD);
-    await page.getByTestId('login-button').click();
-    await page.waitForURL(`${ctx.base}/dashboard`);
-  }
+  const login = (page) => loginCounsellor(page, ctx.base, { email: EMAIL, password: PASSWORD });
 
   /** The section shown, the one marked current in the navigation, and the address's fragment. */
   const where = (page) =>
