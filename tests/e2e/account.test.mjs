@@ -1,9 +1,11 @@
 // The counsellor's account in the dashboard, through the real parts (server binary, headless
 // Chromium): the password is changed with the current one; a wrong current password and a
-// common new password are refused with a message at the form; afterwards the counsellor's other
-// login (another browser) has ended, the old password no longer works and the new one does.
+// common new password are refused, each with a message at its own field; afterwards the
+// counsellor's other login (another browser) has ended, the old password no longer works and the
+// new one does.
 // Teams: a member invites a colleague and an unknown address alike; the colleague becomes a
-// member only by accepting on their dashboard; an open invitation can be withdrawn.
+// member only by accepting on their dashboard (its "today" view says that an invitation waits);
+// an open invitation can be withdrawn.
 //
 //   cargo build -p confidant && cd tests/e2e && CONFIDANT_BIN=$PWD/../../target/debug/confidant node --test account.test.mjs
 
@@ -110,7 +112,11 @@ describe('Account: password change in the dashboard', { timeout: 5 * 60_000 }, (
 
     // The colleague sees the invitation without opening the settings, and accepts it.
     const lou = await loggedIn(PASSWORD, COLLEAGUE);
-    await openSection(lou, 'bookings');
+    // "Today" says that an invitation waits, and its link leads to it.
+    const note = lou.getByTestId('today-invitations');
+    await note.filter({ hasText: 'Team invitations waiting for your answer: 1.' }).waitFor();
+    await note.getByRole('link').click();
+    await lou.getByTestId('section-bookings').waitFor();
     const invitation = lou.locator('[data-testid="team-invitation"][data-team="familie"]');
     await invitation.waitFor();
     assert.match(await invitation.textContent(), /Kim Konto invites you to the team “Familienberatung”/);

@@ -34,6 +34,8 @@ const en = {
   'ws.calendars_hint': 'Connect your calendars: your bookings appear there, and busy times there are not offered for booking.',
   'ws.required': 'Please fill this in.',
   'ws.call_settings': 'Video sessions',
+  'ws.invitations': 'Team invitations waiting for your answer: {n}.',
+  'ws.invitations_go': 'Answer in Bookings',
 };
 
 const de = {
@@ -66,6 +68,8 @@ const de = {
   'ws.calendars_hint': 'Verbinden Sie Ihre Kalender: Ihre Termine erscheinen dort, und dort belegte Zeiten werden nicht zur Buchung angeboten.',
   'ws.required': 'Bitte füllen Sie dieses Feld aus.',
   'ws.call_settings': 'Videogespräche',
+  'ws.invitations': 'Team-Einladungen, die auf Ihre Antwort warten: {n}.',
+  'ws.invitations_go': 'Unter „Termine“ antworten',
 };
 
 Object.assign(dictionaries.en, en);

@@ -66,6 +66,8 @@ export function todayView() {
     h('p', {}, walkinLink),
   );
 
+  // Team invitations wait in the booking settings: said here, so that they are not missed.
+  const invitations = h('p', { class: 'notice notice-info', hidden: true, testid: 'today-invitations', attrs: { role: 'status' } });
   const listHeading = h('h2', { id: 'today-list-heading', text: t('ws.appointments_today') });
   const listStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
   const list = h('ul', { class: 'session-list', testid: 'today-list' });
@@ -73,6 +75,7 @@ export function todayView() {
     'section',
     { class: 'panel today-appointments', testid: 'today-appointments', attrs: { 'aria-labelledby': 'today-list-heading' } },
     h('div', { class: 'section-head' }, listHeading, h('a', { href: '#bookings', text: t('ws.all_bookings'), testid: 'today-all-bookings' })),
+    invitations,
     listStatus,
     list,
   );
@@ -120,6 +123,14 @@ export function todayView() {
     timer = setTimeout(load, REFRESH_MS);
     const now = Date.now();
     const today = startOfDay(new Date(now));
+    get('/api/booking/invitations').then(
+      (open) => {
+        clear(invitations);
+        invitations.hidden = !open.length;
+        if (open.length) invitations.append(t('ws.invitations', { n: open.length }) + ' ', h('a', { href: '#bookings', text: t('ws.invitations_go') }));
+      },
+      () => {},
+    );
     let bookings;
     try {
       const q = new URLSearchParams({ from: today.toISOString(), to: addDays(today, AHEAD_DAYS + 1).toISOString() });
