@@ -17,7 +17,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHROMIUM, CHROMIUM_ARGS, inspectMails, pageApi, sleep, suite, until } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, DASHBOARD_SECTIONS, inspectMails, loginCounsellor, openSection, pageApi, sleep, suite, until } from './harness.mjs';
 import { checkA11y } from './axe.mjs';
 
 const EMAIL = 'lindqvist@centre.example';
@@ -76,13 +76,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
 
   const api = pageApi;
 
-  async function login(page) {
-    await page.goto(`${ctx.base}/login`);
-    await page.getByTestId('email-input').fill(EMAIL);
-    await page.getByTestId('password-input').fill(PASSWORD);
-    await page.getByTestId('login-button').click();
-    await page.waitForURL(`${ctx.base}/dashboard`);
-  }
+  const login = (page) => loginCounsellor(page, ctx.base, { email: EMAIL, password: PASSWORD });
 
   /** Asks to talk now on the walk-in page under a first and last name. */
   async function enterQueue(page, first, last) {
@@ -179,18 +173,22 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
       await page.context().close();
     });
 
-    step(`${lang}: the counsellor's dashboard with every section open, and the session page with a knock`, async () => {
+    step(`${lang}: every section of the counsellor's workspace with everything unfolded, and the session page with a knock`, async () => {
       const host = await newPage(lang, 'dashboard');
       await login(host);
       await host.getByTestId('start-session-button').waitFor();
-      // Every folded section open, also those that open inside others.
-      for (let round = 0; round < 3; round++) {
-        await host.evaluate(() => {
-          for (const d of document.querySelectorAll('details')) d.open = true;
-        });
-        await host.waitForLoadState('networkidle');
+      for (const id of DASHBOARD_SECTIONS) {
+        await openSection(host, id);
+        // Every folded part open, also those that open inside others.
+        for (let round = 0; round < 3; round++) {
+          await host.evaluate(() => {
+            for (const d of document.querySelectorAll('details')) d.open = true;
+          });
+          await host.waitForLoadState('networkidle');
+        }
+        await check(host, `${lang} dashboard ${id}`);
       }
-      await check(host, `${lang} dashboard`);
+      await openSection(host, 'today');
       await host.getByTestId('start-session-button').click();
       await host.waitForURL(/\/s\/[^/?#]+$/);
       await host.waitForFunction(() => window.confidant && window.confidant.state === 'in-call');
@@ -469,7 +467,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
   });
 
   step('a walk-in ring on the dashboard passes the check, takes the focus, and gives it back after Pass', async () => {
-    await office.goto(`${ctx.base}/dashboard`);
+    await office.goto(`${ctx.base}/dashboard#walkins`);
     const available = office.getByTestId('presence-available');
     await available.click();
     await office.locator('[data-testid="walkin-presence"][data-presence="available"]').waitFor();
@@ -493,6 +491,16 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     assert.equal(req.status, 201, JSON.stringify(req.body));
     const page = await newPage('de', 'zoom', { viewport: { width: 640, height: 400 } });
     await login(page);
+    // Every section of the workspace, reached through the folded navigation's menu.
+    for (const id of DASHBOARD_SECTIONS) {
+      await openSection(page, id);
+      await page.waitForLoadState('networkidle').catch(() => {});
+      await check(page, `zoom dashboard ${id}`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `zoom dashboard ${id}: scrolls sideways by ${overflow} px`);
+    }
+    await page.getByTestId('nav-menu').click();
+    await check(page, 'zoom dashboard menu-open');
     for (const [label, url, testid] of [
       ['dashboard', '/dashboard', 'start-session-button'],
       ['landing', '/', null],

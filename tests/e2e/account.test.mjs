@@ -1,15 +1,17 @@
 // The counsellor's account in the dashboard, through the real parts (server binary, headless
 // Chromium): the password is changed with the current one; a wrong current password and a
-// common new password are refused with a message at the form; afterwards the counsellor's other
-// login (another browser) has ended, the old password no longer works and the new one does.
+// common new password are refused, each with a message at its own field; afterwards the
+// counsellor's other login (another browser) has ended, the old password no longer works and the
+// new one does.
 // Teams: a member invites a colleague and an unknown address alike; the colleague becomes a
-// member only by accepting on their dashboard; an open invitation can be withdrawn.
+// member only by accepting on their dashboard (its "today" view says that an invitation waits);
+// an open invitation can be withdrawn.
 //
 //   cargo build -p confidant && cd tests/e2e && CONFIDANT_BIN=$PWD/../../target/debug/confidant node --test account.test.mjs
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { suite } from './harness.mjs';
+import { openSection, suite } from './harness.mjs';
 
 const EMAIL = 'konto@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -39,6 +41,7 @@ describe('Account: password change in the dashboard', { timeout: 5 * 60_000 }, (
   }
 
   async function submit(page, current, next, repeat = next) {
+    if (!(await page.getByTestId('password-form').isVisible())) await openSection(page, 'settings');
     await page.getByTestId('current-password').fill(current);
     await page.getByTestId('new-password').fill(next);
     await page.getByTestId('repeat-password').fill(repeat);
@@ -49,19 +52,29 @@ describe('Account: password change in the dashboard', { timeout: 5 * 60_000 }, (
     const office = await loggedIn();
     const laptop = await loggedIn();
 
+    // Each error is told at its own field, which is marked invalid and described by it.
     await submit(office, 'not my password', NEW_PASSWORD);
-    const error = office.getByTestId('password-error');
+    const error = office.getByTestId('current-password-error').filter({ hasText: 'current password is not correct' });
     await error.waitFor();
-    assert.match(await error.textContent(), /current password is not correct/);
+    const current = office.getByTestId('current-password');
+    assert.equal(await current.getAttribute('aria-invalid'), 'true');
+    assert.equal(await current.getAttribute('aria-describedby'), await error.getAttribute('id'));
+    assert.equal(await office.evaluate(() => document.activeElement.dataset.testid), 'current-password');
 
     await submit(office, PASSWORD, 'password1234567');
-    await office.getByTestId('password-error').filter({ hasText: 'too easy to guess' }).waitFor();
+    await office.getByTestId('new-password-error').filter({ hasText: 'too easy to guess' }).waitFor();
+    assert.equal(await office.getByTestId('current-password-error').textContent(), '', 'the earlier error is gone');
+    assert.equal(await current.getAttribute('aria-invalid'), null);
 
     await submit(office, PASSWORD, NEW_PASSWORD, NEW_PASSWORD + 'x');
-    await office.getByTestId('password-error').filter({ hasText: 'differ' }).waitFor();
+    await office.getByTestId('repeat-password-error').filter({ hasText: 'differ' }).waitFor();
+
+    await submit(office, '', NEW_PASSWORD);
+    await office.getByTestId('current-password-error').filter({ hasText: 'fill this in' }).waitFor();
 
     await submit(office, PASSWORD, NEW_PASSWORD);
-    await office.getByTestId('password-changed').waitFor();
+    // Announced: the success appears in the form's live region.
+    await office.locator('[aria-live="polite"] [data-testid="password-changed"]').waitFor();
     assert.equal(await office.getByTestId('current-password').inputValue(), '', 'the form is cleared');
 
     // This browser stays logged in; the other one is sent to the login page.
@@ -82,6 +95,7 @@ describe('Account: password change in the dashboard', { timeout: 5 * 60_000 }, (
 
   it('makes a colleague a team member only when they accept the invitation', async () => {
     const anna = await loggedIn(NEW_PASSWORD);
+    await openSection(anna, 'bookings');
     await anna.getByTestId('booking-settings').locator('summary').click();
     const teamForm = anna.getByTestId('team-form');
     await teamForm.getByTestId('field-name').fill('Familienberatung');
@@ -98,6 +112,11 @@ describe('Account: password change in the dashboard', { timeout: 5 * 60_000 }, (
 
     // The colleague sees the invitation without opening the settings, and accepts it.
     const lou = await loggedIn(PASSWORD, COLLEAGUE);
+    // "Today" says that an invitation waits, and its link leads to it.
+    const note = lou.getByTestId('today-invitations');
+    await note.filter({ hasText: 'Team invitations waiting for your answer: 1.' }).waitFor();
+    await note.getByRole('link').click();
+    await lou.getByTestId('section-bookings').waitFor();
     const invitation = lou.locator('[data-testid="team-invitation"][data-team="familie"]');
     await invitation.waitFor();
     assert.match(await invitation.textContent(), /Kim Konto invites you to the team “Familienberatung”/);

@@ -11,7 +11,7 @@
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ARTIFACTS, inspectMails, suite, until } from './harness.mjs';
+import { ARTIFACTS, inspectMails, openSection, suite, until } from './harness.mjs';
 
 const EMAIL = 'berater@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -54,6 +54,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     await page.getByTestId('password-input').fill(PASSWORD);
     await page.getByTestId('login-button').click();
     await page.waitForURL(`${ctx.base}/dashboard`);
+    await openSection(page, 'bookings');
     await page.getByTestId('bookings-empty').waitFor();
 
     await page.locator('[data-testid="booking-settings"] summary').click();
@@ -163,6 +164,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
 
   step('the counsellor subscribes to the calendar feed, which lists the booking', async () => {
     const page = pages.counsellor;
+    await openSection(page, 'calendars');
     await page.getByTestId('feed-create').click();
     const url = await page.getByTestId('feed-url').inputValue();
     assert.ok(url.startsWith(`${ctx.base}/calendar/feed/`) && url.endsWith('.ics'), url);
@@ -259,6 +261,7 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     await page.locator(`[data-testid="slot"][data-start="${booked.start}"]`).waitFor();
 
     const dash = pages.counsellor;
+    await openSection(dash, 'bookings');
     await dash.getByTestId('bookings-refresh').click();
     const item = dash.locator(`[data-testid="booking-item"][data-booking-id="${booked.id}"]`);
     await until('the dashboard to show the cancellation', async () => (await item.getAttribute('data-status')) === 'cancelled', { timeout: 20_000 });

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
-import { ARTIFACTS, collect, freeTcpPort, suite, until } from './harness.mjs';
+import { ARTIFACTS, collect, freeTcpPort, openSection, suite, until } from './harness.mjs';
 
 const EMAIL = 'kalender@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -124,7 +124,7 @@ describe('CalDAV sync end to end: dashboard, Radicale, public page', { timeout: 
 
   step('connecting: a wrong app password is named at its field; the right one lists the calendars', async () => {
     await page.reload();
-    await page.locator('[data-testid="booking-settings"] summary').click();
+    await openSection(page, 'calendars');
     const form = page.getByTestId('caldav-form');
     await form.getByTestId('field-url').fill(`${ctx.davBase}/`);
     await form.getByTestId('field-username').fill(DAV_USER);
@@ -185,6 +185,8 @@ describe('CalDAV sync end to end: dashboard, Radicale, public page', { timeout: 
       account.getByTestId('caldav-sync').click(),
     ]);
     await page.reload();
+    // Told where the bookings are.
+    await openSection(page, 'bookings');
     const notice = page.getByTestId('calendar-changes');
     await notice.waitFor();
     await notice.getByTestId('caldav-change').filter({ hasText: 'was moved' }).waitFor();

@@ -11,7 +11,7 @@
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ARTIFACTS, callSnapshot, checkCapturedFrames, sleep, suite, until } from './harness.mjs';
+import { ARTIFACTS, callSnapshot, checkCapturedFrames, openSection, sleep, suite, until } from './harness.mjs';
 
 const EMAIL = 'c@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -515,12 +515,13 @@ describe('Confidant end to end: instant session with lobby, SFU media and chat',
   step('with the counsellor\'s consent a browser without E2EE joins unencrypted, and both sides see it', async () => {
     // the counsellor turns the setting on in the dashboard and starts a new session
     const host = pages.counsellor;
-    await host.goto(`${ctx.base}/dashboard`);
+    await host.goto(`${ctx.base}/dashboard#settings`);
     const toggle = host.getByTestId('allow-unencrypted-toggle');
     await until('the settings to load', () => toggle.isEnabled());
     assert.equal(await toggle.isChecked(), false, 'off by default');
     await toggle.check();
     await host.getByTestId('settings-saved').waitFor({ state: 'visible' });
+    await openSection(host, 'sessions');
     await host.getByTestId('start-session-button').click();
     await host.waitForURL(/\/s\/[^/?#]+$/, { timeout: STEP_MS });
     const link = host.getByTestId('join-link');

@@ -441,6 +441,30 @@ export async function pageApi(page, method, url, body) {
 
 export const tid = (id, extra = '') => `[data-testid="${id}"]${extra}`;
 
+/** The sections of the counsellor's workspace (web/static/dashboard/workspace.js), in order. */
+export const DASHBOARD_SECTIONS = ['today', 'sessions', 'walkins', 'bookings', 'calendars', 'signatures', 'settings'];
+
+/** A counsellor logs in on a Playwright `page` and lands on the dashboard (its "today" view). */
+export async function loginCounsellor(page, base, { email, password }) {
+  await page.goto(`${base}/login`);
+  await page.getByTestId('email-input').fill(email);
+  await page.getByTestId('password-input').fill(password);
+  await page.getByTestId('login-button').click();
+  await page.waitForURL(`${base}/dashboard`);
+}
+
+/**
+ * Opens section `id` of the counsellor's workspace (the dashboard) through its navigation, as a
+ * person would: on a narrow screen through the menu button first. For Playwright pages.
+ */
+export async function openSection(page, id) {
+  const link = page.getByTestId(`nav-${id}`);
+  await page.getByTestId('ws-nav').waitFor();
+  if (!(await link.isVisible())) await page.getByTestId('nav-menu').click();
+  await link.click();
+  await page.getByTestId(`section-${id}`).waitFor();
+}
+
 /**
  * A counsellor's `launchBrowser` page logs in and starts an instant session; returns the join
  * link once the counsellor is in the (still empty) call.

@@ -12,6 +12,7 @@ import '../../web/static/signature/i18n-signature.js';
 import '../../web/static/walkin/i18n-walkin.js';
 import '../../web/static/booking/i18n-mail.js';
 import '../../web/static/call/i18n-call.js';
+import '../../web/static/dashboard/i18n-dashboard.js';
 
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/static');
 

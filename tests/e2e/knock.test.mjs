@@ -14,7 +14,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { pageApi, sleep, startInstantSession, suite, until } from './harness.mjs';
+import { openSection, pageApi, sleep, startInstantSession, suite, until } from './harness.mjs';
 
 const EMAIL = 'knock@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -173,6 +173,7 @@ describe('A knock is noticed in the call: title count, tone, notification', { ti
     await dash.waitForURL(/\/dashboard$/);
     const created = await pageApi(dash, 'POST', '/api/sessions', { title: 'Knock on the dashboard' });
     assert.equal(created.status, 201, JSON.stringify(created));
+    await openSection(dash, 'sessions');
     await dash.reload();
     const item = dash.locator(`[data-testid="session-item"][data-session-id="${created.body.id}"]`);
     await item.waitFor({ state: 'visible' });

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ARTIFACTS, collect, freeTcpPort, inspectMails, metric, sleep, suite, until } from './harness.mjs';
+import { ARTIFACTS, collect, freeTcpPort, inspectMails, metric, openSection, sleep, suite, until } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SMTP_SERVER = path.resolve(here, '../mail/smtp_server.py');
@@ -101,6 +101,7 @@ describe('A refused confirmation shows on its booking and is resent to the corre
     // The worker sends the notification to the counsellor and fails the confirmation.
     await until('the confirmation to fail', async () => (await metric(ctx.base, 'confidant_mail_permanent_failures_total')) === 1, { timeout: 60_000 });
     await until('the counsellor notification to arrive', () => mails(ctx.maildir).some((m) => m.to[0] === EMAIL), { timeout: 60_000 });
+    await openSection(page, 'bookings');
     await page.getByTestId('bookings-refresh').click();
     const item = page.locator(`[data-testid="booking-item"][data-booking-id="${bookingId}"]`);
     const failure = item.getByTestId('mail-failure');

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, inspectMails, pageApi, sleep, suite, until } from './harness.mjs';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DASHBOARD_SECTIONS, inspectMails, pageApi, sleep, suite, until } from './harness.mjs';
 import { checkA11y } from './axe.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -419,17 +419,23 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       await host.getByTestId('password-input').fill(PASSWORD);
       await host.getByTestId('login-button').tap();
       await host.waitForURL(`${ctx.base}/dashboard`);
-      // The dashboard with every section open: nothing sideways.
+      // Every section of the workspace with everything unfolded: nothing sideways.
       await host.getByTestId('start-session-button').waitFor();
-      const overflow = await host.evaluate(() => {
-        for (const d of document.querySelectorAll('details')) d.open = true;
-        const wide = [...document.querySelectorAll('main *')]
-          .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5 && el.getClientRects().length)
-          .map((el) => `${el.tagName.toLowerCase()}.${el.className || el.dataset.testid || ''}`)
-          .slice(0, 5);
-        return { by: document.documentElement.scrollWidth - window.innerWidth, wide };
-      });
-      assert.ok(overflow.by <= 0, `the dashboard overflows sideways by ${overflow.by} px: ${overflow.wide.join(', ')}`);
+      for (const id of DASHBOARD_SECTIONS) {
+        await host.goto(`${ctx.base}/dashboard#${id}`);
+        await host.getByTestId(`section-${id}`).waitFor();
+        const overflow = await host.evaluate(() => {
+          for (const d of document.querySelectorAll('details')) d.open = true;
+          const wide = [...document.querySelectorAll('main *')]
+            .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5 && el.getClientRects().length)
+            .map((el) => `${el.tagName.toLowerCase()}.${el.className || el.dataset.testid || ''}`)
+            .slice(0, 5);
+          return { by: document.documentElement.scrollWidth - window.innerWidth, wide };
+        });
+        assert.ok(overflow.by <= 0, `the dashboard's ${id} overflows sideways by ${overflow.by} px: ${overflow.wide.join(', ')}`);
+      }
+      await host.goto(`${ctx.base}/dashboard#today`);
+      await host.getByTestId('section-today').waitFor();
       const dashShot = path.join(ARTIFACTS, `phone-${vp.name}-dashboard.png`);
       await host.screenshot({ path: dashShot, scale: 'css' });
       shots.push(dashShot);

@@ -23,7 +23,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ARTIFACTS, BIN, collect, sleep, suite, until } from './harness.mjs';
+import { ARTIFACTS, BIN, collect, openSection, sleep, suite, until } from './harness.mjs';
 
 const EMAIL = 'unterschrift@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -93,6 +93,7 @@ describe('Signatures end to end: template, signing page with a drawn signature, 
     await page.getByTestId('password-input').fill(PASSWORD);
     await page.getByTestId('login-button').click();
     await page.waitForURL(`${ctx.base}/dashboard`);
+    await openSection(page, 'signatures');
     await page.getByTestId('sig-templates-empty').waitFor();
     await page.getByTestId('sig-requests-empty').waitFor();
     // The server generated the escrow pair itself: the dashboard warns that the private half

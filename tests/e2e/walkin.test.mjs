@@ -13,7 +13,7 @@
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ARTIFACTS, suite, until } from './harness.mjs';
+import { ARTIFACTS, openSection, suite, until } from './harness.mjs';
 
 const EMAIL = 'walkin@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -62,6 +62,7 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
     );
     assert.equal(r, 200);
 
+    await openSection(page, 'walkins');
     const section = page.getByTestId('walkin-section');
     await section.getByTestId('walkin-enabled').check();
     await section.getByTestId('walkin-topics').fill('Family, Debt');
@@ -160,7 +161,7 @@ describe('Walk-ins end to end: presence, queue, ring, accept into a call, fallba
     await dash.getByTestId('end-session-button').click();
     await dash.getByTestId('end-session-confirm').click();
     await client.waitForFunction(() => window.confidant.state === 'ended', null, { timeout: STEP_MS });
-    await dash.goto(`${ctx.base}/dashboard`);
+    await dash.goto(`${ctx.base}/dashboard#walkins`);
     await dash.locator('[data-testid="walkin-presence"][data-presence="available"]').waitFor();
     assert.equal(await publicPresence(), 'available');
   });

@@ -74,10 +74,14 @@ async fn feed_flow(backend: Backend) {
     let free = slots(&t, &b).await;
     let c = consent(&t, &b.slug).await;
 
-    // No feed yet; the API needs a login.
+    // No feed yet: an empty state, not an error (the dashboard asks on every load); the API
+    // needs a login.
+    let none = t.get("/api/calendar/feed", Some(&b.cookie)).await;
+    assert_eq!(none.status, StatusCode::OK);
+    assert_eq!(none.json(), json!({ "feed": null }));
     assert_eq!(
-        t.get("/api/calendar/feed", Some(&b.cookie)).await.status,
-        StatusCode::NOT_FOUND
+        t.get("/api/calendar/feed", None).await.status,
+        StatusCode::UNAUTHORIZED
     );
     assert_eq!(
         t.post("/api/calendar/feed", None, None).await.status,
@@ -118,7 +122,7 @@ async fn feed_flow(backend: Backend) {
     );
     assert_eq!(feed["client_details"], false);
     assert_eq!(
-        t.get("/api/calendar/feed", Some(&b.cookie)).await.json()["url"],
+        t.get("/api/calendar/feed", Some(&b.cookie)).await.json()["feed"]["url"],
         url
     );
 
@@ -160,7 +164,7 @@ async fn feed_flow(backend: Backend) {
             "{secret} in a feed without client details"
         );
     }
-    let fetched = t.get("/api/calendar/feed", Some(&b.cookie)).await.json();
+    let fetched = t.get("/api/calendar/feed", Some(&b.cookie)).await.json()["feed"].clone();
     assert!(fetched["last_fetched_at"].is_string(), "{fetched}");
 
     // A new URL with client details; the old one is dead at once.
@@ -225,8 +229,8 @@ async fn feed_flow(backend: Backend) {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        t.get("/api/calendar/feed", Some(&b.cookie)).await.status,
-        StatusCode::NOT_FOUND
+        t.get("/api/calendar/feed", Some(&b.cookie)).await.json(),
+        json!({ "feed": null })
     );
 }
 

@@ -92,21 +92,29 @@ async fn feed_of(state: &BookingState, me: &Counsellor) -> Result<Option<Feed>, 
     }))
 }
 
+/// The counsellor's feed, or none yet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedState {
+    /// The feed; `null` until the counsellor makes one.
+    pub feed: Option<Feed>,
+}
+
 /// The counsellor's feed URL.
+///
+/// `{"feed": null}` while there is none: an empty state, not an error, so the dashboard can ask
+/// on every load.
 #[utoipa::path(get, path = "/api/calendar/feed", tag = "booking-admin",
     responses(
-        (status = 200, description = "The feed", body = Feed),
+        (status = 200, description = "The feed, or `null` when there is none yet", body = FeedState),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
-        (status = 404, description = "`not_found`: no feed yet", body = ErrorBody),
     ))]
 pub async fn get(
     State(state): State<BookingState>,
     me: Counsellor,
-) -> Result<Json<Feed>, AppError> {
-    feed_of(&state, &me)
-        .await?
-        .map(Json)
-        .ok_or(AppError::NotFound)
+) -> Result<Json<FeedState>, AppError> {
+    Ok(Json(FeedState {
+        feed: feed_of(&state, &me).await?,
+    }))
 }
 
 /// Makes a new feed URL; an existing one stops working at once.

@@ -255,12 +255,15 @@ export function bookingSettingsSection() {
   const profile = profileForm();
   const types = typesEditor();
   const hours = availabilityEditor();
-  const feed = calendarFeedBlock();
-  const sources = busySourcesBlock();
-  const caldav = caldavBlock();
   const teams = teamsBlock();
-  details.append(profile.element, types.element, hours.element, caldav.element, sources.element, feed.element, teams.element);
+  details.append(profile.element, types.element, hours.element, teams.element);
   return { element: details };
+}
+
+/** The calendar connections (CalDAV accounts, external calendars, the feed): the workspace's
+ * "calendars" section puts them under its own heading. */
+export function calendarBlocks() {
+  return [caldavBlock().element, busySourcesBlock().element, calendarFeedBlock().element];
 }
 
 function timeZones() {
@@ -557,10 +560,8 @@ function calendarFeedBlock() {
     }
   }
 
-  get('/api/calendar/feed').then(show, (e) => {
-    if (e instanceof ApiError && e.status === 404) show(null);
-    else showError(e, status);
-  });
+  // `{"feed": null}` until there is one.
+  get('/api/calendar/feed').then((r) => show(r.feed), (e) => showError(e, status));
   return { element };
 }
 

@@ -1,20 +1,30 @@
-// Counsellor dashboard: start an instant session, list own sessions, logout.
+// The counsellor's workspace (the dashboard): today's view, instant sessions, walk-ins, bookings,
+// calendars, signatures and settings, one section at a time (workspace.js), with the counts of
+// waiting clients kept live.
 
 import { t, errorText, formatTime } from '../shared/i18n.js';
+import './i18n-dashboard.js';
 import { h, clear, appRoot, pageHeader, notice, linkField, confirmButton } from '../shared/ui.js';
 import { get, post, api, ApiError, redirectIfUnauthorized } from '../shared/api.js';
-import { bookingsSection, messagesSection, bookingSettingsSection } from '../booking/dashboard-booking.js';
+import { bookingsSection, messagesSection, bookingSettingsSection, calendarBlocks } from '../booking/dashboard-booking.js';
 import { signaturesSection } from '../signature/dashboard-signature.js';
 import { walkinSection } from '../walkin/dashboard-walkin.js';
 import { ownMailFailuresSection } from '../booking/dashboard-mail.js';
 import { KnockAlert, knockControls } from '../shared/knock-alert.js';
+import { workspace, sectionOf, moveInto } from './workspace.js';
+import { todayView } from './today.js';
 
 /** How often the sessions are asked for clients waiting in their waiting rooms, in ms. */
 const WAITING_POLL_MS = 5000;
 
 const app = appRoot();
 clear(app);
-document.title = `${t('dashboard.title')} – ${t('app.name')}`;
+/** The page's title: the open section's name and the product's (the knock count goes in front). */
+let pageTitle = `${t('ws.section.' + sectionOf(location.hash))} – ${t('app.name')}`;
+document.title = pageTitle;
+// Knocks on the counsellor's sessions: counted in the title, heard, and notified. Made before
+// the walk-in section's, so that the title is this page's own.
+const sessionKnocks = new KnockAlert({ title: () => pageTitle });
 
 const who = h('span', { class: 'who', testid: 'who' });
 const logout = h('button', {
@@ -76,76 +86,127 @@ allowUnencrypted.addEventListener('change', async () => {
 const settingsSection = h(
   'section',
   { class: 'panel settings', attrs: { 'aria-labelledby': 'settings-heading' } },
-  h('h2', { id: 'settings-heading', text: t('dashboard.settings') }),
+  h('h2', { id: 'settings-heading', text: t('ws.call_settings') }),
   h('div', { class: 'check' }, allowUnencrypted, h('label', { for: 'allow-unencrypted', text: t('dashboard.allow_unencrypted') })),
   h('p', { class: 'hint', text: t('dashboard.allow_unencrypted_hint') }),
   settingsStatus,
 );
 
-// Account: change the password (the current one is required; other login sessions end).
-const currentPassword = h('input', { id: 'current-password', type: 'password', autocomplete: 'current-password', required: true, testid: 'current-password' });
-const newPassword = h('input', { id: 'new-password', type: 'password', autocomplete: 'new-password', required: true, minLength: 12, testid: 'new-password' });
-const repeatPassword = h('input', { id: 'repeat-password', type: 'password', autocomplete: 'new-password', required: true, testid: 'repeat-password' });
+// Account: change the password (the current one is required; other login sessions end). Each
+// field says what is wrong with it; the success is announced in the form's live region.
+function passwordField(id, label, autocomplete) {
+  const error = h('p', { class: 'field-error', id: `${id}-error`, testid: `${id}-error`, attrs: { 'aria-live': 'polite' } });
+  const input = h('input', { id, type: 'password', autocomplete, testid: id, attrs: { 'aria-describedby': error.id } });
+  return { input, error, element: h('div', { class: 'field' }, h('label', { for: id, text: label }), input, error) };
+}
+const currentPassword = passwordField('current-password', t('account.current'), 'current-password');
+const newPassword = passwordField('new-password', t('account.new'), 'new-password');
+const repeatPassword = passwordField('repeat-password', t('account.repeat'), 'new-password');
+const passwordFields = [currentPassword, newPassword, repeatPassword];
 const passwordButton = h('button', { type: 'submit', class: 'button', text: t('account.change'), testid: 'change-password-button' });
 const passwordStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
 const passwordForm = h(
   'form',
-  { class: 'panel account', onsubmit: onChangePassword, attrs: { 'aria-labelledby': 'account-heading' } },
+  { class: 'panel account', noValidate: true, testid: 'password-form', onsubmit: onChangePassword, attrs: { 'aria-labelledby': 'account-heading' } },
   h('h2', { id: 'account-heading', text: t('account.title') }),
   h('p', { class: 'hint', text: t('account.hint') }),
-  h('div', { class: 'field' }, h('label', { for: 'current-password', text: t('account.current') }), currentPassword),
-  h('div', { class: 'field' }, h('label', { for: 'new-password', text: t('account.new') }), newPassword),
-  h('div', { class: 'field' }, h('label', { for: 'repeat-password', text: t('account.repeat') }), repeatPassword),
+  ...passwordFields.map((f) => f.element),
   passwordButton,
   passwordStatus,
 );
 
+/** Marks the fields in `errors` (field → text), the first one focused; clears the others. */
+function passwordErrors(errors) {
+  let first = null;
+  for (const f of passwordFields) {
+    const text = errors.get(f) || '';
+    f.error.textContent = text;
+    if (text) f.input.setAttribute('aria-invalid', 'true');
+    else f.input.removeAttribute('aria-invalid');
+    if (text && !first) first = f;
+  }
+  if (first) first.input.focus();
+}
+
 async function onChangePassword(event) {
   event.preventDefault();
   clear(passwordStatus);
-  if (newPassword.value !== repeatPassword.value) {
-    passwordStatus.appendChild(notice(t('account.mismatch'), 'error', 'password-error'));
-    repeatPassword.focus();
-    return;
-  }
+  const errors = new Map();
+  for (const f of passwordFields) if (!f.input.value) errors.set(f, t('ws.required'));
+  if (!errors.size && newPassword.input.value !== repeatPassword.input.value) errors.set(repeatPassword, t('account.mismatch'));
+  passwordErrors(errors);
+  if (errors.size) return;
   passwordButton.disabled = true;
   try {
-    await post('/api/me/password', { current_password: currentPassword.value, new_password: newPassword.value });
-    for (const input of [currentPassword, newPassword, repeatPassword]) input.value = '';
+    await post('/api/me/password', { current_password: currentPassword.input.value, new_password: newPassword.input.value });
+    for (const f of passwordFields) f.input.value = '';
     passwordStatus.appendChild(notice(t('account.changed'), 'success', 'password-changed'));
   } catch (e) {
     if (!redirectIfUnauthorized(e)) {
-      const text =
-        e instanceof ApiError && e.field === 'current_password'
-          ? t('account.wrong_current')
-          : e instanceof ApiError && e.field === 'new_password'
-            ? t('account.weak')
-            : errorText(e instanceof ApiError ? e.code : 'generic');
-      passwordStatus.appendChild(notice(text, 'error', 'password-error'));
-      (e instanceof ApiError && e.field === 'new_password' ? newPassword : currentPassword).focus();
+      const field = e instanceof ApiError ? e.field : null;
+      if (field === 'current_password') passwordErrors(new Map([[currentPassword, t('account.wrong_current')]]));
+      else if (field === 'new_password') passwordErrors(new Map([[newPassword, t('account.weak')]]));
+      else passwordStatus.appendChild(notice(errorText(e instanceof ApiError ? e.code : 'generic'), 'error', 'password-error'));
     }
   }
   passwordButton.disabled = false;
 }
 
-app.append(
-  pageHeader(who, logout),
-  h(
-    'main',
-    { class: 'page dashboard-page', id: 'main' },
-    h('h1', { text: t('dashboard.title') }),
-    ownMailFailuresSection().element,
-    startForm,
-    walkinSection().element,
-    bookingsSection().element,
-    listSection,
-    messagesSection().element,
-    signaturesSection().element,
-    bookingSettingsSection().element,
-    settingsSection,
-    passwordForm,
-  ),
+// The sections. The instant-session form belongs to "today" and "sessions" alike: it moves into
+// whichever of them is open.
+const today = todayView();
+const walkins = walkinSection({ onWaiting: (n) => setWalkinWaiting(n) });
+const bookings = bookingsSection();
+const startSlots = { today: h('div', { class: 'ws-slot' }), sessions: h('div', { class: 'ws-slot' }) };
+const calendarsPanel = h(
+  'section',
+  { class: 'panel calendars', testid: 'calendars', attrs: { 'aria-labelledby': 'calendars-heading' } },
+  h('h2', { id: 'calendars-heading', text: t('ws.calendars_title') }),
+  h('p', { class: 'hint', text: t('ws.calendars_hint') }),
+  ...calendarBlocks(),
 );
+const ws = workspace({
+  content: {
+    today: [ownMailFailuresSection().element, ...today.element, startSlots.today],
+    sessions: [startSlots.sessions, listSection],
+    walkins: [walkins.element],
+    bookings: [bookings.element, messagesSection().element, bookingSettingsSection().element],
+    calendars: [calendarsPanel],
+    signatures: [signaturesSection().element],
+    settings: [settingsSection, passwordForm],
+  },
+  onShow: (id) => {
+    pageTitle = `${t('ws.section.' + id)} – ${t('app.name')}`;
+    sessionKnocks.update(sessionKnocks.count);
+    if (startSlots[id]) moveInto(startSlots[id], startForm);
+    if (id === 'today') today.load();
+    if (id === 'bookings') bookings.load();
+  },
+});
+// A walk-in ring shows above whichever section is open.
+ws.main.insertBefore(walkins.ring, ws.main.children[1]);
+
+let lobbyWaiting = 0;
+let walkinWaiting = 0;
+function setWalkinWaiting(n) {
+  today.setWalkins(n);
+  walkinWaiting = n || 0;
+  showCounts();
+}
+function setLobby(sessions) {
+  today.setLobby(sessions);
+  lobbyWaiting = waitingIn(sessions);
+  showCounts();
+}
+/** The nav's badges: waiting rooms at "sessions", the queue at "walk-ins", both at "today". */
+function showCounts() {
+  ws.setBadge('sessions', lobbyWaiting);
+  ws.setBadge('walkins', walkinWaiting);
+  ws.setBadge('today', lobbyWaiting + walkinWaiting);
+}
+
+app.append(pageHeader(who, logout), h('div', { class: 'workspace' }, ws.nav, ws.main));
+ws.show(sectionOf(location.hash));
 
 function handleError(e, statusEl) {
   if (redirectIfUnauthorized(e)) return;
@@ -239,8 +300,6 @@ function waitingBadge(s) {
   });
 }
 
-// Knocks on the counsellor's sessions: counted in the title, heard, and notified.
-const sessionKnocks = new KnockAlert({ title: () => `${t('dashboard.title')} – ${t('app.name')}` });
 const waitingIn = (sessions) => sessions.reduce((n, s) => n + (s.status === 'active' || s.status === 'revoked' ? s.waiting || 0 : 0), 0);
 
 /** Updates the waiting counts in place (the list is rebuilt only by `load`, so focus stays). */
@@ -255,6 +314,7 @@ async function pollWaiting() {
       badge.textContent = t('dashboard.waiting', { n: s.waiting || 0 });
     }
     sessionKnocks.update(waitingIn(sessions));
+    setLobby(sessions);
   } catch (e) {
     if (redirectIfUnauthorized(e)) return;
   }
@@ -265,6 +325,7 @@ async function load() {
   try {
     const sessions = await get('/api/sessions');
     sessionKnocks.update(waitingIn(sessions));
+    setLobby(sessions);
     clear(list);
     clear(listStatus);
     if (!sessions || sessions.length === 0) {

@@ -44,7 +44,12 @@ function list(text) {
   return text.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-export function walkinSection() {
+/**
+ * The section. `onWaiting(n)` hears the number of clients waiting for a walk-in (null while
+ * walk-ins are off). Returns `{ element, ring }`: `ring` is where a ring appears, for the page to
+ * put where it is seen whichever part of the workspace is open.
+ */
+export function walkinSection({ onWaiting = () => {} } = {}) {
   const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
   const enabled = h('input', { id: 'walkin-enabled', type: 'checkbox', testid: 'walkin-enabled' });
   const topics = h('input', { id: 'walkin-topics', type: 'text', testid: 'walkin-topics', autocomplete: 'off' });
@@ -79,7 +84,7 @@ export function walkinSection() {
   );
   const presenceText = h('p', { class: 'walkin-presence', testid: 'walkin-presence', attrs: { 'aria-live': 'polite' } });
   const presenceNotes = h('div', {});
-  const ringArea = h('div', { class: 'walkin-ring-area' });
+  const ringArea = h('div', { class: 'walkin-ring-area', testid: 'walkin-ring-area' });
   // The count of waiting clients in the title, a desktop notification; the ring beeps itself.
   // (The tone and notification controls are the dashboard's, above its sessions.)
   const pageTitle = document.title;
@@ -91,7 +96,6 @@ export function walkinSection() {
     h('div', { class: 'session-actions', attrs: { role: 'group', 'aria-label': t('walkin.presence') } }, presenceButtons),
     presenceText,
     presenceNotes,
-    ringArea,
   );
   const element = h(
     'section',
@@ -125,6 +129,7 @@ export function walkinSection() {
     });
     live.hidden = !p.enabled;
     settings.open = !p.enabled;
+    if (!p.enabled) onWaiting(null);
     if (p.enabled) startPolling();
     else stopPolling();
   }
@@ -225,7 +230,8 @@ export function walkinSection() {
       h(
         'div',
         { class: 'walkin-ring', testid: 'walkin-ring', dataset: { ringId: ring.ring_id }, attrs: { role: 'alertdialog', 'aria-labelledby': 'ring-title' } },
-        h('h3', { id: 'ring-title', testid: 'ring-name', text: t('walkin.ring_title', { name }) }),
+        // A heading of the page's first level below its title: the ring shows above any section.
+        h('h2', { id: 'ring-title', testid: 'ring-name', text: t('walkin.ring_title', { name }) }),
         ring.topic ? h('p', { testid: 'ring-topic', text: t('walkin.ring_topic', { topic: ring.topic }) }) : null,
         ring.language ? h('p', { testid: 'ring-language', text: t('walkin.ring_language', { language: ring.language }) }) : null,
         h('p', { class: 'hint', testid: 'ring-left', text: t('walkin.ring_left', { n: Math.max(0, Math.round((Date.parse(ring.expires_at) - Date.now()) / 1000)) }) }),
@@ -248,7 +254,9 @@ export function walkinSection() {
     if (!s.open_now) presenceNotes.appendChild(h('p', { class: 'hint', text: t('walkin.closed_now') }));
     if (s.missed_ring) presenceNotes.appendChild(notice(t('walkin.missed'), 'warning', 'walkin-missed'));
     presenceNotes.appendChild(h('p', { class: 'hint', testid: 'walkin-waiting', text: t('walkin.waiting', { n: s.waiting }) }));
-    knockAlert.update(s.ring ? Math.max(1, s.waiting || 0) : s.waiting || 0);
+    const waiting = s.ring ? Math.max(1, s.waiting || 0) : s.waiting || 0;
+    knockAlert.update(waiting);
+    onWaiting(waiting);
     if (s.ring) showRing(s.ring);
     else stopRinging();
   }
@@ -262,6 +270,7 @@ export function walkinSection() {
       if (e instanceof ApiError && e.status === 404) {
         stopRinging();
         knockAlert.update(0);
+        onWaiting(null);
         live.hidden = true;
         return;
       }
@@ -293,5 +302,5 @@ export function walkinSection() {
     (e) => fail(e),
   );
 
-  return { element };
+  return { element, ring: ringArea };
 }
