@@ -117,7 +117,7 @@ function rescheduleForm(booking, summary) {
     try {
       const b = await post('/api/public/bookings/reschedule', { token, start: chosen.start });
       renderSummary(summary, b);
-      const done = h('section', { class: 'panel', testid: 'reschedule-done' }, notice(t('link.rescheduled', { time: formatRangeZoned(b.start, b.end) }), 'success', 'booking-rescheduled'), ...confirmationParts(b));
+      const done = h('section', { class: 'panel', testid: 'reschedule-done' }, notice(t('link.rescheduled', { time: formatRangeZoned(b.start, b.end) }), 'success', 'booking-rescheduled'), ...confirmationParts(b, { level: 'h2' }));
       section.replaceWith(done);
       return;
     } catch (e) {

@@ -192,7 +192,7 @@ export function slotPicker({ slug, typeId, counsellorZone, onPick, fetchSlots })
       case 'Enter':
       case ' ':
         ev.preventDefault();
-        chooseDay(dayKey(focusDay), true);
+        chooseDay(dayKey(focusDay), 'keyboard');
         return;
       default:
         return;
@@ -202,15 +202,18 @@ export function slotPicker({ slug, typeId, counsellorZone, onPick, fetchSlots })
   }
   grid.addEventListener('keydown', onKey);
 
-  function chooseDay(key, fromKeyboard) {
+  function chooseDay(key, how) {
     const slots = byDay.get(key);
     if (!slots) return;
     chosenDay = key;
     for (const c of grid.querySelectorAll('[data-date]')) c.setAttribute('aria-selected', String(c.dataset.date === key));
     renderTimes(slots);
-    if (fromKeyboard) {
+    if (how === 'keyboard') {
       const first = times.querySelector('[data-testid="slot"]');
       if (first) first.focus();
+    } else if (how === 'pointer') {
+      // On a phone the times lie below the month: bring them into view.
+      times.scrollIntoView({ block: 'nearest' });
     }
   }
 
@@ -280,7 +283,7 @@ export function slotPicker({ slug, typeId, counsellorZone, onPick, fetchSlots })
               onclick: () => {
                 focusDay = d;
                 for (const c of grid.querySelectorAll('[data-date]')) c.tabIndex = c.dataset.date === key ? 0 : -1;
-                chooseDay(key, false);
+                chooseDay(key, 'pointer');
               },
             }),
           );
@@ -424,9 +427,10 @@ export function field(name, label, attrs = {}, hint) {
  * What a client gets right after booking or moving an appointment (`booking.confirmation` of
  * the API's answer): add to calendar (the server's .ics, Google, Outlook), how to take part
  * (video link, the number we call, the address), what to prepare, and the links to reschedule
- * or cancel. Returns an array of elements.
+ * or cancel. `level`: the headings' tag, one below the heading they stand under. Returns an
+ * array of elements.
  */
-export function confirmationParts(booking) {
+export function confirmationParts(booking, { level = 'h3' } = {}) {
   const c = booking.confirmation;
   if (!c) return [];
   const out = [];
@@ -436,7 +440,7 @@ export function confirmationParts(booking) {
       h(
         'section',
         { class: 'confirm-block', testid: 'add-to-calendar', attrs: { 'aria-labelledby': 'confirm-cal' } },
-        h('h3', { id: 'confirm-cal', text: t('book.add_to_calendar') }),
+        h(level, { id: 'confirm-cal', text: t('book.add_to_calendar') }),
         h('p', { class: 'hint', text: t('book.calendar_title_hint', { title: c.calendar_title }) }),
         h(
           'div',
@@ -459,13 +463,13 @@ export function confirmationParts(booking) {
   if (c.phone) how.push(h('p', { testid: 'confirm-phone', text: t('book.we_call', { phone: c.phone }) }));
   if (c.location) how.push(h('p', { testid: 'confirm-location', class: 'preline', text: t('book.location', { location: c.location }) }));
   if (how.length) {
-    out.push(h('section', { class: 'confirm-block', testid: 'how-to-join', attrs: { 'aria-labelledby': 'confirm-how' } }, h('h3', { id: 'confirm-how', text: t('book.how_to_join') }), ...how));
+    out.push(h('section', { class: 'confirm-block', testid: 'how-to-join', attrs: { 'aria-labelledby': 'confirm-how' } }, h(level, { id: 'confirm-how', text: t('book.how_to_join') }), ...how));
   }
   out.push(
     h(
       'section',
       { class: 'confirm-block', testid: 'preparation', attrs: { 'aria-labelledby': 'confirm-prep' } },
-      h('h3', { id: 'confirm-prep', text: t('book.preparation') }),
+      h(level, { id: 'confirm-prep', text: t('book.preparation') }),
       h('p', { class: 'preline', text: c.preparation }),
     ),
   );
@@ -473,7 +477,7 @@ export function confirmationParts(booking) {
     h(
       'section',
       { class: 'confirm-block', testid: 'manage-links', attrs: { 'aria-labelledby': 'confirm-manage' } },
-      h('h3', { id: 'confirm-manage', text: t('book.manage') }),
+      h(level, { id: 'confirm-manage', text: t('book.manage') }),
       h(
         'div',
         { class: 'button-row' },
