@@ -78,7 +78,7 @@ pub struct BookingConfig {
     pub caldav_allow_http: bool,
     /// Minutes before an appointment the reminder goes out (0: none).
     pub reminder_minutes: u32,
-    /// The title of the client's calendar entry (`None`: "Termin" / "Appointment").
+    /// The title of the client's calendar entry (`None`: medium and centre, "Videotermin mit …").
     pub client_calendar_title: Option<String>,
     /// Submissions of public forms (booking, contact) per anonymised network.
     pub public_form_rate_limit: RateLimitConfig,
