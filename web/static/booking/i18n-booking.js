@@ -235,7 +235,7 @@ const en = {
   // Issue 18: confirmation page, month calendar, counsellor profile, type texts.
   'book.prev_month': 'Previous month',
   'book.next_month': 'Next month',
-  'book.cal_legend': 'Days with free times are marked. Use the arrow keys to move between days and Enter to choose one.',
+  'book.cal_legend': 'Days with free times are marked. The arrow keys go from day to day; Enter chooses one.',
   'book.day_free': 'free times',
   'book.day_none': 'no free times',
   'book.no_slots_month': 'No free times in this month. Try the next month.',
