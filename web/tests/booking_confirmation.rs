@@ -9,7 +9,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use common::booking::{book, bookable, consent, form, slots};
+use common::booking::{book, bookable, consent, consent_in, form, slots};
 use common::{request, TestApp};
 use serde_json::{json, Value};
 
@@ -32,6 +32,11 @@ fn param(url: &str, name: &str) -> String {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| panic!("no {name} in {url}"))
+}
+
+/// The token after `#` of a link.
+fn fragment(url: &Value) -> String {
+    url.as_str().unwrap().split('#').nth(1).unwrap().to_owned()
 }
 
 /// The path and query of an absolute URL of the test server.
@@ -133,13 +138,7 @@ async fn confirmation_offers_ics_titled_as_the_client_booked_it_in_their_languag
     );
 
     // English booking: English title.
-    let consent_en = t
-        .get(&format!("/api/public/counsellors/{}?lang=en", b.slug), None)
-        .await
-        .json()["consent"]["sha256"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let consent_en = consent_in(&t, &b.slug, "en").await;
     let mut en = form(&b, &free[2], &consent_en, "Kim");
     en["lang"] = json!("en");
     let r = book(&t, &b, en).await;
@@ -164,13 +163,7 @@ async fn confirmation_offers_ics_titled_as_the_client_booked_it_in_their_languag
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
-    let cancel_token = booked["confirmation"]["cancel_url"]
-        .as_str()
-        .unwrap()
-        .split('#')
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let cancel_token = fragment(&booked["confirmation"]["cancel_url"]);
     let r = t
         .get(
             &format!("/api/public/bookings/calendar.ics?token={cancel_token}"),
@@ -249,13 +242,7 @@ async fn reschedule_answers_with_a_new_confirmation_for_the_moved_time() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let first = r.json()["confirmation"].clone();
     assert_eq!(first["location"], "Hauptstraße 1, 10115 Berlin");
-    let token = first["reschedule_url"]
-        .as_str()
-        .unwrap()
-        .split('#')
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let token = fragment(&first["reschedule_url"]);
     let r = t
         .post(
             "/api/public/bookings/reschedule",

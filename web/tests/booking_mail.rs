@@ -6,7 +6,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::booking::{book, bookable, consent, form, slots};
+use common::booking::{book, bookable, consent, consent_in, form, slots};
 use common::smtp::{free_port, mails, transport, Behaviour, Smtp};
 use common::TestApp;
 use serde_json::{json, Value};
@@ -371,13 +371,7 @@ async fn confirmation_mail_carries_links_preparation_and_client_titled_ics() {
     )
     .await;
     let free = slots(&t, &b).await;
-    let consent_en = t
-        .get(&format!("/api/public/counsellors/{}?lang=en", b.slug), None)
-        .await
-        .json()["consent"]["sha256"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let consent_en = consent_in(&t, &b.slug, "en").await;
     let mut body = form(&b, &free[0], &consent_en, "Alex");
     body["lang"] = json!("en");
     let r = book(&t, &b, body).await;
