@@ -19,7 +19,7 @@ import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { inspectMails, pageApi, suite, until } from './harness.mjs';
+import { ARTIFACTS, inspectMails, pageApi, suite, until } from './harness.mjs';
 
 const EMAIL = 'profil@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -99,6 +99,18 @@ describe('Booking confirmation, counsellor profile, month calendar and client ti
   let office;
   let client;
   let booked;
+
+  /** Pages the client's calendar to month `ym` (`YYYY-MM`), waiting for each month's days. */
+  async function showMonth(ym) {
+    const grid = client.locator('[data-testid="cal-grid"][aria-busy="false"]');
+    for (let i = 0; i < 15; i++) {
+      const shown = await grid.getAttribute('data-month');
+      if (shown === ym) return;
+      await client.getByTestId(shown < ym ? 'cal-next' : 'cal-prev').click();
+      await client.locator(`[data-testid="cal-grid"][aria-busy="false"]:not([data-month="${shown}"])`).waitFor();
+    }
+    throw new Error(`month ${ym} not reached`);
+  }
 
   const newPage = (name, timezoneId) => ctx.newPage(name, { viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId, timeout: STEP_MS, acceptDownloads: true });
 
@@ -182,6 +194,7 @@ describe('Booking confirmation, counsellor profile, month calendar and client ti
     const month = await client.getByTestId('cal-month').textContent();
     await client.keyboard.press('PageDown');
     await until('the next month', async () => (await client.getByTestId('cal-month').textContent()) !== month);
+    await client.locator('[data-testid="cal-grid"][aria-busy="false"]').waitFor();
     await until('the focus in the next month', async () => (await client.evaluate(() => document.activeElement.dataset.testid)) === 'cal-day');
     await client.keyboard.press('PageUp');
     await until('the month back', async () => (await client.getByTestId('cal-month').textContent()) === month);
@@ -193,19 +206,8 @@ describe('Booking confirmation, counsellor profile, month calendar and client ti
 
   step('times are shown in the client zone, named, and right across a DST change', async () => {
     assert.match(await client.getByTestId('zone-note').textContent(), /New York time.*Berlin time/);
-    const target = new Date(`${between}T12:00:00Z`);
-    const monthName = new Intl.DateTimeFormat('en-US', { month: 'long', year: 'numeric', timeZone: 'UTC' }).format(target);
-    for (let i = 0; i < 14 && (await client.getByTestId('cal-month').textContent()) !== monthName; i++) {
-      const shown = await client.getByTestId('cal-month').textContent();
-      await client.getByTestId('cal-next').click();
-      await until('the month changes', async () => (await client.getByTestId('cal-month').textContent()) !== shown);
-    }
     for (const day of [before, between, after]) {
-      if (!(await client.locator(`[data-testid="cal-day"][data-date="${day}"]`).count())) {
-        const shown = await client.getByTestId('cal-month').textContent();
-        await client.getByTestId('cal-next').click();
-        await until('the month changes', async () => (await client.getByTestId('cal-month').textContent()) !== shown);
-      }
+      await showMonth(day.slice(0, 7));
       const cell = client.locator(`[data-testid="cal-day"][data-date="${day}"]`);
       assert.equal(await cell.getAttribute('data-free'), 'true', `${day} is marked free`);
       await cell.click();
@@ -217,6 +219,7 @@ describe('Booking confirmation, counsellor profile, month calendar and client ti
       assert.equal(await client.locator('[data-testid="slot"]').count(), 1, 'one free hour a day');
       assert.match(await client.getByTestId('times-zone').textContent(), /New York time/);
     }
+    await client.screenshot({ path: path.join(ARTIFACTS, 'booking-month-calendar.png'), fullPage: true });
     // The two sides differ: the clock moves by an hour across the gap although Berlin's does not.
     assert.notEqual(expected(before).clock, expected(between).clock);
   });
@@ -224,12 +227,8 @@ describe('Booking confirmation, counsellor profile, month calendar and client ti
   step('the confirmation page offers the .ics, Google and Outlook links, the video link and what to prepare', async () => {
     const want = expected(between);
     // Back to the day between the two changes, and book it.
-    const cell = client.locator(`[data-testid="cal-day"][data-date="${between}"]`);
-    if (!(await cell.count())) {
-      await client.getByTestId('cal-prev').click();
-      await cell.waitFor();
-    }
-    await cell.click();
+    await showMonth(between.slice(0, 7));
+    await client.locator(`[data-testid="cal-day"][data-date="${between}"]`).click();
     await client.locator(`[data-testid="slot"][data-start="${want.start}"]`).click();
     assert.match(await client.getByTestId('chosen-slot').textContent(), new RegExp(`${want.clock}.*\\(New York time\\)`));
     const form = client.getByTestId('booking-form');
@@ -271,6 +270,8 @@ describe('Booking confirmation, counsellor profile, month calendar and client ti
     assert.equal((await client.getByTestId('preparation').locator('p').textContent()).trim(), PREPARATION);
     assert.match(await client.getByTestId('reschedule-link').getAttribute('href'), /\/booking\/reschedule#/);
     assert.match(await client.getByTestId('cancel-link').getAttribute('href'), /\/booking\/cancel#/);
+    await client.screenshot({ path: path.join(ARTIFACTS, 'booking-confirmation.png'), fullPage: true });
+    await office.screenshot({ path: path.join(ARTIFACTS, 'booking-profile-settings.png'), fullPage: true });
     booked = { start: want.start };
   });
 

@@ -294,6 +294,7 @@ export function slotPicker({ slug, typeId, counsellorZone, onPick, fetchSlots })
       if (cursor.getMonth() !== month.getMonth() && week >= 3) break;
     }
     grid.appendChild(body);
+    grid.dataset.month = dayKey(month).slice(0, 7);
   }
 
   async function reload(keepFocus = false) {
@@ -301,6 +302,7 @@ export function slotPicker({ slug, typeId, counsellorZone, onPick, fetchSlots })
     const to = addMonths(month, 1);
     earlier.disabled = month <= thisMonth;
     heading.textContent = formatMonth(month);
+    grid.setAttribute('aria-busy', 'true');
     clear(status);
     status.appendChild(h('p', { class: 'hint', text: t('book.loading_slots') }));
     const now = new Date();
@@ -310,11 +312,13 @@ export function slotPicker({ slug, typeId, counsellorZone, onPick, fetchSlots })
       data = await load(start, to);
     } catch (e) {
       if (mine !== seq) return;
+      grid.setAttribute('aria-busy', 'false');
       clear(status);
       status.appendChild(notice(errorText(e instanceof ApiError ? e.code : 'generic'), 'error'));
       return;
     }
     if (mine !== seq) return;
+    grid.setAttribute('aria-busy', 'false');
     clear(status);
     byDay = new Map();
     for (const slot of data.slots || []) {
