@@ -16,6 +16,7 @@
 //! - [`ics`]: iCalendar invitations and cancellations (RFC 5545/5546), in UTC.
 //! - [`token`]: signed, expiring, single-purpose tokens for cancel, reschedule and view links.
 //! - [`mail`]: the mail texts, German and English, plain text and HTML.
+//! - [`confirm`]: the client's calendar title, Google/Outlook links, what to prepare, photo checks.
 //!
 //! # Names that differ from the original brief
 //!
@@ -36,6 +37,7 @@
 pub mod availability;
 pub mod busy;
 pub mod caldav;
+pub mod confirm;
 pub mod form;
 pub mod ics;
 pub mod interval;

@@ -120,6 +120,12 @@ pub struct MailData {
     /// The booking page: cancellation and decline mails offer to book again there, and a
     /// contact reply links its contact form.
     pub booking_url: Option<String>,
+    /// What the client should prepare (confirmation, reschedule and reminder mails).
+    pub preparation: Option<String>,
+    /// "Add to Google Calendar" link (confirmation and reschedule mails).
+    pub google_url: Option<String>,
+    /// "Add to Outlook" link (confirmation and reschedule mails).
+    pub outlook_url: Option<String>,
 }
 
 /// A rendered mail.
@@ -462,8 +468,24 @@ fn client_links(lang: Lang, d: &MailData, doc: &mut Doc) {
     if d.kind == AppointmentKind::Video {
         doc.link(join, &d.join_url);
     }
+    let (google, outlook) = match lang {
+        Lang::De => ("In Google Kalender eintragen", "In Outlook eintragen"),
+        Lang::En => ("Add to Google Calendar", "Add to Outlook"),
+    };
+    doc.link(google, &d.google_url);
+    doc.link(outlook, &d.outlook_url);
     doc.link(resched, &d.reschedule_url);
     doc.link(cancel, &d.cancel_url);
+}
+
+/// "What to prepare", when there is a text for it.
+fn preparation(lang: Lang, d: &MailData, doc: &mut Doc) {
+    if let Some(text) = d.preparation.as_deref().filter(|t| !t.trim().is_empty()) {
+        doc.p(match lang {
+            Lang::De => format!("Zur Vorbereitung:\n{text}"),
+            Lang::En => format!("How to prepare:\n{text}"),
+        });
+    }
 }
 
 /// Renders one mail: subject, plain text and HTML carry the same content.
@@ -497,6 +519,7 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
                 (false, true) => format!("Your appointment with {c} has been rescheduled. The attached calendar file updates it in your calendar."),
             });
             appointment_lines(lang, d, &mut doc);
+            preparation(lang, d, &mut doc);
             client_links(lang, d, &mut doc);
             centre_greeting(lang, d, &mut doc);
         }
@@ -591,6 +614,7 @@ pub fn render(kind: MailKind, lang: Lang, d: &MailData) -> RenderedMail {
                 )
             });
             appointment_lines(lang, d, &mut doc);
+            preparation(lang, d, &mut doc);
             client_links(lang, d, &mut doc);
             centre_greeting(lang, d, &mut doc);
         }
@@ -722,6 +746,9 @@ mod tests {
             needs_confirmation: false,
             centre_name: "Beratungsstelle Nord".into(),
             booking_url: Some("https://c.test/book/weiss".into()),
+            preparation: None,
+            google_url: None,
+            outlook_url: None,
         }
     }
 

@@ -134,10 +134,14 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     office = await newPage('de', 'office');
     await login(office);
     assert.equal((await api(office, 'PUT', '/api/booking/profile', { slug: SLUG, time_zone: 'Europe/Berlin', lang: 'de' })).status, 200);
-    const type = await api(office, 'POST', '/api/booking/types', { name: 'Erstgespräch', kind: 'video', duration_min: 50, min_notice_min: 60 });
+    const type = await api(office, 'POST', '/api/booking/types', { name: 'Erstgespräch', kind: 'video', duration_min: 50, min_notice_min: 60, description: 'Ein erstes Kennenlernen.' });
     assert.equal(type.status, 201, JSON.stringify(type.body));
     const weekly = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((weekday) => ({ weekday, start: '00:00', end: '24:00' }));
     assert.equal((await api(office, 'PUT', '/api/booking/availability', { weekly, overrides: [] })).status, 200);
+    // The booking page shows a profile (its card is checked with the page), and the types a
+    // description.
+    const about = await api(office, 'PUT', '/api/booking/profile/about', { about: 'Ich berate seit 2010 Familien.', languages: ['Deutsch', 'English'], topics: ['Familie', 'Trennung'] });
+    assert.equal(about.status, 200, JSON.stringify(about.body));
     const walkin = await api(office, 'PUT', '/api/walkin/profile', { enabled: true, topics: [], languages: [], hours: [] });
     assert.equal(walkin.status, 200, JSON.stringify(walkin.body));
     const tpl = await api(office, 'POST', '/api/signatures/templates', { title: 'Einwilligung', body_markdown: 'Ich stimme der **Online-Beratung** zu.', fields: [] });
@@ -271,6 +275,8 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
       await page.getByTestId('type-choice').first().waitFor();
       await check(page, `${lang} book-start`);
       await page.getByTestId('type-choice').first().click();
+      // The second day with free times: a whole day (the first may be today's last hours).
+      await page.locator('[data-testid="cal-day"][data-free="true"]').nth(1).click();
       const slot = page.getByTestId('slot').nth(LANGS.indexOf(lang) * 3);
       await slot.waitFor();
       await check(page, `${lang} book-times`);
@@ -294,6 +300,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
       const moving = await newPage(lang, 'reschedule');
       await moving.goto(link(mail.text, '/booking/reschedule#'));
       await moving.getByTestId('booking-summary').waitFor();
+      await moving.locator('[data-testid="cal-day"][data-free="true"]').nth(1).click();
       const other = moving.getByTestId('slot').nth(5);
       await other.waitFor();
       await check(moving, `${lang} reschedule-start`);

@@ -320,6 +320,8 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       await type.waitFor();
       await screen(page, vp, 'book-start', type);
       await type.tap();
+      // The second day with free times: a whole day (the first may be today's last hours).
+      await page.locator('[data-testid="cal-day"][data-free="true"]').nth(1).tap();
       const slot = page.getByTestId('slot').nth(PHONES.indexOf(vp) * 3);
       await slot.waitFor();
       await until('the times to scroll into view', () => onScreen(page.getByTestId('slot').first()), { timeout: 10_000 });
@@ -364,7 +366,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       assert.match(mail.text, /Berliner Zeit/);
       assert.ok(mail.text.includes(CENTRE), mail.text);
       assert.ok(mail.text.trim().endsWith(`Mit freundlichen Grüßen\n${CENTRE}`), mail.text);
-      assert.equal(mail.ics[0].summary, 'Termin', 'a neutral title in the client’s calendar');
+      assert.equal(mail.ics[0].summary, `Videotermin mit ${CENTRE}`, 'the appointment as the client booked it, not the counsellor’s type name');
       rescheduleUrl = linkIn(mail.text, '/booking/reschedule#');
     });
 
@@ -372,6 +374,7 @@ describe('Phones: every client flow at 375×812 and 360×640 with touch, in Germ
       const page = await phone(vp, 'reschedule');
       await page.goto(rescheduleUrl);
       await page.getByTestId('booking-summary').waitFor();
+      await page.locator('[data-testid="cal-day"][data-free="true"]').nth(1).tap();
       const other = page.locator(`[data-testid="slot"]:not([data-start="${booked.start}"])`).nth(5);
       await other.waitFor();
       await screen(page, vp, 'reschedule-start', null);

@@ -416,8 +416,10 @@ pub struct Config {
     /// [default: the display name of `--mail-from`, else "Confidant"].
     #[arg(long, env = "CONFIDANT_CENTRE_NAME", global = true)]
     pub centre_name: Option<String>,
-    /// The title of the calendar entry a client's mail carries (`.ics`). Neutral by default
-    /// ("Termin" / "Appointment"), because a shared family calendar must not reveal counselling.
+    /// The title of the client's calendar entry (mail invitation, `.ics` download, Google and
+    /// Outlook links) [default: the appointment as booked, "Videotermin mit {centre}" /
+    /// "Video appointment with {centre}"]; a neutral "Termin" keeps a shared family calendar
+    /// from showing more.
     #[arg(long, env = "CONFIDANT_CLIENT_CALENDAR_TITLE", global = true)]
     pub client_calendar_title: Option<String>,
 }
@@ -523,7 +525,7 @@ pub struct Settings {
     pub walkin_show_count: bool,
     /// The centre's name in client mails.
     pub centre_name: String,
-    /// The title of the client's calendar entry (`None`: "Termin" / "Appointment").
+    /// The title of the client's calendar entry (`None`: medium and centre, "Videotermin mit …").
     pub client_calendar_title: Option<String>,
 }
 

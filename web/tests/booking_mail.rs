@@ -6,7 +6,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::booking::{book, bookable, consent, form, slots};
+use common::booking::{book, bookable, consent, consent_in, form, slots};
 use common::smtp::{free_port, mails, transport, Behaviour, Smtp};
 use common::TestApp;
 use serde_json::{json, Value};
@@ -149,9 +149,9 @@ async fn confirmation_and_cancellation_mails_carry_correct_ics_and_no_foreign_ad
         text.contains(&berlin) && text.contains("(Berliner Zeit)"),
         "{text}"
     );
-    // The client's calendar entry is neutral: a shared family calendar does not learn that
-    // this is counselling, with whom, or of which kind.
-    assert_eq!(ics["summary"], "Termin", "{ics}");
+    // The client's calendar entry is named as the client booked it (medium and centre), never
+    // with the counsellor's name of the type or the counsellor's name.
+    assert_eq!(ics["summary"], "Videotermin mit Beratungsstelle", "{ics}");
     // The mail names the centre (the display name of --mail-from by default) and ends with
     // its greeting.
     assert!(
@@ -353,5 +353,76 @@ async fn contact_form_notification_says_a_message_arrived_without_its_content() 
         "{}",
         r.text()
     );
+    smtp.stop();
+}
+
+#[tokio::test]
+async fn confirmation_mail_carries_links_preparation_and_client_titled_ics() {
+    let t = TestApp::with(|c| c.form_burst = 100).await;
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(free_port(), dir.path(), &Behaviour::default());
+    let transport = transport(smtp.port);
+    let b = bookable(
+        &t,
+        "weiss@centre.example",
+        "weiss",
+        "video",
+        json!({"name": "Intern: Krisen-Erstkontakt", "preparation": "Bitte halten Sie Ihre Versichertenkarte bereit."}),
+    )
+    .await;
+    let free = slots(&t, &b).await;
+    let consent_en = consent_in(&t, &b.slug, "en").await;
+    let mut body = form(&b, &free[0], &consent_en, "Alex");
+    body["lang"] = json!("en");
+    let r = book(&t, &b, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    confidant::mail::deliver_due(&t.state.mailer, &transport, now_ms())
+        .await
+        .unwrap();
+    let all = mails(&smtp.maildir());
+    let alex = to(&all, "alex@client.example");
+    assert_eq!(alex.len(), 1);
+    let alex = &alex[0];
+    let text = alex["text"].as_str().unwrap();
+    let html = alex["html"].as_str().unwrap();
+    for part in [text, html] {
+        assert!(part.contains("How to prepare"), "{part}");
+        assert!(
+            part.contains("Bitte halten Sie Ihre Versichertenkarte bereit."),
+            "{part}"
+        );
+        assert!(
+            part.contains("https://calendar.google.com/calendar/render?"),
+            "{part}"
+        );
+        assert!(
+            part.contains("https://outlook.live.com/calendar/0/action/compose?"),
+            "{part}"
+        );
+        assert!(part.contains("/booking/cancel#"), "{part}");
+        assert!(part.contains("/booking/reschedule#"), "{part}");
+        assert!(part.contains("/j/"), "the video link: {part}");
+    }
+    // The Google link in the mail carries the booking's times.
+    let start = chrono::DateTime::parse_from_rfc3339(&free[0])
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let dates = format!(
+        "{}%2F{}",
+        start.format("%Y%m%dT%H%M%SZ"),
+        (start + chrono::Duration::minutes(50)).format("%Y%m%dT%H%M%SZ")
+    );
+    assert!(text.contains(&dates), "{text}");
+    // The attached calendar entry is titled for the client, in English.
+    for part in alex["ics"].as_array().unwrap() {
+        assert_eq!(
+            part["summary"], "Video appointment with Beratungsstelle",
+            "{part}"
+        );
+        assert_eq!(
+            chrono::DateTime::parse_from_rfc3339(part["dtstart"].as_str().unwrap()).unwrap(),
+            start
+        );
+    }
     smtp.stop();
 }

@@ -204,6 +204,7 @@ async fn every_documented_operation_is_served_by_its_route() {
             .replace("{link_token}", &token)
             .replace("{slug}", "no-such-page")
             .replace("{token}", "no-such-token")
+            .replace("{sha256}", &"0".repeat(64))
             .replace("{path}", "shared/app.css");
         assert!(
             !path.contains('{'),

@@ -13,6 +13,7 @@
 //!   booking and contact forms, cancel and reschedule through signed links).
 //! - [`manage`]: what counsellors use (profile, availability, appointment types, their bookings,
 //!   confirm/decline/cancel, contact messages and replies).
+//! - [`profile`]: the counsellor's profile on their page (text, languages, topics, photo).
 //! - [`team`]: teams, their invitations and their shared booking pages.
 //! - [`usecases`]: book, reschedule, confirm, decline, cancel, tell about a contact message:
 //!   what the handlers (and jobs) call; the handler modules do not import each other.
@@ -32,6 +33,7 @@ pub mod feed;
 pub mod mail_failures;
 pub mod manage;
 pub mod notify;
+pub mod profile;
 pub mod public;
 pub mod sources;
 pub mod store;
@@ -76,7 +78,7 @@ pub struct BookingConfig {
     pub caldav_allow_http: bool,
     /// Minutes before an appointment the reminder goes out (0: none).
     pub reminder_minutes: u32,
-    /// The title of the client's calendar entry (`None`: "Termin" / "Appointment").
+    /// The title of the client's calendar entry (`None`: medium and centre, "Videotermin mit …").
     pub client_calendar_title: Option<String>,
     /// Submissions of public forms (booking, contact) per anonymised network.
     pub public_form_rate_limit: RateLimitConfig,
@@ -163,6 +165,8 @@ where
         .routes(routes!(public::cancel))
         .routes(routes!(public::reschedule))
         .routes(routes!(public::reschedule_slots))
+        .routes(routes!(public::calendar_file))
+        .routes(routes!(profile::photo))
         .routes(routes!(team::public_teams))
         .routes(routes!(team::page))
         .routes(routes!(team::slots))
@@ -176,6 +180,8 @@ where
         .routes(routes!(team::create_type))
         // counsellor
         .routes(routes!(manage::get_profile, manage::put_profile))
+        .routes(routes!(profile::get_about, profile::put_about))
+        .routes(routes!(profile::put_photo, profile::delete_photo))
         .routes(routes!(manage::get_availability, manage::put_availability))
         .routes(routes!(manage::list_types, manage::create_type))
         .routes(routes!(manage::update_type))

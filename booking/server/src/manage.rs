@@ -362,6 +362,21 @@ pub struct TypeBody {
     /// Offered on the public page.
     #[serde(default = "default_true")]
     pub active: bool,
+    /// Shown to clients with the type (at most 1000 characters).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// What clients should prepare, on the confirmation page and in the mail (at most 1000
+    /// characters); empty or `null`: a default text for the medium.
+    #[serde(default)]
+    pub preparation: Option<String>,
+}
+
+/// Longest type description and preparation text, in characters: a paragraph, not a page.
+const TYPE_TEXT_MAX_CHARS: usize = 1000;
+
+/// `None` for an absent or blank text, else the trimmed text.
+fn text_of(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 fn default_window() -> u32 {
@@ -386,6 +401,8 @@ impl TypeBody {
             requires_confirmation: t.requires_confirmation != 0,
             location: t.location,
             active: t.active != 0,
+            description: t.description,
+            preparation: t.preparation,
         }
     }
 
@@ -403,6 +420,21 @@ impl TypeBody {
                     "location",
                     "must be at most 500 characters",
                 ));
+            }
+        }
+        for (field, text) in [
+            ("description", &self.description),
+            ("preparation", &self.preparation),
+        ] {
+            if let Some(t) = text_of(text) {
+                if t.chars().count() > TYPE_TEXT_MAX_CHARS
+                    || t.chars().any(|c| c.is_control() && c != '\n' && c != '\r')
+                {
+                    return Err(AppError::invalid(
+                        field,
+                        format!("must be at most {TYPE_TEXT_MAX_CHARS} characters without control characters"),
+                    ));
+                }
             }
         }
         if self.kind == AppointmentKind::OnSite
@@ -473,8 +505,8 @@ pub(crate) async fn insert_type(
     sqlx::query(
         "INSERT INTO appointment_types (id, counsellor_id, name, kind, duration_min, buffer_before_min,
             buffer_after_min, min_notice_min, window_days, slot_step_min, requires_confirmation,
-            location, active, created_at, team_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            location, active, created_at, team_id, description, preparation)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&id)
     .bind(owner)
@@ -491,6 +523,8 @@ pub(crate) async fn insert_type(
     .bind(i64::from(body.active))
     .bind(now_ms())
     .bind(team)
+    .bind(text_of(&body.description))
+    .bind(text_of(&body.preparation))
     .execute(&state.db)
     .await?;
     store::type_of(&state.db, owner, &id).await
@@ -517,8 +551,9 @@ pub async fn update_type(
     sqlx::query(
         "UPDATE appointment_types SET name = $1, kind = $2, duration_min = $3, buffer_before_min = $4,
             buffer_after_min = $5, min_notice_min = $6, window_days = $7, slot_step_min = $8,
-            requires_confirmation = $9, location = $10, active = $11
-         WHERE id = $12",
+            requires_confirmation = $9, location = $10, active = $11, description = $12,
+            preparation = $13
+         WHERE id = $14",
     )
     .bind(body.name.trim())
     .bind(kind_str(body.kind))
@@ -531,6 +566,8 @@ pub async fn update_type(
     .bind(i64::from(body.requires_confirmation))
     .bind(body.location.as_deref().map(str::trim))
     .bind(i64::from(body.active))
+    .bind(text_of(&body.description))
+    .bind(text_of(&body.preparation))
     .bind(&id)
     .execute(&state.db)
     .await?;

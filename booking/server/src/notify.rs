@@ -2,6 +2,7 @@
 //! transaction, so the change and its mails commit together or not at all.
 
 use chrono::Duration;
+use confidant_booking::confirm;
 use confidant_booking::ics::{self, IcsEvent};
 use confidant_booking::mail::{render, Lang, MailData, MailKind};
 use confidant_booking::slots::AppointmentKind;
@@ -96,7 +97,82 @@ fn data(state: &BookingState, c: &Ctx<'_>, with_links: bool) -> MailData {
         needs_confirmation: c.row.status == "pending",
         centre_name: state.config.centre_name.clone(),
         booking_url: Some(booking_url(state, c.host)),
+        preparation: None,
+        google_url: None,
+        outlook_url: None,
     }
+}
+
+/// What the client should prepare for an appointment of type `t`: the counsellor's text, else
+/// the medium's default.
+pub fn preparation(t: &TypeRow, lang: Lang) -> String {
+    match t
+        .preparation
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => p.to_owned(),
+        None => confirm::default_preparation(lang, kind_of(&t.kind)).to_owned(),
+    }
+}
+
+/// The signed token of the client's own view of a booking (its calendar file), valid until
+/// the appointment ends and replaced by a change (like the cancel and reschedule links).
+pub fn view_token(state: &BookingState, row: &BookingRow) -> String {
+    token::sign(
+        &state.keys.booking_links,
+        Purpose::ViewBooking,
+        &token_subject(row),
+        row.ends_at / 1000,
+    )
+}
+
+/// The client's calendar entry as a download (`METHOD:REQUEST`, the same UID and SEQUENCE as
+/// the mail's invitation, so importing both gives one entry).
+pub fn client_ics(state: &BookingState, c: &Ctx<'_>) -> Result<String, AppError> {
+    let lang = Lang::parse(&c.row.lang);
+    Ok(ics::request(&ics_event(state, c, lang)?))
+}
+
+/// "Add to calendar" links for the client: Google, Outlook.com, Outlook for work (Microsoft
+/// 365), all with the client's title and the booking's times.
+pub fn calendar_links(state: &BookingState, c: &Ctx<'_>) -> (String, String, String) {
+    let lang = Lang::parse(&c.row.lang);
+    let title = client_calendar_title(state, lang, kind_of(&c.row.kind));
+    let (details, location) = entry_text(c, lang);
+    let e = confirm::CalendarEntry {
+        title: &title,
+        start: c.row.start(),
+        end: c.row.end(),
+        details: &details,
+        location: location.as_deref(),
+    };
+    (
+        confirm::google_url(&e),
+        confirm::outlook_url(confirm::Outlook::Live, &e),
+        confirm::outlook_url(confirm::Outlook::Office, &e),
+    )
+}
+
+/// The description and location of the client's calendar entry: the time in the counsellor's
+/// zone, and the join link (video), the client's number (phone) or the address (on-site).
+fn entry_text(c: &Ctx<'_>, lang: Lang) -> (String, Option<String>) {
+    let kind = kind_of(&c.row.kind);
+    let when = confidant_booking::mail::when(lang, c.row.start(), c.row.end(), c.host.tz);
+    let location = match kind {
+        AppointmentKind::Video => c.join_url.clone(),
+        AppointmentKind::Phone => c.client.phone.clone().map(|p| match lang {
+            Lang::De => format!("Anruf an {p}"),
+            Lang::En => format!("Call to {p}"),
+        }),
+        AppointmentKind::OnSite => c.kind.location.clone(),
+    };
+    let details = match (&c.join_url, kind) {
+        (Some(url), AppointmentKind::Video) => format!("{when}\n{url}"),
+        _ => when,
+    };
+    (details, location)
 }
 
 /// Where a client books again: the counsellor's own page, or the centre's list when the
@@ -109,16 +185,14 @@ pub fn booking_url(state: &BookingState, host: &Host) -> String {
     }
 }
 
-/// The title of the client's calendar entry: `--client-calendar-title`, else a neutral
-/// "Termin" / "Appointment", never the kind of appointment, its type or the counsellor's name
-/// (a shared family calendar must not reveal counselling).
-pub fn client_calendar_title(state: &BookingState, lang: Lang) -> String {
+/// The title of the client's calendar entry: `--client-calendar-title` (an operator who wants
+/// a neutral "Termin" for shared family calendars sets it), else the appointment as the client
+/// booked it, "Videotermin mit {centre}" / "Video appointment with {centre}", never the
+/// counsellor's own name of the appointment type or the counsellor's name.
+pub fn client_calendar_title(state: &BookingState, lang: Lang, kind: AppointmentKind) -> String {
     match &state.config.client_calendar_title {
         Some(title) => title.clone(),
-        None => match lang {
-            Lang::De => "Termin".to_owned(),
-            Lang::En => "Appointment".to_owned(),
-        },
+        None => confirm::client_title(lang, kind, &state.config.centre_name),
     }
 }
 
@@ -135,28 +209,15 @@ fn ics_event(state: &BookingState, c: &Ctx<'_>, lang: Lang) -> Result<IcsEvent, 
         .unwrap_or("confidant")
         .to_owned();
     let d = data(state, c, false);
-    let location = match d.kind {
-        AppointmentKind::Video => c.join_url.clone(),
-        AppointmentKind::Phone => c.client.phone.clone().map(|p| match lang {
-            Lang::De => format!("Anruf an {p}"),
-            Lang::En => format!("Call to {p}"),
-        }),
-        AppointmentKind::OnSite => d.location.clone(),
-    };
+    let (description, location) = entry_text(c, lang);
     Ok(IcsEvent {
         uid: format!("{}@{host}", c.row.id),
         sequence: u32::try_from(c.row.ics_sequence).unwrap_or(0),
         start: d.start,
         end: d.end,
         tz: c.host.tz,
-        summary: client_calendar_title(state, lang),
-        description: match (&c.join_url, d.kind) {
-            (Some(url), AppointmentKind::Video) => format!(
-                "{}\n{url}",
-                confidant_booking::mail::when(lang, d.start, d.end, c.host.tz)
-            ),
-            _ => confidant_booking::mail::when(lang, d.start, d.end, c.host.tz),
-        },
+        summary: client_calendar_title(state, lang, d.kind),
+        description,
         location,
         url: if d.kind == AppointmentKind::Video {
             c.join_url.clone()
@@ -186,6 +247,14 @@ async fn to_client(
     let mut d = data(state, c, links);
     d.reason = reason;
     d.message = None;
+    if links {
+        d.preparation = Some(preparation(c.kind, lang));
+    }
+    if matches!(kind, MailKind::Confirmation | MailKind::Rescheduled) {
+        let (google, outlook, _) = calendar_links(state, c);
+        d.google_url = Some(google);
+        d.outlook_url = Some(outlook);
+    }
     let rendered = render(kind, lang, &d);
     let ics = match ics {
         Some(method) => {

@@ -87,6 +87,33 @@ pub struct PublicType {
     pub requires_confirmation: bool,
     /// On-site: where.
     pub location: Option<String>,
+    /// What the counsellor says about this kind of appointment (`null`: nothing).
+    pub description: Option<String>,
+}
+
+/// What a counsellor's page shows about them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicProfile {
+    /// A short text.
+    pub about: String,
+    /// Languages spoken.
+    pub languages: Vec<String>,
+    /// Topics.
+    pub topics: Vec<String>,
+    /// The photo's cacheable address (`null`: none); it changes with the photo.
+    pub photo_url: Option<String>,
+}
+
+impl PublicProfile {
+    /// What clients see of a stored profile.
+    pub(crate) fn of(p: store::ProfileRow) -> Self {
+        Self {
+            about: p.about,
+            languages: p.languages,
+            topics: p.topics,
+            photo_url: p.photo_sha256.map(|d| format!("/api/public/photos/{d}")),
+        }
+    }
 }
 
 /// The consent text shown with the forms.
@@ -110,6 +137,7 @@ impl PublicType {
             duration_min: t.duration_min,
             requires_confirmation: t.requires_confirmation != 0,
             location: t.location,
+            description: t.description,
         }
     }
 }
@@ -150,6 +178,9 @@ pub struct BookingPage {
     /// The contact form's consent text (a message, no appointment); `null` on a team page,
     /// which has no contact form.
     pub contact_consent: Option<Consent>,
+    /// The counsellor's profile (photo, languages, topics, a short text); `null` on a team
+    /// page.
+    pub profile: Option<PublicProfile>,
 }
 
 /// `?lang=de|en`.
@@ -185,6 +216,9 @@ pub async fn page(
         types,
         consent: Consent::shown(lang),
         contact_consent: Some(Consent::contact(lang)),
+        profile: Some(PublicProfile::of(
+            store::profile_of(&state.db, &host.id).await?,
+        )),
     }))
 }
 
@@ -590,6 +624,72 @@ pub async fn reschedule(
     Json(req): Json<RescheduleRequest>,
 ) -> Result<axum::Json<PublicBooking>, AppError> {
     let (_, row) = by_token(&state, &req.token, Some(Purpose::Reschedule)).await?;
-    let (row, host, t) = usecases::reschedule(&state, row, &req.start).await?;
-    Ok(axum::Json(public_view(&row, &host, &t)))
+    Ok(axum::Json(
+        usecases::reschedule(&state, row, &req.start).await?,
+    ))
+}
+
+/// `?token=…`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CalendarQuery {
+    /// The view token from the confirmation (`confirmation.ics_url`).
+    pub token: Option<String>,
+}
+
+/// The client's calendar file of a confirmed booking: the entry titled as the client booked it
+/// ("Videotermin mit …" in the booking's language), the booking's times in UTC, the same UID
+/// and SEQUENCE as the mail's invitation.
+#[utoipa::path(get, path = "/api/public/bookings/calendar.ics", tag = "booking",
+    params(CalendarQuery),
+    responses(
+        (status = 200, description = "`text/calendar` attachment (`METHOD:REQUEST`)", content_type = "text/calendar", body = String),
+        (status = 404, description = "`not_found`: the booking is gone", body = ErrorBody),
+        (status = 409, description = "`conflict`: the booking is not (or no longer) confirmed", body = ErrorBody),
+        (status = 422, description = "`validation_failed` naming `token`: missing, invalid, expired or replaced", body = ErrorBody),
+    ))]
+pub async fn calendar_file(
+    State(state): State<BookingState>,
+    Query(q): Query<CalendarQuery>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let token = q
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AppError::invalid("token", "is required"))?;
+    let (_, row) = by_token(&state, &token, Some(Purpose::ViewBooking)).await?;
+    if row.status != "confirmed" {
+        return Err(AppError::Conflict(
+            "only a confirmed appointment has a calendar entry".into(),
+        ));
+    }
+    let (host, t, client, join_url) = usecases::context_parts(&state, &row).await?;
+    let ctx = super::notify::Ctx {
+        row: &row,
+        client: &client,
+        host: &host,
+        kind: &t,
+        join_url,
+    };
+    let body = super::notify::client_ics(&state, &ctx)?;
+    let name = if row.lang == "en" {
+        "appointment"
+    } else {
+        "termin"
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/calendar; charset=utf-8".to_owned(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.ics\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
 }

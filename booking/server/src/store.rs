@@ -96,11 +96,15 @@ pub struct TypeRow {
     pub active: i64,
     /// The team that offers it (`None`: the counsellor's own).
     pub team_id: Option<String>,
+    /// Shown to clients with the type.
+    pub description: Option<String>,
+    /// What to prepare (`None`: the medium's default).
+    pub preparation: Option<String>,
 }
 
 pub const TYPE_COLUMNS: &str = "id, counsellor_id, name, kind, duration_min, buffer_before_min, \
      buffer_after_min, min_notice_min, window_days, slot_step_min, requires_confirmation, \
-     location, active, team_id";
+     location, active, team_id, description, preparation";
 
 fn u32_of(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
@@ -651,4 +655,106 @@ pub async fn revoke_room(
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// A counsellor's booking profile (what their page shows about them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileRow {
+    /// A short text.
+    pub about: String,
+    /// Languages spoken.
+    pub languages: Vec<String>,
+    /// Topics.
+    pub topics: Vec<String>,
+    /// Hex SHA-256 of the photo, if there is one.
+    pub photo_sha256: Option<String>,
+}
+
+/// The booking profile of `counsellor_id` (empty when none was saved).
+pub async fn profile_of(db: &Db, counsellor_id: &str) -> Result<ProfileRow, AppError> {
+    let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT about, languages, topics, photo_sha256 FROM booking_profiles WHERE counsellor_id = $1",
+    )
+    .bind(counsellor_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(match row {
+        None => ProfileRow::default(),
+        Some((about, languages, topics, photo_sha256)) => ProfileRow {
+            about,
+            // Written by `save_profile` only; an unreadable list shows as empty.
+            languages: serde_json::from_str(&languages).unwrap_or_default(),
+            topics: serde_json::from_str(&topics).unwrap_or_default(),
+            photo_sha256,
+        },
+    })
+}
+
+/// Makes sure `counsellor_id` has a profile row (so the updates below have one to change).
+async fn ensure_profile(db: &Db, counsellor_id: &str) -> Result<(), AppError> {
+    sqlx::query(
+        "INSERT INTO booking_profiles (counsellor_id, updated_at) VALUES ($1, $2)
+         ON CONFLICT (counsellor_id) DO NOTHING",
+    )
+    .bind(counsellor_id)
+    .bind(now_ms())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Saves text, languages and topics (checked by the caller); the photo stays.
+pub async fn save_profile(db: &Db, counsellor_id: &str, p: &ProfileRow) -> Result<(), AppError> {
+    ensure_profile(db, counsellor_id).await?;
+    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    sqlx::query(
+        "UPDATE booking_profiles SET about = $1, languages = $2, topics = $3, updated_at = $4
+         WHERE counsellor_id = $5",
+    )
+    .bind(&p.about)
+    .bind(json(&p.languages))
+    .bind(json(&p.topics))
+    .bind(now_ms())
+    .bind(counsellor_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Sets (`Some((bytes, media type, hex sha256))`) or removes (`None`) the photo.
+pub async fn set_photo(
+    db: &Db,
+    counsellor_id: &str,
+    photo: Option<(&[u8], &str, &str)>,
+) -> Result<(), AppError> {
+    ensure_profile(db, counsellor_id).await?;
+    let (bytes, mime, digest) = match photo {
+        Some((b, m, d)) => (Some(b.to_vec()), Some(m), Some(d)),
+        None => (None, None, None),
+    };
+    sqlx::query(
+        "UPDATE booking_profiles SET photo = $1, photo_type = $2, photo_sha256 = $3, updated_at = $4
+         WHERE counsellor_id = $5",
+    )
+    .bind(bytes)
+    .bind(mime)
+    .bind(digest)
+    .bind(now_ms())
+    .bind(counsellor_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A photo by its digest, if a counsellor with a public page uses it: `(bytes, media type)`.
+pub async fn public_photo(db: &Db, sha256: &str) -> Result<(Vec<u8>, String), AppError> {
+    let row: Option<(Vec<u8>, String)> = sqlx::query_as(
+        "SELECT p.photo, p.photo_type FROM booking_profiles p JOIN counsellors c ON c.id = p.counsellor_id
+         WHERE p.photo_sha256 = $1 AND p.photo IS NOT NULL AND p.photo_type IS NOT NULL
+           AND c.slug IS NOT NULL",
+    )
+    .bind(sha256)
+    .fetch_optional(db)
+    .await?;
+    row.ok_or(AppError::NotFound)
 }

@@ -604,6 +604,7 @@ pub async fn page(
         types,
         consent: Consent::shown(lang),
         contact_consent: None,
+        profile: None,
     }))
 }
 

@@ -86,6 +86,75 @@ pub struct PublicBooking {
     pub slug: String,
     /// Zone for display.
     pub time_zone: String,
+    /// What the client is given right after booking or moving it (the confirmation page):
+    /// present in the answers of booking and rescheduling only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<Confirmation>,
+}
+
+/// The confirmation page's content: add to calendar, manage, how to take part, what to prepare.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Confirmation {
+    /// The title of the client's calendar entry, in the booking's language: the medium and
+    /// the centre ("Videotermin mit …"), never the counsellor's name of the type.
+    pub calendar_title: String,
+    /// The calendar file (`text/calendar`), served through a signed view token valid until
+    /// the appointment ends; `null` while the booking waits for confirmation.
+    pub ics_url: Option<String>,
+    /// Google Calendar's "add event" link; `null` while pending.
+    pub google_url: Option<String>,
+    /// Outlook.com's "add event" link; `null` while pending.
+    pub outlook_url: Option<String>,
+    /// Outlook for work or school (Microsoft 365); `null` while pending.
+    pub office_url: Option<String>,
+    /// Cancel link (withdraws a pending request).
+    pub cancel_url: String,
+    /// Reschedule link.
+    pub reschedule_url: String,
+    /// Video, once confirmed: the join link.
+    pub join_url: Option<String>,
+    /// Phone: the number the counsellor calls.
+    pub phone: Option<String>,
+    /// On-site: the address.
+    pub location: Option<String>,
+    /// What to prepare: the counsellor's text for the type, else the medium's default.
+    pub preparation: String,
+}
+
+/// The confirmation page's content for the booking in `c`.
+pub fn confirmation(state: &BookingState, c: &Ctx<'_>) -> Confirmation {
+    let lang = confidant_booking::mail::Lang::parse(&c.row.lang);
+    let confirmed = c.row.status == "confirmed";
+    let kind = store::kind_of(&c.row.kind);
+    let (cancel_url, reschedule_url) = notify::links(state, c.row);
+    let (google, outlook, office) = notify::calendar_links(state, c);
+    Confirmation {
+        calendar_title: notify::client_calendar_title(state, lang, kind),
+        ics_url: confirmed.then(|| {
+            format!(
+                "{}/api/public/bookings/calendar.ics?token={}",
+                state.config.public_url,
+                notify::view_token(state, c.row)
+            )
+        }),
+        google_url: confirmed.then_some(google),
+        outlook_url: confirmed.then_some(outlook),
+        office_url: confirmed.then_some(office),
+        cancel_url,
+        reschedule_url,
+        join_url: if confirmed && kind == AppointmentKind::Video {
+            c.join_url.clone()
+        } else {
+            None
+        },
+        phone: (kind == AppointmentKind::Phone)
+            .then(|| c.client.phone.clone())
+            .flatten(),
+        location: (kind == AppointmentKind::OnSite)
+            .then(|| c.kind.location.clone())
+            .flatten(),
+        preparation: notify::preparation(c.kind, lang),
+    }
 }
 
 /// The booking as the client may see it.
@@ -101,6 +170,7 @@ pub fn public_view(row: &store::BookingRow, host: &Host, t: &store::TypeRow) -> 
         counsellor_name: host.name.clone(),
         slug: host.slug.clone().unwrap_or_default(),
         time_zone: host.tz.name().to_owned(),
+        confirmation: None,
     }
 }
 
@@ -219,7 +289,10 @@ pub async fn book_with(
     notify::created(&mut tx, state, &ctx).await?;
     tx.commit().await.map_err(store::overlap_to_conflict)?;
     tracing::info!(booking_id = %id, counsellor_id = %host.id, status, "booking created");
-    Ok(public_view(&row, host, t))
+    Ok(PublicBooking {
+        confirmation: Some(confirmation(state, &ctx)),
+        ..public_view(&row, host, t)
+    })
 }
 
 /// Opens the room of a video booking (through rooms, in the booking's transaction); returns
@@ -357,13 +430,13 @@ pub async fn decline(
 }
 
 /// Moves an active booking to `start` (RFC 3339), one of the free slots of the same type (same
-/// UID, higher SEQUENCE); client and counsellor are told. Returns the moved booking, its
-/// counsellor and type.
+/// UID, higher SEQUENCE); client and counsellor are told. Returns the moved booking as the
+/// client sees it, with its new confirmation (links and calendar file of the new version).
 pub async fn reschedule(
     state: &BookingState,
     row: BookingRow,
     start: &str,
-) -> Result<(BookingRow, Host, store::TypeRow), AppError> {
+) -> Result<PublicBooking, AppError> {
     if !row.is_active() {
         return Err(AppError::Conflict(
             "this booking is no longer active".into(),
@@ -404,7 +477,11 @@ pub async fn reschedule(
     notify::rescheduled(&mut tx, state, &ctx).await?;
     tx.commit().await.map_err(store::overlap_to_conflict)?;
     tracing::info!(booking_id = %updated.id, "booking rescheduled by the client");
-    Ok((updated, host, t))
+    let view = PublicBooking {
+        confirmation: Some(confirmation(state, &ctx)),
+        ..public_view(&updated, &host, &t)
+    };
+    Ok(view)
 }
 
 /// Cancels an active booking (by the client through the link, or by the counsellor).
@@ -514,6 +591,9 @@ pub fn host_mail_data(
         needs_confirmation: false,
         centre_name: state.config.centre_name.clone(),
         booking_url: Some(super::notify::booking_url(state, host)),
+        preparation: None,
+        google_url: None,
+        outlook_url: None,
     }
 }
 

@@ -6,7 +6,7 @@ import './i18n-booking.js';
 import '../walkin/i18n-walkin.js';
 import { h, clear, appRoot, pageHeader, notice } from '../shared/ui.js';
 import { get, post, ApiError } from '../shared/api.js';
-import { kindLabel, formatRange, slotPicker, showFieldErrors, clearFieldErrors, field } from './booking-ui.js';
+import { kindLabel, formatRangeZoned, slotPicker, showFieldErrors, clearFieldErrors, field, confirmationParts } from './booking-ui.js';
 
 const app = appRoot();
 clear(app);
@@ -80,6 +80,7 @@ async function counsellorPage(apiBase) {
   main.append(
     h('p', {}, h('a', { href: '/book', text: '← ' + t('book.back_to_list') })),
     h('h1', { text: t('book.title', { name: page.name }) }),
+    page.profile ? profileCard(page) : null,
     h('p', { class: 'lead', text: t('book.intro') }),
   );
   // A counsellor who takes walk-ins and is available now: talking at once is one click away.
@@ -123,6 +124,7 @@ async function counsellorPage(apiBase) {
         h('span', { class: 'type-meta', text: details.join(' · ') }),
         type.requires_confirmation ? h('span', { class: 'type-meta', text: t('book.requires_confirmation') }) : null,
         type.location ? h('span', { class: 'type-meta', text: t('book.location', { location: type.location }) }) : null,
+        type.description ? h('span', { class: 'type-description', text: type.description, testid: 'type-description' }) : null,
       ),
     );
   }
@@ -162,7 +164,7 @@ async function counsellorPage(apiBase) {
     const chosen = h(
       'div',
       { class: 'chosen' },
-      h('p', { class: 'chosen-time', testid: 'chosen-slot', dataset: { start: state.slot.start }, text: t('book.chosen', { time: formatRange(state.slot.start, state.slot.end) }) }),
+      h('p', { class: 'chosen-time', testid: 'chosen-slot', dataset: { start: state.slot.start }, text: t('book.chosen', { time: formatRangeZoned(state.slot.start, state.slot.end) }) }),
       h('button', {
         type: 'button',
         class: 'button button-quiet',
@@ -253,15 +255,18 @@ async function counsellorPage(apiBase) {
     const pending = booking.status === 'pending';
     done.dataset.bookingId = booking.id;
     done.dataset.status = booking.status;
+    const heading = h('h2', { text: pending ? t('book.done_pending_title') : t('book.done_title'), tabIndex: -1, testid: 'done-title' });
     done.append(
-      h('h2', { text: pending ? t('book.done_pending_title') : t('book.done_title') }),
-      h('p', { class: 'chosen-time', text: `${booking.type_name}: ${formatRange(booking.start, booking.end)}` }),
+      heading,
+      h('p', { class: 'chosen-time', testid: 'done-time', text: `${booking.type_name}: ${formatRangeZoned(booking.start, booking.end)}` }),
       h('p', { text: pending ? t('book.done_pending', { email }) : t('book.done_text', { email }) }),
-      booking.kind === 'video' && !pending ? h('p', { text: t('book.done_video') }) : null,
+      ...confirmationParts(booking),
     );
     done.hidden = false;
     done.scrollIntoView({ block: 'start' });
-    done.focus?.();
+    // The page changed under the button that was pressed: the heading takes the focus, so a
+    // screen reader reads the confirmation.
+    heading.focus();
   }
 
   // Messages go to one counsellor; a team page has no contact form.
@@ -270,6 +275,21 @@ async function counsellorPage(apiBase) {
     main.appendChild(contact);
     if (prefill.contact) contact.scrollIntoView({ block: 'start' });
   }
+}
+
+/** The counsellor's photo, languages, topics and short text (what they set on the dashboard). */
+function profileCard(page) {
+  const p = page.profile;
+  if (!p.about && !p.languages.length && !p.topics.length && !p.photo_url) return null;
+  const facts = h('dl', { class: 'profile-facts' });
+  if (p.languages.length) facts.append(h('dt', { text: t('book.profile_languages') }), h('dd', { text: p.languages.join(', '), testid: 'profile-languages' }));
+  if (p.topics.length) facts.append(h('dt', { text: t('book.profile_topics') }), h('dd', { text: p.topics.join(', '), testid: 'profile-topics' }));
+  return h(
+    'section',
+    { class: 'panel profile-card', testid: 'counsellor-profile', attrs: { 'aria-label': t('book.profile_label', { name: page.name }) } },
+    p.photo_url ? h('img', { class: 'profile-photo', src: p.photo_url, alt: t('book.profile_photo_alt', { name: page.name }), width: 112, height: 112, testid: 'profile-photo' }) : null,
+    h('div', { class: 'profile-body' }, p.about ? h('p', { class: 'preline', text: p.about, testid: 'profile-about' }) : null, facts.children.length ? facts : null),
+  );
 }
 
 /** The consent text in a scrollable box and the checkbox that agrees to it. */

@@ -6,7 +6,7 @@ import { t, errorText } from '../shared/i18n.js';
 import './i18n-booking.js';
 import { h, clear, appRoot, pageHeader, notice } from '../shared/ui.js';
 import { post, ApiError } from '../shared/api.js';
-import { kindLabel, formatRange, slotPicker, bookingStatus, field } from './booking-ui.js';
+import { kindLabel, formatRange, formatRangeZoned, slotPicker, bookingStatus, field, confirmationParts } from './booking-ui.js';
 
 const app = appRoot();
 clear(app);
@@ -117,7 +117,8 @@ function rescheduleForm(booking, summary) {
     try {
       const b = await post('/api/public/bookings/reschedule', { token, start: chosen.start });
       renderSummary(summary, b);
-      section.replaceWith(notice(t('link.rescheduled', { time: formatRange(b.start, b.end) }), 'success', 'booking-rescheduled'));
+      const done = h('section', { class: 'panel', testid: 'reschedule-done' }, notice(t('link.rescheduled', { time: formatRangeZoned(b.start, b.end) }), 'success', 'booking-rescheduled'), ...confirmationParts(b, { level: 'h2' }));
+      section.replaceWith(done);
       return;
     } catch (e) {
       if (e instanceof ApiError && e.code === 'slot_taken') {

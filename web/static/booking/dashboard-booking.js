@@ -253,10 +253,11 @@ export function messagesSection() {
 export function bookingSettingsSection() {
   const details = h('details', { class: 'panel booking-settings', testid: 'booking-settings' }, h('summary', {}, h('h2', { class: 'inline-heading', text: t('dash.booking_settings') })));
   const profile = profileForm();
+  const about = aboutForm();
   const types = typesEditor();
   const hours = availabilityEditor();
   const teams = teamsBlock();
-  details.append(profile.element, types.element, hours.element, teams.element);
+  details.append(profile.element, about.element, types.element, hours.element, teams.element);
   return { element: details };
 }
 
@@ -323,6 +324,99 @@ function profileForm() {
   return { element: form };
 }
 
+/** Splits a comma-separated list the counsellor typed ("Deutsch, English"). */
+function listOf(text) {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/**
+ * What clients see about the counsellor on the booking page: a short text, languages, topics
+ * and a photo (PNG, JPEG or WebP up to 1 MiB; the server checks the content).
+ */
+function aboutForm() {
+  const status = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+  const about = field('about', t('dash.about_text'), { tag: 'textarea', rows: 4, maxLength: 1000 }, t('dash.about_text_hint'));
+  const languages = field('languages', t('dash.about_languages'), { type: 'text', maxLength: 400, autocomplete: 'off' }, t('dash.about_list_hint'));
+  const topics = field('topics', t('dash.about_topics'), { type: 'text', maxLength: 1200, autocomplete: 'off' }, t('dash.about_list_hint'));
+  const photo = field('photo', t('dash.about_photo'), { type: 'file', accept: 'image/png,image/jpeg,image/webp' }, t('dash.about_photo_hint'));
+  const preview = h('div', { class: 'profile-photo-preview', testid: 'photo-preview' });
+  const photoStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
+  const form = h(
+    'form',
+    { class: 'settings-block', noValidate: true, testid: 'about-form' },
+    h('h3', { text: t('dash.about') }),
+    h('p', { class: 'hint', text: t('dash.about_hint') }),
+    about.element,
+    languages.element,
+    topics.element,
+    status,
+    h('button', { type: 'submit', class: 'button button-primary', text: t('dash.save'), testid: 'about-save' }),
+    h('div', { class: 'photo-block' }, preview, photo.element, photoStatus),
+  );
+
+  function show(p) {
+    about.input.value = p.about || '';
+    languages.input.value = (p.languages || []).join(', ');
+    topics.input.value = (p.topics || []).join(', ');
+    clear(preview);
+    if (p.photo_url) {
+      preview.append(
+        h('img', { src: p.photo_url, alt: t('dash.about_photo_alt'), class: 'profile-photo', width: 96, height: 96 }),
+        h('button', { type: 'button', class: 'button button-quiet', text: t('dash.about_photo_remove'), testid: 'photo-remove', onclick: removePhoto }),
+      );
+    }
+  }
+
+  async function removePhoto() {
+    clear(photoStatus);
+    try {
+      show(await api('DELETE', '/api/booking/profile/photo'));
+    } catch (e) {
+      if (!redirectIfUnauthorized(e)) showError(e, photoStatus);
+    }
+  }
+
+  photo.input.addEventListener('change', async () => {
+    const file = photo.input.files && photo.input.files[0];
+    if (!file) return;
+    clearFieldErrors(form);
+    clear(photoStatus);
+    let response;
+    try {
+      response = await fetch('/api/booking/profile/photo', { method: 'PUT', credentials: 'same-origin', headers: { 'Content-Type': file.type || 'application/octet-stream', Accept: 'application/json' }, body: file });
+    } catch {
+      showError(new ApiError(0, 'network'), photoStatus);
+      return;
+    }
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      const err = (data && data.error) || {};
+      showFieldErrors(form, new ApiError(response.status, err.code || 'generic', err.message, err.field, null, err.fields), photoStatus);
+      return;
+    }
+    photo.input.value = '';
+    show(data);
+    photoStatus.appendChild(notice(t('dash.saved'), 'success', 'photo-saved'));
+  });
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearFieldErrors(form);
+    clear(status);
+    try {
+      show(await put('/api/booking/profile/about', { about: about.input.value, languages: listOf(languages.input.value), topics: listOf(topics.input.value) }));
+      status.appendChild(notice(t('dash.saved'), 'success', 'about-saved'));
+    } catch (e) {
+      if (!redirectIfUnauthorized(e)) showFieldErrors(form, e, status);
+    }
+  });
+  get('/api/booking/profile/about').then(show, (e) => showError(e, status));
+  return { element: form };
+}
+
 const TYPE_NUMBERS = [
   ['duration_min', 'dash.type_duration', 5, 480, 50],
   ['buffer_before_min', 'dash.type_buffer_before', 0, 240, 0],
@@ -374,6 +468,8 @@ function typesEditor({ heading = t('dash.types'), fetchTypes = () => get('/api/b
     kind.value = ty ? ty.kind : 'video';
     const numbers = TYPE_NUMBERS.map(([key, label, min, max, def]) => [key, field(key, t(label), { type: 'number', min, max, step: 1, value: String(ty ? ty[key] : def) })]);
     const location = field('location', t('dash.type_location'), { type: 'text', maxLength: 500, value: ty && ty.location ? ty.location : '' });
+    const description = field('description', t('dash.type_description'), { tag: 'textarea', rows: 3, maxLength: 1000, value: ty && ty.description ? ty.description : '' }, t('dash.type_description_hint'));
+    const preparation = field('preparation', t('dash.type_preparation'), { tag: 'textarea', rows: 3, maxLength: 1000, value: ty && ty.preparation ? ty.preparation : '' }, t('dash.type_preparation_hint'));
     const confirm = h('input', { type: 'checkbox', id: 'type-confirm', testid: 'field-requires_confirmation', checked: ty ? ty.requires_confirmation : false });
     const active = h('input', { type: 'checkbox', id: 'type-active', testid: 'field-active', checked: ty ? ty.active : true });
     const form = h(
@@ -383,6 +479,8 @@ function typesEditor({ heading = t('dash.types'), fetchTypes = () => get('/api/b
       h('div', { class: 'field' }, h('label', { for: 'type-kind', text: t('dash.type_kind') }), kind, h('p', { class: 'field-error', dataset: { errorFor: 'kind' } })),
       h('div', { class: 'field-grid' }, ...numbers.map(([, f]) => f.element)),
       location.element,
+      description.element,
+      preparation.element,
       h('div', { class: 'check' }, confirm, h('label', { for: 'type-confirm', text: t('dash.type_confirm') })),
       h('div', { class: 'check' }, active, h('label', { for: 'type-active', text: t('dash.type_active') })),
       formStatus,
@@ -393,7 +491,7 @@ function typesEditor({ heading = t('dash.types'), fetchTypes = () => get('/api/b
       ev.preventDefault();
       clearFieldErrors(form);
       clear(formStatus);
-      const body = { name: name.input.value.trim(), kind: kind.value, requires_confirmation: confirm.checked, active: active.checked, location: location.input.value.trim() || null };
+      const body = { name: name.input.value.trim(), kind: kind.value, requires_confirmation: confirm.checked, active: active.checked, location: location.input.value.trim() || null, description: description.input.value.trim() || null, preparation: preparation.input.value.trim() || null };
       for (const [key, f] of numbers) body[key] = Number.parseInt(f.input.value, 10) || 0;
       try {
         if (ty) await put(`/api/booking/types/${encodeURIComponent(ty.id)}`, { ...body, id: ty.id });

@@ -85,10 +85,15 @@ pub async fn slots(t: &TestApp, b: &Bookable) -> Vec<String> {
         .collect()
 }
 
-/// The consent hash the page shows.
+/// The consent hash the page shows (German).
 pub async fn consent(t: &TestApp, slug: &str) -> String {
+    consent_in(t, slug, "de").await
+}
+
+/// The consent hash the page shows in `lang`.
+pub async fn consent_in(t: &TestApp, slug: &str, lang: &str) -> String {
     let r = t
-        .get(&format!("/api/public/counsellors/{slug}?lang=de"), None)
+        .get(&format!("/api/public/counsellors/{slug}?lang={lang}"), None)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()["consent"]["sha256"].as_str().unwrap().to_owned()
