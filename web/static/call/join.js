@@ -6,6 +6,7 @@ import { Signaling } from './signaling.js';
 import { acquireMedia, devicePicker, stopStream } from './media.js';
 import { Call, confidant } from './call.js';
 import { e2eeSupport } from './e2ee.js';
+import { nextSteps } from '../shared/centre.js';
 
 const { linkToken: dataToken, protocolVersion } = pageData();
 const linkToken = dataToken || decodeURIComponent((location.pathname.match(/^\/j\/([^/?#]+)/) || [])[1] || '');
@@ -69,7 +70,7 @@ function showFinal(testid, text, state) {
   localStream = null;
   setState(state);
   clear(main);
-  main.appendChild(h('section', { class: 'panel final-panel', testid, attrs: { role: 'status' } }, h('h1', { text })));
+  main.append(h('section', { class: 'panel final-panel', testid, attrs: { role: 'status' } }, h('h1', { text })), nextSteps(t('next.after_lobby')));
 }
 
 // preview + form
@@ -260,7 +261,7 @@ function startCall({ room, token }) {
   for (const off of offHandlers) off();
   offHandlers = [];
   const s = signaling;
-  const call = new Call({ signaling: s, localStream, role: 'guest' });
+  const call = new Call({ signaling: s, localStream, role: 'guest', finishedExtras: () => [nextSteps(t('next.after_call'))] });
   localStream = null; // owned by the call now
   clear(main);
   main.classList.add('call-page');
