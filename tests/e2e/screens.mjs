@@ -49,6 +49,7 @@ async function shot(page, name, { fullPage = false } = {}) {
   await page.waitForLoadState('networkidle').catch(() => {});
   // Caret and animations would make every run's pictures differ.
   await page.addStyleTag({ content: '*{caret-color:transparent!important;animation:none!important;transition:none!important}' }).catch(() => {});
+  if (!fullPage) await page.evaluate(() => window.scrollTo(0, 0));
   const file = path.join(OUT, `${name}.png`);
   await page.screenshot({ path: file, fullPage, animations: 'disabled' });
   written.push(path.basename(file));

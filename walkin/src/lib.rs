@@ -1464,4 +1464,16 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_walk_in_without_a_last_name_is_shown_by_the_first_name_alone() {
+        let now = t0();
+        let mut core = core_with(&[("anna", &[], &[])], now);
+        let mut r = req("Kim", None, None);
+        r.last_name = String::new();
+        core.enqueue("t1", r, now).unwrap();
+        let ring = ringing(&core, "anna", now).expect("anna is rung");
+        let accepted = core.accept("anna", &ring.ring_id, now).unwrap();
+        assert_eq!(accepted.display_name, "Kim", "no trailing space");
+    }
 }

@@ -136,7 +136,7 @@ pub enum CentreCommand {
         json: bool,
     },
     /// Store values (each is checked; nothing is stored if one is refused) or clear them.
-    Set(CentreSet),
+    Set(Box<CentreSet>),
 }
 
 /// The values of `confidant admin centre set`.
