@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, pageApi, solidPng as png, suite, until } from './harness.mjs';
+import { BIN, fillSignature, pageApi, solidPng as png, suite, until } from './harness.mjs';
 import { checkA11y } from './axe.mjs';
 
 const EMAIL = 'centre@centre.example';
@@ -306,16 +306,7 @@ describe('The centre: its profile on every public page, end screens with next st
       const request = await pageApi(office, 'POST', '/api/signatures/requests', { template_id: templateId });
       const sign = await newPage(lang, 'signed');
       await sign.goto(request.body.sign_url);
-      const pad = sign.getByTestId('signature-pad');
-      await pad.waitFor();
-      await sign.getByTestId('signer-name').fill('Alex Muster');
-      await sign.getByTestId('sign-consent').check();
-      await pad.scrollIntoViewIfNeeded();
-      const box = await pad.boundingBox();
-      await sign.mouse.move(box.x + 20, box.y + 30);
-      await sign.mouse.down();
-      for (let i = 1; i <= 10; i++) await sign.mouse.move(box.x + 20 + i * 20, box.y + 30 + (i % 2) * 40);
-      await sign.mouse.up();
+      await fillSignature(sign);
       await sign.getByTestId('sign-submit').click();
       await sign.getByTestId('sign-success').waitFor();
       await offered(sign, 'signed');

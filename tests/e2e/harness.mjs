@@ -797,3 +797,20 @@ export function centreProfileArgs(dir) {
     '--centre-contact-email', 'hallo@centre.example',
   ];
 }
+
+/**
+ * On a signing page: fills the signer's name, ticks the consent and draws a stroke on the pad
+ * with the mouse (a handwritten signature), ready to submit.
+ */
+export async function fillSignature(page, name = 'Alex Muster') {
+  const pad = page.getByTestId('signature-pad');
+  await pad.waitFor();
+  await page.getByTestId('signer-name').fill(name);
+  await page.getByTestId('sign-consent').check();
+  await pad.scrollIntoViewIfNeeded();
+  const box = await pad.boundingBox();
+  await page.mouse.move(box.x + 30, box.y + box.height * 0.6);
+  await page.mouse.down();
+  for (let i = 1; i <= 24; i++) await page.mouse.move(box.x + 30 + i * 9, box.y + box.height * (0.6 - 0.25 * Math.sin(i / 2)));
+  await page.mouse.up();
+}

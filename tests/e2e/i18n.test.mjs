@@ -11,6 +11,7 @@ import '../../web/static/booking/i18n-booking.js';
 import '../../web/static/signature/i18n-signature.js';
 import '../../web/static/walkin/i18n-walkin.js';
 import '../../web/static/booking/i18n-mail.js';
+import '../../web/static/shared/i18n-centre.js';
 
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/static');
 

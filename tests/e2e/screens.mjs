@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, pageApi, startServer, stopProcess } from './harness.mjs';
+import { BIN, CHROMIUM, CHROMIUM_ARGS, createCounsellor, fillSignature, pageApi, startServer, stopProcess } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const OUT = path.resolve(process.argv[2] || path.join(here, '../../docs/screens'));
@@ -231,16 +231,7 @@ async function main() {
         if (req.status !== 201) throw new Error(`signature request: HTTP ${req.status}`);
         const page = await newPage(lang);
         await page.goto(req.body.sign_url);
-        const pad = page.getByTestId('signature-pad');
-        await pad.waitFor();
-        await page.getByTestId('signer-name').fill('Alex Muster');
-        await page.getByTestId('sign-consent').check();
-        await pad.scrollIntoViewIfNeeded();
-        const box = await pad.boundingBox();
-        await page.mouse.move(box.x + 30, box.y + box.height * 0.6);
-        await page.mouse.down();
-        for (let i = 1; i <= 24; i++) await page.mouse.move(box.x + 30 + i * 9, box.y + box.height * (0.6 - 0.25 * Math.sin(i / 2)));
-        await page.mouse.up();
+        await fillSignature(page);
         await page.evaluate(() => window.scrollTo(0, 0));
         await shot(page, `${lang}-signing`);
         await page.getByTestId('sign-submit').click();

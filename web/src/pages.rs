@@ -17,7 +17,11 @@
 //! | signing page | `/sign/{token}` | `sign` | `/static/signature/sign.js` | `data-sign-token` (usable link) or `data-link-valid="false"` (status 404) |
 //!
 //! Every page also has `data-protocol-version` (the signalling protocol version) and
-//! `data-ws-url` (the websocket URL derived from the public URL). No inline script or style:
+//! `data-ws-url` (the websocket URL derived from the public URL), and `data-centre-name`; the
+//! public pages (all but dashboard and host) also carry the centre's profile: a server-rendered
+//! header and footer (see `Chrome` below) and `data-centre-*` attributes for the modules (`logo`,
+//! `emergency-label`, `emergency-phone`, `emergency-text`, `emergency-tel`, `email`, and `book` /
+//! `talk` when some counsellor offers booking / walk-ins), each present only when set. No inline script or style:
 //! the Content-Security-Policy forbids both.
 
 use axum::extract::{Path, State};

@@ -2,6 +2,7 @@
 // are untrusted, so nothing here ever assigns innerHTML.
 
 import { t, currentLang, setLanguage, LANGUAGES } from './i18n.js';
+import './i18n-centre.js';
 
 /**
  * Creates an element. `attrs` keys: `class`, `text`, `testid`, `dataset` (object), `on<event>`
@@ -108,7 +109,7 @@ function centreBrand() {
 function centreEmergencyLink() {
   const d = document.body.dataset;
   if (!d.centreEmergencyTel || !d.centreEmergencyPhone) return null;
-  const label = d.centreEmergencyLabel || (document.documentElement.lang === 'de' ? 'Krisentelefon' : 'Crisis line');
+  const label = d.centreEmergencyLabel || t('centre.crisis_line');
   return h('a', { class: 'header-emergency', href: d.centreEmergencyTel, text: `${label}: ${d.centreEmergencyPhone}`, testid: 'header-emergency' });
 }
 
