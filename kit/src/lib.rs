@@ -8,6 +8,7 @@
 //! - [`extract`]: the JSON body extractors (errors naming the field) and the client's address.
 //! - [`html`]: escaping for the pages and documents the server renders.
 //! - [`auth`]: the logged-in counsellor as an extractor.
+//! - [`centre`]: the centre's profile (name, logo, address, links, emergency line), checked and stored.
 //! - [`ratelimit`]: token buckets per anonymised network or opaque key.
 //! - [`scheduler`]: the one scheduler of background jobs, tied to shutdown.
 //! - [`mail`]: the outgoing-mail queue (sealed at rest) and its delivery job.
@@ -20,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod centre;
 mod config;
 pub mod db;
 pub mod error;
@@ -59,6 +61,9 @@ pub struct Site {
     pub public_url: String,
     /// The centre's name, as clients see it.
     pub centre_name: String,
+    /// The centre's profile as the configuration gives it (the database overrides it, see
+    /// [`centre::load`]).
+    pub centre: centre::Defaults,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see [`extract::ClientIp`]).
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }

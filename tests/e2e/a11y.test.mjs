@@ -6,7 +6,8 @@
 // the session page with a knock, join (and its help when camera and microphone are refused) →
 // waiting room → call (grid view, reconnecting, reconnected) → leave dialog → end screen,
 // talk now → walk-in queue, booking → confirmation, reschedule, cancel, signing, the dead links
-// and 404. A client goes through join → waiting room → call → leave with the keyboard alone
+// and 404 — each with a full centre profile (header, footer with the emergency line, next steps on
+// the end screens). A client goes through join → waiting room → call → leave with the keyboard alone
 // (Tab, Enter, Space, Escape), every focused control visibly marked. The waiting room, the
 // admission and the walk-in queue's changing place are told through live regions. A walk-in
 // ring on the dashboard takes the focus and gives it back. At 200 % zoom the main pages pass too
@@ -17,7 +18,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHROMIUM, CHROMIUM_ARGS, DASHBOARD_SECTIONS, inspectMails, loginCounsellor, openSection, pageApi, sleep, suite, until } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, DASHBOARD_SECTIONS, centreProfileArgs, inspectMails, loginCounsellor, openSection, pageApi, sleep, suite, until } from './harness.mjs';
 import { checkA11y } from './axe.mjs';
 
 const EMAIL = 'lindqvist@centre.example';
@@ -54,7 +55,9 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
     browserArtifact: 'a11y-browser-console.log',
     smtp: true,
     mailFrom: 'Centre <termine@centre.example>',
-    server: { extraArgs: ['--form-burst', '50'] },
+    // A full centre profile: every page is checked with the centre's header, footer (emergency
+    // line, address, links) and, on end screens, the next steps.
+    server: (s) => ({ extraArgs: ['--form-burst', '50', ...centreProfileArgs(s.dir)] }),
     counsellors: [{ email: EMAIL, name: COUNSELLOR, password: PASSWORD }],
     steps: { timeout: 4 * 60_000 },
   });
@@ -264,6 +267,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
       await check(client, `${lang} call-leave-confirm`);
       await client.getByTestId('leave-confirm').click();
       await client.getByTestId('left').waitFor();
+      await client.getByTestId('next-steps').waitFor();
       await check(client, `${lang} call-left`);
       await client.context().close();
       await host.context().close();
@@ -318,6 +322,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
       await check(cancel, `${lang} cancel-start`);
       await cancel.getByTestId('cancel-booking').click();
       await cancel.getByTestId('booking-cancelled').waitFor();
+      await cancel.getByTestId('next-steps').getByTestId('next-book').waitFor();
       await check(cancel, `${lang} cancel-done`);
       await cancel.context().close();
     });
@@ -338,6 +343,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
       await check(page, `${lang} talk-queue`);
       await page.getByTestId('talk-leave').click();
       await page.getByTestId('talk-left').waitFor();
+      await page.getByTestId('next-steps').waitFor();
       await check(page, `${lang} talk-left`);
       await page.context().close();
     });
@@ -364,6 +370,7 @@ describe('Accessibility: every page passes axe-core (WCAG 2.2 AA) in German and 
       await page.mouse.up();
       await page.getByTestId('sign-submit').click();
       await page.getByTestId('sign-success').waitFor();
+      await page.getByTestId('next-steps').waitFor();
       await check(page, `${lang} sign-done`);
       await page.context().close();
     });

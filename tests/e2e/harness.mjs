@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -783,4 +784,63 @@ export function suite({
   });
 
   return s;
+}
+
+/** A real PNG of `w`×`h` solid colour (what a logo file is), made with zlib. */
+export function solidPng(w, h, [r, g, b]) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: w }, () => [r, g, b]).flat())]);
+  const raw = Buffer.concat(Array.from({ length: h }, () => row));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/**
+ * `--centre-*` flags of a full centre profile (tests/e2e/centre.test.mjs sets one with the CLI):
+ * for suites that check every public page with the header, footer and next steps a centre shows.
+ * `dir`: where the logo file is written.
+ */
+export function centreProfileArgs(dir) {
+  const logo = path.join(dir, 'centre-logo.png');
+  fs.writeFileSync(logo, solidPng(64, 32, [11, 92, 112]));
+  return [
+    '--centre-name', 'Beratungsstelle Nord',
+    '--centre-logo', logo,
+    '--centre-address', 'Hauptstraße 1\\n12345 Musterstadt',
+    '--centre-imprint-url', 'https://centre.example/impressum',
+    '--centre-privacy-url', 'https://centre.example/datenschutz',
+    '--centre-emergency-label', 'TelefonSeelsorge',
+    '--centre-emergency-phone', '0800 111 0 111',
+    '--centre-emergency-text', 'In an acute crisis, call now: free of charge, day and night.',
+    '--centre-opening-hours', 'Mon–Fri 9–17',
+    '--centre-contact-email', 'hallo@centre.example',
+  ];
+}
+
+/**
+ * On a signing page: fills the signer's name, ticks the consent and draws a stroke on the pad
+ * with the mouse (a handwritten signature), ready to submit.
+ */
+export async function fillSignature(page, name = 'Alex Muster') {
+  const pad = page.getByTestId('signature-pad');
+  await pad.waitFor();
+  await page.getByTestId('signer-name').fill(name);
+  await page.getByTestId('sign-consent').check();
+  await pad.scrollIntoViewIfNeeded();
+  const box = await pad.boundingBox();
+  await page.mouse.move(box.x + 30, box.y + box.height * 0.6);
+  await page.mouse.down();
+  for (let i = 1; i <= 24; i++) await page.mouse.move(box.x + 30 + i * 9, box.y + box.height * (0.6 - 0.25 * Math.sin(i / 2)));
+  await page.mouse.up();
 }

@@ -13,6 +13,7 @@ import '../../web/static/walkin/i18n-walkin.js';
 import '../../web/static/booking/i18n-mail.js';
 import '../../web/static/call/i18n-call.js';
 import '../../web/static/dashboard/i18n-dashboard.js';
+import '../../web/static/shared/i18n-centre.js';
 
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/static');
 

@@ -357,6 +357,11 @@ impl Core {
         self.counsellors.contains_key(id)
     }
 
+    /// Whether any counsellor takes walk-ins (the talk-now page has someone to offer).
+    pub fn takes_any(&self) -> bool {
+        !self.counsellors.is_empty()
+    }
+
     /// The counsellor id of a public slug.
     pub fn by_slug(&self, slug: &str) -> Option<&str> {
         self.counsellors
@@ -587,7 +592,10 @@ impl Core {
         t.state = TicketState::Accepted {
             counsellor: counsellor.to_owned(),
         };
-        let display_name = format!("{} {}", t.request.first_name, t.request.last_name);
+        // The last name is optional.
+        let display_name = format!("{} {}", t.request.first_name, t.request.last_name)
+            .trim()
+            .to_owned();
         if let Some(c) = self.counsellors.get_mut(counsellor) {
             c.ringing = None;
             c.engaged_until = Some(now + ACCEPT_ENGAGED);
@@ -1455,5 +1463,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_walk_in_without_a_last_name_is_shown_by_the_first_name_alone() {
+        let now = t0();
+        let mut core = core_with(&[("anna", &[], &[])], now);
+        let mut r = req("Kim", None, None);
+        r.last_name = String::new();
+        core.enqueue("t1", r, now).unwrap();
+        let ring = ringing(&core, "anna", now).expect("anna is rung");
+        let accepted = core.accept("anna", &ring.ring_id, now).unwrap();
+        assert_eq!(accepted.display_name, "Kim", "no trailing space");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use crate::config::Settings;
+use crate::config::{CentreSet, Settings};
 use crate::error::AppError;
 
 /// Random bytes of a generated password (base64url: 24 characters, 144 bits).
@@ -152,4 +152,94 @@ pub async fn mail_queue(settings: &Settings, json: bool) -> Result<(), AdminErro
         }
     }
     Ok(())
+}
+
+/// `confidant admin centre set`: checks every value given (nothing is stored if one is
+/// refused, and the error names the field), stores them, and prints the effective profile.
+pub async fn centre_set(settings: &Settings, set: &CentreSet) -> Result<(), AdminError> {
+    use confidant_kit::centre::{check, check_logo, Field};
+    let mut values: Vec<(Field, Option<String>)> = Vec::new();
+    for (field, value) in [
+        (Field::Name, &set.name),
+        (Field::Address, &set.address),
+        (Field::ImprintUrl, &set.imprint_url),
+        (Field::PrivacyUrl, &set.privacy_url),
+        (Field::EmergencyLabel, &set.emergency_label),
+        (Field::EmergencyPhone, &set.emergency_phone),
+        (Field::EmergencyText, &set.emergency_text),
+        (Field::OpeningHours, &set.opening_hours),
+        (Field::ContactEmail, &set.contact_email),
+    ] {
+        if let Some(v) = value {
+            values.push((field, Some(check(field, &v.replace("\\n", "\n"))?)));
+        }
+    }
+    let mut clear_logo = false;
+    for key in &set.clear {
+        match (key.as_str(), Field::from_key(key)) {
+            ("logo", _) => clear_logo = true,
+            (_, Some(field)) => values.push((field, None)),
+            (_, None) => {
+                return Err(AdminError::Refused(format!(
+                    "invalid clear: no field {key:?} (one of logo, {})",
+                    Field::ALL.map(Field::key).join(", ")
+                )))
+            }
+        }
+    }
+    let logo = match &set.logo {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| {
+                AdminError::Refused(format!("invalid logo: cannot read {}: {e}", path.display()))
+            })?;
+            Some(check_logo(bytes)?)
+        }
+        None => None,
+    };
+    if values.is_empty() && logo.is_none() && !clear_logo {
+        return Err(AdminError::Refused(
+            "nothing to set: give at least one value or --clear FIELD".into(),
+        ));
+    }
+    let db = crate::open_database(settings).await?;
+    for (field, value) in &values {
+        confidant_kit::centre::store(&db.pool, *field, value.as_deref()).await?;
+    }
+    if clear_logo {
+        confidant_kit::centre::store_logo(&db.pool, None).await?;
+    }
+    if let Some(logo) = &logo {
+        confidant_kit::centre::store_logo(&db.pool, Some(logo)).await?;
+    }
+    let profile =
+        confidant_kit::centre::load(&db.pool, &settings.centre_name, &settings.centre).await?;
+    db.pool.close().await;
+    print_profile(&profile, false);
+    Ok(())
+}
+
+/// `confidant admin centre show`: the effective profile.
+pub async fn centre_show(settings: &Settings, json: bool) -> Result<(), AdminError> {
+    let db = crate::open_database(settings).await?;
+    let profile =
+        confidant_kit::centre::load(&db.pool, &settings.centre_name, &settings.centre).await?;
+    db.pool.close().await;
+    print_profile(&profile, json);
+    Ok(())
+}
+
+fn print_profile(profile: &confidant_kit::centre::Profile, json: bool) {
+    if json {
+        println!("{}", serde_json::json!(profile));
+        return;
+    }
+    let value = serde_json::json!(profile);
+    if let Some(map) = value.as_object() {
+        for (k, v) in map {
+            println!(
+                "{k:<16} {}",
+                v.as_str().unwrap_or_default().replace('\n', " / ")
+            );
+        }
+    }
 }

@@ -113,6 +113,10 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// The centre's profile shown on every public page (name, logo, address, links, emergency
+    /// line); values set here override the `--centre-*` flags and take effect on the next page.
+    #[command(subcommand)]
+    Centre(CentreCommand),
     /// Show the mail queue: counts by state and the last errors (kind, SMTP status, times;
     /// never a recipient or content).
     MailQueue {
@@ -120,6 +124,59 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `confidant admin centre …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CentreCommand {
+    /// Print the effective profile (flags overridden by stored values).
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store values (each is checked; nothing is stored if one is refused) or clear them.
+    Set(Box<CentreSet>),
+}
+
+/// The values of `confidant admin centre set`.
+#[derive(Debug, Clone, Args)]
+pub struct CentreSet {
+    /// The centre's name (pages at once; mails from the next start).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A PNG, JPEG or SVG file (at most 256 KiB).
+    #[arg(long)]
+    pub logo: Option<PathBuf>,
+    /// Postal address; `\n` separates lines.
+    #[arg(long)]
+    pub address: Option<String>,
+    /// Imprint (Impressum) page, http(s) URL.
+    #[arg(long)]
+    pub imprint_url: Option<String>,
+    /// Privacy policy, http(s) URL.
+    #[arg(long)]
+    pub privacy_url: Option<String>,
+    /// Name of the emergency line ("TelefonSeelsorge").
+    #[arg(long)]
+    pub emergency_label: Option<String>,
+    /// Phone number of the emergency line ("0800 111 0 111").
+    #[arg(long)]
+    pub emergency_phone: Option<String>,
+    /// Short text about the emergency line ("In an acute crisis, call now.").
+    #[arg(long)]
+    pub emergency_text: Option<String>,
+    /// Opening hours.
+    #[arg(long)]
+    pub opening_hours: Option<String>,
+    /// Contact e-mail address.
+    #[arg(long)]
+    pub contact_email: Option<String>,
+    /// Remove a stored value so the flag's (if any) applies again: a field name (`name`,
+    /// `logo`, `address`, `imprint_url`, `privacy_url`, `emergency_label`, `emergency_phone`,
+    /// `emergency_text`, `opening_hours`, `contact_email`); repeatable.
+    #[arg(long)]
+    pub clear: Vec<String>,
 }
 
 /// Log output format.
@@ -416,6 +473,38 @@ pub struct Config {
     /// [default: the display name of `--mail-from`, else "Confidant"].
     #[arg(long, env = "CONFIDANT_CENTRE_NAME", global = true)]
     pub centre_name: Option<String>,
+    // ---- The centre's profile (kit/src/centre.rs). `confidant admin centre set` overrides
+    // ---- each of these in the database, without a restart.
+    /// The centre's logo shown on every public page: a PNG, JPEG or SVG file (at most 256 KiB).
+    #[arg(long, env = "CONFIDANT_CENTRE_LOGO", global = true)]
+    pub centre_logo: Option<PathBuf>,
+    /// The centre's postal address, shown in every public page's footer (lines separated by
+    /// `\n` or a real line break).
+    #[arg(long, env = "CONFIDANT_CENTRE_ADDRESS", global = true)]
+    pub centre_address: Option<String>,
+    /// The centre's imprint (Impressum) page, an http(s) URL linked from every public page.
+    #[arg(long, env = "CONFIDANT_CENTRE_IMPRINT_URL", global = true)]
+    pub centre_imprint_url: Option<String>,
+    /// The centre's privacy policy, an http(s) URL linked from every public page.
+    #[arg(long, env = "CONFIDANT_CENTRE_PRIVACY_URL", global = true)]
+    pub centre_privacy_url: Option<String>,
+    /// The name of the emergency line shown on every public page (e.g. "TelefonSeelsorge").
+    #[arg(long, env = "CONFIDANT_CENTRE_EMERGENCY_LABEL", global = true)]
+    pub centre_emergency_label: Option<String>,
+    /// The emergency line's phone number (e.g. "0800 111 0 111"), a `tel:` link on every public
+    /// page.
+    #[arg(long, env = "CONFIDANT_CENTRE_EMERGENCY_PHONE", global = true)]
+    pub centre_emergency_phone: Option<String>,
+    /// A short text about the emergency line (e.g. "In an acute crisis, call now: free, day
+    /// and night.").
+    #[arg(long, env = "CONFIDANT_CENTRE_EMERGENCY_TEXT", global = true)]
+    pub centre_emergency_text: Option<String>,
+    /// The centre's opening hours, shown in every public page's footer.
+    #[arg(long, env = "CONFIDANT_CENTRE_OPENING_HOURS", global = true)]
+    pub centre_opening_hours: Option<String>,
+    /// The centre's contact e-mail address, shown in every public page's footer.
+    #[arg(long, env = "CONFIDANT_CENTRE_CONTACT_EMAIL", global = true)]
+    pub centre_contact_email: Option<String>,
     /// The title of the client's calendar entry (mail invitation, `.ics` download, Google and
     /// Outlook links) [default: the appointment as booked, "Videotermin mit {centre}" /
     /// "Video appointment with {centre}"]; a neutral "Termin" keeps a shared family calendar
@@ -525,6 +614,8 @@ pub struct Settings {
     pub walkin_show_count: bool,
     /// The centre's name in client mails.
     pub centre_name: String,
+    /// The centre's profile as configured (`--centre-*`; the database overrides it).
+    pub centre: confidant_kit::centre::Defaults,
     /// The title of the client's calendar entry (`None`: medium and centre, "Videotermin mit …").
     pub client_calendar_title: Option<String>,
 }
@@ -785,6 +876,7 @@ impl Config {
             .as_deref()
             .map(|t| mail_text("--client-calendar-title", t.trim()))
             .transpose()?;
+        let centre = self.centre_defaults()?;
         let secrets = self.data_dir.join("secrets");
         Ok(Settings {
             listen: self.listen,
@@ -857,8 +949,76 @@ impl Config {
             },
             walkin_show_count: self.walkin_show_count,
             centre_name,
+            centre,
             client_calendar_title,
         })
+    }
+}
+
+impl Config {
+    /// The `--centre-*` flags, each checked by the one check of the centre's profile.
+    fn centre_defaults(&self) -> Result<confidant_kit::centre::Defaults, ConfigError> {
+        use confidant_kit::centre::{check, check_logo, Field};
+        let refused = |option: &'static str, e: crate::error::AppError| ConfigError {
+            option,
+            message: e.to_string(),
+        };
+        let mut fields = Vec::new();
+        for (option, field, value) in [
+            ("centre-address", Field::Address, &self.centre_address),
+            (
+                "centre-imprint-url",
+                Field::ImprintUrl,
+                &self.centre_imprint_url,
+            ),
+            (
+                "centre-privacy-url",
+                Field::PrivacyUrl,
+                &self.centre_privacy_url,
+            ),
+            (
+                "centre-emergency-label",
+                Field::EmergencyLabel,
+                &self.centre_emergency_label,
+            ),
+            (
+                "centre-emergency-phone",
+                Field::EmergencyPhone,
+                &self.centre_emergency_phone,
+            ),
+            (
+                "centre-emergency-text",
+                Field::EmergencyText,
+                &self.centre_emergency_text,
+            ),
+            (
+                "centre-opening-hours",
+                Field::OpeningHours,
+                &self.centre_opening_hours,
+            ),
+            (
+                "centre-contact-email",
+                Field::ContactEmail,
+                &self.centre_contact_email,
+            ),
+        ] {
+            if let Some(v) = value {
+                // A literal `\n` in an environment variable is a line break.
+                let v = v.replace("\\n", "\n");
+                fields.push((field, check(field, &v).map_err(|e| refused(option, e))?));
+            }
+        }
+        let logo = match &self.centre_logo {
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|e| ConfigError {
+                    option: "centre-logo",
+                    message: format!("cannot read {}: {e}", path.display()),
+                })?;
+                Some(check_logo(bytes).map_err(|e| refused("centre-logo", e))?)
+            }
+            None => None,
+        };
+        Ok(confidant_kit::centre::Defaults { fields, logo })
     }
 }
 

@@ -172,6 +172,7 @@ impl AppState {
             site: Arc::new(confidant_kit::Site {
                 public_url: config.public_url.clone(),
                 centre_name: config.centre_name.clone(),
+                centre: config.centre.clone(),
                 trusted_proxies: config.trusted_proxies.clone(),
             }),
         };
@@ -269,6 +270,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(pages::booking_cancel))
         .routes(routes!(pages::booking_reschedule))
         .routes(routes!(assets::file))
+        .routes(routes!(pages::centre_logo))
         // operations
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -328,7 +330,7 @@ async fn fallback(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -
     if uri.path() == "/api" || uri.path().starts_with("/api/") {
         AppError::NotFound.into_response()
     } else {
-        pages::not_found(&state, &headers)
+        pages::not_found(&state, &headers).await
     }
 }
 
@@ -397,7 +399,12 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(edge::no_store_json));
     for (name, value) in security_headers(&state.config) {
-        router = router.layer(SetResponseHeaderLayer::overriding(name, value));
+        // A response may bring a stricter policy of its own (the centre's logo: `sandbox`).
+        router = if name == header::CONTENT_SECURITY_POLICY {
+            router.layer(SetResponseHeaderLayer::if_not_present(name, value))
+        } else {
+            router.layer(SetResponseHeaderLayer::overriding(name, value))
+        };
     }
     router.with_state(state)
 }
@@ -574,6 +581,16 @@ pub async fn start(settings: Settings) -> Result<AppState, StartError> {
                 source: std::io::Error::other(e.to_string()),
             }
         })?;
+    // A name stored with `confidant admin centre set --name` also names the centre in mails
+    // (read once here; pages read the profile on every request).
+    let mut settings = settings;
+    let profile = confidant_kit::centre::load(&db.pool, &settings.centre_name, &settings.centre)
+        .await
+        .map_err(|e| StartError::Io {
+            context: "loading the centre's profile".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    settings.centre_name = profile.name;
     let state = AppState::new(settings, db, vault, &jwt_key, sfu, turn, signature_keys);
     let sealed = booking::seal_urls_at_rest(&state.booking)
         .await

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use confidant::config::AdminCommand;
+use confidant::config::{AdminCommand, CentreCommand};
 use confidant::{Cli, Command};
 
 fn main() -> ExitCode {
@@ -42,6 +42,16 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string()),
             Command::Admin(AdminCommand::MailQueue { json }) => {
                 confidant::admin::mail_queue(&settings, json)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Command::Admin(AdminCommand::Centre(CentreCommand::Show { json })) => {
+                confidant::admin::centre_show(&settings, json)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Command::Admin(AdminCommand::Centre(CentreCommand::Set(set))) => {
+                confidant::admin::centre_set(&settings, &set)
                     .await
                     .map_err(|e| e.to_string())
             }

@@ -17,7 +17,11 @@
 //! | signing page | `/sign/{token}` | `sign` | `/static/signature/sign.js` | `data-sign-token` (usable link) or `data-link-valid="false"` (status 404) |
 //!
 //! Every page also has `data-protocol-version` (the signalling protocol version) and
-//! `data-ws-url` (the websocket URL derived from the public URL). No inline script or style:
+//! `data-ws-url` (the websocket URL derived from the public URL), and `data-centre-name`; the
+//! public pages (all but dashboard and host) also carry the centre's profile: a server-rendered
+//! header and footer (see `Chrome` below) and `data-centre-*` attributes for the modules (`logo`,
+//! `emergency-label`, `emergency-phone`, `emergency-text`, `emergency-tel`, `email`, and `book` /
+//! `talk` when some counsellor offers booking / walk-ins), each present only when set. No inline script or style:
 //! the Content-Security-Policy forbids both.
 
 use axum::extract::{Path, State};
@@ -157,6 +161,7 @@ const INVALID_LINK_TEXT_DE: &str = "Dieser Link ist nicht (mehr) gültig. Bitte 
 /// Renders a page shell. `attrs` are extra `data-*` attributes (name without `data-`).
 fn shell(
     state: &AppState,
+    chrome: &Chrome,
     page: Page,
     lang: Lang,
     attrs: &[(&str, &str)],
@@ -169,7 +174,7 @@ fn shell(
         confidant_signaling::protocol::PROTOCOL_VERSION,
         escape(&state.config.ws_url()),
     );
-    for (k, v) in attrs {
+    for (k, v) in attrs.iter().copied().chain(chrome.data_attrs(page)) {
         data.push_str(&format!(r#" data-{k}="{}""#, escape(v)));
     }
     format!(
@@ -186,14 +191,16 @@ fn shell(
 <script type="module" src="/static/{folder}/{name}.js"></script>
 </head>
 <body {data}>
-<div id="app"><main class="page"><p>{text}</p><noscript>{noscript}</noscript></main></div>
-</body>
+<div id="app">{header}<main class="page" id="main"><p>{text}</p><noscript>{noscript}</noscript></main></div>
+{footer}</body>
 </html>
 "#,
         lang = lang.code(),
         folder = crate::assets::page_folder(name),
         title = escape(title),
         text = escape(body_text),
+        header = chrome.header(lang),
+        footer = chrome.footer(page, lang),
         noscript = match lang {
             Lang::En => "Confidant needs JavaScript.",
             Lang::De => "Confidant braucht JavaScript.",
@@ -213,33 +220,42 @@ fn html(status: StatusCode, body: String) -> Response {
     resp
 }
 
-fn render(state: &AppState, headers: &HeaderMap, page: Page, attrs: &[(&str, &str)]) -> Response {
+async fn render(
+    state: &AppState,
+    headers: &HeaderMap,
+    page: Page,
+    attrs: &[(&str, &str)],
+) -> Response {
     let lang = negotiate_lang(headers);
     let status = if page == Page::NotFound {
         StatusCode::NOT_FOUND
     } else {
         StatusCode::OK
     };
-    html(status, shell(state, page, lang, attrs, page.text(lang).1))
+    let chrome = Chrome::load(state).await;
+    html(
+        status,
+        shell(state, &chrome, page, lang, attrs, page.text(lang).1),
+    )
 }
 
 /// The HTML 404 page (also the fallback for unknown non-API paths).
-pub fn not_found(state: &AppState, headers: &HeaderMap) -> Response {
-    render(state, headers, Page::NotFound, &[])
+pub async fn not_found(state: &AppState, headers: &HeaderMap) -> Response {
+    render(state, headers, Page::NotFound, &[]).await
 }
 
 /// Landing page.
 #[utoipa::path(get, path = "/", tag = "pages",
     responses((status = 200, description = "Landing page", content_type = "text/html", body = String)))]
 pub async fn landing(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    render(&state, &headers, Page::Landing, &[])
+    render(&state, &headers, Page::Landing, &[]).await
 }
 
 /// Counsellor login form.
 #[utoipa::path(get, path = "/login", tag = "pages",
     responses((status = 200, description = "Login page", content_type = "text/html", body = String)))]
 pub async fn login(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    render(&state, &headers, Page::Login, &[])
+    render(&state, &headers, Page::Login, &[]).await
 }
 
 /// The counsellor's dashboard; redirects to `/login` without a valid session cookie.
@@ -255,7 +271,7 @@ pub async fn dashboard(
     if current_counsellor(&state.db, &headers).await?.is_none() {
         return Ok(Redirect::to("/login").into_response());
     }
-    Ok(render(&state, &headers, Page::Dashboard, &[]))
+    Ok(render(&state, &headers, Page::Dashboard, &[]).await)
 }
 
 /// The counsellor's call page for one of their sessions; redirects to `/login` without a
@@ -276,7 +292,7 @@ pub async fn host(
         return Ok(Redirect::to("/login").into_response());
     };
     if !crate::sessions::owns(&state.rooms, &counsellor.id, &session_id).await? {
-        return Ok(not_found(&state, &headers));
+        return Ok(not_found(&state, &headers).await);
     }
     let allow = if counsellor.allow_unencrypted_join {
         "true"
@@ -288,7 +304,8 @@ pub async fn host(
         &headers,
         Page::Host,
         &[("session-id", &session_id), ("allow-unencrypted", allow)],
-    ))
+    )
+    .await)
 }
 
 /// The client's join page. For a link that is unknown, revoked, ended or expired the same
@@ -320,6 +337,7 @@ pub async fn join(
         None
     };
     let lang = negotiate_lang(&headers);
+    let chrome = Chrome::load(&state).await;
     if let Some(target) = target {
         let allow = if target.policy.allow_unencrypted {
             "true"
@@ -330,6 +348,7 @@ pub async fn join(
             StatusCode::OK,
             shell(
                 &state,
+                &chrome,
                 Page::Join,
                 lang,
                 &[("link-token", &link_token), ("allow-unencrypted", allow)],
@@ -343,7 +362,14 @@ pub async fn join(
     };
     Ok(html(
         StatusCode::NOT_FOUND,
-        shell(&state, Page::Join, lang, &[("link-valid", "false")], text),
+        shell(
+            &state,
+            &chrome,
+            Page::Join,
+            lang,
+            &[("link-valid", "false")],
+            text,
+        ),
     ))
 }
 
@@ -351,7 +377,7 @@ pub async fn join(
 #[utoipa::path(get, path = "/book", tag = "pages",
     responses((status = 200, description = "Centre booking page", content_type = "text/html", body = String)))]
 pub async fn book_index(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    render(&state, &headers, Page::Book, &[])
+    render(&state, &headers, Page::Book, &[]).await
 }
 
 /// A counsellor's public booking page (type → slot → form); the 404 page for an unknown slug.
@@ -369,9 +395,9 @@ pub async fn book(
     match crate::booking::store::host_by_slug(&state.db, &slug).await {
         Ok(host) => {
             let slug = host.slug.unwrap_or_default();
-            Ok(render(&state, &headers, Page::Book, &[("slug", &slug)]))
+            Ok(render(&state, &headers, Page::Book, &[("slug", &slug)]).await)
         }
-        Err(AppError::NotFound) => Ok(not_found(&state, &headers)),
+        Err(AppError::NotFound) => Ok(not_found(&state, &headers).await),
         Err(e) => Err(e),
     }
 }
@@ -394,8 +420,8 @@ pub async fn book_team(
         .fetch_optional(&state.db)
         .await?;
     Ok(match found {
-        Some(slug) => render(&state, &headers, Page::Book, &[("team", &slug)]),
-        None => not_found(&state, &headers),
+        Some(slug) => render(&state, &headers, Page::Book, &[("team", &slug)]).await,
+        None => not_found(&state, &headers).await,
     })
 }
 
@@ -410,6 +436,7 @@ pub async fn booking_cancel(State(state): State<AppState>, headers: HeaderMap) -
         Page::BookingLink,
         &[("purpose", "cancel")],
     )
+    .await
 }
 
 /// The page a reschedule link from a booking mail opens (token in the fragment).
@@ -422,13 +449,14 @@ pub async fn booking_reschedule(State(state): State<AppState>, headers: HeaderMa
         Page::BookingLink,
         &[("purpose", "reschedule")],
     )
+    .await
 }
 
 /// The centre's talk-now page: whether anyone is available, name only, the queue.
 #[utoipa::path(get, path = "/talk", tag = "pages",
     responses((status = 200, description = "Centre talk-now page", content_type = "text/html", body = String)))]
 pub async fn talk_index(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    render(&state, &headers, Page::Talk, &[])
+    render(&state, &headers, Page::Talk, &[]).await
 }
 
 /// A counsellor's talk-now page; the 404 page for an unknown slug or one who does not take
@@ -447,9 +475,9 @@ pub async fn talk(
     let slug = slug.to_ascii_lowercase();
     let known = state.walkin.core().by_slug(&slug).is_some();
     if known {
-        render(&state, &headers, Page::Talk, &[("slug", &slug)])
+        render(&state, &headers, Page::Talk, &[("slug", &slug)]).await
     } else {
-        not_found(&state, &headers)
+        not_found(&state, &headers).await
     }
 }
 
@@ -468,11 +496,13 @@ pub async fn sign(
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     let lang = negotiate_lang(&headers);
+    let chrome = Chrome::load(&state).await;
     if crate::signature::sign::link_valid(&state.signature, &token).await? {
         return Ok(html(
             StatusCode::OK,
             shell(
                 &state,
+                &chrome,
                 Page::Sign,
                 lang,
                 &[("sign-token", &token)],
@@ -486,8 +516,257 @@ pub async fn sign(
     };
     Ok(html(
         StatusCode::NOT_FOUND,
-        shell(&state, Page::Sign, lang, &[("link-valid", "false")], text),
+        shell(
+            &state,
+            &chrome,
+            Page::Sign,
+            lang,
+            &[("link-valid", "false")],
+            text,
+        ),
     ))
+}
+
+// ------------------------------------------------------------------ the centre's chrome
+//
+// Every public page carries the centre's profile (kit/src/centre.rs), rendered here so it is
+// there without JavaScript: a header with the logo and name (and the emergency number as a
+// `tel:` link), and a footer with the emergency line as a region with a heading, the address,
+// opening hours, contact and the imprint and privacy links. Fields that are not set leave no
+// trace (no empty boxes). The page modules read the same values from `data-centre-*` attributes
+// (`shared/ui.js` `pageHeader`, `shared/centre.js` `nextSteps`).
+
+/// What the public pages show of the centre, and which next steps an end screen may offer.
+struct Chrome {
+    profile: confidant_kit::centre::Profile,
+    /// `tel:` URL of the emergency number, if one is set.
+    emergency_tel: Option<String>,
+    /// Some counsellor has a public booking page.
+    book: bool,
+    /// Some counsellor takes walk-ins.
+    talk: bool,
+}
+
+impl Chrome {
+    /// The effective profile. A database failure is logged and the page still renders, with
+    /// the configured profile (a client in a crisis must not get an error page for it).
+    async fn load(state: &AppState) -> Chrome {
+        let site = &state.base.site;
+        let profile =
+            match confidant_kit::centre::load(&state.db, &state.config.centre_name, &site.centre)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "loading the centre's profile");
+                    confidant_kit::centre::Profile {
+                        name: state.config.centre_name.clone(),
+                        ..Default::default()
+                    }
+                }
+            };
+        let book = crate::booking::store::public_hosts(&state.db)
+            .await
+            .map(|h| !h.is_empty())
+            .unwrap_or(true);
+        let talk = state.walkin.core().takes_any();
+        let emergency_tel = profile
+            .emergency_phone
+            .as_deref()
+            .and_then(confidant_kit::centre::tel_href);
+        Chrome {
+            profile,
+            emergency_tel,
+            book,
+            talk,
+        }
+    }
+
+    /// Whether `page` is one clients see (the counsellor's dashboard and call have their own).
+    fn public(page: Page) -> bool {
+        !matches!(page, Page::Dashboard | Page::Host)
+    }
+
+    /// `data-centre-*` attributes for the page modules.
+    fn data_attrs(&self, page: Page) -> Vec<(&str, &str)> {
+        let p = &self.profile;
+        let mut out = vec![("centre-name", p.name.as_str())];
+        if !Self::public(page) {
+            return out;
+        }
+        let optional = [
+            ("centre-logo", p.logo_url.as_deref()),
+            ("centre-emergency-label", p.emergency_label.as_deref()),
+            ("centre-emergency-phone", p.emergency_phone.as_deref()),
+            ("centre-emergency-text", p.emergency_text.as_deref()),
+            ("centre-emergency-tel", self.emergency_tel.as_deref()),
+            ("centre-email", p.contact_email.as_deref()),
+            ("centre-book", self.book.then_some("/book")),
+            ("centre-talk", self.talk.then_some("/talk")),
+        ];
+        out.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+        out
+    }
+
+    /// The header the page modules replace with theirs (same brand, plus the language switch).
+    fn header(&self, lang: Lang) -> String {
+        let p = &self.profile;
+        let logo = p.logo_url.as_deref().map_or(String::new(), |url| {
+            format!(
+                r#"<img class="brand-logo" src="{}" alt="" data-testid="centre-logo">"#,
+                escape(url)
+            )
+        });
+        format!(
+            r#"<header class="page-header"><a class="brand" href="/">{logo}<span data-testid="centre-name">{}</span></a>{}</header>"#,
+            escape(&p.name),
+            self.header_emergency(lang),
+        )
+    }
+
+    /// The emergency number in the header, a `tel:` link (nothing without a number).
+    fn header_emergency(&self, lang: Lang) -> String {
+        let (Some(tel), Some(phone)) = (&self.emergency_tel, &self.profile.emergency_phone) else {
+            return String::new();
+        };
+        let label = self
+            .profile
+            .emergency_label
+            .as_deref()
+            .unwrap_or(match lang {
+                Lang::En => "Crisis line",
+                Lang::De => "Krisentelefon",
+            });
+        format!(
+            r#"<a class="header-emergency" href="{}" data-testid="header-emergency">{}: {}</a>"#,
+            escape(tel),
+            escape(label),
+            escape(phone)
+        )
+    }
+
+    /// The footer of a public page; nothing on the counsellor's own pages.
+    fn footer(&self, page: Page, lang: Lang) -> String {
+        if !Self::public(page) {
+            return String::new();
+        }
+        let p = &self.profile;
+        let de = lang == Lang::De;
+        let mut out = String::from(r#"<footer class="centre-footer" data-testid="centre-footer">"#);
+        if let (Some(tel), Some(phone)) = (&self.emergency_tel, &p.emergency_phone) {
+            out.push_str(&format!(
+                r#"<section class="centre-emergency" id="centre-emergency" aria-labelledby="centre-emergency-title" data-testid="centre-emergency"><h2 id="centre-emergency-title">{}</h2>"#,
+                if de { "Im Notfall" } else { "In an emergency" }
+            ));
+            if let Some(text) = &p.emergency_text {
+                out.push_str(&format!("<p>{}</p>", escape(text)));
+            }
+            let label = p
+                .emergency_label
+                .as_deref()
+                .map_or(String::new(), |l| format!("{}: ", escape(l)));
+            out.push_str(&format!(
+                r#"<p class="emergency-call">{label}<a href="{}" data-testid="centre-emergency-phone">{}</a></p></section>"#,
+                escape(tel),
+                escape(phone)
+            ));
+        }
+        out.push_str(&format!(
+            r#"<div class="centre-info"><p class="centre-footer-name">{}</p>"#,
+            escape(&p.name)
+        ));
+        if let Some(address) = &p.address {
+            let lines: Vec<String> = address.lines().map(escape).collect();
+            out.push_str(&format!(
+                r#"<address data-testid="centre-address">{}</address>"#,
+                lines.join("<br>")
+            ));
+        }
+        if let Some(hours) = &p.opening_hours {
+            let lines: Vec<String> = hours.lines().map(escape).collect();
+            out.push_str(&format!(
+                r#"<p data-testid="centre-hours">{}: {}</p>"#,
+                if de { "Erreichbar" } else { "Opening hours" },
+                lines.join("<br>")
+            ));
+        }
+        if let Some(email) = &p.contact_email {
+            out.push_str(&format!(
+                r#"<p>{}: <a href="mailto:{}" data-testid="centre-email">{}</a></p>"#,
+                if de { "Kontakt" } else { "Contact" },
+                escape(email),
+                escape(email)
+            ));
+        }
+        out.push_str("</div>");
+        let links: Vec<String> = [
+            (
+                &p.imprint_url,
+                if de { "Impressum" } else { "Imprint" },
+                "centre-imprint",
+            ),
+            (
+                &p.privacy_url,
+                if de { "Datenschutz" } else { "Privacy policy" },
+                "centre-privacy",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(url, text, testid)| {
+            url.as_deref().map(|u| {
+                format!(
+                    r#"<li><a href="{}" data-testid="{testid}">{text}</a></li>"#,
+                    escape(u)
+                )
+            })
+        })
+        .collect();
+        if !links.is_empty() {
+            out.push_str(&format!(
+                r#"<nav class="centre-legal" aria-label="{}"><ul>{}</ul></nav>"#,
+                if de { "Rechtliches" } else { "Legal" },
+                links.concat()
+            ));
+        }
+        out.push_str("</footer>\n");
+        out
+    }
+}
+
+/// `GET /centre/logo/{digest}`: the centre's logo. The digest in the path changes with the
+/// logo, so the response is cached for good; an SVG is sandboxed (it can run no script and
+/// load nothing, even when opened on its own).
+#[utoipa::path(get, path = "/centre/logo/{digest}", tag = "pages",
+    params(("digest" = String, Path, description = "Hex SHA-256 of the logo (from the page)")),
+    responses(
+        (status = 200, description = "The logo (PNG, JPEG or SVG)"),
+        (status = 404, description = "No logo with this digest", body = crate::error::ErrorBody),
+    ))]
+pub async fn centre_logo(
+    State(state): State<AppState>,
+    Path(digest): Path<String>,
+) -> Result<Response, AppError> {
+    let logo = confidant_kit::centre::logo(&state.db, &state.base.site.centre, &digest)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(logo.content_type),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("sandbox; default-src 'none'; style-src 'unsafe-inline'"),
+            ),
+        ],
+        logo.bytes,
+    )
+        .into_response())
 }
 
 #[cfg(test)]

@@ -205,7 +205,8 @@ async fn every_documented_operation_is_served_by_its_route() {
             .replace("{slug}", "no-such-page")
             .replace("{token}", "no-such-token")
             .replace("{sha256}", &"0".repeat(64))
-            .replace("{path}", "shared/app.css");
+            .replace("{path}", "shared/app.css")
+            .replace("{digest}", "no-such-logo");
         assert!(
             !path.contains('{'),
             "no example value for a parameter in {template}"

@@ -375,3 +375,92 @@ async fn booking_pages_are_shells_and_unknown_slugs_404() {
         );
     }
 }
+
+/// The centre's profile (kit::centre) on both backends: stored values override the flags field
+/// by field, are rendered escaped into every public page's shell, and clearing them brings the
+/// flags' values back; the logo is served by its digest, and an old digest is gone.
+#[tokio::test]
+async fn the_centres_profile_is_stored_rendered_and_cleared() {
+    use confidant_kit::centre::{check_logo, load, store, store_logo, Field};
+    let t = TestApp::new().await;
+    let db = &t.state.db;
+    let plain = t.get("/book", None).await.text();
+    assert!(
+        plain.contains(r#"data-centre-name="Beratungsstelle""#),
+        "the configured name"
+    );
+    assert!(
+        !plain.contains("centre-emergency"),
+        "no emergency region without a number"
+    );
+    assert!(!plain.contains("<address"), "no empty address");
+    assert!(!plain.contains("centre-legal"), "no empty link list");
+
+    store(db, Field::Name, Some("Nord <&> Süd")).await.unwrap();
+    store(db, Field::EmergencyPhone, Some("0800 111 0 111"))
+        .await
+        .unwrap();
+    store(db, Field::EmergencyPhone, Some("116 123"))
+        .await
+        .unwrap();
+    store(
+        db,
+        Field::ImprintUrl,
+        Some("https://centre.example/impressum"),
+    )
+    .await
+    .unwrap();
+    store(db, Field::Address, Some("Hauptstr. 1\r\n12345 Stadt"))
+        .await
+        .unwrap();
+    let err = store(db, Field::PrivacyUrl, Some("javascript:alert(1)"))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("privacy_url"), "{err:?}");
+    let png = b"\x89PNG\r\n\x1a\n-a-logo".to_vec();
+    let logo = check_logo(png.clone()).unwrap();
+    store_logo(db, Some(&logo)).await.unwrap();
+
+    let p = load(db, "Beratungsstelle", &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(p.name, "Nord <&> Süd");
+    assert_eq!(
+        p.emergency_phone.as_deref(),
+        Some("116 123"),
+        "the later value wins"
+    );
+    assert_eq!(p.address.as_deref(), Some("Hauptstr. 1\n12345 Stadt"));
+    assert_eq!(p.privacy_url, None, "a refused value is not stored");
+    assert_eq!(p.logo_url, Some(logo.url()));
+
+    let html = t.get("/talk", None).await.text();
+    assert!(html.contains("Nord &lt;&amp;&gt; Süd"), "escaped");
+    assert!(!html.contains("Nord <&>"));
+    assert!(html.contains(r#"href="tel:116123""#));
+    assert!(html.contains("Hauptstr. 1<br>12345 Stadt"));
+    assert!(html.contains(r#"href="https://centre.example/impressum""#));
+    assert!(html.contains(&format!(r#"src="{}""#, logo.url())));
+    // The counsellor's own pages carry the name only, no footer; the login page is public.
+    let (_, cookie) = t.counsellor("a@example.org", "A").await;
+    let dashboard = t.get("/dashboard", Some(&cookie)).await.text();
+    assert!(dashboard.contains(r#"data-centre-name="Nord &lt;&amp;&gt; Süd""#));
+    assert!(!dashboard.contains("centre-footer"));
+    assert!(t.get("/login", None).await.text().contains("centre-footer"));
+    let served = t.get(&logo.url(), None).await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(served.body, png);
+    assert_eq!(served.header("content-type"), Some("image/png"));
+    assert!(served
+        .header("content-security-policy")
+        .is_some_and(|c| c.starts_with("sandbox;")));
+
+    store(db, Field::Name, None).await.unwrap();
+    store_logo(db, None).await.unwrap();
+    let p = load(db, "Beratungsstelle", &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(p.name, "Beratungsstelle", "back to the configured name");
+    assert_eq!(p.logo_url, None);
+    assert_eq!(t.get(&logo.url(), None).await.status, StatusCode::NOT_FOUND);
+}

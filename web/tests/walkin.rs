@@ -885,3 +885,21 @@ async fn a_walk_in_who_chats_leaves_no_name_in_the_database() {
         json!({"participant_id": pid, "role": "guest", "text": "a walk-in's first words"})
     );
 }
+
+/// A first name or nickname is enough: the last name may be left out or empty, and the ring
+/// shows the first name alone; a last name that is given is still checked.
+#[tokio::test]
+async fn a_first_name_alone_is_enough_to_queue() {
+    let t = app().await;
+    let (_, cookie) = walkin_counsellor(&t, "anna", json!([]), json!([])).await;
+    let r = enter(&t, json!({"first_name": "Kim"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let ring = status(&t, &cookie).await["ring"].clone();
+    assert_eq!(ring["first_name"], "Kim");
+    assert_eq!(ring["last_name"], "");
+    let r = enter(&t, json!({"first_name": "Sky", "last_name": "  "})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = enter(&t, json!({"first_name": "Sky", "last_name": "B\u{202E}x"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["field"], "last_name");
+}

@@ -104,7 +104,8 @@ pub async fn counsellor(
 pub struct EnterQueue {
     /// First name (1–39 characters).
     pub first_name: String,
-    /// Last name (1–39 characters).
+    /// Last name (optional; at most 39 characters). A first name or nickname is enough.
+    #[serde(default)]
     pub last_name: String,
     /// One of the topics on offer.
     #[serde(default)]
@@ -186,7 +187,10 @@ pub async fn enter(
     rate_limit(&state, ip)?;
     let mut problems: Vec<FieldProblem> = [
         name_problem("first_name", &req.first_name),
-        name_problem("last_name", &req.last_name),
+        // Optional: checked only when given.
+        (!req.last_name.trim().is_empty())
+            .then(|| name_problem("last_name", &req.last_name))
+            .flatten(),
     ]
     .into_iter()
     .flatten()

@@ -6,6 +6,7 @@ import { t, errorText } from '../shared/i18n.js';
 import './i18n-booking.js';
 import { h, clear, appRoot, pageHeader, notice } from '../shared/ui.js';
 import { post, ApiError } from '../shared/api.js';
+import { nextSteps } from '../shared/centre.js';
 import { kindLabel, formatRange, formatRangeZoned, slotPicker, bookingStatus, field, confirmationParts } from './booking-ui.js';
 
 const app = appRoot();
@@ -79,7 +80,7 @@ function cancelForm(booking, summary) {
       const text = reason.input.value.trim();
       const b = await post('/api/public/bookings/cancel', text ? { token, reason: text } : { token });
       renderSummary(summary, b);
-      form.replaceWith(notice(t('link.cancelled'), 'success', 'booking-cancelled'));
+      form.replaceWith(notice(t('link.cancelled'), 'success', 'booking-cancelled'), nextSteps(t('next.after_cancel')));
       return;
     } catch (e) {
       status.appendChild(notice(linkError(e), 'error', 'form-error'));

@@ -7,6 +7,7 @@ import { acquireMedia, devicePicker, stopStream } from './media.js';
 import { Call, confidant } from './call.js';
 import { e2eeSupport } from './e2ee.js';
 import { levelMeter, permissionHelp, prefs, speakerSelect } from './call-screen.js';
+import { nextSteps } from '../shared/centre.js';
 
 const { linkToken: dataToken, protocolVersion } = pageData();
 const linkToken = dataToken || decodeURIComponent((location.pathname.match(/^\/j\/([^/?#]+)/) || [])[1] || '');
@@ -72,7 +73,7 @@ function showFinal(testid, text, state) {
   localStream = null;
   setState(state);
   clear(main);
-  main.appendChild(h('section', { class: 'panel final-panel', testid, attrs: { role: 'status' } }, h('h1', { text })));
+  main.append(h('section', { class: 'panel final-panel', testid, attrs: { role: 'status' } }, h('h1', { text })), nextSteps(t('next.after_lobby')));
 }
 
 // preview + form
@@ -329,6 +330,7 @@ function startCall({ room, token }) {
     audioMuted: joinMuted.checked,
     videoMuted: joinCameraOff.checked,
     sinkId,
+    finishedExtras: () => [nextSteps(t('next.after_call'))],
   });
   localStream = null; // owned by the call now
   clear(main);

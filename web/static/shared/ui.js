@@ -2,6 +2,7 @@
 // are untrusted, so nothing here ever assigns innerHTML.
 
 import { t, currentLang, setLanguage, LANGUAGES } from './i18n.js';
+import './i18n-centre.js';
 
 /**
  * Creates an element. `attrs` keys: `class`, `text`, `testid`, `dataset` (object), `on<event>`
@@ -86,15 +87,30 @@ export function languageSwitch() {
   return group;
 }
 
-/** The page header: brand, optional extra items, language switch. */
+/** The page header: the centre's brand (and emergency number), optional extra items, language switch. */
 export function pageHeader(...extra) {
+  return h('header', { class: 'page-header' }, centreBrand(), centreEmergencyLink(), h('div', { class: 'header-extra' }, ...extra), languageSwitch());
+}
+
+// ---- The centre's profile (server-rendered into data-centre-* on <body>, see web/src/pages.rs).
+
+/** The brand: the centre's logo (decorative: the name beside it says it) and name. */
+function centreBrand() {
+  const d = document.body.dataset;
   return h(
-    'header',
-    { class: 'page-header' },
-    h('a', { class: 'brand', href: '/', text: t('app.name') }),
-    h('div', { class: 'header-extra' }, ...extra),
-    languageSwitch(),
+    'a',
+    { class: 'brand', href: '/' },
+    d.centreLogo ? h('img', { class: 'brand-logo', src: d.centreLogo, alt: '', testid: 'centre-logo' }) : null,
+    h('span', { text: d.centreName || t('app.name'), testid: 'centre-name' }),
   );
+}
+
+/** The emergency number as a `tel:` link, or nothing when the centre set none. */
+function centreEmergencyLink() {
+  const d = document.body.dataset;
+  if (!d.centreEmergencyTel || !d.centreEmergencyPhone) return null;
+  const label = d.centreEmergencyLabel || t('centre.crisis_line');
+  return h('a', { class: 'header-emergency', href: d.centreEmergencyTel, text: `${label}: ${d.centreEmergencyPhone}`, testid: 'header-emergency' });
 }
 
 /** A status/alert box. `kind`: info | error | success. Returns the element. */

@@ -12,6 +12,7 @@ import './i18n-signature.js';
 import { h, clear, appRoot, pageHeader, notice } from '../shared/ui.js';
 import { get, post, ApiError } from '../shared/api.js';
 import { SignaturePad } from './signature-pad.js';
+import { nextSteps } from '../shared/centre.js';
 
 const app = appRoot();
 clear(app);
@@ -303,6 +304,7 @@ function done(receipt) {
         t('sign.keys_text'), ' ',
         h('a', { href: '/.well-known/confidant-signature-keys.json', text: t('sign.keys_link'), testid: 'sign-keys-link' })),
     ),
+    nextSteps(t('next.after_sign')),
   );
   main.querySelector('h1').focus?.();
 }

@@ -197,7 +197,7 @@ export function walkinSection({ onWaiting = () => {} } = {}) {
     stopRinging();
     ringShown = ring.ring_id;
     focusBefore = document.activeElement && document.activeElement !== document.body ? document.activeElement : null;
-    const name = `${ring.first_name} ${ring.last_name}`;
+    const name = [ring.first_name, ring.last_name].filter(Boolean).join(' ');
     announce(t('walkin.ring_title', { name }));
     const accept = h('button', { type: 'button', class: 'button button-primary', text: t('walkin.accept'), testid: 'ring-accept' });
     const pass = h('button', { type: 'button', class: 'button', text: t('walkin.pass'), testid: 'ring-pass' });

@@ -12,6 +12,7 @@ import { fieldText } from '../booking/booking-ui.js';
 import { Signaling } from '../call/signaling.js';
 import { acquireMedia, devicePicker, stopStream } from '../call/media.js';
 import { Call, confidant } from '../call/call.js';
+import { nextSteps } from '../shared/centre.js';
 
 /** How often the page asks for its ticket (the server gives a place up after 30 s without). */
 const POLL_MS = 2000;
@@ -82,7 +83,7 @@ function choice(name, label, options) {
 }
 
 const first = field('first_name', t('talk.first_name'), { autocomplete: 'given-name' });
-const last = field('last_name', t('talk.last_name'), { autocomplete: 'family-name' });
+const last = field('last_name', t('talk.last_name'), { autocomplete: 'family-name', required: false });
 const availability = h('p', { class: 'availability', testid: 'availability', attrs: { role: 'status' } });
 const formStatus = h('div', { class: 'form-status', attrs: { 'aria-live': 'polite' } });
 const submit = h('button', { type: 'submit', class: 'button button-primary', text: t('talk.submit'), testid: 'talk-submit' });
@@ -199,7 +200,8 @@ async function onSubmit(event) {
   let bad = null;
   for (const f of [first, last]) {
     const v = f.input.value.trim();
-    const msg = !v ? t('talk.required') : !validName(v) ? t('talk.invalid') : '';
+    // A first name or nickname is enough; the last name is optional.
+    const msg = !v ? (f === first ? t('talk.required') : '') : !validName(v) ? t('talk.invalid') : '';
     if (msg) {
       f.error.textContent = msg;
       f.input.setAttribute('aria-invalid', 'true');
@@ -351,6 +353,7 @@ function finish(text, state) {
       }),
     ),
     fallbackArea,
+    nextSteps(t('next.after_walkin')),
   );
 }
 
@@ -374,7 +377,7 @@ async function startCall({ room, token }) {
     finish(errorText('network'), 'error');
     return;
   }
-  const call = new Call({ signaling: s, localStream, role: 'guest' });
+  const call = new Call({ signaling: s, localStream, role: 'guest', finishedExtras: () => [nextSteps(t('next.after_call'))] });
   localStream = null; // owned by the call now
   clear(main);
   main.classList.add('call-page');
