@@ -117,10 +117,43 @@ pub enum AdminCommand {
     /// line); values set here override the `--centre-*` flags and take effect on the next page.
     #[command(subcommand)]
     Centre(CentreCommand),
+    /// The audit log: verify its chain, list entries (see docs/AUDIT.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Show the mail queue: counts by state and the last errors (kind, SMTP status, times;
     /// never a recipient or content).
     MailQueue {
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `confidant admin audit …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and check every entry's MAC. Exits 0 when intact, 1 (naming the
+    /// first broken entry) when not.
+    Verify {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List entries, newest first.
+    List {
+        /// Only entries at or after this time (RFC 3339, e.g. 2026-01-31T00:00:00Z).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only this action (its code, e.g. login_failed).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries by this person's (or client's) id.
+        #[arg(long)]
+        actor: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print JSON (one array).
         #[arg(long)]
         json: bool,
     },
