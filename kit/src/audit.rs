@@ -816,6 +816,29 @@ pub async fn prune(db: &Db, key: &AuditKey, cutoff_ms: i64, now_ms: i64) -> Resu
     Ok(removed)
 }
 
+/// How often the retention job runs. Retention is counted in days; hourly is plenty.
+pub const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+/// Milliseconds in a day.
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The background job that removes entries older than `retention_days` every
+/// [`RETENTION_INTERVAL`] (see [`prune`]). A failed round is logged and retried next round.
+pub fn retention_job(log: AuditLog, retention_days: u32) -> crate::scheduler::Job {
+    crate::scheduler::Job::new("audit-retention", RETENTION_INTERVAL, move || {
+        let log = log.clone();
+        async move {
+            let now = crate::db::now_ms();
+            let cutoff = now - i64::from(retention_days) * DAY_MS;
+            match prune(&log.db, &log.key, cutoff, now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "audit log retention round"),
+                Err(e) => tracing::error!(error = %e, "audit log retention round failed"),
+            }
+            crate::scheduler::Pace::OnSchedule
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,9 +45,12 @@ async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
         tables,
         [
             "appointment_types",
+            "audit_head",
+            "audit_log",
             "auth_sessions",
             "availability_overrides",
             "availability_rules",
+            "booking_profiles",
             "bookings",
             "busy_intervals",
             "busy_sources",
@@ -57,6 +60,8 @@ async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
             "caldav_events",
             "caldav_items",
             "calendar_feeds",
+            "centre_logo",
+            "centre_profile",
             "chat_messages",
             "consent_texts",
             "contact_messages",
@@ -387,6 +392,7 @@ fn sigterm_stops_every_background_job_and_the_server_exits() {
         "signature-retention",
         "chat-retention",
         "walkin-sync",
+        "audit-retention",
     ] {
         assert!(
             log.lines()
