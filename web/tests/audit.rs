@@ -370,3 +370,54 @@ async fn the_centre_cli_records_its_change_and_audit_verify_exits_by_the_chain()
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken at entry 3"), "{err}");
 }
+
+#[tokio::test]
+async fn a_counsellor_reading_bookings_is_recorded_only_when_they_show_clients() {
+    use common::booking::{book, bookable, consent, form, slots};
+    let app = TestApp::new().await;
+    let b = bookable(
+        &app,
+        "reader@example.org",
+        "reader",
+        "video",
+        serde_json::json!({}),
+    )
+    .await;
+    let empty = app.get("/api/booking/bookings", Some(&b.cookie)).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    let reads = |entries: Vec<audit::Entry>| {
+        entries
+            .into_iter()
+            .filter(|e| e.action == Action::ClientDataRead.code())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        reads(all(&app).await).is_empty(),
+        "no client shown, nothing read"
+    );
+    let start = slots(&app, &b).await[0].clone();
+    let c = consent(&app, "reader").await;
+    let r = book(&app, &b, form(&b, &start, &c, "Klara")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let to = (chrono::Utc::now() + chrono::Duration::days(60)).to_rfc3339();
+    let listed = app
+        .get(
+            &format!("/api/booking/bookings?to={}", urlencode(&to)),
+            Some(&b.cookie),
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+    assert_eq!(listed.json().as_array().unwrap().len(), 1);
+    let reads = reads(all(&app).await);
+    assert_eq!(reads.len(), 1);
+    let Actor::Person { id, .. } = &reads[0].actor else {
+        panic!("{:?}", reads[0].actor)
+    };
+    assert_eq!(reads[0].object, Some(Object::new("bookings", id.clone())));
+    assert!(!serde_json::to_string(&reads).unwrap().contains("Klara"));
+    verify(&app).await.unwrap();
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
