@@ -42,6 +42,16 @@ async fn all(app: &TestApp) -> Vec<audit::Entry> {
     audit::list(&app.state.db, &filter).await.unwrap()
 }
 
+#[test]
+fn the_migrations_start_the_chain_at_the_kit_s_genesis_hash() {
+    for sql in [
+        include_str!("../migrations/sqlite/0021_audit_log.sql"),
+        include_str!("../migrations/postgres/0021_audit_log.sql"),
+    ] {
+        assert!(sql.contains(&audit::genesis_hash()));
+    }
+}
+
 #[tokio::test]
 async fn appended_entries_verify_and_keep_only_the_network() {
     let app = TestApp::new().await;
@@ -415,6 +425,37 @@ async fn a_counsellor_reading_bookings_is_recorded_only_when_they_show_clients()
     };
     assert_eq!(reads[0].object, Some(Object::new("bookings", id.clone())));
     assert!(!serde_json::to_string(&reads).unwrap().contains("Klara"));
+
+    // Contact messages likewise: nothing while there are none, one entry per read after.
+    let none = app.get("/api/booking/messages", Some(&b.cookie)).await;
+    assert_eq!(none.status, StatusCode::OK);
+    let c = common::booking::contact_consent(&app, "reader").await;
+    let r = app
+        .post(
+            "/api/public/counsellors/reader/contact",
+            None,
+            Some(
+                serde_json::json!({"name": "Kim", "email": "kim@client.example",
+                "message": "Hallo", "consent_sha256": c, "lang": "de"}),
+            ),
+        )
+        .await;
+    assert!(r.status.is_success(), "{} {}", r.status, r.text());
+    let msgs = app.get("/api/booking/messages", Some(&b.cookie)).await;
+    assert_eq!(msgs.json().as_array().unwrap().len(), 1);
+    let entries = all(&app).await;
+    assert_eq!(entries[0].action, Action::ClientDataRead.code());
+    assert_eq!(
+        entries[0].object,
+        Some(Object::new("contact_messages", id.clone()))
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.action == Action::ClientDataRead.code())
+            .count(),
+        2
+    );
     verify(&app).await.unwrap();
 }
 
