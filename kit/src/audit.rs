@@ -901,6 +901,13 @@ mod tests {
         assert_eq!(entry_hash(&e.clone()), e.hash);
     }
 
+    /// Where a five-entry chain breaks after `edit`.
+    fn broken_by(edit: impl FnOnce(&mut Head, &mut Vec<Entry>)) -> Break {
+        let (mut head, mut entries) = chain(5, &key());
+        edit(&mut head, &mut entries);
+        verify_chain(&key(), head, &entries).unwrap_err()
+    }
+
     #[test]
     fn an_intact_chain_verifies() {
         let (head, entries) = chain(5, &key());
@@ -910,25 +917,21 @@ mod tests {
 
     #[test]
     fn an_altered_field_is_found_at_its_entry() {
-        let (head, mut entries) = chain(5, &key());
-        entries[2].at_ms += 1;
-        let b = verify_chain(&key(), head, &entries).unwrap_err();
+        let b = broken_by(|_, entries| entries[2].at_ms += 1);
         assert_eq!((b.seq, b.kind), (3, BreakKind::Altered));
     }
 
     #[test]
     fn a_removed_entry_is_found_at_its_number() {
-        let (head, mut entries) = chain(5, &key());
-        entries.remove(1);
-        let b = verify_chain(&key(), head, &entries).unwrap_err();
+        let b = broken_by(|_, entries| {
+            entries.remove(1);
+        });
         assert_eq!((b.seq, b.kind), (2, BreakKind::Missing));
     }
 
     #[test]
     fn reordered_entries_are_found() {
-        let (head, mut entries) = chain(5, &key());
-        entries.swap(1, 2);
-        let b = verify_chain(&key(), head, &entries).unwrap_err();
+        let b = broken_by(|_, entries| entries.swap(1, 2));
         assert_eq!(b.seq, 2);
     }
 
@@ -962,9 +965,7 @@ mod tests {
 
     #[test]
     fn entries_cut_off_the_end_are_found() {
-        let (head, mut entries) = chain(5, &key());
-        entries.truncate(3);
-        let b = verify_chain(&key(), head, &entries).unwrap_err();
+        let b = broken_by(|_, entries| entries.truncate(3));
         assert_eq!((b.seq, b.kind), (4, BreakKind::HeadMismatch));
     }
 

@@ -29,6 +29,19 @@ async fn append_n(app: &TestApp, n: u32, at_ms: i64) {
     }
 }
 
+/// Runs `statement` directly, as someone with write access to the database would.
+async fn sql(app: &TestApp, statement: &str) {
+    sqlx::query(statement).execute(&app.state.db).await.unwrap();
+}
+
+async fn hash_of(app: &TestApp, seq: i64) -> String {
+    sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
+        .bind(seq)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap()
+}
+
 async fn verify(app: &TestApp) -> Result<audit::Verified, audit::Break> {
     let log = &app.state.accounts.audit;
     audit::verify(&log.db, &log.key).await.unwrap()
@@ -71,10 +84,11 @@ async fn appended_entries_verify_and_keep_only_the_network() {
 async fn a_field_updated_in_sql_is_found_at_its_entry() {
     let app = TestApp::new().await;
     append_n(&app, 5, 1_000).await;
-    sqlx::query("UPDATE audit_log SET actor_id = 'someone-else' WHERE seq = 3")
-        .execute(&app.state.db)
-        .await
-        .unwrap();
+    sql(
+        &app,
+        "UPDATE audit_log SET actor_id = 'someone-else' WHERE seq = 3",
+    )
+    .await;
     let b = verify(&app).await.unwrap_err();
     assert_eq!((b.seq, b.kind), (3, BreakKind::Altered));
 }
@@ -83,10 +97,7 @@ async fn a_field_updated_in_sql_is_found_at_its_entry() {
 async fn a_deleted_entry_is_found_at_its_number() {
     let app = TestApp::new().await;
     append_n(&app, 5, 1_000).await;
-    sqlx::query("DELETE FROM audit_log WHERE seq = 2")
-        .execute(&app.state.db)
-        .await
-        .unwrap();
+    sql(&app, "DELETE FROM audit_log WHERE seq = 2").await;
     let b = verify(&app).await.unwrap_err();
     assert_eq!((b.seq, b.kind), (2, BreakKind::Missing));
 }
@@ -95,14 +106,8 @@ async fn a_deleted_entry_is_found_at_its_number() {
 async fn the_last_entry_deleted_with_the_head_moved_back_is_found() {
     let app = TestApp::new().await;
     append_n(&app, 4, 1_000).await;
-    let (hash,): (String,) = sqlx::query_as("SELECT hash FROM audit_log WHERE seq = 3")
-        .fetch_one(&app.state.db)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM audit_log WHERE seq = 4")
-        .execute(&app.state.db)
-        .await
-        .unwrap();
+    let hash = hash_of(&app, 3).await;
+    sql(&app, "DELETE FROM audit_log WHERE seq = 4").await;
     sqlx::query("UPDATE audit_head SET last_seq = 3, last_hash = $1")
         .bind(hash)
         .execute(&app.state.db)
@@ -192,14 +197,8 @@ async fn retention_removes_old_entries_and_the_rest_still_verifies() {
     );
     verify(&app).await.unwrap();
     // Moving the checkpoint in SQL to hide entry 4 is found.
-    let (hash,): (String,) = sqlx::query_as("SELECT hash FROM audit_log WHERE seq = 4")
-        .fetch_one(&app.state.db)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM audit_log WHERE seq = 4")
-        .execute(&app.state.db)
-        .await
-        .unwrap();
+    let hash = hash_of(&app, 4).await;
+    sql(&app, "DELETE FROM audit_log WHERE seq = 4").await;
     sqlx::query("UPDATE audit_head SET base_seq = 5, base_hash = $1")
         .bind(hash)
         .execute(&app.state.db)
@@ -371,10 +370,7 @@ async fn the_centre_cli_records_its_change_and_audit_verify_exits_by_the_chain()
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid action"));
 
-    sqlx::query("UPDATE audit_log SET at_ms = at_ms + 1 WHERE seq = 3")
-        .execute(&app.state.db)
-        .await
-        .unwrap();
+    sql(&app, "UPDATE audit_log SET at_ms = at_ms + 1 WHERE seq = 3").await;
     let out = confidant(&app, &["admin", "audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
