@@ -375,6 +375,34 @@ async fn the_centre_cli_records_its_change_and_audit_verify_exits_by_the_chain()
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken at entry 3"), "{err}");
+    let out = confidant(&app, &["admin", "audit", "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["broken"]["seq"], 3);
+    assert_eq!(doc["broken"]["kind"], "altered");
+}
+
+#[tokio::test]
+async fn audit_verify_says_where_the_chain_starts_after_retention() {
+    let app = TestApp::new().await;
+    append_n(&app, 3, 1_000).await;
+    append_n(&app, 1, 50_000).await;
+    let log = &app.state.accounts.audit;
+    audit::prune(&log.db, &log.key, 10_000, 60_000)
+        .await
+        .unwrap();
+    let out = confidant(&app, &["admin", "audit", "verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("2 entries, 4 to 5"), "{text}");
+    assert!(text.contains("removed by retention"), "{text}");
+    let out = confidant(&app, &["admin", "audit", "verify", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["verified"]["first_seq"], 4);
 }
 
 #[tokio::test]
