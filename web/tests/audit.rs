@@ -486,3 +486,24 @@ async fn a_counsellor_reading_bookings_is_recorded_only_when_they_show_clients()
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
 }
+
+#[tokio::test]
+async fn a_log_longer_than_one_read_page_verifies_and_a_break_beyond_it_is_found() {
+    let app = TestApp::new().await;
+    let log = &app.state.accounts.audit;
+    let mut tx = log.db.begin().await.unwrap();
+    for i in 0..1_050 {
+        audit::append(&mut tx, &log.key, entry(1_000, i))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(verify(&app).await.unwrap().entries, 1_050);
+    sql(
+        &app,
+        "UPDATE audit_log SET action = 'logout' WHERE seq = 1020",
+    )
+    .await;
+    let b = verify(&app).await.unwrap_err();
+    assert_eq!((b.seq, b.kind), (1_020, BreakKind::Altered));
+}
