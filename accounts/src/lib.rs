@@ -46,6 +46,7 @@ use utoipa_axum::routes;
 use ring::hmac;
 use sha2::{Digest, Sha256};
 
+use confidant_kit::audit::{self, Action, Actor, AuditLog, NewEntry, Object};
 use confidant_kit::db::{now_ms, sha256_hex, Db};
 use confidant_kit::error::{AppError, ErrorBody};
 use confidant_kit::extract::{ClientIp, Json};
@@ -56,6 +57,8 @@ use confidant_kit::Base;
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
 /// Longest password accepted; argon2 hashes anything, this only bounds the work per request.
 const MAX_PASSWORD_BYTES: usize = 1024;
+/// The object kind of a counsellor's account in the audit log.
+const COUNSELLOR_OBJECT: &str = "counsellor";
 /// Shortest password accepted when creating an account.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Weakest zxcvbn score accepted for a new password: 3 means about 10^8 guesses or more, safe
@@ -107,6 +110,8 @@ pub struct AccountsState {
     pub login_limiter: Arc<Mutex<RateLimiter>>,
     /// Login attempts per account (key: SHA-256 of the e-mail address or of a device cookie).
     pub account_limiter: Arc<Mutex<RateLimiter<[u8; 32]>>>,
+    /// The audit log: logins, failed logins, logouts, password changes, ended sessions.
+    pub audit: AuditLog,
 }
 
 impl AccountsState {
@@ -120,6 +125,7 @@ impl AccountsState {
             }),
             login_limiter: Arc::new(Mutex::new(RateLimiter::new(config.login_rate_limit))),
             account_limiter: Arc::new(Mutex::new(RateLimiter::new(config.account_rate_limit))),
+            audit: AuditLog::new(base),
             config: Arc::new(config),
         }
     }
@@ -447,8 +453,19 @@ pub async fn login(
         None => (None, DUMMY_HASH.clone()),
     };
     let ok = verify_password_off_thread(req.password, phc).await?;
-    let Some(id) = id.filter(|_| ok) else {
+    let Some(id) = id.clone().filter(|_| ok) else {
         tracing::info!(%network, "login failed");
+        // The account tried, when there is one, is recorded by id (never the address typed).
+        let (actor, object) = match id {
+            Some(id) => (
+                Actor::counsellor(id.clone()),
+                Some(Object::new(COUNSELLOR_OBJECT, id)),
+            ),
+            None => (Actor::Anonymous, None),
+        };
+        let mut entry = NewEntry::new(now_ms(), actor, Action::LoginFailed).ip(ip);
+        entry.object = object;
+        state.audit.record(entry).await?;
         return Err(AppError::InvalidCredentials);
     };
     // A correct password does not count against the account.
@@ -463,14 +480,25 @@ pub async fn login(
         .bind(now)
         .execute(&state.db)
         .await?;
+    // The session and its audit entry commit together: no login without its record.
+    let mut tx = state.db.begin().await?;
     sqlx::query("INSERT INTO auth_sessions (token_hash, counsellor_id, created_at, expires_at, login_id) VALUES ($1, $2, $3, $4, $5)")
         .bind(sha256_hex(&token))
         .bind(&id)
         .bind(now)
         .bind(now + SESSION_TTL.num_milliseconds())
         .bind(uuid::Uuid::new_v4().to_string())
-        .execute(&state.db)
+        .execute(&mut *tx)
         .await?;
+    audit::append(
+        &mut tx,
+        &state.audit.key,
+        NewEntry::new(now, Actor::counsellor(id.clone()), Action::Login)
+            .object(Object::new(COUNSELLOR_OBJECT, id.clone()))
+            .ip(ip),
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(counsellor_id = %id, "logged in");
     let device = new_device_cookie(&state.keys.login_device, &account, now / 1000);
     Ok((
@@ -517,6 +545,7 @@ pub struct PasswordChange {
 )]
 pub async fn change_password(
     State(state): State<AccountsState>,
+    ClientIp(ip): ClientIp,
     counsellor: Counsellor,
     jar: CookieJar,
     Json(req): Json<PasswordChange>,
@@ -568,6 +597,27 @@ pub async fn change_password(
             .execute(&mut *tx)
             .await?
             .rows_affected();
+    let now = now_ms();
+    let actor = Actor::counsellor(counsellor.id.clone());
+    let object = Object::new(COUNSELLOR_OBJECT, counsellor.id.clone());
+    audit::append(
+        &mut tx,
+        &state.audit.key,
+        NewEntry::new(now, actor.clone(), Action::PasswordChanged)
+            .object(object.clone())
+            .ip(ip),
+    )
+    .await?;
+    if ended > 0 {
+        audit::append(
+            &mut tx,
+            &state.audit.key,
+            NewEntry::new(now, actor, Action::SessionRevoked)
+                .object(object)
+                .ip(ip),
+        )
+        .await?;
+    }
     tx.commit().await?;
     tracing::info!(counsellor_id = %counsellor.id, other_sessions_ended = ended, "password changed");
     Ok(StatusCode::NO_CONTENT)
@@ -581,13 +631,31 @@ pub async fn change_password(
 )]
 pub async fn logout(
     State(state): State<AccountsState>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
 ) -> Result<impl IntoResponse, AppError> {
     if let Some(cookie) = jar.get(SESSION_COOKIE) {
-        sqlx::query("DELETE FROM auth_sessions WHERE token_hash = $1")
-            .bind(sha256_hex(cookie.value()))
-            .execute(&state.db)
+        let token_hash = sha256_hex(cookie.value());
+        let mut tx = state.db.begin().await?;
+        // Writing first takes SQLite's write lock at once (a read first could not upgrade).
+        let holder: Option<String> = sqlx::query_scalar(
+            "DELETE FROM auth_sessions WHERE token_hash = $1 RETURNING counsellor_id",
+        )
+        .bind(&token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        // Only a session that still existed is a logout worth recording.
+        if let Some(id) = holder {
+            audit::append(
+                &mut tx,
+                &state.audit.key,
+                NewEntry::new(now_ms(), Actor::counsellor(id.clone()), Action::Logout)
+                    .object(Object::new(COUNSELLOR_OBJECT, id))
+                    .ip(ip),
+            )
             .await?;
+        }
+        tx.commit().await?;
     }
     Ok((
         session_cookie(&state, "", chrono::Duration::zero()),

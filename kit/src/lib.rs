@@ -7,6 +7,7 @@
 //! - [`db`]: the pool for SQLite and PostgreSQL, its dialect, opening it with migrations.
 //! - [`extract`]: the JSON body extractors (errors naming the field) and the client's address.
 //! - [`html`]: escaping for the pages and documents the server renders.
+//! - [`audit`]: the one audit log (hash-chained, MACed, append-only), its verification and retention.
 //! - [`auth`]: the logged-in counsellor as an extractor.
 //! - [`centre`]: the centre's profile (name, logo, address, links, emergency line), checked and stored.
 //! - [`ratelimit`]: token buckets per anonymised network or opaque key.
@@ -20,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod auth;
 pub mod centre;
 mod config;

@@ -211,6 +211,26 @@ pub async fn centre_set(settings: &Settings, set: &CentreSet) -> Result<(), Admi
     if let Some(logo) = &logo {
         confidant_kit::centre::store_logo(&db.pool, Some(logo)).await?;
     }
+    // Which fields changed (their keys), never their values: the log holds no content.
+    let mut changed: Vec<&str> = values.iter().map(|(f, _)| f.key()).collect();
+    if clear_logo || logo.is_some() {
+        changed.push("logo");
+    }
+    let key = audit_key(settings)?;
+    confidant_kit::audit::record(
+        &db.pool,
+        &key,
+        confidant_kit::audit::NewEntry::new(
+            crate::db::now_ms(),
+            confidant_kit::audit::Actor::System,
+            confidant_kit::audit::Action::CentreProfileChanged,
+        )
+        .object(confidant_kit::audit::Object::new(
+            "centre_profile",
+            changed.join(","),
+        )),
+    )
+    .await?;
     let profile =
         confidant_kit::centre::load(&db.pool, &settings.centre_name, &settings.centre).await?;
     db.pool.close().await;
@@ -242,4 +262,111 @@ fn print_profile(profile: &confidant_kit::centre::Profile, json: bool) {
             );
         }
     }
+}
+
+/// The audit log's key: derived from the data directory's vault key (made on first use, as
+/// the server does on start).
+fn audit_key(settings: &Settings) -> Result<confidant_kit::audit::AuditKey, AdminError> {
+    let dek = confidant_vault::load_or_create_secret(&settings.dek_file, confidant_vault::KEY_LEN)
+        .map_err(|e| AdminError::Refused(format!("cannot read the vault key: {e}")))?;
+    let mut bytes = [0u8; confidant_vault::KEY_LEN];
+    bytes.copy_from_slice(&dek);
+    let vault = confidant_vault::Vault::new(bytes);
+    bytes.fill(0);
+    Ok(confidant_kit::audit::AuditKey::from_vault(&vault))
+}
+
+/// `confidant admin audit verify`: walks the chain; prints what it covered, or fails naming
+/// the first broken entry (the error, and so exit status 1).
+pub async fn audit_verify(settings: &Settings, json: bool) -> Result<(), AdminError> {
+    let db = crate::open_database(settings).await?;
+    let key = audit_key(settings)?;
+    let result = confidant_kit::audit::verify(&db.pool, &key).await?;
+    db.pool.close().await;
+    match result {
+        Ok(v) => {
+            if json {
+                println!("{}", serde_json::json!({ "ok": true, "verified": v }));
+            } else {
+                println!(
+                    "audit log intact: {} entries, {} to {} (the chain starts at entry {}{})",
+                    v.entries,
+                    v.first_seq,
+                    v.last_seq,
+                    v.first_seq,
+                    if v.first_seq > 1 {
+                        "; older entries were removed by retention"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(())
+        }
+        Err(broken) => {
+            if json {
+                println!("{}", serde_json::json!({ "ok": false, "broken": broken }));
+            }
+            Err(AdminError::Refused(broken.to_string()))
+        }
+    }
+}
+
+/// `confidant admin audit list`: entries newest first, as a table or JSON.
+pub async fn audit_list(
+    settings: &Settings,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    action: Option<String>,
+    actor: Option<String>,
+    limit: u32,
+    json: bool,
+) -> Result<(), AdminError> {
+    use confidant_kit::audit::{Action, Filter};
+    let action = match action {
+        Some(code) => Some(Action::from_code(&code).ok_or_else(|| {
+            AdminError::Refused(format!(
+                "invalid action: {code:?} (one of {})",
+                Action::ALL.map(Action::code).join(", ")
+            ))
+        })?),
+        None => None,
+    };
+    let db = crate::open_database(settings).await?;
+    let filter = Filter {
+        since_ms: since.map(|t| t.timestamp_millis()),
+        action,
+        actor_id: actor,
+        limit,
+    };
+    let entries = confidant_kit::audit::list(&db.pool, &filter).await?;
+    db.pool.close().await;
+    if json {
+        println!("{}", serde_json::to_string(&entries).unwrap_or_default());
+        return Ok(());
+    }
+    for e in entries {
+        let at = chrono::DateTime::from_timestamp_millis(e.at_ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        let actor = match &e.actor {
+            confidant_kit::audit::Actor::Person { id, role } => format!("{role}:{id}"),
+            confidant_kit::audit::Actor::Client { id } => {
+                format!("client:{}", id.as_deref().unwrap_or("-"))
+            }
+            confidant_kit::audit::Actor::System => "system".into(),
+            confidant_kit::audit::Actor::Anonymous => "anonymous".into(),
+        };
+        let object = e
+            .object
+            .as_ref()
+            .map(|o| format!("{}:{}", o.kind, o.id))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:>6}  {at}  {:<24} {actor:<50} {object:<50} {}",
+            e.seq,
+            e.action,
+            e.ip_network.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
 }

@@ -117,10 +117,43 @@ pub enum AdminCommand {
     /// line); values set here override the `--centre-*` flags and take effect on the next page.
     #[command(subcommand)]
     Centre(CentreCommand),
+    /// The audit log: verify its chain, list entries (see docs/AUDIT.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Show the mail queue: counts by state and the last errors (kind, SMTP status, times;
     /// never a recipient or content).
     MailQueue {
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `confidant admin audit …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and check every entry's MAC. Exits 0 when intact, 1 (naming the
+    /// first broken entry) when not.
+    Verify {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List entries, newest first.
+    List {
+        /// Only entries at or after this time (RFC 3339, e.g. 2026-01-31T00:00:00Z).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only this action (its code, e.g. login_failed).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries by this person's (or client's) id.
+        #[arg(long)]
+        actor: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print JSON (one array).
         #[arg(long)]
         json: bool,
     },
@@ -395,6 +428,15 @@ pub struct Config {
         global = true
     )]
     pub chat_retention_days: u32,
+    /// Days entries of the audit log are kept (30..=3650); older ones are removed hourly,
+    /// leaving a checkpoint from which the rest still verifies.
+    #[arg(
+        long,
+        env = "CONFIDANT_AUDIT_RETENTION_DAYS",
+        default_value_t = DEFAULT_AUDIT_RETENTION_DAYS,
+        global = true
+    )]
+    pub audit_retention_days: u32,
     /// Open signalling websockets per client address (IPv6: per /64) at most (1..=100000);
     /// one more is closed with 1013 `too_many_connections`.
     #[arg(
@@ -517,6 +559,12 @@ pub struct Config {
 pub const CHAT_MAX_MESSAGES: std::ops::RangeInclusive<u32> = 1..=100_000;
 /// Allowed values of `--chat-max-bytes` (64 KiB, a page's worth, to 64 MiB).
 pub const CHAT_MAX_BYTES: std::ops::RangeInclusive<u64> = 65_536..=67_108_864;
+/// Default of `--audit-retention-days`: two years, long enough to answer a data subject's or
+/// supervisory authority's question about the last year and a half.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 730;
+/// Allowed values of `--audit-retention-days` (a month to ten years: a log kept for less
+/// could not answer for last month's incident).
+pub const AUDIT_RETENTION_DAYS: std::ops::RangeInclusive<u32> = 30..=3650;
 /// Allowed values of `--chat-retention-days` (none to ten years).
 pub const CHAT_RETENTION_DAYS: std::ops::RangeInclusive<u32> = 0..=3650;
 /// Allowed values of `--ws-max-per-address`.
@@ -599,6 +647,8 @@ pub struct Settings {
     pub chat_cap: confidant_signaling::ChatCap,
     /// How long a session's chat is kept after the session ended or expired.
     pub chat_retention: std::time::Duration,
+    /// Days entries of the audit log are kept.
+    pub audit_retention_days: u32,
     /// Open signalling websockets per client address (IPv6 /64) and in total.
     pub ws_limits: crate::ws::ConnectionLimits,
     /// The escrow public key file for signatures' biometric data (`None`: the generated one in
@@ -777,6 +827,11 @@ impl Config {
                 CHAT_RETENTION_DAYS,
             ),
             (
+                "audit-retention-days",
+                self.audit_retention_days,
+                AUDIT_RETENTION_DAYS,
+            ),
+            (
                 "ws-max-per-address",
                 self.ws_max_per_address,
                 WS_MAX_PER_ADDRESS,
@@ -929,6 +984,7 @@ impl Config {
             chat_retention: std::time::Duration::from_secs(
                 u64::from(self.chat_retention_days) * 24 * 60 * 60,
             ),
+            audit_retention_days: self.audit_retention_days,
             // Checked above to be within their ranges.
             ws_limits: crate::ws::ConnectionLimits {
                 per_address: self.ws_max_per_address as usize,
@@ -1149,6 +1205,7 @@ impl Settings {
             chat_max_messages = self.chat_cap.max_messages,
             chat_max_bytes = self.chat_cap.max_bytes,
             chat_retention_days = self.chat_retention.as_secs() / (24 * 60 * 60),
+            audit_retention_days = self.audit_retention_days,
             ws_max_per_address = self.ws_limits.per_address,
             ws_max_connections = self.ws_limits.total,
             signature_live_days = self.signature_live_days,
@@ -1313,6 +1370,24 @@ mod tests {
         ] {
             let e = parse(&bad).config.resolve().unwrap_err();
             assert_eq!(e.option, &bad[0][2..], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn audit_retention_defaults_to_two_years_and_is_bounded() {
+        let s = parse(&[]).config.resolve().unwrap();
+        assert_eq!(s.audit_retention_days, 730);
+        let s = parse(&["--audit-retention-days", "30"])
+            .config
+            .resolve()
+            .unwrap();
+        assert_eq!(s.audit_retention_days, 30);
+        for bad in ["29", "3651"] {
+            let e = parse(&["--audit-retention-days", bad])
+                .config
+                .resolve()
+                .unwrap_err();
+            assert_eq!(e.option, "audit-retention-days");
         }
     }
 

@@ -665,7 +665,7 @@ pub const JOB_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2
 
 /// Every background job of the server, for the one [`Scheduler`]: mail delivery, calendar
 /// sync (busy sources and CalDAV), signature retention and time-stamp retries, chat
-/// retention, walk-in sync. Jobs whose configuration is missing (no SMTP server, no TSA) are
+/// retention, walk-in sync, audit-log retention. Jobs whose configuration is missing (no SMTP server, no TSA) are
 /// left out.
 pub fn jobs(state: &AppState) -> Scheduler {
     let mut s = Scheduler::new();
@@ -674,6 +674,10 @@ pub fn jobs(state: &AppState) -> Scheduler {
         .extend(signature::jobs(&state.signature))
         .extend(confidant_signaling_server::jobs(&state.rooms))
         .extend(walkin::jobs(&state.walkin));
+    s.add(confidant_kit::audit::retention_job(
+        state.accounts.audit.clone(),
+        state.config.audit_retention_days,
+    ));
     s
 }
 

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use confidant::config::{AdminCommand, CentreCommand};
+use confidant::config::{AdminCommand, AuditCommand, CentreCommand};
 use confidant::{Cli, Command};
 
 fn main() -> ExitCode {
@@ -55,6 +55,20 @@ fn main() -> ExitCode {
                     .await
                     .map_err(|e| e.to_string())
             }
+            Command::Admin(AdminCommand::Audit(AuditCommand::Verify { json })) => {
+                confidant::admin::audit_verify(&settings, json)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Command::Admin(AdminCommand::Audit(AuditCommand::List {
+                since,
+                action,
+                actor,
+                limit,
+                json,
+            })) => confidant::admin::audit_list(&settings, since, action, actor, limit, json)
+                .await
+                .map_err(|e| e.to_string()),
             // Handled above, before the runtime starts.
             Command::Signature(_) => Ok(()),
         }

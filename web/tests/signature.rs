@@ -332,6 +332,30 @@ async fn flow(backend: Backend) {
     let ok = verify(&t, &cookie, &document, &evidence).await;
     assert_eq!(ok["valid"], true, "{ok}");
     assert_eq!(ok["bundle_sha256"], receipt["bundle_sha256"]);
+    // The evidence download and the verification are in the audit log, by id.
+    let logged: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT action, object_kind, object_id FROM audit_log \
+         WHERE action IN ('client_data_read', 'signature_verified') ORDER BY seq",
+    )
+    .fetch_all(&t.state.db)
+    .await
+    .unwrap();
+    let id = Some(sent.request_id.clone());
+    assert_eq!(
+        logged,
+        [
+            (
+                "client_data_read".into(),
+                Some("signature_evidence".into()),
+                id.clone()
+            ),
+            (
+                "signature_verified".into(),
+                Some("signature_request".into()),
+                id
+            ),
+        ]
+    );
     tamper_cases(&t, &cookie, &document, &evidence).await;
 
     // The document as text is accepted too; exactly one of the two.

@@ -45,6 +45,8 @@ async fn fresh_data_dir_gets_secrets_0600_and_a_migrated_database() {
         tables,
         [
             "appointment_types",
+            "audit_head",
+            "audit_log",
             "auth_sessions",
             "availability_overrides",
             "availability_rules",
@@ -390,6 +392,7 @@ fn sigterm_stops_every_background_job_and_the_server_exits() {
         "signature-retention",
         "chat-retention",
         "walkin-sync",
+        "audit-retention",
     ] {
         assert!(
             log.lines()

@@ -116,6 +116,8 @@ pub struct BookingState {
     pub mailer: confidant_kit::mail::Mailer,
     /// Rooms, for the video room of a booking.
     pub rooms: RoomsState,
+    /// The audit log: counsellors' reads of clients' booking details and messages.
+    pub audit: confidant_kit::audit::AuditLog,
 }
 
 impl BookingState {
@@ -142,6 +144,7 @@ impl BookingState {
             }),
             mailer,
             rooms,
+            audit: confidant_kit::audit::AuditLog::new(base),
         }
     }
 }

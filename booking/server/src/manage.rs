@@ -14,10 +14,11 @@ use super::store::{self, kind_of, kind_str, minutes_of, time_of, BookingRow};
 use super::usecases;
 use super::{core_error, parse_time};
 use crate::BookingState;
+use confidant_kit::audit::{Action, Actor, NewEntry, Object};
 use confidant_kit::auth::Counsellor;
 use confidant_kit::db::now_ms;
 use confidant_kit::error::{AppError, ErrorBody};
-use confidant_kit::extract::Json;
+use confidant_kit::extract::{ClientIp, Json};
 use confidant_kit::mail::{enqueue, OutgoingMail};
 
 // ---------------------------------------------------------------------------------------------
@@ -658,6 +659,7 @@ fn view(state: &BookingState, row: &BookingRow, type_name: &str) -> Result<Booki
     ))]
 pub async fn list_bookings(
     State(state): State<BookingState>,
+    ClientIp(ip): ClientIp,
     me: Counsellor,
     Query(q): Query<RangeQuery>,
 ) -> Result<axum::Json<Vec<BookingView>>, AppError> {
@@ -693,6 +695,7 @@ pub async fn list_bookings(
             .unwrap_or_default()
     };
     let mut failures = super::mail_failures::on_bookings(&state.db, &me.id).await?;
+    record_read(&state, &me, ip, "bookings", rows.len()).await?;
     rows.iter()
         .map(|r| {
             let mut v = view(&state, r, &name_of(&r.type_id))?;
@@ -811,6 +814,7 @@ struct ContactDoc {
     responses((status = 200, description = "Messages", body = Vec<ContactView>), (status = 401, description = "`unauthorized`", body = ErrorBody)))]
 pub async fn list_messages(
     State(state): State<BookingState>,
+    ClientIp(ip): ClientIp,
     me: Counsellor,
 ) -> Result<axum::Json<Vec<ContactView>>, AppError> {
     let rows: Vec<(String, Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
@@ -833,7 +837,35 @@ pub async fn list_messages(
             answered_at: answered.map(super::time_ms),
         });
     }
+    record_read(&state, &me, ip, "contact_messages", out.len()).await?;
     Ok(axum::Json(out))
+}
+
+/// Records that `me` read clients' data (`kind`: the list, its id: whose list it is) when the
+/// answer holds any; an empty list showed no one's data. A failure to record fails the read.
+async fn record_read(
+    state: &BookingState,
+    me: &Counsellor,
+    ip: std::net::IpAddr,
+    kind: &str,
+    count: usize,
+) -> Result<(), AppError> {
+    if count == 0 {
+        return Ok(());
+    }
+    state
+        .audit
+        .record(
+            NewEntry::new(
+                now_ms(),
+                Actor::counsellor(me.id.clone()),
+                Action::ClientDataRead,
+            )
+            .object(Object::new(kind, me.id.clone()))
+            .ip(ip),
+        )
+        .await?;
+    Ok(())
 }
 
 /// A reply.

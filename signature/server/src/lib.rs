@@ -97,6 +97,8 @@ pub struct SignatureState {
     pub config: Arc<SignatureConfig>,
     /// Signature keys (sealing, escrow) and their vault key.
     pub signature: Arc<Service>,
+    /// The audit log: verifications and evidence downloads by staff.
+    pub audit: confidant_kit::audit::AuditLog,
 }
 
 impl SignatureState {
@@ -106,6 +108,7 @@ impl SignatureState {
             db: base.db.clone(),
             config: Arc::new(config),
             signature: Arc::new(Service::new(keys, &base.vault)),
+            audit: confidant_kit::audit::AuditLog::new(base),
         }
     }
 }

@@ -20,10 +20,11 @@ use super::document::{self, FieldDef};
 use super::store::{self, RequestRow, TemplateRow};
 use super::{time, DynamicsSummary, EvidenceFile, VerificationResult, EVIDENCE_FORMAT};
 use crate::SignatureState;
+use confidant_kit::audit::{Action, Actor, NewEntry, Object};
 use confidant_kit::auth::Counsellor;
 use confidant_kit::db::{now_ms, sha256_hex};
 use confidant_kit::error::{AppError, ErrorBody};
-use confidant_kit::extract::{parse_json, Json};
+use confidant_kit::extract::{parse_json, ClientIp, Json};
 
 /// Default lifetime of a signing link, hours (7 days).
 pub const DEFAULT_TTL_HOURS: u32 = 168;
@@ -706,6 +707,7 @@ pub async fn document(
     ))]
 pub async fn evidence(
     State(state): State<SignatureState>,
+    ClientIp(ip): ClientIp,
     me: Counsellor,
     WithRejection(Path(id), _): IdPath,
 ) -> Result<Response, AppError> {
@@ -714,6 +716,15 @@ pub async fn evidence(
         .await?
         .ok_or(AppError::NotFound)?;
     let body = evidence_json(&state, &row, &opened).await?;
+    // The evidence holds the client's signature and form data: a read of client data.
+    state
+        .audit
+        .record(
+            NewEntry::new(now_ms(), Actor::counsellor(me.id), Action::ClientDataRead)
+                .object(Object::new("signature_evidence", row.id.clone()))
+                .ip(ip),
+        )
+        .await?;
     Ok(download(
         body,
         "application/json",
@@ -785,7 +796,8 @@ pub(crate) async fn json_body(req: Request, limit: usize) -> Result<Bytes, AppEr
     ))]
 pub async fn verify(
     State(state): State<SignatureState>,
-    _me: Counsellor,
+    ClientIp(ip): ClientIp,
+    me: Counsellor,
     req: Request,
 ) -> Result<axum::Json<VerificationResult>, AppError> {
     let body = json_body(req, MAX_VERIFY_BODY_BYTES).await?;
@@ -813,6 +825,14 @@ pub async fn verify(
             ))
         }
     };
+    // Which request the evidence claims to be for, for the audit log (only a well-formed id is
+    // kept: the body is the caller's and its text is not logged).
+    let claimed_request = match &req.evidence {
+        serde_json::Value::String(text) => serde_json::from_str::<serde_json::Value>(text).ok(),
+        other => Some(other.clone()),
+    }
+    .and_then(|v| v.get("request_id")?.as_str().map(str::to_owned))
+    .and_then(|id| uuid::Uuid::parse_str(&id).ok());
     // The file's exact text as a string is the form a JavaScript client should send: parsing
     // and re-serialising it in JavaScript re-spells floats (`400.0` becomes `400`).
     let evidence = match &req.evidence {
@@ -834,5 +854,13 @@ pub async fn verify(
             format!("must be an evidence file ({EVIDENCE_FORMAT}: format, request_id, sealed, form_data, audit, image_svg, seal_timestamp): {e}"),
         )
     })?;
+    let mut entry = NewEntry::new(
+        now_ms(),
+        Actor::counsellor(me.id),
+        Action::SignatureVerified,
+    )
+    .ip(ip);
+    entry.object = claimed_request.map(|id| Object::new("signature_request", id.to_string()));
+    state.audit.record(entry).await?;
     Ok(axum::Json(VerificationResult::from(&verification)))
 }

@@ -75,6 +75,7 @@ pub fn config(data_dir: PathBuf) -> Config {
         chat_max_messages: 1000,
         chat_max_bytes: 1024 * 1024,
         chat_retention_days: 0,
+        audit_retention_days: confidant::config::DEFAULT_AUDIT_RETENTION_DAYS,
         ws_max_per_address: 64,
         ws_max_connections: 10_000,
         signature_escrow_public_key_file: None,
