@@ -40,7 +40,7 @@ use crate::Vault;
 
 /// Domain separation of entry hashes. Changing it (or the encoding) is a new version.
 const ENTRY_DOMAIN: &[u8] = b"confidant-audit-log-v1\0";
-/// What the genesis hash is the SHA-256 of (also written into migration 0021).
+/// What the genesis hash is the SHA-256 of (also written into migration 0020).
 const GENESIS_INPUT: &[u8] = b"confidant-audit-log-genesis-v1";
 /// Vault purpose of the MAC key (a raw secret, see [`Vault::derive_secret`]).
 pub const KEY_PURPOSE: &str = "audit-log";

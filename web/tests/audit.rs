@@ -58,8 +58,8 @@ async fn all(app: &TestApp) -> Vec<audit::Entry> {
 #[test]
 fn the_migrations_start_the_chain_at_the_kit_s_genesis_hash() {
     for sql in [
-        include_str!("../migrations/sqlite/0021_audit_log.sql"),
-        include_str!("../migrations/postgres/0021_audit_log.sql"),
+        include_str!("../migrations/sqlite/0020_audit_log.sql"),
+        include_str!("../migrations/postgres/0020_audit_log.sql"),
     ] {
         assert!(sql.contains(&audit::genesis_hash()));
     }
