@@ -19,7 +19,7 @@ import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ARTIFACTS, inspectMails, pageApi, suite, until } from './harness.mjs';
+import { ARTIFACTS, inspectMails, openSection, pageApi, suite, until } from './harness.mjs';
 
 const EMAIL = 'profil@example.test';
 const PASSWORD = 'correct horse battery staple 42';
@@ -126,6 +126,7 @@ describe('Booking confirmation, counsellor profile, month calendar and client ti
     assert.equal((await pageApi(office, 'PUT', '/api/booking/availability', { weekly, overrides: [] })).status, 200);
     await office.reload();
 
+    await openSection(office, 'bookings');
     await office.locator('[data-testid="booking-settings"] summary').click();
     const about = office.getByTestId('about-form');
     await about.getByTestId('field-about').fill('I have counselled families since 2010.');
