@@ -259,6 +259,9 @@ describe('Booking end to end: dashboard set-up, public booking, mail link cancel
     await page.goto(`${ctx.base}/book/${SLUG}`);
     await page.getByTestId('type-choice').filter({ hasText: 'Video consultation' }).click();
     await page.locator(`[data-testid="slot"][data-start="${booked.start}"]`).waitFor();
+    // A counsellor without a profile has no profile card — and no literal "null" in its place.
+    assert.equal(await page.getByTestId('counsellor-profile').count(), 0);
+    assert.doesNotMatch(await page.locator('main').innerText(), /\bnull\b/);
 
     const dash = pages.counsellor;
     await openSection(dash, 'bookings');

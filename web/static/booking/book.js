@@ -77,10 +77,12 @@ async function counsellorPage(apiBase) {
   }
   document.title = `${t('book.title', { name: page.name })} – ${t('app.name')}`;
   clear(main);
+  // A counsellor without a profile has no card: `append` would write a null as the text "null".
+  const card = page.profile ? profileCard(page) : null;
   main.append(
     h('p', {}, h('a', { href: '/book', text: '← ' + t('book.back_to_list') })),
     h('h1', { text: t('book.title', { name: page.name }) }),
-    page.profile ? profileCard(page) : null,
+    ...(card ? [card] : []),
     h('p', { class: 'lead', text: t('book.intro') }),
   );
   // A counsellor who takes walk-ins and is available now: talking at once is one click away.
